@@ -1,0 +1,1 @@
+"""Learner exercises, generated from solutions/ by `molpractice make-exercises`. Write your code here."""

@@ -1,0 +1,140 @@
+"""Command line: ``molpractice grade | grade-room | make-exercises | doctor | bench`` (also ``python -m molpractice``)."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_grade(args) -> int:
+    from .grading import format_report, format_row, grade
+
+    try:
+        report = grade(args.which, impl=args.impl, timeout=args.timeout, repo=args.repo,
+                       progress=lambda r: print(format_row(r), flush=True))
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"molpractice grade: {err}", file=sys.stderr)
+        return 2
+    print(format_report(report).splitlines()[-1])
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"report written to {args.json}")
+    return 0
+
+
+def _cmd_grade_room(args) -> int:
+    """Grade several learner copies with this repository's graders into one CSV (+ JSON)."""
+    from .grading import grade
+
+    rows, reports = [], {}
+    for copy in args.copies:
+        copy = Path(copy)
+        ex_dir = copy / "exercises" if (copy / "exercises").is_dir() else copy
+        learner = copy.name if ex_dir != copy else copy.parent.name
+        print(f"== {learner} ({ex_dir})", flush=True)
+        try:
+            report = grade(args.which, impl="exercises", timeout=args.timeout, repo=args.repo, impl_dir=ex_dir)
+        except (FileNotFoundError, ValueError, RuntimeError) as err:
+            print(f"   could not grade: {err}", flush=True)
+            rows.append({"learner": learner, "exercise": "", "status": "error", "points": 0,
+                         "max_points": 0, "message": str(err)})
+            continue
+        reports[learner] = report
+        for r in report["exercises"]:
+            rows.append({"learner": learner, "exercise": r["id"], "status": r["status"], "points": r["points"],
+                         "max_points": r["max_points"], "message": r["message"]})
+        print(f"   {report['total']:g} / {report['max']:g}", flush=True)
+    with open(args.csv, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["learner", "exercise", "status", "points", "max_points", "message"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{len(args.copies)} copies graded; rows written to {args.csv}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(reports, indent=2) + "\n")
+    return 0
+
+
+def _cmd_make_exercises(args) -> int:
+    from .exercisegen import MarkerError, make_exercises
+    from .impl import find_repo
+
+    try:
+        repo = find_repo(args.repo)
+        changed = make_exercises(repo, check=args.check)
+    except (FileNotFoundError, MarkerError) as err:
+        print(f"molpractice make-exercises: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        if changed:
+            print("exercises/ is out of sync with solutions/: " + ", ".join(changed) +
+                  "\nrun `molpractice make-exercises` and commit the result", file=sys.stderr)
+            return 1
+        print("exercises/ is in sync with solutions/")
+        return 0
+    print("rewrote: " + ", ".join(changed) if changed else "exercises/ already in sync")
+    return 0
+
+
+def _cmd_doctor(args) -> int:
+    from .doctor import doctor
+
+    return doctor()
+
+
+def _cmd_bench(args) -> int:
+    from . import bench
+
+    bench.run(args.chapter, csv=args.csv, smiles_col=args.smiles_col, target_col=args.target_col,
+              seeds=args.seeds, json_path=args.json)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="molpractice", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="grade exercises/ (or solutions/) of this repository")
+    g.add_argument("which", nargs="?", default=None, help="chapter (1, ch01) or exercise (1.2); default all")
+    g.add_argument("--impl", choices=["exercises", "solutions"], default="exercises")
+    g.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    g.add_argument("--timeout", type=float, default=60.0, help="seconds per exercise (default 60)")
+    g.add_argument("--repo", default=None, help="curriculum repository (default: found from the cwd)")
+    g.set_defaults(func=_cmd_grade)
+
+    r = sub.add_parser("grade-room", help="grade several learners' copies into one CSV/JSON")
+    r.add_argument("copies", nargs="+", help="learner repositories or their exercises/ folders")
+    r.add_argument("--which", default=None, help="chapter or exercise; default all")
+    r.add_argument("--csv", required=True, metavar="FILE")
+    r.add_argument("--json", metavar="FILE")
+    r.add_argument("--timeout", type=float, default=60.0)
+    r.add_argument("--repo", default=None, help="repository whose graders are used (default: the cwd's)")
+    r.set_defaults(func=_cmd_grade_room)
+
+    m = sub.add_parser("make-exercises", help="regenerate exercises/ from solutions/")
+    m.add_argument("--check", action="store_true", help="only check; exit 1 when out of sync")
+    m.add_argument("--repo", default=None)
+    m.set_defaults(func=_cmd_make_exercises)
+
+    d = sub.add_parser("doctor", help="versions, device, run mode, data availability")
+    d.set_defaults(func=_cmd_doctor)
+
+    b = sub.add_parser("bench", help="a chapter's benchmark table")
+    b.add_argument("chapter", help="e.g. ch01")
+    b.add_argument("--csv", default=None, help="your own CSV instead of the embedded data set")
+    b.add_argument("--smiles-col", default=None)
+    b.add_argument("--target-col", default=None)
+    b.add_argument("--seeds", type=int, default=None, help="number of seeds (default: 5 full, 3 fast)")
+    b.add_argument("--json", default=None, metavar="FILE")
+    b.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

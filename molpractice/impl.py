@@ -1,0 +1,152 @@
+"""Finding and importing an implementation: the learner's ``exercises`` or the reference ``solutions``.
+
+``Impl("exercises")`` is what graders receive: ``impl.ch01_solubility_gnn`` imports that module of the
+chosen package. ``load_impl("ch01_solubility_gnn")`` is what notebooks use: the module chosen by
+``MOLPRACTICE_IMPL``; functions that are still stubs fall back to the reference, with a visible note,
+so a notebook can be read end to end before every exercise is done.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+from .runtime import IMPLEMENTATIONS, impl_name
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+def find_repo(start: str | Path | None = None) -> Path:
+    """The curriculum repository holding ``start`` (default: the current folder, then this package).
+
+    A repository is a folder with ``solutions/``, ``exercises/`` and ``tests/graders/``.
+
+    Raises:
+        FileNotFoundError: if no such folder contains ``start`` or this package.
+    """
+    candidates = [Path(start).resolve()] if start is not None else [Path.cwd(), PACKAGE_ROOT]
+    for first in candidates:
+        for folder in (first, *first.parents):
+            if (folder / "solutions").is_dir() and (folder / "exercises").is_dir() \
+                    and (folder / "tests" / "graders").is_dir():
+                return folder
+    raise FileNotFoundError(
+        f"no molpractice repository (a folder with solutions/, exercises/ and tests/graders/) "
+        f"contains {candidates[0]}; run the command inside your copy of the curriculum")
+
+
+def import_package_from(name: str, folder: Path):
+    """Import the package ``name`` from ``folder`` (a directory with ``__init__.py``), replacing any
+    already imported package of that name. Used to grade a learner's copy of ``exercises/``."""
+    folder = Path(folder).resolve()
+    init = folder / "__init__.py"
+    if not init.is_file():
+        raise FileNotFoundError(f"{folder} is not a Python package (no __init__.py)")
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+        del sys.modules[key]
+    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Impl:
+    """Attribute access to the chapter modules of one implementation.
+
+    Args:
+        name: ``"exercises"`` or ``"solutions"``.
+    Example:
+        ``Impl("solutions").ch00_start_here.softmax_energy_stats``
+    """
+
+    def __init__(self, name: str):
+        if name not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {name!r}")
+        self.name = name
+
+    def __getattr__(self, module: str):
+        if module.startswith("_"):
+            raise AttributeError(module)
+        return importlib.import_module(f"{self.name}.{module}")
+
+    def __repr__(self):
+        return f"Impl({self.name!r})"
+
+
+class _FallbackModule:
+    """A learner module whose stubbed functions and classes fall back to the reference."""
+
+    def __init__(self, learner, reference):
+        self._learner, self._reference = learner, reference
+
+    def __getattr__(self, attr):
+        mine = getattr(self._learner, attr)
+        if not callable(mine) or attr.startswith("_"):
+            return mine
+        ref = getattr(self._reference, attr, None)
+        if ref is None:
+            return mine
+
+        if isinstance(mine, type):
+            return _fallback_class(mine, ref, self._learner.__name__)
+
+        @functools.wraps(mine)
+        def call(*args, **kwargs):
+            try:
+                return mine(*args, **kwargs)
+            except NotImplementedError as err:
+                _note_fallback(self._learner.__name__, attr, err)
+                return ref(*args, **kwargs)
+
+        return call
+
+    def __dir__(self):
+        return dir(self._learner)
+
+    def __repr__(self):
+        return f"<{self._learner.__name__} (stubs fall back to solutions)>"
+
+
+def _fallback_class(mine, ref, module_name):
+    def construct(*args, **kwargs):
+        try:
+            return mine(*args, **kwargs)
+        except NotImplementedError as err:
+            _note_fallback(module_name, mine.__name__, err)
+            return ref(*args, **kwargs)
+
+    construct.__name__ = mine.__name__
+    construct.__doc__ = mine.__doc__
+    return construct
+
+
+_NOTED: set = set()
+
+
+def _note_fallback(module_name, attr, err):
+    key = (module_name, attr)
+    if key not in _NOTED:
+        _NOTED.add(key)
+        warnings.warn(f"{module_name}.{attr} is not implemented yet ({err}); using the reference "
+                      f"solution for now. Implement it, then run the check cell.", stacklevel=3)
+
+
+def load_impl(module: str, name: str | None = None, fallback: bool = True):
+    """The chapter module notebooks use.
+
+    Args:
+        module: chapter module name, e.g. ``"ch01_solubility_gnn"``.
+        name: ``"exercises"`` or ``"solutions"``; default from ``MOLPRACTICE_IMPL``.
+        fallback: with the learner's code, call the reference where a function is still a stub.
+    """
+    name = name or impl_name()
+    learner = importlib.import_module(f"{name}.{module}")
+    if name == "exercises":
+        importlib.reload(learner)  # pick up edits made since the notebook started
+        if fallback:
+            return _FallbackModule(learner, importlib.import_module(f"solutions.{module}"))
+    return learner

@@ -1,0 +1,142 @@
+"""Run-time choices made in one place: device, run mode, implementation, seeds.
+
+Environment variables (read on every call, so a notebook can change them):
+
+========================  =====================================================
+``MOLPRACTICE_DEVICE``    ``cpu``, ``cuda``, ``cuda:1``, ``mps``; unset = CUDA if
+                          available, else CPU.
+``MOLPRACTICE_FAST``      ``1`` = fast mode (small epochs, for CI); unset or ``0``
+                          = full mode, what a learner runs.
+``MOLPRACTICE_IMPL``      ``exercises`` (default: the learner's code) or
+                          ``solutions`` (the reference implementations).
+========================  =====================================================
+
+Nothing here runs at import: no seeding, no device probing, no downloads.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+IMPLEMENTATIONS = ("exercises", "solutions")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def is_fast() -> bool:
+    """True when ``MOLPRACTICE_FAST`` asks for fast mode (``1``/``true``/``yes``/``on``).
+
+    Raises:
+        ValueError: for any other value than the true/false spellings above.
+    """
+    raw = os.environ.get("MOLPRACTICE_FAST", "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"MOLPRACTICE_FAST={raw!r} is not understood; use 1 (fast) or 0 (full)")
+
+
+def run_mode() -> str:
+    """``"fast"`` or ``"full"``."""
+    return "fast" if is_fast() else "full"
+
+
+def pick(full, fast):
+    """Return ``fast`` in fast mode and ``full`` otherwise (e.g. ``pick(200, 20)`` epochs)."""
+    return fast if is_fast() else full
+
+
+def impl_name() -> str:
+    """Which implementation notebooks and graders use: ``exercises`` (default) or ``solutions``."""
+    raw = os.environ.get("MOLPRACTICE_IMPL", "exercises").strip().lower() or "exercises"
+    if raw not in IMPLEMENTATIONS:
+        raise ValueError(f"MOLPRACTICE_IMPL={raw!r}; choose one of {IMPLEMENTATIONS}")
+    return raw
+
+
+def use(name: str) -> str:
+    """Switch the implementation for this process and the graders it starts.
+
+    ``mp.use("solutions")`` in a notebook equals starting it with ``MOLPRACTICE_IMPL=solutions``.
+    """
+    if name not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {name!r}")
+    os.environ["MOLPRACTICE_IMPL"] = name
+    return name
+
+
+def get_device():
+    """The ``torch.device`` every notebook and helper uses.
+
+    ``MOLPRACTICE_DEVICE`` overrides; otherwise CUDA when available, else CPU.
+
+    Raises:
+        ValueError: if ``MOLPRACTICE_DEVICE`` names a device that is not available here.
+    """
+    import torch
+
+    wanted = os.environ.get("MOLPRACTICE_DEVICE", "").strip()
+    if wanted:
+        try:
+            device = torch.device(wanted)
+        except RuntimeError as err:
+            raise ValueError(f"MOLPRACTICE_DEVICE={wanted!r} is not a device name: {err}") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"MOLPRACTICE_DEVICE={wanted!r} but CUDA is not available on this machine")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"MOLPRACTICE_DEVICE={wanted!r} but MPS is not available on this machine")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> int:
+    """Seed Python's ``random``, NumPy and PyTorch (CPU and every CUDA device).
+
+    Returns the seed, so ``seed = seed_everything(0)`` reads well. Call it explicitly: importing
+    molpractice never seeds anything.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return seed
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+def report() -> dict:
+    """Print and return a one-line summary: device, run mode, implementation in use."""
+    info = {"device": str(get_device()), "mode": run_mode(), "implementation": impl_name()}
+    print("molpractice | " + " | ".join(f"{k}: {v}" for k, v in info.items()))
+    return info
+
+
+def cache_dir():
+    """Folder for files the project builds (e.g. 3D conformers): ``MOLPRACTICE_CACHE`` if set, else
+    ``<repository>/data/cache`` inside a curriculum checkout, else ``~/.cache/molpractice``.
+    Created on first call (not at import)."""
+    from pathlib import Path
+
+    env = os.environ.get("MOLPRACTICE_CACHE", "").strip()
+    if env:
+        path = Path(env).expanduser()
+    else:
+        try:
+            from .impl import find_repo
+
+            path = find_repo() / "data" / "cache"
+        except FileNotFoundError:
+            path = Path.home() / ".cache" / "molpractice"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,1 @@
+"""Reference solutions. Lines between # BEGIN SOLUTION and # END SOLUTION are what learners write."""

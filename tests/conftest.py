@@ -1,0 +1,13 @@
+"""Shared fixtures. Graders (tests/graders) take ``impl``: here the reference solutions, which must pass."""
+import os
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def impl():
+    from molpractice.impl import Impl
+
+    return Impl("solutions")

@@ -1,0 +1,64 @@
+"""Static checks of the stored notebooks, and proof that nbval's checked outputs can fail.
+
+nbval itself re-runs every notebook (the README test command passes ``--nbval-lax``).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from molpractice.colab import setup_cell_source
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+CHECK = "# NBVAL_CHECK_OUTPUT"
+
+
+def _code_cells(path):
+    nb = json.loads(path.read_text())
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def test_start_here_exists():
+    assert (REPO / "notebooks" / "00_start_here.ipynb") in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_is_the_shared_setup_cell(path):
+    assert "".join(_code_cells(path)[0]["source"]) == setup_cell_source(), (
+        f"{path.name}: the first code cell must be molpractice.colab.setup_cell_source()")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_executed_in_order_without_errors(path):
+    cells = _code_cells(path)
+    counts = [c["execution_count"] for c in cells]
+    assert None not in counts, f"{path.name}: some code cells were never executed"
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: not executed top to bottom in one run"
+    errors = [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"{path.name}: stored error output {errors[0].get('ename')}"
+    checked = [c for c in cells if "".join(c["source"]).lstrip().startswith(CHECK)]
+    assert checked and all(c["outputs"] for c in checked), f"{path.name}: needs checked cells with outputs"
+    stored = "".join("".join(o["text"]) for c in cells for o in c["outputs"] if o["output_type"] == "stream")
+    assert "[solutions]" in stored or "not started" not in stored, f"{path.name}: executed without the reference"
+
+
+def test_nbval_fails_when_a_checked_output_is_tampered(tmp_path):
+    src = REPO / "notebooks" / "00_start_here.ipynb"
+    nb = json.loads(src.read_text())
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and CHECK in "".join(c["source"])
+                and any(o["output_type"] == "stream" for o in c["outputs"]))
+    stream = next(o for o in cell["outputs"] if o["output_type"] == "stream")
+    original = "".join(stream["text"])
+    stream["text"] = original.replace("True", "False").replace("passed", "failed") + "tampered\n"
+    tampered = tmp_path / "tampered.ipynb"
+    tampered.write_text(json.dumps(nb))
+    env = dict(os.environ, MOLPRACTICE_FAST="1", MOLPRACTICE_IMPL="solutions", MPLBACKEND="Agg")
+    result = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
+                             str(tampered)], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert result.returncode != 0, "nbval passed a notebook whose checked output was tampered with"
+    assert "tampered" in result.stdout, result.stdout[-2000:]
