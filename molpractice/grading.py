@@ -292,11 +292,12 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def check(exercise_id: str, timeout: float = 60.0) -> dict:
+def check(exercise_id: str, timeout: float = 60.0) -> None:
     """Grade one exercise from a notebook and print a one-line verdict.
 
     Uses the implementation chosen by ``MOLPRACTICE_IMPL`` (``mp.use("solutions")`` switches), and the
-    current files on disk, so save your edits to ``exercises/`` first. Returns the exercise's result.
+    current files on disk, so save your edits to ``exercises/`` first. Returns nothing (so a notebook
+    cell shows only the verdict); :func:`grade` returns the full report.
     """
     from .runtime import impl_name
 
@@ -305,4 +306,3 @@ def check(exercise_id: str, timeout: float = 60.0) -> dict:
     report = grade(str(exercise_id), impl=impl_name(), timeout=timeout)
     row = report["exercises"][0]
     print(format_row(row) + f"  [{report['impl']}]")
-    return row
