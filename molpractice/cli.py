@@ -62,8 +62,8 @@ def _cmd_make_exercises(args) -> int:
 
     try:
         repo = find_repo(args.repo)
-        changed = make_exercises(repo, check=args.check)
-    except (FileNotFoundError, MarkerError) as err:
+        changed = make_exercises(repo, check=args.check, force=args.force)
+    except (FileNotFoundError, FileExistsError, MarkerError) as err:
         print(f"molpractice make-exercises: {err}", file=sys.stderr)
         return 2
     if args.check:
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("make-exercises", help="regenerate exercises/ from solutions/")
     m.add_argument("--check", action="store_true", help="only check; exit 1 when out of sync")
+    m.add_argument("--force", action="store_true", help="overwrite files that contain learner code")
     m.add_argument("--repo", default=None)
     m.set_defaults(func=_cmd_make_exercises)
 

@@ -107,11 +107,20 @@ def make_stub(source: str, filename: str = "<solution>") -> str:
     return HEADER.format(name=Path(filename).name) + text
 
 
-def make_exercises(repo: Path, check: bool = False) -> list[str]:
+def _stub_count(text: str) -> int:
+    return text.count('raise NotImplementedError("Exercise ')
+
+
+def make_exercises(repo: Path, check: bool = False, force: bool = False) -> list[str]:
     """Write ``exercises/chNN_*.py`` for every ``solutions/chNN_*.py`` (``check``: only compare).
+
+    A file that holds fewer stubs than it would get looks like a learner's work; it is not overwritten
+    unless ``force`` is true.
 
     Returns:
         The file names that were (or, with ``check``, would be) rewritten or removed.
+    Raises:
+        FileExistsError: when a file with learner code would be overwritten and ``force`` is false.
     """
     sol_dir, ex_dir = Path(repo) / "solutions", Path(repo) / "exercises"
     changed = []
@@ -121,6 +130,9 @@ def make_exercises(repo: Path, check: bool = False) -> list[str]:
     for name, text in wanted.items():
         target = ex_dir / name
         if not target.exists() or target.read_text() != text:
+            if not check and not force and target.exists() and _stub_count(target.read_text()) < _stub_count(text):
+                raise FileExistsError(f"{target} contains code written in place of a stub; refusing to overwrite "
+                                      f"it (use --force to replace it with fresh stubs)")
             changed.append(name)
             if not check:
                 target.write_text(text)

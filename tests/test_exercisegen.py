@@ -103,3 +103,17 @@ def test_check_detects_a_hand_edited_stub(tmp_path):
     assert result.returncode == 1 and target.name in result.stderr
     subprocess.run(cmd[:-3] + ["--repo", str(tmp_path)], check=True, capture_output=True)
     assert subprocess.run(cmd, capture_output=True).returncode == 0
+
+
+def test_refuses_to_overwrite_learner_code_without_force(tmp_path):
+    import shutil
+
+    for name in ("solutions", "exercises", "tests/graders"):
+        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / "exercises" / "ch00_start_here.py"
+    target.write_text(target.read_text().replace('raise NotImplementedError("Exercise 0.1', 'return ("mine"  # ', 1))
+    cmd = [sys.executable, "-m", "molpractice", "make-exercises", "--repo", str(tmp_path)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 2 and "refusing to overwrite" in result.stderr and "mine" in target.read_text()
+    subprocess.run(cmd + ["--force"], check=True, capture_output=True)
+    assert "mine" not in target.read_text()
