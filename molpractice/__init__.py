@@ -12,6 +12,7 @@ Typical notebook use::
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from .runtime import (  # noqa: F401  (cheap: no torch at import)
     get_device,
@@ -31,14 +32,13 @@ _LAZY_FUNCS = {
     "check": "molpractice.grading",
     "load_impl": "molpractice.impl",
 }
-_SUBMODULES = {"data", "grading", "impl", "exercisegen", "plots", "training", "chem", "geometry3d",
-               "colab", "cli", "doctor", "runtime", "bench", "notebook_tools"}
+_SUBMODULES = {p.stem for p in Path(__file__).parent.glob("*.py") if not p.stem.startswith("_")}
 
 
 def __getattr__(name):
     if name in _LAZY_FUNCS:
         return getattr(importlib.import_module(_LAZY_FUNCS[name]), name)
-    if name in _SUBMODULES:
+    if name in _SUBMODULES:  # e.g. mp.data, mp.plots: imported on first use
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'molpractice' has no attribute {name!r}")
 

@@ -78,3 +78,23 @@ def test_report_prints_one_line(capsys, monkeypatch):
     info = runtime.report()
     assert info["implementation"] == "solutions"
     assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_load_impl_falls_back_to_reference_for_stubs(monkeypatch):
+    import warnings
+
+    import numpy as np
+
+    from molpractice.impl import load_impl
+
+    monkeypatch.delenv("MOLPRACTICE_IMPL", raising=False)
+    module = load_impl("ch00_start_here")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        probs, _, _ = module.softmax_energy_stats(np.array([0.0, 0.0]), 1.0)
+    assert np.allclose(probs, 0.5)
+    assert any("not implemented yet" in str(w.message) for w in caught)
+    strict = load_impl("ch00_start_here", fallback=False)
+    with pytest.raises(NotImplementedError, match="Exercise 0.1"):
+        strict.softmax_energy_stats(np.array([0.0]), 1.0)
+    assert load_impl("ch00_start_here", name="solutions").__name__ == "solutions.ch00_start_here"
