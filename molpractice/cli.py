@@ -86,8 +86,12 @@ def _cmd_doctor(args) -> int:
 def _cmd_bench(args) -> int:
     from . import bench
 
-    bench.run(args.chapter, csv=args.csv, smiles_col=args.smiles_col, target_col=args.target_col,
-              seeds=args.seeds, json_path=args.json)
+    try:
+        bench.run(args.chapter, csv=args.csv, smiles_col=args.smiles_col, target_col=args.target_col,
+                  seeds=args.seeds, json_path=args.json)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"molpractice bench: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

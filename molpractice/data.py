@@ -25,43 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from .chem import canonical_smiles, smiles_problem  # noqa: F401  (re-exported: parsing lives in chem)
+
 SOLUBILITY_UNITS = "logS, log10(mol/L)"
 FREESOLV_UNITS = "hydration free energy, kcal/mol"
-
-
-def smiles_problem(smiles) -> str | None:
-    """Why RDKit cannot use ``smiles`` (a short reason), or None when it parses and sanitises."""
-    from rdkit import Chem, RDLogger
-
-    if not isinstance(smiles, str) or not smiles.strip():
-        return f"not a SMILES string: {smiles!r}"
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromSmiles(smiles, sanitize=False)
-        if mol is None:
-            return "SMILES syntax error"
-        problems = Chem.DetectChemistryProblems(mol)
-        if problems:
-            return "; ".join(p.Message() for p in problems[:2])
-        if Chem.MolFromSmiles(smiles) is None:
-            return "RDKit sanitisation failed"
-        return None
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-
-
-def canonical_smiles(smiles: str) -> str:
-    """RDKit canonical SMILES. Raises ValueError naming the SMILES and the reason if it is invalid."""
-    from rdkit import Chem, RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) else None
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-    if mol is None:
-        raise ValueError(f"invalid SMILES {smiles!r}: {smiles_problem(smiles)}")
-    return Chem.MolToSmiles(mol)
 
 
 def _finish(df: pd.DataFrame, invalid: list[dict], source: str, units: str, strict: bool) -> pd.DataFrame:
@@ -158,22 +125,6 @@ def load_csv(path, smiles_col: str, target_col: str, strict: bool = False, units
     if not rows:
         raise ValueError(f"{path.name}: no valid rows (first problems: {invalid[:3]})")
     return _finish(pd.DataFrame(rows), invalid, path.name, units, strict)
-
-
-def find_duplicates(smiles) -> pd.DataFrame:
-    """Groups of identical canonical SMILES.
-
-    Args:
-        smiles: sequence of canonical SMILES (length n).
-    Returns:
-        DataFrame with one row per duplicated molecule: ``smiles``, ``count``, ``rows`` (list of
-        positions in the input), sorted by count (largest first).
-    """
-    s = pd.Series(list(smiles))
-    groups = s.groupby(s).indices
-    dups = [{"smiles": k, "count": len(v), "rows": sorted(int(i) for i in v)} for k, v in groups.items() if len(v) > 1]
-    out = pd.DataFrame(dups, columns=["smiles", "count", "rows"])
-    return out.sort_values(["count", "smiles"], ascending=[False, True]).reset_index(drop=True)
 
 
 def available_datasets() -> dict[str, str]:

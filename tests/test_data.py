@@ -34,13 +34,6 @@ def test_freesolv_loads_offline():
     assert len(df) == 642 and df["target"].between(-30, 5).all()
 
 
-def test_find_duplicates_groups_rows():
-    dups = data.find_duplicates(["CCO", "c1ccccc1", "CCO", "CCN", "CCO", "CCN"])
-    assert dups.to_dict("records") == [{"smiles": "CCO", "count": 3, "rows": [0, 2, 4]},
-                                       {"smiles": "CCN", "count": 2, "rows": [3, 5]}]
-    assert data.find_duplicates(["C", "CC"]).empty
-
-
 def _csv(tmp_path, rows):
     path = tmp_path / "mine.csv"
     pd.DataFrame(rows, columns=["SMILES", "y"]).to_csv(path, index=False)

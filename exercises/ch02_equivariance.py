@@ -1,0 +1,323 @@
+# Generated from solutions/ch02_equivariance.py by `molpractice make-exercises` — write your code in place of each `raise NotImplementedError`.
+"""Chapter 2 — symmetry checks for 3D molecular models: rotations, invariance, equivariance, EGNN.
+
+Exercises
+---------
+2.1 random_rotation
+2.2 invariance_error
+2.2 equivariance_error
+2.3 EGNNLayer
+2.4 DistanceInvariantModel
+
+Conventions used throughout:
+
+* ``pos`` is a Tensor[n, 3] of Cartesian coordinates in Å; rotations act on rows: ``pos @ R.T``.
+* A transformation ``g = (Q, t)`` maps ``x ↦ x Qᵀ + t``; ``Q`` is a rotation (det +1) or, with
+  reflections, an improper rotation (det −1).
+* Graphs use PyTorch Geometric's ``edge_index`` (LongTensor[2, E], row 0 = source ``j``, row 1 =
+  target ``i``, messages flow ``j → i``). ``molpractice.geometry3d.fully_connected_edge_index(n)``
+  makes the complete graph without self-loops.
+
+Permutations in the checkers (``permutations=True``): the atoms are reordered by a random permutation
+``perm`` (new atom ``k`` is old atom ``perm[k]``). Every positional argument after ``pos`` is treated by
+this rule, in this order:
+
+1. an integer tensor of shape (2, E) is an ``edge_index``: its atom labels are renamed
+   (``inv[edge_index]`` with ``inv = argsort(perm)``); the order of the edges is kept, so per-edge
+   attributes (shape (E, …)) stay valid unchanged;
+2. any other tensor whose first dimension equals ``n`` is per-atom and is reordered (``a[perm]``);
+3. everything else (scalars, per-molecule tensors, modules, …) is passed unchanged.
+
+If n = 2, rule 1 wins, so per-atom integer tensors of shape (2, 2) are ambiguous — use n ≥ 3.
+Outputs of ``fn`` whose first dimension equals ``n`` are per-atom and are compared after the same
+reordering (permutation *equivariance* of node outputs); other outputs must be unchanged (invariance).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def _check_pos(pos):
+    if not isinstance(pos, torch.Tensor):
+        raise TypeError(f"pos must be a torch.Tensor, got {type(pos).__name__}")
+    if pos.ndim != 2 or pos.shape[1] != 3:
+        raise ValueError(f"pos must have shape (n, 3), got {tuple(pos.shape)}")
+    if not pos.is_floating_point():
+        raise ValueError(f"pos must be a floating-point tensor, got dtype {pos.dtype}")
+
+
+def _check_trials(n_trials):
+    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+        raise ValueError(f"n_trials must be a positive int, got {n_trials!r}")
+
+
+def _permute_args(args, perm, n):
+    """Apply the atom permutation ``perm`` to the extra arguments (rules in the module docstring)."""
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(perm.numel(), device=perm.device)
+    out = []
+    for a in args:
+        if isinstance(a, torch.Tensor) and not a.is_floating_point() and a.ndim == 2 and a.shape[0] == 2 \
+                and a.dtype != torch.bool:
+            out.append(inv.to(a.device)[a])
+        elif isinstance(a, torch.Tensor) and a.ndim >= 1 and a.shape[0] == n:
+            out.append(a[perm.to(a.device)])
+        else:
+            out.append(a)
+    return out
+
+
+def _as_tensor_output(out, what):
+    if isinstance(out, (tuple, list)):
+        raise TypeError(f"{what} must return one tensor, got a {type(out).__name__}; wrap it, e.g. "
+                        "`lambda pos, *a: model(pos, *a)[0]`")
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"{what} must return a torch.Tensor, got {type(out).__name__}")
+    return out.detach()
+
+
+def _improper(R):
+    """R followed by the reflection x ↦ −x (det −1): every improper rotation is −R for a rotation R."""
+    return -R
+
+
+# --------------------------------------------------------------------------------------- 2.1
+
+
+def random_rotation(generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64,
+                    device=None) -> torch.Tensor:
+    """A rotation matrix drawn uniformly (Haar measure) from SO(3).
+
+    Args:
+        generator: a ``torch.Generator`` for reproducible draws (None = PyTorch's global RNG).
+            Random numbers are drawn on the generator's device.
+        dtype: floating dtype of the result.
+        device: device of the result (default: the generator's device, else CPU).
+    Returns:
+        Tensor[3, 3] ``R`` with ``R Rᵀ = I`` and ``det R = +1``; apply it to points as ``pos @ R.T``.
+    Raises:
+        ValueError: if ``dtype`` is not a floating dtype.
+
+    Hints:
+        * QR trick (Mezzadri 2007): ``Q, Rr = torch.linalg.qr(G)`` for a 3×3 standard-Gaussian ``G``
+          gives a Q that is *not* uniform until you fix the signs: multiply column k of Q by
+          ``sign(Rr[k, k])``. That Q is Haar on O(3); if ``det Q < 0`` flip the sign of one column.
+        * Or: a uniform random unit quaternion (normalise a 4-D standard Gaussian) → rotation matrix.
+          (On some CPU builds ``torch.linalg.qr`` of a tiny matrix is slow with several threads; the
+          quaternion route avoids LAPACK altogether.)
+        * Draw in float64 and cast at the end, so every dtype gets the same rotation.
+        * Uniform Euler angles are *not* uniform rotations — the grader checks the distribution of the
+          rotation angle θ, whose density is (1 − cos θ)/π on [0, π].
+    """
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    device = device if device is not None else gen_device
+    raise NotImplementedError("Exercise 2.1: implement random_rotation (see its docstring), then run check(\"2.1\")")
+
+
+# --------------------------------------------------------------------------------------- 2.2
+
+
+def invariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translations: bool = True,
+                     reflections: bool = False, permutations: bool = False,
+                     generator: torch.Generator | None = None) -> float:
+    """Largest relative change of ``fn(pos, *args)`` when the input is moved rigidly.
+
+    For each trial draw a rotation ``R`` (``random_rotation``), a translation ``t`` (Gaussian, scale
+    ``max(1, pos.std())`` Å) and, if asked, a permutation; compare ``y' = fn(pos Qᵀ + t, *args')``
+    with ``y = fn(pos, *args)``:  error = ‖y' − y‖ / max(‖y‖, tiny) (Frobenius norms).
+
+    Args:
+        fn: callable ``fn(pos, *args) -> Tensor`` (any shape). Outputs whose first dimension equals
+            ``n`` are per-atom: with ``permutations`` they are compared after reordering.
+        pos: Tensor[n, 3] in Å; the computation stays in ``pos.dtype`` and on ``pos.device``.
+        *args: passed to ``fn`` after ``pos``; with ``permutations`` they are permuted by the rules in
+            the module docstring (edge_index relabelled, per-atom tensors reordered).
+        n_trials: number of random transformations; the maximum error is returned.
+        translations: add a random translation in each trial.
+        reflections: use improper rotations ``Q = −R`` (det −1) in every trial. Invariance to all
+            improper rotations implies invariance to all proper ones (two reflections make a
+            rotation), so ``reflections=True`` tests E(3), ``False`` tests SE(3).
+        permutations: also reorder the atoms randomly in each trial.
+        generator: ``torch.Generator`` for reproducible transformations (None = global RNG).
+    Returns:
+        float: max over trials of the relative error (0 for an exactly invariant ``fn``; about
+        machine epsilon × a small factor for a correct float model; O(1) for a broken one).
+    Raises:
+        TypeError / ValueError: for a non-tensor ``pos``, a wrong shape, ``n_trials < 1`` or an ``fn``
+            that does not return a single tensor.
+
+    Hints:
+        * Draw transformations with ``random_rotation(generator, dtype=pos.dtype, device=pos.device)``
+          and ``torch.randn(3, generator=generator, dtype=...)`` (generator device = CPU: move after).
+        * ``torch.randperm(n, generator=generator)`` for permutations; use ``_permute_args`` for args.
+        * ``torch.finfo(dtype).tiny`` guards the division when ``fn`` returns zeros.
+    """
+    _check_pos(pos)
+    _check_trials(n_trials)
+    raise NotImplementedError("Exercise 2.2: implement invariance_error (see its docstring), then run check(\"2.2\")")
+
+
+def equivariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translations: bool = True,
+                       reflections: bool = False, permutations: bool = False,
+                       generator: torch.Generator | None = None) -> float:
+    """Largest relative violation of ``fn(g·pos) = g·fn(pos)`` for a function that returns positions.
+
+    For each trial draw ``g = (Q, t)`` (and a permutation, if asked) as in :func:`invariance_error`;
+    with ``x' = fn(pos Qᵀ + t, *args')`` and the expected ``x̂ = fn(pos) Qᵀ + t`` (reordered with the
+    permutation), error = ‖x' − x̂‖ / s, where s is the larger of the spreads ‖y − ȳ‖ of the output
+    ``y = fn(pos)`` and ‖x − x̄‖·sqrt(m/n) of the input (ȳ, x̄ centroids; Frobenius norms). Dividing
+    by a spread (not by ‖y‖) makes the error independent of where the molecule sits in space; the
+    input's spread keeps it finite when ``fn`` collapses all points onto one.
+
+    Args:
+        fn: callable ``fn(pos, *args) -> Tensor[m, 3]`` (new positions in Å; usually m = n).
+        pos: Tensor[n, 3] in Å; the computation stays in ``pos.dtype`` and on ``pos.device``.
+        *args, n_trials, translations, reflections, permutations, generator: as in
+            :func:`invariance_error` (``reflections=True`` uses improper rotations in every trial:
+            E(3)- instead of SE(3)-equivariance).
+    Returns:
+        float: max over trials of the relative error.
+    Raises:
+        TypeError / ValueError: as :func:`invariance_error`, and if ``fn`` does not return (m, 3).
+
+    Hint: the only differences from ``invariance_error`` are the expected output (transform the
+    reference output with the same Q and t) and the scale in the denominator.
+    """
+    _check_pos(pos)
+    _check_trials(n_trials)
+    raise NotImplementedError("Exercise 2.2: implement equivariance_error (see its docstring), then run check(\"2.2\")")
+
+
+# --------------------------------------------------------------------------------------- 2.3
+
+
+def _mlp(sizes, act=nn.SiLU, last_act=False):
+    layers = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if k < len(sizes) - 2 or last_act:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class EGNNLayer(nn.Module):
+    """One E(n)-equivariant graph layer (Satorras, Hoogeboom & Welling, ICML 2021, eqs. 3–6).
+
+    For every edge ``j → i`` (``edge_index[0] = j``, ``edge_index[1] = i``):
+
+    * ``m_ij = φ_e(h_i, h_j, ‖x_i − x_j‖², a_ij)``                (message, ``hidden_dim`` channels)
+    * ``x_i' = x_i + (1/deg_i) Σ_j (x_i − x_j) / (d_ij + 1) · φ_x(m_ij)``   with ``d_ij = sqrt(‖x_i − x_j‖² + eps)``
+    * ``h_i' = h_i + φ_h(h_i, Σ_j m_ij)``
+
+    φ_e, φ_h are two-layer SiLU MLPs; φ_x is a SiLU MLP ending in one output whose last weights start
+    small (std 1e-3), so a fresh layer barely moves atoms. Atoms without incoming edges keep their
+    position and get ``φ_h(h_i, 0)``.
+
+    Args:
+        hidden_dim: width of ``h`` (input and output) and of the messages.
+        edge_dim: width of optional per-edge attributes ``a_ij`` (0 = none).
+        update_coords: if False, positions are returned unchanged (an invariant layer).
+        eps: added to squared distances before the square root (its gradient is infinite at 0).
+    Forward:
+        ``layer(h, pos, edge_index, edge_attr=None) -> (h_new, pos_new)`` with ``h`` Tensor[n, hidden_dim],
+        ``pos`` Tensor[n, 3] (Å), ``edge_index`` LongTensor[2, E], ``edge_attr`` Tensor[E, edge_dim];
+        returns Tensor[n, hidden_dim] (invariant) and Tensor[n, 3] (equivariant).
+
+    Hints:
+        * ``src, dst = edge_index``; ``diff = pos[dst] - pos[src]``; ``d2 = (diff ** 2).sum(-1, keepdim=True)``.
+        * Sum messages onto targets with ``torch.zeros(n, C).index_add_(0, dst, m)``; the degree is
+          ``torch.bincount(dst, minlength=n)`` (clamp to ≥ 1 before dividing).
+        * Nothing may depend on absolute positions — only on differences and distances.
+    """
+
+    def __init__(self, hidden_dim: int, edge_dim: int = 0, update_coords: bool = True, eps: float = 1e-8):
+        if not isinstance(hidden_dim, int) or hidden_dim < 1:
+            raise ValueError(f"hidden_dim must be a positive int, got {hidden_dim!r}")
+        if not isinstance(edge_dim, int) or edge_dim < 0:
+            raise ValueError(f"edge_dim must be a non-negative int, got {edge_dim!r}")
+        super().__init__()
+        self.hidden_dim, self.edge_dim = hidden_dim, edge_dim
+        self.update_coords, self.eps = update_coords, eps
+        raise NotImplementedError("Exercise 2.3: implement EGNNLayer.__init__ (see its docstring), then run check(\"2.3\")")
+
+    def forward(self, h: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor,
+                edge_attr: torch.Tensor | None = None):
+        _check_pos(pos)
+        if h.ndim != 2 or h.shape != (pos.shape[0], self.hidden_dim):
+            raise ValueError(f"h must have shape (n, hidden_dim) = ({pos.shape[0]}, {self.hidden_dim}), "
+                             f"got {tuple(h.shape)}")
+        if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.is_floating_point():
+            raise ValueError(f"edge_index must be an integer tensor of shape (2, E), got "
+                             f"{edge_index.dtype} {tuple(edge_index.shape)}")
+        if self.edge_dim and (edge_attr is None or edge_attr.shape != (edge_index.shape[1], self.edge_dim)):
+            raise ValueError(f"edge_attr must have shape (E, edge_dim) = ({edge_index.shape[1]}, {self.edge_dim}), "
+                             f"got {None if edge_attr is None else tuple(edge_attr.shape)}")
+        raise NotImplementedError("Exercise 2.3: implement EGNNLayer.forward (see its docstring), then run check(\"2.3\")")
+
+
+# --------------------------------------------------------------------------------------- 2.4
+
+
+class DistanceInvariantModel(nn.Module):
+    """A scalar property of a molecule from its interatomic distances only: E(3)- and permutation-invariant.
+
+    Atom ``i`` gets ``a_i = emb(z_i) + Σ_{j≠i} W(rbf(d_ij)) ⊙ emb'(z_j) · f_cut(d_ij)``, where
+    ``rbf`` expands a distance in ``n_rbf`` Gaussians centred on ``linspace(0, cutoff, n_rbf)`` Å
+    (width = spacing), ``W`` is a linear map to ``hidden_dim`` channels and
+    ``f_cut(d) = ½(cos(π d / cutoff) + 1)`` for d < cutoff (0 beyond) makes the sum smooth.
+    An MLP maps ``a_i`` to one number per atom; the molecule's output is their sum (``readout="sum"``,
+    extensive properties such as energies) or mean (``readout="mean"``, intensive ones such as a size).
+
+    Args:
+        hidden_dim: width of the atom features.
+        n_rbf: number of radial basis functions.
+        cutoff: distance in Å beyond which pairs are ignored.
+        max_z: largest atomic number the embedding accepts.
+        readout: ``"sum"`` or ``"mean"``.
+        eps: added to squared distances before the square root.
+    Forward:
+        ``model(z, pos, batch=None) -> Tensor[G]``: ``z`` LongTensor[n] atomic numbers, ``pos``
+        Tensor[n, 3] in Å, ``batch`` LongTensor[n] molecule index (PyG); G = number of molecules
+        (1 without ``batch``). Output dtype = ``pos.dtype`` (call ``model.double()`` for float64).
+
+    Hints:
+        * ``molpractice.geometry3d.fully_connected_edge_index(batch)`` gives all pairs inside each molecule.
+        * Distances as ``sqrt(d2 + eps)``; Gaussians ``exp(−((d − μ_k)/σ)²)``.
+        * Sum per molecule with ``index_add_`` over ``batch``.
+    """
+
+    def __init__(self, hidden_dim: int = 64, n_rbf: int = 32, cutoff: float = 6.0, max_z: int = 10,
+                 readout: str = "sum", eps: float = 1e-8):
+        if readout not in ("sum", "mean"):
+            raise ValueError(f"readout must be 'sum' or 'mean', got {readout!r}")
+        if not (isinstance(cutoff, (int, float)) and cutoff > 0):
+            raise ValueError(f"cutoff must be a positive number of Å, got {cutoff!r}")
+        if not isinstance(n_rbf, int) or n_rbf < 2:
+            raise ValueError(f"n_rbf must be an int >= 2, got {n_rbf!r}")
+        super().__init__()
+        self.hidden_dim, self.n_rbf, self.cutoff = hidden_dim, n_rbf, float(cutoff)
+        self.max_z, self.readout, self.eps = max_z, readout, eps
+        raise NotImplementedError("Exercise 2.4: implement DistanceInvariantModel.__init__ (see its docstring), then run check(\"2.4\")")
+
+    def forward(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
+        from molpractice.geometry3d import fully_connected_edge_index
+
+        _check_pos(pos)
+        if z.ndim != 1 or z.shape[0] != pos.shape[0] or z.is_floating_point():
+            raise ValueError(f"z must be a LongTensor of shape (n,) = ({pos.shape[0]},), got "
+                             f"{z.dtype} {tuple(z.shape)}")
+        if z.numel() and (int(z.min()) < 0 or int(z.max()) > self.max_z):
+            raise ValueError(f"atomic numbers must lie in [0, {self.max_z}], got range "
+                             f"[{int(z.min())}, {int(z.max())}]")
+        if batch is None:
+            batch = torch.zeros(pos.shape[0], dtype=torch.long, device=pos.device)
+        elif batch.shape != z.shape:
+            raise ValueError(f"batch must have shape {tuple(z.shape)}, got {tuple(batch.shape)}")
+        raise NotImplementedError("Exercise 2.4: implement DistanceInvariantModel.forward (see its docstring), then run check(\"2.4\")")

@@ -1,0 +1,242 @@
+"""Training and evaluating graph regressors (not an exercise — learners use it).
+
+=======================  =====================================================================
+``train_regressor``      mini-batch training on standardised targets, early stopping on
+                         validation RMSE, best checkpoint restored; returns ``(model, history)``.
+``predict``              predictions in the target's own unit, (n,) — or ``(mean, var)`` for a
+                         mean-variance model.
+``rmse``, ``mae``, ``r2`` and ``regression_metrics``  metric helpers on numpy arrays.
+=======================  =====================================================================
+
+Models: any ``torch.nn.Module`` whose ``forward(batch)`` returns (num_graphs,) predictions, or
+(num_graphs, 2) = (mean, raw variance) for a mean-variance head (``loss="gaussian_nll"``; the variance is
+``softplus(raw) + 1e-6``, in standardised units). Graphs are ``torch_geometric.data.Data`` with ``y`` of
+shape (1,).
+
+The target scaling is stored on the model as ``model.target_mean`` / ``model.target_std`` (plain float
+attributes), so :func:`predict` can undo it.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Sequence
+
+import numpy as np
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def _pair(y_true, y_pred):
+    y_true = np.asarray(y_true, dtype=float).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=float).reshape(-1)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has {y_true.size} values but y_pred has {y_pred.size}")
+    if y_true.size == 0:
+        raise ValueError("metrics of an empty set are undefined")
+    return y_true, y_pred
+
+
+def rmse(y_true, y_pred) -> float:
+    """Root mean squared error, in the target's unit."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
+
+
+def mae(y_true, y_pred) -> float:
+    """Mean absolute error, in the target's unit."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return float(np.mean(np.abs(y_true - y_pred)))
+
+
+def r2(y_true, y_pred) -> float:
+    """Coefficient of determination 1 − SS_res / SS_tot (can be negative; NaN if y_true is constant)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
+    if ss_tot == 0:
+        return float("nan")
+    return 1.0 - float(np.sum((y_true - y_pred) ** 2)) / ss_tot
+
+
+def regression_metrics(y_true, y_pred) -> dict:
+    """``{"rmse", "mae", "r2"}`` of one set of predictions."""
+    return {"rmse": rmse(y_true, y_pred), "mae": mae(y_true, y_pred), "r2": r2(y_true, y_pred)}
+
+
+# ------------------------------------------------------------------------------------------ training
+def _targets(graphs, what: str) -> np.ndarray:
+    ys = []
+    for i, g in enumerate(graphs):
+        y = getattr(g, "y", None)
+        if y is None:
+            raise ValueError(f"{what} graph {i} ({getattr(g, 'smiles', '?')!r}) has no target y")
+        ys.append(float(y.reshape(-1)[0]))
+    return np.array(ys)
+
+
+def _split_output(out, loss: str):
+    import torch.nn.functional as F
+
+    if loss == "mse":
+        if out.dim() != 1:
+            raise ValueError(f"loss='mse' needs model outputs of shape (num_graphs,), got {tuple(out.shape)}")
+        return out, None
+    if out.dim() != 2 or out.shape[1] != 2:
+        raise ValueError(f"loss='gaussian_nll' needs outputs (num_graphs, 2) = (mean, raw var), got {tuple(out.shape)}")
+    return out[:, 0], F.softplus(out[:, 1]) + 1e-6
+
+
+def _batches(graphs, batch_size, shuffle, generator=None):
+    from torch_geometric.loader import DataLoader
+
+    return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epochs: int = 200, lr: float = 1e-3,
+                    batch_size: int = 32, patience: int = 30, seed: int = 0, device=None,
+                    weight_decay: float = 1e-5, loss: str = "mse", min_epochs: int = 0,
+                    progress: bool = True, max_seconds: float | None = None):
+    """Train ``model`` on graphs with standardised targets; keep the epoch with the best validation RMSE.
+
+    Schedule: AdamW at ``lr`` with a linear warm-up over the first 5 epochs, then cosine decay to
+    ``lr / 20`` over ``epochs``. After each epoch the validation RMSE (in the target's unit) is
+    measured; training stops when it has not improved for ``patience`` epochs (never before
+    ``min_epochs``), or after ``max_seconds`` of wall time, and the best weights are restored.
+
+    Args:
+        model: the module to train (modified in place and returned).
+        train_graphs, val_graphs: sequences of ``Data`` with ``y`` (1,).
+        epochs: maximum epochs; lr: peak learning rate; batch_size: graphs per step.
+        patience: epochs without validation improvement before stopping.
+        seed: seeds Python, NumPy and torch (initial weights are NOT re-drawn: seed before building
+            the model, e.g. with ``mp.seed_everything``) and the batch shuffling.
+        device: ``torch.device``; default ``molpractice.get_device()``.
+        loss: ``"mse"`` (outputs (n,)) or ``"gaussian_nll"`` (outputs (n, 2) = mean, raw variance).
+        progress: show a tqdm bar (set False in scripts and tests).
+    Returns:
+        ``(model, history)``: ``model`` in eval mode on ``device`` with the best weights and
+        ``target_mean`` / ``target_std`` attributes; ``history`` is a dict with lists ``train_loss``
+        (standardised units), ``val_rmse`` (target unit), ``lr``, and ``best_epoch``, ``best_val_rmse``,
+        ``epochs_run``, ``seconds``, ``target_mean``, ``target_std``.
+    Raises:
+        ValueError: on empty sets, a graph without ``y``, or bad hyper-parameters.
+    """
+    import torch
+
+    from .runtime import get_device, seed_everything
+
+    if len(train_graphs) == 0 or len(val_graphs) == 0:
+        raise ValueError(f"need non-empty train and validation sets, got {len(train_graphs)} and {len(val_graphs)}")
+    if epochs <= 0 or batch_size <= 0 or patience <= 0 or lr <= 0:
+        raise ValueError(f"epochs, batch_size, patience and lr must be positive; got {epochs}, {batch_size}, "
+                         f"{patience}, {lr}")
+    if loss not in ("mse", "gaussian_nll"):
+        raise ValueError(f"loss must be 'mse' or 'gaussian_nll', got {loss!r}")
+    device = torch.device(device) if device is not None else get_device()
+    seed_everything(seed)
+    y_train = _targets(train_graphs, "training")
+    _targets(val_graphs, "validation")
+    y_mean, y_std = float(y_train.mean()), float(y_train.std()) or 1.0
+    model.target_mean, model.target_std = y_mean, y_std
+    model.to(device)
+
+    gen = torch.Generator().manual_seed(seed)
+    train_loader = _batches(train_graphs, batch_size, True, gen)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    warmup = min(5, epochs)
+
+    def lr_at(epoch):  # epoch counted from 0
+        if epoch < warmup:
+            return lr * (epoch + 1) / warmup
+        t = (epoch - warmup) / max(1, epochs - warmup)
+        return lr / 20 + (lr - lr / 20) * 0.5 * (1 + math.cos(math.pi * t))
+
+    history = {"train_loss": [], "val_rmse": [], "lr": []}
+    best, best_epoch, best_state = float("inf"), -1, None
+    start = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc="training", leave=False)
+    try:
+        for epoch in range(epochs):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(epoch)
+            model.train()
+            total, count = 0.0, 0
+            for batch in train_loader:
+                if batch.num_graphs < 2:  # batch norm needs > 1 sample; a lone graph adds nothing
+                    continue
+                batch = batch.to(device)
+                target = (batch.y.reshape(-1) - y_mean) / y_std
+                mean, var = _split_output(model(batch), loss)
+                if var is None:
+                    batch_loss = torch.mean((mean - target) ** 2)
+                else:
+                    batch_loss = torch.nn.functional.gaussian_nll_loss(mean, target, var)
+                opt.zero_grad()
+                batch_loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+                opt.step()
+                total += float(batch_loss.detach()) * batch.num_graphs
+                count += batch.num_graphs
+            val_pred = predict(model, val_graphs, device=device, batch_size=256)
+            if isinstance(val_pred, tuple):
+                val_pred = val_pred[0]
+            val_rmse = rmse(_targets(val_graphs, "validation"), val_pred)
+            history["train_loss"].append(total / max(count, 1))
+            history["val_rmse"].append(val_rmse)
+            history["lr"].append(lr_at(epoch))
+            if val_rmse < best:
+                best, best_epoch = val_rmse, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(val_rmse=f"{val_rmse:.3f}", best=f"{best:.3f}")
+            if epoch + 1 >= min_epochs and epoch - best_epoch >= patience:
+                break
+            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    history.update(best_epoch=best_epoch, best_val_rmse=best, epochs_run=len(history["val_rmse"]),
+                   seconds=time.perf_counter() - start, target_mean=y_mean, target_std=y_std)
+    return model, history
+
+
+def predict(model, graphs: Sequence, *, device=None, batch_size: int = 256):
+    """Predictions of a model trained by :func:`train_regressor`, in the target's own unit.
+
+    Returns:
+        (n,) numpy array; for a (mean, raw variance) model, ``(mean, var)`` with ``var`` in the target's
+        unit squared. Order follows ``graphs``. The model is put in eval mode.
+    """
+    import torch
+
+    from .runtime import get_device
+
+    if len(graphs) == 0:
+        return np.zeros(0)
+    device = torch.device(device) if device is not None else next(model.parameters()).device \
+        if any(True for _ in model.parameters()) else get_device()
+    y_mean = getattr(model, "target_mean", 0.0)
+    y_std = getattr(model, "target_std", 1.0)
+    model.eval()
+    means, variances = [], []
+    with torch.no_grad():
+        for batch in _batches(graphs, batch_size, False):
+            out = model(batch.to(device))
+            if out.dim() == 2 and out.shape[1] == 2:
+                mean, var = _split_output(out, "gaussian_nll")
+                variances.append(var.cpu().numpy() * y_std**2)
+            else:
+                mean = out.reshape(-1)
+            means.append(mean.cpu().numpy() * y_std + y_mean)
+    mean = np.concatenate(means).astype(float)
+    if variances:
+        return mean, np.concatenate(variances).astype(float)
+    return mean

@@ -1,0 +1,356 @@
+"""Chapter 1 — scaffold split, leakage diagnostics and a message-passing GNN for aqueous solubility.
+
+Exercises
+---------
+1.1 murcko_scaffold
+1.2 scaffold_split
+1.3 max_train_similarity
+1.4 mol_to_graph
+1.5 SolubilityGNN
+
+Public names besides the exercises (fixed, not for the learner to write):
+
+* ``ELEMENTS``, ``DEGREES``, ``FORMAL_CHARGES``, ``NUM_HS``, ``HYBRIDIZATIONS``, ``BOND_TYPES`` — the
+  vocabularies of the one-hot features (each one-hot block has a final "other" slot).
+* ``ATOM_FEATURE_BLOCKS`` / ``BOND_FEATURE_BLOCKS`` — name → ``slice`` of the feature columns;
+  ``NUM_ATOM_FEATURES`` / ``NUM_BOND_FEATURES`` — their widths.
+* ``SolubilityGNN(num_atom_features=NUM_ATOM_FEATURES, num_bond_features=NUM_BOND_FEATURES, hidden=128,
+  num_layers=4, dropout=0.2, num_descriptors=0, out_dim=1)`` — GINE message passing (Hu et al. 2020)
+  with residual connections, sum + mean pooling, optional global descriptors concatenated to the
+  pooled vector (read from ``data.descriptors``, shape (num_graphs, num_descriptors)), MLP head.
+  ``forward(data)`` returns (num_graphs,) (or (num_graphs, out_dim) when ``out_dim > 1``).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+# ---------------------------------------------------------------------------- feature vocabularies
+ELEMENTS = ("C", "N", "O", "F", "P", "S", "Cl", "Br", "I", "B", "Si", "Se")  # + "other"
+DEGREES = (0, 1, 2, 3, 4, 5)  # + "other"
+FORMAL_CHARGES = (-1, 0, 1)  # + "other"
+NUM_HS = (0, 1, 2, 3, 4)  # + "other"
+HYBRIDIZATIONS = ("SP", "SP2", "SP3", "SP3D", "SP3D2")  # + "other" (e.g. S, UNSPECIFIED)
+BOND_TYPES = ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC")  # + "other"
+
+
+def _blocks(widths: Sequence[tuple[str, int]]) -> dict[str, slice]:
+    out, start = {}, 0
+    for name, width in widths:
+        out[name] = slice(start, start + width)
+        start += width
+    return out
+
+
+#: Column slices of the atom feature matrix ``x``; the one-hot blocks each sum to exactly one per atom.
+ATOM_FEATURE_BLOCKS = _blocks([
+    ("element", len(ELEMENTS) + 1),
+    ("degree", len(DEGREES) + 1),
+    ("formal_charge", len(FORMAL_CHARGES) + 1),
+    ("aromatic", 1),
+    ("num_hs", len(NUM_HS) + 1),
+    ("hybridization", len(HYBRIDIZATIONS) + 1),
+    ("in_ring", 1),
+])
+#: Column slices of ``edge_attr``; ``bond_type`` is one-hot.
+BOND_FEATURE_BLOCKS = _blocks([("bond_type", len(BOND_TYPES) + 1), ("conjugated", 1), ("in_ring", 1)])
+ATOM_ONE_HOT_BLOCKS = ("element", "degree", "formal_charge", "num_hs", "hybridization")
+NUM_ATOM_FEATURES = max(s.stop for s in ATOM_FEATURE_BLOCKS.values())
+NUM_BOND_FEATURES = max(s.stop for s in BOND_FEATURE_BLOCKS.values())
+
+
+def _parse(smiles: str):
+    """RDKit molecule from ``smiles``; ``ValueError`` naming the string when it does not parse."""
+    from rdkit import Chem, RDLogger
+
+    if not isinstance(smiles, str):
+        raise ValueError(f"expected a SMILES string, got {type(smiles).__name__}: {smiles!r}")
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        mol = Chem.MolFromSmiles(smiles)
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    if mol is None:
+        raise ValueError(f"RDKit cannot parse SMILES {smiles!r}")
+    return mol
+
+
+# --------------------------------------------------------------------------------------- 1.1
+def murcko_scaffold(smiles: str) -> str:
+    """Bemis–Murcko scaffold of a molecule, as canonical SMILES.
+
+    The scaffold keeps ring systems and the linkers between them and removes every side chain
+    (Bemis & Murcko 1996). Acyclic molecules have the empty scaffold ``""``.
+
+    Args:
+        smiles: one SMILES string.
+    Returns:
+        Canonical SMILES of the scaffold (``""`` when the molecule has no ring).
+    Raises:
+        ValueError: naming ``smiles`` if RDKit cannot parse it.
+
+    Hint: ``rdkit.Chem.Scaffolds.MurckoScaffold.GetScaffoldForMol(mol)`` gives the scaffold molecule;
+    ``Chem.MolToSmiles`` makes it canonical. Parse with ``Chem.MolFromSmiles`` and check for ``None``.
+    """
+    mol = _parse(smiles)
+    # BEGIN SOLUTION
+    from rdkit import Chem
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    return Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol))
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 1.2
+def scaffold_split(smiles: Sequence[str], fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                   seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split molecules into train/validation/test so that no scaffold appears in two parts.
+
+    Args:
+        smiles: n SMILES strings.
+        fractions: (train, val, test) fractions, each >= 0, summing to 1.
+        seed: ``None`` → deterministic: scaffold groups sorted by size, largest first (ties: first
+            appearance), each goes to train while it fits in ``train_fraction * n``, else to val while
+            train + val fits in ``(train + val fraction) * n``, else to test. The rare scaffolds land in
+            test, which makes it the hardest, most "out-of-distribution" variant.
+            An ``int`` → randomised, balanced variant (as in Chemprop): groups larger than half the test
+            size are placed first, in random order, then the rest in random order; each goes to the first
+            part (train, val, test) that still has room, otherwise to test. Different seeds give
+            different splits; the same seed gives the same split.
+    Returns:
+        ``(train_idx, val_idx, test_idx)``: sorted ``int64`` numpy arrays of positions into ``smiles``;
+        together they contain every position exactly once.
+    Raises:
+        ValueError: for bad fractions, or (naming it) a SMILES RDKit cannot parse.
+
+    Hints: group positions by ``murcko_scaffold``; a ``dict`` keeps first-appearance order.
+    ``np.random.default_rng(seed).permutation`` shuffles groups reproducibly. Sort each part before
+    returning.
+    """
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    if isinstance(smiles, str):
+        raise ValueError("scaffold_split takes a sequence of SMILES, got a single string")
+    smiles = list(smiles)
+    # BEGIN SOLUTION
+    groups: dict[str, list[int]] = {}
+    for i, smi in enumerate(smiles):
+        try:
+            scaffold = murcko_scaffold(smi)
+        except ValueError as err:
+            raise ValueError(f"row {i}: {err}") from None
+        groups.setdefault(scaffold, []).append(i)
+    n = len(smiles)
+    train_cap, val_cap, test_cap = (f * n for f in fractions)
+    parts: tuple[list[int], list[int], list[int]] = ([], [], [])
+    if seed is None:
+        ordered = sorted(groups.values(), key=len, reverse=True)  # stable: ties keep first appearance
+        for group in ordered:
+            if len(parts[0]) + len(group) <= train_cap:
+                parts[0].extend(group)
+            elif len(parts[0]) + len(parts[1]) + len(group) <= train_cap + val_cap:
+                parts[1].extend(group)
+            else:
+                parts[2].extend(group)
+    else:
+        rng = np.random.default_rng(seed)
+        values = list(groups.values())
+        big = [g for g in values if len(g) > test_cap / 2]
+        small = [g for g in values if len(g) <= test_cap / 2]
+        ordered = [big[i] for i in rng.permutation(len(big))] + [small[i] for i in rng.permutation(len(small))]
+        caps = (train_cap, val_cap, test_cap)
+        for group in ordered:
+            for part, cap in zip(parts, caps):
+                if len(part) + len(group) <= cap:
+                    part.extend(group)
+                    break
+            else:
+                parts[2].extend(group)
+    return tuple(np.array(sorted(p), dtype=np.int64) for p in parts)
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 1.3
+def max_train_similarity(query_smiles: Sequence[str], train_smiles: Sequence[str], radius: int = 2,
+                         n_bits: int = 2048) -> np.ndarray:
+    """Nearest-neighbour Tanimoto similarity of each query molecule to a training set.
+
+    With Morgan bit fingerprints :math:`a, b`, Tanimoto similarity is
+    :math:`|a \\cap b| / |a \\cup b|` in [0, 1]; this returns, for each query, the maximum over the
+    training molecules.
+
+    Args:
+        query_smiles: m SMILES strings (e.g. the test set).
+        train_smiles: k >= 1 SMILES strings (the training set).
+        radius, n_bits: Morgan fingerprint radius and length.
+    Returns:
+        (m,) ``float64`` array in [0, 1].
+    Raises:
+        ValueError: if ``train_smiles`` is empty, or (naming it) a SMILES RDKit cannot parse.
+
+    Hint: ``rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)`` and its
+    ``GetFingerprint(mol)``; ``DataStructs.BulkTanimotoSimilarity(fp, train_fps)`` compares one
+    fingerprint with a list at C speed. (``datamol.to_fp`` breaks with recent RDKit — use the generator.)
+    """
+    if isinstance(query_smiles, str) or isinstance(train_smiles, str):
+        raise ValueError("pass sequences of SMILES, not single strings")
+    query_smiles, train_smiles = list(query_smiles), list(train_smiles)
+    if len(train_smiles) == 0:
+        raise ValueError("train_smiles is empty: a nearest neighbour needs at least one training molecule")
+    # BEGIN SOLUTION
+    from rdkit import DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    train_fps = [gen.GetFingerprint(_parse(s)) for s in train_smiles]
+    out = np.empty(len(query_smiles), dtype=np.float64)
+    for i, smi in enumerate(query_smiles):
+        out[i] = max(DataStructs.BulkTanimotoSimilarity(gen.GetFingerprint(_parse(smi)), train_fps))
+    return out
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 1.4
+def _one_hot(value, choices) -> list[float]:
+    """One-hot of ``value`` over ``choices`` plus a final "other" slot (always exactly one 1)."""
+    vec = [0.0] * (len(choices) + 1)
+    vec[choices.index(value) if value in choices else len(choices)] = 1.0
+    return vec
+
+
+def mol_to_graph(smiles: str, y: float | None = None):
+    """A molecule as a PyTorch Geometric graph: atoms are nodes, bonds are edges in both directions.
+
+    Args:
+        smiles: one SMILES string (hydrogens stay implicit: they are counted in ``num_hs``).
+        y: optional target (e.g. logS in log10 mol/L); stored as ``data.y`` of shape (1,), float32.
+    Returns:
+        ``torch_geometric.data.Data`` with
+          * ``x``: (num_atoms, NUM_ATOM_FEATURES) float32 — blocks in ``ATOM_FEATURE_BLOCKS`` order:
+            one-hot element (``ELEMENTS`` + other), one-hot degree (``DEGREES`` + other), one-hot formal
+            charge (``FORMAL_CHARGES`` + other), aromatic (0/1), one-hot total H count (``NUM_HS`` +
+            other), one-hot hybridisation (``HYBRIDIZATIONS`` + other), in a ring (0/1);
+          * ``edge_index``: (2, 2 * num_bonds) int64 — bond i-j appears as i→j and j→i;
+          * ``edge_attr``: (2 * num_bonds, NUM_BOND_FEATURES) float32 — one-hot bond type
+            (``BOND_TYPES`` + other), conjugated (0/1), in a ring (0/1); row k describes column k of
+            ``edge_index``;
+          * ``smiles``: the input string; ``y`` if given.
+        A molecule without bonds gets ``edge_index`` of shape (2, 0) and ``edge_attr`` (0, NUM_BOND_FEATURES).
+    Raises:
+        ValueError: naming ``smiles`` if RDKit cannot parse it.
+
+    Hints: ``atom.GetSymbol()``, ``GetDegree()``, ``GetFormalCharge()``, ``GetIsAromatic()``,
+    ``GetTotalNumHs()``, ``str(atom.GetHybridization())``, ``IsInRing()``; for bonds
+    ``str(bond.GetBondType())``, ``GetIsConjugated()``, ``IsInRing()``, ``GetBeginAtomIdx()``. The
+    private helper ``_one_hot(value, choices)`` is given.
+    """
+    mol = _parse(smiles)
+    # BEGIN SOLUTION
+    from torch_geometric.data import Data
+
+    atoms = []
+    for atom in mol.GetAtoms():
+        atoms.append(
+            _one_hot(atom.GetSymbol(), ELEMENTS)
+            + _one_hot(atom.GetDegree(), DEGREES)
+            + _one_hot(atom.GetFormalCharge(), FORMAL_CHARGES)
+            + [float(atom.GetIsAromatic())]
+            + _one_hot(atom.GetTotalNumHs(), NUM_HS)
+            + _one_hot(str(atom.GetHybridization()), HYBRIDIZATIONS)
+            + [float(atom.IsInRing())]
+        )
+    src, dst, bonds = [], [], []
+    for bond in mol.GetBonds():
+        i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        feat = (_one_hot(str(bond.GetBondType()), BOND_TYPES)
+                + [float(bond.GetIsConjugated()), float(bond.IsInRing())])
+        src += [i, j]
+        dst += [j, i]
+        bonds += [feat, feat]
+    data = Data(
+        x=torch.tensor(atoms, dtype=torch.float32).reshape(-1, NUM_ATOM_FEATURES),
+        edge_index=torch.tensor([src, dst], dtype=torch.long).reshape(2, -1),
+        edge_attr=torch.tensor(bonds, dtype=torch.float32).reshape(-1, NUM_BOND_FEATURES),
+        smiles=smiles,
+    )
+    if y is not None:
+        data.y = torch.tensor([float(y)], dtype=torch.float32)
+    return data
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 1.5
+class SolubilityGNN(nn.Module):
+    """Message-passing regressor: GINE layers → sum+mean pooling (+ descriptors) → MLP → one number.
+
+    Node update of layer l (GINE, Hu et al. 2020), with a residual connection:
+
+    .. math:: h_v^{l+1} = h_v^l + \\mathrm{ReLU}\\Big(\\mathrm{BN}\\big(\\mathrm{MLP}\\big((1+\\epsilon) h_v^l
+              + \\sum_{u \\in N(v)} \\mathrm{ReLU}(h_u^l + W e_{uv})\\big)\\big)\\Big)
+
+    Args:
+        num_atom_features, num_bond_features: input widths (``NUM_ATOM_FEATURES``, ``NUM_BOND_FEATURES``).
+        hidden: width of node states and of the head.
+        num_layers: message-passing rounds (each widens the receptive field by one bond).
+        dropout: dropout probability in the head.
+        num_descriptors: number of global descriptors read from ``data.descriptors`` (num_graphs, d)
+            and concatenated to the pooled vector; 0 = graph only.
+        out_dim: 1 for a plain regressor; 2 for a mean-variance head (chapter 3).
+    Forward:
+        ``data``: a ``torch_geometric`` ``Batch`` (or single ``Data``) with ``x``, ``edge_index``,
+        ``edge_attr``, ``batch`` (optional for a single graph). Returns (num_graphs,) when
+        ``out_dim == 1``, else (num_graphs, out_dim). The output does not depend on the atom order.
+
+    Hints: ``torch_geometric.nn.GINEConv(nn.Sequential(...), edge_dim=num_bond_features)`` takes edge
+    features; embed atoms first with ``nn.Linear(num_atom_features, hidden)``;
+    ``global_add_pool`` / ``global_mean_pool`` pool nodes per graph; when ``data.batch`` is None
+    every node belongs to graph 0.
+    """
+
+    def __init__(self, num_atom_features: int = NUM_ATOM_FEATURES, num_bond_features: int = NUM_BOND_FEATURES,
+                 hidden: int = 128, num_layers: int = 4, dropout: float = 0.2, num_descriptors: int = 0,
+                 out_dim: int = 1):
+        super().__init__()
+        if hidden <= 0 or num_layers <= 0 or out_dim <= 0 or num_descriptors < 0:
+            raise ValueError(f"need hidden, num_layers, out_dim > 0 and num_descriptors >= 0; got hidden={hidden}, "
+                             f"num_layers={num_layers}, out_dim={out_dim}, num_descriptors={num_descriptors}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.num_descriptors, self.out_dim = num_descriptors, out_dim
+        # BEGIN SOLUTION
+        from torch_geometric.nn import GINEConv
+
+        self.embed = nn.Linear(num_atom_features, hidden)
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for _ in range(num_layers):
+            mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+            self.convs.append(GINEConv(mlp, train_eps=True, edge_dim=num_bond_features))
+            self.norms.append(nn.BatchNorm1d(hidden))
+        self.head = nn.Sequential(
+            nn.Linear(2 * hidden + num_descriptors, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, out_dim),
+        )
+        # END SOLUTION
+
+    def forward(self, data) -> torch.Tensor:
+        """(num_graphs,) predictions (or (num_graphs, out_dim)); see the class docstring."""
+        batch = data.batch if getattr(data, "batch", None) is not None else \
+            torch.zeros(data.x.shape[0], dtype=torch.long, device=data.x.device)
+        num_graphs = int(data.num_graphs) if hasattr(data, "num_graphs") else int(batch.max()) + 1
+        # BEGIN SOLUTION
+        from torch_geometric.nn import global_add_pool, global_mean_pool
+
+        h = self.embed(data.x)
+        for conv, norm in zip(self.convs, self.norms):
+            h = h + torch.relu(norm(conv(h, data.edge_index, data.edge_attr)))
+        pooled = [global_add_pool(h, batch, size=num_graphs), global_mean_pool(h, batch, size=num_graphs)]
+        if self.num_descriptors:
+            pooled.append(data.descriptors.reshape(num_graphs, self.num_descriptors).to(h.dtype))
+        out = self.head(torch.cat(pooled, dim=1))
+        return out.squeeze(-1) if self.out_dim == 1 else out
+        # END SOLUTION

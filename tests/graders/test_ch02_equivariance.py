@@ -1,0 +1,440 @@
+"""Graders of chapter 2 (equivariance checks). Each takes ``impl`` (exercises or solutions).
+
+The graders never rotate with the learner's own functions: they use their own rotations (Rodrigues'
+formula from a seeded axis and angle) and their own error measures. Every random number comes from a
+seeded ``torch.Generator`` so the verdicts never flake.
+"""
+import contextlib
+import math
+
+import numpy as np
+import torch
+from scipy import stats
+
+from molpractice.grading import exercise
+
+DTYPES = (torch.float32, torch.float64)
+# Relative tolerances for "exactly invariant up to rounding" (float32 eps ≈ 1.2e-7, float64 ≈ 2.2e-16;
+# a few hundred operations deep, with sums over ~100 pairs, errors stay far below these).
+TOL = {torch.float32: 1e-4, torch.float64: 1e-9}
+BROKEN = 0.05  # a checker must report at least this for clearly broken functions
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Tiny LAPACK calls (e.g. torch.linalg.qr of 3×3) can be pathologically slow with several threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _rotation(gen, dtype=torch.float64):
+    """Grader's own rotation: Rodrigues' formula, axis uniform on the sphere, angle from the Haar law."""
+    axis = torch.randn(3, generator=gen, dtype=torch.float64)
+    axis = axis / axis.norm()
+    # an oracle needs exact rotations, not Haar-distributed ones: any axis and angle will do
+    theta = float(torch.rand(1, generator=gen, dtype=torch.float64)) * math.pi
+    K = torch.tensor([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]],
+                     dtype=torch.float64)
+    R = torch.eye(3, dtype=torch.float64) + math.sin(theta) * K + (1 - math.cos(theta)) * (K @ K)
+    return R.to(dtype)
+
+
+def _cloud(n, gen, dtype=torch.float64, scale=1.5):
+    return (torch.randn(n, 3, generator=gen, dtype=torch.float64) * scale).to(dtype)
+
+
+def _complete_graph(n):
+    idx = torch.arange(n)
+    src, dst = idx.repeat_interleave(n), idx.repeat(n)
+    keep = src != dst
+    return torch.stack([src[keep], dst[keep]])
+
+
+def _rel(a, b):
+    a, b = a.detach(), b.detach()
+    return float((a - b).norm() / b.norm().clamp_min(torch.finfo(b.dtype).tiny))
+
+
+def _spread(x):
+    return float((x - x.mean(0)).norm())
+
+
+def _randomise_parameters(module, gen, std=0.3):
+    """Overwrite every parameter with seeded Gaussian noise, so the test does not depend on the init."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype) * std)
+
+
+# ---------------------------------------------------------------------------------------- 2.1
+@exercise("2.1", points=1)
+def test_rotation_is_orthogonal_with_det_one(impl):
+    rot = impl.ch02_equivariance.random_rotation
+    gen = torch.Generator().manual_seed(0)
+    with _one_thread():
+        for dtype in DTYPES:
+            tol = 1e-5 if dtype == torch.float32 else 1e-12
+            for _ in range(50):
+                R = rot(gen, dtype=dtype)
+                assert isinstance(R, torch.Tensor) and R.shape == (3, 3), \
+                    f"random_rotation must return a (3, 3) tensor, got {getattr(R, 'shape', type(R))}"
+                assert R.dtype == dtype, f"asked for dtype={dtype}, got {R.dtype}"
+                eye_err = float((R.double() @ R.double().T - torch.eye(3, dtype=torch.float64)).abs().max())
+                assert eye_err < tol, f"R Rᵀ differs from the identity by {eye_err:.2e} ({dtype}): not orthogonal"
+                det = float(torch.linalg.det(R.double()))
+                assert abs(det - 1) < tol, (
+                    f"det R = {det:.6f} ({dtype}); a rotation has det +1 (det −1 is a reflection: "
+                    "flip the sign of one column when det < 0)")
+
+
+@exercise("2.1", points=1)
+def test_rotation_is_reproducible_from_generator(impl):
+    rot = impl.ch02_equivariance.random_rotation
+    with _one_thread():
+        a = rot(torch.Generator().manual_seed(42))
+        b = rot(torch.Generator().manual_seed(42))
+        assert torch.equal(a, b), "the same generator seed must give the same rotation — draw with generator=generator"
+        gen = torch.Generator().manual_seed(42)
+        first, second = rot(gen), rot(gen)
+        assert not torch.allclose(first, second), "two draws from one generator gave the same rotation"
+        torch.manual_seed(7)
+        c = rot()
+        torch.manual_seed(7)
+        d = rot()
+        assert torch.equal(c, d), "with generator=None, use PyTorch's global RNG (torch.manual_seed must fix it)"
+        assert rot(torch.Generator().manual_seed(1), dtype=torch.float32).dtype == torch.float32
+
+
+@exercise("2.1", points=2)
+def test_rotation_is_haar_uniform(impl):
+    """The angle θ of a Haar rotation has CDF (θ − sin θ)/π; every matrix entry is uniform on [−1, 1]."""
+    rot = impl.ch02_equivariance.random_rotation
+    gen = torch.Generator().manual_seed(2024)
+    n = 3000
+    with _one_thread():
+        Rs = torch.stack([rot(gen, dtype=torch.float64) for _ in range(n)]).numpy()
+    cos_theta = np.clip((np.trace(Rs, axis1=1, axis2=2) - 1) / 2, -1, 1)
+    theta = np.arccos(cos_theta)
+    p_angle = stats.kstest(theta, lambda t: (t - np.sin(t)) / np.pi).pvalue
+    assert p_angle > 1e-4, (
+        f"the rotation angles of {n} draws do not follow the Haar density (1 − cos θ)/π "
+        f"(KS p = {p_angle:.1e}, median angle {np.degrees(np.median(theta)):.0f}°, Haar median ≈ 126°). "
+        "Uniform Euler angles or a uniform angle about a random axis are not uniform rotations; "
+        "with QR, fix the signs of Q's columns by sign(diag(R)).")
+    worst = min((stats.kstest(Rs[:, i, j], stats.uniform(loc=-1, scale=2).cdf).pvalue, i, j)
+                for i in range(3) for j in range(3))
+    assert worst[0] > 1e-4, (
+        f"entry R[{worst[1]}, {worst[2]}] over {n} draws is not uniform on [−1, 1] (KS p = {worst[0]:.1e}); "
+        "for a Haar rotation R·e_j is uniform on the sphere, so every entry is uniform on [−1, 1]")
+
+
+# ---------------------------------------------------------------------------------------- 2.2
+def _pair_distance_sum(pos):
+    return torch.cdist(pos, pos).sum()
+
+
+def _radius_of_gyration(pos):
+    return (pos - pos.mean(0)).pow(2).sum(-1).mean().sqrt()
+
+
+def _dist_to_centroid(pos):  # per-atom invariant, permutation-equivariant
+    return (pos - pos.mean(0)).norm(dim=-1)
+
+
+def _weighted_spread(pos, charges):  # per-atom argument must be permuted with the atoms
+    centre = (charges[:, None] * pos).sum(0) / charges.sum()
+    return (charges * (pos - centre).pow(2).sum(-1)).sum()
+
+
+def _incoming_length(pos, edge_index):  # edge_index must be relabelled with the atoms
+    src, dst = edge_index
+    lengths = (pos[dst] - pos[src]).norm(dim=-1)
+    return torch.zeros(pos.shape[0], dtype=pos.dtype).index_add_(0, dst, lengths)
+
+
+@exercise("2.2", points=1)
+def test_invariance_error_is_small_for_invariant_functions(impl):
+    inv = impl.ch02_equivariance.invariance_error
+    for dtype in DTYPES:
+        gen = torch.Generator().manual_seed(3)
+        pos = _cloud(9, gen, dtype)
+        charges = torch.rand(9, generator=gen, dtype=torch.float64).to(dtype) + 0.5
+        # sparse, asymmetric edge set: relabelling edges wrongly changes the per-atom output
+        ei = torch.tensor([[0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 0, 4, 7, 1]])
+        cases = [("sum of pairwise distances", _pair_distance_sum, ()),
+                 ("radius of gyration", _radius_of_gyration, ()),
+                 ("per-atom distance to the centroid", _dist_to_centroid, ()),
+                 ("charge-weighted spread (per-atom argument)", _weighted_spread, (charges,)),
+                 ("summed incoming edge lengths (edge_index argument)", _incoming_length, (ei,))]
+        for name, fn, args in cases:
+            for kw in ({}, {"reflections": True}, {"permutations": True}):
+                err = inv(fn, pos, *args, n_trials=4, generator=torch.Generator().manual_seed(5), **kw)
+                assert isinstance(err, float), f"invariance_error must return a Python float, got {type(err).__name__}"
+                assert err < TOL[dtype], (
+                    f"invariance_error({name}, {dtype}, {kw or 'defaults'}) = {err:.2e}, but this function is "
+                    f"invariant (expected < {TOL[dtype]:g}). " +
+                    ("With permutations: reorder per-atom args, relabel edge_index with the inverse "
+                     "permutation, and compare per-atom outputs after reordering them." if kw.get("permutations")
+                     else "Compare fn(transformed pos) with fn(pos) relative to ‖fn(pos)‖."))
+
+
+@exercise("2.2", points=2)
+def test_invariance_error_flags_broken_functions(impl):
+    inv = impl.ch02_equivariance.invariance_error
+    for dtype in DTYPES:
+        gen = torch.Generator().manual_seed(11)
+        pos = _cloud(8, gen, dtype) + torch.tensor([0.5, -0.3, 0.8], dtype=dtype)
+        cases = [
+            # translation-invariant, not rotation-invariant
+            ("x-extent after centring", lambda p: (p - p.mean(0))[:, 0].abs().sum(), {}),
+            # rotation-invariant about the origin, not translation-invariant
+            ("sum of distances to the origin", lambda p: p.norm(dim=-1).sum(), {}),
+            # invariant to translations and rotations about z only
+            ("spread along z", lambda p: (p[:, 2] - p[:, 2].mean()).pow(2).sum(), {}),
+            # E(3)-invariant but depends on atom order
+            ("order-weighted spread", lambda p: ((p - p.mean(0)).norm(dim=-1)
+                                                 * torch.arange(1, p.shape[0] + 1, dtype=p.dtype)).sum(),
+             {"permutations": True}),
+            # SE(3)-invariant pseudo-scalar: flips sign under a reflection
+            ("signed volume", lambda p: torch.linalg.det(torch.stack([p[1] - p[0], p[2] - p[0], p[3] - p[0]])),
+             {"reflections": True}),
+        ]
+        for name, fn, kw in cases:
+            err = inv(fn, pos, n_trials=6, generator=torch.Generator().manual_seed(13), **kw)
+            assert err > BROKEN, (
+                f"invariance_error({name}, {dtype}, {kw or 'defaults'}) = {err:.2e}, but this function is not "
+                "invariant: did you apply a random rotation" + (" and a random translation" if not kw else "") +
+                (", a permutation (with permutations=True)" if "permutations" in kw else "") +
+                (", an improper rotation −R (with reflections=True)" if "reflections" in kw else "") +
+                " to pos before calling fn?")
+        # defaults must include translations; seeded generator must make results reproducible
+        fn = lambda p: (p - p.mean(0))[:, 0].abs().sum()  # noqa: E731
+        e1 = inv(fn, pos, n_trials=3, generator=torch.Generator().manual_seed(99))
+        e2 = inv(fn, pos, n_trials=3, generator=torch.Generator().manual_seed(99))
+        assert e1 == e2, "the same generator seed must give the same error (draw everything from `generator`)"
+
+
+@exercise("2.2", points=1)
+def test_invariance_error_respects_dtype_and_trials(impl):
+    inv = impl.ch02_equivariance.invariance_error
+    for dtype in DTYPES:
+        seen = []
+
+        def fn(p):
+            seen.append(p.dtype)
+            return _radius_of_gyration(p)
+
+        pos = _cloud(6, torch.Generator().manual_seed(0), dtype)
+        inv(fn, pos, n_trials=5, generator=torch.Generator().manual_seed(0))
+        assert set(seen) == {dtype}, f"fn received dtypes {set(seen)} for a {dtype} input; compute in the input dtype"
+        assert len(seen) >= 6, f"with n_trials=5, fn should be called at least 6 times (got {len(seen)})"
+
+
+@exercise("2.2", points=2)
+def test_equivariance_error(impl):
+    eq = impl.ch02_equivariance.equivariance_error
+    for dtype in DTYPES:
+        gen = torch.Generator().manual_seed(17)
+        pos = _cloud(9, gen, dtype) + torch.tensor([1.0, 2.0, -1.0], dtype=dtype)
+        ei = _complete_graph(9)
+        w = torch.rand(9, generator=gen, dtype=torch.float64).to(dtype)
+
+        def message_step(p, edge_index, weights):  # an EGNN-like update with fixed functions
+            src, dst = edge_index
+            diff = p[dst] - p[src]
+            coef = torch.tanh(diff.pow(2).sum(-1, keepdim=True)) * weights[src, None]
+            return p + torch.zeros_like(p).index_add_(0, dst, diff * coef) / p.shape[0]
+
+        good = [("identity", lambda p: p.clone(), (), {"permutations": True, "reflections": True}),
+                ("shrink towards centroid", lambda p: p + 0.3 * (p.mean(0) - p), (), {"reflections": True}),
+                ("centroid only", lambda p: p.mean(0, keepdim=True), (), {}),
+                ("message-passing update", message_step, (ei, w), {"permutations": True})]
+        for name, fn, args, kw in good:
+            err = eq(fn, pos, *args, n_trials=4, generator=torch.Generator().manual_seed(2), **kw)
+            assert isinstance(err, float), f"equivariance_error must return a Python float, got {type(err).__name__}"
+            assert err < TOL[dtype], (
+                f"equivariance_error({name}, {dtype}, {kw or 'defaults'}) = {err:.2e} but the function is "
+                f"equivariant (expected < {TOL[dtype]:g}); compare fn(pos Qᵀ + t) with fn(pos) Qᵀ + t"
+                + (" (reordered by the same permutation)" if "permutations" in kw else ""))
+        shift = torch.tensor([2.0, 0.0, 0.0], dtype=dtype)
+        bad = [("adds a fixed vector", lambda p: p + shift, {}),
+               ("centres the output", lambda p: p - p.mean(0), {}),
+               ("scales z only", lambda p: p * torch.tensor([1.0, 1.0, 0.5], dtype=dtype), {}),
+               ("chiral update", lambda p: p + 0.5 * torch.linalg.cross(p[1] - p[0], p[2] - p[0]).expand_as(p),
+                {"reflections": True}),
+               ("order-dependent", lambda p: p + 0.3 * (p - p.mean(0)) * torch.linspace(0, 1, p.shape[0],
+                                                                                       dtype=dtype)[:, None],
+                {"permutations": True})]
+        for name, fn, kw in bad:
+            err = eq(fn, pos, n_trials=6, generator=torch.Generator().manual_seed(3), **kw)
+            assert err > BROKEN, (
+                f"equivariance_error({name}, {dtype}, {kw or 'defaults'}) = {err:.2e} but the function is not "
+                "equivariant: the expected output is fn(pos) transformed by the same rotation, translation"
+                + (" and permutation" if "permutations" in kw else "")
+                + (" (improper rotation −R)" if "reflections" in kw else "") + ".")
+
+
+# ---------------------------------------------------------------------------------------- 2.3
+def _make_layer(impl, hidden, dtype, seed, **kw):
+    torch.manual_seed(seed)
+    layer = impl.ch02_equivariance.EGNNLayer(hidden, **kw).to(dtype)
+    _randomise_parameters(layer, torch.Generator().manual_seed(seed))
+    return layer
+
+
+@exercise("2.3", points=1)
+def test_egnn_layer_shapes_and_movement(impl):
+    n, hidden = 7, 16
+    gen = torch.Generator().manual_seed(0)
+    for dtype in DTYPES:
+        layer = _make_layer(impl, hidden, dtype, 0)
+        h = torch.randn(n, hidden, generator=gen, dtype=torch.float64).to(dtype)
+        pos = _cloud(n, gen, dtype)
+        out = layer(h, pos, _complete_graph(n))
+        assert isinstance(out, tuple) and len(out) == 2, "EGNNLayer.forward must return (h_new, pos_new)"
+        h_new, pos_new = out
+        assert h_new.shape == (n, hidden), f"h_new has shape {tuple(h_new.shape)}, expected {(n, hidden)}"
+        assert pos_new.shape == (n, 3), f"pos_new has shape {tuple(pos_new.shape)}, expected {(n, 3)}"
+        assert h_new.dtype == dtype and pos_new.dtype == dtype, "keep the input dtype"
+        assert torch.isfinite(h_new).all() and torch.isfinite(pos_new).all(), "non-finite outputs"
+        moved = float((pos_new - pos).detach().norm() / (pos - pos.mean(0)).norm())
+        assert moved > 1e-3, "pos_new equals pos: the layer must update coordinates (x_i + Σ_j (x_i − x_j)·φ_x(m_ij))"
+        # geometry must reach the features
+        h_stretched, _ = layer(h, pos * 1.3, _complete_graph(n))
+        assert _rel(h_stretched, h_new) > 1e-4, "h_new does not change when distances change: use ‖x_i − x_j‖² in φ_e"
+    layer = _make_layer(impl, hidden, torch.float64, 1, edge_dim=4)
+    pos = _cloud(n, gen)
+    ei = _complete_graph(n)
+    attr = torch.randn(ei.shape[1], 4, generator=gen, dtype=torch.float64)
+    h_new, pos_new = layer(torch.zeros(n, hidden, dtype=torch.float64), pos, ei, attr)
+    assert h_new.shape == (n, hidden) and pos_new.shape == (n, 3), "edge_dim=4 with edge_attr must work"
+
+
+@exercise("2.3", points=2)
+def test_egnn_layer_is_e3_equivariant(impl):
+    n, hidden = 8, 16
+    for dtype in DTYPES:
+        gen = torch.Generator().manual_seed(21)
+        layer = _make_layer(impl, hidden, dtype, 2)
+        h = torch.randn(n, hidden, generator=gen, dtype=torch.float64).to(dtype)
+        pos = _cloud(n, gen, dtype)
+        ei = _complete_graph(n)
+        with torch.no_grad():
+            h0, x0 = layer(h, pos, ei)
+            for trial in range(4):
+                Q = _rotation(gen, dtype) * (-1 if trial % 2 else 1)  # odd trials: improper (reflection)
+                t = torch.randn(3, generator=gen, dtype=torch.float64).to(dtype) * 3
+                h1, x1 = layer(h, pos @ Q.T + t, ei)
+                err_h = _rel(h1, h0)
+                err_x = float((x1 - (x0 @ Q.T + t)).norm()) / _spread(x0)
+                kind = "reflection + translation" if trial % 2 else "rotation + translation"
+                assert err_h <= TOL[dtype], (
+                    f"features changed under a {kind} ({dtype}): relative error {err_h:.2e} > {TOL[dtype]:g}. "
+                    "φ_e may only see h_i, h_j and squared distances — not raw coordinates")
+                assert err_x <= TOL[dtype], (
+                    f"coordinates are not equivariant under a {kind} ({dtype}): relative error {err_x:.2e} > "
+                    f"{TOL[dtype]:g}. Update with x_i + C Σ_j (x_i − x_j) φ_x(m_ij), a scalar times a difference")
+
+
+@exercise("2.3", points=1)
+def test_egnn_layer_is_permutation_equivariant(impl):
+    n, hidden = 8, 16
+    gen = torch.Generator().manual_seed(5)
+    layer = _make_layer(impl, hidden, torch.float64, 3)
+    h = torch.randn(n, hidden, generator=gen, dtype=torch.float64)
+    pos = _cloud(n, gen)
+    ei = torch.tensor([[0, 1, 2, 3, 4, 5, 6, 7, 0, 3, 5, 2], [1, 2, 3, 4, 5, 6, 7, 0, 4, 7, 1, 6]])
+    perm = torch.randperm(n, generator=gen)
+    inv = torch.argsort(perm)
+    with torch.no_grad():
+        h0, x0 = layer(h, pos, ei)
+        h1, x1 = layer(h[perm], pos[perm], inv[ei])
+    assert _rel(h1, h0[perm]) < 1e-9 and _rel(x1, x0[perm]) < 1e-9, (
+        "reordering the atoms (and relabelling edge_index) must reorder the outputs the same way: "
+        "aggregate messages per target atom with index_add_/scatter, never by position in the list")
+
+
+@exercise("2.3", points=1)
+def test_egnn_layer_gradients_are_finite_at_zero_distance(impl):
+    n, hidden = 5, 8
+    gen = torch.Generator().manual_seed(9)
+    layer = _make_layer(impl, hidden, torch.float64, 4)
+    pos = _cloud(n, gen)
+    pos[1] = pos[0]  # two atoms on top of each other
+    pos.requires_grad_(True)
+    ei = torch.cat([_complete_graph(n), torch.arange(n).repeat(2, 1)], dim=1)  # plus self-loops
+    h = torch.randn(n, hidden, generator=gen, dtype=torch.float64)
+    h_new, pos_new = layer(h, pos, ei)
+    (h_new.sum() + pos_new.pow(2).sum()).backward()
+    assert torch.isfinite(pos.grad).all(), (
+        "NaN/inf gradient w.r.t. positions when two atoms coincide (or with self-loops): "
+        "sqrt(0) has an infinite derivative — use sqrt(d² + eps)")
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters() if p.grad is not None), \
+        "NaN/inf parameter gradients at zero distance — use sqrt(d² + eps)"
+
+
+# ---------------------------------------------------------------------------------------- 2.4
+def _molecule(gen, n=9, dtype=torch.float64):
+    z = torch.tensor([6, 6, 8, 7, 1, 1, 1, 1, 9][:n])
+    return z, _cloud(n, gen, dtype, scale=1.2)
+
+
+@exercise("2.4", points=1)
+def test_distance_model_shapes_and_batching(impl):
+    Model = impl.ch02_equivariance.DistanceInvariantModel
+    torch.manual_seed(0)
+    model = Model().double()
+    gen = torch.Generator().manual_seed(1)
+    mols = [_molecule(gen, n) for n in (9, 5, 7)]
+    single = [model(z, p) for z, p in mols]
+    for out in single:
+        assert out.shape == (1,), f"model(z, pos) must return shape (1,) for one molecule, got {tuple(out.shape)}"
+    z = torch.cat([m[0] for m in mols])
+    pos = torch.cat([m[1] for m in mols])
+    batch = torch.cat([torch.full((len(m[0]),), i) for i, m in enumerate(mols)])
+    out = model(z, pos, batch)
+    assert out.shape == (3,), f"with a batch of 3 molecules the output must have shape (3,), got {tuple(out.shape)}"
+    assert torch.allclose(out, torch.cat(single), atol=1e-10), (
+        "batched outputs differ from one-molecule outputs: pairs must stay inside a molecule and the "
+        "readout must sum per molecule (use batch)")
+
+
+@exercise("2.4", points=2)
+def test_distance_model_is_invariant(impl):
+    Model = impl.ch02_equivariance.DistanceInvariantModel
+    for dtype in DTYPES:
+        torch.manual_seed(0)
+        model = Model().to(dtype)
+        gen = torch.Generator().manual_seed(8)
+        z, pos = _molecule(gen, dtype=dtype)
+        with torch.no_grad():
+            y0 = model(z, pos)
+            for trial in range(4):
+                Q = _rotation(gen, dtype) * (-1 if trial % 2 else 1)
+                t = torch.randn(3, generator=gen, dtype=torch.float64).to(dtype) * 3
+                perm = torch.randperm(len(z), generator=gen)
+                y1 = model(z[perm], (pos @ Q.T + t)[perm])
+                err = _rel(y1, y0)
+                assert err <= TOL[dtype], (
+                    f"output changed by {err:.2e} (relative, {dtype}) under rotation/reflection + translation + "
+                    f"atom permutation (tolerance {TOL[dtype]:g}); use only interatomic distances and sum over atoms")
+
+
+@exercise("2.4", points=1)
+def test_distance_model_depends_on_geometry_and_elements(impl):
+    Model = impl.ch02_equivariance.DistanceInvariantModel
+    torch.manual_seed(0)
+    model = Model().double()
+    gen = torch.Generator().manual_seed(4)
+    z, pos = _molecule(gen)
+    with torch.no_grad():
+        y = model(z, pos)
+        y_stretched = model(z, pos * 1.2)
+        y_other = model(torch.where(z == 6, torch.full_like(z, 7), z), pos)
+    assert torch.isfinite(y).all(), "non-finite output"
+    assert _rel(y_stretched, y) > 1e-4, "the output does not change when the molecule is stretched: use the distances"
+    assert _rel(y_other, y) > 1e-4, "the output does not change when C becomes N: embed the atomic numbers z"

@@ -1,0 +1,31 @@
+"""Command-line entry points that the other tests do not cover: doctor, and clear errors from bench."""
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "molpractice", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def test_doctor_reports_versions_device_mode_and_data():
+    result = _run("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for words in ("torch", "rdkit", "device", "run mode", "implementation", "solubility", "doctor: all good"):
+        assert words in result.stdout
+
+
+def test_bench_errors_are_messages_not_tracebacks():
+    result = _run("bench", "ch01", "--csv", "missing.csv")
+    assert result.returncode == 2 and "--smiles-col" in result.stderr and "Traceback" not in result.stderr
+    result = _run("bench", "ch09")
+    assert result.returncode == 2 and "available: ch01" in result.stderr
+
+
+def test_installed_console_script_matches_module():
+    exe = Path(sys.executable).with_name("molpractice")
+    assert exe.exists(), "the console script `molpractice` is not installed"
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "grade" in result.stdout and "make-exercises" in result.stdout
