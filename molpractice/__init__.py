@@ -5,8 +5,9 @@ Importing it is cheap and has no side effects: heavy modules (torch, RDKit) load
 Typical notebook use::
 
     import molpractice as mp
-    mp.report()                      # device, run mode, implementation
-    ch01 = mp.load_impl("ch01_solubility_gnn")   # your exercises/ (or solutions/)
+    mp.setup()                       # thread policy; prints device, run mode, implementation
+    ch01 = mp.load_chapter("ch01_solubility_gnn")   # your exercises/ (or solutions/)
+    mp.show_spec("1.2")              # the exercise's spec (its docstring)
     mp.check("1.2")                  # grade one exercise
 """
 from __future__ import annotations
@@ -15,14 +16,16 @@ import importlib
 from pathlib import Path
 
 from .runtime import (  # noqa: F401  (cheap: no torch at import)
+    RunSettings,
     get_device,
-    impl_name,
+    implementation_name,
     in_colab,
     is_fast,
     pick,
     report,
     run_mode,
     seed_everything,
+    setup,
     use,
 )
 
@@ -30,7 +33,8 @@ __version__ = "0.1.0"
 
 _LAZY_FUNCS = {
     "check": "molpractice.grading",
-    "load_impl": "molpractice.impl",
+    "load_chapter": "molpractice.implementations",
+    "show_spec": "molpractice.chapters",
 }
 _SUBMODULES = {p.stem for p in Path(__file__).parent.glob("*.py") if not p.stem.startswith("_")}
 

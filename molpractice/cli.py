@@ -1,4 +1,5 @@
-"""Command line: ``molpractice grade | grade-room | make-exercises | doctor | bench`` (also ``python -m molpractice``)."""
+"""Command line: ``molpractice grade | grade-room | make-exercises | chapters | execute | doctor | bench``
+(also ``python -m molpractice``)."""
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,7 @@ def _cmd_grade_room(args) -> int:
 
 def _cmd_make_exercises(args) -> int:
     from .exercisegen import MarkerError, make_exercises
-    from .impl import find_repo
+    from .repository import find_repo
 
     try:
         repo = find_repo(args.repo)
@@ -84,13 +85,60 @@ def _cmd_doctor(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from . import bench
+    """Run the benchmark named by the chapter's card, passing only the options given."""
+    import importlib
+    import inspect
 
+    from .chapters import find_chapter
+    from .runtime import configure_threads
+
+    options = {k: v for k, v in (("csv", args.csv), ("smiles_col", args.smiles_col), ("target_col", args.target_col),
+                                 ("seeds", args.seeds), ("steps", args.steps), ("json_path", args.json))
+               if v is not None}
     try:
-        bench.run(args.chapter, csv=args.csv, smiles_col=args.smiles_col, target_col=args.target_col,
-                  seeds=args.seeds, json_path=args.json)
+        chapter = find_chapter(args.chapter)
+        if not chapter.benchmark:
+            raise ValueError(f"chapter {chapter.number:02d} has no benchmark")
+        configure_threads()
+        run_benchmark = importlib.import_module(chapter.benchmark).run_benchmark
+        accepted = inspect.signature(run_benchmark).parameters
+        refused = ["--" + k.replace("_path", "").replace("_", "-") for k in options if k not in accepted]
+        if refused:
+            raise ValueError(f"bench ch{chapter.number:02d} does not take {', '.join(refused)}")
+        run_benchmark(implementation=args.impl, **options)
     except (FileNotFoundError, ValueError) as err:
         print(f"molpractice bench: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_chapters(args) -> int:
+    from .chapters import chapters, write_tables
+
+    try:
+        stale = write_tables(check=not args.write)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"molpractice chapters: {err}", file=sys.stderr)
+        return 2
+    for c in chapters():
+        print(f"ch{c.number:02d}  {c.exercise_range:<9} {c.notebook}")
+    if args.write:
+        print("rewrote: " + ", ".join(stale) if stale else "chapter tables already up to date")
+        return 0
+    if stale:
+        print("stale chapter tables in " + ", ".join(stale) + "; run `molpractice chapters --write`", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_execute(args) -> int:
+    from .notebooks import execute_notebook
+
+    try:
+        for which in args.notebooks:
+            execute_notebook(which, fast=args.fast, implementation=args.impl)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"molpractice execute: {err}", file=sys.stderr)
         return 2
     return 0
 
@@ -127,12 +175,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="a chapter's benchmark table")
     b.add_argument("chapter", help="e.g. ch01")
+    b.add_argument("--impl", choices=["exercises", "solutions"], default=None,
+                   help="whose code runs (default: MOLPRACTICE_IMPL, else exercises with stubs falling back)")
     b.add_argument("--csv", default=None, help="your own CSV instead of the embedded data set")
     b.add_argument("--smiles-col", default=None)
     b.add_argument("--target-col", default=None)
-    b.add_argument("--seeds", type=int, default=None, help="number of seeds (default: 5 full, 3 fast)")
+    b.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the chapter's settings)")
+    b.add_argument("--steps", type=int, default=None, help="sampling steps (diffusion chapter)")
     b.add_argument("--json", default=None, metavar="FILE")
     b.set_defaults(func=_cmd_bench)
+
+    c = sub.add_parser("chapters", help="list chapters; --write regenerates the README and start-here tables")
+    c.add_argument("--write", action="store_true", help="rewrite stale tables (default: check, exit 1 if stale)")
+    c.set_defaults(func=_cmd_chapters)
+
+    e = sub.add_parser("execute", help="re-execute notebooks in place (reference solutions, full mode)")
+    e.add_argument("notebooks", nargs="+", help="chapter numbers (03) or notebook paths")
+    e.add_argument("--fast", action="store_true", help="fast mode (for a quick look; never commit its outputs)")
+    e.add_argument("--impl", choices=["exercises", "solutions"], default="solutions")
+    e.set_defaults(func=_cmd_execute)
     return parser
 
 

@@ -42,7 +42,7 @@ def doctor() -> int:
     except Exception as err:
         print(f"  device           error: {err}")
         problems += 1
-    for label, getter in (("run mode", runtime.run_mode), ("implementation", runtime.impl_name)):
+    for label, getter in (("run mode", runtime.run_mode), ("implementation", runtime.implementation_name)):
         try:
             print(f"  {label:<16} {getter()}")
         except ValueError as err:
@@ -51,7 +51,7 @@ def doctor() -> int:
     print(f"  colab            {runtime.in_colab()}")
     print(f"  executable       {sys.executable}")
     try:
-        from .impl import find_repo
+        from .repository import find_repo
 
         print(f"  repository       {find_repo()}")
     except FileNotFoundError as err:

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+STUB_MARKER = 'raise NotImplementedError("Exercise '  # how every generated stub starts
 HEADER = ("# Generated from solutions/{name} by `molpractice make-exercises` — write your code in place of "
           "each `raise NotImplementedError`.\n")
 _DEF = re.compile(r"^(\s*)(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
@@ -86,7 +87,7 @@ def make_stub(source: str, filename: str = "<solution>") -> str:
                 raise MarkerError(f"{where}: the block in {'.'.join(reversed(enclosing))} belongs to no exercise; "
                                   f"list it in the module docstring's 'Exercises' section (known: {ids or 'none'})")
             label = ".".join(reversed(enclosing))
-            out.append(" " * indent + f'raise NotImplementedError("Exercise {exercise}: implement {label} '
+            out.append(" " * indent + STUB_MARKER + f'{exercise}: implement {label} '
                                       f'(see its docstring), then run check(\\"{exercise}\\")")\n')
             blocks += 1
         elif stripped == END:
@@ -108,7 +109,7 @@ def make_stub(source: str, filename: str = "<solution>") -> str:
 
 
 def _stub_count(text: str) -> int:
-    return text.count('raise NotImplementedError("Exercise ')
+    return text.count(STUB_MARKER)
 
 
 def make_exercises(repo: Path, check: bool = False, force: bool = False) -> list[str]:

@@ -18,7 +18,6 @@ import dataclasses
 import importlib.util
 import json
 import os
-import re
 import select
 import subprocess
 import sys
@@ -27,10 +26,9 @@ import time
 import traceback
 from pathlib import Path
 
-from .impl import Impl, find_repo, import_package_from
-
-STATUSES = ("passed", "failed", "not started", "error", "timeout")
-_ID = re.compile(r"^\d+\.\d+$")
+from .chapters import EXERCISE_ID, chapter_number
+from .implementations import Implementation, import_package_from
+from .repository import find_repo
 
 
 @dataclasses.dataclass
@@ -45,19 +43,15 @@ class Grader:
         return self.func.__name__
 
 
-_REGISTRY: list[Grader] = []
-
-
 def exercise(exercise_id: str, points: float = 1.0):
     """Mark a test function as a grader of exercise ``exercise_id`` (``"N.M"``) worth ``points``."""
-    if not _ID.match(str(exercise_id)):
+    if not EXERCISE_ID.match(str(exercise_id)):
         raise ValueError(f"exercise id must look like '1.2', got {exercise_id!r}")
     if points <= 0:
         raise ValueError(f"points must be positive, got {points}")
 
     def mark(func):
         func.molpractice_exercise = (str(exercise_id), float(points))
-        _REGISTRY.append(Grader(str(exercise_id), float(points), func, func.__module__))
         return func
 
     return mark
@@ -98,11 +92,11 @@ def select_exercises(graders: list[Grader], which: str | None) -> list[str]:
     if which is None or which == "all":
         return ids
     text = str(which).strip().lower()
-    if _ID.match(text):
+    if EXERCISE_ID.match(text):
         chosen = [i for i in ids if i == text]
     else:
-        m = re.match(r"^(?:ch)?0*(\d+)", text)
-        chosen = [i for i in ids if m and i.split(".")[0] == m.group(1)]
+        number = chapter_number(text)
+        chosen = [i for i in ids if number is not None and int(i.split(".")[0]) == number]
     if not chosen:
         raise ValueError(f"no exercise matches {which!r}; known exercises: {', '.join(ids)}")
     return chosen
@@ -118,7 +112,7 @@ def _learner_frame(tb_exc: traceback.TracebackException, impl_dir: str) -> str:
     return where
 
 
-def _run_one(graders: list[Grader], impl: Impl, impl_dir: str) -> dict:
+def _run_one(graders: list[Grader], impl: Implementation, impl_dir: str) -> dict:
     """Run the graders of one exercise in this process and summarise them."""
     points, problems = 0.0, []  # problems: (status, message) per grader that did not pass
     for g in graders:
@@ -156,7 +150,7 @@ def _worker(job: dict, out_fd: int) -> None:
     impl_dir = str(Path(job["impl_dir"]).resolve())
     import_package_from(job["impl"], Path(impl_dir))
     graders = load_graders(Path(job["graders_dir"]))
-    impl = Impl(job["impl"])
+    impl = Implementation(job["impl"])
     emit(event="ready")
     for ex_id in job["ids"]:
         emit(event="start", id=ex_id)
@@ -299,10 +293,10 @@ def check(exercise_id: str, timeout: float = 60.0) -> None:
     current files on disk, so save your edits to ``exercises/`` first. Returns nothing (so a notebook
     cell shows only the verdict); :func:`grade` returns the full report.
     """
-    from .runtime import impl_name
+    from .runtime import implementation_name
 
-    if not _ID.match(str(exercise_id)):
+    if not EXERCISE_ID.match(str(exercise_id)):
         raise ValueError(f"check() takes one exercise id like '1.2', got {exercise_id!r}")
-    report = grade(str(exercise_id), impl=impl_name(), timeout=timeout)
+    report = grade(str(exercise_id), impl=implementation_name(), timeout=timeout)
     row = report["exercises"][0]
     print(format_row(row) + f"  [{report['impl']}]")

@@ -9,15 +9,21 @@ Environment variables (read on every call, so a notebook can change them):
                           = full mode, what a learner runs.
 ``MOLPRACTICE_IMPL``      ``exercises`` (default: the learner's code) or
                           ``solutions`` (the reference implementations).
+``MOLPRACTICE_THREADS``   torch CPU threads set by :func:`configure_threads`
+                          (default 1: the curriculum's models are tiny, and two
+                          threads on a busy 2-core machine thrash).
 ========================  =====================================================
 
-Nothing here runs at import: no seeding, no device probing, no downloads.
+Each chapter's fast/full numbers live in one :class:`RunSettings` next to the code that uses them.
+Nothing here runs at import: no seeding, no device probing, no thread changes, no downloads.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import sys
+import types
 
 IMPLEMENTATIONS = ("exercises", "solutions")
 _TRUE = {"1", "true", "yes", "on"}
@@ -48,7 +54,74 @@ def pick(full, fast):
     return fast if is_fast() else full
 
 
-def impl_name() -> str:
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """A chapter's run settings: one value per name for full mode and one for fast mode.
+
+    Args:
+        full: ``{name: value}`` used when ``MOLPRACTICE_FAST`` is unset or 0 (what a learner runs; the
+            notebook's claims rest on these).
+        fast: the same names, small values for CI (``MOLPRACTICE_FAST=1``).
+        doc: optional ``{name: what it means, with its unit}``.
+    Raises:
+        ValueError: if ``full`` and ``fast`` do not have the same names.
+
+    ``settings.current()`` returns the active mode's values with attribute access (``cfg.epochs``).
+    """
+
+    full: dict
+    fast: dict
+    doc: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if set(self.full) != set(self.fast):
+            raise ValueError(f"full and fast settings differ in names: {sorted(set(self.full) ^ set(self.fast))}")
+        unknown = set(self.doc) - set(self.full)
+        if unknown:
+            raise ValueError(f"doc describes unknown settings {sorted(unknown)}")
+
+    def current(self, mode: str | None = None) -> types.SimpleNamespace:
+        """The values of ``mode`` (``"full"``/``"fast"``; default the active run mode)."""
+        mode = mode or run_mode()
+        if mode not in ("full", "fast"):
+            raise ValueError(f"mode must be 'full' or 'fast', got {mode!r}")
+        return types.SimpleNamespace(**(self.fast if mode == "fast" else self.full))
+
+    def table(self):
+        """A DataFrame with one row per setting: full, fast, meaning."""
+        import pandas as pd
+
+        return pd.DataFrame({"full": self.full, "fast": self.fast,
+                             "meaning": {k: self.doc.get(k, "") for k in self.full}})
+
+
+def configure_threads() -> int:
+    """Set torch's CPU threads once for this process (``MOLPRACTICE_THREADS``, default 1); return it.
+
+    The curriculum's graphs and models are small: intra-op threading gains little, and on a busy
+    2-core machine two threads were measured 20× slower than one (0.6 s vs 13 s per epoch).
+    """
+    raw = os.environ.get("MOLPRACTICE_THREADS", "1").strip() or "1"
+    try:
+        threads = int(raw)
+    except ValueError:
+        raise ValueError(f"MOLPRACTICE_THREADS={raw!r} is not a whole number") from None
+    if threads < 1:
+        raise ValueError(f"MOLPRACTICE_THREADS must be >= 1, got {threads}")
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def setup() -> dict:
+    """What the setup cell of every notebook calls: set the thread policy, then print :func:`report`."""
+    configure_threads()
+    return report()
+
+
+def implementation_name() -> str:
     """Which implementation notebooks and graders use: ``exercises`` (default) or ``solutions``."""
     raw = os.environ.get("MOLPRACTICE_IMPL", "exercises").strip().lower() or "exercises"
     if raw not in IMPLEMENTATIONS:
@@ -116,8 +189,11 @@ def in_colab() -> bool:
 
 
 def report() -> dict:
-    """Print and return a one-line summary: device, run mode, implementation in use."""
-    info = {"device": str(get_device()), "mode": run_mode(), "implementation": impl_name()}
+    """Print and return a one-line summary: device, run mode, implementation in use, torch threads."""
+    import torch
+
+    info = {"device": str(get_device()), "mode": run_mode(), "implementation": implementation_name(),
+            "threads": torch.get_num_threads()}
     print("molpractice | " + " | ".join(f"{k}: {v}" for k, v in info.items()))
     return info
 
@@ -133,7 +209,7 @@ def cache_dir():
         path = Path(env).expanduser()
     else:
         try:
-            from .impl import find_repo
+            from .repository import find_repo
 
             path = find_repo() / "data" / "cache"
         except FileNotFoundError:

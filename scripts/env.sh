@@ -22,8 +22,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   if ! "$PY" -c "import torch" 2>/dev/null; then
     if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
       "$PY" -m pip install "torch==$TORCH_VERSION"                       # CUDA machine: the default build
-    elif "$PY" -m pip install --no-index "torch==$TORCH_VERSION+cpu" 2>/dev/null; then
-      :                                                                   # a local CPU wheel (find-links)
+    elif "$PY" -m pip install "torch==$TORCH_VERSION+cpu" 2>/dev/null; then
+      :                                                   # a CPU wheel the configured indexes/find-links offer
     elif [ "$(uname -s)" = "Linux" ]; then
       "$PY" -m pip install "torch==$TORCH_VERSION+cpu" --index-url https://download.pytorch.org/whl/cpu
     else

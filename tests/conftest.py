@@ -8,6 +8,6 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 @pytest.fixture
 def impl():
-    from molpractice.impl import Impl
+    from molpractice.implementations import Implementation
 
-    return Impl("solutions")
+    return Implementation("solutions")

@@ -28,6 +28,6 @@ def test_import_is_fast_light_and_side_effect_free():
 def test_lazy_attributes_resolve():
     import molpractice as mp
 
-    assert callable(mp.check) and callable(mp.load_impl)
+    assert callable(mp.check) and callable(mp.load_chapter)
     assert mp.data.__name__ == "molpractice.data"
     assert "check" in dir(mp)

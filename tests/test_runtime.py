@@ -29,14 +29,14 @@ def test_fast_mode_rejects_garbage(monkeypatch):
 
 def test_impl_default_switch_and_errors(monkeypatch):
     monkeypatch.delenv("MOLPRACTICE_IMPL", raising=False)
-    assert runtime.impl_name() == "exercises"
+    assert runtime.implementation_name() == "exercises"
     runtime.use("solutions")
-    assert runtime.impl_name() == "solutions"
+    assert runtime.implementation_name() == "solutions"
     with pytest.raises(ValueError, match="implementation"):
         runtime.use("mine")
     monkeypatch.setenv("MOLPRACTICE_IMPL", "answers")
     with pytest.raises(ValueError, match="answers"):
-        runtime.impl_name()
+        runtime.implementation_name()
 
 
 def test_device_default_and_override(monkeypatch):
@@ -80,21 +80,21 @@ def test_report_prints_one_line(capsys, monkeypatch):
     assert capsys.readouterr().out.count("\n") == 1
 
 
-def test_load_impl_falls_back_to_reference_for_stubs(monkeypatch):
+def test_load_chapter_falls_back_to_reference_for_stubs(monkeypatch):
     import warnings
 
     import numpy as np
 
-    from molpractice.impl import load_impl
+    from molpractice.implementations import load_chapter
 
     monkeypatch.delenv("MOLPRACTICE_IMPL", raising=False)
-    module = load_impl("ch00_start_here")
+    module = load_chapter("ch00_start_here")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         probs, _, _ = module.softmax_energy_stats(np.array([0.0, 0.0]), 1.0)
     assert np.allclose(probs, 0.5)
     assert any("not implemented yet" in str(w.message) for w in caught)
-    strict = load_impl("ch00_start_here", fallback=False)
+    strict = load_chapter("ch00_start_here", fallback=False)
     with pytest.raises(NotImplementedError, match="Exercise 0.1"):
         strict.softmax_energy_stats(np.array([0.0]), 1.0)
-    assert load_impl("ch00_start_here", name="solutions").__name__ == "solutions.ch00_start_here"
+    assert load_chapter("ch00_start_here", name="solutions").__name__ == "solutions.ch00_start_here"

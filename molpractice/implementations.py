@@ -1,9 +1,16 @@
-"""Finding and importing an implementation: the learner's ``exercises`` or the reference ``solutions``.
+"""Importing an implementation: the learner's ``exercises`` or the reference ``solutions``.
 
-``Impl("exercises")`` is what graders receive: ``impl.ch01_solubility_gnn`` imports that module of the
-chosen package. ``load_impl("ch01_solubility_gnn")`` is what notebooks use: the module chosen by
-``MOLPRACTICE_IMPL``; functions that are still stubs fall back to the reference, with a visible note,
-so a notebook can be read end to end before every exercise is done.
+Names used across the package:
+
+* an *implementation name* is the string ``"exercises"`` or ``"solutions"``;
+* an :class:`Implementation` is what graders receive as ``impl``: ``impl.ch01_solubility_gnn`` imports that
+  chapter module of the named package;
+* a *chapter module* is one such module; ``load_chapter("ch01_solubility_gnn")`` gives notebooks and
+  benchmarks the one chosen by ``MOLPRACTICE_IMPL``. Functions that are still stubs fall back to the
+  reference, with a visible note, so a notebook can be read end to end before every exercise is done.
+
+``exercises`` and ``solutions`` are not installed into site-packages (they would collide with any other
+project's packages of those names): :func:`ensure_importable` puts the repository on ``sys.path`` first.
 """
 from __future__ import annotations
 
@@ -15,28 +22,20 @@ import sys
 import warnings
 from pathlib import Path
 
-from .runtime import IMPLEMENTATIONS, impl_name
+from .exercisegen import STUB_MARKER
+from .repository import find_repo
+from .runtime import IMPLEMENTATIONS, implementation_name
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
 
+def ensure_importable(repo: str | Path | None = None) -> Path:
+    """Put the curriculum repository first on ``sys.path`` so ``exercises``/``solutions`` import from it.
 
-def find_repo(start: str | Path | None = None) -> Path:
-    """The curriculum repository holding ``start`` (default: the current folder, then this package).
-
-    A repository is a folder with ``solutions/``, ``exercises/`` and ``tests/graders/``.
-
-    Raises:
-        FileNotFoundError: if no such folder contains ``start`` or this package.
+    Returns the repository folder. Raises FileNotFoundError outside a curriculum checkout.
     """
-    candidates = [Path(start).resolve()] if start is not None else [Path.cwd(), PACKAGE_ROOT]
-    for first in candidates:
-        for folder in (first, *first.parents):
-            if (folder / "solutions").is_dir() and (folder / "exercises").is_dir() \
-                    and (folder / "tests" / "graders").is_dir():
-                return folder
-    raise FileNotFoundError(
-        f"no molpractice repository (a folder with solutions/, exercises/ and tests/graders/) "
-        f"contains {candidates[0]}; run the command inside your copy of the curriculum")
+    root = str(find_repo(repo))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return Path(root)
 
 
 def import_package_from(name: str, folder: Path):
@@ -55,13 +54,13 @@ def import_package_from(name: str, folder: Path):
     return module
 
 
-class Impl:
-    """Attribute access to the chapter modules of one implementation.
+class Implementation:
+    """Attribute access to the chapter modules of one implementation (what graders receive as ``impl``).
 
     Args:
         name: ``"exercises"`` or ``"solutions"``.
     Example:
-        ``Impl("solutions").ch00_start_here.softmax_energy_stats``
+        ``Implementation("solutions").ch00_start_here.softmax_energy_stats``
     """
 
     def __init__(self, name: str):
@@ -75,7 +74,7 @@ class Impl:
         return importlib.import_module(f"{self.name}.{module}")
 
     def __repr__(self):
-        return f"Impl({self.name!r})"
+        return f"Implementation({self.name!r})"
 
 
 class _FallbackModule:
@@ -117,7 +116,7 @@ def _stubbed_method(cls) -> str | None:
     for name, member in vars(cls).items():
         if callable(member):
             try:
-                if 'raise NotImplementedError("Exercise ' in inspect.getsource(member):
+                if STUB_MARKER in inspect.getsource(member):
                     return name
             except (OSError, TypeError):
                 continue
@@ -149,15 +148,18 @@ def _note_fallback(module_name, attr, err):
                       f"solution for now. Implement it, then run the check cell.", stacklevel=3)
 
 
-def load_impl(module: str, name: str | None = None, fallback: bool = True):
-    """The chapter module notebooks use.
+def load_chapter(module: str, name: str | None = None, fallback: bool = True):
+    """The chapter module notebooks and benchmarks use.
 
     Args:
         module: chapter module name, e.g. ``"ch01_solubility_gnn"``.
-        name: ``"exercises"`` or ``"solutions"``; default from ``MOLPRACTICE_IMPL``.
+        name: implementation name, ``"exercises"`` or ``"solutions"``; default from ``MOLPRACTICE_IMPL``.
         fallback: with the learner's code, call the reference where a function is still a stub.
     """
-    name = name or impl_name()
+    name = name or implementation_name()
+    if name not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {name!r}")
+    ensure_importable()
     learner = importlib.import_module(f"{name}.{module}")
     if name == "exercises":
         importlib.reload(learner)  # pick up edits made since the notebook started

@@ -1,4 +1,4 @@
-"""The chapter-1 benchmark end to end on a CSV (ESOL fixture from ../shared/data), in fast mode."""
+"""The solubility benchmark (``molpractice bench ch01``) end to end on a CSV (ESOL fixture from ../shared/data), fast mode."""
 import json
 import math
 from pathlib import Path
@@ -10,14 +10,16 @@ ESOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet" /
 
 @pytest.mark.skipif(not ESOL.is_file(), reason=f"ESOL fixture not found at {ESOL}")
 def test_bench_ch01_on_esol_csv_fast(tmp_path, monkeypatch, capsys):
-    from molpractice import bench
+    from molpractice import solubility as bench
 
     monkeypatch.setenv("MOLPRACTICE_FAST", "1")
     out = tmp_path / "bench.json"
-    report = bench.run("ch01", csv=ESOL, smiles_col="smiles", target_col="measured log solubility in mols per litre",
-                       seeds=2, json_path=out)
+    report = bench.run_benchmark("solutions", csv=ESOL, smiles_col="smiles",
+                                 target_col="measured log solubility in mols per litre", seeds=2, json_path=out)
     printed = capsys.readouterr().out
     assert "rf_counts_desc" in printed and "scaffold" in printed
+    assert "made on: scaffold split, validation part" in printed
+    assert written["selection"]["part"] == "validation" and written["selection"]["table"]
     written = json.loads(out.read_text())
     assert written["results"] == json.loads(json.dumps(report["results"]))
     rows = {(r["model"], r["split"]): r for r in written["results"]}
@@ -36,19 +38,21 @@ def test_bench_ch01_on_esol_csv_fast(tmp_path, monkeypatch, capsys):
 
 
 def test_bench_rejects_bad_arguments(tmp_path):
-    from molpractice import bench
+    from molpractice import solubility
+    from molpractice.cli import main
 
-    with pytest.raises(ValueError, match="ch01"):
-        bench.run("ch07")
+    assert main(["bench", "ch07"]) == 2
+    assert main(["bench", "ch02"]) == 2          # a chapter without a benchmark
+    assert main(["bench", "ch01", "--steps", "5"]) == 2   # an option this benchmark does not take
     with pytest.raises(ValueError, match="--smiles-col"):
-        bench.run("ch01", csv=tmp_path / "x.csv")
+        solubility.run_benchmark("solutions", csv=tmp_path / "x.csv")
 
 
 def test_splits_are_disjoint_and_complete():
     import numpy as np
 
-    from molpractice import bench
+    from molpractice import splits
 
-    tr, va, te = bench.random_split(101)
+    tr, va, te = splits.random_split(101)
     assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(101))
     assert (len(tr), len(va), len(te)) == (81, 10, 10)

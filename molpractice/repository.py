@@ -1,0 +1,26 @@
+"""Where the curriculum repository is: the folder with ``solutions/``, ``exercises/`` and ``tests/graders/``.
+
+Imports nothing from the rest of the package, so every module may use it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+def find_repo(start: str | Path | None = None) -> Path:
+    """The curriculum repository holding ``start`` (default: the current folder, then this package).
+
+    Raises:
+        FileNotFoundError: if no such folder contains ``start`` or this package.
+    """
+    candidates = [Path(start).resolve()] if start is not None else [Path.cwd(), PACKAGE_ROOT]
+    for first in candidates:
+        for folder in (first, *first.parents):
+            if (folder / "solutions").is_dir() and (folder / "exercises").is_dir() \
+                    and (folder / "tests" / "graders").is_dir():
+                return folder
+    raise FileNotFoundError(
+        f"no molpractice repository (a folder with solutions/, exercises/ and tests/graders/) "
+        f"contains {candidates[0]}; run the command inside your copy of the curriculum")

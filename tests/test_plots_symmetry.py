@@ -1,0 +1,29 @@
+"""Smoke tests of molpractice.plots_symmetry: every figure draws, is titled and has labelled axes."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from molpractice import plots_symmetry  # noqa: E402
+
+
+def _labelled(ax):
+    return ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_every_plot_is_titled_and_labelled():
+    rng = np.random.default_rng(0)
+    angles = np.arange(0, 181, 30)
+    axes = [
+        plots_symmetry.plot_rotation_angle_density(rng.uniform(0, np.pi, 100)),
+        plots_symmetry.plot_error_vs_rotation_angle(angles, {"a": np.r_[0, rng.uniform(0, 1, len(angles) - 1)]},
+                                              tolerance={"tol": 1e-4}),
+        plots_symmetry.plot_error_histograms({"f32": rng.uniform(1e-8, 1e-6, 50), "f64": np.zeros(50)},
+                                       tolerances={"tol": 1e-4}),
+        plots_symmetry.plot_predictions_under_rotation(angles, {"m": rng.normal(size=len(angles))}, target=1.0),
+        plots_symmetry.plot_validation_vs_rotated_error({"m": {"val": [1.0, 0.5], "val_rotated": [1.2, 1.1]}}),
+    ]
+    for ax in axes:
+        assert _labelled(ax), f"unlabelled figure: {ax.get_title()!r}"
+    plt.close("all")
