@@ -131,6 +131,19 @@ def _cmd_chapters(args) -> int:
     return 0
 
 
+def _cmd_new_notebook(args) -> int:
+    from .templates import write_notebook_skeleton
+
+    try:
+        path = write_notebook_skeleton(args.module, args.title)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f"molpractice new-notebook: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: fill it in, set the card's summary, execute it (`molpractice execute`), then "
+          f"`molpractice chapters --write`")
+    return 0
+
+
 def _cmd_execute(args) -> int:
     from .notebooks import execute_notebook
 
@@ -188,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("chapters", help="list chapters; --write regenerates the README and start-here tables")
     c.add_argument("--write", action="store_true", help="rewrite stale tables (default: check, exit 1 if stale)")
     c.set_defaults(func=_cmd_chapters)
+
+    n = sub.add_parser("new-notebook", help="write the skeleton notebook of a chapter from its solution module")
+    n.add_argument("module", help="chapter module name, e.g. ch06_active_learning (solutions/<module>.py must exist)")
+    n.add_argument("--title", required=True, help="the title, without the chapter number")
+    n.set_defaults(func=_cmd_new_notebook)
 
     e = sub.add_parser("execute", help="re-execute notebooks in place (reference solutions, full mode)")
     e.add_argument("notebooks", nargs="+", help="chapter numbers (03) or notebook paths")
