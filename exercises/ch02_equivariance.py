@@ -5,9 +5,9 @@ Exercises
 ---------
 2.1 random_rotation
 2.2 invariance_error
-2.2 equivariance_error
-2.3 EGNNLayer
-2.4 DistanceInvariantModel
+2.3 equivariance_error
+2.4 EGNNLayer
+2.5 DistanceInvariantModel
 
 Conventions used throughout:
 
@@ -164,6 +164,9 @@ def invariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translatio
     raise NotImplementedError("Exercise 2.2: implement invariance_error (see its docstring), then run check(\"2.2\")")
 
 
+# --------------------------------------------------------------------------------------- 2.3
+
+
 def equivariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translations: bool = True,
                        reflections: bool = False, permutations: bool = False,
                        generator: torch.Generator | None = None) -> float:
@@ -192,10 +195,10 @@ def equivariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translat
     """
     _check_pos(pos)
     _check_trials(n_trials)
-    raise NotImplementedError("Exercise 2.2: implement equivariance_error (see its docstring), then run check(\"2.2\")")
+    raise NotImplementedError("Exercise 2.3: implement equivariance_error (see its docstring), then run check(\"2.3\")")
 
 
-# --------------------------------------------------------------------------------------- 2.3
+# --------------------------------------------------------------------------------------- 2.4
 
 
 def _mlp(sizes, act=nn.SiLU, last_act=False):
@@ -245,7 +248,7 @@ class EGNNLayer(nn.Module):
         super().__init__()
         self.hidden_dim, self.edge_dim = hidden_dim, edge_dim
         self.update_coords, self.eps = update_coords, eps
-        raise NotImplementedError("Exercise 2.3: implement EGNNLayer.__init__ (see its docstring), then run check(\"2.3\")")
+        raise NotImplementedError("Exercise 2.4: implement EGNNLayer.__init__ (see its docstring), then run check(\"2.4\")")
 
     def forward(self, h: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor,
                 edge_attr: torch.Tensor | None = None):
@@ -259,10 +262,10 @@ class EGNNLayer(nn.Module):
         if self.edge_dim and (edge_attr is None or edge_attr.shape != (edge_index.shape[1], self.edge_dim)):
             raise ValueError(f"edge_attr must have shape (E, edge_dim) = ({edge_index.shape[1]}, {self.edge_dim}), "
                              f"got {None if edge_attr is None else tuple(edge_attr.shape)}")
-        raise NotImplementedError("Exercise 2.3: implement EGNNLayer.forward (see its docstring), then run check(\"2.3\")")
+        raise NotImplementedError("Exercise 2.4: implement EGNNLayer.forward (see its docstring), then run check(\"2.4\")")
 
 
-# --------------------------------------------------------------------------------------- 2.4
+# --------------------------------------------------------------------------------------- 2.5
 
 
 class DistanceInvariantModel(nn.Module):
@@ -304,7 +307,7 @@ class DistanceInvariantModel(nn.Module):
         super().__init__()
         self.hidden_dim, self.n_rbf, self.cutoff = hidden_dim, n_rbf, float(cutoff)
         self.max_z, self.readout, self.eps = max_z, readout, eps
-        raise NotImplementedError("Exercise 2.4: implement DistanceInvariantModel.__init__ (see its docstring), then run check(\"2.4\")")
+        raise NotImplementedError("Exercise 2.5: implement DistanceInvariantModel.__init__ (see its docstring), then run check(\"2.5\")")
 
     def forward(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
         from molpractice.geometry3d import fully_connected_edge_index
@@ -320,4 +323,4 @@ class DistanceInvariantModel(nn.Module):
             batch = torch.zeros(pos.shape[0], dtype=torch.long, device=pos.device)
         elif batch.shape != z.shape:
             raise ValueError(f"batch must have shape {tuple(z.shape)}, got {tuple(batch.shape)}")
-        raise NotImplementedError("Exercise 2.4: implement DistanceInvariantModel.forward (see its docstring), then run check(\"2.4\")")
+        raise NotImplementedError("Exercise 2.5: implement DistanceInvariantModel.forward (see its docstring), then run check(\"2.5\")")

@@ -1,5 +1,5 @@
-"""Command line: ``molpractice grade | grade-room | make-exercises | chapters | execute | doctor | bench``
-(also ``python -m molpractice``)."""
+"""Command line: ``molpractice grade | grade-room | make-exercises | chapters | execute | doctor | bench``,
+``colab-links`` (also ``python -m molpractice``)."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +14,7 @@ def _cmd_grade(args) -> int:
 
     try:
         report = grade(args.which, impl=args.impl, timeout=args.timeout, repo=args.repo,
-                       progress=lambda r: print(format_row(r), flush=True))
+                       progress=lambda r: print(format_row(r), flush=True), worker="subprocess")
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"molpractice grade: {err}", file=sys.stderr)
         return 2
@@ -25,22 +25,51 @@ def _cmd_grade(args) -> int:
     return 0
 
 
-def _cmd_grade_room(args) -> int:
-    """Grade several learner copies with this repository's graders into one CSV (+ JSON)."""
-    from .grading import grade
+def _learner_of(copy: Path, seen: set) -> tuple[str, Path]:
+    """(learner name, exercises folder) of one handed-in copy: ``NAME/`` (a whole repository, or an empty or
+    broken submission) or ``NAME/exercises/``. A name met twice gets ``#2``, ``#3``… so no row is overwritten."""
+    if (copy / "exercises").is_dir():
+        name, ex_dir = copy.name, copy / "exercises"
+    elif copy.name == "exercises":
+        name, ex_dir = copy.resolve().parent.name, copy
+    else:
+        name, ex_dir = copy.resolve().name, copy
+    unique, k = name, 1
+    while unique in seen:
+        k += 1
+        unique = f"{name}#{k}"
+    seen.add(unique)
+    return unique, ex_dir
 
-    rows, reports = [], {}
+
+def _cmd_grade_room(args) -> int:
+    """Grade several learner copies with this repository's graders into one CSV (+ JSON).
+
+    One CSV row per learner and exercise, in the order the copies were given; a copy that cannot be graded at
+    all (no ``__init__.py``, a missing folder) gets an ``error`` row for every exercise, and the room goes on."""
+    from . import grading
+    from .repository import find_repo
+
+    try:  # the exercises to grade, and their points: for the rows of a copy that cannot be graded at all
+        graders_dir = find_repo(args.repo) / "tests" / "graders"
+        table = getattr(grading, "grader_table", None) or getattr(grading, "load_graders")
+        graders = table(graders_dir)
+        ids = grading.select_exercises(graders, args.which)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"molpractice grade-room: {err}", file=sys.stderr)
+        return 2
+    max_points = {i: sum(g.points for g in graders if g.exercise == i) for i in ids}
+    rows, reports, seen = [], {}, set()
     for copy in args.copies:
-        copy = Path(copy)
-        ex_dir = copy / "exercises" if (copy / "exercises").is_dir() else copy
-        learner = copy.name if ex_dir != copy else copy.parent.name
+        learner, ex_dir = _learner_of(Path(copy), seen)
         print(f"== {learner} ({ex_dir})", flush=True)
         try:
-            report = grade(args.which, impl="exercises", timeout=args.timeout, repo=args.repo, impl_dir=ex_dir)
+            report = grading.grade(args.which, impl="exercises", timeout=args.timeout, repo=args.repo,
+                                   impl_dir=ex_dir)
         except (FileNotFoundError, ValueError, RuntimeError) as err:
             print(f"   could not grade: {err}", flush=True)
-            rows.append({"learner": learner, "exercise": "", "status": "error", "points": 0,
-                         "max_points": 0, "message": str(err)})
+            rows += [{"learner": learner, "exercise": i, "status": "error", "points": 0.0,
+                      "max_points": max_points[i], "message": f"could not grade this copy: {err}"} for i in ids]
             continue
         reports[learner] = report
         for r in report["exercises"]:
@@ -54,6 +83,20 @@ def _cmd_grade_room(args) -> int:
     print(f"{len(args.copies)} copies graded; rows written to {args.csv}")
     if args.json:
         Path(args.json).write_text(json.dumps(reports, indent=2) + "\n")
+    return 0
+
+
+def _cmd_grade_bench(args) -> int:
+    """Print cold and warm check times per exercise (not a test: numbers depend on the machine)."""
+    from .grading import benchmark_checks
+
+    try:
+        rows = benchmark_checks(args.which, impl=args.impl, repeats=args.repeats, repo=args.repo)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        print(f"molpractice grade-bench: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": rows}, indent=2) + "\n")
     return 0
 
 
@@ -156,6 +199,26 @@ def _cmd_execute(args) -> int:
     return 0
 
 
+def _cmd_colab_links(args) -> int:
+    """Point every notebook's Colab badge and setup cell (and molpractice/colab.py) at a repository and ref."""
+    from .colab import rewrite_links
+    from .repository import find_repo
+
+    try:
+        changed = rewrite_links(find_repo(args.repo), args.url, args.ref, check=args.check)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"molpractice colab-links: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        if changed:
+            print("stale Colab links in " + ", ".join(changed) + "; run `molpractice colab-links`", file=sys.stderr)
+            return 1
+        print("Colab badges and setup cells are up to date")
+        return 0
+    print("rewrote: " + ", ".join(changed) if changed else "Colab badges and setup cells already up to date")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="molpractice", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=float, default=60.0)
     r.add_argument("--repo", default=None, help="repository whose graders are used (default: the cwd's)")
     r.set_defaults(func=_cmd_grade_room)
+
+    gb = sub.add_parser("grade-bench", help="time one check per exercise: cold (new session) and warm")
+    gb.add_argument("which", nargs="?", default=None, help="chapter or exercise; default all")
+    gb.add_argument("--impl", choices=["exercises", "solutions"], default="solutions")
+    gb.add_argument("--repeats", type=int, default=3, help="warm runs per exercise (median and max are printed)")
+    gb.add_argument("--json", metavar="FILE")
+    gb.add_argument("--repo", default=None)
+    gb.set_defaults(func=_cmd_grade_bench)
 
     m = sub.add_parser("make-exercises", help="regenerate exercises/ from solutions/")
     m.add_argument("--check", action="store_true", help="only check; exit 1 when out of sync")
@@ -212,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--fast", action="store_true", help="fast mode (for a quick look; never commit its outputs)")
     e.add_argument("--impl", choices=["exercises", "solutions"], default="solutions")
     e.set_defaults(func=_cmd_execute)
+    k = sub.add_parser("colab-links", help="point every Colab badge and setup cell at a fork / a workshop branch")
+    k.add_argument("url", nargs="?", default=None,
+                   help="https://github.com/OWNER/REPO (default: keep molpractice/colab.py's REPO_URL)")
+    k.add_argument("--ref", default=None, help="branch or tag the badges open and the setup cell clones")
+    k.add_argument("--check", action="store_true", help="only check; exit 1 when a notebook is stale")
+    k.add_argument("--repo", default=None, help="curriculum repository (default: found from the cwd)")
+    k.set_defaults(func=_cmd_colab_links)
     return parser
 
 

@@ -1,29 +1,287 @@
-"""Colab support: the one setup cell every notebook starts with, and the repository it fetches.
+"""Colab support: the one setup cell every notebook starts with, the repository it fetches, and the badge.
 
-``REPO_URL`` is the only place the repository address is written; ``setup_cell_source()`` renders the
-cell, and a test checks that every notebook's first code cell is exactly this text.
+``REPO_URL`` and ``REPO_REF`` are the only place the repository address is written: ``setup_cell_source()``
+renders the cell and ``badge_markdown()`` the "Open in Colab" badge from them, and a test checks that every
+notebook's first code cell and badge are exactly these. A fork or a workshop points everything at itself
+with one command, ``molpractice colab-links https://github.com/OWNER/REPO --ref BRANCH`` (which rewrites the two
+constants and every notebook's setup cell and badge, see :func:`rewrite_links`); a single run can also be
+redirected without editing anything, by setting ``MOLPRACTICE_REPO`` / ``MOLPRACTICE_REF`` before the cell.
+
+On Colab the cell clones the repository into ``/content/molpractice`` (``MOLPRACTICE_HOME``), then calls
+:func:`install_on_colab`, which installs only what Colab lacks (:data:`COLAB_PACKAGES`) with Colab's own
+PyTorch held by a constraint, and the package itself without dependencies. Both steps are safe to re-run: the
+clone goes to a temporary folder renamed only when complete, and the install is marked done only when pip
+succeeded. Everywhere else the cell only imports ``molpractice`` and calls ``mp.setup()``.
+
+This module imports nothing heavy: the setup cell imports it from the fresh clone before anything is installed.
 """
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 REPO_URL = "https://github.com/molpractice/molpractice"
+REPO_REF = "main"
 
-_SETUP_CELL = '''# Setup — on Colab: fetch the curriculum and install what Colab lacks. Elsewhere: nothing to install.
-import os, subprocess, sys
-if "google.colab" in sys.modules and not os.path.isdir("/content/molpractice"):
-    subprocess.run(["git", "clone", "--depth", "1", "{url}", "/content/molpractice"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/molpractice"], check=True)
+#: What Colab lacks, with the lower bounds of pyproject.toml (a test keeps them equal).
+COLAB_PACKAGES = ("rdkit>=2023.9", "datamol>=0.12", "torch-geometric>=2.5")
+#: Import names of :data:`COLAB_PACKAGES`, checked before deciding that the install is done.
+COLAB_MODULES = ("rdkit", "datamol", "torch_geometric")
+#: Written into the checkout once the install succeeded (content: the pip commands that ran).
+MARKER = ".molpractice-colab-installed"
+
+_SETUP_CELL = '''# Setup. On Colab: fetch the curriculum (MOLPRACTICE_REPO / MOLPRACTICE_REF say where from), install
+# what Colab lacks, keep Colab's own PyTorch. Elsewhere: nothing to install. Safe to re-run.
+import os, shutil, subprocess, sys
 if "google.colab" in sys.modules:
-    os.chdir("/content/molpractice/notebooks")
-    sys.path.insert(0, "/content/molpractice")
+    home = os.environ.get("MOLPRACTICE_HOME", "/content/molpractice")
+    if not os.path.isdir(os.path.join(home, ".git")):
+        repo = os.environ.get("MOLPRACTICE_REPO", "{url}")
+        ref = os.environ.get("MOLPRACTICE_REF", "{ref}")
+        print(f"molpractice: cloning {{repo}} ({{ref}}) into {{home}}", flush=True)
+        shutil.rmtree(home + ".partial", ignore_errors=True)
+        r = subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", ref, repo, home + ".partial"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"molpractice setup: could not clone {{repo}} at {{ref!r}}:\\n{{r.stderr.strip()}}\\n"
+                               "Fix MOLPRACTICE_REPO / MOLPRACTICE_REF (os.environ[...] = ...) and re-run this cell.")
+        os.replace(home + ".partial", home)
+    if home not in sys.path:
+        sys.path.insert(0, home)
+    from molpractice.colab import install_on_colab
+    install_on_colab(home)
+    os.chdir(os.path.join(home, "notebooks"))
 import molpractice as mp
-mp.report();'''
+mp.setup();'''
+
+_BADGE = re.compile(r"\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]"
+                    r"\(https://colab\.research\.google\.com/github/[^)\s]*\)")
+_GITHUB = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 
 
-def setup_cell_source() -> str:
-    """The exact source of the first code cell of every notebook."""
-    return _SETUP_CELL.format(url=REPO_URL)
+def setup_cell_source(url: str | None = None, ref: str | None = None) -> str:
+    """The exact source of the first code cell of every notebook (default: :data:`REPO_URL`, :data:`REPO_REF`)."""
+    return _SETUP_CELL.format(url=url or REPO_URL, ref=ref or REPO_REF)
 
 
-def badge_markdown(notebook: str) -> str:
-    """A Markdown 'Open in Colab' badge for ``notebooks/<notebook>``."""
-    path = REPO_URL.replace("https://github.com/", "")
+def github_path(url: str) -> str:
+    """``OWNER/REPO`` of a GitHub address.
+
+    Raises:
+        ValueError: if ``url`` is not ``https://github.com/OWNER/REPO`` (Colab opens notebooks from GitHub only).
+    """
+    match = _GITHUB.match(url.strip())
+    if not match:
+        raise ValueError(f"{url!r} is not https://github.com/OWNER/REPO: Colab badges open notebooks from GitHub "
+                         f"only (another host can still be cloned: set MOLPRACTICE_REPO before the setup cell)")
+    return f"{match.group(1)}/{match.group(2)}"
+
+
+def badge_markdown(notebook: str, url: str | None = None, ref: str | None = None) -> str:
+    """A Markdown 'Open in Colab' badge for ``notebooks/<notebook>`` at ``ref`` of ``url``."""
+    path = github_path(url or REPO_URL)
     return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"(https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook})")
+            f"(https://colab.research.google.com/github/{path}/blob/{ref or REPO_REF}/notebooks/{notebook})")
+
+
+# ------------------------------------------------------------------------------------------ install
+def _installed_version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def install_commands(home: str | Path, constraints: str | Path, python: str | None = None) -> list[list[str]]:
+    """The pip commands :func:`install_on_colab` runs: what Colab lacks (torch held by ``constraints``), then
+    the checkout itself, editable and without dependencies (so nothing it lists can replace Colab's packages)."""
+    python = python or sys.executable
+    return [[python, "-m", "pip", "install", "-q", "-c", str(constraints), *COLAB_PACKAGES],
+            [python, "-m", "pip", "install", "-q", "-c", str(constraints), "--no-deps", "-e", str(home)]]
+
+
+def torch_constraint() -> str:
+    """A pip constraint that keeps the installed PyTorch exactly as it is.
+
+    Raises:
+        RuntimeError: if no PyTorch is installed (every Colab runtime has one; this cell never installs it).
+    """
+    version = _installed_version("torch")
+    if version is None:
+        raise RuntimeError("molpractice setup: this runtime has no PyTorch, and the setup cell never installs it "
+                           "(Colab's own build matches its GPU). Use a standard Colab runtime, or install torch first.")
+    return f"torch=={version}\n"
+
+
+def _missing_modules() -> list[str]:
+    importlib.invalidate_caches()
+    return [m for m in COLAB_MODULES if importlib.util.find_spec(m) is None]
+
+
+def _git(home: Path, *args) -> str:
+    result = subprocess.run(["git", "-C", str(home), *args], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def _warn_if_other_source(home: Path) -> None:
+    """Say so when MOLPRACTICE_REPO / MOLPRACTICE_REF ask for another source than the checkout already there."""
+    wanted = {name: os.environ.get(name) for name in ("MOLPRACTICE_REPO", "MOLPRACTICE_REF")}
+    have = {"MOLPRACTICE_REPO": _git(home, "remote", "get-url", "origin"),
+            "MOLPRACTICE_REF": _git(home, "rev-parse", "--abbrev-ref", "HEAD")}
+    for name, value in wanted.items():
+        if value and have[name] and value.rstrip("/") != have[name].rstrip("/"):
+            print(f"molpractice: {name}={value} is ignored: {home} already holds {have[name]} "
+                  f"(your exercises are there). To fetch again, move that folder away and re-run this cell.")
+
+
+def install_on_colab(home: str | Path, quiet: bool = False) -> bool:
+    """Install what Colab lacks and the checkout at ``home``, once; return True if it installed now.
+
+    Skipped when ``home`` holds the marker of a successful install and every module of :data:`COLAB_MODULES`
+    imports. PyTorch is never installed or replaced: a constraint pins the installed version. On failure
+    nothing is marked done (re-running the cell retries) and the error names the command and pip's message.
+
+    Raises:
+        RuntimeError: when there is no PyTorch, or pip failed.
+    """
+    home = Path(home)
+    if not quiet:
+        _warn_if_other_source(home)
+    marker = home / MARKER
+    if marker.is_file() and not _missing_modules():
+        if not quiet:
+            print(f"molpractice: already installed from {home} (delete {marker} to reinstall)")
+        return False
+    marker.unlink(missing_ok=True)
+    torch_pin = torch_constraint()
+    with tempfile.TemporaryDirectory(prefix="molpractice-colab-") as tmp:
+        constraints = Path(tmp) / "keep-torch.txt"
+        constraints.write_text(torch_pin)
+        commands = install_commands(home, constraints)
+        for command in commands:
+            if not quiet:
+                print("molpractice: pip install " + " ".join(command[command.index("install") + 1:]), flush=True)
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+                raise RuntimeError(f"molpractice setup: installing failed (exit {result.returncode}) in\n  "
+                                   f"{' '.join(command)}\n{tail}\nNothing was marked installed: fix the cause "
+                                   f"(network? a conflict with {torch_pin.strip()}?) and re-run this cell.")
+    missing = _missing_modules()
+    if missing:
+        raise RuntimeError(f"molpractice setup: pip succeeded but {', '.join(missing)} does not import; "
+                           f"restart the runtime (Runtime → Restart session) and re-run this cell.")
+    marker.write_text(json.dumps({"torch": torch_pin.strip(), "commands": [c[3:] for c in commands]}) + "\n")
+    if not quiet:
+        print(f"molpractice: installed ({torch_pin.strip()} kept). Your exercises live in {home / 'exercises'}: "
+              f"download them before the runtime ends.")
+    return True
+
+
+# ------------------------------------------------------------------------------------- fork / workshop
+def _set_constant(source: str, name: str, value: str) -> str:
+    pattern = re.compile(rf'^{name} = "[^"\n]*"$', re.M)
+    if len(pattern.findall(source)) != 1:
+        raise ValueError(f"molpractice/colab.py must hold exactly one line {name} = \"...\"")
+    return pattern.sub(f'{name} = "{value}"', source)
+
+
+def _split_lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def rewrite_notebook(path: Path, url: str, ref: str, renderer=None) -> bool:
+    """Set the first code cell and every Colab badge of one notebook; return True if the file changed.
+
+    ``renderer`` is the module whose ``setup_cell_source`` / ``badge_markdown`` render them (default: this one;
+    :func:`rewrite_links` passes the target repository's own ``molpractice/colab.py``).
+
+    Only those two things change: the file is re-read just before writing and written in nbformat's layout
+    (indent 1, keys in the order read, trailing newline), so no other cell, output or metadata moves.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    nb = json.loads(text)
+    cell = next((c for c in nb["cells"] if c["cell_type"] == "code"), None)
+    if cell is None:
+        raise ValueError(f"{path.name} has no code cell")
+    changed = False
+    renderer = renderer or sys.modules[__name__]
+    wanted = renderer.setup_cell_source(url, ref)
+    if "".join(cell["source"]) != wanted:
+        cell["source"] = _split_lines(wanted)
+        changed = True
+    badge = renderer.badge_markdown(path.name, url, ref)
+    for c in nb["cells"]:
+        if c["cell_type"] != "markdown":
+            continue
+        source = "".join(c["source"])
+        new = _BADGE.sub(lambda _m: badge, source)
+        if new != source:
+            c["source"] = _split_lines(new)
+            changed = True
+    if changed:
+        out = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+        if path.read_text(encoding="utf-8") != text:  # someone saved it meanwhile: start again from their version
+            return rewrite_notebook(path, url, ref, renderer)
+        path.write_text(out, encoding="utf-8")
+    return changed
+
+
+def _module_from_source(source: str, filename: str):
+    import types
+
+    module = types.ModuleType("molpractice_colab_of_target")
+    module.__file__ = filename
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module
+
+
+def rewrite_links(repo: str | Path, url: str | None = None, ref: str | None = None,
+                  check: bool = False) -> list[str]:
+    """Point the setup cell and badges of ``<repo>/notebooks/NN_*.ipynb`` at ``url`` / ``ref``, and write both
+    into ``<repo>/molpractice/colab.py``'s ``REPO_URL`` / ``REPO_REF`` (default: keep that file's values).
+
+    Cell and badge are rendered by ``<repo>/molpractice/colab.py`` itself, so a fork's own template is used.
+    With ``check=True`` nothing is written. Returns the files that changed (or would change).
+
+    Raises:
+        ValueError: if ``url`` is not a GitHub repository address or ``ref`` is empty or has spaces or quotes.
+    """
+    repo = Path(repo)
+    module = repo / "molpractice" / "colab.py"
+    source = module.read_text(encoding="utf-8")
+    current = _module_from_source(source, str(module))
+    url = (url or current.REPO_URL).strip().rstrip("/")
+    url = url[:-4] if url.endswith(".git") else url
+    ref = (ref or current.REPO_REF).strip()
+    github_path(url)
+    if not ref or re.search(r"[\s\"'\\]", ref):
+        raise ValueError(f"--ref must be a branch or tag name, got {ref!r}")
+    changed = []
+    new_source = _set_constant(_set_constant(source, "REPO_URL", url), "REPO_REF", ref)
+    if new_source != source:
+        changed.append(str(module.relative_to(repo)))
+        if not check:
+            module.write_text(new_source, encoding="utf-8")
+    renderer = _module_from_source(new_source, str(module))
+    for path in sorted((repo / "notebooks").glob("[0-9]*.ipynb")):
+        if check:
+            with tempfile.TemporaryDirectory(prefix="molpractice-links-") as tmp:
+                scratch = Path(tmp) / path.name
+                scratch.write_bytes(path.read_bytes())
+                stale = rewrite_notebook(scratch, url, ref, renderer)
+        else:
+            stale = rewrite_notebook(path, url, ref, renderer)
+        if stale:
+            changed.append(str(path.relative_to(repo)))
+    return changed

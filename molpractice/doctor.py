@@ -38,7 +38,8 @@ def doctor() -> int:
 
         device = runtime.get_device()
         print(f"  device           {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
-        print(f"  torch threads    {torch.get_num_threads()}")
+        print(f"  torch threads    {runtime.configure_threads()} (MOLPRACTICE_THREADS; the policy every notebook and "
+              f"command sets)")
     except Exception as err:
         print(f"  device           error: {err}")
         problems += 1

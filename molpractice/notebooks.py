@@ -3,6 +3,13 @@
 Notebooks are stored executed with the reference solutions in full mode, on a CPU, so a reader sees
 real output. :func:`execute_notebook` runs one top to bottom in a fresh kernel, from ``notebooks/``, with
 the chosen implementation and mode, and writes it back only when every cell ran without error.
+
+Progress bars: in a kernel ``tqdm.auto`` draws an ipywidgets bar. Its output keeps the text it had when it
+was *displayed* (``0%``) as its ``text/plain``, and every later update goes only to the widget's state, which
+the executor saves in the notebook's metadata. A reader without live widgets (GitHub, nbviewer, a notebook
+opened before its kernel starts, ``nbconvert --to markdown``) therefore saw every bar at 0 %.
+:func:`complete_progress_bars` rewrites that text from the saved final state, and :func:`execute_notebook`
+calls it before writing, so stored bars show where they ended (``15/15``, or where early stopping stopped).
 """
 from __future__ import annotations
 
@@ -64,6 +71,62 @@ def execute_notebook(which, fast: bool = False, implementation: str = "solutions
             else:
                 os.environ[k] = v
     seconds = time.perf_counter() - start
+    complete_progress_bars(nb)
     nbformat.write(nb, path)
     print(f"{path.name}: executed in {seconds / 60:.1f} min and written", flush=True)
     return seconds
+
+
+def _widget_state(nb) -> dict:
+    widgets = (nb.get("metadata") or {}).get("widgets") or {}
+    return (widgets.get("application/vnd.jupyter.widget-state+json") or {}).get("state") or {}
+
+
+def progress_bar_text(state: dict, model_id: str) -> str | None:
+    """The text of a tqdm notebook bar (an HBox of HTML, a progress bar, HTML) from saved widget state, as
+    tqdm prints it (``training: 100%|██████████| 15/15 [00:03<00:00, …]``); None for any other widget."""
+    import html
+
+    from tqdm.std import Bar
+
+    def model(ref):
+        ref = ref[len("IPY_MODEL_"):] if isinstance(ref, str) and ref.startswith("IPY_MODEL_") else ref
+        entry = state.get(ref) or {}
+        return entry.get("model_name"), entry.get("state") or {}
+
+    name, box = model(model_id)
+    children = box.get("children") or []
+    if name != "HBoxModel" or len(children) != 3:
+        return None
+    kinds = [model(c) for c in children]
+    if [k for k, _ in kinds] != ["HTMLModel", kinds[1][0], "HTMLModel"] or kinds[1][0] not in (
+            "FloatProgressModel", "IntProgressModel"):
+        return None
+    (_, left), (_, bar), (_, right) = kinds
+
+    def text(value):
+        return html.unescape(value or "").replace("\u2007", " ")
+
+    value, top = float(bar.get("value") or 0), float(bar.get("max") or 0)
+    if top <= 0:
+        return (text(left.get("value")) + " " + text(right.get("value"))).strip()
+    drawn = format(Bar(min(max(value / top, 0.0), 1.0), default_len=10, charset=Bar.UTF), "")
+    return f"{text(left.get('value'))}|{drawn}|{text(right.get('value'))}"
+
+
+def complete_progress_bars(nb) -> int:
+    """Set the ``text/plain`` of every stored tqdm widget output to the bar's final state (from the widget
+    state saved in the notebook's metadata); return how many outputs changed. Other outputs are untouched."""
+    state = _widget_state(nb)
+    changed = 0
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = output.get("data") or {}
+            view = data.get("application/vnd.jupyter.widget-view+json")
+            if not view:
+                continue
+            text = progress_bar_text(state, view.get("model_id", ""))
+            if text is not None and text != "".join(data.get("text/plain", "")):
+                data["text/plain"] = text
+                changed += 1
+    return changed

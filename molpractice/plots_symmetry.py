@@ -133,3 +133,22 @@ def plot_validation_vs_rotated_error(histories: dict, ax=None, unit="Å"):
     ax.set_title("Validation improves; rotated validation tells the truth")
     ax.legend(fontsize=7)
     return ax
+
+
+def plot_rotation_inconsistency(histories: dict, ax=None, unit="Å", floor=1e-9):
+    """Per-epoch rotation inconsistency, mean |f(R·x) − f(x)| over validation molecules (log scale), one
+    line per model; exact zeros (invariant models) are drawn at ``floor`` (rounding level).
+
+    Args:
+        histories: ``{label: {"inconsistency": [...]}}`` (one value per epoch).
+    """
+    ax = _axes(ax)
+    for k, (label, h) in enumerate(histories.items()):
+        values = h["inconsistency"]
+        ax.plot(range(1, len(values) + 1), _positive(values, floor), f"C{k}-o", ms=3, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"mean |f(R·x) − f(x)| ({unit})")
+    ax.set_title("Rotation inconsistency on validation molecules")
+    ax.legend(fontsize=8)
+    return ax

@@ -95,8 +95,8 @@ class RunSettings:
                              "meaning": {k: self.doc.get(k, "") for k in self.full}})
 
 
-def configure_threads() -> int:
-    """Set torch's CPU threads once for this process (``MOLPRACTICE_THREADS``, default 1); return it.
+def thread_count() -> int:
+    """The torch CPU thread count of the policy: ``MOLPRACTICE_THREADS``, default 1.
 
     The curriculum's graphs and models are small: intra-op threading gains little, and on a busy
     2-core machine two threads were measured 20× slower than one (0.6 s vs 13 s per epoch).
@@ -108,6 +108,12 @@ def configure_threads() -> int:
         raise ValueError(f"MOLPRACTICE_THREADS={raw!r} is not a whole number") from None
     if threads < 1:
         raise ValueError(f"MOLPRACTICE_THREADS must be >= 1, got {threads}")
+    return threads
+
+
+def configure_threads() -> int:
+    """Apply the thread policy (:func:`thread_count`) to torch in this process; return the count."""
+    threads = thread_count()
     import torch
 
     if torch.get_num_threads() != threads:

@@ -121,7 +121,7 @@ def _split_graphs(graphs, descriptors, split, use_descriptors):
 
 
 def select_gnn_settings(chapter1, graphs, descriptors, split, grid=None, seeds=None, device=None,
-                        verbose: bool = True):
+                        verbose: bool = True, **overrides):
     """Choose (dropout, descriptor readout) by mean **validation** RMSE; the test part is never used.
 
     Args:
@@ -129,6 +129,7 @@ def select_gnn_settings(chapter1, graphs, descriptors, split, grid=None, seeds=N
         split: ``(train_idx, val_idx, test_idx)``; only the first two are read.
         grid: candidates ``((dropout, use_descriptors), …)``; default ``SETTINGS.selection_grid``.
         seeds: how many seeds per candidate; default ``SETTINGS.selection_seeds``.
+        overrides: training values passed on to :func:`fit_gnn` (e.g. ``epochs``).
     Returns:
         ``(best, table)``: ``best = {"dropout": …, "use_descriptors": …}`` and a DataFrame with one row per
         candidate (mean and per-seed validation RMSE, best epochs).
@@ -143,7 +144,8 @@ def select_gnn_settings(chapter1, graphs, descriptors, split, grid=None, seeds=N
         g_tr, g_va, _ = _split_graphs(graphs, descriptors, split, use_desc)
         vals, epochs = [], []
         for seed in range(100, 100 + n_seeds):  # seeds distinct from the benchmark's 0..k-1
-            _, hist = fit_gnn(chapter1, g_tr, g_va, seed, dropout=dropout, use_descriptors=use_desc, device=device)
+            _, hist = fit_gnn(chapter1, g_tr, g_va, seed, dropout=dropout, use_descriptors=use_desc, device=device,
+                              **overrides)
             vals.append(hist["best_val_rmse"])
             epochs.append(hist["best_epoch"] + 1)
         rows.append({"dropout": dropout, "descriptor readout": bool(use_desc), "val RMSE (mean)": float(np.mean(vals)),

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # molpractice environment: create (or reuse) .venv, install the curriculum, then open the lab or test.
-#   bash scripts/env.sh lab    -> JupyterLab on notebooks/00_start_here.ipynb
-#   bash scripts/env.sh test   -> every test (units, graders, stub sync, nbval over notebooks in fast mode)
+#   bash scripts/env.sh lab [ARGS]   -> JupyterLab rooted at the repository, opened on notebooks/00_start_here.ipynb;
+#                                       ARGS go to `jupyter lab` (e.g. --port 8899 --no-browser --ip 0.0.0.0)
+#   bash scripts/env.sh test [ARGS]  -> every test (units, graders, stub sync, nbval over notebooks in fast mode);
+#                                       ARGS go to pytest
 # Idempotent: re-running reuses .venv and reinstalls only when pyproject.toml or this script changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 action="${1:-}"
-case "$action" in lab|test) ;; *) echo "usage: bash scripts/env.sh lab|test" >&2; exit 2 ;; esac
+case "$action" in lab|test) ;; *) echo "usage: bash scripts/env.sh lab [jupyter lab options] | test [pytest options]" >&2; exit 2 ;; esac
 
 VENV="${MOLPRACTICE_VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
@@ -35,7 +37,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 if [ "$action" = lab ]; then
-  exec "$VENV/bin/jupyter" lab notebooks/00_start_here.ipynb
+  # The server's root is the repository (so exercises/ and solutions/ are in Lab's file browser); the start
+  # notebook is Lab's default URL, so the browser opens on it. Later arguments win (e.g. --port, --ip, --no-browser).
+  # As root (a container, a fresh VM) Jupyter refuses to start without --allow-root.
+  as_root=(); [ "$(id -u)" = 0 ] && as_root=(--allow-root)
+  exec "$VENV/bin/jupyter" lab --ServerApp.root_dir="$PWD" \
+    --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb "${as_root[@]}" "${@:2}"
 fi
 export MPLBACKEND=Agg MOLPRACTICE_FAST="${MOLPRACTICE_FAST:-1}" MOLPRACTICE_IMPL="${MOLPRACTICE_IMPL:-solutions}"
 exec "$PY" -m pytest --nbval-lax -p no:cacheprovider "${@:2}"

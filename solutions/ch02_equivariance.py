@@ -4,9 +4,9 @@ Exercises
 ---------
 2.1 random_rotation
 2.2 invariance_error
-2.2 equivariance_error
-2.3 EGNNLayer
-2.4 DistanceInvariantModel
+2.3 equivariance_error
+2.4 EGNNLayer
+2.5 DistanceInvariantModel
 
 Conventions used throughout:
 
@@ -203,6 +203,9 @@ def invariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translatio
     # END SOLUTION
 
 
+# --------------------------------------------------------------------------------------- 2.3
+
+
 def equivariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translations: bool = True,
                        reflections: bool = False, permutations: bool = False,
                        generator: torch.Generator | None = None) -> float:
@@ -271,7 +274,7 @@ def equivariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translat
     # END SOLUTION
 
 
-# --------------------------------------------------------------------------------------- 2.3
+# --------------------------------------------------------------------------------------- 2.4
 
 
 def _mlp(sizes, act=nn.SiLU, last_act=False):
@@ -362,7 +365,7 @@ class EGNNLayer(nn.Module):
         # END SOLUTION
 
 
-# --------------------------------------------------------------------------------------- 2.4
+# --------------------------------------------------------------------------------------- 2.5
 
 
 class DistanceInvariantModel(nn.Module):

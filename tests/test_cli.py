@@ -21,7 +21,7 @@ def test_bench_errors_are_messages_not_tracebacks():
     result = _run("bench", "ch01", "--csv", "missing.csv")
     assert result.returncode == 2 and "--smiles-col" in result.stderr and "Traceback" not in result.stderr
     result = _run("bench", "ch09")
-    assert result.returncode == 2 and "available: ch01" in result.stderr
+    assert result.returncode == 2 and "no chapter" in result.stderr and "ch01" in result.stderr
 
 
 def test_installed_console_script_matches_module():

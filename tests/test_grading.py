@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from molpractice.grading import format_report, grade, load_graders, select_exercises
+from molpractice.graders import load_graders, select_exercises
+from molpractice.grading import format_report, grade
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,24 +112,111 @@ def test_cli_unknown_exercise_exits_nonzero_with_message():
 
 
 def test_grade_room_writes_one_csv_for_several_learners(tmp_path):
-    good = tmp_path / "alice"
+    body = (REPO / "solutions" / "ch00_start_here.py").read_text()
+    code = body.split("# BEGIN SOLUTION\n", 1)[1].split("    # END SOLUTION", 1)[0]
+    good = tmp_path / "carol"
+    shutil.copytree(_learner_copy(tmp_path / "c", "\n".join(line[4:] for line in code.splitlines())), good / "exercises")
+    cheat = tmp_path / "alice"
     shutil.copytree(_learner_copy(tmp_path / "a", "import solutions.ch00_start_here as s\n"
-                                                  "return s.softmax_energy_stats(energies, temperature)"),
-                    good / "exercises")
+                                                   "return s.softmax_energy_stats(energies, temperature)"),
+                    cheat / "exercises")
     bad = tmp_path / "bob"
     shutil.copytree(_learner_copy(tmp_path / "b", "raise RuntimeError('bob broke it')"), bad / "exercises")
     out_csv, out_json = tmp_path / "room.csv", tmp_path / "room.json"
-    result = subprocess.run([sys.executable, "-m", "molpractice", "grade-room", str(good), str(bad), "--which", "0",
-                             "--csv", str(out_csv), "--json", str(out_json), "--timeout", "10"],
+    result = subprocess.run([sys.executable, "-m", "molpractice", "grade-room", str(good), str(cheat), str(bad),
+                             "--which", "0", "--csv", str(out_csv), "--json", str(out_json), "--timeout", "10"],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     import csv
 
     rows = list(csv.DictReader(out_csv.open()))
     by_learner = {r["learner"]: r for r in rows}
-    assert by_learner["alice"]["status"] == "passed"
+    assert by_learner["carol"]["status"] == "passed", by_learner["carol"]
+    # the reference package is not importable from learner code while grading
+    assert by_learner["alice"]["status"] == "error" and float(by_learner["alice"]["points"]) == 0, by_learner["alice"]
+    assert "not available while grading" in by_learner["alice"]["message"], by_learner["alice"]
     assert by_learner["bob"]["status"] == "error" and "bob broke it" in by_learner["bob"]["message"]
-    assert set(json.loads(out_json.read_text())) == {"alice", "bob"}
+    assert set(json.loads(out_json.read_text())) == {"alice", "bob", "carol"}
+
+
+def _replace_stub(copy, module, name, replacement):
+    """In a copy of exercises/, replace the stub of function ``name`` (its ``raise`` line) by ``replacement``."""
+    target = copy / f"{module}.py"
+    lines = target.read_text().splitlines(keepends=True)
+    i = next(k for k, line in enumerate(lines) if f"implement {name} " in line and "NotImplementedError" in line)
+    indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+    lines[i] = "".join(indent + row + "\n" for row in replacement.splitlines())
+    target.write_text("".join(lines))
+
+
+def test_return_none_stubs_score_zero(tmp_path):
+    """Every stub's raise replaced by `return None` (validation outside the blocks still runs): no points."""
+    copy = tmp_path / "learner" / "exercises"
+    shutil.copytree(REPO / "exercises", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in copy.glob("ch0[0-2]_*.py"):
+        text = path.read_text()
+        lines = [line[: len(line) - len(line.lstrip())] + "return None\n"
+                 if line.lstrip().startswith('raise NotImplementedError("Exercise') else line
+                 for line in text.splitlines(keepends=True)]
+        path.write_text("".join(lines))
+    for chapter in ("0", "1", "2"):
+        report = grade(chapter, impl="exercises", timeout=30, impl_dir=copy)
+        scored = [r for r in report["exercises"] if r["points"]]
+        assert report["total"] == 0, format_report(report)
+        assert not scored and all(r["status"] in ("failed", "error") for r in report["exercises"]), \
+            format_report(report)
+
+
+def test_a_lingering_non_daemon_thread_does_not_hang_grading(tmp_path):
+    copy = _learner_copy(tmp_path, "import threading, time\n"
+                                   "threading.Thread(target=time.sleep, args=(600,), daemon=False).start()\n"
+                                   "return None")
+    t0 = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", "import sys; from molpractice.grading import grade; "
+                             f"r = grade('0.1', impl='exercises', timeout=20, impl_dir={str(copy)!r}); "
+                             "print(r['exercises'][0]['status'])"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "failed" and time.monotonic() - t0 < 100
+
+
+def test_long_messages_are_truncated(tmp_path):
+    copy = _learner_copy(tmp_path, "raise ValueError('x' * 2_000_000)")
+    row = grade("0.1", impl="exercises", timeout=20, impl_dir=copy)["exercises"][0]
+    assert row["status"] == "error" and len(row["message"]) < 1200 and "characters cut" in row["message"], \
+        row["message"][:300]
+
+
+def test_in_place_mutation_of_an_input_is_reported(tmp_path):
+    copy = _learner_copy(tmp_path, "energies -= energies.min()\n"
+                                   "logp = -energies / temperature - np.log(np.exp(-energies / temperature).sum())\n"
+                                   "p = np.exp(logp)\n"
+                                   "return p, float(p @ energies), float(-(p @ logp))")
+    row = grade("0.1", impl="exercises", timeout=20, impl_dir=copy)["exercises"][0]
+    assert row["status"] == "failed" and "in place" in row["message"], row
+
+
+def test_an_unusable_return_value_is_named(tmp_path):
+    copy = tmp_path / "learner" / "exercises"
+    shutil.copytree(REPO / "exercises", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    _replace_stub(copy, "ch01_solubility_gnn", "mol_to_graph", "return {'x': None}")
+    row = grade("1.4", impl="exercises", timeout=30, impl_dir=copy)["exercises"][0]
+    assert row["status"] == "failed" and "mol_to_graph returned dict" in row["message"], row
+
+
+def test_subprocess_workers_give_the_same_verdicts(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOLPRACTICE_GRADE_WORKER", "subprocess")
+    copy = _learner_copy(tmp_path, "import threading, time\n"
+                                   "threading.Thread(target=time.sleep, args=(600,), daemon=False).start()\n"
+                                   "raise KeyError('oops')")
+    t0 = time.monotonic()
+    row = grade("0.1", impl="exercises", timeout=20, impl_dir=copy)["exercises"][0]
+    assert row["status"] == "error" and "KeyError" in row["message"] and time.monotonic() - t0 < 100, row
+
+
+def test_solutions_are_importable_when_grading_the_reference():
+    report = grade("0", impl="solutions", timeout=30)
+    assert report["total"] == report["max"] > 0, format_report(report)
 
 
 def test_check_prints_a_verdict(capsys, monkeypatch):
@@ -140,3 +228,54 @@ def test_check_prints_a_verdict(capsys, monkeypatch):
     assert "passed" in out and "[solutions]" in out
     with pytest.raises(ValueError, match="one exercise id"):
         mp.check("ch00")
+
+
+def test_endless_printing_is_capped_and_stopped(tmp_path):
+    copy = _learner_copy(tmp_path, "while True:\n    print('x' * 1000)")
+    row = grade("0.1", impl="exercises", timeout=3, impl_dir=copy)["exercises"][0]
+    assert row["status"] == "timeout", row
+
+
+def test_recording_wraps_learner_classes_and_functions():
+    """Inside the worker, graders see learner functions/classes that record what they returned and refuse
+    in-place changes of their tensor/array arguments."""
+    import types
+
+    import numpy as np
+    import torch
+
+    from molpractice.grading_worker import _Recorder, _RecordingModule
+
+    module = types.ModuleType("exercises.fake")
+
+    class Shift(torch.nn.Module):
+        def forward(self, pos, in_place=False):
+            return pos.add_(1.0) if in_place else (pos + 1.0).numpy()
+
+    def center(x):
+        x -= x.mean()
+        return x
+
+    Shift.__module__ = center.__module__ = "exercises.fake"
+    module.Shift, module.center = Shift, center
+    recorder = _Recorder()
+    wrapped = _RecordingModule(module, recorder)
+    layer = wrapped.Shift()
+    assert isinstance(layer, Shift)
+    layer(torch.zeros(3))
+    assert recorder.last == ("Shift.forward", "numpy.ndarray of shape (3,) and dtype float32")
+    with pytest.raises(AssertionError, match="Shift.forward changed its argument `pos` in place"):
+        layer(torch.zeros(3), True)
+    with pytest.raises(AssertionError, match="center changed its argument `x` in place"):
+        wrapped.center(np.arange(3.0))
+
+
+def test_grade_bench_prints_cold_and_warm_times(tmp_path):
+    """The benchmark command runs and reports both numbers (their values depend on the machine: not asserted)."""
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "molpractice", "grade-bench", "0.1", "--repeats", "1",
+                             "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "cold s" in result.stdout and "warm s" in result.stdout
+    row = json.loads(out.read_text())["results"][0]
+    assert row["id"] == "0.1" and row["status"] == "passed" and row["cold_seconds"] > 0 and row["warm_seconds"] > 0

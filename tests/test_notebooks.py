@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from molpractice.colab import setup_cell_source
+from molpractice.colab import badge_markdown, rewrite_links, setup_cell_source
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -31,6 +31,18 @@ def test_start_here_exists():
 def test_first_code_cell_is_the_shared_setup_cell(path):
     assert "".join(_code_cells(path)[0]["source"]) == setup_cell_source(), (
         f"{path.name}: the first code cell must be molpractice.colab.setup_cell_source()")
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[0].isdigit()], ids=lambda p: p.name)
+def test_colab_badge_points_at_this_notebook_of_the_configured_repository(path):
+    text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+    assert badge_markdown(path.name) in text, f"{path.name}: the Colab badge is missing or stale"
+    assert text.count("colab.research.google.com/github/") == 1, f"{path.name}: one Colab badge, no stale copies"
+
+
+def test_colab_links_are_in_sync():
+    """What `molpractice colab-links --check` checks: no notebook needs rewriting for the configured REPO_URL/REF."""
+    assert rewrite_links(REPO, check=True) == [], "run `molpractice colab-links`"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

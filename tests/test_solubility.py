@@ -56,3 +56,39 @@ def test_splits_are_disjoint_and_complete():
     tr, va, te = splits.random_split(101)
     assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(101))
     assert (len(tr), len(va), len(te)) == (81, 10, 10)
+
+
+def test_model_selection_reads_validation_only(monkeypatch):
+    """Test-part targets set to NaN: the selection still runs and scores every candidate on validation."""
+    import numpy as np
+
+    from molpractice import chem, solubility
+    from molpractice.graphs import build_graphs
+    from molpractice.implementations import load_chapter
+    from molpractice.splits import random_split
+
+    monkeypatch.setenv("MOLPRACTICE_FAST", "1")
+    df, _ = solubility.load_data()
+    df = df.iloc[:40]
+    smiles, y = df["smiles"].tolist(), df["target"].to_numpy(dtype=float)
+    split = random_split(len(smiles))
+    y_poisoned = y.copy()
+    y_poisoned[split[2]] = np.nan
+    ch01 = load_chapter("ch01_solubility_gnn", "solutions")
+    graphs = build_graphs(smiles, y_poisoned, ch01)
+    best, table = solubility.select_gnn_settings(ch01, graphs, chem.rdkit_descriptors(smiles), split,
+                                                 grid=((0.1, True), (0.2, False)), seeds=1, verbose=False,
+                                                 epochs=3, patience=3)
+    assert len(table) == 2 and np.isfinite(table["val RMSE (mean)"]).all()
+    assert best == {"dropout": float(table.loc[table["val RMSE (mean)"].idxmin(), "dropout"]),
+                    "use_descriptors": bool(table.loc[table["val RMSE (mean)"].idxmin(), "descriptor readout"])}
+
+
+def test_run_settings_have_the_same_names_in_both_modes():
+    from molpractice.runtime import RunSettings
+    from molpractice.solubility import SETTINGS
+
+    assert set(SETTINGS.full) == set(SETTINGS.fast) and set(SETTINGS.doc) == set(SETTINGS.full)
+    assert SETTINGS.current("fast").epochs < SETTINGS.current("full").epochs
+    with pytest.raises(ValueError, match="differ"):
+        RunSettings(full={"a": 1}, fast={"b": 1})

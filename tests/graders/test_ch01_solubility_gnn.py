@@ -3,7 +3,6 @@
 Each test takes ``impl`` (exercises or solutions) and runs in a few seconds on a CPU.
 """
 import numpy as np
-import pytest  # noqa: F401  (pytest collects these)
 
 from molpractice.grading import exercise
 
@@ -32,6 +31,7 @@ def _check_partition(parts, n):
     for name, p in zip(("train", "val", "test"), parts):
         assert isinstance(p, np.ndarray), f"{name}_idx should be a numpy array, got {type(p).__name__}"
         assert np.issubdtype(p.dtype, np.integer), f"{name}_idx should hold integers, got dtype {p.dtype}"
+        assert p.ndim == 1 and np.all(np.diff(p) > 0), f"{name}_idx should be sorted ascending (sort each part)"
     allidx = np.concatenate(parts)
     assert len(allidx) == n and sorted(allidx.tolist()) == list(range(n)), (
         "every position 0..n-1 must appear in exactly one of train/val/test (missing or repeated indices)")
@@ -43,7 +43,9 @@ def test_scaffold_of_benzene_derivatives(impl):
     f = impl.ch01_solubility_gnn.murcko_scaffold
     for smi in ("Cc1ccccc1", "Oc1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CCCCc1ccccc1"):
         got = f(smi)
-        assert got == "c1ccccc1", f"the scaffold of {smi} is benzene 'c1ccccc1', got {got!r} — remove side chains"
+        assert got == "c1ccccc1", (
+            f"the scaffold of {smi} is benzene 'c1ccccc1', got {got!r} — remove the side chains but keep the ring's "
+            "elements and bond orders (MurckoScaffold.GetScaffoldForMol, then Chem.MolToSmiles)")
 
 
 @exercise("1.1", points=1)
@@ -59,6 +61,8 @@ def test_scaffold_matches_rdkit_and_acyclic_is_empty(impl):
 @exercise("1.1", points=1)
 def test_scaffold_invalid_smiles_raises(impl):
     f = impl.ch01_solubility_gnn.murcko_scaffold
+    got = f("CCc1ccccc1")  # a valid input first: validation alone earns nothing
+    assert got == "c1ccccc1", f"the scaffold of ethylbenzene is 'c1ccccc1', got {got!r}"
     try:
         f("C1CC(")
     except ValueError as err:
@@ -81,7 +85,7 @@ def test_scaffold_split_partition_and_disjoint_scaffolds(impl):
             assert not shared, f"seed={seed}: scaffolds {sorted(shared)} appear in both {names} — split whole groups"
 
 
-@exercise("1.2", points=2)
+@exercise("1.2", points=1)
 def test_scaffold_split_sizes_and_largest_first(impl):
     from rdkit import Chem
 
@@ -132,9 +136,57 @@ def test_scaffold_split_seeded_is_deterministic_and_varies(impl):
             f"sizes {sizes} are far from the fractions (0.8, 0.1, 0.1) of {len(smiles)}")
 
 
+def _documented_split(groups, n, fractions):
+    """Oracle of the seed=None rule: groups largest first, train while it fits, then val, then test."""
+    train_cap, val_cap = fractions[0] * n, fractions[1] * n
+    parts = ([], [], [])
+    for group in sorted(groups, key=len, reverse=True):
+        if len(parts[0]) + len(group) <= train_cap:
+            parts[0].extend(group)
+        elif len(parts[0]) + len(parts[1]) + len(group) <= train_cap + val_cap:
+            parts[1].extend(group)
+        else:
+            parts[2].extend(group)
+    return tuple(sorted(p) for p in parts)
+
+
+@exercise("1.2", points=1)
+def test_scaffold_split_deterministic_roles_rare_scaffolds_in_test(impl):
+    f = impl.ch01_solubility_gnn.scaffold_split
+    # 9 scaffold groups (cycloalkanes C3..C11) of sizes 40, 20, 15, 10, 5, 4, 3, 2, 1, in shuffled order
+    sizes = [40, 20, 15, 10, 5, 4, 3, 2, 1]
+    smiles, groups_by_ring = [], {}
+    for ring, size in zip(range(3, 12), sizes):
+        for k in range(size):
+            groups_by_ring.setdefault(ring, []).append(f"{'C' * (k + 1)}C1{'C' * (ring - 1)}1")
+    flat = [(ring, smi) for ring, members in groups_by_ring.items() for smi in members]
+    order = np.random.default_rng(7).permutation(len(flat))
+    smiles = [flat[i][1] for i in order]
+    groups = {}
+    for pos, i in enumerate(order):
+        groups.setdefault(flat[i][0], []).append(pos)
+    want = _documented_split(list(groups.values()), len(smiles), (0.8, 0.1, 0.1))
+    parts = f(smiles, fractions=(0.8, 0.1, 0.1), seed=None)
+    _check_partition(parts, len(smiles))
+    got = tuple(sorted(p.tolist()) for p in parts)
+    if got != want:
+        if got[1] == want[2] and got[2] == want[1]:
+            raise AssertionError(
+                "seed=None: validation and test are swapped — the test part must hold the rarest scaffold groups "
+                "(the groups placed last): a group goes to train while it fits, else to val while train + val "
+                "fits, else to test")
+        sizes_got = tuple(len(p) for p in got)
+        raise AssertionError(
+            f"seed=None with groups of sizes {sizes} and fractions (0.8, 0.1, 0.1): sizes {sizes_got}, expected "
+            f"{tuple(len(p) for p in want)} — sort the groups largest first (ties: first appearance); each goes "
+            "to train while it fits in 0.8·n, else to val while train + val fits in 0.9·n, else to test")
+
+
 @exercise("1.2", points=1)
 def test_scaffold_split_validates_fractions(impl):
     f = impl.ch01_solubility_gnn.scaffold_split
+    parts = f(["CCO", "c1ccccc1", "Cc1ccccc1"], fractions=(0.5, 0.5, 0.0))  # valid input first
+    _check_partition(parts, 3)
     try:
         f(["CCO", "c1ccccc1"], fractions=(0.8, 0.3, 0.1))
     except ValueError:
@@ -152,18 +204,19 @@ def test_max_train_similarity_matches_bulk_tanimoto(impl):
     f = impl.ch01_solubility_gnn.max_train_similarity
     train, query = MOLECULES[:18], MOLECULES[18:] + ["CCO", "CCCCCCCCCCCCO"]
     for radius, n_bits in ((2, 2048), (1, 512)):
-        got = np.asarray(f(query, train, radius=radius, n_bits=n_bits))
-        assert got.shape == (len(query),), f"expected shape ({len(query)},), got {got.shape}"
         gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
         tfps = [gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in train]
         want = np.array([max(DataStructs.BulkTanimotoSimilarity(gen.GetFingerprint(Chem.MolFromSmiles(q)), tfps))
-                         for q in query])
-        assert np.allclose(got, want, atol=1e-9), (
+                         for q in query])  # the oracle first
+        got = np.asarray(f(query, train, radius=radius, n_bits=n_bits))
+        assert got.shape == (len(query),), f"expected shape ({len(query)},), got {got.shape}"
+        worst = int(np.argmax(np.abs(got - want)))
+        assert np.allclose(got, want, rtol=0, atol=1e-9), (
             f"radius={radius}, n_bits={n_bits}: similarities differ from RDKit's BulkTanimotoSimilarity max "
-            f"(first mismatch at {query[int(np.argmax(np.abs(got - want)))]!r}: got "
-            f"{got[int(np.argmax(np.abs(got - want)))]:.4f}, want {want[int(np.argmax(np.abs(got - want)))]:.4f})")
+            f"(first mismatch at {query[worst]!r}: got {got[worst]:.4f}, want {want[worst]:.4f}) — Tanimoto "
+            "|a∩b| / |a∪b| of Morgan bit fingerprints with the given radius and n_bits, maximum over train")
     same = np.asarray(f(["CCO"], train))
-    assert np.isclose(same[0], 1.0), f"a query that is in the training set has similarity 1, got {same[0]}"
+    assert abs(same[0] - 1.0) < 1e-12, f"a query that is in the training set has similarity 1, got {same[0]}"
 
 
 @exercise("1.3", points=1)
@@ -204,42 +257,113 @@ def test_graph_counts_match_rdkit(impl):
         assert pairs == want, f"{smi}: edges do not match RDKit's bonds in both directions"
 
 
-@exercise("1.4", points=2)
-def test_graph_one_hot_blocks_and_values(impl):
-    import torch
+# Molecules that between them have every feature value the graders look at: charged N and O, sp/sp2/sp3 and
+# "other" hybridisation, aromatic and non-aromatic rings, chains, conjugated bonds outside rings, double and
+# triple bonds, degree 0..4 and 6, 0..4 hydrogens, and elements outside the vocabulary.
+FEATURE_MOLECULES = [
+    "C[N+](C)(C)C", "CC(=O)[O-]", "[O-][N+](=O)c1ccccc1", "CC#N", "C#C", "C=CC=C", "C=CC(=O)O", "CC(=O)OC",
+    "C1CCCCC1", "c1ccccc1O", "c1ccncc1", "c1cc[nH]c1", "C1=CCCCC1", "CC(C)(C)C", "C", "[NH4+]",
+    "FS(F)(F)(F)(F)F", "C[Sn](C)(C)C", "[Na+].[Cl-]", "OC(=O)CC(=O)O", "N#CC=CC#N", "CS(=O)(=O)N",
+]
+
+
+def _expected_atom_blocks(m, atom):
+    """Block name → the index that must be 1 (one-hot blocks) or the 0/1 flag, from RDKit directly."""
+    def idx(value, choices):
+        return choices.index(value) if value in choices else len(choices)
+
+    return {"element": idx(atom.GetSymbol(), m.ELEMENTS), "degree": idx(atom.GetDegree(), m.DEGREES),
+            "formal_charge": idx(atom.GetFormalCharge(), m.FORMAL_CHARGES), "aromatic": int(atom.GetIsAromatic()),
+            "num_hs": idx(atom.GetTotalNumHs(), m.NUM_HS),
+            "hybridization": idx(str(atom.GetHybridization()), m.HYBRIDIZATIONS), "in_ring": int(atom.IsInRing())}
+
+
+_ATOM_HINTS = {"element": "atom.GetSymbol()", "degree": "atom.GetDegree() (heavy-atom neighbours, hydrogens "
+               "not counted — not GetTotalDegree())", "formal_charge": "atom.GetFormalCharge()",
+               "aromatic": "atom.GetIsAromatic()", "num_hs": "atom.GetTotalNumHs()",
+               "hybridization": "str(atom.GetHybridization()) compared with the strings in HYBRIDIZATIONS",
+               "in_ring": "atom.IsInRing()"}
+_BOND_HINTS = {"bond_type": "str(bond.GetBondType()) compared with BOND_TYPES", "conjugated": "bond.GetIsConjugated()",
+               "in_ring": "bond.IsInRing()"}
+
+
+def _block_value(row, block):
+    """The index of the 1 in a one-hot block, or the flag of a width-1 block; None if not one-hot."""
+    values = row[block].tolist()
+    if len(values) == 1:
+        return int(values[0]) if values[0] in (0.0, 1.0) else None
+    return values.index(1.0) if sorted(values) == [0.0] * (len(values) - 1) + [1.0] else None
+
+
+def _labels(m, name):
+    return {"element": m.ELEMENTS, "degree": m.DEGREES, "formal_charge": m.FORMAL_CHARGES, "num_hs": m.NUM_HS,
+            "hybridization": m.HYBRIDIZATIONS, "bond_type": m.BOND_TYPES}.get(name)
+
+
+def _show(m, name, index):
+    labels = _labels(m, name)
+    if labels is None or index is None:
+        return repr(index)
+    return repr(labels[index]) if index < len(labels) else "'other'"
+
+
+@exercise("1.4", points=1)
+def test_graph_atom_features_match_rdkit_per_atom(impl):
     from rdkit import Chem
 
     m = impl.ch01_solubility_gnn
-    unusual = ["[Na+].[Cl-]", "C[Sn](C)(C)C", "[Fe+3]", "[O-][N+](=O)c1ccccc1", "FS(F)(F)(F)(F)F"]  # "other" slots
-    for smi in MOLECULES + unusual:
-        g = m.mol_to_graph(smi, y=-1.5)
+    for smi in FEATURE_MOLECULES + MOLECULES:
         mol = Chem.MolFromSmiles(smi)
-        for name in m.ATOM_ONE_HOT_BLOCKS:
-            sums = g.x[:, m.ATOM_FEATURE_BLOCKS[name]].sum(1)
-            assert torch.all(sums == 1), f"{smi}: atom block {name!r} must be one-hot (sum to 1), got {sums.tolist()}"
-        if g.edge_attr.shape[0]:
-            sums = g.edge_attr[:, m.BOND_FEATURE_BLOCKS["bond_type"]].sum(1)
-            assert torch.all(sums == 1), f"{smi}: bond type must be one-hot"
-        arom = g.x[:, m.ATOM_FEATURE_BLOCKS["aromatic"]].reshape(-1).tolist()
-        assert arom == [float(a.GetIsAromatic()) for a in mol.GetAtoms()], f"{smi}: aromatic flags differ from RDKit"
-        ring = g.x[:, m.ATOM_FEATURE_BLOCKS["in_ring"]].reshape(-1).tolist()
-        assert ring == [float(a.IsInRing()) for a in mol.GetAtoms()], f"{smi}: ring flags differ from RDKit"
-        elem = g.x[:, m.ATOM_FEATURE_BLOCKS["element"]].argmax(1).tolist()
-        want = [m.ELEMENTS.index(a.GetSymbol()) if a.GetSymbol() in m.ELEMENTS else len(m.ELEMENTS)
-                for a in mol.GetAtoms()]
-        assert elem == want, f"{smi}: element one-hot positions {elem} differ from expected {want}"
-        hs = g.x[:, m.ATOM_FEATURE_BLOCKS["num_hs"]].argmax(1).tolist()
-        assert hs == [min(a.GetTotalNumHs(), len(m.NUM_HS)) for a in mol.GetAtoms()], f"{smi}: H counts differ"
-        assert torch.allclose(g.y, torch.tensor([-1.5])), f"y should be a (1,) float tensor holding -1.5, got {g.y}"
-    g = m.mol_to_graph("c1ccccc1")
-    src, dst = g.edge_index
-    aromatic_col = m.BOND_FEATURE_BLOCKS["bond_type"].start + m.BOND_TYPES.index("AROMATIC")
-    assert torch.all(g.edge_attr[:, aromatic_col] == 1), "benzene's bonds should be typed AROMATIC"
+        want = [_expected_atom_blocks(m, a) for a in mol.GetAtoms()]  # oracle first
+        g = m.mol_to_graph(smi, y=-1.5)
+        assert tuple(g.x.shape) == (mol.GetNumAtoms(), m.NUM_ATOM_FEATURES), (
+            f"{smi}: x should be ({mol.GetNumAtoms()}, {m.NUM_ATOM_FEATURES}), got {tuple(g.x.shape)}")
+        for i, atom in enumerate(mol.GetAtoms()):
+            for name, block in m.ATOM_FEATURE_BLOCKS.items():
+                got = _block_value(g.x[i], block)
+                if got != want[i][name]:
+                    raise AssertionError(
+                        f"{smi}, atom {i} ({atom.GetSymbol()}, charge {atom.GetFormalCharge():+d}, "
+                        f"{atom.GetHybridization()}): feature block {name!r} gives {_show(m, name, got)}, RDKit says "
+                        f"{_show(m, name, want[i][name])} — use {_ATOM_HINTS[name]}"
+                        + (" (each one-hot block has exactly one 1)" if got is None else ""))
+        assert g.y.shape == (1,) and g.y.dtype.is_floating_point and float(g.y) == -1.5, (
+            f"y should be a (1,) float tensor holding -1.5, got {g.y!r}")
+
+
+@exercise("1.4", points=1)
+def test_graph_bond_features_match_rdkit_per_edge(impl):
+    from rdkit import Chem
+
+    m = impl.ch01_solubility_gnn
+    for smi in FEATURE_MOLECULES + MOLECULES:
+        mol = Chem.MolFromSmiles(smi)
+        want = {}
+        for b in mol.GetBonds():
+            flags = {"bond_type": (m.BOND_TYPES.index(str(b.GetBondType())) if str(b.GetBondType()) in m.BOND_TYPES
+                                   else len(m.BOND_TYPES)),
+                     "conjugated": int(b.GetIsConjugated()), "in_ring": int(b.IsInRing())}
+            want[(b.GetBeginAtomIdx(), b.GetEndAtomIdx())] = want[(b.GetEndAtomIdx(), b.GetBeginAtomIdx())] = flags
+        g = m.mol_to_graph(smi)
+        assert g.edge_attr.shape[0] == g.edge_index.shape[1], (
+            f"{smi}: edge_attr has {g.edge_attr.shape[0]} rows for {g.edge_index.shape[1]} edges — one row per column "
+            "of edge_index")
+        for k, (i, j) in enumerate(g.edge_index.t().tolist()):
+            assert (i, j) in want, f"{smi}: edge {i}→{j} (column {k} of edge_index) is not a bond in RDKit"
+            for name, block in m.BOND_FEATURE_BLOCKS.items():
+                got = _block_value(g.edge_attr[k], block)
+                if got != want[(i, j)][name]:
+                    raise AssertionError(
+                        f"{smi}: row {k} of edge_attr (edge {i}→{j}) has {name!r} = {_show(m, name, got)}, RDKit says "
+                        f"{_show(m, name, want[(i, j)][name])} for bond {i}-{j} — row k must describe column k of "
+                        f"edge_index (append the features once per direction); use {_BOND_HINTS[name]}")
 
 
 @exercise("1.4", points=1)
 def test_graph_invalid_smiles_raises(impl):
     m = impl.ch01_solubility_gnn
+    g = m.mol_to_graph("CCO")  # a valid input first: validation alone earns nothing
+    assert tuple(g.x.shape) == (3, m.NUM_ATOM_FEATURES), f"mol_to_graph('CCO').x should have 3 rows, got {g.x.shape}"
     for bad in ("C1CC", "c1cccc1", "CC(C)(C)(C)(C)C"):
         try:
             m.mol_to_graph(bad)
@@ -261,7 +385,7 @@ def _permuted_smiles_graphs(m, smiles, seed):
         Chem.MolToSmiles(shuffled, canonical=False))
 
 
-@exercise("1.5", points=2)
+@exercise("1.5", points=1)
 def test_gnn_output_shape_and_gradients(impl):
     import torch
     from torch_geometric.data import Batch
@@ -326,7 +450,8 @@ def test_gnn_uses_bonds_and_learns(impl):
     # a few optimisation steps on 8 molecules must lower the training loss
     graphs = [m.mol_to_graph(s, y=float(i)) for i, s in enumerate(MOLECULES[:8])]
     batch = Batch.from_data_list(graphs)
-    model.train()
+    torch.manual_seed(0)
+    model = m.SolubilityGNN(m.NUM_ATOM_FEATURES, m.NUM_BOND_FEATURES, hidden=32, num_layers=2).train()  # small: fast
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     target = batch.y.reshape(-1)
     target = (target - target.mean()) / target.std()
@@ -339,3 +464,43 @@ def test_gnn_uses_bonds_and_learns(impl):
         opt.step()
     last = float(loss.detach())
     assert last < 0.5 * first, f"40 Adam steps on 8 molecules should halve the loss ({first:.3f} → {last:.3f})"
+
+
+@exercise("1.5", points=1)
+def test_gnn_options_descriptors_out_dim_and_size(impl):
+    import torch
+    from torch_geometric.data import Batch
+
+    m = impl.ch01_solubility_gnn
+    graphs = [m.mol_to_graph(s) for s in ("CCO", "c1ccccc1O", "CC(=O)[O-]")]
+    batch = Batch.from_data_list(graphs)
+    # out_dim=2 (chapter 3's mean-variance head) with defaults otherwise
+    torch.manual_seed(0)
+    two = m.SolubilityGNN(m.NUM_ATOM_FEATURES, m.NUM_BOND_FEATURES, hidden=32, num_layers=2, out_dim=2).eval()
+    with torch.no_grad():
+        out = two(batch)
+    assert tuple(out.shape) == (3, 2), (
+        f"SolubilityGNN(out_dim=2) on 3 graphs must return shape (3, 2), got {tuple(out.shape)} — the last "
+        "layer of the head must have out_dim outputs (squeeze only when out_dim == 1)")
+    # num_descriptors=4: data.descriptors (num_graphs, 4) is concatenated to the pooled vector
+    torch.manual_seed(0)
+    model = m.SolubilityGNN(m.NUM_ATOM_FEATURES, m.NUM_BOND_FEATURES, hidden=32, num_layers=2,
+                            num_descriptors=4).eval()
+    gen = torch.Generator().manual_seed(0)
+    desc = torch.randn(3, 4, generator=gen)
+    batch.descriptors = desc
+    with torch.no_grad():
+        y0 = model(batch)
+        batch.descriptors = desc + torch.tensor([[3.0, -2.0, 1.0, 0.5]])
+        y1 = model(batch)
+    assert tuple(y0.shape) == (3,), f"with num_descriptors=4 the output must still be (3,), got {tuple(y0.shape)}"
+    assert not torch.allclose(y0, y1), (
+        "SolubilityGNN(num_descriptors=4) ignores data.descriptors: concatenate them (shape (num_graphs, 4)) to "
+        "the pooled graph vector before the head")
+    # hidden and num_layers are honoured: a bigger model has more parameters
+    small = sum(p.numel() for p in m.SolubilityGNN(hidden=16, num_layers=1).parameters())
+    deeper = sum(p.numel() for p in m.SolubilityGNN(hidden=16, num_layers=3).parameters())
+    wider = sum(p.numel() for p in m.SolubilityGNN(hidden=48, num_layers=1).parameters())
+    assert deeper > small and wider > small, (
+        f"parameter counts {small} (hidden=16, 1 layer), {deeper} (3 layers), {wider} (hidden=48): build "
+        "num_layers message-passing layers of width hidden")

@@ -70,6 +70,18 @@ def _randomise_parameters(module, gen, std=0.3):
             p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype) * std)
 
 
+def _call_checker(checker, fn, pos, *args, **kw):
+    """Call the learner's checker on copies of the grader's tensors and fail if it modified them in place."""
+    given = [pos.clone()] + [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+    out = checker(fn, *given, **kw)
+    for name, before, after in zip(["pos"] + [f"args[{k}]" for k in range(len(args))], (pos,) + args, given):
+        if isinstance(before, torch.Tensor) and not torch.equal(before, after):
+            what = getattr(checker, "__name__", "the checker")
+            raise AssertionError(f"{what} changed its argument {name} in place: transform copies "
+                                 "(new_pos = pos @ Q.T + t), never the tensors you were given")
+    return out
+
+
 # ---------------------------------------------------------------------------------------- 2.1
 @exercise("2.1", points=1)
 def test_rotation_is_orthogonal_with_det_one(impl):
@@ -114,7 +126,7 @@ def test_rotation_is_haar_uniform(impl):
     """The angle θ of a Haar rotation has CDF (θ − sin θ)/π; every matrix entry is uniform on [−1, 1]."""
     rot = impl.ch02_equivariance.random_rotation
     gen = torch.Generator().manual_seed(2024)
-    n = 3000
+    n = 2000
     with _one_thread():
         Rs = torch.stack([rot(gen, dtype=torch.float64) for _ in range(n)]).numpy()
     cos_theta = np.clip((np.trace(Rs, axis1=1, axis2=2) - 1) / 2, -1, 1)
@@ -122,7 +134,7 @@ def test_rotation_is_haar_uniform(impl):
     p_angle = stats.kstest(theta, lambda t: (t - np.sin(t)) / np.pi).pvalue
     assert p_angle > 1e-4, (
         f"the rotation angles of {n} draws do not follow the Haar density (1 − cos θ)/π "
-        f"(KS p = {p_angle:.1e}, median angle {np.degrees(np.median(theta)):.0f}°, Haar median ≈ 126°). "
+        f"(KS p = {p_angle:.1e}, median angle {np.degrees(np.median(theta)):.0f}°, Haar median ≈ 132.3°, from (θ − sin θ)/π = ½). "
         "Uniform Euler angles or a uniform angle about a random axis are not uniform rotations; "
         "with QR, fix the signs of Q's columns by sign(diag(R)).")
     worst = min((stats.kstest(Rs[:, i, j], stats.uniform(loc=-1, scale=2).cdf).pvalue, i, j)
@@ -172,7 +184,7 @@ def test_invariance_error_is_small_for_invariant_functions(impl):
                  ("summed incoming edge lengths (edge_index argument)", _incoming_length, (ei,))]
         for name, fn, args in cases:
             for kw in ({}, {"reflections": True}, {"permutations": True}):
-                err = inv(fn, pos, *args, n_trials=4, generator=torch.Generator().manual_seed(5), **kw)
+                err = _call_checker(inv, fn, pos, *args, n_trials=4, generator=torch.Generator().manual_seed(5), **kw)
                 assert isinstance(err, float), f"invariance_error must return a Python float, got {type(err).__name__}"
                 assert err < TOL[dtype], (
                     f"invariance_error({name}, {dtype}, {kw or 'defaults'}) = {err:.2e}, but this function is "
@@ -182,37 +194,59 @@ def test_invariance_error_is_small_for_invariant_functions(impl):
                      else "Compare fn(transformed pos) with fn(pos) relative to ‖fn(pos)‖."))
 
 
+def _broken_invariance_cases(dtype):
+    """Functions that are *not* invariant, each with the points it is checked on and its check's keywords.
+
+    Chosen so that a correct checker reports at least 10 × ``BROKEN`` whatever random stream it draws (tested
+    over many seeds in tests/test_ch02_graders.py): outputs are per-atom vectors where one number would hide a
+    change, atoms 0 and 1 are 0.3 Å apart while every other pair is ≥ 0.9 Å apart (so a permutation that moves
+    either changes ‖x₀ − x₁‖ several-fold), and the cloud of the translation case is small and centred, so
+    any translation of ~1 Å changes Σ‖x_i‖² many times over.
+    """
+    gen = torch.Generator().manual_seed(11)
+    pos = _cloud(8, gen, torch.float64, scale=2.0) + torch.tensor([0.5, -0.3, 0.8], dtype=torch.float64)
+    pos[1] = pos[0] + torch.tensor([0.3, 0.0, 0.0], dtype=torch.float64)
+    small = _cloud(8, gen, torch.float64, scale=0.3)
+    small = small - small.mean(0)
+    pos, small = pos.to(dtype), small.to(dtype)
+    return [
+        # translation-invariant, not rotation-invariant
+        ("centred x-coordinates", lambda p: (p - p.mean(0))[:, 0], pos, {}),
+        # rotation-invariant about the origin, not translation-invariant
+        ("sum of squared distances to the origin", lambda p: p.pow(2).sum(), small, {}),
+        # invariant to translations and rotations about z only
+        ("spread along z", lambda p: (p[:, 2] - p[:, 2].mean()).pow(2).sum(), pos, {}),
+        # E(3)-invariant but depends on atom order
+        ("distance between atoms 0 and 1", lambda p: (p[0] - p[1]).norm(), pos, {"permutations": True}),
+        # SE(3)-invariant pseudo-scalar: flips sign under every reflection
+        ("signed volume", lambda p: torch.linalg.det(torch.stack([p[3] - p[2], p[4] - p[2], p[5] - p[2]])), pos,
+         {"reflections": True}),
+        # invariant under the mirror x ↦ −x, but not under rotations: with reflections=True the checker must
+        # still rotate (an improper rotation −R with a random R, not one fixed mirror)
+        ("centred z-coordinates, with reflections", lambda p: (p - p.mean(0))[:, 2], pos, {"reflections": True}),
+        ("centred y and z coordinates, with reflections", lambda p: (p - p.mean(0))[:, 1:], pos,
+         {"reflections": True}),
+    ]
+
+
 @exercise("2.2", points=2)
 def test_invariance_error_flags_broken_functions(impl):
     inv = impl.ch02_equivariance.invariance_error
     for dtype in DTYPES:
-        gen = torch.Generator().manual_seed(11)
-        pos = _cloud(8, gen, dtype) + torch.tensor([0.5, -0.3, 0.8], dtype=dtype)
-        cases = [
-            # translation-invariant, not rotation-invariant
-            ("x-extent after centring", lambda p: (p - p.mean(0))[:, 0].abs().sum(), {}),
-            # rotation-invariant about the origin, not translation-invariant
-            ("sum of distances to the origin", lambda p: p.norm(dim=-1).sum(), {}),
-            # invariant to translations and rotations about z only
-            ("spread along z", lambda p: (p[:, 2] - p[:, 2].mean()).pow(2).sum(), {}),
-            # E(3)-invariant but depends on atom order
-            ("order-weighted spread", lambda p: ((p - p.mean(0)).norm(dim=-1)
-                                                 * torch.arange(1, p.shape[0] + 1, dtype=p.dtype)).sum(),
-             {"permutations": True}),
-            # SE(3)-invariant pseudo-scalar: flips sign under a reflection
-            ("signed volume", lambda p: torch.linalg.det(torch.stack([p[1] - p[0], p[2] - p[0], p[3] - p[0]])),
-             {"reflections": True}),
-        ]
-        for name, fn, kw in cases:
-            err = inv(fn, pos, n_trials=6, generator=torch.Generator().manual_seed(13), **kw)
+        for name, fn, pos, kw in _broken_invariance_cases(dtype):
+            err = _call_checker(inv, fn, pos, n_trials=6, generator=torch.Generator().manual_seed(13), **kw)
+            assert isinstance(err, float), f"invariance_error must return a Python float, got {type(err).__name__}"
             assert err > BROKEN, (
                 f"invariance_error({name}, {dtype}, {kw or 'defaults'}) = {err:.2e}, but this function is not "
                 "invariant: did you apply a random rotation" + (" and a random translation" if not kw else "") +
                 (", a permutation (with permutations=True)" if "permutations" in kw else "") +
-                (", an improper rotation −R (with reflections=True)" if "reflections" in kw else "") +
+                (", an improper rotation −R with a *random* R in every trial (with reflections=True; a fixed "
+                 "mirror alone misses functions that are mirror-symmetric but not rotation-invariant)"
+                 if "reflections" in kw else "") +
                 " to pos before calling fn?")
         # defaults must include translations; seeded generator must make results reproducible
         fn = lambda p: (p - p.mean(0))[:, 0].abs().sum()  # noqa: E731
+        pos = _cloud(8, torch.Generator().manual_seed(11), dtype)
         e1 = inv(fn, pos, n_trials=3, generator=torch.Generator().manual_seed(99))
         e2 = inv(fn, pos, n_trials=3, generator=torch.Generator().manual_seed(99))
         assert e1 == e2, "the same generator seed must give the same error (draw everything from `generator`)"
@@ -234,51 +268,71 @@ def test_invariance_error_respects_dtype_and_trials(impl):
         assert len(seen) >= 6, f"with n_trials=5, fn should be called at least 6 times (got {len(seen)})"
 
 
-@exercise("2.2", points=2)
-def test_equivariance_error(impl):
+# ---------------------------------------------------------------------------------------- 2.3
+def _message_step(p, edge_index, weights):  # an EGNN-like update with fixed functions
+    src, dst = edge_index
+    diff = p[dst] - p[src]
+    coef = torch.tanh(diff.pow(2).sum(-1, keepdim=True)) * weights[src, None]
+    return p + torch.zeros_like(p).index_add_(0, dst, diff * coef) / p.shape[0]
+
+
+def _equivariance_pos(dtype):
+    gen = torch.Generator().manual_seed(17)
+    pos = _cloud(9, gen, dtype) + torch.tensor([1.0, 2.0, -1.0], dtype=dtype)
+    w = torch.rand(9, generator=gen, dtype=torch.float64).to(dtype)
+    return pos, w
+
+
+def _broken_equivariance_cases(dtype):
+    """Functions that are not equivariant; a correct checker reports ≥ 10 × BROKEN for every seed."""
+    shift = torch.tensor([2.0, 0.0, 0.0], dtype=dtype)
+    squash = torch.tensor([1.0, 1.0, 0.1], dtype=dtype)
+    return [("adds a fixed vector", lambda p: p + shift, {}),
+            ("centres the output", lambda p: p - p.mean(0), {}),
+            # equivariant under translations, rotations about z and the mirror x ↦ −x, not under other rotations
+            ("flattens along z about the centroid", lambda p: p.mean(0) + (p - p.mean(0)) * squash, {}),
+            ("chiral update", lambda p: p + 0.5 * torch.linalg.cross(p[1] - p[0], p[2] - p[0]).expand_as(p),
+             {"reflections": True}),
+            ("flattens along z about the centroid, with reflections",
+             lambda p: p.mean(0) + (p - p.mean(0)) * squash, {"reflections": True}),
+            ("moves every atom towards atom 0", lambda p: p + 0.8 * (p[0] - p), {"permutations": True})]
+
+
+@exercise("2.3", points=1)
+def test_equivariance_error_is_small_for_equivariant_functions(impl):
     eq = impl.ch02_equivariance.equivariance_error
     for dtype in DTYPES:
-        gen = torch.Generator().manual_seed(17)
-        pos = _cloud(9, gen, dtype) + torch.tensor([1.0, 2.0, -1.0], dtype=dtype)
+        pos, w = _equivariance_pos(dtype)
         ei = _complete_graph(9)
-        w = torch.rand(9, generator=gen, dtype=torch.float64).to(dtype)
-
-        def message_step(p, edge_index, weights):  # an EGNN-like update with fixed functions
-            src, dst = edge_index
-            diff = p[dst] - p[src]
-            coef = torch.tanh(diff.pow(2).sum(-1, keepdim=True)) * weights[src, None]
-            return p + torch.zeros_like(p).index_add_(0, dst, diff * coef) / p.shape[0]
-
         good = [("identity", lambda p: p.clone(), (), {"permutations": True, "reflections": True}),
                 ("shrink towards centroid", lambda p: p + 0.3 * (p.mean(0) - p), (), {"reflections": True}),
                 ("centroid only", lambda p: p.mean(0, keepdim=True), (), {}),
-                ("message-passing update", message_step, (ei, w), {"permutations": True})]
+                ("message-passing update", _message_step, (ei, w), {"permutations": True})]
         for name, fn, args, kw in good:
-            err = eq(fn, pos, *args, n_trials=4, generator=torch.Generator().manual_seed(2), **kw)
+            err = _call_checker(eq, fn, pos, *args, n_trials=4, generator=torch.Generator().manual_seed(2), **kw)
             assert isinstance(err, float), f"equivariance_error must return a Python float, got {type(err).__name__}"
             assert err < TOL[dtype], (
                 f"equivariance_error({name}, {dtype}, {kw or 'defaults'}) = {err:.2e} but the function is "
                 f"equivariant (expected < {TOL[dtype]:g}); compare fn(pos Qᵀ + t) with fn(pos) Qᵀ + t"
                 + (" (reordered by the same permutation)" if "permutations" in kw else ""))
-        shift = torch.tensor([2.0, 0.0, 0.0], dtype=dtype)
-        bad = [("adds a fixed vector", lambda p: p + shift, {}),
-               ("centres the output", lambda p: p - p.mean(0), {}),
-               ("scales z only", lambda p: p * torch.tensor([1.0, 1.0, 0.5], dtype=dtype), {}),
-               ("chiral update", lambda p: p + 0.5 * torch.linalg.cross(p[1] - p[0], p[2] - p[0]).expand_as(p),
-                {"reflections": True}),
-               ("order-dependent", lambda p: p + 0.3 * (p - p.mean(0)) * torch.linspace(0, 1, p.shape[0],
-                                                                                       dtype=dtype)[:, None],
-                {"permutations": True})]
-        for name, fn, kw in bad:
-            err = eq(fn, pos, n_trials=6, generator=torch.Generator().manual_seed(3), **kw)
+
+
+@exercise("2.3", points=2)
+def test_equivariance_error_flags_broken_functions(impl):
+    eq = impl.ch02_equivariance.equivariance_error
+    for dtype in DTYPES:
+        pos, _ = _equivariance_pos(dtype)
+        for name, fn, kw in _broken_equivariance_cases(dtype):
+            err = _call_checker(eq, fn, pos, n_trials=6, generator=torch.Generator().manual_seed(3), **kw)
+            assert isinstance(err, float), f"equivariance_error must return a Python float, got {type(err).__name__}"
             assert err > BROKEN, (
                 f"equivariance_error({name}, {dtype}, {kw or 'defaults'}) = {err:.2e} but the function is not "
                 "equivariant: the expected output is fn(pos) transformed by the same rotation, translation"
                 + (" and permutation" if "permutations" in kw else "")
-                + (" (improper rotation −R)" if "reflections" in kw else "") + ".")
+                + (" (an improper rotation −R with a random R in every trial)" if "reflections" in kw else "") + ".")
 
 
-# ---------------------------------------------------------------------------------------- 2.3
+# ---------------------------------------------------------------------------------------- 2.4
 def _make_layer(impl, hidden, dtype, seed, **kw):
     torch.manual_seed(seed)
     layer = impl.ch02_equivariance.EGNNLayer(hidden, **kw).to(dtype)
@@ -286,7 +340,7 @@ def _make_layer(impl, hidden, dtype, seed, **kw):
     return layer
 
 
-@exercise("2.3", points=1)
+@exercise("2.4", points=1)
 def test_egnn_layer_shapes_and_movement(impl):
     n, hidden = 7, 16
     gen = torch.Generator().manual_seed(0)
@@ -294,7 +348,11 @@ def test_egnn_layer_shapes_and_movement(impl):
         layer = _make_layer(impl, hidden, dtype, 0)
         h = torch.randn(n, hidden, generator=gen, dtype=torch.float64).to(dtype)
         pos = _cloud(n, gen, dtype)
-        out = layer(h, pos, _complete_graph(n))
+        h_given, pos_given = h.clone(), pos.clone()
+        out = layer(h_given, pos_given, _complete_graph(n))
+        assert torch.equal(pos_given, pos) and torch.equal(h_given, h), (
+            "EGNNLayer.forward changed its input h or pos in place (e.g. `pos += shift`): return new tensors "
+            "(`pos + shift`) and leave the inputs as they were")
         assert isinstance(out, tuple) and len(out) == 2, "EGNNLayer.forward must return (h_new, pos_new)"
         h_new, pos_new = out
         assert h_new.shape == (n, hidden), f"h_new has shape {tuple(h_new.shape)}, expected {(n, hidden)}"
@@ -314,7 +372,7 @@ def test_egnn_layer_shapes_and_movement(impl):
     assert h_new.shape == (n, hidden) and pos_new.shape == (n, 3), "edge_dim=4 with edge_attr must work"
 
 
-@exercise("2.3", points=2)
+@exercise("2.4", points=2)
 def test_egnn_layer_is_e3_equivariant(impl):
     n, hidden = 8, 16
     for dtype in DTYPES:
@@ -340,7 +398,7 @@ def test_egnn_layer_is_e3_equivariant(impl):
                     f"{TOL[dtype]:g}. Update with x_i + C Σ_j (x_i − x_j) φ_x(m_ij), a scalar times a difference")
 
 
-@exercise("2.3", points=1)
+@exercise("2.4", points=1)
 def test_egnn_layer_is_permutation_equivariant(impl):
     n, hidden = 8, 16
     gen = torch.Generator().manual_seed(5)
@@ -358,7 +416,32 @@ def test_egnn_layer_is_permutation_equivariant(impl):
         "aggregate messages per target atom with index_add_/scatter, never by position in the list")
 
 
-@exercise("2.3", points=1)
+@exercise("2.4", points=1)
+def test_egnn_layer_uses_edge_attr_and_update_coords(impl):
+    n, hidden = 7, 16
+    gen = torch.Generator().manual_seed(12)
+    pos = _cloud(n, gen)
+    h = torch.randn(n, hidden, generator=gen, dtype=torch.float64)
+    ei = _complete_graph(n)
+    attr = torch.randn(ei.shape[1], 3, generator=gen, dtype=torch.float64)
+    layer = _make_layer(impl, hidden, torch.float64, 6, edge_dim=3)
+    with torch.no_grad():
+        h0, x0 = layer(h, pos, ei, attr)
+        h1, x1 = layer(h, pos, ei, attr + torch.randn(attr.shape, generator=gen, dtype=torch.float64))
+    assert _rel(h1, h0) > 1e-4, (
+        "changing edge_attr did not change h_new: with edge_dim > 0, concatenate a_ij to the input of φ_e "
+        "(m_ij = φ_e(h_i, h_j, ‖x_i − x_j‖², a_ij))")
+    assert _rel(x1, x0) > 1e-6, "changing edge_attr did not change pos_new: the messages m_ij (which see a_ij) drive φ_x"
+    frozen = _make_layer(impl, hidden, torch.float64, 6, update_coords=False)
+    with torch.no_grad():
+        h2, x2 = frozen(h, pos, ei)
+    assert torch.equal(x2, pos), (
+        "EGNNLayer(update_coords=False) must return the positions unchanged (an invariant layer), "
+        f"but they moved by {float((x2 - pos).norm()):.2e}")
+    assert _rel(h2, h) > 1e-4, "with update_coords=False the features h must still be updated"
+
+
+@exercise("2.4", points=1)
 def test_egnn_layer_gradients_are_finite_at_zero_distance(impl):
     n, hidden = 5, 8
     gen = torch.Generator().manual_seed(9)
@@ -377,13 +460,13 @@ def test_egnn_layer_gradients_are_finite_at_zero_distance(impl):
         "NaN/inf parameter gradients at zero distance — use sqrt(d² + eps)"
 
 
-# ---------------------------------------------------------------------------------------- 2.4
+# ---------------------------------------------------------------------------------------- 2.5
 def _molecule(gen, n=9, dtype=torch.float64):
     z = torch.tensor([6, 6, 8, 7, 1, 1, 1, 1, 9][:n])
     return z, _cloud(n, gen, dtype, scale=1.2)
 
 
-@exercise("2.4", points=1)
+@exercise("2.5", points=1)
 def test_distance_model_shapes_and_batching(impl):
     Model = impl.ch02_equivariance.DistanceInvariantModel
     torch.manual_seed(0)
@@ -398,12 +481,12 @@ def test_distance_model_shapes_and_batching(impl):
     batch = torch.cat([torch.full((len(m[0]),), i) for i, m in enumerate(mols)])
     out = model(z, pos, batch)
     assert out.shape == (3,), f"with a batch of 3 molecules the output must have shape (3,), got {tuple(out.shape)}"
-    assert torch.allclose(out, torch.cat(single), atol=1e-10), (
+    assert torch.allclose(out, torch.cat(single), rtol=0, atol=1e-10), (
         "batched outputs differ from one-molecule outputs: pairs must stay inside a molecule and the "
         "readout must sum per molecule (use batch)")
 
 
-@exercise("2.4", points=2)
+@exercise("2.5", points=2)
 def test_distance_model_is_invariant(impl):
     Model = impl.ch02_equivariance.DistanceInvariantModel
     for dtype in DTYPES:
@@ -424,7 +507,7 @@ def test_distance_model_is_invariant(impl):
                     f"atom permutation (tolerance {TOL[dtype]:g}); use only interatomic distances and sum over atoms")
 
 
-@exercise("2.4", points=1)
+@exercise("2.5", points=1)
 def test_distance_model_depends_on_geometry_and_elements(impl):
     Model = impl.ch02_equivariance.DistanceInvariantModel
     torch.manual_seed(0)
@@ -438,3 +521,27 @@ def test_distance_model_depends_on_geometry_and_elements(impl):
     assert torch.isfinite(y).all(), "non-finite output"
     assert _rel(y_stretched, y) > 1e-4, "the output does not change when the molecule is stretched: use the distances"
     assert _rel(y_other, y) > 1e-4, "the output does not change when C becomes N: embed the atomic numbers z"
+
+
+@exercise("2.5", points=1)
+def test_distance_model_mean_readout(impl):
+    Model = impl.ch02_equivariance.DistanceInvariantModel
+    torch.manual_seed(0)
+    summed = Model(hidden_dim=16, n_rbf=8).double()
+    torch.manual_seed(0)
+    mean = Model(hidden_dim=16, n_rbf=8, readout="mean").double()
+    mean.load_state_dict(summed.state_dict())
+    gen = torch.Generator().manual_seed(3)
+    mols = [_molecule(gen, n) for n in (9, 4, 6)]
+    z = torch.cat([m[0] for m in mols])
+    pos = torch.cat([m[1] for m in mols])
+    batch = torch.cat([torch.full((len(m[0]),), i) for i, m in enumerate(mols)])
+    counts = torch.tensor([9.0, 4.0, 6.0], dtype=torch.float64)
+    with torch.no_grad():
+        want = summed(z, pos, batch) / counts
+        got = mean(z, pos, batch)
+    assert got.shape == (3,), f"readout='mean' on a batch of 3 molecules must give shape (3,), got {tuple(got.shape)}"
+    assert torch.allclose(got, want, rtol=0, atol=1e-10), (
+        f"readout='mean' gives {got.tolist()}, expected the per-molecule mean of the atom outputs "
+        f"{want.tolist()} (the 'sum' readout divided by each molecule's atom count, 9, 4 and 6) — divide by the "
+        "counts per molecule (torch.bincount(batch)), not by the number of atoms in the whole batch")

@@ -1,0 +1,547 @@
+"""Research-rigor measurements: timing tables, bootstrap coverage, the leakage curve, calibration-test power,
+temperature-scaling decisions and success-rate thresholds.
+
+Every function that runs exercise code receives the chapter module it uses (``mp.load_chapter(...)``):
+``drills`` provides ``longest_window_at_most_k_distinct``, ``induced_subgraph_is_tree``,
+``cluster_bootstrap_ci``, ``similarity_cluster_split``, ``calibration_test`` and
+``success_rate_lower_bound`` (chapter 5); ``chapter1`` provides ``murcko_scaffold`` and ``scaffold_split``.
+The run settings live in :data:`SETTINGS` (``SETTINGS.current()`` for the active mode).
+
+==================================  ===========================================================
+``smiles_token_stream``             SMILES characters of many molecules as one token stream.
+``brute_force_window``              the O(n²) longest-window answer (all windows, no early stop).
+``brute_force_is_tree``             induced-tree test that scans every edge per visited node, O(m·|E|).
+``loglog_slope``                    least-squares slope of log time vs log n per implementation (1: O(n), 2: O(n²)).
+``random_tree_instance``            a random tree on n nodes (edges, all nodes selected).
+``timing_table``                    seconds per input size for several implementations, with 4× ratios.
+``molecule_tree_checks``            induced-tree answers on RDKit molecular graphs vs RDKit's ring perception.
+``iid_bootstrap_ci``                percentile bootstrap of the mean that resamples single values.
+``family_coverage``                 coverage of i.i.d. vs cluster intervals with near-duplicate families.
+``error_intervals``                 RMSE intervals of per-molecule errors under several groupings.
+``tanimoto_matrix``                 all-pairs Morgan Tanimoto similarity (RDKit).
+``butina_labels``                   Butina cluster label of every molecule.
+``leakage_curve``                   test RMSE of a random forest vs the Butina threshold, plus random/scaffold.
+``calibration_power``               rejection rate of the calibration test for given miscalibrations.
+``temperature_scaling_cv``          cross-validated NLL of temperature scaling with a paired bootstrap.
+``temperature_scaling_study``       how often that rule deploys temperature scaling, per true temperature.
+``smallest_k_above``                fewest successes whose lower bound beats a rate.
+``action_probability``              chance of acting (k >= k*) for true success rates.
+``multiple_looks``                  false-alarm probability when the rule is applied month after month.
+==================================  ===========================================================
+"""
+from __future__ import annotations
+
+import gc
+import math
+import time
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .runtime import RunSettings
+
+SETTINGS = RunSettings(
+    full=dict(timing_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000), brute_max_n=4000, timing_repeats=3,
+              n_families=40, family_sizes=(1, 3, 10), coverage_reps=300, coverage_boot=500, ci_boot=2000,
+              leakage_thresholds=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), rf_trees=100, ci_threshold=0.4,
+              n_outcomes=200, power_reps=1000, ts_reps=200, ts_boot=1000, looks=12, looks_reps=20000),
+    fast=dict(timing_sizes=(1000, 2000, 4000, 8000), brute_max_n=2000, timing_repeats=2,
+              n_families=40, family_sizes=(1, 10), coverage_reps=60, coverage_boot=200, ci_boot=500,
+              leakage_thresholds=(0.3, 0.6, 0.8), rf_trees=20, ci_threshold=0.4,
+              n_outcomes=200, power_reps=200, ts_reps=40, ts_boot=300, looks=12, looks_reps=4000),
+    doc=dict(timing_sizes="input sizes n of the timing tables (each 2× the previous)",
+             brute_max_n="largest n the brute-force versions are timed on",
+             timing_repeats="runs per size; the fastest is reported",
+             n_families="families (clusters) per simulated data set",
+             family_sizes="near-duplicates per family in the coverage simulation",
+             coverage_reps="simulated data sets per family size", coverage_boot="bootstrap replicates per interval there",
+             ci_boot="bootstrap replicates of the intervals on real errors",
+             leakage_thresholds="Butina distance cutoffs (1 − Tanimoto) of the leakage curve",
+             rf_trees="trees of the leakage curve's random forest",
+             ci_threshold="Butina cutoff defining near-duplicate groups for error intervals",
+             n_outcomes="outcomes per month in the calibration questions",
+             power_reps="simulated months per miscalibration (power of the calibration test)",
+             ts_reps="simulated months per true temperature (temperature-scaling decision)",
+             ts_boot="paired-bootstrap replicates of the NLL difference",
+             looks="monthly looks in the multiple-looks simulation",
+             looks_reps="simulated years of monthly looks"),
+)
+
+# --------------------------------------------------------------------------------------- coding drills
+
+
+def smiles_token_stream(smiles: Sequence[str], n: int | None = None) -> list[str]:
+    """The characters of ``smiles`` joined by ``"."`` into one stream, repeated/cut to ``n`` tokens."""
+    text = ".".join(smiles)
+    if not text:
+        raise ValueError("no SMILES given")
+    if n is None:
+        return list(text)
+    reps = -(-n // len(text))
+    return list((text * reps)[:n])
+
+
+def brute_force_window(tokens, k: int) -> int:
+    """Longest window with at most ``k`` distinct tokens by checking every window: O(n²) time, no early stop."""
+    tokens = list(tokens)
+    best = 0
+    for i in range(len(tokens)):
+        seen = set()
+        for j in range(i, len(tokens)):
+            seen.add(tokens[j])
+            if len(seen) <= k:
+                best = max(best, j - i + 1)
+    return best
+
+
+def brute_force_is_tree(num_nodes: int, edges, mask) -> bool:
+    """Induced-subgraph tree test that finds neighbours by scanning the whole edge list: O(m·|E|).
+
+    ``mask`` is a sequence of bools (or an int bitmask); semantics as exercise 5.2.
+    """
+    if isinstance(mask, (int, np.integer)):
+        selected = [bool((int(mask) >> i) & 1) for i in range(num_nodes)]
+    else:
+        selected = [bool(s) for s in mask]
+    nodes = [i for i in range(num_nodes) if selected[i]]
+    if not nodes:
+        return False
+    induced = [(u, v) for u, v in edges if selected[u] and selected[v]]
+    if any(u == v for u, v in induced):
+        return False
+    if len({(min(u, v), max(u, v)) for u, v in induced}) != len(nodes) - 1:
+        return False
+    visited, frontier = {nodes[0]}, [nodes[0]]
+    while frontier:
+        node = frontier.pop()
+        for u, v in induced:  # the whole edge list, for every visited node
+            other = v if u == node else u if v == node else None
+            if other is not None and other not in visited:
+                visited.add(other)
+                frontier.append(other)
+    return len(visited) == len(nodes)
+
+
+def random_tree_instance(n: int, seed: int = 0):
+    """``(n, edges, mask)``: a random recursive tree (node i attached to a random earlier node), all selected."""
+    rng = np.random.default_rng(seed)
+    parent = (rng.random(n) * np.arange(n)).astype(np.int64)
+    return n, [(i, int(parent[i])) for i in range(1, n)], [True] * n
+
+
+def timing_table(functions: Mapping[str, Callable], make_args: Callable[[int], tuple], sizes: Sequence[int],
+                 repeats: int = 3, max_n: Mapping[str, int] | None = None):
+    """CPU seconds of this thread (fastest of ``repeats``, garbage collector paused) of every function on inputs of
+    each size.
+
+    Args:
+        functions: name → callable; each is called as ``func(*make_args(n))``.
+        make_args: builds the arguments for size n (not timed).
+        sizes: input sizes, increasing.
+        max_n: name → the largest size that function is timed on (larger: NaN), for slow brute force.
+    Returns:
+        DataFrame indexed by ``n`` with one ``<name> [s]`` column per function and one ``<name> ×`` column:
+        time(n) / time(previous n) — about 2 per doubling for O(n), 4 for O(n²).
+    Raises:
+        ValueError: if two functions disagree on the same input (a timing table of wrong answers is useless).
+    """
+    import pandas as pd
+
+    max_n = dict(max_n or {})
+    rows = []
+    for n in sizes:
+        args = make_args(n)
+        row, answers = {"n": n}, {}
+        for name, func in functions.items():
+            if n > max_n.get(name, math.inf):
+                row[f"{name} [s]"] = float("nan")
+                continue
+            best = math.inf
+            for _ in range(repeats):
+                gc.collect()
+                gc.disable()  # as timeit does: a collection triggered mid-run is not the algorithm's cost
+                try:
+                    t0 = time.thread_time()  # CPU time of this thread: other processes do not count
+                    answers[name] = func(*args)
+                    best = min(best, time.thread_time() - t0)
+                finally:
+                    gc.enable()
+            row[f"{name} [s]"] = best
+        if len({repr(bool(a)) if isinstance(a, (bool, np.bool_)) else repr(a) for a in answers.values()}) > 1:
+            raise ValueError(f"n = {n}: the implementations disagree: {answers}")
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("n")
+    for name in functions:
+        col = table[f"{name} [s]"]
+        table[f"{name} ×"] = col / col.shift(1)
+    return table
+
+
+def loglog_slope(table) -> dict:
+    """Least-squares slope of log(seconds) against log(n) for every ``<name> [s]`` column of
+    :func:`timing_table` (NaN with fewer than two timed sizes). Single doubling ratios are noisy on a shared
+    machine; a slope over the whole range is not: about 1 for O(n), 2 for O(n²)."""
+    n = np.log(np.asarray(table.index, dtype=float))
+    out = {}
+    for col in [c for c in table.columns if c.endswith(" [s]")]:
+        t = table[col].to_numpy(dtype=float)
+        ok = np.isfinite(t) & (t > 0)
+        out[col[:-4]] = float(np.polyfit(n[ok], np.log(t[ok]), 1)[0]) if ok.sum() >= 2 else float("nan")
+    return out
+
+
+def molecule_tree_checks(drills, smiles: Sequence[str]):
+    """Exercise 5.2 on RDKit heavy-atom graphs, checked against RDKit.
+
+    For every molecule: (a) all atoms selected — a tree exactly when RDKit finds no ring and one fragment;
+    (b) the atoms of RDKit's first ring minus one atom — a path, hence a tree, unless a bond outside that ring
+    joins two of them (a bridged cage); the bonds among the kept atoms say which.
+    Returns:
+        DataFrame with one row per check: ``check``, ``molecules``, ``agree`` (count), ``trees`` (count).
+    """
+    import pandas as pd
+    from rdkit import Chem
+
+    whole = [0, 0, 0]
+    ring_minus = [0, 0, 0]
+    for smi in smiles:
+        mol = Chem.MolFromSmiles(smi)
+        n = mol.GetNumAtoms()
+        edges = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
+        got = bool(drills.induced_subgraph_is_tree(n, edges, [True] * n))
+        want = mol.GetRingInfo().NumRings() == 0 and len(Chem.GetMolFrags(mol)) == 1
+        whole[0] += 1
+        whole[1] += got == want
+        whole[2] += got
+        rings = mol.GetRingInfo().AtomRings()
+        if rings:
+            ring = rings[0]
+            keep = set(ring[1:])
+            mask = sum(1 << i for i in keep)
+            got = bool(drills.induced_subgraph_is_tree(n, edges, mask))
+            inside = [(u, v) for u, v in edges if u in keep and v in keep]
+            want = len(inside) == len(keep) - 1  # the ring minus one atom is connected (a path) by construction
+            ring_minus[0] += 1
+            ring_minus[1] += got == want
+            ring_minus[2] += got
+    return pd.DataFrame([
+        {"check": "whole molecule (tree ⇔ no ring, one fragment)", "molecules": whole[0], "agree": whole[1],
+         "trees": whole[2]},
+        {"check": "first ring minus one atom (tree ⇔ m − 1 bonds inside)", "molecules": ring_minus[0],
+         "agree": ring_minus[1], "trees": ring_minus[2]},
+    ])
+
+
+# --------------------------------------------------------------------------------------- bootstrap
+
+
+def iid_bootstrap_ci(values, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean that resamples single values (vectorised)."""
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def simulate_families(rng, n_families: int, family_size: int, between_sd: float = 1.0, within_sd: float = 0.3):
+    """``(values, labels)``: ``n_families`` families of ``family_size`` near-duplicates, true mean 0.
+
+    A family shares one effect ~ N(0, between_sd²); its members differ by N(0, within_sd²) noise — like
+    per-molecule errors of an analogue series.
+    """
+    labels = np.repeat(np.arange(n_families), family_size)
+    effect = rng.normal(0.0, between_sd, size=n_families)
+    return effect[labels] + rng.normal(0.0, within_sd, size=labels.size), labels
+
+
+def family_coverage(drills, family_sizes: Sequence[int] | None = None, n_families: int | None = None,
+                    reps: int | None = None, n_boot: int | None = None, alpha: float = 0.05, seed: int = 0):
+    """Coverage of the true mean by i.i.d. and cluster bootstrap intervals, per family size.
+
+    Returns:
+        DataFrame with ``family size``, ``values``, ``method`` (``iid`` / ``cluster``), ``coverage`` (fraction
+        of ``reps`` intervals containing 0), ``coverage low``/``high`` (95 % Clopper–Pearson interval of
+        that fraction) and ``mean width``.
+    """
+    import pandas as pd
+    from scipy import stats
+
+    cfg = SETTINGS.current()
+    family_sizes = family_sizes or cfg.family_sizes
+    n_families, reps, n_boot = n_families or cfg.n_families, reps or cfg.coverage_reps, n_boot or cfg.coverage_boot
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in family_sizes:
+        hits = {"iid": 0, "cluster": 0}
+        widths = {"iid": 0.0, "cluster": 0.0}
+        for _ in range(reps):
+            values, labels = simulate_families(rng, n_families, size)
+            s = int(rng.integers(1 << 31))
+            for method, (low, high) in (("iid", iid_bootstrap_ci(values, n_boot, alpha, s)),
+                                        ("cluster", drills.cluster_bootstrap_ci(values, labels, n_boot=n_boot,
+                                                                                alpha=alpha, seed=s))):
+                hits[method] += low <= 0.0 <= high
+                widths[method] += (high - low) / reps
+        for method in ("iid", "cluster"):
+            ci = stats.binomtest(hits[method], reps).proportion_ci(method="exact")
+            rows.append({"family size": size, "values": size * n_families, "method": method,
+                         "coverage": hits[method] / reps, "coverage low": ci.low, "coverage high": ci.high,
+                         "mean width": widths[method]})
+    return pd.DataFrame(rows)
+
+
+def error_intervals(drills, errors, groupings: Mapping[str, Sequence], n_boot: int | None = None, seed: int = 0):
+    """RMSE of ``errors`` with a cluster-bootstrap interval for each grouping.
+
+    The interval is computed on squared errors (statistic: mean) and square-rooted — exact for percentile
+    intervals, since the square root is increasing.
+
+    Args:
+        errors: (n,) prediction errors.
+        groupings: name → (n,) cluster labels; use ``np.arange(n)`` for the i.i.d. bootstrap.
+    Returns:
+        DataFrame with ``grouping``, ``groups``, ``rmse``, ``low``, ``high``, ``width``.
+    """
+    import pandas as pd
+
+    n_boot = n_boot or SETTINGS.current().ci_boot
+    sq = np.asarray(errors, dtype=np.float64) ** 2
+    rows = []
+    for name, labels in groupings.items():
+        low, high = drills.cluster_bootstrap_ci(sq, labels, n_boot=n_boot, seed=seed)
+        rows.append({"grouping": name, "groups": len(set(np.asarray(labels).tolist())), "rmse": math.sqrt(sq.mean()),
+                     "low": math.sqrt(low), "high": math.sqrt(high), "width": math.sqrt(high) - math.sqrt(low)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------- leakage curve
+
+
+def tanimoto_matrix(smiles: Sequence[str], radius: int = 2, n_bits: int = 2048) -> np.ndarray:
+    """(n, n) Tanimoto similarity of Morgan bit fingerprints (RDKit), ones on the diagonal."""
+    from rdkit import DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+
+    from .chem import _mols
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    fps = [gen.GetFingerprint(m) for m in _mols(smiles)]
+    return np.array([DataStructs.BulkTanimotoSimilarity(fp, fps) for fp in fps], dtype=np.float64)
+
+
+def butina_labels(similarity: np.ndarray, threshold: float) -> np.ndarray:
+    """Butina cluster number of every molecule (RDKit ``Butina.ClusterData`` on 1 − ``similarity``)."""
+    from rdkit.ML.Cluster import Butina
+
+    n = similarity.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    for k, cluster in enumerate(Butina.ClusterData(1.0 - similarity, n, threshold, isDistData=True)):
+        labels[list(cluster)] = k
+    return labels
+
+
+def leakage_curve(drills, chapter1, smiles: Sequence[str], targets, thresholds: Sequence[float] | None = None,
+                  n_trees: int | None = None, n_boot: int | None = None, seed: int = 0, similarity=None):
+    """Test RMSE of a random forest on Morgan counts as the Butina split gets stricter, with random and scaffold
+    splits for reference.
+
+    Each row trains ``molpractice.solubility.fit_random_forest`` (seed ``seed``) on the train part (validation
+    part unused) and scores the test part. The RMSE interval is a cluster bootstrap over near-duplicate
+    groups (Butina clusters at ``SETTINGS.ci_threshold``) of the test molecules.
+
+    Returns:
+        DataFrame with ``split``, ``threshold`` (NaN for random/scaffold), ``n_train``, ``n_test``, ``rmse``,
+        ``low``, ``high``, ``nn_similarity`` (mean over test molecules of the largest Tanimoto to train) and
+        ``leaky_test`` (fraction of test molecules with a train molecule within the row's threshold: Butina
+        is not closed under similarity; NaN for random/scaffold).
+    """
+    import pandas as pd
+
+    from . import chem, solubility, splits
+
+    cfg = SETTINGS.current()
+    thresholds = cfg.leakage_thresholds if thresholds is None else thresholds
+    n_trees, n_boot = n_trees or cfg.rf_trees, n_boot or cfg.ci_boot
+    smiles = list(smiles)
+    y = np.asarray(targets, dtype=np.float64)
+    X = chem.morgan_fingerprints(smiles, counts=True)
+    sim = tanimoto_matrix(smiles) if similarity is None else similarity
+    groups = butina_labels(sim, cfg.ci_threshold)
+    parts = dict(splits.make_splits(smiles, chapter1))
+    parts.update({f"butina {t:g}": drills.similarity_cluster_split(smiles, t) for t in thresholds})
+    rows = []
+    for name, (train, _, test) in parts.items():
+        model = solubility.fit_random_forest(X[train], y[train], seed, n_estimators=n_trees)
+        err = model.predict(X[test]) - y[test]
+        low, high = drills.cluster_bootstrap_ci(err ** 2, groups[test], n_boot=n_boot, seed=seed)
+        nn = sim[np.ix_(test, train)].max(axis=1)
+        threshold = float(name.split()[1]) if name.startswith("butina") else float("nan")
+        rows.append({"split": name, "threshold": threshold, "n_train": len(train), "n_test": len(test),
+                     "rmse": float(np.sqrt(np.mean(err ** 2))), "low": math.sqrt(low), "high": math.sqrt(high),
+                     "nn_similarity": float(nn.mean()),
+                     "leaky_test": float(np.mean(1.0 - nn <= threshold)) if threshold == threshold else float("nan")})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------- calibration
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _logit(p, eps=1e-6):
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p / (1 - p))
+
+
+def simulate_outcomes(rng, n: int, temperature: float = 1.0, shift: float = 0.0, beta=(2.0, 6.0)):
+    """``(p_hat, y)``: predictions p̂ ~ Beta(*beta) and outcomes with true probability sigmoid(logit(p̂)/T + shift).
+
+    T < 1: predictions under-confident; T > 1: over-confident; ``shift``: systematic over/under-prediction.
+    """
+    p_hat = rng.beta(*beta, size=n)
+    true = _sigmoid(_logit(p_hat) / temperature + shift)
+    return p_hat, (rng.random(n) < true).astype(np.float64)
+
+
+def calibration_power(drills, conditions: Sequence[tuple[float, float]], n: int | None = None,
+                      reps: int | None = None, level: float = 0.05, seed: int = 0, beta=(2.0, 6.0)):
+    """Rejection rate of ``drills.calibration_test`` at ``level`` for each (temperature, shift) condition.
+
+    Returns:
+        DataFrame with ``temperature``, ``shift``, ``rejection rate`` (power; the size for (1, 0)), its 95 %
+        Clopper–Pearson ``low``/``high``, and ``mean ece``.
+    """
+    import pandas as pd
+    from scipy import stats
+
+    cfg = SETTINGS.current()
+    n, reps = n or cfg.n_outcomes, reps or cfg.power_reps
+    rng = np.random.default_rng(seed)
+    rows = []
+    for temperature, shift in conditions:
+        rejections, ece = 0, 0.0
+        for _ in range(reps):
+            out = drills.calibration_test(*simulate_outcomes(rng, n, temperature, shift, beta), n_boot=1)
+            rejections += out["p_value"] < level
+            ece += out["ece"] / reps
+        ci = stats.binomtest(rejections, reps).proportion_ci(method="exact")
+        rows.append({"temperature": temperature, "shift": shift, "rejection rate": rejections / reps,
+                     "low": ci.low, "high": ci.high, "mean ece": ece})
+    return pd.DataFrame(rows)
+
+
+def _nll(p, y):
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def fit_temperature_to_probabilities(p_hat, y) -> float:
+    """T minimising the NLL of sigmoid(logit(p̂)/T) on (p̂, y) (bounded search over log T in [−3, 3])."""
+    from scipy.optimize import minimize_scalar
+
+    z = _logit(np.asarray(p_hat, dtype=np.float64))
+    y = np.asarray(y, dtype=np.float64)
+    res = minimize_scalar(lambda s: _nll(_sigmoid(z / math.exp(s)), y).mean(), bounds=(-3.0, 3.0), method="bounded")
+    return float(math.exp(res.x))
+
+
+def temperature_scaling_cv(p_hat, y, folds: int = 5, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
+    """Should temperature scaling be deployed? Cross-validated NLL with a paired bootstrap.
+
+    Each sample's held-out NLL after scaling (T fitted on the other folds) is paired with its NLL before;
+    the percentile bootstrap of the mean difference (after − before) gives an interval.
+    Returns:
+        dict with ``T`` (fitted on all data), ``nll_before``, ``nll_after`` (cross-validated), ``gain``
+        (before − after, positive = better), ``gain_ci`` and ``deploy`` (True when the interval excludes 0 on
+        the side of a gain).
+    """
+    p_hat = np.asarray(p_hat, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    fold = rng.permutation(len(p_hat)) % folds
+    after = np.empty(len(p_hat))
+    for f in range(folds):
+        held = fold == f
+        T = fit_temperature_to_probabilities(p_hat[~held], y[~held])
+        after[held] = _nll(_sigmoid(_logit(p_hat[held]) / T), y[held])
+    before = _nll(p_hat, y)
+    diff = before - after
+    boot = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
+    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    return {"T": fit_temperature_to_probabilities(p_hat, y), "nll_before": float(before.mean()),
+            "nll_after": float(after.mean()), "gain": float(diff.mean()), "gain_ci": (float(low), float(high)),
+            "deploy": bool(low > 0)}
+
+
+def temperature_scaling_study(temperatures: Sequence[float], n: int | None = None, reps: int | None = None,
+                              n_boot: int | None = None, seed: int = 0, beta=(2.0, 6.0)):
+    """For each true temperature: how often :func:`temperature_scaling_cv` deploys, the median fitted T and the
+    mean cross-validated NLL gain, over ``reps`` simulated months of ``n`` outcomes."""
+    import pandas as pd
+
+    cfg = SETTINGS.current()
+    n, reps, n_boot = n or cfg.n_outcomes, reps or cfg.ts_reps, n_boot or cfg.ts_boot
+    rng = np.random.default_rng(seed)
+    rows = []
+    for temperature in temperatures:
+        runs = [temperature_scaling_cv(*simulate_outcomes(rng, n, temperature, 0.0, beta), n_boot=n_boot,
+                                       seed=int(rng.integers(1 << 31))) for _ in range(reps)]
+        rows.append({"true T": temperature, "deployed": float(np.mean([r["deploy"] for r in runs])),
+                     "median fitted T": float(np.median([r["T"] for r in runs])),
+                     "mean NLL gain": float(np.mean([r["gain"] for r in runs]))})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------- lower bounds
+
+
+def smallest_k_above(drills, n: int, rate: float, confidence: float = 0.95) -> int | None:
+    """Fewest successes k out of n whose lower bound (``drills.success_rate_lower_bound``) exceeds ``rate``;
+    None if even k = n does not."""
+    for k in range(int(math.floor(rate * n)), n + 1):
+        if drills.success_rate_lower_bound(k, n, confidence) > rate:
+            return k
+    return None
+
+
+def action_probability(k_star: int, n: int, rates: Sequence[float]):
+    """P(at least ``k_star`` successes in n) for each true rate — the chance the rule "act when k >= k*" fires."""
+    import pandas as pd
+    from scipy import stats
+
+    return pd.DataFrame({"true rate": list(rates),
+                         "P(act)": [float(stats.binom.sf(k_star - 1, n, r)) for r in rates]})
+
+
+def multiple_looks(drills, n_per_look: int, looks: int | None = None, true_rate: float = 0.10,
+                   confidence: float = 0.95, reps: int | None = None, seed: int = 0):
+    """False alarms when "act if the lower bound exceeds ``true_rate``" is checked every month.
+
+    The true rate equals the threshold, so every action is a false alarm. Three rules:
+    ``monthly`` (each month's n outcomes on their own), ``cumulative`` (all outcomes so far) and ``monthly,
+    Bonferroni`` (each look at confidence 1 − (1 − confidence)/looks).
+    Returns:
+        DataFrame indexed by ``looks`` (1..L) with P(at least one false alarm so far) per rule
+        (simulated, ``reps`` years).
+    """
+    import pandas as pd
+
+    cfg = SETTINGS.current()
+    looks, reps = looks or cfg.looks, reps or cfg.looks_reps
+    rng = np.random.default_rng(seed)
+    k_month = smallest_k_above(drills, n_per_look, true_rate, confidence)
+    k_bonf = smallest_k_above(drills, n_per_look, true_rate, 1 - (1 - confidence) / looks)
+    k_cum = np.array([smallest_k_above(drills, n_per_look * m, true_rate, confidence) for m in range(1, looks + 1)])
+    counts = rng.binomial(n_per_look, true_rate, size=(reps, looks))
+    big = np.iinfo(np.int64).max
+    alarms = {
+        "monthly": counts >= (k_month if k_month is not None else big),
+        "cumulative": np.cumsum(counts, axis=1) >= np.where(k_cum == None, big, k_cum).astype(np.int64),  # noqa: E711
+        "monthly, Bonferroni": counts >= (k_bonf if k_bonf is not None else big),
+    }
+    table = pd.DataFrame({rule: np.logical_or.accumulate(a, axis=1).mean(axis=0) for rule, a in alarms.items()})
+    table.index = pd.RangeIndex(1, looks + 1, name="looks")
+    return table

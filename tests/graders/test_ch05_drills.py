@@ -1,0 +1,666 @@
+"""Graders of chapter 5 (research-rigor and coding drills). Each takes ``impl`` (exercises or solutions).
+
+Oracles are independent of the reference: brute force and networkx (5.1, 5.2), exact enumeration of
+the cluster bootstrap and a seeded coverage simulation (5.3), RDKit's own fingerprints and Butina
+clustering (5.4), Spiegelhalter's formula, an explicit-loop ECE and a calibrated-by-construction
+simulation (5.5), scipy's ``binomtest(...).proportion_ci`` and exact binomial sums (5.6).
+Complexity is judged by a scaling ratio time(4n)/time(n), never by an absolute time. Every random
+number is seeded, so verdicts never flake.
+"""
+from __future__ import annotations
+
+import gc
+import itertools
+import math
+import time
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from molpractice.grading import exercise
+
+MAX_RATIO = 2.2  # growth of time(4n)/time(n) relative to a linear baseline: about 1 for O(n), about 4 for O(n²)
+
+
+def _time_once(func, args):
+    """CPU time of this thread (not wall time: other processes on a shared machine do not count)."""
+    t0 = time.thread_time()
+    func(*args)
+    return time.thread_time() - t0
+
+
+def _scaling_ratio(func, make_args, baseline, n0=250, target_seconds=0.002, n_max=16_000, rounds=5):
+    """(n, ratio, raw) for input sizes n and 4n, with n doubled from ``n0`` until one call takes ``target_seconds``.
+
+    ``raw`` = time(4n)/time(n) of ``func`` (fastest of ``rounds`` interleaved runs); ``ratio`` divides it by the
+    same quantity for ``baseline`` — the grader's own O(n) pass over the same input, touching similar memory —
+    so that cache and allocator effects that make even linear code grow a little faster than 4× cancel.
+    The target only sets the measurement scale; the verdict uses the ratio.
+    """
+    gc.collect()
+    gc.disable()  # a collection in the middle of one run would look like super-linear growth
+    try:
+        n = n0
+        while True:
+            t1 = _time_once(func, make_args(n))
+            if t1 >= target_seconds or 4 * n >= n_max:
+                break
+            n *= 2
+        small, large = make_args(n), make_args(4 * n)
+        f1 = f4 = b1 = b4 = math.inf
+        for _ in range(rounds):
+            f1, f4 = min(f1, _time_once(func, small)), min(f4, _time_once(func, large))
+            b1, b4 = min(b1, _time_once(baseline, small)), min(b4, _time_once(baseline, large))
+            if f4 / max(f1, 1e-9) > 40:  # clearly super-linear: no need to wait for more rounds
+                break
+    finally:
+        gc.enable()
+    raw = f4 / max(f1, 1e-9)
+    return n, raw / max(b4 / max(b1, 1e-9), 1e-9), raw
+
+
+# ---------------------------------------------------------------------------------------- 5.1
+def _window_brute(tokens, k):
+    best = 0
+    for i in range(len(tokens)):
+        seen = set()
+        for j in range(i, len(tokens)):
+            seen.add(tokens[j])
+            if len(seen) > k:
+                break
+            best = max(best, j - i + 1)
+    return best
+
+
+@exercise("5.1", points=1)
+def test_window_edge_cases(impl):
+    f = impl.ch05_drills.longest_window_at_most_k_distinct
+    cases = [("", 0, 0), ("", 3, 0), ("abc", 0, 0), ("aaaa", 1, 4), ("CC(=O)O", 2, 3), ("CC(=O)O", 1, 2),
+             ("CC(=O)O", 4, 5), ("CC(=O)O", 5, 7), ("CC(=O)O", 100, 7), ("x", 1, 1), ("abab", 2, 4), ("abcabc", 2, 2)]
+    for tokens, k, want in cases:
+        got = f(tokens, k)
+        assert got == want, f"longest_window_at_most_k_distinct({tokens!r}, {k}) returned {got!r}, expected {want}"
+        assert isinstance(got, (int, np.integer)) and not isinstance(got, bool), f"return an int, got {type(got).__name__}"
+    for tokens, k, want, kind in ((["C", "C", "O", "N", "C", "C", "C", "Cl"], 2, 4, "a list of atom symbols"),
+                                  (np.array([1, 2, 1, 3, 3, 3]), 2, 4, "a numpy array"),
+                                  (iter("aab"), 1, 2, "an iterator (read it once into a list)")):
+        shown = list(tokens) if kind.startswith("an iterator") else tokens
+        got = f(iter(shown) if kind.startswith("an iterator") else tokens, k)
+        assert got == want, f"tokens as {kind}: {shown!r} with k={k} gave {got!r}, expected {want}"
+    for bad in (-1, -5):
+        with pytest.raises(ValueError):
+            f("abc", bad)
+
+
+@exercise("5.1", points=2)
+def test_window_matches_brute_force(impl):
+    f = impl.ch05_drills.longest_window_at_most_k_distinct
+    rng = np.random.default_rng(51)
+    failures = []
+    for _ in range(3000):
+        n = int(rng.integers(0, 25))
+        alphabet = "CcNO()=1"[: int(rng.integers(1, 7))]
+        tokens = "".join(rng.choice(list(alphabet), size=n)) if n else ""
+        k = int(rng.integers(0, 7))
+        want, got = _window_brute(tokens, k), f(tokens, k)
+        if got != want:
+            failures.append((len(tokens), tokens, k, got, want))
+    if failures:
+        _, tokens, k, got, want = min(failures)
+        raise AssertionError(f"{len(failures)} of 3000 random streams disagree with brute force; the shortest: "
+                             f"tokens={tokens!r}, k={k}: got {got}, expected {want} — check how the left end "
+                             "moves and how the window length is counted (right − left + 1)")
+
+
+def _window_baseline(tokens, k):
+    """The grader's linear pass: count every token once."""
+    counts = {}
+    for t in tokens:
+        counts[t] = counts.get(t, 0) + 1
+    return len(counts) <= k
+
+
+def _long_window_stream(n):
+    """SMILES-like characters, 3 common ones and a rare fourth: windows with k = 3 are ~n/8 long."""
+    rng = np.random.default_rng(n)
+    tokens = rng.choice(["C", "c", "O"], size=n).tolist()
+    for i in range(0, n, max(1, n // 8)):
+        tokens[i] = "N"
+    return tokens
+
+
+@exercise("5.1", points=1)
+def test_window_is_linear_time(impl):
+    f = impl.ch05_drills.longest_window_at_most_k_distinct
+    assert f(_long_window_stream(64), 3) == _window_brute(_long_window_stream(64), 3), \
+        "wrong answer on the timing input (k = 3, a rare fourth token)"
+    n, ratio, raw = _scaling_ratio(f, lambda m: (_long_window_stream(m), 3), _window_baseline)
+    assert ratio < MAX_RATIO, (
+        f"time grows {raw:.1f}× when the stream grows 4× (n = {n} → {4 * n}; a linear pass over the same input grows "
+        f"{raw / ratio:.1f}×): that is super-linear. "
+        "Do not rebuild the window (set(tokens[l:r]), slicing, restarting from every left end); keep a dict of "
+        "counts and move each end forward only")
+
+
+# ---------------------------------------------------------------------------------------- 5.2
+def _tree_oracle(num_nodes, edges, selected):
+    import networkx as nx
+
+    nodes = [i for i in range(num_nodes) if selected[i]]
+    if not nodes:
+        return False
+    g = nx.Graph()
+    g.add_nodes_from(nodes)
+    keep = set(nodes)
+    g.add_edges_from((u, v) for u, v in edges if u in keep and v in keep)  # self-loops stay, duplicates merge
+    return nx.is_tree(g)
+
+
+def _as_bitmask(selected):
+    return sum(1 << i for i, s in enumerate(selected) if s)
+
+
+def _random_graph(rng, n):
+    p = float(rng.uniform(0.05, 0.6))
+    edges = [(u, v) for u in range(n) for v in range(u + 1, n) if rng.random() < p]
+    if n and rng.random() < 0.15:
+        u = int(rng.integers(0, n))
+        edges.append((u, u))
+    if edges and rng.random() < 0.2:
+        u, v = edges[int(rng.integers(0, len(edges)))]
+        edges.append((v, u))
+    order = rng.permutation(len(edges))
+    return [edges[i] for i in order]
+
+
+@exercise("5.2", points=1)
+def test_tree_edge_cases(impl):
+    f = impl.ch05_drills.induced_subgraph_is_tree
+    checks = [
+        ((0, [], 0), False, "an empty graph (no node selected) is not a tree"),
+        ((3, [(0, 1)], 0), False, "an empty selection is not a tree"),
+        ((3, [(0, 1)], [False] * 3), False, "an empty selection is not a tree"),
+        ((1, [], 1), True, "a single selected node is a tree"),
+        ((3, [(0, 1), (1, 2)], 0b010), True, "a single selected node is a tree, whatever its neighbours"),
+        ((1, [(0, 0)], 1), False, "a self-loop on a selected node is a cycle"),
+        ((2, [(0, 1)], 0b11), True, "two nodes joined by an edge are a tree"),
+        ((2, [], 0b11), False, "two nodes without an edge are disconnected"),
+        ((2, [(0, 1), (1, 0)], 0b11), True, "(0, 1) and (1, 0) are the same undirected edge (PyG lists both)"),
+        ((3, [(0, 1), (1, 2), (0, 2)], 0b111), False, "a triangle has a cycle"),
+        ((3, [(0, 1), (1, 2), (0, 2)], 0b011), True, "an induced subgraph drops edges to unselected nodes"),
+        ((4, [(0, 1), (2, 3), (1, 3)], 0b0111), False,
+         "nodes 0,1,2 with induced edge (0,1) only are disconnected (edge (1,3) leaves the selection)"),
+        ((4, [(0, 1), (1, 2), (2, 2)], 0b0011), True, "a self-loop on an unselected node does not matter"),
+        ((3, [(0, 1), (1, 2)], [True, False, True]), False, "nodes 0 and 2 are not adjacent"),
+        ((3, [(0, 1), (1, 2)], np.array([True, True, True])), True, "a numpy boolean mask works like a list"),
+        ((3, np.array([[0, 1], [1, 2]]), 0b111), True, "edges may be an (E, 2) integer array"),
+        ((5, [(0, 1), (2, 3)], 0b01111), False, "2 edges on 4 nodes: a forest, not a tree"),
+    ]
+    for args, want, why in checks:
+        got = f(*args)
+        assert got is want or (isinstance(got, np.bool_) and bool(got) == want), (
+            f"induced_subgraph_is_tree{args!r} returned {got!r}, expected {want}: {why}")
+    for bad_args in ((3, [(0, 3)], 0b111), (3, [(-1, 0)], 0b111), (3, [(0, 1)], 0b1000), (3, [(0, 1)], [True, True]),
+                     (3, [(0, 1, 2)], 0b111)):
+        with pytest.raises(ValueError):
+            f(*bad_args)
+
+
+@exercise("5.2", points=2)
+def test_tree_matches_networkx(impl):
+    f = impl.ch05_drills.induced_subgraph_is_tree
+    rng = np.random.default_rng(52)
+    failures = []
+    for trial in range(2500):
+        n = int(rng.integers(0, 10))
+        edges = _random_graph(rng, n)
+        selected = (rng.random(n) < rng.uniform(0.2, 1.0)).tolist()
+        if trial % 5 == 0 and n:  # often a tree: a random spanning tree of the selection plus noise
+            nodes = [i for i in range(n) if selected[i]]
+            edges = [(nodes[i], nodes[int(rng.integers(0, i))]) for i in range(1, len(nodes))]
+            edges += [(u, v) for u, v in _random_graph(rng, n) if not (selected[u] and selected[v])]
+        mask = _as_bitmask(selected) if trial % 2 else selected
+        want = _tree_oracle(n, edges, selected)
+        got = f(n, edges, mask)
+        if bool(got) != want:
+            failures.append((len(edges), n, edges, selected, got, want))
+    if failures:
+        _, n, edges, selected, got, want = min(failures, key=lambda t: (t[0], t[1]))
+        picked = [i for i in range(n) if selected[i]]
+        raise AssertionError(
+            f"{len(failures)} of 2500 random graphs disagree with networkx; a small one: num_nodes={n}, edges={edges}, "
+            f"selected nodes {picked}: got {got}, expected {want}. Count only edges with both ends selected, merge "
+            "duplicates, treat a self-loop as a cycle, and check both the edge count (m − 1) and connectivity")
+
+
+def _random_tree_graph(n):
+    rng = np.random.default_rng(n)
+    parent = (rng.random(n) * np.arange(n)).astype(np.int64)  # node i hangs below a random earlier node
+    edges = [(i, int(parent[i])) for i in range(1, n)]
+    return n, edges, [True] * n
+
+
+def _tree_baseline(num_nodes, edges, mask):
+    """The grader's linear pass: adjacency lists and a set of edges, then one stack walk."""
+    adjacency = {i: [] for i in range(num_nodes) if mask[i]}
+    seen = set()
+    for u, v in edges:
+        seen.add((u, v) if u < v else (v, u))
+        adjacency[u].append(v)
+        adjacency[v].append(u)
+    stack, visited = [0], {0}
+    while stack:
+        for w in adjacency[stack.pop()]:
+            if w not in visited:
+                visited.add(w)
+                stack.append(w)
+    return len(visited) == num_nodes
+
+
+_SUPERLINEAR_TREE = ("time grows {raw:.1f}× when the graph grows 4× (n = {n} → {n4}; a linear pass over the same graph "
+                     "grows {base:.1f}×): super-linear. Use a set (not a list) for visited nodes and seen edges, build "
+                     "adjacency lists once, and never scan all edges per node")
+
+
+@exercise("5.2", points=1)
+def test_tree_long_path_without_recursion(impl):
+    f = impl.ch05_drills.induced_subgraph_is_tree
+    # a super-linear version would take minutes on 100 000 nodes: check the scaling first
+    n, ratio, raw = _scaling_ratio(f, _random_tree_graph, _tree_baseline)
+    assert ratio < MAX_RATIO, _SUPERLINEAR_TREE.format(raw=raw, base=raw / ratio, n=n, n4=4 * n) + \
+        " (the 100 000-node test was skipped)"
+    n = 100_000
+    rng = np.random.default_rng(7)
+    order = rng.permutation(n)  # relabelled path: node order ≠ path order
+    edges = [(int(order[i]), int(order[i + 1])) for i in range(n - 1)]
+    try:
+        got = f(n, edges, (1 << n) - 1)
+        assert isinstance(got, (bool, np.bool_)) and got, "a path of 100 000 nodes (all selected) is a tree"
+        holes = [True] * n
+        holes[int(order[n // 2])] = False
+        assert not f(n, edges, holes), "a 100 000-node path without its middle node is two pieces: not a tree"
+    except RecursionError:
+        raise AssertionError("RecursionError on a 100 000-node path: Python's recursion limit is ~1000; "
+                             "walk the graph with an explicit stack or use union–find") from None
+
+
+@exercise("5.2", points=1)
+def test_tree_is_linear_time(impl):
+    f = impl.ch05_drills.induced_subgraph_is_tree
+    n, ratio, raw = _scaling_ratio(f, _random_tree_graph, _tree_baseline)
+    assert ratio < MAX_RATIO, _SUPERLINEAR_TREE.format(raw=raw, base=raw / ratio, n=n, n4=4 * n)
+
+
+# ---------------------------------------------------------------------------------------- 5.3
+def _exact_cluster_bootstrap(values, clusters, statistic):
+    """Atoms and probabilities of the exact cluster-bootstrap distribution (all multisets of G draws)."""
+    labels = list(dict.fromkeys(clusters))
+    members = {g: [v for v, c in zip(values, clusters) if c == g] for g in labels}
+    G = len(labels)
+    atoms, probs = [], []
+    for combo in itertools.combinations_with_replacement(range(G), G):
+        counts = np.bincount(combo, minlength=G)
+        prob = math.factorial(G) / math.prod(math.factorial(int(c)) for c in counts) / G ** G
+        sample = np.concatenate([np.repeat(members[labels[g]], counts[g]) for g in range(G)])
+        atoms.append(float(statistic(sample)))
+        probs.append(prob)
+    return np.array(atoms), np.array(probs)
+
+
+def _quantile_ok(x, q, atoms, probs, tol):
+    """x is a q-quantile of the discrete law up to ``tol`` in probability: P(T < x) <= q + tol <= P(T <= x) + 2 tol."""
+    eps = 1e-9 * max(1.0, abs(x))
+    below = probs[atoms < x - eps].sum()
+    at_or_below = probs[atoms <= x + eps].sum()
+    return below <= q + tol and at_or_below >= q - tol, below, at_or_below
+
+
+_TINY_VALUES = [0.0, 0.0, 0.0, 0.0, 0.0, 10.0, 4.0, 4.0, 4.0, 1.0, 9.0, 2.5, 7.0, 7.0]
+_TINY_CLUSTERS = ["a", "a", "a", "a", "a", "b", "c", "c", "c", "d", "d", "e", "f", "f"]
+
+
+@exercise("5.3", points=2)
+def test_cluster_bootstrap_matches_exact_enumeration(impl):
+    f = impl.ch05_drills.cluster_bootstrap_ci
+    for statistic, alpha in ((np.mean, 0.05), (np.mean, 0.2), (np.median, 0.1)):
+        atoms, probs = _exact_cluster_bootstrap(_TINY_VALUES, _TINY_CLUSTERS, statistic)
+        low, high = f(np.array(_TINY_VALUES), _TINY_CLUSTERS, statistic=statistic, n_boot=20000, alpha=alpha, seed=3)
+        name = getattr(statistic, "__name__", "statistic")
+        for x, q, side in ((low, alpha / 2, "low"), (high, 1 - alpha / 2, "high")):
+            ok, below, at = _quantile_ok(float(x), q, atoms, probs, tol=0.012)
+            assert ok, (
+                f"statistic={name}, alpha={alpha}: {side} = {float(x):.4f}, but under the exact cluster bootstrap "
+                f"(all 6^6 draws of 6 clusters enumerated) P(T < {side}) = {below:.3f} and P(T <= {side}) = {at:.3f}; "
+                f"the {q:.3f} quantile is needed. Resample whole clusters (G draws with replacement, all values of "
+                f"each drawn cluster), apply `statistic` to the pooled values, and take the alpha/2 and 1 − alpha/2 "
+                f"quantiles")
+
+
+@exercise("5.3", points=1)
+def test_cluster_bootstrap_contract(impl):
+    f = impl.ch05_drills.cluster_bootstrap_ci
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=40)
+    clusters = np.repeat(np.arange(10), 4)
+    a = f(values, clusters, n_boot=300, seed=5)
+    assert isinstance(a, tuple) and len(a) == 2, f"return a tuple (low, high), got {a!r}"
+    assert all(isinstance(x, (float, np.floating)) for x in a), f"low and high must be floats, got {a!r}"
+    assert a[0] <= a[1], f"low > high: {a}"
+    assert f(values, clusters, n_boot=300, seed=5) == a, "the same seed must give the same interval (use default_rng(seed))"
+    assert f(values, clusters, n_boot=300, seed=6) != a, "a different seed should give a (slightly) different interval"
+    one = f(values, np.zeros(40, dtype=int), n_boot=50, seed=0)
+    assert np.allclose(one, values.mean()), (
+        f"with a single cluster every replicate is the whole data set, so low = high = the mean; got {one}")
+    labels = [f"scaffold-{c}" for c in clusters]
+    assert f(values, labels, n_boot=300, seed=5) == a, "string labels (e.g. scaffold SMILES) must work like ints"
+    low_med, high_med = f(np.r_[np.zeros(36), np.full(4, 100.0)], clusters, statistic=np.median, n_boot=300, seed=1)
+    assert high_med < 50, "`statistic` was ignored: the median of mostly zeros stays low (the mean would not)"
+    for bad in (dict(n_boot=0), dict(alpha=0.0), dict(alpha=1.0)):
+        with pytest.raises(ValueError):
+            f(values, clusters, **bad)
+    with pytest.raises(ValueError):
+        f(values, clusters[:-1])
+    with pytest.raises(ValueError):
+        f([], [])
+
+
+@exercise("5.3", points=1)
+def test_cluster_bootstrap_covers_with_near_duplicates(impl):
+    f = impl.ch05_drills.cluster_bootstrap_ci
+    rng = np.random.default_rng(2024)
+    n_rep, G, covered = 150, 25, 0
+    for _ in range(n_rep):
+        sizes = rng.integers(1, 11, size=G)
+        effect = rng.normal(0.0, 1.0, size=G)  # a family of near-duplicates shares its effect
+        clusters = np.repeat(np.arange(G), sizes)
+        values = effect[clusters] + rng.normal(0.0, 0.2, size=clusters.size)
+        low, high = f(values, clusters, n_boot=200, seed=int(rng.integers(1 << 30)))
+        covered += low <= 0.0 <= high
+    coverage = covered / n_rep
+    assert coverage >= 0.80, (
+        f"only {coverage:.0%} of nominal 95 % intervals contained the true mean (0) in {n_rep} simulated data sets "
+        f"of {G} families of near-duplicates; a cluster bootstrap gets about 90 %. Resample whole clusters, not "
+        "single values")
+
+
+# ---------------------------------------------------------------------------------------- 5.4
+_SMILES_CACHE: dict = {}
+
+
+def _molecules(n=260):
+    if n not in _SMILES_CACHE:
+        import warnings
+
+        from molpractice.data import load_solubility
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            smiles = load_solubility()["smiles"].tolist()
+        step = len(smiles) / n
+        _SMILES_CACHE[n] = [smiles[int(i * step)] for i in range(n)]
+    return _SMILES_CACHE[n]
+
+
+def _rdkit_butina(smiles, threshold):
+    from rdkit import Chem, DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+    from rdkit.ML.Cluster import Butina
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    fps = [gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in smiles]
+    sim = np.array([DataStructs.BulkTanimotoSimilarity(fp, fps) for fp in fps])
+    return Butina.ClusterData(1.0 - sim, len(smiles), threshold, isDistData=True), sim
+
+
+def _expected_parts(clusters, n, fractions):
+    parts = ([], [], [])
+    for c in sorted(clusters, key=lambda c: (-len(c), min(c))):
+        if len(parts[0]) + len(c) <= fractions[0] * n:
+            parts[0].extend(c)
+        elif len(parts[0]) + len(parts[1]) + len(c) <= (fractions[0] + fractions[1]) * n:
+            parts[1].extend(c)
+        else:
+            parts[2].extend(c)
+    return [sorted(p) for p in parts]
+
+
+def _check_partition(parts, n):
+    assert isinstance(parts, tuple) and len(parts) == 3, "return a tuple (train_idx, val_idx, test_idx)"
+    for name, p in zip(("train", "val", "test"), parts):
+        assert isinstance(p, np.ndarray) and np.issubdtype(p.dtype, np.integer), \
+            f"{name}_idx must be an integer numpy array, got {type(p).__name__}"
+        assert np.all(np.diff(p) > 0), f"{name}_idx must be sorted, without repeats"
+    together = np.sort(np.concatenate(parts))
+    assert np.array_equal(together, np.arange(n)), "every molecule must be in exactly one part"
+
+
+@exercise("5.4", points=1)
+def test_cluster_split_is_a_deterministic_partition(impl):
+    f = impl.ch05_drills.similarity_cluster_split
+    smiles = _molecules()
+    parts = f(smiles, 0.4321)
+    _check_partition(parts, len(smiles))
+    again = f(list(smiles), 0.4321)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again)), "the split must be deterministic (no randomness)"
+    _check_partition(f(smiles[:30], 0.6543, fractions=(0.5, 0.25, 0.25)), 30)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError):
+            f(smiles[:10], bad)
+    with pytest.raises(ValueError, match="row 2"):
+        f(["CCO", "CCN", "C1CC", "CCC"], 0.5)
+    with pytest.raises(ValueError):
+        f(smiles[:10], 0.5, fractions=(0.8, 0.1, 0.2))
+
+
+@exercise("5.4", points=2)
+def test_cluster_split_keeps_butina_clusters_whole(impl):
+    f = impl.ch05_drills.similarity_cluster_split
+    smiles = _molecules()
+    n = len(smiles)
+    for threshold, fractions in ((0.4321, (0.8, 0.1, 0.1)), (0.6543, (0.7, 0.15, 0.15)), (0.8123, (0.6, 0.2, 0.2))):
+        clusters, _ = _rdkit_butina(smiles, threshold)
+        parts = f(smiles, threshold, fractions=fractions)
+        _check_partition(parts, n)
+        where = np.empty(n, dtype=int)
+        for k, p in enumerate(parts):
+            where[p] = k
+        split = [c for c in clusters if len(set(where[list(c)])) > 1]
+        assert not split, (
+            f"threshold={threshold}: {len(split)} of RDKit's Butina clusters are split across parts (e.g. molecules "
+            f"{sorted(split[0])[:6]}); cluster with Butina.ClusterData on 1 − Tanimoto (Morgan radius 2, 2048 bits) "
+            "and send every cluster whole to one part")
+        largest = max(clusters, key=len)
+        assert where[largest[0]] == 0, (
+            f"threshold={threshold}: the largest cluster ({len(largest)} molecules) is not in train — assign clusters "
+            "largest first")
+        want = _expected_parts(clusters, n, fractions)
+        sizes, want_sizes = [len(p) for p in parts], [len(p) for p in want]
+        if sizes != want_sizes:
+            raise AssertionError(
+                f"threshold={threshold}, fractions={fractions}: part sizes {sizes}, expected {want_sizes} — go through "
+                "the clusters largest first (ties: smallest position first): train while it fits in f_train·n, else "
+                "val while train + val fits in (f_train + f_val)·n, else test")
+        expected_where = np.empty(n, dtype=int)
+        for k, p in enumerate(want):
+            expected_where[p] = k
+        wrong = np.flatnonzero(where != expected_where)
+        names = ("train", "val", "test")
+        assert not len(wrong), (
+            f"threshold={threshold}: the parts have the expected sizes but {len(wrong)} molecules sit elsewhere (e.g. "
+            f"molecule {wrong[0]} in {names[where[wrong[0]]]}, expected {names[expected_where[wrong[0]]]}). Check the "
+            "clustering: Morgan radius 2, 2048 bits, distance 1 − Tanimoto, Butina with `threshold` as the distance "
+            "cutoff, clusters ordered by (−size, smallest position)")
+
+
+@exercise("5.4", points=1)
+def test_cluster_split_threshold_is_a_distance(impl):
+    f = impl.ch05_drills.similarity_cluster_split
+    smiles = _molecules()
+    _, sim = _rdkit_butina(smiles, 0.5)
+    nearest = {}
+    for threshold in (0.1234, 0.7321):
+        train, _, test = f(smiles, threshold)
+        nearest[threshold] = float(sim[np.ix_(test, train)].max(axis=1).mean())
+    assert nearest[0.7321] < nearest[0.1234], (
+        f"mean nearest-train Tanimoto of test molecules: {nearest[0.1234]:.2f} at threshold 0.12 and "
+        f"{nearest[0.7321]:.2f} at 0.73 — a larger distance cutoff must separate test from train more. "
+        "`threshold` is a distance 1 − Tanimoto, not a similarity")
+    dup = ["CCO", "c1ccccc1O", "OCC", "CCCCCC", "Oc1ccccc1", "CCCCCCN", "CC(=O)O"]
+    train, val, test = f(dup, 0.0, fractions=(0.5, 0.25, 0.25))
+    where = {int(i): k for k, p in enumerate((train, val, test)) for i in p}
+    assert where[0] == where[2] and where[1] == where[4], (
+        "at threshold 0 identical molecules (CCO/OCC, phenol written twice) must still share a part")
+
+
+# ---------------------------------------------------------------------------------------- 5.5
+def _spiegelhalter(p, y):
+    num = np.sum((y - p) * (1 - 2 * p))
+    den = math.sqrt(np.sum((1 - 2 * p) ** 2 * p * (1 - p)))
+    z = num / den
+    return z, 2 * stats.norm.sf(abs(z))
+
+
+def _ece_loop(p, y, n_bins=10):
+    total = 0.0
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        inside = (p >= lo) & ((p < hi) if b < n_bins - 1 else (p <= 1.0))
+        if inside.any():
+            total += inside.sum() / len(p) * abs(y[inside].mean() - p[inside].mean())
+    return total
+
+
+def _calibrated(rng, n):
+    p = rng.beta(2.0, 2.0, size=n)
+    return p, (rng.random(n) < p).astype(float)
+
+
+def _miscalibrated(rng, n, temperature):
+    """Predictions p̂ whose true probability is sigmoid(logit(p̂) / temperature)."""
+    p = rng.beta(2.0, 2.0, size=n)
+    true = 1.0 / (1.0 + np.exp(-np.log(p / (1 - p)) / temperature))
+    return p, (rng.random(n) < true).astype(float)
+
+
+@exercise("5.5", points=2)
+def test_calibration_statistics_match_formulas(impl):
+    f = impl.ch05_drills.calibration_test
+    rng = np.random.default_rng(55)
+    datasets = [_calibrated(rng, 200), _miscalibrated(rng, 200, 0.5), _miscalibrated(rng, 300, 2.0)]
+    p_edge = np.r_[np.full(10, 0.95), [1.0], rng.uniform(0.0, 0.9, size=40), [0.0]]
+    y_edge = np.r_[np.ones(10), [0.0], (rng.random(40) < 0.5).astype(float), [0.0]]
+    datasets.append((p_edge, y_edge))
+    for i, (p, y) in enumerate(datasets):
+        out = f(p, y, n_boot=50)
+        assert isinstance(out, dict) and {"z", "p_value", "ece", "ece_ci"} <= set(out), \
+            f"return a dict with keys z, p_value, ece, ece_ci; got {out!r}"
+        z, pv = _spiegelhalter(p, y)
+        assert abs(out["z"] - z) <= 1e-8 * max(1, abs(z)), (
+            f"data set {i}: z = {out['z']:.6f}, Spiegelhalter's z is {z:.6f}: Σ(y − p)(1 − 2p) / "
+            "sqrt(Σ(1 − 2p)² p (1 − p))")
+        assert abs(out["p_value"] - pv) <= 1e-8, (
+            f"data set {i}: p_value = {out['p_value']:.6f} for z = {z:.3f}; the two-sided p-value is "
+            f"2·(1 − Φ(|z|)) = {pv:.6f}")
+        ece = _ece_loop(p, y)
+        assert abs(out["ece"] - ece) <= 1e-9, (
+            f"data set {i}: ece = {out['ece']:.6f}, expected {ece:.6f} (10 equal-width bins, p = 1 in the last bin, "
+            "each bin's |mean(y) − mean(p)| weighted by its share of the samples)")
+    nan = f(np.full(20, 0.5), np.r_[np.ones(10), np.zeros(10)], n_boot=20)
+    assert math.isnan(nan["z"]) and math.isnan(nan["p_value"]), \
+        "when every p̂ is 0.5 the denominator is 0: return NaN for z and p_value"
+    with pytest.raises(ValueError):
+        f([0.2, 1.2], [0, 1])
+    with pytest.raises(ValueError):
+        f([0.2, 0.4], [0, 2])
+    with pytest.raises(ValueError):
+        f([0.2, 0.4, 0.5], [0, 1])
+
+
+@exercise("5.5", points=1)
+def test_calibration_p_values_uniform_when_calibrated(impl):
+    f = impl.ch05_drills.calibration_test
+    rng = np.random.default_rng(7)
+    pvals = np.array([f(*_calibrated(rng, 200), n_boot=1)["p_value"] for _ in range(400)])
+    ks = stats.kstest(pvals, "uniform").pvalue
+    rate = float(np.mean(pvals < 0.05))
+    assert ks > 1e-3 and 0.02 <= rate <= 0.09, (
+        f"for calibrated-by-construction data (y ~ Bernoulli(p̂), n = 200) p-values should be uniform on [0, 1]; "
+        f"got rejection rate {rate:.1%} at 5 % (KS p = {ks:.1e})")
+    for temperature in (0.6, 1.6):  # under- and over-confident predictions
+        power = float(np.mean([f(*_miscalibrated(rng, 200, temperature), n_boot=1)["p_value"] < 0.05
+                               for _ in range(200)]))
+        assert power > 0.5, (
+            f"the test rejects only {power:.0%} of data sets whose true probability is sigmoid(logit(p̂)/{temperature}) "
+            "(n = 200); over- and under-confidence push z in opposite directions, so the p-value must be two-sided")
+
+
+def _ece_bootstrap_quantiles(p, y, n_boot, q, seed):
+    rng = np.random.default_rng(seed)
+    reps = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(p), size=len(p))
+        reps.append(_ece_loop(p[idx], y[idx]))
+    return np.quantile(reps, q)
+
+
+@exercise("5.5", points=1)
+def test_calibration_ece_interval_is_a_pair_bootstrap(impl):
+    f = impl.ch05_drills.calibration_test
+    rng = np.random.default_rng(11)
+    p, y = _miscalibrated(rng, 200, 1.5)
+    out = f(p, y, n_boot=2000, seed=1)
+    low, high = out["ece_ci"]
+    assert 0 <= low <= high <= 1, f"ece_ci = {out['ece_ci']} is not an interval inside [0, 1]"
+    assert f(p, y, n_boot=2000, seed=1)["ece_ci"] == out["ece_ci"], "the same seed must give the same ece_ci"
+    want_low, want_high = _ece_bootstrap_quantiles(p, y, 1500, [0.025, 0.975], seed=99)
+    assert abs(low - want_low) < 0.008 and abs(high - want_high) < 0.008, (
+        f"ece_ci = ({low:.3f}, {high:.3f}); a percentile bootstrap that resamples the (p̂, y) pairs gives about "
+        f"({want_low:.3f}, {want_high:.3f}). Resample pairs together with replacement and take the 2.5 % and 97.5 % "
+        "quantiles of the resampled ECEs")
+    p_big, y_big = _miscalibrated(rng, 3200, 1.5)
+    lo_b, hi_b = f(p_big, y_big, n_boot=300, seed=1)["ece_ci"]
+    assert (hi_b - lo_b) < (high - low) / 2, "the ECE interval must narrow as n grows (16× the data, ¼ the width)"
+
+
+# ---------------------------------------------------------------------------------------- 5.6
+def _scipy_lower(k, n, confidence):
+    return stats.binomtest(k, n, alternative="greater").proportion_ci(confidence_level=confidence, method="exact").low
+
+
+@exercise("5.6", points=2)
+def test_lower_bound_matches_scipy_exact(impl):
+    f = impl.ch05_drills.success_rate_lower_bound
+    cases = [(k, n, c) for n in (1, 2, 5, 13, 40) for k in range(n + 1) for c in (0.9, 0.95, 0.99)]
+    cases += [(k, 200, 0.95) for k in (0, 1, 10, 20, 27, 30, 35, 100, 199, 200)]
+    for k, n, c in cases:
+        got, want = f(k, n, confidence=c), _scipy_lower(k, n, c)
+        assert isinstance(got, (float, np.floating)), f"return a float, got {type(got).__name__}"
+        assert abs(got - want) <= 1e-7, (
+            f"success_rate_lower_bound({k}, {n}, confidence={c}) = {got:.6f}, the exact one-sided Clopper–Pearson "
+            f"bound is {want:.6f}: the (1 − confidence) quantile of Beta(k, n − k + 1), 0 when k = 0 "
+            "(one-sided: not the (1 − confidence)/2 quantile; exact: no normal approximation)")
+
+
+@exercise("5.6", points=1)
+def test_lower_bound_coverage_and_validation(impl):
+    f = impl.ch05_drills.success_rate_lower_bound
+    n = 200
+    bounds = np.array([f(k, n) for k in range(n + 1)])
+    assert np.all(np.diff(bounds) > 0), "the bound must increase with the number of successes"
+    worst, worst_p = 0.0, None
+    for p in np.linspace(0.001, 0.999, 400):
+        too_high = stats.binom.pmf(np.arange(n + 1), n, p)[bounds > p].sum()  # P(bound exceeds the true rate)
+        if too_high > worst:
+            worst, worst_p = too_high, p
+    assert worst <= 0.05 + 1e-9, (
+        f"with n = 200 and true rate {worst_p:.3f} the bound exceeds the true rate with probability {worst:.3f} > 5 %: "
+        "a 95 % lower bound must hold for every true rate (exact binomial tail, one-sided)")
+    assert f(0, 10) == 0.0, "with 0 successes the lower bound is 0"
+    assert abs(f(10, 10, 0.95) - 0.05 ** 0.1) < 1e-9, "with k = n the bound is (1 − confidence)^(1/n)"
+    for bad in ((11, 10), (-1, 10), (0, 0), (3, 10.0), (2.0, 10), (True, 10)):
+        with pytest.raises(ValueError):
+            f(*bad)
+    for c in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError):
+            f(3, 10, confidence=c)

@@ -1,0 +1,555 @@
+"""The chapter-5 graders must fail on realistic wrong implementations (and pass on other correct ones).
+
+Each wrong variant replaces one function of the reference module and keeps its argument validation (as a
+learner's stub does); the graders of that exercise must reject it, the others are not run.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import types
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from molpractice.mutation import GraderSuite
+from solutions import ch05_drills as ref
+
+SUITE = GraderSuite("ch05_drills")
+graders = SUITE.graders
+_impl = SUITE.implementation
+_graders_of = SUITE.graders_of
+
+
+def _rejection(impl, exercise_id):
+    """The first grader message that rejects ``impl`` (None if every grader accepts it)."""
+    for grader in _graders_of(exercise_id):
+        try:
+            grader(impl)
+        except (AssertionError, RuntimeError, ValueError, TypeError, IndexError, KeyError) as err:
+            return f"{grader.__name__}: {type(err).__name__}: {err}"
+    return None
+
+
+def _accepts(impl, exercise_id):
+    for grader in _graders_of(exercise_id):
+        grader(impl)
+
+
+# ------------------------------------------------------------------------------- 5.1 window
+def window_brute_force_quadratic(tokens, k):
+    k = ref._check_int("k", k, low=0)
+    tokens = list(tokens)
+    best = 0
+    for i in range(len(tokens)):
+        seen = set()
+        for j in range(i, len(tokens)):
+            seen.add(tokens[j])
+            if len(seen) > k:
+                break
+            best = max(best, j - i + 1)
+    return best
+
+
+def window_rebuilds_set(tokens, k):
+    k = ref._check_int("k", k, low=0)
+    tokens = list(tokens)
+    best = left = 0
+    for right in range(len(tokens)):
+        while left <= right and len(set(tokens[left:right + 1])) > k:
+            left += 1
+        best = max(best, right - left + 1)
+    return best
+
+
+def window_off_by_one(tokens, k):
+    k = ref._check_int("k", k, low=0)
+    tokens = list(tokens)
+    counts, best, left = {}, 0, 0
+    for right, t in enumerate(tokens):
+        counts[t] = counts.get(t, 0) + 1
+        while len(counts) > k:
+            counts[tokens[left]] -= 1
+            if counts[tokens[left]] == 0:
+                del counts[tokens[left]]
+            left += 1
+        best = max(best, right - left)
+    return best
+
+
+def window_keeps_zero_counts(tokens, k):
+    k = ref._check_int("k", k, low=0)
+    tokens = list(tokens)
+    counts, best, left = {}, 0, 0
+    for right, t in enumerate(tokens):
+        counts[t] = counts.get(t, 0) + 1
+        while len(counts) > k and left <= right:  # keys whose count fell to 0 are never deleted
+            counts[tokens[left]] -= 1
+            left += 1
+        best = max(best, right - left + 1)
+    return best
+
+
+def window_forgets_last_window(tokens, k):
+    k = ref._check_int("k", k, low=0)
+    tokens = list(tokens)
+    counts, best, left = {}, 0, 0
+    for right, t in enumerate(tokens):
+        counts[t] = counts.get(t, 0) + 1
+        if len(counts) > k:
+            best = max(best, right - left)  # the window before this token; the one ending at n-1 is never scored
+            while len(counts) > k:
+                counts[tokens[left]] -= 1
+                if counts[tokens[left]] == 0:
+                    del counts[tokens[left]]
+                left += 1
+    return best
+
+
+def window_returns_none(tokens, k):
+    ref._check_int("k", k, low=0)
+    return None
+
+
+def window_non_shrinking_correct(tokens, k):
+    """Correct, written differently: the window never shrinks, so its final length is the answer."""
+    k = ref._check_int("k", k, low=0)
+    tokens = list(tokens)
+    if k == 0:
+        return 0
+    counts, left = {}, 0
+    for t in tokens:
+        counts[t] = counts.get(t, 0) + 1
+        if len(counts) > k:  # slide: drop one token from the left, window length stays
+            out = tokens[left]
+            counts[out] -= 1
+            if not counts[out]:
+                del counts[out]
+            left += 1
+    return len(tokens) - left
+
+
+@pytest.mark.parametrize("broken", [window_brute_force_quadratic, window_rebuilds_set, window_off_by_one,
+                                    window_keeps_zero_counts, window_forgets_last_window, window_returns_none])
+def test_window_graders_reject(broken):
+    assert _rejection(_impl(longest_window_at_most_k_distinct=broken), "5.1"), \
+        f"graders of 5.1 accepted {broken.__name__}"
+
+
+def test_window_graders_accept_non_shrinking_window():
+    _accepts(_impl(longest_window_at_most_k_distinct=window_non_shrinking_correct), "5.1")
+
+
+# ------------------------------------------------------------------------------- 5.2 tree
+def _tree_variant(mistake=None):
+    def induced_subgraph_is_tree(num_nodes, edges, mask):
+        num_nodes = ref._check_int("num_nodes", num_nodes, low=0)
+        selected = ref._selection(num_nodes, mask)
+        edges = ref._edge_list(num_nodes, edges)
+        nodes = [i for i, s in enumerate(selected) if s]
+        m = len(nodes)
+        if m == 0:
+            return mistake == "empty_is_tree"
+        adj = {i: [] for i in range(num_nodes)}
+        seen, count = set(), 0
+        for u, v in edges:
+            if mistake == "whole_graph_edges":
+                if selected[u] or selected[v]:
+                    count += 1
+                    adj[u].append(v)
+                    adj[v].append(u)
+                continue
+            if not (selected[u] and selected[v]):
+                continue
+            if u == v:
+                if mistake == "ignores_self_loops":
+                    continue
+                return False
+            key = (min(u, v), max(u, v))
+            if key in seen and mistake != "no_dedupe":
+                continue
+            seen.add(key)
+            count += 1
+            adj[u].append(v)
+            adj[v].append(u)
+        if mistake != "connectivity_only" and count != m - 1:
+            return False
+        if mistake == "edge_count_only":
+            return True
+        if mistake == "recursive_dfs":
+            visited = set()
+
+            def dfs(u):
+                visited.add(u)
+                for w in adj[u]:
+                    if w not in visited and selected[w]:
+                        dfs(w)
+
+            dfs(nodes[0])
+            return len(visited) == m
+        visited = [] if mistake == "visited_list" else set()
+        stack = [nodes[0]]
+        while stack:
+            u = stack.pop()
+            if u in visited:
+                continue
+            visited.append(u) if mistake == "visited_list" else visited.add(u)
+            stack.extend(w for w in adj[u] if selected[w] and w not in visited)
+        return len(visited) == m
+
+    return induced_subgraph_is_tree
+
+
+def tree_union_find_correct(num_nodes, edges, mask):
+    """Correct, written differently: union–find with path halving, duplicates detected as a cycle."""
+    num_nodes = ref._check_int("num_nodes", num_nodes, low=0)
+    selected = ref._selection(num_nodes, mask)
+    edges = ref._edge_list(num_nodes, edges)
+    parent = list(range(num_nodes))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    m = sum(selected)
+    unique = {(min(u, v), max(u, v)) for u, v in edges if selected[u] and selected[v]}
+    if m == 0 or len(unique) != m - 1:
+        return False
+    for u, v in unique:
+        ru, rv = find(u), find(v)
+        if ru == rv:
+            return False
+        parent[ru] = rv
+    return True
+
+
+@pytest.mark.parametrize("mistake", ["recursive_dfs", "whole_graph_edges", "no_dedupe", "ignores_self_loops",
+                                     "edge_count_only", "connectivity_only", "visited_list", "empty_is_tree"])
+def test_tree_graders_reject(mistake):
+    assert _rejection(_impl(induced_subgraph_is_tree=_tree_variant(mistake)), "5.2"), \
+        f"graders of 5.2 accepted {mistake}"
+
+
+def test_tree_graders_accept_union_find_and_the_plain_variant():
+    _accepts(_impl(induced_subgraph_is_tree=tree_union_find_correct), "5.2")
+    _accepts(_impl(induced_subgraph_is_tree=_tree_variant(None)), "5.2")
+
+
+def test_tree_recursion_is_rejected_with_a_useful_message():
+    message = _rejection(_impl(induced_subgraph_is_tree=_tree_variant("recursive_dfs")), "5.2")
+    assert "explicit stack" in message
+
+
+# ------------------------------------------------------------------------------- 5.3 cluster bootstrap
+def _bootstrap_variant(mistake=None):
+    def cluster_bootstrap_ci(values, clusters, statistic=np.mean, n_boot=2000, alpha=0.05, seed=0):
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 1 or values.size == 0 or not np.isfinite(values).all():
+            raise ValueError("bad values")
+        codes = ref._cluster_codes(clusters, values.size)
+        n_boot = ref._check_int("n_boot", n_boot, low=1)
+        alpha = ref._check_probability("alpha", alpha)
+        G = int(codes.max()) + 1
+        members = [np.flatnonzero(codes == g) for g in range(G)]
+        rng = np.random.default_rng() if mistake == "unseeded_rng" else np.random.default_rng(seed)
+        stat = np.mean if mistake == "ignores_statistic" else statistic
+        reps = np.empty(n_boot)
+        for b in range(n_boot):
+            if mistake == "iid":
+                reps[b] = stat(values[rng.integers(0, values.size, size=values.size)])
+                continue
+            drawn = rng.integers(0, G, size=values.size if mistake == "draws_n_clusters" else G)
+            if mistake == "mean_of_cluster_means":
+                reps[b] = np.mean([stat(values[members[g]]) for g in drawn])
+                continue
+            reps[b] = stat(values[np.concatenate([members[g] for g in drawn])])
+        if mistake == "alpha_not_halved":
+            low, high = np.quantile(reps, [alpha, 1 - alpha])
+        elif mistake == "basic_interval":
+            q_low, q_high = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+            est = stat(values)
+            low, high = 2 * est - q_high, 2 * est - q_low
+        else:
+            low, high = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+        return float(low), float(high)
+
+    return cluster_bootstrap_ci
+
+
+def bootstrap_multinomial_correct(values, clusters, statistic=np.mean, n_boot=2000, alpha=0.05, seed=0):
+    """Correct, written differently: multinomial cluster counts and np.repeat, percentiles by sorting."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0 or not np.isfinite(values).all():
+        raise ValueError("bad values")
+    codes = ref._cluster_codes(clusters, values.size)
+    n_boot = ref._check_int("n_boot", n_boot, low=1)
+    alpha = ref._check_probability("alpha", alpha)
+    G = int(codes.max()) + 1
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=G)
+    grouped = np.split(values[order], np.cumsum(sizes)[:-1])
+    rng = np.random.default_rng(seed + 12345)
+    counts = rng.multinomial(G, np.full(G, 1.0 / G), size=n_boot)
+    reps = np.array([statistic(np.concatenate([np.tile(grouped[g], c) for g, c in enumerate(row) if c]))
+                     for row in counts])
+    return tuple(float(x) for x in np.percentile(reps, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
+
+
+@pytest.mark.parametrize("mistake", ["iid", "mean_of_cluster_means", "alpha_not_halved", "basic_interval",
+                                     "draws_n_clusters", "ignores_statistic", "unseeded_rng"])
+def test_bootstrap_graders_reject(mistake):
+    assert _rejection(_impl(cluster_bootstrap_ci=_bootstrap_variant(mistake)), "5.3"), \
+        f"graders of 5.3 accepted {mistake}"
+
+
+def test_bootstrap_graders_accept_a_multinomial_variant_and_the_plain_variant():
+    _accepts(_impl(cluster_bootstrap_ci=bootstrap_multinomial_correct), "5.3")
+    _accepts(_impl(cluster_bootstrap_ci=_bootstrap_variant(None)), "5.3")
+
+
+def test_iid_bootstrap_is_rejected_for_its_coverage_or_distribution():
+    message = _rejection(_impl(cluster_bootstrap_ci=_bootstrap_variant("iid")), "5.3")
+    assert "cluster" in message
+
+
+# ------------------------------------------------------------------------------- 5.4 cluster split
+def _fps(mols, radius=2):
+    from rdkit.Chem import rdFingerprintGenerator
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=2048)
+    return [gen.GetFingerprint(m) for m in mols]
+
+
+def _butina(mols, threshold, radius=2):
+    from rdkit import DataStructs
+    from rdkit.ML.Cluster import Butina
+
+    fps = _fps(mols, radius)
+    dists = []
+    for i in range(1, len(fps)):
+        dists.extend(1 - s for s in DataStructs.BulkTanimotoSimilarity(fps[i], fps[:i]))
+    return Butina.ClusterData(dists, len(fps), threshold, isDistData=True)
+
+
+def _greedy(clusters, n, fractions, order_key=lambda c: (-len(c), min(c))):
+    parts = ([], [], [])
+    for c in sorted(clusters, key=order_key):
+        if len(parts[0]) + len(c) <= fractions[0] * n:
+            parts[0].extend(c)
+        elif len(parts[0]) + len(parts[1]) + len(c) <= (fractions[0] + fractions[1]) * n:
+            parts[1].extend(c)
+        else:
+            parts[2].extend(c)
+    return tuple(np.array(sorted(p), dtype=np.int64) for p in parts)
+
+
+def _split_variant(mistake=None):
+    def similarity_cluster_split(smiles, threshold, fractions=(0.8, 0.1, 0.1)):
+        threshold = ref._check_probability("threshold", threshold, open_interval=False)
+        fractions = ref._check_fractions(fractions)
+        mols = ref._parse_all(smiles)
+        n = len(mols)
+        if mistake == "random_molecules":
+            perm = np.random.default_rng(0).permutation(n)
+            a, b = int(fractions[0] * n), int((fractions[0] + fractions[1]) * n)
+            return tuple(np.sort(p).astype(np.int64) for p in (perm[:a], perm[a:b], perm[b:]))
+        if mistake == "scaffolds_instead_of_clusters":
+            from solutions import ch01_solubility_gnn as ch01
+
+            return ch01.scaffold_split(smiles, fractions)
+        cut = 1 - threshold if mistake == "similarity_cutoff" else threshold
+        clusters = _butina(mols, cut, radius=3 if mistake == "radius_3" else 2)
+        if mistake == "smallest_first":
+            return _greedy(clusters, n, fractions, order_key=lambda c: (len(c), min(c)))
+        if mistake == "unseeded_order":
+            order = {c: r for c, r in zip(clusters, np.random.default_rng().permutation(len(clusters)))}
+            return _greedy(clusters, n, fractions, order_key=lambda c: (-len(c), order[c]))
+        if mistake == "exact_fractions":
+            flat = [i for c in sorted(clusters, key=lambda c: (-len(c), min(c))) for i in c]
+            a, b = round(fractions[0] * n), round((fractions[0] + fractions[1]) * n)
+            return tuple(np.array(sorted(p), dtype=np.int64) for p in (flat[:a], flat[a:b], flat[b:]))
+        return _greedy(clusters, n, fractions)
+
+    return similarity_cluster_split
+
+
+def split_numpy_tanimoto_correct(smiles, threshold, fractions=(0.8, 0.1, 0.1)):
+    """Correct, written differently: Tanimoto from bit arrays with numpy, Butina on the full matrix."""
+    from rdkit.ML.Cluster import Butina
+
+    threshold = ref._check_probability("threshold", threshold, open_interval=False)
+    fractions = ref._check_fractions(fractions)
+    mols = ref._parse_all(smiles)
+    bits = np.array([np.array(list(fp), dtype=np.int64) for fp in _fps(mols)])
+    inter = bits @ bits.T
+    counts = bits.sum(1)
+    union = counts[:, None] + counts[None, :] - inter
+    sim = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    clusters = Butina.ClusterData(1.0 - sim, len(mols), threshold, isDistData=True)
+    return _greedy(clusters, len(mols), fractions)
+
+
+@pytest.mark.parametrize("mistake", ["random_molecules", "scaffolds_instead_of_clusters", "similarity_cutoff",
+                                     "radius_3", "smallest_first", "unseeded_order", "exact_fractions"])
+def test_split_graders_reject(mistake):
+    assert _rejection(_impl(similarity_cluster_split=_split_variant(mistake)), "5.4"), \
+        f"graders of 5.4 accepted {mistake}"
+
+
+def test_split_graders_accept_a_numpy_tanimoto_variant():
+    _accepts(_impl(similarity_cluster_split=split_numpy_tanimoto_correct), "5.4")
+
+
+# ------------------------------------------------------------------------------- 5.5 calibration test
+def _calibration_variant(mistake=None):
+    def calibration_test(p_hat, y, n_bins=10, n_boot=1000, alpha=0.05, seed=0):
+        p = np.asarray(p_hat, dtype=np.float64)
+        t = np.asarray(y, dtype=np.float64)
+        if p.ndim != 1 or p.shape != t.shape or p.size == 0 or (p < 0).any() or (p > 1).any() \
+                or not np.isin(t, (0, 1)).all():
+            raise ValueError("bad input")
+        w = np.ones_like(p) if mistake == "no_weights" else 1 - 2 * p
+        var = np.sum((w if mistake == "weight_not_squared" else w * w) * p * (1 - p))
+        z = np.sum((t - p) * w) / math.sqrt(var) if var > 0 else float("nan")
+        pv = stats.norm.sf(z) if mistake == "one_sided" else 2 * stats.norm.sf(abs(z))
+
+        def ece(pp, tt):
+            if mistake == "p_one_own_bin":
+                b = (pp * n_bins).astype(int)
+            else:
+                b = np.minimum((pp * n_bins).astype(int), n_bins - 1)
+            gaps, sizes = [], []
+            for k in np.unique(b):
+                sel = b == k
+                gaps.append(abs(tt[sel].mean() - pp[sel].mean()))
+                sizes.append(sel.sum())
+            if mistake == "unweighted_bins":
+                return float(np.mean(gaps))
+            return float(np.dot(gaps, sizes) / len(pp))
+
+        rng = np.random.default_rng(seed)
+        if mistake == "resample_y_only":
+            boot = [ece(p, t[rng.integers(0, len(p), len(p))]) for _ in range(n_boot)]
+        else:
+            boot = []
+            for _ in range(n_boot):
+                idx = rng.integers(0, len(p), len(p))
+                boot.append(ece(p[idx], t[idx]))
+        if mistake == "normal_interval":
+            e, sd = ece(p, t), float(np.std(boot))
+            ci = (max(0.0, e - 1.96 * sd), e + 1.96 * sd)
+        else:
+            ci = tuple(float(x) for x in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+        return {"z": float(z), "p_value": float(pv), "ece": ece(p, t), "ece_ci": ci}
+
+    return calibration_test
+
+
+@pytest.mark.parametrize("mistake", ["one_sided", "no_weights", "weight_not_squared", "p_one_own_bin",
+                                     "unweighted_bins", "resample_y_only", "normal_interval"])
+def test_calibration_graders_reject(mistake):
+    assert _rejection(_impl(calibration_test=_calibration_variant(mistake)), "5.5"), \
+        f"graders of 5.5 accepted {mistake}"
+
+
+def test_calibration_graders_accept_a_loop_variant():
+    _accepts(_impl(calibration_test=_calibration_variant(None)), "5.5")
+
+
+# ------------------------------------------------------------------------------- 5.6 lower bound
+def _bound_variant(mistake):
+    def success_rate_lower_bound(k, n, confidence=0.95):
+        n = ref._check_int("n", n, low=1)
+        k = ref._check_int("k", k, low=0)
+        if k > n:
+            raise ValueError("k > n")
+        confidence = ref._check_probability("confidence", confidence)
+        a = 1 - confidence
+        phat = k / n
+        if mistake == "two_sided":
+            return 0.0 if k == 0 else float(stats.beta.ppf(a / 2, k, n - k + 1))
+        if mistake == "wald":
+            return max(0.0, phat - stats.norm.ppf(confidence) * math.sqrt(phat * (1 - phat) / n))
+        if mistake == "wilson":
+            zq = stats.norm.ppf(confidence)
+            centre = (phat + zq * zq / (2 * n)) / (1 + zq * zq / n)
+            half = zq * math.sqrt(phat * (1 - phat) / n + zq * zq / (4 * n * n)) / (1 + zq * zq / n)
+            return max(0.0, centre - half)
+        if mistake == "jeffreys":
+            return 0.0 if k == 0 else float(stats.beta.ppf(a, k + 0.5, n - k + 0.5))
+        if mistake == "off_by_one":
+            return float(stats.beta.ppf(a, k + 1, n - k)) if k < n else float(a ** (1 / n))
+        if mistake == "point_estimate":
+            return phat
+        raise AssertionError(mistake)
+
+    return success_rate_lower_bound
+
+
+def bound_by_bisection_correct(k, n, confidence=0.95):
+    """Correct, written differently: bisection on the binomial tail P(X >= k | p) = 1 − confidence."""
+    n = ref._check_int("n", n, low=1)
+    k = ref._check_int("k", k, low=0)
+    if k > n:
+        raise ValueError("k > n")
+    confidence = ref._check_probability("confidence", confidence)
+    if k == 0:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if stats.binom.sf(k - 1, n, mid) < 1 - confidence:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+@pytest.mark.parametrize("mistake", ["two_sided", "wald", "wilson", "jeffreys", "off_by_one", "point_estimate"])
+def test_bound_graders_reject(mistake):
+    assert _rejection(_impl(success_rate_lower_bound=_bound_variant(mistake)), "5.6"), \
+        f"graders of 5.6 accepted {mistake}"
+
+
+def test_bound_graders_accept_bisection():
+    _accepts(_impl(success_rate_lower_bound=bound_by_bisection_correct), "5.6")
+
+
+# ------------------------------------------------------------------------------- stubs
+_EXERCISES = {"5.1": "longest_window_at_most_k_distinct", "5.2": "induced_subgraph_is_tree",
+              "5.3": "cluster_bootstrap_ci", "5.4": "similarity_cluster_split", "5.5": "calibration_test",
+              "5.6": "success_rate_lower_bound"}
+
+
+@pytest.mark.parametrize("exercise_id", sorted(_EXERCISES))
+def test_a_stub_returning_none_is_rejected(exercise_id):
+    name = _EXERCISES[exercise_id]
+    original = getattr(ref, name)
+
+    def returns_none(*args, **kwargs):
+        try:
+            original(*args, **kwargs)  # keeps the validation: bad input still raises ValueError
+        except ValueError:
+            raise
+        return None
+
+    assert _rejection(_impl(**{name: returns_none}), exercise_id), f"graders of {exercise_id} accept `return None`"
+
+
+def test_fresh_stubs_are_not_started_never_failed():
+    """On the generated stubs every grader either raises NotImplementedError or passes (validation only)."""
+    stubs = importlib.import_module("exercises.ch05_drills")
+    impl = types.SimpleNamespace(ch05_drills=stubs)
+    for exercise_id in sorted(_EXERCISES):
+        outcomes = []
+        for grader in _graders_of(exercise_id):
+            try:
+                grader(impl)
+                outcomes.append("passed")
+            except NotImplementedError:
+                outcomes.append("not started")
+        assert "not started" in outcomes, f"{exercise_id}: no grader reaches the stub"

@@ -1,0 +1,289 @@
+"""The Colab setup cell, offline: ``google.colab`` simulated in a subprocess, a local bare clone as the remote.
+
+- the cell clones ``MOLPRACTICE_REPO`` at ``MOLPRACTICE_REF``, installs, changes into ``notebooks/`` and ends with
+  ``mp.setup()``; re-running it does nothing twice; a failed clone or install says what failed and leaves
+  nothing half-done (no checkout, or no "installed" marker), and the next run recovers;
+- the pip commands it runs never replace an installed PyTorch: pip's own plan (``--dry-run --report``) for the
+  exact commands, in this environment (real torch) and in a fresh one holding a Colab-like CUDA torch;
+- ``molpractice colab-links`` points every badge and setup cell of a copy at a fork, and nothing else changes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from molpractice import colab
+
+REPO = Path(__file__).resolve().parents[1]
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "cache", "*.egg-info", ".ipynb_checkpoints")
+
+
+# ------------------------------------------------------------------------------------------ the cell
+def test_setup_cell_is_valid_python_ending_with_setup():
+    source = colab.setup_cell_source()
+    compile(source, "setup-cell", "exec")
+    assert source.splitlines()[-1] == "mp.setup();"
+    assert len(source.splitlines()) <= 40
+    for name in ("MOLPRACTICE_REPO", "MOLPRACTICE_REF", "MOLPRACTICE_HOME", colab.REPO_URL, colab.REPO_REF):
+        assert name in source
+    assert "torch" not in source.split("import molpractice")[0].replace("PyTorch", ""), "the cell never names torch"
+
+
+def test_badge_and_cell_come_from_the_constants():
+    assert colab.badge_markdown("00_start_here.ipynb") == (
+        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google"
+        f".com/github/{colab.github_path(colab.REPO_URL)}/blob/{colab.REPO_REF}/notebooks/00_start_here.ipynb)")
+    fork = colab.badge_markdown("01_x.ipynb", "https://github.com/me/mp-fork.git", "workshop")
+    assert fork.endswith("(https://colab.research.google.com/github/me/mp-fork/blob/workshop/notebooks/01_x.ipynb)")
+    with pytest.raises(ValueError, match="GitHub only"):
+        colab.badge_markdown("x.ipynb", "https://gitlab.com/me/molpractice")
+
+
+def test_colab_packages_have_pyproject_bounds():
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    for requirement in colab.COLAB_PACKAGES:
+        assert requirement in deps, f"{requirement} differs from pyproject.toml's {deps}"
+    assert not any(r.split(">")[0].split("=")[0].strip() == "torch" for r in colab.COLAB_PACKAGES)
+
+
+# ----------------------------------------------------------------------------- simulated Colab run
+_RUNNER = textwrap.dedent('''
+    import os, sys, types
+    google = types.ModuleType("google"); google.__path__ = []
+    google.colab = types.ModuleType("google.colab")
+    sys.modules["google"], sys.modules["google.colab"] = google, google.colab
+    exec(compile(open(sys.argv[1]).read(), "setup-cell", "exec"), {"__name__": "__main__"})
+    import molpractice
+    print("CWD=" + os.getcwd())
+    print("MOLPRACTICE=" + molpractice.__file__)
+''')
+
+_FAKE_PIP = textwrap.dedent('''
+    """Stands in for pip: records its arguments (and the constraint file's text); fails while FAKE_PIP_FAIL exists."""
+    import json, os, sys
+    args = sys.argv[1:]
+    constraint = open(args[args.index("-c") + 1]).read() if "-c" in args else None
+    with open(os.environ["FAKE_PIP_LOG"], "a") as fh:
+        fh.write(json.dumps({"args": args, "constraint": constraint}) + "\\n")
+    if os.path.exists(os.environ["FAKE_PIP_FAIL"]):
+        print("ERROR: No matching distribution found for rdkit>=2023.9", file=sys.stderr)
+        sys.exit(1)
+''')
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory):
+    """A bare repository holding this working tree (committed or not), as Colab's "GitHub"."""
+    base = tmp_path_factory.mktemp("remote")
+    work = base / "work"
+    shutil.copytree(REPO, work, ignore=COPY_IGNORE)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot"], ["branch", "-M", "workshop"]):
+        subprocess.run([*git, *args], cwd=work, check=True, capture_output=True)
+    subprocess.run([*git, "clone", "-q", "--bare", str(work), str(base / "molpractice.git")], check=True,
+                   capture_output=True)
+    return base / "molpractice.git"
+
+
+class _Colab:
+    def __init__(self, tmp_path, remote):
+        self.tmp = tmp_path
+        self.cell = tmp_path / "cell.py"
+        self.cell.write_text(colab.setup_cell_source())
+        (tmp_path / "runner.py").write_text(_RUNNER)
+        fake = tmp_path / "fakepip" / "pip"
+        fake.mkdir(parents=True)
+        (fake / "__init__.py").write_text("")
+        (fake / "__main__.py").write_text(_FAKE_PIP)
+        self.log, self.fail = tmp_path / "pip.log", tmp_path / "pip.fail"
+        self.home = tmp_path / "content" / "molpractice"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MOLPRACTICE_")}
+        self.env.update(MOLPRACTICE_HOME=str(self.home), MOLPRACTICE_REPO=f"file://{remote}",
+                        MOLPRACTICE_REF="workshop", PYTHONPATH=str(tmp_path / "fakepip"), MPLBACKEND="Agg",
+                        FAKE_PIP_LOG=str(self.log), FAKE_PIP_FAIL=str(self.fail))
+
+    def run(self, **env):
+        return subprocess.run([sys.executable, str(self.tmp / "runner.py"), str(self.cell)], cwd=self.tmp,
+                              env=dict(self.env, **env), capture_output=True, text=True, timeout=300)
+
+    def pip_calls(self):
+        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+
+
+def test_simulated_colab_first_run_and_rerun(tmp_path, remote):
+    sim = _Colab(tmp_path, remote)
+    first = sim.run()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"cloning file://{remote} (workshop)" in first.stdout
+    assert (sim.home / ".git").is_dir() and (sim.home / "exercises").is_dir()
+    assert f"CWD={sim.home / 'notebooks'}" in first.stdout
+    assert f"MOLPRACTICE={sim.home / 'molpractice' / '__init__.py'}" in first.stdout, "not the clone's package"
+    assert "molpractice | device:" in first.stdout, "the cell must end with mp.setup()'s report"
+    calls = sim.pip_calls()
+    assert [c["args"][:1] for c in calls] == [["install"], ["install"]]
+    import torch
+
+    for call in calls:
+        assert call["constraint"].strip() == f"torch=={torch.__version__}", call
+        assert not any(re.match(r"torch([<>=!~ ]|$)", a) for a in call["args"]), f"installs torch: {call}"
+    assert calls[1]["args"][-3:] == ["--no-deps", "-e", str(sim.home)]
+    assert (sim.home / colab.MARKER).is_file()
+
+    again = sim.run()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "cloning" not in again.stdout and "already installed" in again.stdout
+    assert len(sim.pip_calls()) == 2, "a re-run must not install again"
+    assert "molpractice | device:" in again.stdout and "ignored" not in again.stdout
+    other = sim.run(MOLPRACTICE_REF="main")
+    assert other.returncode == 0 and "MOLPRACTICE_REF=main is ignored" in other.stdout, other.stdout
+
+
+def test_simulated_colab_failed_clone_says_so_and_leaves_nothing(tmp_path, remote):
+    sim = _Colab(tmp_path, remote)
+    bad = sim.run(MOLPRACTICE_REPO=f"file://{tmp_path / 'no-such-repo.git'}")
+    assert bad.returncode != 0
+    assert "could not clone" in bad.stderr and "no-such-repo.git" in bad.stderr and "MOLPRACTICE_REPO" in bad.stderr
+    assert not sim.home.exists() and not Path(str(sim.home) + ".partial").exists()
+    assert sim.pip_calls() == []
+    wrong_ref = sim.run(MOLPRACTICE_REF="no-such-branch")
+    assert wrong_ref.returncode != 0 and "'no-such-branch'" in wrong_ref.stderr
+    assert sim.run().returncode == 0 and (sim.home / ".git").is_dir()
+
+
+def test_simulated_colab_failed_install_is_retried(tmp_path, remote):
+    sim = _Colab(tmp_path, remote)
+    sim.fail.write_text("")
+    bad = sim.run()
+    assert bad.returncode != 0
+    assert "installing failed" in bad.stderr and "No matching distribution found for rdkit" in bad.stderr
+    assert "re-run this cell" in bad.stderr
+    assert not (sim.home / colab.MARKER).exists(), "a failed install must not be marked done"
+    sim.fail.unlink()
+    good = sim.run()
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "cloning" not in good.stdout, "the complete clone is reused"
+    assert (sim.home / colab.MARKER).is_file() and len(sim.pip_calls()) == 3
+
+
+# ------------------------------------------------------------------------ pip's plan keeps torch
+def _dry_run(python, commands, tmp_path):
+    """Run each command with ``--dry-run --report``; return the names pip would install."""
+    planned = []
+    for i, command in enumerate(commands):
+        report = tmp_path / f"report{i}.json"
+        result = subprocess.run([*command, "--dry-run", "--report", str(report)], capture_output=True, text=True,
+                                timeout=900, env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
+        if result.returncode != 0 and re.search(r"No matching distribution|Could not find a version|"
+                                                r"connection|Network is unreachable", result.stderr):
+            pytest.skip(f"no package index reachable for pip's plan: {result.stderr.strip()[-300:]}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        planned += [item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]]
+    print(f"{python}: pip would install {sorted(planned)}")
+    return planned
+
+
+def test_install_commands_keep_this_environments_torch(tmp_path):
+    constraints = tmp_path / "keep-torch.txt"
+    constraints.write_text(colab.torch_constraint())
+    planned = _dry_run(sys.executable, colab.install_commands(REPO, constraints), tmp_path)
+    assert "torch" not in planned, planned
+    assert "molpractice" in planned
+
+
+def test_install_commands_keep_a_colab_cuda_torch(tmp_path):
+    """A fresh environment with only a Colab-like torch (a version no index has): pip plans everything else."""
+    venv = tmp_path / "colab-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    dist = site / "torch-2.5.1+cu121.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.5.1+cu121\n")
+    (dist / "INSTALLER").write_text("pip\n")
+    (dist / "RECORD").write_text("")
+    constraints = tmp_path / "keep-torch.txt"
+    constraints.write_text("torch==2.5.1+cu121\n")
+    planned = _dry_run(python, colab.install_commands(REPO, constraints, python=python), tmp_path)
+    assert "torch" not in planned, planned
+    assert {"rdkit", "datamol", "torch-geometric", "torch_geometric"} & set(planned) >= {"rdkit", "datamol"}, planned
+    assert "molpractice" in planned
+    # and the constraint is what holds torch: a requirement that would replace it makes pip refuse, not reinstall
+    clash = subprocess.run([python, "-m", "pip", "install", "-q", "-c", str(constraints), "--dry-run", "torch>=2.6"],
+                           capture_output=True, text=True, timeout=600)
+    assert clash.returncode != 0, clash.stdout
+
+
+# ------------------------------------------------------------------------------------ colab-links
+def _fork_copy(tmp_path):
+    copy = tmp_path / "fork"
+    for part in ("molpractice", "notebooks", "exercises", "solutions", "tests"):
+        shutil.copytree(REPO / part, copy / part, ignore=COPY_IGNORE)
+    return copy
+
+
+def _load_colab(copy):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fork_colab", copy / "molpractice" / "colab.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _without_links(nb):
+    nb = json.loads(json.dumps(nb))
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["source"] = []
+    for c in nb["cells"]:
+        if c["cell_type"] == "markdown":
+            c["source"] = colab._BADGE.sub("BADGE", "".join(c["source"]))
+    return nb
+
+
+def test_colab_links_points_a_fork_everywhere(tmp_path):
+    copy = _fork_copy(tmp_path)
+    notebooks = sorted((copy / "notebooks").glob("[0-9]*.ipynb"))
+    assert notebooks
+    before = {p.name: json.loads(p.read_text()) for p in notebooks}
+    cli = [sys.executable, "-m", "molpractice", "colab-links"]
+    result = subprocess.run([*cli, "https://github.com/acme/mp-workshop", "--ref", "spring-2027", "--repo", str(copy)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    fork = _load_colab(copy)
+    assert (fork.REPO_URL, fork.REPO_REF) == ("https://github.com/acme/mp-workshop", "spring-2027")
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        assert "".join(first["source"]) == fork.setup_cell_source()
+        assert 'os.environ.get("MOLPRACTICE_REPO", "https://github.com/acme/mp-workshop")' in fork.setup_cell_source()
+        text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        assert fork.badge_markdown(path.name) in text and "github/acme/mp-workshop/blob/spring-2027/" in text
+        assert "molpractice/molpractice" not in text
+        assert _without_links(nb) == _without_links(before[path.name]), f"{path.name}: something else changed"
+    again = subprocess.run([*cli, "--repo", str(copy), "--check"], capture_output=True, text=True, cwd=tmp_path)
+    assert again.returncode == 0 and "up to date" in again.stdout, again.stderr
+    refused = subprocess.run([*cli, "https://gitlab.com/acme/mp", "--repo", str(copy)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "GitHub only" in refused.stderr
+
+
+def test_colab_links_check_finds_a_stale_notebook(tmp_path):
+    copy = _fork_copy(tmp_path)
+    cli = [sys.executable, "-m", "molpractice", "colab-links", "--repo", str(copy)]
+    assert subprocess.run(cli, capture_output=True, text=True).returncode == 0
+    path = sorted((copy / "notebooks").glob("[0-9]*.ipynb"))[0]
+    nb = json.loads(path.read_text())
+    next(c for c in nb["cells"] if c["cell_type"] == "code")["source"] = ["import molpractice as mp\n"]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    stale = subprocess.run([*cli, "--check"], capture_output=True, text=True)
+    assert stale.returncode == 1 and path.name in stale.stderr
+    assert json.loads(path.read_text()) == nb, "--check must not write"
