@@ -19,8 +19,8 @@ def test_bench_ch01_on_esol_csv_fast(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "rf_counts_desc" in printed and "scaffold" in printed
     assert "made on: scaffold split, validation part" in printed
-    assert written["selection"]["part"] == "validation" and written["selection"]["table"]
     written = json.loads(out.read_text())
+    assert written["selection"]["part"] == "validation" and written["selection"]["table"]
     assert written["results"] == json.loads(json.dumps(report["results"]))
     rows = {(r["model"], r["split"]): r for r in written["results"]}
     assert set(rows) == {(m, s) for m in bench.MODELS for s in bench.SPLITS}

@@ -1,0 +1,233 @@
+"""Unit tests of molpractice.diffusion and molpractice.plots_sampling on tiny data (seconds, one thread)."""
+import math
+import types
+
+import matplotlib
+import pytest
+import torch
+
+from molpractice import diffusion as D
+from molpractice import plots_sampling as P
+from solutions import ch04_diffusion as ch
+
+matplotlib.use("Agg")
+
+
+def _tiny_cfg(**over):
+    base = dict(vars(D.SETTINGS.current("fast")))
+    base.update(T=20, hidden=16, layers=2, batch_size=8, max_train_steps=5, train_seconds=30.0)
+    base.update(over)
+    return types.SimpleNamespace(**base)
+
+
+def _tiny_data():
+    gen = torch.Generator().manual_seed(0)
+    out = []
+    for smiles, z in (("CCO", [6, 6, 8]), ("CC#N", [6, 6, 7]), ("CC(C)F", [6, 6, 6, 9])):
+        pos = torch.randn(len(z), 3, generator=gen) * 1.2
+        out.append({"z": torch.tensor(z), "pos": pos - pos.mean(0), "smiles": smiles})
+    return out
+
+
+def test_settings_have_the_same_names_in_both_modes():
+    assert set(vars(D.SETTINGS.current("full"))) == set(vars(D.SETTINGS.current("fast")))
+    full = D.SETTINGS.current("full")
+    assert full.train_seconds <= 8 * 60, "full-mode training must fit the 8-minute CPU budget"
+    assert full.n_samples >= 200 and full.T == 500
+
+
+def test_toy_data_and_quality():
+    x = D.toy_data(4000, torch.Generator().manual_seed(0))
+    assert x.shape == (4000, 2) and x.dtype == torch.float32
+    q = D.toy_quality(x)
+    assert abs(q["within_3sigma"] - (1 - math.exp(-4.5))) < 0.01  # the data scores 1 − e^{−4.5}
+    assert q["modes_hit"] == 8
+    collapsed = D.toy_quality(torch.zeros(100, 2))
+    assert collapsed["within_3sigma"] == 0.0 and collapsed["modes_hit"] == 0
+    one_mode = D.toy_quality(D.toy_modes()[:1].repeat(50, 1))
+    assert one_mode["modes_hit"] == 1
+    with pytest.raises(ValueError):
+        D.toy_data(0)
+
+
+def test_toy_training_and_samplers_run_and_are_seeded():
+    model, hist = D.train_toy(ch, T=50, steps=30, seconds=30, progress=False)
+    assert hist["steps"] == 30 and all(math.isfinite(v) for v in hist["loss"])
+    a = D.sample_toy(ch, model, 64, "ddim", 10, clip=2.4, seed=3)
+    b = D.sample_toy(ch, model, 64, "ddim", 10, clip=2.4, seed=3)
+    assert a.shape == (64, 2) and torch.equal(a, b), "DDIM with a seed must be reproducible"
+    c = D.sample_toy(ch, model, 64, "ddpm", 50, clip=2.4, seed=3)
+    d = D.sample_toy(ch, model, 64, "ddpm", 10, clip=2.4, seed=3)
+    assert torch.isfinite(c).all() and torch.isfinite(d).all()
+    assert float(c.norm(dim=1).max()) < 10
+
+
+def test_step_schedule():
+    assert D.step_schedule(10, 10) == list(range(10, -1, -1))
+    s = D.step_schedule(500, 50)
+    assert s[0] == 500 and s[-1] == 0 and len(s) == 51 and all(a > b for a, b in zip(s, s[1:]))
+    with pytest.raises(ValueError):
+        D.step_schedule(10, 11)
+
+
+def test_run_sampler_with_an_exact_denoiser_recovers_a_gaussian():
+    T, n = 100, 4000
+    ab = ch.cosine_alpha_bar(T)
+    mu, sd = 1.0, 0.5
+
+    def eps(parts, t):
+        a = float(ab[t])
+        return [math.sqrt(1 - a) * (parts[0] - math.sqrt(a) * mu) / (a * sd ** 2 + 1 - a)]
+
+    gen = torch.Generator().manual_seed(0)
+    x = D.run_sampler(ch, eps, torch.randn(n, 1, generator=gen, dtype=torch.float64), ab, "ddpm",
+                      generator=gen)
+    assert abs(float(x.mean()) - mu) < 0.05 and abs(float(x.std()) / sd - 1) < 0.06
+    y = D.run_sampler(ch, eps, torch.randn(n, 1, generator=gen, dtype=torch.float64), ab, "ddim", steps=50)
+    assert abs(float(y.mean()) - mu) < 0.05 and abs(float(y.std()) / sd - 1) < 0.08
+    with pytest.raises(ValueError):
+        D.run_sampler(ch, eps, y, ab, "euler")
+
+
+def test_complete_graph_edges_match_geometry3d():
+    from molpractice.geometry3d import fully_connected_edge_index
+
+    batch = torch.tensor([0, 0, 1, 1, 1, 2])
+    a = D.complete_graph_edges(batch)
+    b = fully_connected_edge_index(batch)
+    assert sorted(map(tuple, a.T.tolist())) == sorted(map(tuple, b.T.tolist()))
+
+
+def test_egnn_denoiser_is_equivariant_and_centred():
+    torch.manual_seed(0)
+    model = D.EGNNDenoiser(hidden=16, layers=2).double()
+    for p in model.parameters():  # make the coordinate update non-negligible
+        torch.nn.init.normal_(p, std=0.3)
+    batch = torch.tensor([0, 0, 0, 1, 1, 1, 1])
+    gen = torch.Generator().manual_seed(1)
+    pos = torch.randn(7, 3, generator=gen, dtype=torch.float64)
+    h = torch.randn(7, 4, generator=gen, dtype=torch.float64)
+    t = torch.full((7,), 0.3, dtype=torch.float64)
+    with torch.no_grad():
+        ex, eh = model(pos, h, t, batch)
+    assert ex.shape == (7, 3) and eh.shape == (7, 4)
+    for g in (0, 1):
+        assert float(ex[batch == g].mean(0).abs().max()) < 1e-12, "ε̂_pos must have zero mean per molecule"
+    Q = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))[0]
+    with torch.no_grad():
+        ex2, eh2 = model(pos @ Q.T + torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64), h, t, batch)
+    assert torch.allclose(ex2, ex @ Q.T, atol=1e-9) and torch.allclose(eh2, eh, atol=1e-9)
+    assert float(ex.abs().max()) > 1e-6
+
+
+def test_molecule_training_caches_and_reloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    data = _tiny_data()
+    cfg = _tiny_cfg()
+    model, info = D.train_molecule_model(ch, data, cfg, progress=False, implementation="solutions")
+    assert not info["cached"] and info["steps"] == 5
+    path = D.weights_path(cfg, "solutions", data)
+    assert path.exists() and path.parent == tmp_path
+    again, info2 = D.train_molecule_model(ch, data, cfg, progress=False, implementation="solutions")
+    assert info2["cached"] and info2["steps"] == 5
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    saved = torch.load(path, weights_only=True)  # plain tensors and numbers only
+    assert set(saved) == {"state_dict", "info"}
+    other = D.weights_path(_tiny_cfg(hidden=8), "solutions", data)
+    assert other != path, "different settings must not share a cache file"
+
+
+def test_sample_molecules_shapes_drift_trajectory_and_equivariance():
+    data = _tiny_data()
+    cfg = _tiny_cfg()
+    model, _ = D.train_molecule_model(ch, data, cfg, progress=False, cache=False)
+    ab = ch.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    sizes = D.draw_sizes(data, 5, seed=0)
+    assert set(sizes) <= {3, 4}
+    samples, extra = D.sample_molecules(ch, model, sizes, ab, "ddpm", None, cfg.type_scale, 5.0, seed=0,
+                                        trajectory=2)
+    assert len(samples) == 5 and [len(z) for z, _ in samples] == sizes
+    assert all(set(z.tolist()) <= set(D.ELEMENTS) for z, _ in samples)
+    assert all(float(p.mean(0).abs().max()) < 1e-5 for _, p in samples), "samples must be centred"
+    assert len(extra["com_drift"]) == cfg.T and len(extra["trajectory"]) == cfg.T + 1
+    assert extra["trajectory_sizes"] == sizes[:2] and extra["trajectory"][0][1].shape[0] == sum(sizes[:2])
+    R = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64))[0]
+    eq = D.sampler_equivariance(ch, model, sizes, ab, R, cfg.type_scale, pos_clip=1e3, steps=10)
+    assert eq["max_position_error"] < 1e-3 and eq["same_molecules"] == 1.0
+
+
+def test_metrics_bond_recovery_and_distances():
+    data = _tiny_data()
+    real = []
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    for smi in ("CCO", "c1ccccc1"):
+        mol = Chem.AddHs(Chem.MolFromSmiles(smi))
+        AllChem.EmbedMolecule(mol, randomSeed=1)
+        AllChem.MMFFOptimizeMolecule(mol)
+        heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+        pos = torch.tensor(mol.GetConformer().GetPositions()[heavy], dtype=torch.float32)
+        real.append({"z": torch.tensor([mol.GetAtomWithIdx(i).GetAtomicNum() for i in heavy]), "pos": pos,
+                     "smiles": Chem.MolToSmiles(Chem.MolFromSmiles(smi))})
+    rec = D.bond_recovery(ch.molecule_from_geometry, real)
+    assert rec["recovered"] == 1.0 and rec["n"] == 2
+    naive = D.bond_recovery(D.naive_molecule_from_geometry, real)
+    assert naive["recovered"] == 0.5 and naive["failures"][0][0] == "c1ccccc1", "the naive rule reads benzene wrong"
+    samples = [(d["z"], d["pos"]) for d in real] * 3
+    m = D.metrics(ch, samples, ["CCO"], n_boot=50)
+    assert m["validity"] == 1.0 and m["uniqueness"] == pytest.approx(2 / 6) and m["novelty"] == 0.5
+    lo, hi = m["ci"]["validity"]
+    assert lo <= 1.0 <= hi + 1e-12
+    lengths = D.bond_lengths(ch.molecule_from_geometry, samples)
+    assert len(lengths) == 3 * (2 + 6) and 1.3 < lengths.mean() < 1.5
+    dists = D.pairwise_distances(samples)
+    assert len(dists) == 3 * (3 + 15)
+    assert D.wasserstein(dists, dists) == 0.0
+    freq = D.atom_type_frequencies(samples)
+    assert abs(sum(freq.values()) - 1) < 1e-6 and freq["F"] == 0.0
+    sim = D.nearest_train_similarity(["CCO", "c1ccccc1"], ["CCO"])
+    assert sim[0] == 1.0 and sim[1] < 0.5
+    assert len(data) == 3
+
+
+def test_plots_draw_without_error():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ab = ch.cosine_alpha_bar(50)
+    P.plot_schedule(ab)
+    P.plot_forward_moments([1, 2, 3], [0.1, 0.2, 0.3], [0.1, 0.2, 0.3])
+    P.plot_toy_samples({"a": torch.randn(20, 2), "b": torch.full((5, 2), float("nan"))}, data=torch.randn(20, 2))
+    P.plot_quality_vs_steps([{"steps": 10, "connected": 0.5, "sampler": "DDIM"},
+                             {"steps": 50, "connected": 0.7, "sampler": "DDIM"}])
+    P.plot_distance_histograms(np.random.rand(30) + 1, np.random.rand(40) + 1)
+    P.plot_type_frequencies({"C": 0.7, "N": 0.1, "O": 0.2, "F": 0.0}, {"C": 0.72, "N": 0.1, "O": 0.16, "F": 0.02})
+    P.plot_similarity_to_train(np.array([0.2, 1.0, 0.5]))
+    traj = [(t, torch.randn(5, 3), torch.randn(5, 4)) for t in range(10, -1, -1)]
+    P.plot_trajectories(traj, [2, 3])
+    P.plot_com_drift({"a": [1e-3, 1e-4], "b": [0.0, 0.0]})
+    P.plot_loss(list(np.random.rand(100)))
+    plt.close("all")
+
+
+def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch):
+    import json
+
+    from molpractice.runtime import RunSettings
+
+    tiny = dict(vars(D.SETTINGS.current("fast")))
+    tiny.update(toy_T=60, toy_steps=20, toy_seconds=10.0, toy_samples=50, T=10, hidden=8, layers=1, batch_size=4,
+                max_train_steps=3, train_seconds=10.0, n_samples=6, n_fast_samples=4, n_boot=20)
+    monkeypatch.setattr(D, "SETTINGS", RunSettings(full=tiny, fast=tiny))
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    out = tmp_path / "bench.json"
+    report = D.run_benchmark("solutions", steps=5, json_path=str(out))
+    assert report["data_recovery"] >= 0.99 and report["n_train"] > 700
+    rows = {r["sampler"]: r for r in report["results"]}
+    assert {"DDPM-60", "DDIM-50", "DDIM-50 (no clip)", "DDPM-5", "DDIM-10"} <= set(rows)
+    assert rows["DDPM-5"]["n"] == 6 and 0 <= rows["DDPM-5"]["validity"] <= 1
+    assert json.loads(out.read_text())["chapter"] == "ch04"
+    with pytest.raises(ValueError):
+        D.run_benchmark("solutions", steps=11)
