@@ -150,22 +150,24 @@ def write_tables(repo=None, check: bool = False) -> list[str]:
         stale.append("README.md")
         if not check:
             readme.write_text(new)
+    import nbformat
+
     start = repo / "notebooks" / "00_start_here.ipynb"
-    nb = json.loads(start.read_text())
+    nb = nbformat.read(start, as_version=4)
     changed = False
     for cell in nb["cells"]:
         src = "".join(cell.get("source", ""))
         if cell.get("cell_type") == "markdown" and BEGIN_TABLE in src:
             new_src = _replace_between(src, table, start.name)
             if new_src != src:
-                cell["source"] = new_src.splitlines(keepends=True)
+                cell["source"] = new_src
                 changed = True
     if not any(BEGIN_TABLE in "".join(c.get("source", "")) for c in nb["cells"]):
         raise ValueError(f"{start.name}: no markdown cell holds the markers {BEGIN_TABLE} … {END_TABLE}")
     if changed:
         stale.append("notebooks/00_start_here.ipynb")
         if not check:
-            start.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+            nbformat.write(nb, start)
     return stale
 
 

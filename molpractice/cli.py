@@ -13,7 +13,7 @@ def _cmd_grade(args) -> int:
     from .grading import format_report, format_row, grade
 
     try:
-        report = grade(args.which, impl=args.impl, timeout=args.timeout, repo=args.repo,
+        report = grade(args.which, implementation=args.impl, timeout=args.timeout, repo=args.repo,
                        progress=lambda r: print(format_row(r), flush=True), worker="subprocess")
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"molpractice grade: {err}", file=sys.stderr)
@@ -64,8 +64,8 @@ def _cmd_grade_room(args) -> int:
         learner, ex_dir = _learner_of(Path(copy), seen)
         print(f"== {learner} ({ex_dir})", flush=True)
         try:
-            report = grading.grade(args.which, impl="exercises", timeout=args.timeout, repo=args.repo,
-                                   impl_dir=ex_dir)
+            report = grading.grade(args.which, implementation="exercises", timeout=args.timeout, repo=args.repo,
+                                   package_dir=ex_dir)
         except (FileNotFoundError, ValueError, RuntimeError) as err:
             print(f"   could not grade: {err}", flush=True)
             rows += [{"learner": learner, "exercise": i, "status": "error", "points": 0.0,
@@ -91,7 +91,7 @@ def _cmd_grade_bench(args) -> int:
     from .grading import benchmark_checks
 
     try:
-        rows = benchmark_checks(args.which, impl=args.impl, repeats=args.repeats, repo=args.repo)
+        rows = benchmark_checks(args.which, implementation=args.impl, repeats=args.repeats, repo=args.repo)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"molpractice grade-bench: {err}", file=sys.stderr)
         return 2

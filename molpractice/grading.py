@@ -48,18 +48,18 @@ def _max_points(graders, ex_id):
     return sum(g.points for g in graders if g.exercise == ex_id)
 
 
-def grade(which: str | None = None, impl: str = "exercises", timeout: float = 60.0,
-          repo: str | Path | None = None, impl_dir: str | Path | None = None,
+def grade(which: str | None = None, implementation: str = "exercises", timeout: float = 60.0,
+          repo: str | Path | None = None, package_dir: str | Path | None = None,
           startup_timeout: float = 300.0, progress=None, block_reference: bool | None = None,
           worker: str | None = None) -> dict:
     """Grade exercises and return the report of the contract.
 
     Args:
         which: chapter or exercise selector (see :func:`select_exercises`); None = all.
-        impl: ``"exercises"`` or ``"solutions"``.
+        implementation: ``"exercises"`` or ``"solutions"``.
         timeout: seconds one exercise may run before it is stopped (status ``timeout``).
         repo: the curriculum repository whose graders are used (default: found from the cwd).
-        impl_dir: the package folder to grade (default ``<repo>/<impl>``); an instructor points this
+        package_dir: the package folder to grade (default ``<repo>/<implementation>``); an instructor points this
             at a learner's copy of ``exercises/``.
         progress: optional callable ``progress(result_dict)`` called after every exercise.
         block_reference: make ``import solutions`` fail inside the worker (default: when grading
@@ -67,7 +67,7 @@ def grade(which: str | None = None, impl: str = "exercises", timeout: float = 60
         worker: ``"forkserver"`` (default: warm workers, fast from the second check of a session on) or
             ``"subprocess"`` (a new interpreter); ``MOLPRACTICE_GRADE_WORKER`` overrides it.
     Returns:
-        ``{"total", "max", "impl", "exercises": [{"id", "status", "points", "max_points", "message",
+        ``{"total", "max", "implementation", "package_dir", "exercises": [{"id", "status", "points", "max_points", "message",
         "seconds"}]}``.
 
     Every exercise is graded in a worker process (see :mod:`molpractice.grading_pool`) that is killed once
@@ -75,17 +75,17 @@ def grade(which: str | None = None, impl: str = "exercises", timeout: float = 60
     """
     repo = find_repo(repo)
     graders_dir = repo / "tests" / "graders"
-    impl_dir = Path(impl_dir) if impl_dir is not None else repo / impl
-    if not (impl_dir / "__init__.py").is_file():
-        raise FileNotFoundError(f"{impl_dir} is not an implementation package (no __init__.py)")
+    package_dir = Path(package_dir) if package_dir is not None else repo / implementation
+    if not (package_dir / "__init__.py").is_file():
+        raise FileNotFoundError(f"{package_dir} is not an implementation package (no __init__.py)")
     if block_reference is None:
-        block_reference = impl == "exercises"
+        block_reference = implementation == "exercises"
     graders = grader_table(graders_dir)
     ids = select_exercises(graders, which)
     results: dict[str, dict] = {}
     remaining = list(ids)
     while remaining:
-        for r in _run_worker(remaining, impl, impl_dir, graders_dir, repo, timeout, startup_timeout,
+        for r in _run_worker(remaining, implementation, package_dir, graders_dir, repo, timeout, startup_timeout,
                              block_reference, worker):
             r["max_points"] = _max_points(graders, r["id"])
             r["message"] = clip(r.get("message", ""))
@@ -96,7 +96,7 @@ def grade(which: str | None = None, impl: str = "exercises", timeout: float = 60
     rows = [results[i] for i in ids]
     for r in rows:
         r.setdefault("seconds", None)
-    return {"impl": impl, "impl_dir": str(impl_dir), "total": sum(r["points"] for r in rows),
+    return {"implementation": implementation, "package_dir": str(package_dir), "total": sum(r["points"] for r in rows),
             "max": sum(r["max_points"] for r in rows),
             "exercises": [{k: r[k] for k in ("id", "status", "points", "max_points", "message", "seconds")}
                           for r in rows]}
@@ -112,7 +112,7 @@ def _log_tail(path: str) -> str:
         return ""
 
 
-def _run_worker(ids, impl, impl_dir, graders_dir, repo, timeout, startup_timeout, block_reference=False,
+def _run_worker(ids, implementation, package_dir, graders_dir, repo, timeout, startup_timeout, block_reference=False,
                 worker_kind=None):
     """Start one worker for ``ids``; yield results until it finishes, times out, or dies.
 
@@ -123,7 +123,7 @@ def _run_worker(ids, impl, impl_dir, graders_dir, repo, timeout, startup_timeout
 
     fd, log_path = tempfile.mkstemp(prefix="molpractice-grade-", suffix=".log")
     os.close(fd)
-    job = {"ids": ids, "impl": impl, "impl_dir": str(impl_dir), "graders_dir": str(graders_dir),
+    job = {"ids": ids, "implementation": implementation, "impl_dir": str(package_dir), "graders_dir": str(graders_dir),
            "repo": str(repo), "log": log_path, "block_reference": bool(block_reference)}
     chapters = {int(i.split(".")[0]) for i in ids}
     sources = [p.read_text(errors="replace") for folder in (Path(graders_dir), Path(repo) / "solutions")
@@ -173,7 +173,7 @@ def _run_worker(ids, impl, impl_dir, graders_dir, repo, timeout, startup_timeout
 
 
 # ------------------------------------------------------------------------------------- benchmark
-def benchmark_checks(which: str | None = None, impl: str = "solutions", repeats: int = 3, repo=None,
+def benchmark_checks(which: str | None = None, implementation: str = "solutions", repeats: int = 3, repo=None,
                      timeout: float = 60.0, out=print) -> list[dict]:
     """Time one check per exercise, cold and warm, and print a table (``molpractice grade-bench``).
 
@@ -192,22 +192,22 @@ def benchmark_checks(which: str | None = None, impl: str = "solutions", repeats:
 
     repo = find_repo(repo)
     ids = select_exercises(grader_table(repo / "tests" / "graders"), which)
-    out(f"check times per exercise ({impl}, worker: {grading_pool.worker_kind()}, "
+    out(f"check times per exercise ({implementation}, worker: {grading_pool.worker_kind()}, "
         f"MOLPRACTICE_THREADS={os.environ.get('MOLPRACTICE_THREADS', '1')})")
     out(f"{'exercise':>8}  {'cold s':>7}  {'warm s (median)':>15}  {'warm s (max)':>12}  {'graders s':>9}  status")
     grading_pool.warm_up()
     rows = []
     for ex_id in ids:
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "molpractice", "grade", ex_id, "--impl", impl,
+        proc = subprocess.run([sys.executable, "-m", "molpractice", "grade", ex_id, "--impl", implementation,
                                "--timeout", str(timeout), "--repo", str(repo)],
                               cwd=str(repo), capture_output=True, text=True)
         cold = time.perf_counter() - t0
-        grade(ex_id, impl=impl, timeout=timeout, repo=repo)  # the first warm run also warms the OS caches
+        grade(ex_id, implementation=implementation, timeout=timeout, repo=repo)  # the first warm run also warms the OS caches
         warm, row = [], None
         for _ in range(max(1, repeats)):
             t0 = time.perf_counter()
-            row = grade(ex_id, impl=impl, timeout=timeout, repo=repo)["exercises"][0]
+            row = grade(ex_id, implementation=implementation, timeout=timeout, repo=repo)["exercises"][0]
             warm.append(time.perf_counter() - t0)
         result = {"id": ex_id, "cold_seconds": round(cold, 2), "warm_seconds": round(statistics.median(warm), 2),
                   "warm_max_seconds": round(max(warm), 2), "grader_seconds": row["seconds"],
@@ -232,7 +232,7 @@ def format_row(r: dict) -> str:
 
 def format_report(report: dict) -> str:
     lines = [format_row(r) for r in report["exercises"]]
-    lines.append(f"Total: {report['total']:g} / {report['max']:g} points ({report['impl']})")
+    lines.append(f"Total: {report['total']:g} / {report['max']:g} points ({report['implementation']})")
     return "\n".join(lines)
 
 
@@ -248,6 +248,6 @@ def check(exercise_id: str, timeout: float = 60.0) -> None:
 
     if not EXERCISE_ID.match(str(exercise_id)):
         raise ValueError(f"check() takes one exercise id like '1.2', got {exercise_id!r}")
-    report = grade(str(exercise_id), impl=implementation_name(), timeout=timeout)
+    report = grade(str(exercise_id), implementation=implementation_name(), timeout=timeout)
     row = report["exercises"][0]
-    print(format_row(row) + f"  [{report['impl']}]")
+    print(format_row(row) + f"  [{report['implementation']}]")

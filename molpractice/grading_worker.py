@@ -283,10 +283,10 @@ def _worker(job: dict, conn) -> None:
     impl_dir = str(Path(job["impl_dir"]).resolve())
     if job.get("block_reference"):
         block_reference("solutions")
-    import_package_from(job["impl"], Path(impl_dir))
+    import_package_from(job["implementation"], Path(impl_dir))
     graders = load_graders(Path(job["graders_dir"]), {int(i.split(".")[0]) for i in job["ids"]})
     recorder = _Recorder()
-    impl = _RecordingImplementation(Implementation(job["impl"]), recorder)
+    impl = _RecordingImplementation(Implementation(job["implementation"]), recorder)
     emit(event="ready")
     for ex_id in job["ids"]:
         emit(event="start", id=ex_id)

@@ -21,16 +21,7 @@ SUITE = GraderSuite("ch05_drills")
 graders = SUITE.graders
 _impl = SUITE.implementation
 _graders_of = SUITE.graders_of
-
-
-def _rejection(impl, exercise_id):
-    """The first grader message that rejects ``impl`` (None if every grader accepts it)."""
-    for grader in _graders_of(exercise_id):
-        try:
-            grader(impl)
-        except (AssertionError, RuntimeError, ValueError, TypeError, IndexError, KeyError) as err:
-            return f"{grader.__name__}: {type(err).__name__}: {err}"
-    return None
+_rejection = SUITE.first_rejection  # the first rejecting grader's message, or None
 
 
 def _accepts(impl, exercise_id):

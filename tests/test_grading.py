@@ -74,7 +74,7 @@ def test_fresh_stubs_are_all_not_started(tmp_path):
 def test_broken_learner_code_gets_a_verdict(tmp_path, replacement, status, words):
     copy = _learner_copy(tmp_path, replacement)
     t0 = time.monotonic()
-    report = grade("0.1", impl="exercises", timeout=4, impl_dir=copy)
+    report = grade("0.1", implementation="exercises", timeout=4, package_dir=copy)
     assert time.monotonic() - t0 < 60
     row = report["exercises"][0]
     assert row["status"] == status and words in row["message"], row
@@ -83,13 +83,13 @@ def test_broken_learner_code_gets_a_verdict(tmp_path, replacement, status, words
 
 def test_syntax_error_gets_a_verdict_naming_the_line(tmp_path):
     copy = _learner_copy(tmp_path, "return probs,, 1")
-    row = grade("0.1", impl="exercises", timeout=10, impl_dir=copy)["exercises"][0]
+    row = grade("0.1", implementation="exercises", timeout=10, package_dir=copy)["exercises"][0]
     assert row["status"] == "error" and "SyntaxError" in row["message"] and "line" in row["message"], row
 
 
 def test_timeout_does_not_stop_the_other_exercises(tmp_path):
     copy = _learner_copy(tmp_path, "while True:\n    pass")
-    report = grade(None, impl="exercises", timeout=3, impl_dir=copy)
+    report = grade(None, implementation="exercises", timeout=3, package_dir=copy)
     statuses = {r["id"]: r["status"] for r in report["exercises"]}
     assert statuses["0.1"] == "timeout"
     assert len(statuses) == len(select_exercises(load_graders(REPO / "tests" / "graders"), None))
@@ -160,7 +160,7 @@ def test_return_none_stubs_score_zero(tmp_path):
                  for line in text.splitlines(keepends=True)]
         path.write_text("".join(lines))
     for chapter in ("0", "1", "2"):
-        report = grade(chapter, impl="exercises", timeout=30, impl_dir=copy)
+        report = grade(chapter, implementation="exercises", timeout=30, package_dir=copy)
         scored = [r for r in report["exercises"] if r["points"]]
         assert report["total"] == 0, format_report(report)
         assert not scored and all(r["status"] in ("failed", "error") for r in report["exercises"]), \
@@ -173,7 +173,7 @@ def test_a_lingering_non_daemon_thread_does_not_hang_grading(tmp_path):
                                    "return None")
     t0 = time.monotonic()
     result = subprocess.run([sys.executable, "-c", "import sys; from molpractice.grading import grade; "
-                             f"r = grade('0.1', impl='exercises', timeout=20, impl_dir={str(copy)!r}); "
+                             f"r = grade('0.1', implementation='exercises', timeout=20, package_dir={str(copy)!r}); "
                              "print(r['exercises'][0]['status'])"], cwd=REPO, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
@@ -182,7 +182,7 @@ def test_a_lingering_non_daemon_thread_does_not_hang_grading(tmp_path):
 
 def test_long_messages_are_truncated(tmp_path):
     copy = _learner_copy(tmp_path, "raise ValueError('x' * 2_000_000)")
-    row = grade("0.1", impl="exercises", timeout=20, impl_dir=copy)["exercises"][0]
+    row = grade("0.1", implementation="exercises", timeout=20, package_dir=copy)["exercises"][0]
     assert row["status"] == "error" and len(row["message"]) < 1200 and "characters cut" in row["message"], \
         row["message"][:300]
 
@@ -192,7 +192,7 @@ def test_in_place_mutation_of_an_input_is_reported(tmp_path):
                                    "logp = -energies / temperature - np.log(np.exp(-energies / temperature).sum())\n"
                                    "p = np.exp(logp)\n"
                                    "return p, float(p @ energies), float(-(p @ logp))")
-    row = grade("0.1", impl="exercises", timeout=20, impl_dir=copy)["exercises"][0]
+    row = grade("0.1", implementation="exercises", timeout=20, package_dir=copy)["exercises"][0]
     assert row["status"] == "failed" and "in place" in row["message"], row
 
 
@@ -200,7 +200,7 @@ def test_an_unusable_return_value_is_named(tmp_path):
     copy = tmp_path / "learner" / "exercises"
     shutil.copytree(REPO / "exercises", copy, ignore=shutil.ignore_patterns("__pycache__"))
     _replace_stub(copy, "ch01_solubility_gnn", "mol_to_graph", "return {'x': None}")
-    row = grade("1.4", impl="exercises", timeout=30, impl_dir=copy)["exercises"][0]
+    row = grade("1.4", implementation="exercises", timeout=30, package_dir=copy)["exercises"][0]
     assert row["status"] == "failed" and "mol_to_graph returned dict" in row["message"], row
 
 
@@ -210,12 +210,12 @@ def test_subprocess_workers_give_the_same_verdicts(tmp_path, monkeypatch):
                                    "threading.Thread(target=time.sleep, args=(600,), daemon=False).start()\n"
                                    "raise KeyError('oops')")
     t0 = time.monotonic()
-    row = grade("0.1", impl="exercises", timeout=20, impl_dir=copy)["exercises"][0]
+    row = grade("0.1", implementation="exercises", timeout=20, package_dir=copy)["exercises"][0]
     assert row["status"] == "error" and "KeyError" in row["message"] and time.monotonic() - t0 < 100, row
 
 
 def test_solutions_are_importable_when_grading_the_reference():
-    report = grade("0", impl="solutions", timeout=30)
+    report = grade("0", implementation="solutions", timeout=30)
     assert report["total"] == report["max"] > 0, format_report(report)
 
 
@@ -232,7 +232,7 @@ def test_check_prints_a_verdict(capsys, monkeypatch):
 
 def test_endless_printing_is_capped_and_stopped(tmp_path):
     copy = _learner_copy(tmp_path, "while True:\n    print('x' * 1000)")
-    row = grade("0.1", impl="exercises", timeout=3, impl_dir=copy)["exercises"][0]
+    row = grade("0.1", implementation="exercises", timeout=3, package_dir=copy)["exercises"][0]
     assert row["status"] == "timeout", row
 
 

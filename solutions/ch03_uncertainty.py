@@ -1,0 +1,386 @@
+"""Chapter 3 — uncertainty of regression ensembles and calibration of their predictions.
+
+Exercises
+---------
+3.1 gaussian_nll
+3.2 ensemble_moments
+3.3 regression_ece
+3.4 classification_ece
+3.5 fit_temperature
+3.6 fit_variance_scale
+
+Conventions used throughout:
+
+* Inputs are numpy arrays or torch tensors (also plain lists). Functions that return a number return a
+  Python ``float`` and compute in float64 whatever the input dtype (the arguments are converted to
+  float64 numpy arrays before your code runs). ``ensemble_moments`` returns arrays of the input's kind
+  and dtype (numpy in → numpy out, torch in → torch out).
+* A regression prediction is a Gaussian N(mean, var) per molecule, in the target's unit (logS);
+  ``std = sqrt(var)``.
+* Classification probabilities are either (n, C) rows that sum to 1, or, for a binary task, an (n,)
+  vector of P(class 1). Labels are integers in [0, C) (binary: 0 or 1).
+
+The data for the plots (the calibration curve of 3.3 and the reliability diagram of 3.4) is computed by
+``molpractice.plots_calibration.coverage_curve`` / ``reliability_bins``; the notebook checks that their
+mean gaps equal your ``regression_ece`` / ``classification_ece``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def _float64(x, name: str) -> np.ndarray:
+    """``x`` (numpy array, torch tensor or list) as a float64 numpy array; ValueError if not numeric."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, without importing torch here
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a numeric array or tensor, got {type(x).__name__}") from None
+    return arr
+
+
+def _vectors(names, *xs, finite=True):
+    """Convert equally long 1-D inputs to float64 arrays (ValueError on a mismatch or an empty input)."""
+    arrs = [_float64(x, n) for n, x in zip(names, xs)]
+    for n, a in zip(names, arrs):
+        if a.ndim != 1:
+            raise ValueError(f"{n} must be one-dimensional (n,), got shape {a.shape}")
+        if finite and not np.all(np.isfinite(a)):
+            raise ValueError(f"{n} contains NaN or infinite values")
+    sizes = {n: a.size for n, a in zip(names, arrs)}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"length mismatch: {', '.join(f'{n} has {s}' for n, s in sizes.items())}")
+    if arrs[0].size == 0:
+        raise ValueError("the inputs are empty")
+    return arrs
+
+
+def _labels(labels, n: int, n_classes: int) -> np.ndarray:
+    lab = _float64(labels, "labels")
+    if lab.ndim != 1:
+        raise ValueError(f"labels must be one-dimensional (n,), got shape {lab.shape}")
+    if lab.size != n:
+        raise ValueError(f"length mismatch: {n} predictions but {lab.size} labels")
+    if not np.all(np.isfinite(lab)) or np.any(lab != np.round(lab)):
+        raise ValueError("labels must be integers (class indices)")
+    if lab.size and (lab.min() < 0 or lab.max() > n_classes - 1):
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}], got values in [{lab.min():g}, {lab.max():g}]")
+    return lab.astype(np.int64)
+
+
+def _check_positive_int(value, name):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------- 3.1
+
+
+def gaussian_nll(mean, var, y) -> float:
+    """Mean negative log-likelihood of observations under independent Gaussian predictions.
+
+    .. math:: \\mathrm{NLL} = \\frac{1}{n}\\sum_i \\Big[\\tfrac12\\log(2\\pi) + \\tfrac12\\log\\sigma_i^2
+              + \\frac{(y_i-\\mu_i)^2}{2\\sigma_i^2}\\Big]
+
+    The constant ½·log 2π **is included** (so the value is the true NLL in nats and can be compared with
+    other papers and with ``torch.nn.GaussianNLLLoss(full=True)``; dropping it shifts every value by
+    0.919 and changes no ranking).
+
+    Args:
+        mean: (n,) predicted means μ_i (target unit).
+        var: (n,) predicted variances σ_i² (target unit squared), all > 0 — a variance, not a std.
+        y: (n,) observed values.
+    Returns:
+        The mean NLL over the n predictions, a Python float (nats per molecule; lower is better).
+    Raises:
+        ValueError: if the inputs are not 1-D, differ in length, are empty or not finite, or any
+            variance is ≤ 0.
+
+    Hint: vectorise; no loop over molecules is needed. Average over molecules (do not sum).
+    """
+    mean, var, y = _vectors(("mean", "var", "y"), mean, var, y)
+    if np.any(var <= 0):
+        raise ValueError(f"variances must be > 0; got {int(np.sum(var <= 0))} values ≤ 0 (min {var.min():g})")
+    # BEGIN SOLUTION
+    per_molecule = 0.5 * (math.log(2 * math.pi) + np.log(var) + (y - mean) ** 2 / var)
+    return float(np.mean(per_molecule))
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 3.2
+
+
+def ensemble_moments(means, variances):
+    """Mean and variance decomposition of an equal-weight ensemble of Gaussian predictions.
+
+    Member m predicts N(μ_{m,i}, σ²_{m,i}) for molecule i. The ensemble's prediction is the mixture
+    (1/M) Σ_m N(μ_{m,i}, σ²_{m,i}); its mean and variance follow from the law of total variance:
+
+    .. math:: \\mu_i = \\frac1M\\sum_m \\mu_{m,i},\\qquad
+              \\underbrace{\\frac1M\\sum_m \\sigma^2_{m,i}}_{\\text{aleatoric}} +
+              \\underbrace{\\frac1M\\sum_m (\\mu_{m,i}-\\mu_i)^2}_{\\text{epistemic}} = \\mathrm{Var}_i
+
+    Args:
+        means: (M, n) members' predicted means (M ≥ 1 members, n molecules).
+        variances: (M, n) members' predicted variances (≥ 0), same shape.
+    Returns:
+        ``(mean, aleatoric_var, epistemic_var)``, each (n,), of the input's kind and dtype (numpy →
+        numpy, torch → torch). The total predictive variance is ``aleatoric_var + epistemic_var``.
+        ``epistemic_var`` is the *population* variance of the members' means (divide by M, ddof = 0):
+        it is a moment of the mixture, not an estimate of a spread from a sample.
+    Raises:
+        TypeError: if one input is a numpy array and the other a torch tensor.
+        ValueError: if the inputs are not 2-D of the same shape, are empty, or a variance is negative.
+
+    Hint: ``x.mean(0)`` means the same thing for a numpy array and a torch tensor, so one formula
+    serves both kinds. Which axis indexes the members?
+    """
+    is_tensor = [hasattr(x, "detach") for x in (means, variances)]
+    if is_tensor[0] != is_tensor[1]:
+        raise TypeError("means and variances must be of one kind: both numpy arrays or both torch tensors")
+    if not is_tensor[0]:
+        means, variances = np.asarray(means), np.asarray(variances)
+        if not (np.issubdtype(means.dtype, np.floating) and np.issubdtype(variances.dtype, np.floating)):
+            means, variances = means.astype(np.float64), variances.astype(np.float64)
+    elif not (means.is_floating_point() and variances.is_floating_point()):
+        raise ValueError(f"means and variances must be floating tensors, got {means.dtype} and {variances.dtype}")
+    if means.ndim != 2 or tuple(means.shape) != tuple(variances.shape):
+        raise ValueError(f"means and variances must both have shape (members, n); got {tuple(means.shape)} "
+                         f"and {tuple(variances.shape)}")
+    if means.shape[0] == 0 or means.shape[1] == 0:
+        raise ValueError(f"need at least one member and one molecule, got shape {tuple(means.shape)}")
+    if bool((variances < 0).any()):
+        raise ValueError("variances must be ≥ 0")
+    # BEGIN SOLUTION
+    mean = means.mean(0)
+    aleatoric_var = variances.mean(0)
+    epistemic_var = ((means - mean) ** 2).mean(0)
+    return mean, aleatoric_var, epistemic_var
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 3.3
+
+
+def regression_ece(mean, std, y, n_levels: int = 100) -> float:
+    """Regression calibration error: mean |expected − observed| coverage of central Gaussian intervals.
+
+    For each confidence level p in ``n_levels`` levels evenly spaced on [0, 1] (both ends included,
+    ``np.linspace(0, 1, n_levels)``), the central interval of N(μ_i, σ_i²) with probability p is
+    μ_i ± z_p σ_i with z_p = Φ⁻¹((1 + p)/2). The observed coverage is the fraction of molecules with
+    |y_i − μ_i| / σ_i ≤ z_p (closed interval; z_0 = 0 and z_1 = ∞). The error is
+
+    .. math:: \\mathrm{ECE}_{reg} = \\frac{1}{L}\\sum_{l=1}^{L} \\big|\\,p_l - \\mathrm{obs}(p_l)\\big|
+
+    This is uncertainty-toolbox's mean absolute calibration error (``prop_type="interval"``). It is 0
+    for perfectly calibrated predictions (up to sampling noise, ≈ 0.5/√n) and at most 0.5; it is large
+    both for over-confident (σ too small) and under-confident (σ too large) predictions.
+
+    Args:
+        mean: (n,) predicted means μ_i.
+        std: (n,) predicted standard deviations σ_i > 0 (not variances).
+        y: (n,) observations.
+        n_levels: number of confidence levels L ≥ 2.
+    Returns:
+        The ECE as a Python float in [0, 0.5].
+    Raises:
+        ValueError: if the inputs are not 1-D, differ in length, are empty or not finite, any std ≤ 0,
+            or ``n_levels`` is not an int ≥ 2.
+
+    Hint: standardise once, ``z = |y − μ| / σ``, then compare z with every ``scipy.stats.norm.ppf((1 +
+    p) / 2)`` at once by broadcasting (L, 1) against (1, n). Two-sided: a level of 0.95 needs 1.96, not 1.645.
+    """
+    mean, std, y = _vectors(("mean", "std", "y"), mean, std, y)
+    if np.any(std <= 0):
+        raise ValueError(f"standard deviations must be > 0; got {int(np.sum(std <= 0))} values ≤ 0")
+    if not isinstance(n_levels, (int, np.integer)) or isinstance(n_levels, bool) or n_levels < 2:
+        raise ValueError(f"n_levels must be an int ≥ 2, got {n_levels!r}")
+    # BEGIN SOLUTION
+    from scipy.stats import norm
+
+    levels = np.linspace(0.0, 1.0, int(n_levels))
+    z = np.abs(y - mean) / std
+    bounds = norm.ppf(0.5 + levels / 2)  # z_0 = 0, z_1 = inf
+    observed = (z[None, :] <= bounds[:, None]).mean(axis=1)
+    return float(np.mean(np.abs(levels - observed)))
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 3.4
+
+
+def _class_probs(probs):
+    """(n, C) float64 probabilities from (n, C) rows or binary (n,) P(class 1); validated."""
+    p = _float64(probs, "probs")
+    if p.ndim == 1:
+        if not np.all(np.isfinite(p)) or p.min(initial=0.0) < 0 or p.max(initial=0.0) > 1:
+            raise ValueError("binary probabilities must lie in [0, 1]")
+        p = np.stack([1.0 - p, p], axis=1)
+    elif p.ndim == 2:
+        if p.shape[1] < 2:
+            raise ValueError(f"(n, C) probabilities need C ≥ 2 columns, got {p.shape[1]}; pass a binary task as (n,)")
+        if not np.all(np.isfinite(p)) or p.min(initial=0.0) < 0 or p.max(initial=0.0) > 1:
+            raise ValueError("probabilities must lie in [0, 1]")
+        bad = np.abs(p.sum(axis=1) - 1.0) > 1e-4
+        if np.any(bad):
+            raise ValueError(f"each row of probs must sum to 1 (±1e-4); {int(bad.sum())} rows do not "
+                             f"(first: row {int(np.argmax(bad))}) — apply softmax to logits first")
+    else:
+        raise ValueError(f"probs must have shape (n, C) or (n,), got {p.shape}")
+    if p.shape[0] == 0:
+        raise ValueError("probs is empty")
+    return p
+
+
+def classification_ece(probs, labels, n_bins: int = 15) -> float:
+    """Top-label expected calibration error with equal-width bins (Guo et al., 2017).
+
+    For each sample: confidence = its largest class probability, prediction = the class with that
+    probability (``argmax``; a tie goes to the lower class index), correct = prediction == label.
+    Samples are grouped by confidence into ``n_bins`` bins of equal width, bin b = (b/B, (b+1)/B] —
+    open on the left, closed on the right, so a confidence of exactly 1.0 is in the last bin. Then
+
+    .. math:: \\mathrm{ECE} = \\sum_b \\frac{|B_b|}{n}\\,\\big|\\mathrm{acc}(B_b) - \\mathrm{conf}(B_b)\\big|
+
+    with acc and conf the mean correctness and mean confidence inside the bin; empty bins contribute 0.
+
+    Args:
+        probs: (n, C) class probabilities (rows sum to 1 within 1e-4), or (n,) probabilities of class 1
+            for a binary task (then class 0 has 1 − p).
+        labels: (n,) integer class indices in [0, C) (binary: 0/1).
+        n_bins: number of equal-width bins B ≥ 1.
+    Returns:
+        The ECE as a Python float in [0, 1].
+    Raises:
+        ValueError: for probabilities outside [0, 1] or not finite, rows not summing to 1, a length
+            mismatch, labels that are not integers in range, or ``n_bins`` < 1.
+
+    Hint: bin edges ``np.linspace(0, 1, n_bins + 1)``; ``np.searchsorted(edges, conf, side="left") - 1``
+    gives the (lo, hi] bin of each confidence. Weight each bin by its share of the samples — a bin
+    with 3 samples must count less than a bin with 300.
+    """
+    p = _class_probs(probs)
+    lab = _labels(labels, p.shape[0], p.shape[1])
+    _check_positive_int(n_bins, "n_bins")
+    # BEGIN SOLUTION
+    confidence = p.max(axis=1)
+    correct = (p.argmax(axis=1) == lab).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, int(n_bins) + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, int(n_bins) - 1)
+    n = confidence.size
+    ece = 0.0
+    for b in range(int(n_bins)):
+        in_bin = which == b
+        if in_bin.any():
+            ece += in_bin.sum() / n * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 3.5
+
+
+def _logit_matrix(logits):
+    z = _float64(logits, "logits")
+    if z.ndim == 2 and z.shape[1] == 1:
+        z = z[:, 0]
+    if z.ndim == 1:
+        z = np.stack([np.zeros_like(z), z], axis=1)  # binary: softmax([0, z]) = [1 − σ(z), σ(z)]
+    elif z.ndim != 2 or z.shape[1] < 2:
+        raise ValueError(f"logits must have shape (n, C) with C ≥ 2, or (n,) / (n, 1) for binary; got {z.shape}")
+    if z.shape[0] == 0:
+        raise ValueError("logits is empty")
+    if not np.all(np.isfinite(z)):
+        raise ValueError("logits contain NaN or infinite values")
+    return z
+
+
+def fit_temperature(logits, labels) -> float:
+    """Temperature scaling (Guo et al., 2017): the T > 0 that minimises the NLL of softmax(logits / T).
+
+    .. math:: T^* = \\arg\\min_{T>0}\\; -\\frac1n \\sum_i \\log \\mathrm{softmax}(z_i / T)_{y_i}
+
+    Dividing every logit by one T never changes the argmax (accuracy is unchanged): T > 1 softens
+    over-confident predictions, T < 1 sharpens under-confident ones. Fit it on **validation** data and
+    apply it unchanged to the test data.
+
+    Args:
+        logits: (n, C) unnormalised scores; for a binary task also (n,) or (n, 1) logits of class 1
+            (equivalent to the two columns [0, z]).
+        labels: (n,) integer class indices in [0, C).
+    Returns:
+        T as a Python float, searched in [0.01, 100] (if the NLL keeps falling beyond a bound — e.g.
+        the logits carry no information, or point the wrong way — the bound is returned). The NLL at the
+        returned T is within 1e-6 of its minimum over that range.
+    Raises:
+        ValueError: for a shape or length mismatch, non-finite logits, or labels that are not integers
+            in [0, C).
+
+    Hint: optimise over log T (unconstrained, and T = exp(log T) is positive by construction), e.g.
+    ``scipy.optimize.minimize_scalar(f, bounds=(log 0.01, log 100), method="bounded")``. Compute the NLL
+    with a stable log-softmax: ``z - logsumexp(z, axis=1, keepdims=True)`` (``scipy.special``).
+    """
+    z = _logit_matrix(logits)
+    lab = _labels(labels, z.shape[0], z.shape[1])
+    # BEGIN SOLUTION
+    from scipy.optimize import minimize_scalar
+    from scipy.special import logsumexp
+
+    rows = np.arange(z.shape[0])
+
+    def nll(log_t):
+        scaled = z / math.exp(log_t)
+        return float(np.mean(logsumexp(scaled, axis=1) - scaled[rows, lab]))
+
+    # The NLL is convex in 1/T, hence unimodal in log T: a bounded scalar search finds the minimum.
+    best = minimize_scalar(nll, bounds=(math.log(0.01), math.log(100.0)), method="bounded",
+                           options={"xatol": 1e-8})
+    log_t = best.x
+    return float(math.exp(log_t))
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 3.6
+
+
+def fit_variance_scale(mean, var, y) -> float:
+    """Variance scaling for regression: the factor s² > 0 that minimises the Gaussian NLL of N(μ, s²·σ²).
+
+    Setting the derivative of the mean NLL with respect to s² to zero,
+
+    .. math:: \\frac{\\partial}{\\partial s^2}\\,\\frac1n\\sum_i\\Big[\\tfrac12\\log(2\\pi s^2\\sigma_i^2)
+              + \\frac{(y_i-\\mu_i)^2}{2 s^2 \\sigma_i^2}\\Big]
+              = \\frac{1}{2s^2} - \\frac{1}{2s^4}\\,\\frac1n\\sum_i z_i^2 = 0
+              \\;\\Rightarrow\\; s^2 = \\frac1n\\sum_i z_i^2,\\quad z_i = \\frac{y_i-\\mu_i}{\\sigma_i},
+
+    so the optimum has a closed form: the mean squared z-score (the NLL is convex in 1/s², so this
+    stationary point is the minimum). Calibrated predictions have E[z²] = 1, hence s² ≈ 1; s² > 1 means
+    the model was over-confident. Fit s² on **validation** data; at test time predict N(μ, s²·σ²) — the
+    std grows by s. The means (and so RMSE and the ranking of molecules by σ) are unchanged.
+
+    Args:
+        mean: (n,) predicted means μ_i.
+        var: (n,) predicted variances σ_i² > 0 (a variance, not a std).
+        y: (n,) observations.
+    Returns:
+        s² as a Python float (multiply the variances by it, the standard deviations by its square root).
+    Raises:
+        ValueError: if the inputs are not 1-D, differ in length, are empty or not finite, or a variance
+            is ≤ 0; or if every residual is exactly 0 (then no s² > 0 is optimal).
+
+    Hint: mean of z², not the variance of z — a biased model's residuals do not average to zero,
+    and their mean counts as error too.
+    """
+    mean, var, y = _vectors(("mean", "var", "y"), mean, var, y)
+    if np.any(var <= 0):
+        raise ValueError(f"variances must be > 0; got {int(np.sum(var <= 0))} values ≤ 0")
+    if np.all(y == mean):
+        raise ValueError("every residual is 0: the NLL decreases without bound as s² → 0")
+    # BEGIN SOLUTION
+    return float(np.mean((y - mean) ** 2 / var))
+    # END SOLUTION
