@@ -132,8 +132,24 @@ def _replace_between(text: str, new: str, where: str) -> str:
     return f"{head}{BEGIN_TABLE}\n{new}\n{END_TABLE}{tail}"
 
 
+def time_line(chapter: Chapter) -> str:
+    """The "**Time:**" paragraph of a chapter notebook's first cell, from its card's measured minutes."""
+    return (f"**Time:** {_minutes(chapter.minutes_full)} in full mode, {_minutes(chapter.minutes_fast)} in fast mode "
+            f"(`MOLPRACTICE_FAST=1`), measured on a {chapter.machine} with the reference solutions (generated from "
+            f"the chapter card by `molpractice chapters --write`).")
+
+
+def _with_time_line(text: str, line: str, where: str) -> str:
+    """``text`` with its "**Time:**" paragraph (up to the next blank line) replaced by ``line``."""
+    match = re.search(r"^\*\*Time:\*\*.*?(?=\n\s*\n|\Z)", text, re.S | re.M)
+    if not match:
+        raise ValueError(f"{where}: the first cell has no '**Time:**' paragraph")
+    return text[:match.start()] + line + text[match.end():]
+
+
 def write_tables(repo=None, check: bool = False) -> list[str]:
-    """Regenerate the chapter tables; with ``check``, only report which files are stale.
+    """Regenerate the chapter tables and every notebook's Time line; with ``check``, only report which
+    files are stale.
 
     Returns:
         The relative paths that were (or would be) rewritten.
@@ -168,6 +184,20 @@ def write_tables(repo=None, check: bool = False) -> list[str]:
         stale.append("notebooks/00_start_here.ipynb")
         if not check:
             nbformat.write(nb, start)
+    for chapter in chapters(repo):
+        path = repo / "notebooks" / chapter.notebook
+        book = nbformat.read(path, as_version=4)
+        first = book.cells[0]
+        new_first = _with_time_line(first.source, time_line(chapter), chapter.notebook)
+        if new_first != first.source:
+            rel = f"notebooks/{chapter.notebook}"
+            if rel not in stale:
+                stale.append(rel)
+            if not check:
+                # the start-here notebook may have been rewritten above: edit the file as it is now
+                book = nbformat.read(path, as_version=4)
+                book.cells[0].source = _with_time_line(book.cells[0].source, time_line(chapter), chapter.notebook)
+                nbformat.write(book, path)
     return stale
 
 

@@ -2,10 +2,11 @@
 
 =======================  =====================================================================
 ``train_regressor``      mini-batch training on standardised targets, early stopping on
-                         validation RMSE, best checkpoint restored; returns ``(model, history)``.
+                         validation RMSE (or, for a mean-variance model, validation Gaussian NLL:
+                         ``select_on="nll"``), best checkpoint restored; returns ``(model, history)``.
 ``predict``              predictions in the target's own unit, (n,) — or ``(mean, var)`` for a
                          mean-variance model.
-``rmse``, ``mae``, ``r2`` and ``regression_metrics``  metric helpers on numpy arrays.
+``rmse``, ``mae``, ``r2``, ``gaussian_nll`` and ``regression_metrics``  metric helpers on numpy arrays.
 =======================  =====================================================================
 
 Models: any ``torch.nn.Module`` whose ``forward(batch)`` returns (num_graphs,) predictions, or
@@ -58,6 +59,16 @@ def r2(y_true, y_pred) -> float:
     return 1.0 - float(np.sum((y_true - y_pred) ** 2)) / ss_tot
 
 
+def gaussian_nll(y_true, mean, var) -> float:
+    """Mean Gaussian negative log-likelihood of ``y_true`` under N(mean, var), with the ½·log 2π constant
+    (in the target's unit: var in unit²)."""
+    y_true, mean = _pair(y_true, mean)
+    var = np.asarray(var, dtype=float).reshape(-1)
+    if var.shape != mean.shape:
+        raise ValueError(f"mean has {mean.size} values but var has {var.size}")
+    return float(np.mean(0.5 * np.log(2 * np.pi * var) + (y_true - mean) ** 2 / (2 * var)))
+
+
 def regression_metrics(y_true, y_pred) -> dict:
     """``{"rmse", "mae", "r2"}`` of one set of predictions."""
     return {"rmse": rmse(y_true, y_pred), "mae": mae(y_true, y_pred), "r2": r2(y_true, y_pred)}
@@ -95,13 +106,16 @@ def _batches(graphs, batch_size, shuffle, generator=None):
 def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epochs: int = 200, lr: float = 1e-3,
                     batch_size: int = 32, patience: int = 30, seed: int = 0, device=None,
                     weight_decay: float = 1e-5, loss: str = "mse", min_epochs: int = 0,
-                    progress: bool = True, max_seconds: float | None = None):
-    """Train ``model`` on graphs with standardised targets; keep the epoch with the best validation RMSE.
+                    progress: bool = True, max_seconds: float | None = None, select_on: str = "rmse",
+                    also_keep: Sequence[str] = ()):
+    """Train ``model`` on graphs with standardised targets; keep the epoch with the best validation score.
 
     Schedule: AdamW at ``lr`` with a linear warm-up over the first 5 epochs, then cosine decay to
     ``lr / 20`` over ``epochs``. After each epoch the validation RMSE (in the target's unit) is
-    measured; training stops when it has not improved for ``patience`` epochs (never before
-    ``min_epochs``), or after ``max_seconds`` of wall time, and the best weights are restored.
+    measured — and, for a mean-variance model, the validation Gaussian NLL (target unit, with the
+    ½·log 2π constant); training stops when the ``select_on`` score has not improved for ``patience``
+    epochs (never before ``min_epochs``), or after ``max_seconds`` of wall time, and the weights of its
+    best epoch are restored.
 
     Args:
         model: the module to train (modified in place and returned).
@@ -113,13 +127,25 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
         device: ``torch.device``; default ``molpractice.get_device()``.
         loss: ``"mse"`` (outputs (n,)) or ``"gaussian_nll"`` (outputs (n, 2) = mean, raw variance).
         progress: show a tqdm bar (set False in scripts and tests).
+        select_on: ``"rmse"`` (default; validation RMSE of the mean) or ``"nll"`` (validation Gaussian NLL,
+            the quantity a mean-variance model optimises; needs ``loss="gaussian_nll"``).
+        also_keep: other criteria (``"rmse"``/``"nll"``) whose best checkpoints are also kept, each under
+            its own early-stopping rule: training runs until every criterion has stopped, and a criterion's
+            best epoch is frozen once it would have stopped — so the kept weights are those a separate
+            run with ``select_on=`` that criterion and the same seed would restore (without
+            ``max_seconds``), at the cost of one training run. Used to compare criteria on validation.
     Returns:
         ``(model, history)``: ``model`` in eval mode on ``device`` with the best weights and
         ``target_mean`` / ``target_std`` attributes; ``history`` is a dict with lists ``train_loss``
-        (standardised units), ``val_rmse`` (target unit), ``lr``, and ``best_epoch``, ``best_val_rmse``,
-        ``epochs_run``, ``seconds``, ``target_mean``, ``target_std``.
+        (standardised units), ``val_rmse`` (target unit), ``val_nll`` (only for a mean-variance model),
+        ``lr``, and ``select_on``, ``best_epoch``, ``best_val_rmse`` (validation RMSE at ``best_epoch``,
+        the minimum when ``select_on="rmse"``), ``best_val_nll`` (mean-variance model), ``epochs_run``,
+        ``seconds``, ``target_mean``, ``target_std``; with ``also_keep`` also ``kept`` =
+        ``{criterion: {"best_epoch", "best_val_rmse", "best_val_nll", "epochs_run", "state_dict"}}``
+        (``epochs_run``: when that criterion alone would have stopped).
     Raises:
-        ValueError: on empty sets, a graph without ``y``, or bad hyper-parameters.
+        ValueError: on empty sets, a graph without ``y``, or bad hyper-parameters (also ``select_on="nll"``
+            without a variance head).
     """
     import torch
 
@@ -132,6 +158,12 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
                          f"{patience}, {lr}")
     if loss not in ("mse", "gaussian_nll"):
         raise ValueError(f"loss must be 'mse' or 'gaussian_nll', got {loss!r}")
+    criteria = [select_on] + [c for c in also_keep if c != select_on]
+    for c in criteria:
+        if c not in ("rmse", "nll"):
+            raise ValueError(f"select_on / also_keep must be 'rmse' or 'nll', got {c!r}")
+        if c == "nll" and loss != "gaussian_nll":
+            raise ValueError("selecting on validation NLL needs a variance head (loss='gaussian_nll')")
     device = torch.device(device) if device is not None else get_device()
     seed_everything(seed)
     y_train = _targets(train_graphs, "training")
@@ -152,7 +184,12 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
         return lr / 20 + (lr - lr / 20) * 0.5 * (1 + math.cos(math.pi * t))
 
     history = {"train_loss": [], "val_rmse": [], "lr": []}
-    best, best_epoch, best_state = float("inf"), -1, None
+    if loss == "gaussian_nll":
+        history["val_nll"] = []
+    y_val = _targets(val_graphs, "validation")
+    # per criterion: best score, its epoch and weights, and whether it would have stopped already
+    track = {c: {"best": float("inf"), "best_epoch": -1, "state": None, "stopped": False, "epochs_run": 0}
+             for c in criteria}
     start = time.perf_counter()
     bar = None
     if progress:
@@ -182,29 +219,50 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
                 total += float(batch_loss.detach()) * batch.num_graphs
                 count += batch.num_graphs
             val_pred = predict(model, val_graphs, device=device, batch_size=256)
+            scores = {}
             if isinstance(val_pred, tuple):
+                scores["nll"] = gaussian_nll(y_val, *val_pred)
+                history["val_nll"].append(scores["nll"])
                 val_pred = val_pred[0]
-            val_rmse = rmse(_targets(val_graphs, "validation"), val_pred)
+            val_rmse = scores["rmse"] = rmse(y_val, val_pred)
             history["train_loss"].append(total / max(count, 1))
             history["val_rmse"].append(val_rmse)
             history["lr"].append(lr_at(epoch))
-            if val_rmse < best:
-                best, best_epoch = val_rmse, epoch
-                best_state = copy.deepcopy(model.state_dict())
+            for c, t in track.items():
+                if t["stopped"]:
+                    continue
+                t["epochs_run"] = epoch + 1
+                if scores[c] < t["best"]:
+                    t["best"], t["best_epoch"] = scores[c], epoch
+                    t["state"] = copy.deepcopy(model.state_dict())
+                if epoch + 1 >= min_epochs and epoch - t["best_epoch"] >= patience:
+                    t["stopped"] = True
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(val_rmse=f"{val_rmse:.3f}", best=f"{best:.3f}")
-            if epoch + 1 >= min_epochs and epoch - best_epoch >= patience:
+                bar.set_postfix(**{f"val_{select_on}": f"{scores[select_on]:.3f}",
+                                   "best": f"{track[select_on]['best']:.3f}"})
+            if all(t["stopped"] for t in track.values()):
                 break
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 break
     finally:
         if bar is not None:
             bar.close()
-    model.load_state_dict(best_state)
+    def summary(t):
+        out = {"best_epoch": t["best_epoch"], "best_val_rmse": history["val_rmse"][t["best_epoch"]]}
+        if "val_nll" in history:
+            out["best_val_nll"] = history["val_nll"][t["best_epoch"]]
+        return out
+
+    chosen = track[select_on]
+    model.load_state_dict(chosen["state"])
     model.eval()
-    history.update(best_epoch=best_epoch, best_val_rmse=best, epochs_run=len(history["val_rmse"]),
+    history.update(select_on=select_on, **summary(chosen),
+                   epochs_run=chosen["epochs_run"],
                    seconds=time.perf_counter() - start, target_mean=y_mean, target_std=y_std)
+    if also_keep:
+        history["kept"] = {c: {**summary(t), "epochs_run": t["epochs_run"], "state_dict": t["state"]}
+                           for c, t in track.items()}
     return model, history
 
 

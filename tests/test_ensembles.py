@@ -82,6 +82,63 @@ def test_fit_member_rejects_unknown_head_and_setting(tiny_data):
         E.fit_member(ch01, tiny_data["scaffold"], 0, head="mse", epoch=3)
 
 
+def test_fit_selection_ensembles_gives_both_criteria_from_one_run(tiny_data):
+    d = tiny_data["scaffold"]
+    tiny = {**TINY, "epochs": 6, "patience": 2, "lr": 3e-3}
+    both = E.fit_selection_ensembles(ch01, d, members=2, verbose=False, **tiny)
+    assert list(both) == list(E.CRITERIA)
+    for crit, ens in both.items():
+        assert ens.head == "gaussian" and len(ens.models) == 2
+        for h in ens.histories:
+            assert h["select_on"] == crit and "kept" not in h
+            key = "val_rmse" if crit == "rmse" else "val_nll"
+            assert h[f"best_{key}"] == pytest.approx(min(h[key][: h["epochs_run"]]))
+    chosen = E.SETTINGS.current().select_on
+    plain = E.fit_ensemble(ch01, d, "gaussian", members=2, verbose=False, **tiny)
+    assert np.allclose(both[chosen].predict(d.graphs["val"])[0], plain.predict(d.graphs["val"])[0]), \
+        "the chosen criterion's ensemble must equal fit_ensemble's"
+    rows = E.selection_comparison(ch03, d, both)
+    assert [r["select_on"] for r in rows] == list(E.CRITERIA) and all(r["part"] == "validation" for r in rows)
+    for r in rows:
+        assert all(np.isfinite(r[k]) for k in ("rmse", "nll", "ece", "ece_recal_cv", "coverage95"))
+    assert list(E.selection_table(rows).columns)[:2] == ["rmse", "nll"]
+    assert E.choose_selection(rows, "scaffold")[0] in E.CRITERIA
+
+
+def test_choose_selection_follows_the_rule():
+    base = dict(split="scaffold", rmse=0.80, nll=1.20, ece=0.05, ece_recal_cv=0.06, spearman=0.10)
+    rm = {**base, "select_on": "rmse"}
+    assert E.choose_selection([rm, {**base, "select_on": "nll", "nll": 1.10, "spearman": 0.2}])[0] == "nll"
+    assert E.choose_selection([rm, {**base, "select_on": "nll", "nll": 1.10, "ece_recal_cv": 0.04}])[0] == "nll"
+    assert E.choose_selection([rm, {**base, "select_on": "nll", "nll": 1.10}])[0] == "rmse"  # (c) fails
+    assert E.choose_selection([rm, {**base, "select_on": "nll", "spearman": 0.3}])[0] == "rmse"  # (a) fails
+    assert E.choose_selection([rm, {**base, "select_on": "nll", "nll": 1.1, "spearman": 0.3,
+                                    "rmse": 0.84}])[0] == "rmse"  # (b) fails
+
+
+def test_settings_select_on_is_what_the_rule_gives_on_the_recorded_validation_numbers():
+    rows = [{"split": split, "select_on": crit, **vals} for (split, crit), vals in E.SELECTION_EVIDENCE.items()]
+    choice, reason = E.choose_selection(rows)
+    assert E.SETTINGS.full["select_on"] == choice, reason
+    assert E.SETTINGS.fast["select_on"] == choice  # CI runs the same code path
+    assert "validation" in E.SETTINGS.doc["select_on"].lower() and "SELECTION_RULE" in E.SETTINGS.doc["select_on"]
+
+
+def test_cross_fitted_recalibrated_ece_never_scores_a_molecule_with_its_own_fit():
+    rng = np.random.default_rng(0)
+    mean, y = np.zeros(400), rng.normal(size=400) * 2.0
+    var = np.ones(400)  # over-confident by 2×: the cross-fitted scale repairs it
+    assert E.cross_fitted_recalibrated_ece(ch03, mean, var, y) < 0.05 < ch03.regression_ece(mean, np.sqrt(var), y)
+    # an independent re-implementation: each half is scaled by the s² of the other half
+    y2 = mean + rng.normal(size=400) * np.where(np.arange(400) < 200, 1.0, 3.0)
+    order = np.random.default_rng(0).permutation(400)
+    a, b = order[:200], order[200:]
+    std = np.empty(400)
+    std[a] = np.sqrt(ch03.fit_variance_scale(mean[b], var[b], y2[b]))
+    std[b] = np.sqrt(ch03.fit_variance_scale(mean[a], var[a], y2[a]))
+    assert E.cross_fitted_recalibrated_ece(ch03, mean, var, y2) == pytest.approx(ch03.regression_ece(mean, std, y2))
+
+
 def test_train_classifier_needs_both_classes(tiny_data):
     d = tiny_data["scaffold"]
     model = E._build_model(ch01, d.graphs["train"], dict(E._settings(TINY)), out_dim=1)
