@@ -136,7 +136,8 @@ def _cmd_bench(args) -> int:
     from .runtime import configure_threads
 
     options = {k: v for k, v in (("csv", args.csv), ("smiles_col", args.smiles_col), ("target_col", args.target_col),
-                                 ("seeds", args.seeds), ("steps", args.steps), ("json_path", args.json))
+                                 ("seeds", args.seeds), ("steps", args.steps), ("json_path", args.json),
+                                 ("recipes", args.recipes or None))
                if v is not None}
     try:
         chapter = find_chapter(args.chapter)
@@ -267,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the chapter's settings)")
     b.add_argument("--steps", type=int, default=None, help="sampling steps (diffusion chapter)")
     b.add_argument("--json", default=None, metavar="FILE")
+    b.add_argument("--recipes", action="store_true",
+                   help="uncertainty chapter: choose the training recipe by cross-validation inside train instead")
     b.set_defaults(func=_cmd_bench)
 
     c = sub.add_parser("chapters", help="list chapters; --write regenerates the README and start-here tables")

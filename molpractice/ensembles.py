@@ -9,12 +9,13 @@ Protocol (the notebook and the benchmark follow it):
 
 * data: chapter 1's merged solubility set; splits: chapter 1's random split and deterministic scaffold
   split (80/10/10), see :mod:`molpractice.splits`;
-* every choice is made on the **validation** part: early stopping (best validation Gaussian NLL for the
-  mean–variance regressors — chosen over validation RMSE by ``SELECTION_RULE`` on validation numbers,
-  ``SELECTION_EVIDENCE`` —, best validation RMSE for the MSE regressors, best validation log loss for
-  classifiers), the variance scale s² and the temperature T; the class
-  threshold is fixed in advance from the assay, and only the training part is used to report its class
-  balance; the test part is scored once per reported configuration;
+* every choice is made without the test part: the mean–variance members' recipe (β of the β-NLL loss and
+  their early-stopping criterion) by cross-validation inside the scaffold training part (``RECIPE_RULE``,
+  ``RECIPE_EVIDENCE``, ``molpractice bench ch03 --recipes``) — the 127 validation molecules are too few to
+  tell recipes apart on error ranking —; early stopping (validation RMSE for the mean–variance and MSE
+  regressors, validation log loss for classifiers), the variance scale s² and the temperature T on the
+  **validation** part; the class threshold is fixed in advance from the assay, and only the training part
+  is used to report its class balance; the test part is scored once per reported configuration;
 * architecture and optimiser: ``SETTINGS`` — chapter 1's GNN with the dropout (0.2) and descriptor
   readout that ``molpractice.solubility.select_gnn_settings`` chose on the scaffold validation part; the
   same for every head, so the heads are compared like for like.
@@ -32,21 +33,22 @@ import numpy as np
 from .runtime import RunSettings, run_mode
 
 SETTINGS = RunSettings(
-    full=dict(members=5, epochs=60, patience=25, select_on="nll", hidden=128, num_layers=4, lr=1e-3, batch_size=32,
+    full=dict(members=5, epochs=60, patience=25, select_on="rmse", beta=0.5, hidden=128, num_layers=4, lr=1e-3,
+              batch_size=32,
               weight_decay=1e-5, dropout=0.2, use_descriptors=True, threshold=-4.0, mc_passes=20,
               n_levels=100, n_bins=15, n_boot=2000),
-    fast=dict(members=2, epochs=4, patience=4, select_on="nll", hidden=64, num_layers=3, lr=1e-3, batch_size=32,
+    fast=dict(members=2, epochs=4, patience=4, select_on="rmse", beta=0.5, hidden=64, num_layers=3, lr=1e-3,
+              batch_size=32,
               weight_decay=1e-5, dropout=0.2, use_descriptors=True, threshold=-4.0, mc_passes=5,
               n_levels=100, n_bins=15, n_boot=200),
     doc=dict(members="ensemble members (one seed each: 0, 1, …)",
              epochs="maximum epochs per model (early stopping on validation)",
              patience="epochs without validation improvement before stopping",
-             select_on="early-stopping criterion of the mean–variance members: 'nll' (validation Gaussian NLL), "
-                       "chosen over 'rmse' on VALIDATION data only by SELECTION_RULE — scaffold validation, 5-member "
-                       "ensembles ('nll' vs 'rmse'): NLL 1.277 vs 1.338, RMSE 0.830 vs 0.810, cross-fitted "
-                       "recalibrated ECE 0.057 vs 0.073, Spearman(|error|, σ) −0.034 vs −0.062 (both ≈ 0: validation "
-                       "cannot rank errors either way); random validation (context): NLL 0.775 vs 0.770, RMSE 0.515 "
-                       "vs 0.513 (SELECTION_EVIDENCE)",
+             select_on="early-stopping criterion of the mean–variance members: 'rmse' (validation RMSE of the "
+                       "mean) or 'nll' (validation Gaussian NLL); with beta, chosen by RECIPE_RULE on cross-validation "
+                       "inside the scaffold training part (RECIPE_EVIDENCE), never on a test part",
+             beta="β of the β-NLL loss of the mean–variance members (0 = plain Gaussian NLL; Seitzer et al. 2022); "
+                  "chosen with select_on by RECIPE_RULE (RECIPE_EVIDENCE)",
              hidden="GNN hidden width", num_layers="message-passing layers", lr="peak learning rate (AdamW)",
              batch_size="graphs per step", weight_decay="AdamW weight decay",
              dropout="dropout in the GNN head (also what MC dropout samples)",
@@ -58,20 +60,6 @@ SETTINGS = RunSettings(
 )
 SPLITS = ("scaffold", "random")
 CRITERIA = ("rmse", "nll")
-SELECTION_RULE = (
-    "Choose 'nll' over 'rmse' only if, on the scaffold split's VALIDATION part, the 'nll'-stopped ensemble has "
-    "(a) a lower ensemble NLL, (b) an ensemble RMSE at most 0.03 above the 'rmse'-stopped one, and (c) a "
-    "higher Spearman(|error|, total σ) or a lower cross-fitted recalibrated ECE (s² fitted on one half of "
-    "validation, scored on the other, both ways); otherwise keep 'rmse'. Fixed before any test number of "
-    "either variant was computed; the random split's validation numbers are reported as context.")
-# The comparison that made the choice (``selection_comparison`` in full mode, seeds 0–4, rounded; the notebook
-# recomputes it from the same training runs). Test parts were not scored for it.
-SELECTION_EVIDENCE = {
-    ("scaffold", "rmse"): dict(rmse=0.810, nll=1.338, ece=0.027, ece_recal_cv=0.073, spearman=-0.062, coverage95=0.913),
-    ("scaffold", "nll"): dict(rmse=0.830, nll=1.277, ece=0.081, ece_recal_cv=0.057, spearman=-0.034, coverage95=0.953),
-    ("random", "rmse"): dict(rmse=0.513, nll=0.770, ece=0.068, ece_recal_cv=0.027, spearman=0.209, coverage95=0.969),
-    ("random", "nll"): dict(rmse=0.515, nll=0.775, ece=0.067, ece_recal_cv=0.028, spearman=0.213, coverage95=0.976),
-}
 HEADS = ("gaussian", "mse", "classifier")
 
 
@@ -264,7 +252,7 @@ def fit_member(chapter1, data: SplitData, seed: int, head: str = "gaussian", dev
     if head == "mse":
         return train_regressor(model, g_tr, g_va, loss="mse", progress=False, **common)
     return train_regressor(model, g_tr, g_va, loss="gaussian_nll", progress=False, select_on=cfg["select_on"],
-                           also_keep=tuple(also_keep), **common)
+                           also_keep=tuple(also_keep), beta=cfg["beta"], **common)
 
 
 @dataclasses.dataclass
@@ -344,56 +332,110 @@ def fit_selection_ensembles(chapter1, data: SplitData, members: int | None = Non
     return {c: out[c] for c in CRITERIA}
 
 
-def cross_fitted_recalibrated_ece(chapter3, mean, var, y, seed: int = 0, n_levels: int | None = None) -> float:
-    """Regression ECE of variance scaling estimated on validation alone: the molecules are split in two
-    halves (a seeded permutation), s² is fitted on each half and applied to the other, and the ECE is
-    computed on all out-of-half scaled predictions (no molecule is scored with an s² fitted on itself)."""
-    mean, var, y = (np.asarray(a, dtype=float) for a in (mean, var, y))
-    order = np.random.default_rng(seed).permutation(len(y))
-    halves = (order[: len(y) // 2], order[len(y) // 2:])
-    scaled = np.empty_like(var)
-    for fit, score in (halves, halves[::-1]):
-        scaled[score] = chapter3.fit_variance_scale(mean[fit], var[fit], y[fit]) * var[score]
-    return chapter3.regression_ece(mean, np.sqrt(scaled), y, n_levels=int(n_levels or SETTINGS.current().n_levels))
+RECIPE_RULE = (
+    "Recipes = loss (β of β-NLL) × early-stopping criterion of the mean–variance members. Score each on pooled "
+    "out-of-fold predictions of the scaffold split's TRAINING part: scaffold-grouped K-fold (no scaffold in two "
+    "folds); each fold's ensemble trains on the other folds and is early-stopped and variance-scaled (s²) on the "
+    "validation part. Among recipes whose pooled RMSE is at most 0.03 above the best recipe's, choose the lowest "
+    "pooled NLL after variance scaling (a proper score: it rewards accuracy and errors ranked by σ; the scale "
+    "itself is fitted anyway). Fixed before any number was computed; the test part is not touched.")
 
 
-def selection_comparison(chapter3, data: SplitData, ensembles: dict) -> list[dict]:
-    """Validation-only numbers of each early-stopping criterion's ensemble (``{criterion: Ensemble}``):
-    ensemble ``rmse``, ``nll``, raw ``ece``, ``ece_recal_cv`` (:func:`cross_fitted_recalibrated_ece`),
-    ``spearman`` (|error| vs total σ), ``coverage95``, the mean best epoch. The test part is not touched."""
+def scaffold_folds(smiles, chapter1, folds: int) -> list[np.ndarray]:
+    """``folds`` disjoint position arrays covering ``smiles``, no Bemis–Murcko scaffold in two of them
+    (scikit-learn's ``GroupKFold`` on ``chapter1.murcko_scaffold``; deterministic)."""
+    from sklearn.model_selection import GroupKFold
+
+    if folds < 2 or folds > len(smiles):
+        raise ValueError(f"folds must be between 2 and the number of molecules ({len(smiles)}), got {folds}")
+    groups = [chapter1.murcko_scaffold(s) for s in smiles]
+    if len(set(groups)) < folds:
+        raise ValueError(f"{len(set(groups))} scaffolds cannot fill {folds} folds")
+    return [np.sort(out) for _, out in GroupKFold(n_splits=folds).split(np.zeros(len(smiles)), groups=groups)]
+
+
+def cross_validate_recipes(chapter1, chapter3, df, betas=(0.0, 0.5), folds: int = 4, members: int | None = None,
+                           split: str = "scaffold", device=None, verbose: bool = True, **overrides) -> list[dict]:
+    """Pooled out-of-fold scores of each recipe (β, early-stopping criterion) inside ``split``'s training
+    part, as :data:`RECIPE_RULE` describes; the test part is never predicted.
+
+    Returns:
+        one row per recipe: ``beta``, ``select_on``, ``n`` (molecules scored), pooled ``rmse``, ``nll``
+        (raw), ``nll_recal``, ``ece_recal``, ``coverage95_recal``, ``spearman`` (|error| vs total σ),
+        ``spearman_folds`` (per fold), ``mean_best_epoch``.
+    """
+    from . import chem
+    from .graphs import attach_descriptors, build_graphs
+    from .splits import make_splits
+
+    cfg = _settings(overrides)
+    smiles = df["smiles"].tolist()
+    y = df["target"].to_numpy(dtype=float)
+    graphs = build_graphs(smiles, y, chapter1)
+    desc = chem.rdkit_descriptors(smiles) if cfg["use_descriptors"] else None
+    tr, va, _ = make_splits(smiles, chapter1)[split]
+    pooled = {}
+    for k, out_pos in enumerate(scaffold_folds([smiles[i] for i in tr], chapter1, folds)):
+        fit_idx, out_idx = np.setdiff1d(tr, tr[out_pos]), tr[out_pos]
+        g = attach_descriptors(graphs, desc, fit_idx) if cfg["use_descriptors"] else graphs
+        index = {"train": fit_idx, "val": va, "test": out_idx}
+        data = SplitData(f"{split}-fold{k}", index, {p: [g[i] for i in ix] for p, ix in index.items()},
+                         {p: y[ix] for p, ix in index.items()}, {p: [smiles[i] for i in ix] for p, ix in index.items()})
+        for beta in betas:
+            ensembles = fit_selection_ensembles(chapter1, data, members, device=device, verbose=verbose,
+                                                **{**overrides, "beta": float(beta)})
+            for crit, ens in ensembles.items():
+                mean_va, var_va = _moments(chapter3, ens.predict(data.graphs["val"]))
+                mean, var = _moments(chapter3, ens.predict(data.graphs["test"]))
+                s2 = chapter3.fit_variance_scale(mean_va, var_va, data.y["val"])
+                store = pooled.setdefault((float(beta), crit), {"mean": [], "var": [], "s2var": [], "y": [],
+                                                               "epochs": []})
+                for key, val in (("mean", mean), ("var", var), ("s2var", s2 * var), ("y", data.y["test"])):
+                    store[key].append(val)
+                store["epochs"] += [h["best_epoch"] + 1 for h in ens.histories]
     rows = []
-    y = data.y["val"]
-    for crit, ens in ensembles.items():
-        mu, var = ens.predict(data.graphs["val"])
-        mean, alea, epi = chapter3.ensemble_moments(mu, var)
-        m = gaussian_metrics(chapter3, mean, alea + epi, y)
-        rows.append({"split": data.name, "select_on": crit, "part": "validation", "rmse": m["rmse"], "nll": m["nll"],
-                     "ece": m["ece"], "ece_recal_cv": cross_fitted_recalibrated_ece(chapter3, mean, alea + epi, y),
-                     "spearman": m["spearman"], "coverage95": m["coverage95"],
-                     "mean_best_epoch": float(np.mean([h["best_epoch"] + 1 for h in ens.histories]))})
+    for (beta, crit), st in pooled.items():
+        mean, var, s2var, yy = (np.concatenate(st[k]) for k in ("mean", "var", "s2var", "y"))
+        raw, rec = gaussian_metrics(chapter3, mean, var, yy), gaussian_metrics(chapter3, mean, s2var, yy)
+        rows.append({"beta": beta, "select_on": crit, "n": len(yy), "rmse": raw["rmse"], "nll": raw["nll"],
+                     "nll_recal": rec["nll"], "ece_recal": rec["ece"], "coverage95_recal": rec["coverage95"],
+                     "spearman": raw["spearman"],
+                     "spearman_folds": [spearman(np.abs(a - b), np.sqrt(v))
+                                        for a, b, v in zip(st["y"], st["mean"], st["var"])],
+                     "mean_best_epoch": float(np.mean(st["epochs"]))})
     return rows
 
 
-def choose_selection(rows: list[dict], split: str = "scaffold") -> tuple[str, str]:
-    """Apply :data:`SELECTION_RULE` to :func:`selection_comparison` rows: ``(criterion, reason)``."""
-    r = {x["select_on"]: x for x in rows if x["split"] == split}
-    rm, nl = r["rmse"], r["nll"]
-    a = nl["nll"] < rm["nll"]
-    b = nl["rmse"] <= rm["rmse"] + 0.03
-    c = nl["spearman"] > rm["spearman"] or nl["ece_recal_cv"] < rm["ece_recal_cv"]
-    reason = (f"{split} validation: NLL {nl['nll']:.3f} vs {rm['nll']:.3f} ({'lower' if a else 'not lower'}); "
-              f"RMSE {nl['rmse']:.3f} vs {rm['rmse']:.3f} ({'within' if b else 'more than'} 0.03); Spearman "
-              f"{nl['spearman']:.3f} vs {rm['spearman']:.3f}, cross-fitted recalibrated ECE {nl['ece_recal_cv']:.3f} "
-              f"vs {rm['ece_recal_cv']:.3f} ({'one or both better' if c else 'neither better'}) ['nll' vs 'rmse']")
-    return ("nll" if a and b and c else "rmse"), reason
+def _moments(chapter3, member_outputs):
+    mean, alea, epi = chapter3.ensemble_moments(*member_outputs)
+    return mean, alea + epi
 
 
-def selection_table(rows: list[dict]):
-    """:func:`selection_comparison` rows as a DataFrame (split × criterion)."""
-    import pandas as pd
+def choose_recipe(rows: list[dict]) -> tuple[dict, str]:
+    """Apply :data:`RECIPE_RULE` to :func:`cross_validate_recipes` rows: ``(row, reason)``."""
+    best_rmse = min(r["rmse"] for r in rows)
+    eligible = [r for r in rows if r["rmse"] <= best_rmse + 0.03]
+    chosen = min(eligible, key=lambda r: r["nll_recal"])
+    reason = (f"pooled out-of-fold RMSE within 0.03 of the best ({best_rmse:.3f}): "
+              + ", ".join(f"β={r['beta']:g}/{r['select_on']}" for r in eligible)
+              + f"; lowest NLL after variance scaling: β={chosen['beta']:g}/{chosen['select_on']} "
+              f"({chosen['nll_recal']:.3f})")
+    return chosen, reason
 
-    cols = ["rmse", "nll", "ece", "ece_recal_cv", "spearman", "coverage95", "mean_best_epoch"]
-    return pd.DataFrame(rows).set_index(["split", "select_on"])[cols].round(3)
+
+# What ``molpractice bench ch03 --recipes`` printed (full mode, 4 folds, 5-member ensembles per fold, 1019
+# out-of-fold molecules of the scaffold training part; rounded). ``choose_recipe`` on these rows gives
+# ``SETTINGS``' beta and select_on (a test checks it). No test part was predicted for the choice.
+RECIPE_EVIDENCE = [
+    dict(beta=0.0, select_on="rmse", n=1019, rmse=0.721, nll=1.207, nll_recal=1.159, ece_recal=0.057,
+         coverage95_recal=0.947, spearman=-0.039, spearman_folds=[-0.04, 0.11, 0.08, -0.15], mean_best_epoch=37.7),
+    dict(beta=0.0, select_on="nll", n=1019, rmse=0.769, nll=1.256, nll_recal=1.243, ece_recal=0.036,
+         coverage95_recal=0.938, spearman=-0.029, spearman_folds=[-0.13, 0.07, 0.06, -0.26], mean_best_epoch=25.3),
+    dict(beta=0.5, select_on="rmse", n=1019, rmse=0.706, nll=1.151, nll_recal=1.144, ece_recal=0.080,
+         coverage95_recal=0.965, spearman=-0.003, spearman_folds=[-0.08, 0.18, 0.09, -0.20], mean_best_epoch=36.0),
+    dict(beta=0.5, select_on="nll", n=1019, rmse=0.747, nll=1.191, nll_recal=1.175, ece_recal=0.049,
+         coverage95_recal=0.960, spearman=0.069, spearman_folds=[0.21, 0.19, -0.03, -0.11], mean_best_epoch=24.1),
+]
 
 
 def mc_dropout_predict(model, graphs, passes: int, seed: int = 0):
@@ -603,7 +645,8 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
                             threshold: float | None = None, n_boot: int | None = None) -> list[dict]:
     """Classification of logS > threshold on the test part: (a) from the regression ensemble's Gaussian,
     (b) from the classifier ensemble; each raw and after temperature scaling fitted on validation
-    (``chapter3.fit_temperature``), with bootstrap intervals of the ECE."""
+    (``chapter3.fit_temperature``), with the bootstrap interval of the ECE and the bootstrap mean
+    (``ece_boot_mean`` − ``ece`` estimates the ECE's upward bias at this sample size)."""
     threshold = SETTINGS.current().threshold if threshold is None else threshold
     lab_va, lab_te = labels_above(data.y["val"], threshold), labels_above(data.y["test"], threshold)
     sources = {"regression_ensemble": (exceedance_probability(gaussian_pred["val_mean"], gaussian_pred["val_var"],
@@ -618,10 +661,11 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
         temperature = chapter3.fit_temperature(logit(p_va), lab_va)
         for variant, p in (("raw", p_te), ("temperature_scaled", sigmoid(logit(p_te) / temperature))):
             m = classification_metrics(chapter3, p, lab_te)
-            lo, hi, _ = bootstrap_interval(lambda pp, ll: chapter3.classification_ece(pp, ll), (p, lab_te), n_boot)
+            lo, hi, boot = bootstrap_interval(lambda pp, ll: chapter3.classification_ece(pp, ll), (p, lab_te), n_boot)
             rows.append({"model": name, "variant": variant, "split": data.name, "threshold": threshold,
                          "temperature": temperature, "temperature_fitted_on": "validation", **m,
-                         "ece_ci_low": lo, "ece_ci_high": hi, "n_test": int(len(lab_te)),
+                         "ece_ci_low": lo, "ece_ci_high": hi, "ece_boot_mean": float(np.mean(boot)),
+                         "n_test": int(len(lab_te)),
                          "positive_fraction_train": float(labels_above(data.y["train"], threshold).mean())})
     return rows
 
@@ -647,6 +691,7 @@ def classification_table(rows: list[dict]):
 
     return pd.DataFrame([{"model": r["model"], "variant": r["variant"], "T": round(r["temperature"], 3),
                           "ECE": round(r["ece"], 3), "ECE 95% CI": f"{r['ece_ci_low']:.3f}–{r['ece_ci_high']:.3f}",
+                          "bootstrap mean": round(r["ece_boot_mean"], 3),
                           "Brier": round(r["brier"], 3), "log loss": round(r["log_loss"], 3),
                           "accuracy": round(r["accuracy"], 3)} for r in rows]).set_index(["model", "variant"])
 
@@ -679,8 +724,45 @@ def target_checks(rows: list[dict], class_rows: list[dict], split: str = "scaffo
     return checks
 
 
+def recipe_table(rows: list[dict]):
+    """:func:`cross_validate_recipes` rows as a DataFrame (β × criterion)."""
+    import pandas as pd
+
+    cols = ["n", "rmse", "nll", "nll_recal", "ece_recal", "coverage95_recal", "spearman", "mean_best_epoch"]
+    out = pd.DataFrame(rows).set_index(["beta", "select_on"])
+    out["spearman per fold"] = [" ".join(f"{v:+.2f}" for v in r["spearman_folds"]) for r in rows]
+    return out[cols + ["spearman per fold"]].round(3)
+
+
+def run_recipe_selection(chapter1, chapter3, df, members: int, folds: int = 4, json_path=None) -> dict:
+    """``molpractice bench ch03 --recipes``: :func:`cross_validate_recipes`, its table and
+    :func:`choose_recipe`'s verdict (compare with ``SETTINGS``' ``beta`` / ``select_on``)."""
+    import pandas as pd
+
+    start = time.perf_counter()
+    print(f"rule: {RECIPE_RULE}", flush=True)
+    rows = cross_validate_recipes(chapter1, chapter3, df, folds=folds, members=members)
+    chosen, reason = choose_recipe(rows)
+    cfg = SETTINGS.current()
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(recipe_table(rows).to_string())
+    agrees = (chosen["beta"], chosen["select_on"]) == (float(cfg.beta), cfg.select_on)
+    print(f"chosen: {reason}")
+    print(f"SETTINGS ({run_mode()} mode): beta={cfg.beta:g}, select_on={cfg.select_on} — "
+          f"{'the same recipe' if agrees else 'a DIFFERENT recipe'}")
+    report = {"chapter": "ch03", "what": "recipe selection by cross-validation inside train", "rule": RECIPE_RULE,
+              "mode": run_mode(), "members": members, "folds": folds, "rows": rows,
+              "chosen": {"beta": chosen["beta"], "select_on": chosen["select_on"]}, "reason": reason,
+              "settings_agree": agrees, "seconds_total": time.perf_counter() - start}
+    print(f"total {report['seconds_total'] / 60:.1f} min")
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=2, default=float))
+        print(f"wrote {json_path}")
+    return report
+
+
 def run_benchmark(implementation: str | None = None, csv=None, smiles_col=None, target_col=None, seeds=None,
-                  json_path=None) -> dict:
+                  json_path=None, recipes: bool = False) -> dict:
     """``molpractice bench ch03``: deep ensembles on both splits; print the table; write the JSON.
 
     For each split: ``seeds`` mean–variance GNNs (default ``SETTINGS.members``) and as many MSE GNNs
@@ -696,6 +778,8 @@ def run_benchmark(implementation: str | None = None, csv=None, smiles_col=None, 
         csv, smiles_col, target_col: a CSV instead of the embedded solubility set.
         seeds: ensemble size (seeds 0..seeds−1).
         json_path: where to write ``{"results", "classification", "targets", "protocol", …}``.
+        recipes: instead, choose the training recipe by cross-validation inside the scaffold training part
+            (:func:`run_recipe_selection`; the test parts are not touched).
     """
     import pandas as pd
 
@@ -714,6 +798,8 @@ def run_benchmark(implementation: str | None = None, csv=None, smiles_col=None, 
     df, duplicates = load_data(csv, smiles_col, target_col)
     print(f"data: {df.attrs['source']} — {df.attrs['n_raw']} rows, {len(df)} unique molecules; "
           f"{members} members per ensemble; {run_mode()} mode", flush=True)
+    if recipes:
+        return run_recipe_selection(chapter1, chapter3, df, members, json_path=json_path)
     data = prepare_splits(chapter1, df)
     rows, class_rows, scales = [], [], {}
     for split in SPLITS:
@@ -725,10 +811,11 @@ def run_benchmark(implementation: str | None = None, csv=None, smiles_col=None, 
         if split == "scaffold":
             classifier = fit_ensemble(chapter1, data[split], "classifier", members)
             class_rows += evaluate_classification(chapter3, data[split], result["predictions"], classifier)
-    protocol = (f"early stopping on each split's validation part (mean–variance: {cfg.select_on}; MSE regressors: RMSE; "
-                "classifiers: log loss); variance "
-                "scale s² and temperature T fitted on validation; threshold fixed at "
-                f"logS > {cfg.threshold} (100 µM) before looking at the data; test parts scored once per row")
+    protocol = (f"mean–variance members: β-NLL with β={cfg.beta:g}, early-stopped on validation {cfg.select_on} — "
+                "recipe chosen by cross-validation inside the scaffold training part (bench ch03 --recipes); MSE "
+                "regressors: validation RMSE; classifiers: validation log loss; variance scale s² and temperature "
+                f"T fitted on validation; threshold fixed at logS > {cfg.threshold} (100 µM) before looking at the "
+                "data; test parts scored once per row")
     print(f"protocol: {protocol}")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(results_table(rows).to_string())

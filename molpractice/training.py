@@ -7,6 +7,7 @@
 ``predict``              predictions in the target's own unit, (n,) — or ``(mean, var)`` for a
                          mean-variance model.
 ``rmse``, ``mae``, ``r2``, ``gaussian_nll`` and ``regression_metrics``  metric helpers on numpy arrays.
+``beta_nll_loss``        the training loss of a mean-variance model (β-NLL; β = 0 is the NLL).
 =======================  =====================================================================
 
 Models: any ``torch.nn.Module`` whose ``forward(batch)`` returns (num_graphs,) predictions, or
@@ -69,6 +70,16 @@ def gaussian_nll(y_true, mean, var) -> float:
     return float(np.mean(0.5 * np.log(2 * np.pi * var) + (y_true - mean) ** 2 / (2 * var)))
 
 
+def beta_nll_loss(mean, target, var, beta: float = 0.0):
+    """β-NLL (Seitzer et al. 2022): mean over the batch of ``var.detach() ** beta · ½(log var + (target −
+    mean)² / var)`` — torch tensors of shape (n,), standardised units; ``beta=0`` is PyTorch's
+    ``gaussian_nll_loss`` (no ½·log 2π constant), ``beta=1`` gives ``mean`` the gradient of ½·MSE."""
+    import torch
+
+    nll = 0.5 * (torch.log(var) + (mean - target) ** 2 / var)
+    return torch.mean(nll * var.detach() ** beta) if beta else torch.mean(nll)
+
+
 def regression_metrics(y_true, y_pred) -> dict:
     """``{"rmse", "mae", "r2"}`` of one set of predictions."""
     return {"rmse": rmse(y_true, y_pred), "mae": mae(y_true, y_pred), "r2": r2(y_true, y_pred)}
@@ -107,7 +118,7 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
                     batch_size: int = 32, patience: int = 30, seed: int = 0, device=None,
                     weight_decay: float = 1e-5, loss: str = "mse", min_epochs: int = 0,
                     progress: bool = True, max_seconds: float | None = None, select_on: str = "rmse",
-                    also_keep: Sequence[str] = ()):
+                    also_keep: Sequence[str] = (), beta: float = 0.0):
     """Train ``model`` on graphs with standardised targets; keep the epoch with the best validation score.
 
     Schedule: AdamW at ``lr`` with a linear warm-up over the first 5 epochs, then cosine decay to
@@ -134,11 +145,15 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
             best epoch is frozen once it would have stopped — so the kept weights are those a separate
             run with ``select_on=`` that criterion and the same seed would restore (without
             ``max_seconds``), at the cost of one training run. Used to compare criteria on validation.
+        beta: ``loss="gaussian_nll"`` only — the β of β-NLL (Seitzer et al. 2022): each molecule's NLL term
+            is weighted by its predicted variance to the power β, treated as a constant (no gradient).
+            ``0`` is the plain Gaussian NLL; ``1`` gives the mean the gradient of the MSE; in between
+            (0.5 is the paper's default) keeps hard molecules from being explained away as noise.
     Returns:
         ``(model, history)``: ``model`` in eval mode on ``device`` with the best weights and
         ``target_mean`` / ``target_std`` attributes; ``history`` is a dict with lists ``train_loss``
         (standardised units), ``val_rmse`` (target unit), ``val_nll`` (only for a mean-variance model),
-        ``lr``, and ``select_on``, ``best_epoch``, ``best_val_rmse`` (validation RMSE at ``best_epoch``,
+        ``lr``, and ``select_on``, ``beta``, ``best_epoch``, ``best_val_rmse`` (validation RMSE at ``best_epoch``,
         the minimum when ``select_on="rmse"``), ``best_val_nll`` (mean-variance model), ``epochs_run``,
         ``seconds``, ``target_mean``, ``target_std``; with ``also_keep`` also ``kept`` =
         ``{criterion: {"best_epoch", "best_val_rmse", "best_val_nll", "epochs_run", "state_dict"}}``
@@ -158,6 +173,8 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
                          f"{patience}, {lr}")
     if loss not in ("mse", "gaussian_nll"):
         raise ValueError(f"loss must be 'mse' or 'gaussian_nll', got {loss!r}")
+    if not 0.0 <= float(beta) <= 1.0 or (beta and loss != "gaussian_nll"):
+        raise ValueError(f"beta must be in [0, 1] and needs loss='gaussian_nll'; got beta={beta!r}, loss={loss!r}")
     criteria = [select_on] + [c for c in also_keep if c != select_on]
     for c in criteria:
         if c not in ("rmse", "nll"):
@@ -211,7 +228,7 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
                 if var is None:
                     batch_loss = torch.mean((mean - target) ** 2)
                 else:
-                    batch_loss = torch.nn.functional.gaussian_nll_loss(mean, target, var)
+                    batch_loss = beta_nll_loss(mean, target, var, beta)
                 opt.zero_grad()
                 batch_loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -257,7 +274,7 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
     chosen = track[select_on]
     model.load_state_dict(chosen["state"])
     model.eval()
-    history.update(select_on=select_on, **summary(chosen),
+    history.update(select_on=select_on, beta=float(beta), **summary(chosen),
                    epochs_run=chosen["epochs_run"],
                    seconds=time.perf_counter() - start, target_mean=y_mean, target_std=y_std)
     if also_keep:

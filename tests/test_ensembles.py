@@ -97,46 +97,58 @@ def test_fit_selection_ensembles_gives_both_criteria_from_one_run(tiny_data):
     plain = E.fit_ensemble(ch01, d, "gaussian", members=2, verbose=False, **tiny)
     assert np.allclose(both[chosen].predict(d.graphs["val"])[0], plain.predict(d.graphs["val"])[0]), \
         "the chosen criterion's ensemble must equal fit_ensemble's"
-    rows = E.selection_comparison(ch03, d, both)
-    assert [r["select_on"] for r in rows] == list(E.CRITERIA) and all(r["part"] == "validation" for r in rows)
+
+
+def test_choose_recipe_follows_the_rule():
+    base = dict(n=100, nll=1.2, ece_recal=0.05, coverage95_recal=0.95, spearman=0.0, spearman_folds=[0.0],
+                mean_best_epoch=10.0)
+    rows = [{**base, "beta": 0.0, "select_on": "rmse", "rmse": 0.70, "nll_recal": 1.20},
+            {**base, "beta": 0.5, "select_on": "rmse", "rmse": 0.72, "nll_recal": 1.10},
+            {**base, "beta": 0.5, "select_on": "nll", "rmse": 0.74, "nll_recal": 1.00}]  # too inaccurate
+    chosen, reason = E.choose_recipe(rows)
+    assert (chosen["beta"], chosen["select_on"]) == (0.5, "rmse") and "0.700" in reason
+    rows[2]["rmse"] = 0.73  # now within 0.03 of the best: its lower NLL wins
+    assert E.choose_recipe(rows)[0]["select_on"] == "nll"
+    assert len(E.recipe_table(rows)) == 3
+
+
+def test_settings_recipe_is_what_the_rule_gives_on_the_recorded_cross_validation():
+    chosen, reason = E.choose_recipe(E.RECIPE_EVIDENCE)
+    for mode in (E.SETTINGS.full, E.SETTINGS.fast):  # CI runs the same code path as full mode
+        assert (mode["beta"], mode["select_on"]) == (chosen["beta"], chosen["select_on"]), reason
+    assert {(r["beta"], r["select_on"]) for r in E.RECIPE_EVIDENCE} == {(b, c) for b in (0.0, 0.5) for c in E.CRITERIA}
+    assert "RECIPE_RULE" in E.SETTINGS.doc["select_on"] and "RECIPE_RULE" in E.SETTINGS.doc["beta"]
+    assert "test part is not touched" in E.RECIPE_RULE
+
+
+def test_scaffold_folds_partition_without_sharing_a_scaffold(tiny_df):
+    smiles = tiny_df["smiles"].tolist()
+    folds = E.scaffold_folds(smiles, ch01, 3)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(len(smiles)))
+    scaffolds = [{ch01.murcko_scaffold(smiles[i]) for i in f} for f in folds]
+    assert not (scaffolds[0] & scaffolds[1] or scaffolds[0] & scaffolds[2] or scaffolds[1] & scaffolds[2])
+    with pytest.raises(ValueError, match="folds"):
+        E.scaffold_folds(smiles, ch01, 1)
+    with pytest.raises(ValueError, match="scaffolds"):
+        E.scaffold_folds(["CCO", "CCCO", "CCN"], ch01, 2)  # all acyclic: one scaffold
+
+
+def test_cross_validate_recipes_scores_only_the_training_part(tiny_df, monkeypatch):
+    scored = []
+    real = E.gaussian_metrics
+    monkeypatch.setattr(E, "gaussian_metrics", lambda c3, m, v, y, **k: scored.append(np.asarray(y)) or real(c3, m, v, y, **k))
+    rows = E.cross_validate_recipes(ch01, ch03, tiny_df, betas=(0.0, 0.5), folds=2, members=2, verbose=False,
+                                    **{**TINY, "epochs": 3})
+    assert {(r["beta"], r["select_on"]) for r in rows} == {(b, c) for b in (0.0, 0.5) for c in E.CRITERIA}
+    from molpractice.splits import make_splits
+
+    tr, va, te = make_splits(tiny_df["smiles"].tolist(), ch01)["scaffold"]
+    y = tiny_df["target"].to_numpy()
     for r in rows:
-        assert all(np.isfinite(r[k]) for k in ("rmse", "nll", "ece", "ece_recal_cv", "coverage95"))
-    assert list(E.selection_table(rows).columns)[:2] == ["rmse", "nll"]
-    assert E.choose_selection(rows, "scaffold")[0] in E.CRITERIA
-
-
-def test_choose_selection_follows_the_rule():
-    base = dict(split="scaffold", rmse=0.80, nll=1.20, ece=0.05, ece_recal_cv=0.06, spearman=0.10)
-    rm = {**base, "select_on": "rmse"}
-    assert E.choose_selection([rm, {**base, "select_on": "nll", "nll": 1.10, "spearman": 0.2}])[0] == "nll"
-    assert E.choose_selection([rm, {**base, "select_on": "nll", "nll": 1.10, "ece_recal_cv": 0.04}])[0] == "nll"
-    assert E.choose_selection([rm, {**base, "select_on": "nll", "nll": 1.10}])[0] == "rmse"  # (c) fails
-    assert E.choose_selection([rm, {**base, "select_on": "nll", "spearman": 0.3}])[0] == "rmse"  # (a) fails
-    assert E.choose_selection([rm, {**base, "select_on": "nll", "nll": 1.1, "spearman": 0.3,
-                                    "rmse": 0.84}])[0] == "rmse"  # (b) fails
-
-
-def test_settings_select_on_is_what_the_rule_gives_on_the_recorded_validation_numbers():
-    rows = [{"split": split, "select_on": crit, **vals} for (split, crit), vals in E.SELECTION_EVIDENCE.items()]
-    choice, reason = E.choose_selection(rows)
-    assert E.SETTINGS.full["select_on"] == choice, reason
-    assert E.SETTINGS.fast["select_on"] == choice  # CI runs the same code path
-    assert "validation" in E.SETTINGS.doc["select_on"].lower() and "SELECTION_RULE" in E.SETTINGS.doc["select_on"]
-
-
-def test_cross_fitted_recalibrated_ece_never_scores_a_molecule_with_its_own_fit():
-    rng = np.random.default_rng(0)
-    mean, y = np.zeros(400), rng.normal(size=400) * 2.0
-    var = np.ones(400)  # over-confident by 2×: the cross-fitted scale repairs it
-    assert E.cross_fitted_recalibrated_ece(ch03, mean, var, y) < 0.05 < ch03.regression_ece(mean, np.sqrt(var), y)
-    # an independent re-implementation: each half is scaled by the s² of the other half
-    y2 = mean + rng.normal(size=400) * np.where(np.arange(400) < 200, 1.0, 3.0)
-    order = np.random.default_rng(0).permutation(400)
-    a, b = order[:200], order[200:]
-    std = np.empty(400)
-    std[a] = np.sqrt(ch03.fit_variance_scale(mean[b], var[b], y2[b]))
-    std[b] = np.sqrt(ch03.fit_variance_scale(mean[a], var[a], y2[a]))
-    assert E.cross_fitted_recalibrated_ece(ch03, mean, var, y2) == pytest.approx(ch03.regression_ece(mean, std, y2))
+        assert r["n"] == len(tr) and len(r["spearman_folds"]) == 2
+        assert all(np.isfinite(r[k]) for k in ("rmse", "nll", "nll_recal", "ece_recal"))
+    for ys in scored:  # pooled out-of-fold targets: exactly the training part's, never the test part's
+        assert sorted(ys.tolist()) == sorted(y[tr].tolist())
 
 
 def test_train_classifier_needs_both_classes(tiny_data):
@@ -185,6 +197,7 @@ def test_evaluate_split_classification_and_targets(tiny_data):
         ("classifier_ensemble", "raw"), ("classifier_ensemble", "temperature_scaled")]
     for r in rows:
         assert r["ece_ci_low"] <= r["ece_ci_high"] and 0 <= r["ece"] <= 1 and r["temperature"] > 0
+        assert r["ece_ci_low"] <= r["ece_boot_mean"] <= r["ece_ci_high"]
     checks = E.target_checks(result["rows"], rows)
     assert {"recalibrated_ece", "spearman_total_std", "ensemble_rmse_vs_mse_ensemble",
             "classification_ece_classifier_ensemble"} <= set(checks)
@@ -212,6 +225,30 @@ def test_run_benchmark_on_a_small_csv(tmp_path, tiny_df, monkeypatch, capsys):
     assert "validation" in printed and "gaussian_ensemble" in printed
     with pytest.raises(ValueError):
         E.run_benchmark("solutions", seeds=0)
+
+
+def test_bench_recipes_prints_the_rule_table_and_verdict(tmp_path, tiny_df, monkeypatch, capsys):
+    """``bench ch03 --recipes``: the cross-validation itself is tested above; here its report (the recorded
+    rows stand in for a 20-minute run)."""
+    calls = []
+    monkeypatch.setattr(E, "cross_validate_recipes", lambda *a, **k: calls.append(k) or E.RECIPE_EVIDENCE)
+    csv = tmp_path / "tiny.csv"
+    tiny_df[["smiles", "target"]].to_csv(csv, index=False)
+    out = tmp_path / "recipes.json"
+    report = E.run_benchmark("solutions", csv=str(csv), smiles_col="smiles", target_col="target", recipes=True,
+                             json_path=str(out))
+    assert calls and report["settings_agree"] and json.loads(out.read_text())["chosen"] == report["chosen"]
+    printed = capsys.readouterr().out
+    assert "test part is not touched" in printed and "the same recipe" in printed and "spearman per fold" in printed
+
+
+def test_bench_recipes_flag_is_refused_by_other_chapters():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "molpractice", "bench", "ch01", "--recipes"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "does not take --recipes" in result.stderr
 
 
 # ------------------------------------------------------------------------------------------- metrics

@@ -1,5 +1,5 @@
-"""``molpractice.training.train_regressor``'s early-stopping criterion (``select_on``) and the kept checkpoints
-of other criteria (``also_keep``), on tiny toy graphs (seconds, one thread)."""
+"""``molpractice.training.train_regressor``'s early-stopping criterion (``select_on``), the kept checkpoints
+of other criteria (``also_keep``) and the β-NLL loss, on tiny toy graphs (seconds, one thread)."""
 import numpy as np
 import pytest
 import torch
@@ -109,3 +109,44 @@ def test_select_on_errors():
         _fit(select_on="mae")
     with pytest.raises(ValueError, match="'rmse' or 'nll'"):
         _fit(also_keep=("r2",))
+
+
+# ------------------------------------------------------------------------------------------- β-NLL
+def _loss_inputs():
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(50, generator=g, dtype=torch.float64).requires_grad_()
+    var = (torch.rand(50, generator=g, dtype=torch.float64) + 0.1).requires_grad_()
+    return mean, torch.randn(50, generator=g, dtype=torch.float64), var
+
+
+def test_beta_zero_is_torch_gaussian_nll():
+    mean, target, var = _loss_inputs()
+    mean, var = mean.detach(), var.detach()
+    ours = training.beta_nll_loss(mean, target, var, 0.0)
+    assert ours.item() == pytest.approx(torch.nn.functional.gaussian_nll_loss(mean, target, var).item(), rel=1e-12)
+
+
+def test_beta_one_gives_the_mean_the_mse_gradient_and_beta_weights_the_variance_gradient():
+    mean, target, var = _loss_inputs()
+    training.beta_nll_loss(mean, target, var, 1.0).backward()
+    assert torch.allclose(mean.grad, (mean - target).detach() / len(mean))  # d/dμ of ½·MSE
+    mean, target, var = _loss_inputs()
+    training.beta_nll_loss(mean, target, var, 0.0).backward()
+    plain = var.grad.clone()
+    mean, target, var = _loss_inputs()
+    training.beta_nll_loss(mean, target, var, 0.5).backward()
+    assert torch.allclose(var.grad, plain * var.detach() ** 0.5)  # the weight is a constant, not differentiated
+
+
+def test_beta_changes_training_and_is_recorded():
+    _, plain = _fit()
+    model, hist = _fit(beta=0.5)
+    assert hist["beta"] == 0.5 and plain["beta"] == 0.0
+    assert hist["train_loss"] != plain["train_loss"]
+
+
+def test_beta_errors():
+    with pytest.raises(ValueError, match="beta"):
+        _fit(beta=1.5)
+    with pytest.raises(ValueError, match="beta"):
+        training.train_regressor(_model(1), TRAIN, VAL, beta=0.5, **KW)
