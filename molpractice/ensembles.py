@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 
@@ -156,6 +155,7 @@ def train_classifier(model, train_graphs, val_graphs, threshold: float, *, epoch
     from torch_geometric.loader import DataLoader
 
     from .runtime import get_device, seed_everything
+    from .training import train_epoch, warmup_cosine
 
     if not train_graphs or not val_graphs:
         raise ValueError("need non-empty training and validation graphs")
@@ -168,34 +168,22 @@ def train_classifier(model, train_graphs, val_graphs, threshold: float, *, epoch
     loader = DataLoader(list(train_graphs), batch_size=batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(seed))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    warmup = min(5, epochs)
+    lr_at = warmup_cosine(lr, epochs)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     val_labels = torch.tensor(labels_above([float(g.y.reshape(-1)[0]) for g in val_graphs], threshold),
                               dtype=torch.float32)
+
+    def batch_loss(batch):
+        return bce(model(batch).reshape(-1), (batch.y.reshape(-1) > threshold).float())
+
     history = {"train_loss": [], "val_loss": []}
     best, best_epoch, best_state = float("inf"), -1, None
     start = time.perf_counter()
     for epoch in range(epochs):
-        t = (epoch - warmup) / max(1, epochs - warmup)
-        rate = lr * (epoch + 1) / warmup if epoch < warmup else lr / 20 + (lr - lr / 20) * 0.5 * (1 + math.cos(math.pi * t))
         for group in opt.param_groups:
-            group["lr"] = rate
-        model.train()
-        total, count = 0.0, 0
-        for batch in loader:
-            if batch.num_graphs < 2:
-                continue
-            batch = batch.to(device)
-            target = (batch.y.reshape(-1) > threshold).float()
-            loss = bce(model(batch).reshape(-1), target)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            opt.step()
-            total += float(loss.detach()) * batch.num_graphs
-            count += batch.num_graphs
+            group["lr"] = lr_at(epoch)
+        history["train_loss"].append(train_epoch(model, loader, opt, batch_loss, device))
         val_loss = float(bce(torch.from_numpy(predict_logits(model, val_graphs)).float(), val_labels))
-        history["train_loss"].append(total / max(count, 1))
         history["val_loss"].append(val_loss)
         if val_loss < best:
             best, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
@@ -591,16 +579,9 @@ METRICS = ("rmse", "nll", "ece", "coverage68", "coverage95", "sharpness", "spear
 
 
 def _row(model, split, metric_dicts, seconds, sizes, **extra):
-    row = {"model": model, "split": split}
-    for key in METRICS:
-        vals = np.array([m[key] for m in metric_dicts], dtype=float)
-        row[f"{key}_mean"] = float(vals.mean())
-        row[f"{key}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
-    row["n_runs"] = len(metric_dicts)
-    row["seconds_per_model"] = float(np.mean(seconds))
-    row["n_train"], row["n_val"], row["n_test"] = (int(s) for s in sizes)
-    row.update(extra)
-    return row
+    from .training import summarize_runs
+
+    return {**summarize_runs(model, split, metric_dicts, METRICS, seconds, sizes), **extra}
 
 
 def evaluate_split(chapter3, data: SplitData, gaussian: Ensemble, mse: Ensemble | None = None,
@@ -819,7 +800,7 @@ def run_benchmark(implementation: str | None = None, csv=None, smiles_col=None, 
     print(f"protocol: {protocol}")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(results_table(rows).to_string())
-        print(f"variance scale s² (fitted on validation): " + ", ".join(f"{k} {v:.3f}" for k, v in scales.items()))
+        print("variance scale s² (fitted on validation): " + ", ".join(f"{k} {v:.3f}" for k, v in scales.items()))
         print(classification_table(class_rows).to_string())
     checks = target_checks(rows, class_rows)
     for name, c in checks.items():

@@ -159,15 +159,9 @@ def select_gnn_settings(chapter1, graphs, descriptors, split, grid=None, seeds=N
 
 
 def _summary(model, split, metrics: list[dict], seconds: list[float], sizes) -> dict:
-    row = {"model": model, "split": split}
-    for key in ("rmse", "mae", "r2"):
-        vals = np.array([m[key] for m in metrics], dtype=float)
-        row[f"{key}_mean"] = float(vals.mean())
-        row[f"{key}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
-    row["n_runs"] = len(metrics)
-    row["seconds_per_model"] = float(np.mean(seconds))
-    row["n_train"], row["n_val"], row["n_test"] = (int(s) for s in sizes)
-    return row
+    from .training import summarize_runs
+
+    return summarize_runs(model, split, metrics, ("rmse", "mae", "r2"), seconds, sizes)
 
 
 def run_models(chapter1, df, seeds=None, splits=SPLITS, models=MODELS, gnn_settings: dict | None = None,

@@ -8,6 +8,8 @@
                          mean-variance model.
 ``rmse``, ``mae``, ``r2``, ``gaussian_nll`` and ``regression_metrics``  metric helpers on numpy arrays.
 ``beta_nll_loss``        the training loss of a mean-variance model (β-NLL; β = 0 is the NLL).
+``warmup_cosine``, ``train_epoch``  the schedule and the epoch step every trainer here shares.
+``summarize_runs``       one benchmark row (mean ± std over seeds) of repeated runs.
 =======================  =====================================================================
 
 Models: any ``torch.nn.Module`` whose ``forward(batch)`` returns (num_graphs,) predictions, or
@@ -85,6 +87,21 @@ def regression_metrics(y_true, y_pred) -> dict:
     return {"rmse": rmse(y_true, y_pred), "mae": mae(y_true, y_pred), "r2": r2(y_true, y_pred)}
 
 
+def summarize_runs(model: str, split: str, metrics: list[dict], keys, seconds, sizes) -> dict:
+    """One benchmark row for repeated runs (seeds) of a model: ``<key>_mean`` and ``<key>_std`` (ddof=1;
+    0 for one run) of each metric in ``keys``, ``n_runs``, ``seconds_per_model`` (mean of ``seconds``) and
+    ``n_train``/``n_val``/``n_test`` from ``sizes``."""
+    row = {"model": model, "split": split}
+    for key in keys:
+        vals = np.array([m[key] for m in metrics], dtype=float)
+        row[f"{key}_mean"] = float(vals.mean())
+        row[f"{key}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+    row["n_runs"] = len(metrics)
+    row["seconds_per_model"] = float(np.mean(seconds))
+    row["n_train"], row["n_val"], row["n_test"] = (int(s) for s in sizes)
+    return row
+
+
 # ------------------------------------------------------------------------------------------ training
 def _targets(graphs, what: str) -> np.ndarray:
     ys = []
@@ -112,6 +129,42 @@ def _batches(graphs, batch_size, shuffle, generator=None):
     from torch_geometric.loader import DataLoader
 
     return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def warmup_cosine(lr: float, epochs: int):
+    """The learning-rate schedule of every trainer here: ``epoch -> rate`` (epochs counted from 0), linear
+    warm-up to ``lr`` over the first 5 epochs (fewer if ``epochs`` < 5), then cosine decay to ``lr / 20``."""
+    warmup = min(5, epochs)
+
+    def lr_at(epoch):
+        if epoch < warmup:
+            return lr * (epoch + 1) / warmup
+        t = (epoch - warmup) / max(1, epochs - warmup)
+        return lr / 20 + (lr - lr / 20) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return lr_at
+
+
+def train_epoch(model, loader, opt, batch_loss, device) -> float:
+    """One pass of ``opt`` over ``loader`` in train mode: ``batch_loss(batch)`` (a scalar tensor) per batch,
+    gradients clipped to norm 10; batches of one graph are skipped (batch norm needs two). Returns the
+    mean loss per graph."""
+    import torch
+
+    model.train()
+    total, count = 0.0, 0
+    for batch in loader:
+        if batch.num_graphs < 2:
+            continue
+        batch = batch.to(device)
+        loss = batch_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        total += float(loss.detach()) * batch.num_graphs
+        count += batch.num_graphs
+    return total / max(count, 1)
 
 
 def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epochs: int = 200, lr: float = 1e-3,
@@ -192,13 +245,12 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
     gen = torch.Generator().manual_seed(seed)
     train_loader = _batches(train_graphs, batch_size, True, gen)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    warmup = min(5, epochs)
+    lr_at = warmup_cosine(lr, epochs)
 
-    def lr_at(epoch):  # epoch counted from 0
-        if epoch < warmup:
-            return lr * (epoch + 1) / warmup
-        t = (epoch - warmup) / max(1, epochs - warmup)
-        return lr / 20 + (lr - lr / 20) * 0.5 * (1 + math.cos(math.pi * t))
+    def batch_loss(batch):
+        target = (batch.y.reshape(-1) - y_mean) / y_std
+        mean, var = _split_output(model(batch), loss)
+        return torch.mean((mean - target) ** 2) if var is None else beta_nll_loss(mean, target, var, beta)
 
     history = {"train_loss": [], "val_rmse": [], "lr": []}
     if loss == "gaussian_nll":
@@ -217,24 +269,7 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
         for epoch in range(epochs):
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch)
-            model.train()
-            total, count = 0.0, 0
-            for batch in train_loader:
-                if batch.num_graphs < 2:  # batch norm needs > 1 sample; a lone graph adds nothing
-                    continue
-                batch = batch.to(device)
-                target = (batch.y.reshape(-1) - y_mean) / y_std
-                mean, var = _split_output(model(batch), loss)
-                if var is None:
-                    batch_loss = torch.mean((mean - target) ** 2)
-                else:
-                    batch_loss = beta_nll_loss(mean, target, var, beta)
-                opt.zero_grad()
-                batch_loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-                opt.step()
-                total += float(batch_loss.detach()) * batch.num_graphs
-                count += batch.num_graphs
+            train_loss = train_epoch(model, train_loader, opt, batch_loss, device)
             val_pred = predict(model, val_graphs, device=device, batch_size=256)
             scores = {}
             if isinstance(val_pred, tuple):
@@ -242,7 +277,7 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
                 history["val_nll"].append(scores["nll"])
                 val_pred = val_pred[0]
             val_rmse = scores["rmse"] = rmse(y_val, val_pred)
-            history["train_loss"].append(total / max(count, 1))
+            history["train_loss"].append(train_loss)
             history["val_rmse"].append(val_rmse)
             history["lr"].append(lr_at(epoch))
             for c, t in track.items():

@@ -17,14 +17,6 @@ matplotlib.use("Agg")
 TINY = dict(epochs=2, patience=2, hidden=16, num_layers=1, batch_size=16)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny_df():
     from molpractice.solubility import load_data

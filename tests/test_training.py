@@ -7,14 +7,6 @@ import torch
 from molpractice import training
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _toy_graphs(n, seed=0):
     """Graphs whose target is a noisy function of their features (noise grows with the first feature)."""
     from torch_geometric.data import Data
