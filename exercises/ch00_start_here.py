@@ -16,17 +16,25 @@ def softmax_energy_stats(energies, temperature: float):
     p_i = exp(-E_i / T) / Σ_j exp(-E_j / T),   <E> = Σ_i p_i E_i,   S = -Σ_i p_i ln p_i
 
     Args:
-        energies: (n,) array-like of finite energies, in units of k_B (so ``E / T`` is dimensionless).
-        temperature: T > 0, same units as the energies.
+        energies: (n,) array-like of finite energies, in any energy unit (e.g. kJ/mol, or multiples of
+            k_B·T₀ for a reference temperature T₀).
+        temperature: T > 0 as an energy, k_B·T, in the same unit as the energies (so ``E / T`` is
+            dimensionless).
     Returns:
         ``(probs, expected_energy, entropy)``: probs a float64 numpy array (n,) summing to 1;
-        expected_energy a float; entropy a float in nats (0 ≤ S ≤ ln n).
+        expected_energy and entropy plain floats (a numpy float64 scalar is fine, a 0-d array is not);
+        entropy in nats (0 ≤ S ≤ ln n).
+        The input array is not modified.
     Raises:
         ValueError: if ``energies`` is empty, not one-dimensional or not finite, or ``temperature`` ≤ 0.
 
-    Hint: exp(-E/T) overflows for E = -1e4, T = 1. Subtract the smallest energy first: the
-    probabilities do not change (the factor cancels) and the largest exponent becomes exp(0) = 1.
-    Compute ln p_i from the shifted exponents rather than as log(p_i), which is -inf when p_i underflows.
+    Hint:
+        1. Idea: the textbook formula is right but exp(-E/T) overflows (E = -1e4, T = 1) or underflows.
+        2. Approach: shift every energy by the same constant before exponentiating; the factor it
+           introduces cancels between numerator and Z. Pick the constant that makes the largest
+           exponent exactly 1.
+        3. Tricky detail: a probability can still underflow to 0, and then ln p is -inf and 0·(-inf) is
+           nan. Get ln p_i from the shifted exponents and ln Z (log-probabilities), not from p_i.
     """
     energies = np.asarray(energies, dtype=np.float64)
     if energies.ndim != 1 or energies.size == 0:

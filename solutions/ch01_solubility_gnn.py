@@ -15,10 +15,11 @@ Public names besides the exercises (fixed, not for the learner to write):
 * ``ATOM_FEATURE_BLOCKS`` / ``BOND_FEATURE_BLOCKS`` — name → ``slice`` of the feature columns;
   ``NUM_ATOM_FEATURES`` / ``NUM_BOND_FEATURES`` — their widths.
 * ``SolubilityGNN(num_atom_features=NUM_ATOM_FEATURES, num_bond_features=NUM_BOND_FEATURES, hidden=128,
-  num_layers=4, dropout=0.2, num_descriptors=0, out_dim=1)`` — GINE message passing (Hu et al. 2020)
-  with residual connections, sum + mean pooling, optional global descriptors concatenated to the
-  pooled vector (read from ``data.descriptors``, shape (num_graphs, num_descriptors)), MLP head.
-  ``forward(data)`` returns (num_graphs,) (or (num_graphs, out_dim) when ``out_dim > 1``).
+  num_layers=4, dropout=0.2, num_descriptors=0, out_dim=1)`` — a message-passing regressor with
+  optional global descriptors concatenated to the pooled vector (read from ``data.descriptors``, shape
+  (num_graphs, num_descriptors)) and an MLP head; the reference uses GINE layers (Hu et al. 2020) with
+  residual connections and sum + mean pooling. ``forward(data)`` returns (num_graphs,) (or
+  (num_graphs, out_dim) when ``out_dim > 1``).
 """
 from __future__ import annotations
 
@@ -92,8 +93,13 @@ def murcko_scaffold(smiles: str) -> str:
     Raises:
         ValueError: naming ``smiles`` if RDKit cannot parse it.
 
-    Hint: ``rdkit.Chem.Scaffolds.MurckoScaffold.GetScaffoldForMol(mol)`` gives the scaffold molecule;
-    ``Chem.MolToSmiles`` makes it canonical. Parse with ``Chem.MolFromSmiles`` and check for ``None``.
+    Hint:
+        1. Idea: RDKit already knows the Bemis–Murcko definition (its ``MurckoScaffold`` module).
+        2. Approach: parse the SMILES, ask that module for the scaffold *molecule*, and write the
+           molecule back out as canonical SMILES.
+        3. Tricky detail: RDKit does not raise on a bad SMILES — it returns ``None`` (the given
+           ``_parse`` turns that into the ``ValueError``). For an acyclic molecule the scaffold is an
+           empty molecule, whose SMILES is already ``""``.
     """
     mol = _parse(smiles)
     # BEGIN SOLUTION
@@ -115,20 +121,27 @@ def scaffold_split(smiles: Sequence[str], fractions: tuple[float, float, float] 
         seed: ``None`` → deterministic: scaffold groups sorted by size, largest first (ties: first
             appearance), each goes to train while it fits in ``train_fraction * n``, else to val while
             train + val fits in ``(train + val fraction) * n``, else to test. The rare scaffolds land in
-            test, which makes it the hardest, most "out-of-distribution" variant.
+            test (this chapter does not measure whether that makes test harder than the seeded variant's).
             An ``int`` → randomised, balanced variant (as in Chemprop): groups larger than half the test
             size are placed first, in random order, then the rest in random order; each goes to the first
             part (train, val, test) that still has room, otherwise to test. Different seeds give
             different splits; the same seed gives the same split.
     Returns:
-        ``(train_idx, val_idx, test_idx)``: sorted ``int64`` numpy arrays of positions into ``smiles``;
-        together they contain every position exactly once.
+        ``(train_idx, val_idx, test_idx)``: sorted ``int64`` numpy arrays of positions into ``smiles``
+        (an empty part too); together they contain every position exactly once, and no scaffold
+        appears in two parts. "Fits" means ≤: a part may be filled exactly to its capacity.
     Raises:
-        ValueError: for bad fractions, or (naming it) a SMILES RDKit cannot parse.
+        ValueError: for bad fractions (not three numbers, a negative one, or a sum other than 1), or
+            (naming it) a SMILES RDKit cannot parse.
 
-    Hints: group positions by ``murcko_scaffold``; a ``dict`` keeps first-appearance order.
-    ``np.random.default_rng(seed).permutation`` shuffles groups reproducibly. Sort each part before
-    returning.
+    Hints:
+        1. Idea: the unit you place is a scaffold *group*, never a molecule, so no scaffold can leak.
+        2. Approach: map each scaffold to the list of positions that have it (first-appearance
+           order), order the groups by the rule for the ``seed`` case, then place them one by one.
+        3. Tricky details: for ties keep first appearance — sort by size with a stable sort, and do
+           not reverse an ascending sort (that reverses the ties too). Draw the random orders from one
+           NumPy generator made from ``seed``. ``np.array`` of an empty list is float64: give the
+           dtype explicitly.
     """
     fractions = tuple(float(f) for f in fractions)
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
@@ -188,13 +201,19 @@ def max_train_similarity(query_smiles: Sequence[str], train_smiles: Sequence[str
         train_smiles: k >= 1 SMILES strings (the training set).
         radius, n_bits: Morgan fingerprint radius and length.
     Returns:
-        (m,) ``float64`` array in [0, 1].
+        (m,) ``float64`` numpy array in [0, 1] (shape (0,) when there is no query).
     Raises:
-        ValueError: if ``train_smiles`` is empty, or (naming it) a SMILES RDKit cannot parse.
+        ValueError: if ``train_smiles`` is empty, or (naming it) a query or training SMILES RDKit
+            cannot parse.
 
-    Hint: ``rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)`` and its
-    ``GetFingerprint(mol)``; ``DataStructs.BulkTanimotoSimilarity(fp, train_fps)`` compares one
-    fingerprint with a list at C speed. (``datamol.to_fp`` breaks with recent RDKit — use the generator.)
+    Hint:
+        1. Idea: fingerprint every molecule once, then each query needs one row of similarities.
+        2. Approach: RDKit's Morgan fingerprint *generator* (built once, with this radius and length)
+           makes bit vectors; ``DataStructs`` has a bulk Tanimoto that compares one fingerprint with
+           a whole list at C speed. Take the maximum of each row.
+        3. Tricky detail: compare each query with the training molecules only (never with itself or
+           the other queries), and honour ``radius`` and ``n_bits``. (``datamol.to_fp`` breaks with
+           recent RDKit.)
     """
     if isinstance(query_smiles, str) or isinstance(train_smiles, str):
         raise ValueError("pass sequences of SMILES, not single strings")
@@ -238,15 +257,21 @@ def mol_to_graph(smiles: str, y: float | None = None):
           * ``edge_attr``: (2 * num_bonds, NUM_BOND_FEATURES) float32 — one-hot bond type
             (``BOND_TYPES`` + other), conjugated (0/1), in a ring (0/1); row k describes column k of
             ``edge_index``;
-          * ``smiles``: the input string; ``y`` if given.
+          * ``smiles``: the input string; ``y`` only if given (no ``y`` attribute, or ``None``, otherwise).
         A molecule without bonds gets ``edge_index`` of shape (2, 0) and ``edge_attr`` (0, NUM_BOND_FEATURES).
     Raises:
         ValueError: naming ``smiles`` if RDKit cannot parse it.
 
-    Hints: ``atom.GetSymbol()``, ``GetDegree()``, ``GetFormalCharge()``, ``GetIsAromatic()``,
-    ``GetTotalNumHs()``, ``str(atom.GetHybridization())``, ``IsInRing()``; for bonds
-    ``str(bond.GetBondType())``, ``GetIsConjugated()``, ``IsInRing()``, ``GetBeginAtomIdx()``. The
-    private helper ``_one_hot(value, choices)`` is given.
+    Hints:
+        1. Idea: one feature row per atom and one per *directed* edge, each built from RDKit's own
+           per-atom and per-bond properties.
+        2. Approach: loop over the atoms and concatenate one block per feature (the given
+           ``_one_hot`` adds the "other" slot); loop over the bonds and append each bond twice, once
+           per direction, with its features twice.
+        3. Tricky details: degree counts heavy-atom neighbours only (not the "total" degree with
+           hydrogens); hybridisation and bond type must be compared as strings (``str(...)`` of
+           RDKit's enum); keep row k of ``edge_attr`` paired with column k of ``edge_index``; reshape
+           so that bond-free molecules still get (2, 0) and (0, NUM_BOND_FEATURES).
     """
     mol = _parse(smiles)
     # BEGIN SOLUTION
@@ -287,7 +312,12 @@ def mol_to_graph(smiles: str, y: float | None = None):
 class SolubilityGNN(nn.Module):
     """Message-passing regressor: GINE layers → sum+mean pooling (+ descriptors) → MLP → one number.
 
-    Node update of layer l (GINE, Hu et al. 2020), with a residual connection:
+    Required (checked): the constructor arguments are honoured (``hidden``, ``num_layers``,
+    ``dropout`` in the head — active in ``train()``, off in ``eval()`` —, ``num_descriptors``,
+    ``out_dim``), messages pass along ``edge_index`` and depend on ``edge_attr``, the output does not
+    depend on the atom order, and a single graph without ``batch`` works. The layer types below are
+    the reference design, not a requirement. Node update of layer l (GINE, Hu et al. 2020), with a
+    residual connection:
 
     .. math:: h_v^{l+1} = h_v^l + \\mathrm{ReLU}\\Big(\\mathrm{BN}\\big(\\mathrm{MLP}\\big((1+\\epsilon) h_v^l
               + \\sum_{u \\in N(v)} \\mathrm{ReLU}(h_u^l + W e_{uv})\\big)\\big)\\Big)
@@ -305,10 +335,16 @@ class SolubilityGNN(nn.Module):
         ``edge_attr``, ``batch`` (optional for a single graph). Returns (num_graphs,) when
         ``out_dim == 1``, else (num_graphs, out_dim). The output does not depend on the atom order.
 
-    Hints: ``torch_geometric.nn.GINEConv(nn.Sequential(...), edge_dim=num_bond_features)`` takes edge
-    features; embed atoms first with ``nn.Linear(num_atom_features, hidden)``;
-    ``global_add_pool`` / ``global_mean_pool`` pool nodes per graph; when ``data.batch`` is None
-    every node belongs to graph 0.
+    Hints:
+        1. Idea: embed atoms to ``hidden`` channels, let several message-passing rounds mix
+           neighbours (bond features included), pool the nodes of each graph into one vector, and
+           regress from that vector.
+        2. Approach: PyTorch Geometric has a GIN layer variant that accepts edge features, and
+           per-graph pooling functions that take the ``batch`` vector; keep the layers in
+           ``nn.ModuleList``s so their parameters are registered.
+        3. Tricky details: use the ``batch`` and ``num_graphs`` computed for you at the top of
+           ``forward`` (``data.batch`` is None for a single graph); put dropout in the head as a
+           module so ``eval()`` turns it off; squeeze the last dimension only when ``out_dim == 1``.
     """
 
     def __init__(self, num_atom_features: int = NUM_ATOM_FEATURES, num_bond_features: int = NUM_BOND_FEATURES,

@@ -99,26 +99,30 @@ def random_rotation(generator: torch.Generator | None = None, dtype: torch.dtype
         device: device of the result (default: the generator's device, else CPU).
     Returns:
         Tensor[3, 3] ``R`` with ``R Rᵀ = I`` and ``det R = +1``; apply it to points as ``pos @ R.T``.
+        Every random number comes from ``generator``, so a seeded generator gives the same rotation.
     Raises:
         ValueError: if ``dtype`` is not a floating dtype.
 
     Hints:
-        * QR trick (Mezzadri 2007): ``Q, Rr = torch.linalg.qr(G)`` for a 3×3 standard-Gaussian ``G``
-          gives a Q that is *not* uniform until you fix the signs: multiply column k of Q by
-          ``sign(Rr[k, k])``. That Q is Haar on O(3); if ``det Q < 0`` flip the sign of one column.
-        * Or: a uniform random unit quaternion (normalise a 4-D standard Gaussian) → rotation matrix.
-          (On some CPU builds ``torch.linalg.qr`` of a tiny matrix is slow with several threads; the
-          quaternion route avoids LAPACK altogether.)
-        * Draw in float64 and cast at the end, so every dtype gets the same rotation.
-        * Uniform Euler angles are *not* uniform rotations — the grader checks the distribution of the
-          rotation angle θ, whose density is (1 − cos θ)/π on [0, π].
+        1. Idea: "uniform" means invariant under every fixed rotation. Uniform Euler angles, or a
+           uniform angle about a random axis, are *not*: the rotation angle θ of a Haar rotation has
+           density (1 − cos θ)/π on [0, π] (the grader checks it).
+        2. Approach, either of: (a) orthonormalise a 3×3 standard-Gaussian matrix by QR (Mezzadri
+           2007); (b) a uniformly random unit quaternion — a normalised 4-D standard Gaussian is
+           uniform on the 3-sphere — converted to a rotation matrix. (On some CPU builds a 3×3 QR is
+           slow with several threads; (b) avoids LAPACK.)
+        3. Tricky details: (a) QR's Q is not uniform until each column is given the sign of the
+           matching diagonal entry of R; that Q is uniform on O(3) and half the time has det −1,
+           which one column flip fixes. Draw in float64 on the generator's device and cast/move at
+           the end, so every dtype gets the same rotation.
     """
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     gen_device = generator.device if generator is not None else torch.device("cpu")
     device = device if device is not None else gen_device
     # BEGIN SOLUTION
-    # A uniformly random unit quaternion (w, x, y, z) is a Haar-random rotation (Shoemake 1992).
+    # A uniformly random unit quaternion (w, x, y, z) is a Haar-random rotation; a normalised 4-D
+    # Gaussian is uniform on the 3-sphere (Muller 1959). Shoemake (1992) draws it from three uniforms instead.
     q = torch.randn(4, generator=generator, dtype=torch.float64, device=gen_device)
     w, x, y, z = q / torch.linalg.vector_norm(q)
     R = torch.stack([
@@ -138,9 +142,11 @@ def invariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translatio
                      generator: torch.Generator | None = None) -> float:
     """Largest relative change of ``fn(pos, *args)`` when the input is moved rigidly.
 
-    For each trial draw a rotation ``R`` (``random_rotation``), a translation ``t`` (Gaussian, scale
-    ``max(1, pos.std())`` Å) and, if asked, a permutation; compare ``y' = fn(pos Qᵀ + t, *args')``
-    with ``y = fn(pos, *args)``:  error = ‖y' − y‖ / max(‖y‖, tiny) (Frobenius norms).
+    For each trial draw a rotation ``R`` (``random_rotation``), a translation ``t`` (Gaussian, of the
+    order of the molecule's size: the reference uses scale ``max(1, pos.std())`` Å) and, if asked, a
+    permutation; compare ``y' = fn(pos Qᵀ + t, *args')`` with ``y = fn(pos, *args)``:
+    error = ‖y' − y‖ / max(‖y‖, tiny) — relative to the *untransformed* output, Frobenius norms over
+    all entries (not per entry, not a max-abs norm).
 
     Args:
         fn: callable ``fn(pos, *args) -> Tensor`` (any shape). Outputs whose first dimension equals
@@ -148,25 +154,34 @@ def invariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translatio
         pos: Tensor[n, 3] in Å; the computation stays in ``pos.dtype`` and on ``pos.device``.
         *args: passed to ``fn`` after ``pos``; with ``permutations`` they are permuted by the rules in
             the module docstring (edge_index relabelled, per-atom tensors reordered).
-        n_trials: number of random transformations; the maximum error is returned.
-        translations: add a random translation in each trial.
+        n_trials: number of random transformations (``fn`` is called on exactly ``n_trials``
+            transformed inputs); the *maximum* error over trials is returned (not the mean).
+        translations: add a random translation in each trial; ``False``: rotations (and
+            permutations) only.
         reflections: use improper rotations ``Q = −R`` (det −1) in every trial. Invariance to all
             improper rotations implies invariance to all proper ones (two reflections make a
             rotation), so ``reflections=True`` tests E(3), ``False`` tests SE(3).
         permutations: also reorder the atoms randomly in each trial.
-        generator: ``torch.Generator`` for reproducible transformations (None = global RNG).
+        generator: ``torch.Generator`` for reproducible transformations (None = global RNG); the
+            same seed gives the same error.
     Returns:
-        float: max over trials of the relative error (0 for an exactly invariant ``fn``; about
+        float (a Python float): max over trials of the relative error (0 for an exactly invariant ``fn``; about
         machine epsilon × a small factor for a correct float model; O(1) for a broken one).
     Raises:
         TypeError / ValueError: for a non-tensor ``pos``, a wrong shape, ``n_trials < 1`` or an ``fn``
             that does not return a single tensor.
 
     Hints:
-        * Draw transformations with ``random_rotation(generator, dtype=pos.dtype, device=pos.device)``
-          and ``torch.randn(3, generator=generator, dtype=...)`` (generator device = CPU: move after).
-        * ``torch.randperm(n, generator=generator)`` for permutations; use ``_permute_args`` for args.
-        * ``torch.finfo(dtype).tiny`` guards the division when ``fn`` returns zeros.
+        1. Idea: an invariant function gives the same output for a moved copy of the molecule, so
+           the worst relative change over a few random moves measures how invariant it is.
+        2. Approach: compute the reference output once; in each trial build a fresh transformed copy
+           of ``pos`` (your own ``random_rotation``, a Gaussian translation, optionally a random
+           permutation applied to ``pos``, to the extra arguments — the given ``_permute_args`` — and
+           to per-atom outputs), call ``fn`` on it and keep the largest error.
+        3. Tricky details: every random draw takes ``generator`` (its device may differ from
+           ``pos``'s: draw there, then move); never modify ``pos`` in place; guard the division
+           with the smallest positive number of the dtype when ``fn`` returns zeros; reject a tuple
+           output with an error instead of comparing its first element.
     """
     _check_pos(pos)
     _check_trials(n_trials)
@@ -225,12 +240,19 @@ def equivariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translat
             :func:`invariance_error` (``reflections=True`` uses improper rotations in every trial:
             E(3)- instead of SE(3)-equivariance).
     Returns:
-        float: max over trials of the relative error.
+        float (a Python float): max over trials (not the mean) of the relative error.
     Raises:
         TypeError / ValueError: as :func:`invariance_error`, and if ``fn`` does not return (m, 3).
 
-    Hint: the only differences from ``invariance_error`` are the expected output (transform the
-    reference output with the same Q and t) and the scale in the denominator.
+    Hint:
+        1. Idea: for an equivariant ``fn``, transforming the output is the same as transforming the
+           input first.
+        2. Approach: reuse the structure of ``invariance_error``; only the expected output changes
+           (the reference output moved by the same Q and t, and reordered by the same permutation)
+           and the denominator (a spread, computed once from the untransformed input and output).
+        3. Tricky detail: the denominator is the *larger* of the two spreads, with the input's
+           rescaled by sqrt(m/n) — a function that collapses every point onto one has zero output
+           spread.
     """
     _check_pos(pos)
     _check_trials(n_trials)
@@ -287,7 +309,15 @@ def _mlp(sizes, act=nn.SiLU, last_act=False):
 
 
 class EGNNLayer(nn.Module):
-    """One E(n)-equivariant graph layer (Satorras, Hoogeboom & Welling, ICML 2021, eqs. 3–6).
+    """One E(n)-equivariant graph layer: EGNN (Satorras, Hoogeboom & Welling, ICML 2021) with EDM's
+    normalised coordinate step (Hoogeboom, Satorras, Vignac & Welling, ICML 2022).
+
+    Where each part comes from: the message ``m_ij`` is Satorras et al.'s eq. 3. Their coordinate
+    update (eq. 4) is ``x_i + C Σ_j (x_i − x_j) φ_x(m_ij)`` (C = 1/(M − 1) on a complete graph of M
+    atoms); dividing the difference by ``d_ij + 1`` is EDM's change (it bounds the step for distant
+    atoms), and the mean over incoming edges below is this chapter's choice of C. Both papers write
+    the feature update as ``h_i' = φ_h(h_i, Σ_j m_ij)``; the residual form ``h_i + φ_h(…)`` used here
+    is the one in both papers' released code.
 
     For every edge ``j → i`` (``edge_index[0] = j``, ``edge_index[1] = i``):
 
@@ -295,9 +325,11 @@ class EGNNLayer(nn.Module):
     * ``x_i' = x_i + (1/deg_i) Σ_j (x_i − x_j) / (d_ij + 1) · φ_x(m_ij)``   with ``d_ij = sqrt(‖x_i − x_j‖² + eps)``
     * ``h_i' = h_i + φ_h(h_i, Σ_j m_ij)``
 
-    φ_e, φ_h are two-layer SiLU MLPs; φ_x is a SiLU MLP ending in one output whose last weights start
-    small (std 1e-3), so a fresh layer barely moves atoms. Atoms without incoming edges keep their
-    position and get ``φ_h(h_i, 0)``.
+    φ_e, φ_h are two-layer SiLU MLPs (the reference design); φ_x is a SiLU MLP ending in one output
+    whose last weights start small (std 1e-3), so a fresh layer barely moves atoms (checked: by less
+    than 1 % of the cloud's spread). The coordinate step is a *mean* over incoming edges (listing an
+    edge twice does not change ``pos_new``), the feature step a *sum*. Atoms without incoming edges
+    keep their position and get ``h_i + φ_h(h_i, 0)``.
 
     Args:
         hidden_dim: width of ``h`` (input and output) and of the messages.
@@ -310,10 +342,14 @@ class EGNNLayer(nn.Module):
         returns Tensor[n, hidden_dim] (invariant) and Tensor[n, 3] (equivariant).
 
     Hints:
-        * ``src, dst = edge_index``; ``diff = pos[dst] - pos[src]``; ``d2 = (diff ** 2).sum(-1, keepdim=True)``.
-        * Sum messages onto targets with ``torch.zeros(n, C).index_add_(0, dst, m)``; the degree is
-          ``torch.bincount(dst, minlength=n)`` (clamp to ≥ 1 before dividing).
-        * Nothing may depend on absolute positions — only on differences and distances.
+        1. Idea: build everything from relative vectors x_i − x_j and their lengths: scalars of them
+           are invariant, and a scalar times a difference vector is equivariant.
+        2. Approach: work per edge (gather the two endpoints of every edge), compute the messages,
+           then scatter-add per edge quantities onto the target atoms (and count incoming edges per
+           atom for the mean).
+        3. Tricky details: the source/target convention (row 0 = j, row 1 = i) decides the sign of
+           the difference; atoms with no incoming edge must not divide by zero; the square root
+           needs ``eps`` inside; return new tensors rather than updating ``pos`` in place.
     """
 
     def __init__(self, hidden_dim: int, edge_dim: int = 0, update_coords: bool = True, eps: float = 1e-8):
@@ -389,11 +425,21 @@ class DistanceInvariantModel(nn.Module):
         ``model(z, pos, batch=None) -> Tensor[G]``: ``z`` LongTensor[n] atomic numbers, ``pos``
         Tensor[n, 3] in Å, ``batch`` LongTensor[n] molecule index (PyG); G = number of molecules
         (1 without ``batch``). Output dtype = ``pos.dtype`` (call ``model.double()`` for float64).
+        Checked: invariance (rotations, reflections, translations, atom order), batching (a batch
+        gives the outputs of its molecules one by one), the readouts, the dtype, and the cutoff (pairs
+        farther apart than ``cutoff`` do not interact, and the output is continuous when a pair
+        crosses it); the exact filter and embedding layers are the reference design.
 
     Hints:
-        * ``molpractice.geometry3d.fully_connected_edge_index(batch)`` gives all pairs inside each molecule.
-        * Distances as ``sqrt(d2 + eps)``; Gaussians ``exp(−((d − μ_k)/σ)²)``.
-        * Sum per molecule with ``index_add_`` over ``batch``.
+        1. Idea: distances are E(3)-invariant and sums over atoms are permutation-invariant, so a
+           model built only from them is invariant by construction.
+        2. Approach: list every ordered pair of atoms inside each molecule (the helper in
+           ``molpractice.geometry3d`` does it), expand each pair's distance in the Gaussian basis,
+           weight the neighbour's embedding, scatter-add onto atoms, then a per-atom MLP and a
+           per-molecule readout.
+        3. Tricky details: pairs across molecules of a batch must never meet; the cutoff factor must
+           multiply the whole message (the filter has a bias, so a far pair is not zero by itself);
+           the mean readout divides by each molecule's own atom count.
     """
 
     def __init__(self, hidden_dim: int = 64, n_rbf: int = 32, cutoff: float = 6.0, max_z: int = 10,
