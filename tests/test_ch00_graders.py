@@ -102,15 +102,60 @@ def no_validation(energies, temperature):  # right numbers, but T <= 0 is accept
     return p, float(p @ energies), float(-(p @ logp))
 
 
+def shift_by_mean(energies, temperature):  # a shift, but not by the minimum: exp(+6667) still overflows
+    energies = _validate(energies, temperature)
+    logits = -(energies - energies.mean()) / temperature
+    logp = logits - np.log(np.exp(logits).sum())
+    p = np.exp(logp)
+    return p, float(p @ energies), float(-(p @ logp))
+
+
+def _stable(energies, temperature):
+    logits = -(energies - energies.min()) / temperature
+    logp = logits - np.log(np.exp(logits).sum())
+    return np.exp(logp), logp
+
+
+def no_finite_check(energies, temperature):  # nan/inf energies give nan results instead of an error
+    energies = np.asarray(energies, dtype=np.float64)
+    if energies.ndim != 1 or energies.size == 0 or not temperature > 0:
+        raise ValueError("bad input")
+    p, logp = _stable(energies, temperature)
+    return p, float(p @ energies), float(-(p @ logp))
+
+
+def flattens_2d(energies, temperature):  # a (2, 2) array is silently treated as 4 states
+    energies = np.asarray(energies, dtype=np.float64).ravel()
+    energies = _validate(energies, temperature)
+    p, logp = _stable(energies, temperature)
+    return p, float(p @ energies), float(-(p @ logp))
+
+
+def zero_d_arrays(energies, temperature):  # numbers returned as 0-d arrays
+    energies = _validate(energies, temperature)
+    p, logp = _stable(energies, temperature)
+    return p, np.array(p @ energies), np.array(-(p @ logp))
+
+
+def probs_as_list(energies, temperature):
+    energies = _validate(energies, temperature)
+    p, logp = _stable(energies, temperature)
+    return p.tolist(), float(p @ energies), float(-(p @ logp))
+
+
 def returns_none(energies, temperature):
     _validate(energies, temperature)
     return None
 
 
 WRONG = [no_shift, shift_by_max, entropy_from_log_p, entropy_in_bits, multiplies_by_temperature, no_minus_sign,
-         mean_of_shifted_energies, shifts_in_place, float32, no_validation, returns_none]
+         mean_of_shifted_energies, shifts_in_place, float32, no_validation, returns_none,
+         shift_by_mean, no_finite_check, flattens_2d, zero_d_arrays, probs_as_list]
 HINTS = {no_shift: "minimum", shift_by_max: "minimum", entropy_from_log_p: "log-probs",
-         entropy_in_bits: "nats", shifts_in_place: "in place", float32: "float64", no_validation: "ValueError"}
+         entropy_in_bits: "nats", shifts_in_place: "in place", float32: "float64", no_validation: "ValueError",
+         multiplies_by_temperature: "divide by T", no_minus_sign: "minus sign", mean_of_shifted_energies:
+         "original energies", shift_by_mean: "minimum", no_finite_check: "must be finite",
+         flattens_2d: "one-dimensional", zero_d_arrays: "float(...)", probs_as_list: "float64 numpy array"}
 
 
 @pytest.mark.parametrize("wrong", WRONG, ids=lambda f: f.__name__)
@@ -141,6 +186,11 @@ def scipy_softmax(energies, temperature):
     energies = _validate(energies, temperature)
     p = softmax(-energies / temperature)
     return p, float(np.dot(p, energies)), float(-np.sum(p * log_softmax(-energies / temperature)))
+
+
+def test_every_wrong_variant_has_a_message_check():
+    missing = [f.__name__ for f in WRONG if f not in HINTS and f is not returns_none]
+    assert not missing, f"add the words the rejection must contain for {missing}"
 
 
 @pytest.mark.parametrize("correct", [scipy_logsumexp, scipy_softmax], ids=lambda f: f.__name__)

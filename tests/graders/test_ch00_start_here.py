@@ -33,6 +33,8 @@ def _call(f, energies, temperature):
         + (f" of dtype {probs.dtype}" if hasattr(probs, "dtype") else "") + " — compute in float64")
     for name, value in (("expected_energy", mean_e), ("entropy", entropy)):
         assert np.ndim(value) == 0, f"{name} must be a single number, got shape {np.shape(value)}"
+        assert isinstance(value, (float, np.floating)), (
+            f"{name} must be a float, got {type(value).__name__} — convert the 0-d result with float(...)")
     return probs, float(mean_e), float(entropy)
 
 
@@ -106,9 +108,15 @@ def test_rejects_bad_input(impl):
             pass
         else:
             raise AssertionError(f"temperature={bad_t} must raise ValueError")
-    try:
-        f(np.array([]), 1.0)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("empty energies must raise ValueError")
+    bad_energies = [(np.array([]), "empty energies"),
+                    (np.array([[0.0, 1.0], [2.0, 3.0]]), "2-D energies of shape (2, 2) (energies must be one-dimensional)"),
+                    (np.array([0.0, np.nan, 1.0]), "energies containing nan (energies must be finite)"),
+                    (np.array([0.0, np.inf]), "energies containing inf (energies must be finite)")]
+    for bad, what in bad_energies:
+        try:
+            with np.errstate(all="ignore"):
+                f(bad, 1.0)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"{what} must raise ValueError — check the input before computing anything")
