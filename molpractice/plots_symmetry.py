@@ -71,6 +71,8 @@ def plot_error_histograms(errors: dict, ax=None, tolerances: dict | None = None,
         errors: ``{label: 1-D array of relative errors}``.
         tolerances: ``{label: value}`` drawn as vertical dashed lines.
         ylabel: what one count is (e.g. "molecules (max of 4 trials each)").
+        floor: exact zeros are drawn at this value (log axis); a series with zeros says how many in its
+            legend label ("3 exactly 0, drawn at 1e-20").
     """
     import numpy as np
 
@@ -80,6 +82,9 @@ def plot_error_histograms(errors: dict, ax=None, tolerances: dict | None = None,
     hi = math.ceil(math.log10(max(all_err.max(), *(tolerances or {1: floor}).values()))) + 0.5
     edges = np.logspace(lo, hi, bins)
     for label, err in errors.items():
+        zeros = int((np.asarray(err) == 0).sum())
+        if zeros:
+            label = f"{label} ({zeros} exactly 0, drawn at {floor:.0e})"
         ax.hist(_positive(err, floor), bins=edges, alpha=0.6, label=label)
     for label, value in (tolerances or {}).items():
         ax.axvline(value, ls="--", color="k", lw=1)

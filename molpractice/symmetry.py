@@ -14,6 +14,12 @@ What the chapter-2 notebook runs, as tested functions:
 ``relative_change_vs_angle``     relative output change of a model as one molecule turns about an axis.
 ``chirality_demo``               L-/D-alanine: CIP labels from 3D, an E(3)-invariant model's outputs, the
                                  signed volume under SE(3) and E(3).
+``triple_product_pseudoscalar``  an odd-parity (pseudoscalar) molecular output: SE(3)-invariant, flips sign
+``parity_error``,                under reflections; checked on independently embedded L-/D-alanine
+``enantiomer_pseudoscalar_demo`` conformers (opposite signs).
+``haar_angle_tests``             binomial and Kolmogorov–Smirnov tests of rotation angles against Haar.
+``permutation_errors``           relative output change under atom reordering alone.
+``settings_table``               :data:`SETTINGS` as a table written for reading.
 ``radius_of_gyration_task``,     the "validation improves but physical fidelity degrades" experiment:
 ``rotation_experiment``          four models (MLP, MLP + rotation augmentation, distance model, EGNN)
                                  regress the radius of gyration; scored as stored and randomly rotated.
@@ -41,12 +47,13 @@ from .runtime import RunSettings, get_device, seed_everything
 from .splits import random_split
 
 SETTINGS = RunSettings(
-    full=dict(max_molecules=None, n_rotations=4000, n_model_checks=20, n_precision=100, epochs=30,
-              batch_size=32, lr=2e-3, mlp_hidden=128, egnn_hidden=32, egnn_layers=3, rotation_step_deg=15),
-    fast=dict(max_molecules=200, n_rotations=1000, n_model_checks=20, n_precision=30, epochs=6,
-              batch_size=32, lr=2e-3, mlp_hidden=128, egnn_hidden=32, egnn_layers=3, rotation_step_deg=15),
+    full=dict(max_molecules=None, n_rotations=20000, rotation_batches=5, n_model_checks=20, n_precision=100,
+              epochs=30, batch_size=32, lr=2e-3, mlp_hidden=128, egnn_hidden=32, egnn_layers=3, rotation_step_deg=15),
+    fast=dict(max_molecules=200, n_rotations=1000, rotation_batches=5, n_model_checks=20, n_precision=30,
+              epochs=6, batch_size=32, lr=2e-3, mlp_hidden=128, egnn_hidden=32, egnn_layers=3, rotation_step_deg=15),
     doc=dict(max_molecules="molecules of the QM9-like set used (None = all, about 800)",
              n_rotations="random rotations drawn to look at their angle distribution",
+             rotation_batches="equal batches the rotations are tested in (each batch and all draws pooled)",
              n_model_checks="molecules on which untrained models are checked for invariance",
              n_precision="molecules in the float32/float64 precision study",
              epochs="training epochs per model in the radius-of-gyration experiment (cosine schedule)",
@@ -58,6 +65,46 @@ TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-9}  # relative errors; the c
 ELEMENTS = (1, 6, 7, 8, 9)                               # H, C, N, O, F
 N_MAX = 29                                               # atoms (with H) of the largest QM9-like molecule
 MODEL_NAMES = ("coordinate MLP", "MLP + rotation augmentation", "distance model", "EGNN")
+
+
+def settings_table(settings: RunSettings = None):
+    """``settings.table()`` (default :data:`SETTINGS`) with values written for reading: integers as
+    integers, ``None`` as ``"None"`` (not NaN), other floats in ``%g`` form."""
+    settings = settings or SETTINGS
+    table = settings.table()
+
+    def word(v):
+        if v is None:
+            return "None"
+        if isinstance(v, float):
+            return f"{v:g}"
+        return str(v)
+
+    for mode, values in (("full", settings.full), ("fast", settings.fast)):
+        table[mode] = [word(values[k]) for k in table.index]
+    return table
+
+
+def summarise_rejections(reasons) -> dict:
+    """Counts of rejection reasons with every "element(s) X not in C/N/O/F" merged into one
+    ``"element other than H/C/N/O/F"`` entry and every "k heavy atoms (> 9)" into ``"more than 9 heavy
+    atoms"``; largest first. Also returns the elements seen, under the key ``"elements"`` (sorted str)."""
+    import re
+
+    counts, elements = {}, set()
+    for r in reasons:
+        m = re.match(r"element\(s\) (\S+) not in", r)
+        if m:
+            elements.update(m.group(1).split(","))
+            key = "element other than H/C/N/O/F"
+        elif re.match(r"\d+ heavy atoms", r):
+            key = "more than 9 heavy atoms"
+        else:
+            key = r
+        counts[key] = counts.get(key, 0) + 1
+    out = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    out["elements"] = ", ".join(sorted(elements))
+    return out
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -95,6 +142,50 @@ def rotation_summary(chapter, n: int, seed: int = 0) -> dict:
             "det_min": float(dets.min()), "det_max": float(dets.max()), "angles": angles,
             "median_angle_deg": math.degrees(float(np.median(angles))),
             "haar_median_angle_deg": math.degrees(haar_median_angle())}
+
+
+def haar_angle_cdf(theta):
+    """P(angle ≤ θ) for a Haar-random rotation: (θ − sin θ)/π, θ in radians (Miles 1965)."""
+    theta = np.asarray(theta, dtype=float)
+    return (theta - np.sin(theta)) / math.pi
+
+
+def haar_angle_tests(angles, n_batches: int = 5, threshold_deg: float = 45.0, confidence: float = 0.95):
+    """Tests of rotation angles against the Haar law, per batch of consecutive draws and for all draws.
+
+    For each of ``n_batches`` equal consecutive batches and for the pooled sample: the number and fraction of
+    angles below ``threshold_deg`` with an exact (Clopper–Pearson) ``confidence`` interval and an exact
+    two-sided binomial p-value against the Haar fraction :func:`haar_angle_cdf`, and the Kolmogorov–Smirnov
+    p-value of all angles of the batch against the Haar CDF. Under the Haar law each p-value is uniform on
+    [0, 1], so across several batches and two tests a small one now and then is expected.
+
+    Returns:
+        DataFrame indexed ``"batch 1"`` … ``"all"`` with columns ``draws``, ``below``, ``fraction``,
+        ``ci_low``, ``ci_high``, ``binomial_p``, ``ks_p``; ``.attrs["haar_fraction"]`` holds the expected
+        fraction.
+    Raises:
+        ValueError: if there are fewer angles than batches or ``n_batches`` < 1.
+    """
+    import pandas as pd
+    from scipy import stats
+
+    angles = np.asarray(angles, dtype=float)
+    if n_batches < 1 or len(angles) < n_batches:
+        raise ValueError(f"need n_batches >= 1 and at least that many angles, got {n_batches} and {len(angles)}")
+    p0 = float(haar_angle_cdf(math.radians(threshold_deg)))
+    parts = {f"batch {k + 1}": b for k, b in enumerate(np.array_split(angles, n_batches))}
+    parts["all"] = angles
+    rows = {}
+    for name, a in parts.items():
+        below = int((a < math.radians(threshold_deg)).sum())
+        test = stats.binomtest(below, len(a), p0)
+        ci = test.proportion_ci(confidence_level=confidence, method="exact")
+        rows[name] = {"draws": len(a), "below": below, "fraction": below / len(a), "ci_low": ci.low,
+                      "ci_high": ci.high, "binomial_p": test.pvalue,
+                      "ks_p": stats.kstest(a, haar_angle_cdf).pvalue}
+    out = pd.DataFrame(rows).T.astype({"draws": int, "below": int})
+    out.attrs["haar_fraction"] = p0
+    return out
 
 
 # ------------------------------------------------------------------------------------------ demo functions
@@ -255,6 +346,21 @@ def model_invariance_errors(chapter, model, molecules, dtype=torch.float64, devi
     return np.array(out)
 
 
+def permutation_errors(model, molecules, dtype=torch.float64, device=None, seed: int = 0) -> np.ndarray:
+    """Relative change ‖f(Px) − f(x)‖ / ‖f(x)‖ of ``model(z, pos)`` when only the atom order changes (one
+    random permutation per molecule from one seeded generator; no rotation, no translation)."""
+    device = device or get_device()
+    gen = _generator(seed)
+    out = []
+    with torch.no_grad():
+        for d in molecules:
+            z, pos = d.z.to(device), d.pos.to(device=device, dtype=dtype)
+            perm = torch.randperm(len(z), generator=gen).to(device)
+            y0, y1 = model(z, pos), model(z[perm], pos[perm])
+            out.append(float((y1 - y0).norm() / y0.norm().clamp_min(torch.finfo(dtype).tiny)))
+    return np.array(out)
+
+
 def egnn_stack_errors(chapter, molecules, dtype=torch.float64, device=None, hidden: int = 32, n_layers: int = 3,
                       n_trials: int = 4, weight_scale: float = 3.0, seed: int = 0) -> np.ndarray:
     """Errors of an untrained stack of ``chapter.EGNNLayer`` (weights × ``weight_scale`` so coordinate
@@ -357,6 +463,84 @@ def chirality_demo(chapter, model, smiles: str = "C[C@H](N)C(=O)O", centre=(1, 0
             "volume_original": float(volume(pos)), "volume_mirrored": float(volume(mirrored)),
             "volume_error_se3": chapter.invariance_error(volume, pos, generator=_generator(seed)),
             "volume_error_e3": chapter.invariance_error(volume, pos, reflections=True, generator=_generator(seed))}
+
+
+def triple_product_pseudoscalar(pos: torch.Tensor, z: torch.Tensor, cutoff: float = 2.0) -> torch.Tensor:
+    """A permutation-invariant pseudoscalar of a molecule, shape (1,): Σ_i det[u_i, v_i, w_i] with three
+    vector features per atom built from its neighbours within ``cutoff`` Å (bonded pairs in these molecules),
+
+        u_i = Σ_j c_ij (x_j − x_i),   v_i = Σ_j c_ij z_j (x_j − x_i),   w_i = Σ_j c_ij s_j (x_j − x_i),
+
+    where c_ij = ½(cos(π d_ij / cutoff) + 1) for d_ij < cutoff (else 0) and s_j = Σ_k c_jk z_k (a one-step
+    invariant message: what atom j is bonded to). Each vector feature is E(3)-equivariant, so the triple
+    product is invariant under rotations and translations and changes sign under a reflection:
+    f(x Qᵀ + t) = det(Q) · f(x) — an odd-parity (pseudoscalar) output, as an E(3)-equivariant network
+    produces from three vector channels. It is 0 when the three features are coplanar at every atom.
+    """
+    n = len(z)
+    diff = pos[None, :, :] - pos[:, None, :]                     # diff[i, j] = x_j − x_i
+    d = diff.pow(2).sum(-1).add(1e-12).sqrt()
+    c = torch.where(d < cutoff, 0.5 * (torch.cos(math.pi * d / cutoff) + 1), torch.zeros_like(d))
+    c = c * (1 - torch.eye(n, dtype=pos.dtype, device=pos.device))
+    zf = z.to(pos.dtype)
+    weights = torch.stack([torch.ones_like(zf), zf, c @ zf], -1)  # (n, 3): 1, z_j, s_j
+    vectors = torch.einsum("ij,ijd,ja->iad", c, diff, weights)    # (n, 3 features, 3 coordinates)
+    return torch.linalg.det(vectors).sum().reshape(1)
+
+
+def parity_error(chapter, fn, pos: torch.Tensor, *args, parity: int = -1, n_trials: int = 8,
+                 seed: int = 0) -> float:
+    """max ‖fn(pos Qᵀ + t) − parity · fn(pos)‖ / ‖fn(pos)‖ over improper rotations Q = −R (det −1; R from
+    ``chapter.random_rotation``) and Gaussian translations t: about machine epsilon when ``fn`` has that
+    parity under reflections (−1: pseudoscalar, +1: invariant), about 2 when it has the other one."""
+    if parity not in (-1, 1):
+        raise ValueError(f"parity must be -1 or +1, got {parity!r}")
+    gen = _generator(seed)
+    y = fn(pos, *args)
+    worst = 0.0
+    for _ in range(n_trials):
+        Q = -chapter.random_rotation(gen, dtype=pos.dtype).to(pos.device)
+        t = torch.randn(3, generator=gen, dtype=pos.dtype).to(pos.device)
+        y1 = fn(pos @ Q.T + t, *args)
+        worst = max(worst, float((y1 - parity * y).norm() / y.norm().clamp_min(torch.finfo(pos.dtype).tiny)))
+    return worst
+
+
+def enantiomer_pseudoscalar_demo(chapter, smiles=("C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O"), seeds=(0, 2, 3, 4, 5),
+                                 cutoff: float = 2.0) -> dict:
+    """:func:`triple_product_pseudoscalar` on independently embedded conformers (RDKit ETKDG + MMFF, one per
+    seed; seeds 0 and 1 give the same conformer) of each SMILES — by default L- and D-alanine — and its
+    symmetry errors on the first conformer (float64).
+
+    Returns:
+        ``{"table"``: DataFrame with columns ``smiles``, ``seed``, ``cip`` (R/S from the 3D coordinates),
+        ``pseudoscalar``; ``"se3_error"``: ``chapter.invariance_error`` with rotations, translations and
+        permutations; ``"e3_invariance_error"``: the same with reflections (≈ 2: not invariant);
+        ``"parity_error"``: :func:`parity_error` with parity −1 (≈ 0: it flips sign)``}``.
+    Raises:
+        RuntimeError: if RDKit cannot embed a SMILES.
+    """
+    import pandas as pd
+
+    rows, first = [], None
+    for smi in smiles:
+        for seed in seeds:
+            built, failures = g3.build_conformers([smi], seed=seed, progress=False, dtype=torch.float64)
+            if not built:
+                raise RuntimeError(f"could not embed {smi} (seed {seed}): {failures.to_dict('records')}")
+            pos, z = built[0].pos, built[0].z
+            first = first or (pos, z)
+            rows.append({"smiles": smi, "seed": seed, "cip": "".join(cip_labels(smi, pos)),
+                         "pseudoscalar": float(triple_product_pseudoscalar(pos, z, cutoff))})
+    pos, z = first
+
+    def f(p, zz):
+        return triple_product_pseudoscalar(p, zz, cutoff)
+
+    kw = dict(permutations=True, generator=_generator(0))
+    return {"table": pd.DataFrame(rows), "se3_error": chapter.invariance_error(f, pos, z, **kw),
+            "e3_invariance_error": chapter.invariance_error(f, pos, z, reflections=True, **kw),
+            "parity_error": parity_error(chapter, f, pos, z)}
 
 
 # ------------------------------------------------------------------------------------------ Rg experiment

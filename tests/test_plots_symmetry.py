@@ -27,3 +27,11 @@ def test_every_plot_is_titled_and_labelled():
     for ax in axes:
         assert _labelled(ax), f"unlabelled figure: {ax.get_title()!r}"
     plt.close("all")
+
+
+def test_error_histogram_legend_counts_exact_zeros():
+    ax = plots_symmetry.plot_error_histograms({"f32": np.array([0.0, 0.0, 1e-7]), "f64": np.array([1e-16, 2e-16])},
+                                              floor=1e-20)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["f32 (2 exactly 0, drawn at 1e-20)", "f64"]
+    plt.close("all")

@@ -40,6 +40,20 @@ def test_settings_have_both_modes_documented_and_fast_is_smaller():
     assert symmetry.SETTINGS.current("fast").epochs == fast["epochs"]
 
 
+def test_settings_table_is_written_for_reading():
+    table = symmetry.settings_table()
+    assert table.loc["max_molecules", "full"] == "None" and table.loc["n_rotations", "full"] == "20000"
+    assert table.loc["lr", "fast"] == "0.002" and table.loc["epochs", "fast"] == "6"
+    assert list(table.columns) == ["full", "fast", "meaning"] and table["meaning"].str.len().min() > 0
+
+
+def test_summarise_rejections_merges_elements_and_sizes():
+    out = symmetry.summarise_rejections(["12 heavy atoms (> 9)", "10 heavy atoms (> 9)", "duplicate",
+                                         "element(s) Cl not in C/N/O/F", "element(s) Br,S not in C/N/O/F"])
+    assert out == {"more than 9 heavy atoms": 2, "element other than H/C/N/O/F": 2, "duplicate": 1,
+                   "elements": "Br, Cl, S"}
+
+
 def test_ratio_and_trend_words():
     assert symmetry.ratio_words(6.0, 1.0) == "6.0× worse than"
     assert symmetry.ratio_words(1.0, 4.0) == "4.0× better than"
@@ -62,6 +76,23 @@ def test_haar_median_angle_solves_the_cdf():
 def test_rotation_angles_of_known_rotations():
     Rs = torch.stack([g3.rotation_about_axis([1, 2, 3], a) for a in (0.0, 0.5, 2.0, math.pi)])
     assert np.allclose(symmetry.rotation_angles(Rs), [0.0, 0.5, 2.0, math.pi], atol=1e-6)
+
+
+def test_haar_angle_tests_accept_haar_and_reject_uniform_angles(ch02):
+    rot = symmetry.rotation_summary(ch02, 2000, seed=1)
+    table = symmetry.haar_angle_tests(rot["angles"], n_batches=4)
+    assert list(table.index) == ["batch 1", "batch 2", "batch 3", "batch 4", "all"]
+    assert table["draws"].tolist() == [500] * 4 + [2000]
+    assert table.loc["all", "below"] == table["below"].iloc[:4].sum()
+    assert table.attrs["haar_fraction"] == pytest.approx((math.pi / 4 - math.sin(math.pi / 4)) / math.pi)
+    assert (table["ci_low"] <= table["fraction"]).all() and (table["fraction"] <= table["ci_high"]).all()
+    assert table.loc["all", "ks_p"] > 1e-3 and table.loc["all", "binomial_p"] > 1e-3
+    uniform = np.random.default_rng(0).uniform(0, math.pi, 2000)   # uniform angles are not Haar
+    bad = symmetry.haar_angle_tests(uniform, n_batches=2)
+    assert bad.loc["all", "ks_p"] < 1e-10 and bad.loc["all", "binomial_p"] < 1e-10
+    assert symmetry.haar_angle_cdf(math.pi) == pytest.approx(1.0) and symmetry.haar_angle_cdf(0.0) == 0.0
+    with pytest.raises(ValueError):
+        symmetry.haar_angle_tests(rot["angles"][:3], n_batches=4)
 
 
 def test_rotation_summary(ch02):
@@ -158,6 +189,57 @@ def test_chirality_demo_on_alanine(ch02):
     assert chi["output_difference"] < 1e-12
     assert chi["volume_original"] == pytest.approx(-chi["volume_mirrored"]) and abs(chi["volume_original"]) > 0.5
     assert chi["volume_error_se3"] < 1e-9 and chi["volume_error_e3"] > 1
+
+
+def test_triple_product_pseudoscalar_is_odd_parity_and_permutation_invariant(ch02):
+    gen = torch.Generator().manual_seed(0)
+    pos = 1.2 * torch.randn(7, 3, generator=gen, dtype=torch.float64)
+    z = torch.tensor([6, 7, 8, 1, 6, 9, 1])
+    f = symmetry.triple_product_pseudoscalar(pos, z, cutoff=3.0)
+    assert f.shape == (1,) and abs(float(f)) > 1e-3
+    R = g3.rotation_about_axis([0.3, -1.0, 0.5], 1.1, dtype=torch.float64)
+    assert torch.allclose(symmetry.triple_product_pseudoscalar(pos @ R.T + 2.0, z, 3.0), f, atol=1e-12)
+    assert torch.allclose(symmetry.triple_product_pseudoscalar(symmetry.mirror_x(pos), z, 3.0), -f, atol=1e-12)
+    perm = torch.randperm(7, generator=gen)
+    assert torch.allclose(symmetry.triple_product_pseudoscalar(pos[perm], z[perm], 3.0), f, atol=1e-12)
+    planar = pos.clone()
+    planar[:, 2] = 0.0   # a flat molecule is its own mirror image: the pseudoscalar vanishes
+    assert abs(float(symmetry.triple_product_pseudoscalar(planar, z, 3.0))) < 1e-12
+
+
+def test_parity_error_separates_pseudoscalars_from_invariants(ch02):
+    pos = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    assert symmetry.parity_error(ch02, symmetry.signed_volume, pos) < 1e-12
+    assert symmetry.parity_error(ch02, symmetry.signed_volume, pos, parity=1) == pytest.approx(2.0)
+    rg = lambda p: g3.radius_of_gyration(p).reshape(1)  # noqa: E731
+    assert symmetry.parity_error(ch02, rg, pos, parity=1) < 1e-12
+    assert symmetry.parity_error(ch02, rg, pos) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="parity"):
+        symmetry.parity_error(ch02, rg, pos, parity=0)
+
+
+def test_enantiomer_pseudoscalar_demo_separates_l_and_d_alanine(ch02):
+    out = symmetry.enantiomer_pseudoscalar_demo(ch02, seeds=(0, 2))
+    table = out["table"]
+    assert list(table.columns) == ["smiles", "seed", "cip", "pseudoscalar"] and len(table) == 4
+    l_vals = table.loc[table.cip == "S", "pseudoscalar"]
+    d_vals = table.loc[table.cip == "R", "pseudoscalar"]
+    assert len(l_vals) == len(d_vals) == 2
+    assert (l_vals < -1e-3).all() and (d_vals > 1e-3).all(), table   # opposite signs, independent conformers
+    assert out["se3_error"] < 1e-9 and out["parity_error"] < 1e-9
+    assert out["e3_invariance_error"] == pytest.approx(2.0, abs=1e-6)
+
+
+def test_permutation_errors_separate_mlp_from_invariant_model(ch02):
+    mols = _molecules(3, dtype=torch.float64)
+    torch.manual_seed(0)
+    mlp = symmetry.CoordinateMLP(hidden=16, n_max=8).double()
+    torch.manual_seed(0)
+    dist = ch02.DistanceInvariantModel(hidden_dim=8, n_rbf=4).double()
+    m = symmetry.permutation_errors(mlp, mols, torch.float64, CPU)
+    d = symmetry.permutation_errors(dist, mols, torch.float64, CPU)
+    assert m.shape == d.shape == (3,) and (m > 1e-3).all() and (d < 1e-9).all()
+    assert m.tolist() == symmetry.permutation_errors(mlp, mols, torch.float64, CPU).tolist()
 
 
 # ------------------------------------------------------------------------------------------ Rg experiment
