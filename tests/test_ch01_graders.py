@@ -64,10 +64,34 @@ def scaffold_returns_none(smiles):
     return None
 
 
-@pytest.mark.parametrize("wrong", [scaffold_returns_input, scaffold_generic, scaffold_acyclic_is_itself,
-                                   scaffold_no_error, scaffold_returns_none], ids=lambda f: f.__name__)
+def scaffold_rings_only(smiles):  # ring atoms only: linkers (and exocyclic double bonds) dropped
+    from rdkit import Chem
+
+    mol = _mol(smiles)
+    rw = Chem.RWMol(mol)
+    for idx in sorted((a.GetIdx() for a in mol.GetAtoms() if not a.IsInRing()), reverse=True):
+        rw.RemoveAtom(idx)
+    return Chem.MolToSmiles(rw)
+
+
+def scaffold_non_canonical(smiles):  # the scaffold in the input's atom order
+    from rdkit import Chem
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    return Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(_mol(smiles)), canonical=False)
+
+
+SCAFFOLD_WRONG = {scaffold_returns_input: "remove the side chains", scaffold_generic: "keep the ring's elements",
+                  scaffold_acyclic_is_itself: "empty scaffold", scaffold_no_error: "should raise ValueError",
+                  scaffold_returns_none: None, scaffold_rings_only: "linker", scaffold_non_canonical: "canonical"}
+
+
+@pytest.mark.parametrize("wrong", list(SCAFFOLD_WRONG), ids=lambda f: f.__name__)
 def test_scaffold_graders_reject(wrong):
-    assert _failures(_impl(murcko_scaffold=wrong), "1.1"), f"graders of 1.1 accepted {wrong.__name__}"
+    failures = _failures(_impl(murcko_scaffold=wrong), "1.1")
+    assert failures, f"graders of 1.1 accepted {wrong.__name__}"
+    if SCAFFOLD_WRONG[wrong]:
+        assert any(SCAFFOLD_WRONG[wrong] in f for f in failures), failures
 
 
 def scaffold_via_murcko_smiles(smiles):
@@ -84,7 +108,10 @@ def test_scaffold_graders_accept_murcko_scaffold_smiles():
 def _split(mistake=None):
     def scaffold_split(smiles, fractions=(0.8, 0.1, 0.1), seed=None):
         fractions = tuple(float(f) for f in fractions)
-        if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
+        if mistake == "no_negative_check":
+            if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6:
+                raise ValueError("bad fractions")
+        elif len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
             raise ValueError("bad fractions")
         smiles = list(smiles)
         n = len(smiles)
@@ -96,22 +123,35 @@ def _split(mistake=None):
             return tuple(np.sort(p) for p in (perm[:a], perm[a:b], perm[b:]))
         groups = {}
         for i, s in enumerate(smiles):
-            groups.setdefault(ref.murcko_scaffold(s), []).append(i)
-        if seed is None or mistake == "ignores_seed":
+            try:
+                key = ref.murcko_scaffold(s)
+            except ValueError:
+                if mistake != "invalid_as_empty":
+                    raise
+                key = ""
+            groups.setdefault(key, []).append(i)
+        if mistake == "cut_sorted_list":  # molecules ordered by group, then cut at fixed positions: leaks
+            flat = [i for g in sorted(groups.values(), key=len, reverse=True) for i in g]
+            a, b = int(fractions[0] * n), int((fractions[0] + fractions[1]) * n)
+            return tuple(np.array(sorted(p), dtype=np.int64) for p in (flat[:a], flat[a:b], flat[b:]))
+        if mistake == "ties_reversed" and seed is None:
+            ordered = sorted(groups.values(), key=len)[::-1]
+        elif seed is None or mistake == "ignores_seed":
             ordered = sorted(groups.values(), key=len, reverse=(mistake != "smallest_first"))
         else:
             values = list(groups.values())
             ordered = [values[i] for i in np.random.default_rng(seed).permutation(len(values))]
         caps = [f * n for f in fractions]
         parts = ([], [], [])
+        slack = -0.5 if mistake == "strict_less" else 0.0  # sizes are integers: "< cap" is "<= cap - 0.5"
         for g in ordered:
-            if len(parts[0]) + len(g) <= caps[0]:
+            if len(parts[0]) + len(g) <= caps[0] + slack:
                 parts[0].extend(g)
-            elif len(parts[0]) + len(parts[1]) + len(g) <= caps[0] + caps[1]:
+            elif len(parts[0]) + len(parts[1]) + len(g) <= caps[0] + caps[1] + slack:
                 parts[1].extend(g)
             else:
                 parts[2].extend(g)
-        out = [np.array(sorted(p), dtype=np.int64) for p in parts]
+        out = [np.array(sorted(p), dtype=np.int32 if mistake == "int32" else np.int64) for p in parts]
         if mistake == "val_test_swapped" and seed is None:
             out[1], out[2] = out[2], out[1]
         if mistake == "unsorted":
@@ -122,13 +162,21 @@ def _split(mistake=None):
     return scaffold_split
 
 
-@pytest.mark.parametrize("mistake", ["val_test_swapped", "smallest_first", "per_molecule_random", "ignores_seed",
-                                     "unsorted", "returns_none"])
+# mistake -> words the rejection must contain (None: a crash or a bare shape error is enough)
+SPLIT_WRONG = {"val_test_swapped": "swapped", "smallest_first": "largest", "per_molecule_random": "split whole groups",
+               "ignores_seed": "different seeds", "unsorted": "sorted", "returns_none": None,
+               "ties_reversed": "first appearance", "shuffle_all_groups": "larger than half the test size",
+               "strict_less": "≤", "cut_sorted_list": "split whole groups", "no_negative_check": "negative",
+               "invalid_as_empty": "C1CC(", "int32": "int64"}
+
+
+@pytest.mark.parametrize("mistake", list(SPLIT_WRONG))
 def test_split_graders_reject(mistake):
+    # "shuffle_all_groups" is the variant's plain seeded branch: every group shuffled, no big groups first
     failures = _failures(_impl(scaffold_split=_split(mistake)), "1.2")
     assert failures, f"graders of 1.2 accepted {mistake}"
-    if mistake == "val_test_swapped":
-        assert any("swapped" in f for f in failures), failures
+    if SPLIT_WRONG[mistake]:
+        assert any(SPLIT_WRONG[mistake] in f for f in failures), failures
 
 
 def split_with_argsort(smiles, fractions=(0.8, 0.1, 0.1), seed=None):
@@ -187,20 +235,40 @@ def _similarity(mistake=None):
         gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
         train = [gen.GetFingerprint(_mol(s)) for s in train_smiles]
         sim = DataStructs.BulkDiceSimilarity if mistake == "dice" else DataStructs.BulkTanimotoSimilarity
-        rows = [sim(gen.GetFingerprint(_mol(q)), train) for q in query_smiles]
+        rows = []
+        for q in query_smiles:
+            try:
+                fp = gen.GetFingerprint(_mol(q))
+            except ValueError:
+                if mistake != "unparsable_query_is_zero":
+                    raise
+                rows.append([0.0])
+                continue
+            rows.append(sim(fp, train + [fp] if mistake == "includes_query_itself" else train))
         if mistake == "mean":
             return np.array([np.mean(r) for r in rows])
         if mistake == "returns_none":
             return None
-        return np.array([max(r) for r in rows])
+        if mistake == "returns_list":
+            return [max(r) for r in rows]
+        return np.array([max(r) for r in rows], dtype=np.float32 if mistake == "float32" else np.float64)
 
     max_train_similarity.__name__ = f"similarity_{mistake}"
     return max_train_similarity
 
 
-@pytest.mark.parametrize("mistake", ["mean", "dice", "ignores_options", "returns_none"])
+SIMILARITY_WRONG = {"mean": "maximum over train", "dice": "Tanimoto", "ignores_options": "radius=1",
+                    "returns_none": None, "includes_query_itself": "not with itself",
+                    "returns_list": "float64 numpy array", "float32": "float64",
+                    "unparsable_query_is_zero": "query SMILES ('C1CC(')"}
+
+
+@pytest.mark.parametrize("mistake", list(SIMILARITY_WRONG))
 def test_similarity_graders_reject(mistake):
-    assert _failures(_impl(max_train_similarity=_similarity(mistake)), "1.3"), f"graders of 1.3 accepted {mistake}"
+    failures = _failures(_impl(max_train_similarity=_similarity(mistake)), "1.3")
+    assert failures, f"graders of 1.3 accepted {mistake}"
+    if SIMILARITY_WRONG[mistake]:
+        assert any(SIMILARITY_WRONG[mistake] in f for f in failures), failures
 
 
 def similarity_with_numpy_bits(query_smiles, train_smiles, radius=2, n_bits=2048):
@@ -250,12 +318,18 @@ def _graph(mistake=None):
             feats += [f, f]
         if mistake == "edge_attr_misaligned":  # edges interleaved, but attributes listed as all bonds twice
             feats = feats[0::2] + feats[1::2]
+        if mistake == "one_direction":
+            src, dst, feats = src[0::2], dst[0::2], feats[0::2]
         data = Data(x=torch.tensor(rows, dtype=torch.float32).reshape(-1, ref.NUM_ATOM_FEATURES),
                     edge_index=torch.tensor([src, dst], dtype=torch.long).reshape(2, -1),
-                    edge_attr=torch.tensor(feats, dtype=torch.float32).reshape(-1, ref.NUM_BOND_FEATURES),
-                    smiles=smiles)
+                    edge_attr=torch.tensor(feats, dtype=torch.float64 if mistake == "edge_attr_float64"
+                                           else torch.float32).reshape(-1, ref.NUM_BOND_FEATURES))
+        if mistake != "no_smiles":
+            data.smiles = smiles
+        if mistake == "y_default_zero" and y is None:
+            y = 0.0
         if y is not None:
-            data.y = torch.tensor([float(y)])
+            data.y = torch.tensor([float(y)], dtype=torch.float64 if mistake == "y_float64" else torch.float32)
         return data
 
     mol_to_graph.__name__ = f"graph_{mistake}"
@@ -263,11 +337,14 @@ def _graph(mistake=None):
 
 
 GRAPH_HINTS = {"hybridization_enum": "hybridization", "total_degree": "GetTotalDegree", "charge_ignored":
-               "formal_charge", "edge_attr_misaligned": "column k of", "bond_flags_swapped": "conjugated"}
+               "formal_charge", "edge_attr_misaligned": "column k of", "bond_flags_swapped": "conjugated",
+               "one_direction": "both directions", "edge_attr_float64": "float32", "y_float64": "float32",
+               "no_smiles": "data.smiles", "y_default_zero": "without y"}
 
 
 @pytest.mark.parametrize("mistake", ["hybridization_enum", "total_degree", "charge_ignored", "edge_attr_misaligned",
-                                     "bond_flags_swapped", "returns_none"])
+                                     "bond_flags_swapped", "returns_none", "one_direction", "edge_attr_float64",
+                                     "y_float64", "no_smiles", "y_default_zero"])
 def test_graph_graders_reject(mistake):
     failures = _failures(_impl(mol_to_graph=_graph(mistake)), "1.4")
     assert failures, f"graders of 1.4 accepted {mistake}"
@@ -333,7 +410,7 @@ class _GNN(ref.SolubilityGNN):
 
         batch = data.batch if getattr(data, "batch", None) is not None else \
             torch.zeros(data.x.shape[0], dtype=torch.long)
-        g = int(batch.max()) + 1
+        g = int(data.batch.max() if self.mistake == "uses_data_batch" else batch.max()) + 1
         h = self.embed(data.x)
         for conv, norm in zip(self.convs, self.norms):
             if self.mistake == "no_message_passing":
@@ -344,23 +421,33 @@ class _GNN(ref.SolubilityGNN):
         if self.mistake == "first_atom_readout":
             first = torch.cat([torch.tensor([0]), torch.bincount(batch, minlength=g).cumsum(0)[:-1]])
             pooled = [h[first], h[first]]
+        elif self.mistake == "pools_whole_batch":
+            pooled = [h.sum(0, keepdim=True), h.mean(0, keepdim=True)]
         else:
             pooled = [global_add_pool(h, batch, size=g), global_mean_pool(h, batch, size=g)]
         if self.num_descriptors:
             pooled.append(data.descriptors.reshape(g, -1))
-        out = self.head(torch.cat(pooled, 1))
+        features = torch.cat(pooled, 1)
+        if self.mistake == "dropout_in_eval":  # functional dropout without training=self.training
+            features = torch.nn.functional.dropout(features, 0.2, training=True)
+        if self.mistake == "ignores_dropout":  # a fixed probability whatever `dropout` says
+            features = torch.nn.functional.dropout(features, 0.2, training=self.training)
+        out = self.head(features)
         return out.squeeze(-1) if self.out_dim == 1 else out
 
 
-@pytest.mark.parametrize("mistake", ["ignores_num_descriptors", "ignores_out_dim", "ignores_edge_attr",
-                                     "no_message_passing", "first_atom_readout"])
+GNN_WRONG = {"ignores_num_descriptors": "descriptors", "ignores_out_dim": "out_dim", "ignores_edge_attr": "edge_attr",
+             "no_message_passing": "edge_index", "first_atom_readout": "permutation-invariant",
+             "uses_data_batch": "single Data without batch", "pools_whole_batch": "pool the nodes of each graph",
+             "dropout_in_eval": "eval()", "ignores_dropout": "`dropout` argument"}
+
+
+@pytest.mark.parametrize("mistake", list(GNN_WRONG))
 def test_gnn_graders_reject(mistake):
     cls = type(f"GNN_{mistake}", (_GNN,), {"mistake": mistake})
     failures = _failures(_impl(SolubilityGNN=cls), "1.5")
     assert failures, f"graders of 1.5 accepted {mistake}"
-    hint = {"ignores_num_descriptors": "descriptors", "ignores_out_dim": "out_dim", "ignores_edge_attr": "edge_attr",
-            "no_message_passing": "edge_index", "first_atom_readout": "permutation-invariant"}[mistake]
-    assert any(hint in f for f in failures), failures
+    assert any(GNN_WRONG[mistake] in f for f in failures), failures
 
 
 class HandWrittenMPNN(nn.Module):

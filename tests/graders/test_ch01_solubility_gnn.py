@@ -30,7 +30,9 @@ def _check_partition(parts, n):
     assert isinstance(parts, tuple) and len(parts) == 3, "return a tuple (train_idx, val_idx, test_idx)"
     for name, p in zip(("train", "val", "test"), parts):
         assert isinstance(p, np.ndarray), f"{name}_idx should be a numpy array, got {type(p).__name__}"
-        assert np.issubdtype(p.dtype, np.integer), f"{name}_idx should hold integers, got dtype {p.dtype}"
+        assert p.dtype == np.int64, (
+            f"{name}_idx should be an int64 array, got dtype {p.dtype} — give the dtype explicitly "
+            "(np.array of an empty list is float64)")
         assert p.ndim == 1 and np.all(np.diff(p) > 0), f"{name}_idx should be sorted ascending (sort each part)"
     allidx = np.concatenate(parts)
     assert len(allidx) == n and sorted(allidx.tolist()) == list(range(n)), (
@@ -56,6 +58,23 @@ def test_scaffold_matches_rdkit_and_acyclic_is_empty(impl):
         want = _rdkit_scaffold(smi)
         got = f(smi)
         assert got == want, f"scaffold of {smi}: expected {want!r} (canonical SMILES), got {got!r}"
+
+
+@exercise("1.1", points=1)
+def test_scaffold_keeps_linkers_and_is_canonical(impl):
+    f = impl.ch01_solubility_gnn.murcko_scaffold
+    # ring systems joined by linkers: the linker atoms (and exocyclic double bonds on them) stay
+    for smi in ("c1ccccc1CCc1ccccc1", "c1ccc(cc1)OCCOc1ccncc1", "O=C(NCc1ccccc1)C1CCCCC1"):
+        want, got = _rdkit_scaffold(smi), f(smi)
+        assert got == want, (
+            f"scaffold of {smi}: expected {want!r}, got {got!r} — a Murcko scaffold keeps every ring system AND the "
+            "linker atoms between them (with their exocyclic double bonds); remove only the side chains")
+    # the same molecule written with different atom orders must give the same string
+    for a, b in (("O=C(O)c1ccccn1", "n1ccccc1C(=O)O"), ("Cc1ccc(cc1)-c1ccccn1", "n1ccccc1-c1ccc(C)cc1")):
+        fa, fb = f(a), f(b)
+        assert fa == fb, (
+            f"{a!r} and {b!r} are the same molecule but gave scaffolds {fa!r} and {fb!r}: write the scaffold as "
+            "canonical SMILES (RDKit's default), not in the input's atom order")
 
 
 @exercise("1.1", points=1)
@@ -102,7 +121,9 @@ def test_scaffold_split_sizes_and_largest_first(impl):
     parts = f(smiles, fractions=(0.8, 0.1, 0.1), seed=None)
     _check_partition(parts, len(smiles))
     sizes = tuple(len(p) for p in parts)
-    assert sizes == (160, 20, 20), f"with 40 groups of 5 the sizes must be exactly (160, 20, 20), got {sizes}"
+    assert sizes == (160, 20, 20), (
+        f"with 40 groups of 5 the sizes must be exactly (160, 20, 20), got {sizes} — a group fits when the part's "
+        "size plus the group's size is ≤ the capacity (≤, not <: a part may be filled exactly)")
     # Largest groups first: a big group (60 molecules) must land in train.
     big = ["c1ccccc1"] + [f"{'C' * k}c1ccccc1" for k in range(1, 60)]
     smiles2 = [f"CC{'C' * k}O" for k in range(30)] + big + [f"O{'C' * k}C1CCNCC1" for k in range(10)]
@@ -183,16 +204,71 @@ def test_scaffold_split_deterministic_roles_rare_scaffolds_in_test(impl):
 
 
 @exercise("1.2", points=1)
-def test_scaffold_split_validates_fractions(impl):
+def test_scaffold_split_ties_keep_first_appearance(impl):
+    f = impl.ch01_solubility_gnn.scaffold_split
+    # groups A (benzenes), B (cyclohexanes), C (pyridines) of 3 molecules each, first seen in that order, + 1 acyclic
+    smiles = ["Cc1ccccc1", "C1CCCCC1", "Oc1ccccc1", "c1ccncc1", "CC1CCCCC1", "Cc1ccncc1", "CCc1ccccc1",
+              "OC1CCCCC1", "Oc1ccncc1", "CCO"]
+    a, b, c = [0, 2, 6], [1, 4, 7], [3, 5, 8]
+    tr, va, te = f(smiles, fractions=(0.3, 0.3, 0.4), seed=None)
+    got = (sorted(tr.tolist()), sorted(va.tolist()), sorted(te.tolist()))
+    want = (a, b, sorted(c + [9]))
+    assert got == want, (
+        f"seed=None with three groups of 3 (first seen in the order benzene, cyclohexane, pyridine) and fractions "
+        f"(0.3, 0.3, 0.4): got {got}, expected {want} — groups of equal size keep their order of first appearance "
+        "(a stable sort, largest first; reversing an ascending sort also reverses the ties)")
+
+
+def _big_and_singleton_groups():
+    """200 molecules: three scaffold groups of 15 (aromatic rings with side chains) + 155 one-molecule groups."""
+    big = [[f"{'C' * k}c1ccccc1" if k else "c1ccccc1" for k in range(15)],
+           [f"{'C' * (k + 1)}c1ccncc1" for k in range(14)] + ["c1ccncc1"],
+           [f"{'C' * (k + 1)}c1ccc2ccccc2c1" for k in range(14)] + ["c1ccc2ccccc2c1"]]
+    singles = [f"C1{'C' * (a - 1)}1{'C' * k}C1{'C' * (b - 1)}1"
+               for a in range(3, 9) for b in range(a, 9) for k in range(1, 11)][:155]
+    smiles = singles[:40] + big[0] + singles[40:90] + big[1] + singles[90:] + big[2]
+    members = [[smiles.index(s) for s in group] for group in big]
+    return smiles, members
+
+
+@exercise("1.2", points=1)
+def test_scaffold_split_seeded_places_big_groups_first(impl):
+    f = impl.ch01_solubility_gnn.scaffold_split
+    smiles, big = _big_and_singleton_groups()
+    for seed in range(10):
+        parts = f(smiles, fractions=(0.8, 0.1, 0.1), seed=seed)
+        _check_partition(parts, len(smiles))
+        train = set(parts[0].tolist())
+        for group in big:
+            assert set(group) <= train, (
+                f"seed={seed}: a scaffold group of 15 molecules (more than half the test size, 10) did not land in "
+                "train — with an int seed, place the groups larger than half the test size first (in random order), "
+                "then the others (in random order); each goes to the first part with room")
+
+
+@exercise("1.2", points=1)
+def test_scaffold_split_validates_fractions_and_smiles(impl):
     f = impl.ch01_solubility_gnn.scaffold_split
     parts = f(["CCO", "c1ccccc1", "Cc1ccccc1"], fractions=(0.5, 0.5, 0.0))  # valid input first
     _check_partition(parts, 3)
-    try:
-        f(["CCO", "c1ccccc1"], fractions=(0.8, 0.3, 0.1))
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("fractions that do not sum to 1 should raise ValueError")
+    for bad, why in (((0.8, 0.3, 0.1), "do not sum to 1"), ((1.1, -0.1, 0.0), "contain a negative fraction"),
+                     ((0.5, 0.5), "are not three numbers")):
+        try:
+            f(["CCO", "c1ccccc1"], fractions=bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"fractions={bad} {why}: scaffold_split should raise ValueError")
+    for seed in (None, 0):
+        try:
+            f(["CCO", "C1CC(", "c1ccccc1"], seed=seed)
+        except ValueError as err:
+            assert "C1CC(" in str(err), (
+                f"the ValueError for an unparsable SMILES should name it ('C1CC('); message was {str(err)!r}")
+        else:
+            raise AssertionError(
+                f"seed={seed}: scaffold_split(['CCO', 'C1CC(', 'c1ccccc1']) should raise ValueError naming 'C1CC(' "
+                "— never give an unparsable molecule an empty scaffold or drop it")
 
 
 # ----------------------------------------------------------------------------------------------- 1.3
@@ -208,8 +284,15 @@ def test_max_train_similarity_matches_bulk_tanimoto(impl):
         tfps = [gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in train]
         want = np.array([max(DataStructs.BulkTanimotoSimilarity(gen.GetFingerprint(Chem.MolFromSmiles(q)), tfps))
                          for q in query])  # the oracle first
-        got = np.asarray(f(query, train, radius=radius, n_bits=n_bits))
+        got = f(query, train, radius=radius, n_bits=n_bits)
+        assert isinstance(got, np.ndarray) and got.dtype == np.float64, (
+            f"return a float64 numpy array, got {type(got).__name__}"
+            + (f" of dtype {got.dtype}" if hasattr(got, "dtype") else "") + " — e.g. np.array(values, dtype=np.float64)")
         assert got.shape == (len(query),), f"expected shape ({len(query)},), got {got.shape}"
+        if np.all(np.abs(got - 1.0) < 1e-12) and not np.all(np.abs(want - 1.0) < 1e-12):
+            raise AssertionError(
+                "every similarity is 1: compare each query with the training molecules only — not with itself (or a "
+                "pool that contains the query)")
         worst = int(np.argmax(np.abs(got - want)))
         assert np.allclose(got, want, rtol=0, atol=1e-9), (
             f"radius={radius}, n_bits={n_bits}: similarities differ from RDKit's BulkTanimotoSimilarity max "
@@ -224,12 +307,24 @@ def test_max_train_similarity_range_and_errors(impl):
     f = impl.ch01_solubility_gnn.max_train_similarity
     got = np.asarray(f(MOLECULES, ["CCCCCC"]))
     assert np.all((got >= 0) & (got <= 1)), "Tanimoto similarities lie in [0, 1]"
+    none = f([], ["CCO", "c1ccccc1"])
+    assert isinstance(none, np.ndarray) and none.shape == (0,) and none.dtype == np.float64, (
+        f"no query molecules must give an empty float64 array of shape (0,), got {none!r}")
+    for query, train, where in ((["CCO"], ["CCC", "C1CC("], "training"), (["CCO", "C1CC("], ["CCC"], "query")):
+        try:
+            f(query, train)
+        except ValueError as err:
+            assert "C1CC(" in str(err), (
+                f"the ValueError for an unparsable {where} SMILES should name it ('C1CC('); message was {str(err)!r}")
+        else:
+            raise AssertionError(f"an unparsable {where} SMILES ('C1CC(') should raise ValueError naming it — never "
+                                 "skip it or give it similarity 0")
     try:
-        f(["CCO"], ["not a smiles"])
+        f(["CCO"], [])
     except ValueError:
         pass
     else:
-        raise AssertionError("an unparsable training SMILES should raise ValueError")
+        raise AssertionError("an empty training set should raise ValueError (a nearest neighbour needs one molecule)")
 
 
 # ----------------------------------------------------------------------------------------------- 1.4
@@ -249,8 +344,13 @@ def test_graph_counts_match_rdkit(impl):
             f"{smi}: edge_index should be (2, {2 * e}) — every bond in both directions; got {tuple(g.edge_index.shape)}")
         assert tuple(g.edge_attr.shape) == (2 * e, m.NUM_BOND_FEATURES), (
             f"{smi}: edge_attr should be ({2 * e}, {m.NUM_BOND_FEATURES}), got {tuple(g.edge_attr.shape)}")
-        assert g.edge_index.dtype == torch.long and g.x.dtype == torch.float32, (
-            "edge_index must be int64 (torch.long) and x float32")
+        assert g.edge_index.dtype == torch.long and g.x.dtype == torch.float32 and g.edge_attr.dtype == torch.float32, (
+            f"{smi}: edge_index must be int64 (torch.long), x and edge_attr float32; got {g.edge_index.dtype}, "
+            f"{g.x.dtype}, {g.edge_attr.dtype} — give dtype=torch.float32 / torch.long when making the tensors")
+        assert getattr(g, "smiles", None) == smi, (
+            f"data.smiles should be the input string {smi!r}, got {getattr(g, 'smiles', None)!r}")
+        assert getattr(g, "y", None) is None, (
+            f"{smi}: mol_to_graph(smiles) without y must not set data.y (got {g.y!r}) — set it only when y is given")
         pairs = {(int(a), int(b)) for a, b in g.edge_index.t().tolist()}
         bonds = {(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()}
         want = bonds | {(j, i) for i, j in bonds}
@@ -309,6 +409,7 @@ def _show(m, name, index):
 
 @exercise("1.4", points=1)
 def test_graph_atom_features_match_rdkit_per_atom(impl):
+    import torch
     from rdkit import Chem
 
     m = impl.ch01_solubility_gnn
@@ -327,8 +428,8 @@ def test_graph_atom_features_match_rdkit_per_atom(impl):
                         f"{atom.GetHybridization()}): feature block {name!r} gives {_show(m, name, got)}, RDKit says "
                         f"{_show(m, name, want[i][name])} — use {_ATOM_HINTS[name]}"
                         + (" (each one-hot block has exactly one 1)" if got is None else ""))
-        assert g.y.shape == (1,) and g.y.dtype.is_floating_point and float(g.y) == -1.5, (
-            f"y should be a (1,) float tensor holding -1.5, got {g.y!r}")
+        assert g.y.shape == (1,) and g.y.dtype == torch.float32 and float(g.y) == -1.5, (
+            f"y should be a (1,) float32 tensor holding -1.5, got {g.y!r} — dtype=torch.float32")
 
 
 @exercise("1.4", points=1)
@@ -396,7 +497,9 @@ def test_gnn_output_shape_and_gradients(impl):
     batch = Batch.from_data_list([m.mol_to_graph(s) for s in MOLECULES[:7] + ["C"]])
     model.train()
     out = model(batch)
-    assert tuple(out.shape) == (8,), f"forward(batch of 8 graphs) must return shape (8,), got {tuple(out.shape)}"
+    assert tuple(out.shape) == (8,), (
+        f"forward(batch of 8 graphs) must return shape (8,), got {tuple(out.shape)} — pool the nodes of each graph "
+        "separately (per-graph pooling with the batch vector), then squeeze the last dimension when out_dim == 1")
     assert torch.isfinite(out).all(), "outputs must be finite"
     out.sum().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
@@ -404,7 +507,42 @@ def test_gnn_output_shape_and_gradients(impl):
     model.eval()
     with torch.no_grad():
         one = model(Batch.from_data_list([m.mol_to_graph("CCO")]))
-    assert tuple(one.shape) == (1,), f"a batch of one graph must give shape (1,), got {tuple(one.shape)}"
+        assert tuple(one.shape) == (1,), f"a batch of one graph must give shape (1,), got {tuple(one.shape)}"
+        try:
+            single = model(m.mol_to_graph("CCO"))  # a Data without `batch`
+        except (AttributeError, TypeError, RuntimeError, IndexError) as err:
+            raise AssertionError(
+                f"forward(a single Data without batch) failed ({type(err).__name__}: {err}) — use the `batch` "
+                "and `num_graphs` computed at the top of forward (data.batch is None for a single graph)") from None
+    assert tuple(single.shape) == (1,) and torch.allclose(single, one, atol=1e-6), (
+        f"forward(a single Data without batch) gave {single.tolist()}, the same graph in a Batch {one.tolist()} "
+        "— every node of a single graph belongs to graph 0")
+
+
+@exercise("1.5", points=1)
+def test_gnn_dropout_in_train_only(impl):
+    import torch
+    from torch_geometric.data import Batch
+
+    m = impl.ch01_solubility_gnn
+    batch = Batch.from_data_list([m.mol_to_graph(s) for s in MOLECULES[:6]])
+    torch.manual_seed(0)
+    model = m.SolubilityGNN(hidden=32, num_layers=2, dropout=0.5)
+    with torch.no_grad():
+        model.eval()
+        e1, e2 = model(batch), model(batch)
+        assert torch.equal(e1, e2), (
+            "in eval() two forward passes differ: dropout must be off in evaluation — use an nn.Dropout module "
+            "(or pass training=self.training to the functional form)")
+        model.train()
+        t1, t2 = model(batch), model(batch)
+        assert not torch.allclose(t1, t2), (
+            "SolubilityGNN(dropout=0.5) in train(): two forward passes are identical — apply dropout (probability "
+            "`dropout`) in the head")
+        torch.manual_seed(0)
+        plain = m.SolubilityGNN(hidden=32, num_layers=2, dropout=0.0).train()
+        assert torch.equal(plain(batch), plain(batch)), (
+            "SolubilityGNN(dropout=0.0) in train() is random: use the `dropout` argument, not a fixed probability")
 
 
 @exercise("1.5", points=2)
