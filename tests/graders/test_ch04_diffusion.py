@@ -69,17 +69,24 @@ def test_cosine_schedule_matches_closed_form(impl):
     sched = impl.ch04_diffusion.cosine_alpha_bar
     for T in (1000, 500, 20):
         ab = sched(T)
-        _is_tensor(ab, (T + 1,), torch.float64, f"cosine_alpha_bar({T})")
+        assert isinstance(ab, torch.Tensor) and ab.dtype == torch.float64, (
+            f"cosine_alpha_bar({T}) must return a float64 tensor by default (dtype=torch.float64), got "
+            f"{getattr(ab, 'dtype', type(ab).__name__)}")
+        _is_tensor(ab, (T + 1,), torch.float64, f"cosine_alpha_bar({T}) (T + 1 values, t = 0 … T)")
         want = _closed_form(T)
         assert abs(float(ab[0]) - 1.0) < 1e-12, (
             f"ᾱ_0 = {float(ab[0]):.6f}; it must be exactly 1: divide f(t) by f(0) = cos²(s/(1+s)·π/2)")
         mid = torch.arange(1, T)  # every step but the clipped last one
         err = float((ab[mid] - want[mid]).abs().max())
         k = int((ab[mid] - want[mid]).abs().argmax()) + 1
+        assert not 1e-9 <= err < 1e-5, (
+            f"cosine_alpha_bar({T}) differs from f(t)/f(0) by {err:.1e}, the size of float32 rounding: compute in "
+            "float64 (the time grid, the cosine and the cumulative product) and cast to dtype at the end")
         assert err < 1e-9, (
             f"cosine_alpha_bar({T}) differs from f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s)·π/2), s = 0.008, by "
-            f"{err:.2e} (worst at t = {k}: got {float(ab[k]):.6f}, expected {float(want[k]):.6f}). Check the "
-            "offset s (in the numerator and the 1 + s), the square of the cosine, and that it is not linear in t")
+            f"{err:.2e} (worst at t = {k}: got {float(ab[k]):.6f}, expected {float(want[k]):.6f}). Check the time "
+            "grid t/T for t = 0 … T, the offset s (in the numerator and the 1 + s), the square of the cosine, and "
+            "that it is not a linear β schedule")
 
 
 @exercise("4.1", points=1)
@@ -94,7 +101,8 @@ def test_cosine_schedule_clips_beta_and_snr(impl):
         f"largest β_t = {float(beta.max()):.6f} > 0.999: clip β_t = 1 − ᾱ_t/ᾱ_(t−1) at max_beta "
         "(Nichol & Dhariwal) and rebuild ᾱ as a cumulative product")
     assert abs(float(ab[-1] / ab[-2]) - 0.001) < 1e-9, (
-        f"ᾱ_T/ᾱ_(T−1) = {float(ab[-1] / ab[-2]):.3g}; with the last β clipped at 0.999 it must be 0.001")
+        f"ᾱ_T/ᾱ_(T−1) = {float(ab[-1] / ab[-2]):.3g}; it must be 0.001: clip β_t = 1 − ᾱ_t/ᾱ_(t−1) at max_beta = "
+        "0.999 (not ᾱ_t itself) and rebuild ᾱ as a cumulative product")
     assert bool((ab[1:] < ab[:-1]).all()), "ᾱ_t must decrease strictly with t"
     snr = ab[1:] / (1 - ab[1:])
     log_snr = torch.log(snr)
@@ -106,7 +114,12 @@ def test_cosine_schedule_clips_beta_and_snr(impl):
         "in the middle of the cosine schedule)")
     ab32 = sched(T, dtype=torch.float32)
     assert isinstance(ab32, torch.Tensor) and ab32.dtype == torch.float32, "honour dtype=torch.float32"
-    assert torch.allclose(ab32.double(), ab, atol=1e-7), "compute in float64 and cast at the end"
+    assert torch.allclose(ab32.double(), ab, atol=1e-7), (
+        "with dtype=torch.float32 the values differ from the float64 ones by more than float32 rounding: compute "
+        "in float64 and cast at the end")
+    err64 = float((ab - _schedule(T)).abs().max())
+    assert err64 < 1e-12, (f"the float64 schedule differs from one computed in float64 by {err64:.1e}: compute in "
+                           "float64 (not float32) and cast at the end")
 
 
 @exercise("4.1", points=1)
@@ -121,8 +134,16 @@ def test_cosine_schedule_options_and_validation(impl):
     err = float((ab.double() - want).abs().max())
     assert err < 1e-9, (f"with s = {s}, max_beta = 0.2 (many β clipped) ᾱ differs by {err:.2e}: use the s and "
                         "max_beta arguments, and rebuild ᾱ_t = Π (1 − min(β_k, max_beta))")
+    one = sched(1)
+    assert isinstance(one, torch.Tensor) and one.shape == (2,), "cosine_alpha_bar(1) must return 2 values"
+    assert abs(float(one[0]) - 1) < 1e-12 and abs(float(one[1]) - 0.001) < 1e-9, (
+        f"cosine_alpha_bar(1) = {one.tolist()}, expected [1, 0.001]: with T = 1 the closed form gives β_1 = 1, "
+        "which is clipped at max_beta = 0.999")
     for bad in (0, -3, 2.5):
         _raises(lambda: sched(bad), f"cosine_alpha_bar({bad!r})")
+    _raises(lambda: sched(10, s=-0.01), "cosine_alpha_bar(10, s=-0.01)")
+    for bad in (0.0, 1.0, 1.5):
+        _raises(lambda: sched(10, max_beta=bad), f"cosine_alpha_bar(10, max_beta={bad})")
 
 
 # ---------------------------------------------------------------------------------------- 4.2
@@ -137,7 +158,10 @@ def test_q_sample_closed_form(impl):
             x0 = torch.randn(n, d, generator=gen, dtype=torch.float64).to(dtype)
             noise = torch.randn(n, d, generator=gen, dtype=torch.float64).to(dtype)
             for t in (0, 1, 57, T):
+                x_before, n_before = x0.clone(), noise.clone()
                 got = q(x0, t, noise, ab)
+                assert torch.equal(x0, x_before) and torch.equal(noise, n_before), (
+                    "q_sample must not modify its inputs (x0, noise): build a new tensor, no in-place ops")
                 _is_tensor(got, (n, d), dtype, f"q_sample(t={t})")
                 a = float(ab[t])
                 want = math.sqrt(a) * x0.double() + math.sqrt(1 - a) * noise.double()
@@ -184,6 +208,36 @@ def test_q_sample_validates_inputs(impl):
     _raises(lambda: q(x, 11, torch.ones(4, 3, dtype=torch.float64), ab), "q_sample with t > T")
     _raises(lambda: q(x.clone().fill_(float("nan")), 3, torch.ones(4, 3, dtype=torch.float64), ab),
             "q_sample with NaN in x0")
+    _raises(lambda: q(x, 3, torch.full((4, 3), float("inf"), dtype=torch.float64), ab), "q_sample with inf in noise")
+    _raises(lambda: q(x, -1, torch.ones(4, 3, dtype=torch.float64), ab), "q_sample with t = -1")
+    _raises(lambda: q(x, 2.5, torch.ones(4, 3, dtype=torch.float64), ab), "q_sample with t = 2.5 (not an integer)")
+    _raises(lambda: q(x, torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.ones(4, 3, dtype=torch.float64), ab),
+            "q_sample with a float tensor t")
+    _raises(lambda: q(x, torch.tensor([1, 2, 3, 11]), torch.ones(4, 3, dtype=torch.float64), ab),
+            "q_sample with a per-row t that has an entry > T")
+    _raises(lambda: q(x, torch.tensor([1, 2, 3]), torch.ones(4, 3, dtype=torch.float64), ab),
+            "q_sample with 3 steps for 4 rows")
+
+
+@exercise("4.2", points=1)
+def test_q_sample_accepts_a_zero_dim_step_tensor(impl):
+    q = impl.ch04_diffusion.q_sample
+    ab = _schedule(50)
+    gen = torch.Generator().manual_seed(2)
+    for dtype in DTYPES:
+        x0 = torch.randn(4, 4, generator=gen, dtype=torch.float64).to(dtype)
+        noise = torch.randn(4, 4, generator=gen, dtype=torch.float64).to(dtype)
+        try:
+            got = q(x0, torch.tensor(17), noise, ab)
+        except (IndexError, RuntimeError) as err:
+            raise AssertionError(
+                f"q_sample with t = torch.tensor(17) (shape ()) raised {type(err).__name__}: {err}. A 0-d step tensor "
+                "is one step for every row: ᾱ[t] is then a scalar, so add the row axis only when t has shape (n,)"
+            ) from None
+        _is_tensor(got, (4, 4), dtype, "q_sample(t = torch.tensor(17))")
+        a = float(ab[17])
+        _close(got, math.sqrt(a) * x0.double() + math.sqrt(1 - a) * noise.double(), dtype,
+               "q_sample with a 0-d step tensor", "a 0-d t is one step for every row, the same as the int 17")
 
 
 # ---------------------------------------------------------------------------------------- 4.3
@@ -202,9 +256,12 @@ def test_remove_mean_per_graph(impl):
         for g in range(4):
             m = batch == g
             centre = float(out[m].double().mean(0).abs().max())
+            assert dtype == torch.float32 or not 1e-12 <= centre < 1e-5, (
+                f"molecule {g} is centred only to float32 precision (|mean| = {centre:.1e}) for float64 input: "
+                "accumulate the sums and means in pos.dtype, not in float32")
             assert centre < (1e-5 if dtype == torch.float32 else 1e-12), (
-                f"molecule {g} is not centred (|mean| = {centre:.2e}): subtract each molecule's own mean "
-                "(use batch), not the mean over the whole batch")
+                f"molecule {g} is not centred (|mean| = {centre:.2e}): subtract each molecule's own mean (its sum "
+                "divided by its own number of atoms; use batch), not the mean over the whole batch")
             want = pos[m].double() - pos[m].double().mean(0)
             _close(out[m], want, dtype, f"remove_mean, molecule {g}",
                    "divide each molecule's sum by its own number of atoms", scale=10)
@@ -230,8 +287,41 @@ def test_remove_mean_projects_noise(impl):
         var = float(out[mask].var())
         assert abs(var - (n - 1) / n) < 0.03, (
             f"projected noise in molecules of {n} atoms has variance {var:.3f}, expected (n − 1)/n = {(n - 1) / n:.3f}"
-            " — remove each molecule's own mean")
+            " — remove each molecule's own mean (its sum divided by its own number of atoms)")
     _raises(lambda: rm(noise[:5], torch.tensor([0, 0, 1])), "remove_mean with a batch of the wrong length")
+
+
+@exercise("4.3", points=1)
+def test_remove_mean_gapped_ids_single_atoms_and_validation(impl):
+    """Molecule ids need not be 0 … G − 1 (a filtered batch keeps its ids); a one-atom molecule becomes 0."""
+    rm = impl.ch04_diffusion.remove_mean
+    gen = torch.Generator().manual_seed(13)
+    batch = torch.tensor([5, 2, 5, 9, 2, 5, 0])  # ids 0, 2, 5, 9: gaps, unsorted; 0 and 9 are single atoms
+    for dtype in DTYPES:
+        pos = (torch.randn(7, 2, generator=gen, dtype=torch.float64) + 4).to(dtype)
+        try:
+            out = rm(pos, batch)
+        except (IndexError, RuntimeError) as err:
+            raise AssertionError(
+                f"remove_mean(pos, batch={batch.tolist()}) raised {type(err).__name__}: {err}. Molecule ids may have "
+                "gaps: size the per-molecule sums by the largest id + 1, not by the number of distinct ids") from None
+        _is_tensor(out, pos.shape, dtype, "remove_mean(pos, batch with gapped ids, d = 2)")
+        want = pos.double().clone()
+        for g in batch.unique().tolist():
+            m = batch == g
+            want[m] = want[m] - want[m].mean(0)
+        err = float((out.double() - want).abs().max())
+        assert err < (1e-5 if dtype == torch.float32 else 1e-12), (
+            f"with molecule ids {batch.tolist()} (gaps, unsorted, one-atom molecules 0 and 9) the result is off by "
+            f"{err:.2e}: group rows by their id (ids need not be 0 … G − 1), and a one-atom molecule's centred "
+            "position is 0")
+    pos = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    _raises(lambda: rm(pos, torch.tensor([0, -1, 1, 1])), "remove_mean with a negative molecule id")
+    _raises(lambda: rm(pos, torch.tensor([0.0, 0.0, 1.0, 1.0])), "remove_mean with a float batch")
+    _raises(lambda: rm(pos[0], None), "remove_mean with a 1-D pos")
+    bad = pos.clone()
+    bad[2, 1] = float("nan")
+    _raises(lambda: rm(bad, torch.tensor([0, 0, 1, 1])), "remove_mean with NaN in pos")
 
 
 # ---------------------------------------------------------------------------------------- Gaussian toy
@@ -267,6 +357,57 @@ def _moments_msg(what, got_mean, got_sd):
             f"data's mean {MU.tolist()} and std {SD.tolist()}")
 
 
+def _ddpm_variant(x, eps, z, a, ap, *, a_x0=None, sign=1.0, x0_root=True, alpha=None, beta=None, coef_x0=None,
+                  var=None, noise_power=0.5, eps_form_root=None):
+    """x_(t−1) from one DDPM formula with named parts replaced (ᾱ_t = a, ᾱ_(t−1) = ap), float64."""
+    x, eps, z = x.double(), eps.double(), z.double()
+    alpha = a / ap if alpha is None else alpha
+    beta = 1 - alpha if beta is None else beta
+    if eps_form_root is not None:
+        mean = (x - beta / math.sqrt(1 - a) * eps) / math.sqrt(eps_form_root)
+    else:
+        a0 = a if a_x0 is None else a_x0
+        x0 = (x - sign * math.sqrt(1 - a0) * eps) / (math.sqrt(a0) if x0_root else a0)
+        c0 = math.sqrt(ap) if coef_x0 is None else coef_x0
+        mean = c0 * beta / (1 - a) * x0 + math.sqrt(alpha) * (1 - ap) / (1 - a) * x
+    v = beta * (1 - ap) / (1 - a) if var is None else var
+    return mean + max(v, 0.0) ** noise_power * z
+
+
+def _ddpm_diagnoses(ab, t):
+    """(message, kwargs) of the classic wrong DDPM steps at step t (t ≥ 2)."""
+    a, ap = float(ab[t]), float(ab[t - 1])
+    beta = 1 - a / ap
+    swapped = ("ᾱ_t and ᾱ_(t−1) are swapped in x̂₀ or in μ̃: x̂₀ = (x_t − sqrt(1 − ᾱ_t)·ε̂)/sqrt(ᾱ_t) uses ᾱ of the "
+               "current step t, and the x̂₀ coefficient of μ̃ is sqrt(ᾱ_(t−1))·β_t/(1 − ᾱ_t), with ᾱ of the step you "
+               "go to (the two slips give almost the same numbers)")
+    return [
+        ("ᾱ is indexed one step early: alpha_bar has T + 1 entries with alpha_bar[0] = 1, so ᾱ_t is alpha_bar[t] "
+         "and ᾱ_(t−1) is alpha_bar[t − 1]", dict(a=float(ab[t - 1]), ap=float(ab[t - 2]))),
+        (swapped, dict(a_x0=ap)),
+        (swapped, dict(coef_x0=math.sqrt(a))),
+        ("α_t and β_t are one step's quantities: α_t = ᾱ_t/ᾱ_(t−1) and β_t = 1 − α_t, not ᾱ_t and 1 − ᾱ_t",
+         dict(alpha=a, beta=1 - a)),
+        ("the sign of ε̂ in x̂₀ is flipped: x̂₀ = (x_t − sqrt(1 − ᾱ_t)·ε̂)/sqrt(ᾱ_t) subtracts the scaled noise",
+         dict(sign=-1.0)),
+        ("x̂₀ is divided by ᾱ_t: divide by sqrt(ᾱ_t)", dict(x0_root=False)),
+        ("in the ε form μ̃ = (x_t − β_t/sqrt(1 − ᾱ_t)·ε̂)/sqrt(α_t) divide by sqrt(α_t) = sqrt(ᾱ_t/ᾱ_(t−1)), "
+         "not sqrt(ᾱ_t)", dict(eps_form_root=a)),
+        ("the noise is scaled by sqrt(β_t); the posterior variance is β̃_t = (1 − ᾱ_(t−1))/(1 − ᾱ_t)·β_t",
+         dict(var=beta)),
+        ("the noise is scaled by the variance β̃_t: scale it by the standard deviation sqrt(β̃_t)",
+         dict(noise_power=1.0)),
+    ]
+
+
+def _diagnose(got, candidates, what):
+    """Raise AssertionError naming the first known mistake whose output ``got`` reproduces."""
+    for message, want in candidates:
+        want = want() if callable(want) else want
+        if float((got.double() - want).abs().max()) < 1e-4 * max(1.0, float(want.abs().max())):
+            raise AssertionError(f"{what}: {message}")
+
+
 # ---------------------------------------------------------------------------------------- 4.4
 @exercise("4.4", points=2)
 def test_ddpm_step_matches_posterior(impl):
@@ -278,7 +419,7 @@ def test_ddpm_step_matches_posterior(impl):
         x = torch.randn(6, 2, generator=gen, dtype=torch.float64).to(dtype)
         eps = torch.randn(6, 2, generator=gen, dtype=torch.float64).to(dtype)
         z = torch.randn(6, 2, generator=gen, dtype=torch.float64).to(dtype)
-        for t in (T, 150, 12, 2):
+        for t in (150, 12, 2, T):  # mistakes are told apart at t = 150 (at t = T, ᾱ_T ≈ 0 blurs them)
             got = step(x, t, eps, ab, noise=z)
             _is_tensor(got, x.shape, dtype, f"ddpm_step(t={t})")
             mean, sd = _posterior(x, t, eps, ab)
@@ -290,7 +431,12 @@ def test_ddpm_step_matches_posterior(impl):
                 raise AssertionError(f"at t = {t} the noise is scaled by sqrt(β_t); the posterior variance is "
                                      "β̃_t = (1 − ᾱ_(t−1))/(1 − ᾱ_t)·β_t")
             assert mean_only > 1e-3 * sd or t == 1, f"at t = {t} ddpm_step added no noise: add sqrt(β̃_t)·noise"
-            _close(got, mean + sd * z.double(), dtype, f"ddpm_step at t = {t}", hint, scale=1 / math.sqrt(float(ab[t])))
+            want = mean + sd * z.double()
+            if float((got.double() - want).abs().max()) > 1e-4 / math.sqrt(float(ab[t])):
+                _diagnose(got, [(m, lambda kw=kw: _ddpm_variant(x, eps, z, **{"a": float(ab[t]),
+                                                                               "ap": float(ab[t - 1]), **kw}))
+                                for m, kw in _ddpm_diagnoses(ab, t)], f"ddpm_step at t = {t}")
+            _close(got, want, dtype, f"ddpm_step at t = {t}", hint, scale=1 / math.sqrt(float(ab[t])))
         got = step(x, 1, eps, ab, noise=z)
         mean, _ = _posterior(x, 1, eps, ab)
         _close(got, mean, dtype, "ddpm_step at t = 1",
@@ -313,6 +459,11 @@ def test_ddpm_step_clips_x0_by_row_norm(impl):
     _close(got, mean + sd * z, torch.float64, "ddpm_step with clip=1.0",
            "clip x̂₀ before the posterior mean: rows whose norm exceeds clip are rescaled to norm clip "
            "(x̂₀ · min(1, clip/‖x̂₀‖)), then use the clipped x̂₀ in μ̃")
+    last = step(x, 1, eps, ab, noise=z, clip=1.0)
+    mean1, _ = _posterior(x, 1, eps, ab, x0_clip=1.0)
+    _close(last, mean1, torch.float64, "ddpm_step at t = 1 with clip=1.0",
+           "the clip applies at every step, the last one too: at t = 1 the step returns the clipped x̂₀ and adds no "
+           "noise")
     loose = step(x, t, eps, ab, noise=z, clip=1e6)
     unclipped = step(x, t, eps, ab, noise=z)
     assert torch.allclose(loose, unclipped, atol=1e-10), "a clip larger than every row norm must change nothing"
@@ -353,6 +504,11 @@ def test_ddpm_step_validates_inputs(impl):
     _raises(lambda: step(x, 3, torch.zeros(4, 3, dtype=torch.float64), ab), "ddpm_step with eps_pred of another shape")
     _raises(lambda: step(x, 3, torch.full((4, 2), float("nan"), dtype=torch.float64), ab),
             "ddpm_step with NaN in eps_pred")
+    _raises(lambda: step(x, 11, x, ab), "ddpm_step with t > T")
+    _raises(lambda: step(x, 3, x, ab, noise=torch.zeros(4, 3, dtype=torch.float64)),
+            "ddpm_step with noise of another shape")
+    for bad in (0.0, -1.0):
+        _raises(lambda: step(x, 3, x, ab, clip=bad), f"ddpm_step with clip={bad}")
 
 
 # ---------------------------------------------------------------------------------------- 4.5
@@ -363,6 +519,49 @@ def _ddim_oracle(x, t, tp, eps, ab, eta=0.0, z=None):
     c = math.sqrt(1 - ap - sigma ** 2) - math.sqrt(ap * (1 - a) / a)
     out = math.sqrt(ap / a) * x.double() + c * eps.double()
     return out + sigma * z.double() if sigma > 0 else out
+
+
+def _ddim_variant(x, eps, z, a, ap, eta, *, a_x0=None, sign=1.0, sigma=None, coef=None, add_noise=True):
+    """x_(t') from the DDIM formula with named parts replaced (ᾱ_t = a, ᾱ_t' = ap), float64."""
+    x, eps, z = x.double(), eps.double(), z.double()
+    a0 = a if a_x0 is None else a_x0
+    x0 = (x - sign * math.sqrt(1 - a0) * eps) / math.sqrt(a0)
+    s = eta * math.sqrt((1 - ap) / (1 - a)) * math.sqrt(1 - a / ap) if sigma is None else sigma
+    c = math.sqrt(max(1 - ap - s ** 2, 0.0)) if coef is None else coef
+    out = math.sqrt(ap) * x0 + c * eps
+    return out + s * z if add_noise and s > 0 else out
+
+
+def _ddim_diagnoses(ab, t, tp, eta):
+    """(message, kwargs) of the classic wrong DDIM steps from t to tp."""
+    a, ap = float(ab[t]), float(ab[tp])
+    s = eta * math.sqrt((1 - ap) / (1 - a)) * math.sqrt(1 - a / ap)
+    out = []
+    if tp != t - 1:
+        out.append(("the step must land on t_prev: use ᾱ_(t_prev), not ᾱ_(t−1)",
+                    dict(a=a, ap=float(ab[t - 1]))))
+    if tp >= 1:
+        out.append(("ᾱ is indexed one step early: alpha_bar has T + 1 entries with alpha_bar[0] = 1, so ᾱ_t is "
+                    "alpha_bar[t] and ᾱ_(t_prev) is alpha_bar[t_prev]", dict(a=float(ab[t - 1]), ap=float(ab[tp - 1]))))
+    out += [
+        ("x̂₀ uses ᾱ_(t_prev): x̂₀ = (x_t − sqrt(1 − ᾱ_t)·ε̂)/sqrt(ᾱ_t) uses ᾱ of the current step t", dict(a_x0=ap)),
+        ("the sign of ε̂ in x̂₀ is flipped: x̂₀ = (x_t − sqrt(1 − ᾱ_t)·ε̂)/sqrt(ᾱ_t)", dict(sign=-1.0)),
+        ("the ε̂ coefficient uses ᾱ_t: it is sqrt(1 − ᾱ_(t_prev) − σ²), with ᾱ of the step you land on",
+         dict(coef=math.sqrt(max(1 - a - s ** 2, 0.0)))),
+    ]
+    if eta > 0:
+        out += [
+            ("σ misses a factor: σ = η·sqrt((1 − ᾱ_t')/(1 − ᾱ_t))·sqrt(1 − ᾱ_t/ᾱ_t') has two square-root factors",
+             dict(sigma=eta * math.sqrt(1 - a / ap))),
+            ("σ is a standard deviation: take the square roots, σ = η·sqrt((1 − ᾱ_t')/(1 − ᾱ_t))·sqrt(1 − ᾱ_t/ᾱ_t')",
+             dict(sigma=eta * (1 - ap) / (1 - a) * (1 - a / ap))),
+            ("σ grows linearly with η (σ = η·…), not with η²", dict(sigma=eta ** 2 * s / eta)),
+            ("with η > 0 the ε̂ coefficient is sqrt(1 − ᾱ_t' − σ²): subtract σ², the variance the noise term adds",
+             dict(coef=math.sqrt(1 - ap))),
+            ("with η > 0 the step adds σ·noise (the noise argument, or torch.randn_like when it is None)",
+             dict(add_noise=False)),
+        ]
+    return out
 
 
 @exercise("4.5", points=2)
@@ -378,6 +577,12 @@ def test_ddim_step_closed_form(impl):
         for t, tp, eta in ((1000, 980, 0.0), (700, 123, 0.0), (500, 499, 0.0), (600, 300, 0.5), (40, 1, 1.0)):
             got = step(x, t, tp, eps, ab, eta=eta, noise=z)
             _is_tensor(got, x.shape, dtype, f"ddim_step(t={t}, t_prev={tp}, eta={eta})")
+            want = _ddim_oracle(x, t, tp, eps, ab, eta, z)
+            if float((got.double() - want).abs().max()) > 1e-4 / math.sqrt(float(ab[t])):
+                _diagnose(got, [(m, lambda kw=kw: _ddim_variant(x, eps, z, **{"a": float(ab[t]), "ap": float(ab[tp]),
+                                                                              "eta": eta, **kw}))
+                                for m, kw in _ddim_diagnoses(ab, t, tp, eta)],
+                          f"ddim_step from t = {t} to t_prev = {tp} with eta = {eta}")
             _close(got, _ddim_oracle(x, t, tp, eps, ab, eta, z), dtype,
                    f"ddim_step from t = {t} to t_prev = {tp} with eta = {eta}",
                    "x_(t') = sqrt(ᾱ_t')·x̂₀ + sqrt(1 − ᾱ_t' − σ²)·ε̂ + σ·noise with ᾱ at t_prev (not t − 1) and "
@@ -403,12 +608,24 @@ def test_ddim_eta0_is_deterministic_and_clips(impl):
     b = step(x, 150, 100, eps, ab, eta=0.0, noise=torch.randn(7, 3, generator=gen, dtype=torch.float64))
     assert isinstance(a, torch.Tensor) and torch.equal(a, b), (
         "with eta = 0 DDIM is deterministic: σ = 0, so no noise (given or drawn) may enter the result")
+    torch.manual_seed(0)
+    c, d = step(x, 150, 100, eps, ab, eta=1.0), step(x, 150, 100, eps, ab, eta=1.0)
+    assert isinstance(c, torch.Tensor) and not torch.equal(c, d), (
+        "with eta > 0 and noise=None, ddim_step must draw fresh noise (torch.randn_like(x_t)) for σ·noise")
     t, tp, clip = 190, 120, 1.0
     got = step(x, t, tp, eps, ab, clip=clip)
     ab_t, ab_p = float(ab[t]), float(ab[tp])
     x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
     x0 = x0 * (clip / x0.norm(dim=-1, keepdim=True)).clamp(max=1)
     want = math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps
+    eps_again = (x - math.sqrt(ab_t) * x0) / math.sqrt(1 - ab_t)
+    _diagnose(got, [("use ε̂ as given in the direction term; do not recompute it from the clipped x̂₀",
+                     math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps_again),
+                    ("clip x̂₀ (rows whose norm exceeds clip), not the result x_(t_prev)",
+                     lambda: (lambda o: o * (clip / o.norm(dim=-1, keepdim=True)).clamp(max=1))(
+                         math.sqrt(ab_p) * (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
+                         + math.sqrt(1 - ab_p) * eps))],
+              "ddim_step with clip=1.0")
     _close(got, want, torch.float64, "ddim_step with clip=1.0",
            "clip each row of x̂₀ to norm ≤ clip, then x_(t') = sqrt(ᾱ_t')·x̂₀_clipped + sqrt(1 − ᾱ_t')·ε̂ "
            "(ε̂ as given)", scale=3)
@@ -448,6 +665,12 @@ def test_ddim_step_validates_inputs(impl):
     _raises(lambda: step(x, 5, 5, x, ab), "ddim_step with t_prev = t")
     _raises(lambda: step(x, 11, 2, x, ab), "ddim_step with t > T")
     _raises(lambda: step(x, 5, 2, x[:3], ab), "ddim_step with eps_pred of another shape")
+    _raises(lambda: step(x, 0, 0, x, ab), "ddim_step with t = 0")
+    _raises(lambda: step(x, 5, -1, x, ab), "ddim_step with t_prev = -1")
+    _raises(lambda: step(x, 5, 2, x, ab, eta=-0.5), "ddim_step with eta = -0.5")
+    _raises(lambda: step(x, 5, 2, x, ab, clip=0.0), "ddim_step with clip = 0")
+    _raises(lambda: step(x, 5, 2, torch.full((4, 2), float("inf"), dtype=torch.float64), ab),
+            "ddim_step with inf in eps_pred")
 
 
 # ---------------------------------------------------------------------------------------- 4.6
@@ -537,12 +760,77 @@ def test_molecule_from_geometry_rejects_noise_and_keeps_fragments(impl):
                            "atoms clash (< 1.0 Å) or an atom has more bonds than its valence")
     octa = torch.tensor([[0, 0, 0], [1.5, 0, 0], [-1.5, 0, 0], [0, 1.5, 0], [0, -1.5, 0], [0, 0, 1.5],
                          [0, 0, -1.5]], dtype=torch.float64)
-    assert perceive(torch.full((7,), 6), octa) is None, "a carbon with 6 bonded neighbours is not a molecule: None"
+    assert perceive(torch.full((7,), 6), octa) is None, (
+        "a carbon with 6 bonded neighbours has more bonds than its valence (4): return None")
     z2, pos2, _ = _embedded("CC(=O)O")
     both = perceive(torch.cat([z, z2]), torch.cat([pos, pos2 + torch.tensor([12.0, 0, 0], dtype=torch.float64)]))
     assert both is not None and _smiles(both) in ("CC(=O)O.CCO", "CCO.CC(=O)O"), (
         "two molecules 12 Å apart are one valid Mol with two fragments (SMILES with '.'), "
         f"got {None if both is None else _smiles(both)}")
+
+
+_SYMBOL = {6: "C", 7: "N", 8: "O", 9: "F"}
+# the module's reference single-bond lengths (Å), restated so a learner who edits the tables is still graded
+_SINGLE = {(6, 6): 1.54, (6, 7): 1.47, (6, 8): 1.43, (6, 9): 1.35, (7, 7): 1.45, (7, 8): 1.40, (7, 9): 1.36,
+           (8, 8): 1.48, (8, 9): 1.42, (9, 9): 1.42}
+
+
+def _pair_geometry(za, zb, d):
+    return torch.tensor([za, zb]), torch.tensor([[0.0, 0.0, 0.0], [d, 0.0, 0.0]], dtype=torch.float64)
+
+
+def _canon(smiles):
+    from rdkit import Chem
+
+    return None if smiles is None else Chem.MolToSmiles(Chem.MolFromSmiles(smiles), isomericSmiles=False)
+
+
+def _perceived(perceive, z, pos, what):
+    try:
+        mol = perceive(z, pos)
+    except (IndexError, RuntimeError, KeyError) as err:
+        raise AssertionError(f"molecule_from_geometry raised {type(err).__name__} for {what}: {err}") from None
+    return None if mol is None else _smiles(mol)
+
+
+@exercise("4.6", points=2)
+def test_molecule_from_geometry_follows_the_thresholds(impl):
+    """Two-atom geometries just inside and just outside each documented threshold."""
+    perceive = impl.ch04_diffusion.molecule_from_geometry
+    wrong = []
+    for (za, zb), single in _SINGLE.items():
+        a, b = _SYMBOL[za], _SYMBOL[zb]
+        for d, want in ((single + 0.24, _canon(a + b)), (single + 0.26, _canon(f"{a}.{b}"))):
+            got = _perceived(perceive, *_pair_geometry(za, zb, d), f"{a}–{b} at {d:.2f} Å")
+            if got != want:
+                wrong.append(f"{a}–{b} at {d:.2f} Å → {got} (expected {want})")
+    assert not wrong, (
+        f"bonds must follow d < SINGLE[pair] + 0.25 Å for each element pair (its own single-bond length plus the "
+        f"tolerance, not covalent radii alone or one cutoff for all pairs): {'; '.join(wrong[:5])}")
+    cases = [
+        (6, 6, 0.99, None, "two atoms closer than 1.0 Å clash: return None"),
+        (6, 6, 1.01, "C#C", "1.01 Å is not a clash (< 1.0 Å is); a C–C this short is a triple bond"),
+        (6, 6, 1.26, "C#C", "a C–C bond shorter than (DOUBLE + TRIPLE)/2 = 1.27 Å is triple"),
+        (6, 6, 1.28, "C=C", "a C–C bond between 1.27 Å and the single/double midpoint 1.44 Å is double"),
+        (6, 6, 1.43, "C=C", "a C–C bond with shortness w = (SINGLE − d)/(SINGLE − DOUBLE) = 0.55 > 0.5 is double"),
+        (6, 6, 1.45, "CC", "a C–C bond with shortness w = 0.45 ≤ 0.5 stays single"),
+        (6, 8, 1.30, "C=O", "a C–O bond with w = 0.57 > 0.5 is double"),
+        (6, 8, 1.33, "CO", "a C–O bond with w = 0.43 stays single"),
+        (6, 8, 1.15, "C=O", "a triple bond needs ≥ 2 free valences on both atoms (O has only 1 left): a C–O at "
+                            "1.15 Å is double"),
+        (6, 7, 1.20, "C#N", "a C–N bond shorter than (DOUBLE + TRIPLE)/2 = 1.225 Å is triple"),
+        (6, 7, 1.24, "C=N", "a C–N bond between 1.225 Å and the midpoint 1.38 Å is double"),
+    ]
+    for za, zb, d, want, why in cases:
+        got = _perceived(perceive, *_pair_geometry(za, zb, d), f"{_SYMBOL[za]}–{_SYMBOL[zb]} at {d} Å")
+        assert got == want, f"{_SYMBOL[za]}–{_SYMBOL[zb]} at {d} Å gave {got}, expected {want}: {why}"
+    for z in (6, 7, 8, 9):
+        got = _perceived(perceive, torch.tensor([z]), torch.zeros(1, 3, dtype=torch.float64), "a single atom")
+        want = _canon(_SYMBOL[z])
+        assert got == want, f"one {_SYMBOL[z]} atom gave {got}, expected {want}: a single atom is a valid molecule"
+    z, pos, want = _embedded("CC(N)=O")
+    got = _perceived(perceive, z.tolist(), pos, "atomic numbers given as a list of ints")
+    assert got == want, f"atomic_numbers as a list of ints gave {got}, expected {want} (the spec allows a sequence)"
 
 
 @exercise("4.6", points=1)
@@ -557,6 +845,7 @@ def test_molecule_from_geometry_validates_inputs(impl):
     bad = pos.clone()
     bad[1, 0] = float("nan")
     _raises(lambda: perceive(z, bad), "molecule_from_geometry with NaN coordinates")
+    _raises(lambda: perceive(torch.zeros(0, dtype=torch.long), torch.zeros(0, 3)), "molecule_from_geometry with 0 atoms")
 
 
 # ---------------------------------------------------------------------------------------- 4.7
@@ -605,6 +894,55 @@ def test_sample_metrics_counts(impl):
                            "SMILES (canonicalise the training set the same way, isomericSmiles=False)"}[key])
 
 
+def _metrics_of(metrics, table, train):
+    samples = [_tagged(k) for k in range(len(table))]
+    try:
+        out = metrics(samples, train, perceive=_lookup_perception(table))
+    except ZeroDivisionError as err:
+        raise AssertionError(f"sample_metrics raised ZeroDivisionError ({err}) for the samples {table}: a ratio "
+                             "whose denominator is empty (no valid, connected or distinct sample) is 0.0") from None
+    assert isinstance(out, dict), f"sample_metrics must return a dict, got {type(out).__name__}"
+    return out
+
+
+@exercise("4.7", points=2)
+def test_sample_metrics_counts_smiles_list_and_empty_denominators(impl):
+    metrics = impl.ch04_diffusion.sample_metrics
+    out = _metrics_of(metrics, TABLE, ["OCC", "C1=CC=CC=C1", "FC(O)N"])
+    counts = {"n_samples": 11, "n_valid": 9, "n_connected": 8, "n_unique": 5}
+    why = {"n_samples": "every sample", "n_valid": "samples that give a molecule (one fragment or several)",
+           "n_connected": "valid samples with one fragment", "n_unique": "distinct canonical SMILES among the valid "
+           "connected samples (stereo ignored)"}
+    for key, value in counts.items():
+        assert key in out, f"the result has no key {key!r} (documented: {', '.join(counts)} and 'smiles')"
+        got = out[key]
+        assert isinstance(got, int) and not isinstance(got, bool) and got == value, (
+            f"{key} = {got!r}, expected the int {value}: {key} counts {why[key]}")
+    assert "smiles" in out, "the result has no key 'smiles' (one entry per sample, None when invalid)"
+    want = [_canon(s) for s in TABLE]
+    got = out["smiles"]
+    assert isinstance(got, list) and len(got) == len(TABLE), (
+        f"smiles must be a list with one entry per sample ({len(TABLE)}), None for an invalid one, got "
+        f"{type(got).__name__} of length {len(got) if hasattr(got, '__len__') else '?'}")
+    bad = [f"sample {k}: {g!r} (expected {w!r})" for k, (g, w) in enumerate(zip(got, want)) if g != w]
+    assert not bad, ("smiles[k] is sample k's canonical SMILES without stereo "
+                     f"(isomericSmiles=False), or None when it is invalid: {'; '.join(bad[:4])}")
+    for table, what, want in (
+            ([None, None, None], "no valid sample",
+             dict(validity=0.0, connected=0.0, uniqueness=0.0, novelty=0.0, n_valid=0, n_connected=0, n_unique=0)),
+            (["CCO.C", "C.C", None], "valid samples that are all fragmented",
+             dict(validity=2 / 3, connected=0.0, uniqueness=0.0, novelty=0.0, n_valid=2, n_connected=0, n_unique=0))):
+        out = _metrics_of(metrics, table, ["CCO"])
+        for key, value in want.items():
+            got = out.get(key)
+            kind = float if key in ("validity", "connected", "uniqueness", "novelty") else int
+            assert isinstance(got, kind) and abs(got - value) < 1e-12, (
+                f"with {what} ({table}) {key} = {got!r}, expected {kind.__name__} {value:.4g}: a ratio whose "
+                "denominator is empty (no connected sample, no distinct SMILES) is 0.0")
+        assert out.get("smiles") == [_canon(s) for s in table], (
+            f"with {what} smiles = {out.get('smiles')!r}: one entry per sample, None when invalid")
+
+
 @exercise("4.7", points=2)
 def test_sample_metrics_novelty_extremes_with_real_geometries(impl):
     mod = impl.ch04_diffusion
@@ -632,5 +970,11 @@ def test_sample_metrics_novelty_extremes_with_real_geometries(impl):
     assert not bad, (f"with the default perception (your molecule_from_geometry, 4.6) got {bad}, expected "
                      f"{ {k: round(v, 4) for k, v in want.items()} } — pass 4.6 first if it fails")
     _raises(lambda: mod.sample_metrics([], ["CCO"]), "sample_metrics with no samples")
-    _raises(lambda: mod.sample_metrics(samples, ["CCO", "not a smiles ("], perceive=fake),
-            "sample_metrics with an invalid training SMILES")
+    try:
+        mod.sample_metrics(samples, ["CCO", "OCC", "not a smiles ("], perceive=fake)
+    except ValueError as err:
+        assert "2" in str(err), f"the error for an invalid training SMILES must name its index (2): {err}"
+    else:
+        raise AssertionError("sample_metrics with an invalid training SMILES should raise ValueError")
+    _raises(lambda: mod.sample_metrics([_tagged(0), torch.zeros(3)], [], perceive=fake),
+            "sample_metrics with an entry that is not an (atomic_numbers, pos) pair")
