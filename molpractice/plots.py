@@ -86,16 +86,20 @@ def plot_similarity_histograms(similarities: Mapping[str, Sequence[float]], ax=N
 
 
 def plot_error_by_similarity(similarity, abs_errors, ax=None, bins: Sequence[float] = (0, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0001),
-                             unit: str = "log10(mol/L)", title: str = "Test error vs similarity to training set"):
+                             unit: str = "log10(mol/L)", title: str = "Test error vs similarity to training set",
+                             n_boot: int = 0, seed: int = 0):
     """Mean absolute error per bin of nearest-neighbour similarity (bars), with the molecule count per bin.
 
     Args:
         similarity: (m,) max train similarity of each test molecule.
         abs_errors: (m,) absolute errors, or a dict label → (m,) (side-by-side bars).
         bins: bin edges in [0, 1] (the last edge slightly above 1 so similarity 1 is included).
+        n_boot: if > 0, draw each bar's 95 % bootstrap interval over the bin's molecules (seeded by ``seed``).
     Returns:
         The ``Axes``. Empty bins are left blank.
     """
+    from .solubility import bootstrap_mean_ci
+
     ax = _axes(ax, figsize=(6.0, 4.0))
     sim = np.asarray(similarity, dtype=float).reshape(-1)
     series = _as_series(abs_errors, "model")
@@ -108,7 +112,11 @@ def plot_error_by_similarity(similarity, abs_errors, ax=None, bins: Sequence[flo
         if err.shape != sim.shape:
             raise ValueError(f"series {label!r} has {err.size} errors for {sim.size} similarities")
         means = np.array([err[which == b].mean() if counts[b] else np.nan for b in range(len(edges) - 1)])
-        ax.bar(x + (k - (len(series) - 1) / 2) * width, means, width=width, label=label)
+        yerr = None
+        if n_boot > 0:
+            ci = np.array([bootstrap_mean_ci(err[which == b], n_boot, seed)[1:] for b in range(len(edges) - 1)])
+            yerr = np.abs(ci.T - means)
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, means, width=width, label=label, yerr=yerr, capsize=2)
     top = ax.get_ylim()[1]
     for b, c in enumerate(counts):
         ax.text(x[b], top * 0.97, f"n={c}", ha="center", va="top", fontsize=8)

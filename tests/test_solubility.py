@@ -25,9 +25,13 @@ def test_bench_ch01_on_esol_csv_fast(tmp_path, monkeypatch, capsys):
     rows = {(r["model"], r["split"]): r for r in written["results"]}
     assert set(rows) == {(m, s) for m in bench.MODELS for s in bench.SPLITS}
     for r in rows.values():
-        for key in ("rmse_mean", "rmse_std", "seconds_per_model", "mae_mean", "r2_mean"):
+        keys = ("rmse_mean", "seconds_per_model", "mae_mean", "r2_mean") + (() if r["n_runs"] == 1 else ("rmse_std",))
+        for key in keys:
             assert isinstance(r[key], float) and math.isfinite(r[key]), (key, r)
         assert r["n_train"] + r["n_val"] + r["n_test"] == written["n_molecules"]
+    ens = rows[("gnn_ensemble", "scaffold")]
+    assert ens["rmse_std"] is None and ens["n_members"] == 2       # a spread of one run is undefined, not 0
+    assert ens["seconds_total"] >= ens["seconds_per_model"] > 0
     assert rows[("gnn", "random")]["n_runs"] == 2 and rows[("gnn_ensemble", "random")]["n_runs"] == 1
     # ESOL logS has a standard deviation of about 2.1: every model must beat predicting the mean, and
     # counts + descriptors must beat bits alone (logP carries most of the signal).
@@ -92,3 +96,117 @@ def test_run_settings_have_the_same_names_in_both_modes():
     assert SETTINGS.current("fast").epochs < SETTINGS.current("full").epochs
     with pytest.raises(ValueError, match="differ"):
         RunSettings(full={"a": 1}, fast={"b": 1})
+
+
+# ------------------------------------------------------------------ comparing models, duplicates, tables
+def _toy(seed=1, n=128):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng, rng.normal(size=n)
+
+
+def test_paired_bootstrap_identical_models_tie_exactly():
+    import numpy as np
+
+    from molpractice.solubility import paired_bootstrap_rmse
+
+    rng, y = _toy()
+    a = y + rng.normal(0, 0.8, (3, y.size))
+    out = paired_bootstrap_rmse(y, a[0], a[0].copy(), n_boot=300)       # one run each: only molecules vary
+    assert out["diff"] == 0 and out["low"] == 0 and out["high"] == 0 and out["verdict"] == "tie"
+    assert set(out) == {"diff", "low", "high", "p_a_better", "n_boot", "level", "n", "verdict"}
+    assert out["n"] == y.size and out["n_boot"] == 300 and np.isclose(out["level"], 0.95)
+    runs = paired_bootstrap_rmse(y, a, a.copy(), n_boot=300)            # seeds resampled per model: a spread
+    assert runs["diff"] == 0 and runs["low"] < 0 < runs["high"] and runs["verdict"] == "tie"
+
+
+def test_paired_bootstrap_sees_a_small_consistent_gain_that_shared_noise_hides():
+    """Both models share a large per-molecule error; b adds a little more. Unpaired intervals overlap,
+    the paired difference is clearly negative (a better), and swapping the models flips the sign."""
+    import numpy as np
+
+    from molpractice.solubility import paired_bootstrap_rmse
+
+    rng, y = _toy()
+    shared = rng.normal(0, 0.8, y.size)
+    a = y + shared + rng.normal(0, 0.05, (5, y.size))
+    b = y + 1.1 * shared + rng.normal(0, 0.05, (5, y.size))           # 10 % larger error on every molecule
+    out = paired_bootstrap_rmse(y, a, b, n_boot=500, seed=3)
+    assert out["verdict"] == "a better" and out["high"] < 0 and out["p_a_better"] > 0.975
+    assert out["low"] <= out["diff"] <= out["high"]
+    swapped = paired_bootstrap_rmse(y, b, a, n_boot=500, seed=3)
+    assert swapped["verdict"] == "b better" and np.isclose(swapped["diff"], -out["diff"])
+    assert paired_bootstrap_rmse(y, a, b, n_boot=500, seed=3) == out          # seeded: reproducible
+    one = paired_bootstrap_rmse(y, a[0], b[0], n_boot=200)                      # (n,) inputs are one run
+    assert np.isclose(one["diff"], np.sqrt(np.mean((a[0] - y) ** 2)) - np.sqrt(np.mean((b[0] - y) ** 2)))
+
+
+def test_paired_bootstrap_rejects_bad_inputs():
+    import numpy as np
+
+    from molpractice.solubility import paired_bootstrap_rmse
+
+    _, y = _toy(n=10)
+    with pytest.raises(ValueError, match="pred_b"):
+        paired_bootstrap_rmse(y, y, y[:9])
+    with pytest.raises(ValueError, match="non-finite"):
+        paired_bootstrap_rmse(y, np.full(10, np.nan), y)
+    with pytest.raises(ValueError, match="n_boot"):
+        paired_bootstrap_rmse(y, y, y, n_boot=0)
+
+
+def test_seed_spread_verdict_calls_a_gap_inside_the_spread_a_tie():
+    from molpractice.solubility import seed_spread_verdict
+
+    assert seed_spread_verdict(0.816, 0.034, 0.827, 0.023) == "tie"
+    assert seed_spread_verdict(0.70, 0.02, 0.80, 0.03) == "a lower"
+    assert seed_spread_verdict(0.90, 0.02, 0.80, 0.03) == "b lower"
+
+
+def test_duplicates_of_the_embedded_set_are_reviewed_by_name():
+    from molpractice import chem, data
+    from molpractice.solubility import STEREO, WRONG_SMILES, review_duplicates
+
+    raw = data.load_solubility()
+    _, dup = chem.merge_duplicates(raw)
+    table = review_duplicates(raw, dup)
+    assert len(table) == len(dup) == 8
+    assert table["kind"].value_counts().to_dict() == {STEREO: 4, WRONG_SMILES: 4}
+    stereo = table[table.kind == STEREO]
+    assert (stereo["corrected"] == stereo["merged"]).all()
+    pentanol = table[table.names.str.contains("2,4-dimethyl")].iloc[0]
+    assert pentanol["corrected"] == -0.85 and abs(pentanol["merged"] - (-1.035)) < 1e-9
+    with pytest.raises(ValueError, match="endrin"):
+        review_duplicates(raw, dup, review={})
+
+
+def test_results_table_shows_no_spread_for_one_run_and_per_model_seconds():
+    from molpractice.solubility import results_table
+
+    base = dict(split="scaffold", mae_mean=0.6, r2_mean=0.8, n_train=8, n_val=1, n_test=1)
+    rows = [dict(base, model="gnn", rmse_mean=0.8, rmse_std=0.03, mae_std=0.02, r2_std=0.01, n_runs=5,
+                 seconds_per_model=20.0),
+            dict(base, model="gnn_ensemble", rmse_mean=0.75, rmse_std=None, mae_std=None, r2_std=None, n_runs=1,
+                 seconds_per_model=20.0, n_members=5, seconds_total=100.0)]
+    t = results_table(rows)
+    ens, single = t.loc[("scaffold", "gnn_ensemble")], t.loc[("scaffold", "gnn")]
+    assert ens["RMSE"] == "0.750 ± —" and single["RMSE"] == "0.800 ± 0.030"
+    assert ens["models/run"] == 5 and ens["train s/model"] == 20.0 and ens["train s/run"] == 100.0
+    assert single["train s/run"] == 20.0
+
+
+def test_error_by_similarity_has_intervals_and_rank_correlation():
+    import numpy as np
+
+    from molpractice.solubility import bootstrap_mean_ci, error_by_similarity
+
+    sim = np.linspace(0.05, 0.95, 60)
+    table = error_by_similarity(sim, {"m": 1 - sim}, n_boot=200)
+    bins = table[table.bin != "Spearman rho"]
+    assert bins["n"].sum() == 60 and (bins["low"] <= bins["MAE"]).all() and (bins["MAE"] <= bins["high"]).all()
+    rho = table[table.bin == "Spearman rho"].iloc[0]
+    assert np.isclose(rho["MAE"], -1) and rho["high"] < 0
+    assert bootstrap_mean_ci([2.0]) == (2.0, 2.0, 2.0) and np.isnan(bootstrap_mean_ci([])[0])
+    with pytest.raises(ValueError, match="errors for"):
+        error_by_similarity(sim, {"m": sim[:5]})
