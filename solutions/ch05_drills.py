@@ -95,6 +95,9 @@ def _edge_list(num_nodes: int, edges) -> list[tuple[int, int]]:
             u, v = e
         except (TypeError, ValueError):
             raise ValueError(f"edge {i} is {e!r}: expected a pair (u, v)") from None
+        if type(u) is int and type(v) is int and 0 <= u < num_nodes and 0 <= v < num_nodes:
+            out.append((u, v))  # the common case, checked at once
+            continue
         for w in (u, v):
             if not _is_int(w):
                 raise ValueError(f"edge {i} = {e!r}: node labels must be ints")
@@ -164,8 +167,9 @@ def longest_window_at_most_k_distinct(tokens: Iterable[Hashable], k: int) -> int
     Raises:
         ValueError: if ``k`` is not an int (a bool is rejected) or is negative.
 
-    Required: O(n) time for n tokens (the grader times n and 4n and expects a ratio near 4, not 16),
-    O(min(n, k)) extra memory.
+    Required: O(n) time for n tokens, O(min(n, k)) extra memory. The grader counts the operations your
+    function does on n and on 8n tokens (Python steps, every hash and comparison of a token, every element a
+    list scan, slice or ``pop(0)`` touches; no clock) and expects the count to grow about 8×, not 64×.
 
     Hint: two pointers. Move the right end one token at a time and count the tokens inside the window in a
     dict; while the dict has more than k keys, move the left end and decrement (delete a key whose count
@@ -215,7 +219,8 @@ def induced_subgraph_is_tree(num_nodes: int, edges, mask) -> bool:
     bools; use those.
 
     Required: O(n + |E|) time and no recursion — a path of 100 000 nodes must work (Python's recursion
-    limit is about 1000).
+    limit is about 1000). The grader counts the operations your function does on trees of n and 8n nodes
+    (Python steps, every element a list scan or ``pop(0)`` touches; no clock) and expects about 8×, not 64×.
 
     Hint: count the induced edges with a set of ``(min(u, v), max(u, v))``; stop early once there are more
     than m − 1. Then check connectivity with an explicit stack (iterative DFS) or union–find, starting

@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import math
 import types
+from collections import Counter, deque
 
 import numpy as np
 import pytest
@@ -122,15 +123,111 @@ def window_non_shrinking_correct(tokens, k):
     return len(tokens) - left
 
 
-@pytest.mark.parametrize("broken", [window_brute_force_quadratic, window_rebuilds_set, window_off_by_one,
-                                    window_keeps_zero_counts, window_forgets_last_window, window_returns_none])
+def window_counter_of_slice(tokens, k):
+    """Super-linear: a Counter of the whole window at every step."""
+    k = ref._check_int("k", k, low=0)
+    tokens = list(tokens)
+    best = left = 0
+    for right in range(len(tokens)):
+        while len(Counter(tokens[left:right + 1])) > k:
+            left += 1
+        best = max(best, right - left + 1)
+    return best
+
+
+def window_counts_nonzero_values(tokens, k):
+    """Super-linear when many values are distinct: zero counts kept, the non-zero ones counted at every step."""
+    k = ref._check_int("k", k, low=0)
+    tokens = list(tokens)
+    counts, best, left = {}, 0, 0
+    for right, t in enumerate(tokens):
+        counts[t] = counts.get(t, 0) + 1
+        while sum(1 for c in counts.values() if c > 0) > k:
+            counts[tokens[left]] -= 1
+            left += 1
+        best = max(best, right - left + 1)
+    return best
+
+
+def window_list_pop_front(tokens, k):
+    """Super-linear: the window kept as a list, its distinct values recounted with set() and trimmed with pop(0)."""
+    k = ref._check_int("k", k, low=0)
+    window, best = [], 0
+    for t in list(tokens):
+        window.append(t)
+        while len(set(window)) > k:
+            window.pop(0)
+        best = max(best, len(window))
+    return best
+
+
+def window_deque_counter_correct(tokens, k):
+    """Correct, written differently: a deque holds the window, a Counter its values."""
+    k = ref._check_int("k", k, low=0)
+    window, counts, best = deque(), Counter(), 0
+    for t in list(tokens):
+        window.append(t)
+        counts[t] += 1
+        while len(counts) > k:
+            out = window.popleft()
+            counts[out] -= 1
+            if not counts[out]:
+                del counts[out]
+        best = max(best, len(window))
+    return best
+
+
+def window_last_seen_correct(tokens, k):
+    """Correct, written differently: the last position of each value; the left end jumps past the stalest one."""
+    k = ref._check_int("k", k, low=0)
+    tokens = list(tokens)
+    if k == 0:
+        return 0
+    last, best, left = {}, 0, 0
+    for right, t in enumerate(tokens):
+        last[t] = right
+        if len(last) > k:  # k + 1 values: drop the one seen least recently (O(k) per drop, O(n) drops)
+            stale = min(last, key=last.get)
+            left = last.pop(stale) + 1
+        best = max(best, right - left + 1)
+    return best
+
+
+#: correct implementations of 5.1 written differently from the reference (scripts/prove_graders_under_load.py)
+WINDOW_CORRECT = {"reference": ref.longest_window_at_most_k_distinct,
+                  "non-shrinking window": window_non_shrinking_correct,
+                  "deque + Counter": window_deque_counter_correct}
+#: correct answers, super-linear work
+WINDOW_SUPERLINEAR = {"brute force from every left end": window_brute_force_quadratic,
+                      "set of the window rebuilt per step": window_rebuilds_set,
+                      "Counter of a slice per step": window_counter_of_slice,
+                      "non-zero counts summed per step": window_counts_nonzero_values,
+                      "window list with pop(0)": window_list_pop_front}
+
+
+@pytest.mark.parametrize("broken", [window_off_by_one, window_keeps_zero_counts, window_forgets_last_window,
+                                    window_returns_none])
 def test_window_graders_reject(broken):
     assert _rejection(_impl(longest_window_at_most_k_distinct=broken), "5.1"), \
         f"graders of 5.1 accepted {broken.__name__}"
 
 
-def test_window_graders_accept_non_shrinking_window():
-    _accepts(_impl(longest_window_at_most_k_distinct=window_non_shrinking_correct), "5.1")
+@pytest.mark.parametrize("name", sorted(WINDOW_SUPERLINEAR))
+def test_window_graders_reject_superlinear_work_and_say_so(name):
+    message = _rejection(_impl(longest_window_at_most_k_distinct=WINDOW_SUPERLINEAR[name]), "5.1")
+    assert message and "super-linear" in message and "dict of counts" in message, \
+        f"5.1 graders on {name}: {message}"
+
+
+@pytest.mark.parametrize("name", sorted(WINDOW_CORRECT))
+def test_window_graders_accept_correct_variants(name):
+    _accepts(_impl(longest_window_at_most_k_distinct=WINDOW_CORRECT[name]), "5.1")
+
+
+def test_window_last_seen_variant_is_judged_by_its_work():
+    """O(n·k): linear on SMILES-like streams, quadratic when k grows with n — the grader must say so."""
+    message = _rejection(_impl(longest_window_at_most_k_distinct=window_last_seen_correct), "5.1")
+    assert message and "n/4 distinct tokens" in message
 
 
 # ------------------------------------------------------------------------------- 5.2 tree
@@ -218,16 +315,169 @@ def tree_union_find_correct(num_nodes, edges, mask):
     return True
 
 
+def _validated(num_nodes, edges, mask):
+    num_nodes = ref._check_int("num_nodes", num_nodes, low=0)
+    return num_nodes, ref._edge_list(num_nodes, edges), ref._selection(num_nodes, mask)
+
+
+def _induced_unique(edges, selected):
+    """Induced edges as a set of (low, high) pairs, or None when a selected node has a self-loop."""
+    unique = {(min(u, v), max(u, v)) for u, v in edges if selected[u] and selected[v]}
+    return None if any(u == v for u, v in unique) else unique
+
+
+def tree_bfs_deque_correct(num_nodes, edges, mask):
+    """Correct, written differently: adjacency sets (duplicates merge by themselves), BFS with a deque."""
+    num_nodes, edges, selected = _validated(num_nodes, edges, mask)
+    nodes = [i for i in range(num_nodes) if selected[i]]
+    adjacency = {i: set() for i in nodes}
+    for u, v in edges:
+        if selected[u] and selected[v]:
+            if u == v:
+                return False
+            adjacency[u].add(v)
+            adjacency[v].add(u)
+    if not nodes or sum(len(a) for a in adjacency.values()) != 2 * (len(nodes) - 1):
+        return False
+    queue, seen = deque([nodes[0]]), {nodes[0]}
+    while queue:
+        for w in adjacency[queue.popleft()]:
+            if w not in seen:
+                seen.add(w)
+                queue.append(w)
+    return len(seen) == len(nodes)
+
+
+def tree_flag_list_dfs_correct(num_nodes, edges, mask):
+    """Correct, written differently: visited as a list of n flags, DFS with a list used as a stack."""
+    num_nodes, edges, selected = _validated(num_nodes, edges, mask)
+    unique = _induced_unique(edges, selected)
+    m = sum(selected)
+    if m == 0 or unique is None or len(unique) != m - 1:
+        return False
+    neighbours = [[] for _ in range(num_nodes)]
+    for u, v in unique:
+        neighbours[u].append(v)
+        neighbours[v].append(u)
+    start = selected.index(True)
+    visited, stack, reached = [False] * num_nodes, [start], 0
+    visited[start] = True
+    while stack:
+        node = stack.pop()
+        reached += 1
+        for w in neighbours[node]:
+            if not visited[w]:
+                visited[w] = True
+                stack.append(w)
+    return reached == m
+
+
+def tree_bfs_pop_front(num_nodes, edges, mask):
+    """Super-linear: BFS whose queue is a list emptied with pop(0)."""
+    num_nodes, edges, selected = _validated(num_nodes, edges, mask)
+    unique = _induced_unique(edges, selected)
+    nodes = [i for i in range(num_nodes) if selected[i]]
+    if not nodes or unique is None or len(unique) != len(nodes) - 1:
+        return False
+    adjacency = {i: [] for i in nodes}
+    for u, v in unique:
+        adjacency[u].append(v)
+        adjacency[v].append(u)
+    queue, seen = [nodes[0]], {nodes[0]}
+    while queue:
+        node = queue.pop(0)
+        for w in adjacency[node]:
+            if w not in seen:
+                seen.add(w)
+                queue.append(w)
+    return len(seen) == len(nodes)
+
+
+def tree_dedupe_with_a_list(num_nodes, edges, mask):
+    """Super-linear: duplicates found by searching a list of the edges kept so far."""
+    num_nodes, edges, selected = _validated(num_nodes, edges, mask)
+    kept = []
+    for u, v in edges:
+        if selected[u] and selected[v]:
+            if u == v:
+                return False
+            if (u, v) in kept or (v, u) in kept:
+                continue
+            kept.append((u, v))
+    return tree_union_find_correct(num_nodes, kept, selected)
+
+
+def tree_scans_all_edges_per_node(num_nodes, edges, mask):
+    """Super-linear: no adjacency lists; every step of the walk scans the whole edge set."""
+    num_nodes, edges, selected = _validated(num_nodes, edges, mask)
+    unique = _induced_unique(edges, selected)
+    nodes = [i for i in range(num_nodes) if selected[i]]
+    if not nodes or unique is None or len(unique) != len(nodes) - 1:
+        return False
+    seen, stack = {nodes[0]}, [nodes[0]]
+    while stack:
+        x = stack.pop()
+        for u, v in unique:
+            if x in (u, v):
+                w = v if u == x else u
+                if w not in seen:
+                    seen.add(w)
+                    stack.append(w)
+    return len(seen) == len(nodes)
+
+
+def tree_union_find_without_compression(num_nodes, edges, mask):
+    """Super-linear: union–find whose find walks the whole chain every time (no path compression or halving)."""
+    num_nodes, edges, selected = _validated(num_nodes, edges, mask)
+    unique = _induced_unique(edges, selected)
+    m = sum(selected)
+    if m == 0 or unique is None or len(unique) != m - 1:
+        return False
+    parent = list(range(num_nodes))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for u, v in sorted(unique):
+        ru, rv = find(u), find(v)
+        if ru == rv:
+            return False
+        parent[ru] = rv
+    return True
+
+
+#: correct implementations of 5.2 written differently from the reference (scripts/prove_graders_under_load.py)
+TREE_CORRECT = {"reference": ref.induced_subgraph_is_tree,
+                "stack DFS, visited set": _tree_variant(None),
+                "union–find, path halving": tree_union_find_correct,
+                "BFS with a deque, adjacency sets": tree_bfs_deque_correct,
+                "DFS, visited as a list of flags": tree_flag_list_dfs_correct}
+#: correct answers, super-linear work
+TREE_SUPERLINEAR = {"visited kept in a list": _tree_variant("visited_list"),
+                    "BFS queue with pop(0)": tree_bfs_pop_front,
+                    "duplicate edges searched in a list": tree_dedupe_with_a_list,
+                    "all edges scanned per node": tree_scans_all_edges_per_node,
+                    "union–find without path compression": tree_union_find_without_compression}
+
+
 @pytest.mark.parametrize("mistake", ["recursive_dfs", "whole_graph_edges", "no_dedupe", "ignores_self_loops",
-                                     "edge_count_only", "connectivity_only", "visited_list", "empty_is_tree"])
+                                     "edge_count_only", "connectivity_only", "empty_is_tree"])
 def test_tree_graders_reject(mistake):
     assert _rejection(_impl(induced_subgraph_is_tree=_tree_variant(mistake)), "5.2"), \
         f"graders of 5.2 accepted {mistake}"
 
 
-def test_tree_graders_accept_union_find_and_the_plain_variant():
-    _accepts(_impl(induced_subgraph_is_tree=tree_union_find_correct), "5.2")
-    _accepts(_impl(induced_subgraph_is_tree=_tree_variant(None)), "5.2")
+@pytest.mark.parametrize("name", sorted(TREE_SUPERLINEAR))
+def test_tree_graders_reject_superlinear_work_and_say_so(name):
+    message = _rejection(_impl(induced_subgraph_is_tree=TREE_SUPERLINEAR[name]), "5.2")
+    assert message and "super-linear" in message and "deque.popleft()" in message, f"5.2 graders on {name}: {message}"
+
+
+@pytest.mark.parametrize("name", sorted(TREE_CORRECT))
+def test_tree_graders_accept_correct_variants(name):
+    _accepts(_impl(induced_subgraph_is_tree=TREE_CORRECT[name]), "5.2")
 
 
 def test_tree_recursion_is_rejected_with_a_useful_message():
