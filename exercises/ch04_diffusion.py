@@ -115,8 +115,10 @@ def cosine_alpha_bar(T: int, s: float = 0.008, max_beta: float = 0.999,
     Raises:
         ValueError: if ``T`` is not a positive int, ``s`` < 0, or ``max_beta`` is not in (0, 1).
 
-    Hint: build all of f(0 … T) at once with ``torch.arange(T + 1, dtype=torch.float64)``; the β
-    clipping is a ``cumprod`` of ``1 − clamp(β, max=max_beta)`` over t = 1 … T.
+    Hint: evaluate f on the whole grid t = 0 … T at once, in float64, and divide by f(0). Then recover
+    each β_t from the ratio of neighbouring values, clip it, and rebuild ᾱ as a running product that
+    starts at 1. With the default max_beta only the last β is clipped, so a missing clip shows only as
+    ᾱ_T = 0.
     """
     if not isinstance(T, int) or isinstance(T, bool) or T < 1:
         raise ValueError(f"T must be a positive int, got {T!r}")
@@ -147,8 +149,9 @@ def q_sample(x0: torch.Tensor, t, noise: torch.Tensor, alpha_bar: torch.Tensor) 
     Raises:
         ValueError: if shapes disagree, ``t`` is out of range or not an integer, or an input is not finite.
 
-    Hint: ``alpha_bar[t]`` has shape (n,) for a per-row ``t``: give it a trailing axis
-    (``[:, None]``) before multiplying, or it broadcasts along the columns instead of the rows.
+    Hint: look ᾱ up at t, then combine the two terms with square roots of ᾱ_t and 1 − ᾱ_t. For a
+    per-row t the lookup has shape (n,): give it a trailing axis before multiplying, or it broadcasts
+    along the columns instead of the rows; a 0-d t stays one scalar for every row.
     """
     _check_state(x0, "x0")
     _check_like(noise, x0, "noise")
@@ -177,15 +180,19 @@ def remove_mean(pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.T
     Args:
         pos: Tensor[n, d] (positions in Å, or noise of the same shape).
         batch: optional LongTensor[n] giving each row's molecule (PyG convention; rows of one molecule
-            need not be contiguous). None = all rows are one molecule.
+            need not be contiguous, and the ids need not be consecutive: a filtered batch may have
+            gaps). None = all rows are one molecule.
     Returns:
-        A new Tensor[n, d] (``pos`` is not modified), same dtype; each molecule's rows sum to zero.
+        A new Tensor[n, d] (``pos`` is not modified), same dtype; each molecule's rows sum to zero (a
+        molecule of one atom becomes the zero row).
     Raises:
         ValueError: if ``pos`` is not 2-D and finite, or ``batch`` is not a non-negative integer
             tensor of shape (n,).
 
-    Hint: per-molecule sums with ``torch.zeros(G, d).index_add_(0, batch, pos)``, counts with
-    ``torch.bincount(batch, minlength=G)``; then subtract ``mean[batch]``.
+    Hint: sum each molecule's rows into a table with one row per id (as many rows as the largest id
+    + 1, so gapped ids just leave empty rows), count each molecule's atoms, divide, and subtract from
+    every row the mean of its own molecule. Keep the table in ``pos.dtype`` and guard the empty rows
+    against 0/0.
     """
     _check_state(pos, "pos")
     if batch is not None:
@@ -206,7 +213,7 @@ def ddpm_step(x_t: torch.Tensor, t: int, eps_pred: torch.Tensor, alpha_bar: torc
 
     1. x̂₀ = (x_t − sqrt(1 − ᾱ_t) ε̂) / sqrt(ᾱ_t); with ``clip``, every row of x̂₀ whose Euclidean norm
        exceeds ``clip`` is scaled back to norm ``clip`` (a rotation-equivariant clip, unlike clamping each
-       coordinate).
+       coordinate), at every step including t = 1.
     2. Posterior mean  μ̃ = sqrt(ᾱ_{t−1}) β_t / (1 − ᾱ_t) · x̂₀ + sqrt(α_t) (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · x_t,
        posterior variance β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t          (Ho et al. 2020, eqs. 6–7).
     3. x_{t−1} = μ̃ + sqrt(β̃_t) · noise.  At t = 1, β̃_1 = 0 (ᾱ_0 = 1): the last step adds no noise.
@@ -227,8 +234,9 @@ def ddpm_step(x_t: torch.Tensor, t: int, eps_pred: torch.Tensor, alpha_bar: torc
         ValueError: for shapes that differ from ``x_t``, non-finite inputs, ``t`` outside [1, T] or a
             non-positive ``clip``.
 
-    Hint: compute the scalar coefficients in float64 from ``alpha_bar[t]`` and ``alpha_bar[t - 1]``,
-    then combine the tensors; ``x.norm(dim=-1, keepdim=True)`` gives the row norms for the clip.
+    Hint: compute the scalar coefficients in float64 from ᾱ_t and ᾱ_{t−1} (entries t and t − 1 of
+    ``alpha_bar``, whose entry 0 is ᾱ_0 = 1), then combine the tensors. For the clip, take each row's
+    norm as a column so the rescaling factor broadcasts over the row, and cap that factor at 1.
     """
     _check_state(x_t, "x_t")
     _check_like(eps_pred, x_t, "eps_pred")
@@ -311,7 +319,8 @@ def molecule_from_geometry(atomic_numbers, pos: torch.Tensor):
        (RDKit perceives aromaticity and adds the hydrogens); if sanitization fails → None.
 
     Stereochemistry is not assigned. Disconnected geometries give a valid molecule with several
-    fragments (its SMILES contains ``"."``) — :func:`sample_metrics` counts those separately.
+    fragments (its SMILES contains ``"."``) — :func:`sample_metrics` counts those separately. A single
+    atom is a valid molecule (one carbon is methane).
 
     Args:
         atomic_numbers: LongTensor[n] (or a sequence of ints) of atomic numbers, each in {6, 7, 8, 9}.
@@ -325,11 +334,13 @@ def molecule_from_geometry(atomic_numbers, pos: torch.Tensor):
             atomic number is not one of 6, 7, 8, 9 (hydrogens are implicit: no 1).
 
     Hints:
-        * ``torch.cdist(pos.double(), pos.double())`` gives every distance.
-        * ``networkx.max_weight_matching(G)`` on a ``networkx.Graph`` whose edges carry ``weight=w``
-          returns the matching as a set of atom pairs.
-        * ``mol = Chem.RWMol(); mol.AddAtom(Chem.Atom(z)); mol.AddBond(i, j, Chem.BondType.DOUBLE)``, then
-          ``m = mol.GetMol(); Chem.SanitizeMol(m)`` inside ``try/except`` (it raises on bad valences).
+        * Compute every interatomic distance at once (torch has a pairwise-distance function), in
+          float64, and apply the steps in the order above, keeping a count of each atom's free valences.
+        * networkx has a maximum-weight matching for a graph whose edges carry the weights w; it
+          returns the chosen atom pairs (each pair once, in either order).
+        * Build the molecule with RDKit's editable molecule (atoms first, then bonds of the chosen
+          types) and sanitize it inside try/except: sanitizing raises on an impossible valence or ring,
+          which means None.
     """
     if not isinstance(atomic_numbers, torch.Tensor):
         try:
@@ -383,8 +394,10 @@ def sample_metrics(samples, train_smiles, perceive=None) -> dict:
         ValueError: if ``samples`` is empty or an entry is not a pair, or a training SMILES does not parse
             (its index is named).
 
-    Hint: ``Chem.MolToSmiles(Chem.MolFromSmiles(s), isomericSmiles=False)`` canonicalises a SMILES;
-    sets do the rest.
+    Hint: canonicalise the training SMILES the same way as the samples (parse, then write without
+    stereo); sets of strings then give the distinct and the novel ones. Mind each denominator:
+    uniqueness is over the connected samples, novelty over the distinct SMILES, and an empty one gives
+    0.0.
     """
     from rdkit import Chem
 
