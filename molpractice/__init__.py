@@ -9,6 +9,7 @@ Typical notebook use::
     ch01 = mp.load_chapter("ch01_solubility_gnn")   # your exercises/ (or solutions/)
     mp.show_spec("1.2")              # the exercise's spec (its docstring)
     mp.check("1.2")                  # grade one exercise
+    mp.save_work()                   # your exercises/ in one .zip (on Colab: offered for download)
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ _LAZY_FUNCS = {
     "check": "molpractice.grading",
     "load_chapter": "molpractice.implementations",
     "show_spec": "molpractice.chapters",
+    "save_work": "molpractice.work",
+    "restore_work": "molpractice.work",
 }
 _SUBMODULES = {p.stem for p in Path(__file__).parent.glob("*.py") if not p.stem.startswith("_")}
 

@@ -1,11 +1,13 @@
 """Command line: ``molpractice grade | grade-room | make-exercises | chapters | execute | doctor | bench``,
-``colab-links`` (also ``python -m molpractice``)."""
+``colab-links``, ``save-work | restore-work`` (also ``python -m molpractice``)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -42,11 +44,27 @@ def _learner_of(copy: Path, seen: set) -> tuple[str, Path]:
     return unique, ex_dir
 
 
+@contextlib.contextmanager
+def _unpacked(copy: Path):
+    """For a work archive: its checked ``exercises/`` in a temporary folder, removed afterwards; else None.
+    A bad archive raises :class:`molpractice.work.WorkArchiveError` (a ValueError: one verdict row)."""
+    if not copy.is_file():
+        yield None
+        return
+    from .work import extract_for_grading
+
+    with tempfile.TemporaryDirectory(prefix="molpractice-room-") as tmp:
+        yield extract_for_grading(copy, tmp)
+
+
 def _cmd_grade_room(args) -> int:
     """Grade several learner copies with this repository's graders into one CSV (+ JSON).
 
+    A copy is a folder (see :func:`_learner_of`) or a work archive (``NAME.zip`` from ``save-work``: learner
+    ``NAME``, checked and unpacked into a temporary folder that is removed after grading).
     One CSV row per learner and exercise, in the order the copies were given; a copy that cannot be graded at
-    all (no ``__init__.py``, a missing folder) gets an ``error`` row for every exercise, and the room goes on."""
+    all (no ``__init__.py``, a missing folder, a corrupt or foreign archive) gets an ``error`` row for every
+    exercise, and the room goes on."""
     from . import grading
     from .repository import find_repo
 
@@ -61,12 +79,15 @@ def _cmd_grade_room(args) -> int:
     max_points = {i: sum(g.points for g in graders if g.exercise == i) for i in ids}
     rows, reports, seen = [], {}, set()
     for copy in args.copies:
-        learner, ex_dir = _learner_of(Path(copy), seen)
-        print(f"== {learner} ({ex_dir})", flush=True)
+        copy = Path(copy)
+        archive = copy.is_file()  # a work archive (`molpractice save-work`): graded like a folder
+        learner, ex_dir = _learner_of(copy.with_suffix("") if archive else copy, seen)
+        print(f"== {learner} ({copy if archive else ex_dir})", flush=True)
         try:
-            report = grading.grade(args.which, implementation="exercises", timeout=args.timeout, repo=args.repo,
-                                   package_dir=ex_dir)
-        except (FileNotFoundError, ValueError, RuntimeError) as err:
+            with _unpacked(copy) as unpacked:
+                report = grading.grade(args.which, implementation="exercises", timeout=args.timeout,
+                                       repo=args.repo, package_dir=unpacked or ex_dir)
+        except (OSError, ValueError, RuntimeError) as err:
             print(f"   could not grade: {err}", flush=True)
             rows += [{"learner": learner, "exercise": i, "status": "error", "points": 0.0,
                       "max_points": max_points[i], "message": f"could not grade this copy: {err}"} for i in ids]
@@ -83,6 +104,28 @@ def _cmd_grade_room(args) -> int:
     print(f"{len(args.copies)} copies graded; rows written to {args.csv}")
     if args.json:
         Path(args.json).write_text(json.dumps(reports, indent=2) + "\n")
+    return 0
+
+
+def _cmd_save_work(args) -> int:
+    from .work import save_work
+
+    try:
+        save_work(args.file, repo=args.repo, download=False)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        print(f"molpractice save-work: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_restore_work(args) -> int:
+    from .work import restore_work
+
+    try:
+        restore_work(args.file, force=args.force, repo=args.repo)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        print(f"molpractice restore-work: {err}\nNothing was changed.", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -233,13 +276,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_cmd_grade)
 
     r = sub.add_parser("grade-room", help="grade several learners' copies into one CSV/JSON")
-    r.add_argument("copies", nargs="+", help="learner repositories or their exercises/ folders")
+    r.add_argument("copies", nargs="+",
+                   help="learner repositories, their exercises/ folders, or their save-work .zip archives")
     r.add_argument("--which", default=None, help="chapter or exercise; default all")
     r.add_argument("--csv", required=True, metavar="FILE")
     r.add_argument("--json", metavar="FILE")
     r.add_argument("--timeout", type=float, default=60.0)
     r.add_argument("--repo", default=None, help="repository whose graders are used (default: the cwd's)")
     r.set_defaults(func=_cmd_grade_room)
+
+    sw = sub.add_parser("save-work", help="save your exercises/ into one zip file (to hand in, or to keep)")
+    sw.add_argument("file", nargs="?", default=None,
+                    help="the .zip to write, or a folder (default: molpractice-work-DATE-TIME.zip in the repository)")
+    sw.add_argument("--repo", default=None, help="curriculum repository (default: found from the cwd)")
+    sw.set_defaults(func=_cmd_save_work)
+
+    rw = sub.add_parser("restore-work", help="put the exercises of a save-work archive back into exercises/")
+    rw.add_argument("file", help="a .zip written by `molpractice save-work` or mp.save_work()")
+    rw.add_argument("--force", action="store_true",
+                    help="also replace files modified after the archive's copy was saved (default: keep them)")
+    rw.add_argument("--repo", default=None, help="curriculum repository (default: found from the cwd)")
+    rw.set_defaults(func=_cmd_restore_work)
 
     gb = sub.add_parser("grade-bench", help="time one check per exercise: cold (new session) and warm")
     gb.add_argument("which", nargs="?", default=None, help="chapter or exercise; default all")

@@ -13,6 +13,14 @@ PyTorch held by a constraint, and the package itself without dependencies. Both 
 clone goes to a temporary folder renamed only when complete, and the install is marked done only when pip
 succeeded. Everywhere else the cell only imports ``molpractice`` and calls ``mp.setup()``.
 
+Then it keeps the learner's work on Google Drive (:func:`keep_work_on_drive`; ``MOLPRACTICE_DRIVE=0`` opts out):
+Drive is mounted and ``exercises/`` of the clone becomes a link to ``MyDrive/molpractice/exercises``. The whole
+folder is linked, not file by file: every way of saving a file there lands on Drive (Colab's editor or a tool that
+saves by writing a new file and renaming it would replace a per-file link with a local file; a new helper module,
+``restore-work``), and ``import exercises`` works unchanged because the folder keeps its name. See
+:func:`link_exercises` for what happens to the files; without Drive the cell says plainly that work is not kept
+and how to save it (``mp.save_work()``, ``molpractice restore-work``).
+
 This module imports nothing heavy: the setup cell imports it from the fresh clone before anything is installed.
 """
 from __future__ import annotations
@@ -143,7 +151,18 @@ def _warn_if_other_source(home: Path) -> None:
                   f"(your exercises are there). To fetch again, move that folder away and re-run this cell.")
 
 
-def install_on_colab(home: str | Path, quiet: bool = False) -> bool:
+def install_on_colab(home: str | Path, quiet: bool = False, keep_work: bool = True) -> bool:
+    """What the setup cell runs on Colab: :func:`install_once`, then (``keep_work``) :func:`keep_work_on_drive`.
+
+    Returns True if it installed now. Raises as :func:`install_once`.
+    """
+    installed = install_once(home, quiet=quiet)
+    if keep_work:
+        keep_work_on_drive(home)
+    return installed
+
+
+def install_once(home: str | Path, quiet: bool = False) -> bool:
     """Install what Colab lacks and the checkout at ``home``, once; return True if it installed now.
 
     Skipped when ``home`` holds the marker of a successful install and every module of :data:`COLAB_MODULES`
@@ -182,8 +201,7 @@ def install_on_colab(home: str | Path, quiet: bool = False) -> bool:
                            f"restart the runtime (Runtime → Restart session) and re-run this cell.")
     marker.write_text(json.dumps({"torch": torch_pin.strip(), "commands": [c[3:] for c in commands]}) + "\n")
     if not quiet:
-        print(f"molpractice: installed ({torch_pin.strip()} kept). Your exercises live in {home / 'exercises'}: "
-              f"download them before the runtime ends.")
+        print(f"molpractice: installed ({torch_pin.strip()} kept).")
     return True
 
 
@@ -285,3 +303,243 @@ def rewrite_links(repo: str | Path, url: str | None = None, ref: str | None = No
         if stale:
             changed.append(str(path.relative_to(repo)))
     return changed
+
+
+# ------------------------------------------------------------------------------- keep work on Drive
+#: Where Colab mounts Google Drive (``MOLPRACTICE_DRIVE_MOUNT`` overrides it; the tests point it at a folder).
+DRIVE_MOUNT = "/content/drive"
+#: The folder of ``MyDrive`` that holds ``exercises/`` (``MOLPRACTICE_DRIVE=<folder>`` chooses another).
+DRIVE_FOLDER = "molpractice"
+#: On Drive, next to ``exercises/``: the SHA-256 of every stub placed there (to tell untouched stubs from work).
+STUB_RECORD = ".molpractice-stubs.json"
+#: In the clone: the curriculum's current stub of every file whose Drive copy holds your own, different code.
+NEW_STUBS = ".molpractice-new-stubs"
+_OFF = {"0", "false", "no", "off"}
+_ON = {"", "1", "true", "yes", "on"}
+
+
+def drive_folder() -> str | None:
+    """The ``MyDrive`` folder chosen by ``MOLPRACTICE_DRIVE`` (unset/1: ``molpractice``; 0: None = do not use Drive).
+
+    Raises:
+        ValueError: for an absolute path or one with ``..``.
+    """
+    raw = os.environ.get("MOLPRACTICE_DRIVE", "1").strip()
+    if raw.lower() in _OFF:
+        return None
+    if raw.lower() in _ON:
+        return DRIVE_FOLDER
+    parts = raw.replace("\\", "/").strip("/").split("/")
+    if raw.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"MOLPRACTICE_DRIVE={raw!r}: use 0 (no Drive), 1 (MyDrive/{DRIVE_FOLDER}) or a folder "
+                         f"inside MyDrive such as courses/ml-2027")
+    return "/".join(parts)
+
+
+def _curriculum_stubs(home: Path) -> dict[str, bytes] | None:
+    """``{relative path: content}`` of every ``exercises/*.py`` in the checkout's commit (git HEAD), or None."""
+    import io
+    import tarfile
+
+    try:
+        result = subprocess.run(["git", "-C", str(home), "archive", "--format=tar", "HEAD", "--", "exercises"],
+                                capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:
+        return None
+    stubs = {}
+    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.endswith(".py") and member.name.startswith("exercises/"):
+                stubs[member.name[len("exercises/"):]] = tar.extractfile(member).read()
+    return stubs or None
+
+
+def _local_files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.py"))
+            if p.is_file() and not any(part == "__pycache__" or part.startswith(".")
+                                       for part in p.relative_to(folder).parts)}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _free_name(path: Path) -> Path:
+    k, candidate = 1, path
+    while candidate.exists() or candidate.is_symlink():
+        k += 1
+        candidate = path.with_name(f"{path.name}-{k}")
+    return candidate
+
+
+def link_exercises(home: str | Path, target: str | Path) -> dict:
+    """Make ``<home>/exercises`` a link to ``target`` (a folder on Drive), bringing the curriculum's stubs there.
+
+    The curriculum's stubs are the ``exercises/`` files of the checkout's commit (git HEAD). For each:
+
+    * not in ``target`` → copied there (a new exercise file, e.g. from an update);
+    * in ``target``, same content → nothing;
+    * in ``target`` and still exactly the stub placed there earlier (recorded in ``STUB_RECORD``: you never
+      changed it) → replaced by the current stub;
+    * in ``target`` with your own code → **never touched**; when the curriculum's stub of that file changed since
+      it was placed, the new one is written to ``<home>/.molpractice-new-stubs/`` and named in the result.
+
+    Files you created in ``target`` stay as they are. A real ``exercises/`` folder in the clone holding anything
+    other than the stubs (work done before Drive was used) is moved aside to ``exercises.before-drive``, never
+    deleted. Safe to re-run.
+
+    Returns:
+        ``{"target", "first": bool, "yours": [...], "new": [...], "refreshed": [...], "stub_changed": [...],
+        "moved_aside": path or None}``.
+    Raises:
+        RuntimeError: when the checkout's stubs cannot be read (not a git checkout) or ``target`` is not a folder.
+    """
+    home, target = Path(home), Path(target)
+    ex = home / "exercises"
+    stubs = _curriculum_stubs(home)
+    if stubs is None:
+        raise RuntimeError(f"{home} is not a git checkout with exercises/: cannot tell the curriculum's stubs "
+                           f"from your work")
+    if target.exists() and not target.is_dir():
+        raise RuntimeError(f"{target} exists and is not a folder; move it away and re-run this cell")
+    first = not target.is_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    record_path = target.parent / STUB_RECORD
+    try:
+        record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        record = {}
+    yours = sorted(_local_files(target))
+    result = {"target": str(target), "first": first, "yours": [] if first else yours, "new": [], "refreshed": [],
+              "stub_changed": [], "moved_aside": None}
+    for rel, data in sorted(stubs.items()):
+        dest = target / rel
+        if not dest.exists():
+            _write_atomic(dest, data)
+            result["new"].append(rel)
+        else:
+            current = _sha(dest.read_bytes())
+            if current == _sha(data):
+                pass
+            elif record.get(rel) == current:
+                _write_atomic(dest, data)
+                result["refreshed"].append(rel)
+            else:
+                if record.get(rel) not in (None, _sha(data)):
+                    _write_atomic(home / NEW_STUBS / rel, data)
+                    result["stub_changed"].append(rel)
+                continue
+        record[rel] = _sha(data)
+    _write_atomic(record_path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+    if ex.is_symlink():
+        if os.readlink(ex) == str(target):
+            return result
+        ex.unlink()
+    elif ex.is_dir():
+        local = _local_files(ex)
+        if any(stubs.get(rel) != data for rel, data in local.items()):
+            aside = _free_name(home / "exercises.before-drive")
+            os.replace(ex, aside)
+            result["moved_aside"] = str(aside)
+        else:
+            import shutil
+
+            shutil.rmtree(ex)
+    os.symlink(str(target), str(ex), target_is_directory=True)
+    return result
+
+
+def _restore_local_exercises(home: Path) -> None:
+    """Without Drive: make sure ``<home>/exercises`` is a real folder (a link left from a Drive run would dangle)."""
+    ex = home / "exercises"
+    if ex.is_symlink() and not ex.exists():
+        ex.unlink()
+    if not ex.exists():
+        for rel, data in (_curriculum_stubs(home) or {}).items():
+            _write_atomic(ex / rel, data)
+
+
+def _say_not_kept(home: Path, reason: str) -> None:
+    ex = home / "exercises"
+    print(f"molpractice: YOUR WORK IS NOT KEPT: {reason}.\n"
+          f"  Your exercises are in {ex}, which is deleted when this runtime ends (idle, or after 12 hours).\n"
+          f"  Before you stop, run mp.save_work(): it downloads one .zip of your exercises. Next time, upload it and\n"
+          f"  run !molpractice restore-work FILE (or mp.restore_work(FILE)). To keep them on Google Drive instead,\n"
+          f"  re-run this cell and allow access to Drive (and do not set MOLPRACTICE_DRIVE=0).", flush=True)
+
+
+def keep_work_on_drive(home: str | Path) -> str:
+    """On Colab: keep ``<home>/exercises`` on Google Drive; return ``"drive"``, ``"off"`` or ``"failed"``.
+
+    ``MOLPRACTICE_DRIVE=0`` skips Drive; otherwise Drive is mounted (``google.colab.drive.mount``, which asks for
+    access once per runtime) unless it already is, and :func:`link_exercises` links ``exercises/`` to
+    ``MyDrive/<MOLPRACTICE_DRIVE folder, default molpractice>/exercises``. When Drive is off, declined or fails,
+    nothing is linked and the cell says plainly that work is not kept and how to save it. Never raises for a
+    Drive problem: the rest of the setup goes on.
+    """
+    home = Path(home)
+    try:
+        folder = drive_folder()
+    except ValueError as err:
+        _restore_local_exercises(home)
+        _say_not_kept(home, str(err))
+        return "failed"
+    if folder is None:
+        _restore_local_exercises(home)
+        _say_not_kept(home, "MOLPRACTICE_DRIVE=0, so Google Drive is not used")
+        return "off"
+    mount = Path(os.environ.get("MOLPRACTICE_DRIVE_MOUNT", DRIVE_MOUNT))
+    mydrive = mount / "MyDrive"
+    reason = None
+    if not mydrive.is_dir():
+        print(f"molpractice: mounting Google Drive at {mount} to keep your exercises there (allow access in the "
+              f"window that opens; MOLPRACTICE_DRIVE=0 skips this)", flush=True)
+        try:
+            from google.colab import drive
+
+            drive.mount(str(mount))
+        except Exception as err:  # noqa: BLE001 — declined, timed out, or no Drive: Colab raises several kinds
+            reason = f"Google Drive was not mounted ({type(err).__name__}: {err})"
+    if reason is None and not mydrive.is_dir():
+        reason = f"Google Drive was not mounted ({mydrive} does not exist)"
+    if reason is None:
+        try:
+            result = link_exercises(home, mydrive / folder / "exercises")
+        except (OSError, RuntimeError) as err:
+            reason = f"could not keep exercises/ on Drive ({err})"
+    if reason is not None:
+        _restore_local_exercises(home)
+        _say_not_kept(home, reason)
+        return "failed"
+    shown = f"MyDrive/{folder}/exercises"
+    lines = []
+    if result["first"]:
+        lines.append(f"molpractice: your exercises are kept on Google Drive in {shown} ({len(result['new'])} files "
+                     f"copied there now). {home / 'exercises'} links to it: what you save there stays after this "
+                     f"runtime ends.")
+    else:
+        lines.append(f"molpractice: your exercises are on Google Drive in {shown}: your {len(result['yours'])} files "
+                     f"are used as they are ({home / 'exercises'} links to it).")
+        if result["new"]:
+            lines.append(f"  new from the curriculum: {', '.join(result['new'])}")
+        if result["refreshed"]:
+            lines.append(f"  stubs you had not started, updated to the curriculum's: {', '.join(result['refreshed'])}")
+    for rel in result["stub_changed"]:
+        lines.append(f"  the curriculum changed {rel} since you started it: yours is kept; the new stub is in "
+                     f"{home / NEW_STUBS / rel}")
+    if result["moved_aside"]:
+        lines.append(f"  exercises/ of this runtime held changes not on Drive: moved to {result['moved_aside']} "
+                     f"(nothing deleted); copy what you need into exercises/.")
+    print("\n".join(lines), flush=True)
+    return "drive"

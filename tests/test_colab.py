@@ -3,6 +3,9 @@
 - the cell clones ``MOLPRACTICE_REPO`` at ``MOLPRACTICE_REF``, installs, changes into ``notebooks/`` and ends with
   ``mp.setup()``; re-running it does nothing twice; a failed clone or install says what failed and leaves
   nothing half-done (no checkout, or no "installed" marker), and the next run recovers;
+- on Colab the learner's ``exercises/`` is kept on (a simulated) Google Drive: the first run copies the stubs
+  there, a new runtime uses the learner's files as they are, an update adds new stubs and never touches the
+  learner's code; a declined or failed mount, or ``MOLPRACTICE_DRIVE=0``, says plainly that work is not kept;
 - the pip commands it runs never replace an installed PyTorch: pip's own plan (``--dry-run --report``) for the
   exact commands, in this environment (real torch) and in a fresh one holding a Colab-like CUDA torch;
 - ``molpractice colab-links`` points every badge and setup cell of a copy at a fork, and nothing else changes.
@@ -59,12 +62,33 @@ def test_colab_packages_have_pyproject_bounds():
 _RUNNER = textwrap.dedent('''
     import os, sys, types
     google = types.ModuleType("google"); google.__path__ = []
-    google.colab = types.ModuleType("google.colab")
-    sys.modules["google"], sys.modules["google.colab"] = google, google.colab
-    exec(compile(open(sys.argv[1]).read(), "setup-cell", "exec"), {"__name__": "__main__"})
+    google.colab = types.ModuleType("google.colab"); google.colab.__path__ = []
+    drive, files = types.ModuleType("google.colab.drive"), types.ModuleType("google.colab.files")
+
+    def mount(mountpoint, force_remount=False, **kwargs):
+        """Colab's drive.mount, simulated: FAKE_DRIVE is the learner's Drive; FAKE_DRIVE_MODE=decline raises
+        (access not allowed), =nothing returns without mounting."""
+        mode = os.environ.get("FAKE_DRIVE_MODE", "allow")
+        if mode == "decline":
+            raise ValueError("mount failed")
+        if mode == "allow":
+            os.makedirs(mountpoint, exist_ok=True)
+            os.symlink(os.environ["FAKE_DRIVE"], os.path.join(mountpoint, "MyDrive"))
+            print("Mounted at " + mountpoint)
+
+    drive.mount = mount
+    files.download = lambda path: print("DOWNLOAD=" + path)
+    google.colab.drive, google.colab.files = drive, files
+    sys.modules.update({"google": google, "google.colab": google.colab, "google.colab.drive": drive,
+                        "google.colab.files": files})
+    cell = open(sys.argv[1]).read()
+    if os.environ.get("RUNNER_NO_REPORT"):  # a run that checks only what comes before mp.setup() (saves torch's import)
+        cell = cell.replace("mp.setup();", "")
+    exec(compile(cell, "setup-cell", "exec"), {"__name__": "__main__"})
     import molpractice
     print("CWD=" + os.getcwd())
     print("MOLPRACTICE=" + molpractice.__file__)
+    exec(os.environ.get("RUNNER_THEN", ""))
 ''')
 
 _FAKE_PIP = textwrap.dedent('''
@@ -106,10 +130,18 @@ class _Colab:
         (fake / "__main__.py").write_text(_FAKE_PIP)
         self.log, self.fail = tmp_path / "pip.log", tmp_path / "pip.fail"
         self.home = tmp_path / "content" / "molpractice"
+        self.mount = tmp_path / "content" / "drive"
+        self.drive = tmp_path / "google-drive"  # the learner's Drive: outlives every runtime
+        self.drive.mkdir()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("MOLPRACTICE_")}
         self.env.update(MOLPRACTICE_HOME=str(self.home), MOLPRACTICE_REPO=f"file://{remote}",
                         MOLPRACTICE_REF="workshop", PYTHONPATH=str(tmp_path / "fakepip"), MPLBACKEND="Agg",
-                        FAKE_PIP_LOG=str(self.log), FAKE_PIP_FAIL=str(self.fail))
+                        FAKE_PIP_LOG=str(self.log), FAKE_PIP_FAIL=str(self.fail),
+                        MOLPRACTICE_DRIVE_MOUNT=str(self.mount), FAKE_DRIVE=str(self.drive))
+
+    def new_runtime(self):
+        """Colab recycled the runtime: its disk (the clone, the mount) is gone; Drive stays."""
+        shutil.rmtree(self.home.parent)
 
     def run(self, **env):
         return subprocess.run([sys.executable, str(self.tmp / "runner.py"), str(self.cell)], cwd=self.tmp,
@@ -172,6 +204,118 @@ def test_simulated_colab_failed_install_is_retried(tmp_path, remote):
     assert good.returncode == 0, good.stdout + good.stderr
     assert "cloning" not in good.stdout, "the complete clone is reused"
     assert (sim.home / colab.MARKER).is_file() and len(sim.pip_calls()) == 3
+
+
+# ------------------------------------------------------------------------ work kept on Google Drive
+def _stub_names():
+    return sorted(p.name for p in (REPO / "exercises").glob("*.py"))
+
+
+def _push_update(remote, tmp_path, branch):
+    """A new commit on ``branch`` of the remote: a new exercise file ch99_extra.py, and changed stubs of ch01 and
+    ch02 (an update of the curriculum during a course)."""
+    work = tmp_path / "update-work"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "clone", "-q", "--branch", "workshop", f"file://{remote}", str(work)], check=True,
+                   capture_output=True)
+    (work / "exercises" / "ch99_extra.py").write_text('"""A chapter added by an update."""\n')
+    changed = []
+    for name in ("ch01_solubility_gnn.py", "ch02_equivariance.py"):
+        path = work / "exercises" / name
+        path.write_text(path.read_text() + "\n# updated spec\n")
+        changed.append(name)
+    for args in (["add", "-A"], ["commit", "-q", "-m", "update"], ["push", "-q", "origin", f"HEAD:{branch}"]):
+        subprocess.run([*git, *args], cwd=work, check=True, capture_output=True)
+    return changed
+
+
+def test_simulated_colab_keeps_work_on_drive_across_runtimes(tmp_path, remote):
+    sim = _Colab(tmp_path, remote)
+    on_drive = sim.drive / "molpractice" / "exercises"
+    names = _stub_names()
+    # first run: Drive mounted, the stubs copied there, exercises/ of the clone links to it
+    first = sim.run()
+    print("--- first run\n" + first.stdout)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (f"your exercises are kept on Google Drive in MyDrive/molpractice/exercises ({len(names)} files copied "
+            f"there now)") in first.stdout
+    assert (sim.home / "exercises").is_symlink() and (sim.home / "exercises").resolve() == on_drive.resolve()
+    assert sorted(p.name for p in on_drive.glob("*.py")) == names
+    assert all((on_drive / n).read_bytes() == (REPO / "exercises" / n).read_bytes() for n in names)
+    assert "molpractice | device:" in first.stdout and "NOT KEPT" not in first.stdout
+    # the learner works: through the clone's path (what Colab's editor opens) and a file of their own
+    mine = (sim.home / "exercises" / "ch00_start_here.py").read_text() + "\nLEARNER = 'my code'\n"
+    (sim.home / "exercises" / "ch00_start_here.py").write_text(mine)
+    (sim.home / "exercises" / "my_helpers.py").write_text("HELP = 1\n")
+    assert (on_drive / "ch00_start_here.py").read_text() == mine and (on_drive / "my_helpers.py").is_file()
+    again = sim.run(RUNNER_NO_REPORT="1")  # re-running the cell in the same runtime changes nothing
+    assert again.returncode == 0 and "are used as they are" in again.stdout and "Mounted" not in again.stdout
+
+    # second run: a new runtime (fresh clone); the learner's files are used as they are, and imported
+    sim.new_runtime()
+    second = sim.run(RUNNER_THEN="import molpractice as mp; print('LEARNER=' + "
+                                 "mp.load_chapter('ch00_start_here').LEARNER)")
+    print("--- second run\n" + second.stdout)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "cloning" in second.stdout
+    assert f"your {len(names) + 1} files are used as they are" in second.stdout
+    assert "new from the curriculum" not in second.stdout
+    assert (on_drive / "ch00_start_here.py").read_text() == mine and (on_drive / "my_helpers.py").is_file()
+    assert "LEARNER=my code" in second.stdout, "the notebook must import the learner's file from Drive"
+
+    # an update: a new exercise file arrives as a stub; untouched stubs follow the update; the learner's never
+    (on_drive / "ch02_equivariance.py").write_text("# my equivariance work\n")
+    changed = _push_update(remote, tmp_path, "update-1")
+    sim.new_runtime()
+    third = sim.run(MOLPRACTICE_REF="update-1", RUNNER_NO_REPORT="1")
+    print("--- after an update\n" + third.stdout)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "new from the curriculum: ch99_extra.py" in third.stdout
+    assert (on_drive / "ch99_extra.py").read_text() == '"""A chapter added by an update."""\n'
+    assert f"stubs you had not started, updated to the curriculum's: {changed[0]}" in third.stdout
+    assert (on_drive / changed[0]).read_text().endswith("# updated spec\n")
+    assert f"the curriculum changed {changed[1]} since you started it: yours is kept" in third.stdout
+    assert (on_drive / changed[1]).read_text() == "# my equivariance work\n"
+    assert (sim.home / colab.NEW_STUBS / changed[1]).read_text().endswith("# updated spec\n")
+    assert (on_drive / "ch00_start_here.py").read_text() == mine and (on_drive / "my_helpers.py").is_file()
+
+
+def test_simulated_colab_without_drive_says_work_is_not_kept(tmp_path, remote):
+    sim = _Colab(tmp_path, remote)
+    declined = sim.run(FAKE_DRIVE_MODE="decline",
+                       RUNNER_THEN="import molpractice as mp; mp.save_work()")
+    print("--- declined\n" + declined.stdout)
+    assert declined.returncode == 0, declined.stdout + declined.stderr
+    out = declined.stdout
+    assert "YOUR WORK IS NOT KEPT: Google Drive was not mounted (ValueError: mount failed)" in out
+    assert "mp.save_work()" in out and "restore-work" in out and "molpractice | device:" in out
+    ex = sim.home / "exercises"
+    assert ex.is_dir() and not ex.is_symlink() and not any(sim.drive.iterdir())
+    archive = Path(re.search(r"DOWNLOAD=(\S+)", out).group(1))
+    assert archive.is_file() and archive.parent == sim.home, "mp.save_work() on Colab offers the archive"
+    nothing = sim.run(FAKE_DRIVE_MODE="nothing", RUNNER_NO_REPORT="1")
+    assert "NOT KEPT: Google Drive was not mounted" in nothing.stdout and not ex.is_symlink()
+    off = sim.run(MOLPRACTICE_DRIVE="0", RUNNER_NO_REPORT="1")
+    assert "NOT KEPT: MOLPRACTICE_DRIVE=0" in off.stdout and "mounting" not in off.stdout
+    # work done without Drive, then Drive allowed: that work is moved aside, never lost
+    (ex / "ch00_start_here.py").write_text("# written before Drive\n")
+    allowed = sim.run(RUNNER_NO_REPORT="1")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    aside = sim.home / "exercises.before-drive"
+    assert f"moved to {aside}" in allowed.stdout
+    assert (aside / "ch00_start_here.py").read_text() == "# written before Drive\n"
+    assert ex.is_symlink() and (sim.drive / "molpractice" / "exercises" / "ch00_start_here.py").is_file()
+
+
+def test_drive_folder_choice(monkeypatch):
+    for raw, want in (("", "molpractice"), ("1", "molpractice"), ("yes", "molpractice"), ("0", None),
+                      ("off", None), ("courses/ml-2027", "courses/ml-2027")):
+        monkeypatch.setenv("MOLPRACTICE_DRIVE", raw)
+        assert colab.drive_folder() == want, raw
+    for bad in ("/abs", "../out", "a/../b"):
+        monkeypatch.setenv("MOLPRACTICE_DRIVE", bad)
+        with pytest.raises(ValueError, match="MOLPRACTICE_DRIVE"):
+            colab.drive_folder()
 
 
 # ------------------------------------------------------------------------ pip's plan keeps torch

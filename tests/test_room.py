@@ -184,3 +184,45 @@ def test_grade_room_over_a_mixed_room_of_24(tmp_path):
     assert "__init__.py" in by["empty0"]["message"]
     report = json.loads(out_json.read_text())
     assert set(report) == set(expected) - {f"empty{k}" for k in range(3)}
+
+
+# ------------------------------------------------------------------------------ archives in a room
+def _archive_of(exercises: Path, zip_path: Path) -> Path:
+    from molpractice.work import write_archive
+
+    return write_archive(zip_path, exercises_dir=exercises)
+
+
+def test_grade_room_grades_work_archives_like_folders(tmp_path):
+    """A save-work archive is a learner's copy: graded like a folder (unpacked into a temporary folder that is
+    removed afterwards); a corrupt or foreign archive gets an error row and the room goes on."""
+    import tempfile
+    import zipfile
+
+    room = tmp_path / "room"
+    expected = _make_room(tmp_path / "folders")
+    solved = _archive_of(tmp_path / "folders" / "solved0" / "exercises", room / "alice.zip")
+    untouched = _archive_of(tmp_path / "folders" / "untouched0" / "exercises", room / "bob.zip")
+    corrupt = room / "carol.zip"
+    corrupt.write_bytes(solved.read_bytes()[:200])
+    foreign = room / "dave.zip"
+    with zipfile.ZipFile(foreign, "w") as zf:
+        zf.writestr("exercises/ch00_start_here.py", "X = 1\n")
+    folder = tmp_path / "folders" / "wrong0"
+    assert expected["wrong0"] == "failed"
+    copies = [solved, corrupt, untouched, foreign, folder]
+    leftovers = set(Path(tempfile.gettempdir()).glob("molpractice-room-*"))
+    out_csv = tmp_path / "room.csv"
+    result = subprocess.run([sys.executable, "-m", "molpractice", "grade-room", *map(str, copies), "--which", "0",
+                             "--csv", str(out_csv), "--timeout", str(TIMEOUT)],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with out_csv.open(newline="") as fh:
+        rows = {r["learner"]: r for r in csv.DictReader(fh)}
+    assert list(rows) == ["alice", "carol", "bob", "dave", "wrong0"], "one row per copy, in the order given"
+    assert rows["alice"]["status"] == "passed" and float(rows["alice"]["points"]) == float(rows["alice"]["max_points"])
+    assert rows["bob"]["status"] == "not started"
+    assert rows["wrong0"]["status"] == "failed"
+    assert rows["carol"]["status"] == "error" and "not a zip file" in rows["carol"]["message"], rows["carol"]
+    assert rows["dave"]["status"] == "error" and "not a molpractice work archive" in rows["dave"]["message"]
+    assert set(Path(tempfile.gettempdir()).glob("molpractice-room-*")) <= leftovers, "unpacked archives left behind"
