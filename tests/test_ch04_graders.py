@@ -521,6 +521,8 @@ def _ddim(mistake=None):
         base = 1 - a if mistake == "coefficient_uses_t" else 1 - ap
         direction = math.sqrt(base) if mistake == "direction_ignores_sigma" else math.sqrt(max(base - sigma ** 2, 0))
         out = math.sqrt(ap) * x0 + direction * eps_pred
+        if mistake == "noise_at_the_last_step" and t_prev == 0 and eta > 0:
+            return out + eta * math.sqrt(1 - a) * (torch.randn_like(x_t) if noise is None else noise)
         if mistake == "always_noisy":
             return out + 0.01 * torch.randn_like(x_t)
         if mistake == "given_noise_always_added" and noise is not None:
@@ -542,7 +544,7 @@ DDIM_MISTAKES = [
     ("clip_the_output", "not the result"), ("eps_recomputed_after_clip", "use ε̂ as given"),
     ("sigma_without_sqrt", "take the square roots"), ("sigma_one_factor", "σ misses a factor"),
     ("sigma_eta_squared", "not with η²"), ("direction_ignores_sigma", "subtract σ²"),
-    ("no_noise_term", "adds σ·noise"), ("always_noisy", "deterministic"),
+    ("no_noise_term", "adds σ·noise"), ("noise_at_the_last_step", "the last step adds no noise"), ("always_noisy", "deterministic"),
     ("given_noise_always_added", "no noise (given or drawn)"), ("ignores_noise_none", "draw fresh noise"),
 ]
 
@@ -733,6 +735,28 @@ def perceive_explicit_hydrogens(atomic_numbers, pos):
     return _perception(add_hs=True)(atomic_numbers, pos)
 
 
+def perceive_charged_nitrogen(atomic_numbers, pos):
+    """Lets N take a fourth bond as ammonium N+ (EDM's 'allowed bonds' with charges) instead of returning None."""
+    from rdkit import Chem
+
+    z = torch.as_tensor(atomic_numbers).tolist()
+    d = torch.cdist(pos.double(), pos.double())
+    bonded = [sum(1 for j in range(len(z)) if j != i and float(d[i, j]) < ref.SINGLE[_key(z[i], z[j])] + 0.25)
+              for i in range(len(z))]
+    charged = [i for i, a in enumerate(z) if a == 7 and bonded[i] == 4]
+    if not charged:
+        return ref.molecule_from_geometry(atomic_numbers, pos)
+    bonds = {(i, j): 1 for i, j in itertools.combinations(range(len(z)), 2)
+             if float(d[i, j]) < ref.SINGLE[_key(z[i], z[j])] + 0.25}
+    mol = _build(z, bonds, sanitize=False)
+    rw = Chem.RWMol(mol)
+    for i in charged:
+        rw.GetAtomWithIdx(i).SetFormalCharge(1)
+    out = rw.GetMol()
+    Chem.SanitizeMol(out)
+    return out
+
+
 def perceive_single_atom_crashes(atomic_numbers, pos):
     d = torch.cdist(pos.double(), pos.double())
     off = ~torch.eye(len(d), dtype=torch.bool)
@@ -751,7 +775,7 @@ PERCEPTION_MISTAKES = [
     (perceive_any_shortening_is_double, "≤ 0.5 stays single"),
     (perceive_triple_ignores_free_valence, "≥ 2 free valences"), (perceive_no_triple_bonds, "triple"),
     (perceive_fragments_invalid, "two fragments"), (perceive_explicit_hydrogens, "hydrogens stay implicit"),
-    (perceive_single_atom_crashes, "a single atom"),
+    (perceive_single_atom_crashes, "a single atom"), (perceive_charged_nitrogen, "atoms carry no charges"),
 ]
 
 

@@ -590,6 +590,9 @@ def test_ddim_step_closed_form(impl):
         x0 = step(x, 300, 0, eps, ab)
         want = (x.double() - math.sqrt(1 - float(ab[300])) * eps.double()) / math.sqrt(float(ab[300]))
         _close(x0, want, dtype, "ddim_step to t_prev = 0", "with ᾱ_0 = 1 the step returns x̂₀", scale=10)
+        last = step(x, 300, 0, eps, ab, eta=1.0, noise=z)
+        _close(last, want, dtype, "ddim_step to t_prev = 0 with eta = 1",
+               "the last step adds no noise even with η > 0: σ = 0 there because ᾱ_0 = 1, so it returns x̂₀", scale=10)
         ancestral = step(x, 250, 249, eps, ab, eta=1.0, noise=z)
         mean, sd = _posterior(x, 250, eps, ab)
         _close(ancestral, mean + sd * z.double(), dtype, "ddim_step with eta = 1, t_prev = t − 1",
@@ -824,6 +827,11 @@ def test_molecule_from_geometry_follows_the_thresholds(impl):
     for za, zb, d, want, why in cases:
         got = _perceived(perceive, *_pair_geometry(za, zb, d), f"{_SYMBOL[za]}–{_SYMBOL[zb]} at {d} Å")
         assert got == want, f"{_SYMBOL[za]}–{_SYMBOL[zb]} at {d} Å gave {got}, expected {want}: {why}"
+    tetra = torch.tensor([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=torch.float64) * 1.47 / math.sqrt(3)
+    got = _perceived(perceive, torch.tensor([7, 6, 6, 6, 6]), torch.cat([torch.zeros(1, 3, dtype=torch.float64), tetra]),
+                     "a nitrogen with four carbons at 1.47 Å")
+    assert got is None, (f"a nitrogen bonded to four carbons gave {got}, expected None: atoms carry no charges, so N "
+                         "takes at most VALENCE[7] = 3 bonds (no ammonium)")
     for z in (6, 7, 8, 9):
         got = _perceived(perceive, torch.tensor([z]), torch.zeros(1, 3, dtype=torch.float64), "a single atom")
         want = _canon(_SYMBOL[z])
