@@ -149,13 +149,11 @@ def train_classifier(model, train_graphs, val_graphs, threshold: float, *, epoch
     Raises:
         ValueError: for empty sets or a training part holding only one class.
     """
-    import copy
-
     import torch
-    from torch_geometric.loader import DataLoader
 
+    from . import batching
     from .runtime import get_device, seed_everything
-    from .training import train_epoch, warmup_cosine
+    from .training import _copy_state, train_epoch, warmup_cosine
 
     if not train_graphs or not val_graphs:
         raise ValueError("need non-empty training and validation graphs")
@@ -165,8 +163,8 @@ def train_classifier(model, train_graphs, val_graphs, threshold: float, *, epoch
     device = torch.device(device) if device is not None else get_device()
     seed_everything(seed)
     model.to(device)
-    loader = DataLoader(list(train_graphs), batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = batching.loader(train_graphs, batch_size, True, torch.Generator().manual_seed(seed))
+    val_set = batching.collated(val_graphs)  # once, predicted every epoch
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     lr_at = warmup_cosine(lr, epochs)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
@@ -183,10 +181,10 @@ def train_classifier(model, train_graphs, val_graphs, threshold: float, *, epoch
         for group in opt.param_groups:
             group["lr"] = lr_at(epoch)
         history["train_loss"].append(train_epoch(model, loader, opt, batch_loss, device))
-        val_loss = float(bce(torch.from_numpy(predict_logits(model, val_graphs)).float(), val_labels))
+        val_loss = float(bce(torch.from_numpy(predict_logits(model, val_set)).float(), val_labels))
         history["val_loss"].append(val_loss)
         if val_loss < best:
-            best, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
+            best, best_epoch, best_state = val_loss, epoch, _copy_state(model)
         if epoch - best_epoch >= patience or (max_seconds is not None and time.perf_counter() - start > max_seconds):
             break
     model.load_state_dict(best_state)
@@ -197,15 +195,17 @@ def train_classifier(model, train_graphs, val_graphs, threshold: float, *, epoch
 
 
 def predict_logits(model, graphs, batch_size: int = 256) -> np.ndarray:
-    """(n,) logits of a one-logit model, in the order of ``graphs`` (eval mode)."""
+    """(n,) logits of a one-logit model, in the order of ``graphs`` (eval mode; ``graphs`` may be a
+    ``molpractice.batching.CollatedGraphs``)."""
     import torch
-    from torch_geometric.loader import DataLoader
+
+    from . import batching
 
     device = next(model.parameters()).device
     model.eval()
     out = []
     with torch.no_grad():
-        for batch in DataLoader(list(graphs), batch_size=batch_size, shuffle=False):
+        for batch in batching.loader(graphs, batch_size, False):
             out.append(model(batch.to(device)).reshape(-1).double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -256,8 +256,10 @@ class Ensemble:
     seconds: list
 
     def predict(self, graphs):
+        from .batching import collated
         from .training import predict
 
+        graphs = collated(graphs)  # once for all members
         if self.head == "classifier":
             return np.stack([predict_logits(m, graphs) for m in self.models])
         outs = [predict(m, graphs) for m in self.models]
@@ -432,11 +434,13 @@ def mc_dropout_predict(model, graphs, passes: int, seed: int = 0):
     (``means`` only for a one-output model), in the target's unit."""
     import torch
 
+    from .batching import collated
     from .training import predict
 
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
     outs = []
+    graphs = collated(graphs)  # once for all passes
     torch.manual_seed(seed)
     for _ in range(passes):
         outs.append(_predict_with_dropout(model, graphs, predict))

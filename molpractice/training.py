@@ -126,9 +126,18 @@ def _split_output(out, loss: str):
 
 
 def _batches(graphs, batch_size, shuffle, generator=None):
-    from torch_geometric.loader import DataLoader
+    from . import batching
 
-    return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, generator=generator)
+    return batching.loader(graphs, batch_size, shuffle, generator)
+
+
+def _copy_state(model):
+    """A detached copy of ``model.state_dict()`` (what ``copy.deepcopy`` of it gives, without the memo walk)."""
+    state = model.state_dict()
+    out = type(state)((k, v.detach().clone()) for k, v in state.items())
+    if hasattr(state, "_metadata"):
+        out._metadata = copy.deepcopy(state._metadata)
+    return out
 
 
 def warmup_cosine(lr: float, epochs: int):
@@ -256,6 +265,7 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
     if loss == "gaussian_nll":
         history["val_nll"] = []
     y_val = _targets(val_graphs, "validation")
+    val_loader = _batches(val_graphs, 256, False)  # collated once, iterated every epoch
     # per criterion: best score, its epoch and weights, and whether it would have stopped already
     track = {c: {"best": float("inf"), "best_epoch": -1, "state": None, "stopped": False, "epochs_run": 0}
              for c in criteria}
@@ -270,7 +280,7 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch)
             train_loss = train_epoch(model, train_loader, opt, batch_loss, device)
-            val_pred = predict(model, val_graphs, device=device, batch_size=256)
+            val_pred = _predict_batches(model, val_loader, device)
             scores = {}
             if isinstance(val_pred, tuple):
                 scores["nll"] = gaussian_nll(y_val, *val_pred)
@@ -286,7 +296,7 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
                 t["epochs_run"] = epoch + 1
                 if scores[c] < t["best"]:
                     t["best"], t["best_epoch"] = scores[c], epoch
-                    t["state"] = copy.deepcopy(model.state_dict())
+                    t["state"] = _copy_state(model)
                 if epoch + 1 >= min_epochs and epoch - t["best_epoch"] >= patience:
                     t["stopped"] = True
             if bar is not None:
@@ -321,6 +331,8 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
 def predict(model, graphs: Sequence, *, device=None, batch_size: int = 256):
     """Predictions of a model trained by :func:`train_regressor`, in the target's own unit.
 
+    Args:
+        graphs: a sequence of ``Data`` (or a :class:`molpractice.batching.CollatedGraphs`, reused as is).
     Returns:
         (n,) numpy array; for a (mean, raw variance) model, ``(mean, var)`` with ``var`` in the target's
         unit squared. Order follows ``graphs``. The model is put in eval mode.
@@ -333,12 +345,19 @@ def predict(model, graphs: Sequence, *, device=None, batch_size: int = 256):
         return np.zeros(0)
     device = torch.device(device) if device is not None else next(model.parameters()).device \
         if any(True for _ in model.parameters()) else get_device()
+    return _predict_batches(model, _batches(graphs, batch_size, False), device)
+
+
+def _predict_batches(model, loader, device):
+    """:func:`predict` over the batches of ``loader`` (eval mode, no gradients)."""
+    import torch
+
     y_mean = getattr(model, "target_mean", 0.0)
     y_std = getattr(model, "target_std", 1.0)
     model.eval()
     means, variances = [], []
     with torch.no_grad():
-        for batch in _batches(graphs, batch_size, False):
+        for batch in loader:
             out = model(batch.to(device))
             if out.dim() == 2 and out.shape[1] == 2:
                 mean, var = _split_output(out, "gaussian_nll")

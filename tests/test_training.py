@@ -142,3 +142,189 @@ def test_beta_errors():
         _fit(beta=1.5)
     with pytest.raises(ValueError, match="beta"):
         training.train_regressor(_model(1), TRAIN, VAL, beta=0.5, **KW)
+
+
+# --------------------------------------------------- pre-collated batches (molpractice.batching)
+# The trainers build mini-batches from graphs collated once (batching.GraphLoader) instead of torch_geometric's
+# DataLoader; these tests pin that the batches, the random draws and therefore every trained number are
+# bit-identical to the DataLoader path, which is kept here as the reference.
+import contextlib
+import copy
+
+from molpractice import batching
+
+
+def _pyg_loader(graphs, batch_size, shuffle=False, generator=None):
+    from torch_geometric.loader import DataLoader
+
+    return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+@contextlib.contextmanager
+def _reference_path():
+    """The trainers as they were: PyG DataLoader batches (re-collated every epoch) and deep-copied checkpoints."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(batching, "loader", _pyg_loader)
+        mp.setattr(training, "_copy_state", lambda model: copy.deepcopy(model.state_dict()))
+        yield
+
+
+@pytest.fixture(scope="module")
+def mol_graphs():
+    """Chapter-1 graphs (x, edge_index, edge_attr, smiles, y) with descriptors, including bond-free molecules."""
+    from molpractice import chem
+    from molpractice.graphs import attach_descriptors, build_graphs
+    from molpractice.solubility import load_data
+    from solutions import ch01_solubility_gnn as ch01
+
+    df, _ = load_data()
+    df = df.iloc[::12].reset_index(drop=True)
+    smiles = df["smiles"].tolist() + ["C", "[Na+].[Cl-]"]
+    y = df["target"].tolist() + [-0.5, 0.5]
+    graphs = build_graphs(smiles, y, ch01)
+    assert any(g.edge_index.shape[1] == 0 for g in graphs)
+    return attach_descriptors(graphs, chem.rdkit_descriptors(smiles), np.arange(len(graphs) // 2))
+
+
+def _assert_same_value(a, b, key):
+    if isinstance(b, torch.Tensor):
+        assert type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b), key
+        assert a.is_contiguous() == b.is_contiguous(), key
+    elif isinstance(b, dict):
+        assert a.keys() == b.keys(), key
+        for k in b:
+            _assert_same_value(a[k], b[k], (key, k))
+    else:
+        assert a == b, key
+
+
+def _assert_same_batch(ours, ref):
+    assert type(ours) is type(ref)
+    assert list(ours.keys()) == list(ref.keys())
+    assert ours.num_graphs == ref.num_graphs
+    for key in ref.keys():
+        _assert_same_value(ours[key], ref[key], key)
+    for attr in ("_slice_dict", "_inc_dict"):
+        mine, theirs = getattr(ours, attr), getattr(ref, attr)
+        assert mine.keys() == theirs.keys()
+        for key, b in theirs.items():
+            _assert_same_value(mine[key], b, (attr, key))
+
+
+@pytest.mark.parametrize("which", ["molecules", "toy"])
+def test_collated_batches_equal_batch_from_data_list(which, mol_graphs):
+    from torch_geometric.data import Batch
+
+    graphs = mol_graphs if which == "molecules" else TRAIN
+    data = batching.CollatedGraphs(graphs)
+    assert data.fast, data.reason
+    g = torch.Generator().manual_seed(3)
+    n = len(graphs)
+    choices = [torch.randperm(n, generator=g)[:32], torch.arange(n), torch.tensor([n - 1]),
+               torch.tensor([n - 1, n - 2, 0]), torch.randperm(n, generator=g)[:7]]
+    for idx in choices:
+        ours = data.batch(idx)
+        _assert_same_batch(ours, Batch.from_data_list([graphs[i] for i in idx.tolist()]))
+        for t in ours.to_dict().values():  # fresh tensors: a model writing into a batch cannot touch the graphs
+            if isinstance(t, torch.Tensor):
+                assert all(t.data_ptr() != s.data_ptr() for s in (data.graphs[0].x, data.graphs[0].edge_index))
+    back = data.batch(idx).to_data_list()[0]  # slice and increment records let PyG split the batch again
+    assert torch.equal(back.x, graphs[int(idx[0])].x) and torch.equal(back.edge_index, graphs[int(idx[0])].edge_index)
+
+
+def test_unusual_graphs_fall_back_to_pyg_collation(mol_graphs):
+    from torch_geometric.data import Batch
+
+    odd = [copy.copy(g) for g in mol_graphs[:6]]
+    for i, g in enumerate(odd):
+        g.meta = {"row": i}  # a dict attribute: not handled by the fast path
+    data = batching.CollatedGraphs(odd)
+    assert not data.fast and "meta" in data.reason
+    _assert_same_batch(data.batch([4, 1, 2]), Batch.from_data_list([odd[4], odd[1], odd[2]]))
+    mixed = [copy.copy(g) for g in mol_graphs[:4]]
+    mixed[2].y = mixed[2].y.double()  # per-graph dtypes: collating them at once would promote the others
+    assert not batching.CollatedGraphs(mixed).fast
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_loader_matches_dataloader_batches_and_random_draws(shuffle, mol_graphs):
+    """Same batches in the same order for three epochs, and the same generator states afterwards (the per-epoch
+    base seed and randperm draws of torch's DataLoader; the global generator when there is none)."""
+    from torch_geometric.loader import DataLoader
+
+    for batch_size in (16, 8, len(mol_graphs)):
+        torch.manual_seed(5)
+        gen_ref = torch.Generator().manual_seed(1) if shuffle else None
+        ref = DataLoader(list(mol_graphs), batch_size=batch_size, shuffle=shuffle, generator=gen_ref)
+        ref_batches = [b for _ in range(3) for b in ref]
+        ref_state = torch.get_rng_state()
+        torch.manual_seed(5)
+        gen = torch.Generator().manual_seed(1) if shuffle else None
+        ours = batching.GraphLoader(mol_graphs, batch_size, shuffle, gen)
+        assert len(ours) == len(ref)
+        our_batches = [b for _ in range(3) for b in ours]
+        assert len(our_batches) == len(ref_batches)
+        for a, b in zip(our_batches, ref_batches):
+            _assert_same_batch(a, b)
+        assert torch.equal(torch.get_rng_state(), ref_state), "global generator draws differ from DataLoader's"
+        if shuffle:
+            assert torch.equal(gen.get_state(), gen_ref.get_state()), "shuffling draws differ from DataLoader's"
+
+
+def _gnn(out_dim, n_desc, seed=0):
+    from solutions import ch01_solubility_gnn as ch01
+
+    torch.manual_seed(seed)
+    return ch01.SolubilityGNN(ch01.NUM_ATOM_FEATURES, ch01.NUM_BOND_FEATURES, hidden=16, num_layers=2, dropout=0.3,
+                              num_descriptors=n_desc, out_dim=out_dim)
+
+
+def _history_arrays(hist):
+    return {k: np.asarray(v) for k, v in hist.items() if isinstance(v, list) and k != "kept"}
+
+
+def _assert_bit_identical(new, ref):
+    assert new.keys() == ref.keys()
+    for key in ref:
+        assert np.array_equal(new[key], ref[key]), f"{key} differs from the DataLoader path"
+
+
+@pytest.mark.parametrize("loss", ["mse", "gaussian_nll"])
+def test_train_regressor_bit_identical_to_dataloader_path(loss, mol_graphs):
+    """MSE and β-NLL models (dropout on, so global-generator draws matter): per-epoch losses, validation scores,
+    kept checkpoints and predictions equal the DataLoader path's exactly."""
+    tr, va, te = mol_graphs[:60], mol_graphs[60:80], mol_graphs[80:]
+    n_desc = tr[0].descriptors.shape[1]
+    kw = dict(epochs=6, lr=3e-3, batch_size=16, patience=3, seed=2, device="cpu", progress=False, loss=loss)
+    if loss == "gaussian_nll":
+        kw.update(beta=0.5, also_keep=("nll",))
+    runs = []
+    for path in (contextlib.nullcontext, _reference_path):
+        with path():
+            model, hist = training.train_regressor(_gnn(2 if loss == "gaussian_nll" else 1, n_desc), tr, va, **kw)
+            pred = training.predict(model, te)
+        out = {**_history_arrays(hist), "best_epoch": hist["best_epoch"]}
+        out.update({f"pred{i}": p for i, p in enumerate(pred if isinstance(pred, tuple) else (pred,))})
+        for c, k in hist.get("kept", {}).items():
+            out.update({f"kept_{c}_{name}": v.numpy() for name, v in k["state_dict"].items()})
+        runs.append(out)
+    assert len(runs[0]["train_loss"]) == kw["epochs"] or runs[0]["best_epoch"] >= 0
+    _assert_bit_identical(*runs)
+
+
+def test_classifier_and_mc_dropout_bit_identical_to_dataloader_path(mol_graphs):
+    from molpractice import ensembles
+
+    tr, va, te = mol_graphs[:60], mol_graphs[60:80], mol_graphs[80:]
+    n_desc = tr[0].descriptors.shape[1]
+    runs = []
+    for path in (contextlib.nullcontext, _reference_path):
+        with path():
+            model, hist = ensembles.train_classifier(_gnn(1, n_desc), tr, va, -3.0, epochs=5, lr=3e-3,
+                                                     batch_size=16, patience=3, seed=1, device="cpu")
+            out = {**_history_arrays(hist), "logits": ensembles.predict_logits(model, te)}
+            regressor, _ = training.train_regressor(_gnn(2, n_desc), tr, va, epochs=3, batch_size=16, seed=0,
+                                                    device="cpu", progress=False, loss="gaussian_nll")
+            out["mc_means"], out["mc_vars"] = ensembles.mc_dropout_predict(regressor, te, passes=3, seed=4)
+        runs.append(out)
+    _assert_bit_identical(*runs)
