@@ -7,6 +7,7 @@ so the rejection must come from a grader that checks values, not from the bad-in
 mistake is a classic one, the grader's message must name the fix.
 """
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -40,8 +41,9 @@ def _assert_rejected(exercise_id, name, core, hint):
     rejection = SUITE.first_rejection(_impl(**{name: _checked(name, core)}), exercise_id)
     assert rejection is not None, f"graders of {exercise_id} accepted {core.__name__}"
     assert "rejects_bad_input" not in rejection.split(":")[0], f"{core.__name__} was only caught by {rejection}"
-    if hint:
-        assert hint in rejection, f"{core.__name__}: the message should mention {hint!r}, got: {rejection}"
+    message = rejection.split(": ", 2)[-1]  # "grader: Error: message" — the hint must be in the message itself
+    assert hint, f"{core.__name__}: name the hint its rejection must give"
+    assert hint in message, f"{core.__name__}: the message should mention {hint!r}, got: {rejection}"
 
 
 def _assert_accepted(exercise_id, name, fn):
@@ -75,9 +77,57 @@ def nll_torch_default_eps(mean, var, y):
     return float(torch.nn.GaussianNLLLoss(full=True)(mean, y, var))  # clamps var at 1e-6
 
 
-@pytest.mark.parametrize("core, hint", [(nll_without_constant, "½·log(2π)"), (nll_summed, "average"),
-                                        (nll_var_taken_as_std, ""), (nll_torch_default_eps, "clamp"),
-                                        (_returns_none, "Python float")])
+def nll_log_var_without_half(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    return float(np.mean(0.5 * np.log(2 * np.pi) + np.log(var) + (y - mean) ** 2 / (2 * var)))
+
+
+def nll_half_log_std(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    return float(np.mean(0.5 * np.log(2 * np.pi) + 0.5 * np.log(np.sqrt(var)) + (y - mean) ** 2 / (2 * var)))
+
+
+def nll_no_half_on_squared_error(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    return float(np.mean(0.5 * np.log(2 * np.pi * var) + (y - mean) ** 2 / var))
+
+
+def nll_sqrt_of_var(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    std = np.sqrt(var)  # "the formula wants σ²... I'll pass the std"
+    return float(np.mean(0.5 * np.log(2 * np.pi * std) + (y - mean) ** 2 / (2 * std)))
+
+
+def nll_log10(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    return float(-np.mean(np.log10(stats.norm.pdf(y, mean, np.sqrt(var)))))
+
+
+def nll_torch_default_not_full(mean, var, y):
+    mean, var, y = (torch.as_tensor(a, dtype=torch.float64) for a in _f64(mean, var, y))
+    return float(torch.nn.GaussianNLLLoss(eps=0.0)(mean, y, var))  # full=False drops ½·log 2π
+
+
+def nll_clamped_var(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    var = np.maximum(var, 1e-8)
+    return float(np.mean(0.5 * (np.log(2 * np.pi * var) + (y - mean) ** 2 / var)))
+
+
+def nll_returns_tensor(mean, var, y):
+    mean, var, y = (torch.as_tensor(a, dtype=torch.float64) for a in _f64(mean, var, y))
+    return torch.nn.GaussianNLLLoss(full=True, eps=0.0)(mean, y, var)
+
+
+NLL_MISTAKES = [(nll_without_constant, "½·log(2π)"), (nll_summed, "average"),
+                (nll_var_taken_as_std, "do not square it"), (nll_torch_default_eps, "clamp"),
+                (nll_log_var_without_half, "without the ½"), (nll_half_log_std, "half the log of the std"),
+                (nll_no_half_on_squared_error, "divided by σ² only"), (nll_sqrt_of_var, "square root"),
+                (nll_log10, "natural logarithm"), (nll_torch_default_not_full, "½·log(2π)"),
+                (nll_clamped_var, "clamp"), (nll_returns_tensor, "Python float"), (_returns_none, "Python float")]
+
+
+@pytest.mark.parametrize("core, hint", NLL_MISTAKES, ids=[c.__name__ for c, _ in NLL_MISTAKES])
 def test_nll_graders_reject(core, hint):
     _assert_rejected("3.1", "gaussian_nll", core, hint)
 
@@ -90,13 +140,18 @@ def test_nll_graders_accept_scipy_logpdf():
     _assert_accepted("3.1", "gaussian_nll", _checked("gaussian_nll", nll_scipy))
 
 
-def test_nll_graders_reject_missing_validation():
-    def unchecked(mean, var, y):
+def test_nll_graders_accept_log_sigma_and_torch_full():
+    def nll_log_sigma(mean, var, y):
         mean, var, y = _f64(mean, var, y)
-        with np.errstate(all="ignore"):
-            return float(-stats.norm.logpdf(y, mean, np.sqrt(np.abs(var))).mean())
+        sigma = np.sqrt(var)
+        return float(np.mean(np.log(sigma) + 0.5 * np.log(2 * np.pi) + 0.5 * ((y - mean) / sigma) ** 2))
 
-    assert SUITE.first_rejection(_impl(gaussian_nll=unchecked), "3.1") is not None
+    def nll_torch_full(mean, var, y):
+        mean, var, y = (torch.as_tensor(a, dtype=torch.float64) for a in _f64(mean, var, y))
+        return float(torch.nn.GaussianNLLLoss(full=True, eps=0.0)(mean, y, var).item())
+
+    _assert_accepted("3.1", "gaussian_nll", _checked("gaussian_nll", nll_log_sigma))
+    _assert_accepted("3.1", "gaussian_nll", _checked("gaussian_nll", nll_torch_full))
 
 
 # ------------------------------------------------------------------------------------------- 3.2
@@ -126,10 +181,52 @@ def moments_always_numpy(means, variances):
     return m.mean(0), v.mean(0), m.var(0)
 
 
-@pytest.mark.parametrize("core, hint", [(moments_ddof1, "ddof"), (moments_wrong_axis, "axis 0"),
-                                        (moments_averaged_stds, "average the variances"),
-                                        (moments_total_as_epistemic, "total variance"),
-                                        (moments_always_numpy, "torch outputs"), (_returns_none, "tuple")])
+def moments_epistemic_std(means, variances):
+    mean = means.mean(0)
+    return mean, variances.mean(0), ((means - mean) ** 2).mean(0) ** 0.5
+
+
+def moments_aleatoric_std(means, variances):
+    mean = means.mean(0)
+    return mean, variances.mean(0) ** 0.5, ((means - mean) ** 2).mean(0)
+
+
+def moments_total_as_aleatoric(means, variances):
+    mean = means.mean(0)
+    epistemic = ((means - mean) ** 2).mean(0)
+    return mean, variances.mean(0) + epistemic, epistemic
+
+
+def moments_swapped_order(means, variances):
+    mean = means.mean(0)
+    return mean, ((means - mean) ** 2).mean(0), variances.mean(0)
+
+
+def moments_uncentred(means, variances):
+    return means.mean(0), variances.mean(0), (means**2).mean(0)
+
+
+def moments_upcast(means, variances):
+    if isinstance(means, torch.Tensor):
+        means, variances = means.double(), variances.double()
+    mean = means.mean(0)
+    return mean, variances.mean(0), ((means - mean) ** 2).mean(0)
+
+
+def moments_library_default_var(means, variances):
+    return means.mean(0), variances.mean(0), means.var(0) if isinstance(means, torch.Tensor) else np.var(means, 0)
+
+
+MOMENT_MISTAKES = [(moments_ddof1, "ddof"), (moments_wrong_axis, "axis 0"),
+                   (moments_averaged_stds, "average the variances"), (moments_total_as_epistemic, "total variance"),
+                   (moments_always_numpy, "torch outputs"), (moments_epistemic_std, "standard deviation"),
+                   (moments_aleatoric_std, "standard deviation"), (moments_total_as_aleatoric, "total variance"),
+                   (moments_swapped_order, "in the order (mean, aleatoric_var, epistemic_var)"),
+                   (moments_uncentred, "subtract the ensemble mean"), (moments_upcast, "keep the input's dtype"),
+                   (moments_library_default_var, "ddof"), (_returns_none, "tuple")]
+
+
+@pytest.mark.parametrize("core, hint", MOMENT_MISTAKES, ids=[c.__name__ for c, _ in MOMENT_MISTAKES])
 def test_moments_graders_reject(core, hint):
     _assert_rejected("3.2", "ensemble_moments", core, hint)
 
@@ -144,6 +241,15 @@ def test_moments_graders_accept_second_moment_form():
         return first, aleatoric, clamp
 
     _assert_accepted("3.2", "ensemble_moments", _checked("ensemble_moments", moments_second_moment))
+
+
+def test_moments_graders_accept_library_population_variance():
+    def moments_population_std_squared(means, variances):
+        if isinstance(means, torch.Tensor):
+            return means.mean(0), variances.mean(0), means.std(0, unbiased=False) ** 2
+        return np.mean(means, axis=0), np.mean(variances, axis=0), np.std(means, axis=0, ddof=0) ** 2
+
+    _assert_accepted("3.2", "ensemble_moments", _checked("ensemble_moments", moments_population_std_squared))
 
 
 # ------------------------------------------------------------------------------------------- 3.3
@@ -173,10 +279,46 @@ ece_variance_as_std = _levels_gap(lambda m, s, y, p: np.mean(np.abs(y - m) / s**
 ece_variance_as_std.__name__ = "ece_variance_as_std"
 
 
-@pytest.mark.parametrize("core, hint", [(ece_uncentred, "central"), (ece_one_sided, ""),
-                                        (ece_open_intervals, "closed"), (ece_inner_levels, "both ends"),
-                                        (ece_rms, "mean absolute gap"), (ece_variance_as_std, ""),
-                                        (_returns_none, "Python float")])
+ece_max_gap = _levels_gap(_central_closed, reduce=lambda g: float(np.max(np.abs(g))))
+ece_max_gap.__name__ = "ece_max_gap"
+ece_summed = _levels_gap(_central_closed, reduce=lambda g: float(np.sum(np.abs(g))))
+ece_summed.__name__ = "ece_summed"
+ece_signed = _levels_gap(_central_closed, reduce=lambda g: float(np.mean(g)))
+ece_signed.__name__ = "ece_signed"
+ece_abs_of_mean = _levels_gap(_central_closed, reduce=lambda g: float(abs(np.mean(g))))
+ece_abs_of_mean.__name__ = "ece_abs_of_mean"
+ece_levels_without_one = _levels_gap(_central_closed, levels_fn=lambda n: np.arange(n) / n)
+ece_levels_without_one.__name__ = "ece_levels_without_one"
+ece_sqrt_of_std = _levels_gap(lambda m, s, y, p: np.mean(np.abs(y - m) / np.sqrt(s) <= stats.norm.ppf(0.5 + p / 2)))
+ece_sqrt_of_std.__name__ = "ece_sqrt_of_std"
+ece_clipped_levels = _levels_gap(
+    lambda m, s, y, p: np.mean(np.abs(y - m) / s <= stats.norm.ppf(0.5 + np.clip(p, 1e-6, 1 - 1e-6) / 2)))
+ece_clipped_levels.__name__ = "ece_clipped_levels"
+
+
+def ece_area_under_curve(mean, std, y, n_levels=100):
+    """uncertainty-toolbox's miscalibration *area*: the trapezoid rule over the levels, not their mean."""
+    mean, std, y = _f64(mean, std, y)
+    levels = np.linspace(0, 1, n_levels)
+    gaps = np.abs(levels - np.array([_central_closed(mean, std, y, p) for p in levels]))
+    return float(np.sum((gaps[1:] + gaps[:-1]) / 2 * np.diff(levels)))
+
+
+def ece_default_ten_levels(mean, std, y, n_levels=10):
+    return _levels_gap(_central_closed)(mean, std, y, n_levels)
+
+
+REGRESSION_ECE_MISTAKES = [
+    (ece_uncentred, "central"), (ece_one_sided, "two-sided"), (ece_open_intervals, "closed"),
+    (ece_inner_levels, "both ends"), (ece_rms, "root-mean-square"), (ece_variance_as_std, "do not square it"),
+    (ece_max_gap, "not the largest gap"), (ece_summed, "not their sum"), (ece_signed, "absolute value"),
+    (ece_abs_of_mean, "not of their mean"),
+    (ece_levels_without_one, "both ends"), (ece_sqrt_of_std, "square root"), (ece_clipped_levels, "do not clip"),
+    (ece_area_under_curve, "trapezoid"), (ece_default_ten_levels, "default is n_levels=100"),
+    (_returns_none, "Python float")]
+
+
+@pytest.mark.parametrize("core, hint", REGRESSION_ECE_MISTAKES, ids=[c.__name__ for c, _ in REGRESSION_ECE_MISTAKES])
 def test_regression_ece_graders_reject(core, hint):
     _assert_rejected("3.3", "regression_ece", core, hint)
 
@@ -189,6 +331,19 @@ def test_regression_ece_graders_accept_pit_form():
         return float(np.mean([abs(p - np.mean(u <= p)) for p in levels]))
 
     _assert_accepted("3.3", "regression_ece", _checked("regression_ece", ece_pit))
+
+
+def test_regression_ece_graders_accept_sorted_residuals():
+    def ece_sorted(mean, std, y, n_levels=100):
+        mean, std, y = _f64(mean, std, y)
+        z = np.sort(np.abs(y - mean) / std)
+        levels = np.linspace(0, 1, n_levels)
+        with np.errstate(divide="ignore"):
+            bounds = stats.norm.isf((1 - levels) / 2)  # the upper end of the central interval
+        observed = np.searchsorted(z, bounds, side="right") / len(z)  # how many |z| ≤ bound (closed)
+        return float(np.abs(levels - observed).sum() / n_levels)
+
+    _assert_accepted("3.3", "regression_ece", _checked("regression_ece", ece_sorted))
 
 
 # ------------------------------------------------------------------------------------------- 3.4
@@ -247,10 +402,92 @@ def cece_one_bin_short(probs, labels, n_bins=15):
     return _binned(conf, correct, which, n_bins - 1)
 
 
-@pytest.mark.parametrize("core, hint", [(cece_left_closed_bins, "(lo, hi]"), (cece_unweighted, "weighted"),
-                                        (cece_true_class_confidence, "max probability"),
-                                        (cece_binary_p_as_confidence, "1 − p"), (cece_one_bin_short, ""),
-                                        (_returns_none, "Python float")])
+def _edges_searchsorted(conf, n_bins):
+    return np.clip(np.searchsorted(np.linspace(0, 1, n_bins + 1), conf, side="left") - 1, 0, n_bins - 1)
+
+
+def cece_floor_clipped(probs, labels, n_bins=15):
+    conf, correct = _top_label(probs, labels)
+    which = np.minimum(np.floor(conf * n_bins).astype(int), n_bins - 1)  # [lo, hi), 1.0 into the last bin
+    return _binned(conf, correct, which, n_bins)
+
+
+def cece_digitize_default(probs, labels, n_bins=15):
+    conf, correct = _top_label(probs, labels)
+    which = np.digitize(conf, np.linspace(0, 1, n_bins + 1)) - 1  # [lo, hi); 1.0 gets index n_bins: dropped
+    return _binned(conf, correct, which, n_bins)
+
+
+def cece_digitize_off_by_one(probs, labels, n_bins=15):
+    conf, correct = _top_label(probs, labels)
+    which = np.digitize(conf, np.linspace(0, 1, n_bins + 1), right=True)  # (lo, hi] but 1 … B: B is dropped
+    return _binned(conf, correct, which, n_bins)
+
+
+def cece_last_bin_open(probs, labels, n_bins=15):
+    conf, correct = _top_label(probs, labels)
+    which = _edges_searchsorted(conf, n_bins)
+    which[conf >= 1.0] = -1  # (lo, hi) for the last bin: 1.0 is in no bin
+    return _binned(conf, correct, which, n_bins)
+
+
+def cece_divided_by_bins(probs, labels, n_bins=15):
+    conf, correct = _top_label(probs, labels)
+    which = _edges_searchsorted(conf, n_bins)
+    gaps = [abs(correct[which == b].mean() - conf[which == b].mean()) for b in range(n_bins) if (which == b).any()]
+    return float(np.sum(gaps) / n_bins)
+
+
+def cece_unweighted_sum(probs, labels, n_bins=15):
+    conf, correct = _top_label(probs, labels)
+    which = _edges_searchsorted(conf, n_bins)
+    return float(sum(abs(correct[which == b].mean() - conf[which == b].mean())
+                     for b in range(n_bins) if (which == b).any()))
+
+
+def cece_tie_to_higher_class(probs, labels, n_bins=15):
+    p = ref._class_probs(probs)
+    lab = ref._float64(labels, "labels").astype(int)
+    pred = p.shape[1] - 1 - np.argmax(p[:, ::-1], axis=1)  # the last of the tied maxima
+    conf, correct = p.max(1), (pred == lab).astype(float)
+    return _binned(conf, correct, _edges_searchsorted(conf, n_bins), n_bins)
+
+
+def cece_binary_p_binned(probs, labels, n_bins=15):
+    p = ref._float64(probs, "probs")
+    conf, correct = _top_label(probs, labels)
+    if p.ndim == 1:
+        conf = p  # P(class 1) binned instead of the top-label confidence
+    return _binned(conf, correct, _edges_searchsorted(conf, n_bins), n_bins)
+
+
+def cece_per_sample(probs, labels, n_bins=15):
+    conf, correct = _top_label(probs, labels)
+    return float(np.mean(np.abs(correct - conf)))
+
+
+def cece_nan_for_empty_bins(probs, labels, n_bins=15):
+    conf, correct = _top_label(probs, labels)
+    which = _edges_searchsorted(conf, n_bins)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(sum((which == b).mean() * abs(correct[which == b].mean() - conf[which == b].mean())
+                         for b in range(n_bins)))
+
+
+CLASSIFICATION_ECE_MISTAKES = [
+    (cece_left_closed_bins, "(lo, hi]"), (cece_unweighted, "share of the samples"),
+    (cece_true_class_confidence, "largest probability"), (cece_binary_p_as_confidence, "1 − p"),
+    (cece_one_bin_short, "use n_bins = "), (cece_floor_clipped, "(lo, hi]"),
+    (cece_digitize_default, "falls outside every bin"), (cece_digitize_off_by_one, "off by one"),
+    (cece_last_bin_open, "closed on the right"), (cece_divided_by_bins, "number of bins"),
+    (cece_unweighted_sum, "unweighted"), (cece_tie_to_higher_class, "lower class index"),
+    (cece_binary_p_binned, "max(p, 1 − p)"), (cece_per_sample, "into bins first"),
+    (cece_nan_for_empty_bins, "empty bin contributes 0"), (_returns_none, "Python float")]
+
+
+@pytest.mark.parametrize("core, hint", CLASSIFICATION_ECE_MISTAKES,
+                         ids=[c.__name__ for c, _ in CLASSIFICATION_ECE_MISTAKES])
 def test_classification_ece_graders_reject(core, hint):
     _assert_rejected("3.4", "classification_ece", core, hint)
 
@@ -264,6 +501,30 @@ def test_classification_ece_graders_accept_bincount_form():
         return float(gap.sum() / count.sum())
 
     _assert_accepted("3.4", "classification_ece", _checked("classification_ece", cece_bincount))
+
+
+def test_classification_ece_graders_accept_digitize_right_and_torch():
+    def cece_digitize_right(probs, labels, n_bins=15):
+        conf, correct = _top_label(probs, labels)
+        which = np.clip(np.digitize(conf, np.linspace(0, 1, n_bins + 1), right=True) - 1, 0, n_bins - 1)
+        return _binned(conf, correct, which, n_bins)
+
+    def cece_torch(probs, labels, n_bins=15):
+        p = torch.as_tensor(ref._class_probs(probs))
+        lab = torch.as_tensor(ref._float64(labels, "labels")).long()
+        conf, pred = p.max(1)  # torch.max returns the first maximal index, like np.argmax
+        correct = (pred == lab).double()
+        edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)
+        which = (torch.bucketize(conf, edges, right=False) - 1).clamp(0, n_bins - 1)  # (lo, hi]
+        ece = torch.zeros((), dtype=torch.float64)
+        for b in range(n_bins):
+            sel = which == b
+            if sel.any():
+                ece += sel.double().mean() * (correct[sel].mean() - conf[sel].mean()).abs()
+        return float(ece)
+
+    _assert_accepted("3.4", "classification_ece", _checked("classification_ece", cece_digitize_right))
+    _assert_accepted("3.4", "classification_ece", _checked("classification_ece", cece_torch))
 
 
 # ------------------------------------------------------------------------------------------- 3.5
@@ -310,9 +571,53 @@ def temp_binary_as_one_column(logits, labels):
     return float(optimize.minimize_scalar(nll, bounds=(0.01, 100), method="bounded").x)
 
 
-@pytest.mark.parametrize("core, hint", [(temp_multiplies, "1/T"), (temp_unconstrained_inverse, "> 0"),
-                                        (temp_coarse_grid, ""), (temp_binary_as_one_column, "sigmoid"),
-                                        (_returns_none, "Python float")])
+def _bounded_log_t(nll_of_t, lo=0.01, hi=100.0):
+    res = optimize.minimize_scalar(lambda u: nll_of_t(math.exp(u)), bounds=(math.log(lo), math.log(hi)),
+                                   method="bounded")
+    return res.x
+
+
+def temp_returns_log_t(logits, labels):
+    return float(_bounded_log_t(_nll_fn(logits, labels, lambda z, t: z / t)))
+
+
+def temp_narrow_range(logits, labels):
+    return float(math.exp(_bounded_log_t(_nll_fn(logits, labels, lambda z, t: z / t), lo=0.05, hi=20.0)))
+
+
+def temp_unbounded_log_t(logits, labels):
+    nll = _nll_fn(logits, labels, lambda z, t: z / t)
+    with np.errstate(all="ignore"):
+        return float(math.exp(min(optimize.minimize_scalar(lambda u: nll(math.exp(min(u, 700))), bracket=(-1, 1)).x,
+                                  700)))
+
+
+def temp_few_adam_steps(logits, labels):
+    z = torch.as_tensor(ref._logit_matrix(logits))
+    lab = torch.as_tensor(ref._float64(labels, "labels").astype(np.int64))
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([log_t], lr=0.01)
+    for _ in range(50):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(z / log_t.exp(), lab).backward()
+        opt.step()
+    return float(log_t.detach().exp())
+
+
+def temp_divides_probabilities(logits, labels):
+    probs = special.softmax(ref._logit_matrix(logits), axis=1)
+    nll = _nll_fn(probs, labels, lambda p, t: p / t)
+    return float(math.exp(_bounded_log_t(nll)))
+
+
+TEMPERATURE_MISTAKES = [(temp_multiplies, "1/T"), (temp_unconstrained_inverse, "> 0"),
+                        (temp_coarse_grid, "stopped short"), (temp_binary_as_one_column, "sigmoid"),
+                        (temp_returns_log_t, "log T"), (temp_narrow_range, "search the whole range"),
+                        (temp_unbounded_log_t, "outside the search range"), (temp_few_adam_steps, "stopped short"),
+                        (temp_divides_probabilities, "not the probabilities"), (_returns_none, "Python float")]
+
+
+@pytest.mark.parametrize("core, hint", TEMPERATURE_MISTAKES, ids=[c.__name__ for c, _ in TEMPERATURE_MISTAKES])
 def test_temperature_graders_reject(core, hint):
     _assert_rejected("3.5", "fit_temperature", core, hint)
 
@@ -337,6 +642,26 @@ def test_temperature_graders_accept_lbfgs_on_log_t():
     _assert_accepted("3.5", "fit_temperature", _checked("fit_temperature", temp_lbfgs))
 
 
+def test_temperature_graders_accept_the_hinted_search_and_a_summed_nll_on_t():
+    def temp_hinted(logits, labels):
+        """The Hint's approach with scipy's default tolerance: a bounded search over log T."""
+        return float(math.exp(_bounded_log_t(_nll_fn(logits, labels, lambda z, t: z / t))))
+
+    def temp_summed_log_probs(logits, labels):
+        """Sum (not mean) of the NLL, log-probabilities divided by T, bounded search over T itself."""
+        logp = special.log_softmax(ref._logit_matrix(logits), axis=1)
+        lab = ref._float64(labels, "labels").astype(int)
+
+        def total(t):
+            s = logp / t
+            return float(np.sum(special.logsumexp(s, axis=1) - s[np.arange(len(lab)), lab]))
+        return float(optimize.minimize_scalar(total, bounds=(0.01, 100), method="bounded",
+                                              options={"xatol": 1e-7}).x)
+
+    _assert_accepted("3.5", "fit_temperature", _checked("fit_temperature", temp_hinted))
+    _assert_accepted("3.5", "fit_temperature", _checked("fit_temperature", temp_summed_log_probs))
+
+
 # ------------------------------------------------------------------------------------------- 3.6
 def scale_var_of_z(mean, var, y):
     mean, var, y = _f64(mean, var, y)
@@ -358,9 +683,44 @@ def scale_median(mean, var, y):
     return float(np.median((y - mean) ** 2 / var))
 
 
-@pytest.mark.parametrize("core, hint", [(scale_var_of_z, "mean of z²"), (scale_returns_s, "s²"),
-                                        (scale_pooled_ratio, "own z²"), (scale_median, ""),
-                                        (_returns_none, "Python float")])
+def scale_divided_by_n_minus_1(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    return float(np.sum((y - mean) ** 2 / var) / (len(y) - 1))
+
+
+def scale_sample_var_of_z(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    return float(np.var((y - mean) / np.sqrt(var), ddof=1))
+
+
+def scale_std_of_z(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    return float(np.std((y - mean) / np.sqrt(var)))
+
+
+def scale_inverted(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    return float(1.0 / np.mean((y - mean) ** 2 / var))
+
+
+def scale_var_as_std(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    return float(np.mean(((y - mean) / var) ** 2))
+
+
+def scale_rmse_over_mean_std(mean, var, y):
+    mean, var, y = _f64(mean, var, y)
+    return float(np.mean((y - mean) ** 2) / np.mean(np.sqrt(var)) ** 2)
+
+
+SCALE_MISTAKES = [(scale_var_of_z, "mean of z²"), (scale_returns_s, "s²"), (scale_pooled_ratio, "own z²"),
+                  (scale_median, "not the median"), (scale_divided_by_n_minus_1, "n − 1"),
+                  (scale_sample_var_of_z, "sample variance"), (scale_std_of_z, "standard deviation of z"),
+                  (scale_inverted, "1/s²"), (scale_var_as_std, "do not divide by var itself"),
+                  (scale_rmse_over_mean_std, "own z²"), (_returns_none, "Python float")]
+
+
+@pytest.mark.parametrize("core, hint", SCALE_MISTAKES, ids=[c.__name__ for c, _ in SCALE_MISTAKES])
 def test_variance_scale_graders_reject(core, hint):
     _assert_rejected("3.6", "fit_variance_scale", core, hint)
 
@@ -374,7 +734,68 @@ def test_variance_scale_graders_accept_numerical_minimum():
     _assert_accepted("3.6", "fit_variance_scale", _checked("fit_variance_scale", scale_numerical))
 
 
+def test_variance_scale_graders_accept_dot_product_on_tensors():
+    def scale_dot(mean, var, y):
+        r = torch.as_tensor(ref._float64(y, "y")) - torch.as_tensor(ref._float64(mean, "mean"))
+        return float(torch.dot(r, r / torch.as_tensor(ref._float64(var, "var"))) / r.numel())
+
+    _assert_accepted("3.6", "fit_variance_scale", _checked("fit_variance_scale", scale_dot))
+
+
 # ------------------------------------------------------------------------------------------- all
+def _unchecked_cores():
+    """Each exercise computed correctly but with no argument checks at all (what a learner who deleted them has)."""
+    def nll(mean, var, y):
+        mean, var, y = (np.asarray(a, float) for a in _f64(mean, var, y))
+        with np.errstate(all="ignore"):
+            return float(np.mean(0.5 * (np.log(2 * np.pi * var) + (y - mean) ** 2 / var)))
+
+    def moments(means, variances):
+        mean = means.mean(0)
+        return mean, variances.mean(0), ((means - mean) ** 2).mean(0)
+
+    def reg_ece(mean, std, y, n_levels=100):
+        mean, std, y = _f64(mean, std, y)
+        levels = np.linspace(0, 1, max(int(n_levels), 1))
+        with np.errstate(all="ignore"):
+            z = np.abs(y - mean) / std
+            return float(np.mean([abs(p - np.mean(z <= stats.norm.ppf(0.5 + p / 2))) for p in levels]))
+
+    def cls_ece(probs, labels, n_bins=15):
+        p = ref._float64(probs, "probs")
+        p = np.stack([1 - p, p], 1) if p.ndim == 1 else p
+        lab = ref._float64(labels, "labels").astype(int)
+        conf, correct = p.max(1), (p.argmax(1) == lab[: len(p)]).astype(float)
+        bins = max(int(n_bins), 1)
+        return _binned(conf, correct, _edges_searchsorted(conf, bins), bins)
+
+    def temp(logits, labels):
+        z = ref._float64(logits, "logits")
+        z = np.stack([np.zeros_like(z), z], 1) if z.ndim == 1 else z
+        lab = ref._float64(labels, "labels").astype(int) % z.shape[-1]
+        rows = np.arange(min(len(lab), len(z)))
+        nll = lambda t: float(np.mean(special.logsumexp(z[rows] / t, axis=-1) - z[rows, lab[rows]] / t))  # noqa
+        return float(optimize.minimize_scalar(nll, bounds=(0.01, 100), method="bounded").x)
+
+    def scale(mean, var, y):
+        mean, var, y = _f64(mean, var, y)
+        with np.errstate(all="ignore"):
+            return float(np.mean((y - mean) ** 2 / var))
+
+    return {"3.1": ("gaussian_nll", nll), "3.2": ("ensemble_moments", moments), "3.3": ("regression_ece", reg_ece),
+            "3.4": ("classification_ece", cls_ece), "3.5": ("fit_temperature", temp),
+            "3.6": ("fit_variance_scale", scale)}
+
+
+@pytest.mark.parametrize("exercise_id", ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6"])
+def test_bad_input_graders_reject_missing_checks(exercise_id):
+    name, core = _unchecked_cores()[exercise_id]
+    bad_input = [g for g in SUITE.graders_of(exercise_id) if "rejects_bad_input" in g.__name__]
+    assert len(bad_input) == 1
+    with pytest.raises(AssertionError, match="expected (ValueError|TypeError)"):
+        bad_input[0](_impl(**{name: core}))
+
+
 @pytest.mark.parametrize("exercise_id", ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6"])
 def test_every_exercise_has_graders(exercise_id):
     assert len(SUITE.graders_of(exercise_id)) >= 3

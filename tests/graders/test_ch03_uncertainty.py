@@ -6,6 +6,11 @@ ensemble, per-level and per-bin loops written the way uncertainty-toolbox and Gu
 write them for the two ECEs, and a direct numerical minimisation for the fitted scales. Synthetic data
 come from seeded generators, so a verdict never flakes; where the truth is known by construction
 (calibrated data, a known temperature or variance scale) the graders check that too.
+
+When a value is wrong, the graders recompute the answer the classic mistakes would give (the constant
+left out, a standard deviation where a variance is meant, ddof = 1, one-sided intervals, [lo, hi) bins, an
+unweighted mean over bins, logits multiplied by T, ...) and, when the learner's value equals one of them,
+name that mistake and its fix.
 """
 import math
 
@@ -20,21 +25,30 @@ def _mod(impl):
     return impl.ch03_uncertainty
 
 
-def _is_float(value, what):
+def _is_float(value, what, if_not_finite=""):
     assert isinstance(value, float) and not isinstance(value, bool), (
         f"{what} must return a Python float (use float(...)), got {type(value).__name__}")
-    assert math.isfinite(value), f"{what} returned {value}; expected a finite number"
+    assert math.isfinite(value), f"{what} returned {value}; expected a finite number{if_not_finite}"
 
 
-def _expect_value_error(fn, *args, why, **kwargs):
+def _expect_value_error(fn, *args, why, error=ValueError, **kwargs):
     try:
         fn(*args, **kwargs)
-    except ValueError:
+    except error:
         return
     except Exception as err:  # noqa: BLE001 — report what was raised instead
-        raise AssertionError(f"{why}: expected ValueError, got {type(err).__name__}: {err}") from None
-    raise AssertionError(f"{why}: expected ValueError, nothing was raised (keep the argument checks "
+        raise AssertionError(f"{why}: expected {error.__name__}, got {type(err).__name__}: {err}") from None
+    raise AssertionError(f"{why}: expected {error.__name__}, nothing was raised (keep the argument checks "
                          f"above the solution block)")
+
+
+def _diagnose(got, candidates, atol=1e-9):
+    """The hint of the first classic mistake whose answer equals ``got`` (relative ``atol``), else ``""``."""
+    for value, hint in candidates:
+        value = float(value)
+        if math.isfinite(value) and abs(got - value) <= atol * max(1.0, abs(value)):
+            return " — " + hint
+    return ""
 
 
 def _gaussian_data(rng, n, std_scale=1.0, bias=0.0):
@@ -45,6 +59,27 @@ def _gaussian_data(rng, n, std_scale=1.0, bias=0.0):
 
 
 # ---------------------------------------------------------------------------------------- 3.1
+def _nll_mistakes(mean, var, y):
+    """(value, hint) of the classic NLL mistakes on float64 data."""
+    c = 0.5 * math.log(2 * math.pi)
+    r2 = (y - mean) ** 2
+    log_term, quad = np.mean(0.5 * np.log(var)), np.mean(r2 / (2 * var))
+    want = c + log_term + quad
+    return [
+        (want - c, "the constant ½·log(2π) ≈ 0.919 is missing — the spec includes it"),
+        (want * len(y), "you summed over molecules; average instead"),
+        (c + 2 * log_term + quad, "the log term is ½·log σ² (= log σ); you used log σ² without the ½"),
+        (c + 0.5 * log_term + quad, "the log term is ½·log σ² = log σ; you took ½·log σ (half the log of the std)"),
+        (c + log_term + 2 * quad, "the squared error is divided by 2σ², you divided by σ² only (the ½ is missing)"),
+        (c + 2 * log_term + np.mean(r2 / (2 * var**2)),
+         "var is already the variance σ²: do not square it (you treated it as a standard deviation)"),
+        (c + 0.5 * log_term + np.mean(r2 / (2 * np.sqrt(var))),
+         "var is already the variance σ²: do not take its square root before using it as the variance"),
+        (want / math.log(10), "use the natural logarithm (nats), not log10"),
+        (want / math.log(2), "use the natural logarithm (nats), not log2"),
+    ]
+
+
 @exercise("3.1", points=2)
 def test_gaussian_nll_matches_scipy_and_torch(impl):
     nll = _mod(impl).gaussian_nll
@@ -55,24 +90,23 @@ def test_gaussian_nll_matches_scipy_and_torch(impl):
     torch_full = float(torch.nn.GaussianNLLLoss(full=True, eps=0.0)(
         torch.tensor(mean), torch.tensor(y), torch.tensor(var)))
     assert abs(want - torch_full) < 1e-10  # the two oracles agree
-    for kind in ("numpy64", "numpy32", "torch64", "torch32"):
+    for kind in ("numpy64", "numpy32", "torch64", "torch32", "list"):
         dtype = np.float32 if kind.endswith("32") else np.float64
         args = [a.astype(dtype) for a in (mean, var, y)]
         if kind.startswith("torch"):
             args = [torch.from_numpy(a) for a in args]
+        elif kind == "list":
+            args = [a.tolist() for a in args]
+        # float32 inputs: the oracle sees the same rounded numbers, the function computes in float64
+        exact = [np.asarray(a, dtype=dtype).astype(np.float64) for a in (mean, var, y)]
+        want_kind = float(-np.mean(stats.norm.logpdf(exact[2], loc=exact[0], scale=np.sqrt(exact[1]))))
         got = nll(*args)
         _is_float(got, f"gaussian_nll ({kind} inputs)")
-        tol = 1e-5 if dtype == np.float32 else 1e-10
-        if abs(got - want) <= tol * max(1.0, abs(want)):
+        if abs(got - want_kind) <= 1e-10 * max(1.0, abs(want_kind)):
             continue
-        shift = want - got
-        if abs(shift - 0.5 * math.log(2 * math.pi)) < 1e-3:
-            hint = "the constant ½·log(2π) ≈ 0.919 is missing — the spec includes it"
-        elif abs(got - want * len(y)) < 1e-3 * len(y):
-            hint = "you summed over molecules; average instead"
-        else:
-            hint = "compare with −mean(scipy.stats.norm.logpdf(y, mean, sqrt(var))); is var a variance (not a std)?"
-        raise AssertionError(f"gaussian_nll = {got:.6f} for {kind} inputs, expected {want:.6f}: {hint}")
+        hint = _diagnose(got, _nll_mistakes(*exact), atol=1e-8) or (
+            " — compare with −mean(scipy.stats.norm.logpdf(y, mean, sqrt(var))); is var a variance (not a std)?")
+        raise AssertionError(f"gaussian_nll = {got:.6f} for {kind} inputs, expected {want_kind:.6f}{hint}")
 
 
 @exercise("3.1", points=1)
@@ -82,18 +116,19 @@ def test_gaussian_nll_known_values_and_extreme_variances(impl):
     got = nll(np.zeros(3), np.ones(3), np.zeros(3))
     _is_float(got, "gaussian_nll")
     assert abs(got - half_log_2pi) < 1e-12, (
-        f"N(0, 1) at y = 0 has NLL ½·log(2π) = {half_log_2pi:.6f}, got {got:.6f}")
+        f"N(0, 1) at y = 0 has NLL ½·log(2π) = {half_log_2pi:.6f}, got {got:.6f} — the constant is included")
     got = nll(np.zeros(1), np.array([4.0]), np.array([2.0]))
     want = half_log_2pi + 0.5 * math.log(4.0) + 0.5
     assert abs(got - want) < 1e-12, (
-        f"N(0, var=4) at y = 2: expected {want:.6f} = ½log2π + ½log 4 + 4/(2·4), got {got:.6f} — "
-        "var is the variance σ² (do not square it again)")
+        f"N(0, var=4) at y = 2 (a single molecule): expected {want:.6f} = ½log2π + ½log 4 + 4/(2·4), got "
+        f"{got:.6f}{_diagnose(got, _nll_mistakes(np.zeros(1), np.array([4.0]), np.array([2.0])))}")
     # very small and very large variances must not be clamped or overflow
     mean = np.array([0.0, 1.0, -3.0])
     var = np.array([1e-12, 1e6, 1e-3])
     y = np.array([1e-6, 50.0, -3.01])
     want = float(-np.mean(stats.norm.logpdf(y, loc=mean, scale=np.sqrt(var))))
     got = nll(mean, var, y)
+    _is_float(got, "gaussian_nll (variances 1e-12 … 1e6)")
     assert abs(got - want) < 1e-8 * max(1, abs(want)), (
         f"with variances 1e-12 … 1e6 expected NLL {want:.6f}, got {got:.6f} — do not clamp the variance "
         "(torch's GaussianNLLLoss clamps it at eps=1e-6 by default)")
@@ -108,9 +143,16 @@ def test_gaussian_nll_rejects_bad_input(impl):
     _expect_value_error(nll, ok, np.array([1.0, -1.0, 1.0, 1.0]), ok, why="a negative variance")
     _expect_value_error(nll, ok, ok, np.ones(5), why="y longer than mean")
     _expect_value_error(nll, np.ones(3), ok, ok, why="mean shorter than var")
+    _expect_value_error(nll, np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2)), why="2-D inputs (need (n,))")
+    _expect_value_error(nll, np.array([]), np.array([]), np.array([]), why="empty inputs")
+    _expect_value_error(nll, ok, ok, np.array([1.0, np.nan, 1.0, 1.0]), why="a NaN in y")
+    _expect_value_error(nll, np.array([1.0, np.inf, 1.0, 1.0]), ok, ok, why="an infinite mean")
 
 
 # ---------------------------------------------------------------------------------------- 3.2
+_MOMENT_NAMES = ("mean", "aleatoric_var", "epistemic_var")
+
+
 def _mixture_oracle(means, variances):
     """Mixture moments from E[X] and E[X²] = mean(σ² + μ²), molecule by molecule."""
     means, variances = np.asarray(means, float), np.asarray(variances, float)
@@ -129,8 +171,40 @@ def _mixture_oracle(means, variances):
 def _moments(impl, means, variances):
     out = _mod(impl).ensemble_moments(means, variances)
     assert isinstance(out, tuple) and len(out) == 3, (
-        f"ensemble_moments must return a tuple (mean, aleatoric_var, epistemic_var), got {type(out).__name__}")
+        f"ensemble_moments must return a tuple (mean, aleatoric_var, epistemic_var), got {type(out).__name__}"
+        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
     return out
+
+
+def _moment_hint(name, got, want, means, variances):
+    """Name the classic mistake behind a wrong ``name`` output (float64 numpy arrays), or ``""``."""
+    members = means.shape[0]
+    alea, epi = want[1], want[2]
+
+    def same(a):
+        return np.allclose(got, a, rtol=1e-4, atol=1e-6)
+
+    for j, other in enumerate(_MOMENT_NAMES):
+        if other != name and not np.allclose(want[j], want[_MOMENT_NAMES.index(name)]) and same(want[j]):
+            return (f" — that is {other}; return the three arrays in the order (mean, aleatoric_var, "
+                    "epistemic_var)")
+    if name == "epistemic_var":
+        if members > 1 and same(epi * members / (members - 1)):
+            return " — that is the ddof=1 sample variance; the mixture's moment divides by M (ddof=0)"
+        if same(alea + epi):
+            return " — that is the total variance; epistemic is only the spread of the members' means"
+        if same(np.sqrt(epi)):
+            return " — that is a standard deviation; return the variance (do not take the square root)"
+        if same(np.mean(means**2, 0)):
+            return " — that is the mean of μ²: subtract the ensemble mean before squaring (the spread around it)"
+    elif name == "aleatoric_var":
+        if same(np.mean(np.sqrt(variances), 0) ** 2):
+            return " — that is (mean σ)²; average the variances σ², not the standard deviations"
+        if same(np.sqrt(alea)) or same(np.mean(np.sqrt(variances), 0)):
+            return " — that is a standard deviation; return the variance (the mean of the members' σ²)"
+        if same(alea + epi):
+            return " — that is the total variance; aleatoric is only the mean of the members' variances"
+    return ""
 
 
 @exercise("3.2", points=2)
@@ -140,17 +214,17 @@ def test_ensemble_moments_equal_mixture_moments(impl):
     means = rng.normal(0, 1.5, (members, n))
     variances = rng.uniform(0.05, 2.0, (members, n))
     want = _mixture_oracle(means, variances)
-    names = ("mean", "aleatoric_var", "epistemic_var")
     for kind in ("numpy64", "torch32", "torch64", "numpy32"):
         dtype = np.float32 if kind.endswith("32") else np.float64
         m, v = means.astype(dtype), variances.astype(dtype)
         if kind.startswith("torch"):
             m, v = torch.from_numpy(m), torch.from_numpy(v)
         got = _moments(impl, m, v)
-        for name, g, w in zip(names, got, want):
+        for name, g, w in zip(_MOMENT_NAMES, got, want):
             if kind.startswith("torch"):
                 assert isinstance(g, torch.Tensor), f"{name}: torch inputs must give torch outputs, got {type(g).__name__}"
-                assert g.dtype == m.dtype, f"{name}: expected dtype {m.dtype} (the input's), got {g.dtype}"
+                assert g.dtype == m.dtype, (f"{name}: expected dtype {m.dtype} (the input's), got {g.dtype} — "
+                                            "keep the input's dtype (no .double(), no conversion to numpy and back)")
                 g = g.double().numpy()
             else:
                 assert isinstance(g, np.ndarray), f"{name}: numpy inputs must give numpy outputs, got {type(g).__name__}"
@@ -160,16 +234,7 @@ def test_ensemble_moments_equal_mixture_moments(impl):
                 f"got {tuple(g.shape)} — average over the members axis (axis 0)")
             tol = 1e-5 if dtype == np.float32 else 1e-12
             if not np.allclose(g, w, rtol=tol, atol=tol):
-                hint = ""
-                if name == "epistemic_var":
-                    if np.allclose(g, w * members / (members - 1), rtol=1e-4):
-                        hint = " — that is the ddof=1 sample variance; the mixture's moment divides by M (ddof=0)"
-                    elif np.allclose(g, want[1] + w, rtol=1e-4):
-                        hint = " — that is the total variance; epistemic is only the spread of the members' means"
-                    elif np.allclose(g, np.sqrt(w), rtol=1e-4):
-                        hint = " — that is a standard deviation; return the variance"
-                elif name == "aleatoric_var" and np.allclose(g, np.mean(np.sqrt(variances), 0) ** 2, rtol=1e-4):
-                    hint = " — that is (mean σ)²; average the variances σ², not the standard deviations"
+                hint = _moment_hint(name, g, want, means, variances)
                 raise AssertionError(f"{name} differs from the mixture's moment ({kind}): max error "
                                      f"{np.max(np.abs(g - w)):.3g}{hint}")
 
@@ -192,7 +257,16 @@ def test_ensemble_moments_edge_cases(impl):
     m2 = np.array([[0.0, 1.0], [2.0, 1.0]])  # two members: means 0 and 2 → mixture variance 1
     mean, alea, epi = _moments(impl, torch.tensor(m2), torch.zeros(2, 2, dtype=torch.float64))
     assert torch.allclose(epi, torch.tensor([1.0, 0.0], dtype=torch.float64)), (
-        f"members predicting 0 and 2 (σ² = 0) form a mixture with variance 1, got epistemic {epi.tolist()}")
+        f"members predicting 0 and 2 (σ² = 0) form a mixture with variance 1, got epistemic {epi.tolist()}"
+        + _moment_hint("epistemic_var", epi.numpy(), _mixture_oracle(m2, np.zeros((2, 2))), m2, np.zeros((2, 2))))
+    assert torch.equal(alea, torch.zeros(2, dtype=torch.float64)), "members with σ² = 0 have aleatoric variance 0"
+    # integer numpy inputs are converted to float64 (the spec); the moments are exact
+    mean, alea, epi = _moments(impl, np.array([[1, 2], [3, 2]]), np.array([[1, 0], [3, 0]]))
+    for name, g, w in zip(_MOMENT_NAMES, (mean, alea, epi), ([2.0, 2.0], [2.0, 0.0], [1.0, 0.0])):
+        assert isinstance(g, np.ndarray) and g.dtype == np.float64, (
+            f"{name}: integer numpy inputs must give float64 numpy outputs, got "
+            f"{type(g).__name__} {getattr(g, 'dtype', '')}")
+        assert np.allclose(g, w, rtol=0, atol=1e-12), f"{name} for integer inputs: expected {w}, got {g.tolist()}"
 
 
 @exercise("3.2", points=0.5)
@@ -202,6 +276,12 @@ def test_ensemble_moments_rejects_bad_input(impl):
     _expect_value_error(fn, np.zeros((3, 4)), np.ones((3, 5)), why="shapes (3, 4) and (3, 5)")
     _expect_value_error(fn, np.zeros(4), np.ones(4), why="1-D inputs (need (members, n))")
     _expect_value_error(fn, np.zeros((2, 3)), -np.ones((2, 3)), why="negative variances")
+    _expect_value_error(fn, np.zeros((0, 3)), np.ones((0, 3)), why="no members (shape (0, 3))")
+    _expect_value_error(fn, np.zeros((2, 0)), np.ones((2, 0)), why="no molecules (shape (2, 0))")
+    _expect_value_error(fn, torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.long),
+                        why="integer torch tensors")
+    _expect_value_error(fn, np.zeros((2, 3)), torch.ones(2, 3), why="a numpy array with a torch tensor",
+                        error=TypeError)
 
 
 # ---------------------------------------------------------------------------------------- 3.3
@@ -217,6 +297,73 @@ def _regression_ece_oracle(mean, std, y, n_levels):
     return float(np.mean(gaps))
 
 
+def _regression_ece_mistakes(mean, std, y, n_levels):
+    """(value, hint) of the classic regression-ECE mistakes."""
+    mean, std, y = (np.asarray(a, float) for a in (mean, std, y))
+    levels = np.linspace(0, 1, n_levels)
+
+    def ece(r, lv=levels, rule="central", reduce="mean"):
+        a = np.abs(r)[None, :]
+        if rule == "central":
+            obs = (a <= stats.norm.ppf(0.5 + lv / 2)[:, None]).mean(1)
+        elif rule == "open":
+            obs = (a < stats.norm.ppf(0.5 + lv / 2)[:, None]).mean(1)
+        elif rule == "clipped":
+            obs = (a <= stats.norm.ppf(0.5 + np.clip(lv, 1e-6, 1 - 1e-6) / 2)[:, None]).mean(1)
+        elif rule == "ppf(p)":
+            obs = (a <= stats.norm.ppf(lv)[:, None]).mean(1)
+        else:  # one-sided
+            obs = (r[None, :] <= stats.norm.ppf(lv)[:, None]).mean(1)
+        gap = lv - obs
+        if reduce == "signed":
+            return np.mean(gap)
+        if reduce == "abs of mean":
+            return abs(np.mean(gap))
+        g = np.abs(gap)
+        return {"mean": np.mean, "rms": lambda v: np.sqrt(np.mean(v**2)), "max": np.max, "sum": np.sum,
+                "area": lambda v: np.sum((v[1:] + v[:-1]) / 2 * np.diff(lv))}[reduce](g)
+
+    r = (y - mean) / std
+    both = "the levels are np.linspace(0, 1, n_levels): L levels with both ends 0 and 1 included"
+    return [
+        (ece(r, rule="open"), "the intervals are closed: count |y − μ|/σ ≤ z_p (≤, not <), so a residual of exactly "
+                              "0 is inside even the level-0 interval [μ, μ]"),
+        (ece(r, rule="ppf(p)"), "the interval is central: |y − μ|/σ ≤ Φ⁻¹((1 + p)/2) — a level of 0.95 needs 1.96, "
+                                "not Φ⁻¹(0.95) = 1.645"),
+        (ece(r, rule="one-sided"), "the intervals are two-sided and central, μ ± z_p·σ with z_p = Φ⁻¹((1 + p)/2), "
+                                   "not the one-sided (y − μ)/σ ≤ Φ⁻¹(p)"),
+        (ece(r, rule="clipped"), "the level-1 interval is unbounded (z_1 = Φ⁻¹(1) = ∞) and holds every residual, "
+                                 "however far: do not clip the levels away from 0 and 1"),
+        (ece(r, lv=np.linspace(0, 1, n_levels + 2)[1:-1]), both),
+        (ece(r, lv=np.arange(n_levels) / n_levels), both),
+        (ece(r, lv=np.linspace(0, 1, n_levels + 1)), both),
+        (ece(r, reduce="rms"), "take the mean absolute gap over the levels, not the root-mean-square"),
+        (ece(r, reduce="max"), "take the mean absolute gap over the levels, not the largest gap"),
+        (ece(r, reduce="sum"), "take the mean absolute gap over the levels, not their sum"),
+        (ece(r, reduce="area"), "take the plain mean absolute gap over the L levels, not the area under the "
+                                "curve (trapezoid rule)"),
+        (ece(r, reduce="signed"), "take the absolute value of each gap |p − observed| before averaging"),
+        (ece(r, reduce="abs of mean"), "take the absolute value of each gap |p − observed| before averaging, not "
+                                       "of their mean"),
+        ((ece((y - mean) / std**2)), "std is the standard deviation σ: standardise with |y − μ|/σ (do not square it)"),
+        ((ece((y - mean) / np.sqrt(std))), "std is already the standard deviation σ: do not take its square root"),
+    ]
+
+
+def _check_regression_ece(ece, mean, std, y, n_levels=None, what=""):
+    want = _regression_ece_oracle(mean, std, y, 100 if n_levels is None else n_levels)
+    got = ece(mean, std, y) if n_levels is None else ece(mean, std, y, n_levels=n_levels)
+    _is_float(got, "regression_ece")
+    if abs(got - want) > 1e-9:
+        hint = _diagnose(got, _regression_ece_mistakes(mean, std, y, 100 if n_levels is None else n_levels))
+        if not hint and n_levels is None:
+            hint = _diagnose(got, [(_regression_ece_oracle(mean, std, y, k), f"the default is n_levels=100, "
+                                    f"you used {k}") for k in (10, 11, 20, 21, 50, 99, 101, 1000)])
+        raise AssertionError(
+            f"regression_ece = {got:.6f}, expected {want:.6f} ({what}n_levels="
+            f"{'100, the default' if n_levels is None else n_levels}){hint or ': use levels np.linspace(0, 1, n_levels) (both ends), central intervals μ ± Φ⁻¹((1+p)/2)·σ, and the mean absolute gap |p − observed| over the levels'}")
+
+
 @exercise("3.3", points=2)
 def test_regression_ece_matches_definition(impl):
     ece = _mod(impl).regression_ece
@@ -224,14 +371,9 @@ def test_regression_ece_matches_definition(impl):
     cases = [(_gaussian_data(rng, 300, std_scale=1.7), 100), (_gaussian_data(rng, 300, std_scale=0.6), 7),
              (_gaussian_data(rng, 50, std_scale=1.0, bias=0.5), 2), (_gaussian_data(rng, 120, 2.5), 11)]
     for (mean, std, y), n_levels in cases:
-        want = _regression_ece_oracle(mean, std, y, n_levels)
-        got = ece(mean, std, y, n_levels=n_levels)
-        _is_float(got, "regression_ece")
-        assert abs(got - want) < 1e-9, (
-            f"regression_ece = {got:.6f}, expected {want:.6f} (n_levels={n_levels}): use levels "
-            "np.linspace(0, 1, n_levels) (both ends), central intervals μ ± Φ⁻¹((1+p)/2)·σ, and the mean "
-            "absolute gap |p − observed| over the levels")
-    # torch float32 inputs
+        _check_regression_ece(ece, mean, std, y, n_levels)
+    _check_regression_ece(ece, *cases[1][0], None, what="called without n_levels: ")
+    # torch float32 inputs (computed in float64 after conversion)
     mean, std, y = cases[0][0]
     got = ece(*(torch.tensor(a, dtype=torch.float32) for a in (mean, std, y)))
     want = _regression_ece_oracle(*(np.float32(a).astype(float) for a in (mean, std, y)), 100)
@@ -253,21 +395,22 @@ def test_regression_ece_zero_for_calibrated_large_for_overconfident(impl):
     assert over > 0.25, f"with std/3 (over-confident) the ECE must be large (> 0.25), got {over:.3f}"
     under = ece(mean, std * 3, y)
     assert under > 0.2, f"with 3·std (under-confident) the ECE must be large too (> 0.2), got {under:.3f}"
+    assert 0 <= min(calibrated, over, under) and max(calibrated, over, under) <= 0.5, "the ECE lies in [0, 0.5]"
 
 
 @exercise("3.3", points=1)
 def test_regression_ece_closed_intervals(impl):
     ece = _mod(impl).regression_ece
-    # a quarter of the predictions are exact: they lie inside every interval, even the one of width 0
-    y = np.array([0.0, 0.3, -1.2, 2.0] * 5)
-    mean = np.array([0.0, 0.0, 0.0, 0.0] * 5)
-    std = np.ones(20)
+    # a quarter of the predictions are exact: they lie inside every interval, even the one of width 0;
+    # one residual of 60σ lies only inside the level-1 interval, which is unbounded (z_1 = ∞)
+    y = np.array([0.0, 0.3, -1.2, 2.0] * 5 + [60.0])
+    mean = np.zeros(21)
+    std = np.ones(21)
     for n_levels in (2, 3, 5):
-        want = _regression_ece_oracle(mean, std, y, n_levels)
-        got = ece(mean, std, y, n_levels=n_levels)
-        assert abs(got - want) < 1e-12, (
-            f"n_levels={n_levels}: expected {want:.4f}, got {got:.4f} — intervals are closed: a residual of exactly "
-            "0 is inside the level-0 interval [μ, μ], and every residual is inside the level-1 interval")
+        _check_regression_ece(ece, mean, std, y, n_levels, what="residuals of exactly 0 and one of 60σ, ")
+    # every prediction exact: observed coverage 1 at every level, so the ECE is mean(1 − p) = 0.5, its maximum
+    exact = np.array([1.5, -0.2, 3.0])
+    _check_regression_ece(ece, exact, np.ones(3), exact, 4, what="every residual exactly 0, ")
 
 
 @exercise("3.3", points=0.5)
@@ -276,26 +419,110 @@ def test_regression_ece_rejects_bad_input(impl):
     ok = np.ones(5)
     _is_float(ece(ok, ok, ok), "regression_ece")  # points for the checks only once the function works
     _expect_value_error(ece, ok, np.array([1, 1, 0, 1, 1.0]), ok, why="a zero std")
+    _expect_value_error(ece, ok, np.array([1, 1, -0.5, 1, 1.0]), ok, why="a negative std")
     _expect_value_error(ece, ok, ok, np.ones(6), why="a length mismatch")
     _expect_value_error(ece, ok, ok, ok, n_levels=1, why="n_levels=1")
+    _expect_value_error(ece, ok, ok, ok, n_levels=10.0, why="n_levels=10.0 (not an int)")
+    _expect_value_error(ece, np.array([]), np.array([]), np.array([]), why="empty inputs")
+    _expect_value_error(ece, ok, ok, np.array([1, 1, np.nan, 1, 1.0]), why="a NaN in y")
+    _expect_value_error(ece, np.ones((5, 1)), np.ones((5, 1)), np.ones((5, 1)), why="2-D inputs (need (n,))")
 
 
 # ---------------------------------------------------------------------------------------- 3.4
-def _classification_ece_oracle(probs, labels, n_bins):
-    """Guo et al.'s loop: bins (lo, hi], |accuracy − confidence| weighted by the bin's share of samples."""
+def _classification_ece_oracle(probs, labels, n_bins, *, bins="(lo, hi]", confidence="top", tie="low",
+                               weight="share"):
+    """Guo et al.'s loop: bins (lo, hi], |accuracy − confidence| weighted by the bin's share of samples.
+
+    The keyword arguments give the classic mistakes instead: ``bins`` ``"[lo, hi)"`` (a confidence of 1.0
+    clipped into the last bin), ``"[lo, hi) drop 1"`` (1.0 falls outside every bin) or ``"(lo, hi) last
+    open"`` (the last bin excludes 1.0) or ``"drop last bin"`` (an index off by one); ``confidence`` ``"p1"`` (binary: P(class 1) binned, the prediction
+    still its argmax), ``"p1 predicts 1"`` (binary: P(class 1) binned and class 1 always predicted) or
+    ``"true"`` (the probability of the true label); ``tie`` ``"high"``; ``weight`` ``"mean"`` (unweighted
+    mean over non-empty bins), ``"bins"`` (sum of the gaps / number of bins) or ``"sum"`` (sum of gaps).
+    """
     probs = np.asarray(probs, float)
-    if probs.ndim == 1:
+    labels = np.asarray(labels)
+    binary = probs.ndim == 1
+    p1 = probs if binary else None
+    if binary:
         probs = np.stack([1 - probs, probs], 1)
+    pred = probs.argmax(1) if tie == "low" else probs.shape[1] - 1 - probs[:, ::-1].argmax(1)
     conf = probs.max(1)
-    acc = (probs.argmax(1) == np.asarray(labels)).astype(float)
+    if confidence == "true":
+        conf = probs[np.arange(len(labels)), labels]
+    elif confidence.startswith("p1") and binary:
+        conf = p1
+        if confidence == "p1 predicts 1":
+            pred = np.ones(len(labels), int)
+    acc = (pred == labels).astype(float)
+    if bins == "none":
+        return float(np.mean(np.abs(acc - conf)))
     edges = np.linspace(0, 1, n_bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        in_bin = (conf > lo) & (conf <= hi)
-        share = in_bin.mean()
-        if share > 0:
-            total += abs(acc[in_bin].mean() - conf[in_bin].mean()) * share
-    return total
+    total, gaps = 0.0, []
+    for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        last = b == n_bins - 1
+        if bins == "(lo, hi]":
+            in_bin = (conf > lo) & (conf <= hi)
+        elif bins == "drop last bin":
+            in_bin = (conf > lo) & (conf <= hi) & (not last)
+        elif bins == "(lo, hi) last open":
+            in_bin = (conf > lo) & ((conf <= hi) if not last else (conf < hi))
+        else:
+            in_bin = (conf >= lo) & ((conf < hi) | (last and bins == "[lo, hi)") & (conf == hi))
+        if in_bin.any():
+            gap = abs(acc[in_bin].mean() - conf[in_bin].mean())
+            gaps.append(gap)
+            total += gap * in_bin.mean()
+    if weight == "share":
+        return total
+    return {"mean": np.mean(gaps) if gaps else 0.0, "bins": np.sum(gaps) / n_bins, "sum": np.sum(gaps)}[weight]
+
+
+_CECE_MISTAKES = [
+    (dict(bins="[lo, hi)"), "bins are (lo, hi], open on the left and closed on the right: a confidence of exactly "
+                            "0.75 belongs to (0.5, 0.75], not [0.75, 1) (np.floor(conf·B) and np.digitize(conf, "
+                            "edges) build [lo, hi) bins)"),
+    (dict(bins="[lo, hi) drop 1"), "bins are (lo, hi], open on the left and closed on the right, and a confidence "
+                                   "of exactly 1.0 belongs to the last bin — with [lo, hi) bins it falls outside "
+                                   "every bin"),
+    (dict(bins="(lo, hi) last open"), "a confidence of exactly 1.0 belongs to the last bin (1 − 1/B, 1]: the last "
+                                      "bin is closed on the right"),
+    (dict(bins="drop last bin"), "every confidence in (1 − 1/B, 1] belongs to the last bin: the (lo, hi] bin index "
+                                 "runs over 0 … B − 1 (an index off by one, e.g. np.digitize's 1 … B, drops it)"),
+    (dict(bins="none"), "group the samples into bins first: each bin compares its mean accuracy with its mean "
+                        "confidence (not |correct − confidence| sample by sample)"),
+    (dict(weight="mean"), "weight each bin's |accuracy − confidence| by its share of the samples |B_b|/n (a bin with "
+                          "3 samples counts less than one with 300), not a plain mean over the bins"),
+    (dict(weight="bins"), "weight each bin's gap by its share of the samples |B_b|/n; do not divide the sum of gaps "
+                          "by the number of bins"),
+    (dict(weight="sum"), "weight each bin's gap by its share of the samples |B_b|/n; do not add the gaps unweighted"),
+    (dict(confidence="true"), "the confidence is the largest probability (that of the predicted class), not the "
+                              "probability of the true label"),
+    (dict(confidence="p1 predicts 1"), "p is P(class 1); a sample with p < 0.5 predicts class 0 with confidence "
+                                       "1 − p (top-label confidence max(p, 1 − p))"),
+    (dict(confidence="p1"), "bin the top-label confidence max(p, 1 − p), not P(class 1): a sample with p < 0.5 "
+                            "predicts class 0 with confidence 1 − p"),
+    (dict(tie="high"), "a tie goes to the lower class index (np.argmax's rule): [0.5, 0.5] predicts class 0"),
+]
+
+
+def _check_classification_ece(ece, probs, labels, n_bins, what, call=None):
+    want = _classification_ece_oracle(np.asarray(probs, float), np.asarray(labels), 15 if n_bins is None else n_bins)
+    got = (call or (lambda: ece(probs, labels) if n_bins is None else ece(probs, labels, n_bins=n_bins)))()
+    _is_float(got, f"classification_ece ({what})", " — an empty bin contributes 0 (skip it; the mean of no samples "
+                                                   "is NaN)")
+    if abs(got - want) > 1e-10:
+        nb = 15 if n_bins is None else n_bins
+        p, lab = np.asarray(probs, float), np.asarray(labels)
+        hint = _diagnose(got, [(_classification_ece_oracle(p, lab, nb, **kw), h) for kw, h in _CECE_MISTAKES]
+                         + [(_classification_ece_oracle(p, lab, k), f"use n_bins = {nb} bins (n_bins + 1 edges from 0 "
+                             f"to 1), you used {k}") for k in (nb - 1, nb + 1) if k >= 1], atol=1e-10)
+        if not hint and n_bins is None:
+            hint = _diagnose(got, [(_classification_ece_oracle(p, lab, k), f"the default is n_bins=15, you used {k}")
+                                   for k in (5, 10, 14, 16, 20)], atol=1e-10)
+        raise AssertionError(
+            f"classification_ece = {got:.6f}, expected {want:.6f} ({what}, n_bins="
+            f"{'15, the default' if n_bins is None else n_bins}){hint or ': top-label confidence = max probability, correct = (argmax == label), bins (lo, hi], each bin’s |accuracy − confidence| weighted by its share of the samples'}")
 
 
 def _softmax(z):
@@ -309,7 +536,7 @@ def _sample_labels(rng, probs):
     return (u[:, None] > np.cumsum(probs, 1)[:, :-1]).sum(1)
 
 
-@exercise("3.4", points=2)
+@exercise("3.4", points=1.5)
 def test_classification_ece_matches_definition(impl):
     ece = _mod(impl).classification_ece
     rng = np.random.default_rng(34)
@@ -317,16 +544,12 @@ def test_classification_ece_matches_definition(impl):
         probs = _softmax(rng.normal(size=(n, classes)) * sharp)
         labels = rng.integers(0, classes, n)  # labels unrelated to probs: a badly calibrated model
         labels[: n // 2] = probs[: n // 2].argmax(1)  # ... half of them right
-        want = _classification_ece_oracle(probs, labels, n_bins)
-        got = ece(probs, labels, n_bins=n_bins)
-        _is_float(got, "classification_ece")
-        assert abs(got - want) < 1e-10, (
-            f"classification_ece = {got:.6f}, expected {want:.6f} ({classes} classes, n_bins={n_bins}): top-label "
-            "confidence = max probability, correct = (argmax == label), each bin's |accuracy − confidence| "
-            "weighted by its share of the samples")
+        _check_classification_ece(ece, probs, labels, n_bins, f"{classes} classes")
+    _check_classification_ece(ece, probs, labels, None, "called without n_bins")
     # torch inputs (float32 probabilities, int64 labels)
     got = ece(torch.tensor(probs, dtype=torch.float32), torch.tensor(labels))
     want = _classification_ece_oracle(np.float32(probs).astype(float), labels, 15)
+    _is_float(got, "classification_ece (torch inputs)")
     assert abs(got - want) < 1e-9, f"torch inputs: expected {want:.6f}, got {got:.6f}"
 
 
@@ -336,19 +559,37 @@ def test_classification_ece_binary_vector_and_bin_edges(impl):
     rng = np.random.default_rng(340)
     p1 = rng.random(500)
     labels = (rng.random(500) < 0.5 + 0.6 * (p1 - 0.5)).astype(int)
-    want = _classification_ece_oracle(p1, labels, 15)
-    got = ece(p1, labels)
-    assert abs(got - want) < 1e-10, (
-        f"binary (n,) probabilities: expected {want:.6f}, got {got:.6f} — p is P(class 1); a sample with p < 0.5 "
-        "predicts class 0 with confidence 1 − p")
+    _check_classification_ece(ece, p1, labels, 15, "binary (n,) probabilities of class 1")
     # confidences exactly on the bin edges 0.5, 0.75 and 1.0 (exact in binary floating point)
     probs = np.array([[1.0, 0.0]] * 6 + [[0.1, 0.9]] * 4 + [[0.75, 0.25]] * 4 + [[0.4, 0.6]] * 4 + [[0.5, 0.5]] * 2)
     labels = np.array([0, 0, 1, 1, 1, 1] + [1, 1, 1, 1] + [0, 0, 1, 1] + [1, 1, 1, 1] + [0, 1])
-    want = _classification_ece_oracle(probs, labels, 4)
-    got = ece(probs, labels, n_bins=4)
-    assert abs(got - want) < 1e-12, (
-        f"confidences on bin edges: expected {want:.4f}, got {got:.4f} — bins are (lo, hi]: 0.75 belongs to "
-        "(0.5, 0.75], and a confidence of 1.0 to the last bin (0.75, 1]")
+    _check_classification_ece(ece, probs, labels, 4, "confidences 0.5, 0.75 and 1.0 on the bin edges")
+    # the same with the binary (n,) form and 8 bins: 0.75 is the upper edge of (0.625, 0.75]
+    _check_classification_ece(ece, probs[:, 1], labels, 8, "binary (n,) form, confidences on the bin edges")
+
+
+@exercise("3.4", points=0.5)
+def test_classification_ece_degenerate_inputs(impl):
+    ece = _mod(impl).classification_ece
+    # every probability exactly 0 or 1: every confidence is 1.0, in the last bin, so ECE = 1 − accuracy
+    p = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0])
+    labels = np.array([1, 0, 0, 1, 0, 1, 1, 0])
+    _check_classification_ece(ece, p, labels, 10, "every probability 0 or 1, 2 of 8 wrong: ECE = 0.25")
+    # labels all one class, every sample in one bin (the other 14 empty, contributing 0)
+    p = np.array([0.81, 0.82, 0.83, 0.84, 0.85])
+    _check_classification_ece(ece, p, np.ones(5, int), None, "labels all 1, one occupied bin")
+    _check_classification_ece(ece, p, np.zeros(5, int), None, "labels all 0, one occupied bin")
+    # ties go to the lower class index, also for a binary p of exactly 0.5
+    probs = np.array([[0.5, 0.5]] * 3 + [[0.45, 0.55]] * 2 + [[0.2, 0.8]])
+    _check_classification_ece(ece, probs, np.array([0, 0, 0, 1, 1, 0]), 5, "rows [0.5, 0.5] (a tie) with label 0")
+    _check_classification_ece(ece, np.array([0.5, 0.5, 0.55, 0.9]), np.array([0, 0, 1, 1]), 5,
+                              "binary p = 0.5 (a tie) with label 0")
+    three = np.array([[0.4, 0.4, 0.2], [0.3, 0.3, 0.4], [0.1, 0.45, 0.45]])
+    _check_classification_ece(ece, three, np.array([0, 2, 1]), 3, "three classes with ties")
+    # a single bin: ECE = |accuracy − mean confidence|
+    rng = np.random.default_rng(342)
+    probs = _softmax(rng.normal(size=(50, 3)))
+    _check_classification_ece(ece, probs, rng.integers(0, 3, 50), 1, "n_bins=1")
 
 
 @exercise("3.4", points=1)
@@ -358,6 +599,7 @@ def test_classification_ece_zero_when_calibrated_large_when_overconfident(impl):
     probs = _softmax(rng.normal(size=(20000, 3)) * 1.5)
     labels = _sample_labels(rng, probs)  # calibrated by construction
     calibrated = ece(probs, labels)
+    _is_float(calibrated, "classification_ece", " — an empty bin contributes 0")
     assert calibrated < 0.02, f"labels drawn from the predicted probabilities must give ECE ≈ 0, got {calibrated:.3f}"
     sharp = _softmax(np.log(probs) * 4)  # same ranking, far too confident
     over = ece(sharp, labels)
@@ -369,14 +611,24 @@ def test_classification_ece_rejects_bad_input(impl):
     ece = _mod(impl).classification_ece
     good = np.array([[0.2, 0.8], [0.6, 0.4]])
     _is_float(ece(good, np.array([0, 1])), "classification_ece")  # points for the checks only once it works
+    # rows that sum to 1 within 1e-4 are accepted (float32 softmax outputs do not sum to 1 exactly)
+    _is_float(ece(np.array([[0.2, 0.80005], [0.6, 0.39995]]), np.array([0, 1])),
+              "classification_ece (rows summing to 1 ± 5e-5 must be accepted)")
     _expect_value_error(ece, np.array([[0.2, 0.9], [0.6, 0.4]]), np.array([0, 1]), why="a row summing to 1.1")
     _expect_value_error(ece, np.array([[1.2, -0.2], [0.6, 0.4]]), np.array([0, 1]), why="probabilities outside [0, 1]")
     _expect_value_error(ece, np.array([0.3, 1.5]), np.array([0, 1]), why="a binary probability of 1.5")
+    _expect_value_error(ece, np.array([0.3, np.nan]), np.array([0, 1]), why="a NaN probability")
     _expect_value_error(ece, good, np.array([0, 1, 1]), why="3 labels for 2 rows")
     _expect_value_error(ece, good, np.array([0, 2]), why="label 2 with 2 classes")
+    _expect_value_error(ece, good, np.array([-1, 0]), why="label −1")
+    _expect_value_error(ece, good, np.array([0.5, 1.0]), why="a label of 0.5 (not an integer)")
+    _expect_value_error(ece, good, np.array([0, 1]), n_bins=0, why="n_bins=0")
 
 
 # ---------------------------------------------------------------------------------------- 3.5
+_T_RANGE = (0.01, 100.0)
+
+
 def _nll_at(logits, labels, temperature):
     z = torch.as_tensor(logits, dtype=torch.float64)
     if z.ndim == 1:
@@ -385,7 +637,7 @@ def _nll_at(logits, labels, temperature):
 
 
 def _temperature_oracle(logits, labels):
-    grid = np.exp(np.linspace(math.log(0.01), math.log(100), 401))
+    grid = np.exp(np.linspace(math.log(_T_RANGE[0]), math.log(_T_RANGE[1]), 401))
     k = int(np.argmin([_nll_at(logits, labels, t) for t in grid]))
     lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
     res = optimize.minimize_scalar(lambda t: _nll_at(logits, labels, t), bounds=(lo, hi), method="bounded",
@@ -399,6 +651,39 @@ def _tempered_task(rng, n, classes, true_t, scale=3.0):
     return logits, labels
 
 
+def _check_temperature_range(got, what):
+    _is_float(got, f"fit_temperature ({what})")
+    assert got > 0, (f"{what}: T = {got:.4g}; a temperature must stay > 0 (a negative T flips the predictions): "
+                     "optimise log T, or bound T")
+    assert _T_RANGE[0] * (1 - 1e-9) <= got <= _T_RANGE[1] * (1 + 1e-9), (
+        f"{what}: T = {got:.4g} lies outside the search range [0.01, 100] of the spec: bound the search")
+
+
+def _check_temperature_optimal(got, logits, labels, best, what, mistakes=()):
+    """The spec: the NLL at the returned T is within 1e-6 of its minimum over [0.01, 100] (at ``best``).
+
+    ``mistakes``: (T a classic mistake would return, hint), tried before the generic diagnoses.
+    """
+    excess = _nll_at(logits, labels, got) - _nll_at(logits, labels, best)
+    if excess > 1e-6:
+        hint = next((" — " + h for t, h in mistakes if abs(got - t) < 1e-3 * t), "")
+        if hint:
+            pass
+        elif abs(got * best - 1) < 0.01:
+            hint = " — you returned 1/T: the logits are divided by T (softmax(z / T)), not multiplied"
+        elif best > 0 and abs(got - math.log(best)) < 1e-3 * max(1, abs(math.log(best))):
+            hint = " — you returned log T; return T itself (exp of the optimised log T)"
+        elif best in _T_RANGE:
+            side = "grows" if best == _T_RANGE[1] else "shrinks"
+            hint = (f" — the NLL keeps falling as T {side}, so the answer is the bound {best:g} of the search range "
+                    "[0.01, 100]: search the whole range")
+        else:
+            hint = (" — the search stopped short of the minimum (too coarse a grid, too few steps, or a narrower "
+                    "range): the spec asks for an NLL within 1e-6 of its minimum over [0.01, 100]")
+        raise AssertionError(f"{what}: the NLL is smallest at T = {best:.5g} ({_nll_at(logits, labels, best):.7f}); "
+                             f"at your T = {got:.5g} it is {excess:.2g} higher{hint}")
+
+
 @exercise("3.5", points=2)
 def test_fit_temperature_recovers_known_temperature(impl):
     fit = _mod(impl).fit_temperature
@@ -407,18 +692,16 @@ def test_fit_temperature_recovers_known_temperature(impl):
         logits, labels = _tempered_task(rng, 3000, 4, true_t)
         oracle = _temperature_oracle(logits, labels)
         got = fit(logits, labels)
-        _is_float(got, "fit_temperature")
-        assert got > 0, f"fit_temperature returned T = {got:.4f}; a temperature must be > 0"
-        if abs(got - oracle) > 1e-3 * oracle:
-            hint = ""
-            if abs(got * oracle - 1) < 0.01:
-                hint = " — you returned 1/T: the logits are divided by T (softmax(z / T)), not multiplied"
-            raise AssertionError(f"labels drawn with T = {true_t}: the NLL is minimised at T = {oracle:.4f}, "
-                                 f"you returned {got:.4f}{hint}")
-        nll_got, nll_best = _nll_at(logits, labels, got), _nll_at(logits, labels, oracle)
-        assert nll_got <= nll_best + 1e-6, f"the NLL at your T ({nll_got:.6f}) exceeds the minimum {nll_best:.6f}"
+        what = f"labels drawn with T = {true_t}"
+        _check_temperature_range(got, what)
+        mistakes = [(_temperature_oracle(_softmax(logits), labels),
+                     "divide the logits (or log-probabilities) by T, not the probabilities")]
+        _check_temperature_optimal(got, logits, labels, oracle, what, mistakes)
+        assert abs(got - oracle) <= 1e-3 * oracle, (
+            f"{what}: the NLL is minimised at T = {oracle:.4f}, you returned {got:.4f}")
     # float32 torch logits, int labels
     got = fit(torch.tensor(logits, dtype=torch.float32), torch.tensor(labels))
+    _is_float(got, "fit_temperature (torch inputs)")
     assert abs(got - oracle) < 2e-3 * oracle, f"torch float32 logits: expected T ≈ {oracle:.4f}, got {got}"
 
 
@@ -442,15 +725,19 @@ def test_fit_temperature_stays_positive(impl):
     fit = _mod(impl).fit_temperature
     rng = np.random.default_rng(351)
     logits, labels = _tempered_task(rng, 1500, 3, 1.0)
-    got = fit(-logits, labels)  # logits pointing the wrong way: no positive T helps, the bound T = 100 is best
-    _is_float(got, "fit_temperature")
-    assert got > 0, (f"logits that point the wrong way gave T = {got:.3f}: T must stay > 0 (a negative T flips the "
-                     "predictions; optimise log T, or bound T)")
-    assert got >= 50, (f"for logits that point the wrong way the NLL keeps falling as T grows, so the answer is the "
-                       f"upper bound 100; got {got:.3f}")
-    uninformative = np.zeros((200, 3))
-    got = fit(uninformative, rng.integers(0, 3, 200))
-    assert 0.01 <= got <= 100, f"T must lie in [0.01, 100], got {got}"
+    # logits pointing the wrong way: no positive T helps, the NLL keeps falling as T grows: the bound T = 100
+    got = fit(-logits, labels)
+    _check_temperature_range(got, "logits pointing the wrong way")
+    _check_temperature_optimal(got, -logits, labels, _T_RANGE[1], "logits pointing the wrong way")
+    # perfectly separated classes with a small margin: a sharper softmax always helps, the bound T = 0.01
+    labels = rng.integers(0, 3, 300)
+    separable = 0.15 * np.eye(3)[labels] + 0.01 * rng.random((300, 1))
+    got = fit(separable, labels)
+    _check_temperature_range(got, "perfectly separable logits")
+    _check_temperature_optimal(got, separable, labels, _T_RANGE[0], "perfectly separable logits")
+    # logits that carry nothing: the NLL does not depend on T, any T in the range is optimal
+    got = fit(np.zeros((200, 3)), rng.integers(0, 3, 200))
+    _check_temperature_range(got, "all-zero logits")
 
 
 @exercise("3.5", points=0.5)
@@ -460,7 +747,11 @@ def test_fit_temperature_rejects_bad_input(impl):
     _is_float(fit(z, np.array([0, 1, 2, 0])), "fit_temperature")  # points for the checks only once it works
     _expect_value_error(fit, z, np.array([0, 1, 2]), why="3 labels for 4 rows")
     _expect_value_error(fit, z, np.array([0, 1, 2, 3]), why="label 3 with 3 classes")
+    _expect_value_error(fit, z, np.array([0, 1, 1.5, 0]), why="a label of 1.5 (not an integer)")
     _expect_value_error(fit, np.array([[0.0, np.nan, 1.0]] * 4), np.array([0, 1, 2, 0]), why="a NaN logit")
+    _expect_value_error(fit, np.array([[0.0, np.inf, 1.0]] * 4), np.array([0, 1, 2, 0]), why="an infinite logit")
+    _expect_value_error(fit, np.zeros((4, 3, 2)), np.array([0, 1, 2, 0]), why="3-D logits")
+    _expect_value_error(fit, np.zeros((0, 3)), np.array([], dtype=int), why="empty logits")
 
 
 # ---------------------------------------------------------------------------------------- 3.6
@@ -470,27 +761,44 @@ def _scale_oracle(mean, var, y):
                                                  options={"xatol": 1e-10}).x))
 
 
+def _scale_mistakes(mean, var, y):
+    """(value, hint) of the classic variance-scale mistakes."""
+    r = y - mean
+    z = r / np.sqrt(var)
+    s2, n = float(np.mean(z**2)), len(y)
+    own = "average each molecule's own z² = (y − μ)²/σ², not mean squared error / mean variance"
+    return [
+        (math.sqrt(s2), "that is s; return the factor s² on the variance"),
+        (np.var(z), "that is the variance of z (centred); the optimum is the mean of z² (biased residuals count)"),
+        (np.var(z, ddof=1), "that is the sample variance of z; the optimum is the mean of z² over n (not centred, "
+                            "not divided by n − 1)"),
+        (np.std(z), "that is the standard deviation of z; the optimum is the mean of z² (not centred, no square root)"),
+        (s2 * n / (n - 1) if n > 1 else math.nan, "divide the sum of z² by n (the mean), not by n − 1"),
+        (1 / s2, "that is 1/s²: s² = mean((y − μ)²/σ²) is > 1 when the residuals are larger than the predicted σ"),
+        (np.mean(r**2 / var**2), "var is already the variance σ²: z = (y − μ)/√var, do not divide by var itself"),
+        (np.median(z**2), "the optimum is the mean of z², not the median"),
+        (np.mean(r**2) / np.mean(var), own),
+        (np.mean(r**2) / np.mean(np.sqrt(var)) ** 2, own),
+    ]
+
+
+def _check_scale(fit, mean, var, y, what):
+    oracle = _scale_oracle(mean, var, y)
+    got = fit(mean, var, y)
+    _is_float(got, f"fit_variance_scale ({what})")
+    if abs(got - oracle) > 1e-5 * oracle:
+        hint = _diagnose(got, _scale_mistakes(mean, var, y), atol=1e-8)
+        raise AssertionError(f"{what}: the NLL of N(μ, s²σ²) is smallest at s² = {oracle:.5f}; you returned "
+                             f"{got:.5f}{hint}")
+
+
 @exercise("3.6", points=2)
 def test_fit_variance_scale_minimises_nll(impl):
     fit = _mod(impl).fit_variance_scale
     rng = np.random.default_rng(36)
     for std_scale, bias in ((2.0, 0.0), (0.5, 0.8), (1.0, 0.0)):
         mean, std, y = _gaussian_data(rng, 400, std_scale=std_scale, bias=bias)
-        var = std**2
-        oracle = _scale_oracle(mean, var, y)
-        got = fit(mean, var, y)
-        _is_float(got, "fit_variance_scale")
-        if abs(got - oracle) > 1e-5 * oracle:
-            z = (y - mean) / std
-            hint = ""
-            if abs(got - math.sqrt(oracle)) < 1e-5:
-                hint = " — that is s; return the factor s² on the variance"
-            elif abs(got - np.var(z)) < 1e-8:
-                hint = " — that is the variance of z (centred); the optimum is the mean of z² (biased residuals count)"
-            elif abs(got - np.mean((y - mean) ** 2) / np.mean(var)) < 1e-8:
-                hint = (" — that is mean squared error / mean variance; average each molecule's own z² = "
-                        "(y − μ)²/σ² instead")
-            raise AssertionError(f"the NLL of N(μ, s²σ²) is smallest at s² = {oracle:.5f}; you returned {got:.5f}{hint}")
+        _check_scale(fit, mean, std**2, y, f"residuals {std_scale}× the predicted std, bias {bias}")
     # the truth is known: predictions whose std is half the real one need s² ≈ 4
     mean, std, y = _gaussian_data(rng, 20000, std_scale=2.0)
     got = fit(mean, std**2, y)
@@ -501,10 +809,14 @@ def test_fit_variance_scale_minimises_nll(impl):
 def test_fit_variance_scale_heteroscedastic_and_torch(impl):
     fit = _mod(impl).fit_variance_scale
     # two molecules: a confident one that is off by 1, an unsure one that is exact
-    got = fit(np.array([0.0, 0.0]), np.array([0.01, 100.0]), np.array([1.0, 0.0]))
+    mean, var, y = np.array([0.0, 0.0]), np.array([0.01, 100.0]), np.array([1.0, 0.0])
+    got = fit(mean, var, y)
+    _is_float(got, "fit_variance_scale")
     assert abs(got - 50.0) < 1e-6, (
-        f"expected s² = mean(z²) = (1/0.01 + 0)/2 = 50, got {got:.4f} — average each molecule's own z² = (y − μ)²/σ², "
-        "not mean squared error / mean variance")
+        f"expected s² = mean(z²) = (1/0.01 + 0)/2 = 50, got {got:.4f}"
+        + (_diagnose(got, _scale_mistakes(mean, var, y), atol=1e-8) or " — average each molecule's own z²"))
+    # a single molecule: s² = its z²
+    _check_scale(fit, np.array([1.0]), np.array([0.25]), np.array([2.0]), "one molecule with z = 2")
     rng = np.random.default_rng(360)
     mean, std, y = _gaussian_data(rng, 100, std_scale=1.3)
     got = fit(*(torch.tensor(a, dtype=torch.float32) for a in (mean, std**2, y)))
@@ -519,5 +831,9 @@ def test_fit_variance_scale_rejects_bad_input(impl):
     ok = np.array([0.0, 1.0, 2.0])
     _is_float(fit(ok, np.ones(3), ok + 1), "fit_variance_scale")  # points for the checks only once it works
     _expect_value_error(fit, ok, np.array([1.0, 0.0, 1.0]), ok + 1, why="a zero variance")
+    _expect_value_error(fit, ok, np.array([1.0, -2.0, 1.0]), ok + 1, why="a negative variance")
     _expect_value_error(fit, ok, np.ones(3), np.ones(4), why="a length mismatch")
     _expect_value_error(fit, ok, np.ones(3), ok, why="all residuals zero")
+    _expect_value_error(fit, ok, np.ones(3), np.array([1.0, np.nan, 3.0]), why="a NaN in y")
+    _expect_value_error(fit, np.array([]), np.array([]), np.array([]), why="empty inputs")
+    _expect_value_error(fit, np.ones((3, 1)), np.ones((3, 1)), np.zeros((3, 1)), why="2-D inputs (need (n,))")
