@@ -100,6 +100,22 @@ def window_forgets_last_window(tokens, k):
     return best
 
 
+def window_shrinks_one_too_early(tokens, k):
+    """Off by one at the boundary: a window of exactly k distinct values is shrunk too (>= instead of >)."""
+    k = ref._check_int("k", k, low=0)
+    tokens = list(tokens)
+    counts, best, left = {}, 0, 0
+    for right, t in enumerate(tokens):
+        counts[t] = counts.get(t, 0) + 1
+        while counts and len(counts) >= k and left <= right:
+            counts[tokens[left]] -= 1
+            if counts[tokens[left]] == 0:
+                del counts[tokens[left]]
+            left += 1
+        best = max(best, right - left + 1)
+    return best
+
+
 def window_returns_none(tokens, k):
     ref._check_int("k", k, low=0)
     return None
@@ -206,7 +222,7 @@ WINDOW_SUPERLINEAR = {"brute force from every left end": window_brute_force_quad
 
 
 @pytest.mark.parametrize("broken", [window_off_by_one, window_keeps_zero_counts, window_forgets_last_window,
-                                    window_returns_none])
+                                    window_shrinks_one_too_early, window_returns_none])
 def test_window_graders_reject(broken):
     assert _rejection(_impl(longest_window_at_most_k_distinct=broken), "5.1"), \
         f"graders of 5.1 accepted {broken.__name__}"
@@ -237,6 +253,8 @@ def _tree_variant(mistake=None):
         selected = ref._selection(num_nodes, mask)
         edges = ref._edge_list(num_nodes, edges)
         nodes = [i for i, s in enumerate(selected) if s]
+        if mistake == "last_node_dropped":
+            nodes = [i for i in range(num_nodes - 1) if selected[i]]  # range(n − 1): off by one at the top
         m = len(nodes)
         if m == 0:
             return mistake == "empty_is_tree"
@@ -262,7 +280,9 @@ def _tree_variant(mistake=None):
             count += 1
             adj[u].append(v)
             adj[v].append(u)
-        if mistake != "connectivity_only" and count != m - 1:
+        if mistake == "edges_le_nodes" and count > m:  # m edges allowed: off by one
+            return False
+        if mistake not in ("connectivity_only", "edges_le_nodes") and count != m - 1:
             return False
         if mistake == "edge_count_only":
             return True
@@ -463,7 +483,8 @@ TREE_SUPERLINEAR = {"visited kept in a list": _tree_variant("visited_list"),
 
 
 @pytest.mark.parametrize("mistake", ["recursive_dfs", "whole_graph_edges", "no_dedupe", "ignores_self_loops",
-                                     "edge_count_only", "connectivity_only", "empty_is_tree"])
+                                     "edge_count_only", "connectivity_only", "empty_is_tree", "last_node_dropped",
+                                     "edges_le_nodes"])
 def test_tree_graders_reject(mistake):
     assert _rejection(_impl(induced_subgraph_is_tree=_tree_variant(mistake)), "5.2"), \
         f"graders of 5.2 accepted {mistake}"

@@ -67,7 +67,7 @@ def test_window_edge_cases(impl):
         shown = list(tokens) if kind.startswith("an iterator") else tokens
         got = f(iter(shown) if kind.startswith("an iterator") else tokens, k)
         assert got == want, f"tokens as {kind}: {shown!r} with k={k} gave {got!r}, expected {want}"
-    for bad in (-1, -5):
+    for bad in (-1, -5, True, 2.0, "2"):
         with pytest.raises(ValueError):
             f("abc", bad)
 
@@ -181,13 +181,17 @@ def test_tree_edge_cases(impl):
         ((3, [(0, 1), (1, 2)], np.array([True, True, True])), True, "a numpy boolean mask works like a list"),
         ((3, np.array([[0, 1], [1, 2]]), 0b111), True, "edges may be an (E, 2) integer array"),
         ((5, [(0, 1), (2, 3)], 0b01111), False, "2 edges on 4 nodes: a forest, not a tree"),
+        ((4, [(0, 3), (3, 1)], 0b1011), True, "node n − 1 (the mask's highest bit) belongs to the selection too"),
+        ((4, [(0, 1), (1, 2)], 0b1111), False, "node 3 (the highest) is selected but isolated: not connected"),
+        ((4, [(2, 3)], [False, False, True, True]), True, "the last two nodes joined by an edge are a tree"),
+        ((3, [(0, 1), (1, 2), (2, 0)], 0b111), False, "3 nodes and 3 edges: one edge too many (a cycle)"),
     ]
     for args, want, why in checks:
         got = f(*args)
         assert got is want or (isinstance(got, np.bool_) and bool(got) == want), (
             f"induced_subgraph_is_tree{args!r} returned {got!r}, expected {want}: {why}")
     for bad_args in ((3, [(0, 3)], 0b111), (3, [(-1, 0)], 0b111), (3, [(0, 1)], 0b1000), (3, [(0, 1)], [True, True]),
-                     (3, [(0, 1, 2)], 0b111)):
+                     (3, [(0, 1, 2)], 0b111), (-1, [], 0), (3, np.array([[0, 3]]), 0b111)):
         with pytest.raises(ValueError):
             f(*bad_args)
 
@@ -264,9 +268,11 @@ def test_tree_long_path_without_recursion(impl):
     try:
         got = f(n, edges, (1 << n) - 1)
         assert isinstance(got, (bool, np.bool_)) and got, "a path of 100 000 nodes (all selected) is a tree"
-        holes = [True] * n
-        holes[int(order[n // 2])] = False
-        assert not f(n, edges, holes), "a 100 000-node path without its middle node is two pieces: not a tree"
+        short = 5_000  # still far beyond the recursion limit
+        holes = [True] * short
+        holes[short // 2] = False
+        assert not f(short, [(i, i + 1) for i in range(short - 1)], holes), \
+            f"a {short}-node path without its middle node is two pieces: not a tree"
     except RecursionError:
         raise AssertionError("RecursionError on a 100 000-node path: Python's recursion limit is ~1000; "
                              "walk the graph with an explicit stack or use union–find") from None
