@@ -516,8 +516,8 @@ def keep_work_on_drive(home: str | Path) -> str:
     if reason is None:
         try:
             result = link_exercises(home, mydrive / folder / "exercises")
-        except (OSError, RuntimeError) as err:
-            reason = f"could not keep exercises/ on Drive ({err})"
+        except Exception as err:  # noqa: BLE001 — whatever Drive does, the setup goes on and says so
+            reason = f"could not keep exercises/ on Drive ({type(err).__name__}: {err})"
     if reason is not None:
         _restore_local_exercises(home)
         _say_not_kept(home, reason)

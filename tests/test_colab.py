@@ -211,6 +211,14 @@ def _stub_names():
     return sorted(p.name for p in (REPO / "exercises").glob("*.py"))
 
 
+def _solved_ch00(stub: str) -> str:
+    """The chapter-0 stub with the reference's body in place of its ``raise NotImplementedError``."""
+    solution = (REPO / "solutions" / "ch00_start_here.py").read_text().split("def softmax_energy_stats", 1)[1]
+    body = solution.split("# BEGIN SOLUTION\n", 1)[1].split("    # END SOLUTION", 1)[0]
+    line = next(x for x in stub.splitlines(keepends=True) if 'raise NotImplementedError("Exercise 0.1' in x)
+    return stub.replace(line, body)
+
+
 def _push_update(remote, tmp_path, branch):
     """A new commit on ``branch`` of the remote: a new exercise file ch99_extra.py, and changed stubs of ch01 and
     ch02 (an update of the curriculum during a course)."""
@@ -244,7 +252,7 @@ def test_simulated_colab_keeps_work_on_drive_across_runtimes(tmp_path, remote):
     assert all((on_drive / n).read_bytes() == (REPO / "exercises" / n).read_bytes() for n in names)
     assert "molpractice | device:" in first.stdout and "NOT KEPT" not in first.stdout
     # the learner works: through the clone's path (what Colab's editor opens) and a file of their own
-    mine = (sim.home / "exercises" / "ch00_start_here.py").read_text() + "\nLEARNER = 'my code'\n"
+    mine = _solved_ch00((sim.home / "exercises" / "ch00_start_here.py").read_text()) + "\nLEARNER = 'my code'\n"
     (sim.home / "exercises" / "ch00_start_here.py").write_text(mine)
     (sim.home / "exercises" / "my_helpers.py").write_text("HELP = 1\n")
     assert (on_drive / "ch00_start_here.py").read_text() == mine and (on_drive / "my_helpers.py").is_file()
@@ -254,7 +262,7 @@ def test_simulated_colab_keeps_work_on_drive_across_runtimes(tmp_path, remote):
     # second run: a new runtime (fresh clone); the learner's files are used as they are, and imported
     sim.new_runtime()
     second = sim.run(RUNNER_THEN="import molpractice as mp; print('LEARNER=' + "
-                                 "mp.load_chapter('ch00_start_here').LEARNER)")
+                                 "mp.load_chapter('ch00_start_here').LEARNER); mp.check('0.1')")
     print("--- second run\n" + second.stdout)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "cloning" in second.stdout
@@ -262,6 +270,7 @@ def test_simulated_colab_keeps_work_on_drive_across_runtimes(tmp_path, remote):
     assert "new from the curriculum" not in second.stdout
     assert (on_drive / "ch00_start_here.py").read_text() == mine and (on_drive / "my_helpers.py").is_file()
     assert "LEARNER=my code" in second.stdout, "the notebook must import the learner's file from Drive"
+    assert re.search(r"0\.1 +passed", second.stdout), "mp.check must grade the learner's file on Drive"
 
     # an update: a new exercise file arrives as a stub; untouched stubs follow the update; the learner's never
     (on_drive / "ch02_equivariance.py").write_text("# my equivariance work\n")
