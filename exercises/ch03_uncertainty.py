@@ -128,12 +128,14 @@ def ensemble_moments(means, variances):
         variances: (M, n) members' predicted variances (≥ 0), same shape.
     Returns:
         ``(mean, aleatoric_var, epistemic_var)``, each (n,), of the input's kind and dtype (numpy →
-        numpy, torch → torch). The total predictive variance is ``aleatoric_var + epistemic_var``.
+        numpy, torch → torch; integer numpy inputs are converted to float64 first). The total predictive
+        variance is ``aleatoric_var + epistemic_var``.
         ``epistemic_var`` is the *population* variance of the members' means (divide by M, ddof = 0):
         it is a moment of the mixture, not an estimate of a spread from a sample.
     Raises:
         TypeError: if one input is a numpy array and the other a torch tensor.
-        ValueError: if the inputs are not 2-D of the same shape, are empty, or a variance is negative.
+        ValueError: if the inputs are not 2-D of the same shape, are empty (no member or no molecule), are
+            torch tensors that are not floating point, or a variance is negative.
 
     Hint: ``x.mean(0)`` means the same thing for a numpy array and a torch tensor, so one formula
     serves both kinds. Which axis indexes the members?
@@ -242,8 +244,8 @@ def classification_ece(probs, labels, n_bins: int = 15) -> float:
     Returns:
         The ECE as a Python float in [0, 1].
     Raises:
-        ValueError: for probabilities outside [0, 1] or not finite, rows not summing to 1, a length
-            mismatch, labels that are not integers in range, or ``n_bins`` < 1.
+        ValueError: for empty, non-finite or out-of-[0, 1] probabilities, rows not summing to 1, a length
+            mismatch, labels that are not integers in range, or ``n_bins`` not an int ≥ 1.
 
     Hint: bin edges ``np.linspace(0, 1, n_bins + 1)``; ``np.searchsorted(edges, conf, side="left") - 1``
     gives the (lo, hi] bin of each confidence. Weight each bin by its share of the samples — a bin
@@ -287,12 +289,14 @@ def fit_temperature(logits, labels) -> float:
             (equivalent to the two columns [0, z]).
         labels: (n,) integer class indices in [0, C).
     Returns:
-        T as a Python float, searched in [0.01, 100] (if the NLL keeps falling beyond a bound — e.g.
-        the logits carry no information, or point the wrong way — the bound is returned). The NLL at the
-        returned T is within 1e-6 of its minimum over that range.
+        T as a Python float, searched in [0.01, 100]. The NLL is convex in 1/T; when it keeps falling
+        beyond a bound, that bound is returned: 100 when the logits point the wrong way (on average the
+        true class's logit lies below its row's mean logit), 0.01 when they separate the classes
+        perfectly (the true class has the largest logit in every row). The NLL at the returned T is
+        within 1e-6 of its minimum over that range.
     Raises:
-        ValueError: for a shape or length mismatch, non-finite logits, or labels that are not integers
-            in [0, C).
+        ValueError: for empty logits, a shape or length mismatch, non-finite logits, or labels that are
+            not integers in [0, C).
 
     Hint: optimise over log T (unconstrained, and T = exp(log T) is positive by construction), e.g.
     ``scipy.optimize.minimize_scalar(f, bounds=(log 0.01, log 100), method="bounded")``. Compute the NLL

@@ -659,14 +659,15 @@ def _check_temperature_range(got, what):
         f"{what}: T = {got:.4g} lies outside the search range [0.01, 100] of the spec: bound the search")
 
 
-def _check_temperature_optimal(got, logits, labels, best, what, mistakes=()):
+def _check_temperature_optimal(got, logits, labels, best, what, mistakes=None):
     """The spec: the NLL at the returned T is within 1e-6 of its minimum over [0.01, 100] (at ``best``).
 
-    ``mistakes``: (T a classic mistake would return, hint), tried before the generic diagnoses.
+    ``mistakes``: a function giving (T a classic mistake would return, hint) pairs, tried (only when the NLL is
+    too high) before the generic diagnoses.
     """
     excess = _nll_at(logits, labels, got) - _nll_at(logits, labels, best)
     if excess > 1e-6:
-        hint = next((" — " + h for t, h in mistakes if abs(got - t) < 1e-3 * t), "")
+        hint = next((" — " + h for t, h in (mistakes() if mistakes else ()) if abs(got - t) < 1e-3 * t), "")
         if hint:
             pass
         elif abs(got * best - 1) < 0.01:
@@ -694,9 +695,9 @@ def test_fit_temperature_recovers_known_temperature(impl):
         got = fit(logits, labels)
         what = f"labels drawn with T = {true_t}"
         _check_temperature_range(got, what)
-        mistakes = [(_temperature_oracle(_softmax(logits), labels),
-                     "divide the logits (or log-probabilities) by T, not the probabilities")]
-        _check_temperature_optimal(got, logits, labels, oracle, what, mistakes)
+        _check_temperature_optimal(got, logits, labels, oracle, what, lambda: [(
+            _temperature_oracle(_softmax(logits), labels),
+            "divide the logits (or log-probabilities) by T, not the probabilities")])
         assert abs(got - oracle) <= 1e-3 * oracle, (
             f"{what}: the NLL is minimised at T = {oracle:.4f}, you returned {got:.4f}")
     # float32 torch logits, int labels
