@@ -544,7 +544,8 @@ DDIM_MISTAKES = [
     ("clip_the_output", "not the result"), ("eps_recomputed_after_clip", "use ε̂ as given"),
     ("sigma_without_sqrt", "take the square roots"), ("sigma_one_factor", "σ misses a factor"),
     ("sigma_eta_squared", "not with η²"), ("direction_ignores_sigma", "subtract σ²"),
-    ("no_noise_term", "adds σ·noise"), ("noise_at_the_last_step", "the last step adds no noise"), ("always_noisy", "deterministic"),
+    ("no_noise_term", "adds σ·noise"), ("noise_at_the_last_step", "the last step adds no noise"),
+    ("always_noisy", "deterministic"),
     ("given_noise_always_added", "no noise (given or drawn)"), ("ignores_noise_none", "draw fresh noise"),
 ]
 
@@ -906,7 +907,8 @@ METRIC_MISTAKES = [
     ("uniqueness_over_all_valid", "among the valid *connected* samples"),
     ("uniqueness_over_samples", "among the valid *connected* samples"),
     ("novelty_over_samples", "/ distinct SMILES"), ("novelty_over_connected_samples", "/ distinct SMILES"),
-    ("validity_is_connected", "one fragment or several"), ("connected_counts_invalid", "valid samples with one fragment"),
+    ("validity_is_connected", "one fragment or several"),
+    ("connected_counts_invalid", "valid samples with one fragment"),
     ("connected_over_valid", "/ all samples"), ("empty_ratio_is_one", "is 0.0"), ("empty_ratio_is_int", "is 0.0"),
     ("raises_on_empty_denominator", "is 0.0"), ("smiles_of_valid_only", "one entry per sample"),
     ("counts_as_fractions", "expected the int"), ("n_unique_over_valid", "distinct canonical SMILES among the valid"),
@@ -922,6 +924,8 @@ def test_metric_graders_reject(mistake, hint):
 def metrics_counter_correct(samples, train_smiles, perceive=None):
     from collections import Counter
 
+    import numpy as np
+
     from rdkit import Chem
 
     canon = {Chem.MolToSmiles(Chem.MolFromSmiles(s), isomericSmiles=False) for s in train_smiles}
@@ -930,7 +934,7 @@ def metrics_counter_correct(samples, train_smiles, perceive=None):
     smiles = [Chem.MolToSmiles(m, isomericSmiles=False) if m is not None else None for m in mols]
     frags = Counter(s for s in smiles if s is not None and len(Chem.GetMolFrags(Chem.MolFromSmiles(s))) == 1)
     n_conn = sum(frags.values())
-    n_valid = sum(s is not None for s in smiles)
+    n_valid = np.sum([s is not None for s in smiles])  # a numpy integer is an int too
     n = len(smiles)
     return {"validity": float(n_valid / n), "connected": float(n_conn / n),
             "uniqueness": float(len(frags) / n_conn) if n_conn else 0.0,

@@ -7,6 +7,7 @@ a grader-side lookup "perception" for the metric counts. Every random number is 
 """
 import contextlib
 import math
+import numbers
 
 import torch
 
@@ -828,7 +829,8 @@ def test_molecule_from_geometry_follows_the_thresholds(impl):
         got = _perceived(perceive, *_pair_geometry(za, zb, d), f"{_SYMBOL[za]}–{_SYMBOL[zb]} at {d} Å")
         assert got == want, f"{_SYMBOL[za]}–{_SYMBOL[zb]} at {d} Å gave {got}, expected {want}: {why}"
     tetra = torch.tensor([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=torch.float64) * 1.47 / math.sqrt(3)
-    got = _perceived(perceive, torch.tensor([7, 6, 6, 6, 6]), torch.cat([torch.zeros(1, 3, dtype=torch.float64), tetra]),
+    centre = torch.zeros(1, 3, dtype=torch.float64)
+    got = _perceived(perceive, torch.tensor([7, 6, 6, 6, 6]), torch.cat([centre, tetra]),
                      "a nitrogen with four carbons at 1.47 Å")
     assert got is None, (f"a nitrogen bonded to four carbons gave {got}, expected None: atoms carry no charges, so N "
                          "takes at most VALENCE[7] = 3 bonds (no ammonium)")
@@ -839,6 +841,81 @@ def test_molecule_from_geometry_follows_the_thresholds(impl):
     z, pos, want = _embedded("CC(N)=O")
     got = _perceived(perceive, z.tolist(), pos, "atomic numbers given as a list of ints")
     assert got == want, f"atomic_numbers as a list of ints gave {got}, expected {want} (the spec allows a sequence)"
+
+
+_DOUBLE = {(6, 6): 1.34, (6, 7): 1.29, (6, 8): 1.20, (7, 7): 1.25, (7, 8): 1.21, (8, 8): 1.21}
+_TRIPLE = {(6, 6): 1.20, (6, 7): 1.16, (6, 8): 1.13, (7, 7): 1.10}
+_VALENCE = {6: 4, 7: 3, 8: 2, 9: 1}
+
+
+def _rule_oracle(z, pos):
+    """The documented rule, written independently (exhaustive matching): canonical SMILES or None."""
+    from rdkit import Chem
+
+    z, n = [int(a) for a in z], len(z)
+    d = torch.cdist(pos.double(), pos.double()).tolist()
+    if any(d[i][j] < 1.0 for i in range(n) for j in range(i + 1, n)):
+        return None
+    key = {(i, j): (min(z[i], z[j]), max(z[i], z[j])) for i in range(n) for j in range(i + 1, n)}
+    order = {e: 1 for e, k in key.items() if d[e[0]][e[1]] < _SINGLE[k] + 0.25}
+    free = [_VALENCE[a] - sum(i in e for e in order) for i, a in enumerate(z)]
+    if min(free) < 0:
+        return None
+    for (i, j) in order:
+        k = key[(i, j)]
+        if k in _TRIPLE and d[i][j] < (_DOUBLE[k] + _TRIPLE[k]) / 2 and free[i] >= 2 and free[j] >= 2:
+            order[(i, j)] = 3
+            free[i] -= 2
+            free[j] -= 2
+    cands = [(e, (_SINGLE[key[e]] - d[e[0]][e[1]]) / (_SINGLE[key[e]] - _DOUBLE[key[e]])) for e, o in order.items()
+             if o == 1 and key[e] in _DOUBLE and free[e[0]] >= 1 and free[e[1]] >= 1]
+    cands = [(e, w) for e, w in cands if w > 0.5]
+    best = [(), 0.0]
+
+    def search(k, used, chosen, total):
+        if total > best[1] + 1e-12:
+            best[:] = [tuple(chosen), total]
+        for m in range(k, len(cands)):
+            (i, j), w = cands[m]
+            if i not in used and j not in used:
+                search(m + 1, used | {i, j}, chosen + [(i, j)], total + w)
+
+    search(0, frozenset(), [], 0.0)
+    for e in best[0]:
+        order[e] = 2
+    rw = Chem.RWMol()
+    for a in z:
+        rw.AddAtom(Chem.Atom(a))
+    kinds = {1: Chem.BondType.SINGLE, 2: Chem.BondType.DOUBLE, 3: Chem.BondType.TRIPLE}
+    for (i, j), o in order.items():
+        rw.AddBond(i, j, kinds[o])
+    mol = rw.GetMol()
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception:  # noqa: BLE001 (RDKit raises several types)
+        return None
+    return _smiles(mol)
+
+
+@exercise("4.6", points=1)
+def test_molecule_from_geometry_follows_the_rule_on_noisy_geometries(impl):
+    """Embedded molecules with 0.05–0.12 Å of noise: near thresholds, the answer is whatever the rule says."""
+    perceive = impl.ch04_diffusion.molecule_from_geometry
+    gen = torch.Generator().manual_seed(14)
+    wrong, told_apart = [], set()
+    for smi in ("CC(N)=O", "c1ccncc1", "CC#N", "C=CC=O", "c1ccoc1", "OC1CCCC1"):
+        z, pos, _ = _embedded(smi)
+        for sigma in (0.05, 0.08, 0.12):
+            noisy = pos + sigma * torch.randn(pos.shape, generator=gen, dtype=torch.float64)
+            want = _rule_oracle(z, noisy)
+            got = _perceived(perceive, z, noisy, f"{smi} with {sigma} Å of noise")
+            told_apart.add(want)
+            if got != want:
+                wrong.append(f"{smi} + {sigma} Å noise → {got} (the rule gives {want})")
+    assert not wrong, (f"{len(wrong)} noisy geometries were not read as the documented rule reads them: "
+                       f"{'; '.join(wrong[:4])}. Follow the steps in order: clash (< 1.0 Å), bonds below SINGLE + "
+                       "0.25 Å, valence, triple (below the double/triple midpoint, ≥ 2 free valences on both atoms), "
+                       "then doubles with w > 0.5 by maximum-weight matching")
 
 
 @exercise("4.6", points=1)
@@ -853,7 +930,8 @@ def test_molecule_from_geometry_validates_inputs(impl):
     bad = pos.clone()
     bad[1, 0] = float("nan")
     _raises(lambda: perceive(z, bad), "molecule_from_geometry with NaN coordinates")
-    _raises(lambda: perceive(torch.zeros(0, dtype=torch.long), torch.zeros(0, 3)), "molecule_from_geometry with 0 atoms")
+    _raises(lambda: perceive(torch.zeros(0, dtype=torch.long), torch.zeros(0, 3)),
+            "molecule_from_geometry with 0 atoms")
 
 
 # ---------------------------------------------------------------------------------------- 4.7
@@ -924,7 +1002,7 @@ def test_sample_metrics_counts_smiles_list_and_empty_denominators(impl):
     for key, value in counts.items():
         assert key in out, f"the result has no key {key!r} (documented: {', '.join(counts)} and 'smiles')"
         got = out[key]
-        assert isinstance(got, int) and not isinstance(got, bool) and got == value, (
+        assert isinstance(got, numbers.Integral) and not isinstance(got, bool) and got == value, (
             f"{key} = {got!r}, expected the int {value}: {key} counts {why[key]}")
     assert "smiles" in out, "the result has no key 'smiles' (one entry per sample, None when invalid)"
     want = [_canon(s) for s in TABLE]
@@ -943,9 +1021,10 @@ def test_sample_metrics_counts_smiles_list_and_empty_denominators(impl):
         out = _metrics_of(metrics, table, ["CCO"])
         for key, value in want.items():
             got = out.get(key)
-            kind = float if key in ("validity", "connected", "uniqueness", "novelty") else int
+            kind = float if key in ("validity", "connected", "uniqueness", "novelty") else numbers.Integral
             assert isinstance(got, kind) and abs(got - value) < 1e-12, (
-                f"with {what} ({table}) {key} = {got!r}, expected {kind.__name__} {value:.4g}: a ratio whose "
+                f"with {what} ({table}) {key} = {got!r}, expected {'a float' if kind is float else 'an int'} "
+                f"{value:.4g}: a ratio whose "
                 "denominator is empty (no connected sample, no distinct SMILES) is 0.0")
         assert out.get("smiles") == [_canon(s) for s in table], (
             f"with {what} smiles = {out.get('smiles')!r}: one entry per sample, None when invalid")
