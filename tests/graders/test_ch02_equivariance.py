@@ -96,7 +96,9 @@ def test_rotation_is_orthogonal_with_det_one(impl):
                     f"random_rotation must return a (3, 3) tensor, got {getattr(R, 'shape', type(R))}"
                 assert R.dtype == dtype, f"asked for dtype={dtype}, got {R.dtype}"
                 eye_err = float((R.double() @ R.double().T - torch.eye(3, dtype=torch.float64)).abs().max())
-                assert eye_err < tol, f"R Rᵀ differs from the identity by {eye_err:.2e} ({dtype}): not orthogonal"
+                assert eye_err < tol, (
+                    f"R Rᵀ differs from the identity by {eye_err:.2e} ({dtype}): not orthogonal to the precision of "
+                    "the dtype — draw and orthonormalise in float64, then cast at the end")
                 det = float(torch.linalg.det(R.double()))
                 assert abs(det - 1) < tol, (
                     f"det R = {det:.6f} ({dtype}); a rotation has det +1 (det −1 is a reflection: "
@@ -119,6 +121,23 @@ def test_rotation_is_reproducible_from_generator(impl):
         d = rot()
         assert torch.equal(c, d), "with generator=None, use PyTorch's global RNG (torch.manual_seed must fix it)"
         assert rot(torch.Generator().manual_seed(1), dtype=torch.float32).dtype == torch.float32
+        try:
+            on_meta = rot(torch.Generator().manual_seed(1), device="meta")
+        except (RuntimeError, TypeError, ValueError, NotImplementedError) as err:
+            raise AssertionError(
+                f"random_rotation(generator, device='meta') failed ({type(err).__name__}: {err}) — draw the random "
+                "numbers on the generator's device, then move the result with .to(device)") from None
+        assert on_meta.device.type == "meta" and on_meta.shape == (3, 3), (
+            f"random_rotation(device='meta') returned a tensor on {on_meta.device}: honour `device` (move the "
+            "result with .to(device))")
+        for bad in (torch.int64, torch.bool):
+            try:
+                rot(torch.Generator().manual_seed(1), dtype=bad)
+            except ValueError:
+                pass
+            else:
+                raise AssertionError(f"random_rotation(dtype={bad}) must raise ValueError: a rotation needs a "
+                                     "floating dtype")
 
 
 @exercise("2.1", points=2)
@@ -141,7 +160,18 @@ def test_rotation_is_haar_uniform(impl):
                 for i in range(3) for j in range(3))
     assert worst[0] > 1e-4, (
         f"entry R[{worst[1]}, {worst[2]}] over {n} draws is not uniform on [−1, 1] (KS p = {worst[0]:.1e}); "
-        "for a Haar rotation R·e_j is uniform on the sphere, so every entry is uniform on [−1, 1]")
+        "for a Haar rotation R·e_j is uniform on the sphere, so every entry is uniform on [−1, 1]. Uniform Euler "
+        "angles are not uniform rotations; use QR of a Gaussian matrix with the sign fix, or a normalised Gaussian "
+        "quaternion")
+    # each column (the image of a fixed axis) and each row is uniform on the sphere: E[x⁴ + y⁴ + z⁴] = 3/5
+    for name, quartic in (("column", (Rs ** 4).sum(axis=1)), ("row", (Rs ** 4).sum(axis=2))):
+        z = (quartic.mean(0) - 0.6) / (quartic.std(0) / np.sqrt(n))
+        k = int(np.argmax(np.abs(z)))
+        assert abs(z[k]) < 5, (
+            f"{name} {k} of R is not uniform on the sphere over {n} draws: mean of x⁴ + y⁴ + z⁴ is "
+            f"{quartic.mean(0)[k]:.4f}, a uniform direction gives 3/5 ({z[k]:+.1f} standard errors) — not Haar. "
+            "Orthonormalising non-Gaussian random numbers (e.g. uniform entries), or normalising a quaternion drawn "
+            "from a cube, favours some directions: start from standard Gaussian numbers")
 
 
 # ---------------------------------------------------------------------------------------- 2.2
@@ -268,6 +298,92 @@ def test_invariance_error_respects_dtype_and_trials(impl):
         assert len(seen) >= 6, f"with n_trials=5, fn should be called at least 6 times (got {len(seen)})"
 
 
+ERRORS_BY_TRIAL = (0.5, 1.0, 0.0, 0.0)  # the scripted functions' relative errors in trials 1..4
+
+
+class _Scripted:
+    """A function for the checkers with a known error per trial.
+
+    On the untransformed input (equal to ``pos0``) it returns ``exact(pos)``; on the k-th transformed input it
+    returns ``exact(p)`` plus a perturbation whose size, relative to what the spec divides by, is exactly
+    ``ERRORS_BY_TRIAL[k]``. So a correct checker returns max(ERRORS_BY_TRIAL) = 1.0 to rounding.
+    """
+
+    def __init__(self, pos0, exact, perturbation):
+        self.pos0, self.exact, self.perturbation = pos0.clone(), exact, perturbation
+        self.transformed, self.dtypes = 0, set()
+
+    def __call__(self, p, *args):
+        self.dtypes.add(p.dtype)
+        out = self.exact(p)
+        if p.shape == self.pos0.shape and p.dtype == self.pos0.dtype and torch.equal(p, self.pos0):
+            return out
+        k, self.transformed = self.transformed, self.transformed + 1
+        size = ERRORS_BY_TRIAL[k] if k < len(ERRORS_BY_TRIAL) else 0.0
+        return out + size * self.perturbation.to(p.dtype)
+
+
+def _diagnose(got, spec):
+    mean = sum(ERRORS_BY_TRIAL) / len(ERRORS_BY_TRIAL)
+    why = ""
+    if abs(got - mean) < 1e-6:
+        why = f" ({mean} is the MEAN over the trials)"
+    elif abs(got - ERRORS_BY_TRIAL[-1]) < 1e-6 or abs(got - ERRORS_BY_TRIAL[0]) < 1e-6:
+        why = " (the error of the first or last trial only)"
+    elif abs(got - sum(ERRORS_BY_TRIAL)) < 1e-6:
+        why = " (the SUM over the trials)"
+    return (f"a function whose relative errors in 4 trials are exactly {ERRORS_BY_TRIAL} gave {got!r}, expected "
+            f"1.0{why}: return the MAXIMUM over trials of {spec}")
+
+
+def _expect_raise(call, what, allowed=(TypeError, ValueError)):
+    try:
+        call()
+    except allowed:
+        return
+    except Exception as err:  # noqa: BLE001 - any other error is the learner's bug to name
+        raise AssertionError(f"{what} must raise TypeError or ValueError, got {type(err).__name__}: {err}") from None
+    raise AssertionError(f"{what} must raise TypeError or ValueError")
+
+
+@exercise("2.2", points=2)
+def test_invariance_error_is_the_max_relative_frobenius_error(impl):
+    inv = impl.ch02_equivariance.invariance_error
+    for dtype, tol in ((torch.float64, 1e-9), (torch.float32, 1e-4)):
+        pos = _cloud(8, torch.Generator().manual_seed(31), dtype)
+        norm_y = float(_dist_to_centroid(pos.double()).norm())  # about 7: an absolute error would be about 7, too
+        bump = torch.zeros(8, dtype=torch.float64)
+        bump[0] = norm_y  # on one entry: Frobenius, max-abs and per-entry errors all differ
+        fn = _Scripted(pos, _dist_to_centroid, bump)
+        got = _call_checker(inv, fn, pos, n_trials=4, generator=torch.Generator().manual_seed(1))
+        assert fn.transformed == 4, (
+            f"with n_trials=4, fn was called on {fn.transformed} transformed inputs — exactly one transformed call "
+            "per trial (and the untransformed reference)")
+        assert fn.dtypes == {dtype}, f"fn received dtypes {fn.dtypes} for a {dtype} input; compute in the input dtype"
+        assert isinstance(got, float) and abs(got - 1.0) < tol, _diagnose(
+            got, "‖y' − y‖ / ‖y‖ with y = fn(pos) the UNTRANSFORMED output (relative, not absolute) and the "
+                 "Frobenius norm over all entries (not max-abs, not per entry)")
+
+
+@exercise("2.2", points=1)
+def test_invariance_error_options_and_errors(impl):
+    inv = impl.ch02_equivariance.invariance_error
+    gen = torch.Generator().manual_seed(6)
+    pos = _cloud(6, gen) + torch.tensor([3.0, -2.0, 1.0], dtype=torch.float64)
+    # rotation-invariant about the origin, not translation-invariant: fine when translations are off
+    err = _call_checker(inv, lambda p: p.pow(2).sum(), pos, n_trials=4, translations=False,
+                        generator=torch.Generator().manual_seed(2))
+    assert err < TOL[torch.float64], (
+        f"translations=False gave {err:.2e} for Σ‖x_i‖², which is invariant to rotations about the origin: with "
+        "translations=False do not translate (rotations, and permutations if asked, only)")
+    rg = _radius_of_gyration
+    _expect_raise(lambda: inv(rg, pos.tolist()), "invariance_error(fn, a list instead of a tensor)")
+    _expect_raise(lambda: inv(rg, pos[:, :2]), "invariance_error(fn, pos of shape (6, 2))")
+    _expect_raise(lambda: inv(rg, pos, n_trials=0), "invariance_error(..., n_trials=0)")
+    _expect_raise(lambda: inv(lambda p: (rg(p), p), pos, n_trials=2),
+                  "invariance_error of an fn that returns a tuple (check the output is one tensor)")
+
+
 # ---------------------------------------------------------------------------------------- 2.3
 def _message_step(p, edge_index, weights):  # an EGNN-like update with fixed functions
     src, dst = edge_index
@@ -330,6 +446,57 @@ def test_equivariance_error_flags_broken_functions(impl):
                 "equivariant: the expected output is fn(pos) transformed by the same rotation, translation"
                 + (" and permutation" if "permutations" in kw else "")
                 + (" (an improper rotation −R with a random R in every trial)" if "reflections" in kw else "") + ".")
+
+
+@exercise("2.3", points=2)
+def test_equivariance_error_is_the_max_error_over_the_spread(impl):
+    eq = impl.ch02_equivariance.equivariance_error
+    for dtype, tol in ((torch.float64, 1e-9), (torch.float32, 1e-4)):
+        gen = torch.Generator().manual_seed(41)
+        # far from the origin: ‖y‖ is much larger than the spread, so dividing by ‖y‖ shows
+        pos = _cloud(8, gen, dtype) + torch.tensor([6.0, -4.0, 5.0], dtype=dtype)
+        spread = _spread(pos.double())
+        unit = torch.randn(8, 3, generator=gen, dtype=torch.float64)
+        unit = unit / unit.norm()
+        fn = _Scripted(pos, lambda p: p.clone(), unit * spread)
+        got = _call_checker(eq, fn, pos, n_trials=4, generator=torch.Generator().manual_seed(1))
+        assert fn.transformed == 4, (
+            f"with n_trials=4, fn was called on {fn.transformed} transformed inputs — exactly one per trial")
+        assert fn.dtypes == {dtype}, f"fn received dtypes {fn.dtypes} for a {dtype} input; compute in the input dtype"
+        assert isinstance(got, float) and abs(got - 1.0) < tol, _diagnose(
+            got, "‖x' − x̂‖ / s, s the larger of the output's spread ‖y − ȳ‖ and the input's spread ‖x − x̄‖·sqrt(m/n) "
+                 "(a spread about the centroid, not ‖y‖; Frobenius norms)")
+        # fn collapses every atom onto the centroid (m = 1): the output spread is 0, the input's spread decides
+        n = pos.shape[0]
+        offset = torch.tensor([[0.6, -0.48, 0.64]], dtype=torch.float64) * spread * math.sqrt(1 / n)
+        fn = _Scripted(pos, lambda p: p.mean(0, keepdim=True), offset)
+        got = _call_checker(eq, fn, pos, n_trials=4, generator=torch.Generator().manual_seed(1))
+        assert isinstance(got, float) and abs(got - 1.0) < tol, (
+            f"for fn = the centroid (output (1, 3), spread 0) with relative errors {ERRORS_BY_TRIAL} the result was "
+            f"{got!r}, expected 1.0 — when fn collapses the points, divide by the input's spread ‖x − x̄‖ scaled by "
+            "sqrt(m/n) (m output rows, n atoms): s = max(output spread, input spread · sqrt(m/n))")
+
+
+@exercise("2.3", points=1)
+def test_equivariance_error_options_and_errors(impl):
+    eq = impl.ch02_equivariance.equivariance_error
+    pos, _ = _equivariance_pos(torch.float64)
+    # equivariant to rotations about the origin, not to translations: fine when translations are off
+    err = _call_checker(eq, lambda p: 2.0 * p, pos, n_trials=4, translations=False,
+                        generator=torch.Generator().manual_seed(2))
+    assert err < TOL[torch.float64], (
+        f"translations=False gave {err:.2e} for fn(x) = 2x, which commutes with rotations about the origin: with "
+        "translations=False do not translate")
+    broken = lambda p: p + torch.tensor([1.0, 0.0, 0.0], dtype=p.dtype)  # noqa: E731
+    e1 = eq(broken, pos, n_trials=3, generator=torch.Generator().manual_seed(99))
+    e2 = eq(broken, pos, n_trials=3, generator=torch.Generator().manual_seed(99))
+    assert e1 == e2, "the same generator seed must give the same error (draw everything from `generator`)"
+    ident = lambda p: p.clone()  # noqa: E731
+    _expect_raise(lambda: eq(ident, pos.tolist()), "equivariance_error(fn, a list instead of a tensor)")
+    _expect_raise(lambda: eq(ident, pos, n_trials=0), "equivariance_error(..., n_trials=0)")
+    _expect_raise(lambda: eq(lambda p: (p, p), pos, n_trials=2), "equivariance_error of an fn that returns a tuple")
+    _expect_raise(lambda: eq(lambda p: p.norm(dim=-1), pos, n_trials=2),
+                  "equivariance_error of an fn that returns shape (n,) instead of (m, 3)")
 
 
 # ---------------------------------------------------------------------------------------- 2.4
@@ -460,6 +627,64 @@ def test_egnn_layer_gradients_are_finite_at_zero_distance(impl):
         "NaN/inf parameter gradients at zero distance — use sqrt(d² + eps)"
 
 
+@exercise("2.4", points=1)
+def test_egnn_layer_mean_coordinates_sum_features_and_isolated_atoms(impl):
+    n, hidden = 7, 16
+    gen = torch.Generator().manual_seed(14)
+    layer = _make_layer(impl, hidden, torch.float64, 7)
+    h = torch.randn(n, hidden, generator=gen, dtype=torch.float64)
+    pos = _cloud(n, gen)
+    # atom 0 sends messages but receives none
+    ei = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 6, 2, 5], [1, 3, 2, 3, 4, 5, 6, 1, 6, 2]])
+    with torch.no_grad():
+        h1, x1 = layer(h, pos, ei)
+        h2, x2 = layer(h, pos, torch.cat([ei, ei], dim=1))  # every edge listed twice
+        moved = pos.clone()
+        moved[1:] = moved[1:] + torch.randn(n - 1, 3, generator=gen, dtype=torch.float64)
+        h3, x3 = layer(h, moved, ei)
+    assert _rel(x2, x1) < 1e-9, (
+        f"listing every edge twice changed pos_new (relative change {_rel(x2, x1):.2e}): the coordinate step is the "
+        "MEAN over incoming edges — divide the summed shifts by each atom's in-degree (not by n, not a plain sum)")
+    assert _rel(h2, h1) > 1e-4, (
+        "listing every edge twice did not change h_new: the feature step uses the SUM of the messages Σ_j m_ij "
+        "(not their mean)")
+    assert torch.equal(x1[0], pos[0]), (
+        f"atom 0 has no incoming edge but moved by {float((x1[0] - pos[0]).norm()):.2e}: an atom that receives no "
+        "message keeps its position — messages flow j → i, onto row 1 of edge_index (the target); clamp the degree "
+        "of such an atom to 1, its summed shift is 0")
+    assert torch.allclose(h3[0], h1[0], rtol=0, atol=1e-12), (
+        "atom 0 receives no message, yet its h_new changed when the other atoms moved: messages flow j → i along "
+        "edge_index (row 0 = source j, row 1 = target i) and are summed onto the target")
+
+
+@exercise("2.4", points=1)
+def test_egnn_layer_residual_and_small_initial_steps(impl):
+    n, hidden = 7, 16
+    gen = torch.Generator().manual_seed(15)
+    h = torch.randn(n, hidden, generator=gen, dtype=torch.float64)
+    pos = _cloud(n, gen)
+    ei = _complete_graph(n)
+    zero = impl.ch02_equivariance.EGNNLayer(hidden).double()
+    with torch.no_grad():
+        for p in zero.parameters():
+            p.zero_()
+        h0, x0 = zero(h, pos, ei)
+    assert torch.allclose(h0, h, rtol=0, atol=1e-12), (
+        "with every parameter set to zero, h_new should equal h (the MLPs output 0): the feature update is residual, "
+        "h_i' = h_i + φ_h(h_i, Σ_j m_ij)")
+    assert torch.allclose(x0, pos, rtol=0, atol=1e-12), "with every parameter set to zero, positions must not move"
+    for seed in range(3):
+        torch.manual_seed(seed)
+        fresh = impl.ch02_equivariance.EGNNLayer(hidden).double()
+        with torch.no_grad():
+            _, x = fresh(h, pos, ei)
+        moved = float((x - pos).norm()) / _spread(pos)
+        assert moved < 3e-3, (
+            f"a freshly initialised layer (torch.manual_seed({seed})) moves the atoms by {100 * moved:.2f} % of the "
+            "cloud's spread (limit 0.3 %): initialise φ_x's last linear layer with small weights (std 1e-3) and a "
+            "zero bias")
+
+
 # ---------------------------------------------------------------------------------------- 2.5
 def _molecule(gen, n=9, dtype=torch.float64):
     z = torch.tensor([6, 6, 8, 7, 1, 1, 1, 1, 9][:n])
@@ -496,6 +721,8 @@ def test_distance_model_is_invariant(impl):
         z, pos = _molecule(gen, dtype=dtype)
         with torch.no_grad():
             y0 = model(z, pos)
+            assert y0.dtype == dtype, (
+                f"model.to({dtype}) on {dtype} positions returned {y0.dtype}: the output dtype must be pos.dtype")
             for trial in range(4):
                 Q = _rotation(gen, dtype) * (-1 if trial % 2 else 1)
                 t = torch.randn(3, generator=gen, dtype=torch.float64).to(dtype) * 3
@@ -545,3 +772,34 @@ def test_distance_model_mean_readout(impl):
         f"readout='mean' gives {got.tolist()}, expected the per-molecule mean of the atom outputs "
         f"{want.tolist()} (the 'sum' readout divided by each molecule's atom count, 9, 4 and 6) — divide by the "
         "counts per molecule (torch.bincount(batch)), not by the number of atoms in the whole batch")
+
+
+@exercise("2.5", points=1)
+def test_distance_model_cutoff(impl):
+    Model = impl.ch02_equivariance.DistanceInvariantModel
+    torch.manual_seed(0)
+    model = Model(hidden_dim=16, n_rbf=8, cutoff=5.0).double()
+    torch.manual_seed(0)
+    mean = Model(hidden_dim=16, n_rbf=8, cutoff=5.0, readout="mean").double()
+    mean.load_state_dict(model.state_dict())
+    gen = torch.Generator().manual_seed(5)
+    z, pos = _molecule(gen, n=5)
+    far = pos + torch.tensor([40.0, 0.0, 0.0], dtype=torch.float64)  # a second copy, 40 Å away
+    with torch.no_grad():
+        one, two = model(z, pos), model(torch.cat([z, z]), torch.cat([pos, far]))
+        one_m, two_m = mean(z, pos), mean(torch.cat([z, z]), torch.cat([pos, far]))
+    assert torch.allclose(two, 2 * one, rtol=1e-9, atol=1e-12), (
+        f"two copies of a molecule 40 Å apart (cutoff 5 Å) gave {two.item():.6g}, twice one copy is "
+        f"{2 * one.item():.6g}: pairs farther apart than the cutoff must not interact — multiply every message by "
+        "f_cut(d), which is 0 beyond the cutoff (a Gaussian filter with a bias is not 0 far away)")
+    assert torch.allclose(two_m, one_m, rtol=1e-9, atol=1e-12), (
+        "readout='mean': two far-apart copies should give the same output as one copy")
+    # a pair crossing the cutoff: the output is continuous
+    z2 = torch.tensor([6, 8])
+    just_in = torch.tensor([[0.0, 0.0, 0.0], [5.0 - 1e-7, 0.0, 0.0]], dtype=torch.float64)
+    just_out = torch.tensor([[0.0, 0.0, 0.0], [5.0 + 1e-7, 0.0, 0.0]], dtype=torch.float64)
+    with torch.no_grad():
+        a, b = model(z2, just_in), model(z2, just_out)
+    assert abs(float(a - b)) < 1e-6 * max(1.0, abs(float(a))), (
+        f"the output jumps by {abs(float(a - b)):.2e} when two atoms move from just inside to just outside the cutoff: "
+        "use the smooth factor f_cut(d) = ½(cos(π d / cutoff) + 1), not a hard mask d < cutoff")
