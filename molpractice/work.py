@@ -175,7 +175,7 @@ def write_archive(path: str | Path | None = None, repo: str | Path | None = None
         entries.append((name, data, mtime))
         manifest_files[name] = {"sha256": _sha256(data), "size": len(data), "mtime": mtime}
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "curriculum": curriculum_version(repo if exercises_dir is None else None),
+                "curriculum": curriculum_version(repo if exercises_dir is None else ex_dir),
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "files": manifest_files}
     target.parent.mkdir(parents=True, exist_ok=True)
