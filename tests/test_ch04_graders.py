@@ -527,6 +527,8 @@ def _ddim(mistake=None):
             return out + 0.01 * torch.randn_like(x_t)
         if mistake == "given_noise_always_added" and noise is not None:
             return out + max(sigma, 0.01) * noise
+        if mistake == "draws_unused_noise" and noise is None:
+            noise = torch.randn_like(x_t)
         if sigma > 0 and mistake != "no_noise_term":
             if noise is None:
                 noise = torch.zeros_like(x_t) if mistake == "ignores_noise_none" else torch.randn_like(x_t)
@@ -547,6 +549,7 @@ DDIM_MISTAKES = [
     ("no_noise_term", "adds σ·noise"), ("noise_at_the_last_step", "the last step adds no noise"),
     ("always_noisy", "deterministic"),
     ("given_noise_always_added", "no noise (given or drawn)"), ("ignores_noise_none", "draw fresh noise"),
+    ("draws_unused_noise", "unless σ > 0"),
 ]
 
 

@@ -612,6 +612,11 @@ def test_ddim_eta0_is_deterministic_and_clips(impl):
     b = step(x, 150, 100, eps, ab, eta=0.0, noise=torch.randn(7, 3, generator=gen, dtype=torch.float64))
     assert isinstance(a, torch.Tensor) and torch.equal(a, b), (
         "with eta = 0 DDIM is deterministic: σ = 0, so no noise (given or drawn) may enter the result")
+    state = torch.get_rng_state()
+    step(x, 150, 100, eps, ab, eta=0.0)
+    assert torch.equal(state, torch.get_rng_state()), (
+        "with eta = 0 no noise is drawn (σ = 0): do not call torch.randn_like unless σ > 0, so a deterministic "
+        "sampler leaves torch's random state untouched")
     torch.manual_seed(0)
     c, d = step(x, 150, 100, eps, ab, eta=1.0), step(x, 150, 100, eps, ab, eta=1.0)
     assert isinstance(c, torch.Tensor) and not torch.equal(c, d), (
