@@ -148,7 +148,7 @@ def test_cosine_schedule_options_and_validation(impl):
 
 
 # ---------------------------------------------------------------------------------------- 4.2
-@exercise("4.2", points=2)
+@exercise("4.2", points=1)
 def test_q_sample_closed_form(impl):
     q = impl.ch04_diffusion.q_sample
     T = 200
@@ -242,7 +242,7 @@ def test_q_sample_accepts_a_zero_dim_step_tensor(impl):
 
 
 # ---------------------------------------------------------------------------------------- 4.3
-@exercise("4.3", points=2)
+@exercise("4.3", points=1)
 def test_remove_mean_per_graph(impl):
     rm = impl.ch04_diffusion.remove_mean
     gen = torch.Generator().manual_seed(3)
@@ -715,7 +715,7 @@ def _smiles(mol):
     return Chem.MolToSmiles(mol, isomericSmiles=False)
 
 
-@exercise("4.6", points=3)
+@exercise("4.6", points=2)
 def test_molecule_from_geometry_recovers_embedded_molecules(impl):
     perceive = impl.ch04_diffusion.molecule_from_geometry
     from rdkit import Chem
@@ -753,7 +753,7 @@ def test_molecule_from_geometry_is_invariant(impl):
                                  "(float32 input): use only interatomic distances and an order-independent matching")
 
 
-@exercise("4.6", points=2)
+@exercise("4.6", points=1)
 def test_molecule_from_geometry_rejects_noise_and_keeps_fragments(impl):
     perceive = impl.ch04_diffusion.molecule_from_geometry
     gen = torch.Generator().manual_seed(12)
@@ -802,7 +802,7 @@ def _perceived(perceive, z, pos, what):
     return None if mol is None else _smiles(mol)
 
 
-@exercise("4.6", points=2)
+@exercise("4.6", points=1)
 def test_molecule_from_geometry_follows_the_thresholds(impl):
     """Two-atom geometries just inside and just outside each documented threshold."""
     perceive = impl.ch04_diffusion.molecule_from_geometry
@@ -964,7 +964,7 @@ TABLE = ["CCO", "OCC", "c1ccccc1", "C1=CC=CC=C1", None, "CCO.C", "CC(=O)N", "NC(
 # cyclopropane, NC(O)F → 5 of 8 (stereo ignored); novel: acetamide, cyclopropane → 2 of 5
 
 
-@exercise("4.7", points=2)
+@exercise("4.7", points=1)
 def test_sample_metrics_counts(impl):
     metrics = impl.ch04_diffusion.sample_metrics
     samples = [_tagged(k) for k in range(len(TABLE))]
@@ -996,7 +996,7 @@ def _metrics_of(metrics, table, train):
     return out
 
 
-@exercise("4.7", points=2)
+@exercise("4.7", points=1)
 def test_sample_metrics_counts_smiles_list_and_empty_denominators(impl):
     metrics = impl.ch04_diffusion.sample_metrics
     out = _metrics_of(metrics, TABLE, ["OCC", "C1=CC=CC=C1", "FC(O)N"])
