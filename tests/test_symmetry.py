@@ -11,7 +11,7 @@ import torch  # noqa: E402
 from torch_geometric.data import Data  # noqa: E402
 
 from molpractice import geometry3d as g3  # noqa: E402
-from molpractice import symmetry  # noqa: E402
+from molpractice import chirality, symmetry  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -114,7 +114,7 @@ def test_signed_volume_and_xy_radius_symmetries():
     v = symmetry.signed_volume(pos)
     assert v.shape == (1,)
     assert torch.allclose(symmetry.signed_volume(pos @ R.T + 2.0), v)
-    assert torch.allclose(symmetry.signed_volume(symmetry.mirror_x(pos)), -v)
+    assert torch.allclose(symmetry.signed_volume(chirality.mirror_x(pos)), -v)
     assert torch.allclose(symmetry.xy_radius(pos @ Rz.T + 1.0), symmetry.xy_radius(pos))
     assert not torch.allclose(symmetry.xy_radius(pos @ R.T), symmetry.xy_radius(pos))
 
@@ -180,56 +180,7 @@ def test_relative_change_vs_angle(ch02):
     assert m[0] == 0.0 and m[1:].min() > 1e-3
 
 
-# ------------------------------------------------------------------------------------------ chirality
-def test_chirality_demo_on_alanine(ch02):
-    torch.manual_seed(0)
-    model = ch02.DistanceInvariantModel(hidden_dim=8, n_rbf=4).double()
-    chi = symmetry.chirality_demo(ch02, model, device=CPU)
-    assert chi["cip_original"] == ["S"] and chi["cip_mirrored"] == ["R"]  # L-alanine is (S)
-    assert chi["output_difference"] < 1e-12
-    assert chi["volume_original"] == pytest.approx(-chi["volume_mirrored"]) and abs(chi["volume_original"]) > 0.5
-    assert chi["volume_error_se3"] < 1e-9 and chi["volume_error_e3"] > 1
-
-
-def test_triple_product_pseudoscalar_is_odd_parity_and_permutation_invariant(ch02):
-    gen = torch.Generator().manual_seed(0)
-    pos = 1.2 * torch.randn(7, 3, generator=gen, dtype=torch.float64)
-    z = torch.tensor([6, 7, 8, 1, 6, 9, 1])
-    f = symmetry.triple_product_pseudoscalar(pos, z, cutoff=3.0)
-    assert f.shape == (1,) and abs(float(f)) > 1e-3
-    R = g3.rotation_about_axis([0.3, -1.0, 0.5], 1.1, dtype=torch.float64)
-    assert torch.allclose(symmetry.triple_product_pseudoscalar(pos @ R.T + 2.0, z, 3.0), f, atol=1e-12)
-    assert torch.allclose(symmetry.triple_product_pseudoscalar(symmetry.mirror_x(pos), z, 3.0), -f, atol=1e-12)
-    perm = torch.randperm(7, generator=gen)
-    assert torch.allclose(symmetry.triple_product_pseudoscalar(pos[perm], z[perm], 3.0), f, atol=1e-12)
-    planar = pos.clone()
-    planar[:, 2] = 0.0   # a flat molecule is its own mirror image: the pseudoscalar vanishes
-    assert abs(float(symmetry.triple_product_pseudoscalar(planar, z, 3.0))) < 1e-12
-
-
-def test_parity_error_separates_pseudoscalars_from_invariants(ch02):
-    pos = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    assert symmetry.parity_error(ch02, symmetry.signed_volume, pos) < 1e-12
-    assert symmetry.parity_error(ch02, symmetry.signed_volume, pos, parity=1) == pytest.approx(2.0)
-    rg = lambda p: g3.radius_of_gyration(p).reshape(1)  # noqa: E731
-    assert symmetry.parity_error(ch02, rg, pos, parity=1) < 1e-12
-    assert symmetry.parity_error(ch02, rg, pos) == pytest.approx(2.0)
-    with pytest.raises(ValueError, match="parity"):
-        symmetry.parity_error(ch02, rg, pos, parity=0)
-
-
-def test_enantiomer_pseudoscalar_demo_separates_l_and_d_alanine(ch02):
-    out = symmetry.enantiomer_pseudoscalar_demo(ch02, seeds=(0, 2))
-    table = out["table"]
-    assert list(table.columns) == ["smiles", "seed", "cip", "pseudoscalar"] and len(table) == 4
-    l_vals = table.loc[table.cip == "S", "pseudoscalar"]
-    d_vals = table.loc[table.cip == "R", "pseudoscalar"]
-    assert len(l_vals) == len(d_vals) == 2
-    assert (l_vals < -1e-3).all() and (d_vals > 1e-3).all(), table   # opposite signs, independent conformers
-    assert out["se3_error"] < 1e-9 and out["parity_error"] < 1e-9
-    assert out["e3_invariance_error"] == pytest.approx(2.0, abs=1e-6)
-
-
+# ------------------------------------------------------------------------------------------ permutations
 def test_permutation_errors_separate_mlp_from_invariant_model(ch02):
     mols = _molecules(3, dtype=torch.float64)
     torch.manual_seed(0)
