@@ -181,7 +181,7 @@ def _variant_checker(rotate=True, translate=True, z_axis_only=False, permute_arg
     """An invariance/equivariance checker with one switchable mistake (or none).
 
     Mistakes besides the transformation ones: ``aggregate`` ("mean", "last"), ``error`` for invariance
-    ("absolute", "relative_to_transformed", "max_abs"), ``denominator`` for equivariance ("norm",
+    ("absolute", "relative_to_transformed", "max_abs", "no_tiny_guard"), ``denominator`` for equivariance ("norm",
     "output_spread", "no_sqrt"), ``honour_translations=False`` (translates even when told not to),
     ``check_output=False`` (no check that fn returns one tensor), ``reorder_output=False`` (per-atom outputs
     compared without the permutation), ``expected_t=False`` (expected output rotated but not translated).
@@ -255,6 +255,9 @@ def _variant_checker(rotate=True, translate=True, z_axis_only=False, permute_arg
                 errors.append(float(diff.norm() / out.norm().clamp_min(1e-30)))
             elif error == "max_abs":
                 errors.append(float(diff.abs().max() / expected.abs().max().clamp_min(1e-30)))
+            elif error == "no_tiny_guard":
+                with torch.no_grad():
+                    errors.append(float(diff.norm() / expected.norm()))
             else:
                 errors.append(float(diff.norm() / expected.norm().clamp_min(1e-30)))
         return combine(errors)
@@ -314,6 +317,7 @@ INVARIANCE_MISTAKES = [(dict(rotate=False), "random rotation"), (dict(translate=
                        (dict(fixed_mirror=True), "fixed mirror"), (dict(aggregate="mean"), "MEAN over the trials"),
                        (dict(aggregate="last"), "first or last trial"), (dict(error="absolute"), "not absolute"),
                        (dict(error="relative_to_transformed"), "UNTRANSFORMED"), (dict(error="max_abs"), "not max-abs"),
+                       (dict(error="no_tiny_guard"), "guard the division"),
                        (dict(honour_translations=False), "translations=False"),
                        (dict(check_output=False), "returns a tuple"),
                        (dict(reorder_output=False), "compare per-atom outputs after reordering")]
