@@ -592,15 +592,15 @@ def temp_unbounded_log_t(logits, labels):
                                   700)))
 
 
-def temp_few_adam_steps(logits, labels):
+def temp_few_gradient_steps(logits, labels):
     z = torch.as_tensor(ref._logit_matrix(logits))
     lab = torch.as_tensor(ref._float64(labels, "labels").astype(np.int64))
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.Adam([log_t], lr=0.01)
-    for _ in range(50):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(z / log_t.exp(), lab).backward()
-        opt.step()
+    for _ in range(30):  # plain gradient descent on log T, stopped long before it converges
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), lab)
+        (grad,) = torch.autograd.grad(loss, log_t)
+        with torch.no_grad():
+            log_t -= 0.05 * grad
     return float(log_t.detach().exp())
 
 
@@ -610,11 +610,23 @@ def temp_divides_probabilities(logits, labels):
     return float(math.exp(_bounded_log_t(nll)))
 
 
+def temp_naive_softmax(logits, labels):
+    z = ref._logit_matrix(logits)
+    lab = ref._float64(labels, "labels").astype(int)
+
+    def nll(t):
+        with np.errstate(all="ignore"):
+            e = np.exp(z / t)  # overflows to inf for large logits and small T
+            return float(-np.mean(np.log(e[np.arange(len(lab)), lab] / e.sum(1))))
+    return float(math.exp(_bounded_log_t(nll)))
+
+
 TEMPERATURE_MISTAKES = [(temp_multiplies, "1/T"), (temp_unconstrained_inverse, "> 0"),
                         (temp_coarse_grid, "stopped short"), (temp_binary_as_one_column, "sigmoid"),
                         (temp_returns_log_t, "log T"), (temp_narrow_range, "search the whole range"),
-                        (temp_unbounded_log_t, "outside the search range"), (temp_few_adam_steps, "stopped short"),
-                        (temp_divides_probabilities, "not the probabilities"), (_returns_none, "Python float")]
+                        (temp_unbounded_log_t, "outside the search range"), (temp_few_gradient_steps, "stopped short"),
+                        (temp_divides_probabilities, "not the probabilities"), (temp_naive_softmax, "stably"),
+                        (_returns_none, "Python float")]
 
 
 @pytest.mark.parametrize("core, hint", TEMPERATURE_MISTAKES, ids=[c.__name__ for c, _ in TEMPERATURE_MISTAKES])

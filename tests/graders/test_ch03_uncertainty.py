@@ -337,6 +337,7 @@ def _regression_ece_mistakes(mean, std, y, n_levels):
         (ece(r, lv=np.linspace(0, 1, n_levels + 2)[1:-1]), both),
         (ece(r, lv=np.arange(n_levels) / n_levels), both),
         (ece(r, lv=np.linspace(0, 1, n_levels + 1)), both),
+        (ece(r, lv=np.linspace(0, 1, n_levels + 1)[1:]), both),
         (ece(r, reduce="rms"), "take the mean absolute gap over the levels, not the root-mean-square"),
         (ece(r, reduce="max"), "take the mean absolute gap over the levels, not the largest gap"),
         (ece(r, reduce="sum"), "take the mean absolute gap over the levels, not their sum"),
@@ -623,6 +624,8 @@ def test_classification_ece_rejects_bad_input(impl):
     _expect_value_error(ece, good, np.array([-1, 0]), why="label −1")
     _expect_value_error(ece, good, np.array([0.5, 1.0]), why="a label of 0.5 (not an integer)")
     _expect_value_error(ece, good, np.array([0, 1]), n_bins=0, why="n_bins=0")
+    _expect_value_error(ece, good, np.array([0, 1]), n_bins=2.5, why="n_bins=2.5 (not an int)")
+    _expect_value_error(ece, np.zeros((0, 2)), np.array([], dtype=int), why="empty probabilities")
 
 
 # ---------------------------------------------------------------------------------------- 3.5
@@ -659,7 +662,7 @@ def _check_temperature_range(got, what):
         f"{what}: T = {got:.4g} lies outside the search range [0.01, 100] of the spec: bound the search")
 
 
-def _check_temperature_optimal(got, logits, labels, best, what, mistakes=None):
+def _check_temperature_optimal(got, logits, labels, best, what, mistakes=None, fallback=None):
     """The spec: the NLL at the returned T is within 1e-6 of its minimum over [0.01, 100] (at ``best``).
 
     ``mistakes``: a function giving (T a classic mistake would return, hint) pairs, tried (only when the NLL is
@@ -680,7 +683,8 @@ def _check_temperature_optimal(got, logits, labels, best, what, mistakes=None):
                     "[0.01, 100]: search the whole range")
         else:
             hint = (" — the search stopped short of the minimum (too coarse a grid, too few steps, or a narrower "
-                    "range): the spec asks for an NLL within 1e-6 of its minimum over [0.01, 100]")
+                    "range): the spec asks for an NLL within 1e-6 of its minimum over [0.01, 100]"
+                    + (f"; {fallback}" if fallback else ""))
         raise AssertionError(f"{what}: the NLL is smallest at T = {best:.5g} ({_nll_at(logits, labels, best):.7f}); "
                              f"at your T = {got:.5g} it is {excess:.2g} higher{hint}")
 
@@ -700,6 +704,14 @@ def test_fit_temperature_recovers_known_temperature(impl):
             "divide the logits (or log-probabilities) by T, not the probabilities")])
         assert abs(got - oracle) <= 1e-3 * oracle, (
             f"{what}: the NLL is minimised at T = {oracle:.4f}, you returned {got:.4f}")
+    # logits in the hundreds (a very confident model): exp(z / T) overflows unless the log-softmax is stable
+    big, big_labels = _tempered_task(rng, 1000, 4, 8.0, scale=120.0)
+    best = _temperature_oracle(big, big_labels)
+    got = fit(big, big_labels)
+    _check_temperature_range(got, "logits in the hundreds")
+    _check_temperature_optimal(got, big, big_labels, best, "logits in the hundreds", fallback=(
+        "if your NLL is NaN or inf here, exp(z / T) overflowed: compute the log-softmax stably (subtract each row's "
+        "maximum, or use logsumexp)"))
     # float32 torch logits, int labels
     got = fit(torch.tensor(logits, dtype=torch.float32), torch.tensor(labels))
     _is_float(got, "fit_temperature (torch inputs)")
