@@ -116,12 +116,12 @@ def scaffold_split(smiles: Sequence[str], fractions: tuple[float, float, float] 
         fractions: (train, val, test) fractions, each >= 0, summing to 1.
         seed: ``None`` → deterministic: scaffold groups sorted by size, largest first (ties: first
             appearance), each goes to train while it fits in ``train_fraction * n``, else to val while
-            train + val fits in ``(train + val fraction) * n``, else to test. The rare scaffolds land in
-            test (this chapter does not measure whether that makes test harder than the seeded variant's).
+            train + val fits in ``(train + val fraction) * n``, else to test, so the rarest scaffolds
+            land in test.
             An ``int`` → randomised, balanced variant (as in Chemprop): groups larger than half the test
-            size are placed first, in random order, then the rest in random order; each goes to the first
-            part (train, val, test) that still has room, otherwise to test. Different seeds give
-            different splits; the same seed gives the same split.
+            size (``test_fraction * n / 2``) are placed first, in random order, then the rest in random
+            order; each goes to the first part (train, val, test) that still has room, otherwise to
+            test. Different seeds give different splits; the same seed gives the same split.
     Returns:
         ``(train_idx, val_idx, test_idx)``: sorted ``int64`` numpy arrays of positions into ``smiles``
         (an empty part too); together they contain every position exactly once, and no scaffold
