@@ -238,9 +238,10 @@ class EGNNLayer(nn.Module):
     Where each part comes from: the message ``m_ij`` is Satorras et al.'s eq. 3. Their coordinate
     update (eq. 4) is ``x_i + C Σ_j (x_i − x_j) φ_x(m_ij)`` (C = 1/(M − 1) on a complete graph of M
     atoms); dividing the difference by ``d_ij + 1`` is EDM's change (it bounds the step for distant
-    atoms), and the mean over incoming edges below is this chapter's choice of C. Both papers write
-    the feature update as ``h_i' = φ_h(h_i, Σ_j m_ij)``; the residual form ``h_i + φ_h(…)`` used here
-    is the one in both papers' released code.
+    atoms), and the mean over incoming edges below is this chapter's choice of C. Satorras et al.
+    write the feature update as ``h_i' = φ_h(h_i, Σ_j m_ij)`` (eqs. 5–6; EDM also weights each message
+    by a learned e_ij); the residual form ``h_i + φ_h(…)`` used here is the one in both papers'
+    released code.
 
     For every edge ``j → i`` (``edge_index[0] = j``, ``edge_index[1] = i``):
 
@@ -251,8 +252,8 @@ class EGNNLayer(nn.Module):
     φ_e, φ_h are two-layer SiLU MLPs (the reference design); φ_x is a SiLU MLP ending in one output
     whose last layer starts small (weights std 1e-3, bias 0), so a fresh layer barely moves atoms
     (checked: by less than 0.3 % of the cloud's spread; PyTorch's default initialisation moves them
-    by several %). The coordinate step is a *mean* over incoming edges (listing an
-    edge twice does not change ``pos_new``), the feature step a *sum*. Atoms without incoming edges
+    by several %). The coordinate step is a *mean* over incoming edges (listing an edge twice does
+    not change ``pos_new``), the feature step a *sum*. Atoms without incoming edges
     keep their position and get ``h_i + φ_h(h_i, 0)``.
 
     Args:
