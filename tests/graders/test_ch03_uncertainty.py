@@ -222,12 +222,14 @@ def test_ensemble_moments_equal_mixture_moments(impl):
         got = _moments(impl, m, v)
         for name, g, w in zip(_MOMENT_NAMES, got, want):
             if kind.startswith("torch"):
-                assert isinstance(g, torch.Tensor), f"{name}: torch inputs must give torch outputs, got {type(g).__name__}"
+                assert isinstance(g, torch.Tensor), (
+                    f"{name}: torch inputs must give torch outputs, got {type(g).__name__}")
                 assert g.dtype == m.dtype, (f"{name}: expected dtype {m.dtype} (the input's), got {g.dtype} — "
                                             "keep the input's dtype (no .double(), no conversion to numpy and back)")
                 g = g.double().numpy()
             else:
-                assert isinstance(g, np.ndarray), f"{name}: numpy inputs must give numpy outputs, got {type(g).__name__}"
+                assert isinstance(g, np.ndarray), (
+                    f"{name}: numpy inputs must give numpy outputs, got {type(g).__name__}")
                 assert g.dtype == dtype, f"{name}: expected dtype {np.dtype(dtype)} (the input's), got {g.dtype}"
             assert tuple(g.shape) == (n,), (
                 f"{name} must have shape (n,) = ({n},) for inputs of shape (members, n) = ({members}, {n}), "
@@ -360,9 +362,10 @@ def _check_regression_ece(ece, mean, std, y, n_levels=None, what=""):
         if not hint and n_levels is None:
             hint = _diagnose(got, [(_regression_ece_oracle(mean, std, y, k), f"the default is n_levels=100, "
                                     f"you used {k}") for k in (10, 11, 20, 21, 50, 99, 101, 1000)])
-        raise AssertionError(
-            f"regression_ece = {got:.6f}, expected {want:.6f} ({what}n_levels="
-            f"{'100, the default' if n_levels is None else n_levels}){hint or ': use levels np.linspace(0, 1, n_levels) (both ends), central intervals μ ± Φ⁻¹((1+p)/2)·σ, and the mean absolute gap |p − observed| over the levels'}")
+        hint = hint or (": use levels np.linspace(0, 1, n_levels) (both ends), central intervals μ ± Φ⁻¹((1+p)/2)·σ, "
+                        "and the mean absolute gap |p − observed| over the levels")
+        levels = "100, the default" if n_levels is None else n_levels
+        raise AssertionError(f"regression_ece = {got:.6f}, expected {want:.6f} ({what}n_levels={levels}){hint}")
 
 
 @exercise("3.3", points=2)
@@ -435,9 +438,10 @@ def _classification_ece_oracle(probs, labels, n_bins, *, bins="(lo, hi]", confid
     """Guo et al.'s loop: bins (lo, hi], |accuracy − confidence| weighted by the bin's share of samples.
 
     The keyword arguments give the classic mistakes instead: ``bins`` ``"[lo, hi)"`` (a confidence of 1.0
-    clipped into the last bin), ``"[lo, hi) drop 1"`` (1.0 falls outside every bin) or ``"(lo, hi) last
-    open"`` (the last bin excludes 1.0) or ``"drop last bin"`` (an index off by one); ``confidence`` ``"p1"`` (binary: P(class 1) binned, the prediction
-    still its argmax), ``"p1 predicts 1"`` (binary: P(class 1) binned and class 1 always predicted) or
+    clipped into the last bin), ``"[lo, hi) drop 1"`` (1.0 falls outside every bin), ``"(lo, hi) last
+    open"`` (the last bin excludes 1.0), ``"drop last bin"`` (an index off by one) or ``"none"`` (no
+    binning: |correct − confidence| per sample); ``confidence`` ``"p1"`` (binary: P(class 1) binned, the
+    prediction still its argmax), ``"p1 predicts 1"`` (binary: P(class 1) binned and class 1 always predicted) or
     ``"true"`` (the probability of the true label); ``tie`` ``"high"``; ``weight`` ``"mean"`` (unweighted
     mean over non-empty bins), ``"bins"`` (sum of the gaps / number of bins) or ``"sum"`` (sum of gaps).
     """
@@ -521,9 +525,10 @@ def _check_classification_ece(ece, probs, labels, n_bins, what, call=None):
         if not hint and n_bins is None:
             hint = _diagnose(got, [(_classification_ece_oracle(p, lab, k), f"the default is n_bins=15, you used {k}")
                                    for k in (5, 10, 14, 16, 20)], atol=1e-10)
-        raise AssertionError(
-            f"classification_ece = {got:.6f}, expected {want:.6f} ({what}, n_bins="
-            f"{'15, the default' if n_bins is None else n_bins}){hint or ': top-label confidence = max probability, correct = (argmax == label), bins (lo, hi], each bin’s |accuracy − confidence| weighted by its share of the samples'}")
+        hint = hint or (": top-label confidence = max probability, correct = (argmax == label), bins (lo, hi], "
+                        "each bin's |accuracy − confidence| weighted by its share of the samples")
+        bins = "15, the default" if n_bins is None else n_bins
+        raise AssertionError(f"classification_ece = {got:.6f}, expected {want:.6f} ({what}, n_bins={bins}){hint}")
 
 
 def _softmax(z):
@@ -581,7 +586,7 @@ def test_classification_ece_degenerate_inputs(impl):
     _check_classification_ece(ece, p, np.ones(5, int), None, "labels all 1, one occupied bin")
     _check_classification_ece(ece, p, np.zeros(5, int), None, "labels all 0, one occupied bin")
     # ties go to the lower class index, also for a binary p of exactly 0.5
-    probs = np.array([[0.5, 0.5]] * 3 + [[0.45, 0.55]] * 2 + [[0.2, 0.8]])
+    probs = np.array([[0.5, 0.5]] * 3 + [[0.45, 0.55]] * 2 + [[0.15, 0.85]])  # no confidence on a bin edge
     _check_classification_ece(ece, probs, np.array([0, 0, 0, 1, 1, 0]), 5, "rows [0.5, 0.5] (a tie) with label 0")
     _check_classification_ece(ece, np.array([0.5, 0.5, 0.55, 0.9]), np.array([0, 0, 1, 1]), 5,
                               "binary p = 0.5 (a tie) with label 0")
