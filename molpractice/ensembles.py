@@ -153,7 +153,7 @@ def train_classifier(model, train_graphs, val_graphs, threshold: float, *, epoch
 
     from . import batching
     from .runtime import get_device, seed_everything
-    from .training import _copy_state, train_epoch, warmup_cosine
+    from .training import _copy_state, _optimizer, train_epoch, warmup_cosine
 
     if not train_graphs or not val_graphs:
         raise ValueError("need non-empty training and validation graphs")
@@ -165,7 +165,7 @@ def train_classifier(model, train_graphs, val_graphs, threshold: float, *, epoch
     model.to(device)
     loader = batching.loader(train_graphs, batch_size, True, torch.Generator().manual_seed(seed))
     val_set = batching.collated(val_graphs)  # once, predicted every epoch
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = _optimizer(model, lr, weight_decay)
     lr_at = warmup_cosine(lr, epochs)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     val_labels = torch.tensor(labels_above([float(g.y.reshape(-1)[0]) for g in val_graphs], threshold),

@@ -131,6 +131,16 @@ def _batches(graphs, batch_size, shuffle, generator=None):
     return batching.loader(graphs, batch_size, shuffle, generator)
 
 
+_FOREACH = True  # AdamW's multi-tensor step: the same arithmetic per tensor as the loop, less Python per step
+
+
+def _optimizer(model, lr: float, weight_decay: float):
+    """AdamW over ``model``'s parameters, as every trainer here uses it."""
+    import torch
+
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=_FOREACH)
+
+
 def _copy_state(model):
     """A detached copy of ``model.state_dict()`` (what ``copy.deepcopy`` of it gives, without the memo walk)."""
     state = model.state_dict()
@@ -253,7 +263,7 @@ def train_regressor(model, train_graphs: Sequence, val_graphs: Sequence, *, epoc
 
     gen = torch.Generator().manual_seed(seed)
     train_loader = _batches(train_graphs, batch_size, True, gen)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = _optimizer(model, lr, weight_decay)
     lr_at = warmup_cosine(lr, epochs)
 
     def batch_loss(batch):

@@ -162,10 +162,12 @@ def _pyg_loader(graphs, batch_size, shuffle=False, generator=None):
 
 @contextlib.contextmanager
 def _reference_path():
-    """The trainers as they were: PyG DataLoader batches (re-collated every epoch) and deep-copied checkpoints."""
+    """The trainers as they were: PyG DataLoader batches (re-collated every epoch), deep-copied checkpoints and
+    AdamW's per-tensor step."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(batching, "loader", _pyg_loader)
         mp.setattr(training, "_copy_state", lambda model: copy.deepcopy(model.state_dict()))
+        mp.setattr(training, "_FOREACH", False)  # AdamW's default on CPU: one tensor at a time
         yield
 
 
