@@ -232,8 +232,8 @@ def cluster_bootstrap_ci(values, clusters, statistic: Callable = np.mean, n_boot
     each of the B = ``n_boot`` replicates draws G cluster labels uniformly **with replacement** and
     evaluates ``statistic`` on the concatenation of all values of the drawn clusters (a cluster drawn
     twice contributes all its values twice; the replicate's size varies). The interval is the
-    (α/2, 1 − α/2) pair of quantiles of the B replicate statistics (``np.quantile``, default linear
-    interpolation).
+    (α/2, 1 − α/2) pair of quantiles of the B replicate statistics (e.g. ``np.quantile``). G counts the
+    distinct labels, whatever they are: ids with gaps (3, 10, 17) or strings form G clusters, not max + 1.
 
     Args:
         values: (n,) finite numbers, e.g. per-molecule absolute or squared errors.
@@ -280,10 +280,13 @@ def similarity_cluster_split(smiles: Sequence[str], threshold: float,
     1. Fingerprints: Morgan bit vectors, radius 2, 2048 bits
        (``rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048).GetFingerprint(mol)``).
     2. Distance: d(i, j) = 1 − Tanimoto(i, j).
-    3. Clusters: RDKit's ``Butina.ClusterData(dists, n, threshold, isDistData=True)`` (Butina 1999):
-       molecules with d <= ``threshold`` are neighbours; the molecule with the most unassigned neighbours
-       becomes a centroid and takes them. ``dists`` is the lower triangle row by row:
-       d(1,0), d(2,0), d(2,1), d(3,0), …
+    3. Clusters: RDKit's ``Butina.ClusterData(dists, n, threshold, isDistData=True)`` (Butina 1999), with
+       its default ``reordering=False``: molecules with d <= ``threshold`` are neighbours (each is its own);
+       every molecule's neighbour count is computed once, before any clustering; molecules are visited in
+       order of decreasing count (ties: larger position first), and each one not yet assigned becomes a
+       centroid and takes its neighbours that are still unassigned. (Counts are not updated as molecules
+       get assigned: that would be ``reordering=True``, not used here.) ``dists`` is the lower triangle
+       row by row: d(1,0), d(2,0), d(2,1), d(3,0), …
     4. Parts: clusters sorted by size, largest first (ties: the cluster whose smallest position is
        smaller first); each goes to train while len(train) + size <= f_train·n, else to validation while
        len(train) + len(val) + size <= (f_train + f_val)·n, else to test.

@@ -517,6 +517,11 @@ def _bootstrap_variant(mistake=None):
         alpha = ref._check_probability("alpha", alpha)
         G = int(codes.max()) + 1
         members = [np.flatnonzero(codes == g) for g in range(G)]
+        if mistake == "largest_id_plus_one":  # raw ids as cluster numbers: ids with gaps make empty clusters
+            raw = np.asarray(clusters)
+            if np.issubdtype(raw.dtype, np.integer):
+                G = int(raw.max()) + 1
+                members = [np.flatnonzero(raw == g) for g in range(G)]
         rng = np.random.default_rng() if mistake == "unseeded_rng" else np.random.default_rng(seed)
         stat = np.mean if mistake == "ignores_statistic" else statistic
         reps = np.empty(n_boot)
@@ -524,7 +529,12 @@ def _bootstrap_variant(mistake=None):
             if mistake == "iid":
                 reps[b] = stat(values[rng.integers(0, values.size, size=values.size)])
                 continue
-            drawn = rng.integers(0, G, size=values.size if mistake == "draws_n_clusters" else G)
+            if mistake == "without_replacement":
+                drawn = rng.permutation(G)
+            elif mistake == "clusters_of_drawn_molecules":  # resamples molecules, then takes their clusters
+                drawn = codes[rng.integers(0, values.size, size=G)]
+            else:
+                drawn = rng.integers(0, G, size=values.size if mistake == "draws_n_clusters" else G)
             if mistake == "mean_of_cluster_means":
                 reps[b] = np.mean([stat(values[members[g]]) for g in drawn])
                 continue
@@ -561,11 +571,16 @@ def bootstrap_multinomial_correct(values, clusters, statistic=np.mean, n_boot=20
     return tuple(float(x) for x in np.percentile(reps, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
 
 
-@pytest.mark.parametrize("mistake", ["iid", "mean_of_cluster_means", "alpha_not_halved", "basic_interval",
-                                     "draws_n_clusters", "ignores_statistic", "unseeded_rng"])
+_BOOTSTRAP_FIXES = {"iid": "cluster", "mean_of_cluster_means": "pooled values", "alpha_not_halved": "alpha/2",
+                    "basic_interval": "quantile", "draws_n_clusters": "G draws", "ignores_statistic": "statistic",
+                    "unseeded_rng": "same seed", "largest_id_plus_one": "not the largest id + 1",
+                    "without_replacement": "with replacement", "clusters_of_drawn_molecules": "cluster"}
+
+
+@pytest.mark.parametrize("mistake", sorted(_BOOTSTRAP_FIXES))
 def test_bootstrap_graders_reject(mistake):
-    assert _rejection(_impl(cluster_bootstrap_ci=_bootstrap_variant(mistake)), "5.3"), \
-        f"graders of 5.3 accepted {mistake}"
+    message = _rejection(_impl(cluster_bootstrap_ci=_bootstrap_variant(mistake)), "5.3")
+    assert message and _BOOTSTRAP_FIXES[mistake] in message, f"5.3 graders on {mistake}: {message}"
 
 
 def test_bootstrap_graders_accept_a_multinomial_variant_and_the_plain_variant():
@@ -579,30 +594,31 @@ def test_iid_bootstrap_is_rejected_for_its_coverage_or_distribution():
 
 
 # ------------------------------------------------------------------------------- 5.4 cluster split
-def _fps(mols, radius=2):
+def _fps(mols, radius=2, bits=2048):
     from rdkit.Chem import rdFingerprintGenerator
 
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=2048)
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=bits)
     return [gen.GetFingerprint(m) for m in mols]
 
 
-def _butina(mols, threshold, radius=2):
+def _butina(mols, threshold, radius=2, bits=2048, reordering=False):
     from rdkit import DataStructs
     from rdkit.ML.Cluster import Butina
 
-    fps = _fps(mols, radius)
+    fps = _fps(mols, radius, bits)
     dists = []
     for i in range(1, len(fps)):
         dists.extend(1 - s for s in DataStructs.BulkTanimotoSimilarity(fps[i], fps[:i]))
-    return Butina.ClusterData(dists, len(fps), threshold, isDistData=True)
+    return Butina.ClusterData(dists, len(fps), threshold, isDistData=True, reordering=reordering)
 
 
-def _greedy(clusters, n, fractions, order_key=lambda c: (-len(c), min(c))):
+def _greedy(clusters, n, fractions, order_key=lambda c: (-len(c), min(c)), strict=False):
     parts = ([], [], [])
+    fits = (lambda used, cap: used < cap) if strict else (lambda used, cap: used <= cap)
     for c in sorted(clusters, key=order_key):
-        if len(parts[0]) + len(c) <= fractions[0] * n:
+        if fits(len(parts[0]) + len(c), fractions[0] * n):
             parts[0].extend(c)
-        elif len(parts[0]) + len(parts[1]) + len(c) <= (fractions[0] + fractions[1]) * n:
+        elif fits(len(parts[0]) + len(parts[1]) + len(c), (fractions[0] + fractions[1]) * n):
             parts[1].extend(c)
         else:
             parts[2].extend(c)
@@ -624,9 +640,16 @@ def _split_variant(mistake=None):
 
             return ch01.scaffold_split(smiles, fractions)
         cut = 1 - threshold if mistake == "similarity_cutoff" else threshold
-        clusters = _butina(mols, cut, radius=3 if mistake == "radius_3" else 2)
+        clusters = _butina(mols, cut, radius=3 if mistake == "radius_3" else 2, bits=1024 if mistake == "bits_1024" else 2048,
+                           reordering=mistake == "reordering")
         if mistake == "smallest_first":
             return _greedy(clusters, n, fractions, order_key=lambda c: (len(c), min(c)))
+        if mistake == "ties_largest_position_first":
+            return _greedy(clusters, n, fractions, order_key=lambda c: (-len(c), -min(c)))
+        if mistake == "strict_capacity":
+            return _greedy(clusters, n, fractions, strict=True)
+        if mistake == "int32_indices":
+            return tuple(p.astype(np.int32) for p in _greedy(clusters, n, fractions))
         if mistake == "unseeded_order":
             order = {c: r for c, r in zip(clusters, np.random.default_rng().permutation(len(clusters)))}
             return _greedy(clusters, n, fractions, order_key=lambda c: (-len(c), order[c]))
@@ -655,11 +678,17 @@ def split_numpy_tanimoto_correct(smiles, threshold, fractions=(0.8, 0.1, 0.1)):
     return _greedy(clusters, len(mols), fractions)
 
 
-@pytest.mark.parametrize("mistake", ["random_molecules", "scaffolds_instead_of_clusters", "similarity_cutoff",
-                                     "radius_3", "smallest_first", "unseeded_order", "exact_fractions"])
+_SPLIT_FIXES = {"random_molecules": "Butina", "scaffolds_instead_of_clusters": "Butina",
+                "similarity_cutoff": "not a similarity", "radius_3": "radius 2", "bits_1024": "2048 bits",
+                "reordering": "Butina", "smallest_first": "largest first", "unseeded_order": "deterministic",
+                "exact_fractions": "whole", "strict_capacity": "use <=, not <",
+                "ties_largest_position_first": "smallest position", "int32_indices": "int64"}
+
+
+@pytest.mark.parametrize("mistake", sorted(_SPLIT_FIXES))
 def test_split_graders_reject(mistake):
-    assert _rejection(_impl(similarity_cluster_split=_split_variant(mistake)), "5.4"), \
-        f"graders of 5.4 accepted {mistake}"
+    message = _rejection(_impl(similarity_cluster_split=_split_variant(mistake)), "5.4")
+    assert message and _SPLIT_FIXES[mistake] in message, f"5.4 graders on {mistake}: {message}"
 
 
 def test_split_graders_accept_a_numpy_tanimoto_variant():
@@ -674,16 +703,29 @@ def _calibration_variant(mistake=None):
         if p.ndim != 1 or p.shape != t.shape or p.size == 0 or (p < 0).any() or (p > 1).any() \
                 or not np.isin(t, (0, 1)).all():
             raise ValueError("bad input")
+        n_bins, n_boot = ref._check_int("n_bins", n_bins, low=1), ref._check_int("n_boot", n_boot, low=1)
+        alpha = ref._check_probability("alpha", alpha)
+        bins = 10 if mistake == "ignores_n_bins" else n_bins
+        a = 0.05 if mistake == "ignores_alpha" else alpha
         w = np.ones_like(p) if mistake == "no_weights" else 1 - 2 * p
         var = np.sum((w if mistake == "weight_not_squared" else w * w) * p * (1 - p))
-        z = np.sum((t - p) * w) / math.sqrt(var) if var > 0 else float("nan")
+        if mistake == "no_nan_guard":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = float(np.float64(np.sum((t - p) * w)) / np.sqrt(np.float64(var)))
+        else:
+            z = np.sum((t - p) * w) / math.sqrt(var) if var > 0 else float("nan")
         pv = stats.norm.sf(z) if mistake == "one_sided" else 2 * stats.norm.sf(abs(z))
 
         def ece(pp, tt):
             if mistake == "p_one_own_bin":
-                b = (pp * n_bins).astype(int)
+                b = (pp * bins).astype(int)
+            elif mistake == "right_closed_bins":  # (b/B, (b+1)/B]: an edge value falls into the bin below
+                b = np.maximum(np.ceil(pp * bins).astype(int) - 1, 0)
+            elif mistake == "bins_on_data_range":  # equal-width bins between min and max of p̂, not on [0, 1]
+                lo, hi = pp.min(), pp.max()
+                b = np.minimum(((pp - lo) / max(hi - lo, 1e-12) * bins).astype(int), bins - 1)
             else:
-                b = np.minimum((pp * n_bins).astype(int), n_bins - 1)
+                b = np.minimum((pp * bins).astype(int), bins - 1)
             gaps, sizes = [], []
             for k in np.unique(b):
                 sel = b == k
@@ -705,17 +747,27 @@ def _calibration_variant(mistake=None):
             e, sd = ece(p, t), float(np.std(boot))
             ci = (max(0.0, e - 1.96 * sd), e + 1.96 * sd)
         else:
-            ci = tuple(float(x) for x in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
-        return {"z": float(z), "p_value": float(pv), "ece": ece(p, t), "ece_ci": ci}
+            ci = tuple(float(x) for x in np.quantile(boot, [a / 2, 1 - a / 2]))
+        out = {"z": float(z), "p_value": float(pv), "ece": ece(p, t), "ece_ci": ci, "n": len(p)}
+        if mistake == "missing_n":
+            del out["n"]
+        return out
 
     return calibration_test
 
 
-@pytest.mark.parametrize("mistake", ["one_sided", "no_weights", "weight_not_squared", "p_one_own_bin",
-                                     "unweighted_bins", "resample_y_only", "normal_interval"])
+_CALIBRATION_FIXES = {"one_sided": "two-sided", "no_weights": "Spiegelhalter", "weight_not_squared": "Spiegelhalter",
+                      "p_one_own_bin": "p = 1", "unweighted_bins": "weighted", "resample_y_only": "pairs",
+                      "normal_interval": "quantiles", "right_closed_bins": "left edge included",
+                      "bins_on_data_range": "equal-width bins", "ignores_n_bins": "use n_bins",
+                      "ignores_alpha": "alpha/2", "missing_n": "keys z, p_value, ece, ece_ci and n",
+                      "no_nan_guard": "NaN"}
+
+
+@pytest.mark.parametrize("mistake", sorted(_CALIBRATION_FIXES))
 def test_calibration_graders_reject(mistake):
-    assert _rejection(_impl(calibration_test=_calibration_variant(mistake)), "5.5"), \
-        f"graders of 5.5 accepted {mistake}"
+    message = _rejection(_impl(calibration_test=_calibration_variant(mistake)), "5.5")
+    assert message and _CALIBRATION_FIXES[mistake] in message, f"5.5 graders on {mistake}: {message}"
 
 
 def test_calibration_graders_accept_a_loop_variant():
@@ -747,6 +799,10 @@ def _bound_variant(mistake):
             return float(stats.beta.ppf(a, k + 1, n - k)) if k < n else float(a ** (1 / n))
         if mistake == "point_estimate":
             return phat
+        if mistake == "upper_quantile":  # the confidence quantile: an upper-side value, not a lower bound
+            return 0.0 if k == 0 else float(stats.beta.ppf(confidence, k, n - k + 1))
+        if mistake == "lower_not_zero_at_k0":
+            return float(stats.beta.ppf(a, max(k, 1e-9), n - k + 1))
         raise AssertionError(mistake)
 
     return success_rate_lower_bound
@@ -771,10 +827,15 @@ def bound_by_bisection_correct(k, n, confidence=0.95):
     return (lo + hi) / 2
 
 
-@pytest.mark.parametrize("mistake", ["two_sided", "wald", "wilson", "jeffreys", "off_by_one", "point_estimate"])
+_BOUND_FIXES = {"two_sided": "one-sided", "wald": "no normal approximation", "wilson": "no normal approximation",
+                "jeffreys": "Beta(k, n − k + 1)", "off_by_one": "Beta(k, n − k + 1)", "point_estimate": "quantile",
+                "upper_quantile": "(1 − confidence) quantile", "lower_not_zero_at_k0": "0 successes"}
+
+
+@pytest.mark.parametrize("mistake", sorted(_BOUND_FIXES))
 def test_bound_graders_reject(mistake):
-    assert _rejection(_impl(success_rate_lower_bound=_bound_variant(mistake)), "5.6"), \
-        f"graders of 5.6 accepted {mistake}"
+    message = _rejection(_impl(success_rate_lower_bound=_bound_variant(mistake)), "5.6")
+    assert message and _BOUND_FIXES[mistake] in message, f"5.6 graders on {mistake}: {message}"
 
 
 def test_bound_graders_accept_bisection():

@@ -348,6 +348,10 @@ def test_cluster_bootstrap_contract(impl):
     assert f(values, labels, n_boot=300, seed=5) == a, "string labels (e.g. scaffold SMILES) must work like ints"
     low_med, high_med = f(np.r_[np.zeros(36), np.full(4, 100.0)], clusters, statistic=np.median, n_boot=300, seed=1)
     assert high_med < 50, "`statistic` was ignored: the median of mostly zeros stays low (the mean would not)"
+    gapped = clusters * 7 + 3  # ids 3, 10, …, 66: still 10 clusters, in the same order
+    assert f(values, gapped, n_boot=300, seed=5) == a, (
+        "cluster ids with gaps (3, 10, 17, …) must work like 0..G−1: G is the number of distinct labels, not the "
+        "largest id + 1 (use the validated `codes` and `n_clusters`)")
     for bad in (dict(n_boot=0), dict(alpha=0.0), dict(alpha=1.0)):
         with pytest.raises(ValueError):
             f(values, clusters, **bad)
@@ -355,6 +359,8 @@ def test_cluster_bootstrap_contract(impl):
         f(values, clusters[:-1])
     with pytest.raises(ValueError):
         f([], [])
+    with pytest.raises(ValueError):
+        f(np.r_[values[:-1], np.nan], clusters)
 
 
 @exercise("5.3", points=1)
@@ -420,8 +426,8 @@ def _expected_parts(clusters, n, fractions):
 def _check_partition(parts, n):
     assert isinstance(parts, tuple) and len(parts) == 3, "return a tuple (train_idx, val_idx, test_idx)"
     for name, p in zip(("train", "val", "test"), parts):
-        assert isinstance(p, np.ndarray) and np.issubdtype(p.dtype, np.integer), \
-            f"{name}_idx must be an integer numpy array, got {type(p).__name__}"
+        assert isinstance(p, np.ndarray) and p.dtype == np.int64, \
+            f"{name}_idx must be an int64 numpy array, got {type(p).__name__} {getattr(p, 'dtype', '')}"
         assert np.all(np.diff(p) > 0), f"{name}_idx must be sorted, without repeats"
     together = np.sort(np.concatenate(parts))
     assert np.array_equal(together, np.arange(n)), "every molecule must be in exactly one part"
@@ -443,6 +449,8 @@ def test_cluster_split_is_a_deterministic_partition(impl):
         f(["CCO", "CCN", "C1CC", "CCC"], 0.5)
     with pytest.raises(ValueError):
         f(smiles[:10], 0.5, fractions=(0.8, 0.1, 0.2))
+    with pytest.raises(ValueError):
+        f(smiles[:10], 0.5, fractions=(1.1, -0.05, -0.05))
 
 
 @exercise("5.4", points=2)
@@ -472,7 +480,7 @@ def test_cluster_split_keeps_butina_clusters_whole(impl):
             raise AssertionError(
                 f"threshold={threshold}, fractions={fractions}: part sizes {sizes}, expected {want_sizes} — go through "
                 "the clusters largest first (ties: smallest position first): train while it fits in f_train·n, else "
-                "val while train + val fits in (f_train + f_val)·n, else test")
+                "val while train + val fits in (f_train + f_val)·n, else test; equality fits (use <=, not <)")
         expected_where = np.empty(n, dtype=int)
         for k, p in enumerate(want):
             expected_where[p] = k
@@ -482,7 +490,8 @@ def test_cluster_split_keeps_butina_clusters_whole(impl):
             f"threshold={threshold}: the parts have the expected sizes but {len(wrong)} molecules sit elsewhere (e.g. "
             f"molecule {wrong[0]} in {names[where[wrong[0]]]}, expected {names[expected_where[wrong[0]]]}). Check the "
             "clustering: Morgan radius 2, 2048 bits, distance 1 − Tanimoto, Butina with `threshold` as the distance "
-            "cutoff, clusters ordered by (−size, smallest position)")
+            "cutoff (a distance, not a similarity), RDKit's default reordering=False, clusters ordered by (−size, "
+            "smallest position)")
 
 
 @exercise("5.4", points=1)
@@ -503,6 +512,32 @@ def test_cluster_split_threshold_is_a_distance(impl):
     where = {int(i): k for k, p in enumerate((train, val, test)) for i in p}
     assert where[0] == where[2] and where[1] == where[4], (
         "at threshold 0 identical molecules (CCO/OCC, phenol written twice) must still share a part")
+
+
+@exercise("5.4", points=1)
+def test_cluster_split_fills_parts_up_to_the_fractions(impl):
+    f = impl.ch05_drills.similarity_cluster_split
+    # threshold 0: clusters are the identical molecules. Sizes 5, 3, 2 of n = 10 with fractions (0.5, 0.3, 0.2)
+    # fill train, val and test exactly: every "<=" of the spec is met with equality.
+    smiles = ["CCO", "c1ccccc1", "OCC", "CCN", "C(C)O", "c1ccccc1", "CCO", "NCC", "OCC", "c1ccccc1"]
+    parts = [p.tolist() for p in f(smiles, 0.0, fractions=(0.5, 0.3, 0.2))]
+    want = [[0, 2, 4, 6, 8], [1, 5, 9], [3, 7]]
+    assert parts == want, (
+        f"ethanol ×5, benzene ×3, ethylamine ×2 at threshold 0 with fractions (0.5, 0.3, 0.2) gave {parts}, expected "
+        f"{want}: a cluster goes to train while len(train) + size <= f_train·n (equality fits: use <=, not <), else "
+        "to val while len(train) + len(val) + size <= (f_train + f_val)·n, else to test")
+    # two clusters of equal size: the one whose smallest position is smaller is placed first
+    tie = ["CCN", "CCO", "OCC", "NCC", "CCCl"]
+    parts = [p.tolist() for p in f(tie, 0.0, fractions=(0.4, 0.4, 0.2))]
+    assert parts == [[0, 3], [1, 2], [4]], (
+        f"{tie} at threshold 0, fractions (0.4, 0.4, 0.2) gave {parts}, expected [[0, 3], [1, 2], [4]]: clusters of "
+        "equal size are ordered by their smallest position (ethylamine at 0 before ethanol at 1)")
+    smiles = _molecules()[:25]
+    parts = [p.tolist() for p in f(smiles, 1.0)]
+    assert parts == [[], [], list(range(25))], (
+        "at threshold 1 every molecule is every other's neighbour: one cluster of all n, larger than f_train·n and "
+        f"(f_train + f_val)·n, so everything lands in test (a cluster is never split: it goes whole to one part); "
+        f"got part sizes {[len(p) for p in parts]}")
 
 
 # ---------------------------------------------------------------------------------------- 5.5
@@ -567,6 +602,45 @@ def test_calibration_statistics_match_formulas(impl):
         f([0.2, 0.4], [0, 2])
     with pytest.raises(ValueError):
         f([0.2, 0.4, 0.5], [0, 1])
+
+
+@exercise("5.5", points=1)
+def test_calibration_contract_and_edges(impl):
+    f = impl.ch05_drills.calibration_test
+    rng = np.random.default_rng(5)
+    p, y = _miscalibrated(rng, 150, 1.7)
+    out = f(p, y, n_boot=200, seed=3)
+    assert isinstance(out, dict) and {"z", "p_value", "ece", "ece_ci", "n"} <= set(out), \
+        f"return a dict with keys z, p_value, ece, ece_ci and n; got keys {sorted(out) if isinstance(out, dict) else out!r}"
+    assert out["n"] == 150 and isinstance(out["n"], (int, np.integer)), f"n is the number of predictions (150), got {out['n']!r}"
+    assert isinstance(out["ece_ci"], tuple) and len(out["ece_ci"]) == 2 and all(
+        isinstance(x, (float, np.floating)) for x in out["ece_ci"]), f"ece_ci must be a (low, high) tuple of floats, got {out['ece_ci']!r}"
+    assert all(isinstance(out[key], (float, np.floating)) for key in ("z", "p_value", "ece")), \
+        "z, p_value and ece must be floats"
+    for bins in (5, 15):
+        got, want = f(p, y, n_bins=bins, n_boot=20)["ece"], _ece_loop(p, y, bins)
+        assert abs(got - want) <= 1e-9, f"with n_bins={bins} ece = {got:.6f}, expected {want:.6f}: use n_bins, not 10"
+    wide, narrow = f(p, y, n_boot=400, alpha=0.05, seed=4)["ece_ci"], f(p, y, n_boot=400, alpha=0.5, seed=4)["ece_ci"]
+    assert wide[0] < narrow[0] and narrow[1] < wide[1], (
+        f"ece_ci with alpha=0.5 {narrow} is not inside the one with alpha=0.05 {wide} (same seed, same resamples): "
+        "take the alpha/2 and 1 − alpha/2 quantiles")
+    # bin edges: b/B <= p < (b+1)/B, so p = 0.3 is in bin 3 (not 2) and p = 1 in the last bin
+    p_edges = np.array([0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.5, 0.55, 0.6, 0.65, 0.8, 0.85, 0.9, 1.0, 0.95])
+    y_edges = np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1], dtype=float)  # each edge value: y = 1
+    got, want = f(p_edges, y_edges, n_boot=10)["ece"], _ece_loop(p_edges, y_edges)
+    assert abs(got - want) <= 1e-12, (
+        f"predictions exactly on bin edges (0.1, 0.2, 0.3, …): ece = {got:.6f}, expected {want:.6f}. Bin b holds "
+        "b/B <= p < (b+1)/B (left edge included, e.g. floor(p·B)), p = 1 goes to the last bin")
+    sure = f(np.array([0.0, 1.0, 1.0, 0.0, 1.0]), np.array([0, 1, 0, 0, 1]), n_boot=10)
+    assert math.isnan(sure["z"]) and math.isnan(sure["p_value"]), (
+        f"every p̂ is 0 or 1, so Σ(1 − 2p)² p(1 − p) = 0: z and p_value must be NaN, got z = {sure['z']!r}")
+    assert abs(sure["ece"] - 0.2) <= 1e-12, f"p̂ = (0, 1, 1, 0, 1), y = (0, 1, 0, 0, 1): ece is 0.2, got {sure['ece']!r}"
+    as_bool = f(p, y.astype(bool), n_boot=200, seed=3)
+    assert as_bool["ece"] == out["ece"] and as_bool["z"] == out["z"], "y given as booleans must work like 0/1"
+    for bad in (dict(p_hat=[], y=[]), dict(p_hat=p, y=y, n_bins=0), dict(p_hat=p, y=y, n_boot=0),
+                dict(p_hat=p, y=y, alpha=1.0)):
+        with pytest.raises(ValueError):
+            f(**bad)
 
 
 @exercise("5.5", points=1)
