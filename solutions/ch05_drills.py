@@ -167,7 +167,7 @@ def longest_window_at_most_k_distinct(tokens: Iterable[Hashable], k: int) -> int
     Raises:
         ValueError: if ``k`` is not an int (a bool is rejected) or is negative.
 
-    Required: O(n) time for n tokens, O(min(n, k)) extra memory. The grader counts the operations your
+    Required: O(n) time for n tokens. The grader counts the operations your
     function does on n and on 8n tokens (Python steps, every hash and comparison of a token, every element a
     list scan, slice or ``pop(0)`` touches; no clock) and expects the count to grow about 8×, not 64×.
 
