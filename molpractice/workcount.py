@@ -70,7 +70,7 @@ def _untraced(func):
 
 
 class CountedToken(str):
-    """A string token whose hashing and equality tests are counted (1 unit each).
+    """A string token whose hashes and comparisons are counted (:data:`C_WEIGHT` units each).
 
     Equal tokens hash alike and deterministically (``code``, not the per-process string hash), so set and
     dict orders — and hence counts — are the same in every run.
@@ -95,6 +95,16 @@ class CountedToken(str):
     def __ne__(self, other):
         _STATE.count += C_WEIGHT
         return str.__ne__(self, other)
+
+    @_untraced
+    def __lt__(self, other):  # sorting a window per step costs its comparisons
+        _STATE.count += C_WEIGHT
+        return str.__lt__(self, other)
+
+    @_untraced
+    def __gt__(self, other):
+        _STATE.count += C_WEIGHT
+        return str.__gt__(self, other)
 
 
 def tokens(values) -> list[CountedToken]:

@@ -169,7 +169,7 @@ def longest_window_at_most_k_distinct(tokens: Iterable[Hashable], k: int) -> int
 
     Required: O(n) time for n tokens. The grader counts the operations your
     function does on n and on 8n tokens (Python steps, every hash and comparison of a token, every element a
-    list scan, slice or ``pop(0)`` touches; no clock) and expects the count to grow about 8×, not 64×.
+    list scan or ``pop(0)`` touches; no clock) and expects the count to grow about 8×, not 64×.
 
     Hint: two pointers. Move the right end one token at a time and count the tokens inside the window in a
     dict; while the dict has more than k keys, move the left end and decrement (delete a key whose count

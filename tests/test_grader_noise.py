@@ -73,3 +73,12 @@ def test_proof_script_with_two_repeats(capsys):
     table = "\n".join(lines)
     assert wrong == 0, table
     assert "reference" in table and "pop(0)" in table and "false rejections + false acceptances: 0" in table
+
+
+def test_sorting_a_window_per_step_is_counted():
+    def sorted_windows(tokens):
+        width = len(tokens) // 4
+        return sum(len(sorted(tokens[i:i + width])) for i in range(len(tokens)))
+
+    make = lambda n: (workcount.tokens([f"t{(i * 7) % 13}" for i in range(n)]),)  # noqa: E731
+    assert workcount.growth(sorted_windows, make, sizes=(32,))[0] > workcount.SUPERLINEAR_GROWTH

@@ -36,7 +36,7 @@ def _work_growth(func, make_args, module):
 
 
 _HOW_COUNTED = ("counted operations: Python steps, plus every hash and comparison of a token and every element a list "
-                "scan, slice copy or pop(0) touches — the same count on any machine")
+                "scan or pop(0) touches — the same count on any machine")
 
 
 # ---------------------------------------------------------------------------------------- 5.1
