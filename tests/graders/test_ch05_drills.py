@@ -512,11 +512,11 @@ def test_cluster_split_threshold_is_a_distance(impl):
     where = {int(i): k for k, p in enumerate((train, val, test)) for i in p}
     assert where[0] == where[2] and where[1] == where[4], (
         "at threshold 0 identical molecules (CCO/OCC, phenol written twice) must still share a part")
+    _check_parts_fill_up_to_the_fractions(f)
 
 
-@exercise("5.4", points=1)
-def test_cluster_split_fills_parts_up_to_the_fractions(impl):
-    f = impl.ch05_drills.similarity_cluster_split
+def _check_parts_fill_up_to_the_fractions(f):
+    """Exact fits, ties and the threshold-1 extreme (run at the end of test_cluster_split_threshold_is_a_distance)."""
     # threshold 0: clusters are the identical molecules. Sizes 5, 3, 2 of n = 10 with fractions (0.5, 0.3, 0.2)
     # fill train, val and test exactly: every "<=" of the spec is met with equality.
     smiles = ["CCO", "c1ccccc1", "OCC", "CCN", "C(C)O", "c1ccccc1", "CCO", "NCC", "OCC", "c1ccccc1"]
@@ -602,11 +602,12 @@ def test_calibration_statistics_match_formulas(impl):
         f([0.2, 0.4], [0, 2])
     with pytest.raises(ValueError):
         f([0.2, 0.4, 0.5], [0, 1])
+    _check_calibration_contract_and_edges(f)
 
 
-@exercise("5.5", points=1)
-def test_calibration_contract_and_edges(impl):
-    f = impl.ch05_drills.calibration_test
+def _check_calibration_contract_and_edges(f):
+    """Every documented key, n_bins and alpha honoured, bin edges, degenerate inputs, what raises
+    (run at the end of test_calibration_statistics_match_formulas)."""
     rng = np.random.default_rng(5)
     p, y = _miscalibrated(rng, 150, 1.7)
     out = f(p, y, n_boot=200, seed=3)
