@@ -124,9 +124,8 @@ def breakdown(prof: cProfile.Profile, total: float):
         "validation pass (incl. its collation)": find("training.py", "predict", "train_regressor")
         + find("training.py", "_predict_batches", "train_regressor")
         + find("ensembles.py", "predict_logits", "train_classifier"),
-        "checkpoint copies": find("copy.py", "deepcopy", "train_regressor")
-        + find("training.py", "_copy_state", "train_regressor")
-        + find("copy.py", "deepcopy", "train_classifier") + find("training.py", "_copy_state", "train_classifier"),
+        "checkpoint copies": find("copy.py", "deepcopy", "<lambda>")  # before_path's deepcopy
+        + find("training.py", "_copy_state", "train_regressor") + find("training.py", "_copy_state", "train_classifier"),
     }
     parts["other (zero_grad, .to, loop, metrics, …)"] = total - sum(parts.values())
     print(f"\nprofile breakdown (cProfile, total {total:.1f} s):")

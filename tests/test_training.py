@@ -243,6 +243,12 @@ def test_unusual_graphs_fall_back_to_pyg_collation(mol_graphs):
     data = batching.CollatedGraphs(odd)
     assert not data.fast and "meta" in data.reason
     _assert_same_batch(data.batch([4, 1, 2]), Batch.from_data_list([odd[4], odd[1], odd[2]]))
+    scalar = [copy.copy(g) for g in mol_graphs[:5]]
+    for i, g in enumerate(scalar):  # a 0-dim target and a plain-int attribute: still collated at once
+        g.y, g.n_heavy = g.y.reshape(()), int(g.x.shape[0])
+    data = batching.CollatedGraphs(scalar)
+    assert data.fast, data.reason
+    _assert_same_batch(data.batch([3, 0, 4]), Batch.from_data_list([scalar[3], scalar[0], scalar[4]]))
     mixed = [copy.copy(g) for g in mol_graphs[:4]]
     mixed[2].y = mixed[2].y.double()  # per-graph dtypes: collating them at once would promote the others
     assert not batching.CollatedGraphs(mixed).fast
