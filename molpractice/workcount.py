@@ -40,7 +40,9 @@ _SCANNED = (list, tuple, deque, str)
 _CHARGED_BUILTINS = frozenset({"sum", "sorted", "set", "frozenset", "list", "tuple", "max", "min", "any", "all",
                                "dict"})
 _BUILTINS = {name: getattr(builtins, name) for name in _CHARGED_BUILTINS}
-_NAME_LOADS = frozenset({"LOAD_FAST", "LOAD_DEREF", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_CLOSURE"})
+_NAME_LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_LOAD_FAST", "LOAD_DEREF", "LOAD_GLOBAL",
+                         "LOAD_NAME", "LOAD_CLOSURE"})
+_CALLS = frozenset({"PRECALL", "CALL", "CALL_KW"})  # 3.11 ends a call with PRECALL + CALL, 3.12 CALL, 3.13 CALL_KW too
 
 
 class WorkBudgetExceeded(BaseException):
@@ -122,11 +124,15 @@ def _instructions(code):
     return table
 
 
-def _value(frame, ins, missing=None):
-    """The value an instruction that loads a name or constant pushes, read from the frame (else ``missing``)."""
+def _value(frame, ins, missing=None, first=False):
+    """The value an instruction that loads a name or constant pushes, read from the frame (else ``missing``);
+    for 3.13's LOAD_FAST_LOAD_FAST, the second name (on top of the stack) or with ``first`` the first one."""
     if ins.opname == "LOAD_CONST":
         return ins.argval
-    if ins.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE"):
+    if ins.opname == "LOAD_FAST_LOAD_FAST":
+        names = ins.argval if isinstance(ins.argval, tuple) else ()
+        return frame.f_locals.get(names[0 if first else -1], missing) if names else missing
+    if ins.opname in ("LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_DEREF", "LOAD_CLOSURE"):
         return frame.f_locals.get(ins.argval, missing)
     if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
         name = ins.argval
@@ -148,10 +154,12 @@ _PLAIN_ARGUMENT_OPS = frozenset({"LOAD_FAST", "LOAD_DEREF", "LOAD_GLOBAL", "LOAD
 def _bare_first_argument(listing, k) -> bool:
     """Whether the call whose callable ``listing[k]`` loads takes the name loaded by ``listing[k + 1]`` as it is:
     ``f(x)``, or ``f(x, key=…)`` with only loads and keywords after it (not ``f(x[i])`` nor ``f(x + y)``)."""
-    rest = []
+    rest = ["LOAD_FAST"] if listing[k + 1].opname == "LOAD_FAST_LOAD_FAST" else []  # 3.13: x and the next load
     for ins in listing[k + 2:k + 12]:
-        if ins.opname == "PRECALL":
-            return not rest or ("KW_NAMES" in rest and all(op in _PLAIN_ARGUMENT_OPS for op in rest))
+        if ins.opname in _CALLS:
+            keywords = "KW_NAMES" in rest or ins.opname == "CALL_KW"
+            return not rest or (keywords and all(op in _PLAIN_ARGUMENT_OPS for op in rest)) \
+                or rest == ["LOAD_FAST"] and listing[k + 1].opname == "LOAD_FAST_LOAD_FAST" and ins.arg == 2
         rest.append(ins.opname)
     return False
 
@@ -168,7 +176,7 @@ def _hidden_cost(frame) -> int:
     if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and ins.argval in _CHARGED_BUILTINS and k + 1 < len(listing) \
             and listing[k + 1].opname in _NAME_LOADS and _bare_first_argument(listing, k):
         if _value(frame, ins) is _BUILTINS[ins.argval]:  # not shadowed by a name of the learner's
-            arg = _value(frame, listing[k + 1])
+            arg = _value(frame, listing[k + 1], first=True)
             return len(arg) if isinstance(arg, (list, tuple, deque, set, frozenset, dict, str)) else 0
     return 0
 
@@ -194,11 +202,14 @@ def _method_cost(frame, method) -> int:
     if found is None:
         return 0
     k, listing = found
+    if listing[k].opname not in _CALLS:
+        return len(receiver)  # called some other way: charge the worst case
     argc = listing[k].arg or 0
     if name == "pop" and argc == 0:
         return 0
-    first = k - 1 - argc  # listing[k - 1] is PRECALL; the arguments are the argc instructions before it
-    if first < 0 or listing[k - 1].opname != "PRECALL":
+    last = k - 1 if listing[k - 1].opname == "PRECALL" else k  # 3.11: PRECALL sits between arguments and CALL
+    first = last - argc  # the argc instructions before it load the arguments (when each is a single load)
+    if first < 0:
         return len(receiver)
     index = _value(frame, listing[first])
     if isinstance(index, int) and not isinstance(index, bool):
@@ -265,6 +276,9 @@ def growth(func, make_args, sizes=(32, 128), factor: int = GROWTH_FACTOR, limit:
     super-linear function costs about as much as a linear one: the small first size catches work with a
     large n² part cheaply, the larger one work whose n² part has a small constant (a C-level scan).
     """
+    # Python >= 3.12 traces through sys.monitoring: a code object's first frame runs before opcode events are
+    # switched on for it, so its steps would go uncounted. One discarded run instruments every code object.
+    count_work(func, make_args(sizes[0]), skip=skip)
     worst = None
     for n in sizes:
         small, _ = count_work(func, make_args(n), skip=skip)
