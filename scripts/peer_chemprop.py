@@ -12,7 +12,9 @@ can be compared with the paired bootstrap (``molpractice.solubility.paired_boots
 
 Chemprop is not a dependency of this project and nothing installs it: without it this script exits with a
 message (status 2). It needs the ``chemprop`` command of Chemprop 2.x on PATH (``pip install chemprop``).
-Expect minutes per model on a CPU.
+Expect minutes per model on a CPU. Written against the Chemprop 2.x command line (``train --splits-file
+--pytorch-seed``, ``predict --model-paths``) but never run in this repository's environment, where Chemprop is
+not installed: if a flag changed in your version, the failing command is printed.
 """
 from __future__ import annotations
 
