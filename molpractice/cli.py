@@ -232,11 +232,15 @@ def _cmd_new_notebook(args) -> int:
 
 
 def _cmd_execute(args) -> int:
-    from .notebooks import execute_notebook
+    from .notebooks import execute_notebook, refresh_specs
 
     try:
         for which in args.notebooks:
-            execute_notebook(which, fast=args.fast, implementation=args.impl)
+            if args.specs_only:
+                done = refresh_specs(which)
+                print(f"{which}: spec outputs refreshed for {', '.join(done) if done else 'nothing (all current)'}")
+            else:
+                execute_notebook(which, fast=args.fast, implementation=args.impl)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"molpractice execute: {err}", file=sys.stderr)
         return 2
@@ -342,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("notebooks", nargs="+", help="chapter numbers (03) or notebook paths")
     e.add_argument("--fast", action="store_true", help="fast mode (for a quick look; never commit its outputs)")
     e.add_argument("--impl", choices=["exercises", "solutions"], default="solutions")
+    e.add_argument("--specs-only", action="store_true",
+                   help="only rewrite the outputs of mp.show_spec cells whose docstring changed (no kernel)")
     e.set_defaults(func=_cmd_execute)
     k = sub.add_parser("colab-links", help="point every Colab badge and setup cell at a fork / a workshop branch")
     k.add_argument("url", nargs="?", default=None,

@@ -14,8 +14,12 @@ calls it before writing, so stored bars show where they ended (``15/15``, or whe
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
+
+# a cell that only shows an exercise's spec: its output is the docstring rendered by chapters.spec_markdown
+SPEC_CELL = re.compile(r"""^\s*mp\.show_spec\(\s*["'](\d+\.\d+)["']\s*\)\s*;?\s*$""")
 
 
 def notebook_path(which, repo=None) -> Path:
@@ -130,3 +134,50 @@ def complete_progress_bars(nb) -> int:
                 data["text/plain"] = text
                 changed += 1
     return changed
+
+
+def _spec_cells(nb):
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") == "code":
+            match = SPEC_CELL.match("".join(cell.get("source", "")))
+            if match:
+                yield index, cell, match.group(1)
+
+
+def _spec_markdown(cell) -> str | None:
+    for output in cell.get("outputs", []):
+        text = (output.get("data") or {}).get("text/markdown")
+        if text is not None:
+            return "".join(text)
+    return None
+
+
+def stale_specs(nb, repo=None) -> list[tuple[int, str]]:
+    """``(cell index, exercise id)`` of every ``mp.show_spec("N.M")`` cell whose stored output is not the
+    exercise's current docstring (the spec changed after the notebook was executed)."""
+    from .chapters import spec_markdown
+
+    return [(index, exercise) for index, cell, exercise in _spec_cells(nb)
+            if _spec_markdown(cell) != spec_markdown(exercise, repo)]
+
+
+def refresh_specs(which, repo=None) -> list[str]:
+    """Rewrite the stored output of every stale ``mp.show_spec("N.M")`` cell with the current docstring, exactly
+    as ``show_spec`` displays it in a kernel (Markdown), without re-running the notebook: the output of such a
+    cell depends on nothing but the docstring. Execution counts and every other output are kept. Returns the
+    exercise ids refreshed (the file is written only when there are some)."""
+    import nbformat
+
+    from .chapters import spec_markdown
+
+    path = notebook_path(which, repo)
+    nb = nbformat.read(path, as_version=4)
+    stale = dict(stale_specs(nb, repo))
+    for index, cell, exercise in _spec_cells(nb):
+        if index in stale:
+            cell["outputs"] = [nbformat.v4.new_output(
+                "display_data", data={"text/markdown": spec_markdown(exercise, repo),
+                                      "text/plain": "<IPython.core.display.Markdown object>"})]
+    if stale:
+        nbformat.write(nb, path)
+    return list(stale.values())

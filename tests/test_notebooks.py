@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from molpractice.colab import badge_markdown, rewrite_links, setup_cell_source
+from molpractice.notebooks import stale_specs
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -57,6 +58,14 @@ def test_stored_executed_in_order_without_errors(path):
     assert checked and all(c["outputs"] for c in checked), f"{path.name}: needs checked cells with outputs"
     stored = "".join("".join(o["text"]) for c in cells for o in c["outputs"] if o["output_type"] == "stream")
     assert "[solutions]" in stored or "not started" not in stored, f"{path.name}: executed without the reference"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_specs_are_the_current_docstrings(path):
+    """A spec cell's stored output is what ``mp.show_spec`` shows today (nbval does not compare it)."""
+    stale = stale_specs(json.loads(path.read_text()))
+    assert not stale, (f"{path.name}: the stored spec of {', '.join(e for _, e in stale)} is not the current "
+                       f"docstring; run `molpractice execute {path.name[:2]} --specs-only` (or re-execute it)")
 
 
 def test_nbval_fails_when_a_checked_output_is_tampered(tmp_path):
