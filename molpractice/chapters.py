@@ -227,7 +227,7 @@ def spec_of(exercise_id: str, repo=None) -> list[tuple[str, str, str]]:
     for name in names:
         obj = getattr(module, name)
         try:
-            sig = str(inspect.signature(obj))
+            sig = re.sub(r" at 0x[0-9a-fA-F]+>", ">", str(inspect.signature(obj)))  # np.mean's repr: no address
         except (TypeError, ValueError):
             sig = "(…)"
         out.append((name, sig, inspect.getdoc(obj) or ""))
