@@ -17,7 +17,8 @@ TORCH_VERSION="2.13.0"
 PY="$VENV/bin/python"
 
 stamp="$VENV/.molpractice-installed"
-want=$(cat pyproject.toml scripts/env.sh | sha256sum | cut -c1-16)
+EXTRAS="test${MOLPRACTICE_EXTRAS:+,$MOLPRACTICE_EXTRAS}"   # MOLPRACTICE_EXTRAS=room: the hub and browser tests' tools
+want=$( (cat pyproject.toml scripts/env.sh; echo "$EXTRAS") | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[env] installing into $VENV (first run, or pyproject.toml changed)"
   # torch first, so that nothing else pulls a multi-GB CUDA build on a machine without a GPU.
@@ -32,7 +33,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
       "$PY" -m pip install "torch==$TORCH_VERSION"                       # macOS/Windows wheels are CPU builds
     fi
   fi
-  "$PY" -m pip install -q -e ".[test]"
+  "$PY" -m pip install -q -e ".[$EXTRAS]"
   echo "$want" > "$stamp"
 fi
 
