@@ -510,6 +510,8 @@ def test_gnn_output_shape_and_gradients(impl):
         assert tuple(one.shape) == (1,), f"a batch of one graph must give shape (1,), got {tuple(one.shape)}"
         try:
             single = model(m.mol_to_graph("CCO"))  # a Data without `batch`
+        except NotImplementedError:  # a stub: 'not started', not a failure
+            raise
         except (AttributeError, TypeError, RuntimeError, IndexError) as err:
             raise AssertionError(
                 f"forward(a single Data without batch) failed ({type(err).__name__}: {err}) — use the `batch` "

@@ -123,7 +123,9 @@ def test_rotation_is_reproducible_from_generator(impl):
         assert rot(torch.Generator().manual_seed(1), dtype=torch.float32).dtype == torch.float32
         try:
             on_meta = rot(torch.Generator().manual_seed(1), device="meta")
-        except (RuntimeError, TypeError, ValueError, NotImplementedError) as err:
+        except NotImplementedError:  # a stub: 'not started', not a failure
+            raise
+        except (RuntimeError, TypeError, ValueError) as err:
             raise AssertionError(
                 f"random_rotation(generator, device='meta') failed ({type(err).__name__}: {err}) — draw the random "
                 "numbers on the generator's device, then move the result with .to(device)") from None
@@ -341,6 +343,8 @@ def _expect_raise(call, what, allowed=(TypeError, ValueError)):
         call()
     except allowed:
         return
+    except NotImplementedError:  # a stub: 'not started', not a failure
+        raise
     except Exception as err:  # noqa: BLE001 - any other error is the learner's bug to name
         raise AssertionError(f"{what} must raise TypeError or ValueError, got {type(err).__name__}: {err}") from None
     raise AssertionError(f"{what} must raise TypeError or ValueError")

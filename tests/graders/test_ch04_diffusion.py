@@ -230,6 +230,8 @@ def test_q_sample_accepts_a_zero_dim_step_tensor(impl):
         noise = torch.randn(4, 4, generator=gen, dtype=torch.float64).to(dtype)
         try:
             got = q(x0, torch.tensor(17), noise, ab)
+        except NotImplementedError:  # a stub: 'not started', not a failure
+            raise
         except (IndexError, RuntimeError) as err:
             raise AssertionError(
                 f"q_sample with t = torch.tensor(17) (shape ()) raised {type(err).__name__}: {err}. A 0-d step tensor "
@@ -302,6 +304,8 @@ def test_remove_mean_gapped_ids_single_atoms_and_validation(impl):
         pos = (torch.randn(7, 2, generator=gen, dtype=torch.float64) + 4).to(dtype)
         try:
             out = rm(pos, batch)
+        except NotImplementedError:  # a stub: 'not started', not a failure
+            raise
         except (IndexError, RuntimeError) as err:
             raise AssertionError(
                 f"remove_mean(pos, batch={batch.tolist()}) raised {type(err).__name__}: {err}. Molecule ids may have "
@@ -797,6 +801,8 @@ def _canon(smiles):
 def _perceived(perceive, z, pos, what):
     try:
         mol = perceive(z, pos)
+    except NotImplementedError:  # a stub: 'not started', not a failure
+        raise
     except (IndexError, RuntimeError, KeyError) as err:
         raise AssertionError(f"molecule_from_geometry raised {type(err).__name__} for {what}: {err}") from None
     return None if mol is None else _smiles(mol)
@@ -1055,6 +1061,8 @@ def test_sample_metrics_novelty_extremes_with_real_geometries(impl):
     try:
         out = mod.sample_metrics(real + [noise], ["OCC"])
     except NotImplementedError as err:
+        if "4.6" not in str(err):  # sample_metrics itself is still the stub: 'not started'
+            raise
         raise AssertionError("with the default perception sample_metrics calls your molecule_from_geometry, which is "
                              f"not implemented yet ({err}): do 4.6 first") from None
     want = {"validity": 0.75, "connected": 0.75, "uniqueness": 2 / 3, "novelty": 0.5}
