@@ -174,7 +174,7 @@ def main(argv=None):
             rows.append((what, path, wall, cpu, epochs, same))
             print(f"{what} {path}: {wall:.1f} s wall, {cpu:.1f} s CPU, {epochs} epochs", flush=True)
     print(f"\nload average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"\n| model | path | wall s | CPU s | epochs | s/epoch (wall) | identical to first path |")
+    print("\n| model | path | wall s | CPU s | epochs | s/epoch (wall) | identical to first path |")
     print("|---|---|---|---|---|---|---|")
     for what, path, wall, cpu, epochs, same in rows:
         print(f"| {what} | {path} | {wall:.1f} | {cpu:.1f} | {epochs} | {wall / epochs:.2f} | {'yes' if same else 'NO'} |")

@@ -117,3 +117,15 @@ def start_lab(repo: Path, tmp: Path, token: str, env=None, timeout: float = 240,
         time.sleep(0.5)
     stop(proc, base, token)
     raise AssertionError(f"the server did not come up (exit {proc.poll()}):\n{log_path.read_text()[-3000:]}")
+
+
+def copy_checkout(repo: Path, dest: Path) -> Path:
+    """Copy the files git tracks in ``repo`` (as they are in the work tree, uncommitted edits included) to ``dest``."""
+    import shutil
+
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=repo, check=True, capture_output=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        if (repo / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / name, dest / name)
+    return dest

@@ -20,13 +20,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from labserver import start_lab, stop
+from labserver import copy_checkout, start_lab, stop
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("MOLPRACTICE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -55,15 +54,6 @@ WRONG = '''    p = np.exp(-energies / temperature)
     p = p / p.sum()
     return p, float(p @ energies), float(-(p * np.log(p)).sum())
 '''
-
-
-def _copy_checkout(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True).stdout
-    for name in filter(None, files.decode().split("\0")):
-        if (REPO / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
-    return dest
 
 
 def _with_body(stub: str, body: str) -> str:
@@ -219,7 +209,7 @@ def test_a_learner_in_jupyterlab(tmp_path):
         "MOLPRACTICE_REQUIRE_ROOM=1 but playwright or Chromium is missing")
     shots = Path(os.environ.get("MOLPRACTICE_ARTIFACTS") or tmp_path / "screenshots") / "browser"
     shots.mkdir(parents=True, exist_ok=True)
-    repo = _copy_checkout(tmp_path / "repo")
+    repo = copy_checkout(REPO, tmp_path / "repo")
     stub = (repo / EXERCISE).read_text()
     token = "molpractice-browser-test"
     proc, base, log = start_lab(repo, tmp_path, token, via_env_sh=False, env={

@@ -23,7 +23,6 @@ import csv
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -34,6 +33,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import workshop_hub  # noqa: E402
+from labserver import copy_checkout  # noqa: E402
 
 MISSING = workshop_hub.missing_components()
 REQUIRED = os.environ.get("MOLPRACTICE_REQUIRE_ROOM") == "1"  # set by .ci/run: there, missing tools fail
@@ -73,13 +73,7 @@ def _git(*args, cwd):
 
 def _course_remote(tmp: Path, branch: str) -> Path:
     """A bare repository .../OWNER/molpractice holding this checkout's files (one commit on ``branch``)."""
-    staging = tmp / "staging"
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True).stdout
-    for name in filter(None, files.decode().split("\0")):
-        src = REPO / name
-        if src.is_file():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, staging / name)
+    staging = copy_checkout(REPO, tmp / "staging")
     _git("init", "-q", "-b", branch, cwd=staging)
     _git("add", "-A", cwd=staging)
     _git("commit", "-q", "-m", "Course as handed out", cwd=staging)
