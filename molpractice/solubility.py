@@ -450,6 +450,81 @@ def paired_bootstrap_rmse(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int 
             "level": float(level), "n": len(y), "verdict": verdict}
 
 
+def bootstrap_rmse_difference(y_a, pred_a, y_b, pred_b, n_boot: int = 2000, seed: int = 0,
+                              level: float = 0.95) -> dict:
+    """Unpaired bootstrap of ``RMSE(a) - RMSE(b)`` when a and b were scored on **different** test sets.
+
+    Each replicate resamples test set a and test set b independently (with replacement) and, for a model
+    with several runs (seeds), its runs too, then averages each side's per-run RMSEs. Nothing is paired, so
+    the interval is wider than a paired one; use ``paired_bootstrap_rmse`` when both share the test set.
+
+    Args:
+        y_a, y_b: (n_a,), (n_b,) targets. pred_a, pred_b: (n,) or (runs, n) predictions on each test set.
+    Returns:
+        ``{"diff", "low", "high", "n_a", "n_b", "n_boot", "level", "verdict"}`` (verdict as in
+        ``paired_bootstrap_rmse``: ``"a better"``, ``"b better"`` or ``"tie"``).
+    Raises:
+        ValueError: on mismatched shapes, non-finite values, ``n_boot < 1``, ``level`` outside (0, 1) or a
+        test set with fewer than 2 molecules.
+    """
+    ya, yb = np.asarray(y_a, dtype=float).reshape(-1), np.asarray(y_b, dtype=float).reshape(-1)
+    a, b = _runs(pred_a, len(ya), "pred_a"), _runs(pred_b, len(yb), "pred_b")
+    if n_boot < 1 or not 0 < level < 1 or min(len(ya), len(yb)) < 2:
+        raise ValueError(f"need n_boot >= 1, 0 < level < 1 and >= 2 molecules per test set; "
+                         f"got {n_boot}, {level}, {len(ya)}, {len(yb)}")
+    sq_a, sq_b = (a - ya) ** 2, (b - yb) ** 2
+
+    def side(sq, rows, mols):
+        return np.sqrt(sq[np.ix_(rows, mols)].mean(1)).mean()
+
+    rng = np.random.default_rng(seed)
+    boots = np.empty(n_boot)
+    for k in range(n_boot):
+        ra, rb = rng.integers(0, len(a), len(a)), rng.integers(0, len(b), len(b))
+        boots[k] = side(sq_a, ra, rng.integers(0, len(ya), len(ya))) - side(sq_b, rb, rng.integers(0, len(yb), len(yb)))
+    low, high = np.percentile(boots, [50 * (1 - level), 50 * (1 + level)])
+    observed = side(sq_a, np.arange(len(a)), np.arange(len(ya))) - side(sq_b, np.arange(len(b)), np.arange(len(yb)))
+    return {"diff": float(observed), "low": float(low), "high": float(high), "n_a": len(ya), "n_b": len(yb),
+            "n_boot": int(n_boot), "level": float(level),
+            "verdict": "a better" if high < 0 else "b better" if low > 0 else "tie"}
+
+
+def sd_interval(sd: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Chi-square interval ``(low, high)`` for the true standard deviation behind a sample SD (ddof=1) of
+    ``n`` runs, assuming normally distributed run scores. Raises ValueError for ``n < 2``, ``sd < 0`` or
+    ``level`` outside (0, 1)."""
+    from scipy.stats import chi2
+
+    if n < 2 or sd < 0 or not 0 < level < 1:
+        raise ValueError(f"need n >= 2, sd >= 0 and 0 < level < 1; got n={n}, sd={sd}, level={level}")
+    alpha = 1 - level
+    return (float(sd * np.sqrt((n - 1) / chi2.ppf(1 - alpha / 2, n - 1))),
+            float(sd * np.sqrt((n - 1) / chi2.ppf(alpha / 2, n - 1))))
+
+
+def spearman_interval(rho: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Approximate interval ``(low, high)`` for a Spearman ρ from ``n`` pairs: Fisher z with standard error
+    sqrt(1.06 / (n - 3)) (Fieller, Hartley & Pearson 1957). Raises ValueError for ``n < 4``, ``|rho| >= 1``
+    or ``level`` outside (0, 1)."""
+    from scipy.stats import norm
+
+    if n < 4 or not -1 < rho < 1 or not 0 < level < 1:
+        raise ValueError(f"need n >= 4, -1 < rho < 1 and 0 < level < 1; got n={n}, rho={rho}, level={level}")
+    half = norm.ppf(0.5 + level / 2) * np.sqrt(1.06 / (n - 3))
+    return float(np.tanh(np.arctanh(rho) - half)), float(np.tanh(np.arctanh(rho) + half))
+
+
+def rmse_shift_bound(shifts, n_test: int) -> float:
+    """Largest change of a test RMSE (same predictions) if targets move by ``shifts`` and every moved row were
+    in the test set of ``n_test`` molecules: by the triangle inequality, |RMSE(y + d) - RMSE(y)| <= ||d|| /
+    sqrt(n_test). Rows outside the test set change no test RMSE directly (they can still change the model).
+    Raises ValueError for ``n_test < 1``, more shifts than test molecules or non-finite shifts."""
+    d = np.asarray(shifts, dtype=float).reshape(-1)
+    if n_test < 1 or d.size > n_test or not np.isfinite(d).all():
+        raise ValueError(f"need finite shifts and 1 <= len(shifts) <= n_test; got {d.size} shifts, n_test={n_test}")
+    return float(np.sqrt((d ** 2).sum() / n_test))
+
+
 def seed_spread_verdict(mean_a: float, std_a: float, mean_b: float, std_b: float) -> str:
     """The chapter's rule of thumb for two summaries without per-molecule predictions: ``"tie"`` unless the
     gap of the means exceeds both seed spreads (1 SD); otherwise ``"a lower"`` or ``"b lower"``."""
@@ -461,7 +536,8 @@ def seed_spread_verdict(mean_a: float, std_a: float, mean_b: float, std_b: float
 
 # The peer's numbers: an external measurement, typed in from the record; scripts/peer_chemprop.py reruns it.
 PEER_CHEMPROP = {
-    "model": "Chemprop v2 (default D-MPNN), 100 epochs, 5 seeds, on this chapter's deterministic scaffold split",
+    "model": ("Chemprop v2 (default D-MPNN), 100 epochs, 5 seeds, reported as on this chapter's deterministic "
+              "scaffold split (not verifiable from the record)"),
     "single_rmse_mean": 0.827, "single_rmse_std": 0.023, "ensemble_rmse": 0.814,
     "source": ("measured by an earlier session of this project on the same 2-core CPU and recorded in its issue "
                "notes (issue 7) before 2026-11-23; the exact command and Chemprop 2.x minor version were not "

@@ -210,3 +210,74 @@ def test_error_by_similarity_has_intervals_and_rank_correlation():
     assert bootstrap_mean_ci([2.0]) == (2.0, 2.0, 2.0) and np.isnan(bootstrap_mean_ci([])[0])
     with pytest.raises(ValueError, match="errors for"):
         error_by_similarity(sim, {"m": sim[:5]})
+
+
+def test_bootstrap_rmse_difference_unpaired():
+    import numpy as np
+    from molpractice.solubility import bootstrap_rmse_difference
+
+    rng = np.random.default_rng(0)
+    ya, yb = rng.normal(size=200), rng.normal(size=150)
+    good = ya + 0.1 * rng.normal(size=(3, 200))
+    bad = yb + 1.0 * rng.normal(size=(3, 150))
+    out = bootstrap_rmse_difference(ya, good, yb, bad, n_boot=300, seed=1)
+    assert out["verdict"] == "a better" and out["low"] <= out["diff"] <= out["high"] < 0
+    assert (out["n_a"], out["n_b"], out["n_boot"]) == (200, 150, 300)
+    same = bootstrap_rmse_difference(ya, good[0], ya, good[0], n_boot=300, seed=1)
+    assert same["diff"] == 0 and same["verdict"] == "tie"
+    assert bootstrap_rmse_difference(ya, good, yb, bad, n_boot=50, seed=3) == \
+        bootstrap_rmse_difference(ya, good, yb, bad, n_boot=50, seed=3)
+    with pytest.raises(ValueError, match="pred_b"):
+        bootstrap_rmse_difference(ya, good, yb, bad[:, :10])
+    with pytest.raises(ValueError):
+        bootstrap_rmse_difference(ya, good, yb, bad, n_boot=0)
+
+
+def test_sd_interval_chi_square():
+    import numpy as np
+    from scipy.stats import chi2
+    from molpractice.solubility import sd_interval
+
+    low, high = sd_interval(0.034, 5)
+    assert low < 0.034 < high
+    assert np.isclose(low, 0.034 * np.sqrt(4 / chi2.ppf(0.975, 4)))
+    assert np.isclose(high, 0.034 * np.sqrt(4 / chi2.ppf(0.025, 4)))
+    assert sd_interval(0.0, 3) == (0.0, 0.0)
+    wide, narrow = sd_interval(1.0, 5), sd_interval(1.0, 50)
+    assert wide[1] - wide[0] > narrow[1] - narrow[0]
+    with pytest.raises(ValueError):
+        sd_interval(1.0, 1)
+
+
+def test_spearman_interval_fisher_z():
+    import numpy as np
+    from molpractice.solubility import spearman_interval
+
+    low, high = spearman_interval(0.0, 128)
+    assert np.isclose(low, -high) and 0.15 < high < 0.2
+    low, high = spearman_interval(0.5, 100)
+    assert low < 0.5 < high and (high - 0.5) < (0.5 - low)   # skewed towards 0 by the z transform
+    assert spearman_interval(0.5, 1000)[0] > low
+    for bad in [(0.2, 3), (1.0, 50), (-1.0, 50)]:
+        with pytest.raises(ValueError):
+            spearman_interval(*bad)
+
+
+def test_rmse_shift_bound_holds_and_is_tight():
+    import numpy as np
+    from molpractice.solubility import rmse_shift_bound
+    from molpractice.training import rmse
+
+    rng = np.random.default_rng(0)
+    y, pred = rng.normal(size=50), rng.normal(size=50)
+    d = np.zeros(50)
+    d[:3] = [0.3, -0.18, 0.05]
+    bound = rmse_shift_bound(d[:3], 50)
+    assert np.isclose(bound, np.sqrt((d ** 2).sum() / 50))
+    assert abs(rmse(y + d, pred) - rmse(y, pred)) <= bound + 1e-12
+    assert np.isclose(abs(rmse(pred + d, pred) - rmse(pred, pred)), bound)   # equality: perfect predictions
+    assert rmse_shift_bound([], 10) == 0.0
+    with pytest.raises(ValueError):
+        rmse_shift_bound([0.1, 0.2], 1)
+    with pytest.raises(ValueError):
+        rmse_shift_bound([np.nan], 5)
