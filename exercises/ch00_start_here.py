@@ -32,7 +32,7 @@ def softmax_energy_stats(energies, temperature: float):
         1. Idea: the textbook formula is right but exp(-E/T) overflows (E = -1e4, T = 1) or underflows.
         2. Approach: shift every energy by the same constant before exponentiating; the factor it
            introduces cancels between numerator and Z. Pick the constant that makes the largest
-           exponent exactly 1.
+           exponent exactly 0 (so the largest term is e^0 = 1).
         3. Tricky detail: a probability can still underflow to 0, and then ln p is -inf and 0·(-inf) is
            nan. Get ln p_i from the shifted exponents and ln Z (log-probabilities), not from p_i.
     """

@@ -134,13 +134,17 @@ def parity_error(chapter, fn, pos: torch.Tensor, *args, parity: int = -1, n_tria
 def enantiomer_pseudoscalar_demo(chapter, smiles=("C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O"), seeds=(0, 2, 3, 4, 5),
                                  cutoff: float = 2.0) -> dict:
     """:func:`triple_product_pseudoscalar` on independently embedded conformers (RDKit ETKDG + MMFF, one per
-    seed; seeds 0 and 1 give the same conformer) of each SMILES — by default L- and D-alanine — and its
-    symmetry errors on the first conformer (float64).
+    seed) of each SMILES — by default L- and D-alanine — and its symmetry errors on the first conformer of the
+    first SMILES only (float64). Different seeds can give the same conformer after MMFF (for alanine seed 1
+    repeats seed 0 exactly, hence the default skips it; others match up to a permutation of equivalent
+    hydrogens). Conformers whose sorted interatomic distances agree within 1e-3 Å are merged into one row, so
+    every row is a distinct conformer.
 
     Returns:
-        ``{"table"``: DataFrame with columns ``smiles``, ``seed``, ``cip`` (R/S from the 3D coordinates),
-        ``pseudoscalar``; ``"se3_error"``: ``chapter.invariance_error`` with rotations, translations and
-        permutations; ``"e3_invariance_error"``: the same with reflections (≈ 2: not invariant);
+        ``{"table"``: DataFrame with one row per distinct conformer and columns ``smiles``, ``seeds`` (the
+        seeds that gave it, e.g. ``"0, 3"``), ``cip`` (R/S from the 3D coordinates), ``pseudoscalar``;
+        ``"n_seeds"``: the number of seeds tried per SMILES; ``"se3_error"``: ``chapter.invariance_error``
+        with rotations, translations and permutations; ``"e3_invariance_error"``: the same with reflections (≈ 2: not invariant);
         ``"parity_error"``: :func:`parity_error` with parity −1 (≈ 0: it flips sign)``}``.
     Raises:
         RuntimeError: if RDKit cannot embed a SMILES.
@@ -149,20 +153,29 @@ def enantiomer_pseudoscalar_demo(chapter, smiles=("C[C@H](N)C(=O)O", "C[C@@H](N)
 
     rows, first = [], None
     for smi in smiles:
+        kept = []  # (sorted distances, row) of the distinct conformers of this SMILES
         for seed in seeds:
             built, failures = g3.build_conformers([smi], seed=seed, progress=False, dtype=torch.float64)
             if not built:
                 raise RuntimeError(f"could not embed {smi} (seed {seed}): {failures.to_dict('records')}")
             pos, z = built[0].pos, built[0].z
             first = first or (pos, z)
-            rows.append({"smiles": smi, "seed": seed, "cip": "".join(cip_labels(smi, pos)),
-                         "pseudoscalar": float(triple_product_pseudoscalar(pos, z, cutoff))})
+            fingerprint = torch.pdist(pos).sort().values   # invariant to rotations and atom permutations
+            same = [row for fp, row in kept if fp.shape == fingerprint.shape
+                    and float((fp - fingerprint).abs().max()) < 1e-3]
+            if same:
+                same[0]["seeds"] += f", {seed}"
+                continue
+            row = {"smiles": smi, "seeds": str(seed), "cip": "".join(cip_labels(smi, pos)),
+                   "pseudoscalar": float(triple_product_pseudoscalar(pos, z, cutoff))}
+            kept.append((fingerprint, row))
+            rows.append(row)
     pos, z = first
 
     def f(p, zz):
         return triple_product_pseudoscalar(p, zz, cutoff)
 
     kw = dict(permutations=True, generator=_generator(0))
-    return {"table": pd.DataFrame(rows), "se3_error": chapter.invariance_error(f, pos, z, **kw),
+    return {"table": pd.DataFrame(rows), "n_seeds": len(seeds), "se3_error": chapter.invariance_error(f, pos, z, **kw),
             "e3_invariance_error": chapter.invariance_error(f, pos, z, reflections=True, **kw),
             "parity_error": parity_error(chapter, f, pos, z)}

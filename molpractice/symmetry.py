@@ -154,7 +154,8 @@ def haar_angle_tests(angles, n_batches: int = 5, threshold_deg: float = 45.0, co
     angles below ``threshold_deg`` with an exact (Clopper–Pearson) ``confidence`` interval and an exact
     two-sided binomial p-value against the Haar fraction :func:`haar_angle_cdf`, and the Kolmogorov–Smirnov
     p-value of all angles of the batch against the Haar CDF. Under the Haar law each p-value is uniform on
-    [0, 1], so across several batches and two tests a small one now and then is expected.
+    [0, 1] (KS) or conservative (exact binomial, a discrete test), so P(p ≤ α) ≤ α, and across several
+    batches and two tests a small one now and then is expected.
 
     Returns:
         DataFrame indexed ``"batch 1"`` … ``"all"`` with columns ``draws``, ``below``, ``fraction``,
@@ -193,11 +194,12 @@ def xy_radius(pos: torch.Tensor) -> torch.Tensor:
 
 
 def invariance_examples(chapter, pos: torch.Tensor, seed: int = 1):
-    """``chapter.invariance_error`` on functions whose symmetry is known: three exact symmetries (error at
-    rounding level expected) and three broken in one way (order-1 error expected).
+    """``chapter.invariance_error`` on functions whose symmetry is known: three invariant under what is
+    tested (error at rounding level expected) and three not invariant in one way (order-1 error expected) —
+    among them the signed volume under reflections, which is odd (it flips sign, as a pseudoscalar should).
 
     Returns:
-        DataFrame indexed by description with columns ``symmetric`` (bool: is the function invariant
+        DataFrame indexed by description with columns ``invariant`` (bool: is the function invariant
         under what is tested?) and ``relative error``.
     """
     def err(fn, **kw):
@@ -208,16 +210,16 @@ def invariance_examples(chapter, pos: torch.Tensor, seed: int = 1):
         "all pair distances per atom, E(3) + permutations": (True, err(lambda p: torch.cdist(p, p).sum(1),
                                                                        permutations=True, reflections=True)),
         "signed volume, SE(3)": (True, err(signed_volume)),
-        "signed volume, E(3) (reflections)": (False, err(signed_volume, reflections=True)),
+        "signed volume with reflections (odd: flips sign)": (False, err(signed_volume, reflections=True)),
         "xy-radius (invariant only about z)": (False, err(xy_radius)),
         "distances to the origin (not translation-invariant)": (False, err(lambda p: p.norm(dim=1))),
     }
-    return _table(rows)
+    return _table(rows, "invariant")
 
 
 def equivariance_examples(chapter, pos: torch.Tensor, seed: int = 1):
     """``chapter.equivariance_error`` on two equivariant maps and one that is not; a DataFrame as
-    :func:`invariance_examples` returns (``symmetric`` = equivariant)."""
+    :func:`invariance_examples` returns, with the column ``equivariant`` instead of ``invariant``."""
     def err(fn, **kw):
         return chapter.equivariance_error(fn, pos, generator=_generator(seed), **kw)
 
@@ -228,7 +230,7 @@ def equivariance_examples(chapter, pos: torch.Tensor, seed: int = 1):
                                                                   permutations=True)),
         "x axis stretched by 1.5": (False, err(lambda p: p * stretch)),
     }
-    return _table(rows)
+    return _table(rows, "equivariant")
 
 
 def trend_word(first: float, last: float, rel_tol: float = 0.02) -> str:
@@ -238,10 +240,10 @@ def trend_word(first: float, last: float, rel_tol: float = 0.02) -> str:
     return "fell" if last < first else "rose"
 
 
-def _table(rows: dict):
+def _table(rows: dict, flag: str):
     import pandas as pd
 
-    return pd.DataFrame({"symmetric": {k: v[0] for k, v in rows.items()},
+    return pd.DataFrame({flag: {k: v[0] for k, v in rows.items()},
                          "relative error": {k: v[1] for k, v in rows.items()}})
 
 
@@ -442,8 +444,8 @@ def radius_of_gyration_task(chapter, molecules, seed: int = 0) -> RgTask:
 
 
 def frame_alignment(molecules) -> float:
-    """Median over molecules of max |off-diagonal| / max variance of the 3×3 coordinate covariance:
-    0 when every molecule sits in its principal-axes frame, larger for arbitrary orientations."""
+    """Per molecule max |off-diagonal| / max variance of the 3×3 coordinate covariance, then the median over
+    molecules: 0 when every molecule sits in its principal-axes frame, larger for arbitrary orientations."""
     ratios = []
     for d in molecules:
         c = torch.cov(d.pos.T.double())

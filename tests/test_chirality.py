@@ -54,10 +54,15 @@ def test_parity_error_separates_pseudoscalars_from_invariants(ch02):
 def test_enantiomer_pseudoscalar_demo_separates_l_and_d_alanine(ch02):
     out = chirality.enantiomer_pseudoscalar_demo(ch02, seeds=(0, 2))
     table = out["table"]
-    assert list(table.columns) == ["smiles", "seed", "cip", "pseudoscalar"] and len(table) == 4
+    assert list(table.columns) == ["smiles", "seeds", "cip", "pseudoscalar"] and len(table) == 4
     l_vals = table.loc[table.cip == "S", "pseudoscalar"]
     d_vals = table.loc[table.cip == "R", "pseudoscalar"]
     assert len(l_vals) == len(d_vals) == 2
     assert (l_vals < -1e-3).all() and (d_vals > 1e-3).all(), table   # opposite signs, independent conformers
     assert out["se3_error"] < 1e-9 and out["parity_error"] < 1e-9
     assert out["e3_invariance_error"] == pytest.approx(2.0, abs=1e-6)
+
+
+def test_enantiomer_pseudoscalar_demo_merges_duplicate_conformers(ch02):
+    out = chirality.enantiomer_pseudoscalar_demo(ch02, smiles=("C[C@H](N)C(=O)O",), seeds=(0, 1))
+    assert out["n_seeds"] == 2 and out["table"]["seeds"].tolist() == ["0, 1"], out["table"]   # seed 1 repeats seed 0
