@@ -101,7 +101,12 @@ def gaussian_nll(mean, var, y) -> float:
         ValueError: if the inputs are not 1-D, differ in length, are empty or not finite, or any
             variance is ≤ 0.
 
-    Hint: vectorise; no loop over molecules is needed. Average over molecules (do not sum).
+    Hint:
+        1. Idea: every molecule contributes its own Gaussian NLL term; the result is their average.
+        2. Approach: work on whole arrays at once (no loop over molecules): a log-variance part, a squared
+           residual measured in units of the variance, and the constant.
+        3. Tricky detail: average, do not sum; ``var`` is already a variance, so do not square it again;
+           the ½·log 2π constant belongs to every term.
     """
     mean, var, y = _vectors(("mean", "var", "y"), mean, var, y)
     if np.any(var <= 0):
@@ -139,8 +144,12 @@ def ensemble_moments(means, variances):
         ValueError: if the inputs are not 2-D of the same shape, are empty (no member or no molecule), are
             torch tensors that are not floating point, or a variance is negative.
 
-    Hint: ``x.mean(0)`` means the same thing for a numpy array and a torch tensor, so one formula
-    serves both kinds. Which axis indexes the members?
+    Hint:
+        1. Idea: the members are the rows (axis 0); every output is a per-molecule average over that axis.
+        2. Approach: the mean and the aleatoric part are plain member averages; the epistemic part averages
+           each member's squared deviation from the ensemble mean.
+        3. Tricky detail: divide by M (ddof = 0), not M − 1; use only operations that numpy arrays and
+           torch tensors share, so one code path returns the input's kind and dtype.
     """
     is_tensor = [hasattr(x, "detach") for x in (means, variances)]
     if is_tensor[0] != is_tensor[1]:
@@ -194,8 +203,14 @@ def regression_ece(mean, std, y, n_levels: int = 100) -> float:
         ValueError: if the inputs are not 1-D, differ in length, are empty or not finite, any std ≤ 0,
             or ``n_levels`` is not an int ≥ 2.
 
-    Hint: standardise once, ``z = |y − μ| / σ``, then compare z with every ``scipy.stats.norm.ppf((1 +
-    p) / 2)`` at once by broadcasting (L, 1) against (1, n). Two-sided: a level of 0.95 needs 1.96, not 1.645.
+    Hint:
+        1. Idea: standardise each residual once — its absolute size in units of its own σ — and ask, per
+           level, which fraction falls inside the threshold z_p.
+        2. Approach: compute the thresholds of all levels at once and compare every threshold with every
+           standardised residual by broadcasting into a (levels × molecules) table; its row means are the
+           observed coverages.
+        3. Tricky detail: the interval is two-sided (a level of 0.95 needs 1.96, not 1.645) and closed (≤);
+           level 1 gives an infinite threshold that covers everything, which is correct.
     """
     mean, std, y = _vectors(("mean", "std", "y"), mean, std, y)
     if np.any(std <= 0):
@@ -262,9 +277,14 @@ def classification_ece(probs, labels, n_bins: int = 15) -> float:
         ValueError: for empty, non-finite or out-of-[0, 1] probabilities, rows not summing to 1, a length
             mismatch, labels that are not integers in range, or ``n_bins`` not an int ≥ 1.
 
-    Hint: bin edges ``np.linspace(0, 1, n_bins + 1)``; ``np.searchsorted(edges, conf, side="left") - 1``
-    gives the (lo, hi] bin of each confidence. Weight each bin by its share of the samples — a bin
-    with 3 samples must count less than a bin with 300.
+    Hint:
+        1. Idea: per sample, the confidence is the top probability and correctness compares the arg-max
+           class with the label.
+        2. Approach: give every confidence one of B equal-width bins, then for each non-empty bin take
+           |mean correctness − mean confidence| weighted by the bin's share of the samples.
+        3. Tricky detail: bins are open on the left and closed on the right, so a confidence exactly on an
+           edge belongs to the lower bin and 1.0 to the last one (a plain floor of conf·B gets both wrong).
+           Weight by share: a bin with 3 samples counts less than a bin with 300.
     """
     p = _class_probs(probs)
     lab = _labels(labels, p.shape[0], p.shape[1])
@@ -325,9 +345,14 @@ def fit_temperature(logits, labels) -> float:
         ValueError: for empty logits, a shape or length mismatch, non-finite logits, or labels that are
             not integers in [0, C).
 
-    Hint: optimise over log T (unconstrained, and T = exp(log T) is positive by construction), e.g.
-    ``scipy.optimize.minimize_scalar(f, bounds=(log 0.01, log 100), method="bounded")``. Compute the NLL
-    with a stable log-softmax: ``z - logsumexp(z, axis=1, keepdims=True)`` (``scipy.special``).
+    Hint:
+        1. Idea: search over log T instead of T: it is unconstrained, and T = exp(log T) is positive by
+           construction.
+        2. Approach: write the mean NLL of softmax(logits / T) as a function of log T and hand it to a
+           bounded one-dimensional minimiser on [log 0.01, log 100] with a tight tolerance.
+        3. Tricky detail: compute the log-softmax stably (subtract each row's log-sum-exp; never
+           exponentiate raw scaled logits — at T = 0.01 they overflow), and pick each row's true-class
+           entry, not its largest one.
     """
     z = _logit_matrix(logits)
     lab = _labels(labels, z.shape[0], z.shape[1])
@@ -355,17 +380,11 @@ def fit_temperature(logits, labels) -> float:
 def fit_variance_scale(mean, var, y) -> float:
     """Variance scaling for regression: the factor s² > 0 that minimises the Gaussian NLL of N(μ, s²·σ²).
 
-    Setting the derivative of the mean NLL with respect to s² to zero,
-
-    .. math:: \\frac{\\partial}{\\partial s^2}\\,\\frac1n\\sum_i\\Big[\\tfrac12\\log(2\\pi s^2\\sigma_i^2)
-              + \\frac{(y_i-\\mu_i)^2}{2 s^2 \\sigma_i^2}\\Big]
-              = \\frac{1}{2s^2} - \\frac{1}{2s^4}\\,\\frac1n\\sum_i z_i^2 = 0
-              \\;\\Rightarrow\\; s^2 = \\frac1n\\sum_i z_i^2,\\quad z_i = \\frac{y_i-\\mu_i}{\\sigma_i},
-
-    so the optimum has a closed form: the mean squared z-score (the NLL is convex in 1/s², so this
-    stationary point is the minimum). Calibrated predictions have E[z²] = 1, hence s² ≈ 1; s² > 1 means
-    the model was over-confident. Fit s² on **validation** data; at test time predict N(μ, s²·σ²) — the
-    std grows by s. The means (and so RMSE and the ranking of molecules by σ) are unchanged.
+    Find s² by setting the derivative of the mean NLL with respect to s² to zero: the optimum has a
+    closed form in the z-scores z_i = (y_i − μ_i) / σ_i (the NLL is convex in 1/s², so that stationary
+    point is the minimum). Calibrated predictions give s² ≈ 1; s² > 1 means the model was
+    over-confident. Fit s² on **validation** data; at test time predict N(μ, s²·σ²) — the std grows by
+    s. The means (and so RMSE and the ranking of molecules by σ) are unchanged.
 
     Args:
         mean: (n,) predicted means μ_i.
@@ -377,8 +396,13 @@ def fit_variance_scale(mean, var, y) -> float:
         ValueError: if the inputs are not 1-D, differ in length, are empty or not finite, or a variance
             is ≤ 0; or if every residual is exactly 0 (then no s² > 0 is optimal).
 
-    Hint: mean of z², not the variance of z — a biased model's residuals do not average to zero,
-    and their mean counts as error too.
+    Hint:
+        1. Idea: write the mean NLL of N(μ_i, s²·σ_i²) as a function of s² alone; only two of its terms
+           depend on s².
+        2. Approach: differentiate with respect to s², set the derivative to zero and solve — the optimum
+           is a simple statistic of the z-scores, no optimiser needed.
+        3. Tricky detail: do not centre the residuals. A biased model's residuals do not average to zero,
+           and that bias counts as error too, so the variance of z is the wrong quantity.
     """
     mean, var, y = _vectors(("mean", "var", "y"), mean, var, y)
     if np.any(var <= 0):

@@ -114,10 +114,14 @@ def cosine_alpha_bar(T: int, s: float = 0.008, max_beta: float = 0.999,
     Raises:
         ValueError: if ``T`` is not a positive int, ``s`` < 0, or ``max_beta`` is not in (0, 1).
 
-    Hint: evaluate f on the whole grid t = 0 … T at once, in float64, and divide by f(0). Then recover
-    each β_t from the ratio of neighbouring values, clip it, and rebuild ᾱ as a running product that
-    starts at 1. With the default max_beta only the last β is clipped, so a missing clip shows only as
-    ᾱ_T = 0.
+    Hint:
+        1. Idea: ᾱ is the squared cosine f(t) on the grid t = 0 … T (T + 1 points), normalised by f(0); the
+           β's are then clipped and ᾱ rebuilt from them.
+        2. Approach: evaluate f on the whole grid at once, recover each β_t from the ratio of neighbouring
+           ᾱ values, clip it at ``max_beta``, and rebuild ᾱ as a running product of (1 − β) that starts at
+           1.
+        3. Tricky detail: compute in float64 and cast to ``dtype`` only at the end; with the default
+           ``max_beta`` only the last β is clipped, so a missing clip shows only as ᾱ_T = 0.
     """
     if not isinstance(T, int) or isinstance(T, bool) or T < 1:
         raise ValueError(f"T must be a positive int, got {T!r}")
@@ -155,9 +159,13 @@ def q_sample(x0: torch.Tensor, t, noise: torch.Tensor, alpha_bar: torch.Tensor) 
     Raises:
         ValueError: if shapes disagree, ``t`` is out of range or not an integer, or an input is not finite.
 
-    Hint: look ᾱ up at t, then combine the two terms with square roots of ᾱ_t and 1 − ᾱ_t. For a
-    per-row t the lookup has shape (n,): give it a trailing axis before multiplying, or it broadcasts
-    along the columns instead of the rows; a 0-d t stays one scalar for every row.
+    Hint:
+        1. Idea: x_t mixes the clean state and the noise with weights √ᾱ_t and √(1 − ᾱ_t).
+        2. Approach: look ᾱ up at t (one int, or one step per row), combine the two terms in float64 and
+           return ``x0``'s dtype.
+        3. Tricky detail: for a per-row t the lookup has shape (n,): give it a trailing axis before
+           multiplying, or it broadcasts along the columns instead of the rows; a 0-d t stays one scalar
+           for every row.
     """
     _check_state(x0, "x0")
     _check_like(noise, x0, "noise")
@@ -200,10 +208,14 @@ def remove_mean(pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.T
         ValueError: if ``pos`` is not 2-D and finite, or ``batch`` is not a non-negative integer
             tensor of shape (n,).
 
-    Hint: sum each molecule's rows into a table with one row per id (as many rows as the largest id
-    + 1, so gapped ids just leave empty rows), count each molecule's atoms, divide, and subtract from
-    every row the mean of its own molecule. Keep the table in ``pos.dtype`` and guard the empty rows
-    against 0/0.
+    Hint:
+        1. Idea: subtract from every row the mean position of its own molecule (of all rows when ``batch``
+           is None).
+        2. Approach: sum each molecule's rows into a table with one row per id (largest id + 1 rows, so
+           gapped ids leave empty rows), count each molecule's atoms, divide, then gather each row's mean
+           back by its id.
+        3. Tricky detail: keep the table in ``pos.dtype`` and on ``pos.device``, guard the empty rows
+           against 0/0, and return a new tensor rather than editing ``pos`` in place.
     """
     _check_state(pos, "pos")
     if batch is not None:
@@ -252,9 +264,14 @@ def ddpm_step(x_t: torch.Tensor, t: int, eps_pred: torch.Tensor, alpha_bar: torc
         ValueError: for shapes that differ from ``x_t``, non-finite inputs, ``t`` outside [1, T] or a
             non-positive ``clip``.
 
-    Hint: compute the scalar coefficients in float64 from ᾱ_t and ᾱ_{t−1} (entries t and t − 1 of
-    ``alpha_bar``, whose entry 0 is ᾱ_0 = 1), then combine the tensors. For the clip, take each row's
-    norm as a column so the rescaling factor broadcasts over the row, and cap that factor at 1.
+    Hint:
+        1. Idea: invert the forward process to estimate x̂₀ from x_t and the predicted noise, optionally
+           clip it, then sample the Gaussian posterior q(x_{t−1} | x_t, x̂₀).
+        2. Approach: compute the scalar coefficients in float64 from ᾱ_t and ᾱ_{t−1} (β_t follows from
+           their ratio), then combine the tensors: posterior mean plus posterior std times the noise.
+        3. Tricky detail: ᾱ_{t−1} is entry t − 1 of ``alpha_bar`` (entry 0 is ᾱ_0 = 1), not entry t. For
+           the clip take each row's norm as a column so the factor broadcasts over the row, and cap the
+           factor at 1. At t = 1 the posterior variance is 0: return the mean and draw no noise.
     """
     _check_state(x_t, "x_t")
     _check_like(eps_pred, x_t, "eps_pred")
@@ -313,8 +330,13 @@ def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps_pred: torch.Tensor, al
         ValueError: for bad shapes or non-finite inputs, ``t`` / ``t_prev`` out of range, ``eta`` < 0
             or a non-positive ``clip``.
 
-    Hint: the only new ingredient over DDPM is that ᾱ_{t_prev} replaces ᾱ_{t−1}; with η = 0 there is
-    no noise term at all.
+    Hint:
+        1. Idea: same x̂₀ (and clip) as the DDPM step; then jump to step t_prev along the DDIM direction,
+           plus noise of size σ.
+        2. Approach: ᾱ_{t_prev} replaces ᾱ_{t−1} everywhere; σ grows linearly with η, and the weight of the
+           predicted noise is the square root of what remains of 1 − ᾱ_{t_prev} after σ².
+        3. Tricky detail: with η = 0, σ = 0 and there is no noise term at all — draw no random numbers;
+           guard square roots against tiny negative rounding errors.
     """
     _check_state(x_t, "x_t")
     _check_like(eps_pred, x_t, "eps_pred")
@@ -381,13 +403,15 @@ def molecule_from_geometry(atomic_numbers, pos: torch.Tensor):
             atomic number is not one of 6, 7, 8, 9 (hydrogens are implicit: no 1).
 
     Hints:
-        * Compute every interatomic distance at once (torch has a pairwise-distance function), in
-          float64, and apply the steps in the order above, keeping a count of each atom's free valences.
-        * networkx has a maximum-weight matching for a graph whose edges carry the weights w; it
-          returns the chosen atom pairs (each pair once, in either order).
-        * Build the molecule with RDKit's editable molecule (atoms first, then bonds of the chosen
-          types) and sanitize it inside try/except: sanitizing raises on an impossible valence or ring,
-          which means None.
+        1. Idea: bonds come from distances: first single bonds, then upgrade some to triple, then choose
+           double bonds by a matching, following the steps above in order.
+        2. Approach: compute every interatomic distance at once (torch has a pairwise-distance function) in
+           float64, keeping a count of each atom's free valences; networkx has a maximum-weight matching
+           for a graph whose edges carry the weights w (it returns each chosen atom pair once, in either
+           order).
+        3. Tricky detail: build the molecule with RDKit's editable molecule (atoms first, then bonds of the
+           chosen types) and sanitize it inside try/except: sanitizing raises on an impossible valence or
+           ring, which means None.
     """
     if not isinstance(atomic_numbers, torch.Tensor):
         try:
@@ -487,10 +511,15 @@ def sample_metrics(samples, train_smiles, perceive=None) -> dict:
         ValueError: if ``samples`` is empty or an entry is not a pair, or a training SMILES does not parse
             (its index is named).
 
-    Hint: canonicalise the training SMILES the same way as the samples (parse, then write without
-    stereo); sets of strings then give the distinct and the novel ones. Mind each denominator:
-    uniqueness is over the connected samples, novelty over the distinct SMILES, and an empty one gives
-    0.0.
+    Hint:
+        1. Idea: every metric is a fraction of canonical SMILES strings; sets of strings give the distinct
+           and the novel ones.
+        2. Approach: perceive each sample, canonicalise the valid ones and the training SMILES the same way
+           (parse, then write without stereo), and count valid, single-fragment, distinct and novel
+           strings.
+        3. Tricky detail: mind each denominator — validity and connectivity over all samples, uniqueness
+           over the connected samples, novelty over the distinct SMILES — and an empty denominator gives
+           0.0.
     """
     from rdkit import Chem
 

@@ -171,9 +171,13 @@ def longest_window_at_most_k_distinct(tokens: Iterable[Hashable], k: int) -> int
     function does on n and on 8n tokens (Python steps, every hash and comparison of a token, every element a
     list scan or ``pop(0)`` touches; no clock) and expects the count to grow about 8×, not 64×.
 
-    Hint: two pointers. Move the right end one token at a time and count the tokens inside the window in a
-    dict; while the dict has more than k keys, move the left end and decrement (delete a key whose count
-    reaches 0). Every position enters and leaves the window at most once — that is the O(n) argument.
+    Hint:
+        1. Idea: two pointers — a window [left, right] that grows on the right and shrinks on the left.
+        2. Approach: move the right end one token at a time, keeping a count per token inside the window;
+           while more than k distinct tokens are inside, move the left end and decrement (forget a token
+           whose count reaches 0). Every position enters and leaves once: O(n).
+        3. Tricky detail: record the window length only after shrinking, and count both ends (an off-by-one
+           here is the usual bug); k = 0 or an empty stream gives 0.
     """
     k = _check_int("k", k, low=0)
     tokens = list(tokens)
@@ -222,9 +226,14 @@ def induced_subgraph_is_tree(num_nodes: int, edges, mask) -> bool:
     limit is about 1000). The grader counts the operations your function does on trees of n and 8n nodes
     (Python steps, every element a list scan or ``pop(0)`` touches; no clock) and expects about 8×, not 64×.
 
-    Hint: count the induced edges with a set of ``(min(u, v), max(u, v))``; stop early once there are more
-    than m − 1. Then check connectivity with an explicit stack (iterative DFS) or union–find, starting
-    from any selected node and walking only along induced edges.
+    Hint:
+        1. Idea: m selected nodes form a tree exactly when they induce m − 1 distinct edges and are
+           connected.
+        2. Approach: count the distinct induced edges, treating (u, v) and (v, u) as one edge, and stop
+           early once there are more than m − 1; then walk from any selected node along induced edges only,
+           with an explicit stack or union–find.
+        3. Tricky detail: a self-loop on a selected node is a cycle; duplicates count once; no selected
+           node is not a tree; recursion would overflow on a 100 000-node path.
     """
     num_nodes = _check_int("num_nodes", num_nodes, low=0)
     selected = _selection(num_nodes, mask)
@@ -295,8 +304,14 @@ def cluster_bootstrap_ci(values, clusters, statistic: Callable = np.mean, n_boot
     After validation ``values`` is a float64 array and ``codes`` an int64 array of cluster numbers
     0..G−1 (``n_clusters`` = G); use those.
 
-    Hint: group the positions once (``members[g]`` = positions of cluster g), then per replicate
-    ``drawn = rng.integers(0, G, size=G)`` and ``np.concatenate([members[g] for g in drawn])``.
+    Hint:
+        1. Idea: resample whole clusters, not single values: each replicate draws G clusters with
+           replacement and keeps all their members.
+        2. Approach: group the positions by cluster once, then per replicate draw G cluster indices with
+           the seeded generator, concatenate those clusters' positions and apply ``statistic`` to the
+           values there; the interval is the percentile interval of the replicates.
+        3. Tricky detail: a cluster drawn twice contributes its members twice; draw G clusters (not n
+           values) per replicate; use α/2 and 1 − α/2 quantiles.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
@@ -363,8 +378,15 @@ def similarity_cluster_split(smiles: Sequence[str], threshold: float,
 
     After validation ``mols`` is the list of RDKit molecules (one per SMILES); use it.
 
-    Hint: ``DataStructs.BulkTanimotoSimilarity(fps[i], fps[:i])`` gives row i of the lower triangle;
-    ``from rdkit.ML.Cluster import Butina``. Sort with a key ``(-len(c), min(c))``.
+    Hint:
+        1. Idea: cluster by fingerprint distance, then assign whole clusters to parts so no cluster is
+           split.
+        2. Approach: fingerprint every molecule as specified, build the lower triangle of 1 − Tanimoto
+           distances row by row (RDKit has a bulk similarity of one fingerprint against a list), cluster
+           with RDKit's Butina module on distance data, then fill the parts greedily in the stated order.
+        3. Tricky detail: the triangle order must match d(1,0), d(2,0), d(2,1), …; sort clusters by size
+           descending with ties by smallest position; the caps compare the running totals with the
+           fractions times n.
     """
     threshold = _check_probability("threshold", threshold, open_interval=False)
     fractions = _check_fractions(fractions)
@@ -426,9 +448,15 @@ def calibration_test(p_hat, y, n_bins: int = 10, n_boot: int = 1000, alpha: floa
 
     After validation ``p_hat`` and ``y`` are float64 arrays; use those.
 
-    Hint: the normal survival function is ``scipy.stats.norm.sf`` (or ``math.erfc(abs(z) / sqrt(2))``
-    for the two-sided p-value). Bin indices: ``np.minimum((p * n_bins).astype(int), n_bins - 1)``, then
-    ``np.bincount`` with weights gives per-bin sums in one call.
+    Hint:
+        1. Idea: three independent pieces — Spiegelhalter's z with its two-sided p-value, the binned ECE,
+           and a bootstrap of the ECE.
+        2. Approach: compute z from the formula above with whole-array sums and the p-value from the normal
+           tail; for the ECE, bin each p̂, get per-bin sums of y and of p̂ in one pass each, and reuse that
+           function on every bootstrap resample of the pairs.
+        3. Tricky detail: these bins are closed on the left (b/B <= p < (b+1)/B) with p = 1 in the last
+           bin; resample p̂ and y with one index array so pairs stay together; a zero denominator gives NaN
+           for z and p, not an error.
     """
     p_hat = np.asarray(p_hat, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -486,9 +514,13 @@ def success_rate_lower_bound(k: int, n: int, confidence: float = 0.95) -> float:
     Raises:
         ValueError: for non-int k or n, k outside 0..n, n < 1, or confidence outside (0, 1).
 
-    Hint: ``scipy.stats.beta.ppf``. A one-sided 95 % bound uses the 5 % quantile — not the 2.5 % one of a
-    two-sided interval — and no normal approximation (it fails near 0 and 1, exactly where bounds on rare
-    successes live).
+    Hint:
+        1. Idea: the exact bound is a quantile of a Beta distribution, as stated above.
+        2. Approach: use scipy's Beta quantile function with the parameters given in the spec, and handle k
+           = 0 separately.
+        3. Tricky detail: a one-sided 95 % bound uses the 5 % quantile — not the 2.5 % one of a two-sided
+           interval — and no normal approximation (it fails near 0 and 1, exactly where bounds on rare
+           successes live). Check: for k = n the bound is (1 − confidence)^(1/n).
     """
     n = _check_int("n", n, low=1)
     k = _check_int("k", k, low=0)
