@@ -4,7 +4,6 @@ nbval itself re-runs every notebook (the README test command passes ``--nbval-la
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
