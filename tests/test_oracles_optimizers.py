@@ -1,0 +1,109 @@
+"""molpractice.oracles and molpractice.optimizers: budgets, metrics, the proxy's bug, GA moves, the detector."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from molpractice import oracles
+from molpractice import optimizers as opt
+
+
+def test_budgeted_oracle_counts_new_molecules_only():
+    o = oracles.BudgetedOracle(len, budget=3)
+    assert o(["CC", "CCC", "CC"]).tolist() == [2, 3, 2]
+    assert o.calls == 2 and o.remaining == 1 and o.history == [("CC", 2.0), ("CCC", 3.0)]
+    o(["CCCC"])
+    with pytest.raises(oracles.BudgetExhausted):
+        o(["CCCCC"])
+    assert o(["CC"]).tolist() == [2]  # cached: free
+    with pytest.raises(ValueError):
+        oracles.BudgetedOracle(len, budget=0)
+
+
+def test_top_k_curve_and_auc():
+    scores = [0.1, 0.5, 0.3, 0.9]
+    assert np.allclose(oracles.top_k_curve(scores, k=2), [0.1, 0.3, 0.4, 0.7])
+    assert oracles.top_k_auc(scores, budget=4, k=2) == pytest.approx(np.mean([0.1, 0.3, 0.4, 0.7]))
+    # a run that stops early keeps its last value for the rest of the budget
+    assert oracles.top_k_auc(scores, budget=6, k=2) == pytest.approx(np.mean([0.1, 0.3, 0.4, 0.7, 0.7, 0.7]))
+
+
+def test_proxy_bug_is_the_documented_halogen_term():
+    for smiles in ("c1ccccc1", "Clc1ccc(Cl)cc1", "FC(F)(F)c1ccccc1Br", oracles.REFERENCE):
+        n = oracles.halogen_count(oracles.mol_from_smiles(smiles))
+        diff = oracles.proxy_score(smiles, bug=True) - oracles.proxy_score(smiles, bug=False)
+        assert diff == pytest.approx(oracles.HALOGEN_BONUS * n)
+        assert oracles.proxy_score(smiles, bug=True) == oracles.proxy_score(smiles, bug=True)  # deterministic
+    assert 0 <= oracles.true_score("CCO") <= 1
+    assert oracles.true_score(oracles.REFERENCE) > 0.8
+    errors = [oracles.proxy_score(s, bug=False) - oracles.true_score(s) for s in opt.library(200)]
+    assert abs(np.mean(errors)) < 0.02 and 0.02 < np.std(errors) < 0.06
+
+
+def test_sa_score_from_contrib():
+    easy, hard = oracles.sa_score("c1ccccc1O"), oracles.sa_score("C[C@H]1C[C@@]2(O)[C@H](C)C[C@@H]3[C@]2(C)C[C@H]13")
+    assert 1 <= easy < hard <= 10
+
+
+def test_moves_give_valid_molecules_and_are_seeded():
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    lib = opt.library(60)
+    outs = []
+    for seed in range(2):
+        rng = np.random.default_rng(seed)
+        outs.append([opt.mutate(lib[i % 60], rng) for i in range(80)] +
+                    [opt.crossover(lib[i % 60], lib[(i * 7) % 60], rng) for i in range(80)])
+    RDLogger.EnableLog("rdApp.*")
+    valid = [s for s in outs[0] if s is not None]
+    assert len(valid) > 60
+    assert all(opt.acceptable(Chem.MolFromSmiles(s)) for s in valid)
+    rng = np.random.default_rng(0)
+    RDLogger.DisableLog("rdApp.*")
+    again = [opt.mutate(lib[i % 60], rng) for i in range(80)]
+    RDLogger.EnableLog("rdApp.*")
+    assert again == outs[0][:80]
+
+
+def _cfg(**kw):
+    base = vars(opt.SETTINGS.current("fast"))
+    return types.SimpleNamespace(**{**base, **kw})
+
+
+def test_ga_spends_exactly_the_budget_and_is_deterministic():
+    lib = opt.library(300)
+    cfg = _cfg(budget=120)
+    runs = [opt.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=4, audit=False)
+            for _ in range(2)]
+    assert runs[0]["calls"] == 120 and runs[0]["history"] == runs[1]["history"]
+    screen = opt.run_once("random screening", oracles.true_score, lib, cfg, seed=4, audit=False)
+    assert screen["calls"] == 120 and len({s for s, _ in screen["history"]}) == 120
+    with pytest.raises(ValueError):
+        opt.run_once("beam search", oracles.true_score, lib, cfg, seed=0)
+
+
+def test_detector_fires_early_on_the_buggy_proxy_and_not_on_the_bug_free_one():
+    lib = opt.library()
+    cfg = _cfg(budget=400, population=30, offspring=50, n_init=100, library_audit=40)
+    hacked = opt.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=True), lib, cfg, seed=0)
+    clean = opt.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=0)
+    assert hacked["alarm_at"] is not None and hacked["alarm_at"] <= 200
+    assert clean["alarm_at"] is None
+    assert hacked["true_top10"] < clean["true_top10"] and hacked["halogens_top10"] > 3 * max(clean["halogens_top10"], 1)
+    slope = opt.feature_slope(hacked["audited"])
+    assert slope == pytest.approx(oracles.HALOGEN_BONUS, abs=0.02)
+
+
+def test_study_summary_intervals():
+    table = pd.DataFrame(dict(proxy=["a"] * 3, method=["m"] * 3, seed=[0, 1, 2], proxy_top10=[1.0, 2.0, 3.0],
+                              true_top10=[1.0] * 3, auc_top10=[0.5] * 3, halogens_top10=[0.0] * 3,
+                              sa_top10=[2.0] * 3, alarm_at=[None, 100.0, None]))
+    row = opt.study_summary(table).iloc[0]
+    assert row["alarms"] == "1/3" and row["first_alarm"] == 100.0
+    assert row["proxy_top10"].startswith("2.000 [")
+    m, lo, hi = opt.mean_interval([1.0, 2.0, 3.0])
+    assert m == 2.0 and lo == pytest.approx(2 - 4.303 / np.sqrt(3), abs=1e-3)
