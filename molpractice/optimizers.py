@@ -437,3 +437,112 @@ def study_summary(table: pd.DataFrame) -> pd.DataFrame:
             row[col] = f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------ benchmark
+def paired_difference(table, metric, proxy, a, b):
+    """Per-seed difference a − b of ``metric`` on ``proxy`` runs: mean and t-interval."""
+    ga = table[(table.proxy == proxy) & (table.method == a)].set_index("seed")[metric]
+    rb = table[(table.proxy == b[0]) & (table.method == b[1])].set_index("seed")[metric]
+    return mean_interval((ga - rb.reindex(ga.index)).to_numpy())
+
+
+def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budget: int) -> list[dict]:
+    """The issue's targets as rows ``{target, value, met}`` from the three studies' numbers."""
+    s = ope["summary"]
+    rows = [dict(target="IPS unbiased within Monte-Carlo error (|bias| < 3 SE)",
+                 value=f"bias {s.loc['IPS', 'bias']:+.4f}, SE {s.loc['IPS', 'bias_se']:.4f} "
+                       f"(z = {s.loc['IPS', 'bias_z']:+.2f}, {len(ope['estimates'])} logs)",
+                 met=bool(abs(s.loc["IPS", "bias_z"]) < 3))]
+    for name in ("SNIPS", "DR"):
+        r, lo, hi = ope["variance_ratios"][name]
+        rows.append(dict(target=f"{name} variance below IPS (Var ratio, 95 % CI)", value=f"{r:.3f} [{lo:.3f}, {hi:.3f}]",
+                         met=bool(hi < 1)))
+    clipped = [c for c in s.index if c.startswith("IPS clip")]
+    best = min(clipped, key=lambda c: s.loc[c, "rmse"])
+    rows.append(dict(target="clipping trades bias for variance (best clip by RMSE)",
+                     value=f"{best}: bias {s.loc[best, 'bias']:+.4f}, sd {s.loc[best, 'sd']:.4f} vs IPS sd "
+                           f"{s.loc['IPS', 'sd']:.4f}; RMSE {s.loc[best, 'rmse']:.4f} vs {s.loc['IPS', 'rmse']:.4f}",
+                     met=bool(s.loc[best, "bias"] < -2 * s.loc[best, "bias_se"] and s.loc[best, "sd"] < s.loc["IPS", "sd"])))
+    for metric, label in (("proxy_top10", "proxy"), ("true_top10", "true")):
+        m, lo, hi = paired_difference(table, metric, "bug-free", "graph GA", ("bug-free", "random proposals"))
+        rows.append(dict(target=f"bug-free proxy: GA − random proposals, {label} top-10 (paired over seeds)",
+                         value=f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]", met=bool(lo > 0) if label == "proxy" else None))
+        m, lo, hi = paired_difference(table, metric, "bug-free", "graph GA", ("bug-free", "random screening"))
+        rows.append(dict(target=f"bug-free proxy: GA − random screening, {label} top-10 (paired over seeds)",
+                         value=f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]", met=None))
+    hacked = table[(table.proxy == "buggy") & (table.method == "graph GA")]
+    clean = table[(table.proxy == "bug-free") & (table.method == "graph GA")]
+    rows.append(dict(target="detector fires before half the budget in the hacked GA run",
+                     value=f"{int((hacked.alarm_at < budget / 2).sum())}/{len(hacked)} seeds; alarm at calls "
+                           f"{hacked.alarm_at.tolist()} of {budget}",
+                     met=bool((hacked.alarm_at < budget / 2).all())))
+    rows.append(dict(target="detector silent in the bug-free GA run",
+                     value=f"{int(clean.alarm_at.notna().sum())}/{len(clean)} seeds fired", met=bool(clean.alarm_at.isna().all())))
+    for metric in ("proxy_top10", "true_top10"):
+        m, lo, hi = paired_difference(table, metric, "redesigned", "graph GA", ("buggy", "graph GA"))
+        rows.append(dict(target=f"redesign − hacked GA, {metric.replace('_', ' ')} (paired over seeds)",
+                         value=f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]", met=bool(lo > 0) if metric == "true_top10" else None))
+    if sweep is not None:
+        rows.append(dict(target=f"guidance sweep at {len(sweep)} scales: label-1 share (95 % CI)",
+                         value="; ".join(f"w={r.w:g}: {r.label_share:.2f} [{r.label_share_lo:.2f}, {r.label_share_hi:.2f}]"
+                                         for r in sweep.itertuples()), met=bool(len(sweep) >= 4)))
+        rows.append(dict(target="guidance sweep: validity (95 % CI)",
+                         value="; ".join(f"w={r.w:g}: {r.validity:.2f} [{r.validity_lo:.2f}, {r.validity_hi:.2f}]"
+                                         for r in sweep.itertuples()), met=None))
+        rows.append(dict(target="guidance sweep: diversity of valid molecules (95 % CI)",
+                         value="; ".join(f"w={r.w:g}: {r.diversity:.2f} [{r.diversity_lo:.2f}, {r.diversity_hi:.2f}]"
+                                         for r in sweep.itertuples()), met=None))
+    return rows
+
+
+def run_benchmark(implementation: str | None = None, seeds: int | None = None, json_path=None,
+                  guidance: bool = True) -> dict:
+    """``molpractice bench ch06``: the off-policy study, the optimisation study (every optimiser on the buggy,
+    bug-free and redesigned objectives, ``seeds`` seeds) and the guidance sweep; prints the targets table.
+
+    No model choice here is made on a test split: the GA settings are the chapter's fixed ``SETTINGS``; the
+    redesign's halogen slope is fitted on the hacked run's own audit (up to its alarm); the guided model is
+    trained on chapter 4's molecules and judged by sampling, not on held-out data.
+    """
+    import json
+    import time
+    from pathlib import Path
+
+    from . import guidance as guidance_module
+    from . import offpolicy
+    from .implementations import load_chapter
+    from .runtime import implementation_name, run_mode
+
+    implementation = implementation or implementation_name()
+    ch06 = load_chapter("ch06_oracle_optimization", implementation)
+    cfg = SETTINGS.current()
+    if seeds is not None and not (isinstance(seeds, int) and seeds >= 2):
+        raise ValueError(f"--seeds must be an int >= 2 (intervals over seeds), got {seeds!r}")
+    start = time.perf_counter()
+    ope = offpolicy.estimator_study(ch06, n_logs=cfg.n_logs, n_rounds=cfg.n_rounds, clips=cfg.clips)
+    print(ope["summary"].round(4).to_string())
+    study = optimisation_study(cfg, seeds=seeds)
+    print(study_summary(study["table"]).to_string(index=False))
+    sweep = None
+    if guidance:
+        ch04 = load_chapter("ch04_diffusion", implementation)
+        gcfg = guidance_module.SETTINGS.current()
+        data = guidance_module.load_data()
+        model, info = guidance_module.train_conditional_model(ch04, data, gcfg, progress=False)
+        print(f"conditional EGNN: {'loaded from cache' if info['cached'] else 'trained'} ({info['steps']} steps)")
+        sweep = guidance_module.guidance_sweep(ch04, ch06, model, data, gcfg)
+    rows = target_rows(ope, study["table"], sweep, cfg.budget)
+    with pd.option_context("display.width", 250, "display.max_colwidth", 140):
+        print(pd.DataFrame(rows).to_string(index=False))
+    if run_mode() == "fast":
+        print("fast mode: small budgets, few logs and a tiny guided model — these numbers are not meaningful")
+    report = {"chapter": "ch06", "mode": run_mode(), "implementation": implementation,
+              "seconds_total": time.perf_counter() - start, "results": rows,
+              "optimisation": study["table"].to_dict("records"),
+              "offpolicy": ope["summary"].reset_index().to_dict("records"),
+              "guidance": None if sweep is None else sweep.to_dict("records")}
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=2, default=float))
+        print(f"wrote {json_path}")
+    return report

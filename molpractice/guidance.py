@@ -1,0 +1,269 @@
+"""Classifier-free guidance on chapter 4's molecule diffusion model: a property-conditioned EGNN trained
+with label dropout, guided sampling, and a guidance-scale sweep (property shift vs validity, uniqueness
+and novelty, with bootstrap intervals).
+
+The condition is a binary label of each training molecule: ``1`` when it has at least
+:data:`HETERO_THRESHOLD` heteroatoms (N, O, F) among its heavy atoms, else ``0``. A learned embedding of
+the label (index 2 = "no label", ∅) is added to every atom's input features (:class:`ConditionalEGNN`,
+a subclass of chapter 4's :class:`~molpractice.diffusion.EGNNDenoiser`). During training the label is
+replaced by ∅ with probability ``p_uncond`` (label dropout, Ho & Salimans 2022), so one network learns
+both ε̂(x, c) and ε̂(x, ∅). At sampling time :class:`GuidedDenoiser` evaluates both and combines them with
+the chapter's ``cfg_noise`` (exercise 6.5): ε̂ = (1 + w)·ε̂(x, c) − w·ε̂(x, ∅).
+
+Training runs a fixed number of steps (no clock decides anything), seeded, and the EMA weights are cached
+in ``mp.runtime.cache_dir()`` under a key made of the settings. Every function that runs diffusion maths
+receives the chapter-4 module (``ch04``: schedule, forward process, samplers, ``sample_metrics``);
+guidance receives the chapter-6 module (``ch06``: ``cfg_noise``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .diffusion import ELEMENTS, EMA, EGNNDenoiser, draw_sizes, molecule_data, one_hot_types, position_clip
+from .runtime import RunSettings
+
+HETERO_THRESHOLD = 3
+GUIDANCE_VERSION = 2  # part of the cache key: bump when the model or the training loop changes
+NULL_LABEL = 2
+
+SETTINGS = RunSettings(
+    full=dict(T=500, hidden=64, layers=3, batch_size=64, lr=1e-3, ema_decay=0.995, train_steps=2500,
+              p_uncond=0.15, type_scale=0.25, sample_steps=100, n_per_scale=120, scales=(-1.0, 0.0, 1.0, 2.0, 4.0),
+              n_boot=1000),
+    fast=dict(T=100, hidden=32, layers=2, batch_size=32, lr=1e-3, ema_decay=0.9, train_steps=60,
+              p_uncond=0.15, type_scale=0.25, sample_steps=20, n_per_scale=16, scales=(-1.0, 0.0, 1.0, 4.0),
+              n_boot=200),
+    doc=dict(T="diffusion steps", hidden="EGNN width", layers="EGNN layers", batch_size="molecules per step",
+             lr="Adam learning rate (cosine decay to lr/10)", ema_decay="EMA decay of the weights used for sampling",
+             train_steps="training steps (fixed: the run is deterministic and cached)",
+             p_uncond="probability that a molecule's label is dropped (∅) in training",
+             type_scale="one-hot atom types are scaled by this", sample_steps="ancestral sampling steps",
+             n_per_scale="molecules sampled per guidance scale", scales="guidance scales w (−1 = unconditional)",
+             n_boot="bootstrap resamples for the intervals"),
+)
+
+
+def hetero_count(z) -> int:
+    """Heteroatoms (N, O, F) among the heavy atoms ``z``."""
+    return int(sum(int(a) in (7, 8, 9) for a in z))
+
+
+def label_of(z) -> int:
+    """The condition label: 1 if the molecule has ≥ HETERO_THRESHOLD heteroatoms, else 0."""
+    return int(hetero_count(z) >= HETERO_THRESHOLD)
+
+
+class ConditionalEGNN(EGNNDenoiser):
+    """Chapter 4's EGNN noise predictor with a label embedding added to every atom's input features.
+
+    ``forward(pos, h, t_frac, batch, labels, edges=None)``: ``labels`` LongTensor[n_molecules] with values
+    0, 1 or :data:`NULL_LABEL` (∅). The positional output stays E(n)-equivariant (the label is a scalar
+    feature of each molecule).
+    """
+
+    def __init__(self, n_types: int = 4, hidden: int = 64, layers: int = 3, n_labels: int = 2):
+        super().__init__(n_types, hidden, layers)
+        self.label_embed = nn.Embedding(n_labels + 1, hidden)
+        nn.init.normal_(self.label_embed.weight, std=0.1)
+
+    def forward(self, pos, h, t_frac, batch, labels, edges=None):
+        from .diffusion import complete_graph_edges
+
+        n_graphs = int(batch.max()) + 1
+        src, dst = edges if edges is not None else complete_graph_edges(batch)
+        d2_0 = (pos[dst] - pos[src]).pow(2).sum(-1, keepdim=True)
+        feats = self.embed(torch.cat([h, t_frac[:, None].to(h.dtype)], dim=1)) + self.label_embed(labels)[batch]
+        x = pos
+        for block in self.blocks:
+            feats, x = block(feats, x, src, dst, d2_0)
+        return _centre(x - pos, batch, n_graphs), self.out(feats)
+
+
+def _centre(x, batch, n_graphs):
+    sums = torch.zeros(n_graphs, x.shape[1], dtype=x.dtype).index_add_(0, batch, x)
+    counts = torch.bincount(batch, minlength=n_graphs).clamp_min(1).to(x.dtype)
+    return x - (sums / counts[:, None])[batch]
+
+
+class GuidedDenoiser(nn.Module):
+    """Callable like chapter 4's denoiser (``(pos, h, t_frac, batch, edges)``) that returns the guided noise
+    ``ch06.cfg_noise(ε̂(x, c), ε̂(x, ∅), w)`` for positions and types; ``w = −1`` skips the conditional pass."""
+
+    def __init__(self, model: ConditionalEGNN, ch06, labels, w: float):
+        super().__init__()
+        self.model, self.ch06, self.labels, self.w = model, ch06, labels, float(w)
+
+    def forward(self, pos, h, t_frac, batch, edges=None):
+        null = torch.full_like(self.labels, NULL_LABEL)
+        if self.w == -1.0:
+            return self.model(pos, h, t_frac, batch, null, edges)
+        cond = self.model(pos, h, t_frac, batch, self.labels, edges)
+        if self.w == 0.0:
+            return cond
+        uncond = self.model(pos, h, t_frac, batch, null, edges)
+        return tuple(self.ch06.cfg_noise(c, u, self.w) for c, u in zip(cond, uncond))
+
+
+def _cache_key(cfg, data) -> str:
+    keys = ("T", "hidden", "layers", "batch_size", "lr", "ema_decay", "train_steps", "p_uncond", "type_scale")
+    blob = json.dumps({k: getattr(cfg, k) for k in keys} | {
+        "version": GUIDANCE_VERSION, "threshold": HETERO_THRESHOLD, "n_data": len(data),
+        "smiles": hashlib.sha1("".join(d["smiles"] for d in data).encode()).hexdigest()[:10]}, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def weights_path(cfg, data) -> Path:
+    """``cache_dir()/cfg_egnn_<key>.pt`` for these settings and data."""
+    from .runtime import cache_dir
+
+    return Path(cache_dir()) / f"cfg_egnn_{_cache_key(cfg, data)}.pt"
+
+
+def train_conditional_model(ch04, data, cfg=None, seed: int = 0, progress: bool = True, cache: bool = True):
+    """Train :class:`ConditionalEGNN` with label dropout for ``cfg.train_steps`` steps (or load the cache).
+
+    Each step: ``batch_size`` molecules, one t per molecule, positions noised with ``ch04.q_sample`` and
+    noise projected by ``ch04.remove_mean``, types with Gaussian noise; each label is replaced by ∅ with
+    probability ``p_uncond``; loss = MSE of ε̂ over positions and types. Returns ``(ema_model, info)`` with
+    ``info["cached"]`` telling whether the weights came from the cache.
+    """
+    from .diffusion import _progress  # the curriculum's progress bar (complete when stored)
+
+    cfg = cfg or SETTINGS.current()
+    path = weights_path(cfg, data)
+    torch.manual_seed(seed)  # the initial weights too: the same settings give the same model
+    model = ConditionalEGNN(len(ELEMENTS), cfg.hidden, cfg.layers)
+    if cache and path.exists():
+        saved = torch.load(path, weights_only=True)
+        model.load_state_dict(saved["state_dict"])
+        return model.eval(), dict(saved["info"], cached=True, path=str(path))
+    gen = torch.Generator().manual_seed(seed)
+    alpha_bar = ch04.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    labels_all = torch.tensor([label_of(d["z"]) for d in data])
+    ema = EMA(model, cfg.ema_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.train_steps, eta_min=cfg.lr / 10)
+    losses = []
+    bar = _progress(cfg.train_steps, "conditional EGNN training", progress)
+    for step in range(cfg.train_steps):
+        idx = torch.randint(0, len(data), (cfg.batch_size,), generator=gen)
+        items = [data[i] for i in idx.tolist()]
+        pos = torch.cat([d["pos"] for d in items])
+        h = torch.cat([one_hot_types(d["z"], cfg.type_scale) for d in items])
+        batch = torch.repeat_interleave(torch.arange(len(items)), torch.tensor([d["z"].numel() for d in items]))
+        labels = labels_all[idx].clone()
+        labels[torch.rand(len(items), generator=gen) < cfg.p_uncond] = NULL_LABEL
+        t = torch.randint(1, cfg.T + 1, (len(items),), generator=gen)[batch]
+        eps_x = ch04.remove_mean(torch.randn(pos.shape, generator=gen), batch)
+        eps_h = torch.randn(h.shape, generator=gen)
+        pred_x, pred_h = model(ch04.q_sample(pos, t, eps_x, alpha_bar), ch04.q_sample(h, t, eps_h, alpha_bar),
+                               t.float() / cfg.T, batch, labels)
+        loss = ((pred_x - eps_x).pow(2).sum() + (pred_h - eps_h).pow(2).sum()) / (pos.shape[0] * 7)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        ema.update(model)
+        losses.append(float(loss.detach()))
+        bar.update(1)
+    bar.close()
+    info = {"steps": len(losses), "loss": losses[::10], "p_uncond": cfg.p_uncond,
+            "positive_share": float(labels_all.float().mean())}
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({"state_dict": ema.model.state_dict(), "info": info}, tmp)
+        tmp.replace(path)
+    return ema.model.eval(), dict(info, cached=False, path=str(path))
+
+
+def sample_guided(ch04, ch06, model, data, w: float, n: int, label: int = 1, cfg=None, seed: int = 0):
+    """``n`` molecules guided towards ``label`` with scale ``w`` (sizes from the training histogram).
+
+    The same seed gives the same sizes and starting noise at every scale, so scales are compared on
+    paired draws.
+    """
+    from .diffusion import sample_molecules
+
+    cfg = cfg or SETTINGS.current()
+    sizes = draw_sizes(data, n, seed=seed)
+    alpha_bar = ch04.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    guided = GuidedDenoiser(model, ch06, torch.full((n,), int(label), dtype=torch.long), w)
+    samples, _ = sample_molecules(ch04, guided, sizes, alpha_bar, method="ddpm", steps=cfg.sample_steps,
+                                  type_scale=cfg.type_scale, pos_clip=position_clip(data), seed=seed)
+    return samples
+
+
+def _boot(values, n_boot, rng):
+    values = np.asarray(values, float)
+    if len(values) == 0:
+        return float("nan"), float("nan"), float("nan")
+    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(1)
+    return float(values.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def _diversity_boot(smiles, n_boot, rng):
+    """1 − mean pairwise Tanimoto (Morgan r=2) of ``smiles`` and a bootstrap 95 % interval over molecules
+    (pairs of a molecule with its own copy in a resample are left out)."""
+    from .oracles import fingerprint, mol_from_smiles
+
+    if len(smiles) < 3:
+        return float("nan"), float("nan"), float("nan")
+    from rdkit import DataStructs
+
+    fps = [fingerprint(mol_from_smiles(s)) for s in smiles]
+    sim = np.array([DataStructs.BulkTanimotoSimilarity(f, fps) for f in fps])
+    n = len(fps)
+    off = ~np.eye(n, dtype=bool)
+    point = 1.0 - float(sim[off].mean())
+    draws = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        keep = idx[:, None] != idx[None, :]
+        draws.append(1.0 - float(sim[np.ix_(idx, idx)][keep].mean()))
+    return point, float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+
+
+def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0) -> "pd.DataFrame":
+    """For each guidance scale: the property (share of molecules with label 1 and mean heteroatom count,
+    over all samples, from their atom types), validity, uniqueness among valid and novelty (chapter 4's
+    ``sample_metrics``; uniqueness has no interval, see ``diffusion.metrics``) and the diversity of the
+    valid molecules (1 − mean pairwise Tanimoto), with bootstrap 95 % intervals over the samples."""
+    import pandas as pd
+
+    from .diffusion import metrics
+
+    cfg = cfg or SETTINGS.current()
+    train_smiles = [d["smiles"] for d in data]
+    rows = []
+    for w in cfg.scales:
+        samples = sample_guided(ch04, ch06, model, data, w, cfg.n_per_scale, cfg=cfg, seed=seed)
+        rng = np.random.default_rng(seed)
+        labels = [label_of(z) for z, _ in samples]
+        hetero = [hetero_count(z) for z, _ in samples]
+        m = metrics(ch04, samples, train_smiles, n_boot=cfg.n_boot, seed=seed)
+        row = {"w": w}
+        for name, vals in (("label_share", labels), ("heteroatoms", hetero)):
+            row[name], row[f"{name}_lo"], row[f"{name}_hi"] = _boot(vals, cfg.n_boot, rng)
+        for name in ("validity", "uniqueness", "novelty"):
+            row[name] = float(m[name])
+            row[f"{name}_lo"], row[f"{name}_hi"] = m["ci"][name]
+        valid = [s for s in m["smiles"] if s is not None]
+        row["diversity"], row["diversity_lo"], row["diversity_hi"] = _diversity_boot(valid, cfg.n_boot, rng)
+        rows.append(row)
+    data_share = float(np.mean([label_of(d["z"]) for d in data]))
+    out = pd.DataFrame(rows)
+    out.attrs["train_label_share"] = data_share
+    return out
+
+
+def load_data(cfg=None):
+    """Chapter 4's QM9-like heavy-atom molecules (built offline and cached on first use)."""
+    return molecule_data()

@@ -1,0 +1,85 @@
+"""molpractice.guidance: the conditional EGNN, guided noise, the (cached, deterministic) training path, the sweep."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from molpractice import guidance as G
+from solutions import ch04_diffusion as ch04
+from solutions import ch06_oracle_optimization as ch06
+
+
+@pytest.fixture(scope="module")
+def data():
+    return G.load_data()[:48]
+
+
+def _tiny(**kw):
+    base = vars(G.SETTINGS.current("fast"))
+    return types.SimpleNamespace(**{**base, "hidden": 16, "layers": 1, "train_steps": 6, "batch_size": 8,
+                                    "n_per_scale": 6, "sample_steps": 5, "scales": (-1.0, 2.0), "n_boot": 50, **kw})
+
+
+def _inputs(seed=0, n_mol=3):
+    g = torch.Generator().manual_seed(seed)
+    sizes = [4, 5, 3][:n_mol]
+    batch = torch.repeat_interleave(torch.arange(n_mol), torch.tensor(sizes))
+    pos = ch04.remove_mean(torch.randn(batch.numel(), 3, generator=g), batch)
+    h = torch.randn(batch.numel(), 4, generator=g)
+    return pos, h, torch.full((batch.numel(),), 0.3), batch
+
+
+def test_labels_change_the_prediction_and_positions_stay_equivariant():
+    torch.manual_seed(0)
+    model = G.ConditionalEGNN(4, 16, 2).eval()
+    pos, h, t, batch = _inputs()
+    outs = {lab: model(pos, h, t, batch, torch.full((3,), lab)) for lab in (0, 1, G.NULL_LABEL)}
+    assert not torch.allclose(outs[0][1], outs[1][1]) and not torch.allclose(outs[1][1], outs[G.NULL_LABEL][1])
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1)))
+    rotated = model(pos @ q.T, h, t, batch, torch.ones(3, dtype=torch.long))
+    assert torch.allclose(rotated[0], outs[1][0] @ q.T, atol=1e-5)
+    assert torch.allclose(rotated[1], outs[1][1], atol=1e-5)
+    assert torch.allclose(torch.zeros(3, 3).index_add_(0, batch, outs[1][0]), torch.zeros(3, 3), atol=1e-5)
+
+
+def test_guided_denoiser_combines_with_cfg_noise():
+    torch.manual_seed(0)
+    model = G.ConditionalEGNN(4, 16, 2).eval()
+    pos, h, t, batch = _inputs()
+    labels = torch.ones(3, dtype=torch.long)
+    cond = model(pos, h, t, batch, labels)
+    uncond = model(pos, h, t, batch, torch.full((3,), G.NULL_LABEL))
+    for w, want in ((0.0, cond), (-1.0, uncond), (2.0, tuple(3 * c - 2 * u for c, u in zip(cond, uncond)))):
+        got = G.GuidedDenoiser(model, ch06, labels, w)(pos, h, t, batch)
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got, want)), w
+
+
+def test_training_is_deterministic_and_cached(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    cfg = _tiny()
+    a, info_a = G.train_conditional_model(ch04, data, cfg, progress=False, cache=False)
+    b, info_b = G.train_conditional_model(ch04, data, cfg, progress=False)
+    assert not info_a["cached"] and not info_b["cached"] and info_b["steps"] == cfg.train_steps
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    c, info_c = G.train_conditional_model(ch04, data, cfg, progress=False)
+    assert info_c["cached"] and all(torch.equal(x, y) for x, y in zip(b.state_dict().values(), c.state_dict().values()))
+    assert G.weights_path(cfg, data) != G.weights_path(_tiny(p_uncond=0.3), data)
+
+
+def test_labels_and_sweep(data, tmp_path, monkeypatch):
+    assert G.label_of(torch.tensor([6, 7, 8, 9])) == 1 and G.label_of(torch.tensor([6, 6, 7])) == 0
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    cfg = _tiny()
+    model, _ = G.train_conditional_model(ch04, data, cfg, progress=False)
+    sweep = G.guidance_sweep(ch04, ch06, model, data, cfg)
+    assert sweep["w"].tolist() == [-1.0, 2.0]
+    for name in ("label_share", "validity"):
+        assert ((sweep[f"{name}_lo"] <= sweep[name] + 1e-12) & (sweep[name] <= sweep[f"{name}_hi"] + 1e-12)).all()
+    assert 0 <= sweep.attrs["train_label_share"] <= 1
+    s1 = G.sample_guided(ch04, ch06, model, data, 1.0, 4, cfg=cfg, seed=3)
+    s2 = G.sample_guided(ch04, ch06, model, data, 1.0, 4, cfg=cfg, seed=3)
+    assert all(torch.equal(z1, z2) and torch.equal(p1, p2) for (z1, p1), (z2, p2) in zip(s1, s2))
