@@ -40,7 +40,7 @@ SETTINGS = RunSettings(
     full=dict(budget=1000, n_init=100, population=30, offspring=50, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
               library_audit=40, seeds=3, n_logs=2000, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
               violation_sizes=(100, 1000, 10000), violation_logs=300, n_boot=2000),
-    fast=dict(budget=200, n_init=50, population=20, offspring=25, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
+    fast=dict(budget=150, n_init=40, population=20, offspring=25, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
               library_audit=24, seeds=2, n_logs=300, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
               violation_sizes=(100, 1000), violation_logs=100, n_boot=500),
     doc=dict(budget="proxy calls per optimisation run (new molecules)", n_init="random library molecules "
@@ -271,22 +271,19 @@ def random_screening(oracle, library_smiles, seed: int = 0) -> list[str]:
 def random_proposals(oracle, library_smiles, cfg, seed: int = 0, auditor: Auditor | None = None) -> None:
     """The GA's moves without selection: each batch is children of library molecules picked uniformly at
     random (an unguided generator of the same neighbourhood, the "random sampling from the model" baseline)."""
-    from rdkit import RDLogger
+    from rdkit.rdBase import BlockLogs
 
+    block = BlockLogs()  # noqa: F841 — as in graph_ga
     rng = np.random.default_rng(seed)
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        while oracle.remaining > 0:
-            parents = [library_smiles[i] for i in rng.choice(len(library_smiles), size=cfg.population, replace=False)]
-            kids = [k for k in _children(parents, np.zeros(len(parents)), min(cfg.offspring, oracle.remaining), rng,
-                                         cfg.mutation_rate, selection_temperature=1.0) if k not in oracle.cache]
-            if not kids:
-                break
-            oracle(kids)
-            if auditor is not None:
-                auditor.audit(kids, oracle.calls)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+    while oracle.remaining > 0:
+        parents = [library_smiles[i] for i in rng.choice(len(library_smiles), size=cfg.population, replace=False)]
+        kids = [k for k in _children(parents, np.zeros(len(parents)), min(cfg.offspring, oracle.remaining), rng,
+                                     cfg.mutation_rate, selection_temperature=1.0) if k not in oracle.cache]
+        if not kids:
+            break
+        oracle(kids)
+        if auditor is not None:
+            auditor.audit(kids, oracle.calls)
 
 
 def graph_ga(oracle, library_smiles, cfg, seed: int = 0, auditor: Auditor | None = None, constraint=None,
@@ -296,13 +293,10 @@ def graph_ga(oracle, library_smiles, cfg, seed: int = 0, auditor: Auditor | None
     ``objective(smiles, proxy_value)`` (default: the proxy itself) ranks and selects molecules — a
     redesign changes it; ``constraint(smiles) -> bool`` rejects children before they cost a call.
     """
-    from rdkit import RDLogger
+    from rdkit.rdBase import BlockLogs
 
-    RDLogger.DisableLog("rdApp.*")  # invalid children are expected and filtered; their warnings are noise
-    try:
-        return _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+    block = BlockLogs()  # noqa: F841 — invalid children are expected and filtered; their warnings are noise
+    return _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective)
 
 
 def _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective):

@@ -59,13 +59,11 @@ def _reference_fp():
 
 def mol_from_smiles(smiles: str):
     """RDKit molecule, or ValueError naming the SMILES."""
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
 
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromSmiles(smiles)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+    block = BlockLogs()  # noqa: F841 — RDKit's messages are silenced while it lives, then restored
+    mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise ValueError(f"RDKit cannot parse SMILES {smiles!r}")
     return mol
