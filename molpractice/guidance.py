@@ -133,7 +133,7 @@ def train_conditional_model(ch04, data, cfg=None, seed: int = 0, progress: bool 
     probability ``p_uncond``; loss = MSE of ε̂ over positions and types. Returns ``(ema_model, info)`` with
     ``info["cached"]`` telling whether the weights came from the cache.
     """
-    from .diffusion import _progress  # the curriculum's progress bar (complete when stored)
+    from tqdm.auto import tqdm
 
     cfg = cfg or SETTINGS.current()
     path = weights_path(cfg, data)
@@ -150,7 +150,7 @@ def train_conditional_model(ch04, data, cfg=None, seed: int = 0, progress: bool 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.train_steps, eta_min=cfg.lr / 10)
     losses = []
-    bar = _progress(cfg.train_steps, "conditional EGNN training", progress)
+    bar = tqdm(total=cfg.train_steps, desc="conditional EGNN training", disable=not progress)
     for step in range(cfg.train_steps):
         idx = torch.randint(0, len(data), (cfg.batch_size,), generator=gen)
         items = [data[i] for i in idx.tolist()]

@@ -107,3 +107,24 @@ def test_study_summary_intervals():
     assert row["proxy_top10"].startswith("2.000 [")
     m, lo, hi = opt.mean_interval([1.0, 2.0, 3.0])
     assert m == 2.0 and lo == pytest.approx(2 - 4.303 / np.sqrt(3), abs=1e-3)
+
+
+def test_target_rows_read_the_studies():
+    from molpractice import offpolicy
+    from solutions import ch06_oracle_optimization as ch
+
+    ope = offpolicy.estimator_study(ch, n_logs=200, n_rounds=100)
+    rows = []
+    for seed in range(3):
+        for proxy, method, p, t, alarm in (("bug-free", "graph GA", 0.6, 0.5, None), ("bug-free", "random proposals", 0.5, 0.45, None),
+                                           ("bug-free", "random screening", 0.55, 0.5, None), ("buggy", "graph GA", 1.2, 0.1, 200.0),
+                                           ("redesigned", "graph GA", 0.6, 0.5, None)):
+            rows.append(dict(proxy=proxy, method=method, seed=seed, proxy_top10=p + 0.01 * seed, true_top10=t + 0.01 * seed,
+                             auc_top10=p, alarm_at=alarm))
+    out = {r["target"]: r for r in opt.target_rows(ope, pd.DataFrame(rows), None, budget=1000)}
+    assert out["detector fires before half the budget in the hacked GA run"]["met"] is True
+    assert out["detector silent in the bug-free GA run"]["met"] is True
+    assert out["redesign − hacked GA, true top10 (paired over seeds)"]["met"] is True
+    assert out["bug-free proxy: GA − random proposals, proxy top-10 (paired over seeds)"]["value"].startswith("+0.100")
+    with pytest.raises(ValueError):
+        opt.run_benchmark(implementation="solutions", seeds=1)
