@@ -38,7 +38,7 @@ METHODS = ("random screening", "random proposals", "graph GA")
 
 SETTINGS = RunSettings(
     full=dict(budget=1000, n_init=100, population=30, offspring=50, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
-              library_audit=40, seeds=3, n_logs=2000, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
+              library_audit=40, seeds=5, n_logs=2000, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
               violation_sizes=(100, 1000, 10000), violation_logs=300, n_boot=2000),
     fast=dict(budget=150, n_init=40, population=20, offspring=25, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
               library_audit=24, seeds=2, n_logs=300, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
