@@ -132,8 +132,8 @@ def snips_estimate(rewards, target_probs, logging_probs) -> float:
 
     .. math:: \\hat V_{SNIPS} = \\frac{\\sum_i w_i r_i}{\\sum_i w_i}
 
-    It is biased (the bias shrinks as 1/n) but its variance is usually far below IPS's, and it is
-    invariant to adding a constant to every reward: a log of constant reward c gives exactly c.
+    It is biased (the bias shrinks as 1/n) but its variance is usually far below IPS's, and adding a
+    constant to every reward shifts it by exactly that constant: a log of constant reward c gives c.
 
     Args:
         rewards: (n,) observed rewards.
