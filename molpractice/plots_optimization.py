@@ -125,5 +125,5 @@ def plot_guidance_sweep(sweep, axes=None):
     axes[0].axhline(sweep.attrs.get("train_label_share", np.nan), color="k", lw=0.8, ls=":",
                     label="training share")
     axes[0].set(ylabel="share of samples with label 1", title="Property shift")
-    axes[1].set(ylabel="fraction", title="What guidance costs")
+    axes[1].set(ylabel="fraction", title="Validity, diversity and novelty")
     return axes

@@ -128,3 +128,19 @@ def test_target_rows_read_the_studies():
     assert out["bug-free proxy: GA − random proposals, proxy top-10 (paired over seeds)"]["value"].startswith("+0.100")
     with pytest.raises(ValueError):
         opt.run_benchmark(implementation="solutions", seeds=1)
+
+
+def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
+    import json
+
+    from molpractice.runtime import RunSettings
+
+    tiny = dict(vars(opt.SETTINGS.current("fast")), budget=60, n_init=30, population=10, offspring=15, seeds=2,
+                n_logs=40, n_rounds=50, library_audit=16, audit_per_batch=4)
+    monkeypatch.setattr(opt, "SETTINGS", RunSettings(full=tiny, fast=tiny))
+    monkeypatch.setenv("MOLPRACTICE_FAST", "1")
+    report = opt.run_benchmark(implementation="solutions", json_path=tmp_path / "b.json", guidance=False)
+    out = capsys.readouterr().out
+    assert "detector silent in the bug-free GA run" in out and "not meaningful" in out
+    saved = json.loads((tmp_path / "b.json").read_text())
+    assert saved["chapter"] == "ch06" and len(saved["optimisation"]) == 2 * 7 and report["results"]
