@@ -200,8 +200,8 @@ def effective_sample_size(weights) -> float:
 
     .. math:: n_{eff} = \\frac{(\\sum_i w_i)^2}{\\sum_i w_i^2}
 
-    It lies between 1 (one weight carries everything) and n (all weights equal), and does not change
-    when every weight is multiplied by the same positive constant.
+    It lies between 1 (one weight carries everything) and n (all weights equal) — 0 for an all-zero log —
+    and does not change when every weight is multiplied by the same positive constant.
 
     Args:
         weights: (n,) non-negative importance weights (lists, numpy arrays or CPU tensors; n ≥ 1).
@@ -260,15 +260,18 @@ def cfg_noise(eps_cond, eps_uncond, w):
         w: guidance weight, a finite real number (Python or numpy scalar).
     Returns:
         A new tensor/array of the same type, shape, dtype (and device, for tensors) as ``eps_cond``;
-        the inputs are left unchanged.
+        the inputs are left unchanged. For tensors, gradients flow through the result to both inputs
+        (build it with differentiable tensor operations: no ``.detach()``, no numpy round trip), so that
+        d(result)/d(eps_cond) = 1 + w and d(result)/d(eps_uncond) = −w element-wise.
     Raises:
         ValueError: if the two predictions differ in type, shape or dtype (the message names
             ``eps_uncond``), or ``w`` is not a finite real number.
 
-    Hint: the guided noise is the conditional prediction moved further along the direction from the
-    unconditional to the conditional one. Check your formula at w = 0 and at w = −1. Build a new
-    result rather than scaling an input in place, and keep the input's dtype (a float64 scalar must not
-    promote float32 noise).
+    Hint: (1) the label's effect at this step is the difference between the two predictions; guidance
+    amplifies that effect by the weight. (2) The formula above is already the whole computation: one
+    expression of the two inputs and w, no loop and no normalisation. (3) Check it at w = 0 and w = −1;
+    build a new result rather than scaling an input in place, and keep the input's dtype (a float64
+    scalar must not promote float32 noise).
     """
     w = _check_noise_pair(eps_cond, eps_uncond, w)
     raise NotImplementedError("Exercise 6.5: implement cfg_noise (see its docstring), then run check(\"6.5\")")

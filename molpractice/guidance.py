@@ -209,59 +209,108 @@ def _boot(values, n_boot, rng):
     return float(values.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
-def _diversity_boot(smiles, n_boot, rng):
-    """1 − mean pairwise Tanimoto (Morgan r=2) of ``smiles`` and a bootstrap 95 % interval over molecules
-    (pairs of a molecule with its own copy in a resample are left out)."""
-    from .oracles import fingerprint, mol_from_smiles
-
-    if len(smiles) < 3:
-        return float("nan"), float("nan"), float("nan")
+def _similarity(smiles):
     from rdkit import DataStructs
 
+    from .oracles import fingerprint, mol_from_smiles
+
     fps = [fingerprint(mol_from_smiles(s)) for s in smiles]
-    sim = np.array([DataStructs.BulkTanimotoSimilarity(f, fps) for f in fps])
-    n = len(fps)
-    off = ~np.eye(n, dtype=bool)
-    point = 1.0 - float(sim[off].mean())
-    draws = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        keep = idx[:, None] != idx[None, :]
-        draws.append(1.0 - float(sim[np.ix_(idx, idx)][keep].mean()))
-    return point, float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+    return np.array([DataStructs.BulkTanimotoSimilarity(f, fps) for f in fps]) if fps else np.zeros((0, 0))
+
+
+def _diversity_of(sim, idx) -> float:
+    """1 − mean off-diagonal similarity among the rows ``idx`` (pairs of a molecule with its own copy dropped)."""
+    if len(idx) < 2:
+        return float("nan")
+    keep = idx[:, None] != idx[None, :]
+    return 1.0 - float(sim[np.ix_(idx, idx)][keep].mean()) if keep.any() else float("nan")
+
+
+def _per_sample(samples, smiles):
+    """One row per sample: its label (from the atom types), valid, connected (valid, one fragment), SMILES."""
+    import pandas as pd
+
+    return pd.DataFrame(dict(label=[label_of(z) for z, _ in samples], hetero=[hetero_count(z) for z, _ in samples],
+                             valid=[s is not None for s in smiles],
+                             connected=[s is not None and "." not in s for s in smiles],
+                             smiles=list(smiles)))
+
+
+def _stats(ps, sim, idx) -> dict:
+    """Validity, connectivity, label-1 share among connected and diversity of the connected, on rows ``idx``."""
+    valid, connected, label = (ps[c].to_numpy() for c in ("valid", "connected", "label"))
+    pos = np.cumsum(connected) - 1  # row of each connected sample in ``sim``
+    conn = idx[connected[idx]]
+    return dict(validity=float(valid[idx].mean()), connected=float(connected[idx].mean()),
+                label_share_valid=float(label[conn].mean()) if len(conn) else float("nan"),
+                diversity=_diversity_of(sim, pos[conn]))
 
 
 def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0) -> "pd.DataFrame":
-    """For each guidance scale: the property (share of molecules with label 1 and mean heteroatom count,
-    over all samples, from their atom types), validity, uniqueness among valid and novelty (chapter 4's
-    ``sample_metrics``; uniqueness has no interval, see ``diffusion.metrics``) and the diversity of the
-    valid molecules (1 − mean pairwise Tanimoto), with bootstrap 95 % intervals over the samples."""
+    """For each guidance scale: the property (share of samples with label 1 and mean heteroatom count, over
+    all samples, from their atom types), validity, connectivity (valid and one fragment), the label-1 share
+    among the valid connected samples (what a chemist would receive), uniqueness and novelty (chapter 4's
+    ``sample_metrics``; uniqueness without interval) and the diversity of the valid connected molecules (1 −
+    mean pairwise Tanimoto), with bootstrap 95 % intervals over the samples. ``attrs["per_sample"]`` keeps
+    each scale's samples (label, valid, connected, SMILES) for :func:`scale_difference`."""
     import pandas as pd
 
     from .diffusion import metrics
 
     cfg = cfg or SETTINGS.current()
     train_smiles = [d["smiles"] for d in data]
-    rows = []
+    rows, per_sample = [], {}
     for w in cfg.scales:
         samples = sample_guided(ch04, ch06, model, data, w, cfg.n_per_scale, cfg=cfg, seed=seed)
         rng = np.random.default_rng(seed)
-        labels = [label_of(z) for z, _ in samples]
-        hetero = [hetero_count(z) for z, _ in samples]
         m = metrics(ch04, samples, train_smiles, n_boot=cfg.n_boot, seed=seed)
+        ps = _per_sample(samples, m["smiles"])
+        per_sample[w] = ps
         row = {"w": w}
-        for name, vals in (("label_share", labels), ("heteroatoms", hetero)):
+        for name, vals in (("label_share", ps["label"]), ("heteroatoms", ps["hetero"])):
             row[name], row[f"{name}_lo"], row[f"{name}_hi"] = _boot(vals, cfg.n_boot, rng)
-        for name in ("validity", "uniqueness", "novelty"):
+        for name in ("uniqueness", "novelty"):
             row[name] = float(m[name])
-            row[f"{name}_lo"], row[f"{name}_hi"] = m["ci"][name]
-        valid = [s for s in m["smiles"] if s is not None]
-        row["diversity"], row["diversity_lo"], row["diversity_hi"] = _diversity_boot(valid, cfg.n_boot, rng)
+        sim = _similarity(ps["smiles"][ps["connected"]].tolist())
+        point = _stats(ps, sim, np.arange(len(ps)))
+        draws = [_stats(ps, sim, rng.integers(0, len(ps), len(ps))) for _ in range(cfg.n_boot)]
+        for name, value in point.items():
+            vals = np.array([d[name] for d in draws], float)
+            row[name] = value
+            row[f"{name}_lo"], row[f"{name}_hi"] = (float(np.nanquantile(vals, 0.025)), float(np.nanquantile(vals, 0.975))) \
+                if np.isfinite(vals).any() else (float("nan"), float("nan"))
         rows.append(row)
     data_share = float(np.mean([label_of(d["z"]) for d in data]))
     out = pd.DataFrame(rows)
     out.attrs["train_label_share"] = data_share
+    out.attrs["per_sample"] = per_sample
     return out
+
+
+def scale_difference(sweep, w_a: float, w_b: float, n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
+    """Paired bootstrap of (scale ``w_a``) − (scale ``w_b``) for validity, connectivity, label-1 share among
+    the valid connected samples and their diversity: the same sample indices are resampled at both scales
+    (the sweep draws the same sizes and starting noise at every scale). Rows: metric, difference, lo, hi."""
+    import pandas as pd
+
+    a, b = sweep.attrs["per_sample"][w_a], sweep.attrs["per_sample"][w_b]
+    if len(a) != len(b):
+        raise ValueError(f"scales {w_a} and {w_b} have {len(a)} and {len(b)} samples: not paired")
+    sims = [_similarity(ps["smiles"][ps["connected"]].tolist()) for ps in (a, b)]
+    rng = np.random.default_rng(seed)
+    full = np.arange(len(a))
+    point = {k: v - _stats(b, sims[1], full)[k] for k, v in _stats(a, sims[0], full).items()}
+    draws = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(a), len(a))
+        sa, sb = _stats(a, sims[0], idx), _stats(b, sims[1], idx)
+        draws.append({k: sa[k] - sb[k] for k in sa})
+    rows = []
+    for name, value in point.items():
+        vals = np.array([d[name] for d in draws], float)
+        rows.append(dict(metric=name, difference=value, lo=float(np.nanquantile(vals, 0.025)),
+                         hi=float(np.nanquantile(vals, 0.975))))
+    return pd.DataFrame(rows)
 
 
 def load_data(cfg=None):

@@ -3,24 +3,29 @@ held-out audit of every batch that detects reward hacking early, and the ``molpr
 benchmark.
 
 Graph GA (:func:`graph_ga`): a population of the best molecules so far; each generation draws parents
-with probability proportional to their score, makes children by *crossover* (cut one acyclic single
+with a softmax of their scores at ``selection_temperature`` (0.02 score units: far greedier than Jensen's
+score-proportional roulette), makes children by *crossover* (cut one acyclic single
 bond in each parent, join a fragment of each) and *mutation* (append/insert/delete/change an atom,
 change a bond order, open or close a ring), keeps the chemically valid ones (RDKit sanitisation,
 5–40 heavy atoms, rings of at most 7 atoms), scores the new ones through the budgeted oracle and keeps
 the best. Jensen's GA works on reaction SMARTS; this version edits RDKit molecules directly with the
-same move set (crossover only cuts acyclic bonds).
+same move set, except that crossover only cuts acyclic single bonds (Jensen's GA also crosses over by
+cutting rings).
 
 Random screening (:func:`random_screening`): the same budget spent on library molecules drawn at random
 (PMO's screening baseline; with a 1000-call budget and a library of about 1200 molecules it is close to
 screening the whole library). Random proposals (:func:`random_proposals`): the GA's moves applied to
 library molecules picked uniformly, without selection — an unguided generator of the same neighbourhood.
 
-Audit and detector (:class:`Auditor`): after every batch a few of its molecules, drawn at random, are
-sent to the true score (counted on a separate, small audit budget). The audit records the proxy − true
+Audit and detector (:class:`Auditor`): after every batch a few of its molecules, drawn at random, and every
+molecule entering the current top 10, are sent to the true score (counted on a separate audit budget). The audit records the proxy − true
 gap, the proxy/true rank agreement (Spearman, over the last few batches), the batch's diversity, its
 similarity to the library (drift) and its halogen count (the exploited feature, once found). The
 **alarm** fires when the batch's mean gap exceeds the gap measured on library molecules by more than
-:data:`ALARM_Z` standard errors in two consecutive batches.
+:data:`ALARM_Z` standard errors in two consecutive batches; a second alarm watches the current top 10 (see
+:class:`Auditor`). The thresholds and audit sizes were fixed during development while looking at seeds 0-4
+(not calibrated to a false-alarm rate). The experiments (runs, the redesign, summaries, the targets table)
+are in :mod:`molpractice.campaign`.
 """
 from __future__ import annotations
 
@@ -38,10 +43,10 @@ METHODS = ("random screening", "random proposals", "graph GA")
 
 SETTINGS = RunSettings(
     full=dict(budget=1000, n_init=100, population=30, offspring=50, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
-              library_audit=40, seeds=5, n_logs=2000, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
+              library_audit=40, seeds=5, first_seed=5, n_logs=2000, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
               violation_sizes=(100, 1000, 10000), violation_logs=300, n_boot=2000),
     fast=dict(budget=150, n_init=40, population=20, offspring=25, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
-              library_audit=24, seeds=2, n_logs=300, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
+              library_audit=24, seeds=2, first_seed=5, n_logs=300, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
               violation_sizes=(100, 1000), violation_logs=100, n_boot=500),
     doc=dict(budget="proxy calls per optimisation run (new molecules)", n_init="random library molecules "
              "scored to seed the GA", population="GA population size", offspring="children per GA generation "
@@ -49,6 +54,7 @@ SETTINGS = RunSettings(
              mutation_rate="probability that a child is mutated after crossover",
              audit_per_batch="molecules of each batch sent to the true score", library_audit="library molecules "
              "sent to the true score once, to measure the gap's baseline", seeds="seeds per optimiser",
+             first_seed="first reported seed (seeds 0-4 were used while the GA and the alarm were tuned)",
              n_logs="simulated logs in the off-policy study", n_rounds="rounds per simulated log",
              clips="weight clip levels of clipped IPS", violation_sizes="log sizes of the support-violation study",
              violation_logs="logs per size in the support-violation study", n_boot="bootstrap resamples"),
@@ -208,29 +214,72 @@ def _children(population, scores, n, rng, mutation_rate, constraint=None, tries:
     return out
 
 
+def expected_top_mean(k: int, n: int) -> float:
+    """Expected mean of the ``k`` largest of ``n`` standard normal draws (Blom's approximation of the order
+    statistics): the most that selecting the top ``k`` of ``n`` molecules on pure proxy error can add to the
+    selected molecules' mean gap, in units of the error's standard deviation."""
+    from scipy.stats import norm
+
+    k = max(1, min(int(k), int(n)))
+    i = np.arange(1, k + 1)
+    return float(norm.ppf(1 - (i - 0.375) / (int(n) + 0.25)).mean())
+
+
 class Auditor:
-    """Sends a few molecules of every batch to the true score and raises the reward-hacking alarm.
+    """Sends a few molecules of every batch — and every molecule that enters the current top ``top_k`` (what
+    would ship) — to the true score, and raises the reward-hacking alarms.
 
     Args:
         library_smiles: the training library (drift is measured against it).
         proxy: the proxy score function (the optimiser's; scored again here, free of budget, from its cache).
         per_batch: molecules audited per batch; ``library_size``: library molecules audited once for the
             gap's baseline. ``seed`` fixes which molecules are audited.
+
+    Two alarms, each needing :data:`ALARM_RUN` consecutive batches above :data:`ALARM_Z`:
+    ``alarm_at`` (batch rule) — the mean gap of the batch's random audit sample is above the library's gap by
+    more than ALARM_Z standard errors; ``top_alarm_at`` (top-k rule) — the mean gap of the current top k is
+    above the library's gap plus the most that selection on pure error could add (:func:`expected_top_mean`
+    · a robust (MAD) sd of the library's gaps) by more than ALARM_Z standard errors. The scale is robust
+    because a bug is a tail of the library's gaps: with the ordinary sd, that tail widened the allowance until
+    the rule missed the buggy random-screening run of seed 5 (the choice was made after seeing it). The batch rule is blind to exploitation at the
+    selection step (an optimiser that proposes ordinary batches but keeps the overrated ones); the top-k
+    rule watches what would ship. ``true_calls`` counts every true call (library, batch and top-k audits).
     """
 
     def __init__(self, library_smiles, proxy, per_batch: int = 8, library_size: int = 40, window: int = 3,
-                 seed: int = 0):
+                 seed: int = 0, top_k: int = 10):
         self.rng = np.random.default_rng(seed)
-        self.proxy, self.per_batch, self.window = proxy, per_batch, window
+        self.proxy, self.per_batch, self.window, self.top_k = proxy, per_batch, window, top_k
         self.library_fps = [oracles.fingerprint(oracles.mol_from_smiles(s)) for s in library_smiles]
         base = list(self.rng.choice(library_smiles, size=min(library_size, len(library_smiles)), replace=False))
-        gaps = np.array([proxy(s) - oracles.true_score(s) for s in base])
+        base_proxy = [proxy(s) for s in base]
+        base_true = [oracles.true_score(s) for s in base]
+        gaps = np.array(base_proxy) - np.array(base_true)
         self.base_mean, self.base_sd = float(gaps.mean()), float(gaps.std(ddof=1))
+        self.base_robust_sd = float(1.4826 * np.median(np.abs(gaps - np.median(gaps))))  # MAD: tails don't widen it
         self.base_halogens = float(np.mean([oracles.halogen_count(oracles.mol_from_smiles(s)) for s in base]))
-        self.true_calls = len(base)
-        self.rows, self._pairs, self.audited, self.alarm_at = [], [], [], None
+        self.true_calls, self.top_true_calls = len(base), 0
+        self.rows, self._pairs, self.alarm_at, self.top_alarm_at = [], [], None, None
+        self.audited = [dict(smiles=s, proxy=p, true=t, batch=-1, calls=0, source="library")
+                        for s, p, t in zip(base, base_proxy, base_true)]
+        self._top_cache: dict[str, tuple[float, float]] = {}
 
-    def audit(self, batch, calls_so_far: int) -> dict:
+    def _top_gap(self, top, calls_so_far):
+        for s in top:
+            if s not in self._top_cache:
+                self._top_cache[s] = (self.proxy(s), oracles.true_score(s))
+                self.true_calls += 1
+                self.top_true_calls += 1
+                self.audited.append(dict(smiles=s, proxy=self._top_cache[s][0], true=self._top_cache[s][1],
+                                         batch=len(self.rows), calls=calls_so_far, source="top"))
+        gap = float(np.mean([self._top_cache[s][0] - self._top_cache[s][1] for s in top]))
+        sd = self.base_robust_sd
+        allowance = sd * expected_top_mean(len(top), max(calls_so_far, len(top)))
+        z = (gap - self.base_mean - allowance) / (sd / math.sqrt(len(top)))
+        return gap, float(z)
+
+    def audit(self, batch, calls_so_far: int, top=None) -> dict:
+        """Audit ``batch`` (and, if given, the current top-k list ``top``) after ``calls_so_far`` proxy calls."""
         from scipy import stats
 
         picked = list(self.rng.choice(batch, size=min(self.per_batch, len(batch)), replace=False))
@@ -238,7 +287,7 @@ class Auditor:
         true = np.array([oracles.true_score(s) for s in picked])
         self.true_calls += len(picked)
         self._pairs.append((proxy, true))
-        self.audited.extend(dict(smiles=s, proxy=p, true=t, batch=len(self.rows), calls=calls_so_far)
+        self.audited.extend(dict(smiles=s, proxy=p, true=t, batch=len(self.rows), calls=calls_so_far, source="batch")
                             for s, p, t in zip(picked, proxy, true))
         recent = self._pairs[-self.window:]
         rho = stats.spearmanr(np.concatenate([p for p, _ in recent]), np.concatenate([t for _, t in recent]))[0]
@@ -248,11 +297,16 @@ class Auditor:
                    rank_agreement=float(rho), diversity=oracles.internal_diversity(batch),
                    library_similarity=float(oracles.similarity_to_set(batch, self.library_fps).mean()),
                    halogens=float(np.mean([oracles.halogen_count(oracles.mol_from_smiles(s)) for s in batch])),
-                   audited_true=float(true.mean()))
+                   audited_true=float(true.mean()), top_gap=float("nan"), top_z=float("nan"))
+        if top:
+            row["top_gap"], row["top_z"] = self._top_gap(list(top)[:self.top_k], calls_so_far)
         self.rows.append(row)
         zs = [r["gap_z"] for r in self.rows[-ALARM_RUN:]]
         if self.alarm_at is None and len(zs) == ALARM_RUN and min(zs) > ALARM_Z:
             self.alarm_at = calls_so_far
+        tz = [r["top_z"] for r in self.rows[-ALARM_RUN:]]
+        if self.top_alarm_at is None and len(tz) == ALARM_RUN and np.nanmin(tz) > ALARM_Z and not np.isnan(tz).any():
+            self.top_alarm_at = calls_so_far
         return row
 
     def table(self) -> pd.DataFrame:
@@ -270,7 +324,8 @@ def random_screening(oracle, library_smiles, seed: int = 0) -> list[str]:
 
 def random_proposals(oracle, library_smiles, cfg, seed: int = 0, auditor: Auditor | None = None) -> None:
     """The GA's moves without selection: each batch is children of library molecules picked uniformly at
-    random (an unguided generator of the same neighbourhood, the "random sampling from the model" baseline)."""
+    random (an unguided generator of the same neighbourhood). It stands in for the issue's "random sampling
+from chapter 4's model", which makes molecules of at most 9 heavy atoms, far from this objective's range."""
     from rdkit.rdBase import BlockLogs
 
     block = BlockLogs()  # noqa: F841 — as in graph_ga
@@ -283,23 +338,26 @@ def random_proposals(oracle, library_smiles, cfg, seed: int = 0, auditor: Audito
             break
         oracle(kids)
         if auditor is not None:
-            auditor.audit(kids, oracle.calls)
+            auditor.audit(kids, oracle.calls, top=[s for s, _ in sorted(oracle.history, key=lambda x: -x[1])[:10]])
 
 
 def graph_ga(oracle, library_smiles, cfg, seed: int = 0, auditor: Auditor | None = None, constraint=None,
-             objective=None) -> list[str]:
+             objective=None, on_alarm=None) -> list[str]:
     """Run the graph GA until the oracle's budget is spent; returns the final population.
 
     ``objective(smiles, proxy_value)`` (default: the proxy itself) ranks and selects molecules — a
     redesign changes it; ``constraint(smiles) -> bool`` rejects children before they cost a call.
+    ``on_alarm(auditor) -> objective`` (needs ``auditor``): called once, when the auditor's batch alarm first
+    fires; the run continues with the returned objective on the calls it has left (every molecule scored so
+    far is re-ranked from the oracle's cache, free of calls). ``oracle.objective`` holds the final ranking.
     """
     from rdkit.rdBase import BlockLogs
 
     block = BlockLogs()  # noqa: F841 — invalid children are expected and filtered; their warnings are noise
-    return _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective)
+    return _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective, on_alarm)
 
 
-def _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective):
+def _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective, on_alarm=None):
     rng = np.random.default_rng(seed)
     rank = objective or (lambda s, v: v)
     start = [library_smiles[i] for i in rng.permutation(len(library_smiles))[:cfg.n_init]]
@@ -307,6 +365,7 @@ def _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective)
     values = oracle(start)
     scored = {s: rank(s, v) for s, v in zip(start, values)}
     population = sorted(scored, key=scored.get, reverse=True)[:cfg.population]
+    oracle.objective = rank
     while oracle.remaining > 0:
         kids = _children(population, [scored[s] for s in population], min(cfg.offspring, oracle.remaining), rng,
                          cfg.mutation_rate, constraint, selection_temperature=cfg.selection_temperature)
@@ -314,232 +373,13 @@ def _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective)
             break
         values = oracle(kids)
         scored.update({s: rank(s, v) for s, v in zip(kids, values)})
-        if auditor is not None:
-            auditor.audit(kids, oracle.calls)
         population = sorted(set(population) | set(kids), key=scored.get, reverse=True)[:cfg.population]
+        if auditor is not None:
+            auditor.audit(kids, oracle.calls, top=sorted(scored, key=scored.get, reverse=True)[:10])
+            if on_alarm is not None and auditor.alarm_at is not None and oracle.objective is not None and \
+                    getattr(oracle, "switched_at", None) is None:
+                rank = on_alarm(auditor)
+                oracle.objective, oracle.switched_at = rank, oracle.calls
+                scored = {s: rank(s, oracle.cache[s]) for s in scored}
+                population = sorted(scored, key=scored.get, reverse=True)[:cfg.population]
     return population
-
-
-# ------------------------------------------------------------------------------------ experiments
-def feature_slope(audited: pd.DataFrame, until_calls: int | None = None) -> float:
-    """Least-squares slope of the audited gap (proxy − true) on the halogen count: what the proxy pays per
-    halogen beyond the truth, estimated from the audit alone (rows up to ``until_calls``)."""
-    rows = audited if until_calls is None else audited[audited["calls"] <= until_calls]
-    x = np.array([oracles.halogen_count(oracles.mol_from_smiles(s)) for s in rows["smiles"]], float)
-    y = (rows["proxy"] - rows["true"]).to_numpy()
-    if len(x) < 3 or np.ptp(x) == 0:
-        return 0.0
-    return float(np.polyfit(x, y, 1)[0])
-
-
-def corrected_proxy(slope: float, bug: bool = True):
-    """The redesigned objective: the proxy minus ``slope`` per halogen (the audit's estimate of the bug)."""
-    def score(smiles):
-        return oracles.proxy_score(smiles, bug=bug) - slope * oracles.halogen_count(oracles.mol_from_smiles(smiles))
-    return score
-
-
-def _top(history, k=10):
-    return sorted(history, key=lambda x: -x[1])[:k]
-
-
-def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True) -> dict:
-    """One optimisation run under ``cfg.budget`` proxy calls; ``method`` is one of :data:`METHODS`.
-
-    Returns the run's numbers: ``proxy_top10`` (mean proxy of the 10 best by proxy), ``true_top10`` (the true
-    score of those 10: what the lab would see), ``auc_top10`` (PMO), ``alarm_at`` (calls, or None),
-    ``halogens_top10``, ``sa_top10``, ``true_calls`` (audit), plus ``history``, ``audit`` and ``audited``.
-    """
-    oracle = oracles.BudgetedOracle(score, cfg.budget, "proxy")
-    auditor = Auditor(lib, score, cfg.audit_per_batch, cfg.library_audit, seed=seed + 1000) if audit else None
-    if method == "graph GA":
-        graph_ga(oracle, lib, cfg, seed=seed, auditor=auditor)
-    elif method == "random proposals":
-        random_proposals(oracle, lib, cfg, seed=seed, auditor=auditor)
-    elif method == "random screening":
-        random_screening(oracle, lib, seed=seed)
-        if auditor is not None:  # audit the screen in batches of the GA's size, for the same signals
-            for start in range(0, oracle.calls, cfg.offspring):
-                auditor.audit([s for s, _ in oracle.history[start:start + cfg.offspring]],
-                              min(start + cfg.offspring, oracle.calls))
-    else:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    top = _top(oracle.history)
-    mols = [oracles.mol_from_smiles(s) for s, _ in top]
-    return dict(method=method, seed=seed, calls=oracle.calls,
-                proxy_top10=float(np.mean([v for _, v in top])),
-                true_top10=float(np.mean([oracles.true_score(s) for s, _ in top])),
-                auc_top10=oracles.top_k_auc([v for _, v in oracle.history], cfg.budget),
-                alarm_at=auditor.alarm_at if auditor else None,
-                halogens_top10=float(np.mean([oracles.halogen_count(m) for m in mols])),
-                sa_top10=float(np.mean([oracles.sa_score(s) for s, _ in top])),
-                true_calls=auditor.true_calls if auditor else 0, history=oracle.history,
-                audit=auditor.table() if auditor else None,
-                audited=pd.DataFrame(auditor.audited) if auditor else None, top10=[s for s, _ in top])
-
-
-def optimisation_study(cfg=None, seeds=None, lib=None, progress: bool = False) -> dict:
-    """Every run of the chapter, for each seed: random screening and the graph GA on the buggy proxy, on the
-    bug-free proxy, and the GA on the redesigned objective (the buggy proxy corrected by the halogen slope
-    estimated from the hacked run's audit up to its alarm).
-
-    Returns ``runs`` (list of run dicts, with ``proxy`` = "buggy"/"bug-free"/"redesigned") and ``table``
-    (one row per run, without histories).
-    """
-    cfg = cfg or SETTINGS.current()
-    lib = lib or library()
-    seeds = range(cfg.seeds if seeds is None else seeds)
-    runs = []
-    for seed in seeds:
-        for proxy_kind, bug in (("buggy", True), ("bug-free", False)):
-            score = (lambda s, b=bug: oracles.proxy_score(s, bug=b))
-            for method in METHODS:
-                runs.append(dict(run_once(method, score, lib, cfg, seed), proxy=proxy_kind))
-                if progress:
-                    print(f"seed {seed}: {method} on the {proxy_kind} proxy done", flush=True)
-        hacked = next(r for r in runs if r["seed"] == seed and r["proxy"] == "buggy" and r["method"] == "graph GA")
-        slope = feature_slope(hacked["audited"], hacked["alarm_at"])
-        run = run_once("graph GA", corrected_proxy(slope), lib, cfg, seed)
-        runs.append(dict(run, proxy="redesigned", slope=slope))
-    columns = ["proxy", "method", "seed", "proxy_top10", "true_top10", "auc_top10", "alarm_at", "halogens_top10",
-               "sa_top10", "true_calls", "calls"]
-    table = pd.DataFrame([{k: r.get(k) for k in columns + ["slope"]} for r in runs])
-    return dict(runs=runs, table=table)
-
-
-def mean_interval(values, alpha: float = 0.05) -> tuple[float, float, float]:
-    """Mean and its t-interval over seeds (nan interval for a single seed)."""
-    from scipy import stats
-
-    x = np.asarray(values, float)
-    m = float(x.mean())
-    if len(x) < 2:
-        return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(1 - alpha / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return m, m - half, m + half
-
-
-def study_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean [95 % t-interval over seeds] of each metric per (proxy, method)."""
-    rows = []
-    for (proxy, method), g in table.groupby(["proxy", "method"], sort=False):
-        row = dict(proxy=proxy, method=method, seeds=len(g),
-                   alarms=f"{int(g['alarm_at'].notna().sum())}/{len(g)}",
-                   first_alarm=float(g["alarm_at"].min()) if g["alarm_at"].notna().any() else float("nan"))
-        for col in ("proxy_top10", "true_top10", "auc_top10", "halogens_top10", "sa_top10"):
-            m, lo, hi = mean_interval(g[col])
-            row[col] = f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------------------------ benchmark
-def paired_difference(table, metric, proxy, a, b):
-    """Per-seed difference a − b of ``metric`` on ``proxy`` runs: mean and t-interval."""
-    ga = table[(table.proxy == proxy) & (table.method == a)].set_index("seed")[metric]
-    rb = table[(table.proxy == b[0]) & (table.method == b[1])].set_index("seed")[metric]
-    return mean_interval((ga - rb.reindex(ga.index)).to_numpy())
-
-
-def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budget: int) -> list[dict]:
-    """The issue's targets as rows ``{target, value, met}`` from the three studies' numbers."""
-    s = ope["summary"]
-    rows = [dict(target="IPS unbiased within Monte-Carlo error (|bias| < 3 SE)",
-                 value=f"bias {s.loc['IPS', 'bias']:+.4f}, SE {s.loc['IPS', 'bias_se']:.4f} "
-                       f"(z = {s.loc['IPS', 'bias_z']:+.2f}, {len(ope['estimates'])} logs)",
-                 met=bool(abs(s.loc["IPS", "bias_z"]) < 3))]
-    for name in ("SNIPS", "DR"):
-        r, lo, hi = ope["variance_ratios"][name]
-        rows.append(dict(target=f"{name} variance below IPS (Var ratio, 95 % CI)", value=f"{r:.3f} [{lo:.3f}, {hi:.3f}]",
-                         met=bool(hi < 1)))
-    clipped = [c for c in s.index if c.startswith("IPS clip")]
-    best = min(clipped, key=lambda c: s.loc[c, "rmse"])
-    rows.append(dict(target="clipping trades bias for variance (best clip by RMSE)",
-                     value=f"{best}: bias {s.loc[best, 'bias']:+.4f}, sd {s.loc[best, 'sd']:.4f} vs IPS sd "
-                           f"{s.loc['IPS', 'sd']:.4f}; RMSE {s.loc[best, 'rmse']:.4f} vs {s.loc['IPS', 'rmse']:.4f}",
-                     met=bool(s.loc[best, "bias"] < -2 * s.loc[best, "bias_se"] and s.loc[best, "sd"] < s.loc["IPS", "sd"])))
-    for metric, label in (("proxy_top10", "proxy"), ("true_top10", "true")):
-        m, lo, hi = paired_difference(table, metric, "bug-free", "graph GA", ("bug-free", "random proposals"))
-        rows.append(dict(target=f"bug-free proxy: GA − random proposals, {label} top-10 (paired over seeds)",
-                         value=f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]", met=bool(lo > 0) if label == "proxy" else None))
-        m, lo, hi = paired_difference(table, metric, "bug-free", "graph GA", ("bug-free", "random screening"))
-        rows.append(dict(target=f"bug-free proxy: GA − random screening, {label} top-10 (paired over seeds)",
-                         value=f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]", met=None))
-    hacked = table[(table.proxy == "buggy") & (table.method == "graph GA")]
-    clean = table[(table.proxy == "bug-free") & (table.method == "graph GA")]
-    rows.append(dict(target="detector fires before half the budget in the hacked GA run",
-                     value=f"{int((hacked.alarm_at < budget / 2).sum())}/{len(hacked)} seeds; alarm at calls "
-                           f"{hacked.alarm_at.tolist()} of {budget}",
-                     met=bool((hacked.alarm_at < budget / 2).all())))
-    rows.append(dict(target="detector silent in the bug-free GA run",
-                     value=f"{int(clean.alarm_at.notna().sum())}/{len(clean)} seeds fired", met=bool(clean.alarm_at.isna().all())))
-    for metric in ("proxy_top10", "true_top10"):
-        m, lo, hi = paired_difference(table, metric, "redesigned", "graph GA", ("buggy", "graph GA"))
-        rows.append(dict(target=f"redesign − hacked GA, {metric.replace('_', ' ')} (paired over seeds)",
-                         value=f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]", met=bool(lo > 0) if metric == "true_top10" else None))
-    if sweep is not None:
-        rows.append(dict(target=f"guidance sweep at {len(sweep)} scales: label-1 share (95 % CI)",
-                         value="; ".join(f"w={r.w:g}: {r.label_share:.2f} [{r.label_share_lo:.2f}, {r.label_share_hi:.2f}]"
-                                         for r in sweep.itertuples()), met=bool(len(sweep) >= 4)))
-        rows.append(dict(target="guidance sweep: validity (95 % CI)",
-                         value="; ".join(f"w={r.w:g}: {r.validity:.2f} [{r.validity_lo:.2f}, {r.validity_hi:.2f}]"
-                                         for r in sweep.itertuples()), met=None))
-        rows.append(dict(target="guidance sweep: diversity of valid molecules (95 % CI)",
-                         value="; ".join(f"w={r.w:g}: {r.diversity:.2f} [{r.diversity_lo:.2f}, {r.diversity_hi:.2f}]"
-                                         for r in sweep.itertuples()), met=None))
-    return rows
-
-
-def run_benchmark(implementation: str | None = None, seeds: int | None = None, json_path=None,
-                  guidance: bool = True) -> dict:
-    """``molpractice bench ch06``: the off-policy study, the optimisation study (every optimiser on the buggy,
-    bug-free and redesigned objectives, ``seeds`` seeds) and the guidance sweep; prints the targets table.
-
-    No model choice here is made on a test split: the GA settings are the chapter's fixed ``SETTINGS``; the
-    redesign's halogen slope is fitted on the hacked run's own audit (up to its alarm); the guided model is
-    trained on chapter 4's molecules and judged by sampling, not on held-out data.
-    """
-    import json
-    import time
-    from pathlib import Path
-
-    from . import guidance as guidance_module
-    from . import offpolicy
-    from .implementations import load_chapter
-    from .runtime import implementation_name, run_mode
-
-    implementation = implementation or implementation_name()
-    ch06 = load_chapter("ch06_oracle_optimization", implementation)
-    cfg = SETTINGS.current()
-    if seeds is not None and not (isinstance(seeds, int) and seeds >= 2):
-        raise ValueError(f"--seeds must be an int >= 2 (intervals over seeds), got {seeds!r}")
-    start = time.perf_counter()
-    ope = offpolicy.estimator_study(ch06, n_logs=cfg.n_logs, n_rounds=cfg.n_rounds, clips=cfg.clips)
-    print(ope["summary"].round(4).to_string())
-    study = optimisation_study(cfg, seeds=seeds)
-    print(study_summary(study["table"]).to_string(index=False))
-    sweep = None
-    if guidance:
-        ch04 = load_chapter("ch04_diffusion", implementation)
-        gcfg = guidance_module.SETTINGS.current()
-        data = guidance_module.load_data()
-        model, info = guidance_module.train_conditional_model(ch04, data, gcfg, progress=False)
-        print(f"conditional EGNN: {'loaded from cache' if info['cached'] else 'trained'} ({info['steps']} steps)")
-        sweep = guidance_module.guidance_sweep(ch04, ch06, model, data, gcfg)
-    rows = target_rows(ope, study["table"], sweep, cfg.budget)
-    with pd.option_context("display.width", 250, "display.max_colwidth", 140):
-        print(pd.DataFrame(rows).to_string(index=False))
-    print("model choices: the GA settings are fixed in SETTINGS (set during development on the bug-free proxy's top-10, "
-          "seeds 0-1, never on the true score); the redesign's halogen slope is fitted on each hacked run's own audit up "
-          "to its alarm; the guided model is trained on all of chapter 4's molecules (no split is scored).")
-    if run_mode() == "fast":
-        print("fast mode: small budgets, few logs and a tiny guided model — these numbers are not meaningful")
-    report = {"chapter": "ch06", "mode": run_mode(), "implementation": implementation,
-              "seconds_total": time.perf_counter() - start, "results": rows,
-              "optimisation": study["table"].to_dict("records"),
-              "offpolicy": ope["summary"].reset_index().to_dict("records"),
-              "guidance": None if sweep is None else sweep.to_dict("records")}
-    if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2, default=float))
-        print(f"wrote {json_path}")
-    return report

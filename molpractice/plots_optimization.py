@@ -108,22 +108,26 @@ def plot_audit_signals(runs, budget, axes=None):
 
 
 def plot_guidance_sweep(sweep, axes=None):
-    """Property shift (share of label-1 molecules) and validity/diversity against the guidance scale w,
+    """Property shift (share of label-1 samples, over all and over the valid connected ones) and validity,
+    connectivity and diversity against the guidance scale w,
     with 95 % bootstrap intervals."""
     import matplotlib.pyplot as plt
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     w = sweep["w"].to_numpy()
-    for ax, cols in ((axes[0], ("label_share",)), (axes[1], ("validity", "diversity", "novelty"))):
+    for ax, cols in ((axes[0], ("label_share", "label_share_valid")), (axes[1], ("validity", "connected", "diversity"))):
         for c in cols:
+            if c not in sweep:
+                continue
             y = sweep[c].to_numpy()
             err = np.vstack([y - sweep[f"{c}_lo"].to_numpy(), sweep[f"{c}_hi"].to_numpy() - y])
-            ax.errorbar(w, y, yerr=np.clip(err, 0, None), marker="o", capsize=3, label=c)
+            ax.errorbar(w, y, yerr=np.clip(np.nan_to_num(err), 0, None), marker="o", capsize=3,
+                        label={"label_share": "all samples", "label_share_valid": "valid connected samples"}.get(c, c))
         ax.set(xlabel="guidance scale w (−1 = unconditional)", ylim=(0, 1.02))
         ax.legend(fontsize=8)
     axes[0].axhline(sweep.attrs.get("train_label_share", np.nan), color="k", lw=0.8, ls=":",
                     label="training share")
     axes[0].set(ylabel="share of samples with label 1", title="Property shift")
-    axes[1].set(ylabel="fraction", title="Validity, diversity and novelty")
+    axes[1].set(ylabel="fraction", title="Validity, connectivity and diversity")
     return axes

@@ -77,9 +77,19 @@ def test_labels_and_sweep(data, tmp_path, monkeypatch):
     model, _ = G.train_conditional_model(ch04, data, cfg, progress=False)
     sweep = G.guidance_sweep(ch04, ch06, model, data, cfg)
     assert sweep["w"].tolist() == [-1.0, 2.0]
-    for name in ("label_share", "validity"):
+    for name in ("label_share", "validity", "connected"):
         assert ((sweep[f"{name}_lo"] <= sweep[name] + 1e-12) & (sweep[name] <= sweep[f"{name}_hi"] + 1e-12)).all()
+    assert (sweep["connected"] <= sweep["validity"] + 1e-12).all()
     assert 0 <= sweep.attrs["train_label_share"] <= 1
+    ps = sweep.attrs["per_sample"][2.0]
+    conn = ps[ps.connected]
+    assert sweep.set_index("w").loc[2.0, "label_share_valid"] == pytest.approx(conn.label.mean() if len(conn) else np.nan,
+                                                                              nan_ok=True)
+    diff = G.scale_difference(sweep, 2.0, -1.0, n_boot=50).set_index("metric")
+    row = sweep.set_index("w")
+    assert diff.loc["validity", "difference"] == pytest.approx(row.loc[2.0, "validity"] - row.loc[-1.0, "validity"])
+    zero = G.scale_difference(sweep, 2.0, 2.0, n_boot=50).set_index("metric")
+    assert np.allclose(zero.loc[["validity", "connected"], ["difference", "lo", "hi"]].to_numpy(), 0)
     s1 = G.sample_guided(ch04, ch06, model, data, 1.0, 4, cfg=cfg, seed=3)
     s2 = G.sample_guided(ch04, ch06, model, data, 1.0, 4, cfg=cfg, seed=3)
     assert all(torch.equal(z1, z2) and torch.equal(p1, p2) for (z1, p1), (z2, p2) in zip(s1, s2))

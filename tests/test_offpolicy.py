@@ -50,3 +50,22 @@ def test_support_violation_bias_does_not_shrink_with_the_log():
     assert ips.loc[2000, "bias"] == pytest.approx(-out.attrs["unseen_value"], abs=0.02)
     dr = out[out.estimator == "DR"].set_index("n_rounds")
     assert (dr["bias"].abs() < ips["bias"].abs() / 3).all()
+
+
+def test_paired_rmse_difference_and_distribution_shape():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    est = pd.DataFrame(dict(a=0.5 + rng.normal(0, 0.1, 500), b=0.5 + rng.normal(0, 0.2, 500)))
+    m, lo, hi = op.paired_rmse_difference(est, "a", "b", 0.5, n_boot=300)
+    assert lo < m < hi < 0 and m == pytest.approx(0.1 - 0.2, abs=0.02)
+    m0, lo0, hi0 = op.paired_rmse_difference(est, "a", "a", 0.5, n_boot=50)
+    assert m0 == lo0 == hi0 == 0.0
+    shape = op.distribution_shape([0.0, 0.0, 0.0, 1.0, 5.0], 0.5)
+    assert shape["median"] == 0.0 and shape["below"] == pytest.approx(0.6) and shape["skew"] > 0
+
+
+def test_support_violation_dr_limit_is_the_model_error_on_the_unseen_family():
+    viol = op.support_violation_study(ch, mass=0.2, sizes=(5000,), n_logs=60)
+    dr = viol[viol.estimator == "DR"].iloc[0]
+    assert abs(dr.bias - viol.attrs["dr_unseen_error"]) < 4 * dr.bias_se + 1e-3

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from molpractice import oracles
+from molpractice import campaign as C
 from molpractice import optimizers as opt
 
 
@@ -77,35 +78,63 @@ def _cfg(**kw):
 def test_ga_spends_exactly_the_budget_and_is_deterministic():
     lib = opt.library(300)
     cfg = _cfg(budget=120)
-    runs = [opt.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=4, audit=False)
+    runs = [C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=4, audit=False)
             for _ in range(2)]
     assert runs[0]["calls"] == 120 and runs[0]["history"] == runs[1]["history"]
-    screen = opt.run_once("random screening", oracles.true_score, lib, cfg, seed=4, audit=False)
+    screen = C.run_once("random screening", oracles.true_score, lib, cfg, seed=4, audit=False)
     assert screen["calls"] == 120 and len({s for s, _ in screen["history"]}) == 120
     with pytest.raises(ValueError):
-        opt.run_once("beam search", oracles.true_score, lib, cfg, seed=0)
+        C.run_once("beam search", oracles.true_score, lib, cfg, seed=0)
 
 
 def test_detector_fires_early_on_the_buggy_proxy_and_not_on_the_bug_free_one():
     lib = opt.library()
     cfg = _cfg(budget=400, population=30, offspring=50, n_init=100, library_audit=40)
-    hacked = opt.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=True), lib, cfg, seed=0)
-    clean = opt.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=0)
+    hacked = C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=True), lib, cfg, seed=0)
+    clean = C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=0)
     assert hacked["alarm_at"] is not None and hacked["alarm_at"] <= 200
     assert clean["alarm_at"] is None
     assert hacked["true_top10"] < clean["true_top10"] and hacked["halogens_top10"] > 3 * max(clean["halogens_top10"], 1)
-    slope = opt.feature_slope(hacked["audited"])
+    slope = C.feature_slope(hacked["audited"])
     assert slope == pytest.approx(oracles.HALOGEN_BONUS, abs=0.02)
+    panel = C.feature_panel(hacked["audited"], hacked["alarm_at"])
+    assert panel.iloc[0]["feature"] == "halogens" and set(panel["feature"]) == set(C.PANEL)
+    # the top-10 audit: every top-10 entrant costs one true call, counted in true_calls
+    assert 0 < hacked["top_true_calls"] < hacked["true_calls"] and hacked["top_alarm_at"] is not None
+    assert clean["top_alarm_at"] is None
+
+
+def test_redesign_continues_the_hacked_run_on_the_same_budget():
+    lib = opt.library()
+    cfg = _cfg(budget=300, population=30, offspring=50, n_init=100, library_audit=40)
+    buggy = lambda s: oracles.proxy_score(s, bug=True)  # noqa: E731
+    hacked = C.run_once("graph GA", buggy, lib, cfg, seed=0)
+    red = C.run_once("graph GA", buggy, lib, cfg, seed=0, redesign=True)
+    assert red["switched_at"] == hacked["alarm_at"] and red["calls"] == hacked["calls"] == 300
+    n = red["switched_at"]
+    assert red["history"][:n] == hacked["history"][:n]  # the same run up to the alarm
+    assert red["feature"] == "halogens" and red["halogens_top10"] < hacked["halogens_top10"]
+    assert red["true_top10"] > hacked["true_top10"]
+    with pytest.raises(ValueError):
+        C.run_once("random screening", buggy, lib, cfg, seed=0, redesign=True)
+
+
+def test_expected_top_mean_and_scale_free_helpers():
+    assert opt.expected_top_mean(1, 1) == pytest.approx(0.0, abs=0.05)
+    assert opt.expected_top_mean(10, 1000) > opt.expected_top_mean(10, 100) > opt.expected_top_mean(50, 100) > 0
+    rng = np.random.default_rng(0)
+    sims = np.sort(rng.standard_normal((4000, 100)), axis=1)[:, -10:].mean(1).mean()
+    assert opt.expected_top_mean(10, 100) == pytest.approx(sims, abs=0.03)
 
 
 def test_study_summary_intervals():
     table = pd.DataFrame(dict(proxy=["a"] * 3, method=["m"] * 3, seed=[0, 1, 2], proxy_top10=[1.0, 2.0, 3.0],
                               true_top10=[1.0] * 3, auc_top10=[0.5] * 3, halogens_top10=[0.0] * 3,
                               sa_top10=[2.0] * 3, alarm_at=[None, 100.0, None]))
-    row = opt.study_summary(table).iloc[0]
+    row = C.study_summary(table).iloc[0]
     assert row["alarms"] == "1/3" and row["first_alarm"] == 100.0
     assert row["proxy_top10"].startswith("2.000 [")
-    m, lo, hi = opt.mean_interval([1.0, 2.0, 3.0])
+    m, lo, hi = C.mean_interval([1.0, 2.0, 3.0])
     assert m == 2.0 and lo == pytest.approx(2 - 4.303 / np.sqrt(3), abs=1e-3)
 
 
@@ -118,16 +147,17 @@ def test_target_rows_read_the_studies():
     for seed in range(3):
         for proxy, method, p, t, alarm in (("bug-free", "graph GA", 0.6, 0.5, None), ("bug-free", "random proposals", 0.5, 0.45, None),
                                            ("bug-free", "random screening", 0.55, 0.5, None), ("buggy", "graph GA", 1.2, 0.1, 200.0),
-                                           ("redesigned", "graph GA", 0.6, 0.5, None)):
+                                           ("redesigned", "graph GA", 0.6, 0.5, None)):  # noqa: E501
             rows.append(dict(proxy=proxy, method=method, seed=seed, proxy_top10=p + 0.01 * seed, true_top10=t + 0.01 * seed,
-                             auc_top10=p, alarm_at=alarm))
-    out = {r["target"]: r for r in opt.target_rows(ope, pd.DataFrame(rows), None, budget=1000)}
+                             auc_top10=p, alarm_at=alarm, halogens_top10=5.0 if proxy == "buggy" else 0.5))
+    out = {r["target"]: r for r in C.target_rows(ope, pd.DataFrame(rows), None, budget=1000)}
     assert out["detector fires before half the budget in the hacked GA run"]["met"] is True
     assert out["detector silent in the bug-free GA run"]["met"] is True
-    assert out["redesign − hacked GA, true top10 (paired over seeds)"]["met"] is True
-    assert out["bug-free proxy: GA − random proposals, proxy top-10 (paired over seeds)"]["value"].startswith("+0.100")
+    assert out["redesign (hacked run continued after its alarm) − hacked GA, true top10 (paired over seeds)"]["met"] is True
+    row = next(v for k, v in out.items() if k.startswith("bug-free proxy: GA − random proposals, proxy top-10"))
+    assert row["value"].startswith("+0.100") and "deviation" in row["target"] and row["met"] is None
     with pytest.raises(ValueError):
-        opt.run_benchmark(implementation="solutions", seeds=1)
+        C.run_benchmark(implementation="solutions", seeds=1)
 
 
 def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
@@ -137,10 +167,11 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
 
     tiny = dict(vars(opt.SETTINGS.current("fast")), budget=60, n_init=30, population=10, offspring=15, seeds=2,
                 n_logs=40, n_rounds=50, library_audit=16, audit_per_batch=4)
-    monkeypatch.setattr(opt, "SETTINGS", RunSettings(full=tiny, fast=tiny))
+    monkeypatch.setattr(C, "SETTINGS", RunSettings(full=tiny, fast=tiny))
     monkeypatch.setenv("MOLPRACTICE_FAST", "1")
-    report = opt.run_benchmark(implementation="solutions", json_path=tmp_path / "b.json", guidance=False)
+    report = C.run_benchmark(implementation="solutions", json_path=tmp_path / "b.json", guidance=False)
     out = capsys.readouterr().out
     assert "detector silent in the bug-free GA run" in out and "not meaningful" in out
     saved = json.loads((tmp_path / "b.json").read_text())
     assert saved["chapter"] == "ch06" and len(saved["optimisation"]) == 2 * 7 and report["results"]
+    assert {r["seed"] for r in saved["optimisation"]} == {5, 6}  # fresh seeds, not the tuning seeds 0-1
