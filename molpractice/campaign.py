@@ -219,8 +219,6 @@ def detector_report(runs, cfg) -> dict:
     molecule and the earliest call at which the :data:`~molpractice.optimizers.ALARM_RUN`-batch rule could
     fire; over every bug-free batch (all methods) the largest z and the share of batches above ALARM_Z
     (with a Clopper–Pearson interval); per (proxy, method) the runs with each alarm."""
-    from scipy.stats import beta
-
     from .optimizers import ALARM_RUN, ALARM_Z
 
     hacked = [r for r in runs if r["proxy"] == "buggy" and r["method"] == "graph GA"]
@@ -230,13 +228,43 @@ def detector_report(runs, cfg) -> dict:
                                top_alarm_at=r["top_alarm_at"]) for r in hacked])
     z = np.concatenate([r["audit"]["gap_z"].to_numpy() for r in runs if r["proxy"] == "bug-free"])
     k, n = int((z > ALARM_Z).sum()), len(z)
-    lo = float(beta.ppf(0.025, k, n - k + 1)) if k > 0 else 0.0
-    hi = float(beta.ppf(0.975, k + 1, n - k)) if k < n else 1.0
+    lo, hi = clopper_pearson(k, n)
     alarms = pd.DataFrame([dict(proxy=r["proxy"], method=r["method"], batch_alarm=r["alarm_at"] is not None,
                                 top10_alarm=r["top_alarm_at"] is not None) for r in runs])
     alarms = alarms.groupby(["proxy", "method"], sort=False)[["batch_alarm", "top10_alarm"]].sum().astype(int)
     return dict(first=first, bug_free_max_z=float(z.max()), bug_free_batches=n, bug_free_exceed=k,
-                bug_free_exceed_ci=(lo, hi), alarms=alarms, library_halogens=None)
+                bug_free_exceed_ci=(lo, hi), alarms=alarms)
+
+
+def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Exact binomial (1 − alpha) interval of k successes in n trials."""
+    from scipy.stats import beta
+
+    lo = float(beta.ppf(alpha / 2, k, n - k + 1)) if k > 0 else 0.0
+    hi = float(beta.ppf(1 - alpha / 2, k + 1, n - k)) if k < n else 1.0
+    return lo, hi
+
+
+def false_alarm_study(cfg=None, lib=None, seeds=None) -> pd.DataFrame:
+    """Audited graph-GA runs on the bug-free proxy for seeds used nowhere else (default: the
+    ``cfg.false_alarm_runs`` seeds after the reported ones): per run, whether each alarm fired and the largest
+    batch and top-10 z. ``attrs`` holds the per-run false-alarm rate of each rule with its Clopper–Pearson
+    95 % interval (``"batch_alarm"``, ``"top10_alarm"``: (k, n, lo, hi))."""
+    cfg = cfg or SETTINGS.current()
+    lib = lib or library()
+    if seeds is None:
+        start = getattr(cfg, "first_seed", 0) + cfg.seeds
+        seeds = range(start, start + cfg.false_alarm_runs)
+    rows = []
+    for seed in seeds:
+        r = run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed)
+        rows.append(dict(seed=seed, batch_alarm=r["alarm_at"] is not None, top10_alarm=r["top_alarm_at"] is not None,
+                         max_batch_z=float(r["audit"]["gap_z"].max()), max_top10_z=float(np.nanmax(r["audit"]["top_z"]))))
+    out = pd.DataFrame(rows)
+    for col in ("batch_alarm", "top10_alarm"):
+        k, n = int(out[col].sum()), len(out)
+        out.attrs[col] = (k, n, *clopper_pearson(k, n))
+    return out
 
 
 def alarmed_batches(runs, proxy: str, method: str) -> pd.DataFrame:

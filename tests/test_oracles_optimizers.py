@@ -175,3 +175,15 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
     saved = json.loads((tmp_path / "b.json").read_text())
     assert saved["chapter"] == "ch06" and len(saved["optimisation"]) == 2 * 7 and report["results"]
     assert {r["seed"] for r in saved["optimisation"]} == {5, 6}  # fresh seeds, not the tuning seeds 0-1
+
+
+def test_false_alarm_study_and_clopper_pearson():
+    assert C.clopper_pearson(0, 10)[0] == 0.0 and C.clopper_pearson(10, 10)[1] == 1.0
+    lo, hi = C.clopper_pearson(3, 10)
+    assert lo == pytest.approx(0.0667, abs=1e-3) and hi == pytest.approx(0.6525, abs=1e-3)
+    lib = opt.library()
+    cfg = _cfg(budget=200, population=30, offspring=50, n_init=100, library_audit=40, false_alarm_runs=2, seeds=2,
+               first_seed=5)
+    out = C.false_alarm_study(cfg, lib)
+    assert out["seed"].tolist() == [7, 8] and out.attrs["batch_alarm"][:2] == (int(out.batch_alarm.sum()), 2)
+    assert not out.batch_alarm.any()
