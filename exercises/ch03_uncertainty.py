@@ -9,6 +9,7 @@ Exercises
 3.4 classification_ece
 3.5 fit_temperature
 3.6 fit_variance_scale
+3.7 conformal_quantile
 
 Conventions used throughout:
 
@@ -338,10 +339,9 @@ def fit_temperature(logits, labels) -> float:
 def fit_variance_scale(mean, var, y) -> float:
     """Variance scaling for regression: the factor s² > 0 that minimises the Gaussian NLL of N(μ, s²·σ²).
 
-    Find s² by setting the derivative of the mean NLL with respect to s² to zero: the optimum has a
-    closed form in the z-scores z_i = (y_i − μ_i) / σ_i (the NLL is convex in 1/s², so that stationary
-    point is the minimum). Calibrated predictions give s² ≈ 1; s² > 1 means the model was
-    over-confident. Fit s² on **validation** data; at test time predict N(μ, s²·σ²) — the std grows by
+    The minimiser is unique and has a closed form in the z-scores z_i = (y_i − μ_i) / σ_i (finding it is
+    the exercise; no numerical optimiser is needed). Calibrated predictions give s² ≈ 1; s² > 1 means the
+    model was over-confident. Fit s² on **validation** data; at test time predict N(μ, s²·σ²) — the std grows by
     s. The means (and so RMSE and the ranking of molecules by σ) are unchanged.
 
     Args:
@@ -368,3 +368,50 @@ def fit_variance_scale(mean, var, y) -> float:
     if np.all(y == mean):
         raise ValueError("every residual is 0: the NLL decreases without bound as s² → 0")
     raise NotImplementedError("Exercise 3.6: implement fit_variance_scale (see its docstring), then run check(\"3.6\")")
+
+
+# --------------------------------------------------------------------------------------- 3.7
+
+
+def conformal_quantile(scores, alpha) -> float:
+    """The split-conformal quantile of calibration scores, with the finite-sample correction.
+
+    Given n calibration scores s_1, …, s_n (for regression, normalised residuals |y_i − μ_i| / σ_i) and a
+    miscoverage level α, return the k-th smallest score with
+
+    .. math:: k = \\big\\lceil (n + 1)(1 - \\alpha) \\big\\rceil
+
+    and ``math.inf`` when k > n (too few calibration scores for that level: the only interval with the
+    guarantee is the whole real line). The interval μ ± q·σ of a new molecule then covers its y with
+    probability ≥ 1 − α whenever the calibration and test molecules are exchangeable (Vovk et al. 2005;
+    Angelopoulos & Bates 2023). Ties are fine: the k-th smallest counts repeated values.
+
+    Args:
+        scores: (n,) calibration scores, n ≥ 1 (numpy array, torch tensor or list); ±inf allowed, NaN not.
+        alpha: miscoverage level, a number strictly between 0 and 1 (0.1 for 90 % intervals).
+    Returns:
+        q as a Python float (``math.inf`` when k > n).
+    Raises:
+        ValueError: if ``alpha`` is not a number in the open interval (0, 1) (a bool is not a number here),
+            if ``scores`` is not one-dimensional, is empty, or contains NaN.
+
+    Hint:
+        1. Idea: this is not the plain empirical (1 − α) quantile: counting the new test point as one more
+           exchangeable score moves the rank up, so the plain quantile covers slightly less than 1 − α.
+        2. Approach: compute the rank k from n and α, sort the scores, and pick the k-th smallest one —
+           no interpolation between neighbouring scores.
+        3. Tricky detail: k counts from 1 while array positions count from 0; and when k exceeds n there is
+           no such score — return infinity instead of the largest score.
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    if not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
+    s = _float64(scores, "scores")
+    if s.ndim != 1:
+        raise ValueError(f"scores must be one-dimensional (n,), got shape {s.shape}")
+    if s.size == 0:
+        raise ValueError("scores is empty: conformal prediction needs at least one calibration score")
+    if np.any(np.isnan(s)):
+        raise ValueError(f"scores contains NaN (first at position {int(np.argmax(np.isnan(s)))})")
+    raise NotImplementedError("Exercise 3.7: implement conformal_quantile (see its docstring), then run check(\"3.7\")")

@@ -754,6 +754,131 @@ def test_variance_scale_graders_accept_dot_product_on_tensors():
     _assert_accepted("3.6", "fit_variance_scale", _checked("fit_variance_scale", scale_dot))
 
 
+# ------------------------------------------------------------------------------------------- 3.7
+def _sorted_scores(scores):
+    return np.sort(_f64(scores)[0])
+
+
+def cq_uncorrected(scores, alpha):
+    return float(np.quantile(_f64(scores)[0], 1 - alpha))
+
+
+def cq_uncorrected_higher(scores, alpha):
+    return float(np.quantile(_f64(scores)[0], 1 - alpha, method="higher"))
+
+
+def cq_index_k(scores, alpha):
+    s = _sorted_scores(scores)
+    k = math.ceil((len(s) + 1) * (1 - alpha))
+    return math.inf if k > len(s) else float(s[min(k, len(s) - 1)])
+
+
+def cq_n_not_n_plus_1(scores, alpha):
+    s = _sorted_scores(scores)
+    k = max(math.ceil(len(s) * (1 - alpha)), 1)
+    return float(s[k - 1])
+
+
+def cq_floor(scores, alpha):
+    s = _sorted_scores(scores)
+    k = math.floor((len(s) + 1) * (1 - alpha))
+    return math.inf if k > len(s) else float(s[max(k, 1) - 1])
+
+
+def cq_no_infinity(scores, alpha):
+    s = _sorted_scores(scores)
+    k = math.ceil((len(s) + 1) * (1 - alpha))
+    return float(s[min(k, len(s)) - 1])
+
+
+def cq_interpolated(scores, alpha):
+    s = _sorted_scores(scores)
+    level = math.ceil((len(s) + 1) * (1 - alpha)) / len(s)
+    return math.inf if level > 1 else float(np.quantile(s, level))
+
+
+def cq_alpha_as_coverage(scores, alpha):
+    s = _sorted_scores(scores)
+    k = math.ceil((len(s) + 1) * alpha)
+    return math.inf if k > len(s) else float(s[max(k, 1) - 1])
+
+
+def cq_unsorted(scores, alpha):
+    s = _f64(scores)[0]
+    k = math.ceil((len(s) + 1) * (1 - alpha))
+    return math.inf if k > len(s) else float(s[k - 1])
+
+
+CONFORMAL_MISTAKES = [
+    (cq_uncorrected, "finite-sample"),
+    (cq_uncorrected_higher, "finite-sample"),
+    (cq_index_k, "off by one"),
+    (cq_n_not_n_plus_1, "n + 1"),
+    (cq_floor, "ceiling"),
+    (cq_no_infinity, "math.inf"),
+    (cq_interpolated, "interpolat"),
+    (cq_alpha_as_coverage, "1 − α"),
+    (cq_unsorted, "sort the scores"),
+]
+
+
+@pytest.mark.parametrize("core, hint", CONFORMAL_MISTAKES, ids=[c.__name__ for c, _ in CONFORMAL_MISTAKES])
+def test_conformal_graders_reject(core, hint):
+    _assert_rejected("3.7", "conformal_quantile", core, hint)
+
+
+def test_conformal_graders_reject_a_none_stub():
+    assert SUITE.first_rejection(_impl(conformal_quantile=_checked("conformal_quantile", _returns_none)), "3.7")
+
+
+def test_conformal_graders_accept_partition_and_inverted_cdf():
+    def by_partition(scores, alpha):
+        s = ref._float64(scores, "scores")
+        k = math.ceil((s.size + 1) * (1 - float(alpha)))
+        return math.inf if k > s.size else float(np.partition(s, k - 1)[k - 1])
+
+    def by_inverted_cdf(scores, alpha):  # MAPIE's formula: level ⌈(n + 1)(1 − α)⌉ / n, no interpolation
+        s = ref._float64(scores, "scores")
+        level = math.ceil((s.size + 1) * (1 - float(alpha))) / s.size
+        return math.inf if level > 1 else float(np.quantile(s, level, method="inverted_cdf"))
+
+    def by_torch_kthvalue(scores, alpha):
+        t = torch.as_tensor(ref._float64(scores, "scores"))
+        k = math.ceil((t.numel() + 1) * (1 - float(alpha)))
+        return math.inf if k > t.numel() else float(torch.kthvalue(t, k).values)
+
+    for fn in (by_partition, by_inverted_cdf, by_torch_kthvalue):
+        _assert_accepted("3.7", "conformal_quantile", _checked("conformal_quantile", fn))
+
+
+def test_conformal_quantile_agrees_with_mapie():
+    """The reference's split-conformal intervals μ ± q·σ equal MAPIE's (normalised residual scores)."""
+    mapie_utils = pytest.importorskip("mapie.utils", reason="MAPIE (test extra) is not installed")
+    rng = np.random.default_rng(7)
+    for n in (19, 50, 127, 128, 300):
+        scores = np.abs(rng.standard_normal(n)) * rng.uniform(0.5, 2.0, n)
+        for alpha in (0.05, 0.1, 0.2, 0.32, 0.5):
+            ours = ref.conformal_quantile(scores, alpha)
+            theirs = float(mapie_utils._compute_regression_quantile(scores, np.array([1 - alpha]),
+                                                                    unbounded=True)[0, 0])
+            assert ours == theirs, (n, alpha, ours, theirs)
+    # public API: prefit SplitConformalRegressor with the absolute score on z = (y − μ)/σ, predicting 0
+    from mapie.regression import SplitConformalRegressor
+    from sklearn.dummy import DummyRegressor
+
+    mu, sd = rng.normal(size=200), rng.uniform(0.3, 1.5, 200)
+    y = mu + sd * rng.standard_normal(200) * 1.3
+    cal, test = slice(0, 127), slice(127, 200)
+    zero = DummyRegressor(strategy="constant", constant=0.0).fit(np.zeros((2, 1)), [0.0, 0.0])
+    for alpha in (0.1, 0.32):
+        scr = SplitConformalRegressor(zero, confidence_level=1 - alpha, conformity_score="absolute", prefit=True)
+        scr.conformalize(np.zeros((127, 1)), (y[cal] - mu[cal]) / sd[cal])
+        _, bounds = scr.predict_interval(np.zeros((73, 1)))
+        q = ref.conformal_quantile(np.abs(y[cal] - mu[cal]) / sd[cal], alpha)
+        assert np.allclose(bounds[:, 1, 0], q) and np.allclose(bounds[:, 0, 0], -q)
+        assert np.allclose(mu[test] + bounds[:, 1, 0] * sd[test], mu[test] + q * sd[test])
+
+
 # ------------------------------------------------------------------------------------------- all
 def _unchecked_cores():
     """Each exercise computed correctly but with no argument checks at all (what a learner who deleted them has)."""
@@ -794,12 +919,17 @@ def _unchecked_cores():
         with np.errstate(all="ignore"):
             return float(np.mean((y - mean) ** 2 / var))
 
-    return {"3.1": ("gaussian_nll", nll), "3.2": ("ensemble_moments", moments), "3.3": ("regression_ece", reg_ece),
+    def cq(scores, alpha):
+        s = np.sort(ref._float64(scores, "scores").ravel())
+        k = math.ceil((s.size + 1) * (1 - float(alpha))) if s.size else 1
+        return math.inf if k > s.size or k < 1 else float(s[k - 1])
+
+    return {"3.7": ("conformal_quantile", cq), "3.1": ("gaussian_nll", nll), "3.2": ("ensemble_moments", moments), "3.3": ("regression_ece", reg_ece),
             "3.4": ("classification_ece", cls_ece), "3.5": ("fit_temperature", temp),
             "3.6": ("fit_variance_scale", scale)}
 
 
-@pytest.mark.parametrize("exercise_id", ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6"])
+@pytest.mark.parametrize("exercise_id", ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7"])
 def test_bad_input_graders_reject_missing_checks(exercise_id):
     name, core = _unchecked_cores()[exercise_id]
     bad_input = [g for g in SUITE.graders_of(exercise_id) if "rejects_bad_input" in g.__name__]
@@ -808,7 +938,7 @@ def test_bad_input_graders_reject_missing_checks(exercise_id):
         bad_input[0](_impl(**{name: core}))
 
 
-@pytest.mark.parametrize("exercise_id", ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6"])
+@pytest.mark.parametrize("exercise_id", ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7"])
 def test_every_exercise_has_graders(exercise_id):
     assert len(SUITE.graders_of(exercise_id)) >= 3
 
