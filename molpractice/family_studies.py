@@ -1,0 +1,181 @@
+"""What the analogue-series data (:mod:`molpractice.families`) shows: interval coverage with real model errors,
+and the leakage curve with a fixed test set.
+
+==================================  ===========================================================
+``max_similarity``                  each reference molecule's largest Tanimoto to a query set (RDKit).
+``fit_ridge``                       ridge regression on fingerprint counts (fixed alpha, not tuned).
+``coverage_on_families``            i.i.d. vs cluster bootstrap coverage of a model's true test MSE.
+``leakage_test_split``              fixed test set: half of each test family; its siblings stay in the pool.
+``fixed_test_leakage_curve``        test RMSE vs the train–test similarity cutoff, same training size.
+==================================  ===========================================================
+
+The model everywhere is :func:`fit_ridge` (alpha ``RIDGE_ALPHA``, fixed before any of these runs and never
+tuned: no split chose it) on Morgan count fingerprints (radius 2, 2048 bits). Run settings: :data:`SETTINGS`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from .runtime import RunSettings
+
+RIDGE_ALPHA = 3.0
+
+SETTINGS = RunSettings(
+    full=dict(fam_test_families=(10, 30), fam_reps=250, fam_boot=400,
+              leak_cutoffs=(1.0, 0.8, 0.7, 0.6, 0.5, 0.4), leak_subsamples=5, leak_boot=1000),
+    fast=dict(fam_test_families=(30,), fam_reps=60, fam_boot=200,
+              leak_cutoffs=(1.0, 0.7, 0.5, 0.4), leak_subsamples=2, leak_boot=300),
+    doc=dict(fam_test_families="families per sampled test set in the coverage study",
+             fam_reps="sampled test sets per size (coverage study)", fam_boot="bootstrap replicates per interval there",
+             leak_cutoffs="largest Tanimoto a training molecule may have to any test molecule (1.0: no filter)",
+             leak_subsamples="random training subsets per cutoff (all of the same size)",
+             leak_boot="bootstrap replicates of the paired differences in the leakage curve"),
+)
+
+
+def max_similarity(query: Sequence[str], reference: Sequence[str], radius: int = 2, n_bits: int = 2048) -> np.ndarray:
+    """(len(reference),) largest Morgan-bit Tanimoto of each reference molecule to any query molecule."""
+    from rdkit import DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+
+    from .chem import _mols
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    q = [gen.GetFingerprint(m) for m in _mols(query)]
+    r = [gen.GetFingerprint(m) for m in _mols(reference)]
+    best = np.zeros(len(r))
+    for fp in q:
+        best = np.maximum(best, DataStructs.BulkTanimotoSimilarity(fp, r))
+    return best
+
+
+def fit_ridge(X, y, alpha: float = RIDGE_ALPHA):
+    """A fitted scikit-learn ``Ridge`` (deterministic)."""
+    from sklearn.linear_model import Ridge
+
+    return Ridge(alpha=alpha).fit(X, y)
+
+
+def coverage_on_families(drills, data, X, test_families: Sequence[int] | None = None, reps: int | None = None,
+                         n_boot: int | None = None, seed: int = 0):
+    """How often i.i.d. and cluster bootstrap 95 % intervals of a model's test MSE contain its true MSE.
+
+    A ridge model is trained once on a third of the families (seeded). The other families are the population:
+    the true value is the model's MSE over all their molecules. Each repeat samples ``G`` of those families
+    (without replacement) as a test set and computes both intervals of the mean squared error
+    (``drills.cluster_bootstrap_ci`` with families as clusters, and with every molecule its own cluster).
+    Returns:
+        DataFrame with ``test families``, ``mean test molecules``, ``method``, ``coverage``, ``MC se``
+        (sqrt(c(1 − c)/reps)), ``mean width`` (of the RMSE interval, target units), ``true RMSE``, ``reps``.
+    """
+    import pandas as pd
+
+    cfg = SETTINGS.current()
+    test_families = test_families or cfg.fam_test_families
+    reps, n_boot = reps or cfg.fam_reps, n_boot or cfg.fam_boot
+    fam = data["family"].to_numpy()
+    y = data["target"].to_numpy(dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    families = np.unique(fam)
+    train_fam = rng.choice(families, len(families) // 3, replace=False)
+    train = np.isin(fam, train_fam)
+    sq = (fit_ridge(X[train], y[train]).predict(X) - y) ** 2
+    pool_fam = np.setdiff1d(families, train_fam)
+    truth = float(sq[~train].mean())
+    rows = []
+    for G in test_families:
+        hits = {"i.i.d.": 0, "cluster": 0}
+        width = {"i.i.d.": 0.0, "cluster": 0.0}
+        sizes = 0
+        for _ in range(reps):
+            idx = np.flatnonzero(np.isin(fam, rng.choice(pool_fam, G, replace=False)))
+            sizes += idx.size / reps
+            s = int(rng.integers(1 << 31))
+            for method, labels in (("i.i.d.", np.arange(idx.size)), ("cluster", fam[idx])):
+                low, high = drills.cluster_bootstrap_ci(sq[idx], labels, n_boot=n_boot, seed=s)
+                hits[method] += low <= truth <= high
+                width[method] += (math.sqrt(high) - math.sqrt(max(low, 0.0))) / reps
+        for method in hits:
+            c = hits[method] / reps
+            rows.append({"test families": G, "mean test molecules": sizes, "method": method, "coverage": c,
+                         "MC se": math.sqrt(c * (1 - c) / reps), "mean width": width[method],
+                         "true RMSE": math.sqrt(truth), "reps": reps})
+    return pd.DataFrame(rows)
+
+
+def leakage_test_split(data, fraction_of_families: float = 0.25, min_size: int = 4, seed: int = 1):
+    """``(test_idx, pool_idx, test_families)``: a fixed test set for the leakage curve.
+
+    ``fraction_of_families`` of the families with at least ``min_size`` members are test families; a random half
+    of each one's molecules is the test set, the other half (their *siblings*) stays in the training pool with
+    every other family. Deterministic for a given ``seed``.
+    """
+    fam = data["family"].to_numpy()
+    rng = np.random.default_rng(seed)
+    sizes = np.bincount(fam)
+    candidates = np.flatnonzero(sizes >= min_size)
+    test_families = np.sort(rng.choice(candidates, int(len(candidates) * fraction_of_families), replace=False))
+    test = []
+    for f in test_families:
+        members = rng.permutation(np.flatnonzero(fam == f))
+        test.extend(members[: len(members) // 2].tolist())
+    test = np.sort(np.array(test, dtype=np.int64))
+    return test, np.setdiff1d(np.arange(len(fam)), test), test_families
+
+
+def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, subsamples: int | None = None,
+                             n_boot: int | None = None, seed: int = 0, split=None):
+    """Test RMSE as training molecules similar to the (fixed) test set are allowed in, at a fixed training size.
+
+    For each cutoff c the allowed pool is every pool molecule whose largest Tanimoto to any test molecule is
+    < c (c = 1.0: no filter; identical fingerprints have Tanimoto 1 and stay out only at c < 1). Every cutoff
+    trains on a random subset of the same size N — the size of the strictest cutoff's pool — ``subsamples``
+    times (seeds 0, 1, …), so the curve shows similarity, not training-set size. The paired cluster bootstrap
+    (:func:`molpractice.comparisons.paired_bootstrap_difference`, test families resampled, subsamples as seeds)
+    gives the MSE difference strictest − this cutoff (positive: the near neighbours lower the error).
+    Returns:
+        DataFrame with ``cutoff``, ``allowed`` (pool size), ``siblings allowed`` (pool molecules from test
+        families), ``n_train``, ``rmse`` (mean over subsamples), ``rmse seed sd``, ``nn similarity`` (mean over
+        test molecules of the largest Tanimoto to the training set, first subsample), ``mse gain`` and its
+        ``gain low``/``gain high`` (95 %); the table's ``attrs`` hold ``n_test`` and ``test_families``.
+    """
+    import pandas as pd
+
+    from .comparisons import paired_bootstrap_difference
+
+    cfg = SETTINGS.current()
+    cutoffs = sorted(cfg.leak_cutoffs if cutoffs is None else cutoffs, reverse=True)
+    subsamples, n_boot = subsamples or cfg.leak_subsamples, n_boot or cfg.leak_boot
+    smiles = data["smiles"].tolist()
+    fam = data["family"].to_numpy()
+    y = data["target"].to_numpy(dtype=np.float64)
+    test, pool, test_families = split if split is not None else leakage_test_split(data)
+    nn_pool = max_similarity([smiles[i] for i in test], [smiles[i] for i in pool])
+    allowed = {c: pool[nn_pool < c] if c < 1.0 else pool for c in cutoffs}
+    n_train = min(len(a) for a in allowed.values())
+    losses, rows = {}, []
+    for c in cutoffs:
+        sq, rmse = [], []
+        for s in range(subsamples):
+            train = np.sort(np.random.default_rng(s).choice(allowed[c], n_train, replace=False))
+            err = fit_ridge(X[train], y[train]).predict(X[test]) - y[test]
+            sq.append(err ** 2)
+            rmse.append(math.sqrt(float(np.mean(err ** 2))))
+            if s == 0:
+                nn = max_similarity([smiles[i] for i in train], [smiles[i] for i in test]).mean()
+        losses[c] = np.array(sq)
+        rows.append({"cutoff": c, "allowed": len(allowed[c]), "siblings allowed": int(np.isin(fam[allowed[c]],
+                                                                                               test_families).sum()),
+                     "n_train": n_train, "rmse": float(np.mean(rmse)),
+                     "rmse seed sd": float(np.std(rmse, ddof=1)) if subsamples > 1 else float("nan"),
+                     "nn similarity": float(nn)})
+    strict = losses[cutoffs[-1]]
+    for row, c in zip(rows, cutoffs):
+        d = paired_bootstrap_difference(losses[c], strict, fam[test], n_boot=n_boot, seed=seed)
+        row.update({"mse gain": d["diff"], "gain low": d["low"], "gain high": d["high"]})
+    table = pd.DataFrame(rows)
+    table.attrs.update(n_test=len(test), test_families=len(test_families))
+    return table

@@ -1,0 +1,70 @@
+"""Unit tests of molpractice.families and molpractice.family_studies (small subsets, fast settings)."""
+import numpy as np
+import pytest
+from rdkit import Chem
+from rdkit.Chem import Crippen
+
+from molpractice import chem, families, family_studies
+
+
+@pytest.fixture(scope="module")
+def small():
+    return families.family_data(n_families=30)
+
+
+def test_family_data_is_deterministic_valid_and_documented(small):
+    again = families.family_data(n_families=30)
+    assert small.equals(again)
+    assert list(small.columns) == ["smiles", "family", "core", "crippen_logp", "series_effect", "target"]
+    assert small["smiles"].is_unique
+    assert sorted(small["family"].unique()) == list(range(small["family"].nunique()))
+    for smi, logp in zip(small["smiles"][:40], small["crippen_logp"][:40]):
+        mol = Chem.MolFromSmiles(smi)
+        assert mol is not None and abs(Crippen.MolLogP(mol) - logp) < 1e-9
+    per_family = small.groupby("family")["series_effect"].nunique()
+    assert (per_family == 1).all(), "the series effect is shared by every member of a family"
+    noise = small["target"] - small["crippen_logp"] - small["series_effect"]
+    assert abs(noise.std() - families.NOISE_SD) < 0.05
+    assert small.groupby("family").size().max() > 5, "families with several analogues"
+    assert not families.family_data(n_families=30, seed=1).equals(small)
+
+
+def test_enumerate_analogues_keeps_the_core_and_is_distinct():
+    rng = np.random.default_rng(0)
+    out = families.enumerate_analogues("c1ccncc1", 20, rng)
+    assert out[0] == Chem.MolToSmiles(Chem.MolFromSmiles("c1ccncc1"))
+    assert len(out) == 20 and len(set(out)) == 20
+    core = Chem.MolFromSmiles("c1ccncc1")
+    assert all(Chem.MolFromSmiles(s).HasSubstructMatch(core) for s in out)
+
+
+def test_family_size_table_counts_every_molecule(small):
+    table = families.family_size_table(small["family"])
+    assert table["molecules"].sum() == len(small)
+    assert table["families"].sum() == small["family"].nunique()
+
+
+def test_max_similarity_and_leakage_split(small):
+    smi = small["smiles"].tolist()[:20]
+    assert np.allclose(family_studies.max_similarity(smi, smi), 1.0)
+    test, pool, test_families = family_studies.leakage_test_split(small)
+    assert np.array_equal(np.sort(np.concatenate([test, pool])), np.arange(len(small)))
+    fam = small["family"].to_numpy()
+    assert set(fam[test]) == set(test_families.tolist())
+    assert np.isin(fam[pool], test_families).any(), "siblings of test molecules stay in the pool"
+
+
+def test_fixed_test_leakage_curve_has_one_training_size(small, impl):
+    X = chem.morgan_fingerprints(small["smiles"].tolist(), counts=True)
+    table = family_studies.fixed_test_leakage_curve(small, X, cutoffs=(1.0, 0.5), subsamples=2, n_boot=50)
+    assert table["n_train"].nunique() == 1
+    assert table["cutoff"].tolist() == [1.0, 0.5]
+    assert table["allowed"].iloc[0] >= table["allowed"].iloc[1]
+    assert table["siblings allowed"].iloc[0] >= table["siblings allowed"].iloc[1]
+    last = table.iloc[-1]
+    assert last["mse gain"] == 0.0 and last["gain low"] == 0.0 == last["gain high"]
+    assert table.attrs["n_test"] > 0
+    cov = family_studies.coverage_on_families(impl.ch05_drills, small, X, test_families=(5,), reps=10, n_boot=50)
+    assert set(cov["method"]) == {"i.i.d.", "cluster"}
+    assert ((cov["coverage"] >= 0) & (cov["coverage"] <= 1)).all()
+    assert (cov.set_index("method")["mean width"]["cluster"] >= cov.set_index("method")["mean width"]["i.i.d."])
