@@ -10,6 +10,7 @@ Exercises
 4.5 ddim_step
 4.6 molecule_from_geometry
 4.7 sample_metrics
+4.8 atom_stability
 
 Conventions used throughout:
 
@@ -25,7 +26,8 @@ Conventions used throughout:
 
 References: Ho, Jain & Abbeel, *Denoising Diffusion Probabilistic Models*, NeurIPS 2020; Nichol &
 Dhariwal, *Improved DDPM*, ICML 2021; Song, Meng & Ermon, *DDIM*, ICLR 2021; Hoogeboom et al.,
-*Equivariant Diffusion for Molecule Generation in 3D* (EDM), ICML 2022.
+*Equivariant Diffusion for Molecule Generation in 3D* (EDM), ICML 2022; Vignac et al., *MiDi: Mixed
+Graph and 3D Denoising Diffusion for Molecule Generation*, ECML PKDD 2023.
 """
 from __future__ import annotations
 
@@ -552,4 +554,76 @@ def sample_metrics(samples, train_smiles, perceive=None) -> dict:
         "n_samples": n, "n_valid": len(valid), "n_connected": len(connected), "n_unique": len(distinct),
         "smiles": smiles,
     }
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 4.8
+
+
+def atom_stability(atomic_numbers, pos: torch.Tensor) -> torch.Tensor:
+    """Atom stability for heavy atoms with implicit hydrogens (EDM's metric, Hoogeboom et al. 2022).
+
+    EDM calls an atom *stable* when the valence perceived from the geometry is allowed for its element.
+    With implicit hydrogens, hydrogens fill whatever valence the heavy-atom bonds leave free, so the
+    perceived valence is allowed exactly when the heavy-atom bonds do not already exceed it:
+
+    * atom i is bonded to atom j ≠ i when d_ij < SINGLE[pair] + ``BOND_TOLERANCE`` (the connectivity step
+      of :func:`molecule_from_geometry`; every bond has order ≥ 1, and that function raises orders only
+      within the free valence, so only this count can exceed the valence);
+    * atom i is **stable** when its number of bonded neighbours is at most ``VALENCE`` of its element
+      (C 4, N 3, O 2, F 1) **and** no other atom is closer than ``MIN_DISTANCE`` (a clash has no valid
+      reading).
+
+    A molecule is stable when all its atoms are; a single atom is stable. Every molecule that
+    :func:`molecule_from_geometry` accepts is stable, so molecule stability bounds validity from above:
+    the atom-level rate says how many atoms of the failed samples are to blame.
+
+    Args:
+        atomic_numbers: LongTensor[n] (or a sequence of ints), each in {6, 7, 8, 9}.
+        pos: Tensor[n, 3], coordinates in Å.
+    Returns:
+        BoolTensor[n] (``torch.bool``), True for each stable atom, on ``pos.device``.
+    Raises:
+        ValueError: if ``pos`` is not (n, 3) or not finite, n = 0, the lengths differ, or an atomic
+            number is not one of 6, 7, 8, 9.
+
+    Hint:
+        1. Idea: count, for every atom, the other atoms within its pair's bonding distance, and look for
+           any partner that is too close; compare the count with the element's valence.
+        2. Approach: all interatomic distances at once (in float64), a matrix of bonding cutoffs built from
+           the ``SINGLE`` table (one entry per atom pair), a boolean "bonded" matrix, row sums.
+        3. Tricky detail: an atom's distance to itself is 0 — leave the diagonal out of both the neighbour
+           count and the clash test; ``SINGLE`` keys are sorted pairs (C–O is ``(6, 8)``, never ``(8, 6)``).
+    """
+    if not isinstance(atomic_numbers, torch.Tensor):
+        try:
+            atomic_numbers = torch.as_tensor(list(atomic_numbers), dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"atomic_numbers must be a sequence of ints: {err}") from None
+    if atomic_numbers.is_floating_point() or atomic_numbers.ndim != 1:
+        raise ValueError(f"atomic_numbers must be a 1-D integer tensor, got {atomic_numbers.dtype} "
+                         f"{tuple(atomic_numbers.shape)}")
+    if not isinstance(pos, torch.Tensor) or pos.ndim != 2 or pos.shape[1] != 3:
+        raise ValueError(f"pos must be a tensor of shape (n, 3), got "
+                         f"{tuple(pos.shape) if isinstance(pos, torch.Tensor) else type(pos).__name__}")
+    if pos.shape[0] != atomic_numbers.shape[0] or pos.shape[0] == 0:
+        raise ValueError(f"need n >= 1 atoms with one position each, got {atomic_numbers.shape[0]} atomic "
+                         f"numbers and {pos.shape[0]} positions")
+    if not torch.isfinite(pos).all():
+        raise ValueError("pos contains NaN or inf coordinates")
+    unknown = sorted(set(atomic_numbers.tolist()) - set(ELEMENTS))
+    if unknown:
+        raise ValueError(f"unknown element(s) with atomic number {unknown}; only C, N, O, F (6–9) are allowed "
+                         "(hydrogens are implicit)")
+    # BEGIN SOLUTION
+    z = atomic_numbers.tolist()
+    n = len(z)
+    d = torch.cdist(pos.detach().double(), pos.detach().double())
+    cutoff = torch.tensor([[SINGLE[_pair(a, b)] + BOND_TOLERANCE for b in z] for a in z],
+                          dtype=torch.float64, device=pos.device)
+    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=pos.device)
+    bonded = (d < cutoff) & off_diagonal
+    clash = ((d < MIN_DISTANCE) & off_diagonal).any(dim=1)
+    valence = torch.tensor([VALENCE[a] for a in z], device=pos.device)
+    return (bonded.sum(dim=1) <= valence) & ~clash
     # END SOLUTION

@@ -22,7 +22,7 @@ graders = SUITE.graders
 _impl = SUITE.implementation
 
 _EX = {"4.1": "cosine_alpha_bar", "4.2": "q_sample", "4.3": "remove_mean", "4.4": "ddpm_step",
-       "4.5": "ddim_step", "4.6": "molecule_from_geometry", "4.7": "sample_metrics"}
+       "4.5": "ddim_step", "4.6": "molecule_from_geometry", "4.7": "sample_metrics", "4.8": "atom_stability"}
 
 
 def _checked(name, core):
@@ -948,3 +948,113 @@ def metrics_counter_correct(samples, train_smiles, perceive=None):
 @pytest.mark.parametrize("correct", [metrics_counter_correct, _metrics(None)], ids=["counter", "sets"])
 def test_metric_graders_accept_correct_variants(correct):
     _assert_accepted("4.7", _checked("sample_metrics", correct))
+
+
+# ------------------------------------------------------------------------------- 4.8 atom stability
+def _stab_parts(z, pos):
+    z = [int(a) for a in z]
+    d = torch.cdist(pos.double(), pos.double())
+    cut = torch.tensor([[ref.SINGLE[ref._pair(a, b)] + ref.BOND_TOLERANCE for b in z] for a in z], dtype=torch.float64)
+    return z, d, cut, ~torch.eye(len(z), dtype=torch.bool)
+
+
+def stab_counts_itself(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    bonded = d < cut                                    # the diagonal (d = 0) counts the atom as its own neighbour
+    clash = ((d < ref.MIN_DISTANCE) & off).any(1)
+    return (bonded.sum(1) <= torch.tensor([ref.VALENCE[a] for a in z])) & ~clash
+
+
+def stab_clash_on_diagonal(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    bonded = (d < cut) & off
+    clash = (d < ref.MIN_DISTANCE).any(1)                # d_ii = 0 < 1 Å: every atom "clashes" with itself
+    return (bonded.sum(1) <= torch.tensor([ref.VALENCE[a] for a in z])) & ~clash
+
+
+def stab_ignores_clash(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    return ((d < cut) & off).sum(1) <= torch.tensor([ref.VALENCE[a] for a in z])
+
+
+def stab_strictly_below_valence(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    clash = ((d < ref.MIN_DISTANCE) & off).any(1)
+    return (((d < cut) & off).sum(1) < torch.tensor([ref.VALENCE[a] for a in z])) & ~clash
+
+
+def stab_one_cutoff_for_all_pairs(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    clash = ((d < ref.MIN_DISTANCE) & off).any(1)
+    bonded = (d < ref.SINGLE[(6, 6)] + ref.BOND_TOLERANCE) & off
+    return (bonded.sum(1) <= torch.tensor([ref.VALENCE[a] for a in z])) & ~clash
+
+
+def stab_bare_single_length(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    clash = ((d < ref.MIN_DISTANCE) & off).any(1)
+    bonded = (d < cut - ref.BOND_TOLERANCE) & off
+    return (bonded.sum(1) <= torch.tensor([ref.VALENCE[a] for a in z])) & ~clash
+
+
+def stab_counts_lone_pairs_as_valence(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    clash = ((d < ref.MIN_DISTANCE) & off).any(1)
+    octet = {6: 4, 7: 4, 8: 4, 9: 4}                    # "every heavy atom can take 4 bonds"
+    return (((d < cut) & off).sum(1) <= torch.tensor([octet[a] for a in z])) & ~clash
+
+
+def stab_returns_counts_ok_as_int(atomic_numbers, pos):
+    return ref.atom_stability(atomic_numbers, pos).long()
+
+
+STAB_MISTAKES = [
+    (stab_counts_itself, "leave the diagonal"),
+    (stab_clash_on_diagonal, "diagonal"),
+    (stab_ignores_clash, "MIN_DISTANCE"),
+    (stab_strictly_below_valence, "≤"),
+    (stab_one_cutoff_for_all_pairs, "pair's own SINGLE"),
+    (stab_bare_single_length, "SINGLE + BOND_TOLERANCE"),
+    (stab_counts_lone_pairs_as_valence, "exceed"),
+    (stab_returns_counts_ok_as_int, "torch.bool"),
+]
+
+
+@pytest.mark.parametrize("broken, hint", STAB_MISTAKES, ids=_ids(STAB_MISTAKES))
+def test_atom_stability_graders_reject(broken, hint):
+    _assert_rejected("4.8", broken, hint)
+
+
+def stab_correct_loops(atomic_numbers, pos):
+    if not isinstance(atomic_numbers, torch.Tensor):
+        atomic_numbers = torch.as_tensor(list(atomic_numbers))
+    ref.atom_stability(atomic_numbers, pos)  # validation only
+    z = atomic_numbers.tolist()
+    flags = []
+    for i, a in enumerate(z):
+        n_bonds, clash = 0, False
+        for j, b in enumerate(z):
+            if i != j:
+                dist = math.dist(pos[i].tolist(), pos[j].tolist())
+                clash = clash or dist < ref.MIN_DISTANCE
+                n_bonds += dist < ref.SINGLE[(min(a, b), max(a, b))] + ref.BOND_TOLERANCE
+        flags.append(not clash and n_bonds <= ref.VALENCE[a])
+    return torch.tensor(flags, dtype=torch.bool)
+
+
+def stab_correct_masked_fill(atomic_numbers, pos):
+    ref.atom_stability(atomic_numbers, pos)  # validation only
+    z = torch.as_tensor(atomic_numbers if isinstance(atomic_numbers, torch.Tensor) else list(atomic_numbers))
+    d = torch.cdist(pos.double(), pos.double()).fill_diagonal_(float("inf"))
+    table = torch.zeros(10, 10, dtype=torch.float64)
+    for (a, b), length in ref.SINGLE.items():
+        table[a, b] = table[b, a] = length + ref.BOND_TOLERANCE
+    bonds = (d < table[z][:, z]).sum(dim=1)
+    max_bonds = torch.tensor([0, 0, 0, 0, 0, 0, 4, 3, 2, 1])[z]
+    return (bonds <= max_bonds) & (d.min(dim=1).values >= ref.MIN_DISTANCE)
+
+
+@pytest.mark.parametrize("correct", [stab_correct_loops, stab_correct_masked_fill],
+                         ids=["loops", "masked_fill"])
+def test_atom_stability_graders_accept_correct_variants(correct):
+    _assert_accepted("4.8", correct)

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 
 def _tiny_cfg(**over):
     base = dict(vars(D.SETTINGS.current("fast")))
-    base.update(T=20, hidden=16, layers=2, batch_size=8, max_train_steps=5, train_seconds=30.0)
+    base.update(T=20, hidden=16, layers=2, batch_size=8, train_steps=5)
     base.update(over)
     return types.SimpleNamespace(**base)
 
@@ -32,8 +32,9 @@ def _tiny_data():
 def test_settings_have_the_same_names_in_both_modes():
     assert set(vars(D.SETTINGS.current("full"))) == set(vars(D.SETTINGS.current("fast")))
     full = D.SETTINGS.current("full")
-    assert full.train_seconds <= 8 * 60, "full-mode training must fit the 8-minute CPU budget"
-    assert full.n_samples >= 200 and full.T == 500
+    assert not any("seconds" in k for k in vars(full)), "no setting may stop a run on the clock"
+    assert full.train_steps * 0.1 <= 8 * 60, "full-mode training must fit 8 CPU-min at a busy 0.1 s per step"
+    assert full.n_samples >= 200 and full.T == 500 and full.T in full.control_steps
 
 
 def test_toy_data_and_quality():
@@ -51,7 +52,7 @@ def test_toy_data_and_quality():
 
 
 def test_toy_training_and_samplers_run_and_are_seeded():
-    model, hist = D.train_toy(ch, T=50, steps=30, seconds=30, progress=False)
+    model, hist = D.train_toy(ch, T=50, steps=30, progress=False)
     assert hist["steps"] == 30 and all(math.isfinite(v) for v in hist["loss"])
     a = D.sample_toy(ch, model, 64, "ddim", 10, clip=2.4, seed=3)
     b = D.sample_toy(ch, model, 64, "ddim", 10, clip=2.4, seed=3)
@@ -136,6 +137,30 @@ def test_molecule_training_caches_and_reloads(tmp_path, monkeypatch):
     assert set(saved) == {"state_dict", "info"}
     other = D.weights_path(_tiny_cfg(hidden=8), "solutions", data)
     assert other != path, "different settings must not share a cache file"
+    assert D.weights_path(_tiny_cfg(train_steps=6), "solutions", data) != path, "the step count is in the key"
+    assert D.weights_path(cfg, "solutions", data, seed=1) != path, "the seed is in the key"
+
+
+def test_molecule_training_is_deterministic_for_a_seed_and_runs_every_step():
+    data = _tiny_data()
+    cfg = _tiny_cfg(train_steps=7)
+    torch.manual_seed(123)  # the global RNG state before the call must not matter
+    a, info_a = D.train_molecule_model(ch, data, cfg, seed=3, progress=False, cache=False)
+    torch.manual_seed(999)
+    b, info_b = D.train_molecule_model(ch, data, cfg, seed=3, progress=False, cache=False)
+    assert info_a["steps"] == info_b["steps"] == 7 and info_a["seconds"] > 0 and "cpu_seconds" in info_a
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(x, y), "the same seed and settings must give the same weights bit for bit on CPU"
+    c, _ = D.train_molecule_model(ch, data, cfg, seed=4, progress=False, cache=False)
+    assert any(not torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_progress_bars_end_complete(capsys):
+    data = _tiny_data()
+    D.train_molecule_model(ch, data, _tiny_cfg(train_steps=4), progress=True, cache=False)
+    D.train_toy(ch, T=20, steps=6, progress=True)
+    err = capsys.readouterr().err
+    assert "4/4" in err and "6/6" in err and "100%" in err
 
 
 def test_sample_molecules_shapes_drift_trajectory_and_equivariance():
@@ -212,22 +237,50 @@ def test_plots_draw_without_error():
     plt.close("all")
 
 
-def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch):
+def test_sampler_controls_and_toy_controls():
+    data = _tiny_data()
+    cfg = _tiny_cfg()
+    model, _ = D.train_molecule_model(ch, data, cfg, progress=False, cache=False)
+    ab = ch.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    table = D.sampler_controls(ch, model, data, ab, (5, cfg.T), 4, cfg.type_scale, 5.0, seed=0)
+    assert len(table) == 2 * 2 * 2 and set(table["sampler"]) == {"DDPM", "DDIM"} and set(table["clip"]) == {True, False}
+    assert ((table["low"] <= table["connected"]) & (table["connected"] <= table["high"])).all()
+    toy_model, _ = D.train_toy(ch, T=30, steps=10, progress=False)
+    toy = D.toy_sampler_controls(ch, toy_model, (5, 30), 40, 2.4)
+    assert len(toy) == 8 and ((toy["low"] <= toy["within_3sigma"]) & (toy["within_3sigma"] <= toy["high"])).all()
+
+
+def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
     import json
 
+    from molpractice import diffusion_model
     from molpractice.runtime import RunSettings
 
     tiny = dict(vars(D.SETTINGS.current("fast")))
-    tiny.update(toy_T=60, toy_steps=20, toy_seconds=10.0, toy_samples=50, T=10, hidden=8, layers=1, batch_size=4,
-                max_train_steps=3, train_seconds=10.0, n_samples=6, n_fast_samples=4, n_boot=20)
-    monkeypatch.setattr(D, "SETTINGS", RunSettings(full=tiny, fast=tiny))
+    tiny.update(toy_T=60, toy_steps=20, toy_samples=50, T=10, hidden=8, layers=1, batch_size=4,
+                train_steps=3, n_samples=6, n_fast_samples=4, n_boot=20, control_steps=(5, 10), control_samples=4)
+    monkeypatch.setattr(diffusion_model, "SETTINGS", RunSettings(full=tiny, fast=tiny))
     monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
     out = tmp_path / "bench.json"
     report = D.run_benchmark("solutions", steps=5, json_path=str(out))
+    printed = capsys.readouterr().out
+    assert "Target table" in printed and "Sampler controls" in printed
     assert report["data_recovery"] >= 0.99 and report["n_train"] > 700
-    rows = {r["sampler"]: r for r in report["results"]}
-    assert {"DDPM-60", "DDIM-50", "DDIM-50 (no clip)", "DDPM-5", "DDIM-10"} <= set(rows)
-    assert rows["DDPM-5"]["n"] == 6 and 0 <= rows["DDPM-5"]["validity"] <= 1
+    rows = {r["samples"]: r for r in report["results"]}
+    assert {"training data (reference)", "DDPM-5", "DDIM-10"} <= set(rows)
+    assert rows["DDPM-5"]["n"] == 6 and rows["training data (reference)"]["rates"]["plausible"]["rate"] > 0.9
+    assert report["training"]["steps"] == 3 and len(report["controls"]) == 8
     assert json.loads(out.read_text())["chapter"] == "ch04"
     with pytest.raises(ValueError):
         D.run_benchmark("solutions", steps=11)
+
+
+def test_every_public_name_stays_importable_from_the_facade():
+    from molpractice import diffusion_metrics, diffusion_model, diffusion_report, diffusion_sampling
+
+    for module in (diffusion_model, diffusion_sampling, diffusion_metrics, diffusion_report):
+        for name in module.__all__:
+            assert getattr(D, name) is getattr(module, name), name
+    for name in ("train_molecule_model", "sample_molecules", "metrics", "run_benchmark", "SETTINGS", "EGNNDenoiser",
+                 "run_sampler", "molecule_data", "draw_sizes", "position_clip", "weights_path", "_centre"):
+        assert hasattr(D, name), name

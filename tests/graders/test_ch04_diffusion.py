@@ -1078,3 +1078,128 @@ def test_sample_metrics_novelty_extremes_with_real_geometries(impl):
         raise AssertionError("sample_metrics with an invalid training SMILES should raise ValueError")
     _raises(lambda: mod.sample_metrics([_tagged(0), torch.zeros(3)], [], perceive=fake),
             "sample_metrics with an entry that is not an (atomic_numbers, pos) pair")
+
+
+# ---------------------------------------------------------------------------------------- 4.8
+_SINGLE_48 = {(6, 6): 1.54, (6, 7): 1.47, (6, 8): 1.43, (6, 9): 1.35, (7, 7): 1.45, (7, 8): 1.40,
+              (7, 9): 1.36, (8, 8): 1.48, (8, 9): 1.42, (9, 9): 1.42}
+_VALENCE_48 = {6: 4, 7: 3, 8: 2, 9: 1}
+
+
+def _stability_oracle(z, pos):
+    """The grader's own per-atom stability: plain loops, float64."""
+    z = [int(a) for a in z]
+    p = pos.double()
+    out = []
+    for i in range(len(z)):
+        bonded, clash = 0, False
+        for j in range(len(z)):
+            if i == j:
+                continue
+            d = float((p[i] - p[j]).norm())
+            clash |= d < 1.0
+            bonded += d < _SINGLE_48[tuple(sorted((z[i], z[j])))] + 0.25
+        out.append(bonded <= _VALENCE_48[z[i]] and not clash)
+    return torch.tensor(out)
+
+
+def _star(centre, ligand, k, d, extra=()):
+    """Atom ``centre`` with ``k`` atoms ``ligand`` at distance ``d`` along ±x, ±y, ±z (plus ``extra`` atoms)."""
+    dirs = torch.tensor([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=torch.float64)
+    pos = torch.cat([torch.zeros(1, 3, dtype=torch.float64), d * dirs[:k]])
+    z = [centre] + [ligand] * k
+    for zz, p in extra:
+        z.append(zz)
+        pos = torch.cat([pos, torch.tensor([p], dtype=torch.float64)])
+    return torch.tensor(z), pos
+
+
+# (name, z, pos, hint when the answer differs)
+def _stability_cases():
+    cases = [
+        ("a carbon with 4 carbon neighbours at 1.5 Å", *_star(6, 6, 4, 1.5),
+         "4 bonds is exactly carbon's valence: stable means at most VALENCE bonds (≤, not <), and an atom is not "
+         "its own neighbour (leave the diagonal of the distance matrix out)"),
+        ("a carbon with 6 carbon neighbours at 1.5 Å", *_star(6, 6, 6, 1.5),
+         "the centre has 6 bonds > 4: unstable; each outer carbon has one bond (outer–outer 2.12 Å is beyond "
+         "1.54 + 0.25 Å)"),
+        ("a nitrogen with 3 carbon neighbours at 1.45 Å", *_star(7, 6, 3, 1.45),
+         "3 bonds is exactly nitrogen's valence: stable (at most VALENCE, ≤)"),
+        ("a nitrogen with 4 carbon neighbours at 1.45 Å", *_star(7, 6, 4, 1.45),
+         "4 bonds exceed nitrogen's valence 3: unstable (C–N bonds reach SINGLE + BOND_TOLERANCE = 1.47 + 0.25 Å)"),
+        ("an oxygen with 3 carbon neighbours at 1.40 Å", *_star(8, 6, 3, 1.40),
+         "3 bonds exceed oxygen's valence 2: unstable (C–O bonds reach SINGLE + BOND_TOLERANCE = 1.43 + 0.25 Å)"),
+        ("a fluorine with 2 carbon neighbours at 1.40 Å", *_star(9, 6, 2, 1.40),
+         "2 bonds exceed fluorine's valence 1: unstable (C–F bonds reach SINGLE + BOND_TOLERANCE = 1.35 + 0.25 Å)"),
+        ("a carbon with 4 carbons at 1.5 Å and a fluorine at 1.65 Å", *_star(6, 6, 4, 1.5, extra=[(9, [0.0, 0.0, 1.65])]),
+         "C–F bonds end at SINGLE[(6, 9)] + 0.25 = 1.60 Å, not at the C–C cutoff: look up each pair's own SINGLE "
+         "length (keys are sorted pairs)"),
+        ("a carbon with 4 carbons at 1.5 Å and an oxygen at 1.70 Å", *_star(6, 6, 4, 1.5, extra=[(8, [0.0, 0.0, 1.70])]),
+         "C–O bonds end at SINGLE[(6, 8)] + BOND_TOLERANCE = 1.43 + 0.25 = 1.68 Å: an oxygen at 1.70 Å is not "
+         "bonded (use SINGLE + BOND_TOLERANCE, not another margin)"),
+        ("a carbon with 5 carbons at 1.78 Å", *_star(6, 6, 5, 1.78),
+         "C–C bonds reach up to SINGLE + BOND_TOLERANCE = 1.79 Å: 1.78 Å is a bond, so the centre has 5 bonds "
+         "and is unstable (use SINGLE + BOND_TOLERANCE, not the bare SINGLE length or a smaller margin)"),
+        ("two oxygens 0.9 Å apart and a far carbon", torch.tensor([8, 8, 6]),
+         torch.tensor([[0, 0, 0], [0.9, 0, 0], [6.0, 0, 0]], dtype=torch.float64),
+         "atoms closer than MIN_DISTANCE (1.0 Å) clash: both are unstable, even though one O–O bond is within "
+         "valence; the far carbon is stable"),
+    ]
+    return cases
+
+
+@exercise("4.8", points=2)
+def test_atom_stability_on_constructed_geometries(impl):
+    stab = impl.ch04_diffusion.atom_stability
+    for name, z, pos, hint in _stability_cases():
+        got = stab(z, pos)
+        assert isinstance(got, torch.Tensor), f"atom_stability must return a torch.Tensor, got {type(got).__name__}"
+        assert got.dtype == torch.bool, f"atom_stability must return a torch.bool tensor (one flag per atom), got {got.dtype}"
+        assert tuple(got.shape) == (len(z),), f"{name}: expected shape ({len(z)},), got {tuple(got.shape)}"
+        want = _stability_oracle(z, pos)
+        assert torch.equal(got.cpu(), want), f"{name}: got {got.tolist()}, expected {want.tolist()}. {hint}"
+
+
+@exercise("4.8", points=1)
+def test_atom_stability_on_embedded_molecules_and_invariances(impl):
+    stab = impl.ch04_diffusion.atom_stability
+    gen = torch.Generator().manual_seed(48)
+    for smi in ("CCO", "CC(=O)O", "c1ccccc1", "CC#N", "FC(F)(F)C(=O)N", "OCC1OC(O)C(O)C1O", "c1ccncc1"):
+        z, pos, _ = _embedded(smi)
+        for dtype in DTYPES:
+            got = stab(z, pos.to(dtype))
+            assert got.dtype == torch.bool and bool(got.all()), (
+                f"{smi} (RDKit conformer, {dtype}): every atom of a real molecule is stable, got {got.tolist()} — an "
+                "atom is not its own neighbour (leave the diagonal out of the count and the clash test), bonds end at "
+                "SINGLE[pair] + BOND_TOLERANCE")
+    z, pos = _star(6, 6, 6, 1.5)
+    want = _stability_oracle(z, pos)
+    before = pos.clone()
+    for _ in range(3):
+        R = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))[0]
+        perm = torch.randperm(len(z), generator=gen)
+        got = stab(z[perm], (pos @ R.T + 4.0)[perm].float())
+        assert torch.equal(got.cpu(), want[perm]), (
+            "atom_stability changed after rotating, translating and reordering the atoms (float32): use only "
+            "interatomic distances and return the flags in the input order")
+    assert torch.equal(pos, before), "atom_stability must not modify pos"
+    one = stab(torch.tensor([7]), torch.zeros(1, 3))
+    assert one.dtype == torch.bool and one.tolist() == [True], (
+        f"a single atom (no neighbours, no clash) is stable, got {one.tolist()}: the distance to itself is 0 — leave "
+        "the diagonal out of the clash test")
+    many = stab([6, 8], torch.tensor([[0.0, 0, 0], [1.2, 0, 0]]))
+    assert many.tolist() == [True, True], "atomic_numbers may be a list of ints (C=O at 1.2 Å: both stable)"
+
+
+@exercise("4.8", points=1)
+def test_atom_stability_rejects_bad_input(impl):
+    stab = impl.ch04_diffusion.atom_stability
+    ok = torch.zeros(2, 3)
+    ok[1, 0] = 1.5
+    _raises(lambda: stab(torch.tensor([6, 1]), ok), "atom_stability with a hydrogen (atomic number 1)")
+    _raises(lambda: stab(torch.tensor([6, 17]), ok), "atom_stability with chlorine (17)")
+    _raises(lambda: stab(torch.tensor([6, 6, 6]), ok), "atom_stability with 3 atomic numbers for 2 positions")
+    _raises(lambda: stab(torch.tensor([6, 6]), torch.zeros(2, 2)), "atom_stability with pos of shape (2, 2)")
+    _raises(lambda: stab(torch.tensor([6, 6]), torch.tensor([[0.0, 0, 0], [float("nan"), 0, 0]])),
+            "atom_stability with NaN coordinates")
+    _raises(lambda: stab(torch.tensor([], dtype=torch.long), torch.zeros(0, 3)), "atom_stability with no atoms")
