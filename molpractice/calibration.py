@@ -360,15 +360,22 @@ def recalibration_comparison(chapter3, val: dict, test: dict, n_boot: int | None
 
     arrays = (test["mean"], test["var"], test["y"])
     variants = ("raw", "variance_scaled", "isotonic")
+    keys = ("qce", "ece", "coverage68", "coverage95", "width95", "nll")
     metrics = {v: variant_metrics(v, *arrays) for v in variants}
+    rng = np.random.default_rng(seed)
+    n = len(test["y"])
+    boot = []  # one resample of the test molecules serves every variant: paired differences
+    for idx in rng.integers(0, n, size=(int(n_boot or _default("n_boot")), n)):
+        per = {v: variant_metrics(v, *(a[idx] for a in arrays)) for v in variants}
+        boot.append({(v, k): per[v][k] - per["raw"][k] for v in variants[1:] for k in keys})
     changes = {}
     for v in variants[1:]:
-        for key in ("qce", "ece", "coverage68", "coverage95", "width95", "nll"):
+        for key in keys:
             if key == "nll" and v == "isotonic":
                 continue
-            changes[(v, key)] = paired_change(lambda *a, v=v, key=key: variant_metrics(v, *a)[key],
-                                              lambda *a, key=key: variant_metrics("raw", *a)[key],
-                                              arrays, n_boot=n_boot, seed=seed)
+            lo, hi = np.quantile([b[(v, key)] for b in boot], [0.025, 0.975])
+            changes[(v, key)] = {"change": metrics[v][key] - metrics["raw"][key], "low": float(lo), "high": float(hi),
+                                 "verdict": "lower" if hi < 0 else "higher" if lo > 0 else "no detectable change"}
     return {"s2": s2, "s2_ci": (s2_lo, s2_hi), "metrics": metrics, "changes": changes, "isotonic": iso}
 
 

@@ -78,7 +78,9 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
     """Classification of logS > threshold on the test part: (a) from the regression ensemble's Gaussian,
     (b) from the classifier ensemble; each raw and after temperature scaling fitted on validation
     (``chapter3.fit_temperature``), with the bootstrap interval of the ECE and the bootstrap mean
-    (``ece_boot_mean`` − ``ece`` estimates the ECE's upward bias at this sample size)."""
+    (``ece_boot_mean`` − ``ece`` estimates the ECE's upward bias at this sample size), the consistency-resampling
+    null of the ECE (``ece_null_*``), T's bootstrap interval over validation molecules (``temperature_ci``) and,
+    for the scaled rows, the paired change of the test ECE vs raw (``ece_change_vs_raw``)."""
     threshold = SETTINGS.current().threshold if threshold is None else threshold
     lab_va, lab_te = labels_above(data.y["val"], threshold), labels_above(data.y["test"], threshold)
     sources = {"regression_ensemble": (exceedance_probability(gaussian_pred["val_mean"], gaussian_pred["val_var"],
@@ -91,12 +93,17 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
     rows = []
     for name, (p_va, p_te) in sources.items():
         temperature = chapter3.fit_temperature(logit(p_va), lab_va)
+        t_lo, t_hi, _ = bootstrap_interval(lambda pp, ll: chapter3.fit_temperature(logit(pp), ll), (p_va, lab_va),
+                                           n_boot=min(500, int(n_boot or SETTINGS.current().n_boot)))
+        ece_at = lambda t: (lambda pp, ll: chapter3.classification_ece(sigmoid(logit(pp) / t), ll))  # noqa: E731
+        change = C.paired_change(ece_at(temperature), ece_at(1.0), (p_te, lab_te), n_boot=n_boot)
         for variant, p in (("raw", p_te), ("temperature_scaled", sigmoid(logit(p_te) / temperature))):
             m = classification_metrics(chapter3, p, lab_te)
             lo, hi, boot = bootstrap_interval(lambda pp, ll: chapter3.classification_ece(pp, ll), (p, lab_te), n_boot)
             null = C.ece_null(chapter3, p, lab_te, draws=1000 if run_mode() == "full" else 200)
             rows.append({"model": name, "variant": variant, "split": data.name, "threshold": threshold,
-                         "temperature": temperature, "temperature_fitted_on": "validation", **m,
+                         "temperature": temperature, "temperature_fitted_on": "validation",
+                         "temperature_ci": (t_lo, t_hi), "ece_change_vs_raw": change if variant != "raw" else None, **m,
                          "ece_ci_low": lo, "ece_ci_high": hi, "ece_boot_mean": float(np.mean(boot)),
                          "ece_null_median": null["median"], "ece_null_low": null["low"],
                          "ece_null_high": null["high"], "ece_null_p": null["p_value"],
@@ -131,6 +138,22 @@ def classification_table(rows: list[dict]):
                           "null p": round(r["ece_null_p"], 3),
                           "Brier": round(r["brier"], 3), "log loss": round(r["log_loss"], 3),
                           "accuracy": round(r["accuracy"], 3)} for r in rows]).set_index(["model", "variant"])
+
+
+def ensemble_vs_members(chapter3, prediction: dict, n_boot: int | None = None) -> dict:
+    """Ensemble − mean of its single members on the same test molecules, for ``nll``, ``rmse`` and ``ece``, each
+    with its paired bootstrap interval (:func:`molpractice.calibration.paired_change`). ``prediction`` holds
+    ``mean``, ``var``, ``members_mean``, ``members_var`` (M, n) and ``y``."""
+    stats = {"nll": chapter3.gaussian_nll, "rmse": lambda m, v, y: float(np.sqrt(np.mean((y - m) ** 2))),
+             "ece": lambda m, v, y: chapter3.regression_ece(m, np.sqrt(v), y)}
+    arrays = (prediction["mean"], prediction["var"], np.asarray(prediction["members_mean"]).T,
+              np.asarray(prediction["members_var"]).T, prediction["y"])
+    out = {}
+    for key, stat in stats.items():
+        ens = lambda m, v, mm, mv, y, stat=stat: stat(m, v, y)  # noqa: E731
+        members = lambda m, v, mm, mv, y, stat=stat: float(np.mean([stat(a, b, y) for a, b in zip(mm.T, mv.T)]))  # noqa: E731
+        out[key] = C.paired_change(ens, members, arrays, n_boot=n_boot)
+    return out
 
 
 def similarity_groups(sim_val, sim_test):

@@ -1,5 +1,6 @@
 """Unit tests of molpractice.ensembles and molpractice.plots_calibration on tiny data (seconds, one thread)."""
 import json
+import types
 
 import matplotlib
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
+from molpractice import calibration as C
 from molpractice import ensembles as E
 from molpractice import uncertainty_report as R
 from molpractice import plots_calibration as P
@@ -327,7 +329,38 @@ def test_plots_return_labelled_axes():
             P.plot_confidence_curve({"std": P.confidence_curve(y - mean, std)}, oracle=P.confidence_curve(y - mean, np.abs(y - mean))),
             P.plot_variance_components(std**2, (std / 3) ** 2, color=rng.random(60), color_label="similarity"),
             P.plot_binned_by_similarity(rng.random(60), {"|error|": np.abs(y - mean), "std": std}),
-            P.plot_interval_widths([50, 100, 128], {"ECE": [0.2, 0.14, 0.12]})]
+            P.plot_interval_widths([50, 100, 128], {"ECE": [0.2, 0.14, 0.12]}),
+            P.plot_rmse_vs_rmv({"model": C.ence_bins(std, y, mean)})]
+    quantile = P.plot_calibration_curve({"model": C.quantile_calibration_curve(C.pit(mean, std, y))}, kind="quantile")
+    assert "PIT" in quantile.get_ylabel() and "QCE" in quantile.get_legend().get_texts()[1].get_text()
     for ax in axes:
         assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    with pytest.raises(ValueError):
+        P.plot_calibration_curve({}, kind="pit")
     plt.close("all")
+
+
+def test_ensemble_vs_members_and_calibration_suite():
+    rng = np.random.default_rng(6)
+    n = 128
+    members_mean = rng.normal(size=(3, n))
+    members_var = rng.uniform(0.2, 1.0, (3, n))
+    mean, alea, epi = ch03.ensemble_moments(members_mean, members_var)
+    y = mean + np.sqrt(alea + epi) * rng.standard_normal(n)
+    pred = {"mean": mean, "var": alea + epi, "members_mean": members_mean, "members_var": members_var, "y": y}
+    out = R.ensemble_vs_members(ch03, pred, n_boot=50)
+    assert set(out) == {"nll", "rmse", "ece"}
+    single_nll = np.mean([ch03.gaussian_nll(m, v, y) for m, v in zip(members_mean, members_var)])
+    assert out["nll"]["change"] == pytest.approx(ch03.gaussian_nll(mean, alea + epi, y) - single_nll)
+    assert all(c["low"] <= c["high"] for c in out.values())
+
+    split = types.SimpleNamespace(y={"val": y[:64], "test": y[64:]})  # what calibration_suite reads of a SplitData
+
+    preds = {"val_mean": mean[:64], "val_var": (alea + epi)[:64], "mean": mean[64:], "aleatoric": alea[64:],
+             "epistemic": epi[64:]}
+    sim = rng.random(n)
+    suite = R.calibration_suite(ch03, split, preds, sim[:64], sim[64:], draws=50, n_boot=50)
+    assert set(suite) >= {"reference", "recalibration", "conformal", "ence"}
+    assert set(suite["conformal"]) == {0.1, 0.32}
+    groups = suite["conformal"][0.1]["groups"]
+    assert sorted(groups) == [0, 1, 2] and sum(g["n_test"] for g in groups.values()) == 64
