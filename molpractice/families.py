@@ -174,3 +174,18 @@ def family_size_table(families) -> "object":
     table = sizes.value_counts().sort_index().rename_axis("size").reset_index(name="families")
     table["molecules"] = table["size"] * table["families"]
     return table
+
+
+def size_summary(groupings) -> "object":
+    """One row per grouping (``{name: (n,) group labels}``): ``molecules``, ``groups``, ``median group size``
+    (over molecules: the size of the group a typical molecule sits in), ``largest`` and ``share in groups >= 10``."""
+    import pandas as pd
+
+    rows = []
+    for name, labels in groupings.items():
+        labels = pd.Series(list(labels))
+        per_molecule = labels.map(labels.value_counts()).to_numpy()
+        rows.append({"grouping": name, "molecules": len(labels), "groups": labels.nunique(),
+                     "median group size": float(np.median(per_molecule)), "largest": int(per_molecule.max()),
+                     "share in groups >= 10": float(np.mean(per_molecule >= 10))})
+    return pd.DataFrame(rows).set_index("grouping")

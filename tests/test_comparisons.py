@@ -77,3 +77,17 @@ def test_bench_ch05_prints_one_table_and_writes_json(monkeypatch, tmp_path, caps
     rows = json.loads(out.read_text())["results"]
     assert len(rows) == len(report["results"]) == 2 + 3 * 2 + 3 * 2
     assert all({"measurement", "method", "value", "mc_se", "reps"} <= set(r) for r in rows)
+
+
+def test_plot_error_rates():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from molpractice import plots_statistics
+
+    table = comparisons.comparison_error_rates(reps=10, n_boot=50, n_families=10, n_seeds=2, delta=0.3)
+    ax = plots_statistics.plot_error_rates(table)
+    assert ax.get_title() and len(ax.patches) == 2 * len(table)
+    plt.close("all")

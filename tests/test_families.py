@@ -68,3 +68,26 @@ def test_fixed_test_leakage_curve_has_one_training_size(small, impl):
     assert set(cov["method"]) == {"i.i.d.", "cluster"}
     assert ((cov["coverage"] >= 0) & (cov["coverage"] <= 1)).all()
     assert (cov.set_index("method")["mean width"]["cluster"] >= cov.set_index("method")["mean width"]["i.i.d."])
+
+
+def test_size_summary_and_plots(small):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from molpractice import plots_statistics
+
+    groupings = {"families": small["family"], "singletons": np.arange(len(small))}
+    table = families.size_summary(groupings)
+    assert table.loc["singletons", "groups"] == len(small) and table.loc["singletons", "median group size"] == 1
+    assert table.loc["families", "largest"] == small.groupby("family").size().max()
+    ax = plots_statistics.plot_family_sizes(groupings)
+    assert ax.get_title() and ax.get_xlabel() and len(ax.get_lines()) == 2
+    plt.close("all")
+    curve = family_studies.fixed_test_leakage_curve(small, chem.morgan_fingerprints(small["smiles"].tolist(),
+                                                                                     counts=True),
+                                                    cutoffs=(1.0, 0.6), subsamples=2, n_boot=30)
+    ax = plots_statistics.plot_fixed_leakage_curve(curve)
+    assert ax.get_ylabel().startswith("test RMSE")
+    plt.close("all")
