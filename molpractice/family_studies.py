@@ -25,7 +25,7 @@ from .runtime import RunSettings
 RIDGE_ALPHA = 3.0
 
 SETTINGS = RunSettings(
-    full=dict(fam_test_families=(10, 30), fam_reps=250, fam_boot=400,
+    full=dict(fam_test_families=(10, 30), fam_reps=200, fam_boot=400,
               leak_cutoffs=(1.0, 0.8, 0.7, 0.6, 0.5, 0.4), leak_subsamples=5, leak_boot=1000),
     fast=dict(fam_test_families=(30,), fam_reps=60, fam_boot=200,
               leak_cutoffs=(1.0, 0.6, 0.4), leak_subsamples=2, leak_boot=300),

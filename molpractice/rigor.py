@@ -43,7 +43,7 @@ from .runtime import RunSettings
 SETTINGS = RunSettings(
     full=dict(timing_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000), brute_max_n=4000, timing_repeats=3,
               n_families=40, family_sizes=(1, 3, 10), coverage_reps=300, coverage_boot=500, ci_boot=2000,
-              leakage_thresholds=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), rf_trees=100, ci_threshold=0.4,
+              leakage_thresholds=(0.2, 0.4, 0.6, 0.8), rf_trees=100, ci_threshold=0.4,
               n_outcomes=200, power_reps=1000, ts_reps=200, ts_boot=1000, looks=12, looks_reps=20000),
     fast=dict(timing_sizes=(1000, 2000, 4000, 8000), brute_max_n=2000, timing_repeats=2,
               n_families=40, family_sizes=(1, 10), coverage_reps=60, coverage_boot=200, ci_boot=500,
