@@ -15,7 +15,8 @@ from .diffusion_model import molecule_data, train_molecule_model, train_toy, toy
 from .diffusion_sampling import draw_sizes, position_clip, sample_molecules, sample_toy
 from .runtime import run_mode
 
-__all__ = ['toy_quality_grid', 'molecule_quality_grid', 'toy_sampler_controls', 'sampler_controls', 'run_toy',
+__all__ = ['CLIP_MODES', 'toy_quality_grid', 'molecule_quality_grid', 'toy_sampler_controls', 'sampler_controls', 'compare_controls',
+           'run_toy',
            'run_benchmark']
 
 def toy_quality_grid(chapter, model, grid, n: int, clip, seed: int = 1):
@@ -57,36 +58,52 @@ def _cp(k, n):
     return clopper_pearson(int(k), int(n))
 
 
-def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1):
-    """The toy's sampler controls: DDPM (ancestral; on a subsequence below T) and DDIM (η = 0), each with and
-    without the x̂₀ clip, at every step count of ``steps``; same x_T seed for every row.
+CLIP_MODES = ("on", "off", "on, ε̂ kept")
+
+
+def _default_runs(steps):
+    """Both samplers × clip on/off × ``steps``, plus clip with ε̂ kept (the literal 4.5 step) at the middle count."""
+    runs = [(m, c, int(k)) for m in ("ddpm", "ddim") for c in ("on", "off") for k in steps]
+    return runs + [(m, "on, ε̂ kept", int(steps[len(steps) // 2])) for m in ("ddpm", "ddim")]
+
+
+def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1, runs=None):
+    """The toy's sampler controls: DDPM (ancestral; on a subsequence below T) and DDIM (η = 0) with the x̂₀ clip
+    ``"on"`` (ε̂ re-derived from the clipped x̂₀), ``"off"``, and ``"on, ε̂ kept"`` (the clip inside the chapter's
+    step, ε̂ as predicted), at the step counts of ``steps`` (or the ``(method, clip mode, steps)`` of ``runs``);
+    same x_T seed for every row.
 
     Returns a DataFrame: ``sampler``, ``clip``, ``steps``, ``n``, ``within_3sigma`` with its Clopper–Pearson
-    95 % interval (``low``, ``high``; samples are independent draws), ``modes_hit``, ``seconds``.
+    95 % interval (``low``, ``high``; samples are independent draws), ``modes_hit``, ``diverged`` (the state
+    stopped being finite: the step functions raised ValueError; scored 0), ``seconds``.
     """
     import pandas as pd
 
     rows = []
-    for method in ("ddpm", "ddim"):
-        for c in (clip, None):
-            for k in steps:
-                start = time.perf_counter()
-                x = sample_toy(chapter, model, n, method, int(k), c, seed=seed)
-                q = toy_quality(x)
-                hits = round(q["within_3sigma"] * n)
-                low, high = _cp(hits, n)
-                rows.append({"sampler": method.upper(), "clip": c is not None, "steps": int(k), "n": n,
-                             "within_3sigma": hits / n, "low": low, "high": high, "modes_hit": q["modes_hit"],
-                             "seconds": time.perf_counter() - start})
+    for method, mode, k in runs or _default_runs(steps):
+        start, diverged = time.perf_counter(), False
+        try:
+            x = sample_toy(chapter, model, n, method, int(k), None if mode == "off" else clip, seed=seed,
+                           rederive_eps=mode == "on")
+            q = toy_quality(x)
+        except ValueError:  # the step functions refuse a non-finite state: the run diverged
+            q, diverged = {"within_3sigma": 0.0, "modes_hit": 0}, True
+        hits = round(q["within_3sigma"] * n)
+        low, high = _cp(hits, n)
+        rows.append({"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "within_3sigma": hits / n,
+                     "low": low, "high": high, "modes_hit": q["modes_hit"], "diverged": diverged,
+                     "seconds": time.perf_counter() - start})
     return pd.DataFrame(rows)
 
 
 def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale: float, pos_clip: float,
-                     seed: int = 2, reuse=None):
-    """Molecule sampler controls: DDPM and DDIM, each with and without the x̂₀ clip (positions and types), at
-    every step count of ``steps``, on the same ``n`` sizes and seed.
+                     seed: int = 2, reuse=None, runs=None):
+    """Molecule sampler controls: DDPM and DDIM with the x̂₀ clip (positions and types) ``"on"`` (ε̂ re-derived
+    from the clipped x̂₀), ``"off"`` and ``"on, ε̂ kept"``, at the step counts of ``steps``, on the same ``n`` sizes
+    and seed (or only the ``runs`` given as ``(method, clip mode, steps)`` triples; default: both samplers ×
+    on/off × ``steps`` plus "on, ε̂ kept" at the middle step count).
 
-    ``reuse``: optional ``{(method, clip, steps): samples}`` of runs already made with these sizes and seed
+    ``reuse``: optional ``{(method, clip mode, steps): samples}`` of runs already made with these sizes and seed
     (e.g. the main result), not sampled again. A run whose state stops being finite (the step functions
     raise ValueError) counts as 0 valid molecules and is marked ``diverged``. Returns a DataFrame:
     ``sampler``, ``clip``, ``steps``, ``n``, ``valid``, ``connected`` (valid single fragment) with its
@@ -100,25 +117,52 @@ def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale:
     sizes = draw_sizes(data, n, seed=seed)
     reuse = reuse or {}
     rows = []
-    for method in ("ddpm", "ddim"):
-        for clipped in (True, False):
-            for k in steps:
-                start, diverged = time.perf_counter(), False
-                samples = reuse.get((method, clipped, int(k)))
-                if samples is None:
-                    try:
-                        samples, _ = sample_molecules(chapter, model, sizes, alpha_bar, method, int(k), type_scale,
-                                                      pos_clip if clipped else None, seed=seed, clip_types=clipped)
-                    except ValueError:
-                        samples, diverged = [], True
-                with rdkit_quiet():
-                    mols = [chapter.molecule_from_geometry(z, pos) for z, pos in samples]
-                valid = [m for m in mols if m is not None]
-                conn = sum(len(Chem.GetMolFrags(m)) == 1 for m in valid)
-                low, high = _cp(conn, n)
-                rows.append({"sampler": method.upper(), "clip": clipped, "steps": int(k), "n": n,
-                             "valid": len(valid) / n, "connected": conn / n, "low": low, "high": high,
-                             "diverged": diverged, "seconds": time.perf_counter() - start})
+    for method, mode, k in runs or _default_runs(steps):
+        start, diverged, clipped = time.perf_counter(), False, mode != "off"
+        samples = reuse.get((method, mode, int(k)))
+        if samples is None:
+            try:
+                samples, _ = sample_molecules(chapter, model, sizes, alpha_bar, method, int(k), type_scale,
+                                              pos_clip if clipped else None, seed=seed, clip_types=clipped,
+                                              rederive_eps=mode == "on")
+            except ValueError:
+                samples, diverged = [], True
+        with rdkit_quiet():
+            mols = [chapter.molecule_from_geometry(z, pos) for z, pos in samples]
+        valid = [m for m in mols if m is not None]
+        conn = sum(len(Chem.GetMolFrags(m)) == 1 for m in valid)
+        low, high = _cp(conn, n)
+        rows.append({"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n,
+                     "valid": len(valid) / n, "connected": conn / n, "low": low, "high": high,
+                     "diverged": diverged, "seconds": time.perf_counter() - start})
+    return pd.DataFrame(rows)
+
+
+def compare_controls(table, y: str = "connected"):
+    """Paired readings of a controls table (from :func:`sampler_controls` or :func:`toy_sampler_controls`):
+    DDPM − DDIM at each step count and clip mode, and clip "on" − "off" / − "on, ε̂ kept" for each sampler and
+    step count, each
+    with Newcombe's 95 % interval of the difference and a verdict ("higher", "lower", "no detectable
+    difference"). The runs share x_T, so the independent-samples interval is conservative. Returns a
+    DataFrame."""
+    import pandas as pd
+
+    from .plausibility import rate_difference
+
+    def k(row):
+        return int(round(row[y] * row["n"])), int(row["n"])
+
+    rows = []
+    idx = {(r["sampler"], r["clip"], int(r["steps"])): r for _, r in table.iterrows()}
+    for (sampler, mode, steps), r in sorted(idx.items(), key=lambda x: (x[0][2], x[0][0], x[0][1])):
+        pairs = []
+        if sampler == "DDPM" and ("DDIM", mode, steps) in idx:
+            pairs.append((f"DDPM − DDIM, {steps} steps, clip {mode}", r, idx[("DDIM", mode, steps)]))
+        for other in ("off", "on, ε̂ kept"):
+            if mode == "on" and (sampler, other, steps) in idx:
+                pairs.append((f"{sampler}-{steps}: clip on − clip {other}", r, idx[(sampler, other, steps)]))
+        for name, a, b in pairs:
+            rows.append({"comparison": name, "first": a[y], "second": b[y], **rate_difference(*k(a), *k(b))})
     return pd.DataFrame(rows)
 
 
@@ -148,7 +192,7 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
     """``molpractice bench ch04``: the chapter's target table.
 
     Trains the toy (fixed steps) and scores its samplers; trains the molecule model for its fixed number of
-    steps (or loads it from the cache); samples ``n_samples`` molecules with DDPM (``steps``, default all T)
+    steps (or loads it from the cache); samples ``bench_samples`` molecules with DDPM (``steps``, default all T)
     and ``n_fast_samples`` with DDIM-50 (timed); reports validity, valid single-fragment (Clopper–Pearson 95 %),
     molecule stability and "plausible" next to the training data's own rates, then the sampler controls
     (DDPM / DDIM × x̂₀ clip × ``control_steps``). No model choice is made here: every setting is fixed in
@@ -176,7 +220,7 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
         raise ValueError(f"--steps must be an int in [1, {cfg.T}], got {steps!r}")
     start = time.perf_counter()
     toy_model, toy_hist, _ = run_toy(chapter, cfg, progress=False)
-    toy = toy_sampler_controls(chapter, toy_model, (50, cfg.toy_T), cfg.toy_samples, 2.0 + 4 * 0.1)
+    toy = toy_sampler_controls(chapter, toy_model, (50, 100, cfg.toy_T), cfg.toy_samples, 2.0 + 4 * 0.1)
     data = molecule_data()
     data_samples = [(d["z"], d["pos"]) for d in data]
     recovery = bond_recovery(chapter.molecule_from_geometry, data)
@@ -184,7 +228,7 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
     alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
     clip = position_clip(data)
     n_steps = steps or cfg.T
-    sizes = draw_sizes(data, cfg.n_samples, seed=1)
+    sizes = draw_sizes(data, cfg.bench_samples, seed=1)
     main, extra = sample_molecules(chapter, model, sizes, alpha_bar, "ddpm", n_steps, cfg.type_scale, clip, seed=1)
     fast_sizes = draw_sizes(data, cfg.n_fast_samples, seed=1)
     fast, extra_fast = sample_molecules(chapter, model, fast_sizes, alpha_bar, "ddim", min(50, cfg.T), cfg.type_scale,

@@ -27,8 +27,16 @@ def step_schedule(T: int, steps: int):
 
 
 def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: int | None = None,
-                clip=None, project=None, generator=None, keep=None):
+                clip=None, project=None, generator=None, keep=None, rederive_eps: bool = True):
     """Run a reverse process from ``x_T`` with the chapter's step functions.
+
+    Clipping x̂₀ inside a DDIM step while keeping ε̂ as predicted (the literal step of exercise 4.5) makes the
+    two terms of the update inconsistent: ε̂ no longer belongs to the clipped x̂₀, and a state outside the
+    data range can feed itself step after step until it is no longer finite. With ``rederive_eps`` (default)
+    the sampler clips x̂₀ itself and hands ``chapter.ddim_step`` the noise that the clipped x̂₀ implies,
+    ε̃ = (x_t − √ᾱ_t·clip(x̂₀)) / √(1 − ᾱ_t), with ``clip=None`` (as the ``diffusers`` DDIM scheduler does).
+    The full-T DDPM step (``chapter.ddpm_step``) uses x̂₀ and x_t only, so there the clip is passed through
+    unchanged either way.
 
     Args:
         chapter: the chapter-4 module (``ddpm_step``, ``ddim_step``).
@@ -43,6 +51,8 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
             the centre of mass of position noise).
         generator: ``torch.Generator`` for the noise.
         keep: if given, a callable ``keep(parts, t)`` called after every step (trajectories).
+        rederive_eps: re-derive ε̂ from the clipped x̂₀ for the DDIM steps (see above); False passes ``clip``
+            to ``chapter.ddim_step`` (ε̂ kept as predicted) — a control.
     Returns:
         The final state (same structure as ``x_T``).
     """
@@ -68,24 +78,36 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
             for k, (x, e) in enumerate(zip(parts, eps)):
                 if method == "ddpm" and t_prev == t - 1:
                     new.append(chapter.ddpm_step(x, t, e, alpha_bar, noise=fresh(k, x), clip=clips[k]))
-                elif method == "ddpm":
-                    new.append(chapter.ddim_step(x, t, t_prev, e, alpha_bar, eta=1.0, noise=fresh(k, x), clip=clips[k]))
                 else:
-                    new.append(chapter.ddim_step(x, t, t_prev, e, alpha_bar, eta=0.0, clip=clips[k]))
+                    c = clips[k]
+                    if rederive_eps and c is not None:
+                        e, c = _rederived_eps(x, e, float(alpha_bar[t]), c), None
+                    if method == "ddpm":
+                        new.append(chapter.ddim_step(x, t, t_prev, e, alpha_bar, eta=1.0, noise=fresh(k, x), clip=c))
+                    else:
+                        new.append(chapter.ddim_step(x, t, t_prev, e, alpha_bar, eta=0.0, clip=c))
             parts = new
             if keep is not None:
                 keep(parts, t_prev)
     return parts[0] if single else parts
 
 
-def sample_toy(chapter, model, n: int, method: str = "ddpm", steps: int | None = None, clip=None, seed: int = 0):
+def _rederived_eps(x, eps, ab_t: float, clip: float):
+    """ε̃ = (x_t − √ᾱ_t·x̂₀_clipped) / √(1 − ᾱ_t): the noise implied by the row-norm-clipped x̂₀."""
+    x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
+    x0 = x0 * (clip / x0.norm(dim=-1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
+    return (x - math.sqrt(ab_t) * x0) / math.sqrt(1 - ab_t)
+
+
+def sample_toy(chapter, model, n: int, method: str = "ddpm", steps: int | None = None, clip=None, seed: int = 0,
+               rederive_eps: bool = True):
     """``n`` toy samples (Tensor[n, 2]) from ``model`` with the chapter's sampler; ``clip`` = row-norm bound."""
 
     alpha_bar = chapter.cosine_alpha_bar(model.T, dtype=torch.float32)
     gen = torch.Generator().manual_seed(seed)
     x_T = torch.randn(n, 2, generator=gen)
     return run_sampler(chapter, lambda parts, t: [model(parts[0], torch.full((n,), t))], x_T, alpha_bar,
-                       method=method, steps=steps, clip=clip, generator=gen)
+                       method=method, steps=steps, clip=clip, generator=gen, rederive_eps=rederive_eps)
 
 
 def position_clip(data, margin: float = 1.2) -> float:
@@ -95,7 +117,8 @@ def position_clip(data, margin: float = 1.2) -> float:
 
 def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", steps: int | None = None,
                      type_scale: float = 0.25, pos_clip: float | None = None, seed: int = 0, x_T=None,
-                     recentre: bool = True, trajectory: int = 0, clip_types: bool = True):
+                     recentre: bool = True, trajectory: int = 0, clip_types: bool = True,
+                     rederive_eps: bool = True):
     """Generate molecules of the given ``sizes`` (list of atom counts) with the chapter's sampler.
 
     Positions start from Gaussian noise projected with ``chapter.remove_mean`` (or from ``x_T`` =
@@ -141,7 +164,7 @@ def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", ste
     start = time.perf_counter()
     pos, h = run_sampler(chapter, denoise, [pos_T, h_T], alpha_bar, method=method, steps=steps,
                          clip=[pos_clip, type_scale if clip_types else None], project=[lambda z: chapter.remove_mean(z, batch), None],
-                         generator=gen, keep=keep)
+                         generator=gen, keep=keep, rederive_eps=rederive_eps)
     seconds = time.perf_counter() - start
     z_all = torch.tensor(ELEMENTS)[h.argmax(dim=1)]
     samples = [(z_all[batch == g], pos[batch == g]) for g in range(n_graphs)]

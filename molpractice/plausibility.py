@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["ALERTS", "GEOMETRY_CHECKS", "clopper_pearson", "stability", "geometry_checks", "alert_hits",
+__all__ = ["ALERTS", "GEOMETRY_CHECKS", "clopper_pearson", "rate_difference", "stability", "geometry_checks", "alert_hits",
            "plausibility", "plausibility_table"]
 
 # Thresholds of PoseBusters' "mol" configuration (posebusters 0.6.5, config/mol.yml)
@@ -68,6 +68,31 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     low = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
     high = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
     return low, high
+
+
+def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def rate_difference(k1: int, n1: int, k2: int, n2: int, confidence: float = 0.95) -> dict:
+    """Difference of two independent binomial rates k1/n1 − k2/n2 with Newcombe's hybrid score interval
+    (Newcombe 1998, method 10, from Wilson intervals). Returns ``{"difference", "low", "high", "verdict"}``;
+    the verdict is "higher" / "lower" when the interval excludes 0, else "no detectable difference"."""
+    from scipy.stats import norm
+
+    if min(n1, n2) <= 0 or not (0 <= k1 <= n1 and 0 <= k2 <= n2):
+        raise ValueError(f"need 0 <= k <= n and n > 0, got {k1}/{n1} and {k2}/{n2}")
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = _wilson(k1, n1, z), _wilson(k2, n2, z)
+    d = p1 - p2
+    low = d - ((p1 - l1) ** 2 + (u2 - p2) ** 2) ** 0.5
+    high = d + ((u1 - p1) ** 2 + (p2 - l2) ** 2) ** 0.5
+    verdict = "higher" if low > 0 else "lower" if high < 0 else "no detectable difference"
+    return {"difference": d, "low": low, "high": high, "verdict": verdict}
 
 
 def _rate(k: int, n: int) -> dict:

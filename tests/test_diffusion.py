@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from molpractice import diffusion as D
+from molpractice import diffusion_sampling
 from molpractice import plots_sampling as P
 from solutions import ch04_diffusion as ch
 
@@ -243,11 +244,30 @@ def test_sampler_controls_and_toy_controls():
     model, _ = D.train_molecule_model(ch, data, cfg, progress=False, cache=False)
     ab = ch.cosine_alpha_bar(cfg.T, dtype=torch.float32)
     table = D.sampler_controls(ch, model, data, ab, (5, cfg.T), 4, cfg.type_scale, 5.0, seed=0)
-    assert len(table) == 2 * 2 * 2 and set(table["sampler"]) == {"DDPM", "DDIM"} and set(table["clip"]) == {True, False}
+    assert len(table) == 2 * 2 * 2 + 2 and set(table["sampler"]) == {"DDPM", "DDIM"}
+    assert set(table["clip"]) == set(D.CLIP_MODES)
     assert ((table["low"] <= table["connected"]) & (table["connected"] <= table["high"])).all()
     toy_model, _ = D.train_toy(ch, T=30, steps=10, progress=False)
     toy = D.toy_sampler_controls(ch, toy_model, (5, 30), 40, 2.4)
-    assert len(toy) == 8 and ((toy["low"] <= toy["within_3sigma"]) & (toy["within_3sigma"] <= toy["high"])).all()
+    assert len(toy) == 10 and ((toy["low"] <= toy["within_3sigma"]) & (toy["within_3sigma"] <= toy["high"])).all()
+    pairs = D.compare_controls(toy, y="within_3sigma")
+    assert {"DDPM − DDIM, 5 steps, clip on", "DDIM-30: clip on − clip off"} <= set(pairs["comparison"])
+    assert set(pairs["verdict"]) <= {"higher", "lower", "no detectable difference"}
+
+
+def test_rederived_eps_matches_the_clip_inside_ddpm_and_keeps_ddim_consistent():
+    ab = ch.cosine_alpha_bar(50)
+    gen = torch.Generator().manual_seed(0)
+    x, e = torch.randn(30, 2, generator=gen, dtype=torch.float64) * 3, torch.randn(30, 2, generator=gen, dtype=torch.float64)
+    e2 = diffusion_sampling._rederived_eps(x, e, float(ab[40]), 1.0)
+    x0 = (x - math.sqrt(1 - float(ab[40])) * e2) / math.sqrt(float(ab[40]))
+    assert float(x0.norm(dim=1).max()) <= 1.0 + 1e-9, "ε̃ must imply the clipped x̂₀"
+    a = ch.ddim_step(x, 40, 39, e, ab, eta=1.0, noise=torch.zeros_like(x), clip=1.0)
+    b = ch.ddim_step(x, 40, 39, e2, ab, eta=1.0, noise=torch.zeros_like(x))
+    assert not torch.allclose(a, b), "keeping ε̂ and re-deriving it are different updates"
+    p = ch.ddpm_step(x, 40, e, ab, noise=torch.zeros_like(x), clip=1.0)
+    q = ch.ddpm_step(x, 40, e2, ab, noise=torch.zeros_like(x))
+    assert torch.allclose(p, q, atol=1e-9), "the DDPM posterior mean depends on x̂₀ and x_t only"
 
 
 def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
@@ -258,7 +278,8 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
 
     tiny = dict(vars(D.SETTINGS.current("fast")))
     tiny.update(toy_T=60, toy_steps=20, toy_samples=50, T=10, hidden=8, layers=1, batch_size=4,
-                train_steps=3, n_samples=6, n_fast_samples=4, n_boot=20, control_steps=(5, 10), control_samples=4)
+                train_steps=3, n_samples=6, n_fast_samples=4, n_boot=20, control_steps=(5, 10), control_samples=4,
+                bench_samples=6)
     monkeypatch.setattr(diffusion_model, "SETTINGS", RunSettings(full=tiny, fast=tiny))
     monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
     out = tmp_path / "bench.json"
@@ -269,7 +290,7 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
     rows = {r["samples"]: r for r in report["results"]}
     assert {"training data (reference)", "DDPM-5", "DDIM-10"} <= set(rows)
     assert rows["DDPM-5"]["n"] == 6 and rows["training data (reference)"]["rates"]["plausible"]["rate"] > 0.9
-    assert report["training"]["steps"] == 3 and len(report["controls"]) == 8
+    assert report["training"]["steps"] == 3 and len(report["controls"]) == 10
     assert json.loads(out.read_text())["chapter"] == "ch04"
     with pytest.raises(ValueError):
         D.run_benchmark("solutions", steps=11)
