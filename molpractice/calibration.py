@@ -25,10 +25,19 @@ import numpy as np
 # ------------------------------------------------------------------------------------------- basics
 
 
-def _default(name):
-    from .ensembles import SETTINGS
+_FALLBACK = {"n_levels": 100, "n_bins": 15, "n_boot": 2000}
+_settings = None
 
-    return getattr(SETTINGS.current(), name)
+
+def use_settings(current) -> None:
+    """Take the defaults of ``n_levels``, ``n_bins`` and ``n_boot`` from ``current()`` (``molpractice.ensembles``
+    registers its ``SETTINGS.current``, so the chapter's run settings stay in one place without an import cycle)."""
+    global _settings
+    _settings = current
+
+
+def _default(name):
+    return getattr(_settings(), name) if _settings is not None else _FALLBACK[name]
 
 
 def interval_coverage(mean, std, y, level: float) -> float:

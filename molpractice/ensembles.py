@@ -44,6 +44,7 @@ from .calibration import (  # noqa: F401
     logit,
     sigmoid,
     spearman,
+    use_settings,
 )
 from .runtime import RunSettings
 
@@ -73,6 +74,7 @@ SETTINGS = RunSettings(
              n_levels="confidence levels of the regression ECE", n_bins="equal-width bins of the classification ECE",
              n_boot="bootstrap resamples of the test molecules"),
 )
+use_settings(SETTINGS.current)  # the metrics' defaults (n_levels, n_bins, n_boot) come from SETTINGS
 SPLITS = ("scaffold", "random")
 CRITERIA = ("rmse", "nll")
 HEADS = ("gaussian", "mse", "classifier")

@@ -125,3 +125,12 @@ def test_paired_change_verdicts():
     assert same["verdict"] == "no detectable change" and same["change"] == 0
     up = C.paired_change(lambda a: float(np.mean(a)) + 1, lambda a: float(np.mean(a)), (x,), n_boot=50)
     assert up["verdict"] == "higher"
+
+
+def test_defaults_come_from_the_chapter_settings(monkeypatch):
+    from molpractice import ensembles
+
+    monkeypatch.setenv("MOLPRACTICE_FAST", "1")
+    assert C._default("n_boot") == ensembles.SETTINGS.current().n_boot == 200
+    monkeypatch.setenv("MOLPRACTICE_FAST", "0")
+    assert C._default("n_boot") == ensembles.SETTINGS.current().n_boot == 2000
