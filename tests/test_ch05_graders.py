@@ -980,3 +980,11 @@ def test_fresh_stubs_are_not_started_never_failed():
             except NotImplementedError:
                 outcomes.append("not started")
         assert "not started" in outcomes, f"{exercise_id}: no grader reaches the stub"
+
+
+def test_spec_shows_a_function_default_by_name():
+    """Spec 5.3 renders ``statistic=np.mean`` readably (no ``<function mean at 0x…>``)."""
+    from molpractice.chapters import spec_markdown
+
+    text = spec_markdown("5.3")
+    assert "= np.mean" in text and "<function" not in text and " at 0x" not in text
