@@ -483,6 +483,7 @@ def conformal_table(reports: dict):
         for g, x in r.get("groups", {}).items():
             row[f"T{g + 1} cov"] = round(x["coverage"], 3)
         if "groups" in r:
+            row["n cal T1/T2/T3"] = "/".join(str(x["n_cal"]) for x in r["groups"].values())
             row["gap"] = round(r["gap"], 3)
             for g, x in r["groups"].items():
                 row[f"T{g + 1} Mondrian"] = round(x["coverage_mondrian"], 3)
