@@ -38,13 +38,13 @@ SETTINGS = RunSettings(
               train_steps=4500, type_scale=0.25,
               n_samples=200, n_fast_samples=100, steps_grid=(500, 100, 50), ddim_grid=(50, 20, 10),
               grid_samples=100, n_boot=1000,
-              control_steps=(50, 100, 500), control_samples=100),
+              control_steps=(50, 100, 500), control_samples=100, bench_samples=400),
     fast=dict(toy_T=200, toy_steps=300, toy_samples=500,
               T=100, hidden=32, layers=2, batch_size=32, lr=1e-3, ema_decay=0.9,
               train_steps=150, type_scale=0.25,
               n_samples=24, n_fast_samples=12, steps_grid=(100, 20), ddim_grid=(20, 10),
               grid_samples=12, n_boot=200,
-              control_steps=(20, 100), control_samples=12),
+              control_steps=(20, 100), control_samples=12, bench_samples=16),
     doc=dict(toy_T="diffusion steps T of the 2D toy", toy_steps="training steps of the toy MLP (fixed)",
              toy_samples="toy samples per sampler",
              T="diffusion steps T of the molecule model", hidden="EGNN width", layers="EGNN layers",
@@ -59,7 +59,8 @@ SETTINGS = RunSettings(
              grid_samples="molecules per sampler in the quality-vs-steps study",
              n_boot="bootstrap resamples for the 95 % intervals",
              control_steps="step counts of the sampler controls (DDPM / DDIM × x̂₀ clip on / off)",
-             control_samples="molecules per sampler-control run"),
+             control_samples="molecules per sampler-control run",
+             bench_samples="molecules sampled with DDPM for the main row of `molpractice bench ch04`"),
 )
 
 
