@@ -176,11 +176,10 @@ def longest_window_at_most_k_distinct(tokens: Iterable[Hashable], k: int) -> int
 
     Hint:
         1. Idea: two pointers — a window [left, right] that grows on the right and shrinks on the left.
-        2. Approach: move the right end one token at a time, keeping a count per token inside the window;
-           while more than k distinct tokens are inside, move the left end and decrement (forget a token
-           whose count reaches 0). Every position enters and leaves once: O(n).
-        3. Tricky detail: record the window length only after shrinking, and count both ends (an off-by-one
-           here is the usual bug); k = 0 or an empty stream gives 0.
+        2. Approach: keep per-token counts for the window and shrink it from the left while the invariant
+           ("at most k distinct") fails. Every position enters and leaves once: O(n).
+        3. Tricky detail: which window is a valid candidate for the answer — before or after the invariant
+           is restored? And what do k = 0 and an empty stream give?
     """
     k = _check_int("k", k, low=0)
     tokens = list(tokens)

@@ -3,9 +3,14 @@ unpaired i.i.d. interval, and false "wins" among many comparisons (uncorrected, 
 
 ==================================  ===========================================================
 ``paired_bootstrap_difference``     B − A in mean loss on the same molecules: families and seeds resampled.
+``holm_adjusted``                   Holm-adjusted p-values (family-wise error over several comparisons).
 ``unpaired_iid_difference``         the naive interval: one seed each, molecules resampled independently.
 ``simulate_losses``                 per-molecule losses of two models with family, seed and noise effects.
 ``comparison_error_rates``          false-positive rate (true difference 0) and power, with Monte Carlo error.
+``rate_differences``                paired Monte Carlo intervals of method differences (same simulated test sets).
+``summarize_differences``           printable lines of those intervals.
+``comparison_sensitivity``          the same rates under other variance components (sensitivity rows).
+``loss_scale``                      mean and SD of one molecule's simulated loss (the scale of ``delta``).
 ``false_wins``                      false "wins" among m comparisons: uncorrected, Holm and BH.
 ==================================  ===========================================================
 
@@ -14,35 +19,52 @@ model M and training seed s is ``mu + f_g + e_i + h_{g,M} + c_{M,s} + eps + delt
 family's difficulty and ``e_i`` a molecule's (shared by both models: pairing cancels them), ``h_{g,M}`` how
 model M handles that series (correlated within a family: resample families), ``c_{M,s}`` the seed-to-seed
 shift of the model's mean loss (resample seeds), ``eps`` per-molecule noise. The true difference in expected
-loss is ``delta``. Run settings: :data:`SETTINGS`.
+loss is ``delta``.
+
+The null hypothesis of every comparison here is about *training procedures*: "H0: procedure B has the same
+expected loss as A, averaged over training seeds and families". Two single fitted models differ by
+``c_{B,s} − c_{A,s}`` even under that null; an interval from one seed per model answers a different question
+(do these two fitted models differ?) and cannot see seed variance. Run settings: :data:`SETTINGS`.
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 
 from .runtime import RunSettings
 
+MEAN_SIZE = 8
+"""Mean family size of the simulated test sets (geometric sizes)."""
+MEAN_LOSS = 1.0
+"""Mean per-molecule loss of model A in the simulation (``mu``)."""
+
 SETTINGS = RunSettings(
     full=dict(cmp_reps=1000, cmp_boot=1000, cmp_families=40, cmp_seeds=5, cmp_delta=0.15,
-              mt_reps=4000, mt_m=20, mt_true=5, mt_effect=3.0),
+              cmp_sens_reps=400, mt_reps=4000, mt_m=20, mt_true=5, mt_effect=3.0),
     fast=dict(cmp_reps=200, cmp_boot=400, cmp_families=40, cmp_seeds=5, cmp_delta=0.15,
-              mt_reps=1000, mt_m=20, mt_true=5, mt_effect=3.0),
+              cmp_sens_reps=100, mt_reps=1000, mt_m=20, mt_true=5, mt_effect=3.0),
     doc=dict(cmp_reps="simulated test sets per condition (null and true difference)",
              cmp_boot="bootstrap replicates per interval there",
-             cmp_families="families per simulated test set (mean size MEAN_SIZE)",
+             cmp_families=f"families per simulated test set (geometric sizes, mean {MEAN_SIZE})",
              cmp_seeds="training seeds per model in the paired comparison",
-             cmp_delta="true difference in expected loss for the power rows",
+             cmp_delta=f"true difference in expected loss for the power rows (mean loss {MEAN_LOSS:g})",
+             cmp_sens_reps="simulated test sets per condition in each sensitivity scenario",
              mt_reps="simulated experiments of m comparisons", mt_m="comparisons per experiment (m)",
              mt_true="comparisons with a real effect", mt_effect="their z shift (mean of z under the effect)"),
 )
 
 # the simulation's variance components (SDs, loss units) — see the module docstring
 SD = dict(family=0.5, molecule=0.5, model_family=0.15, seed=0.05, noise=0.3)
-MEAN_SIZE = 8
-"""Mean family size of the simulated test sets (geometric sizes)."""
+SENSITIVITY = {"seed SD 0.15": dict(seed=0.15), "family and molecule SD 1.5": dict(family=1.5, molecule=1.5)}
+"""Other variance components for :func:`comparison_sensitivity` (each overrides part of :data:`SD`)."""
+
+
+def loss_scale(sd: dict | None = None) -> dict:
+    """``{"mean": MEAN_LOSS, "sd": …}``: mean and SD of one molecule's loss under one model and seed (all
+    variance components of :data:`SD`, with ``sd`` overriding some) — the scale to read ``delta`` against."""
+    sd = {**SD, **(sd or {})}
+    return {"mean": MEAN_LOSS, "sd": math.sqrt(sum(v ** 2 for v in sd.values()))}
 
 
 def _codes(clusters, n: int) -> np.ndarray:
@@ -78,8 +100,10 @@ def paired_bootstrap_difference(loss_a, loss_b, clusters=None, n_boot: int = 200
             same n molecules; rows are training seeds.
         clusters: (n,) family labels (None: every molecule its own cluster).
     Returns:
-        dict with ``diff`` (B − A, positive = B worse), ``low``, ``high`` and ``differs`` (the interval
-        excludes 0).
+        dict with ``diff`` (B − A, positive = B worse), ``low``, ``high``, ``differs`` (the interval
+        excludes 0) and ``p_value`` (two-sided bootstrap p-value of "no difference":
+        min(1, 2·min(1 + #replicates ≤ 0, 1 + #replicates ≥ 0) / (n_boot + 1)); its resolution is
+        2 / (n_boot + 1)).
     """
     A, B = _as_seeds(loss_a, "loss_a"), _as_seeds(loss_b, "loss_b")
     if A.shape[1] != B.shape[1]:
@@ -100,8 +124,22 @@ def paired_bootstrap_difference(loss_a, loss_b, clusters=None, n_boot: int = 200
     fam_diff = seed_weights(B.shape[0]) @ sum_b - seed_weights(A.shape[0]) @ sum_a  # (n_boot, G)
     reps = (fam_diff * w).sum(axis=1) / (w @ sizes)
     low, high = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    tail = min(int((reps <= 0).sum()), int((reps >= 0).sum()))
     return {"diff": float(B.mean() - A.mean()), "low": float(low), "high": float(high),
-            "differs": bool(low > 0 or high < 0)}
+            "differs": bool(low > 0 or high < 0), "p_value": min(1.0, 2 * (1 + tail) / (n_boot + 1))}
+
+
+def holm_adjusted(p_values) -> np.ndarray:
+    """Holm (1979) adjusted p-values, in input order: reject hypothesis i at family-wise level α iff
+    adjusted[i] ≤ α (used by the leakage curve's cutoffs; exercise 5.7 asks for the decisions themselves)."""
+    p = np.asarray(p_values, dtype=np.float64).ravel()
+    if p.size == 0:
+        return p
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, (p.size - np.arange(p.size)) * p[order])
+    out = np.empty_like(p)
+    out[order] = np.maximum.accumulate(scaled)
+    return out
 
 
 def unpaired_iid_difference(loss_a, loss_b, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> dict:
@@ -130,7 +168,7 @@ def simulate_losses(rng, n_families: int, n_seeds: int, delta: float = 0.0, sd: 
     for shift in (0.0, delta):
         h = rng.normal(0, sd["model_family"], n_families)[families]
         c = rng.normal(0, sd["seed"], size=(n_seeds, 1))
-        out.append(1.0 + shared + h + c + rng.normal(0, sd["noise"], size=(n_seeds, n)) + shift)
+        out.append(MEAN_LOSS + shared + h + c + rng.normal(0, sd["noise"], size=(n_seeds, n)) + shift)
     return out[0], out[1], families
 
 
@@ -145,11 +183,15 @@ def comparison_error_rates(reps: int | None = None, n_boot: int | None = None, n
     """How often each comparison calls a difference, under the null (true difference 0: the false-positive
     rate) and with a true difference ``delta`` (power), at the 5 % level.
 
-    Methods: ``unpaired i.i.d., 1 seed`` (:func:`unpaired_iid_difference`); ``paired cluster, 1 seed`` (families
-    resampled, seed variance ignored); ``paired cluster + seeds`` (families and ``n_seeds`` seeds per model).
+    Methods (all on the same simulated test sets): ``unpaired i.i.d., one trained model each``
+    (:func:`unpaired_iid_difference`); ``paired cluster, one trained model each`` (families resampled; it
+    answers "do these two fitted models differ?", not the procedure question, so seed variance is not in it);
+    ``paired cluster, N trained models each, seeds resampled`` (families and ``n_seeds`` seeds per model: N
+    times the training, and the mean of N models is also a better estimator).
     Returns:
         DataFrame with ``method``, ``false-positive rate``, ``fpr MC se``, ``power``, ``power MC se`` (Monte
-        Carlo standard errors sqrt(p(1 − p)/reps)), ``reps`` and ``true difference``.
+        Carlo standard errors sqrt(p(1 − p)/reps)), ``reps`` and ``true difference``; ``attrs["hits"]`` holds
+        the per-test-set decisions ``{(method, true difference): (reps,) bool}`` for :func:`rate_differences`.
     """
     import pandas as pd
 
@@ -159,25 +201,83 @@ def comparison_error_rates(reps: int | None = None, n_boot: int | None = None, n
     delta = cfg.cmp_delta if delta is None else delta
     rng = np.random.default_rng(seed)
     methods = {
-        "unpaired i.i.d., 1 seed": lambda a, b, fam, s: unpaired_iid_difference(a[:1], b[:1], n_boot, seed=s),
-        "paired cluster, 1 seed": lambda a, b, fam, s: paired_bootstrap_difference(a[:1], b[:1], fam, n_boot, seed=s),
-        f"paired cluster + {n_seeds} seeds": lambda a, b, fam, s: paired_bootstrap_difference(a, b, fam, n_boot,
-                                                                                              seed=s),
+        "unpaired i.i.d., one trained model each":
+            lambda a, b, fam, s: unpaired_iid_difference(a[:1], b[:1], n_boot, seed=s),
+        "paired cluster, one trained model each":
+            lambda a, b, fam, s: paired_bootstrap_difference(a[:1], b[:1], fam, n_boot, seed=s),
+        f"paired cluster, {_count_word(n_seeds)} trained models each, seeds resampled":
+            lambda a, b, fam, s: paired_bootstrap_difference(a, b, fam, n_boot, seed=s),
     }
-    hits = {(name, d): 0 for name in methods for d in (0.0, delta)}
+    hits = {(name, d): np.zeros(reps, dtype=bool) for name in methods for d in (0.0, delta)}
     for d in (0.0, delta):
-        for _ in range(reps):
+        for i in range(reps):
             a, b, fam = simulate_losses(rng, n_families, n_seeds, d, sd)
             s = int(rng.integers(1 << 31))
             for name, run in methods.items():
-                hits[(name, d)] += run(a, b, fam, s)["differs"]
+                hits[(name, d)][i] = run(a, b, fam, s)["differs"]
     rows = []
     for name in methods:
-        fpr, fpr_se = _rate(hits[(name, 0.0)], reps)
-        power, power_se = _rate(hits[(name, delta)], reps)
+        fpr, fpr_se = _rate(int(hits[(name, 0.0)].sum()), reps)
+        power, power_se = _rate(int(hits[(name, delta)].sum()), reps)
         rows.append({"method": name, "false-positive rate": fpr, "fpr MC se": fpr_se, "power": power,
                      "power MC se": power_se, "reps": reps, "true difference": delta})
+    table = pd.DataFrame(rows)
+    table.attrs["hits"] = {key: v.tolist() for key, v in hits.items()}  # lists: pandas compares attrs
+    return table
+
+
+def _count_word(n: int) -> str:
+    words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+    return words.get(int(n), str(int(n)))
+
+
+def rate_differences(table, pairs=None, z: float = 1.96):
+    """Paired Monte Carlo intervals of the difference in false-positive rate and in power between two methods.
+
+    Every method of :func:`comparison_error_rates` ran on the same simulated test sets, so the difference of
+    two rates is the mean of per-test-set differences of decisions; its standard error is their SD / sqrt(reps)
+    (paired: what the test sets share cancels). ``pairs``: ``[(method 1, method 2), …]`` (default: every
+    pair in table order).
+    Returns:
+        DataFrame with ``first``, ``second``, ``quantity`` (``false-positive rate`` or ``power``), ``difference``
+        (first − second), ``MC se``, ``low`` and ``high`` (difference ± z·se).
+    """
+    import itertools
+
+    import pandas as pd
+
+    hits = table.attrs.get("hits")
+    if not hits:
+        raise ValueError("the table has no per-test-set decisions (attrs['hits']): pass the output of "
+                         "comparison_error_rates")
+    methods = list(table["method"])
+    delta = float(table["true difference"].iloc[0])
+    pairs = list(itertools.combinations(methods, 2)) if pairs is None else pairs
+    rows = []
+    for first, second in pairs:
+        for quantity, d in (("false-positive rate", 0.0), ("power", delta)):
+            diff = np.asarray(hits[(first, d)], dtype=float) - np.asarray(hits[(second, d)], dtype=float)
+            se = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else float("nan")
+            rows.append({"first": first, "second": second, "quantity": quantity, "difference": float(diff.mean()),
+                         "MC se": se, "low": float(diff.mean() - z * se), "high": float(diff.mean() + z * se)})
     return pd.DataFrame(rows)
+
+
+def comparison_sensitivity(scenarios: dict | None = None, reps: int | None = None, seed: int = 1, **kwargs):
+    """:func:`comparison_error_rates` under other variance components: one block of rows per scenario
+    (``{name: sd overrides}``, default :data:`SENSITIVITY`), ``reps`` test sets per condition (default
+    ``cmp_sens_reps``). Returns the concatenated tables with a ``scenario`` column first."""
+    import pandas as pd
+
+    scenarios = SENSITIVITY if scenarios is None else scenarios
+    reps = reps or SETTINGS.current().cmp_sens_reps
+    tables = []
+    for name, sd in scenarios.items():
+        table = comparison_error_rates(reps=reps, seed=seed, sd=sd, **kwargs).assign(scenario=name)
+        table.attrs.clear()  # per-test-set decisions are per scenario; not kept in the concatenation
+        tables.append(table)
+    out = pd.concat(tables, ignore_index=True)
+    return out[["scenario"] + [c for c in out.columns if c != "scenario"]]
 
 
 def false_wins(drills, m: int | None = None, m_true: int | None = None, effect: float | None = None,
@@ -227,10 +327,26 @@ def false_wins(drills, m: int | None = None, m_true: int | None = None, effect: 
     return pd.DataFrame(rows)
 
 
-def summarize_rates(table, columns: Sequence[str] = ("false-positive rate", "power")) -> list[str]:
-    """``"method: fpr 4.9 % ± 0.7, power 81 % ± 1.2"`` lines from :func:`comparison_error_rates` (± = 1 MC se)."""
+def summarize_rates(table, level: float | None = None) -> list[str]:
+    """``"method: false-positive rate 4.9 % ± 0.7 %, power 81 % ± 1.2 %"`` lines from
+    :func:`comparison_error_rates` or :func:`comparison_sensitivity` (± = 1 MC se; a ``scenario`` column, if
+    any, prefixes each line). With ``level``, each line also says whether the false-positive rate's 95 % Monte
+    Carlo interval (rate ± 1.96 se) lies above, below or around ``level``."""
     out = []
     for _, r in table.iterrows():
-        out.append(f"{r['method']}: false-positive rate {r['false-positive rate']:.1%} ± {r['fpr MC se']:.1%}, "
-                   f"power {r['power']:.1%} ± {r['power MC se']:.1%} (true difference {r['true difference']:g})")
+        prefix = f"[{r['scenario']}] " if "scenario" in r.index else ""
+        line = (f"{prefix}{r['method']}: false-positive rate {r['false-positive rate']:.1%} ± {r['fpr MC se']:.1%}, "
+                f"power {r['power']:.1%} ± {r['power MC se']:.1%} (true difference {r['true difference']:g})")
+        if level is not None:
+            low, high = (r["false-positive rate"] + k * 1.96 * r["fpr MC se"] for k in (-1, 1))
+            where = "above" if low > level else "below" if high < level else "consistent with"
+            line += f"; false-positive rate {where} the {level:.0%} level"
+        out.append(line)
     return out
+
+
+def summarize_differences(diffs) -> list[str]:
+    """``"first − second, quantity: +x.x points [low, high]"`` lines from :func:`rate_differences` (95 % paired
+    Monte Carlo intervals, in percentage points)."""
+    return [f"{r['first']} − {r['second']}, {r['quantity']}: {100 * r['difference']:+.1f} points "
+            f"[{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]" for _, r in diffs.iterrows()]

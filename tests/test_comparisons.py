@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from molpractice import comparisons
@@ -15,8 +16,9 @@ def test_paired_difference_cancels_what_the_models_share():
                                                   n_boot=200, resample_seeds=False)
     assert out["diff"] == pytest.approx(1.0)
     assert out["low"] == pytest.approx(1.0) and out["high"] == pytest.approx(1.0) and out["differs"]
+    assert out["p_value"] == pytest.approx(2 / 201)  # every replicate above 0: the smallest p the bootstrap gives
     same = comparisons.paired_bootstrap_difference(a, a, n_boot=100)
-    assert same["diff"] == 0.0 and not same["differs"]
+    assert same["diff"] == 0.0 and not same["differs"] and same["p_value"] == 1.0
     unpaired = comparisons.unpaired_iid_difference(a, a + 1.0, n_boot=200)
     assert unpaired["diff"] == pytest.approx(1.0) and unpaired["high"] - unpaired["low"] > 1.0
 
@@ -40,6 +42,23 @@ def test_paired_difference_validates():
         comparisons.paired_bootstrap_difference(np.array([1.0, np.nan]), np.ones(2))
 
 
+def test_holm_adjusted_matches_the_step_down_rule():
+    p = np.array([0.01, 0.04, 0.03, 0.005, 0.5])
+    adj = comparisons.holm_adjusted(p)
+    assert adj == pytest.approx([0.04, 0.09, 0.09, 0.025, 0.5])  # 5·0.005, 4·0.01, 3·0.03, max(2·0.04, 0.09)
+    assert ((adj <= 0.05) == np.array([True, False, False, True, False])).all()
+    assert comparisons.holm_adjusted([]).size == 0 and comparisons.holm_adjusted([0.9, 0.9]) == pytest.approx([1, 1])
+
+
+def test_loss_scale_sums_the_variance_components():
+    scale = comparisons.loss_scale()
+    assert scale["mean"] == comparisons.MEAN_LOSS
+    assert scale["sd"] == pytest.approx(np.sqrt(sum(v ** 2 for v in comparisons.SD.values())))
+    rng = np.random.default_rng(3)
+    a = np.concatenate([comparisons.simulate_losses(rng, 40, 1)[0][0] for _ in range(100)])
+    assert a.mean() == pytest.approx(1.0, abs=0.05) and a.std() == pytest.approx(scale["sd"], rel=0.1)
+
+
 def test_simulated_losses_have_the_stated_difference():
     rng = np.random.default_rng(2)
     a, b, fam = comparisons.simulate_losses(rng, 400, 3, delta=0.5)
@@ -49,14 +68,36 @@ def test_simulated_losses_have_the_stated_difference():
 
 def test_error_rates_and_false_wins(impl):
     table = comparisons.comparison_error_rates(reps=30, n_boot=100, n_families=20, n_seeds=3, delta=0.5)
-    assert list(table["method"]) == ["unpaired i.i.d., 1 seed", "paired cluster, 1 seed", "paired cluster + 3 seeds"]
+    assert list(table["method"]) == ["unpaired i.i.d., one trained model each", "paired cluster, one trained model each",
+                                     "paired cluster, three trained models each, seeds resampled"]
     assert ((table["power"] >= 0) & (table["power"] <= 1)).all() and (table["reps"] == 30).all()
+    diffs = comparisons.rate_differences(table)
+    assert len(diffs) == 3 * 2 and set(diffs["quantity"]) == {"false-positive rate", "power"}
+    first = diffs.iloc[0]
+    hits = table.attrs["hits"]
+    expected = np.mean(hits[(first["first"], 0.0)]) - np.mean(hits[(first["second"], 0.0)])
+    assert first["difference"] == pytest.approx(expected)
+    rates = table.set_index("method")["false-positive rate"]
+    assert first["difference"] == pytest.approx(rates[first["first"]] - rates[first["second"]])
+    assert (diffs["low"] <= diffs["difference"]).all() and (diffs["difference"] <= diffs["high"]).all()
+    assert comparisons.summarize_differences(diffs)[0].startswith(f"{first['first']} − {first['second']}, false-pos")
+    with pytest.raises(ValueError, match="comparison_error_rates"):
+        comparisons.rate_differences(pd.DataFrame(table.to_dict("list")))  # no per-test-set decisions
+    sens = comparisons.comparison_sensitivity({"seed SD 0.3": dict(seed=0.3), "noise SD 1": dict(noise=1.0)}, reps=10, n_boot=50, n_families=10,
+                                              n_seeds=2, delta=0.5)
+    assert list(sens.columns[:2]) == ["scenario", "method"] and list(sens["scenario"][::3]) == ["seed SD 0.3", "noise SD 1"]
+    assert (sens["reps"] == 10).all() and len(sens) == 6
+    assert comparisons.summarize_rates(sens)[0].startswith("[seed SD 0.3] unpaired i.i.d.")
+    verdicts = comparisons.summarize_rates(sens.assign(**{"false-positive rate": 0.5, "fpr MC se": 0.01}), level=0.05)
+    assert all(v.endswith("false-positive rate above the 5% level") for v in verdicts)
+    assert comparisons.summarize_rates(sens.assign(**{"false-positive rate": 0.05}), level=0.05)[0].endswith(
+        "consistent with the 5% level")
     wins = comparisons.false_wins(impl.ch05_drills, m=10, m_true=3, effect=3.0, reps=300).set_index("rule")
     assert wins.loc["Holm", "P(any false win)"] <= wins.loc["Benjamini–Hochberg", "P(any false win)"] \
         <= wins.loc["uncorrected", "P(any false win)"]
     assert wins.loc["Holm", "power"] <= wins.loc["Benjamini–Hochberg", "power"] <= wins.loc["uncorrected", "power"]
     assert wins.loc["uncorrected", "P(any false win)"] > 0.2  # 7 nulls at 5 %: 1 − 0.95^7 ≈ 0.30
-    assert comparisons.summarize_rates(table)[0].startswith("unpaired i.i.d., 1 seed: false-positive rate")
+    assert comparisons.summarize_rates(table)[0].startswith("unpaired i.i.d., one trained model each: false-positive")
 
 
 def test_bench_ch05_prints_one_table_and_writes_json(monkeypatch, tmp_path, capsys):
@@ -66,8 +107,8 @@ def test_bench_ch05_prints_one_table_and_writes_json(monkeypatch, tmp_path, caps
         full=dict(fam_test_families=(5,), fam_reps=5, fam_boot=30), fast=dict(fam_test_families=(5,), fam_reps=5,
                                                                               fam_boot=30),
         doc=dict(fam_test_families="", fam_reps="", fam_boot="")))
-    cmp_small = dict(cmp_reps=10, cmp_boot=50, cmp_families=10, cmp_seeds=3, cmp_delta=0.3, mt_reps=50, mt_m=10,
-                     mt_true=2, mt_effect=3.0)
+    cmp_small = dict(cmp_reps=10, cmp_boot=50, cmp_families=10, cmp_seeds=3, cmp_delta=0.3, cmp_sens_reps=5,
+                     mt_reps=50, mt_m=10, mt_true=2, mt_effect=3.0)
     monkeypatch.setattr(comparisons, "SETTINGS", RunSettings(full=cmp_small, fast=cmp_small,
                                                              doc={k: "" for k in cmp_small}))
     out = tmp_path / "bench.json"

@@ -63,11 +63,38 @@ def test_fixed_test_leakage_curve_has_one_training_size(small, impl):
     assert table["siblings allowed"].iloc[0] >= table["siblings allowed"].iloc[1]
     last = table.iloc[-1]
     assert last["mse gain"] == 0.0 and last["gain low"] == 0.0 == last["gain high"]
-    assert table.attrs["n_test"] > 0
+    assert table.attrs["n_test"] > 0 and table.attrs["test_min_size"] == family_studies.TEST_MIN_SIZE
+    assert table.attrs["eligible_families"] >= table.attrs["test_families"]
+    assert np.isnan(last["gain p"]) and np.isnan(last["gain p Holm"])
+    lines = family_studies.fixed_curve_lines(table)
+    assert len(lines) == 3 and f"{table.attrs['n_test']} molecules" in lines[0] and "Holm over the 1 compared" in lines[2]
+    first = table.iloc[0]
+    assert 0 < first["gain p"] <= first["gain p Holm"] <= 1  # one comparison: Holm multiplies by 1
     cov = family_studies.coverage_on_families(impl.ch05_drills, small, X, test_families=(5,), reps=10, n_boot=50)
     assert set(cov["method"]) == {"i.i.d.", "cluster"}
     assert ((cov["coverage"] >= 0) & (cov["coverage"] <= 1)).all()
     assert (cov.set_index("method")["mean width"]["cluster"] >= cov.set_index("method")["mean width"]["i.i.d."])
+    assert cov.attrs["pool_families"] + cov.attrs["train_families"] == small["family"].nunique()
+    lines = family_studies.coverage_lines(cov)
+    assert len(lines) == len(cov) + 1 and lines[-1].startswith(f"population: {cov.attrs['pool_families']} families")
+
+
+def test_construction_lines_state_the_constructed_parts(small):
+    lines = families.construction_lines(small)
+    assert f"SD {families.SERIES_SD}" in lines[0] and "not measured" in lines[0]
+    assert f"{small['family'].nunique()} families" in lines[2] and "bare core" in lines[2]
+
+
+def test_sibling_similarity_counts_every_pair_within_families(small):
+    sims = family_studies.sibling_similarity(small)
+    sizes = small.groupby("family").size().to_numpy()
+    assert sims.size == int((sizes * (sizes - 1) // 2).sum())
+    assert ((sims >= 0) & (sims <= 1)).all()
+    one = small[small["family"] == small["family"].iloc[0]]
+    expected = family_studies.similarity_to(one["smiles"].tolist(), one["smiles"].tolist())
+    assert np.allclose(np.sort(family_studies.sibling_similarity(one)),
+                       np.sort(expected[np.triu_indices(len(one), 1)]))
+    assert family_studies.sibling_summary(small).startswith(f"Tanimoto between members of the same family ({sims.size} pairs)")
 
 
 def test_size_summary_and_plots(small):
@@ -81,6 +108,9 @@ def test_size_summary_and_plots(small):
     groupings = {"families": small["family"], "singletons": np.arange(len(small))}
     table = families.size_summary(groupings)
     assert table.loc["singletons", "groups"] == len(small) and table.loc["singletons", "median group size"] == 1
+    sizes = small.groupby("family").size()
+    assert table.loc["families", "median group size"] == sizes.median()
+    assert table.loc["families", "group size of the median molecule"] == np.median(np.repeat(sizes, sizes))
     assert table.loc["families", "largest"] == small.groupby("family").size().max()
     ax = plots_statistics.plot_family_sizes(groupings)
     assert ax.get_title() and ax.get_xlabel() and len(ax.get_lines()) == 2

@@ -30,7 +30,10 @@ def fast(monkeypatch):
 def test_settings_have_the_same_names_in_both_modes():
     assert set(rigor.SETTINGS.full) == set(rigor.SETTINGS.fast)
     assert set(rigor.SETTINGS.doc) == set(rigor.SETTINGS.full)
-    assert rigor.SETTINGS.current("fast").coverage_reps < rigor.SETTINGS.current("full").coverage_reps
+    assert rigor.SETTINGS.current("fast").power_reps < rigor.SETTINGS.current("full").power_reps
+    table = rigor.settings_tables({"rigor": rigor.SETTINGS})
+    value = table.loc[("rigor", "power_reps"), "full"]
+    assert value == 1000 and isinstance(value, int)
 
 
 def test_brute_force_versions_agree_with_the_exercises(drills):
@@ -175,3 +178,20 @@ def test_every_plot_is_titled_and_labelled(drills):
     for ax in axes:
         assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel(), ax.get_title()
     plt.close("all")
+
+
+def test_leakage_and_rejection_lines_state_their_verdicts():
+    import pandas as pd
+
+    leakage = pd.DataFrame({"split": ["random", "scaffold", "butina 0.4", "butina 0.8"],
+                            "threshold": [np.nan, np.nan, 0.4, 0.8], "rmse": [0.9, 1.1, 1.0, 1.4],
+                            "low": [0.8, 1.0, 0.85, 1.2], "high": [1.0, 1.2, 1.1, 1.6],
+                            "nn_similarity": [0.5, 0.35, 0.4, 0.3], "leaky_test": [np.nan, np.nan, 0.03, 0.9]})
+    lines = rigor.leakage_lines(leakage)
+    assert lines[0].startswith("random split: RMSE 0.90 [0.80, 1.00]")
+    assert "no detectable difference" in lines[1] and "(above random's)" in lines[2]
+    power = pd.DataFrame({"temperature": [1.0, 1.5], "shift": [0.0, 0.0], "rejection rate": [0.07, 0.6],
+                          "low": [0.055, 0.5], "high": [0.085, 0.7], "mean ece": [0.07, 0.09]})
+    lines = rigor.rejection_lines(power)
+    assert len(lines) == 3 and lines[-1] == "calibrated months: rejection rate above the 5% level"
+    assert rigor.rejection_lines(power.assign(low=0.03))[-1].endswith("consistent with the 5% level")
