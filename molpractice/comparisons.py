@@ -56,8 +56,10 @@ SETTINGS = RunSettings(
 
 # the simulation's variance components (SDs, loss units) — see the module docstring
 SD = dict(family=0.5, molecule=0.5, model_family=0.15, seed=0.05, noise=0.3)
-SENSITIVITY = {"seed SD 0.15": dict(seed=0.15), "family and molecule SD 1.5": dict(family=1.5, molecule=1.5)}
-"""Other variance components for :func:`comparison_sensitivity` (each overrides part of :data:`SD`)."""
+SENSITIVITY = {"default components, another simulation seed": {}, "seed SD 0.15": dict(seed=0.15),
+               "family and molecule SD 1.5": dict(family=1.5, molecule=1.5)}
+"""Scenarios for :func:`comparison_sensitivity` (each overrides part of :data:`SD`; the first repeats the default
+components with another simulation seed, the reference for the others: every scenario uses the same draws)."""
 
 
 def loss_scale(sd: dict | None = None) -> dict:

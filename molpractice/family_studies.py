@@ -167,7 +167,8 @@ def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, su
         test molecules of the largest Tanimoto to the training set, first subsample), ``mse gain`` and its
         ``gain low``/``gain high`` (95 %, unadjusted), ``gain p`` and ``gain p Holm`` (NaN at the strictest
         cutoff); the table's ``attrs`` hold ``n_test``, ``test_families``, ``eligible_families`` (families
-        with at least ``TEST_MIN_SIZE`` members), ``test_fraction`` and ``test_min_size``.
+        with at least ``TEST_MIN_SIZE`` members), ``test_fraction``, ``test_min_size`` and ``p_resolution``
+        (2 / (n_boot + 1), the smallest bootstrap p-value).
     """
     import pandas as pd
 
@@ -211,7 +212,7 @@ def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, su
     table.loc[compared, "gain p Holm"] = holm_adjusted(table.loc[compared, "gain p"].to_numpy())
     table.attrs.update(n_test=len(test), test_families=len(test_families),
                        eligible_families=int((np.bincount(fam) >= TEST_MIN_SIZE).sum()),
-                       test_fraction=TEST_FRACTION, test_min_size=TEST_MIN_SIZE)
+                       test_fraction=TEST_FRACTION, test_min_size=TEST_MIN_SIZE, p_resolution=2 / (n_boot + 1))
     return table
 
 
@@ -247,6 +248,8 @@ def fixed_curve_lines(table, alpha: float = 0.05) -> list[str]:
     strict = table.iloc[-1]
     compared = table.iloc[:-1]
     fmt = lambda cs: ", ".join(f"{c:g}" for c in cs) or "none"  # noqa: E731
+    holm_yes = compared.loc[compared["gain p Holm"] <= alpha, "cutoff"]
+    holm_no = compared.loc[compared["gain p Holm"] > alpha, "cutoff"]
     lines = [f"fixed test set: {a['n_test']} molecules = half of each of {a['test_families']} families "
              f"({a['test_fraction']:.0%} of the {a['eligible_families']} families with ≥ {a['test_min_size']} "
              f"members); their other halves (siblings) stay in the training pool",
@@ -255,9 +258,9 @@ def fixed_curve_lines(table, alpha: float = 0.05) -> list[str]:
              f"(rmse seed sd {strict['rmse seed sd']:.3f})",
              f"MSE gain over the strictest cutoff: 95 % interval (unadjusted) excludes 0 at cutoffs "
              f"{fmt(compared.loc[compared['gain low'] > 0, 'cutoff'])}; Holm over the {len(compared)} compared "
-             f"cutoffs at {alpha:.0%}: detectable at {fmt(compared.loc[compared['gain p Holm'] <= alpha, 'cutoff'])}, "
-             f"not at {fmt(compared.loc[compared['gain p Holm'] > alpha, 'cutoff'])} (bootstrap p-values, smallest "
-             f"possible {compared['gain p'].min():.3f})"]
+             f"cutoffs at {alpha:.0%}: detectable at {fmt(holm_yes)}"
+             + (f", not at {fmt(holm_no)}" if len(holm_no) else "")
+             + f" (bootstrap p-values; the smallest possible is {a['p_resolution']:.3f})"]
     return lines
 
 
