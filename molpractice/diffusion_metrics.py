@@ -14,35 +14,28 @@ __all__ = ['metrics', 'metrics_table', 'bond_recovery', 'EDM_SINGLE', 'EDM_DOUBL
            'naive_molecule_from_geometry', 'bond_lengths', 'pairwise_distances', 'atom_type_frequencies',
            'wasserstein', 'nearest_train_similarity']
 
-def metrics(chapter, samples, train_smiles, n_boot: int = 1000, seed: int = 0) -> dict:
-    """``chapter.sample_metrics`` plus bootstrap 95 % intervals (resampling the samples) of validity,
-    connectivity and novelty.
+def metrics(chapter, samples, train_smiles, n_boot: int | None = None, seed: int = 0) -> dict:
+    """``chapter.sample_metrics`` plus Clopper–Pearson 95 % intervals of its four rates (the chapter uses
+    Clopper–Pearson for every rate, so the same count gets the same interval in every table; a percentile
+    bootstrap would collapse to a point at 0 or 1).
 
-    Uniqueness gets no interval (``(nan, nan)``): resampling with replacement duplicates samples by
-    construction, so the bootstrap distribution of "distinct / total" is biased low and says nothing about
-    the model. ``train_smiles`` must be canonical without stereochemistry (as :func:`molecule_data` gives).
-    Returns the metrics dict with an extra ``"ci"``: ``{name: (low, high)}``.
+    Denominators: validity and connected over all samples, uniqueness over the valid single-fragment samples
+    (distinct / total: an approximation — repeats are not independent Bernoulli draws), novelty over the
+    distinct SMILES. ``train_smiles`` must be canonical without stereochemistry (as :func:`molecule_data`
+    gives). ``n_boot`` and ``seed`` are accepted for compatibility and unused. Returns the metrics dict with an
+    extra ``"ci"``: ``{name: (low, high)}`` and ``"k"``: ``{name: (successes, trials)}``.
     """
-    import numpy as np
+    from .plausibility import clopper_pearson
 
     with rdkit_quiet():
         out = chapter.sample_metrics(samples, train_smiles)
-    smiles = out["smiles"]
     train = set(train_smiles)
-    rng = np.random.default_rng(seed)
-    n = len(smiles)
-    draws = {k: [] for k in ("validity", "connected", "uniqueness", "novelty")}
-    for _ in range(n_boot):
-        pick = [smiles[i] for i in rng.integers(0, n, n)]
-        valid = [s for s in pick if s is not None]
-        conn = [s for s in valid if "." not in s]
-        distinct = set(conn)
-        draws["validity"].append(len(valid) / n)
-        draws["connected"].append(len(conn) / n)
-        draws["uniqueness"].append(len(distinct) / len(conn) if conn else 0.0)
-        draws["novelty"].append(len(distinct - train) / len(distinct) if distinct else 0.0)
-    out["ci"] = {k: (float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))) for k, v in draws.items()}
-    out["ci"]["uniqueness"] = (float("nan"), float("nan"))
+    distinct = {s for s in out["smiles"] if s is not None and "." not in s}
+    counts = {"validity": (out["n_valid"], out["n_samples"]), "connected": (out["n_connected"], out["n_samples"]),
+              "uniqueness": (out["n_unique"], out["n_connected"]),
+              "novelty": (len(distinct - train), len(distinct))}
+    out["k"] = counts
+    out["ci"] = {k: clopper_pearson(int(a), int(b)) for k, (a, b) in counts.items()}
     return out
 
 

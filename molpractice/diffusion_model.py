@@ -21,7 +21,8 @@ from .runtime import RunSettings, run_mode
 
 __all__ = ['ELEMENTS', 'MODEL_VERSION', 'SYMBOLS', 'SETTINGS', 'rdkit_quiet', 'toy_modes', 'toy_data',
            'toy_quality', 'time_embedding', 'MLPDenoiser', 'EMA', 'train_toy', 'molecule_data', 'one_hot_types',
-           'size_histogram', 'complete_graph_edges', 'EGNNDenoiser', 'weights_path', 'train_molecule_model']
+           'size_histogram', 'complete_graph_edges', 'EGNNDenoiser', 'weights_path', 'train_molecule_model',
+           'TRAINING_FUNCTIONS', 'training_source_hash']
 
 ELEMENTS = (6, 7, 8, 9)  # C, N, O, F: the one-hot order
 
@@ -36,31 +37,26 @@ SETTINGS = RunSettings(
     full=dict(toy_T=1000, toy_steps=3000, toy_samples=2000,
               T=500, hidden=128, layers=4, batch_size=64, lr=1e-3, ema_decay=0.99,
               train_steps=4500, type_scale=0.25,
-              n_samples=200, n_fast_samples=100, steps_grid=(500, 100, 50), ddim_grid=(50, 20, 10),
-              grid_samples=100, n_boot=1000,
-              control_steps=(50, 100, 500), control_samples=100, bench_samples=400),
+              n_samples=200, n_fast_samples=100, n_boot=1000,
+              control_steps=(50, 100, 250, 500), control_samples=100, bench_samples=400),
     fast=dict(toy_T=200, toy_steps=300, toy_samples=500,
               T=100, hidden=32, layers=2, batch_size=32, lr=1e-3, ema_decay=0.9,
               train_steps=150, type_scale=0.25,
-              n_samples=24, n_fast_samples=12, steps_grid=(100, 20), ddim_grid=(20, 10),
-              grid_samples=12, n_boot=200,
-              control_steps=(20, 100), control_samples=12, bench_samples=16),
+              n_samples=24, n_fast_samples=12, n_boot=200,
+              control_steps=(20, 50, 100), control_samples=12, bench_samples=16),
     doc=dict(toy_T="diffusion steps T of the 2D toy", toy_steps="training steps of the toy MLP (fixed)",
              toy_samples="toy samples per sampler",
              T="diffusion steps T of the molecule model", hidden="EGNN width", layers="EGNN layers",
              batch_size="molecules per training step", lr="Adam learning rate",
              ema_decay="decay of the exponential moving average of the weights (used for sampling)",
-             train_steps=("molecule training steps (fixed: the same model on any machine; chosen so a busy 2-core "
-                          "CPU needs < 8 CPU-min; cached afterwards)"), type_scale="one-hot atom types are scaled by this",
+             train_steps=("molecule training steps (fixed: the same model on the same CPU type, PyTorch version and "
+                          "thread count; chosen so a busy 2-core CPU needs < 8 CPU-min; cached afterwards)"), type_scale="one-hot atom types are scaled by this",
              n_samples="molecules sampled for the main (DDPM, all T steps) result",
              n_fast_samples="molecules sampled with DDIM-50 for the timing row",
-             steps_grid="DDPM step counts of the quality-vs-steps study",
-             ddim_grid="DDIM step counts of the quality-vs-steps study",
-             grid_samples="molecules per sampler in the quality-vs-steps study",
              n_boot="bootstrap resamples for the 95 % intervals",
              control_steps="step counts of the sampler controls (DDPM / DDIM × x̂₀ clip on / off)",
              control_samples="molecules per sampler-control run",
-             bench_samples="molecules sampled with DDPM for the main row of `molpractice bench ch04`"),
+             bench_samples="bench only: molecules sampled with DDPM for the main row of `molpractice bench ch04`"),
 )
 
 
@@ -181,7 +177,8 @@ def train_toy(chapter, T: int | None = None, steps: int | None = None, batch_siz
     """Train :class:`MLPDenoiser` on fresh toy samples with ``chapter.q_sample`` (ε-prediction, MSE).
 
     Runs exactly ``steps`` steps (default ``SETTINGS.toy_steps``): the wall time is measured and reported,
-    never used to stop, so the same seed gives the same model on any machine. Returns
+    never used to stop, so the same seed gives the same model on the same CPU type, PyTorch version and thread
+    count. Returns
     ``(ema_model, history)`` with history ``{"loss": [...], "steps", "seconds"}``.
     """
 
@@ -333,24 +330,50 @@ def _collate(items, scale):
     return z, pos, one_hot_types(z, scale), batch
 
 
-def _cache_key(cfg, implementation: str, data, seed: int = 0) -> str:
+TRAINING_FUNCTIONS = ("cosine_alpha_bar", "q_sample", "remove_mean")  # the chapter's code that training runs
+
+
+def training_source_hash(chapter) -> str:
+    """A hash of the code of the chapter functions that training runs (``TRAINING_FUNCTIONS``).
+
+    Each function's source is parsed and dumped without its docstring (``ast``), so editing a docstring,
+    a comment or the layout keeps the key; a change to what the code does gives new weights."""
+    import ast
+    import inspect
+    import textwrap
+
+    parts = []
+    for name in TRAINING_FUNCTIONS:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(chapter, name))))
+        fn = tree.body[0]
+        if fn.body and isinstance(fn.body[0], ast.Expr) and isinstance(getattr(fn.body[0], "value", None), ast.Constant) \
+                and isinstance(fn.body[0].value.value, str):
+            fn.body = fn.body[1:]
+        parts.append(ast.dump(fn))
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:10]
+
+
+def _cache_key(cfg, implementation: str, data, seed: int = 0, chapter=None) -> str:
     keys = ("T", "hidden", "layers", "batch_size", "lr", "ema_decay", "train_steps", "type_scale")
+    extra = {} if chapter is None else {"source": training_source_hash(chapter)}
     blob = json.dumps({k: getattr(cfg, k) for k in keys} | {"impl": implementation, "n_data": len(data), "seed": seed,
                                                            "model_version": MODEL_VERSION,
                                                            "smiles": hashlib.sha1("".join(d["smiles"] for d in data)
-                                                                                  .encode()).hexdigest()[:10]},
-                      sort_keys=True)
+                                                                                  .encode()).hexdigest()[:10]}
+                      | extra, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def weights_path(cfg=None, implementation: str = "solutions", data=None, seed: int = 0):
+def weights_path(cfg=None, implementation: str = "solutions", data=None, seed: int = 0, chapter=None):
     """Where the trained molecule model of these settings is cached (``cache_dir()/diffusion_egnn_<key>.pt``;
-    the key hashes every training setting, the seed, the implementation, the data and ``MODEL_VERSION``)."""
+    the key hashes every training setting, the seed, the implementation name, the data, ``MODEL_VERSION`` and,
+    given ``chapter``, :func:`training_source_hash` of the chapter code that training runs — so a learner who
+    changes ``q_sample`` gets a model trained with the new code, not weights trained with the old)."""
     from .runtime import cache_dir
 
     cfg = cfg or SETTINGS.current()
     data = data if data is not None else molecule_data()
-    return Path(cache_dir()) / f"diffusion_egnn_{_cache_key(cfg, implementation, data, seed)}.pt"
+    return Path(cache_dir()) / f"diffusion_egnn_{_cache_key(cfg, implementation, data, seed, chapter)}.pt"
 
 
 def train_molecule_model(chapter, data, cfg=None, seed: int = 0, progress: bool = True, cache: bool = True,
@@ -371,7 +394,7 @@ def train_molecule_model(chapter, data, cfg=None, seed: int = 0, progress: bool 
 
     cfg = cfg or SETTINGS.current()
     implementation = implementation or implementation_name()
-    path = weights_path(cfg, implementation, data, seed)
+    path = weights_path(cfg, implementation, data, seed, chapter)
     torch.manual_seed(seed)
     model = EGNNDenoiser(len(ELEMENTS), cfg.hidden, cfg.layers)
     if cache and path.exists():
@@ -408,7 +431,9 @@ def train_molecule_model(chapter, data, cfg=None, seed: int = 0, progress: bool 
                 bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
     info = {"steps": len(losses), "seconds": time.perf_counter() - start,
             "cpu_seconds": time.process_time() - cpu_start, "threads": torch.get_num_threads(), "seed": seed,
-            "loss": losses[::10], "mode": run_mode(), "implementation": implementation}
+            "loss": losses[::10], "mode": run_mode(), "implementation": implementation,
+            "trained_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "torch": str(torch.__version__),
+            "source_hash": training_source_hash(chapter)}
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")

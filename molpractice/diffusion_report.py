@@ -15,42 +15,10 @@ from .diffusion_model import molecule_data, train_molecule_model, train_toy, toy
 from .diffusion_sampling import draw_sizes, position_clip, sample_molecules, sample_toy
 from .runtime import run_mode
 
-__all__ = ['CLIP_MODES', 'toy_quality_grid', 'molecule_quality_grid', 'toy_sampler_controls', 'sampler_controls', 'compare_controls',
+__all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'compare_controls',
+           'paired_rate_difference', 'holm',
            'run_toy',
            'run_benchmark']
-
-def toy_quality_grid(chapter, model, grid, n: int, clip, seed: int = 1):
-    """Toy quality and wall time for each ``(method, steps)`` of ``grid``. Returns a DataFrame."""
-    import pandas as pd
-
-    rows = []
-    for method, steps in grid:
-        start = time.perf_counter()
-        x = sample_toy(chapter, model, n, method, steps, clip, seed=seed)
-        q = toy_quality(x)
-        rows.append({"sampler": method.upper(), "steps": steps, "within_3sigma": q["within_3sigma"],
-                     "modes_hit": q["modes_hit"], "seconds": time.perf_counter() - start})
-    return pd.DataFrame(rows)
-
-
-def molecule_quality_grid(chapter, model, data, alpha_bar, grid, n: int, type_scale: float, pos_clip: float,
-                          n_boot: int = 1000, seed: int = 2):
-    """Metrics (with bootstrap 95 % intervals) and wall time of each ``(method, steps)`` of ``grid`` on
-    ``n`` molecules (same sizes and seed for every sampler). Returns a DataFrame."""
-    import pandas as pd
-
-    train_smiles = [d["smiles"] for d in data]
-    sizes = draw_sizes(data, n, seed=seed)
-    rows = []
-    for method, steps in grid:
-        samples, extra = sample_molecules(chapter, model, sizes, alpha_bar, method, steps, type_scale, pos_clip,
-                                          seed=seed)
-        m = metrics(chapter, samples, train_smiles, n_boot=n_boot, seed=seed)
-        rows.append({"sampler": method.upper(), "steps": steps, "n": n, "validity": m["validity"],
-                     "connected": m["connected"], "y_low": m["ci"]["connected"][0], "y_high": m["ci"]["connected"][1],
-                     "uniqueness": m["uniqueness"], "novelty": m["novelty"], "seconds": extra["seconds"]})
-    return pd.DataFrame(rows)
-
 
 def _cp(k, n):
     from .plausibility import clopper_pearson
@@ -58,24 +26,47 @@ def _cp(k, n):
     return clopper_pearson(int(k), int(n))
 
 
-CLIP_MODES = ("on", "off", "on, ε̂ kept")
+CLIP_MODES = ("on", "off", "on, ε̂ kept", "positions only", "types only")
 
 
 def _default_runs(steps):
-    """Both samplers × clip on/off × ``steps``, plus clip with ε̂ kept (the literal 4.5 step) at the middle count."""
+    """Both samplers × clip on/off × ``steps``, plus clip with ε̂ kept (the control) at the middle count."""
     runs = [(m, c, int(k)) for m in ("ddpm", "ddim") for c in ("on", "off") for k in steps]
     return runs + [(m, "on, ε̂ kept", int(steps[len(steps) // 2])) for m in ("ddpm", "ddim")]
 
 
+def _toy_close(x, std: float = 0.1):
+    """Per sample: finite and within 3σ of its nearest mode (the per-sample reading of ``toy_quality``)."""
+    from .diffusion_model import toy_modes
+
+    x = torch.as_tensor(x, dtype=torch.float64)
+    finite = torch.isfinite(x).all(dim=1)
+    d = torch.cdist(torch.nan_to_num(x, nan=1e6, posinf=1e6, neginf=-1e6), toy_modes())
+    return ((d.min(dim=1).values < 3 * std) & finite).tolist()
+
+
+def _nearest_neighbour(samples) -> float:
+    """Median over all atoms (molecules of ≥ 2 atoms) of the distance to the nearest other atom (Å)."""
+    import numpy as np
+
+    vals = []
+    for _, pos in samples:
+        if pos.shape[0] > 1:
+            d = torch.cdist(pos.double(), pos.double()).fill_diagonal_(float("inf"))
+            vals.extend(d.min(dim=1).values.tolist())
+    return float(np.median(vals)) if vals else float("nan")
+
+
 def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1, runs=None):
     """The toy's sampler controls: DDPM (ancestral; on a subsequence below T) and DDIM (η = 0) with the x̂₀ clip
-    ``"on"`` (ε̂ re-derived from the clipped x̂₀), ``"off"``, and ``"on, ε̂ kept"`` (the clip inside the chapter's
-    step, ε̂ as predicted), at the step counts of ``steps`` (or the ``(method, clip mode, steps)`` of ``runs``);
+    ``"on"`` (the chapter's steps with the clip; 4.5 re-derives ε̂ from the clipped x̂₀), ``"off"``, and
+    ``"on, ε̂ kept"`` (the control :func:`ddim_step_eps_kept`, ε̂ as predicted), at the step counts of ``steps`` (or the ``(method, clip mode, steps)`` of ``runs``);
     same x_T seed for every row.
 
     Returns a DataFrame: ``sampler``, ``clip``, ``steps``, ``n``, ``within_3sigma`` with its Clopper–Pearson
     95 % interval (``low``, ``high``; samples are independent draws), ``modes_hit``, ``diverged`` (the state
-    stopped being finite: the step functions raised ValueError; scored 0), ``seconds``.
+    stopped being finite: the step functions raised ValueError; scored 0), ``seconds`` and ``outcomes`` (per
+    sample, in x_T order: within 3σ of a mode — what :func:`compare_controls` pairs).
     """
     import pandas as pd
 
@@ -84,22 +75,23 @@ def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int =
         start, diverged = time.perf_counter(), False
         try:
             x = sample_toy(chapter, model, n, method, int(k), None if mode == "off" else clip, seed=seed,
-                           rederive_eps=mode == "on")
-            q = toy_quality(x)
+                           rederive_eps=mode != "on, ε̂ kept")
+            q, close = toy_quality(x), _toy_close(x)
         except ValueError:  # the step functions refuse a non-finite state: the run diverged
-            q, diverged = {"within_3sigma": 0.0, "modes_hit": 0}, True
-        hits = round(q["within_3sigma"] * n)
+            q, diverged, close = {"within_3sigma": 0.0, "modes_hit": 0}, True, [False] * n
+        hits = int(sum(close))
         low, high = _cp(hits, n)
         rows.append({"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "within_3sigma": hits / n,
                      "low": low, "high": high, "modes_hit": q["modes_hit"], "diverged": diverged,
-                     "seconds": time.perf_counter() - start})
+                     "seconds": time.perf_counter() - start, "outcomes": list(close)})
     return pd.DataFrame(rows)
 
 
 def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale: float, pos_clip: float,
                      seed: int = 2, reuse=None, runs=None):
-    """Molecule sampler controls: DDPM and DDIM with the x̂₀ clip (positions and types) ``"on"`` (ε̂ re-derived
-    from the clipped x̂₀), ``"off"`` and ``"on, ε̂ kept"``, at the step counts of ``steps``, on the same ``n`` sizes
+    """Molecule sampler controls: DDPM and DDIM with the x̂₀ clip (positions and types) ``"on"`` (the chapter's
+    steps; 4.5 re-derives ε̂ from the clipped x̂₀), ``"off"``, ``"on, ε̂ kept"`` (the control
+    :func:`ddim_step_eps_kept`), ``"positions only"`` and ``"types only"``, at the step counts of ``steps``, on the same ``n`` sizes
     and seed (or only the ``runs`` given as ``(method, clip mode, steps)`` triples; default: both samplers ×
     on/off × ``steps`` plus "on, ε̂ kept" at the middle step count).
 
@@ -107,7 +99,9 @@ def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale:
     (e.g. the main result), not sampled again. A run whose state stops being finite (the step functions
     raise ValueError) counts as 0 valid molecules and is marked ``diverged``. Returns a DataFrame:
     ``sampler``, ``clip``, ``steps``, ``n``, ``valid``, ``connected`` (valid single fragment) with its
-    Clopper–Pearson 95 % interval (``low``, ``high``), ``diverged``, ``seconds``.
+    Clopper–Pearson 95 % interval (``low``, ``high``), ``median NN Å`` (median over atoms of the distance to the
+    nearest other atom: are the atoms close enough to bond?), ``diverged``, ``seconds`` and ``outcomes`` (per
+    molecule, in x_T order: valid single fragment — what :func:`compare_controls` pairs).
     """
     import pandas as pd
     from rdkit import Chem
@@ -118,33 +112,79 @@ def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale:
     reuse = reuse or {}
     rows = []
     for method, mode, k in runs or _default_runs(steps):
-        start, diverged, clipped = time.perf_counter(), False, mode != "off"
+        start, diverged = time.perf_counter(), False
+        clip_pos = mode not in ("off", "types only")
+        clip_types = mode not in ("off", "positions only")
         samples = reuse.get((method, mode, int(k)))
         if samples is None:
             try:
                 samples, _ = sample_molecules(chapter, model, sizes, alpha_bar, method, int(k), type_scale,
-                                              pos_clip if clipped else None, seed=seed, clip_types=clipped,
-                                              rederive_eps=mode == "on")
+                                              pos_clip if clip_pos else None, seed=seed, clip_types=clip_types,
+                                              rederive_eps=mode != "on, ε̂ kept")
             except ValueError:
                 samples, diverged = [], True
         with rdkit_quiet():
             mols = [chapter.molecule_from_geometry(z, pos) for z, pos in samples]
+        outcomes = [m is not None and len(Chem.GetMolFrags(m)) == 1 for m in mols] or [False] * n
         valid = [m for m in mols if m is not None]
-        conn = sum(len(Chem.GetMolFrags(m)) == 1 for m in valid)
+        conn = int(sum(outcomes))
         low, high = _cp(conn, n)
         rows.append({"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n,
                      "valid": len(valid) / n, "connected": conn / n, "low": low, "high": high,
-                     "diverged": diverged, "seconds": time.perf_counter() - start})
+                     "median NN Å": _nearest_neighbour(samples), "diverged": diverged,
+                     "seconds": time.perf_counter() - start, "outcomes": outcomes})
     return pd.DataFrame(rows)
 
 
-def compare_controls(table, y: str = "connected"):
+def paired_rate_difference(first, second, confidence: float = 0.95) -> dict:
+    """Difference of two rates measured on the same units (paired binary outcomes, e.g. two samplers run from
+    the same x_T): mean(first) − mean(second) with Newcombe's score interval for paired data (Newcombe 1998,
+    Stat. Med. 17:2635, method 10) and the exact McNemar p-value (two-sided binomial test on the discordant
+    pairs). Returns ``{"difference", "low", "high", "p_value", "discordant": (first only, second only)}``."""
+    from scipy.stats import binomtest, norm
+
+    from .plausibility import _wilson
+
+    a_, b_ = [bool(v) for v in first], [bool(v) for v in second]
+    if len(a_) != len(b_) or not a_:
+        raise ValueError(f"paired outcomes need the same, non-zero length, got {len(a_)} and {len(b_)}")
+    n = len(a_)
+    both = sum(x and y for x, y in zip(a_, b_))
+    only1 = sum(x and not y for x, y in zip(a_, b_))
+    only2 = sum(y and not x for x, y in zip(a_, b_))
+    neither = n - both - only1 - only2
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    p1, p2 = (both + only1) / n, (both + only2) / n
+    (l1, u1), (l2, u2) = _wilson(both + only1, n, z), _wilson(both + only2, n, z)
+    den = ((both + only1) * (only2 + neither) * (both + only2) * (only1 + neither)) ** 0.5
+    phi = (both * neither - only1 * only2) / den if den > 0 else 0.0
+    d = p1 - p2
+    low = d - max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0) ** 0.5
+    high = d + max((p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2, 0.0) ** 0.5
+    p = 1.0 if only1 + only2 == 0 else float(binomtest(only1, only1 + only2, 0.5).pvalue)
+    return {"difference": d, "low": max(low, -1.0), "high": min(high, 1.0), "p_value": p,
+            "discordant": (only1, only2)}
+
+
+def holm(p_values) -> list:
+    """Holm's step-down adjustment of a list of p-values (family-wise error rate), in the input order."""
+    p = list(p_values)
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    adjusted, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def compare_controls(table, y: str = "connected", alpha: float = 0.05):
     """Paired readings of a controls table (from :func:`sampler_controls` or :func:`toy_sampler_controls`):
-    DDPM − DDIM at each step count and clip mode, and clip "on" − "off" / − "on, ε̂ kept" for each sampler and
-    step count, each
-    with Newcombe's 95 % interval of the difference and a verdict ("higher", "lower", "no detectable
-    difference"). The runs share x_T, so the independent-samples interval is conservative. Returns a
-    DataFrame."""
+    DDPM − DDIM at each step count and clip mode, and clip "on" − every other clip mode for each sampler and step
+    count. The runs of a table share sizes and x_T, so each comparison pairs the per-sample ``outcomes`` of its two
+    runs: :func:`paired_rate_difference` (Newcombe's paired interval, exact McNemar p-value). ``verdict`` reads
+    the 95 % interval of that one comparison; ``verdict (Holm)`` applies Holm's correction over all comparisons of
+    the table (family-wise α = ``alpha``). A table without ``outcomes`` falls back to Newcombe's independent-sample
+    interval (no p-value, no Holm). Returns a DataFrame."""
     import pandas as pd
 
     from .plausibility import rate_difference
@@ -158,12 +198,24 @@ def compare_controls(table, y: str = "connected"):
         pairs = []
         if sampler == "DDPM" and ("DDIM", mode, steps) in idx:
             pairs.append((f"DDPM − DDIM, {steps} steps, clip {mode}", r, idx[("DDIM", mode, steps)]))
-        for other in ("off", "on, ε̂ kept"):
+        for other in CLIP_MODES[1:]:
             if mode == "on" and (sampler, other, steps) in idx:
                 pairs.append((f"{sampler}-{steps}: clip on − clip {other}", r, idx[(sampler, other, steps)]))
         for name, a, b in pairs:
-            rows.append({"comparison": name, "first": a[y], "second": b[y], **rate_difference(*k(a), *k(b))})
-    return pd.DataFrame(rows)
+            paired = "outcomes" in a and isinstance(a["outcomes"], list) and isinstance(b["outcomes"], list) \
+                and len(a["outcomes"]) == len(b["outcomes"])
+            res = paired_rate_difference(a["outcomes"], b["outcomes"]) if paired else \
+                dict(rate_difference(*k(a), *k(b)), p_value=float("nan"))
+            res.pop("verdict", None)
+            res.pop("discordant", None)
+            verdict = "higher" if res["low"] > 0 else "lower" if res["high"] < 0 else "no detectable difference"
+            rows.append({"comparison": name, "first": a[y], "second": b[y], **res, "verdict": verdict})
+    out = pd.DataFrame(rows)
+    if len(out) and out["p_value"].notna().all():
+        out["p (Holm)"] = holm(out["p_value"].tolist())
+        out["verdict (Holm)"] = [("higher" if d > 0 else "lower") if p < alpha else "no detectable difference"
+                                 for d, p in zip(out["difference"], out["p (Holm)"])]
+    return out
 
 
 def run_toy(chapter, cfg=None, progress: bool = True, seed: int = 0):
@@ -194,7 +246,8 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
     Trains the toy (fixed steps) and scores its samplers; trains the molecule model for its fixed number of
     steps (or loads it from the cache); samples ``bench_samples`` molecules with DDPM (``steps``, default all T)
     and ``n_fast_samples`` with DDIM-50 (timed); reports validity, valid single-fragment (Clopper–Pearson 95 %),
-    molecule stability and "plausible" next to the training data's own rates, then the sampler controls
+    the coordination/clash check (exercise 4.8; not EDM's stability) and "plausible" next to the training data's
+    own rates, then the sampler controls
     (DDPM / DDIM × x̂₀ clip × ``control_steps``). No model choice is made here: every setting is fixed in
     ``SETTINGS`` (the data has no test split; the numbers describe samples, not held-out molecules).
 
@@ -240,10 +293,11 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
         plaus, stab = plausibility(chapter, samples), stability(chapter, samples)
         r = plaus["rates"]
         rows.append({"samples": label, "n": len(samples), "valid": _fmt(r["valid"]),
-                     "valid single fragment": _fmt(r["single fragment"]), "atom stable": _fmt(stab["atom"]),
-                     "molecule stable": _fmt(stab["molecule"]), "geometry checks": _fmt(r["geometry"]),
+                     "valid single fragment": _fmt(r["single fragment"]),
+                     "atom coordination/clash ok": _fmt(stab["atom"]),
+                     "molecule coordination/clash ok": _fmt(stab["molecule"]), "geometry checks": _fmt(r["geometry"]),
                      "plausible": _fmt(r["plausible"]), "sampling s": seconds,
-                     "rates": {k: v for k, v in r.items()} | {"atom stable": stab["atom"]}})
+                     "rates": {k: v for k, v in r.items()} | {"atom coordination/clash ok": stab["atom"]}})
     controls = sampler_controls(chapter, model, data, alpha_bar, cfg.control_steps, cfg.control_samples,
                                 cfg.type_scale, clip, seed=2)
     table = pd.DataFrame([{k: v for k, v in row.items() if k != "rates"} for row in rows])
@@ -257,9 +311,9 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
         print(table.round(1).to_string(index=False))
         print(f"\nSampler controls ({cfg.control_samples} molecules each, same sizes and seed; valid single fragment "
               "with Clopper-Pearson 95 %):")
-        print(controls.round(3).to_string(index=False))
+        print(controls.drop(columns="outcomes").round(3).to_string(index=False))
         print("\nToy sampler controls (fraction within 3 sigma of a mode, Clopper-Pearson 95 %):")
-        print(toy.round(3).to_string(index=False))
+        print(toy.drop(columns="outcomes").round(3).to_string(index=False))
     if run_mode() == "fast":
         print("fast mode: tiny training and few samples — these numbers are not meaningful")
     report = {"chapter": "ch04", "mode": run_mode(), "implementation": implementation,
@@ -267,7 +321,8 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
               "training": {k: info.get(k) for k in ("steps", "seconds", "cpu_seconds", "cached")},
               "toy_training": {"steps": toy_hist["steps"], "seconds": toy_hist["seconds"]},
               "seconds_total": time.perf_counter() - start, "results": rows,
-              "controls": controls.to_dict("records"), "toy": toy.to_dict("records")}
+              "controls": controls.drop(columns="outcomes").to_dict("records"),
+              "toy": toy.drop(columns="outcomes").to_dict("records")}
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2, default=float))
         print(f"wrote {json_path}")

@@ -14,7 +14,7 @@ import torch
 
 from .diffusion_model import ELEMENTS, _centre, complete_graph_edges, rdkit_quiet, size_histogram
 
-__all__ = ['step_schedule', 'run_sampler', 'sample_toy', 'position_clip', 'sample_molecules', 'draw_sizes',
+__all__ = ['step_schedule', 'run_sampler', 'ddim_step_eps_kept', 'sample_toy', 'position_clip', 'sample_molecules', 'draw_sizes',
            'rotate_samples', 'sampler_equivariance', 'forward_moments']
 
 def step_schedule(T: int, steps: int):
@@ -30,13 +30,14 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
                 clip=None, project=None, generator=None, keep=None, rederive_eps: bool = True):
     """Run a reverse process from ``x_T`` with the chapter's step functions.
 
-    Clipping x̂₀ inside a DDIM step while keeping ε̂ as predicted (the literal step of exercise 4.5) makes the
-    two terms of the update inconsistent: ε̂ no longer belongs to the clipped x̂₀, and a state outside the
-    data range can feed itself step after step until it is no longer finite. With ``rederive_eps`` (default)
-    the sampler clips x̂₀ itself and hands ``chapter.ddim_step`` the noise that the clipped x̂₀ implies,
-    ε̃ = (x_t − √ᾱ_t·clip(x̂₀)) / √(1 − ᾱ_t), with ``clip=None`` (as the ``diffusers`` DDIM scheduler does).
-    The full-T DDPM step (``chapter.ddpm_step``) uses x̂₀ and x_t only, so there the clip is passed through
-    unchanged either way.
+    Every step is the chapter's own: ``chapter.ddpm_step`` for a full-T DDPM step, ``chapter.ddim_step`` (with
+    the x̂₀ ``clip`` passed through) otherwise; exercise 4.5 re-derives ε̂ from the clipped x̂₀, as ``ddim_sample``
+    in Nichol & Dhariwal's improved-diffusion / guided-diffusion code does (in ``diffusers`` only with
+    ``use_clipped_model_output=True``). ``rederive_eps=False`` is a control that does not use the chapter's
+    DDIM step: it clips x̂₀ but keeps ε̂ as predicted (the default of ``diffusers``' ``DDIMScheduler.step``,
+    ``clip_sample=True, use_clipped_model_output=False``) — the two terms of the update then disagree, and a
+    state outside the data range can feed itself step after step until it is no longer finite. The full-T DDPM
+    step uses x̂₀ and x_t only, so there the clip means the same either way.
 
     Args:
         chapter: the chapter-4 module (``ddpm_step``, ``ddim_step``).
@@ -51,8 +52,8 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
             the centre of mass of position noise).
         generator: ``torch.Generator`` for the noise.
         keep: if given, a callable ``keep(parts, t)`` called after every step (trajectories).
-        rederive_eps: re-derive ε̂ from the clipped x̂₀ for the DDIM steps (see above); False passes ``clip``
-            to ``chapter.ddim_step`` (ε̂ kept as predicted) — a control.
+        rederive_eps: True (default) = the chapter's ``ddim_step`` with ``clip``; False = the "clip, ε̂ kept"
+            control (:func:`ddim_step_eps_kept`, not the chapter's code) for the steps below full-T DDPM.
     Returns:
         The final state (same structure as ``x_T``).
     """
@@ -79,24 +80,32 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
                 if method == "ddpm" and t_prev == t - 1:
                     new.append(chapter.ddpm_step(x, t, e, alpha_bar, noise=fresh(k, x), clip=clips[k]))
                 else:
-                    c = clips[k]
-                    if rederive_eps and c is not None:
-                        e, c = _rederived_eps(x, e, float(alpha_bar[t]), c), None
+                    step = chapter.ddim_step if rederive_eps or clips[k] is None else ddim_step_eps_kept
                     if method == "ddpm":
-                        new.append(chapter.ddim_step(x, t, t_prev, e, alpha_bar, eta=1.0, noise=fresh(k, x), clip=c))
+                        new.append(step(x, t, t_prev, e, alpha_bar, eta=1.0, noise=fresh(k, x), clip=clips[k]))
                     else:
-                        new.append(chapter.ddim_step(x, t, t_prev, e, alpha_bar, eta=0.0, clip=c))
+                        new.append(step(x, t, t_prev, e, alpha_bar, eta=0.0, clip=clips[k]))
             parts = new
             if keep is not None:
                 keep(parts, t_prev)
     return parts[0] if single else parts
 
 
-def _rederived_eps(x, eps, ab_t: float, clip: float):
-    """ε̃ = (x_t − √ᾱ_t·x̂₀_clipped) / √(1 − ᾱ_t): the noise implied by the row-norm-clipped x̂₀."""
-    x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
-    x0 = x0 * (clip / x0.norm(dim=-1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
-    return (x - math.sqrt(ab_t) * x0) / math.sqrt(1 - ab_t)
+def ddim_step_eps_kept(x_t, t: int, t_prev: int, eps_pred, alpha_bar, eta: float = 0.0, noise=None, clip=None):
+    """The "clip, ε̂ kept" control: a DDIM step that clips x̂₀ by row norm but keeps ε̂ as predicted
+    (``diffusers``' ``DDIMScheduler.step`` default with ``clip_sample=True``). Not the chapter's step: the
+    notebook runs it only to show why exercise 4.5 re-derives ε̂. A non-finite input raises ValueError."""
+    if not (torch.isfinite(x_t).all() and torch.isfinite(eps_pred).all()):
+        raise ValueError("x_t or eps_pred contains NaN or inf values (the run diverged)")
+    ab_t, ab_prev = float(alpha_bar[t]), float(alpha_bar[t_prev])
+    x0 = (x_t - math.sqrt(1 - ab_t) * eps_pred) / math.sqrt(ab_t)
+    if clip is not None:
+        x0 = x0 * (clip / x0.norm(dim=-1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
+    sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab_t)) * math.sqrt(max(1 - ab_t / ab_prev, 0.0))
+    out = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma ** 2, 0.0)) * eps_pred
+    if sigma > 0:
+        out = out + sigma * (torch.randn_like(x_t) if noise is None else noise)
+    return out
 
 
 def sample_toy(chapter, model, n: int, method: str = "ddpm", steps: int | None = None, clip=None, seed: int = 0,

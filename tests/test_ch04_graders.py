@@ -22,7 +22,8 @@ graders = SUITE.graders
 _impl = SUITE.implementation
 
 _EX = {"4.1": "cosine_alpha_bar", "4.2": "q_sample", "4.3": "remove_mean", "4.4": "ddpm_step",
-       "4.5": "ddim_step", "4.6": "molecule_from_geometry", "4.7": "sample_metrics", "4.8": "atom_stability"}
+       "4.5": "ddim_step", "4.6": "molecule_from_geometry", "4.7": "sample_metrics", "4.8": "atom_stability",
+       "4.9": "bond_length_outliers"}
 
 
 def _checked(name, core):
@@ -508,8 +509,11 @@ def _ddim(mistake=None):
         x0 = (x_t - sign * math.sqrt(1 - a0) * eps_pred) / math.sqrt(a0)
         if clip is not None and mistake not in ("no_clip", "clip_the_output"):
             x0c = _clip_rows(x0, clip)
-            if mistake == "eps_recomputed_after_clip":
-                eps_pred = (x_t - math.sqrt(a) * x0c) / math.sqrt(1 - a)
+            bound = x0.norm(dim=-1, keepdim=True) > clip
+            if mistake == "eps_rederived_with_t_prev":
+                eps_pred = torch.where(bound, (x_t - math.sqrt(ap) * x0c) / math.sqrt(1 - ap), eps_pred)
+            elif mistake != "eps_kept_after_clip":
+                eps_pred = torch.where(bound, (x_t - math.sqrt(a) * x0c) / math.sqrt(1 - a), eps_pred)
             x0 = x0c
         sigma = eta * math.sqrt((1 - ap) / (1 - a)) * math.sqrt(1 - a / ap)
         if mistake == "sigma_without_sqrt":
@@ -543,7 +547,8 @@ DDIM_MISTAKES = [
     ("ignores_t_prev", "land on t_prev"), ("one_based_index", "indexed one step early"),
     ("x0_uses_t_prev", "x̂₀ uses ᾱ_(t_prev)"), ("sign_flip", "sign of ε̂"),
     ("coefficient_uses_t", "ε̂ coefficient uses ᾱ_t"), ("no_clip", "clip each row of x̂₀"),
-    ("clip_the_output", "not the result"), ("eps_recomputed_after_clip", "use ε̂ as given"),
+    ("clip_the_output", "not the result"), ("eps_kept_after_clip", "re-derive ε̂ from the clipped x̂₀"),
+    ("eps_rederived_with_t_prev", "of the current step t"),
     ("sigma_without_sqrt", "take the square roots"), ("sigma_one_factor", "σ misses a factor"),
     ("sigma_eta_squared", "not with η²"), ("direction_ignores_sigma", "subtract σ²"),
     ("no_noise_term", "adds σ·noise"), ("noise_at_the_last_step", "the last step adds no noise"),
@@ -570,7 +575,8 @@ def ddim_rescaled_form_correct(x_t, t, t_prev, eps_pred, alpha_bar, eta=0.0, noi
         x0 = (x_t.double() - torch.sqrt(1 - a) * eps_pred.double()) / torch.sqrt(a)
         norms = torch.linalg.vector_norm(x0, dim=1, keepdim=True)
         x0 = torch.where(norms > clip, x0 / norms * clip, x0)
-        out = torch.sqrt(ap) * x0 + torch.sqrt(1 - ap - sigma ** 2) * eps_pred.double()
+        eps = (x_t.double() - torch.sqrt(a) * x0) / torch.sqrt(1 - a)   # every row: equal where nothing was clipped
+        out = torch.sqrt(ap) * x0 + torch.sqrt(1 - ap - sigma ** 2) * eps
     if float(sigma) > 0:
         out = out + sigma * (torch.randn_like(x_t) if noise is None else noise).double()
     return out.to(x_t.dtype)
@@ -1058,3 +1064,90 @@ def stab_correct_masked_fill(atomic_numbers, pos):
                          ids=["loops", "masked_fill"])
 def test_atom_stability_graders_accept_correct_variants(correct):
     _assert_accepted("4.8", correct)
+
+
+# ------------------------------------------------------------------------------- 4.9 bond_length_outliers
+def _bonds(mistake=None):
+    def bond_length_outliers(mol, pos, bounds, tolerance=0.25):
+        p = torch.as_tensor(pos, dtype=torch.float64) if not isinstance(pos, torch.Tensor) else pos.double()
+        b = torch.as_tensor(bounds, dtype=torch.float64) if not isinstance(bounds, torch.Tensor) else bounds.double()
+        devs = []
+        for bond in mol.GetBonds():
+            i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+            if mistake != "unsorted_pair":
+                i, j = min(i, j), max(i, j)
+            low, high = (b[i, j], b[j, i]) if mistake == "swapped_triangles" else (b[j, i], b[i, j])
+            d = float((p[i] - p[j]).norm())
+            low, high = float(low), float(high)
+            if mistake == "angstrom":
+                r = d - low if d < low else d - high if d > high else 0.0
+            elif mistake == "other_bound":
+                r = (d - low) / high if d < low else (d - high) / low if d > high else 0.0
+            elif mistake == "midpoint":
+                r = (d - (low + high) / 2) / ((low + high) / 2)
+            else:
+                r = (d - low) / low if d < low else (d - high) / high if d > high else 0.0
+            devs.append(abs(r) if mistake == "unsigned" else r)
+        dev = torch.tensor(devs, dtype=torch.float32 if mistake == "float32" else torch.float64)
+        n_out = int(((dev.abs() >= tolerance) if mistake == "strict" else (dev.abs() > tolerance)).sum())
+        out = {"deviation": dev, "worst": float(dev.abs().max()) if len(devs) else 0.0, "n_outliers": n_out,
+               "passes": n_out == 0}
+        if mistake == "passes_inverted":
+            out["passes"] = n_out > 0
+        if mistake == "no_worst":
+            del out["worst"]
+        return out
+
+    bond_length_outliers.__name__ = f"bonds_{mistake}"
+    return bond_length_outliers
+
+
+BOND_MISTAKES = [
+    ("swapped_triangles", "triangles are swapped"), ("unsorted_pair", "sort each bond's pair"),
+    ("angstrom", "not in Å"), ("other_bound", "not by the other one"), ("midpoint", "not from its midpoint"),
+    ("unsigned", "signed"), ("strict", "exactly at the tolerance still passes"), ("float32", "float64"),
+    ("passes_inverted", "'passes' must be the bool"), ("no_worst", "documented key"),
+]
+
+
+@pytest.mark.parametrize("mistake, hint", BOND_MISTAKES, ids=[m for m, _ in BOND_MISTAKES])
+def test_bond_length_graders_reject(mistake, hint):
+    _assert_rejected("4.9", _bonds(mistake), hint)
+
+
+def bonds_correct_numpy(mol, pos, bounds, tolerance=0.25):
+    """Vectorised in numpy, bounds read through one symmetric-index trick, result converted at the end."""
+    import numpy as np
+
+    ref.bond_length_outliers(mol, pos, bounds, tolerance)  # validation only
+    p = np.asarray(pos.detach().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
+    b = np.asarray(bounds.detach().cpu() if isinstance(bounds, torch.Tensor) else bounds, dtype=np.float64)
+    ij = np.array([[bd.GetBeginAtomIdx(), bd.GetEndAtomIdx()] for bd in mol.GetBonds()], dtype=int).reshape(-1, 2)
+    lo_idx, hi_idx = ij.min(axis=1), ij.max(axis=1)
+    d = np.linalg.norm(p[lo_idx] - p[hi_idx], axis=1)
+    lower, upper = b[hi_idx, lo_idx], b[lo_idx, hi_idx]
+    r = np.clip(d - upper, 0, None) / upper - np.clip(lower - d, 0, None) / lower
+    dev = torch.from_numpy(r.astype(np.float64))
+    bad = int(np.sum(np.abs(r) > tolerance))
+    return {"passes": bad == 0, "n_outliers": bad, "worst": float(np.abs(r).max()) if r.size else 0.0, "deviation": dev}
+
+
+def bonds_correct_loop(mol, pos, bounds, tolerance=0.25):
+    ref.bond_length_outliers(mol, pos, bounds, tolerance)  # validation only
+    vals = []
+    for bd in mol.GetBonds():
+        a, c = sorted([bd.GetBeginAtomIdx(), bd.GetEndAtomIdx()])
+        d = math.dist([float(v) for v in pos[a]], [float(v) for v in pos[c]])
+        lo, hi = float(bounds[c][a]), float(bounds[a][c])
+        vals.append(0.0 if lo <= d <= hi else (d / lo - 1 if d < lo else d / hi - 1))
+    worst = max(map(abs, vals), default=0.0)
+    count = len([v for v in vals if abs(v) > tolerance])
+    return {"deviation": torch.tensor(vals, dtype=torch.float64), "worst": float(worst), "n_outliers": count,
+            "passes": not count}
+
+
+@pytest.mark.parametrize("correct", [bonds_correct_numpy, bonds_correct_loop, _bonds(None)],
+                         ids=["numpy", "loop", "reference_like"])
+def test_bond_length_graders_accept_correct_variants(correct):
+    _assert_accepted("4.9", _checked("bond_length_outliers", correct) if correct.__name__.startswith("bonds_None")
+                     else correct)

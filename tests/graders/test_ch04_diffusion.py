@@ -625,23 +625,38 @@ def test_ddim_eta0_is_deterministic_and_clips(impl):
     c, d = step(x, 150, 100, eps, ab, eta=1.0), step(x, 150, 100, eps, ab, eta=1.0)
     assert isinstance(c, torch.Tensor) and not torch.equal(c, d), (
         "with eta > 0 and noise=None, ddim_step must draw fresh noise (torch.randn_like(x_t)) for σ·noise")
-    t, tp, clip = 190, 120, 1.0
-    got = step(x, t, tp, eps, ab, clip=clip)
+    t, tp = 190, 20
     ab_t, ab_p = float(ab[t]), float(ab[tp])
     x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
-    x0 = x0 * (clip / x0.norm(dim=-1, keepdim=True)).clamp(max=1)
-    want = math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps
-    eps_again = (x - math.sqrt(ab_t) * x0) / math.sqrt(1 - ab_t)
-    _diagnose(got, [("use ε̂ as given in the direction term; do not recompute it from the clipped x̂₀",
-                     math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps_again),
+    clip = float(x0.norm(dim=-1).median())          # the clip binds for some rows and not for others
+    got = step(x, t, tp, eps, ab, clip=clip)
+    norms = x0.norm(dim=-1, keepdim=True)
+    x0c = x0 * (clip / norms).clamp(max=1)
+    eps_again = torch.where(norms > clip, (x - math.sqrt(ab_t) * x0c) / math.sqrt(1 - ab_t), eps)
+    want = math.sqrt(ab_p) * x0c + math.sqrt(1 - ab_p) * eps_again
+    _diagnose(got, [("where the clip binds, re-derive ε̂ from the clipped x̂₀, ε̂ ← (x_t − √ᾱ_t·x̂₀_clipped)/√(1 − ᾱ_t), "
+                     "before the update: keeping the predicted ε̂ next to a clipped x̂₀ mixes two inconsistent "
+                     "estimates", math.sqrt(ab_p) * x0c + math.sqrt(1 - ab_p) * eps),
+                    ("re-derive ε̂ with √ᾱ_t and √(1 − ᾱ_t) of the current step t, not of t_prev",
+                     math.sqrt(ab_p) * x0c + math.sqrt(1 - ab_p)
+                     * torch.where(norms > clip, (x - math.sqrt(ab_p) * x0c) / math.sqrt(1 - ab_p), eps)),
                     ("clip x̂₀ (rows whose norm exceeds clip), not the result x_(t_prev)",
                      lambda: (lambda o: o * (clip / o.norm(dim=-1, keepdim=True)).clamp(max=1))(
-                         math.sqrt(ab_p) * (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
-                         + math.sqrt(1 - ab_p) * eps))],
-              "ddim_step with clip=1.0")
-    _close(got, want, torch.float64, "ddim_step with clip=1.0",
-           "clip each row of x̂₀ to norm ≤ clip, then x_(t') = sqrt(ᾱ_t')·x̂₀_clipped + sqrt(1 − ᾱ_t')·ε̂ "
-           "(ε̂ as given)", scale=3)
+                         math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps)),
+                    ("clip each row of x̂₀ whose norm exceeds clip (the clip had no effect)",
+                     math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps)],
+              "ddim_step with a clip that binds for some rows")
+    _close(got, want, torch.float64, "ddim_step with a clip that binds for some rows",
+           "clip each row of x̂₀ to norm ≤ clip; where it binds, re-derive ε̂ ← (x_t − √ᾱ_t·x̂₀_clipped)/√(1 − ᾱ_t); "
+           "then x_(t') = sqrt(ᾱ_t')·x̂₀ + sqrt(1 − ᾱ_t')·ε̂", scale=3)
+    big = step(x, t, tp, eps, ab, clip=1e6)
+    _close(big, step(x, t, tp, eps, ab), torch.float64, "ddim_step with a clip that never binds",
+           "a clip larger than every row norm of x̂₀ must change nothing (ε̂ stays eps_pred)", scale=3)
+    noisy = step(x, t, tp, eps, ab, eta=1.0, noise=torch.ones_like(x), clip=clip)
+    sigma = math.sqrt((1 - ab_p) / (1 - ab_t)) * math.sqrt(1 - ab_t / ab_p)
+    want_noisy = math.sqrt(ab_p) * x0c + math.sqrt(max(1 - ab_p - sigma ** 2, 0)) * eps_again + sigma
+    _close(noisy, want_noisy, torch.float64, "ddim_step with eta = 1 and a binding clip",
+           "with η > 0 the re-derived ε̂ takes the weight sqrt(1 − ᾱ_t' − σ²), plus σ·noise", scale=3)
 
 
 @exercise("4.5", points=2)
@@ -1203,3 +1218,155 @@ def test_atom_stability_rejects_bad_input(impl):
     _raises(lambda: stab(torch.tensor([6, 6]), torch.tensor([[0.0, 0, 0], [float("nan"), 0, 0]])),
             "atom_stability with NaN coordinates")
     _raises(lambda: stab(torch.tensor([], dtype=torch.long), torch.zeros(0, 3)), "atom_stability with no atoms")
+
+
+# ---------------------------------------------------------------------------------------- 4.9
+def _bond_oracle(mol, pos, bounds, tolerance=0.25):
+    """The grader's own bond-length check: plain loops over mol.GetBonds(), float64."""
+    out = []
+    for b in mol.GetBonds():
+        i, j = sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
+        d = math.dist([float(v) for v in pos[i]], [float(v) for v in pos[j]])
+        low, high = float(bounds[j][i]), float(bounds[i][j])
+        out.append((d - low) / low if d < low else (d - high) / high if d > high else 0.0)
+    return out
+
+
+_CHAIN_BOUNDS = {(0, 1): (1.4, 1.6), (1, 2): (1.2, 1.35), (2, 3): (1.0, 2.0)}  # (lower, upper) per sorted bond
+_CHAIN_D = (1.25, 1.75, 2.5)   # too short (−0.107), too long (+0.296), exactly 25 % too long
+
+
+def _chain_variant(rule, unsorted_only=False):
+    """Deviations of the chain's bonds under a (possibly wrong) ``rule(d, low, high)``; with ``unsorted_only``
+    only the second bond (stored as begin 2, end 1) reads its bounds swapped and the rule is the right one."""
+    out = []
+    for k, (d, (low, high)) in enumerate(zip(_CHAIN_D, _CHAIN_BOUNDS.values())):
+        if unsorted_only:
+            low, high = (high, low) if k == 1 else (low, high)
+        out.append(rule(d, low, high))
+    return out
+
+
+def _right_rule(d, low, high):
+    return (d - low) / low if d < low else (d - high) / high if d > high else 0.0
+
+
+def _toy_chain():
+    """Four atoms C0–C1, C2–C1 (stored as begin 2, end 1), C2–C3 on the x axis with hand-made, asymmetric bounds."""
+    from rdkit import Chem
+
+    rw = Chem.RWMol()
+    for _ in range(4):
+        rw.AddAtom(Chem.Atom(6))
+    rw.AddBond(0, 1, Chem.BondType.SINGLE)
+    rw.AddBond(2, 1, Chem.BondType.SINGLE)   # begin index > end index: the pair must be sorted
+    rw.AddBond(2, 3, Chem.BondType.SINGLE)
+    mol = rw.GetMol()
+    x = [0.0, 1.25, 3.0, 5.5]                # bonds of 1.25, 1.75 and 2.5 Å (exact in binary)
+    pos = torch.tensor([[v, 0.0, 0.0] for v in x], dtype=torch.float64)
+    bounds = torch.full((4, 4), 9.0, dtype=torch.float64)
+    bounds.fill_diagonal_(0.0)
+    for (i, j), (low, high) in _CHAIN_BOUNDS.items():
+        bounds[i, j], bounds[j, i] = high, low   # upper bound above the diagonal, lower bound below
+    bounds[0, 2], bounds[2, 0] = 3.0, 2.0
+    return mol, pos, bounds
+
+
+def _check_bond_result(got, want, tolerance, what):
+    assert isinstance(got, dict), f"{what}: bond_length_outliers must return a dict, got {type(got).__name__}"
+    missing = {"deviation", "worst", "n_outliers", "passes"} - set(got)
+    assert not missing, f"{what}: the result lacks the documented key(s) {sorted(missing)}"
+    dev = got["deviation"]
+    assert isinstance(dev, torch.Tensor) and dev.dtype == torch.float64, (
+        f"{what}: 'deviation' must be a float64 torch.Tensor, got {type(dev).__name__} {getattr(dev, 'dtype', '')}")
+    assert tuple(dev.shape) == (len(want),), f"{what}: 'deviation' needs one entry per bond ({len(want)}), got {tuple(dev.shape)}"
+    w = torch.tensor(want, dtype=torch.float64)
+    if len(want) and not torch.allclose(dev.cpu(), w, atol=1e-9, rtol=1e-7):
+        hint = "r = (d − lower)/lower below the window, (d − upper)/upper above it, 0 inside"
+        if torch.allclose(dev.cpu().abs(), w.abs(), atol=1e-9) and not torch.allclose(dev.cpu(), w, atol=1e-9):
+            hint = "the deviation is signed: negative when the bond is too short, positive when too long"
+        raise AssertionError(f"{what}: deviation {[round(float(v), 4) for v in dev]}, expected "
+                             f"{[round(v, 4) for v in want]} — {hint}")
+    worst = max((abs(v) for v in want), default=0.0)
+    n_out = sum(abs(v) > tolerance for v in want)
+    assert isinstance(got["worst"], float) and math.isclose(got["worst"], worst, abs_tol=1e-9), (
+        f"{what}: 'worst' must be the largest |deviation| as a float ({worst:.4f}; 0.0 without bonds), got {got['worst']!r}")
+    assert isinstance(got["n_outliers"], int) and not isinstance(got["n_outliers"], bool) and got["n_outliers"] == n_out, (
+        f"{what}: 'n_outliers' must be the int number of bonds with |deviation| > tolerance ({n_out}), got "
+        f"{got['n_outliers']!r} — a deviation exactly at the tolerance still passes")
+    assert got["passes"] is (n_out == 0) or (isinstance(got["passes"], bool) and got["passes"] == (n_out == 0)), (
+        f"{what}: 'passes' must be the bool 'no outlier' ({n_out == 0}), got {got['passes']!r}")
+
+
+@exercise("4.9", points=2)
+def test_bond_length_outliers_on_a_hand_made_chain(impl):
+    check = impl.ch04_diffusion.bond_length_outliers
+    mol, pos, bounds = _toy_chain()
+    want = _bond_oracle(mol, pos, bounds)      # [-0.107, +0.296, +0.25]
+    assert want[2] == 0.25 and want == _chain_variant(_right_rule)
+    got = check(mol, pos, bounds)
+    assert isinstance(got, dict) and "deviation" in got, f"bond_length_outliers must return the documented dict, got {got!r}"
+    dev = got["deviation"]
+    if isinstance(dev, torch.Tensor) and dev.numel() == 3:
+        dev = [float(v) for v in dev]
+        known = [  # (mistake, its deviations on this chain)
+            ("the upper bound of atoms i < j is bounds[i, j] (upper triangle) and the lower bound bounds[j, i] "
+             "(lower triangle): the two triangles are swapped", _chain_variant(lambda d, lo, hi: _right_rule(d, hi, lo))),
+            ("sort each bond's pair (i < j) before reading the bounds: the second bond is stored as begin 2, end 1, "
+             "and bounds[2, 1] is its lower bound, not its upper", _chain_variant(_right_rule, unsorted_only=True)),
+            ("express the deviation relative to the bound it crosses ((d − upper)/upper), not in Å",
+             _chain_variant(lambda d, lo, hi: d - lo if d < lo else d - hi if d > hi else 0.0)),
+            ("a bond shorter than its lower bound deviates by (d − lower)/lower, a longer one by (d − upper)/upper: "
+             "divide by the bound it crosses, not by the other one",
+             _chain_variant(lambda d, lo, hi: (d - lo) / hi if d < lo else (d - hi) / lo if d > hi else 0.0)),
+            ("measure outside the window [lower, upper], not from its midpoint",
+             _chain_variant(lambda d, lo, hi: (d - (lo + hi) / 2) / ((lo + hi) / 2))),
+        ]
+        for message, values in known:
+            if all(abs(a - b) < 1e-6 for a, b in zip(dev, values)):
+                raise AssertionError(f"bond_length_outliers on a hand-made chain: {message}")
+    _check_bond_result(got, want, 0.25, "a chain with a short, a long and an at-the-tolerance bond")
+    assert got["passes"] is False or got["passes"] == False, "a bond 26.7 % above its upper bound fails"  # noqa: E712
+    loose = check(mol, pos, bounds, tolerance=0.3)
+    _check_bond_result(loose, want, 0.3, "the same chain with tolerance = 0.3")
+    before = pos.clone()
+    check(mol, pos, bounds)
+    assert torch.equal(pos, before), "bond_length_outliers must not modify pos"
+
+
+@exercise("4.9", points=1)
+def test_bond_length_outliers_on_embedded_molecules(impl):
+    from rdkit.Chem.rdDistGeom import GetMoleculeBoundsMatrix
+
+    check = impl.ch04_diffusion.bond_length_outliers
+    gen = torch.Generator().manual_seed(49)
+    for smi in ("CCO", "CC(=O)N", "c1ccccc1", "CC#N", "OCC1OC(O)C(O)C1O", "c1ccncc1"):
+        z, pos, _ = _embedded(smi)
+        from rdkit import Chem
+        mol = Chem.MolFromSmiles(smi)
+        # the embedded heavy atoms follow the SMILES atom order (see _embedded)
+        bounds = GetMoleculeBoundsMatrix(mol, set15bounds=True, scaleVDW=True, doTriangleSmoothing=True,
+                                         useMacrocycle14config=False)
+        for scale in (0.0, 0.3):
+            noisy = pos.double() + scale * torch.randn(pos.shape, generator=gen, dtype=torch.float64)
+            want = _bond_oracle(mol, noisy, bounds)
+            _check_bond_result(check(mol, noisy, bounds), want, 0.25, f"{smi} (noise {scale} Å)")
+            _check_bond_result(check(mol, noisy.float(), torch.as_tensor(bounds), tolerance=0.1),
+                               _bond_oracle(mol, noisy.float().double(), bounds), 0.1,
+                               f"{smi} (float32 pos, bounds as a tensor, tolerance 0.1)")
+    from rdkit import Chem
+    single = Chem.MolFromSmiles("C")
+    _check_bond_result(check(single, torch.zeros(1, 3), [[0.0]]), [], 0.25, "methane (no bonds)")
+
+
+@exercise("4.9", points=1)
+def test_bond_length_outliers_rejects_bad_input(impl):
+    check = impl.ch04_diffusion.bond_length_outliers
+    mol, pos, bounds = _toy_chain()
+    _raises(lambda: check(mol, pos[:3], bounds), "bond_length_outliers with 3 positions for 4 atoms")
+    _raises(lambda: check(mol, pos[:, :2], bounds), "bond_length_outliers with 2-D coordinates")
+    _raises(lambda: check(mol, pos, bounds[:3, :3]), "bond_length_outliers with a 3×3 bounds matrix for 4 atoms")
+    _raises(lambda: check(mol, pos, bounds, tolerance=-0.1), "bond_length_outliers with tolerance = -0.1")
+    bad = pos.clone()
+    bad[1, 0] = float("nan")
+    _raises(lambda: check(mol, bad, bounds), "bond_length_outliers with NaN in pos")
