@@ -74,8 +74,11 @@ def quantile_calibration_curve(u, n_levels: int = 100):
 
 
 def quantile_calibration_error_from_pit(u, n_levels: int = 100) -> float:
-    """Mean |p − fraction(u ≤ p)| over ``n_levels`` levels (Kuleshov et al. 2018's calibration error, as a
-    mean absolute gap like uncertainty-toolbox's ``prop_type="quantile"``)."""
+    """Mean |p − fraction(u ≤ p)| over ``n_levels`` levels: uncertainty-toolbox's mean absolute calibration
+    error with ``prop_type="quantile"`` (quantile calibration as defined by Kuleshov et al. 2018, who score the
+    same curve with a weighted squared gap Σ_j w_j (p_j − p̂_j)² instead). Chapter 3's exercise 3.8
+    (``quantile_calibration_error``) computes it from Gaussian predictions; this version takes PIT values, so
+    it also scores recalibrated (isotonic) PITs."""
     expected, observed = quantile_calibration_curve(u, n_levels)
     return float(np.mean(np.abs(expected - observed)))
 
@@ -95,13 +98,14 @@ def coverage_from_pit(u, level: float) -> float:
 
 
 def quantile_calibration_error(mean, std, y, n_levels: int = 100) -> float:
-    """:func:`quantile_calibration_error_from_pit` of Gaussian predictions."""
+    """:func:`quantile_calibration_error_from_pit` of Gaussian predictions (the package's own copy, for tests;
+    the notebook and the benchmark call ``chapter3.quantile_calibration_error``, exercise 3.8)."""
     return quantile_calibration_error_from_pit(pit(mean, std, y), n_levels)
 
 
 def gaussian_metrics(chapter3, mean, var, y, n_levels: int | None = None) -> dict:
     """The regression metrics of Gaussian predictions N(mean, var) against ``y``, using ``chapter3``'s
-    ``gaussian_nll`` and ``regression_ece``: ``rmse``, ``nll``, ``ece`` (interval), ``qce`` (quantile
+    ``gaussian_nll``, ``regression_ece`` and ``quantile_calibration_error``: ``rmse``, ``nll``, ``ece`` (interval), ``qce`` (quantile
     calibration error), ``coverage68``, ``coverage95``, ``sharpness`` (mean predicted std) and ``spearman``
     (|error| vs predicted std)."""
     mean, var, y = (np.asarray(a, dtype=float) for a in (mean, var, y))
@@ -110,7 +114,7 @@ def gaussian_metrics(chapter3, mean, var, y, n_levels: int | None = None) -> dic
     return {"rmse": float(np.sqrt(np.mean((y - mean) ** 2))),
             "nll": chapter3.gaussian_nll(mean, var, y),
             "ece": chapter3.regression_ece(mean, std, y, n_levels=n_levels),
-            "qce": quantile_calibration_error(mean, std, y, n_levels),
+            "qce": chapter3.quantile_calibration_error(mean, std, y, n_levels=n_levels),
             "coverage68": interval_coverage(mean, std, y, 0.68),
             "coverage95": interval_coverage(mean, std, y, 0.95),
             "sharpness": float(np.mean(std)),
@@ -223,7 +227,7 @@ def reference_values(chapter3, mean, var, y, draws: int = 1000, seed: int = 0, n
         return {"spearman": spearman(np.abs(target - mean), std),
                 "nll": chapter3.gaussian_nll(mean, var, target),
                 "ece": chapter3.regression_ece(mean, std, target, n_levels=n_levels),
-                "qce": quantile_calibration_error_from_pit(_norm_cdf(z), n_levels),
+                "qce": chapter3.quantile_calibration_error(mean, std, target, n_levels=n_levels),
                 "coverage68": float(np.mean(np.abs(z) <= 0.994457883209753)),
                 "coverage95": float(np.mean(np.abs(z) <= 1.959963984540054))}
 
@@ -260,7 +264,9 @@ def reference_table(refs: dict):
 
 
 def ece_null(chapter3, p, labels, draws: int = 1000, seed: int = 0, n_bins: int | None = None) -> dict:
-    """Consistency resampling (Bröcker & Smith 2007) for chapter 3's top-label classification ECE.
+    """A fixed-forecast variant of Bröcker & Smith's (2007) consistency resampling, for chapter 3's top-label
+    classification ECE. Bröcker & Smith also resample the forecasts with replacement; here the probabilities
+    stay the observed ones (the question is "what would *these* forecasts score if they were calibrated?").
 
     Labels are redrawn as y* ~ Bernoulli(p) (the probabilities taken at their word), and the ECE recomputed:
     its distribution is what a *perfectly calibrated* model scores at this n and with these probabilities —
@@ -408,90 +414,17 @@ def recalibration_table(comparisons: dict):
 
 
 # ------------------------------------------------------------------------------------------- conformal
-def binomial_band(n: int, coverage: float, level: float = 0.95):
-    """The central ``level`` range of the observed coverage fraction k/n when each of n test molecules is
-    covered independently with probability ``coverage`` (it ignores the calibration set's own randomness)."""
-    from scipy.stats import binom
-
-    a = (1 - level) / 2
-    return float(binom.ppf(a, n, coverage) / n), float(binom.ppf(1 - a, n, coverage) / n)
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.95):
-    """Exact binomial interval of a coverage k/n."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
-    return float(ci.low), float(ci.high)
-
-
-def terciles(similarity) -> np.ndarray:
-    """Tercile index 0 (least similar to train), 1, 2 (most similar) of each molecule."""
-    s = np.asarray(similarity, dtype=float)
-    edges = np.quantile(s, [1 / 3, 2 / 3])
-    return np.searchsorted(edges, s, side="right")
-
-
-def conformal_report(chapter3, cal: dict, test: dict, alpha: float, cal_groups=None, test_groups=None) -> dict:
-    """Split conformal intervals μ ± q·σ with normalised scores |y − μ|/σ and ``chapter3.conformal_quantile``.
-
-    ``cal`` and ``test``: dicts with ``mean``, ``std``, ``y``. The calibration scores give one q (marginal);
-    with ``cal_groups`` / ``test_groups`` (integer group per molecule, e.g. similarity terciles) the report
-    adds coverage per test group and the Mondrian remedy: one q per group from that group's calibration
-    molecules. Returns ``{"alpha", "q", "coverage", "coverage_ci", "band", "width", "groups": {...}}``.
-    """
-    score = np.abs(cal["y"] - cal["mean"]) / cal["std"]
-    q = chapter3.conformal_quantile(score, alpha)
-    covered = np.abs(test["y"] - test["mean"]) <= q * test["std"]
-    n = len(covered)
-    out = {"alpha": alpha, "q": q, "coverage": float(covered.mean()), "coverage_ci": clopper_pearson(covered.sum(), n),
-           "band": binomial_band(n, 1 - alpha), "width": float(np.mean(2 * q * test["std"])), "n_cal": len(score),
-           "n_test": n}
-    if cal_groups is not None:
-        cal_groups, test_groups = np.asarray(cal_groups), np.asarray(test_groups)
-        groups, per_q = {}, np.empty(n)
-        for g in np.unique(test_groups):
-            in_cal, in_test = cal_groups == g, test_groups == g
-            qg = chapter3.conformal_quantile(score[in_cal], alpha) if in_cal.any() else math.inf
-            per_q[in_test] = qg
-            groups[int(g)] = {"n_cal": int(in_cal.sum()), "n_test": int(in_test.sum()), "q": qg,
-                              "coverage": float(covered[in_test].mean()),
-                              "coverage_mondrian": float(np.mean(np.abs(test["y"] - test["mean"])[in_test]
-                                                                 <= qg * test["std"][in_test])),
-                              "width": float(np.mean(2 * q * test["std"][in_test])),
-                              "width_mondrian": float(np.mean(2 * qg * test["std"][in_test]))}
-        cov = [g["coverage"] for g in groups.values()]
-        cov_m = [g["coverage_mondrian"] for g in groups.values()]
-        out["groups"] = groups
-        out["gap"] = float(max(cov) - min(cov))
-        out["gap_mondrian"] = float(max(cov_m) - min(cov_m))
-        mondrian_cov = np.abs(test["y"] - test["mean"]) <= per_q * test["std"]
-        out["coverage_mondrian"] = float(mondrian_cov.mean())
-        out["width_mondrian"] = float(np.mean(2 * per_q * test["std"]))
-    return out
-
-
-def conformal_table(reports: dict):
-    """``{(split, alpha): conformal_report(...)}`` as a DataFrame (marginal and Mondrian, per tercile)."""
-    import pandas as pd
-
-    rows = []
-    for (split, alpha), r in reports.items():
-        row = {"split": split, "target": f"{1 - alpha:.2f}", "q": round(r["q"], 3),
-               "coverage": round(r["coverage"], 3),
-               "binomial band": f"{r['band'][0]:.3f}–{r['band'][1]:.3f}", "width": round(r["width"], 3)}
-        for g, x in r.get("groups", {}).items():
-            row[f"T{g + 1} cov"] = round(x["coverage"], 3)
-        if "groups" in r:
-            row["n cal T1/T2/T3"] = "/".join(str(x["n_cal"]) for x in r["groups"].values())
-            row["gap"] = round(r["gap"], 3)
-            for g, x in r["groups"].items():
-                row[f"T{g + 1} Mondrian"] = round(x["coverage_mondrian"], 3)
-            row.update({"gap Mondrian": round(r["gap_mondrian"], 3),
-                        "coverage Mondrian": round(r["coverage_mondrian"], 3),
-                        "width Mondrian": round(r["width_mondrian"], 3)})
-        rows.append(row)
-    return pd.DataFrame(rows).set_index(["split", "target"])
+# split-conformal intervals live in molpractice.conformal; these names stay importable from here
+from .conformal import (  # noqa: E402,F401
+    binomial_band,
+    clopper_pearson,
+    conformal_lines,
+    conformal_report,
+    conformal_table,
+    fisher_gap_test,
+    similarity_groups,
+    terciles,
+)
 
 
 # ------------------------------------------------------------------------------------------- ENCE

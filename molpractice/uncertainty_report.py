@@ -97,12 +97,16 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
                                            n_boot=min(500, int(n_boot or SETTINGS.current().n_boot)))
         ece_at = lambda t: (lambda pp, ll: chapter3.classification_ece(sigmoid(logit(pp) / t), ll))  # noqa: E731
         change = C.paired_change(ece_at(temperature), ece_at(1.0), (p_te, lab_te), n_boot=n_boot)
+        p_va_t = sigmoid(logit(p_va) / temperature)
+        ece_val = {"raw": chapter3.classification_ece(p_va, lab_va), "temperature_scaled":
+                   chapter3.classification_ece(p_va_t, lab_va)}
         for variant, p in (("raw", p_te), ("temperature_scaled", sigmoid(logit(p_te) / temperature))):
             m = classification_metrics(chapter3, p, lab_te)
             lo, hi, boot = bootstrap_interval(lambda pp, ll: chapter3.classification_ece(pp, ll), (p, lab_te), n_boot)
             null = C.ece_null(chapter3, p, lab_te, draws=1000 if run_mode() == "full" else 200)
             rows.append({"model": name, "variant": variant, "split": data.name, "threshold": threshold,
                          "temperature": temperature, "temperature_fitted_on": "validation",
+                         "ece_val": ece_val[variant],
                          "temperature_ci": (t_lo, t_hi), "ece_change_vs_raw": change if variant != "raw" else None, **m,
                          "ece_ci_low": lo, "ece_ci_high": hi, "ece_boot_mean": float(np.mean(boot)),
                          "ece_null_median": null["median"], "ece_null_low": null["low"],
@@ -128,11 +132,14 @@ def results_table(rows: list[dict]):
 
 
 def classification_table(rows: list[dict]):
-    """The classification rows as a DataFrame with the ECE and its bootstrap interval."""
+    """The classification rows as a DataFrame: validation and test ECE, the bootstrap mean of the test ECE (its
+    upward bias shows against the ECE), the consistency-resampling null band and p. The percentile bootstrap
+    interval of the ECE is left out: at this n it can lie entirely above the estimate (``ece_ci_*`` stay in
+    the rows for the benchmark's JSON)."""
     import pandas as pd
 
     return pd.DataFrame([{"model": r["model"], "variant": r["variant"], "T": round(r["temperature"], 3),
-                          "ECE": round(r["ece"], 3), "ECE 95% CI": f"{r['ece_ci_low']:.3f}–{r['ece_ci_high']:.3f}",
+                          "validation ECE": round(r["ece_val"], 3), "ECE": round(r["ece"], 3),
                           "bootstrap mean": round(r["ece_boot_mean"], 3),
                           "calibrated-null band": f"{r['ece_null_low']:.3f}–{r['ece_null_high']:.3f}",
                           "null p": round(r["ece_null_p"], 3),
@@ -156,14 +163,6 @@ def ensemble_vs_members(chapter3, prediction: dict, n_boot: int | None = None) -
     return out
 
 
-def similarity_groups(sim_val, sim_test):
-    """Similarity-to-train terciles: edges at the test part's 1/3 and 2/3 quantiles (features only, no
-    labels), applied to validation and test. ``(groups_val, groups_test, edges)``; 0 = least similar."""
-    edges = np.quantile(np.asarray(sim_test, dtype=float), [1 / 3, 2 / 3])
-    return (np.searchsorted(edges, np.asarray(sim_val, dtype=float), side="right"),
-            np.searchsorted(edges, np.asarray(sim_test, dtype=float), side="right"), edges)
-
-
 def calibration_suite(chapter3, data: SplitData, predictions: dict, sim_val, sim_test, alphas=(0.1, 0.32),
                       draws: int | None = None, n_boot: int | None = None) -> dict:
     """Everything §2–§6 of chapter 3 measures on one split, from :func:`evaluate_split`'s predictions.
@@ -171,22 +170,24 @@ def calibration_suite(chapter3, data: SplitData, predictions: dict, sim_val, sim
     * ``reference``: :func:`molpractice.calibration.reference_values` of the ensemble on test;
     * ``recalibration``: raw vs variance scaling vs isotonic, both fitted on validation, paired intervals on test;
     * ``conformal``: ``{alpha: conformal_report}`` — calibration set = validation, scores |y − μ|/σ, coverage
-      per similarity tercile (edges from the test part's similarities) and the Mondrian remedy;
+      per similarity tercile (edges from the validation part's similarities, labels unused) and the Mondrian
+      remedy with a paired interval of the gap change;
     * ``ence``: ``(rmv, rmse, ence)`` per σ bin and its calibrated reference ``(median, low, high)``.
     """
     draws = int(draws or (1000 if run_mode() == "full" else 200))
     val = {"mean": predictions["val_mean"], "var": predictions["val_var"], "y": data.y["val"]}
     var_te = predictions["aleatoric"] + predictions["epistemic"]
     test = {"mean": predictions["mean"], "var": var_te, "y": data.y["test"]}
-    g_val, g_test, edges = similarity_groups(sim_val, sim_test)
+    g_val, g_test, edges, ties = C.similarity_groups(sim_val, sim_test)
+    n_boot = int(n_boot or SETTINGS.current().n_boot)
     cal = {"mean": val["mean"], "std": np.sqrt(val["var"]), "y": val["y"]}
     te = {"mean": test["mean"], "std": np.sqrt(test["var"]), "y": test["y"]}
-    conformal = {a: C.conformal_report(chapter3, cal, te, a, g_val, g_test) for a in alphas}
+    conformal = {a: C.conformal_report(chapter3, cal, te, a, g_val, g_test, n_boot=n_boot) for a in alphas}
     rmv, rmse, ence = C.ence_bins(te["std"], te["y"], te["mean"])
     return {"reference": C.reference_values(chapter3, test["mean"], test["var"], test["y"], draws=draws),
             "recalibration": C.recalibration_comparison(chapter3, val, test, n_boot=n_boot),
-            "conformal": conformal, "tercile_edges": edges,
-            "ence": {"rmv": rmv, "rmse": rmse, "ence": ence,
+            "conformal": conformal, "tercile_edges": edges, "tercile_ties": ties,
+            "ence": {"rmv": rmv, "rmse": rmse, "ence": ence, "n": len(te["y"]),
                      "reference": C.ence_reference(te["std"], te["mean"], draws=draws)}}
 
 
@@ -218,9 +219,11 @@ def target_checks(rows: list[dict], class_rows: list[dict], suites: dict | None 
             lo, hi = conf["band"]
             checks["conformal90_coverage"] = {"value": conf["coverage"], "target": f"in binomial band {lo:.3f}–{hi:.3f}",
                                               "met": lo <= conf["coverage"] <= hi}
-            checks["mondrian_narrows_tercile_gap"] = {"value": conf["gap_mondrian"],
-                                                      "target": f"< marginal gap {conf['gap']:.3f}",
-                                                      "met": conf["gap_mondrian"] < conf["gap"]}
+            c = conf["gap_change"]
+            checks["mondrian_narrows_tercile_gap"] = {"value": c["change"],
+                                                      "target": f"Mondrian − marginal gap < 0, paired 95% CI below 0 "
+                                                                f"(got {c['low']:+.3f} to {c['high']:+.3f})",
+                                                      "met": c["verdict"] == "lower"}
         for key, ref_ in suites[split]["reference"].items():
             checks[f"reference_{key}"] = {"value": ref_["observed"],
                                           "target": f"calibrated band {ref_['low']:.3f}–{ref_['high']:.3f} (reported)",

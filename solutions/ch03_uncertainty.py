@@ -9,6 +9,7 @@ Exercises
 3.5 fit_temperature
 3.6 fit_variance_scale
 3.7 conformal_quantile
+3.8 quantile_calibration_error
 
 Conventions used throughout:
 
@@ -190,7 +191,8 @@ def regression_ece(mean, std, y, n_levels: int = 100) -> float:
     .. math:: \\mathrm{ECE}_{reg} = \\frac{1}{L}\\sum_{l=1}^{L} \\big|\\,p_l - \\mathrm{obs}(p_l)\\big|
 
     This is uncertainty-toolbox's mean absolute calibration error (``prop_type="interval"``). It is 0
-    for perfectly calibrated predictions (up to sampling noise, ≈ 0.5/√n) and at most 0.5; it is large
+    for perfectly calibrated predictions up to sampling noise (on n test molecules a calibrated model scores
+    above 0: the notebook draws its reference band) and at most 0.5; it is large
     both for over-confident (σ too small) and under-confident (σ too large) predictions.
 
     Args:
@@ -401,8 +403,8 @@ def fit_variance_scale(mean, var, y) -> float:
            depend on s².
         2. Approach: differentiate with respect to s², set the derivative to zero and solve — the optimum
            is a simple statistic of the z-scores, no optimiser needed.
-        3. Tricky detail: do not centre the residuals. A biased model's residuals do not average to zero,
-           and that bias counts as error too, so the variance of z is the wrong quantity.
+        3. Tricky detail: before you settle on a statistic, think about what a biased model's residuals (all
+           on one side of their means) do to it — a bias is an error the variance must account for too.
     """
     mean, var, y = _vectors(("mean", "var", "y"), mean, var, y)
     if np.any(var <= 0):
@@ -428,7 +430,10 @@ def conformal_quantile(scores, alpha) -> float:
     and ``math.inf`` when k > n (too few calibration scores for that level: the only interval with the
     guarantee is the whole real line). The interval μ ± q·σ of a new molecule then covers its y with
     probability ≥ 1 − α whenever the calibration and test molecules are exchangeable (Vovk et al. 2005;
-    Angelopoulos & Bates 2023). Ties are fine: the k-th smallest counts repeated values.
+    Papadopoulos et al. 2002; Lei et al. 2018 for regression). That probability is *marginal* — averaged over
+    the calibration set and the test molecule, not conditional on one molecule, one group or one fixed
+    calibration set — and with continuous scores it is at most 1 − α + 1/(n + 1) (Angelopoulos & Bates 2023).
+    Ties are fine: the k-th smallest counts repeated values.
 
     Args:
         scores: (n,) calibration scores, n ≥ 1 (numpy array, torch tensor or list); ±inf allowed, NaN not.
@@ -441,7 +446,7 @@ def conformal_quantile(scores, alpha) -> float:
 
     Hint:
         1. Idea: this is not the plain empirical (1 − α) quantile: counting the new test point as one more
-           exchangeable score moves the rank up, so the plain quantile covers slightly less than 1 − α.
+           exchangeable score moves the rank up, so the plain quantile is not guaranteed to cover 1 − α.
         2. Approach: compute the rank k from n and α, sort the scores, and pick the k-th smallest one —
            no interpolation between neighbouring scores.
         3. Tricky detail: k counts from 1 while array positions count from 0; and when k exceeds n there is
@@ -464,4 +469,57 @@ def conformal_quantile(scores, alpha) -> float:
     if k > n:
         return math.inf
     return float(np.sort(s)[k - 1])
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 3.8
+
+
+def quantile_calibration_error(mean, std, y, n_levels: int = 100) -> float:
+    """Quantile (CDF) calibration error of Gaussian predictions, from their PIT values.
+
+    Quantile calibration (Kuleshov et al. 2018) asks that the predicted CDF, evaluated at the observation,
+    be uniform: with the PIT values u_i = F_i(y_i) = Φ((y_i − μ_i) / σ_i), a fraction p of them should lie
+    at or below p, for every p. For ``n_levels`` levels p evenly spaced on [0, 1] (both ends included,
+    ``np.linspace(0, 1, n_levels)``) the observed fraction is obs(p) = #{i : u_i ≤ p} / n (closed: ≤), and
+
+    .. math:: \\mathrm{QCE} = \\frac{1}{L}\\sum_{l=1}^{L} \\big|\\,p_l - \\mathrm{obs}(p_l)\\big|
+
+    This mean absolute gap is uncertainty-toolbox's mean absolute calibration error with
+    ``prop_type="quantile"``; Kuleshov et al. score the same curve with a weighted *squared* gap
+    Σ_j w_j (p_j − p̂_j)². Unlike ``regression_ece`` (3.3), which looks only at |y − μ|/σ, the PIT keeps
+    the sign of each error: predictions whose observations all lie above their means score high here even
+    when their central intervals have the right coverage.
+
+    Args:
+        mean: (n,) predicted means μ_i.
+        std: (n,) predicted standard deviations σ_i > 0 (not variances).
+        y: (n,) observations.
+        n_levels: number of levels L ≥ 2.
+    Returns:
+        The QCE as a Python float in [0, 0.5].
+    Raises:
+        ValueError: if the inputs are not 1-D, differ in length, are empty or not finite, any std ≤ 0,
+            or ``n_levels`` is not an int ≥ 2.
+
+    Hint:
+        1. Idea: turn every observation into one number in [0, 1] — where it falls in its own predicted
+           distribution — and compare the empirical distribution of those numbers with the uniform one.
+        2. Approach: compute all PIT values at once with the standard normal CDF, then, for every level,
+           the fraction of PIT values at or below it (broadcasting gives a levels × molecules table).
+        3. Tricky detail: one-sided, not central — keep the sign of y − μ (3.3's |z| throws it away); the
+           comparison is closed (≤), and the levels include both 0 and 1.
+    """
+    mean, std, y = _vectors(("mean", "std", "y"), mean, std, y)
+    if np.any(std <= 0):
+        raise ValueError(f"standard deviations must be > 0; got {int(np.sum(std <= 0))} values ≤ 0")
+    if not isinstance(n_levels, (int, np.integer)) or isinstance(n_levels, bool) or n_levels < 2:
+        raise ValueError(f"n_levels must be an int ≥ 2, got {n_levels!r}")
+    # BEGIN SOLUTION
+    from scipy.stats import norm
+
+    levels = np.linspace(0.0, 1.0, int(n_levels))
+    u = norm.cdf((y - mean) / std)
+    observed = (u[None, :] <= levels[:, None]).mean(axis=1)
+    return float(np.mean(np.abs(levels - observed)))
     # END SOLUTION

@@ -89,7 +89,29 @@ def test_conformal_report_covers_and_mondrian_fixes_a_shifted_group():
     assert r["groups"][0]["coverage"] < 0.85 and r["groups"][0]["coverage_mondrian"] > 0.87
     assert r["gap_mondrian"] < r["gap"] and r["groups"][0]["width_mondrian"] > r["groups"][0]["width"]
     assert r["coverage_ci"][0] <= r["coverage"] <= r["coverage_ci"][1]
+    c = r["gap_change"]  # the paired interval of the gap change sees the repair; Fisher sees the drop
+    assert c["change"] == pytest.approx(r["gap_mondrian"] - r["gap"]) and c["high"] < 0 and c["verdict"] == "lower"
+    assert r["least_vs_most"]["p_value"] < 1e-6 and 0.02 < r["least_vs_most"]["detectable_gap"] < 0.05
     assert len(C.conformal_table({("toy", 0.1): r})) == 1
+    lines = C.conformal_lines({("toy", 0.1): r})
+    assert "Fisher p = 0.00" in lines[0] and lines[-1].endswith("met") and "T1" in lines[-2]
+
+
+def test_fisher_gap_test_and_power_at_chapter_3_sizes():
+    f = C.fisher_gap_test(np.ones(43, bool), np.r_[np.ones(38), np.zeros(5)].astype(bool), 0.9)
+    assert f["n"] == (43, 43) and f["p_value"] > 0.05
+    assert f["detectable_gap"] == pytest.approx(1.959964 * math.sqrt(0.09 * 2 / 43), rel=1e-5)  # ≈ 0.127
+    assert C.fisher_gap_test(np.ones(200, bool), np.zeros(200, bool), 0.9)["p_value"] < 1e-10
+
+
+def test_similarity_groups_take_edges_from_validation_and_count_ties():
+    sim_val = np.r_[np.linspace(0.1, 0.9, 30), [0.5, 0.5]]
+    sim_test = np.array([0.05, 0.2, 0.5, 0.95, 0.5])
+    g_val, g_test, edges, ties = C.similarity_groups(sim_val, sim_test)
+    assert np.allclose(edges, np.quantile(sim_val, [1 / 3, 2 / 3]))
+    assert np.bincount(g_val).tolist() in ([10, 11, 11], [11, 10, 11], [10, 10, 12], [11, 11, 10], [10, 12, 10])
+    assert g_test[0] == 0 and g_test[3] == 2
+    assert ties["test"] == int(np.isin(sim_test, edges).sum()) and ties["val"] >= 0
 
 
 def test_binomial_band_and_terciles():
@@ -97,6 +119,7 @@ def test_binomial_band_and_terciles():
     assert 0.83 < lo < 0.9 < hi < 0.96
     g = C.terciles(np.arange(30.0))
     assert np.bincount(g).tolist() == [10, 10, 10] and g[0] == 0 and g[-1] == 2
+    assert C.terciles([0.1, 0.5, 0.9], edges=[0.5, 0.8]).tolist() == [0, 1, 2]  # an edge value goes up
 
 
 def test_ence_is_small_when_calibrated_and_large_when_not():
@@ -134,3 +157,47 @@ def test_defaults_come_from_the_chapter_settings(monkeypatch):
     assert C._default("n_boot") == ensembles.SETTINGS.current().n_boot == 200
     monkeypatch.setenv("MOLPRACTICE_FAST", "0")
     assert C._default("n_boot") == ensembles.SETTINGS.current().n_boot == 2000
+
+
+def test_quantile_calibration_comes_from_the_chapter_module():
+    """gaussian_metrics and reference_values score the QCE with the chapter's (learner's) exercise 3.8."""
+    import types
+
+    mean, std, y = _data(100, 9, bias=0.3)
+    fake = types.SimpleNamespace(**{k: getattr(ch03, k) for k in ("gaussian_nll", "regression_ece")},
+                                 quantile_calibration_error=lambda *a, **k: 0.123)
+    assert C.gaussian_metrics(fake, mean, std**2, y)["qce"] == 0.123
+    assert C.reference_values(fake, mean, std**2, y, draws=5)["qce"]["observed"] == 0.123
+    assert C.gaussian_metrics(ch03, mean, std**2, y)["qce"] == pytest.approx(C.quantile_calibration_error(mean, std, y))
+
+
+def test_verdict_lines_follow_the_numbers():
+    from molpractice import calibration_verdicts as V
+
+    rng = np.random.default_rng(4)
+    pred = {}
+    for name, scale in (("scaffold", 1.0), ("random", 0.7)):
+        mm = rng.normal(size=(3, 60)); mv = rng.uniform(0.2, 1.0, (3, 60))
+        mean, alea, epi = ch03.ensemble_moments(mm, mv)
+        y = mean + scale * np.sqrt(alea + epi) * rng.standard_normal(60)
+        pred[name] = dict(members_mean=mm, members_var=mv, mean=mean, alea=alea, epi=epi, var=alea + epi, y=y,
+                          err=np.abs(y - mean))
+    d = V.z2_decomposition(pred["scaffold"])
+    assert d["var_ratio"] > 1 and d["mean_averaged"] < d["members"] and d["ensemble"] < d["mean_averaged"]
+    lines = V.epistemic_share_lines(pred, {k: rng.uniform(size=60) for k in pred}, n_boot=50)
+    assert len(lines) == 3 and "two split setups" in lines[-1]
+    refs = {k: C.reference_values(ch03, p["mean"], p["var"], p["y"], draws=50) for k, p in pred.items()}
+    ev = [dict(beta=0.5, select_on="rmse", n=1019, spearman=-0.003, spearman_folds=[-0.08, 0.18, 0.09, -0.20])]
+    sp = V.spearman_lines(refs, pred, ev, {"beta": 0.5, "select_on": "rmse"}, n_boot=50)
+    assert "as well as" not in " ".join(sp) and "bootstrap 95% CI" in sp[0] and "folds" in sp[-1]
+    rec = V.recipe_spearman_lines(ev)
+    assert "SD 0.17" in rec[0] and "SD/√4 = 0.09" in rec[0]
+    assert len(V.pit_lines(pred)) == 2 and len(V.z2_lines(pred)) == 2
+    ens = {k: types_ns(seconds=[10.0, 61.8]) for k in ("a",)}
+    assert "NOT met by the slowest" in V.training_time_line(ens) and "met on average" in V.training_time_line(ens)
+
+
+def types_ns(**kw):
+    import types
+
+    return types.SimpleNamespace(**kw)

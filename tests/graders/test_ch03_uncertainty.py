@@ -1006,3 +1006,120 @@ def test_conformal_quantile_rejects_bad_input(impl):
     _expect_value_error(fn, np.array([]), 0.1, why="empty scores")
     _expect_value_error(fn, np.array([0.3, np.nan, 0.7]), 0.1, why="a NaN score")
     _expect_value_error(fn, np.ones((3, 2)), 0.1, why="2-D scores (need (n,))")
+
+
+# ---------------------------------------------------------------------------------------- 3.8
+def _qce_oracle(mean, std, y, n_levels):
+    """Per level, uncertainty-toolbox's way: count z_i = (y_i − μ_i)/σ_i at or below the level's normal quantile."""
+    z = (np.asarray(y, float) - np.asarray(mean, float)) / np.asarray(std, float)
+    gaps = []
+    for p in np.linspace(0.0, 1.0, n_levels):
+        bound = -math.inf if p == 0 else math.inf if p == 1 else stats.norm.ppf(p)
+        gaps.append(abs(p - np.mean(z <= bound)))
+    return float(np.mean(gaps))
+
+
+def _qce_mistakes(mean, std, y, n_levels):
+    """(value, hint) of the classic quantile-calibration mistakes."""
+    mean, std, y = (np.asarray(a, float) for a in (mean, std, y))
+    z = (y - mean) / std
+    L = np.linspace(0.0, 1.0, n_levels)
+
+    def gap(u, levels=L, reduce=lambda g: float(np.mean(np.abs(g)))):
+        return reduce(levels - (u[None, :] <= levels[:, None]).mean(axis=1))
+
+    u = stats.norm.cdf(z)
+    return [
+        (_regression_ece_oracle(mean, std, y, n_levels), "that is 3.3's central-interval ECE (|z|): quantile "
+         "calibration is one-sided — use the PIT u = Φ((y − μ)/σ) with its sign"),
+        (gap(stats.norm.cdf(np.abs(z))), "Φ(|z|) loses the sign of the error: the PIT is Φ((y − μ)/σ), not Φ(|y − μ|/σ)"),
+        (gap(stats.norm.cdf((y - mean) / std ** 2)), "std is a standard deviation: divide y − μ by σ, do not square it"),
+        (gap(stats.norm.cdf((y - mean) / np.sqrt(std))), "std is already σ: do not take its square root"),
+        (gap(stats.norm.pdf(z)), "the PIT uses the normal CDF Φ, not the density"),
+        (gap(u, np.linspace(0, 1, n_levels + 2)[1:-1]), "the levels are np.linspace(0, 1, n_levels): both ends included"),
+        (gap(u, np.arange(n_levels) / n_levels), "the levels are np.linspace(0, 1, n_levels): both ends included"),
+        (gap(u, np.linspace(0, 1, n_levels)[1:]), "the levels are np.linspace(0, 1, n_levels): both ends included"),
+        (float(np.mean(np.abs(L - (u[None, :] < L[:, None]).mean(axis=1)))), "the comparison is closed: count u ≤ p, not u < p"),
+        (gap(u, reduce=lambda g: float(np.sqrt(np.mean(g ** 2)))), "mean absolute gap, not the root-mean-square gap"),
+        (gap(u, reduce=lambda g: float(np.mean(g ** 2))), "mean absolute gap, not the mean squared gap (Kuleshov's weighted squared score is another number)"),
+        (gap(u, reduce=lambda g: float(np.max(np.abs(g)))), "average the gaps over levels, not the largest gap"),
+        (gap(u, reduce=lambda g: float(np.sum(np.abs(g)))), "average the gaps over levels, not their sum"),
+        (gap(u, reduce=lambda g: float(abs(np.mean(g)))), "take the absolute value of each gap before averaging, not of their mean"),
+        (gap(u, reduce=lambda g: float(np.mean(g))), "take the absolute value of each gap before averaging"),
+    ]
+
+
+def _check_qce(fn, mean, std, y, n_levels, what):
+    want = _qce_oracle(mean, std, y, n_levels)
+    got = fn(mean, std, y, n_levels=n_levels)
+    _is_float(got, "quantile_calibration_error")
+    if not abs(got - want) <= 1e-9:
+        hint = _diagnose_all(got, _qce_mistakes(mean, std, y, n_levels))
+        raise AssertionError(f"{what}: expected QCE {want:.6f}, got {got:.6f}{hint}")
+
+
+@exercise("3.8", points=2)
+def test_quantile_calibration_error_matches_definition(impl):
+    fn = _mod(impl).quantile_calibration_error
+    rng = np.random.default_rng(38)
+    for n, scale, bias, n_levels in ((300, 1.0, 0.0, 100), (200, 0.6, 0.3, 100), (150, 1.7, -0.4, 100),
+                                     (97, 1.0, 0.8, 11), (64, 1.3, 0.0, 2), (40, 0.5, -0.2, 7)):
+        mean, std, y = _gaussian_data(rng, n, std_scale=scale, bias=bias)
+        _check_qce(fn, mean, std, y, n_levels, f"n = {n}, σ × {scale}, bias {bias:+g}, n_levels = {n_levels}")
+    mean, std, y = _gaussian_data(rng, 120, bias=0.5)
+    got, want = fn(mean, std, y), _qce_oracle(mean, std, y, 100)
+    assert isinstance(got, float) and abs(got - want) <= 1e-9, (
+        f"called without n_levels: expected {want:.6f} (the default is n_levels=100), got {got}")
+
+
+@exercise("3.8", points=1)
+def test_quantile_calibration_error_sees_the_sign(impl):
+    """Observations all above their means: the central intervals still cover rightly (3.3's ECE ≈ 0), the QCE is large."""
+    fn = _mod(impl).quantile_calibration_error
+    rng = np.random.default_rng(381)
+    mean, std, y = _gaussian_data(rng, 2000)
+    calibrated = fn(mean, std, y)
+    assert calibrated < 0.03, f"2000 draws from the predictions themselves: QCE should be near 0, got {calibrated:.3f}"
+    above = mean + np.abs(y - mean)
+    got = fn(mean, std, above)
+    hint = _diagnose_all(got, _qce_mistakes(mean, std, above, 100))
+    assert got > 0.2, (f"every observation above its mean (a biased model whose |z| are calibrated): the fraction "
+                       f"of PIT values ≤ 0.5 is 0, so the QCE must be ≈ 0.25, got {got:.3f}{hint}")
+    below = mean - np.abs(y - mean)
+    got_b = fn(mean, std, below)
+    assert got_b > 0.2, f"every observation below its mean: the QCE must be ≈ 0.25 too, got {got_b:.3f}"
+
+
+@exercise("3.8", points=1)
+def test_quantile_calibration_error_closed_levels_and_input_kinds(impl):
+    fn = _mod(impl).quantile_calibration_error
+    mean, std = np.zeros(8), np.ones(8)
+    y = np.array([0.0, 0.0, 0.0, 1.0, 2.0, -1.0, 0.5, 1.5])   # three PIT values exactly 0.5, a level of linspace(0, 1, 101)
+    _check_qce(fn, mean, std, y, 101, "three observations exactly at their means (PIT = 0.5, a level)")
+    _check_qce(fn, mean, std, y, 3, "levels 0, 0.5, 1 with PIT values on the middle level")
+    rng = np.random.default_rng(382)
+    m, s, obs = _gaussian_data(rng, 50, bias=0.2)
+    want = _qce_oracle(m, s, obs, 100)
+    for kind, args in (("lists", (m.tolist(), s.tolist(), obs.tolist())),
+                       ("float64 tensors", tuple(torch.tensor(a) for a in (m, s, obs))),
+                       ("float32 tensors", tuple(torch.tensor(a, dtype=torch.float32) for a in (m, s, obs)))):
+        got = fn(*args)
+        _is_float(got, f"quantile_calibration_error on {kind}")
+        assert abs(got - want) <= 0.011, f"{kind}: expected {want:.4f}, got {got:.4f}"
+
+
+@exercise("3.8", points=0.5)
+def test_quantile_calibration_error_rejects_bad_input(impl):
+    fn = _mod(impl).quantile_calibration_error
+    mean, std, y = _gaussian_data(np.random.default_rng(383), 20)
+    got = fn(mean, std, y)  # points for the checks only once it works
+    assert isinstance(got, float) and abs(got - _qce_oracle(mean, std, y, 100)) <= 1e-9, \
+        f"expected {_qce_oracle(mean, std, y, 100):.6f}, got {got}"
+    _expect_value_error(fn, mean, std, y[:-1], why="y shorter than mean")
+    _expect_value_error(fn, mean, np.where(np.arange(20) == 3, 0.0, std), y, why="a zero std")
+    _expect_value_error(fn, mean, -std, y, why="negative stds")
+    _expect_value_error(fn, mean, std, np.where(np.arange(20) == 5, np.nan, y), why="a NaN observation")
+    _expect_value_error(fn, np.array([]), np.array([]), np.array([]), why="empty inputs")
+    _expect_value_error(fn, mean[None], std[None], y[None], why="2-D inputs")
+    _expect_value_error(fn, mean, std, y, n_levels=1, why="n_levels = 1 (need ≥ 2)")
+    _expect_value_error(fn, mean, std, y, n_levels=10.0, why="a float n_levels")
