@@ -15,12 +15,12 @@ the code lives in modules split by responsibility:
 * :mod:`molpractice.diffusion_report` — quality-vs-steps grids, the sampler controls table and
   :func:`run_benchmark` (``molpractice bench ch04``).
 
-Stability and plausibility checks are in :mod:`molpractice.plausibility`, distribution metrics against the
+The coordination/clash check, PoseBusters-style geometry checks and Brenk alerts are in :mod:`molpractice.plausibility`, distribution metrics against the
 training data in :mod:`molpractice.sample_distributions`.
 
 Every function that runs the diffusion maths receives the chapter module (``chapter``) that provides
 ``cosine_alpha_bar``, ``q_sample``, ``remove_mean``, ``ddpm_step``, ``ddim_step``,
-``molecule_from_geometry`` and ``sample_metrics`` — the learner's or the reference, from
+``molecule_from_geometry``, ``sample_metrics``, ``atom_stability`` and ``bond_length_outliers`` — the learner's or the reference, from
 ``mp.load_chapter("ch04_diffusion")``. Nothing here imports ``solutions`` or ``exercises``.
 """
 from __future__ import annotations

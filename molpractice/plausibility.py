@@ -287,7 +287,8 @@ def plausibility(chapter, samples) -> dict:
     """Run every check on every sample and count.
 
     A sample is perceived with ``chapter.molecule_from_geometry``; valid single-fragment molecules get the
-    geometry checks and the alerts. Returns ``{"rows": DataFrame (one row per sample), "rates": {name: rate
+    geometry checks (the bond-length check by ``chapter.bond_length_outliers``, exercise 4.9, when the chapter
+    has it) and the Brenk alerts. Returns ``{"rows": DataFrame (one row per sample), "rates": {name: rate
     dict}, "systems_checked": {flatness check: number of ring / double-bond systems it looked at}}`` with the
     rates of ``valid``, ``valid single fragment``, COORDINATION (every atom passes exercise 4.8's coordination/clash check) and, over all
     samples, each geometry check passed, ``no alert`` and ``plausible`` (valid ∧ single fragment ∧ all

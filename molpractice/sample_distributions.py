@@ -213,6 +213,9 @@ def diversity_difference(smiles_a, smiles_b, n_perm: int = 1000, seed: int = 0, 
     at least as large in absolute value (+1 correction). Returns ``{"difference", "p", "verdict", "n_a",
     "n_b"}``; the verdict is "higher"/"lower" when p < 0.05, else "no detectable difference"."""
     a, b = list(smiles_a), list(smiles_b)
+    if min(len(a), len(b)) < 2:
+        return {"difference": float("nan"), "p": float("nan"), "verdict": "not defined (fewer than 2 molecules)",
+                "n_a": len(a), "n_b": len(b)}
     pooled = a + b
     sim = _tanimoto_matrix(pooled, radius, n_bits)
     na = len(a)

@@ -390,7 +390,7 @@ def molecule_from_geometry(atomic_numbers, pos: torch.Tensor):
        its pair has a DOUBLE entry, both atoms still have a free valence, and its shortness
        w = (SINGLE − d)/(SINGLE − DOUBLE) exceeds 0.5 (shorter than the midpoint). Each atom takes at
        most one double bond; among all such choices take the one with the largest total w. An aromatic
-       ring (all bonds ≈ 1.39 Å for C–C, w ≈ 0.7) thereby gets one Kekulé structure, and a carbonyl
+       ring (all bonds ≈ 1.39 Å for C–C, w ≈ 0.75) thereby gets one Kekulé structure, and a carbonyl
        carbon cannot also double-bond its amide nitrogen. (A greedy "shortest bond first" choice
        breaks benzene into a diene; plain distance thresholds read benzene as cyclohexane.)
     5. Build an RDKit molecule with these bonds, no charges and implicit hydrogens, and sanitize it
