@@ -115,7 +115,8 @@ def z2_decomposition(p: dict) -> dict:
     var_ratio = float(np.mean(p["alea"] + p["epi"]) / np.mean(mv))
     cov68 = [C.interval_coverage(m, np.sqrt(v), y, 0.68) for m, v in zip(mm, mv)]
     return {"members": z2_members, "mean_averaged": z2_i, "ensemble": z2_ens, "mse_ratio": mse_ratio,
-            "var_ratio": var_ratio, "members_coverage68": (float(np.mean(cov68)), float(np.std(cov68)))}
+            "var_ratio": var_ratio,
+            "members_coverage68": (float(np.mean(cov68)), float(np.std(cov68, ddof=1)) if len(cov68) > 1 else 0.0)}
 
 
 def z2_lines(pred: dict) -> list[str]:
@@ -160,7 +161,7 @@ def ence_lines(suites: dict, refs: dict) -> list[str]:
             line += (f"; ENCE ({n_bins} bins of ~{per_bin} molecules) cannot detect the "
                      f"miscalibration that {', '.join(others)} detect on this split")
         elif inside:
-            line += "; no detectable error-based miscalibration, as the other reference checks"
+            line += "; no detectable error-based miscalibration, in line with this split's other reference checks"
         lines.append(line)
     return lines
 

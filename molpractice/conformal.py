@@ -175,6 +175,7 @@ def conformal_lines(reports: dict) -> list[str]:
     worst_least = [k for k, r in reports.items() if r["groups"][0]["coverage"] == min(x["coverage"] for x in r["groups"].values())]
     n_cal = [x["n_cal"] for r in reports.values() for x in r["groups"].values()]
     narrowed = [k for k, r in reports.items() if r["gap_change"]["verdict"] == "lower"]
+    widened = [k for k, r in reports.items() if r["gap_change"]["verdict"] == "higher"]
     lines.append("least similar tercile (T1) is the worst covered in: "
                  + (", ".join(f"{n} α={a:g}" for n, a in worst_least) or "no row")
                  + f"; T1 vs T3 different (Fisher p < 0.05) in: "
@@ -184,7 +185,8 @@ def conformal_lines(reports: dict) -> list[str]:
     changed = [k for k, r in reports.items() if r["gap_change"]["verdict"] != "no detectable change"]
     lines.append(("at this n neither a coverage drop on the least similar tercile nor a repair by Mondrian is "
                   "detectable in any row; " if not dropped and not changed else "")
-                 + f"the per-tercile quantiles rest on {min(n_cal)}–{max(n_cal)} validation scores each; the gap "
-                 f"narrowed detectably in: {', '.join(f'{n} α={a:g}' for n, a in narrowed) or 'no row'} → target "
+                 + f"the per-tercile quantiles rest on {min(n_cal)}–{max(n_cal)} validation scores each; Mondrian "
+                 f"widened the gap detectably in: {', '.join(f'{n} α={a:g}' for n, a in widened) or 'no row'}; it "
+                 f"narrowed it detectably in: {', '.join(f'{n} α={a:g}' for n, a in narrowed) or 'no row'} → target "
                  f"'the remedy narrows the gap' {'met' if len(narrowed) == len(reports) else 'NOT met'}")
     return lines
