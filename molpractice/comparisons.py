@@ -7,6 +7,8 @@ unpaired i.i.d. interval, and false "wins" among many comparisons (uncorrected, 
 ``unpaired_iid_difference``         the naive interval: one seed each, molecules resampled independently.
 ``simulate_losses``                 per-molecule losses of two models with family, seed and noise effects.
 ``comparison_error_rates``          false-positive rate (true difference 0) and power, with Monte Carlo error.
+``null_rejection_rate``             the seeds-resampled method's false-positive rate alone, many more test sets.
+``null_rate_line``                  its printable line (and its distance from a main-run rate).
 ``rate_differences``                paired Monte Carlo intervals of method differences (same simulated test sets).
 ``summarize_differences``           printable lines of those intervals.
 ``comparison_sensitivity``          the same rates under other variance components (sensitivity rows).
@@ -41,15 +43,16 @@ MEAN_LOSS = 1.0
 
 SETTINGS = RunSettings(
     full=dict(cmp_reps=1000, cmp_boot=1000, cmp_families=40, cmp_seeds=5, cmp_delta=0.15,
-              cmp_sens_reps=400, mt_reps=4000, mt_m=20, mt_true=5, mt_effect=3.0),
+              cmp_sens_reps=400, cmp_null_reps=4000, mt_reps=4000, mt_m=20, mt_true=5, mt_effect=3.0),
     fast=dict(cmp_reps=200, cmp_boot=400, cmp_families=40, cmp_seeds=5, cmp_delta=0.15,
-              cmp_sens_reps=100, mt_reps=1000, mt_m=20, mt_true=5, mt_effect=3.0),
+              cmp_sens_reps=100, cmp_null_reps=500, mt_reps=1000, mt_m=20, mt_true=5, mt_effect=3.0),
     doc=dict(cmp_reps="simulated test sets per condition (null and true difference)",
              cmp_boot="bootstrap replicates per interval there",
              cmp_families=f"families per simulated test set (geometric sizes, mean {MEAN_SIZE})",
              cmp_seeds="training seeds per model in the paired comparison",
              cmp_delta=f"true difference in expected loss for the power rows (mean loss {MEAN_LOSS:g})",
              cmp_sens_reps="simulated test sets per condition in each sensitivity scenario",
+             cmp_null_reps="independent null test sets for the seeds-resampled method's false-positive rate",
              mt_reps="simulated experiments of m comparisons", mt_m="comparisons per experiment (m)",
              mt_true="comparisons with a real effect", mt_effect="their z shift (mean of z under the effect)"),
 )
@@ -226,6 +229,48 @@ def comparison_error_rates(reps: int | None = None, n_boot: int | None = None, n
     table = pd.DataFrame(rows)
     table.attrs["hits"] = {key: v.tolist() for key, v in hits.items()}  # lists: pandas compares attrs
     return table
+
+
+def null_rejection_rate(reps: int | None = None, n_boot: int | None = None, n_families: int | None = None,
+                        n_seeds: int | None = None, seed: int = 10, sd: dict | None = None,
+                        level: float = 0.05) -> dict:
+    """False-positive rate of the paired cluster bootstrap with ``n_seeds`` models each (seeds resampled) alone,
+    under H0 (true difference 0), on ``reps`` test sets (default ``cmp_null_reps``: more than
+    :func:`comparison_error_rates` can afford for every method).
+
+    Every test set is an independent draw (fresh families, effects, seeds and noise, and a fresh bootstrap
+    seed, all from one generator seeded with ``seed``), so the Monte Carlo standard error is
+    sqrt(p(1 − p)/reps).
+    Returns:
+        dict with ``method``, ``rate``, ``MC se``, ``low``/``high`` (rate ± 1.96 se), ``reps``, ``verdict``
+        (``"above"``, ``"below"`` or ``"consistent with"`` ``level``) and ``hits`` ((reps,) bool decisions).
+    """
+    cfg = SETTINGS.current()
+    reps, n_boot = reps or cfg.cmp_null_reps, n_boot or cfg.cmp_boot
+    n_families, n_seeds = n_families or cfg.cmp_families, n_seeds or cfg.cmp_seeds
+    rng = np.random.default_rng(seed)
+    hits = np.zeros(reps, dtype=bool)
+    for i in range(reps):
+        a, b, fam = simulate_losses(rng, n_families, n_seeds, 0.0, sd)
+        hits[i] = paired_bootstrap_difference(a, b, fam, n_boot, seed=int(rng.integers(1 << 31)))["differs"]
+    rate, se = _rate(int(hits.sum()), reps)
+    low, high = rate - 1.96 * se, rate + 1.96 * se
+    verdict = "above" if low > level else "below" if high < level else "consistent with"
+    return {"method": f"paired cluster, {_count_word(n_seeds)} trained models each, seeds resampled", "rate": rate,
+            "MC se": se, "low": low, "high": high, "reps": reps, "verdict": verdict, "hits": hits}
+
+
+def null_rate_line(out: dict, prefix: str = "", main=None) -> str:
+    """One printable line for :func:`null_rejection_rate`'s result (rate ± MC se, verdict). With ``main`` (a row
+    of :func:`comparison_error_rates` for the same method), also how many standard errors of the difference the
+    main run's false-positive rate lies from this one."""
+    line = (f"{prefix}{out['method']}, alone, on {out['reps']} independent null test sets: false-positive rate "
+            f"{out['rate']:.1%} ± {out['MC se']:.1%}, {out['verdict']} the 5% level")
+    if main is not None:
+        gap = (main["false-positive rate"] - out["rate"]) / math.hypot(main["fpr MC se"], out["MC se"])
+        line += (f"; the main run's {main['false-positive rate']:.1%} ({int(main['reps'])} test sets) lies "
+                 f"{abs(gap):.1f} standard errors of the difference {'below' if gap < 0 else 'above'} it")
+    return line
 
 
 def _count_word(n: int) -> str:

@@ -150,25 +150,32 @@ def leakage_test_split(data, fraction_of_families: float = TEST_FRACTION, min_si
 
 def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, subsamples: int | None = None,
                              n_boot: int | None = None, seed: int = 0, split=None):
-    """Test RMSE as training molecules similar to the (fixed) test set are allowed in, at a fixed training size.
+    """Test RMSE as training molecules similar to the (fixed) test set are allowed in, at a fixed training size,
+    with a sibling control at every cutoff.
 
     For each cutoff c the allowed pool is every pool molecule whose largest Tanimoto to any test molecule is
-    < c (c = 1.0: no filter; identical fingerprints have Tanimoto 1 and stay out only at c < 1). Every cutoff
-    trains on a random subset of the same size N — the size of the strictest cutoff's pool — ``subsamples``
-    times (seeds 0, 1, …), so the curve shows similarity, not training-set size. The paired cluster bootstrap
-    (:func:`molpractice.comparisons.paired_bootstrap_difference`, test families resampled, subsamples as seeds)
-    gives the MSE difference strictest − this cutoff (positive: the near neighbours lower the error), its
-    two-sided bootstrap p-value and the Holm-adjusted p-value over the cutoffs other than the strictest
-    (:func:`molpractice.comparisons.holm_adjusted`). At the strictest cutoff the pool has exactly N molecules,
-    so every subsample is the same training set (``rmse seed sd`` 0 there).
+    < c (c = 1.0: no filter; identical fingerprints have Tanimoto 1 and stay out only at c < 1). The *control*
+    pool at c is the same pool without the test families' siblings. Every cutoff, main and control, trains on a
+    random subset of the same size N — the size of the smallest of these pools (the strictest cutoff's control)
+    — ``subsamples`` times (seeds 0, 1, …), so the curve shows similarity, not training-set size. Paired cluster
+    bootstraps (:func:`molpractice.comparisons.paired_bootstrap_difference`, test families resampled,
+    subsamples as seeds) give, as MSE differences with 95 % intervals (unadjusted): ``mse gain`` = strictest −
+    this cutoff (positive: the near neighbours lower the error), with its two-sided bootstrap p-value and the
+    Holm-adjusted p-value over the cutoffs other than the strictest
+    (:func:`molpractice.comparisons.holm_adjusted`); ``sibling gain`` = control − main at this cutoff (what the
+    siblings themselves add); ``other gain`` = strictest − control at this cutoff (what the other allowed
+    molecules add; ``mse gain`` = ``sibling gain`` + ``other gain``); ``step gain`` = next stricter cutoff −
+    this one (NaN at the strictest).
     Returns:
         DataFrame with ``cutoff``, ``allowed`` (pool size), ``siblings allowed`` (pool molecules from test
-        families), ``n_train``, ``rmse`` (mean over subsamples), ``rmse seed sd``, ``nn similarity`` (mean over
-        test molecules of the largest Tanimoto to the training set, first subsample), ``mse gain`` and its
-        ``gain low``/``gain high`` (95 %, unadjusted), ``gain p`` and ``gain p Holm`` (NaN at the strictest
-        cutoff); the table's ``attrs`` hold ``n_test``, ``test_families``, ``eligible_families`` (families
-        with at least ``TEST_MIN_SIZE`` members), ``test_fraction``, ``test_min_size`` and ``p_resolution``
-        (2 / (n_boot + 1), the smallest bootstrap p-value).
+        families), ``n_train``, ``rmse`` (mean over subsamples), ``rmse seed sd``, ``rmse no siblings``
+        (control), ``nn similarity`` (mean over test molecules of the largest Tanimoto to the training set,
+        first subsample), and for each of ``mse gain``, ``sibling gain``, ``other gain``, ``step gain`` the
+        difference and its ``… low``/``… high`` (``gain low``/``gain high`` for ``mse gain``), ``gain p`` and
+        ``gain p Holm`` (NaN at the strictest cutoff); the table's ``attrs`` hold ``n_test``,
+        ``test_families``, ``eligible_families`` (families with at least ``TEST_MIN_SIZE`` members),
+        ``test_fraction``, ``test_min_size`` and ``p_resolution`` (2 / (n_boot + 1), the smallest bootstrap
+        p-value).
     """
     import pandas as pd
 
@@ -184,35 +191,55 @@ def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, su
     sim = similarity_to([smiles[i] for i in test], smiles)  # (test, all molecules)
     nn_pool = sim[:, pool].max(axis=0)
     allowed = {c: pool[nn_pool < c] if c < 1.0 else pool for c in cutoffs}
-    n_train = min(len(a) for a in allowed.values())
-    losses, rows = {}, []
-    for c in cutoffs:
-        sq, rmse = [], []
+    control = {c: a[~np.isin(fam[a], test_families)] for c, a in allowed.items()}
+    n_train = min(len(a) for a in list(allowed.values()) + list(control.values()))
+
+    def run(pool_c):
+        sq, rmse, nn = [], [], float("nan")
         for s in range(subsamples):
-            train = np.sort(np.random.default_rng(s).choice(allowed[c], n_train, replace=False))
+            train = np.sort(np.random.default_rng(s).choice(pool_c, n_train, replace=False))
             err = fit_ridge(X[train], y[train]).predict(X[test]) - y[test]
             sq.append(err ** 2)
             rmse.append(math.sqrt(float(np.mean(err ** 2))))
             if s == 0:
-                nn = sim[:, train].max(axis=1).mean()
-        losses[c] = np.array(sq)
-        rows.append({"cutoff": c, "allowed": len(allowed[c]), "siblings allowed": int(np.isin(fam[allowed[c]],
-                                                                                               test_families).sum()),
+                nn = float(sim[:, train].max(axis=1).mean())
+        return np.array(sq), rmse, nn
+
+    losses, ctrl, rows = {}, {}, []
+    for c in cutoffs:
+        losses[c], rmse, nn = run(allowed[c])
+        ctrl[c], rmse_ctrl, _ = run(control[c])
+        rows.append({"cutoff": c, "allowed": len(allowed[c]),
+                     "siblings allowed": int(np.isin(fam[allowed[c]], test_families).sum()),
                      "n_train": n_train, "rmse": float(np.mean(rmse)),
                      "rmse seed sd": float(np.std(rmse, ddof=1)) if subsamples > 1 else float("nan"),
-                     "nn similarity": float(nn)})
+                     "rmse no siblings": float(np.mean(rmse_ctrl)), "nn similarity": nn})
     strict = losses[cutoffs[-1]]
-    for row, c in zip(rows, cutoffs):
-        d = paired_bootstrap_difference(losses[c], strict, fam[test], n_boot=n_boot, seed=seed)
-        row.update({"mse gain": d["diff"], "gain low": d["low"], "gain high": d["high"],
-                    "gain p": d["p_value"] if c != cutoffs[-1] else float("nan")})
+    groups = fam[test]
+
+    def diff(better, worse, name):  # MSE(worse) − MSE(better): positive = `better` has the lower error
+        d = paired_bootstrap_difference(better, worse, groups, n_boot=n_boot, seed=seed)
+        low, high = ("gain low", "gain high") if name == "mse gain" else (f"{name} low", f"{name} high")
+        return {name: d["diff"], low: d["low"], high: d["high"]}, d["p_value"]
+
+    for k, (row, c) in enumerate(zip(rows, cutoffs)):
+        gain, p = diff(losses[c], strict, "mse gain")
+        row.update(gain)
+        row["gain p"] = p if c != cutoffs[-1] else float("nan")
+        row.update(diff(losses[c], ctrl[c], "sibling gain")[0])
+        row.update(diff(ctrl[c], strict, "other gain")[0])
+        if c != cutoffs[-1]:
+            row.update(diff(losses[c], losses[cutoffs[k + 1]], "step gain")[0])
+        else:
+            row.update({"step gain": float("nan"), "step gain low": float("nan"), "step gain high": float("nan")})
     table = pd.DataFrame(rows)
     compared = table["cutoff"] != cutoffs[-1]
     table["gain p Holm"] = float("nan")
     table.loc[compared, "gain p Holm"] = holm_adjusted(table.loc[compared, "gain p"].to_numpy())
     table.attrs.update(n_test=len(test), test_families=len(test_families),
                        eligible_families=int((np.bincount(fam) >= TEST_MIN_SIZE).sum()),
-                       test_fraction=TEST_FRACTION, test_min_size=TEST_MIN_SIZE, p_resolution=2 / (n_boot + 1))
+                       test_fraction=TEST_FRACTION, test_min_size=TEST_MIN_SIZE, p_resolution=2 / (n_boot + 1),
+                       strict_control=len(control[cutoffs[-1]]))
     return table
 
 
@@ -242,25 +269,40 @@ def sibling_summary(data, cutoffs: Sequence[float] = (0.6, 0.8)) -> str:
 
 def fixed_curve_lines(table, alpha: float = 0.05) -> list[str]:
     """Printable lines for :func:`fixed_test_leakage_curve`'s table: the test split's parameters, the training
-    size (and why the strictest cutoff's subsamples coincide), and at which cutoffs the MSE gain over the
-    strictest one is detectable, unadjusted (interval excludes 0) and after Holm over the compared cutoffs."""
+    size, at which cutoffs the MSE gain over the strictest one is detectable (unadjusted: interval excludes 0;
+    and after Holm over the compared cutoffs), each step between neighbouring cutoffs, and the sibling control:
+    how much of each cutoff's gain the siblings carry and how much the other allowed molecules do."""
     a = table.attrs
     strict = table.iloc[-1]
     compared = table.iloc[:-1]
     fmt = lambda cs: ", ".join(f"{c:g}" for c in cs) or "none"  # noqa: E731
+    iv = lambda r, k: f"{r[k]:+.3f} [{r[k + ' low']:+.3f}, {r[k + ' high']:+.3f}]"  # noqa: E731
+    word = lambda lo, hi: "detectable" if lo > 0 or hi < 0 else "no detectable difference"  # noqa: E731
     holm_yes = compared.loc[compared["gain p Holm"] <= alpha, "cutoff"]
     holm_no = compared.loc[compared["gain p Holm"] > alpha, "cutoff"]
     lines = [f"fixed test set: {a['n_test']} molecules = half of each of {a['test_families']} families "
              f"({a['test_fraction']:.0%} of the {a['eligible_families']} families with ≥ {a['test_min_size']} "
              f"members); their other halves (siblings) stay in the training pool",
-             f"every training set has {int(strict['n_train'])} molecules = the whole pool at the strictest cutoff "
-             f"{strict['cutoff']:g} ({int(strict['allowed'])} allowed), so there all subsamples are the same set "
-             f"(rmse seed sd {strict['rmse seed sd']:.3f})",
+             f"every training set has {int(strict['n_train'])} molecules = the smallest pool: the strictest cutoff "
+             f"{strict['cutoff']:g} without its siblings ({a.get('strict_control', int(strict['n_train']))} of "
+             f"{int(strict['allowed'])} allowed)",
              f"MSE gain over the strictest cutoff: 95 % interval (unadjusted) excludes 0 at cutoffs "
              f"{fmt(compared.loc[compared['gain low'] > 0, 'cutoff'])}; Holm over the {len(compared)} compared "
              f"cutoffs at {alpha:.0%}: detectable at {fmt(holm_yes)}"
              + (f", not at {fmt(holm_no)}" if len(holm_no) else "")
              + f" (bootstrap p-values; the smallest possible is {a['p_resolution']:.3f})"]
+    if "step gain" in table:
+        for k, (_, r) in enumerate(compared.iterrows()):
+            nxt = table.iloc[k + 1]
+            lines.append(f"step {nxt['cutoff']:g} → {r['cutoff']:g}: {int(r['allowed'] - nxt['allowed'])} more "
+                         f"molecules allowed ({int(r['siblings allowed'] - nxt['siblings allowed'])} of them siblings); "
+                         f"MSE lower by {iv(r, 'step gain')} ({word(r['step gain low'], r['step gain high'])})")
+    if "sibling gain" in table:
+        for _, r in table.iterrows():
+            lines.append(f"cutoff {r['cutoff']:g}: RMSE {r['rmse']:.3f}, siblings removed {r['rmse no siblings']:.3f}; "
+                         f"of the MSE gain {r['mse gain']:+.3f} over the strictest, siblings "
+                         f"{iv(r, 'sibling gain')} ({word(r['sibling gain low'], r['sibling gain high'])}), "
+                         f"other molecules {iv(r, 'other gain')} ({word(r['other gain low'], r['other gain high'])})")
     return lines
 
 

@@ -176,11 +176,15 @@ def plot_family_sizes(groupings, ax=None, title: str = "How clustered is each da
 
 def plot_fixed_leakage_curve(df, ax=None, unit: str = "log units", title: str = "Leakage with a fixed test set"):
     """Test RMSE (± seed SD over training subsets) vs the largest Tanimoto a training molecule may have to the
-    test set, with the number of test-family siblings allowed on a second axis
+    test set, the sibling control's RMSE if the table has it, and the number of test-family siblings allowed on
+    a second axis
     (:func:`molpractice.family_studies.fixed_test_leakage_curve`)."""
     ax = _axes(ax)
     sd = df["rmse seed sd"].fillna(0).to_numpy()
     ax.errorbar(df["cutoff"], df["rmse"], yerr=sd, fmt="o-", capsize=3, label="test RMSE (± SD over training subsets)")
+    if "rmse no siblings" in df:
+        ax.plot(df["cutoff"], df["rmse no siblings"], "^:", color="tab:red",
+                label="control: test-family siblings removed")
     ax.set_xlabel("cutoff: training molecules have Tanimoto < cutoff to every test molecule")
     ax.set_ylabel(f"test RMSE ({unit})")
     twin = ax.twinx()

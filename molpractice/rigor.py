@@ -47,11 +47,11 @@ SETTINGS = RunSettings(
     full=dict(timing_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000), brute_max_n=4000, timing_repeats=3,
               ci_boot=2000,
               leakage_thresholds=(0.2, 0.4, 0.6, 0.8), rf_trees=100, ci_threshold=0.4,
-              n_outcomes=200, power_reps=1000, ts_reps=200, ts_boot=1000, looks=12, looks_reps=20000),
+              n_outcomes=200, power_reps=1000, size_reps=10000, ts_reps=200, ts_boot=1000, looks=12, looks_reps=20000),
     fast=dict(timing_sizes=(1000, 2000, 4000, 8000), brute_max_n=2000, timing_repeats=2,
               ci_boot=500,
               leakage_thresholds=(0.3, 0.6, 0.8), rf_trees=20, ci_threshold=0.4,
-              n_outcomes=200, power_reps=200, ts_reps=40, ts_boot=300, looks=12, looks_reps=4000),
+              n_outcomes=200, power_reps=200, size_reps=2000, ts_reps=40, ts_boot=300, looks=12, looks_reps=4000),
     doc=dict(timing_sizes="input sizes n of the timing tables (each 2× the previous)",
              brute_max_n="largest n the brute-force versions are timed on",
              timing_repeats="runs per size; the fastest is reported",
@@ -61,6 +61,7 @@ SETTINGS = RunSettings(
              ci_threshold="Butina cutoff defining near-duplicate groups for error intervals",
              n_outcomes="outcomes per month in the calibration questions",
              power_reps="simulated months per miscalibration (power of the calibration test)",
+             size_reps="simulated calibrated months for the size of the calibration test (cheap: no bootstrap)",
              ts_reps="simulated months per true temperature (temperature-scaling decision)",
              ts_boot="paired-bootstrap replicates of the NLL difference",
              looks="monthly looks in the multiple-looks simulation",
@@ -191,45 +192,52 @@ def loglog_slope(table) -> dict:
 
 
 def molecule_tree_checks(drills, smiles: Sequence[str]):
-    """Exercise 5.2 on RDKit heavy-atom graphs, checked against RDKit.
+    """Exercise 5.2 on RDKit heavy-atom graphs.
 
-    For every molecule: (a) all atoms selected — a tree exactly when RDKit finds no ring and one fragment;
-    (b) the atoms of RDKit's first ring minus one atom — a path, hence a tree, unless a bond outside that ring
-    joins two of them (a bridged cage); the bonds among the kept atoms say which.
+    For every molecule: (a) all atoms selected — a tree exactly when RDKit's ring perception finds no ring and
+    there is one fragment (the only check whose expected answer comes from RDKit's ring perception). For
+    molecules with a ring, RDKit only *picks* the atoms of its first ring and the expected answer comes from
+    counting bonds (a connected selection of m atoms is a tree iff m − 1 bonds join them): (b) the ring minus
+    one atom — a path, hence a tree, unless a bond outside that ring joins two of them (a bridged cage);
+    (c) the whole ring and (d) the ring plus one atom bonded to it — connected and containing the ring's cycle,
+    so never trees (the negative controls: a function that always answers True fails them).
     Returns:
         DataFrame with one row per check: ``check``, ``molecules``, ``agree`` (count), ``trees`` (count).
     """
     import pandas as pd
     from rdkit import Chem
 
-    whole = [0, 0, 0]
-    ring_minus = [0, 0, 0]
+    names = {"whole": "(a) whole molecule (tree ⇔ RDKit: no ring, one fragment)",
+             "minus": "(b) first ring minus one atom (tree ⇔ m − 1 bonds inside)",
+             "ring": "(c) whole first ring (never a tree: m bonds inside)",
+             "plus": "(d) first ring plus one bonded atom (never a tree: ≥ m bonds inside)"}
+    counts = {k: [0, 0, 0] for k in names}
+
+    def record(key, n, edges, keep, want):
+        got = bool(drills.induced_subgraph_is_tree(n, edges, sum(1 << i for i in keep)))
+        counts[key][0] += 1
+        counts[key][1] += got == want
+        counts[key][2] += got
+
     for smi in smiles:
         mol = Chem.MolFromSmiles(smi)
         n = mol.GetNumAtoms()
         edges = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
-        got = bool(drills.induced_subgraph_is_tree(n, edges, [True] * n))
-        want = mol.GetRingInfo().NumRings() == 0 and len(Chem.GetMolFrags(mol)) == 1
-        whole[0] += 1
-        whole[1] += got == want
-        whole[2] += got
+        record("whole", n, edges, range(n), mol.GetRingInfo().NumRings() == 0 and len(Chem.GetMolFrags(mol)) == 1)
         rings = mol.GetRingInfo().AtomRings()
-        if rings:
-            ring = rings[0]
-            keep = set(ring[1:])
-            mask = sum(1 << i for i in keep)
-            got = bool(drills.induced_subgraph_is_tree(n, edges, mask))
-            inside = [(u, v) for u, v in edges if u in keep and v in keep]
-            want = len(inside) == len(keep) - 1  # the ring minus one atom is connected (a path) by construction
-            ring_minus[0] += 1
-            ring_minus[1] += got == want
-            ring_minus[2] += got
-    return pd.DataFrame([
-        {"check": "whole molecule (tree ⇔ no ring, one fragment)", "molecules": whole[0], "agree": whole[1],
-         "trees": whole[2]},
-        {"check": "first ring minus one atom (tree ⇔ m − 1 bonds inside)", "molecules": ring_minus[0],
-         "agree": ring_minus[1], "trees": ring_minus[2]},
-    ])
+        if not rings:
+            continue
+        ring = set(rings[0])
+        outside = sorted({v for u, v in edges if u in ring and v not in ring}
+                         | {u for u, v in edges if v in ring and u not in ring})
+        selections = {"minus": set(rings[0][1:]), "ring": ring}
+        if outside:
+            selections["plus"] = ring | {outside[0]}
+        for key, keep in selections.items():  # each selection is connected by construction
+            inside = sum(u in keep and v in keep for u, v in edges)
+            record(key, n, edges, keep, inside == len(keep) - 1)
+    return pd.DataFrame([{"check": names[k], "molecules": c[0], "agree": c[1], "trees": c[2]}
+                         for k, c in counts.items()])
 
 
 # --------------------------------------------------------------------------------------- bootstrap
@@ -365,7 +373,10 @@ def leakage_curve(drills, chapter1, smiles: Sequence[str], targets, thresholds: 
         DataFrame with ``split``, ``threshold`` (NaN for random/scaffold), ``n_train``, ``n_test``, ``rmse``,
         ``low``, ``high``, ``nn_similarity`` (mean over test molecules of the largest Tanimoto to train) and
         ``leaky_test`` (fraction of test molecules with a train molecule within the row's threshold: Butina
-        is not closed under similarity; NaN for random/scaffold).
+        is not closed under similarity; NaN for random/scaffold), and ``vs random`` (RMSE − the random split's)
+        with its 95 % percentile interval ``vs random low``/``high`` (NaN on the random row): every split has a
+        different test set, so each replicate resamples the two test sets independently, each by its own
+        near-duplicate groups (conservative when the two sets share molecules, whose errors correlate).
     """
     import pandas as pd
 
@@ -381,10 +392,11 @@ def leakage_curve(drills, chapter1, smiles: Sequence[str], targets, thresholds: 
     groups = butina_labels(sim, cfg.ci_threshold)
     parts = dict(splits.make_splits(smiles, chapter1))
     parts.update({f"butina {t:g}": drills.similarity_cluster_split(smiles, t) for t in thresholds})
-    rows = []
-    for name, (train, _, test) in parts.items():
+    rows, boot = [], {}
+    for k, (name, (train, _, test)) in enumerate(parts.items()):
         model = solubility.fit_random_forest(X[train], y[train], seed, n_estimators=n_trees)
         err = model.predict(X[test]) - y[test]
+        boot[name] = np.sqrt(_cluster_mse_replicates(err ** 2, groups[test], n_boot, seed + 1000 * (k + 1)))
         low, high = drills.cluster_bootstrap_ci(err ** 2, groups[test], n_boot=n_boot, seed=seed)
         nn = sim[np.ix_(test, train)].max(axis=1)
         threshold = float(name.split()[1]) if name.startswith("butina") else float("nan")
@@ -392,7 +404,22 @@ def leakage_curve(drills, chapter1, smiles: Sequence[str], targets, thresholds: 
                      "rmse": float(np.sqrt(np.mean(err ** 2))), "low": math.sqrt(low), "high": math.sqrt(high),
                      "nn_similarity": float(nn.mean()),
                      "leaky_test": float(np.mean(1.0 - nn <= threshold)) if threshold == threshold else float("nan")})
+    rnd_rmse = next(r["rmse"] for r in rows if r["split"] == "random")
+    for row in rows:
+        diff = boot[row["split"]] - boot["random"]
+        low, high = np.quantile(diff, [0.025, 0.975]) if row["split"] != "random" else (np.nan, np.nan)
+        row.update({"vs random": row["rmse"] - rnd_rmse if row["split"] != "random" else float("nan"),
+                    "vs random low": float(low), "vs random high": float(high)})
     return pd.DataFrame(rows)
+
+
+def _cluster_mse_replicates(sq, labels, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot,) cluster-bootstrap replicates of the mean of ``sq`` (whole groups of ``labels`` resampled)."""
+    codes = np.unique(np.asarray(labels), return_inverse=True)[1].ravel()
+    G = int(codes.max()) + 1
+    sums, sizes = np.bincount(codes, weights=sq, minlength=G), np.bincount(codes, minlength=G).astype(float)
+    w = np.random.default_rng(seed).multinomial(G, np.full(G, 1.0 / G), size=n_boot).astype(np.float64)
+    return (w @ sums) / (w @ sizes)
 
 
 # --------------------------------------------------------------------------------------- calibration
@@ -419,17 +446,24 @@ def simulate_outcomes(rng, n: int, temperature: float = 1.0, shift: float = 0.0,
 
 def leakage_lines(leakage) -> list[str]:
     """Printable lines for :func:`leakage_curve`: the random and scaffold splits, then each Butina split with
-    its interval and whether that interval lies above the random split's (different test sets: no paired
-    interval exists, so only non-overlap counts as a detectable difference)."""
+    its interval and its RMSE difference from the random split with that difference's 95 % interval (the two
+    test sets resampled independently): "above/below random's" only when that interval excludes 0, otherwise
+    "no detectable difference"; a last line lists the cutoffs of each verdict."""
     lk = leakage.set_index("split")
     rnd, scf = lk.loc["random"], lk.loc["scaffold"]
     out = [f"random split: RMSE {rnd.rmse:.2f} [{rnd.low:.2f}, {rnd.high:.2f}], test-to-train Tanimoto "
            f"{rnd.nn_similarity:.2f}; scaffold split: RMSE {scf.rmse:.2f}, Tanimoto {scf.nn_similarity:.2f}"]
+    verdicts = {}
     for _, r in leakage[leakage["split"].str.startswith("butina")].iterrows():
-        verdict = "above random's" if r.low > rnd.high else "overlaps random's: no detectable difference"
-        out.append(f"Butina {r.threshold:.1f}: RMSE {r.rmse:.2f} [{r.low:.2f}, {r.high:.2f}] ({verdict}), "
-                   f"test-to-train Tanimoto {r.nn_similarity:.2f}, test molecules with a train neighbour within "
-                   f"the cutoff {r.leaky_test:.0%}")
+        lo, hi = r["vs random low"], r["vs random high"]
+        verdict = "above random's" if lo > 0 else "below random's" if hi < 0 else "no detectable difference"
+        out.append(f"Butina {r.threshold:.1f}: RMSE {r.rmse:.2f} [{r.low:.2f}, {r.high:.2f}]; minus random's "
+                   f"{r['vs random']:+.2f} [{lo:+.2f}, {hi:+.2f}] ({verdict}), test-to-train Tanimoto "
+                   f"{r.nn_similarity:.2f}, test molecules with a train neighbour within the cutoff {r.leaky_test:.0%}")
+        verdicts.setdefault(verdict, []).append(f"{r.threshold:g}")
+    out.append("RMSE detectably above random's at Butina cutoffs: " + (", ".join(verdicts.get("above random's", []))
+               or "none") + "; no detectable difference at: " + (", ".join(verdicts.get("no detectable difference", []))
+                                                                  or "none"))
     return out
 
 

@@ -100,6 +100,29 @@ def test_error_rates_and_false_wins(impl):
     assert comparisons.summarize_rates(table)[0].startswith("unpaired i.i.d., one trained model each: false-positive")
 
 
+def test_null_rejection_rate_is_reproducible_and_matches_its_decisions():
+    out = comparisons.null_rejection_rate(reps=60, n_boot=100, n_families=12, n_seeds=3, seed=4)
+    again = comparisons.null_rejection_rate(reps=60, n_boot=100, n_families=12, n_seeds=3, seed=4)
+    assert np.array_equal(out["hits"], again["hits"]) and out["hits"].shape == (60,)
+    assert out["rate"] == pytest.approx(out["hits"].mean())
+    assert out["MC se"] == pytest.approx((out["rate"] * (1 - out["rate"]) / 60) ** 0.5)
+    assert out["low"] == pytest.approx(out["rate"] - 1.96 * out["MC se"]) and out["reps"] == 60
+    assert out["method"] == "paired cluster, three trained models each, seeds resampled"
+    expected = "above" if out["low"] > 0.05 else "below" if out["high"] < 0.05 else "consistent with"
+    assert out["verdict"] == expected
+    # the same decisions as the seeds-resampled method would make on the same draws
+    rng = np.random.default_rng(4)
+    a, b, fam = comparisons.simulate_losses(rng, 12, 3, 0.0)
+    first = comparisons.paired_bootstrap_difference(a, b, fam, 100, seed=int(rng.integers(1 << 31)))["differs"]
+    assert bool(out["hits"][0]) == first
+    line = comparisons.null_rate_line(out, "[x] ")
+    assert line.startswith("[x] paired cluster, three trained models each, seeds resampled, alone, on 60 independent")
+    assert line.endswith(f"{out['verdict']} the 5% level")
+    main = {"false-positive rate": out["rate"] - 0.02, "fpr MC se": 0.01, "reps": 100}
+    gap = 0.02 / np.hypot(0.01, out["MC se"])
+    assert comparisons.null_rate_line(out, main=main).endswith(f"lies {gap:.1f} standard errors of the difference below it")
+
+
 def test_bench_ch05_prints_one_table_and_writes_json(monkeypatch, tmp_path, capsys):
     from molpractice import family_studies, rigor_report
 
@@ -108,7 +131,7 @@ def test_bench_ch05_prints_one_table_and_writes_json(monkeypatch, tmp_path, caps
                                                                               fam_boot=30),
         doc=dict(fam_test_families="", fam_reps="", fam_boot="")))
     cmp_small = dict(cmp_reps=10, cmp_boot=50, cmp_families=10, cmp_seeds=3, cmp_delta=0.3, cmp_sens_reps=5,
-                     mt_reps=50, mt_m=10, mt_true=2, mt_effect=3.0)
+                     cmp_null_reps=10, mt_reps=50, mt_m=10, mt_true=2, mt_effect=3.0)
     monkeypatch.setattr(comparisons, "SETTINGS", RunSettings(full=cmp_small, fast=cmp_small,
                                                              doc={k: "" for k in cmp_small}))
     out = tmp_path / "bench.json"
@@ -116,7 +139,9 @@ def test_bench_ch05_prints_one_table_and_writes_json(monkeypatch, tmp_path, caps
     printed = capsys.readouterr().out
     assert "coverage of 95 % RMSE intervals" in printed and "Benjamini–Hochberg" in printed
     rows = json.loads(out.read_text())["results"]
-    assert len(rows) == len(report["results"]) == 2 + 3 * 2 + 3 * 2
+    assert len(rows) == len(report["results"]) == 2 + 3 * 2 + 1 + 3 * 2
+    assert any(r["measurement"].startswith("false-positive rate at 5 %, independent null") and r["reps"] == 10
+               for r in rows)
     assert all({"measurement", "method", "value", "mc_se", "reps"} <= set(r) for r in rows)
 
 
@@ -132,3 +157,40 @@ def test_plot_error_rates():
     ax = plots_statistics.plot_error_rates(table)
     assert ax.get_title() and len(ax.patches) == 2 * len(table)
     plt.close("all")
+
+
+def test_summary_table_reads_every_result_it_names():
+    from molpractice import rigor_report
+
+    cov = pd.DataFrame({"test families": [10, 10, 30, 30], "method": ["i.i.d.", "cluster"] * 2,
+                        "coverage": [0.3, 0.8, 0.33, 0.875], "MC se": [0.03, 0.03, 0.033, 0.023]})
+    fixed = pd.DataFrame({"rmse": [0.44, 1.06], "rmse no siblings": [0.97, 1.06]})
+    leakage = pd.DataFrame({"split": ["random", "scaffold"], "rmse": [0.87, 1.1]})
+    rates = pd.DataFrame({"method": ["u", "p1", "p5"], "false-positive rate": [0.155, 0.258, 0.044],
+                          "fpr MC se": [0.011, 0.014, 0.006], "power": [0.64, 0.75, 0.8],
+                          "power MC se": [0.015, 0.014, 0.013]})
+    wins = pd.DataFrame({"rule": ["uncorrected", "Holm", "Benjamini–Hochberg"], "P(any false win)": [0.5, 0.04, 0.17],
+                         "MC se": [0.008, 0.003, 0.006], "false discovery rate": [0.12, 0.01, 0.0375],
+                         "FDR MC se": [0.002, 0.001, 0.0014]})
+    cal = lambda t, r: pd.DataFrame({"temperature": t, "shift": [0.0] * len(t), "rejection rate": r,  # noqa: E731
+                                     "low": [x - 0.01 for x in r], "high": [x + 0.01 for x in r]})
+    looks = pd.DataFrame({"monthly": [0.04, 0.42], "cumulative": [0.04, 0.17], "monthly, Bonferroni": [0.003, 0.034]})
+    r = dict(slopes_51={"O(n) window": 1.0, "brute force": 2.0}, slopes_52={"O(n + E) walk": 1.1, "edge scan per node": 2.0},
+             coverage=cov, fixed=fixed, leakage=leakage, rates=rates, wins=wins,
+             null5={"rate": 0.0675, "MC se": 0.004, "reps": 4000}, null15={"rate": 0.101, "MC se": 0.005, "reps": 4000},
+             second_run=pd.Series({"false-positive rate": 0.085, "fpr MC se": 0.014, "reps": 400}),
+             size26=cal([1.0], [0.049]), sym=cal([1.0, 1.5], [0.047, 0.585]), power=cal([1.0, 1.5], [0.037, 0.76]),
+             ts=pd.DataFrame({"true T": [1.5, 2.0], "deployed": [0.02, 0.355]}), k_star=28, looks=looks,
+             cmp_reps=1000, cmp_delta=0.15, mt_m=20, ts_reps=200, looks_reps=20000, n_outcomes=200)
+    table = rigor_report.summary_table(r).set_index("quantity")["value"]
+    assert len(table) == 15
+    values = list(table)
+    assert values[2] == "33.0% ± 3.3% / 87.5% ± 2.3%", "the largest test-family count is reported"
+    assert values[3] == "0.44 / 0.97 / 1.06"
+    assert values[5] == "15.5% ± 1.1% / 25.8% ± 1.4% / 6.8% ± 0.4%", "the five-model rate comes from null5"
+    assert values[7] == "8.5% ± 1.4% / 10.1% ± 0.5%"
+    assert values[10] == "4.9% [3.9%, 5.9%] / 76.0% [75.0%, 77.0%]" and values[11].startswith("4.7% [")
+    assert values[11].endswith("58.5% [57.5%, 59.5%]") and values[13] == "28"
+    se = (0.42 * 0.58 / 20000) ** 0.5
+    assert values[14] == f"42.0% ± {se:.1%} / 17.0% ± {(0.17 * 0.83 / 20000) ** 0.5:.1%} / 3.4% ± {(0.034 * 0.966 / 20000) ** 0.5:.1%}"
+    assert "4000 sets" in table.index[5] and "400 test sets" in table.index[7]

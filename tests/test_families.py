@@ -62,12 +62,21 @@ def test_fixed_test_leakage_curve_has_one_training_size(small, impl):
     assert table["allowed"].iloc[0] >= table["allowed"].iloc[1]
     assert table["siblings allowed"].iloc[0] >= table["siblings allowed"].iloc[1]
     last = table.iloc[-1]
-    assert last["mse gain"] == 0.0 and last["gain low"] == 0.0 == last["gain high"]
+    assert last["mse gain"] == 0.0 and last["gain low"] <= 0.0 <= last["gain high"]  # strictest vs itself
     assert table.attrs["n_test"] > 0 and table.attrs["test_min_size"] == family_studies.TEST_MIN_SIZE
     assert table.attrs["eligible_families"] >= table.attrs["test_families"]
     assert np.isnan(last["gain p"]) and np.isnan(last["gain p Holm"])
     lines = family_studies.fixed_curve_lines(table)
-    assert len(lines) == 3 and f"{table.attrs['n_test']} molecules" in lines[0] and "Holm over the 1 compared" in lines[2]
+    assert len(lines) == 3 + 1 + 2, "split, size, Holm; one step; one sibling-control line per cutoff"
+    assert f"{table.attrs['n_test']} molecules" in lines[0] and "Holm over the 1 compared" in lines[2]
+    assert lines[3].startswith("step 0.5 → 1: ") and lines[4].startswith("cutoff 1: RMSE")
+    # the sibling control: gain over the strictest = siblings' share + the other molecules' share (exact)
+    assert np.allclose(table["mse gain"], table["sibling gain"] + table["other gain"])
+    assert table["step gain"].iloc[0] == pytest.approx(table["mse gain"].iloc[0])  # two cutoffs: one step
+    assert np.isnan(last["step gain"]) and table["rmse no siblings"].notna().all()
+    for k in ("sibling gain", "other gain"):
+        assert (table[f"{k} low"] <= table[k] + 1e-12).all() and (table[k] <= table[f"{k} high"] + 1e-12).all()
+    assert table.attrs["strict_control"] >= table["n_train"].iloc[0]
     first = table.iloc[0]
     assert 0 < first["gain p"] <= first["gain p Holm"] <= 1  # one comparison: Holm multiplies by 1
     cov = family_studies.coverage_on_families(impl.ch05_drills, small, X, test_families=(5,), reps=10, n_boot=50)
