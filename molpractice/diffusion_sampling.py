@@ -223,7 +223,9 @@ def sampler_equivariance(chapter, model, sizes, alpha_bar, R, type_scale: float,
 
 def forward_moments(chapter, alpha_bar, ts, n: int = 20000, x0_value: float = 1.5, seed: int = 0):
     """Empirical mean and variance of q(x_t | x_0) from ``chapter.q_sample`` (``n`` draws of a 1-D x_0 =
-    ``x0_value``) next to the closed forms sqrt(ᾱ_t)·x_0 and 1 − ᾱ_t. Returns a DataFrame, one row per t."""
+    ``x0_value``) next to the closed forms sqrt(ᾱ_t)·x_0 and 1 − ᾱ_t, with the standard errors a Gaussian
+    sample of size ``n`` gives at that t (``SE mean`` = sqrt(var/n), ``SE variance`` = var·sqrt(2/(n−1)), from
+    the closed-form variance). Returns a DataFrame, one row per t."""
     import pandas as pd
 
     gen = torch.Generator().manual_seed(seed)
@@ -233,5 +235,7 @@ def forward_moments(chapter, alpha_bar, ts, n: int = 20000, x0_value: float = 1.
         xt = chapter.q_sample(x0, int(t), torch.randn(n, 1, generator=gen, dtype=torch.float64), alpha_bar)
         a = float(alpha_bar[int(t)])
         rows.append({"t": int(t), "mean": float(xt.mean()), "mean (closed form)": math.sqrt(a) * x0_value,
-                     "variance": float(xt.var()), "variance (closed form)": 1 - a})
+                     "SE mean": math.sqrt((1 - a) / n),
+                     "variance": float(xt.var()), "variance (closed form)": 1 - a,
+                     "SE variance": (1 - a) * math.sqrt(2 / (n - 1))})
     return pd.DataFrame(rows)

@@ -126,8 +126,9 @@ def _features(perceive, samples):
 def histogram_distances(perceive, samples, data_samples, n_null: int = 500, seed: int = 0, n_boot=None):
     """TV distance of the atom-type, heavy-atom-count and ring-size histograms of the valid samples to the
     data's, next to a null: the TV of ``n_null`` random subsets of the data (as many molecules as valid
-    samples, drawn without replacement) to the whole data. ``null 95th pct`` is the TV a same-size sample of the
-    data itself exceeds 5 % of the time; ``p`` = share of null subsets at least as far as the samples (with
+    samples, drawn without replacement) to the rest of the data (their complement, so a subset is never compared
+    with molecules it contains; NaN when there are at least as many valid samples as data molecules). ``null 95th
+    pct`` is the TV a same-size sample of the data itself exceeds 5 % of the time; ``p`` = share of null subsets at least as far as the samples (with
     the +1 correction). A TV above the 95th percentile is a detectable difference; below it, none is detectable
     at this sample size. (The heavy-atom counts of the samples are drawn from the data's histogram, so that
     row matches by construction: it checks only that the valid ones are not a biased subset.)
@@ -143,10 +144,17 @@ def histogram_distances(perceive, samples, data_samples, n_null: int = 500, seed
     for name, get in getters.items():
         ref = get(d)
         value = tv_distance(get(s), ref)
-        null = np.array([tv_distance(get([d[i] for i in rng.choice(len(d), len(s), replace=False)]), ref)
-                         for _ in range(n_null)])
-        rows.append({"histogram": name, "TV samples vs data": value, "null 95th pct": float(np.quantile(null, 0.95)),
-                     "p": float((1 + np.sum(null >= value)) / (1 + n_null)), "n valid samples": len(s)})
+        null = []
+        for _ in range(n_null if len(s) < len(d) else 0):
+            chosen = np.zeros(len(d), dtype=bool)
+            chosen[rng.choice(len(d), len(s), replace=False)] = True
+            null.append(tv_distance(get([m for m, c in zip(d, chosen) if c]),
+                                    get([m for m, c in zip(d, chosen) if not c])))
+        null = np.array(null)
+        rows.append({"histogram": name, "TV samples vs data": value,
+                     "null 95th pct": float(np.quantile(null, 0.95)) if len(null) else np.nan,
+                     "p": float((1 + np.sum(null >= value)) / (1 + len(null))) if len(null) else np.nan,
+                     "n valid samples": len(s)})
     return pd.DataFrame(rows)
 
 
@@ -244,10 +252,11 @@ def novelty_by_size(smiles, train_smiles, heldout_fraction: float = 0.2, seed: i
 
     Samples: distinct ``smiles`` (valid single-fragment) against all ``train_smiles``. Held-out data: a random
     ``heldout_fraction`` of the training entries (duplicates kept, as listed) against the rest. This is *not* a
-    useful null: the data lists distinct molecules, so its held-out novelty is ≈ 1 by construction, and it is
-    measured against fewer reference molecules than the samples are (biased upward). QM9 comes from GDB, an
-    exhaustive enumeration of small molecules, so novelty against an 802-molecule subset mostly measures how
-    small that subset is. Each rate has a Clopper–Pearson 95 % interval, and each bin the difference samples −
+    useful null: the data lists (almost only) distinct molecules, so its held-out novelty is near 1 by
+    construction, and it is measured against fewer reference molecules than the samples are (biased upward).
+    The data are small molecules filtered from public solubility, FreeSolv and NCI sets (not QM9/GDB), so
+    novelty against this few-hundred-molecule reference mostly measures how small that reference is. Each rate
+    has a Clopper–Pearson 95 % interval, and each bin the difference samples −
     held-out (Newcombe's interval for independent rates: ``difference``, ``d_low``, ``d_high``, ``verdict``).
     Returns a DataFrame, one row per bin of heavy-atom counts.
     """

@@ -368,3 +368,13 @@ def test_every_public_name_stays_importable_from_the_facade():
     for name in ("train_molecule_model", "sample_molecules", "metrics", "run_benchmark", "SETTINGS", "EGNNDenoiser",
                  "run_sampler", "molecule_data", "draw_sizes", "position_clip", "weights_path", "_centre"):
         assert hasattr(D, name), name
+
+
+def test_forward_moments_standard_error_columns():
+    ab = ch.cosine_alpha_bar(100)
+    table = D.forward_moments(ch, ab, ts=[1, 100], n=400)
+    for _, row in table.iterrows():
+        var = row["variance (closed form)"]
+        assert row["SE mean"] == pytest.approx(math.sqrt(var / 400))
+        assert row["SE variance"] == pytest.approx(var * math.sqrt(2 / 399))
+        assert abs(row["mean"] - row["mean (closed form)"]) < 5 * row["SE mean"]

@@ -58,8 +58,13 @@ def test_tv_distance_and_histograms():
     table = SD.histogram_distances(ch.molecule_from_geometry, data[:3], data, n_null=50)
     assert list(table["histogram"]) == ["atom types", "heavy-atom count (drawn from the data)", "ring sizes (0 = acyclic)"]
     assert ((table["p"] > 0) & (table["p"] <= 1)).all() and (table["n valid samples"] == 3).all()
-    same = SD.histogram_distances(ch.molecule_from_geometry, data, data, n_null=20)
+    same = SD.histogram_distances(ch.molecule_from_geometry, data[:3], data[:3] * 2, n_null=20)
     assert (same["TV samples vs data"] == 0).all() and (same["p"] == 1).all()
+    # the null compares a subset with its complement: the first three of six distinct molecules vs the rest
+    # of the data is a real difference (a subset vs the whole data would share half its molecules)
+    assert (table["null 95th pct"] > 0).all()
+    whole = SD.histogram_distances(ch.molecule_from_geometry, data, data, n_null=20)
+    assert (whole["TV samples vs data"] == 0).all() and whole["p"].isna().all() and whole["null 95th pct"].isna().all()
 
 
 def test_scaffolds_diversity_and_novelty_by_size():
