@@ -283,6 +283,25 @@ def alert_hits(mol) -> list[str]:
     return sorted({entry.GetDescription() for entry in _brenk_catalog().GetMatches(mol)})
 
 
+CITED_GROUPS = {"orthoester": "CC(OC)(OC)OC", "N–C(O)(O)": "CC(O)(O)N", "N=C(O)O": "N=C(O)O", "peroxide": "COOC",
+                "acyclic aminal": "CC(N)N", "acyclic hemiaminal": "CC(O)N"}  # one example of each group issue 24 cites
+
+
+def cited_group_alerts(groups: dict | None = None) -> dict:
+    """For each ``name -> SMILES`` of ``groups`` (default :data:`CITED_GROUPS`), the BRENK entries that flag it
+    (:func:`alert_hits`; an empty list means the alert list misses that group). Raises ValueError on a SMILES
+    RDKit cannot parse."""
+    from rdkit import Chem
+
+    out = {}
+    for name, smiles in (CITED_GROUPS if groups is None else groups).items():
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            raise ValueError(f"cited group {name!r}: RDKit cannot parse SMILES {smiles!r}")
+        out[name] = alert_hits(mol)
+    return out
+
+
 def plausibility(chapter, samples) -> dict:
     """Run every check on every sample and count.
 

@@ -76,6 +76,20 @@ def angle_table(perceive, samples):
     return pd.DataFrame(rows, columns=["sample", "centre", "angle"])
 
 
+def pooled_wasserstein(sample_values, data_values, value: str = "length", seed: int = 0) -> dict:
+    """Wasserstein distance of all ``value`` entries pooled (e.g. every bond length), samples vs data, next to a
+    data-vs-data reference: a random half of the data's molecules (column ``sample``) against the other half.
+    Returns ``{"samples vs data": float, "data half vs half": float}``."""
+    from scipy.stats import wasserstein_distance
+
+    ids = np.unique(data_values["sample"])
+    half = np.random.default_rng(seed).permutation(ids)[: len(ids) // 2]
+    in_half = data_values["sample"].isin(half).to_numpy()
+    ref = data_values[value].to_numpy()
+    return {"samples vs data": float(wasserstein_distance(sample_values[value].to_numpy(), ref)),
+            "data half vs half": float(wasserstein_distance(ref[in_half], ref[~in_half]))}
+
+
 def bond_type_comparison(sample_bonds, data_bonds, column: str = "type", value: str = "length",
                          min_count: int = 20):
     """Per group (bond type, or angle centre): counts, medians, Wasserstein distance sample vs data and the

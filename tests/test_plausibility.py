@@ -153,3 +153,12 @@ def Chem_smiles(mol):
     from rdkit import Chem
 
     return Chem.MolToSmiles(mol)
+
+
+def test_cited_group_alerts_flags_every_group_the_issue_names():
+    out = PL.cited_group_alerts()
+    assert set(out) == set(PL.CITED_GROUPS)
+    assert all(out.values()), {k: v for k, v in out.items() if not v}
+    assert PL.cited_group_alerts({"ethane": "CC"}) == {"ethane": []}
+    with pytest.raises(ValueError, match="not-a-smiles"):
+        PL.cited_group_alerts({"bad": "not-a-smiles"})

@@ -86,3 +86,13 @@ def test_scaffolds_diversity_and_novelty_by_size():
     assert table["n held-out data"].sum() <= 3  # 3 held out; a 10-atom molecule falls outside the bins
     assert np.isnan(table.loc[table["n samples"] == 0, "novelty samples"]).all()
     assert {"difference", "d_low", "d_high", "verdict"} <= set(table.columns)
+
+
+def test_pooled_wasserstein_reference_splits_data_by_molecule():
+    import pandas as pd
+
+    data = pd.DataFrame({"sample": [0, 0, 1, 1, 2, 2, 3, 3], "length": [1.0, 1.5] * 4})
+    same = SD.pooled_wasserstein(data, data)
+    assert same == {"samples vs data": 0.0, "data half vs half": 0.0}
+    shifted = SD.pooled_wasserstein(data.assign(length=data["length"] + 0.1), data)
+    assert shifted["samples vs data"] == pytest.approx(0.1)
