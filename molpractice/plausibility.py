@@ -7,7 +7,7 @@ Brenk substructure alerts for generated heavy-atom molecules (chapter 4, second 
   is free). What the chapter's ``atom_stability`` (exercise 4.8) checks instead is that no atom has more
   neighbours within bonding distance than its valence and none has a partner closer than 1 Å. Its rates are
   not comparable to EDM's 98.7 % / 82 %; explicit-hydrogen prediction would be the real test.
-* **Geometry checks** reproduce five of PoseBusters' molecule checks (Buttenschoen, Morris & Deane 2024,
+* **Geometry checks** follow five of PoseBusters' molecule checks (Buttenschoen, Morris & Deane 2024,
   *PoseBusters*, Chem. Sci. 15:3130; package ``posebusters`` 0.6, config ``mol``): bond lengths and bond
   angles (1–3 distances) within the bounds RDKit's distance geometry gives for that molecule
   (``GetMoleculeBoundsMatrix``, set15bounds, scaleVDW, triangle smoothing) widened by 25 %, no internal
@@ -17,7 +17,9 @@ Brenk substructure alerts for generated heavy-atom molecules (chapter 4, second 
   InChI conversion. They run on the heavy atoms with implicit hydrogens (the model places no hydrogens):
   the double-bond pattern ``[C;X3;^2](*)(*)=[C;X3;^2](*)(*)`` needs four explicit neighbours, so on these
   molecules it tests only tetra-substituted C=C. ``tests/test_plausibility.py`` cross-checks the checks
-  against the ``posebusters`` package on heavy-atom molecules when it is installed; nothing here needs it.
+  against the ``posebusters`` package on heavy-atom molecules when it is installed (the three distance-geometry
+  checks agree exactly; the flatness check here is stricter: absolute, not signed, distance to the plane);
+  nothing here needs it.
 * **Substructure alerts**: every entry of RDKit's FilterCatalog ``BRENK`` set (Brenk et al. 2008, the
   SMARTS shipped with RDKit, matched by name and used verbatim, offline): :func:`alert_hits`.
 
