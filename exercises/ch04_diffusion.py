@@ -98,6 +98,31 @@ def _check_clip(clip):
 # --------------------------------------------------------------------------------------- 4.1
 
 
+def _check_atoms(atomic_numbers, pos):
+    """``atomic_numbers`` as a 1-D long tensor, after checking it and ``pos`` (n, 3) against each other."""
+    if not isinstance(atomic_numbers, torch.Tensor):
+        try:
+            atomic_numbers = torch.as_tensor(list(atomic_numbers), dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"atomic_numbers must be a sequence of ints: {err}") from None
+    if atomic_numbers.is_floating_point() or atomic_numbers.ndim != 1:
+        raise ValueError(f"atomic_numbers must be a 1-D integer tensor, got {atomic_numbers.dtype} "
+                         f"{tuple(atomic_numbers.shape)}")
+    if not isinstance(pos, torch.Tensor) or pos.ndim != 2 or pos.shape[1] != 3:
+        raise ValueError(f"pos must be a tensor of shape (n, 3), got "
+                         f"{tuple(pos.shape) if isinstance(pos, torch.Tensor) else type(pos).__name__}")
+    if pos.shape[0] != atomic_numbers.shape[0] or pos.shape[0] == 0:
+        raise ValueError(f"need n >= 1 atoms with one position each, got {atomic_numbers.shape[0]} atomic "
+                         f"numbers and {pos.shape[0]} positions")
+    if not torch.isfinite(pos).all():
+        raise ValueError("pos contains NaN or inf coordinates")
+    unknown = sorted(set(atomic_numbers.tolist()) - set(ELEMENTS))
+    if unknown:
+        raise ValueError(f"unknown element(s) with atomic number {unknown}; only C, N, O, F (6–9) are allowed "
+                         "(hydrogens are implicit)")
+    return atomic_numbers
+
+
 def cosine_alpha_bar(T: int, s: float = 0.008, max_beta: float = 0.999,
                      dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """The cosine noise schedule ᾱ_t, t = 0 … T (Nichol & Dhariwal 2021, eq. 17).
@@ -374,26 +399,7 @@ def molecule_from_geometry(atomic_numbers, pos: torch.Tensor):
            chosen types) and sanitize it inside try/except: sanitizing raises on an impossible valence or
            ring, which means None.
     """
-    if not isinstance(atomic_numbers, torch.Tensor):
-        try:
-            atomic_numbers = torch.as_tensor(list(atomic_numbers), dtype=torch.long)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"atomic_numbers must be a sequence of ints: {err}") from None
-    if atomic_numbers.is_floating_point() or atomic_numbers.ndim != 1:
-        raise ValueError(f"atomic_numbers must be a 1-D integer tensor, got {atomic_numbers.dtype} "
-                         f"{tuple(atomic_numbers.shape)}")
-    if not isinstance(pos, torch.Tensor) or pos.ndim != 2 or pos.shape[1] != 3:
-        raise ValueError(f"pos must be a tensor of shape (n, 3), got "
-                         f"{tuple(pos.shape) if isinstance(pos, torch.Tensor) else type(pos).__name__}")
-    if pos.shape[0] != atomic_numbers.shape[0] or pos.shape[0] == 0:
-        raise ValueError(f"need n >= 1 atoms with one position each, got {atomic_numbers.shape[0]} atomic "
-                         f"numbers and {pos.shape[0]} positions")
-    if not torch.isfinite(pos).all():
-        raise ValueError("pos contains NaN or inf coordinates")
-    unknown = sorted(set(atomic_numbers.tolist()) - set(ELEMENTS))
-    if unknown:
-        raise ValueError(f"unknown element(s) with atomic number {unknown}; only C, N, O, F (6–9) are allowed "
-                         "(hydrogens are implicit)")
+    atomic_numbers = _check_atoms(atomic_numbers, pos)
     raise NotImplementedError("Exercise 4.6: implement molecule_from_geometry (see its docstring), then run check(\"4.6\")")
 
 
@@ -491,26 +497,7 @@ def atom_stability(atomic_numbers, pos: torch.Tensor) -> torch.Tensor:
         3. Tricky detail: an atom's distance to itself is 0 — leave the diagonal out of both the neighbour
            count and the clash test; ``SINGLE`` keys are sorted pairs (C–O is ``(6, 8)``, never ``(8, 6)``).
     """
-    if not isinstance(atomic_numbers, torch.Tensor):
-        try:
-            atomic_numbers = torch.as_tensor(list(atomic_numbers), dtype=torch.long)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"atomic_numbers must be a sequence of ints: {err}") from None
-    if atomic_numbers.is_floating_point() or atomic_numbers.ndim != 1:
-        raise ValueError(f"atomic_numbers must be a 1-D integer tensor, got {atomic_numbers.dtype} "
-                         f"{tuple(atomic_numbers.shape)}")
-    if not isinstance(pos, torch.Tensor) or pos.ndim != 2 or pos.shape[1] != 3:
-        raise ValueError(f"pos must be a tensor of shape (n, 3), got "
-                         f"{tuple(pos.shape) if isinstance(pos, torch.Tensor) else type(pos).__name__}")
-    if pos.shape[0] != atomic_numbers.shape[0] or pos.shape[0] == 0:
-        raise ValueError(f"need n >= 1 atoms with one position each, got {atomic_numbers.shape[0]} atomic "
-                         f"numbers and {pos.shape[0]} positions")
-    if not torch.isfinite(pos).all():
-        raise ValueError("pos contains NaN or inf coordinates")
-    unknown = sorted(set(atomic_numbers.tolist()) - set(ELEMENTS))
-    if unknown:
-        raise ValueError(f"unknown element(s) with atomic number {unknown}; only C, N, O, F (6–9) are allowed "
-                         "(hydrogens are implicit)")
+    atomic_numbers = _check_atoms(atomic_numbers, pos)
     raise NotImplementedError("Exercise 4.8: implement atom_stability (see its docstring), then run check(\"4.8\")")
 
 

@@ -6,22 +6,8 @@ import pytest
 import torch
 
 from molpractice import sample_distributions as SD
+from embedded3d import embedded as _embedded
 from solutions import ch04_diffusion as ch
-
-
-def _embedded(smiles, seed=7):
-    from rdkit import Chem
-    from rdkit.Chem import AllChem
-
-    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
-    params = AllChem.ETKDGv3()
-    params.randomSeed = seed
-    params.numThreads = 1
-    assert AllChem.EmbedMolecule(mol, params) == 0
-    AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
-    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
-    pos = torch.tensor(mol.GetConformer().GetPositions()[heavy], dtype=torch.float64)
-    return torch.tensor([mol.GetAtomWithIdx(i).GetAtomicNum() for i in heavy]), pos
 
 
 def test_bond_and_angle_tables_name_types_and_measure():
