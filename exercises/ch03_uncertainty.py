@@ -173,6 +173,16 @@ def ensemble_moments(means, variances):
 # --------------------------------------------------------------------------------------- 3.3
 
 
+def _gaussian_inputs(mean, std, y, n_levels):
+    """``mean, std, y`` as float vectors after checking them (σ > 0) and ``n_levels`` (an int ≥ 2)."""
+    mean, std, y = _vectors(("mean", "std", "y"), mean, std, y)
+    if np.any(std <= 0):
+        raise ValueError(f"standard deviations must be > 0; got {int(np.sum(std <= 0))} values ≤ 0")
+    if not isinstance(n_levels, (int, np.integer)) or isinstance(n_levels, bool) or n_levels < 2:
+        raise ValueError(f"n_levels must be an int ≥ 2, got {n_levels!r}")
+    return mean, std, y
+
+
 def regression_ece(mean, std, y, n_levels: int = 100) -> float:
     """Regression calibration error: mean |expected − observed| coverage of central Gaussian intervals.
 
@@ -208,11 +218,7 @@ def regression_ece(mean, std, y, n_levels: int = 100) -> float:
         3. Tricky detail: the interval is two-sided (a level of 0.95 needs 1.96, not 1.645) and closed (≤);
            level 1 gives an infinite threshold that covers everything, which is correct.
     """
-    mean, std, y = _vectors(("mean", "std", "y"), mean, std, y)
-    if np.any(std <= 0):
-        raise ValueError(f"standard deviations must be > 0; got {int(np.sum(std <= 0))} values ≤ 0")
-    if not isinstance(n_levels, (int, np.integer)) or isinstance(n_levels, bool) or n_levels < 2:
-        raise ValueError(f"n_levels must be an int ≥ 2, got {n_levels!r}")
+    mean, std, y = _gaussian_inputs(mean, std, y, n_levels)
     raise NotImplementedError("Exercise 3.3: implement regression_ece (see its docstring), then run check(\"3.3\")")
 
 
@@ -460,9 +466,5 @@ def quantile_calibration_error(mean, std, y, n_levels: int = 100) -> float:
         3. Tricky detail: one-sided, not central — keep the sign of y − μ (3.3's |z| throws it away); the
            comparison is closed (≤), and the levels include both 0 and 1.
     """
-    mean, std, y = _vectors(("mean", "std", "y"), mean, std, y)
-    if np.any(std <= 0):
-        raise ValueError(f"standard deviations must be > 0; got {int(np.sum(std <= 0))} values ≤ 0")
-    if not isinstance(n_levels, (int, np.integer)) or isinstance(n_levels, bool) or n_levels < 2:
-        raise ValueError(f"n_levels must be an int ≥ 2, got {n_levels!r}")
+    mean, std, y = _gaussian_inputs(mean, std, y, n_levels)
     raise NotImplementedError("Exercise 3.8: implement quantile_calibration_error (see its docstring), then run check(\"3.8\")")
