@@ -11,6 +11,8 @@ Exercises
 4.5 ddim_step
 4.6 molecule_from_geometry
 4.7 sample_metrics
+4.8 atom_stability
+4.9 bond_length_outliers
 
 Conventions used throughout:
 
@@ -26,7 +28,8 @@ Conventions used throughout:
 
 References: Ho, Jain & Abbeel, *Denoising Diffusion Probabilistic Models*, NeurIPS 2020; Nichol &
 Dhariwal, *Improved DDPM*, ICML 2021; Song, Meng & Ermon, *DDIM*, ICLR 2021; Hoogeboom et al.,
-*Equivariant Diffusion for Molecule Generation in 3D* (EDM), ICML 2022.
+*Equivariant Diffusion for Molecule Generation in 3D* (EDM), ICML 2022; Vignac et al., *MiDi: Mixed
+Graph and 3D Denoising Diffusion for Molecule Generation*, ECML PKDD 2023.
 """
 from __future__ import annotations
 
@@ -93,6 +96,31 @@ def _check_clip(clip):
 
 
 # --------------------------------------------------------------------------------------- 4.1
+
+
+def _check_atoms(atomic_numbers, pos):
+    """``atomic_numbers`` as a 1-D long tensor, after checking it and ``pos`` (n, 3) against each other."""
+    if not isinstance(atomic_numbers, torch.Tensor):
+        try:
+            atomic_numbers = torch.as_tensor(list(atomic_numbers), dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"atomic_numbers must be a sequence of ints: {err}") from None
+    if atomic_numbers.is_floating_point() or atomic_numbers.ndim != 1:
+        raise ValueError(f"atomic_numbers must be a 1-D integer tensor, got {atomic_numbers.dtype} "
+                         f"{tuple(atomic_numbers.shape)}")
+    if not isinstance(pos, torch.Tensor) or pos.ndim != 2 or pos.shape[1] != 3:
+        raise ValueError(f"pos must be a tensor of shape (n, 3), got "
+                         f"{tuple(pos.shape) if isinstance(pos, torch.Tensor) else type(pos).__name__}")
+    if pos.shape[0] != atomic_numbers.shape[0] or pos.shape[0] == 0:
+        raise ValueError(f"need n >= 1 atoms with one position each, got {atomic_numbers.shape[0]} atomic "
+                         f"numbers and {pos.shape[0]} positions")
+    if not torch.isfinite(pos).all():
+        raise ValueError("pos contains NaN or inf coordinates")
+    unknown = sorted(set(atomic_numbers.tolist()) - set(ELEMENTS))
+    if unknown:
+        raise ValueError(f"unknown element(s) with atomic number {unknown}; only C, N, O, F (6–9) are allowed "
+                         "(hydrogens are implicit)")
+    return atomic_numbers
 
 
 def cosine_alpha_bar(T: int, s: float = 0.008, max_beta: float = 0.999,
@@ -273,9 +301,12 @@ def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps_pred: torch.Tensor, al
     """One DDIM step x_t → x_{t_prev} for any earlier step t_prev (Song, Meng & Ermon 2021, eq. 12).
 
     1. x̂₀ as in :func:`ddpm_step` (same row-norm ``clip``).
-    2. σ = η · sqrt((1 − ᾱ_{t_prev}) / (1 − ᾱ_t)) · sqrt(1 − ᾱ_t / ᾱ_{t_prev}).
-    3. x_{t_prev} = sqrt(ᾱ_{t_prev}) x̂₀ + sqrt(1 − ᾱ_{t_prev} − σ²) · ε̂ + σ · noise,
-       where ε̂ is ``eps_pred`` as given (not recomputed from the clipped x̂₀).
+    2. If the clip binds (a row of x̂₀ was scaled back), that row's ε̂ is re-derived from the clipped x̂₀
+       before the update, ε̂ ← (x_t − sqrt(ᾱ_t) · x̂₀_clipped) / sqrt(1 − ᾱ_t), so that x̂₀ and ε̂ again
+       describe the same x_t; rows the clip leaves alone keep ``eps_pred``. (Keeping the predicted ε̂ next
+       to a clipped x̂₀ mixes two inconsistent estimates; the notebook shows that variant diverging.)
+    3. σ = η · sqrt((1 − ᾱ_{t_prev}) / (1 − ᾱ_t)) · sqrt(1 − ᾱ_t / ᾱ_{t_prev}).
+    4. x_{t_prev} = sqrt(ᾱ_{t_prev}) x̂₀ + sqrt(1 − ᾱ_{t_prev} − σ²) · ε̂ + σ · noise.
 
     With η = 0 the step is deterministic (no noise is drawn): the same x_T always gives the same
     sample, and a subsequence of, say, 50 of the T steps gives a fast sampler. With η = 1 and
@@ -300,9 +331,11 @@ def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps_pred: torch.Tensor, al
         1. Idea: same x̂₀ (and clip) as the DDPM step; then jump to step t_prev along the DDIM direction,
            plus noise of size σ.
         2. Approach: ᾱ_{t_prev} replaces ᾱ_{t−1} everywhere; σ grows linearly with η, and the weight of the
-           predicted noise is the square root of what remains of 1 − ᾱ_{t_prev} after σ².
+           noise estimate is the square root of what remains of 1 − ᾱ_{t_prev} after σ². After clipping,
+           solve the forward-process equation for the noise that the clipped x̂₀ implies.
         3. Tricky detail: with η = 0, σ = 0 and there is no noise term at all — draw no random numbers;
-           guard square roots against tiny negative rounding errors.
+           guard square roots against tiny negative rounding errors; the noise estimate changes only in the
+           rows the clip actually scaled.
     """
     _check_state(x_t, "x_t")
     _check_like(eps_pred, x_t, "eps_pred")
@@ -334,7 +367,7 @@ def molecule_from_geometry(atomic_numbers, pos: torch.Tensor):
        its pair has a DOUBLE entry, both atoms still have a free valence, and its shortness
        w = (SINGLE − d)/(SINGLE − DOUBLE) exceeds 0.5 (shorter than the midpoint). Each atom takes at
        most one double bond; among all such choices take the one with the largest total w. An aromatic
-       ring (all bonds ≈ 1.39 Å for C–C, w ≈ 0.7) thereby gets one Kekulé structure, and a carbonyl
+       ring (all bonds ≈ 1.39 Å for C–C, w ≈ 0.75) thereby gets one Kekulé structure, and a carbonyl
        carbon cannot also double-bond its amide nitrogen. (A greedy "shortest bond first" choice
        breaks benzene into a diene; plain distance thresholds read benzene as cyclohexane.)
     5. Build an RDKit molecule with these bonds, no charges and implicit hydrogens, and sanitize it
@@ -366,26 +399,7 @@ def molecule_from_geometry(atomic_numbers, pos: torch.Tensor):
            chosen types) and sanitize it inside try/except: sanitizing raises on an impossible valence or
            ring, which means None.
     """
-    if not isinstance(atomic_numbers, torch.Tensor):
-        try:
-            atomic_numbers = torch.as_tensor(list(atomic_numbers), dtype=torch.long)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"atomic_numbers must be a sequence of ints: {err}") from None
-    if atomic_numbers.is_floating_point() or atomic_numbers.ndim != 1:
-        raise ValueError(f"atomic_numbers must be a 1-D integer tensor, got {atomic_numbers.dtype} "
-                         f"{tuple(atomic_numbers.shape)}")
-    if not isinstance(pos, torch.Tensor) or pos.ndim != 2 or pos.shape[1] != 3:
-        raise ValueError(f"pos must be a tensor of shape (n, 3), got "
-                         f"{tuple(pos.shape) if isinstance(pos, torch.Tensor) else type(pos).__name__}")
-    if pos.shape[0] != atomic_numbers.shape[0] or pos.shape[0] == 0:
-        raise ValueError(f"need n >= 1 atoms with one position each, got {atomic_numbers.shape[0]} atomic "
-                         f"numbers and {pos.shape[0]} positions")
-    if not torch.isfinite(pos).all():
-        raise ValueError("pos contains NaN or inf coordinates")
-    unknown = sorted(set(atomic_numbers.tolist()) - set(ELEMENTS))
-    if unknown:
-        raise ValueError(f"unknown element(s) with atomic number {unknown}; only C, N, O, F (6–9) are allowed "
-                         "(hydrogens are implicit)")
+    atomic_numbers = _check_atoms(atomic_numbers, pos)
     raise NotImplementedError("Exercise 4.6: implement molecule_from_geometry (see its docstring), then run check(\"4.6\")")
 
 
@@ -442,3 +456,101 @@ def sample_metrics(samples, train_smiles, perceive=None) -> dict:
             raise ValueError(f"train_smiles[{k}] = {s!r} is not a valid SMILES")
     perceive = perceive if perceive is not None else molecule_from_geometry
     raise NotImplementedError("Exercise 4.7: implement sample_metrics (see its docstring), then run check(\"4.7\")")
+
+
+# --------------------------------------------------------------------------------------- 4.8
+
+
+def atom_stability(atomic_numbers, pos: torch.Tensor) -> torch.Tensor:
+    """Over-coordination / clash check per heavy atom (EDM-inspired; *not* EDM's stability).
+
+    EDM (Hoogeboom et al. 2022) calls an atom stable when, with explicit hydrogens, the sum of its perceived
+    bond orders equals its element's valence. This chapter's model places no hydrogens, and implicit
+    hydrogens fill whatever valence the heavy-atom bonds leave free, so that test cannot be run here: what
+    *can* go wrong is that an atom has more bonded neighbours than its valence allows, or sits on top of
+    another atom. That is what this function checks (no bond orders are used):
+
+    * atom i is bonded to atom j ≠ i when d_ij < SINGLE[pair] + ``BOND_TOLERANCE`` (the connectivity step
+      of :func:`molecule_from_geometry`);
+    * atom i **passes** when its number of bonded neighbours is at most ``VALENCE`` of its element
+      (C 4, N 3, O 2, F 1) **and** no other atom is closer than ``MIN_DISTANCE`` (a clash).
+
+    A molecule passes when all its atoms do; a single atom passes. Every geometry that
+    :func:`molecule_from_geometry` accepts passes (its steps 1–2 reject the same cases), so the molecule
+    rate bounds validity from above, and the rates are not comparable to EDM's stability numbers;
+    predicting explicit hydrogens would be the real test.
+
+    Args:
+        atomic_numbers: LongTensor[n] (or a sequence of ints), each in {6, 7, 8, 9}.
+        pos: Tensor[n, 3], coordinates in Å.
+    Returns:
+        BoolTensor[n] (``torch.bool``), True for each stable atom, on ``pos.device``.
+    Raises:
+        ValueError: if ``pos`` is not (n, 3) or not finite, n = 0, the lengths differ, or an atomic
+            number is not one of 6, 7, 8, 9.
+
+    Hint:
+        1. Idea: count, for every atom, the other atoms within its pair's bonding distance, and look for
+           any partner that is too close; compare the count with the element's valence.
+        2. Approach: all interatomic distances at once (in float64), a matrix of bonding cutoffs built from
+           the ``SINGLE`` table (one entry per atom pair), a boolean "bonded" matrix, row sums.
+        3. Tricky detail: an atom's distance to itself is 0 — leave the diagonal out of both the neighbour
+           count and the clash test; ``SINGLE`` keys are sorted pairs (C–O is ``(6, 8)``, never ``(8, 6)``).
+    """
+    atomic_numbers = _check_atoms(atomic_numbers, pos)
+    raise NotImplementedError("Exercise 4.8: implement atom_stability (see its docstring), then run check(\"4.8\")")
+
+
+# --------------------------------------------------------------------------------------- 4.9
+
+
+def bond_length_outliers(mol, pos, bounds, tolerance: float = 0.25) -> dict:
+    """PoseBusters' bond-length check for one molecule: every bond within its distance-geometry bounds.
+
+    ``bounds`` is the (n, n) matrix RDKit's distance geometry gives for ``mol``
+    (``rdkit.Chem.rdDistGeom.GetMoleculeBoundsMatrix``): for i < j, the **upper** bound of the distance
+    between atoms i and j is ``bounds[i, j]`` (upper triangle) and the **lower** bound is ``bounds[j, i]``
+    (lower triangle). For each bond (i, j) of ``mol``, in the order of ``mol.GetBonds()``, with length d:
+
+    * relative deviation r = (d − lower) / lower  if d < lower  (negative: too short),
+      r = (d − upper) / upper  if d > upper  (positive: too long),  r = 0 otherwise;
+    * the bond passes when |r| ≤ ``tolerance`` (PoseBusters' ``mol`` configuration: 0.25, i.e. a bond may
+      be 25 % shorter than its lower or longer than its upper bound).
+
+    Args:
+        mol: an RDKit molecule whose atom i sits at ``pos[i]`` (hydrogens implicit or explicit: only its
+            bonds are read).
+        pos: Tensor[n, 3] (or array) of coordinates in Å.
+        bounds: (n, n) array or tensor of distance bounds in Å as described above.
+        tolerance: the allowed relative deviation, ≥ 0.
+    Returns:
+        dict with ``deviation`` (Tensor[n_bonds], float64, r per bond in ``mol.GetBonds()`` order; empty for a
+        molecule without bonds), ``worst`` (float, the largest |r|; 0.0 without bonds), ``n_outliers`` (int,
+        bonds with |r| > tolerance) and ``passes`` (bool, no outlier).
+    Raises:
+        ValueError: if ``pos`` is not (n, 3) or not finite, ``bounds`` is not (n, n), or ``tolerance`` < 0.
+
+    Hint:
+        1. Idea: look each bond's length up against the window [lower, upper] of its atom pair and express
+           any excess as a fraction of the bound it crosses.
+        2. Approach: collect the bonds' atom pairs, compute their lengths in float64, read both bounds of each
+           pair from the matrix, and combine "too short", "too long" and "inside" into one signed value.
+        3. Tricky detail: which triangle holds which bound depends on the order of the pair — sort each pair
+           first; the deviation is relative to the crossed bound, not to the midpoint or in Å; and a
+           deviation exactly at the tolerance still passes.
+    """
+    import numpy as np
+
+    n = mol.GetNumAtoms()
+    pos = torch.as_tensor(np.asarray(pos.detach().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64))
+    if pos.shape != (n, 3):
+        raise ValueError(f"pos must have shape ({n}, 3) for a molecule of {n} atoms, got {tuple(pos.shape)}")
+    if not torch.isfinite(pos).all():
+        raise ValueError("pos contains NaN or inf coordinates")
+    bounds = torch.as_tensor(np.asarray(bounds.detach().cpu() if isinstance(bounds, torch.Tensor) else bounds,
+                                        dtype=np.float64))
+    if bounds.shape != (n, n):
+        raise ValueError(f"bounds must have shape ({n}, {n}), got {tuple(bounds.shape)}")
+    if not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
+    raise NotImplementedError("Exercise 4.9: implement bond_length_outliers (see its docstring), then run check(\"4.9\")")

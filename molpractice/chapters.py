@@ -202,6 +202,30 @@ def write_tables(repo=None, check: bool = False) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ specs
+class _Named:
+    """A default value shown by name in a signature (``np.mean`` instead of ``<function mean at 0x…>``)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _readable_signature(sig: inspect.Signature) -> inspect.Signature:
+    """``sig`` with every function/class default replaced by its dotted name (numpy as ``np.``)."""
+    params = []
+    for p in sig.parameters.values():
+        d = p.default
+        if p.default is not p.empty and callable(d) and hasattr(d, "__qualname__"):
+            module = getattr(d, "__module__", None) or ""
+            root = module.split(".")[0]
+            prefix = {"numpy": "np.", "builtins": ""}.get(root, f"{module}." if module else "")
+            p = p.replace(default=_Named(prefix + d.__qualname__))
+        params.append(p)
+    return sig.replace(parameters=params)
+
+
 def spec_of(exercise_id: str, repo=None) -> list[tuple[str, str, str]]:
     """``[(name, signature, docstring), …]`` of the functions/classes of exercise ``exercise_id``, read from
     the reference solution (the stubs carry the same text).
@@ -227,7 +251,7 @@ def spec_of(exercise_id: str, repo=None) -> list[tuple[str, str, str]]:
     for name in names:
         obj = getattr(module, name)
         try:
-            sig = re.sub(r" at 0x[0-9a-fA-F]+>", ">", str(inspect.signature(obj)))  # np.mean's repr: no address
+            sig = str(_readable_signature(inspect.signature(obj)))  # np.mean, not <function mean at 0x…>
         except (TypeError, ValueError):
             sig = "(…)"
         out.append((name, sig, inspect.getdoc(obj) or ""))

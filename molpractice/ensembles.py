@@ -1,5 +1,9 @@
 """Deep ensembles of the solubility GNN: mean–variance regressors, plain (MSE) regressors, classifiers,
-MC dropout, their metrics, recalibration and the ``molpractice bench ch03`` benchmark.
+MC dropout, and the choice of their training recipe by cross-validation inside train.
+
+The metrics, reference values, recalibration and conformal intervals are in :mod:`molpractice.calibration`
+(their names used here stay importable from this module); the test-set evaluation, tables and the
+``molpractice bench ch03`` benchmark in :mod:`molpractice.uncertainty_report`.
 
 Every function receives the chapter modules it runs (``chapter1`` for the GNN, featuriser and scaffold
 split; ``chapter3`` for the NLL, ECEs and recalibration fits) — the learner's or the reference, from
@@ -23,13 +27,26 @@ Protocol (the notebook and the benchmark follow it):
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 
-from .runtime import RunSettings, run_mode
+# The metrics live in molpractice.calibration; these names stay importable from here.
+from .calibration import (  # noqa: F401
+    bootstrap_interval,
+    brier_score,
+    classification_metrics,
+    compare,
+    ensemble_probability,
+    exceedance_probability,
+    gaussian_metrics,
+    interval_coverage,
+    logit,
+    sigmoid,
+    spearman,
+    use_settings,
+)
+from .runtime import RunSettings
 
 SETTINGS = RunSettings(
     full=dict(members=5, epochs=60, patience=25, select_on="rmse", beta=0.5, hidden=128, num_layers=4, lr=1e-3,
@@ -57,6 +74,7 @@ SETTINGS = RunSettings(
              n_levels="confidence levels of the regression ECE", n_bins="equal-width bins of the classification ECE",
              n_boot="bootstrap resamples of the test molecules"),
 )
+use_settings(SETTINGS.current)  # the metrics' defaults (n_levels, n_bins, n_boot) come from SETTINGS
 SPLITS = ("scaffold", "random")
 CRITERIA = ("rmse", "nll")
 HEADS = ("gaussian", "mse", "classifier")
@@ -469,352 +487,3 @@ def _predict_with_dropout(model, graphs, predict):
         return predict(model, graphs)
     finally:
         del model.eval
-
-
-# ------------------------------------------------------------------------------------------- metrics
-def interval_coverage(mean, std, y, level: float) -> float:
-    """Fraction of ``y`` inside the central ``level`` interval μ ± Φ⁻¹((1 + level)/2)·σ."""
-    from scipy.stats import norm
-
-    mean, std, y = (np.asarray(a, dtype=float) for a in (mean, std, y))
-    return float(np.mean(np.abs(y - mean) <= norm.ppf(0.5 + level / 2) * std))
-
-
-def spearman(a, b) -> float:
-    """Spearman rank correlation of two (n,) arrays (NaN when one is constant)."""
-    from scipy.stats import spearmanr
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if np.all(a == a[0]) or np.all(b == b[0]):
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
-
-
-def gaussian_metrics(chapter3, mean, var, y, n_levels: int | None = None) -> dict:
-    """The regression metrics of Gaussian predictions N(mean, var) against ``y``, using ``chapter3``'s
-    ``gaussian_nll`` and ``regression_ece``: ``rmse``, ``nll``, ``ece``, ``coverage68``, ``coverage95``,
-    ``sharpness`` (mean predicted std) and ``spearman`` (|error| vs predicted std)."""
-    mean, var, y = (np.asarray(a, dtype=float) for a in (mean, var, y))
-    std = np.sqrt(var)
-    n_levels = int(n_levels or SETTINGS.current().n_levels)
-    return {"rmse": float(np.sqrt(np.mean((y - mean) ** 2))),
-            "nll": chapter3.gaussian_nll(mean, var, y),
-            "ece": chapter3.regression_ece(mean, std, y, n_levels=n_levels),
-            "coverage68": interval_coverage(mean, std, y, 0.68),
-            "coverage95": interval_coverage(mean, std, y, 0.95),
-            "sharpness": float(np.mean(std)),
-            "spearman": spearman(np.abs(y - mean), std)}
-
-
-def exceedance_probability(mean, var, threshold: float) -> np.ndarray:
-    """P(y > threshold) under N(mean, var): Φ((μ − t)/σ), the regression ensemble's class probability."""
-    from scipy.stats import norm
-
-    mean, var = np.asarray(mean, dtype=float), np.asarray(var, dtype=float)
-    return norm.sf(threshold, loc=mean, scale=np.sqrt(var))
-
-
-def logit(p, eps: float = 1e-12) -> np.ndarray:
-    """log(p / (1 − p)) with p clipped to [eps, 1 − eps]."""
-    p = np.clip(np.asarray(p, dtype=float), eps, 1 - eps)
-    return np.log(p) - np.log1p(-p)
-
-
-def sigmoid(z) -> np.ndarray:
-    from scipy.special import expit
-
-    return expit(np.asarray(z, dtype=float))
-
-
-def ensemble_probability(logits) -> np.ndarray:
-    """Equal-weight ensemble of binary classifiers: the mean of the members' probabilities, from (M, n)
-    logits (averaging probabilities, not logits, is the mixture's prediction)."""
-    return sigmoid(np.asarray(logits, dtype=float)).mean(axis=0)
-
-
-def brier_score(p, labels) -> float:
-    """Mean squared difference between P(class 1) and the 0/1 label (lower is better; 0.25 = coin flip)."""
-    p, labels = np.asarray(p, dtype=float), np.asarray(labels, dtype=float)
-    return float(np.mean((p - labels) ** 2))
-
-
-def classification_metrics(chapter3, p, labels, n_bins: int | None = None) -> dict:
-    """``ece`` (chapter3's ``classification_ece``), ``brier``, ``log_loss``, ``accuracy`` of binary
-    probabilities ``p`` = P(class 1)."""
-    p, labels = np.asarray(p, dtype=float), np.asarray(labels, dtype=int)
-    q = np.clip(p, 1e-12, 1 - 1e-12)
-    return {"ece": chapter3.classification_ece(p, labels, n_bins=int(n_bins or SETTINGS.current().n_bins)),
-            "brier": brier_score(p, labels),
-            "log_loss": float(-np.mean(labels * np.log(q) + (1 - labels) * np.log1p(-q))),
-            "accuracy": float(np.mean((p > 0.5) == (labels == 1)))}
-
-
-def bootstrap_interval(statistic, arrays, n_boot: int | None = None, size: int | None = None, alpha: float = 0.05,
-                       seed: int = 0):
-    """Percentile bootstrap interval of ``statistic(*resampled arrays)`` over molecules.
-
-    Args:
-        statistic: function of the arrays (each indexed by molecule on axis 0) → float.
-        arrays: sequence of arrays with the same first dimension n.
-        size: molecules per resample (default n); a smaller ``size`` answers "how sure would I be with
-            only this many test molecules?".
-    Returns:
-        ``(low, high, values)`` — the interval and the ``n_boot`` resampled statistics.
-    """
-    arrays = [np.asarray(a) for a in arrays]
-    n = len(arrays[0])
-    if any(len(a) != n for a in arrays):
-        raise ValueError("all arrays need the same number of molecules")
-    size = n if size is None else int(size)
-    n_boot = int(n_boot or SETTINGS.current().n_boot)
-    rng = np.random.default_rng(seed)
-    values = np.array([statistic(*(a[idx] for a in arrays)) for idx in rng.integers(0, n, size=(n_boot, size))])
-    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high), values
-
-
-def compare(a: float, b: float, lower: str = "lower", higher: str = "higher", same: str = "equal to") -> str:
-    """A comparison word computed from two numbers (so a notebook's sentences follow its numbers)."""
-    return lower if a < b else higher if a > b else same
-
-
-# ------------------------------------------------------------------------------------------- benchmark
-METRICS = ("rmse", "nll", "ece", "coverage68", "coverage95", "sharpness", "spearman")
-
-
-def _row(model, split, metric_dicts, seconds, sizes, **extra):
-    from .training import summarize_runs
-
-    return {**summarize_runs(model, split, metric_dicts, METRICS, seconds, sizes), **extra}
-
-
-def evaluate_split(chapter3, data: SplitData, gaussian: Ensemble, mse: Ensemble | None = None,
-                   mc_passes: int | None = None) -> dict:
-    """Score one split's ensembles on its test part: single members, the ensemble, the ensemble with its
-    variance scaled by s² fitted on validation (``chapter3.fit_variance_scale``), MC dropout of member 0,
-    and the MSE ensemble's spread-only Gaussian (mean, members' variance). Returns ``{"rows", "s2",
-    "predictions"}``."""
-    cfg = SETTINGS.current()
-    y_va, y_te = data.y["val"], data.y["test"]
-    sizes = data.sizes()
-    mu_va, var_va = gaussian.predict(data.graphs["val"])
-    mu_te, var_te = gaussian.predict(data.graphs["test"])
-    singles = [gaussian_metrics(chapter3, m, v, y_te) for m, v in zip(mu_te, var_te)]
-    rows = [_row("gaussian_single", data.name, singles, gaussian.seconds, sizes)]
-    mean_va, alea_va, epi_va = chapter3.ensemble_moments(mu_va, var_va)
-    mean_te, alea_te, epi_te = chapter3.ensemble_moments(mu_te, var_te)
-    ens = gaussian_metrics(chapter3, mean_te, alea_te + epi_te, y_te)
-    rows.append(_row("gaussian_ensemble", data.name, [ens], [sum(gaussian.seconds)], sizes))
-    s2 = chapter3.fit_variance_scale(mean_va, alea_va + epi_va, y_va)
-    rec = gaussian_metrics(chapter3, mean_te, s2 * (alea_te + epi_te), y_te)
-    rows.append(_row("gaussian_ensemble_recalibrated", data.name, [rec], [sum(gaussian.seconds)], sizes,
-                     variance_scale=s2, recalibration_fitted_on="validation"))
-    passes = int(mc_passes or cfg.mc_passes)
-    mc_mu, mc_var = mc_dropout_predict(gaussian.models[0], data.graphs["test"], passes)
-    mc_mean, mc_alea, mc_epi = chapter3.ensemble_moments(mc_mu, mc_var)
-    rows.append(_row("mc_dropout", data.name, [gaussian_metrics(chapter3, mc_mean, mc_alea + mc_epi, y_te)],
-                     [gaussian.seconds[0]], sizes, passes=passes))
-    predictions = {"mean": mean_te, "aleatoric": alea_te, "epistemic": epi_te, "members_mean": mu_te,
-                   "members_var": var_te, "val_mean": mean_va, "val_var": alea_va + epi_va}
-    if mse is not None:
-        mse_te = mse.predict(data.graphs["test"])
-        spread = mse_te.var(axis=0) + 1e-12
-        rows.append(_row("mse_ensemble_spread", data.name,
-                         [gaussian_metrics(chapter3, mse_te.mean(0), spread, y_te)], [sum(mse.seconds)], sizes))
-        predictions["mse_mean"] = mse_te.mean(0)
-        predictions["mse_spread"] = np.sqrt(spread)
-    return {"rows": rows, "s2": s2, "predictions": predictions}
-
-
-def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, classifier: Ensemble | None,
-                            threshold: float | None = None, n_boot: int | None = None) -> list[dict]:
-    """Classification of logS > threshold on the test part: (a) from the regression ensemble's Gaussian,
-    (b) from the classifier ensemble; each raw and after temperature scaling fitted on validation
-    (``chapter3.fit_temperature``), with the bootstrap interval of the ECE and the bootstrap mean
-    (``ece_boot_mean`` − ``ece`` estimates the ECE's upward bias at this sample size)."""
-    threshold = SETTINGS.current().threshold if threshold is None else threshold
-    lab_va, lab_te = labels_above(data.y["val"], threshold), labels_above(data.y["test"], threshold)
-    sources = {"regression_ensemble": (exceedance_probability(gaussian_pred["val_mean"], gaussian_pred["val_var"],
-                                                              threshold),
-                                       exceedance_probability(gaussian_pred["mean"], gaussian_pred["aleatoric"]
-                                                              + gaussian_pred["epistemic"], threshold))}
-    if classifier is not None:
-        sources["classifier_ensemble"] = (ensemble_probability(classifier.predict(data.graphs["val"])),
-                                          ensemble_probability(classifier.predict(data.graphs["test"])))
-    rows = []
-    for name, (p_va, p_te) in sources.items():
-        temperature = chapter3.fit_temperature(logit(p_va), lab_va)
-        for variant, p in (("raw", p_te), ("temperature_scaled", sigmoid(logit(p_te) / temperature))):
-            m = classification_metrics(chapter3, p, lab_te)
-            lo, hi, boot = bootstrap_interval(lambda pp, ll: chapter3.classification_ece(pp, ll), (p, lab_te), n_boot)
-            rows.append({"model": name, "variant": variant, "split": data.name, "threshold": threshold,
-                         "temperature": temperature, "temperature_fitted_on": "validation", **m,
-                         "ece_ci_low": lo, "ece_ci_high": hi, "ece_boot_mean": float(np.mean(boot)),
-                         "n_test": int(len(lab_te)),
-                         "positive_fraction_train": float(labels_above(data.y["train"], threshold).mean())})
-    return rows
-
-
-def results_table(rows: list[dict]):
-    """The regression rows as a DataFrame (split × model; mean ± std over seeds where there are seeds)."""
-    import pandas as pd
-
-    out = []
-    for r in rows:
-        entry = {"split": r["split"], "model": r["model"]}
-        for key in METRICS:
-            entry[key] = (f"{r[key + '_mean']:.3f} ± {r[key + '_std']:.3f}" if r["n_runs"] > 1
-                          else f"{r[key + '_mean']:.3f}")
-        entry["s/model"] = round(r["seconds_per_model"], 1)
-        out.append(entry)
-    return pd.DataFrame(out).set_index(["split", "model"])
-
-
-def classification_table(rows: list[dict]):
-    """The classification rows as a DataFrame with the ECE and its bootstrap interval."""
-    import pandas as pd
-
-    return pd.DataFrame([{"model": r["model"], "variant": r["variant"], "T": round(r["temperature"], 3),
-                          "ECE": round(r["ece"], 3), "ECE 95% CI": f"{r['ece_ci_low']:.3f}–{r['ece_ci_high']:.3f}",
-                          "bootstrap mean": round(r["ece_boot_mean"], 3),
-                          "Brier": round(r["brier"], 3), "log loss": round(r["log_loss"], 3),
-                          "accuracy": round(r["accuracy"], 3)} for r in rows]).set_index(["model", "variant"])
-
-
-def target_checks(rows: list[dict], class_rows: list[dict], split: str = "scaffold") -> dict:
-    """The issue's targets on ``split``'s test part, each as ``{"value", "target", "met"}``."""
-    r = {x["model"]: x for x in rows if x["split"] == split}
-    ens, rec, single = r["gaussian_ensemble"], r["gaussian_ensemble_recalibrated"], r["gaussian_single"]
-    checks = {
-        "recalibrated_ece": {"value": rec["ece_mean"], "target": "<= 0.05 and < raw "
-                             f"({ens['ece_mean']:.3f})", "met": rec["ece_mean"] <= 0.05 and rec["ece_mean"] < ens["ece_mean"]},
-        "spearman_total_std": {"value": ens["spearman_mean"], "target": ">= 0.2", "met": ens["spearman_mean"] >= 0.2},
-        "ensemble_nll_below_single": {"value": ens["nll_mean"], "target": f"< {single['nll_mean']:.3f}",
-                                      "met": ens["nll_mean"] < single["nll_mean"]},
-        "ensemble_rmse_below_single": {"value": ens["rmse_mean"], "target": f"< {single['rmse_mean']:.3f}",
-                                       "met": ens["rmse_mean"] < single["rmse_mean"]},
-    }
-    if "mse_ensemble_spread" in r:
-        ref = r["mse_ensemble_spread"]["rmse_mean"]
-        checks["ensemble_rmse_vs_mse_ensemble"] = {"value": ens["rmse_mean"], "target": f"<= {ref + 0.03:.3f}",
-                                                   "met": ens["rmse_mean"] <= ref + 0.03}
-    for name in sorted({c["model"] for c in class_rows if c["split"] == split}):
-        raw = next(c for c in class_rows if c["model"] == name and c["variant"] == "raw" and c["split"] == split)
-        ts = next(c for c in class_rows if c["model"] == name and c["variant"] == "temperature_scaled"
-                  and c["split"] == split)
-        checks[f"classification_ece_{name}"] = {"value": ts["ece"], "target": f"< raw ({raw['ece']:.3f})",
-                                                "met": ts["ece"] < raw["ece"],
-                                                "ci_raw": [raw["ece_ci_low"], raw["ece_ci_high"]],
-                                                "ci_scaled": [ts["ece_ci_low"], ts["ece_ci_high"]]}
-    return checks
-
-
-def recipe_table(rows: list[dict]):
-    """:func:`cross_validate_recipes` rows as a DataFrame (β × criterion)."""
-    import pandas as pd
-
-    cols = ["n", "rmse", "nll", "nll_recal", "ece_recal", "coverage95_recal", "spearman", "mean_best_epoch"]
-    out = pd.DataFrame(rows).set_index(["beta", "select_on"])
-    out["spearman per fold"] = [" ".join(f"{v:+.2f}" for v in r["spearman_folds"]) for r in rows]
-    return out[cols + ["spearman per fold"]].round(3)
-
-
-def run_recipe_selection(chapter1, chapter3, df, members: int, folds: int = 4, json_path=None) -> dict:
-    """``molpractice bench ch03 --recipes``: :func:`cross_validate_recipes`, its table and
-    :func:`choose_recipe`'s verdict (compare with ``SETTINGS``' ``beta`` / ``select_on``)."""
-    import pandas as pd
-
-    start = time.perf_counter()
-    print(f"rule: {RECIPE_RULE}", flush=True)
-    rows = cross_validate_recipes(chapter1, chapter3, df, folds=folds, members=members)
-    chosen, reason = choose_recipe(rows)
-    cfg = SETTINGS.current()
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(recipe_table(rows).to_string())
-    agrees = (chosen["beta"], chosen["select_on"]) == (float(cfg.beta), cfg.select_on)
-    print(f"chosen: {reason}")
-    print(f"SETTINGS ({run_mode()} mode): beta={cfg.beta:g}, select_on={cfg.select_on} — "
-          f"{'the same recipe' if agrees else 'a DIFFERENT recipe'}")
-    report = {"chapter": "ch03", "what": "recipe selection by cross-validation inside train", "rule": RECIPE_RULE,
-              "mode": run_mode(), "members": members, "folds": folds, "rows": rows,
-              "chosen": {"beta": chosen["beta"], "select_on": chosen["select_on"]}, "reason": reason,
-              "settings_agree": agrees, "seconds_total": time.perf_counter() - start}
-    print(f"total {report['seconds_total'] / 60:.1f} min")
-    if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2, default=float))
-        print(f"wrote {json_path}")
-    return report
-
-
-def run_benchmark(implementation: str | None = None, csv=None, smiles_col=None, target_col=None, seeds=None,
-                  json_path=None, recipes: bool = False) -> dict:
-    """``molpractice bench ch03``: deep ensembles on both splits; print the table; write the JSON.
-
-    For each split: ``seeds`` mean–variance GNNs (default ``SETTINGS.members``) and as many MSE GNNs
-    (chapter 1's regressor, for the accuracy comparison); on the scaffold split also a classifier ensemble.
-    Rows (split × model): ``gaussian_single`` (mean ± std over seeds), ``gaussian_ensemble``,
-    ``gaussian_ensemble_recalibrated`` (s² fitted on validation), ``mc_dropout`` (member 0,
-    ``mc_passes`` passes), ``mse_ensemble_spread`` (MSE ensemble, its members' spread as the std); metric
-    keys ``<metric>_mean`` / ``<metric>_std`` for ``rmse``, ``nll``, ``ece``, ``coverage68``,
-    ``coverage95``, ``sharpness``, ``spearman``, plus ``seconds_per_model``.
-
-    Args:
-        implementation: ``"exercises"`` or ``"solutions"`` (default: ``MOLPRACTICE_IMPL``).
-        csv, smiles_col, target_col: a CSV instead of the embedded solubility set.
-        seeds: ensemble size (seeds 0..seeds−1).
-        json_path: where to write ``{"results", "classification", "targets", "protocol", …}``.
-        recipes: instead, choose the training recipe by cross-validation inside the scaffold training part
-            (:func:`run_recipe_selection`; the test parts are not touched).
-    """
-    import pandas as pd
-
-    from .implementations import load_chapter
-    from .runtime import configure_threads
-    from .solubility import load_data
-
-    if seeds is not None and int(seeds) < 1:
-        raise ValueError(f"--seeds must be >= 1, got {seeds}")
-    configure_threads()
-    chapter1 = load_chapter("ch01_solubility_gnn", implementation)
-    chapter3 = load_chapter("ch03_uncertainty", implementation)
-    cfg = SETTINGS.current()
-    members = int(seeds or cfg.members)
-    start = time.perf_counter()
-    df, duplicates = load_data(csv, smiles_col, target_col)
-    print(f"data: {df.attrs['source']} — {df.attrs['n_raw']} rows, {len(df)} unique molecules; "
-          f"{members} members per ensemble; {run_mode()} mode", flush=True)
-    if recipes:
-        return run_recipe_selection(chapter1, chapter3, df, members, json_path=json_path)
-    data = prepare_splits(chapter1, df)
-    rows, class_rows, scales = [], [], {}
-    for split in SPLITS:
-        gaussian = fit_ensemble(chapter1, data[split], "gaussian", members)
-        mse = fit_ensemble(chapter1, data[split], "mse", members)
-        result = evaluate_split(chapter3, data[split], gaussian, mse)
-        rows += result["rows"]
-        scales[split] = result["s2"]
-        if split == "scaffold":
-            classifier = fit_ensemble(chapter1, data[split], "classifier", members)
-            class_rows += evaluate_classification(chapter3, data[split], result["predictions"], classifier)
-    protocol = (f"mean–variance members: β-NLL with β={cfg.beta:g}, early-stopped on validation {cfg.select_on} — "
-                "recipe chosen by cross-validation inside the scaffold training part (bench ch03 --recipes); MSE "
-                "regressors: validation RMSE; classifiers: validation log loss; variance scale s² and temperature "
-                f"T fitted on validation; threshold fixed at logS > {cfg.threshold} (100 µM) before looking at the "
-                "data; test parts scored once per row")
-    print(f"protocol: {protocol}")
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(results_table(rows).to_string())
-        print("variance scale s² (fitted on validation): " + ", ".join(f"{k} {v:.3f}" for k, v in scales.items()))
-        print(classification_table(class_rows).to_string())
-    checks = target_checks(rows, class_rows)
-    for name, c in checks.items():
-        print(f"target {name}: {c['value']:.3f} (target {c['target']}) — {'met' if c['met'] else 'NOT met'}")
-    report = {"chapter": "ch03", "data": df.attrs["source"], "n_molecules": len(df), "mode": run_mode(),
-              "members": members, "settings": vars(cfg), "protocol": protocol, "variance_scale": scales,
-              "results": rows, "classification": class_rows, "targets": checks,
-              "seconds_total": time.perf_counter() - start}
-    print(f"total {report['seconds_total'] / 60:.1f} min")
-    if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2, default=float))
-        print(f"wrote {json_path}")
-    return report

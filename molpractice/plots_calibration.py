@@ -11,6 +11,7 @@ None), titles it, labels the axes with units and returns the ``Axes``; matplotli
 ``plot_variance_components``    aleatoric vs epistemic variance per molecule.
 ``plot_binned_by_similarity``   mean of several per-molecule quantities per similarity bin.
 ``plot_interval_widths``        bootstrap interval widths vs number of test molecules.
+``plot_rmse_vs_rmv``            RMSE vs root mean variance per σ bin (ENCE), the ideal diagonal.
 ==============================  ==============================================================
 
 The mean absolute gap of ``coverage_curve`` is the regression ECE, and the bin-share-weighted gap of
@@ -128,16 +129,25 @@ def confidence_curve(errors, scores, fractions: Sequence[float] | None = None):
 
 
 # ------------------------------------------------------------------------------------------- figures
-def plot_calibration_curve(curves: Mapping[str, tuple], ax=None, title: str = "Calibration curve (central intervals)"):
+def plot_calibration_curve(curves: Mapping[str, tuple], ax=None, title: str = "Calibration curve (central intervals)",
+                           kind: str = "interval"):
     """Observed vs expected coverage; ``curves`` maps a label to ``(expected, observed)`` (e.g. from
-    :func:`coverage_curve`). Above the diagonal: under-confident; below: over-confident."""
+    :func:`coverage_curve`). Above the diagonal: under-confident; below: over-confident.
+    ``kind="quantile"``: the quantile (PIT) calibration curve of Kuleshov et al. 2018 — fraction of PIT
+    values ≤ p against p (``molpractice.calibration.quantile_calibration_curve``); its gap is the QCE."""
+    if kind not in ("interval", "quantile"):
+        raise ValueError(f"kind must be 'interval' or 'quantile', got {kind!r}")
     ax = _axes(ax)
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
     for label, (expected, observed) in curves.items():
         gap = float(np.mean(np.abs(np.asarray(expected) - np.asarray(observed))))
-        ax.plot(expected, observed, lw=2, label=f"{label} (ECE {gap:.3f})")
-    ax.set_xlabel("expected coverage (confidence level)")
-    ax.set_ylabel("observed coverage (fraction of molecules)")
+        ax.plot(expected, observed, lw=2, label=f"{label} ({'ECE' if kind == 'interval' else 'QCE'} {gap:.3f})")
+    if kind == "interval":
+        ax.set_xlabel("expected coverage (confidence level)")
+        ax.set_ylabel("observed coverage (fraction of molecules)")
+    else:
+        ax.set_xlabel("quantile level p")
+        ax.set_ylabel("fraction of molecules with PIT ≤ p")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_title(title)
@@ -240,4 +250,22 @@ def plot_interval_widths(sizes: Sequence[int], widths: Mapping[str, Sequence[flo
     ax.set_ylabel("95% interval width")
     ax.set_title(title)
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_rmse_vs_rmv(curves: Mapping[str, tuple], ax=None, unit: str = "log10(mol/L)",
+                     title: str = "Error-based calibration (RMSE vs RMV per σ bin)"):
+    """``curves`` maps a label to ``(rmv, rmse, ence)`` (``molpractice.calibration.ence_bins``): one point per
+    σ bin, the ideal y = x dashed (Levi et al. 2022). Above the line: σ too small in that bin."""
+    ax = _axes(ax)
+    top = max(max(np.max(c[0]), np.max(c[1])) for c in curves.values()) * 1.1
+    ax.plot([0, top], [0, top], "k--", lw=1, label="ideal (RMSE = RMV)")
+    for label, (rmv, rmse, ence) in curves.items():
+        ax.plot(rmv, rmse, "o-", lw=2, label=f"{label} (ENCE {ence:.3f})")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel(f"root mean predicted variance per bin [{unit}]")
+    ax.set_ylabel(f"RMSE per bin [{unit}]")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
     return ax

@@ -197,3 +197,50 @@ def plot_loss(losses, ax=None, window=20, every=1):
     ax.set_ylabel("ε-prediction MSE (moving average)")
     ax.set_title("Denoiser training loss")
     return ax
+
+
+def plot_bond_types(sample_bonds, data_bonds, types, bins=40, value="length", column="type", xlabel="bond length (Å)",
+                    ncols=4):
+    """Small multiples: per bond type (or angle centre), the data's and the samples' distributions, with the
+    data's 1st–99th percentile range shaded. ``*_bonds`` are DataFrames from
+    :func:`molpractice.sample_distributions.bond_table` (or ``angle_table``). Returns the figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    nrows = -(-len(types) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.5 * nrows), squeeze=False)
+    for ax, kind in zip(axes.flat, types):
+        ref = data_bonds.loc[data_bonds[column] == kind, value].to_numpy()
+        got = sample_bonds.loc[sample_bonds[column] == kind, value].to_numpy()
+        lo, hi = np.percentile(ref, [1, 99])
+        span = (min(ref.min(), got.min() if len(got) else ref.min()), max(ref.max(), got.max() if len(got) else ref.max()))
+        ax.axvspan(lo, hi, color="0.9", zorder=0)
+        ax.hist(ref, bins=bins, range=span, density=True, alpha=0.6, label=f"data ({len(ref)})")
+        if len(got):
+            ax.hist(got, bins=bins, range=span, density=True, histtype="step", lw=1.5, label=f"samples ({len(got)})")
+        ax.set_title(kind, fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(types):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_novelty_by_size(table, ax=None):
+    """Novelty by heavy-atom count: samples vs the held-out-data null baseline, with 95 % intervals (a DataFrame
+    from :func:`molpractice.sample_distributions.novelty_by_size`)."""
+    import numpy as np
+
+    ax = _axes(ax)
+    x = np.arange(len(table))
+    for shift, col, lo, hi, label in ((-0.1, "novelty samples", "s_low", "s_high", "samples vs training set"),
+                                     (0.1, "novelty held-out data", "h_low", "h_high", "held-out data vs the rest")):
+        y = table[col].to_numpy(dtype=float)
+        err = np.vstack([y - table[lo].to_numpy(dtype=float), table[hi].to_numpy(dtype=float) - y])
+        ax.errorbar(x + shift, y, yerr=err, fmt="o", capsize=3, label=label)
+    ax.set_xticks(x, table["heavy atoms"])
+    ax.set(xlabel="heavy atoms per molecule", ylabel="novelty (share not in the reference set)", ylim=(-0.02, 1.02),
+           title="Novelty by size vs a null baseline (95 % CP)")
+    ax.legend(fontsize=8)
+    return ax

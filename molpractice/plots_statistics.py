@@ -8,6 +8,9 @@ figure when None), titles it, labels the axes with units and returns the ``Axes`
 ``plot_separation``         test-to-train similarity and cross-part neighbours vs Butina threshold.
 ``plot_rejection_rates``    rejection rate of a calibration test vs the true temperature.
 ``plot_false_alarms``       chance of at least one false alarm vs number of looks, per decision rule.
+``plot_family_sizes``       share of molecules by the size of the group they sit in, per grouping.
+``plot_fixed_leakage_curve``  test RMSE vs train–test similarity cutoff (fixed test set), siblings allowed.
+``plot_error_rates``        false-positive rate and power per model-comparison method, with MC error.
 ==========================  ==================================================================
 """
 from __future__ import annotations
@@ -147,6 +150,69 @@ def plot_false_alarms(table, ax=None, level: float = 0.05, title: str = "False a
     ax.set_xlabel("monthly looks")
     ax.set_ylabel("P(at least one false alarm)")
     ax.set_ylim(0, max(0.1, float(np.nanmax(table.to_numpy())) * 1.1))
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_family_sizes(groupings, ax=None, title: str = "How clustered is each data set?"):
+    """Cumulative share of molecules that sit in a group of at most s molecules, vs s (log scale), one line per
+    grouping (``{name: (n,) group labels}``). A set without families jumps to 1 at s = 1."""
+    import pandas as pd
+
+    ax = _axes(ax)
+    for name, labels in groupings.items():
+        sizes = pd.Series(list(labels)).value_counts().to_numpy()
+        s = np.sort(np.repeat(sizes, sizes))  # one entry per molecule: the size of its group
+        ax.step(s, np.arange(1, s.size + 1) / s.size, where="post", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("group size s (molecules, log scale)")
+    ax.set_ylabel("share of molecules in groups of size ≤ s")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_fixed_leakage_curve(df, ax=None, unit: str = "log units", title: str = "Leakage with a fixed test set"):
+    """Test RMSE (± seed SD over training subsets) vs the largest Tanimoto a training molecule may have to the
+    test set, the sibling control's RMSE if the table has it, and the number of test-family siblings allowed on
+    a second axis
+    (:func:`molpractice.family_studies.fixed_test_leakage_curve`)."""
+    ax = _axes(ax)
+    sd = df["rmse seed sd"].fillna(0).to_numpy()
+    ax.errorbar(df["cutoff"], df["rmse"], yerr=sd, fmt="o-", capsize=3, label="test RMSE (± SD over training subsets)")
+    if "rmse no siblings" in df:
+        ax.plot(df["cutoff"], df["rmse no siblings"], "^:", color="tab:red",
+                label="control: test-family siblings removed")
+    ax.set_xlabel("cutoff: training molecules have Tanimoto < cutoff to every test molecule")
+    ax.set_ylabel(f"test RMSE ({unit})")
+    twin = ax.twinx()
+    twin.plot(df["cutoff"], df["siblings allowed"], "s--", color="tab:gray", label="siblings allowed in the pool")
+    twin.set_ylabel("test-family siblings allowed (molecules)")
+    ax.invert_xaxis()
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="center left")
+    ax.set_title(title)
+    return ax
+
+
+def plot_error_rates(df, ax=None, level: float = 0.05, title: str = "Is B better than A? Error rates"):
+    """False-positive rate (true difference 0) and power per method, bars with ±1.96 Monte Carlo SE
+    (:func:`molpractice.comparisons.comparison_error_rates`)."""
+    ax = _axes(ax, figsize=(7.0, 3.8))
+    x = np.arange(len(df))
+    for k, (col, se, label) in enumerate((("false-positive rate", "fpr MC se", "false-positive rate (no difference)"),
+                                          ("power", "power MC se", "power (true difference)"))):
+        ax.bar(x + (k - 0.5) * 0.38, df[col], width=0.38, yerr=1.96 * df[se], capsize=3, label=label)
+    ax.axhline(level, color="black", ls="--", lw=1, label=f"level {level:g}")
+    ax.set_xticks(x)
+    import textwrap
+
+    ax.set_xticklabels(["\n".join(textwrap.wrap(m, 24)) for m in df["method"]], fontsize=8)
+    ax.set_ylabel("share of simulated test sets")
+    ax.set_ylim(0, 1.02)
     ax.set_title(title)
     ax.legend(fontsize=8)
     return ax

@@ -13,6 +13,7 @@ The run settings live in :data:`SETTINGS` (``SETTINGS.current()`` for the active
 ``brute_force_is_tree``             induced-tree test that scans every edge per visited node, O(m·|E|).
 ``loglog_slope``                    least-squares slope of log time vs log n per implementation (1: O(n), 2: O(n²)).
 ``random_tree_instance``            a random tree on n nodes (edges, all nodes selected).
+``settings_tables``                 run settings of several modules in one table, values as given (ints stay ints).
 ``timing_table``                    seconds per input size for several implementations, with 4× ratios.
 ``molecule_tree_checks``            induced-tree answers on RDKit molecular graphs vs RDKit's ring perception.
 ``iid_bootstrap_ci``                percentile bootstrap of the mean that resamples single values.
@@ -21,6 +22,8 @@ The run settings live in :data:`SETTINGS` (``SETTINGS.current()`` for the active
 ``tanimoto_matrix``                 all-pairs Morgan Tanimoto similarity (RDKit).
 ``butina_labels``                   Butina cluster label of every molecule.
 ``leakage_curve``                   test RMSE of a random forest vs the Butina threshold, plus random/scaffold.
+``leakage_lines``                   printable lines of the leakage curve: each Butina split against random.
+``rejection_lines``                 printable lines of a rejection-rate table, with the size verdict.
 ``calibration_power``               rejection rate of the calibration test for given miscalibrations.
 ``temperature_scaling_cv``          cross-validated NLL of temperature scaling with a paired bootstrap.
 ``temperature_scaling_study``       how often that rule deploys temperature scaling, per true temperature.
@@ -42,25 +45,23 @@ from .runtime import RunSettings
 
 SETTINGS = RunSettings(
     full=dict(timing_sizes=(1000, 2000, 4000, 8000, 16000, 32000, 64000), brute_max_n=4000, timing_repeats=3,
-              n_families=40, family_sizes=(1, 3, 10), coverage_reps=300, coverage_boot=500, ci_boot=2000,
-              leakage_thresholds=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), rf_trees=100, ci_threshold=0.4,
-              n_outcomes=200, power_reps=1000, ts_reps=200, ts_boot=1000, looks=12, looks_reps=20000),
+              ci_boot=2000,
+              leakage_thresholds=(0.2, 0.4, 0.6, 0.8), rf_trees=100, ci_threshold=0.4,
+              n_outcomes=200, power_reps=1000, size_reps=10000, ts_reps=200, ts_boot=1000, looks=12, looks_reps=20000),
     fast=dict(timing_sizes=(1000, 2000, 4000, 8000), brute_max_n=2000, timing_repeats=2,
-              n_families=40, family_sizes=(1, 10), coverage_reps=60, coverage_boot=200, ci_boot=500,
+              ci_boot=500,
               leakage_thresholds=(0.3, 0.6, 0.8), rf_trees=20, ci_threshold=0.4,
-              n_outcomes=200, power_reps=200, ts_reps=40, ts_boot=300, looks=12, looks_reps=4000),
+              n_outcomes=200, power_reps=200, size_reps=2000, ts_reps=40, ts_boot=300, looks=12, looks_reps=4000),
     doc=dict(timing_sizes="input sizes n of the timing tables (each 2× the previous)",
              brute_max_n="largest n the brute-force versions are timed on",
              timing_repeats="runs per size; the fastest is reported",
-             n_families="families (clusters) per simulated data set",
-             family_sizes="near-duplicates per family in the coverage simulation",
-             coverage_reps="simulated data sets per family size", coverage_boot="bootstrap replicates per interval there",
              ci_boot="bootstrap replicates of the intervals on real errors",
              leakage_thresholds="Butina distance cutoffs (1 − Tanimoto) of the leakage curve",
              rf_trees="trees of the leakage curve's random forest",
              ci_threshold="Butina cutoff defining near-duplicate groups for error intervals",
              n_outcomes="outcomes per month in the calibration questions",
              power_reps="simulated months per miscalibration (power of the calibration test)",
+             size_reps="simulated calibrated months for the size of the calibration test (cheap: no bootstrap)",
              ts_reps="simulated months per true temperature (temperature-scaling decision)",
              ts_boot="paired-bootstrap replicates of the NLL difference",
              looks="monthly looks in the multiple-looks simulation",
@@ -191,45 +192,52 @@ def loglog_slope(table) -> dict:
 
 
 def molecule_tree_checks(drills, smiles: Sequence[str]):
-    """Exercise 5.2 on RDKit heavy-atom graphs, checked against RDKit.
+    """Exercise 5.2 on RDKit heavy-atom graphs.
 
-    For every molecule: (a) all atoms selected — a tree exactly when RDKit finds no ring and one fragment;
-    (b) the atoms of RDKit's first ring minus one atom — a path, hence a tree, unless a bond outside that ring
-    joins two of them (a bridged cage); the bonds among the kept atoms say which.
+    For every molecule: (a) all atoms selected — a tree exactly when RDKit's ring perception finds no ring and
+    there is one fragment (the only check whose expected answer comes from RDKit's ring perception). For
+    molecules with a ring, RDKit only *picks* the atoms of its first ring and the expected answer comes from
+    counting bonds (a connected selection of m atoms is a tree iff m − 1 bonds join them): (b) the ring minus
+    one atom — a path, hence a tree, unless a bond outside that ring joins two of them (a bridged cage);
+    (c) the whole ring and (d) the ring plus one atom bonded to it — connected and containing the ring's cycle,
+    so never trees (the negative controls: a function that always answers True fails them).
     Returns:
         DataFrame with one row per check: ``check``, ``molecules``, ``agree`` (count), ``trees`` (count).
     """
     import pandas as pd
     from rdkit import Chem
 
-    whole = [0, 0, 0]
-    ring_minus = [0, 0, 0]
+    names = {"whole": "(a) whole molecule (tree ⇔ RDKit: no ring, one fragment)",
+             "minus": "(b) first ring minus one atom (tree ⇔ m − 1 bonds inside)",
+             "ring": "(c) whole first ring (never a tree: m bonds inside)",
+             "plus": "(d) first ring plus one bonded atom (never a tree: ≥ m bonds inside)"}
+    counts = {k: [0, 0, 0] for k in names}
+
+    def record(key, n, edges, keep, want):
+        got = bool(drills.induced_subgraph_is_tree(n, edges, sum(1 << i for i in keep)))
+        counts[key][0] += 1
+        counts[key][1] += got == want
+        counts[key][2] += got
+
     for smi in smiles:
         mol = Chem.MolFromSmiles(smi)
         n = mol.GetNumAtoms()
         edges = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
-        got = bool(drills.induced_subgraph_is_tree(n, edges, [True] * n))
-        want = mol.GetRingInfo().NumRings() == 0 and len(Chem.GetMolFrags(mol)) == 1
-        whole[0] += 1
-        whole[1] += got == want
-        whole[2] += got
+        record("whole", n, edges, range(n), mol.GetRingInfo().NumRings() == 0 and len(Chem.GetMolFrags(mol)) == 1)
         rings = mol.GetRingInfo().AtomRings()
-        if rings:
-            ring = rings[0]
-            keep = set(ring[1:])
-            mask = sum(1 << i for i in keep)
-            got = bool(drills.induced_subgraph_is_tree(n, edges, mask))
-            inside = [(u, v) for u, v in edges if u in keep and v in keep]
-            want = len(inside) == len(keep) - 1  # the ring minus one atom is connected (a path) by construction
-            ring_minus[0] += 1
-            ring_minus[1] += got == want
-            ring_minus[2] += got
-    return pd.DataFrame([
-        {"check": "whole molecule (tree ⇔ no ring, one fragment)", "molecules": whole[0], "agree": whole[1],
-         "trees": whole[2]},
-        {"check": "first ring minus one atom (tree ⇔ m − 1 bonds inside)", "molecules": ring_minus[0],
-         "agree": ring_minus[1], "trees": ring_minus[2]},
-    ])
+        if not rings:
+            continue
+        ring = set(rings[0])
+        outside = sorted({v for u, v in edges if u in ring and v not in ring}
+                         | {u for u, v in edges if v in ring and u not in ring})
+        selections = {"minus": set(rings[0][1:]), "ring": ring}
+        if outside:
+            selections["plus"] = ring | {outside[0]}
+        for key, keep in selections.items():  # each selection is connected by construction
+            inside = sum(u in keep and v in keep for u, v in edges)
+            record(key, n, edges, keep, inside == len(keep) - 1)
+    return pd.DataFrame([{"check": names[k], "molecules": c[0], "agree": c[1], "trees": c[2]}
+                         for k, c in counts.items()])
 
 
 # --------------------------------------------------------------------------------------- bootstrap
@@ -244,6 +252,19 @@ def iid_bootstrap_ci(values, n_boot: int = 2000, alpha: float = 0.05, seed: int 
     return float(low), float(high)
 
 
+def settings_tables(settings: Mapping[str, object]):
+    """One DataFrame of several :class:`~molpractice.runtime.RunSettings` (``{module name: SETTINGS}``): rows
+    (module, setting), columns ``full``, ``fast``, ``meaning``; values keep their type (1000, not 1000.0)."""
+    import pandas as pd
+
+    frames = {}
+    for name, s in settings.items():
+        frames[name] = pd.DataFrame({"full": pd.Series(s.full, dtype=object),
+                                     "fast": pd.Series({k: s.fast.get(k) for k in s.full}, dtype=object),
+                                     "meaning": pd.Series({k: s.doc.get(k, "") for k in s.full}, dtype=object)})
+    return pd.concat(frames)
+
+
 def simulate_families(rng, n_families: int, family_size: int, between_sd: float = 1.0, within_sd: float = 0.3):
     """``(values, labels)``: ``n_families`` families of ``family_size`` near-duplicates, true mean 0.
 
@@ -255,9 +276,10 @@ def simulate_families(rng, n_families: int, family_size: int, between_sd: float 
     return effect[labels] + rng.normal(0.0, within_sd, size=labels.size), labels
 
 
-def family_coverage(drills, family_sizes: Sequence[int] | None = None, n_families: int | None = None,
-                    reps: int | None = None, n_boot: int | None = None, alpha: float = 0.05, seed: int = 0):
-    """Coverage of the true mean by i.i.d. and cluster bootstrap intervals, per family size.
+def family_coverage(drills, family_sizes: Sequence[int] = (1, 3, 10), n_families: int = 40,
+                    reps: int = 300, n_boot: int = 500, alpha: float = 0.05, seed: int = 0):
+    """Coverage of the true mean by i.i.d. and cluster bootstrap intervals, per family size (a simulation of
+    ``n_families`` equal families of near-duplicates; the notebook uses the analogue-series data instead).
 
     Returns:
         DataFrame with ``family size``, ``values``, ``method`` (``iid`` / ``cluster``), ``coverage`` (fraction
@@ -267,9 +289,6 @@ def family_coverage(drills, family_sizes: Sequence[int] | None = None, n_familie
     import pandas as pd
     from scipy import stats
 
-    cfg = SETTINGS.current()
-    family_sizes = family_sizes or cfg.family_sizes
-    n_families, reps, n_boot = n_families or cfg.n_families, reps or cfg.coverage_reps, n_boot or cfg.coverage_boot
     rng = np.random.default_rng(seed)
     rows = []
     for size in family_sizes:
@@ -354,7 +373,10 @@ def leakage_curve(drills, chapter1, smiles: Sequence[str], targets, thresholds: 
         DataFrame with ``split``, ``threshold`` (NaN for random/scaffold), ``n_train``, ``n_test``, ``rmse``,
         ``low``, ``high``, ``nn_similarity`` (mean over test molecules of the largest Tanimoto to train) and
         ``leaky_test`` (fraction of test molecules with a train molecule within the row's threshold: Butina
-        is not closed under similarity; NaN for random/scaffold).
+        is not closed under similarity; NaN for random/scaffold), and ``vs random`` (RMSE − the random split's)
+        with its 95 % percentile interval ``vs random low``/``high`` (NaN on the random row): every split has a
+        different test set, so each replicate resamples the two test sets independently, each by its own
+        near-duplicate groups (conservative when the two sets share molecules, whose errors correlate).
     """
     import pandas as pd
 
@@ -370,10 +392,11 @@ def leakage_curve(drills, chapter1, smiles: Sequence[str], targets, thresholds: 
     groups = butina_labels(sim, cfg.ci_threshold)
     parts = dict(splits.make_splits(smiles, chapter1))
     parts.update({f"butina {t:g}": drills.similarity_cluster_split(smiles, t) for t in thresholds})
-    rows = []
-    for name, (train, _, test) in parts.items():
+    rows, boot = [], {}
+    for k, (name, (train, _, test)) in enumerate(parts.items()):
         model = solubility.fit_random_forest(X[train], y[train], seed, n_estimators=n_trees)
         err = model.predict(X[test]) - y[test]
+        boot[name] = np.sqrt(_cluster_mse_replicates(err ** 2, groups[test], n_boot, seed + 1000 * (k + 1)))
         low, high = drills.cluster_bootstrap_ci(err ** 2, groups[test], n_boot=n_boot, seed=seed)
         nn = sim[np.ix_(test, train)].max(axis=1)
         threshold = float(name.split()[1]) if name.startswith("butina") else float("nan")
@@ -381,7 +404,22 @@ def leakage_curve(drills, chapter1, smiles: Sequence[str], targets, thresholds: 
                      "rmse": float(np.sqrt(np.mean(err ** 2))), "low": math.sqrt(low), "high": math.sqrt(high),
                      "nn_similarity": float(nn.mean()),
                      "leaky_test": float(np.mean(1.0 - nn <= threshold)) if threshold == threshold else float("nan")})
+    rnd_rmse = next(r["rmse"] for r in rows if r["split"] == "random")
+    for row in rows:
+        diff = boot[row["split"]] - boot["random"]
+        low, high = np.quantile(diff, [0.025, 0.975]) if row["split"] != "random" else (np.nan, np.nan)
+        row.update({"vs random": row["rmse"] - rnd_rmse if row["split"] != "random" else float("nan"),
+                    "vs random low": float(low), "vs random high": float(high)})
     return pd.DataFrame(rows)
+
+
+def _cluster_mse_replicates(sq, labels, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot,) cluster-bootstrap replicates of the mean of ``sq`` (whole groups of ``labels`` resampled)."""
+    codes = np.unique(np.asarray(labels), return_inverse=True)[1].ravel()
+    G = int(codes.max()) + 1
+    sums, sizes = np.bincount(codes, weights=sq, minlength=G), np.bincount(codes, minlength=G).astype(float)
+    w = np.random.default_rng(seed).multinomial(G, np.full(G, 1.0 / G), size=n_boot).astype(np.float64)
+    return (w @ sums) / (w @ sizes)
 
 
 # --------------------------------------------------------------------------------------- calibration
@@ -404,6 +442,42 @@ def simulate_outcomes(rng, n: int, temperature: float = 1.0, shift: float = 0.0,
     p_hat = rng.beta(*beta, size=n)
     true = _sigmoid(_logit(p_hat) / temperature + shift)
     return p_hat, (rng.random(n) < true).astype(np.float64)
+
+
+def leakage_lines(leakage) -> list[str]:
+    """Printable lines for :func:`leakage_curve`: the random and scaffold splits, then each Butina split with
+    its interval and its RMSE difference from the random split with that difference's 95 % interval (the two
+    test sets resampled independently): "above/below random's" only when that interval excludes 0, otherwise
+    "no detectable difference"; a last line lists the cutoffs of each verdict."""
+    lk = leakage.set_index("split")
+    rnd, scf = lk.loc["random"], lk.loc["scaffold"]
+    out = [f"random split: RMSE {rnd.rmse:.2f} [{rnd.low:.2f}, {rnd.high:.2f}], test-to-train Tanimoto "
+           f"{rnd.nn_similarity:.2f}; scaffold split: RMSE {scf.rmse:.2f}, Tanimoto {scf.nn_similarity:.2f}"]
+    verdicts = {}
+    for _, r in leakage[leakage["split"].str.startswith("butina")].iterrows():
+        lo, hi = r["vs random low"], r["vs random high"]
+        verdict = "above random's" if lo > 0 else "below random's" if hi < 0 else "no detectable difference"
+        out.append(f"Butina {r.threshold:.1f}: RMSE {r.rmse:.2f} [{r.low:.2f}, {r.high:.2f}]; minus random's "
+                   f"{r['vs random']:+.2f} [{lo:+.2f}, {hi:+.2f}] ({verdict}), test-to-train Tanimoto "
+                   f"{r.nn_similarity:.2f}, test molecules with a train neighbour within the cutoff {r.leaky_test:.0%}")
+        verdicts.setdefault(verdict, []).append(f"{r.threshold:g}")
+    out.append("RMSE detectably above random's at Butina cutoffs: " + (", ".join(verdicts.get("above random's", []))
+               or "none") + "; no detectable difference at: " + (", ".join(verdicts.get("no detectable difference", []))
+                                                                  or "none"))
+    return out
+
+
+def rejection_lines(table, level: float = 0.05) -> list[str]:
+    """Printable lines for :func:`calibration_power`: one per condition (rate, its 95 % interval, mean ECE),
+    then whether the calibrated condition (T = 1, shift 0), if present, is rejected above, below or at ``level``."""
+    out = [f"T = {r.temperature:g}, shift {r['shift']:+g}: rejected in {r['rejection rate']:.1%} of months "
+           f"[{r.low:.1%}, {r.high:.1%}]; mean ECE {r['mean ece']:.3f}" for _, r in table.iterrows()]
+    cal = table[(table.temperature == 1.0) & (table["shift"] == 0.0)]
+    if len(cal):
+        r = cal.iloc[0]
+        where = "above" if r.low > level else "below" if r.high < level else "consistent with"
+        out.append(f"calibrated months: rejection rate {where} the {level:.0%} level")
+    return out
 
 
 def calibration_power(drills, conditions: Sequence[tuple[float, float]], n: int | None = None,

@@ -8,6 +8,8 @@ Exercises
 3.4 classification_ece
 3.5 fit_temperature
 3.6 fit_variance_scale
+3.7 conformal_quantile
+3.8 quantile_calibration_error
 
 Conventions used throughout:
 
@@ -178,6 +180,16 @@ def ensemble_moments(means, variances):
 # --------------------------------------------------------------------------------------- 3.3
 
 
+def _gaussian_inputs(mean, std, y, n_levels):
+    """``mean, std, y`` as float vectors after checking them (σ > 0) and ``n_levels`` (an int ≥ 2)."""
+    mean, std, y = _vectors(("mean", "std", "y"), mean, std, y)
+    if np.any(std <= 0):
+        raise ValueError(f"standard deviations must be > 0; got {int(np.sum(std <= 0))} values ≤ 0")
+    if not isinstance(n_levels, (int, np.integer)) or isinstance(n_levels, bool) or n_levels < 2:
+        raise ValueError(f"n_levels must be an int ≥ 2, got {n_levels!r}")
+    return mean, std, y
+
+
 def regression_ece(mean, std, y, n_levels: int = 100) -> float:
     """Regression calibration error: mean |expected − observed| coverage of central Gaussian intervals.
 
@@ -189,7 +201,8 @@ def regression_ece(mean, std, y, n_levels: int = 100) -> float:
     .. math:: \\mathrm{ECE}_{reg} = \\frac{1}{L}\\sum_{l=1}^{L} \\big|\\,p_l - \\mathrm{obs}(p_l)\\big|
 
     This is uncertainty-toolbox's mean absolute calibration error (``prop_type="interval"``). It is 0
-    for perfectly calibrated predictions (up to sampling noise, ≈ 0.5/√n) and at most 0.5; it is large
+    for perfectly calibrated predictions up to sampling noise (on n test molecules a calibrated model scores
+    above 0: the notebook draws its reference band) and at most 0.5; it is large
     both for over-confident (σ too small) and under-confident (σ too large) predictions.
 
     Args:
@@ -212,11 +225,7 @@ def regression_ece(mean, std, y, n_levels: int = 100) -> float:
         3. Tricky detail: the interval is two-sided (a level of 0.95 needs 1.96, not 1.645) and closed (≤);
            level 1 gives an infinite threshold that covers everything, which is correct.
     """
-    mean, std, y = _vectors(("mean", "std", "y"), mean, std, y)
-    if np.any(std <= 0):
-        raise ValueError(f"standard deviations must be > 0; got {int(np.sum(std <= 0))} values ≤ 0")
-    if not isinstance(n_levels, (int, np.integer)) or isinstance(n_levels, bool) or n_levels < 2:
-        raise ValueError(f"n_levels must be an int ≥ 2, got {n_levels!r}")
+    mean, std, y = _gaussian_inputs(mean, std, y, n_levels)
     # BEGIN SOLUTION
     from scipy.stats import norm
 
@@ -380,10 +389,9 @@ def fit_temperature(logits, labels) -> float:
 def fit_variance_scale(mean, var, y) -> float:
     """Variance scaling for regression: the factor s² > 0 that minimises the Gaussian NLL of N(μ, s²·σ²).
 
-    Find s² by setting the derivative of the mean NLL with respect to s² to zero: the optimum has a
-    closed form in the z-scores z_i = (y_i − μ_i) / σ_i (the NLL is convex in 1/s², so that stationary
-    point is the minimum). Calibrated predictions give s² ≈ 1; s² > 1 means the model was
-    over-confident. Fit s² on **validation** data; at test time predict N(μ, s²·σ²) — the std grows by
+    The minimiser is unique and has a closed form in the z-scores z_i = (y_i − μ_i) / σ_i (finding it is
+    the exercise; no numerical optimiser is needed). Calibrated predictions give s² ≈ 1; s² > 1 means the
+    model was over-confident. Fit s² on **validation** data; at test time predict N(μ, s²·σ²) — the std grows by
     s. The means (and so RMSE and the ranking of molecules by σ) are unchanged.
 
     Args:
@@ -401,8 +409,8 @@ def fit_variance_scale(mean, var, y) -> float:
            depend on s².
         2. Approach: differentiate with respect to s², set the derivative to zero and solve — the optimum
            is a simple statistic of the z-scores, no optimiser needed.
-        3. Tricky detail: do not centre the residuals. A biased model's residuals do not average to zero,
-           and that bias counts as error too, so the variance of z is the wrong quantity.
+        3. Tricky detail: before you settle on a statistic, think about what a biased model's residuals (all
+           on one side of their means) do to it — a bias is an error the variance must account for too.
     """
     mean, var, y = _vectors(("mean", "var", "y"), mean, var, y)
     if np.any(var <= 0):
@@ -411,4 +419,109 @@ def fit_variance_scale(mean, var, y) -> float:
         raise ValueError("every residual is 0: the NLL decreases without bound as s² → 0")
     # BEGIN SOLUTION
     return float(np.mean((y - mean) ** 2 / var))
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 3.7
+
+
+def conformal_quantile(scores, alpha) -> float:
+    """The split-conformal quantile of calibration scores, with the finite-sample correction.
+
+    Given n calibration scores s_1, …, s_n (for regression, normalised residuals |y_i − μ_i| / σ_i) and a
+    miscoverage level α, return the k-th smallest score with
+
+    .. math:: k = \\big\\lceil (n + 1)(1 - \\alpha) \\big\\rceil
+
+    and ``math.inf`` when k > n (too few calibration scores for that level: the only interval with the
+    guarantee is the whole real line). The interval μ ± q·σ of a new molecule then covers its y with
+    probability ≥ 1 − α whenever the calibration and test molecules are exchangeable (Vovk et al. 2005;
+    Papadopoulos et al. 2002; Lei et al. 2018 for regression). That probability is *marginal* — averaged over
+    the calibration set and the test molecule, not conditional on one molecule, one group or one fixed
+    calibration set — and with continuous scores it is at most 1 − α + 1/(n + 1) (Angelopoulos & Bates 2023).
+    Ties are fine: the k-th smallest counts repeated values.
+
+    Args:
+        scores: (n,) calibration scores, n ≥ 1 (numpy array, torch tensor or list); ±inf allowed, NaN not.
+        alpha: miscoverage level, a number strictly between 0 and 1 (0.1 for 90 % intervals).
+    Returns:
+        q as a Python float (``math.inf`` when k > n).
+    Raises:
+        ValueError: if ``alpha`` is not a number in the open interval (0, 1) (a bool is not a number here),
+            if ``scores`` is not one-dimensional, is empty, or contains NaN.
+
+    Hint:
+        1. Idea: this is not the plain empirical (1 − α) quantile: counting the new test point as one more
+           exchangeable score moves the rank up, so the plain quantile is not guaranteed to cover 1 − α.
+        2. Approach: compute the rank k from n and α, sort the scores, and pick the k-th smallest one —
+           no interpolation between neighbouring scores.
+        3. Tricky detail: k counts from 1 while array positions count from 0; and when k exceeds n there is
+           no such score — return infinity instead of the largest score.
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    if not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
+    s = _float64(scores, "scores")
+    if s.ndim != 1:
+        raise ValueError(f"scores must be one-dimensional (n,), got shape {s.shape}")
+    if s.size == 0:
+        raise ValueError("scores is empty: conformal prediction needs at least one calibration score")
+    if np.any(np.isnan(s)):
+        raise ValueError(f"scores contains NaN (first at position {int(np.argmax(np.isnan(s)))})")
+    # BEGIN SOLUTION
+    n = s.size
+    k = math.ceil((n + 1) * (1.0 - float(alpha)))
+    if k > n:
+        return math.inf
+    return float(np.sort(s)[k - 1])
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 3.8
+
+
+def quantile_calibration_error(mean, std, y, n_levels: int = 100) -> float:
+    """Quantile (CDF) calibration error of Gaussian predictions, from their PIT values.
+
+    Quantile calibration (Kuleshov et al. 2018) asks that the predicted CDF, evaluated at the observation,
+    be uniform: with the PIT values u_i = F_i(y_i) = Φ((y_i − μ_i) / σ_i), a fraction p of them should lie
+    at or below p, for every p. For ``n_levels`` levels p evenly spaced on [0, 1] (both ends included,
+    ``np.linspace(0, 1, n_levels)``) the observed fraction is obs(p) = #{i : u_i ≤ p} / n (closed: ≤), and
+
+    .. math:: \\mathrm{QCE} = \\frac{1}{L}\\sum_{l=1}^{L} \\big|\\,p_l - \\mathrm{obs}(p_l)\\big|
+
+    This mean absolute gap is uncertainty-toolbox's mean absolute calibration error with
+    ``prop_type="quantile"``; Kuleshov et al. score the same curve with a weighted *squared* gap
+    Σ_j w_j (p_j − p̂_j)². Unlike ``regression_ece`` (3.3), which looks only at |y − μ|/σ, the PIT keeps
+    the sign of each error: predictions whose observations all lie above their means score high here even
+    when their central intervals have the right coverage.
+
+    Args:
+        mean: (n,) predicted means μ_i.
+        std: (n,) predicted standard deviations σ_i > 0 (not variances).
+        y: (n,) observations.
+        n_levels: number of levels L ≥ 2.
+    Returns:
+        The QCE as a Python float in [0, 0.5].
+    Raises:
+        ValueError: if the inputs are not 1-D, differ in length, are empty or not finite, any std ≤ 0,
+            or ``n_levels`` is not an int ≥ 2.
+
+    Hint:
+        1. Idea: turn every observation into one number in [0, 1] — where it falls in its own predicted
+           distribution — and compare the empirical distribution of those numbers with the uniform one.
+        2. Approach: compute all PIT values at once with the standard normal CDF, then, for every level,
+           the fraction of PIT values at or below it (broadcasting gives a levels × molecules table).
+        3. Tricky detail: one-sided, not central — keep the sign of y − μ (3.3's |z| throws it away); the
+           comparison is closed (≤), and the levels include both 0 and 1.
+    """
+    mean, std, y = _gaussian_inputs(mean, std, y, n_levels)
+    # BEGIN SOLUTION
+    from scipy.stats import norm
+
+    levels = np.linspace(0.0, 1.0, int(n_levels))
+    u = norm.cdf((y - mean) / std)
+    observed = (u[None, :] <= levels[:, None]).mean(axis=1)
+    return float(np.mean(np.abs(levels - observed)))
     # END SOLUTION

@@ -1,5 +1,6 @@
 """Chapter 5 — research-rigor and coding drills: sliding windows, induced trees, cluster bootstrap,
-similarity-cluster splits, a calibration test and an exact lower bound on a success rate.
+similarity-cluster splits, a calibration test, an exact lower bound on a success rate and multiple-testing
+decisions (Holm, Benjamini–Hochberg).
 
 Exercises
 ---------
@@ -9,6 +10,7 @@ Exercises
 5.4 similarity_cluster_split
 5.5 calibration_test
 5.6 success_rate_lower_bound
+5.7 holm_bh_decisions
 
 Conventions used throughout:
 
@@ -173,11 +175,10 @@ def longest_window_at_most_k_distinct(tokens: Iterable[Hashable], k: int) -> int
 
     Hint:
         1. Idea: two pointers — a window [left, right] that grows on the right and shrinks on the left.
-        2. Approach: move the right end one token at a time, keeping a count per token inside the window;
-           while more than k distinct tokens are inside, move the left end and decrement (forget a token
-           whose count reaches 0). Every position enters and leaves once: O(n).
-        3. Tricky detail: record the window length only after shrinking, and count both ends (an off-by-one
-           here is the usual bug); k = 0 or an empty stream gives 0.
+        2. Approach: keep per-token counts for the window and shrink it from the left while the invariant
+           ("at most k distinct") fails. Every position enters and leaves once: O(n).
+        3. Tricky detail: which window is a valid candidate for the answer — before or after the invariant
+           is restored? And what do k = 0 and an empty stream give?
     """
     k = _check_int("k", k, low=0)
     tokens = list(tokens)
@@ -515,9 +516,11 @@ def success_rate_lower_bound(k: int, n: int, confidence: float = 0.95) -> float:
         ValueError: for non-int k or n, k outside 0..n, n < 1, or confidence outside (0, 1).
 
     Hint:
-        1. Idea: the exact bound is a quantile of a Beta distribution, as stated above.
-        2. Approach: use scipy's Beta quantile function with the parameters given in the spec, and handle k
-           = 0 separately.
+        1. Idea: L is the smallest success rate the data do not reject one-sidedly — the rate at which k or
+           more successes would occur with probability exactly 1 − confidence.
+        2. Approach: that tail equation has a closed-form solution, a quantile of the distribution the spec
+           names (scipy provides quantile functions); solving the tail equation numerically works too, since
+           the tail grows with the rate. k = 0 needs no computation.
         3. Tricky detail: a one-sided 95 % bound uses the 5 % quantile — not the 2.5 % one of a two-sided
            interval — and no normal approximation (it fails near 0 and 1, exactly where bounds on rare
            successes live). Check: for k = n the bound is (1 − confidence)^(1/n).
@@ -533,4 +536,76 @@ def success_rate_lower_bound(k: int, n: int, confidence: float = 0.95) -> float:
     from scipy import stats
 
     return float(stats.beta.ppf(1.0 - confidence, k, n - k + 1))
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 5.7
+
+
+def holm_bh_decisions(p_values, alpha: float = 0.05, method: str = "holm") -> np.ndarray:
+    """Which of m hypotheses to reject when all m are tested at once: Holm or Benjamini–Hochberg.
+
+    Sort the p-values ascending, p_(1) <= p_(2) <= … <= p_(m); i = 1..m is the rank.
+
+    * ``"holm"`` (Holm 1979) controls the family-wise error rate, P(at least one false rejection) <= α.
+      Step-down: walk i = 1, 2, … and reject H_(i) while p_(i) <= α / (m − i + 1); at the first rank
+      where that fails, stop — that hypothesis and every one with a larger p-value are kept, even if a
+      later p_(j) would pass its own threshold.
+    * ``"bh"`` (Benjamini & Hochberg 1995) controls the false discovery rate, E[false rejections /
+      rejections] <= α for independent tests. Step-up: find the **largest** rank k with
+      p_(k) <= k·α / m and reject H_(1), …, H_(k) — including ranks below k that fail their own
+      threshold; no such k: reject none.
+
+    A p-value equal to its threshold is rejected (<=). Equal p-values always get the same decision under
+    both rules as stated, so the order among ties does not matter.
+
+    Args:
+        p_values: (m,) p-values in [0, 1], in any order (m = 0 allowed).
+        alpha: the level α, in (0, 1).
+        method: ``"holm"`` or ``"bh"``.
+    Returns:
+        bool array of shape (m,): True = reject, position j answering ``p_values[j]`` (the input order,
+        not the sorted one). The input is not modified.
+    Raises:
+        ValueError: for p-values that are not a 1-D sequence of numbers in [0, 1] (NaN included), alpha
+            outside (0, 1), or another method.
+
+    After validation ``p`` is a 1-D float64 array (a copy) and ``m`` its length; use those.
+
+    Hint:
+        1. Idea: both rules compare the sorted p-values with thresholds that grow with the rank; they
+           differ in where they cut — Holm at the first failure seen from the smallest p-value, BH at the
+           last success seen from the largest.
+        2. Approach: sort once while remembering where each p-value came from; compute every rank's
+           threshold; find the number of rejections for the chosen rule; mark that many of the smallest
+           p-values and carry the marks back to the input positions.
+        3. Tricky detail: ranks start at 1 in the thresholds (the smallest p-value meets α/m under both
+           rules); Holm never rejects past its first failure; BH rejects every rank up to its cut even
+           where an earlier p-value missed its own threshold; return decisions in the input order.
+    """
+    try:
+        p = np.array(p_values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"p_values must be a 1-D sequence of numbers, got {p_values!r}") from None
+    if p.ndim != 1:
+        raise ValueError(f"p_values must be a 1-D sequence of numbers, got shape {p.shape}")
+    bad = np.flatnonzero(~((p >= 0) & (p <= 1)))
+    if len(bad):
+        raise ValueError(f"p_values[{bad[0]}] = {p[bad[0]]} is not a p-value in [0, 1]")
+    alpha = _check_probability("alpha", alpha)
+    if method not in ("holm", "bh"):
+        raise ValueError(f"method must be 'holm' or 'bh', got {method!r}")
+    m = len(p)
+    # BEGIN SOLUTION
+    order = np.argsort(p, kind="stable")
+    ranks = np.arange(1, m + 1)
+    if method == "holm":
+        passed = p[order] <= alpha / (m - ranks + 1)
+        n_reject = m if passed.all() else int(np.argmin(passed))  # the first failure ends the walk
+    else:
+        passed = np.flatnonzero(p[order] <= ranks * alpha / m)
+        n_reject = int(passed[-1]) + 1 if len(passed) else 0  # the largest passing rank
+    reject = np.zeros(m, dtype=bool)
+    reject[order[:n_reject]] = True
+    return reject
     # END SOLUTION

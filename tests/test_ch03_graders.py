@@ -754,6 +754,215 @@ def test_variance_scale_graders_accept_dot_product_on_tensors():
     _assert_accepted("3.6", "fit_variance_scale", _checked("fit_variance_scale", scale_dot))
 
 
+# ------------------------------------------------------------------------------------------- 3.7
+def _sorted_scores(scores):
+    return np.sort(_f64(scores)[0])
+
+
+def cq_uncorrected(scores, alpha):
+    return float(np.quantile(_f64(scores)[0], 1 - alpha))
+
+
+def cq_uncorrected_higher(scores, alpha):
+    return float(np.quantile(_f64(scores)[0], 1 - alpha, method="higher"))
+
+
+def cq_index_k(scores, alpha):
+    s = _sorted_scores(scores)
+    k = math.ceil((len(s) + 1) * (1 - alpha))
+    return math.inf if k > len(s) else float(s[min(k, len(s) - 1)])
+
+
+def cq_n_not_n_plus_1(scores, alpha):
+    s = _sorted_scores(scores)
+    k = max(math.ceil(len(s) * (1 - alpha)), 1)
+    return float(s[k - 1])
+
+
+def cq_floor(scores, alpha):
+    s = _sorted_scores(scores)
+    k = math.floor((len(s) + 1) * (1 - alpha))
+    return math.inf if k > len(s) else float(s[max(k, 1) - 1])
+
+
+def cq_no_infinity(scores, alpha):
+    s = _sorted_scores(scores)
+    k = math.ceil((len(s) + 1) * (1 - alpha))
+    return float(s[min(k, len(s)) - 1])
+
+
+def cq_interpolated(scores, alpha):
+    s = _sorted_scores(scores)
+    level = math.ceil((len(s) + 1) * (1 - alpha)) / len(s)
+    return math.inf if level > 1 else float(np.quantile(s, level))
+
+
+def cq_alpha_as_coverage(scores, alpha):
+    s = _sorted_scores(scores)
+    k = math.ceil((len(s) + 1) * alpha)
+    return math.inf if k > len(s) else float(s[max(k, 1) - 1])
+
+
+def cq_unsorted(scores, alpha):
+    s = _f64(scores)[0]
+    k = math.ceil((len(s) + 1) * (1 - alpha))
+    return math.inf if k > len(s) else float(s[k - 1])
+
+
+CONFORMAL_MISTAKES = [
+    (cq_uncorrected, "finite-sample"),
+    (cq_uncorrected_higher, "finite-sample"),
+    (cq_index_k, "off by one"),
+    (cq_n_not_n_plus_1, "n + 1"),
+    (cq_floor, "ceiling"),
+    (cq_no_infinity, "math.inf"),
+    (cq_interpolated, "interpolat"),
+    (cq_alpha_as_coverage, "1 − α"),
+    (cq_unsorted, "sort the scores"),
+]
+
+
+@pytest.mark.parametrize("core, hint", CONFORMAL_MISTAKES, ids=[c.__name__ for c, _ in CONFORMAL_MISTAKES])
+def test_conformal_graders_reject(core, hint):
+    _assert_rejected("3.7", "conformal_quantile", core, hint)
+
+
+def test_conformal_graders_reject_a_none_stub():
+    assert SUITE.first_rejection(_impl(conformal_quantile=_checked("conformal_quantile", _returns_none)), "3.7")
+
+
+def test_conformal_graders_accept_partition_and_inverted_cdf():
+    def by_partition(scores, alpha):
+        s = ref._float64(scores, "scores")
+        k = math.ceil((s.size + 1) * (1 - float(alpha)))
+        return math.inf if k > s.size else float(np.partition(s, k - 1)[k - 1])
+
+    def by_inverted_cdf(scores, alpha):  # MAPIE's formula: level ⌈(n + 1)(1 − α)⌉ / n, no interpolation
+        s = ref._float64(scores, "scores")
+        level = math.ceil((s.size + 1) * (1 - float(alpha))) / s.size
+        return math.inf if level > 1 else float(np.quantile(s, level, method="inverted_cdf"))
+
+    def by_torch_kthvalue(scores, alpha):
+        t = torch.as_tensor(ref._float64(scores, "scores"))
+        k = math.ceil((t.numel() + 1) * (1 - float(alpha)))
+        return math.inf if k > t.numel() else float(torch.kthvalue(t, k).values)
+
+    for fn in (by_partition, by_inverted_cdf, by_torch_kthvalue):
+        _assert_accepted("3.7", "conformal_quantile", _checked("conformal_quantile", fn))
+
+
+def test_conformal_quantile_agrees_with_mapie():
+    """The reference's split-conformal intervals μ ± q·σ equal MAPIE's (normalised residual scores)."""
+    mapie_utils = pytest.importorskip("mapie.utils", reason="MAPIE (test extra) is not installed")
+    rng = np.random.default_rng(7)
+    for n in (19, 50, 127, 128, 300):
+        scores = np.abs(rng.standard_normal(n)) * rng.uniform(0.5, 2.0, n)
+        for alpha in (0.05, 0.1, 0.2, 0.32, 0.5):
+            ours = ref.conformal_quantile(scores, alpha)
+            theirs = float(mapie_utils._compute_regression_quantile(scores, np.array([1 - alpha]),
+                                                                    unbounded=True)[0, 0])
+            assert ours == theirs, (n, alpha, ours, theirs)
+    # public API: prefit SplitConformalRegressor with the absolute score on z = (y − μ)/σ, predicting 0
+    from mapie.regression import SplitConformalRegressor
+    from sklearn.dummy import DummyRegressor
+
+    mu, sd = rng.normal(size=200), rng.uniform(0.3, 1.5, 200)
+    y = mu + sd * rng.standard_normal(200) * 1.3
+    cal, test = slice(0, 127), slice(127, 200)
+    zero = DummyRegressor(strategy="constant", constant=0.0).fit(np.zeros((2, 1)), [0.0, 0.0])
+    for alpha in (0.1, 0.32):
+        scr = SplitConformalRegressor(zero, confidence_level=1 - alpha, conformity_score="absolute", prefit=True)
+        scr.conformalize(np.zeros((127, 1)), (y[cal] - mu[cal]) / sd[cal])
+        _, bounds = scr.predict_interval(np.zeros((73, 1)))
+        q = ref.conformal_quantile(np.abs(y[cal] - mu[cal]) / sd[cal], alpha)
+        assert np.allclose(bounds[:, 1, 0], q) and np.allclose(bounds[:, 0, 0], -q)
+        assert np.allclose(mu[test] + bounds[:, 1, 0] * sd[test], mu[test] + q * sd[test])
+
+
+# ------------------------------------------------------------------------------------------- 3.8
+def _pit_gap(pit_fn, levels_fn=lambda n: np.linspace(0, 1, n), reduce=lambda g: float(np.mean(np.abs(g))), strict=False):
+    def core(mean, std, y, n_levels=100):
+        mean, std, y = _f64(mean, std, y)
+        u, levels = pit_fn(mean, std, y), levels_fn(n_levels)
+        below = (u[None, :] < levels[:, None]) if strict else (u[None, :] <= levels[:, None])
+        return reduce(levels - below.mean(axis=1))
+    return core
+
+
+def _named(fn, name):
+    fn.__name__ = name
+    return fn
+
+
+_PIT = lambda m, s, y: stats.norm.cdf((y - m) / s)  # noqa: E731
+qce_central_abs_z = _named(_levels_gap(_central_closed), "qce_central_abs_z")
+qce_abs_z_pit = _named(_pit_gap(lambda m, s, y: stats.norm.cdf(np.abs(y - m) / s)), "qce_abs_z_pit")
+qce_variance_as_std = _named(_pit_gap(lambda m, s, y: stats.norm.cdf((y - m) / s ** 2)), "qce_variance_as_std")
+qce_density_not_cdf = _named(_pit_gap(lambda m, s, y: stats.norm.pdf((y - m) / s)), "qce_density_not_cdf")
+qce_inner_levels = _named(_pit_gap(_PIT, levels_fn=lambda n: np.linspace(0, 1, n + 2)[1:-1]), "qce_inner_levels")
+qce_levels_without_one = _named(_pit_gap(_PIT, levels_fn=lambda n: np.arange(n) / n), "qce_levels_without_one")
+qce_strict = _named(_pit_gap(_PIT, strict=True), "qce_strict")
+qce_rms = _named(_pit_gap(_PIT, reduce=lambda g: float(np.sqrt(np.mean(g ** 2)))), "qce_rms")
+qce_squared = _named(_pit_gap(_PIT, reduce=lambda g: float(np.mean(g ** 2))), "qce_squared")
+qce_max_gap = _named(_pit_gap(_PIT, reduce=lambda g: float(np.max(np.abs(g)))), "qce_max_gap")
+qce_signed = _named(_pit_gap(_PIT, reduce=lambda g: float(np.mean(g))), "qce_signed")
+
+
+QCE_MISTAKES = [
+    (qce_central_abs_z, "central-interval"), (qce_abs_z_pit, "sign"), (qce_variance_as_std, "do not square it"),
+    (qce_density_not_cdf, "CDF"), (qce_inner_levels, "both ends"), (qce_levels_without_one, "both ends"),
+    (qce_strict, "closed"), (qce_rms, "root-mean-square"), (qce_squared, "squared"), (qce_max_gap, "largest gap"),
+    (qce_signed, "absolute value"), (_returns_none, "Python float")]
+
+
+@pytest.mark.parametrize("core, hint", QCE_MISTAKES, ids=[c.__name__ for c, _ in QCE_MISTAKES])
+def test_quantile_calibration_graders_reject(core, hint):
+    _assert_rejected("3.8", "quantile_calibration_error", core, hint)
+
+
+def test_quantile_calibration_graders_reject_a_none_stub():
+    assert SUITE.first_rejection(_impl(quantile_calibration_error=_checked("quantile_calibration_error",
+                                                                           _returns_none)), "3.8")
+
+
+def test_quantile_calibration_graders_accept_sorted_pit_and_toolbox_forms():
+    def by_sorted_pit(mean, std, y, n_levels=100):
+        mean, std, y = _f64(mean, std, y)
+        u = np.sort(special.ndtr((y - mean) / std))
+        levels = np.linspace(0, 1, n_levels)
+        return float(np.abs(levels - np.searchsorted(u, levels, side="right") / u.size).sum() / n_levels)
+
+    def by_toolbox_bounds(mean, std, y, n_levels=100):  # uncertainty-toolbox: z ≤ Φ⁻¹(p), one-sided
+        mean, std, y = _f64(mean, std, y)
+        z = torch.as_tensor((y - mean) / std)
+        levels = np.linspace(0, 1, n_levels)
+        with np.errstate(divide="ignore"):
+            bounds = torch.as_tensor(stats.norm.ppf(levels))
+        observed = (z[None, :] <= bounds[:, None]).double().mean(dim=1).numpy()
+        return float(np.mean(np.abs(levels - observed)))
+
+    for fn in (by_sorted_pit, by_toolbox_bounds):
+        _assert_accepted("3.8", "quantile_calibration_error", _checked("quantile_calibration_error", fn))
+
+
+def test_quantile_calibration_error_agrees_with_the_toolbox_definition_and_the_package():
+    """The reference equals uncertainty-toolbox's mean absolute calibration error (prop_type="quantile", written
+    out: z ≤ Φ⁻¹(p) per level), and the package's PIT version the notebook's tables use."""
+    from molpractice import calibration as C
+
+    rng = np.random.default_rng(8)
+    for n, bias in ((128, 0.0), (127, 0.4), (500, -0.3)):
+        mean, std = rng.normal(size=n), rng.uniform(0.3, 1.5, n)
+        y = mean + bias + std * rng.standard_normal(n)
+        levels = np.linspace(0, 1, 100)
+        z = (y - mean) / std
+        toolbox = np.mean([abs(p - np.mean(z <= (stats.norm.ppf(p) if 0 < p < 1 else (np.inf if p == 1 else -np.inf))))
+                           for p in levels])
+        ours = ref.quantile_calibration_error(mean, std, y)
+        assert abs(ours - toolbox) < 1e-12
+        assert abs(C.quantile_calibration_error_from_pit(C.pit(mean, std, y), 100) - ours) < 1e-12
+
+
 # ------------------------------------------------------------------------------------------- all
 def _unchecked_cores():
     """Each exercise computed correctly but with no argument checks at all (what a learner who deleted them has)."""
@@ -794,12 +1003,24 @@ def _unchecked_cores():
         with np.errstate(all="ignore"):
             return float(np.mean((y - mean) ** 2 / var))
 
-    return {"3.1": ("gaussian_nll", nll), "3.2": ("ensemble_moments", moments), "3.3": ("regression_ece", reg_ece),
+    def cq(scores, alpha):
+        s = np.sort(ref._float64(scores, "scores").ravel())
+        k = math.ceil((s.size + 1) * (1 - float(alpha))) if s.size else 1
+        return math.inf if k > s.size or k < 1 else float(s[k - 1])
+
+    def qce(mean, std, y, n_levels=100):
+        mean, std, y = _f64(mean, std, y)
+        levels = np.linspace(0, 1, max(int(n_levels), 1))
+        with np.errstate(all="ignore"):
+            u = special.ndtr((y - mean) / std)
+        return float(np.mean(np.abs(levels - (u[None, :] <= levels[:, None]).mean(axis=1))))
+
+    return {"3.8": ("quantile_calibration_error", qce), "3.7": ("conformal_quantile", cq), "3.1": ("gaussian_nll", nll), "3.2": ("ensemble_moments", moments), "3.3": ("regression_ece", reg_ece),
             "3.4": ("classification_ece", cls_ece), "3.5": ("fit_temperature", temp),
             "3.6": ("fit_variance_scale", scale)}
 
 
-@pytest.mark.parametrize("exercise_id", ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6"])
+@pytest.mark.parametrize("exercise_id", ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "3.8"])
 def test_bad_input_graders_reject_missing_checks(exercise_id):
     name, core = _unchecked_cores()[exercise_id]
     bad_input = [g for g in SUITE.graders_of(exercise_id) if "rejects_bad_input" in g.__name__]
@@ -808,7 +1029,7 @@ def test_bad_input_graders_reject_missing_checks(exercise_id):
         bad_input[0](_impl(**{name: core}))
 
 
-@pytest.mark.parametrize("exercise_id", ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6"])
+@pytest.mark.parametrize("exercise_id", ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "3.8"])
 def test_every_exercise_has_graders(exercise_id):
     assert len(SUITE.graders_of(exercise_id)) >= 3
 

@@ -22,7 +22,8 @@ graders = SUITE.graders
 _impl = SUITE.implementation
 
 _EX = {"4.1": "cosine_alpha_bar", "4.2": "q_sample", "4.3": "remove_mean", "4.4": "ddpm_step",
-       "4.5": "ddim_step", "4.6": "molecule_from_geometry", "4.7": "sample_metrics"}
+       "4.5": "ddim_step", "4.6": "molecule_from_geometry", "4.7": "sample_metrics", "4.8": "atom_stability",
+       "4.9": "bond_length_outliers"}
 
 
 def _checked(name, core):
@@ -508,8 +509,11 @@ def _ddim(mistake=None):
         x0 = (x_t - sign * math.sqrt(1 - a0) * eps_pred) / math.sqrt(a0)
         if clip is not None and mistake not in ("no_clip", "clip_the_output"):
             x0c = _clip_rows(x0, clip)
-            if mistake == "eps_recomputed_after_clip":
-                eps_pred = (x_t - math.sqrt(a) * x0c) / math.sqrt(1 - a)
+            bound = x0.norm(dim=-1, keepdim=True) > clip
+            if mistake == "eps_rederived_with_t_prev":
+                eps_pred = torch.where(bound, (x_t - math.sqrt(ap) * x0c) / math.sqrt(1 - ap), eps_pred)
+            elif mistake != "eps_kept_after_clip":
+                eps_pred = torch.where(bound, (x_t - math.sqrt(a) * x0c) / math.sqrt(1 - a), eps_pred)
             x0 = x0c
         sigma = eta * math.sqrt((1 - ap) / (1 - a)) * math.sqrt(1 - a / ap)
         if mistake == "sigma_without_sqrt":
@@ -543,7 +547,8 @@ DDIM_MISTAKES = [
     ("ignores_t_prev", "land on t_prev"), ("one_based_index", "indexed one step early"),
     ("x0_uses_t_prev", "x̂₀ uses ᾱ_(t_prev)"), ("sign_flip", "sign of ε̂"),
     ("coefficient_uses_t", "ε̂ coefficient uses ᾱ_t"), ("no_clip", "clip each row of x̂₀"),
-    ("clip_the_output", "not the result"), ("eps_recomputed_after_clip", "use ε̂ as given"),
+    ("clip_the_output", "not the result"), ("eps_kept_after_clip", "re-derive ε̂ from the clipped x̂₀"),
+    ("eps_rederived_with_t_prev", "of the current step t"),
     ("sigma_without_sqrt", "take the square roots"), ("sigma_one_factor", "σ misses a factor"),
     ("sigma_eta_squared", "not with η²"), ("direction_ignores_sigma", "subtract σ²"),
     ("no_noise_term", "adds σ·noise"), ("noise_at_the_last_step", "the last step adds no noise"),
@@ -570,7 +575,8 @@ def ddim_rescaled_form_correct(x_t, t, t_prev, eps_pred, alpha_bar, eta=0.0, noi
         x0 = (x_t.double() - torch.sqrt(1 - a) * eps_pred.double()) / torch.sqrt(a)
         norms = torch.linalg.vector_norm(x0, dim=1, keepdim=True)
         x0 = torch.where(norms > clip, x0 / norms * clip, x0)
-        out = torch.sqrt(ap) * x0 + torch.sqrt(1 - ap - sigma ** 2) * eps_pred.double()
+        eps = (x_t.double() - torch.sqrt(a) * x0) / torch.sqrt(1 - a)   # every row: equal where nothing was clipped
+        out = torch.sqrt(ap) * x0 + torch.sqrt(1 - ap - sigma ** 2) * eps
     if float(sigma) > 0:
         out = out + sigma * (torch.randn_like(x_t) if noise is None else noise).double()
     return out.to(x_t.dtype)
@@ -948,3 +954,200 @@ def metrics_counter_correct(samples, train_smiles, perceive=None):
 @pytest.mark.parametrize("correct", [metrics_counter_correct, _metrics(None)], ids=["counter", "sets"])
 def test_metric_graders_accept_correct_variants(correct):
     _assert_accepted("4.7", _checked("sample_metrics", correct))
+
+
+# ------------------------------------------------------------------------------- 4.8 atom stability
+def _stab_parts(z, pos):
+    z = [int(a) for a in z]
+    d = torch.cdist(pos.double(), pos.double())
+    cut = torch.tensor([[ref.SINGLE[ref._pair(a, b)] + ref.BOND_TOLERANCE for b in z] for a in z], dtype=torch.float64)
+    return z, d, cut, ~torch.eye(len(z), dtype=torch.bool)
+
+
+def stab_counts_itself(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    bonded = d < cut                                    # the diagonal (d = 0) counts the atom as its own neighbour
+    clash = ((d < ref.MIN_DISTANCE) & off).any(1)
+    return (bonded.sum(1) <= torch.tensor([ref.VALENCE[a] for a in z])) & ~clash
+
+
+def stab_clash_on_diagonal(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    bonded = (d < cut) & off
+    clash = (d < ref.MIN_DISTANCE).any(1)                # d_ii = 0 < 1 Å: every atom "clashes" with itself
+    return (bonded.sum(1) <= torch.tensor([ref.VALENCE[a] for a in z])) & ~clash
+
+
+def stab_ignores_clash(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    return ((d < cut) & off).sum(1) <= torch.tensor([ref.VALENCE[a] for a in z])
+
+
+def stab_strictly_below_valence(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    clash = ((d < ref.MIN_DISTANCE) & off).any(1)
+    return (((d < cut) & off).sum(1) < torch.tensor([ref.VALENCE[a] for a in z])) & ~clash
+
+
+def stab_one_cutoff_for_all_pairs(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    clash = ((d < ref.MIN_DISTANCE) & off).any(1)
+    bonded = (d < ref.SINGLE[(6, 6)] + ref.BOND_TOLERANCE) & off
+    return (bonded.sum(1) <= torch.tensor([ref.VALENCE[a] for a in z])) & ~clash
+
+
+def stab_bare_single_length(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    clash = ((d < ref.MIN_DISTANCE) & off).any(1)
+    bonded = (d < cut - ref.BOND_TOLERANCE) & off
+    return (bonded.sum(1) <= torch.tensor([ref.VALENCE[a] for a in z])) & ~clash
+
+
+def stab_counts_lone_pairs_as_valence(atomic_numbers, pos):
+    z, d, cut, off = _stab_parts(atomic_numbers, pos)
+    clash = ((d < ref.MIN_DISTANCE) & off).any(1)
+    octet = {6: 4, 7: 4, 8: 4, 9: 4}                    # "every heavy atom can take 4 bonds"
+    return (((d < cut) & off).sum(1) <= torch.tensor([octet[a] for a in z])) & ~clash
+
+
+def stab_returns_counts_ok_as_int(atomic_numbers, pos):
+    return ref.atom_stability(atomic_numbers, pos).long()
+
+
+STAB_MISTAKES = [
+    (stab_counts_itself, "leave the diagonal"),
+    (stab_clash_on_diagonal, "diagonal"),
+    (stab_ignores_clash, "MIN_DISTANCE"),
+    (stab_strictly_below_valence, "≤"),
+    (stab_one_cutoff_for_all_pairs, "pair's own SINGLE"),
+    (stab_bare_single_length, "SINGLE + BOND_TOLERANCE"),
+    (stab_counts_lone_pairs_as_valence, "exceed"),
+    (stab_returns_counts_ok_as_int, "torch.bool"),
+]
+
+
+@pytest.mark.parametrize("broken, hint", STAB_MISTAKES, ids=_ids(STAB_MISTAKES))
+def test_atom_stability_graders_reject(broken, hint):
+    _assert_rejected("4.8", broken, hint)
+
+
+def stab_correct_loops(atomic_numbers, pos):
+    if not isinstance(atomic_numbers, torch.Tensor):
+        atomic_numbers = torch.as_tensor(list(atomic_numbers))
+    ref.atom_stability(atomic_numbers, pos)  # validation only
+    z = atomic_numbers.tolist()
+    flags = []
+    for i, a in enumerate(z):
+        n_bonds, clash = 0, False
+        for j, b in enumerate(z):
+            if i != j:
+                dist = math.dist(pos[i].tolist(), pos[j].tolist())
+                clash = clash or dist < ref.MIN_DISTANCE
+                n_bonds += dist < ref.SINGLE[(min(a, b), max(a, b))] + ref.BOND_TOLERANCE
+        flags.append(not clash and n_bonds <= ref.VALENCE[a])
+    return torch.tensor(flags, dtype=torch.bool)
+
+
+def stab_correct_masked_fill(atomic_numbers, pos):
+    ref.atom_stability(atomic_numbers, pos)  # validation only
+    z = torch.as_tensor(atomic_numbers if isinstance(atomic_numbers, torch.Tensor) else list(atomic_numbers))
+    d = torch.cdist(pos.double(), pos.double()).fill_diagonal_(float("inf"))
+    table = torch.zeros(10, 10, dtype=torch.float64)
+    for (a, b), length in ref.SINGLE.items():
+        table[a, b] = table[b, a] = length + ref.BOND_TOLERANCE
+    bonds = (d < table[z][:, z]).sum(dim=1)
+    max_bonds = torch.tensor([0, 0, 0, 0, 0, 0, 4, 3, 2, 1])[z]
+    return (bonds <= max_bonds) & (d.min(dim=1).values >= ref.MIN_DISTANCE)
+
+
+@pytest.mark.parametrize("correct", [stab_correct_loops, stab_correct_masked_fill],
+                         ids=["loops", "masked_fill"])
+def test_atom_stability_graders_accept_correct_variants(correct):
+    _assert_accepted("4.8", correct)
+
+
+# ------------------------------------------------------------------------------- 4.9 bond_length_outliers
+def _bonds(mistake=None):
+    def bond_length_outliers(mol, pos, bounds, tolerance=0.25):
+        p = torch.as_tensor(pos, dtype=torch.float64) if not isinstance(pos, torch.Tensor) else pos.double()
+        b = torch.as_tensor(bounds, dtype=torch.float64) if not isinstance(bounds, torch.Tensor) else bounds.double()
+        devs = []
+        for bond in mol.GetBonds():
+            i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+            if mistake != "unsorted_pair":
+                i, j = min(i, j), max(i, j)
+            low, high = (b[i, j], b[j, i]) if mistake == "swapped_triangles" else (b[j, i], b[i, j])
+            d = float((p[i] - p[j]).norm())
+            low, high = float(low), float(high)
+            if mistake == "angstrom":
+                r = d - low if d < low else d - high if d > high else 0.0
+            elif mistake == "other_bound":
+                r = (d - low) / high if d < low else (d - high) / low if d > high else 0.0
+            elif mistake == "midpoint":
+                r = (d - (low + high) / 2) / ((low + high) / 2)
+            else:
+                r = (d - low) / low if d < low else (d - high) / high if d > high else 0.0
+            devs.append(abs(r) if mistake == "unsigned" else r)
+        dev = torch.tensor(devs, dtype=torch.float32 if mistake == "float32" else torch.float64)
+        n_out = int(((dev.abs() >= tolerance) if mistake == "strict" else (dev.abs() > tolerance)).sum())
+        out = {"deviation": dev, "worst": float(dev.abs().max()) if len(devs) else 0.0, "n_outliers": n_out,
+               "passes": n_out == 0}
+        if mistake == "passes_inverted":
+            out["passes"] = n_out > 0
+        if mistake == "no_worst":
+            del out["worst"]
+        return out
+
+    bond_length_outliers.__name__ = f"bonds_{mistake}"
+    return bond_length_outliers
+
+
+BOND_MISTAKES = [
+    ("swapped_triangles", "triangles are swapped"), ("unsorted_pair", "sort each bond's pair"),
+    ("angstrom", "not in Å"), ("other_bound", "not by the other one"), ("midpoint", "not from its midpoint"),
+    ("unsigned", "signed"), ("strict", "exactly at the tolerance still passes"), ("float32", "float64"),
+    ("passes_inverted", "'passes' must be the bool"), ("no_worst", "documented key"),
+]
+
+
+@pytest.mark.parametrize("mistake, hint", BOND_MISTAKES, ids=[m for m, _ in BOND_MISTAKES])
+def test_bond_length_graders_reject(mistake, hint):
+    _assert_rejected("4.9", _bonds(mistake), hint)
+
+
+def bonds_correct_numpy(mol, pos, bounds, tolerance=0.25):
+    """Vectorised in numpy, bounds read through one symmetric-index trick, result converted at the end."""
+    import numpy as np
+
+    ref.bond_length_outliers(mol, pos, bounds, tolerance)  # validation only
+    p = np.asarray(pos.detach().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
+    b = np.asarray(bounds.detach().cpu() if isinstance(bounds, torch.Tensor) else bounds, dtype=np.float64)
+    ij = np.array([[bd.GetBeginAtomIdx(), bd.GetEndAtomIdx()] for bd in mol.GetBonds()], dtype=int).reshape(-1, 2)
+    lo_idx, hi_idx = ij.min(axis=1), ij.max(axis=1)
+    d = np.linalg.norm(p[lo_idx] - p[hi_idx], axis=1)
+    lower, upper = b[hi_idx, lo_idx], b[lo_idx, hi_idx]
+    r = np.clip(d - upper, 0, None) / upper - np.clip(lower - d, 0, None) / lower
+    dev = torch.from_numpy(r.astype(np.float64))
+    bad = int(np.sum(np.abs(r) > tolerance))
+    return {"passes": bad == 0, "n_outliers": bad, "worst": float(np.abs(r).max()) if r.size else 0.0, "deviation": dev}
+
+
+def bonds_correct_loop(mol, pos, bounds, tolerance=0.25):
+    ref.bond_length_outliers(mol, pos, bounds, tolerance)  # validation only
+    vals = []
+    for bd in mol.GetBonds():
+        a, c = sorted([bd.GetBeginAtomIdx(), bd.GetEndAtomIdx()])
+        d = math.dist([float(v) for v in pos[a]], [float(v) for v in pos[c]])
+        lo, hi = float(bounds[c][a]), float(bounds[a][c])
+        vals.append(0.0 if lo <= d <= hi else (d / lo - 1 if d < lo else d / hi - 1))
+    worst = max(map(abs, vals), default=0.0)
+    count = len([v for v in vals if abs(v) > tolerance])
+    return {"deviation": torch.tensor(vals, dtype=torch.float64), "worst": float(worst), "n_outliers": count,
+            "passes": not count}
+
+
+@pytest.mark.parametrize("correct", [bonds_correct_numpy, bonds_correct_loop, _bonds(None)],
+                         ids=["numpy", "loop", "reference_like"])
+def test_bond_length_graders_accept_correct_variants(correct):
+    _assert_accepted("4.9", _checked("bond_length_outliers", correct) if correct.__name__.startswith("bonds_None")
+                     else correct)

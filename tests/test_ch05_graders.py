@@ -842,10 +842,114 @@ def test_bound_graders_accept_bisection():
     _accepts(_impl(success_rate_lower_bound=bound_by_bisection_correct), "5.6")
 
 
+# ------------------------------------------------------------------------------- 5.7 Holm / BH
+def _validated_p(p_values, alpha, method):
+    p = np.array(p_values, dtype=np.float64)
+    if p.ndim != 1 or not ((p >= 0) & (p <= 1)).all():
+        raise ValueError("p_values")
+    alpha = ref._check_probability("alpha", alpha)
+    if method not in ("holm", "bh"):
+        raise ValueError("method")
+    return p, alpha
+
+
+def _multiple_variant(mistake):
+    def holm_bh_decisions(p_values, alpha=0.05, method="holm"):
+        p, alpha = _validated_p(p_values, alpha, method)
+        m = len(p)
+        order = np.argsort(p)
+        s = p[order]
+        ranks = np.arange(1, m + 1)
+        if method == "holm":
+            if mistake == "bonferroni":
+                thresholds = np.full(m, alpha / m)
+            elif mistake == "holm_off_by_one":  # α/(m − i + 1) with a 0-based i: α/(m + 1) first
+                thresholds = alpha / (m - np.arange(m) + 1)
+            else:
+                thresholds = alpha / (m - ranks + 1)
+            passed = s < thresholds if mistake == "strict" else s <= thresholds
+            if mistake == "holm_no_stop":
+                sorted_reject = passed
+            else:
+                k = m if passed.all() else int(np.argmin(passed))
+                sorted_reject = np.arange(m) < k
+        else:
+            thresholds = (np.arange(m) if mistake == "bh_off_by_one" else ranks) * alpha / m
+            passed = s < thresholds if mistake == "strict" else s <= thresholds
+            if mistake == "bh_step_down":  # stops at the first failure, like Holm
+                k = m if passed.all() else int(np.argmin(passed))
+                sorted_reject = np.arange(m) < k
+            elif mistake == "bh_individual":  # each p-value against its own threshold only
+                sorted_reject = passed
+            else:
+                hits = np.flatnonzero(passed)
+                sorted_reject = np.arange(m) < (hits[-1] + 1 if len(hits) else 0)
+        if mistake == "sorted_order":
+            return sorted_reject
+        out = np.zeros(m, dtype=bool)
+        out[order] = sorted_reject
+        if mistake == "list_of_ints":
+            return out.astype(int).tolist()
+        return out
+
+    return holm_bh_decisions
+
+
+_MULTIPLE_FIXES = {"holm_no_stop": "step-down", "bh_step_down": "step-up", "bh_individual": "LARGEST rank",
+                   "sorted_order": "order of the input", "bonferroni": "Bonferroni", "holm_off_by_one": "ranks start at 1",
+                   "bh_off_by_one": "ranks start at 1", "strict": "<=, not <", "list_of_ints": "bool"}
+
+
+@pytest.mark.parametrize("mistake", sorted(_MULTIPLE_FIXES))
+def test_multiple_testing_graders_reject(mistake):
+    message = _rejection(_impl(holm_bh_decisions=_multiple_variant(mistake)), "5.7")
+    assert message and _MULTIPLE_FIXES[mistake] in message, f"5.7 graders on {mistake}: {message}"
+
+
+def multiple_adjusted_correct(p_values, alpha=0.05, method="holm"):
+    """Correct, written differently: adjusted p-values with running max (Holm) / running min from the top (BH)."""
+    p, alpha = _validated_p(p_values, alpha, method)
+    m = len(p)
+    order = np.argsort(-p, kind="stable")[::-1]  # ascending, ties in reverse: the order among ties must not matter
+    r = np.arange(1, m + 1)
+    if method == "holm":
+        adjusted = np.minimum(1.0, np.maximum.accumulate((m - r + 1) * p[order]))
+    else:
+        adjusted = np.minimum(1.0, np.minimum.accumulate((m * p[order] / r)[::-1])[::-1])
+    out = np.empty(m, dtype=bool)
+    out[order] = adjusted <= alpha * (1 + 1e-12)
+    return out
+
+
+def multiple_loop_correct(p_values, alpha=0.05, method="holm"):
+    """Correct, written differently: plain loops over (p, position) pairs."""
+    p, alpha = _validated_p(p_values, alpha, method)
+    m = len(p)
+    pairs = sorted((float(v), j) for j, v in enumerate(p))
+    rejected = set()
+    if method == "holm":
+        for i, (v, j) in enumerate(pairs, start=1):
+            if v > alpha / (m - i + 1):
+                break
+            rejected.add(j)
+    else:
+        cut = 0
+        for i, (v, _) in enumerate(pairs, start=1):
+            if v <= i * alpha / m:
+                cut = i
+        rejected = {j for _, j in pairs[:cut]}
+    return np.array([j in rejected for j in range(m)], dtype=bool)
+
+
+@pytest.mark.parametrize("variant", [multiple_adjusted_correct, multiple_loop_correct])
+def test_multiple_testing_graders_accept_correct_variants(variant):
+    _accepts(_impl(holm_bh_decisions=variant), "5.7")
+
+
 # ------------------------------------------------------------------------------- stubs
 _EXERCISES = {"5.1": "longest_window_at_most_k_distinct", "5.2": "induced_subgraph_is_tree",
               "5.3": "cluster_bootstrap_ci", "5.4": "similarity_cluster_split", "5.5": "calibration_test",
-              "5.6": "success_rate_lower_bound"}
+              "5.6": "success_rate_lower_bound", "5.7": "holm_bh_decisions"}
 
 
 @pytest.mark.parametrize("exercise_id", sorted(_EXERCISES))
@@ -876,3 +980,11 @@ def test_fresh_stubs_are_not_started_never_failed():
             except NotImplementedError:
                 outcomes.append("not started")
         assert "not started" in outcomes, f"{exercise_id}: no grader reaches the stub"
+
+
+def test_spec_shows_a_function_default_by_name():
+    """Spec 5.3 renders ``statistic=np.mean`` readably (no ``<function mean at 0x…>``)."""
+    from molpractice.chapters import spec_markdown
+
+    text = spec_markdown("5.3")
+    assert "= np.mean" in text and "<function" not in text and " at 0x" not in text

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from molpractice import diffusion as D
+from molpractice import diffusion_sampling
 from molpractice import plots_sampling as P
 from solutions import ch04_diffusion as ch
 
@@ -15,7 +16,7 @@ matplotlib.use("Agg")
 
 def _tiny_cfg(**over):
     base = dict(vars(D.SETTINGS.current("fast")))
-    base.update(T=20, hidden=16, layers=2, batch_size=8, max_train_steps=5, train_seconds=30.0)
+    base.update(T=20, hidden=16, layers=2, batch_size=8, train_steps=5)
     base.update(over)
     return types.SimpleNamespace(**base)
 
@@ -32,8 +33,9 @@ def _tiny_data():
 def test_settings_have_the_same_names_in_both_modes():
     assert set(vars(D.SETTINGS.current("full"))) == set(vars(D.SETTINGS.current("fast")))
     full = D.SETTINGS.current("full")
-    assert full.train_seconds <= 8 * 60, "full-mode training must fit the 8-minute CPU budget"
-    assert full.n_samples >= 200 and full.T == 500
+    assert not any("seconds" in k for k in vars(full)), "no setting may stop a run on the clock"
+    assert full.train_steps * 0.1 <= 8 * 60, "full-mode training must fit 8 CPU-min at a busy 0.1 s per step"
+    assert full.n_samples >= 200 and full.T == 500 and full.T in full.control_steps
 
 
 def test_toy_data_and_quality():
@@ -51,7 +53,7 @@ def test_toy_data_and_quality():
 
 
 def test_toy_training_and_samplers_run_and_are_seeded():
-    model, hist = D.train_toy(ch, T=50, steps=30, seconds=30, progress=False)
+    model, hist = D.train_toy(ch, T=50, steps=30, progress=False)
     assert hist["steps"] == 30 and all(math.isfinite(v) for v in hist["loss"])
     a = D.sample_toy(ch, model, 64, "ddim", 10, clip=2.4, seed=3)
     b = D.sample_toy(ch, model, 64, "ddim", 10, clip=2.4, seed=3)
@@ -126,16 +128,70 @@ def test_molecule_training_caches_and_reloads(tmp_path, monkeypatch):
     cfg = _tiny_cfg()
     model, info = D.train_molecule_model(ch, data, cfg, progress=False, implementation="solutions")
     assert not info["cached"] and info["steps"] == 5
-    path = D.weights_path(cfg, "solutions", data)
+    path = D.weights_path(cfg, "solutions", data, chapter=ch)
     assert path.exists() and path.parent == tmp_path
+    assert path != D.weights_path(cfg, "solutions", data), "the training code's source hash is in the key"
+    assert info["source_hash"] == D.training_source_hash(ch) and "trained_at" in info
     again, info2 = D.train_molecule_model(ch, data, cfg, progress=False, implementation="solutions")
     assert info2["cached"] and info2["steps"] == 5
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
     saved = torch.load(path, weights_only=True)  # plain tensors and numbers only
     assert set(saved) == {"state_dict", "info"}
-    other = D.weights_path(_tiny_cfg(hidden=8), "solutions", data)
+    other = D.weights_path(_tiny_cfg(hidden=8), "solutions", data, chapter=ch)
     assert other != path, "different settings must not share a cache file"
+    assert D.weights_path(_tiny_cfg(train_steps=6), "solutions", data, chapter=ch) != path, "the step count is in the key"
+    assert D.weights_path(cfg, "solutions", data, seed=1, chapter=ch) != path, "the seed is in the key"
+
+
+def test_training_source_hash_ignores_docstrings_and_sees_code_changes(tmp_path):
+    import importlib.util
+    import inspect
+
+    src = {name: getattr(ch, name) for name in D.TRAINING_FUNCTIONS}
+    same = types.SimpleNamespace(**src)
+    assert D.training_source_hash(same) == D.training_source_hash(ch)
+
+    def load(text, name):
+        path = tmp_path / f"{name}.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.q_sample
+
+    code = inspect.getsource(ch.q_sample)
+    redoc = code.replace('"""A draw from the forward process', '"""Another docstring; a draw from the forward process')
+    assert redoc != code
+    reworded = types.SimpleNamespace(**dict(src, q_sample=load("import math, torch\nfrom solutions.ch04_diffusion import *\n"
+                                                                "from solutions.ch04_diffusion import _check_state, _check_like, _check_alpha_bar, _check_step\n"
+                                                                + redoc, "redoc")))
+    assert D.training_source_hash(reworded) == D.training_source_hash(ch), "a docstring edit keeps the key"
+    changed = types.SimpleNamespace(**dict(src, q_sample=load("def q_sample(x0, t, noise, alpha_bar):\n"
+                                                              "    'A draw.'\n    return x0\n", "changed")))
+    assert D.training_source_hash(changed) != D.training_source_hash(ch)
+
+
+def test_molecule_training_is_deterministic_for_a_seed_and_runs_every_step():
+    data = _tiny_data()
+    cfg = _tiny_cfg(train_steps=7)
+    torch.manual_seed(123)  # the global RNG state before the call must not matter
+    a, info_a = D.train_molecule_model(ch, data, cfg, seed=3, progress=False, cache=False)
+    torch.manual_seed(999)
+    b, info_b = D.train_molecule_model(ch, data, cfg, seed=3, progress=False, cache=False)
+    assert info_a["steps"] == info_b["steps"] == 7 and info_a["seconds"] > 0 and "cpu_seconds" in info_a
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(x, y), "the same seed and settings must give the same weights bit for bit on CPU"
+    c, _ = D.train_molecule_model(ch, data, cfg, seed=4, progress=False, cache=False)
+    assert any(not torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_progress_bars_end_complete(capsys):
+    data = _tiny_data()
+    D.train_molecule_model(ch, data, _tiny_cfg(train_steps=4), progress=True, cache=False)
+    D.train_toy(ch, T=20, steps=6, progress=True)
+    err = capsys.readouterr().err
+    assert "4/4" in err and "6/6" in err and "100%" in err
 
 
 def test_sample_molecules_shapes_drift_trajectory_and_equivariance():
@@ -212,22 +268,113 @@ def test_plots_draw_without_error():
     plt.close("all")
 
 
-def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch):
+def test_sampler_controls_and_toy_controls():
+    data = _tiny_data()
+    cfg = _tiny_cfg()
+    model, _ = D.train_molecule_model(ch, data, cfg, progress=False, cache=False)
+    ab = ch.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    table = D.sampler_controls(ch, model, data, ab, (5, cfg.T), 4, cfg.type_scale, 5.0, seed=0)
+    assert len(table) == 2 * 2 * 2 + 2 and set(table["sampler"]) == {"DDPM", "DDIM"}
+    assert set(table["clip"]) == {"on", "off", "on, ε̂ kept"}
+    assert ((table["low"] <= table["connected"]) & (table["connected"] <= table["high"])).all()
+    assert all(len(o) == 4 for o in table["outcomes"]) and "median NN Å" in table
+    split = D.sampler_controls(ch, model, data, ab, (5,), 4, cfg.type_scale, 5.0, seed=0,
+                               runs=[("ddim", "positions only", 5), ("ddim", "types only", 5), ("ddim", "on", 5)])
+    assert list(split["clip"]) == ["positions only", "types only", "on"]
+    paired = D.compare_controls(split)
+    assert {"DDIM-5: clip on − clip positions only", "DDIM-5: clip on − clip types only"} <= set(paired["comparison"])
+    assert "verdict (Holm)" in paired
+    toy_model, _ = D.train_toy(ch, T=30, steps=10, progress=False)
+    toy = D.toy_sampler_controls(ch, toy_model, (5, 30), 40, 2.4)
+    assert len(toy) == 10 and ((toy["low"] <= toy["within_3sigma"]) & (toy["within_3sigma"] <= toy["high"])).all()
+    pairs = D.compare_controls(toy, y="within_3sigma")
+    assert {"DDPM − DDIM, 5 steps, clip on", "DDIM-30: clip on − clip off"} <= set(pairs["comparison"])
+    assert set(pairs["verdict"]) <= {"higher", "lower", "no detectable difference"}
+    assert (pairs["p (Holm)"] >= pairs["p_value"]).all()
+
+
+def test_paired_rate_difference_and_holm():
+    import random
+
+    rng = random.Random(0)
+    a = [rng.random() < 0.8 for _ in range(100)]
+    same = D.paired_rate_difference(a, a)
+    assert same["difference"] == 0 and same["p_value"] == 1.0 and same["low"] <= 0 <= same["high"]
+    b = [x and rng.random() < 0.7 for x in a]          # b succeeds only where a does: strongly paired
+    res = D.paired_rate_difference(a, b)
+    assert res["low"] > 0 and res["p_value"] < 0.01 and res["discordant"][1] == 0
+    unpaired = D.paired_rate_difference(a, [rng.random() < sum(b) / 100 for _ in range(100)])
+    assert res["high"] - res["low"] < unpaired["high"] - unpaired["low"], "pairing narrows the interval"
+    # Newcombe 1998 (paired, method 10) worked example: 12 / 2 discordant of n = 40... checked against its table
+    ex = D.paired_rate_difference([True] * 26 + [True] * 12 + [False] * 2, [True] * 26 + [False] * 12 + [True] * 2)
+    assert math.isclose(ex["difference"], 0.25) and 0.05 < ex["low"] < 0.25 < ex["high"] < 0.45
+    with pytest.raises(ValueError):
+        D.paired_rate_difference([True], [True, False])
+    assert D.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_chapter_ddim_step_rederives_eps_and_the_eps_kept_control_does_not():
+    ab = ch.cosine_alpha_bar(50)
+    gen = torch.Generator().manual_seed(0)
+    x, e = torch.randn(30, 2, generator=gen, dtype=torch.float64) * 3, torch.randn(30, 2, generator=gen, dtype=torch.float64)
+    a_t = float(ab[40])
+    x0 = (x - math.sqrt(1 - a_t) * e) / math.sqrt(a_t)
+    x0c = x0 * (1.0 / x0.norm(dim=1, keepdim=True)).clamp(max=1.0)
+    e2 = (x - math.sqrt(a_t) * x0c) / math.sqrt(1 - a_t)
+    a = ch.ddim_step(x, 40, 39, e, ab, eta=1.0, noise=torch.zeros_like(x), clip=1.0)
+    b = ch.ddim_step(x, 40, 39, e2, ab, eta=1.0, noise=torch.zeros_like(x))
+    assert torch.allclose(a, b, atol=1e-9), "exercise 4.5 re-derives ε̂ from the clipped x̂₀"
+    kept = diffusion_sampling.ddim_step_eps_kept(x, 40, 39, e, ab, eta=1.0, noise=torch.zeros_like(x), clip=1.0)
+    assert not torch.allclose(a, kept), "keeping ε̂ and re-deriving it are different updates"
+    same = diffusion_sampling.ddim_step_eps_kept(x, 40, 20, e, ab, eta=0.0)
+    assert torch.allclose(same, ch.ddim_step(x, 40, 20, e, ab, eta=0.0), atol=1e-12), "without a clip both agree"
+    p = ch.ddpm_step(x, 40, e, ab, noise=torch.zeros_like(x), clip=1.0)
+    q = ch.ddpm_step(x, 40, e2, ab, noise=torch.zeros_like(x))
+    assert torch.allclose(p, q, atol=1e-9), "the DDPM posterior mean depends on x̂₀ and x_t only"
+
+
+def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
     import json
 
+    from molpractice import diffusion_model
     from molpractice.runtime import RunSettings
 
     tiny = dict(vars(D.SETTINGS.current("fast")))
-    tiny.update(toy_T=60, toy_steps=20, toy_seconds=10.0, toy_samples=50, T=10, hidden=8, layers=1, batch_size=4,
-                max_train_steps=3, train_seconds=10.0, n_samples=6, n_fast_samples=4, n_boot=20)
-    monkeypatch.setattr(D, "SETTINGS", RunSettings(full=tiny, fast=tiny))
+    tiny.update(toy_T=60, toy_steps=20, toy_samples=50, T=10, hidden=8, layers=1, batch_size=4,
+                train_steps=3, n_samples=6, n_fast_samples=4, n_boot=20, control_steps=(5, 10), control_samples=4,
+                bench_samples=6)
+    monkeypatch.setattr(diffusion_model, "SETTINGS", RunSettings(full=tiny, fast=tiny))
     monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
     out = tmp_path / "bench.json"
     report = D.run_benchmark("solutions", steps=5, json_path=str(out))
+    printed = capsys.readouterr().out
+    assert "Target table" in printed and "Sampler controls" in printed
     assert report["data_recovery"] >= 0.99 and report["n_train"] > 700
-    rows = {r["sampler"]: r for r in report["results"]}
-    assert {"DDPM-60", "DDIM-50", "DDIM-50 (no clip)", "DDPM-5", "DDIM-10"} <= set(rows)
-    assert rows["DDPM-5"]["n"] == 6 and 0 <= rows["DDPM-5"]["validity"] <= 1
+    rows = {r["samples"]: r for r in report["results"]}
+    assert {"training data (reference)", "DDPM-5", "DDIM-10"} <= set(rows)
+    assert rows["DDPM-5"]["n"] == 6 and rows["training data (reference)"]["rates"]["plausible"]["rate"] > 0.5
+    assert report["training"]["steps"] == 3 and len(report["controls"]) == 10
     assert json.loads(out.read_text())["chapter"] == "ch04"
     with pytest.raises(ValueError):
         D.run_benchmark("solutions", steps=11)
+
+
+def test_every_public_name_stays_importable_from_the_facade():
+    from molpractice import diffusion_metrics, diffusion_model, diffusion_report, diffusion_sampling
+
+    for module in (diffusion_model, diffusion_sampling, diffusion_metrics, diffusion_report):
+        for name in module.__all__:
+            assert getattr(D, name) is getattr(module, name), name
+    for name in ("train_molecule_model", "sample_molecules", "metrics", "run_benchmark", "SETTINGS", "EGNNDenoiser",
+                 "run_sampler", "molecule_data", "draw_sizes", "position_clip", "weights_path", "_centre"):
+        assert hasattr(D, name), name
+
+
+def test_forward_moments_standard_error_columns():
+    ab = ch.cosine_alpha_bar(100)
+    table = D.forward_moments(ch, ab, ts=[1, 100], n=400)
+    for _, row in table.iterrows():
+        var = row["variance (closed form)"]
+        assert row["SE mean"] == pytest.approx(math.sqrt(var / 400))
+        assert row["SE variance"] == pytest.approx(var * math.sqrt(2 / 399))
+        assert abs(row["mean"] - row["mean (closed form)"]) < 5 * row["SE mean"]

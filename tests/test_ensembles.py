@@ -1,5 +1,6 @@
 """Unit tests of molpractice.ensembles and molpractice.plots_calibration on tiny data (seconds, one thread)."""
 import json
+import types
 
 import matplotlib
 import numpy as np
@@ -8,7 +9,9 @@ import pytest
 import torch
 from scipy import stats
 
+from molpractice import calibration as C
 from molpractice import ensembles as E
+from molpractice import uncertainty_report as R
 from molpractice import plots_calibration as P
 from solutions import ch01_solubility_gnn as ch01
 from solutions import ch03_uncertainty as ch03
@@ -101,7 +104,7 @@ def test_choose_recipe_follows_the_rule():
     assert (chosen["beta"], chosen["select_on"]) == (0.5, "rmse") and "0.700" in reason
     rows[2]["rmse"] = 0.73  # now within 0.03 of the best: its lower NLL wins
     assert E.choose_recipe(rows)[0]["select_on"] == "nll"
-    assert len(E.recipe_table(rows)) == 3
+    assert len(R.recipe_table(rows)) == 3
 
 
 def test_settings_recipe_is_what_the_rule_gives_on_the_recorded_cross_validation():
@@ -172,30 +175,30 @@ def test_evaluate_split_classification_and_targets(tiny_data):
     d = tiny_data["scaffold"]
     gauss = E.fit_ensemble(ch01, d, "gaussian", members=2, verbose=False, **TINY)
     mse = E.fit_ensemble(ch01, d, "mse", members=2, verbose=False, **TINY)
-    result = E.evaluate_split(ch03, d, gauss, mse, mc_passes=3)
+    result = R.evaluate_split(ch03, d, gauss, mse, mc_passes=3)
     models = [r["model"] for r in result["rows"]]
     assert models == ["gaussian_single", "gaussian_ensemble", "gaussian_ensemble_recalibrated", "mc_dropout",
                       "mse_ensemble_spread"]
     for r in result["rows"]:
-        for key in E.METRICS:
+        for key in R.METRICS:
             assert np.isfinite(r[f"{key}_mean"]), (r["model"], key)
     rec = result["rows"][2]
     assert rec["variance_scale"] == pytest.approx(result["s2"]) and rec["rmse_mean"] == result["rows"][1]["rmse_mean"]
     threshold = float(np.median(d.y["train"]))
     cls = E.fit_ensemble(ch01, d, "classifier", members=1, verbose=False, threshold=threshold, **TINY)
-    rows = E.evaluate_classification(ch03, d, result["predictions"], cls, threshold=threshold, n_boot=50)
+    rows = R.evaluate_classification(ch03, d, result["predictions"], cls, threshold=threshold, n_boot=50)
     assert [(r["model"], r["variant"]) for r in rows] == [
         ("regression_ensemble", "raw"), ("regression_ensemble", "temperature_scaled"),
         ("classifier_ensemble", "raw"), ("classifier_ensemble", "temperature_scaled")]
     for r in rows:
         assert r["ece_ci_low"] <= r["ece_ci_high"] and 0 <= r["ece"] <= 1 and r["temperature"] > 0
         assert r["ece_ci_low"] <= r["ece_boot_mean"] <= r["ece_ci_high"]
-    checks = E.target_checks(result["rows"], rows)
-    assert {"recalibrated_ece", "spearman_total_std", "ensemble_rmse_vs_mse_ensemble",
-            "classification_ece_classifier_ensemble"} <= set(checks)
+    checks = R.target_checks(result["rows"], rows)
+    assert {"ensemble_nll_below_single", "seconds_per_model", "ensemble_rmse_vs_mse_ensemble"} <= set(checks)
+    assert not {"recalibrated_ece", "spearman_total_std"} & set(checks), "withdrawn targets (issue #17)"
     assert all(isinstance(c["met"], (bool, np.bool_)) for c in checks.values())
-    assert isinstance(E.results_table(result["rows"]), pd.DataFrame)
-    assert isinstance(E.classification_table(rows), pd.DataFrame)
+    assert isinstance(R.results_table(result["rows"]), pd.DataFrame)
+    assert isinstance(R.classification_table(rows), pd.DataFrame)
 
 
 def test_run_benchmark_on_a_small_csv(tmp_path, tiny_df, monkeypatch, capsys):
@@ -203,7 +206,7 @@ def test_run_benchmark_on_a_small_csv(tmp_path, tiny_df, monkeypatch, capsys):
     csv = tmp_path / "tiny.csv"
     tiny_df[["smiles", "target"]].rename(columns={"smiles": "SMILES", "target": "logS"}).to_csv(csv, index=False)
     out = tmp_path / "bench.json"
-    report = E.run_benchmark("solutions", csv=str(csv), smiles_col="SMILES", target_col="logS", seeds=1,
+    report = R.run_benchmark("solutions", csv=str(csv), smiles_col="SMILES", target_col="logS", seeds=1,
                              json_path=str(out))
     saved = json.loads(out.read_text())
     assert saved["chapter"] == "ch03" and saved["members"] == 1 and saved["mode"] == "fast"
@@ -216,7 +219,7 @@ def test_run_benchmark_on_a_small_csv(tmp_path, tiny_df, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "validation" in printed and "gaussian_ensemble" in printed
     with pytest.raises(ValueError):
-        E.run_benchmark("solutions", seeds=0)
+        R.run_benchmark("solutions", seeds=0)
 
 
 def test_bench_recipes_prints_the_rule_table_and_verdict(tmp_path, tiny_df, monkeypatch, capsys):
@@ -227,7 +230,7 @@ def test_bench_recipes_prints_the_rule_table_and_verdict(tmp_path, tiny_df, monk
     csv = tmp_path / "tiny.csv"
     tiny_df[["smiles", "target"]].to_csv(csv, index=False)
     out = tmp_path / "recipes.json"
-    report = E.run_benchmark("solutions", csv=str(csv), smiles_col="smiles", target_col="target", recipes=True,
+    report = R.run_benchmark("solutions", csv=str(csv), smiles_col="smiles", target_col="target", recipes=True,
                              json_path=str(out))
     assert calls and report["settings_agree"] and json.loads(out.read_text())["chosen"] == report["chosen"]
     printed = capsys.readouterr().out
@@ -326,7 +329,38 @@ def test_plots_return_labelled_axes():
             P.plot_confidence_curve({"std": P.confidence_curve(y - mean, std)}, oracle=P.confidence_curve(y - mean, np.abs(y - mean))),
             P.plot_variance_components(std**2, (std / 3) ** 2, color=rng.random(60), color_label="similarity"),
             P.plot_binned_by_similarity(rng.random(60), {"|error|": np.abs(y - mean), "std": std}),
-            P.plot_interval_widths([50, 100, 128], {"ECE": [0.2, 0.14, 0.12]})]
+            P.plot_interval_widths([50, 100, 128], {"ECE": [0.2, 0.14, 0.12]}),
+            P.plot_rmse_vs_rmv({"model": C.ence_bins(std, y, mean)})]
+    quantile = P.plot_calibration_curve({"model": C.quantile_calibration_curve(C.pit(mean, std, y))}, kind="quantile")
+    assert "PIT" in quantile.get_ylabel() and "QCE" in quantile.get_legend().get_texts()[1].get_text()
     for ax in axes:
         assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    with pytest.raises(ValueError):
+        P.plot_calibration_curve({}, kind="pit")
     plt.close("all")
+
+
+def test_ensemble_vs_members_and_calibration_suite():
+    rng = np.random.default_rng(6)
+    n = 128
+    members_mean = rng.normal(size=(3, n))
+    members_var = rng.uniform(0.2, 1.0, (3, n))
+    mean, alea, epi = ch03.ensemble_moments(members_mean, members_var)
+    y = mean + np.sqrt(alea + epi) * rng.standard_normal(n)
+    pred = {"mean": mean, "var": alea + epi, "members_mean": members_mean, "members_var": members_var, "y": y}
+    out = R.ensemble_vs_members(ch03, pred, n_boot=50)
+    assert set(out) == {"nll", "rmse", "ece"}
+    single_nll = np.mean([ch03.gaussian_nll(m, v, y) for m, v in zip(members_mean, members_var)])
+    assert out["nll"]["change"] == pytest.approx(ch03.gaussian_nll(mean, alea + epi, y) - single_nll)
+    assert all(c["low"] <= c["high"] for c in out.values())
+
+    split = types.SimpleNamespace(y={"val": y[:64], "test": y[64:]})  # what calibration_suite reads of a SplitData
+
+    preds = {"val_mean": mean[:64], "val_var": (alea + epi)[:64], "mean": mean[64:], "aleatoric": alea[64:],
+             "epistemic": epi[64:]}
+    sim = rng.random(n)
+    suite = R.calibration_suite(ch03, split, preds, sim[:64], sim[64:], draws=50, n_boot=50)
+    assert set(suite) >= {"reference", "recalibration", "conformal", "ence"}
+    assert set(suite["conformal"]) == {0.1, 0.32}
+    groups = suite["conformal"][0.1]["groups"]
+    assert sorted(groups) == [0, 1, 2] and sum(g["n_test"] for g in groups.values()) == 64

@@ -68,3 +68,53 @@ def test_bars_stopped_early_show_where_they_stopped_and_other_widgets_are_kept()
     assert texts[0] == "epochs:  40%|████      | 2/5 [00:01<00:01]"
     assert texts[1:] == ["stale 0%", "stale 0%"], "only tqdm bars with saved state change"
     assert complete_progress_bars({"cells": [], "metadata": {}}) == 0
+
+
+# ------------------------------------------------------------------ every stored notebook (issue 24)
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+_PERCENT = re.compile(r"(\d{1,3})%\|")
+_COUNT = re.compile(r"\|\s*(\d+)/(\d+)\s")
+
+
+def stored_progress_problems(nb) -> list[str]:
+    """Progress bars of a stored notebook that did not end at 100 % or ended red (tqdm's "danger" style)."""
+    problems = []
+    for k, cell in enumerate(nb.get("cells", [])):
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            texts = [out.get("text", "")] + [out.get("data", {}).get("text/plain", "")]
+            for text in ("".join(t) if isinstance(t, list) else t for t in texts):
+                for line in re.split(r"[\r\n]", text):
+                    pct = [int(p) for p in _PERCENT.findall(line)]
+                    counts = [(int(a), int(b)) for a, b in _COUNT.findall(line)]
+                    if any(p < 100 for p in pct) or any(a < b for a, b in counts):
+                        problems.append(f"cell {k}: progress text below 100 %: {line.strip()[:80]!r}")
+    state = nb.get("metadata", {}).get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    for model_id, model in state.get("state", {}).items():
+        if model.get("state", {}).get("bar_style") == "danger":
+            problems.append(f"widget {model_id}: a red (danger) progress bar — a loop stopped before its total")
+    return problems
+
+
+def test_the_problem_finder_sees_fallbacks_and_red_bars():
+    bad = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "display_data", "data": {"text/plain": "ETKDG + MMFF:   0%|          | 0/802 [00:00<?, ?it/s]"}},
+        {"output_type": "stream", "name": "stderr", "text": "training:  55%|#####5    | 3324/6000 [07:30<06:02]\n"}]}],
+        "metadata": {"widgets": {"application/vnd.jupyter.widget-state+json": {"state": {
+            "p": {"model_name": "FloatProgressModel", "state": {"bar_style": "danger", "value": 3324, "max": 6000}}}}}}}
+    problems = stored_progress_problems(bad)
+    assert len(problems) == 3 and "0/802" in problems[0] and "danger" in problems[2], problems
+    good = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "display_data", "data": {"text/plain": "training: 100%|##########| 15/15 [00:01<00:00]"}}]}],
+        "metadata": {"widgets": {"application/vnd.jupyter.widget-state+json": {"state": {
+            "p": {"model_name": "FloatProgressModel", "state": {"bar_style": "success"}}}}}}}
+    assert stored_progress_problems(good) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_stored_notebooks_hold_no_unfinished_or_red_progress_bars(path):
+    problems = stored_progress_problems(json.loads(path.read_text()))
+    assert not problems, (f"{path.name}: {problems[:5]} — a bar must end at 100 % (a loop of fixed length), and "
+                          "`molpractice execute` stores its final text; re-execute the notebook")

@@ -30,7 +30,10 @@ def fast(monkeypatch):
 def test_settings_have_the_same_names_in_both_modes():
     assert set(rigor.SETTINGS.full) == set(rigor.SETTINGS.fast)
     assert set(rigor.SETTINGS.doc) == set(rigor.SETTINGS.full)
-    assert rigor.SETTINGS.current("fast").coverage_reps < rigor.SETTINGS.current("full").coverage_reps
+    assert rigor.SETTINGS.current("fast").power_reps < rigor.SETTINGS.current("full").power_reps
+    table = rigor.settings_tables({"rigor": rigor.SETTINGS})
+    value = table.loc[("rigor", "power_reps"), "full"]
+    assert value == 1000 and isinstance(value, int)
 
 
 def test_brute_force_versions_agree_with_the_exercises(drills):
@@ -75,6 +78,20 @@ def test_molecule_tree_checks_agree_with_rdkit(drills):
     assert whole["molecules"] == 5 and whole["agree"] == 5 and whole["trees"] == 2  # CCO, tert-butanol
     ring = table.iloc[1]
     assert ring["molecules"] == 2 and ring["agree"] == 2
+    assert table["check"].str.startswith("(").all() and len(table) == 4
+    whole_ring, plus = table.iloc[2], table.iloc[3]
+    assert whole_ring["molecules"] == 2 and whole_ring["agree"] == 2 and whole_ring["trees"] == 0
+    assert plus["molecules"] == 1 and plus["agree"] == 1 and plus["trees"] == 0  # only the bicycle has an outside atom
+
+
+def test_molecule_tree_checks_catch_an_always_true_answer():
+    class AlwaysTree:
+        @staticmethod
+        def induced_subgraph_is_tree(num_nodes, edges, mask):
+            return True
+
+    table = rigor.molecule_tree_checks(AlwaysTree, ["c1ccccc1C", "CCO"]).set_index("check")
+    assert (table["agree"] < table["molecules"]).iloc[2:].all(), "the negative controls must reject 'always True'"
 
 
 def test_iid_bootstrap_and_family_coverage(drills, fast):
@@ -117,6 +134,9 @@ def test_leakage_curve_rows_and_columns(drills, impl, fast):
     butina = table[table["split"].str.startswith("butina")]
     assert butina["leaky_test"].between(0, 1).all() and table["nn_similarity"].between(0, 1).all()
     assert table.loc[:1, "leaky_test"].isna().all()
+    assert np.isnan(table["vs random"].iloc[0]) and table["vs random"].iloc[1:].notna().all()
+    assert np.allclose(table["vs random"].iloc[1:], table["rmse"].iloc[1:] - table["rmse"].iloc[0])
+    assert (table["vs random low"].iloc[1:] <= table["vs random high"].iloc[1:]).all()
 
 
 def test_calibration_power_size_and_power(drills):
@@ -175,3 +195,26 @@ def test_every_plot_is_titled_and_labelled(drills):
     for ax in axes:
         assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel(), ax.get_title()
     plt.close("all")
+
+
+def test_leakage_and_rejection_lines_state_their_verdicts():
+    import pandas as pd
+
+    leakage = pd.DataFrame({"split": ["random", "scaffold", "butina 0.4", "butina 0.8"],
+                            "threshold": [np.nan, np.nan, 0.4, 0.8], "rmse": [0.9, 1.1, 1.0, 1.4],
+                            "low": [0.8, 1.0, 0.85, 1.2], "high": [1.0, 1.2, 1.1, 1.6],
+                            "nn_similarity": [0.5, 0.35, 0.4, 0.3], "leaky_test": [np.nan, np.nan, 0.03, 0.9],
+                            "vs random": [np.nan, 0.2, 0.1, 0.5], "vs random low": [np.nan, 0.05, -0.1, 0.2],
+                            "vs random high": [np.nan, 0.35, 0.3, 0.8]})
+    lines = rigor.leakage_lines(leakage)
+    assert lines[0].startswith("random split: RMSE 0.90 [0.80, 1.00]")
+    assert "minus random's +0.10 [-0.10, +0.30] (no detectable difference)" in lines[1]
+    assert "(above random's)" in lines[2] and "overlap" not in " ".join(lines)
+    assert lines[-1] == "RMSE detectably above random's at Butina cutoffs: 0.8; no detectable difference at: 0.4"
+    below = leakage.assign(**{"vs random low": [np.nan, 0.05, -0.3, -0.4], "vs random high": [np.nan, 0.3, -0.1, 0.2]})
+    assert "(below random's)" in rigor.leakage_lines(below)[1]
+    power = pd.DataFrame({"temperature": [1.0, 1.5], "shift": [0.0, 0.0], "rejection rate": [0.07, 0.6],
+                          "low": [0.055, 0.5], "high": [0.085, 0.7], "mean ece": [0.07, 0.09]})
+    lines = rigor.rejection_lines(power)
+    assert len(lines) == 3 and lines[-1] == "calibrated months: rejection rate above the 5% level"
+    assert rigor.rejection_lines(power.assign(low=0.03))[-1].endswith("consistent with the 5% level")

@@ -857,3 +857,269 @@ def test_fit_variance_scale_rejects_bad_input(impl):
     _expect_value_error(fit, ok, np.ones(3), np.array([1.0, np.nan, 3.0]), why="a NaN in y")
     _expect_value_error(fit, np.array([]), np.array([]), np.array([]), why="empty inputs")
     _expect_value_error(fit, np.ones((3, 1)), np.ones((3, 1)), np.zeros((3, 1)), why="2-D inputs (need (n,))")
+
+
+# ---------------------------------------------------------------------------------------- 3.7
+def _rank(n, alpha):
+    """k = ⌈(n + 1)(1 − α)⌉ counted exactly from the float α (fractions: no rounding of (n + 1)(1 − α))."""
+    from fractions import Fraction
+
+    x = (n + 1) * (1 - Fraction(alpha))
+    return int(-(-x.numerator // x.denominator))
+
+
+def _conformal_oracle(scores, alpha):
+    """The k-th smallest score by counting (no sorting, no quantile function): the smallest s with at least k
+    scores ≤ s; inf when k > n."""
+    k = _rank(len(scores), alpha)
+    if k > len(scores):
+        return math.inf
+    return float(min(s for s in scores if np.sum(scores <= s) >= k))
+
+
+def _conformal_mistakes(scores, alpha):
+    """(value, hint) of the classic conformal-quantile mistakes."""
+    s, n = np.sort(scores), len(scores)
+    k = _rank(n, alpha)
+    fix = "use the finite-sample rank k = ⌈(n + 1)(1 − α)⌉ and return the k-th smallest score"
+    out = [
+        (np.quantile(scores, 1 - alpha), f"that is the uncorrected np.quantile(scores, 1 − α) — no finite-sample "
+                                         f"correction; {fix}"),
+        (np.quantile(scores, 1 - alpha, method="higher"), f"that is the plain empirical (1 − α) quantile without "
+                                                          f"the finite-sample correction; {fix}"),
+        (s[min(math.ceil(n * (1 - alpha)), n) - 1] if math.ceil(n * (1 - alpha)) >= 1 else math.nan,
+         f"you used ⌈n(1 − α)⌉; the rank counts the test point too: n + 1, {fix}"),
+        (s[min(math.floor((n + 1) * (1 - alpha)), n) - 1] if math.floor((n + 1) * (1 - alpha)) >= 1 else math.nan,
+         "round (n + 1)(1 − α) up (ceiling), not down"),
+        (np.quantile(scores, min(k / n, 1.0)), "do not interpolate between scores (no interpolation): return the "
+                                               "k-th smallest score itself"),
+        (s[math.ceil((n + 1) * alpha) - 1] if 1 <= math.ceil((n + 1) * alpha) <= n else math.nan,
+         "α is the miscoverage: the rank uses 1 − α, not α"),
+    ]
+    if k <= n:
+        out.append((float(np.asarray(scores)[k - 1]), "sort the scores first: the k-th smallest is not the k-th "
+                                                      "in input order"))
+    if k < n:
+        out.insert(0, (s[k], "the rank k counts from 1 but arrays from 0: take position k − 1 (off by one)"))
+    if k >= 2:
+        out.insert(0, (s[k - 2], "off by one: the k-th smallest score sits at position k − 1, you took k − 2"))
+    return out
+
+
+def _diagnose_all(got, candidates):
+    """Every classic mistake whose answer equals ``got`` (several coincide on some inputs), joined."""
+    hints = [h for v, h in candidates if math.isfinite(float(v)) and abs(got - float(v)) <= 1e-12 * max(1.0, abs(v))]
+    return (" — " + "; or ".join(dict.fromkeys(hints))) if hints else ""
+
+
+def _check_conformal(fn, scores, alpha, what):
+    want = _conformal_oracle(scores, alpha)
+    got = fn(scores, alpha)
+    assert isinstance(got, float) and not isinstance(got, bool), (
+        f"conformal_quantile must return a Python float (use float(...)), got {type(got).__name__}")
+    if want == math.inf:
+        if got != math.inf:
+            hint = _diagnose_all(got, _conformal_mistakes(scores, alpha)) if math.isfinite(got) else ""
+            if got == float(np.max(scores)):
+                hint += " — the largest score: when k > n return math.inf, not the largest score"
+            raise AssertionError(f"{what}: k = ⌈(n + 1)(1 − α)⌉ = {_rank(len(scores), alpha)} exceeds n = "
+                                 f"{len(scores)}, so the answer is math.inf (no finite score has the guarantee); "
+                                 f"you returned {got}{hint}")
+        return
+    if not (math.isfinite(got) and abs(got - want) <= 1e-12 * max(1.0, abs(want))):
+        hint = _diagnose_all(got, _conformal_mistakes(scores, alpha)) if math.isfinite(got) else \
+            " — k ≤ n here, so the answer is a finite score"
+        raise AssertionError(f"{what}: expected the {_rank(len(scores), alpha)}-th smallest of {len(scores)} scores = "
+                             f"{want:.6g}, got {got:.6g}{hint}")
+
+
+@exercise("3.7", points=2)
+def test_conformal_quantile_is_the_corrected_order_statistic(impl):
+    fn = _mod(impl).conformal_quantile
+    rng = np.random.default_rng(37)
+    for n in (400, 127, 50, 19, 7, 2):
+        scores = np.abs(rng.standard_normal(n))
+        for alpha in (0.1, 0.32, 0.25, 0.05, 0.5, 0.9):
+            if _rank(n, alpha) != math.ceil((n + 1) * (1 - alpha)):
+                continue  # float rounding could move the ceiling: not a learner's mistake
+            _check_conformal(fn, scores, alpha, f"n = {n}, α = {alpha}")
+    # a hand-checked case: n = 9, α = 0.2 → k = ⌈10 · 0.8⌉ = 8 → the 8th smallest of 1..9 is 8 (np.quantile gives 7.4)
+    got = fn(np.arange(9, 0, -1, dtype=float), 0.2)
+    assert got == 8.0, (f"scores 9, 8, …, 1 with α = 0.2: k = ⌈10 · 0.8⌉ = 8, the answer is 8; got {got}"
+                        + _diagnose_all(got, _conformal_mistakes(np.arange(9, 0, -1, dtype=float), 0.2)))
+
+
+@exercise("3.7", points=1.5)
+def test_conformal_quantile_infinite_when_the_rank_exceeds_n(impl):
+    fn = _mod(impl).conformal_quantile
+    for scores, alpha in ((np.array([0.3, 1.2, 0.7, 2.0, 0.1]), 0.1),     # k = ⌈5.4⌉ = 6 > 5
+                          (np.linspace(0.1, 0.9, 9), 0.05),               # k = ⌈9.5⌉ = 10 > 9
+                          (np.array([4.0]), 0.25),                         # k = ⌈1.5⌉ = 2 > 1
+                          (np.array([2.0, 1.0, 3.0]), 0.25),               # k = 4 · 0.75 = 3 ≤ 3: finite, = 3
+                          (np.array([2.0, 1.0, 3.0, 5.0]), 0.5)):          # k = ⌈2.5⌉ = 3: = 3
+        _check_conformal(fn, scores, alpha, f"{len(scores)} scores, α = {alpha}")
+
+
+@exercise("3.7", points=1)
+def test_conformal_quantile_gives_the_coverage_guarantee(impl):
+    """Exchangeable scores: a fresh score falls at or below q with probability k/(n + 1) ≥ 1 − α."""
+    fn = _mod(impl).conformal_quantile
+    rng = np.random.default_rng(3700)
+    n, alpha, trials = 19, 0.1, 3000
+    cal, new = rng.exponential(size=(trials, n)), rng.exponential(size=trials)
+    covered = np.mean([new[t] <= fn(cal[t], alpha) for t in range(trials)])
+    want = _rank(n, alpha) / (n + 1)  # 18/20 = 0.90 exactly
+    assert covered >= want - 0.02, (
+        f"{trials} draws of n = {n} calibration scores + one test score: your q covered the test score "
+        f"{covered:.3f} of the time; the finite-sample quantile covers {want:.3f} ≥ 1 − α = {1 - alpha:.2f}"
+        + (" — the uncorrected quantile under-covers; use the rank ⌈(n + 1)(1 − α)⌉ (finite-sample correction)"
+           if covered < want - 0.02 else ""))
+
+
+@exercise("3.7", points=1)
+def test_conformal_quantile_inputs_ties_and_infinities(impl):
+    fn = _mod(impl).conformal_quantile
+    _check_conformal(fn, np.array([1.0, 1.0, 1.0, 2.0, 2.0]), 0.5, "tied scores")        # k = 3 → 1.0
+    _check_conformal(fn, np.array([0.5, np.inf, 0.2, 0.9]), 0.32, "an infinite score")    # k = ⌈3.4⌉ = 4 → inf
+    _check_conformal(fn, np.array([0.5, np.inf, 0.2, 0.9, 0.1, 0.3]), 0.32, "an infinite score, k < n")
+    scores = np.abs(np.random.default_rng(371).standard_normal(30))
+    want = _conformal_oracle(scores, 0.1)
+    for kind, x in (("list", scores.tolist()), ("float32 tensor", torch.tensor(scores, dtype=torch.float32)),
+                    ("float64 tensor", torch.tensor(scores))):
+        got = fn(x, 0.1)
+        assert isinstance(got, float), f"{kind} input: return a Python float, got {type(got).__name__}"
+        assert abs(got - want) <= 1e-6 * max(1.0, want), f"{kind} input: expected {want:.6g}, got {got:.6g}"
+    got = fn(scores, np.float32(0.25))
+    assert isinstance(got, float), "a numpy float α must work and return a Python float"
+
+
+@exercise("3.7", points=0.5)
+def test_conformal_quantile_rejects_bad_input(impl):
+    fn = _mod(impl).conformal_quantile
+    ok = np.array([0.3, 1.2, 0.7])
+    got = fn(ok, 0.5)  # points for the checks only once it works
+    assert got == 0.7, f"3 scores, α = 0.5: k = 2, expected 0.7, got {got}"
+    for alpha in (0.0, 1.0, -0.1, 1.5, math.nan):
+        _expect_value_error(fn, ok, alpha, why=f"α = {alpha} (α must lie strictly between 0 and 1)")
+    _expect_value_error(fn, ok, True, why="α = True (a bool is not a level)")
+    _expect_value_error(fn, ok, "0.1", why="α given as a string")
+    _expect_value_error(fn, np.array([]), 0.1, why="empty scores")
+    _expect_value_error(fn, np.array([0.3, np.nan, 0.7]), 0.1, why="a NaN score")
+    _expect_value_error(fn, np.ones((3, 2)), 0.1, why="2-D scores (need (n,))")
+
+
+# ---------------------------------------------------------------------------------------- 3.8
+def _qce_oracle(mean, std, y, n_levels):
+    """Per level, uncertainty-toolbox's way: count z_i = (y_i − μ_i)/σ_i at or below the level's normal quantile."""
+    z = (np.asarray(y, float) - np.asarray(mean, float)) / np.asarray(std, float)
+    gaps = []
+    for p in np.linspace(0.0, 1.0, n_levels):
+        bound = -math.inf if p == 0 else math.inf if p == 1 else stats.norm.ppf(p)
+        gaps.append(abs(p - np.mean(z <= bound)))
+    return float(np.mean(gaps))
+
+
+def _qce_mistakes(mean, std, y, n_levels):
+    """(value, hint) of the classic quantile-calibration mistakes."""
+    mean, std, y = (np.asarray(a, float) for a in (mean, std, y))
+    z = (y - mean) / std
+    L = np.linspace(0.0, 1.0, n_levels)
+
+    def gap(u, levels=L, reduce=lambda g: float(np.mean(np.abs(g)))):
+        return reduce(levels - (u[None, :] <= levels[:, None]).mean(axis=1))
+
+    u = stats.norm.cdf(z)
+    return [
+        (_regression_ece_oracle(mean, std, y, n_levels), "that is 3.3's central-interval ECE (|z|): quantile "
+         "calibration is one-sided — use the PIT u = Φ((y − μ)/σ) with its sign"),
+        (gap(stats.norm.cdf(np.abs(z))), "Φ(|z|) loses the sign of the error: the PIT is Φ((y − μ)/σ), not Φ(|y − μ|/σ)"),
+        (gap(stats.norm.cdf((y - mean) / std ** 2)), "std is a standard deviation: divide y − μ by σ, do not square it"),
+        (gap(stats.norm.cdf((y - mean) / np.sqrt(std))), "std is already σ: do not take its square root"),
+        (gap(stats.norm.pdf(z)), "the PIT uses the normal CDF Φ, not the density"),
+        (gap(u, np.linspace(0, 1, n_levels + 2)[1:-1]), "the levels are np.linspace(0, 1, n_levels): both ends included"),
+        (gap(u, np.arange(n_levels) / n_levels), "the levels are np.linspace(0, 1, n_levels): both ends included"),
+        (gap(u, np.linspace(0, 1, n_levels)[1:]), "the levels are np.linspace(0, 1, n_levels): both ends included"),
+        (float(np.mean(np.abs(L - (u[None, :] < L[:, None]).mean(axis=1)))), "the comparison is closed: count u ≤ p, not u < p"),
+        (gap(u, reduce=lambda g: float(np.sqrt(np.mean(g ** 2)))), "mean absolute gap, not the root-mean-square gap"),
+        (gap(u, reduce=lambda g: float(np.mean(g ** 2))), "mean absolute gap, not the mean squared gap (Kuleshov's weighted squared score is another number)"),
+        (gap(u, reduce=lambda g: float(np.max(np.abs(g)))), "average the gaps over levels, not the largest gap"),
+        (gap(u, reduce=lambda g: float(np.sum(np.abs(g)))), "average the gaps over levels, not their sum"),
+        (gap(u, reduce=lambda g: float(abs(np.mean(g)))), "take the absolute value of each gap before averaging, not of their mean"),
+        (gap(u, reduce=lambda g: float(np.mean(g))), "take the absolute value of each gap before averaging"),
+    ]
+
+
+def _check_qce(fn, mean, std, y, n_levels, what):
+    want = _qce_oracle(mean, std, y, n_levels)
+    got = fn(mean, std, y, n_levels=n_levels)
+    _is_float(got, "quantile_calibration_error")
+    if not abs(got - want) <= 1e-9:
+        hint = _diagnose_all(got, _qce_mistakes(mean, std, y, n_levels))
+        raise AssertionError(f"{what}: expected QCE {want:.6f}, got {got:.6f}{hint}")
+
+
+@exercise("3.8", points=2)
+def test_quantile_calibration_error_matches_definition(impl):
+    fn = _mod(impl).quantile_calibration_error
+    rng = np.random.default_rng(38)
+    for n, scale, bias, n_levels in ((300, 1.0, 0.0, 100), (200, 0.6, 0.3, 100), (150, 1.7, -0.4, 100),
+                                     (97, 1.0, 0.8, 11), (64, 1.3, 0.0, 2), (40, 0.5, -0.2, 7)):
+        mean, std, y = _gaussian_data(rng, n, std_scale=scale, bias=bias)
+        _check_qce(fn, mean, std, y, n_levels, f"n = {n}, σ × {scale}, bias {bias:+g}, n_levels = {n_levels}")
+    mean, std, y = _gaussian_data(rng, 120, bias=0.5)
+    got, want = fn(mean, std, y), _qce_oracle(mean, std, y, 100)
+    assert isinstance(got, float) and abs(got - want) <= 1e-9, (
+        f"called without n_levels: expected {want:.6f} (the default is n_levels=100), got {got}")
+
+
+@exercise("3.8", points=1)
+def test_quantile_calibration_error_sees_the_sign(impl):
+    """Observations all above their means: the central intervals still cover rightly (3.3's ECE ≈ 0), the QCE is large."""
+    fn = _mod(impl).quantile_calibration_error
+    rng = np.random.default_rng(381)
+    mean, std, y = _gaussian_data(rng, 2000)
+    calibrated = fn(mean, std, y)
+    assert calibrated < 0.03, f"2000 draws from the predictions themselves: QCE should be near 0, got {calibrated:.3f}"
+    above = mean + np.abs(y - mean)
+    got = fn(mean, std, above)
+    hint = _diagnose_all(got, _qce_mistakes(mean, std, above, 100))
+    assert got > 0.2, (f"every observation above its mean (a biased model whose |z| are calibrated): the fraction "
+                       f"of PIT values ≤ 0.5 is 0, so the QCE must be ≈ 0.25, got {got:.3f}{hint}")
+    below = mean - np.abs(y - mean)
+    got_b = fn(mean, std, below)
+    assert got_b > 0.2, f"every observation below its mean: the QCE must be ≈ 0.25 too, got {got_b:.3f}"
+
+
+@exercise("3.8", points=1)
+def test_quantile_calibration_error_closed_levels_and_input_kinds(impl):
+    fn = _mod(impl).quantile_calibration_error
+    mean, std = np.zeros(8), np.ones(8)
+    y = np.array([0.0, 0.0, 0.0, 1.0, 2.0, -1.0, 0.5, 1.5])   # three PIT values exactly 0.5, a level of linspace(0, 1, 101)
+    _check_qce(fn, mean, std, y, 101, "three observations exactly at their means (PIT = 0.5, a level)")
+    _check_qce(fn, mean, std, y, 3, "levels 0, 0.5, 1 with PIT values on the middle level")
+    rng = np.random.default_rng(382)
+    m, s, obs = _gaussian_data(rng, 50, bias=0.2)
+    want = _qce_oracle(m, s, obs, 100)
+    for kind, args in (("lists", (m.tolist(), s.tolist(), obs.tolist())),
+                       ("float64 tensors", tuple(torch.tensor(a) for a in (m, s, obs))),
+                       ("float32 tensors", tuple(torch.tensor(a, dtype=torch.float32) for a in (m, s, obs)))):
+        got = fn(*args)
+        _is_float(got, f"quantile_calibration_error on {kind}")
+        assert abs(got - want) <= 0.011, f"{kind}: expected {want:.4f}, got {got:.4f}"
+
+
+@exercise("3.8", points=0.5)
+def test_quantile_calibration_error_rejects_bad_input(impl):
+    fn = _mod(impl).quantile_calibration_error
+    mean, std, y = _gaussian_data(np.random.default_rng(383), 20)
+    got = fn(mean, std, y)  # points for the checks only once it works
+    assert isinstance(got, float) and abs(got - _qce_oracle(mean, std, y, 100)) <= 1e-9, \
+        f"expected {_qce_oracle(mean, std, y, 100):.6f}, got {got}"
+    _expect_value_error(fn, mean, std, y[:-1], why="y shorter than mean")
+    _expect_value_error(fn, mean, np.where(np.arange(20) == 3, 0.0, std), y, why="a zero std")
+    _expect_value_error(fn, mean, -std, y, why="negative stds")
+    _expect_value_error(fn, mean, std, np.where(np.arange(20) == 5, np.nan, y), why="a NaN observation")
+    _expect_value_error(fn, np.array([]), np.array([]), np.array([]), why="empty inputs")
+    _expect_value_error(fn, mean[None], std[None], y[None], why="2-D inputs")
+    _expect_value_error(fn, mean, std, y, n_levels=1, why="n_levels = 1 (need ≥ 2)")
+    _expect_value_error(fn, mean, std, y, n_levels=10.0, why="a float n_levels")

@@ -625,23 +625,38 @@ def test_ddim_eta0_is_deterministic_and_clips(impl):
     c, d = step(x, 150, 100, eps, ab, eta=1.0), step(x, 150, 100, eps, ab, eta=1.0)
     assert isinstance(c, torch.Tensor) and not torch.equal(c, d), (
         "with eta > 0 and noise=None, ddim_step must draw fresh noise (torch.randn_like(x_t)) for σ·noise")
-    t, tp, clip = 190, 120, 1.0
-    got = step(x, t, tp, eps, ab, clip=clip)
+    t, tp = 190, 20
     ab_t, ab_p = float(ab[t]), float(ab[tp])
     x0 = (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
-    x0 = x0 * (clip / x0.norm(dim=-1, keepdim=True)).clamp(max=1)
-    want = math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps
-    eps_again = (x - math.sqrt(ab_t) * x0) / math.sqrt(1 - ab_t)
-    _diagnose(got, [("use ε̂ as given in the direction term; do not recompute it from the clipped x̂₀",
-                     math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps_again),
+    clip = float(x0.norm(dim=-1).median())          # the clip binds for some rows and not for others
+    got = step(x, t, tp, eps, ab, clip=clip)
+    norms = x0.norm(dim=-1, keepdim=True)
+    x0c = x0 * (clip / norms).clamp(max=1)
+    eps_again = torch.where(norms > clip, (x - math.sqrt(ab_t) * x0c) / math.sqrt(1 - ab_t), eps)
+    want = math.sqrt(ab_p) * x0c + math.sqrt(1 - ab_p) * eps_again
+    _diagnose(got, [("where the clip binds, re-derive ε̂ from the clipped x̂₀, ε̂ ← (x_t − √ᾱ_t·x̂₀_clipped)/√(1 − ᾱ_t), "
+                     "before the update: keeping the predicted ε̂ next to a clipped x̂₀ mixes two inconsistent "
+                     "estimates", math.sqrt(ab_p) * x0c + math.sqrt(1 - ab_p) * eps),
+                    ("re-derive ε̂ with √ᾱ_t and √(1 − ᾱ_t) of the current step t, not of t_prev",
+                     math.sqrt(ab_p) * x0c + math.sqrt(1 - ab_p)
+                     * torch.where(norms > clip, (x - math.sqrt(ab_p) * x0c) / math.sqrt(1 - ab_p), eps)),
                     ("clip x̂₀ (rows whose norm exceeds clip), not the result x_(t_prev)",
                      lambda: (lambda o: o * (clip / o.norm(dim=-1, keepdim=True)).clamp(max=1))(
-                         math.sqrt(ab_p) * (x - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t)
-                         + math.sqrt(1 - ab_p) * eps))],
-              "ddim_step with clip=1.0")
-    _close(got, want, torch.float64, "ddim_step with clip=1.0",
-           "clip each row of x̂₀ to norm ≤ clip, then x_(t') = sqrt(ᾱ_t')·x̂₀_clipped + sqrt(1 − ᾱ_t')·ε̂ "
-           "(ε̂ as given)", scale=3)
+                         math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps)),
+                    ("clip each row of x̂₀ whose norm exceeds clip (the clip had no effect)",
+                     math.sqrt(ab_p) * x0 + math.sqrt(1 - ab_p) * eps)],
+              "ddim_step with a clip that binds for some rows")
+    _close(got, want, torch.float64, "ddim_step with a clip that binds for some rows",
+           "clip each row of x̂₀ to norm ≤ clip; where it binds, re-derive ε̂ ← (x_t − √ᾱ_t·x̂₀_clipped)/√(1 − ᾱ_t); "
+           "then x_(t') = sqrt(ᾱ_t')·x̂₀ + sqrt(1 − ᾱ_t')·ε̂", scale=3)
+    big = step(x, t, tp, eps, ab, clip=1e6)
+    _close(big, step(x, t, tp, eps, ab), torch.float64, "ddim_step with a clip that never binds",
+           "a clip larger than every row norm of x̂₀ must change nothing (ε̂ stays eps_pred)", scale=3)
+    noisy = step(x, t, tp, eps, ab, eta=1.0, noise=torch.ones_like(x), clip=clip)
+    sigma = math.sqrt((1 - ab_p) / (1 - ab_t)) * math.sqrt(1 - ab_t / ab_p)
+    want_noisy = math.sqrt(ab_p) * x0c + math.sqrt(max(1 - ab_p - sigma ** 2, 0)) * eps_again + sigma
+    _close(noisy, want_noisy, torch.float64, "ddim_step with eta = 1 and a binding clip",
+           "with η > 0 the re-derived ε̂ takes the weight sqrt(1 − ᾱ_t' − σ²), plus σ·noise", scale=3)
 
 
 @exercise("4.5", points=2)
@@ -1078,3 +1093,280 @@ def test_sample_metrics_novelty_extremes_with_real_geometries(impl):
         raise AssertionError("sample_metrics with an invalid training SMILES should raise ValueError")
     _raises(lambda: mod.sample_metrics([_tagged(0), torch.zeros(3)], [], perceive=fake),
             "sample_metrics with an entry that is not an (atomic_numbers, pos) pair")
+
+
+# ---------------------------------------------------------------------------------------- 4.8
+_SINGLE_48 = {(6, 6): 1.54, (6, 7): 1.47, (6, 8): 1.43, (6, 9): 1.35, (7, 7): 1.45, (7, 8): 1.40,
+              (7, 9): 1.36, (8, 8): 1.48, (8, 9): 1.42, (9, 9): 1.42}
+_VALENCE_48 = {6: 4, 7: 3, 8: 2, 9: 1}
+
+
+def _stability_oracle(z, pos):
+    """The grader's own per-atom stability: plain loops, float64."""
+    z = [int(a) for a in z]
+    p = pos.double()
+    out = []
+    for i in range(len(z)):
+        bonded, clash = 0, False
+        for j in range(len(z)):
+            if i == j:
+                continue
+            d = float((p[i] - p[j]).norm())
+            clash |= d < 1.0
+            bonded += d < _SINGLE_48[tuple(sorted((z[i], z[j])))] + 0.25
+        out.append(bonded <= _VALENCE_48[z[i]] and not clash)
+    return torch.tensor(out)
+
+
+def _star(centre, ligand, k, d, extra=()):
+    """Atom ``centre`` with ``k`` atoms ``ligand`` at distance ``d`` along ±x, ±y, ±z (plus ``extra`` atoms)."""
+    dirs = torch.tensor([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=torch.float64)
+    pos = torch.cat([torch.zeros(1, 3, dtype=torch.float64), d * dirs[:k]])
+    z = [centre] + [ligand] * k
+    for zz, p in extra:
+        z.append(zz)
+        pos = torch.cat([pos, torch.tensor([p], dtype=torch.float64)])
+    return torch.tensor(z), pos
+
+
+# (name, z, pos, hint when the answer differs)
+def _stability_cases():
+    cases = [
+        ("a carbon with 4 carbon neighbours at 1.5 Å", *_star(6, 6, 4, 1.5),
+         "4 bonds is exactly carbon's valence: stable means at most VALENCE bonds (≤, not <), and an atom is not "
+         "its own neighbour (leave the diagonal of the distance matrix out)"),
+        ("a carbon with 6 carbon neighbours at 1.5 Å", *_star(6, 6, 6, 1.5),
+         "the centre has 6 bonds > 4: unstable; each outer carbon has one bond (outer–outer 2.12 Å is beyond "
+         "1.54 + 0.25 Å)"),
+        ("a nitrogen with 3 carbon neighbours at 1.45 Å", *_star(7, 6, 3, 1.45),
+         "3 bonds is exactly nitrogen's valence: stable (at most VALENCE, ≤)"),
+        ("a nitrogen with 4 carbon neighbours at 1.45 Å", *_star(7, 6, 4, 1.45),
+         "4 bonds exceed nitrogen's valence 3: unstable (C–N bonds reach SINGLE + BOND_TOLERANCE = 1.47 + 0.25 Å)"),
+        ("an oxygen with 3 carbon neighbours at 1.40 Å", *_star(8, 6, 3, 1.40),
+         "3 bonds exceed oxygen's valence 2: unstable (C–O bonds reach SINGLE + BOND_TOLERANCE = 1.43 + 0.25 Å)"),
+        ("a fluorine with 2 carbon neighbours at 1.40 Å", *_star(9, 6, 2, 1.40),
+         "2 bonds exceed fluorine's valence 1: unstable (C–F bonds reach SINGLE + BOND_TOLERANCE = 1.35 + 0.25 Å)"),
+        ("a carbon with 4 carbons at 1.5 Å and a fluorine at 1.65 Å", *_star(6, 6, 4, 1.5, extra=[(9, [0.0, 0.0, 1.65])]),
+         "C–F bonds end at SINGLE[(6, 9)] + 0.25 = 1.60 Å, not at the C–C cutoff: look up each pair's own SINGLE "
+         "length (keys are sorted pairs)"),
+        ("a carbon with 4 carbons at 1.5 Å and an oxygen at 1.70 Å", *_star(6, 6, 4, 1.5, extra=[(8, [0.0, 0.0, 1.70])]),
+         "C–O bonds end at SINGLE[(6, 8)] + BOND_TOLERANCE = 1.43 + 0.25 = 1.68 Å: an oxygen at 1.70 Å is not "
+         "bonded (use SINGLE + BOND_TOLERANCE, not another margin)"),
+        ("a carbon with 5 carbons at 1.78 Å", *_star(6, 6, 5, 1.78),
+         "C–C bonds reach up to SINGLE + BOND_TOLERANCE = 1.79 Å: 1.78 Å is a bond, so the centre has 5 bonds "
+         "and is unstable (use SINGLE + BOND_TOLERANCE, not the bare SINGLE length or a smaller margin)"),
+        ("two oxygens 0.9 Å apart and a far carbon", torch.tensor([8, 8, 6]),
+         torch.tensor([[0, 0, 0], [0.9, 0, 0], [6.0, 0, 0]], dtype=torch.float64),
+         "atoms closer than MIN_DISTANCE (1.0 Å) clash: both are unstable, even though one O–O bond is within "
+         "valence; the far carbon is stable"),
+    ]
+    return cases
+
+
+@exercise("4.8", points=2)
+def test_atom_stability_on_constructed_geometries(impl):
+    stab = impl.ch04_diffusion.atom_stability
+    for name, z, pos, hint in _stability_cases():
+        got = stab(z, pos)
+        assert isinstance(got, torch.Tensor), f"atom_stability must return a torch.Tensor, got {type(got).__name__}"
+        assert got.dtype == torch.bool, f"atom_stability must return a torch.bool tensor (one flag per atom), got {got.dtype}"
+        assert tuple(got.shape) == (len(z),), f"{name}: expected shape ({len(z)},), got {tuple(got.shape)}"
+        want = _stability_oracle(z, pos)
+        assert torch.equal(got.cpu(), want), f"{name}: got {got.tolist()}, expected {want.tolist()}. {hint}"
+
+
+@exercise("4.8", points=1)
+def test_atom_stability_on_embedded_molecules_and_invariances(impl):
+    stab = impl.ch04_diffusion.atom_stability
+    gen = torch.Generator().manual_seed(48)
+    for smi in ("CCO", "CC(=O)O", "c1ccccc1", "CC#N", "FC(F)(F)C(=O)N", "OCC1OC(O)C(O)C1O", "c1ccncc1"):
+        z, pos, _ = _embedded(smi)
+        for dtype in DTYPES:
+            got = stab(z, pos.to(dtype))
+            assert got.dtype == torch.bool and bool(got.all()), (
+                f"{smi} (RDKit conformer, {dtype}): every atom of a real molecule is stable, got {got.tolist()} — an "
+                "atom is not its own neighbour (leave the diagonal out of the count and the clash test), bonds end at "
+                "SINGLE[pair] + BOND_TOLERANCE")
+    z, pos = _star(6, 6, 6, 1.5)
+    want = _stability_oracle(z, pos)
+    before = pos.clone()
+    for _ in range(3):
+        R = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))[0]
+        perm = torch.randperm(len(z), generator=gen)
+        got = stab(z[perm], (pos @ R.T + 4.0)[perm].float())
+        assert torch.equal(got.cpu(), want[perm]), (
+            "atom_stability changed after rotating, translating and reordering the atoms (float32): use only "
+            "interatomic distances and return the flags in the input order")
+    assert torch.equal(pos, before), "atom_stability must not modify pos"
+    one = stab(torch.tensor([7]), torch.zeros(1, 3))
+    assert one.dtype == torch.bool and one.tolist() == [True], (
+        f"a single atom (no neighbours, no clash) is stable, got {one.tolist()}: the distance to itself is 0 — leave "
+        "the diagonal out of the clash test")
+    many = stab([6, 8], torch.tensor([[0.0, 0, 0], [1.2, 0, 0]]))
+    assert many.tolist() == [True, True], "atomic_numbers may be a list of ints (C=O at 1.2 Å: both stable)"
+
+
+@exercise("4.8", points=1)
+def test_atom_stability_rejects_bad_input(impl):
+    stab = impl.ch04_diffusion.atom_stability
+    ok = torch.zeros(2, 3)
+    ok[1, 0] = 1.5
+    _raises(lambda: stab(torch.tensor([6, 1]), ok), "atom_stability with a hydrogen (atomic number 1)")
+    _raises(lambda: stab(torch.tensor([6, 17]), ok), "atom_stability with chlorine (17)")
+    _raises(lambda: stab(torch.tensor([6, 6, 6]), ok), "atom_stability with 3 atomic numbers for 2 positions")
+    _raises(lambda: stab(torch.tensor([6, 6]), torch.zeros(2, 2)), "atom_stability with pos of shape (2, 2)")
+    _raises(lambda: stab(torch.tensor([6, 6]), torch.tensor([[0.0, 0, 0], [float("nan"), 0, 0]])),
+            "atom_stability with NaN coordinates")
+    _raises(lambda: stab(torch.tensor([], dtype=torch.long), torch.zeros(0, 3)), "atom_stability with no atoms")
+
+
+# ---------------------------------------------------------------------------------------- 4.9
+def _bond_oracle(mol, pos, bounds, tolerance=0.25):
+    """The grader's own bond-length check: plain loops over mol.GetBonds(), float64."""
+    out = []
+    for b in mol.GetBonds():
+        i, j = sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
+        d = math.dist([float(v) for v in pos[i]], [float(v) for v in pos[j]])
+        low, high = float(bounds[j][i]), float(bounds[i][j])
+        out.append((d - low) / low if d < low else (d - high) / high if d > high else 0.0)
+    return out
+
+
+_CHAIN_BOUNDS = {(0, 1): (1.4, 1.6), (1, 2): (1.2, 1.35), (2, 3): (1.0, 2.0)}  # (lower, upper) per sorted bond
+_CHAIN_D = (1.25, 1.75, 2.5)   # too short (−0.107), too long (+0.296), exactly 25 % too long
+
+
+def _chain_variant(rule, unsorted_only=False):
+    """Deviations of the chain's bonds under a (possibly wrong) ``rule(d, low, high)``; with ``unsorted_only``
+    only the second bond (stored as begin 2, end 1) reads its bounds swapped and the rule is the right one."""
+    out = []
+    for k, (d, (low, high)) in enumerate(zip(_CHAIN_D, _CHAIN_BOUNDS.values())):
+        if unsorted_only:
+            low, high = (high, low) if k == 1 else (low, high)
+        out.append(rule(d, low, high))
+    return out
+
+
+def _right_rule(d, low, high):
+    return (d - low) / low if d < low else (d - high) / high if d > high else 0.0
+
+
+def _toy_chain():
+    """Four atoms C0–C1, C2–C1 (stored as begin 2, end 1), C2–C3 on the x axis with hand-made, asymmetric bounds."""
+    from rdkit import Chem
+
+    rw = Chem.RWMol()
+    for _ in range(4):
+        rw.AddAtom(Chem.Atom(6))
+    rw.AddBond(0, 1, Chem.BondType.SINGLE)
+    rw.AddBond(2, 1, Chem.BondType.SINGLE)   # begin index > end index: the pair must be sorted
+    rw.AddBond(2, 3, Chem.BondType.SINGLE)
+    mol = rw.GetMol()
+    x = [0.0, 1.25, 3.0, 5.5]                # bonds of 1.25, 1.75 and 2.5 Å (exact in binary)
+    pos = torch.tensor([[v, 0.0, 0.0] for v in x], dtype=torch.float64)
+    bounds = torch.full((4, 4), 9.0, dtype=torch.float64)
+    bounds.fill_diagonal_(0.0)
+    for (i, j), (low, high) in _CHAIN_BOUNDS.items():
+        bounds[i, j], bounds[j, i] = high, low   # upper bound above the diagonal, lower bound below
+    bounds[0, 2], bounds[2, 0] = 3.0, 2.0
+    return mol, pos, bounds
+
+
+def _check_bond_result(got, want, tolerance, what):
+    assert isinstance(got, dict), f"{what}: bond_length_outliers must return a dict, got {type(got).__name__}"
+    missing = {"deviation", "worst", "n_outliers", "passes"} - set(got)
+    assert not missing, f"{what}: the result lacks the documented key(s) {sorted(missing)}"
+    dev = got["deviation"]
+    assert isinstance(dev, torch.Tensor) and dev.dtype == torch.float64, (
+        f"{what}: 'deviation' must be a float64 torch.Tensor, got {type(dev).__name__} {getattr(dev, 'dtype', '')}")
+    assert tuple(dev.shape) == (len(want),), f"{what}: 'deviation' needs one entry per bond ({len(want)}), got {tuple(dev.shape)}"
+    w = torch.tensor(want, dtype=torch.float64)
+    if len(want) and not torch.allclose(dev.cpu(), w, atol=1e-9, rtol=1e-7):
+        hint = "r = (d − lower)/lower below the window, (d − upper)/upper above it, 0 inside"
+        if torch.allclose(dev.cpu().abs(), w.abs(), atol=1e-9) and not torch.allclose(dev.cpu(), w, atol=1e-9):
+            hint = "the deviation is signed: negative when the bond is too short, positive when too long"
+        raise AssertionError(f"{what}: deviation {[round(float(v), 4) for v in dev]}, expected "
+                             f"{[round(v, 4) for v in want]} — {hint}")
+    worst = max((abs(v) for v in want), default=0.0)
+    n_out = sum(abs(v) > tolerance for v in want)
+    assert isinstance(got["worst"], float) and math.isclose(got["worst"], worst, abs_tol=1e-9), (
+        f"{what}: 'worst' must be the largest |deviation| as a float ({worst:.4f}; 0.0 without bonds), got {got['worst']!r}")
+    assert isinstance(got["n_outliers"], int) and not isinstance(got["n_outliers"], bool) and got["n_outliers"] == n_out, (
+        f"{what}: 'n_outliers' must be the int number of bonds with |deviation| > tolerance ({n_out}), got "
+        f"{got['n_outliers']!r} — a deviation exactly at the tolerance still passes")
+    assert got["passes"] is (n_out == 0) or (isinstance(got["passes"], bool) and got["passes"] == (n_out == 0)), (
+        f"{what}: 'passes' must be the bool 'no outlier' ({n_out == 0}), got {got['passes']!r}")
+
+
+@exercise("4.9", points=2)
+def test_bond_length_outliers_on_a_hand_made_chain(impl):
+    check = impl.ch04_diffusion.bond_length_outliers
+    mol, pos, bounds = _toy_chain()
+    want = _bond_oracle(mol, pos, bounds)      # [-0.107, +0.296, +0.25]
+    assert want[2] == 0.25 and want == _chain_variant(_right_rule)
+    got = check(mol, pos, bounds)
+    assert isinstance(got, dict) and "deviation" in got, f"bond_length_outliers must return the documented dict, got {got!r}"
+    dev = got["deviation"]
+    if isinstance(dev, torch.Tensor) and dev.numel() == 3:
+        dev = [float(v) for v in dev]
+        known = [  # (mistake, its deviations on this chain)
+            ("the upper bound of atoms i < j is bounds[i, j] (upper triangle) and the lower bound bounds[j, i] "
+             "(lower triangle): the two triangles are swapped", _chain_variant(lambda d, lo, hi: _right_rule(d, hi, lo))),
+            ("sort each bond's pair (i < j) before reading the bounds: the second bond is stored as begin 2, end 1, "
+             "and bounds[2, 1] is its lower bound, not its upper", _chain_variant(_right_rule, unsorted_only=True)),
+            ("express the deviation relative to the bound it crosses ((d − upper)/upper), not in Å",
+             _chain_variant(lambda d, lo, hi: d - lo if d < lo else d - hi if d > hi else 0.0)),
+            ("a bond shorter than its lower bound deviates by (d − lower)/lower, a longer one by (d − upper)/upper: "
+             "divide by the bound it crosses, not by the other one",
+             _chain_variant(lambda d, lo, hi: (d - lo) / hi if d < lo else (d - hi) / lo if d > hi else 0.0)),
+            ("measure outside the window [lower, upper], not from its midpoint",
+             _chain_variant(lambda d, lo, hi: (d - (lo + hi) / 2) / ((lo + hi) / 2))),
+        ]
+        for message, values in known:
+            if all(abs(a - b) < 1e-6 for a, b in zip(dev, values)):
+                raise AssertionError(f"bond_length_outliers on a hand-made chain: {message}")
+    _check_bond_result(got, want, 0.25, "a chain with a short, a long and an at-the-tolerance bond")
+    assert got["passes"] is False or got["passes"] == False, "a bond 26.7 % above its upper bound fails"  # noqa: E712
+    loose = check(mol, pos, bounds, tolerance=0.3)
+    _check_bond_result(loose, want, 0.3, "the same chain with tolerance = 0.3")
+    before = pos.clone()
+    check(mol, pos, bounds)
+    assert torch.equal(pos, before), "bond_length_outliers must not modify pos"
+
+
+@exercise("4.9", points=1)
+def test_bond_length_outliers_on_embedded_molecules(impl):
+    from rdkit.Chem.rdDistGeom import GetMoleculeBoundsMatrix
+
+    check = impl.ch04_diffusion.bond_length_outliers
+    gen = torch.Generator().manual_seed(49)
+    for smi in ("CCO", "CC(=O)N", "c1ccccc1", "CC#N", "OCC1OC(O)C(O)C1O", "c1ccncc1"):
+        z, pos, _ = _embedded(smi)
+        from rdkit import Chem
+        mol = Chem.MolFromSmiles(smi)
+        # the embedded heavy atoms follow the SMILES atom order (see _embedded)
+        bounds = GetMoleculeBoundsMatrix(mol, set15bounds=True, scaleVDW=True, doTriangleSmoothing=True,
+                                         useMacrocycle14config=False)
+        for scale in (0.0, 0.3):
+            noisy = pos.double() + scale * torch.randn(pos.shape, generator=gen, dtype=torch.float64)
+            want = _bond_oracle(mol, noisy, bounds)
+            _check_bond_result(check(mol, noisy, bounds), want, 0.25, f"{smi} (noise {scale} Å)")
+            _check_bond_result(check(mol, noisy.float(), torch.as_tensor(bounds), tolerance=0.1),
+                               _bond_oracle(mol, noisy.float().double(), bounds), 0.1,
+                               f"{smi} (float32 pos, bounds as a tensor, tolerance 0.1)")
+    from rdkit import Chem
+    single = Chem.MolFromSmiles("C")
+    _check_bond_result(check(single, torch.zeros(1, 3), [[0.0]]), [], 0.25, "methane (no bonds)")
+
+
+@exercise("4.9", points=1)
+def test_bond_length_outliers_rejects_bad_input(impl):
+    check = impl.ch04_diffusion.bond_length_outliers
+    mol, pos, bounds = _toy_chain()
+    _raises(lambda: check(mol, pos[:3], bounds), "bond_length_outliers with 3 positions for 4 atoms")
+    _raises(lambda: check(mol, pos[:, :2], bounds), "bond_length_outliers with 2-D coordinates")
+    _raises(lambda: check(mol, pos, bounds[:3, :3]), "bond_length_outliers with a 3×3 bounds matrix for 4 atoms")
+    _raises(lambda: check(mol, pos, bounds, tolerance=-0.1), "bond_length_outliers with tolerance = -0.1")
+    bad = pos.clone()
+    bad[1, 0] = float("nan")
+    _raises(lambda: check(mol, bad, bounds), "bond_length_outliers with NaN in pos")

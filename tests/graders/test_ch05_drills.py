@@ -3,7 +3,9 @@
 Oracles are independent of the reference: brute force and networkx (5.1, 5.2), exact enumeration of
 the cluster bootstrap and a seeded coverage simulation (5.3), RDKit's own fingerprints and Butina
 clustering (5.4), Spiegelhalter's formula, an explicit-loop ECE and a calibrated-by-construction
-simulation (5.5), scipy's ``binomtest(...).proportion_ci`` and exact binomial sums (5.6).
+simulation (5.5), scipy's ``binomtest(...).proportion_ci`` and exact binomial sums (5.6), adjusted p-values
+and hand-made cases that separate Holm from Bonferroni and step-up from step-down BH (5.7; statsmodels is not
+a dependency, so the oracle is the adjusted-p-value formulation).
 Complexity (5.1, 5.2) is judged by how a deterministic count of operations grows from n to 8n
 (``molpractice.workcount``): no clock is read, so a busy machine cannot flip a verdict. Every random number
 is seeded, so verdicts never flake.
@@ -731,3 +733,193 @@ def test_lower_bound_coverage_and_validation(impl):
     for c in (0.0, 1.0, 1.5):
         with pytest.raises(ValueError):
             f(3, 10, confidence=c)
+
+
+# ---------------------------------------------------------------------------------------- 5.7
+def _adjusted_decisions(p, alpha, method):
+    """Oracle by adjusted p-values (an independent formulation): Holm p̃_(i) = max_{j<=i} (m − j + 1) p_(j),
+    BH p̃_(i) = min_{j>=i} m p_(j) / j; reject where p̃ <= α."""
+    p = np.asarray(p, dtype=np.float64)
+    m = len(p)
+    if m == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.argsort(p)
+    ranks = np.arange(1, m + 1)
+    if method == "holm":
+        adj = np.maximum.accumulate((m - ranks + 1) * p[order])
+    else:
+        adj = np.minimum.accumulate((m * p[order] / ranks)[::-1])[::-1]
+    out = np.zeros(m, dtype=bool)
+    out[order] = adj <= alpha
+    return out
+
+
+def _rule(p, alpha, thresholds_of_rank, cut):
+    """Decisions (input order) of a threshold rule on sorted p-values: ``cut`` is 'first_failure' (step-down),
+    'last_success' (step-up) or 'each' (every p-value against its own threshold)."""
+    p = np.asarray(p, dtype=np.float64)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    passed = thresholds_of_rank(p[order], np.arange(1, m + 1), m)
+    if cut == "first_failure":
+        k = m if passed.all() else int(np.argmin(passed))
+        sorted_reject = np.arange(m) < k
+    elif cut == "last_success":
+        hits = np.flatnonzero(passed)
+        sorted_reject = np.arange(m) < (hits[-1] + 1 if len(hits) else 0)
+    else:
+        sorted_reject = passed
+    out = np.zeros(m, dtype=bool)
+    out[order] = sorted_reject
+    return out
+
+
+_HOLM_FIX = "Holm: reject while p_(i) <= α/(m − i + 1) for ranks i = 1, 2, …, stop at the first failure"
+_BH_FIX = "BH: reject ranks 1..k for the largest k with p_(k) <= k·α/m"
+_WRONG_RULES = {  # name: (methods it imitates, rule, what to fix)
+    "bonferroni": (("holm",), (lambda s, i, m, a: s <= a / m, "each"),
+                   "Holm's threshold grows with the rank, α/(m − i + 1); α/m for every p-value is Bonferroni"),
+    "holm_no_stop": (("holm",), (lambda s, i, m, a: s <= a / (m - i + 1), "each"),
+                     "Holm is step-down: stop at the first p_(i) > α/(m − i + 1) — nothing after it is rejected, "
+                     "even a p-value that would pass its own threshold"),
+    "holm_off_by_one": (("holm",), (lambda s, i, m, a: s <= a / (m - i + 2), "first_failure"),
+                        "ranks start at 1 in α/(m − i + 1): the smallest p-value meets α/m, not α/(m + 1)"),
+    "bh_step_down": (("bh",), (lambda s, i, m, a: s <= i * a / m, "first_failure"),
+                     "BH is step-up: find the LARGEST rank k with p_(k) <= k·α/m and reject ranks 1..k, not only "
+                     "until the first failure"),
+    "bh_individual": (("bh",), (lambda s, i, m, a: s <= i * a / m, "each"),
+                      "BH is step-up: find the LARGEST rank k with p_(k) <= k·α/m and reject ranks 1..k, including "
+                      "ranks below k that miss their own threshold"),
+    "bh_off_by_one": (("bh",), (lambda s, i, m, a: s <= (i - 1) * a / m, "last_success"),
+                      "ranks start at 1 in k·α/m: the smallest p-value meets 1·α/m, not 0"),
+    "holm_strict": (("holm",), (lambda s, i, m, a: s < a / (m - i + 1), "first_failure"),
+                    "a p-value equal to its threshold is rejected (<=, not <)"),
+    "bh_strict": (("bh",), (lambda s, i, m, a: s < i * a / m, "last_success"),
+                  "a p-value equal to its threshold is rejected (<=, not <)"),
+}
+
+
+def _diagnosis(p, alpha, method, got, want):
+    """What to fix when ``got`` (wrong) equals a known wrong rule's answer, else the rule itself."""
+    p = np.asarray(p, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    if np.array_equal(got, want[order]):
+        return ("decisions must be in the order of the input p_values (position j answers p_values[j]), "
+                "not in sorted order")
+    fixes = [fix for methods, (test, cut), fix in _WRONG_RULES.values()
+             if method in methods and np.array_equal(got, _rule(p, alpha, lambda s, i, m: test(s, i, m, alpha), cut))]
+    if fixes:  # several wrong rules can give the same answer on one case: name each
+        return "; or ".join(dict.fromkeys(fixes))
+    return _HOLM_FIX if method == "holm" else _BH_FIX
+
+
+def _random_p_values(rng, m):
+    """A mixture of null (uniform) and real effects (small p-values), away from exact threshold ties."""
+    n_effects = int(rng.integers(0, m + 1))
+    p = np.concatenate([rng.uniform(size=m - n_effects), rng.beta(0.3, 8.0, size=n_effects)])
+    return rng.permutation(p)
+
+
+def _decide(f, p, alpha, method):
+    got = f(p, alpha=alpha, method=method)
+    assert got is not None, "holm_bh_decisions returned None: return a bool array of decisions"
+    got = np.asarray(got)
+    assert got.shape == (len(p),), f"return one decision per p-value: shape ({len(p)},), got {got.shape}"
+    assert got.dtype == bool, f"return a bool array (True = reject), got dtype {got.dtype}"
+    return got
+
+
+# (p-values, α, method, expected, what a wrong answer means) — each case separates one realistic mistake
+_MULTIPLE_CASES = [
+    ([0.3, 0.01, 0.04, 0.02], 0.05, "bh", [False, True, False, True],
+     "decisions must be in the order of the input p_values (position j answers p_values[j]), not in sorted order"),
+    ([0.01, 0.02, 0.5], 0.05, "holm", [True, True, False],
+     "Holm's threshold grows with the rank: p_(i) <= α/(m − i + 1) (α/3, α/2, α here), not α/m for every "
+     "p-value (that is Bonferroni)"),
+    ([0.01, 0.03, 0.04], 0.05, "holm", [True, False, False],
+     "Holm is step-down: stop at the first p_(i) > α/(m − i + 1) — nothing after it is rejected, even a p-value "
+     "that would pass its own threshold"),
+    ([0.01, 0.04, 0.045], 0.05, "bh", [True, True, True],
+     "BH is step-up: find the LARGEST rank k with p_(k) <= k·α/m and reject ranks 1..k, including ranks below k "
+     "that miss their own threshold"),
+    ([0.125, 0.9, 0.95, 0.99], 0.5, "holm", [True, False, False, False],
+     "a p-value equal to its threshold is rejected (<=, not <); ranks start at 1, so the smallest p-value meets α/m"),
+    ([0.125, 0.9, 0.95, 0.99], 0.5, "bh", [True, False, False, False],
+     "a p-value equal to its threshold is rejected (<=, not <); ranks start at 1, so the smallest p-value meets "
+     "1·α/m"),
+    ([0.2, 0.25, 0.375, 0.6], 0.5, "bh", [True, True, True, False],
+     "BH thresholds are k·α/m for ranks k = 1..m (0.125, 0.25, 0.375, 0.5 here) and p equal to a threshold is "
+     "rejected"),
+    ([0.1, 0.1, 0.1, 0.1], 0.5, "holm", [True, True, True, True],
+     "equal p-values must get the same decision; with four p-values of 0.1 and α = 0.5 Holm rejects all four"),
+    ([0.02, 0.5, 0.02], 0.05, "bh", [True, False, True],
+     "equal p-values must get the same decision (ties are rejected together)"),
+]
+
+
+@exercise("5.7", points=2)
+def test_multiple_testing_cases_that_separate_the_rules(impl):
+    f = impl.ch05_drills.holm_bh_decisions
+    for p, alpha, method, want, fix in _MULTIPLE_CASES:
+        got = _decide(f, list(p), alpha, method)
+        if got.tolist() != want:
+            diagnosis = _diagnosis(p, alpha, method, got, np.array(want))
+            raise AssertionError(f"holm_bh_decisions({p}, alpha={alpha}, method={method!r}) = {got.tolist()}, "
+                                 f"expected {want}: {diagnosis} ({fix})")
+    for method in ("holm", "bh"):
+        assert _decide(f, [], 0.05, method).shape == (0,), "no p-values: return an empty bool array"
+        assert _decide(f, [0.04], 0.05, method).tolist() == [True], "one p-value: reject when p <= α"
+        assert _decide(f, [0.06], 0.05, method).tolist() == [False], "one p-value: keep when p > α"
+        assert _decide(f, [0.0, 1.0], 0.05, method).tolist() == [True, False], "p = 0 is rejected, p = 1 kept"
+
+
+@exercise("5.7", points=2)
+def test_multiple_testing_matches_adjusted_p_values(impl):
+    f = impl.ch05_drills.holm_bh_decisions
+    rng = np.random.default_rng(57)
+    for trial in range(600):
+        m = int(rng.integers(1, 40))
+        p = _random_p_values(rng, m)
+        if trial % 5 == 0:
+            p = np.round(p, 2)  # ties
+        alpha = float(rng.choice([0.01, 0.05, 0.1, 0.2]))
+        for method in ("holm", "bh"):
+            before = p.copy()
+            got = _decide(f, p, alpha, method)
+            assert np.array_equal(p, before), "do not modify the p_values you were given (sort a copy)"
+            want = _adjusted_decisions(p, alpha, method)
+            if not np.array_equal(got, want):
+                j = int(np.flatnonzero(got != want)[0])
+                raise AssertionError(
+                    f"m = {m}, alpha = {alpha}, method = {method!r}: p_values[{j}] = {p[j]:.4g} should be "
+                    f"{'rejected' if want[j] else 'kept'} ({int(want.sum())} rejections expected, you made "
+                    f"{int(got.sum())}): {_diagnosis(p, alpha, method, got, want)}")
+    holm = _decide(f, np.array([0.001, 0.01, 0.02, 0.04, 0.2]), 0.05, "holm")
+    bh = _decide(f, np.array([0.001, 0.01, 0.02, 0.04, 0.2]), 0.05, "bh")
+    assert not (holm & ~bh).any(), "BH rejects at least what Holm rejects at the same α"
+
+
+@exercise("5.7", points=1)
+def test_multiple_testing_controls_errors_and_validates(impl):
+    """Under the global null, Holm's family-wise error and BH's false discovery rate stay at α (simulated, seeded)."""
+    f = impl.ch05_drills.holm_bh_decisions
+    rng = np.random.default_rng(5)
+    reps, m, alpha = 2000, 10, 0.1
+    any_holm = any_bh = 0
+    for _ in range(reps):
+        p = rng.uniform(size=m)
+        any_holm += bool(_decide(f, p, alpha, "holm").any())
+        any_bh += bool(_decide(f, p, alpha, "bh").any())
+    for name, count in (("holm", any_holm), ("bh", any_bh)):
+        low = stats.binomtest(count, reps).proportion_ci(method="exact").low
+        assert low <= alpha, (
+            f"{name}: with {m} true null hypotheses a false rejection happened in {count / reps:.1%} of {reps} "
+            f"simulated experiments at α = {alpha} — both rules keep it <= α under the global null")
+    for bad in ([0.1, 1.2], [-0.1], [0.1, float("nan")], [[0.1, 0.2]], ["a"]):
+        with pytest.raises(ValueError):
+            f(bad)
+    for bad_alpha in (0.0, 1.0, -0.5):
+        with pytest.raises(ValueError):
+            f([0.1], alpha=bad_alpha)
+    with pytest.raises(ValueError):
+        f([0.1], method="bonferroni")

@@ -1,0 +1,329 @@
+"""The chapter-4 report: quality-vs-steps grids, the sampler controls (DDPM / DDIM × x̂₀ clip × steps) and
+``molpractice bench ch04`` (:func:`run_benchmark`). Importable from :mod:`molpractice.diffusion`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from . import diffusion_model as _dm
+from .diffusion_metrics import bond_recovery, metrics
+from .diffusion_model import molecule_data, train_molecule_model, train_toy, toy_quality
+from .diffusion_sampling import draw_sizes, position_clip, sample_molecules, sample_toy
+from .runtime import run_mode
+
+__all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'compare_controls',
+           'paired_rate_difference', 'holm',
+           'run_toy',
+           'run_benchmark']
+
+def _cp(k, n):
+    from .plausibility import clopper_pearson
+
+    return clopper_pearson(int(k), int(n))
+
+
+CLIP_MODES = ("on", "off", "on, ε̂ kept", "positions only", "types only")
+
+
+def _default_runs(steps):
+    """Both samplers × clip on/off × ``steps``, plus clip with ε̂ kept (the control) at the middle count."""
+    runs = [(m, c, int(k)) for m in ("ddpm", "ddim") for c in ("on", "off") for k in steps]
+    return runs + [(m, "on, ε̂ kept", int(steps[len(steps) // 2])) for m in ("ddpm", "ddim")]
+
+
+def _toy_close(x, std: float = 0.1):
+    """Per sample: finite and within 3σ of its nearest mode (the per-sample reading of ``toy_quality``)."""
+    from .diffusion_model import toy_modes
+
+    x = torch.as_tensor(x, dtype=torch.float64)
+    finite = torch.isfinite(x).all(dim=1)
+    d = torch.cdist(torch.nan_to_num(x, nan=1e6, posinf=1e6, neginf=-1e6), toy_modes())
+    return ((d.min(dim=1).values < 3 * std) & finite).tolist()
+
+
+def _nearest_neighbour(samples) -> float:
+    """Median over all atoms (molecules of ≥ 2 atoms) of the distance to the nearest other atom (Å)."""
+    import numpy as np
+
+    vals = []
+    for _, pos in samples:
+        if pos.shape[0] > 1:
+            d = torch.cdist(pos.double(), pos.double()).fill_diagonal_(float("inf"))
+            vals.extend(d.min(dim=1).values.tolist())
+    return float(np.median(vals)) if vals else float("nan")
+
+
+def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1, runs=None):
+    """The toy's sampler controls: DDPM (ancestral; on a subsequence below T) and DDIM (η = 0) with the x̂₀ clip
+    ``"on"`` (the chapter's steps with the clip; 4.5 re-derives ε̂ from the clipped x̂₀), ``"off"``, and
+    ``"on, ε̂ kept"`` (the control :func:`ddim_step_eps_kept`, ε̂ as predicted), at the step counts of ``steps`` (or the ``(method, clip mode, steps)`` of ``runs``);
+    same x_T seed for every row.
+
+    Returns a DataFrame: ``sampler``, ``clip``, ``steps``, ``n``, ``within_3sigma`` with its Clopper–Pearson
+    95 % interval (``low``, ``high``; samples are independent draws), ``modes_hit``, ``diverged`` (the state
+    stopped being finite: the step functions raised ValueError; scored 0), ``seconds`` and ``outcomes`` (per
+    sample, in x_T order: within 3σ of a mode — what :func:`compare_controls` pairs).
+    """
+    import pandas as pd
+
+    rows = []
+    for method, mode, k in runs or _default_runs(steps):
+        start, diverged = time.perf_counter(), False
+        try:
+            x = sample_toy(chapter, model, n, method, int(k), None if mode == "off" else clip, seed=seed,
+                           rederive_eps=mode != "on, ε̂ kept")
+            q, close = toy_quality(x), _toy_close(x)
+        except ValueError:  # the step functions refuse a non-finite state: the run diverged
+            q, diverged, close = {"within_3sigma": 0.0, "modes_hit": 0}, True, [False] * n
+        hits = int(sum(close))
+        low, high = _cp(hits, n)
+        rows.append({"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "within_3sigma": hits / n,
+                     "low": low, "high": high, "modes_hit": q["modes_hit"], "diverged": diverged,
+                     "seconds": time.perf_counter() - start, "outcomes": list(close)})
+    return pd.DataFrame(rows)
+
+
+def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale: float, pos_clip: float,
+                     seed: int = 2, reuse=None, runs=None):
+    """Molecule sampler controls: DDPM and DDIM with the x̂₀ clip (positions and types) ``"on"`` (the chapter's
+    steps; 4.5 re-derives ε̂ from the clipped x̂₀), ``"off"``, ``"on, ε̂ kept"`` (the control
+    :func:`ddim_step_eps_kept`), ``"positions only"`` and ``"types only"``, at the step counts of ``steps``, on the same ``n`` sizes
+    and seed (or only the ``runs`` given as ``(method, clip mode, steps)`` triples; default: both samplers ×
+    on/off × ``steps`` plus "on, ε̂ kept" at the middle step count).
+
+    ``reuse``: optional ``{(method, clip mode, steps): samples}`` of runs already made with these sizes and seed
+    (e.g. the main result), not sampled again. A run whose state stops being finite (the step functions
+    raise ValueError) counts as 0 valid molecules and is marked ``diverged``. Returns a DataFrame:
+    ``sampler``, ``clip``, ``steps``, ``n``, ``valid``, ``connected`` (valid single fragment) with its
+    Clopper–Pearson 95 % interval (``low``, ``high``), ``median NN Å`` (median over atoms of the distance to the
+    nearest other atom: are the atoms close enough to bond?), ``diverged``, ``seconds`` and ``outcomes`` (per
+    molecule, in x_T order: valid single fragment — what :func:`compare_controls` pairs).
+    """
+    import pandas as pd
+    from rdkit import Chem
+
+    from .diffusion_model import rdkit_quiet
+
+    sizes = draw_sizes(data, n, seed=seed)
+    reuse = reuse or {}
+    rows = []
+    for method, mode, k in runs or _default_runs(steps):
+        start, diverged = time.perf_counter(), False
+        clip_pos = mode not in ("off", "types only")
+        clip_types = mode not in ("off", "positions only")
+        samples = reuse.get((method, mode, int(k)))
+        if samples is None:
+            try:
+                samples, _ = sample_molecules(chapter, model, sizes, alpha_bar, method, int(k), type_scale,
+                                              pos_clip if clip_pos else None, seed=seed, clip_types=clip_types,
+                                              rederive_eps=mode != "on, ε̂ kept")
+            except ValueError:
+                samples, diverged = [], True
+        with rdkit_quiet():
+            mols = [chapter.molecule_from_geometry(z, pos) for z, pos in samples]
+        outcomes = [m is not None and len(Chem.GetMolFrags(m)) == 1 for m in mols] or [False] * n
+        valid = [m for m in mols if m is not None]
+        conn = int(sum(outcomes))
+        low, high = _cp(conn, n)
+        rows.append({"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n,
+                     "valid": len(valid) / n, "connected": conn / n, "low": low, "high": high,
+                     "median NN Å": _nearest_neighbour(samples), "diverged": diverged,
+                     "seconds": time.perf_counter() - start, "outcomes": outcomes})
+    return pd.DataFrame(rows)
+
+
+def paired_rate_difference(first, second, confidence: float = 0.95) -> dict:
+    """Difference of two rates measured on the same units (paired binary outcomes, e.g. two samplers run from
+    the same x_T): mean(first) − mean(second) with Newcombe's score interval for paired data (Newcombe 1998,
+    Stat. Med. 17:2635, method 10) and the exact McNemar p-value (two-sided binomial test on the discordant
+    pairs). Returns ``{"difference", "low", "high", "p_value", "discordant": (first only, second only)}``."""
+    from scipy.stats import binomtest, norm
+
+    from .plausibility import _wilson
+
+    a_, b_ = [bool(v) for v in first], [bool(v) for v in second]
+    if len(a_) != len(b_) or not a_:
+        raise ValueError(f"paired outcomes need the same, non-zero length, got {len(a_)} and {len(b_)}")
+    n = len(a_)
+    both = sum(x and y for x, y in zip(a_, b_))
+    only1 = sum(x and not y for x, y in zip(a_, b_))
+    only2 = sum(y and not x for x, y in zip(a_, b_))
+    neither = n - both - only1 - only2
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    p1, p2 = (both + only1) / n, (both + only2) / n
+    (l1, u1), (l2, u2) = _wilson(both + only1, n, z), _wilson(both + only2, n, z)
+    den = ((both + only1) * (only2 + neither) * (both + only2) * (only1 + neither)) ** 0.5
+    phi = (both * neither - only1 * only2) / den if den > 0 else 0.0
+    d = p1 - p2
+    low = d - max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0) ** 0.5
+    high = d + max((p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2, 0.0) ** 0.5
+    p = 1.0 if only1 + only2 == 0 else float(binomtest(only1, only1 + only2, 0.5).pvalue)
+    return {"difference": d, "low": max(low, -1.0), "high": min(high, 1.0), "p_value": p,
+            "discordant": (only1, only2)}
+
+
+def holm(p_values) -> list:
+    """Holm's step-down adjustment of a list of p-values (family-wise error rate), in the input order."""
+    p = list(p_values)
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    adjusted, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def compare_controls(table, y: str = "connected", alpha: float = 0.05):
+    """Paired readings of a controls table (from :func:`sampler_controls` or :func:`toy_sampler_controls`):
+    DDPM − DDIM at each step count and clip mode, and clip "on" − every other clip mode for each sampler and step
+    count. The runs of a table share sizes and x_T, so each comparison pairs the per-sample ``outcomes`` of its two
+    runs: :func:`paired_rate_difference` (Newcombe's paired interval, exact McNemar p-value). ``verdict`` reads
+    the 95 % interval of that one comparison; ``verdict (Holm)`` applies Holm's correction over all comparisons of
+    the table (family-wise α = ``alpha``). A table without ``outcomes`` falls back to Newcombe's independent-sample
+    interval (no p-value, no Holm). Returns a DataFrame."""
+    import pandas as pd
+
+    from .plausibility import rate_difference
+
+    def k(row):
+        return int(round(row[y] * row["n"])), int(row["n"])
+
+    rows = []
+    idx = {(r["sampler"], r["clip"], int(r["steps"])): r for _, r in table.iterrows()}
+    for (sampler, mode, steps), r in sorted(idx.items(), key=lambda x: (x[0][2], x[0][0], x[0][1])):
+        pairs = []
+        if sampler == "DDPM" and ("DDIM", mode, steps) in idx:
+            pairs.append((f"DDPM − DDIM, {steps} steps, clip {mode}", r, idx[("DDIM", mode, steps)]))
+        for other in CLIP_MODES[1:]:
+            if mode == "on" and (sampler, other, steps) in idx:
+                pairs.append((f"{sampler}-{steps}: clip on − clip {other}", r, idx[(sampler, other, steps)]))
+        for name, a, b in pairs:
+            paired = "outcomes" in a and isinstance(a["outcomes"], list) and isinstance(b["outcomes"], list) \
+                and len(a["outcomes"]) == len(b["outcomes"])
+            res = paired_rate_difference(a["outcomes"], b["outcomes"]) if paired else \
+                dict(rate_difference(*k(a), *k(b)), p_value=float("nan"))
+            res.pop("verdict", None)
+            res.pop("discordant", None)
+            verdict = "higher" if res["low"] > 0 else "lower" if res["high"] < 0 else "no detectable difference"
+            rows.append({"comparison": name, "first": a[y], "second": b[y], **res, "verdict": verdict})
+    out = pd.DataFrame(rows)
+    if len(out) and out["p_value"].notna().all():
+        out["p (Holm)"] = holm(out["p_value"].tolist())
+        out["verdict (Holm)"] = [("higher" if d > 0 else "lower") if p < alpha else "no detectable difference"
+                                 for d, p in zip(out["difference"], out["p (Holm)"])]
+    return out
+
+
+def run_toy(chapter, cfg=None, progress: bool = True, seed: int = 0):
+    """Train the toy model and score DDPM (all steps), DDIM-50 with and without clipping. Returns rows."""
+    cfg = cfg or _dm.SETTINGS.current()
+    model, hist = train_toy(chapter, T=cfg.toy_T, steps=cfg.toy_steps, seed=seed,
+                            progress=progress)
+    clip = 2.0 + 4 * 0.1
+    rows = []
+    few = min(50, cfg.toy_T)
+    for method, steps, c in (("ddpm", cfg.toy_T, clip), ("ddim", few, clip), ("ddim", few, None)):
+        start = time.perf_counter()
+        x = sample_toy(chapter, model, cfg.toy_samples, method, steps, c, seed=seed + 1)
+        q = toy_quality(x)
+        rows.append({"problem": "toy", "sampler": f"{method.upper()}-{steps}" + ("" if c else " (no clip)"),
+                     "n": cfg.toy_samples, "within_3sigma": q["within_3sigma"], "modes_hit": q["modes_hit"],
+                     "seconds": time.perf_counter() - start})
+    return model, hist, rows
+
+
+def _fmt(rate: dict) -> str:
+    return f"{rate['rate']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}]"
+
+
+def run_benchmark(implementation: str | None = None, steps: int | None = None, json_path=None) -> dict:
+    """``molpractice bench ch04``: the chapter's target table.
+
+    Trains the toy (fixed steps) and scores its samplers; trains the molecule model for its fixed number of
+    steps (or loads it from the cache); samples ``bench_samples`` molecules with DDPM (``steps``, default all T)
+    and ``n_fast_samples`` with DDIM-50 (timed); reports validity, valid single-fragment (Clopper–Pearson 95 %),
+    the coordination/clash check (exercise 4.8; not EDM's stability) and "plausible" next to the training data's
+    own rates, then the sampler controls
+    (DDPM / DDIM × x̂₀ clip × ``control_steps``). No model choice is made here: every setting is fixed in
+    ``SETTINGS`` (the data has no test split; the numbers describe samples, not held-out molecules).
+
+    Args:
+        implementation: ``"exercises"`` or ``"solutions"`` (default: ``MOLPRACTICE_IMPL``).
+        steps: DDPM sampling steps of the main molecule row (default T; fewer = ancestral sampling on a
+            subsequence).
+        json_path: where to write the report as JSON.
+    Returns:
+        ``{"results": [...rows of the target table...], "controls": [...], "toy": [...], "training": {...},
+        "data_recovery", "mode", "implementation", "seconds_total"}``.
+    """
+    import pandas as pd
+
+    from .implementations import load_chapter
+    from .plausibility import plausibility, stability
+    from .runtime import implementation_name
+
+    implementation = implementation or implementation_name()
+    chapter = load_chapter("ch04_diffusion", implementation)
+    cfg = _dm.SETTINGS.current()
+    if steps is not None and not (isinstance(steps, int) and 1 <= steps <= cfg.T):
+        raise ValueError(f"--steps must be an int in [1, {cfg.T}], got {steps!r}")
+    start = time.perf_counter()
+    toy_model, toy_hist, _ = run_toy(chapter, cfg, progress=False)
+    toy = toy_sampler_controls(chapter, toy_model, (50, 100, cfg.toy_T), cfg.toy_samples, 2.0 + 4 * 0.1)
+    data = molecule_data()
+    data_samples = [(d["z"], d["pos"]) for d in data]
+    recovery = bond_recovery(chapter.molecule_from_geometry, data)
+    model, info = train_molecule_model(chapter, data, cfg, implementation=implementation, progress=False)
+    alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    clip = position_clip(data)
+    n_steps = steps or cfg.T
+    sizes = draw_sizes(data, cfg.bench_samples, seed=1)
+    main, extra = sample_molecules(chapter, model, sizes, alpha_bar, "ddpm", n_steps, cfg.type_scale, clip, seed=1)
+    fast_sizes = draw_sizes(data, cfg.n_fast_samples, seed=1)
+    fast, extra_fast = sample_molecules(chapter, model, fast_sizes, alpha_bar, "ddim", min(50, cfg.T), cfg.type_scale,
+                                        clip, seed=1)
+    rows = []
+    for label, samples, seconds in (("training data (reference)", data_samples, float("nan")),
+                                    (f"DDPM-{n_steps}", main, extra["seconds"]),
+                                    (f"DDIM-{min(50, cfg.T)}", fast, extra_fast["seconds"])):
+        plaus, stab = plausibility(chapter, samples), stability(chapter, samples)
+        r = plaus["rates"]
+        rows.append({"samples": label, "n": len(samples), "valid": _fmt(r["valid"]),
+                     "valid single fragment": _fmt(r["single fragment"]),
+                     "atom coordination/clash ok": _fmt(stab["atom"]),
+                     "molecule coordination/clash ok": _fmt(stab["molecule"]), "geometry checks": _fmt(r["geometry"]),
+                     "plausible": _fmt(r["plausible"]), "sampling s": seconds,
+                     "rates": {k: v for k, v in r.items()} | {"atom coordination/clash ok": stab["atom"]}})
+    controls = sampler_controls(chapter, model, data, alpha_bar, cfg.control_steps, cfg.control_samples,
+                                cfg.type_scale, clip, seed=2)
+    table = pd.DataFrame([{k: v for k, v in row.items() if k != "rates"} for row in rows])
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
+        print(f"data: {len(data)} molecules; molecule_from_geometry recovers {recovery['recovered']:.1%} of them "
+              "from their own geometry")
+        print(f"molecule model: {'loaded from cache' if info['cached'] else 'trained'}: {info['steps']} steps "
+              f"(fixed), {info['seconds']:.0f} s wall, {info.get('cpu_seconds', float('nan')) / 60:.1f} CPU-min")
+        print(f"toy: {toy_hist['steps']} steps in {toy_hist['seconds']:.0f} s")
+        print("\nTarget table (rates with Clopper-Pearson 95 % intervals; 'sampling s' = wall seconds for n molecules):")
+        print(table.round(1).to_string(index=False))
+        print(f"\nSampler controls ({cfg.control_samples} molecules each, same sizes and seed; valid single fragment "
+              "with Clopper-Pearson 95 %):")
+        print(controls.drop(columns="outcomes").round(3).to_string(index=False))
+        print("\nToy sampler controls (fraction within 3 sigma of a mode, Clopper-Pearson 95 %):")
+        print(toy.drop(columns="outcomes").round(3).to_string(index=False))
+    if run_mode() == "fast":
+        print("fast mode: tiny training and few samples — these numbers are not meaningful")
+    report = {"chapter": "ch04", "mode": run_mode(), "implementation": implementation,
+              "data_recovery": recovery["recovered"], "n_train": len(data),
+              "training": {k: info.get(k) for k in ("steps", "seconds", "cpu_seconds", "cached")},
+              "toy_training": {"steps": toy_hist["steps"], "seconds": toy_hist["seconds"]},
+              "seconds_total": time.perf_counter() - start, "results": rows,
+              "controls": controls.drop(columns="outcomes").to_dict("records"),
+              "toy": toy.drop(columns="outcomes").to_dict("records")}
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=2, default=float))
+        print(f"wrote {json_path}")
+    return report

@@ -1,0 +1,241 @@
+"""Samplers of chapter 4: the reverse-process loop (DDPM, DDPM on a subsequence, DDIM; x̂₀ clip), toy and
+molecule sampling, molecule sizes, forward-process moments and the sampler-equivariance check.
+
+Samplers: ``method="ddpm"`` with all T steps uses ``chapter.ddpm_step``; with fewer steps it is the ancestral
+sampler on a subsequence, i.e. ``chapter.ddim_step`` with η = 1; ``method="ddim"`` uses ``chapter.ddim_step``
+with η = 0 on an evenly spaced subsequence. Importable from :mod:`molpractice.diffusion`.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from .diffusion_model import ELEMENTS, _centre, complete_graph_edges, rdkit_quiet, size_histogram
+
+__all__ = ['step_schedule', 'run_sampler', 'ddim_step_eps_kept', 'sample_toy', 'position_clip', 'sample_molecules', 'draw_sizes',
+           'rotate_samples', 'sampler_equivariance', 'forward_moments']
+
+def step_schedule(T: int, steps: int):
+    """Evenly spaced integer steps T = t_0 > t_1 > … > t_steps = 0 (a subsequence for DDIM / skipped DDPM)."""
+
+    if not isinstance(steps, int) or not 1 <= steps <= T:
+        raise ValueError(f"steps must be an int in [1, {T}], got {steps!r}")
+    times = torch.linspace(T, 0, steps + 1).round().long().tolist()
+    return times
+
+
+def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: int | None = None,
+                clip=None, project=None, generator=None, keep=None, rederive_eps: bool = True):
+    """Run a reverse process from ``x_T`` with the chapter's step functions.
+
+    Every step is the chapter's own: ``chapter.ddpm_step`` for a full-T DDPM step, ``chapter.ddim_step`` (with
+    the x̂₀ ``clip`` passed through) otherwise; exercise 4.5 re-derives ε̂ from the clipped x̂₀, as ``ddim_sample``
+    in Nichol & Dhariwal's improved-diffusion / guided-diffusion code does (in ``diffusers`` only with
+    ``use_clipped_model_output=True``). ``rederive_eps=False`` is a control that does not use the chapter's
+    DDIM step: it clips x̂₀ but keeps ε̂ as predicted (the default of ``diffusers``' ``DDIMScheduler.step``,
+    ``clip_sample=True, use_clipped_model_output=False``) — the two terms of the update then disagree, and a
+    state outside the data range can feed itself step after step until it is no longer finite. The full-T DDPM
+    step uses x̂₀ and x_t only, so there the clip means the same either way.
+
+    Args:
+        chapter: the chapter-4 module (``ddpm_step``, ``ddim_step``).
+        denoise: callable ``denoise(parts, t) -> list of ε̂`` (one per part).
+        x_T: a tensor or a list of tensors (the parts of the state, e.g. positions and atom types).
+        alpha_bar: Tensor[T + 1].
+        method: ``"ddpm"`` (ancestral; with ``steps < T`` on a subsequence = DDIM with η = 1) or
+            ``"ddim"`` (η = 0, deterministic).
+        steps: number of sampling steps (default T).
+        clip: None, a number, or one value per part (row-norm clip of x̂₀).
+        project: None or one callable (or None) per part applied to every fresh noise draw (e.g. remove
+            the centre of mass of position noise).
+        generator: ``torch.Generator`` for the noise.
+        keep: if given, a callable ``keep(parts, t)`` called after every step (trajectories).
+        rederive_eps: True (default) = the chapter's ``ddim_step`` with ``clip``; False = the "clip, ε̂ kept"
+            control (:func:`ddim_step_eps_kept`, not the chapter's code) for the steps below full-T DDPM.
+    Returns:
+        The final state (same structure as ``x_T``).
+    """
+
+    single = isinstance(x_T, torch.Tensor)
+    parts = [x_T] if single else list(x_T)
+    T = alpha_bar.numel() - 1
+    steps = steps or T
+    clips = clip if isinstance(clip, (list, tuple)) else [clip] * len(parts)
+    projects = project if isinstance(project, (list, tuple)) else [project] * len(parts)
+    if method not in ("ddpm", "ddim"):
+        raise ValueError(f"method must be 'ddpm' or 'ddim', got {method!r}")
+
+    def fresh(k, like):
+        z = torch.randn(like.shape, generator=generator, dtype=like.dtype)
+        return projects[k](z) if projects[k] is not None else z
+
+    times = step_schedule(T, steps)
+    with torch.no_grad():
+        for t, t_prev in zip(times[:-1], times[1:]):
+            eps = denoise(parts, t)
+            new = []
+            for k, (x, e) in enumerate(zip(parts, eps)):
+                if method == "ddpm" and t_prev == t - 1:
+                    new.append(chapter.ddpm_step(x, t, e, alpha_bar, noise=fresh(k, x), clip=clips[k]))
+                else:
+                    step = chapter.ddim_step if rederive_eps or clips[k] is None else ddim_step_eps_kept
+                    if method == "ddpm":
+                        new.append(step(x, t, t_prev, e, alpha_bar, eta=1.0, noise=fresh(k, x), clip=clips[k]))
+                    else:
+                        new.append(step(x, t, t_prev, e, alpha_bar, eta=0.0, clip=clips[k]))
+            parts = new
+            if keep is not None:
+                keep(parts, t_prev)
+    return parts[0] if single else parts
+
+
+def ddim_step_eps_kept(x_t, t: int, t_prev: int, eps_pred, alpha_bar, eta: float = 0.0, noise=None, clip=None):
+    """The "clip, ε̂ kept" control: a DDIM step that clips x̂₀ by row norm but keeps ε̂ as predicted
+    (``diffusers``' ``DDIMScheduler.step`` default with ``clip_sample=True``). Not the chapter's step: the
+    notebook runs it only to show why exercise 4.5 re-derives ε̂. A non-finite input raises ValueError."""
+    if not (torch.isfinite(x_t).all() and torch.isfinite(eps_pred).all()):
+        raise ValueError("x_t or eps_pred contains NaN or inf values (the run diverged)")
+    ab_t, ab_prev = float(alpha_bar[t]), float(alpha_bar[t_prev])
+    x0 = (x_t - math.sqrt(1 - ab_t) * eps_pred) / math.sqrt(ab_t)
+    if clip is not None:
+        x0 = x0 * (clip / x0.norm(dim=-1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
+    sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab_t)) * math.sqrt(max(1 - ab_t / ab_prev, 0.0))
+    out = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma ** 2, 0.0)) * eps_pred
+    if sigma > 0:
+        out = out + sigma * (torch.randn_like(x_t) if noise is None else noise)
+    return out
+
+
+def sample_toy(chapter, model, n: int, method: str = "ddpm", steps: int | None = None, clip=None, seed: int = 0,
+               rederive_eps: bool = True):
+    """``n`` toy samples (Tensor[n, 2]) from ``model`` with the chapter's sampler; ``clip`` = row-norm bound."""
+
+    alpha_bar = chapter.cosine_alpha_bar(model.T, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    x_T = torch.randn(n, 2, generator=gen)
+    return run_sampler(chapter, lambda parts, t: [model(parts[0], torch.full((n,), t))], x_T, alpha_bar,
+                       method=method, steps=steps, clip=clip, generator=gen, rederive_eps=rederive_eps)
+
+
+def position_clip(data, margin: float = 1.2) -> float:
+    """Row-norm clip for x̂₀ positions: ``margin`` × the largest atom distance from the centre in the data (Å)."""
+    return margin * max(float(d["pos"].norm(dim=1).max()) for d in data)
+
+
+def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", steps: int | None = None,
+                     type_scale: float = 0.25, pos_clip: float | None = None, seed: int = 0, x_T=None,
+                     recentre: bool = True, trajectory: int = 0, clip_types: bool = True,
+                     rederive_eps: bool = True):
+    """Generate molecules of the given ``sizes`` (list of atom counts) with the chapter's sampler.
+
+    Positions start from Gaussian noise projected with ``chapter.remove_mean`` (or from ``x_T`` =
+    ``(pos_T, h_T)``); noise of every step is projected the same way; x̂₀ is clipped by row norm
+    (``pos_clip`` Å for positions — None = no clip —, ``type_scale`` for the types unless ``clip_types`` is
+    False); with ``recentre`` each step's
+    positions are re-centred (the row-norm clip of single atoms moves the centre; the notebook measures how far). Atom types are the argmax of h.
+
+    Returns:
+        ``(samples, extra)``: samples a list of ``(z LongTensor[n], pos Tensor[n, 3])``; extra a dict with
+        ``seconds``, ``x_T`` and, with ``trajectory=k``, ``trajectory`` = list of ``(t, pos, h)`` for the
+        first k molecules (their atoms in order; ``trajectory_sizes`` = their sizes), and ``com_drift`` = per
+        step the largest |centre of mass| before re-centring.
+    """
+
+    gen = torch.Generator().manual_seed(seed)
+    sizes = [int(s) for s in sizes]
+    batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    n_graphs = len(sizes)
+    edges = complete_graph_edges(batch)
+    if x_T is None:
+        pos_T = chapter.remove_mean(torch.randn(batch.numel(), 3, generator=gen), batch)
+        h_T = torch.randn(batch.numel(), len(ELEMENTS), generator=gen)
+    else:
+        pos_T, h_T = x_T
+    T = alpha_bar.numel() - 1
+    first = batch < trajectory
+    drift, traj = [], [(T, pos_T[first].clone(), h_T[first].clone())] if trajectory else []
+
+    def denoise(parts, t):
+        t_frac = torch.full((batch.numel(),), t / T)
+        return list(model(parts[0], parts[1], t_frac, batch, edges))
+
+    def keep(parts, t):
+        pos = parts[0]
+        sums = torch.zeros(n_graphs, 3).index_add_(0, batch, pos) / torch.bincount(batch, minlength=n_graphs)[:, None]
+        drift.append(float(sums.norm(dim=1).max()))
+        if recentre:
+            parts[0] = _centre(pos, batch, n_graphs)
+        if trajectory:
+            traj.append((t, parts[0][first].clone(), parts[1][first].clone()))
+
+    start = time.perf_counter()
+    pos, h = run_sampler(chapter, denoise, [pos_T, h_T], alpha_bar, method=method, steps=steps,
+                         clip=[pos_clip, type_scale if clip_types else None], project=[lambda z: chapter.remove_mean(z, batch), None],
+                         generator=gen, keep=keep, rederive_eps=rederive_eps)
+    seconds = time.perf_counter() - start
+    z_all = torch.tensor(ELEMENTS)[h.argmax(dim=1)]
+    samples = [(z_all[batch == g], pos[batch == g]) for g in range(n_graphs)]
+    extra = {"seconds": seconds, "x_T": (pos_T, h_T), "com_drift": drift}
+    if trajectory:
+        extra["trajectory"], extra["trajectory_sizes"] = traj, sizes[:trajectory]
+    return samples, extra
+
+
+def draw_sizes(data, n: int, seed: int = 0):
+    """``n`` molecule sizes drawn from the training histogram (seeded)."""
+
+    hist = size_histogram(data)
+    sizes = torch.tensor(list(hist.keys()))
+    probs = torch.tensor(list(hist.values()), dtype=torch.float64)
+    return sizes[torch.multinomial(probs, n, replacement=True, generator=torch.Generator().manual_seed(seed))].tolist()
+
+
+def rotate_samples(samples, R):
+    """Apply the rotation ``R`` (3×3) to every sample's positions."""
+    return [(z, pos @ R.T.to(pos.dtype)) for z, pos in samples]
+
+
+def sampler_equivariance(chapter, model, sizes, alpha_bar, R, type_scale: float, pos_clip: float,
+                         method: str = "ddim", steps: int = 50, seed: int = 0) -> dict:
+    """Sample once from x_T and once from the rotated x_T (deterministic DDIM); compare.
+
+    Returns ``{"max_position_error": Å between rotated sample and sample from rotated noise,
+    "same_molecules": fraction of samples perceived as the same SMILES (or both invalid)}``.
+    """
+    from rdkit import Chem
+
+    a, extra = sample_molecules(chapter, model, sizes, alpha_bar, method, steps, type_scale, pos_clip, seed)
+    pos_T, h_T = extra["x_T"]
+    b, _ = sample_molecules(chapter, model, sizes, alpha_bar, method, steps, type_scale, pos_clip, seed,
+                            x_T=(pos_T @ R.T.to(pos_T.dtype), h_T))
+    err = max(float((pb - pa @ R.T.to(pa.dtype)).abs().max()) for (_, pa), (_, pb) in zip(a, b))
+    same = 0
+    with rdkit_quiet():
+        for (za, pa), (zb, pb) in zip(a, b):
+            ma, mb = chapter.molecule_from_geometry(za, pa), chapter.molecule_from_geometry(zb, pb)
+            sa = None if ma is None else Chem.MolToSmiles(ma, isomericSmiles=False)
+            sb = None if mb is None else Chem.MolToSmiles(mb, isomericSmiles=False)
+            same += sa == sb and bool((za == zb).all())
+    return {"max_position_error": err, "same_molecules": same / len(a)}
+
+
+def forward_moments(chapter, alpha_bar, ts, n: int = 20000, x0_value: float = 1.5, seed: int = 0):
+    """Empirical mean and variance of q(x_t | x_0) from ``chapter.q_sample`` (``n`` draws of a 1-D x_0 =
+    ``x0_value``) next to the closed forms sqrt(ᾱ_t)·x_0 and 1 − ᾱ_t, with the standard errors a Gaussian
+    sample of size ``n`` gives at that t (``SE mean`` = sqrt(var/n), ``SE variance`` = var·sqrt(2/(n−1)), from
+    the closed-form variance). Returns a DataFrame, one row per t."""
+    import pandas as pd
+
+    gen = torch.Generator().manual_seed(seed)
+    x0 = torch.full((n, 1), x0_value, dtype=torch.float64)
+    rows = []
+    for t in ts:
+        xt = chapter.q_sample(x0, int(t), torch.randn(n, 1, generator=gen, dtype=torch.float64), alpha_bar)
+        a = float(alpha_bar[int(t)])
+        rows.append({"t": int(t), "mean": float(xt.mean()), "mean (closed form)": math.sqrt(a) * x0_value,
+                     "SE mean": math.sqrt((1 - a) / n),
+                     "variance": float(xt.var()), "variance (closed form)": 1 - a,
+                     "SE variance": (1 - a) * math.sqrt(2 / (n - 1))})
+    return pd.DataFrame(rows)

@@ -1,0 +1,370 @@
+"""From "valid" to "plausible": a coordination/clash check, PoseBusters-style geometry checks and the
+Brenk substructure alerts for generated heavy-atom molecules (chapter 4, second edition).
+
+* **Coordination/clash check** (EDM-inspired; *not* EDM's stability). EDM (Hoogeboom et al. 2022) calls
+  an atom stable when, with explicit hydrogens, the sum of its perceived bond orders equals its element's
+  valence; a model that places no hydrogens cannot be tested that way (the implicit hydrogens fill whatever
+  is free). What the chapter's ``atom_stability`` (exercise 4.8) checks instead is that no atom has more
+  neighbours within bonding distance than its valence and none has a partner closer than 1 Å. Its rates are
+  not comparable to EDM's 98.7 % / 82 %; explicit-hydrogen prediction would be the real test.
+* **Geometry checks** follow five of PoseBusters' molecule checks (Buttenschoen, Morris & Deane 2024,
+  *PoseBusters*, Chem. Sci. 15:3130; package ``posebusters`` 0.6, config ``mol``): bond lengths and bond
+  angles (1–3 distances) within the bounds RDKit's distance geometry gives for that molecule
+  (``GetMoleculeBoundsMatrix``, set15bounds, scaleVDW, triangle smoothing) widened by 25 %, no internal
+  steric clash (a pair more than two bonds apart closer than 70 % of its lower bound), aromatic 5- and
+  6-rings flat and C=C double bonds flat (every atom within 0.25 Å of the least-squares plane). Not run
+  (:data:`CHECKS_NOT_RUN`): the internal-energy ratio, non-aromatic ring non-flatness, "no radicals" and
+  InChI conversion. They run on the heavy atoms with implicit hydrogens (the model places no hydrogens):
+  the double-bond pattern ``[C;X3;^2](*)(*)=[C;X3;^2](*)(*)`` needs four explicit neighbours, so on these
+  molecules it tests only tetra-substituted C=C. ``tests/test_plausibility.py`` cross-checks the checks
+  against the ``posebusters`` package on heavy-atom molecules when it is installed (the three distance-geometry
+  checks agree exactly; the flatness check here is stricter: absolute, not signed, distance to the plane);
+  nothing here needs it.
+* **Substructure alerts**: every entry of RDKit's FilterCatalog ``BRENK`` set (Brenk et al. 2008, the
+  SMARTS shipped with RDKit, matched by name and used verbatim, offline): :func:`alert_hits`.
+
+"plausible" = valid ∧ single fragment ∧ every geometry check passed ∧ no Brenk alert. Every rate comes with
+a Clopper–Pearson 95 % interval, and the notebook reports the training data's own rate next to it.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["ALERTS", "ALERT_SOURCE", "CHECKS_NOT_RUN", "alert_names", "bounds_matrix", "COORDINATION", "GEOMETRY_CHECKS", "clopper_pearson", "rate_difference", "stability", "geometry_checks", "alert_hits",
+           "plausibility", "plausibility_table"]
+
+# Thresholds of PoseBusters' "mol" configuration (posebusters 0.6.5, config/mol.yml)
+BOND_TOLERANCE = 0.25      # relative: a bond may be 25 % shorter than its DG lower / longer than its upper bound
+ANGLE_TOLERANCE = 0.25     # the same for 1-3 distances
+CLASH_TOLERANCE = 0.30     # a non-bonded pair (> 2 bonds apart) may come to 70 % of its DG lower bound
+FLATNESS_TOLERANCE = 0.25  # Å from the least-squares plane
+BOUNDS_PARAMS = dict(set15bounds=True, scaleVDW=True, doTriangleSmoothing=True, useMacrocycle14config=False)
+FLAT_SYSTEMS = {"aromatic ring": ("[ar5^2]1[ar5^2][ar5^2][ar5^2][ar5^2]1",
+                                  "[ar6^2]1[ar6^2][ar6^2][ar6^2][ar6^2][ar6^2]1"),
+                "double bond": ("[C;X3;^2](*)(*)=[C;X3;^2](*)(*)",)}
+_TERMINAL = "[O,N;D1;$([O,N;D1]-[*]=[O,N;D1]),$([O,N;D1]=[*]-[O,N;D1])]~[*]"
+COORDINATION = "coordination ≤ valence, no clash"  # the row of exercise 4.8's check (not EDM's stability)
+GEOMETRY_CHECKS = ("bond lengths", "bond angles", "no internal clash", "flat aromatic rings",
+                   "flat double bonds")
+
+CHECKS_NOT_RUN = ("internal energy ratio (≤ 100, needs a force field with hydrogens)",
+                  "non-aromatic ring non-flatness", "no radicals", "InChI conversion")
+ALERT_SOURCE = ("Brenk et al., Lessons learnt from assembling screening libraries for drug discovery for "
+                "neglected diseases, ChemMedChem 3:435 (2008); RDKit FilterCatalog BRENK entries, SMARTS verbatim")
+
+
+def _brenk_catalog():
+    from rdkit.Chem import FilterCatalog
+
+    global _CATALOG
+    if _CATALOG is None:
+        params = FilterCatalog.FilterCatalogParams()
+        params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.BRENK)
+        _CATALOG = FilterCatalog.FilterCatalog(params)
+    return _CATALOG
+
+
+_CATALOG = None
+
+
+def alert_names() -> list[str]:
+    """The names (descriptions) of every BRENK entry of RDKit's FilterCatalog, in catalog order."""
+    catalog = _brenk_catalog()
+    return [catalog.GetEntry(k).GetDescription() for k in range(catalog.GetNumEntries())]
+
+
+class _Alerts(dict):
+    """``{BRENK entry name: source}`` filled on first use (RDKit's FilterCatalog is loaded lazily)."""
+
+    def _fill(self):
+        if not dict.__len__(self):
+            self.update({name: ALERT_SOURCE for name in alert_names()})
+
+    def __iter__(self):
+        self._fill()
+        return dict.__iter__(self)
+
+    def __len__(self):
+        self._fill()
+        return dict.__len__(self)
+
+    def items(self):
+        self._fill()
+        return dict.items(self)
+
+    def keys(self):
+        self._fill()
+        return dict.keys(self)
+
+    def __contains__(self, key):
+        self._fill()
+        return dict.__contains__(self, key)
+
+    def __getitem__(self, key):
+        self._fill()
+        return dict.__getitem__(self, key)
+
+
+ALERTS = _Alerts()  # name -> source, every BRENK entry of RDKit's FilterCatalog
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) interval of a binomial rate k/n; (nan, nan) when n = 0."""
+    from scipy.stats import beta
+
+    if n == 0:
+        return float("nan"), float("nan")
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    a = 1 - confidence
+    low = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
+    return low, high
+
+
+def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def rate_difference(k1: int, n1: int, k2: int, n2: int, confidence: float = 0.95) -> dict:
+    """Difference of two independent binomial rates k1/n1 − k2/n2 with Newcombe's hybrid score interval
+    (Newcombe 1998, method 10, from Wilson intervals). Returns ``{"difference", "low", "high", "verdict"}``;
+    the verdict is "higher" / "lower" when the interval excludes 0, else "no detectable difference"."""
+    from scipy.stats import norm
+
+    if min(n1, n2) <= 0 or not (0 <= k1 <= n1 and 0 <= k2 <= n2):
+        raise ValueError(f"need 0 <= k <= n and n > 0, got {k1}/{n1} and {k2}/{n2}")
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = _wilson(k1, n1, z), _wilson(k2, n2, z)
+    d = p1 - p2
+    low = d - ((p1 - l1) ** 2 + (u2 - p2) ** 2) ** 0.5
+    high = d + ((u1 - p1) ** 2 + (p2 - l2) ** 2) ** 0.5
+    verdict = "higher" if low > 0 else "lower" if high < 0 else "no detectable difference"
+    return {"difference": d, "low": low, "high": high, "verdict": verdict}
+
+
+def _rate(k: int, n: int) -> dict:
+    low, high = clopper_pearson(k, n)
+    return {"rate": k / n if n else float("nan"), "k": int(k), "n": int(n), "low": low, "high": high}
+
+
+def stability(chapter, samples) -> dict:
+    """Rates of exercise 4.8's coordination/clash check per atom and per molecule (EDM-inspired, *not* EDM's
+    stability: no bond orders, implicit hydrogens; see the module docstring).
+
+    ``chapter.atom_stability(z, pos)`` decides per atom. Returns ``{"atom": rate dict, "molecule": rate
+    dict, "per_molecule": list of bools}``; a rate dict has ``rate``, ``k``, ``n``, ``low``, ``high``
+    (Clopper–Pearson 95 %; for atoms the interval treats atoms as independent, which they are not —
+    read it as a lower bound on the uncertainty).
+    """
+    stable_atoms = n_atoms = 0
+    per_mol = []
+    for z, pos in samples:
+        ok = chapter.atom_stability(z, pos)
+        stable_atoms += int(ok.sum())
+        n_atoms += int(ok.numel())
+        per_mol.append(bool(ok.all()))
+    return {"atom": _rate(stable_atoms, n_atoms), "molecule": _rate(sum(per_mol), len(per_mol)),
+            "per_molecule": per_mol}
+
+
+def _with_conformer(mol, pos):
+    from rdkit import Chem
+    from rdkit.Geometry import Point3D
+
+    mol = Chem.Mol(mol)
+    mol.RemoveAllConformers()
+    conf = Chem.Conformer(mol.GetNumAtoms())
+    for i, p in enumerate(np.asarray(pos, dtype=np.float64)):
+        conf.SetAtomPosition(i, Point3D(*map(float, p)))
+    mol.AddConformer(conf, assignId=True)
+    return mol
+
+
+def _plane_distance(x: np.ndarray) -> float:
+    """Largest |distance| of the points to their least-squares plane (Å)."""
+    x = x - x.mean(axis=0)
+    normal = np.linalg.svd(x)[2][-1]
+    return float(np.abs(x @ normal).max())
+
+
+def bounds_matrix(mol) -> np.ndarray:
+    """The (n, n) distance-geometry bounds the geometry checks use: RDKit's ``GetMoleculeBoundsMatrix`` (upper
+    bounds in the upper triangle, lower bounds in the lower), with PoseBusters' adjustment for conjugated
+    terminal groups (carboxylate-like O/N pairs get the same bounds for each element pair)."""
+    from rdkit import Chem
+    from rdkit.Chem.rdDistGeom import GetMoleculeBoundsMatrix
+
+    bounds = np.array(GetMoleculeBoundsMatrix(mol, **BOUNDS_PARAMS), dtype=np.float64)
+    groups = {}
+    for match in mol.GetSubstructMatches(Chem.MolFromSmarts(_TERMINAL)):
+        i, j = sorted(match)
+        key = tuple(sorted(mol.GetAtomWithIdx(a).GetSymbol() for a in (i, j)))
+        groups.setdefault(key, []).append((i, j))
+    for pairs in groups.values():
+        i, j = np.array(pairs).T
+        low, high = bounds[j, i].min(), bounds[i, j].max()
+        bounds[j, i], bounds[i, j] = low, high
+    return bounds
+
+
+def geometry_checks(mol, pos, bond_check=None) -> dict:
+    """PoseBusters-style geometry checks of one molecule (heavy atoms, implicit hydrogens).
+
+    Args:
+        mol: a sanitized RDKit molecule whose atom ``i`` sits at ``pos[i]`` (e.g. from
+            ``molecule_from_geometry``).
+        pos: (n, 3) coordinates in Å (tensor or array).
+        bond_check: None, or a callable ``(mol, pos, bounds, tolerance) -> {"worst", "passes", …}`` that
+            decides the bond-length check (the chapter's ``bond_length_outliers``, exercise 4.9) with
+            :func:`bounds_matrix`; None = this module's own code.
+    Returns:
+        dict with a bool per name of :data:`GEOMETRY_CHECKS`, ``"all"`` (all passed) and the worst values:
+        ``worst_bond`` / ``worst_angle`` (relative deviation outside the bounds), ``worst_clash`` (relative
+        shortfall below the lower bound, ≥ 0), ``worst_flatness`` (Å), ``n_bonds``, ``n_angles``,
+        ``n_flat_systems`` (= ``n_aromatic_rings`` + ``n_double_bonds``, the systems each flatness check
+        looked at).
+    """
+    from rdkit import Chem
+
+    pos = np.asarray(pos.detach().double().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
+    n = mol.GetNumAtoms()
+    if pos.shape != (n, 3):
+        raise ValueError(f"pos must have shape ({n}, 3) for a molecule of {n} atoms, got {pos.shape}")
+    out = {name: True for name in GEOMETRY_CHECKS}
+    out.update(worst_bond=0.0, worst_angle=0.0, worst_clash=0.0, worst_flatness=0.0, n_bonds=mol.GetNumBonds(),
+               n_angles=0, n_flat_systems=0, n_aromatic_rings=0, n_double_bonds=0)
+    if n < 2:
+        out["all"] = True
+        return out
+    bounds = bounds_matrix(mol)
+    iu, ju = np.triu_indices(n, k=1)
+    lower, upper = bounds[ju, iu].copy(), bounds[iu, ju].copy()   # lower triangle = lower bounds
+    d = np.linalg.norm(pos[iu] - pos[ju], axis=1)
+    bonds = {tuple(sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))) for b in mol.GetBonds()}
+    neighbours = {i: {a.GetIdx() for a in mol.GetAtomWithIdx(i).GetNeighbors()} for i in range(n)}
+    is_bond = np.array([(int(i), int(j)) in bonds for i, j in zip(iu, ju)], dtype=bool)
+    is_angle = np.array([not b and bool(neighbours[int(i)] & neighbours[int(j)]) for i, j, b in zip(iu, ju, is_bond)],
+                        dtype=bool)
+    out_of_bounds = np.where(d < lower, (d - lower) / lower, np.where(d > upper, (d - upper) / upper, 0.0))
+    if bond_check is not None:
+        res = bond_check(mol, pos, bounds, BOND_TOLERANCE)
+        out["worst_bond"], out["bond lengths"] = float(res["worst"]), bool(res["passes"])
+    elif is_bond.any():
+        out["worst_bond"] = float(np.abs(out_of_bounds[is_bond]).max())
+        out["bond lengths"] = bool((np.abs(out_of_bounds[is_bond]) <= BOND_TOLERANCE).all())
+    if is_angle.any():
+        out["n_angles"] = int(is_angle.sum())
+        out["worst_angle"] = float(np.abs(out_of_bounds[is_angle]).max())
+        out["bond angles"] = bool(out["worst_angle"] <= ANGLE_TOLERANCE)
+    far = ~is_bond & ~is_angle
+    if far.any():
+        shortfall = np.where(d[far] < lower[far], (lower[far] - d[far]) / lower[far], 0.0)
+        out["worst_clash"] = float(shortfall.max())
+        out["no internal clash"] = bool(out["worst_clash"] <= CLASH_TOLERANCE)
+    for name, patterns in FLAT_SYSTEMS.items():
+        key = "flat aromatic rings" if name == "aromatic ring" else "flat double bonds"
+        for smarts in patterns:
+            for match in mol.GetSubstructMatches(Chem.MolFromSmarts(smarts)):
+                dist = _plane_distance(pos[list(match)])
+                out["n_flat_systems"] += 1
+                out["n_aromatic_rings" if name == "aromatic ring" else "n_double_bonds"] += 1
+                out["worst_flatness"] = max(out["worst_flatness"], dist)
+                out[key] = out[key] and dist <= FLATNESS_TOLERANCE
+    out["all"] = all(out[name] for name in GEOMETRY_CHECKS)
+    return out
+
+
+def alert_hits(mol) -> list[str]:
+    """Names of the BRENK entries (RDKit FilterCatalog, :data:`ALERTS`) that match ``mol``, sorted, each once."""
+    return sorted({entry.GetDescription() for entry in _brenk_catalog().GetMatches(mol)})
+
+
+CITED_GROUPS = {"orthoester": "CC(OC)(OC)OC", "N–C(O)(O)": "CC(O)(O)N", "N=C(O)O": "N=C(O)O", "peroxide": "COOC",
+                "acyclic aminal": "CC(N)N", "acyclic hemiaminal": "CC(O)N"}  # one example of each group issue 24 cites
+
+
+def cited_group_alerts(groups: dict | None = None) -> dict:
+    """For each ``name -> SMILES`` of ``groups`` (default :data:`CITED_GROUPS`), the BRENK entries that flag it
+    (:func:`alert_hits`; an empty list means the alert list misses that group). Raises ValueError on a SMILES
+    RDKit cannot parse."""
+    from rdkit import Chem
+
+    out = {}
+    for name, smiles in (CITED_GROUPS if groups is None else groups).items():
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            raise ValueError(f"cited group {name!r}: RDKit cannot parse SMILES {smiles!r}")
+        out[name] = alert_hits(mol)
+    return out
+
+
+def plausibility(chapter, samples) -> dict:
+    """Run every check on every sample and count.
+
+    A sample is perceived with ``chapter.molecule_from_geometry``; valid single-fragment molecules get the
+    geometry checks (the bond-length check by ``chapter.bond_length_outliers``, exercise 4.9, when the chapter
+    has it) and the Brenk alerts. Returns ``{"rows": DataFrame (one row per sample), "rates": {name: rate
+    dict}, "systems_checked": {flatness check: number of ring / double-bond systems it looked at}}`` with the
+    rates of ``valid``, ``valid single fragment``, COORDINATION (every atom passes exercise 4.8's coordination/clash check) and, over all
+    samples, each geometry check passed, ``no alert`` and ``plausible`` (valid ∧ single fragment ∧ all
+    geometry checks ∧ no alert), and among the single fragments only ``no alert | single fragment`` and
+    ``geometry | single fragment`` (so fragmentation is not mixed into them); each rate dict has ``rate``,
+    ``k``, ``n``, ``low``, ``high``.
+    """
+    import pandas as pd
+    from rdkit import Chem
+
+    from .diffusion_model import rdkit_quiet
+
+    rows = []
+    with rdkit_quiet():
+        for z, pos in samples:
+            mol = chapter.molecule_from_geometry(z, pos)
+            smiles = None if mol is None else Chem.MolToSmiles(mol, isomericSmiles=False)
+            row = {"smiles": smiles, "valid": mol is not None, "single fragment": bool(smiles) and "." not in smiles,
+                   COORDINATION: bool(chapter.atom_stability(z, pos).all()), "alerts": []}
+            row.update(n_aromatic_rings=0, n_double_bonds=0)
+            if row["single fragment"]:
+                checks = geometry_checks(mol, pos, getattr(chapter, "bond_length_outliers", None))
+                row.update({k: checks[k] for k in GEOMETRY_CHECKS}, geometry=checks["all"],
+                           n_aromatic_rings=checks["n_aromatic_rings"], n_double_bonds=checks["n_double_bonds"])
+                row["alerts"] = alert_hits(mol)
+            else:
+                row.update({k: False for k in GEOMETRY_CHECKS}, geometry=False)
+            row["no alert"] = row["single fragment"] and not row["alerts"]
+            row["plausible"] = row["single fragment"] and row["geometry"] and not row["alerts"]
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    names = ["valid", "single fragment", COORDINATION, *GEOMETRY_CHECKS, "geometry", "no alert", "plausible"]
+    single = table[table["single fragment"]]
+    rates = {k: _rate(int(table[k].sum()), len(table)) for k in names}
+    rates["no alert | single fragment"] = _rate(int(single["no alert"].sum()), len(single))
+    rates["geometry | single fragment"] = _rate(int(single["geometry"].sum()), len(single))
+    systems = {"flat aromatic rings": int(table["n_aromatic_rings"].sum()),
+               "flat double bonds": int(table["n_double_bonds"].sum())}
+    return {"rows": table, "rates": rates, "systems_checked": systems}
+
+
+def plausibility_table(results: dict, names=None):
+    """``{label: plausibility(...) result}`` → a DataFrame of rates as "0.912 [0.87, 0.94]" (rows = checks,
+    one column per label). Rates are over all samples (a check counts as failed for a sample that is not a
+    valid single fragment) except the ``… | single fragment`` rows, which are over the single fragments
+    (their n is printed); the last rows count the systems each flatness check looked at."""
+    import pandas as pd
+
+    names = names or ["valid", "single fragment", COORDINATION, *GEOMETRY_CHECKS, "no alert", "plausible",
+                      "geometry | single fragment", "no alert | single fragment"]
+    cols = {}
+    for label, res in results.items():
+        cols[f"{label} (n={res['rates']['valid']['n']})"] = {
+            k: f"{r['rate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" + (f" (n={r['n']})" if "|" in k else "")
+            for k, r in ((k, res["rates"][k]) for k in names)}
+        for check, count in res.get("systems_checked", {}).items():
+            cols[f"{label} (n={res['rates']['valid']['n']})"][f"systems checked: {check}"] = str(count)
+    return pd.DataFrame(cols)

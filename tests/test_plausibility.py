@@ -1,0 +1,150 @@
+"""molpractice.plausibility: stability, PoseBusters-style geometry checks (cross-checked against the
+``posebusters`` package when installed), chemistry alerts, Clopper–Pearson intervals."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from molpractice import plausibility as PL
+from embedded3d import embedded as _embedded
+from solutions import ch04_diffusion as ch
+
+
+SMILES = ["CCO", "CC(=O)O", "c1ccccc1", "CC#N", "c1ccncc1", "CC(C)=C(C)C", "OCC1OC(O)C(O)C1O", "Cc1ccc(O)cc1",
+          "c1cc[nH]c1", "CC(N)C(=O)O", "FC(F)(F)C=O", "C1CC2CCC1C2"]
+
+
+def test_clopper_pearson_matches_known_values():
+    lo, hi = PL.clopper_pearson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** 0.1, abs=1e-12)
+    lo, hi = PL.clopper_pearson(10, 10)
+    assert hi == 1.0 and lo == pytest.approx(0.025 ** 0.1, abs=1e-12)
+    lo, hi = PL.clopper_pearson(50, 100)
+    assert lo == pytest.approx(0.3983, abs=1e-3) and hi == pytest.approx(0.6017, abs=1e-3)
+    assert all(math.isnan(v) for v in PL.clopper_pearson(0, 0))
+    with pytest.raises(ValueError):
+        PL.clopper_pearson(5, 3)
+
+
+def test_real_molecules_are_stable_and_pass_every_check():
+    samples = [_embedded(s) for s in SMILES]
+    stab = PL.stability(ch, samples)
+    assert stab["atom"]["rate"] == 1.0 and stab["molecule"]["k"] == len(SMILES)
+    res = PL.plausibility(ch, samples)
+    rates = res["rates"]
+    for name in ("valid", "single fragment", PL.COORDINATION, *PL.GEOMETRY_CHECKS):
+        assert rates[name]["rate"] == 1.0, (name, res["rows"].loc[~res["rows"][name], "smiles"].tolist())
+    assert res["rows"].loc[res["rows"]["smiles"] == "OCC1OC(O)C(O)C1O", "alerts"].iloc[0] == [], "cyclic hemiacetal"
+    table = PL.plausibility_table({"real": res})
+    assert table.shape == (3 + len(PL.GEOMETRY_CHECKS) + 4 + 2, 1)
+    assert res["rates"]["no alert | single fragment"]["n"] == len(SMILES)
+    assert sum(res["systems_checked"].values()) == int(res["rows"][["n_aromatic_rings", "n_double_bonds"]].sum().sum())
+
+
+def test_broken_geometries_fail_the_right_checks():
+    from rdkit import Chem
+
+    z, pos = _embedded("c1ccccc1")
+    mol = ch.molecule_from_geometry(z, pos)
+    normal = torch.linalg.svd(pos - pos.mean(0))[2][-1]
+    bent = pos.clone()
+    bent[0] += 0.8 * normal                      # one ring atom 0.8 Å out of the ring plane
+    out = PL.geometry_checks(mol, bent)
+    assert not out["flat aromatic rings"] and out["worst_flatness"] > 0.25
+    z, pos = _embedded("CCCCCC")
+    mol = ch.molecule_from_geometry(z, pos)
+    squeezed = pos.clone()
+    squeezed[5] = squeezed[0] + (squeezed[5] - squeezed[0]) * 1.3 / float((squeezed[5] - squeezed[0]).norm())
+    out = PL.geometry_checks(Chem.Mol(mol), squeezed)
+    assert not out["no internal clash"] and not out["all"]
+    mol = Chem.MolFromSmiles("CC(C)C")           # atom 1 is the centre
+    c = 1.53
+    squashed = torch.tensor([[c, 0, 0], [0, 0, 0], [c * 0.5, c * 0.866, 0], [-0.5 * c, -0.5 * c, 0.707 * c]],
+                            dtype=torch.float64)      # a C–C–C angle of 60° (1-3 distance 1.53 Å)
+    out = PL.geometry_checks(mol, squashed)
+    assert not out["bond angles"] and out["bond lengths"] and out["worst_angle"] > 0.25
+    with pytest.raises(ValueError):
+        PL.geometry_checks(mol, pos[:2])
+    single = ch.molecule_from_geometry(torch.tensor([6]), torch.zeros(1, 3))
+    assert PL.geometry_checks(single, torch.zeros(1, 3))["all"]
+
+
+def test_alerts_are_rdkit_brenk_entries_and_flag_the_reviewed_groups():
+    from rdkit import Chem
+    from rdkit.Chem import FilterCatalog
+
+    params = FilterCatalog.FilterCatalogParams()
+    params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.BRENK)
+    catalog = FilterCatalog.FilterCatalog(params)
+    assert len(PL.ALERTS) == catalog.GetNumEntries() == len(PL.alert_names())
+    expected = {  # group -> a BRENK entry that must flag it (names as RDKit ships them)
+        "CC(O)(O)N": "het-C-het_not_in_ring", "OC1(O)CC1": "het-C-het_not_in_ring",
+        "NC1(O)CC1": "het-C-het_not_in_ring", "COOC": "peroxide", "CC(N)NC": "het-C-het_not_in_ring",
+        "CC(C)C(=N)O": "imine_1", "C=C(O)C(=N)NO": "Oxygen-nitrogen_single_bond", "C=C1C(=NO)NC1C": "oxime_1",
+        "C=C1C=C1C(=N)NN": "hydrazine", "C=C1CC1(O)C#N": "cyanohydrins",
+    }
+    for smiles, entry in expected.items():
+        assert entry in PL.alert_hits(Chem.MolFromSmiles(smiles)), (smiles, PL.alert_hits(Chem.MolFromSmiles(smiles)))
+    assert "het-C-het_not_in_ring" not in PL.alert_hits(Chem.MolFromSmiles("C=NC(C)O")), "sp2 N is not in het-C-het"
+    for ok in ("CCO", "CC(=O)N", "C1COCO1", "c1ccccc1O"):
+        assert PL.alert_hits(Chem.MolFromSmiles(ok)) == [], ok
+
+
+def _pb_cases():
+    gen = torch.Generator().manual_seed(0)
+    cases = []
+    for smi in SMILES:
+        z, pos = _embedded(smi)
+        cases.append((z, pos))
+        for scale in (0.08, 0.15, 0.25):
+            cases.append((z, pos + scale * torch.randn(pos.shape, generator=gen, dtype=torch.float64)))
+    return cases
+
+
+def test_geometry_checks_agree_with_the_posebusters_package():
+    pytest.importorskip("posebusters", reason="posebusters is a test-only extra (pip install posebusters)")
+    from posebusters.modules.distance_geometry import check_geometry
+    from posebusters.modules.flatness import check_flatness
+
+    from molpractice.plausibility import _with_conformer
+
+    compared = disagreements = flat_checked = 0
+    for z, pos in _pb_cases():
+        mol = ch.molecule_from_geometry(z, pos)
+        if mol is None:
+            continue
+        ours = PL.geometry_checks(mol, pos)
+        withconf = _with_conformer(mol, pos)
+        pb = check_geometry(withconf, threshold_bad_bond_length=PL.BOND_TOLERANCE, threshold_clash=PL.CLASH_TOLERANCE,
+                            threshold_bad_angle=PL.ANGLE_TOLERANCE)["results"]
+        for mine, theirs in (("bond lengths", "bond_lengths_within_bounds"), ("bond angles", "bond_angles_within_bounds"),
+                             ("no internal clash", "no_internal_clash")):
+            compared += 1
+            disagreements += bool(pb[theirs]) != ours[mine]
+        for mine, systems in (("flat aromatic rings", PL.FLAT_SYSTEMS["aromatic ring"]),
+                              ("flat double bonds", PL.FLAT_SYSTEMS["double bond"])):
+            pbf = check_flatness(withconf, threshold_flatness=PL.FLATNESS_TOLERANCE,
+                                 flat_systems={f"s{k}": s for k, s in enumerate(systems)})["results"]
+            flat_checked += pbf["num_systems_checked"]
+            # posebusters takes the signed maximum distance to the plane; ours the absolute one (stricter)
+            assert ours[mine] <= bool(pbf["flatness_passes"]), (mine, Chem_smiles(mol))
+            if not np.isnan(pbf["max_distance"]):
+                assert ours["worst_flatness"] >= pbf["max_distance"] - 1e-9
+    assert compared > 60 and flat_checked >= 5
+    assert disagreements == 0, f"{disagreements}/{compared} distance-geometry verdicts differ from posebusters"
+
+
+def Chem_smiles(mol):
+    from rdkit import Chem
+
+    return Chem.MolToSmiles(mol)
+
+
+def test_cited_group_alerts_flags_every_group_the_issue_names():
+    out = PL.cited_group_alerts()
+    assert set(out) == set(PL.CITED_GROUPS)
+    assert all(out.values()), {k: v for k, v in out.items() if not v}
+    assert PL.cited_group_alerts({"ethane": "CC"}) == {"ethane": []}
+    with pytest.raises(ValueError, match="not-a-smiles"):
+        PL.cited_group_alerts({"bad": "not-a-smiles"})
