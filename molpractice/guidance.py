@@ -11,7 +11,8 @@ both ε̂(x, c) and ε̂(x, ∅). At sampling time :class:`GuidedDenoiser` evalu
 the chapter's ``cfg_noise`` (exercise 6.5): ε̂ = (1 + w)·ε̂(x, c) − w·ε̂(x, ∅).
 
 Training runs a fixed number of steps (no clock decides anything), seeded, and the EMA weights are cached
-in ``mp.runtime.cache_dir()`` under a key made of the settings. Every function that runs diffusion maths
+in ``mp.runtime.cache_dir()`` under a key made of the settings, the data and (as chapter 4's own cache does)
+a hash of the chapter-4 code that training runs (``cosine_alpha_bar``, ``q_sample``, ``remove_mean``). Every function that runs diffusion maths
 receives the chapter-4 module (``ch04``: schedule, forward process, samplers, ``sample_metrics``);
 guidance receives the chapter-6 module (``ch06``: ``cfg_noise``).
 """
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .diffusion import ELEMENTS, EMA, EGNNDenoiser, draw_sizes, molecule_data, one_hot_types, position_clip
+from .diffusion import (ELEMENTS, EMA, EGNNDenoiser, draw_sizes, molecule_data, one_hot_types, position_clip,
+                        training_source_hash)
 from .runtime import RunSettings
 
 HETERO_THRESHOLD = 3
@@ -110,19 +112,22 @@ class GuidedDenoiser(nn.Module):
         return tuple(self.ch06.cfg_noise(c, u, self.w) for c, u in zip(cond, uncond))
 
 
-def _cache_key(cfg, data) -> str:
+def _cache_key(cfg, data, chapter=None) -> str:
     keys = ("T", "hidden", "layers", "batch_size", "lr", "ema_decay", "train_steps", "p_uncond", "type_scale")
+    extra = {} if chapter is None else {"source": training_source_hash(chapter)}
     blob = json.dumps({k: getattr(cfg, k) for k in keys} | {
         "version": GUIDANCE_VERSION, "threshold": HETERO_THRESHOLD, "n_data": len(data),
-        "smiles": hashlib.sha1("".join(d["smiles"] for d in data).encode()).hexdigest()[:10]}, sort_keys=True)
+        "smiles": hashlib.sha1("".join(d["smiles"] for d in data).encode()).hexdigest()[:10]} | extra, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def weights_path(cfg, data) -> Path:
-    """``cache_dir()/cfg_egnn_<key>.pt`` for these settings and data."""
+def weights_path(cfg, data, chapter=None) -> Path:
+    """``cache_dir()/cfg_egnn_<key>.pt`` for these settings and data; given the chapter-4 module ``chapter``,
+    the key also hashes the code of its functions that training runs (chapter 4's ``training_source_hash``),
+    so weights trained with one ``q_sample`` are never loaded for another."""
     from .runtime import cache_dir
 
-    return Path(cache_dir()) / f"cfg_egnn_{_cache_key(cfg, data)}.pt"
+    return Path(cache_dir()) / f"cfg_egnn_{_cache_key(cfg, data, chapter)}.pt"
 
 
 def train_conditional_model(ch04, data, cfg=None, seed: int = 0, progress: bool = True, cache: bool = True):
@@ -131,12 +136,16 @@ def train_conditional_model(ch04, data, cfg=None, seed: int = 0, progress: bool 
     Each step: ``batch_size`` molecules, one t per molecule, positions noised with ``ch04.q_sample`` and
     noise projected by ``ch04.remove_mean``, types with Gaussian noise; each label is replaced by ∅ with
     probability ``p_uncond``; loss = MSE of ε̂ over positions and types. Returns ``(ema_model, info)`` with
-    ``info["cached"]`` telling whether the weights came from the cache.
+    ``info["cached"]`` telling whether the weights came from the cache. The cache key includes the hash of
+    ``ch04``'s training code (:func:`weights_path` with ``chapter=ch04``); a training run records its wall
+    and CPU seconds in ``info`` (measured, never obeyed).
     """
+    import time
+
     from tqdm.auto import tqdm
 
     cfg = cfg or SETTINGS.current()
-    path = weights_path(cfg, data)
+    path = weights_path(cfg, data, ch04)
     torch.manual_seed(seed)  # the initial weights too: the same settings give the same model
     model = ConditionalEGNN(len(ELEMENTS), cfg.hidden, cfg.layers)
     if cache and path.exists():
@@ -149,7 +158,7 @@ def train_conditional_model(ch04, data, cfg=None, seed: int = 0, progress: bool 
     ema = EMA(model, cfg.ema_decay)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.train_steps, eta_min=cfg.lr / 10)
-    losses = []
+    losses, start, cpu_start = [], time.perf_counter(), time.process_time()
     bar = tqdm(total=cfg.train_steps, desc="conditional EGNN training", disable=not progress)
     for step in range(cfg.train_steps):
         idx = torch.randint(0, len(data), (cfg.batch_size,), generator=gen)
@@ -175,7 +184,9 @@ def train_conditional_model(ch04, data, cfg=None, seed: int = 0, progress: bool 
         bar.update(1)
     bar.close()
     info = {"steps": len(losses), "loss": losses[::10], "p_uncond": cfg.p_uncond,
-            "positive_share": float(labels_all.float().mean())}
+            "positive_share": float(labels_all.float().mean()), "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu_start, "threads": torch.get_num_threads(),
+            "source_hash": training_source_hash(ch04)}
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")

@@ -68,6 +68,15 @@ def test_training_is_deterministic_and_cached(data, tmp_path, monkeypatch):
     c, info_c = G.train_conditional_model(ch04, data, cfg, progress=False)
     assert info_c["cached"] and all(torch.equal(x, y) for x, y in zip(b.state_dict().values(), c.state_dict().values()))
     assert G.weights_path(cfg, data) != G.weights_path(_tiny(p_uncond=0.3), data)
+    # the key hashes chapter 4's training code: another q_sample must not load these weights
+    assert info_b["path"] == str(G.weights_path(cfg, data, ch04)) and info_b["source_hash"]
+    other = types.SimpleNamespace(cosine_alpha_bar=ch04.cosine_alpha_bar, q_sample=_q_sample_no_scaling,
+                                  remove_mean=ch04.remove_mean)
+    assert G.weights_path(cfg, data, other) != G.weights_path(cfg, data, ch04)
+
+
+def _q_sample_no_scaling(x0, t, noise, alpha_bar):
+    return x0 + noise
 
 
 def test_labels_and_sweep(data, tmp_path, monkeypatch):
