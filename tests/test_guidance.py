@@ -102,3 +102,56 @@ def test_labels_and_sweep(data, tmp_path, monkeypatch):
     s1 = G.sample_guided(ch04, ch06, model, data, 1.0, 4, cfg=cfg, seed=3)
     s2 = G.sample_guided(ch04, ch06, model, data, 1.0, 4, cfg=cfg, seed=3)
     assert all(torch.equal(z1, z2) and torch.equal(p1, p2) for (z1, p1), (z2, p2) in zip(s1, s2))
+
+
+def test_sampling_baseline_runs_the_model_and_reports_every_row(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    cfg = _tiny()
+    model, _ = G.train_conditional_model(ch04, data, cfg, progress=False)
+    out = G.sampling_baseline(ch04, ch06, model, data, budget=10, seeds=[5, 6], n_samples=12, cfg=cfg)
+    assert out[["proxy", "seed"]].values.tolist() == [["buggy", 5], ["bug-free", 5], ["buggy", 6], ["bug-free", 6]]
+    assert (out.method == G.SAMPLING_METHOD).all() and (out.samples == 12).all()
+    assert ((out.calls <= 10) & (out.calls <= out.valid_connected)).all()
+    again = G.sampling_baseline(ch04, ch06, model, data, budget=10, seeds=[5, 6], n_samples=12, cfg=cfg)
+    assert out.equals(again)  # seeded draws
+    with pytest.raises(ValueError, match="budget"):
+        G.sampling_baseline(ch04, ch06, model, data, budget=5, seeds=[5], n_samples=12, cfg=cfg)
+
+
+def test_sampling_baseline_spends_calls_on_distinct_valid_connected_samples(data, monkeypatch):
+    """With the data's own geometries as 'samples' (every one valid), the calls, budget cut and top 10 are exact."""
+    from molpractice import oracles
+
+    drawn = {}
+
+    def fake_sample(ch04_, ch06_, model, data_, w, n, label=1, cfg=None, seed=0):
+        drawn[seed] = w
+        items = [data_[i % 15] for i in range(n)]  # 15 distinct molecules, repeated
+        return [(d["z"], d["pos"]) for d in items]
+
+    monkeypatch.setattr(G, "sample_guided", fake_sample)
+    out = G.sampling_baseline(ch04, ch06, None, data, budget=12, seeds=[5], n_samples=30)
+    assert drawn == {10_005: -1.0}  # unconditional draws, never the sweep's seed
+    smiles = [d["smiles"] for d in data[:15]]
+    assert (out.valid_connected == 30).all() and (out.calls == 12).all()
+    for proxy, bug in (("buggy", True), ("bug-free", False)):
+        scored = sorted(((oracles.proxy_score(s, bug=bug), s) for s in smiles[:12]), reverse=True)[:10]
+        row = out[out.proxy == proxy].iloc[0]
+        assert row.proxy_top10 == pytest.approx(np.mean([v for v, _ in scored]))
+        assert row.true_top10 == pytest.approx(np.mean([oracles.true_score(s) for _, s in scored]))
+        assert row.heavy_atoms == pytest.approx(np.mean([oracles.mol_from_smiles(s).GetNumHeavyAtoms() for _, s in scored]))
+    # the buggy proxy is the bug-free one plus a non-negative bonus: its top 10 cannot score lower
+    assert out.set_index("proxy").loc["buggy", "proxy_top10"] >= out.set_index("proxy").loc["bug-free", "proxy_top10"]
+    wide = G.sampling_baseline(ch04, ch06, None, data, budget=100, seeds=[5], n_samples=30)
+    assert (wide.calls == 15).all()  # repeats are free: only the 15 distinct molecules cost a call
+
+
+def test_data_top10_is_the_best_ten_of_the_data():
+    from molpractice import oracles
+
+    small = [dict(smiles=s) for s in ("CCO", "c1ccccc1", "CC(=O)N", "CCN", "COC", "CCCl", "CCF", "OCCO", "CC#N",
+                                      "CCCC", "c1ccncc1", "CC(C)O")]
+    for bug in (True, False):
+        scores = sorted((oracles.proxy_score(d["smiles"], bug=bug) for d in small), reverse=True)
+        got = G.data_top10(small, bug)
+        assert got["proxy_top10"] == pytest.approx(np.mean(scores[:10])) and got["n"] == 12

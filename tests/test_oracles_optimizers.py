@@ -155,7 +155,17 @@ def test_target_rows_read_the_studies():
     assert out["detector silent in the bug-free GA run"]["met"] is True
     assert out["redesign (hacked run continued after its alarm) − hacked GA, true top10 (paired over seeds)"]["met"] is True
     row = next(v for k, v in out.items() if k.startswith("bug-free proxy: GA − random proposals, proxy top-10"))
-    assert row["value"].startswith("+0.100") and "deviation" in row["target"] and row["met"] is None
+    assert row["value"].startswith("+0.100") and "not run under the call budget" in row["target"] and row["met"] is None
+    assert not any("chapter 4's model" in k for k in out)  # no sampling table, no sampling rows
+    sampling = pd.DataFrame(dict(seed=[0, 1, 2], calls=[150, 160, 170], sampling_proxy=[0.30, 0.32, 0.31],
+                                 sampling_true=[0.30, 0.31, 0.29], at_calls_proxy=[0.50, 0.55, 0.52],
+                                 at_calls_true=[0.40, 0.38, 0.41], full_proxy=[0.60, 0.61, 0.62], full_true=[0.45, 0.44, 0.46]))
+    out = {r["target"]: r for r in C.target_rows(ope, pd.DataFrame(rows), None, budget=1000, sampling=sampling)}
+    at_calls = [v for k, v in out.items() if "sampler's call count" in k and "proxy top-10" in k]
+    assert len(at_calls) == 1 and at_calls[0]["met"] is True and at_calls[0]["value"].startswith("+0.213")
+    assert "150–170 calls" in next(k for k in out if "sampler's call count" in k)
+    full_true = next(v for k, v in out.items() if "full 1000 calls" in k and "true top-10" in k)
+    assert full_true["met"] is None and full_true["value"].startswith("+0.150")
     with pytest.raises(ValueError):
         C.run_benchmark(implementation="solutions", seeds=1)
 
@@ -187,3 +197,25 @@ def test_false_alarm_study_and_clopper_pearson():
     out = C.false_alarm_study(cfg, lib)
     assert out["seed"].tolist() == [7, 8] and out.attrs["batch_alarm"][:2] == (int(out.batch_alarm.sum()), 2)
     assert not out.batch_alarm.any()
+
+
+def test_top10_at_and_sampling_comparison():
+    lib = opt.library()[:40]
+    history = [(smi, float(i % 7)) for i, smi in enumerate(lib)]
+    run = dict(proxy="bug-free", method="graph GA", seed=5, history=history, proxy_top10=9.9, true_top10=0.5)
+    p, t = C.top10_at(run, 20)
+    top = sorted(history[:20], key=lambda x: -x[1])[:10]
+    assert p == pytest.approx(np.mean([v for _, v in top]))
+    assert t == pytest.approx(np.mean([oracles.true_score(s_) for s_, _ in top]))
+    for bad in (9, 41):
+        with pytest.raises(ValueError, match="calls must lie"):
+            C.top10_at(run, bad)
+    sampled = pd.DataFrame([dict(proxy="bug-free", method="x", seed=5, calls=20, proxy_top10=0.1, true_top10=0.2),
+                            dict(proxy="buggy", method="x", seed=5, calls=20, proxy_top10=0.3, true_top10=0.2)])
+    out = C.sampling_comparison([run, dict(run, proxy="buggy")], sampled)
+    assert len(out) == 1 and out.iloc[0].at_calls_proxy == pytest.approx(p) and out.iloc[0].full_proxy == 9.9
+    assert out.iloc[0].sampling_proxy == 0.1 and out.iloc[0].calls == 20
+    big = sampled.assign(calls=500)  # more calls than the run made: the run's whole history
+    assert C.sampling_comparison([run], big).iloc[0].at_calls_proxy == pytest.approx(C.top10_at(run, 40)[0])
+    with pytest.raises(ValueError, match="no sampling rows"):
+        C.sampling_comparison([run], sampled[sampled.proxy == "buggy"])
