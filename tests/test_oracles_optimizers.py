@@ -155,7 +155,9 @@ def test_target_rows_read_the_studies():
     assert out["detector silent in the bug-free GA run"]["met"] is True
     assert out["redesign (hacked run continued after its alarm) − hacked GA, true top10 (paired over seeds)"]["met"] is True
     row = next(v for k, v in out.items() if k.startswith("bug-free proxy: GA − random proposals, proxy top-10"))
-    assert row["value"].startswith("+0.100") and "not run under the call budget" in row["target"] and row["met"] is None
+    assert row["value"].startswith("+0.100") and row["met"] is None
+    cfg_row = next(v for k, v in out.items() if k.startswith("classifier-free guidance under the same call budget"))
+    assert "deviation" in cfg_row["target"] and cfg_row["value"].startswith("not run") and cfg_row["met"] is None
     assert not any("chapter 4's model" in k for k in out)  # no sampling table, no sampling rows
     sampling = pd.DataFrame(dict(seed=[0, 1, 2], calls=[150, 160, 170], sampling_proxy=[0.30, 0.32, 0.31],
                                  sampling_true=[0.30, 0.31, 0.29], at_calls_proxy=[0.50, 0.55, 0.52],
