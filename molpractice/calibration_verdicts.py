@@ -98,9 +98,33 @@ def spearman_lines(refs: dict, pred: dict, evidence: list[dict], chosen: dict, n
                  f"{row['spearman']:+.3f}, folds [{', '.join(f'{x:+.2f}' for x in folds)}] (fold-level SE {se_cv:.2f}) vs "
                  f"{refs['scaffold']['spearman']['observed']:.2f} on the scaffold test set (SE ≈ {se_test:.2f}): difference "
                  f"{diff:+.2f}, {abs(z):.1f} combined SE → "
-                 + ("within their noise: neither supports a claim that σ ranks out-of-scaffold errors" if abs(z) < 2
+                 + ("within their noise: the test set and the folds do not detectably disagree" if abs(z) < 2
                     else "larger than their noise: the test set and the folds disagree"))
+    lines.append(spearman_reconciliation(refs["scaffold"]["spearman"], test_ci, row["spearman"],
+                                         len(pred["scaffold"]["y"])))
     return lines
+
+
+def spearman_reconciliation(sp: dict, test_ci: tuple, cv_pooled: float, n_test: int) -> str:
+    """One sentence that puts the scaffold test set's Spearman interval, the calibrated band and the
+    cross-validated out-of-fold Spearman together (each clause follows its printed numbers)."""
+    lo, hi = test_ci
+    band = (sp["low"], sp["high"])
+    if lo > 0:
+        first = (f"on this scaffold test set σ ranks the errors detectably above 0 (Spearman {sp['observed']:.2f}, "
+                 f"bootstrap 95% CI {lo:.2f} to {hi:.2f} excludes 0)")
+    elif hi < 0:
+        first = f"on this scaffold test set σ ranks the errors detectably below 0 (bootstrap 95% CI {lo:.2f} to {hi:.2f})"
+    else:
+        first = (f"on this scaffold test set σ's ranking of the errors is not detectably different from 0 "
+                 f"(bootstrap 95% CI {lo:.2f} to {hi:.2f})")
+    cv = f"the cross-validation inside train found {cv_pooled:+.3f} out of fold"
+    both = band[0] <= sp["observed"] <= band[1] and band[0] <= cv_pooled <= band[1]
+    inside = (f"the calibrated band {band[0]:.2f} to {band[1]:.2f} contains both" if both else
+              f"the calibrated band {band[0]:.2f} to {band[1]:.2f} does not contain both")
+    tail = (f"so the evidence that σ ranks out-of-scaffold errors is this one test set of n = {n_test}; no claim "
+            "beyond that" if lo > 0 else "so no claim that σ ranks out-of-scaffold errors")
+    return f"{first}, but {cv}, and {inside}: {tail}"
 
 
 def z2_decomposition(p: dict) -> dict:
@@ -119,17 +143,47 @@ def z2_decomposition(p: dict) -> dict:
             "members_coverage68": (float(np.mean(cov68)), float(np.std(cov68, ddof=1)) if len(cov68) > 1 else 0.0)}
 
 
-def z2_lines(pred: dict) -> list[str]:
+def _z2_steps(mean, alea, epi, mm_t, mv_t, y):
+    """(members' average mean z², step (i), step (ii)) on these molecules; members arrays are (n, M)."""
+    members = float(np.mean((y[:, None] - mm_t) ** 2 / mv_t))
+    return members, float(np.mean((y - mean) ** 2 / alea)), float(np.mean((y - mean) ** 2 / (alea + epi)))
+
+
+def z2_step_changes(p: dict, n_boot: int | None = None, seed: int = 0) -> dict:
+    """The two steps of :func:`z2_decomposition` as changes of mean z² with **paired** bootstrap 95 % intervals
+    over test molecules (all three numbers on the same resample): ``"i"`` = ensemble mean with the members'
+    average variance − members' average, ``"ii"`` = adding the epistemic variance − step (i)."""
+    arrays = (p["mean"], p["alea"], p["epi"], np.asarray(p["members_mean"]).T, np.asarray(p["members_var"]).T, p["y"])
+    step = lambda k: (lambda *a: _z2_steps(*a)[k])  # noqa: E731
+    return {"i": C.paired_change(step(1), step(0), arrays, n_boot=n_boot, seed=seed),
+            "ii": C.paired_change(step(2), step(1), arrays, n_boot=n_boot, seed=seed)}
+
+
+def z2_lines(pred: dict, n_boot: int | None = None) -> list[str]:
     lines = []
     for name, p in pred.items():
         d = z2_decomposition(p)
+        st = z2_step_changes(p, n_boot=n_boot)
+        ci = lambda c: f"{c['change']:+.3f}, paired 95% CI {c['low']:+.3f} to {c['high']:+.3f}: {c['verdict']}"  # noqa: E731
         c, s = d["members_coverage68"]
         lines.append(f"{name:>8}: mean z² members (average) {d['members']:.3f} → (i) ensemble mean, members' average "
-                     f"variance {d['mean_averaged']:.3f} ({d['mean_averaged'] - d['members']:+.3f}) → (ii) + epistemic "
-                     f"variance {d['ensemble']:.3f} ({d['ensemble'] - d['mean_averaged']:+.3f}); MSE ×{d['mse_ratio']:.2f}, "
-                     f"mean variance ×{d['var_ratio']:.2f}; members' coverage68 {c:.3f} ± {s:.3f} (spread over "
-                     f"members, no interval computed)")
+                     f"variance {d['mean_averaged']:.3f} ({ci(st['i'])}) → (ii) + epistemic variance "
+                     f"{d['ensemble']:.3f} ({ci(st['ii'])}); MSE ×{d['mse_ratio']:.2f}, mean variance "
+                     f"×{d['var_ratio']:.2f} (ratios, no interval computed); members' coverage68 {c:.3f} ± {s:.3f} "
+                     f"(spread over members, no interval computed)")
     return lines
+
+
+def width_ratio_line(sizes, widths, tolerance: float = 0.2) -> str:
+    """The measured ratio of interval widths (smallest n / largest n) next to the 1/√n prediction
+    √(n_last / n_first), with a verdict: "consistent with 1/√n" when they agree within ``tolerance`` (relative)."""
+    w = np.asarray(widths, dtype=float)
+    measured, predicted = float(w[0] / w[-1]), math.sqrt(sizes[-1] / sizes[0])
+    rel = measured / predicted - 1
+    verdict = (f"consistent with 1/√n (within ±{tolerance:.0%})" if abs(rel) <= tolerance else
+               f"not 1/√n (off by {rel:+.0%}, more than ±{tolerance:.0%})")
+    return (f"width ratio n = {sizes[0]} vs n = {sizes[-1]}: measured {measured:.2f}, 1/√n predicts {predicted:.2f} "
+            f"({rel:+.0%}) → {verdict}")
 
 
 def pit_lines(pred: dict) -> list[str]:
@@ -166,26 +220,54 @@ def ence_lines(suites: dict, refs: dict) -> list[str]:
     return lines
 
 
-def diagnostic_lines(data: dict, pred: dict, results: dict, refs: dict, ensembles: dict, chapter3, recal: dict) -> list[str]:
-    """Diagnostics 1–3 with their answers: (1) validation vs test variance scale and bias, (2) σ/3 against the
-    ECE's calibrated band, (3) member collapse."""
+def mean_z2_direction(z_val, z_test, n_boot: int | None = None, seed: int = 0) -> dict:
+    """Which way would validation and test move the variance scale? Mean z² (the NLL-optimal s²) of each part
+    with its own bootstrap 95 % interval, and the two-sample bootstrap interval of test − validation. A
+    direction ("above 1": over-confident, "below 1": under-confident) is named only for a part whose interval
+    excludes 1; "same/opposite direction" only when both do; else "no detectable direction". Returns
+    ``{"val", "test": (value, low, high), "diff": (value, low, high), "direction", "line"}``."""
+    z_val, z_test = np.asarray(z_val, dtype=float), np.asarray(z_test, dtype=float)
+    m2 = lambda z: float(np.mean(z ** 2))  # noqa: E731
+    lo_v, hi_v, b_v = C.bootstrap_interval(m2, (z_val,), n_boot=n_boot, seed=seed)
+    lo_t, hi_t, b_t = C.bootstrap_interval(m2, (z_test,), n_boot=n_boot, seed=seed + 100)
+    diff = b_t - b_v[: len(b_t)]
+    lo_d, hi_d = (float(x) for x in np.quantile(diff, [0.025, 0.975]))
+    side = lambda lo, hi: "above 1" if lo > 1 else "below 1" if hi < 1 else None  # noqa: E731
+    sv, st = side(lo_v, hi_v), side(lo_t, hi_t)
+    if sv and st:
+        direction = ("same direction (both intervals " + sv + "): the scale transfers" if sv == st else
+                     "opposite directions (validation " + sv + ", test " + st + "): variance scaling fitted on "
+                     "validation moves the test σ's the wrong way")
+    else:
+        unclear = [part for part, x in (("validation", sv), ("test", st)) if x is None]
+        direction = f"no detectable direction ({' and '.join(unclear)} interval{'s' if len(unclear) > 1 else ''} contain{'' if len(unclear) > 1 else 's'} 1)"
+    d = m2(z_test) - m2(z_val)
+    differ = ("validation and test differ detectably" if lo_d > 0 or hi_d < 0 else
+              "no detectable difference between validation and test")
+    line = (f"mean z² validation {m2(z_val):.2f} (95% CI {lo_v:.2f}–{hi_v:.2f}), test {m2(z_test):.2f} (95% CI "
+            f"{lo_t:.2f}–{hi_t:.2f}) → {direction}; test − validation {d:+.2f} (two-sample 95% CI {lo_d:+.2f} to "
+            f"{hi_d:+.2f}) → {differ}")
+    return {"val": (m2(z_val), lo_v, hi_v), "test": (m2(z_test), lo_t, hi_t), "diff": (d, lo_d, hi_d),
+            "direction": direction, "line": line}
+
+
+def diagnostic_lines(data: dict, pred: dict, results: dict, refs: dict, ensembles: dict, chapter3, recal: dict,
+                     n_boot: int | None = None) -> list[str]:
+    """Diagnostics 1–3 with their answers: (1) validation vs test variance scale (:func:`mean_z2_direction`,
+    with intervals) and bias, (2) σ/3 against the ECE's calibrated band, (3) member collapse."""
     lines = []
-    for name, d in data.items():
+    for k, (name, d) in enumerate(data.items()):
         p, r = pred[name], results[name]["predictions"]
         z_val = (d.y["val"] - r["val_mean"]) / np.sqrt(r["val_var"])
         z_te = (p["y"] - p["mean"]) / np.sqrt(p["var"])
-        s_val, s_te = float(np.mean(z_val ** 2)), float(np.mean(z_te ** 2))
+        dz = mean_z2_direction(z_val, z_te, n_boot=n_boot, seed=k)
         se_val, se_te = float(np.std(z_val) / math.sqrt(z_val.size)), float(np.std(z_te) / math.sqrt(z_te.size))
-        same = (s_val - 1) * (s_te - 1) > 0
         vs = recal[name]["changes"][("variance_scaled", "ece")]
-        scale = (f"validation wants s² = {s_val:.2f}, test would want {s_te:.2f}: "
-                 + ("same direction, the scale transfers" if same else
-                    "opposite directions, so variance scaling fitted on validation moves the test σ's the wrong way")
-                 + f" (test ECE change {vs['change']:+.3f}: {vs['verdict']})")
         bias = "; ".join(f"mean z {part} {z.mean():+.2f} ± {2 * se:.2f} (2 SE) → "
                          f"{'detectable bias' if abs(z.mean()) > 2 * se else 'no detectable bias'}"
                          for part, z, se in (("validation", z_val, se_val), ("test", z_te, se_te)))
-        lines.append(f"{name:>8}: {scale}; {bias}")
+        lines.append(f"{name:>8}: {dz['line']} (test ECE change of variance scaling {vs['change']:+.3f}: "
+                     f"{vs['verdict']}); {bias}")
     p = pred["scaffold"]
     over = C.gaussian_metrics(chapter3, p["mean"], p["var"] / 9, p["y"])
     band = refs["scaffold"]["ece"]
@@ -200,3 +282,19 @@ def diagnostic_lines(data: dict, pred: dict, results: dict, refs: dict, ensemble
         lines.append(f"{name:>8} members: best epochs {epochs}, test RMSE {np.round(rmse, 3).tolist()}, mean epistemic "
                      f"variance {np.mean(q['epi']):.3f} → {'collapsed' if collapsed else 'no collapse (they differ)'}")
     return lines
+
+
+def similarity_relation_lines(pred: dict, similarity: dict, n_boot: int | None = None) -> list[str]:
+    """Per split: Spearman(similarity to train, ·) of |error|, total σ and epistemic σ with bootstrap 95 %
+    intervals over test molecules, each with its verdict ("falls as similarity rises" when the interval lies
+    below 0, "rises" above 0, else "no detectable relation")."""
+    lines = []
+    for name, p in pred.items():
+        s, parts = np.asarray(similarity[name], dtype=float), []
+        for label, v in (("|error|", p["err"]), ("total σ", np.sqrt(p["var"])), ("epistemic σ", np.sqrt(p["epi"]))):
+            lo, hi, _ = C.bootstrap_interval(C.spearman, (s, v), n_boot=n_boot)
+            word = "falls as similarity rises" if hi < 0 else "rises with similarity" if lo > 0 else "no detectable relation"
+            parts.append(f"{label} {C.spearman(s, v):+.2f} ({lo:+.2f} to {hi:+.2f}: {word})")
+        lines.append(f"{name:>8} test set, Spearman(similarity to train, ·) with 95% CI: " + "; ".join(parts))
+    return lines
+

@@ -1,7 +1,7 @@
 """Split-conformal intervals of Gaussian regression predictions (chapter 3): normalised scores |y − μ|/σ
 (Papadopoulos et al. 2002; Lei et al. 2018, §5.2), marginal coverage with its binomial band, coverage by
-similarity-to-train group, and the Mondrian remedy (Vovk et al. 2005: one quantile per group) with a paired
-bootstrap of what it changes.
+similarity-to-train group, and the Mondrian remedy (Vovk et al. 2005: one quantile per group) with a
+bootstrap of what it changes (calibration and test molecules resampled, quantiles refitted).
 
 The guarantee is **marginal**: averaged over the calibration set and the test molecule, P(y ∈ μ ± qσ) ≥ 1 − α
 when calibration and test molecules are exchangeable (and ≤ 1 − α + 1/(n + 1) with continuous scores). It is
@@ -58,8 +58,9 @@ def similarity_groups(sim_val, sim_test):
 
 def fisher_gap_test(covered_a, covered_b, coverage: float, level: float = 0.95) -> dict:
     """Is group a covered differently from group b? Fisher's exact test on the 2 × 2 table (covered / not, a / b)
-    and the smallest gap this test set could detect: ``z · sqrt(c(1 − c)(1/n_a + 1/n_b))`` at the nominal
-    coverage c (a normal approximation of the difference of two binomial fractions)."""
+    (``p_value``), and separately a **normal-approximation critical difference** (``detectable_gap``):
+    ``z · sqrt(c(1 − c)(1/n_a + 1/n_b))`` at the nominal coverage c — the gap a two-sided z-test of two binomial
+    fractions (not Fisher's exact test) would need to reach at this ``level``; a rough yardstick of power."""
     from scipy.stats import fisher_exact, norm
 
     a, b = np.asarray(covered_a, dtype=bool), np.asarray(covered_b, dtype=bool)
@@ -74,6 +75,18 @@ def _group_coverages(covered, groups, labels):
     return np.array([covered[groups == g].mean() if np.any(groups == g) else np.nan for g in labels])
 
 
+def _mondrian_gaps(chapter3, score, cal_groups, test_abs, test_std, test_groups, labels, alpha):
+    """(marginal gap, Mondrian gap) of per-group test coverage, quantiles fitted on these calibration scores."""
+    q = chapter3.conformal_quantile(score, alpha)
+    per_q = np.empty(test_abs.size)
+    for g in labels:
+        in_cal = cal_groups == g
+        per_q[test_groups == g] = chapter3.conformal_quantile(score[in_cal], alpha) if in_cal.any() else math.inf
+    gap = lambda c: float(np.nanmax(c) - np.nanmin(c))  # noqa: E731
+    return (gap(_group_coverages(test_abs <= q * test_std, test_groups, labels)),
+            gap(_group_coverages(test_abs <= per_q * test_std, test_groups, labels)))
+
+
 def conformal_report(chapter3, cal: dict, test: dict, alpha: float, cal_groups=None, test_groups=None,
                      n_boot: int = 2000, seed: int = 0) -> dict:
     """Split conformal intervals μ ± q·σ with normalised scores |y − μ|/σ and ``chapter3.conformal_quantile``.
@@ -81,12 +94,16 @@ def conformal_report(chapter3, cal: dict, test: dict, alpha: float, cal_groups=N
     ``cal`` and ``test``: dicts with ``mean``, ``std``, ``y``. The calibration scores give one q (marginal);
     with ``cal_groups`` / ``test_groups`` (integer group per molecule, e.g. similarity terciles) the report
     adds coverage per test group and the Mondrian remedy (Vovk et al. 2005): one q per group from that group's
-    calibration molecules. Returns ``{"alpha", "q", "coverage", "coverage_ci", "band", "width", "n_cal",
-    "n_test"}`` and, with groups, ``"groups"`` (per group: n_cal, n_test, q, coverage, coverage_mondrian,
-    width, width_mondrian), ``"gap"`` / ``"gap_mondrian"`` (best − worst covered group), ``"gap_change"``
-    (Mondrian − marginal gap with a **paired** bootstrap 95 % interval over test molecules, the q's fixed),
-    ``"least_vs_most"`` (:func:`fisher_gap_test` of the first vs the last group, marginal q),
-    ``"coverage_mondrian"`` and ``"width_mondrian"``.
+    calibration molecules. Returns ``{"alpha", "q", "coverage", "coverage_ci" (Clopper–Pearson 95 % interval of
+    the observed coverage), "band" (where a procedure covering each test molecule with probability exactly
+    1 − α lands), "width", "n_cal", "n_test"}`` and, with groups, ``"groups"`` (per group: n_cal, n_test, q,
+    coverage, coverage_mondrian, width, width_mondrian), ``"gap"`` / ``"gap_mondrian"`` (best − worst covered
+    group), ``"gap_change"`` (Mondrian − marginal gap with a 95 % bootstrap interval that resamples the
+    calibration molecules **and** the test molecules, refitting the marginal and per-group quantiles on every
+    resample — so the interval includes the calibration set's own randomness; both gaps are computed on the same
+    resamples, i.e. paired; the group of each molecule is held fixed), ``"least_vs_most"``
+    (:func:`fisher_gap_test` of the first vs the last group, marginal q), ``"coverage_mondrian"`` and
+    ``"width_mondrian"``.
     """
     score = np.abs(cal["y"] - cal["mean"]) / cal["std"]
     q = chapter3.conformal_quantile(score, alpha)
@@ -113,16 +130,20 @@ def conformal_report(chapter3, cal: dict, test: dict, alpha: float, cal_groups=N
     mondrian_cov = np.abs(test["y"] - test["mean"]) <= per_q * test["std"]
     gap = lambda c: float(np.nanmax(c) - np.nanmin(c))  # noqa: E731
     cov, cov_m = _group_coverages(covered, test_groups, labels), _group_coverages(mondrian_cov, test_groups, labels)
+    test_abs, test_std = np.abs(test["y"] - test["mean"]), np.asarray(test["std"])
     rng = np.random.default_rng(seed)
     diffs = []
-    for idx in rng.integers(0, n, size=(int(n_boot), n)):  # the same resampled molecules for both: paired
-        g_, c_, m_ = test_groups[idx], covered[idx], mondrian_cov[idx]
-        diffs.append(gap(_group_coverages(m_, g_, labels)) - gap(_group_coverages(c_, g_, labels)))
+    for _ in range(int(n_boot)):  # calibration and test molecules resampled, quantiles refitted: paired gaps
+        ic, it = rng.integers(0, score.size, score.size), rng.integers(0, n, n)
+        g_m, g_mondrian = _mondrian_gaps(chapter3, score[ic], cal_groups[ic], test_abs[it], test_std[it],
+                                         test_groups[it], labels, alpha)
+        diffs.append(g_mondrian - g_m)
     lo, hi = np.nanquantile(diffs, [0.025, 0.975])
     change = gap(cov_m) - gap(cov)
     out.update(groups=groups, gap=gap(cov), gap_mondrian=gap(cov_m),
                gap_change={"change": change, "low": float(lo), "high": float(hi),
-                           "verdict": "lower" if hi < 0 else "higher" if lo > 0 else "no detectable change"},
+                           "verdict": "lower" if hi < 0 else "higher" if lo > 0 else "no detectable change",
+                           "resamples": "calibration and test molecules; quantiles refitted"},
                least_vs_most=fisher_gap_test(covered[test_groups == labels[0]], covered[test_groups == labels[-1]],
                                              1 - alpha),
                coverage_mondrian=float(mondrian_cov.mean()), width_mondrian=float(np.mean(2 * per_q * test["std"])))
@@ -137,6 +158,7 @@ def conformal_table(reports: dict):
     for (split, alpha), r in reports.items():
         row = {"split": split, "target": f"{1 - alpha:.2f}", "q": round(r["q"], 3),
                "coverage": round(r["coverage"], 3),
+               "coverage 95% CI (exact)": f"{r['coverage_ci'][0]:.3f}–{r['coverage_ci'][1]:.3f}",
                "binomial band": f"{r['band'][0]:.3f}–{r['band'][1]:.3f}", "width": round(r["width"], 3)}
         for g, x in r.get("groups", {}).items():
             row[f"T{g + 1} cov"] = round(x["coverage"], 3)
@@ -149,7 +171,7 @@ def conformal_table(reports: dict):
                 row[f"T{g + 1} Mondrian"] = round(x["coverage_mondrian"], 3)
             c = r["gap_change"]
             row.update({"gap Mondrian": round(r["gap_mondrian"], 3),
-                        "Δgap (paired 95% CI)": f"{c['change']:+.3f} ({c['low']:+.3f}, {c['high']:+.3f})",
+                        "Δgap (95% CI, q refitted)": f"{c['change']:+.3f} ({c['low']:+.3f}, {c['high']:+.3f})",
                         "coverage Mondrian": round(r["coverage_mondrian"], 3),
                         "width Mondrian": round(r["width_mondrian"], 3)})
         rows.append(row)
@@ -167,11 +189,13 @@ def conformal_lines(reports: dict) -> list[str]:
         g = r["groups"]
         lines.append(
             f"{name:>8} α={a:g}: q = {r['q']:.2f} from {r['n_cal']} validation scores; coverage {r['coverage']:.3f} "
-            f"({'inside' if lo <= r['coverage'] <= hi else 'OUTSIDE'} the binomial band {lo:.3f}–{hi:.3f}); "
-            f"T1 (least similar) {g[0]['coverage']:.3f} vs T3 {g[max(g)]['coverage']:.3f}: Fisher p = {f['p_value']:.2f}, "
-            f"a gap below ~{f['detectable_gap']:.2f} is not detectable with {f['n'][0]}/{f['n'][1]} test molecules; "
-            f"Mondrian gap {r['gap']:.3f} → {r['gap_mondrian']:.3f} (paired 95% CI of the change {c['low']:+.3f} to "
-            f"{c['high']:+.3f}: {c['verdict']}); mean width {r['width']:.2f} → {r['width_mondrian']:.2f}")
+            f"(exact 95% CI {r['coverage_ci'][0]:.3f}–{r['coverage_ci'][1]:.3f}; "
+            f"{'inside' if lo <= r['coverage'] <= hi else 'OUTSIDE'} the binomial band {lo:.3f}–{hi:.3f} around "
+            f"{1 - a:.2f}); T1 (least similar) {g[0]['coverage']:.3f} vs T3 {g[max(g)]['coverage']:.3f}: Fisher exact "
+            f"p = {f['p_value']:.2f}; normal-approximation critical difference ~{f['detectable_gap']:.2f} with "
+            f"{f['n'][0]}/{f['n'][1]} test molecules (smaller gaps are not detectable); Mondrian gap {r['gap']:.3f} → "
+            f"{r['gap_mondrian']:.3f} (95% CI of the change, calibration and test resampled, q refitted: "
+            f"{c['low']:+.3f} to {c['high']:+.3f}: {c['verdict']}); mean width {r['width']:.2f} → {r['width_mondrian']:.2f}")
     worst_least = [k for k, r in reports.items() if r["groups"][0]["coverage"] == min(x["coverage"] for x in r["groups"].values())]
     n_cal = [x["n_cal"] for r in reports.values() for x in r["groups"].values()]
     narrowed = [k for k, r in reports.items() if r["gap_change"]["verdict"] == "lower"]

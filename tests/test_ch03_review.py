@@ -1,0 +1,119 @@
+"""Unit tests of the second-review additions to chapter 3's package code: the variance-scale direction with
+intervals, the paired z² steps, the width-ratio verdict, the Spearman reconciliation, the similarity verdicts,
+chapter 1's stored ensemble RMSE and the conformal gap-change bootstrap that refits the quantiles."""
+import json
+import types
+
+import numpy as np
+import pytest
+
+from molpractice import calibration as C
+from molpractice import calibration_verdicts as V
+from molpractice import uncertainty_report as R
+from solutions import ch03_uncertainty as ch03
+
+
+def test_mean_z2_direction_names_a_direction_only_when_the_intervals_exclude_1():
+    rng = np.random.default_rng(0)
+    opposite = V.mean_z2_direction(1.6 * rng.standard_normal(2000), 0.6 * rng.standard_normal(2000), n_boot=200)
+    assert opposite["direction"].startswith("opposite directions (validation above 1, test below 1)")
+    assert opposite["diff"][2] < 0 and "differ detectably" in opposite["line"]
+    same = V.mean_z2_direction(0.6 * rng.standard_normal(2000), 0.7 * rng.standard_normal(2000), n_boot=200)
+    assert same["direction"].startswith("same direction (both intervals below 1)")
+    small = V.mean_z2_direction(1.1 * rng.standard_normal(40), 0.95 * rng.standard_normal(40), n_boot=200)
+    assert small["direction"].startswith("no detectable direction")
+    for part in ("val", "test"):
+        value, lo, hi = small[part]
+        assert lo <= value <= hi
+    assert "no detectable difference between validation and test" in small["line"]
+
+
+def _pred(seed=0, n=80, scale=1.0):
+    rng = np.random.default_rng(seed)
+    mm, mv = rng.normal(size=(4, n)), rng.uniform(0.2, 1.0, (4, n))
+    mean, alea, epi = ch03.ensemble_moments(mm, mv)
+    y = mean + scale * np.sqrt(alea + epi) * rng.standard_normal(n)
+    return dict(members_mean=mm, members_var=mv, mean=mean, alea=alea, epi=epi, var=alea + epi, y=y,
+                err=np.abs(y - mean))
+
+
+def test_z2_steps_have_paired_intervals_that_match_the_decomposition():
+    p = _pred()
+    d, st = V.z2_decomposition(p), V.z2_step_changes(p, n_boot=200)
+    assert st["i"]["change"] == pytest.approx(d["mean_averaged"] - d["members"])
+    assert st["ii"]["change"] == pytest.approx(d["ensemble"] - d["mean_averaged"])
+    assert st["ii"]["high"] < 0 and st["ii"]["verdict"] == "lower"  # adding variance always lowers z²
+    for c in st.values():
+        assert c["low"] <= c["change"] <= c["high"]
+    line = V.z2_lines({"toy": p}, n_boot=50)[0]
+    assert line.count("paired 95% CI") == 2 and "no interval computed" in line
+
+
+def test_width_ratio_line_compares_with_one_over_root_n():
+    sizes = [50, 100, 128]
+    good = V.width_ratio_line(sizes, [0.1 / np.sqrt(n) for n in sizes])
+    assert "measured 1.60, 1/√n predicts 1.60" in good and "consistent with 1/√n" in good
+    assert "not 1/√n" in V.width_ratio_line(sizes, [0.05, 0.05, 0.05])
+
+
+def test_spearman_reconciliation_follows_the_numbers():
+    sp = {"observed": 0.17, "median": 0.15, "low": -0.02, "high": 0.32}
+    above = V.spearman_reconciliation(sp, (0.01, 0.33), -0.003, 128)
+    assert "detectably above 0" in above and "contains both" in above and "n = 128; no claim beyond that" in above
+    none = V.spearman_reconciliation(sp, (-0.05, 0.33), -0.003, 128)
+    assert "not detectably different from 0" in none and "no claim that σ ranks" in none
+    assert "does not contain both" in V.spearman_reconciliation(sp, (0.01, 0.33), -0.2, 128)
+
+
+def test_similarity_relation_lines_give_a_verdict_per_interval():
+    p = _pred(n=200)
+    sim = -p["err"] + 0.01 * np.random.default_rng(1).standard_normal(200)  # error falls as similarity rises
+    line = V.similarity_relation_lines({"toy": p}, {"toy": sim}, n_boot=100)[0]
+    assert "|error| -" in line and "falls as similarity rises" in line.split(";")[0]
+
+
+def _notebook(tmp_path, text):
+    nb = {"cells": [{"cell_type": "code", "source": "", "outputs": [{"output_type": "stream", "name": "stdout",
+                                                                      "text": text}]}]}
+    path = tmp_path / "01_toy.ipynb"
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_chapter1_ensemble_rmse_reads_the_stored_outputs(tmp_path):
+    path = _notebook(tmp_path, "molpractice | device: cpu | mode: full | implementation: solutions\n"
+                               "  random: RMSE(ensemble) 0.513 vs mean RMSE of its 5 members 0.539: gain -0.025\n"
+                               "scaffold: RMSE(ensemble) 0.755 vs mean RMSE of its 5 members 0.816: gain -0.061\n")
+    got = R.chapter1_ensemble_rmse(path)
+    assert got["scaffold"] == {"ensemble_rmse": 0.755, "members": 5, "members_mean_rmse": 0.816}
+    assert got["random"]["ensemble_rmse"] == 0.513 and got["source"] == "01_toy.ipynb" and got["mode"] == "full"
+    with pytest.raises(ValueError, match="01_toy.ipynb"):
+        R.chapter1_ensemble_rmse(_notebook(tmp_path, "nothing here\n"))
+    stored = R.chapter1_ensemble_rmse()  # the repository's executed chapter-1 notebook holds both splits
+    assert {"scaffold", "random"} <= set(stored)
+    rows = [{"split": "scaffold", "model": "gaussian_ensemble", "rmse_mean": 0.777},
+            {"split": "random", "model": "gaussian_ensemble", "rmse_mean": 0.600}]
+    lines = R.mse_ensemble_lines(rows, got, mode="full")
+    assert "difference +0.022 → target 'within 0.03' met" in lines[0] + lines[1]
+    assert "difference +0.087 → target 'within 0.03' NOT met" in lines[0] + lines[1]
+    assert all("no interval computed" in x for x in lines)
+    fast = R.mse_ensemble_lines(rows, got, mode="fast")
+    assert all("not comparable (chapter 1 stored in full mode, this run in fast mode)" in x for x in fast)
+
+
+def test_mondrian_gap_interval_refits_the_quantiles_on_resampled_calibration_sets():
+    rng = np.random.default_rng(3)
+    n_cal, n_test, n_boot = 90, 90, 30
+    mean, std = np.zeros(n_cal + n_test), np.ones(n_cal + n_test)
+    groups = np.arange(n_cal + n_test) % 3
+    y = rng.standard_normal(n_cal + n_test)
+    calls = []
+    fake = types.SimpleNamespace(conformal_quantile=lambda s, a: calls.append(len(s)) or ch03.conformal_quantile(s, a))
+    cal, test = slice(0, n_cal), slice(n_cal, None)
+    r = C.conformal_report(fake, {"mean": mean[cal], "std": std[cal], "y": y[cal]},
+                           {"mean": mean[test], "std": std[test], "y": y[test]}, 0.1, groups[cal], groups[test],
+                           n_boot=n_boot)
+    assert len(calls) == 4 + 4 * n_boot  # marginal + 3 terciles, once for the estimate and once per resample
+    assert r["gap_change"]["low"] <= r["gap_change"]["high"] and "refitted" in r["gap_change"]["resamples"]
+    line = C.conformal_lines({("toy", 0.1): r})[0]
+    assert "exact 95% CI" in line and "normal-approximation critical difference" in line and "q refitted" in line
