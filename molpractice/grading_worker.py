@@ -284,7 +284,7 @@ def _worker(job: dict, conn) -> None:
     if job.get("block_reference"):
         block_reference("solutions")
     import_package_from(job["implementation"], Path(impl_dir))
-    graders = load_graders(Path(job["graders_dir"]), {int(i.split(".")[0]) for i in job["ids"]})
+    graders = load_graders(Path(job["graders_dir"]), {int(i.split(".")[0]) for i in job["ids"]}, job.get("compiled"))
     recorder = _Recorder()
     impl = _RecordingImplementation(Implementation(job["implementation"]), recorder)
     emit(event="ready")
