@@ -298,3 +298,28 @@ def similarity_relation_lines(pred: dict, similarity: dict, n_boot: int | None =
         lines.append(f"{name:>8} test set, Spearman(similarity to train, ·) with 95% CI: " + "; ".join(parts))
     return lines
 
+
+def recalibration_summary_lines(recal: dict) -> list[str]:
+    """Per split and map: the metrics whose paired interval excludes 0 (with their direction) and those with no
+    detectable change — the reading of the recalibration table, computed from its verdicts."""
+    lines = []
+    for name, rc in recal.items():
+        parts = []
+        for variant in dict.fromkeys(v for v, _ in rc["changes"]):
+            ch = {k: c for (v, k), c in rc["changes"].items() if v == variant}
+            moved = [f"{k} {c['verdict']}" for k, c in ch.items() if c["verdict"] != "no detectable change"]
+            still = [k for k, c in ch.items() if c["verdict"] == "no detectable change"]
+            parts.append(f"{variant}: detectable — {', '.join(moved) or 'none'}; no detectable change — "
+                         f"{', '.join(still) or 'none'}")
+        lines.append(f"{name:>8} (vs raw, paired 95% CI): " + " | ".join(parts))
+    return lines
+
+
+def ece_null_verdict(ece: float, low: float, high: float) -> str:
+    """Where an observed classification ECE lies against its consistency-resampling band."""
+    if ece < low:
+        return "below the calibrated band: unusual, and not evidence of calibration either"
+    if ece > high:
+        return "above the calibrated band: detectable miscalibration"
+    return "inside the calibrated band: no evidence of miscalibration"
+

@@ -117,3 +117,16 @@ def test_mondrian_gap_interval_refits_the_quantiles_on_resampled_calibration_set
     assert r["gap_change"]["low"] <= r["gap_change"]["high"] and "refitted" in r["gap_change"]["resamples"]
     line = C.conformal_lines({("toy", 0.1): r})[0]
     assert "exact 95% CI" in line and "normal-approximation critical difference" in line and "q refitted" in line
+
+
+def test_recalibration_summary_and_ece_null_verdicts_follow_the_numbers():
+    nd = {"change": 0.01, "low": -0.01, "high": 0.02, "verdict": "no detectable change"}
+    lo = {"change": -0.05, "low": -0.08, "high": -0.01, "verdict": "lower"}
+    recal = {"toy": {"changes": {("variance_scaled", "ece"): lo, ("variance_scaled", "nll"): nd,
+                                 ("isotonic", "ece"): nd}}}
+    line = V.recalibration_summary_lines(recal)[0]
+    assert "variance_scaled: detectable — ece lower; no detectable change — nll" in line
+    assert "isotonic: detectable — none; no detectable change — ece" in line
+    assert V.ece_null_verdict(0.02, 0.03, 0.09).startswith("below the calibrated band")
+    assert V.ece_null_verdict(0.10, 0.03, 0.09).startswith("above the calibrated band")
+    assert V.ece_null_verdict(0.05, 0.03, 0.09).startswith("inside the calibrated band")
