@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 @contextlib.contextmanager
-def before_path():
-    """The trainers as they were before pre-collated batches."""
+def before_path(stage="before"):
+    """The trainers as they were: ``before`` = before pre-collated batches; ``start`` = pre-collated batches and
+    the foreach AdamW, but torch's own ``clip_grad_norm_`` and ``AdamW.step`` (the package before the lean step)."""
     from molpractice import batching, training
 
     def pyg_loader(graphs, batch_size, shuffle=False, generator=None):
@@ -46,14 +47,16 @@ def before_path():
 
         return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, generator=generator)
 
-    saved = batching.loader, training._copy_state, training._FOREACH
-    batching.loader = pyg_loader
-    training._copy_state = lambda model: copy.deepcopy(model.state_dict())
-    training._FOREACH = False
+    saved = batching.loader, training._copy_state, training._FOREACH, training._LEAN
+    if stage == "before":
+        batching.loader = pyg_loader
+        training._copy_state = lambda model: copy.deepcopy(model.state_dict())
+        training._FOREACH = False
+    training._LEAN = False
     try:
         yield
     finally:
-        batching.loader, training._copy_state, training._FOREACH = saved
+        batching.loader, training._copy_state, training._FOREACH, training._LEAN = saved
 
 
 def load(what):
@@ -119,8 +122,8 @@ def breakdown(prof: cProfile.Profile, total: float):
         + find("batching.py", "__iter__", "train_epoch"),
         "forward + loss (training)": find("training.py", "batch_loss") + find("ensembles.py", "batch_loss"),
         "backward": find("torch/_tensor.py", "backward"),
-        "optimizer step (AdamW)": find("torch/optim/adam.py", "step"),
-        "gradient clipping": find("clip_grad.py", "clip_grad_norm_"),
+        "optimizer step (AdamW)": find("torch/optim/adam.py", "step", "train_epoch") + find("training.py", "step"),
+        "gradient clipping": find("clip_grad.py", "clip_grad_norm_", "train_epoch") + find("training.py", "clip"),
         "validation pass (incl. its collation)": find("training.py", "predict", "train_regressor")
         + find("training.py", "_predict_batches", "train_regressor")
         + find("ensembles.py", "predict_logits", "train_classifier"),
@@ -138,7 +141,7 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--what", default="ch01,ch03", help="comma-separated: ch01, ch03, classifier")
-    ap.add_argument("--path", default="before,after", help="comma-separated: before, after")
+    ap.add_argument("--path", default="before,start,after", help="comma-separated: before, start, after")
     ap.add_argument("--epochs", type=int, default=None, help="override the maximum epochs")
     ap.add_argument("--profile", action="store_true", help="cProfile each run and print the breakdown")
     ap.add_argument("--torch-profile", action="store_true", help="torch.profiler op table of each run")
@@ -152,7 +155,7 @@ def main(argv=None):
         print(f"{what}: featurisation + splits {feat:.1f} s (once per data set, not per model)")
         reference = None
         for path in args.path.split(","):
-            ctx = before_path() if path == "before" else contextlib.nullcontext()
+            ctx = before_path(path) if path in ("before", "start") else contextlib.nullcontext()
             with ctx:
                 if args.torch_profile:
                     from torch.profiler import ProfilerActivity, profile
