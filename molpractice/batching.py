@@ -47,6 +47,7 @@ class CollatedGraphs:
             graphs = graphs.graphs
         self.graphs = list(graphs)
         self.fast, self.reason = False, ""
+        self._tensors_on_cpu = False
         self._batch_init = None  # (Batch class, constructor arguments), made on the first batch
         if not self.graphs:
             self.reason = "no graphs"
@@ -124,6 +125,12 @@ class CollatedGraphs:
         self._add_batch = isinstance(first._store, NodeStorage) and first._store.can_infer_num_nodes
         if self._add_batch:
             self._num_nodes = torch.tensor([g.num_nodes or 0 for g in self.graphs])
+        self._tensors_on_cpu = all(payload[0].is_cpu for _, kind, payload in self.fields if kind == "tensor")
+
+    @property
+    def on_cpu(self) -> bool:
+        """True when every tensor of every batch is on the CPU already (so ``batch.to("cpu")`` changes nothing)."""
+        return self.fast and self._tensors_on_cpu and torch.empty(0).is_cpu
 
     def _new_batch(self):
         """An empty ``Batch(_base_cls=self.cls)``: PyG's ``DynamicInheritance.__call__`` with its per-call work
@@ -232,6 +239,11 @@ class GraphLoader:
 
     def __len__(self):
         return math.ceil(len(self.data) / self.batch_size)
+
+    @property
+    def on_cpu(self) -> bool:
+        """True when every batch's tensors are on the CPU already (:attr:`CollatedGraphs.on_cpu`)."""
+        return self.data.on_cpu
 
     def __iter__(self):
         n = len(self.data)

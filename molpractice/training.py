@@ -288,13 +288,18 @@ def train_epoch(model, loader, opt, batch_loss, device) -> float:
     """One pass of ``opt`` over ``loader`` in train mode: ``batch_loss(batch)`` (a scalar tensor) per batch,
     gradients clipped to norm 10; batches of one graph are skipped (batch norm needs two). Returns the
     mean loss per graph."""
+    import torch
+
     model.train()
     stepper = _Stepper(model, opt, 10.0)
+    # moving a batch that is on the CPU already to the CPU changes nothing: skip PyG's per-attribute walk
+    move = not (_LEAN and torch.device(device).type == "cpu" and getattr(loader, "on_cpu", False))
     total, count = 0.0, 0
     for batch in loader:
         if batch.num_graphs < 2:
             continue
-        batch = batch.to(device)
+        if move:
+            batch = batch.to(device)
         loss = batch_loss(batch)
         stepper.zero_grad()
         loss.backward()

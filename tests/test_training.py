@@ -243,6 +243,7 @@ def test_unusual_graphs_fall_back_to_pyg_collation(mol_graphs):
         g.meta = {"row": i}  # a dict attribute: not handled by the fast path
     data = batching.CollatedGraphs(odd)
     assert not data.fast and "meta" in data.reason
+    assert batching.GraphLoader(mol_graphs, 4).on_cpu and not batching.GraphLoader(data, 4).on_cpu  # .to() skipped?
     _assert_same_batch(data.batch([4, 1, 2]), Batch.from_data_list([odd[4], odd[1], odd[2]]))
     scalar = [copy.copy(g) for g in mol_graphs[:5]]
     for i, g in enumerate(scalar):  # a 0-dim target and a plain-int attribute: still collated at once
