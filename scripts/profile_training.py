@@ -129,7 +129,7 @@ def timed(fn):
 
 
 def breakdown(prof: cProfile.Profile, total: float):
-    """Seconds of a profiled run by part (cProfile inflates Python-heavy parts; read shares, not seconds)."""
+    """CPU seconds of a profiled run by part (cProfile inflates Python-heavy parts; read shares, not seconds)."""
     stats = pstats.Stats(prof).stats
 
     def find(file_part, name, caller=None):
@@ -156,7 +156,7 @@ def breakdown(prof: cProfile.Profile, total: float):
         + find("training.py", "_copy_state", "train_regressor") + find("training.py", "_copy_state", "train_classifier"),
     }
     parts["other (zero_grad, .to, loop, metrics, …)"] = total - sum(parts.values())
-    print(f"\nprofile breakdown (cProfile, total {total:.1f} s):")
+    print(f"\nprofile breakdown (cProfile on CPU time, total {total:.1f} CPU s):")
     for name, sec in parts.items():
         print(f"  {name:<42} {sec:7.2f} s  {100 * sec / total:5.1f} %")
 
@@ -221,10 +221,10 @@ def main(argv=None):
                     print(f"\n{what} {path}: torch.profiler, top ops by self CPU time")
                     print(tp.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
                 elif args.profile:
-                    prof = cProfile.Profile()
+                    prof = cProfile.Profile(time.process_time)  # CPU time: not inflated by other processes
                     (losses, pred, epochs), wall, cpu = timed(
                         lambda: prof.runcall(train, what, ch1, data, args.epochs))
-                    breakdown(prof, wall)
+                    breakdown(prof, cpu)
                 else:
                     (losses, pred, epochs), wall, cpu = timed(lambda: train(what, ch1, data, args.epochs))
             if reference is None:
