@@ -138,6 +138,24 @@ def denoising_loss(chapter, model, molecules, cfg=None, draws: int = 100, seed: 
     return total / draws
 
 
+def _digest(state) -> str:
+    return hashlib.sha1(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:12]
+
+
+def _cached_loss(chapter, state, model, molecules, cfg, draws):
+    """:func:`denoising_loss` (seed 123) cached by weights, molecules, draws and T."""
+    from .runtime import cache_dir
+
+    mol = hashlib.sha1("".join(d["smiles"] for d in molecules).encode()).hexdigest()[:10]
+    path = Path(cache_dir()) / f"ch04_curve_loss_{_digest(state)}_{mol}_{draws}_{cfg.T}.json"
+    if path.exists():
+        return torch.tensor(json.loads(path.read_text()), dtype=torch.float64)
+    out = denoising_loss(chapter, model, molecules, cfg, draws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out.tolist()))
+    return out
+
+
 def paired_loss_difference(first, second, confidence: float = 0.95) -> dict:
     """Mean of ``first − second`` (per-molecule losses of two models on the same molecules and draws) with a
     Student-t interval over molecules. Returns ``{"difference", "low", "high", "n"}``."""
@@ -178,13 +196,13 @@ def training_curve(chapter, runs, data=None, fraction: float = 0.1, seed: int = 
             for decay, state in sorted(by_decay.items()):
                 model = _model_from(state, cfg)
                 key = (int(steps), int(step), float(decay))
-                losses[key] = denoising_loss(chapter, model, val, cfg, draws)
+                losses[key] = _cached_loss(chapter, state, model, val, cfg, draws)
                 models[key] = state
                 rows.append({"run steps": int(steps), "step": int(step), "ema decay": float(decay),
                              "end of run": int(step) == int(steps),
                              "CPU-min": res["cpu_seconds"][step] / 60,
                              "val loss": float(losses[key].mean()),
-                             "train-subset loss": float(denoising_loss(chapter, model, probe, cfg, draws).mean())})
+                             "train-subset loss": float(_cached_loss(chapter, state, model, probe, cfg, draws).mean())})
     ref = (int(cfg.train_steps), int(cfg.train_steps), float(cfg.ema_decay))
     if ref not in losses:
         raise ValueError(f"runs must include the reference run of {cfg.train_steps} steps")
@@ -226,8 +244,7 @@ def _sample_outcomes(chapter, state, cfg, data, n: int, key) -> dict:
     from .plausibility import plausibility
     from .runtime import cache_dir
 
-    digest = hashlib.sha1(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:12]
-    path = Path(cache_dir()) / f"ch04_curve_samples_{digest}_{n}_{cfg.T}.json"
+    path = Path(cache_dir()) / f"ch04_curve_samples_{_digest(state)}_{n}_{cfg.T}.json"
     if path.exists():
         return json.loads(path.read_text())
     model = _model_from(state, cfg)
