@@ -240,7 +240,8 @@ def mean_z2_direction(z_val, z_test, n_boot: int | None = None, seed: int = 0) -
                      "validation moves the test σ's the wrong way")
     else:
         unclear = [part for part, x in (("validation", sv), ("test", st)) if x is None]
-        direction = f"no detectable direction ({' and '.join(unclear)} interval{'s' if len(unclear) > 1 else ''} contain{'' if len(unclear) > 1 else 's'} 1)"
+        verb = "intervals contain" if len(unclear) > 1 else "interval contains"
+        direction = f"no detectable direction ({' and '.join(unclear)} {verb} 1)"
     d = m2(z_test) - m2(z_val)
     differ = ("validation and test differ detectably" if lo_d > 0 or hi_d < 0 else
               "no detectable difference between validation and test")
