@@ -112,6 +112,7 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
                          "ece_ci_low": lo, "ece_ci_high": hi, "ece_boot_mean": float(np.mean(boot)),
                          "ece_null_median": null["median"], "ece_null_low": null["low"],
                          "ece_null_high": null["high"], "ece_null_p": null["p_value"],
+                         "ece_null_p_two_sided": null["p_two_sided"],
                          "n_test": int(len(lab_te)),
                          "positive_fraction_train": float(labels_above(data.y["train"], threshold).mean())})
     return rows
@@ -212,7 +213,8 @@ def mse_ensemble_lines(rows: list[dict], chapter1: dict, tolerance: float = 0.03
         d = ours - ref
         lines.append(f"{split:>8}: Gaussian (β-NLL) ensemble RMSE {ours:.3f} vs chapter 1's MSE ensemble {ref:.3f} "
                      f"({chapter1[split]['members']} members; stored output of {chapter1['source']}): difference "
-                     f"{d:+.3f} → " + (f"target 'within {tolerance:g}' {'met' if d <= tolerance else 'NOT met'}"
+                     f"{d:+.3f} → " + (f"|difference| {'≤' if abs(d) <= tolerance else '>'} {tolerance:g} as a point "
+                                       "estimate only (one run each)"
                                        if chapter1.get("mode") == mode else
                                        f"not comparable (chapter 1 stored in {chapter1.get('mode')} mode, this run "
                                        f"in {mode} mode)") + " (no interval "
@@ -269,8 +271,9 @@ def target_checks(rows: list[dict], class_rows: list[dict], suites: dict | None 
     }
     if "mse_ensemble_spread" in r:
         ref = r["mse_ensemble_spread"]["rmse_mean"]
-        checks["ensemble_rmse_vs_mse_ensemble"] = {"value": ens["rmse_mean"], "target": f"<= {ref + 0.03:.3f}",
-                                                   "met": ens["rmse_mean"] <= ref + 0.03}
+        checks["ensemble_rmse_vs_mse_ensemble"] = {"value": ens["rmse_mean"],
+                                                   "target": f"within 0.03 of {ref:.3f} (point estimate, one run each)",
+                                                   "met": abs(ens["rmse_mean"] - ref) <= 0.03}
     if suites and split in suites:
         conf = suites[split]["conformal"].get(0.1)
         if conf is not None:
