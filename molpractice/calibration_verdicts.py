@@ -321,7 +321,7 @@ def diagnostic_lines(data: dict, pred: dict, results: dict, refs: dict, ensemble
                          f"{'detectable bias' if abs(z.mean()) > 2 * se else 'no detectable bias'}"
                          for part, z, se in (("validation", z_val, se_val), ("test", z_te, se_te)))
         lines.append(f"{name:>8}: {dz['line']} (test ECE change of variance scaling {vs['change']:+.3f}: "
-                     f"{vs['verdict']}); {bias}")
+                     f"{vs['verdict']}{' — method-sensitive' if vs.get('method_sensitive') else ''}); {bias}")
     p = pred["scaffold"]
     over = C.gaussian_metrics(chapter3, p["mean"], p["var"] / 9, p["y"])
     band = refs["scaffold"]["ece"]
