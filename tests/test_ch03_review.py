@@ -1,6 +1,7 @@
-"""Unit tests of the second-review additions to chapter 3's package code: the variance-scale direction with
-intervals, the paired z² steps, the width-ratio verdict, the Spearman reconciliation, the similarity verdicts,
-chapter 1's stored ensemble RMSE and the conformal gap-change bootstrap that refits the quantiles."""
+"""Unit tests of the review additions to chapter 3's package code: the variance-scale direction with intervals,
+the paired z² steps and the members' starting z², the width ratio (no verdict), the Spearman reconciliation (the
+test band is not the CV yardstick), BCa paired changes, the out-of-fold calibration bands, the similarity
+verdicts, chapter 1's stored ensemble RMSE and the conformal gap-change bootstrap that refits the quantiles."""
 import json
 import types
 
