@@ -47,6 +47,8 @@ class CollatedGraphs:
             graphs = graphs.graphs
         self.graphs = list(graphs)
         self.fast, self.reason = False, ""
+        self._tensors_on_cpu = False
+        self._batch_init = None  # (Batch class, constructor arguments), made on the first batch
         if not self.graphs:
             self.reason = "no graphs"
             return
@@ -123,6 +125,30 @@ class CollatedGraphs:
         self._add_batch = isinstance(first._store, NodeStorage) and first._store.can_infer_num_nodes
         if self._add_batch:
             self._num_nodes = torch.tensor([g.num_nodes or 0 for g in self.graphs])
+        self._tensors_on_cpu = all(payload[0].is_cpu for _, kind, payload in self.fields if kind == "tensor")
+
+    @property
+    def on_cpu(self) -> bool:
+        """True when every tensor of every batch is on the CPU already (so ``batch.to("cpu")`` changes nothing)."""
+        return self.fast and self._tensors_on_cpu and torch.empty(0).is_cpu
+
+    def _new_batch(self):
+        """An empty ``Batch(_base_cls=self.cls)``: PyG's ``DynamicInheritance.__call__`` with its per-call work
+        (building a metaclass and reading ``__init__``'s signature, a fifth of a batch's collation) done once."""
+        from torch_geometric.data.batch import DynamicInheritance
+
+        if self._batch_init is None:
+            import inspect
+
+            from torch_geometric.data import Batch
+
+            batch_cls = type(Batch(_base_cls=self.cls))
+            params = list(inspect.signature(self.cls.__init__).parameters.items())
+            kwargs = {k: None for k, v in params[1:]  # the arguments PyG fills with None
+                      if k not in ("args", "kwargs") and v.default is inspect.Parameter.empty}
+            self._batch_init = (batch_cls, kwargs)
+        batch_cls, kwargs = self._batch_init
+        return super(DynamicInheritance, batch_cls).__call__(**kwargs)
 
     def _group(self, sizes):
         key = tuple(sizes.tolist())
@@ -152,7 +178,7 @@ class CollatedGraphs:
             total = int(slices[-1])
             rows = torch.repeat_interleave(starts[idx] - slices[:-1], counts, output_size=total)
             gathered[gkey] = (rows + torch.arange(total), slices, counts)
-        out = Batch(_base_cls=self.cls)
+        out = self._new_batch()
         out.stores_as(self.graphs[0])
         store = out._store
         slice_dict, inc_dict = {}, {}
@@ -213,6 +239,11 @@ class GraphLoader:
 
     def __len__(self):
         return math.ceil(len(self.data) / self.batch_size)
+
+    @property
+    def on_cpu(self) -> bool:
+        """True when every batch's tensors are on the CPU already (:attr:`CollatedGraphs.on_cpu`)."""
+        return self.data.on_cpu
 
     def __iter__(self):
         n = len(self.data)

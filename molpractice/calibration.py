@@ -189,14 +189,73 @@ def bootstrap_interval(statistic, arrays, n_boot: int | None = None, size: int |
     return float(low), float(high), values
 
 
+def bca_interval(values, estimate: float, jackknife, alpha: float = 0.05) -> tuple[float, float]:
+    """Bias-corrected and accelerated (BCa; Efron 1987) bootstrap interval from the resampled ``values``, the
+    full-sample ``estimate`` and the leave-one-out ``jackknife`` values of the same statistic.
+
+    The bias correction z₀ = Φ⁻¹(fraction of resamples below the estimate) moves the interval when the bootstrap
+    distribution is not centred on the estimate (a biased statistic such as the ECE); the acceleration a (from the
+    jackknife's skewness) corrects for a standard error that changes with the parameter. The fraction is clipped
+    to [1/(B + 1), B/(B + 1)], so an estimate outside every resample gives the most extreme quantiles, not ±∞.
+    """
+    from scipy.stats import norm
+
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    jack = np.asarray(jackknife, dtype=float)
+    jack = jack[np.isfinite(jack)]
+    b = values.size
+    frac = (np.sum(values < estimate) + 0.5 * np.sum(values == estimate)) / b
+    z0 = norm.ppf(np.clip(frac, 1 / (b + 1), b / (b + 1)))
+    d = jack.mean() - jack
+    den = 6.0 * float(np.sum(d ** 2)) ** 1.5
+    a = float(np.sum(d ** 3)) / den if den > 0 else 0.0
+    z = norm.ppf([alpha / 2, 1 - alpha / 2])
+    levels = norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+    low, high = np.quantile(values, np.clip(levels, 0.0, 1.0))
+    return float(low), float(high)
+
+
+def jackknife_values(statistic, arrays) -> np.ndarray:
+    """``statistic`` on each leave-one-molecule-out subset of ``arrays`` (for :func:`bca_interval`)."""
+    arrays = [np.asarray(a) for a in arrays]
+    n = len(arrays[0])
+    keep = np.ones(n, dtype=bool)
+    out = np.empty(n)
+    for i in range(n):
+        keep[i] = False
+        out[i] = statistic(*(a[keep] for a in arrays))
+        keep[i] = True
+    return out
+
+
+def _verdict(lo: float, hi: float) -> str:
+    return "lower" if hi < 0 else "higher" if lo > 0 else "no detectable change"
+
+
+def change_summary(estimate: float, values, jackknife) -> dict:
+    """A change with its **BCa** 95 % interval (``low``/``high``, the one the ``verdict`` follows), the percentile
+    interval of the same resamples (``low_percentile``/``high_percentile``, ``verdict_percentile``), the bootstrap
+    mean (``boot_mean``: far from the estimate = a biased statistic) and ``method_sensitive`` (the two verdicts
+    differ)."""
+    values = np.asarray(values, dtype=float)
+    lo, hi = bca_interval(values, estimate, jackknife)
+    plo, phi = (float(x) for x in np.nanquantile(values, [0.025, 0.975]))
+    out = {"change": float(estimate), "low": lo, "high": hi, "verdict": _verdict(lo, hi),
+           "low_percentile": plo, "high_percentile": phi, "verdict_percentile": _verdict(plo, phi),
+           "boot_mean": float(np.nanmean(values)), "method": "BCa"}
+    out["method_sensitive"] = out["verdict"] != out["verdict_percentile"]
+    return out
+
+
 def paired_change(statistic_new, statistic_old, arrays, n_boot: int | None = None, seed: int = 0) -> dict:
-    """The change ``statistic_new − statistic_old`` on the same molecules and its **paired** percentile
-    bootstrap 95 % interval (both statistics on the same resample). ``verdict``: "lower" / "higher" when the
-    interval excludes 0, else "no detectable change"."""
+    """The change ``statistic_new − statistic_old`` on the same molecules and its **paired** bootstrap 95 %
+    interval (both statistics on the same resample), BCa (:func:`change_summary`: also the percentile interval,
+    the bootstrap mean and whether the two methods disagree). ``verdict``: "lower" / "higher" when the BCa interval
+    excludes 0, else "no detectable change"."""
     diff = lambda *a: statistic_new(*a) - statistic_old(*a)  # noqa: E731
-    lo, hi, _ = bootstrap_interval(diff, arrays, n_boot=n_boot, seed=seed)
-    verdict = "lower" if hi < 0 else "higher" if lo > 0 else "no detectable change"
-    return {"change": float(diff(*arrays)), "low": lo, "high": hi, "verdict": verdict}
+    _, _, values = bootstrap_interval(diff, arrays, n_boot=n_boot, seed=seed)
+    return change_summary(float(diff(*arrays)), values, jackknife_values(diff, arrays))
 
 
 def compare(a: float, b: float, lower: str = "lower", higher: str = "higher", same: str = "equal to") -> str:
@@ -242,6 +301,27 @@ def reference_values(chapter3, mean, var, y, draws: int = 1000, seed: int = 0, n
     return out
 
 
+def calibrated_pit_reference(n: int, draws: int = 1000, seed: int = 0, n_levels: int | None = None) -> dict:
+    """Reference bands of the PIT-only metrics (interval ECE, QCE, coverage68/95) for ``n`` molecules under
+    calibration. A calibrated model's PIT values are i.i.d. uniform whatever its μ and σ, so these bands depend on
+    n alone (unlike the Spearman's and the NLL's, which need the σ's). Returns ``{metric: {"median", "low",
+    "high"}}``."""
+    n_levels = int(n_levels or _default("n_levels"))
+    rng = np.random.default_rng(seed)
+    sims = {"ece": [], "qce": [], "coverage68": [], "coverage95": []}
+    for _ in range(int(draws)):
+        u = rng.random(int(n))
+        sims["ece"].append(interval_ece_from_pit(u, n_levels))
+        sims["qce"].append(quantile_calibration_error_from_pit(u, n_levels))
+        sims["coverage68"].append(coverage_from_pit(u, 0.68))
+        sims["coverage95"].append(coverage_from_pit(u, 0.95))
+    out = {}
+    for key, values in sims.items():
+        low, med, high = np.quantile(values, [0.025, 0.5, 0.975])
+        out[key] = {"median": float(med), "low": float(low), "high": float(high)}
+    return out
+
+
 def _norm_cdf(z):
     from scipy.special import ndtr
 
@@ -271,7 +351,8 @@ def ece_null(chapter3, p, labels, draws: int = 1000, seed: int = 0, n_bins: int 
     Labels are redrawn as y* ~ Bernoulli(p) (the probabilities taken at their word), and the ECE recomputed:
     its distribution is what a *perfectly calibrated* model scores at this n and with these probabilities —
     the ECE's upward bias included. Returns ``{"observed", "median", "low", "high", "p_value"}`` (p-value:
-    fraction of calibrated draws with an ECE ≥ the observed one) and ``"excess"`` = observed − median.
+    fraction of calibrated draws with an ECE ≥ the observed one), ``"p_two_sided"`` (2 × the smaller tail, at
+    most 1: an ECE far *below* the draws also rejects the null) and ``"excess"`` = observed − median.
     """
     p = np.asarray(p, dtype=float)
     n_bins = int(n_bins or _default("n_bins"))
@@ -280,8 +361,9 @@ def ece_null(chapter3, p, labels, draws: int = 1000, seed: int = 0, n_bins: int 
     values = np.array([chapter3.classification_ece(p, (rng.random(len(p)) < p).astype(int), n_bins=n_bins)
                        for _ in range(int(draws))])
     low, med, high = np.quantile(values, [0.025, 0.5, 0.975])
+    p_ge, p_le = float(np.mean(values >= observed)), float(np.mean(values <= observed))
     return {"observed": float(observed), "median": float(med), "low": float(low), "high": float(high),
-            "p_value": float(np.mean(values >= observed)), "excess": float(observed - med)}
+            "p_value": p_ge, "p_two_sided": min(1.0, 2 * min(p_ge, p_le)), "excess": float(observed - med)}
 
 
 # ------------------------------------------------------------------------------------------- isotonic
@@ -344,8 +426,8 @@ def recalibration_comparison(chapter3, val: dict, test: dict, n_boot: int | None
     Returns ``{"s2", "s2_ci", "metrics": {variant: {...}}, "changes": {(variant, metric): paired_change}}``:
     s² and its bootstrap interval over validation molecules; every metric of :func:`pit_metrics` (plus
     ``nll`` where defined: raw and variance scaling) per variant; each change vs raw with its paired
-    bootstrap interval over test molecules (the maps stay fixed: the interval is the test set's sampling
-    error, not the fit's).
+    bootstrap interval over test molecules (BCa, with the percentile interval and the bootstrap mean: see
+    :func:`change_summary`; the maps stay fixed: the interval is the test set's sampling error, not the fit's).
     """
     from scipy.stats import norm
 
@@ -383,20 +465,27 @@ def recalibration_comparison(chapter3, val: dict, test: dict, n_boot: int | None
     for idx in rng.integers(0, n, size=(int(n_boot or _default("n_boot")), n)):
         per = {v: variant_metrics(v, *(a[idx] for a in arrays)) for v in variants}
         boot.append({(v, k): per[v][k] - per["raw"][k] for v in variants[1:] for k in keys})
+    jack = []  # leave-one-molecule-out values for the BCa acceleration
+    keep = np.ones(n, dtype=bool)
+    for i in range(n):
+        keep[i] = False
+        per = {v: variant_metrics(v, *(a[keep] for a in arrays)) for v in variants}
+        jack.append({(v, k): per[v][k] - per["raw"][k] for v in variants[1:] for k in keys})
+        keep[i] = True
     changes = {}
     for v in variants[1:]:
         for key in keys:
             if key == "nll" and v == "isotonic":
                 continue
-            lo, hi = np.quantile([b[(v, key)] for b in boot], [0.025, 0.975])
-            changes[(v, key)] = {"change": metrics[v][key] - metrics["raw"][key], "low": float(lo), "high": float(hi),
-                                 "verdict": "lower" if hi < 0 else "higher" if lo > 0 else "no detectable change"}
+            changes[(v, key)] = change_summary(metrics[v][key] - metrics["raw"][key], [b[(v, key)] for b in boot],
+                                               [j[(v, key)] for j in jack])
     return {"s2": s2, "s2_ci": (s2_lo, s2_hi), "metrics": metrics, "changes": changes, "isotonic": iso}
 
 
 def recalibration_table(comparisons: dict):
     """``{split: recalibration_comparison(...)}`` as a DataFrame: value per variant and, for the two maps, the
-    paired change vs raw with its interval."""
+    paired change vs raw with its bootstrap mean and BCa interval; ``*`` marks a change whose percentile-interval
+    verdict differs (method-sensitive)."""
     import pandas as pd
 
     rows = []
@@ -407,8 +496,10 @@ def recalibration_table(comparisons: dict):
                 row[v] = round(m[key], 3) if math.isfinite(m[key]) else "n/a"
             for v in ("variance_scaled", "isotonic"):
                 c = comp["changes"].get((v, key))
-                row[f"Δ {v} (95% CI)"] = ("n/a" if c is None else
-                                          f"{c['change']:+.3f} ({c['low']:+.3f}, {c['high']:+.3f}) {c['verdict']}")
+                row[f"Δ {v} [boot mean] (BCa 95% CI)"] = (
+                    "n/a" if c is None else
+                    f"{c['change']:+.3f} [{c['boot_mean']:+.3f}] ({c['low']:+.3f}, {c['high']:+.3f}) {c['verdict']}"
+                    + (" *" if c["method_sensitive"] else ""))
             rows.append(row)
     return pd.DataFrame(rows).set_index(["split", "metric"])
 

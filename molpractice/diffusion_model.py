@@ -376,6 +376,51 @@ def weights_path(cfg=None, implementation: str = "solutions", data=None, seed: i
     return Path(cache_dir()) / f"diffusion_egnn_{_cache_key(cfg, implementation, data, seed, chapter)}.pt"
 
 
+def _train_steps(chapter, data, cfg, model, seed: int, progress: bool, extra_decays=(), checkpoints=(),
+                 on_checkpoint=None):
+    """The training loop of :func:`train_molecule_model` (``cfg.train_steps`` steps on ``model``, EMA decay
+    ``cfg.ema_decay``). ``extra_decays``: further EMA shadows kept alongside (they read the weights, never the
+    random draws, so the main EMA is the same bit for bit); after each step count in ``checkpoints``,
+    ``on_checkpoint(step, {decay: ema model}, cpu_seconds)`` is called (used by :mod:`molpractice.diffusion_curve`).
+    Returns ``(ema, losses, wall start, CPU start)``."""
+    gen = torch.Generator().manual_seed(seed)
+    alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    ema = EMA(model, cfg.ema_decay)
+    extra = {float(d): EMA(model, float(d)) for d in extra_decays if float(d) != cfg.ema_decay}
+    checkpoints = {int(c) for c in checkpoints}
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    losses, start, cpu_start = [], time.perf_counter(), time.process_time()
+    with _progress(cfg.train_steps, f"EGNN training ({cfg.train_steps} steps)", progress) as bar:
+        for step in range(cfg.train_steps):
+            for group in opt.param_groups:  # cosine decay from lr to lr/10 over the fixed number of steps
+                group["lr"] = cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / cfg.train_steps)))
+            idx = torch.randint(0, len(data), (cfg.batch_size,), generator=gen).tolist()
+            z, pos, h, batch = _collate([data[i] for i in idx], cfg.type_scale)
+            t_mol = torch.randint(1, cfg.T + 1, (cfg.batch_size,), generator=gen)
+            t = t_mol[batch]
+            eps_x = chapter.remove_mean(torch.randn(pos.shape, generator=gen), batch)
+            eps_h = torch.randn(h.shape, generator=gen)
+            x_t = chapter.q_sample(pos, t, eps_x, alpha_bar)
+            h_t = chapter.q_sample(h, t, eps_h, alpha_bar)
+            pred_x, pred_h = model(x_t, h_t, t.float() / cfg.T, batch)
+            loss = ((pred_x - eps_x).pow(2).sum() + (pred_h - eps_h).pow(2).sum()) / (pos.shape[0] * 7)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            ema.update(model)
+            for shadow in extra.values():
+                shadow.update(model)
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
+            if on_checkpoint is not None and step + 1 in checkpoints:
+                on_checkpoint(step + 1, {cfg.ema_decay: ema.model, **{d: e.model for d, e in extra.items()}},
+                              time.process_time() - cpu_start)
+    return ema, losses, start, cpu_start
+
+
 def train_molecule_model(chapter, data, cfg=None, seed: int = 0, progress: bool = True, cache: bool = True,
                          implementation: str | None = None):
     """Train :class:`EGNNDenoiser` (or load it from the cache) and return ``(ema_model, info)``.
@@ -401,34 +446,7 @@ def train_molecule_model(chapter, data, cfg=None, seed: int = 0, progress: bool 
         saved = torch.load(path, weights_only=True)
         model.load_state_dict(saved["state_dict"])
         return model.eval(), dict(saved["info"], cached=True, path=str(path))
-    gen = torch.Generator().manual_seed(seed)
-    alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
-    ema = EMA(model, cfg.ema_decay)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    losses, start, cpu_start = [], time.perf_counter(), time.process_time()
-    with _progress(cfg.train_steps, f"EGNN training ({cfg.train_steps} steps)", progress) as bar:
-        for step in range(cfg.train_steps):
-            for group in opt.param_groups:  # cosine decay from lr to lr/10 over the fixed number of steps
-                group["lr"] = cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / cfg.train_steps)))
-            idx = torch.randint(0, len(data), (cfg.batch_size,), generator=gen).tolist()
-            z, pos, h, batch = _collate([data[i] for i in idx], cfg.type_scale)
-            t_mol = torch.randint(1, cfg.T + 1, (cfg.batch_size,), generator=gen)
-            t = t_mol[batch]
-            eps_x = chapter.remove_mean(torch.randn(pos.shape, generator=gen), batch)
-            eps_h = torch.randn(h.shape, generator=gen)
-            x_t = chapter.q_sample(pos, t, eps_x, alpha_bar)
-            h_t = chapter.q_sample(h, t, eps_h, alpha_bar)
-            pred_x, pred_h = model(x_t, h_t, t.float() / cfg.T, batch)
-            loss = ((pred_x - eps_x).pow(2).sum() + (pred_h - eps_h).pow(2).sum()) / (pos.shape[0] * 7)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            ema.update(model)
-            losses.append(float(loss.detach()))
-            bar.update(1)
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
+    ema, losses, start, cpu_start = _train_steps(chapter, data, cfg, model, seed, progress)
     info = {"steps": len(losses), "seconds": time.perf_counter() - start,
             "cpu_seconds": time.process_time() - cpu_start, "threads": torch.get_num_threads(), "seed": seed,
             "loss": losses[::10], "mode": run_mode(), "implementation": implementation,

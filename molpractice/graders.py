@@ -49,9 +49,13 @@ def _chapter_of_file(path: Path):
     return int(digits) if digits.isdigit() else None
 
 
-def load_graders(graders_dir: Path, chapters=None) -> list[Grader]:
+def load_graders(graders_dir: Path, chapters=None, compiled: dict | None = None) -> list[Grader]:
     """Import every ``test_ch*.py`` under ``graders_dir`` (only chapters in ``chapters``, if given) and return
-    its graders, sorted by exercise."""
+    its graders, sorted by exercise.
+
+    ``compiled``: optional ``{path: marshalled code}`` from :func:`compiled_graders` (the parent compiled them
+    once per edit); a file whose entry is missing or stale is compiled here as usual.
+    """
     graders = []
     for path in sorted(Path(graders_dir).glob("test_ch*.py")):
         if chapters is not None and _chapter_of_file(path) not in chapters:
@@ -61,7 +65,11 @@ def load_graders(graders_dir: Path, chapters=None) -> list[Grader]:
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+            code = _code_from(compiled, path)
+            if code is None:
+                spec.loader.exec_module(module)
+            else:
+                exec(code, vars(module))
         module = sys.modules[module_name]
         for obj in vars(module).values():
             mark = getattr(obj, "molpractice_exercise", None)
@@ -69,6 +77,43 @@ def load_graders(graders_dir: Path, chapters=None) -> list[Grader]:
                 graders.append(Grader(mark[0], mark[1], obj, module_name))
     graders.sort(key=lambda g: (_id_key(g.exercise), g.func.__code__.co_firstlineno))
     return graders
+
+
+def _stamp(path: Path):
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+_COMPILED: dict = {}  # path -> (stamp, marshalled code)
+_TABLES: dict = {}  # path -> (stamp, rows or None when the file must be imported)
+
+
+def compiled_graders(graders_dir: Path, chapters=None) -> dict:
+    """``{path: marshalled code}`` of the grader files of ``chapters``, compiled once per edit of a file (a
+    notebook's later checks skip compiling ~1000-line grader files in every worker)."""
+    import marshal
+
+    out = {}
+    for path in sorted(Path(graders_dir).glob("test_ch*.py")):
+        if chapters is not None and _chapter_of_file(path) not in chapters:
+            continue
+        stamp = _stamp(path)
+        cached = _COMPILED.get(str(path))
+        if cached is None or cached[0] != stamp:
+            code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+            cached = _COMPILED[str(path)] = (stamp, marshal.dumps(code))
+        out[str(path)] = (cached[0], cached[1])
+    return out
+
+
+def _code_from(compiled, path: Path):
+    """The code object for ``path`` from ``compiled`` when it is there and the file has not changed since."""
+    import marshal
+
+    entry = (compiled or {}).get(str(path))
+    if entry is None or tuple(entry[0]) != _stamp(path):
+        return None
+    return marshal.loads(entry[1])
 
 
 @dataclasses.dataclass
@@ -82,35 +127,47 @@ class GraderInfo:
 
 def grader_table(graders_dir: Path) -> list[GraderInfo]:
     """The graders under ``graders_dir``, read statically (no import: the parent process of ``grade`` does not
-    need torch); a file whose ``@exercise(...)`` arguments are not literals is imported instead."""
-    import ast
-
+    need torch); a file whose ``@exercise(...)`` arguments are not literals is imported instead. Each file's
+    rows are kept until the file changes (every ``check`` reads this table)."""
     table = []
     for path in sorted(Path(graders_dir).glob("test_ch*.py")):
-        rows, dynamic = [], False
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            for dec in node.decorator_list:
-                func = getattr(dec, "func", None)
-                if (getattr(func, "id", None) or getattr(func, "attr", None)) != "exercise":
-                    continue
-                try:
-                    args = [ast.literal_eval(a) for a in dec.args]
-                    kwargs = {k.arg: ast.literal_eval(k.value) for k in dec.keywords}
-                    ex_id, points = (args + [kwargs.get("exercise_id")])[0], (args[1:] + [kwargs.get("points", 1.0)])[0]
-                    if not EXERCISE_ID.match(str(ex_id)):
-                        raise ValueError(ex_id)
-                    rows.append((node.lineno, GraderInfo(str(ex_id), float(points), node.name, path.stem)))
-                except (ValueError, TypeError, IndexError):
-                    dynamic = True
-        if dynamic:
+        stamp = _stamp(path)
+        cached = _TABLES.get(str(path))
+        if cached is None or cached[0] != stamp:
+            cached = _TABLES[str(path)] = (stamp, _static_rows(path))
+        rows = cached[1]
+        if rows is None:
             table += [GraderInfo(g.exercise, g.points, g.name, path.stem)
                       for g in load_graders(graders_dir, {_chapter_of_file(path)}) if g.module.endswith(path.stem)]
         else:
-            table += [info for _, info in sorted(rows, key=lambda r: r[0])]
+            table += rows
     table.sort(key=lambda g: _id_key(g.exercise))
     return table
+
+
+def _static_rows(path: Path):
+    """The ``@exercise`` rows of a grader file's top-level functions in source order, or None when an
+    ``@exercise(...)`` argument is not a literal (the file must be imported)."""
+    import ast
+
+    rows = []
+    for node in ast.parse(path.read_text(), filename=str(path)).body:  # graders are module-level functions
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for dec in node.decorator_list:
+            func = getattr(dec, "func", None)
+            if (getattr(func, "id", None) or getattr(func, "attr", None)) != "exercise":
+                continue
+            try:
+                args = [ast.literal_eval(a) for a in dec.args]
+                kwargs = {k.arg: ast.literal_eval(k.value) for k in dec.keywords}
+                ex_id, points = (args + [kwargs.get("exercise_id")])[0], (args[1:] + [kwargs.get("points", 1.0)])[0]
+                if not EXERCISE_ID.match(str(ex_id)):
+                    raise ValueError(ex_id)
+                rows.append((node.lineno, GraderInfo(str(ex_id), float(points), node.name, path.stem)))
+            except (ValueError, TypeError, IndexError):
+                return None
+    return [info for _, info in sorted(rows, key=lambda r: r[0])]
 
 
 def select_exercises(graders: list[Grader], which: str | None) -> list[str]:

@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 from .chapters import EXERCISE_ID
-from .graders import _chapter_of_file, exercise, grader_table, select_exercises  # noqa: F401 (exercise: for graders)
+from .graders import (_chapter_of_file, compiled_graders, exercise, grader_table,  # noqa: F401 (exercise: for graders)
+                      select_exercises)
 from .grading_worker import clip
 from .repository import find_repo
 
@@ -129,6 +130,8 @@ def _run_worker(ids, implementation, package_dir, graders_dir, repo, timeout, st
     sources = [p.read_text(errors="replace") for folder in (Path(graders_dir), Path(repo) / "solutions")
                for p in sorted(folder.glob("*ch*.py")) if _chapter_of_file(Path("test_" + p.name[p.name.index("ch"):]))
                in chapters]
+    if grading_pool.worker_kind(worker_kind) == "forkserver":  # compiled here once per edit, not in every worker
+        job["compiled"] = compiled_graders(graders_dir, chapters)
     worker = grading_pool.start(job, repo, {"MPLBACKEND": os.environ.get("MPLBACKEND", "Agg")}, worker_kind,
                                 preload=grading_pool.modules_for(sources))
     current, deadline = None, time.monotonic() + startup_timeout

@@ -29,6 +29,8 @@ LIBRARIES = {
     "scipy": ["scipy.stats", "scipy.special"],
     "torch": ["torch"],
     "torch_geometric": ["torch_geometric", "torch_geometric.data", "torch_geometric.nn"],
+    "pytest": ["pytest"],
+    "networkx": ["networkx"],
     "rdkit": ["rdkit.Chem", "rdkit.Chem.Scaffolds.MurckoScaffold", "rdkit.Chem.rdFingerprintGenerator",
               "rdkit.DataStructs"],
 }

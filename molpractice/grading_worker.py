@@ -47,9 +47,35 @@ class _Snapshot:
     """Copies of the array/tensor arguments of a call, to report when the learner's code changes them."""
 
     def __init__(self, func, args, kwargs):
-        import inspect
-
         self.items = []
+        names, star = None, None
+        for k, v in list(enumerate(args)) + list(kwargs.items()):
+            copy = _copy_array(v)
+            if copy is None:
+                continue
+            if isinstance(k, str):
+                label = k
+            else:
+                if names is None:
+                    names, star = _parameters(func)
+                label = names[k] if k < len(names) else f"{star or 'args'}[{k - len(names)}]"
+            self.items.append((label, v, copy))
+
+    def changed(self):
+        for label, original, copy in self.items:
+            if not _same_array(original, copy):
+                return label
+        return None
+
+
+_PARAMETERS: dict = {}
+
+
+def _parameters(func):
+    """(names of the positional parameters before ``*args``, the name of ``*args`` or None), once per function."""
+    import inspect
+
+    if func not in _PARAMETERS:
         names, star = [], None
         try:
             for p in inspect.signature(func).parameters.values():
@@ -59,22 +85,8 @@ class _Snapshot:
                 names.append(p.name)
         except (TypeError, ValueError):
             pass
-        for k, v in list(enumerate(args)) + list(kwargs.items()):
-            if isinstance(k, str):
-                label = k
-            elif k < len(names):
-                label = names[k]
-            else:
-                label = f"{star or 'args'}[{k - len(names)}]"
-            copy = _copy_array(v)
-            if copy is not None:
-                self.items.append((label, v, copy))
-
-    def changed(self):
-        for label, original, copy in self.items:
-            if not _same_array(original, copy):
-                return label
-        return None
+        _PARAMETERS[func] = (names, star)
+    return _PARAMETERS[func]
 
 
 def _copy_array(v):
@@ -284,7 +296,7 @@ def _worker(job: dict, conn) -> None:
     if job.get("block_reference"):
         block_reference("solutions")
     import_package_from(job["implementation"], Path(impl_dir))
-    graders = load_graders(Path(job["graders_dir"]), {int(i.split(".")[0]) for i in job["ids"]})
+    graders = load_graders(Path(job["graders_dir"]), {int(i.split(".")[0]) for i in job["ids"]}, job.get("compiled"))
     recorder = _Recorder()
     impl = _RecordingImplementation(Implementation(job["implementation"]), recorder)
     emit(event="ready")

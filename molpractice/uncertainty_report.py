@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -111,6 +112,7 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
                          "ece_ci_low": lo, "ece_ci_high": hi, "ece_boot_mean": float(np.mean(boot)),
                          "ece_null_median": null["median"], "ece_null_low": null["low"],
                          "ece_null_high": null["high"], "ece_null_p": null["p_value"],
+                         "ece_null_p_two_sided": null["p_two_sided"],
                          "n_test": int(len(lab_te)),
                          "positive_fraction_train": float(labels_above(data.y["train"], threshold).mean())})
     return rows
@@ -163,6 +165,64 @@ def ensemble_vs_members(chapter3, prediction: dict, n_boot: int | None = None) -
     return out
 
 
+CH01_ENSEMBLE_LINE = re.compile(r"^\s*(\w+): RMSE\(ensemble\) (\d+\.\d+) vs mean RMSE of its (\d+) members "
+                                r"(\d+\.\d+)", re.MULTILINE)
+
+
+def chapter1_ensemble_rmse(notebook=None) -> dict:
+    """Chapter 1's MSE-GNN ensemble test RMSE per split, read from the **stored outputs** of the executed chapter-1
+    notebook (the cell that prints ``<split>: RMSE(ensemble) … vs mean RMSE of its M members …``), so notebook 03
+    can show the comparison without retraining it. Same splits as chapter 3 (``molpractice.splits.make_splits``),
+    chapter 1's own training settings.
+
+    Returns ``{split: {"ensemble_rmse", "members", "members_mean_rmse"}, "source": file name, "mode": the run mode
+    its setup cell printed ("full" / "fast" / "unknown")}``.
+    Raises ValueError naming the notebook when no such line is stored (re-execute notebook 01 first)."""
+    from .repository import find_repo
+
+    if notebook is None:
+        found = sorted((find_repo() / "notebooks").glob("01_*.ipynb"))
+        if not found:
+            raise ValueError("chapter 1's notebook (notebooks/01_*.ipynb) not found")
+        notebook = found[0]
+    notebook = Path(notebook)
+    nb = json.loads(notebook.read_text())
+    text = "\n".join("".join(o.get("text", "")) for c in nb.get("cells", []) if c.get("cell_type") == "code"
+                     for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    out = {m.group(1): {"ensemble_rmse": float(m.group(2)), "members": int(m.group(3)),
+                        "members_mean_rmse": float(m.group(4))} for m in CH01_ENSEMBLE_LINE.finditer(text)}
+    if not out:
+        raise ValueError(f"{notebook.name}: no stored line 'split: RMSE(ensemble) … vs mean RMSE of its M members …' "
+                         "(execute chapter 1's notebook first)")
+    mode = re.search(r"\| mode: (\w+) \|", text)
+    return {**out, "source": notebook.name, "mode": mode.group(1) if mode else "unknown"}
+
+
+def mse_ensemble_lines(rows: list[dict], chapter1: dict, tolerance: float = 0.03, mode: str | None = None) -> list[str]:
+    """This chapter's Gaussian ensemble RMSE against chapter 1's MSE ensemble (:func:`chapter1_ensemble_rmse`),
+    per split, with the target "within ``tolerance``". No interval: chapter 1's per-molecule predictions are not
+    stored, so no paired comparison is possible here. When chapter 1 was stored in another run mode than this run's
+    (``mode``, default the current one) the verdict is "not comparable"."""
+    mode = run_mode() if mode is None else mode
+    r = {(x["split"], x["model"]): x for x in rows}
+    lines = []
+    for split in SPLITS:
+        if split not in chapter1 or (split, "gaussian_ensemble") not in r:
+            continue
+        ours, ref = r[(split, "gaussian_ensemble")]["rmse_mean"], chapter1[split]["ensemble_rmse"]
+        d = ours - ref
+        lines.append(f"{split:>8}: Gaussian (β-NLL) ensemble RMSE {ours:.3f} vs chapter 1's MSE ensemble {ref:.3f} "
+                     f"({chapter1[split]['members']} members; stored output of {chapter1['source']}): difference "
+                     f"{d:+.3f} → " + (f"|difference| {'≤' if abs(d) <= tolerance else '>'} {tolerance:g} as a point "
+                                       "estimate only (one run each)"
+                                       if chapter1.get("mode") == mode else
+                                       f"not comparable (chapter 1 stored in {chapter1.get('mode')} mode, this run "
+                                       f"in {mode} mode)") + " (no interval "
+                     f"computed: chapter 1's per-molecule predictions are not stored, and the two are separate training "
+                     f"runs on the same split)")
+    return lines
+
+
 def calibration_suite(chapter3, data: SplitData, predictions: dict, sim_val, sim_test, alphas=(0.1, 0.32),
                       draws: int | None = None, n_boot: int | None = None) -> dict:
     """Everything §2–§6 of chapter 3 measures on one split, from :func:`evaluate_split`'s predictions.
@@ -171,7 +231,7 @@ def calibration_suite(chapter3, data: SplitData, predictions: dict, sim_val, sim
     * ``recalibration``: raw vs variance scaling vs isotonic, both fitted on validation, paired intervals on test;
     * ``conformal``: ``{alpha: conformal_report}`` — calibration set = validation, scores |y − μ|/σ, coverage
       per similarity tercile (edges from the validation part's similarities, labels unused) and the Mondrian
-      remedy with a paired interval of the gap change;
+      remedy with a bootstrap interval of the gap change (calibration and test resampled, quantiles refitted);
     * ``ence``: ``(rmv, rmse, ence)`` per σ bin and its calibrated reference ``(median, low, high)``.
     """
     draws = int(draws or (1000 if run_mode() == "full" else 200))
@@ -211,8 +271,9 @@ def target_checks(rows: list[dict], class_rows: list[dict], suites: dict | None 
     }
     if "mse_ensemble_spread" in r:
         ref = r["mse_ensemble_spread"]["rmse_mean"]
-        checks["ensemble_rmse_vs_mse_ensemble"] = {"value": ens["rmse_mean"], "target": f"<= {ref + 0.03:.3f}",
-                                                   "met": ens["rmse_mean"] <= ref + 0.03}
+        checks["ensemble_rmse_vs_mse_ensemble"] = {"value": ens["rmse_mean"],
+                                                   "target": f"within 0.03 of {ref:.3f} (point estimate, one run each)",
+                                                   "met": abs(ens["rmse_mean"] - ref) <= 0.03}
     if suites and split in suites:
         conf = suites[split]["conformal"].get(0.1)
         if conf is not None:
@@ -221,7 +282,7 @@ def target_checks(rows: list[dict], class_rows: list[dict], suites: dict | None 
                                               "met": lo <= conf["coverage"] <= hi}
             c = conf["gap_change"]
             checks["mondrian_narrows_tercile_gap"] = {"value": c["change"],
-                                                      "target": f"Mondrian − marginal gap < 0, paired 95% CI below 0 "
+                                                      "target": f"Mondrian − marginal gap < 0, 95% CI (q refitted) below 0 "
                                                                 f"(got {c['low']:+.3f} to {c['high']:+.3f})",
                                                       "met": c["verdict"] == "lower"}
         for key, ref_ in suites[split]["reference"].items():
@@ -323,7 +384,7 @@ def run_benchmark(implementation: str | None = None, csv=None, smiles_col=None, 
                 "recipe chosen by cross-validation inside the scaffold training part (bench ch03 --recipes); MSE "
                 "regressors: validation RMSE; classifiers: validation log loss; variance scale s², isotonic map, "
                 "conformal quantiles (marginal and per tercile) and temperature T fitted on validation; tercile "
-                "edges from the test part's similarity to train (no labels); threshold fixed at logS > "
+                "edges from the validation part's similarity to train (no labels); threshold fixed at logS > "
                 f"{cfg.threshold} (100 µM) before looking at the data; test parts scored once per row")
     print(f"protocol: {protocol}")
     print("choices: recipe (β, stopping criterion) — CV inside scaffold train; early stopping, s², isotonic map, "

@@ -1,6 +1,8 @@
 """Prove that the chapter-5 complexity graders (5.1, 5.2) give the same verdicts on a machine whose every core is busy.
 
-While one spinning process per core holds the CPU, every grader of 5.1 and 5.2 runs ``--repeats`` times against
+While one spinning process per core holds the CPU, the work-counting graders of 5.1 and 5.2 (``*_is_linear_time``:
+the only ones whose verdict a busy machine could conceivably move — the others compare answers with an oracle,
+and the mutation tests run them on every variant) run ``--repeats`` times against
 the reference, against every correct variant of ``tests/test_ch05_graders.py`` (``WINDOW_CORRECT``,
 ``TREE_CORRECT``: each must be accepted every time) and against every super-linear variant
 (``WINDOW_SUPERLINEAR``, ``TREE_SUPERLINEAR``: each must be rejected every time). Prints one table and exits 1
@@ -45,6 +47,21 @@ def _variants():
     return tests.SUITE, out
 
 
+def _rejections(suite, impl, exercise_id: str) -> list[str]:
+    """Messages of the work-counting graders of ``exercise_id`` that reject ``impl`` (empty: accepted)."""
+    from molpractice.mutation import REJECTIONS
+
+    out = []
+    for grader in suite.graders_of(exercise_id):
+        if not grader.__name__.endswith("_is_linear_time"):
+            continue
+        try:
+            grader(impl)
+        except REJECTIONS as err:
+            out.append(f"{grader.__name__}: {type(err).__name__}: {err}")
+    return out
+
+
 def prove(repeats: int = 30, busy: int | None = None, out=print) -> int:
     """Run the proof; return the number of wrong verdicts (0: proven)."""
     sys.path.insert(0, str(REPO))
@@ -61,7 +78,7 @@ def prove(repeats: int = 30, busy: int | None = None, out=print) -> int:
                 accepted = rejected = 0
                 for _ in range(repeats):
                     getattr(suite.graders, "_TREE_GROWTH", {}).clear()  # no cached verdict: every run counts afresh
-                    verdict = suite.rejections(suite.implementation(**{name: func}), ex)
+                    verdict = _rejections(suite, suite.implementation(**{name: func}), ex)
                     accepted += not verdict
                     rejected += bool(verdict)
                 bad = rejected if expected == "accepted" else accepted

@@ -94,7 +94,10 @@ def test_conformal_report_covers_and_mondrian_fixes_a_shifted_group():
     assert r["least_vs_most"]["p_value"] < 1e-6 and 0.02 < r["least_vs_most"]["detectable_gap"] < 0.05
     assert len(C.conformal_table({("toy", 0.1): r})) == 1
     lines = C.conformal_lines({("toy", 0.1): r})
-    assert "Fisher p = 0.00" in lines[0] and lines[-1].endswith("met") and "T1" in lines[-2]
+    assert "Fisher exact p = 0.00" in lines[0] and "critical difference" in lines[0] and "T1" in lines[-2]
+    assert "'the remedy narrows the gap' met" in lines[-1] and "biased upward" in lines[-1]
+    assert "80% power needs" in lines[0] and "signed T1 − T3" in lines[0] and "point estimates only" in lines[-2]
+    assert r["t1_minus_t3"] == pytest.approx(r["groups"][0]["coverage"] - r["groups"][max(r["groups"])]["coverage"])
 
 
 def test_fisher_gap_test_and_power_at_chapter_3_sizes():
@@ -189,7 +192,7 @@ def test_verdict_lines_follow_the_numbers():
     refs = {k: C.reference_values(ch03, p["mean"], p["var"], p["y"], draws=50) for k, p in pred.items()}
     ev = [dict(beta=0.5, select_on="rmse", n=1019, spearman=-0.003, spearman_folds=[-0.08, 0.18, 0.09, -0.20])]
     sp = V.spearman_lines(refs, pred, ev, {"beta": 0.5, "select_on": "rmse"}, n_boot=50)
-    assert "as well as" not in " ".join(sp) and "bootstrap 95% CI" in sp[0] and "folds" in sp[-1]
+    assert "as well as" not in " ".join(sp) and "bootstrap 95% CI" in sp[0] and "folds" in sp[-2] and "out of fold" in sp[-1]
     rec = V.recipe_spearman_lines(ev)
     assert "SD 0.17" in rec[0] and "SD/√4 = 0.09" in rec[0]
     assert len(V.pit_lines(pred)) == 2 and len(V.z2_lines(pred)) == 2

@@ -695,6 +695,20 @@ def test_split_graders_accept_a_numpy_tanimoto_variant():
     _accepts(_impl(similarity_cluster_split=split_numpy_tanimoto_correct), "5.4")
 
 
+def test_split_graders_molecule_file_is_the_solubility_selection():
+    """The 5.4 graders read their 260 molecules from a file (a check must not parse the data set): it holds
+    exactly rows int(i · 1282 / 260) of load_solubility(), canonical, in that order."""
+    import warnings
+
+    from molpractice.data import load_solubility
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        smiles = load_solubility()["smiles"].tolist()
+    step = len(smiles) / 260
+    assert graders._molecules() == [smiles[int(i * step)] for i in range(260)]
+
+
 # ------------------------------------------------------------------------------- 5.5 calibration test
 def _calibration_variant(mistake=None):
     def calibration_test(p_hat, y, n_bins=10, n_boot=1000, alpha=0.05, seed=0):

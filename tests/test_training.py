@@ -162,12 +162,13 @@ def _pyg_loader(graphs, batch_size, shuffle=False, generator=None):
 
 @contextlib.contextmanager
 def _reference_path():
-    """The trainers as they were: PyG DataLoader batches (re-collated every epoch), deep-copied checkpoints and
-    AdamW's per-tensor step."""
+    """The trainers as they were: PyG DataLoader batches (re-collated every epoch), deep-copied checkpoints,
+    AdamW's per-tensor step and torch's own gradient clipping."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(batching, "loader", _pyg_loader)
         mp.setattr(training, "_copy_state", lambda model: copy.deepcopy(model.state_dict()))
         mp.setattr(training, "_FOREACH", False)  # AdamW's default on CPU: one tensor at a time
+        mp.setattr(training, "_LEAN", False)  # torch's own clip_grad_norm_ and optimizer step
         yield
 
 
@@ -242,6 +243,7 @@ def test_unusual_graphs_fall_back_to_pyg_collation(mol_graphs):
         g.meta = {"row": i}  # a dict attribute: not handled by the fast path
     data = batching.CollatedGraphs(odd)
     assert not data.fast and "meta" in data.reason
+    assert batching.GraphLoader(mol_graphs, 4).on_cpu and not batching.GraphLoader(data, 4).on_cpu  # .to() skipped?
     _assert_same_batch(data.batch([4, 1, 2]), Batch.from_data_list([odd[4], odd[1], odd[2]]))
     scalar = [copy.copy(g) for g in mol_graphs[:5]]
     for i, g in enumerate(scalar):  # a 0-dim target and a plain-int attribute: still collated at once
@@ -336,3 +338,43 @@ def test_classifier_and_mc_dropout_bit_identical_to_dataloader_path(mol_graphs):
             out["mc_means"], out["mc_vars"] = ensembles.mc_dropout_predict(regressor, te, passes=3, seed=4)
         runs.append(out)
     _assert_bit_identical(*runs)
+
+
+# --------------------------------------------------- the lean clip + AdamW step (training._Stepper)
+def _stepper_run(lean, *, drop_grad_at=None, optimizer="adamw", steps=7):
+    """Seven steps of clipping + optimizer on a small GNN; gradients scaled up on odd steps so clipping binds."""
+    model = _gnn(1, 0, seed=3)
+    params = list(model.parameters())
+    if optimizer == "adamw":
+        opt = training._optimizer(model, 3e-3, 1e-2)
+    else:
+        opt = torch.optim.SGD(params, lr=1e-2, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    grads = [[torch.randn(p.shape, generator=g) * (50.0 if k % 2 else 0.1) for p in params] for k in range(steps)]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training, "_LEAN", lean)
+        stepper = training._Stepper(model, opt, 10.0)
+        for k in range(steps):
+            for p, gr in zip(params, grads[k]):
+                p.grad = gr.clone()
+            if k == drop_grad_at:
+                params[0].grad = None  # torch skips this parameter's update (and its step counter)
+            stepper.clip()
+            stepper.step()
+    state = [{key: v.clone() for key, v in opt.state[p].items()} for p in params if p in opt.state]
+    return [p.detach().clone() for p in params], state, stepper
+
+
+@pytest.mark.parametrize("case", [{}, {"drop_grad_at": 3}, {"optimizer": "sgd"}])
+def test_lean_step_is_bit_identical_to_torch(case):
+    """Parameters and optimizer state after clipped AdamW steps (clipping binding on every other step, weight
+    decay on) equal torch's clip_grad_norm_ + AdamW.step bit for bit; a step with a missing gradient and another
+    optimizer run torch's own code."""
+    ours, our_state, stepper = _stepper_run(True, **case)
+    ref, ref_state, _ = _stepper_run(False, **case)
+    assert all(torch.equal(a, b) for a, b in zip(ours, ref))
+    assert len(our_state) == len(ref_state)
+    for a, b in zip(our_state, ref_state):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in b)
+    if not case:  # the plain case really took the lean path
+        assert stepper._adam is not None

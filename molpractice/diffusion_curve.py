@@ -1,0 +1,302 @@
+"""Training-length curve of the chapter-4 molecule model, chosen on a validation split (never on samples).
+
+The model of the notebook trains on every molecule for ``SETTINGS.train_steps`` steps. Whether more steps
+(within the CPU budget) or another EMA decay would be better is decided here on the held-out *denoising loss*
+— the training objective, on molecules the model never saw — not on the rates of generated samples (those
+are what the chapter reports; choosing on them would make the report optimistic). Sample rates are printed
+next to the losses as a report only.
+
+* :func:`validation_split` — a seeded split of the data into training and validation molecules;
+* :func:`curve_run` — one training run on the training part (the notebook's loop, :func:`~molpractice.
+  diffusion_model.train_molecule_model`'s schedule over its own ``steps``) with EMA shadows of several decays,
+  saving EMA weights at checkpoints (cached under ``mp.runtime.cache_dir()``);
+* :func:`denoising_loss` — per-molecule ε-MSE over fixed draws of (t, noise): the same draws for every model,
+  so two models' losses pair molecule by molecule;
+* :func:`paired_loss_difference` — mean paired difference with a t interval over molecules;
+* :func:`training_curve` — the table (``scripts/ch04_training_curve.py`` prints it).
+
+A checkpoint taken before the end of a run is *not* the model a shorter run would give (the learning rate
+follows a cosine over the run's own length); rows say which run and step they come from.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import types
+from pathlib import Path
+
+import torch
+
+from . import diffusion_model as _dm
+
+__all__ = ['validation_split', 'curve_run', 'denoising_loss', 'paired_loss_difference', 'training_curve',
+           'format_curve', 'sample_report', 'format_sample_report',
+           'CURVE_DECAYS']
+
+CURVE_DECAYS = (0.99, 0.995, 0.999)  # EMA decays kept in every curve run (0.99 is SETTINGS.ema_decay)
+
+
+def validation_split(data, fraction: float = 0.1, seed: int = 0):
+    """``(train, validation)``: a seeded random split of ``data`` (lists), ``round(fraction·n)`` held out."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
+    n_val = round(fraction * len(data))
+    if not 1 <= n_val < len(data):
+        raise ValueError(f"fraction {fraction} of {len(data)} molecules leaves an empty part")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).tolist()
+    val = set(order[:n_val])
+    return [d for i, d in enumerate(data) if i not in val], [d for i, d in enumerate(data) if i in val]
+
+
+def _run_config(cfg, steps: int):
+    out = types.SimpleNamespace(**vars(cfg))
+    out.train_steps = int(steps)
+    return out
+
+
+def _run_path(cfg, steps, train, seed):
+    blob = json.dumps({k: getattr(cfg, k) for k in ("T", "hidden", "layers", "batch_size", "lr", "type_scale")}
+                      | {"steps": int(steps), "seed": seed, "model_version": _dm.MODEL_VERSION,
+                         "decays": list(CURVE_DECAYS),
+                         "smiles": hashlib.sha1("".join(d["smiles"] for d in train).encode()).hexdigest()[:10]},
+                      sort_keys=True)
+    from .runtime import cache_dir
+
+    return Path(cache_dir()) / f"ch04_curve_{hashlib.sha1(blob.encode()).hexdigest()[:12]}.pt"
+
+
+def curve_run(chapter, train, steps: int, checkpoints=(), cfg=None, seed: int = 0, progress: bool = False,
+              cache: bool = True) -> dict:
+    """Train on ``train`` for ``steps`` steps (the learning-rate cosine spans these ``steps``) with EMA shadows of
+    every decay in :data:`CURVE_DECAYS`; keep the EMA weights after each step count in ``checkpoints`` and at
+    the end. Cached by settings, steps, seed, data and ``MODEL_VERSION`` (a cached run without one of the
+    ``checkpoints`` asked for is trained again).
+
+    Returns ``{"steps", "checkpoints": {step: {decay: state_dict}}, "cpu_seconds": {step: CPU s since the
+    start}, "seconds" (wall), "threads", "cached"}``."""
+    base = cfg or _dm.SETTINGS.current()
+    cfg = _run_config(base, steps)
+    path = _run_path(cfg, steps, train, seed)
+    wanted = set(int(c) for c in checkpoints if 0 < int(c) <= steps) | {int(steps)}
+    if cache and path.exists():
+        saved = torch.load(path, weights_only=True)
+        if wanted <= set(saved["checkpoints"]):  # else: trained again with the checkpoints asked for
+            return dict(saved, cached=True)
+    saved, cpu = {}, {}
+
+    def keep(step, models, cpu_seconds):
+        saved[step] = {float(d): {k: v.clone() for k, v in m.state_dict().items()} for d, m in models.items()}
+        cpu[step] = cpu_seconds
+
+    torch.manual_seed(seed)
+    model = _dm.EGNNDenoiser(len(_dm.ELEMENTS), cfg.hidden, cfg.layers)
+    start = time.perf_counter()
+    _dm._train_steps(chapter, train, cfg, model, seed, progress, extra_decays=CURVE_DECAYS,
+                     checkpoints=sorted(wanted),
+                     on_checkpoint=keep)
+    out = {"steps": int(steps), "checkpoints": saved, "cpu_seconds": cpu, "seconds": time.perf_counter() - start,
+           "threads": torch.get_num_threads()}
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(out, tmp)
+        tmp.replace(path)
+    return dict(out, cached=False)
+
+
+def _model_from(state, cfg):
+    model = _dm.EGNNDenoiser(len(_dm.ELEMENTS), cfg.hidden, cfg.layers)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+@torch.no_grad()
+def denoising_loss(chapter, model, molecules, cfg=None, draws: int = 100, seed: int = 123, batch_size: int = 64):
+    """Per-molecule denoising loss (Tensor[len(molecules)], float64): the training objective — squared error of
+    ε̂ over positions and types, per atom and channel — averaged over ``draws`` draws of (t ~ U{1..T}, noise)
+    per molecule. The draws depend only on ``seed`` and the molecules, so every model sees the same ones."""
+    cfg = cfg or _dm.SETTINGS.current()
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    total = torch.zeros(len(molecules), dtype=torch.float64)
+    for _ in range(draws):
+        for lo in range(0, len(molecules), batch_size):
+            items = molecules[lo:lo + batch_size]
+            z, pos, h, batch = _dm._collate(items, cfg.type_scale)
+            t = torch.randint(1, cfg.T + 1, (len(items),), generator=gen)[batch]
+            eps_x = chapter.remove_mean(torch.randn(pos.shape, generator=gen), batch)
+            eps_h = torch.randn(h.shape, generator=gen)
+            pred_x, pred_h = model(chapter.q_sample(pos, t, eps_x, alpha_bar), chapter.q_sample(h, t, eps_h, alpha_bar),
+                                   t.float() / cfg.T, batch)
+            err = (pred_x - eps_x).pow(2).sum(1) + (pred_h - eps_h).pow(2).sum(1)
+            per_mol = torch.zeros(len(items), dtype=torch.float64).index_add_(0, batch, err.double())
+            counts = torch.bincount(batch, minlength=len(items)).double() * 7
+            total[lo:lo + len(items)] += per_mol / counts
+    return total / draws
+
+
+def _digest(state) -> str:
+    return hashlib.sha1(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:12]
+
+
+def _cached_loss(chapter, state, model, molecules, cfg, draws):
+    """:func:`denoising_loss` (seed 123) cached by weights, molecules, draws and T."""
+    from .runtime import cache_dir
+
+    mol = hashlib.sha1("".join(d["smiles"] for d in molecules).encode()).hexdigest()[:10]
+    path = Path(cache_dir()) / f"ch04_curve_loss_{_digest(state)}_{mol}_{draws}_{cfg.T}.json"
+    if path.exists():
+        return torch.tensor(json.loads(path.read_text()), dtype=torch.float64)
+    out = denoising_loss(chapter, model, molecules, cfg, draws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out.tolist()))
+    return out
+
+
+def paired_loss_difference(first, second, confidence: float = 0.95) -> dict:
+    """Mean of ``first − second`` (per-molecule losses of two models on the same molecules and draws) with a
+    Student-t interval over molecules. Returns ``{"difference", "low", "high", "n"}``."""
+    from scipy import stats
+
+    d = torch.as_tensor(first, dtype=torch.float64) - torch.as_tensor(second, dtype=torch.float64)
+    if d.ndim != 1 or d.numel() < 2:
+        raise ValueError(f"need two equal-length 1-D loss vectors with >= 2 molecules, got shape {tuple(d.shape)}")
+    mean, se = float(d.mean()), float(d.std(unbiased=True)) / d.numel() ** 0.5
+    half = float(stats.t.ppf(0.5 + confidence / 2, d.numel() - 1)) * se
+    return {"difference": mean, "low": mean - half, "high": mean + half, "n": int(d.numel())}
+
+
+def training_curve(chapter, runs, data=None, fraction: float = 0.1, seed: int = 0, draws: int = 100,
+                   cfg=None, progress: bool = False) -> dict:
+    """The curve: for each ``(steps, checkpoints)`` in ``runs`` one :func:`curve_run` on the training part; for
+    every kept checkpoint and EMA decay the mean validation and training-subset denoising loss, and the paired
+    validation difference against the reference row (the notebook's configuration: ``SETTINGS.train_steps``
+    steps, ``SETTINGS.ema_decay``, end of its own run).
+
+    Selection rule (fixed before looking): among rows at the *end* of a run whose CPU time fits
+    ``budget_cpu_min`` (8), pick the lowest validation loss; keep the reference unless the chosen row's paired
+    95 % interval lies entirely below 0.
+
+    Returns ``{"table": DataFrame, "losses": {(steps, step, decay): Tensor}, "choice": row label, "models":
+    {(steps, step, decay): state_dict}, "train", "validation"}``.
+    """
+    import pandas as pd
+
+    cfg = cfg or _dm.SETTINGS.current()
+    data = data if data is not None else _dm.molecule_data()
+    train, val = validation_split(data, fraction, seed)
+    probe = train[:len(val)]  # a training subset of the validation size: the generalisation gap
+    losses, models, rows = {}, {}, []
+    for steps, checkpoints in runs:
+        res = curve_run(chapter, train, steps, checkpoints, cfg, seed=seed, progress=progress)
+        for step, by_decay in sorted(res["checkpoints"].items()):
+            for decay, state in sorted(by_decay.items()):
+                model = _model_from(state, cfg)
+                key = (int(steps), int(step), float(decay))
+                losses[key] = _cached_loss(chapter, state, model, val, cfg, draws)
+                models[key] = state
+                rows.append({"run steps": int(steps), "step": int(step), "ema decay": float(decay),
+                             "end of run": int(step) == int(steps),
+                             "CPU-min": res["cpu_seconds"][step] / 60,
+                             "val loss": float(losses[key].mean()),
+                             "train-subset loss": float(_cached_loss(chapter, state, model, probe, cfg, draws).mean())})
+    ref = (int(cfg.train_steps), int(cfg.train_steps), float(cfg.ema_decay))
+    if ref not in losses:
+        raise ValueError(f"runs must include the reference run of {cfg.train_steps} steps")
+    for row in rows:
+        key = (row["run steps"], row["step"], row["ema decay"])
+        diff = paired_loss_difference(losses[key], losses[ref])
+        row.update({"val − ref": diff["difference"], "low": diff["low"], "high": diff["high"]})
+    table = pd.DataFrame(rows)
+    eligible = table[table["end of run"] & (table["CPU-min"] <= 8.0)]
+    best = eligible.loc[eligible["val loss"].idxmin()]
+    chosen = (int(best["run steps"]), int(best["step"]), float(best["ema decay"]))
+    if not best["high"] < 0:
+        chosen = ref
+    return {"table": table, "losses": losses, "models": models, "choice": chosen, "reference": ref,
+            "train": train, "validation": val}
+
+
+def format_curve(curve: dict) -> str:
+    """The curve table as text, with the selection rule's outcome."""
+    import pandas as pd
+
+    t = curve["table"].copy()
+    t["val − ref [95 % CI]"] = [f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in zip(t["val − ref"], t["low"], t["high"])]
+    t = t.drop(columns=["val − ref", "low", "high"])
+    ref, choice = curve["reference"], curve["choice"]
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        text = t.round({"CPU-min": 2, "val loss": 4, "train-subset loss": 4}).to_string(index=False)
+    return (f"Denoising loss (training objective) on {len(curve['validation'])} held-out validation molecules and on "
+            f"{len(curve['validation'])} training molecules, same (t, noise) draws for every row; runs trained on "
+            f"{len(curve['train'])} molecules; 'val − ref' paired over molecules against the reference {ref} "
+            "(run steps, step, EMA decay), Student-t 95 %.\n" + text +
+            f"\nselection rule (end-of-run rows within 8 CPU-min; lowest validation loss; keep the reference unless "
+            f"the paired interval lies below 0): {choice}" + (" = the reference" if choice == ref else ""))
+
+
+def _sample_outcomes(chapter, state, cfg, data, n: int, key) -> dict:
+    """DDPM (all T steps, clip on) from ``state`` on the bench's sizes and seed; per-sample outcomes, cached."""
+    from .diffusion_sampling import draw_sizes, position_clip, sample_molecules
+    from .plausibility import plausibility
+    from .runtime import cache_dir
+
+    path = Path(cache_dir()) / f"ch04_curve_samples_{_digest(state)}_{n}_{cfg.T}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    model = _model_from(state, cfg)
+    alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    sizes = draw_sizes(data, n, seed=1)
+    samples, extra = sample_molecules(chapter, model, sizes, alpha_bar, "ddpm", cfg.T, cfg.type_scale,
+                                      position_clip(data), seed=1)
+    rows = plausibility(chapter, samples)["rows"]
+    out = {"key": list(key), "n": n, "seconds": extra["seconds"],
+           "single fragment": [bool(v) for v in rows["single fragment"]], "plausible": [bool(v) for v in rows["plausible"]]}
+    path.write_text(json.dumps(out))
+    return out
+
+
+def sample_report(chapter, curve: dict, data, n: int, keys=None, cfg=None):
+    """Report only (never a selection criterion): DDPM-T valid single-fragment and plausible rates
+    (Clopper–Pearson 95 %) of ``n`` molecules from each model in ``keys`` (default: the reference, the longest
+    run's end at the reference decay, and the chosen row), on the bench's sizes and seed (so rows pair sample by
+    sample), with the paired difference to the reference (Newcombe interval, exact McNemar p)."""
+    import pandas as pd
+
+    from .diffusion_report import paired_rate_difference
+    from .plausibility import clopper_pearson
+
+    cfg = cfg or _dm.SETTINGS.current()
+    ref = curve["reference"]
+    if keys is None:
+        longest = max(k[0] for k in curve["models"])
+        keys = [ref, (longest, longest, ref[2]), curve["choice"]]
+    keys = list(dict.fromkeys(tuple(k) for k in keys))
+    outs = {k: _sample_outcomes(chapter, curve["models"][k], cfg, data, n, k) for k in keys}
+    rows = []
+    for k, o in outs.items():
+        row = {"model (run steps, step, EMA decay)": str(k), "n": n, "sampling s": o["seconds"]}
+        for name in ("single fragment", "plausible"):
+            hits = int(sum(o[name]))
+            low, high = clopper_pearson(hits, n)
+            row[f"{name} [95 % CI]"] = f"{hits / n:.3f} [{low:.3f}, {high:.3f}]"
+            if k != ref:
+                d = paired_rate_difference(o[name], outs[ref][name])
+                row[f"{name} − ref [95 % CI], McNemar p"] = (f"{d['difference']:+.3f} [{d['low']:+.3f}, "
+                                                             f"{d['high']:+.3f}], p = {d['p_value']:.3f}")
+            else:
+                row[f"{name} − ref [95 % CI], McNemar p"] = "reference"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_sample_report(table) -> str:
+    import pandas as pd
+
+    with pd.option_context("display.width", 300, "display.max_columns", 20, "display.max_colwidth", 60):
+        return ("Report only (not a selection criterion): DDPM, all T steps, clip on, the bench's sizes and seed "
+                "(rows pair sample by sample); 'single fragment' = valid single fragment.\n"
+                + table.round(1).to_string(index=False))

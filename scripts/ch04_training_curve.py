@@ -1,0 +1,58 @@
+"""Chapter 4: the molecule model's training-length curve, chosen on a validation split (prints a table).
+
+    # train the curve runs (each is cached; two can run side by side, one per core):
+    MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --train 4500
+    MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --train 6000 --checkpoints 3000,4500,5000,5500
+    # the table (validation loss = the selection criterion) and, as a report, DDPM sample rates:
+    MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --runs 4500 6000:3000,4500,5000,5500 --samples 400
+
+See molpractice/diffusion_curve.py for what is measured and the selection rule (fixed before looking).
+"""
+from __future__ import annotations
+
+import argparse
+
+import molpractice as mp
+from molpractice import diffusion as D
+from molpractice import diffusion_curve as C
+from molpractice.runtime import configure_threads, implementation_name
+
+
+def _runs(specs):
+    out = []
+    for spec in specs:
+        steps, _, cps = spec.partition(":")
+        out.append((int(steps), [int(c) for c in cps.split(",") if c]))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", type=int, help="train (and cache) one curve run of this many steps, then stop")
+    ap.add_argument("--checkpoints", default="", help="comma-separated step counts to keep inside --train")
+    ap.add_argument("--runs", nargs="*", default=[], help="STEPS[:CHECKPOINT,...] of the runs to tabulate")
+    ap.add_argument("--draws", type=int, default=100, help="(t, noise) draws per validation molecule")
+    ap.add_argument("--samples", type=int, default=0, help="DDPM molecules per reported model (0: no sampling)")
+    ap.add_argument("--report", nargs="*", default=None,
+                    help="RUN:STEP:DECAY rows to sample (default: the reference and the best end-of-run row)")
+    args = ap.parse_args(argv)
+    configure_threads()
+    chapter = mp.load_chapter("ch04_diffusion", implementation_name())
+    data = D.molecule_data()
+    if args.train:
+        train, _ = C.validation_split(data)
+        cps = [int(c) for c in args.checkpoints.split(",") if c]
+        res = C.curve_run(chapter, train, args.train, cps, progress=True)
+        print({"steps": res["steps"], "cached": res["cached"], "wall s": round(res["seconds"], 1),
+               "CPU-min": {k: round(v / 60, 2) for k, v in res["cpu_seconds"].items()}})
+        return
+    curve = C.training_curve(chapter, _runs(args.runs), data, draws=args.draws)
+    print(C.format_curve(curve))
+    if args.samples:
+        keys = [tuple(float(x) if i == 2 else int(x) for i, x in enumerate(r.split(":"))) for r in args.report] \
+            if args.report else None
+        print(C.format_sample_report(C.sample_report(chapter, curve, data, args.samples, keys)))
+
+
+if __name__ == "__main__":
+    main()

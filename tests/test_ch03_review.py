@@ -1,0 +1,223 @@
+"""Unit tests of the review additions to chapter 3's package code: the variance-scale direction with intervals,
+the paired z² steps and the members' starting z², the width ratio (no verdict), the Spearman reconciliation (the
+test band is not the CV yardstick), BCa paired changes, the out-of-fold calibration bands, the similarity
+verdicts, chapter 1's stored ensemble RMSE and the conformal gap-change bootstrap that refits the quantiles."""
+import json
+import types
+
+import numpy as np
+import pytest
+
+from molpractice import calibration as C
+from molpractice import calibration_verdicts as V
+from molpractice import uncertainty_report as R
+from solutions import ch03_uncertainty as ch03
+
+
+def test_mean_z2_direction_names_a_direction_only_when_the_intervals_exclude_1():
+    rng = np.random.default_rng(0)
+    opposite = V.mean_z2_direction(1.6 * rng.standard_normal(2000), 0.6 * rng.standard_normal(2000), n_boot=200)
+    assert opposite["direction"].startswith("opposite directions (validation above 1, test below 1)")
+    assert opposite["diff"][2] < 0 and "differ detectably" in opposite["line"]
+    same = V.mean_z2_direction(0.6 * rng.standard_normal(2000), 0.7 * rng.standard_normal(2000), n_boot=200)
+    assert same["direction"].startswith("same direction (both intervals below 1)")
+    small = V.mean_z2_direction(1.1 * rng.standard_normal(40), 0.95 * rng.standard_normal(40), n_boot=200)
+    assert small["direction"].startswith("no detectable direction")
+    for part in ("val", "test"):
+        value, lo, hi = small[part]
+        assert lo <= value <= hi
+    assert "no detectable difference between validation and test" in small["line"]
+
+
+def _pred(seed=0, n=80, scale=1.0):
+    rng = np.random.default_rng(seed)
+    mm, mv = rng.normal(size=(4, n)), rng.uniform(0.2, 1.0, (4, n))
+    mean, alea, epi = ch03.ensemble_moments(mm, mv)
+    y = mean + scale * np.sqrt(alea + epi) * rng.standard_normal(n)
+    return dict(members_mean=mm, members_var=mv, mean=mean, alea=alea, epi=epi, var=alea + epi, y=y,
+                err=np.abs(y - mean))
+
+
+def test_z2_steps_have_paired_intervals_that_match_the_decomposition():
+    p = _pred()
+    d, st = V.z2_decomposition(p), V.z2_step_changes(p, n_boot=200)
+    assert st["i"]["change"] == pytest.approx(d["mean_averaged"] - d["members"])
+    assert st["ii"]["change"] == pytest.approx(d["ensemble"] - d["mean_averaged"])
+    assert st["ii"]["high"] < 0 and st["ii"]["verdict"] == "lower"  # adding variance always lowers z²
+    for c in st.values():
+        assert c["low"] <= c["change"] <= c["high"]
+    line = V.z2_lines({"toy": p}, n_boot=50)[0]
+    assert line.count("paired 95% CI") == 2 and "no interval computed" in line
+
+
+def test_width_ratio_line_compares_with_one_over_root_n_without_a_verdict():
+    sizes = [50, 100, 128]
+    good = V.width_ratio_line(sizes, [0.1 / np.sqrt(n) for n in sizes])
+    assert "measured 1.60, 1/√n predicts 1.60 (+0%" in good and "without a verdict" in good
+    assert "consistent" not in good and "(-38%" in V.width_ratio_line(sizes, [0.05, 0.05, 0.05])
+    assert "± 0.12 (Monte Carlo SE)" in V.width_ratio_line(sizes, [0.1, 0.08, 0.06], se=0.12)
+
+
+def test_spearman_reconciliation_follows_the_numbers():
+    sp = {"observed": 0.17, "median": 0.15, "low": -0.02, "high": 0.32}
+    above = V.spearman_reconciliation(sp, (0.01, 0.33), -0.003, 128, cv_n=1019, cv_folds=[-0.08, 0.18, 0.09, -0.2])
+    assert "contains both" not in above and "marginal evidence" in above and "n = 128" in above
+    assert "n = 1019 pooled over 4 fold ensembles" in above and "folds -0.08, +0.18, +0.09, -0.20" in above
+    assert "own calibrated band was not computed" in above and "not its yardstick" in above
+    assert "below the test set's calibrated median 0.15" in above and "no claim that σ ranks the errors" in above
+    none = V.spearman_reconciliation(sp, (-0.05, 0.33), -0.003, 128)
+    assert "not detectably different from 0" in none and "no claim that σ ranks" in none
+
+
+def test_similarity_relation_lines_give_a_verdict_per_interval():
+    p = _pred(n=200)
+    sim = -p["err"] + 0.01 * np.random.default_rng(1).standard_normal(200)  # error falls as similarity rises
+    line = V.similarity_relation_lines({"toy": p}, {"toy": sim}, n_boot=100)[0]
+    assert "|error| -" in line and "falls as similarity rises" in line.split(";")[0]
+
+
+def _notebook(tmp_path, text):
+    nb = {"cells": [{"cell_type": "code", "source": "", "outputs": [{"output_type": "stream", "name": "stdout",
+                                                                      "text": text}]}]}
+    path = tmp_path / "01_toy.ipynb"
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_chapter1_ensemble_rmse_reads_the_stored_outputs(tmp_path):
+    path = _notebook(tmp_path, "molpractice | device: cpu | mode: full | implementation: solutions\n"
+                               "  random: RMSE(ensemble) 0.513 vs mean RMSE of its 5 members 0.539: gain -0.025\n"
+                               "scaffold: RMSE(ensemble) 0.755 vs mean RMSE of its 5 members 0.816: gain -0.061\n")
+    got = R.chapter1_ensemble_rmse(path)
+    assert got["scaffold"] == {"ensemble_rmse": 0.755, "members": 5, "members_mean_rmse": 0.816}
+    assert got["random"]["ensemble_rmse"] == 0.513 and got["source"] == "01_toy.ipynb" and got["mode"] == "full"
+    with pytest.raises(ValueError, match="01_toy.ipynb"):
+        R.chapter1_ensemble_rmse(_notebook(tmp_path, "nothing here\n"))
+    stored = R.chapter1_ensemble_rmse()  # the repository's executed chapter-1 notebook holds both splits
+    assert {"scaffold", "random"} <= set(stored)
+    rows = [{"split": "scaffold", "model": "gaussian_ensemble", "rmse_mean": 0.777},
+            {"split": "random", "model": "gaussian_ensemble", "rmse_mean": 0.600}]
+    lines = R.mse_ensemble_lines(rows, got, mode="full")
+    assert "difference +0.022 → |difference| ≤ 0.03 as a point estimate only (one run each)" in lines[0] + lines[1]
+    assert "difference +0.087 → |difference| > 0.03 as a point estimate only" in lines[0] + lines[1]
+    assert not any("met" in x.split("→")[1][:40] for x in lines)
+    low = R.mse_ensemble_lines([{"split": "scaffold", "model": "gaussian_ensemble", "rmse_mean": 0.700}], got, mode="full")
+    assert "|difference| > 0.03" in low[0]  # two-sided: far below is not "within" either
+    assert all("no interval computed" in x for x in lines)
+    fast = R.mse_ensemble_lines(rows, got, mode="fast")
+    assert all("not comparable (chapter 1 stored in full mode, this run in fast mode)" in x for x in fast)
+
+
+def test_mondrian_gap_interval_refits_the_quantiles_on_resampled_calibration_sets():
+    rng = np.random.default_rng(3)
+    n_cal, n_test, n_boot = 90, 90, 30
+    mean, std = np.zeros(n_cal + n_test), np.ones(n_cal + n_test)
+    groups = np.arange(n_cal + n_test) % 3
+    y = rng.standard_normal(n_cal + n_test)
+    calls = []
+    fake = types.SimpleNamespace(conformal_quantile=lambda s, a: calls.append(len(s)) or ch03.conformal_quantile(s, a))
+    cal, test = slice(0, n_cal), slice(n_cal, None)
+    r = C.conformal_report(fake, {"mean": mean[cal], "std": std[cal], "y": y[cal]},
+                           {"mean": mean[test], "std": std[test], "y": y[test]}, 0.1, groups[cal], groups[test],
+                           n_boot=n_boot)
+    assert len(calls) == 4 + 4 * n_boot  # marginal + 3 terciles, once for the estimate and once per resample
+    assert r["gap_change"]["low"] <= r["gap_change"]["high"] and "refitted" in r["gap_change"]["resamples"]
+    line = C.conformal_lines({("toy", 0.1): r})[0]
+    assert "exact 95% CI" in line and "normal-approximation critical difference" in line and "q refitted" in line
+
+
+def test_recalibration_summary_and_ece_null_verdicts_follow_the_numbers():
+    nd = {"change": 0.01, "low": -0.01, "high": 0.02, "verdict": "no detectable change"}
+    lo = {"change": -0.05, "low": -0.08, "high": -0.01, "verdict": "lower"}
+    recal = {"toy": {"changes": {("variance_scaled", "ece"): lo, ("variance_scaled", "nll"): nd,
+                                 ("isotonic", "ece"): nd}}}
+    line = V.recalibration_summary_lines(recal)[0]
+    assert "variance_scaled: detectable — ece lower; no detectable change — nll" in line
+    assert "isotonic: detectable — none; no detectable change — ece" in line
+    assert V.ece_null_verdict(0.02, 0.03, 0.09).startswith("below the calibrated band")
+    below = V.ece_null_verdict(0.02, 0.03, 0.09, 0.002)
+    assert "two-sided p = 0.002" in below and "not a valid yardstick" in below and "rejected" in below
+    assert V.ece_null_verdict(0.10, 0.03, 0.09).startswith("above the calibrated band")
+    assert V.ece_null_verdict(0.05, 0.03, 0.09).startswith("inside the calibrated band")
+
+
+def test_bca_interval_matches_scipy_and_corrects_a_biased_statistic():
+    from scipy.stats import bootstrap
+
+    rng = np.random.default_rng(5)
+    x = rng.exponential(size=150)
+    stat = lambda a: float(np.mean(a))  # noqa: E731
+    lo, hi, values = C.bootstrap_interval(stat, (x,), n_boot=4000, seed=1)
+    bca = C.bca_interval(values, stat(x), C.jackknife_values(stat, (x,)))
+    ref = bootstrap((x,), np.mean, method="BCa", n_resamples=4000, random_state=2).confidence_interval
+    assert bca[0] == pytest.approx(ref.low, abs=0.03) and bca[1] == pytest.approx(ref.high, abs=0.03)
+    # an estimate below every resample: the bias correction shifts the interval down, it does not blow up
+    shifted = C.bca_interval(values + 1.0, stat(x), C.jackknife_values(stat, (x,)))
+    assert np.isfinite(shifted).all() and shifted[0] <= np.quantile(values + 1.0, 0.01)
+
+
+def test_paired_change_reports_bca_percentile_boot_mean_and_method_sensitivity():
+    rng = np.random.default_rng(6)
+    m, y = rng.normal(size=128), rng.normal(size=128)
+    s = np.full(128, 1.0)
+    ece = lambda k: (lambda a, b: ch03.regression_ece(a, k * s[: len(a)], b))  # noqa: E731
+    c = C.paired_change(ece(1.2), ece(1.0), (m, y), n_boot=300)
+    keys = {"change", "low", "high", "verdict", "low_percentile", "high_percentile", "verdict_percentile",
+            "boot_mean", "method_sensitive", "method"}
+    assert keys <= set(c) and c["method"] == "BCa"
+    assert c["method_sensitive"] == (c["verdict"] != c["verdict_percentile"])
+    assert c["low"] <= c["high"] and c["low_percentile"] <= c["high_percentile"]
+
+
+def test_calibrated_pit_reference_depends_on_n_only_and_matches_reference_values():
+    ref = C.calibrated_pit_reference(128, draws=600)
+    rng = np.random.default_rng(7)
+    m, v = rng.normal(size=128), rng.uniform(0.1, 2.0, 128)
+    full = C.reference_values(ch03, m, v, m + np.sqrt(v) * rng.standard_normal(128), draws=600)
+    for key in ("ece", "qce", "coverage95"):
+        assert ref[key]["median"] == pytest.approx(full[key]["median"], abs=0.006)
+    big = C.calibrated_pit_reference(1019, draws=300)
+    assert big["ece"]["high"] < ref["ece"]["high"] / 2
+
+
+def test_cv_calibration_lines_read_out_of_fold_numbers_against_their_own_band():
+    ev = [dict(beta=0.5, select_on="rmse", n=1019, ece_recal=0.080, coverage95_recal=0.965, spearman=-0.003,
+               spearman_folds=[-0.08, 0.18, 0.09, -0.2]),
+          dict(beta=0.0, select_on="rmse", n=1019, ece_recal=0.012, coverage95_recal=0.950, spearman=0.0,
+               spearman_folds=[0.0, 0.0, 0.0, 0.0])]
+    lines = V.cv_calibration_lines(ev, {"beta": 0.5, "select_on": "rmse"}, draws=200)
+    assert "ece 0.080" in lines[0] and ": above)" in lines[0] and lines[0].endswith("← chosen")
+    assert "ece 0.012" in lines[1] and ": inside)" in lines[1] and "chosen" not in lines[1]
+    test_ref = {"ece": {"observed": 0.018, "median": 0.025, "low": 0.013, "high": 0.059}}
+    s = V.cv_calibration_summary(ev, {"beta": 0.5, "select_on": "rmse"}, test_ref, 128, draws=200)
+    assert "detectable miscalibration out of fold" in s and "over-covers" in s and "inside its band" in s
+    assert "n = 128" in s and "n = 1019" in s
+
+
+def test_z2_lines_give_the_members_start_an_interval_and_a_verdict_against_1():
+    line = V.z2_lines({"toy": _pred(scale=1.6, n=300)}, n_boot=100)[0]
+    assert "over-confident (interval above 1)" in line
+    rng = np.random.default_rng(9)
+    mu = rng.normal(size=300)
+    mm = mu + 0.01 * rng.standard_normal((4, 300))  # members agree; each announces variance 4, errors have variance 1
+    mv = np.full((4, 300), 4.0)
+    mean, alea, epi = ch03.ensemble_moments(mm, mv)
+    y = mu + rng.standard_normal(300)
+    p = dict(members_mean=mm, members_var=mv, mean=mean, alea=alea, epi=epi, var=alea + epi, y=y, err=np.abs(y - mean))
+    assert "under-confident (interval below 1)" in V.z2_lines({"toy": p}, n_boot=100)[0]
+
+
+def test_recalibration_summary_flags_method_sensitive_changes_and_the_s2_direction():
+    sens = {"change": 0.015, "low": 0.004, "high": 0.05, "verdict": "higher", "verdict_percentile":
+            "no detectable change", "method_sensitive": True}
+    line = V.recalibration_summary_lines({"toy": {"s2": 1.16, "changes": {("variance_scaled", "ece"): sens}}})[0]
+    assert "ece higher (method-sensitive: percentile says no detectable change)" in line
+    assert "s² = 1.16 > 1" in line and "≥ 0 by construction" in line
+
+
+def test_ece_null_reports_a_two_sided_p():
+    rng = np.random.default_rng(8)
+    p = rng.uniform(0.05, 0.95, 200)
+    out = C.ece_null(ch03, p, (rng.random(200) < p).astype(int), draws=200)
+    assert 0 <= out["p_two_sided"] <= 1
+    assert out["p_two_sided"] == pytest.approx(min(1.0, 2 * min(out["p_value"], 1 - out["p_value"])), abs=0.02)
