@@ -1,0 +1,294 @@
+"""Chapter 6 — optimizing molecules against an expensive, imperfect oracle: off-policy estimators and
+classifier-free guidance.
+
+Exercises
+---------
+6.1 ips_estimate
+6.2 snips_estimate
+6.3 doubly_robust_estimate
+6.4 effective_sample_size
+6.5 cfg_noise
+
+Conventions used throughout (6.1–6.4):
+
+* A *log* holds n rounds. In round i a behaviour (logging) policy μ chose action a_i with probability
+  ``logging_probs[i]`` = μ(a_i | s_i) and the reward ``rewards[i]`` was observed; ``target_probs[i]`` =
+  π(a_i | s_i) is the probability the policy you want to evaluate gives the *same* logged action.
+* The importance weight of round i is w_i = π(a_i | s_i) / μ(a_i | s_i).
+* Arguments may be lists, numpy arrays or CPU torch tensors. The checks outside the part you write turn
+  them into 1-D float64 numpy arrays and raise ``ValueError`` naming the argument for: an empty log,
+  a length mismatch, a NaN or infinite entry, a logging probability outside (0, 1], a target
+  probability outside [0, 1]. Your code may assume clean float64 arrays of equal length n ≥ 1.
+* Every estimator returns a Python ``float``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def _as_vector(name: str, values) -> np.ndarray:
+    """``values`` as a 1-D float64 array with at least one entry, every entry finite."""
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"{name} must be a sequence of numbers, got a string")
+    if hasattr(values, "detach"):  # a torch tensor
+        values = values.detach().cpu().numpy()
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a sequence of numbers") from None
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional (one entry per logged round), got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty: an estimate needs at least one logged round")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(f"{name}[{bad[0]}] = {arr[bad[0]]} is not a finite number (NaN or inf)")
+    return arr
+
+
+def _check_same_length(first: str, n: int, name: str, arr: np.ndarray) -> None:
+    if arr.size != n:
+        raise ValueError(f"length mismatch: {name} has {arr.size} entries but {first} has {n}")
+
+
+def _check_log(rewards, target_probs, logging_probs):
+    """The three logged arrays, validated (see the module docstring)."""
+    r = _as_vector("rewards", rewards)
+    p = _as_vector("target_probs", target_probs)
+    q = _as_vector("logging_probs", logging_probs)
+    _check_same_length("rewards", r.size, "target_probs", p)
+    _check_same_length("rewards", r.size, "logging_probs", q)
+    bad = np.flatnonzero((q <= 0) | (q > 1))
+    if bad.size:
+        raise ValueError(f"logging_probs[{bad[0]}] = {q[bad[0]]} is outside (0, 1]: a logged action must have had "
+                         "a positive probability under the logging policy")
+    bad = np.flatnonzero((p < 0) | (p > 1))
+    if bad.size:
+        raise ValueError(f"target_probs[{bad[0]}] = {p[bad[0]]} is outside [0, 1]")
+    return r, p, q
+
+
+def _check_clip(clip):
+    if clip is None:
+        return None
+    if isinstance(clip, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"clip must be None or a positive number, got {clip!r}")
+    try:
+        value = float(clip)
+    except (TypeError, ValueError):
+        raise ValueError(f"clip must be None or a positive number, got {clip!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"clip must be None or a positive finite number, got {clip!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------- 6.1
+
+
+def ips_estimate(rewards, target_probs, logging_probs, clip=None) -> float:
+    """Inverse propensity scoring (IPS): the value of the target policy π estimated from μ's log.
+
+    .. math:: \\hat V_{IPS} = \\frac{1}{n} \\sum_i \\min(w_i, M)\\, r_i, \\qquad w_i = \\pi(a_i|s_i) / \\mu(a_i|s_i)
+
+    Without ``clip`` (M = ∞) the estimate is unbiased whenever μ > 0 wherever π > 0; clipping the
+    *weights* at M trades a (downward, for non-negative rewards) bias for a smaller variance.
+
+    Args:
+        rewards: (n,) observed rewards r_i (any real numbers).
+        target_probs: (n,) π(a_i | s_i), each in [0, 1].
+        logging_probs: (n,) μ(a_i | s_i), each in (0, 1].
+        clip: None (no clipping) or M > 0: every weight above M is replaced by M before it multiplies
+            its reward. Weights are clipped, not the products w_i·r_i and not the estimate.
+    Returns:
+        The estimate as a Python float; the mean over all n rounds (rounds with π(a_i|s_i) = 0 count,
+        with weight 0).
+    Raises:
+        ValueError: for bad logs (see the module docstring) and for a ``clip`` that is not None and not a
+            positive finite number.
+
+    Hint: first form one weight per round, the ratio of the two probabilities. Then, only when a clip
+    level is given, cap each weight (not the weighted reward). Last, average the weighted rewards over
+    every round of the log, including rounds whose weight is zero.
+    """
+    r, p, q = _check_log(rewards, target_probs, logging_probs)
+    clip = _check_clip(clip)
+    # BEGIN SOLUTION
+    w = p / q
+    if clip is not None:
+        w = np.minimum(w, clip)
+    return float(np.mean(w * r))
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 6.2
+
+
+def snips_estimate(rewards, target_probs, logging_probs) -> float:
+    """Self-normalised IPS (SNIPS): the weighted rewards divided by the sum of the weights, not by n.
+
+    .. math:: \\hat V_{SNIPS} = \\frac{\\sum_i w_i r_i}{\\sum_i w_i}
+
+    It is biased (the bias shrinks as 1/n) but its variance is usually far below IPS's, and adding a
+    constant to every reward shifts it by exactly that constant: a log of constant reward c gives c.
+
+    Args:
+        rewards: (n,) observed rewards.
+        target_probs: (n,) π(a_i | s_i) in [0, 1].
+        logging_probs: (n,) μ(a_i | s_i) in (0, 1].
+    Returns:
+        The estimate as a Python float.
+    Raises:
+        ValueError: for bad logs (see the module docstring), and when every weight is zero (π gives no
+            logged action any probability: the ratio is 0/0, the log says nothing about π).
+
+    Hint: the numerator is the same weighted sum as in IPS. The difference is the normaliser: the total
+    weight of the log, which equals n only on average. Write it so that adding a constant to every
+    reward shifts the estimate by exactly that constant.
+    """
+    r, p, q = _check_log(rewards, target_probs, logging_probs)
+    if not np.any(p > 0):
+        raise ValueError("target_probs is zero on every logged round: the self-normalised estimate is 0/0")
+    # BEGIN SOLUTION
+    w = p / q
+    return float(np.sum(w * r) / np.sum(w))
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 6.3
+
+
+def doubly_robust_estimate(rewards, target_probs, logging_probs, q_logged, v_target) -> float:
+    """Doubly robust (DR) estimate: a reward model's prediction for π, corrected by weighted residuals.
+
+    .. math:: \\hat V_{DR} = \\frac{1}{n} \\sum_i \\Big[ \\hat v_\\pi(s_i) + w_i \\big(r_i - \\hat q(s_i, a_i)\\big) \\Big]
+
+    with \\hat q(s, a) the reward model and \\hat v_\\pi(s) = Σ_a π(a|s)·\\hat q(s, a) its expected value
+    under π. Unbiased if either the propensities or the reward model are right; lower variance than IPS
+    when \\hat q is close to the rewards.
+
+    Args:
+        rewards: (n,) observed rewards r_i.
+        target_probs: (n,) π(a_i | s_i) in [0, 1].
+        logging_probs: (n,) μ(a_i | s_i) in (0, 1].
+        q_logged: (n,) the reward model's prediction \\hat q(s_i, a_i) for each logged action.
+        v_target: (n,) the reward model's expected value under π in each round, \\hat v_π(s_i); a single
+            number is accepted and used for every round (no contexts).
+    Returns:
+        The estimate as a Python float. With a perfect model of a deterministic reward it equals the
+        mean of ``v_target``; with ``q_logged`` = 0 and ``v_target`` = 0 it equals plain IPS.
+    Raises:
+        ValueError: for bad logs (see the module docstring), and when ``q_logged`` or ``v_target`` has the
+            wrong length or a NaN/infinite entry (the message names the argument).
+
+    Hint: start from the reward model's answer for π, round by round. Then add the importance-weighted
+    error the model made on the action that was actually logged. The weight multiplies the residual only,
+    never the model's term for π.
+    """
+    r, p, q = _check_log(rewards, target_probs, logging_probs)
+    q_hat = _as_vector("q_logged", q_logged)
+    _check_same_length("rewards", r.size, "q_logged", q_hat)
+    if np.ndim(v_target) == 0 and not isinstance(v_target, (str, bytes)):  # one number for every round
+        v_hat = np.full(r.size, _as_vector("v_target", [v_target])[0])
+    else:
+        v_hat = _as_vector("v_target", v_target)
+        _check_same_length("rewards", r.size, "v_target", v_hat)
+    # BEGIN SOLUTION
+    w = p / q
+    return float(np.mean(v_hat + w * (r - q_hat)))
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 6.4
+
+
+def effective_sample_size(weights) -> float:
+    """Kish's effective sample size of importance weights.
+
+    .. math:: n_{eff} = \\frac{(\\sum_i w_i)^2}{\\sum_i w_i^2}
+
+    It lies between 1 (one weight carries everything) and n (all weights equal) — 0 for an all-zero log —
+    and does not change when every weight is multiplied by the same positive constant.
+
+    Args:
+        weights: (n,) non-negative importance weights (lists, numpy arrays or CPU tensors; n ≥ 1).
+    Returns:
+        n_eff as a Python float; 0.0 when every weight is zero (no round informs the estimate).
+    Raises:
+        ValueError: if ``weights`` is empty, not one-dimensional, or has a negative, NaN or infinite entry.
+
+    Hint: two sums over the weights are all you need. Square the first, divide by the second. Treat the
+    all-zero log on its own before dividing.
+    """
+    w = _as_vector("weights", weights)
+    bad = np.flatnonzero(w < 0)
+    if bad.size:
+        raise ValueError(f"weights[{bad[0]}] = {w[bad[0]]} is negative: importance weights are ratios of probabilities")
+    # BEGIN SOLUTION
+    total_sq = float(np.sum(w * w))
+    if total_sq == 0.0:
+        return 0.0
+    return float(np.sum(w)) ** 2 / total_sq
+    # END SOLUTION
+
+
+# --------------------------------------------------------------------------------------- 6.5
+
+
+def _check_noise_pair(eps_cond, eps_uncond, w):
+    tensors = [hasattr(x, "detach") for x in (eps_cond, eps_uncond)]
+    if tensors[0] != tensors[1]:
+        raise ValueError("eps_cond and eps_uncond must both be torch tensors or both numpy arrays, "
+                         f"got {type(eps_cond).__name__} and {type(eps_uncond).__name__}")
+    if not tensors[0] and not (isinstance(eps_cond, np.ndarray) and isinstance(eps_uncond, np.ndarray)):
+        raise ValueError("eps_cond and eps_uncond must be torch tensors or numpy arrays, "
+                         f"got {type(eps_cond).__name__} and {type(eps_uncond).__name__}")
+    if tuple(eps_cond.shape) != tuple(eps_uncond.shape):
+        raise ValueError(f"eps_uncond has shape {tuple(eps_uncond.shape)} but eps_cond has {tuple(eps_cond.shape)}")
+    if eps_cond.dtype != eps_uncond.dtype:
+        raise ValueError(f"eps_uncond has dtype {eps_uncond.dtype} but eps_cond has {eps_cond.dtype}")
+    if isinstance(w, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"w must be a real number, got {w!r}")
+    try:
+        value = float(w)
+    except (TypeError, ValueError):
+        raise ValueError(f"w must be a real number, got {w!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"w must be finite, got {w!r}")
+    return value
+
+
+def cfg_noise(eps_cond, eps_uncond, w):
+    """Classifier-free guidance: combine a conditional and an unconditional noise prediction.
+
+    .. math:: \\hat\\epsilon = (1 + w)\\,\\hat\\epsilon(x_t, c) - w\\,\\hat\\epsilon(x_t, \\varnothing)
+
+    (Ho & Salimans 2022). w = 0 is the plain conditional model, w = −1 the unconditional one, w > 0
+    pushes samples further towards the condition than the conditional model alone.
+
+    Args:
+        eps_cond: noise predicted with the condition c; a torch tensor or numpy array of any shape.
+        eps_uncond: noise predicted with the condition dropped (∅); same type, shape and dtype.
+        w: guidance weight, a finite real number (Python or numpy scalar).
+    Returns:
+        A new tensor/array of the same type, shape, dtype (and device, for tensors) as ``eps_cond``;
+        the inputs are left unchanged. For tensors, gradients flow through the result to both inputs
+        (build it with differentiable tensor operations: no ``.detach()``, no numpy round trip), so that
+        d(result)/d(eps_cond) = 1 + w and d(result)/d(eps_uncond) = −w element-wise.
+    Raises:
+        ValueError: if the two predictions differ in type, shape or dtype (the message names
+            ``eps_uncond``), or ``w`` is not a finite real number.
+
+    Hint: (1) the label's effect at this step is the difference between the two predictions; guidance
+    amplifies that effect by the weight. (2) The formula above is already the whole computation: one
+    expression of the two inputs and w, no loop and no normalisation. (3) Check it at w = 0 and w = −1;
+    build a new result rather than scaling an input in place, and keep the input's dtype (a float64
+    scalar must not promote float32 noise).
+    """
+    w = _check_noise_pair(eps_cond, eps_uncond, w)
+    # BEGIN SOLUTION
+    return eps_cond + w * (eps_cond - eps_uncond)
+    # END SOLUTION

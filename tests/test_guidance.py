@@ -1,0 +1,157 @@
+"""molpractice.guidance: the conditional EGNN, guided noise, the (cached, deterministic) training path, the sweep."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from molpractice import guidance as G
+from solutions import ch04_diffusion as ch04
+from solutions import ch06_oracle_optimization as ch06
+
+
+@pytest.fixture(scope="module")
+def data():
+    return G.load_data()[:48]
+
+
+def _tiny(**kw):
+    base = vars(G.SETTINGS.current("fast"))
+    return types.SimpleNamespace(**{**base, "hidden": 16, "layers": 1, "train_steps": 6, "batch_size": 8,
+                                    "n_per_scale": 6, "sample_steps": 5, "scales": (-1.0, 2.0), "n_boot": 50, **kw})
+
+
+def _inputs(seed=0, n_mol=3):
+    g = torch.Generator().manual_seed(seed)
+    sizes = [4, 5, 3][:n_mol]
+    batch = torch.repeat_interleave(torch.arange(n_mol), torch.tensor(sizes))
+    pos = ch04.remove_mean(torch.randn(batch.numel(), 3, generator=g), batch)
+    h = torch.randn(batch.numel(), 4, generator=g)
+    return pos, h, torch.full((batch.numel(),), 0.3), batch
+
+
+def test_labels_change_the_prediction_and_positions_stay_equivariant():
+    torch.manual_seed(0)
+    model = G.ConditionalEGNN(4, 16, 2).eval()
+    pos, h, t, batch = _inputs()
+    outs = {lab: model(pos, h, t, batch, torch.full((3,), lab)) for lab in (0, 1, G.NULL_LABEL)}
+    assert not torch.allclose(outs[0][1], outs[1][1]) and not torch.allclose(outs[1][1], outs[G.NULL_LABEL][1])
+    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1)))
+    rotated = model(pos @ q.T, h, t, batch, torch.ones(3, dtype=torch.long))
+    assert torch.allclose(rotated[0], outs[1][0] @ q.T, atol=1e-5)
+    assert torch.allclose(rotated[1], outs[1][1], atol=1e-5)
+    assert torch.allclose(torch.zeros(3, 3).index_add_(0, batch, outs[1][0]), torch.zeros(3, 3), atol=1e-5)
+
+
+def test_guided_denoiser_combines_with_cfg_noise():
+    torch.manual_seed(0)
+    model = G.ConditionalEGNN(4, 16, 2).eval()
+    pos, h, t, batch = _inputs()
+    labels = torch.ones(3, dtype=torch.long)
+    cond = model(pos, h, t, batch, labels)
+    uncond = model(pos, h, t, batch, torch.full((3,), G.NULL_LABEL))
+    for w, want in ((0.0, cond), (-1.0, uncond), (2.0, tuple(3 * c - 2 * u for c, u in zip(cond, uncond)))):
+        got = G.GuidedDenoiser(model, ch06, labels, w)(pos, h, t, batch)
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got, want)), w
+
+
+def test_training_is_deterministic_and_cached(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    cfg = _tiny()
+    a, info_a = G.train_conditional_model(ch04, data, cfg, progress=False, cache=False)
+    b, info_b = G.train_conditional_model(ch04, data, cfg, progress=False)
+    assert not info_a["cached"] and not info_b["cached"] and info_b["steps"] == cfg.train_steps
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    c, info_c = G.train_conditional_model(ch04, data, cfg, progress=False)
+    assert info_c["cached"] and all(torch.equal(x, y) for x, y in zip(b.state_dict().values(), c.state_dict().values()))
+    assert G.weights_path(cfg, data) != G.weights_path(_tiny(p_uncond=0.3), data)
+    # the key hashes chapter 4's training code: another q_sample must not load these weights
+    assert info_b["path"] == str(G.weights_path(cfg, data, ch04)) and info_b["source_hash"]
+    other = types.SimpleNamespace(cosine_alpha_bar=ch04.cosine_alpha_bar, q_sample=_q_sample_no_scaling,
+                                  remove_mean=ch04.remove_mean)
+    assert G.weights_path(cfg, data, other) != G.weights_path(cfg, data, ch04)
+
+
+def _q_sample_no_scaling(x0, t, noise, alpha_bar):
+    return x0 + noise
+
+
+def test_labels_and_sweep(data, tmp_path, monkeypatch):
+    assert G.label_of(torch.tensor([6, 7, 8, 9])) == 1 and G.label_of(torch.tensor([6, 6, 7])) == 0
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    cfg = _tiny()
+    model, _ = G.train_conditional_model(ch04, data, cfg, progress=False)
+    sweep = G.guidance_sweep(ch04, ch06, model, data, cfg)
+    assert sweep["w"].tolist() == [-1.0, 2.0]
+    for name in ("label_share", "validity", "connected"):
+        assert ((sweep[f"{name}_lo"] <= sweep[name] + 1e-12) & (sweep[name] <= sweep[f"{name}_hi"] + 1e-12)).all()
+    assert (sweep["connected"] <= sweep["validity"] + 1e-12).all()
+    assert 0 <= sweep.attrs["train_label_share"] <= 1
+    ps = sweep.attrs["per_sample"][2.0]
+    conn = ps[ps.connected]
+    assert sweep.set_index("w").loc[2.0, "label_share_valid"] == pytest.approx(conn.label.mean() if len(conn) else np.nan,
+                                                                              nan_ok=True)
+    diff = G.scale_difference(sweep, 2.0, -1.0, n_boot=50).set_index("metric")
+    row = sweep.set_index("w")
+    assert diff.loc["validity", "difference"] == pytest.approx(row.loc[2.0, "validity"] - row.loc[-1.0, "validity"])
+    zero = G.scale_difference(sweep, 2.0, 2.0, n_boot=50).set_index("metric")
+    assert np.allclose(zero.loc[["validity", "connected"], ["difference", "lo", "hi"]].to_numpy(), 0)
+    s1 = G.sample_guided(ch04, ch06, model, data, 1.0, 4, cfg=cfg, seed=3)
+    s2 = G.sample_guided(ch04, ch06, model, data, 1.0, 4, cfg=cfg, seed=3)
+    assert all(torch.equal(z1, z2) and torch.equal(p1, p2) for (z1, p1), (z2, p2) in zip(s1, s2))
+
+
+def test_sampling_baseline_runs_the_model_and_reports_every_row(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    cfg = _tiny()
+    model, _ = G.train_conditional_model(ch04, data, cfg, progress=False)
+    out = G.sampling_baseline(ch04, ch06, model, data, budget=10, seeds=[5, 6], n_samples=12, cfg=cfg)
+    assert out[["proxy", "seed"]].values.tolist() == [["buggy", 5], ["bug-free", 5], ["buggy", 6], ["bug-free", 6]]
+    assert (out.method == G.SAMPLING_METHOD).all() and (out.samples == 12).all()
+    assert ((out.calls <= 10) & (out.calls <= out.valid_connected)).all()
+    again = G.sampling_baseline(ch04, ch06, model, data, budget=10, seeds=[5, 6], n_samples=12, cfg=cfg)
+    assert out.equals(again)  # seeded draws
+    with pytest.raises(ValueError, match="budget"):
+        G.sampling_baseline(ch04, ch06, model, data, budget=5, seeds=[5], n_samples=12, cfg=cfg)
+
+
+def test_sampling_baseline_spends_calls_on_distinct_valid_connected_samples(data, monkeypatch):
+    """With the data's own geometries as 'samples' (every one valid), the calls, budget cut and top 10 are exact."""
+    from molpractice import oracles
+
+    drawn = {}
+
+    def fake_sample(ch04_, ch06_, model, data_, w, n, label=1, cfg=None, seed=0):
+        drawn[seed] = w
+        items = [data_[i % 15] for i in range(n)]  # 15 distinct molecules, repeated
+        return [(d["z"], d["pos"]) for d in items]
+
+    monkeypatch.setattr(G, "sample_guided", fake_sample)
+    out = G.sampling_baseline(ch04, ch06, None, data, budget=12, seeds=[5], n_samples=30)
+    assert drawn == {10_005: -1.0}  # unconditional draws, never the sweep's seed
+    smiles = [d["smiles"] for d in data[:15]]
+    assert (out.valid_connected == 30).all() and (out.calls == 12).all()
+    for proxy, bug in (("buggy", True), ("bug-free", False)):
+        scored = sorted(((oracles.proxy_score(s, bug=bug), s) for s in smiles[:12]), reverse=True)[:10]
+        row = out[out.proxy == proxy].iloc[0]
+        assert row.proxy_top10 == pytest.approx(np.mean([v for v, _ in scored]))
+        assert row.true_top10 == pytest.approx(np.mean([oracles.true_score(s) for _, s in scored]))
+        assert row.heavy_atoms == pytest.approx(np.mean([oracles.mol_from_smiles(s).GetNumHeavyAtoms() for _, s in scored]))
+    # the buggy proxy is the bug-free one plus a non-negative bonus: its top 10 cannot score lower
+    assert out.set_index("proxy").loc["buggy", "proxy_top10"] >= out.set_index("proxy").loc["bug-free", "proxy_top10"]
+    wide = G.sampling_baseline(ch04, ch06, None, data, budget=100, seeds=[5], n_samples=30)
+    assert (wide.calls == 15).all()  # repeats are free: only the 15 distinct molecules cost a call
+
+
+def test_data_top10_is_the_best_ten_of_the_data():
+    from molpractice import oracles
+
+    small = [dict(smiles=s) for s in ("CCO", "c1ccccc1", "CC(=O)N", "CCN", "COC", "CCCl", "CCF", "OCCO", "CC#N",
+                                      "CCCC", "c1ccncc1", "CC(C)O")]
+    for bug in (True, False):
+        scores = sorted((oracles.proxy_score(d["smiles"], bug=bug) for d in small), reverse=True)
+        got = G.data_top10(small, bug)
+        assert got["proxy_top10"] == pytest.approx(np.mean(scores[:10])) and got["n"] == 12

@@ -1,0 +1,71 @@
+"""molpractice.offpolicy: the simulated campaign and the estimator studies (reference implementation)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from molpractice import offpolicy as op
+from solutions import ch06_oracle_optimization as ch
+
+
+def test_problem_is_a_valid_pair_of_policies_and_its_value_is_exact():
+    p = op.make_problem(3)
+    for pol in (p.logging, p.target):
+        assert np.allclose(pol.sum(1), 1) and (pol >= 0).all()
+    assert p.true_value == pytest.approx(float((p.target * p.hit_rate).sum(1).mean()))
+    assert np.allclose(p.v_hat, (p.target * p.q_hat).sum(1))
+
+
+def test_logs_record_the_propensities_of_the_logged_actions():
+    p = op.make_problem(1)
+    logs = op.simulate_logs(p, 5, 300, seed=2)
+    s, a = logs["contexts"], logs["actions"]
+    assert logs["rewards"].shape == (5, 300)
+    assert np.array_equal(logs["logging_probs"], p.logging[s, a]) and np.array_equal(logs["target_probs"], p.target[s, a])
+    assert set(np.unique(logs["rewards"])) <= {0.0, 1.0}
+    # actions follow μ: the frequency of each (s, a) is close to μ(a|s)
+    big = op.simulate_logs(p, 1, 200_000, seed=3)
+    counts = np.zeros_like(p.logging)
+    np.add.at(counts, (big["contexts"][0], big["actions"][0]), 1)
+    assert np.allclose(counts / counts.sum(1, keepdims=True), p.logging, atol=0.01)
+
+
+def test_ips_is_unbiased_and_snips_dr_have_lower_variance():
+    res = op.estimator_study(ch, n_logs=400, n_rounds=150, seed=0)
+    s = res["summary"]
+    assert abs(s.loc["IPS", "bias_z"]) < 4
+    for name in ("SNIPS", "DR"):
+        ratio, lo, hi = res["variance_ratios"][name]
+        assert hi < 1, f"{name} variance ratio {ratio} [{lo}, {hi}]"
+    assert s.loc["IPS clip 2", "bias"] < -5 * s.loc["IPS clip 2", "bias_se"]  # clipping biases downwards
+    assert s.loc["IPS clip 2", "sd"] < s.loc["IPS", "sd"]
+    assert 1 <= res["estimates"]["ESS"].min() and res["estimates"]["ESS"].max() <= 150
+
+
+def test_support_violation_bias_does_not_shrink_with_the_log():
+    out = op.support_violation_study(ch, mass=0.2, sizes=(100, 2000), n_logs=150)
+    ips = out[out.estimator == "IPS"].set_index("n_rounds")
+    assert (ips["bias"] < -3 * ips["bias_se"]).all()
+    assert ips.loc[2000, "bias"] == pytest.approx(ips.loc[100, "bias"], abs=0.03)
+    assert ips.loc[2000, "bias"] == pytest.approx(-out.attrs["unseen_value"], abs=0.02)
+    dr = out[out.estimator == "DR"].set_index("n_rounds")
+    assert (dr["bias"].abs() < ips["bias"].abs() / 3).all()
+
+
+def test_paired_rmse_difference_and_distribution_shape():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    est = pd.DataFrame(dict(a=0.5 + rng.normal(0, 0.1, 500), b=0.5 + rng.normal(0, 0.2, 500)))
+    m, lo, hi = op.paired_rmse_difference(est, "a", "b", 0.5, n_boot=300)
+    assert lo < m < hi < 0 and m == pytest.approx(0.1 - 0.2, abs=0.02)
+    m0, lo0, hi0 = op.paired_rmse_difference(est, "a", "a", 0.5, n_boot=50)
+    assert m0 == lo0 == hi0 == 0.0
+    shape = op.distribution_shape([0.0, 0.0, 0.0, 1.0, 5.0], 0.5)
+    assert shape["median"] == 0.0 and shape["below"] == pytest.approx(0.6) and shape["skew"] > 0
+
+
+def test_support_violation_dr_limit_is_the_model_error_on_the_unseen_family():
+    viol = op.support_violation_study(ch, mass=0.2, sizes=(5000,), n_logs=60)
+    dr = viol[viol.estimator == "DR"].iloc[0]
+    assert abs(dr.bias - viol.attrs["dr_unseen_error"]) < 4 * dr.bias_se + 1e-3

@@ -1,0 +1,223 @@
+"""molpractice.oracles and molpractice.optimizers: budgets, metrics, the proxy's bug, GA moves, the detector."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from molpractice import oracles
+from molpractice import campaign as C
+from molpractice import optimizers as opt
+
+
+def test_budgeted_oracle_counts_new_molecules_only():
+    o = oracles.BudgetedOracle(len, budget=3)
+    assert o(["CC", "CCC", "CC"]).tolist() == [2, 3, 2]
+    assert o.calls == 2 and o.remaining == 1 and o.history == [("CC", 2.0), ("CCC", 3.0)]
+    o(["CCCC"])
+    with pytest.raises(oracles.BudgetExhausted):
+        o(["CCCCC"])
+    assert o(["CC"]).tolist() == [2]  # cached: free
+    with pytest.raises(ValueError):
+        oracles.BudgetedOracle(len, budget=0)
+
+
+def test_top_k_curve_and_auc():
+    scores = [0.1, 0.5, 0.3, 0.9]
+    assert np.allclose(oracles.top_k_curve(scores, k=2), [0.1, 0.3, 0.4, 0.7])
+    assert oracles.top_k_auc(scores, budget=4, k=2) == pytest.approx(np.mean([0.1, 0.3, 0.4, 0.7]))
+    # a run that stops early keeps its last value for the rest of the budget
+    assert oracles.top_k_auc(scores, budget=6, k=2) == pytest.approx(np.mean([0.1, 0.3, 0.4, 0.7, 0.7, 0.7]))
+
+
+def test_proxy_bug_is_the_documented_halogen_term():
+    for smiles in ("c1ccccc1", "Clc1ccc(Cl)cc1", "FC(F)(F)c1ccccc1Br", oracles.REFERENCE):
+        n = oracles.halogen_count(oracles.mol_from_smiles(smiles))
+        diff = oracles.proxy_score(smiles, bug=True) - oracles.proxy_score(smiles, bug=False)
+        assert diff == pytest.approx(oracles.HALOGEN_BONUS * n)
+        assert oracles.proxy_score(smiles, bug=True) == oracles.proxy_score(smiles, bug=True)  # deterministic
+    assert 0 <= oracles.true_score("CCO") <= 1
+    assert oracles.true_score(oracles.REFERENCE) > 0.8
+    errors = [oracles.proxy_score(s, bug=False) - oracles.true_score(s) for s in opt.library(200)]
+    assert abs(np.mean(errors)) < 0.02 and 0.02 < np.std(errors) < 0.06
+
+
+def test_sa_score_from_contrib():
+    easy, hard = oracles.sa_score("c1ccccc1O"), oracles.sa_score("C[C@H]1C[C@@]2(O)[C@H](C)C[C@@H]3[C@]2(C)C[C@H]13")
+    assert 1 <= easy < hard <= 10
+
+
+def test_moves_give_valid_molecules_and_are_seeded():
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    lib = opt.library(60)
+    outs = []
+    for seed in range(2):
+        rng = np.random.default_rng(seed)
+        outs.append([opt.mutate(lib[i % 60], rng) for i in range(80)] +
+                    [opt.crossover(lib[i % 60], lib[(i * 7) % 60], rng) for i in range(80)])
+    RDLogger.EnableLog("rdApp.*")
+    valid = [s for s in outs[0] if s is not None]
+    assert len(valid) > 60
+    assert all(opt.acceptable(Chem.MolFromSmiles(s)) for s in valid)
+    rng = np.random.default_rng(0)
+    RDLogger.DisableLog("rdApp.*")
+    again = [opt.mutate(lib[i % 60], rng) for i in range(80)]
+    RDLogger.EnableLog("rdApp.*")
+    assert again == outs[0][:80]
+
+
+def _cfg(**kw):
+    base = vars(opt.SETTINGS.current("fast"))
+    return types.SimpleNamespace(**{**base, **kw})
+
+
+def test_ga_spends_exactly_the_budget_and_is_deterministic():
+    lib = opt.library(300)
+    cfg = _cfg(budget=120)
+    runs = [C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=4, audit=False)
+            for _ in range(2)]
+    assert runs[0]["calls"] == 120 and runs[0]["history"] == runs[1]["history"]
+    screen = C.run_once("random screening", oracles.true_score, lib, cfg, seed=4, audit=False)
+    assert screen["calls"] == 120 and len({s for s, _ in screen["history"]}) == 120
+    with pytest.raises(ValueError):
+        C.run_once("beam search", oracles.true_score, lib, cfg, seed=0)
+
+
+def test_detector_fires_early_on_the_buggy_proxy_and_not_on_the_bug_free_one():
+    lib = opt.library()
+    cfg = _cfg(budget=400, population=30, offspring=50, n_init=100, library_audit=40)
+    hacked = C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=True), lib, cfg, seed=0)
+    clean = C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=0)
+    assert hacked["alarm_at"] is not None and hacked["alarm_at"] <= 200
+    assert clean["alarm_at"] is None
+    assert hacked["true_top10"] < clean["true_top10"] and hacked["halogens_top10"] > 3 * max(clean["halogens_top10"], 1)
+    slope = C.feature_slope(hacked["audited"])
+    assert slope == pytest.approx(oracles.HALOGEN_BONUS, abs=0.02)
+    panel = C.feature_panel(hacked["audited"], hacked["alarm_at"])
+    assert panel.iloc[0]["feature"] == "halogens" and set(panel["feature"]) == set(C.PANEL)
+    # the top-10 audit: every top-10 entrant costs one true call, counted in true_calls
+    assert 0 < hacked["top_true_calls"] < hacked["true_calls"] and hacked["top_alarm_at"] is not None
+    assert clean["top_alarm_at"] is None
+
+
+def test_redesign_continues_the_hacked_run_on_the_same_budget():
+    lib = opt.library()
+    cfg = _cfg(budget=300, population=30, offspring=50, n_init=100, library_audit=40)
+    buggy = lambda s: oracles.proxy_score(s, bug=True)  # noqa: E731
+    hacked = C.run_once("graph GA", buggy, lib, cfg, seed=0)
+    red = C.run_once("graph GA", buggy, lib, cfg, seed=0, redesign=True)
+    assert red["switched_at"] == hacked["alarm_at"] and red["calls"] == hacked["calls"] == 300
+    n = red["switched_at"]
+    assert red["history"][:n] == hacked["history"][:n]  # the same run up to the alarm
+    assert red["feature"] == "halogens" and red["halogens_top10"] < hacked["halogens_top10"]
+    assert red["true_top10"] > hacked["true_top10"]
+    with pytest.raises(ValueError):
+        C.run_once("random screening", buggy, lib, cfg, seed=0, redesign=True)
+
+
+def test_expected_top_mean_and_scale_free_helpers():
+    assert opt.expected_top_mean(1, 1) == pytest.approx(0.0, abs=0.05)
+    assert opt.expected_top_mean(10, 1000) > opt.expected_top_mean(10, 100) > opt.expected_top_mean(50, 100) > 0
+    rng = np.random.default_rng(0)
+    sims = np.sort(rng.standard_normal((4000, 100)), axis=1)[:, -10:].mean(1).mean()
+    assert opt.expected_top_mean(10, 100) == pytest.approx(sims, abs=0.03)
+
+
+def test_study_summary_intervals():
+    table = pd.DataFrame(dict(proxy=["a"] * 3, method=["m"] * 3, seed=[0, 1, 2], proxy_top10=[1.0, 2.0, 3.0],
+                              true_top10=[1.0] * 3, auc_top10=[0.5] * 3, halogens_top10=[0.0] * 3,
+                              sa_top10=[2.0] * 3, alarm_at=[None, 100.0, None]))
+    row = C.study_summary(table).iloc[0]
+    assert row["alarms"] == "1/3" and row["first_alarm"] == 100.0
+    assert row["proxy_top10"].startswith("2.000 [")
+    m, lo, hi = C.mean_interval([1.0, 2.0, 3.0])
+    assert m == 2.0 and lo == pytest.approx(2 - 4.303 / np.sqrt(3), abs=1e-3)
+
+
+def test_target_rows_read_the_studies():
+    from molpractice import offpolicy
+    from solutions import ch06_oracle_optimization as ch
+
+    ope = offpolicy.estimator_study(ch, n_logs=200, n_rounds=100)
+    rows = []
+    for seed in range(3):
+        for proxy, method, p, t, alarm in (("bug-free", "graph GA", 0.6, 0.5, None), ("bug-free", "random proposals", 0.5, 0.45, None),
+                                           ("bug-free", "random screening", 0.55, 0.5, None), ("buggy", "graph GA", 1.2, 0.1, 200.0),
+                                           ("redesigned", "graph GA", 0.6, 0.5, None)):  # noqa: E501
+            rows.append(dict(proxy=proxy, method=method, seed=seed, proxy_top10=p + 0.01 * seed, true_top10=t + 0.01 * seed,
+                             auc_top10=p, alarm_at=alarm, halogens_top10=5.0 if proxy == "buggy" else 0.5))
+    out = {r["target"]: r for r in C.target_rows(ope, pd.DataFrame(rows), None, budget=1000)}
+    assert out["detector fires before half the budget in the hacked GA run"]["met"] is True
+    assert out["detector silent in the bug-free GA run"]["met"] is True
+    assert out["redesign (hacked run continued after its alarm) − hacked GA, true top10 (paired over seeds)"]["met"] is True
+    row = next(v for k, v in out.items() if k.startswith("bug-free proxy: GA − random proposals, proxy top-10"))
+    assert row["value"].startswith("+0.100") and row["met"] is None
+    cfg_row = next(v for k, v in out.items() if k.startswith("classifier-free guidance under the same call budget"))
+    assert "deviation" in cfg_row["target"] and cfg_row["value"].startswith("not run") and cfg_row["met"] is None
+    assert not any("chapter 4's model" in k for k in out)  # no sampling table, no sampling rows
+    sampling = pd.DataFrame(dict(seed=[0, 1, 2], calls=[150, 160, 170], sampling_proxy=[0.30, 0.32, 0.31],
+                                 sampling_true=[0.30, 0.31, 0.29], at_calls_proxy=[0.50, 0.55, 0.52],
+                                 at_calls_true=[0.40, 0.38, 0.41], full_proxy=[0.60, 0.61, 0.62], full_true=[0.45, 0.44, 0.46]))
+    out = {r["target"]: r for r in C.target_rows(ope, pd.DataFrame(rows), None, budget=1000, sampling=sampling)}
+    at_calls = [v for k, v in out.items() if "sampler's call count" in k and "proxy top-10" in k]
+    assert len(at_calls) == 1 and at_calls[0]["met"] is True and at_calls[0]["value"].startswith("+0.213")
+    assert "150–170 calls" in next(k for k in out if "sampler's call count" in k)
+    full_true = next(v for k, v in out.items() if "full 1000 calls" in k and "true top-10" in k)
+    assert full_true["met"] is None and full_true["value"].startswith("+0.150")
+    with pytest.raises(ValueError):
+        C.run_benchmark(implementation="solutions", seeds=1)
+
+
+def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
+    import json
+
+    from molpractice.runtime import RunSettings
+
+    tiny = dict(vars(opt.SETTINGS.current("fast")), budget=60, n_init=30, population=10, offspring=15, seeds=2,
+                n_logs=40, n_rounds=50, library_audit=16, audit_per_batch=4)
+    monkeypatch.setattr(C, "SETTINGS", RunSettings(full=tiny, fast=tiny))
+    monkeypatch.setenv("MOLPRACTICE_FAST", "1")
+    report = C.run_benchmark(implementation="solutions", json_path=tmp_path / "b.json", guidance=False)
+    out = capsys.readouterr().out
+    assert "detector silent in the bug-free GA run" in out and "not meaningful" in out
+    saved = json.loads((tmp_path / "b.json").read_text())
+    assert saved["chapter"] == "ch06" and len(saved["optimisation"]) == 2 * 7 and report["results"]
+    assert {r["seed"] for r in saved["optimisation"]} == {5, 6}  # fresh seeds, not the tuning seeds 0-1
+
+
+def test_false_alarm_study_and_clopper_pearson():
+    assert C.clopper_pearson(0, 10)[0] == 0.0 and C.clopper_pearson(10, 10)[1] == 1.0
+    lo, hi = C.clopper_pearson(3, 10)
+    assert lo == pytest.approx(0.0667, abs=1e-3) and hi == pytest.approx(0.6525, abs=1e-3)
+    lib = opt.library()
+    cfg = _cfg(budget=200, population=30, offspring=50, n_init=100, library_audit=40, false_alarm_runs=2, seeds=2,
+               first_seed=5)
+    out = C.false_alarm_study(cfg, lib)
+    assert out["seed"].tolist() == [7, 8] and out.attrs["batch_alarm"][:2] == (int(out.batch_alarm.sum()), 2)
+    assert not out.batch_alarm.any()
+
+
+def test_top10_at_and_sampling_comparison():
+    lib = opt.library()[:40]
+    history = [(smi, float(i % 7)) for i, smi in enumerate(lib)]
+    run = dict(proxy="bug-free", method="graph GA", seed=5, history=history, proxy_top10=9.9, true_top10=0.5)
+    p, t = C.top10_at(run, 20)
+    top = sorted(history[:20], key=lambda x: -x[1])[:10]
+    assert p == pytest.approx(np.mean([v for _, v in top]))
+    assert t == pytest.approx(np.mean([oracles.true_score(s_) for s_, _ in top]))
+    for bad in (9, 41):
+        with pytest.raises(ValueError, match="calls must lie"):
+            C.top10_at(run, bad)
+    sampled = pd.DataFrame([dict(proxy="bug-free", method="x", seed=5, calls=20, proxy_top10=0.1, true_top10=0.2),
+                            dict(proxy="buggy", method="x", seed=5, calls=20, proxy_top10=0.3, true_top10=0.2)])
+    out = C.sampling_comparison([run, dict(run, proxy="buggy")], sampled)
+    assert len(out) == 1 and out.iloc[0].at_calls_proxy == pytest.approx(p) and out.iloc[0].full_proxy == 9.9
+    assert out.iloc[0].sampling_proxy == 0.1 and out.iloc[0].calls == 20
+    big = sampled.assign(calls=500)  # more calls than the run made: the run's whole history
+    assert C.sampling_comparison([run], big).iloc[0].at_calls_proxy == pytest.approx(C.top10_at(run, 40)[0])
+    with pytest.raises(ValueError, match="no sampling rows"):
+        C.sampling_comparison([run], sampled[sampled.proxy == "buggy"])
