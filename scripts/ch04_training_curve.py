@@ -2,9 +2,9 @@
 
     # train the curve runs (each is cached; two can run side by side, one per core):
     MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --train 4500
-    MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --train 6000 --checkpoints 3000,4500,5000,5500
+    MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --train 5600 --checkpoints 3000,4500,5000
     # the table (validation loss = the selection criterion) and, as a report, DDPM sample rates:
-    MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --runs 4500 6000:3000,4500,5000,5500 --samples 400
+    MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --runs 4500 5600:3000,4500,5000 --samples 400
 
 See molpractice/diffusion_curve.py for what is measured and the selection rule (fixed before looking).
 """
