@@ -272,6 +272,7 @@ class Ensemble:
     models: list
     histories: list
     seconds: list
+    cpu_seconds: list = dataclasses.field(default_factory=list)  # process CPU time per member (load-independent)
 
     def predict(self, graphs):
         from .batching import collated
@@ -290,11 +291,12 @@ def fit_ensemble(chapter1, data: SplitData, head: str = "gaussian", members: int
                  verbose: bool = True, also_keep=(), **overrides) -> Ensemble:
     """Train ``members`` models (seeds 0, 1, …) with :func:`fit_member`; print one line per model."""
     members = int(members or _settings(overrides)["members"])
-    models, histories, seconds = [], [], []
+    models, histories, seconds, cpu = [], [], [], []
     for seed in range(members):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model, hist = fit_member(chapter1, data, seed, head=head, device=device, also_keep=also_keep, **overrides)
         seconds.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu_start)
         models.append(model)
         histories.append(hist)
         if verbose:
@@ -302,8 +304,8 @@ def fit_ensemble(chapter1, data: SplitData, head: str = "gaussian", members: int
             nll = f" | NLL {hist['best_val_nll']:.3f}" if "best_val_nll" in hist else ""
             print(f"{data.name:>8} | {head:<10} seed {seed} | best epoch {hist['best_epoch'] + 1}/{hist['epochs_run']} | "
                   f"validation {'log loss' if head == 'classifier' else 'RMSE'} {hist[key]:.3f}{nll} | "
-                  f"{seconds[-1]:.1f} s", flush=True)
-    return Ensemble(head, data.name, models, histories, seconds)
+                  f"{seconds[-1]:.1f} s ({cpu[-1]:.1f} s CPU)", flush=True)
+    return Ensemble(head, data.name, models, histories, seconds, cpu)
 
 
 # ------------------------------------------------------------------ choosing the early-stopping criterion
@@ -333,7 +335,7 @@ def fit_selection_ensembles(chapter1, data: SplitData, members: int | None = Non
             models.append(twin)
             histories.append({**{k: v for k, v in hist.items() if k != "kept"}, "select_on": c,
                               **{k: v for k, v in kept.items() if k != "state_dict"}})
-        out[c] = Ensemble("gaussian", data.name, models, histories, list(ens.seconds))
+        out[c] = Ensemble("gaussian", data.name, models, histories, list(ens.seconds), list(ens.cpu_seconds))
     for e in out.values():  # the checkpoints are kept in the models; drop the copies from the histories
         for hist in e.histories:
             hist.pop("kept", None)

@@ -198,6 +198,10 @@ def test_verdict_lines_follow_the_numbers():
     assert len(V.pit_lines(pred)) == 2 and len(V.z2_lines(pred)) == 2
     ens = {k: types_ns(seconds=[10.0, 61.8]) for k in ("a",)}
     assert "NOT met by the slowest" in V.training_time_line(ens) and "met on average" in V.training_time_line(ens)
+    assert "wall time" in V.training_time_line(ens)  # no CPU times: the line says it judged wall time
+    busy = {"a": types_ns(seconds=[90.0, 98.6], cpu_seconds=[33.0, 36.0])}  # a loaded machine: wall ≫ CPU
+    line = V.training_time_line(busy)
+    assert "36.0 (a seed 1)" in line and "met by the slowest" in line and "NOT met" not in line and "189 s" in line
 
 
 def types_ns(**kw):
