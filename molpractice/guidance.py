@@ -248,13 +248,15 @@ def _per_sample(samples, smiles):
 
 
 def _stats(ps, sim, idx) -> dict:
-    """Validity, connectivity, label-1 share among connected and diversity of the connected, on rows ``idx``."""
+    """Validity, connectivity, label-1 share among connected, diversity of the connected and the label-1 yield
+    (valid connected label-1 molecules per sample drawn = connected × that share), on rows ``idx``."""
     valid, connected, label = (ps[c].to_numpy() for c in ("valid", "connected", "label"))
     pos = np.cumsum(connected) - 1  # row of each connected sample in ``sim``
     conn = idx[connected[idx]]
     return dict(validity=float(valid[idx].mean()), connected=float(connected[idx].mean()),
                 label_share_valid=float(label[conn].mean()) if len(conn) else float("nan"),
-                diversity=_diversity_of(sim, pos[conn]))
+                diversity=_diversity_of(sim, pos[conn]),
+                label1_yield=float((connected[idx] & (label[idx] == 1)).mean()))
 
 
 def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0) -> "pd.DataFrame":
@@ -300,7 +302,7 @@ def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0) -> "pd.Data
 
 def scale_difference(sweep, w_a: float, w_b: float, n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
     """Paired bootstrap of (scale ``w_a``) − (scale ``w_b``) for validity, connectivity, label-1 share among
-    the valid connected samples and their diversity: the same sample indices are resampled at both scales
+    the valid connected samples, their diversity and the label-1 yield per sample drawn: the same sample indices are resampled at both scales
     (the sweep draws the same sizes and starting noise at every scale). Rows: metric, difference, lo, hi."""
     import pandas as pd
 

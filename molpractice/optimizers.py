@@ -55,7 +55,8 @@ SETTINGS = RunSettings(
              audit_per_batch="molecules of each batch sent to the true score", library_audit="library molecules "
              "sent to the true score once, to measure the gap's baseline", seeds="seeds per optimiser",
              first_seed="first reported seed (seeds 0-4 were used while the GA and the alarm were tuned)",
-             false_alarm_runs="extra bug-free GA runs (seeds after the reported ones) for the false-alarm rate",
+             false_alarm_runs="extra runs on seeds used nowhere else: bug-free GA (false-alarm rate), then the buggy "
+             "random baselines (detection rate)",
              sampling_draws="molecules drawn per seed from chapter 4's model (the random-sampling baseline)",
              n_logs="simulated logs in the off-policy study", n_rounds="rounds per simulated log",
              clips="weight clip levels of clipped IPS", violation_sizes="log sizes of the support-violation study",

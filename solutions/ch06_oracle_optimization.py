@@ -132,7 +132,7 @@ def snips_estimate(rewards, target_probs, logging_probs) -> float:
 
     .. math:: \\hat V_{SNIPS} = \\frac{\\sum_i w_i r_i}{\\sum_i w_i}
 
-    It is biased (the bias shrinks as 1/n) but its variance is usually far below IPS's, and adding a
+    It is biased (the bias shrinks as 1/n) but its variance is often lower than IPS's, and adding a
     constant to every reward shifts it by exactly that constant: a log of constant reward c gives c.
 
     Args:
@@ -266,8 +266,9 @@ def cfg_noise(eps_cond, eps_uncond, w):
 
     .. math:: \\hat\\epsilon = (1 + w)\\,\\hat\\epsilon(x_t, c) - w\\,\\hat\\epsilon(x_t, \\varnothing)
 
-    (Ho & Salimans 2022). w = 0 is the plain conditional model, w = −1 the unconditional one, w > 0
-    pushes samples further towards the condition than the conditional model alone.
+    (Ho & Salimans 2022). w = 0 is the plain conditional model, w = −1 the unconditional one (both up to
+    float rounding: any algebraically equal form is accepted), w > 0 pushes samples further towards the
+    condition than the conditional model alone.
 
     Args:
         eps_cond: noise predicted with the condition c; a torch tensor or numpy array of any shape.

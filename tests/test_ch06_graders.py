@@ -308,6 +308,20 @@ def test_cfg_graders_accept_lerp():
     _accepts(_impl(cfg_noise=cfg_with_lerp_correct), "6.5")
 
 
+def cfg_as_uncond_plus_scaled_difference_correct(eps_cond, eps_uncond, w):
+    """Correct, written differently: eps_uncond + (1 + w)·(eps_cond − eps_uncond). Algebraically equal, but at
+    w = 0 it is not bit-for-bit eps_cond (u + (c − u) rounds), so the grader must compare within a tolerance."""
+    w = ref._check_noise_pair(eps_cond, eps_uncond, w)
+    return eps_uncond + (1.0 + w) * (eps_cond - eps_uncond)
+
+
+def test_cfg_graders_accept_uncond_plus_scaled_difference():
+    g = torch.Generator().manual_seed(0)  # the grader's seed-0 tensors: this form is not bit-exact there at w = 0
+    c, u = torch.randn((6, 3), generator=g, dtype=torch.float64), torch.randn((6, 3), generator=g, dtype=torch.float64)
+    assert not torch.equal(cfg_as_uncond_plus_scaled_difference_correct(c, u, 0.0), c)
+    _accepts(_impl(cfg_noise=cfg_as_uncond_plus_scaled_difference_correct), "6.5")
+
+
 # ------------------------------------------------------------------------------- stubs
 _EXERCISES = {"6.1": "ips_estimate", "6.2": "snips_estimate", "6.3": "doubly_robust_estimate",
               "6.4": "effective_sample_size", "6.5": "cfg_noise"}

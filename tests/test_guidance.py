@@ -94,7 +94,10 @@ def test_labels_and_sweep(data, tmp_path, monkeypatch):
     conn = ps[ps.connected]
     assert sweep.set_index("w").loc[2.0, "label_share_valid"] == pytest.approx(conn.label.mean() if len(conn) else np.nan,
                                                                               nan_ok=True)
+    assert sweep.set_index("w").loc[2.0, "label1_yield"] == pytest.approx((ps.connected & (ps.label == 1)).mean())
     diff = G.scale_difference(sweep, 2.0, -1.0, n_boot=50).set_index("metric")
+    yields = sweep.set_index("w")["label1_yield"]
+    assert diff.loc["label1_yield", "difference"] == pytest.approx(yields.loc[2.0] - yields.loc[-1.0])
     row = sweep.set_index("w")
     assert diff.loc["validity", "difference"] == pytest.approx(row.loc[2.0, "validity"] - row.loc[-1.0, "validity"])
     zero = G.scale_difference(sweep, 2.0, 2.0, n_boot=50).set_index("metric")

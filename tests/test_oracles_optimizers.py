@@ -117,6 +117,27 @@ def test_redesign_continues_the_hacked_run_on_the_same_budget():
     assert red["true_top10"] > hacked["true_top10"]
     with pytest.raises(ValueError):
         C.run_once("random screening", buggy, lib, cfg, seed=0, redesign=True)
+    # the stored objective is the one the run ships by; the figure's curves end at the shipped top 10
+    assert hacked["objective"] is None and red["objective"] is not None
+    from molpractice import plots_optimization as PO
+
+    assert PO.true_of_top10_curve(red["history"], step=50, objective=red["objective"])[-1] == pytest.approx(red["true_top10"])
+    assert PO.true_of_top10_curve(hacked["history"], step=50)[-1] == pytest.approx(hacked["true_top10"])
+    raw = PO.true_of_top10_curve(red["history"], step=50)  # ranked by the buggy proxy: not what ships
+    assert raw[-1] < red["true_top10"]
+    shipped = sorted(red["history"], key=lambda x: -red["objective"](*x))[:10]
+    assert PO.top10_curve(red["history"], 50, red["objective"], value="objective")[-1] == pytest.approx(
+        np.mean([red["objective"](*x) for x in shipped]))
+    with pytest.raises(ValueError, match="value must be"):
+        PO.top10_curve(red["history"], 50, value="proxy")
+    # screening with each GA run's own true calls, paired per seed
+    runs = [dict(red, proxy="redesigned"), dict(hacked, proxy="buggy")]
+    alt = C.true_screening_alternative(runs, lib)
+    assert alt.loc[0, "redesigned true_calls"] == red["true_calls"] and "bug-free true_calls" not in alt
+    order = np.random.default_rng(2000).permutation(len(lib))[:red["true_calls"]]
+    best = sorted((oracles.true_score(lib[i]) for i in order), reverse=True)[:10]
+    assert alt.loc[0, "redesigned true_screen_top10"] == pytest.approx(np.mean(best))
+    assert alt.loc[0, "redesigned GA true_top10"] == red["true_top10"]
 
 
 def test_expected_top_mean_and_scale_free_helpers():
@@ -136,6 +157,36 @@ def test_study_summary_intervals():
     assert row["proxy_top10"].startswith("2.000 [")
     m, lo, hi = C.mean_interval([1.0, 2.0, 3.0])
     assert m == 2.0 and lo == pytest.approx(2 - 4.303 / np.sqrt(3), abs=1e-3)
+    counts = table.assign(halogens_top10=[0.0, 0.0, 3.0])  # a t-interval would reach below 0: clipped
+    assert C.study_summary(counts).iloc[0]["halogens_top10"].startswith("1.000 [0.000, ")
+
+
+def test_winners_curse_leaves_out_the_redesign_and_drift_contrast():
+    table = pd.DataFrame(dict(proxy=["buggy", "buggy", "redesigned", "redesigned"], method=["graph GA"] * 4,
+                              seed=[0, 1, 0, 1], proxy_top10=[1.0, 1.2, 0.9, 0.9], true_top10=[0.4, 0.5, 0.5, 0.6]))
+    wc = C.winners_curse(table)
+    assert wc.proxy.tolist() == ["buggy"] and wc.gap.iloc[0] == pytest.approx(0.65)
+    audit = lambda d, s: pd.DataFrame(dict(calls=range(100, 900, 100), diversity=d, library_similarity=s,  # noqa: E731
+                                           rank_agreement=[0.5] * 8, halogens=[1.0] * 8))
+    runs = []
+    for seed, shift in ((0, 0.0), (1, 0.1), (2, 0.05)):
+        runs.append(dict(proxy="buggy", method="graph GA", seed=seed,
+                         audit=audit([0.5] * 7 + [9.0], [0.5, 0.5, 0.5, 0.4, 0.3, 0.2 - shift, 0.2 - shift, 0.2 - shift])))
+        runs.append(dict(proxy="bug-free", method="graph GA", seed=seed,
+                         audit=audit([0.5] * 8, [0.5, 0.5, 0.5, 0.5, 0.5, 0.4, 0.4, 0.4])))
+    runs.append(dict(proxy="buggy", method="random proposals", seed=0, audit=audit([0.1] * 8, [0.1] * 8)))
+    ch = C.drift_changes(runs)
+    assert len(ch) == 6
+    first = ch[(ch.proxy == "buggy") & (ch.seed == 0)].iloc[0]
+    # the last batch (a remainder, here with diversity 9) is left out: first 3 = batches 1-3, last 3 = batches 5-7
+    assert first.diversity_change == pytest.approx(0.0)
+    assert first.library_similarity_first == pytest.approx(0.5)
+    assert first.library_similarity_last == pytest.approx(np.mean([0.3, 0.2, 0.2]))
+    con = C.drift_contrast(ch)
+    sim = con.loc["library_similarity"]
+    assert sim["bug-free"] == pytest.approx(-0.1 * 2 / 3)
+    assert sim["buggy − bug-free"] == pytest.approx(ch[ch.proxy == "buggy"].library_similarity_change.mean() - sim["bug-free"])
+    assert sim["buggy − bug-free hi"] < 0 and con.loc["rank_agreement", "buggy − bug-free"] == 0.0
 
 
 def test_target_rows_read_the_studies():
@@ -168,6 +219,11 @@ def test_target_rows_read_the_studies():
     assert "150–170 calls" in next(k for k in out if "sampler's call count" in k)
     full_true = next(v for k, v in out.items() if "full 1000 calls" in k and "true top-10" in k)
     assert full_true["met"] is None and full_true["value"].startswith("+0.150")
+    sweep = pd.DataFrame({"w": [-1.0, 0.0, 1.0, 4.0], **{f"label_share_valid{x}": [0.1, 0.3, 0.6, 0.9] for x in ("", "_lo", "_hi")}})
+    out = {r["target"]: r for r in C.target_rows(ope, pd.DataFrame(rows), sweep, budget=1000)}
+    assert next(v for k, v in out.items() if k.startswith("guidance sweep at 4 scales: label-1 share"))["met"] is True
+    plaus = next(v for k, v in out.items() if "plausibility" in k)
+    assert "deviation" in next(k for k in out if "plausibility" in k) and plaus["met"] is None
     with pytest.raises(ValueError):
         C.run_benchmark(implementation="solutions", seeds=1)
 
@@ -199,6 +255,11 @@ def test_false_alarm_study_and_clopper_pearson():
     out = C.false_alarm_study(cfg, lib)
     assert out["seed"].tolist() == [7, 8] and out.attrs["batch_alarm"][:2] == (int(out.batch_alarm.sum()), 2)
     assert not out.batch_alarm.any()
+    assert list(C.detection_seeds(cfg)) == [9, 10]  # after the reported (5-6) and false-alarm (7-8) seeds
+    hit = C.detection_study([9], "random screening", bug=True, cfg=cfg, lib=lib)
+    assert hit["seed"].tolist() == [9] and hit.attrs["top10_alarm"][1] == 1
+    with pytest.raises(ValueError, match="method must be"):
+        C.detection_study([9], "beam search", cfg=cfg, lib=lib)
 
 
 def test_top10_at_and_sampling_comparison():
