@@ -333,6 +333,16 @@ def _collate(items, scale):
 TRAINING_FUNCTIONS = ("cosine_alpha_bar", "q_sample", "remove_mean")  # the chapter's code that training runs
 
 
+def save_weights(path, state_dict, info: dict) -> None:
+    """Write ``{"state_dict", "info"}`` to ``path`` atomically (a temporary file, then a rename), so an
+    interrupted run never leaves a half-written cache file that a later run would load."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"state_dict": state_dict, "info": info}, tmp)
+    tmp.replace(path)
+
+
 def training_source_hash(chapter) -> str:
     """A hash of the code of the chapter functions that training runs (``TRAINING_FUNCTIONS``).
 
@@ -453,8 +463,5 @@ def train_molecule_model(chapter, data, cfg=None, seed: int = 0, progress: bool 
             "trained_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "torch": str(torch.__version__),
             "source_hash": training_source_hash(chapter)}
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"state_dict": ema.model.state_dict(), "info": info}, tmp)
-        tmp.replace(path)
+        save_weights(path, ema.model.state_dict(), info)
     return ema.model.eval(), dict(info, cached=False, path=str(path))

@@ -28,6 +28,7 @@ from torch import nn
 
 from .diffusion import (ELEMENTS, EMA, EGNNDenoiser, draw_sizes, molecule_data, one_hot_types, position_clip,
                         training_source_hash)
+from .diffusion_model import save_weights
 from .runtime import RunSettings
 
 HETERO_THRESHOLD = 3
@@ -188,10 +189,7 @@ def train_conditional_model(ch04, data, cfg=None, seed: int = 0, progress: bool 
             "cpu_seconds": time.process_time() - cpu_start, "threads": torch.get_num_threads(),
             "source_hash": training_source_hash(ch04)}
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"state_dict": ema.model.state_dict(), "info": info}, tmp)
-        tmp.replace(path)
+        save_weights(path, ema.model.state_dict(), info)
     return ema.model.eval(), dict(info, cached=False, path=str(path))
 
 
