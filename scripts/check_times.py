@@ -1,12 +1,17 @@
-"""Warm ``check()`` time per exercise: a table exercise → warm seconds (median of N), with the load average.
+"""Warm ``check()`` time per exercise: a table exercise → warm seconds (median of N), wall and CPU, with the load average.
 
 A learner's second and later ``mp.check("N.M")`` in a session run on a warm worker (see
 ``molpractice.grading_pool``); this script measures exactly that: ``grade(N.M)`` in one process once the
-worker pool is warm (one untimed run per exercise first), then ``--repeats`` timed runs. ``graders s`` is the
-time the graders themselves took inside the worker. ``graders cpu s`` is the CPU time of the same graders run in
-this process on a freshly loaded grader module (median of the repeats): unlike wall times it hardly moves
-with the machine's load. The load average is printed before and after, because on a shared machine it says
-how much the wall times can be trusted.
+worker pool is warm (one untimed run per exercise first), then ``--repeats`` timed runs. Columns (medians):
+
+* ``warm s``: wall time of the whole ``grade()`` call (``max``: the slowest repeat);
+* ``graders s`` / ``graders cpu s``: wall and CPU time of the graders themselves inside the worker;
+* ``check cpu s``: CPU time of the whole check — the worker process from its fork (importing the learner's
+  package and the graders, running them) plus this process's own share of ``grade()``.
+
+CPU times hardly move with the machine's load, wall times do: on a shared machine judge by CPU (the load
+average is printed before and after, to say how much the wall times can be trusted). A worker that does not
+report its CPU time (an older checkout) shows ``-``.
 
     .venv/bin/python scripts/check_times.py                 # every exercise, reference solutions
     .venv/bin/python scripts/check_times.py 5 --repeats 5   # one chapter
@@ -36,60 +41,43 @@ def main(argv=None) -> int:
     from molpractice.graders import grader_table, select_exercises
     from molpractice.repository import find_repo
 
-    from molpractice.runtime import configure_threads
-
-    configure_threads()  # the workers' thread policy, for the in-process CPU column
     repo = find_repo(args.repo)
     ids = select_exercises(grader_table(repo / "tests" / "graders"), args.which)
     import molpractice
 
     print(f"repo {repo} (molpractice from {Path(molpractice.__file__).parent}), impl {args.impl}, "
           f"worker {grading_pool.worker_kind()}, load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
-    print(f"{'exercise':>8}  {'warm s (median)':>15}  {'warm s (max)':>12}  {'graders s':>9}  {'graders cpu s':>13}  status")
+    print(f"{'exercise':>8}  {'warm s':>6}  {'max':>5}  {'graders s':>9}  {'graders cpu s':>13}  {'check cpu s':>11}  "
+          "status")
     grading_pool.warm_up()
-    worst = 0.0
+    worst = worst_cpu = 0.0
     for ex_id in ids:
         grading.grade(ex_id, implementation=args.impl, repo=repo)  # untimed: (re)starts the pool for this chapter
-        times, row = [], None
+        walls, graders_wall, graders_cpu, check_cpu, row = [], [], [], [], None
         for _ in range(max(1, args.repeats)):
-            t0 = time.perf_counter()
-            row = grading.grade(ex_id, implementation=args.impl, repo=repo)["exercises"][0]
-            times.append(time.perf_counter() - t0)
-        median = statistics.median(times)
+            seen = []
+            t0, c0 = time.perf_counter(), time.process_time()
+            row = grading.grade(ex_id, implementation=args.impl, repo=repo, progress=seen.append)["exercises"][0]
+            walls.append(time.perf_counter() - t0)
+            parent_cpu = time.process_time() - c0
+            graders_wall.append(row["seconds"] or 0.0)
+            if seen and seen[-1].get("worker_cpu_seconds") is not None:
+                graders_cpu.append(seen[-1]["cpu_seconds"])
+                check_cpu.append(seen[-1]["worker_cpu_seconds"] + parent_cpu)
+        median = statistics.median(walls)
         worst = max(worst, median)
-        cpu = statistics.median(_grader_cpu(repo, args.impl, ex_id) for _ in range(max(1, args.repeats)))
-        print(f"{ex_id:>8}  {median:15.2f}  {max(times):12.2f}  {(row['seconds'] or 0):9.2f}  {cpu:13.2f}  "
-              f"{row['status']}", flush=True)
-    print(f"slowest warm median {worst:.2f} s; load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+        cpu = statistics.median(check_cpu) if check_cpu else None
+        worst_cpu = max(worst_cpu, cpu or 0.0)
+        print(f"{ex_id:>8}  {median:6.2f}  {max(walls):5.2f}  {statistics.median(graders_wall):9.2f}  "
+              f"{_fmt(statistics.median(graders_cpu) if graders_cpu else None):>13}  {_fmt(cpu):>11}  {row['status']}",
+              flush=True)
+    print(f"slowest warm median {worst:.2f} s wall, {worst_cpu:.2f} s CPU; "
+          f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     return 0
 
 
-_LOADED = 0
-
-
-def _grader_cpu(repo: Path, impl_name: str, ex_id: str) -> float:
-    """CPU seconds of ``ex_id``'s graders in this process, on a freshly executed copy of their grader module."""
-    global _LOADED
-    import importlib.util
-    import sys
-
-    from molpractice.graders import _chapter_of_file
-    from molpractice.implementations import Implementation
-
-    if str(repo) not in sys.path:
-        sys.path.insert(0, str(repo))
-    chapter = int(ex_id.split(".")[0])
-    path = next(p for p in sorted((repo / "tests" / "graders").glob("test_ch*.py")) if _chapter_of_file(p) == chapter)
-    _LOADED += 1
-    spec = importlib.util.spec_from_file_location(f"check_times_graders_{_LOADED}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    graders = [f for f in vars(module).values() if getattr(f, "molpractice_exercise", (None,))[0] == ex_id]
-    impl = Implementation(impl_name)
-    t0 = time.process_time()
-    for grader in graders:
-        grader(impl)
-    return time.process_time() - t0
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
 
 
 if __name__ == "__main__":

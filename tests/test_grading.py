@@ -1,5 +1,6 @@
 """The grader: contract JSON, stubs → not started, and a verdict (never a crash) for broken learner code."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -185,6 +186,18 @@ def test_long_messages_are_truncated(tmp_path):
     row = grade("0.1", implementation="exercises", timeout=20, package_dir=copy)["exercises"][0]
     assert row["status"] == "error" and len(row["message"]) < 1200 and "characters cut" in row["message"], \
         row["message"][:300]
+
+
+def test_worker_freezes_the_preloaded_heap_and_reports_cpu_time(tmp_path):
+    """Graders run with the preloaded heap frozen (no full collection walks torch/RDKit again and again), and
+    the worker reports the graders' CPU time and its own (``scripts/check_times.py`` reads them)."""
+    copy = _learner_copy(tmp_path, "import gc\nraise KeyError(f'frozen={gc.get_freeze_count()}')")
+    seen = []
+    row = grade("0.1", implementation="exercises", timeout=20, package_dir=copy, progress=seen.append)["exercises"][0]
+    frozen = re.search(r"frozen=(\d+)", row["message"])
+    assert row["status"] == "error" and frozen and int(frozen.group(1)) > 10_000, row
+    assert 0 <= seen[0]["cpu_seconds"] <= seen[0]["worker_cpu_seconds"], seen
+    assert "cpu_seconds" not in row  # the report's rows keep their documented keys
 
 
 def test_in_place_mutation_of_an_input_is_reported(tmp_path):
