@@ -809,7 +809,26 @@ def cq_unsorted(scores, alpha):
     return math.inf if k > len(s) else float(s[k - 1])
 
 
+def cq_float_ceiling_without_tolerance(scores, alpha):
+    """The reference before the spec fixed the convention: ⌈(n + 1)(1 − α)⌉ in floats (n = 9, α = 0.7 → 4, not 3)."""
+    s = _sorted_scores(scores)
+    k = math.ceil((len(s) + 1) * (1 - float(alpha)))
+    return math.inf if k > len(s) else float(s[k - 1])
+
+
+def cq_exact_binary_alpha(scores, alpha):
+    """The old grader oracle: the rank counted exactly from the *binary* value of α (n = 9, α = 0.3 → 8, not 7)."""
+    from fractions import Fraction
+
+    s = _sorted_scores(scores)
+    x = (len(s) + 1) * (1 - Fraction(float(alpha)))
+    k = -(-x.numerator // x.denominator)
+    return math.inf if k > len(s) else float(s[k - 1])
+
+
 CONFORMAL_MISTAKES = [
+    (cq_float_ceiling_without_tolerance, "1e-9"),
+    (cq_exact_binary_alpha, "1e-9"),
     (cq_uncorrected, "finite-sample"),
     (cq_uncorrected_higher, "finite-sample"),
     (cq_index_k, "off by one"),
@@ -834,20 +853,27 @@ def test_conformal_graders_reject_a_none_stub():
 def test_conformal_graders_accept_partition_and_inverted_cdf():
     def by_partition(scores, alpha):
         s = ref._float64(scores, "scores")
-        k = math.ceil((s.size + 1) * (1 - float(alpha)))
+        k = math.ceil((s.size + 1) * (1 - float(alpha)) - 1e-9)
         return math.inf if k > s.size else float(np.partition(s, k - 1)[k - 1])
 
     def by_inverted_cdf(scores, alpha):  # MAPIE's formula: level ⌈(n + 1)(1 − α)⌉ / n, no interpolation
         s = ref._float64(scores, "scores")
-        level = math.ceil((s.size + 1) * (1 - float(alpha))) / s.size
+        level = math.ceil((s.size + 1) * (1 - float(alpha)) - 1e-9) / s.size
         return math.inf if level > 1 else float(np.quantile(s, level, method="inverted_cdf"))
 
     def by_torch_kthvalue(scores, alpha):
         t = torch.as_tensor(ref._float64(scores, "scores"))
-        k = math.ceil((t.numel() + 1) * (1 - float(alpha)))
+        k = math.ceil((t.numel() + 1) * (1 - float(alpha)) - 1e-9)
         return math.inf if k > t.numel() else float(torch.kthvalue(t, k).values)
 
-    for fn in (by_partition, by_inverted_cdf, by_torch_kthvalue):
+    def by_decimal_arithmetic(scores, alpha):  # the rank in exact decimal arithmetic: no tolerance needed
+        from decimal import ROUND_CEILING, Decimal
+
+        s = np.sort(ref._float64(scores, "scores"))
+        k = int(((s.size + 1) * (1 - Decimal(repr(float(alpha))))).to_integral_value(rounding=ROUND_CEILING))
+        return math.inf if k > s.size else float(s[k - 1])
+
+    for fn in (by_partition, by_inverted_cdf, by_torch_kthvalue, by_decimal_arithmetic):
         _assert_accepted("3.7", "conformal_quantile", _checked("conformal_quantile", fn))
 
 

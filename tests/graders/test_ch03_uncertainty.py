@@ -861,11 +861,16 @@ def test_fit_variance_scale_rejects_bad_input(impl):
 
 # ---------------------------------------------------------------------------------------- 3.7
 def _rank(n, alpha):
-    """k = ⌈(n + 1)(1 − α)⌉ counted exactly from the float α (fractions: no rounding of (n + 1)(1 − α))."""
+    """k = ⌈(n + 1)(1 − α) − 1e-9⌉, the spec's convention: a tolerance for floating-point α, so a product that is
+    a whole number in decimal arithmetic (n = 9, α = 0.7 → 3) keeps its decimal ceiling. Counted from the decimal
+    α (fractions of its shortest repr, no float rounding) and checked against the float formula with the
+    tolerance, so the oracle and the spec cannot drift apart."""
     from fractions import Fraction
 
-    x = (n + 1) * (1 - Fraction(alpha))
-    return int(-(-x.numerator // x.denominator))
+    x = (n + 1) * (1 - Fraction(repr(float(alpha))))
+    exact = int(-(-x.numerator // x.denominator))
+    assert exact == math.ceil((n + 1) * (1 - float(alpha)) - 1e-9), (n, alpha)  # the grader's own consistency
+    return exact
 
 
 def _conformal_oracle(scores, alpha):
@@ -940,13 +945,30 @@ def test_conformal_quantile_is_the_corrected_order_statistic(impl):
     for n in (400, 127, 50, 19, 7, 2):
         scores = np.abs(rng.standard_normal(n))
         for alpha in (0.1, 0.32, 0.25, 0.05, 0.5, 0.9):
-            if _rank(n, alpha) != math.ceil((n + 1) * (1 - alpha)):
-                continue  # float rounding could move the ceiling: not a learner's mistake
             _check_conformal(fn, scores, alpha, f"n = {n}, α = {alpha}")
     # a hand-checked case: n = 9, α = 0.2 → k = ⌈10 · 0.8⌉ = 8 → the 8th smallest of 1..9 is 8 (np.quantile gives 7.4)
     got = fn(np.arange(9, 0, -1, dtype=float), 0.2)
     assert got == 8.0, (f"scores 9, 8, …, 1 with α = 0.2: k = ⌈10 · 0.8⌉ = 8, the answer is 8; got {got}"
                         + _diagnose_all(got, _conformal_mistakes(np.arange(9, 0, -1, dtype=float), 0.2)))
+
+
+@exercise("3.7", points=1)
+def test_conformal_quantile_rank_uses_the_float_tolerance(impl):
+    """n = 9: (n + 1)(1 − α) is a whole number for α = 0.7 (3) and α = 0.3 (7) in decimal arithmetic; in floats
+    10 · (1 − 0.7) = 3.0000000000000004. The spec's k = ⌈(n + 1)(1 − α) − 1e-9⌉ gives the decimal ranks."""
+    fn = _mod(impl).conformal_quantile
+    scores = np.array([0.9, 0.1, 0.5, 0.7, 0.3, 0.8, 0.2, 0.6, 0.4])  # the k-th smallest is k / 10
+    for alpha, k in ((0.7, 3), (0.3, 7)):
+        assert _rank(9, alpha) == k
+        got = fn(scores, alpha)
+        if isinstance(got, float) and math.isfinite(got) and abs(got - k / 10) > 1e-12:
+            off = round(got * 10) - k
+            fix = ("(n + 1)(1 − α) is a whole number here, but the float product is not exactly: compute "
+                   "k = ⌈(n + 1)(1 − α) − 1e-9⌉ as the spec says (a tolerance before the ceiling)")
+            raise AssertionError(f"9 scores 0.1 … 0.9, α = {alpha}: k = {k} in decimal arithmetic, so the answer is "
+                                 f"{k / 10:.1f}; you returned {got:.6g}" + (f" (rank {k + off}) — {fix}" if abs(off) == 1
+                                                                          else _diagnose_all(got, _conformal_mistakes(scores, alpha))))
+        _check_conformal(fn, scores, alpha, f"n = 9, α = {alpha}")
 
 
 @exercise("3.7", points=1.5)
