@@ -218,6 +218,17 @@ def split_with_argsort(smiles, fractions=(0.8, 0.1, 0.1), seed=None):
     return tuple(np.flatnonzero(assign == k).astype(np.int64) for k in range(3))
 
 
+def test_sizes_grader_input_is_200_distinct_molecules_in_40_groups_of_5():
+    """The input of the exact-sizes grader (checked here once, not in every check)."""
+    from collections import Counter
+
+    from rdkit import Chem
+
+    smiles = graders._forty_groups_of_five()
+    assert len({Chem.CanonSmiles(s) for s in smiles}) == len(smiles) == 200
+    assert sorted(Counter(graders._rdkit_scaffold(s) for s in smiles).values()) == [5] * 40
+
+
 def test_split_graders_accept_an_argsort_variant():
     _accepts(_impl(scaffold_split=split_with_argsort), "1.2")
 

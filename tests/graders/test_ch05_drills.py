@@ -287,8 +287,20 @@ def test_tree_is_linear_time(impl):
 
 
 # ---------------------------------------------------------------------------------------- 5.3
+_EXACT_LAWS: dict = {}
+
+
 def _exact_cluster_bootstrap(values, clusters, statistic):
-    """Atoms and probabilities of the exact cluster-bootstrap distribution (all multisets of G draws)."""
+    """Atoms and probabilities of the exact cluster-bootstrap distribution (all multisets of G draws), computed
+    once per (values, clusters, statistic) in a process (two cases share the mean's law)."""
+    key = (tuple(values), tuple(clusters), statistic)
+    if key not in _EXACT_LAWS:
+        _EXACT_LAWS[key] = _enumerate_cluster_bootstrap(values, clusters, statistic)
+    atoms, probs = _EXACT_LAWS[key]
+    return atoms.copy(), probs.copy()
+
+
+def _enumerate_cluster_bootstrap(values, clusters, statistic):
     labels = list(dict.fromkeys(clusters))
     members = {g: [v for v, c in zip(values, clusters) if c == g] for g in labels}
     G = len(labels)
