@@ -104,12 +104,15 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
     None), ``switched_at``, ``halogens_top10``, ``sa_top10``, ``true_calls`` (all audits) and
     ``top_true_calls`` (top-k audits), plus ``history``, ``audit``, ``audited``, ``top10``, ``objective``
     (after a redesign's switch its corrected ranking ``(smiles, proxy) -> value``, else None: the proxy) and, for a redesign,
-    ``feature``, ``slope`` and ``panel``.
+    ``feature``, ``slope`` and ``panel``. A ``score`` with an ``attach`` method
+    (:class:`~molpractice.oracles.OnsetProxy`) is attached to the run's oracle after the audit's library baseline.
     """
     if redesign and (method != "graph GA" or not audit):
         raise ValueError("redesign=True needs method='graph GA' and audit=True")
     oracle = oracles.BudgetedOracle(score, cfg.budget, "proxy")
     auditor = Auditor(lib, score, cfg.audit_per_batch, cfg.library_audit, seed=seed + 1000) if audit else None
+    if hasattr(score, "attach"):  # a late-onset proxy (oracles.OnsetProxy) counts this run's calls
+        score.attach(oracle)
     record: dict = {}
     if method == "graph GA":
         graph_ga(oracle, lib, cfg, seed=seed, auditor=auditor,
@@ -223,126 +226,6 @@ def verdict(m, lo, hi) -> str:
 
 
 # ------------------------------------------------------------------------------------ detector and audit
-def detector_report(runs, cfg) -> dict:
-    """What the detector could and did see: per hacked GA run the first batch's gap z and halogens per
-    molecule and the earliest call at which the :data:`~molpractice.optimizers.ALARM_RUN`-batch rule could
-    fire; over every bug-free batch (all methods) the largest z and the share of batches above ALARM_Z
-    (with a Clopper–Pearson interval); per (proxy, method) the runs with each alarm."""
-    from .optimizers import ALARM_RUN, ALARM_Z
-
-    hacked = [r for r in runs if r["proxy"] == "buggy" and r["method"] == "graph GA"]
-    first = pd.DataFrame([dict(seed=r["seed"], first_batch_z=r["audit"]["gap_z"].iloc[0],
-                               first_batch_halogens=r["audit"]["halogens"].iloc[0],
-                               earliest_possible=r["audit"]["calls"].iloc[ALARM_RUN - 1], alarm_at=r["alarm_at"],
-                               top_alarm_at=r["top_alarm_at"]) for r in hacked])
-    z = np.concatenate([r["audit"]["gap_z"].to_numpy() for r in runs if r["proxy"] == "bug-free"])
-    k, n = int((z > ALARM_Z).sum()), len(z)
-    lo, hi = clopper_pearson(k, n)
-    alarms = pd.DataFrame([dict(proxy=r["proxy"], method=r["method"], batch_alarm=r["alarm_at"] is not None,
-                                top10_alarm=r["top_alarm_at"] is not None) for r in runs])
-    alarms = alarms.groupby(["proxy", "method"], sort=False)[["batch_alarm", "top10_alarm"]].sum().astype(int)
-    return dict(first=first, bug_free_max_z=float(z.max()), bug_free_batches=n, bug_free_exceed=k,
-                bug_free_exceed_ci=(lo, hi), alarms=alarms)
-
-
-def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Exact binomial (1 − alpha) interval of k successes in n trials."""
-    from scipy.stats import beta
-
-    lo = float(beta.ppf(alpha / 2, k, n - k + 1)) if k > 0 else 0.0
-    hi = float(beta.ppf(1 - alpha / 2, k + 1, n - k)) if k < n else 1.0
-    return lo, hi
-
-
-def detection_study(seeds, method: str = "graph GA", bug: bool = False, cfg=None, lib=None) -> pd.DataFrame:
-    """Audited runs of ``method`` on the proxy (``bug`` selects the buggy one) for the given ``seeds`` (pick
-    seeds used nowhere else): per run, whether each alarm fired and the largest batch and top-10 z. ``attrs``
-    holds the share of runs in which each rule fired with its Clopper–Pearson 95 % interval
-    (``"batch_alarm"``, ``"top10_alarm"``: (k, n, lo, hi)) — a false-alarm rate on the bug-free proxy, a
-    detection rate on the buggy one."""
-    cfg = cfg or SETTINGS.current()
-    lib = lib or library()
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    rows = []
-    for seed in seeds:
-        r = run_once(method, lambda s: oracles.proxy_score(s, bug=bug), lib, cfg, seed)
-        top_z = r["audit"]["top_z"].to_numpy(float)
-        rows.append(dict(seed=seed, batch_alarm=r["alarm_at"] is not None, top10_alarm=r["top_alarm_at"] is not None,
-                         max_batch_z=float(r["audit"]["gap_z"].max()),
-                         max_top10_z=float(np.nanmax(top_z)) if np.isfinite(top_z).any() else float("nan")))
-    out = pd.DataFrame(rows, columns=["seed", "batch_alarm", "top10_alarm", "max_batch_z", "max_top10_z"])
-    for col in ("batch_alarm", "top10_alarm"):
-        k, n = int(out[col].sum()), len(out)
-        out.attrs[col] = (k, n, *clopper_pearson(k, n))
-    return out
-
-
-def false_alarm_study(cfg=None, lib=None, seeds=None) -> pd.DataFrame:
-    """Audited graph-GA runs on the bug-free proxy for seeds used nowhere else (default: the
-    ``cfg.false_alarm_runs`` seeds after the reported ones): :func:`detection_study` on the bug-free proxy,
-    whose ``attrs`` are then per-run false-alarm rates."""
-    cfg = cfg or SETTINGS.current()
-    if seeds is None:
-        start = getattr(cfg, "first_seed", 0) + cfg.seeds
-        seeds = range(start, start + cfg.false_alarm_runs)
-    return detection_study(seeds, "graph GA", bug=False, cfg=cfg, lib=lib)
-
-
-def detection_seeds(cfg=None) -> range:
-    """Seeds for the detection-rate runs on the buggy proxy: after the reported and the false-alarm seeds, so
-    used nowhere else (the top-10 rule's scale was changed after seeing reported seed 5)."""
-    cfg = cfg or SETTINGS.current()
-    start = getattr(cfg, "first_seed", 0) + cfg.seeds + cfg.false_alarm_runs
-    return range(start, start + cfg.false_alarm_runs)
-
-
-def drift_changes(runs, proxies=("buggy", "bug-free"), method: str = "graph GA", k: int = 3) -> pd.DataFrame:
-    """Per seed and proxy, the change of each audit signal (diversity, similarity to the library, rank
-    agreement, halogens) from the first ``k`` to the last ``k`` full batches (the last batch, possibly a
-    remainder, is left out). Rows: seed, proxy, ``<signal>_first``, ``<signal>_last``, ``<signal>_change``."""
-    rows = []
-    for r in runs:
-        if r["proxy"] not in proxies or r["method"] != method:
-            continue
-        a = r["audit"].iloc[:-1]
-        first, last = a.head(k).mean(numeric_only=True), a.tail(k).mean(numeric_only=True)
-        row = dict(seed=r["seed"], proxy=r["proxy"])
-        for col in DRIFT_SIGNALS:
-            row[f"{col}_first"], row[f"{col}_last"] = float(first[col]), float(last[col])
-            row[f"{col}_change"] = float(last[col] - first[col])
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-DRIFT_SIGNALS = ("diversity", "library_similarity", "rank_agreement", "halogens")
-
-
-def drift_contrast(changes: pd.DataFrame, a: str = "buggy", b: str = "bug-free") -> pd.DataFrame:
-    """From :func:`drift_changes`: per signal, the mean change in ``a`` runs and in ``b`` runs (each with its
-    t-interval over seeds) and the paired difference of the changes ``a`` − ``b`` (same seeds)."""
-    rows = []
-    for col in DRIFT_SIGNALS:
-        ca = changes[changes.proxy == a].set_index("seed")[f"{col}_change"]
-        cb = changes[changes.proxy == b].set_index("seed")[f"{col}_change"].reindex(ca.index)
-        row = dict(signal=col)
-        for name, x in ((a, ca), (b, cb), (f"{a} − {b}", ca - cb)):
-            m, lo, hi = mean_interval(x.to_numpy())
-            row[f"{name}"], row[f"{name} lo"], row[f"{name} hi"] = m, lo, hi
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("signal")
-
-
-def alarmed_batches(runs, proxy: str, method: str) -> pd.DataFrame:
-    """The batches whose gap z exceeded ALARM_Z in the (``proxy``, ``method``) runs, with their halogens."""
-    from .optimizers import ALARM_Z
-
-    rows = [dict(seed=r["seed"], calls=row.calls, gap_z=row.gap_z, halogens=row.halogens)
-            for r in runs if r["proxy"] == proxy and r["method"] == method
-            for row in r["audit"].itertuples() if row.gap_z > ALARM_Z]
-    return pd.DataFrame(rows, columns=["seed", "calls", "gap_z", "halogens"])
-
-
 def true_screening_alternative(runs, lib, k: int = 10) -> pd.DataFrame:
     """What a GA run's true calls would buy if spent on screening instead: per seed and for the bug-free and
     the redesigned GA, the mean true score of the best ``k`` of as many random library molecules (scored with
@@ -384,34 +267,144 @@ def top10_at(run: dict, calls: int) -> tuple[float, float]:
     return float(np.mean([v for _, v in top])), float(np.mean([oracles.true_score(s) for s, _ in top]))
 
 
-def sampling_comparison(runs, sampling: pd.DataFrame, proxy: str = "bug-free", method: str = "graph GA") -> pd.DataFrame:
-    """``method`` (on ``proxy``) against random sampling from chapter 4's model (``sampling``, from
-    :func:`molpractice.guidance.sampling_baseline`), per seed: the sampler's calls and top 10, the optimiser's
-    top 10 after the *same number of calls* (its own history cut there) and at its full budget. Rows: seed,
-    calls, sampling_proxy, sampling_true, at_calls_proxy, at_calls_true, full_proxy, full_true."""
+def sampling_comparison(runs, sampling: pd.DataFrame, proxy: str = "bug-free", method: str = "graph GA",
+                        sampler: str | None = None) -> pd.DataFrame:
+    """``method`` (on ``proxy``) against a sampler of the diffusion model (``sampling``, from
+    :func:`molpractice.guidance.sampling_baseline`; ``sampler`` picks its ``method`` when it holds several), per
+    seed: the sampler's calls, top 10 and AUC, the optimiser's top 10 after the *same number of calls* (its own
+    history cut there) and at its full budget, and random screening of the library (the same seed's run) cut
+    at the same number of calls. The GA's first ``n_init`` calls are random library molecules, so "GA at N
+    calls − screening at N calls" is what selection added, while "screening at N − sampler" compares starting
+    pools (library molecules vs the model's samples), not optimisers. Rows: seed, calls, sampling_proxy,
+    sampling_true, sampling_auc, at_calls_proxy, at_calls_true, screen_at_calls_proxy, screen_at_calls_true,
+    full_proxy, full_true, full_auc."""
     rows = []
-    for r in sampling[sampling.proxy == proxy].itertuples():
+    pick = sampling[sampling.proxy == proxy]
+    if sampler is not None:
+        pick = pick[pick.method == sampler]
+    for r in pick.itertuples():
         run = next(x for x in runs if x["proxy"] == proxy and x["method"] == method and x["seed"] == r.seed)
+        screen = next(x for x in runs if x["proxy"] == proxy and x["method"] == "random screening" and x["seed"] == r.seed)
         at_p, at_t = top10_at(run, max(10, min(int(r.calls), len(run["history"]))))
+        sc_p, sc_t = top10_at(screen, max(10, min(int(r.calls), len(screen["history"]))))
         rows.append(dict(seed=r.seed, calls=int(r.calls), sampling_proxy=r.proxy_top10, sampling_true=r.true_top10,
-                         at_calls_proxy=at_p, at_calls_true=at_t, full_proxy=run["proxy_top10"],
-                         full_true=run["true_top10"]))
+                         sampling_auc=r.auc_top10, at_calls_proxy=at_p, at_calls_true=at_t, screen_at_calls_proxy=sc_p,
+                         screen_at_calls_true=sc_t, full_proxy=run["proxy_top10"], full_true=run["true_top10"],
+                         full_auc=run["auc_top10"]))
     if not rows:
         raise ValueError(f"no sampling rows for proxy {proxy!r} with a matching {method} run")
     return pd.DataFrame(rows)
 
 
+def sampler_contrast(sampling: pd.DataFrame, a: str, b: str, proxy: str = "bug-free") -> pd.DataFrame:
+    """Sampler ``a`` − sampler ``b`` (values of ``sampling.method``, same seeds: paired) on ``proxy``: mean
+    and t-interval over seeds of the difference in proxy top-10, true top-10, AUC and calls used. Rows: metric,
+    difference, lo, hi."""
+    sa = sampling[(sampling.proxy == proxy) & (sampling.method == a)].set_index("seed")
+    sb = sampling[(sampling.proxy == proxy) & (sampling.method == b)].set_index("seed").reindex(sa.index)
+    if sa.empty or sb.isna().all().all():
+        raise ValueError(f"need rows of both samplers {a!r} and {b!r} on the {proxy!r} proxy for the same seeds")
+    rows = []
+    for col in ("proxy_top10", "true_top10", "auc_top10", "calls"):
+        m, lo, hi = mean_interval((sa[col] - sb[col]).to_numpy(float))
+        rows.append(dict(metric=col, difference=m, lo=lo, hi=hi, verdict=verdict(m, lo, hi)))
+    return pd.DataFrame(rows)
+
+
+SAMPLING_PAIRS = (("screen_at_calls", "sampling", "random screening at the sampler's calls − sampler (starting pools)"),
+                  ("at_calls", "screen_at_calls", "GA − random screening, both at the sampler's calls (what selection added)"),
+                  ("at_calls", "sampling", "GA at the sampler's calls − sampler"),
+                  ("full", "sampling", "GA at its full budget − sampler"))
+
+
+def sampling_contrasts(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The paired contrasts of a :func:`sampling_comparison` table (:data:`SAMPLING_PAIRS`), over seeds: one row per
+    comparison, columns ``proxy top-10`` and ``true top-10`` (verdict texts: mean [t-interval]) and ``proxy AUC``
+    (GA at its full budget − sampler only; else empty)."""
+    rows = []
+    for a, b, what in SAMPLING_PAIRS:
+        row = {"comparison": what}
+        for label in ("proxy", "true"):
+            row[f"{label} top-10"] = verdict(*mean_interval((comparison[f"{a}_{label}"] - comparison[f"{b}_{label}"]).to_numpy()))
+        row["proxy AUC"] = verdict(*mean_interval((comparison.full_auc - comparison.sampling_auc).to_numpy())) \
+            if (a, b) == ("full", "sampling") else ""
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("comparison")
+
+
+def late_onset_study(seeds, cfg=None, lib=None, onset: int | None = None, method: str = "graph GA") -> pd.DataFrame:
+    """Audited ``method`` runs whose proxy bug switches on after ``onset`` calls (default
+    ``round(cfg.bug_onset_share · cfg.budget)``; :class:`~molpractice.oracles.OnsetProxy`): the hack starts
+    late, with the population already built on the bug-free proxy. Per seed: ``alarm_at`` / ``top_alarm_at``
+    (calls, NaN if the rule never fired), ``fired_before_onset`` (either rule fired before the bug existed: a
+    false alarm), the delays ``batch_delay`` / ``top10_delay`` = alarm call − onset, ``earliest_possible``
+    (the call at which the :data:`~molpractice.optimizers.ALARM_RUN`-th batch ending after the onset was
+    audited: no rule of this kind can fire sooner), ``halogens_top10`` and ``true_top10`` of what the run
+    ships. Use the reported seeds to pair with the bug-free runs (the first ``onset`` calls are identical)."""
+    from .optimizers import ALARM_RUN
+
+    cfg = cfg or SETTINGS.current()
+    lib = lib or library()
+    onset = int(round(cfg.bug_onset_share * cfg.budget)) if onset is None else int(onset)
+    if not 0 < onset < cfg.budget:
+        raise ValueError(f"onset must lie strictly inside the budget (0, {cfg.budget}), got {onset}")
+    rows = []
+    for seed in seeds:
+        r = run_once(method, oracles.OnsetProxy(onset), lib, cfg, int(seed))
+        after = r["audit"]["calls"][r["audit"]["calls"] > onset].to_numpy()
+        earliest = float(after[ALARM_RUN - 1]) if len(after) >= ALARM_RUN else float("nan")
+        alarm = float("nan") if r["alarm_at"] is None else float(r["alarm_at"])
+        top = float("nan") if r["top_alarm_at"] is None else float(r["top_alarm_at"])
+        rows.append(dict(seed=int(seed), onset=onset, alarm_at=alarm, top_alarm_at=top,
+                         fired_before_onset=bool(alarm <= onset or top <= onset), batch_delay=alarm - onset,
+                         top10_delay=top - onset, earliest_possible=earliest,
+                         halogens_top10=r["halogens_top10"], true_top10=r["true_top10"], calls=r["calls"]))
+    return pd.DataFrame(rows)
+
+
+def late_onset_lines(late: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """Text lines of a :func:`late_onset_study` table: per alarm rule the runs in which it fired (and before the
+    onset), the per-seed delays in calls after the onset next to the earliest possible, and the paired
+    late-onset − bug-free GA difference of the shipped true top-10 and halogens (``table``: the optimisation
+    study's table, same seeds)."""
+    onset, budget = int(late.onset.iloc[0]), int(late.calls.max())
+    ints = lambda x: [None if pd.isna(v) else int(v) for v in x]  # noqa: E731
+    out = [f"late onset (bug on after {onset} of {budget} calls), {rule} alarm: fired in {int(late[col].notna().sum())}/"
+           f"{len(late)} runs, before the onset in {int(late.fired_before_onset.sum())}; delay in calls per seed "
+           f"{ints(late[col])} (earliest possible {ints(late.earliest_possible - onset)})"
+           for rule, col in (("batch", "batch_delay"), ("top-10", "top10_delay"))]
+    clean = table[(table.proxy == "bug-free") & (table.method == "graph GA")].set_index("seed")
+    for metric in ("true_top10", "halogens_top10"):
+        diff = late.set_index("seed")[metric] - clean[metric].reindex(late.seed)
+        out.append(f"late-onset − bug-free GA, {metric} (paired over seeds): " + verdict(*mean_interval(diff.to_numpy())))
+    return out
+
+
 # ------------------------------------------------------------------------------------ targets
+SAMPLER = "the unconditional branch (w = −1) of this chapter's label-dropout EGNN"
+
+
+def _calls_list(values) -> list:
+    return [int(v) if pd.notna(v) else None for v in values]
+
+
 def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budget: int,
-                sampling: pd.DataFrame | None = None) -> list[dict]:
-    """The issue's targets as rows ``{target, value, met}`` from the three studies' numbers (``met`` None:
-    a measurement to report, or a deviation from the issue's target as stated in the row). ``sampling``: the
-    per-seed table of :func:`sampling_comparison` (GA vs random sampling from chapter 4's model)."""
+                sampling: pd.DataFrame | None = None, late: pd.DataFrame | None = None,
+                guided: dict | None = None) -> list[dict]:
+    """The issue's targets as rows ``{target, value, met}`` from the studies' numbers (``met`` None: a
+    measurement to report, or a deviation from the issue's target as stated in the row). ``sampling``: the
+    per-seed table of :func:`sampling_comparison` for the unconditional sampler (the stand-in for chapter 4's
+    model); ``late``: :func:`late_onset_study`; ``guided``: ``{"w": scale, "contrast":
+    sampler_contrast(CFG − unconditional), "comparison": sampling_comparison(CFG)}`` — without it the row says
+    CFG was not run under the budget."""
     s = ope["summary"]
-    rows = [dict(target="IPS unbiased within Monte-Carlo error (|bias| < 3 SE)",
-                 value=f"bias {s.loc['IPS', 'bias']:+.4f}, SE {s.loc['IPS', 'bias_se']:.4f} "
-                       f"(z = {s.loc['IPS', 'bias_z']:+.2f}, {len(ope['estimates'])} logs)",
-                 met=bool(abs(s.loc["IPS", "bias_z"]) < 3))]
+    lo_b, hi_b = s.loc["IPS", "bias_lo"], s.loc["IPS", "bias_hi"]
+    rows = [dict(target="IPS: bias over the simulated logs with its 95 % interval (issue: unbiased within Monte-Carlo "
+                        "error)",
+                 value=f"bias {s.loc['IPS', 'bias']:+.4f} [{lo_b:+.4f}, {hi_b:+.4f}], SE {s.loc['IPS', 'bias_se']:.4f}, "
+                       f"{len(ope['estimates'])} logs: " + ("no bias detectable at this precision" if lo_b < 0 < hi_b
+                                                             else "bias detected"),
+                 met=bool(lo_b < 0 < hi_b))]
     for name in ("SNIPS", "DR"):
         r, lo, hi = ope["variance_ratios"][name]
         rows.append(dict(target=f"{name} variance below IPS (Var ratio, 95 % CI)", value=f"{r:.3f} [{lo:.3f}, {hi:.3f}]",
@@ -423,28 +416,53 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
                            f"{s.loc['IPS', 'sd']:.4f}; RMSE {s.loc[best, 'rmse']:.4f} vs {s.loc['IPS', 'rmse']:.4f}",
                      met=bool(s.loc[best, "bias"] < -2 * s.loc[best, "bias_se"] and s.loc[best, "sd"] < s.loc["IPS", "sd"])))
     if sampling is not None:
+        calls = f"{int(sampling.calls.min())}–{int(sampling.calls.max())} calls"
+        pairs = [("screen_at_calls", "sampling", f"random screening of the library − {SAMPLER} at the sampler's call count"
+                  f" ({calls}): a comparison of starting pools (library molecules vs the model's samples), not of optimisers"),
+                 ("at_calls", "screen_at_calls", "GA − random screening, both cut at the sampler's call count (what the "
+                  "GA's selection added to its random library start)"),
+                 ("at_calls", "sampling", f"GA at the sampler's call count − {SAMPLER} (starting pool and selection "
+                  "together)"),
+                 ("full", "sampling", f"GA at its full {budget} calls − {SAMPLER} (which used {calls})")]
         for label in ("proxy", "true"):
-            for col, what in (("at_calls", "at the sampler's call count"), ("full", f"at its full {budget} calls")):
-                m, lo, hi = mean_interval((sampling[f"{col}_{label}"] - sampling[f"sampling_{label}"]).to_numpy())
-                rows.append(dict(target=f"bug-free proxy: GA {what} − random sampling from chapter 4's model (its label-"
-                                        f"dropout EGNN without a label, w = −1), {label} "
-                                        f"top-10 (paired over seeds; the sampler used {int(sampling.calls.min())}–"
-                                        f"{int(sampling.calls.max())} calls)",
-                                 value=verdict(m, lo, hi), met=bool(lo > 0) if label == "proxy" and col == "at_calls" else None))
+            for a, b, what in pairs:
+                m, lo, hi = mean_interval((sampling[f"{a}_{label}"] - sampling[f"{b}_{label}"]).to_numpy())
+                rows.append(dict(target=f"bug-free proxy: {what}, {label} top-10 (paired over seeds; the sampler stands in "
+                                        "for chapter 4's model)", value=verdict(m, lo, hi), met=None))
     for metric, label in (("proxy_top10", "proxy"), ("true_top10", "true")):
         for base in ("random proposals", "random screening"):
             m, lo, hi = paired_difference(table, metric, "bug-free", "graph GA", ("bug-free", base))
             rows.append(dict(target=f"bug-free proxy: GA − {base}, {label} top-10 (paired over seeds)",
                              value=verdict(m, lo, hi), met=None))
-    rows.append(dict(target="classifier-free guidance under the same call budget [deviation from the issue]",
-                     value="not run: the guidance sweep measures a property shift at each scale, not an oracle score",
-                     met=None))
+    if guided is None:
+        rows.append(dict(target="classifier-free guidance under the same call budget [deviation from the issue]",
+                         value="not run", met=None))
+    else:
+        c = guided["contrast"].set_index("metric")
+        for metric in ("proxy_top10", "true_top10", "auc_top10"):
+            rows.append(dict(target=f"CFG (label 1, w = {guided['w']:g}, chosen on the sweep's draws) − {SAMPLER} under "
+                                    f"the same {budget}-call budget, bug-free proxy, {metric.replace('_', ' ')} (paired draws "
+                                    "and seeds)", value=verdict(*c.loc[metric, ["difference", "lo", "hi"]]), met=None))
+        g = guided["comparison"]
+        for label in ("proxy", "true"):
+            m, lo, hi = mean_interval((g[f"at_calls_{label}"] - g[f"sampling_{label}"]).to_numpy())
+            rows.append(dict(target=f"GA at CFG's call count − CFG, {label} top-10 (paired over seeds)",
+                             value=verdict(m, lo, hi), met=None))
     hacked = table[(table.proxy == "buggy") & (table.method == "graph GA")]
     clean = table[(table.proxy == "bug-free") & (table.method == "graph GA")]
-    rows.append(dict(target="detector fires before half the budget in the hacked GA run",
+    rows.append(dict(target="batch alarm before half the budget in the hacked GA run — by construction: the hack is present "
+                            "from the first batch, and the alarm came at the earliest batch the 2-batch rule allows",
                      value=f"{int((hacked.alarm_at < budget / 2).sum())}/{len(hacked)} seeds; alarm at calls "
-                           f"{hacked.alarm_at.tolist()} of {budget}",
+                           f"{_calls_list(hacked.alarm_at)} of {budget}",
                      met=bool((hacked.alarm_at < budget / 2).all())))
+    if late is not None and len(late):
+        for rule, col in (("batch", "batch_delay"), ("top-10", "top10_delay")):
+            fired = late[col].notna()
+            rows.append(dict(target=f"late-onset hack (bug switched on after {int(late.onset.iloc[0])} of {budget} calls), "
+                                    f"GA: {rule} alarm delay in calls after the onset, per seed",
+                             value=f"fired in {int(fired.sum())}/{len(late)}; delays {_calls_list(late[col])} (earliest "
+                                   f"possible {_calls_list(late.earliest_possible - late.onset)}); before the onset in "
+                                   f"{int(late.fired_before_onset.sum())}", met=None))
     rows.append(dict(target="detector silent in the bug-free GA run",
                      value=f"{int(clean.alarm_at.notna().sum())}/{len(clean)} seeds fired", met=bool(clean.alarm_at.isna().all())))
     if "redesigned" in set(table.proxy):
@@ -454,19 +472,21 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
                                     " (paired over seeds)", value=verdict(m, lo, hi),
                              met=bool(lo > 0) if metric == "true_top10" else None))
     if sweep is not None:
-        for name, label in (("label_share_valid", "label-1 share among valid connected samples"),
-                            ("validity", "validity"), ("connected", "connected (valid, one fragment)"),
-                            ("diversity", "diversity of valid connected molecules")):
+        for name, label in (("label_share_valid", "label-1 share among valid connected samples (bootstrap 95 % CI)"),
+                            ("validity", "validity (Clopper–Pearson 95 % CI)"),
+                            ("connected", "connected (valid, one fragment; Clopper–Pearson 95 % CI)"),
+                            ("diversity", "diversity of valid connected molecules (bootstrap 95 % CI)"),
+                            ("plausible", "plausible by chapter 4's checks, over all samples (Clopper–Pearson 95 % CI)"),
+                            ("plausible_valid", "plausible among valid connected samples (Clopper–Pearson 95 % CI)")):
             if name not in sweep:
                 continue
-            rows.append(dict(target=f"guidance sweep at {len(sweep)} scales: {label} (95 % CI)",
+            rows.append(dict(target=f"guidance sweep at {len(sweep)} scales: {label}",
                              value="; ".join(f"w={r['w']:g}: {r[name]:.2f} [{r[name + '_lo']:.2f}, {r[name + '_hi']:.2f}]"
                                              for _, r in sweep.iterrows()),
                              met=bool(len(sweep) >= 4) if name == "label_share_valid" else None))
-        rows.append(dict(target="guidance sweep: plausibility of the samples by chapter 4's checks (atom stability, "
-                                "bond lengths, structural alerts) — deviation from the issue",
-                         value="not run: the sweep measures validity, connectivity, label share and diversity only",
-                         met=None))
+        if "plausible" not in sweep:
+            rows.append(dict(target="guidance sweep: plausibility of the samples by chapter 4's checks — deviation from "
+                                    "the issue", value="not run", met=None))
     return rows
 
 
@@ -474,8 +494,9 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
 def run_benchmark(implementation: str | None = None, seeds: int | None = None, json_path=None,
                   guidance: bool = True) -> dict:
     """``molpractice bench ch06``: the off-policy study, the optimisation study (every optimiser on the buggy,
-    bug-free and redesigned objectives, ``seeds`` seeds), the guidance sweep and random sampling from the guided
-    model without a label (the issue's chapter-4-model baseline); prints the targets table.
+    bug-free and redesigned objectives, ``seeds`` seeds), the late-onset runs, the guidance sweep (with chapter
+    4's plausibility checks), sampling from the guided model without a label (the stand-in for the issue's
+    chapter-4-model baseline) and with CFG at the scale chosen on the sweep's draws; prints the targets table.
 
     No model choice here is made on a test split: the GA settings are the chapter's fixed ``SETTINGS`` (tuned on
     seeds 0-1; the reported seeds start at ``first_seed``); the redesign's feature and slope are fitted on the
@@ -501,7 +522,9 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
     print(ope["summary"].round(4).to_string())
     study = optimisation_study(cfg, seeds=seeds)
     print(study_summary(study["table"]).to_string(index=False))
-    sweep = sampling = None
+    late = late_onset_study(sorted(study["table"].seed.unique()), cfg)
+    print(late.to_string(index=False))
+    sweep = sampling = guided = None
     if guidance:
         ch04 = load_chapter("ch04_diffusion", implementation)
         gcfg = guidance_module.SETTINGS.current()
@@ -509,17 +532,25 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
         model, info = guidance_module.train_conditional_model(ch04, data, gcfg, progress=False)
         print(f"conditional EGNN: {'loaded from cache' if info['cached'] else 'trained'} ({info['steps']} steps)")
         sweep = guidance_module.guidance_sweep(ch04, ch06, model, data, gcfg)
-        sampled = guidance_module.sampling_baseline(ch04, ch06, model, data, cfg.budget,
-                                                    sorted(study["table"].seed.unique()), cfg.sampling_draws, gcfg)
+        seeds_ = sorted(study["table"].seed.unique())
+        sampled = guidance_module.sampling_baseline(ch04, ch06, model, data, cfg.budget, seeds_, cfg.sampling_draws, gcfg)
         sampling = sampling_comparison(study["runs"], sampled)
         print(sampling.round(3).to_string(index=False))
-    rows = target_rows(ope, study["table"], sweep, cfg.budget, sampling)
+        w_star = guidance_module.choose_scale(sweep)
+        cfg_sampled = guidance_module.sampling_baseline(ch04, ch06, model, data, cfg.budget, seeds_, cfg.sampling_draws,
+                                                        gcfg, w=w_star)
+        both = pd.concat([sampled, cfg_sampled])
+        guided = dict(w=w_star, contrast=sampler_contrast(both, cfg_sampled.method.iloc[0], sampled.method.iloc[0]),
+                      comparison=sampling_comparison(study["runs"], cfg_sampled))
+        print(guided["comparison"].round(3).to_string(index=False))
+    rows = target_rows(ope, study["table"], sweep, cfg.budget, sampling, late=late, guided=guided)
     with pd.option_context("display.width", 250, "display.max_colwidth", 140):
         print(pd.DataFrame(rows).to_string(index=False))
     print("model choices: the GA settings are fixed in SETTINGS (set during development on the bug-free proxy's top-10, "
           f"seeds 0-1, never on the true score; reported seeds start at {cfg.first_seed}); the redesign's feature and slope "
           "are fitted on each hacked run's own audit up to its alarm; the guided model is trained on all of chapter 4's molecules (no split is scored); the sampling baseline draws "
-          f"{cfg.sampling_draws} molecules per reported seed from it without a label.")
+          f"{cfg.sampling_draws} molecules per reported seed from it without a label, and CFG as many at the scale with the "
+          "largest label-1 yield on the sweep's draws (seed 0), reported on fresh draws (seeds 10 000 + s).")
     if run_mode() == "fast":
         print("fast mode: small budgets, few logs and a tiny guided model — these numbers are not meaningful")
     report = {"chapter": "ch06", "mode": run_mode(), "implementation": implementation,

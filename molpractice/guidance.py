@@ -1,6 +1,7 @@
 """Classifier-free guidance on chapter 4's molecule diffusion model: a property-conditioned EGNN trained
-with label dropout, guided sampling, and a guidance-scale sweep (property shift vs validity, uniqueness
-and novelty, with bootstrap intervals).
+with label dropout, guided sampling, a guidance-scale sweep (property shift vs validity, connectivity, diversity,
+uniqueness, novelty and chapter 4's plausibility checks, with intervals), and sampling as an optimiser under a
+call budget (unguided, and with guidance).
 
 The condition is a binary label of each training molecule: ``1`` when it has at least
 :data:`HETERO_THRESHOLD` heteroatoms (N, O, F) among its heavy atoms, else ``0``. A learned embedding of
@@ -235,14 +236,18 @@ def _diversity_of(sim, idx) -> float:
     return 1.0 - float(sim[np.ix_(idx, idx)][keep].mean()) if keep.any() else float("nan")
 
 
-def _per_sample(samples, smiles):
-    """One row per sample: its label (from the atom types), valid, connected (valid, one fragment), SMILES."""
+def _per_sample(samples, smiles, plausible=None):
+    """One row per sample: its label (from the atom types), valid, connected (valid, one fragment), SMILES and,
+    when given (one bool per sample), ``plausible`` (chapter 4's checks: :func:`molpractice.plausibility.plausibility`)."""
     import pandas as pd
 
-    return pd.DataFrame(dict(label=[label_of(z) for z, _ in samples], hetero=[hetero_count(z) for z, _ in samples],
-                             valid=[s is not None for s in smiles],
-                             connected=[s is not None and "." not in s for s in smiles],
-                             smiles=list(smiles)))
+    out = pd.DataFrame(dict(label=[label_of(z) for z, _ in samples], hetero=[hetero_count(z) for z, _ in samples],
+                            valid=[s is not None for s in smiles],
+                            connected=[s is not None and "." not in s for s in smiles],
+                            smiles=list(smiles)))
+    if plausible is not None:
+        out["plausible"] = np.asarray(plausible, bool) & out["connected"].to_numpy()
+    return out
 
 
 def _stats(ps, sim, idx) -> dict:
@@ -251,22 +256,34 @@ def _stats(ps, sim, idx) -> dict:
     valid, connected, label = (ps[c].to_numpy() for c in ("valid", "connected", "label"))
     pos = np.cumsum(connected) - 1  # row of each connected sample in ``sim``
     conn = idx[connected[idx]]
-    return dict(validity=float(valid[idx].mean()), connected=float(connected[idx].mean()),
-                label_share_valid=float(label[conn].mean()) if len(conn) else float("nan"),
-                diversity=_diversity_of(sim, pos[conn]),
-                label1_yield=float((connected[idx] & (label[idx] == 1)).mean()))
+    out = dict(validity=float(valid[idx].mean()), connected=float(connected[idx].mean()),
+               label_share_valid=float(label[conn].mean()) if len(conn) else float("nan"),
+               diversity=_diversity_of(sim, pos[conn]),
+               label1_yield=float((connected[idx] & (label[idx] == 1)).mean()))
+    if "plausible" in ps:
+        plaus = ps["plausible"].to_numpy()
+        out["plausible"] = float(plaus[idx].mean())
+        out["plausible_valid"] = float(plaus[conn].mean()) if len(conn) else float("nan")
+    return out
 
 
-def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0) -> "pd.DataFrame":
+def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0, plausibility: bool = True) -> "pd.DataFrame":
     """For each guidance scale: the property (share of samples with label 1 and mean heteroatom count, over
     all samples, from their atom types), validity, connectivity (valid and one fragment), the label-1 share
     among the valid connected samples (what a chemist would receive), uniqueness and novelty (chapter 4's
-    ``sample_metrics``; uniqueness without interval) and the diversity of the valid connected molecules (1 −
-    mean pairwise Tanimoto), with bootstrap 95 % intervals over the samples. ``attrs["per_sample"]`` keeps
-    each scale's samples (label, valid, connected, SMILES) for :func:`scale_difference`."""
+    ``sample_metrics``; uniqueness without interval), the diversity of the valid connected molecules (1 −
+    mean pairwise Tanimoto) and, with ``plausibility``, chapter 4's plausibility checks
+    (:func:`molpractice.plausibility.plausibility`: valid, one fragment, every geometry check, no Brenk alert)
+    as ``plausible`` (over all samples) and ``plausible_valid`` (among the valid connected ones). Intervals:
+    Clopper–Pearson 95 % for the rates validity, connected, plausible and plausible_valid (a bootstrap would
+    collapse to a point at 0 or 1), percentile bootstrap 95 % over the samples for the others.
+    ``attrs["per_sample"]`` keeps each scale's samples (label, valid, connected, plausible, SMILES) for
+    :func:`scale_difference`; ``attrs["train_plausible"]`` the training molecules' own plausible rate dict."""
     import pandas as pd
 
     from .diffusion import metrics
+    from .plausibility import clopper_pearson
+    from .plausibility import plausibility as check_plausibility
 
     cfg = cfg or SETTINGS.current()
     train_smiles = [d["smiles"] for d in data]
@@ -275,7 +292,8 @@ def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0) -> "pd.Data
         samples = sample_guided(ch04, ch06, model, data, w, cfg.n_per_scale, cfg=cfg, seed=seed)
         rng = np.random.default_rng(seed)
         m = metrics(ch04, samples, train_smiles, n_boot=cfg.n_boot, seed=seed)
-        ps = _per_sample(samples, m["smiles"])
+        plaus = check_plausibility(ch04, samples)["rows"]["plausible"].to_numpy(bool) if plausibility else None
+        ps = _per_sample(samples, m["smiles"], plaus)
         per_sample[w] = ps
         row = {"w": w}
         for name, vals in (("label_share", ps["label"]), ("heteroatoms", ps["hetero"])):
@@ -290,17 +308,28 @@ def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0) -> "pd.Data
             row[name] = value
             row[f"{name}_lo"], row[f"{name}_hi"] = (float(np.nanquantile(vals, 0.025)), float(np.nanquantile(vals, 0.975))) \
                 if np.isfinite(vals).any() else (float("nan"), float("nan"))
+        conn = ps["connected"].to_numpy()
+        counts = {"validity": (int(ps["valid"].sum()), len(ps)), "connected": (int(conn.sum()), len(ps))}
+        if "plausible" in ps:
+            counts |= {"plausible": (int(ps["plausible"].sum()), len(ps)),
+                       "plausible_valid": (int(ps["plausible"][conn].sum()), int(conn.sum()))}
+        for name, (k, n) in counts.items():  # rates: exact binomial intervals (chapter 4's choice)
+            row[f"{name}_k"], row[f"{name}_n"] = k, n
+            row[f"{name}_lo"], row[f"{name}_hi"] = clopper_pearson(k, n)
         rows.append(row)
     data_share = float(np.mean([label_of(d["z"]) for d in data]))
     out = pd.DataFrame(rows)
     out.attrs["train_label_share"] = data_share
+    if plausibility:
+        out.attrs["train_plausible"] = check_plausibility(ch04, [(d["z"], d["pos"]) for d in data])["rates"]["plausible"]
     out.attrs["per_sample"] = per_sample
     return out
 
 
 def scale_difference(sweep, w_a: float, w_b: float, n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
     """Paired bootstrap of (scale ``w_a``) − (scale ``w_b``) for validity, connectivity, label-1 share among
-    the valid connected samples, their diversity and the label-1 yield per sample drawn: the same sample indices are resampled at both scales
+    the valid connected samples, their diversity, the label-1 yield per sample drawn and (when the sweep ran
+    them) the plausible rates: the same sample indices are resampled at both scales
     (the sweep draws the same sizes and starting noise at every scale). Rows: metric, difference, lo, hi."""
     import pandas as pd
 
@@ -332,20 +361,25 @@ def load_data(cfg=None):
 SAMPLING_METHOD = "chapter-4 model sampling"
 
 
-def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, n_samples: int, cfg=None) -> "pd.DataFrame":
-    """Random sampling from chapter 4's diffusion model as an optimiser under a call budget (the issue's baseline).
+def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, n_samples: int, cfg=None, w: float = -1.0,
+                      label: int = 1, method: str | None = None) -> "pd.DataFrame":
+    """Sampling from the label-dropout EGNN as an optimiser under a call budget: unguided (the default,
+    w = −1: the stand-in for the issue's "random sampling from chapter 4's model") or, with ``w`` ≥ 0 and
+    ``label``, classifier-free guidance as an optimiser.
 
-    For each seed, ``n_samples`` molecules are drawn from ``model`` without a label (w = −1, ε̂(x, ∅): the
-    unconditional model that label dropout trains alongside the conditional one) with seed ``10_000 + seed``
-    (never the sweep's draws); the valid connected ones are sent, in the order drawn, to a
+    For each seed, ``n_samples`` molecules are drawn from ``model`` at scale ``w`` (w = −1: ε̂(x, ∅), the
+    unconditional branch that label dropout trains alongside the conditional one; it saw ∅ in only ``p_uncond``
+    of the training examples) with seed ``10_000 + seed`` (never the sweep's draws; the same sizes and starting
+    noise at every ``w``, so two samplers of the same seed are paired); the valid connected ones are sent, in the order drawn, to a
     :class:`~molpractice.oracles.BudgetedOracle` of ``budget`` calls (repeats are free) for the buggy and for
     the bug-free proxy, and the 10 best by that proxy are "shipped". Invalid or fragmented samples cost no
     call — a generator that stops early leaves calls unspent (``calls`` says how many were used).
 
     Returns one row per (proxy, seed) with the optimisation study's columns (``proxy`` "buggy"/"bug-free",
-    ``method`` = :data:`SAMPLING_METHOD`, ``seed``, ``proxy_top10``, ``true_top10``, ``auc_top10``,
-    ``halogens_top10``, ``sa_top10``, ``calls``) plus ``samples``, ``valid_connected`` and ``heavy_atoms``
-    (mean heavy atoms of the shipped 10).
+    ``method`` (default :data:`SAMPLING_METHOD` for w = −1, else ``"CFG sampling (w=…)"``), ``seed``,
+    ``proxy_top10``, ``true_top10``, ``auc_top10``, ``halogens_top10``, ``sa_top10``, ``calls``) plus ``w``,
+    ``samples``, ``valid_connected``, ``label1`` (draws with label 1 by their atom types, of ``samples``) and
+    ``heavy_atoms`` (mean heavy atoms of the shipped 10).
     """
     import pandas as pd
 
@@ -355,10 +389,13 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, n_samples: in
     if int(budget) < 10 or int(n_samples) < 1:
         raise ValueError(f"need budget >= 10 and n_samples >= 1, got budget={budget}, n_samples={n_samples}")
     cfg = cfg or SETTINGS.current()
+    method = method or (SAMPLING_METHOD if float(w) == -1.0 else f"CFG sampling (w={float(w):g})")
     train_smiles = [d["smiles"] for d in data]
     rows = []
     for seed in seeds:
-        samples = sample_guided(ch04, ch06, model, data, -1.0, int(n_samples), cfg=cfg, seed=10_000 + int(seed))
+        samples = sample_guided(ch04, ch06, model, data, float(w), int(n_samples), label=label, cfg=cfg,
+                                seed=10_000 + int(seed))
+        n_label1 = sum(label_of(z) for z, _ in samples)
         smiles = [s for s in metrics(ch04, samples, train_smiles)["smiles"] if s is not None and "." not in s]
         for proxy, bug in (("buggy", True), ("bug-free", False)):
             oracle = oracles.BudgetedOracle(lambda s, b=bug: oracles.proxy_score(s, bug=b), budget, "proxy")
@@ -369,11 +406,11 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, n_samples: in
             top = sorted(oracle.history, key=lambda x: -x[1])[:10]
             mols = [oracles.mol_from_smiles(s) for s, _ in top]
             if not top:  # no valid connected sample: nothing to ship
-                rows.append(dict(proxy=proxy, method=SAMPLING_METHOD, seed=int(seed), calls=0, samples=int(n_samples),
-                                 valid_connected=0) | dict.fromkeys(("proxy_top10", "true_top10", "auc_top10",
+                rows.append(dict(proxy=proxy, method=method, seed=int(seed), calls=0, samples=int(n_samples),
+                                 valid_connected=0, w=float(w), label1=n_label1) | dict.fromkeys(("proxy_top10", "true_top10", "auc_top10",
                                                                      "halogens_top10", "sa_top10", "heavy_atoms"), float("nan")))
                 continue
-            rows.append(dict(proxy=proxy, method=SAMPLING_METHOD, seed=int(seed),
+            rows.append(dict(proxy=proxy, method=method, seed=int(seed), w=float(w), label1=n_label1,
                              proxy_top10=float(np.mean([v for _, v in top])),
                              true_top10=float(np.mean([oracles.true_score(s) for s, _ in top])),
                              auc_top10=oracles.top_k_auc([v for _, v in oracle.history], budget),
@@ -382,6 +419,15 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, n_samples: in
                              calls=oracle.calls, samples=int(n_samples), valid_connected=len(smiles),
                              heavy_atoms=float(np.mean([m.GetNumHeavyAtoms() for m in mols]))))
     return pd.DataFrame(rows)
+
+
+def choose_scale(sweep, metric: str = "label1_yield", min_w: float = 0.0) -> float:
+    """The guidance scale (≥ ``min_w``) with the largest point estimate of ``metric`` in ``sweep`` — a choice
+    made on the sweep's draws, so a result at that scale must be reported on fresh draws."""
+    pick = sweep[sweep.w >= min_w]
+    if pick.empty or metric not in pick:
+        raise ValueError(f"no scale >= {min_w} with column {metric!r} in the sweep")
+    return float(pick.loc[pick[metric].idxmax(), "w"])
 
 
 def data_top10(data, bug: bool) -> dict:

@@ -50,7 +50,7 @@ def _softmax(x, temperature):
 
 def make_problem(seed: int = 0, n_contexts: int = 4, n_actions: int = 10, logging_temperature: float = 0.15,
                  target_temperature: float = 0.04, model_error: float = 0.05, unsupported_mass: float = 0.0,
-                 logging_noise: float = 0.2
+                 logging_noise: float = 0.2, unsupported_bonus: float = 0.1
                  ) -> BanditProblem:
     """A seeded campaign (see the module docstring).
 
@@ -61,7 +61,8 @@ def make_problem(seed: int = 0, n_contexts: int = 4, n_actions: int = 10, loggin
         logging_noise: standard deviation of the error of μ's hit-rate estimates (μ under-explores some
             good families, so π/μ has a heavy tail there).
         unsupported_mass: if > 0, μ gives the last family probability 0 and π gives it this much mass
-            in every context (taken proportionally from its other actions).
+            in every context (taken proportionally from its other actions); that family's hit rate is the
+            context's best + ``unsupported_bonus`` (capped at 0.95): the family μ never tried is the best one.
     """
     rng = np.random.default_rng(seed)
     hit = rng.beta(1.5, 6.0, size=(n_contexts, n_actions))
@@ -70,7 +71,7 @@ def make_problem(seed: int = 0, n_contexts: int = 4, n_actions: int = 10, loggin
     mu = _softmax(old_estimate, logging_temperature)
     pi = _softmax(new_estimate, target_temperature)
     if unsupported_mass > 0:
-        hit[:, -1] = np.clip(hit.max(1) + 0.1, 0, 0.95)  # the family μ never tried is the best one
+        hit[:, -1] = np.clip(hit.max(1) + unsupported_bonus, 0, 0.95)  # the family μ never tried is the best one
         mu[:, -1] = 0.0
         mu /= mu.sum(1, keepdims=True)
         pi[:, -1] = 0.0
@@ -119,7 +120,9 @@ def estimates_per_log(chapter, logs: dict, clips=(2.0, 5.0, 10.0, 20.0)) -> pd.D
 def summarize(estimates: pd.DataFrame, true_value: float, columns=None) -> pd.DataFrame:
     """Bias, its Monte-Carlo standard error, the spread and RMSE of each estimator over the logs.
 
-    ``bias_z`` = bias / its standard error: |z| < 3 is "unbiased within Monte-Carlo error".
+    ``bias_z`` = bias / its standard error; ``bias_lo`` / ``bias_hi`` = bias ∓ 1.96 standard errors (a normal
+    95 % interval over the logs). An interval that contains 0 means "no bias detectable at this precision" — it
+    does not show that there is none (biases smaller than about 2 standard errors go unseen).
     """
     columns = [c for c in (columns or estimates.columns) if c != "ESS"]
     L = len(estimates)
@@ -128,7 +131,9 @@ def summarize(estimates: pd.DataFrame, true_value: float, columns=None) -> pd.Da
         x = estimates[name].to_numpy()
         bias = float(x.mean() - true_value)
         sd = float(x.std(ddof=1))
-        rows.append(dict(estimator=name, mean=float(x.mean()), bias=bias, bias_se=sd / np.sqrt(L),
+        se = sd / np.sqrt(L)
+        rows.append(dict(estimator=name, mean=float(x.mean()), bias=bias, bias_se=se, bias_lo=bias - 1.96 * se,
+                         bias_hi=bias + 1.96 * se,
                          bias_z=bias / (sd / np.sqrt(L)) if sd > 0 else float("nan"), sd=sd,
                          rmse=float(np.sqrt(np.mean((x - true_value) ** 2)))))
     return pd.DataFrame(rows).set_index("estimator")
@@ -158,37 +163,56 @@ def paired_rmse_difference(estimates: pd.DataFrame, a: str, b: str, true_value: 
 
 
 def distribution_shape(values, true_value: float) -> dict:
-    """Median, share of values below ``true_value`` and sample skewness of one estimator over the logs."""
+    """Median, share of values below ``true_value`` (``below``, with ``below_k`` of ``n`` and its
+    Clopper–Pearson 95 % interval ``below_lo``, ``below_hi``) and sample skewness of one estimator over the logs."""
     from scipy import stats
 
+    from .plausibility import clopper_pearson
+
     x = np.asarray(values, float)
-    return dict(median=float(np.median(x)), below=float((x < true_value).mean()), skew=float(stats.skew(x)))
+    k = int((x < true_value).sum())
+    lo, hi = clopper_pearson(k, len(x))
+    return dict(median=float(np.median(x)), below=k / len(x), below_k=k, n=len(x), below_lo=lo, below_hi=hi,
+                skew=float(stats.skew(x)))
+
+
+def exact_clip_bias(problem: BanditProblem, clip: float) -> float:
+    """The exact bias of IPS clipped at ``clip`` on ``problem``: E_μ[min(π/μ, clip)·R] − V(π), computed from the
+    known policies and hit rates (contexts equally likely), no simulation. 0 when no weight exceeds ``clip``."""
+    mu, pi, hit = problem.logging, problem.target, problem.hit_rate
+    w = np.divide(pi, mu, out=np.zeros_like(pi), where=mu > 0)
+    return float((mu * np.minimum(w, float(clip)) * hit).sum(1).mean() - problem.true_value)
 
 
 def estimator_study(chapter, n_logs: int = 1000, n_rounds: int = 200, clips=(2.0, 5.0, 10.0, 20.0), seed: int = 0,
                     problem: BanditProblem | None = None) -> dict:
     """Run every estimator on ``n_logs`` simulated logs; returns ``problem``, ``estimates``, ``summary``
-    and ``variance_ratios`` (SNIPS/IPS and DR/IPS with 95 % bootstrap intervals over logs)."""
+    (:func:`summarize` plus ``exact_bias``: each clip level's exact bias from :func:`exact_clip_bias`, 0 for IPS and DR
+    — unbiased under support — and NaN for SNIPS and DM), ``variance_ratios`` (SNIPS/IPS and DR/IPS with 95 %
+    bootstrap intervals over logs) and ``exact_clip_bias`` (the clip levels' exact biases)."""
     problem = problem or make_problem(seed)
     logs = simulate_logs(problem, n_logs, n_rounds, seed=seed + 1)
     est = estimates_per_log(chapter, logs, clips)
     summary = summarize(est, problem.true_value)
+    exact = {f"IPS clip {c:g}": exact_clip_bias(problem, c) for c in clips}
+    summary["exact_bias"] = [exact.get(name, 0.0 if name in ("IPS", "DR") else float("nan")) for name in summary.index]
     ratios = {name: variance_ratio_ci(est[name], est["IPS"], seed=seed) for name in ("SNIPS", "DR")}
     return dict(problem=problem, estimates=est, summary=summary, variance_ratios=ratios,
+                exact_clip_bias=exact,
                 max_weight=float((problem.target / problem.logging).max()))
 
 
 def support_violation_study(chapter, mass: float = 0.2, sizes=(100, 1000, 10000), n_logs: int = 200,
-                            seed: int = 0) -> pd.DataFrame:
+                            seed: int = 0, bonus: float = 0.1) -> pd.DataFrame:
     """IPS and DR when π gives ``mass`` to a family μ never proposes: bias vs log size.
 
     The bias of IPS stays put as the log grows (only its spread shrinks); DR's bias tends to the reward
     model's error on the unseen family times its mass (``attrs["dr_unseen_error"]``), since only its model
     term covers actions the log never shows. Set-up: the unseen family is made the best one (hit rate =
-    the context's best + 0.1), and q̂ has the same error there as elsewhere — an idealisation: a real reward
-    model has no data on a family nobody proposed.
+    the context's best + ``bonus``), and q̂ has the same error there as elsewhere — an idealisation: a real reward
+    model has no data on a family nobody proposed. ``attrs`` also records ``mass`` and ``bonus``.
     """
-    problem = make_problem(seed, unsupported_mass=mass)
+    problem = make_problem(seed, unsupported_mass=mass, unsupported_bonus=bonus)
     rows = []
     for n in sizes:
         logs = simulate_logs(problem, n_logs, n, seed=seed + n)
@@ -203,6 +227,7 @@ def support_violation_study(chapter, mass: float = 0.2, sizes=(100, 1000, 10000)
                              bias_se=sd / np.sqrt(n_logs), sd=sd))
     out = pd.DataFrame(rows)
     out.attrs["true_value"] = problem.true_value
+    out.attrs["mass"], out.attrs["bonus"] = float(mass), float(bonus)
     out.attrs["unseen_value"] = float(mass * problem.hit_rate[:, -1].mean())
     # DR's limiting bias: the model term's error on the family no log contains (contexts are uniform)
     out.attrs["dr_unseen_error"] = float(mass * (problem.q_hat[:, -1] - problem.hit_rate[:, -1]).mean())

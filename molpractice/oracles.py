@@ -155,6 +155,31 @@ class BudgetedOracle:
         return np.array(out, dtype=np.float64)
 
 
+class OnsetProxy:
+    """The proxy whose bug is switched on part-way through a run (a late-onset hack: a scoring update deployed
+    mid-campaign). Call :meth:`attach` with the run's :class:`BudgetedOracle`; every molecule first scored
+    while that oracle has made fewer than ``onset`` calls gets the bug-free proxy, every later one the buggy
+    proxy. Values are memoised, so a molecule keeps its first score when it is scored again (by an audit, or
+    from the oracle's cache). Before :meth:`attach` (e.g. an audit's library baseline, measured before the
+    campaign) it returns the bug-free proxy without memoising.
+    """
+
+    def __init__(self, onset: int):
+        if int(onset) < 0:
+            raise ValueError(f"onset must be a number of calls >= 0, got {onset}")
+        self.onset, self.oracle, self.memo = int(onset), None, {}
+
+    def attach(self, oracle) -> None:
+        self.oracle = oracle
+
+    def __call__(self, smiles: str) -> float:
+        if self.oracle is None:
+            return proxy_score(smiles, bug=False)
+        if smiles not in self.memo:
+            self.memo[smiles] = proxy_score(smiles, bug=self.oracle.calls >= self.onset)
+        return self.memo[smiles]
+
+
 def top_k_curve(scores, k: int = 10) -> np.ndarray:
     """After each call t, the mean of the best min(k, t) scores among the first t calls."""
     scores = np.asarray(scores, dtype=np.float64)

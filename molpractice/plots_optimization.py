@@ -131,14 +131,14 @@ def plot_audit_signals(runs, budget, axes=None):
 
 def plot_guidance_sweep(sweep, axes=None):
     """Property shift (share of label-1 samples, over all and over the valid connected ones) and validity,
-    connectivity and diversity against the guidance scale w,
-    with 95 % bootstrap intervals."""
+    connectivity, diversity and (when the sweep has it) the plausible rate against the guidance scale w, with the
+    sweep's 95 % intervals (Clopper–Pearson for the rates, bootstrap for the shares and diversity)."""
     import matplotlib.pyplot as plt
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     w = sweep["w"].to_numpy()
-    for ax, cols in ((axes[0], ("label_share", "label_share_valid")), (axes[1], ("validity", "connected", "diversity"))):
+    for ax, cols in ((axes[0], ("label_share", "label_share_valid")), (axes[1], ("validity", "connected", "diversity", "plausible"))):
         for c in cols:
             if c not in sweep:
                 continue
@@ -151,5 +151,5 @@ def plot_guidance_sweep(sweep, axes=None):
     axes[0].axhline(sweep.attrs.get("train_label_share", np.nan), color="k", lw=0.8, ls=":",
                     label="training share")
     axes[0].set(ylabel="share of samples with label 1", title="Property shift")
-    axes[1].set(ylabel="fraction", title="Validity, connectivity and diversity")
+    axes[1].set(ylabel="fraction", title="Validity, connectivity, diversity, plausibility")
     return axes

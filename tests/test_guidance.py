@@ -102,6 +102,28 @@ def test_labels_and_sweep(data, tmp_path, monkeypatch):
     assert diff.loc["validity", "difference"] == pytest.approx(row.loc[2.0, "validity"] - row.loc[-1.0, "validity"])
     zero = G.scale_difference(sweep, 2.0, 2.0, n_boot=50).set_index("metric")
     assert np.allclose(zero.loc[["validity", "connected"], ["difference", "lo", "hi"]].to_numpy(), 0)
+    # rates carry exact (Clopper–Pearson) intervals from their counts; plausibility is chapter 4's
+    from molpractice import plausibility as P
+
+    for w in (-1.0, 2.0):
+        r, ps_w = sweep.set_index("w").loc[w], sweep.attrs["per_sample"][w]
+        for name, k, n in (("validity", ps_w.valid.sum(), len(ps_w)), ("connected", ps_w.connected.sum(), len(ps_w)),
+                           ("plausible", ps_w.plausible.sum(), len(ps_w)),
+                           ("plausible_valid", ps_w.plausible[ps_w.connected].sum(), ps_w.connected.sum())):
+            assert (r[f"{name}_k"], r[f"{name}_n"]) == (k, n), name
+            assert (r[f"{name}_lo"], r[f"{name}_hi"]) == pytest.approx(P.clopper_pearson(int(k), int(n)), nan_ok=True), name
+        assert not (ps_w.plausible & ~ps_w.connected).any()
+    samples = G.sample_guided(ch04, ch06, model, data, 2.0, cfg.n_per_scale, cfg=cfg, seed=0)
+    want = P.plausibility(ch04, samples)["rows"]["plausible"].to_numpy(bool)
+    assert np.array_equal(sweep.attrs["per_sample"][2.0].plausible.to_numpy(bool), want)
+    assert 0 <= sweep.attrs["train_plausible"]["rate"] <= 1
+    assert {"plausible", "plausible_valid"} <= set(diff.index)
+    assert G.choose_scale(sweep.assign(label1_yield=[0.9, 0.1])) == 2.0  # w < 0 is not a candidate
+    assert G.choose_scale(sweep.assign(label1_yield=[0.9, 0.1]), min_w=-1.0) == -1.0
+    with pytest.raises(ValueError, match="no scale"):
+        G.choose_scale(sweep, min_w=5.0)
+    bare = G.guidance_sweep(ch04, ch06, model, data, cfg, plausibility=False)
+    assert "plausible" not in bare and "train_plausible" not in bare.attrs
     s1 = G.sample_guided(ch04, ch06, model, data, 1.0, 4, cfg=cfg, seed=3)
     s2 = G.sample_guided(ch04, ch06, model, data, 1.0, 4, cfg=cfg, seed=3)
     assert all(torch.equal(z1, z2) and torch.equal(p1, p2) for (z1, p1), (z2, p2) in zip(s1, s2))
@@ -135,6 +157,9 @@ def test_sampling_baseline_spends_calls_on_distinct_valid_connected_samples(data
     monkeypatch.setattr(G, "sample_guided", fake_sample)
     out = G.sampling_baseline(ch04, ch06, None, data, budget=12, seeds=[5], n_samples=30)
     assert drawn == {10_005: -1.0}  # unconditional draws, never the sweep's seed
+    assert (out.w == -1.0).all() and (out.label1 == sum(G.label_of(data[i % 15]["z"]) for i in range(30))).all()
+    guided = G.sampling_baseline(ch04, ch06, None, data, budget=12, seeds=[5], n_samples=30, w=2.0)
+    assert drawn == {10_005: 2.0} and (guided.method == "CFG sampling (w=2)").all()  # same seed: paired draws
     smiles = [d["smiles"] for d in data[:15]]
     assert (out.valid_connected == 30).all() and (out.calls == 12).all()
     for proxy, bug in (("buggy", True), ("bug-free", False)):

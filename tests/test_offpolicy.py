@@ -44,6 +44,9 @@ def test_ips_is_unbiased_and_snips_dr_have_lower_variance():
 
 def test_support_violation_bias_does_not_shrink_with_the_log():
     out = op.support_violation_study(ch, mass=0.2, sizes=(100, 2000), n_logs=150)
+    assert (out.attrs["mass"], out.attrs["bonus"]) == (0.2, 0.1)
+    p = op.make_problem(0, unsupported_mass=0.2, unsupported_bonus=0.05)
+    assert np.allclose(p.hit_rate[:, -1], np.clip(p.hit_rate[:, :-1].max(1) + 0.05, 0, 0.95))
     ips = out[out.estimator == "IPS"].set_index("n_rounds")
     assert (ips["bias"] < -3 * ips["bias_se"]).all()
     assert ips.loc[2000, "bias"] == pytest.approx(ips.loc[100, "bias"], abs=0.03)
@@ -63,6 +66,30 @@ def test_paired_rmse_difference_and_distribution_shape():
     assert m0 == lo0 == hi0 == 0.0
     shape = op.distribution_shape([0.0, 0.0, 0.0, 1.0, 5.0], 0.5)
     assert shape["median"] == 0.0 and shape["below"] == pytest.approx(0.6) and shape["skew"] > 0
+    from molpractice.plausibility import clopper_pearson
+
+    assert (shape["below_k"], shape["n"]) == (3, 5)
+    assert (shape["below_lo"], shape["below_hi"]) == pytest.approx(clopper_pearson(3, 5))
+
+
+def test_summary_bias_interval_and_exact_clip_bias():
+    import pandas as pd
+
+    est = pd.DataFrame(dict(a=[0.1, 0.3, 0.2, 0.4]))
+    row = op.summarize(est, 0.2).loc["a"]
+    assert row.bias == pytest.approx(0.05) and row.bias_se == pytest.approx(np.std([0.1, 0.3, 0.2, 0.4], ddof=1) / 2)
+    assert (row.bias_lo, row.bias_hi) == pytest.approx((0.05 - 1.96 * row.bias_se, 0.05 + 1.96 * row.bias_se))
+    p = op.make_problem(0)
+    w = p.target / p.logging
+    assert op.exact_clip_bias(p, w.max() + 1) == pytest.approx(0.0, abs=1e-12)  # no weight clipped: unbiased
+    by_hand = np.mean([(p.logging[s] * np.minimum(w[s], 2.0) * p.hit_rate[s]).sum() for s in range(4)]) - p.true_value
+    assert op.exact_clip_bias(p, 2.0) == pytest.approx(by_hand)
+    assert op.exact_clip_bias(p, 2.0) < op.exact_clip_bias(p, 10.0) <= 0  # a lower clip: more (downward) bias
+    res = op.estimator_study(ch, n_logs=400, n_rounds=100, clips=(2.0,), seed=0)
+    s = res["summary"].loc["IPS clip 2"]
+    assert abs(s.bias - res["exact_clip_bias"]["IPS clip 2"]) < 4 * s.bias_se  # simulation agrees with the exact bias
+    assert s.exact_bias == res["exact_clip_bias"]["IPS clip 2"] and res["summary"].loc["IPS", "exact_bias"] == 0.0
+    assert np.isnan(res["summary"].loc["SNIPS", "exact_bias"])
 
 
 def test_support_violation_dr_limit_is_the_model_error_on_the_unseen_family():

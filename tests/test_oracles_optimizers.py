@@ -9,6 +9,7 @@ import pytest
 
 from molpractice import oracles
 from molpractice import campaign as C
+from molpractice import detection as D
 from molpractice import optimizers as opt
 
 
@@ -175,14 +176,14 @@ def test_winners_curse_leaves_out_the_redesign_and_drift_contrast():
         runs.append(dict(proxy="bug-free", method="graph GA", seed=seed,
                          audit=audit([0.5] * 8, [0.5, 0.5, 0.5, 0.5, 0.5, 0.4, 0.4, 0.4])))
     runs.append(dict(proxy="buggy", method="random proposals", seed=0, audit=audit([0.1] * 8, [0.1] * 8)))
-    ch = C.drift_changes(runs)
+    ch = D.drift_changes(runs)
     assert len(ch) == 6
     first = ch[(ch.proxy == "buggy") & (ch.seed == 0)].iloc[0]
     # the last batch (a remainder, here with diversity 9) is left out: first 3 = batches 1-3, last 3 = batches 5-7
     assert first.diversity_change == pytest.approx(0.0)
     assert first.library_similarity_first == pytest.approx(0.5)
     assert first.library_similarity_last == pytest.approx(np.mean([0.3, 0.2, 0.2]))
-    con = C.drift_contrast(ch)
+    con = D.drift_contrast(ch)
     sim = con.loc["library_similarity"]
     assert sim["bug-free"] == pytest.approx(-0.1 * 2 / 3)
     assert sim["buggy − bug-free"] == pytest.approx(ch[ch.proxy == "buggy"].library_similarity_change.mean() - sim["bug-free"])
@@ -202,28 +203,56 @@ def test_target_rows_read_the_studies():
             rows.append(dict(proxy=proxy, method=method, seed=seed, proxy_top10=p + 0.01 * seed, true_top10=t + 0.01 * seed,
                              auc_top10=p, alarm_at=alarm, halogens_top10=5.0 if proxy == "buggy" else 0.5))
     out = {r["target"]: r for r in C.target_rows(ope, pd.DataFrame(rows), None, budget=1000)}
-    assert out["detector fires before half the budget in the hacked GA run"]["met"] is True
+    ips = next(v for k, v in out.items() if k.startswith("IPS: bias"))
+    lo_b, hi_b = ope["summary"].loc["IPS", ["bias_lo", "bias_hi"]]
+    assert ips["met"] is bool(lo_b < 0 < hi_b) and f"[{lo_b:+.4f}, {hi_b:+.4f}]" in ips["value"]
+    alarm = next(v for k, v in out.items() if k.startswith("batch alarm before half the budget"))
+    assert alarm["met"] is True and "[200, 200, 200]" in alarm["value"]  # ints, not floats
+    assert "by construction" in next(k for k in out if k.startswith("batch alarm before half"))
     assert out["detector silent in the bug-free GA run"]["met"] is True
     assert out["redesign (hacked run continued after its alarm) − hacked GA, true top10 (paired over seeds)"]["met"] is True
     row = next(v for k, v in out.items() if k.startswith("bug-free proxy: GA − random proposals, proxy top-10"))
     assert row["value"].startswith("+0.100") and row["met"] is None
     cfg_row = next(v for k, v in out.items() if k.startswith("classifier-free guidance under the same call budget"))
     assert "deviation" in cfg_row["target"] and cfg_row["value"].startswith("not run") and cfg_row["met"] is None
-    assert not any("chapter 4's model" in k for k in out)  # no sampling table, no sampling rows
+    assert not any("label-dropout EGNN" in k for k in out)  # no sampling table, no sampling rows
+    assert not any("late-onset" in k for k in out)
     sampling = pd.DataFrame(dict(seed=[0, 1, 2], calls=[150, 160, 170], sampling_proxy=[0.30, 0.32, 0.31],
                                  sampling_true=[0.30, 0.31, 0.29], at_calls_proxy=[0.50, 0.55, 0.52],
-                                 at_calls_true=[0.40, 0.38, 0.41], full_proxy=[0.60, 0.61, 0.62], full_true=[0.45, 0.44, 0.46]))
-    out = {r["target"]: r for r in C.target_rows(ope, pd.DataFrame(rows), None, budget=1000, sampling=sampling)}
-    at_calls = [v for k, v in out.items() if "sampler's call count" in k and "proxy top-10" in k]
-    assert len(at_calls) == 1 and at_calls[0]["met"] is True and at_calls[0]["value"].startswith("+0.213")
-    assert "150–170 calls" in next(k for k in out if "sampler's call count" in k)
+                                 at_calls_true=[0.40, 0.38, 0.41], screen_at_calls_proxy=[0.45, 0.45, 0.45],
+                                 screen_at_calls_true=[0.40, 0.40, 0.40], full_proxy=[0.60, 0.61, 0.62],
+                                 full_true=[0.45, 0.44, 0.46]))
+    late = pd.DataFrame(dict(seed=[0, 1], onset=400, alarm_at=[550.0, np.nan], top_alarm_at=[500.0, 600.0],
+                             fired_before_onset=[False, False], batch_delay=[150.0, np.nan], top10_delay=[100.0, 200.0],
+                             earliest_possible=[500.0, 500.0]))
+    contrast = pd.DataFrame(dict(metric=["proxy_top10", "true_top10", "auc_top10", "calls"], difference=[0.05, 0.04, 0.03, 1.0],
+                                 lo=[0.01, -0.01, 0.0, -1.0], hi=[0.09, 0.09, 0.06, 3.0]))
+    guided = dict(w=2.0, contrast=contrast, comparison=sampling)
+    out = {r["target"]: r for r in C.target_rows(ope, pd.DataFrame(rows), None, budget=1000, sampling=sampling,
+                                                 late=late, guided=guided)}
+    pools = next(v for k, v in out.items() if "starting pools" in k and "proxy top-10" in k)
+    assert pools["value"].startswith("+0.140") and pools["met"] is None  # 0.45 - mean(0.30, 0.32, 0.31)
+    sel = next(v for k, v in out.items() if "what the GA's selection added" in k and "true top-10" in k)
+    assert sel["value"].startswith("-0.003")
+    assert "150–170 calls" in next(k for k in out if "starting pools" in k)
     full_true = next(v for k, v in out.items() if "full 1000 calls" in k and "true top-10" in k)
     assert full_true["met"] is None and full_true["value"].startswith("+0.150")
+    assert all(v["met"] is None for k, v in out.items() if "label-dropout EGNN" in k)
+    cfg_proxy = next(v for k, v in out.items() if k.startswith("CFG (label 1, w = 2") and "proxy top10" in k)
+    assert cfg_proxy["value"].startswith("+0.050") and "(higher)" in cfg_proxy["value"]
+    assert not any(k.startswith("classifier-free guidance under the same call budget") for k in out)
+    late_rows = [v for k, v in out.items() if "late-onset" in k]
+    assert len(late_rows) == 2 and "fired in 1/2; delays [150, None]" in late_rows[0]["value"]
+    assert "earliest possible [100, 100]" in late_rows[0]["value"]
     sweep = pd.DataFrame({"w": [-1.0, 0.0, 1.0, 4.0], **{f"label_share_valid{x}": [0.1, 0.3, 0.6, 0.9] for x in ("", "_lo", "_hi")}})
     out = {r["target"]: r for r in C.target_rows(ope, pd.DataFrame(rows), sweep, budget=1000)}
     assert next(v for k, v in out.items() if k.startswith("guidance sweep at 4 scales: label-1 share"))["met"] is True
     plaus = next(v for k, v in out.items() if "plausibility" in k)
     assert "deviation" in next(k for k in out if "plausibility" in k) and plaus["met"] is None
+    sweep = sweep.assign(**{f"plausible{x}": [0.1, 0.2, 0.3, 0.4] for x in ("", "_lo", "_hi")})
+    out = {r["target"]: r for r in C.target_rows(ope, pd.DataFrame(rows), sweep, budget=1000)}
+    assert not any("deviation" in k for k in out if "plausib" in k)
+    assert "w=4: 0.40 [0.40, 0.40]" in next(v for k, v in out.items() if "plausible by chapter 4" in k)["value"]
     with pytest.raises(ValueError):
         C.run_benchmark(implementation="solutions", seeds=1)
 
@@ -246,20 +275,20 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
 
 
 def test_false_alarm_study_and_clopper_pearson():
-    assert C.clopper_pearson(0, 10)[0] == 0.0 and C.clopper_pearson(10, 10)[1] == 1.0
-    lo, hi = C.clopper_pearson(3, 10)
+    assert D.clopper_pearson(0, 10)[0] == 0.0 and D.clopper_pearson(10, 10)[1] == 1.0
+    lo, hi = D.clopper_pearson(3, 10)
     assert lo == pytest.approx(0.0667, abs=1e-3) and hi == pytest.approx(0.6525, abs=1e-3)
     lib = opt.library()
     cfg = _cfg(budget=200, population=30, offspring=50, n_init=100, library_audit=40, false_alarm_runs=2, seeds=2,
                first_seed=5)
-    out = C.false_alarm_study(cfg, lib)
+    out = D.false_alarm_study(cfg, lib)
     assert out["seed"].tolist() == [7, 8] and out.attrs["batch_alarm"][:2] == (int(out.batch_alarm.sum()), 2)
     assert not out.batch_alarm.any()
-    assert list(C.detection_seeds(cfg)) == [9, 10]  # after the reported (5-6) and false-alarm (7-8) seeds
-    hit = C.detection_study([9], "random screening", bug=True, cfg=cfg, lib=lib)
+    assert list(D.detection_seeds(cfg)) == [9, 10]  # after the reported (5-6) and false-alarm (7-8) seeds
+    hit = D.detection_study([9], "random screening", bug=True, cfg=cfg, lib=lib)
     assert hit["seed"].tolist() == [9] and hit.attrs["top10_alarm"][1] == 1
     with pytest.raises(ValueError, match="method must be"):
-        C.detection_study([9], "beam search", cfg=cfg, lib=lib)
+        D.detection_study([9], "beam search", cfg=cfg, lib=lib)
 
 
 def test_top10_at_and_sampling_comparison():
@@ -273,12 +302,100 @@ def test_top10_at_and_sampling_comparison():
     for bad in (9, 41):
         with pytest.raises(ValueError, match="calls must lie"):
             C.top10_at(run, bad)
-    sampled = pd.DataFrame([dict(proxy="bug-free", method="x", seed=5, calls=20, proxy_top10=0.1, true_top10=0.2),
-                            dict(proxy="buggy", method="x", seed=5, calls=20, proxy_top10=0.3, true_top10=0.2)])
-    out = C.sampling_comparison([run, dict(run, proxy="buggy")], sampled)
+    run["auc_top10"] = 0.7
+    screen = dict(run, method="random screening", history=history[::-1], auc_top10=0.6)
+    sampled = pd.DataFrame([dict(proxy="bug-free", method="x", seed=5, calls=20, proxy_top10=0.1, true_top10=0.2, auc_top10=0.05),
+                            dict(proxy="buggy", method="x", seed=5, calls=20, proxy_top10=0.3, true_top10=0.2, auc_top10=0.05)])
+    out = C.sampling_comparison([run, screen, dict(run, proxy="buggy"), dict(screen, proxy="buggy")], sampled)
     assert len(out) == 1 and out.iloc[0].at_calls_proxy == pytest.approx(p) and out.iloc[0].full_proxy == 9.9
-    assert out.iloc[0].sampling_proxy == 0.1 and out.iloc[0].calls == 20
+    assert out.iloc[0].sampling_proxy == 0.1 and out.iloc[0].calls == 20 and out.iloc[0].full_auc == 0.7
+    sc_p, sc_t = C.top10_at(screen, 20)  # random screening of the same seed, cut at the sampler's calls
+    assert out.iloc[0].screen_at_calls_proxy == pytest.approx(sc_p) and out.iloc[0].screen_at_calls_true == pytest.approx(sc_t)
+    assert out.iloc[0].sampling_auc == 0.05
     big = sampled.assign(calls=500)  # more calls than the run made: the run's whole history
-    assert C.sampling_comparison([run], big).iloc[0].at_calls_proxy == pytest.approx(C.top10_at(run, 40)[0])
+    assert C.sampling_comparison([run, screen], big).iloc[0].at_calls_proxy == pytest.approx(C.top10_at(run, 40)[0])
+    two = pd.concat([sampled, sampled.assign(method="y", proxy_top10=0.5)])
+    assert C.sampling_comparison([run, screen], two, sampler="y").iloc[0].sampling_proxy == 0.5
     with pytest.raises(ValueError, match="no sampling rows"):
-        C.sampling_comparison([run], sampled[sampled.proxy == "buggy"])
+        C.sampling_comparison([run, screen], sampled[sampled.proxy == "buggy"])
+
+
+def test_sampler_contrast_is_paired_by_seed():
+    rows = []
+    for seed, (a, b) in enumerate(((0.5, 0.3), (0.6, 0.35), (0.55, 0.3))):
+        rows += [dict(proxy="bug-free", method="cfg", seed=seed, proxy_top10=a, true_top10=a - 0.1, auc_top10=a / 2, calls=150),
+                 dict(proxy="bug-free", method="plain", seed=seed, proxy_top10=b, true_top10=b, auc_top10=b / 2, calls=140)]
+    rows.append(dict(proxy="buggy", method="cfg", seed=0, proxy_top10=9.0, true_top10=0.0, auc_top10=0.0, calls=1))
+    out = C.sampler_contrast(pd.DataFrame(rows), "cfg", "plain").set_index("metric")
+    assert out.loc["proxy_top10", "difference"] == pytest.approx(np.mean([0.2, 0.25, 0.25]))
+    assert out.loc["calls", "difference"] == 10 and out.loc["proxy_top10", "lo"] > 0
+    with pytest.raises(ValueError, match="need rows of both samplers"):
+        C.sampler_contrast(pd.DataFrame(rows), "cfg", "nope")
+
+
+def test_onset_proxy_switches_the_bug_on_after_onset_calls_and_remembers_scores():
+    lib = [s_ for s_ in opt.library() if oracles.halogen_count(oracles.mol_from_smiles(s_)) > 0][:6]
+    proxy = oracles.OnsetProxy(3)
+    assert proxy(lib[0]) == pytest.approx(oracles.proxy_score(lib[0], bug=False)) and not proxy.memo  # not attached
+    oracle = oracles.BudgetedOracle(proxy, 10)
+    proxy.attach(oracle)
+    oracle(lib[:5])
+    for i, s_ in enumerate(lib[:5]):  # calls 0-2 before the onset, 3-4 after it
+        assert proxy(s_) == pytest.approx(oracles.proxy_score(s_, bug=i >= 3)), i
+    assert proxy(lib[0]) == oracle.cache[lib[0]]  # re-scored later: the first score
+    with pytest.raises(ValueError, match="onset"):
+        oracles.OnsetProxy(-1)
+
+
+def test_late_onset_study_reports_delays_after_the_onset():
+    lib = opt.library()
+    cfg = _cfg(budget=400, population=30, offspring=50, n_init=100, library_audit=40, bug_onset_share=0.4)
+    out = C.late_onset_study([0], cfg, lib)
+    r = out.iloc[0]
+    assert r.onset == 160 and r.earliest_possible > r.onset and not r.fired_before_onset
+    for col, delay in (("alarm_at", "batch_delay"), ("top_alarm_at", "top10_delay")):
+        assert (np.isnan(r[col]) and np.isnan(r[delay])) or r[delay] == r[col] - r.onset
+        assert np.isnan(r[col]) or r[col] >= r.earliest_possible
+    clean = C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=0)
+    late = C.run_once("graph GA", oracles.OnsetProxy(160), lib, cfg, seed=0)
+    assert late["history"][:160] == clean["history"][:160]  # identical until the onset: paired with the bug-free run
+    assert late["history"][160:] != clean["history"][160:]
+    with pytest.raises(ValueError, match="onset must lie"):
+        C.late_onset_study([0], cfg, lib, onset=400)
+    rep = D.detector_report([dict(clean, proxy="bug-free")], cfg)
+    a = clean["audit"]
+    assert rep["bug_free_exceed_two_sample"] == int((a.gap_z_two_sample > opt.ALARM_Z).sum())
+    ratio = a.gap_z_two_sample / a.gap_z  # two-sample SE: sd·√(1/8 + 1/40) vs sd/√8
+    assert np.allclose(ratio[a.gap_z.abs() > 1e-9], 1 / np.sqrt(1 + 8 / 40))
+
+
+def test_sampling_contrasts_late_onset_lines_drift_verdicts_and_rate_table():
+    comp = pd.DataFrame(dict(seed=[0, 1, 2], calls=[150, 160, 170], sampling_proxy=[0.30, 0.32, 0.31],
+                             sampling_true=[0.30, 0.31, 0.29], sampling_auc=[0.2, 0.2, 0.2], at_calls_proxy=[0.50, 0.55, 0.52],
+                             at_calls_true=[0.40, 0.38, 0.41], screen_at_calls_proxy=[0.45, 0.45, 0.45],
+                             screen_at_calls_true=[0.40, 0.40, 0.40], full_proxy=[0.60, 0.61, 0.62],
+                             full_true=[0.45, 0.44, 0.46], full_auc=[0.5, 0.5, 0.6]))
+    out = C.sampling_contrasts(comp)
+    assert list(out.index) == [w for _, _, w in C.SAMPLING_PAIRS]
+    assert out.iloc[0]["proxy top-10"].startswith("+0.140") and out.iloc[1]["true top-10"].startswith("-0.003")
+    assert out.iloc[3]["proxy AUC"].startswith("+0.333") and out.iloc[0]["proxy AUC"] == ""
+    table = pd.DataFrame(dict(proxy="bug-free", method="graph GA", seed=[5, 6], true_top10=[0.5, 0.6], halogens_top10=[0.0, 1.0]))
+    late = pd.DataFrame(dict(seed=[6, 5], onset=400, calls=1000, alarm_at=[550.0, np.nan], top_alarm_at=[500.0, 600.0],
+                             fired_before_onset=[False, False], batch_delay=[150.0, np.nan], top10_delay=[100.0, 200.0],
+                             earliest_possible=[500.0, 479.0], true_top10=[0.4, 0.45], halogens_top10=[3.0, 2.0]))
+    lines = C.late_onset_lines(late, table)
+    assert lines[0].startswith("late onset (bug on after 400 of 1000 calls), batch alarm: fired in 1/2 runs, before the onset in 0")
+    assert "delay in calls per seed [150, None] (earliest possible [100, 79])" in lines[0]
+    assert "[100, 200]" in lines[1]
+    assert lines[2].startswith("late-onset − bug-free GA, true_top10 (paired over seeds): -0.125")  # paired by seed, not row
+    drift = pd.DataFrame({"buggy": [-0.2], "buggy lo": [-0.3], "buggy hi": [-0.1], "bug-free": [0.0], "bug-free lo": [-0.1],
+                          "bug-free hi": [0.1], "buggy − bug-free": [-0.2], "buggy − bug-free lo": [-0.4],
+                          "buggy − bug-free hi": [-0.01]}, index=pd.Index(["library_similarity"], name="signal"))
+    v = D.drift_verdicts(drift).loc["library_similarity"]
+    assert v["buggy"] == "-0.200 [-0.300, -0.100] (lower)" and v["bug-free"].endswith("(no detectable difference)")
+    assert v["buggy − bug-free"].endswith("(lower)")
+    d = pd.DataFrame(dict(seed=[3, 4]))
+    d.attrs = {"batch_alarm": (0, 2, 0.0, 0.84), "top10_alarm": (2, 2, 0.16, 1.0)}
+    rates = D.rate_table({"x": d})
+    assert rates.loc[("x", "top10 alarm"), "fired"] == "2/2" and rates.loc[("x", "batch alarm"), "rate_hi"] == 0.84
+    assert rates.loc[("x", "batch alarm"), "seeds"] == "3-4"

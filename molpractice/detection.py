@@ -1,0 +1,163 @@
+"""The detector's behaviour in the chapter-6 campaign: what the audit's alarms saw in the reported runs
+(:func:`detector_report`), their per-run false-alarm and detection rates on seeds used nowhere else
+(:func:`false_alarm_study`, :func:`detection_study`), drift of the
+audit signals over a run (:func:`drift_changes`, :func:`drift_contrast`) and the batches that crossed the
+threshold (:func:`alarmed_batches`). The runs themselves are :func:`molpractice.campaign.run_once`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import oracles
+from .campaign import mean_interval, run_once
+from .optimizers import METHODS, SETTINGS, library
+
+
+def detector_report(runs, cfg) -> dict:
+    """What the detector could and did see: per hacked GA run the first batch's gap z and halogens per
+    molecule and the earliest call at which the :data:`~molpractice.optimizers.ALARM_RUN`-batch rule could
+    fire; over every bug-free batch (all methods) the largest z and the share of batches above ALARM_Z
+    (with a Clopper–Pearson interval — approximate: batches of one run share its library baseline, so they are
+    not independent), and how many of them exceed ALARM_Z with the two-sample z (``bug_free_exceed_two_sample``);
+    per (proxy, method) the runs with each alarm."""
+    from .optimizers import ALARM_RUN, ALARM_Z
+
+    hacked = [r for r in runs if r["proxy"] == "buggy" and r["method"] == "graph GA"]
+    first = pd.DataFrame([dict(seed=r["seed"], first_batch_z=r["audit"]["gap_z"].iloc[0],
+                               first_batch_halogens=r["audit"]["halogens"].iloc[0],
+                               earliest_possible=r["audit"]["calls"].iloc[ALARM_RUN - 1], alarm_at=r["alarm_at"],
+                               top_alarm_at=r["top_alarm_at"]) for r in hacked])
+    audits = [r["audit"] for r in runs if r["proxy"] == "bug-free"]
+    z = np.concatenate([a["gap_z"].to_numpy() for a in audits])
+    z2 = np.concatenate([a["gap_z_two_sample"].to_numpy() for a in audits]) if all(
+        "gap_z_two_sample" in a for a in audits) else np.full(len(z), np.nan)
+    k, n = int((z > ALARM_Z).sum()), len(z)
+    lo, hi = clopper_pearson(k, n)
+    alarms = pd.DataFrame([dict(proxy=r["proxy"], method=r["method"], batch_alarm=r["alarm_at"] is not None,
+                                top10_alarm=r["top_alarm_at"] is not None) for r in runs])
+    alarms = alarms.groupby(["proxy", "method"], sort=False)[["batch_alarm", "top10_alarm"]].sum().astype(int)
+    return dict(first=first, bug_free_max_z=float(z.max()), bug_free_batches=n, bug_free_exceed=k,
+                bug_free_exceed_ci=(lo, hi), alarms=alarms,
+                bug_free_exceed_two_sample=int((z2 > ALARM_Z).sum()))
+
+
+def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Exact binomial (1 − alpha) interval of k successes in n trials."""
+    from scipy.stats import beta
+
+    lo = float(beta.ppf(alpha / 2, k, n - k + 1)) if k > 0 else 0.0
+    hi = float(beta.ppf(1 - alpha / 2, k + 1, n - k)) if k < n else 1.0
+    return lo, hi
+
+
+def detection_study(seeds, method: str = "graph GA", bug: bool = False, cfg=None, lib=None) -> pd.DataFrame:
+    """Audited runs of ``method`` on the proxy (``bug`` selects the buggy one) for the given ``seeds`` (pick
+    seeds used nowhere else): per run, whether each alarm fired and the largest batch and top-10 z. ``attrs``
+    holds the share of runs in which each rule fired with its Clopper–Pearson 95 % interval
+    (``"batch_alarm"``, ``"top10_alarm"``: (k, n, lo, hi)) — a false-alarm rate on the bug-free proxy, a
+    detection rate on the buggy one."""
+    cfg = cfg or SETTINGS.current()
+    lib = lib or library()
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    rows = []
+    for seed in seeds:
+        r = run_once(method, lambda s: oracles.proxy_score(s, bug=bug), lib, cfg, seed)
+        top_z = r["audit"]["top_z"].to_numpy(float)
+        rows.append(dict(seed=seed, batch_alarm=r["alarm_at"] is not None, top10_alarm=r["top_alarm_at"] is not None,
+                         max_batch_z=float(r["audit"]["gap_z"].max()),
+                         max_top10_z=float(np.nanmax(top_z)) if np.isfinite(top_z).any() else float("nan")))
+    out = pd.DataFrame(rows, columns=["seed", "batch_alarm", "top10_alarm", "max_batch_z", "max_top10_z"])
+    for col in ("batch_alarm", "top10_alarm"):
+        k, n = int(out[col].sum()), len(out)
+        out.attrs[col] = (k, n, *clopper_pearson(k, n))
+    return out
+
+
+def false_alarm_study(cfg=None, lib=None, seeds=None) -> pd.DataFrame:
+    """Audited graph-GA runs on the bug-free proxy for seeds used nowhere else (default: the
+    ``cfg.false_alarm_runs`` seeds after the reported ones): :func:`detection_study` on the bug-free proxy,
+    whose ``attrs`` are then per-run false-alarm rates."""
+    cfg = cfg or SETTINGS.current()
+    if seeds is None:
+        start = getattr(cfg, "first_seed", 0) + cfg.seeds
+        seeds = range(start, start + cfg.false_alarm_runs)
+    return detection_study(seeds, "graph GA", bug=False, cfg=cfg, lib=lib)
+
+
+def detection_seeds(cfg=None) -> range:
+    """Seeds for the detection-rate runs on the buggy proxy: after the reported and the false-alarm seeds, so
+    used nowhere else (the top-10 rule's scale was changed after seeing reported seed 5)."""
+    cfg = cfg or SETTINGS.current()
+    start = getattr(cfg, "first_seed", 0) + cfg.seeds + cfg.false_alarm_runs
+    return range(start, start + cfg.false_alarm_runs)
+
+
+def drift_changes(runs, proxies=("buggy", "bug-free"), method: str = "graph GA", k: int = 3) -> pd.DataFrame:
+    """Per seed and proxy, the change of each audit signal (diversity, similarity to the library, rank
+    agreement, halogens) from the first ``k`` to the last ``k`` full batches (the last batch, possibly a
+    remainder, is left out). Rows: seed, proxy, ``<signal>_first``, ``<signal>_last``, ``<signal>_change``."""
+    rows = []
+    for r in runs:
+        if r["proxy"] not in proxies or r["method"] != method:
+            continue
+        a = r["audit"].iloc[:-1]
+        first, last = a.head(k).mean(numeric_only=True), a.tail(k).mean(numeric_only=True)
+        row = dict(seed=r["seed"], proxy=r["proxy"])
+        for col in DRIFT_SIGNALS:
+            row[f"{col}_first"], row[f"{col}_last"] = float(first[col]), float(last[col])
+            row[f"{col}_change"] = float(last[col] - first[col])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+DRIFT_SIGNALS = ("diversity", "library_similarity", "rank_agreement", "halogens")
+
+
+def drift_contrast(changes: pd.DataFrame, a: str = "buggy", b: str = "bug-free") -> pd.DataFrame:
+    """From :func:`drift_changes`: per signal, the mean change in ``a`` runs and in ``b`` runs (each with its
+    t-interval over seeds) and the paired difference of the changes ``a`` − ``b`` (same seeds)."""
+    rows = []
+    for col in DRIFT_SIGNALS:
+        ca = changes[changes.proxy == a].set_index("seed")[f"{col}_change"]
+        cb = changes[changes.proxy == b].set_index("seed")[f"{col}_change"].reindex(ca.index)
+        row = dict(signal=col)
+        for name, x in ((a, ca), (b, cb), (f"{a} − {b}", ca - cb)):
+            m, lo, hi = mean_interval(x.to_numpy())
+            row[f"{name}"], row[f"{name} lo"], row[f"{name} hi"] = m, lo, hi
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("signal")
+
+
+def alarmed_batches(runs, proxy: str, method: str) -> pd.DataFrame:
+    """The batches whose gap z exceeded ALARM_Z in the (``proxy``, ``method``) runs, with their halogens."""
+    from .optimizers import ALARM_Z
+
+    rows = [dict(seed=r["seed"], calls=row.calls, gap_z=row.gap_z, halogens=row.halogens)
+            for r in runs if r["proxy"] == proxy and r["method"] == method
+            for row in r["audit"].itertuples() if row.gap_z > ALARM_Z]
+    return pd.DataFrame(rows, columns=["seed", "calls", "gap_z", "halogens"])
+
+
+def drift_verdicts(drift: pd.DataFrame, a: str = "buggy", b: str = "bug-free") -> pd.DataFrame:
+    """:func:`drift_contrast`'s table as verdict texts (mean [t-interval] (higher/lower/no detectable difference)):
+    per signal, the change in ``a`` runs, in ``b`` runs and the paired difference ``a`` − ``b``."""
+    from .campaign import verdict
+
+    cols = (a, b, f"{a} − {b}")
+    return pd.DataFrame({c: [verdict(*row[[c, f"{c} lo", f"{c} hi"]]) for _, row in drift.iterrows()] for c in cols},
+                        index=drift.index)
+
+
+def rate_table(studies: dict) -> pd.DataFrame:
+    """``{label: detection_study(...) table}`` → one row per (label, rule): the seeds, how many runs the rule fired
+    in, and the Clopper–Pearson 95 % interval of that rate (a false-alarm rate on the bug-free proxy, a detection
+    rate on the buggy one)."""
+    rows = []
+    for label, d in studies.items():
+        for rule in ("batch_alarm", "top10_alarm"):
+            k, n, lo, hi = d.attrs[rule]
+            rows.append(dict(runs=label, seeds=f"{d.seed.min()}-{d.seed.max()}", rule=rule.replace("_", " "),
+                             fired=f"{k}/{n}", rate_lo=round(lo, 2), rate_hi=round(hi, 2)))
+    return pd.DataFrame(rows).set_index(["runs", "rule"])
