@@ -20,6 +20,8 @@ Inside the worker (see :mod:`molpractice.grading_pool` for how workers start war
   fails with a message saying so, and when a grader cannot use what a function returned (e.g. numpy where a
   tensor is expected) the verdict is ``failed`` and names the function and what it returned;
 * messages are clipped to :data:`MESSAGE_LIMIT` characters (learner text can be megabytes);
+* the heap loaded before grading (libraries, graders, the learner's package) is frozen out of the garbage
+  collector's reach (``gc.freeze``), so graders that allocate much do not pay for collections over it;
 * the worker is killed after its last verdict or at a timeout, so threads or processes left behind by
   learner code never keep ``grade`` waiting.
 
