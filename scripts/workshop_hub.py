@@ -279,8 +279,27 @@ class Room:
             server = (user or {}).get("servers", {}).get("", {}) if code == 200 else {}
             if server.get("ready"):
                 return
-            time.sleep(0.5)
+            time.sleep(0.25)
         raise HubError(f"{learner}'s server was not ready within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def start_servers(self, learners, timeout: float = 240) -> None:
+        """Start the servers of ``learners`` at the same time (as a room does when everyone opens the hub at
+        once) and wait until every one is ready; the first failure is raised."""
+        self._each(lambda learner: self.start_server(learner, timeout), learners)
+
+    def follow_links(self, learners, link: str, timeout: float = 300) -> dict[str, list[str]]:
+        """:meth:`follow_link` for every learner in ``learners`` at the same time; ``{learner: output lines}``."""
+        learners = list(learners)
+        return dict(zip(learners, self._each(lambda learner: self.follow_link(learner, link, timeout), learners)))
+
+    @staticmethod
+    def _each(task, learners) -> list:
+        """``task(learner)`` for every learner, in threads (each waits on the hub or a server, not on the CPU)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        learners = list(learners)
+        with ThreadPoolExecutor(max_workers=max(1, len(learners))) as pool:
+            return list(pool.map(task, learners))
 
     def browser(self, learner: str):
         """A cookie-keeping HTTP client logged in to the hub as ``learner`` (the hub's login form: HTML pages

@@ -120,10 +120,10 @@ def test_an_instructors_day_on_a_real_hub(tmp_path):
     room = workshop_hub.Room(LEARNERS, directory=tmp_path / "hub", env={"MOLPRACTICE_FAST": "1"})
     with room:
         link = _guide_link(room.url, remote.as_uri(), branch)
-        # 1. every learner follows the link and gets the curriculum in their home
+        # 1. every learner (all at once, as in a room) starts their server, follows the link and gets the curriculum
+        room.start_servers(LEARNERS)
+        room.follow_links(LEARNERS, link)
         for name in LEARNERS:
-            room.start_server(name)
-            room.follow_link(name, link)
             assert (room.home(name) / EXERCISE).is_file(), f"{name} did not get the curriculum"
             stub = room.read_file(name, EXERCISE)
             assert "raise NotImplementedError" in stub
@@ -161,8 +161,7 @@ def test_an_instructors_day_on_a_real_hub(tmp_path):
         _git("commit", "-q", "-am", "Workshop update", cwd=work)
         _git("push", "-q", "origin", branch, cwd=work)
 
-        for name in LEARNERS:
-            room.follow_link(name, link)
+        room.follow_links(LEARNERS, link)
 
         # 4. what the guide promises
         for name in LEARNERS:
