@@ -194,9 +194,13 @@ def bca_interval(values, estimate: float, jackknife, alpha: float = 0.05) -> tup
     full-sample ``estimate`` and the leave-one-out ``jackknife`` values of the same statistic.
 
     The bias correction z₀ = Φ⁻¹(fraction of resamples below the estimate) moves the interval when the bootstrap
-    distribution is not centred on the estimate (a biased statistic such as the ECE); the acceleration a (from the
-    jackknife's skewness) corrects for a standard error that changes with the parameter. The fraction is clipped
-    to [1/(B + 1), B/(B + 1)], so an estimate outside every resample gives the most extreme quantiles, not ±∞.
+    distribution is not centred on the estimate; the acceleration a (from the jackknife's skewness) corrects for a
+    standard error that changes with the parameter. The fraction is clipped to [1/(B + 1), B/(B + 1)], so an
+    estimate outside every resample gives the most extreme quantiles, not ±∞. BCa's accuracy assumes a smooth
+    statistic (a mean, an NLL, an RMSE); for a binned calibration error (ECE, QCE) or a coverage near perfect
+    calibration — non-smooth, discrete, at the kink of |·| — neither BCa nor the percentile interval is reliable
+    (the jackknife acceleration is inconsistent there, as for the median): read such changes with
+    :func:`reference_change` instead.
     """
     from scipy.stats import norm
 
@@ -263,107 +267,10 @@ def compare(a: float, b: float, lower: str = "lower", higher: str = "higher", sa
     return lower if a < b else higher if a > b else same
 
 
-# ------------------------------------------------------------------------ reference values (calibrated)
-REFERENCE_METRICS = ("spearman", "nll", "ece", "qce", "coverage68", "coverage95")
-
-
-def reference_values(chapter3, mean, var, y, draws: int = 1000, seed: int = 0, n_levels: int | None = None) -> dict:
-    """Each metric observed vs its distribution under "the model is calibrated" (Rasmussen et al. 2023).
-
-    Draws y* ~ N(μ, σ²) with the model's own μ and σ on the same molecules ``draws`` times and recomputes
-    every metric of :data:`REFERENCE_METRICS` (with ``chapter3``'s NLL and ECE). Returns ``{metric:
-    {"observed", "median", "low", "high", "fraction_below"}}`` — the reference median, its central 95 % band,
-    and the fraction of calibrated draws below the observed value (near 0 or 1: the observation is outside
-    what calibration gives).
-    """
-    mean, var, y = (np.asarray(a, dtype=float) for a in (mean, var, y))
-    std = np.sqrt(var)
-    n_levels = int(n_levels or _default("n_levels"))
-    rng = np.random.default_rng(seed)
-
-    def metrics(target):
-        z = (target - mean) / std
-        return {"spearman": spearman(np.abs(target - mean), std),
-                "nll": chapter3.gaussian_nll(mean, var, target),
-                "ece": chapter3.regression_ece(mean, std, target, n_levels=n_levels),
-                "qce": chapter3.quantile_calibration_error(mean, std, target, n_levels=n_levels),
-                "coverage68": float(np.mean(np.abs(z) <= 0.994457883209753)),
-                "coverage95": float(np.mean(np.abs(z) <= 1.959963984540054))}
-
-    observed = metrics(y)
-    sims = [metrics(mean + std * rng.standard_normal(len(y))) for _ in range(int(draws))]
-    out = {}
-    for key in REFERENCE_METRICS:
-        values = np.array([s[key] for s in sims])
-        low, med, high = np.quantile(values, [0.025, 0.5, 0.975])
-        out[key] = {"observed": observed[key], "median": float(med), "low": float(low), "high": float(high),
-                    "fraction_below": float(np.mean(values < observed[key]))}
-    return out
-
-
-def calibrated_pit_reference(n: int, draws: int = 1000, seed: int = 0, n_levels: int | None = None) -> dict:
-    """Reference bands of the PIT-only metrics (interval ECE, QCE, coverage68/95) for ``n`` molecules under
-    calibration. A calibrated model's PIT values are i.i.d. uniform whatever its μ and σ, so these bands depend on
-    n alone (unlike the Spearman's and the NLL's, which need the σ's). Returns ``{metric: {"median", "low",
-    "high"}}``."""
-    n_levels = int(n_levels or _default("n_levels"))
-    rng = np.random.default_rng(seed)
-    sims = {"ece": [], "qce": [], "coverage68": [], "coverage95": []}
-    for _ in range(int(draws)):
-        u = rng.random(int(n))
-        sims["ece"].append(interval_ece_from_pit(u, n_levels))
-        sims["qce"].append(quantile_calibration_error_from_pit(u, n_levels))
-        sims["coverage68"].append(coverage_from_pit(u, 0.68))
-        sims["coverage95"].append(coverage_from_pit(u, 0.95))
-    out = {}
-    for key, values in sims.items():
-        low, med, high = np.quantile(values, [0.025, 0.5, 0.975])
-        out[key] = {"median": float(med), "low": float(low), "high": float(high)}
-    return out
-
-
 def _norm_cdf(z):
     from scipy.special import ndtr
 
     return ndtr(z)
-
-
-def reference_table(refs: dict):
-    """``{split: reference_values(...)}`` as a DataFrame (split × metric)."""
-    import pandas as pd
-
-    rows = []
-    for split, ref in refs.items():
-        for key, r in ref.items():
-            inside = r["low"] <= r["observed"] <= r["high"]
-            rows.append({"split": split, "metric": key, "observed": round(r["observed"], 3),
-                         "calibrated median": round(r["median"], 3),
-                         "calibrated 95% band": f"{r['low']:.3f} to {r['high']:.3f}",
-                         "inside band": inside})
-    return pd.DataFrame(rows).set_index(["split", "metric"])
-
-
-def ece_null(chapter3, p, labels, draws: int = 1000, seed: int = 0, n_bins: int | None = None) -> dict:
-    """A fixed-forecast variant of Bröcker & Smith's (2007) consistency resampling, for chapter 3's top-label
-    classification ECE. Bröcker & Smith also resample the forecasts with replacement; here the probabilities
-    stay the observed ones (the question is "what would *these* forecasts score if they were calibrated?").
-
-    Labels are redrawn as y* ~ Bernoulli(p) (the probabilities taken at their word), and the ECE recomputed:
-    its distribution is what a *perfectly calibrated* model scores at this n and with these probabilities —
-    the ECE's upward bias included. Returns ``{"observed", "median", "low", "high", "p_value"}`` (p-value:
-    fraction of calibrated draws with an ECE ≥ the observed one), ``"p_two_sided"`` (2 × the smaller tail, at
-    most 1: an ECE far *below* the draws also rejects the null) and ``"excess"`` = observed − median.
-    """
-    p = np.asarray(p, dtype=float)
-    n_bins = int(n_bins or _default("n_bins"))
-    rng = np.random.default_rng(seed)
-    observed = chapter3.classification_ece(p, np.asarray(labels, dtype=int), n_bins=n_bins)
-    values = np.array([chapter3.classification_ece(p, (rng.random(len(p)) < p).astype(int), n_bins=n_bins)
-                       for _ in range(int(draws))])
-    low, med, high = np.quantile(values, [0.025, 0.5, 0.975])
-    p_ge, p_le = float(np.mean(values >= observed)), float(np.mean(values <= observed))
-    return {"observed": float(observed), "median": float(med), "low": float(low), "high": float(high),
-            "p_value": p_ge, "p_two_sided": min(1.0, 2 * min(p_ge, p_le)), "excess": float(observed - med)}
 
 
 # ------------------------------------------------------------------------------------------- isotonic
@@ -419,15 +326,38 @@ def pit_metrics(u, width68, width95, n_levels: int = 100) -> dict:
             "width68": float(np.mean(width68)), "width95": float(np.mean(width95))}
 
 
-def recalibration_comparison(chapter3, val: dict, test: dict, n_boot: int | None = None, seed: int = 0) -> dict:
+def coverage_change(covered_old, covered_new, nested: bool) -> dict:
+    """A change of interval coverage on the same molecules, by counting: ``gained`` (covered only by the new
+    interval), ``lost`` (only by the old). With ``nested`` intervals (one contains the other for every molecule)
+    the sign is fixed by construction, so no test is made; otherwise the exact McNemar p-value of the discordant
+    molecules (a binomial test at ½)."""
+    from scipy.stats import binomtest
+
+    old, new = np.asarray(covered_old, dtype=bool), np.asarray(covered_new, dtype=bool)
+    gained, lost = int(np.sum(new & ~old)), int(np.sum(old & ~new))
+    p = None if nested or gained + lost == 0 else float(binomtest(min(gained, lost), gained + lost, 0.5).pvalue)
+    return {"change": float(new.mean() - old.mean()), "gained": gained, "lost": lost, "nested": bool(nested),
+            "p_mcnemar": p, "kind": "coverage"}
+
+
+def recalibration_comparison(chapter3, val: dict, test: dict, n_boot: int | None = None, seed: int = 0,
+                             draws: int = 1000) -> dict:
     """Raw vs variance scaling vs isotonic recalibration, both maps fitted on ``val`` and applied once to
     ``test`` (dicts with ``mean``, ``var``, ``y``).
 
-    Returns ``{"s2", "s2_ci", "metrics": {variant: {...}}, "changes": {(variant, metric): paired_change}}``:
-    s² and its bootstrap interval over validation molecules; every metric of :func:`pit_metrics` (plus
-    ``nll`` where defined: raw and variance scaling) per variant; each change vs raw with its paired
-    bootstrap interval over test molecules (BCa, with the percentile interval and the bootstrap mean: see
-    :func:`change_summary`; the maps stay fixed: the interval is the test set's sampling error, not the fit's).
+    Returns ``{"s2", "s2_ci", "metrics": {variant: {...}}, "changes": {(variant, metric): {...}}, "isotonic",
+    "nested"}``: s² and its bootstrap interval over validation molecules; every metric of :func:`pit_metrics`
+    (plus ``nll`` where defined: raw and variance scaling) per variant; and each change vs raw, read the way its
+    statistic allows (``kind``):
+
+    * ``nll`` (a smooth proper score): paired bootstrap interval over test molecules (:func:`paired_change`;
+      the map stays fixed, so the interval is the test set's sampling error, not the fit's);
+    * ``ece``, ``qce`` (binned, non-smooth): :func:`reference_change` — the change a calibrated raw model would
+      show under the same map (y* ~ N(μ, σ²) with the raw μ, σ; ``draws`` draws);
+    * ``coverage68``, ``coverage95``: :func:`coverage_change` (molecules gained / lost; nested intervals fix the
+      sign — variance scaling always, isotonic when its interval contains or sits inside the raw one);
+    * ``width68``, ``width95``: a fixed multiple of σ for both maps, so the sign is fixed by construction: size
+      only (``kind`` "fixed").
     """
     from scipy.stats import norm
 
@@ -436,70 +366,77 @@ def recalibration_comparison(chapter3, val: dict, test: dict, n_boot: int | None
     s2_lo, s2_hi, _ = bootstrap_interval(lambda m, v, y: chapter3.fit_variance_scale(m, v, y),
                                          (val["mean"], val["var"], val["y"]), n_boot=n_boot, seed=seed)
     iso = IsotonicCalibrator().fit(pit(val["mean"], np.sqrt(val["var"]), val["y"]))
-    z68, z95 = norm.ppf(0.84), norm.ppf(0.975)
-    iso_q = {lvl: norm.ppf(np.clip(iso.inverse([(1 - lvl) / 2, (1 + lvl) / 2]), 1e-12, 1 - 1e-12))
-             for lvl in (0.68, 0.95)}
+    z = {0.68: norm.ppf(0.84), 0.95: norm.ppf(0.975)}
+    iso_q = {lvl: norm.ppf(np.clip(iso.inverse([(1 - lvl) / 2, (1 + lvl) / 2]), 1e-12, 1 - 1e-12)) for lvl in z}
+    m, v, y = (np.asarray(test[k], dtype=float) for k in ("mean", "var", "y"))
+    sd, root = np.sqrt(v), math.sqrt(s2)
+    pits = {"raw": lambda yy: pit(m, sd, yy), "variance_scaled": lambda yy: pit(m, root * sd, yy),
+            "isotonic": lambda yy: iso.transform(pit(m, sd, yy))}
+    bounds = {"raw": {lvl: (-z[lvl], z[lvl]) for lvl in z}, "variance_scaled": {lvl: (-root * z[lvl], root * z[lvl])
+                                                                              for lvl in z},
+              "isotonic": {lvl: tuple(iso_q[lvl]) for lvl in z}}
+    metrics = {}
+    for name, f in pits.items():
+        b = bounds[name]
+        metrics[name] = pit_metrics(f(y), (b[0.68][1] - b[0.68][0]) * sd, (b[0.95][1] - b[0.95][0]) * sd, n_levels)
+        metrics[name]["nll"] = (chapter3.gaussian_nll(m, v, y) if name == "raw" else
+                                chapter3.gaussian_nll(m, s2 * v, y) if name == "variance_scaled" else float("nan"))
+    changes, nested = {}, {}
+    draw = gaussian_draw(m, sd)
+    pit_stat = {"ece": interval_ece_from_pit, "qce": quantile_calibration_error_from_pit}
+    for k, variant in enumerate(("variance_scaled", "isotonic")):
+        for key, fn in pit_stat.items():
+            new = lambda yy, f=pits[variant], fn=fn: fn(f(yy), n_levels)  # noqa: E731
+            old = lambda yy, fn=fn: fn(pits["raw"](yy), n_levels)  # noqa: E731
+            changes[(variant, key)] = reference_change(new, old, draw, metrics[variant][key] - metrics["raw"][key],
+                                                       draws=draws, seed=seed + k)
+        for lvl in z:
+            lo, hi = bounds[variant][lvl]
+            nested[(variant, lvl)] = bool((lo >= -z[lvl] and hi <= z[lvl]) or (lo <= -z[lvl] and hi >= z[lvl]))
+            zz = (y - m) / sd
+            changes[(variant, f"coverage{round(100 * lvl)}")] = coverage_change(
+                np.abs(zz) <= z[lvl], (zz >= lo) & (zz <= hi), nested[(variant, lvl)])
+            key = f"width{round(100 * lvl)}"
+            changes[(variant, key)] = {"change": metrics[variant][key] - metrics["raw"][key], "kind": "fixed"}
+    nll = lambda a, b, c: chapter3.gaussian_nll(a, s2 * b, c)  # noqa: E731
+    changes[("variance_scaled", "nll")] = {**paired_change(nll, chapter3.gaussian_nll, (m, v, y), n_boot=n_boot,
+                                                           seed=seed), "kind": "paired"}
+    return {"s2": s2, "s2_ci": (s2_lo, s2_hi), "metrics": metrics, "changes": changes, "isotonic": iso,
+            "nested": nested, "draws": int(draws)}
 
-    def variant_metrics(name, m, v, y):
-        sd = np.sqrt(v)
-        if name == "raw":
-            out = pit_metrics(pit(m, sd, y), 2 * z68 * sd, 2 * z95 * sd, n_levels)
-            out["nll"] = chapter3.gaussian_nll(m, v, y)
-        elif name == "variance_scaled":
-            out = pit_metrics(pit(m, math.sqrt(s2) * sd, y), 2 * z68 * math.sqrt(s2) * sd,
-                              2 * z95 * math.sqrt(s2) * sd, n_levels)
-            out["nll"] = chapter3.gaussian_nll(m, s2 * v, y)
-        else:
-            out = pit_metrics(iso.transform(pit(m, sd, y)), np.diff(iso_q[0.68])[0] * sd,
-                              np.diff(iso_q[0.95])[0] * sd, n_levels)
-            out["nll"] = float("nan")
-        return out
 
-    arrays = (test["mean"], test["var"], test["y"])
-    variants = ("raw", "variance_scaled", "isotonic")
-    keys = ("qce", "ece", "coverage68", "coverage95", "width95", "nll")
-    metrics = {v: variant_metrics(v, *arrays) for v in variants}
-    rng = np.random.default_rng(seed)
-    n = len(test["y"])
-    boot = []  # one resample of the test molecules serves every variant: paired differences
-    for idx in rng.integers(0, n, size=(int(n_boot or _default("n_boot")), n)):
-        per = {v: variant_metrics(v, *(a[idx] for a in arrays)) for v in variants}
-        boot.append({(v, k): per[v][k] - per["raw"][k] for v in variants[1:] for k in keys})
-    jack = []  # leave-one-molecule-out values for the BCa acceleration
-    keep = np.ones(n, dtype=bool)
-    for i in range(n):
-        keep[i] = False
-        per = {v: variant_metrics(v, *(a[keep] for a in arrays)) for v in variants}
-        jack.append({(v, k): per[v][k] - per["raw"][k] for v in variants[1:] for k in keys})
-        keep[i] = True
-    changes = {}
-    for v in variants[1:]:
-        for key in keys:
-            if key == "nll" and v == "isotonic":
-                continue
-            changes[(v, key)] = change_summary(metrics[v][key] - metrics["raw"][key], [b[(v, key)] for b in boot],
-                                               [j[(v, key)] for j in jack])
-    return {"s2": s2, "s2_ci": (s2_lo, s2_hi), "metrics": metrics, "changes": changes, "isotonic": iso}
+RECALIBRATION_KEYS = ("qce", "ece", "coverage68", "coverage95", "width68", "width95", "nll")
+
+
+def describe_change(c: dict | None) -> str:
+    """One table cell for a :func:`recalibration_comparison` change, read the way its kind allows."""
+    if c is None:
+        return "n/a"
+    kind = c.get("kind", "paired")
+    if kind == "reference":
+        return f"{c['change']:+.3f}; calibrated-reference band ({c['low']:+.3f}, {c['high']:+.3f}): {c['where']}"
+    if kind == "coverage":
+        tail = ("nested: sign fixed" if c["nested"] else
+                "no discordant molecule" if c["p_mcnemar"] is None else f"McNemar p = {c['p_mcnemar']:.2f}")
+        return f"{c['change']:+.3f} (+{c['gained']}/−{c['lost']} molecules; {tail})"
+    if kind == "fixed":
+        return f"{c['change']:+.3f} (fixed multiple of σ: sign fixed, size only)"
+    return f"{c['change']:+.3f} (paired 95% CI {c['low']:+.3f}, {c['high']:+.3f}) {c['verdict']}"
 
 
 def recalibration_table(comparisons: dict):
     """``{split: recalibration_comparison(...)}`` as a DataFrame: value per variant and, for the two maps, the
-    paired change vs raw with its bootstrap mean and BCa interval; ``*`` marks a change whose percentile-interval
-    verdict differs (method-sensitive)."""
+    change vs raw read the way its statistic allows (:func:`describe_change`)."""
     import pandas as pd
 
     rows = []
     for split, comp in comparisons.items():
-        for key in ("qce", "ece", "coverage68", "coverage95", "width95", "nll"):
+        for key in RECALIBRATION_KEYS:
             row = {"split": split, "metric": key}
-            for v, m in comp["metrics"].items():
-                row[v] = round(m[key], 3) if math.isfinite(m[key]) else "n/a"
+            for v, mm in comp["metrics"].items():
+                row[v] = round(mm[key], 3) if math.isfinite(mm[key]) else "n/a"
             for v in ("variance_scaled", "isotonic"):
-                c = comp["changes"].get((v, key))
-                row[f"Δ {v} [boot mean] (BCa 95% CI)"] = (
-                    "n/a" if c is None else
-                    f"{c['change']:+.3f} [{c['boot_mean']:+.3f}] ({c['low']:+.3f}, {c['high']:+.3f}) {c['verdict']}"
-                    + (" *" if c["method_sensitive"] else ""))
+                row[f"Δ {v}"] = describe_change(comp["changes"].get((v, key)))
             rows.append(row)
     return pd.DataFrame(rows).set_index(["split", "metric"])
 
@@ -518,23 +455,18 @@ from .conformal import (  # noqa: E402,F401
 )
 
 
-# ------------------------------------------------------------------------------------------- ENCE
-def ence_bins(std, y, mean, n_bins: int = 8):
-    """Error-based calibration (Levi et al. 2022): molecules sorted by σ into ``n_bins`` equal-count bins;
-    per bin the root mean variance RMV and the RMSE. Returns ``(rmv, rmse, ence)`` with
-    ENCE = mean_b |RMV_b − RMSE_b| / RMV_b (0 when calibrated, up to sampling noise)."""
-    std, y, mean = (np.asarray(a, dtype=float) for a in (std, y, mean))
-    order = np.argsort(std, kind="stable")
-    parts = np.array_split(order, int(n_bins))
-    rmv = np.array([math.sqrt(np.mean(std[p] ** 2)) for p in parts])
-    rmse = np.array([math.sqrt(np.mean((y[p] - mean[p]) ** 2)) for p in parts])
-    return rmv, rmse, float(np.mean(np.abs(rmv - rmse) / rmv))
-
-
-def ence_reference(std, mean, n_bins: int = 8, draws: int = 1000, seed: int = 0):
-    """ENCE's distribution under calibration (y* ~ N(μ, σ²)): ``(median, low, high)``."""
-    rng = np.random.default_rng(seed)
-    std, mean = np.asarray(std, dtype=float), np.asarray(mean, dtype=float)
-    vals = [ence_bins(std, mean + std * rng.standard_normal(len(std)), mean, n_bins)[2] for _ in range(int(draws))]
-    low, med, high = np.quantile(vals, [0.025, 0.5, 0.975])
-    return float(med), float(low), float(high)
+# reference values under perfect calibration live in molpractice.calibration_reference; importable from here
+from .calibration_reference import (  # noqa: E402,F401
+    REFERENCE_METRICS,
+    band_position,
+    calibrated_pit_reference,
+    configuration_table,
+    ece_null,
+    ence_bins,
+    ence_reference,
+    gaussian_draw,
+    outside_lines,
+    reference_change,
+    reference_table,
+    reference_values,
+)

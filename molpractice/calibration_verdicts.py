@@ -18,7 +18,8 @@ from . import calibration as C
 
 def recipe_spearman_lines(evidence: list[dict]) -> list[str]:
     """Per recipe of the cross-validation evidence: the pooled out-of-fold Spearman(|error|, σ), each fold's
-    value, their between-fold SD and the fold-level standard error SD/√folds."""
+    value, their between-fold SD and a rough fold-level standard error SD/√folds (folds − 1 degrees of freedom;
+    folds share training data, so no unbiased estimator of this variance exists: Bengio & Grandvalet 2004)."""
     lines = []
     for r in evidence:
         f = np.asarray(r["spearman_folds"], dtype=float)
@@ -26,9 +27,18 @@ def recipe_spearman_lines(evidence: list[dict]) -> list[str]:
         lines.append(f"β={r['beta']:g}/{r['select_on']}: pooled {r['spearman']:+.3f}; per fold "
                      f"[{', '.join(f'{x:+.2f}' for x in f)}]; between-fold SD {sd:.2f}, fold-level SE ≈ SD/√{f.size} "
                      f"= {sd / math.sqrt(f.size):.2f}")
-    lines.append("the pooled value mixes four fold ensembles whose σ scales differ; the fold-level SE, not "
-                 f"1/√{evidence[0]['n']} = {1 / math.sqrt(evidence[0]['n']):.2f}, is the honest uncertainty")
+    k = len(evidence[0]["spearman_folds"])
+    lines.append(f"the pooled value mixes {k} fold ensembles whose σ scales differ; read it with a rough fold-level SE "
+                 f"({k} folds, {k - 1} df: a 95% statement needs t = {_t975(k - 1):.2f}, not 2; folds share training "
+                 f"data, so the SE is itself uncertain — Bengio & Grandvalet 2004), not with 1/√{evidence[0]['n']} = "
+                 f"{1 / math.sqrt(evidence[0]['n']):.2f}")
     return lines
+
+
+def _t975(df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
 
 
 def cv_calibration_lines(evidence: list[dict], chosen: dict, draws: int = 1000) -> list[str]:
@@ -92,8 +102,11 @@ def training_time_line(ensembles: dict, target: float = 60.0) -> str:
             f"{'met' if mean <= target else 'NOT met'} on average, {'met' if slowest <= target else 'NOT met'} "
             f"by the slowest model")
     if use_cpu:
-        line += (f" (CPU time ≈ an idle machine's wall time with one torch thread; this run's wall time was "
-                 f"{wall:.0f} s)")
+        walls = [r[3] for r in rows]
+        line += (f" — on CPU time (≈ an idle machine's wall time with one torch thread); on this run's wall time "
+                 f"({wall:.0f} s in all, machine load included): {wall / len(rows):.1f} s per model on average "
+                 f"({'met' if wall / len(rows) <= target else 'NOT met'}), slowest {max(walls):.1f} s "
+                 f"({'met' if max(walls) <= target else 'NOT met'})")
     return line
 
 
@@ -150,7 +163,8 @@ def spearman_lines(refs: dict, pred: dict, evidence: list[dict], chosen: dict, n
     diff = refs["scaffold"]["spearman"]["observed"] - row["spearman"]
     z = diff / math.sqrt(se_cv ** 2 + se_test ** 2)
     lines.append(f"cross-validation inside the scaffold training part, same recipe: pooled out-of-fold Spearman "
-                 f"{row['spearman']:+.3f}, folds [{', '.join(f'{x:+.2f}' for x in folds)}] (fold-level SE {se_cv:.2f}) vs "
+                 f"{row['spearman']:+.3f}, folds [{', '.join(f'{x:+.2f}' for x in folds)}] (rough fold-level SE "
+                 f"{se_cv:.2f}, {folds.size - 1} df) vs "
                  f"{refs['scaffold']['spearman']['observed']:.2f} on the scaffold test set (SE ≈ {se_test:.2f}): difference "
                  f"{diff:+.2f}, {abs(z):.1f} combined SE → "
                  + ("within their noise: the test set and the folds do not detectably disagree" if abs(z) < 2
@@ -192,8 +206,8 @@ def spearman_reconciliation(sp: dict, test_ci: tuple, cv_pooled: float, n_test: 
 
 def z2_decomposition(p: dict) -> dict:
     """How the ensemble's mean z² differs from its members': (i) the ensemble mean scored with the members'
-    average variance (averaging the means shrinks the errors), (ii) adding the epistemic variance (the total
-    variance grows). Also the MSE and mean-variance ratios ensemble / average member, and the members' coverage68."""
+    average variance, (ii) adding the epistemic variance. Also the MSE and mean-variance ratios ensemble / average
+    member, and the members' coverage68."""
     mm, mv, y = np.asarray(p["members_mean"]), np.asarray(p["members_var"]), np.asarray(p["y"])
     z2_members = float(np.mean([np.mean((y - m) ** 2 / v) for m, v in zip(mm, mv)]))
     z2_i = float(np.mean((y - p["mean"]) ** 2 / p["alea"]))
@@ -212,33 +226,38 @@ def _z2_steps(mean, alea, epi, mm_t, mv_t, y):
     return members, float(np.mean((y - mean) ** 2 / alea)), float(np.mean((y - mean) ** 2 / (alea + epi)))
 
 
-def z2_step_changes(p: dict, n_boot: int | None = None, seed: int = 0) -> dict:
-    """The two steps of :func:`z2_decomposition` as changes of mean z² with **paired** bootstrap 95 % intervals
-    over test molecules (all three numbers on the same resample): ``"i"`` = ensemble mean with the members'
-    average variance − members' average, ``"ii"`` = adding the epistemic variance − step (i)."""
-    arrays = (p["mean"], p["alea"], p["epi"], np.asarray(p["members_mean"]).T, np.asarray(p["members_var"]).T, p["y"])
-    step = lambda k: (lambda *a: _z2_steps(*a)[k])  # noqa: E731
-    return {"i": C.paired_change(step(1), step(0), arrays, n_boot=n_boot, seed=seed),
-            "ii": C.paired_change(step(2), step(1), arrays, n_boot=n_boot, seed=seed)}
+def z2_per_molecule(p: dict) -> dict:
+    """The inequality behind the decomposition, checked molecule by molecule. f(x, v) = x²/v is jointly convex
+    (v > 0), so by Jensen's inequality (y − μ̄)²/σ̄²_alea ≤ mean_m (y − μ_m)²/σ_m² for every molecule (step (i),
+    with μ̄ and σ̄²_alea the members' averages), and step (ii) only enlarges the denominator. Returns the number of
+    molecules where each step does not raise z² (``"i"``, ``"ii"``) out of ``"n"`` — all of them, up to rounding."""
+    mm, mv, y = np.asarray(p["members_mean"]), np.asarray(p["members_var"]), np.asarray(p["y"])
+    members = np.mean((y[None] - mm) ** 2 / mv, axis=0)
+    step_i = (y - p["mean"]) ** 2 / p["alea"]
+    step_ii = (y - p["mean"]) ** 2 / (p["alea"] + p["epi"])
+    tol = 1e-12 * np.maximum(1.0, members)
+    return {"i": int(np.sum(step_i <= members + tol)), "ii": int(np.sum(step_ii <= step_i + tol)), "n": int(y.size)}
 
 
 def z2_lines(pred: dict, n_boot: int | None = None) -> list[str]:
+    """Per split: the members' average mean z² with its bootstrap interval and a verdict against 1 (where the
+    members started), then the two steps as sizes only — their sign is fixed by the joint convexity of x²/v
+    (:func:`z2_per_molecule`, whose molecule count is printed), so an interval would test a certainty."""
     lines = []
     for name, p in pred.items():
-        d = z2_decomposition(p)
-        st = z2_step_changes(p, n_boot=n_boot)
-        ci = lambda c: f"{c['change']:+.3f}, paired 95% CI {c['low']:+.3f} to {c['high']:+.3f}: {c['verdict']}"  # noqa: E731
+        d, pm = z2_decomposition(p), z2_per_molecule(p)
         c, s = d["members_coverage68"]
         arrays = (p["mean"], p["alea"], p["epi"], np.asarray(p["members_mean"]).T, np.asarray(p["members_var"]).T, p["y"])
         lo, hi, _ = C.bootstrap_interval(lambda *a: _z2_steps(*a)[0], arrays, n_boot=n_boot)
         start = ("over-confident (interval above 1)" if lo > 1 else "under-confident (interval below 1)" if hi < 1
                  else "no detectable direction (interval contains 1)")
         lines.append(f"{name:>8}: mean z² members (average) {d['members']:.3f} (95% CI {lo:.2f}–{hi:.2f}: {start}) → "
-                     f"(i) ensemble mean, members' average "
-                     f"variance {d['mean_averaged']:.3f} ({ci(st['i'])}) → (ii) + epistemic variance "
-                     f"{d['ensemble']:.3f} ({ci(st['ii'])}); MSE ×{d['mse_ratio']:.2f}, mean variance "
-                     f"×{d['var_ratio']:.2f} (ratios, no interval computed); members' coverage68 {c:.3f} ± {s:.3f} "
-                     f"(spread over members, no interval computed)")
+                     f"(i) ensemble mean, members' average variance {d['mean_averaged']:.3f} "
+                     f"({d['mean_averaged'] - d['members']:+.3f}; z² not raised for {pm['i']} of {pm['n']} molecules) → "
+                     f"(ii) + epistemic variance {d['ensemble']:.3f} ({d['ensemble'] - d['mean_averaged']:+.3f}; "
+                     f"{pm['ii']} of {pm['n']}); both steps ≤ 0 by construction (sizes only); MSE ×{d['mse_ratio']:.2f}, "
+                     f"mean variance ×{d['var_ratio']:.2f} (ratios, no interval computed); members' coverage68 "
+                     f"{c:.3f} ± {s:.3f} (spread over members, no interval computed)")
     return lines
 
 
@@ -302,7 +321,8 @@ def mean_z2_direction(z_val, z_test, n_boot: int | None = None, seed: int = 0) -
     side = lambda lo, hi: "above 1" if lo > 1 else "below 1" if hi < 1 else None  # noqa: E731
     sv, st = side(lo_v, hi_v), side(lo_t, hi_t)
     if sv and st:
-        direction = ("same direction (both intervals " + sv + "): the scale transfers" if sv == st else
+        word = "over-confident" if sv == "above 1" else "under-confident"
+        direction = (f"same direction: both parts detectably {word} (both intervals {sv})" if sv == st else
                      "opposite directions (validation " + sv + ", test " + st + "): variance scaling fitted on "
                      "validation moves the test σ's the wrong way")
     else:
@@ -311,7 +331,9 @@ def mean_z2_direction(z_val, z_test, n_boot: int | None = None, seed: int = 0) -
         direction = f"no detectable direction ({' and '.join(unclear)} {verb} 1)"
     d = m2(z_test) - m2(z_val)
     differ = ("validation and test differ detectably" if lo_d > 0 or hi_d < 0 else
-              "no detectable difference between validation and test")
+              "no detectable difference between validation and test"
+              + (", so this test set cannot show that the scale fails to transfer (it does not show that it "
+                 "transfers either: the interval is wide)" if sv and st and sv == st else ""))
     line = (f"mean z² validation {m2(z_val):.2f} (95% CI {lo_v:.2f}–{hi_v:.2f}), test {m2(z_test):.2f} (95% CI "
             f"{lo_t:.2f}–{hi_t:.2f}) → {direction}; test − validation {d:+.2f} (two-sample 95% CI {lo_d:+.2f} to "
             f"{hi_d:+.2f}) → {differ}")
@@ -335,7 +357,7 @@ def diagnostic_lines(data: dict, pred: dict, results: dict, refs: dict, ensemble
                          f"{'detectable bias' if abs(z.mean()) > 2 * se else 'no detectable bias'}"
                          for part, z, se in (("validation", z_val, se_val), ("test", z_te, se_te)))
         lines.append(f"{name:>8}: {dz['line']} (test ECE change of variance scaling {vs['change']:+.3f}: "
-                     f"{vs['verdict']}{' — method-sensitive' if vs.get('method_sensitive') else ''}); {bias}")
+                     f"{vs['where']} its calibrated-reference band {vs['low']:+.3f} to {vs['high']:+.3f}); {bias}")
     p = pred["scaffold"]
     over = C.gaussian_metrics(chapter3, p["mean"], p["var"] / 9, p["y"])
     band = refs["scaffold"]["ece"]
@@ -352,43 +374,91 @@ def diagnostic_lines(data: dict, pred: dict, results: dict, refs: dict, ensemble
     return lines
 
 
-def similarity_relation_lines(pred: dict, similarity: dict, n_boot: int | None = None) -> list[str]:
-    """Per split: Spearman(similarity to train, ·) of |error|, total σ and epistemic σ with bootstrap 95 %
-    intervals over test molecules, each with its verdict ("falls as similarity rises" when the interval lies
-    below 0, "rises" above 0, else "no detectable relation")."""
-    lines = []
+SIMILARITY_QUANTITIES = ("|error|", "total σ", "aleatoric σ", "epistemic σ")
+
+
+def similarity_relations(pred: dict, similarity: dict, n_boot: int | None = None) -> dict:
+    """``{split: {quantity: (rho, low, high, word)}}``: Spearman(similarity to train, ·) of |error|, total σ,
+    aleatoric σ and epistemic σ with bootstrap 95 % intervals over test molecules and a verdict ("falls as
+    similarity rises" when the interval lies below 0, "rises with similarity" above 0, else "no detectable
+    relation")."""
+    out = {}
     for name, p in pred.items():
-        s, parts = np.asarray(similarity[name], dtype=float), []
-        for label, v in (("|error|", p["err"]), ("total σ", np.sqrt(p["var"])), ("epistemic σ", np.sqrt(p["epi"]))):
-            lo, hi, _ = C.bootstrap_interval(C.spearman, (s, v), n_boot=n_boot)
+        s, rel = np.asarray(similarity[name], dtype=float), {}
+        values = {"|error|": p["err"], "total σ": np.sqrt(p["var"]), "aleatoric σ": np.sqrt(p["alea"]),
+                  "epistemic σ": np.sqrt(p["epi"])}
+        for label in SIMILARITY_QUANTITIES:
+            lo, hi, _ = C.bootstrap_interval(C.spearman, (s, values[label]), n_boot=n_boot)
             word = "falls as similarity rises" if hi < 0 else "rises with similarity" if lo > 0 else "no detectable relation"
-            parts.append(f"{label} {C.spearman(s, v):+.2f} ({lo:+.2f} to {hi:+.2f}: {word})")
-        lines.append(f"{name:>8} test set, Spearman(similarity to train, ·) with 95% CI: " + "; ".join(parts))
+            rel[label] = (C.spearman(s, values[label]), lo, hi, word)
+        out[name] = rel
+    return out
+
+
+def similarity_relation_lines(relations: dict) -> list[str]:
+    """One line per split from :func:`similarity_relations`."""
+    return [f"{name:>8} test set, Spearman(similarity to train, ·) with 95% CI: "
+            + "; ".join(f"{k} {r:+.2f} ({lo:+.2f} to {hi:+.2f}: {w})" for k, (r, lo, hi, w) in rel.items())
+            for name, rel in relations.items()]
+
+
+def similarity_conclusion(relations: dict) -> list[str]:
+    """Per split, what the verdicts of :func:`similarity_relations` allow one to say about the aleatoric /
+    epistemic reading (computed from the verdicts, so it changes with the numbers)."""
+    lines = []
+    for name, rel in relations.items():
+        epi, tot, alea = rel["epistemic σ"][3], rel["total σ"][3], rel["aleatoric σ"][3]
+        first = (f"on the {name} split the epistemic part (members' disagreement) "
+                 + ("shows no detectable relation to similarity" if epi == "no detectable relation" else f"{epi}"))
+        if tot == "no detectable relation":
+            second = "the total σ shows no detectable relation either"
+        elif alea == tot and epi != tot:
+            second = f"the total σ's relation ({tot}) comes from the variance head (the part labelled aleatoric: {alea})"
+        elif epi == tot and alea != tot:
+            second = f"the total σ's relation ({tot}) comes from the members' disagreement (aleatoric σ: {alea})"
+        else:
+            second = (f"the total σ {tot}; aleatoric σ: {alea}, epistemic σ: {epi} — not attributable to one part at "
+                      "this n")
+        lines.append(f"{first}; {second}")
     return lines
 
 
 def recalibration_summary_lines(recal: dict) -> list[str]:
-    """Per split and map: the metrics whose paired (BCa) interval excludes 0 (with their direction) and those with
-    no detectable change — the reading of the recalibration table, computed from its verdicts. A change whose
-    percentile-interval verdict differs is flagged "method-sensitive"; for variance scaling the direction of the
-    coverage and width changes is fixed by s² (> 1 widens every interval, < 1 narrows it)."""
+    """Per split and map, the reading of the recalibration table computed from its entries: the NLL change with
+    its paired interval (a smooth proper score), the ECE/QCE changes against their calibrated-reference band (no
+    bootstrap interval is reliable for a binned calibration error near 0), and the coverage and width changes as
+    sizes only where their sign is fixed by construction (nested intervals, a fixed multiple of σ)."""
     lines = []
     for name, rc in recal.items():
         parts = []
         for variant in dict.fromkeys(v for v, _ in rc["changes"]):
             ch = {k: c for (v, k), c in rc["changes"].items() if v == variant}
-            flag = lambda c: (f" (method-sensitive: percentile says {c['verdict_percentile']})"  # noqa: E731
-                              if c.get("method_sensitive") else "")
-            moved = [f"{k} {c['verdict']}{flag(c)}" for k, c in ch.items() if c["verdict"] != "no detectable change"]
-            still = [f"{k}{flag(c)}" for k, c in ch.items() if c["verdict"] == "no detectable change"]
-            parts.append(f"{variant}: detectable — {', '.join(moved) or 'none'}; no detectable change — "
-                         f"{', '.join(still) or 'none'}")
+            bits = []
+            for k, c in ch.items():
+                kind = c.get("kind", "paired")
+                if kind == "paired":
+                    bits.append(f"{k} {c['change']:+.3f} ({c['verdict']}, paired 95% CI)")
+                elif kind == "reference":
+                    word = {"inside": "inside its calibrated-reference band (what a calibrated raw σ would show)",
+                            "below": "below its calibrated-reference band (lowered more than a calibrated raw σ "
+                                     "allows: evidence the raw σ was miscalibrated the way the map corrects)",
+                            "above": "above its calibrated-reference band (raised more than a calibrated raw σ "
+                                     "explains)"}[c["where"]]
+                    bits.append(f"{k} {c['change']:+.3f} {word}")
+                elif kind == "coverage":
+                    bits.append(f"{k} {c['change']:+.3f} (+{c['gained']}/−{c['lost']} molecules; "
+                                + ("sign fixed by nested intervals: size only)" if c["nested"] else
+                                   f"not nested, exact McNemar p = {c['p_mcnemar']:.2f})" if c["p_mcnemar"] is not None
+                                   else "no molecule changed)"))
+                else:
+                    bits.append(f"{k} {c['change']:+.3f} (fixed multiple of σ: sign fixed, size only)")
+            parts.append(f"{variant}: " + ", ".join(bits))
         s2 = rc.get("s2")
         note = ("" if s2 is None else
-                f" [s² = {s2:.2f} {'> 1' if s2 > 1 else '< 1' if s2 < 1 else '= 1'}: variance scaling's coverage and "
-                f"width changes are {'≥ 0' if s2 > 1 else '≤ 0' if s2 < 1 else '0'} by construction; their intervals "
-                "say only how much]")
-        lines.append(f"{name:>8} (vs raw, paired BCa 95% CI): " + " | ".join(parts) + note)
+                f" [s² = {s2:.2f}: variance scaling {'widens' if s2 > 1 else 'narrows' if s2 < 1 else 'keeps'} every "
+                "interval; isotonic widths are a fixed multiple of σ too — these signs are set by the maps, not by "
+                "the test set]")
+        lines.append(f"{name:>8} (vs raw): " + " | ".join(parts) + note)
     return lines
 
 
@@ -400,8 +470,107 @@ def ece_null_verdict(ece: float, low: float, high: float, p_two_sided: float | N
     if ece < low:
         return (f"below the calibrated band{p}: the null of independent Bernoulli(p̂) labels is rejected in its lower "
                 "tail — these labels vary less than such draws (e.g. true probabilities more extreme than p̂ within "
-                "a bin, or test molecules that are not independent draws), so this band is not a valid yardstick "
+                "a bin: a Poisson-binomial varies less than a binomial; or negatively dependent labels, which is "
+                "unusual — clustered molecules would do the opposite), so this band is not a valid yardstick "
                 "for this source; no claim of calibration or miscalibration")
     if ece > high:
         return f"above the calibrated band{p}: detectable miscalibration"
     return f"inside the calibrated band{p}: no evidence of miscalibration"
+
+
+def ensemble_vs_members_lines(name: str, changes: dict, configurations: dict) -> list[str]:
+    """The ensemble − members lines of one split: NLL and RMSE with their paired intervals (smooth statistics);
+    the ECE change as a size only, with each model's ECE read against its own calibrated band instead
+    (``configurations`` = that split's :func:`molpractice.uncertainty_report.configuration_references`)."""
+    lines = []
+    for key, c in changes.items():
+        if c.get("kind") == "size":
+            ens = configurations["gaussian_ensemble"][key]
+            members = [r[key] for k, r in configurations.items() if k.startswith("member ")]
+            inside = sum(C.band_position(r) == "in" for r in members)
+            values = ", ".join(f"{r['observed']:.3f}" for r in members)
+            lines.append(f"{name:>8}: ensemble − mean of its single members, {key}: {c['change']:+.3f} (size only: no "
+                         f"reliable interval exists for a change of a binned calibration error); each model against "
+                         f"its own calibrated band ({ens['low']:.3f}–{ens['high']:.3f} at this n): ensemble "
+                         f"{ens['observed']:.3f} {C.band_position(ens)}, members "
+                         f"[{values}] — {inside} of {len(members)} in")
+        else:
+            lines.append(f"{name:>8}: ensemble − mean of its single members, {key}: {c['change']:+.3f} (paired 95% CI "
+                         f"{c['low']:+.3f} to {c['high']:+.3f}) → {c['verdict']}")
+    return lines
+
+
+def samples_needed_lines(n: int, effects=(0.05, 0.02, 0.01), draws: int = 1000) -> list[str]:
+    """How many test molecules a calibration claim needs, from the calibrated band's half-width at ``n``:
+
+    * regression ECE: a model whose ECE lies δ above the calibrated median is outside the calibrated band (detected
+      about half the time) once the band's upper half-width h(n) ≈ h(``n``)·√(``n``/n′) falls to δ, i.e.
+      n′ = ``n``·(h/δ)²; the band at n′ is then recomputed (:func:`molpractice.calibration.calibrated_pit_reference`)
+      as a check of the 1/√n guide;
+    * 95 % coverage: a gap δ from 0.95 is outside the binomial band once 1.96·√(0.95·0.05/n′) ≤ δ.
+    80 % power needs about (1.96 + 0.84)²/1.96² ≈ 2 times as many molecules as "half the time"."""
+    ref = C.calibrated_pit_reference(n, draws=draws)["ece"]
+    h = ref["high"] - ref["median"]
+    lines = [f"regression ECE at n = {n}: calibrated median {ref['median']:.3f}, upper band end {ref['high']:.3f} "
+             f"(half-width {h:.3f})"]
+    for d in effects:
+        need = int(math.ceil(n * (h / d) ** 2))
+        check = C.calibrated_pit_reference(need, draws=draws)["ece"] if need <= 20000 else None
+        got = "" if check is None else (f"; recomputed at n = {need}: half-width "
+                                        f"{check['high'] - check['median']:.3f}")
+        lines.append(f"  an ECE {d:.2f} above calibrated: n ≈ {need} (detected about half the time; ≈ "
+                     f"{int(math.ceil(need * ((1.96 + 0.84) / 1.96) ** 2))} for 80% power){got}")
+    for d in (0.05, 0.02):
+        need = int(math.ceil(1.96 ** 2 * 0.95 * 0.05 / d ** 2))
+        lines.append(f"  95% coverage off by {d:.2f}: n ≈ {need} (binomial, detected about half the time)")
+    return lines
+
+
+def q1_answer(ensemble: dict, configurations: dict, recal: dict, conformal: dict, cv_row: dict,
+              n_test: int, draws: int = 1000) -> str:
+    """Interview answer 1, computed from the notebook's results: the larger (out-of-fold) evidence first, then
+    the test set compared like with like (variance-scaled against variance-scaled: the raw out-of-fold ECE and
+    coverage were not stored), the validation s² interval, the Spearman, split conformal and selection."""
+    band = C.calibrated_pit_reference(int(cv_row["n"]), draws=draws)
+    oof = {k: (cv_row[k + "_recal"], band[k]) for k in ("ece", "coverage95")}
+
+    def pos(x, r):
+        return "inside" if r["low"] <= x <= r["high"] else "above" if x > r["high"] else "below"
+
+    e, c = oof["ece"], oof["coverage95"]
+    oof_word = ("over-covers out of scaffold" if pos(*c) == "above" else "under-covers out of scaffold"
+                if pos(*c) == "below" else "covers as nominal out of scaffold")
+    oof_cal = "is detectably miscalibrated" if pos(*e) != "inside" else "shows no detectable miscalibration"
+    vs, raw = configurations["gaussian_ensemble_recalibrated"], configurations["gaussian_ensemble"]
+    test_any = any(C.band_position(x[k]) != "in" for x in (vs, raw) for k in ("ece", "coverage95"))
+    s2_lo, s2_hi = recal["s2_ci"]
+    s2_word = (f"cannot tell whether a rescale is needed (interval {s2_lo:.2f}–{s2_hi:.2f})" if s2_lo <= 1 <= s2_hi
+               else f"wants a rescale (interval {s2_lo:.2f}–{s2_hi:.2f} excludes 1)")
+    d_ece, d_nll = recal["changes"][("variance_scaled", "ece")], recal["changes"][("variance_scaled", "nll")]
+    sp = raw["spearman"]
+    return (
+        f"Q1. Start from the larger evidence: out of fold inside train (n = {cv_row['n']}, {len(cv_row['spearman_folds'])} "
+        f"fold ensembles) this recipe's σ, even after validation scaling, {oof_cal} and {oof_word} (ECE {e[0]:.3f}, "
+        f"band {e[1]['low']:.3f}–{e[1]['high']:.3f}: {pos(*e)}; 95% coverage {c[0]:.3f}, band {c[1]['low']:.3f}–"
+        f"{c[1]['high']:.3f}: {pos(*c)}). The raw out-of-fold ECE and coverage were not stored, so the test set is "
+        f"compared like with like: on the {n_test}-molecule scaffold test set the variance-scaled ECE is "
+        f"{vs['ece']['observed']:.3f} (band {vs['ece']['low']:.3f}–{vs['ece']['high']:.3f}: "
+        f"{C.band_position(vs['ece'])}) and its 95% coverage {vs['coverage95']['observed']:.3f} ("
+        f"{C.band_position(vs['coverage95'])}); raw ECE {raw['ece']['observed']:.3f} ({C.band_position(raw['ece'])}) — "
+        + ("this test set cannot detect miscalibration either way" if not test_any else
+           "this test set detects a departure too (see the configuration table)")
+        + f" (and it was read under earlier recipes: Data and protocol). Ship intervals whose coverage was checked out "
+        f"of fold — e.g. CV+ / cross-conformal on out-of-fold residuals (Going further) — not a validation-fitted s²: "
+        f"validation alone (s² = {recal['s2']:.2f}) {s2_word}. Spearman(|error|, σ) is {sp['observed']:.2f} on the test "
+        f"set (band {sp['low']:.2f} to {sp['high']:.2f} for a calibrated σ) and {cv_row['spearman']:+.3f} out of fold: a "
+        f"top-20 list should carry each molecule's interval, not a promise that σ sorts the errors. Split-conformal "
+        f"μ ± qσ (q = {conformal['q']:.2f} from {conformal['n_cal']} validation scores) covered "
+        f"{conformal['coverage']:.3f} of this test set at 90% (exact 95% CI {conformal['coverage_ci'][0]:.3f}–"
+        f"{conformal['coverage_ci'][1]:.3f}) — an empirical check: the marginal guarantee needs molecules exchangeable "
+        f"with the calibration set, which new scaffolds are not, and intervals reported only for a top 20 picked by "
+        f"predicted value lose it again (false coverage-statement rate: Benjamini & Yekutieli 2005; for conformal "
+        f"intervals Bao et al. 2024); picking the top molecules with error control is conformal selection (Jin & "
+        f"Candès 2023). As a report only: on test, variance scaling changed the ECE by {d_ece['change']:+.3f} "
+        f"({d_ece['where']} the band a calibrated raw σ would show under the same s², {d_ece['low']:+.3f} to "
+        f"{d_ece['high']:+.3f}) and the NLL by {d_nll['change']:+.3f} (paired 95% CI {d_nll['low']:+.3f} to "
+        f"{d_nll['high']:+.3f}: {d_nll['verdict']}).")

@@ -36,6 +36,12 @@ def _row(model, split, metric_dicts, seconds, sizes, **extra):
     return {**summarize_runs(model, split, metric_dicts, METRICS, seconds, sizes), **extra}
 
 
+def _cpu_or_wall(ensemble: Ensemble):
+    """Per-model training seconds: CPU time (user + sys, load-independent) when recorded, else wall time."""
+    cpu = list(getattr(ensemble, "cpu_seconds", []) or [])
+    return (cpu, "CPU") if len(cpu) == len(ensemble.seconds) > 0 else (list(ensemble.seconds), "wall")
+
+
 def evaluate_split(chapter3, data: SplitData, gaussian: Ensemble, mse: Ensemble | None = None,
                    mc_passes: int | None = None) -> dict:
     """Score one split's ensembles on its test part: single members, the ensemble, the ensemble with its
@@ -45,30 +51,33 @@ def evaluate_split(chapter3, data: SplitData, gaussian: Ensemble, mse: Ensemble 
     cfg = SETTINGS.current()
     y_va, y_te = data.y["val"], data.y["test"]
     sizes = data.sizes()
+    secs, kind = _cpu_or_wall(gaussian)
     mu_va, var_va = gaussian.predict(data.graphs["val"])
     mu_te, var_te = gaussian.predict(data.graphs["test"])
     singles = [gaussian_metrics(chapter3, m, v, y_te) for m, v in zip(mu_te, var_te)]
-    rows = [_row("gaussian_single", data.name, singles, gaussian.seconds, sizes)]
+    rows = [_row("gaussian_single", data.name, singles, secs, sizes, seconds_kind=kind)]
     mean_va, alea_va, epi_va = chapter3.ensemble_moments(mu_va, var_va)
     mean_te, alea_te, epi_te = chapter3.ensemble_moments(mu_te, var_te)
     ens = gaussian_metrics(chapter3, mean_te, alea_te + epi_te, y_te)
-    rows.append(_row("gaussian_ensemble", data.name, [ens], gaussian.seconds, sizes))
+    rows.append(_row("gaussian_ensemble", data.name, [ens], secs, sizes, seconds_kind=kind))
     s2 = chapter3.fit_variance_scale(mean_va, alea_va + epi_va, y_va)
     rec = gaussian_metrics(chapter3, mean_te, s2 * (alea_te + epi_te), y_te)
-    rows.append(_row("gaussian_ensemble_recalibrated", data.name, [rec], gaussian.seconds, sizes,
+    rows.append(_row("gaussian_ensemble_recalibrated", data.name, [rec], secs, sizes, seconds_kind=kind,
                      variance_scale=s2, recalibration_fitted_on="validation"))
     passes = int(mc_passes or cfg.mc_passes)
     mc_mu, mc_var = mc_dropout_predict(gaussian.models[0], data.graphs["test"], passes)
     mc_mean, mc_alea, mc_epi = chapter3.ensemble_moments(mc_mu, mc_var)
     rows.append(_row("mc_dropout", data.name, [gaussian_metrics(chapter3, mc_mean, mc_alea + mc_epi, y_te)],
-                     [gaussian.seconds[0]], sizes, passes=passes))
+                     [secs[0]], sizes, seconds_kind=kind, passes=passes))
     predictions = {"mean": mean_te, "aleatoric": alea_te, "epistemic": epi_te, "members_mean": mu_te,
-                   "members_var": var_te, "val_mean": mean_va, "val_var": alea_va + epi_va}
+                   "members_var": var_te, "val_mean": mean_va, "val_var": alea_va + epi_va, "s2": s2,
+                   "mc_mean": mc_mean, "mc_var": mc_alea + mc_epi}
     if mse is not None:
         mse_te = mse.predict(data.graphs["test"])
         spread = mse_te.var(axis=0) + 1e-12
         rows.append(_row("mse_ensemble_spread", data.name,
-                         [gaussian_metrics(chapter3, mse_te.mean(0), spread, y_te)], mse.seconds, sizes))
+                         [gaussian_metrics(chapter3, mse_te.mean(0), spread, y_te)], _cpu_or_wall(mse)[0], sizes,
+                         seconds_kind=_cpu_or_wall(mse)[1]))
         predictions["mse_mean"] = mse_te.mean(0)
         predictions["mse_spread"] = np.sqrt(spread)
     return {"rows": rows, "s2": s2, "predictions": predictions}
@@ -81,7 +90,9 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
     (``chapter3.fit_temperature``), with the bootstrap interval of the ECE and the bootstrap mean
     (``ece_boot_mean`` − ``ece`` estimates the ECE's upward bias at this sample size), the consistency-resampling
     null of the ECE (``ece_null_*``), T's bootstrap interval over validation molecules (``temperature_ci``) and,
-    for the scaled rows, the paired change of the test ECE vs raw (``ece_change_vs_raw``)."""
+    for the scaled rows, the change of the test ECE vs raw against the change a calibrated raw source would show
+    under the same T (``ece_change_vs_raw``: :func:`molpractice.calibration.reference_change`, labels redrawn as
+    Bernoulli(p̂_raw); no bootstrap interval is reliable for a binned calibration error)."""
     threshold = SETTINGS.current().threshold if threshold is None else threshold
     lab_va, lab_te = labels_above(data.y["val"], threshold), labels_above(data.y["test"], threshold)
     sources = {"regression_ensemble": (exceedance_probability(gaussian_pred["val_mean"], gaussian_pred["val_var"],
@@ -97,14 +108,18 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
         t_lo, t_hi, _ = bootstrap_interval(lambda pp, ll: chapter3.fit_temperature(logit(pp), ll), (p_va, lab_va),
                                            n_boot=min(500, int(n_boot or SETTINGS.current().n_boot)))
         ece_at = lambda t: (lambda pp, ll: chapter3.classification_ece(sigmoid(logit(pp) / t), ll))  # noqa: E731
-        change = C.paired_change(ece_at(temperature), ece_at(1.0), (p_te, lab_te), n_boot=n_boot)
+        draws = 1000 if run_mode() == "full" else 200
+        change = C.reference_change(lambda yy, f=ece_at(temperature), pp=p_te: f(pp, yy),
+                                    lambda yy, f=ece_at(1.0), pp=p_te: f(pp, yy),
+                                    lambda rng, pp=p_te: (rng.random(pp.size) < pp).astype(int),
+                                    ece_at(temperature)(p_te, lab_te) - ece_at(1.0)(p_te, lab_te), draws=draws)
         p_va_t = sigmoid(logit(p_va) / temperature)
         ece_val = {"raw": chapter3.classification_ece(p_va, lab_va), "temperature_scaled":
                    chapter3.classification_ece(p_va_t, lab_va)}
         for variant, p in (("raw", p_te), ("temperature_scaled", sigmoid(logit(p_te) / temperature))):
             m = classification_metrics(chapter3, p, lab_te)
             lo, hi, boot = bootstrap_interval(lambda pp, ll: chapter3.classification_ece(pp, ll), (p, lab_te), n_boot)
-            null = C.ece_null(chapter3, p, lab_te, draws=1000 if run_mode() == "full" else 200)
+            null = C.ece_null(chapter3, p, lab_te, draws=draws)
             rows.append({"model": name, "variant": variant, "split": data.name, "threshold": threshold,
                          "temperature": temperature, "temperature_fitted_on": "validation",
                          "ece_val": ece_val[variant],
@@ -119,7 +134,8 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
 
 
 def results_table(rows: list[dict]):
-    """The regression rows as a DataFrame (split × model; mean ± std over seeds where there are seeds)."""
+    """The regression rows as a DataFrame (split × model; mean ± std over seeds where there are seeds); the last
+    column is the training time of one model, CPU seconds where recorded ("CPU s/model"), else wall seconds."""
     import pandas as pd
 
     out = []
@@ -128,7 +144,7 @@ def results_table(rows: list[dict]):
         for key in METRICS:
             entry[key] = (f"{r[key + '_mean']:.3f} ± {r[key + '_std']:.3f}" if r["n_runs"] > 1
                           else f"{r[key + '_mean']:.3f}")
-        entry["s/model"] = round(r["seconds_per_model"], 1)
+        entry[f"{r.get('seconds_kind', 'wall')} s/model"] = round(r["seconds_per_model"], 1)
         out.append(entry)
     return pd.DataFrame(out).set_index(["split", "model"])
 
@@ -150,9 +166,11 @@ def classification_table(rows: list[dict]):
 
 
 def ensemble_vs_members(chapter3, prediction: dict, n_boot: int | None = None) -> dict:
-    """Ensemble − mean of its single members on the same test molecules, for ``nll``, ``rmse`` and ``ece``, each
-    with its paired bootstrap interval (:func:`molpractice.calibration.paired_change`). ``prediction`` holds
-    ``mean``, ``var``, ``members_mean``, ``members_var`` (M, n) and ``y``."""
+    """Ensemble − mean of its single members on the same test molecules: ``nll`` and ``rmse`` (smooth) with their
+    paired bootstrap intervals (:func:`molpractice.calibration.paired_change`), ``ece`` as a size only (``kind``
+    "size": no bootstrap interval is reliable for a change of a binned calibration error, and no single calibrated
+    reference exists for five different members; each model's ECE is read against its own calibrated band
+    instead). ``prediction`` holds ``mean``, ``var``, ``members_mean``, ``members_var`` (M, n) and ``y``."""
     stats = {"nll": chapter3.gaussian_nll, "rmse": lambda m, v, y: float(np.sqrt(np.mean((y - m) ** 2))),
              "ece": lambda m, v, y: chapter3.regression_ece(m, np.sqrt(v), y)}
     arrays = (prediction["mean"], prediction["var"], np.asarray(prediction["members_mean"]).T,
@@ -161,7 +179,40 @@ def ensemble_vs_members(chapter3, prediction: dict, n_boot: int | None = None) -
     for key, stat in stats.items():
         ens = lambda m, v, mm, mv, y, stat=stat: stat(m, v, y)  # noqa: E731
         members = lambda m, v, mm, mv, y, stat=stat: float(np.mean([stat(a, b, y) for a, b in zip(mm.T, mv.T)]))  # noqa: E731
-        out[key] = C.paired_change(ens, members, arrays, n_boot=n_boot)
+        if key == "ece":
+            out[key] = {"change": ens(*arrays) - members(*arrays), "kind": "size"}
+        else:
+            out[key] = {**C.paired_change(ens, members, arrays, n_boot=n_boot), "kind": "paired"}
+    return out
+
+
+def configuration_references(chapter3, predictions: dict, y, recal: dict, draws: int | None = None) -> dict:
+    """Calibrated-reference bands for every reported configuration of one split's test part:
+
+    * ``gaussian_ensemble``, ``gaussian_ensemble_recalibrated`` (variance × s²) and ``mc_dropout``: every metric of
+      :func:`molpractice.calibration.reference_values` (y* ~ N(μ, σ²) with the configuration's own μ, σ);
+    * ``isotonic`` and each single member (``member <seed>``): the PIT-only metrics (ece, qce, coverage68/95),
+      whose calibrated band depends on n alone (:func:`molpractice.calibration.calibrated_pit_reference`); the
+      isotonic CDF has no density everywhere (no NLL band) and keeps the raw ranking of σ (no new Spearman).
+
+    Returns ``{configuration: {metric: {"observed", "median", "low", "high"}}}``."""
+    draws = int(draws or (1000 if run_mode() == "full" else 200))
+    y = np.asarray(y, dtype=float)
+    out = {"gaussian_ensemble": C.reference_values(chapter3, predictions["mean"], predictions["aleatoric"]
+                                                   + predictions["epistemic"], y, draws=draws),
+           "gaussian_ensemble_recalibrated": C.reference_values(
+               chapter3, predictions["mean"], recal["s2"] * (predictions["aleatoric"] + predictions["epistemic"]), y,
+               draws=draws)}
+    if "mc_mean" in predictions:
+        out["mc_dropout"] = C.reference_values(chapter3, predictions["mc_mean"], predictions["mc_var"], y, draws=draws)
+    band = C.calibrated_pit_reference(len(y), draws=draws)
+    iso = recal["metrics"]["isotonic"]
+    out["isotonic"] = {k: {"observed": iso[k], **band[k]} for k in band}
+    for seed, (m, v) in enumerate(zip(predictions["members_mean"], predictions["members_var"])):
+        u = C.pit(m, np.sqrt(v), y)
+        obs = {"ece": C.interval_ece_from_pit(u), "qce": C.quantile_calibration_error_from_pit(u),
+               "coverage68": C.coverage_from_pit(u, 0.68), "coverage95": C.coverage_from_pit(u, 0.95)}
+        out[f"member {seed}"] = {k: {"observed": obs[k], **band[k]} for k in band}
     return out
 
 
@@ -218,7 +269,7 @@ def mse_ensemble_lines(rows: list[dict], chapter1: dict, tolerance: float = 0.03
                                        if chapter1.get("mode") == mode else
                                        f"not comparable (chapter 1 stored in {chapter1.get('mode')} mode, this run "
                                        f"in {mode} mode)") + " (no interval "
-                     f"computed: chapter 1's per-molecule predictions are not stored, and the two are separate training "
+                     "computed: chapter 1's per-molecule predictions are not stored, and the two are separate training "
                      f"runs on the same split)")
     return lines
 
@@ -227,8 +278,10 @@ def calibration_suite(chapter3, data: SplitData, predictions: dict, sim_val, sim
                       draws: int | None = None, n_boot: int | None = None) -> dict:
     """Everything §2–§6 of chapter 3 measures on one split, from :func:`evaluate_split`'s predictions.
 
-    * ``reference``: :func:`molpractice.calibration.reference_values` of the ensemble on test;
-    * ``recalibration``: raw vs variance scaling vs isotonic, both fitted on validation, paired intervals on test;
+    * ``reference``: :func:`molpractice.calibration.reference_values` of the ensemble on test; ``configurations``:
+      the bands of every reported configuration (:func:`configuration_references`); ``draws``: y* draws per band;
+    * ``recalibration``: raw vs variance scaling vs isotonic, both fitted on validation, each change on test read
+      the way its statistic allows (:func:`molpractice.calibration.recalibration_comparison`);
     * ``conformal``: ``{alpha: conformal_report}`` — calibration set = validation, scores |y − μ|/σ, coverage
       per similarity tercile (edges from the validation part's similarities, labels unused) and the Mondrian
       remedy with a bootstrap interval of the gap change (calibration and test resampled, quantiles refitted);
@@ -244,10 +297,12 @@ def calibration_suite(chapter3, data: SplitData, predictions: dict, sim_val, sim
     te = {"mean": test["mean"], "std": np.sqrt(test["var"]), "y": test["y"]}
     conformal = {a: C.conformal_report(chapter3, cal, te, a, g_val, g_test, n_boot=n_boot) for a in alphas}
     rmv, rmse, ence = C.ence_bins(te["std"], te["y"], te["mean"])
-    return {"reference": C.reference_values(chapter3, test["mean"], test["var"], test["y"], draws=draws),
-            "recalibration": C.recalibration_comparison(chapter3, val, test, n_boot=n_boot),
+    recal = C.recalibration_comparison(chapter3, val, test, n_boot=n_boot, draws=draws)
+    configurations = configuration_references(chapter3, predictions, test["y"], recal, draws=draws)
+    return {"reference": configurations["gaussian_ensemble"], "configurations": configurations,
+            "recalibration": recal, "draws": draws,
             "conformal": conformal, "tercile_edges": edges, "tercile_ties": ties,
-            "ence": {"rmv": rmv, "rmse": rmse, "ence": ence, "n": len(te["y"]),
+            "ence": {"rmv": rmv, "rmse": rmse, "ence": ence, "n": len(te["y"]), "n_bins": len(rmv),
                      "reference": C.ence_reference(te["std"], te["mean"], draws=draws)}}
 
 
@@ -385,7 +440,9 @@ def run_benchmark(implementation: str | None = None, csv=None, smiles_col=None, 
                 "regressors: validation RMSE; classifiers: validation log loss; variance scale s², isotonic map, "
                 "conformal quantiles (marginal and per tercile) and temperature T fitted on validation; tercile "
                 "edges from the validation part's similarity to train (no labels); threshold fixed at logS > "
-                f"{cfg.threshold} (100 µM) before looking at the data; test parts scored once per row")
+                f"{cfg.threshold} (100 µM; AqSolDB's 'insoluble' boundary) before any model was trained; test parts "
+                "scored once per row (the scaffold test set was read under two earlier recipes before β-NLL and the "
+                "recipe rule were introduced: E.RECIPE_EVIDENCE_PROVENANCE)")
     print(f"protocol: {protocol}")
     print("choices: recipe (β, stopping criterion) — CV inside scaffold train; early stopping, s², isotonic map, "
           "conformal q, T — validation of the same split; nothing — test")
@@ -423,7 +480,7 @@ def print_report(rows, class_rows, scales, suites):
     import pandas as pd
 
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):
-        print("\n== test metrics (s/model: training seconds per model, not per ensemble)")
+        print("\n== test metrics (CPU s/model: training CPU seconds per model, not per ensemble)")
         print(results_table(rows).to_string())
         print("variance scale s² (fitted on validation): " + ", ".join(
             f"{k} {v:.3f} (95% CI over validation molecules {suites[k]['recalibration']['s2_ci'][0]:.3f}–"
@@ -432,7 +489,7 @@ def print_report(rows, class_rows, scales, suites):
         print(C.reference_table({k: v["reference"] for k, v in suites.items()}).to_string())
         print("\n== §4 split conformal (calibration: validation; scores |y − μ|/σ); T1 = least similar tercile")
         print(C.conformal_table({(k, a): r for k, v in suites.items() for a, r in v["conformal"].items()}).to_string())
-        print("\n== §3 raw vs variance scaling vs isotonic (both fitted on validation; paired 95% CI on test)")
+        print("\n== §3 raw vs variance scaling vs isotonic (both fitted on validation; changes on test)")
         print(C.recalibration_table({k: v["recalibration"] for k, v in suites.items()}).to_string())
         print("\n== §6 ENCE (8 equal-count σ bins)")
         for k, v in suites.items():

@@ -63,17 +63,47 @@ def test_isotonic_calibrator_uniformises_the_calibration_pit_and_gives_intervals
         C.IsotonicCalibrator().transform([0.5])
 
 
-def test_recalibration_comparison_reports_paired_changes():
+def test_recalibration_comparison_reads_each_change_the_way_its_statistic_allows():
     mean, std, y = _data(400, 5, scale=1.5)
     val = {"mean": mean[:200], "var": std[:200] ** 2, "y": y[:200]}
     test = {"mean": mean[200:], "var": std[200:] ** 2, "y": y[200:]}
-    out = C.recalibration_comparison(ch03, val, test, n_boot=100)
+    out = C.recalibration_comparison(ch03, val, test, n_boot=100, draws=200)
     assert out["s2_ci"][0] <= out["s2"] <= out["s2_ci"][1] and out["s2"] > 1.5
     assert set(out["metrics"]) == {"raw", "variance_scaled", "isotonic"}
     assert math.isnan(out["metrics"]["isotonic"]["nll"]) and ("isotonic", "nll") not in out["changes"]
-    c = out["changes"][("variance_scaled", "coverage95")]
-    assert c["low"] <= c["change"] <= c["high"] and c["verdict"] == "higher"
-    assert len(C.recalibration_table({"toy": out})) == 6
+    assert "width68" in out["metrics"]["raw"] and ("isotonic", "width68") in out["changes"]
+    c = out["changes"][("variance_scaled", "coverage95")]  # s² > 1: nested, wider intervals only gain molecules
+    assert c["kind"] == "coverage" and c["nested"] and c["lost"] == 0 and c["gained"] > 0 and c["p_mcnemar"] is None
+    assert out["changes"][("variance_scaled", "width95")]["kind"] == "fixed"
+    e = out["changes"][("variance_scaled", "ece")]  # the raw σ is 1.5× too small: the map lowers the ECE beyond
+    assert e["kind"] == "reference" and e["change"] < 0 and e["where"] == "below"  # what a calibrated σ allows
+    nll = out["changes"][("variance_scaled", "nll")]
+    assert nll["kind"] == "paired" and nll["change"] < 0 and nll["low"] <= nll["change"] <= nll["high"]
+    table = C.recalibration_table({"toy": out})
+    assert len(table) == 7 and "calibrated-reference band" in table.loc[("toy", "ece"), "Δ variance_scaled"]
+    assert "sign fixed" in table.loc[("toy", "width95"), "Δ isotonic"]
+
+
+def test_reference_change_is_centred_for_a_calibrated_model_and_flags_a_real_fix():
+    rng = np.random.default_rng(11)
+    m, s = rng.normal(size=300), rng.uniform(0.3, 1.5, 300)
+    ece = lambda k: (lambda yy: C.interval_ece_from_pit(C.pit(m, k * s, yy)))  # noqa: E731
+    calibrated = m + s * rng.standard_normal(300)
+    obs = ece(1.3)(calibrated) - ece(1.0)(calibrated)
+    r = C.reference_change(ece(1.3), ece(1.0), C.gaussian_draw(m, s), obs, draws=300)
+    assert r["where"] == "inside" and r["low"] <= r["median"] <= r["high"] and r["median"] > 0
+    wide = m + 1.3 * s * rng.standard_normal(300)  # σ 1.3× too small: scaling by 1.3 is a real fix
+    r = C.reference_change(ece(1.3), ece(1.0), C.gaussian_draw(m, s), ece(1.3)(wide) - ece(1.0)(wide), draws=300)
+    assert r["where"] == "below"
+
+
+def test_coverage_change_counts_molecules_and_tests_only_crossing_intervals():
+    old = np.array([1, 1, 0, 0, 1, 0], dtype=bool)
+    new = np.array([1, 0, 1, 1, 1, 1], dtype=bool)
+    c = C.coverage_change(old, new, nested=False)
+    assert (c["gained"], c["lost"]) == (3, 1) and c["change"] == pytest.approx(2 / 6)
+    assert c["p_mcnemar"] == pytest.approx(0.625)  # binomial test of 1 of 4 discordant molecules at ½
+    assert C.coverage_change(old, old | new, nested=True)["p_mcnemar"] is None
 
 
 def test_conformal_report_covers_and_mondrian_fixes_a_shifted_group():
@@ -195,13 +225,16 @@ def test_verdict_lines_follow_the_numbers():
     assert "as well as" not in " ".join(sp) and "bootstrap 95% CI" in sp[0] and "folds" in sp[-2] and "out of fold" in sp[-1]
     rec = V.recipe_spearman_lines(ev)
     assert "SD 0.17" in rec[0] and "SD/√4 = 0.09" in rec[0]
+    assert "rough fold-level SE (4 folds, 3 df" in rec[-1] and "Bengio & Grandvalet 2004" in rec[-1]
+    assert "honest" not in rec[-1] and "t = 3.18" in rec[-1]
     assert len(V.pit_lines(pred)) == 2 and len(V.z2_lines(pred)) == 2
     ens = {k: types_ns(seconds=[10.0, 61.8]) for k in ("a",)}
     assert "NOT met by the slowest" in V.training_time_line(ens) and "met on average" in V.training_time_line(ens)
     assert "wall time" in V.training_time_line(ens)  # no CPU times: the line says it judged wall time
     busy = {"a": types_ns(seconds=[90.0, 98.6], cpu_seconds=[33.0, 36.0])}  # a loaded machine: wall ≫ CPU
     line = V.training_time_line(busy)
-    assert "36.0 (a seed 1)" in line and "met by the slowest" in line and "NOT met" not in line and "189 s" in line
+    assert "36.0 (a seed 1)" in line and "met by the slowest model — on CPU time" in line and "189 s" in line
+    assert "slowest 98.6 s (NOT met)" in line  # wall time is judged too, load included
 
 
 def types_ns(**kw):

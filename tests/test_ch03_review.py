@@ -20,7 +20,10 @@ def test_mean_z2_direction_names_a_direction_only_when_the_intervals_exclude_1()
     assert opposite["direction"].startswith("opposite directions (validation above 1, test below 1)")
     assert opposite["diff"][2] < 0 and "differ detectably" in opposite["line"]
     same = V.mean_z2_direction(0.6 * rng.standard_normal(2000), 0.7 * rng.standard_normal(2000), n_boot=200)
-    assert same["direction"].startswith("same direction (both intervals below 1)")
+    assert same["direction"].startswith("same direction: both parts detectably under-confident (both intervals "
+                                        "below 1)") and "transfers" not in same["direction"]
+    alike = V.mean_z2_direction(0.7 * rng.standard_normal(300), 0.7 * rng.standard_normal(300), n_boot=200)
+    assert "cannot show that the scale fails to transfer" in alike["line"]
     small = V.mean_z2_direction(1.1 * rng.standard_normal(40), 0.95 * rng.standard_normal(40), n_boot=200)
     assert small["direction"].startswith("no detectable direction")
     for part in ("val", "test"):
@@ -38,16 +41,16 @@ def _pred(seed=0, n=80, scale=1.0):
                 err=np.abs(y - mean))
 
 
-def test_z2_steps_have_paired_intervals_that_match_the_decomposition():
-    p = _pred()
-    d, st = V.z2_decomposition(p), V.z2_step_changes(p, n_boot=200)
-    assert st["i"]["change"] == pytest.approx(d["mean_averaged"] - d["members"])
-    assert st["ii"]["change"] == pytest.approx(d["ensemble"] - d["mean_averaged"])
-    assert st["ii"]["high"] < 0 and st["ii"]["verdict"] == "lower"  # adding variance always lowers z²
-    for c in st.values():
-        assert c["low"] <= c["change"] <= c["high"]
+def test_z2_steps_hold_molecule_by_molecule_and_get_no_interval():
+    for seed in range(5):  # joint convexity of x²/v: both steps lower z² for every molecule, whatever the data
+        p = _pred(seed=seed, scale=0.5 + seed)
+        pm = V.z2_per_molecule(p)
+        assert pm["i"] == pm["ii"] == pm["n"] == 80
+    d = V.z2_decomposition(p)
+    assert d["mean_averaged"] <= d["members"] and d["ensemble"] <= d["mean_averaged"]
     line = V.z2_lines({"toy": p}, n_boot=50)[0]
-    assert line.count("paired 95% CI") == 2 and "no interval computed" in line
+    assert "paired 95% CI" not in line and "by construction" in line and "80 of 80 molecules" in line
+    assert "95% CI" in line.split("→")[0]  # the members' start keeps its interval against 1
 
 
 def test_width_ratio_line_compares_with_one_over_root_n_without_a_verdict():
@@ -72,8 +75,18 @@ def test_spearman_reconciliation_follows_the_numbers():
 def test_similarity_relation_lines_give_a_verdict_per_interval():
     p = _pred(n=200)
     sim = -p["err"] + 0.01 * np.random.default_rng(1).standard_normal(200)  # error falls as similarity rises
-    line = V.similarity_relation_lines({"toy": p}, {"toy": sim}, n_boot=100)[0]
-    assert "|error| -" in line and "falls as similarity rises" in line.split(";")[0]
+    rel = V.similarity_relations({"toy": p}, {"toy": sim}, n_boot=100)
+    line = V.similarity_relation_lines(rel)[0]
+    assert "|error| -" in line and "falls as similarity rises" in line.split(";")[0] and "aleatoric σ" in line
+    fake = {"s": {"|error|": (0, -0.1, 0.1, "no detectable relation"),
+                  "total σ": (-0.2, -0.4, -0.06, "falls as similarity rises"),
+                  "aleatoric σ": (-0.2, -0.4, -0.05, "falls as similarity rises"),
+                  "epistemic σ": (-0.07, -0.25, 0.13, "no detectable relation")}}
+    concl = V.similarity_conclusion(fake)[0]
+    assert "epistemic part (members' disagreement) shows no detectable relation" in concl
+    assert "comes from the variance head" in concl
+    fake["s"]["aleatoric σ"] = (-0.1, -0.3, 0.02, "no detectable relation")
+    assert "not attributable to one part" in V.similarity_conclusion(fake)[0]
 
 
 def _notebook(tmp_path, text):
@@ -127,16 +140,22 @@ def test_mondrian_gap_interval_refits_the_quantiles_on_resampled_calibration_set
 
 
 def test_recalibration_summary_and_ece_null_verdicts_follow_the_numbers():
-    nd = {"change": 0.01, "low": -0.01, "high": 0.02, "verdict": "no detectable change"}
-    lo = {"change": -0.05, "low": -0.08, "high": -0.01, "verdict": "lower"}
-    recal = {"toy": {"changes": {("variance_scaled", "ece"): lo, ("variance_scaled", "nll"): nd,
-                                 ("isotonic", "ece"): nd}}}
+    nd = {"change": 0.01, "low": -0.01, "high": 0.02, "verdict": "no detectable change", "kind": "paired"}
+    below = {"change": -0.05, "low": -0.02, "high": 0.01, "where": "below", "kind": "reference"}
+    inside = {"change": 0.01, "low": -0.02, "high": 0.03, "where": "inside", "kind": "reference"}
+    cov = {"change": 0.023, "gained": 3, "lost": 0, "nested": True, "p_mcnemar": None, "kind": "coverage"}
+    recal = {"toy": {"changes": {("variance_scaled", "ece"): below, ("variance_scaled", "nll"): nd,
+                                 ("variance_scaled", "coverage68"): cov, ("isotonic", "ece"): inside,
+                                 ("isotonic", "width95"): {"change": 0.19, "kind": "fixed"}}}}
     line = V.recalibration_summary_lines(recal)[0]
-    assert "variance_scaled: detectable — ece lower; no detectable change — nll" in line
-    assert "isotonic: detectable — none; no detectable change — ece" in line
+    assert "ece -0.050 below its calibrated-reference band" in line and "nll +0.010 (no detectable change" in line
+    assert "coverage68 +0.023 (+3/−0 molecules; sign fixed by nested intervals: size only)" in line
+    assert "isotonic: ece +0.010 inside its calibrated-reference band" in line and "width95 +0.190 (fixed" in line
+    assert "higher" not in line and "lower" not in line.replace("lowered", "")
     assert V.ece_null_verdict(0.02, 0.03, 0.09).startswith("below the calibrated band")
     below = V.ece_null_verdict(0.02, 0.03, 0.09, 0.002)
     assert "two-sided p = 0.002" in below and "not a valid yardstick" in below and "rejected" in below
+    assert "not independent draws" not in below and "clustered molecules would do the opposite" in below
     assert V.ece_null_verdict(0.10, 0.03, 0.09).startswith("above the calibrated band")
     assert V.ece_null_verdict(0.05, 0.03, 0.09).startswith("inside the calibrated band")
 
@@ -207,12 +226,18 @@ def test_z2_lines_give_the_members_start_an_interval_and_a_verdict_against_1():
     assert "under-confident (interval below 1)" in V.z2_lines({"toy": p}, n_boot=100)[0]
 
 
-def test_recalibration_summary_flags_method_sensitive_changes_and_the_s2_direction():
-    sens = {"change": 0.015, "low": 0.004, "high": 0.05, "verdict": "higher", "verdict_percentile":
-            "no detectable change", "method_sensitive": True}
-    line = V.recalibration_summary_lines({"toy": {"s2": 1.16, "changes": {("variance_scaled", "ece"): sens}}})[0]
-    assert "ece higher (method-sensitive: percentile says no detectable change)" in line
-    assert "s² = 1.16 > 1" in line and "≥ 0 by construction" in line
+def test_recalibration_summary_states_which_signs_the_maps_fix():
+    w = {"change": 0.235, "kind": "fixed"}
+    line = V.recalibration_summary_lines({"toy": {"s2": 1.16, "changes": {("variance_scaled", "width95"): w}}})[0]
+    assert "s² = 1.16: variance scaling widens every interval" in line and "isotonic widths" in line
+
+
+def test_samples_needed_lines_scale_with_one_over_root_n_and_check_it():
+    lines = V.samples_needed_lines(128, effects=(0.05, 0.02), draws=300)
+    assert lines[0].startswith("regression ECE at n = 128") and "recomputed at n =" in lines[1]
+    n05, n02 = (int(x.split("n ≈ ")[1].split(" ")[0]) for x in lines[1:3])
+    assert n02 == pytest.approx(n05 * (0.05 / 0.02) ** 2, rel=0.01)
+    assert "95% coverage off by 0.05: n ≈ 73" in lines[3]
 
 
 def test_ece_null_reports_a_two_sided_p():

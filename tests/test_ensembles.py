@@ -352,15 +352,22 @@ def test_ensemble_vs_members_and_calibration_suite():
     assert set(out) == {"nll", "rmse", "ece"}
     single_nll = np.mean([ch03.gaussian_nll(m, v, y) for m, v in zip(members_mean, members_var)])
     assert out["nll"]["change"] == pytest.approx(ch03.gaussian_nll(mean, alea + epi, y) - single_nll)
-    assert all(c["low"] <= c["high"] for c in out.values())
+    assert all(c["low"] <= c["high"] for k, c in out.items() if k != "ece")
+    assert out["ece"]["kind"] == "size" and "low" not in out["ece"]  # no interval for a binned error's change
 
     split = types.SimpleNamespace(y={"val": y[:64], "test": y[64:]})  # what calibration_suite reads of a SplitData
 
     preds = {"val_mean": mean[:64], "val_var": (alea + epi)[:64], "mean": mean[64:], "aleatoric": alea[64:],
-             "epistemic": epi[64:]}
+             "epistemic": epi[64:], "members_mean": members_mean[:, 64:], "members_var": members_var[:, 64:]}
     sim = rng.random(n)
     suite = R.calibration_suite(ch03, split, preds, sim[:64], sim[64:], draws=50, n_boot=50)
-    assert set(suite) >= {"reference", "recalibration", "conformal", "ence"}
+    assert set(suite) >= {"reference", "recalibration", "conformal", "ence", "configurations", "draws"}
+    confs = suite["configurations"]
+    assert {"gaussian_ensemble", "gaussian_ensemble_recalibrated", "isotonic", "member 0", "member 2"} <= set(confs)
+    assert "mc_dropout" not in confs and "nll" not in confs["isotonic"] and "spearman" not in confs["member 0"]
+    table = C.configuration_table({"toy": confs})
+    assert table.loc[("toy", "isotonic"), "nll"] == "n/a" and "[" in table.loc[("toy", "member 1"), "ece"]
+    assert "unadjusted for multiplicity" in C.outside_lines({"toy": confs})[0]
     assert set(suite["conformal"]) == {0.1, 0.32}
     groups = suite["conformal"][0.1]["groups"]
     assert sorted(groups) == [0, 1, 2] and sum(g["n_test"] for g in groups.values()) == 64
