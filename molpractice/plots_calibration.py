@@ -238,8 +238,10 @@ def plot_binned_by_similarity(similarity, series: Mapping[str, Sequence[float]],
 
 
 def plot_interval_widths(sizes: Sequence[int], widths: Mapping[str, Sequence[float]], ax=None,
-                         title: str = "How sure is the ECE? (bootstrap 95% interval width)"):
-    """Width of bootstrap intervals vs number of test molecules, one line per quantity, with a 1/√n guide."""
+                         title: str = "How sure is the ECE? (spread of the bootstrap ECE)",
+                         ylabel: str = "2.5–97.5% range of the bootstrap ECE"):
+    """Spread (2.5–97.5 % range) of a bootstrap statistic vs number of test molecules, one line per quantity, with a
+    1/√n guide (a spread, not an interval for the statistic's value: a bootstrap ECE is biased upward)."""
     ax = _axes(ax)
     sizes = np.asarray(sizes, dtype=float)
     for label, w in widths.items():
@@ -247,7 +249,7 @@ def plot_interval_widths(sizes: Sequence[int], widths: Mapping[str, Sequence[flo
     first = np.asarray(next(iter(widths.values())), dtype=float)
     ax.plot(sizes, first[0] * np.sqrt(sizes[0] / sizes), "k:", lw=1, label="∝ 1/√n")
     ax.set_xlabel("test molecules")
-    ax.set_ylabel("95% interval width")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
