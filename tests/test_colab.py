@@ -328,6 +328,8 @@ def test_drive_folder_choice(monkeypatch):
 
 
 # ------------------------------------------------------------------------ pip's plan keeps torch
+# pip plans against the package index (the waits of this file): each plan is prepared by a function that the
+# `early` mark starts when the session's tests are collected (tests/conftest.py), and the test asserts on it.
 def _dry_run(python, commands, tmp_path):
     """Run each command with ``--dry-run --report``; return the names pip would install."""
     planned = []
@@ -340,20 +342,26 @@ def _dry_run(python, commands, tmp_path):
             pytest.skip(f"no package index reachable for pip's plan: {result.stderr.strip()[-300:]}")
         assert result.returncode == 0, result.stderr[-3000:]
         planned += [item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]]
-    print(f"{python}: pip would install {sorted(planned)}")
     return planned
 
 
-def test_install_commands_keep_this_environments_torch(tmp_path):
+def _plan_in_this_environment(tmp_path):
     constraints = tmp_path / "keep-torch.txt"
     constraints.write_text(colab.torch_constraint())
-    planned = _dry_run(sys.executable, colab.install_commands(REPO, constraints), tmp_path)
+    return _dry_run(sys.executable, colab.install_commands(REPO, constraints), tmp_path)
+
+
+@pytest.mark.early(prepare=_plan_in_this_environment)
+def test_install_commands_keep_this_environments_torch(early):
+    planned = early
+    print(f"{sys.executable}: pip would install {sorted(planned)}")
     assert "torch" not in planned, planned
     assert "molpractice" in planned
 
 
-def test_install_commands_keep_a_colab_cuda_torch(tmp_path):
-    """A fresh environment with only a Colab-like torch (a version no index has): pip plans everything else."""
+def _plan_in_a_colab_like_environment(tmp_path):
+    """A fresh environment with only a Colab-like torch (a version no index has): pip's plan for the setup
+    cell's commands there, and pip's answer to a requirement that would replace that torch."""
     venv = tmp_path / "colab-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
     python = str(venv / "bin" / "python")
@@ -367,12 +375,20 @@ def test_install_commands_keep_a_colab_cuda_torch(tmp_path):
     constraints = tmp_path / "keep-torch.txt"
     constraints.write_text("torch==2.5.1+cu121\n")
     planned = _dry_run(python, colab.install_commands(REPO, constraints, python=python), tmp_path)
+    clash = subprocess.run([python, "-m", "pip", "install", "-q", "-c", str(constraints), "--dry-run", "torch>=2.6"],
+                           capture_output=True, text=True, timeout=600)
+    return python, planned, clash
+
+
+@pytest.mark.early(prepare=_plan_in_a_colab_like_environment)
+def test_install_commands_keep_a_colab_cuda_torch(early):
+    """A fresh environment with only a Colab-like torch (a version no index has): pip plans everything else."""
+    python, planned, clash = early
+    print(f"{python}: pip would install {sorted(planned)}")
     assert "torch" not in planned, planned
     assert {"rdkit", "datamol", "torch-geometric", "torch_geometric"} & set(planned) >= {"rdkit", "datamol"}, planned
     assert "molpractice" in planned
     # and the constraint is what holds torch: a requirement that would replace it makes pip refuse, not reinstall
-    clash = subprocess.run([python, "-m", "pip", "install", "-q", "-c", str(constraints), "--dry-run", "torch>=2.6"],
-                           capture_output=True, text=True, timeout=600)
     assert clash.returncode != 0, clash.stdout
 
 

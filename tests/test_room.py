@@ -63,8 +63,9 @@ def test_binder_requirements_pin_every_dependency():
         "binder/runtime.txt should name the Python the pins were tested on")
 
 
-def test_binder_requirements_resolve(tmp_path):
-    """pip's plan for the image's requirements, from scratch (``--ignore-installed``): every pin exists and fits."""
+def _plan_binder_requirements(tmp_path):
+    """pip's plan for the image's requirements, from scratch (``--ignore-installed``): ``{name: version}``.
+    Started when the session's tests are collected (the ``early`` mark, tests/conftest.py): it waits on the index."""
     report = tmp_path / "report.json"
     result = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-q",
                              "--retries", "0", "--timeout", "20", "--report", str(report),
@@ -73,8 +74,14 @@ def test_binder_requirements_resolve(tmp_path):
     if result.returncode != 0 and re.search(r"connection|Network is unreachable|Temporary failure", result.stderr):
         pytest.skip(f"no package index reachable: {result.stderr.strip()[-300:]}")
     assert result.returncode == 0, result.stderr[-3000:]
-    planned = {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"]
-               for i in json.loads(report.read_text())["install"]}
+    return {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"]
+            for i in json.loads(report.read_text())["install"]}
+
+
+@pytest.mark.early(prepare=_plan_binder_requirements)
+def test_binder_requirements_resolve(early):
+    """pip's plan for the image's requirements, from scratch (``--ignore-installed``): every pin exists and fits."""
+    planned = early
     for name, req in _pins().items():
         assert planned.get(name) == list(req.specifier)[0].version, (name, planned.get(name))
 
