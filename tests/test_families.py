@@ -29,6 +29,27 @@ def test_family_data_is_deterministic_valid_and_documented(small):
     assert not families.family_data(n_families=30, seed=1).equals(small)
 
 
+def test_family_data_disk_cache_gives_the_built_frame_exactly(tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    families._family_data.cache_clear()
+    try:
+        built = families.family_data(n_families=3, seed=3)       # built, and written to the cache
+        (path,) = tmp_path.glob("families_*.npz")
+        families._family_data.cache_clear()
+        read = families.family_data(n_families=3, seed=3)        # read from it: same values, dtypes, index
+        pd.testing.assert_frame_equal(read, built, check_exact=True)
+    finally:
+        families._family_data.cache_clear()
+    smiles = ["c1ccccc1", "c1ccncc1"]
+    key = families._cache_path(3, 3, smiles)
+    assert len({key, families._cache_path(4, 3, smiles), families._cache_path(3, 4, smiles),
+                families._cache_path(3, 3, smiles[:1])}) == 4, "every input is in the key"
+    path.write_bytes(path.read_bytes()[:100])
+    assert families._read_cache(path) is None, "a truncated file must be rebuilt, not trusted"
+
+
 def test_enumerate_analogues_keeps_the_core_and_is_distinct():
     rng = np.random.default_rng(0)
     out = families.enumerate_analogues("c1ccncc1", 20, rng)
@@ -67,9 +88,16 @@ def test_fixed_test_leakage_curve_has_one_training_size(small, impl):
     assert table.attrs["eligible_families"] >= table.attrs["test_families"]
     assert np.isnan(last["gain p"]) and np.isnan(last["gain p Holm"])
     lines = family_studies.fixed_curve_lines(table)
-    assert len(lines) == 3 + 1 + 2, "split, size, Holm; one step; one sibling-control line per cutoff"
+    assert len(lines) == 3 + 1 + 2 + 1, "split, size, Holm; one step; one sibling-control line per cutoff; step verdicts"
     assert f"{table.attrs['n_test']} molecules" in lines[0] and "Holm over the 1 compared" in lines[2]
     assert lines[3].startswith("step 0.5 → 1: ") and lines[4].startswith("cutoff 1: RMSE")
+    assert "after Holm" in lines[3] and "[Holm over the 2 cutoffs, per share]" in lines[4]
+    assert lines[-1].startswith("steps with a detectable change after Holm: ")
+    # Holm within each family of statements: adjusted >= raw, and the shares over every cutoff
+    for k in ("step gain", "sibling gain", "other gain"):
+        raw, adj = table[f"{k} p"].dropna(), table[f"{k} p Holm"].dropna()
+        assert len(raw) == len(adj) and (adj.to_numpy() >= raw.to_numpy() - 1e-12).all()
+    assert table["sibling gain p Holm"].notna().all() and "rmse subsample sd" in table
     # the sibling control: gain over the strictest = siblings' share + the other molecules' share (exact)
     assert np.allclose(table["mse gain"], table["sibling gain"] + table["other gain"])
     assert table["step gain"].iloc[0] == pytest.approx(table["mse gain"].iloc[0])  # two cutoffs: one step
@@ -79,13 +107,39 @@ def test_fixed_test_leakage_curve_has_one_training_size(small, impl):
     assert table.attrs["strict_control"] >= table["n_train"].iloc[0]
     first = table.iloc[0]
     assert 0 < first["gain p"] <= first["gain p Holm"] <= 1  # one comparison: Holm multiplies by 1
-    cov = family_studies.coverage_on_families(impl.ch05_drills, small, X, test_families=(5,), reps=10, n_boot=50)
-    assert set(cov["method"]) == {"i.i.d.", "cluster"}
+    sim = family_studies.similarity_to(small["smiles"].tolist(), small["smiles"].tolist())
+    cov = family_studies.coverage_on_families(impl.ch05_drills, small, X, test_families=(5,), reps=10, n_boot=50,
+                                              similarity=sim, butina_cutoffs=(0.4,))
+    main = cov[cov["label"] == "with series effect"].set_index("method")
+    ctrl = cov[cov["label"] == "no series effect (control)"].set_index("method")
+    assert list(main.index) == ["i.i.d.", "cluster", "Butina 0.4"] and list(ctrl.index) == ["i.i.d.", "cluster"]
     assert ((cov["coverage"] >= 0) & (cov["coverage"] <= 1)).all()
-    assert (cov.set_index("method")["mean width"]["cluster"] >= cov.set_index("method")["mean width"]["i.i.d."])
+    assert main.loc["cluster", "mean width"] >= main.loc["i.i.d.", "mean width"]
+    assert main.loc["cluster", "mean groups"] == 5 and main.loc["i.i.d.", "mean groups"] == main.loc["i.i.d.", "mean test molecules"]
+    assert 5 <= main.loc["Butina 0.4", "mean groups"] <= main.loc["i.i.d.", "mean groups"]
+    assert ctrl.loc["cluster", "true RMSE"] != main.loc["cluster", "true RMSE"], "the control has its own label and model"
     assert cov.attrs["pool_families"] + cov.attrs["train_families"] == small["family"].nunique()
+    assert set(cov.attrs["icc"]) == {"with series effect", "no series effect (control)"} and 5 in cov.attrs["s"]
     lines = family_studies.coverage_lines(cov)
-    assert len(lines) == len(cov) + 1 and lines[-1].startswith(f"population: {cov.attrs['pool_families']} families")
+    assert len(lines) == len(cov) + 1 + 2, "one per row, the population, one design-effect line per label"
+    assert lines[len(cov)].startswith(f"population: {cov.attrs['pool_families']} families")
+    fpc = np.sqrt(1 - 5 / cov.attrs["pool_families"])
+    assert f"{fpc:.2f} at 5 families" in lines[len(cov)] and "predicted width ratio" in lines[-1]
+    verdicts = family_studies.coverage_verdict_lines(cov)
+    assert len(verdicts) == 2 and "families minus i.i.d.:" in verdicts[0]
+    plain = family_studies.coverage_on_families(impl.ch05_drills, small, X, test_families=(5,), reps=4, n_boot=20,
+                                                control=False)
+    assert set(plain["method"]) == {"i.i.d.", "cluster"} and set(plain["label"]) == {"with series effect"}
+
+
+def test_intraclass_correlation():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(50), 6)
+    assert family_studies.intraclass_correlation(np.repeat(rng.normal(size=50), 6) + 1e-9 * rng.normal(size=300),
+                                                 labels) == pytest.approx(1.0, abs=1e-6)
+    assert abs(family_studies.intraclass_correlation(rng.normal(size=300), labels)) < 0.1
+    mixed = np.repeat(rng.normal(size=50), 6) + rng.normal(size=300)  # between var 1, within var 1: rho = 0.5
+    assert family_studies.intraclass_correlation(mixed, labels) == pytest.approx(0.5, abs=0.2)
 
 
 def test_construction_lines_state_the_constructed_parts(small):
