@@ -28,6 +28,8 @@ def pytest_collection_finish(session):
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
+    if session.config.getoption("collectonly"):
+        return
     for item in session.items:
         marker = item.get_closest_marker("early")
         if marker is None:
