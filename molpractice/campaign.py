@@ -381,7 +381,7 @@ def late_onset_lines(late: pd.DataFrame, table: pd.DataFrame) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ targets
-SAMPLER = "the unconditional branch (w = −1) of this chapter's label-dropout EGNN"
+SAMPLER = "the w = −1 sampler of the label-dropout EGNN"  # the unconditional branch: stand-in for chapter 4's model
 
 
 def _calls_list(values) -> list:
@@ -417,18 +417,16 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
                      met=bool(s.loc[best, "bias"] < -2 * s.loc[best, "bias_se"] and s.loc[best, "sd"] < s.loc["IPS", "sd"])))
     if sampling is not None:
         calls = f"{int(sampling.calls.min())}–{int(sampling.calls.max())} calls"
-        pairs = [("screen_at_calls", "sampling", f"random screening of the library − {SAMPLER} at the sampler's call count"
-                  f" ({calls}): a comparison of starting pools (library molecules vs the model's samples), not of optimisers"),
-                 ("at_calls", "screen_at_calls", "GA − random screening, both cut at the sampler's call count (what the "
-                  "GA's selection added to its random library start)"),
-                 ("at_calls", "sampling", f"GA at the sampler's call count − {SAMPLER} (starting pool and selection "
-                  "together)"),
-                 ("full", "sampling", f"GA at its full {budget} calls − {SAMPLER} (which used {calls})")]
+        pairs = [("screen_at_calls", "sampling", f"random screening − {SAMPLER} at the sampler's call count ({calls}): "
+                  "starting pools, not optimisers"),
+                 ("at_calls", "screen_at_calls", "GA − random screening at the sampler's call count: what selection added"),
+                 ("at_calls", "sampling", f"GA − {SAMPLER} at the sampler's call count"),
+                 ("full", "sampling", f"GA at its full {budget} calls − {SAMPLER}")]
         for label in ("proxy", "true"):
             for a, b, what in pairs:
                 m, lo, hi = mean_interval((sampling[f"{a}_{label}"] - sampling[f"{b}_{label}"]).to_numpy())
-                rows.append(dict(target=f"bug-free proxy: {what}, {label} top-10 (paired over seeds; the sampler stands in "
-                                        "for chapter 4's model)", value=verdict(m, lo, hi), met=None))
+                rows.append(dict(target=f"bug-free proxy, {label} top-10: {what} (paired over seeds)",
+                                 value=verdict(m, lo, hi), met=None))
     for metric, label in (("proxy_top10", "proxy"), ("true_top10", "true")):
         for base in ("random proposals", "random screening"):
             m, lo, hi = paired_difference(table, metric, "bug-free", "graph GA", ("bug-free", base))
@@ -440,9 +438,9 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
     else:
         c = guided["contrast"].set_index("metric")
         for metric in ("proxy_top10", "true_top10", "auc_top10"):
-            rows.append(dict(target=f"CFG (label 1, w = {guided['w']:g}, chosen on the sweep's draws) − {SAMPLER} under "
-                                    f"the same {budget}-call budget, bug-free proxy, {metric.replace('_', ' ')} (paired draws "
-                                    "and seeds)", value=verdict(*c.loc[metric, ["difference", "lo", "hi"]]), met=None))
+            rows.append(dict(target=f"CFG (label 1, w = {guided['w']:g}, chosen on the sweep's draws) − {SAMPLER}, same "
+                                    f"{budget}-call budget, bug-free proxy, {metric.replace('_', ' ')} (paired draws and seeds)",
+                             value=verdict(*c.loc[metric, ["difference", "lo", "hi"]]), met=None))
         g = guided["comparison"]
         for label in ("proxy", "true"):
             m, lo, hi = mean_interval((g[f"at_calls_{label}"] - g[f"sampling_{label}"]).to_numpy())

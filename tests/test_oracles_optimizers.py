@@ -232,7 +232,7 @@ def test_target_rows_read_the_studies():
                                                  late=late, guided=guided)}
     pools = next(v for k, v in out.items() if "starting pools" in k and "proxy top-10" in k)
     assert pools["value"].startswith("+0.140") and pools["met"] is None  # 0.45 - mean(0.30, 0.32, 0.31)
-    sel = next(v for k, v in out.items() if "what the GA's selection added" in k and "true top-10" in k)
+    sel = next(v for k, v in out.items() if "what selection added" in k and "true top-10" in k)
     assert sel["value"].startswith("-0.003")
     assert "150–170 calls" in next(k for k in out if "starting pools" in k)
     full_true = next(v for k, v in out.items() if "full 1000 calls" in k and "true top-10" in k)
