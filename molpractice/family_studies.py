@@ -5,11 +5,13 @@ and the leakage curve with a fixed test set.
 ``similarity_to``                   Morgan-bit Tanimoto of every query molecule to every reference molecule.
 ``max_similarity``                  each reference molecule's largest Tanimoto to a query set (RDKit).
 ``fit_ridge``                       ridge regression on fingerprint counts (fixed alpha, not tuned).
-``coverage_on_families``            i.i.d. vs cluster bootstrap coverage of a model's true test MSE.
+``intraclass_correlation``          one-way ANOVA intra-cluster correlation (unequal cluster sizes).
+``coverage_on_families``            i.i.d. vs family vs Butina-cluster bootstrap coverage of a model's true test MSE.
 ``leakage_test_split``              fixed test set: half of each test family; its siblings stay in the pool.
 ``fixed_test_leakage_curve``        test RMSE vs the train–test similarity cutoff, same training size.
 ``sibling_similarity``              Tanimoto of every pair of molecules in the same family.
-``coverage_lines``                  printable lines of the coverage study, with its finite population.
+``coverage_lines``                  printable lines of the coverage study: finite population, design effect.
+``coverage_verdict_lines``          which groupings cover below 95 %, and the i.i.d.–families gap with its interval.
 ``sibling_summary``                 one printable line: quartiles and high-similarity shares of those pairs.
 ``fixed_curve_lines``               printable lines: the fixed test split, the training size, Holm's verdicts.
 ==================================  ===========================================================
@@ -75,55 +77,94 @@ def fit_ridge(X, y, alpha: float = RIDGE_ALPHA):
     return Ridge(alpha=alpha).fit(X, y)
 
 
+def intraclass_correlation(values, clusters) -> float:
+    """One-way ANOVA estimate of the intra-cluster correlation of ``values`` (unequal sizes:
+    n0 = (N − Σn_g²/N)/(G − 1)); can be slightly negative when clusters do not matter."""
+    codes = np.unique(np.asarray(clusters), return_inverse=True)[1].ravel()
+    v = np.asarray(values, dtype=np.float64)
+    G, N = int(codes.max()) + 1, v.size
+    sizes = np.bincount(codes, minlength=G).astype(np.float64)
+    means = np.bincount(codes, weights=v, minlength=G) / sizes
+    msb = float((sizes * (means - v.mean()) ** 2).sum() / (G - 1))
+    msw = float(((v - means[codes]) ** 2).sum() / (N - G))
+    n0 = (N - (sizes ** 2).sum() / N) / (G - 1)
+    return (msb - msw) / (msb + (n0 - 1) * msw)
+
+
 def coverage_on_families(drills, data, X, test_families: Sequence[int] | None = None, reps: int | None = None,
-                         n_boot: int | None = None, seed: int = 0):
+                         n_boot: int | None = None, seed: int = 0, similarity=None,
+                         butina_cutoffs: Sequence[float] = (0.4, 0.6), control: bool = True):
     """How often i.i.d. and cluster bootstrap 95 % intervals of a model's test MSE contain its true MSE.
 
     A ridge model is trained once on a third of the families (seeded). The other families are the population:
     the true value is the model's MSE over all their molecules. Each repeat samples ``G`` of those families
-    (without replacement) as a test set and computes both intervals of the mean squared error
-    (``drills.cluster_bootstrap_ci`` with families as clusters, and with every molecule its own cluster).
+    (without replacement) as a test set and computes the intervals of the mean squared error with
+    ``drills.cluster_bootstrap_ci`` under several groupings of the same test set: every molecule its own cluster
+    (``i.i.d.``), the families (``cluster``) and, when ``similarity`` ((n, n) Tanimoto of ``data``) is given,
+    Butina clusters of the test molecules at each distance cutoff in ``butina_cutoffs`` (``Butina 0.4``, …:
+    what a practitioner without family labels would use). With ``control`` and a ``series_effect`` column, the
+    same test sets are also scored with a second ridge trained on the label *without* the series effect
+    (``target − series_effect``: Crippen logP + noise), i.i.d. and cluster intervals only — the control that
+    shows how much of the gap the constructed series effect makes.
     Returns:
-        DataFrame with ``test families``, ``mean test molecules``, ``method``, ``coverage``, ``MC se``
-        (sqrt(c(1 − c)/reps)), ``mean width`` (of the RMSE interval, target units), ``true RMSE``, ``reps``;
-        ``attrs`` hold ``train_families`` and ``pool_families`` (the finite population the test families are
-        drawn from without replacement — the intervals ignore that finite-population correction).
+        DataFrame with ``label`` (``"with series effect"`` / ``"no series effect (control)"``), ``test
+        families``, ``mean test molecules``, ``method``, ``mean groups`` (clusters per test set), ``coverage``,
+        ``MC se`` (sqrt(c(1 − c)/reps)), ``mean width`` (of the RMSE interval, target units), ``mean MSE width``,
+        ``true RMSE``, ``reps``; ``attrs`` hold ``train_families``, ``pool_families`` and ``pool_molecules``
+        (the finite population the test families are drawn from without replacement — the intervals ignore that
+        finite-population correction), ``icc`` (``{label: intra-family correlation of the squared errors over
+        the population}``) and ``s`` (``{G: mean Σn_g²/n of the test sets}``, the design effect's cluster size).
     """
     import pandas as pd
+
+    from .rigor import butina_labels
 
     cfg = SETTINGS.current()
     test_families = test_families or cfg.fam_test_families
     reps, n_boot = reps or cfg.fam_reps, n_boot or cfg.fam_boot
     fam = data["family"].to_numpy()
-    y = data["target"].to_numpy(dtype=np.float64)
+    labels_y = {"with series effect": data["target"].to_numpy(dtype=np.float64)}
+    if control and "series_effect" in data:
+        labels_y["no series effect (control)"] = labels_y["with series effect"] - data["series_effect"].to_numpy()
     rng = np.random.default_rng(seed)
     families = np.unique(fam)
     train_fam = rng.choice(families, len(families) // 3, replace=False)
     train = np.isin(fam, train_fam)
-    sq = (fit_ridge(X[train], y[train]).predict(X) - y) ** 2
+    sq = {lab: (fit_ridge(X[train], y[train]).predict(X) - y) ** 2 for lab, y in labels_y.items()}
     pool_fam = np.setdiff1d(families, train_fam)
-    truth = float(sq[~train].mean())
-    rows = []
+    truth = {lab: float(v[~train].mean()) for lab, v in sq.items()}
+    cutoffs = list(butina_cutoffs) if similarity is not None else []
+    rows, s_mean = [], {}
     for G in test_families:
-        hits = {"i.i.d.": 0, "cluster": 0}
-        width = {"i.i.d.": 0.0, "cluster": 0.0}
-        sizes = 0
+        keys = [(lab, m) for lab in sq for m in ("i.i.d.", "cluster")]
+        keys[2:2] = [("with series effect", f"Butina {c:g}") for c in cutoffs]
+        hits, width, mse_width, groups = ({k: 0.0 for k in keys} for _ in range(4))
+        sizes, s_sum = 0.0, 0.0
         for _ in range(reps):
             idx = np.flatnonzero(np.isin(fam, rng.choice(pool_fam, G, replace=False)))
             sizes += idx.size / reps
+            s_sum += float((np.bincount(fam[idx]) ** 2).sum() / idx.size) / reps
             s = int(rng.integers(1 << 31))
-            for method, labels in (("i.i.d.", np.arange(idx.size)), ("cluster", fam[idx])):
-                low, high = drills.cluster_bootstrap_ci(sq[idx], labels, n_boot=n_boot, seed=s)
-                hits[method] += low <= truth <= high
-                width[method] += (math.sqrt(high) - math.sqrt(max(low, 0.0))) / reps
-        for method in hits:
-            c = hits[method] / reps
-            rows.append({"test families": G, "mean test molecules": sizes, "method": method, "coverage": c,
-                         "MC se": math.sqrt(c * (1 - c) / reps), "mean width": width[method],
-                         "true RMSE": math.sqrt(truth), "reps": reps})
+            grouping = {"i.i.d.": np.arange(idx.size), "cluster": fam[idx]}
+            for c in cutoffs:
+                grouping[f"Butina {c:g}"] = butina_labels(similarity[np.ix_(idx, idx)], c)
+            for lab, method in keys:
+                low, high = drills.cluster_bootstrap_ci(sq[lab][idx], grouping[method], n_boot=n_boot, seed=s)
+                hits[(lab, method)] += (low <= truth[lab] <= high) / reps
+                width[(lab, method)] += (math.sqrt(high) - math.sqrt(max(low, 0.0))) / reps
+                mse_width[(lab, method)] += (high - low) / reps
+                groups[(lab, method)] += len(np.unique(grouping[method])) / reps
+        s_mean[G] = s_sum
+        for lab, method in keys:
+            c = hits[(lab, method)]
+            rows.append({"label": lab, "test families": G, "mean test molecules": sizes, "method": method,
+                         "mean groups": groups[(lab, method)], "coverage": c, "MC se": math.sqrt(c * (1 - c) / reps),
+                         "mean width": width[(lab, method)], "mean MSE width": mse_width[(lab, method)],
+                         "true RMSE": math.sqrt(truth[lab]), "reps": reps})
     table = pd.DataFrame(rows)
     table.attrs.update(train_families=len(train_fam), pool_families=len(pool_fam),
-                       pool_molecules=int((~train).sum()))
+                       pool_molecules=int((~train).sum()), s=s_mean,
+                       icc={lab: intraclass_correlation(v[~train], fam[~train]) for lab, v in sq.items()})
     return table
 
 
@@ -168,11 +209,15 @@ def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, su
     this one (NaN at the strictest).
     Returns:
         DataFrame with ``cutoff``, ``allowed`` (pool size), ``siblings allowed`` (pool molecules from test
-        families), ``n_train``, ``rmse`` (mean over subsamples), ``rmse seed sd``, ``rmse no siblings``
+        families), ``n_train``, ``rmse`` (mean over subsamples), ``rmse subsample sd`` (SD over the random
+        training subsets: ridge itself is deterministic), ``rmse no siblings``
         (control), ``nn similarity`` (mean over test molecules of the largest Tanimoto to the training set,
         first subsample), and for each of ``mse gain``, ``sibling gain``, ``other gain``, ``step gain`` the
-        difference and its ``… low``/``… high`` (``gain low``/``gain high`` for ``mse gain``), ``gain p`` and
-        ``gain p Holm`` (NaN at the strictest cutoff); the table's ``attrs`` hold ``n_test``,
+        difference and its unadjusted 95 % interval ``… low``/``… high`` (``gain low``/``gain high`` for
+        ``mse gain``), its two-sided bootstrap p-value (``gain p``, ``sibling gain p``, ``other gain p``,
+        ``step gain p``) and Holm-adjusted p-value within its family of statements (``gain p Holm`` and ``step
+        gain p Holm`` over the compared cutoffs, NaN at the strictest; ``sibling gain p Holm`` and ``other gain p
+        Holm`` over every cutoff); the table's ``attrs`` hold ``n_test``,
         ``test_families``, ``eligible_families`` (families with at least ``TEST_MIN_SIZE`` members),
         ``test_fraction``, ``test_min_size`` and ``p_resolution`` (2 / (n_boot + 1), the smallest bootstrap
         p-value).
@@ -212,7 +257,7 @@ def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, su
         rows.append({"cutoff": c, "allowed": len(allowed[c]),
                      "siblings allowed": int(np.isin(fam[allowed[c]], test_families).sum()),
                      "n_train": n_train, "rmse": float(np.mean(rmse)),
-                     "rmse seed sd": float(np.std(rmse, ddof=1)) if subsamples > 1 else float("nan"),
+                     "rmse subsample sd": float(np.std(rmse, ddof=1)) if subsamples > 1 else float("nan"),
                      "rmse no siblings": float(np.mean(rmse_ctrl)), "nn similarity": nn})
     strict = losses[cutoffs[-1]]
     groups = fam[test]
@@ -226,16 +271,25 @@ def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, su
         gain, p = diff(losses[c], strict, "mse gain")
         row.update(gain)
         row["gain p"] = p if c != cutoffs[-1] else float("nan")
-        row.update(diff(losses[c], ctrl[c], "sibling gain")[0])
-        row.update(diff(ctrl[c], strict, "other gain")[0])
+        for name, (better, worse) in (("sibling gain", (losses[c], ctrl[c])), ("other gain", (ctrl[c], strict))):
+            part, p_part = diff(better, worse, name)
+            row.update(part)
+            row[f"{name} p"] = p_part
         if c != cutoffs[-1]:
-            row.update(diff(losses[c], losses[cutoffs[k + 1]], "step gain")[0])
+            step, p_step = diff(losses[c], losses[cutoffs[k + 1]], "step gain")
+            row.update(step)
+            row["step gain p"] = p_step
         else:
-            row.update({"step gain": float("nan"), "step gain low": float("nan"), "step gain high": float("nan")})
+            row.update({"step gain": float("nan"), "step gain low": float("nan"), "step gain high": float("nan"),
+                        "step gain p": float("nan")})
     table = pd.DataFrame(rows)
     compared = table["cutoff"] != cutoffs[-1]
     table["gain p Holm"] = float("nan")
     table.loc[compared, "gain p Holm"] = holm_adjusted(table.loc[compared, "gain p"].to_numpy())
+    table["step gain p Holm"] = float("nan")
+    table.loc[compared, "step gain p Holm"] = holm_adjusted(table.loc[compared, "step gain p"].to_numpy())
+    for name in ("sibling gain", "other gain"):  # every cutoff's share is a statement: Holm over all cutoffs
+        table[f"{name} p Holm"] = holm_adjusted(table[f"{name} p"].to_numpy())
     table.attrs.update(n_test=len(test), test_families=len(test_families),
                        eligible_families=int((np.bincount(fam) >= TEST_MIN_SIZE).sum()),
                        test_fraction=TEST_FRACTION, test_min_size=TEST_MIN_SIZE, p_resolution=2 / (n_boot + 1),
@@ -267,17 +321,23 @@ def sibling_summary(data, cutoffs: Sequence[float] = (0.6, 0.8)) -> str:
             f"{q[2]:.2f}; share of pairs {shares}")
 
 
+def _holm_word(p_holm: float, alpha: float) -> str:
+    return "detectable after Holm" if p_holm <= alpha else "no detectable difference after Holm"
+
+
 def fixed_curve_lines(table, alpha: float = 0.05) -> list[str]:
     """Printable lines for :func:`fixed_test_leakage_curve`'s table: the test split's parameters, the training
-    size, at which cutoffs the MSE gain over the strictest one is detectable (unadjusted: interval excludes 0;
-    and after Holm over the compared cutoffs), each step between neighbouring cutoffs, and the sibling control:
-    how much of each cutoff's gain the siblings carry and how much the other allowed molecules do."""
+    size, at which cutoffs the MSE gain over the strictest one is detectable after Holm over the compared cutoffs
+    (and where only the unadjusted interval excludes 0), each step between neighbouring cutoffs, and the
+    sibling control: how much of each cutoff's gain the siblings carry and how much the other allowed molecules
+    do. Every verdict is Holm-adjusted within its family of statements (the gains over the strictest cutoff; the
+    steps; the siblings' shares; the other molecules' shares) and every interval is labelled unadjusted; a last
+    line lists the steps with and without a detectable change after Holm."""
     a = table.attrs
     strict = table.iloc[-1]
     compared = table.iloc[:-1]
     fmt = lambda cs: ", ".join(f"{c:g}" for c in cs) or "none"  # noqa: E731
     iv = lambda r, k: f"{r[k]:+.3f} [{r[k + ' low']:+.3f}, {r[k + ' high']:+.3f}]"  # noqa: E731
-    word = lambda lo, hi: "detectable" if lo > 0 or hi < 0 else "no detectable difference"  # noqa: E731
     holm_yes = compared.loc[compared["gain p Holm"] <= alpha, "cutoff"]
     holm_no = compared.loc[compared["gain p Holm"] > alpha, "cutoff"]
     lines = [f"fixed test set: {a['n_test']} molecules = half of each of {a['test_families']} families "
@@ -286,33 +346,86 @@ def fixed_curve_lines(table, alpha: float = 0.05) -> list[str]:
              f"every training set has {int(strict['n_train'])} molecules = the smallest pool: the strictest cutoff "
              f"{strict['cutoff']:g} without its siblings ({a.get('strict_control', int(strict['n_train']))} of "
              f"{int(strict['allowed'])} allowed)",
-             f"MSE gain over the strictest cutoff: 95 % interval (unadjusted) excludes 0 at cutoffs "
-             f"{fmt(compared.loc[compared['gain low'] > 0, 'cutoff'])}; Holm over the {len(compared)} compared "
-             f"cutoffs at {alpha:.0%}: detectable at {fmt(holm_yes)}"
-             + (f", not at {fmt(holm_no)}" if len(holm_no) else "")
-             + f" (bootstrap p-values; the smallest possible is {a['p_resolution']:.3f})"]
+             f"MSE gain over the strictest cutoff, Holm over the {len(compared)} compared cutoffs at {alpha:.0%}: "
+             f"detectable at {fmt(holm_yes)}" + (f", not at {fmt(holm_no)}" if len(holm_no) else "")
+             + f" (unadjusted 95 % intervals exclude 0 at {fmt(compared.loc[compared['gain low'] > 0, 'cutoff'])}; "
+             f"bootstrap p-values, the smallest possible is {a['p_resolution']:.3f}). Below: [unadjusted 95 % "
+             "interval], verdict after Holm within each family of statements"]
+    steps_yes, steps_no = [], []
     if "step gain" in table:
         for k, (_, r) in enumerate(compared.iterrows()):
             nxt = table.iloc[k + 1]
-            lines.append(f"step {nxt['cutoff']:g} → {r['cutoff']:g}: {int(r['allowed'] - nxt['allowed'])} more "
+            name = f"{nxt['cutoff']:g} → {r['cutoff']:g}"
+            (steps_yes if r["step gain p Holm"] <= alpha else steps_no).append(name)
+            lines.append(f"step {name}: {int(r['allowed'] - nxt['allowed'])} more "
                          f"molecules allowed ({int(r['siblings allowed'] - nxt['siblings allowed'])} of them siblings); "
-                         f"MSE lower by {iv(r, 'step gain')} ({word(r['step gain low'], r['step gain high'])})")
+                         f"MSE lower by {iv(r, 'step gain')} ({_holm_word(r['step gain p Holm'], alpha)} over "
+                         f"{len(compared)} steps)")
     if "sibling gain" in table:
         for _, r in table.iterrows():
             lines.append(f"cutoff {r['cutoff']:g}: RMSE {r['rmse']:.3f}, siblings removed {r['rmse no siblings']:.3f}; "
                          f"of the MSE gain {r['mse gain']:+.3f} over the strictest, siblings "
-                         f"{iv(r, 'sibling gain')} ({word(r['sibling gain low'], r['sibling gain high'])}), "
-                         f"other molecules {iv(r, 'other gain')} ({word(r['other gain low'], r['other gain high'])})")
+                         f"{iv(r, 'sibling gain')} ({_holm_word(r['sibling gain p Holm'], alpha)}), "
+                         f"other molecules {iv(r, 'other gain')} ({_holm_word(r['other gain p Holm'], alpha)}) "
+                         f"[Holm over the {len(table)} cutoffs, per share]")
+    if "step gain" in table:
+        lines.append(f"steps with a detectable change after Holm: {', '.join(steps_yes) or 'none'}; "
+                     f"no detectable change after Holm: {', '.join(steps_no) or 'none'}")
     return lines
 
 
 def coverage_lines(table) -> list[str]:
-    """Printable lines for :func:`coverage_on_families`: one per (test size, method) with the Monte Carlo error,
-    then the population the test families were drawn from."""
-    out = [f"{r['test families']} test families (~{r['mean test molecules']:.0f} molecules), {r['method']} interval: "
-           f"coverage {r['coverage']:.1%} ± {r['MC se']:.1%} (MC se, {r['reps']} test sets), mean RMSE-interval "
-           f"width {r['mean width']:.3f}" for _, r in table.iterrows()]
+    """Printable lines for :func:`coverage_on_families`: one per (label, test size, method) with the Monte Carlo
+    error; then the population the test families were drawn from with the finite-population factor
+    sqrt(1 − G/population) per test size; then, per label and test size, the design effect: the intra-family
+    correlation ρ of the squared errors, s = Σn_g²/n and the predicted width ratio sqrt(1 + (s − 1)ρ) next to the
+    observed ratio of mean MSE-interval widths (cluster / i.i.d.)."""
     a = table.attrs
+    label = "label" in table
+    out = [f"{('[' + r['label'] + '] ') if label else ''}{r['test families']} test families "
+           f"(~{r['mean test molecules']:.0f} molecules), {r['method']} interval"
+           + (f" ({r['mean groups']:.0f} groups)" if r["method"].startswith("Butina") else "")
+           + f": coverage {r['coverage']:.1%} ± {r['MC se']:.1%} (MC se, {r['reps']} test sets), mean RMSE-interval "
+           f"width {r['mean width']:.3f}" for _, r in table.iterrows()]
+    fpc = ", ".join(f"{math.sqrt(1 - G / a['pool_families']):.2f} at {G} families"
+                    for G in sorted(table["test families"].unique()))
     out.append(f"population: {a['pool_families']} families ({a['pool_molecules']} molecules) not used for training "
-               f"(ridge trained on the other {a['train_families']}); test families drawn without replacement")
+               f"(ridge trained on the other {a['train_families']}); test families drawn without replacement: the "
+               f"finite-population factor sqrt(1 − G/{a['pool_families']}) is {fpc} — a correct interval would be "
+               f"that much narrower than one that ignores it")
+    for lab, rho in a.get("icc", {}).items():
+        for G, s in a.get("s", {}).items():
+            t = table[(table["test families"] == G) & ((table["label"] == lab) if label else True)]
+            t = t.set_index("method")["mean MSE width"]
+            if not {"i.i.d.", "cluster"} <= set(t.index):
+                continue
+            out.append(f"design effect [{lab}, {G} families]: intra-family correlation of squared errors ρ = "
+                       f"{rho:.2f}, s = Σn_g²/n = {s:.1f} → predicted width ratio sqrt(1 + (s − 1)ρ) = "
+                       f"{math.sqrt(max(1 + (s - 1) * rho, 0.0)):.2f}; observed (cluster / i.i.d. MSE-interval "
+                       f"width) {t['cluster'] / t['i.i.d.']:.2f}")
+    return out
+
+
+def coverage_verdict_lines(table, level: float = 0.95) -> list[str]:
+    """Verdicts for :func:`coverage_on_families`, one line per (label, test size): which groupings' coverage lies
+    below ``level`` (coverage + 1.96 MC se < level) and which are consistent with it, and the i.i.d.–families
+    coverage gap with a 95 % Monte Carlo interval (±1.96·sqrt(se₁² + se₂²): conservative, the methods share
+    their test sets)."""
+    out = []
+    label = table["label"] if "label" in table else None
+    keys = table[["label", "test families"]].drop_duplicates() if label is not None else \
+        table[["test families"]].drop_duplicates().assign(label="")
+    for _, k in keys.iterrows():
+        t = table[(table["test families"] == k["test families"])
+                  & ((table["label"] == k["label"]) if label is not None else True)].set_index("method")
+        below = [m for m, r in t.iterrows() if r["coverage"] + 1.96 * r["MC se"] < level]
+        fine = [m for m in t.index if m not in below]
+        line = (f"{('[' + k['label'] + '] ') if k['label'] else ''}{k['test families']} test families: coverage "
+                f"below {level:.0%} for {', '.join(below) or 'none'}; consistent with {level:.0%} for "
+                f"{', '.join(fine) or 'none'}")
+        if {"i.i.d.", "cluster"} <= set(t.index):
+            gap = t.loc["cluster", "coverage"] - t.loc["i.i.d.", "coverage"]
+            half = 1.96 * math.hypot(t.loc["cluster", "MC se"], t.loc["i.i.d.", "MC se"])
+            line += f"; families minus i.i.d.: {100 * gap:+.1f} points [{100 * (gap - half):+.1f}, {100 * (gap + half):+.1f}]"
+        out.append(line)
     return out

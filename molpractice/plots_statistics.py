@@ -109,7 +109,10 @@ def plot_separation(df, ax=None, title: str = "How separated is the test set?"):
     ax = _axes(ax)
     butina = df[df["split"].str.startswith("butina")]
     ax.plot(butina["threshold"], butina["nn_similarity"], "o-", label="mean nearest-train Tanimoto")
-    ax.plot(butina["threshold"], butina["leaky_test"], "s--", label="test molecules with a train neighbour\nwithin the cutoff")
+    ax.plot(butina["threshold"], butina["nn within cutoff"], "s--",
+            label="test molecules with a train neighbour\nwithin the split's own cutoff")
+    if "nn ≥ 0.6" in butina:
+        ax.plot(butina["threshold"], butina["nn ≥ 0.6"], "d-.", label="test molecules with a train neighbour\nat Tanimoto ≥ 0.6")
     for (_, row), color in zip(df[~df["split"].str.startswith("butina")].iterrows(), ("tab:green", "tab:red")):
         ax.axhline(row["nn_similarity"], color=color, lw=1, ls=":", label=f"{row['split']}: nearest-train Tanimoto")
     ax.set_xlabel("Butina distance cutoff (1 − Tanimoto)")
@@ -175,12 +178,12 @@ def plot_family_sizes(groupings, ax=None, title: str = "How clustered is each da
 
 
 def plot_fixed_leakage_curve(df, ax=None, unit: str = "log units", title: str = "Leakage with a fixed test set"):
-    """Test RMSE (± seed SD over training subsets) vs the largest Tanimoto a training molecule may have to the
+    """Test RMSE (± SD over training subsets) vs the largest Tanimoto a training molecule may have to the
     test set, the sibling control's RMSE if the table has it, and the number of test-family siblings allowed on
     a second axis
     (:func:`molpractice.family_studies.fixed_test_leakage_curve`)."""
     ax = _axes(ax)
-    sd = df["rmse seed sd"].fillna(0).to_numpy()
+    sd = df["rmse subsample sd"].fillna(0).to_numpy()
     ax.errorbar(df["cutoff"], df["rmse"], yerr=sd, fmt="o-", capsize=3, label="test RMSE (± SD over training subsets)")
     if "rmse no siblings" in df:
         ax.plot(df["cutoff"], df["rmse no siblings"], "^:", color="tab:red",
@@ -201,7 +204,7 @@ def plot_fixed_leakage_curve(df, ax=None, unit: str = "log units", title: str = 
 def plot_error_rates(df, ax=None, level: float = 0.05, title: str = "Is B better than A? Error rates"):
     """False-positive rate (true difference 0) and power per method, bars with ±1.96 Monte Carlo SE
     (:func:`molpractice.comparisons.comparison_error_rates`)."""
-    ax = _axes(ax, figsize=(7.0, 3.8))
+    ax = _axes(ax, figsize=(2.0 + 1.7 * len(df), 3.8))
     x = np.arange(len(df))
     for k, (col, se, label) in enumerate((("false-positive rate", "fpr MC se", "false-positive rate (no difference)"),
                                           ("power", "power MC se", "power (true difference)"))):

@@ -1,5 +1,6 @@
-"""Research-rigor measurements: timing tables, bootstrap coverage, the leakage curve, calibration-test power,
-temperature-scaling decisions and success-rate thresholds.
+"""Research-rigor measurements: timing tables, bootstrap coverage and the leakage curve; calibration-test power,
+temperature-scaling decisions and success-rate thresholds are in :mod:`molpractice.rigor_calibration`
+(re-exported here).
 
 Every function that runs exercise code receives the chapter module it uses (``mp.load_chapter(...)``):
 ``drills`` provides ``longest_window_at_most_k_distinct``, ``induced_subgraph_is_tree``,
@@ -23,13 +24,7 @@ The run settings live in :data:`SETTINGS` (``SETTINGS.current()`` for the active
 ``butina_labels``                   Butina cluster label of every molecule.
 ``leakage_curve``                   test RMSE of a random forest vs the Butina threshold, plus random/scaffold.
 ``leakage_lines``                   printable lines of the leakage curve: each Butina split against random.
-``rejection_lines``                 printable lines of a rejection-rate table, with the size verdict.
-``calibration_power``               rejection rate of the calibration test for given miscalibrations.
-``temperature_scaling_cv``          cross-validated NLL of temperature scaling with a paired bootstrap.
-``temperature_scaling_study``       how often that rule deploys temperature scaling, per true temperature.
-``smallest_k_above``                fewest successes whose lower bound beats a rate.
-``action_probability``              chance of acting (k >= k*) for true success rates.
-``multiple_looks``                  false-alarm probability when the rule is applied month after month.
+(calibration, lower bounds)         in :mod:`molpractice.rigor_calibration`, every public name re-exported here.
 ==================================  ===========================================================
 """
 from __future__ import annotations
@@ -67,6 +62,9 @@ SETTINGS = RunSettings(
              looks="monthly looks in the multiple-looks simulation",
              looks_reps="simulated years of monthly looks"),
 )
+
+NEAR_TANIMOTO = 0.6
+"""One near-neighbour criterion for every split of the leakage curve (column ``nn ≥ 0.6``)."""
 
 # --------------------------------------------------------------------------------------- coding drills
 
@@ -372,8 +370,10 @@ def leakage_curve(drills, chapter1, smiles: Sequence[str], targets, thresholds: 
     Returns:
         DataFrame with ``split``, ``threshold`` (NaN for random/scaffold), ``n_train``, ``n_test``, ``rmse``,
         ``low``, ``high``, ``nn_similarity`` (mean over test molecules of the largest Tanimoto to train) and
-        ``leaky_test`` (fraction of test molecules with a train molecule within the row's threshold: Butina
-        is not closed under similarity; NaN for random/scaffold), and ``vs random`` (RMSE − the random split's)
+        ``nn within cutoff`` (fraction of test molecules with a train molecule within the row's own Butina
+        distance cutoff: Butina is not closed under similarity; NaN for random/scaffold — at a large cutoff this
+        counts background similarity, not near-duplicates), ``nn ≥ 0.6`` (one criterion for every row: fraction
+        of test molecules with a train molecule at Tanimoto ≥ ``NEAR_TANIMOTO``), and ``vs random`` (RMSE − the random split's)
         with its 95 % percentile interval ``vs random low``/``high`` (NaN on the random row): every split has a
         different test set, so each replicate resamples the two test sets independently, each by its own
         near-duplicate groups (conservative when the two sets share molecules, whose errors correlate).
@@ -403,7 +403,8 @@ def leakage_curve(drills, chapter1, smiles: Sequence[str], targets, thresholds: 
         rows.append({"split": name, "threshold": threshold, "n_train": len(train), "n_test": len(test),
                      "rmse": float(np.sqrt(np.mean(err ** 2))), "low": math.sqrt(low), "high": math.sqrt(high),
                      "nn_similarity": float(nn.mean()),
-                     "leaky_test": float(np.mean(1.0 - nn <= threshold)) if threshold == threshold else float("nan")})
+                     "nn within cutoff": float(np.mean(1.0 - nn <= threshold)) if threshold == threshold
+                     else float("nan"), "nn ≥ 0.6": float(np.mean(nn >= NEAR_TANIMOTO))})
     rnd_rmse = next(r["rmse"] for r in rows if r["split"] == "random")
     for row in rows:
         diff = boot[row["split"]] - boot["random"]
@@ -421,29 +422,6 @@ def _cluster_mse_replicates(sq, labels, n_boot: int, seed: int) -> np.ndarray:
     w = np.random.default_rng(seed).multinomial(G, np.full(G, 1.0 / G), size=n_boot).astype(np.float64)
     return (w @ sums) / (w @ sizes)
 
-
-# --------------------------------------------------------------------------------------- calibration
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _logit(p, eps=1e-6):
-    p = np.clip(p, eps, 1 - eps)
-    return np.log(p / (1 - p))
-
-
-def simulate_outcomes(rng, n: int, temperature: float = 1.0, shift: float = 0.0, beta=(2.0, 6.0)):
-    """``(p_hat, y)``: predictions p̂ ~ Beta(*beta) and outcomes with true probability sigmoid(logit(p̂)/T + shift).
-
-    T < 1: predictions under-confident; T > 1: over-confident; ``shift``: systematic over/under-prediction.
-    """
-    p_hat = rng.beta(*beta, size=n)
-    true = _sigmoid(_logit(p_hat) / temperature + shift)
-    return p_hat, (rng.random(n) < true).astype(np.float64)
-
-
 def leakage_lines(leakage) -> list[str]:
     """Printable lines for :func:`leakage_curve`: the random and scaffold splits, then each Butina split with
     its interval and its RMSE difference from the random split with that difference's 95 % interval (the two
@@ -459,7 +437,9 @@ def leakage_lines(leakage) -> list[str]:
         verdict = "above random's" if lo > 0 else "below random's" if hi < 0 else "no detectable difference"
         out.append(f"Butina {r.threshold:.1f}: RMSE {r.rmse:.2f} [{r.low:.2f}, {r.high:.2f}]; minus random's "
                    f"{r['vs random']:+.2f} [{lo:+.2f}, {hi:+.2f}] ({verdict}), test-to-train Tanimoto "
-                   f"{r.nn_similarity:.2f}, test molecules with a train neighbour within the cutoff {r.leaky_test:.0%}")
+                   f"{r.nn_similarity:.2f}, test molecules with a train neighbour within the split's own cutoff "
+                   f"{r['nn within cutoff']:.0%}"
+                   + (f", at Tanimoto ≥ {NEAR_TANIMOTO:g} {r['nn ≥ 0.6']:.0%}" if "nn ≥ 0.6" in r.index else ""))
         verdicts.setdefault(verdict, []).append(f"{r.threshold:g}")
     out.append("RMSE detectably above random's at Butina cutoffs: " + (", ".join(verdicts.get("above random's", []))
                or "none") + "; no detectable difference at: " + (", ".join(verdicts.get("no detectable difference", []))
@@ -467,155 +447,7 @@ def leakage_lines(leakage) -> list[str]:
     return out
 
 
-def rejection_lines(table, level: float = 0.05) -> list[str]:
-    """Printable lines for :func:`calibration_power`: one per condition (rate, its 95 % interval, mean ECE),
-    then whether the calibrated condition (T = 1, shift 0), if present, is rejected above, below or at ``level``."""
-    out = [f"T = {r.temperature:g}, shift {r['shift']:+g}: rejected in {r['rejection rate']:.1%} of months "
-           f"[{r.low:.1%}, {r.high:.1%}]; mean ECE {r['mean ece']:.3f}" for _, r in table.iterrows()]
-    cal = table[(table.temperature == 1.0) & (table["shift"] == 0.0)]
-    if len(cal):
-        r = cal.iloc[0]
-        where = "above" if r.low > level else "below" if r.high < level else "consistent with"
-        out.append(f"calibrated months: rejection rate {where} the {level:.0%} level")
-    return out
-
-
-def calibration_power(drills, conditions: Sequence[tuple[float, float]], n: int | None = None,
-                      reps: int | None = None, level: float = 0.05, seed: int = 0, beta=(2.0, 6.0)):
-    """Rejection rate of ``drills.calibration_test`` at ``level`` for each (temperature, shift) condition.
-
-    Returns:
-        DataFrame with ``temperature``, ``shift``, ``rejection rate`` (power; the size for (1, 0)), its 95 %
-        Clopper–Pearson ``low``/``high``, and ``mean ece``.
-    """
-    import pandas as pd
-    from scipy import stats
-
-    cfg = SETTINGS.current()
-    n, reps = n or cfg.n_outcomes, reps or cfg.power_reps
-    rng = np.random.default_rng(seed)
-    rows = []
-    for temperature, shift in conditions:
-        rejections, ece = 0, 0.0
-        for _ in range(reps):
-            out = drills.calibration_test(*simulate_outcomes(rng, n, temperature, shift, beta), n_boot=1)
-            rejections += out["p_value"] < level
-            ece += out["ece"] / reps
-        ci = stats.binomtest(rejections, reps).proportion_ci(method="exact")
-        rows.append({"temperature": temperature, "shift": shift, "rejection rate": rejections / reps,
-                     "low": ci.low, "high": ci.high, "mean ece": ece})
-    return pd.DataFrame(rows)
-
-
-def _nll(p, y):
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-
-
-def fit_temperature_to_probabilities(p_hat, y) -> float:
-    """T minimising the NLL of sigmoid(logit(p̂)/T) on (p̂, y) (bounded search over log T in [−3, 3])."""
-    from scipy.optimize import minimize_scalar
-
-    z = _logit(np.asarray(p_hat, dtype=np.float64))
-    y = np.asarray(y, dtype=np.float64)
-    res = minimize_scalar(lambda s: _nll(_sigmoid(z / math.exp(s)), y).mean(), bounds=(-3.0, 3.0), method="bounded")
-    return float(math.exp(res.x))
-
-
-def temperature_scaling_cv(p_hat, y, folds: int = 5, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
-    """Should temperature scaling be deployed? Cross-validated NLL with a paired bootstrap.
-
-    Each sample's held-out NLL after scaling (T fitted on the other folds) is paired with its NLL before;
-    the percentile bootstrap of the mean difference (after − before) gives an interval.
-    Returns:
-        dict with ``T`` (fitted on all data), ``nll_before``, ``nll_after`` (cross-validated), ``gain``
-        (before − after, positive = better), ``gain_ci`` and ``deploy`` (True when the interval excludes 0 on
-        the side of a gain).
-    """
-    p_hat = np.asarray(p_hat, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    fold = rng.permutation(len(p_hat)) % folds
-    after = np.empty(len(p_hat))
-    for f in range(folds):
-        held = fold == f
-        T = fit_temperature_to_probabilities(p_hat[~held], y[~held])
-        after[held] = _nll(_sigmoid(_logit(p_hat[held]) / T), y[held])
-    before = _nll(p_hat, y)
-    diff = before - after
-    boot = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
-    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-    return {"T": fit_temperature_to_probabilities(p_hat, y), "nll_before": float(before.mean()),
-            "nll_after": float(after.mean()), "gain": float(diff.mean()), "gain_ci": (float(low), float(high)),
-            "deploy": bool(low > 0)}
-
-
-def temperature_scaling_study(temperatures: Sequence[float], n: int | None = None, reps: int | None = None,
-                              n_boot: int | None = None, seed: int = 0, beta=(2.0, 6.0)):
-    """For each true temperature: how often :func:`temperature_scaling_cv` deploys, the median fitted T and the
-    mean cross-validated NLL gain, over ``reps`` simulated months of ``n`` outcomes."""
-    import pandas as pd
-
-    cfg = SETTINGS.current()
-    n, reps, n_boot = n or cfg.n_outcomes, reps or cfg.ts_reps, n_boot or cfg.ts_boot
-    rng = np.random.default_rng(seed)
-    rows = []
-    for temperature in temperatures:
-        runs = [temperature_scaling_cv(*simulate_outcomes(rng, n, temperature, 0.0, beta), n_boot=n_boot,
-                                       seed=int(rng.integers(1 << 31))) for _ in range(reps)]
-        rows.append({"true T": temperature, "deployed": float(np.mean([r["deploy"] for r in runs])),
-                     "median fitted T": float(np.median([r["T"] for r in runs])),
-                     "mean NLL gain": float(np.mean([r["gain"] for r in runs]))})
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------- lower bounds
-
-
-def smallest_k_above(drills, n: int, rate: float, confidence: float = 0.95) -> int | None:
-    """Fewest successes k out of n whose lower bound (``drills.success_rate_lower_bound``) exceeds ``rate``;
-    None if even k = n does not."""
-    for k in range(int(math.floor(rate * n)), n + 1):
-        if drills.success_rate_lower_bound(k, n, confidence) > rate:
-            return k
-    return None
-
-
-def action_probability(k_star: int, n: int, rates: Sequence[float]):
-    """P(at least ``k_star`` successes in n) for each true rate — the chance the rule "act when k >= k*" fires."""
-    import pandas as pd
-    from scipy import stats
-
-    return pd.DataFrame({"true rate": list(rates),
-                         "P(act)": [float(stats.binom.sf(k_star - 1, n, r)) for r in rates]})
-
-
-def multiple_looks(drills, n_per_look: int, looks: int | None = None, true_rate: float = 0.10,
-                   confidence: float = 0.95, reps: int | None = None, seed: int = 0):
-    """False alarms when "act if the lower bound exceeds ``true_rate``" is checked every month.
-
-    The true rate equals the threshold, so every action is a false alarm. Three rules:
-    ``monthly`` (each month's n outcomes on their own), ``cumulative`` (all outcomes so far) and ``monthly,
-    Bonferroni`` (each look at confidence 1 − (1 − confidence)/looks).
-    Returns:
-        DataFrame indexed by ``looks`` (1..L) with P(at least one false alarm so far) per rule
-        (simulated, ``reps`` years).
-    """
-    import pandas as pd
-
-    cfg = SETTINGS.current()
-    looks, reps = looks or cfg.looks, reps or cfg.looks_reps
-    rng = np.random.default_rng(seed)
-    k_month = smallest_k_above(drills, n_per_look, true_rate, confidence)
-    k_bonf = smallest_k_above(drills, n_per_look, true_rate, 1 - (1 - confidence) / looks)
-    k_cum = np.array([smallest_k_above(drills, n_per_look * m, true_rate, confidence) for m in range(1, looks + 1)])
-    counts = rng.binomial(n_per_look, true_rate, size=(reps, looks))
-    big = np.iinfo(np.int64).max
-    alarms = {
-        "monthly": counts >= (k_month if k_month is not None else big),
-        "cumulative": np.cumsum(counts, axis=1) >= np.where(k_cum == None, big, k_cum).astype(np.int64),  # noqa: E711
-        "monthly, Bonferroni": counts >= (k_bonf if k_bonf is not None else big),
-    }
-    table = pd.DataFrame({rule: np.logical_or.accumulate(a, axis=1).mean(axis=0) for rule, a in alarms.items()})
-    table.index = pd.RangeIndex(1, looks + 1, name="looks")
-    return table
+# calibration and lower bounds live in rigor_calibration (split by responsibility); re-exported here
+from .rigor_calibration import (action_probability, calibration_power, fit_temperature_to_probabilities,  # noqa: E402,F401
+                                bound_coverage, bound_coverage_lines, multiple_looks, rejection_lines, simulate_outcomes,
+                                smallest_k_above, temperature_scaling_cv, temperature_scaling_study)

@@ -522,8 +522,9 @@ def success_rate_lower_bound(k: int, n: int, confidence: float = 0.95) -> float:
            names (scipy provides quantile functions); solving the tail equation numerically works too, since
            the tail grows with the rate. k = 0 needs no computation.
         3. Tricky detail: a one-sided 95 % bound uses the 5 % quantile — not the 2.5 % one of a two-sided
-           interval — and no normal approximation (it fails near 0 and 1, exactly where bounds on rare
-           successes live). Check: for k = n the bound is (1 − confidence)^(1/n).
+           interval — and no normal approximation: only the exact bound guarantees its coverage at every true
+           rate (the normal bound's coverage drifts with the rate; the notebook prints by how much).
+           Check: for k = n the bound is (1 − confidence)^(1/n).
     """
     n = _check_int("n", n, low=1)
     k = _check_int("k", k, low=0)

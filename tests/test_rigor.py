@@ -132,8 +132,8 @@ def test_leakage_curve_rows_and_columns(drills, impl, fast):
     assert (table["n_train"] + table["n_test"] <= len(SMALL)).all()
     assert (table["low"] <= table["rmse"] + 1e-12).all() and (table["rmse"] <= table["high"] + 1e-12).all()
     butina = table[table["split"].str.startswith("butina")]
-    assert butina["leaky_test"].between(0, 1).all() and table["nn_similarity"].between(0, 1).all()
-    assert table.loc[:1, "leaky_test"].isna().all()
+    assert butina["nn within cutoff"].between(0, 1).all() and table["nn_similarity"].between(0, 1).all()
+    assert table.loc[:1, "nn within cutoff"].isna().all() and table["nn ≥ 0.6"].between(0, 1).all()
     assert np.isnan(table["vs random"].iloc[0]) and table["vs random"].iloc[1:].notna().all()
     assert np.allclose(table["vs random"].iloc[1:], table["rmse"].iloc[1:] - table["rmse"].iloc[0])
     assert (table["vs random low"].iloc[1:] <= table["vs random high"].iloc[1:]).all()
@@ -166,7 +166,12 @@ def test_smallest_k_and_action_probability(drills):
 
 
 def test_multiple_looks(drills):
+    from scipy import stats
+
     table = rigor.multiple_looks(drills, 200, looks=6, reps=4000, seed=0)
+    k = rigor.smallest_k_above(drills, 200, 0.10)
+    assert table.attrs["monthly exact"] == pytest.approx(1 - (1 - stats.binom.sf(k - 1, 200, 0.10)) ** 6)
+    assert abs(table["monthly"].iloc[-1] - table.attrs["monthly exact"]) < 4 * np.sqrt(0.25 / 4000)
     assert list(table.index) == list(range(1, 7))
     assert (table.diff().dropna() >= 0).all().all(), "the chance of a false alarm so far cannot decrease"
     assert table.loc[1, "monthly"] == table.loc[1, "cumulative"]
@@ -185,7 +190,7 @@ def test_every_plot_is_titled_and_labelled(drills):
                              "coverage high": [0.95] * 4})
     leak = pd.DataFrame({"split": ["random", "scaffold", "butina 0.4", "butina 0.6"], "threshold": [np.nan, np.nan, 0.4, 0.6],
                          "rmse": [0.9, 1.1, 1.0, 1.05], "low": [0.8, 1.0, 0.9, 0.9], "high": [1.0, 1.2, 1.1, 1.2],
-                         "nn_similarity": [0.5, 0.35, 0.45, 0.35], "leaky_test": [np.nan, np.nan, 0.03, 0.3]})
+                         "nn_similarity": [0.5, 0.35, 0.45, 0.35], "nn within cutoff": [np.nan, np.nan, 0.03, 0.3], "nn ≥ 0.6": [0.4, 0.1, 0.2, 0.05]})
     power = pd.DataFrame({"temperature": [0.5, 1.0, 2.0], "shift": [0.0] * 3, "rejection rate": [1.0, 0.05, 0.9],
                           "low": [0.9, 0.02, 0.8], "high": [1.0, 0.1, 0.95]})
     looks = pd.DataFrame({"monthly": [0.04, 0.08], "cumulative": [0.04, 0.07]}, index=pd.RangeIndex(1, 3, name="looks"))
@@ -203,7 +208,7 @@ def test_leakage_and_rejection_lines_state_their_verdicts():
     leakage = pd.DataFrame({"split": ["random", "scaffold", "butina 0.4", "butina 0.8"],
                             "threshold": [np.nan, np.nan, 0.4, 0.8], "rmse": [0.9, 1.1, 1.0, 1.4],
                             "low": [0.8, 1.0, 0.85, 1.2], "high": [1.0, 1.2, 1.1, 1.6],
-                            "nn_similarity": [0.5, 0.35, 0.4, 0.3], "leaky_test": [np.nan, np.nan, 0.03, 0.9],
+                            "nn_similarity": [0.5, 0.35, 0.4, 0.3], "nn within cutoff": [np.nan, np.nan, 0.03, 0.9], "nn ≥ 0.6": [0.4, 0.1, 0.2, 0.05],
                             "vs random": [np.nan, 0.2, 0.1, 0.5], "vs random low": [np.nan, 0.05, -0.1, 0.2],
                             "vs random high": [np.nan, 0.35, 0.3, 0.8]})
     lines = rigor.leakage_lines(leakage)
@@ -218,3 +223,19 @@ def test_leakage_and_rejection_lines_state_their_verdicts():
     lines = rigor.rejection_lines(power)
     assert len(lines) == 3 and lines[-1] == "calibrated months: rejection rate above the 5% level"
     assert rigor.rejection_lines(power.assign(low=0.03))[-1].endswith("consistent with the 5% level")
+
+
+def test_bound_coverage_is_exact_and_names_where_bounds_fail(drills):
+    from scipy import stats
+
+    table = rigor.bound_coverage(drills, 200, [0.02, 0.05, 0.5])
+    assert list(table.columns) == ["true rate", "Clopper–Pearson lower", "Wald lower", "Wilson lower", "Wald upper"]
+    assert (table["Clopper–Pearson lower"] >= 0.95).all(), "the exact bound keeps its coverage at every rate"
+    k = np.arange(201)
+    wald = k / 200 - stats.norm.ppf(0.95) * np.sqrt(k / 200 * (1 - k / 200) / 200)
+    expected = stats.binom.pmf(k, 200, 0.05)[wald <= 0.05].sum()
+    assert table.loc[1, "Wald lower"] == pytest.approx(expected)
+    assert table.loc[1, "Wald lower"] > 0.96 and table.loc[1, "Wald upper"] < 0.9, "over- and under-coverage at 5 %"
+    lines = rigor.bound_coverage_lines(table)
+    assert len(lines) == 4 and lines[0].startswith("Clopper–Pearson lower: coverage") and "below 95% at true rates none" in lines[0]
+    assert "below 95% at true rates 0.02, 0.05, 0.5" in lines[3]
