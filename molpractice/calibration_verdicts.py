@@ -411,7 +411,9 @@ def similarity_conclusion(relations: dict) -> list[str]:
         first = (f"on the {name} split the epistemic part (members' disagreement) "
                  + ("shows no detectable relation to similarity" if epi == "no detectable relation" else f"{epi}"))
         if tot == "no detectable relation":
-            second = "the total σ shows no detectable relation either"
+            second = ("the total σ shows no detectable relation either" if epi == "no detectable relation" else
+                      f"the total σ shows no detectable relation (aleatoric σ: {alea}), so the members' disagreement "
+                      "does not carry through to the σ that is reported")
         elif alea == tot and epi != tot:
             second = f"the total σ's relation ({tot}) comes from the variance head (the part labelled aleatoric: {alea})"
         elif epi == tot and alea != tot:
@@ -440,10 +442,10 @@ def recalibration_summary_lines(recal: dict) -> list[str]:
                     bits.append(f"{k} {c['change']:+.3f} ({c['verdict']}, paired 95% CI)")
                 elif kind == "reference":
                     word = {"inside": "inside its calibrated-reference band (what a calibrated raw σ would show)",
-                            "below": "below its calibrated-reference band (lowered more than a calibrated raw σ "
-                                     "allows: evidence the raw σ was miscalibrated the way the map corrects)",
-                            "above": "above its calibrated-reference band (raised more than a calibrated raw σ "
-                                     "explains)"}[c["where"]]
+                            "below": "below its calibrated-reference band (lower than a calibrated raw σ gives under "
+                                     "the same map: evidence the raw σ was miscalibrated the way the map corrects)",
+                            "above": "above its calibrated-reference band (higher than a calibrated raw σ gives under "
+                                     "the same map)"}[c["where"]]
                     bits.append(f"{k} {c['change']:+.3f} {word}")
                 elif kind == "coverage":
                     bits.append(f"{k} {c['change']:+.3f} (+{c['gained']}/−{c['lost']} molecules; "
@@ -491,16 +493,16 @@ def ensemble_vs_members_lines(name: str, changes: dict, configurations: dict) ->
             values = ", ".join(f"{r['observed']:.3f}" for r in members)
             lines.append(f"{name:>8}: ensemble − mean of its single members, {key}: {c['change']:+.3f} (size only: no "
                          f"reliable interval exists for a change of a binned calibration error); each model against "
-                         f"its own calibrated band ({ens['low']:.3f}–{ens['high']:.3f} at this n): ensemble "
-                         f"{ens['observed']:.3f} {C.band_position(ens)}, members "
-                         f"[{values}] — {inside} of {len(members)} in")
+                         f"its own calibrated band: ensemble {ens['observed']:.3f} {C.band_position(ens)} "
+                         f"({ens['low']:.3f}–{ens['high']:.3f}), members [{values}] — {inside} of {len(members)} in "
+                         f"(n-only band {members[0]['low']:.3f}–{members[0]['high']:.3f})")
         else:
             lines.append(f"{name:>8}: ensemble − mean of its single members, {key}: {c['change']:+.3f} (paired 95% CI "
                          f"{c['low']:+.3f} to {c['high']:+.3f}) → {c['verdict']}")
     return lines
 
 
-def samples_needed_lines(n: int, effects=(0.05, 0.02, 0.01), draws: int = 1000) -> list[str]:
+def samples_needed_lines(n: int, effects=(0.05, 0.02, 0.01), draws: int = 5000) -> list[str]:
     """How many test molecules a calibration claim needs, from the calibrated band's half-width at ``n``:
 
     * regression ECE: a model whose ECE lies δ above the calibrated median is outside the calibrated band (detected

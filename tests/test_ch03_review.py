@@ -151,7 +151,7 @@ def test_recalibration_summary_and_ece_null_verdicts_follow_the_numbers():
     assert "ece -0.050 below its calibrated-reference band" in line and "nll +0.010 (no detectable change" in line
     assert "coverage68 +0.023 (+3/−0 molecules; sign fixed by nested intervals: size only)" in line
     assert "isotonic: ece +0.010 inside its calibrated-reference band" in line and "width95 +0.190 (fixed" in line
-    assert "higher" not in line and "lower" not in line.replace("lowered", "")
+    assert "higher" not in line and "lower than a calibrated raw σ" in line  # no bootstrap verdict words
     assert V.ece_null_verdict(0.02, 0.03, 0.09).startswith("below the calibrated band")
     below = V.ece_null_verdict(0.02, 0.03, 0.09, 0.002)
     assert "two-sided p = 0.002" in below and "not a valid yardstick" in below and "rejected" in below
@@ -246,3 +246,59 @@ def test_ece_null_reports_a_two_sided_p():
     out = C.ece_null(ch03, p, (rng.random(200) < p).astype(int), draws=200)
     assert 0 <= out["p_two_sided"] <= 1
     assert out["p_two_sided"] == pytest.approx(min(1.0, 2 * min(out["p_value"], 1 - out["p_value"])), abs=0.02)
+
+
+def _configurations(n=128, seed=3):
+    rng = np.random.default_rng(seed)
+    m, v = rng.normal(size=n), rng.uniform(0.2, 1.0, n)
+    y = m + np.sqrt(v) * rng.standard_normal(n)
+    mm = m + 0.1 * rng.standard_normal((3, n))
+    preds = {"mean": m, "aleatoric": 0.9 * v, "epistemic": 0.1 * v, "members_mean": mm,
+             "members_var": np.tile(v, (3, 1)), "mc_mean": m, "mc_var": v}
+    val = {"mean": m, "var": v, "y": m + np.sqrt(v) * rng.standard_normal(n)}
+    recal = C.recalibration_comparison(ch03, val, {"mean": m, "var": v, "y": y}, n_boot=50, draws=100)
+    return R.configuration_references(ch03, preds, y, recal, draws=100), recal, y
+
+
+def test_configuration_references_cover_every_reported_configuration():
+    confs, recal, y = _configurations()
+    assert {"gaussian_ensemble", "gaussian_ensemble_recalibrated", "mc_dropout", "isotonic", "member 0"} <= set(confs)
+    assert set(confs["mc_dropout"]) == set(C.REFERENCE_METRICS)
+    assert set(confs["isotonic"]) == {"ece", "qce", "coverage68", "coverage95"}
+    for ref in confs.values():
+        for r in ref.values():
+            assert r["low"] <= r["high"] and C.band_position(r) in ("in", "above", "below")
+
+
+def test_ensemble_vs_members_lines_read_the_ece_change_as_a_size_against_each_band():
+    confs, _, _ = _configurations()
+    changes = {"nll": {"change": -0.1, "low": -0.2, "high": -0.05, "verdict": "lower", "kind": "paired"},
+               "ece": {"change": 0.01, "kind": "size"}}
+    lines = V.ensemble_vs_members_lines("toy", changes, confs)
+    assert "paired 95% CI -0.200 to -0.050) → lower" in lines[0]
+    assert "size only" in lines[1] and "of 3 in" in lines[1] and "CI" not in lines[1]
+
+
+def test_q1_answer_starts_from_the_out_of_fold_evidence_and_compares_like_with_like():
+    confs, recal, y = _configurations()
+    conformal = {"q": 1.6, "n_cal": 127, "coverage": 0.9, "coverage_ci": (0.84, 0.95)}
+    row = dict(beta=0.5, select_on="rmse", n=1019, ece_recal=0.080, coverage95_recal=0.965, spearman=-0.003,
+               spearman_folds=[-0.08, 0.18, 0.09, -0.20])
+    q = V.q1_answer({}, confs, recal, conformal, row, len(y), draws=200)
+    assert q.startswith("Q1. Start from the larger evidence") and "over-covers out of scaffold" in q
+    assert "raw out-of-fold ECE and coverage were not stored" in q and "variance-scaled ECE" in q
+    assert "gives no reason" not in q and ("cannot tell whether a rescale is needed" in q or "wants a rescale" in q)
+    assert "Benjamini & Yekutieli 2005" in q and "Bao et al. 2024" in q and "conformal selection (Jin & Candès" in q
+    assert "BCa" not in q
+
+
+def test_recipe_rule_and_evidence_disclose_their_history():
+    from molpractice import ensembles as E
+
+    assert "Fixed before the cross-validation numbers were computed" in E.RECIPE_RULE
+    assert "before any number was computed" not in E.RECIPE_RULE and "two earlier recipes" in E.RECIPE_RULE
+    prov = E.RECIPE_EVIDENCE_PROVENANCE
+    assert prov["commit"] == "a0a501d" and "not re-run since" in prov["rerun"] and prov["folds"] == E.RECIPE_FOLDS
+    assert "raw ECE" in prov["stored"] and "6d297f0" in prov["history"] and "486b29f" in prov["history"]
+    assert all(set(r) >= {"ece_recal", "coverage95_recal"} and "ece" not in r for r in E.RECIPE_EVIDENCE)
+    assert "assay" not in E.SETTINGS.doc["threshold"] and "AqSolDB" in E.SETTINGS.doc["threshold"]
