@@ -448,6 +448,7 @@ def leakage_lines(leakage) -> list[str]:
 
 
 # calibration and lower bounds live in rigor_calibration (split by responsibility); re-exported here
-from .rigor_calibration import (action_probability, calibration_power, fit_temperature_to_probabilities,  # noqa: E402,F401
-                                bound_coverage, bound_coverage_lines, multiple_looks, rejection_lines, simulate_outcomes,
-                                smallest_k_above, temperature_scaling_cv, temperature_scaling_study)
+from .rigor_calibration import (  # noqa: E402,F401
+    LOGISTIC_C, SOLUBLE_LOGS, action_probability, bound_coverage, bound_coverage_lines, calibration_power,
+    fit_temperature_to_probabilities, multiple_looks, real_classifier_check, real_classifier_lines, rejection_lines,
+    simulate_outcomes, smallest_k_above, temperature_scaling_cv, temperature_scaling_study)

@@ -18,6 +18,8 @@ public name of this module).
 ``bound_coverage``                  exact binomial coverage of one-sided bounds (Clopper–Pearson, Wald, Wilson).
 ``bound_coverage_lines``            printable lines: each bound's coverage range, where it under- and over-covers.
 ``multiple_looks``                  false-alarm probability when the rule is applied month after month.
+``real_classifier_check``           the 5.5 questions once on real predictions (logistic regression, solubility set).
+``real_classifier_lines``           printable lines of that check.
 ==================================  ===========================================================
 """
 from __future__ import annotations
@@ -254,3 +256,56 @@ def bound_coverage_lines(table, level: float = 0.95, high: float = 0.96) -> list
     fmt = lambda idx: ", ".join(f"{p:g}" for p in idx) or "none"  # noqa: E731
     return [f"{name}: coverage {c.min():.1%}–{c.max():.1%}; below {level:.0%} at true rates {fmt(c.index[c < level])}; "
             f"above {high:.0%} at {fmt(c.index[c > high])}" for name, c in t.items()]
+
+
+SOLUBLE_LOGS = -4.0
+"""Class threshold of :func:`real_classifier_check`: soluble means logS > −4 (100 µM), as in chapter 3."""
+LOGISTIC_C = 0.1
+"""Inverse regularisation of that logistic regression, fixed in advance (no split chose it)."""
+
+
+def real_classifier_check(drills, chapter1, smiles: Sequence[str], targets, X=None, seed: int = 0):
+    """The 5.5 questions once on real predictions: a logistic regression (Morgan counts, ``C = LOGISTIC_C``
+    fixed in advance) predicts "soluble" (logS > ``SOLUBLE_LOGS``) on chapter 1's solubility set, trained on the
+    train part of chapter 1's random and scaffold splits; its test-part probabilities get
+    ``drills.calibration_test`` and the cross-validated temperature decision (:func:`temperature_scaling_cv`).
+    The test part is scored once; the validation part is unused.
+    Returns:
+        DataFrame with ``split``, ``n``, ``soluble share``, ``mean p̂``, ``z``, ``p_value``, ``ece``, ``ece low``,
+        ``ece high``, ``T``, ``nll gain``, ``gain low``, ``gain high``, ``deploy``.
+    """
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from . import chem, splits
+
+    smiles = list(smiles)
+    label = (np.asarray(targets, dtype=np.float64) > SOLUBLE_LOGS).astype(np.float64)
+    X = chem.morgan_fingerprints(smiles, counts=True) if X is None else X
+    rows = []
+    for name, (train, _, test) in splits.make_splits(smiles, chapter1).items():
+        model = LogisticRegression(C=LOGISTIC_C, max_iter=5000).fit(X[train], label[train])
+        p = model.predict_proba(X[test])[:, 1]
+        out = drills.calibration_test(p, label[test])
+        ts = temperature_scaling_cv(p, label[test], seed=seed)
+        rows.append({"split": name, "n": len(test), "soluble share": float(label[test].mean()),
+                     "mean p̂": float(p.mean()), "z": float(out["z"]), "p_value": float(out["p_value"]),
+                     "ece": float(out["ece"]), "ece low": float(out["ece_ci"][0]), "ece high": float(out["ece_ci"][1]),
+                     "T": ts["T"], "nll gain": ts["gain"], "gain low": ts["gain_ci"][0], "gain high": ts["gain_ci"][1],
+                     "deploy": ts["deploy"]})
+    return pd.DataFrame(rows)
+
+
+def real_classifier_lines(table, level: float = 0.05) -> list[str]:
+    """One printable line per split of :func:`real_classifier_check`: the z test's verdict at ``level`` and
+    the temperature decision with its paired interval."""
+    out = []
+    for _, r in table.iterrows():
+        verdict = "miscalibration detected" if r["p_value"] < level else "no detectable miscalibration"
+        gain = ("deploy T" if r["deploy"] else "do not deploy T: " + ("the NLL gain's interval lies below 0 (worse)"
+                                                                     if r["gain high"] < 0 else "no detectable gain"))
+        out.append(f"{r['split']} split, {int(r['n'])} test molecules ({r['soluble share']:.0%} soluble, mean p̂ "
+                   f"{r['mean p̂']:.2f}): z = {r['z']:+.2f}, p = {r['p_value']:.3f} ({verdict} at {level:.0%}); ECE "
+                   f"{r['ece']:.3f} [{r['ece low']:.3f}, {r['ece high']:.3f}]; fitted T = {r['T']:.2f}, cross-validated "
+                   f"NLL gain {r['nll gain']:+.4f} [{r['gain low']:+.4f}, {r['gain high']:+.4f}] → {gain}")
+    return out

@@ -239,3 +239,20 @@ def test_bound_coverage_is_exact_and_names_where_bounds_fail(drills):
     lines = rigor.bound_coverage_lines(table)
     assert len(lines) == 4 and lines[0].startswith("Clopper–Pearson lower: coverage") and "below 95% at true rates none" in lines[0]
     assert "below 95% at true rates 0.02, 0.05, 0.5" in lines[3]
+
+
+def test_real_classifier_check_runs_the_55_questions_on_real_predictions(drills, impl):
+    import pandas as pd
+
+    from molpractice import chem
+
+    logp = chem.rdkit_descriptors(SMALL, names=("MolLogP",))[:, 0]
+    y = np.median(logp) - logp - 4.0  # a stand-in "logS": about half of the molecules above −4
+    table = rigor.real_classifier_check(drills, impl.ch01_solubility_gnn, SMALL, y)
+    assert list(table["split"]) == ["random", "scaffold"]
+    assert {"z", "p_value", "ece", "ece low", "ece high", "T", "nll gain", "gain low", "gain high", "deploy"} <= set(table)
+    assert table["p_value"].between(0, 1).all() and (table["gain low"] <= table["gain high"]).all()
+    lines = rigor.real_classifier_lines(table)
+    assert len(lines) == 2 and lines[0].startswith("random split, ") and "→" in lines[0]
+    fake = pd.DataFrame([dict(table.iloc[0]) | {"p_value": 0.01, "deploy": False, "gain high": -0.01}])
+    assert "miscalibration detected" in rigor.real_classifier_lines(fake)[0] and "(worse)" in rigor.real_classifier_lines(fake)[0]
