@@ -281,6 +281,8 @@ class _EGNNBlock(nn.Module):
 
     def forward(self, h, x, src, dst, d2_0):
 
+        if not torch.is_grad_enabled():
+            return self._forward_no_grad(h, x, src, dst, d2_0)
         diff = x[dst] - x[src]
         d2 = diff.pow(2).sum(-1, keepdim=True)
         m = self.phi_e(self.e_dst(h)[dst] + self.e_src(h)[src] + self.e_dist(torch.cat([d2, d2_0], dim=1)))
@@ -289,6 +291,25 @@ class _EGNNBlock(nn.Module):
         h = h + self.phi_h(torch.cat([h, agg], dim=1))
         shift = diff / (torch.sqrt(d2 + 1e-8) + 1.0) * torch.tanh(self.phi_x(m)) * self.coords_range
         x = x + torch.zeros_like(x).index_add_(0, dst, shift) / 10.0
+        return h, x
+
+    def _forward_no_grad(self, h, x, src, dst, d2_0):
+        """:meth:`forward` without autograd (sampling): the same operations in the same order, so the same
+        result bit for bit (``tests/test_diffusion.py`` checks it), but gathers by ``index_select`` (several
+        times faster than advanced indexing on CPU) and the edge-sized element-wise steps in place (no
+        temporary (E, hidden) tensors). Training keeps :meth:`forward`'s path, so its numerics are unchanged."""
+        silu = torch.nn.functional.silu
+        diff = x.index_select(0, dst) - x.index_select(0, src)
+        d2 = diff.pow(2).sum(-1, keepdim=True)
+        pre = self.e_dst(h).index_select(0, dst)
+        pre.add_(self.e_src(h).index_select(0, src)).add_(self.e_dist(torch.cat([d2, d2_0], dim=1)))
+        m = silu(self.phi_e[1](silu(pre, inplace=True)), inplace=True)
+        m.mul_(self.att(m))
+        agg = torch.zeros(h.shape[0], m.shape[1], dtype=m.dtype).index_add_(0, dst, m)
+        h = h + self.phi_h(torch.cat([h, agg], dim=1))
+        gate = self.phi_x[2](silu(self.phi_x[0](m), inplace=True)).tanh_()
+        shift = diff.div_(torch.sqrt(d2 + 1e-8).add_(1.0)).mul_(gate).mul_(self.coords_range)
+        x = x + torch.zeros_like(x).index_add_(0, dst, shift).div_(10.0)
         return h, x
 
 
