@@ -12,11 +12,7 @@ import math
 
 import numpy as np
 
-
-def _cal():
-    from . import calibration  # imported at call time: calibration re-exports this module
-
-    return calibration
+from . import calibration_pit as _pit
 
 
 # ------------------------------------------------------------------------ reference values (calibrated)
@@ -34,12 +30,12 @@ def reference_values(chapter3, mean, var, y, draws: int = 1000, seed: int = 0, n
     """
     mean, var, y = (np.asarray(a, dtype=float) for a in (mean, var, y))
     std = np.sqrt(var)
-    n_levels = int(n_levels or _cal()._default("n_levels"))
+    n_levels = int(n_levels or _pit._default("n_levels"))
     rng = np.random.default_rng(seed)
 
     def metrics(target):
         z = (target - mean) / std
-        return {"spearman": _cal().spearman(np.abs(target - mean), std),
+        return {"spearman": _pit.spearman(np.abs(target - mean), std),
                 "nll": chapter3.gaussian_nll(mean, var, target),
                 "ece": chapter3.regression_ece(mean, std, target, n_levels=n_levels),
                 "qce": chapter3.quantile_calibration_error(mean, std, target, n_levels=n_levels),
@@ -62,15 +58,15 @@ def calibrated_pit_reference(n: int, draws: int = 1000, seed: int = 0, n_levels:
     calibration. A calibrated model's PIT values are i.i.d. uniform whatever its μ and σ, so these bands depend on
     n alone (unlike the Spearman's and the NLL's, which need the σ's). Returns ``{metric: {"median", "low",
     "high"}}``."""
-    n_levels = int(n_levels or _cal()._default("n_levels"))
+    n_levels = int(n_levels or _pit._default("n_levels"))
     rng = np.random.default_rng(seed)
     sims = {"ece": [], "qce": [], "coverage68": [], "coverage95": []}
     for _ in range(int(draws)):
         u = rng.random(int(n))
-        sims["ece"].append(_cal().interval_ece_from_pit(u, n_levels))
-        sims["qce"].append(_cal().quantile_calibration_error_from_pit(u, n_levels))
-        sims["coverage68"].append(_cal().coverage_from_pit(u, 0.68))
-        sims["coverage95"].append(_cal().coverage_from_pit(u, 0.95))
+        sims["ece"].append(_pit.interval_ece_from_pit(u, n_levels))
+        sims["qce"].append(_pit.quantile_calibration_error_from_pit(u, n_levels))
+        sims["coverage68"].append(_pit.coverage_from_pit(u, 0.68))
+        sims["coverage95"].append(_pit.coverage_from_pit(u, 0.95))
     out = {}
     for key, values in sims.items():
         low, med, high = np.quantile(values, [0.025, 0.5, 0.975])
@@ -106,7 +102,7 @@ def ece_null(chapter3, p, labels, draws: int = 1000, seed: int = 0, n_bins: int 
     most 1: an ECE far *below* the draws also rejects the null) and ``"excess"`` = observed − median.
     """
     p = np.asarray(p, dtype=float)
-    n_bins = int(n_bins or _cal()._default("n_bins"))
+    n_bins = int(n_bins or _pit._default("n_bins"))
     rng = np.random.default_rng(seed)
     observed = chapter3.classification_ece(p, np.asarray(labels, dtype=int), n_bins=n_bins)
     values = np.array([chapter3.classification_ece(p, (rng.random(len(p)) < p).astype(int), n_bins=n_bins)

@@ -3,7 +3,7 @@ calibration test's size and power, the temperature-scaling deployment rule, the 
 lower bound, how well normal-approximation bounds cover, and what repeated monthly looks do.
 
 Functions that run exercise code receive the chapter module (``drills``: ``calibration_test``,
-``success_rate_lower_bound``). Run settings: :data:`molpractice.rigor.SETTINGS` (re-exported there with every
+``success_rate_lower_bound``). Run settings: :data:`molpractice.rigor.SETTINGS` (defined in :mod:`molpractice.rigor_settings`; re-exported there with every
 public name of this module).
 
 ==================================  ===========================================================
@@ -29,10 +29,10 @@ from typing import Sequence
 
 import numpy as np
 
+from .rigor_settings import SETTINGS
+
 
 def _settings():
-    from .rigor import SETTINGS
-
     return SETTINGS.current()
 
 
