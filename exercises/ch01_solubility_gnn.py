@@ -18,7 +18,7 @@ Public names besides the exercises (fixed, not for the learner to write):
 * ``SolubilityGNN(num_atom_features=NUM_ATOM_FEATURES, num_bond_features=NUM_BOND_FEATURES, hidden=128,
   num_layers=4, dropout=0.2, num_descriptors=0, out_dim=1)`` — a message-passing regressor with
   optional global descriptors concatenated to the pooled vector (read from ``data.descriptors``, shape
-  (num_graphs, num_descriptors)) and an MLP head; the reference uses GINE layers (Hu et al. 2020) with
+  (num_graphs, num_descriptors)) and an MLP head; the reference uses PyG's GINE layers (a modified form of Hu et al. 2020) with
   residual connections and sum + mean pooling. ``forward(data)`` returns (num_graphs,) (or
   (num_graphs, out_dim) when ``out_dim > 1``).
 """
@@ -85,7 +85,9 @@ def murcko_scaffold(smiles: str) -> str:
     """Bemis–Murcko scaffold of a molecule, as canonical SMILES.
 
     The scaffold keeps ring systems and the linkers between them and removes every side chain
-    (Bemis & Murcko 1996). Acyclic molecules have the empty scaffold ``""``.
+    (Bemis & Murcko 1996), **as implemented in RDKit** (``MurckoScaffold.GetScaffoldForMol``), which
+    also keeps atoms double-bonded to ring and linker atoms (e.g. cyclohexanone → ``O=C1CCCCC1``); this
+    differs from Bemis & Murcko's strict framework. Acyclic molecules have the empty scaffold ``""``.
 
     Args:
         smiles: one SMILES string.
@@ -95,9 +97,9 @@ def murcko_scaffold(smiles: str) -> str:
         ValueError: naming ``smiles`` if RDKit cannot parse it.
 
     Hint:
-        1. Idea: RDKit already knows the Bemis–Murcko definition (its ``MurckoScaffold`` module).
-        2. Approach: parse the SMILES, ask that module for the scaffold *molecule*, and write the
-           molecule back out as canonical SMILES.
+        1. Idea: you do not need to cut side chains yourself — RDKit implements this definition.
+        2. Approach: find where RDKit keeps its scaffold code, and think about which of its outputs
+           (a molecule or a string) gives you control over canonicalisation.
         3. Tricky detail: RDKit does not raise on a bad SMILES — it returns ``None`` (the given
            ``_parse`` turns that into the ``ValueError``). For an acyclic molecule the scaffold is an
            empty molecule, whose SMILES is already ``""``.
@@ -118,7 +120,8 @@ def scaffold_split(smiles: Sequence[str], fractions: tuple[float, float, float] 
             appearance), each goes to train while it fits in ``train_fraction * n``, else to val while
             train + val fits in ``(train + val fraction) * n``, else to test, so the rarest scaffolds
             land in test.
-            An ``int`` → randomised, balanced variant (as in Chemprop): groups larger than half the test
+            An ``int`` → randomised, balanced variant (as in Chemprop v1's ``scaffold_balanced``, with the
+            threshold half the test size only): groups larger than half the test
             size (``test_fraction * n / 2``) are placed first, in random order, then the rest in random
             order; each goes to the first part (train, val, test) that still has room, otherwise to
             test. Different seeds give different splits; the same seed gives the same split.
@@ -169,12 +172,10 @@ def max_train_similarity(query_smiles: Sequence[str], train_smiles: Sequence[str
 
     Hint:
         1. Idea: fingerprint every molecule once, then each query needs one row of similarities.
-        2. Approach: RDKit's Morgan fingerprint *generator* (built once, with this radius and length)
-           makes bit vectors; ``DataStructs`` has a bulk Tanimoto that compares one fingerprint with
-           a whole list at C speed. Take the maximum of each row.
+        2. Approach: look for RDKit's Morgan fingerprint machinery and for a way to compare one
+           fingerprint with many at once, rather than writing a Python double loop.
         3. Tricky detail: compare each query with the training molecules only (never with itself or
-           the other queries), and honour ``radius`` and ``n_bits``. (``datamol.to_fp`` breaks with
-           recent RDKit.)
+           the other queries), and honour ``radius`` and ``n_bits``.
     """
     if isinstance(query_smiles, str) or isinstance(train_smiles, str):
         raise ValueError("pass sequences of SMILES, not single strings")
@@ -201,7 +202,8 @@ def mol_to_graph(smiles: str, y: float | None = None):
     Returns:
         ``torch_geometric.data.Data`` with
           * ``x``: (num_atoms, NUM_ATOM_FEATURES) float32 — blocks in ``ATOM_FEATURE_BLOCKS`` order:
-            one-hot element (``ELEMENTS`` + other), one-hot degree (``DEGREES`` + other), one-hot formal
+            one-hot element (``ELEMENTS`` + other), one-hot degree (``DEGREES`` + other; degree = number
+            of explicit heavy-atom neighbours, hydrogens excluded), one-hot formal
             charge (``FORMAL_CHARGES`` + other), aromatic (0/1), one-hot total H count (``NUM_HS`` +
             other), one-hot hybridisation (``HYBRIDIZATIONS`` + other), in a ring (0/1);
           * ``edge_index``: (2, 2 * num_bonds) int64 — bond i-j appears as i→j and j→i;
@@ -236,8 +238,8 @@ class SolubilityGNN(nn.Module):
     ``dropout`` in the head — active in ``train()``, off in ``eval()`` —, ``num_descriptors``,
     ``out_dim``), messages pass along ``edge_index`` and depend on ``edge_attr``, the output does not
     depend on the atom order, and a single graph without ``batch`` works. The layer types below are
-    the reference design, not a requirement. Node update of layer l (GINE, Hu et al. 2020), with a
-    residual connection:
+    the reference design, not a requirement. Node update of layer l (PyTorch Geometric's ``GINEConv``, a
+    modified form of Hu et al. 2020's edge-aware GIN), with this chapter's BN and residual connection:
 
     .. math:: h_v^{l+1} = h_v^l + \\mathrm{ReLU}\\Big(\\mathrm{BN}\\big(\\mathrm{MLP}\\big((1+\\epsilon) h_v^l
               + \\sum_{u \\in N(v)} \\mathrm{ReLU}(h_u^l + W e_{uv})\\big)\\big)\\Big)
