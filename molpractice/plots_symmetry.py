@@ -157,3 +157,17 @@ def plot_rotation_inconsistency(histories: dict, ax=None, unit="Å", floor=1e-9)
     ax.set_title("Rotation inconsistency on validation molecules")
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_precision_panels(errors: dict, tolerances: dict, panels=(("distance", "Distance model: invariance error"),
+                                                                   ("EGNN", "EGNN: equivariance error")),
+                          ylabel="molecules (max of 4 trials each)"):
+    """One :func:`plot_error_histograms` panel per ``(substring of the errors' labels, title)`` in ``panels``."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), squeeze=False)
+    for ax, (which, title) in zip(axes[0], panels):
+        plot_error_histograms({k: v for k, v in errors.items() if which in k}, ax=ax, tolerances=tolerances,
+                              ylabel=ylabel)
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -140,7 +140,7 @@ def random_rotation(generator: torch.Generator | None = None, dtype: torch.dtype
 def invariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translations: bool = True,
                      reflections: bool = False, permutations: bool = False,
                      generator: torch.Generator | None = None) -> float:
-    """Largest relative change of ``fn(pos, *args)`` when the input is moved rigidly.
+    """Largest relative change of ``fn(pos, *args)`` when the input is moved by an isometry (a rigid motion, or an improper one with ``reflections=True``).
 
     For each trial draw a rotation ``R`` (``random_rotation``), a translation ``t`` (Gaussian, of the
     order of the molecule's size: the reference uses scale ``max(1, pos.std())`` Å) and, if asked, a
@@ -315,7 +315,8 @@ class EGNNLayer(nn.Module):
     Where each part comes from: the message ``m_ij`` is Satorras et al.'s eq. 3. Their coordinate
     update (eq. 4) is ``x_i + C Σ_j (x_i − x_j) φ_x(m_ij)`` (C = 1/(M − 1) on a complete graph of M
     atoms); dividing the difference by ``d_ij + 1`` is EDM's change (it bounds the step for distant
-    atoms), and the mean over incoming edges below is this chapter's choice of C. Satorras et al.
+    atoms), and the mean over incoming edges below is the released EGNN code's default
+    (``coords_agg='mean'``), equal to the paper's C on a complete graph. Satorras et al.
     write the feature update as ``h_i' = φ_h(h_i, Σ_j m_ij)`` (eqs. 5–6; EDM also weights each message
     by a learned e_ij); the residual form ``h_i + φ_h(…)`` used here is the one in both papers'
     released code.
@@ -327,7 +328,8 @@ class EGNNLayer(nn.Module):
     * ``h_i' = h_i + φ_h(h_i, Σ_j m_ij)``
 
     φ_e, φ_h are two-layer SiLU MLPs (the reference design); φ_x is a SiLU MLP ending in one output
-    whose last layer starts small (weights std 1e-3, bias 0), so a fresh layer barely moves atoms
+    whose last layer starts small (weights std 1e-3, bias 0; the released code uses Xavier with gain 0.001,
+    no bias), so a fresh layer barely moves atoms
     (checked: by less than 0.3 % of the cloud's spread; PyTorch's default initialisation moves them
     by several %). The coordinate step is a *mean* over incoming edges (listing an edge twice does
     not change ``pos_new``), the feature step a *sum*. Atoms without incoming edges

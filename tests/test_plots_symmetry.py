@@ -35,3 +35,13 @@ def test_error_histogram_legend_counts_exact_zeros():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["f32 (2 exactly 0, drawn at 1e-20)", "f64"]
     plt.close("all")
+
+
+def test_plot_precision_panels_one_panel_per_group():
+    import matplotlib
+    matplotlib.use("Agg")
+    import numpy as np
+    from molpractice import plots_symmetry
+    errs = {"distance model, float32": np.array([1e-7, 2e-7]), "EGNN coordinates, float64": np.array([1e-16, 0.0])}
+    fig = plots_symmetry.plot_precision_panels(errs, {"tol": 1e-4})
+    assert [a.get_title() for a in fig.axes] == ["Distance model: invariance error", "EGNN: equivariance error"]

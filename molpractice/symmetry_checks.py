@@ -1,0 +1,182 @@
+"""Extra symmetry checks for chapter 2: forces (translation-invariant, rotation-equivariant vectors), the EGNN's
+displacement field, trained-model margins, and per-molecule paired comparisons of the Rg experiment.
+
+Kept apart from :mod:`molpractice.symmetry` (which holds the experiment itself) so each module stays small.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import geometry3d as g3
+from . import symmetry
+
+
+def _haar(gen: torch.Generator, dtype, device) -> torch.Tensor:
+    """A Haar-uniform rotation from a normalised 4-D Gaussian (Muller 1959), drawn in float64."""
+    q = torch.randn(4, generator=gen, dtype=torch.float64)
+    w, x, y, z = (q / q.norm()).tolist()
+    R = torch.tensor([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                      [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]], dtype=torch.float64)
+    return R.to(dtype=dtype, device=device)
+
+
+def vector_equivariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 4, reflections: bool = False,
+                              generator: torch.Generator | None = None) -> dict:
+    """Check a per-atom *vector* field such as forces: ``fn(X Qᵀ + 1tᵀ) = fn(X) Qᵀ`` (no ``+ t``).
+
+    Unlike ``equivariance_error`` (positions, which move with a translation), vectors such as forces only turn.
+    Both errors are divided by ``‖fn(X)‖`` (Frobenius), a scale in the field's own unit.
+
+    Returns:
+        ``{"rotation": max_g ‖fn(gX) − fn(X)Qᵀ‖/‖fn(X)‖ (rotation, optional reflection, and translation),
+        "translation": max_t ‖fn(X + 1tᵀ) − fn(X)‖/‖fn(X)‖, "norm": ‖fn(X)‖}``.
+    Raises:
+        ValueError: when ``fn(X)`` is not an (n, 3) tensor or is exactly zero (a relative error is undefined).
+    """
+    gen = generator or torch.Generator().manual_seed(0)
+    ref = fn(pos, *args)
+    if ref.shape != pos.shape:
+        raise ValueError(f"fn must return one 3-vector per atom, shape {tuple(pos.shape)}; got {tuple(ref.shape)}")
+    norm = float(ref.norm())
+    if norm == 0.0:
+        raise ValueError("fn(X) is exactly zero: a relative error is undefined; evaluate at a perturbed geometry")
+    rot = trans = 0.0
+    for k in range(n_trials):
+        Q = _haar(gen, pos.dtype, pos.device)
+        if reflections:
+            Q = -Q
+        t = torch.randn(3, generator=gen, dtype=torch.float64).to(dtype=pos.dtype, device=pos.device)
+        rot = max(rot, float((fn(pos @ Q.T + t, *args) - ref @ Q.T).norm()) / norm)
+        trans = max(trans, float((fn(pos + t, *args) - ref).norm()) / norm)
+    return {"rotation": rot, "translation": trans, "norm": norm}
+
+
+def model_forces(model, z: torch.Tensor):
+    """``pos ↦ −∇_pos model(z, pos).sum()``: the forces of an energy-like scalar model."""
+    def forces(pos):
+        with torch.enable_grad():
+            p = pos.detach().clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(model(z, p).sum(), p)
+        return -g
+    return forces
+
+
+def force_errors(model, molecules, dtype=torch.float64, device=None, jitter: float = 0.1, n_trials: int = 4,
+                 seed: int = 0):
+    """Force checks of a scalar model at the stored geometries and at geometries jittered by ``jitter`` Å.
+
+    Returns:
+        DataFrame, one row per molecule: ``|F| stored``, ``|F| jittered`` (Frobenius norms), and the rotation and
+        translation errors of :func:`vector_equivariance_error` (reflections on every other molecule) at the
+        jittered geometry.
+    """
+    import pandas as pd
+    device = device or symmetry.get_device()
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for i, d in enumerate(molecules):
+        z, pos = d.z.to(device), d.pos.to(device=device, dtype=dtype)
+        f = model_forces(model, z)
+        noisy = pos + jitter * torch.randn(pos.shape, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
+        e = vector_equivariance_error(f, noisy, n_trials=n_trials, reflections=bool(i % 2), generator=gen)
+        rows.append({"|F| stored": float(f(pos).norm()), "|F| jittered": e["norm"],
+                     "rotation error": e["rotation"], "translation error": e["translation"]})
+    return pd.DataFrame(rows)
+
+
+def egnn_displacement_errors(chapter, molecules, dtype=torch.float64, device=None, hidden: int = 32,
+                             n_layers: int = 3, weight_scale: float = 3.0, seed: int = 0, n_trials: int = 4):
+    """The same untrained EGNN stack as :func:`symmetry.egnn_stack_errors`, checked on its *update* alone.
+
+    Returns:
+        ndarray (n_molecules, 2): ``‖Δx‖ / spread(x)`` (how far the stack moves atoms relative to the molecule's
+        size) and the equivariance error of the displacement field Δx(X) = stack(X) − X, divided by ‖Δx‖
+        (Δx must turn with the input and ignore translations; reflections on every other molecule).
+    """
+    device = device or symmetry.get_device()
+    torch.manual_seed(seed)
+    emb = nn.Embedding(10, hidden).to(device=device, dtype=dtype)
+    layers = nn.ModuleList([chapter.EGNNLayer(hidden) for _ in range(n_layers)]).to(device=device, dtype=dtype)
+    with torch.no_grad():
+        for p in layers.parameters():
+            p.mul_(weight_scale)
+    rows = []
+    with torch.no_grad():
+        for i, d in enumerate(molecules):
+            pos, z = d.pos.to(device=device, dtype=dtype), d.z.to(device)
+            edges = g3.fully_connected_edge_index(len(z), device=device)
+
+            def delta(q):
+                h, x = emb(z), q
+                for layer in layers:
+                    h, x = layer(h, x, edges)
+                return x - q
+            spread = float((pos - pos.mean(0)).norm())
+            e = vector_equivariance_error(delta, pos, n_trials=n_trials, reflections=bool(i % 2),
+                                          generator=torch.Generator().manual_seed(i))
+            rows.append((e["norm"] / spread, max(e["rotation"], e["translation"])))
+    return np.array(rows).reshape(-1, 2)
+
+
+def frame_alignment_values(molecules) -> np.ndarray:
+    """Per molecule max |off-diagonal| / max variance of the coordinate covariance (0 = principal axes)."""
+    out = []
+    for d in molecules:
+        c = torch.cov(d.pos.T.double())
+        out.append(float(c.triu(1).abs().max() / c.diagonal().max()))
+    return np.array(out)
+
+
+def rotated_error_gap(chapter, model, molecules, task, n_rotations: int = 8, seed: int = 0, device=None):
+    """Per molecule: mean over ``n_rotations`` Haar rotations of |error rotated| − |error as stored| (Å)."""
+    y = torch.cat([d.y.view(-1) for d in molecules]).numpy()
+    stored = np.abs(symmetry.predict(model, molecules, task, device=device).view(-1).numpy() - y)
+    rotated = np.mean([np.abs(symmetry.predict(model, symmetry.rotated_copies(chapter, molecules, seed + k), task,
+                                               device=device).view(-1).numpy() - y) for k in range(n_rotations)], axis=0)
+    return rotated - stored
+
+
+def wobble_per_molecule(models: dict, molecules, task, angles_deg, device=None) -> dict:
+    """``{name: ndarray}``: per molecule, the range (max − min, Å) of a model's prediction over ``angles_deg``
+    about one fixed axis (the same for every molecule and model, so the comparison is paired)."""
+    out = {name: [] for name in models}
+    for d in molecules:
+        for name, v in symmetry.predictions_under_rotation(models, d, task, angles_deg, device=device).items():
+            out[name].append(float(np.ptp(v)))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def cosine_envelope(d, cutoff: float) -> np.ndarray:
+    """The distance model's cutoff weight ½(cos(πd/cutoff)+1) for d < cutoff, else 0."""
+    d = np.asarray(d, dtype=np.float64)
+    return np.where(d < cutoff, 0.5 * (np.cos(math.pi * d / cutoff) + 1.0), 0.0)
+
+
+def paired_text(diff, seed: int = 0, digits: int = 3) -> str:
+    """``"mean +0.123, bootstrap 95% CI [+0.100, +0.150]"`` for per-molecule paired differences."""
+    from .rigor import iid_bootstrap_ci
+    lo, hi = iid_bootstrap_ci(diff, seed=seed)
+    return f"{np.mean(diff):+.{digits}f}, bootstrap 95% CI [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+
+
+def envelope_summary(molecules, cutoff: float, distances=(2.0, 4.0, 5.0, 6.0, 8.0)) -> str:
+    """One line: pairs beyond ``cutoff``, the cosine-envelope weight at ``distances`` and at the median pair distance."""
+    d = torch.cat([torch.pdist(m.pos) for m in molecules]).numpy()
+    med = float(np.median(d))
+    return (f"distance model cutoff {cutoff:.0f} Å: pairs beyond it {int((d > cutoff).sum())} of {d.size} "
+            f"(longest {d.max():.2f} Å); envelope weight "
+            + ", ".join(f"{float(cosine_envelope(x, cutoff)):.2f} at {x:.0f} Å" for x in distances)
+            + f"; median pair distance {med:.2f} Å (weight {float(cosine_envelope(med, cutoff)):.2f})")
+
+
+def trained_force_errors(model, molecules, device=None, jitter: float = 0.1):
+    """:func:`force_errors` of a float32 model evaluated in float64 (the model is returned to float32 after)."""
+    try:
+        return force_errors(model.double(), molecules, torch.float64, device, jitter=jitter)
+    finally:
+        model.float()
