@@ -20,8 +20,8 @@ training part only. The full-mode schedule (20 epochs, patience 8; 60 and 25 bef
 run time after ``scripts/profile_training.py --compare-settings`` compared six schedule/batch/lr candidates on
 the scaffold split's validation part (incumbent model only; recorded in :data:`SCHEDULE_CHECK`); it is not
 re-selected by :func:`select_gnn_settings`. Width, depth, weight decay, trees and the fingerprint settings were
-set during development, when earlier versions read the scaffold test RMSE (issue 4's note). Every function receives the chapter-1 module it runs
-(``chapter1``) — the learner's or the reference, from ``mp.load_chapter("ch01_solubility_gnn")``.
+set during development, when earlier versions read the scaffold test RMSE (issue 4's note). Every function
+receives the chapter-1 module it runs (``chapter1``) — the learner's or the reference, from ``mp.load_chapter("ch01_solubility_gnn")``.
 """
 from __future__ import annotations
 
@@ -93,7 +93,8 @@ def fit_random_forest(X_train, y_train, seed: int, n_estimators: int | None = No
 
 def fit_gnn(chapter1, train_graphs, val_graphs, seed: int, *, dropout: float, use_descriptors: bool,
             out_dim: int = 1, loss: str = "mse", progress: bool = False, device=None, **overrides):
-    """Seed, build the chapter-1 ``SolubilityGNN`` and train it with early stopping on validation RMSE.
+    """Seed, build the chapter-1 ``SolubilityGNN`` and train it, keeping the best-validation-RMSE checkpoint
+    (patience rule).
 
     Args:
         chapter1: module with ``SolubilityGNN``, ``NUM_ATOM_FEATURES``, ``NUM_BOND_FEATURES``.
@@ -252,7 +253,7 @@ def run_models(chapter1, df, seeds=None, splits=SPLITS, models=MODELS, gnn_setti
             results.append(_summary(name, split, metrics, secs, sizes))
             results[-1]["cpu_seconds_per_model"] = float(np.mean(cpu))
             say(f"{split:>8} | {name:<15} | RMSE {results[-1]['rmse_mean']:.3f} ± {results[-1]['rmse_std']:.3f}"
-                f" | {results[-1]['seconds_per_model']:.1f} s/model")
+                f" | {results[-1]['cpu_seconds_per_model']:.1f} CPU s/model ({results[-1]['seconds_per_model']:.1f} s wall)")
         if need_gnn:
             g_tr, g_va, g_te = _split_graphs(graphs, desc, all_splits[split], chosen["use_descriptors"])
             preds, metrics, secs, hists, cpu = [], [], [], [], []
@@ -266,7 +267,7 @@ def run_models(chapter1, df, seeds=None, splits=SPLITS, models=MODELS, gnn_setti
                 hists.append(hist)
                 metrics.append(regression_metrics(y[te], pred))
                 say(f"{split:>8} | gnn seed {seed:<6} | RMSE {metrics[-1]['rmse']:.3f} | best epoch "
-                    f"{hist['best_epoch'] + 1}/{hist['epochs_run']} | {secs[-1]:.1f} s")
+                    f"{hist['best_epoch'] + 1}/{hist['epochs_run']} | {cpu[-1]:.1f} CPU s ({secs[-1]:.1f} s wall)")
             histories[split] = hists
             if "gnn" in models:
                 predictions[split]["gnn"] = np.array(preds)
