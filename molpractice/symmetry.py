@@ -353,6 +353,18 @@ def permutation_errors(model, molecules, dtype=torch.float64, device=None, seed:
     return np.array(out)
 
 
+def scaled_egnn_stack(chapter, hidden: int, n_layers: int, weight_scale: float, dtype, device, seed: int):
+    """An untrained ``(atom-type embedding, ModuleList of n_layers chapter.EGNNLayer(hidden))`` seeded with
+    ``seed``, every layer weight multiplied by ``weight_scale`` (so coordinate updates are large enough to matter)."""
+    torch.manual_seed(seed)
+    emb = nn.Embedding(10, hidden).to(device=device, dtype=dtype)
+    layers = nn.ModuleList([chapter.EGNNLayer(hidden) for _ in range(n_layers)]).to(device=device, dtype=dtype)
+    with torch.no_grad():
+        for p in layers.parameters():
+            p.mul_(weight_scale)
+    return emb, layers
+
+
 def egnn_stack_errors(chapter, molecules, dtype=torch.float64, device=None, hidden: int = 32, n_layers: int = 3,
                       n_trials: int = 4, weight_scale: float = 3.0, seed: int = 0) -> np.ndarray:
     """Errors of an untrained stack of ``chapter.EGNNLayer`` (weights × ``weight_scale`` so coordinate
@@ -363,12 +375,7 @@ def egnn_stack_errors(chapter, molecules, dtype=torch.float64, device=None, hidd
         ndarray (n_molecules, 2): feature invariance error, coordinate equivariance error.
     """
     device = device or get_device()
-    torch.manual_seed(seed)
-    emb = nn.Embedding(10, hidden).to(device=device, dtype=dtype)
-    layers = nn.ModuleList([chapter.EGNNLayer(hidden) for _ in range(n_layers)]).to(device=device, dtype=dtype)
-    with torch.no_grad():
-        for p in layers.parameters():
-            p.mul_(weight_scale)
+    emb, layers = scaled_egnn_stack(chapter, hidden, n_layers, weight_scale, dtype, device, seed)
 
     def run(pos, z, edges):
         h = emb(z)

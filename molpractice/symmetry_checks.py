@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from . import geometry3d as g3
 from . import symmetry
@@ -99,12 +98,7 @@ def egnn_displacement_errors(chapter, molecules, dtype=torch.float64, device=Non
         (Δx must turn with the input and ignore translations; reflections on every other molecule).
     """
     device = device or symmetry.get_device()
-    torch.manual_seed(seed)
-    emb = nn.Embedding(10, hidden).to(device=device, dtype=dtype)
-    layers = nn.ModuleList([chapter.EGNNLayer(hidden) for _ in range(n_layers)]).to(device=device, dtype=dtype)
-    with torch.no_grad():
-        for p in layers.parameters():
-            p.mul_(weight_scale)
+    emb, layers = symmetry.scaled_egnn_stack(chapter, hidden, n_layers, weight_scale, dtype, device, seed)
     rows = []
     with torch.no_grad():
         for i, d in enumerate(molecules):
