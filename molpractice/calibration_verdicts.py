@@ -88,7 +88,8 @@ def training_time_line(ensembles: dict, target: float = 60.0) -> str:
     The verdict uses each model's CPU time (``Ensemble.cpu_seconds``, user + sys of this process): with one
     torch thread it is what the model takes on an idle machine, and unlike wall time it does not grow when
     other programs share the cores. Wall time is printed next to it. Ensembles without CPU times fall back to
-    wall time (said so in the line).
+    wall time (said so in the line). With worker processes (:func:`molpractice.ensembles.fit_ensembles`) each
+    model's wall time is measured in its worker, so the summed wall time exceeds the elapsed time.
     """
     use_cpu = all(len(getattr(e, "cpu_seconds", [])) == len(e.seconds) > 0 for e in ensembles.values())
     rows = [(name, i, (e.cpu_seconds if use_cpu else e.seconds)[i], w)
@@ -104,7 +105,8 @@ def training_time_line(ensembles: dict, target: float = 60.0) -> str:
     if use_cpu:
         walls = [r[3] for r in rows]
         line += (f" — on CPU time (≈ an idle machine's wall time with one torch thread); on this run's wall time "
-                 f"({wall:.0f} s in all, machine load included): {wall / len(rows):.1f} s per model on average "
+                 f"({wall:.0f} s summed over the models, each timed in the process that trained it, machine load and "
+                 f"the other worker included): {wall / len(rows):.1f} s per model on average "
                  f"({'met' if wall / len(rows) <= target else 'NOT met'}), slowest {max(walls):.1f} s "
                  f"({'met' if max(walls) <= target else 'NOT met'})")
     return line

@@ -292,25 +292,63 @@ class Ensemble:
         return np.stack(outs)
 
 
-def fit_ensemble(chapter1, data: SplitData, head: str = "gaussian", members: int | None = None, device=None,
-                 verbose: bool = True, also_keep=(), **overrides) -> Ensemble:
-    """Train ``members`` models (seeds 0, 1, …) with :func:`fit_member`; print one line per model."""
+def _member_job(chapter_ref, data: SplitData, seed: int, head: str, device, also_keep, overrides):
+    """One member, trained in a worker process (:mod:`molpractice.parallel`): ``(model, history, wall s, CPU s)``."""
+    from .parallel import load_reference
+
+    return _timed_member(load_reference(chapter_ref), data, seed, head, device, also_keep, overrides)
+
+
+def _timed_member(chapter1, data, seed, head, device, also_keep, overrides):
+    start, cpu_start = time.perf_counter(), time.process_time()
+    model, hist = fit_member(chapter1, data, seed, head=head, device=device, also_keep=also_keep, **overrides)
+    return model, hist, time.perf_counter() - start, time.process_time() - cpu_start
+
+
+def fit_ensembles(chapter1, data: dict, head: str = "gaussian", members: int | None = None, device=None,
+                  verbose: bool = True, also_keep=(), workers: int | None = None, **overrides) -> dict:
+    """:func:`fit_ensemble` for several splits at once: ``{name: Ensemble}`` for ``data = {name: SplitData}``.
+
+    All members of all splits are independent jobs, shared by ``workers`` processes (default
+    :func:`molpractice.runtime.worker_count`; 1 = one after another in this process). Every member seeds
+    itself (seeds 0, 1, …), so the ensembles are the same whichever way they are trained. Prints one line per
+    member in order; its seconds are wall time while other workers also run, its CPU seconds its own.
+    """
+    from .parallel import chapter_reference, run_jobs
+    from .runtime import get_device, worker_count
+
     members = int(members or _settings(overrides)["members"])
-    models, histories, seconds, cpu = [], [], [], []
-    for seed in range(members):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        model, hist = fit_member(chapter1, data, seed, head=head, device=device, also_keep=also_keep, **overrides)
-        seconds.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - cpu_start)
-        models.append(model)
-        histories.append(hist)
+    if workers is None:
+        workers = worker_count(device if device is not None else get_device())
+    ref = chapter_reference(chapter1) if workers > 1 else None
+    keys = [(name, seed) for name in data for seed in range(members)]
+    if ref is None:  # no workers, or a chapter module a worker could not re-import
+        done = run_jobs(_timed_member, [(chapter1, data[n], s, head, device, tuple(also_keep), overrides)
+                                        for n, s in keys], 1)
+    else:
+        done = run_jobs(_member_job, [(ref, data[n], s, head, device, tuple(also_keep), overrides)
+                                      for n, s in keys], workers)
+    parts = {name: ([], [], [], []) for name in data}
+    for (name, seed), (model, hist, seconds, cpu) in zip(keys, done):
+        for store, value in zip(parts[name], (model, hist, seconds, cpu)):
+            store.append(value)
         if verbose:
             key = "best_val_loss" if head == "classifier" else "best_val_rmse"
             nll = f" | NLL {hist['best_val_nll']:.3f}" if "best_val_nll" in hist else ""
-            print(f"{data.name:>8} | {head:<10} seed {seed} | best epoch {hist['best_epoch'] + 1}/{hist['epochs_run']} | "
+            print(f"{data[name].name:>8} | {head:<10} seed {seed} | best epoch {hist['best_epoch'] + 1}/{hist['epochs_run']} | "
                   f"validation {'log loss' if head == 'classifier' else 'RMSE'} {hist[key]:.3f}{nll} | "
-                  f"{seconds[-1]:.1f} s ({cpu[-1]:.1f} s CPU)", flush=True)
-    return Ensemble(head, data.name, models, histories, seconds, cpu)
+                  f"{seconds:.1f} s ({cpu:.1f} s CPU)", flush=True)
+    return {name: Ensemble(head, data[name].name, *parts[name]) for name in data}
+
+
+def fit_ensemble(chapter1, data: SplitData, head: str = "gaussian", members: int | None = None, device=None,
+                 verbose: bool = True, also_keep=(), workers: int | None = None, **overrides) -> Ensemble:
+    """Train ``members`` models (seeds 0, 1, …) with :func:`fit_member`; print one line per model.
+
+    ``workers`` processes share the members (see :func:`fit_ensembles`; default
+    :func:`molpractice.runtime.worker_count`)."""
+    return fit_ensembles(chapter1, {data.name: data}, head, members, device, verbose, also_keep, workers,
+                         **overrides)[data.name]
 
 
 # ------------------------------------------------------------------ choosing the early-stopping criterion

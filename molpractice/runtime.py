@@ -12,6 +12,9 @@ Environment variables (read on every call, so a notebook can change them):
 ``MOLPRACTICE_THREADS``   torch CPU threads set by :func:`configure_threads`
                           (default 1: the curriculum's models are tiny, and two
                           threads on a busy 2-core machine thrash).
+``MOLPRACTICE_WORKERS``   processes for independent jobs such as ensemble
+                          members (:func:`worker_count`; default the CPUs, at
+                          most 2; 1 on a GPU and in fast mode).
 ========================  =====================================================
 
 Each chapter's fast/full numbers live in one :class:`RunSettings` next to the code that uses them.
@@ -119,6 +122,32 @@ def configure_threads() -> int:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
+
+
+def worker_count(device=None) -> int:
+    """Worker processes for independent CPU jobs (:mod:`molpractice.parallel`).
+
+    ``MOLPRACTICE_WORKERS`` overrides (``1`` = everything in this process). Default: the CPUs this
+    process may use, at most 2 — each worker runs :func:`thread_count` torch threads, so two workers
+    fill a 2-core machine — and 1 when ``device`` is not the CPU (one GPU is shared, not split) or in
+    fast mode (spawning workers costs seconds, more than fast mode's jobs).
+    """
+    raw = os.environ.get("MOLPRACTICE_WORKERS", "").strip()
+    if raw:
+        try:
+            workers = int(raw)
+        except ValueError:
+            raise ValueError(f"MOLPRACTICE_WORKERS={raw!r} is not a whole number") from None
+        if workers < 1:
+            raise ValueError(f"MOLPRACTICE_WORKERS must be >= 1, got {workers}")
+        return workers
+    if is_fast() or (device is not None and str(device).split(":")[0] != "cpu"):
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    return max(1, min(2, cpus))
 
 
 def setup() -> dict:

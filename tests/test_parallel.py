@@ -1,0 +1,67 @@
+"""molpractice.parallel and the worker policy: members trained in worker processes equal members trained here."""
+import numpy as np
+import pytest
+import torch
+
+from molpractice import ensembles as E
+from molpractice import parallel, runtime
+from molpractice.implementations import load_chapter
+from solutions import ch01_solubility_gnn as ch01
+
+TINY = dict(epochs=3, patience=3, hidden=16, num_layers=1, batch_size=16)
+
+
+def _square_unless_odd(x):
+    if x % 2:
+        raise ValueError(f"job {x} failed")
+    return x * x
+
+
+def test_run_jobs_keeps_order_and_raises_a_job_error():
+    jobs = [(0,), (2,), (4,)]
+    assert list(parallel.run_jobs(_square_unless_odd, jobs, 1)) == [0, 4, 16]
+    done = parallel.run_jobs(_square_unless_odd, [(2,), (4,), (1,), (6,)], 2)
+    assert [next(done), next(done)] == [4, 16], "results come back in the order of the jobs"
+    with pytest.raises(ValueError, match="job 1 failed"):
+        next(done)
+
+
+def test_chapter_reference_names_importable_chapter_modules_only():
+    assert parallel.chapter_reference(ch01) == ("solutions", "ch01_solubility_gnn", False)
+    learner = load_chapter("ch01_solubility_gnn", "exercises")  # stubs fall back to the reference
+    assert parallel.chapter_reference(learner) == ("exercises", "ch01_solubility_gnn", True)
+    assert parallel.chapter_reference(np) is None
+
+
+def test_worker_count_policy(monkeypatch):
+    monkeypatch.setenv("MOLPRACTICE_FAST", "0")
+    monkeypatch.delenv("MOLPRACTICE_WORKERS", raising=False)
+    assert 1 <= runtime.worker_count("cpu") <= 2
+    assert runtime.worker_count("cuda") == 1, "one GPU is shared, not split between workers"
+    monkeypatch.setenv("MOLPRACTICE_FAST", "1")
+    assert runtime.worker_count("cpu") == 1
+    monkeypatch.setenv("MOLPRACTICE_WORKERS", "3")
+    assert runtime.worker_count("cuda") == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv("MOLPRACTICE_WORKERS", bad)
+        with pytest.raises(ValueError, match="MOLPRACTICE_WORKERS"):
+            runtime.worker_count()
+
+
+def test_members_trained_in_workers_equal_members_trained_here(capsys):
+    from molpractice.solubility import load_data
+
+    df, _ = load_data()
+    data = E.prepare_splits(ch01, df.iloc[::16].reset_index(drop=True))
+    here = E.fit_ensembles(ch01, data, "gaussian", members=2, workers=1, **TINY)
+    printed_here = [line.split(" | ")[:4] for line in capsys.readouterr().out.splitlines()]
+    there = E.fit_ensembles(ch01, data, "gaussian", members=2, workers=2, **TINY)
+    printed_there = [line.split(" | ")[:4] for line in capsys.readouterr().out.splitlines()]
+    assert printed_here == printed_there and len(printed_here) == 4, "one line per member, in the same order"
+    for name in data:
+        a, b = here[name], there[name]
+        assert [h["best_epoch"] for h in a.histories] == [h["best_epoch"] for h in b.histories]
+        for ma, mb in zip(a.models, b.models):
+            for (ka, ta), (kb, tb) in zip(ma.state_dict().items(), mb.state_dict().items()):
+                assert ka == kb and torch.equal(ta, tb), f"{name}: parameter {ka} differs between here and a worker"
+        np.testing.assert_array_equal(a.predict(data[name].graphs["test"])[0], b.predict(data[name].graphs["test"])[0])
