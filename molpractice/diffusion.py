@@ -15,7 +15,7 @@ the code lives in modules split by responsibility:
 * :mod:`molpractice.diffusion_report` — quality-vs-steps grids, the sampler controls table and
   :func:`run_benchmark` (``molpractice bench ch04``).
 
-The coordination/clash check, PoseBusters-style geometry checks and Brenk alerts are in :mod:`molpractice.plausibility`, distribution metrics against the
+The coordination/clash check, PoseBusters-style geometry checks, the cited implausible groups and the Brenk screening filters are in :mod:`molpractice.plausibility`, distribution metrics against the
 training data in :mod:`molpractice.sample_distributions`.
 
 Every function that runs the diffusion maths receives the chapter module (``chapter``) that provides

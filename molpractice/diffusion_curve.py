@@ -244,7 +244,8 @@ def _sample_outcomes(chapter, state, cfg, data, n: int, key) -> dict:
     from .plausibility import plausibility
     from .runtime import cache_dir
 
-    path = Path(cache_dir()) / f"ch04_curve_samples_{_digest(state)}_{n}_{cfg.T}.json"
+    # "_p2": "plausible" = no implausible group (plausibility.IMPLAUSIBLE_GROUPS), no longer "no Brenk alert"
+    path = Path(cache_dir()) / f"ch04_curve_samples_{_digest(state)}_{n}_{cfg.T}_p2.json"
     if path.exists():
         return json.loads(path.read_text())
     model = _model_from(state, cfg)

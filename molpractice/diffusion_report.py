@@ -17,7 +17,7 @@ from .runtime import run_mode
 
 __all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'compare_controls',
            'paired_rate_difference', 'holm',
-           'run_toy',
+           'run_toy', 'target_verdicts',
            'run_benchmark']
 
 def _cp(k, n):
@@ -240,14 +240,44 @@ def _fmt(rate: dict) -> str:
     return f"{rate['rate']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}]"
 
 
+def target_verdicts(data_rates: dict, ddpm_rates: dict, ddim_seconds: float, n_ddim: int,
+                    training_cpu_seconds: float, label: str = "DDPM") -> list[dict]:
+    """Issue 24's sample targets as rows ``{"target", "value", "verdict"}`` (verdict "met" / "NOT met").
+
+    ``data_rates`` / ``ddpm_rates`` are ``plausibility(...)["rates"]`` of the training data and of the DDPM
+    samples. Targets: valid single fragment ≥ 0.90 with the Clopper–Pearson lower end ≥ 0.85; plausible within 15
+    points of the data's plausible rate (data − samples ≤ 0.15; the Newcombe 95 % interval of the difference is
+    printed with it); DDIM-50 on 100 molecules ≤ 30 s (``ddim_seconds`` for ``n_ddim`` molecules, scaled to 100);
+    training ≤ 8 CPU-min."""
+    from .plausibility import rate_difference
+
+    sf, p_s, p_d = ddpm_rates["single fragment"], ddpm_rates["plausible"], data_rates["plausible"]
+    gap = rate_difference(p_d["k"], p_d["n"], p_s["k"], p_s["n"])
+    per_100 = ddim_seconds * 100 / n_ddim if n_ddim else float("nan")
+    return [
+        {"target": f"{label}: valid single fragment ≥ 0.90, lower end ≥ 0.85", "value": _fmt(sf),
+         "verdict": "met" if sf["rate"] >= 0.90 and sf["low"] >= 0.85 else "NOT met"},
+        {"target": f"{label}: plausible within 15 points of the data's", "value":
+            f"data {p_d['rate']:.3f} − samples {p_s['rate']:.3f} = {gap['difference']:+.3f} "
+            f"[{gap['low']:+.3f}, {gap['high']:+.3f}]",
+         "verdict": "met" if p_d["rate"] - p_s["rate"] <= 0.15 else "NOT met"},
+        {"target": "DDIM-50 on 100 molecules ≤ 30 s", "value": f"{per_100:.1f} s (wall, {n_ddim} molecules timed)",
+         "verdict": "met" if per_100 <= 30 else "NOT met"},
+        {"target": "training ≤ 8 CPU-min", "value": f"{training_cpu_seconds / 60:.1f} CPU-min",
+         "verdict": "met" if training_cpu_seconds / 60 <= 8 else "NOT met"},
+    ]
+
+
 def run_benchmark(implementation: str | None = None, steps: int | None = None, json_path=None) -> dict:
     """``molpractice bench ch04``: the chapter's target table.
 
     Trains the toy (fixed steps) and scores its samplers; trains the molecule model for its fixed number of
     steps (or loads it from the cache); samples ``bench_samples`` molecules with DDPM (``steps``, default all T)
     and ``n_fast_samples`` with DDIM-50 (timed); reports validity, valid single-fragment (Clopper–Pearson 95 %),
-    the coordination/clash check (exercise 4.8; not EDM's stability) and "plausible" next to the training data's
-    own rates, then the sampler controls
+    the per-atom coordination/clash check (exercise 4.8; not EDM's stability; its molecule-level rate equals
+    "valid" and is not reported), the geometry checks, "plausible" (no implausible group) and, separately, "passes
+    Brenk screening filters", each next to the training data's own rates, the issue's target verdicts
+    (:func:`target_verdicts`), then the sampler controls
     (DDPM / DDIM × x̂₀ clip × ``control_steps``). No model choice is made here: every setting is fixed in
     ``SETTINGS`` (the data has no test split; the numbers describe samples, not held-out molecules).
 
@@ -257,13 +287,13 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
             subsequence).
         json_path: where to write the report as JSON.
     Returns:
-        ``{"results": [...rows of the target table...], "controls": [...], "toy": [...], "training": {...},
-        "data_recovery", "mode", "implementation", "seconds_total"}``.
+        ``{"results": [...rows of the target table...], "targets": [...target_verdicts rows...], "controls": [...],
+        "toy": [...], "training": {...}, "data_recovery", "mode", "implementation", "seconds_total"}``.
     """
     import pandas as pd
 
     from .implementations import load_chapter
-    from .plausibility import plausibility, stability
+    from .plausibility import BRENK_ROW, plausibility, stability
     from .runtime import implementation_name
 
     implementation = implementation or implementation_name()
@@ -294,10 +324,12 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
         r = plaus["rates"]
         rows.append({"samples": label, "n": len(samples), "valid": _fmt(r["valid"]),
                      "valid single fragment": _fmt(r["single fragment"]),
-                     "atom coordination/clash ok": _fmt(stab["atom"]),
-                     "molecule coordination/clash ok": _fmt(stab["molecule"]), "geometry checks": _fmt(r["geometry"]),
-                     "plausible": _fmt(r["plausible"]), "sampling s": seconds,
+                     "atom coordination/clash ok": _fmt(stab["atom"]), "geometry checks": _fmt(r["geometry"]),
+                     "plausible": _fmt(r["plausible"]), "passes Brenk screening filters": _fmt(r[BRENK_ROW]),
+                     "sampling s": seconds,
                      "rates": {k: v for k, v in r.items()} | {"atom coordination/clash ok": stab["atom"]}})
+    targets = target_verdicts(rows[0]["rates"], rows[1]["rates"], extra_fast["seconds"], len(fast),
+                              info.get("cpu_seconds", float("nan")), label=f"DDPM-{n_steps}")
     controls = sampler_controls(chapter, model, data, alpha_bar, cfg.control_steps, cfg.control_samples,
                                 cfg.type_scale, clip, seed=2)
     table = pd.DataFrame([{k: v for k, v in row.items() if k != "rates"} for row in rows])
@@ -309,6 +341,11 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
         print(f"toy: {toy_hist['steps']} steps in {toy_hist['seconds']:.0f} s")
         print("\nTarget table (rates with Clopper-Pearson 95 % intervals; 'sampling s' = wall seconds for n molecules):")
         print(table.round(1).to_string(index=False))
+        print("'plausible' = valid single fragment, every geometry check, no implausible group (plausibility."
+              "IMPLAUSIBLE_GROUPS); 'passes Brenk screening filters' = valid single fragment without an RDKit BRENK "
+              "alert, a screening-library report that is not part of 'plausible'")
+        print("\nIssue-24 targets:")
+        print(pd.DataFrame(targets).to_string(index=False))
         print(f"\nSampler controls ({cfg.control_samples} molecules each, same sizes and seed; valid single fragment "
               "with Clopper-Pearson 95 %):")
         print(controls.drop(columns="outcomes").round(3).to_string(index=False))
@@ -320,7 +357,7 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
               "data_recovery": recovery["recovered"], "n_train": len(data),
               "training": {k: info.get(k) for k in ("steps", "seconds", "cpu_seconds", "cached")},
               "toy_training": {"steps": toy_hist["steps"], "seconds": toy_hist["seconds"]},
-              "seconds_total": time.perf_counter() - start, "results": rows,
+              "seconds_total": time.perf_counter() - start, "results": rows, "targets": targets,
               "controls": controls.drop(columns="outcomes").to_dict("records"),
               "toy": toy.drop(columns="outcomes").to_dict("records")}
     if json_path:

@@ -1,5 +1,6 @@
-"""From "valid" to "plausible": a coordination/clash check, PoseBusters-style geometry checks and the
-Brenk substructure alerts for generated heavy-atom molecules (chapter 4, second edition).
+"""From "valid" to "plausible": a coordination/clash check, PoseBusters-style geometry checks, a short cited list
+of implausible groups and (reported separately) the Brenk screening filters for generated heavy-atom molecules
+(chapter 4, second edition).
 
 * **Coordination/clash check** (EDM-inspired; *not* EDM's stability). EDM (Hoogeboom et al. 2022) calls
   an atom stable when, with explicit hydrogens, the sum of its perceived bond orders equals its element's
@@ -17,22 +18,39 @@ Brenk substructure alerts for generated heavy-atom molecules (chapter 4, second 
   InChI conversion. They run on the heavy atoms with implicit hydrogens (the model places no hydrogens):
   the double-bond pattern ``[C;X3;^2](*)(*)=[C;X3;^2](*)(*)`` needs four explicit neighbours, so on these
   molecules it tests only tetra-substituted C=C. ``tests/test_plausibility.py`` cross-checks the checks
-  against the ``posebusters`` package on heavy-atom molecules when it is installed (the three distance-geometry
-  checks agree exactly; the flatness check here is stricter: absolute, not signed, distance to the plane);
-  nothing here needs it.
-* **Substructure alerts**: every entry of RDKit's FilterCatalog ``BRENK`` set (Brenk et al. 2008, the
-  SMARTS shipped with RDKit, matched by name and used verbatim, offline): :func:`alert_hits`.
+  against the ``posebusters`` package on heavy-atom molecules when it is installed (an optional test-only extra:
+  the test is skipped without it). The three distance-geometry checks agree exactly; the flatness check here is
+  stricter: it takes the largest *absolute* distance to the plane, where posebusters 0.6.5's ``check_flatness``
+  (``posebusters/modules/flatness.py``) takes the maximum of ``_get_distances_to_plane``, which returns signed
+  projections onto the plane normal. Nothing here needs the package.
+* **Implausible groups** (:data:`IMPLAUSIBLE_GROUPS`, :func:`implausible_hits`): a short list of groups that a
+  small neutral molecule rarely survives as — hydrolytically labile tetrahedral centres (orthoester/orthoamide-like
+  carbons, which include issue 24's N–C(O)(O); acyclic aminals and hemiaminals of amine nitrogens; acyclic
+  hemiacetals and gem-diols), the weak O–O bond of peroxides, and the minor tautomers enol and imidic acid (which
+  include issue 24's N=C(O)O). Each entry carries its SMARTS, the reason and its source (textbook chemistry:
+  Clayden, Greeves & Warren, *Organic Chemistry*, 2nd ed., Oxford University Press 2012; screening filters that
+  list the same group: Brenk et al. 2008, Hann et al. 1999). Several of these groups exist as real, isolable
+  compounds (trimethyl orthoformate and tert-butyl hydroperoxide are in the training data): the training data's
+  own rate is the reference, not 1. Amide-type nitrogens are left out of the aminal/hemiaminal patterns (an acyl
+  group stabilises them: N,N′-methylenebisacetamide and N-methylol acrylamides are ordinary compounds).
+* **Brenk screening filters** (reported separately, *not* part of "plausible"): every entry of RDKit's
+  FilterCatalog ``BRENK`` set (Brenk et al. 2008, SMARTS as RDKit ships them, offline): :func:`alert_hits`. They
+  mark groups a screening library for neglected diseases did not want (reactive, toxic or with unfavourable
+  pharmacokinetics — isolated alkenes, aldehydes, epoxides, long chains …), not implausible chemistry.
 
-"plausible" = valid ∧ single fragment ∧ every geometry check passed ∧ no Brenk alert. Every rate comes with
-a Clopper–Pearson 95 % interval, and the notebook reports the training data's own rate next to it.
+"plausible" = valid ∧ single fragment ∧ every geometry check passed ∧ no implausible group. "passes Brenk
+screening filters" = valid ∧ single fragment ∧ no Brenk alert. Every rate comes with a Clopper–Pearson 95 %
+interval, and the notebook reports the training data's own rate next to it.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["ALERTS", "ALERT_SOURCE", "CHECKS_NOT_RUN", "alert_names", "bounds_matrix", "COORDINATION", "GEOMETRY_CHECKS", "clopper_pearson", "rate_difference", "stability", "geometry_checks", "alert_hits",
-           "plausibility", "plausibility_table"]
+__all__ = ["ALERTS", "ALERT_SOURCE", "BRENK_ROW", "CHECKS_NOT_RUN", "CITED_GROUPS", "COORDINATION", "GEOMETRY_CHECKS",
+           "IMPLAUSIBLE_GROUPS", "NO_GROUP", "ORDINARY_MOLECULES", "alert_hits", "alert_names", "bounds_matrix",
+           "cited_group_alerts", "clopper_pearson", "geometry_checks", "implausible_hits", "plausibility",
+           "plausibility_table", "rate_difference", "stability"]
 
 # Thresholds of PoseBusters' "mol" configuration (posebusters 0.6.5, config/mol.yml)
 BOND_TOLERANCE = 0.25      # relative: a bond may be 25 % shorter than its DG lower / longer than its upper bound
@@ -285,14 +303,76 @@ def alert_hits(mol) -> list[str]:
     return sorted({entry.GetDescription() for entry in _brenk_catalog().GetMatches(mol)})
 
 
-CITED_GROUPS = {"orthoester": "CC(OC)(OC)OC", "N–C(O)(O)": "CC(O)(O)N", "N=C(O)O": "N=C(O)O", "peroxide": "COOC",
-                "acyclic aminal": "CC(N)N", "acyclic hemiaminal": "CC(O)N"}  # one example of each group issue 24 cites
+_AMINE_N = "[NX3;!$(N-[#6,#16]=[#7,#8,#16])]"   # not amide / thioamide / amidine / sulfonamide N
+_CLAYDEN = "Clayden, Greeves & Warren, Organic Chemistry, 2nd ed., Oxford University Press (2012)"
+IMPLAUSIBLE_GROUPS = {  # name -> SMARTS, why a small neutral molecule rarely survives as it, sources
+    "orthoester/orthoamide-like centre": dict(
+        smarts="[CX4](-[#7,#8])(-[#7,#8])-[#7,#8]",
+        why="sp3 carbon with three or four single bonds to N/O (includes N–C(O)(O)): the tetrahedral intermediate "
+            "of an ester, amide or carbonate, which loses an alcohol or amine to give the C=O compound; only fully "
+            "alkylated orthoesters are isolable, and they hydrolyse in acid",
+        source=f"{_CLAYDEN}, ch. 10 (tetrahedral intermediates) and ch. 11 (orthoesters); acyclic cases are also "
+               "Brenk et al. 2008's 'het-C-het_not_in_ring'"),
+    "peroxide": dict(
+        smarts="[OX2]-[OX2]",
+        why="the weak O–O single bond: peroxides are oxidants that decompose on heating or with metals",
+        source="Hann et al., J. Chem. Inf. Comput. Sci. 39:897 (1999), reactive filter R7 'peroxides'; "
+               "Brenk et al. 2008's 'peroxide'"),
+    "acyclic aminal": dict(
+        smarts=f"[CX4](-!@{_AMINE_N})-!@{_AMINE_N}",
+        why="sp3 carbon with two amine N outside a ring: in equilibrium with imine (or iminium) + amine",
+        source=f"{_CLAYDEN}, ch. 11 (aminals, imines); Brenk et al. 2008's 'het-C-het_not_in_ring'"),
+    "acyclic hemiaminal": dict(
+        smarts=f"[CX4](-[OX2H1])-!@{_AMINE_N}",
+        why="C(OH)–N outside a ring: the intermediate of imine formation, which loses water (or the amine)",
+        source=f"{_CLAYDEN}, ch. 11; Kwiecień & Ciunik, Molecules 20:14365 (2015) (stable hemiaminals need special "
+               "stabilisation); Brenk et al. 2008's 'het-C-het_not_in_ring'"),
+    "acyclic hemiacetal or gem-diol": dict(
+        smarts="[CX4](-[OX2H1])-!@[OX2]",
+        why="C(OH)–O outside a ring: in equilibrium with the aldehyde or ketone + alcohol (water); only cyclic "
+            "hemiacetals such as sugars are stable",
+        source=f"{_CLAYDEN}, ch. 6 (hydrates and hemiacetals); Brenk et al. 2008's 'het-C-het_not_in_ring'"),
+    "enol": dict(
+        smarts="[OX2H1]-[CX3]=[CX3]",
+        why="HO–C=C: the minor tautomer of an aldehyde or ketone",
+        source=f"{_CLAYDEN}, ch. 20 (keto–enol tautomerism); IUPAC Gold Book, 'enols'"),
+    "imidic acid": dict(
+        smarts="[OX2H1]-[CX3]=[NX2]",
+        why="HO–C=N (includes N=C(O)O): the minor tautomer of an amide, carbamic acid or urea",
+        source="IUPAC Gold Book, 'imidic acids' (tautomers of amides); "
+               f"{_CLAYDEN}, ch. 20 (tautomerism)"),
+}
+NO_GROUP = "no implausible group"          # the rate of single fragments none of IMPLAUSIBLE_GROUPS matches
+BRENK_ROW = "passes Brenk screening filters"  # valid single fragment without any BRENK alert (not in "plausible")
+_GROUP_PATTERNS: dict = {}
+
+
+def implausible_hits(mol) -> list[str]:
+    """Names of the :data:`IMPLAUSIBLE_GROUPS` entries whose SMARTS match ``mol``, in the dict's order."""
+    from rdkit import Chem
+
+    if not _GROUP_PATTERNS:
+        for name, group in IMPLAUSIBLE_GROUPS.items():
+            _GROUP_PATTERNS[name] = Chem.MolFromSmarts(group["smarts"])
+    return [name for name, pattern in _GROUP_PATTERNS.items() if mol.HasSubstructMatch(pattern)]
+
+
+CITED_GROUPS = {"orthoester": "CC(OC)(OC)OC", "orthoamide": "CC(N)(N)N", "N–C(O)(O)": "CC(O)(O)N",
+                "N=C(O)O": "N=C(O)O", "peroxide": "COOC", "acyclic aminal": "CC(N)NC",
+                "acyclic hemiaminal": "CC(O)N", "acyclic hemiacetal": "CC(O)OC", "gem-diol": "CC(O)O",
+                "enol": "C=C(C)O", "imidic acid": "CC(=N)O"}  # one example of each group (issue 24's first)
+ORDINARY_MOLECULES = {  # stable molecules Brenk flags (or that sit next to a listed group) that must pass
+    "ethylene": "C=C", "acetaldehyde": "CC=O", "oxirane": "C1CO1", "decane": "CCCCCCCCCC",
+    "dimethoxymethane (acetal)": "COCOC", "1,3-dioxolane": "C1COCO1", "cyclic hemiacetal": "OCC1OC(O)C(O)C1O",
+    "N-methylol acrylamide": "C=CC(=O)NCO", "N,N'-methylenebisacetamide": "CC(=O)NCNC(C)=O",
+    "acetamide": "CC(N)=O", "methyl carbamate": "COC(N)=O", "acetone oxime": "CC(C)=NO", "phenol": "Oc1ccccc1",
+    "imidazole": "c1c[nH]cn1", "morpholine": "C1COCCN1", "acetic acid": "CC(=O)O", "urea": "NC(N)=O"}
 
 
 def cited_group_alerts(groups: dict | None = None) -> dict:
-    """For each ``name -> SMILES`` of ``groups`` (default :data:`CITED_GROUPS`), the BRENK entries that flag it
-    (:func:`alert_hits`; an empty list means the alert list misses that group). Raises ValueError on a SMILES
-    RDKit cannot parse."""
+    """For each ``name -> SMILES`` of ``groups`` (default :data:`CITED_GROUPS`), the :data:`IMPLAUSIBLE_GROUPS`
+    entries that flag it (:func:`implausible_hits`; an empty list means the list misses that group). Raises
+    ValueError on a SMILES RDKit cannot parse."""
     from rdkit import Chem
 
     out = {}
@@ -300,7 +380,7 @@ def cited_group_alerts(groups: dict | None = None) -> dict:
         mol = Chem.MolFromSmiles(smiles)
         if mol is None:
             raise ValueError(f"cited group {name!r}: RDKit cannot parse SMILES {smiles!r}")
-        out[name] = alert_hits(mol)
+        out[name] = implausible_hits(mol)
     return out
 
 
@@ -309,13 +389,15 @@ def plausibility(chapter, samples) -> dict:
 
     A sample is perceived with ``chapter.molecule_from_geometry``; valid single-fragment molecules get the
     geometry checks (the bond-length check by ``chapter.bond_length_outliers``, exercise 4.9, when the chapter
-    has it) and the Brenk alerts. Returns ``{"rows": DataFrame (one row per sample), "rates": {name: rate
-    dict}, "systems_checked": {flatness check: number of ring / double-bond systems it looked at}}`` with the
-    rates of ``valid``, ``valid single fragment``, COORDINATION (every atom passes exercise 4.8's coordination/clash check) and, over all
-    samples, each geometry check passed, ``no alert`` and ``plausible`` (valid ∧ single fragment ∧ all
-    geometry checks ∧ no alert), and among the single fragments only ``no alert | single fragment`` and
-    ``geometry | single fragment`` (so fragmentation is not mixed into them); each rate dict has ``rate``,
-    ``k``, ``n``, ``low``, ``high``.
+    has it), the implausible-group SMARTS (:data:`IMPLAUSIBLE_GROUPS`) and the Brenk screening filters. Returns
+    ``{"rows": DataFrame (one row per sample; ``groups`` = implausible groups, ``alerts`` = Brenk entries),
+    "rates": {name: rate dict}, "systems_checked": {flatness check: number of ring / double-bond systems it looked
+    at}}``. Rates over all samples: ``valid``, ``single fragment``, COORDINATION (every atom passes exercise 4.8's
+    coordination/clash check), each geometry check, ``geometry``, :data:`NO_GROUP`, ``plausible`` (valid ∧ single
+    fragment ∧ all geometry checks ∧ no implausible group) and :data:`BRENK_ROW` (valid ∧ single fragment ∧ no
+    Brenk alert; not part of "plausible"); among the single fragments only (so fragmentation is not mixed in):
+    ``geometry | single fragment``, ``no implausible group | single fragment`` and ``passes Brenk screening
+    filters | single fragment``. Each rate dict has ``rate``, ``k``, ``n``, ``low``, ``high``.
     """
     import pandas as pd
     from rdkit import Chem
@@ -328,24 +410,25 @@ def plausibility(chapter, samples) -> dict:
             mol = chapter.molecule_from_geometry(z, pos)
             smiles = None if mol is None else Chem.MolToSmiles(mol, isomericSmiles=False)
             row = {"smiles": smiles, "valid": mol is not None, "single fragment": bool(smiles) and "." not in smiles,
-                   COORDINATION: bool(chapter.atom_stability(z, pos).all()), "alerts": []}
+                   COORDINATION: bool(chapter.atom_stability(z, pos).all()), "groups": [], "alerts": []}
             row.update(n_aromatic_rings=0, n_double_bonds=0)
             if row["single fragment"]:
                 checks = geometry_checks(mol, pos, getattr(chapter, "bond_length_outliers", None))
                 row.update({k: checks[k] for k in GEOMETRY_CHECKS}, geometry=checks["all"],
                            n_aromatic_rings=checks["n_aromatic_rings"], n_double_bonds=checks["n_double_bonds"])
-                row["alerts"] = alert_hits(mol)
+                row["groups"], row["alerts"] = implausible_hits(mol), alert_hits(mol)
             else:
                 row.update({k: False for k in GEOMETRY_CHECKS}, geometry=False)
-            row["no alert"] = row["single fragment"] and not row["alerts"]
-            row["plausible"] = row["single fragment"] and row["geometry"] and not row["alerts"]
+            row[NO_GROUP] = row["single fragment"] and not row["groups"]
+            row[BRENK_ROW] = row["single fragment"] and not row["alerts"]
+            row["plausible"] = row["single fragment"] and row["geometry"] and not row["groups"]
             rows.append(row)
     table = pd.DataFrame(rows)
-    names = ["valid", "single fragment", COORDINATION, *GEOMETRY_CHECKS, "geometry", "no alert", "plausible"]
+    names = ["valid", "single fragment", COORDINATION, *GEOMETRY_CHECKS, "geometry", NO_GROUP, "plausible", BRENK_ROW]
     single = table[table["single fragment"]]
     rates = {k: _rate(int(table[k].sum()), len(table)) for k in names}
-    rates["no alert | single fragment"] = _rate(int(single["no alert"].sum()), len(single))
-    rates["geometry | single fragment"] = _rate(int(single["geometry"].sum()), len(single))
+    for k in ("geometry", NO_GROUP, BRENK_ROW):
+        rates[f"{k} | single fragment"] = _rate(int(single[k].sum()), len(single))
     systems = {"flat aromatic rings": int(table["n_aromatic_rings"].sum()),
                "flat double bonds": int(table["n_double_bonds"].sum())}
     return {"rows": table, "rates": rates, "systems_checked": systems}
@@ -355,11 +438,13 @@ def plausibility_table(results: dict, names=None):
     """``{label: plausibility(...) result}`` → a DataFrame of rates as "0.912 [0.87, 0.94]" (rows = checks,
     one column per label). Rates are over all samples (a check counts as failed for a sample that is not a
     valid single fragment) except the ``… | single fragment`` rows, which are over the single fragments
-    (their n is printed); the last rows count the systems each flatness check looked at."""
+    (their n is printed); the Brenk rows are a separate screening-filter report, not part of "plausible"; the
+    last rows count the systems each flatness check looked at."""
     import pandas as pd
 
-    names = names or ["valid", "single fragment", COORDINATION, *GEOMETRY_CHECKS, "no alert", "plausible",
-                      "geometry | single fragment", "no alert | single fragment"]
+    names = names or ["valid", "single fragment", *GEOMETRY_CHECKS, NO_GROUP, "plausible",
+                      "geometry | single fragment", f"{NO_GROUP} | single fragment", BRENK_ROW,
+                      f"{BRENK_ROW} | single fragment"]
     cols = {}
     for label, res in results.items():
         cols[f"{label} (n={res['rates']['valid']['n']})"] = {

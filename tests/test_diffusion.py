@@ -352,7 +352,11 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
     assert report["data_recovery"] >= 0.99 and report["n_train"] > 700
     rows = {r["samples"]: r for r in report["results"]}
     assert {"training data (reference)", "DDPM-5", "DDIM-10"} <= set(rows)
-    assert rows["DDPM-5"]["n"] == 6 and rows["training data (reference)"]["rates"]["plausible"]["rate"] > 0.5
+    assert rows["DDPM-5"]["n"] == 6 and rows["training data (reference)"]["rates"]["plausible"]["rate"] > 0.98
+    assert rows["training data (reference)"]["rates"]["passes Brenk screening filters"]["rate"] < 0.7
+    assert "molecule coordination/clash ok" not in rows["DDPM-5"], "the molecule-level row equals 'valid'"
+    assert "Issue-24 targets" in printed and [t["verdict"] for t in report["targets"]] and \
+        all(t["verdict"] in ("met", "NOT met") for t in report["targets"]) and len(report["targets"]) == 4
     assert report["training"]["steps"] == 3 and len(report["controls"]) == 10
     assert json.loads(out.read_text())["chapter"] == "ch04"
     with pytest.raises(ValueError):
@@ -400,3 +404,20 @@ def test_egnn_no_grad_path_and_denormal_flush_bit_identical():
             flushed = model(pos, h, tf, batch)
     for a, b, c in zip(ref, fast, flushed):
         assert torch.equal(a.detach(), b) and torch.equal(b, c)
+
+
+def test_target_verdicts_read_each_issue_target():
+    from molpractice.diffusion_report import target_verdicts
+    from molpractice.plausibility import _rate
+
+    data = {"plausible": _rate(798, 802)}
+    good = {"single fragment": _rate(372, 400), "plausible": _rate(360, 400)}
+    rows = {r["target"].split(": ", 1)[-1]: r for r in target_verdicts(data, good, 2.0, 100, 350.0)}
+    assert [r["verdict"] for r in rows.values()] == ["met"] * 4
+    assert "data 0.995 − samples 0.900" in rows["plausible within 15 points of the data's"]["value"]
+    low_end = {"single fragment": _rate(362, 400), "plausible": _rate(300, 400)}   # plausible 0.75: 24.5 points
+    out = target_verdicts(data, low_end, 40.0, 100, 500.0)
+    assert out[1]["verdict"] == "NOT met" and out[2]["verdict"] == "NOT met" and out[3]["verdict"] == "NOT met"
+    small = {"single fragment": _rate(19, 20), "plausible": _rate(19, 20)}            # 0.95 but lower end 0.75
+    assert target_verdicts(data, small, 1.0, 50, 1.0)[0]["verdict"] == "NOT met"
+    assert "2.0 s" in target_verdicts(data, small, 1.0, 50, 1.0)[2]["value"], "DDIM time scaled to 100 molecules"

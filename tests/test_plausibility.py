@@ -1,5 +1,6 @@
 """molpractice.plausibility: stability, PoseBusters-style geometry checks (cross-checked against the
-``posebusters`` package when installed), chemistry alerts, Clopper–Pearson intervals."""
+``posebusters`` package when installed: an optional test-only extra, so that test is skipped without it), the cited
+implausible groups, the Brenk screening filters (reported apart from "plausible"), Clopper–Pearson intervals."""
 import math
 
 import numpy as np
@@ -35,10 +36,15 @@ def test_real_molecules_are_stable_and_pass_every_check():
     rates = res["rates"]
     for name in ("valid", "single fragment", PL.COORDINATION, *PL.GEOMETRY_CHECKS):
         assert rates[name]["rate"] == 1.0, (name, res["rows"].loc[~res["rows"][name], "smiles"].tolist())
-    assert res["rows"].loc[res["rows"]["smiles"] == "OCC1OC(O)C(O)C1O", "alerts"].iloc[0] == [], "cyclic hemiacetal"
+    row = res["rows"].loc[res["rows"]["smiles"] == "OCC1OC(O)C(O)C1O"].iloc[0]
+    assert row["groups"] == [] and row["alerts"] == [] and row["plausible"], "cyclic hemiacetal"
     table = PL.plausibility_table({"real": res})
-    assert table.shape == (3 + len(PL.GEOMETRY_CHECKS) + 4 + 2, 1)
-    assert res["rates"]["no alert | single fragment"]["n"] == len(SMILES)
+    assert table.shape == (2 + len(PL.GEOMETRY_CHECKS) + 2 + 4 + 2, 1)
+    assert PL.COORDINATION not in table.index, "the molecule-level coordination row equals 'valid': not in the table"
+    assert res["rates"][f"{PL.NO_GROUP} | single fragment"]["n"] == len(SMILES)
+    assert res["rates"]["plausible"]["rate"] == 1.0
+    # FC(F)(F)C=O is an aldehyde: a Brenk alert, not an implausible group
+    assert res["rates"][PL.BRENK_ROW]["k"] < len(SMILES) == res["rates"][PL.NO_GROUP]["k"]
     assert sum(res["systems_checked"].values()) == int(res["rows"][["n_aromatic_rings", "n_double_bonds"]].sum().sum())
 
 
@@ -70,7 +76,7 @@ def test_broken_geometries_fail_the_right_checks():
     assert PL.geometry_checks(single, torch.zeros(1, 3))["all"]
 
 
-def test_alerts_are_rdkit_brenk_entries_and_flag_the_reviewed_groups():
+def test_alerts_are_rdkit_brenk_entries_and_flag_ordinary_molecules_too():
     from rdkit import Chem
     from rdkit.Chem import FilterCatalog
 
@@ -78,17 +84,55 @@ def test_alerts_are_rdkit_brenk_entries_and_flag_the_reviewed_groups():
     params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.BRENK)
     catalog = FilterCatalog.FilterCatalog(params)
     assert len(PL.ALERTS) == catalog.GetNumEntries() == len(PL.alert_names())
-    expected = {  # group -> a BRENK entry that must flag it (names as RDKit ships them)
-        "CC(O)(O)N": "het-C-het_not_in_ring", "OC1(O)CC1": "het-C-het_not_in_ring",
-        "NC1(O)CC1": "het-C-het_not_in_ring", "COOC": "peroxide", "CC(N)NC": "het-C-het_not_in_ring",
-        "CC(C)C(=N)O": "imine_1", "C=C(O)C(=N)NO": "Oxygen-nitrogen_single_bond", "C=C1C(=NO)NC1C": "oxime_1",
-        "C=C1C=C1C(=N)NN": "hydrazine", "C=C1CC1(O)C#N": "cyanohydrins",
+    expected = {  # molecule -> a BRENK entry that must flag it (names as RDKit ships them)
+        "CC(O)(O)N": "het-C-het_not_in_ring", "COOC": "peroxide", "CC(N)NC": "het-C-het_not_in_ring",
+        "CC(C)C(=N)O": "imine_1", "C=C1CC1(O)C#N": "cyanohydrins",
+        # ordinary stable molecules: screening-library exclusions, not implausible chemistry
+        "C=C": "isolated_alkene", "CC=O": "aldehyde", "C1CO1": "Three-membered_heterocycle",
+        "CCCCCCCCCC": "Aliphatic_long_chain",
     }
     for smiles, entry in expected.items():
         assert entry in PL.alert_hits(Chem.MolFromSmiles(smiles)), (smiles, PL.alert_hits(Chem.MolFromSmiles(smiles)))
-    assert "het-C-het_not_in_ring" not in PL.alert_hits(Chem.MolFromSmiles("C=NC(C)O")), "sp2 N is not in het-C-het"
     for ok in ("CCO", "CC(=O)N", "C1COCO1", "c1ccccc1O"):
         assert PL.alert_hits(Chem.MolFromSmiles(ok)) == [], ok
+
+
+def test_implausible_groups_are_short_cited_and_flag_only_their_group():
+    from rdkit import Chem
+
+    assert 4 <= len(PL.IMPLAUSIBLE_GROUPS) <= 10, "a short list"
+    for name, group in PL.IMPLAUSIBLE_GROUPS.items():
+        assert Chem.MolFromSmarts(group["smarts"]) is not None, name
+        assert group["why"] and any(src in group["source"] for src in ("Clayden", "Hann", "IUPAC")), name
+    expected = {"orthoester": "orthoester/orthoamide-like centre", "orthoamide": "orthoester/orthoamide-like centre",
+                "N–C(O)(O)": "orthoester/orthoamide-like centre", "N=C(O)O": "imidic acid", "peroxide": "peroxide",
+                "acyclic aminal": "acyclic aminal", "acyclic hemiaminal": "acyclic hemiaminal",
+                "acyclic hemiacetal": "acyclic hemiacetal or gem-diol", "gem-diol": "acyclic hemiacetal or gem-diol",
+                "enol": "enol", "imidic acid": "imidic acid"}
+    out = PL.cited_group_alerts()
+    assert set(out) == set(PL.CITED_GROUPS) == set(expected)
+    for name, group in expected.items():
+        assert group in out[name], (name, out[name])
+    for name, smiles in PL.ORDINARY_MOLECULES.items():
+        assert PL.implausible_hits(Chem.MolFromSmiles(smiles)) == [], name
+    # ring members and amide nitrogens are not "acyclic aminal / hemiaminal / hemiacetal"
+    for smiles in ("C1NCNC1", "OC1CCCCO1", "OC1CCCCN1", "CC(=O)NC(C)O", "c1ccccc1O", "CC(C)=O"):
+        assert PL.implausible_hits(Chem.MolFromSmiles(smiles)) == [], smiles
+    assert PL.cited_group_alerts({"ethane": "CC"}) == {"ethane": []}
+    with pytest.raises(ValueError, match="not-a-smiles"):
+        PL.cited_group_alerts({"bad": "not-a-smiles"})
+
+
+def test_plausible_counts_implausible_groups_not_brenk_alerts():
+    samples = [_embedded(s) for s in ("CC(O)OC", "C=CC=O", "CCO")]   # hemiacetal; acrolein (Brenk only); ethanol
+    res = PL.plausibility(ch, samples)
+    hemi, acrolein, ethanol = (res["rows"].iloc[k] for k in range(3))
+    assert hemi["groups"] == ["acyclic hemiacetal or gem-diol"] and not hemi["plausible"]
+    assert hemi["geometry"], "it fails on its group, not on its geometry"
+    assert acrolein["plausible"] and not acrolein[PL.BRENK_ROW] and acrolein["alerts"]
+    assert ethanol["plausible"] and ethanol[PL.BRENK_ROW]
+    assert res["rates"]["plausible"]["k"] == 2 and res["rates"][PL.BRENK_ROW]["k"] == 1   # the hemiacetal is het-C-het
+    assert res["rates"][f"{PL.BRENK_ROW} | single fragment"]["n"] == 3
 
 
 def _pb_cases():
@@ -139,12 +183,3 @@ def Chem_smiles(mol):
     from rdkit import Chem
 
     return Chem.MolToSmiles(mol)
-
-
-def test_cited_group_alerts_flags_every_group_the_issue_names():
-    out = PL.cited_group_alerts()
-    assert set(out) == set(PL.CITED_GROUPS)
-    assert all(out.values()), {k: v for k, v in out.items() if not v}
-    assert PL.cited_group_alerts({"ethane": "CC"}) == {"ethane": []}
-    with pytest.raises(ValueError, match="not-a-smiles"):
-        PL.cited_group_alerts({"bad": "not-a-smiles"})
