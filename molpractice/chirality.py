@@ -138,12 +138,16 @@ def enantiomer_pseudoscalar_demo(chapter, smiles=("C[C@H](N)C(=O)O", "C[C@@H](N)
     first SMILES only (float64). Different seeds can give the same conformer after MMFF (for alanine seed 1
     repeats seed 0 exactly, hence the default skips it; others match up to a permutation of equivalent
     hydrogens). Conformers whose sorted interatomic distances agree within 1e-3 Å are merged into one row, so
-    every row is a distinct conformer.
+    every row is a distinct conformer. The same fingerprint is compared across SMILES: sorted distances do not
+    change under a reflection, so two rows of different SMILES with one ``shape`` are mirror images of each
+    other, and for them opposite signs follow from the parity alone.
 
     Returns:
         ``{"table"``: DataFrame with one row per distinct conformer and columns ``smiles``, ``seeds`` (the
-        seeds that gave it, e.g. ``"0, 3"``), ``cip`` (R/S from the 3D coordinates), ``pseudoscalar``;
-        ``"n_seeds"``: the number of seeds tried per SMILES; ``"se3_error"``: ``chapter.invariance_error``
+        seeds that gave it, e.g. ``"0, 3"``), ``cip`` (R/S from the 3D coordinates), ``pseudoscalar``, ``shape``
+        (1, 2, … in order of appearance: rows with the same number are one shape up to reflection);
+        ``"n_seeds"``: the number of seeds tried per SMILES; ``"n_shapes"``: distinct shapes up to reflection;
+        ``"mirror_pairs"``: shapes seen under more than one SMILES (mirror images of each other); ``"se3_error"``: ``chapter.invariance_error``
         with rotations, translations and permutations; ``"e3_invariance_error"``: the same with reflections (≈ 2: not invariant);
         ``"parity_error"``: :func:`parity_error` with parity −1 (≈ 0: it flips sign)``}``.
     Raises:
@@ -151,7 +155,7 @@ def enantiomer_pseudoscalar_demo(chapter, smiles=("C[C@H](N)C(=O)O", "C[C@@H](N)
     """
     import pandas as pd
 
-    rows, first = [], None
+    rows, first, shapes = [], None, []   # shapes: sorted-distance fingerprints of every SMILES (reflection-blind)
     for smi in smiles:
         kept = []  # (sorted distances, row) of the distinct conformers of this SMILES
         for seed in seeds:
@@ -166,8 +170,13 @@ def enantiomer_pseudoscalar_demo(chapter, smiles=("C[C@H](N)C(=O)O", "C[C@@H](N)
             if same:
                 same[0]["seeds"] += f", {seed}"
                 continue
+            shape = next((k + 1 for k, fp in enumerate(shapes) if fp.shape == fingerprint.shape
+                          and float((fp - fingerprint).abs().max()) < 1e-3), None)
+            if shape is None:
+                shapes.append(fingerprint)
+                shape = len(shapes)
             row = {"smiles": smi, "seeds": str(seed), "cip": "".join(cip_labels(smi, pos)),
-                   "pseudoscalar": float(triple_product_pseudoscalar(pos, z, cutoff))}
+                   "pseudoscalar": float(triple_product_pseudoscalar(pos, z, cutoff)), "shape": shape}
             kept.append((fingerprint, row))
             rows.append(row)
     pos, z = first
@@ -176,6 +185,9 @@ def enantiomer_pseudoscalar_demo(chapter, smiles=("C[C@H](N)C(=O)O", "C[C@@H](N)
         return triple_product_pseudoscalar(p, zz, cutoff)
 
     kw = dict(permutations=True, generator=_generator(0))
-    return {"table": pd.DataFrame(rows), "n_seeds": len(seeds), "se3_error": chapter.invariance_error(f, pos, z, **kw),
+    table = pd.DataFrame(rows)
+    mirror_pairs = int((table.groupby("shape")["smiles"].nunique() > 1).sum())
+    return {"table": table, "n_seeds": len(seeds), "n_shapes": len(shapes), "mirror_pairs": mirror_pairs,
+            "se3_error": chapter.invariance_error(f, pos, z, **kw),
             "e3_invariance_error": chapter.invariance_error(f, pos, z, reflections=True, **kw),
             "parity_error": parity_error(chapter, f, pos, z)}

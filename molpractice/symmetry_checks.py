@@ -174,3 +174,99 @@ def trained_force_errors(model, molecules, device=None, jitter: float = 0.1):
         return force_errors(model.double(), molecules, torch.float64, device, jitter=jitter)
     finally:
         model.float()
+
+
+# ------------------------------------------------------------------------------------------ output scale, bug demos
+def in_angstrom(model, task):
+    """``(z, pos) ↦ model(z, pos) · task.y_std + task.y_mean``: a trained Rg model's output in Å (never near 0),
+    instead of the standardised target it was trained on (near 0 for a molecule predicted close to the mean)."""
+    def f(z, pos, batch=None):
+        return model(z, pos) * task.y_std + task.y_mean
+    return f
+
+
+def float32_intermediate(model):
+    """``(z, pos) ↦ model(z, pos rounded to float32 and back)``: a float64 model with one float32 intermediate
+    (the positions its distances are computed from) — the kind of bug a float64 tolerance must catch."""
+    def f(z, pos, batch=None):
+        return model(z, pos.to(torch.float32).to(pos.dtype))
+    return f
+
+
+def output_scale_errors(chapter, model, molecules, task, dtype=torch.float32, device=None, **options):
+    """Invariance errors of a trained Rg model measured two ways, per molecule, with the output |f(X)| that divides
+    each: on the raw (standardised) output and on the output in Å (:func:`in_angstrom`).
+
+    Returns:
+        DataFrame, one row per molecule: ``error (standardised)``, ``|f| (standardised)``, ``error (Å)``,
+        ``|f| (Å)`` and ``absolute change (Å)`` (= error (Å) × |f| (Å)).
+    """
+    import pandas as pd
+    device = device or symmetry.get_device()
+    std = symmetry.model_invariance_errors(chapter, model, molecules, dtype, device, **options)
+    ang = symmetry.model_invariance_errors(chapter, in_angstrom(model, task), molecules, dtype, device, **options)
+    to_ang = in_angstrom(model, task)
+    with torch.no_grad():   # the denominators of the two errors: ‖f(X)‖ of the unmoved molecule
+        pairs = [(d.z.to(device), d.pos.to(device=device, dtype=dtype)) for d in molecules]
+        raw = np.array([float(model(z, pos).norm()) for z, pos in pairs])
+        f_ang = np.array([float(to_ang(z, pos).norm()) for z, pos in pairs])
+    return pd.DataFrame({"error (standardised)": std, "|f| (standardised)": raw, "error (Å)": ang,
+                         "|f| (Å)": f_ang, "absolute change (Å)": ang * f_ang})
+
+
+def margin_text(name: str, table, tolerance: float) -> str:
+    """Two lines on :func:`output_scale_errors`: the worst molecule in Å and on the standardised output, each with
+    the |f(X)| that divides its error."""
+    a, s = table["error (Å)"], table["error (standardised)"]
+    ia, js = int(a.idxmax()), int(s.idxmax())
+    return (f"{name}, output in Å: median {a.median():.1e}, largest {a.max():.1e} = {tolerance / a.max():.2g}× below "
+            f"the tolerance {tolerance:.0e} (molecule {ia}: |f(X)| = {table['|f| (Å)'][ia]:.2f} Å, change "
+            f"{table['absolute change (Å)'][ia]:.1e} Å); {int((a == 0).sum())} of {len(a)} exactly 0\n"
+            f"  same model, standardised output: largest {s.max():.1e} at molecule {js}, where |f(X)| = "
+            f"{table['|f| (standardised)'][js]:.4f} (median |f(X)| {table['|f| (standardised)'].median():.2f})")
+
+
+def abs_error_difference(model_a, model_b, molecules, task, device=None) -> np.ndarray:
+    """Per molecule |error of model_a| − |error of model_b| (Å): paired, the same molecules for both."""
+    y = torch.cat([d.y.view(-1) for d in molecules])
+    err = [(symmetry.predict(m, molecules, task, device=device).view(-1) - y).abs().numpy() for m in (model_a, model_b)]
+    return err[0] - err[1]
+
+
+# ------------------------------------------------------------------------------------------ epoch trends, paired
+def ci_word(lo: float, hi: float, down: str = "fell", up: str = "rose") -> str:
+    """``up`` if a 95 % interval of a difference (last − first) lies above 0, ``down`` if below, else
+    ``"no detectable change"``."""
+    if lo > 0:
+        return up
+    if hi < 0:
+        return down
+    return "no detectable change"
+
+
+EPOCH_ROWS = {"val": "validation |error|", "val_rotated": "rotated validation |error|",
+              "inconsistency": "rotation inconsistency |f(Rx) − f(x)|"}
+
+
+def epoch_change_table(history: dict, seed: int = 0):
+    """First vs last epoch of :func:`symmetry.fit`'s per-molecule values (same validation molecules and the same
+    rotated copies at both epochs, so the differences are paired), with an i.i.d. bootstrap 95 % interval of the
+    mean difference over molecules (one training run: the interval covers the choice of validation molecules
+    only, not training seeds).
+
+    Returns:
+        DataFrame indexed by :data:`EPOCH_ROWS`' labels with columns ``first``, ``last`` (means, Å),
+        ``last − first``, ``ci_low``, ``ci_high`` and ``change`` (:func:`ci_word`).
+    Raises:
+        KeyError: if ``history`` has no per-molecule values (a history from before they were stored).
+    """
+    import pandas as pd
+    from .rigor import iid_bootstrap_ci
+    first, last = history["per_molecule"]["first"], history["per_molecule"]["last"]
+    rows = {}
+    for key, label in EPOCH_ROWS.items():
+        diff = np.asarray(last[key]) - np.asarray(first[key])
+        lo, hi = iid_bootstrap_ci(diff, seed=seed)
+        rows[label] = {"first": float(np.mean(first[key])), "last": float(np.mean(last[key])),
+                       "last − first": float(diff.mean()), "ci_low": lo, "ci_high": hi, "change": ci_word(lo, hi)}
+    return pd.DataFrame(rows).T

@@ -146,7 +146,8 @@ def invariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translatio
     order of the molecule's size: the reference uses scale ``max(1, pos.std())`` Å) and, if asked, a
     permutation; compare ``y' = fn(pos Qᵀ + t, *args')`` with ``y = fn(pos, *args)``:
     error = ‖y' − y‖ / max(‖y‖, tiny) — relative to the *untransformed* output, Frobenius norms over
-    all entries (not per entry, not a max-abs norm).
+    all entries (not per entry, not a max-abs norm); ``tiny`` is the smallest positive *normal* number of
+    the dtype (``torch.finfo(dtype).tiny``; subnormals are smaller), so an all-zero output gives 0.0.
 
     Args:
         fn: callable ``fn(pos, *args) -> Tensor`` (any shape). Outputs whose first dimension equals
@@ -180,7 +181,7 @@ def invariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translatio
            to per-atom outputs), call ``fn`` on it and keep the largest error.
         3. Tricky details: every random draw takes ``generator`` (its device may differ from
            ``pos``'s: draw there, then move); never modify ``pos`` in place; guard the division
-           with the smallest positive number of the dtype when ``fn`` returns zeros; reject a tuple
+           with the dtype's smallest positive normal number when ``fn`` returns zeros; reject a tuple
            output with an error instead of comparing its first element.
     """
     _check_pos(pos)

@@ -54,7 +54,11 @@ def test_parity_error_separates_pseudoscalars_from_invariants(ch02):
 def test_enantiomer_pseudoscalar_demo_separates_l_and_d_alanine(ch02):
     out = chirality.enantiomer_pseudoscalar_demo(ch02, seeds=(0, 2))
     table = out["table"]
-    assert list(table.columns) == ["smiles", "seeds", "cip", "pseudoscalar"] and len(table) == 4
+    assert list(table.columns) == ["smiles", "seeds", "cip", "pseudoscalar", "shape"] and len(table) == 4
+    # L seed 0 and D seed 2 are mirror images (same sorted distances, opposite signs): 3 shapes, 1 mirror pair
+    assert out["n_shapes"] == 3 and out["mirror_pairs"] == 1, table
+    pair = table[table["shape"].duplicated(keep=False)]
+    assert pair["cip"].nunique() == 2 and pair["pseudoscalar"].sum() == pytest.approx(0.0, abs=1e-4), pair
     l_vals = table.loc[table.cip == "S", "pseudoscalar"]
     d_vals = table.loc[table.cip == "R", "pseudoscalar"]
     assert len(l_vals) == len(d_vals) == 2

@@ -45,3 +45,13 @@ def test_plot_precision_panels_one_panel_per_group():
     errs = {"distance model, float32": np.array([1e-7, 2e-7]), "EGNN coordinates, float64": np.array([1e-16, 0.0])}
     fig = plots_symmetry.plot_precision_panels(errs, {"tol": 1e-4})
     assert [a.get_title() for a in fig.axes] == ["Distance model: invariance error", "EGNN: equivariance error"]
+
+
+def test_error_vs_angle_legend_counts_exact_zeros():
+    import matplotlib.pyplot as plt
+    angles = np.arange(0, 40, 10)
+    ax = plots_symmetry.plot_error_vs_rotation_angle(angles, {"a": np.array([0.0, 0.0, 1e-7, 2e-7]),
+                                                              "b": np.array([1e-16, 2e-16, 3e-16, 4e-16])})
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["a (2 exactly 0, drawn at 1e-18)", "b"], labels
+    plt.close(ax.figure)

@@ -232,6 +232,14 @@ def test_rotation_experiment_and_predictions_under_rotation(ch02):
         assert max(histories[name]["inconsistency"]) < 1e-4
     assert all(len(h["val"]) == len(h["val_rotated"]) == len(h["inconsistency"]) == 2 for h in histories.values())
     assert histories["coordinate MLP"]["inconsistency"][-1] > 1e-4
+    for h in histories.values():   # per-molecule values at the first and last epoch reproduce the epoch means
+        for when, epoch in (("first", 0), ("last", -1)):
+            per = h["per_molecule"][when]
+            assert set(per) == {"val", "val_rotated", "inconsistency"}
+            assert all(len(v) == len(task.val) for v in per.values())
+            for key, v in per.items():
+                assert float(np.mean(v)) == pytest.approx(h[key][epoch], rel=1e-5)
+    assert results.loc["coordinate MLP", "test MAE (Å)"] == pytest.approx(symmetry.mae(models["coordinate MLP"], task.test, task, CPU))
     preds = symmetry.predictions_under_rotation(models, task.test[0], task, [0, 90, 180], device=CPU)
     assert set(preds) == set(models) and all(p.shape == (3,) for p in preds.values())
     assert np.ptp(preds["EGNN"]) < 1e-4 and np.ptp(preds["coordinate MLP"]) > 1e-4

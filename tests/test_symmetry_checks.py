@@ -76,3 +76,79 @@ def test_force_errors_on_a_distance_energy():
     fe = sc.trained_force_errors(E(), mols, device="cpu")
     assert (fe["rotation error"] < 1e-10).all() and (fe["translation error"] < 1e-10).all()
     assert list(fe.columns) == ["|F| stored", "|F| jittered", "rotation error", "translation error"]
+
+
+@pytest.fixture
+def ch02(impl):
+    return impl.ch02_equivariance
+
+
+class _Shift(torch.nn.Module):
+    """An invariant 'model' whose raw output is Σ pair distances − c (0 near c), like a standardised target."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+
+    def forward(self, z, pos, batch=None):
+        return (torch.pdist(pos).sum() - self.c).view(1)
+
+
+def _mols(k=4, n=5):
+    from types import SimpleNamespace
+    return [SimpleNamespace(z=torch.ones(n, dtype=torch.long), pos=_pos(n, s)) for s in range(k)]
+
+
+def test_output_scale_errors_and_margin_text(ch02):
+    from types import SimpleNamespace
+    mols = [SimpleNamespace(z=m.z, pos=m.pos.float()) for m in _mols()]
+    c = float(torch.pdist(mols[2].pos).sum()) - 1e-3   # molecule 2's raw output ≈ 1e-3: a small denominator
+    task = SimpleNamespace(y_mean=10.0, y_std=2.0)
+    t = sc.output_scale_errors(ch02, _Shift(c), mols, task, torch.float32, "cpu", n_trials=4)
+    assert list(t.columns) == ["error (standardised)", "|f| (standardised)", "error (Å)", "|f| (Å)",
+                               "absolute change (Å)"]
+    assert int(t["error (standardised)"].idxmax()) == 2 and t["|f| (standardised)"][2] == pytest.approx(1e-3, rel=1e-2)
+    assert t["error (Å)"].max() < 1e-5 < t["error (standardised)"].max()   # in Å the same change is small
+    assert np.allclose(t["|f| (Å)"], [abs((float(torch.pdist(m.pos).sum()) - c) * 2.0 + 10.0) for m in mols])
+    assert np.allclose(t["absolute change (Å)"], t["error (Å)"] * t["|f| (Å)"])
+    text = sc.margin_text("toy", t, 1e-4)
+    assert "largest" in text and "at molecule 2" in text and "|f(X)| = 0.0010" in text, text
+
+
+def test_float32_intermediate_breaks_float64_invariance_at_float32_rounding(ch02):
+    from molpractice import symmetry
+    model = _Shift(0.0)
+    exact = symmetry.model_invariance_errors(ch02, model, _mols(), torch.float64, "cpu", n_trials=2)
+    rounded = symmetry.model_invariance_errors(ch02, sc.float32_intermediate(model), _mols(), torch.float64, "cpu",
+                                               n_trials=2)
+    assert exact.max() < 1e-13 and (rounded > 1e-9).all() and rounded.max() < 1e-5
+
+
+def test_ci_word_and_epoch_change_table():
+    assert sc.ci_word(0.1, 0.2) == "rose" and sc.ci_word(-0.2, -0.1) == "fell"
+    assert sc.ci_word(-0.1, 0.1) == "no detectable change"
+    first = {"val": np.full(20, 1.0), "val_rotated": np.linspace(0.5, 1.5, 20), "inconsistency": np.full(20, 0.1)}
+    last = {"val": np.full(20, 0.5), "val_rotated": np.linspace(1.5, 0.5, 20), "inconsistency": np.full(20, 0.3)}
+    t = sc.epoch_change_table({"per_molecule": {"first": first, "last": last}})
+    assert list(t["change"]) == ["fell", "no detectable change", "rose"]
+    assert t.loc["validation |error|", "last − first"] == pytest.approx(-0.5)
+    with pytest.raises(KeyError):
+        sc.epoch_change_table({"val": [1.0]})
+
+
+def test_abs_error_difference_is_paired():
+    from types import SimpleNamespace
+    mols = [SimpleNamespace(z=torch.ones(3, dtype=torch.long), pos=_pos(3, s), y=torch.tensor([1.0])) for s in range(3)]
+
+    class Const(torch.nn.Module):
+        def __init__(self, v):
+            super().__init__()
+            self.v = v
+
+        def forward(self, z, pos, batch):
+            return torch.full((int(batch.max()) + 1,), self.v, dtype=pos.dtype)
+    task = SimpleNamespace(y_mean=0.0, y_std=1.0)
+    from torch_geometric.data import Data
+    data = [Data(z=m.z, pos=m.pos, y=m.y) for m in mols]
+    d = sc.abs_error_difference(Const(3.0), Const(1.5), data, task, "cpu")
+    assert np.allclose(d, 1.5) and d.shape == (3,)

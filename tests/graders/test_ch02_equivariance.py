@@ -384,7 +384,8 @@ def test_invariance_error_options_and_errors(impl):
                           generator=torch.Generator().manual_seed(2))
     assert zeros == 0.0, (
         f"an fn that always returns zeros is exactly invariant, but invariance_error gave {zeros!r}: guard the "
-        "division, max(‖y‖, tiny) with tiny the smallest positive number of the dtype (0/0 is nan)")
+        "division, max(‖y‖, tiny) with tiny the smallest positive normal number of the dtype, "
+        "torch.finfo(dtype).tiny (0/0 is nan)")
     rg = _radius_of_gyration
     _expect_raise(lambda: inv(rg, pos.tolist()), "invariance_error(fn, a list instead of a tensor)")
     _expect_raise(lambda: inv(rg, pos[:, :2]), "invariance_error(fn, pos of shape (6, 2))")
