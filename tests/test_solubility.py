@@ -21,6 +21,8 @@ def test_bench_ch01_on_esol_csv_fast(tmp_path, monkeypatch, capsys):
     assert "made on: scaffold split, validation part" in printed
     written = json.loads(out.read_text())
     assert written["selection"]["part"] == "validation" and written["selection"]["table"]
+    assert written["selection"]["cpu_seconds"] > 0 and written["selection"]["fits"] == 2   # fast grid, 1 seed
+    assert "val_predictions" not in written["selection"] and "Not selected here" in printed
     assert written["results"] == json.loads(json.dumps(report["results"]))
     rows = {(r["model"], r["split"]): r for r in written["results"]}
     assert set(rows) == {(m, s) for m in bench.MODELS for s in bench.SPLITS}
@@ -29,6 +31,7 @@ def test_bench_ch01_on_esol_csv_fast(tmp_path, monkeypatch, capsys):
         for key in keys:
             assert isinstance(r[key], float) and math.isfinite(r[key]), (key, r)
         assert r["n_train"] + r["n_val"] + r["n_test"] == written["n_molecules"]
+        assert r["rmse_test_low"] < r["rmse_mean"] < r["rmse_test_high"], r
     ens = rows[("gnn_ensemble", "scaffold")]
     assert ens["rmse_std"] is None and ens["n_members"] == 2       # a spread of one run is undefined, not 0
     assert ens["seconds_total"] >= ens["seconds_per_model"] > 0
@@ -87,6 +90,11 @@ def test_model_selection_reads_validation_only(monkeypatch):
     assert len(table) == 2 and np.isfinite(table["val RMSE (mean)"]).all()
     assert best == {"dropout": float(table.loc[table["val RMSE (mean)"].idxmin(), "dropout"]),
                     "use_descriptors": bool(table.loc[table["val RMSE (mean)"].idxmin(), "descriptor readout"])}
+    # the kept validation predictions reproduce each candidate's recorded validation RMSE
+    y_val, preds = table.attrs["y_val"], table.attrs["val_predictions"]
+    assert np.allclose(y_val, y[split[1]]) and len(preds) == 2 and preds[0].shape == (1, len(split[1]))
+    for row, p in zip(table.itertuples(), preds):
+        assert abs(np.sqrt(np.mean((p[0] - y_val) ** 2)) - row[3]) < 2e-3
 
 
 def test_run_settings_have_the_same_names_in_both_modes():
@@ -166,13 +174,15 @@ def test_peer_comparison_prints_no_verdict():
 
 def test_duplicates_of_the_embedded_set_are_reviewed_by_name():
     from molpractice import chem, data
-    from molpractice.solubility import STEREO, WRONG_SMILES, review_duplicates
+    from molpractice.solubility import REPEATED_RECORD, STEREO, WRONG_SMILES, review_duplicates
 
     raw = data.load_solubility()
     _, dup = chem.merge_duplicates(raw)
     table = review_duplicates(raw, dup)
     assert len(table) == len(dup) == 8
-    assert table["kind"].value_counts().to_dict() == {STEREO: 4, WRONG_SMILES: 4}
+    assert table["kind"].value_counts().to_dict() == {STEREO: 4, WRONG_SMILES: 3, REPEATED_RECORD: 1}
+    copied = table[table.kind == REPEATED_RECORD].iloc[0]
+    assert "kasugamycin" in copied["names"].lower() and copied["range"] == 0
     stereo = table[table.kind == STEREO]
     assert (stereo["corrected"] == stereo["merged"]).all()
     pentanol = table[table.names.str.contains("2,4-dimethyl")].iloc[0]
@@ -195,6 +205,9 @@ def test_results_table_shows_no_spread_for_one_run_and_per_model_seconds():
     assert ens["RMSE"] == "0.750 ± —" and single["RMSE"] == "0.800 ± 0.030"
     assert ens["models/run"] == 5 and ens["wall s/model"] == 20.0 and ens["CPU s/run"] == 75.0
     assert single["CPU s/run"] == 15.0 and single["CPU s/model"] == 15.0
+    assert single["RMSE 95% test"] == "—"
+    rows[0].update(rmse_test_low=0.7, rmse_test_high=0.9)
+    assert results_table(rows).loc[("scaffold", "gnn"), "RMSE 95% test"] == "0.700–0.900"
 
 
 def test_error_by_similarity_has_intervals_and_rank_correlation():
@@ -232,6 +245,62 @@ def test_bootstrap_rmse_difference_unpaired():
         bootstrap_rmse_difference(ya, good, yb, bad[:, :10])
     with pytest.raises(ValueError):
         bootstrap_rmse_difference(ya, good, yb, bad, n_boot=0)
+
+
+def test_bootstrap_rmse_difference_joint_resampling_of_shared_molecules():
+    import numpy as np
+    from molpractice.solubility import bootstrap_rmse_difference
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=120)
+    pred = y + 0.3 * rng.normal(size=120)
+    ids_a, ids_b = np.arange(0, 80), np.arange(40, 120)       # 40 molecules in both sets
+    a, b = bootstrap_rmse_difference(y[ids_a], pred[ids_a], y[ids_b], pred[ids_b], n_boot=400, seed=2,
+                                     ids_a=ids_a, ids_b=ids_b), None
+    assert a["joint"] and a["n_shared"] == 40 and a["low"] <= a["diff"] <= a["high"]
+    # the same molecules and predictions on both sides: every joint replicate is exactly 0
+    same = bootstrap_rmse_difference(y, pred, y, pred, n_boot=100, seed=0, ids_a=np.arange(120), ids_b=np.arange(120))
+    assert same["low"] == same["high"] == 0 and same["n_shared"] == 120
+    indep = bootstrap_rmse_difference(y, pred, y, pred, n_boot=100, seed=0)
+    assert indep["high"] - indep["low"] > 0 and not indep["joint"] and indep["n_shared"] is None
+    # sharing makes the two RMSEs move together: narrower than the independent resampling
+    ind = bootstrap_rmse_difference(y[ids_a], pred[ids_a], y[ids_b], pred[ids_b], n_boot=400, seed=2)
+    assert a["high"] - a["low"] < ind["high"] - ind["low"]
+    with pytest.raises(ValueError, match="both"):
+        bootstrap_rmse_difference(y, pred, y, pred, ids_a=np.arange(120))
+    with pytest.raises(ValueError, match="unique"):
+        bootstrap_rmse_difference(y, pred, y, pred, ids_a=np.zeros(120), ids_b=np.arange(120))
+
+
+def test_bootstrap_rmse_interval_covers_test_sampling():
+    import numpy as np
+    from molpractice.solubility import bootstrap_rmse_interval
+    from molpractice.training import rmse
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=100)
+    runs = y + 0.5 * rng.normal(size=(3, 100))
+    ci = bootstrap_rmse_interval(y, runs, n_boot=500, seed=0)
+    assert np.isclose(ci["rmse"], np.mean([rmse(y, r) for r in runs]))
+    assert ci["low"] < ci["rmse"] < ci["high"] and ci["sd"] > 0 and ci["n"] == 100
+    assert bootstrap_rmse_interval(y, runs, n_boot=50, seed=1) == bootstrap_rmse_interval(y, runs, n_boot=50, seed=1)
+    perfect = bootstrap_rmse_interval(y, y, n_boot=20)
+    assert perfect["low"] == perfect["high"] == 0
+    with pytest.raises(ValueError):
+        bootstrap_rmse_interval(y, runs[:, :10])
+    with pytest.raises(ValueError):
+        bootstrap_rmse_interval(y, runs, n_boot=1)
+
+
+def test_schedule_gaps_compare_every_recorded_schedule_with_the_chosen_one():
+    from molpractice.solubility import SCHEDULE_CHECK, schedule_gaps
+
+    rows = dict(SCHEDULE_CHECK["rows"])
+    gaps = schedule_gaps()
+    assert [g[0] for g in gaps] == ["60 epochs, patience 25 (before)", "30 epochs, patience 15",
+                                    "24 epochs, patience 10"]
+    for label, d in gaps:
+        assert abs(d - (rows[label] - rows[SCHEDULE_CHECK["chosen"]])) < 1e-12
 
 
 def test_sd_interval_chi_square():
