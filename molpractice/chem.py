@@ -6,6 +6,7 @@ RDKit cannot parse one (nothing is dropped silently).
 =========================  ===============================================================
 ``smiles_problem``         why RDKit rejects a SMILES (or None).
 ``canonical_smiles``       RDKit canonical SMILES of one string.
+``standardized_smiles``    canonical SMILES after neutralising and choosing RDKit's canonical tautomer.
 ``merge_duplicates``       one row per canonical molecule, target averaged; spread reported.
 ``morgan_fingerprints``    (n, n_bits) Morgan (ECFP-like) bits or counts.
 ``rdkit_descriptors``      (n, d) a few global RDKit descriptors (logP, MW, heavy atoms, …).
@@ -74,6 +75,30 @@ def canonical_smiles(smiles: str) -> str:
     from rdkit import Chem
 
     return Chem.MolToSmiles(_mol(smiles))
+
+
+def standardized_smiles(smiles: str) -> str:
+    """Canonical SMILES of the standardised parent: the largest fragment, neutralised where possible
+    (RDKit ``rdMolStandardize.ChargeParent``), then RDKit's canonical tautomer (``TautomerEnumerator``).
+
+    Tautomers and protonation states of one compound then give one string, so they can be merged or grouped
+    before a split (e.g. 2-hydroxypyridine ``Oc1ccccn1`` and 2-pyridone ``O=c1cccc[nH]1``, which RDKit's
+    Murcko scaffold puts in different groups as written). RDKit's canonical tautomer is a rule-based choice,
+    not necessarily the dominant form in water.
+
+    Raises:
+        ValueError: naming the SMILES and RDKit's reason if it cannot be parsed.
+    """
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem.MolStandardize import rdMolStandardize
+
+    mol = _mol(smiles)
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        parent = rdMolStandardize.ChargeParent(mol)
+        return Chem.MolToSmiles(rdMolStandardize.TautomerEnumerator().Canonicalize(parent))
+    finally:
+        RDLogger.EnableLog("rdApp.*")
 
 
 def merge_duplicates(df, smiles_col: str = "smiles", target_col: str = "target"):

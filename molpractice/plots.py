@@ -125,8 +125,8 @@ def plot_error_by_similarity(similarity, abs_errors, ax=None, bins: Sequence[flo
     ax.set_xlabel("max Tanimoto similarity to training set [0–1]")
     ax.set_ylabel(f"mean absolute error [{unit}]")
     ax.set_title(title)
-    if len(series) > 1:
-        ax.legend(fontsize=8, loc="center right")
+    if len(series) > 1:  # below the axes, so no bar or interval is covered
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(series), frameon=False)
     return ax
 
 

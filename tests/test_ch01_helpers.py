@@ -15,6 +15,18 @@ def test_canonical_smiles_and_invalid_row_named():
         chem.morgan_fingerprints(["CCO", "C1CC"])
 
 
+def test_standardized_smiles_merges_tautomers_and_charge_states():
+    from molpractice import chem
+
+    # 2-hydroxypyridine and 2-pyridone: one compound, two SMILES, two different RDKit Murcko scaffolds
+    assert chem.canonical_smiles("Oc1ccccn1") != chem.canonical_smiles("O=c1cccc[nH]1")
+    assert chem.standardized_smiles("Oc1ccccn1") == chem.standardized_smiles("O=c1cccc[nH]1")
+    assert chem.standardized_smiles("CC(=O)[O-]") == chem.standardized_smiles("CC(=O)O") == "CC(=O)O"
+    assert chem.standardized_smiles("C[NH3+].[Cl-]") == "CN"
+    with pytest.raises(ValueError, match="C1CC"):
+        chem.standardized_smiles("C1CC")
+
+
 def test_merge_duplicates_averages_and_reports_spread():
     from molpractice import chem
 
@@ -193,6 +205,8 @@ def test_plots_titles_labels_and_validation():
     assert ax.get_title() and "Tanimoto" in ax.get_xlabel()
     ax = plots.plot_error_by_similarity(rng.uniform(size=40), {"m1": np.abs(y), "m2": np.abs(y) / 2})
     assert ax.get_title() and "error" in ax.get_ylabel()
+    anchor = ax.get_legend().get_bbox_to_anchor().transformed(ax.transAxes.inverted())
+    assert anchor.y1 <= 0, "the legend sits below the axes, covering no bar"
     ax = plots.plot_scaffold_group_sizes([5, 1, 1, 30, 2])
     assert "5 scaffolds" in ax.get_title() and "2 singletons" in ax.get_title()
     ax = plots.plot_training_curves({"s0": {"val_rmse": [1.0, 0.8, 0.9], "best_epoch": 1}})
