@@ -46,9 +46,11 @@ MEAN_SIZE = 8
 
 SETTINGS = RunSettings(
     full=dict(cmp_reps=1000, cmp_boot=1000, cmp_families=40, cmp_seeds=5, cmp_delta=0.15,
-              cmp_sens_reps=400, cmp_null_reps=2000, mt_reps=4000, mt_m=20, mt_true=5, mt_effect=3.0),
+              cmp_sens_reps=400, cmp_null_reps=2000, cmp_null_main=10000, mt_reps=4000, mt_m=20, mt_true=5,
+              mt_effect=3.0),
     fast=dict(cmp_reps=200, cmp_boot=400, cmp_families=40, cmp_seeds=5, cmp_delta=0.15,
-              cmp_sens_reps=100, cmp_null_reps=300, mt_reps=1000, mt_m=20, mt_true=5, mt_effect=3.0),
+              cmp_sens_reps=100, cmp_null_reps=300, cmp_null_main=1000, mt_reps=1000, mt_m=20, mt_true=5,
+              mt_effect=3.0),
     doc=dict(cmp_reps="simulated test sets per condition (null and true difference)",
              cmp_boot="bootstrap replicates per interval there",
              cmp_families=f"families per simulated test set (geometric sizes, mean {MEAN_SIZE})",
@@ -56,6 +58,7 @@ SETTINGS = RunSettings(
              cmp_delta="true difference in expected loss (squared error) for the power rows",
              cmp_sens_reps="simulated test sets per condition in each sensitivity scenario",
              cmp_null_reps="independent null test sets per method (false-positive rates of the main table)",
+             cmp_null_main="null test sets of the five-model methods alone, main components (cheap: no training)",
              mt_reps="simulated experiments of m comparisons", mt_m="comparisons per experiment (m)",
              mt_true="comparisons with a real effect", mt_effect="their z shift (mean of z under the effect)"),
 )
@@ -367,9 +370,11 @@ def rate_differences(table, pairs=None, z: float = 1.96):
     two rates is the mean of per-test-set differences of decisions; its standard error is their SD / sqrt(reps)
     (paired: what the test sets share cancels). ``pairs``: ``[(method 1, method 2), …]`` (default: every
     pair in table order).
+    Power is comparable only between tests of equal size: a power row's ``comparable`` is False when the two
+    false-positive rates differ detectably (their interval excludes 0).
     Returns:
         DataFrame with ``first``, ``second``, ``quantity`` (``false-positive rate`` or ``power``), ``difference``
-        (first − second), ``MC se``, ``low`` and ``high`` (difference ± z·se).
+        (first − second), ``MC se``, ``low`` and ``high`` (difference ± z·se), ``comparable``.
     """
     import itertools
 
@@ -384,11 +389,15 @@ def rate_differences(table, pairs=None, z: float = 1.96):
     pairs = list(itertools.combinations(methods, 2)) if pairs is None else pairs
     rows = []
     for first, second in pairs:
+        equal_size = True
         for quantity, d in (("false-positive rate", 0.0), ("power", delta)):
             diff = np.asarray(hits[(first, d)], dtype=float) - np.asarray(hits[(second, d)], dtype=float)
             se = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else float("nan")
+            low, high = float(diff.mean() - z * se), float(diff.mean() + z * se)
             rows.append({"first": first, "second": second, "quantity": quantity, "difference": float(diff.mean()),
-                         "MC se": se, "low": float(diff.mean() - z * se), "high": float(diff.mean() + z * se)})
+                         "MC se": se, "low": low, "high": high, "comparable": equal_size})
+            if quantity == "false-positive rate":
+                equal_size = bool(low <= 0 <= high)
     return pd.DataFrame(rows)
 
 
@@ -469,18 +478,30 @@ def summarize_rates(table, level: float | None = None) -> list[str]:
                 f"({null_reps} null test sets), power {r['power']:.1%} ± {r['power MC se']:.1%} (true difference "
                 f"{r['true difference']:g}, {int(r['reps'])} test sets)")
         if "target coverage" in r.index:
-            line += (f"; its 95 % interval covered its own target ({r['target']}) in {r['target coverage']:.1%} "
-                     f"± {r['coverage MC se']:.1%}")
+            pooled = null_reps + int(r["reps"])
+            k = int(round(r["target coverage"] * pooled))
+            if k in (0, pooled):  # a ± of 0 is no uncertainty: the exact two-sided 95 % bound instead
+                bound = (0.025 ** (1 / pooled))
+                cov = f"{k}/{pooled}, " + (f"≥ {bound:.1%}" if k else f"≤ {1 - bound:.1%}") + " (two-sided 95 % exact)"
+            else:
+                cov = f"{r['target coverage']:.1%} ± {r['coverage MC se']:.1%}"
+            line += (f"; its 95 % interval covered its own target ({r['target']}) in {cov} of the {pooled} null and "
+                     "power test sets pooled")
         if level is not None:
             low, high = (r["false-positive rate"] + k * 1.96 * r["fpr MC se"] for k in (-1, 1))
-            where = "above" if low > level else "below" if high < level else "consistent with"
-            line += f"; false-positive rate {where} the {level:.0%} level"
+            where = ("above the" if low > level else "below the" if high < level else
+                     "not distinguishable from the")
+            line += f"; false-positive rate {where} {level:.0%} level" + (
+                f" at {null_reps} null test sets" if where.startswith("not") else "")
         out.append(line)
     return out
 
 
 def summarize_differences(diffs) -> list[str]:
     """``"first − second, quantity: +x.x points [low, high]"`` lines from :func:`rate_differences` (95 % paired
-    Monte Carlo intervals, in percentage points)."""
-    return [f"{r['first']} − {r['second']}, {r['quantity']}: {100 * r['difference']:+.1f} points "
-            f"[{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]" for _, r in diffs.iterrows()]
+    Monte Carlo intervals, in percentage points); a power row of two tests of unequal size says it is not compared."""
+    return [f"{r['first']} − {r['second']}, {r['quantity']}: "
+            + (f"{100 * r['difference']:+.1f} points [{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]"
+               if r.get("comparable", True) else "not compared — unequal size (their false-positive rates differ), "
+               "and a test that rejects more under H0 also 'finds' more")
+            for _, r in diffs.iterrows()]

@@ -11,7 +11,9 @@ and the leakage curve with a fixed test set.
 ``fixed_test_leakage_curve``        test RMSE vs the train–test similarity cutoff, same training size.
 ``sibling_similarity``              Tanimoto of every pair of molecules in the same family.
 ``coverage_lines``                  printable lines of the coverage study: finite population, design effect.
-``coverage_verdict_lines``          which groupings cover below 95 %, and the i.i.d.–families gap with its interval.
+``coverage_verdict_lines``          which groupings cover below 95 %, and paired coverage gaps between groupings.
+``coverage_differences``            paired coverage differences families − i.i.d. / − Butina (same test sets).
+``icc_difference``                  ρ(a) − ρ(b) on the same molecules, with a cluster-bootstrap interval.
 ``sibling_summary``                 one printable line: quartiles and high-similarity shares of those pairs.
 ``fixed_curve_lines``               printable lines: the fixed test split, the training size, Holm's verdicts.
 ==================================  ===========================================================
@@ -113,7 +115,11 @@ def coverage_on_families(drills, data, X, test_families: Sequence[int] | None = 
         ``true RMSE``, ``reps``; ``attrs`` hold ``train_families``, ``pool_families`` and ``pool_molecules``
         (the finite population the test families are drawn from without replacement — the intervals ignore that
         finite-population correction), ``icc`` (``{label: intra-family correlation of the squared errors over
-        the population}``) and ``s`` (``{G: mean Σn_g²/n of the test sets}``, the design effect's cluster size).
+        the population}``), ``icc_diff`` (with the control: ``{"diff", "low", "high", "n_boot"}``, ρ with the
+        series effect − ρ without, paired on the same molecules, percentile interval over families of the
+        population resampled — :func:`icc_difference`), ``s`` (``{G: mean Σn_g²/n of the test sets}``, the
+        design effect's cluster size) and ``hits`` (``{(label, G, method): per-test-set 0/1 list}``, the same
+        test sets for every grouping: :func:`coverage_differences` pairs them).
     """
     import pandas as pd
 
@@ -134,13 +140,14 @@ def coverage_on_families(drills, data, X, test_families: Sequence[int] | None = 
     pool_fam = np.setdiff1d(families, train_fam)
     truth = {lab: float(v[~train].mean()) for lab, v in sq.items()}
     cutoffs = list(butina_cutoffs) if similarity is not None else []
-    rows, s_mean = [], {}
+    rows, s_mean, all_hits = [], {}, {}
     for G in test_families:
         keys = [(lab, m) for lab in sq for m in ("i.i.d.", "cluster")]
         keys[2:2] = [("with series effect", f"Butina {c:g}") for c in cutoffs]
-        hits, width, mse_width, groups = ({k: 0.0 for k in keys} for _ in range(4))
+        width, mse_width, groups = ({k: 0.0 for k in keys} for _ in range(3))
+        hits = {k: np.zeros(reps, dtype=bool) for k in keys}
         sizes, s_sum = 0.0, 0.0
-        for _ in range(reps):
+        for i in range(reps):
             idx = np.flatnonzero(np.isin(fam, rng.choice(pool_fam, G, replace=False)))
             sizes += idx.size / reps
             s_sum += float((np.bincount(fam[idx]) ** 2).sum() / idx.size) / reps
@@ -150,22 +157,71 @@ def coverage_on_families(drills, data, X, test_families: Sequence[int] | None = 
                 grouping[f"Butina {c:g}"] = butina_labels(similarity[np.ix_(idx, idx)], c)
             for lab, method in keys:
                 low, high = drills.cluster_bootstrap_ci(sq[lab][idx], grouping[method], n_boot=n_boot, seed=s)
-                hits[(lab, method)] += (low <= truth[lab] <= high) / reps
+                hits[(lab, method)][i] = low <= truth[lab] <= high
                 width[(lab, method)] += (math.sqrt(high) - math.sqrt(max(low, 0.0))) / reps
                 mse_width[(lab, method)] += (high - low) / reps
                 groups[(lab, method)] += len(np.unique(grouping[method])) / reps
         s_mean[G] = s_sum
         for lab, method in keys:
-            c = hits[(lab, method)]
+            all_hits[(lab, G, method)] = hits[(lab, method)].astype(int).tolist()
+            c = float(hits[(lab, method)].mean())
             rows.append({"label": lab, "test families": G, "mean test molecules": sizes, "method": method,
                          "mean groups": groups[(lab, method)], "coverage": c, "MC se": math.sqrt(c * (1 - c) / reps),
                          "mean width": width[(lab, method)], "mean MSE width": mse_width[(lab, method)],
                          "true RMSE": math.sqrt(truth[lab]), "reps": reps})
     table = pd.DataFrame(rows)
     table.attrs.update(train_families=len(train_fam), pool_families=len(pool_fam),
-                       pool_molecules=int((~train).sum()), s=s_mean,
+                       pool_molecules=int((~train).sum()), s=s_mean, hits=all_hits,
                        icc={lab: intraclass_correlation(v[~train], fam[~train]) for lab, v in sq.items()})
+    if len(sq) == 2:
+        table.attrs["icc_diff"] = icc_difference(*(v[~train] for v in sq.values()), fam[~train], seed=seed)
     return table
+
+
+def icc_difference(values_a, values_b, clusters, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
+    """ρ(values_a) − ρ(values_b) (:func:`intraclass_correlation`) on the same molecules, with a percentile
+    interval from resampling whole clusters (both sets of values on the same draw; a cluster drawn twice counts
+    as two clusters). Returns ``{"diff", "low", "high", "n_boot"}``."""
+    a, b = np.asarray(values_a, dtype=np.float64), np.asarray(values_b, dtype=np.float64)
+    codes = np.unique(np.asarray(clusters), return_inverse=True)[1].ravel()
+    G = int(codes.max()) + 1
+    members = [np.flatnonzero(codes == g) for g in range(G)]
+    rng = np.random.default_rng(seed)
+    reps = np.empty(n_boot)
+    for r in range(n_boot):
+        drawn = rng.integers(0, G, size=G)
+        idx = np.concatenate([members[g] for g in drawn])
+        new = np.repeat(np.arange(G), [members[g].size for g in drawn])
+        reps[r] = intraclass_correlation(a[idx], new) - intraclass_correlation(b[idx], new)
+    low, high = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    return {"diff": intraclass_correlation(a, codes) - intraclass_correlation(b, codes), "low": float(low),
+            "high": float(high), "n_boot": n_boot}
+
+
+def coverage_differences(table, z: float = 1.96):
+    """Paired coverage differences between groupings of :func:`coverage_on_families` (every grouping ran on the
+    same test sets): families − i.i.d. per label and test size, and families − each Butina grouping. The
+    difference is the mean of per-test-set differences of hit indicators, its standard error their SD /
+    sqrt(reps) (paired: what the test sets share cancels).
+    Returns:
+        DataFrame with ``label``, ``test families``, ``first`` (``cluster``), ``second``, ``difference``
+        (coverage first − second), ``MC se``, ``low``, ``high`` (difference ± z·se), ``reps``.
+    """
+    import pandas as pd
+
+    hits = table.attrs.get("hits")
+    if not hits:
+        raise ValueError("the table has no per-test-set hits (attrs['hits']): pass coverage_on_families' output")
+    rows = []
+    for (lab, G, method), h in hits.items():
+        if method == "cluster" or (lab, G, "cluster") not in hits:
+            continue
+        d = np.asarray(hits[(lab, G, "cluster")], dtype=float) - np.asarray(h, dtype=float)
+        se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
+        rows.append({"label": lab, "test families": G, "first": "cluster", "second": method,
+                     "difference": float(d.mean()), "MC se": se, "low": float(d.mean() - z * se),
+                     "high": float(d.mean() + z * se), "reps": d.size})
+    return pd.DataFrame(rows)
 
 
 def leakage_test_split(data, fraction_of_families: float = TEST_FRACTION, min_size: int = TEST_MIN_SIZE,
@@ -216,8 +272,11 @@ def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, su
         difference and its unadjusted 95 % interval ``… low``/``… high`` (``gain low``/``gain high`` for
         ``mse gain``), its two-sided bootstrap p-value (``gain p``, ``sibling gain p``, ``other gain p``,
         ``step gain p``) and Holm-adjusted p-value within its family of statements (``gain p Holm`` and ``step
-        gain p Holm`` over the compared cutoffs, NaN at the strictest; ``sibling gain p Holm`` and ``other gain p
-        Holm`` over every cutoff); the table's ``attrs`` hold ``n_test``,
+        gain p Holm`` over the compared cutoffs, NaN at the strictest — the step next to the strictest cutoff is
+        the same contrast as that cutoff's ``mse gain``, so it is counted once: its ``step gain p Holm`` is that
+        ``gain p Holm``, and the steps' Holm family holds only the other steps; ``sibling gain p Holm`` and
+        ``other gain p Holm`` over every cutoff); the table's ``attrs`` hold ``n_test``, ``step_family`` (the
+        number of steps in the steps' Holm family),
         ``test_families``, ``eligible_families`` (families with at least ``TEST_MIN_SIZE`` members),
         ``test_fraction``, ``test_min_size`` and ``p_resolution`` (2 / (n_boot + 1), the smallest bootstrap
         p-value).
@@ -286,13 +345,21 @@ def fixed_test_leakage_curve(data, X, cutoffs: Sequence[float] | None = None, su
     compared = table["cutoff"] != cutoffs[-1]
     table["gain p Holm"] = float("nan")
     table.loc[compared, "gain p Holm"] = holm_adjusted(table.loc[compared, "gain p"].to_numpy())
+    # the step next to the strictest cutoff IS that cutoff's gain over the strictest (same contrast, same draws):
+    # it is counted once, in the gains' family, and the steps' family holds the other steps
     table["step gain p Holm"] = float("nan")
-    table.loc[compared, "step gain p Holm"] = holm_adjusted(table.loc[compared, "step gain p"].to_numpy())
+    steps = np.flatnonzero(compared.to_numpy())[:-1]
+    if len(steps):
+        table.loc[steps, "step gain p Holm"] = holm_adjusted(table.loc[steps, "step gain p"].to_numpy())
+    if compared.any():
+        last = np.flatnonzero(compared.to_numpy())[-1]
+        table.loc[last, "step gain p Holm"] = table.loc[last, "gain p Holm"]
     for name in ("sibling gain", "other gain"):  # every cutoff's share is a statement: Holm over all cutoffs
         table[f"{name} p Holm"] = holm_adjusted(table[f"{name} p"].to_numpy())
     table.attrs.update(n_test=len(test), test_families=len(test_families),
                        eligible_families=int((np.bincount(fam) >= TEST_MIN_SIZE).sum()),
                        test_fraction=TEST_FRACTION, test_min_size=TEST_MIN_SIZE, p_resolution=2 / (n_boot + 1),
+                       step_family=len(steps),
                        strict_control=len(control[cutoffs[-1]]))
     return table
 
@@ -332,7 +399,8 @@ def fixed_curve_lines(table, alpha: float = 0.05) -> list[str]:
     sibling control: how much of each cutoff's gain the siblings carry and how much the other allowed molecules
     do. Every verdict is Holm-adjusted within its family of statements (the gains over the strictest cutoff; the
     steps; the siblings' shares; the other molecules' shares) and every interval is labelled unadjusted; a last
-    line lists the steps with and without a detectable change after Holm."""
+    line lists the steps with and without a detectable change after Holm. The step next to the strictest cutoff
+    is that cutoff's gain over the strictest (one contrast): its line says so and carries the gains' verdict."""
     a = table.attrs
     strict = table.iloc[-1]
     compared = table.iloc[:-1]
@@ -353,14 +421,20 @@ def fixed_curve_lines(table, alpha: float = 0.05) -> list[str]:
              "interval], verdict after Holm within each family of statements"]
     steps_yes, steps_no = [], []
     if "step gain" in table:
+        n_steps = a.get("step_family", len(compared) - 1)
         for k, (_, r) in enumerate(compared.iterrows()):
             nxt = table.iloc[k + 1]
             name = f"{nxt['cutoff']:g} → {r['cutoff']:g}"
             (steps_yes if r["step gain p Holm"] <= alpha else steps_no).append(name)
-            lines.append(f"step {name}: {int(r['allowed'] - nxt['allowed'])} more "
-                         f"molecules allowed ({int(r['siblings allowed'] - nxt['siblings allowed'])} of them siblings); "
-                         f"MSE lower by {iv(r, 'step gain')} ({_holm_word(r['step gain p Holm'], alpha)} over "
-                         f"{len(compared)} steps)")
+            head = (f"step {name}: {int(r['allowed'] - nxt['allowed'])} more molecules allowed "
+                    f"({int(r['siblings allowed'] - nxt['siblings allowed'])} of them siblings); ")
+            if k == len(compared) - 1:  # the same contrast as this cutoff's gain over the strictest: counted once
+                lines.append(head + f"= the gain at {r['cutoff']:g} over the strictest (the same contrast, counted "
+                             f"once): MSE lower by {iv(r, 'step gain')} ({_holm_word(r['gain p Holm'], alpha)} over "
+                             f"the {len(compared)} compared cutoffs, Holm-adjusted p = {r['gain p Holm']:.3f})")
+            else:
+                lines.append(head + f"MSE lower by {iv(r, 'step gain')} ({_holm_word(r['step gain p Holm'], alpha)} "
+                             f"over {n_steps} steps)")
     if "sibling gain" in table:
         for _, r in table.iterrows():
             lines.append(f"cutoff {r['cutoff']:g}: RMSE {r['rmse']:.3f}, siblings removed {r['rmse no siblings']:.3f}; "
@@ -379,7 +453,8 @@ def coverage_lines(table) -> list[str]:
     error; then the population the test families were drawn from with the finite-population factor
     sqrt(1 − G/population) per test size; then, per label and test size, the design effect: the intra-family
     correlation ρ of the squared errors, s = Σn_g²/n and the predicted width ratio sqrt(1 + (s − 1)ρ) next to the
-    observed ratio of mean MSE-interval widths (cluster / i.i.d.)."""
+    observed ratio of mean MSE-interval widths (cluster / i.i.d.) and their quotient; last, with the control, the
+    paired interval of ρ(with) − ρ(without) (``attrs["icc_diff"]``)."""
     a = table.attrs
     label = "label" in table
     out = [f"{('[' + r['label'] + '] ') if label else ''}{r['test families']} test families "
@@ -399,19 +474,32 @@ def coverage_lines(table) -> list[str]:
             t = t.set_index("method")["mean MSE width"]
             if not {"i.i.d.", "cluster"} <= set(t.index):
                 continue
+            pred, obs = math.sqrt(max(1 + (s - 1) * rho, 0.0)), t["cluster"] / t["i.i.d."]
             out.append(f"design effect [{lab}, {G} families]: intra-family correlation of squared errors ρ = "
-                       f"{rho:.2f}, s = Σn_g²/n = {s:.1f} → predicted width ratio sqrt(1 + (s − 1)ρ) = "
-                       f"{math.sqrt(max(1 + (s - 1) * rho, 0.0)):.2f}; observed (cluster / i.i.d. MSE-interval "
-                       f"width) {t['cluster'] / t['i.i.d.']:.2f}")
+                       f"{rho:.2f} (whole population), s = Σn_g²/n = {s:.1f} (sampled test sets) → predicted width "
+                       f"ratio sqrt(1 + (s − 1)ρ) = {pred:.2f}; observed (cluster / i.i.d. MSE-interval width) "
+                       f"{obs:.2f} = {obs / pred:.2f} × predicted")
+    d = a.get("icc_diff")
+    if d:
+        out.append(f"intra-family correlation with − without the series effect: {d['diff']:+.2f} [{d['low']:+.2f}, "
+                   f"{d['high']:+.2f}] (paired on the same molecules; families of the population resampled, "
+                   f"{d['n_boot']} replicates)")
     return out
+
+
+def _diff_words(r) -> str:
+    iv = f"{100 * r['difference']:+.1f} points [{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]"
+    return iv if r["low"] > 0 or r["high"] < 0 else f"no detectable difference ({iv})"
 
 
 def coverage_verdict_lines(table, level: float = 0.95) -> list[str]:
     """Verdicts for :func:`coverage_on_families`, one line per (label, test size): which groupings' coverage lies
-    below ``level`` (coverage + 1.96 MC se < level) and which are consistent with it, and the i.i.d.–families
-    coverage gap with a 95 % Monte Carlo interval (±1.96·sqrt(se₁² + se₂²): conservative, the methods share
-    their test sets)."""
+    below ``level`` (coverage + 1.96 MC se < level) and which are consistent with it, then the paired coverage
+    differences families − i.i.d. and families − each Butina grouping (:func:`coverage_differences`: 95 % Monte
+    Carlo intervals over the same test sets), each worded by its own interval ("no detectable difference" when
+    it contains 0)."""
     out = []
+    diffs = coverage_differences(table) if table.attrs.get("hits") else None
     label = table["label"] if "label" in table else None
     keys = table[["label", "test families"]].drop_duplicates() if label is not None else \
         table[["test families"]].drop_duplicates().assign(label="")
@@ -423,9 +511,11 @@ def coverage_verdict_lines(table, level: float = 0.95) -> list[str]:
         line = (f"{('[' + k['label'] + '] ') if k['label'] else ''}{k['test families']} test families: coverage "
                 f"below {level:.0%} for {', '.join(below) or 'none'}; consistent with {level:.0%} for "
                 f"{', '.join(fine) or 'none'}")
-        if {"i.i.d.", "cluster"} <= set(t.index):
-            gap = t.loc["cluster", "coverage"] - t.loc["i.i.d.", "coverage"]
-            half = 1.96 * math.hypot(t.loc["cluster", "MC se"], t.loc["i.i.d.", "MC se"])
-            line += f"; families minus i.i.d.: {100 * gap:+.1f} points [{100 * (gap - half):+.1f}, {100 * (gap + half):+.1f}]"
+        if diffs is not None and len(diffs):
+            d = diffs[(diffs["test families"] == k["test families"])
+                      & ((diffs["label"] == k["label"]) if label is not None else True)]
+            parts = [f"families minus {r['second']}: {_diff_words(r)}" for _, r in d.iterrows()]
+            if parts:
+                line += f"; paired over the same {int(d['reps'].iloc[0])} test sets: " + "; ".join(parts)
         out.append(line)
     return out

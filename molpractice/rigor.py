@@ -426,4 +426,4 @@ def leakage_lines(leakage) -> list[str]:
 from .rigor_calibration import (  # noqa: E402,F401
     LOGISTIC_C, SOLUBLE_LOGS, action_probability, bound_coverage, bound_coverage_lines, calibration_power,
     fit_temperature_to_probabilities, multiple_looks, real_classifier_check, real_classifier_lines, rejection_lines,
-    simulate_outcomes, smallest_k_above, temperature_scaling_cv, temperature_scaling_study)
+    simulate_outcomes, smallest_k_above, temperature_gain_on_test, temperature_scaling_cv, temperature_scaling_study)

@@ -12,6 +12,7 @@ public name of this module).
 ``calibration_power``               rejection rate of the calibration test for given miscalibrations.
 ``fit_temperature_to_probabilities`` T minimising the NLL of sigmoid(logit(p̂)/T).
 ``temperature_scaling_cv``          cross-validated NLL of temperature scaling with a paired bootstrap.
+``temperature_gain_on_test``        a T fitted elsewhere, scored once: paired NLL gain with a bootstrap interval.
 ``temperature_scaling_study``       how often that rule deploys temperature scaling, per true temperature.
 ``smallest_k_above``                fewest successes whose lower bound beats a rate.
 ``action_probability``              chance of acting (k >= k*) for true success rates.
@@ -143,6 +144,22 @@ def temperature_scaling_cv(p_hat, y, folds: int = 5, n_boot: int = 1000, alpha: 
             "deploy": bool(low > 0)}
 
 
+def temperature_gain_on_test(T: float, p_hat, y, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
+    """A temperature ``T`` fitted elsewhere (e.g. on validation), scored once on (p̂, y): each sample's NLL before
+    − after scaling, with a paired percentile bootstrap of the mean over samples.
+    Returns:
+        dict with ``T``, ``nll_before``, ``nll_after``, ``gain`` (positive = better), ``gain_ci`` and ``deploy``
+        (the interval lies above 0)."""
+    p_hat, y = np.asarray(p_hat, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    before, after = _nll(p_hat, y), _nll(_sigmoid(_logit(p_hat) / T), y)
+    diff = before - after
+    rng = np.random.default_rng(seed)
+    boot = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
+    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    return {"T": float(T), "nll_before": float(before.mean()), "nll_after": float(after.mean()),
+            "gain": float(diff.mean()), "gain_ci": (float(low), float(high)), "deploy": bool(low > 0)}
+
+
 def temperature_scaling_study(temperatures: Sequence[float], n: int | None = None, reps: int | None = None,
                               n_boot: int | None = None, seed: int = 0, beta=(2.0, 6.0)):
     """For each true temperature: how often :func:`temperature_scaling_cv` deploys, the median fitted T and the
@@ -223,7 +240,9 @@ def multiple_looks(drills, n_per_look: int, looks: int | None = None, true_rate:
     Returns:
         DataFrame indexed by ``looks`` (1..L) with P(at least one false alarm so far) per rule
         (simulated, ``reps`` years); ``attrs["monthly exact"]``: the monthly rule's exact value after L looks,
-        1 − (1 − P(X >= k*))^L with X ~ Binomial(n, ``true_rate``) (the looks are independent).
+        1 − (1 − P(X >= k*))^L with X ~ Binomial(n, ``true_rate``) (the looks are independent);
+        ``attrs["one look exact"]`` P(X >= k*) and ``attrs["bonferroni exact"]`` the Bonferroni rule's exact value
+        after L looks (same formula with its own k); the simulated columns are checks of these.
     """
     from scipy import stats
 
@@ -245,7 +264,11 @@ def multiple_looks(drills, n_per_look: int, looks: int | None = None, true_rate:
     table = pd.DataFrame({rule: np.logical_or.accumulate(a, axis=1).mean(axis=0) for rule, a in alarms.items()})
     table.index = pd.RangeIndex(1, looks + 1, name="looks")
     if k_month is not None:
-        table.attrs["monthly exact"] = float(1 - (1 - stats.binom.sf(k_month - 1, n_per_look, true_rate)) ** looks)
+        one = float(stats.binom.sf(k_month - 1, n_per_look, true_rate))
+        table.attrs["one look exact"] = one
+        table.attrs["monthly exact"] = float(1 - (1 - one) ** looks)
+    if k_bonf is not None:
+        table.attrs["bonferroni exact"] = float(1 - (1 - stats.binom.sf(k_bonf - 1, n_per_look, true_rate)) ** looks)
     return table
 
 
@@ -268,11 +291,14 @@ def real_classifier_check(drills, chapter1, smiles: Sequence[str], targets, X=No
     """The 5.5 questions once on real predictions: a logistic regression (Morgan counts, ``C = LOGISTIC_C``
     fixed in advance) predicts "soluble" (logS > ``SOLUBLE_LOGS``) on chapter 1's solubility set, trained on the
     train part of chapter 1's random and scaffold splits; its test-part probabilities get
-    ``drills.calibration_test`` and the cross-validated temperature decision (:func:`temperature_scaling_cv`).
-    The test part is scored once; the validation part is unused.
+    ``drills.calibration_test``. The temperature decision: T is fitted on the **validation** part's
+    probabilities (:func:`fit_temperature_to_probabilities`), then scored once on the test part
+    (:func:`temperature_gain_on_test`: each test molecule's NLL before − after scaling, paired percentile
+    bootstrap over test molecules); deploy when the interval lies above 0. No choice uses the test part.
     Returns:
-        DataFrame with ``split``, ``n``, ``soluble share``, ``mean p̂``, ``z``, ``p_value``, ``ece``, ``ece low``,
-        ``ece high``, ``T``, ``nll gain``, ``gain low``, ``gain high``, ``deploy``.
+        DataFrame with ``split``, ``n`` (test molecules), ``n val``, ``soluble share``, ``mean p̂``, ``z``,
+        ``p_value``, ``ece``, ``ece low``, ``ece high``, ``T`` (fitted on validation), ``nll gain``, ``gain low``,
+        ``gain high``, ``deploy``.
     """
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
@@ -283,12 +309,13 @@ def real_classifier_check(drills, chapter1, smiles: Sequence[str], targets, X=No
     label = (np.asarray(targets, dtype=np.float64) > SOLUBLE_LOGS).astype(np.float64)
     X = chem.morgan_fingerprints(smiles, counts=True) if X is None else X
     rows = []
-    for name, (train, _, test) in splits.make_splits(smiles, chapter1).items():
+    for name, (train, val, test) in splits.make_splits(smiles, chapter1).items():
         model = LogisticRegression(C=LOGISTIC_C, max_iter=5000).fit(X[train], label[train])
         p = model.predict_proba(X[test])[:, 1]
         out = drills.calibration_test(p, label[test])
-        ts = temperature_scaling_cv(p, label[test], seed=seed)
-        rows.append({"split": name, "n": len(test), "soluble share": float(label[test].mean()),
+        T = fit_temperature_to_probabilities(model.predict_proba(X[val])[:, 1], label[val])
+        ts = temperature_gain_on_test(T, p, label[test], seed=seed)
+        rows.append({"split": name, "n": len(test), "n val": len(val), "soluble share": float(label[test].mean()),
                      "mean p̂": float(p.mean()), "z": float(out["z"]), "p_value": float(out["p_value"]),
                      "ece": float(out["ece"]), "ece low": float(out["ece_ci"][0]), "ece high": float(out["ece_ci"][1]),
                      "T": ts["T"], "nll gain": ts["gain"], "gain low": ts["gain_ci"][0], "gain high": ts["gain_ci"][1],
@@ -306,6 +333,7 @@ def real_classifier_lines(table, level: float = 0.05) -> list[str]:
                                                                      if r["gain high"] < 0 else "no detectable gain"))
         out.append(f"{r['split']} split, {int(r['n'])} test molecules ({r['soluble share']:.0%} soluble, mean p̂ "
                    f"{r['mean p̂']:.2f}): z = {r['z']:+.2f}, p = {r['p_value']:.3f} ({verdict} at {level:.0%}); ECE "
-                   f"{r['ece']:.3f} [{r['ece low']:.3f}, {r['ece high']:.3f}]; fitted T = {r['T']:.2f}, cross-validated "
-                   f"NLL gain {r['nll gain']:+.4f} [{r['gain low']:+.4f}, {r['gain high']:+.4f}] → {gain}")
+                   f"{r['ece']:.3f} [{r['ece low']:.3f}, {r['ece high']:.3f}]; T = {r['T']:.2f} fitted on the "
+                   f"validation part (n = {int(r['n val'])}), test NLL gain {r['nll gain']:+.4f} [{r['gain low']:+.4f}, "
+                   f"{r['gain high']:+.4f}] (paired, test molecules resampled) → {gain}")
     return out

@@ -306,13 +306,13 @@ def cluster_bootstrap_ci(values, clusters, statistic: Callable = np.mean, n_boot
     0..G−1 (``n_clusters`` = G); use those.
 
     Hint:
-        1. Idea: resample whole clusters, not single values: each replicate draws G clusters with
-           replacement and keeps all their members.
-        2. Approach: group the positions by cluster once, then per replicate draw G cluster indices with
-           the seeded generator, concatenate those clusters' positions and apply ``statistic`` to the
-           values there; the interval is the percentile interval of the replicates.
-        3. Tricky detail: a cluster drawn twice contributes its members twice; draw G clusters (not n
-           values) per replicate; use α/2 and 1 − α/2 quantiles.
+        1. Idea: the unit that is independent is the cluster, not the value — so the thing to resample is
+           the cluster.
+        2. Approach: think about what each replicate needs quickly (which values belong to which cluster)
+           and prepare it once, outside the replicate loop; then each replicate is one random draw of
+           clusters and one call of ``statistic``.
+        3. Tricky detail: how many clusters does one replicate draw, and what happens to a cluster that is
+           drawn twice? Which two quantiles make a two-sided interval at level α?
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
@@ -364,7 +364,9 @@ def similarity_cluster_split(smiles: Sequence[str], threshold: float,
     A larger ``threshold`` makes bigger clusters, so test molecules are less similar to training ones
     (threshold 0 separates only identical fingerprints; at 1 every molecule is one cluster, which lands
     in test). Butina clusters are not closed under "similar": two molecules within the threshold can
-    sit in different clusters, so a few cross-part neighbours remain (the notebook counts them).
+    sit in different clusters, so cross-part neighbours within the cutoff remain — few at small cutoffs,
+    many at large ones, where "within the cutoff" reaches background similarity (the notebook counts
+    them per cutoff).
 
     Args:
         smiles: n SMILES strings.
@@ -434,6 +436,8 @@ def calibration_test(p_hat, y, n_bins: int = 10, n_boot: int = 1000, alpha: floa
     last bin): Σ_b (n_b / n)·|mean(y in b) − mean(p in b)|, empty bins skipped. ``ece_ci`` is the
     percentile interval (α/2, 1 − α/2 quantiles, ``np.quantile``) of the ECE over ``n_boot`` bootstrap
     resamples of the (p̂, y) pairs (n pairs drawn with replacement by ``np.random.default_rng(seed)``).
+    It is the bootstrap spread of the (upward-biased) ECE estimator, not a confidence interval for the
+    true ECE: for calibrated predictions it usually excludes 0, the true value. Test calibration with z.
 
     Args:
         p_hat: (n,) predicted probabilities in [0, 1].
@@ -502,9 +506,13 @@ def success_rate_lower_bound(k: int, n: int, confidence: float = 0.95) -> float:
     """Exact one-sided (Clopper–Pearson) lower confidence bound on a success probability.
 
     After k successes in n independent trials, the bound L is the smallest p that the data do not reject
-    at level 1 − ``confidence`` in a one-sided test: P(X >= k | n, L) = 1 − confidence, i.e. L is the
-    (1 − confidence) quantile of Beta(k, n − k + 1); L = 0 when k = 0. "The true rate is at least L"
-    then holds with probability >= ``confidence`` over repeated experiments, for every true rate.
+    at level 1 − ``confidence`` in a one-sided test, X ~ Binomial(n, p):
+
+        P(X >= k | n, L) = 1 − confidence   (k >= 1);   L = 0 when k = 0.
+
+    Exact: no normal approximation. "The true rate is at least L" then holds with probability
+    >= ``confidence`` over repeated experiments, for every true rate. L increases with k, and the result
+    must match the exact solution of the tail equation to about 1e-7.
 
     Args:
         k: successes, an int with 0 <= k <= n.
@@ -516,15 +524,13 @@ def success_rate_lower_bound(k: int, n: int, confidence: float = 0.95) -> float:
         ValueError: for non-int k or n, k outside 0..n, n < 1, or confidence outside (0, 1).
 
     Hint:
-        1. Idea: L is the smallest success rate the data do not reject one-sidedly — the rate at which k or
-           more successes would occur with probability exactly 1 − confidence.
-        2. Approach: that tail equation has a closed-form solution, a quantile of the distribution the spec
-           names (scipy provides quantile functions); solving the tail equation numerically works too, since
-           the tail grows with the rate. k = 0 needs no computation.
-        3. Tricky detail: a one-sided 95 % bound uses the 5 % quantile — not the 2.5 % one of a two-sided
-           interval — and no normal approximation: only the exact bound guarantees its coverage at every true
-           rate (the normal bound's coverage drifts with the rate; the notebook prints by how much).
-           Check: for k = n the bound is (1 − confidence)^(1/n).
+        1. Idea: the tail probability P(X >= k | n, p) grows steadily with p, so exactly one p solves the
+           equation — a root-finding problem in one variable.
+        2. Approach: either solve it numerically on [0, 1] (the monotone tail makes a bracketing method
+           safe; ask how many steps reach 1e-7), or look for a known identity that writes a binomial tail as
+           the distribution function of a continuous distribution, whose inverse then gives L directly.
+        3. Tricky detail: one-sided means all of 1 − confidence sits in one tail (not half of it); k = 0
+           needs no computation. Check: for k = n the bound is (1 − confidence)^(1/n).
     """
     n = _check_int("n", n, low=1)
     k = _check_int("k", k, low=0)

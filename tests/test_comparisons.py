@@ -136,7 +136,17 @@ def test_error_rates_and_false_wins(impl):
     verdicts = comparisons.summarize_rates(sens.assign(**{"false-positive rate": 0.5, "fpr MC se": 0.01}), level=0.05)
     assert all(v.endswith("false-positive rate above the 5% level") for v in verdicts)
     assert comparisons.summarize_rates(sens.assign(**{"false-positive rate": 0.05}), level=0.05)[0].endswith(
-        "consistent with the 5% level")
+        "not distinguishable from the 5% level at 10 null test sets")
+    full = sens.assign(**{"target coverage": 1.0})
+    assert "covered its own target (fitted model) in 20/20, ≥ 83.2% (two-sided 95 % exact) of the 20 null and power " \
+           "test sets pooled" in comparisons.summarize_rates(full)[0]
+    # power is compared only between tests of equal size
+    fake = table.copy()
+    fake.attrs["hits"] = {(m, d): ([True] * 40 if (k == 0 and d == 0.0) else [False] * 40 if d == 0.0 else [True] * 30)
+                          for k, m in enumerate(table["method"]) for d in (0.0, 0.5)}
+    unequal = comparisons.rate_differences(fake, pairs=[(table["method"][0], table["method"][1])])
+    assert list(unequal["comparable"]) == [True, False]
+    assert "not compared — unequal size" in comparisons.summarize_differences(unequal)[1]
     wins = comparisons.false_wins(impl.ch05_drills, m=10, m_true=3, effect=3.0, reps=300).set_index("rule")
     assert wins.loc["Holm", "P(any false win)"] <= wins.loc["Benjamini–Hochberg", "P(any false win)"] \
         <= wins.loc["uncorrected", "P(any false win)"]
@@ -210,13 +220,16 @@ def _notebook_like_results():
                         "MC se": [0.033, 0.023, 0.032, 0.027, 0.034, 0.029]})
     cov.attrs["icc"] = {"with series effect": 0.91, "no series effect (control)": 0.69}
     fixed = pd.DataFrame({"cutoff": [1.0, 0.5, 0.4], "allowed": [2097, 1692, 1332], "siblings allowed": [275, 40, 7],
+                          "mse gain": [0.94, 0.175, 0.0], "gain low": [0.46, 0.007, -0.01], "gain high": [1.5, 0.345, 0.01],
+                          "gain p Holm": [0.01, 0.044, np.nan],
                           "rmse": [0.44, 0.98, 1.06], "rmse no siblings": [0.97, 0.985, 1.06],
                           "sibling gain": [0.75, 0.02, 0.0], "sibling gain low": [0.39, -0.1, -0.05],
                           "sibling gain high": [1.2, 0.11, 0.05], "sibling gain p Holm": [0.01, 0.9, 0.9],
                           "other gain": [0.19, 0.16, 0.0], "other gain low": [0.02, 0.004, -0.05],
-                          "other gain high": [0.36, 0.3, 0.05], "other gain p Holm": [0.12, 0.2, 0.9],
+                          "other gain high": [0.36, 0.3, 0.05], "other gain p Holm": [0.18, 0.18, 0.98],
                           "step gain": [0.02, 0.175, np.nan], "step gain low": [-0.03, 0.007, np.nan],
                           "step gain high": [0.09, 0.345, np.nan], "step gain p Holm": [0.9, 0.08, np.nan]})
+    fixed.attrs["p_resolution"] = 0.002
     leakage = pd.DataFrame({"split": ["random", "scaffold"], "rmse": [0.87, 1.1]})
     rates = pd.DataFrame({"method": ["u", "p1", "b5", "t5"], "target": ["fitted model"] * 2 + ["procedure"] * 2,
                           "false-positive rate": [0.155, 0.258, 0.068, 0.045], "fpr MC se": [0.008, 0.01, 0.006, 0.005],
@@ -244,6 +257,8 @@ def test_summary_table_reads_every_result_it_names():
 
     table = rigor_report.summary_table(_notebook_like_results()).set_index("quantity")["value"]
     assert len(table) == 16
+    assert len(rigor_report.summary_table(dict(_notebook_like_results(), null_main={
+        "rate": 0.063, "MC se": 0.0024, "reps": 10000, "t rate": 0.04, "t MC se": 0.002}))) == 17
     values = list(table)
     assert values[2] == "33.0% ± 3.3% / 87.5% ± 2.3% / 70.0% ± 3.2% / 82.0% ± 2.7%"
     assert values[3] == "35.0% ± 3.4% / 79.5% ± 2.9%", "the control row"
@@ -262,18 +277,38 @@ def test_interview_answers_follow_the_numbers():
     r = _notebook_like_results()
     q1 = rigor_report.answer_interval_trust(r["coverage"])
     assert "33% (± 3%)" in q1 and "the gap remains" in q1 and "at Butina distance 0.4 (168 groups" in q1
+    assert "likely because" in q1 and "(point estimates, no interval)" in q1 and "splits the series" not in q1
+    paired = r["coverage"].copy()
+    paired.attrs["hits"] = {("with series effect", 30, "i.i.d."): [0, 1] * 50, ("with series effect", 30, "cluster"): [1] * 100,
+                            ("with series effect", 30, "Butina 0.4"): [0, 1] * 50, ("with series effect", 30, "Butina 0.6"): [1] * 99 + [0],
+                            ("no series effect (control)", 30, "i.i.d."): [0, 1] * 50,
+                            ("no series effect (control)", 30, "cluster"): [1] * 100}
+    paired.attrs["icc_diff"] = {"diff": 0.22, "low": 0.1, "high": 0.3, "n_boot": 1000}
+    q1p = rigor_report.answer_interval_trust(paired)
+    assert "Butina distance 0.4 (168 groups per test set) covered 70% (± 3%), below the families' by +50.0 points" in q1p
+    assert "Butina distance 0.6 (45 groups per test set) covered 82% (± 3%), no detectable difference from the families" in q1p
+    assert "(difference +0.22 [+0.10, +0.30], families resampled)" in q1p and "families minus i.i.d., paired: +50.0" in q1p
     assert "undercovers" in q1
     no_gap = r["coverage"].copy()
     no_gap.loc[4, "coverage"] = 0.78
     assert "no detectable gap" in rigor_report.answer_interval_trust(no_gap)
     q2 = rigor_report.answer_leakage(r["fixed"], 0.7)
-    assert "+0.75 [+0.39, +1.20] (detectable after Holm)" in q2 and "(no detectable difference after Holm over the steps)" in q2
-    assert "not detectable after Holm" in q2
+    assert "+0.75 [+0.39, +1.20] (detectable after Holm over the 3 cutoffs" in q2
+    assert "changed the MSE by -0.17 [-0.34, -0.01] — the gain at 0.5 over the strictest cutoff, detectable after Holm " \
+           "over the 2 compared cutoffs; Holm-adjusted p = 0.044, the smallest bootstrap p being 0.002: at the edge" in q2
+    assert "(+0.19 [+0.02, +0.36] at c = 1; unadjusted intervals exclude 0 at 2 of 3 cutoffs) is not detectable " \
+           "after Holm over the 3 cutoffs, so whether the strict filter also removes useful other-family chemistry " \
+           "is unresolved" in q2 and "no evidence" not in q2
     q3 = rigor_report.answer_model_comparison(r["rates"], r["null15"], r["wins"], {"mean": 0.61, "sd": 0.87},
                                               {"seed": 0.05}, 0.15, 20)
-    assert "6.8% ± 0.6% (above 5 %)" in q3 and "Use the t interval" in q3
+    assert "6.8% ± 0.6% (above 5 %)" in q3 and "Use the t interval" in q3 and "more seeds" not in q3
+    assert "(not comparable: their false-positive rates differ" in q3
+    main = dict(r["null15"], reps=10000, rate=0.063, **{"MC se": 0.0024})
+    q3m = rigor_report.answer_model_comparison(r["rates"], r["null15"], r["wins"], {"mean": 0.61, "sd": 0.87},
+                                               {"seed": 0.05}, 0.15, 20, null_main=main)
+    assert "on 10000 null test sets the percentile bootstrap over families and seeds had 6.3% ± 0.2% (above 5 %" in q3m
     bad = dict(r["null15"], **{"t verdict": "above"})
-    assert "use more seeds" in rigor_report.answer_model_comparison(r["rates"], bad, r["wins"], {"mean": 0.61, "sd": 0.87},
+    assert "treat both with caution" in rigor_report.answer_model_comparison(r["rates"], bad, r["wins"], {"mean": 0.61, "sd": 0.87},
                                                                     {}, 0.15, 20)
     q4 = rigor_report.answer_calibration(r["power"], r["sym"], r["ts"], 200, 200, 28, r["looks"])
     assert "2.0% [" in q4 and "(4/200, exact)" in q4 and "easier than showing" in q4 and "41.3%" in q4

@@ -101,6 +101,9 @@ def test_fixed_test_leakage_curve_has_one_training_size(small, impl):
     # the sibling control: gain over the strictest = siblings' share + the other molecules' share (exact)
     assert np.allclose(table["mse gain"], table["sibling gain"] + table["other gain"])
     assert table["step gain"].iloc[0] == pytest.approx(table["mse gain"].iloc[0])  # two cutoffs: one step
+    # ... which is the same contrast as the gain over the strictest: counted once, with the gains' verdict
+    assert table.attrs["step_family"] == 0 and table["step gain p Holm"].iloc[0] == table["gain p Holm"].iloc[0]
+    assert "= the gain at 1 over the strictest (the same contrast, counted once)" in lines[3]
     assert np.isnan(last["step gain"]) and table["rmse no siblings"].notna().all()
     for k in ("sibling gain", "other gain"):
         assert (table[f"{k} low"] <= table[k] + 1e-12).all() and (table[k] <= table[f"{k} high"] + 1e-12).all()
@@ -121,12 +124,27 @@ def test_fixed_test_leakage_curve_has_one_training_size(small, impl):
     assert cov.attrs["pool_families"] + cov.attrs["train_families"] == small["family"].nunique()
     assert set(cov.attrs["icc"]) == {"with series effect", "no series effect (control)"} and 5 in cov.attrs["s"]
     lines = family_studies.coverage_lines(cov)
-    assert len(lines) == len(cov) + 1 + 2, "one per row, the population, one design-effect line per label"
+    assert len(lines) == len(cov) + 1 + 2 + 1, "one per row, the population, one design-effect line per label, ρ gap"
+    d = cov.attrs["icc_diff"]
+    assert d["low"] <= d["high"] and lines[-1].startswith("intra-family correlation with − without the series effect")
+    rho = cov.attrs["icc"]
+    assert d["diff"] == pytest.approx(rho["with series effect"] - rho["no series effect (control)"])
+    # paired coverage differences: every grouping scored on the same test sets
+    diffs = family_studies.coverage_differences(cov)
+    assert set(diffs["second"]) == {"i.i.d.", "Butina 0.4"} and (diffs["reps"] == 10).all()
+    hits = cov.attrs["hits"]
+    for _, r in diffs.iterrows():
+        h1 = np.asarray(hits[(r["label"], 5, "cluster")]); h2 = np.asarray(hits[(r["label"], 5, r["second"])])
+        assert r["difference"] == pytest.approx(h1.mean() - h2.mean()) and r["low"] <= r["difference"] <= r["high"]
+    for (lab, G, method), h in hits.items():
+        row = cov[(cov["label"] == lab) & (cov["method"] == method)].iloc[0]
+        assert row["coverage"] == pytest.approx(np.mean(h))
     assert lines[len(cov)].startswith(f"population: {cov.attrs['pool_families']} families")
     fpc = np.sqrt(1 - 5 / cov.attrs["pool_families"])
-    assert f"{fpc:.2f} at 5 families" in lines[len(cov)] and "predicted width ratio" in lines[-1]
+    assert f"{fpc:.2f} at 5 families" in lines[len(cov)] and "predicted width ratio" in lines[-2]
     verdicts = family_studies.coverage_verdict_lines(cov)
-    assert len(verdicts) == 2 and "families minus i.i.d.:" in verdicts[0]
+    assert len(verdicts) == 2 and "families minus i.i.d.:" in verdicts[0] and "families minus Butina 0.4:" in verdicts[0]
+    assert "paired over the same 10 test sets" in verdicts[0]
     plain = family_studies.coverage_on_families(impl.ch05_drills, small, X, test_families=(5,), reps=4, n_boot=20,
                                                 control=False)
     assert set(plain["method"]) == {"i.i.d.", "cluster"} and set(plain["label"]) == {"with series effect"}

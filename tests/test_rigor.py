@@ -179,6 +179,19 @@ def test_multiple_looks(drills):
     a = stats.binom.sf(k - 1, 200, 0.10)
     assert abs(table.loc[6, "monthly"] - (1 - (1 - a) ** 6)) < 0.03
     assert table.loc[6, "monthly, Bonferroni"] <= 0.05
+    assert table.attrs["one look exact"] == pytest.approx(a)
+    kb = rigor.smallest_k_above(drills, 200, 0.10, 1 - 0.05 / 6)
+    assert table.attrs["bonferroni exact"] == pytest.approx(1 - (1 - stats.binom.sf(kb - 1, 200, 0.10)) ** 6)
+    assert abs(table.loc[6, "monthly, Bonferroni"] - table.attrs["bonferroni exact"]) < 4 * np.sqrt(0.25 / 4000)
+
+
+def test_temperature_gain_on_test_scores_a_given_t():
+    rng = np.random.default_rng(0)
+    p, y = rigor.simulate_outcomes(rng, 2000, 2.0)
+    good = rigor.temperature_gain_on_test(2.0, p, y, n_boot=200)
+    assert good["deploy"] and good["gain_ci"][0] > 0 and good["T"] == 2.0
+    same = rigor.temperature_gain_on_test(1.0, p, y, n_boot=200)
+    assert abs(same["gain"]) < 1e-12 and not same["deploy"]
 
 
 def test_every_plot_is_titled_and_labelled(drills):
@@ -250,7 +263,9 @@ def test_real_classifier_check_runs_the_55_questions_on_real_predictions(drills,
     y = np.median(logp) - logp - 4.0  # a stand-in "logS": about half of the molecules above −4
     table = rigor.real_classifier_check(drills, impl.ch01_solubility_gnn, SMALL, y)
     assert list(table["split"]) == ["random", "scaffold"]
-    assert {"z", "p_value", "ece", "ece low", "ece high", "T", "nll gain", "gain low", "gain high", "deploy"} <= set(table)
+    assert {"z", "p_value", "ece", "ece low", "ece high", "T", "nll gain", "gain low", "gain high", "deploy",
+            "n val"} <= set(table)
+    assert (table["n val"] > 0).all() and "fitted on the validation part" in rigor.real_classifier_lines(table)[0]
     assert table["p_value"].between(0, 1).all() and (table["gain low"] <= table["gain high"]).all()
     lines = rigor.real_classifier_lines(table)
     assert len(lines) == 2 and lines[0].startswith("random split, ") and "→" in lines[0]
