@@ -85,8 +85,8 @@ def murcko_scaffold(smiles: str) -> str:
 
     The scaffold keeps ring systems and the linkers between them and removes every side chain
     (Bemis & Murcko 1996), **as implemented in RDKit** (``MurckoScaffold.GetScaffoldForMol``), which
-    also keeps atoms double-bonded to ring and linker atoms (e.g. cyclohexanone → ``O=C1CCCCC1``); this
-    differs from Bemis & Murcko's strict framework. Acyclic molecules have the empty scaffold ``""``.
+    also keeps atoms double-bonded to ring and linker atoms (e.g. cyclohexanone → ``O=C1CCCCC1``); other
+    implementations (e.g. the "generic framework") do not. Acyclic molecules have the empty scaffold ``""``.
 
     Args:
         smiles: one SMILES string.
@@ -317,7 +317,10 @@ class SolubilityGNN(nn.Module):
     Required (checked): the constructor arguments are honoured (``hidden``, ``num_layers``,
     ``dropout`` in the head — active in ``train()``, off in ``eval()`` —, ``num_descriptors``,
     ``out_dim``), messages pass along ``edge_index`` and depend on ``edge_attr``, the output does not
-    depend on the atom order, and a single graph without ``batch`` works. The layer types below are
+    depend on the atom order, and a single graph without ``batch`` works; outputs are finite; every
+    parameter receives a gradient from a training forward/backward pass (no unused layers); and the
+    model learns: with ``hidden=32, num_layers=2``, 40 Adam steps (lr 3e-3, train mode) on one batch of 8
+    molecules with standardised targets at least halve the training MSE. The layer types below are
     the reference design, not a requirement. Node update of layer l (PyTorch Geometric's ``GINEConv``, a
     modified form of Hu et al. 2020's edge-aware GIN), with this chapter's BN and residual connection:
 

@@ -18,6 +18,22 @@ _graders_of = SUITE.graders_of
 _failures = SUITE.rejections  # messages of the graders that reject an implementation (empty: accepted)
 
 
+# The reference solution's calls: a failure message says what property failed and what kind of fix it needs,
+# never which call to write (the stepwise hints withhold that, and a first failed check() must not print it).
+REFERENCE_CALLS = ("GetScaffoldForMol", "MolToSmiles", "MurckoScaffold", "BulkTanimotoSimilarity", "GetMorganGenerator",
+                   "GetFingerprint", "rdFingerprintGenerator", "GetSymbol", "GetDegree", "GetTotalDegree",
+                   "GetFormalCharge", "GetIsAromatic", "GetTotalNumHs", "GetHybridization", "IsInRing",
+                   "GetBondType", "GetIsConjugated", "GetBeginAtomIdx", "GetEndAtomIdx", "GINEConv", "global_add_pool",
+                   "global_mean_pool", "nn.Dropout", "dtype=torch.float32", "dtype=torch.long", "dtype=np.float64",
+                   "torch.tensor(", "np.array(",
+                   "training=self.training", "default_rng")
+
+
+def _no_reference_calls(failures):
+    leaked = {call: f for f in failures for call in REFERENCE_CALLS if call in f}
+    assert not leaked, f"grader messages name the reference solution's calls: {leaked}"
+
+
 def _accepts(impl, exercise_id):
     for grader in _graders_of(exercise_id):
         grader(impl)
@@ -90,6 +106,7 @@ SCAFFOLD_WRONG = {scaffold_returns_input: "remove the side chains", scaffold_gen
 def test_scaffold_graders_reject(wrong):
     failures = _failures(_impl(murcko_scaffold=wrong), "1.1")
     assert failures, f"graders of 1.1 accepted {wrong.__name__}"
+    _no_reference_calls(failures)
     if SCAFFOLD_WRONG[wrong]:
         assert any(SCAFFOLD_WRONG[wrong] in f for f in failures), failures
 
@@ -175,6 +192,7 @@ def test_split_graders_reject(mistake):
     # "shuffle_all_groups" is the variant's plain seeded branch: every group shuffled, no big groups first
     failures = _failures(_impl(scaffold_split=_split(mistake)), "1.2")
     assert failures, f"graders of 1.2 accepted {mistake}"
+    _no_reference_calls(failures)
     if SPLIT_WRONG[mistake]:
         assert any(SPLIT_WRONG[mistake] in f for f in failures), failures
 
@@ -278,6 +296,7 @@ SIMILARITY_WRONG = {"mean": "maximum over train", "dice": "Tanimoto", "ignores_o
 def test_similarity_graders_reject(mistake):
     failures = _failures(_impl(max_train_similarity=_similarity(mistake)), "1.3")
     assert failures, f"graders of 1.3 accepted {mistake}"
+    _no_reference_calls(failures)
     if SIMILARITY_WRONG[mistake]:
         assert any(SIMILARITY_WRONG[mistake] in f for f in failures), failures
 
@@ -347,7 +366,7 @@ def _graph(mistake=None):
     return mol_to_graph
 
 
-GRAPH_HINTS = {"hybridization_enum": "hybridization", "total_degree": "GetTotalDegree", "charge_ignored":
+GRAPH_HINTS = {"hybridization_enum": "hybridization", "total_degree": "hydrogens not counted", "charge_ignored":
                "formal_charge", "edge_attr_misaligned": "column k of", "bond_flags_swapped": "conjugated",
                "one_direction": "both directions", "edge_attr_float64": "float32", "y_float64": "float32",
                "no_smiles": "data.smiles", "y_default_zero": "without y"}
@@ -359,6 +378,7 @@ GRAPH_HINTS = {"hybridization_enum": "hybridization", "total_degree": "GetTotalD
 def test_graph_graders_reject(mistake):
     failures = _failures(_impl(mol_to_graph=_graph(mistake)), "1.4")
     assert failures, f"graders of 1.4 accepted {mistake}"
+    _no_reference_calls(failures)
     if mistake in GRAPH_HINTS:
         assert any(GRAPH_HINTS[mistake] in f for f in failures), failures
 
@@ -415,6 +435,8 @@ class _GNN(ref.SolubilityGNN):
         if self.mistake == "ignores_out_dim":
             out_dim = 1
         super().__init__(num_atom_features, num_bond_features, hidden, num_layers, dropout, num_descriptors, out_dim)
+        if self.mistake == "unused_layer":  # built but never called in forward: it gets no gradient
+            self.extra = nn.Linear(hidden, hidden)
 
     def forward(self, data):
         from torch_geometric.nn import global_add_pool, global_mean_pool
@@ -450,7 +472,8 @@ class _GNN(ref.SolubilityGNN):
 GNN_WRONG = {"ignores_num_descriptors": "descriptors", "ignores_out_dim": "out_dim", "ignores_edge_attr": "edge_attr",
              "no_message_passing": "edge_index", "first_atom_readout": "permutation-invariant",
              "uses_data_batch": "single Data without batch", "pools_whole_batch": "pool the nodes of each graph",
-             "dropout_in_eval": "eval()", "ignores_dropout": "`dropout` argument"}
+             "dropout_in_eval": "eval()", "ignores_dropout": "`dropout` argument",
+             "unused_layer": "every parameter should receive a gradient"}
 
 
 @pytest.mark.parametrize("mistake", list(GNN_WRONG))
@@ -458,6 +481,7 @@ def test_gnn_graders_reject(mistake):
     cls = type(f"GNN_{mistake}", (_GNN,), {"mistake": mistake})
     failures = _failures(_impl(SolubilityGNN=cls), "1.5")
     assert failures, f"graders of 1.5 accepted {mistake}"
+    _no_reference_calls(failures)
     assert any(GNN_WRONG[mistake] in f for f in failures), failures
 
 
