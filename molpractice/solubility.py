@@ -48,9 +48,12 @@ from .solubility_report import (  # noqa: F401  (re-exported: mp.solubility.<nam
     error_by_similarity,
     paired_bootstrap_rmse,
     peer_comparison,
+    machine_description,
     review_duplicates,
     rmse_shift_bound,
+    schedule_check_text,
     schedule_gaps,
+    selection_comparisons,
     sd_interval,
     spearman_interval,
 )

@@ -375,3 +375,69 @@ def error_by_similarity(similarity, abs_errors: dict, bins=(0, 0.4, 0.6, 1.0001)
         rows.append({"model": model, "bin": "Spearman rho", "n": int(sim.size),
                      "MAE": float(spearmanr(sim, err).correlation), "low": float(low), "high": float(high)})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ printed records
+def schedule_check_text(check: dict = SCHEDULE_CHECK) -> str:
+    """The schedule record as printed under the notebook's settings table: where it comes from, every
+    recorded row, what is missing, and every longer schedule's mean minus the chosen one's (no interval: the
+    record has 3-seed means only)."""
+    lines = [f"schedule check ({check['source']}):", f"  {check['what']}"]
+    lines += [f"  {name:<66} {val:.3f}" for name, val in check["rows"]]
+    lines += [f"  not in the record: {check['not_recorded']}", f"  rerun: {check['reproduce']}"]
+    gaps = schedule_gaps(check)
+    sign = ("every longer schedule has the lower recorded mean" if all(d < 0 for _, d in gaps) else
+            "the recorded means differ in sign")
+    lines.append(f"  each schedule minus the chosen one ({check['chosen']}): "
+                 + ", ".join(f"{label.split(',')[0]} {d:+.3f}" for label, d in gaps)
+                 + f" -> {sign} (means of 3 seeds, per-seed values not recorded: no interval, no test)")
+    return "\n".join(lines)
+
+
+def machine_description() -> str:
+    """The CPU model (from /proc/cpuinfo where it exists), the core count and the 1-minute load average."""
+    import os
+    import platform
+
+    model = platform.processor() or "CPU model unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), model)
+    except OSError:
+        pass
+    load = f", load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
+    return f"{model}, {os.cpu_count()} cores{load}"
+
+
+def selection_comparisons(selection: dict, n_boot: int = 2000, seed: int = 0):
+    """Paired bootstrap of the validation choice: chosen candidate minus each other candidate, on the same
+    validation molecules, the selection seeds resampled too (:func:`paired_bootstrap_rmse`).
+
+    Args:
+        selection: ``run_models(...)["selection"]`` (needs ``table``, ``val_predictions`` and ``y_val``).
+    Returns:
+        DataFrame, one row per other candidate: ``other``, ``diff``, ``low``, ``high``, ``verdict``
+        (``"chosen lower"``, ``"other lower"`` or ``"no detectable difference"``); ``.attrs["resolved"]`` is
+        True only if the chosen candidate is detectably lower than every other one.
+    Raises:
+        ValueError: if the selection kept no validation predictions (settings given by the caller).
+    """
+    import pandas as pd
+
+    table, preds = selection["table"], selection.get("val_predictions") or []
+    if not table or len(preds) != len(table):
+        raise ValueError("this selection kept no validation predictions (were the settings given by the caller?)")
+    means = [row["val RMSE (mean)"] for row in table]
+    best = int(np.argmin(means))
+    words = {"a better": "chosen lower", "b better": "other lower", NO_DIFFERENCE: NO_DIFFERENCE}
+    rows = []
+    for k, row in enumerate(table):
+        if k == best:
+            continue
+        pb = paired_bootstrap_rmse(selection["y_val"], preds[best], preds[k], n_boot=n_boot, seed=seed)
+        rows.append({"other": f"dropout {row['dropout']}, descriptors {row['descriptor readout']}",
+                     "diff": pb["diff"], "low": pb["low"], "high": pb["high"], "verdict": words[pb["verdict"]]})
+    out = pd.DataFrame(rows)
+    out.attrs["resolved"] = bool(rows) and all(r["verdict"] == "chosen lower" for r in rows)
+    out.attrs["n_val"] = int(len(selection["y_val"]))
+    return out

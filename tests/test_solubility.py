@@ -351,3 +351,35 @@ def test_rmse_shift_bound_holds_and_is_tight():
         rmse_shift_bound([0.1, 0.2], 1)
     with pytest.raises(ValueError):
         rmse_shift_bound([np.nan], 5)
+
+
+def test_selection_comparisons_pair_the_validation_choice():
+    import numpy as np
+    from molpractice.solubility import selection_comparisons
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=150)
+    good, close, bad = (y + s * rng.normal(size=(2, 150)) for s in (0.3, 0.3, 1.0))
+    rows = [{"dropout": d, "descriptor readout": r, "val RMSE (mean)": float(np.sqrt(((p - y) ** 2).mean(1)).mean())}
+            for (d, r), p in [((0.1, True), good), ((0.2, True), close), ((0.1, False), bad)]]
+    sel = {"table": rows, "val_predictions": [good, close, bad], "y_val": y}
+    out = selection_comparisons(sel, n_boot=300)
+    best = int(np.argmin([r["val RMSE (mean)"] for r in rows]))
+    assert best in (0, 1) and len(out) == 2 and out["other"].iloc[-1] == "dropout 0.1, descriptors False"
+    assert out["verdict"].tolist() == ["no detectable difference", "chosen lower"]
+    assert (out["low"] <= out["diff"]).all() and (out["diff"] <= out["high"]).all()
+    assert not out.attrs["resolved"] and out.attrs["n_val"] == 150
+    assert selection_comparisons(dict(sel, table=[rows[0], rows[2]], val_predictions=[good, bad]),
+                                 n_boot=300).attrs["resolved"]
+    with pytest.raises(ValueError, match="no validation predictions"):
+        selection_comparisons({"table": [], "val_predictions": [], "y_val": None})
+
+
+def test_schedule_check_text_and_machine_description():
+    from molpractice.solubility import SCHEDULE_CHECK, machine_description, schedule_check_text
+
+    text = schedule_check_text()
+    for name, val in SCHEDULE_CHECK["rows"]:
+        assert name in text and f"{val:.3f}" in text
+    assert "-0.009" in text and "every longer schedule has the lower recorded mean" in text and "no interval" in text
+    assert "cores" in machine_description()
