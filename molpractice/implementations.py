@@ -18,6 +18,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -77,14 +78,69 @@ class Implementation:
         return f"Implementation({self.name!r})"
 
 
+def _file_stamp(module) -> tuple | None:
+    """``(mtime_ns, size)`` of a module's source file (None when it has none or it is gone)."""
+    path = getattr(module, "__file__", None)
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError):
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _reload(module):
+    """Re-execute ``module`` from its source file, also when the edit fell within the second of the last one.
+
+    The bytecode cache records the source's mtime in whole seconds, so a quick second save of a file of the same
+    size could be served from the stale ``.pyc``: that cache file is removed first. A module that is no longer
+    the one in ``sys.modules`` (a grader re-imported the package) is imported afresh instead.
+    """
+    name = module.__name__
+    path = getattr(module, "__file__", None)
+    if path:
+        try:
+            Path(importlib.util.cache_from_source(path)).unlink(missing_ok=True)
+        except (NotImplementedError, ValueError, OSError):
+            pass
+    importlib.invalidate_caches()
+    if sys.modules.get(name) is module:
+        return importlib.reload(module)
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)
+
+
 class _FallbackModule:
-    """A learner module whose stubbed functions and classes fall back to the reference."""
+    """A learner module whose stubbed functions and classes fall back to the reference.
+
+    The learner's file is watched: when it changed on disk since it was (re)loaded, the next attribute access
+    or call reloads it, prints one line saying so, and a stub that still falls back warns again. A function
+    taken from this module before the edit (``f = ch00.f``) also runs the new code, because it looks the
+    learner's function up at each call.
+    """
 
     def __init__(self, learner, reference):
         self._learner, self._reference = learner, reference
+        self._stamp = _file_stamp(learner)
+
+    def _fresh(self):
+        """The learner module, reloaded first if its file changed since it was loaded.
+
+        A reload that fails (e.g. a SyntaxError in the file) raises, and is tried again at the next access.
+        """
+        stamp = _file_stamp(self._learner)
+        if stamp is not None and stamp != self._stamp:
+            self._learner = _reload(self._learner)
+            self._stamp = stamp
+            _forget_notes(self._learner.__name__)
+            print(f"molpractice: reloaded {self._learner.__file__} (it changed on disk since it was loaded)",
+                  flush=True)
+        return self._learner
 
     def __getattr__(self, attr):
-        mine = getattr(self._learner, attr)
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        learner = self._fresh()
+        mine = getattr(learner, attr)
         if not callable(mine) or attr.startswith("_"):
             return mine
         ref = getattr(self._reference, attr, None)
@@ -92,12 +148,13 @@ class _FallbackModule:
             return mine
 
         if isinstance(mine, type):
-            return _fallback_class(mine, ref, self._learner.__name__)
+            return _fallback_class(lambda: getattr(self._fresh(), attr), ref, learner.__name__)
 
         @functools.wraps(mine)
         def call(*args, **kwargs):
+            current = getattr(self._fresh(), attr)
             try:
-                return mine(*args, **kwargs)
+                return current(*args, **kwargs)
             except NotImplementedError as err:
                 _note_fallback(self._learner.__name__, attr, err)
                 return ref(*args, **kwargs)
@@ -105,7 +162,7 @@ class _FallbackModule:
         return call
 
     def __dir__(self):
-        return dir(self._learner)
+        return dir(self._fresh())
 
     def __repr__(self):
         return f"<{self._learner.__name__} (stubs fall back to solutions)>"
@@ -123,14 +180,20 @@ def _stubbed_method(cls) -> str | None:
     return None
 
 
-def _fallback_class(mine, ref, module_name):
-    """A class is used whole: the learner's once none of its methods is a stub, else the reference."""
+def _fallback_class(current, ref, module_name):
+    """A class is used whole: the learner's once none of its methods is a stub, else the reference.
+
+    ``current()`` returns the learner's class as it is now (after any reload).
+    """
+    mine = current()
+
     def construct(*args, **kwargs):
-        stub = _stubbed_method(mine)
+        cls = current()
+        stub = _stubbed_method(cls)
         if stub is not None:
-            _note_fallback(module_name, mine.__name__, f"{mine.__name__}.{stub} is a stub")
+            _note_fallback(module_name, cls.__name__, f"{cls.__name__}.{stub} is a stub")
             return ref(*args, **kwargs)
-        return mine(*args, **kwargs)
+        return cls(*args, **kwargs)
 
     construct.__name__ = mine.__name__
     construct.__doc__ = mine.__doc__
@@ -140,12 +203,27 @@ def _fallback_class(mine, ref, module_name):
 _NOTED: set = set()
 
 
+def _forget_notes(module_name) -> None:
+    """After a reload, warn again about every stub of ``module_name`` that still falls back."""
+    for key in [k for k in _NOTED if k[0] == module_name]:
+        _NOTED.discard(key)
+
+
 def _note_fallback(module_name, attr, err):
+    """Warn once per function (and again after each reload of its file) that the reference is used for it.
+
+    ``_NOTED`` decides when a warning is due, so Python's per-line registry of shown warnings is not used
+    (it would hide the warning after a reload when the same cell runs again); warning filters still apply.
+    """
     key = (module_name, attr)
     if key not in _NOTED:
         _NOTED.add(key)
-        warnings.warn(f"{module_name}.{attr} is not implemented yet ({err}); using the reference "
-                      f"solution for now. Implement it, then run the check cell.", stacklevel=3)
+        caller = sys._getframe(2)  # the code that called the stub (through the fallback wrapper)
+        warnings.warn_explicit(
+            f"{module_name}.{attr} is not implemented yet ({err}); using the reference solution for now. "
+            f"Implement it, save the file, then run the check cell.", UserWarning,
+            caller.f_code.co_filename, caller.f_lineno, module=caller.f_globals.get("__name__", "<string>"),
+            registry=None, module_globals=caller.f_globals)
 
 
 def load_chapter(module: str, name: str | None = None, fallback: bool = True):
@@ -162,7 +240,7 @@ def load_chapter(module: str, name: str | None = None, fallback: bool = True):
     ensure_importable()
     learner = importlib.import_module(f"{name}.{module}")
     if name == "exercises":
-        importlib.reload(learner)  # pick up edits made since the notebook started
+        learner = _reload(learner)  # pick up edits made since the notebook started
         if fallback:
             return _FallbackModule(learner, importlib.import_module(f"solutions.{module}"))
     return learner
