@@ -17,23 +17,26 @@ def softmax_energy_stats(energies, temperature: float):
     Args:
         energies: (n,) array-like of finite energies, in any energy unit (e.g. kJ/mol, or multiples of
             k_B·T₀ for a reference temperature T₀).
-        temperature: T > 0 as an energy, k_B·T, in the same unit as the energies (so ``E / T`` is
+        temperature: finite T > 0 as an energy, k_B·T, in the same unit as the energies (so ``E / T`` is
             dimensionless).
     Returns:
-        ``(probs, expected_energy, entropy)``: probs a float64 numpy array (n,) summing to 1;
-        expected_energy and entropy plain floats (a numpy float64 scalar is fine, a 0-d array is not);
-        entropy in nats (0 ≤ S ≤ ln n).
-        The input array is not modified.
+        a tuple ``(probs, expected_energy, entropy)`` (not a list): probs a float64 numpy array (n,) summing
+        to 1; expected_energy and entropy plain floats (a numpy float64 scalar is fine, a 0-d array is
+        not); entropy in nats (0 ≤ S ≤ ln n). The input array is not modified.
+        Checked to float64 precision: probabilities within 1e-12 (absolute), <E> and S within 1e-9 for
+        energies of order 1 (<E> within 1e-8 for energies of ±1e4).
     Raises:
-        ValueError: if ``energies`` is empty, not one-dimensional or not finite, or ``temperature`` ≤ 0.
+        ValueError: if ``energies`` is empty, not one-dimensional or not finite, or ``temperature`` is not
+            finite or ≤ 0.
 
     Hint:
-        1. Idea: the textbook formula is right but exp(-E/T) overflows (E = -1e4, T = 1) or underflows.
-        2. Approach: shift every energy by the same constant before exponentiating; the factor it
-           introduces cancels between numerator and Z. Pick the constant that makes the largest
-           exponent exactly 0 (so the largest term is e^0 = 1).
-        3. Tricky detail: a probability can still underflow to 0, and then ln p is -inf and 0·(-inf) is
-           nan. Get ln p_i from the shifted exponents and ln Z (log-probabilities), not from p_i.
+        1. Idea: the textbook formula is right, but exp(-E/T) overflows (E = -1e4, T = 1) or underflows.
+           Adding the same constant to every energy changes no probability: the factor it introduces cancels
+           between numerator and Z, so you are free to choose that constant.
+        2. Approach: choose it so that the largest exponent is exactly 0. Then every term lies between 0 and 1
+           and Z between 1 and n: nothing overflows, and Z cannot underflow to 0.
+        3. Tricky detail: a single probability can still underflow to 0; its ln p is then -inf and 0·(-inf)
+           is nan. Get ln p_i from the shifted exponents and ln Z (log-probabilities), not from p_i.
     """
     energies = np.asarray(energies, dtype=np.float64)
     if energies.ndim != 1 or energies.size == 0:
@@ -42,12 +45,13 @@ def softmax_energy_stats(energies, temperature: float):
         bad = np.flatnonzero(~np.isfinite(energies))
         raise ValueError(f"energies must be finite; index {bad[0]} is {energies[bad[0]]}")
     if not np.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise ValueError(f"temperature must be finite and > 0, got {temperature}")
     # BEGIN SOLUTION
     logits = -(energies - energies.min()) / temperature  # max logit is exactly 0
-    log_z = np.log(np.exp(logits).sum())
-    log_probs = logits - log_z
-    probs = np.exp(log_probs)
+    weights = np.exp(logits)  # each in [0, 1], the largest exactly 1
+    z = weights.sum()  # 1 <= z <= n
+    probs = weights / z  # dividing by Z is the more accurate form (Blanchard, Higham & Higham 2021)
+    log_probs = logits - np.log(z)  # finite even where probs underflowed to 0
     expected_energy = float(np.dot(probs, energies))
     entropy = float(-np.dot(probs, log_probs))
     return probs, expected_energy, entropy

@@ -21,7 +21,7 @@ def _validate(energies, temperature):
     energies = np.asarray(energies, dtype=np.float64)
     if energies.ndim != 1 or energies.size == 0 or not np.all(np.isfinite(energies)):
         raise ValueError("bad energies")
-    if not temperature > 0:
+    if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError("bad temperature")
     return energies
 
@@ -143,6 +143,18 @@ def probs_as_list(energies, temperature):
     return p.tolist(), float(p @ energies), float(-(p @ logp))
 
 
+def temperature_not_checked_finite(energies, temperature):  # T = inf gives a uniform distribution, no error
+    energies = np.asarray(energies, dtype=np.float64)
+    if energies.ndim != 1 or energies.size == 0 or not np.all(np.isfinite(energies)) or temperature <= 0:
+        raise ValueError("bad input")
+    p, logp = _stable(energies, temperature)
+    return p, float(p @ energies), float(-(p @ logp))
+
+
+def returns_list(energies, temperature):
+    return list(ref.softmax_energy_stats(energies, temperature))
+
+
 def returns_none(energies, temperature):
     _validate(energies, temperature)
     return None
@@ -150,12 +162,14 @@ def returns_none(energies, temperature):
 
 WRONG = [no_shift, shift_by_max, entropy_from_log_p, entropy_in_bits, multiplies_by_temperature, no_minus_sign,
          mean_of_shifted_energies, shifts_in_place, float32, no_validation, returns_none,
-         shift_by_mean, no_finite_check, flattens_2d, zero_d_arrays, probs_as_list]
+         shift_by_mean, no_finite_check, flattens_2d, zero_d_arrays, probs_as_list,
+         temperature_not_checked_finite, returns_list]
 HINTS = {no_shift: "minimum", shift_by_max: "minimum", entropy_from_log_p: "log-probs",
          entropy_in_bits: "nats", shifts_in_place: "in place", float32: "float64", no_validation: "ValueError",
          multiplies_by_temperature: "divide by T", no_minus_sign: "minus sign", mean_of_shifted_energies:
          "original energies", shift_by_mean: "minimum", no_finite_check: "must be finite",
-         flattens_2d: "one-dimensional", zero_d_arrays: "float(...)", probs_as_list: "float64 numpy array"}
+         flattens_2d: "one-dimensional", zero_d_arrays: "float(...)", probs_as_list: "float64 numpy array",
+         temperature_not_checked_finite: "finite and > 0", returns_list: "return a tuple"}
 
 
 @pytest.mark.parametrize("wrong", WRONG, ids=lambda f: f.__name__)
@@ -179,6 +193,15 @@ def scipy_logsumexp(energies, temperature):
     return p, float(np.sum(p * energies)), float(log_z + np.sum(p * shifted) / temperature)
 
 
+def exp_of_log_probs(energies, temperature):
+    """Correct, written differently: the division-free form p = exp(ln p) (within the graders' tolerance)."""
+    energies = _validate(energies, temperature)
+    logits = -(energies - energies.min()) / temperature
+    logp = logits - np.log(np.exp(logits).sum())
+    p = np.exp(logp)
+    return p, float(p @ energies), float(-(p @ logp))
+
+
 def scipy_softmax(energies, temperature):
     """Correct, written differently: scipy.special.softmax and log_softmax."""
     from scipy.special import log_softmax, softmax
@@ -193,7 +216,7 @@ def test_every_wrong_variant_has_a_message_check():
     assert not missing, f"add the words the rejection must contain for {missing}"
 
 
-@pytest.mark.parametrize("correct", [scipy_logsumexp, scipy_softmax], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("correct", [scipy_logsumexp, scipy_softmax, exp_of_log_probs], ids=lambda f: f.__name__)
 def test_graders_accept(correct):
     impl = _impl(softmax_energy_stats=correct)
     for grader in _graders_of("0.1"):
