@@ -15,6 +15,7 @@ and the leakage curve with a fixed test set.
 ``coverage_differences``            paired coverage differences families − i.i.d. / − Butina (same test sets).
 ``icc_difference``                  ρ(a) − ρ(b) on the same molecules, with a cluster-bootstrap interval.
 ``sibling_summary``                 one printable line: quartiles and high-similarity shares of those pairs.
+``core_check_line``                 the sibling gain of a fixed-test run on the control label, as one line.
 ``fixed_curve_lines``               printable lines: the fixed test split, the training size, Holm's verdicts.
 ==================================  ===========================================================
 
@@ -446,6 +447,17 @@ def fixed_curve_lines(table, alpha: float = 0.05) -> list[str]:
         lines.append(f"steps with a detectable change after Holm: {', '.join(steps_yes) or 'none'}; "
                      f"no detectable change after Holm: {', '.join(steps_no) or 'none'}")
     return lines
+
+
+def core_check_line(table) -> str:
+    """One printable line from :func:`fixed_test_leakage_curve` run on the control label (no series effect): the
+    least strict cutoff's ``sibling gain`` — the test MSE with half of each test family in training minus with
+    none, same training size — with its paired interval and "no detectable difference" when it contains 0."""
+    r = table.iloc[0]
+    return (f"control label (no series effect), same test set, {int(r['n_train'])} training molecules: with half of "
+            f"each test family in training instead of none, the test MSE is lower by {r['sibling gain']:+.3f} "
+            f"[{r['sibling gain low']:+.3f}, {r['sibling gain high']:+.3f}]"
+            + ("" if r["sibling gain low"] > 0 or r["sibling gain high"] < 0 else " (no detectable difference)"))
 
 
 def coverage_lines(table) -> list[str]:

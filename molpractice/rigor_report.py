@@ -229,12 +229,15 @@ def _points(r) -> str:
     return f"{100 * r['difference']:+.1f} points [{100 * r['low']:+.1f}, {100 * r['high']:+.1f}]"
 
 
-def answer_interval_trust(coverage) -> str:
+def answer_interval_trust(coverage, core_check=None, alpha: float = 0.05) -> str:
     """Interview answer "is a bootstrap RMSE interval trustworthy with analogue series?", from
     :func:`~molpractice.family_studies.coverage_on_families` (largest test-family count; with its control). Gaps
     between groupings are the paired differences of :func:`~molpractice.family_studies.coverage_differences`
     (each worded by its own interval); without per-test-set hits the control's gap falls back to the unpaired
-    (conservative) interval."""
+    (conservative) interval. ``core_check``: optionally a
+    :func:`~molpractice.family_studies.fixed_test_leakage_curve` table run on the control label (no series
+    effect); its first row's ``sibling gain`` (siblings in training vs none, same training size) tests whether
+    seeing a family's core lowers the error without the constructed effect."""
     import numpy as np
 
     G = coverage["test families"].max()
@@ -253,6 +256,14 @@ def answer_interval_trust(coverage) -> str:
     rho_words += (f" (difference {rd['diff']:+.2f} [{rd['low']:+.2f}, {rd['high']:+.2f}], families resampled)" if rd
                   else " (point estimates, no interval)")
     butina = [x for x in cm.index if x.startswith("Butina")]
+    core_words = " (not measured separately)"
+    if core_check is not None:
+        c = core_check.iloc[0]
+        seen = c["sibling gain low"] > 0
+        core_words = (" (" + ("consistent with it: " if seen else "") + "without the series effect, the test MSE with "
+                      f"half of each test family in training is lower than with none, same training size, by "
+                      f"{c['sibling gain']:+.2f} [{c['sibling gain low']:+.2f}, {c['sibling gain high']:+.2f}]"
+                      + ("" if seen else ": no detectable difference") + ")")
 
     def butina_words(x):
         head = (f"at Butina distance {x.split()[1]} ({cm.loc[x, 'mean groups']:.0f} groups per test set) covered "
@@ -272,8 +283,7 @@ def answer_interval_trust(coverage) -> str:
             f"the family interval in {pmc(cm.loc['cluster'])}{iid_gap}; with the constructed series effect removed, "
             f"{pmc(cc.loc['i.i.d.'])} and {pmc(cc.loc['cluster'])} — "
             + ("the gap remains: family members share error on their own here, likely because a test family's core "
-               "is new to the model (not measured separately)" if own else
-               "no detectable gap: the constructed effect makes it")
+               "is new to the model" + core_words if own else "no detectable gap: the constructed effect makes it")
             + rho_words + ". Resample the unit that carries the shared error — here "
             "the families (= Murcko scaffolds, by construction)."
             + (" Fingerprint clusters " + "; ".join(butina_words(x) for x in butina) + "." if butina else "")

@@ -202,3 +202,13 @@ def test_size_summary_and_plots(small):
     ax = plots_statistics.plot_fixed_leakage_curve(curve)
     assert ax.get_ylabel().startswith("test RMSE")
     plt.close("all")
+
+
+def test_core_check_line_words_its_interval():
+    import pandas as pd
+
+    row = {"n_train": 100, "sibling gain": 0.04, "sibling gain low": 0.02, "sibling gain high": 0.07}
+    line = family_studies.core_check_line(pd.DataFrame([row]))
+    assert line.endswith("lower by +0.040 [+0.020, +0.070]") and "100 training molecules" in line
+    flat = family_studies.core_check_line(pd.DataFrame([dict(row, **{"sibling gain low": -0.01})]))
+    assert flat.endswith("(no detectable difference)")
