@@ -322,7 +322,8 @@ def fit_temperature(logits, labels) -> float:
         beyond a bound, that bound is returned: 100 when the logits point the wrong way (on average the
         true class's logit lies below its row's mean logit), 0.01 when they separate the classes
         perfectly (the true class has the largest logit in every row). The NLL at the returned T is
-        within 1e-6 of its minimum over that range.
+        within 1e-6 of its minimum over that range, and T itself within 0.1 % of the minimiser (0.2 % for
+        float32 inputs) — a tight tolerance for the search, since the NLL is flat near its minimum.
     Raises:
         ValueError: for empty logits, a shape or length mismatch, non-finite logits, or labels that are
             not integers in [0, C).

@@ -266,18 +266,48 @@ def pit_metrics(u, width68, width95, n_levels: int = 100) -> dict:
             "width68": float(np.mean(width68)), "width95": float(np.mean(width95))}
 
 
+def newcombe_paired_interval(both: int, new_only: int, old_only: int, neither: int,
+                             level: float = 0.95) -> tuple[float, float]:
+    """Score interval for the difference of two **paired** proportions p_new − p_old (Newcombe 1998, method 10:
+    Wilson score limits of each proportion combined with the φ correlation of the 2×2 table). ``both`` = covered by
+    both intervals, ``new_only`` = gained, ``old_only`` = lost, ``neither``. Stays inside [−1, 1] and is not
+    degenerate when no molecule changed. Raises ValueError for negative counts or an empty table."""
+    from scipy.stats import norm
+
+    a, b, c, d = (int(x) for x in (both, new_only, old_only, neither))
+    if min(a, b, c, d) < 0 or a + b + c + d == 0:
+        raise ValueError(f"counts must be non-negative with a positive total, got {(a, b, c, d)}")
+    n, z = a + b + c + d, float(norm.ppf(0.5 + level / 2))
+
+    def wilson(k):
+        p = k / n
+        centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return p, centre - half, centre + half
+
+    p1, l1, u1 = wilson(a + b)
+    p2, l2, u2 = wilson(a + c)
+    den = (a + b) * (c + d) * (a + c) * (b + d)
+    phi = (a * d - b * c) / math.sqrt(den) if den > 0 else 0.0
+    delta = p1 - p2
+    lo = delta - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    hi = delta + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return max(-1.0, lo), min(1.0, hi)
+
+
 def coverage_change(covered_old, covered_new, nested: bool) -> dict:
     """A change of interval coverage on the same molecules, by counting: ``gained`` (covered only by the new
     interval), ``lost`` (only by the old). With ``nested`` intervals (one contains the other for every molecule)
     the sign is fixed by construction, so no test is made; otherwise the exact McNemar p-value of the discordant
-    molecules (a binomial test at ½)."""
+    molecules (a binomial test at ½). Always: ``low`` / ``high``, Newcombe's paired score interval of the change
+    (:func:`newcombe_paired_interval`) — with nested intervals it bounds the *size* of a change whose sign is fixed."""
     from scipy.stats import binomtest
 
     old, new = np.asarray(covered_old, dtype=bool), np.asarray(covered_new, dtype=bool)
     gained, lost = int(np.sum(new & ~old)), int(np.sum(old & ~new))
     p = None if nested or gained + lost == 0 else float(binomtest(min(gained, lost), gained + lost, 0.5).pvalue)
+    lo, hi = newcombe_paired_interval(int(np.sum(new & old)), gained, lost, int(np.sum(~new & ~old)))
     return {"change": float(new.mean() - old.mean()), "gained": gained, "lost": lost, "nested": bool(nested),
-            "p_mcnemar": p, "kind": "coverage"}
+            "p_mcnemar": p, "low": lo, "high": hi, "interval": "Newcombe paired score", "kind": "coverage"}
 
 
 def recalibration_comparison(chapter3, val: dict, test: dict, n_boot: int | None = None, seed: int = 0,
@@ -293,11 +323,16 @@ def recalibration_comparison(chapter3, val: dict, test: dict, n_boot: int | None
     * ``nll`` (a smooth proper score): paired bootstrap interval over test molecules (:func:`paired_change`;
       the map stays fixed, so the interval is the test set's sampling error, not the fit's);
     * ``ece``, ``qce`` (binned, non-smooth): :func:`reference_change` — the change a calibrated raw model would
-      show under the same map (y* ~ N(μ, σ²) with the raw μ, σ; ``draws`` draws);
+      show under the same map (y* ~ N(μ, σ²) with the raw μ, σ; ``draws`` draws) — and, under ``"paired"``, the
+      paired BCa interval of the change over test molecules with ``reliable``: True only where the raw statistic
+      lies outside its calibrated band (away from 0, where |·| has its kink; Andrews 2000, Fang & Santos 2019), so
+      the interval is used for a verdict only there;
     * ``coverage68``, ``coverage95``: :func:`coverage_change` (molecules gained / lost; nested intervals fix the
-      sign — variance scaling always, isotonic when its interval contains or sits inside the raw one);
-    * ``width68``, ``width95``: a fixed multiple of σ for both maps, so the sign is fixed by construction: size
-      only (``kind`` "fixed").
+      sign — variance scaling always, isotonic when its interval contains or sits inside the raw one — and
+      Newcombe's paired score interval of the change);
+    * ``width68``, ``width95``: a fixed multiple of σ for both maps, so the sign is fixed by construction (``kind``
+      "fixed"); ``low``/``high``: paired BCa interval of the mean width change over test molecules (its size
+      varies with the test σ's).
     """
     from scipy.stats import norm
 
@@ -324,12 +359,22 @@ def recalibration_comparison(chapter3, val: dict, test: dict, n_boot: int | None
     changes, nested = {}, {}
     draw = gaussian_draw(m, sd)
     pit_stat = {"ece": interval_ece_from_pit, "qce": quantile_calibration_error_from_pit}
+    raw_band = calibrated_pit_reference(len(y), draws=max(int(draws), 5000))
+    pit_of = {"raw": lambda mm, ss, yy: pit(mm, ss, yy), "variance_scaled": lambda mm, ss, yy: pit(mm, root * ss, yy),
+              "isotonic": lambda mm, ss, yy: iso.transform(pit(mm, ss, yy))}
     for k, variant in enumerate(("variance_scaled", "isotonic")):
         for key, fn in pit_stat.items():
             new = lambda yy, f=pits[variant], fn=fn: fn(f(yy), n_levels)  # noqa: E731
             old = lambda yy, fn=fn: fn(pits["raw"](yy), n_levels)  # noqa: E731
             changes[(variant, key)] = reference_change(new, old, draw, metrics[variant][key] - metrics["raw"][key],
                                                        draws=draws, seed=seed + k)
+            raw_pos = band_position({"observed": metrics["raw"][key], **raw_band[key]})
+            paired = paired_change(lambda mm, ss, yy, f=pit_of[variant], fn=fn: fn(f(mm, ss, yy), n_levels),
+                                   lambda mm, ss, yy, fn=fn: fn(pit(mm, ss, yy), n_levels), (m, sd, y),
+                                   n_boot=n_boot, seed=seed)
+            changes[(variant, key)]["paired"] = {
+                **{x: paired[x] for x in ("low", "high", "verdict", "method")},
+                "raw_position": raw_pos, "reliable": raw_pos in ("above", "below")}
         for lvl in z:
             lo, hi = bounds[variant][lvl]
             nested[(variant, lvl)] = bool((lo >= -z[lvl] and hi <= z[lvl]) or (lo <= -z[lvl] and hi >= z[lvl]))
@@ -337,7 +382,11 @@ def recalibration_comparison(chapter3, val: dict, test: dict, n_boot: int | None
             changes[(variant, f"coverage{round(100 * lvl)}")] = coverage_change(
                 np.abs(zz) <= z[lvl], (zz >= lo) & (zz <= hi), nested[(variant, lvl)])
             key = f"width{round(100 * lvl)}"
-            changes[(variant, key)] = {"change": metrics[variant][key] - metrics["raw"][key], "kind": "fixed"}
+            w_old, w_new = 2 * z[lvl] * sd, (hi - lo) * sd
+            wc = paired_change(lambda a, b: float(np.mean(a)), lambda a, b: float(np.mean(b)), (w_new, w_old),
+                               n_boot=n_boot, seed=seed)
+            changes[(variant, key)] = {"change": metrics[variant][key] - metrics["raw"][key], "kind": "fixed",
+                                       "low": wc["low"], "high": wc["high"]}
     nll = lambda a, b, c: chapter3.gaussian_nll(a, s2 * b, c)  # noqa: E731
     changes[("variance_scaled", "nll")] = {**paired_change(nll, chapter3.gaussian_nll, (m, v, y), n_boot=n_boot,
                                                            seed=seed), "kind": "paired"}
@@ -354,13 +403,20 @@ def describe_change(c: dict | None) -> str:
         return "n/a"
     kind = c.get("kind", "paired")
     if kind == "reference":
-        return f"{c['change']:+.3f}; calibrated-reference band ({c['low']:+.3f}, {c['high']:+.3f}): {c['where']}"
+        out = f"{c['change']:+.3f}; calibrated-reference band ({c['low']:+.3f}, {c['high']:+.3f}): {c['where']}"
+        if "paired" in c:
+            pp = c["paired"]
+            out += (f"; paired BCa ({pp['low']:+.3f}, {pp['high']:+.3f})"
+                    + ("" if pp["reliable"] else " unreliable: raw inside its band"))
+        return out
     if kind == "coverage":
         tail = ("nested: sign fixed" if c["nested"] else
                 "no discordant molecule" if c["p_mcnemar"] is None else f"McNemar p = {c['p_mcnemar']:.2f}")
-        return f"{c['change']:+.3f} (+{c['gained']}/−{c['lost']} molecules; {tail})"
+        ci = f"; Newcombe ({c['low']:+.3f}, {c['high']:+.3f})" if "low" in c else ""
+        return f"{c['change']:+.3f} (+{c['gained']}/−{c['lost']} molecules; {tail}{ci})"
     if kind == "fixed":
-        return f"{c['change']:+.3f} (fixed multiple of σ: sign fixed, size only)"
+        ci = f"; BCa ({c['low']:+.3f}, {c['high']:+.3f})" if "low" in c else ""
+        return f"{c['change']:+.3f} (fixed multiple of σ: sign fixed{ci})"
     return f"{c['change']:+.3f} (paired 95% CI {c['low']:+.3f}, {c['high']:+.3f}) {c['verdict']}"
 
 

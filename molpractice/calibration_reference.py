@@ -16,6 +16,31 @@ from . import calibration_pit as _pit
 
 
 # ------------------------------------------------------------------------ reference values (calibrated)
+EDGE_SE = 2.0  # an observation within this many Monte Carlo SEs of a band end is "at the edge": no call
+
+
+def quantile_mc_se(values, q: float) -> float:
+    """Monte Carlo standard error of the ``q`` quantile of ``values`` (independent draws), from the binomial
+    distribution of the number of draws below it: the order statistics ⌊Bq ∓ 1.96·√(Bq(1 − q))⌋ bracket the true
+    quantile with about 95 % probability, so SE ≈ (their distance) / (2 · 1.96)."""
+    v = np.sort(np.asarray(values, dtype=float))
+    b = v.size
+    if b < 2:
+        return float("nan")
+    k = 1.959963984540054 * math.sqrt(b * q * (1 - q))
+    lo, hi = int(max(0, math.floor(b * q - k))), int(min(b - 1, math.ceil(b * q + k)))
+    return float((v[hi] - v[lo]) / (2 * 1.959963984540054))
+
+
+def band_summary(values) -> dict:
+    """``{"median", "low", "high", "low_se", "high_se"}``: the central 95 % band of ``values`` (calibrated draws)
+    and the Monte Carlo SE of each end (:func:`quantile_mc_se`)."""
+    values = np.asarray(values, dtype=float)
+    low, med, high = np.quantile(values, [0.025, 0.5, 0.975])
+    return {"median": float(med), "low": float(low), "high": float(high),
+            "low_se": quantile_mc_se(values, 0.025), "high_se": quantile_mc_se(values, 0.975)}
+
+
 REFERENCE_METRICS = ("spearman", "nll", "ece", "qce", "coverage68", "coverage95")
 
 
@@ -24,7 +49,8 @@ def reference_values(chapter3, mean, var, y, draws: int = 1000, seed: int = 0, n
 
     Draws y* ~ N(μ, σ²) with the model's own μ and σ on the same molecules ``draws`` times and recomputes
     every metric of :data:`REFERENCE_METRICS` (with ``chapter3``'s NLL and ECE). Returns ``{metric:
-    {"observed", "median", "low", "high", "fraction_below"}}`` — the reference median, its central 95 % band,
+    {"observed", "median", "low", "high", "low_se", "high_se", "fraction_below"}}`` — the reference median, its
+    central 95 % band, the Monte Carlo SE of each band end,
     and the fraction of calibrated draws below the observed value (near 0 or 1: the observation is outside
     what calibration gives).
     """
@@ -47,8 +73,7 @@ def reference_values(chapter3, mean, var, y, draws: int = 1000, seed: int = 0, n
     out = {}
     for key in REFERENCE_METRICS:
         values = np.array([s[key] for s in sims])
-        low, med, high = np.quantile(values, [0.025, 0.5, 0.975])
-        out[key] = {"observed": observed[key], "median": float(med), "low": float(low), "high": float(high),
+        out[key] = {"observed": observed[key], **band_summary(values),
                     "fraction_below": float(np.mean(values < observed[key]))}
     return out
 
@@ -57,7 +82,7 @@ def calibrated_pit_reference(n: int, draws: int = 1000, seed: int = 0, n_levels:
     """Reference bands of the PIT-only metrics (interval ECE, QCE, coverage68/95) for ``n`` molecules under
     calibration. A calibrated model's PIT values are i.i.d. uniform whatever its μ and σ, so these bands depend on
     n alone (unlike the Spearman's and the NLL's, which need the σ's). Returns ``{metric: {"median", "low",
-    "high"}}``."""
+    "high", "low_se", "high_se"}}`` (:func:`band_summary`)."""
     n_levels = int(n_levels or _pit._default("n_levels"))
     rng = np.random.default_rng(seed)
     sims = {"ece": [], "qce": [], "coverage68": [], "coverage95": []}
@@ -67,11 +92,7 @@ def calibrated_pit_reference(n: int, draws: int = 1000, seed: int = 0, n_levels:
         sims["qce"].append(_pit.quantile_calibration_error_from_pit(u, n_levels))
         sims["coverage68"].append(_pit.coverage_from_pit(u, 0.68))
         sims["coverage95"].append(_pit.coverage_from_pit(u, 0.95))
-    out = {}
-    for key, values in sims.items():
-        low, med, high = np.quantile(values, [0.025, 0.5, 0.975])
-        out[key] = {"median": float(med), "low": float(low), "high": float(high)}
-    return out
+    return {key: band_summary(values) for key, values in sims.items()}
 
 
 
@@ -122,17 +143,19 @@ def reference_change(statistic_new, statistic_old, draw, observed: float, draws:
     This is the yardstick for changes of binned calibration errors (ECE, QCE), for which no bootstrap interval —
     percentile or BCa — is reliable near perfect calibration: they are absolute values of step functions, and at
     calibration |·| sits at its kink. Returns ``{"change": observed, "median", "low", "high"`` (central 95 %),
-    ``"fraction_below", "where"}`` with ``where`` = "inside" / "below" / "above" the band.
+    ``"low_se", "high_se"`` (Monte Carlo SE of the ends), ``"fraction_below", "where"}`` with ``where`` = "inside"
+    / "below" / "above" the band, or "at the edge" within :data:`EDGE_SE` Monte Carlo SEs of an end (no call).
     """
     rng = np.random.default_rng(seed)
     values = np.empty(int(draws))
     for i in range(int(draws)):
         y = draw(rng)
         values[i] = statistic_new(y) - statistic_old(y)
-    low, med, high = (float(x) for x in np.quantile(values, [0.025, 0.5, 0.975]))
-    where = "inside" if low <= observed <= high else "below" if observed < low else "above"
-    return {"change": float(observed), "median": med, "low": low, "high": high,
-            "fraction_below": float(np.mean(values < observed)), "where": where, "kind": "reference"}
+    band = band_summary(values)
+    pos = band_position({"observed": observed, **band})
+    where = {"in": "inside", "at the edge": "at the edge"}.get(pos, pos)
+    return {"change": float(observed), **band, "fraction_below": float(np.mean(values < observed)), "where": where,
+            "kind": "reference"}
 
 
 def gaussian_draw(mean, std):
@@ -184,17 +207,28 @@ def configuration_table(configurations: dict):
 
 
 def band_position(r: dict) -> str:
-    """"in" / "above" / "below" for ``{"observed", "low", "high"}``."""
-    return "in" if r["low"] <= r["observed"] <= r["high"] else "above" if r["observed"] > r["high"] else "below"
+    """"in" / "above" / "below" for ``{"observed", "low", "high"}``; "at the edge" when the observation lies within
+    :data:`EDGE_SE` Monte Carlo SEs (``low_se`` / ``high_se``, when given) of a band end — a borderline call either
+    way, counted neither as in nor as outside."""
+    x = r["observed"]
+    for end, se in (("low", "low_se"), ("high", "high_se")):
+        s = r.get(se)
+        if s is not None and math.isfinite(s) and abs(x - r[end]) <= EDGE_SE * s:
+            return "at the edge"
+    return "in" if r["low"] <= x <= r["high"] else "above" if x > r["high"] else "below"
 
 
 def outside_lines(configurations: dict) -> list[str]:
     """Per split: which (configuration, metric) pairs lie outside their calibrated band, counted over all checks
-    (no multiplicity adjustment: with many 95 % bands about 1 in 20 true-null checks falls outside by chance)."""
+    (no multiplicity adjustment: with many 95 % bands about 1 in 20 true-null checks falls outside by chance).
+    Checks "at the edge" (within :data:`EDGE_SE` Monte Carlo SEs of a band end) are listed apart and not counted."""
     lines = []
     for split, confs in configurations.items():
         checks = [(name, key, band_position(r)) for name, ref in confs.items() for key, r in ref.items()]
-        out = [f"{name} {key} ({pos})" for name, key, pos in checks if pos != "in"]
+        out = [f"{name} {key} ({pos})" for name, key, pos in checks if pos in ("above", "below")]
+        edge = [f"{name} {key}" for name, key, pos in checks if pos == "at the edge"]
         lines.append(f"{split:>8}: {len(out)} of {len(checks)} checks outside their calibrated band"
-                     + (f": {', '.join(out)}" if out else "") + " (unadjusted for multiplicity)")
+                     + (f": {', '.join(out)}" if out else "") + " (unadjusted for multiplicity)"
+                     + (f"; at the edge (within {EDGE_SE:g} Monte Carlo SE of a band end, no call, not counted): "
+                        f"{', '.join(edge)}" if edge else ""))
     return lines

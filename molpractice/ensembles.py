@@ -13,13 +13,17 @@ Protocol (the notebook and the benchmark follow it):
 
 * data: chapter 1's merged solubility set; splits: chapter 1's random split and deterministic scaffold
   split (80/10/10), see :mod:`molpractice.splits`;
-* every choice of the present protocol is made without the test part: the mean–variance members' recipe (β of
-  the β-NLL loss and their early-stopping criterion) by cross-validation inside the scaffold training part
-  (``RECIPE_RULE``, ``RECIPE_EVIDENCE``, ``molpractice bench ch03 --recipes``) — the 127 validation molecules
-  are too few to tell recipes apart on error ranking —; early stopping (validation RMSE for the mean–variance
-  and MSE regressors, validation log loss for classifiers), the variance scale s² and the temperature T on the
-  **validation** part; the class threshold logS > −4 (100 µM, the "insoluble" boundary of AqSolDB, Sorkun et
-  al. 2019) was fixed before any model was trained; the test part is scored once per reported configuration;
+* no choice of the present protocol looks at *the scaffold split's* test part: the mean–variance members' recipe
+  (β of the β-NLL loss and their early-stopping criterion) is chosen by cross-validation inside the scaffold
+  training part (``RECIPE_RULE``, ``RECIPE_EVIDENCE``, ``molpractice bench ch03 --recipes``) — the 127 validation
+  molecules are too few to tell recipes apart on error ranking —; early stopping (validation RMSE for the
+  mean–variance and MSE regressors, validation log loss for classifiers), the variance scale s² and the temperature
+  T on each split's **validation** part; the class threshold logS > −4 (100 µM, the "insoluble" boundary of
+  AqSolDB, Sorkun et al. 2019) was fixed before any model was trained; the test part is scored once per reported
+  configuration. The two splits partition the same molecules, so the *random* split's test part is not untouched:
+  most of its molecules lie in the scaffold training part (whose out-of-fold labels chose the recipe) and some in
+  the scaffold validation part (on which chapter 1 chose dropout and the descriptor readout, and every fold
+  ensemble was early-stopped and variance-scaled); :func:`split_overlap` counts them;
 * history, disclosed: the scaffold test set was scored under two earlier recipes of this chapter (β = 0 with
   RMSE or NLL stopping) before β-NLL and the cross-validation rule were introduced, and targets were withdrawn
   after reading it (``RECIPE_EVIDENCE_PROVENANCE``), so its numbers are not an untouched test of the recipe;
@@ -134,6 +138,47 @@ def prepare_splits(chapter1, df, splits=SPLITS, use_descriptors: bool | None = N
                               {p: y[idx] for p, idx in index.items()},
                               {p: [smiles[i] for i in idx] for p, idx in index.items()})
     return out
+
+
+def split_overlap(data: dict, part: str = "test", of: str = "random", against: str = "scaffold") -> dict:
+    """Where the molecules of ``data[of].index[part]`` lie in the other split's parts (positions in the full set).
+
+    Returns ``{"n": size of the part, "train", "val", "test": counts in ``against``'s parts, "outside": positions of
+    the part's molecules in ``against``'s test part only}`` — for the random split's test part: how many molecules
+    the recipe cross-validation (scaffold train) and chapter 1's validation choice (scaffold val) have read.
+    Raises ValueError naming a missing split."""
+    for name in (of, against):
+        if name not in data:
+            raise ValueError(f"split {name!r} not in data (have {sorted(data)})")
+    mine = np.asarray(data[of].index[part])
+    out = {"n": int(mine.size)}
+    for p in ("train", "val", "test"):
+        out[p] = int(np.isin(mine, data[against].index[p]).sum())
+    out["outside"] = np.sort(mine[np.isin(mine, data[against].index["test"])])
+    return out
+
+
+def overlap_line(data: dict) -> str:
+    """The sentence notebook 03 prints about :func:`split_overlap` of the random split's test part."""
+    o = split_overlap(data)
+    return (f"random split's {o['n']} test molecules: {o['train']} in the scaffold training part (read by the recipe "
+            f"cross-validation, out of fold), {o['val']} in the scaffold validation part (read by chapter 1's "
+            f"dropout/descriptor choice and by every fold ensemble's early stopping and s²), {o['test']} in the "
+            "scaffold test part (read by no choice)")
+
+
+# Where each setting came from (notebook 03 prints it next to SETTINGS; finding 14 of review 03e).
+SETTINGS_ORIGIN = {
+    "hidden, num_layers, lr, batch_size, weight_decay": "chapter 1's GNN settings (molpractice.solubility.SETTINGS), "
+    "set by hand there, not tuned on any split of this chapter",
+    "dropout, use_descriptors": "chosen by chapter 1 on its scaffold validation part "
+    "(molpractice.solubility.select_gnn_settings)",
+    "beta, select_on": "chosen by RECIPE_RULE on cross-validation inside the scaffold training part (RECIPE_EVIDENCE)",
+    "members, epochs, patience, mc_passes": "set by hand when the chapter was written (a CPU budget: issue 17's ≤ 60 s "
+    "per model); not chosen on validation or cross-validation — whether the epoch cap binds is printed after training",
+    "threshold": "fixed before any model was trained (AqSolDB's 'insoluble' boundary)",
+    "n_levels, n_bins, n_boot": "metric and bootstrap resolution, fixed before any test set was read",
+}
 
 
 def labels_above(y, threshold: float) -> np.ndarray:
@@ -396,8 +441,8 @@ RECIPE_RULE = (
     "recipe's, choose the lowest pooled NLL after variance scaling (a proper score: it rewards accuracy and errors "
     "ranked by σ; the scale itself is fitted anyway). Fixed before the cross-validation numbers were computed — "
     "after the scaffold test set had been read under two earlier recipes of this chapter (β = 0, stopping on RMSE "
-    "or on NLL), when neither β-NLL nor this rule existed yet; in the cross-validation itself the test part is not "
-    "touched.")
+    "or on NLL), when neither β-NLL nor this rule existed yet; in the cross-validation itself the scaffold test part is "
+    "not touched (the random split's test molecules are: most lie in the scaffold training part).")
 
 
 def scaffold_folds(smiles, chapter1, folds: int) -> list[np.ndarray]:
@@ -489,8 +534,11 @@ def choose_recipe(rows: list[dict]) -> tuple[dict, str]:
 RECIPE_EVIDENCE_PROVENANCE = dict(
     command="molpractice bench ch03 --recipes", mode="full", folds=RECIPE_FOLDS, members_per_fold=5,
     commit="a0a501d", date="2026-11-23",
-    rerun="not re-run since a0a501d; the later trainer refactors (8227372, a807cf6, cfec4c7) state bit-identical "
-          "training results (their tests), which was not checked by re-running this cross-validation (~40 CPU-min)",
+    rerun="not re-run since a0a501d; commits to the trainer and ensembles since (git log a0a501d..HEAD -- "
+          "molpractice/training.py molpractice/ensembles.py molpractice/batching.py): 8227372, a807cf6, cfec4c7, "
+          "d863a48, ad7a5ec, 64a141a, 21a7eac, 717a02b, 52ff2e8, 015f829 — the trainer refactors among them "
+          "(8227372, a807cf6, cfec4c7, 64a141a, 21a7eac) and the worker processes (015f829) state bit-identical "
+          "training results (their tests); none was checked by re-running this cross-validation (~40 CPU-min)",
     history="the scaffold test set was scored under two earlier recipes of this chapter (β = 0 stopping on RMSE, "
             "6d297f0; β = 0 stopping on NLL, 486b29f) before β-NLL and RECIPE_RULE were introduced (a0a501d), and "
             "issue 17 withdrew targets after reading it",

@@ -12,6 +12,7 @@ None), titles it, labels the axes with units and returns the ``Axes``; matplotli
 ``plot_binned_by_similarity``   mean of several per-molecule quantities per similarity bin.
 ``plot_interval_widths``        bootstrap interval widths vs number of test molecules.
 ``plot_rmse_vs_rmv``            RMSE vs root mean variance per σ bin (ENCE), the ideal diagonal.
+``plot_validation_histories``   validation RMSE per epoch of each member, the epoch cap and best epochs.
 ==============================  ==============================================================
 
 The mean absolute gap of ``coverage_curve`` is the regression ECE, and the bin-share-weighted gap of
@@ -271,3 +272,29 @@ def plot_rmse_vs_rmv(curves: Mapping[str, tuple], ax=None, unit: str = "log10(mo
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left")
     return ax
+
+
+def plot_validation_histories(histories: Sequence[Mapping], cap: int | None = None, ax=None,
+                              title: str = "Validation RMSE per epoch", unit: str = "log10(mol/L)"):
+    """One line per member: its validation RMSE (``history["val_rmse"]``) per epoch, a dot at its best epoch
+    (``history["best_epoch"]``, 0-based) and, when given, the epoch cap as a dotted vertical line — a curve still
+    falling at the cap was stopped by the cap, not by early stopping. Raises ValueError for an empty list or a
+    history without ``val_rmse``."""
+    if not histories:
+        raise ValueError("need at least one history")
+    ax = _axes(ax)
+    for seed, h in enumerate(histories):
+        if "val_rmse" not in h or not len(h["val_rmse"]):
+            raise ValueError(f"history {seed} has no 'val_rmse' values")
+        v = np.asarray(h["val_rmse"], dtype=float)
+        line, = ax.plot(np.arange(1, v.size + 1), v, lw=1, label=f"seed {seed}")
+        b = int(h.get("best_epoch", int(np.argmin(v))))
+        ax.plot([b + 1], [v[b]], "o", color=line.get_color(), ms=4)
+    if cap is not None:
+        ax.axvline(cap, ls=":", color="k", lw=1, label=f"cap ({cap} epochs)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation RMSE [{unit}]")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return ax
+

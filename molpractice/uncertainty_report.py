@@ -92,7 +92,9 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
     null of the ECE (``ece_null_*``), T's bootstrap interval over validation molecules (``temperature_ci``) and,
     for the scaled rows, the change of the test ECE vs raw against the change a calibrated raw source would show
     under the same T (``ece_change_vs_raw``: :func:`molpractice.calibration.reference_change`, labels redrawn as
-    Bernoulli(p̂_raw); no bootstrap interval is reliable for a binned calibration error)."""
+    Bernoulli(p̂_raw); no bootstrap interval is reliable for a binned calibration error), and the paired BCa
+    intervals of the smooth proper scores' changes (T-scaled − raw, test molecules: ``log_loss_change_vs_raw``,
+    ``brier_change_vs_raw``; :func:`molpractice.calibration.paired_change`), ``None`` on the raw rows."""
     threshold = SETTINGS.current().threshold if threshold is None else threshold
     lab_va, lab_te = labels_above(data.y["val"], threshold), labels_above(data.y["test"], threshold)
     sources = {"regression_ensemble": (exceedance_probability(gaussian_pred["val_mean"], gaussian_pred["val_var"],
@@ -113,6 +115,13 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
                                     lambda yy, f=ece_at(1.0), pp=p_te: f(pp, yy),
                                     lambda rng, pp=p_te: (rng.random(pp.size) < pp).astype(int),
                                     ece_at(temperature)(p_te, lab_te) - ece_at(1.0)(p_te, lab_te), draws=draws)
+        p_te_t = sigmoid(logit(p_te) / temperature)
+        ll = lambda pp, yy: float(-np.mean(yy * np.log(np.clip(pp, 1e-12, 1)) + (1 - yy) * np.log(np.clip(1 - pp, 1e-12, 1))))  # noqa: E731
+        br = lambda pp, yy: float(np.mean((pp - yy) ** 2))  # noqa: E731
+        smooth = {f"{key}_change_vs_raw": {**C.paired_change(lambda a, b, yy, f=f: f(a, yy), lambda a, b, yy, f=f: f(b, yy),
+                                                            (p_te_t, p_te, lab_te.astype(float)), n_boot=n_boot),
+                                           "kind": "paired"}
+                  for key, f in (("log_loss", ll), ("brier", br))}
         p_va_t = sigmoid(logit(p_va) / temperature)
         ece_val = {"raw": chapter3.classification_ece(p_va, lab_va), "temperature_scaled":
                    chapter3.classification_ece(p_va_t, lab_va)}
@@ -123,7 +132,8 @@ def evaluate_classification(chapter3, data: SplitData, gaussian_pred: dict, clas
             rows.append({"model": name, "variant": variant, "split": data.name, "threshold": threshold,
                          "temperature": temperature, "temperature_fitted_on": "validation",
                          "ece_val": ece_val[variant],
-                         "temperature_ci": (t_lo, t_hi), "ece_change_vs_raw": change if variant != "raw" else None, **m,
+                         "temperature_ci": (t_lo, t_hi), "ece_change_vs_raw": change if variant != "raw" else None,
+                         **{k: (v if variant != "raw" else None) for k, v in smooth.items()}, **m,
                          "ece_ci_low": lo, "ece_ci_high": hi, "ece_boot_mean": float(np.mean(boot)),
                          "ece_null_median": null["median"], "ece_null_low": null["low"],
                          "ece_null_high": null["high"], "ece_null_p": null["p_value"],

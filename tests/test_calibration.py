@@ -241,3 +241,59 @@ def types_ns(**kw):
     import types
 
     return types.SimpleNamespace(**kw)
+
+
+# ------------------------------------------------------------------------------------------- review 03e
+def test_newcombe_paired_interval_contains_the_change_and_flips_with_the_roles():
+    lo, hi = C.newcombe_paired_interval(100, 11, 0, 17)
+    assert lo < 11 / 128 < hi and lo > 0  # 11 gained, none lost: the change is detectably positive
+    nlo, nhi = C.newcombe_paired_interval(100, 0, 11, 17)
+    assert (nlo, nhi) == pytest.approx((-hi, -lo))
+    lo0, hi0 = C.newcombe_paired_interval(120, 0, 0, 8)
+    assert lo0 < 0 < hi0 and -1 <= lo0 and hi0 <= 1  # nothing changed: not degenerate, contains 0
+    # large n: close to the Wald interval of paired proportions
+    a, b, c, d = 4000, 300, 200, 500
+    n = a + b + c + d
+    delta = (b - c) / n
+    se = math.sqrt((b + c) / n - delta ** 2) / math.sqrt(n)
+    assert C.newcombe_paired_interval(a, b, c, d) == pytest.approx((delta - 1.96 * se, delta + 1.96 * se), abs=0.002)
+    with pytest.raises(ValueError, match="non-negative"):
+        C.newcombe_paired_interval(-1, 0, 0, 1)
+    ch = C.coverage_change([True] * 10 + [False] * 5, [True] * 15, nested=True)
+    assert ch["gained"] == 5 and ch["low"] > 0 and "Newcombe" in ch["interval"]
+
+
+def test_band_ends_carry_monte_carlo_se_and_edge_calls_are_not_counted():
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(4000)
+    from molpractice.calibration_reference import quantile_mc_se
+
+    se = quantile_mc_se(v, 0.975)
+    # binomial order-statistic SE of the 97.5 % quantile of N(0, 1): sqrt(q(1-q)/B) / φ(1.96)
+    assert se == pytest.approx(math.sqrt(0.975 * 0.025 / 4000) / stats.norm.pdf(1.96), rel=0.25)
+    band = C.calibrated_pit_reference(128, draws=1000)["ece"]
+    assert band["high_se"] > 0 and band["low_se"] > 0
+    assert C.band_position({"observed": band["high"] + band["high_se"], **band}) == "at the edge"
+    assert C.band_position({"observed": band["high"] + 10 * band["high_se"] + 0.01, **band}) == "above"
+    confs = {"s": {"m": {"ece": {"observed": band["high"], **band}, "qce": {"observed": 0.5, **band}}}}
+    line = C.outside_lines(confs)[0]
+    assert "1 of 2 checks outside" in line and "at the edge" in line and "m ece" in line.split("at the edge")[1]
+
+
+def test_recalibration_changes_carry_paired_intervals_flagged_where_unreliable():
+    rng = np.random.default_rng(5)
+    n = 128
+    m, v = rng.normal(size=n), rng.uniform(0.2, 1.0, n)
+    val = {"mean": m, "var": v, "y": m + 0.6 * np.sqrt(v) * rng.standard_normal(n)}
+    test = {"mean": m, "var": v, "y": m + 0.6 * np.sqrt(v) * rng.standard_normal(n)}  # under-confident raw σ
+    rc = C.recalibration_comparison(ch03, val, test, n_boot=200, draws=100)
+    pe = rc["changes"][("variance_scaled", "ece")]["paired"]
+    assert pe["reliable"] and pe["raw_position"] == "above" and pe["low"] <= pe["high"]
+    w = rc["changes"][("variance_scaled", "width95")]
+    assert w["low"] <= w["change"] <= w["high"] and w["high"] < 0  # s² < 1 narrows every interval
+    cov = rc["changes"][("variance_scaled", "coverage95")]
+    assert cov["low"] <= cov["change"] <= cov["high"]
+    calibrated = {"mean": m, "var": v, "y": m + np.sqrt(v) * rng.standard_normal(n)}
+    rc2 = C.recalibration_comparison(ch03, calibrated, calibrated, n_boot=100, draws=100)
+    assert not rc2["changes"][("isotonic", "qce")]["paired"]["reliable"]
+    assert "unreliable" in C.describe_change(rc2["changes"][("isotonic", "qce")])

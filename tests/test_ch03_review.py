@@ -10,6 +10,7 @@ import pytest
 
 from molpractice import calibration as C
 from molpractice import calibration_verdicts as V
+from molpractice import plots_calibration as PC
 from molpractice import uncertainty_report as R
 from solutions import ch03_uncertainty as ch03
 
@@ -67,7 +68,7 @@ def test_spearman_reconciliation_follows_the_numbers():
     assert "contains both" not in above and "marginal evidence" in above and "n = 128" in above
     assert "n = 1019 pooled over 4 fold ensembles" in above and "folds -0.08, +0.18, +0.09, -0.20" in above
     assert "own calibrated band was not computed" in above and "not its yardstick" in above
-    assert "below the test set's calibrated median 0.15" in above and "no claim that σ ranks the errors" in above
+    assert "calibrated median" not in above and "no claim that σ ranks the errors" in above
     none = V.spearman_reconciliation(sp, (-0.05, 0.33), -0.003, 128)
     assert "not detectably different from 0" in none and "no claim that σ ranks" in none
 
@@ -84,7 +85,14 @@ def test_similarity_relation_lines_give_a_verdict_per_interval():
                   "epistemic σ": (-0.07, -0.25, 0.13, "no detectable relation")}}
     concl = V.similarity_conclusion(fake)[0]
     assert "epistemic part (members' disagreement) shows no detectable relation" in concl
-    assert "comes from the variance head" in concl
+    assert "aleatoric part shows the same relation as the total" in concl and "comes from" not in concl
+    fake["s"]["epistemic share"] = 0.11
+    fake["s"]["aleatoric − epistemic"] = (-0.15, -0.4, 0.1, "no detectable difference")
+    concl = V.similarity_conclusion(fake)[0]
+    assert "~11.0% of the variance" in concl and "(~89% of the variance)" in concl and "by construction" in concl
+    assert "paired: -0.15, 95% CI -0.40 to +0.10 → no detectable difference" in concl
+    assert "aleatoric − epistemic (paired" in line
+    fake["s"].pop("aleatoric − epistemic")
     fake["s"]["aleatoric σ"] = (-0.1, -0.3, 0.02, "no detectable relation")
     assert "not attributable to one part" in V.similarity_conclusion(fake)[0]
 
@@ -149,9 +157,19 @@ def test_recalibration_summary_and_ece_null_verdicts_follow_the_numbers():
                                  ("isotonic", "width95"): {"change": 0.19, "kind": "fixed"}}}}
     line = V.recalibration_summary_lines(recal)[0]
     assert "ece -0.050 below its calibrated-reference band" in line and "nll +0.010 (no detectable change" in line
-    assert "coverage68 +0.023 (+3/−0 molecules; sign fixed by nested intervals: size only)" in line
+    assert "coverage68 +0.023 (+3/−0 molecules; sign fixed by nested intervals)" in line
     assert "isotonic: ece +0.010 inside its calibrated-reference band" in line and "width95 +0.190 (fixed" in line
-    assert "higher" not in line and "lower than a calibrated raw σ" in line  # no bootstrap verdict words
+    assert "higher" not in line and "the map lowered the error more" in line  # no bootstrap verdict words
+    rose = {"change": 0.002, "low": 0.005, "high": 0.047, "where": "below", "kind": "reference",
+            "paired": {"low": -0.01, "high": 0.02, "verdict": "no detectable change", "raw_position": "in",
+                       "reliable": False}}
+    line = V.recalibration_summary_lines({"toy": {"changes": {("isotonic", "qce"): rose}}})[0]
+    assert "rose by +0.002 (no improvement)" in line and "not that the map helped" in line and "lowered" not in line
+    assert "unreliable (raw qce in its calibrated band" in line
+    rose["paired"].update(reliable=True, raw_position="above", verdict="higher")
+    assert "→ higher" in V.recalibration_summary_lines({"toy": {"changes": {("isotonic", "qce"): rose}}})[0]
+    edge = {**inside, "where": "at the edge"}
+    assert "no call" in V.recalibration_summary_lines({"toy": {"changes": {("isotonic", "ece"): edge}}})[0]
     assert V.ece_null_verdict(0.02, 0.03, 0.09).startswith("below the calibrated band")
     below = V.ece_null_verdict(0.02, 0.03, 0.09, 0.002)
     assert "two-sided p = 0.002" in below and "not a valid yardstick" in below and "rejected" in below
@@ -208,8 +226,9 @@ def test_cv_calibration_lines_read_out_of_fold_numbers_against_their_own_band():
     assert "ece 0.080" in lines[0] and ": above)" in lines[0] and lines[0].endswith("← chosen")
     assert "ece 0.012" in lines[1] and ": inside)" in lines[1] and "chosen" not in lines[1]
     test_ref = {"ece": {"observed": 0.018, "median": 0.025, "low": 0.013, "high": 0.059}}
-    s = V.cv_calibration_summary(ev, {"beta": 0.5, "select_on": "rmse"}, test_ref, 128, draws=200)
-    assert "detectable miscalibration out of fold" in s and "over-covers" in s and "inside its band" in s
+    s = V.cv_calibration_summary(ev, {"beta": 0.5, "select_on": "rmse"}, test_ref, 128, draws=1000)
+    assert "detectable miscalibration out of fold" in s and "at the upper edge of its band" in s and "inside its band" in s
+    assert "983 of 1019 molecules, exact binomial p 0.031" in s and "not robust to scaffold clustering" in s
     assert "n = 128" in s and "n = 1019" in s
 
 
@@ -267,7 +286,7 @@ def test_configuration_references_cover_every_reported_configuration():
     assert set(confs["isotonic"]) == {"ece", "qce", "coverage68", "coverage95"}
     for ref in confs.values():
         for r in ref.values():
-            assert r["low"] <= r["high"] and C.band_position(r) in ("in", "above", "below")
+            assert r["low"] <= r["high"] and C.band_position(r) in ("in", "above", "below", "at the edge")
 
 
 def test_ensemble_vs_members_lines_read_the_ece_change_as_a_size_against_each_band():
@@ -284,8 +303,10 @@ def test_q1_answer_starts_from_the_out_of_fold_evidence_and_compares_like_with_l
     conformal = {"q": 1.6, "n_cal": 127, "coverage": 0.9, "coverage_ci": (0.84, 0.95)}
     row = dict(beta=0.5, select_on="rmse", n=1019, ece_recal=0.080, coverage95_recal=0.965, spearman=-0.003,
                spearman_folds=[-0.08, 0.18, 0.09, -0.20])
-    q = V.q1_answer({}, confs, recal, conformal, row, len(y), draws=200)
-    assert q.startswith("Q1. Start from the larger evidence") and "over-covers out of scaffold" in q
+    q = V.q1_answer({}, confs, recal, conformal, row, len(y), draws=1000)
+    assert q.startswith("Q1. Start from the larger evidence") and "detectably miscalibrated by its ECE" in q
+    assert "983 of 1019, exact binomial p 0.031" in q and "at the upper edge" in q and "not robust to scaffold clustering" in q
+    assert "not evaluated in this notebook" in q and "scaffold-grouped folds" in q
     assert "raw out-of-fold ECE and coverage were not stored" in q and "variance-scaled ECE" in q
     assert "gives no reason" not in q and ("cannot tell whether a rescale is needed" in q or "wants a rescale" in q)
     assert "Benjamini & Yekutieli 2005" in q and "Bao et al. 2024" in q and "conformal selection (Jin & Candès" in q
@@ -302,3 +323,75 @@ def test_recipe_rule_and_evidence_disclose_their_history():
     assert "raw ECE" in prov["stored"] and "6d297f0" in prov["history"] and "486b29f" in prov["history"]
     assert all(set(r) >= {"ece_recal", "coverage95_recal"} and "ece" not in r for r in E.RECIPE_EVIDENCE)
     assert "assay" not in E.SETTINGS.doc["threshold"] and "AqSolDB" in E.SETTINGS.doc["threshold"]
+
+
+# ------------------------------------------------------------------------------------------- review 03e
+def _split(name, tr, va, te):
+    from molpractice.ensembles import SplitData
+
+    idx = {"train": np.asarray(tr), "val": np.asarray(va), "test": np.asarray(te)}
+    return SplitData(name, idx, {}, {}, {})
+
+
+def test_split_overlap_counts_where_the_random_test_molecules_lie():
+    from molpractice import ensembles as E
+
+    data = {"random": _split("random", [0, 1, 2, 3], [4, 5], [6, 7, 8, 9]),
+            "scaffold": _split("scaffold", [6, 7, 0, 1], [8, 2], [9, 3, 4, 5])}
+    o = E.split_overlap(data)
+    assert (o["n"], o["train"], o["val"], o["test"]) == (4, 2, 1, 1) and o["outside"].tolist() == [9]
+    line = E.overlap_line(data)
+    assert "2 in the scaffold training part" in line and "1 in the scaffold validation part" in line
+    with pytest.raises(ValueError, match="'scaffold' not in data"):
+        E.split_overlap({"random": data["random"]})
+    assert set(E.SETTINGS_ORIGIN) and "not chosen on validation" in " ".join(E.SETTINGS_ORIGIN.values())
+    assert "015f829" in E.RECIPE_EVIDENCE_PROVENANCE["rerun"] and "64a141a" in E.RECIPE_EVIDENCE_PROVENANCE["rerun"]
+
+
+def test_training_cap_lines_say_whether_the_cap_set_the_training_length():
+    import types
+
+    flat = {"val_rmse": [1.0, 0.8] + [0.7] * 8, "best_epoch": 2}
+    falling = {"val_rmse": list(np.linspace(1.0, 0.5, 10)), "best_epoch": 9}
+    stopped = {"val_rmse": [1.0, 0.6, 0.7, 0.7, 0.8], "best_epoch": 1}
+    ens = {"toy": types.SimpleNamespace(histories=[flat, falling, stopped])}
+    line = V.training_cap_lines(ens, epochs=10, last=5)[0]
+    assert "epochs run [10, 10, 5] (cap 10)" in line and "2 of 3 members ran to the cap" in line
+    assert "0.000 (seed 0)" in line and "0.278 (seed 1)" in line and "the cap, not early stopping" in line
+    ens = {"toy": types.SimpleNamespace(histories=[stopped])}
+    assert "early stopping, not the cap" in V.training_cap_lines(ens, epochs=10, last=5)[0]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = PC.plot_validation_histories([flat, falling], cap=10)
+    assert ax.get_xlabel() == "epoch" and len(ax.lines) == 5
+    with pytest.raises(ValueError, match="no 'val_rmse'"):
+        PC.plot_validation_histories([{"best_epoch": 0}])
+
+
+def _class_rows(ll_verdict="no detectable change", ece=0.062):
+    raw = {"model": "classifier_ensemble", "variant": "raw", "temperature": 0.9, "temperature_ci": (0.54, 1.21),
+           "ece": ece, "ece_val": 0.060, "ece_null_median": 0.061, "ece_null_low": 0.036, "ece_null_high": 0.098,
+           "ece_null_p": 0.48, "ece_null_p_two_sided": 0.97, "ece_boot_mean": 0.075}
+    ll = {"change": -0.002, "low": -0.01, "high": 0.006, "verdict": ll_verdict}
+    br = {"change": 0.0003, "low": -0.002, "high": 0.003, "verdict": "no detectable change"}
+    sc = {**raw, "variant": "temperature_scaled", "ece_val": 0.066, "ece": 0.057, "ece_boot_mean": 0.070,
+          "ece_change_vs_raw": {"change": -0.005, "low": -0.026, "high": 0.024, "where": "inside"},
+          "log_loss_change_vs_raw": ll, "brier_change_vs_raw": br}
+    return [raw, sc]
+
+
+def test_q3_and_temperature_lines_rest_on_the_paired_smooth_scores():
+    raw, sc = _class_rows()
+    q = V.q3_answer(raw, sc)
+    assert "log loss -0.0020 (95% CI -0.0100 to +0.0060: no detectable change)" in q
+    assert "no reason to ship T" in q and "inside the band" in q
+    raw, sc = _class_rows("lower")
+    assert "T detectably improved log loss on test: ship it" in V.q3_answer(raw, sc)
+    raw, sc = _class_rows(ece=0.02)  # raw ECE below its null band: the change has no valid reference
+    q = V.q3_answer(raw, sc)
+    assert "no valid reference" in q and "inside the band" not in q
+    lines = V.temperature_lines([raw, sc])
+    assert "no valid reference" in lines[0] and "log loss -0.0020" in lines[0] and "percentile bootstrap" in lines[0]
+    bias = V.ece_bias_lines(_class_rows())
+    assert bias[0] == "classifier_ensemble raw: bootstrap mean 0.075 − ECE 0.062 = +0.013"
