@@ -48,6 +48,7 @@ from .solubility_report import (  # noqa: F401  (re-exported: mp.solubility.<nam
     error_by_similarity,
     paired_bootstrap_rmse,
     peer_comparison,
+    peer_report,
     machine_description,
     review_duplicates,
     rmse_shift_bound,

@@ -296,6 +296,17 @@ def peer_comparison(ours_mean: float, peer: dict = PEER_CHEMPROP) -> str:
             f"either way")
 
 
+def peer_report(single_mean: float, ensemble_mean: float, peer: dict = PEER_CHEMPROP) -> str:
+    """The peer record as the notebook prints it: what it is and where it comes from, then the single-model
+    and the ensemble difference, each with **no verdict** (no per-molecule peer predictions, inputs differ)."""
+    return (f"External record (not run in this notebook): {peer['model']}: single model {peer['single_rmse_mean']:.3f} "
+            f"± {peer['single_rmse_std']:.3f}, ensemble {peer['ensemble_rmse']:.3f} (scaffold test RMSE).\n"
+            f"  Source: {peer['source']}.\n  Reproduce: {peer['reproduce']}\n{peer_comparison(single_mean, peer)}\n"
+            f"ensemble vs Chemprop ensemble: difference {ensemble_mean - peer['ensemble_rmse']:+.3f} -> no test (one run "
+            f"each, no per-molecule predictions; scripts/peer_chemprop.py writes them), not comparable inputs; no "
+            f"claim either way")
+
+
 # The schedule check behind SETTINGS' epochs/patience: an external record (brief note of the session that ran
 # it, commit b0e7595), typed in; ``python scripts/profile_training.py --compare-settings`` reruns it (its
 # CH01_CANDIDATES: four epoch/patience schedules and two batch-64 candidates, both 30 epochs / patience 15,

@@ -171,6 +171,11 @@ def test_peer_comparison_prints_no_verdict():
     line = peer_comparison(0.792)
     assert f"{0.792 - PEER_CHEMPROP['single_rmse_mean']:+.3f}" in line and "no test" in line
     assert not any(w in line for w in ("lower", "better", "tie"))
+    from molpractice.solubility import peer_report
+
+    text = peer_report(0.792, 0.767)
+    assert line in text and f"{0.767 - PEER_CHEMPROP['ensemble_rmse']:+.3f}" in text and PEER_CHEMPROP["source"] in text
+    assert text.count("no claim either way") == 2
 
 def test_duplicates_of_the_embedded_set_are_reviewed_by_name():
     from molpractice import chem, data
