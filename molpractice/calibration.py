@@ -138,9 +138,11 @@ def bca_interval(values, estimate: float, jackknife, alpha: float = 0.05) -> tup
     standard error that changes with the parameter. The fraction is clipped to [1/(B + 1), B/(B + 1)], so an
     estimate outside every resample gives the most extreme quantiles, not ±∞. BCa's accuracy assumes a smooth
     statistic (a mean, an NLL, an RMSE); for a binned calibration error (ECE, QCE) or a coverage near perfect
-    calibration — non-smooth, discrete, at the kink of |·| — neither BCa nor the percentile interval is reliable
-    (the jackknife acceleration is inconsistent there, as for the median): read such changes with
-    :func:`reference_change` instead.
+    calibration — non-smooth, discrete, at the kink of |·| — neither BCa nor the percentile interval is reliable:
+    the bootstrap is inconsistent where the statistic is a non-differentiable function of the data's distribution
+    (Andrews 2000, Econometrica 68, 399; Fang & Santos 2019, Rev. Econ. Stud. 86, 377). The problem is local to an
+    error near 0: away from it (raw error outside its calibrated band) the paired BCa interval is used; near it,
+    read such changes with :func:`reference_change` instead.
     """
     from scipy.stats import norm
 

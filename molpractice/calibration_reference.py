@@ -144,7 +144,7 @@ def reference_change(statistic_new, statistic_old, draw, observed: float, draws:
     percentile or BCa — is reliable near perfect calibration: they are absolute values of step functions, and at
     calibration |·| sits at its kink. Returns ``{"change": observed, "median", "low", "high"`` (central 95 %),
     ``"low_se", "high_se"`` (Monte Carlo SE of the ends), ``"fraction_below", "where"}`` with ``where`` = "inside"
-    / "below" / "above" the band, or "at the edge" within :data:`EDGE_SE` Monte Carlo SEs of an end (no call).
+    / "below" / "above" the band, or "at the edge of" it within :data:`EDGE_SE` Monte Carlo SEs of an end (no call).
     """
     rng = np.random.default_rng(seed)
     values = np.empty(int(draws))
@@ -153,7 +153,7 @@ def reference_change(statistic_new, statistic_old, draw, observed: float, draws:
         values[i] = statistic_new(y) - statistic_old(y)
     band = band_summary(values)
     pos = band_position({"observed": observed, **band})
-    where = {"in": "inside", "at the edge": "at the edge"}.get(pos, pos)
+    where = {"in": "inside", "at the edge": "at the edge of"}.get(pos, pos)
     return {"change": float(observed), **band, "fraction_below": float(np.mean(values < observed)), "where": where,
             "kind": "reference"}
 

@@ -361,7 +361,7 @@ def _reference_words(c: dict) -> str:
     band = f"({c['low']:+.3f} to {c['high']:+.3f})"
     if c["where"] == "inside":
         return f"inside its calibrated-reference band {band} (what a calibrated raw σ would show)"
-    if c["where"] == "at the edge":
+    if c["where"] == "at the edge of":
         return f"at the edge of its calibrated-reference band {band} (within 2 Monte Carlo SE of an end: no call)"
     if c["where"] == "below" and d < 0:
         return (f"below its calibrated-reference band {band}: the map lowered the error more than it would for a "
@@ -444,8 +444,8 @@ def ensemble_vs_members_lines(name: str, changes: dict, configurations: dict) ->
             members = [r[key] for k, r in configurations.items() if k.startswith("member ")]
             inside = sum(C.band_position(r) == "in" for r in members)
             values = ", ".join(f"{r['observed']:.3f}" for r in members)
-            lines.append(f"{name:>8}: ensemble − mean of its single members, {key}: {c['change']:+.3f} (size only: no "
-                         f"reliable interval exists for a change of a binned calibration error); each model against "
+            lines.append(f"{name:>8}: ensemble − mean of its single members, {key}: {c['change']:+.3f} (size only: "
+                         f"five members have no single calibrated reference for the change); each model against "
                          f"its own calibrated band: ensemble {ens['observed']:.3f} {C.band_position(ens)} "
                          f"({ens['low']:.3f}–{ens['high']:.3f}), members [{values}] — {inside} of {len(members)} in "
                          f"(n-only band {members[0]['low']:.3f}–{members[0]['high']:.3f})")

@@ -173,8 +173,8 @@ def q1_answer(ensemble: dict, configurations: dict, recal: dict, conformal: dict
         f"Q1. Start from the larger evidence: out of fold inside train (n = {n}, {len(cv_row['spearman_folds'])} "
         f"fold ensembles) this recipe's σ, even after validation scaling, {oof_cal} (ECE {e:.3f}, band "
         f"{eb['low']:.3f}–{eb['high']:.3f}: {pe}); its 95% coverage {c:.3f} ({'/'.join(map(str, cc['k']))} of {n}, exact "
-        f"binomial p {'–'.join(f'{q:.3f}' for q in cc['p'])}) is {cov_word if pc in ('above', 'below', 'inside') else pc}"
-        f"{'' if pc.startswith('at the') else ' its band'} {cb['low']:.3f}–{cb['high']:.3f} "
+        f"binomial p {'–'.join(f'{q:.3f}' for q in cc['p'])}) is {pc}{' of' if pc.startswith('at the') else ''} its band "
+        f"{cb['low']:.3f}–{cb['high']:.3f}{'' if pc.startswith('at the') else ' (' + cov_word + ')'} "
         f"({'at most a borderline over-coverage; ' if pc == 'at the upper edge' else ''}not robust to scaffold "
         f"clustering). The raw out-of-fold ECE and coverage were not stored, so the test set is "
         f"compared like with like: on the {n_test}-molecule scaffold test set the variance-scaled ECE is "
@@ -241,7 +241,8 @@ def training_cap_lines(ensembles: dict, epochs: int, last: int = 20) -> list[str
     """Whether the epoch cap binds: per split, the members that ran to the cap (``epochs`` epochs: patience had not
     run out) and, for each of them, how much the best validation RMSE improved in the last ``last`` epochs (best
     over all epochs − best up to epoch ``epochs − last``; 0.000 = flat before the cap). A member that ran to the cap
-    had its training length set by the cap, not by early stopping."""
+    had its training length set by the cap, not by early stopping. ``last`` is shortened to a third of a short cap."""
+    last = max(1, min(int(last), int(epochs) // 3))
     lines = []
     for name, e in ensembles.items():
         capped, gains = [], []

@@ -1,5 +1,6 @@
 """Split-conformal intervals of Gaussian regression predictions (chapter 3): normalised scores |y − μ|/σ
-(Papadopoulos et al. 2002; Lei et al. 2018, §5.2), marginal coverage with its binomial band, coverage by
+(split conformal for regression: Papadopoulos et al. 2002; normalised scores: Papadopoulos, Vovk & Gammerman 2011,
+JAIR 40, 815; the locally weighted variant with a fitted spread: Lei et al. 2018, §5.2), marginal coverage with its binomial band, coverage by
 similarity-to-train group, and the Mondrian remedy (Vovk et al. 2005: one quantile per group) with a
 bootstrap of what it changes (calibration and test molecules resampled, quantiles refitted).
 

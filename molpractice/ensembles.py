@@ -174,8 +174,7 @@ SETTINGS_ORIGIN = {
     "dropout, use_descriptors": "chosen by chapter 1 on its scaffold validation part "
     "(molpractice.solubility.select_gnn_settings)",
     "beta, select_on": "chosen by RECIPE_RULE on cross-validation inside the scaffold training part (RECIPE_EVIDENCE)",
-    "members, epochs, patience, mc_passes": "set by hand when the chapter was written (a CPU budget: issue 17's ≤ 60 s "
-    "per model); not chosen on validation or cross-validation — whether the epoch cap binds is printed after training",
+    "members, epochs, patience, mc_passes": "set by hand when the chapter was written; not chosen on validation or cross-validation — whether the epoch cap binds is printed after training",
     "threshold": "fixed before any model was trained (AqSolDB's 'insoluble' boundary)",
     "n_levels, n_bins, n_boot": "metric and bootstrap resolution, fixed before any test set was read",
 }

@@ -437,7 +437,8 @@ def conformal_quantile(scores, alpha) -> float:
     and ``math.inf`` when k > n (too few calibration scores for that level: the only interval with the
     guarantee is the whole real line). The interval μ ± q·σ of a new molecule then covers its y with
     probability ≥ 1 − α whenever the calibration and test molecules are exchangeable (Vovk et al. 2005;
-    Papadopoulos et al. 2002; Lei et al. 2018 for regression). That probability is *marginal* — averaged over
+    split conformal for regression: Papadopoulos et al. 2002; normalised scores |y − μ|/σ: Papadopoulos et al.
+    2011). That probability is *marginal* — averaged over
     the calibration set and the test molecule, not conditional on one molecule, one group or one fixed
     calibration set — and with continuous scores it is at most 1 − α + 1/(n + 1) (Angelopoulos & Bates 2023).
     Ties are fine: the k-th smallest counts repeated values. The 10⁻⁹ is a tolerance for floating-point α:

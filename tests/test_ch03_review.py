@@ -168,7 +168,7 @@ def test_recalibration_summary_and_ece_null_verdicts_follow_the_numbers():
     assert "unreliable (raw qce in its calibrated band" in line
     rose["paired"].update(reliable=True, raw_position="above", verdict="higher")
     assert "→ higher" in V.recalibration_summary_lines({"toy": {"changes": {("isotonic", "qce"): rose}}})[0]
-    edge = {**inside, "where": "at the edge"}
+    edge = {**inside, "where": "at the edge of"}
     assert "no call" in V.recalibration_summary_lines({"toy": {"changes": {("isotonic", "ece"): edge}}})[0]
     assert V.ece_null_verdict(0.02, 0.03, 0.09).startswith("below the calibrated band")
     below = V.ece_null_verdict(0.02, 0.03, 0.09, 0.002)
@@ -357,7 +357,8 @@ def test_training_cap_lines_say_whether_the_cap_set_the_training_length():
     ens = {"toy": types.SimpleNamespace(histories=[flat, falling, stopped])}
     line = V.training_cap_lines(ens, epochs=10, last=5)[0]
     assert "epochs run [10, 10, 5] (cap 10)" in line and "2 of 3 members ran to the cap" in line
-    assert "0.000 (seed 0)" in line and "0.278 (seed 1)" in line and "the cap, not early stopping" in line
+    assert "0.000 (seed 0)" in line and "0.167 (seed 1)" in line and "in epochs 8–10" in line  # last shortened to cap // 3
+    assert "the cap, not early stopping" in line
     ens = {"toy": types.SimpleNamespace(histories=[stopped])}
     assert "early stopping, not the cap" in V.training_cap_lines(ens, epochs=10, last=5)[0]
     import matplotlib
