@@ -50,7 +50,7 @@ import torch
 __all__ = ["ALERTS", "ALERT_SOURCE", "BRENK_ROW", "CHECKS_NOT_RUN", "CITED_GROUPS", "COORDINATION", "GEOMETRY_CHECKS",
            "IMPLAUSIBLE_GROUPS", "NO_GROUP", "ORDINARY_MOLECULES", "alert_hits", "alert_names", "bounds_matrix",
            "cited_group_alerts", "clopper_pearson", "geometry_checks", "implausible_hits", "plausibility",
-           "plausibility_table", "rate_difference", "stability"]
+           "describe_groups", "plausibility_summary", "plausibility_table", "rate_difference", "stability"]
 
 # Thresholds of PoseBusters' "mol" configuration (posebusters 0.6.5, config/mol.yml)
 BOND_TOLERANCE = 0.25      # relative: a bond may be 25 % shorter than its DG lower / longer than its upper bound
@@ -434,12 +434,14 @@ def plausibility(chapter, samples) -> dict:
     return {"rows": table, "rates": rates, "systems_checked": systems}
 
 
-def plausibility_table(results: dict, names=None):
+def plausibility_table(results: dict, names=None, stability_results: dict | None = None):
     """``{label: plausibility(...) result}`` → a DataFrame of rates as "0.912 [0.87, 0.94]" (rows = checks,
     one column per label). Rates are over all samples (a check counts as failed for a sample that is not a
     valid single fragment) except the ``… | single fragment`` rows, which are over the single fragments
     (their n is printed); the Brenk rows are a separate screening-filter report, not part of "plausible"; the
-    last rows count the systems each flatness check looked at."""
+    next rows count the systems each flatness check looked at. With ``stability_results`` (``{label:
+    stability(...)}``, same labels) a last row "coordination/clash, per atom*" gives the per-atom rate (its
+    interval treats atoms as independent, which they are not: too narrow)."""
     import pandas as pd
 
     names = names or ["valid", "single fragment", *GEOMETRY_CHECKS, NO_GROUP, "plausible",
@@ -452,4 +454,59 @@ def plausibility_table(results: dict, names=None):
             for k, r in ((k, res["rates"][k]) for k in names)}
         for check, count in res.get("systems_checked", {}).items():
             cols[f"{label} (n={res['rates']['valid']['n']})"][f"systems checked: {check}"] = str(count)
+        if stability_results is not None:
+            cols[f"{label} (n={res['rates']['valid']['n']})"]["coordination/clash, per atom*"] = \
+                _fmt(stability_results[label]["atom"])
     return pd.DataFrame(cols)
+
+
+def _fmt(r: dict, signed: bool = False) -> str:
+    f = "+.3f" if signed else ".3f"
+    return f"{r['rate']:{f}} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+def describe_groups() -> str:
+    """The :data:`IMPLAUSIBLE_GROUPS` list as text: each name, SMARTS, reason and source."""
+    return "\n".join(f"{name}: {g['smarts']}\n    {g['why']}\n    source: {g['source']}"
+                     for name, g in IMPLAUSIBLE_GROUPS.items())
+
+
+def plausibility_summary(results: dict, reference: str, label: str, target_note: str | None = None,
+                         top: int = 6) -> list[str]:
+    """Lines that read a ``{label: plausibility(...)}`` dict against its ``reference`` entry (the training data).
+
+    The implausible groups found in ``reference`` and ``label`` (counts, first examples); the Brenk entries most
+    often hit in ``label``; which :data:`IMPLAUSIBLE_GROUPS` flag issue 24's examples (:func:`cited_group_alerts`);
+    whether the molecule-level coordination/clash rate equals "valid" in every entry; ``label`` − ``reference``
+    (Newcombe 95 %, :func:`rate_difference`) for plausible and the three ``| single fragment`` rates; and, with
+    ``target_note`` (e.g. "notebook estimate on 200 samples"), issue 24's target "plausible within 15 points of the
+    data's" as met / NOT met."""
+    import pandas as pd
+
+    out = []
+    for name in (reference, label):
+        rows = results[name]["rows"]
+        flagged = rows[rows["groups"].str.len() > 0]
+        counts = pd.Series([g for gs in flagged["groups"] for g in gs], dtype=object).value_counts().to_dict()
+        out.append(f"{name}: implausible groups found {counts}; examples {flagged['smiles'].head(top).tolist()}")
+    alerts = results[label]["rows"]["alerts"]
+    out.append(f"Brenk entries ({len(ALERTS)} in RDKit's set) most often hit by {label}: "
+               f"{pd.Series([a for al in alerts for a in al], dtype=object).value_counts().head(top).to_dict()}")
+    out.append(f"issue 24's example groups → the implausible groups that flag them: {cited_group_alerts()}")
+    same = all(r["rates"][COORDINATION]["k"] == r["rates"]["valid"]["k"] for r in results.values())
+    out.append(f"molecule-level coordination/clash rate (not in the table) equals 'valid' in every column: {same}")
+    for key in ("plausible", "geometry | single fragment", f"{NO_GROUP} | single fragment",
+                f"{BRENK_ROW} | single fragment"):
+        a, b = results[reference]["rates"][key], results[label]["rates"][key]
+        if b["n"] and a["n"]:
+            g = rate_difference(b["k"], b["n"], a["k"], a["n"])
+            out.append(f"{key}: {label} − {reference} {g['difference']:+.3f} [{g['low']:.3f}, {g['high']:.3f}] "
+                       f"({g['verdict']})")
+        else:
+            out.append(f"{key}: {label} − {reference} not defined (no single-fragment sample)")
+    if target_note:
+        p_d, p_s = results[reference]["rates"]["plausible"], results[label]["rates"]["plausible"]
+        out.append(f"issue-24 target, {target_note}: plausible within 15 points of the data's: "
+                   f"{'met' if p_d['rate'] - p_s['rate'] <= 0.15 else 'NOT met'} ({reference} {p_d['rate']:.3f}, "
+                   f"{label} {p_s['rate']:.3f})")
+    return out

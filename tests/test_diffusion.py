@@ -421,3 +421,18 @@ def test_target_verdicts_read_each_issue_target():
     small = {"single fragment": _rate(19, 20), "plausible": _rate(19, 20)}            # 0.95 but lower end 0.75
     assert target_verdicts(data, small, 1.0, 50, 1.0)[0]["verdict"] == "NOT met"
     assert "2.0 s" in target_verdicts(data, small, 1.0, 50, 1.0)[2]["value"], "DDIM time scaled to 100 molecules"
+
+
+def test_notebook_time_verdicts_use_cpu_time_and_add_cached_training():
+    from molpractice.diffusion_report import notebook_time_verdicts
+
+    cached = {"cached": True, "seconds": 600.0, "cpu_seconds": 348.0, "threads": 1}
+    lines = notebook_time_verdicts(3.8, 9.0, cached, "full", 1)
+    assert "cached weights ≤ 4 min: met (3.8 CPU-min)" in lines[1]
+    assert "with training ≤ 10 min: met (estimate 9.6 CPU-min" in lines[2]
+    assert "training ≤ 8 CPU-min: met (5.8 CPU-min" in lines[3]
+    lines = notebook_time_verdicts(4.5, 4.6, cached, "full", 1)
+    assert "NOT met" in lines[1] and "NOT met" in lines[2]
+    fresh = dict(cached, cached=False, cpu_seconds=540.0)
+    lines = notebook_time_verdicts(10.5, 12.0, fresh, "full", 1)
+    assert len(lines) == 3 and "with training ≤ 10 min: NOT met (estimate 10.5" in lines[1] and "9.0 CPU-min" in lines[2]

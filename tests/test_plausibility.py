@@ -183,3 +183,22 @@ def Chem_smiles(mol):
     from rdkit import Chem
 
     return Chem.MolToSmiles(mol)
+
+
+def test_summary_lines_table_row_and_group_listing():
+    data = PL.plausibility(ch, [_embedded(s) for s in ("CCO", "COC(C)(OC)OC", "c1ccccc1")])
+    samples = PL.plausibility(ch, [_embedded(s) for s in ("CC(O)OC", "C=CC=O")])
+    results = {"data": data, "model": samples}
+    lines = PL.plausibility_summary(results, "data", "model", target_note="test estimate")
+    text = "\n".join(lines)
+    assert "data: implausible groups found {'orthoester/orthoamide-like centre': 1}" in text
+    assert "model: implausible groups found {'acyclic hemiacetal or gem-diol': 1}" in text
+    assert "equals 'valid' in every column: True" in text
+    assert "plausible: model − data -0.167" in text            # 1/2 − 2/3
+    assert text.endswith("(data 0.667, model 0.500)") and "test estimate: plausible within 15 points of the data's: NOT met" in text
+    assert "NOT met" not in "\n".join(PL.plausibility_summary({"data": data, "model": data}, "data", "model", "x"))
+    stab = {k: PL.stability(ch, [_embedded(s) for s in ("CCO",)]) for k in results}
+    table = PL.plausibility_table(results, stability_results=stab)
+    assert table.loc["coordination/clash, per atom*"].tolist() == ["1.000 [0.292, 1.000]"] * 2
+    listing = PL.describe_groups()
+    assert all(name in listing and g["smarts"] in listing for name, g in PL.IMPLAUSIBLE_GROUPS.items())
