@@ -64,7 +64,7 @@ def plot_error_vs_rotation_angle(angles_deg, errors: dict, ax=None, floor=1e-18,
     ax.set_xlabel("rotation angle about a fixed axis (degrees)")
     ax.set_ylabel("relative error (dimensionless)")
     ax.set_title("Symmetry error vs rotation angle")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))   # below the axes: the lines fill them
     return ax
 
 

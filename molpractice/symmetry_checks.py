@@ -1,5 +1,7 @@
 """Extra symmetry checks for chapter 2: forces (translation-invariant, rotation-equivariant vectors), the EGNN's
-displacement field, trained-model margins, and per-molecule paired comparisons of the Rg experiment.
+displacement field, trained-model margins with the output in Å (and where a standardised output is near 0), a
+float64 model with a float32 intermediate, per-molecule paired comparisons of the Rg experiment (models, epochs),
+and the one-line texts the notebook prints from them.
 
 Kept apart from :mod:`molpractice.symmetry` (which holds the experiment itself) so each module stays small.
 """
@@ -214,16 +216,22 @@ def output_scale_errors(chapter, model, molecules, task, dtype=torch.float32, de
                          "|f| (Å)": f_ang, "absolute change (Å)": ang * f_ang})
 
 
-def margin_text(name: str, table, tolerance: float) -> str:
-    """Two lines on :func:`output_scale_errors`: the worst molecule in Å and on the standardised output, each with
-    the |f(X)| that divides its error."""
+def margin_text(name: str, table, tolerance: float, dtype=torch.float32) -> str:
+    """Two lines on :func:`output_scale_errors`: the worst molecule in Å (its |f(X)|, the absolute change and how
+    many ``dtype`` steps of |f(X)| that is) and on the standardised output (its |f(X)| and absolute change)."""
     a, s = table["error (Å)"], table["error (standardised)"]
     ia, js = int(a.idxmax()), int(s.idxmax())
-    return (f"{name}, output in Å: median {a.median():.1e}, largest {a.max():.1e} = {tolerance / a.max():.2g}× below "
-            f"the tolerance {tolerance:.0e} (molecule {ia}: |f(X)| = {table['|f| (Å)'][ia]:.2f} Å, change "
-            f"{table['absolute change (Å)'][ia]:.1e} Å); {int((a == 0).sum())} of {len(a)} exactly 0\n"
-            f"  same model, standardised output: largest {s.max():.1e} at molecule {js}, where |f(X)| = "
-            f"{table['|f| (standardised)'][js]:.4f} (median |f(X)| {table['|f| (standardised)'].median():.2f})")
+    f_a, f_s = table["|f| (Å)"][ia], table["|f| (standardised)"][js]
+    step = float(np.spacing(np.asarray(f_a, dtype=np.float32 if dtype == torch.float32 else np.float64)))
+    ratio = tolerance / a.max()
+    return (f"{name}, output in Å: median {a.median():.1e}, largest {a.max():.1e} = "
+            f"{f'{ratio:.0f}' if ratio >= 10 else f'{ratio:.2g}'}× below "
+            f"the tolerance {tolerance:.0e} (molecule {ia}: |f(X)| = {f_a:.2f} Å, change "
+            f"{table['absolute change (Å)'][ia]:.1e} Å = {table['absolute change (Å)'][ia] / step:.0f} "
+            f"{str(dtype).split('.')[1]} steps at that value); {int((a == 0).sum())} of {len(a)} exactly 0\n"
+            f"  same model, standardised output (what it was trained on): largest {s.max():.1e} at molecule {js}, "
+            f"where |f(X)| = {f_s:.4f} (median |f(X)| {table['|f| (standardised)'].median():.2f}), an absolute change "
+            f"of {s.max() * f_s:.1e}")
 
 
 def abs_error_difference(model_a, model_b, molecules, task, device=None) -> np.ndarray:
@@ -270,3 +278,74 @@ def epoch_change_table(history: dict, seed: int = 0):
         rows[label] = {"first": float(np.mean(first[key])), "last": float(np.mean(last[key])),
                        "last − first": float(diff.mean()), "ci_low": lo, "ci_high": hi, "change": ci_word(lo, hi)}
     return pd.DataFrame(rows).T
+
+
+def change_text(table, key: str) -> str:
+    """``"fell (0.185 → 0.071 Å; paired 95% CI of the change [-0.159, -0.077])"`` (or ``"showed no detectable
+    change (…)"``): one row of
+    :func:`epoch_change_table`, by its history key (``"val"``, ``"val_rotated"`` or ``"inconsistency"``)."""
+    r = table.loc[EPOCH_ROWS[key]]
+    verb = r["change"] if r["change"] in ("fell", "rose") else f"showed {r['change']}"
+    return (f"{verb} ({r['first']:.3f} → {r['last']:.3f} Å; paired 95% CI of the change "
+            f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}])")
+
+
+def epoch_change_report(name: str, history: dict, seed: int = 0) -> str:
+    """A heading and :func:`epoch_change_table` of one model's history as text (means as ``0.123``, differences
+    and interval ends signed)."""
+    table = epoch_change_table(history, seed=seed)
+    fmt = {c: "{:+.3f}".format for c in ("last − first", "ci_low", "ci_high")} | {c: "{:.3f}".format for c in ("first", "last")}
+    n_val = len(history["per_molecule"]["first"]["val"])
+    return (f"{name}: epoch 1 vs epoch {len(history['val'])}, means over the same {n_val} validation molecules and their "
+            f"rotated copies (Å); paired bootstrap 95% CI of last − first; one training run\n" + table.to_string(formatters=fmt))
+
+
+def errors_in_angstrom(chapter, models: dict, molecules, task, dtype=torch.float32, device=None, option_sets=None) -> dict:
+    """``{(name, how): per-molecule invariance errors}`` of trained Rg models with their output in Å
+    (:func:`in_angstrom`), for each ``{how: options for chapter.invariance_error}`` in ``option_sets``."""
+    return {(name, how): symmetry.model_invariance_errors(chapter, in_angstrom(m, task), molecules, dtype, device, **o)
+            for name, m in models.items() for how, o in (option_sets or {"default": {}}).items()}
+
+
+def bug_text(errors, tol64: float, tol32: float) -> str:
+    """One line on the errors of a float64 model with a float32 intermediate, against both tolerances."""
+    e = np.asarray(errors)
+    return (f"float64 distance model fed positions rounded to float32: median {np.median(e):.1e}, smallest {e.min():.1e}, "
+            f"largest {e.max():.1e}; above the float64 tolerance {tol64:.0e} for {(e > tol64).mean():.0%} of molecules, "
+            f"below the float32 one {tol32:.0e} for {(e < tol32).mean():.0%}")
+
+
+def force_text(fe, jitter: float = 0.1) -> str:
+    """One line on :func:`trained_force_errors`' table: median ‖F‖ stored and jittered, largest errors."""
+    return (f"forces of the trained distance model (float64, {len(fe)} molecules): median |F| {fe['|F| stored'].median():.2e} "
+            f"at the stored MMFF minima vs {fe['|F| jittered'].median():.2e} jittered by {jitter} Å (units of the model "
+            f"output per Å); rotation error ≤ {fe['rotation error'].max():.1e}, translation error ≤ "
+            f"{fe['translation error'].max():.1e}")
+
+
+def frame_alignment_report(chapter, task, seed: int = 3):
+    """How close the split's molecules sit to their principal-axes frame, as stored vs randomly rotated (training
+    molecules, paired) and for validation and test as stored.
+
+    Returns:
+        ``(text, stored, rotated)``: two printable lines and the training medians as stored and rotated.
+    """
+    turned = symmetry.rotated_copies(chapter, task.train, seed=seed)
+    stored, rotated = symmetry.frame_alignment(task.train), symmetry.frame_alignment(turned)
+    diff = frame_alignment_values(turned) - frame_alignment_values(task.train)   # paired: same molecules
+    text = (f"frame alignment (per molecule max |off-diagonal| / max variance of the coordinate covariance, median over "
+            f"molecules; 0 = principal axes): {stored:.2f} as stored vs {rotated:.2f} after random rotations; paired "
+            f"per-molecule difference (rotated − stored) {paired_text(diff)}; stored frame better aligned for "
+            f"{(diff > 0).mean():.0%} of molecules\nframe alignment of the validation and test molecules as stored: "
+            f"{symmetry.frame_alignment(task.val):.2f} / {symmetry.frame_alignment(task.test):.2f}")
+    return text, stored, rotated
+
+
+def wobble_text(wob: dict, augmented_mae: float, plain: str = "coordinate MLP",
+                augmented: str = "MLP + rotation augmentation") -> str:
+    """One line on :func:`wobble_per_molecule`: median range of both MLPs, their paired difference with its interval,
+    and how often the augmented MLP's range exceeds its own test MAE ``augmented_mae``."""
+    diff = wob[plain] - wob[augmented]   # paired: same molecules, same turn
+    return (f"all {len(diff)} test molecules: median range over a turn {np.median(wob[plain]):.3f} Å (MLP) vs "
+            f"{np.median(wob[augmented]):.3f} Å (augmented); paired difference {paired_text(diff)} Å; augmented range "
+            f"above its own test MAE {augmented_mae:.3f} Å for {(wob[augmented] > augmented_mae).mean():.0%} of molecules")

@@ -152,3 +152,44 @@ def test_abs_error_difference_is_paired():
     data = [Data(z=m.z, pos=m.pos, y=m.y) for m in mols]
     d = sc.abs_error_difference(Const(3.0), Const(1.5), data, task, "cpu")
     assert np.allclose(d, 1.5) and d.shape == (3,)
+
+
+def test_change_text():
+    first = {"val": np.full(20, 1.0), "val_rotated": np.full(20, 1.0), "inconsistency": np.full(20, 0.1)}
+    last = {"val": np.full(20, 0.5), "val_rotated": np.full(20, 1.0), "inconsistency": np.full(20, 0.3)}
+    t = sc.epoch_change_table({"per_molecule": {"first": first, "last": last}})
+    assert sc.change_text(t, "val") == "fell (1.000 → 0.500 Å; paired 95% CI of the change [-0.500, -0.500])"
+    assert sc.change_text(t, "val_rotated").startswith("showed no detectable change (1.000 → 1.000 Å")
+
+
+def test_report_texts():
+    import pandas as pd
+    per = {"val": np.full(5, 1.0), "val_rotated": np.full(5, 1.0), "inconsistency": np.full(5, 0.1)}
+    text = sc.epoch_change_report("m", {"val": [1.0, 0.5, 0.2], "per_molecule": {"first": per, "last": per}})
+    assert text.startswith("m: epoch 1 vs epoch 3, means over the same 5 validation molecules") and "+0.000" in text
+    assert "above the float64 tolerance 1e-09 for 50% of molecules, below the float32 one 1e-04 for 100%" in \
+        sc.bug_text([1e-10, 1e-7], 1e-9, 1e-4)
+    fe = pd.DataFrame({"|F| stored": [1.0], "|F| jittered": [2.0], "rotation error": [1e-15], "translation error": [0.0]})
+    assert "median |F| 1.00e+00" in sc.force_text(fe) and "rotation error ≤ 1.0e-15" in sc.force_text(fe)
+
+
+def test_errors_in_angstrom(ch02):
+    from types import SimpleNamespace
+    task = SimpleNamespace(y_mean=10.0, y_std=2.0)
+    out = sc.errors_in_angstrom(ch02, {"a": _Shift(0.0)}, _mols(), task, torch.float64, "cpu",
+                                {"rot": dict(n_trials=2, translations=False)})
+    assert list(out) == [("a", "rot")] and out[("a", "rot")].shape == (4,) and out[("a", "rot")].max() < 1e-13
+
+
+def test_wobble_text_and_frame_alignment_report(ch02):
+    from types import SimpleNamespace
+    wob = {"coordinate MLP": np.array([0.3, 0.4, 0.5]), "MLP + rotation augmentation": np.array([0.1, 0.05, 0.2])}
+    t = sc.wobble_text(wob, 0.08)
+    assert t.startswith("all 3 test molecules: median range over a turn 0.400 Å (MLP) vs 0.100 Å") and "for 67% of" in t
+    axes = torch.tensor([[2.0, 0, 0], [-2.0, 0, 0], [0, 1.0, 0], [0, -1.0, 0], [0, 0, 0.5], [0, 0, -0.5]], dtype=torch.float64)
+    mols = [SimpleNamespace(pos=axes.clone(), clone=None) for _ in range(3)]
+    for m in mols:
+        m.clone = (lambda m=m: SimpleNamespace(pos=m.pos.clone()))
+    task = SimpleNamespace(train=mols, val=mols, test=mols)
+    text, stored, rotated = sc.frame_alignment_report(ch02, task, seed=3)
+    assert stored < 1e-12 < rotated and "0.00 / 0.00" in text and "stored frame better aligned for 100%" in text
