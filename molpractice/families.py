@@ -163,13 +163,25 @@ def _read_cache(path):
 
 
 def _write_cache(path, data) -> None:
+    """Atomically: a temporary file of this process's own in the same folder, then ``os.replace`` — two
+    processes building the same set at once (test workers, two kernels) never mix their bytes, and a reader
+    sees either no file or a complete one."""
+    import os
+    import tempfile
+
     try:
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **{name: data[name].to_numpy(dtype=dtype) for name, dtype in _COLUMNS.items()})
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     except OSError:  # a read-only cache folder: the set is simply rebuilt next time
+        return
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **{name: data[name].to_numpy(dtype=dtype) for name, dtype in _COLUMNS.items()})
+        os.replace(tmp, path)
+    except OSError:
         pass
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 @functools.lru_cache(maxsize=4)
