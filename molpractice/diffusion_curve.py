@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import types
 from pathlib import Path
@@ -99,7 +100,7 @@ def curve_run(chapter, train, steps: int, checkpoints=(), cfg=None, seed: int = 
            "threads": torch.get_num_threads()}
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # this process's own: concurrent writers never mix
         torch.save(out, tmp)
         tmp.replace(path)
     return dict(out, cached=False)
@@ -142,6 +143,14 @@ def _digest(state) -> str:
     return hashlib.sha1(b"".join(v.numpy().tobytes() for v in state.values())).hexdigest()[:12]
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    """``path.write_text(text)`` through a temporary file of this process's own and a rename: a reader (another
+    process, e.g. a second test worker) never sees a half-written file."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def _cached_loss(chapter, state, model, molecules, cfg, draws):
     """:func:`denoising_loss` (seed 123) cached by weights, molecules, draws and T."""
     from .runtime import cache_dir
@@ -152,7 +161,7 @@ def _cached_loss(chapter, state, model, molecules, cfg, draws):
         return torch.tensor(json.loads(path.read_text()), dtype=torch.float64)
     out = denoising_loss(chapter, model, molecules, cfg, draws)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out.tolist()))
+    _write_atomic(path, json.dumps(out.tolist()))
     return out
 
 
@@ -256,7 +265,7 @@ def _sample_outcomes(chapter, state, cfg, data, n: int, key) -> dict:
     rows = plausibility(chapter, samples)["rows"]
     out = {"key": list(key), "n": n, "seconds": extra["seconds"],
            "single fragment": [bool(v) for v in rows["single fragment"]], "plausible": [bool(v) for v in rows["plausible"]]}
-    path.write_text(json.dumps(out))
+    _write_atomic(path, json.dumps(out))
     return out
 
 

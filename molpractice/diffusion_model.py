@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -359,7 +360,7 @@ def save_weights(path, state_dict, info: dict) -> None:
     interrupted run never leaves a half-written cache file that a later run would load."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # this process's own: concurrent writers never mix
     torch.save({"state_dict": state_dict, "info": info}, tmp)
     tmp.replace(path)
 

@@ -225,7 +225,7 @@ def cache_path(seed: int = 0):
 def _save(path, data, failures):
     import numpy as np
 
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # this process's own: concurrent writers never mix
     counts = np.array([d.z.numel() for d in data], dtype=np.int64)
     np.savez(tmp,
              z=np.concatenate([d.z.numpy() for d in data]) if data else np.zeros(0, np.int64),

@@ -46,4 +46,13 @@ if [ "$action" = lab ]; then
     --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb "${as_root[@]}" "${@:2}"
 fi
 export MPLBACKEND=Agg MOLPRACTICE_FAST="${MOLPRACTICE_FAST:-1}" MOLPRACTICE_IMPL="${MOLPRACTICE_IMPL:-solutions}"
-exec "$PY" -m pytest --nbval-lax -p no:cacheprovider "${@:2}"
+# Two worker processes (pytest-xdist) where there are two CPUs: many tests wait on subprocesses (pip, a hub,
+# a browser, notebook kernels), so a second worker overlaps those waits with computing. --dist loadfile: the
+# tests of one file run on one worker, in order (a notebook's cells share one kernel; a module-scoped fixture is
+# built once). MOLPRACTICE_TEST_WORKERS=N sets the number (0: serial); a later `-n N` in ARGS wins; --pdb,
+# --trace, -s and -p no:xdist run serially.
+workers="${MOLPRACTICE_TEST_WORKERS:-$("$PY" -c 'import os; print(min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))')}"
+for arg in "${@:2}"; do case "$arg" in --pdb|--trace|-s|--capture=no|no:xdist) workers=0 ;; esac; done
+xdist=()
+if [ "$workers" -ge 2 ] && "$PY" -c "import xdist" 2>/dev/null; then xdist=(-n "$workers" --dist loadfile); fi
+exec "$PY" -m pytest --nbval-lax -p no:cacheprovider ${xdist[@]+"${xdist[@]}"} "${@:2}"

@@ -65,9 +65,20 @@ def missing_components() -> list[str]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports free on 127.0.0.1 now (bound all at once, so no two are the same)."""
+    sockets = []
+    try:
+        for _ in range(n):
+            sockets.append(socket.socket())
+            sockets[-1].bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def processes_with_env(key: str, value: str) -> list[int]:
@@ -105,8 +116,8 @@ class Room:
         self.learners = list(learners)
         if not self.learners or len(set(self.learners)) != len(self.learners):
             raise ValueError(f"learners must be distinct names, got {self.learners}")
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self._given_port = port
+        self._pick_ports(port)
         self._own_dir = directory is None
         self.dir = Path(directory or tempfile.mkdtemp(prefix="molpractice-room-")).resolve()
         self.keep = keep
@@ -120,6 +131,14 @@ class Room:
         self.log_path = self.dir / "jupyterhub.log"
 
     # ------------------------------------------------------------------------------------ lifecycle
+    def _pick_ports(self, port: int | None = None) -> None:
+        """The public port (``port``, else a free one), the hub's internal port and the proxy's API port."""
+        ports = free_ports(3)
+        if port is not None:
+            ports = [port] + [p for p in ports if p != port][:2]
+        self.port, self._hub_port, self._proxy_api_port = ports[:3]
+        self.url = f"http://127.0.0.1:{self.port}"
+
     def home(self, learner: str) -> Path:
         return self.homes / f"jupyter-{learner}"
 
@@ -131,8 +150,8 @@ class Room:
         return "\n".join([
             "c = get_config()  # noqa",
             f"c.JupyterHub.bind_url = 'http://127.0.0.1:{self.port}'",
-            f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{free_port()}'",
-            f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{free_port()}'",
+            f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{self._hub_port}'",
+            f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{self._proxy_api_port}'",
             f"c.ConfigurableHTTPProxy.command = [{shutil.which('configurable-http-proxy')!r}]",
             f"c.JupyterHub.db_url = 'sqlite:///{self.dir / 'jupyterhub.sqlite'}'",
             f"c.JupyterHub.cookie_secret_file = {str(self.dir / 'cookie_secret')!r}",
@@ -154,8 +173,24 @@ class Room:
             "['admin:users', 'admin:servers', 'tokens', 'access:servers', 'list:users', 'read:users']}]",
         ]) + "\n"
 
-    def start(self, timeout: float = 120) -> "Room":
-        """Start the hub and create the learners' accounts (their servers start with :meth:`start_server`)."""
+    def start(self, timeout: float = 120, attempts: int = 3) -> "Room":
+        """Start the hub and create the learners' accounts (their servers start with :meth:`start_server`).
+
+        Ports chosen here are free when chosen, but another process (a test running next to this one) may take
+        one before the hub or its proxy binds it: then the hub exits saying the address is in use, and it is
+        started again on new ports (up to ``attempts`` times; a ``port`` the caller gave is kept)."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except HubError as err:
+                in_use = re.search(r"address already in use|EADDRINUSE|Errno 98", str(err), re.I)
+                if not (in_use and attempt + 1 < attempts):
+                    raise
+                self.stop_processes()
+                self._pick_ports(self._given_port)
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> "Room":
         self.homes.mkdir(parents=True, exist_ok=True)
         (self.dir / "jupyterhub_config.py").write_text(self._config())
         env = dict(os.environ, **{ROOM_ENV: self.room_id})
@@ -182,6 +217,13 @@ class Room:
 
     def stop(self) -> list[int]:
         """Stop everything this room started; returns the PIDs that had to be killed after the hub's own cleanup."""
+        killed = self.stop_processes()
+        if self._own_dir and not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return killed
+
+    def stop_processes(self) -> list[int]:
+        """:meth:`stop` without removing the room's folder."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # the hub stops the learners' servers and the proxy
             try:
@@ -213,8 +255,6 @@ class Room:
                 time.sleep(0.2)
         if getattr(self, "_log", None):
             self._log.close()
-        if self._own_dir and not self.keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
         return sorted(set(killed))
 
     def leftovers(self) -> list[int]:

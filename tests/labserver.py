@@ -7,6 +7,7 @@ then makes sure no process of the group is left.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -108,6 +109,9 @@ def start_lab(repo: Path, tmp: Path, token: str, env=None, timeout: float = 240,
     log.close()
     deadline, status = time.monotonic() + timeout, None
     while time.monotonic() < deadline and proc.poll() is None:
+        served = _served_port(log_path)
+        if served is not None and served != port:  # the port was taken meanwhile (a test running next to this
+            port, base = served, f"http://127.0.0.1:{served}"  # one): Jupyter moved on to another, as it says
         try:
             status = get(f"{base}/api/status", token)[0]
         except OSError:
@@ -117,6 +121,12 @@ def start_lab(repo: Path, tmp: Path, token: str, env=None, timeout: float = 240,
         time.sleep(0.5)
     stop(proc, base, token)
     raise AssertionError(f"the server did not come up (exit {proc.poll()}):\n{log_path.read_text()[-3000:]}")
+
+
+def _served_port(log_path: Path) -> int | None:
+    """The port Jupyter says it serves on (its "running at" URL), once it has said so."""
+    ports = re.findall(r"http://127\.0\.0\.1:(\d+)/", log_path.read_text(errors="replace"))
+    return int(ports[-1]) if ports else None
 
 
 def copy_checkout(repo: Path, dest: Path) -> Path:

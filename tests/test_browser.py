@@ -116,9 +116,14 @@ class Learner:
         self.wait_kernel_idle()
 
     def wait_kernel_idle(self, timeout: float = 120) -> None:
+        """Wait until the notebook has a kernel and it is idle. The execution indicator alone says "idle" before
+        any kernel is connected (its initial state), so the toolbar's kernel name must also be a kernel's: on a
+        loaded machine Lab can take seconds to attach the kernel, and "Run All" before that runs nothing."""
         self.page.wait_for_function(
-            "() => { const s = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) "
-            ".jp-Notebook-ExecutionIndicator'); return s && s.getAttribute('data-status') === 'idle'; }",
+            "() => { const p = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)'); if (!p) return false;"
+            " const s = p.querySelector('.jp-Notebook-ExecutionIndicator');"
+            " const k = p.querySelector('.jp-Toolbar-kernelName'); const name = k ? k.textContent.trim() : '';"
+            " return s && s.getAttribute('data-status') === 'idle' && name !== '' && name !== 'No Kernel'; }",
             timeout=timeout * 1000)
 
     def menu(self, top: str, item: str) -> None:
