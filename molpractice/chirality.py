@@ -10,6 +10,8 @@
                                  features per atom: SE(3)-invariant, flips sign under reflections.
 ``parity_error``                 how far ``f(g·x) = ±f(x)`` is from holding under improper rotations.
 ``enantiomer_pseudoscalar_demo`` the pseudoscalar on independently embedded L-/D-alanine conformers.
+``sign_agreement_text``          what that demo shows about the sign and the stereocentre, with the chance of
+                                 the same agreement if the sign were unrelated to it.
 ===============================  ==========================================================================
 
 Functions that run the chapter's code receive the chapter-2 module as ``chapter`` (the learner's or the
@@ -191,3 +193,28 @@ def enantiomer_pseudoscalar_demo(chapter, smiles=("C[C@H](N)C(=O)O", "C[C@@H](N)
             "se3_error": chapter.invariance_error(f, pos, z, **kw),
             "e3_invariance_error": chapter.invariance_error(f, pos, z, reflections=True, **kw),
             "parity_error": parity_error(chapter, f, pos, z)}
+
+
+def sign_agreement_text(table, cip_column: str = "cip", value_column: str = "pseudoscalar",
+                        shape_column: str = "shape") -> str:
+    """One sentence on :func:`enantiomer_pseudoscalar_demo`'s table: whether every conformer of one CIP label has
+    one sign and every conformer of the other the opposite sign across the distinct shapes (up to reflection), and
+    the probability ``2 / 2**k`` that all ``k`` shapes agree (in either direction) if the sign of each shape were a
+    fair coin unrelated to the stereocentre. States that the pseudoscalar and this check were written together, so
+    the agreement is an illustration, not evidence.
+
+    Raises:
+        ValueError: if the table does not hold exactly two CIP labels.
+    """
+    labels = sorted(set(table[cip_column]))
+    if len(labels) != 2:
+        raise ValueError(f"need conformers of exactly two CIP labels, got {labels}")
+    signs = {c: set(float(v) > 0 for v in table.loc[table[cip_column] == c, value_column]) for c in labels}
+    k = int(table[shape_column].nunique())
+    agree = all(len(v) == 1 for v in signs.values()) and signs[labels[0]] != signs[labels[1]]
+    verdict = (f"across the {k} shapes up to reflection, every {labels[0]} conformer had one sign and every "
+               f"{labels[1]} conformer the other" if agree else
+               f"across the {k} shapes up to reflection, the sign did NOT separate {labels[0]} from {labels[1]}")
+    return (f"{verdict}; if each shape's sign were unrelated to the stereocentre, all {k} would agree by chance with "
+            f"probability 2/2^{k} = 1/{2 ** (k - 1)}, and the pseudoscalar and this check were written together, so "
+            f"this is an illustration, not evidence that the sign tracks the stereocentre")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+ZERO_FLOOR = 1e-18   # every figure here draws an exact zero at this height on its log axis (below every non-zero
+                     # float64 error of the chapter) and counts such points in its legend
+
 
 def _axes(ax, size=(5.5, 3.6)):
     import matplotlib.pyplot as plt
@@ -41,7 +44,7 @@ def plot_rotation_angle_density(angles, ax=None, bins=30):
     return ax
 
 
-def plot_error_vs_rotation_angle(angles_deg, errors: dict, ax=None, floor=1e-18, tolerance=None):
+def plot_error_vs_rotation_angle(angles_deg, errors: dict, ax=None, floor=ZERO_FLOOR, tolerance=None):
     """Relative invariance/equivariance error (log scale) against the rotation angle, one line per model.
 
     Args:
@@ -68,7 +71,7 @@ def plot_error_vs_rotation_angle(angles_deg, errors: dict, ax=None, floor=1e-18,
     return ax
 
 
-def plot_error_histograms(errors: dict, ax=None, tolerances: dict | None = None, floor=1e-20, bins=40,
+def plot_error_histograms(errors: dict, ax=None, tolerances: dict | None = None, floor=ZERO_FLOOR, bins=40,
                           ylabel="count"):
     """Histograms of relative errors on a log-x axis (e.g. float32 vs float64), with tolerance lines.
 
@@ -77,7 +80,7 @@ def plot_error_histograms(errors: dict, ax=None, tolerances: dict | None = None,
         tolerances: ``{label: value}`` drawn as vertical dashed lines.
         ylabel: what one count is (e.g. "molecules (max of 4 trials each)").
         floor: exact zeros are drawn at this value (log axis); a series with zeros says how many in its
-            legend label ("3 exactly 0, drawn at 1e-20").
+            legend label ("3 exactly 0, drawn at 1e-18").
     """
     import numpy as np
 
@@ -145,9 +148,9 @@ def plot_validation_vs_rotated_error(histories: dict, ax=None, unit="Å"):
     return ax
 
 
-def plot_rotation_inconsistency(histories: dict, ax=None, unit="Å", floor=1e-9):
+def plot_rotation_inconsistency(histories: dict, ax=None, unit="Å", floor=ZERO_FLOOR):
     """Per-epoch rotation inconsistency, mean |f(R·x) − f(x)| over validation molecules (log scale), one
-    line per model; exact zeros (invariant models) are drawn at ``floor`` (rounding level).
+    line per model; exact zeros are drawn at ``floor`` and counted in the model's legend label.
 
     Args:
         histories: ``{label: {"inconsistency": [...]}}`` (one value per epoch).
@@ -155,6 +158,9 @@ def plot_rotation_inconsistency(histories: dict, ax=None, unit="Å", floor=1e-9)
     ax = _axes(ax)
     for k, (label, h) in enumerate(histories.items()):
         values = h["inconsistency"]
+        zeros = sum(1 for v in values if v == 0)
+        if zeros:
+            label = f"{label} ({zeros} epochs exactly 0, drawn at {floor:.0e})"
         ax.plot(range(1, len(values) + 1), _positive(values, floor), f"C{k}-o", ms=3, label=label)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")

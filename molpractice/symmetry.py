@@ -15,7 +15,7 @@ What the chapter-2 notebook runs, as tested functions:
 ``haar_angle_tests``             binomial and Kolmogorov–Smirnov tests of rotation angles against Haar.
 ``permutation_errors``           relative output change under atom reordering alone.
 ``settings_table``               :data:`SETTINGS` as a table written for reading.
-``radius_of_gyration_task``,     does a validation split see a broken symmetry? (issue 3's "validation improves
+``radius_of_gyration_task``,     does a validation split see a broken symmetry? (the claim "validation improves
                                  but physical fidelity degrades"):
 ``rotation_experiment``          four models (MLP, MLP + rotation augmentation, distance model, EGNN)
                                  regress the radius of gyration; scored as stored and randomly rotated.

@@ -154,10 +154,11 @@ def cosine_envelope(d, cutoff: float) -> np.ndarray:
 
 
 def paired_text(diff, seed: int = 0, digits: int = 3) -> str:
-    """``"mean +0.123, bootstrap 95% CI [+0.100, +0.150]"`` for per-molecule paired differences."""
+    """``"mean +0.123, bootstrap 95% CI of the mean [+0.100, +0.150]"`` for per-molecule paired differences (the
+    statistic is the mean of the differences, not the difference of two medians printed next to it)."""
     from .rigor import iid_bootstrap_ci
     lo, hi = iid_bootstrap_ci(diff, seed=seed)
-    return f"{np.mean(diff):+.{digits}f}, bootstrap 95% CI [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    return f"mean {np.mean(diff):+.{digits}f}, bootstrap 95% CI of the mean [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
 def envelope_summary(molecules, cutoff: float, distances=(2.0, 4.0, 5.0, 6.0, 8.0)) -> str:
@@ -179,6 +180,33 @@ def trained_force_errors(model, molecules, device=None, jitter: float = 0.1):
 
 
 # ------------------------------------------------------------------------------------------ output scale, bug demos
+def output_norms(model, molecules, dtype=torch.float64, device=None) -> np.ndarray:
+    """Per molecule ``‖model(z, pos)‖`` of the unmoved molecule: the denominator of its relative invariance error
+    (so ``relative error × norm`` is the absolute change)."""
+    device = device or symmetry.get_device()
+    with torch.no_grad():
+        return np.array([float(model(d.z.to(device), d.pos.to(device=device, dtype=dtype)).norm()) for d in molecules])
+
+
+def untrained_text(errors, norms) -> str:
+    """The caveat for a relative error of an *untrained* model: its output's size is arbitrary, so the relative
+    error is a statement about that size too; the absolute change (``errors × norms``) is printed next to it."""
+    e, f = np.asarray(errors), np.asarray(norms)
+    return (f"relative to an untrained output whose size is arbitrary: median |f(X)| {np.median(f):.2g}, median "
+            f"absolute change {np.median(e * f):.2g} (same units)")
+
+
+def broken_text(errors: dict, tolerance: float) -> str:
+    """Lines on :func:`errors_in_angstrom`'s ``{(name, how): errors}``: median, smallest and largest per entry (as
+    per cent), then the smallest and largest over all entries and how far the smallest sits above ``tolerance``."""
+    lines = [f"broken: {k} (trained), output in Å, {how}: median {np.median(v):.1%}, smallest {v.min():.1%}, "
+             f"largest {v.max():.1%}" for (k, how), v in errors.items()]
+    lo, hi = min(float(np.min(v)) for v in errors.values()), max(float(np.max(v)) for v in errors.values())
+    lines.append(f"broken symmetries above, all molecules and settings: from {lo:.1%} to {hi:.1%}; the smallest is "
+                 f"{lo / tolerance:.0f}× the float32 tolerance {tolerance:.0e}")
+    return "\n".join(lines)
+
+
 def in_angstrom(model, task):
     """``(z, pos) ↦ model(z, pos) · task.y_std + task.y_mean``: a trained Rg model's output in Å (never near 0),
     instead of the standardised target it was trained on (near 0 for a molecule predicted close to the mean)."""
@@ -207,11 +235,9 @@ def output_scale_errors(chapter, model, molecules, task, dtype=torch.float32, de
     device = device or symmetry.get_device()
     std = symmetry.model_invariance_errors(chapter, model, molecules, dtype, device, **options)
     ang = symmetry.model_invariance_errors(chapter, in_angstrom(model, task), molecules, dtype, device, **options)
-    to_ang = in_angstrom(model, task)
-    with torch.no_grad():   # the denominators of the two errors: ‖f(X)‖ of the unmoved molecule
-        pairs = [(d.z.to(device), d.pos.to(device=device, dtype=dtype)) for d in molecules]
-        raw = np.array([float(model(z, pos).norm()) for z, pos in pairs])
-        f_ang = np.array([float(to_ang(z, pos).norm()) for z, pos in pairs])
+    # the denominators of the two errors: ‖f(X)‖ of the unmoved molecule
+    raw = output_norms(model, molecules, dtype, device)
+    f_ang = output_norms(in_angstrom(model, task), molecules, dtype, device)
     return pd.DataFrame({"error (standardised)": std, "|f| (standardised)": raw, "error (Å)": ang,
                          "|f| (Å)": f_ang, "absolute change (Å)": ang * f_ang})
 
@@ -343,9 +369,31 @@ def frame_alignment_report(chapter, task, seed: int = 3):
 
 def wobble_text(wob: dict, augmented_mae: float, plain: str = "coordinate MLP",
                 augmented: str = "MLP + rotation augmentation") -> str:
-    """One line on :func:`wobble_per_molecule`: median range of both MLPs, their paired difference with its interval,
-    and how often the augmented MLP's range exceeds its own test MAE ``augmented_mae``."""
+    """One line on :func:`wobble_per_molecule`: median range of both MLPs, the *mean* of their per-molecule paired
+    differences with its interval (labelled as a mean: it need not equal the difference of the two medians), and how
+    often the augmented MLP's range exceeds its own test MAE ``augmented_mae``."""
     diff = wob[plain] - wob[augmented]   # paired: same molecules, same turn
     return (f"all {len(diff)} test molecules: median range over a turn {np.median(wob[plain]):.3f} Å (MLP) vs "
-            f"{np.median(wob[augmented]):.3f} Å (augmented); paired difference {paired_text(diff)} Å; augmented range "
+            f"{np.median(wob[augmented]):.3f} Å (augmented); per-molecule paired difference (MLP − augmented) "
+            f"{paired_text(diff)} Å; augmented range "
             f"above its own test MAE {augmented_mae:.3f} Å for {(wob[augmented] > augmented_mae).mean():.0%} of molecules")
+
+
+# ------------------------------------------------------------------------------------------ rotation-sampler history
+HISTORY_DRAWS, HISTORY_SEED = 4000, 0   # what an earlier version of notebook 02 drew (and reported) before the rest
+
+
+def haar_history_text(chapter, n_drawn: int, threshold_deg: float = 45.0) -> str:
+    """The rotation-sampler history line, computed the same way in every run mode: the earlier version's
+    :data:`HISTORY_DRAWS` draws of seed :data:`HISTORY_SEED` are re-drawn with ``chapter.random_rotation`` and their
+    fraction below ``threshold_deg`` is printed, then how this run's ``n_drawn`` draws (the same seed, so the same
+    sequence) relate to them: which are the earlier draws and how many were added after seeing them."""
+    hist = symmetry.rotation_summary(chapter, HISTORY_DRAWS, seed=HISTORY_SEED)["angles"]
+    frac = float((hist < math.radians(threshold_deg)).mean())
+    head = (f"history: an earlier version drew {HISTORY_DRAWS} rotations (seed {HISTORY_SEED}) and reported only their "
+            f"fraction below {threshold_deg:.0f}°, {frac:.1%} (no KS test then); ")
+    if n_drawn > HISTORY_DRAWS:
+        return head + (f"this run's first {HISTORY_DRAWS} draws (seed {HISTORY_SEED}, same sequence) are those, and the "
+                       f"other {n_drawn - HISTORY_DRAWS} were added after seeing it (post-hoc)")
+    return head + (f"this run draws only {n_drawn} (the first {n_drawn} of that same sequence), so its table is not "
+                   f"that earlier draw")

