@@ -1,7 +1,8 @@
 """The chapter-6 optimisation campaign: every optimiser on the buggy and the bug-free proxy, the redesign
 that continues the hacked run after its alarm, and the numbers the notebook and ``molpractice bench ch06``
-report (summaries over seeds, paired differences, the detector's behaviour, the audit's cost, the targets),
-and :func:`run_benchmark` (``molpractice bench ch06``).
+report (summaries over seeds, paired differences — also against the diffusion samplers at equal calls —, the
+audit's cost, the late-onset runs). The targets table and ``molpractice bench ch06`` are in
+:mod:`molpractice.campaign_report`.
 
 Seeds: the GA's settings were tuned on seeds 0-1 and the alarm's thresholds fixed while looking at seeds
 0-4, so the reported runs use fresh seeds starting at ``cfg.first_seed`` (5 in both modes).
@@ -259,77 +260,77 @@ def winners_curse(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def top10_at(run: dict, calls: int) -> tuple[float, float]:
-    """The run's top 10 by proxy among its first ``calls`` proxy calls: (mean proxy, mean true score)."""
-    if not 10 <= int(calls) <= len(run["history"]):
-        raise ValueError(f"calls must lie in [10, {len(run['history'])}] (the run's history), got {calls}")
-    top = sorted(run["history"][:int(calls)], key=lambda x: -x[1])[:10]
-    return float(np.mean([v for _, v in top])), float(np.mean([oracles.true_score(s) for s, _ in top]))
+def with_samplers(table: pd.DataFrame, *sampled: pd.DataFrame) -> pd.DataFrame:
+    """The optimisation study's ``table`` with the rows of samplers (:func:`molpractice.guidance.sampling_baseline`)
+    appended (the columns they share with it, plus ``budget_spent``; True for the optimisers, which always spend
+    their budget), so :func:`paired_difference` compares any two methods of the same proxy and seed."""
+    parts = [table.assign(budget_spent=True)]
+    for s in sampled:
+        parts.append(s[[c for c in s.columns if c in set(table.columns) | {"budget_spent"}]])
+    return pd.concat(parts, ignore_index=True)
 
 
-def sampling_comparison(runs, sampling: pd.DataFrame, proxy: str = "bug-free", method: str = "graph GA",
-                        sampler: str | None = None) -> pd.DataFrame:
-    """``method`` (on ``proxy``) against a sampler of the diffusion model (``sampling``, from
-    :func:`molpractice.guidance.sampling_baseline`; ``sampler`` picks its ``method`` when it holds several), per
-    seed: the sampler's calls, top 10 and AUC, the optimiser's top 10 after the *same number of calls* (its own
-    history cut there) and at its full budget, and random screening of the library (the same seed's run) cut
-    at the same number of calls. The GA's first ``n_init`` calls are random library molecules, so "GA at N
-    calls − screening at N calls" is what selection added, while "screening at N − sampler" compares starting
-    pools (library molecules vs the model's samples), not optimisers. Rows: seed, calls, sampling_proxy,
-    sampling_true, sampling_auc, at_calls_proxy, at_calls_true, screen_at_calls_proxy, screen_at_calls_true,
-    full_proxy, full_true, full_auc."""
+def best_optimiser(table: pd.DataFrame, proxy: str = "bug-free", methods=METHODS) -> str:
+    """The method of ``methods`` with the highest mean proxy top-10 on ``proxy`` over the table's seeds (a name
+    picked on the reported seeds: the paired intervals that compare it with the others are printed with it)."""
+    means = table[(table.proxy == proxy) & table.method.isin(methods)].groupby("method")["proxy_top10"].mean()
+    if means.empty:
+        raise ValueError(f"no runs of {list(methods)} on the {proxy!r} proxy")
+    return str(means.idxmax())
+
+
+def budget_contrasts(joint: pd.DataFrame, pairs, proxy: str = "bug-free",
+                     metrics=("proxy_top10", "true_top10", "auc_top10")) -> pd.DataFrame:
+    """Paired differences over seeds, ``a − b`` for each ``(a, b)`` of ``pairs`` (values of ``joint.method``, a
+    :func:`with_samplers` table) on ``proxy``: one row per pair and metric with ``difference``, ``lo``, ``hi``
+    (95 % t-interval), ``verdict`` and ``same_budget`` (every run of both methods spent its whole budget, so
+    the comparison is at equal calls; False: at least one sampler stopped at its draw cap)."""
     rows = []
-    pick = sampling[sampling.proxy == proxy]
-    if sampler is not None:
-        pick = pick[pick.method == sampler]
-    for r in pick.itertuples():
-        run = next(x for x in runs if x["proxy"] == proxy and x["method"] == method and x["seed"] == r.seed)
-        screen = next(x for x in runs if x["proxy"] == proxy and x["method"] == "random screening" and x["seed"] == r.seed)
-        at_p, at_t = top10_at(run, max(10, min(int(r.calls), len(run["history"]))))
-        sc_p, sc_t = top10_at(screen, max(10, min(int(r.calls), len(screen["history"]))))
-        rows.append(dict(seed=r.seed, calls=int(r.calls), sampling_proxy=r.proxy_top10, sampling_true=r.true_top10,
-                         sampling_auc=r.auc_top10, at_calls_proxy=at_p, at_calls_true=at_t, screen_at_calls_proxy=sc_p,
-                         screen_at_calls_true=sc_t, full_proxy=run["proxy_top10"], full_true=run["true_top10"],
-                         full_auc=run["auc_top10"]))
-    if not rows:
-        raise ValueError(f"no sampling rows for proxy {proxy!r} with a matching {method} run")
+    for a, b in pairs:
+        runs = joint[(joint.proxy == proxy) & joint.method.isin([a, b])]
+        if set(runs.method) != {a, b}:
+            raise ValueError(f"need runs of both {a!r} and {b!r} on the {proxy!r} proxy")
+        same = bool(runs.budget_spent.fillna(True).astype(bool).all())
+        for metric in metrics:
+            m, lo, hi = paired_difference(joint, metric, proxy, a, (proxy, b))
+            rows.append(dict(comparison=f"{a} − {b}", metric=metric, difference=m, lo=lo, hi=hi,
+                             verdict=verdict(m, lo, hi), same_budget=same))
     return pd.DataFrame(rows)
+
+
+def budget_table(joint: pd.DataFrame, pairs, proxies=("bug-free", "buggy"),
+                 metrics=("proxy_top10", "true_top10")) -> pd.DataFrame:
+    """:func:`budget_contrasts` of ``pairs`` on each of ``proxies`` as one table of verdict texts: index (proxy,
+    comparison), one column per metric; ``attrs["same_budget"]``: every compared run spent its whole budget."""
+    parts = [budget_contrasts(joint, pairs, proxy=p, metrics=metrics).assign(proxy=p) for p in proxies]
+    long = pd.concat(parts, ignore_index=True)
+    out = long.pivot_table(index=["proxy", "comparison"], columns="metric", values="verdict", aggfunc="first", sort=False)
+    out = out.reindex(columns=list(metrics))
+    out.columns.name = None
+    out.attrs["same_budget"] = bool(long.same_budget.all())
+    return out
 
 
 def sampler_contrast(sampling: pd.DataFrame, a: str, b: str, proxy: str = "bug-free") -> pd.DataFrame:
     """Sampler ``a`` − sampler ``b`` (values of ``sampling.method``, same seeds: paired) on ``proxy``: mean
-    and t-interval over seeds of the difference in proxy top-10, true top-10, AUC and calls used. Rows: metric,
-    difference, lo, hi."""
+    and t-interval over seeds of the difference in proxy top-10, true top-10, AUC, calls used, the draws each
+    needed to spend the budget (``draws_to_budget``) and the share of draws with label 1 (``label1_share`` =
+    ``label1`` / ``samples``). Rows: metric, difference, lo, hi, verdict."""
     sa = sampling[(sampling.proxy == proxy) & (sampling.method == a)].set_index("seed")
     sb = sampling[(sampling.proxy == proxy) & (sampling.method == b)].set_index("seed").reindex(sa.index)
     if sa.empty or sb.isna().all().all():
         raise ValueError(f"need rows of both samplers {a!r} and {b!r} on the {proxy!r} proxy for the same seeds")
     rows = []
-    for col in ("proxy_top10", "true_top10", "auc_top10", "calls"):
-        m, lo, hi = mean_interval((sa[col] - sb[col]).to_numpy(float))
+    for col in ("proxy_top10", "true_top10", "auc_top10", "calls", "draws_to_budget", "label1_share"):
+        if col == "label1_share" and {"label1", "samples"} <= set(sa.columns):
+            diff = sa.label1 / sa.samples - sb.label1 / sb.samples
+        elif col in sa.columns:
+            diff = sa[col] - sb[col]
+        else:
+            continue
+        m, lo, hi = mean_interval(diff.to_numpy(float))
         rows.append(dict(metric=col, difference=m, lo=lo, hi=hi, verdict=verdict(m, lo, hi)))
     return pd.DataFrame(rows)
-
-
-SAMPLING_PAIRS = (("screen_at_calls", "sampling", "random screening at the sampler's calls − sampler (starting pools)"),
-                  ("at_calls", "screen_at_calls", "GA − random screening, both at the sampler's calls (what selection added)"),
-                  ("at_calls", "sampling", "GA at the sampler's calls − sampler"),
-                  ("full", "sampling", "GA at its full budget − sampler"))
-
-
-def sampling_contrasts(comparison: pd.DataFrame) -> pd.DataFrame:
-    """The paired contrasts of a :func:`sampling_comparison` table (:data:`SAMPLING_PAIRS`), over seeds: one row per
-    comparison, columns ``proxy top-10`` and ``true top-10`` (verdict texts: mean [t-interval]) and ``proxy AUC``
-    (GA at its full budget − sampler only; else empty)."""
-    rows = []
-    for a, b, what in SAMPLING_PAIRS:
-        row = {"comparison": what}
-        for label in ("proxy", "true"):
-            row[f"{label} top-10"] = verdict(*mean_interval((comparison[f"{a}_{label}"] - comparison[f"{b}_{label}"]).to_numpy()))
-        row["proxy AUC"] = verdict(*mean_interval((comparison.full_auc - comparison.sampling_auc).to_numpy())) \
-            if (a, b) == ("full", "sampling") else ""
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("comparison")
 
 
 def late_onset_study(seeds, cfg=None, lib=None, onset: int | None = None, method: str = "graph GA") -> pd.DataFrame:
@@ -378,185 +379,3 @@ def late_onset_lines(late: pd.DataFrame, table: pd.DataFrame) -> list[str]:
         diff = late.set_index("seed")[metric] - clean[metric].reindex(late.seed)
         out.append(f"late-onset − bug-free GA, {metric} (paired over seeds): " + verdict(*mean_interval(diff.to_numpy())))
     return out
-
-
-# ------------------------------------------------------------------------------------ targets
-SAMPLER = "the w = −1 sampler of the label-dropout EGNN"  # the unconditional branch: stand-in for chapter 4's model
-
-
-def _calls_list(values) -> list:
-    return [int(v) if pd.notna(v) else None for v in values]
-
-
-def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budget: int,
-                sampling: pd.DataFrame | None = None, late: pd.DataFrame | None = None,
-                guided: dict | None = None) -> list[dict]:
-    """The issue's targets as rows ``{target, value, met}`` from the studies' numbers (``met`` None: a
-    measurement to report, or a deviation from the issue's target as stated in the row). ``sampling``: the
-    per-seed table of :func:`sampling_comparison` for the unconditional sampler (the stand-in for chapter 4's
-    model); ``late``: :func:`late_onset_study`; ``guided``: ``{"w": scale, "contrast":
-    sampler_contrast(CFG − unconditional), "comparison": sampling_comparison(CFG)}`` — without it the row says
-    CFG was not run under the budget."""
-    s = ope["summary"]
-    lo_b, hi_b = s.loc["IPS", "bias_lo"], s.loc["IPS", "bias_hi"]
-    rows = [dict(target="IPS: bias over the simulated logs with its 95 % interval (issue: unbiased within Monte-Carlo "
-                        "error)",
-                 value=f"bias {s.loc['IPS', 'bias']:+.4f} [{lo_b:+.4f}, {hi_b:+.4f}], SE {s.loc['IPS', 'bias_se']:.4f}, "
-                       f"{len(ope['estimates'])} logs: " + ("no bias detectable at this precision" if lo_b < 0 < hi_b
-                                                             else "bias detected"),
-                 met=bool(lo_b < 0 < hi_b))]
-    for name in ("SNIPS", "DR"):
-        r, lo, hi = ope["variance_ratios"][name]
-        rows.append(dict(target=f"{name} variance below IPS (Var ratio, 95 % CI)", value=f"{r:.3f} [{lo:.3f}, {hi:.3f}]",
-                         met=bool(hi < 1)))
-    clipped = [c for c in s.index if c.startswith("IPS clip")]
-    best = min(clipped, key=lambda c: s.loc[c, "rmse"])
-    rows.append(dict(target="clipping trades bias for variance (clip with the lowest RMSE against the known V(π))",
-                     value=f"{best}: bias {s.loc[best, 'bias']:+.4f}, sd {s.loc[best, 'sd']:.4f} vs IPS sd "
-                           f"{s.loc['IPS', 'sd']:.4f}; RMSE {s.loc[best, 'rmse']:.4f} vs {s.loc['IPS', 'rmse']:.4f}",
-                     met=bool(s.loc[best, "bias"] < -2 * s.loc[best, "bias_se"] and s.loc[best, "sd"] < s.loc["IPS", "sd"])))
-    if sampling is not None:
-        calls = f"{int(sampling.calls.min())}–{int(sampling.calls.max())} calls"
-        pairs = [("screen_at_calls", "sampling", f"random screening − {SAMPLER} at the sampler's call count ({calls}): "
-                  "starting pools, not optimisers"),
-                 ("at_calls", "screen_at_calls", "GA − random screening at the sampler's call count: what selection added"),
-                 ("at_calls", "sampling", f"GA − {SAMPLER} at the sampler's call count"),
-                 ("full", "sampling", f"GA at its full {budget} calls − {SAMPLER}")]
-        for label in ("proxy", "true"):
-            for a, b, what in pairs:
-                m, lo, hi = mean_interval((sampling[f"{a}_{label}"] - sampling[f"{b}_{label}"]).to_numpy())
-                rows.append(dict(target=f"bug-free proxy, {label} top-10: {what} (paired over seeds)",
-                                 value=verdict(m, lo, hi), met=None))
-    for metric, label in (("proxy_top10", "proxy"), ("true_top10", "true")):
-        for base in ("random proposals", "random screening"):
-            m, lo, hi = paired_difference(table, metric, "bug-free", "graph GA", ("bug-free", base))
-            rows.append(dict(target=f"bug-free proxy: GA − {base}, {label} top-10 (paired over seeds)",
-                             value=verdict(m, lo, hi), met=None))
-    if guided is None:
-        rows.append(dict(target="classifier-free guidance under the same call budget [deviation from the issue]",
-                         value="not run", met=None))
-    else:
-        c = guided["contrast"].set_index("metric")
-        for metric in ("proxy_top10", "true_top10", "auc_top10"):
-            rows.append(dict(target=f"CFG (label 1, w = {guided['w']:g}, chosen on the sweep's draws) − {SAMPLER}, same "
-                                    f"{budget}-call budget, bug-free proxy, {metric.replace('_', ' ')} (paired draws and seeds)",
-                             value=verdict(*c.loc[metric, ["difference", "lo", "hi"]]), met=None))
-        g = guided["comparison"]
-        for label in ("proxy", "true"):
-            m, lo, hi = mean_interval((g[f"at_calls_{label}"] - g[f"sampling_{label}"]).to_numpy())
-            rows.append(dict(target=f"GA at CFG's call count − CFG, {label} top-10 (paired over seeds)",
-                             value=verdict(m, lo, hi), met=None))
-    hacked = table[(table.proxy == "buggy") & (table.method == "graph GA")]
-    clean = table[(table.proxy == "bug-free") & (table.method == "graph GA")]
-    rows.append(dict(target="batch alarm before half the budget in the hacked GA run — by construction: the hack is present "
-                            "from the first batch, and the alarm came at the earliest batch the 2-batch rule allows",
-                     value=f"{int((hacked.alarm_at < budget / 2).sum())}/{len(hacked)} seeds; alarm at calls "
-                           f"{_calls_list(hacked.alarm_at)} of {budget}",
-                     met=bool((hacked.alarm_at < budget / 2).all())))
-    if late is not None and len(late):
-        for rule, col in (("batch", "batch_delay"), ("top-10", "top10_delay")):
-            fired = late[col].notna()
-            rows.append(dict(target=f"late-onset hack (bug switched on after {int(late.onset.iloc[0])} of {budget} calls), "
-                                    f"GA: {rule} alarm delay in calls after the onset, per seed",
-                             value=f"fired in {int(fired.sum())}/{len(late)}; delays {_calls_list(late[col])} (earliest "
-                                   f"possible {_calls_list(late.earliest_possible - late.onset)}); before the onset in "
-                                   f"{int(late.fired_before_onset.sum())}", met=None))
-    rows.append(dict(target="detector silent in the bug-free GA run",
-                     value=f"{int(clean.alarm_at.notna().sum())}/{len(clean)} seeds fired", met=bool(clean.alarm_at.isna().all())))
-    if "redesigned" in set(table.proxy):
-        for metric in ("true_top10", "halogens_top10"):
-            m, lo, hi = paired_difference(table, metric, "redesigned", "graph GA", ("buggy", "graph GA"))
-            rows.append(dict(target=f"redesign (hacked run continued after its alarm) − hacked GA, {metric.replace('_', ' ')}"
-                                    " (paired over seeds)", value=verdict(m, lo, hi),
-                             met=bool(lo > 0) if metric == "true_top10" else None))
-    if sweep is not None:
-        for name, label in (("label_share_valid", "label-1 share among valid connected samples (bootstrap 95 % CI)"),
-                            ("validity", "validity (Clopper–Pearson 95 % CI)"),
-                            ("connected", "connected (valid, one fragment; Clopper–Pearson 95 % CI)"),
-                            ("diversity", "diversity of valid connected molecules (bootstrap 95 % CI)"),
-                            ("plausible", "plausible by chapter 4's checks, over all samples (Clopper–Pearson 95 % CI)"),
-                            ("plausible_valid", "plausible among valid connected samples (Clopper–Pearson 95 % CI)")):
-            if name not in sweep:
-                continue
-            rows.append(dict(target=f"guidance sweep at {len(sweep)} scales: {label}",
-                             value="; ".join(f"w={r['w']:g}: {r[name]:.2f} [{r[name + '_lo']:.2f}, {r[name + '_hi']:.2f}]"
-                                             for _, r in sweep.iterrows()),
-                             met=bool(len(sweep) >= 4) if name == "label_share_valid" else None))
-        if "plausible" not in sweep:
-            rows.append(dict(target="guidance sweep: plausibility of the samples by chapter 4's checks — deviation from "
-                                    "the issue", value="not run", met=None))
-    return rows
-
-
-# ------------------------------------------------------------------------------------ benchmark
-def run_benchmark(implementation: str | None = None, seeds: int | None = None, json_path=None,
-                  guidance: bool = True) -> dict:
-    """``molpractice bench ch06``: the off-policy study, the optimisation study (every optimiser on the buggy,
-    bug-free and redesigned objectives, ``seeds`` seeds), the late-onset runs, the guidance sweep (with chapter
-    4's plausibility checks), sampling from the guided model without a label (the stand-in for the issue's
-    chapter-4-model baseline) and with CFG at the scale chosen on the sweep's draws; prints the targets table.
-
-    No model choice here is made on a test split: the GA settings are the chapter's fixed ``SETTINGS`` (tuned on
-    seeds 0-1; the reported seeds start at ``first_seed``); the redesign's feature and slope are fitted on the
-    hacked run's own audit (up to its alarm); the guided model is trained on chapter 4's molecules and judged
-    by sampling, not on held-out data.
-    """
-    import json
-    import time
-    from pathlib import Path
-
-    from . import guidance as guidance_module
-    from . import offpolicy
-    from .implementations import load_chapter
-    from .runtime import implementation_name, run_mode
-
-    implementation = implementation or implementation_name()
-    ch06 = load_chapter("ch06_oracle_optimization", implementation)
-    cfg = SETTINGS.current()
-    if seeds is not None and not (isinstance(seeds, int) and seeds >= 2):
-        raise ValueError(f"--seeds must be an int >= 2 (intervals over seeds), got {seeds!r}")
-    start = time.perf_counter()
-    ope = offpolicy.estimator_study(ch06, n_logs=cfg.n_logs, n_rounds=cfg.n_rounds, clips=cfg.clips)
-    print(ope["summary"].round(4).to_string())
-    study = optimisation_study(cfg, seeds=seeds)
-    print(study_summary(study["table"]).to_string(index=False))
-    late = late_onset_study(sorted(study["table"].seed.unique()), cfg)
-    print(late.to_string(index=False))
-    sweep = sampling = guided = None
-    if guidance:
-        ch04 = load_chapter("ch04_diffusion", implementation)
-        gcfg = guidance_module.SETTINGS.current()
-        data = guidance_module.load_data()
-        model, info = guidance_module.train_conditional_model(ch04, data, gcfg, progress=False)
-        print(f"conditional EGNN: {'loaded from cache' if info['cached'] else 'trained'} ({info['steps']} steps)")
-        sweep = guidance_module.guidance_sweep(ch04, ch06, model, data, gcfg)
-        seeds_ = sorted(study["table"].seed.unique())
-        sampled = guidance_module.sampling_baseline(ch04, ch06, model, data, cfg.budget, seeds_, cfg.sampling_draws, gcfg)
-        sampling = sampling_comparison(study["runs"], sampled)
-        print(sampling.round(3).to_string(index=False))
-        w_star = guidance_module.choose_scale(sweep)
-        cfg_sampled = guidance_module.sampling_baseline(ch04, ch06, model, data, cfg.budget, seeds_, cfg.sampling_draws,
-                                                        gcfg, w=w_star)
-        both = pd.concat([sampled, cfg_sampled])
-        guided = dict(w=w_star, contrast=sampler_contrast(both, cfg_sampled.method.iloc[0], sampled.method.iloc[0]),
-                      comparison=sampling_comparison(study["runs"], cfg_sampled))
-        print(guided["comparison"].round(3).to_string(index=False))
-    rows = target_rows(ope, study["table"], sweep, cfg.budget, sampling, late=late, guided=guided)
-    with pd.option_context("display.width", 250, "display.max_colwidth", 140):
-        print(pd.DataFrame(rows).to_string(index=False))
-    print("model choices: the GA settings are fixed in SETTINGS (set during development on the bug-free proxy's top-10, "
-          f"seeds 0-1, never on the true score; reported seeds start at {cfg.first_seed}); the redesign's feature and slope "
-          "are fitted on each hacked run's own audit up to its alarm; the guided model is trained on all of chapter 4's molecules (no split is scored); the sampling baseline draws "
-          f"{cfg.sampling_draws} molecules per reported seed from it without a label, and CFG as many at the scale with the "
-          "largest label-1 yield on the sweep's draws (seed 0), reported on fresh draws (seeds 10 000 + s).")
-    if run_mode() == "fast":
-        print("fast mode: small budgets, few logs and a tiny guided model — these numbers are not meaningful")
-    report = {"chapter": "ch06", "mode": run_mode(), "implementation": implementation,
-              "seconds_total": time.perf_counter() - start, "results": rows,
-              "optimisation": study["table"].to_dict("records"),
-              "offpolicy": ope["summary"].reset_index().to_dict("records"),
-              "guidance": None if sweep is None else sweep.to_dict("records")}
-    if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2, default=float))
-        print(f"wrote {json_path}")
-    return report

@@ -273,7 +273,8 @@ def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0, plausibilit
     among the valid connected samples (what a chemist would receive), uniqueness and novelty (chapter 4's
     ``sample_metrics``; uniqueness without interval), the diversity of the valid connected molecules (1 −
     mean pairwise Tanimoto) and, with ``plausibility``, chapter 4's plausibility checks
-    (:func:`molpractice.plausibility.plausibility`: valid, one fragment, every geometry check, no Brenk alert)
+    (:func:`molpractice.plausibility.plausibility`: valid, one fragment, every geometry check, no group of its
+    short cited list of implausible groups; Brenk's screening filters are not part of it)
     as ``plausible`` (over all samples) and ``plausible_valid`` (among the valid connected ones). Intervals:
     Clopper–Pearson 95 % for the rates validity, connected, plausible and plausible_valid (a bootstrap would
     collapse to a point at 0 or 1), percentile bootstrap 95 % over the samples for the others.
@@ -359,66 +360,109 @@ def load_data(cfg=None):
 
 
 SAMPLING_METHOD = "chapter-4 model sampling"
+SAMPLER_COLUMNS = ["seed", "samples", "draws_to_budget", "valid_connected", "calls", "budget_spent", "label1", "proxy_top10",
+                   "true_top10", "auc_top10", "heavy_atoms"]  # a sampler's table, as the notebook shows it
 
 
-def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, n_samples: int, cfg=None, w: float = -1.0,
-                      label: int = 1, method: str | None = None) -> "pd.DataFrame":
+def draw_seed(seed: int, chunk: int) -> int:
+    """The sampling seed of ``chunk`` (0, 1, …) of reported seed ``seed``: ``10_000 + seed + 100_000 · chunk``
+    (never the sweep's seed 0; chunk 0 is ``10_000 + seed``; distinct for every seed below 100 000)."""
+    if not 0 <= int(seed) < 100_000 or int(chunk) < 0:
+        raise ValueError(f"need 0 <= seed < 100000 and chunk >= 0, got seed={seed}, chunk={chunk}")
+    return 10_000 + int(seed) + 100_000 * int(chunk)
+
+
+def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, cfg=None, w: float = -1.0,
+                      label: int = 1, method: str | None = None, max_draws: int | None = None) -> "pd.DataFrame":
     """Sampling from the label-dropout EGNN as an optimiser under a call budget: unguided (the default,
     w = −1: the stand-in for the issue's "random sampling from chapter 4's model") or, with ``w`` ≥ 0 and
     ``label``, classifier-free guidance as an optimiser.
 
-    For each seed, ``n_samples`` molecules are drawn from ``model`` at scale ``w`` (w = −1: ε̂(x, ∅), the
-    unconditional branch that label dropout trains alongside the conditional one; it saw ∅ in only ``p_uncond``
-    of the training examples) with seed ``10_000 + seed`` (never the sweep's draws; the same sizes and starting
-    noise at every ``w``, so two samplers of the same seed are paired); the valid connected ones are sent, in the order drawn, to a
+    For each seed, molecules are drawn from ``model`` at scale ``w`` (w = −1: ε̂(x, ∅), the unconditional branch
+    that label dropout trains alongside the conditional one) in chunks of ``chunk``, chunk k with seed
+    :func:`draw_seed` ``(seed, k)`` (never the sweep's draws; the same sizes and starting noise at every ``w``, so
+    two samplers of the same seed are paired). The valid connected ones go, in the order drawn, to a
     :class:`~molpractice.oracles.BudgetedOracle` of ``budget`` calls (repeats are free) for the buggy and for
-    the bug-free proxy, and the 10 best by that proxy are "shipped". Invalid or fragmented samples cost no
-    call — a generator that stops early leaves calls unspent (``calls`` says how many were used).
+    the bug-free proxy (both see the same distinct molecules, so both spend the same calls). Drawing stops when
+    the budget is spent, or after ``max_draws`` draws (default ``20 · budget``) — ``budget_spent`` says which; only a
+    run that stopped at the cap has an AUC padded with its last top-10 value (:func:`~molpractice.oracles.top_k_auc`).
+    The 10 best by that proxy are "shipped". Invalid or fragmented samples cost no call.
 
     Returns one row per (proxy, seed) with the optimisation study's columns (``proxy`` "buggy"/"bug-free",
     ``method`` (default :data:`SAMPLING_METHOD` for w = −1, else ``"CFG sampling (w=…)"``), ``seed``,
     ``proxy_top10``, ``true_top10``, ``auc_top10``, ``halogens_top10``, ``sa_top10``, ``calls``) plus ``w``,
-    ``samples``, ``valid_connected``, ``label1`` (draws with label 1 by their atom types, of ``samples``) and
-    ``heavy_atoms`` (mean heavy atoms of the shipped 10).
+    ``samples`` (draws made, the last chunk whole), ``draws_to_budget`` (the draw that spent the last call, NaN
+    if the budget was not spent), ``budget_spent``, ``valid_connected`` (of ``samples``), ``label1`` (draws with
+    label 1 by their atom types, of ``samples``) and ``heavy_atoms`` (mean heavy atoms of the shipped 10).
     """
     import pandas as pd
 
     from . import oracles
     from .diffusion import metrics
 
-    if int(budget) < 10 or int(n_samples) < 1:
-        raise ValueError(f"need budget >= 10 and n_samples >= 1, got budget={budget}, n_samples={n_samples}")
+    if int(budget) < 10 or int(chunk) < 1 or (max_draws is not None and int(max_draws) < 1):
+        raise ValueError(f"need budget >= 10, chunk >= 1 and max_draws >= 1 (or None), got budget={budget}, "
+                         f"chunk={chunk}, max_draws={max_draws}")
     cfg = cfg or SETTINGS.current()
     method = method or (SAMPLING_METHOD if float(w) == -1.0 else f"CFG sampling (w={float(w):g})")
+    max_draws = 20 * int(budget) if max_draws is None else int(max_draws)
     train_smiles = [d["smiles"] for d in data]
     rows = []
     for seed in seeds:
-        samples = sample_guided(ch04, ch06, model, data, float(w), int(n_samples), label=label, cfg=cfg,
-                                seed=10_000 + int(seed))
-        n_label1 = sum(label_of(z) for z, _ in samples)
-        smiles = [s for s in metrics(ch04, samples, train_smiles)["smiles"] if s is not None and "." not in s]
+        made = n_label1 = n_valid = 0
+        to_budget = float("nan")
+        found = {True: oracles.BudgetedOracle(lambda s: oracles.proxy_score(s, bug=True), budget, "proxy"),
+                 False: oracles.BudgetedOracle(lambda s: oracles.proxy_score(s, bug=False), budget, "proxy")}
+        k = 0
+        while found[False].remaining > 0 and made < max_draws:
+            n = min(int(chunk), max_draws - made)
+            samples = sample_guided(ch04, ch06, model, data, float(w), n, label=label, cfg=cfg, seed=draw_seed(seed, k))
+            n_label1 += sum(label_of(z) for z, _ in samples)
+            for i, s in enumerate(metrics(ch04, samples, train_smiles)["smiles"]):
+                if s is None or "." in s:
+                    continue
+                n_valid += 1
+                for oracle in found.values():
+                    if oracle.remaining > 0:
+                        oracle([s])
+                if found[False].remaining == 0 and np.isnan(to_budget):
+                    to_budget = float(made + i + 1)
+            made += n
+            k += 1
+        common = dict(method=method, seed=int(seed), w=float(w), label1=n_label1, samples=made, valid_connected=n_valid,
+                      draws_to_budget=to_budget, budget_spent=bool(found[False].remaining == 0))
         for proxy, bug in (("buggy", True), ("bug-free", False)):
-            oracle = oracles.BudgetedOracle(lambda s, b=bug: oracles.proxy_score(s, bug=b), budget, "proxy")
-            for s in smiles:
-                if oracle.remaining == 0:
-                    break
-                oracle([s])
+            oracle = found[bug]
             top = sorted(oracle.history, key=lambda x: -x[1])[:10]
             mols = [oracles.mol_from_smiles(s) for s, _ in top]
             if not top:  # no valid connected sample: nothing to ship
-                rows.append(dict(proxy=proxy, method=method, seed=int(seed), calls=0, samples=int(n_samples),
-                                 valid_connected=0, w=float(w), label1=n_label1) | dict.fromkeys(("proxy_top10", "true_top10", "auc_top10",
-                                                                     "halogens_top10", "sa_top10", "heavy_atoms"), float("nan")))
+                rows.append(dict(common, proxy=proxy, calls=0) | dict.fromkeys(
+                    ("proxy_top10", "true_top10", "auc_top10", "halogens_top10", "sa_top10", "heavy_atoms"), float("nan")))
                 continue
-            rows.append(dict(proxy=proxy, method=method, seed=int(seed), w=float(w), label1=n_label1,
+            rows.append(dict(common, proxy=proxy, calls=oracle.calls,
                              proxy_top10=float(np.mean([v for _, v in top])),
                              true_top10=float(np.mean([oracles.true_score(s) for s, _ in top])),
                              auc_top10=oracles.top_k_auc([v for _, v in oracle.history], budget),
                              halogens_top10=float(np.mean([oracles.halogen_count(m) for m in mols])),
                              sa_top10=float(np.mean([oracles.sa_score(s) for s, _ in top])),
-                             calls=oracle.calls, samples=int(n_samples), valid_connected=len(smiles),
                              heavy_atoms=float(np.mean([m.GetNumHeavyAtoms() for m in mols]))))
-    return pd.DataFrame(rows)
+    first = ["proxy", "method", "seed"]
+    out = pd.DataFrame(rows)
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+def sampler_summary(sampled, budget: int, proxy: str = "bug-free") -> str:
+    """One line about a :func:`sampling_baseline` table: in how many seeds the ``budget`` was spent and after how
+    many draws, and the share of draws with label 1 (all seeds pooled) with its Clopper–Pearson 95 % interval."""
+    from .plausibility import clopper_pearson
+
+    s = sampled[sampled.proxy == proxy]
+    k, n = int(s.label1.sum()), int(s.samples.sum())
+    lo, hi = clopper_pearson(k, n)
+    draws = s.draws_to_budget.dropna()
+    after = f", after {int(draws.min())}–{int(draws.max())} draws" if len(draws) else ""
+    return (f"{budget} proxy calls spent in {int(s.budget_spent.sum())}/{len(s)} seeds{after}; label 1 in {k}/{n} draws = "
+            f"{k / n:.3f} [{lo:.3f}, {hi:.3f}] (Clopper–Pearson)")
 
 
 def choose_scale(sweep, metric: str = "label1_yield", min_w: float = 0.0) -> float:

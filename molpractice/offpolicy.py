@@ -162,9 +162,11 @@ def paired_rmse_difference(estimates: pd.DataFrame, a: str, b: str, true_value: 
     return float(np.sqrt((ea ** 2).mean()) - np.sqrt((eb ** 2).mean())), float(lo), float(hi)
 
 
-def distribution_shape(values, true_value: float) -> dict:
+def distribution_shape(values, true_value: float, n_boot: int = 1000, seed: int = 0) -> dict:
     """Median, share of values below ``true_value`` (``below``, with ``below_k`` of ``n`` and its
-    Clopper–Pearson 95 % interval ``below_lo``, ``below_hi``) and sample skewness of one estimator over the logs."""
+    Clopper–Pearson 95 % interval ``below_lo``, ``below_hi``) and sample skewness of one estimator over the logs
+    (``skew``, with a percentile-bootstrap 95 % interval over the logs ``skew_lo``, ``skew_hi``; ``n_boot``
+    resamples, seeded by ``seed``)."""
     from scipy import stats
 
     from .plausibility import clopper_pearson
@@ -172,8 +174,11 @@ def distribution_shape(values, true_value: float) -> dict:
     x = np.asarray(values, float)
     k = int((x < true_value).sum())
     lo, hi = clopper_pearson(k, len(x))
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(int(n_boot), len(x)))
+    skews = stats.skew(x[idx], axis=1)
+    s_lo, s_hi = np.nanquantile(skews, [0.025, 0.975])
     return dict(median=float(np.median(x)), below=k / len(x), below_k=k, n=len(x), below_lo=lo, below_hi=hi,
-                skew=float(stats.skew(x)))
+                skew=float(stats.skew(x)), skew_lo=float(s_lo), skew_hi=float(s_hi))
 
 
 def exact_clip_bias(problem: BanditProblem, clip: float) -> float:

@@ -1,6 +1,6 @@
 """Optimisers under a call budget — a graph genetic algorithm (Jensen 2019) and random screening — with a
-held-out audit of every batch that detects reward hacking early, and the ``molpractice bench ch06``
-benchmark.
+held-out audit of every batch that detects reward hacking early, and the chapter's run settings
+(:data:`SETTINGS`).
 
 Graph GA (:func:`graph_ga`): a population of the best molecules so far; each generation draws parents
 with a softmax of their scores at ``selection_temperature`` (0.02 score units: far greedier than Jensen's
@@ -24,8 +24,8 @@ similarity to the library (drift) and its halogen count (the exploited feature, 
 **alarm** fires when the batch's mean gap exceeds the gap measured on library molecules by more than
 :data:`ALARM_Z` standard errors in two consecutive batches; a second alarm watches the current top 10 (see
 :class:`Auditor`). The thresholds and audit sizes were fixed during development while looking at seeds 0-4
-(not calibrated to a false-alarm rate). The experiments (runs, the redesign, summaries, the targets table)
-are in :mod:`molpractice.campaign`.
+(not calibrated to a false-alarm rate). The experiments (runs, the redesign, summaries) are in
+:mod:`molpractice.campaign`, the targets table and ``molpractice bench ch06`` in :mod:`molpractice.campaign_report`.
 """
 from __future__ import annotations
 
@@ -43,10 +43,10 @@ METHODS = ("random screening", "random proposals", "graph GA")
 
 SETTINGS = RunSettings(
     full=dict(budget=1000, n_init=100, population=30, offspring=50, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
-              library_audit=40, seeds=5, first_seed=5, false_alarm_runs=10, bug_onset_share=0.4, sampling_draws=200, n_logs=2000, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
+              library_audit=40, seeds=5, first_seed=5, false_alarm_runs=10, bug_onset_share=0.4, sampling_chunk=125, sampling_max_draws=4000, n_logs=2000, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
               violation_sizes=(100, 1000, 10000), violation_logs=300, n_boot=2000),
     fast=dict(budget=150, n_init=40, population=20, offspring=25, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
-              library_audit=24, seeds=2, first_seed=5, false_alarm_runs=2, bug_onset_share=0.4, sampling_draws=12, n_logs=300, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
+              library_audit=24, seeds=2, first_seed=5, false_alarm_runs=2, bug_onset_share=0.4, sampling_chunk=12, sampling_max_draws=36, n_logs=300, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
               violation_sizes=(100, 1000), violation_logs=100, n_boot=500),
     doc=dict(budget="proxy calls per optimisation run (new molecules)", n_init="random library molecules "
              "scored to seed the GA", population="GA population size", offspring="children per GA generation "
@@ -58,7 +58,9 @@ SETTINGS = RunSettings(
              false_alarm_runs="extra runs on seeds used nowhere else: bug-free GA (false-alarm rate), then the buggy "
              "random baselines (detection rate)",
              bug_onset_share="late-onset runs: share of the budget after which the proxy's bug is switched on",
-             sampling_draws="molecules drawn per seed from the label-dropout EGNN (unconditional, and with CFG)",
+             sampling_chunk="molecules drawn at a time from the label-dropout EGNN (unconditional, and with CFG); "
+             "drawing goes on until the proxy budget is spent", sampling_max_draws="safeguard: most draws per seed "
+             "(a sampler stopped here has not spent its budget; the notebook prints whether any did)",
              n_logs="simulated logs in the off-policy study", n_rounds="rounds per simulated log",
              clips="weight clip levels of clipped IPS", violation_sizes="log sizes of the support-violation study",
              violation_logs="logs per size in the support-violation study", n_boot="bootstrap resamples"),

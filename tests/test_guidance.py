@@ -133,45 +133,70 @@ def test_sampling_baseline_runs_the_model_and_reports_every_row(data, tmp_path, 
     monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
     cfg = _tiny()
     model, _ = G.train_conditional_model(ch04, data, cfg, progress=False)
-    out = G.sampling_baseline(ch04, ch06, model, data, budget=10, seeds=[5, 6], n_samples=12, cfg=cfg)
+    out = G.sampling_baseline(ch04, ch06, model, data, budget=10, seeds=[5, 6], chunk=6, cfg=cfg, max_draws=12)
     assert out[["proxy", "seed"]].values.tolist() == [["buggy", 5], ["bug-free", 5], ["buggy", 6], ["bug-free", 6]]
-    assert (out.method == G.SAMPLING_METHOD).all() and (out.samples == 12).all()
-    assert ((out.calls <= 10) & (out.calls <= out.valid_connected)).all()
-    again = G.sampling_baseline(ch04, ch06, model, data, budget=10, seeds=[5, 6], n_samples=12, cfg=cfg)
+    assert (out.method == G.SAMPLING_METHOD).all() and (out.samples <= 12).all()
+    assert ((out.calls <= 10) & (out.calls <= out.valid_connected) & (out.valid_connected <= out.samples)).all()
+    assert (out.budget_spent == (out.calls == 10)).all()
+    assert (out.budget_spent | (out.samples == 12)).all()  # a sampler stops at the budget or at its cap, never before
+    again = G.sampling_baseline(ch04, ch06, model, data, budget=10, seeds=[5, 6], chunk=6, cfg=cfg, max_draws=12)
     assert out.equals(again)  # seeded draws
     with pytest.raises(ValueError, match="budget"):
-        G.sampling_baseline(ch04, ch06, model, data, budget=5, seeds=[5], n_samples=12, cfg=cfg)
+        G.sampling_baseline(ch04, ch06, model, data, budget=5, seeds=[5], chunk=12, cfg=cfg)
+    with pytest.raises(ValueError, match="chunk"):
+        G.sampling_baseline(ch04, ch06, model, data, budget=10, seeds=[5], chunk=0, cfg=cfg)
 
 
-def test_sampling_baseline_spends_calls_on_distinct_valid_connected_samples(data, monkeypatch):
-    """With the data's own geometries as 'samples' (every one valid), the calls, budget cut and top 10 are exact."""
+def test_sampling_baseline_draws_in_chunks_until_the_budget_is_spent(data, monkeypatch):
+    """With the data's own geometries as 'samples' (every one valid), the chunks, calls, budget and top 10 are exact."""
     from molpractice import oracles
+    from molpractice import plausibility as P
 
-    drawn = {}
+    drawn = []
 
     def fake_sample(ch04_, ch06_, model, data_, w, n, label=1, cfg=None, seed=0):
-        drawn[seed] = w
-        items = [data_[i % 15] for i in range(n)]  # 15 distinct molecules, repeated
+        drawn.append((seed, w, n))
+        k = (seed - 10_005) // 100_000  # the chunk index of seed 5
+        items = [data_[(5 * k + i) % 15] for i in range(n)]  # 15 distinct molecules in all, 5 new per chunk
         return [(d["z"], d["pos"]) for d in items]
 
     monkeypatch.setattr(G, "sample_guided", fake_sample)
-    out = G.sampling_baseline(ch04, ch06, None, data, budget=12, seeds=[5], n_samples=30)
-    assert drawn == {10_005: -1.0}  # unconditional draws, never the sweep's seed
-    assert (out.w == -1.0).all() and (out.label1 == sum(G.label_of(data[i % 15]["z"]) for i in range(30))).all()
-    guided = G.sampling_baseline(ch04, ch06, None, data, budget=12, seeds=[5], n_samples=30, w=2.0)
-    assert drawn == {10_005: 2.0} and (guided.method == "CFG sampling (w=2)").all()  # same seed: paired draws
+    out = G.sampling_baseline(ch04, ch06, None, data, budget=12, seeds=[5], chunk=5)
+    assert drawn == [(10_005, -1.0, 5), (110_005, -1.0, 5), (210_005, -1.0, 5)]  # never the sweep's seed 0
+    assert (out.calls == 12).all() and out.budget_spent.all() and (out.samples == 15).all()
+    assert (out.draws_to_budget == 12).all() and (out.valid_connected == 15).all()
+    assert (out.w == -1.0).all() and (out.label1 == sum(G.label_of(data[i]["z"]) for i in range(15))).all()
+    drawn.clear()
+    guided = G.sampling_baseline(ch04, ch06, None, data, budget=12, seeds=[5], chunk=5, w=2.0)
+    assert [d[0] for d in drawn] == [10_005, 110_005, 210_005] and (guided.method == "CFG sampling (w=2)").all()
     smiles = [d["smiles"] for d in data[:15]]
-    assert (out.valid_connected == 30).all() and (out.calls == 12).all()
     for proxy, bug in (("buggy", True), ("bug-free", False)):
         scored = sorted(((oracles.proxy_score(s, bug=bug), s) for s in smiles[:12]), reverse=True)[:10]
         row = out[out.proxy == proxy].iloc[0]
         assert row.proxy_top10 == pytest.approx(np.mean([v for v, _ in scored]))
         assert row.true_top10 == pytest.approx(np.mean([oracles.true_score(s) for _, s in scored]))
         assert row.heavy_atoms == pytest.approx(np.mean([oracles.mol_from_smiles(s).GetNumHeavyAtoms() for _, s in scored]))
+        curve = oracles.top_k_curve([oracles.proxy_score(s, bug=bug) for s in smiles[:12]], 10)
+        assert row.auc_top10 == pytest.approx(np.mean(curve))  # budget spent: no padding
     # the buggy proxy is the bug-free one plus a non-negative bonus: its top 10 cannot score lower
     assert out.set_index("proxy").loc["buggy", "proxy_top10"] >= out.set_index("proxy").loc["bug-free", "proxy_top10"]
-    wide = G.sampling_baseline(ch04, ch06, None, data, budget=100, seeds=[5], n_samples=30)
+    drawn.clear()
+    wide = G.sampling_baseline(ch04, ch06, None, data, budget=100, seeds=[5], chunk=5, max_draws=23)
     assert (wide.calls == 15).all()  # repeats are free: only the 15 distinct molecules cost a call
+    assert not wide.budget_spent.any() and wide.draws_to_budget.isna().all() and (wide.samples == 23).all()
+    assert [d[2] for d in drawn] == [5, 5, 5, 5, 3]  # the cap cuts the last chunk
+    drawn.clear()
+    capped = G.sampling_baseline(ch04, ch06, None, data, budget=20, seeds=[5], chunk=50)
+    assert sum(d[2] for d in drawn) == 400 and (capped.samples == 400).all()  # default cap 20 · budget: a generator
+    assert not capped.budget_spent.any()  # of only 15 distinct molecules cannot loop forever
+    text = G.sampler_summary(out, 12)
+    k = int(out.label1.iloc[0])
+    lo, hi = P.clopper_pearson(k, 15)
+    assert text == f"12 proxy calls spent in 1/1 seeds, after 12–12 draws; label 1 in {k}/15 draws = {k / 15:.3f} [{lo:.3f}, {hi:.3f}] (Clopper–Pearson)"
+    assert G.sampler_summary(wide, 100).startswith("100 proxy calls spent in 0/1 seeds; label 1")
+    with pytest.raises(ValueError, match="seed"):
+        G.draw_seed(100_000, 0)
+    assert G.draw_seed(7, 2) == 210_007
 
 
 def test_data_top10_is_the_best_ten_of_the_data():

@@ -70,6 +70,12 @@ def test_paired_rmse_difference_and_distribution_shape():
 
     assert (shape["below_k"], shape["n"]) == (3, 5)
     assert (shape["below_lo"], shape["below_hi"]) == pytest.approx(clopper_pearson(3, 5))
+    skewed = op.distribution_shape(rng.exponential(1.0, 400), 1.0, n_boot=300)
+    assert 0 < skewed["skew_lo"] < skewed["skew"] < skewed["skew_hi"]  # exponential: skewness 2, interval above 0
+    sym = op.distribution_shape(rng.normal(0, 1, 400), 0.0, n_boot=300)
+    assert sym["skew_lo"] < 0 < sym["skew_hi"]
+    x = rng.normal(0, 1, 50)
+    assert op.distribution_shape(x, 0.0, n_boot=100, seed=3) == op.distribution_shape(x, 0.0, n_boot=100, seed=3)  # seeded
 
 
 def test_summary_bias_interval_and_exact_clip_bias():

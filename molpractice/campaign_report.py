@@ -1,0 +1,259 @@
+"""The chapter-6 targets table and ``molpractice bench ch06``: :func:`target_rows` turns the studies of
+:mod:`molpractice.campaign`, :mod:`molpractice.detection`, :mod:`molpractice.offpolicy` and
+:mod:`molpractice.guidance` into the issue's targets (value and whether each is met), and :func:`run_benchmark`
+runs them all and prints the table.
+
+The samplers of the diffusion model are compared with the library optimisers at the *same* number of proxy
+calls: :func:`molpractice.guidance.sampling_baseline` draws until its budget is spent (a row says whether it was,
+in every seed), and the comparisons are paired over the reported seeds.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .campaign import (best_optimiser, budget_contrasts, late_onset_study, optimisation_study,
+                       paired_difference, sampler_contrast, study_summary, verdict, with_samplers)
+from .optimizers import SETTINGS
+
+# ------------------------------------------------------------------------------------ targets
+SAMPLER = "the w = −1 sampler of the label-dropout EGNN"  # the unconditional branch: stand-in for chapter 4's model
+
+
+def _calls_list(values) -> list:
+    return [int(v) if pd.notna(v) else None for v in values]
+
+
+def _spent(sampled: pd.DataFrame, budget: int) -> str:
+    s = sampled[sampled.proxy == "bug-free"]
+    draws = s.draws_to_budget.dropna()
+    text = f"{int(s.budget_spent.sum())}/{len(s)} seeds spent all {budget} calls"
+    return text + (f" (draws needed {int(draws.min())}–{int(draws.max())})" if len(draws) else "")
+
+
+def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None, budget: int) -> list[dict]:
+    """Target rows of the comparison at equal calls: the best optimiser, random screening and CFG against the
+    w = −1 sampler, and the best optimiser against CFG (:func:`budget_contrasts`)."""
+    rows = []
+    samplers = [sampled] + ([guided["sampled"]] if guided else [])
+    joint = with_samplers(table, *samplers)
+    best, plain = best_optimiser(table), sampled.method.iloc[0]
+    spent = _spent(sampled, budget) + (f"; CFG: {_spent(guided['sampled'], budget)}" if guided else "")
+    every = bool(all(s.budget_spent.all() for s in samplers))
+    rows.append(dict(target=f"the samplers draw until their {budget} proxy calls are spent (in chunks; a draw cap is only "
+                            "a safeguard)", value=f"{SAMPLER}: {spent}", met=every))
+    cost = "" if every else " [NOT equal calls: a sampler stopped at its draw cap; its AUC is padded]"
+    for proxy in ("bug-free", "buggy"):
+        c = budget_contrasts(joint, [(best, plain)], proxy=proxy).set_index("metric")
+        for metric, what in (("proxy_top10", "proxy top-10 (issue: the best optimiser beats random sampling from the "
+                                             "model)"),
+                             ("true_top10", "true top-10 (issue: does that gain survive the true score?)"),
+                             ("auc_top10", "proxy AUC")):
+            if proxy == "buggy" and metric == "auc_top10":
+                continue
+            lo = c.loc[metric, "lo"]
+            rows.append(dict(target=f"{proxy} proxy, {budget} calls each: best optimiser ({best}, highest mean proxy "
+                                    f"top-10) − {SAMPLER}, {what} (paired over seeds){cost}",
+                             value=c.loc[metric, "verdict"],
+                             met=bool(every and lo > 0) if proxy == "bug-free" and metric != "auc_top10" else None))
+    pairs = [("random screening", plain, "random screening − " + SAMPLER + ": starting pools (library vs model samples)")]
+    if guided:
+        cfg_name = guided["sampled"].method.iloc[0]
+        pairs += [(cfg_name, plain, f"CFG (label 1, w = {guided['w']:g}, chosen on the sweep's draws) − {SAMPLER}"),
+                  (best, cfg_name, f"best optimiser ({best}) − CFG (w = {guided['w']:g})")]
+    for a, b, what in pairs:
+        c = budget_contrasts(joint, [(a, b)]).set_index("metric")
+        for metric in ("proxy_top10", "true_top10", "auc_top10"):
+            rows.append(dict(target=f"bug-free proxy, {budget} calls each: {what}, {metric.replace('_', ' ')} (paired over "
+                                    f"seeds){cost}", value=c.loc[metric, "verdict"], met=None))
+    if guided:
+        c = sampler_contrast(pd.concat([guided["sampled"], sampled]), cfg_name, plain).set_index("metric")
+        for metric, what in (("label1_share", "share of draws with label 1"),
+                             ("draws_to_budget", "draws needed to spend the budget")):
+            if metric in c.index:
+                rows.append(dict(target=f"CFG (w = {guided['w']:g}) − {SAMPLER}: {what} (paired draws and seeds)",
+                                 value=c.loc[metric, "verdict"], met=None))
+    return rows
+
+
+def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, fresh: pd.DataFrame | None) -> list[dict]:
+    """Target rows of the detector: "before half the budget" (vacuous in the hacked runs, scored on the late-onset
+    runs), the late-onset delays, and silence on the bug-free proxy (reported seeds and, given ``fresh``
+    (:func:`molpractice.detection.false_alarm_study`), the per-run false-alarm rate on fresh seeds)."""
+    hacked = table[(table.proxy == "buggy") & (table.method == "graph GA")]
+    clean = table[(table.proxy == "bug-free") & (table.method == "graph GA")]
+    rows = [dict(target="batch alarm before half the budget in the hacked GA run (issue's target)",
+                 value=f"vacuous: the hack is present from the first batch, and the alarm came at the earliest batch the "
+                       f"2-batch rule allows (calls {_calls_list(hacked.alarm_at)} of {budget})", met=None)]
+    if late is not None and len(late):
+        half = budget / 2
+        batch, top = late.alarm_at < half, late.top_alarm_at < half
+        early = late.earliest_possible
+        rows.append(dict(target=f"late-onset hack (bug on after {int(late.onset.iloc[0])} of {budget} calls), GA: any alarm "
+                                "before half the budget — by design this cannot test the target non-trivially: the earliest "
+                                "possible alarm already lies near half the budget",
+                         value=f"{int((batch | top).sum())}/{len(late)} seeds (batch {int(batch.sum())}/{len(late)}, top-10 "
+                               f"{int(top.sum())}/{len(late)}); earliest possible alarm at calls "
+                               f"{int(early.min())}–{int(early.max())}", met=None))
+        for rule, col in (("batch", "batch_delay"), ("top-10", "top10_delay")):
+            fired = late[col].notna()
+            rows.append(dict(target=f"late-onset hack (bug switched on after {int(late.onset.iloc[0])} of {budget} calls), "
+                                    f"GA: {rule} alarm delay in calls after the onset, per seed"
+                                    + (" (its scale was revised after seed 5: not a fresh test)" if rule == "top-10" else ""),
+                             value=f"fired in {int(fired.sum())}/{len(late)}; delays {_calls_list(late[col])} (earliest "
+                                   f"possible {_calls_list(late.earliest_possible - late.onset)}); before the onset in "
+                                   f"{int(late.fired_before_onset.sum())}", met=None))
+    quiet = clean.alarm_at.isna() & clean.top_alarm_at.isna()
+    value = f"reported seeds: {int((~quiet).sum())}/{len(clean)} runs fired (either rule)"
+    met = bool(quiet.all())
+    if fresh is not None:
+        from .detection import rate_text
+
+        met = met and all(fresh.attrs[rule][0] == 0 for rule in ("batch_alarm", "top10_alarm"))
+        value += "; fresh seeds, per-run false-alarm rate (Clopper–Pearson 95 %): " + rate_text(fresh)
+    rows.append(dict(target="detector silent in the bug-free GA run (both rules)", value=value, met=met))
+    return rows
+
+
+def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budget: int,
+                sampled: pd.DataFrame | None = None, late: pd.DataFrame | None = None,
+                guided: dict | None = None, fresh: pd.DataFrame | None = None, n_boot: int | None = None) -> list[dict]:
+    """The issue's targets as rows ``{target, value, met}`` from the studies' numbers (``met`` None: a
+    measurement to report, or a deviation from the issue's target as stated in the row). ``sampled``: the w = −1
+    sampler's rows (:func:`molpractice.guidance.sampling_baseline`, the stand-in for chapter 4's model);
+    ``late``: :func:`late_onset_study`; ``guided``: ``{"w": scale, "sampled": sampling_baseline(CFG at w)}`` —
+    without it a row says CFG was not run under the budget; ``fresh``: the false-alarm runs on fresh seeds."""
+    from .offpolicy import paired_rmse_difference
+
+    s = ope["summary"]
+    lo_b, hi_b = s.loc["IPS", "bias_lo"], s.loc["IPS", "bias_hi"]
+    rows = [dict(target="IPS: bias over the simulated logs with its 95 % interval (issue: unbiased within Monte-Carlo "
+                        "error)",
+                 value=f"bias {s.loc['IPS', 'bias']:+.4f} [{lo_b:+.4f}, {hi_b:+.4f}], SE {s.loc['IPS', 'bias_se']:.4f}, "
+                       f"{len(ope['estimates'])} logs: " + ("no bias detectable at this precision" if lo_b < 0 < hi_b
+                                                             else "bias detected"),
+                 met=bool(lo_b < 0 < hi_b))]
+    for name in ("SNIPS", "DR"):
+        r, lo, hi = ope["variance_ratios"][name]
+        rows.append(dict(target=f"{name} variance below IPS (Var ratio, 95 % CI)", value=f"{r:.3f} [{lo:.3f}, {hi:.3f}]",
+                         met=bool(hi < 1)))
+    clipped = [c for c in s.index if c.startswith("IPS clip")]
+    best = min(clipped, key=lambda c: s.loc[c, "rmse"])
+    n_boot = n_boot or SETTINGS.current().n_boot
+    m, lo, hi = paired_rmse_difference(ope["estimates"], best, "IPS", ope["problem"].true_value, n_boot=n_boot)
+    rows.append(dict(target="clipping trades bias for variance (clip with the lowest RMSE against the known V(π); RMSE "
+                            "difference with a paired bootstrap 95 % CI over the logs)",
+                     value=f"{best}: bias {s.loc[best, 'bias']:+.4f}, sd {s.loc[best, 'sd']:.4f} vs IPS sd "
+                           f"{s.loc['IPS', 'sd']:.4f}; RMSE {s.loc[best, 'rmse']:.4f} vs {s.loc['IPS', 'rmse']:.4f}, "
+                           f"difference {m:+.4f} [{lo:+.4f}, {hi:+.4f}]",
+                     met=bool(s.loc[best, "bias"] < -2 * s.loc[best, "bias_se"] and hi < 0)))
+    for metric, label in (("proxy_top10", "proxy"), ("true_top10", "true")):
+        for base in ("random proposals", "random screening"):
+            m, lo, hi = paired_difference(table, metric, "bug-free", "graph GA", ("bug-free", base))
+            rows.append(dict(target=f"bug-free proxy: GA − {base}, {label} top-10 (paired over seeds)",
+                             value=verdict(m, lo, hi), met=None))
+    if sampled is not None:
+        rows += _budget_rows(table, sampled, guided, budget)
+    if guided is None:
+        rows.append(dict(target="classifier-free guidance under the same call budget [deviation from the issue]",
+                         value="not run", met=None))
+    rows += _detector_rows(table, budget, late, fresh)
+    if "redesigned" in set(table.proxy):
+        for metric in ("true_top10", "halogens_top10"):
+            m, lo, hi = paired_difference(table, metric, "redesigned", "graph GA", ("buggy", "graph GA"))
+            rows.append(dict(target=f"redesign (hacked run continued after its alarm) − hacked GA, {metric.replace('_', ' ')}"
+                                    " (paired over seeds)", value=verdict(m, lo, hi),
+                             met=bool(lo > 0) if metric == "true_top10" else None))
+    if sweep is not None:
+        for name, label in (("label_share_valid", "label-1 share among valid connected samples (bootstrap 95 % CI)"),
+                            ("validity", "validity (Clopper–Pearson 95 % CI)"),
+                            ("connected", "connected (valid, one fragment; Clopper–Pearson 95 % CI)"),
+                            ("diversity", "diversity of valid connected molecules (bootstrap 95 % CI)"),
+                            ("plausible", "plausible by chapter 4's checks, over all samples (Clopper–Pearson 95 % CI)"),
+                            ("plausible_valid", "plausible among valid connected samples (Clopper–Pearson 95 % CI)")):
+            if name not in sweep:
+                continue
+            rows.append(dict(target=f"guidance sweep at {len(sweep)} scales: {label}",
+                             value="; ".join(f"w={r['w']:g}: {r[name]:.2f} [{r[name + '_lo']:.2f}, {r[name + '_hi']:.2f}]"
+                                             for _, r in sweep.iterrows()),
+                             met=bool(len(sweep) >= 4) if name == "label_share_valid" else None))
+        if "plausible" not in sweep:
+            rows.append(dict(target="guidance sweep: plausibility of the samples by chapter 4's checks — deviation from "
+                                    "the issue", value="not run", met=None))
+    return rows
+
+
+# ------------------------------------------------------------------------------------ benchmark
+def run_benchmark(implementation: str | None = None, seeds: int | None = None, json_path=None,
+                  guidance: bool = True) -> dict:
+    """``molpractice bench ch06``: the off-policy study, the optimisation study (every optimiser on the buggy,
+    bug-free and redesigned objectives, ``seeds`` seeds), the false-alarm runs on fresh seeds, the late-onset
+    runs, the guidance sweep (with chapter 4's plausibility checks), sampling from the guided model without a
+    label (the stand-in for the issue's chapter-4-model baseline) and with CFG at the scale chosen on the
+    sweep's draws, each drawing until its proxy budget is spent; prints the targets table.
+
+    No model choice here is made on a test split: the GA settings are the chapter's fixed ``SETTINGS`` (tuned on
+    seeds 0-1; the reported seeds start at ``first_seed``); the redesign's feature and slope are fitted on the
+    hacked run's own audit (up to its alarm); the guided model is trained on chapter 4's molecules and judged
+    by sampling, not on held-out data.
+    """
+    import json
+    import time
+    from pathlib import Path
+
+    from . import detection
+    from . import guidance as guidance_module
+    from . import offpolicy
+    from .implementations import load_chapter
+    from .runtime import implementation_name, run_mode
+
+    implementation = implementation or implementation_name()
+    ch06 = load_chapter("ch06_oracle_optimization", implementation)
+    cfg = SETTINGS.current()
+    if seeds is not None and not (isinstance(seeds, int) and seeds >= 2):
+        raise ValueError(f"--seeds must be an int >= 2 (intervals over seeds), got {seeds!r}")
+    start = time.perf_counter()
+    ope = offpolicy.estimator_study(ch06, n_logs=cfg.n_logs, n_rounds=cfg.n_rounds, clips=cfg.clips)
+    print(ope["summary"].round(4).to_string())
+    study = optimisation_study(cfg, seeds=seeds)
+    print(study_summary(study["table"]).to_string(index=False))
+    seeds_ = sorted(study["table"].seed.unique())
+    late = late_onset_study(seeds_, cfg)
+    print(late.to_string(index=False))
+    fresh = detection.false_alarm_study(cfg, seeds=range(max(seeds_) + 1, max(seeds_) + 1 + cfg.false_alarm_runs))
+    print(detection.rate_table({"bug-free graph GA": fresh}).to_string())
+    sweep = sampled = guided = None
+    if guidance:
+        ch04 = load_chapter("ch04_diffusion", implementation)
+        gcfg = guidance_module.SETTINGS.current()
+        data = guidance_module.load_data()
+        model, info = guidance_module.train_conditional_model(ch04, data, gcfg, progress=False)
+        print(f"conditional EGNN: {'loaded from cache' if info['cached'] else 'trained'} ({info['steps']} steps)")
+        sweep = guidance_module.guidance_sweep(ch04, ch06, model, data, gcfg)
+        sampled = guidance_module.sampling_baseline(ch04, ch06, model, data, cfg.budget, seeds_, cfg.sampling_chunk, gcfg,
+                                                    max_draws=cfg.sampling_max_draws)
+        w_star = guidance_module.choose_scale(sweep)
+        guided = dict(w=w_star, sampled=guidance_module.sampling_baseline(
+            ch04, ch06, model, data, cfg.budget, seeds_, cfg.sampling_chunk, gcfg, w=w_star, max_draws=cfg.sampling_max_draws))
+        joint = with_samplers(study["table"], sampled, guided["sampled"])
+        print(study_summary(joint[joint.proxy != "redesigned"]).to_string(index=False))
+    rows = target_rows(ope, study["table"], sweep, cfg.budget, sampled, late=late, guided=guided, fresh=fresh)
+    with pd.option_context("display.width", 250, "display.max_colwidth", 160):
+        print(pd.DataFrame(rows).to_string(index=False))
+    print("model choices: the GA settings are fixed in SETTINGS (set during development on the bug-free proxy's top-10, "
+          f"seeds 0-1, never on the true score; reported seeds start at {cfg.first_seed}); the redesign's feature and slope "
+          "are fitted on each hacked run's own audit up to its alarm; the guided model is trained on all of chapter 4's "
+          "molecules (no split is scored); the sampling baseline draws from it without a label, in chunks of "
+          f"{cfg.sampling_chunk}, until its {cfg.budget} proxy calls are spent (cap {cfg.sampling_max_draws} draws), and CFG "
+          "the same way at the scale with the largest label-1 yield on the sweep's draws (seed 0), reported on fresh "
+          "draws (seeds 10 000 + s + 100 000 · chunk).")
+    if run_mode() == "fast":
+        print("fast mode: small budgets, few logs and a tiny guided model — these numbers are not meaningful")
+    report = {"chapter": "ch06", "mode": run_mode(), "implementation": implementation,
+              "seconds_total": time.perf_counter() - start, "results": rows,
+              "optimisation": study["table"].to_dict("records"),
+              "offpolicy": ope["summary"].reset_index().to_dict("records"),
+              "guidance": None if sweep is None else sweep.to_dict("records")}
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=2, default=float))
+        print(f"wrote {json_path}")
+    return report
