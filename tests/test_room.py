@@ -203,6 +203,7 @@ def _archive_of(exercises: Path, zip_path: Path) -> Path:
 def test_grade_room_grades_work_archives_like_folders(tmp_path):
     """A save-work archive is a learner's copy: graded like a folder (unpacked into a temporary folder that is
     removed afterwards); a corrupt or foreign archive gets an error row and the room goes on."""
+    import tempfile
     import zipfile
 
     room = tmp_path / "room"
@@ -218,14 +219,19 @@ def test_grade_room_grades_work_archives_like_folders(tmp_path):
     assert expected["wrong0"] == "failed"
     copies = [solved, corrupt, untouched, foreign, folder]
     # grade-room's temporary folders go to a folder of this test's own (TMPDIR), so that a test running next to
-    # this one (another worker) cannot leave or remove one there while this one is checked
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
+    # this one (another worker) cannot leave or remove one there while this one is checked. A short path in the
+    # system's temporary folder, not under tmp_path: multiprocessing puts its AF_UNIX sockets in TMPDIR, and a
+    # socket path may not exceed 107 characters.
+    private_tmp = Path(tempfile.mkdtemp(prefix="mp-room-"))
     env = dict(os.environ, TMPDIR=str(private_tmp))
     out_csv = tmp_path / "room.csv"
-    result = subprocess.run([sys.executable, "-m", "molpractice", "grade-room", *map(str, copies), "--which", "0",
-                             "--csv", str(out_csv), "--timeout", str(TIMEOUT)],
-                            cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    try:
+        result = subprocess.run([sys.executable, "-m", "molpractice", "grade-room", *map(str, copies), "--which",
+                                 "0", "--csv", str(out_csv), "--timeout", str(TIMEOUT)],
+                                cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+        left = list(private_tmp.glob("molpractice-room-*"))
+    finally:
+        shutil.rmtree(private_tmp, ignore_errors=True)
     assert result.returncode == 0, result.stderr[-3000:]
     with out_csv.open(newline="") as fh:
         rows = {r["learner"]: r for r in csv.DictReader(fh)}
@@ -235,4 +241,4 @@ def test_grade_room_grades_work_archives_like_folders(tmp_path):
     assert rows["wrong0"]["status"] == "failed"
     assert rows["carol"]["status"] == "error" and "not a zip file" in rows["carol"]["message"], rows["carol"]
     assert rows["dave"]["status"] == "error" and "not a molpractice work archive" in rows["dave"]["message"]
-    assert not list(private_tmp.glob("molpractice-room-*")), "unpacked archives left behind"
+    assert not left, f"unpacked archives left behind: {left}"
