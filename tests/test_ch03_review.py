@@ -396,3 +396,18 @@ def test_q3_and_temperature_lines_rest_on_the_paired_smooth_scores():
     assert "no valid reference" in lines[0] and "log loss -0.0020" in lines[0] and "percentile bootstrap" in lines[0]
     bias = V.ece_bias_lines(_class_rows())
     assert bias[0] == "classifier_ensemble raw: bootstrap mean 0.075 − ECE 0.062 = +0.013"
+
+
+def test_time_line_says_what_was_measured_when_the_card_records_the_wall_time():
+    import dataclasses
+
+    from molpractice import chapters
+
+    c = chapters.find_chapter(3)
+    line = chapters.time_line(dataclasses.replace(c, minutes_full=6.8, minutes_fast=0.5, wall_full=25.6, workers=1))
+    assert "~6.8 min in full mode" in line and "~25.6 min of elapsed wall time with 1 worker process " in line
+    assert "about the wall time on an idle machine" not in line
+    two = chapters.time_line(dataclasses.replace(c, wall_full=4.0, workers=2))
+    assert "2 worker processes" in two
+    old = chapters.time_line(dataclasses.replace(c, wall_full=None, workers=None))
+    assert "about the wall time on an idle machine" in old
