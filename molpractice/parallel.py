@@ -11,11 +11,13 @@ machine's CPUs, at most 2; 1 — no workers, everything here — on a GPU or in 
 Workers are *spawned* (a fresh interpreter, never ``fork``: forking a process whose torch thread pool is
 running can hang). A worker re-imports the chapter module by name (:func:`chapter_reference`), so it runs
 the code on disk: a function redefined only inside a notebook is not seen — such a module is trained here,
-without workers.
+without workers. A *script* that trains with workers needs Python's ``if __name__ == "__main__":`` guard around
+its work (spawned workers import the script's top level); notebooks and the ``molpractice`` commands need nothing.
 """
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator
 
@@ -49,6 +51,15 @@ def load_reference(ref: tuple):
     return _CHAPTERS[ref]
 
 
+def _run_pickled(fn: Callable, payload: bytes) -> bytes:
+    """Run ``fn(*pickle.loads(payload))`` and return its result pickled.
+
+    Jobs and results cross the process boundary as plain ``bytes``: multiprocessing's own pickler would send
+    every torch tensor as a shared-memory file descriptor (torch registers that reduction), and a split's
+    thousand molecular graphs exhaust the open-file limit (``BrokenProcessPool``)."""
+    return pickle.dumps(fn(*pickle.loads(payload)), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _start_worker():
     from .runtime import configure_threads
 
@@ -75,10 +86,11 @@ def run_jobs(fn: Callable, jobs: Iterable[tuple], workers: int) -> Iterator:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(int(workers), len(jobs)), mp_context=context,
                              initializer=_start_worker) as pool:
-        futures = [pool.submit(fn, *job) for job in jobs]
+        futures = [pool.submit(_run_pickled, fn, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+                   for job in jobs]
         try:
             for future in futures:
-                yield future.result()
+                yield pickle.loads(future.result())
         finally:
             for future in futures:
                 future.cancel()

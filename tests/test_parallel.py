@@ -65,3 +65,22 @@ def test_members_trained_in_workers_equal_members_trained_here(capsys):
             for (ka, ta), (kb, tb) in zip(ma.state_dict().items(), mb.state_dict().items()):
                 assert ka == kb and torch.equal(ta, tb), f"{name}: parameter {ka} differs between here and a worker"
         np.testing.assert_array_equal(a.predict(data[name].graphs["test"])[0], b.predict(data[name].graphs["test"])[0])
+
+
+def _total(tensors):
+    return float(sum(t.sum() for t in tensors))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="resource limits: POSIX only")
+def test_jobs_with_thousands_of_tensors_fit_a_small_open_file_limit():
+    """A split's graphs are thousands of tensors; sent with multiprocessing's own pickler each would hold a file
+    descriptor (torch's shared-memory reduction) and a 256-file limit breaks the pool (BrokenProcessPool)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+    try:
+        tensors = [torch.full((3,), float(i)) for i in range(3000)]
+        assert list(parallel.run_jobs(_total, [(tensors,), (tensors[:10],)], 2)) == [_total(tensors), _total(tensors[:10])]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
