@@ -47,4 +47,4 @@ def softmax_energy_stats(energies, temperature: float):
         raise ValueError(f"energies must be finite; index {bad[0]} is {energies[bad[0]]}")
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be finite and > 0, got {temperature}")
-    raise NotImplementedError("Exercise 0.1: implement softmax_energy_stats (see its docstring), then run check(\"0.1\")")
+    raise NotImplementedError("Exercise 0.1: implement softmax_energy_stats (see its docstring), then run mp.check(\"0.1\")")

@@ -105,7 +105,7 @@ def murcko_scaffold(smiles: str) -> str:
            empty molecule, whose SMILES is already ``""``.
     """
     mol = _parse(smiles)
-    raise NotImplementedError("Exercise 1.1: implement murcko_scaffold (see its docstring), then run check(\"1.1\")")
+    raise NotImplementedError("Exercise 1.1: implement murcko_scaffold (see its docstring), then run mp.check(\"1.1\")")
 
 
 # --------------------------------------------------------------------------------------- 1.2
@@ -148,7 +148,7 @@ def scaffold_split(smiles: Sequence[str], fractions: tuple[float, float, float] 
     if isinstance(smiles, str):
         raise ValueError("scaffold_split takes a sequence of SMILES, got a single string")
     smiles = list(smiles)
-    raise NotImplementedError("Exercise 1.2: implement scaffold_split (see its docstring), then run check(\"1.2\")")
+    raise NotImplementedError("Exercise 1.2: implement scaffold_split (see its docstring), then run mp.check(\"1.2\")")
 
 
 # --------------------------------------------------------------------------------------- 1.3
@@ -182,7 +182,7 @@ def max_train_similarity(query_smiles: Sequence[str], train_smiles: Sequence[str
     query_smiles, train_smiles = list(query_smiles), list(train_smiles)
     if len(train_smiles) == 0:
         raise ValueError("train_smiles is empty: a nearest neighbour needs at least one training molecule")
-    raise NotImplementedError("Exercise 1.3: implement max_train_similarity (see its docstring), then run check(\"1.3\")")
+    raise NotImplementedError("Exercise 1.3: implement max_train_similarity (see its docstring), then run mp.check(\"1.3\")")
 
 
 # --------------------------------------------------------------------------------------- 1.4
@@ -227,7 +227,7 @@ def mol_to_graph(smiles: str, y: float | None = None):
            so that bond-free molecules still get (2, 0) and (0, NUM_BOND_FEATURES).
     """
     mol = _parse(smiles)
-    raise NotImplementedError("Exercise 1.4: implement mol_to_graph (see its docstring), then run check(\"1.4\")")
+    raise NotImplementedError("Exercise 1.4: implement mol_to_graph (see its docstring), then run mp.check(\"1.4\")")
 
 
 # --------------------------------------------------------------------------------------- 1.5
@@ -282,11 +282,11 @@ class SolubilityGNN(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.num_descriptors, self.out_dim = num_descriptors, out_dim
-        raise NotImplementedError("Exercise 1.5: implement SolubilityGNN.__init__ (see its docstring), then run check(\"1.5\")")
+        raise NotImplementedError("Exercise 1.5: implement SolubilityGNN.__init__ (see its docstring), then run mp.check(\"1.5\")")
 
     def forward(self, data) -> torch.Tensor:
         """(num_graphs,) predictions (or (num_graphs, out_dim)); see the class docstring."""
         batch = data.batch if getattr(data, "batch", None) is not None else \
             torch.zeros(data.x.shape[0], dtype=torch.long, device=data.x.device)
         num_graphs = int(data.num_graphs) if hasattr(data, "num_graphs") else int(batch.max()) + 1
-        raise NotImplementedError("Exercise 1.5: implement SolubilityGNN.forward (see its docstring), then run check(\"1.5\")")
+        raise NotImplementedError("Exercise 1.5: implement SolubilityGNN.forward (see its docstring), then run mp.check(\"1.5\")")

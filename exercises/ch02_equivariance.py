@@ -121,7 +121,7 @@ def random_rotation(generator: torch.Generator | None = None, dtype: torch.dtype
         raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     gen_device = generator.device if generator is not None else torch.device("cpu")
     device = device if device is not None else gen_device
-    raise NotImplementedError("Exercise 2.1: implement random_rotation (see its docstring), then run check(\"2.1\")")
+    raise NotImplementedError("Exercise 2.1: implement random_rotation (see its docstring), then run mp.check(\"2.1\")")
 
 
 # --------------------------------------------------------------------------------------- 2.2
@@ -176,7 +176,7 @@ def invariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translatio
     """
     _check_pos(pos)
     _check_trials(n_trials)
-    raise NotImplementedError("Exercise 2.2: implement invariance_error (see its docstring), then run check(\"2.2\")")
+    raise NotImplementedError("Exercise 2.2: implement invariance_error (see its docstring), then run mp.check(\"2.2\")")
 
 
 # --------------------------------------------------------------------------------------- 2.3
@@ -217,7 +217,7 @@ def equivariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translat
     """
     _check_pos(pos)
     _check_trials(n_trials)
-    raise NotImplementedError("Exercise 2.3: implement equivariance_error (see its docstring), then run check(\"2.3\")")
+    raise NotImplementedError("Exercise 2.3: implement equivariance_error (see its docstring), then run mp.check(\"2.3\")")
 
 
 # --------------------------------------------------------------------------------------- 2.4
@@ -288,7 +288,7 @@ class EGNNLayer(nn.Module):
         super().__init__()
         self.hidden_dim, self.edge_dim = hidden_dim, edge_dim
         self.update_coords, self.eps = update_coords, eps
-        raise NotImplementedError("Exercise 2.4: implement EGNNLayer.__init__ (see its docstring), then run check(\"2.4\")")
+        raise NotImplementedError("Exercise 2.4: implement EGNNLayer.__init__ (see its docstring), then run mp.check(\"2.4\")")
 
     def forward(self, h: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor,
                 edge_attr: torch.Tensor | None = None):
@@ -302,7 +302,7 @@ class EGNNLayer(nn.Module):
         if self.edge_dim and (edge_attr is None or edge_attr.shape != (edge_index.shape[1], self.edge_dim)):
             raise ValueError(f"edge_attr must have shape (E, edge_dim) = ({edge_index.shape[1]}, {self.edge_dim}), "
                              f"got {None if edge_attr is None else tuple(edge_attr.shape)}")
-        raise NotImplementedError("Exercise 2.4: implement EGNNLayer.forward (see its docstring), then run check(\"2.4\")")
+        raise NotImplementedError("Exercise 2.4: implement EGNNLayer.forward (see its docstring), then run mp.check(\"2.4\")")
 
 
 # --------------------------------------------------------------------------------------- 2.5
@@ -357,7 +357,7 @@ class DistanceInvariantModel(nn.Module):
         super().__init__()
         self.hidden_dim, self.n_rbf, self.cutoff = hidden_dim, n_rbf, float(cutoff)
         self.max_z, self.readout, self.eps = max_z, readout, eps
-        raise NotImplementedError("Exercise 2.5: implement DistanceInvariantModel.__init__ (see its docstring), then run check(\"2.5\")")
+        raise NotImplementedError("Exercise 2.5: implement DistanceInvariantModel.__init__ (see its docstring), then run mp.check(\"2.5\")")
 
     def forward(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
         from molpractice.geometry3d import fully_connected_edge_index
@@ -373,4 +373,4 @@ class DistanceInvariantModel(nn.Module):
             batch = torch.zeros(pos.shape[0], dtype=torch.long, device=pos.device)
         elif batch.shape != z.shape:
             raise ValueError(f"batch must have shape {tuple(z.shape)}, got {tuple(batch.shape)}")
-        raise NotImplementedError("Exercise 2.5: implement DistanceInvariantModel.forward (see its docstring), then run check(\"2.5\")")
+        raise NotImplementedError("Exercise 2.5: implement DistanceInvariantModel.forward (see its docstring), then run mp.check(\"2.5\")")

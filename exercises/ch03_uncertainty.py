@@ -114,7 +114,7 @@ def gaussian_nll(mean, var, y) -> float:
     mean, var, y = _vectors(("mean", "var", "y"), mean, var, y)
     if np.any(var <= 0):
         raise ValueError(f"variances must be > 0; got {int(np.sum(var <= 0))} values ≤ 0 (min {var.min():g})")
-    raise NotImplementedError("Exercise 3.1: implement gaussian_nll (see its docstring), then run check(\"3.1\")")
+    raise NotImplementedError("Exercise 3.1: implement gaussian_nll (see its docstring), then run mp.check(\"3.1\")")
 
 
 # --------------------------------------------------------------------------------------- 3.2
@@ -167,7 +167,7 @@ def ensemble_moments(means, variances):
         raise ValueError(f"need at least one member and one molecule, got shape {tuple(means.shape)}")
     if bool((variances < 0).any()):
         raise ValueError("variances must be ≥ 0")
-    raise NotImplementedError("Exercise 3.2: implement ensemble_moments (see its docstring), then run check(\"3.2\")")
+    raise NotImplementedError("Exercise 3.2: implement ensemble_moments (see its docstring), then run mp.check(\"3.2\")")
 
 
 # --------------------------------------------------------------------------------------- 3.3
@@ -219,7 +219,7 @@ def regression_ece(mean, std, y, n_levels: int = 100) -> float:
            level 1 gives an infinite threshold that covers everything, which is correct.
     """
     mean, std, y = _gaussian_inputs(mean, std, y, n_levels)
-    raise NotImplementedError("Exercise 3.3: implement regression_ece (see its docstring), then run check(\"3.3\")")
+    raise NotImplementedError("Exercise 3.3: implement regression_ece (see its docstring), then run mp.check(\"3.3\")")
 
 
 # --------------------------------------------------------------------------------------- 3.4
@@ -283,7 +283,7 @@ def classification_ece(probs, labels, n_bins: int = 15) -> float:
     p = _class_probs(probs)
     lab = _labels(labels, p.shape[0], p.shape[1])
     _check_positive_int(n_bins, "n_bins")
-    raise NotImplementedError("Exercise 3.4: implement classification_ece (see its docstring), then run check(\"3.4\")")
+    raise NotImplementedError("Exercise 3.4: implement classification_ece (see its docstring), then run mp.check(\"3.4\")")
 
 
 # --------------------------------------------------------------------------------------- 3.5
@@ -339,7 +339,7 @@ def fit_temperature(logits, labels) -> float:
     """
     z = _logit_matrix(logits)
     lab = _labels(labels, z.shape[0], z.shape[1])
-    raise NotImplementedError("Exercise 3.5: implement fit_temperature (see its docstring), then run check(\"3.5\")")
+    raise NotImplementedError("Exercise 3.5: implement fit_temperature (see its docstring), then run mp.check(\"3.5\")")
 
 
 # --------------------------------------------------------------------------------------- 3.6
@@ -376,7 +376,7 @@ def fit_variance_scale(mean, var, y) -> float:
         raise ValueError(f"variances must be > 0; got {int(np.sum(var <= 0))} values ≤ 0")
     if np.all(y == mean):
         raise ValueError("every residual is 0: the NLL decreases without bound as s² → 0")
-    raise NotImplementedError("Exercise 3.6: implement fit_variance_scale (see its docstring), then run check(\"3.6\")")
+    raise NotImplementedError("Exercise 3.6: implement fit_variance_scale (see its docstring), then run mp.check(\"3.6\")")
 
 
 # --------------------------------------------------------------------------------------- 3.7
@@ -432,7 +432,7 @@ def conformal_quantile(scores, alpha) -> float:
         raise ValueError("scores is empty: conformal prediction needs at least one calibration score")
     if np.any(np.isnan(s)):
         raise ValueError(f"scores contains NaN (first at position {int(np.argmax(np.isnan(s)))})")
-    raise NotImplementedError("Exercise 3.7: implement conformal_quantile (see its docstring), then run check(\"3.7\")")
+    raise NotImplementedError("Exercise 3.7: implement conformal_quantile (see its docstring), then run mp.check(\"3.7\")")
 
 
 # --------------------------------------------------------------------------------------- 3.8
@@ -474,4 +474,4 @@ def quantile_calibration_error(mean, std, y, n_levels: int = 100) -> float:
            comparison is closed (≤), and the levels include both 0 and 1.
     """
     mean, std, y = _gaussian_inputs(mean, std, y, n_levels)
-    raise NotImplementedError("Exercise 3.8: implement quantile_calibration_error (see its docstring), then run check(\"3.8\")")
+    raise NotImplementedError("Exercise 3.8: implement quantile_calibration_error (see its docstring), then run mp.check(\"3.8\")")

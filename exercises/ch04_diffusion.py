@@ -158,7 +158,7 @@ def cosine_alpha_bar(T: int, s: float = 0.008, max_beta: float = 0.999,
         raise ValueError(f"s must be a non-negative number, got {s!r}")
     if not (isinstance(max_beta, (int, float)) and 0 < max_beta < 1):
         raise ValueError(f"max_beta must lie in (0, 1), got {max_beta!r}")
-    raise NotImplementedError("Exercise 4.1: implement cosine_alpha_bar (see its docstring), then run check(\"4.1\")")
+    raise NotImplementedError("Exercise 4.1: implement cosine_alpha_bar (see its docstring), then run mp.check(\"4.1\")")
 
 
 # --------------------------------------------------------------------------------------- 4.2
@@ -201,7 +201,7 @@ def q_sample(x0: torch.Tensor, t, noise: torch.Tensor, alpha_bar: torch.Tensor) 
             raise ValueError(f"every t must lie in [0, {T}], got range [{int(t.min())}, {int(t.max())}]")
     else:
         t = _check_step(t, T, "t", low=0)
-    raise NotImplementedError("Exercise 4.2: implement q_sample (see its docstring), then run check(\"4.2\")")
+    raise NotImplementedError("Exercise 4.2: implement q_sample (see its docstring), then run mp.check(\"4.2\")")
 
 
 # --------------------------------------------------------------------------------------- 4.3
@@ -241,7 +241,7 @@ def remove_mean(pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.T
                              f"{getattr(batch, 'dtype', type(batch).__name__)} {tuple(getattr(batch, 'shape', ()))}")
         if batch.numel() and int(batch.min()) < 0:
             raise ValueError("batch indices must be >= 0")
-    raise NotImplementedError("Exercise 4.3: implement remove_mean (see its docstring), then run check(\"4.3\")")
+    raise NotImplementedError("Exercise 4.3: implement remove_mean (see its docstring), then run mp.check(\"4.3\")")
 
 
 # --------------------------------------------------------------------------------------- 4.4
@@ -290,7 +290,7 @@ def ddpm_step(x_t: torch.Tensor, t: int, eps_pred: torch.Tensor, alpha_bar: torc
     if noise is not None:
         _check_like(noise, x_t, "noise")
     _check_clip(clip)
-    raise NotImplementedError("Exercise 4.4: implement ddpm_step (see its docstring), then run check(\"4.4\")")
+    raise NotImplementedError("Exercise 4.4: implement ddpm_step (see its docstring), then run mp.check(\"4.4\")")
 
 
 # --------------------------------------------------------------------------------------- 4.5
@@ -347,7 +347,7 @@ def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps_pred: torch.Tensor, al
     if noise is not None:
         _check_like(noise, x_t, "noise")
     _check_clip(clip)
-    raise NotImplementedError("Exercise 4.5: implement ddim_step (see its docstring), then run check(\"4.5\")")
+    raise NotImplementedError("Exercise 4.5: implement ddim_step (see its docstring), then run mp.check(\"4.5\")")
 
 
 # --------------------------------------------------------------------------------------- 4.6
@@ -400,7 +400,7 @@ def molecule_from_geometry(atomic_numbers, pos: torch.Tensor):
            ring, which means None.
     """
     atomic_numbers = _check_atoms(atomic_numbers, pos)
-    raise NotImplementedError("Exercise 4.6: implement molecule_from_geometry (see its docstring), then run check(\"4.6\")")
+    raise NotImplementedError("Exercise 4.6: implement molecule_from_geometry (see its docstring), then run mp.check(\"4.6\")")
 
 
 # --------------------------------------------------------------------------------------- 4.7
@@ -455,7 +455,7 @@ def sample_metrics(samples, train_smiles, perceive=None) -> dict:
         if not isinstance(s, str) or Chem.MolFromSmiles(s) is None:
             raise ValueError(f"train_smiles[{k}] = {s!r} is not a valid SMILES")
     perceive = perceive if perceive is not None else molecule_from_geometry
-    raise NotImplementedError("Exercise 4.7: implement sample_metrics (see its docstring), then run check(\"4.7\")")
+    raise NotImplementedError("Exercise 4.7: implement sample_metrics (see its docstring), then run mp.check(\"4.7\")")
 
 
 # --------------------------------------------------------------------------------------- 4.8
@@ -498,7 +498,7 @@ def atom_stability(atomic_numbers, pos: torch.Tensor) -> torch.Tensor:
            count and the clash test; ``SINGLE`` keys are sorted pairs (C–O is ``(6, 8)``, never ``(8, 6)``).
     """
     atomic_numbers = _check_atoms(atomic_numbers, pos)
-    raise NotImplementedError("Exercise 4.8: implement atom_stability (see its docstring), then run check(\"4.8\")")
+    raise NotImplementedError("Exercise 4.8: implement atom_stability (see its docstring), then run mp.check(\"4.8\")")
 
 
 # --------------------------------------------------------------------------------------- 4.9
@@ -553,4 +553,4 @@ def bond_length_outliers(mol, pos, bounds, tolerance: float = 0.25) -> dict:
         raise ValueError(f"bounds must have shape ({n}, {n}), got {tuple(bounds.shape)}")
     if not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) and tolerance >= 0):
         raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
-    raise NotImplementedError("Exercise 4.9: implement bond_length_outliers (see its docstring), then run check(\"4.9\")")
+    raise NotImplementedError("Exercise 4.9: implement bond_length_outliers (see its docstring), then run mp.check(\"4.9\")")

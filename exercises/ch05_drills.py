@@ -183,7 +183,7 @@ def longest_window_at_most_k_distinct(tokens: Iterable[Hashable], k: int) -> int
     """
     k = _check_int("k", k, low=0)
     tokens = list(tokens)
-    raise NotImplementedError("Exercise 5.1: implement longest_window_at_most_k_distinct (see its docstring), then run check(\"5.1\")")
+    raise NotImplementedError("Exercise 5.1: implement longest_window_at_most_k_distinct (see its docstring), then run mp.check(\"5.1\")")
 
 
 # --------------------------------------------------------------------------------------- 5.2
@@ -227,7 +227,7 @@ def induced_subgraph_is_tree(num_nodes: int, edges, mask) -> bool:
     num_nodes = _check_int("num_nodes", num_nodes, low=0)
     selected = _selection(num_nodes, mask)
     edges = _edge_list(num_nodes, edges)
-    raise NotImplementedError("Exercise 5.2: implement induced_subgraph_is_tree (see its docstring), then run check(\"5.2\")")
+    raise NotImplementedError("Exercise 5.2: implement induced_subgraph_is_tree (see its docstring), then run mp.check(\"5.2\")")
 
 
 # --------------------------------------------------------------------------------------- 5.3
@@ -282,7 +282,7 @@ def cluster_bootstrap_ci(values, clusters, statistic: Callable = np.mean, n_boot
     alpha = _check_probability("alpha", alpha)
     if not callable(statistic):
         raise ValueError(f"statistic must be callable, got {statistic!r}")
-    raise NotImplementedError("Exercise 5.3: implement cluster_bootstrap_ci (see its docstring), then run check(\"5.3\")")
+    raise NotImplementedError("Exercise 5.3: implement cluster_bootstrap_ci (see its docstring), then run mp.check(\"5.3\")")
 
 
 # --------------------------------------------------------------------------------------- 5.4
@@ -340,7 +340,7 @@ def similarity_cluster_split(smiles: Sequence[str], threshold: float,
     threshold = _check_probability("threshold", threshold, open_interval=False)
     fractions = _check_fractions(fractions)
     mols = _parse_all(smiles)
-    raise NotImplementedError("Exercise 5.4: implement similarity_cluster_split (see its docstring), then run check(\"5.4\")")
+    raise NotImplementedError("Exercise 5.4: implement similarity_cluster_split (see its docstring), then run mp.check(\"5.4\")")
 
 
 # --------------------------------------------------------------------------------------- 5.5
@@ -397,7 +397,7 @@ def calibration_test(p_hat, y, n_bins: int = 10, n_boot: int = 1000, alpha: floa
     n_bins = _check_int("n_bins", n_bins, low=1)
     n_boot = _check_int("n_boot", n_boot, low=1)
     alpha = _check_probability("alpha", alpha)
-    raise NotImplementedError("Exercise 5.5: implement calibration_test (see its docstring), then run check(\"5.5\")")
+    raise NotImplementedError("Exercise 5.5: implement calibration_test (see its docstring), then run mp.check(\"5.5\")")
 
 
 # --------------------------------------------------------------------------------------- 5.6
@@ -438,7 +438,7 @@ def success_rate_lower_bound(k: int, n: int, confidence: float = 0.95) -> float:
     if k > n:
         raise ValueError(f"k = {k} successes cannot exceed n = {n} trials")
     confidence = _check_probability("confidence", confidence)
-    raise NotImplementedError("Exercise 5.6: implement success_rate_lower_bound (see its docstring), then run check(\"5.6\")")
+    raise NotImplementedError("Exercise 5.6: implement success_rate_lower_bound (see its docstring), then run mp.check(\"5.6\")")
 
 
 # --------------------------------------------------------------------------------------- 5.7
@@ -498,4 +498,4 @@ def holm_bh_decisions(p_values, alpha: float = 0.05, method: str = "holm") -> np
     if method not in ("holm", "bh"):
         raise ValueError(f"method must be 'holm' or 'bh', got {method!r}")
     m = len(p)
-    raise NotImplementedError("Exercise 5.7: implement holm_bh_decisions (see its docstring), then run check(\"5.7\")")
+    raise NotImplementedError("Exercise 5.7: implement holm_bh_decisions (see its docstring), then run mp.check(\"5.7\")")

@@ -117,7 +117,7 @@ def ips_estimate(rewards, target_probs, logging_probs, clip=None) -> float:
     """
     r, p, q = _check_log(rewards, target_probs, logging_probs)
     clip = _check_clip(clip)
-    raise NotImplementedError("Exercise 6.1: implement ips_estimate (see its docstring), then run check(\"6.1\")")
+    raise NotImplementedError("Exercise 6.1: implement ips_estimate (see its docstring), then run mp.check(\"6.1\")")
 
 
 # --------------------------------------------------------------------------------------- 6.2
@@ -148,7 +148,7 @@ def snips_estimate(rewards, target_probs, logging_probs) -> float:
     r, p, q = _check_log(rewards, target_probs, logging_probs)
     if not np.any(p > 0):
         raise ValueError("target_probs is zero on every logged round: the self-normalised estimate is 0/0")
-    raise NotImplementedError("Exercise 6.2: implement snips_estimate (see its docstring), then run check(\"6.2\")")
+    raise NotImplementedError("Exercise 6.2: implement snips_estimate (see its docstring), then run mp.check(\"6.2\")")
 
 
 # --------------------------------------------------------------------------------------- 6.3
@@ -189,7 +189,7 @@ def doubly_robust_estimate(rewards, target_probs, logging_probs, q_logged, v_tar
     else:
         v_hat = _as_vector("v_target", v_target)
         _check_same_length("rewards", r.size, "v_target", v_hat)
-    raise NotImplementedError("Exercise 6.3: implement doubly_robust_estimate (see its docstring), then run check(\"6.3\")")
+    raise NotImplementedError("Exercise 6.3: implement doubly_robust_estimate (see its docstring), then run mp.check(\"6.3\")")
 
 
 # --------------------------------------------------------------------------------------- 6.4
@@ -217,7 +217,7 @@ def effective_sample_size(weights) -> float:
     bad = np.flatnonzero(w < 0)
     if bad.size:
         raise ValueError(f"weights[{bad[0]}] = {w[bad[0]]} is negative: importance weights are ratios of probabilities")
-    raise NotImplementedError("Exercise 6.4: implement effective_sample_size (see its docstring), then run check(\"6.4\")")
+    raise NotImplementedError("Exercise 6.4: implement effective_sample_size (see its docstring), then run mp.check(\"6.4\")")
 
 
 # --------------------------------------------------------------------------------------- 6.5
@@ -275,4 +275,4 @@ def cfg_noise(eps_cond, eps_uncond, w):
     scalar must not promote float32 noise).
     """
     w = _check_noise_pair(eps_cond, eps_uncond, w)
-    raise NotImplementedError("Exercise 6.5: implement cfg_noise (see its docstring), then run check(\"6.5\")")
+    raise NotImplementedError("Exercise 6.5: implement cfg_noise (see its docstring), then run mp.check(\"6.5\")")

@@ -46,7 +46,8 @@ COLAB_MODULES = ("rdkit", "datamol", "torch_geometric")
 MARKER = ".molpractice-colab-installed"
 
 _SETUP_CELL = '''# Setup. On Colab: fetch the curriculum (MOLPRACTICE_REPO / MOLPRACTICE_REF say where from), install
-# what Colab lacks, keep Colab's own PyTorch. Elsewhere: nothing to install. Safe to re-run.
+# what Colab lacks, keep Colab's own PyTorch, and keep exercises/ on Google Drive (asks to mount Drive;
+# MOLPRACTICE_DRIVE=0 skips it). Elsewhere: nothing to install. Safe to re-run.
 import os, shutil, subprocess, sys
 if "google.colab" in sys.modules:
     home = os.environ.get("MOLPRACTICE_HOME", "/content/molpractice")

@@ -88,7 +88,7 @@ def make_stub(source: str, filename: str = "<solution>") -> str:
                                   f"list it in the module docstring's 'Exercises' section (known: {ids or 'none'})")
             label = ".".join(reversed(enclosing))
             out.append(" " * indent + STUB_MARKER + f'{exercise}: implement {label} '
-                                      f'(see its docstring), then run check(\\"{exercise}\\")")\n')
+                                      f'(see its docstring), then run mp.check(\\"{exercise}\\")")\n')
             blocks += 1
         elif stripped == END:
             if open_at is None:
