@@ -40,7 +40,7 @@ def training_time_line(ensembles: dict, target: float = 60.0) -> str:
         walls = [r[3] for r in rows]
         line += (f" — on CPU time (≈ an idle machine's wall time with one torch thread); on this run's wall time "
                  f"({wall:.0f} s summed over the models, each timed in the process that trained it, machine load and "
-                 f"the other worker included): {wall / len(rows):.1f} s per model on average "
+                 f"any worker running alongside included): {wall / len(rows):.1f} s per model on average "
                  f"({'met' if wall / len(rows) <= target else 'NOT met'}), slowest {max(walls):.1f} s "
                  f"({'met' if max(walls) <= target else 'NOT met'})")
     return line
