@@ -53,9 +53,10 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
     the x̂₀ ``clip`` passed through) otherwise; exercise 4.5 re-derives ε̂ from the clipped x̂₀, as ``ddim_sample``
     in Nichol & Dhariwal's improved-diffusion / guided-diffusion code does (in ``diffusers`` only with
     ``use_clipped_model_output=True``). ``rederive_eps=False`` is a control that does not use the chapter's
-    DDIM step: it clips x̂₀ but keeps ε̂ as predicted (the default of ``diffusers``' ``DDIMScheduler.step``,
-    ``clip_sample=True, use_clipped_model_output=False``) — the two terms of the update then disagree, and a
-    state outside the data range can feed itself step after step until it is no longer finite. The full-T DDPM
+    DDIM step: it clips x̂₀ but keeps ε̂ as predicted (as ``diffusers``' ``DDIMScheduler.step`` does with
+    ``clip_sample=True, use_clipped_model_output=False``, though diffusers clamps x̂₀ element by element where this
+    clips each row's norm) — the two terms of the update then disagree; that a state outside the data range then
+    feeds itself step after step is a hypothesis the notebook does not print evidence for. The full-T DDPM
     step uses x̂₀ and x_t only, so there the clip means the same either way.
 
     Args:
@@ -112,7 +113,8 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
 
 def ddim_step_eps_kept(x_t, t: int, t_prev: int, eps_pred, alpha_bar, eta: float = 0.0, noise=None, clip=None):
     """The "clip, ε̂ kept" control: a DDIM step that clips x̂₀ by row norm but keeps ε̂ as predicted
-    (``diffusers``' ``DDIMScheduler.step`` default with ``clip_sample=True``). Not the chapter's step: the
+    (like ``diffusers``' ``DDIMScheduler.step`` default with ``clip_sample=True``, which clamps element-wise
+    instead). Not the chapter's step: the
     notebook runs it only to show why exercise 4.5 re-derives ε̂. A non-finite input raises ValueError."""
     if not (torch.isfinite(x_t).all() and torch.isfinite(eps_pred).all()):
         raise ValueError("x_t or eps_pred contains NaN or inf values (the run diverged)")

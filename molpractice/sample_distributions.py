@@ -11,8 +11,8 @@ MOSES (Polykovskiy et al. 2020) and GuacaMol (Brown et al. 2019) judge a generat
   null distribution of the TV of random data subsets of the same size (95th percentile and a p-value);
 * Murcko-scaffold uniqueness and novelty, internal diversity as MOSES's IntDiv₁ (all pairs including i = j,
   Morgan r = 2, 1024 bits) and a permutation test of its difference between two sets;
-* novelty by heavy-atom count next to the held-out data's novelty, with the difference per bin (the held-out
-  novelty is ≈ 1 by construction and no null for chemical space: see :func:`novelty_by_size`).
+* novelty by heavy-atom count next to the held-out data's novelty (the held-out novelty is ≈ 1 by construction
+  and no null for chemical space, so no difference or verdict is printed: see :func:`novelty_by_size`).
 
 Every function takes canonical SMILES (without stereochemistry) and/or ``(z, pos)`` samples plus a
 ``perceive`` callable (the chapter's ``molecule_from_geometry``); nothing here trains or samples.
