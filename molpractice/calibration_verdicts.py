@@ -417,22 +417,6 @@ def recalibration_summary_lines(recal: dict) -> list[str]:
     return lines
 
 
-def ece_null_verdict(ece: float, low: float, high: float, p_two_sided: float | None = None) -> str:
-    """Where an observed classification ECE lies against its consistency-resampling band. Outside the band on
-    either side the fixed-forecast null (independent labels y* ~ Bernoulli(p̂)) is rejected; below it that means
-    the labels vary less than such draws, so the band is no yardstick for this source."""
-    p = "" if p_two_sided is None else f" (two-sided p = {p_two_sided:.3f})"
-    if ece < low:
-        return (f"below the calibrated band{p}: the null of independent Bernoulli(p̂) labels is rejected in its lower "
-                "tail — these labels vary less than such draws (e.g. true probabilities more extreme than p̂ within "
-                "a bin: a Poisson-binomial varies less than a binomial; or negatively dependent labels, which is "
-                "unusual — clustered molecules would do the opposite), so this band is not a valid yardstick "
-                "for this source; no claim of calibration or miscalibration")
-    if ece > high:
-        return f"above the calibrated band{p}: detectable miscalibration"
-    return f"inside the calibrated band{p}: no evidence of miscalibration"
-
-
 def ensemble_vs_members_lines(name: str, changes: dict, configurations: dict) -> list[str]:
     """The ensemble − members lines of one split: NLL and RMSE with their paired intervals (smooth statistics);
     the ECE change as a size only, with each model's ECE read against its own calibrated band instead
@@ -488,6 +472,7 @@ def samples_needed_lines(n: int, effects=(0.05, 0.02, 0.01), draws: int = 5000) 
 # molpractice.calibration_verdicts_cv; importable from here.
 from .calibration_verdicts_cv import (  # noqa: E402,F401
     cv_calibration_lines,
+    ece_null_verdict,
     cv_calibration_summary,
     ece_bias_lines,
     oof_coverage_counts,

@@ -13,6 +13,22 @@ import numpy as np
 from . import calibration as C
 
 
+def ece_null_verdict(ece: float, low: float, high: float, p_two_sided: float | None = None) -> str:
+    """Where an observed classification ECE lies against its consistency-resampling band. Outside the band on
+    either side the fixed-forecast null (independent labels y* ~ Bernoulli(p̂)) is rejected; below it that means
+    the labels vary less than such draws, so the band is no yardstick for this source."""
+    p = "" if p_two_sided is None else f" (two-sided p = {p_two_sided:.3f})"
+    if ece < low:
+        return (f"below the calibrated band{p}: the null of independent Bernoulli(p̂) labels is rejected in its lower "
+                "tail — these labels vary less than such draws (e.g. true probabilities more extreme than p̂ within "
+                "a bin: a Poisson-binomial varies less than a binomial; or negatively dependent labels, which is "
+                "unusual — clustered molecules would do the opposite), so this band is not a valid yardstick "
+                "for this source; no claim of calibration or miscalibration")
+    if ece > high:
+        return f"above the calibrated band{p}: detectable miscalibration"
+    return f"inside the calibrated band{p}: no evidence of miscalibration"
+
+
 def recipe_spearman_lines(evidence: list[dict]) -> list[str]:
     """Per recipe of the cross-validation evidence: the pooled out-of-fold Spearman(|error|, σ), each fold's
     value, their between-fold SD and a rough fold-level standard error SD/√folds (folds − 1 degrees of freedom;
@@ -268,7 +284,6 @@ def temperature_lines(class_rows: list[dict]) -> list[str]:
     change against the change a calibrated raw source shows under the same T — "no valid reference" when the raw
     null is rejected (the change's band is drawn from that same null); and the paired BCa intervals of the log-loss
     and Brier changes (T-scaled − raw, test), on which any claim about T rests."""
-    from .calibration_verdicts import ece_null_verdict
 
     c = {(x["model"], x["variant"]): x for x in class_rows}
     lines = []

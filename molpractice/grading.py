@@ -246,7 +246,8 @@ def check(exercise_id: str, timeout: float = 60.0) -> None:
 
     Uses the implementation chosen by ``MOLPRACTICE_IMPL`` (``mp.use("solutions")`` switches), and the
     current files on disk, so save your edits to ``exercises/`` first. The first check of a session starts
-    the warm workers (a few seconds); later checks take about a second. Returns nothing (so a notebook
+    the warm workers (a few seconds); later checks take under a second each on the 2-core test machine
+    (``molpractice grade-bench N`` measures yours). Returns nothing (so a notebook
     cell shows only the verdict); :func:`grade` returns the full report.
     """
     from .runtime import implementation_name

@@ -18,7 +18,9 @@ PY="$VENV/bin/python"
 
 stamp="$VENV/.molpractice-installed"
 EXTRAS="test${MOLPRACTICE_EXTRAS:+,$MOLPRACTICE_EXTRAS}"   # MOLPRACTICE_EXTRAS=room: the hub and browser tests' tools
-want=$( (cat pyproject.toml scripts/env.sh; echo "$EXTRAS") | sha256sum | cut -c1-16)
+# sha256sum (Linux) or shasum (macOS): the stamp says what the venv was installed from.
+if command -v sha256sum >/dev/null 2>&1; then hash=(sha256sum); else hash=(shasum -a 256); fi
+want=$( (cat pyproject.toml scripts/env.sh; echo "$EXTRAS") | "${hash[@]}" | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[env] installing into $VENV (first run, or pyproject.toml changed)"
   # torch first, so that nothing else pulls a multi-GB CUDA build on a machine without a GPU.
@@ -41,9 +43,10 @@ if [ "$action" = lab ]; then
   # The server's root is the repository (so exercises/ and solutions/ are in Lab's file browser); the start
   # notebook is Lab's default URL, so the browser opens on it. Later arguments win (e.g. --port, --ip, --no-browser).
   # As root (a container, a fresh VM) Jupyter refuses to start without --allow-root.
+  # (${a[@]+"${a[@]}"}: an empty array under `set -u` is an error in macOS's bash 3.2)
   as_root=(); [ "$(id -u)" = 0 ] && as_root=(--allow-root)
   exec "$VENV/bin/jupyter" lab --ServerApp.root_dir="$PWD" \
-    --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb "${as_root[@]}" "${@:2}"
+    --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb ${as_root[@]+"${as_root[@]}"} "${@:2}"
 fi
 export MPLBACKEND=Agg MOLPRACTICE_FAST="${MOLPRACTICE_FAST:-1}" MOLPRACTICE_IMPL="${MOLPRACTICE_IMPL:-solutions}"
 # Two worker processes (pytest-xdist) where there are two CPUs: many tests wait on subprocesses (pip, a hub,
