@@ -104,14 +104,25 @@ def thread_count() -> int:
     The curriculum's graphs and models are small: intra-op threading gains little, and on a busy
     2-core machine two threads were measured 20× slower than one (0.6 s vs 13 s per epoch).
     """
-    raw = os.environ.get("MOLPRACTICE_THREADS", "1").strip() or "1"
+    return _count_from_env("MOLPRACTICE_THREADS") or 1
+
+
+def _count_from_env(name: str) -> int | None:
+    """The whole number >= 1 in environment variable ``name``, or None when it is unset or empty.
+
+    Raises:
+        ValueError: naming the variable, for anything else.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
     try:
-        threads = int(raw)
+        count = int(raw)
     except ValueError:
-        raise ValueError(f"MOLPRACTICE_THREADS={raw!r} is not a whole number") from None
-    if threads < 1:
-        raise ValueError(f"MOLPRACTICE_THREADS must be >= 1, got {threads}")
-    return threads
+        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+    if count < 1:
+        raise ValueError(f"{name} must be >= 1, got {count}")
+    return count
 
 
 def configure_threads() -> int:
@@ -132,14 +143,8 @@ def worker_count(device=None) -> int:
     fill a 2-core machine — and 1 when ``device`` is not the CPU (one GPU is shared, not split) or in
     fast mode (spawning workers costs seconds, more than fast mode's jobs).
     """
-    raw = os.environ.get("MOLPRACTICE_WORKERS", "").strip()
-    if raw:
-        try:
-            workers = int(raw)
-        except ValueError:
-            raise ValueError(f"MOLPRACTICE_WORKERS={raw!r} is not a whole number") from None
-        if workers < 1:
-            raise ValueError(f"MOLPRACTICE_WORKERS must be >= 1, got {workers}")
+    workers = _count_from_env("MOLPRACTICE_WORKERS")
+    if workers is not None:
         return workers
     if is_fast() or (device is not None and str(device).split(":")[0] != "cpu"):
         return 1
