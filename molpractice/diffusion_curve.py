@@ -13,7 +13,10 @@ next to the losses as a report only.
 * :func:`denoising_loss` — per-molecule ε-MSE over fixed draws of (t, noise): the same draws for every model,
   so two models' losses pair molecule by molecule;
 * :func:`paired_loss_difference` — mean paired difference with a t interval over molecules;
-* :func:`training_curve` — the table (``scripts/ch04_training_curve.py`` prints it).
+* :func:`training_curve` — the table (``scripts/ch04_training_curve.py`` prints it);
+* :func:`curve_record` / :func:`load_curve_record` / :func:`format_curve_record` — the table as a small JSON
+  record with the command and commit that produced it (``data/ch04_training_curve.json``, committed; the notebook
+  prints it), so the selection can be read without the git-ignored cache.
 
 A checkpoint taken before the end of a run is *not* the model a shorter run would give (the learning rate
 follows a cosine over the run's own length); rows say which run and step they come from.
@@ -33,9 +36,13 @@ from . import diffusion_model as _dm
 
 __all__ = ['validation_split', 'curve_run', 'denoising_loss', 'paired_loss_difference', 'training_curve',
            'format_curve', 'sample_report', 'format_sample_report',
-           'CURVE_DECAYS']
+           'curve_record', 'load_curve_record', 'format_curve_record', 'CURVE_RECORD', 'CURVE_DECAYS']
 
 CURVE_DECAYS = (0.99, 0.995, 0.999)  # EMA decays kept in every curve run (0.99 is SETTINGS.ema_decay)
+CURVE_RECORD = "data/ch04_training_curve.json"  # the committed record, relative to the repository
+_RECORD_COLUMNS = ("run steps", "step", "ema decay", "end of run", "CPU-min", "val loss", "train-subset loss",
+                   "val − ref", "low", "high")
+BUDGET_CPU_MIN = 8.0
 
 
 def validation_split(data, fraction: float = 0.1, seed: int = 0):
@@ -68,11 +75,11 @@ def _run_path(cfg, steps, train, seed):
 
 
 def curve_run(chapter, train, steps: int, checkpoints=(), cfg=None, seed: int = 0, progress: bool = False,
-              cache: bool = True) -> dict:
+              cache: bool = True, cache_only: bool = False) -> dict:
     """Train on ``train`` for ``steps`` steps (the learning-rate cosine spans these ``steps``) with EMA shadows of
     every decay in :data:`CURVE_DECAYS`; keep the EMA weights after each step count in ``checkpoints`` and at
     the end. Cached by settings, steps, seed, data and ``MODEL_VERSION`` (a cached run without one of the
-    ``checkpoints`` asked for is trained again).
+    ``checkpoints`` asked for is trained again; with ``cache_only`` it raises ``FileNotFoundError`` instead).
 
     Returns ``{"steps", "checkpoints": {step: {decay: state_dict}}, "cpu_seconds": {step: CPU s since the
     start}, "seconds" (wall), "threads", "cached"}``."""
@@ -83,7 +90,10 @@ def curve_run(chapter, train, steps: int, checkpoints=(), cfg=None, seed: int = 
     if cache and path.exists():
         saved = torch.load(path, weights_only=True)
         if wanted <= set(saved["checkpoints"]):  # else: trained again with the checkpoints asked for
-            return dict(saved, cached=True)
+            return dict(saved, cached=True, path=str(path))
+    if cache_only:
+        raise FileNotFoundError(f"no cached curve run of {steps} steps with checkpoints {sorted(wanted)} at {path}; "
+                                "train it first with scripts/ch04_training_curve.py --train")
     saved, cpu = {}, {}
 
     def keep(step, models, cpu_seconds):
@@ -103,7 +113,7 @@ def curve_run(chapter, train, steps: int, checkpoints=(), cfg=None, seed: int = 
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # this process's own: concurrent writers never mix
         torch.save(out, tmp)
         tmp.replace(path)
-    return dict(out, cached=False)
+    return dict(out, cached=False, path=str(path))
 
 
 def _model_from(state, cfg):
@@ -179,7 +189,7 @@ def paired_loss_difference(first, second, confidence: float = 0.95) -> dict:
 
 
 def training_curve(chapter, runs, data=None, fraction: float = 0.1, seed: int = 0, draws: int = 100,
-                   cfg=None, progress: bool = False) -> dict:
+                   cfg=None, progress: bool = False, cache_only: bool = False) -> dict:
     """The curve: for each ``(steps, checkpoints)`` in ``runs`` one :func:`curve_run` on the training part; for
     every kept checkpoint and EMA decay the mean validation and training-subset denoising loss, and the paired
     validation difference against the reference row (the notebook's configuration: ``SETTINGS.train_steps``
@@ -190,7 +200,8 @@ def training_curve(chapter, runs, data=None, fraction: float = 0.1, seed: int = 
     95 % interval lies entirely below 0.
 
     Returns ``{"table": DataFrame, "losses": {(steps, step, decay): Tensor}, "choice": row label, "models":
-    {(steps, step, decay): state_dict}, "train", "validation"}``.
+    {(steps, step, decay): state_dict}, "train", "validation", "draws", "runs": {steps: {"seconds" (wall),
+    "threads", "cached", "path"}}}``. ``cache_only``: never train a curve run (raise if one is not cached).
     """
     import pandas as pd
 
@@ -198,9 +209,11 @@ def training_curve(chapter, runs, data=None, fraction: float = 0.1, seed: int = 
     data = data if data is not None else _dm.molecule_data()
     train, val = validation_split(data, fraction, seed)
     probe = train[:len(val)]  # a training subset of the validation size: the generalisation gap
-    losses, models, rows = {}, {}, []
+    losses, models, rows, run_info = {}, {}, [], {}
     for steps, checkpoints in runs:
-        res = curve_run(chapter, train, steps, checkpoints, cfg, seed=seed, progress=progress)
+        res = curve_run(chapter, train, steps, checkpoints, cfg, seed=seed, progress=progress, cache_only=cache_only)
+        run_info[int(steps)] = {"seconds": float(res["seconds"]), "threads": res.get("threads"),
+                                "cached": bool(res["cached"]), "path": Path(res["path"]).name}
         for step, by_decay in sorted(res["checkpoints"].items()):
             for decay, state in sorted(by_decay.items()):
                 model = _model_from(state, cfg)
@@ -220,31 +233,121 @@ def training_curve(chapter, runs, data=None, fraction: float = 0.1, seed: int = 
         diff = paired_loss_difference(losses[key], losses[ref])
         row.update({"val − ref": diff["difference"], "low": diff["low"], "high": diff["high"]})
     table = pd.DataFrame(rows)
-    eligible = table[table["end of run"] & (table["CPU-min"] <= 8.0)]
+    return {"table": table, "losses": losses, "models": models, "choice": _select(table, ref), "reference": ref,
+            "train": train, "validation": val, "draws": int(draws), "runs": run_info}
+
+
+def _select(table, ref) -> tuple:
+    """The selection rule on a curve table (see :func:`training_curve`)."""
+    eligible = table[table["end of run"] & (table["CPU-min"] <= BUDGET_CPU_MIN)]
+    if eligible.empty:
+        raise ValueError(f"no end-of-run row within {BUDGET_CPU_MIN:g} CPU-min: the rule has nothing to choose from")
     best = eligible.loc[eligible["val loss"].idxmin()]
     chosen = (int(best["run steps"]), int(best["step"]), float(best["ema decay"]))
-    if not best["high"] < 0:
-        chosen = ref
-    return {"table": table, "losses": losses, "models": models, "choice": chosen, "reference": ref,
-            "train": train, "validation": val}
+    return chosen if best["high"] < 0 else tuple(ref)
+
+
+def _format_table(table, ref, choice, n_train: int, n_val: int) -> str:
+    import pandas as pd
+
+    t = table.copy()
+    t["val − ref [95 % CI]"] = [f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in zip(t["val − ref"], t["low"], t["high"])]
+    t = t.drop(columns=["val − ref", "low", "high"])
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        text = t.round({"CPU-min": 2, "val loss": 4, "train-subset loss": 4}).to_string(index=False)
+    return (f"Denoising loss (training objective) on {n_val} held-out validation molecules and on "
+            f"{n_val} training molecules, same (t, noise) draws for every row; runs trained on "
+            f"{n_train} molecules; 'val − ref' paired over molecules against the reference {tuple(ref)} "
+            "(run steps, step, EMA decay), Student-t 95 %.\n" + text +
+            f"\nselection rule (end-of-run rows within {BUDGET_CPU_MIN:g} CPU-min; lowest validation loss; keep the "
+            f"reference unless the paired interval lies below 0): {tuple(choice)}"
+            + (" = the reference" if tuple(choice) == tuple(ref) else ""))
 
 
 def format_curve(curve: dict) -> str:
     """The curve table as text, with the selection rule's outcome."""
+    return _format_table(curve["table"], curve["reference"], curve["choice"], len(curve["train"]),
+                         len(curve["validation"]))
+
+
+def _plain(value):
+    """A JSON-native copy of a table cell (numpy / torch scalars → bool, int or float)."""
+    if isinstance(value, bool) or type(value).__name__ in ("bool", "bool_"):
+        return bool(value)
+    if isinstance(value, int) or type(value).__name__.startswith(("int", "uint")):
+        return int(value)
+    return float(value)
+
+
+def curve_record(curve: dict, command: str, commit: str | None, dirty: bool | None = None,
+                 created: str | None = None) -> dict:
+    """The curve of :func:`training_curve` as a JSON-ready record: every table row (columns of
+    :func:`training_curve`'s table), the reference, the rule's choice, the numbers of molecules and draws, the runs'
+    wall time and threads, and the ``command`` and ``commit`` (``dirty``: uncommitted changes in the tree) that
+    produced it, with the UTC time ``created`` (default: now)."""
+    import datetime
+
+    missing = [c for c in _RECORD_COLUMNS if c not in curve["table"].columns]
+    if missing:
+        raise ValueError(f"curve table lacks column(s) {missing}")
+    rows = [{c: _plain(r[c]) for c in _RECORD_COLUMNS} for r in curve["table"].to_dict("records")]
+    created = created or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return {"what": "chapter-4 training-length curve: validation denoising loss per (run steps, step, EMA decay) "
+                    "and the selection rule's outcome",
+            "command": command, "commit": commit, "dirty": dirty, "created": created,
+            "n_train": len(curve["train"]), "n_validation": len(curve["validation"]), "draws": curve.get("draws"),
+            "budget_cpu_min": BUDGET_CPU_MIN, "reference": list(curve["reference"]), "choice": list(curve["choice"]),
+            "runs": {str(k): v for k, v in curve.get("runs", {}).items()}, "rows": rows}
+
+
+_RECORD_KEYS = ("command", "commit", "created", "n_train", "n_validation", "reference", "choice", "rows")
+
+
+def load_curve_record(path=None) -> dict:
+    """Read a record written from :func:`curve_record` (default: :data:`CURVE_RECORD` in the repository).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a key or a row column is missing, or the stored choice is not what the selection rule gives
+            on the stored rows.
+    """
     import pandas as pd
 
-    t = curve["table"].copy()
-    t["val − ref [95 % CI]"] = [f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for d, lo, hi in zip(t["val − ref"], t["low"], t["high"])]
-    t = t.drop(columns=["val − ref", "low", "high"])
-    ref, choice = curve["reference"], curve["choice"]
-    with pd.option_context("display.width", 250, "display.max_columns", 20):
-        text = t.round({"CPU-min": 2, "val loss": 4, "train-subset loss": 4}).to_string(index=False)
-    return (f"Denoising loss (training objective) on {len(curve['validation'])} held-out validation molecules and on "
-            f"{len(curve['validation'])} training molecules, same (t, noise) draws for every row; runs trained on "
-            f"{len(curve['train'])} molecules; 'val − ref' paired over molecules against the reference {ref} "
-            "(run steps, step, EMA decay), Student-t 95 %.\n" + text +
-            f"\nselection rule (end-of-run rows within 8 CPU-min; lowest validation loss; keep the reference unless "
-            f"the paired interval lies below 0): {choice}" + (" = the reference" if choice == ref else ""))
+    if path is None:
+        from .repository import find_repo
+
+        path = find_repo() / CURVE_RECORD
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    missing = [k for k in _RECORD_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"{path}: curve record lacks key(s) {missing}")
+    for i, row in enumerate(record["rows"]):
+        lacks = [c for c in _RECORD_COLUMNS if c not in row]
+        if lacks:
+            raise ValueError(f"{path}: row {i} lacks column(s) {lacks}")
+    table = pd.DataFrame(record["rows"], columns=list(_RECORD_COLUMNS))
+    if tuple(record["reference"]) not in {(r["run steps"], r["step"], r["ema decay"]) for r in record["rows"]}:
+        raise ValueError(f"{path}: the reference {record['reference']} is not a row")
+    rule = _select(table, record["reference"])
+    if list(rule) != list(record["choice"]):
+        raise ValueError(f"{path}: stored choice {record['choice']} but the rule on the stored rows gives {list(rule)}")
+    return record
+
+
+def format_curve_record(record: dict) -> str:
+    """A :func:`load_curve_record` record as text: where it came from (command, commit, date), then the table and
+    the rule's outcome as :func:`format_curve` prints them."""
+    import pandas as pd
+
+    table = pd.DataFrame(record["rows"], columns=list(_RECORD_COLUMNS))
+    runs = "; ".join(f"run of {k} steps: {v['seconds'] / 60:.1f} min wall on {v.get('threads', '?')} thread(s)"
+                     for k, v in record.get("runs", {}).items())
+    head = (f"training-length curve, recorded {record['created']} from commit {str(record['commit'])[:10]}"
+            + (" (with uncommitted changes)" if record.get("dirty") else "") + f": `{record['command']}`"
+            + (f"; {record['draws']} (t, noise) draws per molecule" if record.get("draws") else "")
+            + (f"\n{runs}" if runs else ""))
+    return head + "\n" + _format_table(table, record["reference"], record["choice"], record["n_train"],
+                                       record["n_validation"])
 
 
 def _sample_outcomes(chapter, state, cfg, data, n: int, key) -> dict:

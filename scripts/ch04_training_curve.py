@@ -5,12 +5,20 @@
     MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --train 5600 --checkpoints 3000,4500,5000
     # the table (validation loss = the selection criterion) and, as a report, DDPM sample rates:
     MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --runs 4500 5600:3000,4500,5000 --samples 400
+    # the committed record the notebook prints (from the cached runs only: never trains):
+    MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --runs 4500 5600:3000,4500,5000 \
+        --json data/ch04_training_curve.json
 
 See molpractice/diffusion_curve.py for what is measured and the selection rule (fixed before looking).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import molpractice as mp
 from molpractice import diffusion as D
@@ -26,6 +34,11 @@ def _runs(specs):
     return out
 
 
+def _git(*args) -> str:
+    out = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", type=int, help="train (and cache) one curve run of this many steps, then stop")
@@ -35,6 +48,8 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=0, help="DDPM molecules per reported model (0: no sampling)")
     ap.add_argument("--report", nargs="*", default=None,
                     help="RUN:STEP:DECAY rows to sample (default: the reference and the best end-of-run row)")
+    ap.add_argument("--json", metavar="FILE", help="write the table as a record (command, commit) to FILE; "
+                    "uses cached runs only (raises if one is missing, never trains)")
     args = ap.parse_args(argv)
     configure_threads()
     chapter = mp.load_chapter("ch04_diffusion", implementation_name())
@@ -46,8 +61,16 @@ def main(argv=None):
         print({"steps": res["steps"], "cached": res["cached"], "wall s": round(res["seconds"], 1),
                "CPU-min": {k: round(v / 60, 2) for k, v in res["cpu_seconds"].items()}})
         return
-    curve = C.training_curve(chapter, _runs(args.runs), data, draws=args.draws)
+    curve = C.training_curve(chapter, _runs(args.runs), data, draws=args.draws, cache_only=bool(args.json))
     print(C.format_curve(curve))
+    if args.json:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        command = "MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py " + shlex.join(argv)
+        dirty = bool(_git("status", "--porcelain", "--", "molpractice/diffusion*.py", "solutions/ch04_diffusion.py",
+                         "scripts/ch04_training_curve.py"))
+        record = C.curve_record(curve, command, _git("rev-parse", "HEAD") or None, dirty)
+        Path(args.json).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
     if args.samples:
         keys = [tuple(float(x) if i == 2 else int(x) for i, x in enumerate(r.split(":"))) for r in args.report] \
             if args.report else None

@@ -104,3 +104,67 @@ def test_training_curve_table_and_selection_rule(tmp_path, monkeypatch):
     assert any(p.name.startswith("ch04_curve_") for p in tmp_path.iterdir()), "curve runs are cached"
     again = C.curve_run(ch, curve["train"], 8, [4], cfg)
     assert again["cached"] and set(again["checkpoints"]) == {4, 8}
+
+
+def _fake_curve(best_high=-0.01):
+    import pandas as pd
+
+    rows = [  # reference (4500, 4500, 0.99); a longer run whose end is lower
+        {"run steps": 4500, "step": 4500, "ema decay": 0.99, "end of run": True, "CPU-min": 5.8, "val loss": 0.50,
+         "train-subset loss": 0.45, "val − ref": 0.0, "low": 0.0, "high": 0.0},
+        {"run steps": 5600, "step": 3000, "ema decay": 0.99, "end of run": False, "CPU-min": 4.0, "val loss": 0.40,
+         "train-subset loss": 0.39, "val − ref": -0.10, "low": -0.2, "high": -0.05},
+        {"run steps": 5600, "step": 5600, "ema decay": 0.995, "end of run": True, "CPU-min": 7.5, "val loss": 0.48,
+         "train-subset loss": 0.44, "val − ref": -0.02, "low": -0.03, "high": best_high},
+        {"run steps": 9000, "step": 9000, "ema decay": 0.99, "end of run": True, "CPU-min": 11.0, "val loss": 0.30,
+         "train-subset loss": 0.2, "val − ref": -0.2, "low": -0.3, "high": -0.1},
+    ]
+    table = pd.DataFrame(rows)
+    ref = (4500, 4500, 0.99)
+    return {"table": table, "reference": ref, "choice": C._select(table, ref), "train": [0] * 722,
+            "validation": [0] * 80, "draws": 100,
+            "runs": {4500: {"seconds": 600.0, "threads": 1, "cached": True, "path": "ch04_curve_x.pt"}}}
+
+
+def test_selection_rule_keeps_the_reference_unless_the_interval_lies_below_zero():
+    assert _fake_curve(-0.01)["choice"] == (5600, 5600, 0.995), "lowest end-of-run row within budget, interval < 0"
+    assert _fake_curve(+0.01)["choice"] == (4500, 4500, 0.99), "interval crosses 0: keep the reference"
+    curve = _fake_curve()
+    with pytest.raises(ValueError, match="CPU-min"):
+        C._select(curve["table"][~curve["table"]["end of run"] | (curve["table"]["CPU-min"] > 8)], (4500, 4500, 0.99))
+
+
+def test_curve_record_round_trip_and_checks(tmp_path):
+    import json
+
+    curve = _fake_curve()
+    rec = C.curve_record(curve, "python scripts/ch04_training_curve.py --runs 4500", "abc123def456", dirty=False,
+                         created="2026-12-06 18:50 UTC")
+    assert rec["choice"] == [5600, 5600, 0.995] and rec["reference"] == [4500, 4500, 0.99]
+    assert rec["n_train"] == 722 and rec["n_validation"] == 80 and rec["draws"] == 100 and len(rec["rows"]) == 4
+    assert isinstance(rec["rows"][0]["end of run"], bool) and isinstance(rec["rows"][0]["step"], int)
+    path = tmp_path / "curve.json"
+    path.write_text(json.dumps(rec, ensure_ascii=False), encoding="utf-8")
+    loaded = C.load_curve_record(path)
+    assert loaded == json.loads(json.dumps(rec))
+    text = C.format_curve_record(loaded)
+    assert "commit abc123def4" in text and "2026-12-06 18:50 UTC" in text and "--runs 4500" in text
+    assert "(5600, 5600, 0.995)" in text.splitlines()[-1] and "= the reference" not in text
+    assert "600 steps" not in text and "run of 4500 steps: 10.0 min wall on 1 thread(s)" in text
+    assert text.endswith(C.format_curve(curve).splitlines()[-1]), "same rule line as format_curve"
+    for broken, message in ((dict(rec, choice=[4500, 4500, 0.99]), "rule on the stored rows gives"),
+                            ({k: v for k, v in rec.items() if k != "commit"}, "lacks key"),
+                            (dict(rec, rows=[{k: v for k, v in rec["rows"][0].items() if k != "val loss"}]), "row 0"),
+                            (dict(rec, reference=[1, 1, 0.5]), "not a row")):
+        path.write_text(json.dumps(broken), encoding="utf-8")
+        with pytest.raises(ValueError, match=message):
+            C.load_curve_record(path)
+    with pytest.raises(FileNotFoundError):
+        C.load_curve_record(tmp_path / "missing.json")
+
+
+def test_curve_run_cache_only_never_trains(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="--train"):
+        C.curve_run(ch, _tiny_data(6), 6, [3], _tiny_cfg(), cache_only=True)
+    assert not list(tmp_path.iterdir())
