@@ -17,8 +17,11 @@ from .runtime import run_mode
 
 __all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'compare_controls',
            'paired_rate_difference', 'holm',
-           'run_toy', 'target_verdicts', 'notebook_time_verdicts',
-           'run_benchmark']
+           'run_toy', 'target_verdicts', 'notebook_time_verdicts', 'time_verdict',
+           'run_benchmark', 'bench_record', 'write_bench_record', 'load_bench_record', 'format_bench_record',
+           'BENCH_RECORD']
+
+BENCH_RECORD = "data/ch04_bench.json"  # a committed bench run, relative to the repository
 
 def _cp(k, n):
     from .plausibility import clopper_pearson
@@ -268,26 +271,49 @@ def target_verdicts(data_rates: dict, ddpm_rates: dict, ddim_seconds: float, n_d
     ]
 
 
+TIME_MARGIN = 0.05  # within ±5 % of a time target: "on the limit" (no run-to-run spread is measured)
+
+
+def time_verdict(minutes: float, target: float, margin: float = TIME_MARGIN) -> str:
+    """"met" (≤ (1 − margin)·target), "NOT met" (> (1 + margin)·target), else "on the limit": one run's time
+    without its run-to-run spread is not called met or missed within a few per cent of the target."""
+    if not minutes == minutes:  # NaN: not measured
+        return "not measured"
+    if minutes <= (1 - margin) * target:
+        return "met"
+    if minutes > (1 + margin) * target:
+        return "NOT met"
+    return "on the limit"
+
+
+def _both(cpu: float, wall: float, target: float) -> str:
+    v_cpu, v_wall = time_verdict(cpu, target), time_verdict(wall, target)
+    return v_cpu if v_cpu == v_wall else f"{v_cpu} in CPU time, {v_wall} in wall time"
+
+
 def notebook_time_verdicts(cpu_minutes: float, wall_minutes: float, info: dict, mode: str, threads: int) -> list[str]:
     """Issue 24's notebook-time targets read from a run: ≤ 4 min with cached weights, ≤ 10 min with training
-    (estimated, when the weights were cached, as this run's CPU time + the cached training's CPU time), training
-    ≤ 8 CPU-min. CPU time (user + sys of the kernel) is the reading, since wall time grows with the machine's load.
-    ``info`` is :func:`train_molecule_model`'s (``cached``, ``seconds``, ``cpu_seconds``, ``threads``)."""
-    def verdict(ok):
-        return "met" if ok else "NOT met"
-
+    (estimated, when the weights were cached, as this run's time + the cached training's time, for CPU and for wall
+    time alike), training ≤ 8 CPU-min. Issue 24 does not say whether its minutes are CPU or wall time, so each
+    target prints both, with a verdict per clock when they differ (:func:`time_verdict`: "on the limit" within
+    ±5 % of the target). ``info`` is :func:`train_molecule_model`'s (``cached``, ``seconds``, ``cpu_seconds``,
+    ``threads``)."""
     train_cpu = info.get("cpu_seconds", float("nan")) / 60
+    train_wall = info["seconds"] / 60
     out = [f"whole notebook so far: {cpu_minutes:.1f} CPU-min, {wall_minutes:.1f} min wall ({mode} mode, cached "
-           f"weights: {info['cached']}, {threads} torch thread(s); CPU time is the machine-independent reading)."]
+           f"weights: {info['cached']}, {threads} torch thread(s)). Issue 24 does not say whether its minutes are CPU "
+           f"or wall time: both are printed (wall time grows with the machine's load); within ±{TIME_MARGIN:.0%} of a "
+           "target = 'on the limit' (one run, no run-to-run spread measured)."]
     if info["cached"]:
-        out.append(f"issue-24 target, notebook with cached weights ≤ 4 min: {verdict(cpu_minutes <= 4)} "
-                   f"({cpu_minutes:.1f} CPU-min)")
-    est = cpu_minutes + (train_cpu if info["cached"] else 0.0)
-    how = "this run + the cached training's CPU time" if info["cached"] else "this run, training included"
-    out.append(f"issue-24 target, notebook with training ≤ 10 min: {verdict(est <= 10)} (estimate {est:.1f} "
-               f"CPU-min = {how})")
-    out.append(f"issue-24 target, training ≤ 8 CPU-min: {verdict(train_cpu <= 8)} ({train_cpu:.1f} CPU-min, "
-               f"{info['seconds'] / 60:.1f} min wall on {info.get('threads', '?')} thread(s))")
+        out.append(f"issue-24 target, notebook with cached weights ≤ 4 min: {_both(cpu_minutes, wall_minutes, 4)} "
+                   f"({cpu_minutes:.1f} CPU-min, {wall_minutes:.1f} min wall)")
+    est_cpu = cpu_minutes + (train_cpu if info["cached"] else 0.0)
+    est_wall = wall_minutes + (train_wall if info["cached"] else 0.0)
+    how = "this run + the cached training's time" if info["cached"] else "this run, training included"
+    out.append(f"issue-24 target, notebook with training ≤ 10 min: {_both(est_cpu, est_wall, 10)} (estimate "
+               f"{est_cpu:.1f} CPU-min, {est_wall:.1f} min wall = {how})")
+    out.append(f"issue-24 target, training ≤ 8 CPU-min: {time_verdict(train_cpu, 8)} ({train_cpu:.1f} CPU-min; "
+               f"{train_wall:.1f} min wall on {info.get('threads', '?')} thread(s))")
     return out
 
 
@@ -376,7 +402,11 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
         print(toy.drop(columns="outcomes").round(3).to_string(index=False))
     if run_mode() == "fast":
         print("fast mode: tiny training and few samples — these numbers are not meaningful")
-    report = {"chapter": "ch04", "mode": run_mode(), "implementation": implementation,
+    command = (("MOLPRACTICE_FAST=1 " if run_mode() == "fast" else "") + f"molpractice bench ch04 --impl {implementation}"
+               + (f" --steps {steps}" if steps is not None else "") + (f" --json {json_path}" if json_path else ""))
+    report = {"chapter": "ch04", "mode": run_mode(), "implementation": implementation, **_provenance(command),
+              "settings": {k: getattr(cfg, k) for k in ("T", "bench_samples", "n_fast_samples", "control_samples",
+                                                        "train_steps", "ema_decay")},
               "data_recovery": recovery["recovered"], "n_train": len(data),
               "training": {k: info.get(k) for k in ("steps", "seconds", "cpu_seconds", "cached")},
               "toy_training": {"steps": toy_hist["steps"], "seconds": toy_hist["seconds"]},
@@ -384,6 +414,98 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
               "controls": controls.drop(columns="outcomes").to_dict("records"),
               "toy": toy.drop(columns="outcomes").to_dict("records")}
     if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2, default=float))
+        write_bench_record(report, json_path)
         print(f"wrote {json_path}")
     return report
+
+
+def _provenance(command: str) -> dict:
+    """``{"command", "commit", "dirty", "created"}``: the command, the repository's HEAD (None outside git), whether
+    the chapter's code (molpractice/diffusion*.py, plausibility.py, solutions/ch04_diffusion.py) had uncommitted
+    changes, and the UTC time."""
+    import datetime
+    import subprocess
+
+    from .repository import PACKAGE_ROOT
+
+    def git(*args):
+        try:
+            out = subprocess.run(["git", "-C", str(PACKAGE_ROOT.parent), *args], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--", "molpractice/diffusion*.py", "molpractice/plausibility.py",
+                 "solutions/ch04_diffusion.py")
+    return {"command": command, "commit": git("rev-parse", "HEAD") or None,
+            "dirty": None if status is None else bool(status),
+            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def _json_ready(value):
+    """NaN / inf → None, numpy scalars → Python, recursively (strict JSON that diffs well)."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (str, type(None))):
+        return value
+    if isinstance(value, bool) or type(value).__name__ in ("bool", "bool_"):
+        return bool(value)
+    if isinstance(value, int) or type(value).__name__.startswith(("int", "uint")):
+        return int(value)
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+_BENCH_KEYS = ("command", "commit", "created", "mode", "implementation", "results", "targets")
+
+
+def bench_record(report: dict) -> dict:
+    """The :func:`run_benchmark` report as strict JSON data (NaN → null); raises ``ValueError`` naming a missing
+    key (:data:`_BENCH_KEYS`)."""
+    missing = [k for k in _BENCH_KEYS if k not in report]
+    if missing:
+        raise ValueError(f"bench report lacks key(s) {missing}")
+    return _json_ready(report)
+
+
+def write_bench_record(report: dict, path) -> None:
+    """Write :func:`bench_record` of ``report`` to ``path`` (UTF-8, indented, strict JSON, ends with a newline)."""
+    Path(path).write_text(json.dumps(bench_record(report), indent=1, ensure_ascii=False, allow_nan=False) + "\n",
+                          encoding="utf-8")
+
+
+def load_bench_record(path=None) -> dict:
+    """Read a bench record (default: :data:`BENCH_RECORD` in the repository). Raises ``FileNotFoundError`` if
+    absent and ``ValueError`` naming a missing key."""
+    if path is None:
+        from .repository import find_repo
+
+        path = find_repo() / BENCH_RECORD
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    missing = [k for k in _BENCH_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"{path}: bench record lacks key(s) {missing}")
+    return record
+
+
+def format_bench_record(record: dict) -> str:
+    """Where the record came from (command, commit, date, mode), then the target table (rates with
+    Clopper–Pearson 95 %) and the issue-24 target verdicts, as ``molpractice bench ch04`` printed them."""
+    import pandas as pd
+
+    table = pd.DataFrame([{k: v for k, v in row.items() if k != "rates"} for row in record["results"]])
+    training = record.get("training") or {}
+    head = (f"bench record, {record['created']}, commit {str(record['commit'])[:10]}"
+            + (" (with uncommitted changes to the chapter's code)" if record.get("dirty") else "")
+            + f", {record['mode']} mode, {record['implementation']}: `{record['command']}`")
+    if training:
+        head += (f"\nmolecule model: {training.get('steps')} steps, "
+                 f"{'loaded from cache' if training.get('cached') else 'trained'}")
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
+        return (head + "\nTarget table (rates with Clopper-Pearson 95 % intervals; 'sampling s' = wall seconds for n "
+                "molecules):\n" + table.round(1).to_string(index=False, na_rep="—")
+                + "\nIssue-24 targets:\n" + pd.DataFrame(record["targets"]).to_string(index=False))

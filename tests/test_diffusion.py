@@ -358,7 +358,11 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
     assert "Issue-24 targets" in printed and [t["verdict"] for t in report["targets"]] and \
         all(t["verdict"] in ("met", "NOT met") for t in report["targets"]) and len(report["targets"]) == 4
     assert report["training"]["steps"] == 3 and len(report["controls"]) == 10
-    assert json.loads(out.read_text())["chapter"] == "ch04"
+    stored = json.loads(out.read_text(encoding="utf-8"))
+    assert stored["chapter"] == "ch04" and "NaN" not in out.read_text(encoding="utf-8")
+    assert stored["command"].endswith(f"molpractice bench ch04 --impl solutions --steps 5 --json {out}")
+    assert stored["settings"]["bench_samples"] == 6 and "commit" in stored and "created" in stored
+    assert "DDPM-5" in D.format_bench_record(D.load_bench_record(out))
     with pytest.raises(ValueError):
         D.run_benchmark("solutions", steps=11)
 
@@ -423,16 +427,79 @@ def test_target_verdicts_read_each_issue_target():
     assert "2.0 s" in target_verdicts(data, small, 1.0, 50, 1.0)[2]["value"], "DDIM time scaled to 100 molecules"
 
 
-def test_notebook_time_verdicts_use_cpu_time_and_add_cached_training():
-    from molpractice.diffusion_report import notebook_time_verdicts
+def test_notebook_time_verdicts_print_cpu_and_wall_and_do_not_call_a_near_miss_met():
+    from molpractice.diffusion_report import notebook_time_verdicts, time_verdict
 
+    assert [time_verdict(m, 10) for m in (9.4, 9.5, 9.9, 10.5, 10.6, float("nan"))] == \
+        ["met", "met", "on the limit", "on the limit", "NOT met", "not measured"]
     cached = {"cached": True, "seconds": 600.0, "cpu_seconds": 348.0, "threads": 1}
-    lines = notebook_time_verdicts(3.8, 9.0, cached, "full", 1)
-    assert "cached weights ≤ 4 min: met (3.8 CPU-min)" in lines[1]
-    assert "with training ≤ 10 min: met (estimate 9.6 CPU-min" in lines[2]
-    assert "training ≤ 8 CPU-min: met (5.8 CPU-min" in lines[3]
+    lines = notebook_time_verdicts(3.5, 3.7, cached, "full", 1)
+    assert "wall" in lines[0] and "CPU" in lines[0]
+    assert "cached weights ≤ 4 min: met (3.5 CPU-min, 3.7 min wall)" in lines[1]
+    assert "with training ≤ 10 min: NOT met in wall time" not in lines[2]
+    assert "with training ≤ 10 min: met in CPU time, NOT met in wall time (estimate 9.3 CPU-min, 13.7 min wall" in lines[2]
+    assert "training ≤ 8 CPU-min: met (5.8 CPU-min; 10.0 min wall on 1 thread(s))" in lines[3]
+    # the stored run of review 04d: 4.2 CPU-min, 12.3 min wall, training 5.8 CPU-min / 10.0 min wall
+    lines = notebook_time_verdicts(4.2, 12.3, cached, "full", 1)
+    assert "≤ 4 min: on the limit in CPU time, NOT met in wall time (4.2 CPU-min, 12.3 min wall)" in lines[1]
+    assert "≤ 10 min: on the limit in CPU time, NOT met in wall time (estimate 10.0 CPU-min, 22.3 min wall" in lines[2]
     lines = notebook_time_verdicts(4.5, 4.6, cached, "full", 1)
-    assert "NOT met" in lines[1] and "NOT met" in lines[2]
+    assert "≤ 4 min: NOT met (4.5 CPU-min, 4.6 min wall)" in lines[1]
     fresh = dict(cached, cached=False, cpu_seconds=540.0)
     lines = notebook_time_verdicts(10.5, 12.0, fresh, "full", 1)
-    assert len(lines) == 3 and "with training ≤ 10 min: NOT met (estimate 10.5" in lines[1] and "9.0 CPU-min" in lines[2]
+    assert len(lines) == 3 and "with training ≤ 10 min: on the limit in CPU time, NOT met in wall time (estimate 10.5" \
+        in lines[1] and "training ≤ 8 CPU-min: NOT met (9.0 CPU-min" in lines[2]
+
+
+
+
+def _fake_bench_report():
+    rate = {"rate": 0.9, "low": 0.85, "high": 0.93, "k": 360, "n": 400}
+    return {"chapter": "ch04", "mode": "full", "implementation": "solutions",
+            "command": "molpractice bench ch04 --impl solutions --json data/ch04_bench.json",
+            "commit": "0123456789abcdef", "dirty": False, "created": "2026-12-06 19:00 UTC",
+            "training": {"steps": 4500, "seconds": 600.0, "cpu_seconds": 348.0, "cached": True},
+            "results": [{"samples": "training data (reference)", "n": 802, "valid": "1.000 [0.995, 1.000]",
+                         "sampling s": float("nan"), "rates": {"valid": rate}},
+                        {"samples": "DDPM-500", "n": 400, "valid": "0.968 [0.945, 0.983]", "sampling s": 179.4,
+                         "rates": {"valid": rate}}],
+            "targets": [{"target": "DDPM-500: valid single fragment ≥ 0.90, lower end ≥ 0.85",
+                         "value": "0.895 [0.861, 0.923]", "verdict": "NOT met"}]}
+
+
+def test_bench_record_is_strict_json_with_command_and_commit(tmp_path):
+    import json
+
+    import numpy as np
+
+    from molpractice import diffusion_report as R
+
+    report = _fake_bench_report()
+    report["results"][1]["n"] = np.int64(400)
+    path = tmp_path / "bench.json"
+    R.write_bench_record(report, path)
+    text = path.read_text(encoding="utf-8")
+    assert "NaN" not in text and text.endswith("\n") and "≥" in text, "strict JSON, UTF-8 kept, newline at the end"
+    record = R.load_bench_record(path)
+    assert record["results"][0]["sampling s"] is None and record["results"][1]["n"] == 400
+    out = R.format_bench_record(record)
+    assert "commit 0123456789" in out and "2026-12-06 19:00 UTC" in out and "--json data/ch04_bench.json" in out
+    assert "DDPM-500" in out and "179.4" in out and "NOT met" in out and "—" in out
+    header = next(line for line in out.splitlines() if line.strip().startswith("samples"))
+    assert "rates" not in header, "the nested rates are not a column"
+    with pytest.raises(ValueError, match="commit"):
+        R.write_bench_record({k: v for k, v in report.items() if k != "commit"}, path)
+    path.write_text(json.dumps({k: v for k, v in record.items() if k != "targets"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="targets"):
+        R.load_bench_record(path)
+    with pytest.raises(FileNotFoundError):
+        R.load_bench_record(tmp_path / "missing.json")
+
+
+def test_bench_provenance_names_the_commit_and_the_command():
+    from molpractice import diffusion_report as R
+
+    prov = R._provenance("molpractice bench ch04")
+    assert prov["command"] == "molpractice bench ch04" and prov["created"].endswith("UTC")
+    assert prov["commit"] is None or len(prov["commit"]) == 40
+    assert prov["dirty"] in (True, False, None)
