@@ -95,6 +95,34 @@ def redesign_objective(auditor: Auditor, record: dict):
     return lambda s, v: v - slope * descriptor(feature, s)
 
 
+def library_counts(smiles=None) -> dict:
+    """What :func:`molpractice.optimizers.library` keeps of the solubility set, step by step (the same order of
+    tests): ``total`` rows, ``duplicates`` (a SMILES seen before), ``multi_fragment`` (contains "."),
+    ``filtered`` (fails :func:`~molpractice.optimizers.acceptable`: not sanitisable, outside 5–40 heavy atoms, a
+    ring above 7 atoms, a charge or radical) and ``kept``; ``smiles`` defaults to the solubility set."""
+    from .data import load_solubility
+    from .optimizers import acceptable
+
+    smiles = list(load_solubility()["smiles"]) if smiles is None else list(smiles)
+    seen, out = set(), dict(total=len(smiles), duplicates=0, multi_fragment=0, filtered=0, kept=0)
+    for s in smiles:
+        if s in seen:
+            out["duplicates"] += 1
+            continue
+        if "." in s:
+            out["multi_fragment"] += 1
+            continue
+        seen.add(s)
+        out["kept" if acceptable(oracles.mol_from_smiles(s)) else "filtered"] += 1
+    return out
+
+
+def library_text(counts: dict) -> str:
+    """``"1189 of 1282 molecules (… duplicates, … multi-fragment, … outside the GA's filter)"``."""
+    return (f"{counts['kept']} of {counts['total']} molecules ({counts['duplicates']} duplicates, {counts['multi_fragment']} "
+            f"multi-fragment, {counts['filtered']} outside the GA's filter)")
+
+
 def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesign: bool = False) -> dict:
     """One optimisation run under ``cfg.budget`` proxy calls; ``method`` is one of :data:`METHODS`.
 

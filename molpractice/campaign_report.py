@@ -17,6 +17,8 @@ from .optimizers import SETTINGS
 
 # ------------------------------------------------------------------------------------ targets
 SAMPLER = "the w = −1 sampler of the label-dropout EGNN"  # the unconditional branch: stand-in for chapter 4's model
+DEVIATION = (" [deviation from the issue: chapter 4's model is not sampled; the stand-in is this chapter's w = −1 "
+             "sampler, so met is not claimed]")
 
 
 def _calls_list(values) -> list:
@@ -32,7 +34,9 @@ def _spent(sampled: pd.DataFrame, budget: int) -> str:
 
 def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None, budget: int) -> list[dict]:
     """Target rows of the comparison at equal calls: the best optimiser, random screening and CFG against the
-    w = −1 sampler, and the best optimiser against CFG (:func:`budget_contrasts`)."""
+    w = −1 sampler, and the best optimiser against CFG (:func:`budget_contrasts`). ``met`` is None in every
+    comparison row: the issue's own rows (best optimiser − sampler, bug-free proxy and true top-10) name chapter
+    4's model, which is not sampled, and say so (:data:`DEVIATION`)."""
     rows = []
     samplers = [sampled] + ([guided["sampled"]] if guided else [])
     joint = with_samplers(table, *samplers)
@@ -50,11 +54,10 @@ def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None
                              ("auc_top10", "proxy AUC")):
             if proxy == "buggy" and metric == "auc_top10":
                 continue
-            lo = c.loc[metric, "lo"]
+            issue = proxy == "bug-free" and metric != "auc_top10"  # the issue's comparison with chapter 4's model
             rows.append(dict(target=f"{proxy} proxy, {budget} calls each: best optimiser ({best}, highest mean proxy "
-                                    f"top-10) − {SAMPLER}, {what} (paired over seeds){cost}",
-                             value=c.loc[metric, "verdict"],
-                             met=bool(every and lo > 0) if proxy == "bug-free" and metric != "auc_top10" else None))
+                                    f"top-10) − {SAMPLER}, {what} (paired over seeds){cost}" + (DEVIATION if issue else ""),
+                             value=c.loc[metric, "verdict"], met=None))
     pairs = [("random screening", plain, "random screening − " + SAMPLER + ": starting pools (library vs model samples)")]
     if guided:
         cfg_name = guided["sampled"].method.iloc[0]
@@ -164,7 +167,7 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
                                     " (paired over seeds)", value=verdict(m, lo, hi),
                              met=bool(lo > 0) if metric == "true_top10" else None))
     if sweep is not None:
-        for name, label in (("label_share_valid", "label-1 share among valid connected samples (bootstrap 95 % CI)"),
+        for name, label in (("label_share_valid", "label-1 share among valid connected samples (Clopper–Pearson 95 % CI)"),
                             ("validity", "validity (Clopper–Pearson 95 % CI)"),
                             ("connected", "connected (valid, one fragment; Clopper–Pearson 95 % CI)"),
                             ("diversity", "diversity of valid connected molecules (bootstrap 95 % CI)"),
@@ -237,7 +240,7 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
         joint = with_samplers(study["table"], sampled, guided["sampled"])
         print(study_summary(joint[joint.proxy != "redesigned"]).to_string(index=False))
     rows = target_rows(ope, study["table"], sweep, cfg.budget, sampled, late=late, guided=guided, fresh=fresh)
-    with pd.option_context("display.width", 250, "display.max_colwidth", 160):
+    with pd.option_context("display.width", 250, "display.max_colwidth", None):
         print(pd.DataFrame(rows).to_string(index=False))
     print("model choices: the GA settings are fixed in SETTINGS (set during development on the bug-free proxy's top-10, "
           f"seeds 0-1, never on the true score; reported seeds start at {cfg.first_seed}); the redesign's feature and slope "

@@ -276,8 +276,9 @@ def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0, plausibilit
     (:func:`molpractice.plausibility.plausibility`: valid, one fragment, every geometry check, no group of its
     short cited list of implausible groups; Brenk's screening filters are not part of it)
     as ``plausible`` (over all samples) and ``plausible_valid`` (among the valid connected ones). Intervals:
-    Clopper–Pearson 95 % for the rates validity, connected, plausible and plausible_valid (a bootstrap would
-    collapse to a point at 0 or 1), percentile bootstrap 95 % over the samples for the others.
+    Clopper–Pearson 95 % for the rates label_share, label_share_valid, validity, connected, plausible and
+    plausible_valid (k of n; a bootstrap would collapse to a point at 0 or 1), percentile bootstrap 95 % over the
+    samples for the others (heteroatoms, label1_yield, diversity); each rate's ``_k`` and ``_n`` are columns too.
     ``attrs["per_sample"]`` keeps each scale's samples (label, valid, connected, plausible, SMILES) for
     :func:`scale_difference`; ``attrs["train_plausible"]`` the training molecules' own plausible rate dict."""
     import pandas as pd
@@ -310,7 +311,9 @@ def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0, plausibilit
             row[f"{name}_lo"], row[f"{name}_hi"] = (float(np.nanquantile(vals, 0.025)), float(np.nanquantile(vals, 0.975))) \
                 if np.isfinite(vals).any() else (float("nan"), float("nan"))
         conn = ps["connected"].to_numpy()
-        counts = {"validity": (int(ps["valid"].sum()), len(ps)), "connected": (int(conn.sum()), len(ps))}
+        lab = ps["label"].to_numpy() == 1
+        counts = {"label_share": (int(lab.sum()), len(ps)), "label_share_valid": (int(lab[conn].sum()), int(conn.sum())),
+                  "validity": (int(ps["valid"].sum()), len(ps)), "connected": (int(conn.sum()), len(ps))}
         if "plausible" in ps:
             counts |= {"plausible": (int(ps["plausible"].sum()), len(ps)),
                        "plausible_valid": (int(ps["plausible"][conn].sum()), int(conn.sum()))}
@@ -359,7 +362,7 @@ def load_data(cfg=None):
     return molecule_data()
 
 
-SAMPLING_METHOD = "chapter-4 model sampling"
+SAMPLING_METHOD = "w = −1 sampler (this chapter's label-dropout EGNN)"  # the stand-in for chapter 4's model, not that model
 SAMPLER_COLUMNS = ["seed", "samples", "draws_to_budget", "valid_connected", "calls", "budget_spent", "label1", "proxy_top10",
                    "true_top10", "auc_top10", "heavy_atoms"]  # a sampler's table, as the notebook shows it
 

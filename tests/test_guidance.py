@@ -95,6 +95,13 @@ def test_labels_and_sweep(data, tmp_path, monkeypatch):
     assert sweep.set_index("w").loc[2.0, "label_share_valid"] == pytest.approx(conn.label.mean() if len(conn) else np.nan,
                                                                               nan_ok=True)
     assert sweep.set_index("w").loc[2.0, "label1_yield"] == pytest.approx((ps.connected & (ps.label == 1)).mean())
+    from molpractice.plausibility import clopper_pearson  # label-1 shares are k/n: exact intervals, not a bootstrap
+
+    row2 = sweep.set_index("w").loc[2.0]
+    for name, k, n in (("label_share", int((ps.label == 1).sum()), len(ps)),
+                       ("label_share_valid", int((conn.label == 1).sum()), len(conn))):
+        assert (row2[f"{name}_k"], row2[f"{name}_n"]) == (k, n)
+        assert (row2[f"{name}_lo"], row2[f"{name}_hi"]) == pytest.approx(clopper_pearson(k, n), nan_ok=True)
     diff = G.scale_difference(sweep, 2.0, -1.0, n_boot=50).set_index("metric")
     yields = sweep.set_index("w")["label1_yield"]
     assert diff.loc["label1_yield", "difference"] == pytest.approx(yields.loc[2.0] - yields.loc[-1.0])

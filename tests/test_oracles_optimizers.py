@@ -201,6 +201,14 @@ def _sampler_rows(method, proxy_top10, true_top10, spent=True, seeds=(0, 1, 2), 
     return pd.DataFrame(rows)
 
 
+def test_library_counts_say_what_the_library_filter_dropped():
+    c = C.library_counts(["CCCCO", "CCCCO", "CCCCO.O", "C", "CCCC[N+](C)(C)C", "c1ccccc1O"])
+    assert c == dict(total=6, duplicates=1, multi_fragment=1, filtered=2, kept=2)
+    assert C.library_text(c) == "2 of 6 molecules (1 duplicates, 1 multi-fragment, 2 outside the GA's filter)"
+    full = C.library_counts()
+    assert full["kept"] == len(opt.library()) and sum(v for k, v in full.items() if k != "total") == full["total"]
+
+
 def test_target_rows_read_the_studies():
     from molpractice import campaign_report as R
     from molpractice import offpolicy
@@ -254,10 +262,14 @@ def test_target_rows_read_the_studies():
     assert spent["met"] is True and "3/3 seeds spent all 1000 calls (draws needed 1300–1320)" in spent["value"]
     gain = next(v for k, v in out.items() if k.startswith("bug-free proxy, 1000 calls each: best optimiser (graph GA")
                 and "proxy top-10 (issue" in k)
-    assert gain["value"].startswith("+0.300") and gain["met"] is True  # mean(0.60, 0.61, 0.62) - mean(0.30, 0.32, 0.31)
+    assert gain["value"].startswith("+0.300") and gain["met"] is None  # mean(0.60, 0.61, 0.62) - mean(0.30, 0.32, 0.31)
+    gain_key = next(k for k in out if k.startswith("bug-free proxy, 1000 calls each: best optimiser") and "proxy top-10 (issue" in k)
+    assert "deviation from the issue: chapter 4's model is not sampled" in gain_key  # the stand-in, said in the row
     survives = next(v for k, v in out.items() if k.startswith("bug-free proxy, 1000 calls each: best optimiser")
                     and "survive" in k)
-    assert survives["value"].startswith("+0.210") and survives["met"] is True
+    assert survives["value"].startswith("+0.210") and survives["met"] is None
+    assert "deviation from the issue" in next(k for k in out if k.startswith("bug-free proxy, 1000 calls each: best "
+                                                                             "optimiser") and "survive" in k)
     hacked = next(v for k, v in out.items() if k.startswith("buggy proxy, 1000 calls each: best optimiser (graph GA")
                   and "survive" in k)
     assert hacked["met"] is None and hacked["value"].startswith("-0.190")  # the hack's gain does not survive
@@ -282,7 +294,7 @@ def test_target_rows_read_the_studies():
     out = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, sampled=capped)}
     assert next(v for k, v in out.items() if k.startswith("the samplers draw until"))["met"] is False
     gain = next(v for k, v in out.items() if "best optimiser" in k and "proxy top-10 (issue" in k and k.startswith("bug-free"))
-    assert gain["met"] is False and any("NOT equal calls" in k for k in out)  # not at equal calls: the target is not met
+    assert gain["met"] is None and any("NOT equal calls" in k for k in out)  # not at equal calls, and said so
     sweep = pd.DataFrame({"w": [-1.0, 0.0, 1.0, 4.0], **{f"label_share_valid{x}": [0.1, 0.3, 0.6, 0.9] for x in ("", "_lo", "_hi")}})
     out = {r["target"]: r for r in R.target_rows(ope, table, sweep, budget=1000)}
     assert next(v for k, v in out.items() if k.startswith("guidance sweep at 4 scales: label-1 share"))["met"] is True
@@ -296,7 +308,7 @@ def test_target_rows_read_the_studies():
         R.run_benchmark(implementation="solutions", seeds=1)
 
 
-G_SAMPLING = "chapter-4 model sampling"
+G_SAMPLING = "w = −1 sampler (this chapter's label-dropout EGNN)"  # guidance.SAMPLING_METHOD (no torch import here)
 
 
 def test_with_samplers_best_optimiser_and_budget_contrasts():
