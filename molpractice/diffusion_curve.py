@@ -313,14 +313,9 @@ def load_curve_record(path=None) -> dict:
     """
     import pandas as pd
 
-    if path is None:
-        from .repository import find_repo
+    from .repository import load_record
 
-        path = find_repo() / CURVE_RECORD
-    record = json.loads(Path(path).read_text(encoding="utf-8"))
-    missing = [k for k in _RECORD_KEYS if k not in record]
-    if missing:
-        raise ValueError(f"{path}: curve record lacks key(s) {missing}")
+    record, path = load_record(path, CURVE_RECORD, _RECORD_KEYS, "curve record")
     for i, row in enumerate(record["rows"]):
         lacks = [c for c in _RECORD_COLUMNS if c not in row]
         if lacks:

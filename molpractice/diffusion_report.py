@@ -481,15 +481,9 @@ def write_bench_record(report: dict, path) -> None:
 def load_bench_record(path=None) -> dict:
     """Read a bench record (default: :data:`BENCH_RECORD` in the repository). Raises ``FileNotFoundError`` if
     absent and ``ValueError`` naming a missing key."""
-    if path is None:
-        from .repository import find_repo
+    from .repository import load_record
 
-        path = find_repo() / BENCH_RECORD
-    record = json.loads(Path(path).read_text(encoding="utf-8"))
-    missing = [k for k in _BENCH_KEYS if k not in record]
-    if missing:
-        raise ValueError(f"{path}: bench record lacks key(s) {missing}")
-    return record
+    return load_record(path, BENCH_RECORD, _BENCH_KEYS, "bench record")[0]
 
 
 def format_bench_record(record: dict) -> str:
