@@ -15,14 +15,21 @@ of implausible groups and (reported separately) the Brenk screening filters for 
   steric clash (a pair more than two bonds apart closer than 70 % of its lower bound), aromatic 5- and
   6-rings flat and C=C double bonds flat (every atom within 0.25 Å of the least-squares plane). Not run
   (:data:`CHECKS_NOT_RUN`): the internal-energy ratio, non-aromatic ring non-flatness, "no radicals" and
-  InChI conversion. They run on the heavy atoms with implicit hydrogens (the model places no hydrogens):
-  the double-bond pattern ``[C;X3;^2](*)(*)=[C;X3;^2](*)(*)`` needs four explicit neighbours, so on these
-  molecules it tests only tetra-substituted C=C. ``tests/test_plausibility.py`` cross-checks the checks
+  InChI conversion. The distance-geometry checks run on the heavy atoms (the model places no hydrogens); the
+  two flatness checks run, as PoseBusters runs them, on the molecule with its hydrogens added with coordinates
+  (:func:`with_hydrogens`, ``Chem.AddHs(mol, addCoords=True)``): the double-bond pattern
+  ``[C;X3;^2](*)(*)=[C;X3;^2](*)(*)`` needs two explicit neighbours on each carbon, so without hydrogens it would
+  test only tetra-substituted C=C. ``plausibility`` counts the systems each flatness check saw. ``tests/test_plausibility.py`` cross-checks the checks
   against the ``posebusters`` package on heavy-atom molecules when it is installed (an optional test-only extra:
   the test is skipped without it). The three distance-geometry checks agree exactly; the flatness check here is
   stricter: it takes the largest *absolute* distance to the plane, where posebusters 0.6.5's ``check_flatness``
   (``posebusters/modules/flatness.py``) takes the maximum of ``_get_distances_to_plane``, which returns signed
   projections onto the plane normal. Nothing here needs the package.
+* **Stability** (issue 24 §2, EDM-style for implicit hydrogens): :func:`valence_stability` — an atom is stable
+  when its perceived bond-order sum (:func:`perceived_valence`) is at most its element's valence (C 4, N 3, O 2,
+  F 1; no charges are perceived), a molecule when all its atoms are; over all samples, valid or not. Valid implies
+  stable here (the perception rejects over-coordinated atoms), so molecule stability only differs from validity
+  on molecules rejected for another reason (a clash or a failed sanitization).
 * **Implausible groups** (:data:`IMPLAUSIBLE_GROUPS`, :func:`implausible_hits`): a short list of groups that a
   small neutral molecule rarely survives as — hydrolytically labile tetrahedral centres (orthoester/orthoamide-like
   carbons, which include issue 24's N–C(O)(O); acyclic aminals and hemiaminals of amine nitrogens; acyclic
@@ -47,10 +54,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["ALERTS", "ALERT_SOURCE", "BRENK_ROW", "CHECKS_NOT_RUN", "CITED_GROUPS", "COORDINATION", "GEOMETRY_CHECKS",
-           "IMPLAUSIBLE_GROUPS", "NO_GROUP", "ORDINARY_MOLECULES", "alert_hits", "alert_names", "bounds_matrix",
-           "cited_group_alerts", "clopper_pearson", "geometry_checks", "implausible_hits", "plausibility",
-           "describe_groups", "plausibility_summary", "plausibility_table", "rate_difference", "stability"]
+__all__ = ["ALERTS", "ALERT_SOURCE", "ATOM_STABILITY", "BRENK_ROW", "CHECKS_NOT_RUN", "CITED_GROUPS", "COORDINATION",
+           "GEOMETRY_CHECKS", "IMPLAUSIBLE_GROUPS", "MAX_VALENCE", "MOLECULE_STABILITY", "NO_GROUP", "ORDINARY_MOLECULES",
+           "alert_hits", "alert_names", "atom_stable", "bounds_matrix", "cited_group_alerts", "clopper_pearson",
+           "describe_groups", "geometry_checks", "implausible_hits", "perceived_valence", "plausibility",
+           "plausibility_summary", "plausibility_table", "rate_difference", "stability", "valence_stability",
+           "with_hydrogens"]
 
 # Thresholds of PoseBusters' "mol" configuration (posebusters 0.6.5, config/mol.yml)
 BOND_TOLERANCE = 0.25      # relative: a bond may be 25 % shorter than its DG lower / longer than its upper bound
@@ -191,6 +200,82 @@ def stability(chapter, samples) -> dict:
             "per_molecule": per_mol}
 
 
+MAX_VALENCE = {6: 4, 7: 3, 8: 2, 9: 1}  # C, N, O, F; no formal charges are perceived, so N+ (4) never occurs
+ATOM_STABILITY = "atom stability (bond-order sum ≤ valence), per atom*"
+MOLECULE_STABILITY = "molecule stability (every atom stable)"
+
+
+def perceived_valence(chapter, z, pos) -> np.ndarray:
+    """Per heavy atom, the sum of its perceived bond orders (int array, one entry per atom).
+
+    Connectivity is the chapter's (``chapter.SINGLE`` + ``chapter.BOND_TOLERANCE``; the clash test is *not*
+    applied). When ``chapter.molecule_from_geometry`` accepts the geometry, the sum is over that molecule's Kekulé
+    bond orders (aromatic bonds as 1 or 2); when it rejects it, no bond orders exist and the sum is the number of
+    bonded neighbours — a lower bound, which is all the perception needs: it only raises a bond's order when both
+    atoms have a free valence, so no atom goes over its valence by bond orders, only by neighbours.
+    Raises ValueError naming ``pos`` / ``z`` for a bad shape or an element outside C, N, O, F."""
+    z = [int(a) for a in (z.tolist() if isinstance(z, torch.Tensor) else z)]
+    x = np.asarray(pos.detach().double().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
+    if x.shape != (len(z), 3) or not len(z) or not np.isfinite(x).all():
+        raise ValueError(f"pos must be a finite ({len(z)}, 3) array for z of {len(z)} atoms, got shape {x.shape}")
+    if not set(z) <= set(MAX_VALENCE):
+        raise ValueError(f"z: atomic numbers must be in {sorted(MAX_VALENCE)}, got {sorted(set(z) - set(MAX_VALENCE))}")
+    from .diffusion_model import rdkit_quiet
+
+    with rdkit_quiet():
+        mol = chapter.molecule_from_geometry(torch.tensor(z), torch.as_tensor(x))
+    return _bond_order_sums(chapter, z, x, mol)
+
+
+def _bond_order_sums(chapter, z, x, mol) -> np.ndarray:
+    from rdkit import Chem
+
+    if mol is not None:
+        mol = Chem.Mol(mol)
+        Chem.Kekulize(mol, clearAromaticFlags=True)
+        return np.array([int(round(sum(b.GetBondTypeAsDouble() for b in a.GetBonds()))) for a in mol.GetAtoms()])
+    d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    cut = np.array([[chapter.SINGLE[tuple(sorted((a, b)))] + chapter.BOND_TOLERANCE for b in z] for a in z])
+    return ((d < cut) & ~np.eye(len(z), dtype=bool)).sum(axis=1)
+
+
+def atom_stable(chapter, z, pos, mol) -> np.ndarray:
+    """Bool per atom: :func:`perceived_valence` ≤ :data:`MAX_VALENCE`, with ``mol`` = the chapter's perception of
+    ``(z, pos)`` (None when it rejects the geometry) already computed."""
+    z = [int(a) for a in z]
+    x = np.asarray(pos.detach().double().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
+    return _bond_order_sums(chapter, z, x, mol) <= np.array([MAX_VALENCE[a] for a in z])
+
+
+def valence_stability(chapter, samples) -> dict:
+    """EDM-style stability for heavy atoms with implicit hydrogens (issue 24 §2), over **all** samples.
+
+    An atom is stable when its :func:`perceived_valence` is at most :data:`MAX_VALENCE` of its element (C 4, N 3,
+    O 2, F 1; implicit hydrogens fill the rest, so "equal to the valence", EDM's test with explicit hydrogens,
+    becomes "at most"); a molecule when every atom is. Returns ``{"atom": rate dict (per atom, atoms treated as
+    independent: the interval is too narrow), "molecule": rate dict, "per_molecule": bools, "valid": bools,
+    "stable not valid": int, "valid not stable": int}``. Valid implies stable (the perception rejects an
+    over-coordinated atom); a stable molecule can be invalid through a clash (< 1 Å) or a failed sanitization."""
+    from .diffusion_model import rdkit_quiet
+
+    stable_atoms = n_atoms = 0
+    per_mol, valid = [], []
+    for z, pos in samples:
+        z = [int(a) for a in (z.tolist() if isinstance(z, torch.Tensor) else z)]
+        with rdkit_quiet():
+            mol = chapter.molecule_from_geometry(torch.tensor(z), pos)
+        ok = atom_stable(chapter, z, pos, mol)
+        stable_atoms, n_atoms = stable_atoms + int(ok.sum()), n_atoms + len(ok)
+        per_mol.append(bool(ok.all()))
+        valid.append(mol is not None)
+    if not per_mol:
+        raise ValueError("samples must hold at least one (z, pos) pair")
+    return {"atom": _rate(stable_atoms, n_atoms), "molecule": _rate(sum(per_mol), len(per_mol)),
+            "per_molecule": per_mol, "valid": valid,
+            "stable not valid": sum(s and not v for s, v in zip(per_mol, valid)),
+            "valid not stable": sum(v and not s for s, v in zip(per_mol, valid))}
+
+
 def _with_conformer(mol, pos):
     from rdkit import Chem
     from rdkit.Geometry import Point3D
@@ -209,6 +294,22 @@ def _plane_distance(x: np.ndarray) -> float:
     x = x - x.mean(axis=0)
     normal = np.linalg.svd(x)[2][-1]
     return float(np.abs(x @ normal).max())
+
+
+def with_hydrogens(mol, pos):
+    """``(mol_h, pos_h)``: ``mol`` with its implicit hydrogens made explicit and placed by RDKit
+    (``Chem.AddHs(mol, addCoords=True)``, heavy atoms keep their indices and ``pos``), and the (n_all, 3) array of
+    all coordinates. The flatness checks run on it, as PoseBusters runs them on molecules with hydrogens: the
+    double-bond pattern needs two explicit neighbours on each carbon, which a CH= or CH₂= carbon has only with its
+    hydrogens. RDKit places each hydrogen from its heavy neighbours' geometry (an sp² CH in the plane of its
+    neighbours), so a twisted C=C shows up as hydrogens and substituents out of one plane."""
+    from rdkit import Chem
+
+    pos = np.asarray(pos.detach().double().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
+    if pos.shape != (mol.GetNumAtoms(), 3):
+        raise ValueError(f"pos must have shape ({mol.GetNumAtoms()}, 3), got {pos.shape}")
+    mol_h = Chem.AddHs(_with_conformer(mol, pos), addCoords=True)
+    return mol_h, np.array(mol_h.GetConformer().GetPositions(), dtype=np.float64)
 
 
 def bounds_matrix(mol) -> np.ndarray:
@@ -285,11 +386,12 @@ def geometry_checks(mol, pos, bond_check=None) -> dict:
         shortfall = np.where(d[far] < lower[far], (lower[far] - d[far]) / lower[far], 0.0)
         out["worst_clash"] = float(shortfall.max())
         out["no internal clash"] = bool(out["worst_clash"] <= CLASH_TOLERANCE)
+    mol_h, pos_h = with_hydrogens(mol, pos)
     for name, patterns in FLAT_SYSTEMS.items():
         key = "flat aromatic rings" if name == "aromatic ring" else "flat double bonds"
         for smarts in patterns:
-            for match in mol.GetSubstructMatches(Chem.MolFromSmarts(smarts)):
-                dist = _plane_distance(pos[list(match)])
+            for match in mol_h.GetSubstructMatches(Chem.MolFromSmarts(smarts)):
+                dist = _plane_distance(pos_h[list(match)])
                 out["n_flat_systems"] += 1
                 out["n_aromatic_rings" if name == "aromatic ring" else "n_double_bonds"] += 1
                 out["worst_flatness"] = max(out["worst_flatness"], dist)
@@ -412,6 +514,8 @@ def plausibility(chapter, samples) -> dict:
             row = {"smiles": smiles, "valid": mol is not None, "single fragment": bool(smiles) and "." not in smiles,
                    COORDINATION: bool(chapter.atom_stability(z, pos).all()), "groups": [], "alerts": []}
             row.update(n_aromatic_rings=0, n_double_bonds=0)
+            ok = atom_stable(chapter, [int(a) for a in z], pos, mol)
+            row.update({"n atoms": len(ok), "stable atoms": int(ok.sum()), MOLECULE_STABILITY: bool(ok.all())})
             if row["single fragment"]:
                 checks = geometry_checks(mol, pos, getattr(chapter, "bond_length_outliers", None))
                 row.update({k: checks[k] for k in GEOMETRY_CHECKS}, geometry=checks["all"],
@@ -424,9 +528,11 @@ def plausibility(chapter, samples) -> dict:
             row["plausible"] = row["single fragment"] and row["geometry"] and not row["groups"]
             rows.append(row)
     table = pd.DataFrame(rows)
-    names = ["valid", "single fragment", COORDINATION, *GEOMETRY_CHECKS, "geometry", NO_GROUP, "plausible", BRENK_ROW]
+    names = ["valid", MOLECULE_STABILITY, "single fragment", COORDINATION, *GEOMETRY_CHECKS, "geometry", NO_GROUP,
+             "plausible", BRENK_ROW]
     single = table[table["single fragment"]]
     rates = {k: _rate(int(table[k].sum()), len(table)) for k in names}
+    rates[ATOM_STABILITY] = _rate(int(table["stable atoms"].sum()), int(table["n atoms"].sum()))
     for k in ("geometry", NO_GROUP, BRENK_ROW):
         rates[f"{k} | single fragment"] = _rate(int(single[k].sum()), len(single))
     systems = {"flat aromatic rings": int(table["n_aromatic_rings"].sum()),
@@ -444,7 +550,8 @@ def plausibility_table(results: dict, names=None, stability_results: dict | None
     interval treats atoms as independent, which they are not: too narrow)."""
     import pandas as pd
 
-    names = names or ["valid", "single fragment", *GEOMETRY_CHECKS, NO_GROUP, "plausible",
+    names = names or ["valid", MOLECULE_STABILITY, ATOM_STABILITY, "single fragment", *GEOMETRY_CHECKS, NO_GROUP,
+                      "plausible",
                       "geometry | single fragment", f"{NO_GROUP} | single fragment", BRENK_ROW,
                       f"{BRENK_ROW} | single fragment"]
     cols = {}
@@ -495,6 +602,13 @@ def plausibility_summary(results: dict, reference: str, label: str, target_note:
     out.append(f"issue 24's example groups → the implausible groups that flag them: {cited_group_alerts()}")
     same = all(r["rates"][COORDINATION]["k"] == r["rates"]["valid"]["k"] for r in results.values())
     out.append(f"molecule-level coordination/clash rate (not in the table) equals 'valid' in every column: {same}")
+    stab_same = all(r["rates"][MOLECULE_STABILITY]["k"] == r["rates"]["valid"]["k"] for r in results.values())
+    extra = {k: int((r["rows"][MOLECULE_STABILITY] & ~r["rows"]["valid"]).sum()) for k, r in results.items()}
+    out.append(f"molecule stability equals 'valid' in every column: {stab_same} (stable but not valid: {extra}; valid "
+               "but not stable: 0 by construction). Why: with implicit hydrogens an atom can only exceed its valence "
+               "by having too many bonded neighbours, which the perception itself rejects (it raises a bond order "
+               "only where both atoms have a free valence), so stability adds nothing to validity here except "
+               "when a molecule fails for another reason (a clash < 1 Å or a failed sanitization)")
     for key in ("plausible", "geometry | single fragment", f"{NO_GROUP} | single fragment",
                 f"{BRENK_ROW} | single fragment"):
         a, b = results[reference]["rates"][key], results[label]["rates"][key]

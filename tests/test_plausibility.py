@@ -39,7 +39,8 @@ def test_real_molecules_are_stable_and_pass_every_check():
     row = res["rows"].loc[res["rows"]["smiles"] == "OCC1OC(O)C(O)C1O"].iloc[0]
     assert row["groups"] == [] and row["alerts"] == [] and row["plausible"], "cyclic hemiacetal"
     table = PL.plausibility_table({"real": res})
-    assert table.shape == (2 + len(PL.GEOMETRY_CHECKS) + 2 + 4 + 2, 1)
+    assert table.shape == (2 + 2 + len(PL.GEOMETRY_CHECKS) + 2 + 4 + 2, 1)
+    assert table.loc[PL.MOLECULE_STABILITY].iloc[0].startswith("1.000") and PL.ATOM_STABILITY in table.index
     assert PL.COORDINATION not in table.index, "the molecule-level coordination row equals 'valid': not in the table"
     assert res["rates"][f"{PL.NO_GROUP} | single fragment"]["n"] == len(SMILES)
     assert res["rates"]["plausible"]["rate"] == 1.0
@@ -154,12 +155,14 @@ def test_geometry_checks_agree_with_the_posebusters_package():
     from molpractice.plausibility import _with_conformer
 
     compared = disagreements = flat_checked = 0
+    double_bonds = 0
     for z, pos in _pb_cases():
         mol = ch.molecule_from_geometry(z, pos)
         if mol is None:
             continue
         ours = PL.geometry_checks(mol, pos)
         withconf = _with_conformer(mol, pos)
+        with_h = PL.with_hydrogens(mol, pos)[0]     # posebusters runs its flatness checks with hydrogens
         pb = check_geometry(withconf, threshold_bad_bond_length=PL.BOND_TOLERANCE, threshold_clash=PL.CLASH_TOLERANCE,
                             threshold_bad_angle=PL.ANGLE_TOLERANCE)["results"]
         for mine, theirs in (("bond lengths", "bond_lengths_within_bounds"), ("bond angles", "bond_angles_within_bounds"),
@@ -168,14 +171,17 @@ def test_geometry_checks_agree_with_the_posebusters_package():
             disagreements += bool(pb[theirs]) != ours[mine]
         for mine, systems in (("flat aromatic rings", PL.FLAT_SYSTEMS["aromatic ring"]),
                               ("flat double bonds", PL.FLAT_SYSTEMS["double bond"])):
-            pbf = check_flatness(withconf, threshold_flatness=PL.FLATNESS_TOLERANCE,
+            pbf = check_flatness(with_h, threshold_flatness=PL.FLATNESS_TOLERANCE,
                                  flat_systems={f"s{k}": s for k, s in enumerate(systems)})["results"]
             flat_checked += pbf["num_systems_checked"]
+            count = ours["n_aromatic_rings" if "aromatic" in mine else "n_double_bonds"]
+            assert count == pbf["num_systems_checked"], (mine, Chem_smiles(mol), count, pbf["num_systems_checked"])
+            double_bonds += count if "double" in mine else 0
             # posebusters takes the signed maximum distance to the plane; ours the absolute one (stricter)
             assert ours[mine] <= bool(pbf["flatness_passes"]), (mine, Chem_smiles(mol))
             if not np.isnan(pbf["max_distance"]):
                 assert ours["worst_flatness"] >= pbf["max_distance"] - 1e-9
-    assert compared > 60 and flat_checked >= 5
+    assert compared > 60 and flat_checked >= 5 and double_bonds >= 2, "CC(C)=C(C)C and C=C of the cases are checked"
     assert disagreements == 0, f"{disagreements}/{compared} distance-geometry verdicts differ from posebusters"
 
 
@@ -202,3 +208,65 @@ def test_summary_lines_table_row_and_group_listing():
     assert table.loc["coordination/clash, per atom*"].tolist() == ["1.000 [0.292, 1.000]"] * 2
     listing = PL.describe_groups()
     assert all(name in listing and g["smarts"] in listing for name, g in PL.IMPLAUSIBLE_GROUPS.items())
+
+
+def test_flatness_checks_run_on_the_molecule_with_hydrogens():
+    from rdkit import Chem
+
+    z, pos = _embedded("CC=CC")                 # a disubstituted C=C: matched only once its H are explicit
+    mol = ch.molecule_from_geometry(z, pos)
+    out = PL.geometry_checks(mol, pos)
+    assert out["n_double_bonds"] == 1 and out["flat double bonds"], out
+    mol_h, pos_h = PL.with_hydrogens(mol, pos)
+    assert mol_h.GetNumAtoms() == 12 and np.allclose(pos_h[:4], pos.numpy()), "heavy atoms keep index and position"
+    assert len(mol.GetSubstructMatches(Chem.MolFromSmarts(PL.FLAT_SYSTEMS["double bond"][0]))) == 0
+    bonded = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
+    double = next(b for b in mol.GetBonds() if b.GetBondTypeAsDouble() == 2.0)
+    i, j = double.GetBeginAtomIdx(), double.GetEndAtomIdx()
+    end = next(k for a, b in bonded for k in (a, b) if {a, b} != {i, j} and j in (a, b) and k != j)
+    axis = (pos[j] - pos[i]) / (pos[j] - pos[i]).norm()      # rotate j's substituent 90° about the C=C axis
+    v = pos[end] - pos[j]
+    par = (v @ axis) * axis
+    twisted = pos.clone()
+    twisted[end] = pos[j] + par + torch.linalg.cross(axis, v - par)
+    out = PL.geometry_checks(mol, twisted)
+    assert out["n_double_bonds"] == 1 and not out["flat double bonds"] and out["worst_flatness"] > 0.25, out
+    with pytest.raises(ValueError, match="pos"):
+        PL.with_hydrogens(mol, pos[:3])
+
+
+def _star(centre, ligand, n, r):
+    """``centre`` with ``n`` ``ligand`` atoms at distance ``r`` (far enough from each other not to bond)."""
+    dirs = {2: [[1, 0, 0], [-1, 0, 0]], 3: [[1, 0, 0], [-0.5, 0.866, 0], [-0.5, -0.866, 0]],
+            5: [[0, 0, 1], [0, 0, -1], [1, 0, 0], [-0.5, 0.866, 0], [-0.5, -0.866, 0]]}[n]
+    pos = torch.tensor([[0.0, 0.0, 0.0]] + [[r * c for c in d] for d in dirs], dtype=torch.float64)
+    return torch.tensor([centre] + [ligand] * n), pos
+
+
+def test_valence_stability_flags_over_valent_atoms_on_hand_built_geometries():
+    five_c = _star(6, 6, 5, 1.5)                 # pentavalent carbon
+    three_o = _star(8, 6, 3, 1.43)               # O with three carbons
+    two_f = _star(9, 6, 2, 1.35)                 # F bridging two carbons
+    assert PL.perceived_valence(ch, *five_c).tolist() == [5, 1, 1, 1, 1, 1]
+    assert PL.perceived_valence(ch, *three_o).tolist() == [3, 1, 1, 1]
+    assert PL.perceived_valence(ch, *two_f).tolist() == [2, 1, 1]
+    assert PL.perceived_valence(ch, *_embedded("CC(=O)O")).tolist() == [1, 4, 2, 1], "Kekulé bond orders"
+    assert PL.perceived_valence(ch, *_embedded("c1ccccc1")).tolist() == [3] * 6
+    clash = (torch.tensor([6, 6]), torch.tensor([[0.0, 0, 0], [0.9, 0, 0]], dtype=torch.float64))
+    res = PL.valence_stability(ch, [five_c, three_o, two_f, clash, _embedded("CCO")])
+    assert (res["atom"]["k"], res["atom"]["n"]) == (6 + 4 + 3 + 2 + 3 - 3, 6 + 4 + 3 + 2 + 3)
+    assert res["per_molecule"] == [False, False, False, True, True]
+    assert res["valid"] == [False, False, False, False, True]
+    assert res["stable not valid"] == 1 and res["valid not stable"] == 0, "a clash is invalid but stable"
+    assert res["molecule"]["low"] <= 0.4 <= res["molecule"]["high"]
+    with pytest.raises(ValueError, match="pos"):
+        PL.perceived_valence(ch, torch.tensor([6, 6]), torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="z"):
+        PL.perceived_valence(ch, torch.tensor([1, 6]), torch.tensor([[0.0, 0, 0], [1.1, 0, 0]]))
+    with pytest.raises(ValueError, match="samples"):
+        PL.valence_stability(ch, [])
+    rows = PL.plausibility(ch, [five_c, clash, _embedded("CCO")])
+    assert rows["rates"][PL.MOLECULE_STABILITY]["k"] == 2 and rows["rates"]["valid"]["k"] == 1
+    assert rows["rates"][PL.ATOM_STABILITY]["k"] == 5 + 2 + 3
+    text = "\n".join(PL.plausibility_summary({"d": rows, "m": rows}, "d", "m"))
+    assert "molecule stability equals 'valid' in every column: False (stable but not valid: {'d': 1, 'm': 1}" in text
