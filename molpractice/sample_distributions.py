@@ -6,11 +6,18 @@ MOSES (Polykovskiy et al. 2020) and GuacaMol (Brown et al. 2019) judge a generat
 * per bond type (C–C, C=C, C:C aromatic, C–N, C–O, C=O, …): the bond-length distribution, its
   Wasserstein distance to the data's and the share of sample bonds outside the data's 1st–99th percentile
   range (Clopper–Pearson interval; the data itself scores 2 % by construction);
+* per bond type also the W1 two random halves of the data reach (the reference a sample W1 is read against);
+  W1 is hidden for types with fewer than 20 sample bonds;
+* all intramolecular heavy-atom distances (the pairwise-distance histogram, valid samples or not): W1 against
+  the data next to the data's half-vs-half W1;
+* aromatic C:C bonds per molecule (samples vs data, bootstrap difference interval) and example SMILES with the
+  ring sizes of their aromatic atoms;
 * bond angles (all, and by central element);
 * atom-type, heavy-atom-count and ring-size histograms: total variation distance (½ Σ|p − q|) next to the
   null distribution of the TV of random data subsets of the same size (95th percentile and a p-value);
 * Murcko-scaffold uniqueness and novelty, internal diversity as MOSES's IntDiv₁ (all pairs including i = j,
-  Morgan r = 2, 1024 bits) and a permutation test of its difference between two sets;
+  Morgan r = 2, 1024 bits) and its difference between two sets on distinct SMILES, with a bootstrap 95 % interval
+  (and a permutation test next to it);
 * novelty by heavy-atom count next to the held-out data's novelty (the held-out novelty is ≈ 1 by construction
   and no null for chemical space, so no difference or verdict is printed: see :func:`novelty_by_size`).
 
@@ -26,7 +33,9 @@ import numpy as np
 from .plausibility import clopper_pearson
 
 __all__ = ["bond_table", "angle_table", "bond_type_comparison", "tv_distance", "histogram_distances",
-           "ring_sizes", "scaffold_metrics", "internal_diversity", "diversity_difference", "novelty_by_size"]
+           "ring_sizes", "scaffold_metrics", "internal_diversity", "diversity_difference", "novelty_by_size",
+           "pairwise_distances", "pairwise_distance_comparison", "aromatic_cc_counts", "aromatic_examples",
+           "aromatic_summary"]
 
 _ORDER = {1.0: "–", 1.5: ":", 2.0: "=", 3.0: "#"}
 
@@ -102,14 +111,29 @@ def pooled_wasserstein(sample_values, data_values, value: str = "length", seed: 
             "data half vs half": float(wasserstein_distance(ref[in_half], ref[~in_half]))}
 
 
+def _data_halves(data_values, seed: int):
+    """Bool mask: the rows of a random half of the data's molecules (column ``sample``)."""
+    ids = np.unique(data_values["sample"])
+    half = np.random.default_rng(seed).permutation(ids)[: len(ids) // 2]
+    return data_values["sample"].isin(half).to_numpy()
+
+
 def bond_type_comparison(sample_bonds, data_bonds, column: str = "type", value: str = "length",
-                         min_count: int = 20):
-    """Per group (bond type, or angle centre): counts, medians, Wasserstein distance sample vs data and the
-    share of sample values outside the data's 1st–99th percentile range with its Clopper–Pearson 95 %
-    interval. Groups with fewer than ``min_count`` data values are skipped. Returns a DataFrame."""
+                         min_count: int = 20, min_samples: int = 20, seed: int = 0):
+    """Per group (bond type, or angle centre): counts, medians, Wasserstein distance sample vs data, its reference
+    ``W1 data halves`` (a random half of the data's molecules against the other half, same group: the W1 two
+    samples of the *same* distribution reach at the data's size; needs a ``sample`` column in ``data_bonds``) and
+    the share of sample values outside the data's 1st–99th percentile range with its Clopper–Pearson 95 %
+    interval. Groups with fewer than ``min_count`` data values are skipped; for groups with fewer than
+    ``min_samples`` sample values the Wasserstein distance is not shown (NaN) and ``note`` says so (a W1 over a
+    handful of values is noise). Returns a DataFrame."""
     import pandas as pd
     from scipy.stats import wasserstein_distance
 
+    for name, n in (("min_count", min_count), ("min_samples", min_samples)):
+        if int(n) < 1:
+            raise ValueError(f"{name} must be ≥ 1, got {n}")
+    halves = _data_halves(data_bonds, seed) if "sample" in data_bonds else None
     rows = []
     for group, ref in data_bonds.groupby(column)[value]:
         if len(ref) < min_count:
@@ -118,11 +142,52 @@ def bond_type_comparison(sample_bonds, data_bonds, column: str = "type", value: 
         lo, hi = np.percentile(ref, [1, 99])
         k = int(((got < lo) | (got > hi)).sum())
         low, high = clopper_pearson(k, len(got))
+        few = len(got) < min_samples
+        ref_w = np.nan
+        if halves is not None:
+            mask = halves[data_bonds.index.get_indexer(ref.index)]
+            a, b = ref.to_numpy()[mask], ref.to_numpy()[~mask]
+            ref_w = float(wasserstein_distance(a, b)) if len(a) and len(b) else np.nan
         rows.append({column: group, "n data": len(ref), "n samples": len(got),
                      "median data": float(np.median(ref)), "median samples": float(np.median(got)) if len(got) else np.nan,
-                     "wasserstein": float(wasserstein_distance(got, ref)) if len(got) else np.nan,
-                     "outside data 1-99 %": k / len(got) if len(got) else np.nan, "low": low, "high": high})
+                     "wasserstein": float(wasserstein_distance(got, ref)) if len(got) and not few else np.nan,
+                     "W1 data halves": ref_w,
+                     "outside data 1-99 %": k / len(got) if len(got) else np.nan, "low": low, "high": high,
+                     "note": f"W1 hidden: < {min_samples} sample values" if few else ""})
     return pd.DataFrame(rows).sort_values("n data", ascending=False).reset_index(drop=True)
+
+
+def pairwise_distances(samples):
+    """Every intramolecular heavy-atom distance (all pairs i < j of each sample, bonded or not), for **every**
+    sample, valid or not (the model's output, before any perception): DataFrame ``sample``, ``distance`` (Å).
+    Raises ValueError naming ``samples`` when a position array is not (n, 3)."""
+    import pandas as pd
+
+    ids, dist = [], []
+    for k, (z, pos) in enumerate(samples):
+        x = np.asarray(pos.detach().double().cpu() if hasattr(pos, "detach") else pos, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != 3 or len(x) != len(z):
+            raise ValueError(f"samples[{k}]: positions must be ({len(z)}, 3), got {x.shape}")
+        i, j = np.triu_indices(len(x), k=1)
+        dist.append(np.linalg.norm(x[i] - x[j], axis=1))
+        ids.append(np.full(len(i), k))
+    return pd.DataFrame({"sample": np.concatenate(ids) if ids else np.zeros(0, int),
+                         "distance": np.concatenate(dist) if dist else np.zeros(0)})
+
+
+def pairwise_distance_comparison(samples, data_samples, seed: int = 0) -> dict:
+    """The pairwise-distance histogram comparison of the CURRICULUM: :func:`pairwise_distances` of samples and
+    data, the Wasserstein distance between them and its null reference (the data's molecules split in two random
+    halves, :func:`pooled_wasserstein`). Returns ``{"samples": DataFrame, "data": DataFrame, "samples vs data":
+    float, "data half vs half": float, "line": str}``."""
+    s, d = pairwise_distances(samples), pairwise_distances(data_samples)
+    if not len(s) or not len(d):
+        raise ValueError("samples and data_samples must each hold a molecule with at least two atoms")
+    w = pooled_wasserstein(s, d, value="distance", seed=seed)
+    line = (f"all intramolecular heavy-atom distances ({len(s)} in {s['sample'].nunique()} samples, valid or not; "
+            f"{len(d)} in the data): W1 samples vs data {w['samples vs data']:.3f} Å; reference, data half vs half "
+            f"{w['data half vs half']:.3f} Å")
+    return {"samples": s, "data": d, **w, "line": line}
 
 
 def tv_distance(a, b) -> float:
@@ -240,16 +305,40 @@ def internal_diversity(smiles, n_boot: int = 200, seed: int = 0, radius: int = 2
             "n": n}
 
 
+def _intdiv_distinct_pairs(sim, idx) -> float:
+    """IntDiv₁ of a bootstrap resample ``idx`` of distinct molecules whose pairs of copies of one molecule are
+    left out of the off-diagonal mean (they would count as similarity 1 and pull IntDiv₁ down): 1 − (1/n + (n − 1)/n
+    · mean similarity over ordered pairs of different molecules). Without repeats in ``idx`` it equals IntDiv₁."""
+    n = len(idx)
+    s = sim[np.ix_(idx, idx)]
+    different = idx[:, None] != idx[None, :]
+    off = s[different].mean() if different.any() else 1.0
+    return float(1 - (1 / n + (n - 1) / n * off))
+
+
 def diversity_difference(smiles_a, smiles_b, n_perm: int = 1000, seed: int = 0, radius: int = 2,
-                         n_bits: int = 1024) -> dict:
-    """IntDiv₁(a) − IntDiv₁(b) (as :func:`internal_diversity`) with a permutation test: the two lists are pooled
-    and split at random into lists of the same sizes ``n_perm`` times; ``p`` = share of splits with a difference
-    at least as large in absolute value (+1 correction). Returns ``{"difference", "p", "verdict", "n_a",
-    "n_b"}``; the verdict is "higher"/"lower" when p < 0.05, else "no detectable difference"."""
+                         n_bits: int = 1024, distinct: bool = True, n_boot: int = 1000,
+                         confidence: float = 0.95) -> dict:
+    """IntDiv₁(a) − IntDiv₁(b) (as :func:`internal_diversity`) with a bootstrap interval and a permutation test.
+
+    With ``distinct`` (default) each list is first reduced to its distinct SMILES (repeats would lower IntDiv₁ for
+    a reason that uniqueness already reports). Interval: percentile bootstrap at ``confidence``, each list resampled
+    with replacement ``n_boot`` times, copies of one molecule kept out of the pair mean
+    (:func:`_intdiv_distinct_pairs`); the verdict is "higher"/"lower" when the interval excludes 0, else "no
+    detectable difference". Permutation test (kept next to it): the two lists are pooled and split at random into
+    lists of the same sizes ``n_perm`` times; ``p`` = share of splits with a difference at least as large in
+    absolute value (+1 correction). Returns ``{"difference", "low", "high", "p", "verdict", "n_a", "n_b",
+    "distinct"}`` (``n_a``/``n_b`` = the sizes used)."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    if int(n_boot) < 1 or int(n_perm) < 1:
+        raise ValueError(f"n_boot and n_perm must be ≥ 1, got n_boot={n_boot}, n_perm={n_perm}")
     a, b = list(smiles_a), list(smiles_b)
+    if distinct:
+        a, b = sorted(set(a)), sorted(set(b))
     if min(len(a), len(b)) < 2:
-        return {"difference": float("nan"), "p": float("nan"), "verdict": "not defined (fewer than 2 molecules)",
-                "n_a": len(a), "n_b": len(b)}
+        return {"difference": float("nan"), "low": float("nan"), "high": float("nan"), "p": float("nan"),
+                "verdict": "not defined (fewer than 2 molecules)", "n_a": len(a), "n_b": len(b), "distinct": distinct}
     pooled = a + b
     sim = _tanimoto_matrix(pooled, radius, n_bits)
     na = len(a)
@@ -262,8 +351,75 @@ def diversity_difference(smiles_a, smiles_b, n_perm: int = 1000, seed: int = 0, 
         pa, pb = perm[:na], perm[na:]
         hits += abs(_intdiv(sim[np.ix_(pa, pa)]) - _intdiv(sim[np.ix_(pb, pb)])) >= abs(observed) - 1e-12
     p = (1 + hits) / (1 + n_perm)
-    verdict = ("higher" if observed > 0 else "lower") if p < 0.05 else "no detectable difference"
-    return {"difference": observed, "p": float(p), "verdict": verdict, "n_a": na, "n_b": len(b)}
+    boots = [_intdiv_distinct_pairs(sim, rng.choice(ia, len(ia))) - _intdiv_distinct_pairs(sim, rng.choice(ib, len(ib)))
+             for _ in range(n_boot)]
+    low, high = (float(q) for q in np.quantile(boots, [(1 - confidence) / 2, (1 + confidence) / 2]))
+    verdict = "higher" if low > 0 else "lower" if high < 0 else "no detectable difference"
+    return {"difference": observed, "low": low, "high": high, "p": float(p), "verdict": verdict, "n_a": na,
+            "n_b": len(b), "distinct": distinct}
+
+
+def aromatic_cc_counts(perceive, samples) -> np.ndarray:
+    """Number of aromatic C:C bonds of each valid sample (samples the perception rejects are left out): int array."""
+    return np.array([sum(b.GetIsAromatic() and b.GetBeginAtom().GetAtomicNum() == b.GetEndAtom().GetAtomicNum() == 6
+                         for b in mol.GetBonds()) for _, mol, _ in _mols(perceive, samples)], dtype=int)
+
+
+def aromatic_examples(perceive, samples, examples: int = 5) -> list[dict]:
+    """Up to ``examples`` distinct valid samples with aromatic atoms (in sample order): ``smiles``, ``ring sizes``
+    (sizes of the rings holding an aromatic atom, smallest first), ``smallest ring`` and ``hybridisation`` of the
+    aromatic atoms (RDKit's, e.g. SP2)."""
+    from rdkit import Chem
+
+    if int(examples) < 0:
+        raise ValueError(f"examples must be ≥ 0, got {examples}")
+    out, seen = [], set()
+    for _, mol, _ in _mols(perceive, samples):
+        aromatic = {a.GetIdx() for a in mol.GetAtoms() if a.GetIsAromatic()}
+        smiles = Chem.MolToSmiles(mol, isomericSmiles=False)
+        if not aromatic or smiles in seen or len(out) >= examples:
+            continue
+        seen.add(smiles)
+        sizes = sorted(len(r) for r in mol.GetRingInfo().AtomRings() if aromatic & set(r))
+        out.append({"smiles": smiles, "ring sizes": sizes, "smallest ring": sizes[0] if sizes else None,
+                    "hybridisation": sorted({str(mol.GetAtomWithIdx(i).GetHybridization()) for i in aromatic})})
+    return out
+
+
+def _boot_mean(x, rng, n_boot):
+    return np.array([x[rng.integers(0, len(x), len(x))].mean() for _ in range(n_boot)])
+
+
+def aromatic_summary(perceive, samples, data_samples, n_boot: int = 1000, seed: int = 0, examples: int = 5,
+                     label: str = "samples") -> list[str]:
+    """Printable lines on aromatic bonds: aromatic C:C bonds per valid molecule (mean with a bootstrap 95 %
+    interval over molecules) for ``samples`` and the data, their difference with its bootstrap 95 % interval and a
+    verdict, the share of valid molecules with any aromatic atom (Clopper–Pearson), and a few sample SMILES with
+    aromatic atoms with the sizes of their aromatic atoms' rings (:func:`aromatic_examples`)."""
+    if int(n_boot) < 1:
+        raise ValueError(f"n_boot must be ≥ 1, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    cs, cd = aromatic_cc_counts(perceive, samples), aromatic_cc_counts(perceive, data_samples)
+    if not len(cs) or not len(cd):
+        raise ValueError("samples and data_samples must each hold at least one valid molecule")
+    bs, bd = _boot_mean(cs, rng, n_boot), _boot_mean(cd, rng, n_boot)
+    diff = bs - bd
+    lo, hi = np.quantile(diff, [0.025, 0.975])
+    verdict = "higher" if lo > 0 else "lower" if hi < 0 else "no detectable difference"
+    lines = [f"aromatic C:C bonds per valid molecule: {label} {cs.mean():.2f} [{np.quantile(bs, 0.025):.2f}, "
+             f"{np.quantile(bs, 0.975):.2f}] (n = {len(cs)}), data {cd.mean():.2f} [{np.quantile(bd, 0.025):.2f}, "
+             f"{np.quantile(bd, 0.975):.2f}] (n = {len(cd)}); {label} − data {cs.mean() - cd.mean():+.2f} "
+             f"[{lo:+.2f}, {hi:+.2f}] ({verdict}; bootstrap 95 %)"]
+    for name, c in ((label, cs), ("data", cd)):
+        k = int((c > 0).sum())
+        low, high = clopper_pearson(k, len(c))
+        lines.append(f"{name}: valid molecules with an aromatic C:C bond {k}/{len(c)} = {k / len(c):.3f} "
+                     f"[{low:.3f}, {high:.3f}]")
+    ex = aromatic_examples(perceive, samples, examples)
+    lines.append(f"{label} with aromatic atoms (first {len(ex)} distinct): " + ("; ".join(
+        f"{e['smiles']} (aromatic atoms' rings {e['ring sizes']}, smallest {e['smallest ring']}, "
+        f"{'/'.join(e['hybridisation'])})" for e in ex) or "none"))
+    return lines
 
 
 def _size(smiles: str) -> int:

@@ -21,7 +21,7 @@ def test_bond_and_angle_tables_name_types_and_measure():
     assert len(ring) == 6 and ring["angle"].between(118, 122).all()
     nitrile = angles[(angles["sample"] == 2)]
     assert len(nitrile) == 1 and nitrile["angle"].iloc[0] > 175
-    cmp = SD.bond_type_comparison(bonds, bonds, min_count=1)
+    cmp = SD.bond_type_comparison(bonds, bonds, min_count=1, min_samples=1)
     assert (cmp["wasserstein"] == 0).all()
     assert ((cmp["low"] <= cmp["outside data 1-99 %"]) & (cmp["outside data 1-99 %"] <= cmp["high"])).all()
     import pandas as pd
@@ -91,3 +91,91 @@ def test_population_note_counts_aromatic_bonds_in_single_fragments():
     bonds = pd.DataFrame({"sample": [0, 0, 2, 3], "type": ["C:C", "C–C", "C:C", "C:C"], "length": [1.4] * 4})
     note = SD.population_note(bonds, [True, False, False, True])
     assert "(3 samples with a bond)" in note and "Aromatic C:C bonds of the samples: 3, 2 of them in single fragments" in note
+
+
+def test_bond_type_comparison_reference_column_and_hidden_w1():
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"sample": np.repeat(np.arange(200), 5), "type": "C–C", "length": rng.normal(1.53, 0.01, 1000)})
+    data_d = pd.DataFrame({"sample": np.arange(50), "type": "C=O", "length": rng.normal(1.21, 0.01, 50)})
+    data = pd.concat([data, data_d], ignore_index=True)
+    samples = pd.DataFrame({"type": ["C–C"] * 30 + ["C=O"] * 5, "length": rng.normal(1.53, 0.01, 35)})
+    table = SD.bond_type_comparison(samples, data).set_index("type")
+    # the reference: two halves of the same distribution, ≈ 0.01 · sqrt(2/π) · small → far below 0.01
+    assert 0 < table.loc["C–C", "W1 data halves"] < 0.004
+    ids = data["sample"].unique()
+    half = np.random.default_rng(0).permutation(ids)[: len(ids) // 2]
+    cc = data[data["type"] == "C–C"]
+    from scipy.stats import wasserstein_distance
+
+    want = wasserstein_distance(cc.loc[cc["sample"].isin(half), "length"], cc.loc[~cc["sample"].isin(half), "length"])
+    assert table.loc["C–C", "W1 data halves"] == pytest.approx(want), "halves split the data by molecule"
+    assert not np.isnan(table.loc["C–C", "wasserstein"]) and table.loc["C–C", "note"] == ""
+    assert np.isnan(table.loc["C=O", "wasserstein"]) and "< 20 sample values" in table.loc["C=O", "note"]
+    assert not np.isnan(SD.bond_type_comparison(samples, data, min_samples=5).set_index("type").loc["C=O", "wasserstein"])
+    no_ids = SD.bond_type_comparison(samples, data.drop(columns="sample"))
+    assert no_ids["W1 data halves"].isna().all()
+    with pytest.raises(ValueError, match="min_samples"):
+        SD.bond_type_comparison(samples, data, min_samples=0)
+
+
+def test_pairwise_distances_every_pair_of_every_sample():
+    square = (torch.tensor([6, 6, 6]), torch.tensor([[0.0, 0, 0], [3.0, 0, 0], [0.0, 4.0, 0]]))
+    far = (torch.tensor([6, 8]), torch.tensor([[0.0, 0, 0], [0.0, 0, 9.0]]))  # invalid as a molecule: still counted
+    d = SD.pairwise_distances([square, far, (torch.tensor([6]), torch.zeros(1, 3))])
+    assert sorted(d["distance"].round(6)) == [3.0, 4.0, 5.0, 9.0] and list(d["sample"]) == [0, 0, 0, 1]
+    with pytest.raises(ValueError, match=r"samples\[0\]"):
+        SD.pairwise_distances([(torch.tensor([6, 6]), torch.zeros(3, 3))])
+    data = [_embedded(s) for s in ("CCO", "CCN", "CCC", "c1ccccc1", "CC(C)O", "CCCC")]
+    same = SD.pairwise_distance_comparison(data, data)
+    assert same["samples vs data"] == 0 and same["data half vs half"] > 0 and "W1 samples vs data 0.000" in same["line"]
+    stretched = SD.pairwise_distance_comparison([(z, 1.1 * p) for z, p in data], data)
+    d_all = SD.pairwise_distances(data)["distance"]
+    assert stretched["samples vs data"] == pytest.approx(0.1 * d_all.mean()), "W1 of a 10 % stretch = 0.1 · mean"
+    with pytest.raises(ValueError, match="data_samples"):
+        SD.pairwise_distance_comparison(data, [(torch.tensor([6]), torch.zeros(1, 3))])
+
+
+def test_diversity_difference_interval_on_distinct_smiles():
+    diverse = ["CCO", "c1ccccc1", "CC(=O)N", "CCCl", "C1CCNCC1", "OC(=O)c1ccccc1", "CC#N", "FC(F)F"]
+    similar = ["CCO", "CCCO", "CCCCO", "CCCCCO", "CCCCCCO", "CC(C)O", "CC(C)CO", "OCCO"]
+    d = SD.diversity_difference(diverse, similar, n_perm=100, n_boot=300)
+    assert d["difference"] > 0 and d["low"] <= d["difference"] <= d["high"] and d["distinct"]
+    assert d["low"] > 0 and d["verdict"] == "higher", d
+    same = SD.diversity_difference(diverse, list(reversed(diverse)), n_perm=50, n_boot=200)
+    assert same["difference"] == pytest.approx(0) and same["verdict"] == "no detectable difference"
+    repeats = SD.diversity_difference(diverse + ["CCO"] * 8, diverse, n_perm=20, n_boot=50)
+    assert repeats["n_a"] == len(diverse) and repeats["difference"] == pytest.approx(0), "repeats dropped"
+    kept = SD.diversity_difference(diverse + ["CCO"] * 8, diverse, n_perm=20, n_boot=50, distinct=False)
+    assert kept["n_a"] == 16 and kept["difference"] < 0
+    # no repeats in a resample → the distinct-pair IntDiv equals MOSES IntDiv₁
+    sim = SD._tanimoto_matrix(diverse, 2, 1024)
+    assert SD._intdiv_distinct_pairs(sim, np.arange(8)) == pytest.approx(SD.internal_diversity(diverse, n_boot=1)["value"])
+    assert SD._intdiv_distinct_pairs(sim, np.array([0, 0, 1])) == pytest.approx(1 - (1 / 3 + 2 / 3 * sim[0, 1]))
+    with pytest.raises(ValueError, match="confidence"):
+        SD.diversity_difference(diverse, similar, confidence=1.5)
+    with pytest.raises(ValueError, match="n_boot"):
+        SD.diversity_difference(diverse, similar, n_boot=0)
+    assert SD.diversity_difference(["CCO", "CCO"], similar)["verdict"].startswith("not defined")
+
+
+def test_aromatic_counts_examples_and_summary():
+    samples = [_embedded(s) for s in ("c1ccccc1", "Cc1ccccc1", "c1ccncc1", "CCO", "c1cc[nH]c1")]
+    counts = SD.aromatic_cc_counts(ch.molecule_from_geometry, samples)
+    assert counts.tolist() == [6, 6, 4, 0, 3]
+    ex = SD.aromatic_examples(ch.molecule_from_geometry, samples, examples=10)
+    assert [e["smallest ring"] for e in ex] == [6, 6, 6, 5] and ex[3]["ring sizes"] == [5]
+    assert all(e["hybridisation"] == ["SP2"] for e in ex)
+    assert len(SD.aromatic_examples(ch.molecule_from_geometry, samples, examples=2)) == 2
+    lines = SD.aromatic_summary(ch.molecule_from_geometry, samples[3:4] * 3, samples, n_boot=200)
+    assert lines[0].startswith("aromatic C:C bonds per valid molecule: samples 0.00 [0.00, 0.00] (n = 3), data 3.80")
+    assert "(lower; bootstrap 95 %)" in lines[0]
+    assert lines[1].startswith("samples: valid molecules with an aromatic C:C bond 0/3 = 0.000")
+    assert lines[-1].endswith("none")
+    same = SD.aromatic_summary(ch.molecule_from_geometry, samples, samples, n_boot=200)
+    assert "+0.00" in same[0] and "no detectable difference" in same[0]
+    with pytest.raises(ValueError, match="data_samples"):
+        SD.aromatic_summary(ch.molecule_from_geometry, samples, [], n_boot=10)
+    with pytest.raises(ValueError, match="n_boot"):
+        SD.aromatic_summary(ch.molecule_from_geometry, samples, samples, n_boot=0)
