@@ -323,7 +323,8 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
     Trains the toy (fixed steps) and scores its samplers; trains the molecule model for its fixed number of
     steps (or loads it from the cache); samples ``bench_samples`` molecules with DDPM (``steps``, default all T)
     and ``n_fast_samples`` with DDIM-50 (timed); reports validity, valid single-fragment (Clopper–Pearson 95 %),
-    the per-atom coordination/clash check (exercise 4.8; not EDM's stability; its molecule-level rate equals
+    atom and molecule stability (``plausibility.valence_stability``'s definition: perceived bond-order sum ≤
+    valence, over all samples), the per-atom coordination/clash check (exercise 4.8; not EDM's stability; its molecule-level rate equals
     "valid" and is not reported), the geometry checks, "plausible" (no implausible group) and, separately, "passes
     Brenk screening filters", each next to the training data's own rates, the issue's target verdicts
     (:func:`target_verdicts`), then the sampler controls
@@ -342,7 +343,7 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
     import pandas as pd
 
     from .implementations import load_chapter
-    from .plausibility import BRENK_ROW, plausibility, stability
+    from .plausibility import ATOM_STABILITY, BRENK_ROW, MOLECULE_STABILITY, plausibility, stability
     from .runtime import implementation_name
 
     implementation = implementation or implementation_name()
@@ -373,6 +374,7 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
         r = plaus["rates"]
         rows.append({"samples": label, "n": len(samples), "valid": _fmt(r["valid"]),
                      "valid single fragment": _fmt(r["single fragment"]),
+                     "atom stability": _fmt(r[ATOM_STABILITY]), "molecule stability": _fmt(r[MOLECULE_STABILITY]),
                      "atom coordination/clash ok": _fmt(stab["atom"]), "geometry checks": _fmt(r["geometry"]),
                      "plausible": _fmt(r["plausible"]), "passes Brenk screening filters": _fmt(r[BRENK_ROW]),
                      "sampling s": seconds,
@@ -390,9 +392,11 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
         print(f"toy: {toy_hist['steps']} steps in {toy_hist['seconds']:.0f} s")
         print("\nTarget table (rates with Clopper-Pearson 95 % intervals; 'sampling s' = wall seconds for n molecules):")
         print(table.round(1).to_string(index=False))
-        print("'plausible' = valid single fragment, every geometry check, no implausible group (plausibility."
-              "IMPLAUSIBLE_GROUPS); 'passes Brenk screening filters' = valid single fragment without an RDKit BRENK "
-              "alert, a screening-library report that is not part of 'plausible'")
+        print("'plausible' = valid single fragment, every geometry check (flatness on the molecule with hydrogens "
+              "added with coordinates), no implausible group (plausibility.IMPLAUSIBLE_GROUPS); 'atom/molecule "
+              "stability' = perceived bond-order sum ≤ valence (per atom / every atom; over all samples); 'passes Brenk "
+              "screening filters' = valid single fragment without an RDKit BRENK alert, a screening-library report "
+              "that is not part of 'plausible'")
         print("\nIssue-24 targets:")
         print(pd.DataFrame(targets).to_string(index=False))
         print(f"\nSampler controls ({cfg.control_samples} molecules each, same sizes and seed; valid single fragment "
