@@ -85,14 +85,28 @@ def corrected_proxy(slope: float, bug: bool = True, feature: str = "halogens"):
     return score
 
 
-def redesign_objective(auditor: Auditor, record: dict):
+def sa_penalty(sa_oracle, sa_max: float, weight: float):
+    """``smiles -> weight · max(0, SA − sa_max)``, the SA score taken from ``sa_oracle`` (a
+    :class:`~molpractice.oracles.BudgetedOracle` of :func:`~molpractice.oracles.sa_score`: every molecule's SA costs
+    one call of its budget, repeats are free)."""
+    if not float(weight) >= 0:
+        raise ValueError(f"weight must be >= 0, got {weight!r}")
+    if not np.isfinite(float(sa_max)):
+        raise ValueError(f"sa_max must be finite, got {sa_max!r}")
+    return lambda s: float(weight) * max(0.0, float(sa_oracle([s])[0]) - float(sa_max))
+
+
+def redesign_objective(auditor: Auditor, record: dict, penalty=None):
     """At the alarm: pick the panel descriptor that best explains the audited gap, and return the GA
-    objective ``(smiles, proxy) -> proxy − slope · descriptor``; the choice goes into ``record``."""
+    objective ``(smiles, proxy) -> proxy − slope · descriptor`` (minus ``penalty(smiles)`` when given, e.g.
+    :func:`sa_penalty`); the choice goes into ``record``."""
     panel = feature_panel(pd.DataFrame(auditor.audited))
     best = panel.iloc[0]
     record.update(feature=best["feature"], slope=float(best["slope"]), panel=panel)
     feature, slope = str(best["feature"]), float(best["slope"])
-    return lambda s, v: v - slope * descriptor(feature, s)
+    if penalty is None:
+        return lambda s, v: v - slope * descriptor(feature, s)
+    return lambda s, v: v - slope * descriptor(feature, s) - penalty(s)
 
 
 def library_counts(smiles=None) -> dict:
@@ -123,7 +137,8 @@ def library_text(counts: dict) -> str:
             f"multi-fragment, {counts['filtered']} outside the GA's filter)")
 
 
-def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesign: bool = False) -> dict:
+def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesign: bool = False,
+             sa: bool = False) -> dict:
     """One optimisation run under ``cfg.budget`` proxy calls; ``method`` is one of :data:`METHODS`.
 
     ``redesign=True`` (graph GA only): when the batch alarm fires, the run switches to
@@ -133,11 +148,17 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
     None), ``switched_at``, ``halogens_top10``, ``sa_top10``, ``true_calls`` (all audits) and
     ``top_true_calls`` (top-k audits), plus ``history``, ``audit``, ``audited``, ``top10``, ``objective``
     (after a redesign's switch its corrected ranking ``(smiles, proxy) -> value``, else None: the proxy) and, for a redesign,
-    ``feature``, ``slope`` and ``panel``. A ``score`` with an ``attach`` method
+    ``feature``, ``slope`` and ``panel``. ``sa=True`` (with ``redesign``): the redesigned objective also subtracts
+    :func:`sa_penalty` (``cfg.sa_weight`` per SA unit above ``cfg.sa_max``), its SA scores from a budgeted oracle of
+    ``cfg.budget`` calls whose use is ``sa_calls`` (0 without it). A ``score`` with an ``attach`` method
     (:class:`~molpractice.oracles.OnsetProxy`) is attached to the run's oracle after the audit's library baseline.
     """
     if redesign and (method != "graph GA" or not audit):
         raise ValueError("redesign=True needs method='graph GA' and audit=True")
+    if sa and not redesign:
+        raise ValueError("sa=True needs redesign=True (the SA penalty is part of the redesign)")
+    sa_oracle = oracles.BudgetedOracle(oracles.sa_score, cfg.budget, "SA") if sa else None
+    penalty = sa_penalty(sa_oracle, cfg.sa_max, cfg.sa_weight) if sa else None
     oracle = oracles.BudgetedOracle(score, cfg.budget, "proxy")
     auditor = Auditor(lib, score, cfg.audit_per_batch, cfg.library_audit, seed=seed + 1000) if audit else None
     if hasattr(score, "attach"):  # a late-onset proxy (oracles.OnsetProxy) counts this run's calls
@@ -145,7 +166,7 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
     record: dict = {}
     if method == "graph GA":
         graph_ga(oracle, lib, cfg, seed=seed, auditor=auditor,
-                 on_alarm=(lambda a: redesign_objective(a, record)) if redesign else None)
+                 on_alarm=(lambda a: redesign_objective(a, record, penalty)) if redesign else None)
     elif method == "random proposals":
         random_proposals(oracle, lib, cfg, seed=seed, auditor=auditor)
     elif method == "random screening":
@@ -172,21 +193,24 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
                 sa_top10=float(np.mean([oracles.sa_score(s) for s, _ in top])),
                 true_calls=auditor.true_calls if auditor else 0,
                 top_true_calls=auditor.top_true_calls if auditor else 0, history=oracle.history,
+                sa_calls=sa_oracle.calls if sa_oracle else 0,
                 audit=auditor.table() if auditor else None,
                 audited=pd.DataFrame(auditor.audited) if auditor else None, top10=[s for s, _ in top],
                 objective=final if getattr(oracle, "switched_at", None) is not None else None)
 
 
 COLUMNS = ["proxy", "method", "seed", "proxy_top10", "true_top10", "auc_top10", "alarm_at", "top_alarm_at",
-           "switched_at", "halogens_top10", "sa_top10", "true_calls", "top_true_calls", "calls", "feature", "slope"]
+           "switched_at", "halogens_top10", "sa_top10", "true_calls", "top_true_calls", "calls", "feature", "slope",
+           "sa_calls"]
 
 
-def optimisation_study(cfg=None, seeds=None, lib=None, progress: bool = False) -> dict:
+def optimisation_study(cfg=None, seeds=None, lib=None, progress: bool = False, sa: bool = True) -> dict:
     """Every run of the chapter, for each reported seed (``cfg.first_seed`` onwards, ``seeds`` of them, default
     ``cfg.seeds``): the three optimisers on the buggy and on the bug-free proxy, and the redesign (the
     hacked GA run continued after its alarm on :func:`redesign_objective`, same seed, same budget).
 
-    Returns ``runs`` (list of run dicts, with ``proxy`` = "buggy"/"bug-free"/"redesigned") and ``table``
+    With ``sa`` also the redesign with the SA penalty (``proxy`` = "redesigned + SA", ``run_once(sa=True)``).
+    Returns ``runs`` (list of run dicts, with ``proxy`` = "buggy"/"bug-free"/"redesigned"/…) and ``table``
     (one row per run, without histories).
     """
     cfg = cfg or SETTINGS.current()
@@ -203,6 +227,9 @@ def optimisation_study(cfg=None, seeds=None, lib=None, progress: bool = False) -
                     print(f"seed {seed}: {method} on the {proxy_kind} proxy done", flush=True)
         run = run_once("graph GA", lambda s: oracles.proxy_score(s, bug=True), lib, cfg, seed, redesign=True)
         runs.append(dict(run, proxy="redesigned"))
+        if sa:
+            run = run_once("graph GA", lambda s: oracles.proxy_score(s, bug=True), lib, cfg, seed, redesign=True, sa=True)
+            runs.append(dict(run, proxy="redesigned + SA"))
     table = pd.DataFrame([{k: r.get(k) for k in COLUMNS} for r in runs])
     return dict(runs=runs, table=table)
 
@@ -228,10 +255,10 @@ def study_summary(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (proxy, method), g in table.groupby(["proxy", "method"], sort=False):
         row = dict(proxy=proxy, method=method, seeds=len(g),
-                   alarms=f"{int(g['alarm_at'].notna().sum())}/{len(g)}",
+                   alarms=f"{int(g['alarm_at'].notna().sum())} of {len(g)}",
                    first_alarm=float(g["alarm_at"].min()) if g["alarm_at"].notna().any() else float("nan"))
         if "top_alarm_at" in g:
-            row["top10_alarms"] = f"{int(g['top_alarm_at'].notna().sum())}/{len(g)}"
+            row["top10_alarms"] = f"{int(g['top_alarm_at'].notna().sum())} of {len(g)}"
         for col in ("proxy_top10", "true_top10", "auc_top10", "halogens_top10", "sa_top10"):
             m, lo, hi = mean_interval(g[col])
             if col in NON_NEGATIVE:  # a t-interval of a count can reach below 0: clipped there
@@ -279,10 +306,10 @@ def true_screening_alternative(runs, lib, k: int = 10) -> pd.DataFrame:
 
 def winners_curse(table: pd.DataFrame) -> pd.DataFrame:
     """Proxy top-10 − true top-10 of the same molecules, mean and t-interval over seeds, per (proxy, method).
-    Redesigned runs are left out: they select by a corrected objective but report the buggy proxy, so their
+    Redesigned runs (with or without SA) are left out: they select by a corrected objective but report the buggy proxy, so their
     gap would mix the leftover bug with the selection effect."""
     rows = []
-    for (proxy, method), g in table[table.proxy != "redesigned"].groupby(["proxy", "method"], sort=False):
+    for (proxy, method), g in table[~table.proxy.str.startswith("redesigned")].groupby(["proxy", "method"], sort=False):
         m, lo, hi = mean_interval((g["proxy_top10"] - g["true_top10"]).to_numpy())
         rows.append(dict(proxy=proxy, method=method, gap=m, lo=lo, hi=hi))
     return pd.DataFrame(rows)
@@ -398,7 +425,7 @@ def late_onset_lines(late: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     study's table, same seeds)."""
     onset, budget = int(late.onset.iloc[0]), int(late.calls.max())
     ints = lambda x: [None if pd.isna(v) else int(v) for v in x]  # noqa: E731
-    out = [f"late onset (bug on after {onset} of {budget} calls), {rule} alarm: fired in {int(late[col].notna().sum())}/"
+    out = [f"late onset (bug on after {onset} of {budget} calls), {rule} alarm: fired in {int(late[col].notna().sum())} of "
            f"{len(late)} runs, before the onset in {int(late.fired_before_onset.sum())}; delay in calls per seed "
            f"{ints(late[col])} (earliest possible {ints(late.earliest_possible - onset)})"
            for rule, col in (("batch", "batch_delay"), ("top-10", "top10_delay"))]
@@ -407,3 +434,29 @@ def late_onset_lines(late: pd.DataFrame, table: pd.DataFrame) -> list[str]:
         diff = late.set_index("seed")[metric] - clean[metric].reindex(late.seed)
         out.append(f"late-onset − bug-free GA, {metric} (paired over seeds): " + verdict(*mean_interval(diff.to_numpy())))
     return out
+
+
+def at_budget(runs, budget: int, proxies=("bug-free", "buggy")) -> pd.DataFrame:
+    """The optimisation study's runs cut at their first ``budget`` proxy calls (from each run's history, in call
+    order): per run (``proxies`` only; the redesigns switch objective later) ``proxy_top10`` and ``true_top10`` of the
+    10 best by the proxy among those calls, ``auc_top10`` over ``budget`` and ``calls`` = ``budget``, with the
+    optimisation table's other identifying columns (``proxy``, ``method``, ``seed``). Random screening cut this way is
+    a run of that budget; the GA and random proposals are too, up to their last batch (which a run of that budget
+    would draw smaller)."""
+    if not isinstance(budget, (int, np.integer)) or budget < 10:
+        raise ValueError(f"budget must be an int >= 10, got {budget!r}")
+    rows = []
+    for r in runs:
+        if r["proxy"] not in proxies:
+            continue
+        hist = r["history"][:budget]
+        if len(hist) < budget:
+            raise ValueError(f"budget {budget} exceeds the {len(hist)} calls of run {r['method']!r}, seed {r['seed']}")
+        top = sorted(hist, key=lambda x: -x[1])[:10]
+        rows.append(dict(proxy=r["proxy"], method=r["method"], seed=r["seed"], calls=budget,
+                         proxy_top10=float(np.mean([v for _, v in top])),
+                         true_top10=float(np.mean([oracles.true_score(s) for s, _ in top])),
+                         auc_top10=oracles.top_k_auc([v for _, v in hist], budget),
+                         halogens_top10=float(np.mean([oracles.halogen_count(oracles.mol_from_smiles(s)) for s, _ in top])),
+                         sa_top10=float(np.mean([oracles.sa_score(s) for s, _ in top]))))
+    return pd.DataFrame(rows)

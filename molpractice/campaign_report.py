@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .campaign import (best_optimiser, budget_contrasts, late_onset_study, optimisation_study,
+from .campaign import (at_budget, best_optimiser, budget_contrasts, late_onset_study, optimisation_study,
                        paired_difference, sampler_contrast, study_summary, verdict, with_samplers)
-from .optimizers import SETTINGS
+from .offpolicy_redesign import redesign_ope
+from .optimizers import SETTINGS, library
 
 # ------------------------------------------------------------------------------------ targets
 SAMPLER = "the w = −1 sampler of the label-dropout EGNN"  # the unconditional branch: stand-in for chapter 4's model
@@ -28,11 +29,37 @@ def _calls_list(values) -> list:
 def _spent(sampled: pd.DataFrame, budget: int) -> str:
     s = sampled[sampled.proxy == "bug-free"]
     draws = s.draws_to_budget.dropna()
-    text = f"{int(s.budget_spent.sum())}/{len(s)} seeds spent all {budget} calls"
+    text = f"{int(s.budget_spent.sum())} of {len(s)} seeds spent all {budget} calls"
     return text + (f" (draws needed {int(draws.min())}–{int(draws.max())})" if len(draws) else "")
 
 
-def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None, budget: int) -> list[dict]:
+def _chapter4_rows(table: pd.DataFrame, ch4: pd.DataFrame, budget: int) -> list[dict]:
+    """The issue's comparison with chapter 4's own model (``ch4``: :func:`molpractice.guidance.sampling_baseline` with
+    :func:`molpractice.guidance.chapter4_draw`), at ``budget`` calls (``table``: the optimisers' runs cut there,
+    :func:`molpractice.campaign.at_budget`): best optimiser − chapter 4's model on the proxy top-10 (``met``: the
+    paired interval lies above 0), on the true top-10 (a measurement: does the gain survive?) and the AUC, on the
+    bug-free and the buggy proxy; ``met`` is False whenever a sampler run did not spend its budget."""
+    joint = with_samplers(table, ch4)
+    best, name = best_optimiser(table), ch4.method.iloc[0]
+    every = bool(ch4.budget_spent.all())
+    rows = [dict(target=f"{name} draws until its {budget} proxy calls are spent", value=_spent(ch4, budget), met=every)]
+    for proxy in ("bug-free", "buggy"):
+        c = budget_contrasts(joint, [(best, name)], proxy=proxy).set_index("metric")
+        for metric, what in (("proxy_top10", "proxy top-10 (issue: the best optimiser beats random sampling from chapter "
+                                             "4's model)"),
+                             ("true_top10", "true top-10 (issue: does that gain survive the true score?)"),
+                             ("auc_top10", "proxy AUC")):
+            met = None
+            if proxy == "bug-free" and metric == "proxy_top10":
+                met = bool(every and c.loc[metric, "lo"] > 0)
+            rows.append(dict(target=f"{proxy} proxy, {budget} calls each: best optimiser ({best}) − {name} (unconditional, "
+                                    f"sampled until the budget is spent), {what} (paired over seeds)",
+                             value=c.loc[metric, "verdict"], met=met))
+    return rows
+
+
+def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None, budget: int,
+                 deviation: bool = True) -> list[dict]:
     """Target rows of the comparison at equal calls: the best optimiser, random screening and CFG against the
     w = −1 sampler, and the best optimiser against CFG (:func:`budget_contrasts`). ``met`` is None in every
     comparison row: the issue's own rows (best optimiser − sampler, bug-free proxy and true top-10) name chapter
@@ -56,7 +83,8 @@ def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None
                 continue
             issue = proxy == "bug-free" and metric != "auc_top10"  # the issue's comparison with chapter 4's model
             rows.append(dict(target=f"{proxy} proxy, {budget} calls each: best optimiser ({best}, highest mean proxy "
-                                    f"top-10) − {SAMPLER}, {what} (paired over seeds){cost}" + (DEVIATION if issue else ""),
+                                    f"top-10) − {SAMPLER}, {what} (paired over seeds){cost}"
+                                    + (DEVIATION if issue and deviation else ""),
                              value=c.loc[metric, "verdict"], met=None))
     pairs = [("random screening", plain, "random screening − " + SAMPLER + ": starting pools (library vs model samples)")]
     if guided:
@@ -88,25 +116,31 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
                  value=f"vacuous: the hack is present from the first batch, and the alarm came at the earliest batch the "
                        f"2-batch rule allows (calls {_calls_list(hacked.alarm_at)} of {budget})", met=None)]
     if late is not None and len(late):
+        from .detection import clopper_pearson
+
         half = budget / 2
         batch, top = late.alarm_at < half, late.top_alarm_at < half
         early = late.earliest_possible
-        rows.append(dict(target=f"late-onset hack (bug on after {int(late.onset.iloc[0])} of {budget} calls), GA: any alarm "
-                                "before half the budget — by design this cannot test the target non-trivially: the earliest "
-                                "possible alarm already lies near half the budget",
-                         value=f"{int((batch | top).sum())}/{len(late)} seeds (batch {int(batch.sum())}/{len(late)}, top-10 "
-                               f"{int(top.sum())}/{len(late)}); earliest possible alarm at calls "
-                               f"{int(early.min())}–{int(early.max())}", met=None))
+        k, n = int((batch | top).sum()), len(late)
+        lo, hi = clopper_pearson(k, n)
+        trivial = bool(early.max() >= half)
+        rows.append(dict(target=f"late-onset hack (bug on after {int(late.onset.iloc[0])} of {budget} calls), GA: an alarm "
+                                f"before half the budget (issue: the detector fires before the budget is half spent)"
+                                + (" — NOT a non-trivial test: the earliest possible alarm lies at or after half the budget"
+                                   if trivial else ""),
+                         value=f"alarm before call {budget // 2} in {k} of {n} runs [{lo:.2f}, {hi:.2f}] (Clopper–Pearson 95 %; "
+                               f"batch {int(batch.sum())} of {n}, top-10 {int(top.sum())} of {n}); earliest possible alarm at "
+                               f"calls {int(early.min())}–{int(early.max())}", met=None if trivial else bool(k == n)))
         for rule, col in (("batch", "batch_delay"), ("top-10", "top10_delay")):
             fired = late[col].notna()
             rows.append(dict(target=f"late-onset hack (bug switched on after {int(late.onset.iloc[0])} of {budget} calls), "
                                     f"GA: {rule} alarm delay in calls after the onset, per seed"
                                     + (" (its scale was revised after seed 5: not a fresh test)" if rule == "top-10" else ""),
-                             value=f"fired in {int(fired.sum())}/{len(late)}; delays {_calls_list(late[col])} (earliest "
+                             value=f"fired in {int(fired.sum())} of {len(late)}; delays {_calls_list(late[col])} (earliest "
                                    f"possible {_calls_list(late.earliest_possible - late.onset)}); before the onset in "
                                    f"{int(late.fired_before_onset.sum())}", met=None))
     quiet = clean.alarm_at.isna() & clean.top_alarm_at.isna()
-    value = f"reported seeds: {int((~quiet).sum())}/{len(clean)} runs fired (either rule)"
+    value = f"reported seeds: {int((~quiet).sum())} of {len(clean)} runs fired (either rule)"
     met = bool(quiet.all())
     if fresh is not None:
         from .detection import rate_text
@@ -119,12 +153,18 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
 
 def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budget: int,
                 sampled: pd.DataFrame | None = None, late: pd.DataFrame | None = None,
-                guided: dict | None = None, fresh: pd.DataFrame | None = None, n_boot: int | None = None) -> list[dict]:
+                guided: dict | None = None, fresh: pd.DataFrame | None = None, n_boot: int | None = None,
+                short: pd.DataFrame | None = None, ch4: pd.DataFrame | None = None, sampler_budget: int | None = None,
+                ope_redesign: dict | None = None) -> list[dict]:
     """The issue's targets as rows ``{target, value, met}`` from the studies' numbers (``met`` None: a
     measurement to report, or a deviation from the issue's target as stated in the row). ``sampled``: the w = −1
     sampler's rows (:func:`molpractice.guidance.sampling_baseline`, the stand-in for chapter 4's model);
     ``late``: :func:`late_onset_study`; ``guided``: ``{"w": scale, "sampled": sampling_baseline(CFG at w)}`` —
-    without it a row says CFG was not run under the budget; ``fresh``: the false-alarm runs on fresh seeds."""
+    without it a row says CFG was not run under the budget; ``fresh``: the false-alarm runs on fresh seeds;
+    ``short``: the optimisers' runs cut at ``sampler_budget`` calls (:func:`molpractice.campaign.at_budget`), which the
+    samplers then spent (compared there instead of ``table``); ``ch4``: chapter 4's own model sampled the same way
+    (the issue's comparison, :func:`_chapter4_rows`); ``ope_redesign``:
+    :func:`molpractice.offpolicy_redesign.redesign_ope` (else a row says the redesign was not evaluated off-policy)."""
     from .offpolicy import paired_rmse_difference
 
     s = ope["summary"]
@@ -154,8 +194,11 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
             m, lo, hi = paired_difference(table, metric, "bug-free", "graph GA", ("bug-free", base))
             rows.append(dict(target=f"bug-free proxy: GA − {base}, {label} top-10 (paired over seeds)",
                              value=verdict(m, lo, hi), met=None))
+    cut, at = (table, budget) if short is None else (short, sampler_budget or budget)
+    if ch4 is not None:
+        rows += _chapter4_rows(cut, ch4, at)
     if sampled is not None:
-        rows += _budget_rows(table, sampled, guided, budget)
+        rows += _budget_rows(cut, sampled, guided, at, deviation=ch4 is None)
     if guided is None:
         rows.append(dict(target="classifier-free guidance under the same call budget [deviation from the issue]",
                          value="not run", met=None))
@@ -166,6 +209,13 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
             rows.append(dict(target=f"redesign (hacked run continued after its alarm) − hacked GA, {metric.replace('_', ' ')}"
                                     " (paired over seeds)", value=verdict(m, lo, hi),
                              met=bool(lo > 0) if metric == "true_top10" else None))
+    if "redesigned + SA" in set(table.proxy):
+        for base, label in (("buggy", "hacked GA"), ("redesigned", "redesign without SA")):
+            for metric in ("true_top10", "sa_top10", "halogens_top10"):
+                m, lo, hi = paired_difference(table, metric, "redesigned + SA", "graph GA", (base, "graph GA"))
+                rows.append(dict(target=f"redesign with the SA penalty (SA calls budgeted) − {label}, "
+                                        f"{metric.replace('_', ' ')} (paired over seeds)", value=verdict(m, lo, hi), met=None))
+    rows += _ope_rows(ope_redesign)
     if sweep is not None:
         for name, label in (("label_share_valid", "label-1 share among valid connected samples (Clopper–Pearson 95 % CI)"),
                             ("validity", "validity (Clopper–Pearson 95 % CI)"),
@@ -183,6 +233,26 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
             rows.append(dict(target="guidance sweep: plausibility of the samples by chapter 4's checks — deviation from "
                                     "the issue", value="not run", met=None))
     return rows
+
+
+def _ope_rows(res: dict | None) -> list[dict]:
+    """Target rows of the off-policy evaluation of the redesign (issue: "evaluate the fix with an off-policy
+    estimator"); ``met``: DR's interval from one log contains the exact value and its paired difference
+    redesign − hacked has the sign of the exact one, with an interval excluding 0."""
+    target = ("off-policy evaluation of the redesign (issue: evaluate the fix with an off-policy estimator): the redesign "
+              "as a softmax selection policy over the library, from one log of uniform screening with true scores")
+    if res is None:
+        return [dict(target=target, value="not run", met=None)]
+    one = res["one"]
+    dr = one.loc["DR"]
+    exact_diff = res["V_redesign"] - res["V_hacked"]
+    value = "; ".join(f"{e} {r.estimate:.3f} [{r.lo:.3f}, {r.hi:.3f}], redesign − hacked {verdict(r.difference, r.difference_lo, r.difference_hi)}"
+                      for e, r in one.iterrows())
+    m, lo, hi = res["on_policy"]
+    value += (f"; exact V(redesign) {res['V_redesign']:.3f}, V(hacked) {res['V_hacked']:.3f}; on-policy ({res['true_calls']} "
+              f"draws) {m:.3f} [{lo:.3f}, {hi:.3f}]; {res['true_calls']} true calls, ESS {res['ess']:.1f}")
+    same_sign = (dr.difference_lo > 0 and exact_diff > 0) or (dr.difference_hi < 0 and exact_diff < 0)
+    return [dict(target=target, value=value, met=bool(dr.lo <= res["V_redesign"] <= dr.hi and same_sign))]
 
 
 # ------------------------------------------------------------------------------------ benchmark
@@ -232,14 +302,28 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
         model, info = guidance_module.train_conditional_model(ch04, data, gcfg, progress=False)
         print(f"conditional EGNN: {'loaded from cache' if info['cached'] else 'trained'} ({info['steps']} steps)")
         sweep = guidance_module.guidance_sweep(ch04, ch06, model, data, gcfg)
-        sampled = guidance_module.sampling_baseline(ch04, ch06, model, data, cfg.budget, seeds_, cfg.sampling_chunk, gcfg,
+        sb = cfg.sampler_budget
+        sampled = guidance_module.sampling_baseline(ch04, ch06, model, data, sb, seeds_, cfg.sampling_chunk, gcfg,
                                                     max_draws=cfg.sampling_max_draws)
         w_star = guidance_module.choose_scale(sweep)
         guided = dict(w=w_star, sampled=guidance_module.sampling_baseline(
-            ch04, ch06, model, data, cfg.budget, seeds_, cfg.sampling_chunk, gcfg, w=w_star, max_draws=cfg.sampling_max_draws))
-        joint = with_samplers(study["table"], sampled, guided["sampled"])
-        print(study_summary(joint[joint.proxy != "redesigned"]).to_string(index=False))
-    rows = target_rows(ope, study["table"], sweep, cfg.budget, sampled, late=late, guided=guided, fresh=fresh)
+            ch04, ch06, model, data, sb, seeds_, cfg.sampling_chunk, gcfg, w=w_star, max_draws=cfg.sampling_max_draws))
+        from .diffusion import train_molecule_model
+
+        model4, info4 = train_molecule_model(ch04, data, progress=False, implementation=implementation)
+        print(f"chapter 4's model: {'loaded from cache' if info4['cached'] else 'trained'} ({info4['steps']} steps)")
+        ch4 = guidance_module.sampling_baseline(ch04, ch06, None, data, sb, seeds_, cfg.sampling_chunk, gcfg,
+                                                method=guidance_module.CHAPTER4_METHOD, max_draws=cfg.sampling_max_draws,
+                                                draw=guidance_module.chapter4_draw(ch04, model4, data))
+        short = at_budget(study["runs"], sb)
+        joint = with_samplers(short, sampled, guided["sampled"], ch4)
+        print(study_summary(joint).to_string(index=False))
+    red = study["table"][study["table"].proxy == "redesigned"]
+    ope_red = redesign_ope(ch06, library(), float(red.slope.mean()), str(red.feature.mode().iloc[0]), cfg.ope_temperature,
+                           cfg.ope_rounds, cfg.ope_logs, cfg.n_boot) if len(red) and red.slope.notna().any() else None
+    rows = target_rows(ope, study["table"], sweep, cfg.budget, sampled, late=late, guided=guided, fresh=fresh,
+                       short=short if guidance else None, ch4=ch4 if guidance else None, sampler_budget=cfg.sampler_budget,
+                       ope_redesign=ope_red)
     with pd.option_context("display.width", 250, "display.max_colwidth", None):
         print(pd.DataFrame(rows).to_string(index=False))
     print("model choices: the GA settings are fixed in SETTINGS (set during development on the bug-free proxy's top-10, "

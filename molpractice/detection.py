@@ -159,14 +159,14 @@ def rate_table(studies: dict) -> pd.DataFrame:
         for rule in ("batch_alarm", "top10_alarm"):
             k, n, lo, hi = d.attrs[rule]
             rows.append(dict(runs=label, seeds=f"{d.seed.min()}-{d.seed.max()}", rule=rule.replace("_", " "),
-                             fired=f"{k}/{n}", rate_lo=round(lo, 2), rate_hi=round(hi, 2)))
+                             fired=f"{k} of {n}", rate_lo=round(lo, 2), rate_hi=round(hi, 2)))
     return pd.DataFrame(rows).set_index(["runs", "rule"])
 
 
 def rate_text(study: pd.DataFrame, rules=("batch_alarm", "top10_alarm")) -> str:
-    """``"batch alarm 0/10 [0.00, 0.31], top-10 alarm 1/10 [0.00, 0.45]"``: each rule's runs fired out of the
+    """``"batch alarm 0 of 10 [0.00, 0.31], top-10 alarm 1 of 10 [0.00, 0.45]"``: each rule's runs fired out of the
     runs, with its Clopper–Pearson 95 % interval (``study.attrs`` of :func:`detection_study`)."""
     names = {"batch_alarm": "batch alarm", "top10_alarm": "top-10 alarm"}
-    return ", ".join(f"{names.get(r, r)} {study.attrs[r][0]}/{study.attrs[r][1]} [{study.attrs[r][2]:.2f}, "
+    return ", ".join(f"{names.get(r, r)} {study.attrs[r][0]} of {study.attrs[r][1]} [{study.attrs[r][2]:.2f}, "
                      f"{study.attrs[r][3]:.2f}]" for r in rules)
 

@@ -375,8 +375,32 @@ def draw_seed(seed: int, chunk: int) -> int:
     return 10_000 + int(seed) + 100_000 * int(chunk)
 
 
+CHAPTER4_METHOD = "chapter 4's model (DDIM-50)"  # chapter 4's own unconditional EGNN, with its fast sampler
+
+
+def chapter4_draw(ch04, model, data, steps: int = 50, cfg4=None):
+    """A ``draw(n, seed) -> samples`` function for :func:`sampling_baseline`: ``n`` molecules from chapter 4's own
+    model (``model``: :func:`molpractice.diffusion.train_molecule_model`) with chapter 4's DDIM sampler of ``steps``
+    steps (its fast sampler: DDIM-50), sizes from the training histogram, chapter 4's position clip and type scale
+    (``cfg4``: chapter 4's settings, default the current mode's)."""
+    from .diffusion import SETTINGS as CH4_SETTINGS, sample_molecules
+
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    cfg4 = cfg4 or CH4_SETTINGS.current()
+    alpha_bar = ch04.cosine_alpha_bar(cfg4.T, dtype=torch.float32)
+    clip = position_clip(data)
+
+    def draw(n: int, seed: int):
+        samples, _ = sample_molecules(ch04, model, draw_sizes(data, n, seed=seed), alpha_bar, "ddim", steps,
+                                      cfg4.type_scale, clip, seed=seed)
+        return samples
+    return draw
+
+
 def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, cfg=None, w: float = -1.0,
-                      label: int = 1, method: str | None = None, max_draws: int | None = None) -> "pd.DataFrame":
+                      label: int = 1, method: str | None = None, max_draws: int | None = None,
+                      draw=None) -> "pd.DataFrame":
     """Sampling from the label-dropout EGNN as an optimiser under a call budget: unguided (the default,
     w = −1: the stand-in for the issue's "random sampling from chapter 4's model") or, with ``w`` ≥ 0 and
     ``label``, classifier-free guidance as an optimiser.
@@ -390,6 +414,9 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
     the budget is spent, or after ``max_draws`` draws (default ``20 · budget``) — ``budget_spent`` says which; only a
     run that stopped at the cap has an AUC padded with its last top-10 value (:func:`~molpractice.oracles.top_k_auc`).
     The 10 best by that proxy are "shipped". Invalid or fragmented samples cost no call.
+
+    ``draw(n, seed) -> samples`` replaces the label-dropout EGNN by another sampler (e.g. :func:`chapter4_draw`:
+    chapter 4's own model; ``model``, ``ch06``, ``w`` and ``label`` are then unused and ``method`` is required).
 
     Returns one row per (proxy, seed) with the optimisation study's columns (``proxy`` "buggy"/"bug-free",
     ``method`` (default :data:`SAMPLING_METHOD` for w = −1, else ``"CFG sampling (w=…)"``), ``seed``,
@@ -406,8 +433,14 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
     if int(budget) < 10 or int(chunk) < 1 or (max_draws is not None and int(max_draws) < 1):
         raise ValueError(f"need budget >= 10, chunk >= 1 and max_draws >= 1 (or None), got budget={budget}, "
                          f"chunk={chunk}, max_draws={max_draws}")
+    if draw is not None and not method:
+        raise ValueError("method must name the sampler when draw is given")
     cfg = cfg or SETTINGS.current()
     method = method or (SAMPLING_METHOD if float(w) == -1.0 else f"CFG sampling (w={float(w):g})")
+    own = draw is None
+    if own:
+        def draw(n, seed_):
+            return sample_guided(ch04, ch06, model, data, float(w), n, label=label, cfg=cfg, seed=seed_)
     max_draws = 20 * int(budget) if max_draws is None else int(max_draws)
     train_smiles = [d["smiles"] for d in data]
     rows = []
@@ -419,7 +452,7 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
         k = 0
         while found[False].remaining > 0 and made < max_draws:
             n = min(int(chunk), max_draws - made)
-            samples = sample_guided(ch04, ch06, model, data, float(w), n, label=label, cfg=cfg, seed=draw_seed(seed, k))
+            samples = draw(n, draw_seed(seed, k))
             n_label1 += sum(label_of(z) for z, _ in samples)
             for i, s in enumerate(metrics(ch04, samples, train_smiles)["smiles"]):
                 if s is None or "." in s:
@@ -432,7 +465,7 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
                     to_budget = float(made + i + 1)
             made += n
             k += 1
-        common = dict(method=method, seed=int(seed), w=float(w), label1=n_label1, samples=made, valid_connected=n_valid,
+        common = dict(method=method, seed=int(seed), w=float(w) if own else float("nan"), label1=n_label1, samples=made, valid_connected=n_valid,
                       draws_to_budget=to_budget, budget_spent=bool(found[False].remaining == 0))
         for proxy, bug in (("buggy", True), ("bug-free", False)):
             oracle = found[bug]
@@ -464,7 +497,7 @@ def sampler_summary(sampled, budget: int, proxy: str = "bug-free") -> str:
     lo, hi = clopper_pearson(k, n)
     draws = s.draws_to_budget.dropna()
     after = f", after {int(draws.min())}–{int(draws.max())} draws" if len(draws) else ""
-    return (f"{budget} proxy calls spent in {int(s.budget_spent.sum())}/{len(s)} seeds{after}; label 1 in {k}/{n} draws = "
+    return (f"{budget} proxy calls spent in {int(s.budget_spent.sum())} of {len(s)} seeds{after}; label 1 in {k} of {n} draws = "
             f"{k / n:.3f} [{lo:.3f}, {hi:.3f}] (Clopper–Pearson)")
 
 

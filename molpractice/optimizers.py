@@ -43,11 +43,13 @@ METHODS = ("random screening", "random proposals", "graph GA")
 
 SETTINGS = RunSettings(
     full=dict(budget=1000, n_init=100, population=30, offspring=50, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
-              library_audit=40, seeds=5, first_seed=5, false_alarm_runs=10, bug_onset_share=0.4, sampling_chunk=125, sampling_max_draws=4000, n_logs=2000, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
-              violation_sizes=(100, 1000, 10000), violation_logs=300, n_boot=2000),
+              library_audit=40, seeds=5, first_seed=5, false_alarm_runs=10, bug_onset_share=0.2, sampler_budget=300, sampling_chunk=125, sampling_max_draws=4000, n_logs=2000, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
+              violation_sizes=(100, 1000, 10000), violation_logs=300, n_boot=2000,
+              sa_max=4.0, sa_weight=0.1, ope_temperature=0.05, ope_rounds=300, ope_logs=500),
     fast=dict(budget=150, n_init=40, population=20, offspring=25, mutation_rate=0.7, selection_temperature=0.02, audit_per_batch=8,
-              library_audit=24, seeds=2, first_seed=5, false_alarm_runs=2, bug_onset_share=0.4, sampling_chunk=12, sampling_max_draws=36, n_logs=300, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
-              violation_sizes=(100, 1000), violation_logs=100, n_boot=500),
+              library_audit=24, seeds=2, first_seed=5, false_alarm_runs=2, bug_onset_share=0.2, sampler_budget=20, sampling_chunk=12, sampling_max_draws=36, n_logs=300, n_rounds=200, clips=(2.0, 5.0, 10.0, 20.0),
+              violation_sizes=(100, 1000), violation_logs=100, n_boot=500,
+              sa_max=4.0, sa_weight=0.1, ope_temperature=0.05, ope_rounds=100, ope_logs=50),
     doc=dict(budget="proxy calls per optimisation run (new molecules)", n_init="random library molecules "
              "scored to seed the GA", population="GA population size", offspring="children per GA generation "
              "(one batch)", selection_temperature="softmax temperature of parent selection (score units)",
@@ -63,7 +65,14 @@ SETTINGS = RunSettings(
              "(a sampler stopped here has not spent its budget; the notebook prints whether any did)",
              n_logs="simulated logs in the off-policy study", n_rounds="rounds per simulated log",
              clips="weight clip levels of clipped IPS", violation_sizes="log sizes of the support-violation study",
-             violation_logs="logs per size in the support-violation study", n_boot="bootstrap resamples"),
+             violation_logs="logs per size in the support-violation study", n_boot="bootstrap resamples",
+             sampler_budget="proxy calls of the comparison with the diffusion samplers (chapter 4's model, the w = −1 "
+             "sampler, CFG): each sampler draws until it has spent them; the optimisers' runs are cut at the same call",
+             sa_max="redesign with SA: synthetic accessibility above this is penalised",
+             sa_weight="redesign with SA: penalty per SA unit above sa_max (score units)",
+             ope_temperature="off-policy check of the redesign: softmax temperature of the selection policies",
+             ope_rounds="off-policy check of the redesign: uniformly logged library molecules per log (true calls)",
+             ope_logs="off-policy check of the redesign: simulated logs for bias and spread"),
 )
 
 _ELEMENTS = ("C", "C", "C", "N", "O", "F", "S", "Cl", "Br")  # Jensen's choices, carbon-weighted

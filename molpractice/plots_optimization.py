@@ -7,7 +7,7 @@ import numpy as np
 from . import oracles
 
 _COLOURS = {"graph GA": "tab:red", "random proposals": "tab:blue", "random screening": "tab:gray"}
-_STYLES = {"buggy": "-", "bug-free": "--", "redesigned": ":"}
+_STYLES = {"buggy": "-", "bug-free": "--", "redesigned": ":", "redesigned + SA": "-."}
 
 
 def plot_estimator_distributions(estimates, true_value, columns=("IPS", "SNIPS", "DR", "IPS clip 10"), ax=None):
@@ -67,7 +67,7 @@ def plot_top10_curves(runs, budget, score="proxy", ax=None):
             curve = top10_curve(r["history"], step=25, objective=objective, value="objective" if score == "proxy" else "true")
             x = np.arange(25, 25 * len(curve) + 1, 25)[:len(curve)]
         key = (r["proxy"], r["method"])
-        label = f"{r['method']}, {r['proxy']}" + (" (ranked by its corrected objective)" if r["proxy"] == "redesigned" else "")
+        label = f"{r['method']}, {r['proxy']}" + (" (ranked by its corrected objective)" if r["proxy"].startswith("redesigned") else "")
         ax.plot(x, curve, _STYLES[r["proxy"]], color=_COLOURS[r["method"]], lw=1.2, alpha=0.8,
                 label=label if key not in seen else None)
         seen.add(key)
@@ -118,7 +118,7 @@ def plot_audit_signals(runs, budget, axes=None):
         a = r["audit"]
         for ax, (col, title) in zip(axes, names):
             ax.plot(a["calls"], a[col], _STYLES[r["proxy"]], color={"buggy": "tab:red", "bug-free": "tab:green",
-                                                                     "redesigned": "tab:purple"}[r["proxy"]],
+                                                                     "redesigned": "tab:purple", "redesigned + SA": "tab:brown"}[r["proxy"]],
                     lw=1.1, label=r["proxy"] if r["proxy"] not in seen else None)
             ax.set(title=title, xlabel="proxy calls")
         seen.add(r["proxy"])

@@ -199,8 +199,8 @@ def test_sampling_baseline_draws_in_chunks_until_the_budget_is_spent(data, monke
     text = G.sampler_summary(out, 12)
     k = int(out.label1.iloc[0])
     lo, hi = P.clopper_pearson(k, 15)
-    assert text == f"12 proxy calls spent in 1/1 seeds, after 12–12 draws; label 1 in {k}/15 draws = {k / 15:.3f} [{lo:.3f}, {hi:.3f}] (Clopper–Pearson)"
-    assert G.sampler_summary(wide, 100).startswith("100 proxy calls spent in 0/1 seeds; label 1")
+    assert text == f"12 proxy calls spent in 1 of 1 seeds, after 12–12 draws; label 1 in {k} of 15 draws = {k / 15:.3f} [{lo:.3f}, {hi:.3f}] (Clopper–Pearson)"
+    assert G.sampler_summary(wide, 100).startswith("100 proxy calls spent in 0 of 1 seeds; label 1")
     with pytest.raises(ValueError, match="seed"):
         G.draw_seed(100_000, 0)
     assert G.draw_seed(7, 2) == 210_007
@@ -215,3 +215,36 @@ def test_data_top10_is_the_best_ten_of_the_data():
         scores = sorted((oracles.proxy_score(d["smiles"], bug=bug) for d in small), reverse=True)
         got = G.data_top10(small, bug)
         assert got["proxy_top10"] == pytest.approx(np.mean(scores[:10])) and got["n"] == 12
+
+
+def test_chapter4_model_trains_and_samples_under_the_budget(data, tmp_path, monkeypatch):
+    """The training path of chapter 4's model (tiny settings, no cache) and chapter4_draw through sampling_baseline."""
+    from molpractice import diffusion
+
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    cfg4 = types.SimpleNamespace(**{**vars(diffusion.SETTINGS.current("fast")), "hidden": 16, "layers": 1,
+                                    "train_steps": 4, "batch_size": 8})
+    model, info = diffusion.train_molecule_model(ch04, data, cfg4, progress=False, cache=False, implementation="solutions")
+    assert info["cached"] is False and info["steps"] == 4
+    draw = G.chapter4_draw(ch04, model, data, steps=3, cfg4=cfg4)
+    a, b = draw(4, 11), draw(4, 11)
+    assert len(a) == 4 and all(torch.equal(x[0], y[0]) and torch.allclose(x[1], y[1]) for x, y in zip(a, b))  # seeded
+    out = G.sampling_baseline(ch04, None, None, data, budget=10, seeds=[5], chunk=4, max_draws=8,
+                              method=G.CHAPTER4_METHOD, draw=draw)
+    assert (out.method == G.CHAPTER4_METHOD).all() and (out.samples == 8).all() and out.w.isna().all()
+    assert ((out.calls <= 10) & (out.calls <= out.valid_connected)).all()
+    with pytest.raises(ValueError, match="method"):
+        G.sampling_baseline(ch04, None, None, data, budget=10, seeds=[5], chunk=4, draw=draw)
+    with pytest.raises(ValueError, match="steps"):
+        G.chapter4_draw(ch04, model, data, steps=0, cfg4=cfg4)
+
+
+def test_sampling_baseline_with_a_draw_function_uses_its_seeds(data):
+    seen = []
+
+    def draw(n, seed):
+        seen.append((n, seed))
+        return [(d["z"], d["pos"]) for d in data[:n]]
+
+    out = G.sampling_baseline(ch04, None, None, data, budget=10, seeds=[7], chunk=12, method="fake", draw=draw)
+    assert seen == [(12, G.draw_seed(7, 0))] and (out.calls == 10).all() and out.budget_spent.all()

@@ -154,7 +154,7 @@ def test_study_summary_intervals():
                               true_top10=[1.0] * 3, auc_top10=[0.5] * 3, halogens_top10=[0.0] * 3,
                               sa_top10=[2.0] * 3, alarm_at=[None, 100.0, None]))
     row = C.study_summary(table).iloc[0]
-    assert row["alarms"] == "1/3" and row["first_alarm"] == 100.0
+    assert row["alarms"] == "1 of 3" and row["first_alarm"] == 100.0
     assert row["proxy_top10"].startswith("2.000 [")
     m, lo, hi = C.mean_interval([1.0, 2.0, 3.0])
     assert m == 2.0 and lo == pytest.approx(2 - 4.303 / np.sqrt(3), abs=1e-3)
@@ -237,12 +237,12 @@ def test_target_rows_read_the_studies():
     alarm = next(v for k, v in out.items() if k.startswith("batch alarm before half the budget"))
     assert alarm["met"] is None and alarm["value"].startswith("vacuous") and "[200, 200, 200]" in alarm["value"]
     quiet = out["detector silent in the bug-free GA run (both rules)"]
-    assert quiet["met"] is True and "0/3 runs fired" in quiet["value"] and "fresh" not in quiet["value"]
+    assert quiet["met"] is True and "0 of 3 runs fired" in quiet["value"] and "fresh" not in quiet["value"]
     fresh = pd.DataFrame(dict(seed=[7, 8]))
     fresh.attrs = {"batch_alarm": (0, 10, 0.0, 0.31), "top10_alarm": (1, 10, 0.0, 0.45)}
     quiet = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, fresh=fresh)}[
         "detector silent in the bug-free GA run (both rules)"]
-    assert "batch alarm 0/10 [0.00, 0.31]" in quiet["value"] and "top-10 alarm 1/10 [0.00, 0.45]" in quiet["value"]
+    assert "batch alarm 0 of 10 [0.00, 0.31]" in quiet["value"] and "top-10 alarm 1 of 10 [0.00, 0.45]" in quiet["value"]
     assert quiet["met"] is False  # one fresh false alarm
     assert out["redesign (hacked run continued after its alarm) − hacked GA, true top10 (paired over seeds)"]["met"] is True
     row = next(v for k, v in out.items() if k.startswith("bug-free proxy: GA − random proposals, proxy top-10"))
@@ -259,7 +259,7 @@ def test_target_rows_read_the_studies():
     out = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, sampled=plain, late=late,
                                                  guided=dict(w=2.0, sampled=cfg_s))}
     spent = next(v for k, v in out.items() if k.startswith("the samplers draw until"))
-    assert spent["met"] is True and "3/3 seeds spent all 1000 calls (draws needed 1300–1320)" in spent["value"]
+    assert spent["met"] is True and "3 of 3 seeds spent all 1000 calls (draws needed 1300–1320)" in spent["value"]
     gain = next(v for k, v in out.items() if k.startswith("bug-free proxy, 1000 calls each: best optimiser (graph GA")
                 and "proxy top-10 (issue" in k)
     assert gain["value"].startswith("+0.300") and gain["met"] is None  # mean(0.60, 0.61, 0.62) - mean(0.30, 0.32, 0.31)
@@ -284,11 +284,16 @@ def test_target_rows_read_the_studies():
     assert share["value"].startswith(f"+{850 / 1500:.3f}")
     assert not any("NOT equal calls" in k for k in out)
     assert not any(k.startswith("classifier-free guidance under the same call budget") for k in out)
-    half = next(v for k, v in out.items() if "any alarm before half the budget" in k)
-    assert half["value"].startswith("2/2 seeds (batch 1/2, top-10 1/2)") and "476–479" in half["value"]
-    assert "cannot test" in next(k for k in out if "any alarm before half" in k) and half["met"] is None
+    half = next(v for k, v in out.items() if "an alarm before half the budget" in k)
+    assert half["value"].startswith("alarm before call 500 in 2 of 2 runs [0.16, 1.00]") and "476–479" in half["value"]
+    assert "batch 1 of 2, top-10 1 of 2" in half["value"]
+    assert "NOT a non-trivial test" not in next(k for k in out if "an alarm before half" in k) and half["met"] is True
+    trivial = late.assign(earliest_possible=[476.0, 520.0], alarm_at=[550.0, 600.0])
+    out_t = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, late=trivial)}
+    key = next(k for k in out_t if "an alarm before half the budget" in k)
+    assert "NOT a non-trivial test" in key and out_t[key]["met"] is None and "in 1 of 2 runs" in out_t[key]["value"]
     late_rows = [v for k, v in out.items() if "alarm delay" in k]
-    assert len(late_rows) == 2 and "fired in 2/2; delays [150, 79]" in late_rows[0]["value"]
+    assert len(late_rows) == 2 and "fired in 2 of 2; delays [150, 79]" in late_rows[0]["value"]
     assert "earliest possible [76, 79]" in late_rows[0]["value"]
     capped = _sampler_rows(G_SAMPLING, [0.30, 0.32, 0.31], [0.30, 0.31, 0.29], spent=False)
     out = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, sampled=capped)}
@@ -351,7 +356,7 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "detector silent in the bug-free GA run" in out and "not meaningful" in out and "fresh seeds" in out
     saved = json.loads((tmp_path / "b.json").read_text())
-    assert saved["chapter"] == "ch06" and len(saved["optimisation"]) == 2 * 7 and report["results"]
+    assert saved["chapter"] == "ch06" and len(saved["optimisation"]) == 2 * 8 and report["results"]
     assert {r["seed"] for r in saved["optimisation"]} == {5, 6}  # fresh seeds, not the tuning seeds 0-1
 
 
@@ -432,7 +437,7 @@ def test_late_onset_lines_drift_verdicts_and_rate_table():
                              fired_before_onset=[False, False], batch_delay=[150.0, np.nan], top10_delay=[100.0, 200.0],
                              earliest_possible=[500.0, 479.0], true_top10=[0.4, 0.45], halogens_top10=[3.0, 2.0]))
     lines = C.late_onset_lines(late, table)
-    assert lines[0].startswith("late onset (bug on after 400 of 1000 calls), batch alarm: fired in 1/2 runs, before the onset in 0")
+    assert lines[0].startswith("late onset (bug on after 400 of 1000 calls), batch alarm: fired in 1 of 2 runs, before the onset in 0")
     assert "delay in calls per seed [150, None] (earliest possible [100, 79])" in lines[0]
     assert "[100, 200]" in lines[1]
     assert lines[2].startswith("late-onset − bug-free GA, true_top10 (paired over seeds): -0.125")  # paired by seed, not row
@@ -445,5 +450,5 @@ def test_late_onset_lines_drift_verdicts_and_rate_table():
     d = pd.DataFrame(dict(seed=[3, 4]))
     d.attrs = {"batch_alarm": (0, 2, 0.0, 0.84), "top10_alarm": (2, 2, 0.16, 1.0)}
     rates = D.rate_table({"x": d})
-    assert rates.loc[("x", "top10 alarm"), "fired"] == "2/2" and rates.loc[("x", "batch alarm"), "rate_hi"] == 0.84
+    assert rates.loc[("x", "top10 alarm"), "fired"] == "2 of 2" and rates.loc[("x", "batch alarm"), "rate_hi"] == 0.84
     assert rates.loc[("x", "batch alarm"), "seeds"] == "3-4"

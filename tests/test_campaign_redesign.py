@@ -1,0 +1,118 @@
+"""Chapter 6: the redesign with the SA penalty, runs cut at a smaller budget, and their targets rows."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from molpractice import campaign as C
+from molpractice import oracles
+from molpractice import optimizers as opt
+
+
+def _cfg(**kw):
+    return types.SimpleNamespace(**{**vars(opt.SETTINGS.current("full")), **kw})
+
+
+def test_sa_penalty_counts_its_calls_and_rejects_bad_input():
+    sa = oracles.BudgetedOracle(oracles.sa_score, 5, "SA")
+    pen = C.sa_penalty(sa, sa_max=1.0, weight=0.5)
+    value = pen("CCO")
+    assert value == pytest.approx(0.5 * max(0.0, oracles.sa_score("CCO") - 1.0)) and sa.calls == 1
+    pen("CCO")
+    assert sa.calls == 1  # repeats are free
+    assert C.sa_penalty(sa, sa_max=10.0, weight=0.5)("CCO") == 0.0
+    with pytest.raises(ValueError, match="weight"):
+        C.sa_penalty(sa, 4.0, -1.0)
+    with pytest.raises(ValueError, match="sa_max"):
+        C.sa_penalty(sa, float("nan"), 0.1)
+
+
+def test_redesign_with_sa_continues_the_hacked_run_and_budgets_sa():
+    lib = opt.library()
+    cfg = _cfg(budget=300, population=30, offspring=50, n_init=100, library_audit=40, sa_max=3.0, sa_weight=0.2)
+    buggy = lambda s: oracles.proxy_score(s, bug=True)  # noqa: E731
+    red = C.run_once("graph GA", buggy, lib, cfg, seed=0, redesign=True)
+    red_sa = C.run_once("graph GA", buggy, lib, cfg, seed=0, redesign=True, sa=True)
+    n = red_sa["switched_at"]
+    assert n == red["switched_at"] and red_sa["history"][:n] == red["history"][:n]
+    assert red["sa_calls"] == 0 and 0 < red_sa["sa_calls"] <= cfg.budget
+    assert red_sa["sa_calls"] == len({s for s, _ in red_sa["history"]})  # every scored molecule's SA, once
+    shipped = red_sa["top10"]
+    assert red_sa["sa_top10"] == pytest.approx(np.mean([oracles.sa_score(s) for s in shipped]))
+    assert red_sa["sa_top10"] <= red["sa_top10"] + 1e-9 or red_sa["true_top10"] != red["true_top10"]
+    with pytest.raises(ValueError, match="sa=True needs redesign"):
+        C.run_once("graph GA", buggy, lib, cfg, seed=0, sa=True)
+
+
+def _runs():
+    hist = [(f"C{'C' * i}O", 0.01 * i) for i in range(40)]
+    return [dict(proxy="bug-free", method="graph GA", seed=5, history=hist),
+            dict(proxy="redesigned", method="graph GA", seed=5, history=hist)]
+
+
+def test_at_budget_cuts_each_run_at_its_first_calls():
+    out = C.at_budget(_runs(), 20)
+    assert len(out) == 1 and out.iloc[0].calls == 20  # only the listed proxies
+    top = [f"C{'C' * i}O" for i in range(10, 20)]
+    assert out.iloc[0].proxy_top10 == pytest.approx(np.mean([0.01 * i for i in range(10, 20)]))
+    assert out.iloc[0].true_top10 == pytest.approx(np.mean([oracles.true_score(s) for s in top]))
+    assert out.iloc[0].auc_top10 == pytest.approx(oracles.top_k_auc([0.01 * i for i in range(20)], 20))
+    with pytest.raises(ValueError, match="budget"):
+        C.at_budget(_runs(), 5)
+    with pytest.raises(ValueError, match="exceeds"):
+        C.at_budget(_runs(), 50)
+
+
+def _ch4_rows(proxy_top10, true_top10, spent=True, method="chapter 4's model (DDIM-50)"):
+    rows = []
+    for i, seed in enumerate((0, 1, 2)):
+        for proxy in ("bug-free", "buggy"):
+            rows.append(dict(proxy=proxy, method=method, seed=seed, proxy_top10=proxy_top10[i], true_top10=true_top10[i],
+                             auc_top10=proxy_top10[i] - 0.05, calls=300 if spent else 200, samples=400, label1=50,
+                             draws_to_budget=380.0 + i if spent else np.nan, budget_spent=spent,
+                             halogens_top10=0.0, sa_top10=3.0))
+    return pd.DataFrame(rows)
+
+
+def _table():
+    rows = []
+    for seed in range(3):
+        for proxy, method, p, t in (("bug-free", "graph GA", 0.6, 0.5), ("bug-free", "random screening", 0.55, 0.5),
+                                    ("buggy", "graph GA", 1.2, 0.1), ("buggy", "random screening", 0.8, 0.4),
+                                    ("redesigned", "graph GA", 0.6, 0.45), ("redesigned + SA", "graph GA", 0.58, 0.47)):
+            rows.append(dict(proxy=proxy, method=method, seed=seed, proxy_top10=p + 0.01 * seed, true_top10=t + 0.02 * seed,
+                             auc_top10=p, alarm_at=None, top_alarm_at=None, calls=300,
+                             halogens_top10=5.0 if proxy == "buggy" else 0.5, sa_top10=3.0 - 0.1 * seed))
+    return pd.DataFrame(rows)
+
+
+def test_chapter4_and_sa_rows_of_the_targets_table():
+    from molpractice import campaign_report as R
+    from molpractice import offpolicy
+    from solutions import ch06_oracle_optimization as ch
+
+    ope = offpolicy.estimator_study(ch, n_logs=100, n_rounds=100)
+    table = _table()
+    ch4 = _ch4_rows([0.30, 0.32, 0.31], [0.30, 0.31, 0.29])
+    out = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, short=table, ch4=ch4, sampler_budget=300)}
+    gain = next(v for k, v in out.items() if k.startswith("bug-free proxy, 300 calls each: best optimiser (graph GA) − "
+                                                          "chapter 4's model") and "proxy top-10" in k)
+    assert gain["value"].startswith("+0.300") and gain["met"] is True
+    survives = next(v for k, v in out.items() if k.startswith("bug-free proxy, 300 calls each") and "chapter 4" in k
+                    and "survive" in k)
+    assert survives["value"].startswith("+0.220") and survives["met"] is None  # mean 0.52 − mean 0.30
+    spent = next(v for k, v in out.items() if k.startswith("chapter 4's model (DDIM-50) draws until"))
+    assert spent["met"] is True and "3 of 3 seeds spent all 300 calls" in spent["value"]
+    assert not any("deviation from the issue: chapter 4" in k for k in out)
+    sa = next(v for k, v in out.items() if k.startswith("redesign with the SA penalty") and "hacked GA, true top10" in k)
+    assert sa["value"].startswith("+0.370")  # 0.47 − 0.10
+    sa2 = next(v for k, v in out.items() if "redesign without SA, sa top10" in k)
+    assert sa2["value"].startswith("+0.000")
+    capped = _ch4_rows([0.30, 0.32, 0.31], [0.30, 0.31, 0.29], spent=False)
+    out = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, short=table, ch4=capped, sampler_budget=300)}
+    gain = next(v for k, v in out.items() if "chapter 4's model" in k and "proxy top-10" in k and k.startswith("bug-free"))
+    assert gain["met"] is False  # not at equal calls
+    assert next(v for k, v in out.items() if "evaluate the fix" in k)["value"] == "not run"

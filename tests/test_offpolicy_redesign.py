@@ -1,0 +1,83 @@
+"""The off-policy check of the chapter-6 redesign (molpractice.offpolicy_redesign)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from molpractice import offpolicy_redesign as OR
+from molpractice import oracles
+from solutions import ch06_oracle_optimization as ch06
+
+LIB = ["CCO", "CCCl", "ClCCCl", "c1ccccc1", "Clc1ccccc1Cl", "CC(=O)N(C)C", "Cc1ccc(C)cc1", "CCN(CC)CC",
+       "BrCCBr", "OCC(O)CO", "c1ccncc1", "FC(F)(F)c1ccccc1"]
+
+
+def test_softmax_policy_and_bad_input():
+    p = OR.softmax_policy([0.0, 1.0, 2.0], 1.0)
+    assert p.sum() == pytest.approx(1.0) and np.all(np.diff(p) > 0)
+    assert OR.softmax_policy([5.0, 5.0], 0.01) == pytest.approx([0.5, 0.5])
+    with pytest.raises(ValueError, match="temperature"):
+        OR.softmax_policy([1.0, 2.0], 0.0)
+    with pytest.raises(ValueError, match="scores"):
+        OR.softmax_policy([1.0, np.nan], 1.0)
+    with pytest.raises(ValueError, match="scores"):
+        OR.softmax_policy([], 1.0)
+
+
+def test_library_policies_exact_values():
+    pol = OR.library_policies(LIB, slope=oracles.HALOGEN_BONUS, temperature=0.05)
+    true = np.array([oracles.true_score(s) for s in LIB])
+    assert pol["V_uniform"] == pytest.approx(true.mean())
+    assert pol["V_redesign"] == pytest.approx(float(pol["redesign"] @ true))
+    halo = np.array([oracles.halogen_count(oracles.mol_from_smiles(s)) for s in LIB])
+    assert pol["corrected"] == pytest.approx(pol["proxy"] - oracles.HALOGEN_BONUS * halo)
+    assert pol["corrected"] == pytest.approx([oracles.proxy_score(s, bug=False) for s in LIB])  # the bug removed exactly
+    with pytest.raises(ValueError, match="feature"):
+        OR.library_policies(LIB, 0.06, feature="colour")
+    with pytest.raises(ValueError, match="slope"):
+        OR.library_policies(LIB, float("nan"))
+    with pytest.raises(ValueError, match="lib"):
+        OR.library_policies(LIB[:1], 0.06)
+
+
+def test_estimate_matches_the_chapter_estimators():
+    pol = OR.library_policies(LIB, 0.06, temperature=0.1)
+    idx = np.array([0, 3, 3, 7, 11])
+    e = OR.estimate(ch06, pol, idx)
+    w = pol["redesign"][idx] / pol["uniform"][idx]
+    assert e["IPS"] == pytest.approx(np.mean(w * pol["true"][idx]))
+    assert e["SNIPS"] == pytest.approx(np.sum(w * pol["true"][idx]) / w.sum())
+    dm = float(pol["redesign"] @ pol["corrected"])
+    assert e["DR"] == pytest.approx(np.mean(dm + w * (pol["true"][idx] - pol["corrected"][idx])))
+    assert e["ESS"] == pytest.approx(w.sum() ** 2 / (w ** 2).sum())
+
+
+def test_redesign_ope_is_unbiased_where_it_should_be_and_reports_intervals():
+    res = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=300, n_boot=200, seed=3)
+    assert set(res["one"].index) == set(OR.ESTIMATORS) and set(res["many"].index) == set(OR.ESTIMATORS)
+    for est in ("IPS", "DR"):  # unbiased by theory (uniform μ covers every molecule)
+        r = res["many"].loc[est]
+        assert r.bias_lo - 3 * r.sd / np.sqrt(300) < 0 < r.bias_hi + 3 * r.sd / np.sqrt(300)
+    one = res["one"]
+    assert (one.lo <= one.hi).all() and (one.difference_lo <= one.difference_hi).all()
+    m, lo, hi = res["on_policy"]
+    assert lo <= m <= hi and res["true_calls"] == 60 and res["n"] == len(LIB)
+    lines = OR.ope_lines(res)
+    assert lines[0].startswith(f"selection policies over the {len(LIB)} library molecules")
+    assert any(line.startswith("  DR: V̂(redesign)") and "paired bootstrap" in line for line in lines)
+    again = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=300, n_boot=200, seed=3)
+    pd.testing.assert_frame_equal(res["one"], again["one"])  # seeded
+    for name, kw in (("n_rounds", dict(n_rounds=5)), ("n_logs", dict(n_logs=1)), ("n_boot", dict(n_boot=2.5))):
+        with pytest.raises(ValueError, match=name):
+            OR.redesign_ope(ch06, LIB, 0.06, **kw)
+
+
+def test_ope_rows_of_the_targets_table():
+    from molpractice import campaign_report as R
+
+    res = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=20, n_boot=100, seed=3)
+    row = R._ope_rows(res)[0]
+    assert "evaluate the fix with an off-policy estimator" in row["target"] and "DR " in row["value"]
+    assert f"exact V(redesign) {res['V_redesign']:.3f}" in row["value"] and isinstance(row["met"], bool)
+    assert R._ope_rows(None)[0]["value"] == "not run" and R._ope_rows(None)[0]["met"] is None
