@@ -57,7 +57,11 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
     ``clip_sample=True, use_clipped_model_output=False``, though diffusers clamps x̂₀ element by element where this
     clips each row's norm) — the two terms of the update then disagree; that a state outside the data range then
     feeds itself step after step is a hypothesis the notebook does not print evidence for. The full-T DDPM
-    step uses x̂₀ and x_t only, so there the clip means the same either way.
+    step uses x̂₀ and x_t only, so there the clip means the same either way; on a subsequence, too, DDPM written as
+    the posterior q(x_t' | x_t, x̂₀) (Ho et al.; improved-diffusion's respaced ``p_sample``; diffusers'
+    ``DDPMScheduler``) uses no ε̂, and equals DDIM with η = 1 and ε̂ re-derived. So the ε̂-kept control with
+    ``method="ddpm"`` is DDPM *written as* DDIM η = 1 with ε̂ kept — not how DDPM is implemented anywhere — and
+    only the DDIM ε̂-kept run is a variant a library actually offers.
 
     Args:
         chapter: the chapter-4 module (``ddpm_step``, ``ddim_step``).
