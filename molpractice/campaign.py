@@ -250,13 +250,15 @@ NON_NEGATIVE = ("halogens_top10", "sa_top10")
 
 
 def study_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean [95 % t-interval over seeds] of each metric per (proxy, method), and how many runs alarmed. The
+    """Mean [95 % t-interval over seeds] of each metric per (proxy, method), and how many runs alarmed (when the table
+    has ``alarm_at``). The
     intervals of the non-negative metrics (:data:`NON_NEGATIVE`: halogen count, SA score) are clipped at 0."""
     rows = []
     for (proxy, method), g in table.groupby(["proxy", "method"], sort=False):
-        row = dict(proxy=proxy, method=method, seeds=len(g),
-                   alarms=f"{int(g['alarm_at'].notna().sum())} of {len(g)}",
-                   first_alarm=float(g["alarm_at"].min()) if g["alarm_at"].notna().any() else float("nan"))
+        row = dict(proxy=proxy, method=method, seeds=len(g))
+        if "alarm_at" in g:  # a table of runs cut at a smaller budget (at_budget) has no alarms
+            row["alarms"] = f"{int(g['alarm_at'].notna().sum())} of {len(g)}"
+            row["first_alarm"] = float(g["alarm_at"].min()) if g["alarm_at"].notna().any() else float("nan")
         if "top_alarm_at" in g:
             row["top10_alarms"] = f"{int(g['top_alarm_at'].notna().sum())} of {len(g)}"
         for col in ("proxy_top10", "true_top10", "auc_top10", "halogens_top10", "sa_top10"):
@@ -460,3 +462,31 @@ def at_budget(runs, budget: int, proxies=("bug-free", "buggy")) -> pd.DataFrame:
                          halogens_top10=float(np.mean([oracles.halogen_count(oracles.mol_from_smiles(s)) for s, _ in top])),
                          sa_top10=float(np.mean([oracles.sa_score(s) for s, _ in top]))))
     return pd.DataFrame(rows)
+
+
+def sa_redesign_lines(table: pd.DataFrame, cfg) -> list[str]:
+    """Text lines about the redesign with the SA penalty (``proxy`` "redesigned + SA" in the optimisation ``table``):
+    its settings (``cfg.sa_weight``, ``cfg.sa_max``), the SA calls each run used of ``cfg.budget``, and per metric
+    (true top-10, SA top-10, halogens) the paired differences with the hacked GA and with the redesign without SA."""
+    rsa = table[table.proxy == "redesigned + SA"]
+    if rsa.empty:
+        raise ValueError("table has no 'redesigned + SA' runs (optimisation_study(sa=True))")
+    out = [f"redesign + SA penalty ({cfg.sa_weight} per SA unit above {cfg.sa_max}; SA calls used "
+           f"{[int(x) for x in rsa.sa_calls]} of {cfg.budget} each):"]
+    for metric in ("true_top10", "sa_top10", "halogens_top10"):
+        a = verdict(*paired_difference(table, metric, "redesigned + SA", "graph GA", ("buggy", "graph GA")))
+        b = verdict(*paired_difference(table, metric, "redesigned + SA", "graph GA", ("redesigned", "graph GA")))
+        out.append(f"{metric:>14}: − hacked GA {a}; − redesign without SA {b}")
+    return out
+
+
+def screening_ceiling_text(lib, table: pd.DataFrame) -> str:
+    """The whole library's top 10 by the bug-free proxy (mean proxy and true score) next to random screening's top 10
+    on the bug-free proxy (means over the ``table``'s seeds): how close screening comes to the library's best."""
+    top = sorted(lib, key=lambda s: -oracles.proxy_score(s, bug=False))[:10]
+    scr = table[(table.proxy == "bug-free") & (table.method == "random screening")]
+    if scr.empty:
+        raise ValueError("table has no random screening run on the bug-free proxy")
+    return (f"whole library, its top 10 by the bug-free proxy: proxy {np.mean([oracles.proxy_score(s, bug=False) for s in top]):.3f}, "
+            f"true {np.mean([oracles.true_score(s) for s in top]):.3f}; random screening's top 10 on the bug-free proxy (mean "
+            f"over seeds): proxy {scr.proxy_top10.mean():.3f}, true {scr.true_top10.mean():.3f}")

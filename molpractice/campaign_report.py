@@ -116,21 +116,15 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
                  value=f"vacuous: the hack is present from the first batch, and the alarm came at the earliest batch the "
                        f"2-batch rule allows (calls {_calls_list(hacked.alarm_at)} of {budget})", met=None)]
     if late is not None and len(late):
-        from .detection import clopper_pearson
+        from .detection import before_half
 
-        half = budget / 2
-        batch, top = late.alarm_at < half, late.top_alarm_at < half
-        early = late.earliest_possible
-        k, n = int((batch | top).sum()), len(late)
-        lo, hi = clopper_pearson(k, n)
-        trivial = bool(early.max() >= half)
+        bh = before_half(late, budget)
+        trivial = bh["trivial"]
         rows.append(dict(target=f"late-onset hack (bug on after {int(late.onset.iloc[0])} of {budget} calls), GA: an alarm "
                                 f"before half the budget (issue: the detector fires before the budget is half spent)"
                                 + (" — NOT a non-trivial test: the earliest possible alarm lies at or after half the budget"
                                    if trivial else ""),
-                         value=f"alarm before call {budget // 2} in {k} of {n} runs [{lo:.2f}, {hi:.2f}] (Clopper–Pearson 95 %; "
-                               f"batch {int(batch.sum())} of {n}, top-10 {int(top.sum())} of {n}); earliest possible alarm at "
-                               f"calls {int(early.min())}–{int(early.max())}", met=None if trivial else bool(k == n)))
+                         value=bh["text"], met=None if trivial else bool(bh["k"] == bh["n"])))
         for rule, col in (("batch", "batch_delay"), ("top-10", "top10_delay")):
             fired = late[col].notna()
             rows.append(dict(target=f"late-onset hack (bug switched on after {int(late.onset.iloc[0])} of {budget} calls), "
@@ -308,13 +302,9 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
         w_star = guidance_module.choose_scale(sweep)
         guided = dict(w=w_star, sampled=guidance_module.sampling_baseline(
             ch04, ch06, model, data, sb, seeds_, cfg.sampling_chunk, gcfg, w=w_star, max_draws=cfg.sampling_max_draws))
-        from .diffusion import train_molecule_model
-
-        model4, info4 = train_molecule_model(ch04, data, progress=False, implementation=implementation)
+        ch4, info4 = guidance_module.chapter4_baseline(ch04, data, sb, seeds_, cfg.sampling_chunk, cfg.sampling_max_draws,
+                                                       implementation=implementation)
         print(f"chapter 4's model: {'loaded from cache' if info4['cached'] else 'trained'} ({info4['steps']} steps)")
-        ch4 = guidance_module.sampling_baseline(ch04, ch06, None, data, sb, seeds_, cfg.sampling_chunk, gcfg,
-                                                method=guidance_module.CHAPTER4_METHOD, max_draws=cfg.sampling_max_draws,
-                                                draw=guidance_module.chapter4_draw(ch04, model4, data))
         short = at_budget(study["runs"], sb)
         joint = with_samplers(short, sampled, guided["sampled"], ch4)
         print(study_summary(joint).to_string(index=False))

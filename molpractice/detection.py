@@ -170,3 +170,22 @@ def rate_text(study: pd.DataFrame, rules=("batch_alarm", "top10_alarm")) -> str:
     return ", ".join(f"{names.get(r, r)} {study.attrs[r][0]} of {study.attrs[r][1]} [{study.attrs[r][2]:.2f}, "
                      f"{study.attrs[r][3]:.2f}]" for r in rules)
 
+
+
+def before_half(late: pd.DataFrame, budget: int) -> dict:
+    """From :func:`molpractice.campaign.late_onset_study`: in how many runs either alarm fired before half the
+    ``budget`` (``k`` of ``n``, Clopper–Pearson 95 % ``lo``, ``hi``), whether that test is ``trivial`` (the earliest
+    possible alarm of some run lies at or after half the budget, so no rule of this kind could pass it) and a ``text``."""
+    if not isinstance(budget, (int, np.integer)) or budget < 2:
+        raise ValueError(f"budget must be an int >= 2, got {budget!r}")
+    if late is None or not len(late):
+        raise ValueError("late must hold at least one late-onset run")
+    half = budget / 2
+    batch, top = late.alarm_at < half, late.top_alarm_at < half
+    k, n = int((batch | top).sum()), len(late)
+    lo, hi = clopper_pearson(k, n)
+    early = late.earliest_possible
+    text = (f"alarm before call {budget // 2} in {k} of {n} runs [{lo:.2f}, {hi:.2f}] (Clopper–Pearson 95 %; batch "
+            f"{int(batch.sum())} of {n}, top-10 {int(top.sum())} of {n}); earliest possible alarm at calls "
+            f"{int(early.min())}–{int(early.max())}")
+    return dict(k=k, n=n, lo=lo, hi=hi, trivial=bool(early.max() >= half), text=text)

@@ -398,6 +398,22 @@ def chapter4_draw(ch04, model, data, steps: int = 50, cfg4=None):
     return draw
 
 
+def chapter4_baseline(ch04, data, budget: int, seeds, chunk: int, max_draws: int | None = None, steps: int = 50,
+                      cfg4=None, implementation: str | None = None):
+    """Random sampling from chapter 4's own model under a call budget: its EGNN from
+    :func:`molpractice.diffusion.train_molecule_model` (chapter 4's settings ``cfg4``, default the current mode's; loaded
+    from the cache when it holds these settings, else trained here) sampled with :func:`chapter4_draw` (DDIM-``steps``)
+    through :func:`sampling_baseline` (method :data:`CHAPTER4_METHOD`). Returns ``(table, info)``, ``info`` the
+    training record (``cached``, ``steps``, ``cpu_seconds`` of the run that trained it)."""
+    from .diffusion import train_molecule_model
+
+    model, info = train_molecule_model(ch04, data, cfg4, progress=False, implementation=implementation)
+    method = CHAPTER4_METHOD if steps == 50 else f"chapter 4's model (DDIM-{steps})"
+    table = sampling_baseline(ch04, None, None, data, budget, seeds, chunk, max_draws=max_draws, method=method,
+                              draw=chapter4_draw(ch04, model, data, steps, cfg4))
+    return table, info
+
+
 def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, cfg=None, w: float = -1.0,
                       label: int = 1, method: str | None = None, max_draws: int | None = None,
                       draw=None) -> "pd.DataFrame":
@@ -519,3 +535,19 @@ def data_top10(data, bug: bool) -> dict:
     scored = sorted(((oracles.proxy_score(d["smiles"], bug=bug), d["smiles"]) for d in data), reverse=True)[:10]
     return dict(proxy_top10=float(np.mean([v for v, _ in scored])),
                 true_top10=float(np.mean([oracles.true_score(s) for _, s in scored])), n=len(data))
+
+
+def heavy_atoms_text(samplers: dict, data, lib) -> str:
+    """Mean heavy atoms of each sampler's shipped top 10 on the bug-free proxy (``samplers``: name → a
+    :func:`sampling_baseline` table), of the ``data``'s training molecules and of the library ``lib``, and the
+    halogens per shipped molecule of each sampler on the buggy proxy."""
+    from . import oracles
+
+    if not samplers:
+        raise ValueError("samplers must name at least one sampling_baseline table")
+    parts = [f"{k} {t[t.proxy == 'bug-free'].heavy_atoms.mean():.1f}" for k, t in samplers.items()]
+    halo = [f"{k} {t[t.proxy == 'buggy'].halogens_top10.mean():.1f}" for k, t in samplers.items()]
+    return (f"heavy atoms of the shipped top 10: {', '.join(parts)}; training molecules "
+            f"{np.mean([len(d['z']) for d in data]):.1f}, library "
+            f"{np.mean([oracles.mol_from_smiles(s).GetNumHeavyAtoms() for s in lib]):.1f}; halogens per shipped molecule "
+            f"on the buggy proxy: {', '.join(halo)}")

@@ -116,3 +116,44 @@ def test_chapter4_and_sa_rows_of_the_targets_table():
     gain = next(v for k, v in out.items() if "chapter 4's model" in k and "proxy top-10" in k and k.startswith("bug-free"))
     assert gain["met"] is False  # not at equal calls
     assert next(v for k, v in out.items() if "evaluate the fix" in k)["value"] == "not run"
+
+
+def test_before_half_counts_runs_with_an_early_alarm():
+    from molpractice import detection as D
+
+    late = pd.DataFrame(dict(alarm_at=[280.0, np.nan, 700.0], top_alarm_at=[np.nan, 450.0, np.nan],
+                             earliest_possible=[280.0, 290.0, 300.0]))
+    bh = D.before_half(late, 1000)
+    lo, hi = D.clopper_pearson(2, 3)
+    assert (bh["k"], bh["n"], bh["trivial"]) == (2, 3, False) and (bh["lo"], bh["hi"]) == (lo, hi)
+    assert bh["text"].startswith(f"alarm before call 500 in 2 of 3 runs [{lo:.2f}, {hi:.2f}]")
+    assert "batch 1 of 3, top-10 1 of 3" in bh["text"] and "280–300" in bh["text"]
+    assert D.before_half(late.assign(earliest_possible=[280.0, 500.0, 300.0]), 1000)["trivial"] is True
+    with pytest.raises(ValueError, match="budget"):
+        D.before_half(late, 1.5)
+    with pytest.raises(ValueError, match="late"):
+        D.before_half(late.iloc[:0], 1000)
+
+
+def test_sa_redesign_lines_and_screening_ceiling_text():
+    table = _table().assign(sa_calls=250)
+    cfg = types.SimpleNamespace(sa_weight=0.1, sa_max=4.0, budget=300)
+    lines = C.sa_redesign_lines(table, cfg)
+    assert lines[0] == "redesign + SA penalty (0.1 per SA unit above 4.0; SA calls used [250, 250, 250] of 300 each):"
+    assert lines[1].strip().startswith("true_top10: − hacked GA +0.370") and len(lines) == 4
+    with pytest.raises(ValueError, match="redesigned \\+ SA"):
+        C.sa_redesign_lines(table[table.proxy != "redesigned + SA"], cfg)
+    lib = ["CCO", "CCCl", "c1ccccc1", "CC(=O)N(C)C", "Cc1ccc(C)cc1", "CCN(CC)CC", "OCC(O)CO", "c1ccncc1", "CCCCO",
+           "CCOC(C)=O", "CC(C)O"]
+    text = C.screening_ceiling_text(lib, table)
+    top = sorted(lib, key=lambda s: -oracles.proxy_score(s, bug=False))[:10]
+    assert text.startswith(f"whole library, its top 10 by the bug-free proxy: proxy "
+                           f"{np.mean([oracles.proxy_score(s, bug=False) for s in top]):.3f}")
+    assert text.endswith("proxy 0.560, true 0.520")
+    with pytest.raises(ValueError, match="random screening"):
+        C.screening_ceiling_text(lib, table[table.method != "random screening"])
+
+
+def test_study_summary_of_runs_cut_at_a_budget_has_no_alarm_columns():
+    out = C.study_summary(C.at_budget(_runs(), 20))
+    assert "alarms" not in out and out.iloc[0]["seeds"] == 1 and "proxy_top10" in out

@@ -248,3 +248,29 @@ def test_sampling_baseline_with_a_draw_function_uses_its_seeds(data):
 
     out = G.sampling_baseline(ch04, None, None, data, budget=10, seeds=[7], chunk=12, method="fake", draw=draw)
     assert seen == [(12, G.draw_seed(7, 0))] and (out.calls == 10).all() and out.budget_spent.all()
+
+
+def test_chapter4_baseline_trains_or_loads_chapter_4s_model(data, tmp_path, monkeypatch):
+    from molpractice import diffusion
+
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    cfg4 = types.SimpleNamespace(**{**vars(diffusion.SETTINGS.current("fast")), "hidden": 16, "layers": 1,
+                                    "train_steps": 3, "batch_size": 8})
+    out, info = G.chapter4_baseline(ch04, data, budget=10, seeds=[5], chunk=4, max_draws=4, steps=2, cfg4=cfg4,
+                                    implementation="solutions")
+    assert info["cached"] is False and info["steps"] == 3 and "cpu_seconds" in info
+    assert (out.method == "chapter 4's model (DDIM-2)").all() and (out.samples == 4).all()
+    again, info2 = G.chapter4_baseline(ch04, data, budget=10, seeds=[5], chunk=4, max_draws=4, steps=2, cfg4=cfg4,
+                                       implementation="solutions")
+    assert info2["cached"] is True and out.equals(again)  # the cache is reused and the draws are seeded
+
+
+def test_heavy_atoms_text_names_every_sampler(data):
+    import pandas as pd
+
+    t = pd.DataFrame(dict(proxy=["bug-free", "buggy"], heavy_atoms=[8.0, 9.0], halogens_top10=[0.0, 1.5]))
+    text = G.heavy_atoms_text({"a": t, "b": t.assign(heavy_atoms=[7.0, 7.0])}, data[:2], ["CCO", "c1ccccc1"])
+    assert text.startswith("heavy atoms of the shipped top 10: a 8.0, b 7.0; training molecules")
+    assert "library 4.5" in text and text.endswith("on the buggy proxy: a 1.5, b 1.5")
+    with pytest.raises(ValueError, match="samplers"):
+        G.heavy_atoms_text({}, data, ["CCO"])
