@@ -349,40 +349,67 @@ def _timed_member(chapter1, data, seed, head, device, also_keep, overrides):
     return model, hist, time.perf_counter() - start, time.process_time() - cpu_start
 
 
-def fit_ensembles(chapter1, data: dict, head: str = "gaussian", members: int | None = None, device=None,
-                  verbose: bool = True, also_keep=(), workers: int | None = None, **overrides) -> dict:
-    """:func:`fit_ensemble` for several splits at once: ``{name: Ensemble}`` for ``data = {name: SplitData}``.
+# Relative CPU cost of one member per epoch cap, by head: only orders the jobs (longest first), never changes a
+# result. Notebook 03's full run (commit 7265e53): classifier members 16.6 CPU s on average, mean–variance 26.4.
+HEAD_COST = {"gaussian": 1.0, "mse": 1.0, "classifier": 0.63}
 
-    All members of all splits are independent jobs, shared by ``workers`` processes (default
-    :func:`molpractice.runtime.worker_count`; 1 = one after another in this process). Every member seeds
-    itself (seeds 0, 1, …), so the ensembles are the same whichever way they are trained. Prints one line per
-    member in order; its seconds are wall time while other workers also run, its CPU seconds its own.
+
+def fit_ensemble_jobs(chapter1, jobs, members: int | None = None, device=None, verbose: bool = True,
+                      also_keep=(), workers: int | None = None, **overrides) -> dict:
+    """Several ensembles trained at once: ``{(split name, head): Ensemble}`` for ``jobs = [(SplitData, head), …]``.
+
+    Every member of every ensemble (seeds 0, 1, … each) is one independent job, shared by ``workers`` processes
+    (default :func:`molpractice.runtime.worker_count`; 1 = one after another in this process). With workers the
+    members start longest first (estimated from training-set size, epoch cap and :data:`HEAD_COST`), so the
+    last to start are short ones and the workers finish together. Every member seeds itself, so the ensembles
+    are the same whichever way and in whatever order they are trained (``tests/test_parallel.py``). Prints one
+    line per member in the order of ``jobs``; its seconds are wall time while other workers also run, its CPU
+    seconds its own. ``also_keep`` applies to the ``"gaussian"`` jobs. Raises ValueError for an unknown head or a
+    (split, head) pair given twice.
     """
     from .parallel import chapter_reference, run_jobs
     from .runtime import get_device, worker_count
 
-    members = int(members or _settings(overrides)["members"])
+    jobs = [(d, head) for d, head in jobs]
+    keys = [(d.name, head) for d, head in jobs]
+    for head in {h for _, h in jobs} - set(HEADS):
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"each (split, head) may be trained once; got {keys}")
+    cfg = _settings(overrides)
+    members = int(members or cfg["members"])
     if workers is None:
         workers = worker_count(device if device is not None else get_device())
     ref = chapter_reference(chapter1) if workers > 1 else None
-    keys = [(name, seed) for name in data for seed in range(members)]
+    runs = [(k, seed) for k in range(len(jobs)) for seed in range(members)]
+    costs = [len(jobs[k][0].graphs["train"]) * cfg["epochs"] * HEAD_COST[jobs[k][1]] for k, _ in runs]
+    args = [(jobs[k][0], seed, jobs[k][1], device, tuple(also_keep) if jobs[k][1] == "gaussian" else (), overrides)
+            for k, seed in runs]
     if ref is None:  # no workers, or a chapter module a worker could not re-import
-        done = run_jobs(_timed_member, [(chapter1, data[n], s, head, device, tuple(also_keep), overrides)
-                                        for n, s in keys], 1)
+        done = run_jobs(_timed_member, [(chapter1, *a) for a in args], 1)
     else:
-        done = run_jobs(_member_job, [(ref, data[n], s, head, device, tuple(also_keep), overrides)
-                                      for n, s in keys], workers)
-    parts = {name: ([], [], [], []) for name in data}
-    for (name, seed), (model, hist, seconds, cpu) in zip(keys, done):
-        for store, value in zip(parts[name], (model, hist, seconds, cpu)):
+        done = run_jobs(_member_job, [(ref, *a) for a in args], workers, costs=costs)
+    parts = [([], [], [], []) for _ in jobs]
+    for (k, seed), (model, hist, seconds, cpu) in zip(runs, done):
+        for store, value in zip(parts[k], (model, hist, seconds, cpu)):
             store.append(value)
         if verbose:
+            d, head = jobs[k]
             key = "best_val_loss" if head == "classifier" else "best_val_rmse"
             nll = f" | NLL {hist['best_val_nll']:.3f}" if "best_val_nll" in hist else ""
-            print(f"{data[name].name:>8} | {head:<10} seed {seed} | best epoch {hist['best_epoch'] + 1}/{hist['epochs_run']} | "
+            print(f"{d.name:>8} | {head:<10} seed {seed} | best epoch {hist['best_epoch'] + 1}/{hist['epochs_run']} | "
                   f"validation {'log loss' if head == 'classifier' else 'RMSE'} {hist[key]:.3f}{nll} | "
                   f"{seconds:.1f} s ({cpu:.1f} s CPU)", flush=True)
-    return {name: Ensemble(head, data[name].name, *parts[name]) for name in data}
+    return {key: Ensemble(head, d.name, *part) for key, (d, head), part in zip(keys, jobs, parts)}
+
+
+def fit_ensembles(chapter1, data: dict, head: str = "gaussian", members: int | None = None, device=None,
+                  verbose: bool = True, also_keep=(), workers: int | None = None, **overrides) -> dict:
+    """:func:`fit_ensemble` for several splits at once: ``{name: Ensemble}`` for ``data = {name: SplitData}``
+    (:func:`fit_ensemble_jobs` with one ``head``: all members of all splits shared by the worker processes)."""
+    done = fit_ensemble_jobs(chapter1, [(d, head) for d in data.values()], members, device, verbose, also_keep,
+                             workers, **overrides)
+    return {name: done[(d.name, head)] for name, d in data.items()}
 
 
 def fit_ensemble(chapter1, data: SplitData, head: str = "gaussian", members: int | None = None, device=None,

@@ -66,19 +66,25 @@ def _start_worker():
     configure_threads()
 
 
-def run_jobs(fn: Callable, jobs: Iterable[tuple], workers: int) -> Iterator:
+def run_jobs(fn: Callable, jobs: Iterable[tuple], workers: int, costs: Iterable[float] | None = None) -> Iterator:
     """Yield ``fn(*job)`` for every job, in the order of ``jobs``.
 
     Args:
         fn: a module-level function (workers import it by name).
         jobs: argument tuples; they and the results must be picklable when ``workers > 1``.
         workers: processes to use; ``<= 1`` (or a single job) runs every job here, one after another.
+        costs: optional estimated cost of each job (any unit). With workers, the jobs *start* longest first
+            (ties in the order of ``jobs``), so the last ones to start are short and the workers finish
+            together; results still come back in the order of ``jobs``. Here (one process) the order is
+            ``jobs``' own. Jobs that seed themselves give the same results in any order.
     Yields:
         each job's result as soon as it and every earlier job are done (so a caller can print progress).
     Raises:
-        whatever a job raises (re-raised here, with the worker's traceback attached as its cause).
+        whatever a job raises (re-raised here, with the worker's traceback attached as its cause);
+        ValueError when ``costs`` does not give one number per job.
     """
     jobs = list(jobs)
+    start_order = longest_first(costs, len(jobs)) if costs is not None else list(range(len(jobs)))
     if int(workers) <= 1 or len(jobs) <= 1:
         for job in jobs:
             yield fn(*job)
@@ -86,11 +92,25 @@ def run_jobs(fn: Callable, jobs: Iterable[tuple], workers: int) -> Iterator:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(int(workers), len(jobs)), mp_context=context,
                              initializer=_start_worker) as pool:
-        futures = [pool.submit(_run_pickled, fn, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
-                   for job in jobs]
+        futures = {}
+        for k in start_order:  # the pool starts jobs in submission order
+            futures[k] = pool.submit(_run_pickled, fn, pickle.dumps(jobs[k], protocol=pickle.HIGHEST_PROTOCOL))
         try:
-            for future in futures:
-                yield pickle.loads(future.result())
+            for k in range(len(jobs)):
+                yield pickle.loads(futures[k].result())
         finally:
-            for future in futures:
+            for future in futures.values():
                 future.cancel()
+
+
+def longest_first(costs: Iterable[float], n: int) -> list[int]:
+    """Positions ``0..n-1`` sorted by decreasing ``costs`` (ties keep their order): the start order of
+    :func:`run_jobs` (longest processing time first, Graham 1969). Raises ValueError unless there are ``n``
+    finite costs."""
+    costs = [float(c) for c in costs]
+    if len(costs) != n:
+        raise ValueError(f"costs must give one number per job: {len(costs)} costs for {n} jobs")
+    bad = [k for k, c in enumerate(costs) if c != c or c in (float("inf"), float("-inf"))]
+    if bad:
+        raise ValueError(f"cost of job {bad[0]} is not finite: {costs[bad[0]]}")
+    return sorted(range(n), key=lambda k: -costs[k])

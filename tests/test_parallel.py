@@ -67,6 +67,51 @@ def test_members_trained_in_workers_equal_members_trained_here(capsys):
         np.testing.assert_array_equal(a.predict(data[name].graphs["test"])[0], b.predict(data[name].graphs["test"])[0])
 
 
+def test_jobs_start_longest_first_and_come_back_in_job_order():
+    assert parallel.longest_first([1.0, 5.0, 1.0, 3.0], 4) == [1, 3, 0, 2], "decreasing cost, ties in job order"
+    with pytest.raises(ValueError, match="one number per job"):
+        parallel.longest_first([1.0], 2)
+    with pytest.raises(ValueError, match="job 1 is not finite"):
+        parallel.longest_first([1.0, float("nan")], 2)
+    jobs = [(0,), (2,), (4,), (6,)]
+    assert list(parallel.run_jobs(_square_unless_odd, jobs, 2, costs=[1, 4, 2, 3])) == [0, 4, 16, 36]
+    assert list(parallel.run_jobs(_square_unless_odd, jobs, 1, costs=[1, 4, 2, 3])) == [0, 4, 16, 36]
+
+
+def _assert_same_ensemble(a, b, graphs, label):
+    assert [h["best_epoch"] for h in a.histories] == [h["best_epoch"] for h in b.histories], label
+    for ma, mb in zip(a.models, b.models):
+        for (ka, ta), (kb, tb) in zip(ma.state_dict().items(), mb.state_dict().items()):
+            assert ka == kb and torch.equal(ta, tb), f"{label}: parameter {ka} differs between here and a worker"
+    pa, pb = a.predict(graphs), b.predict(graphs)
+    for x, y in zip(pa if isinstance(pa, tuple) else (pa,), pb if isinstance(pb, tuple) else (pb,)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_mixed_heads_in_one_pool_equal_serial_training(capsys):
+    """Notebook 03's job list (mean–variance members of both splits and classifier members of one) in one pool,
+    started longest first, gives the members trained one after another here, printed in the same order."""
+    from molpractice.solubility import load_data
+
+    df, _ = load_data()
+    data = E.prepare_splits(ch01, df.iloc[::16].reset_index(drop=True))
+    jobs = [(d, "gaussian") for d in data.values()] + [(data["scaffold"], "classifier")]
+    serial = {key: E.fit_ensemble(ch01, data[key[0]], key[1], members=2, workers=1, verbose=False, **TINY)
+              for key in [(d.name, h) for d, h in jobs]}
+    pooled = E.fit_ensemble_jobs(ch01, jobs, members=2, workers=2, **TINY)
+    printed = [line.split(" | ")[:2] for line in capsys.readouterr().out.splitlines()]
+    assert printed == [[f"{d.name:>8}", f"{h:<10} seed {s}"] for d, h in jobs for s in range(2)], \
+        "one line per member, in the order of the jobs"
+    assert list(pooled) == list(serial)
+    for key, ens in pooled.items():
+        assert ens.head == key[1] and ens.split == key[0]
+        _assert_same_ensemble(serial[key], ens, data[key[0]].graphs["test"], str(key))
+    with pytest.raises(ValueError, match="trained once"):
+        E.fit_ensemble_jobs(ch01, jobs + jobs[:1], members=1, workers=1, **TINY)
+    with pytest.raises(ValueError, match="head must be one of"):
+        E.fit_ensemble_jobs(ch01, [(data["scaffold"], "poisson")], members=1, workers=1, **TINY)
+
+
 def _total(tensors):
     return float(sum(t.sum() for t in tensors))
 
