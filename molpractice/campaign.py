@@ -371,16 +371,20 @@ def budget_table(joint: pd.DataFrame, pairs, proxies=("bug-free", "buggy"),
 def sampler_contrast(sampling: pd.DataFrame, a: str, b: str, proxy: str = "bug-free") -> pd.DataFrame:
     """Sampler ``a`` − sampler ``b`` (values of ``sampling.method``, same seeds: paired) on ``proxy``: mean
     and t-interval over seeds of the difference in proxy top-10, true top-10, AUC, calls used, the draws each
-    needed to spend the budget (``draws_to_budget``) and the share of draws with label 1 (``label1_share`` =
-    ``label1`` / ``samples``). Rows: metric, difference, lo, hi, verdict."""
+    needed to spend the budget (``draws_to_budget``), the share of draws with label 1 (``label1_share`` =
+    ``label1`` / ``samples``) and the share of draws that were valid and connected (``valid_connected_share`` =
+    ``valid_connected`` / ``samples``). Rows: metric, difference, lo, hi, verdict."""
     sa = sampling[(sampling.proxy == proxy) & (sampling.method == a)].set_index("seed")
     sb = sampling[(sampling.proxy == proxy) & (sampling.method == b)].set_index("seed").reindex(sa.index)
     if sa.empty or sb.isna().all().all():
         raise ValueError(f"need rows of both samplers {a!r} and {b!r} on the {proxy!r} proxy for the same seeds")
     rows = []
-    for col in ("proxy_top10", "true_top10", "auc_top10", "calls", "draws_to_budget", "label1_share"):
+    for col in ("proxy_top10", "true_top10", "auc_top10", "calls", "draws_to_budget", "label1_share",
+                "valid_connected_share"):
         if col == "label1_share" and {"label1", "samples"} <= set(sa.columns):
             diff = sa.label1 / sa.samples - sb.label1 / sb.samples
+        elif col == "valid_connected_share" and {"valid_connected", "samples"} <= set(sa.columns):
+            diff = sa.valid_connected / sa.samples - sb.valid_connected / sb.samples
         elif col in sa.columns:
             diff = sa[col] - sb[col]
         else:

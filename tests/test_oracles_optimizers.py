@@ -391,6 +391,10 @@ def test_sampler_contrast_is_paired_by_seed():
     out = C.sampler_contrast(full, "cfg", "plain").set_index("metric")
     assert out.loc["label1_share", "difference"] == pytest.approx(np.mean([0.80, 0.68, 0.76]))  # per seed, paired
     assert out.loc["draws_to_budget", "difference"] == 0.0
+    assert "valid_connected_share" not in out.index  # the rows lack valid_connected
+    vc = C.sampler_contrast(full.assign(valid_connected=[70, 90, 75, 88, 72, 91, 0]), "cfg", "plain").set_index("metric")
+    assert vc.loc["valid_connected_share", "difference"] == pytest.approx(np.mean([-0.20, -0.13, -0.19]))
+    assert vc.loc["valid_connected_share", "verdict"].endswith("(lower)")
     with pytest.raises(ValueError, match="need rows of both samplers"):
         C.sampler_contrast(pd.DataFrame(rows), "cfg", "nope")
 
