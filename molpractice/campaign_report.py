@@ -75,9 +75,10 @@ def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None
     cost = "" if every else " [NOT equal calls: a sampler stopped at its draw cap; its AUC is padded]"
     for proxy in ("bug-free", "buggy"):
         c = budget_contrasts(joint, [(best, plain)], proxy=proxy).set_index("metric")
-        for metric, what in (("proxy_top10", "proxy top-10 (issue: the best optimiser beats random sampling from the "
-                                             "model)"),
-                             ("true_top10", "true top-10 (issue: does that gain survive the true score?)"),
+        for metric, what in (("proxy_top10", "proxy top-10" + (" (issue: the best optimiser beats random sampling from the "
+                                                             "model)" if deviation else "")),
+                             ("true_top10", "true top-10" + (" (issue: does that gain survive the true score?)" if deviation
+                                                             else " (does the gain survive the true score?)")),
                              ("auc_top10", "proxy AUC")):
             if proxy == "buggy" and metric == "auc_top10":
                 continue

@@ -97,7 +97,10 @@ def test_chapter4_and_sa_rows_of_the_targets_table():
     ope = offpolicy.estimator_study(ch, n_logs=100, n_rounds=100)
     table = _table()
     ch4 = _ch4_rows([0.30, 0.32, 0.31], [0.30, 0.31, 0.29])
-    out = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, short=table, ch4=ch4, sampler_budget=300)}
+    plain = _ch4_rows([0.29, 0.30, 0.31], [0.28, 0.30, 0.29], method="w = −1 sampler (this chapter's label-dropout EGNN)")
+    out = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, short=table, ch4=ch4, sampler_budget=300,
+                                                 sampled=plain)}
+    assert any("label-dropout EGNN" in k and "survive the true score" in k for k in out)
     gain = next(v for k, v in out.items() if k.startswith("bug-free proxy, 300 calls each: best optimiser (graph GA) − "
                                                           "chapter 4's model") and "proxy top-10" in k)
     assert gain["value"].startswith("+0.300") and gain["met"] is True
@@ -107,6 +110,7 @@ def test_chapter4_and_sa_rows_of_the_targets_table():
     spent = next(v for k, v in out.items() if k.startswith("chapter 4's model (DDIM-50) draws until"))
     assert spent["met"] is True and "3 of 3 seeds spent all 300 calls" in spent["value"]
     assert not any("deviation from the issue: chapter 4" in k for k in out)
+    assert not any("label-dropout EGNN" in k and "(issue:" in k for k in out)  # only chapter 4's rows carry the issue's words
     sa = next(v for k, v in out.items() if k.startswith("redesign with the SA penalty") and "hacked GA, true top10" in k)
     assert sa["value"].startswith("+0.370")  # 0.47 − 0.10
     sa2 = next(v for k, v in out.items() if "redesign without SA, sa top10" in k)
