@@ -25,11 +25,13 @@ of implausible groups and (reported separately) the Brenk screening filters for 
   stricter: it takes the largest *absolute* distance to the plane, where posebusters 0.6.5's ``check_flatness``
   (``posebusters/modules/flatness.py``) takes the maximum of ``_get_distances_to_plane``, which returns signed
   projections onto the plane normal. Nothing here needs the package.
-* **Stability** (issue 24 §2, EDM-style for implicit hydrogens): :func:`valence_stability` — an atom is stable
-  when its perceived bond-order sum (:func:`perceived_valence`) is at most its element's valence (C 4, N 3, O 2,
-  F 1; no charges are perceived), a molecule when all its atoms are; over all samples, valid or not. Valid implies
-  stable here (the perception rejects over-coordinated atoms), so molecule stability only differs from validity
-  on molecules rejected for another reason (a clash or a failed sanitization).
+* **Stability** (issue 24 §2): EDM's own bond-order rule (:data:`EDM_SOURCE`), independent of this chapter's
+  perception: every pair of heavy atoms gets a bond order from its distance (:func:`edm_bond_order`, EDM's
+  ``get_bond_order`` with its bond-length tables and margins 10/5/3 pm), and an atom is stable when the sum is at
+  most its element's valence (C 4, N 3, O 2, F 1; EDM asks for equality with explicit hydrogens, here the
+  hydrogens are implicit), a molecule when all its atoms are (:func:`valence_stability`, over all samples, valid
+  or not). It can fail on a valid molecule (aromatic C–C bonds a little shorter than EDM's double-bond threshold
+  read as double) and pass an invalid one (EDM's rule has no clash test). Not comparable to EDM's 98.7 % / 82 %.
 * **Implausible groups** (:data:`IMPLAUSIBLE_GROUPS`, :func:`implausible_hits`): a short list of groups that a
   small neutral molecule rarely survives as — hydrolytically labile tetrahedral centres (orthoester/orthoamide-like
   carbons, which include issue 24's N–C(O)(O); acyclic aminals and hemiaminals of amine nitrogens; acyclic
@@ -56,27 +58,17 @@ import torch
 
 __all__ = ["ALERTS", "ALERT_SOURCE", "ATOM_STABILITY", "BRENK_ROW", "CHECKS_NOT_RUN", "CITED_GROUPS", "COORDINATION",
            "GEOMETRY_CHECKS", "IMPLAUSIBLE_GROUPS", "MAX_VALENCE", "MOLECULE_STABILITY", "NO_GROUP", "ORDINARY_MOLECULES",
-           "alert_hits", "alert_names", "atom_stable", "bounds_matrix", "cited_group_alerts", "clopper_pearson",
+           "EDM_BONDS1", "EDM_BONDS2", "EDM_BONDS3", "EDM_MARGINS", "EDM_SOURCE",
+           "alert_hits", "alert_names", "atom_stable", "edm_bond_order", "edm_bond_orders", "bounds_matrix", "cited_group_alerts", "clopper_pearson",
            "describe_groups", "geometry_checks", "implausible_hits", "perceived_valence", "plausibility",
-           "plausibility_summary", "plausibility_table", "rate_difference", "stability", "valence_stability",
+           "plausibility_summary", "plausibility_table", "rate_difference", "stability", "stability_lines", "valence_stability",
            "with_hydrogens"]
 
-# Thresholds of PoseBusters' "mol" configuration (posebusters 0.6.5, config/mol.yml)
-BOND_TOLERANCE = 0.25      # relative: a bond may be 25 % shorter than its DG lower / longer than its upper bound
-ANGLE_TOLERANCE = 0.25     # the same for 1-3 distances
-CLASH_TOLERANCE = 0.30     # a non-bonded pair (> 2 bonds apart) may come to 70 % of its DG lower bound
-FLATNESS_TOLERANCE = 0.25  # Å from the least-squares plane
-BOUNDS_PARAMS = dict(set15bounds=True, scaleVDW=True, doTriangleSmoothing=True, useMacrocycle14config=False)
-FLAT_SYSTEMS = {"aromatic ring": ("[ar5^2]1[ar5^2][ar5^2][ar5^2][ar5^2]1",
-                                  "[ar6^2]1[ar6^2][ar6^2][ar6^2][ar6^2][ar6^2]1"),
-                "double bond": ("[C;X3;^2](*)(*)=[C;X3;^2](*)(*)",)}
-_TERMINAL = "[O,N;D1;$([O,N;D1]-[*]=[O,N;D1]),$([O,N;D1]=[*]-[O,N;D1])]~[*]"
-COORDINATION = "coordination ≤ valence, no clash"  # the row of exercise 4.8's check (not EDM's stability)
-GEOMETRY_CHECKS = ("bond lengths", "bond angles", "no internal clash", "flat aromatic rings",
-                   "flat double bonds")
+from .plausibility_geometry import (ANGLE_TOLERANCE, BOND_TOLERANCE, BOUNDS_PARAMS, CHECKS_NOT_RUN,  # noqa: F401
+                                   CLASH_TOLERANCE, FLAT_SYSTEMS, FLATNESS_TOLERANCE, GEOMETRY_CHECKS,
+                                   _plane_distance, _with_conformer, bounds_matrix, geometry_checks, with_hydrogens)
 
-CHECKS_NOT_RUN = ("internal energy ratio (≤ 100, needs a force field with hydrogens)",
-                  "non-aromatic ring non-flatness", "no radicals", "InChI conversion")
+COORDINATION = "coordination ≤ valence, no clash"  # the row of exercise 4.8's check (not EDM's stability)
 ALERT_SOURCE = ("Brenk et al., Lessons learnt from assembling screening libraries for drug discovery for "
                 "neglected diseases, ChemMedChem 3:435 (2008); RDKit FilterCatalog BRENK entries, SMARTS verbatim")
 
@@ -200,71 +192,106 @@ def stability(chapter, samples) -> dict:
             "per_molecule": per_mol}
 
 
-MAX_VALENCE = {6: 4, 7: 3, 8: 2, 9: 1}  # C, N, O, F; no formal charges are perceived, so N+ (4) never occurs
-ATOM_STABILITY = "atom stability (bond-order sum ≤ valence), per atom*"
-MOLECULE_STABILITY = "molecule stability (every atom stable)"
+MAX_VALENCE = {6: 4, 7: 3, 8: 2, 9: 1}  # C, N, O, F: EDM's allowed_bonds for these elements (no charges)
+ATOM_STABILITY = "atom stability (EDM bond orders, sum ≤ valence), per atom*"
+MOLECULE_STABILITY = "molecule stability (EDM bond orders, every atom stable)"
+# EDM's bond-length tables (pm) and margins, restricted to C, N, O, F: Hoogeboom et al. 2022's code,
+# github.com/ehoogeboom/e3_diffusion_for_molecules, qm9/bond_analyze.py (bonds1, bonds2, bonds3, margin1/2/3)
+EDM_BONDS1 = {"C": {"C": 154, "N": 147, "O": 143, "F": 135}, "N": {"C": 147, "N": 145, "O": 140, "F": 136},
+              "O": {"C": 143, "N": 140, "O": 148, "F": 142}, "F": {"C": 135, "N": 136, "O": 142, "F": 142}}
+EDM_BONDS2 = {"C": {"C": 134, "N": 129, "O": 120}, "N": {"C": 129, "N": 125, "O": 121},
+              "O": {"C": 120, "N": 121, "O": 121}, "F": {}}
+EDM_BONDS3 = {"C": {"C": 120, "N": 116, "O": 113}, "N": {"C": 116, "N": 110}, "O": {"C": 113}, "F": {}}
+EDM_MARGINS = (10, 5, 3)  # pm added to the single / double / triple length ("tuned to maximize the stability of QM9")
+EDM_SOURCE = ("Hoogeboom, Satorras, Vignac & Welling, Equivariant Diffusion for Molecule Generation in 3D, ICML 2022; "
+              "rule and tables from github.com/ehoogeboom/e3_diffusion_for_molecules qm9/bond_analyze.py "
+              "(get_bond_order; bonds1/2/3; margins 10/5/3 pm)")
+_SYMBOL = {6: "C", 7: "N", 8: "O", 9: "F"}
 
 
-def perceived_valence(chapter, z, pos) -> np.ndarray:
-    """Per heavy atom, the sum of its perceived bond orders (int array, one entry per atom).
+def edm_bond_order(a: str, b: str, distance: float) -> int:
+    """EDM's ``get_bond_order`` for two of C, N, O, F at ``distance`` Å: 0 when the distance (in pm) is not below
+    the single-bond length + 10 pm; else 2 when below the double-bond length + 5 pm (where the pair has one), 3
+    when also below the triple-bond length + 3 pm, otherwise 1. Strict ``<`` as in EDM. Raises ValueError for
+    another element."""
+    if a not in EDM_BONDS1 or b not in EDM_BONDS1:
+        raise ValueError(f"elements must be in {sorted(EDM_BONDS1)}, got {a!r}, {b!r}")
+    d = 100.0 * float(distance)
+    m1, m2, m3 = EDM_MARGINS
+    if d >= EDM_BONDS1[a][b] + m1:
+        return 0
+    if b in EDM_BONDS2[a] and d < EDM_BONDS2[a][b] + m2:
+        return 3 if b in EDM_BONDS3[a] and d < EDM_BONDS3[a][b] + m3 else 2
+    return 1
 
-    Connectivity is the chapter's (``chapter.SINGLE`` + ``chapter.BOND_TOLERANCE``; the clash test is *not*
-    applied). When ``chapter.molecule_from_geometry`` accepts the geometry, the sum is over that molecule's Kekulé
-    bond orders (aromatic bonds as 1 or 2); when it rejects it, no bond orders exist and the sum is the number of
-    bonded neighbours — a lower bound, which is all the perception needs: it only raises a bond's order when both
-    atoms have a free valence, so no atom goes over its valence by bond orders, only by neighbours.
-    Raises ValueError naming ``pos`` / ``z`` for a bad shape or an element outside C, N, O, F."""
+
+def _coords(z, pos):
     z = [int(a) for a in (z.tolist() if isinstance(z, torch.Tensor) else z)]
     x = np.asarray(pos.detach().double().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
     if x.shape != (len(z), 3) or not len(z) or not np.isfinite(x).all():
         raise ValueError(f"pos must be a finite ({len(z)}, 3) array for z of {len(z)} atoms, got shape {x.shape}")
     if not set(z) <= set(MAX_VALENCE):
         raise ValueError(f"z: atomic numbers must be in {sorted(MAX_VALENCE)}, got {sorted(set(z) - set(MAX_VALENCE))}")
-    from .diffusion_model import rdkit_quiet
-
-    with rdkit_quiet():
-        mol = chapter.molecule_from_geometry(torch.tensor(z), torch.as_tensor(x))
-    return _bond_order_sums(chapter, z, x, mol)
+    return z, x
 
 
-def _bond_order_sums(chapter, z, x, mol) -> np.ndarray:
-    from rdkit import Chem
-
-    if mol is not None:
-        mol = Chem.Mol(mol)
-        Chem.Kekulize(mol, clearAromaticFlags=True)
-        return np.array([int(round(sum(b.GetBondTypeAsDouble() for b in a.GetBonds()))) for a in mol.GetAtoms()])
+def edm_bond_orders(z, pos) -> np.ndarray:
+    """(n, n) int matrix of :func:`edm_bond_order` for every pair of heavy atoms (0 on the diagonal), as EDM's
+    ``check_stability`` loops over all pairs: no clash test, no neighbour limit, no free-valence guard."""
+    z, x = _coords(z, pos)
     d = np.linalg.norm(x[:, None] - x[None], axis=-1)
-    cut = np.array([[chapter.SINGLE[tuple(sorted((a, b)))] + chapter.BOND_TOLERANCE for b in z] for a in z])
-    return ((d < cut) & ~np.eye(len(z), dtype=bool)).sum(axis=1)
+    out = np.zeros((len(z), len(z)), dtype=int)
+    for i in range(len(z)):
+        for j in range(i + 1, len(z)):
+            out[i, j] = out[j, i] = edm_bond_order(_SYMBOL[z[i]], _SYMBOL[z[j]], d[i, j])
+    return out
 
 
-def atom_stable(chapter, z, pos, mol) -> np.ndarray:
-    """Bool per atom: :func:`perceived_valence` ≤ :data:`MAX_VALENCE`, with ``mol`` = the chapter's perception of
-    ``(z, pos)`` (None when it rejects the geometry) already computed."""
-    z = [int(a) for a in z]
-    x = np.asarray(pos.detach().double().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
-    return _bond_order_sums(chapter, z, x, mol) <= np.array([MAX_VALENCE[a] for a in z])
+def perceived_valence(chapter, z, pos) -> np.ndarray:
+    """Per heavy atom, the sum of its bond orders by EDM's distance rule (:func:`edm_bond_orders`; int array).
+
+    Independent of this chapter's bond perception (``chapter`` is accepted for compatibility and not used): EDM's
+    table can assign more bond order than an atom has valence — two short C–C bonds both read as double, a clash
+    read as a triple bond — which the chapter's perception never does. Raises ValueError naming ``pos`` / ``z`` for
+    a bad shape or an element outside C, N, O, F."""
+    return edm_bond_orders(z, pos).sum(axis=1)
+
+
+def atom_stable(chapter, z, pos, mol=None) -> np.ndarray:
+    """Bool per atom: :func:`perceived_valence` (EDM's bond orders) ≤ :data:`MAX_VALENCE` of its element.
+    ``chapter`` and ``mol`` are accepted for compatibility and not used."""
+    z, _ = _coords(z, pos)
+    return perceived_valence(chapter, z, pos) <= np.array([MAX_VALENCE[a] for a in z])
 
 
 def valence_stability(chapter, samples) -> dict:
-    """EDM-style stability for heavy atoms with implicit hydrogens (issue 24 §2), over **all** samples.
+    """Atom and molecule stability by EDM's bond-order rule (issue 24 §2; :data:`EDM_SOURCE`), over **all** samples.
 
-    An atom is stable when its :func:`perceived_valence` is at most :data:`MAX_VALENCE` of its element (C 4, N 3,
-    O 2, F 1; implicit hydrogens fill the rest, so "equal to the valence", EDM's test with explicit hydrogens,
-    becomes "at most"); a molecule when every atom is. Returns ``{"atom": rate dict (per atom, atoms treated as
-    independent: the interval is too narrow), "molecule": rate dict, "per_molecule": bools, "valid": bools,
-    "stable not valid": int, "valid not stable": int}``. Valid implies stable (the perception rejects an
-    over-coordinated atom); a stable molecule can be invalid through a clash (< 1 Å) or a failed sanitization."""
+    EDM (Hoogeboom et al. 2022) gives every pair of atoms a bond order from its distance (:func:`edm_bond_order`:
+    bond-length tables with margins 10/5/3 pm) and calls an atom stable when the sum equals its element's valence,
+    with explicit hydrogens. Here the hydrogens are implicit, so an atom is stable when the sum is **at most** its
+    valence (C 4, N 3, O 2, F 1): hydrogens may fill the rest. A molecule is stable when every heavy atom is. The
+    rule is independent of the chapter's perception (``chapter.molecule_from_geometry`` is only used for the
+    ``valid`` column), so a valid molecule can be unstable (e.g. aromatic C–C bonds a little shorter than the
+    double-bond threshold, 139 pm, read as double) and an invalid one stable (a clash pair alone reads as a triple
+    bond, which fits the valence: EDM's rule has no clash test). The rates are not comparable to EDM's (QM9 with
+    explicit hydrogens, equality). Returns ``{"atom": rate dict (per atom; atoms treated as independent: the
+    interval is too narrow), "molecule": rate dict, "per_molecule": bools, "valid": bools, "stable not valid": int,
+    "valid not stable": int, "unstable atoms": {"C with orders 2+2+1": count, …}}``."""
+    from collections import Counter
+
     from .diffusion_model import rdkit_quiet
 
     stable_atoms = n_atoms = 0
-    per_mol, valid = [], []
+    per_mol, valid, why = [], [], Counter()
     for z, pos in samples:
-        z = [int(a) for a in (z.tolist() if isinstance(z, torch.Tensor) else z)]
+        z, x = _coords(z, pos)
         with rdkit_quiet():
-            mol = chapter.molecule_from_geometry(torch.tensor(z), pos)
-        ok = atom_stable(chapter, z, pos, mol)
+            mol = chapter.molecule_from_geometry(torch.tensor(z), torch.as_tensor(x))
+        orders = edm_bond_orders(z, x)
+        ok = orders.sum(axis=1) <= np.array([MAX_VALENCE[a] for a in z])
+        for i in np.flatnonzero(~ok):
+            why[f"{_SYMBOL[z[i]]} with orders {'+'.join(str(o) for o in sorted(orders[i][orders[i] > 0], reverse=True))}"] += 1
         stable_atoms, n_atoms = stable_atoms + int(ok.sum()), n_atoms + len(ok)
         per_mol.append(bool(ok.all()))
         valid.append(mol is not None)
@@ -273,130 +300,22 @@ def valence_stability(chapter, samples) -> dict:
     return {"atom": _rate(stable_atoms, n_atoms), "molecule": _rate(sum(per_mol), len(per_mol)),
             "per_molecule": per_mol, "valid": valid,
             "stable not valid": sum(s and not v for s, v in zip(per_mol, valid)),
-            "valid not stable": sum(v and not s for s, v in zip(per_mol, valid))}
+            "valid not stable": sum(v and not s for s, v in zip(per_mol, valid)),
+            "unstable atoms": dict(why.most_common())}
 
 
-def _with_conformer(mol, pos):
-    from rdkit import Chem
-    from rdkit.Geometry import Point3D
-
-    mol = Chem.Mol(mol)
-    mol.RemoveAllConformers()
-    conf = Chem.Conformer(mol.GetNumAtoms())
-    for i, p in enumerate(np.asarray(pos, dtype=np.float64)):
-        conf.SetAtomPosition(i, Point3D(*map(float, p)))
-    mol.AddConformer(conf, assignId=True)
-    return mol
-
-
-def _plane_distance(x: np.ndarray) -> float:
-    """Largest |distance| of the points to their least-squares plane (Å)."""
-    x = x - x.mean(axis=0)
-    normal = np.linalg.svd(x)[2][-1]
-    return float(np.abs(x @ normal).max())
-
-
-def with_hydrogens(mol, pos):
-    """``(mol_h, pos_h)``: ``mol`` with its implicit hydrogens made explicit and placed by RDKit
-    (``Chem.AddHs(mol, addCoords=True)``, heavy atoms keep their indices and ``pos``), and the (n_all, 3) array of
-    all coordinates. The flatness checks run on it, as PoseBusters runs them on molecules with hydrogens: the
-    double-bond pattern needs two explicit neighbours on each carbon, which a CH= or CH₂= carbon has only with its
-    hydrogens. RDKit places each hydrogen from its heavy neighbours' geometry (an sp² CH in the plane of its
-    neighbours), so a twisted C=C shows up as hydrogens and substituents out of one plane."""
-    from rdkit import Chem
-
-    pos = np.asarray(pos.detach().double().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
-    if pos.shape != (mol.GetNumAtoms(), 3):
-        raise ValueError(f"pos must have shape ({mol.GetNumAtoms()}, 3), got {pos.shape}")
-    mol_h = Chem.AddHs(_with_conformer(mol, pos), addCoords=True)
-    return mol_h, np.array(mol_h.GetConformer().GetPositions(), dtype=np.float64)
-
-
-def bounds_matrix(mol) -> np.ndarray:
-    """The (n, n) distance-geometry bounds the geometry checks use: RDKit's ``GetMoleculeBoundsMatrix`` (upper
-    bounds in the upper triangle, lower bounds in the lower), with PoseBusters' adjustment for conjugated
-    terminal groups (carboxylate-like O/N pairs get the same bounds for each element pair)."""
-    from rdkit import Chem
-    from rdkit.Chem.rdDistGeom import GetMoleculeBoundsMatrix
-
-    bounds = np.array(GetMoleculeBoundsMatrix(mol, **BOUNDS_PARAMS), dtype=np.float64)
-    groups = {}
-    for match in mol.GetSubstructMatches(Chem.MolFromSmarts(_TERMINAL)):
-        i, j = sorted(match)
-        key = tuple(sorted(mol.GetAtomWithIdx(a).GetSymbol() for a in (i, j)))
-        groups.setdefault(key, []).append((i, j))
-    for pairs in groups.values():
-        i, j = np.array(pairs).T
-        low, high = bounds[j, i].min(), bounds[i, j].max()
-        bounds[j, i], bounds[i, j] = low, high
-    return bounds
-
-
-def geometry_checks(mol, pos, bond_check=None) -> dict:
-    """PoseBusters-style geometry checks of one molecule (heavy atoms, implicit hydrogens).
-
-    Args:
-        mol: a sanitized RDKit molecule whose atom ``i`` sits at ``pos[i]`` (e.g. from
-            ``molecule_from_geometry``).
-        pos: (n, 3) coordinates in Å (tensor or array).
-        bond_check: None, or a callable ``(mol, pos, bounds, tolerance) -> {"worst", "passes", …}`` that
-            decides the bond-length check (the chapter's ``bond_length_outliers``, exercise 4.9) with
-            :func:`bounds_matrix`; None = this module's own code.
-    Returns:
-        dict with a bool per name of :data:`GEOMETRY_CHECKS`, ``"all"`` (all passed) and the worst values:
-        ``worst_bond`` / ``worst_angle`` (relative deviation outside the bounds), ``worst_clash`` (relative
-        shortfall below the lower bound, ≥ 0), ``worst_flatness`` (Å), ``n_bonds``, ``n_angles``,
-        ``n_flat_systems`` (= ``n_aromatic_rings`` + ``n_double_bonds``, the systems each flatness check
-        looked at).
-    """
-    from rdkit import Chem
-
-    pos = np.asarray(pos.detach().double().cpu() if isinstance(pos, torch.Tensor) else pos, dtype=np.float64)
-    n = mol.GetNumAtoms()
-    if pos.shape != (n, 3):
-        raise ValueError(f"pos must have shape ({n}, 3) for a molecule of {n} atoms, got {pos.shape}")
-    out = {name: True for name in GEOMETRY_CHECKS}
-    out.update(worst_bond=0.0, worst_angle=0.0, worst_clash=0.0, worst_flatness=0.0, n_bonds=mol.GetNumBonds(),
-               n_angles=0, n_flat_systems=0, n_aromatic_rings=0, n_double_bonds=0)
-    if n < 2:
-        out["all"] = True
-        return out
-    bounds = bounds_matrix(mol)
-    iu, ju = np.triu_indices(n, k=1)
-    lower, upper = bounds[ju, iu].copy(), bounds[iu, ju].copy()   # lower triangle = lower bounds
-    d = np.linalg.norm(pos[iu] - pos[ju], axis=1)
-    bonds = {tuple(sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))) for b in mol.GetBonds()}
-    neighbours = {i: {a.GetIdx() for a in mol.GetAtomWithIdx(i).GetNeighbors()} for i in range(n)}
-    is_bond = np.array([(int(i), int(j)) in bonds for i, j in zip(iu, ju)], dtype=bool)
-    is_angle = np.array([not b and bool(neighbours[int(i)] & neighbours[int(j)]) for i, j, b in zip(iu, ju, is_bond)],
-                        dtype=bool)
-    out_of_bounds = np.where(d < lower, (d - lower) / lower, np.where(d > upper, (d - upper) / upper, 0.0))
-    if bond_check is not None:
-        res = bond_check(mol, pos, bounds, BOND_TOLERANCE)
-        out["worst_bond"], out["bond lengths"] = float(res["worst"]), bool(res["passes"])
-    elif is_bond.any():
-        out["worst_bond"] = float(np.abs(out_of_bounds[is_bond]).max())
-        out["bond lengths"] = bool((np.abs(out_of_bounds[is_bond]) <= BOND_TOLERANCE).all())
-    if is_angle.any():
-        out["n_angles"] = int(is_angle.sum())
-        out["worst_angle"] = float(np.abs(out_of_bounds[is_angle]).max())
-        out["bond angles"] = bool(out["worst_angle"] <= ANGLE_TOLERANCE)
-    far = ~is_bond & ~is_angle
-    if far.any():
-        shortfall = np.where(d[far] < lower[far], (lower[far] - d[far]) / lower[far], 0.0)
-        out["worst_clash"] = float(shortfall.max())
-        out["no internal clash"] = bool(out["worst_clash"] <= CLASH_TOLERANCE)
-    mol_h, pos_h = with_hydrogens(mol, pos)
-    for name, patterns in FLAT_SYSTEMS.items():
-        key = "flat aromatic rings" if name == "aromatic ring" else "flat double bonds"
-        for smarts in patterns:
-            for match in mol_h.GetSubstructMatches(Chem.MolFromSmarts(smarts)):
-                dist = _plane_distance(pos_h[list(match)])
-                out["n_flat_systems"] += 1
-                out["n_aromatic_rings" if name == "aromatic ring" else "n_double_bonds"] += 1
-                out["worst_flatness"] = max(out["worst_flatness"], dist)
-                out[key] = out[key] and dist <= FLATNESS_TOLERANCE
-    out["all"] = all(out[name] for name in GEOMETRY_CHECKS)
+def stability_lines(results: dict, top: int = 4) -> list[str]:
+    """Lines that read ``{label: valence_stability(...)}``: per label the molecule rate next to 'valid', how many
+    molecules are valid but not stable and stable but not valid, and the most frequent unstable atoms (element
+    and the EDM bond orders that pushed it over its valence)."""
+    out = [f"stability by EDM's bond-order rule ({EDM_SOURCE}); implicit H, so an atom is stable when its "
+           "bond-order sum ≤ valence (C 4, N 3, O 2, F 1):"]
+    for label, r in results.items():
+        m = r["molecule"]
+        causes = dict(list(r["unstable atoms"].items())[:top])
+        out.append(f"  {label}: molecule stability {_fmt(m)}, valid {sum(r['valid']) / len(r['valid']):.3f}; valid but "
+                   f"not stable {r['valid not stable']}, stable but not valid {r['stable not valid']}; most frequent "
+                   f"unstable atoms {causes or '{}'}")
     return out
 
 
@@ -545,7 +464,8 @@ def plausibility_table(results: dict, names=None, stability_results: dict | None
     one column per label). Rates are over all samples (a check counts as failed for a sample that is not a
     valid single fragment) except the ``… | single fragment`` rows, which are over the single fragments
     (their n is printed); the Brenk rows are a separate screening-filter report, not part of "plausible"; the
-    next rows count the systems each flatness check looked at. With ``stability_results`` (``{label:
+    next rows count the systems each flatness check looked at; a flatness row whose check saw no system prints
+    "n/a (0 systems checked)" instead of a rate (which would only repeat the single-fragment rate). With ``stability_results`` (``{label:
     stability(...)}``, same labels) a last row "coordination/clash, per atom*" gives the per-atom rate (its
     interval treats atoms as independent, which they are not: too narrow)."""
     import pandas as pd
@@ -561,6 +481,8 @@ def plausibility_table(results: dict, names=None, stability_results: dict | None
             for k, r in ((k, res["rates"][k]) for k in names)}
         for check, count in res.get("systems_checked", {}).items():
             cols[f"{label} (n={res['rates']['valid']['n']})"][f"systems checked: {check}"] = str(count)
+            if count == 0 and check in cols[f"{label} (n={res['rates']['valid']['n']})"]:
+                cols[f"{label} (n={res['rates']['valid']['n']})"][check] = "n/a (0 systems checked)"
         if stability_results is not None:
             cols[f"{label} (n={res['rates']['valid']['n']})"]["coordination/clash, per atom*"] = \
                 _fmt(stability_results[label]["atom"])
@@ -584,7 +506,9 @@ def plausibility_summary(results: dict, reference: str, label: str, target_note:
 
     The implausible groups found in ``reference`` and ``label`` (counts, first examples); the Brenk entries most
     often hit in ``label``; which :data:`IMPLAUSIBLE_GROUPS` flag issue 24's examples (:func:`cited_group_alerts`);
-    whether the molecule-level coordination/clash rate equals "valid" in every entry; ``label`` − ``reference``
+    whether the molecule-level coordination/clash rate equals "valid" in every entry; per entry how many molecules
+    are valid but not stable and stable but not valid by EDM's rule (:func:`valence_stability`); for ``label``
+    the paired difference "flat double bonds − bond angles" on the same samples (Newcombe / McNemar); ``label`` − ``reference``
     (Newcombe 95 %, :func:`rate_difference`) for plausible and the three ``| single fragment`` rates; and, with
     ``target_note`` (e.g. "notebook estimate on 200 samples"), issue 24's target "plausible within 15 points of the
     data's" as met / NOT met."""
@@ -602,13 +526,17 @@ def plausibility_summary(results: dict, reference: str, label: str, target_note:
     out.append(f"issue 24's example groups → the implausible groups that flag them: {cited_group_alerts()}")
     same = all(r["rates"][COORDINATION]["k"] == r["rates"]["valid"]["k"] for r in results.values())
     out.append(f"molecule-level coordination/clash rate (not in the table) equals 'valid' in every column: {same}")
-    stab_same = all(r["rates"][MOLECULE_STABILITY]["k"] == r["rates"]["valid"]["k"] for r in results.values())
-    extra = {k: int((r["rows"][MOLECULE_STABILITY] & ~r["rows"]["valid"]).sum()) for k, r in results.items()}
-    out.append(f"molecule stability equals 'valid' in every column: {stab_same} (stable but not valid: {extra}; valid "
-               "but not stable: 0 by construction). Why: with implicit hydrogens an atom can only exceed its valence "
-               "by having too many bonded neighbours, which the perception itself rejects (it raises a bond order "
-               "only where both atoms have a free valence), so stability adds nothing to validity here except "
-               "when a molecule fails for another reason (a clash < 1 Å or a failed sanitization)")
+    counts = {k: (int((r["rows"]["valid"] & ~r["rows"][MOLECULE_STABILITY]).sum()),
+                  int((r["rows"][MOLECULE_STABILITY] & ~r["rows"]["valid"]).sum())) for k, r in results.items()}
+    out.append("molecule stability (EDM's bond-order rule, independent of the perception): (valid but not stable, "
+               f"stable but not valid) = {counts}")
+    rows = results[label]["rows"]
+    if len(rows):
+        from .diffusion_report import paired_rate_difference
+
+        g = paired_rate_difference(rows["flat double bonds"], rows["bond angles"])
+        out.append(f"{label}, paired on the same samples: flat double bonds − bond angles {g['difference']:+.3f} "
+                   f"[{g['low']:+.3f}, {g['high']:+.3f}] (Newcombe 95 %; McNemar p = {g['p_value']:.3f})")
     for key in ("plausible", "geometry | single fragment", f"{NO_GROUP} | single fragment",
                 f"{BRENK_ROW} | single fragment"):
         a, b = results[reference]["rates"][key], results[label]["rates"][key]

@@ -243,22 +243,46 @@ def _star(centre, ligand, n, r):
     return torch.tensor([centre] + [ligand] * n), pos
 
 
-def test_valence_stability_flags_over_valent_atoms_on_hand_built_geometries():
+def test_edm_bond_order_follows_edm_tables_and_margins():
+    # EDM qm9/bond_analyze.py: single < bonds1 + 10 pm, double < bonds2 + 5 pm, triple < bonds3 + 3 pm (strict)
+    assert PL.edm_bond_order("C", "C", 1.639) == 1 and PL.edm_bond_order("C", "C", 1.641) == 0
+    assert PL.edm_bond_order("C", "C", 1.385) == 2 and PL.edm_bond_order("C", "C", 1.395) == 1, "139 pm threshold"
+    assert PL.edm_bond_order("C", "C", 1.225) == 3 and PL.edm_bond_order("C", "C", 1.235) == 2
+    assert PL.edm_bond_order("C", "O", 1.17) == 2 and PL.edm_bond_order("O", "C", 1.15) == 3
+    assert PL.edm_bond_order("C", "F", 1.30) == 1 and PL.edm_bond_order("F", "F", 1.0) == 1, "F has no double bond"
+    assert PL.edm_bond_order("O", "O", 0.9) == 2, "no O–O triple in EDM's table"
+    for table in (PL.EDM_BONDS1, PL.EDM_BONDS2, PL.EDM_BONDS3):
+        assert all(table[b].get(a) == v for a in table for b, v in table[a].items()), "symmetric tables"
+    with pytest.raises(ValueError, match="elements"):
+        PL.edm_bond_order("S", "C", 1.8)
+
+
+def test_valence_stability_uses_edm_bond_orders_on_hand_built_geometries():
     five_c = _star(6, 6, 5, 1.5)                 # pentavalent carbon
     three_o = _star(8, 6, 3, 1.43)               # O with three carbons
     two_f = _star(9, 6, 2, 1.35)                 # F bridging two carbons
+    co2 = _star(6, 8, 2, 1.17)                   # O=C=O: two double bonds, C 4, O 2
+    short_ring = _star(6, 6, 3, 1.37)            # C with three neighbours at 1.37 Å: 2+2+2 by EDM's table
     assert PL.perceived_valence(ch, *five_c).tolist() == [5, 1, 1, 1, 1, 1]
     assert PL.perceived_valence(ch, *three_o).tolist() == [3, 1, 1, 1]
     assert PL.perceived_valence(ch, *two_f).tolist() == [2, 1, 1]
-    assert PL.perceived_valence(ch, *_embedded("CC(=O)O")).tolist() == [1, 4, 2, 1], "Kekulé bond orders"
-    assert PL.perceived_valence(ch, *_embedded("c1ccccc1")).tolist() == [3] * 6
+    assert PL.perceived_valence(ch, *co2).tolist() == [4, 2, 2]
+    assert PL.perceived_valence(ch, *short_ring).tolist() == [6, 2, 2, 2]
     clash = (torch.tensor([6, 6]), torch.tensor([[0.0, 0, 0], [0.9, 0, 0]], dtype=torch.float64))
-    res = PL.valence_stability(ch, [five_c, three_o, two_f, clash, _embedded("CCO")])
-    assert (res["atom"]["k"], res["atom"]["n"]) == (6 + 4 + 3 + 2 + 3 - 3, 6 + 4 + 3 + 2 + 3)
-    assert res["per_molecule"] == [False, False, False, True, True]
-    assert res["valid"] == [False, False, False, False, True]
-    assert res["stable not valid"] == 1 and res["valid not stable"] == 0, "a clash is invalid but stable"
-    assert res["molecule"]["low"] <= 0.4 <= res["molecule"]["high"]
+    assert PL.perceived_valence(ch, *clash).tolist() == [3, 3], "a 0.9 Å C–C pair reads as a triple bond"
+    z, pos = _embedded("CCO")
+    crowded = (torch.cat([z, torch.tensor([6])]), torch.cat([pos, (pos[1] + torch.tensor([0.0, 0.0, 0.9],
+                                                                                         dtype=pos.dtype))[None]]))
+    assert not PL.atom_stable(ch, *crowded)[1], "a clash partner on a carbon with two neighbours: 1+1+3 > 4"
+    res = PL.valence_stability(ch, [five_c, three_o, two_f, clash, co2, short_ring, _embedded("CCO")])
+    assert res["per_molecule"] == [False, False, False, True, True, False, True]
+    assert res["valid"] == [False, False, False, False, True, True, True]
+    assert res["valid not stable"] == 1, "isobutane-like C with 1.37 Å bonds is valid, but not stable by EDM's table"
+    assert res["stable not valid"] >= 1, "EDM's rule has no clash test: a lone clash pair is 'stable'"
+    assert res["atom"]["n"] == 6 + 4 + 3 + 2 + 3 + 4 + 3
+    assert res["atom"]["k"] == res["atom"]["n"] - 4, "the four centres are the only unstable atoms"
+    assert res["unstable atoms"] == {"C with orders 1+1+1+1+1": 1, "O with orders 1+1+1": 1, "F with orders 1+1": 1,
+                                     "C with orders 2+2+2": 1}
     with pytest.raises(ValueError, match="pos"):
         PL.perceived_valence(ch, torch.tensor([6, 6]), torch.zeros(3, 3))
     with pytest.raises(ValueError, match="z"):
@@ -269,4 +293,14 @@ def test_valence_stability_flags_over_valent_atoms_on_hand_built_geometries():
     assert rows["rates"][PL.MOLECULE_STABILITY]["k"] == 2 and rows["rates"]["valid"]["k"] == 1
     assert rows["rates"][PL.ATOM_STABILITY]["k"] == 5 + 2 + 3
     text = "\n".join(PL.plausibility_summary({"d": rows, "m": rows}, "d", "m"))
-    assert "molecule stability equals 'valid' in every column: False (stable but not valid: {'d': 1, 'm': 1}" in text
+    assert "(valid but not stable, stable but not valid) = {'d': (0, 1), 'm': (0, 1)}" in text
+    assert "flat double bonds − bond angles" in text
+    lines = PL.stability_lines({"m": res})
+    assert "valid but not stable 1, stable but not valid 1" in lines[1] and "C with orders" in lines[1]
+
+
+def test_flatness_row_without_systems_reads_not_applicable():
+    res = PL.plausibility(ch, [_embedded("CCO")])
+    table = PL.plausibility_table({"x": res})
+    assert res["systems_checked"]["flat aromatic rings"] == 0
+    assert table.loc["flat aromatic rings"].iloc[0] == "n/a (0 systems checked)"
