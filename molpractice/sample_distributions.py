@@ -6,8 +6,9 @@ MOSES (Polykovskiy et al. 2020) and GuacaMol (Brown et al. 2019) judge a generat
 * per bond type (C–C, C=C, C:C aromatic, C–N, C–O, C=O, …): the bond-length distribution, its
   Wasserstein distance to the data's and the share of sample bonds outside the data's 1st–99th percentile
   range (Clopper–Pearson interval; the data itself scores 2 % by construction);
-* per bond type also the W1 two random halves of the data reach (the reference a sample W1 is read against);
-  W1 is hidden for types with fewer than 20 sample bonds;
+* per bond type also the W1 two random halves of the data reach, and the null of the sample W1: the 95th
+  percentile of the W1 of random same-size data subsets against their complement, with a p-value (the reference a
+  sample W1 is read against); W1 is hidden for types with fewer than 20 sample bonds;
 * all intramolecular heavy-atom distances (the pairwise-distance histogram, valid samples or not): W1 against
   the data next to the data's half-vs-half W1;
 * aromatic C:C bonds per molecule (samples vs data, bootstrap difference interval) and example SMILES with the
@@ -35,7 +36,7 @@ from .plausibility import clopper_pearson
 __all__ = ["bond_table", "angle_table", "bond_type_comparison", "tv_distance", "histogram_distances",
            "ring_sizes", "scaffold_metrics", "internal_diversity", "diversity_difference", "novelty_by_size",
            "pairwise_distances", "pairwise_distance_comparison", "aromatic_cc_counts", "aromatic_examples",
-           "aromatic_summary"]
+           "aromatic_summary", "nearest_neighbour_reference"]
 
 _ORDER = {1.0: "–", 1.5: ":", 2.0: "=", 3.0: "#"}
 
@@ -119,14 +120,19 @@ def _data_halves(data_values, seed: int):
 
 
 def bond_type_comparison(sample_bonds, data_bonds, column: str = "type", value: str = "length",
-                         min_count: int = 20, min_samples: int = 20, seed: int = 0):
+                         min_count: int = 20, min_samples: int = 20, seed: int = 0, n_null: int = 200):
     """Per group (bond type, or angle centre): counts, medians, Wasserstein distance sample vs data, its reference
     ``W1 data halves`` (a random half of the data's molecules against the other half, same group: the W1 two
     samples of the *same* distribution reach at the data's size; needs a ``sample`` column in ``data_bonds``) and
     the share of sample values outside the data's 1st–99th percentile range with its Clopper–Pearson 95 %
     interval. Groups with fewer than ``min_count`` data values are skipped; for groups with fewer than
     ``min_samples`` sample values the Wasserstein distance is not shown (NaN) and ``note`` says so (a W1 over a
-    handful of values is noise). Returns a DataFrame."""
+    handful of values is noise). With a ``sample`` column in both tables, the null of the sample W1: ``n_null``
+    random subsets of the data's molecules, as many as the samples with a value in the table, each against the
+    rest of the data (its complement), per group; ``W1 null 95th pct`` is the W1 a same-size subset of the data
+    itself exceeds 5 % of the time and ``p W1`` the share of null subsets at least as far as the samples (+1
+    correction); NaN where the sample W1 is hidden, where there are not fewer sample molecules than data
+    molecules, or without ids. Returns a DataFrame."""
     import pandas as pd
     from scipy.stats import wasserstein_distance
 
@@ -134,6 +140,19 @@ def bond_type_comparison(sample_bonds, data_bonds, column: str = "type", value: 
         if int(n) < 1:
             raise ValueError(f"{name} must be ≥ 1, got {n}")
     halves = _data_halves(data_bonds, seed) if "sample" in data_bonds else None
+    null = {}
+    if "sample" in data_bonds and "sample" in sample_bonds and int(n_null) > 0:
+        ids = np.unique(data_bonds["sample"])
+        n_s = int(sample_bonds["sample"].nunique())
+        if 0 < n_s < len(ids):
+            rng = np.random.default_rng(seed + 1)
+            groups = {g: (v[value].to_numpy(), v["sample"].to_numpy()) for g, v in data_bonds.groupby(column)}
+            for _ in range(int(n_null)):
+                chosen = rng.choice(ids, n_s, replace=False)
+                for g, (vals, owner) in groups.items():
+                    inside = np.isin(owner, chosen)
+                    if inside.any() and (~inside).any():
+                        null.setdefault(g, []).append(wasserstein_distance(vals[inside], vals[~inside]))
     rows = []
     for group, ref in data_bonds.groupby(column)[value]:
         if len(ref) < min_count:
@@ -148,10 +167,14 @@ def bond_type_comparison(sample_bonds, data_bonds, column: str = "type", value: 
             mask = halves[data_bonds.index.get_indexer(ref.index)]
             a, b = ref.to_numpy()[mask], ref.to_numpy()[~mask]
             ref_w = float(wasserstein_distance(a, b)) if len(a) and len(b) else np.nan
+        w1 = float(wasserstein_distance(got, ref)) if len(got) and not few else np.nan
+        nulls = np.asarray(null.get(group, []))
+        shown = len(nulls) and w1 == w1
         rows.append({column: group, "n data": len(ref), "n samples": len(got),
                      "median data": float(np.median(ref)), "median samples": float(np.median(got)) if len(got) else np.nan,
-                     "wasserstein": float(wasserstein_distance(got, ref)) if len(got) and not few else np.nan,
-                     "W1 data halves": ref_w,
+                     "wasserstein": w1, "W1 data halves": ref_w,
+                     "W1 null 95th pct": float(np.quantile(nulls, 0.95)) if shown else np.nan,
+                     "p W1": float((1 + np.sum(nulls >= w1)) / (1 + len(nulls))) if shown else np.nan,
                      "outside data 1-99 %": k / len(got) if len(got) else np.nan, "low": low, "high": high,
                      "note": f"W1 hidden: < {min_samples} sample values" if few else ""})
     return pd.DataFrame(rows).sort_values("n data", ascending=False).reset_index(drop=True)
@@ -321,6 +344,10 @@ def diversity_difference(smiles_a, smiles_b, n_perm: int = 1000, seed: int = 0, 
                          confidence: float = 0.95) -> dict:
     """IntDiv₁(a) − IntDiv₁(b) (as :func:`internal_diversity`) with a bootstrap interval and a permutation test.
 
+    The primary result, fixed before looking, is the bootstrap interval (its ``verdict``); the permutation p is
+    secondary. When the two disagree at the margin (an interval end at 0 and p near 0.05) read the result as
+    borderline: no conclusion either way.
+
     With ``distinct`` (default) each list is first reduced to its distinct SMILES (repeats would lower IntDiv₁ for
     a reason that uniqueness already reports). Interval: percentile bootstrap at ``confidence``, each list resampled
     with replacement ``n_boot`` times, copies of one molecule kept out of the pair mean
@@ -461,4 +488,41 @@ def novelty_by_size(smiles, train_smiles, heldout_fraction: float = 0.2, seed: i
                      "novelty samples": ks / len(s) if s else np.nan, "s_low": sl, "s_high": sh,
                      "n held-out data": len(h), "novelty held-out data": kh / len(h) if h else np.nan,
                      "h_low": hl, "h_high": hh})
+    return pd.DataFrame(rows)
+
+
+def nearest_neighbour_reference(smiles, train_smiles, heldout_fraction: float = 0.2, seed: int = 0,
+                                threshold: float = 0.8, n_boot: int = 1000) -> "pd.DataFrame":
+    """Nearest-neighbour Tanimoto similarity (Morgan r = 2, 2048 bits) of the samples next to the data's own.
+
+    The training entries are split as in :func:`novelty_by_size` (same ``heldout_fraction`` and ``seed``): the
+    held-out data's distinct SMILES against the rest are the reference — how close a new molecule from the data's
+    own distribution comes to its nearest neighbour in a reference of this size. The samples' distinct ``smiles``
+    are scored against the same rest (same reference size) and against all ``train_smiles``. Per row: ``n``,
+    ``median`` with a percentile-bootstrap 95 % interval, the share with similarity ≥ ``threshold`` and the share
+    = 1 (identical fingerprints), each with a Clopper–Pearson 95 % interval. Returns a DataFrame, one row per
+    comparison."""
+    import pandas as pd
+
+    from .diffusion_metrics import nearest_train_similarity
+
+    train = list(train_smiles)
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(len(train), int(round(heldout_fraction * len(train))), replace=False).tolist())
+    heldout = sorted({train[i] for i in held})
+    rest = [train[i] for i in range(len(train)) if i not in held]
+    distinct = sorted(set(smiles))
+    boot = np.random.default_rng(seed + 1)
+    rows = []
+    for name, query, ref in ((f"held-out data vs the rest ({len(rest)})", heldout, rest),
+                             (f"samples vs the same rest ({len(rest)})", distinct, rest),
+                             (f"samples vs all training entries ({len(train)})", distinct, train)):
+        sim = nearest_train_similarity(query, ref) if query else np.zeros(0)
+        k_hi, k_one = int((sim >= threshold).sum()), int((sim >= 1 - 1e-9).sum())
+        (hl, hh), (ol, oh) = clopper_pearson(k_hi, len(sim)), clopper_pearson(k_one, len(sim))
+        meds = [np.median(boot.choice(sim, len(sim))) for _ in range(n_boot)] if len(sim) else [np.nan]
+        rows.append({"comparison": name, "n": len(sim), "median": float(np.median(sim)) if len(sim) else np.nan,
+                     "median low": float(np.quantile(meds, 0.025)), "median high": float(np.quantile(meds, 0.975)),
+                     f"share ≥ {threshold}": k_hi / len(sim) if len(sim) else np.nan, "low": hl, "high": hh,
+                     "share = 1": k_one / len(sim) if len(sim) else np.nan, "low 1": ol, "high 1": oh})
     return pd.DataFrame(rows)

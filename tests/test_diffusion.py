@@ -427,32 +427,6 @@ def test_target_verdicts_read_each_issue_target():
     assert "2.0 s" in target_verdicts(data, small, 1.0, 50, 1.0)[2]["value"], "DDIM time scaled to 100 molecules"
 
 
-def test_notebook_time_verdicts_print_cpu_and_wall_and_do_not_call_a_near_miss_met():
-    from molpractice.diffusion_report import notebook_time_verdicts, time_verdict
-
-    assert [time_verdict(m, 10) for m in (9.4, 9.5, 9.9, 10.5, 10.6, float("nan"))] == \
-        ["met", "met", "on the limit", "on the limit", "NOT met", "not measured"]
-    cached = {"cached": True, "seconds": 600.0, "cpu_seconds": 348.0, "threads": 1}
-    lines = notebook_time_verdicts(3.5, 3.7, cached, "full", 1)
-    assert "wall" in lines[0] and "CPU" in lines[0]
-    assert "cached weights ≤ 4 min: met (3.5 CPU-min, 3.7 min wall)" in lines[1]
-    assert "with training ≤ 10 min: NOT met in wall time" not in lines[2]
-    assert "with training ≤ 10 min: met in CPU time, NOT met in wall time (estimate 9.3 CPU-min, 13.7 min wall" in lines[2]
-    assert "training ≤ 8 CPU-min: met (5.8 CPU-min; 10.0 min wall on 1 thread(s))" in lines[3]
-    # the stored run of review 04d: 4.2 CPU-min, 12.3 min wall, training 5.8 CPU-min / 10.0 min wall
-    lines = notebook_time_verdicts(4.2, 12.3, cached, "full", 1)
-    assert "≤ 4 min: on the limit in CPU time, NOT met in wall time (4.2 CPU-min, 12.3 min wall)" in lines[1]
-    assert "≤ 10 min: on the limit in CPU time, NOT met in wall time (estimate 10.0 CPU-min, 22.3 min wall" in lines[2]
-    lines = notebook_time_verdicts(4.5, 4.6, cached, "full", 1)
-    assert "≤ 4 min: NOT met (4.5 CPU-min, 4.6 min wall)" in lines[1]
-    fresh = dict(cached, cached=False, cpu_seconds=540.0)
-    lines = notebook_time_verdicts(10.5, 12.0, fresh, "full", 1)
-    assert len(lines) == 3 and "with training ≤ 10 min: on the limit in CPU time, NOT met in wall time (estimate 10.5" \
-        in lines[1] and "training ≤ 8 CPU-min: NOT met (9.0 CPU-min" in lines[2]
-
-
-
-
 def _fake_bench_report():
     rate = {"rate": 0.9, "low": 0.85, "high": 0.93, "k": 360, "n": 400}
     return {"chapter": "ch04", "mode": "full", "implementation": "solutions",

@@ -179,3 +179,29 @@ def test_aromatic_counts_examples_and_summary():
         SD.aromatic_summary(ch.molecule_from_geometry, samples, [], n_boot=10)
     with pytest.raises(ValueError, match="n_boot"):
         SD.aromatic_summary(ch.molecule_from_geometry, samples, samples, n_boot=0)
+
+
+def test_bond_type_w1_null_is_subset_vs_complement_of_the_data():
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    data = pd.DataFrame({"sample": np.repeat(np.arange(300), 4), "type": "C–C", "length": rng.normal(1.53, 0.01, 1200)})
+    same = pd.DataFrame({"sample": np.repeat(np.arange(40), 4), "type": "C–C", "length": rng.normal(1.53, 0.01, 160)})
+    shifted = same.assign(length=same["length"] + 0.05)
+    a = SD.bond_type_comparison(same, data, n_null=100).set_index("type").loc["C–C"]
+    b = SD.bond_type_comparison(shifted, data, n_null=100).set_index("type").loc["C–C"]
+    assert 0 < a["W1 null 95th pct"] < 0.01 and a["W1 null 95th pct"] == b["W1 null 95th pct"], "null from data only"
+    assert a["p W1"] > 0.05 and b["p W1"] == pytest.approx(1 / 101), "a 0.05 Å shift is far outside the null"
+    assert b["wasserstein"] > b["W1 null 95th pct"]
+    no_ids = SD.bond_type_comparison(same.drop(columns="sample"), data)
+    assert no_ids["W1 null 95th pct"].isna().all() and no_ids["p W1"].isna().all()
+
+
+def test_nearest_neighbour_reference_rows_and_shares():
+    train = ["CCO", "CCCO", "CCCCO", "c1ccccc1", "Cc1ccccc1", "CCN", "CCCN", "CC(=O)O", "CCC(=O)O", "OCCO"]
+    table = SD.nearest_neighbour_reference(["CCO", "CCO", "FC(F)F"], train, heldout_fraction=0.3, n_boot=50)
+    assert table["comparison"].str.startswith(("held-out data", "samples vs the same rest", "samples vs all")).all()
+    assert list(table["n"]) == [3, 2, 2], "distinct SMILES only"
+    full = table.iloc[2]
+    assert full["share = 1"] == 0.5 and full["share ≥ 0.8"] == 0.5, "CCO is in the training set, CHF3 is not"
+    assert full["low"] <= 0.5 <= full["high"] and full["median low"] <= full["median"] <= full["median high"]

@@ -1,0 +1,30 @@
+"""molpractice.diffusion_report: the notebook-time verdicts (measured with training when the run trained, an
+estimate without a verdict when it loaded cached weights; CPU and wall time; load average; the card's figures)."""
+
+
+def test_notebook_time_verdicts_print_cpu_and_wall_and_do_not_call_a_near_miss_met():
+    from molpractice.diffusion_report import notebook_time_verdicts, time_verdict
+
+    assert [time_verdict(m, 10) for m in (9.4, 9.5, 9.9, 10.5, 10.6, float("nan"))] == \
+        ["met", "met", "on the limit", "on the limit", "NOT met", "not measured"]
+    cached = {"cached": True, "seconds": 600.0, "cpu_seconds": 348.0, "threads": 1}
+    lines = notebook_time_verdicts(3.5, 3.7, cached, "full", 1)
+    assert "wall" in lines[0] and "CPU" in lines[0] and "load average" in lines[0]
+    assert "wall time exceeds CPU time by 6% of it" in lines[0]
+    assert "cached weights ≤ 4 min: met (3.5 CPU-min, 3.7 min wall)" in lines[1]
+    assert "with training ≤ 10 min: not measured in this run (cached weights); estimate 9.3 CPU-min, 13.7 min wall" \
+        in lines[2] and "no verdict" in lines[2] and " met" not in lines[2]
+    assert "training ≤ 8 CPU-min: met (5.8 CPU-min; 10.0 min wall on 1 thread(s); recorded with the cached" in lines[3]
+    lines = notebook_time_verdicts(4.2, 12.3, cached, "full", 1)
+    assert "≤ 4 min: on the limit in CPU time, NOT met in wall time (4.2 CPU-min, 12.3 min wall)" in lines[1]
+    lines = notebook_time_verdicts(4.5, 4.6, cached, "full", 1)
+    assert "≤ 4 min: NOT met (4.5 CPU-min, 4.6 min wall)" in lines[1]
+    fresh = dict(cached, cached=False, cpu_seconds=540.0)
+    lines = notebook_time_verdicts(10.5, 12.0, fresh, "full", 1, card_minutes={"cpu_full": 3.7, "cpu_fast": 0.4})
+    assert len(lines) == 5 and "model trained in this run" in lines[0]
+    assert "cached weights ≤ 4 min: not measured in this run (it trained); without the training it took 1.5 " \
+           "CPU-min, 2.0 min wall" in lines[1]
+    assert "with training ≤ 10 min: on the limit in CPU time, NOT met in wall time (measured: 10.5 CPU-min, " \
+           "12.0 min wall, training included)" in lines[2]
+    assert "training ≤ 8 CPU-min: NOT met (9.0 CPU-min" in lines[3] and "trained in this run" in lines[3]
+    assert "full 3.7 CPU-min, fast 0.4 CPU-min" in lines[4]
