@@ -64,7 +64,7 @@ SETTINGS = RunSettings(
     full=dict(seeds=5, epochs=20, patience=8, hidden=128, num_layers=4, lr=1e-3, batch_size=32,
               weight_decay=1e-5, rf_trees=100, rf_max_features=0.3, demo_epochs=8, selection_seeds=2,
               selection_grid=((0.1, True), (0.2, True), (0.1, False), (0.2, False))),
-    fast=dict(seeds=3, epochs=10, patience=10, hidden=128, num_layers=4, lr=1e-3, batch_size=32,
+    fast=dict(seeds=2, epochs=10, patience=10, hidden=128, num_layers=4, lr=1e-3, batch_size=32,
               weight_decay=1e-5, rf_trees=50, rf_max_features=0.3, demo_epochs=4, selection_seeds=1,
               selection_grid=((0.1, True), (0.2, True))),
     doc=dict(seeds="training seeds per model (the split stays fixed)",
