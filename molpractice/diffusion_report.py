@@ -17,7 +17,7 @@ from .runtime import run_mode
 
 __all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'compare_controls',
            'paired_rate_difference', 'holm',
-           'run_toy', 'target_verdicts', 'notebook_time_verdicts', 'time_verdict',
+           'run_toy', 'target_verdicts', 'notebook_time_verdicts', 'time_verdict', 'budget_scaling_line',
            'run_benchmark', 'bench_record', 'write_bench_record', 'load_bench_record', 'format_bench_record',
            'BENCH_RECORD']
 
@@ -303,7 +303,7 @@ def _load_text() -> str:
 
 
 def notebook_time_verdicts(cpu_minutes: float, wall_minutes: float, info: dict, mode: str, threads: int,
-                           card_minutes: dict | None = None) -> list[str]:
+                           card_minutes: dict | int | None = None) -> list[str]:
     """Issue 24's notebook-time targets read from a run: ≤ 4 min with cached weights, ≤ 10 min with training,
     training ≤ 8 CPU-min. When this run trained the model (``info["cached"]`` False) the with-training figure is
     this run's **measured** time; when it loaded cached weights, the with-training target is *not measured* and
@@ -311,7 +311,8 @@ def notebook_time_verdicts(cpu_minutes: float, wall_minutes: float, info: dict, 
     24 does not say whether its minutes are CPU or wall time, so each target prints both, with a verdict per clock
     when they differ (:func:`time_verdict`: "on the limit" within ±5 % of the target). The machine's load average
     (``os.getloadavg``) is printed next to them, and wall − CPU as a share of CPU (the time the process waited).
-    With ``card_minutes`` (the chapter card's ``minutes``) the card's figures, which cell 0's Time line shows, are
+    With ``card_minutes`` (the chapter card's ``minutes`` dict, or a chapter number whose card is read with
+    :func:`molpractice.chapters.chapters`) the card's figures, which cell 0's Time line shows, are
     printed next to this run's. ``info`` is :func:`train_molecule_model`'s (``cached``, ``seconds``,
     ``cpu_seconds``, ``threads``)."""
     train_cpu = info.get("cpu_seconds", float("nan")) / 60
@@ -337,11 +338,28 @@ def notebook_time_verdicts(cpu_minutes: float, wall_minutes: float, info: dict, 
     out.append(f"issue-24 target, training ≤ 8 CPU-min: {time_verdict(train_cpu, 8)} ({train_cpu:.1f} CPU-min; "
                f"{train_wall:.1f} min wall on {info.get('threads', '?')} thread(s); "
                f"{'trained in this run' if not info['cached'] else 'recorded with the cached weights'})")
+    if isinstance(card_minutes, int) and not isinstance(card_minutes, bool):
+        from .chapters import chapters
+
+        card = next(c for c in chapters() if c.number == card_minutes)
+        card_minutes = {"cpu_full": card.minutes_full, "cpu_fast": card.minutes_fast}
     if card_minutes is not None:
         out.append(f"chapter card (cell 0's Time line): full {card_minutes.get('cpu_full')} CPU-min, fast "
                    f"{card_minutes.get('cpu_fast')} CPU-min — user + sys of the maintainer's last full run and "
                    "nbval fast run before this notebook was stored; this cell cannot re-measure the fast run")
     return out
+
+
+def budget_scaling_line(curve: dict, info: dict) -> str:
+    """The final training's CPU rate scaled to the longest end-of-run row of the training-length curve record
+    (``diffusion_curve.load_curve_record()``): ``info['cpu_seconds']`` × longest steps / ``info['steps']``, next to
+    the curve record's budget and the CPU-min that curve run measured (one line)."""
+    long = max((r for r in curve["rows"] if r["end of run"]), key=lambda r: r["run steps"])
+    scaled = info["cpu_seconds"] / 60 * long["run steps"] / info["steps"]
+    where = "inside" if scaled <= curve["budget_cpu_min"] else "outside"
+    return (f"the final training's CPU rate scaled to {long['run steps']} steps: {scaled:.1f} CPU-min ({where} the "
+            f"{curve['budget_cpu_min']:.0f} CPU-min budget); the curve's {long['run steps']}-step run measured "
+            f"{long['CPU-min']:.2f} CPU-min")
 
 
 def run_benchmark(implementation: str | None = None, steps: int | None = None, json_path=None) -> dict:

@@ -11,6 +11,24 @@ def _axes(ax, size=(5.5, 3.6)):
     return ax
 
 
+def plot_schedule_and_snr(alpha_bar, linear_alpha_bar, linear_label: str):
+    """Two panels: :func:`plot_schedule` of the cosine ``alpha_bar``, and log SNR(t) of the cosine schedule next to
+    ``linear_alpha_bar`` (a linear-β schedule's ᾱ, labelled ``linear_label``). Both are (T + 1,) with ᾱ_0 = 1 first.
+    Returns the figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    plot_schedule(alpha_bar, ax=axes[0])
+    for ab, label in ((alpha_bar, "cosine"), (linear_alpha_bar, linear_label)):
+        ab = np.asarray(ab, dtype=float)
+        axes[1].plot(np.log(ab[1:] / (1 - ab[1:])), label=label)
+    axes[1].set(xlabel="diffusion step t", ylabel="log SNR", title="log SNR: cosine vs linear schedule")
+    axes[1].legend()
+    fig.tight_layout()
+    return fig
+
+
 def plot_schedule(alpha_bar, ax=None):
     """ᾱ_t and log SNR(t) = log(ᾱ_t/(1 − ᾱ_t)) against t (two y-axes)."""
     import numpy as np

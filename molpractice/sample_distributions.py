@@ -36,7 +36,8 @@ from .plausibility import clopper_pearson
 __all__ = ["bond_table", "angle_table", "bond_type_comparison", "tv_distance", "histogram_distances",
            "ring_sizes", "scaffold_metrics", "internal_diversity", "diversity_difference", "novelty_by_size",
            "pairwise_distances", "pairwise_distance_comparison", "aromatic_cc_counts", "aromatic_examples",
-           "aromatic_summary", "nearest_neighbour_reference"]
+           "aromatic_summary", "nearest_neighbour_reference",
+           "memorisation_line", "collapse_line"]
 
 _ORDER = {1.0: "–", 1.5: ":", 2.0: "=", 3.0: "#"}
 
@@ -526,3 +527,38 @@ def nearest_neighbour_reference(smiles, train_smiles, heldout_fraction: float = 
                      f"share ≥ {threshold}": k_hi / len(sim) if len(sim) else np.nan, "low": hl, "high": hh,
                      "share = 1": k_one / len(sim) if len(sim) else np.nan, "low 1": ol, "high 1": oh})
     return pd.DataFrame(rows)
+
+
+def memorisation_line(reference, threshold: float = 0.8) -> str:
+    """One line reading :func:`nearest_neighbour_reference`'s table: the samples' share with nearest-neighbour
+    similarity ≥ ``threshold`` and = 1 against the same reference as the held-out data, next to the held-out
+    data's, with Clopper–Pearson 95 % intervals, and the unpaired difference of the ≥ ``threshold`` shares
+    (Newcombe 95 %)."""
+    from .plausibility import rate_difference
+
+    held, same = reference.iloc[0], reference.iloc[1]
+    col = f"share ≥ {threshold}"
+    g = rate_difference(round(same[col] * same["n"]), int(same["n"]), round(held[col] * held["n"]), int(held["n"]))
+    return (f"nearest-neighbour similarity ≥ {threshold}: samples {same[col]:.3f} [{same['low']:.3f}, {same['high']:.3f}] "
+            f"vs held-out data {held[col]:.3f} [{held['low']:.3f}, {held['high']:.3f}] (samples − held-out "
+            f"{g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}], {g['verdict']}); = 1: samples "
+            f"{same['share = 1']:.3f} [{same['low 1']:.3f}, {same['high 1']:.3f}] vs held-out data "
+            f"{held['share = 1']:.3f} [{held['low 1']:.3f}, {held['high 1']:.3f}] (same reference: the rest of the data)")
+
+
+def collapse_line(uniqueness: float, diversity: dict, histograms, aromatic_per_molecule: tuple) -> str:
+    """One line on mode collapse: ``uniqueness`` (share of distinct valid samples), ``diversity``
+    (:func:`diversity_difference`'s dict: samples − data), the ring-size row of :func:`histogram_distances`
+    (``histograms``: TV, null 95th percentile, p) and ``aromatic_per_molecule`` = (samples, data) mean aromatic C:C
+    bonds per valid molecule. A borderline IntDiv result (interval touching 0, or interval and permutation test
+    disagreeing) is called borderline."""
+    ring = histograms.set_index("histogram").loc["ring sizes (0 = acyclic)"]
+    d = diversity
+    disagree = (d["verdict"] == "no detectable difference") == (d["p"] < 0.05)
+    touches = min(abs(d["low"]), abs(d["high"])) < 5e-4
+    div = "borderline, no conclusion either way" if disagree or touches else d["verdict"]
+    return (f"uniqueness {uniqueness:.2f}; internal diversity samples − data {d['difference']:+.3f} "
+            f"[{d['low']:+.3f}, {d['high']:+.3f}] (bootstrap 95 %, primary; permutation p = {d['p']:.3f}): {div}; ring "
+            f"sizes differ from the data's (TV {ring['TV samples vs data']:.3f} vs the null's 95th percentile "
+            f"{ring['null 95th pct']:.3f}, p = {ring['p']:.3f}; aromatic C:C per valid molecule "
+            f"{aromatic_per_molecule[0]:.2f} vs {aromatic_per_molecule[1]:.2f})")

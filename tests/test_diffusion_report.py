@@ -28,3 +28,26 @@ def test_notebook_time_verdicts_print_cpu_and_wall_and_do_not_call_a_near_miss_m
            "12.0 min wall, training included)" in lines[2]
     assert "training ≤ 8 CPU-min: NOT met (9.0 CPU-min" in lines[3] and "trained in this run" in lines[3]
     assert "full 3.7 CPU-min, fast 0.4 CPU-min" in lines[4]
+
+
+def test_budget_scaling_line_scales_the_final_training_to_the_longest_curve_run():
+    from molpractice.diffusion_report import budget_scaling_line
+
+    curve = {"budget_cpu_min": 8.0, "rows": [{"run steps": 4500, "end of run": True, "CPU-min": 7.07},
+                                             {"run steps": 5600, "end of run": False, "CPU-min": 7.76},
+                                             {"run steps": 5600, "end of run": True, "CPU-min": 8.68}]}
+    line = budget_scaling_line(curve, {"cpu_seconds": 348.0, "steps": 4500})
+    assert "scaled to 5600 steps: 7.2 CPU-min (inside the 8 CPU-min budget)" in line and "measured 8.68" in line
+    assert "outside" in budget_scaling_line(curve, {"cpu_seconds": 400.0, "steps": 4500})
+
+
+def test_plot_schedule_and_snr_draws_both_curves():
+    import matplotlib
+    import torch
+
+    matplotlib.use("Agg")
+    from molpractice.plots_sampling import plot_schedule_and_snr
+
+    ab = torch.cat([torch.ones(1), torch.linspace(0.99, 0.01, 10)])
+    fig = plot_schedule_and_snr(ab, ab ** 2, "linear")
+    assert [l.get_label() for l in fig.axes[1].get_lines()] == ["cosine", "linear"]

@@ -205,3 +205,21 @@ def test_nearest_neighbour_reference_rows_and_shares():
     full = table.iloc[2]
     assert full["share = 1"] == 0.5 and full["share ≥ 0.8"] == 0.5, "CCO is in the training set, CHF3 is not"
     assert full["low"] <= 0.5 <= full["high"] and full["median low"] <= full["median"] <= full["median high"]
+
+
+def test_memorisation_and_collapse_lines():
+    import pandas as pd
+
+    ref = pd.DataFrame([{"comparison": "held", "n": 100, "median": 0.4, "share ≥ 0.8": 0.05, "low": 0.016,
+                         "high": 0.113, "share = 1": 0.0, "low 1": 0.0, "high 1": 0.036},
+                        {"comparison": "same", "n": 50, "median": 0.5, "share ≥ 0.8": 0.2, "low": 0.1, "high": 0.337,
+                         "share = 1": 0.1, "low 1": 0.033, "high 1": 0.218}])
+    line = SD.memorisation_line(ref)
+    assert "samples 0.200 [0.100, 0.337] vs held-out data 0.050" in line and "samples − held-out +0.150" in line
+    hist = pd.DataFrame([{"histogram": "ring sizes (0 = acyclic)", "TV samples vs data": 0.259, "null 95th pct": 0.092,
+                          "p": 0.002}])
+    dd = {"difference": -0.010, "low": -0.020, "high": 0.0, "p": 0.042, "verdict": "no detectable difference"}
+    text = SD.collapse_line(0.98, dd, hist, (0.09, 1.2))
+    assert "borderline, no conclusion either way" in text and "TV 0.259 vs the null's 95th percentile 0.092" in text
+    clear = SD.collapse_line(0.98, dict(dd, high=-0.005, p=0.01, verdict="lower"), hist, (0.09, 1.2))
+    assert ": lower; ring" in clear
