@@ -538,10 +538,14 @@ def memorisation_line(reference, threshold: float = 0.8) -> str:
 
     held, same = reference.iloc[0], reference.iloc[1]
     col = f"share ≥ {threshold}"
-    g = rate_difference(round(same[col] * same["n"]), int(same["n"]), round(held[col] * held["n"]), int(held["n"]))
+    if min(int(same["n"]), int(held["n"])) == 0:
+        diff = "not defined: no molecule on one side"
+    else:
+        g = rate_difference(round(same[col] * same["n"]), int(same["n"]), round(held[col] * held["n"]), int(held["n"]))
+        diff = f"{g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}], {g['verdict']}"
     return (f"nearest-neighbour similarity ≥ {threshold}: samples {same[col]:.3f} [{same['low']:.3f}, {same['high']:.3f}] "
             f"vs held-out data {held[col]:.3f} [{held['low']:.3f}, {held['high']:.3f}] (samples − held-out "
-            f"{g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}], {g['verdict']}); = 1: samples "
+            f"{diff}); = 1: samples "
             f"{same['share = 1']:.3f} [{same['low 1']:.3f}, {same['high 1']:.3f}] vs held-out data "
             f"{held['share = 1']:.3f} [{held['low 1']:.3f}, {held['high 1']:.3f}] (same reference: the rest of the data)")
 

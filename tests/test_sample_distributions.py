@@ -223,3 +223,14 @@ def test_memorisation_and_collapse_lines():
     assert "borderline, no conclusion either way" in text and "TV 0.259 vs the null's 95th percentile 0.092" in text
     clear = SD.collapse_line(0.98, dict(dd, high=-0.005, p=0.01, verdict="lower"), hist, (0.09, 1.2))
     assert ": lower; ring" in clear
+
+
+def test_memorisation_line_without_samples():
+    import pandas as pd
+
+    nan = float("nan")
+    ref = pd.DataFrame([{"n": 10, "share ≥ 0.8": 0.1, "low": 0.0, "high": 0.4, "share = 1": 0.0, "low 1": 0.0,
+                         "high 1": 0.3},
+                        {"n": 0, "share ≥ 0.8": nan, "low": nan, "high": nan, "share = 1": nan, "low 1": nan,
+                         "high 1": nan}])
+    assert "not defined: no molecule on one side" in SD.memorisation_line(ref)
