@@ -353,6 +353,8 @@ def _collate(items, scale):
 
 
 TRAINING_FUNCTIONS = ("cosine_alpha_bar", "q_sample", "remove_mean")  # the chapter's code that training runs
+PACKAGE_TRAINING_CODE = ("time_embedding", "_mlp", "EMA", "one_hot_types", "complete_graph_edges", "_centre",
+                         "_EGNNBlock", "EGNNDenoiser", "_collate", "_train_steps")  # this module's, hashed likewise
 
 
 def save_weights(path, state_dict, info: dict) -> None:
@@ -365,24 +367,39 @@ def save_weights(path, state_dict, info: dict) -> None:
     tmp.replace(path)
 
 
-def training_source_hash(chapter) -> str:
-    """A hash of the code of the chapter functions that training runs (``TRAINING_FUNCTIONS``).
-
-    Each function's source is parsed and dumped without its docstring (``ast``), so editing a docstring,
-    a comment or the layout keeps the key; a change to what the code does gives new weights."""
+def _code_hash(objects) -> str:
+    """A hash of the code of ``objects`` (functions or classes): each source is parsed and dumped with every
+    docstring removed (``ast``), so editing a docstring, a comment or the layout keeps the hash; a change to
+    what the code does changes it."""
     import ast
     import inspect
     import textwrap
 
     parts = []
-    for name in TRAINING_FUNCTIONS:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(chapter, name))))
-        fn = tree.body[0]
-        if fn.body and isinstance(fn.body[0], ast.Expr) and isinstance(getattr(fn.body[0], "value", None), ast.Constant) \
-                and isinstance(fn.body[0].value.value, str):
-            fn.body = fn.body[1:]
-        parts.append(ast.dump(fn))
+    for obj in objects:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body \
+                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        parts.append(ast.dump(tree))
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:10]
+
+
+def training_source_hash(chapter) -> str:
+    """A hash of the code of the chapter functions that training runs (``TRAINING_FUNCTIONS``), docstrings,
+    comments and layout excluded (:func:`_code_hash`)."""
+    return _code_hash([getattr(chapter, name) for name in TRAINING_FUNCTIONS])
+
+
+def package_source_hash() -> str:
+    """A hash of this module's code that training and the model run (:data:`PACKAGE_TRAINING_CODE`: the
+    denoiser, its blocks and embeddings, the collation, the EMA and the training loop), docstrings, comments
+    and layout excluded. Part of the weights' cache key, so cached weights always come from the code that is
+    installed: a change to the model or the loop retrains instead of loading weights the old code made."""
+    return _code_hash([globals()[name] for name in PACKAGE_TRAINING_CODE])
 
 
 def _cache_key(cfg, implementation: str, data, seed: int = 0, chapter=None) -> str:
@@ -390,6 +407,7 @@ def _cache_key(cfg, implementation: str, data, seed: int = 0, chapter=None) -> s
     extra = {} if chapter is None else {"source": training_source_hash(chapter)}
     blob = json.dumps({k: getattr(cfg, k) for k in keys} | {"impl": implementation, "n_data": len(data), "seed": seed,
                                                            "model_version": MODEL_VERSION,
+                                                           "package_code": package_source_hash(),
                                                            "smiles": hashlib.sha1("".join(d["smiles"] for d in data)
                                                                                   .encode()).hexdigest()[:10]}
                       | extra, sort_keys=True)

@@ -29,7 +29,7 @@ from torch import nn
 
 from .diffusion import (ELEMENTS, EMA, EGNNDenoiser, draw_sizes, molecule_data, one_hot_types, position_clip,
                         training_source_hash)
-from .diffusion_model import save_weights
+from .diffusion_model import _code_hash, package_source_hash, save_weights
 from .runtime import RunSettings
 
 HETERO_THRESHOLD = 3
@@ -119,6 +119,7 @@ def _cache_key(cfg, data, chapter=None) -> str:
     extra = {} if chapter is None else {"source": training_source_hash(chapter)}
     blob = json.dumps({k: getattr(cfg, k) for k in keys} | {
         "version": GUIDANCE_VERSION, "threshold": HETERO_THRESHOLD, "n_data": len(data),
+        "package_code": package_source_hash(), "guidance_code": _code_hash([ConditionalEGNN, train_conditional_model]),
         "smiles": hashlib.sha1("".join(d["smiles"] for d in data).encode()).hexdigest()[:10]} | extra, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -126,7 +127,9 @@ def _cache_key(cfg, data, chapter=None) -> str:
 def weights_path(cfg, data, chapter=None) -> Path:
     """``cache_dir()/cfg_egnn_<key>.pt`` for these settings and data; given the chapter-4 module ``chapter``,
     the key also hashes the code of its functions that training runs (chapter 4's ``training_source_hash``),
-    so weights trained with one ``q_sample`` are never loaded for another."""
+    so weights trained with one ``q_sample`` are never loaded for another; the code of chapter 4's denoiser
+    and training loop in the package (``diffusion_model.package_source_hash``) and of :class:`ConditionalEGNN`
+    and :func:`train_conditional_model` (docstrings, comments and layout excluded) is in the key too."""
     from .runtime import cache_dir
 
     return Path(cache_dir()) / f"cfg_egnn_{_cache_key(cfg, data, chapter)}.pt"
