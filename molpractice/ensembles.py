@@ -1,5 +1,6 @@
 """Deep ensembles of the solubility GNN: mean–variance regressors, plain (MSE) regressors, classifiers,
-MC dropout, and the choice of their training recipe by cross-validation inside train.
+and the choice of their training recipe by cross-validation inside train (MC dropout, the one-model
+comparison, is in :mod:`molpractice.mc_dropout`; ``mc_dropout_predict`` stays importable from here).
 
 The metrics, reference values, recalibration and conformal intervals are in :mod:`molpractice.calibration`
 (their names used here stay importable from this module); the test-set evaluation, tables and the
@@ -54,6 +55,7 @@ from .calibration import (  # noqa: F401
     spearman,
     use_settings,
 )
+from .mc_dropout import mc_dropout_predict  # noqa: F401  (kept importable from here)
 from .runtime import RunSettings
 
 SETTINGS = RunSettings(
@@ -581,46 +583,3 @@ RECIPE_EVIDENCE = [
     dict(beta=0.5, select_on="nll", n=1019, rmse=0.747, nll=1.191, nll_recal=1.175, ece_recal=0.049,
          coverage95_recal=0.960, spearman=0.069, spearman_folds=[0.21, 0.19, -0.03, -0.11], mean_best_epoch=24.1),
 ]
-
-
-def mc_dropout_predict(model, graphs, passes: int, seed: int = 0):
-    """MC dropout (Gal & Ghahramani 2016): ``passes`` forward passes with the dropout layers active (batch
-    norm stays in eval mode). Returns ``(means, variances)`` each (passes, n) for a mean–variance model
-    (``means`` only for a one-output model), in the target's unit."""
-    import torch
-
-    from .batching import collated
-    from .training import predict
-
-    if passes < 1:
-        raise ValueError(f"passes must be >= 1, got {passes}")
-    outs = []
-    graphs = collated(graphs)  # once for all passes
-    torch.manual_seed(seed)
-    for _ in range(passes):
-        outs.append(_predict_with_dropout(model, graphs, predict))
-    model.eval()
-    if isinstance(outs[0], tuple):
-        return np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])
-    return np.stack(outs)
-
-
-def _predict_with_dropout(model, graphs, predict):
-    """``training.predict`` with the dropout layers active: it calls ``model.eval()``, so for this call
-    ``eval`` is followed by switching every ``Dropout`` back to training mode (batch norm stays in eval)."""
-    import torch
-
-    original_eval = model.eval
-
-    def eval_keep_dropout():
-        original_eval()
-        for module in model.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.train()
-        return model
-
-    model.eval = eval_keep_dropout
-    try:
-        return predict(model, graphs)
-    finally:
-        del model.eval

@@ -23,7 +23,8 @@ from . import ensembles as E
 from .calibration import (bootstrap_interval, classification_metrics, ensemble_probability, exceedance_probability,
                           gaussian_metrics, logit, sigmoid)
 from .ensembles import (RECIPE_RULE, SETTINGS, SPLITS, Ensemble, SplitData, choose_recipe, fit_ensemble,
-                        labels_above, mc_dropout_predict)
+                        labels_above)
+from .mc_dropout import mc_dropout_predict
 from .runtime import run_mode
 
 # ------------------------------------------------------------------------------------------- benchmark
