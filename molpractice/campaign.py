@@ -145,7 +145,8 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
     :func:`redesign_objective` and spends its remaining calls on it. The shipped top 10 are the 10 best by
     the run's final objective. Returns ``proxy_top10`` (their mean proxy), ``true_top10`` (their true score:
     what the lab would see), ``auc_top10`` (PMO, on the proxy), ``alarm_at`` / ``top_alarm_at`` (calls, or
-    None), ``switched_at``, ``halogens_top10``, ``sa_top10``, ``true_calls`` (all audits) and
+    None), ``switched_at``, ``halogens_top10``, ``sa_top10``, ``sa_above_max_top10`` (how many of the shipped 10 have
+    SA above ``cfg.sa_max``), ``true_calls`` (all audits) and
     ``top_true_calls`` (top-k audits), plus ``history``, ``audit``, ``audited``, ``top10``, ``objective``
     (after a redesign's switch its corrected ranking ``(smiles, proxy) -> value``, else None: the proxy) and, for a redesign,
     ``feature``, ``slope`` and ``panel``. ``sa=True`` (with ``redesign``): the redesigned objective also subtracts
@@ -182,6 +183,8 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
     objective = final or (lambda s, v: v)
     top = sorted(oracle.history, key=lambda x: -objective(*x))[:10]
     mols = [oracles.mol_from_smiles(s) for s, _ in top]
+    sa_top = [oracles.sa_score(s) for s, _ in top]
+    sa_max = getattr(cfg, "sa_max", None)
     return dict(record, method=method, seed=seed, calls=oracle.calls,
                 proxy_top10=float(np.mean([v for _, v in top])),
                 true_top10=float(np.mean([oracles.true_score(s) for s, _ in top])),
@@ -190,7 +193,8 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
                 top_alarm_at=auditor.top_alarm_at if auditor else None,
                 switched_at=getattr(oracle, "switched_at", None),
                 halogens_top10=float(np.mean([oracles.halogen_count(m) for m in mols])),
-                sa_top10=float(np.mean([oracles.sa_score(s) for s, _ in top])),
+                sa_top10=float(np.mean(sa_top)),
+                sa_above_max_top10=float("nan") if sa_max is None else int(sum(v > sa_max for v in sa_top)),
                 true_calls=auditor.true_calls if auditor else 0,
                 top_true_calls=auditor.top_true_calls if auditor else 0, history=oracle.history,
                 sa_calls=sa_oracle.calls if sa_oracle else 0,
@@ -201,7 +205,7 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
 
 COLUMNS = ["proxy", "method", "seed", "proxy_top10", "true_top10", "auc_top10", "alarm_at", "top_alarm_at",
            "switched_at", "halogens_top10", "sa_top10", "true_calls", "top_true_calls", "calls", "feature", "slope",
-           "sa_calls"]
+           "sa_calls", "sa_above_max_top10"]
 
 
 def optimisation_study(cfg=None, seeds=None, lib=None, progress: bool = False, sa: bool = True) -> dict:
@@ -402,22 +406,35 @@ def late_onset_study(seeds, cfg=None, lib=None, onset: int | None = None, method
     false alarm), the delays ``batch_delay`` / ``top10_delay`` = alarm call − onset, ``earliest_possible``
     (the call at which the :data:`~molpractice.optimizers.ALARM_RUN`-th batch ending after the onset was
     audited: no rule of this kind can fire sooner), ``halogens_top10`` and ``true_top10`` of what the run
-    ships. Use the reported seeds to pair with the bug-free runs (the first ``onset`` calls are identical)."""
-    from .optimizers import ALARM_RUN
+    ships. Use the reported seeds to pair with the bug-free runs (the first ``onset`` calls are identical).
+    The same as :func:`late_onset_table` of :func:`late_onset_runs` (which keep each run's audit and history)."""
+    return late_onset_table(late_onset_runs(seeds, cfg, lib, onset, method))
 
+
+def late_onset_runs(seeds, cfg=None, lib=None, onset: int | None = None, method: str = "graph GA") -> list[dict]:
+    """The run dicts (:func:`run_once`, with ``onset`` added) behind :func:`late_onset_study`, audits and histories
+    included (for :func:`molpractice.detection.exploitation_onset`)."""
     cfg = cfg or SETTINGS.current()
     lib = lib or library()
     onset = int(round(cfg.bug_onset_share * cfg.budget)) if onset is None else int(onset)
     if not 0 < onset < cfg.budget:
         raise ValueError(f"onset must lie strictly inside the budget (0, {cfg.budget}), got {onset}")
+    return [dict(run_once(method, oracles.OnsetProxy(onset), lib, cfg, int(seed)), onset=onset, proxy="late onset")
+            for seed in seeds]
+
+
+def late_onset_table(late_runs) -> pd.DataFrame:
+    """:func:`late_onset_study`'s table from :func:`late_onset_runs`' run dicts."""
+    from .optimizers import ALARM_RUN
+
     rows = []
-    for seed in seeds:
-        r = run_once(method, oracles.OnsetProxy(onset), lib, cfg, int(seed))
+    for r in late_runs:
+        onset = int(r["onset"])
         after = r["audit"]["calls"][r["audit"]["calls"] > onset].to_numpy()
         earliest = float(after[ALARM_RUN - 1]) if len(after) >= ALARM_RUN else float("nan")
         alarm = float("nan") if r["alarm_at"] is None else float(r["alarm_at"])
         top = float("nan") if r["top_alarm_at"] is None else float(r["top_alarm_at"])
-        rows.append(dict(seed=int(seed), onset=onset, alarm_at=alarm, top_alarm_at=top,
+        rows.append(dict(seed=int(r["seed"]), onset=onset, alarm_at=alarm, top_alarm_at=top,
                          fired_before_onset=bool(alarm <= onset or top <= onset), batch_delay=alarm - onset,
                          top10_delay=top - onset, earliest_possible=earliest,
                          halogens_top10=r["halogens_top10"], true_top10=r["true_top10"], calls=r["calls"]))
@@ -470,13 +487,23 @@ def at_budget(runs, budget: int, proxies=("bug-free", "buggy")) -> pd.DataFrame:
 
 def sa_redesign_lines(table: pd.DataFrame, cfg) -> list[str]:
     """Text lines about the redesign with the SA penalty (``proxy`` "redesigned + SA" in the optimisation ``table``):
-    its settings (``cfg.sa_weight``, ``cfg.sa_max``), the SA calls each run used of ``cfg.budget``, and per metric
+    its settings (``cfg.sa_weight``, ``cfg.sa_max``), the SA calls each run used of ``cfg.budget``, how many shipped
+    molecules of the GA runs have SA above ``cfg.sa_max`` (given ``sa_above_max_top10``), and per metric
     (true top-10, SA top-10, halogens) the paired differences with the hacked GA and with the redesign without SA."""
     rsa = table[table.proxy == "redesigned + SA"]
     if rsa.empty:
         raise ValueError("table has no 'redesigned + SA' runs (optimisation_study(sa=True))")
     out = [f"redesign + SA penalty ({cfg.sa_weight} per SA unit above {cfg.sa_max}; SA calls used "
-           f"{[int(x) for x in rsa.sa_calls]} of {cfg.budget} each):"]
+           f"{[int(x) for x in rsa.sa_calls]} of {cfg.budget} each: the SA of every molecule the objective ranks, so the "
+           f"SA budget, equal to the proxy budget, never binds):"]
+    if "sa_above_max_top10" in table:
+        counts = []
+        for proxy in ("buggy", "bug-free", "redesigned", "redesigned + SA"):
+            x = table[(table.proxy == proxy) & (table.method == "graph GA")].sa_above_max_top10
+            if len(x) and x.notna().all():
+                counts.append(f"{proxy} {int(x.sum())} of {10 * len(x)}")
+        if counts:
+            out.append(f"shipped molecules with SA above {cfg.sa_max} (what the penalty acts on), GA runs: " + ", ".join(counts))
     for metric in ("true_top10", "sa_top10", "halogens_top10"):
         a = verdict(*paired_difference(table, metric, "redesigned + SA", "graph GA", ("buggy", "graph GA")))
         b = verdict(*paired_difference(table, metric, "redesigned + SA", "graph GA", ("redesigned", "graph GA")))

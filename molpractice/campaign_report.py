@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .campaign import (at_budget, best_optimiser, budget_contrasts, late_onset_study, optimisation_study,
+from .campaign import (at_budget, best_optimiser, budget_contrasts, late_onset_runs, late_onset_table, optimisation_study,
                        paired_difference, sampler_contrast, study_summary, verdict, with_samplers)
 from .offpolicy_redesign import redesign_ope
 from .optimizers import SETTINGS, library
@@ -107,17 +107,19 @@ def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None
     return rows
 
 
-def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, fresh: pd.DataFrame | None) -> list[dict]:
+def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, fresh: pd.DataFrame | None,
+                   exploit: pd.DataFrame | None = None) -> list[dict]:
     """Target rows of the detector: "before half the budget" (vacuous in the hacked runs, scored on the late-onset
-    runs), the late-onset delays, and silence on the bug-free proxy (reported seeds and, given ``fresh``
-    (:func:`molpractice.detection.false_alarm_study`), the per-run false-alarm rate on fresh seeds)."""
+    runs; given ``exploit`` (:func:`molpractice.detection.exploitation_onset`) its value adds when the exploitation
+    was visible in the audit), the late-onset delays, and silence on the bug-free proxy (reported seeds and, given
+    ``fresh`` (:func:`molpractice.detection.false_alarm_study`), the per-run false-alarm rate on fresh seeds)."""
     hacked = table[(table.proxy == "buggy") & (table.method == "graph GA")]
     clean = table[(table.proxy == "bug-free") & (table.method == "graph GA")]
     rows = [dict(target="batch alarm before half the budget in the hacked GA run (issue's target)",
                  value=f"vacuous: the hack is present from the first batch, and the alarm came at the earliest batch the "
                        f"2-batch rule allows (calls {_calls_list(hacked.alarm_at)} of {budget})", met=None)]
     if late is not None and len(late):
-        from .detection import before_half
+        from .detection import before_half, exploitation_summary
 
         bh = before_half(late, budget)
         trivial = bh["trivial"]
@@ -125,7 +127,8 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
                                 f"before half the budget (issue: the detector fires before the budget is half spent)"
                                 + (" — NOT a non-trivial test: the earliest possible alarm lies at or after half the budget"
                                    if trivial else ""),
-                         value=bh["text"], met=None if trivial else bool(bh["k"] == bh["n"])))
+                         value=bh["text"] + ("" if exploit is None else "; " + exploitation_summary(exploit, budget)),
+                         met=None if trivial else bool(bh["k"] == bh["n"])))
         for rule, col in (("batch", "batch_delay"), ("top-10", "top10_delay")):
             fired = late[col].notna()
             rows.append(dict(target=f"late-onset hack (bug switched on after {int(late.onset.iloc[0])} of {budget} calls), "
@@ -150,7 +153,7 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
                 sampled: pd.DataFrame | None = None, late: pd.DataFrame | None = None,
                 guided: dict | None = None, fresh: pd.DataFrame | None = None, n_boot: int | None = None,
                 short: pd.DataFrame | None = None, ch4: pd.DataFrame | None = None, sampler_budget: int | None = None,
-                ope_redesign: dict | None = None) -> list[dict]:
+                ope_redesign: dict | None = None, exploit: pd.DataFrame | None = None) -> list[dict]:
     """The issue's targets as rows ``{target, value, met}`` from the studies' numbers (``met`` None: a
     measurement to report, or a deviation from the issue's target as stated in the row). ``sampled``: the w = −1
     sampler's rows (:func:`molpractice.guidance.sampling_baseline`, the stand-in for chapter 4's model);
@@ -159,7 +162,8 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
     ``short``: the optimisers' runs cut at ``sampler_budget`` calls (:func:`molpractice.campaign.at_budget`), which the
     samplers then spent (compared there instead of ``table``); ``ch4``: chapter 4's own model sampled the same way
     (the issue's comparison, :func:`_chapter4_rows`); ``ope_redesign``:
-    :func:`molpractice.offpolicy_redesign.redesign_ope` (else a row says the redesign was not evaluated off-policy)."""
+    :func:`molpractice.offpolicy_redesign.redesign_ope` (else a row says the redesign was not evaluated off-policy);
+    ``exploit``: :func:`molpractice.detection.exploitation_onset` of the late-onset runs (evidence in the late row)."""
     from .offpolicy import paired_rmse_difference
 
     s = ope["summary"]
@@ -197,7 +201,7 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
     if guided is None:
         rows.append(dict(target="classifier-free guidance under the same call budget [deviation from the issue]",
                          value="not run", met=None))
-    rows += _detector_rows(table, budget, late, fresh)
+    rows += _detector_rows(table, budget, late, fresh, exploit)
     if "redesigned" in set(table.proxy):
         for metric in ("true_top10", "halogens_top10"):
             m, lo, hi = paired_difference(table, metric, "redesigned", "graph GA", ("buggy", "graph GA"))
@@ -233,9 +237,12 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
 def _ope_rows(res: dict | None) -> list[dict]:
     """Target rows of the off-policy evaluation of the redesign (issue: "evaluate the fix with an off-policy
     estimator"); ``met``: DR's interval from one log contains the exact value and its paired difference
-    redesign − hacked has the sign of the exact one, with an interval excluding 0."""
+    redesign − hacked has the sign of the exact one, with an interval excluding 0 — and DR's one-log intervals are
+    not shown to undercover (the Clopper–Pearson interval of their coverage over logs, of the value and of the
+    difference, reaches 0.95)."""
     target = ("off-policy evaluation of the redesign (issue: evaluate the fix with an off-policy estimator): the redesign "
-              "as a softmax selection policy over the library, from one log of uniform screening with true scores")
+              "as a softmax selection policy over the library, from one log of uniform screening with true scores "
+              "(one log: an illustration; its intervals' coverage over logs measured)")
     if res is None:
         return [dict(target=target, value="not run", met=None)]
     one = res["one"]
@@ -245,9 +252,14 @@ def _ope_rows(res: dict | None) -> list[dict]:
                       for e, r in one.iterrows())
     m, lo, hi = res["on_policy"]
     value += (f"; exact V(redesign) {res['V_redesign']:.3f}, V(hacked) {res['V_hacked']:.3f}; on-policy ({res['true_calls']} "
-              f"draws) {m:.3f} [{lo:.3f}, {hi:.3f}]; {res['true_calls']} true calls, ESS {res['ess']:.1f}")
+              f"draws) {m:.3f} [{lo:.3f}, {hi:.3f}]; {res['true_calls']} true calls, ESS {res['ess_one']['redesign']:.1f}")
+    cov = res["coverage"]
+    value += "; coverage over logs (value, difference): " + ", ".join(
+        f"{e} {c.k_value / c.n:.2f} [{c.value_lo:.2f}, {c.value_hi:.2f}], {c.k_difference / c.n:.2f} "
+        f"[{c.difference_lo:.2f}, {c.difference_hi:.2f}]" for e, c in cov.iterrows()) + f" of {int(cov.n.iloc[0])} logs"
     same_sign = (dr.difference_lo > 0 and exact_diff > 0) or (dr.difference_hi < 0 and exact_diff < 0)
-    return [dict(target=target, value=value, met=bool(dr.lo <= res["V_redesign"] <= dr.hi and same_sign))]
+    valid = cov.loc["DR", "value_hi"] >= 0.95 and cov.loc["DR", "difference_hi"] >= 0.95
+    return [dict(target=target, value=value, met=bool(dr.lo <= res["V_redesign"] <= dr.hi and same_sign and valid))]
 
 
 # ------------------------------------------------------------------------------------ benchmark
@@ -285,10 +297,15 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
     study = optimisation_study(cfg, seeds=seeds)
     print(study_summary(study["table"]).to_string(index=False))
     seeds_ = sorted(study["table"].seed.unique())
-    late = late_onset_study(seeds_, cfg)
+    late_runs = late_onset_runs(seeds_, cfg)
+    late = late_onset_table(late_runs)
     print(late.to_string(index=False))
-    fresh = detection.false_alarm_study(cfg, seeds=range(max(seeds_) + 1, max(seeds_) + 1 + cfg.false_alarm_runs))
+    fresh_runs: list = []
+    fresh = detection.false_alarm_study(cfg, seeds=range(max(seeds_) + 1, max(seeds_) + 1 + cfg.false_alarm_runs),
+                                        runs_out=fresh_runs)
     print(detection.rate_table({"bug-free graph GA": fresh}).to_string())
+    exploit = detection.exploitation_onset(late_runs, study["runs"], cfg.budget, fresh_runs=fresh_runs)
+    print("\n".join(detection.exploitation_lines(exploit, cfg.budget)))
     sweep = sampled = guided = None
     if guidance:
         ch04 = load_chapter("ch04_diffusion", implementation)
@@ -314,7 +331,7 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
                            cfg.ope_rounds, cfg.ope_logs, cfg.n_boot) if len(red) and red.slope.notna().any() else None
     rows = target_rows(ope, study["table"], sweep, cfg.budget, sampled, late=late, guided=guided, fresh=fresh,
                        short=short if guidance else None, ch4=ch4 if guidance else None, sampler_budget=cfg.sampler_budget,
-                       ope_redesign=ope_red)
+                       ope_redesign=ope_red, exploit=exploit)
     with pd.option_context("display.width", 250, "display.max_colwidth", None):
         print(pd.DataFrame(rows).to_string(index=False))
     print("model choices: the GA settings are fixed in SETTINGS (set during development on the bug-free proxy's top-10, "

@@ -51,12 +51,14 @@ def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     return lo, hi
 
 
-def detection_study(seeds, method: str = "graph GA", bug: bool = False, cfg=None, lib=None) -> pd.DataFrame:
+def detection_study(seeds, method: str = "graph GA", bug: bool = False, cfg=None, lib=None,
+                    runs_out: list | None = None) -> pd.DataFrame:
     """Audited runs of ``method`` on the proxy (``bug`` selects the buggy one) for the given ``seeds`` (pick
     seeds used nowhere else): per run, whether each alarm fired and the largest batch and top-10 z. ``attrs``
     holds the share of runs in which each rule fired with its Clopper–Pearson 95 % interval
     (``"batch_alarm"``, ``"top10_alarm"``: (k, n, lo, hi)) — a false-alarm rate on the bug-free proxy, a
-    detection rate on the buggy one."""
+    detection rate on the buggy one. ``runs_out`` (a list): each run dict is appended to it (``proxy`` "bug-free" or
+    "buggy"), e.g. for :func:`exploitation_onset`'s ``fresh_runs``."""
     cfg = cfg or SETTINGS.current()
     lib = lib or library()
     if method not in METHODS:
@@ -64,6 +66,8 @@ def detection_study(seeds, method: str = "graph GA", bug: bool = False, cfg=None
     rows = []
     for seed in seeds:
         r = run_once(method, lambda s: oracles.proxy_score(s, bug=bug), lib, cfg, seed)
+        if runs_out is not None:
+            runs_out.append(dict(r, proxy="buggy" if bug else "bug-free"))
         top_z = r["audit"]["top_z"].to_numpy(float)
         rows.append(dict(seed=seed, batch_alarm=r["alarm_at"] is not None, top10_alarm=r["top_alarm_at"] is not None,
                          max_batch_z=float(r["audit"]["gap_z"].max()),
@@ -75,15 +79,15 @@ def detection_study(seeds, method: str = "graph GA", bug: bool = False, cfg=None
     return out
 
 
-def false_alarm_study(cfg=None, lib=None, seeds=None) -> pd.DataFrame:
+def false_alarm_study(cfg=None, lib=None, seeds=None, runs_out: list | None = None) -> pd.DataFrame:
     """Audited graph-GA runs on the bug-free proxy for seeds used nowhere else (default: the
     ``cfg.false_alarm_runs`` seeds after the reported ones): :func:`detection_study` on the bug-free proxy,
-    whose ``attrs`` are then per-run false-alarm rates."""
+    whose ``attrs`` are then per-run false-alarm rates (``runs_out``: as there)."""
     cfg = cfg or SETTINGS.current()
     if seeds is None:
         start = getattr(cfg, "first_seed", 0) + cfg.seeds
         seeds = range(start, start + cfg.false_alarm_runs)
-    return detection_study(seeds, "graph GA", bug=False, cfg=cfg, lib=lib)
+    return detection_study(seeds, "graph GA", bug=False, cfg=cfg, lib=lib, runs_out=runs_out)
 
 
 def detection_seeds(cfg=None) -> range:
@@ -189,3 +193,129 @@ def before_half(late: pd.DataFrame, budget: int) -> dict:
             f"{int(batch.sum())} of {n}, top-10 {int(top.sum())} of {n}); earliest possible alarm at calls "
             f"{int(early.min())}–{int(early.max())}")
     return dict(k=k, n=n, lo=lo, hi=hi, trivial=bool(early.max() >= half), text=text)
+
+
+#: The audit signals of :func:`exploitation_onset`: (column of its table, what it is).
+EXPLOIT_SIGNALS = (("gap_z", "batch gap z"), ("halogens", "batch halogens"), ("top_gap", "top-10 gap"),
+                   ("top_halogens", "top-10 halogens"))
+
+
+def _top_halogens(history, calls: int, k: int = 10) -> float:
+    """Mean halogen count of the best ``k`` molecules by the run's score among its first ``calls`` calls."""
+    top = sorted(history[:int(calls)], key=lambda x: -x[1])[:k]
+    return float(np.mean([oracles.halogen_count(oracles.mol_from_smiles(s)) for s, _ in top]))
+
+
+def _signals(run) -> pd.DataFrame:
+    a = run["audit"][["calls", "gap_z", "halogens", "top_gap"]].copy()
+    a["top_halogens"] = [_top_halogens(run["history"], c) for c in a["calls"]]
+    return a
+
+
+def exploitation_onset(late_runs, reference_runs, budget: int, fresh_runs=None) -> pd.DataFrame:
+    """When the exploitation of a late-onset bug became visible in a run's own audit record, next to its alarms.
+
+    ``late_runs``: :func:`molpractice.campaign.late_onset_runs`; ``reference_runs``: run dicts whose bug-free
+    graph-GA runs (``proxy`` "bug-free", ``method`` "graph GA") define the bug-free range of each audit signal of
+    :data:`EXPLOIT_SIGNALS` — the batch audit's gap z (the batch rule's statistic), the batch's halogens per
+    proposal, the audited proxy − true gap of the current top 10 and their halogens per molecule — as its largest
+    value over every audited batch of those runs (no threshold is set by hand). Per late run: ``first_<signal>``,
+    the first audited call after the onset at which the signal is above that range (NaN if never), ``first_visible``
+    (the earliest of them) and ``first_signal`` (which), the alarm calls, and the top 10 at call ``budget // 2`` —
+    its halogens per molecule (``top_halogens_at_half``; ``twin_top_halogens_at_half``: the bug-free GA run of the
+    same seed, identical until the onset, at the same call) and its audited gap (``top_gap_at_half``, last audit at
+    or before that call). ``attrs["range"]``: the range per signal; ``attrs["reference"]``: (runs, batches).
+    ``fresh_runs`` (bug-free graph-GA runs on other seeds, e.g. :func:`false_alarm_study`'s ``runs_out``): how often the
+    rule "some signal above the range between the onset and half the budget" fires without a bug —
+    ``attrs["fresh"]`` = (k, n, Clopper–Pearson lo, hi)."""
+    if not isinstance(budget, (int, np.integer)) or budget < 2:
+        raise ValueError(f"budget must be an int >= 2, got {budget!r}")
+    ref = [r for r in reference_runs if r.get("proxy") == "bug-free" and r.get("method") == "graph GA"]
+    if not ref:
+        raise ValueError("reference_runs must hold at least one bug-free graph GA run (proxy 'bug-free')")
+    if not late_runs:
+        raise ValueError("late_runs must hold at least one late-onset run")
+    twins = {int(r["seed"]): r for r in ref}
+    ref_signals = pd.concat([_signals(r) for r in ref], ignore_index=True)
+    rng = {col: float(ref_signals[col].max()) for col, _ in EXPLOIT_SIGNALS}
+    half = budget // 2
+    rows = []
+    for r in late_runs:
+        s = _signals(r)
+        after = s[s["calls"] > int(r["onset"])]
+        row = dict(seed=int(r["seed"]), onset=int(r["onset"]))
+        for col, _ in EXPLOIT_SIGNALS:
+            hit = after["calls"][after[col] > rng[col]]
+            row[f"first_{col}"] = float(hit.min()) if len(hit) else float("nan")
+        firsts = {name: row[f"first_{col}"] for col, name in EXPLOIT_SIGNALS if not np.isnan(row[f"first_{col}"])}
+        first = min(firsts, key=firsts.get) if firsts else None
+        row.update(first_visible=firsts[first] if first else float("nan"), first_signal=first,
+                   alarm_at=float("nan") if r["alarm_at"] is None else float(r["alarm_at"]),
+                   top_alarm_at=float("nan") if r["top_alarm_at"] is None else float(r["top_alarm_at"]),
+                   top_halogens_at_half=_top_halogens(r["history"], half),
+                   twin_top_halogens_at_half=(_top_halogens(twins[int(r["seed"])]["history"], half)
+                                              if int(r["seed"]) in twins else float("nan")))
+        upto = s[s["calls"] <= half]
+        row["top_gap_at_half"] = float(upto["top_gap"].iloc[-1]) if len(upto) else float("nan")
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out.attrs["range"] = rng
+    out.attrs["reference"] = (len(ref), len(ref_signals))
+    if fresh_runs:
+        onset = int(late_runs[0]["onset"])
+        hits = []
+        for r in fresh_runs:
+            s = _signals(r)
+            s = s[(s["calls"] > onset) & (s["calls"] < half)]
+            hits.append({col: bool((s[col] > rng[col]).any()) for col, _ in EXPLOIT_SIGNALS})
+        k, n = sum(any(h.values()) for h in hits), len(hits)
+        out.attrs["fresh"] = (k, n, *clopper_pearson(k, n))
+        out.attrs["fresh_by_signal"] = {col: sum(h[col] for h in hits) for col, _ in EXPLOIT_SIGNALS}
+    return out
+
+
+def exploitation_lines(onset: pd.DataFrame, budget: int) -> list[str]:
+    """Text of :func:`exploitation_onset`: the bug-free range, one line per run (first visible call and signal next to
+    the alarm calls; for a run without an alarm before half the budget, whether the exploitation was already
+    visible then — a detector delay — or not yet), and ``k of n`` runs with the exploitation visible before half."""
+    half = budget // 2
+    fmt = lambda x: "never" if pd.isna(x) else f"call {int(x)}"  # noqa: E731
+    names = dict(EXPLOIT_SIGNALS)
+    n_ref, n_batches = onset.attrs["reference"]
+    out = [f"bug-free range (largest value over {n_batches} audited batches of {n_ref} bug-free GA runs): " + ", ".join(
+        f"{names[c]} {v:.3f}" for c, v in onset.attrs["range"].items())]
+    for r in onset.itertuples():
+        firsts = ", ".join(f"{names[c]} {fmt(getattr(r, f'first_{c}'))}" for c, _ in EXPLOIT_SIGNALS)
+        early_alarm = np.nanmin([r.alarm_at, r.top_alarm_at, np.inf]) < half
+        verdict = ("" if early_alarm else
+                   ": a detector delay (visible before the alarm)" if r.first_visible < half else
+                   f": not yet visible by call {half}")
+        seen = "not visible" if pd.isna(r.first_visible) else f"first visible at call {int(r.first_visible)} ({r.first_signal})"
+        out.append(f"seed {r.seed}: exploitation {seen} — batch alarm {fmt(r.alarm_at)}, "
+                   f"top-10 alarm {fmt(r.top_alarm_at)}{verdict}; above the range at: {firsts}; at call {half} top-10 "
+                   f"halogens {r.top_halogens_at_half:.1f} (bug-free twin {r.twin_top_halogens_at_half:.1f}), "
+                   f"top-10 gap {r.top_gap_at_half:.3f}")
+    k, n = int((onset.first_visible < half).sum()), len(onset)
+    lo, hi = clopper_pearson(k, n)
+    out.append(f"exploitation visible in the audit before call {half} in {k} of {n} runs [{lo:.2f}, {hi:.2f}] "
+               f"(Clopper–Pearson 95 %)")
+    if "fresh" in onset.attrs:
+        k, n, lo, hi = onset.attrs["fresh"]
+        out[-1] += (f"; the same rule on bug-free GA runs of fresh seeds (a signal above the range between call "
+                    f"{int(onset.onset.iloc[0])} and {half}): {k} of {n} [{lo:.2f}, {hi:.2f}] (by signal: " + ", ".join(
+                        f"{names[c]} {v} of {n}" for c, v in onset.attrs["fresh_by_signal"].items()) + ")")
+    return out
+
+
+def exploitation_summary(onset: pd.DataFrame, budget: int) -> str:
+    """One line of :func:`exploitation_onset` for the targets table: runs with the exploitation visible before half the
+    budget, and for each run without an alarm before half the budget its first visible call next to its alarms."""
+    half = budget // 2
+    fmt = lambda x: "never" if pd.isna(x) else str(int(x))  # noqa: E731
+    k, n = int((onset.first_visible < half).sum()), len(onset)
+    late = onset[~(onset[["alarm_at", "top_alarm_at"]].min(axis=1) < half)]
+    parts = [f"seed {r.seed}: " + ("not visible" if pd.isna(r.first_visible) else
+                                   f"first visible at call {int(r.first_visible)} ({r.first_signal})")
+             + f", batch alarm {fmt(r.alarm_at)}, top-10 alarm {fmt(r.top_alarm_at)}" for r in late.itertuples()]
+    return f"exploitation visible in the audit before call {half} in {k} of {n} runs" + (
+        f" ({'; '.join(parts)})" if parts else "")

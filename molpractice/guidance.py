@@ -543,8 +543,12 @@ def data_top10(data, bug: bool) -> dict:
 def heavy_atoms_text(samplers: dict, data, lib) -> str:
     """Mean heavy atoms of each sampler's shipped top 10 on the bug-free proxy (``samplers``: name → a
     :func:`sampling_baseline` table), of the ``data``'s training molecules and of the library ``lib``, and the
-    halogens per shipped molecule of each sampler on the buggy proxy."""
+    halogens per shipped molecule of each sampler on the buggy proxy, and the elements the diffusion models can generate
+    (:data:`molpractice.diffusion_model.ELEMENTS`)."""
+    from rdkit import Chem
+
     from . import oracles
+    from .diffusion_model import ELEMENTS
 
     if not samplers:
         raise ValueError("samplers must name at least one sampling_baseline table")
@@ -553,4 +557,5 @@ def heavy_atoms_text(samplers: dict, data, lib) -> str:
     return (f"heavy atoms of the shipped top 10: {', '.join(parts)}; training molecules "
             f"{np.mean([len(d['z']) for d in data]):.1f}, library "
             f"{np.mean([oracles.mol_from_smiles(s).GetNumHeavyAtoms() for s in lib]):.1f}; halogens per shipped molecule "
-            f"on the buggy proxy: {', '.join(halo)}")
+            f"on the buggy proxy: {', '.join(halo)} (elements both diffusion models generate: "
+            f"{', '.join(Chem.GetPeriodicTable().GetElementSymbol(int(z)) for z in ELEMENTS)})")

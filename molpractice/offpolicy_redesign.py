@@ -66,66 +66,125 @@ def estimate(ch06, pol: dict, idx, target: str = "redesign") -> dict:
                 DR=ch06.doubly_robust_estimate(r, p, q, q_hat[idx], v_hat), ESS=ch06.effective_sample_size(p / q))
 
 
+def _boot(ch06, pol: dict, idx, n_boot: int, rng) -> dict:
+    """Percentile-bootstrap 95 % intervals over the log's rounds ``idx``: per estimator, of V̂(redesign) and of the
+    paired V̂(redesign) − V̂(hacked) (the same resampled rounds for both)."""
+    n = len(idx)
+    draws = []
+    for _ in range(n_boot):
+        b = idx[rng.integers(0, n, n)]
+        draws.append({t: estimate(ch06, pol, b, t) for t in ("redesign", "hacked")})
+    out = {}
+    for est in ESTIMATORS:
+        v = np.array([d["redesign"][est] for d in draws])
+        dv = np.array([d["redesign"][est] - d["hacked"][est] for d in draws])
+        out[est] = (float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975)),
+                    float(np.quantile(dv, 0.025)), float(np.quantile(dv, 0.975)))
+    return out
+
+
 def redesign_ope(ch06, lib, slope: float, feature: str = "halogens", temperature: float = 0.05, n_rounds: int = 300,
-                 n_logs: int = 500, n_boot: int = 1000, seed: int = 0) -> dict:
+                 n_logs: int = 500, n_boot: int = 1000, seed: int = 0, coverage_logs: int = 200,
+                 coverage_boot: int = 400) -> dict:
     """The off-policy check of the redesign (see the module docstring).
 
     ``one``: one log of ``n_rounds`` uniform draws (seed ``seed``): per estimator the estimate of V(redesign) with a
     percentile-bootstrap 95 % interval over the log's rounds, and the paired difference V̂(redesign) − V̂(hacked)
-    from the same log (bootstrap 95 %). ``many``: over ``n_logs`` logs (seeds ``seed + 1 …``), each estimator's
-    bias against the exact V(redesign) with a 95 % t-interval, its sd and the mean ESS. ``on_policy``: the mean true
-    score of ``n_rounds`` molecules drawn from π itself (what running the redesign would measure; t-interval).
-    Also the exact ``V_redesign``, ``V_hacked``, ``V_uniform`` and ``true_calls`` = ``n_rounds`` per log."""
+    from the same log (bootstrap 95 %), and whether each interval contains the exact value (``covers``,
+    ``difference_covers``). ``many``: over ``n_logs`` logs (seeds ``seed + 1 …``), per estimator and ``target``
+    ("redesign", "hacked", "difference" = redesign − hacked) the bias against the exact value with a 95 %
+    t-interval and the sd; ``ess``: the mean ESS of each policy over the logs. ``coverage``: on the first
+    ``coverage_logs`` of those logs (at most ``n_logs``), the same bootstrap interval (``min(coverage_boot, n_boot)``
+    resamples) per estimator; how many contain the exact V(redesign) (``k_value``) and the exact difference
+    (``k_difference``) of ``n`` logs, with Clopper–Pearson 95 % intervals (nominal 0.95). ``on_policy``: the mean
+    true score of ``n_rounds`` molecules drawn from π itself (what running the redesign would measure; t-interval).
+    Also the exact ``V_redesign``, ``V_hacked``, ``V_uniform``, ``true_calls`` = ``n_rounds`` per log and ``n`` = the
+    library's size, which is also the number of proxy calls π needs (the proxy of every library molecule)."""
     from .campaign import mean_interval
+    from .detection import clopper_pearson
 
-    for name, v, least in (("n_rounds", n_rounds, 10), ("n_logs", n_logs, 2), ("n_boot", n_boot, 10)):
+    for name, v, least in (("n_rounds", n_rounds, 10), ("n_logs", n_logs, 2), ("n_boot", n_boot, 10),
+                           ("coverage_logs", coverage_logs, 1), ("coverage_boot", coverage_boot, 10)):
         if not isinstance(v, (int, np.integer)) or v < least:
             raise ValueError(f"{name} must be an int >= {least}, got {v!r}")
     pol = library_policies(lib, slope, feature, temperature)
     n = len(pol["true"])
+    exact = dict(redesign=pol["V_redesign"], hacked=pol["V_hacked"], difference=pol["V_redesign"] - pol["V_hacked"])
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, n_rounds)
-    one, boots = [], np.random.default_rng(seed + 10_000)
     point = {t: estimate(ch06, pol, idx, t) for t in ("redesign", "hacked")}
-    draws = []
-    for _ in range(n_boot):
-        b = idx[boots.integers(0, n_rounds, n_rounds)]
-        draws.append({t: estimate(ch06, pol, b, t) for t in ("redesign", "hacked")})
+    boot = _boot(ch06, pol, idx, n_boot, np.random.default_rng(seed + 10_000))
+    one = []
     for est in ESTIMATORS:
-        v = np.array([d["redesign"][est] for d in draws])
-        dv = np.array([d["redesign"][est] - d["hacked"][est] for d in draws])
-        one.append(dict(estimator=est, estimate=point["redesign"][est], lo=float(np.quantile(v, 0.025)),
-                        hi=float(np.quantile(v, 0.975)),
-                        difference=point["redesign"][est] - point["hacked"][est],
-                        difference_lo=float(np.quantile(dv, 0.025)), difference_hi=float(np.quantile(dv, 0.975))))
-    many = [estimate(ch06, pol, np.random.default_rng(seed + 1 + k).integers(0, n, n_rounds)) for k in range(n_logs)]
+        lo, hi, dlo, dhi = boot[est]
+        diff = point["redesign"][est] - point["hacked"][est]
+        one.append(dict(estimator=est, estimate=point["redesign"][est], lo=lo, hi=hi, difference=diff,
+                        difference_lo=dlo, difference_hi=dhi, covers=bool(lo <= exact["redesign"] <= hi),
+                        difference_covers=bool(dlo <= exact["difference"] <= dhi)))
+    logs = [np.random.default_rng(seed + 1 + k).integers(0, n, n_rounds) for k in range(n_logs)]
+    many = [{t: estimate(ch06, pol, ix, t) for t in ("redesign", "hacked")} for ix in logs]
     rows = []
     for est in ESTIMATORS:
-        x = np.array([m[est] for m in many]) - pol["V_redesign"]
-        b, lo, hi = mean_interval(x)
-        rows.append(dict(estimator=est, bias=b, bias_lo=lo, bias_hi=hi, sd=float(x.std(ddof=1)),
-                         ess=float(np.mean([m["ESS"] for m in many]))))
+        for target in ("redesign", "hacked", "difference"):
+            vals = np.array([m["redesign"][est] - m["hacked"][est] if target == "difference" else m[target][est]
+                             for m in many])
+            x = vals - exact[target]
+            b, lo, hi = mean_interval(x)
+            rows.append(dict(estimator=est, target=target, bias=b, bias_lo=lo, bias_hi=hi, sd=float(x.std(ddof=1))))
+    cov_rows, n_cov = [], min(int(coverage_logs), int(n_logs))
+    cover_rng = np.random.default_rng(seed + 20_000)
+    cov = [_boot(ch06, pol, ix, min(int(coverage_boot), int(n_boot)), cover_rng) for ix in logs[:n_cov]]
+    for est in ESTIMATORS:
+        kv = sum(c[est][0] <= exact["redesign"] <= c[est][1] for c in cov)
+        kd = sum(c[est][2] <= exact["difference"] <= c[est][3] for c in cov)
+        cov_rows.append(dict(estimator=est, k_value=int(kv), k_difference=int(kd), n=n_cov,
+                             value_lo=clopper_pearson(int(kv), n_cov)[0], value_hi=clopper_pearson(int(kv), n_cov)[1],
+                             difference_lo=clopper_pearson(int(kd), n_cov)[0],
+                             difference_hi=clopper_pearson(int(kd), n_cov)[1]))
     on = pol["true"][rng.choice(n, size=n_rounds, p=pol["redesign"])]
-    return dict(one=pd.DataFrame(one).set_index("estimator"), many=pd.DataFrame(rows).set_index("estimator"),
+    return dict(one=pd.DataFrame(one).set_index("estimator"), many=pd.DataFrame(rows).set_index(["estimator", "target"]),
+                coverage=pd.DataFrame(cov_rows).set_index("estimator"),
+                ess={t: float(np.mean([m[t]["ESS"] for m in many])) for t in ("redesign", "hacked")},
+                ess_one={t: point[t]["ESS"] for t in ("redesign", "hacked")},
                 on_policy=mean_interval(on), V_redesign=pol["V_redesign"], V_hacked=pol["V_hacked"],
-                V_uniform=pol["V_uniform"], ess=point["redesign"]["ESS"], true_calls=n_rounds, n=n,
+                V_uniform=pol["V_uniform"], true_calls=n_rounds, n=n, n_logs=int(n_logs),
+                coverage_boot=min(int(coverage_boot), int(n_boot)),
                 temperature=float(temperature), slope=float(slope), feature=feature)
 
 
 def ope_lines(res: dict) -> list[str]:
-    """Text lines of :func:`redesign_ope`: the exact values, the one log's estimates and paired differences, the
-    on-policy estimate, and bias / sd over the logs."""
+    """Text lines of :func:`redesign_ope`: the policies (slope and feature, the proxy calls π needs) and exact values,
+    the one log's estimates and paired differences (each marked whether its interval contains the exact value), the
+    on-policy estimate, bias / sd over the logs of V̂(redesign), V̂(hacked) and their difference, and the coverage of
+    the one-log intervals."""
     from .campaign import verdict
 
-    out = [f"selection policies over the {res['n']} library molecules (softmax, τ = {res['temperature']:g}); exact values "
-           f"(true score): redesign {res['V_redesign']:.3f}, hacked {res['V_hacked']:.3f}, uniform μ {res['V_uniform']:.3f}",
-           f"one log of {res['true_calls']} uniformly screened molecules with their true score (ESS for π: {res['ess']:.1f}):"]
+    ex_d = res["V_redesign"] - res["V_hacked"]
+    inside = lambda ok: "contains the exact value" if ok else "MISSES the exact value"  # noqa: E731
+    out = [f"selection policies over the {res['n']} library molecules (softmax, τ = {res['temperature']:g}); redesign: buggy "
+           f"proxy − {res['slope']:.4f} per unit of {res['feature']} (the redesigns' mean slope); π needs the proxy of every "
+           f"library molecule: {res['n']} proxy calls",
+           f"exact values (true score): redesign {res['V_redesign']:.3f}, hacked {res['V_hacked']:.3f}, uniform μ "
+           f"{res['V_uniform']:.3f} (hacked − uniform {res['V_hacked'] - res['V_uniform']:+.3f}; redesign − hacked {ex_d:+.3f})",
+           f"one log of {res['true_calls']} uniformly screened molecules with their true score (ESS for π: "
+           f"{res['ess_one']['redesign']:.1f}, for the hacked policy: {res['ess_one']['hacked']:.1f}):"]
     for est, r in res["one"].iterrows():
-        out.append(f"  {est}: V̂(redesign) {r.estimate:.3f} [{r.lo:.3f}, {r.hi:.3f}]; V̂(redesign) − V̂(hacked) "
-                   + verdict(r.difference, r.difference_lo, r.difference_hi) + " (paired bootstrap over the log)")
+        out.append(f"  {est}: V̂(redesign) {r.estimate:.3f} [{r.lo:.3f}, {r.hi:.3f}] ({inside(r.covers)}); V̂(redesign) − "
+                   f"V̂(hacked) " + verdict(r.difference, r.difference_lo, r.difference_hi)
+                   + f" ({inside(r.difference_covers)}; paired bootstrap over the log)")
     m, lo, hi = res["on_policy"]
-    out.append(f"on-policy: {res['true_calls']} molecules drawn from the redesign itself, mean true score {m:.3f} [{lo:.3f}, {hi:.3f}]")
-    for est, r in res["many"].iterrows():
+    out.append(f"on-policy: {res['true_calls']} molecules drawn from the redesign itself (the same number of true calls), "
+               f"mean true score {m:.3f} [{lo:.3f}, {hi:.3f}]")
+    out.append(f"over {res['n_logs']} logs (mean ESS: redesign {res['ess']['redesign']:.1f}, hacked {res['ess']['hacked']:.1f} "
+               f"of {res['true_calls']}):")
+    for (est, target), r in res["many"].iterrows():
         word = "no bias detectable at this precision" if r.bias_lo < 0 < r.bias_hi else "bias detected"
-        out.append(f"  over the logs, {est}: bias {r.bias:+.4f} [{r.bias_lo:+.4f}, {r.bias_hi:+.4f}] ({word}), sd {r.sd:.4f}")
+        out.append(f"  {est}, {target}: bias {r.bias:+.4f} [{r.bias_lo:+.4f}, {r.bias_hi:+.4f}] ({word}), sd {r.sd:.4f}")
+    c0 = res["coverage"].iloc[0]
+    out.append(f"coverage of the one-log 95 % bootstrap intervals over {int(c0.n)} logs ({res['coverage_boot']} resamples "
+               f"each; Clopper–Pearson 95 %):")
+    for est, c in res["coverage"].iterrows():
+        out.append(f"  {est}: V(redesign) {int(c.k_value)} of {int(c.n)} = {c.k_value / c.n:.2f} [{c.value_lo:.2f}, "
+                   f"{c.value_hi:.2f}]; difference {int(c.k_difference)} of {int(c.n)} = {c.k_difference / c.n:.2f} [{c.difference_lo:.2f}, "
+                   f"{c.difference_hi:.2f}]")
     return out

@@ -143,8 +143,12 @@ def test_sa_redesign_lines_and_screening_ceiling_text():
     table = _table().assign(sa_calls=250)
     cfg = types.SimpleNamespace(sa_weight=0.1, sa_max=4.0, budget=300)
     lines = C.sa_redesign_lines(table, cfg)
-    assert lines[0] == "redesign + SA penalty (0.1 per SA unit above 4.0; SA calls used [250, 250, 250] of 300 each):"
+    assert lines[0] == ("redesign + SA penalty (0.1 per SA unit above 4.0; SA calls used [250, 250, 250] of 300 each: the "
+                        "SA of every molecule the objective ranks, so the SA budget, equal to the proxy budget, never binds):")
     assert lines[1].strip().startswith("true_top10: − hacked GA +0.370") and len(lines) == 4
+    counts = C.sa_redesign_lines(table.assign(sa_above_max_top10=[2, 0, 7, 1, 3, 0] * 3), cfg)
+    assert counts[1] == ("shipped molecules with SA above 4.0 (what the penalty acts on), GA runs: buggy 21 of 30, bug-free "
+                         "6 of 30, redesigned 9 of 30, redesigned + SA 0 of 30") and len(counts) == 5
     with pytest.raises(ValueError, match="redesigned \\+ SA"):
         C.sa_redesign_lines(table[table.proxy != "redesigned + SA"], cfg)
     lib = ["CCO", "CCCl", "c1ccccc1", "CC(=O)N(C)C", "Cc1ccc(C)cc1", "CCN(CC)CC", "OCC(O)CO", "c1ccncc1", "CCCCO",
@@ -161,3 +165,89 @@ def test_sa_redesign_lines_and_screening_ceiling_text():
 def test_study_summary_of_runs_cut_at_a_budget_has_no_alarm_columns():
     out = C.study_summary(C.at_budget(_runs(), 20))
     assert "alarms" not in out and out.iloc[0]["seeds"] == 1 and "proxy_top10" in out
+
+
+def _audit(calls, gap_z, halogens, top_gap):
+    return pd.DataFrame(dict(calls=calls, gap_z=gap_z, halogens=halogens, top_gap=top_gap))
+
+
+def test_exploitation_onset_finds_the_first_audited_call_above_the_bug_free_range():
+    from molpractice import detection as D
+
+    calls = [100, 200, 300, 400, 500, 600]
+    ref = dict(proxy="bug-free", method="graph GA", seed=5, history=[("CCO", 0.1)] * 600,
+               audit=_audit(calls, [1, 2, 1.5, 0.5, 1, 2.5], [0.5, 0.1, 0.2, 0.1, 0.1, 0.3], [0.05] * 5 + [0.07]))
+    other = dict(ref, proxy="buggy", audit=_audit(calls, [99.0] * 6, [99.0] * 6, [99.0] * 6))  # not a reference
+    slow = dict(seed=5, onset=200, alarm_at=500, top_alarm_at=None,  # CCCl (1 halogen) tops the run from call 250
+                history=[("CCO", 0.1)] * 250 + [("CCCl", 0.5)] * 350,
+                audit=_audit(calls, [3.0, 2, 2, 3, 4, 5], [0.2, 0.1, 0.2, 0.6, 1, 1], [0.05, 0.05, 0.08, 0.1, 0.1, 0.1]))
+    quiet = dict(seed=6, onset=200, alarm_at=None, top_alarm_at=None, history=[("CCO", 0.1)] * 600,
+                 audit=_audit(calls, [1] * 6, [0.1] * 6, [0.05] * 6))
+    early = dict(seed=7, onset=200, alarm_at=300, top_alarm_at=300, history=[("CCO", 0.1)] * 600,
+                 audit=_audit(calls, [1, 1, 4, 4, 4, 4], [0.1] * 6, [0.05] * 6))
+    fresh = [dict(proxy="bug-free", method="graph GA", seed=10, history=[("CCO", 0.1)] * 600,
+                  audit=_audit(calls, [1, 1, 3.0, 1, 1, 1], [0.1] * 6, [0.05] * 6)),
+             dict(proxy="bug-free", method="graph GA", seed=11, history=[("CCO", 0.1)] * 600,
+                  audit=_audit(calls, [1, 1, 1, 9, 1, 1], [0.1] * 6, [0.05] * 6))]  # above only after half
+    out = D.exploitation_onset([slow, quiet, early], [ref, other], 700, fresh_runs=fresh)
+    assert out.attrs["range"] == dict(gap_z=2.5, halogens=0.5, top_gap=0.07, top_halogens=0.0)
+    assert out.attrs["reference"] == (1, 6)
+    s = out.set_index("seed")
+    # call 100's gap z 3.0 lies before the onset: ignored
+    assert (s.loc[5, "first_gap_z"], s.loc[5, "first_halogens"], s.loc[5, "first_top_gap"],
+            s.loc[5, "first_top_halogens"]) == (400, 400, 300, 300)
+    assert s.loc[5, "first_visible"] == 300 and s.loc[5, "first_signal"] == "top-10 gap"
+    assert s.loc[5, "top_halogens_at_half"] == 1.0 and s.loc[5, "twin_top_halogens_at_half"] == 0.0
+    assert s.loc[5, "top_gap_at_half"] == 0.08 and np.isnan(s.loc[5, "top_alarm_at"])
+    assert np.isnan(s.loc[6, "first_visible"]) and pd.isna(s.loc[6, "first_signal"])
+    assert np.isnan(s.loc[6, "twin_top_halogens_at_half"])  # no bug-free run of that seed
+    assert out.attrs["fresh"] == (1, 2, *D.clopper_pearson(1, 2))
+    assert out.attrs["fresh_by_signal"] == dict(gap_z=1, halogens=0, top_gap=0, top_halogens=0)
+    lines = D.exploitation_lines(out, 700)
+    assert lines[0].startswith("bug-free range (largest value over 6 audited batches of 1 bug-free GA runs): batch gap z 2.500")
+    assert lines[1].startswith("seed 5: exploitation first visible at call 300 (top-10 gap) — batch alarm call 500, "
+                               "top-10 alarm never: a detector delay")
+    assert "at call 350 top-10 halogens 1.0 (bug-free twin 0.0), top-10 gap 0.080" in lines[1]
+    assert "seed 6: exploitation not visible — batch alarm never, top-10 alarm never: not yet visible by call 350" in lines[2]
+    assert lines[3].startswith("seed 7: exploitation first visible at call 300 (batch gap z) — batch alarm call 300, "
+                               "top-10 alarm call 300;")  # alarmed before half: no verdict
+    lo, hi = D.clopper_pearson(2, 3)
+    assert lines[4].startswith(f"exploitation visible in the audit before call 350 in 2 of 3 runs [{lo:.2f}, {hi:.2f}]")
+    assert "fresh seeds (a signal above the range between call 200 and 350): 1 of 2" in lines[4]
+    assert "batch gap z 1 of 2, batch halogens 0 of 2" in lines[4]
+    summary = D.exploitation_summary(out, 700)
+    assert summary == ("exploitation visible in the audit before call 350 in 2 of 3 runs (seed 5: first visible at call 300 "
+                       "(top-10 gap), batch alarm 500, top-10 alarm never; seed 6: not visible, batch alarm never, "
+                       "top-10 alarm never)")
+    assert "fresh" not in D.exploitation_onset([slow], [ref], 700).attrs
+    with pytest.raises(ValueError, match="budget"):
+        D.exploitation_onset([slow], [ref], 700.0)
+    with pytest.raises(ValueError, match="reference_runs"):
+        D.exploitation_onset([slow], [other], 700)
+    with pytest.raises(ValueError, match="late_runs"):
+        D.exploitation_onset([], [ref], 700)
+    # the targets row keeps its verdict and adds the evidence
+    from molpractice.campaign_report import _detector_rows
+
+    table = pd.DataFrame(dict(proxy=["buggy", "bug-free"], method="graph GA", seed=5, alarm_at=[199.0, np.nan],
+                              top_alarm_at=[199.0, np.nan]))
+    late = C.late_onset_table([dict(slow, calls=600, halogens_top10=1.0, true_top10=0.4)])
+    rows = _detector_rows(table, 1000, late, None, out)  # earliest possible alarm 400 < 500: a real test
+    row = [r_ for r_ in rows if r_["target"].startswith("late-onset hack") and "before half" in r_["target"]][0]
+    assert row["met"] is False and row["value"].endswith("; " + D.exploitation_summary(out, 1000))
+    assert row["value"].startswith("alarm before call 500 in 0 of 1 runs")
+    assert "exploitation" not in _detector_rows(table, 1000, late, None)[1]["value"]
+
+
+def test_late_onset_runs_keep_audits_and_false_alarm_runs_are_returned():
+    from molpractice import detection as D
+
+    lib = opt.library()
+    cfg = _cfg(budget=150, population=20, offspring=25, n_init=40, library_audit=24, bug_onset_share=0.4)
+    runs = C.late_onset_runs([0], cfg, lib)
+    assert runs[0]["onset"] == 60 and len(runs[0]["audit"]) and len(runs[0]["history"]) == 150
+    assert C.late_onset_table(runs).equals(C.late_onset_study([0], cfg, lib))
+    kept: list = []
+    fa = D.false_alarm_study(cfg, lib, seeds=[3], runs_out=kept)
+    assert len(kept) == 1 and kept[0]["proxy"] == "bug-free" and kept[0]["seed"] == 3 and len(fa) == 1
+    assert bool(fa.batch_alarm.iloc[0]) == (kept[0]["alarm_at"] is not None)

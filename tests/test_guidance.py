@@ -271,6 +271,7 @@ def test_heavy_atoms_text_names_every_sampler(data):
     t = pd.DataFrame(dict(proxy=["bug-free", "buggy"], heavy_atoms=[8.0, 9.0], halogens_top10=[0.0, 1.5]))
     text = G.heavy_atoms_text({"a": t, "b": t.assign(heavy_atoms=[7.0, 7.0])}, data[:2], ["CCO", "c1ccccc1"])
     assert text.startswith("heavy atoms of the shipped top 10: a 8.0, b 7.0; training molecules")
-    assert "library 4.5" in text and text.endswith("on the buggy proxy: a 1.5, b 1.5")
+    assert "library 4.5" in text and text.endswith("on the buggy proxy: a 1.5, b 1.5 (elements both diffusion models "
+                                                     "generate: C, N, O, F)")
     with pytest.raises(ValueError, match="samplers"):
         G.heavy_atoms_text({}, data, ["CCO"])

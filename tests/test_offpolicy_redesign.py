@@ -54,30 +54,64 @@ def test_estimate_matches_the_chapter_estimators():
 
 
 def test_redesign_ope_is_unbiased_where_it_should_be_and_reports_intervals():
-    res = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=300, n_boot=200, seed=3)
-    assert set(res["one"].index) == set(OR.ESTIMATORS) and set(res["many"].index) == set(OR.ESTIMATORS)
-    for est in ("IPS", "DR"):  # unbiased by theory (uniform μ covers every molecule)
-        r = res["many"].loc[est]
-        assert r.bias_lo - 3 * r.sd / np.sqrt(300) < 0 < r.bias_hi + 3 * r.sd / np.sqrt(300)
+    res = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=300, n_boot=200, seed=3,
+                          coverage_logs=40, coverage_boot=50)
+    assert set(res["one"].index) == set(OR.ESTIMATORS)
+    assert set(res["many"].index) == {(e, t) for e in OR.ESTIMATORS for t in ("redesign", "hacked", "difference")}
+    for est in ("IPS", "DR"):  # unbiased by theory (uniform μ covers every molecule), for each policy and the difference
+        for target in ("redesign", "hacked", "difference"):
+            r = res["many"].loc[(est, target)]
+            assert r.bias_lo - 3 * r.sd / np.sqrt(300) < 0 < r.bias_hi + 3 * r.sd / np.sqrt(300), (est, target)
+    # the difference's bias is the difference of the two biases (same logs)
+    b = res["many"].bias
+    assert b[("IPS", "difference")] == pytest.approx(b[("IPS", "redesign")] - b[("IPS", "hacked")])
     one = res["one"]
     assert (one.lo <= one.hi).all() and (one.difference_lo <= one.difference_hi).all()
+    ex_d = res["V_redesign"] - res["V_hacked"]
+    assert (one.covers == ((one.lo <= res["V_redesign"]) & (res["V_redesign"] <= one.hi))).all()
+    assert (one.difference_covers == ((one.difference_lo <= ex_d) & (ex_d <= one.difference_hi))).all()
+    cov = res["coverage"]
+    assert (cov.n == 40).all() and ((0 <= cov.k_value) & (cov.k_value <= 40)).all()
+    assert (cov.value_lo <= cov.k_value / 40).all() and (cov.k_difference / 40 <= cov.difference_hi).all()
+    assert res["coverage_boot"] == 50 and res["n_logs"] == 300
+    assert 1 <= res["ess"]["hacked"] <= 60 and 1 <= res["ess_one"]["redesign"] <= 60
     m, lo, hi = res["on_policy"]
     assert lo <= m <= hi and res["true_calls"] == 60 and res["n"] == len(LIB)
     lines = OR.ope_lines(res)
     assert lines[0].startswith(f"selection policies over the {len(LIB)} library molecules")
-    assert any(line.startswith("  DR: V̂(redesign)") and "paired bootstrap" in line for line in lines)
-    again = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=300, n_boot=200, seed=3)
+    assert "buggy proxy − 0.0600 per unit of halogens" in lines[0] and f"{len(LIB)} proxy calls" in lines[0]
+    assert f"hacked − uniform {res['V_hacked'] - res['V_uniform']:+.3f}" in lines[1]
+    assert any(line.startswith("  DR: V̂(redesign)") and "paired bootstrap" in line and "exact value" in line for line in lines)
+    assert any(line.startswith("  SNIPS, difference: bias") for line in lines)
+    assert any(line.startswith("coverage of the one-log 95 % bootstrap intervals over 40 logs") for line in lines)
+    assert any(line.startswith("  DR: V(redesign) ") and " of 40 = " in line for line in lines)
+    again = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=300, n_boot=200, seed=3,
+                            coverage_logs=40, coverage_boot=50)
     pd.testing.assert_frame_equal(res["one"], again["one"])  # seeded
-    for name, kw in (("n_rounds", dict(n_rounds=5)), ("n_logs", dict(n_logs=1)), ("n_boot", dict(n_boot=2.5))):
+    pd.testing.assert_frame_equal(res["coverage"], again["coverage"])
+    for name, kw in (("n_rounds", dict(n_rounds=5)), ("n_logs", dict(n_logs=1)), ("n_boot", dict(n_boot=2.5)),
+                     ("coverage_logs", dict(coverage_logs=0)), ("coverage_boot", dict(coverage_boot=3))):
         with pytest.raises(ValueError, match=name):
             OR.redesign_ope(ch06, LIB, 0.06, **kw)
+
+
+def test_one_log_bootstrap_covers_at_about_the_nominal_rate_for_dr():
+    """DR's interval of the difference, where the reward model is good, covers the exact value in most logs."""
+    res = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=60, n_boot=100, seed=5,
+                          coverage_logs=60, coverage_boot=100)
+    c = res["coverage"].loc["DR"]
+    assert c.difference_hi >= 0.8 and c.k_difference >= 40
 
 
 def test_ope_rows_of_the_targets_table():
     from molpractice import campaign_report as R
 
-    res = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=20, n_boot=100, seed=3)
+    res = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=20, n_boot=100, seed=3,
+                          coverage_logs=10, coverage_boot=20)
     row = R._ope_rows(res)[0]
+    assert "coverage over logs (value, difference): IPS" in row["value"] and row["value"].endswith("of 10 logs")
+    undercover = dict(res, coverage=res["coverage"].assign(value_hi=0.9))
+    assert R._ope_rows(undercover)[0]["met"] is False  # DR's intervals shown to undercover: not met
     assert "evaluate the fix with an off-policy estimator" in row["target"] and "DR " in row["value"]
     assert f"exact V(redesign) {res['V_redesign']:.3f}" in row["value"] and isinstance(row["met"], bool)
     assert R._ope_rows(None)[0]["value"] == "not run" and R._ope_rows(None)[0]["met"] is None
