@@ -480,7 +480,10 @@ def train_molecule_model(chapter, data, cfg=None, seed: int = 0, progress: bool 
     molecule), atom types with plain Gaussian noise; the loss is the MSE of ε̂ over both. Training runs exactly
     ``train_steps`` steps (the wall time is measured and reported, never obeyed), and the learning rate decays
     along a cosine from ``lr`` to ``lr``/10 over those steps; every random draw comes from one generator
-    seeded by ``seed``, so on CPU the same seed and settings give the same weights bit for bit. The EMA
+    seeded by ``seed``, so on CPU the same seed and settings give the same weights bit for bit — with the same
+    number of torch threads (the curriculum's policy is one, ``runtime.configure_threads``; ``info["threads"]``
+    records it): two threads sum in another order, and 4500 steps amplify that (largest weight difference 0.078
+    in a 2-thread run of the full settings). The EMA
     weights (decay ``ema_decay``) are saved to :func:`weights_path` with the training log and loaded with
     ``torch.load(weights_only=True)`` next time (``info["cached"]`` tells which happened).
     """
