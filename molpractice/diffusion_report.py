@@ -13,6 +13,7 @@ from . import diffusion_model as _dm
 from .diffusion_metrics import bond_recovery, metrics
 from .diffusion_model import molecule_data, train_molecule_model, train_toy, toy_quality
 from .diffusion_sampling import draw_sizes, position_clip, sample_molecules, sample_toy
+from .plausibility import paired_rate_difference  # noqa: F401  (defined there; kept importable from here)
 from .runtime import run_mode
 
 __all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'compare_controls',
@@ -137,36 +138,6 @@ def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale:
                      "median NN Å": _nearest_neighbour(samples), "diverged": diverged,
                      "seconds": time.perf_counter() - start, "outcomes": outcomes})
     return pd.DataFrame(rows)
-
-
-def paired_rate_difference(first, second, confidence: float = 0.95) -> dict:
-    """Difference of two rates measured on the same units (paired binary outcomes, e.g. two samplers run from
-    the same x_T): mean(first) − mean(second) with Newcombe's score interval for paired data (Newcombe 1998,
-    Stat. Med. 17:2635, method 10) and the exact McNemar p-value (two-sided binomial test on the discordant
-    pairs). Returns ``{"difference", "low", "high", "p_value", "discordant": (first only, second only)}``."""
-    from scipy.stats import binomtest, norm
-
-    from .plausibility import _wilson
-
-    a_, b_ = [bool(v) for v in first], [bool(v) for v in second]
-    if len(a_) != len(b_) or not a_:
-        raise ValueError(f"paired outcomes need the same, non-zero length, got {len(a_)} and {len(b_)}")
-    n = len(a_)
-    both = sum(x and y for x, y in zip(a_, b_))
-    only1 = sum(x and not y for x, y in zip(a_, b_))
-    only2 = sum(y and not x for x, y in zip(a_, b_))
-    neither = n - both - only1 - only2
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
-    p1, p2 = (both + only1) / n, (both + only2) / n
-    (l1, u1), (l2, u2) = _wilson(both + only1, n, z), _wilson(both + only2, n, z)
-    den = ((both + only1) * (only2 + neither) * (both + only2) * (only1 + neither)) ** 0.5
-    phi = (both * neither - only1 * only2) / den if den > 0 else 0.0
-    d = p1 - p2
-    low = d - max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0) ** 0.5
-    high = d + max((p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2, 0.0) ** 0.5
-    p = 1.0 if only1 + only2 == 0 else float(binomtest(only1, only1 + only2, 0.5).pvalue)
-    return {"difference": d, "low": max(low, -1.0), "high": min(high, 1.0), "p_value": p,
-            "discordant": (only1, only2)}
 
 
 def holm(p_values) -> list:

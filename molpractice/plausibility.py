@@ -61,7 +61,7 @@ __all__ = ["ALERTS", "ALERT_SOURCE", "ATOM_STABILITY", "BRENK_ROW", "CHECKS_NOT_
            "EDM_BONDS1", "EDM_BONDS2", "EDM_BONDS3", "EDM_MARGINS", "EDM_SOURCE",
            "alert_hits", "alert_names", "atom_stable", "edm_bond_order", "edm_bond_orders", "bounds_matrix", "cited_group_alerts", "clopper_pearson",
            "describe_groups", "geometry_checks", "implausible_hits", "perceived_valence", "plausibility",
-           "plausibility_summary", "plausibility_table", "rate_difference", "stability", "stability_lines", "valence_stability",
+           "paired_rate_difference", "plausibility_summary", "plausibility_table", "rate_difference", "stability", "stability_lines", "valence_stability",
            "with_hydrogens"]
 
 from .plausibility_geometry import (ANGLE_TOLERANCE, BOND_TOLERANCE, BOUNDS_PARAMS, CHECKS_NOT_RUN,  # noqa: F401
@@ -165,6 +165,34 @@ def rate_difference(k1: int, n1: int, k2: int, n2: int, confidence: float = 0.95
     high = d + ((u1 - p1) ** 2 + (p2 - l2) ** 2) ** 0.5
     verdict = "higher" if low > 0 else "lower" if high < 0 else "no detectable difference"
     return {"difference": d, "low": low, "high": high, "verdict": verdict}
+
+
+def paired_rate_difference(first, second, confidence: float = 0.95) -> dict:
+    """Difference of two rates measured on the same units (paired binary outcomes, e.g. two samplers run from
+    the same x_T): mean(first) − mean(second) with Newcombe's score interval for paired data (Newcombe 1998,
+    Stat. Med. 17:2635, method 10) and the exact McNemar p-value (two-sided binomial test on the discordant
+    pairs). Returns ``{"difference", "low", "high", "p_value", "discordant": (first only, second only)}``."""
+    from scipy.stats import binomtest, norm
+
+    a_, b_ = [bool(v) for v in first], [bool(v) for v in second]
+    if len(a_) != len(b_) or not a_:
+        raise ValueError(f"paired outcomes need the same, non-zero length, got {len(a_)} and {len(b_)}")
+    n = len(a_)
+    both = sum(x and y for x, y in zip(a_, b_))
+    only1 = sum(x and not y for x, y in zip(a_, b_))
+    only2 = sum(y and not x for x, y in zip(a_, b_))
+    neither = n - both - only1 - only2
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    p1, p2 = (both + only1) / n, (both + only2) / n
+    (l1, u1), (l2, u2) = _wilson(both + only1, n, z), _wilson(both + only2, n, z)
+    den = ((both + only1) * (only2 + neither) * (both + only2) * (only1 + neither)) ** 0.5
+    phi = (both * neither - only1 * only2) / den if den > 0 else 0.0
+    d = p1 - p2
+    low = d - max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0) ** 0.5
+    high = d + max((p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2, 0.0) ** 0.5
+    p = 1.0 if only1 + only2 == 0 else float(binomtest(only1, only1 + only2, 0.5).pvalue)
+    return {"difference": d, "low": max(low, -1.0), "high": min(high, 1.0), "p_value": p,
+            "discordant": (only1, only2)}
 
 
 def _rate(k: int, n: int) -> dict:
@@ -532,7 +560,6 @@ def plausibility_summary(results: dict, reference: str, label: str, target_note:
                f"stable but not valid) = {counts}")
     rows = results[label]["rows"]
     if len(rows):
-        from .diffusion_report import paired_rate_difference
 
         g = paired_rate_difference(rows["flat double bonds"], rows["bond angles"])
         out.append(f"{label}, paired on the same samples: flat double bonds − bond angles {g['difference']:+.3f} "
