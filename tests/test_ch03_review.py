@@ -407,7 +407,10 @@ def test_time_line_says_what_was_measured_when_the_card_records_the_wall_time():
     line = chapters.time_line(dataclasses.replace(c, minutes_full=6.8, minutes_fast=0.5, wall_full=25.6, workers=1))
     assert "~6.8 min in full mode" in line and "~25.6 min of elapsed wall time with 1 worker process " in line
     assert "about the wall time on an idle machine" not in line
-    two = chapters.time_line(dataclasses.replace(c, wall_full=4.0, workers=2))
+    two = chapters.time_line(dataclasses.replace(c, wall_full=4.0, workers=2, wall_load=None))
     assert "2 worker processes" in two
     old = chapters.time_line(dataclasses.replace(c, wall_full=None, workers=None))
     assert "about the wall time on an idle machine" in old
+    assert "on a machine shared with other work" in two
+    idle = chapters.time_line(dataclasses.replace(c, wall_full=3.6, workers=2, wall_load="an otherwise idle machine"))
+    assert "~3.6 min of elapsed wall time" in idle and "on an otherwise idle machine" in idle
