@@ -78,13 +78,6 @@ def feature_slope(audited: pd.DataFrame, until_calls: int | None = None, feature
     return float(panel.set_index("feature").loc[feature, "slope"])
 
 
-def corrected_proxy(slope: float, bug: bool = True, feature: str = "halogens"):
-    """The proxy minus ``slope`` per unit of ``feature`` (a redesigned objective, as a score function)."""
-    def score(smiles):
-        return oracles.proxy_score(smiles, bug=bug) - slope * descriptor(feature, smiles)
-    return score
-
-
 def sa_penalty(sa_oracle, sa_max: float, weight: float):
     """``smiles -> weight · max(0, SA − sa_max)``, the SA score taken from ``sa_oracle`` (a
     :class:`~molpractice.oracles.BudgetedOracle` of :func:`~molpractice.oracles.sa_score`: every molecule's SA costs
