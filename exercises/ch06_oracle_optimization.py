@@ -210,8 +210,11 @@ def effective_sample_size(weights) -> float:
     Raises:
         ValueError: if ``weights`` is empty, not one-dimensional, or has a negative, NaN or infinite entry.
 
-    Hint: two sums over the weights are all you need. Square the first, divide by the second. Treat the
-    all-zero log on its own before dividing.
+    Hint: (1) Idea: a log is worth many rounds when its weights are even, and few when a handful of weights
+    dominate. (2) Approach: before writing anything, decide what the value must be when all n weights are equal,
+    and when one weight carries everything; the formula above meets both, and those two cases make your first
+    tests. (3) Tricky detail: the all-zero log has nothing to divide by — handle it before the division — and
+    rescaling every weight must not change the result.
     """
     w = _as_vector("weights", weights)
     bad = np.flatnonzero(w < 0)
@@ -268,11 +271,12 @@ def cfg_noise(eps_cond, eps_uncond, w):
         ValueError: if the two predictions differ in type, shape or dtype (the message names
             ``eps_uncond``), or ``w`` is not a finite real number.
 
-    Hint: (1) the label's effect at this step is the difference between the two predictions; guidance
-    amplifies that effect by the weight. (2) The formula above is already the whole computation: one
-    expression of the two inputs and w, no loop and no normalisation. (3) Check it at w = 0 and w = −1;
-    build a new result rather than scaling an input in place, and keep the input's dtype (a float64
-    scalar must not promote float32 noise).
+    Hint: (1) Idea: the label's effect at this step is the difference between the two predictions; guidance
+    amplifies that effect by the weight. (2) Approach: ask what the result must be at w = 0 (only the
+    conditional prediction) and at w = −1 (only the unconditional one), and how it should move as w grows;
+    the spec's combination is the one that meets all three, element by element, with no loop. (3) Tricky
+    detail: build a new result rather than scaling an input in place, keep the input's dtype (a float64
+    scalar must not promote float32 noise), and keep it differentiable.
     """
     w = _check_noise_pair(eps_cond, eps_uncond, w)
     raise NotImplementedError("Exercise 6.5: implement cfg_noise (see its docstring), then run mp.check(\"6.5\")")

@@ -11,10 +11,15 @@ The redesign (:func:`redesign_objective`) uses only what the audit saw up to the
 audited gap (proxy − true) on each descriptor of :data:`PANEL` (none of them chosen by the bug's author
 alone: size, heteroatoms, halogens, rings, polarity, lipophilicity), keeps the one with the largest |t|, and
 subtracts its fitted slope from the proxy. The redesigned run is the hacked run itself, continued after its
-alarm with the calls it has left, so it spends exactly the same proxy and true budget.
+alarm with the calls it has left, so it spends the same proxy budget; its true calls differ (the audit of the
+top-10 entrants of the corrected ranking; the notebook prints them per run).
+
+:func:`optimisation_study` runs each seed's runs as one job (:func:`molpractice.parallel.run_jobs`, workers from
+:func:`molpractice.runtime.worker_count`); every run seeds itself, so 1 and 2 workers give identical runs.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -86,7 +91,28 @@ def sa_penalty(sa_oracle, sa_max: float, weight: float):
         raise ValueError(f"weight must be >= 0, got {weight!r}")
     if not np.isfinite(float(sa_max)):
         raise ValueError(f"sa_max must be finite, got {sa_max!r}")
-    return lambda s: float(weight) * max(0.0, float(sa_oracle([s])[0]) - float(sa_max))
+    return _SAPenalty(sa_oracle, float(sa_max), float(weight))
+
+
+class _SAPenalty:
+    """``smiles -> weight · max(0, SA − sa_max)`` (a class, not a closure: run dicts holding it are picklable)."""
+
+    def __init__(self, sa_oracle, sa_max: float, weight: float):
+        self.sa_oracle, self.sa_max, self.weight = sa_oracle, sa_max, weight
+
+    def __call__(self, s: str) -> float:
+        return self.weight * max(0.0, float(self.sa_oracle([s])[0]) - self.sa_max)
+
+
+class _CorrectedObjective:
+    """``(smiles, proxy) -> proxy − slope · descriptor(feature, smiles) [− penalty(smiles)]`` (picklable)."""
+
+    def __init__(self, feature: str, slope: float, penalty=None):
+        self.feature, self.slope, self.penalty = feature, slope, penalty
+
+    def __call__(self, s: str, v: float) -> float:
+        out = v - self.slope * descriptor(self.feature, s)
+        return out if self.penalty is None else out - self.penalty(s)
 
 
 def redesign_objective(auditor: Auditor, record: dict, penalty=None):
@@ -97,9 +123,7 @@ def redesign_objective(auditor: Auditor, record: dict, penalty=None):
     best = panel.iloc[0]
     record.update(feature=best["feature"], slope=float(best["slope"]), panel=panel)
     feature, slope = str(best["feature"]), float(best["slope"])
-    if penalty is None:
-        return lambda s, v: v - slope * descriptor(feature, s)
-    return lambda s, v: v - slope * descriptor(feature, s) - penalty(s)
+    return _CorrectedObjective(feature, slope, penalty)
 
 
 def library_counts(smiles=None) -> dict:
@@ -201,34 +225,52 @@ COLUMNS = ["proxy", "method", "seed", "proxy_top10", "true_top10", "auc_top10", 
            "sa_calls", "sa_above_max_top10"]
 
 
-def optimisation_study(cfg=None, seeds=None, lib=None, progress: bool = False, sa: bool = True) -> dict:
+def optimisation_study(cfg=None, seeds=None, lib=None, progress: bool = False, sa: bool = True,
+                       workers: int | None = None) -> dict:
     """Every run of the chapter, for each reported seed (``cfg.first_seed`` onwards, ``seeds`` of them, default
     ``cfg.seeds``): the three optimisers on the buggy and on the bug-free proxy, and the redesign (the
     hacked GA run continued after its alarm on :func:`redesign_objective`, same seed, same budget).
 
     With ``sa`` also the redesign with the SA penalty (``proxy`` = "redesigned + SA", ``run_once(sa=True)``).
     Returns ``runs`` (list of run dicts, with ``proxy`` = "buggy"/"bug-free"/"redesigned"/…) and ``table``
-    (one row per run, without histories).
+    (one row per run, without histories). ``workers``: processes for the seeds' jobs (default
+    :func:`molpractice.runtime.worker_count`); the runs are the same for any number.
     """
+    from .parallel import run_jobs
+    from .runtime import worker_count
+
     cfg = cfg or SETTINGS.current()
     lib = lib or library()
     first = getattr(cfg, "first_seed", 0)
     seeds = range(first, first + (cfg.seeds if seeds is None else seeds))
+    workers = worker_count() if workers is None else int(workers)
     runs = []
-    for seed in seeds:
-        for proxy_kind, bug in (("buggy", True), ("bug-free", False)):
-            score = (lambda s, b=bug: oracles.proxy_score(s, bug=b))
-            for method in METHODS:
-                runs.append(dict(run_once(method, score, lib, cfg, seed), proxy=proxy_kind))
-                if progress:
-                    print(f"seed {seed}: {method} on the {proxy_kind} proxy done", flush=True)
-        run = run_once("graph GA", lambda s: oracles.proxy_score(s, bug=True), lib, cfg, seed, redesign=True)
-        runs.append(dict(run, proxy="redesigned"))
-        if sa:
-            run = run_once("graph GA", lambda s: oracles.proxy_score(s, bug=True), lib, cfg, seed, redesign=True, sa=True)
-            runs.append(dict(run, proxy="redesigned + SA"))
+    for seed, seed_runs in zip(seeds, run_jobs(seed_runs_job, [(int(s), cfg, lib, sa) for s in seeds], workers)):
+        runs.extend(seed_runs)
+        if progress:
+            print(f"seed {seed}: {len(seed_runs)} runs done", flush=True)
     table = pd.DataFrame([{k: r.get(k) for k in COLUMNS} for r in runs])
     return dict(runs=runs, table=table)
+
+
+def proxy_scorer(bug: bool):
+    """The proxy with (``bug=True``) or without its halogen bug, as a picklable ``smiles -> score``."""
+    return functools.partial(oracles.proxy_score, bug=bool(bug))
+
+
+def seed_runs_job(seed: int, cfg, lib, sa: bool = True) -> list[dict]:
+    """One seed's runs of :func:`optimisation_study`, in its order: the three optimisers on the buggy, then on the
+    bug-free proxy, the redesign and (with ``sa``) the redesign with the SA penalty (a job of
+    :func:`molpractice.parallel.run_jobs`: module level, picklable arguments and results)."""
+    runs = []
+    for proxy_kind, bug in (("buggy", True), ("bug-free", False)):
+        for method in METHODS:
+            runs.append(dict(run_once(method, proxy_scorer(bug), lib, cfg, seed), proxy=proxy_kind))
+    runs.append(dict(run_once("graph GA", proxy_scorer(True), lib, cfg, seed, redesign=True), proxy="redesigned"))
+    if sa:
+        runs.append(dict(run_once("graph GA", proxy_scorer(True), lib, cfg, seed, redesign=True, sa=True),
+                         proxy="redesigned + SA"))
+    return runs
 
 
 def mean_interval(values, alpha: float = 0.05) -> tuple[float, float, float]:
@@ -278,6 +320,95 @@ def verdict(m, lo, hi) -> str:
     """``"+0.012 [-0.01, +0.03] (no detectable difference)"``-style text of a paired difference."""
     word = "higher" if lo > 0 else "lower" if hi < 0 else "no detectable difference"
     return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}] ({word})"
+
+
+def t_p_value(values) -> float:
+    """Two-sided p-value of the one-sample t-test of mean 0 over seeds — the test behind :func:`mean_interval`'s
+    interval (the interval excludes 0 exactly when p < 0.05). NaN for fewer than 2 values; 0 or 1 when every value
+    is the same (non-zero or zero)."""
+    from scipy import stats
+
+    x = np.asarray(values, float)
+    if len(x) < 2:
+        return float("nan")
+    sd = float(x.std(ddof=1))
+    if sd == 0.0:
+        return 0.0 if float(x.mean()) != 0.0 else 1.0
+    t = float(x.mean()) / (sd / math.sqrt(len(x)))
+    return float(2 * stats.t.sf(abs(t), len(x) - 1))
+
+
+def holm_table(rows, alpha: float = 0.05) -> pd.DataFrame:
+    """One family of comparisons with Holm's correction (Holm 1979; :func:`molpractice.comparisons.holm_adjusted`,
+    chapter 5's). ``rows``: dicts with ``comparison`` (the index), ``difference``, ``lo``, ``hi`` (the unadjusted
+    95 % interval) and ``p`` (its two-sided p-value). Returns, per comparison, ``verdict`` (unadjusted, from the
+    interval), ``p``, ``p (Holm)`` and ``verdict (Holm)`` (higher/lower when the Holm-adjusted p is below
+    ``alpha``, else no detectable difference)."""
+    from .comparisons import holm_adjusted
+
+    rows = list(rows)
+    if not rows:
+        raise ValueError("holm_table needs at least one comparison")
+    p = np.array([float(r["p"]) for r in rows])
+    if np.isnan(p).any():
+        raise ValueError(f"comparison {rows[int(np.isnan(p).argmax())]['comparison']!r} has no p-value (fewer than 2 seeds?)")
+    adjusted = holm_adjusted(p)
+    out = pd.DataFrame({"verdict": [verdict(r["difference"], r["lo"], r["hi"]) for r in rows], "p": p,
+                        "p (Holm)": adjusted,
+                        "verdict (Holm)": [("higher" if r["difference"] > 0 else "lower") if q < alpha else
+                                           "no detectable difference" for r, q in zip(rows, adjusted)]},
+                       index=pd.Index([r["comparison"] for r in rows], name="comparison"))
+    return out
+
+
+def paired_row(table, label: str, metric: str, a: tuple, b: tuple) -> dict:
+    """A :func:`holm_table` row: (``a[0]`` proxy, ``a[1]`` method) − (``b[0]``, ``b[1]``) of ``metric`` per seed
+    (``metric`` "gap" = proxy_top10 − true_top10)."""
+    if metric == "gap":
+        table = table.assign(gap=table.proxy_top10 - table.true_top10)
+    ga = table[(table.proxy == a[0]) & (table.method == a[1])].set_index("seed")[metric]
+    rb = table[(table.proxy == b[0]) & (table.method == b[1])].set_index("seed")[metric]
+    d = (ga - rb.reindex(ga.index)).to_numpy()
+    m, lo, hi = mean_interval(d)
+    return dict(comparison=label, difference=m, lo=lo, hi=hi, p=t_p_value(d))
+
+
+def results2_family(table) -> pd.DataFrame:
+    """The paired comparisons of the optimisation study (Results 2) as one Holm family (:func:`holm_table`): GA −
+    random proposals and GA − random screening on the bug-free proxy (proxy top-10, true top-10, AUC), GA − random
+    proposals on the buggy proxy (true top-10), each method buggy − bug-free (true top-10), and the difference of the
+    top 10's proxy − true gaps, GA − each baseline (bug-free)."""
+    bf, bg, ga = "bug-free", "buggy", "graph GA"
+    rows = [paired_row(table, f"{metric}: GA − {base} (bug-free)", metric, (bf, ga), (bf, base))
+            for metric in ("proxy_top10", "true_top10", "auc_top10") for base in ("random proposals", "random screening")]
+    rows.append(paired_row(table, "true_top10: GA − random proposals (buggy)", "true_top10", (bg, ga), (bg, "random proposals")))
+    rows += [paired_row(table, f"true_top10: {m} on the buggy − on the bug-free proxy", "true_top10", (bg, m), (bf, m))
+             for m in (ga, "random screening", "random proposals")]
+    rows += [paired_row(table, f"proxy − true gap of the top 10: GA − {base} (bug-free)", "gap", (bf, ga), (bf, base))
+             for base in ("random screening", "random proposals")]
+    return holm_table(rows)
+
+
+def drift_family(changes: pd.DataFrame, a: str = "buggy", b: str = "bug-free") -> pd.DataFrame:
+    """The drift table (first 3 → last 3 full batches of the GA runs; ``changes`` from
+    :func:`molpractice.detection.drift_changes`) as one Holm family: per signal, the mean change in ``a`` runs,
+    in ``b`` runs and the paired difference ``a`` − ``b`` over the same seeds (12 comparisons)."""
+    rows = []
+    for col in ("diversity", "library_similarity", "rank_agreement", "halogens"):
+        ca = changes[changes.proxy == a].set_index("seed")[f"{col}_change"]
+        cb = changes[changes.proxy == b].set_index("seed")[f"{col}_change"].reindex(ca.index)
+        for name, x in ((a, ca), (b, cb), (f"{a} − {b}", ca - cb)):
+            m, lo, hi = mean_interval(x.to_numpy())
+            rows.append(dict(comparison=f"{col}: change in {name}" if name != f"{a} − {b}" else f"{col}: {name}",
+                             difference=m, lo=lo, hi=hi, p=t_p_value(x.to_numpy())))
+    return holm_table(rows)
+
+
+def holm_word(family: pd.DataFrame, comparison: str) -> str:
+    """``"+0.050 [+0.007, +0.093] (higher; Holm: no detectable difference)"``: a :func:`holm_table` row's unadjusted
+    verdict with its Holm verdict."""
+    row = family.loc[comparison]
+    return f"{row['verdict'][:-1]}; Holm: {row['verdict (Holm)']})"
 
 
 # ------------------------------------------------------------------------------------ detector and audit

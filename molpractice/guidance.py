@@ -337,7 +337,9 @@ def scale_difference(sweep, w_a: float, w_b: float, n_boot: int = 1000, seed: in
     """Paired bootstrap of (scale ``w_a``) − (scale ``w_b``) for validity, connectivity, label-1 share among
     the valid connected samples, their diversity, the label-1 yield per sample drawn and (when the sweep ran
     them) the plausible rates: the same sample indices are resampled at both scales
-    (the sweep draws the same sizes and starting noise at every scale). Rows: metric, difference, lo, hi."""
+    (the sweep draws the same sizes and starting noise at every scale). Rows: metric, difference, lo, hi, p (the
+    percentile bootstrap's two-sided p-value, 2·(1 + draws on the far side of 0)/(draws + 1), for Holm's correction
+    over the printed family: :func:`molpractice.campaign.holm_table`)."""
     import pandas as pd
 
     a, b = sweep.attrs["per_sample"][w_a], sweep.attrs["per_sample"][w_b]
@@ -355,8 +357,10 @@ def scale_difference(sweep, w_a: float, w_b: float, n_boot: int = 1000, seed: in
     rows = []
     for name, value in point.items():
         vals = np.array([d[name] for d in draws], float)
+        finite = vals[~np.isnan(vals)]
+        tail = min(int((finite <= 0).sum()), int((finite >= 0).sum()))
         rows.append(dict(metric=name, difference=value, lo=float(np.nanquantile(vals, 0.025)),
-                         hi=float(np.nanquantile(vals, 0.975))))
+                         hi=float(np.nanquantile(vals, 0.975)), p=min(1.0, 2 * (1 + tail) / (len(finite) + 1))))
     return pd.DataFrame(rows)
 
 

@@ -8,9 +8,11 @@ score-proportional roulette), makes children by *crossover* (cut one acyclic sin
 bond in each parent, join a fragment of each) and *mutation* (append/insert/delete/change an atom,
 change a bond order, open or close a ring), keeps the chemically valid ones (RDKit sanitisation,
 5–40 heavy atoms, rings of at most 7 atoms), scores the new ones through the budgeted oracle and keeps
-the best. Jensen's GA works on reaction SMARTS; this version edits RDKit molecules directly with the
-same move set, except that crossover only cuts acyclic single bonds (Jensen's GA also crosses over by
-cutting rings).
+the best. Jensen's GA writes its moves as reaction SMARTS; this version edits RDKit molecules directly with a
+smaller move set: crossover only cuts acyclic single bonds (Jensen's GA also cuts rings), appended and inserted
+atoms are single-bonded (Jensen's also adds double and triple bonds), the bond-order move only toggles single ↔
+double, only atoms of degree 1–2 are deleted, new elements are drawn carbon-weighted, and children must have
+5–40 heavy atoms (Jensen checks a target size).
 
 Random screening (:func:`random_screening`): the same budget spent on library molecules drawn at random
 (PMO's screening baseline; with a 1000-call budget and a library of about 1200 molecules it is close to
@@ -347,8 +349,8 @@ def random_screening(oracle, library_smiles, seed: int = 0) -> list[str]:
 def random_proposals(oracle, library_smiles, cfg, seed: int = 0, auditor: Auditor | None = None) -> None:
     """The GA's moves without selection: each batch is children of library molecules picked uniformly at
     random (an unguided generator of the same neighbourhood). The issue's "random sampling from chapter 4's
-    model" is approximated by :func:`molpractice.guidance.sampling_baseline` — the unconditional branch of this
-    chapter's label-dropout EGNN (chapter 4's architecture and data; molecules of at most 9 heavy atoms)."""
+    model" is :func:`molpractice.guidance.chapter4_baseline` (chapter 4's own trained model, DDIM-50, under a call
+    budget), not this function."""
     from rdkit.rdBase import BlockLogs
 
     block = BlockLogs()  # noqa: F841 — as in graph_ga

@@ -251,3 +251,58 @@ def test_late_onset_runs_keep_audits_and_false_alarm_runs_are_returned():
     fa = D.false_alarm_study(cfg, lib, seeds=[3], runs_out=kept)
     assert len(kept) == 1 and kept[0]["proxy"] == "bug-free" and kept[0]["seed"] == 3 and len(fa) == 1
     assert bool(fa.batch_alarm.iloc[0]) == (kept[0]["alarm_at"] is not None)
+
+
+def test_optimisation_study_gives_the_same_runs_with_one_or_two_workers():
+    import pickle
+
+    lib = opt.library()
+    cfg = _cfg(budget=120, population=10, offspring=20, n_init=40, library_audit=16, seeds=2, first_seed=5)
+    one = C.optimisation_study(cfg, lib=lib, workers=1)
+    two = C.optimisation_study(cfg, lib=lib, workers=2)
+    pd.testing.assert_frame_equal(one["table"], two["table"])
+    assert len(one["runs"]) == 2 * 8 and [r["proxy"] for r in one["runs"][:8]] == [
+        "buggy"] * 3 + ["bug-free"] * 3 + ["redesigned", "redesigned + SA"]
+    for a, b in zip(one["runs"], two["runs"]):
+        assert a["history"] == b["history"] and a["top10"] == b["top10"]
+        if a["objective"] is not None:  # the corrected objective survives the worker's pickling, same values
+            s, v = a["history"][-1]
+            assert a["objective"](s, v) == pytest.approx(b["objective"](s, v))
+    pickle.dumps(one["runs"])  # run dicts, redesign objectives included, are picklable
+
+
+def test_t_p_value_matches_the_t_interval_and_holm_table_adjusts_within_the_family():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        x = rng.normal(rng.normal(0, 0.05), 0.05, size=5)
+        m, lo, hi = C.mean_interval(x)
+        assert (C.t_p_value(x) < 0.05) == (lo > 0 or hi < 0)
+    assert C.t_p_value([0.1, 0.1, 0.1]) < 1e-12 and C.t_p_value([0.0, 0.0]) == 1.0 and np.isnan(C.t_p_value([1.0]))
+    rows = [dict(comparison="a", difference=0.2, lo=0.1, hi=0.3, p=0.01),
+            dict(comparison="b", difference=-0.1, lo=-0.2, hi=-0.01, p=0.02),
+            dict(comparison="c", difference=0.3, lo=0.2, hi=0.4, p=0.001)]
+    fam = C.holm_table(rows)
+    # Holm: sorted p 0.001, 0.01, 0.02 scaled by 3, 2, 1 -> 0.003, 0.02, 0.02 (monotone)
+    assert fam["p (Holm)"].tolist() == pytest.approx([0.02, 0.02, 0.003])
+    assert fam["verdict (Holm)"].tolist() == ["higher", "lower", "higher"]
+    assert fam.loc["a", "verdict"].endswith("(higher)")
+    assert C.holm_word(fam, "b") == "-0.100 [-0.200, -0.010] (lower; Holm: lower)"
+    weak = C.holm_table([dict(rows[0], p=0.03), dict(rows[1], p=0.04)])
+    assert weak["verdict (Holm)"].tolist() == ["no detectable difference"] * 2  # 0.06 and 0.04·1 → max(0.06, 0.04)
+    with pytest.raises(ValueError, match="'a'"):
+        C.holm_table([dict(rows[0], p=float("nan"))])
+
+
+def test_results2_and_drift_families_hold_every_printed_comparison():
+    rng = np.random.default_rng(1)
+    rows = [dict(proxy=p, method=m, seed=s, proxy_top10=rng.normal(0.6, 0.02), true_top10=rng.normal(0.5, 0.02),
+                 auc_top10=rng.normal(0.55, 0.02)) for p in ("buggy", "bug-free") for m in opt.METHODS for s in range(5, 10)]
+    fam = C.results2_family(pd.DataFrame(rows))
+    assert len(fam) == 12 and (fam["p (Holm)"] >= fam["p"] - 1e-12).all()
+    assert list(fam.columns) == ["verdict", "p", "p (Holm)", "verdict (Holm)"]
+    ch = pd.DataFrame([dict(seed=s, proxy=p, **{f"{c}_change": rng.normal(1.0 if p == "buggy" else 0.0, 0.1)
+                                                  for c in ("diversity", "library_similarity", "rank_agreement", "halogens")})
+                       for p in ("buggy", "bug-free") for s in range(5, 10)])
+    dfam = C.drift_family(ch)
+    assert len(dfam) == 12 and dfam.loc["halogens: change in buggy", "verdict (Holm)"] == "higher"
+    assert dfam.loc["halogens: change in bug-free", "verdict (Holm)"] == "no detectable difference"
