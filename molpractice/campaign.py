@@ -343,20 +343,22 @@ def holm_table(rows, alpha: float = 0.05) -> pd.DataFrame:
     chapter 5's). ``rows``: dicts with ``comparison`` (the index), ``difference``, ``lo``, ``hi`` (the unadjusted
     95 % interval) and ``p`` (its two-sided p-value). Returns, per comparison, ``verdict`` (unadjusted, from the
     interval), ``p``, ``p (Holm)`` and ``verdict (Holm)`` (higher/lower when the Holm-adjusted p is below
-    ``alpha``, else no detectable difference)."""
+    ``alpha``, else no detectable difference). A row without a p-value (NaN: fewer than 2 seeds, a missing run)
+    is left out of the family and its Holm verdict says "not tested (no p-value)"."""
     from .comparisons import holm_adjusted
 
     rows = list(rows)
     if not rows:
         raise ValueError("holm_table needs at least one comparison")
     p = np.array([float(r["p"]) for r in rows])
-    if np.isnan(p).any():
-        raise ValueError(f"comparison {rows[int(np.isnan(p).argmax())]['comparison']!r} has no p-value (fewer than 2 seeds?)")
-    adjusted = holm_adjusted(p)
+    adjusted = np.full(len(p), np.nan)
+    ok = ~np.isnan(p)  # a comparison without a p-value (fewer than 2 seeds, a missing run) is left out of the family
+    adjusted[ok] = holm_adjusted(p[ok])
     out = pd.DataFrame({"verdict": [verdict(r["difference"], r["lo"], r["hi"]) for r in rows], "p": p,
                         "p (Holm)": adjusted,
                         "verdict (Holm)": [("higher" if r["difference"] > 0 else "lower") if q < alpha else
-                                           "no detectable difference" for r, q in zip(rows, adjusted)]},
+                                           "no detectable difference" if q == q else "not tested (no p-value)"
+                                           for r, q in zip(rows, adjusted)]},
                        index=pd.Index([r["comparison"] for r in rows], name="comparison"))
     return out
 

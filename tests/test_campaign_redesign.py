@@ -289,8 +289,10 @@ def test_t_p_value_matches_the_t_interval_and_holm_table_adjusts_within_the_fami
     assert C.holm_word(fam, "b") == "-0.100 [-0.200, -0.010] (lower; Holm: lower)"
     weak = C.holm_table([dict(rows[0], p=0.03), dict(rows[1], p=0.04)])
     assert weak["verdict (Holm)"].tolist() == ["no detectable difference"] * 2  # 0.06 and 0.04·1 → max(0.06, 0.04)
-    with pytest.raises(ValueError, match="'a'"):
-        C.holm_table([dict(rows[0], p=float("nan"))])
+    part = C.holm_table([dict(rows[0], p=float("nan")), rows[1]])  # a row without a p-value leaves the family
+    assert part["verdict (Holm)"].tolist() == ["not tested (no p-value)", "lower"]
+    with pytest.raises(ValueError, match="at least one"):
+        C.holm_table([])
 
 
 def test_results2_and_drift_families_hold_every_printed_comparison():
@@ -306,3 +308,22 @@ def test_results2_and_drift_families_hold_every_printed_comparison():
     dfam = C.drift_family(ch)
     assert len(dfam) == 12 and dfam.loc["halogens: change in buggy", "verdict (Holm)"] == "higher"
     assert dfam.loc["halogens: change in bug-free", "verdict (Holm)"] == "no detectable difference"
+
+
+def test_time_lines_say_which_caches_were_warm_and_quote_the_issue():
+    from molpractice import campaign_report as R
+    from molpractice.rigor_report import run_clock
+
+    start = run_clock()
+    models = {"chapter 4's model": dict(cached=True, cpu_seconds=600.0), "guided": dict(cached=False, cpu_seconds=60.0)}
+    lines = R.time_lines(start, models, "full")
+    assert lines[0].startswith("this run (full mode), after setup: wall 0.0 min")
+    assert "chapter 4's model loaded from the cache (warm), its training 10.0 CPU-min" in lines[1]
+    assert "guided trained in this run (cold)" in lines[1]
+    assert R.ISSUE_TIME in lines[2] and "met by wall time" in lines[2]
+    assert "about 10.0 CPU-min" in lines[3] and "an estimate" in lines[3]
+    hot = {"m": dict(cached=True, cpu_seconds=13 * 60.0)}
+    assert "cached weights with the training path tested" in R.time_lines(start, hot, "full")[3]
+    assert len(R.time_lines(start, {"m": dict(cached=False, cpu_seconds=1.0)}, "fast")) == 3
+    scope = R.scope_rows()
+    assert [r["met"] for r in scope] == [False, False] and "docking-like" in scope[0]["value"]
