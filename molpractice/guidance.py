@@ -524,6 +524,33 @@ def sampler_summary(sampled, budget: int, proxy: str = "bug-free") -> str:
             f"{k / n:.3f} [{lo:.3f}, {hi:.3f}] (Clopper–Pearson)")
 
 
+def sweep_reference_lines(sweep) -> list[str]:
+    """Printable lines that read :func:`guidance_sweep` against the training molecules: their own plausible rate
+    (chapter 4's checks, Clopper–Pearson 95 %), the unguided (w = −1) plausible rate among valid connected samples
+    next to it (below it when its interval lies under the training interval's lower end) with the share that fails
+    the checks, and the label-1 share at w = −1 and w = 0 (asked for label 1) against the training share."""
+    out = []
+    tp = sweep.attrs.get("train_plausible")
+    if tp is not None:
+        out.append(f"plausible by chapter 4's checks, the {tp['n']} training molecules themselves: {tp['rate']:.3f} "
+                   f"[{tp['low']:.3f}, {tp['high']:.3f}]")
+        if -1.0 in set(sweep.w) and "plausible_valid" in sweep:
+            m1 = sweep[sweep.w == -1.0].iloc[0]
+            where = "below" if m1.plausible_valid_hi < tp["low"] else "not below"
+            out.append(f"unguided (w = −1): plausible among valid connected samples {m1.plausible_valid:.2f} "
+                       f"[{m1.plausible_valid_lo:.2f}, {m1.plausible_valid_hi:.2f}] — {where} the training molecules' rate: "
+                       f"{1 - m1.plausible_valid:.0%} of them fail chapter 4's checks before any guidance")
+    share = sweep.attrs["train_label_share"]
+    for w in (-1.0, 0.0):
+        if w not in set(sweep.w):
+            continue
+        b = sweep[sweep.w == w].iloc[0]
+        where = "below" if b.label_share_hi < share else "above" if b.label_share_lo > share else "consistent with"
+        out.append(f"w = {w:g}, asked for label 1: label-1 share {b.label_share:.2f} [{b.label_share_lo:.2f}, "
+                   f"{b.label_share_hi:.2f}], {where} the training share {share:.2f}")
+    return out
+
+
 def choose_scale(sweep, metric: str = "label1_yield", min_w: float = 0.0) -> float:
     """The guidance scale (≥ ``min_w``) with the largest point estimate of ``metric`` in ``sweep`` — a choice
     made on the sweep's draws, so a result at that scale must be reported on fresh draws."""

@@ -275,3 +275,21 @@ def test_heavy_atoms_text_names_every_sampler(data):
                                                      "generate: C, N, O, F)")
     with pytest.raises(ValueError, match="samplers"):
         G.heavy_atoms_text({}, data, ["CCO"])
+
+
+def test_sweep_reference_lines_read_the_sweep_against_the_training_molecules():
+    import pandas as pd
+
+    from molpractice import guidance as G
+
+    sweep = pd.DataFrame(dict(w=[-1.0, 0.0, 2.0], label_share=[0.08, 0.38, 0.9], label_share_lo=[0.04, 0.29, 0.85],
+                              label_share_hi=[0.15, 0.47, 0.95], plausible_valid=[0.57, 0.52, 0.42],
+                              plausible_valid_lo=[0.47, 0.42, 0.32], plausible_valid_hi=[0.67, 0.63, 0.53]))
+    sweep.attrs.update(train_label_share=0.24, train_plausible=dict(n=802, rate=0.995, low=0.987, high=0.999))
+    lines = G.sweep_reference_lines(sweep)
+    assert lines[0] == "plausible by chapter 4's checks, the 802 training molecules themselves: 0.995 [0.987, 0.999]"
+    assert "0.57 [0.47, 0.67] — below the training molecules' rate: 43% of them fail" in lines[1]
+    assert lines[2].endswith("0.08 [0.04, 0.15], below the training share 0.24")
+    assert lines[3].endswith("0.38 [0.29, 0.47], above the training share 0.24") and len(lines) == 4
+    sweep.attrs.pop("train_plausible")
+    assert len(G.sweep_reference_lines(sweep)) == 2
