@@ -39,8 +39,9 @@ of implausible groups and (reported separately) the Brenk screening filters for 
   include issue 24's N=C(O)O). Each entry carries its SMARTS, the reason and its source (textbook chemistry:
   Clayden, Greeves & Warren, *Organic Chemistry*, 2nd ed., Oxford University Press 2012; screening filters that
   list the same group: Brenk et al. 2008, Hann et al. 1999). Several of these groups exist as real, isolable
-  compounds (trimethyl orthoformate and tert-butyl hydroperoxide are in the training data): the training data's
-  own rate is the reference, not 1. Amide-type nitrogens are left out of the aminal/hemiaminal patterns (an acyl
+  compounds (tert-butyl hydroperoxide and diacetyl peroxide are in the training data; the peroxide alert is a
+  hazard alert): the training data's own rate is the reference, not 1. The orthoester-like alert needs an OH or NH
+  on the centre, so isolable fully alkylated orthoesters (trimethyl orthoformate, in the data) are not flagged. Amide-type nitrogens are left out of the aminal/hemiaminal patterns (an acyl
   group stabilises them: N,N′-methylenebisacetamide and N-methylol acrylamides are ordinary compounds).
 * **Brenk screening filters** (reported separately, *not* part of "plausible"): every entry of RDKit's
   FilterCatalog ``BRENK`` set (Brenk et al. 2008, SMARTS as RDKit ships them, offline): :func:`alert_hits`. They
@@ -305,21 +306,26 @@ def valence_stability(chapter, samples) -> dict:
     bond, which fits the valence: EDM's rule has no clash test). The rates are not comparable to EDM's (QM9 with
     explicit hydrogens, equality). Returns ``{"atom": rate dict (per atom; atoms treated as independent: the
     interval is too narrow), "molecule": rate dict, "per_molecule": bools, "valid": bools, "stable not valid": int,
-    "valid not stable": int, "unstable atoms": {"C with orders 2+2+1": count, …}}``."""
+    "valid not stable": int, "unstable atoms": {"C with orders 2+2+1": count, …}, "unstable aromatic atoms": {same
+    keys: how many of those atoms are aromatic in the molecule ``chapter.molecule_from_geometry`` perceives (0 for
+    an invalid molecule)}}``."""
     from collections import Counter
 
     from .diffusion_model import rdkit_quiet
 
     stable_atoms = n_atoms = 0
-    per_mol, valid, why = [], [], Counter()
+    per_mol, valid, why, aromatic = [], [], Counter(), Counter()
     for z, pos in samples:
         z, x = _coords(z, pos)
         with rdkit_quiet():
             mol = chapter.molecule_from_geometry(torch.tensor(z), torch.as_tensor(x))
         orders = edm_bond_orders(z, x)
         ok = orders.sum(axis=1) <= np.array([MAX_VALENCE[a] for a in z])
+        same_atoms = mol is not None and mol.GetNumAtoms() == len(z)   # heavy atoms in the order of z
         for i in np.flatnonzero(~ok):
-            why[f"{_SYMBOL[z[i]]} with orders {'+'.join(str(o) for o in sorted(orders[i][orders[i] > 0], reverse=True))}"] += 1
+            key = f"{_SYMBOL[z[i]]} with orders {'+'.join(str(o) for o in sorted(orders[i][orders[i] > 0], reverse=True))}"
+            why[key] += 1
+            aromatic[key] += int(same_atoms and mol.GetAtomWithIdx(int(i)).GetIsAromatic())
         stable_atoms, n_atoms = stable_atoms + int(ok.sum()), n_atoms + len(ok)
         per_mol.append(bool(ok.all()))
         valid.append(mol is not None)
@@ -329,21 +335,25 @@ def valence_stability(chapter, samples) -> dict:
             "per_molecule": per_mol, "valid": valid,
             "stable not valid": sum(s and not v for s, v in zip(per_mol, valid)),
             "valid not stable": sum(v and not s for s, v in zip(per_mol, valid)),
-            "unstable atoms": dict(why.most_common())}
+            "unstable atoms": dict(why.most_common()),
+            "unstable aromatic atoms": {key: aromatic[key] for key, _ in why.most_common()}}
 
 
 def stability_lines(results: dict, top: int = 4) -> list[str]:
     """Lines that read ``{label: valence_stability(...)}``: per label the molecule rate next to 'valid', how many
     molecules are valid but not stable and stable but not valid, and the most frequent unstable atoms (element
-    and the EDM bond orders that pushed it over its valence)."""
+    and the EDM bond orders that pushed it over its valence, with how many of them are aromatic in the perceived
+    molecule: ``'C with orders 2+2+1': 25 (25 aromatic)``)."""
     out = [f"stability by EDM's bond-order rule ({EDM_SOURCE}); implicit H, so an atom is stable when its "
            "bond-order sum ≤ valence (C 4, N 3, O 2, F 1):"]
     for label, r in results.items():
         m = r["molecule"]
-        causes = dict(list(r["unstable atoms"].items())[:top])
+        arom = r.get("unstable aromatic atoms", {})
+        causes = "{" + ", ".join(f"'{key}': {count} ({arom.get(key, 0)} aromatic)"
+                                 for key, count in list(r["unstable atoms"].items())[:top]) + "}"
         out.append(f"  {label}: molecule stability {_fmt(m)}, valid {sum(r['valid']) / len(r['valid']):.3f}; valid but "
                    f"not stable {r['valid not stable']}, stable but not valid {r['stable not valid']}; most frequent "
-                   f"unstable atoms {causes or '{}'}")
+                   f"unstable atoms {causes}")
     return out
 
 
@@ -356,15 +366,16 @@ _AMINE_N = "[NX3;!$(N-[#6,#16]=[#7,#8,#16])]"   # not amide / thioamide / amidin
 _CLAYDEN = "Clayden, Greeves & Warren, Organic Chemistry, 2nd ed., Oxford University Press (2012)"
 IMPLAUSIBLE_GROUPS = {  # name -> SMARTS, why a small neutral molecule rarely survives as it, sources
     "orthoester/orthoamide-like centre": dict(
-        smarts="[CX4](-[#7,#8])(-[#7,#8])-[#7,#8]",
-        why="sp3 carbon with three or four single bonds to N/O (includes N–C(O)(O)): the tetrahedral intermediate "
-            "of an ester, amide or carbonate, which loses an alcohol or amine to give the C=O compound; only fully "
-            "alkylated orthoesters are isolable, and they hydrolyse in acid",
+        smarts="[CX4;$(C-[OX2H1,NX3;H1,H2])](-[#7,#8])(-[#7,#8])-[#7,#8]",
+        why="sp3 carbon with three or four single bonds to N/O of which at least one is an OH or NH (includes "
+            "N–C(O)(O)): the tetrahedral intermediate of an ester, amide or carbonate, which loses an alcohol or "
+            "amine to give the C=O compound; fully alkylated orthoesters and orthoamides (trimethyl orthoformate, "
+            "tris(dimethylamino)methane) are isolable, so they are not flagged",
         source=f"{_CLAYDEN}, ch. 10 (tetrahedral intermediates) and ch. 11 (orthoesters); acyclic cases are also "
                "Brenk et al. 2008's 'het-C-het_not_in_ring'"),
     "peroxide": dict(
         smarts="[OX2]-[OX2]",
-        why="the weak O–O single bond: peroxides are oxidants that decompose on heating or with metals",
+        why="the weak O–O single bond: a hazard alert, not a claim that the compound cannot exist — peroxides, peracids and hydroperoxides (peracetic acid, tert-butyl hydroperoxide) are real, isolable reagents, but oxidants that can decompose violently on heating or with metals",
         source="Hann et al., J. Chem. Inf. Comput. Sci. 39:897 (1999), reactive filter R7 'peroxides'; "
                "Brenk et al. 2008's 'peroxide'"),
     "acyclic aminal": dict(
@@ -406,7 +417,7 @@ def implausible_hits(mol) -> list[str]:
     return [name for name, pattern in _GROUP_PATTERNS.items() if mol.HasSubstructMatch(pattern)]
 
 
-CITED_GROUPS = {"orthoester": "CC(OC)(OC)OC", "orthoamide": "CC(N)(N)N", "N–C(O)(O)": "CC(O)(O)N",
+CITED_GROUPS = {"hemi-orthoester": "CC(O)(OC)OC", "orthoamide": "CC(N)(N)N", "N–C(O)(O)": "CC(O)(O)N",
                 "N=C(O)O": "N=C(O)O", "peroxide": "COOC", "acyclic aminal": "CC(N)NC",
                 "acyclic hemiaminal": "CC(O)N", "acyclic hemiacetal": "CC(O)OC", "gem-diol": "CC(O)O",
                 "enol": "C=C(C)O", "imidic acid": "CC(=N)O"}  # one example of each group (issue 24's first)

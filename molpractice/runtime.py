@@ -91,11 +91,26 @@ class RunSettings:
         return types.SimpleNamespace(**(self.fast if mode == "fast" else self.full))
 
     def table(self):
-        """A DataFrame with one row per setting: full, fast, meaning."""
+        """A DataFrame with one row per setting: full, fast, meaning. Its HTML and text displays show every
+        ``meaning`` in full (pandas would cut it at ``display.max_colwidth`` = 50 characters)."""
         import pandas as pd
 
-        return pd.DataFrame({"full": self.full, "fast": self.fast,
-                             "meaning": {k: self.doc.get(k, "") for k in self.full}})
+        class FullTextFrame(pd.DataFrame):
+            @property
+            def _constructor(self):
+                return pd.DataFrame
+
+            def _repr_html_(self):
+                with pd.option_context("display.max_colwidth", None):
+                    return super()._repr_html_()
+
+            def __repr__(self):
+                with pd.option_context("display.max_colwidth", None, "display.max_columns", None,
+                                       "display.expand_frame_repr", False):
+                    return super().__repr__()
+
+        return FullTextFrame({"full": self.full, "fast": self.fast,
+                              "meaning": {k: self.doc.get(k, "") for k in self.full}})
 
 
 def thread_count() -> int:

@@ -98,6 +98,23 @@ def test_alerts_are_rdkit_brenk_entries_and_flag_ordinary_molecules_too():
         assert PL.alert_hits(Chem.MolFromSmiles(ok)) == [], ok
 
 
+def test_orthoester_alert_needs_an_oh_or_nh_on_the_centre():
+    """Review 04g-4: fully alkylated orthoesters/orthoamides are isolable (trimethyl orthoformate/orthoacetate are
+    commercial solvents) and must pass; a hemi-orthoester or an NH-bearing centre is the labile intermediate."""
+    from rdkit import Chem
+
+    name = "orthoester/orthoamide-like centre"
+    for ok in ("COC(OC)OC", "COC(C)(OC)OC", "CN(C)C(N(C)C)N(C)C", "COC(OC)(OC)OC"):
+        assert name not in PL.implausible_hits(Chem.MolFromSmiles(ok)), ok
+    for bad in ("OC(OC)OC", "CC(O)(OC)OC", "CC(O)(O)N", "CC(N)(N)N", "COC(OC)NC", "OC(O)(O)C"):
+        assert name in PL.implausible_hits(Chem.MolFromSmiles(bad)), bad
+    assert "not flagged" in PL.IMPLAUSIBLE_GROUPS[name]["why"]
+    why = PL.IMPLAUSIBLE_GROUPS["peroxide"]["why"]
+    assert "hazard" in why and "isolable" in why
+    for peroxide in ("CC(=O)OOC(C)=O", "CC(C)(C)OO", "CC(=O)OO"):
+        assert PL.implausible_hits(Chem.MolFromSmiles(peroxide)) == ["peroxide"], peroxide
+
+
 def test_implausible_groups_are_short_cited_and_flag_only_their_group():
     from rdkit import Chem
 
@@ -105,7 +122,7 @@ def test_implausible_groups_are_short_cited_and_flag_only_their_group():
     for name, group in PL.IMPLAUSIBLE_GROUPS.items():
         assert Chem.MolFromSmarts(group["smarts"]) is not None, name
         assert group["why"] and any(src in group["source"] for src in ("Clayden", "Hann", "IUPAC")), name
-    expected = {"orthoester": "orthoester/orthoamide-like centre", "orthoamide": "orthoester/orthoamide-like centre",
+    expected = {"hemi-orthoester": "orthoester/orthoamide-like centre", "orthoamide": "orthoester/orthoamide-like centre",
                 "N–C(O)(O)": "orthoester/orthoamide-like centre", "N=C(O)O": "imidic acid", "peroxide": "peroxide",
                 "acyclic aminal": "acyclic aminal", "acyclic hemiaminal": "acyclic hemiaminal",
                 "acyclic hemiacetal": "acyclic hemiacetal or gem-diol", "gem-diol": "acyclic hemiacetal or gem-diol",
@@ -192,12 +209,12 @@ def Chem_smiles(mol):
 
 
 def test_summary_lines_table_row_and_group_listing():
-    data = PL.plausibility(ch, [_embedded(s) for s in ("CCO", "COC(C)(OC)OC", "c1ccccc1")])
+    data = PL.plausibility(ch, [_embedded(s) for s in ("CCO", "COC(C)(O)OC", "c1ccccc1")])
     samples = PL.plausibility(ch, [_embedded(s) for s in ("CC(O)OC", "C=CC=O")])
     results = {"data": data, "model": samples}
     lines = PL.plausibility_summary(results, "data", "model", target_note="test estimate")
     text = "\n".join(lines)
-    assert "data: implausible groups found {'orthoester/orthoamide-like centre': 1}" in text
+    assert "data: implausible groups found {'orthoester/orthoamide-like centre': 1, 'acyclic hemiacetal or gem-diol': 1}" in text
     assert "model: implausible groups found {'acyclic hemiacetal or gem-diol': 1}" in text
     assert "equals 'valid' in every column: True" in text
     assert "plausible: model − data -0.167" in text            # 1/2 − 2/3
@@ -297,6 +314,16 @@ def test_valence_stability_uses_edm_bond_orders_on_hand_built_geometries():
     assert "flat double bonds − bond angles" in text
     lines = PL.stability_lines({"m": res})
     assert "valid but not stable 1, stable but not valid 1" in lines[1] and "C with orders" in lines[1]
+    # review 04g-8: how many unstable atoms are aromatic in the perceived molecule (here none are)
+    assert res["unstable aromatic atoms"] == {k: 0 for k in res["unstable atoms"]}
+    assert "'C with orders 2+2+2': 1 (0 aromatic)" in lines[1]
+    # toluene shrunk by 2 %: the ring bonds read as double by EDM's table, so the ipso carbon has orders 2+2+1 —
+    # an aromatic carbon of the perceived (valid) molecule
+    z, pos = _embedded("Cc1ccccc1")
+    squeezed = PL.valence_stability(ch, [(z, pos * 0.98)])
+    assert squeezed["valid"] == [True] and squeezed["unstable atoms"] == {"C with orders 2+2+1": 1}
+    assert squeezed["unstable aromatic atoms"] == {"C with orders 2+2+1": 1}
+    assert "'C with orders 2+2+1': 1 (1 aromatic)" in PL.stability_lines({"toluene": squeezed})[1]
 
 
 def test_flatness_row_without_systems_reads_not_applicable():

@@ -71,8 +71,26 @@ def test_scaffolds_diversity_and_novelty_by_size():
     assert row9["n samples"] == 2 and row9["novelty samples"] == 0.5
     assert table["n held-out data"].sum() <= 3  # 3 held out; a 10-atom molecule falls outside the bins
     assert np.isnan(table.loc[table["n samples"] == 0, "novelty samples"]).all()
-    assert not {"difference", "d_low", "d_high", "verdict"} & set(table.columns), \
-        "no verdict against a held-out baseline that is ≈ 1 by construction (deduplicated reference)"
+    assert "verdict" not in table, "a description, not a test: no verdict"
+    # review 04g-7: the data's duplicate rate within each bin and the unpaired Newcombe difference per bin
+    dup_train = train + ["CCO", "CCCCCCCCO"]          # two repeated entries (a stereo-free duplicate in the data)
+    t2 = SD.novelty_by_size(["CCO", "CCCCCCCCO", "OCC(C)CCCCC"], dup_train, heldout_fraction=0.3, seed=0)
+    r15 = t2[t2["heavy atoms"] == "1–5"].iloc[0]
+    assert r15["n data entries"] == 6 and r15["data duplicate rate"] == pytest.approx(2 / 6)   # CCO twice
+    assert table["data duplicate rate"].fillna(0).eq(0).all()
+    from molpractice.plausibility import rate_difference
+
+    for _, r in t2.iterrows():
+        if r["n samples"] and r["n held-out data"]:
+            ks = round(r["novelty samples"] * r["n samples"])
+            kh = round(r["novelty held-out data"] * r["n held-out data"])
+            ref = rate_difference(ks, r["n samples"], kh, r["n held-out data"])
+            assert (r["samples − held-out"], r["d_low"], r["d_high"]) == pytest.approx((ref["difference"], ref["low"], ref["high"]))
+            assert r["d_low"] <= r["samples − held-out"] <= r["d_high"]
+        else:
+            assert np.isnan(r["samples − held-out"]) and np.isnan(r["d_low"])
+    doc = SD.novelty_by_size.__doc__
+    assert "a description, not a null, because" in doc and "not the null baseline" not in doc
 
 
 def test_pooled_wasserstein_reference_splits_data_by_molecule():
@@ -135,6 +153,29 @@ def test_pairwise_distances_every_pair_of_every_sample():
     assert stretched["samples vs data"] == pytest.approx(0.1 * d_all.mean()), "W1 of a 10 % stretch = 0.1 · mean"
     with pytest.raises(ValueError, match="data_samples"):
         SD.pairwise_distance_comparison(data, [(torch.tensor([6]), torch.zeros(1, 3))])
+
+
+def test_pairwise_distance_w1_has_a_same_size_subset_null():
+    """Review 04g-5: the pooled pairwise-distance W1 gets the per-type tables' same-size data-subset null."""
+    gen = torch.Generator().manual_seed(0)
+    data = [(torch.full((n,), 6), torch.randn(n, 3, generator=gen) * 1.3) for n in [3, 4, 5, 6] * 10]
+    d = SD.pairwise_distances(data)
+    subset = data[:8]
+    res = SD.pairwise_distance_comparison(subset, data, n_null=50)
+    null = SD.subset_null(d, 8, res["samples vs data"], n_null=50, seed=1)
+    assert res["W1 null 95th pct"] == pytest.approx(null["95th pct"]) and res["p W1"] == pytest.approx(null["p"])
+    assert null["n_null"] == 50 and null["n_subset"] == 8 and len(null["null"]) == 50
+    assert "null, 50 random subsets of 8 data molecules vs the rest: 95th percentile" in res["line"]
+    far = SD.pairwise_distance_comparison([(z, 1.5 * p) for z, p in subset], data, n_null=50)
+    assert far["p W1"] == pytest.approx(1 / 51) and far["samples vs data"] > far["W1 null 95th pct"]
+    assert SD.subset_null(d, 8, 0.0, n_null=20)["p"] == 1.0, "every null W1 is ≥ 0"
+    assert np.isnan(SD.pairwise_distance_comparison(data, data)["p W1"]), "no null when samples ≥ data"
+    assert np.isnan(SD.pairwise_distance_comparison(subset, data, n_null=0)["W1 null 95th pct"])
+    for bad in (0, 40):
+        with pytest.raises(ValueError, match="n_subset"):
+            SD.subset_null(d, bad, 0.1)
+    with pytest.raises(ValueError, match="n_null"):
+        SD.subset_null(d, 8, 0.1, n_null=0)
 
 
 def test_diversity_difference_interval_on_distinct_smiles():
