@@ -47,6 +47,7 @@ class Chapter:
     wall_full: float | None = None  # elapsed wall minutes of the full run, when measured with worker processes
     workers: int | None = None      # worker processes of that run (its notebook prints the count)
     wall_load: str | None = None    # the machine's load during that run, as measured (e.g. "an otherwise idle machine")
+    workers_task: str | None = None  # what the workers do (default "training the ensemble members", chapter 3's)
 
     @property
     def exercise_range(self) -> str:
@@ -94,7 +95,7 @@ def chapters(repo: str | Path | None = None) -> list[Chapter]:
         out.append(Chapter(int(card["chapter"]), _title(nb, path), path.name, card["module"], card["summary"],
                            exercises, minutes.get("cpu_full"), minutes.get("cpu_fast"),
                            card.get("machine", "2-core CPU"), card.get("benchmark"), minutes.get("wall_full"),
-                           minutes.get("workers"), minutes.get("wall_load")))
+                           minutes.get("workers"), minutes.get("wall_load"), minutes.get("workers_task")))
     numbers = [c.number for c in out]
     if len(set(numbers)) != len(numbers):
         raise ValueError(f"two notebooks claim the same chapter number: {numbers}")
@@ -153,8 +154,8 @@ def time_line(chapter: Chapter) -> str:
         return (f"**Time:** {_minutes(chapter.minutes_full)} in full mode, {_minutes(chapter.minutes_fast)} in fast "
                 f"mode (`MOLPRACTICE_FAST=1`): CPU time (user + sys, all processes) measured on a {chapter.machine} with "
                 f"the reference solutions; the measured full run took {_minutes(chapter.wall_full)} of elapsed wall time "
-                f"with {chapter.workers} worker process{'es' if chapter.workers != 1 else ''} training the ensemble "
-                f"members (the notebook prints the count), on {chapter.wall_load or 'a machine shared with other work'} (generated from the "
+                f"with {chapter.workers} worker process{'es' if chapter.workers != 1 else ''} "
+                f"{chapter.workers_task or 'training the ensemble members'} (the notebook prints the count), on {chapter.wall_load or 'a machine shared with other work'} (generated from the "
                 f"chapter card by `molpractice chapters --write`).")
     return (f"**Time:** {_minutes(chapter.minutes_full)} in full mode, {_minutes(chapter.minutes_fast)} in fast mode "
             f"(`MOLPRACTICE_FAST=1`): CPU time (user + sys) measured on a {chapter.machine} with the reference "
