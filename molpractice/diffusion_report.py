@@ -16,7 +16,7 @@ from .diffusion_sampling import draw_sizes, position_clip, sample_molecules, sam
 from .plausibility import paired_rate_difference  # noqa: F401  (defined there; kept importable from here)
 from .runtime import run_mode
 
-__all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'compare_controls',
+__all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'compare_controls', 'nonfinite_lines',
            'paired_rate_difference', 'holm',
            'run_toy', 'target_verdicts', 'notebook_time_verdicts', 'time_verdict', 'budget_scaling_line',
            'run_benchmark', 'bench_record', 'write_bench_record', 'load_bench_record', 'format_bench_record',
@@ -61,82 +61,132 @@ def _nearest_neighbour(samples) -> float:
     return float(np.median(vals)) if vals else float("nan")
 
 
+def _status_columns(status: dict) -> dict:
+    """The per-run columns of a masked run (:func:`run_sampler`'s ``status``)."""
+    k = int(status.get("k", 0))
+    return {"non-finite rows": k, "first non-finite step": status.get("first_step") if k else None}
+
+
+def nonfinite_lines(table) -> list[str]:
+    """One line per run of a controls table in which samples stopped being finite: "DDIM, clip on, ε̂ kept, 1000
+    steps: k of n rows became non-finite (first at step s of 1000); they score 0, the other rows are scored as
+    usual". Empty when no run had a non-finite row."""
+    out = []
+    for _, r in table.iterrows():
+        if int(r["non-finite rows"]):
+            out.append(f"{r['sampler']}, clip {r['clip']}, {int(r['steps'])} steps: {int(r['non-finite rows'])} of "
+                       f"{int(r['n'])} rows became non-finite (first at step {int(r['first non-finite step'])} of "
+                       f"{int(r['steps'])}); they score 0, the other rows are scored as usual")
+    return out
+
+
+def _toy_job(chapter, model, n, method, mode, k, clip, seed):
+    """One toy control run (module level: a worker process can run it). Returns its table row."""
+    start, status = time.perf_counter(), {}
+    x = sample_toy(chapter, model, n, method, int(k), None if mode == "off" else clip, seed=seed,
+                   rederive_eps=mode != "on, ε̂ kept", status=status)
+    close = _toy_close(x)
+    finite = x[torch.isfinite(x).all(dim=1)]
+    hits = int(sum(close))
+    low, high = _cp(hits, n)
+    return {"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "within_3sigma": hits / n,
+            "low": low, "high": high, "modes_hit": toy_quality(finite)["modes_hit"] if len(finite) else 0,
+            **_status_columns(status), "seconds": time.perf_counter() - start, "outcomes": list(close)}
+
+
 def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1, runs=None):
     """The toy's sampler controls: DDPM (ancestral; on a subsequence below T) and DDIM (η = 0) with the x̂₀ clip
     ``"on"`` (the chapter's steps with the clip; 4.5 re-derives ε̂ from the clipped x̂₀), ``"off"``, and
     ``"on, ε̂ kept"`` (the control :func:`ddim_step_eps_kept`, ε̂ as predicted), at the step counts of ``steps`` (or the ``(method, clip mode, steps)`` of ``runs``);
     same x_T seed for every row.
 
-    Returns a DataFrame: ``sampler``, ``clip``, ``steps``, ``n``, ``within_3sigma`` with its Clopper–Pearson
-    95 % interval (``low``, ``high``; samples are independent draws), ``modes_hit``, ``diverged`` (the state
-    stopped being finite: the step functions raised ValueError; scored 0), ``seconds`` and ``outcomes`` (per
-    sample, in x_T order: within 3σ of a mode — what :func:`compare_controls` pairs).
+    Every sample is scored on its own: a sample whose state stops being finite is masked (:func:`run_sampler`'s
+    ``status``) and scores 0, the others continue. Returns a DataFrame: ``sampler``, ``clip``, ``steps``, ``n``,
+    ``within_3sigma`` with its Clopper–Pearson 95 % interval (``low``, ``high``; samples are independent draws),
+    ``modes_hit`` (of the finite samples), ``non-finite rows`` (samples that stopped being finite),
+    ``first non-finite step`` (1-based step index at which the first did; None if none), ``seconds`` and
+    ``outcomes`` (per sample, in x_T order: finite and within 3σ of a mode — what :func:`compare_controls` pairs).
     """
     import pandas as pd
 
-    rows = []
-    for method, mode, k in runs or _default_runs(steps):
-        start, diverged = time.perf_counter(), False
-        try:
-            x = sample_toy(chapter, model, n, method, int(k), None if mode == "off" else clip, seed=seed,
-                           rederive_eps=mode != "on, ε̂ kept")
-            q, close = toy_quality(x), _toy_close(x)
-        except ValueError:  # the step functions refuse a non-finite state: the run diverged
-            q, diverged, close = {"within_3sigma": 0.0, "modes_hit": 0}, True, [False] * n
-        hits = int(sum(close))
-        low, high = _cp(hits, n)
-        rows.append({"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "within_3sigma": hits / n,
-                     "low": low, "high": high, "modes_hit": q["modes_hit"], "diverged": diverged,
-                     "seconds": time.perf_counter() - start, "outcomes": list(close)})
+    rows = [_toy_job(chapter, model, n, method, mode, k, clip, seed) for method, mode, k in runs or _default_runs(steps)]
     return pd.DataFrame(rows)
 
 
+def _score_molecules(chapter, samples, failed) -> dict:
+    """valid / connected outcomes of molecule samples; a failed (non-finite) sample scores 0."""
+    from rdkit import Chem
+
+    from .diffusion_model import rdkit_quiet
+
+    with rdkit_quiet():
+        mols = [None if bad else chapter.molecule_from_geometry(z, pos) for (z, pos), bad in zip(samples, failed)]
+    finite = [s for s, bad in zip(samples, failed) if not bad]
+    return {"valid": [m is not None for m in mols],
+            "connected": [m is not None and len(Chem.GetMolFrags(m)) == 1 for m in mols],
+            "median NN Å": _nearest_neighbour(finite)}
+
+
+def _molecule_job(chapter, model, sizes, alpha_bar, method, mode, k, type_scale, pos_clip, seed, samples=None):
+    """One molecule control run (module level: a worker process can run it; ``chapter`` may be a
+    :func:`molpractice.parallel.chapter_reference`). Seeds itself, so the result does not depend on where or in
+    which order it runs. Returns its table row."""
+    from .parallel import load_reference
+
+    if isinstance(chapter, tuple):
+        chapter = load_reference(chapter)
+    start, status = time.perf_counter(), {}
+    n = len(sizes)
+    if samples is None:
+        clip_pos, clip_types = mode not in ("off", "types only"), mode not in ("off", "positions only")
+        samples, extra = sample_molecules(chapter, model, sizes, alpha_bar, method, int(k), type_scale,
+                                          pos_clip if clip_pos else None, seed=seed, clip_types=clip_types,
+                                          rederive_eps=mode != "on, ε̂ kept", mask_nonfinite=True)
+        status = extra["status"]
+    failed = status.get("failed") or [False] * n
+    score = _score_molecules(chapter, samples, failed)
+    conn = int(sum(score["connected"]))
+    low, high = _cp(conn, n)
+    return {"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "valid": sum(score["valid"]) / n,
+            "connected": conn / n, "low": low, "high": high, "median NN Å": score["median NN Å"],
+            **_status_columns(status), "seconds": time.perf_counter() - start, "outcomes": score["connected"]}
+
+
 def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale: float, pos_clip: float,
-                     seed: int = 2, reuse=None, runs=None):
+                     seed: int = 2, reuse=None, runs=None, workers: int | None = None):
     """Molecule sampler controls: DDPM and DDIM with the x̂₀ clip (positions and types) ``"on"`` (the chapter's
     steps; 4.5 re-derives ε̂ from the clipped x̂₀), ``"off"``, ``"on, ε̂ kept"`` (the control
     :func:`ddim_step_eps_kept`), ``"positions only"`` and ``"types only"``, at the step counts of ``steps``, on the same ``n`` sizes
     and seed (or only the ``runs`` given as ``(method, clip mode, steps)`` triples; default: both samplers ×
     on/off × ``steps`` plus "on, ε̂ kept" at the middle step count).
 
-    ``reuse``: optional ``{(method, clip mode, steps): samples}`` of runs already made with these sizes and seed
-    (e.g. the main result), not sampled again. A run whose state stops being finite (the step functions
-    raise ValueError) counts as 0 valid molecules and is marked ``diverged``. Returns a DataFrame:
-    ``sampler``, ``clip``, ``steps``, ``n``, ``valid``, ``connected`` (valid single fragment) with its
-    Clopper–Pearson 95 % interval (``low``, ``high``), ``median NN Å`` (median over atoms of the distance to the
-    nearest other atom: are the atoms close enough to bond?), ``diverged``, ``seconds`` and ``outcomes`` (per
+    Every run is an independent job that seeds itself (the same sizes and x_T for every run), shared by ``workers``
+    processes (default :func:`molpractice.runtime.worker_count`; 1 = one after another here; a chapter module a
+    worker cannot re-import also runs here), longest (most steps) first: the table is the same for any number of
+    workers. ``reuse``: optional ``{(method, clip mode, steps): samples}`` of runs already made with these sizes
+    and seed (e.g. the main result), not sampled again. Every molecule is scored on its own: a molecule whose state
+    stops being finite is masked (:func:`run_sampler`'s ``status``) and scores 0 while the others continue.
+    Returns a DataFrame: ``sampler``, ``clip``, ``steps``, ``n``, ``valid``, ``connected`` (valid single fragment)
+    with its Clopper–Pearson 95 % interval (``low``, ``high``), ``median NN Å`` (median over the finite molecules'
+    atoms of the distance to the nearest other atom: are the atoms close enough to bond?), ``non-finite rows``
+    (molecules that stopped being finite), ``first non-finite step`` (1-based step index of the first; None if
+    none), ``seconds`` (the run's wall time; with workers while the other worker also runs) and ``outcomes`` (per
     molecule, in x_T order: valid single fragment — what :func:`compare_controls` pairs).
     """
     import pandas as pd
-    from rdkit import Chem
 
-    from .diffusion_model import rdkit_quiet
+    from .parallel import chapter_reference, run_jobs
+    from .runtime import worker_count
 
     sizes = draw_sizes(data, n, seed=seed)
     reuse = reuse or {}
-    rows = []
-    for method, mode, k in runs or _default_runs(steps):
-        start, diverged = time.perf_counter(), False
-        clip_pos = mode not in ("off", "types only")
-        clip_types = mode not in ("off", "positions only")
-        samples = reuse.get((method, mode, int(k)))
-        if samples is None:
-            try:
-                samples, _ = sample_molecules(chapter, model, sizes, alpha_bar, method, int(k), type_scale,
-                                              pos_clip if clip_pos else None, seed=seed, clip_types=clip_types,
-                                              rederive_eps=mode != "on, ε̂ kept")
-            except ValueError:
-                samples, diverged = [], True
-        with rdkit_quiet():
-            mols = [chapter.molecule_from_geometry(z, pos) for z, pos in samples]
-        outcomes = [m is not None and len(Chem.GetMolFrags(m)) == 1 for m in mols] or [False] * n
-        valid = [m for m in mols if m is not None]
-        conn = int(sum(outcomes))
-        low, high = _cp(conn, n)
-        rows.append({"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n,
-                     "valid": len(valid) / n, "connected": conn / n, "low": low, "high": high,
-                     "median NN Å": _nearest_neighbour(samples), "diverged": diverged,
-                     "seconds": time.perf_counter() - start, "outcomes": outcomes})
+    runs = [(m, c, int(k)) for m, c, k in (runs or _default_runs(steps))]
+    workers = worker_count() if workers is None else int(workers)
+    ref = chapter_reference(chapter) if workers > 1 else None
+    jobs = [(ref if ref is not None else chapter, model, sizes, alpha_bar, m, c, k, type_scale, pos_clip, seed,
+             reuse.get((m, c, k))) for m, c, k in runs]
+    costs = [0.0 if reuse.get(r) is not None else float(r[2]) for r in runs]
+    rows = list(run_jobs(_molecule_job, jobs, workers if ref is not None else 1, costs=costs))
     return pd.DataFrame(rows)
 
 
@@ -369,7 +419,8 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
         raise ValueError(f"--steps must be an int in [1, {cfg.T}], got {steps!r}")
     start = time.perf_counter()
     toy_model, toy_hist, _ = run_toy(chapter, cfg, progress=False)
-    toy = toy_sampler_controls(chapter, toy_model, (50, 100, cfg.toy_T), cfg.toy_samples, 2.0 + 4 * 0.1)
+    toy = toy_sampler_controls(chapter, toy_model, [k for k in (50, 100) if k < cfg.toy_T] + [cfg.toy_T],
+                               cfg.toy_samples, 2.0 + 4 * 0.1)   # step counts ≤ T (a longer one raises)
     data = molecule_data()
     data_samples = [(d["z"], d["pos"]) for d in data]
     recovery = bond_recovery(chapter.molecule_from_geometry, data)

@@ -46,7 +46,8 @@ def step_schedule(T: int, steps: int):
 
 
 def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: int | None = None,
-                clip=None, project=None, generator=None, keep=None, rederive_eps: bool = True):
+                clip=None, project=None, generator=None, keep=None, rederive_eps: bool = True, status=None,
+                groups=None):
     """Run a reverse process from ``x_T`` with the chapter's step functions.
 
     Every step is the chapter's own: ``chapter.ddpm_step`` for a full-T DDPM step, ``chapter.ddim_step`` (with
@@ -78,6 +79,16 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
         keep: if given, a callable ``keep(parts, t)`` called after every step (trajectories).
         rederive_eps: True (default) = the chapter's ``ddim_step`` with ``clip``; False = the "clip, ε̂ kept"
             control (:func:`ddim_step_eps_kept`, not the chapter's code) for the steps below full-T DDPM.
+        status: None (default: a non-finite state or ε̂ makes the step functions raise ValueError) or a dict that
+            switches on per-sample masking: a sample any of whose rows (in any part) or ε̂ rows stops being finite
+            is marked failed, its rows are set to 0 for the rest of the run (so the step functions and the
+            denoiser see finite input; the other samples' arithmetic and noise draws are unchanged, because every
+            step draws noise of the full shape and the denoiser treats samples independently) and NaN in the
+            returned state. Filled with ``n`` (samples), ``failed`` (list of bool per sample), ``k`` (failed
+            samples), ``first_step`` (1-based index of the step after which the first sample failed; None if
+            none did) and ``first_t`` (its t).
+        groups: with ``status``: one LongTensor per part giving the sample index of each row (e.g. the molecule of
+            each atom); default: row i of every part is sample i.
     Returns:
         The final state (same structure as ``x_T``).
     """
@@ -96,9 +107,32 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
         return projects[k](z) if projects[k] is not None else z
 
     times = step_schedule(T, steps)
+    if status is not None:
+        if groups is None:
+            groups = [torch.arange(parts[0].shape[0])] * len(parts)
+        groups = groups if isinstance(groups, (list, tuple)) else [groups] * len(parts)
+        n_samples = int(max(int(g.max()) + 1 if g.numel() else 0 for g in groups))
+        failed = torch.zeros(n_samples, dtype=torch.bool)
+        status.update(n=n_samples, failed=[False] * n_samples, k=0, first_step=None, first_t=None)
+
+        def mask(tensors, step_index, t_now):
+            """Mark samples with a non-finite row as failed; zero every failed sample's rows (in place of a copy)."""
+            for g, x in zip(groups, tensors):
+                bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
+                if bool(bad.any()):
+                    failed[g[bad]] = True
+            if bool(failed.any()) and status["first_step"] is None:
+                status.update(first_step=step_index, first_t=t_now)
+            return [torch.where(failed[g].reshape(-1, *[1] * (x.dim() - 1)), torch.zeros((), dtype=x.dtype), x)
+                    for g, x in zip(groups, tensors)]
+
+        parts = mask(parts, 0, T)
     with torch.no_grad(), flush_denormals():
-        for t, t_prev in zip(times[:-1], times[1:]):
+        for index, (t, t_prev) in enumerate(zip(times[:-1], times[1:]), start=1):
             eps = denoise(parts, t)
+            if status is not None:
+                eps = mask(list(eps), index, t)
+                parts = mask(parts, index, t)  # a sample whose ε̂ failed: its state rows are zeroed too
             new = []
             for k, (x, e) in enumerate(zip(parts, eps)):
                 if method == "ddpm" and t_prev == t - 1:
@@ -109,9 +143,13 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
                         new.append(step(x, t, t_prev, e, alpha_bar, eta=1.0, noise=fresh(k, x), clip=clips[k]))
                     else:
                         new.append(step(x, t, t_prev, e, alpha_bar, eta=0.0, clip=clips[k]))
-            parts = new
+            parts = mask(new, index, t_prev) if status is not None else new
             if keep is not None:
                 keep(parts, t_prev)
+    if status is not None:
+        status.update(failed=failed.tolist(), k=int(failed.sum()))
+        parts = [torch.where(failed[g].reshape(-1, *[1] * (x.dim() - 1)), torch.full((), float("nan"), dtype=x.dtype), x)
+                 for g, x in zip(groups, parts)]
     return parts[0] if single else parts
 
 
@@ -134,14 +172,15 @@ def ddim_step_eps_kept(x_t, t: int, t_prev: int, eps_pred, alpha_bar, eta: float
 
 
 def sample_toy(chapter, model, n: int, method: str = "ddpm", steps: int | None = None, clip=None, seed: int = 0,
-               rederive_eps: bool = True):
-    """``n`` toy samples (Tensor[n, 2]) from ``model`` with the chapter's sampler; ``clip`` = row-norm bound."""
+               rederive_eps: bool = True, status=None):
+    """``n`` toy samples (Tensor[n, 2]) from ``model`` with the chapter's sampler; ``clip`` = row-norm bound.
+    ``status``: a dict to mask and record samples that stop being finite (see :func:`run_sampler`)."""
 
     alpha_bar = chapter.cosine_alpha_bar(model.T, dtype=torch.float32)
     gen = torch.Generator().manual_seed(seed)
     x_T = torch.randn(n, 2, generator=gen)
     return run_sampler(chapter, lambda parts, t: [model(parts[0], torch.full((n,), t))], x_T, alpha_bar,
-                       method=method, steps=steps, clip=clip, generator=gen, rederive_eps=rederive_eps)
+                       method=method, steps=steps, clip=clip, generator=gen, rederive_eps=rederive_eps, status=status)
 
 
 def position_clip(data, margin: float = 1.2) -> float:
@@ -152,7 +191,7 @@ def position_clip(data, margin: float = 1.2) -> float:
 def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", steps: int | None = None,
                      type_scale: float = 0.25, pos_clip: float | None = None, seed: int = 0, x_T=None,
                      recentre: bool = True, trajectory: int = 0, clip_types: bool = True,
-                     rederive_eps: bool = True):
+                     rederive_eps: bool = True, mask_nonfinite: bool = False):
     """Generate molecules of the given ``sizes`` (list of atom counts) with the chapter's sampler.
 
     Positions start from Gaussian noise projected with ``chapter.remove_mean`` (or from ``x_T`` =
@@ -160,12 +199,15 @@ def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", ste
     (``pos_clip`` Å for positions — None = no clip —, ``type_scale`` for the types unless ``clip_types`` is
     False); with ``recentre`` each step's
     positions are re-centred (the row-norm clip of single atoms moves the centre; the notebook measures how far). Atom types are the argmax of h.
+    With ``mask_nonfinite`` a molecule any of whose atoms stops being finite is masked and recorded
+    (:func:`run_sampler`'s ``status``, in ``extra["status"]``; its positions are NaN) while the others continue;
+    without it, such a state raises ValueError.
 
     Returns:
         ``(samples, extra)``: samples a list of ``(z LongTensor[n], pos Tensor[n, 3])``; extra a dict with
         ``seconds``, ``x_T`` and, with ``trajectory=k``, ``trajectory`` = list of ``(t, pos, h)`` for the
-        first k molecules (their atoms in order; ``trajectory_sizes`` = their sizes), and ``com_drift`` = per
-        step the largest |centre of mass| before re-centring.
+        first k molecules (their atoms in order; ``trajectory_sizes`` = their sizes), ``com_drift`` = per
+        step the largest |centre of mass| before re-centring, and with ``mask_nonfinite`` ``status``.
     """
 
     gen = torch.Generator().manual_seed(seed)
@@ -196,13 +238,16 @@ def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", ste
             traj.append((t, parts[0][first].clone(), parts[1][first].clone()))
 
     start = time.perf_counter()
+    status = {} if mask_nonfinite else None
     pos, h = run_sampler(chapter, denoise, [pos_T, h_T], alpha_bar, method=method, steps=steps,
                          clip=[pos_clip, type_scale if clip_types else None], project=[lambda z: chapter.remove_mean(z, batch), None],
-                         generator=gen, keep=keep, rederive_eps=rederive_eps)
+                         generator=gen, keep=keep, rederive_eps=rederive_eps, status=status, groups=[batch, batch])
     seconds = time.perf_counter() - start
     z_all = torch.tensor(ELEMENTS)[h.argmax(dim=1)]
     samples = [(z_all[batch == g], pos[batch == g]) for g in range(n_graphs)]
     extra = {"seconds": seconds, "x_T": (pos_T, h_T), "com_drift": drift}
+    if status is not None:
+        extra["status"] = status
     if trajectory:
         extra["trajectory"], extra["trajectory_sizes"] = traj, sizes[:trajectory]
     return samples, extra

@@ -477,3 +477,80 @@ def test_bench_provenance_names_the_commit_and_the_command():
     assert prov["command"] == "molpractice bench ch04" and prov["created"].endswith("UTC")
     assert prov["commit"] is None or len(prov["commit"]) == 40
     assert prov["dirty"] in (True, False, None)
+
+
+def test_run_sampler_masks_rows_that_become_non_finite_and_keeps_the_others():
+    """Review 04g-3: one runaway sample must not zero the batch. A denoiser that returns inf for row 1 from the
+    third step on: row 1 is masked (NaN at the end, recorded with its step), the other rows equal a clean run."""
+    ab = ch.cosine_alpha_bar(20, dtype=torch.float64)
+    x_T = torch.randn(4, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    calls = []
+
+    def eps(parts, t, poison=True):
+        calls.append(t)
+        out = parts[0] * 0.1
+        if poison and len(calls) >= 3:
+            out = out.clone()
+            out[1] = float("inf")
+        return [out]
+
+    status = {}
+    gen = torch.Generator().manual_seed(1)
+    x = D.run_sampler(ch, eps, x_T.clone(), ab, "ddpm", 10, generator=gen, status=status)
+    calls.clear()
+    clean = D.run_sampler(ch, lambda p, t: eps(p, t, poison=False), x_T.clone(), ab, "ddpm", 10,
+                          generator=torch.Generator().manual_seed(1))
+    assert status["n"] == 4 and status["k"] == 1 and status["failed"] == [False, True, False, False]
+    assert status["first_step"] == 3 and status["first_t"] == D.step_schedule(20, 10)[2]
+    assert torch.isnan(x[1]).all() and torch.equal(x[[0, 2, 3]], clean[[0, 2, 3]])
+    calls.clear()
+    with pytest.raises(ValueError):   # without status the old contract holds: the step functions refuse it
+        D.run_sampler(ch, eps, x_T.clone(), ab, "ddim", 10)
+    # groups: rows 0-1 are sample 0, rows 2-3 sample 1 (atoms of molecules): a bad row fails its whole sample
+    calls.clear()
+    status = {}
+    y = D.run_sampler(ch, eps, x_T.clone(), ab, "ddim", 10, status=status, groups=torch.tensor([0, 0, 1, 1]))
+    assert status["failed"] == [True, False] and torch.isnan(y[:2]).all() and torch.isfinite(y[2:]).all()
+
+
+def test_controls_score_per_row_when_some_rows_blow_up(monkeypatch):
+    """A run in which a few samples become non-finite scores those 0 and the rest as usual, and says how many."""
+    toy_model, _ = D.train_toy(ch, T=30, steps=10, progress=False)
+    real = D.sample_toy
+
+    def half_blown(chapter, model, n, method, steps, clip, seed=0, rederive_eps=True, status=None):
+        x = real(chapter, model, n, method, steps, clip, seed=seed, status=status)   # the same sampler for both
+        if not rederive_eps:       # pretend the ε̂-kept run lost its first 3 rows at step 2
+            x = x.clone()
+            x[:3] = float("nan")
+            status.update(k=3, first_step=2, failed=[True] * 3 + [False] * (n - 3))
+        return x
+
+    from molpractice import diffusion_report
+
+    monkeypatch.setattr(diffusion_report, "sample_toy", half_blown)
+    toy = D.toy_sampler_controls(ch, toy_model, (30,), 40, 2.4, runs=[("ddim", "on", 30), ("ddim", "on, ε̂ kept", 30)])
+    kept = toy.iloc[1]
+    assert int(kept["non-finite rows"]) == 3 and kept["first non-finite step"] == 2
+    assert kept["outcomes"][:3] == [False] * 3 and kept["outcomes"][3:] == toy.iloc[0]["outcomes"][3:]
+    assert kept["within_3sigma"] == sum(kept["outcomes"]) / 40
+    assert D.nonfinite_lines(toy) == ["DDIM, clip on, ε̂ kept, 30 steps: 3 of 40 rows became non-finite (first at step "
+                                      "2 of 30); they score 0, the other rows are scored as usual"]
+    pairs = D.compare_controls(toy, y="within_3sigma")
+    row = pairs[pairs["comparison"] == "DDIM-30: clip on − clip on, ε̂ kept"].iloc[0]
+    on = toy.iloc[0]["outcomes"]
+    assert row["difference"] == pytest.approx(sum(on[:3]) / 40)   # only the 3 lost rows differ
+
+
+def test_molecule_controls_give_the_same_table_with_one_or_two_workers():
+    """The grid's runs are independent self-seeded jobs: 1 worker (here) and 2 worker processes agree exactly."""
+    data = _tiny_data()
+    cfg = _tiny_cfg()
+    model, _ = D.train_molecule_model(ch, data, cfg, progress=False, cache=False)
+    ab = ch.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    runs = [("ddpm", "on", 5), ("ddim", "off", cfg.T), ("ddim", "on, ε̂ kept", 5), ("ddpm", "types only", cfg.T)]
+    one = D.sampler_controls(ch, model, data, ab, (5,), 4, cfg.type_scale, 5.0, seed=0, runs=runs, workers=1)
+    two = D.sampler_controls(ch, model, data, ab, (5,), 4, cfg.type_scale, 5.0, seed=0, runs=runs, workers=2)
+    drop = ["seconds"]
+    assert one.drop(columns=drop).to_dict("records") == two.drop(columns=drop).to_dict("records")
+    assert list(one["clip"]) == [c for _, c, _ in runs] and (one["non-finite rows"] == 0).all()

@@ -51,3 +51,17 @@ def test_plot_schedule_and_snr_draws_both_curves():
     ab = torch.cat([torch.ones(1), torch.linspace(0.99, 0.01, 10)])
     fig = plot_schedule_and_snr(ab, ab ** 2, "linear")
     assert [l.get_label() for l in fig.axes[1].get_lines()] == ["cosine", "linear"]
+
+
+def test_settings_table_shows_every_meaning_in_full():
+    """Review 04g-12: the SETTINGS table's HTML and text displays do not cut the meaning column."""
+    import html
+
+    from molpractice import diffusion
+
+    table = diffusion.SETTINGS.table()
+    text, page = repr(table), table._repr_html_()
+    for meaning in diffusion.SETTINGS.doc.values():
+        assert meaning in text and html.escape(meaning, quote=False) in page, meaning
+    assert "..." not in text
+    assert type(table.head(2)).__name__ == "DataFrame"
