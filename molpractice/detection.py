@@ -3,6 +3,11 @@
 (:func:`false_alarm_study`, :func:`detection_study`), drift of the
 audit signals over a run (:func:`drift_changes`, :func:`drift_contrast`) and the batches that crossed the
 threshold (:func:`alarmed_batches`). The runs themselves are :func:`molpractice.campaign.run_once`.
+
+A third detector reads the audit afterwards: a one-sided CUSUM of the batch gap z (:func:`cusum_path`,
+:func:`cusum_alarm`, per run :func:`run_cusum_alarm`, over runs :func:`cusum_table` and :func:`cusum_text`), whose
+constants :data:`CUSUM_K` and :data:`CUSUM_H` were fixed on development seeds only (:data:`CUSUM_DEV_SEEDS`) and
+evaluated once on fresh seeds by ``scripts/ch06_detector_study.py`` (``data/ch06_detector_study.json``).
 """
 from __future__ import annotations
 
@@ -319,3 +324,121 @@ def exploitation_summary(onset: pd.DataFrame, budget: int) -> str:
              + f", batch alarm {fmt(r.alarm_at)}, top-10 alarm {fmt(r.top_alarm_at)}" for r in late.itertuples()]
     return f"exploitation visible in the audit before call {half} in {k} of {n} runs" + (
         f" ({'; '.join(parts)})" if parts else "")
+
+
+# --- CUSUM detector (issue 21: a rule that reacts to a slow build-up; review 06h findings 1 and 4) ---------------
+
+#: The audit column the CUSUM reads: the batch's mean proxy − true gap of its random audit sample, minus the
+#: library's gap, in two-sample standard errors (``Auditor``'s ``gap_z_two_sample``; about N(0, 1) per batch without
+#: a bug — the audited molecules are drawn at random from the new batch — but batches of one run share its library
+#: baseline: over the 40 development bug-free runs the run means of this column had sd 0.45).
+CUSUM_SIGNAL = "gap_z_two_sample"
+#: Development seeds on which :data:`CUSUM_K` and :data:`CUSUM_H` were chosen (full settings, graph GA, 1000 calls):
+#: bug-free runs 100-139 and late-onset runs 100-109 (bug on after 200 calls). None of them is a reported (5-9),
+#: tuning (0-4), false-alarm (10-19), detection (20-29) or evaluation (200-219) seed.
+CUSUM_DEV_SEEDS = dict(bug_free=(100, 139), late_onset=(100, 109))
+#: Allowance (reference value) k, in standard errors per batch.
+CUSUM_K = 2.0
+#: Threshold h: the alarm fires at the first audited batch whose CUSUM exceeds it.
+CUSUM_H = 1.0
+# How k and h were fixed (scripts/ch06_detector_study.py --stage dev, before any evaluation seed was run): for each k
+# of a grid (0.25-1.0; 1.5-2.5 added after the first table, whose best k was at its edge) the smallest h (0.5-15 in
+# steps of 0.25) with at most 1 of the 40 dev bug-free runs alarmed over the whole run and a false-alarm rate <= 0.05
+# on simulated N(0, 1) streams of 24 batches; then the k with the most dev late-onset runs alarmed before call 500
+# (ties: lower median alarm call, then larger h). Result: k = 2.0, h = 1.0 — 1 of 40 dev bug-free runs alarmed (the
+# next-largest bug-free CUSUM was 0.99, just under h: the dev false-alarm rate is fragile), simulated rate 0.035, dev
+# late onset 7 of 10 before call 500 (the batch and top-10 rules of ``Auditor``: 6 of 10 on the same runs). With
+# k = 2 and h = 1 the rule fires on one batch above z = 3, or on a few batches each a little above z = 2: it is close
+# to a threshold rule, which the development runs preferred because the exploitation, once it starts, grows fast.
+# Target: per-run false-alarm rate over a 1000-call bug-free run at most 1 in 20.
+
+
+def _check_stream(z, k, h, calls=None):
+    z = np.asarray(z, dtype=np.float64)
+    if z.ndim != 1:
+        raise ValueError(f"z must be a 1-D sequence of per-batch values, got shape {z.shape}")
+    bad = np.flatnonzero(~np.isfinite(z))
+    if len(bad):
+        raise ValueError(f"z must be finite: z[{bad[0]}] = {z[bad[0]]}")
+    if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)) or not np.isfinite(k) or k < 0:
+        raise ValueError(f"k must be a finite number >= 0, got {k!r}")
+    if h is not None and (isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating))
+                          or not np.isfinite(h) or h <= 0):
+        raise ValueError(f"h must be a finite number > 0, got {h!r}")
+    if calls is not None:
+        calls = np.asarray(calls)
+        if calls.shape != z.shape:
+            raise ValueError(f"calls must give one call count per value of z: {calls.shape} vs {z.shape}")
+        if len(calls) > 1 and np.any(np.diff(calls) < 0):  # equal counts happen: a batch of re-proposed molecules
+            i = int(np.flatnonzero(np.diff(calls) < 0)[0]) + 1
+            raise ValueError(f"calls must not decrease: calls[{i}] = {calls[i]} after {calls[i - 1]}")
+    return z, calls
+
+
+def cusum_path(z, k: float | None = None) -> np.ndarray:
+    """One-sided upper CUSUM of a standardised per-batch stream: S_0 = 0, S_t = max(0, S_{t−1} + z_t − k).
+
+    Without a shift (z_t about N(0, 1)) S stays near 0, each batch pulling it down by k; a shift of the mean by δ > k
+    makes it climb by about δ − k per batch, so a small shift that no single batch shows still adds up.
+    ``k`` defaults to :data:`CUSUM_K`. Raises ValueError for a z that is not 1-D and finite or k < 0."""
+    k = CUSUM_K if k is None else k
+    z, _ = _check_stream(z, k, None)
+    s, out = 0.0, np.empty(len(z))
+    for t, v in enumerate(z):
+        s = max(0.0, s + v - k)
+        out[t] = s
+    return out
+
+
+def cusum_alarm(z, calls=None, k: float | None = None, h: float | None = None):
+    """The first batch at which the one-sided CUSUM (:func:`cusum_path`) exceeds ``h`` (default :data:`CUSUM_H`):
+    its entry of ``calls`` (the proxy calls spent when that batch was audited), or its index when ``calls`` is
+    None; None if the CUSUM never exceeds ``h``. Raises ValueError (naming the argument) for a z that is not 1-D and
+    finite, ``calls`` of another length or decreasing, k < 0 or h <= 0."""
+    k = CUSUM_K if k is None else k
+    h = CUSUM_H if h is None else h
+    z, calls = _check_stream(z, k, h, calls)
+    above = np.flatnonzero(cusum_path(z, k) > h)
+    if not len(above):
+        return None
+    return int(above[0]) if calls is None else int(calls[above[0]])
+
+
+def run_cusum_alarm(run, k: float | None = None, h: float | None = None, signal: str = CUSUM_SIGNAL):
+    """:func:`cusum_alarm` of one audited run (a :func:`molpractice.campaign.run_once` dict, or its ``audit`` table):
+    the proxy calls at which the CUSUM of the audit's ``signal`` column first exceeds ``h``, or None."""
+    audit = run["audit"] if isinstance(run, dict) else run
+    if audit is None or signal not in audit:
+        raise ValueError(f"run must hold an audit table with a {signal!r} column")
+    return cusum_alarm(audit[signal].to_numpy(float), audit["calls"].to_numpy(), k, h)
+
+
+def cusum_table(runs, budget: int, k: float | None = None, h: float | None = None) -> pd.DataFrame:
+    """Per run (dicts of :func:`~molpractice.campaign.run_once` / ``late_onset_runs``, each with an ``audit``): seed,
+    ``proxy`` (if the dict has it), ``onset`` (NaN if none), the CUSUM alarm call ``cusum_at`` (NaN if it never fired),
+    ``before_half`` (fired before call ``budget // 2``) and ``before_onset`` (fired at or before the onset: a false
+    alarm). ``attrs["before_half"]`` and ``attrs["fired"]``: (k, n, Clopper–Pearson lo, hi)."""
+    if not isinstance(budget, (int, np.integer)) or budget < 2:
+        raise ValueError(f"budget must be an int >= 2, got {budget!r}")
+    rows = []
+    for r in runs:
+        at = run_cusum_alarm(r, k, h)
+        onset = float(r.get("onset", float("nan")))
+        at = float("nan") if at is None else float(at)
+        rows.append(dict(seed=int(r["seed"]), proxy=r.get("proxy"), onset=onset, cusum_at=at,
+                         before_half=bool(at < budget / 2), before_onset=bool(at <= onset)))
+    out = pd.DataFrame(rows, columns=["seed", "proxy", "onset", "cusum_at", "before_half", "before_onset"])
+    for col, hit in (("before_half", out.before_half), ("fired", out.cusum_at.notna())):
+        kk, n = int(hit.sum()), len(out)
+        out.attrs[col] = (kk, n, *clopper_pearson(kk, n)) if n else (0, 0, 0.0, 1.0)
+    return out
+
+
+def cusum_text(table: pd.DataFrame, budget: int, what: str = "before_half") -> str:
+    """``"CUSUM alarm before call 500 in 9 of 10 runs [0.55, 1.00]"`` (``what`` "before_half") or ``"CUSUM alarm in
+    0 of 20 runs [0.00, 0.17]"`` (``what`` "fired": at any call) from :func:`cusum_table` (Clopper–Pearson 95 %)."""
+    if what not in ("before_half", "fired"):
+        raise ValueError(f"what must be 'before_half' or 'fired', got {what!r}")
+    kk, n, lo, hi = table.attrs[what]
+    when = f" before call {budget // 2}" if what == "before_half" else ""
+    return f"CUSUM alarm{when} in {kk} of {n} runs [{lo:.2f}, {hi:.2f}] (Clopper–Pearson 95 %)"
