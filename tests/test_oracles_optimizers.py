@@ -1,6 +1,8 @@
 """molpractice.oracles and molpractice.optimizers: budgets, metrics, the proxy's bug, GA moves, the detector."""
 from __future__ import annotations
 
+import copy
+import functools
 import types
 
 import numpy as np
@@ -41,7 +43,7 @@ def test_proxy_bug_is_the_documented_halogen_term():
         assert oracles.proxy_score(smiles, bug=True) == oracles.proxy_score(smiles, bug=True)  # deterministic
     assert 0 <= oracles.true_score("CCO") <= 1
     assert oracles.true_score(oracles.REFERENCE) > 0.8
-    errors = [oracles.proxy_score(s, bug=False) - oracles.true_score(s) for s in opt.library(200)]
+    errors = [oracles.proxy_score(s, bug=False) - oracles.true_score(s) for s in _lib(200)]
     assert abs(np.mean(errors)) < 0.02 and 0.02 < np.std(errors) < 0.06
 
 
@@ -54,7 +56,7 @@ def test_moves_give_valid_molecules_and_are_seeded():
     from rdkit import Chem, RDLogger
 
     RDLogger.DisableLog("rdApp.*")
-    lib = opt.library(60)
+    lib = _lib(60)
     outs = []
     for seed in range(2):
         rng = np.random.default_rng(seed)
@@ -76,8 +78,36 @@ def _cfg(**kw):
     return types.SimpleNamespace(**{**base, **kw})
 
 
+# Built once per module and shared (each test gets its own copy): opt.library() takes about 0.4 CPU-s a call and an
+# audited 400-call GA run about 2-3 CPU-s; several tests need the same ones. The library is deterministic (a fixed
+# order), and run_once is deterministic given (method, proxy, library, the settings it reads, seed) — the GA test
+# below checks that — so sharing changes no test's inputs.
+@functools.lru_cache(maxsize=None)
+def _library() -> tuple[str, ...]:
+    return tuple(opt.library())
+
+
+def _lib(n: int | None = None) -> list[str]:
+    """``opt.library(n)`` (the first n of the full library, as library() itself cuts it)."""
+    full = list(_library())
+    return full[:n] if n else full
+
+
+AUDITED = dict(budget=400, population=30, offspring=50, n_init=100, library_audit=40)  # the detector tests' settings
+
+
+@functools.lru_cache(maxsize=None)
+def _seed0_ga(bug: bool) -> dict:
+    return C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=bug), _lib(), _cfg(**AUDITED), seed=0)
+
+
+def _audited_ga_run(bug: bool) -> dict:
+    """The audited graph-GA run of seed 0 under ``AUDITED`` on the buggy or bug-free proxy (a deep copy)."""
+    return copy.deepcopy(_seed0_ga(bug))
+
+
 def test_ga_spends_exactly_the_budget_and_is_deterministic():
-    lib = opt.library(300)
+    lib = _lib(300)
     cfg = _cfg(budget=120)
     runs = [C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=4, audit=False)
             for _ in range(2)]
@@ -89,10 +119,8 @@ def test_ga_spends_exactly_the_budget_and_is_deterministic():
 
 
 def test_detector_fires_early_on_the_buggy_proxy_and_not_on_the_bug_free_one():
-    lib = opt.library()
-    cfg = _cfg(budget=400, population=30, offspring=50, n_init=100, library_audit=40)
-    hacked = C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=True), lib, cfg, seed=0)
-    clean = C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=0)
+    hacked, clean = _audited_ga_run(bug=True), _audited_ga_run(bug=False)
+    assert hacked["calls"] == clean["calls"] == AUDITED["budget"]
     assert hacked["alarm_at"] is not None and hacked["alarm_at"] <= 200
     assert clean["alarm_at"] is None
     assert hacked["true_top10"] < clean["true_top10"] and hacked["halogens_top10"] > 3 * max(clean["halogens_top10"], 1)
@@ -106,12 +134,12 @@ def test_detector_fires_early_on_the_buggy_proxy_and_not_on_the_bug_free_one():
 
 
 def test_redesign_continues_the_hacked_run_on_the_same_budget():
-    lib = opt.library()
-    cfg = _cfg(budget=300, population=30, offspring=50, n_init=100, library_audit=40)
+    lib = _lib()
+    cfg = _cfg(**AUDITED)  # the detector test's settings: its hacked run is this test's too
     buggy = lambda s: oracles.proxy_score(s, bug=True)  # noqa: E731
-    hacked = C.run_once("graph GA", buggy, lib, cfg, seed=0)
+    hacked = _audited_ga_run(bug=True)
     red = C.run_once("graph GA", buggy, lib, cfg, seed=0, redesign=True)
-    assert red["switched_at"] == hacked["alarm_at"] and red["calls"] == hacked["calls"] == 300
+    assert red["switched_at"] == hacked["alarm_at"] and red["calls"] == hacked["calls"] == 400
     n = red["switched_at"]
     assert red["history"][:n] == hacked["history"][:n]  # the same run up to the alarm
     assert red["feature"] == "halogens" and red["halogens_top10"] < hacked["halogens_top10"]
@@ -206,7 +234,7 @@ def test_library_counts_say_what_the_library_filter_dropped():
     assert c == dict(total=6, duplicates=1, multi_fragment=1, filtered=2, kept=2)
     assert C.library_text(c) == "2 of 6 molecules (1 duplicates, 1 multi-fragment, 2 outside the GA's filter)"
     full = C.library_counts()
-    assert full["kept"] == len(opt.library()) and sum(v for k, v in full.items() if k != "total") == full["total"]
+    assert full["kept"] == len(_lib()) and sum(v for k, v in full.items() if k != "total") == full["total"]
 
 
 def test_target_rows_read_the_studies():
@@ -364,7 +392,7 @@ def test_false_alarm_study_and_clopper_pearson():
     assert D.clopper_pearson(0, 10)[0] == 0.0 and D.clopper_pearson(10, 10)[1] == 1.0
     lo, hi = D.clopper_pearson(3, 10)
     assert lo == pytest.approx(0.0667, abs=1e-3) and hi == pytest.approx(0.6525, abs=1e-3)
-    lib = opt.library()
+    lib = _lib()
     cfg = _cfg(budget=200, population=30, offspring=50, n_init=100, library_audit=40, false_alarm_runs=2, seeds=2,
                first_seed=5)
     out = D.false_alarm_study(cfg, lib)
@@ -400,7 +428,7 @@ def test_sampler_contrast_is_paired_by_seed():
 
 
 def test_onset_proxy_switches_the_bug_on_after_onset_calls_and_remembers_scores():
-    lib = [s_ for s_ in opt.library() if oracles.halogen_count(oracles.mol_from_smiles(s_)) > 0][:6]
+    lib = [s_ for s_ in _lib() if oracles.halogen_count(oracles.mol_from_smiles(s_)) > 0][:6]
     proxy = oracles.OnsetProxy(3)
     assert proxy(lib[0]) == pytest.approx(oracles.proxy_score(lib[0], bug=False)) and not proxy.memo  # not attached
     oracle = oracles.BudgetedOracle(proxy, 10)
@@ -413,17 +441,21 @@ def test_onset_proxy_switches_the_bug_on_after_onset_calls_and_remembers_scores(
         oracles.OnsetProxy(-1)
 
 
-def test_late_onset_study_reports_delays_after_the_onset():
-    lib = opt.library()
-    cfg = _cfg(budget=400, population=30, offspring=50, n_init=100, library_audit=40, bug_onset_share=0.4)
-    out = C.late_onset_study([0], cfg, lib)
+def test_late_onset_study_reports_delays_after_the_onset(monkeypatch):
+    lib = _lib()
+    cfg = _cfg(**AUDITED, bug_onset_share=0.4)
+    made, run_once = [], C.run_once
+    with monkeypatch.context() as m:  # keep the study's own run (its audit and history) to check it below
+        m.setattr(C, "run_once", lambda *a, **k: made.append(run_once(*a, **k)) or made[-1])
+        out = C.late_onset_study([0], cfg, lib)
     r = out.iloc[0]
+    assert len(made) == 1 and made[0]["seed"] == 0 and r.true_top10 == made[0]["true_top10"]
     assert r.onset == 160 and r.earliest_possible > r.onset and not r.fired_before_onset
     for col, delay in (("alarm_at", "batch_delay"), ("top_alarm_at", "top10_delay")):
         assert (np.isnan(r[col]) and np.isnan(r[delay])) or r[delay] == r[col] - r.onset
         assert np.isnan(r[col]) or r[col] >= r.earliest_possible
-    clean = C.run_once("graph GA", lambda s: oracles.proxy_score(s, bug=False), lib, cfg, seed=0)
-    late = C.run_once("graph GA", oracles.OnsetProxy(160), lib, cfg, seed=0)
+    clean = _audited_ga_run(bug=False)  # bug_onset_share is read by the study only, not by run_once
+    late = made[0]  # the study's run: OnsetProxy(160), seed 0
     assert late["history"][:160] == clean["history"][:160]  # identical until the onset: paired with the bug-free run
     assert late["history"][160:] != clean["history"][160:]
     with pytest.raises(ValueError, match="onset must lie"):
