@@ -16,7 +16,8 @@ from .diffusion_sampling import draw_sizes, position_clip, sample_molecules, sam
 from .plausibility import paired_rate_difference  # noqa: F401  (defined there; kept importable from here)
 from .runtime import run_mode
 
-__all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'compare_controls', 'nonfinite_lines',
+__all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'controls_and_samples', 'compare_controls',
+           'nonfinite_lines',
            'paired_rate_difference', 'holm',
            'run_toy', 'target_verdicts', 'notebook_time_verdicts', 'time_verdict', 'budget_scaling_line',
            'run_benchmark', 'bench_record', 'write_bench_record', 'load_bench_record', 'format_bench_record',
@@ -173,6 +174,34 @@ def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale:
     none), ``seconds`` (the run's wall time; with workers while the other worker also runs) and ``outcomes`` (per
     molecule, in x_T order: valid single fragment — what :func:`compare_controls` pairs).
     """
+    return controls_and_samples(chapter, model, data, alpha_bar, steps, n, type_scale, pos_clip, (), seed=seed,
+                                reuse=reuse, runs=runs, workers=workers)[0]
+
+
+def _sample_job(chapter, model, alpha_bar, spec):
+    """One :func:`sample_molecules` call with the keyword arguments ``spec`` (module level: a worker can run it)."""
+    from .parallel import load_reference
+
+    if isinstance(chapter, tuple):
+        chapter = load_reference(chapter)
+    return sample_molecules(chapter, model, alpha_bar=alpha_bar, **spec)
+
+
+def _job(kind, *args):
+    return _molecule_job(*args) if kind == "control" else _sample_job(*args)
+
+
+def controls_and_samples(chapter, model, data, alpha_bar, steps, n: int, type_scale: float, pos_clip: float,
+                         sample_specs=(), seed: int = 2, reuse=None, runs=None, workers: int | None = None):
+    """:func:`sampler_controls` and further :func:`sample_molecules` calls in one pool of worker processes, so
+    that the main samples and the controls grid share the workers (longest first; cost = steps × atoms).
+
+    ``sample_specs``: a list of keyword-argument dicts for :func:`sample_molecules` (``sizes``, ``method``,
+    ``steps``, ``type_scale``, ``pos_clip``, ``seed``, …; not ``chapter``, ``model``, ``alpha_bar``). Every job
+    seeds itself, so each result equals the direct call bit for bit, for any number of workers. With workers a
+    run's ``seconds`` (and ``extra["seconds"]``) is its wall time while the other worker also runs: time a
+    sampler whose speed matters (e.g. DDIM-50 against a target) on its own. Returns ``(controls DataFrame as
+    sampler_controls returns it, [(samples, extra) per spec, in order])``."""
     import pandas as pd
 
     from .parallel import chapter_reference, run_jobs
@@ -181,13 +210,20 @@ def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale:
     sizes = draw_sizes(data, n, seed=seed)
     reuse = reuse or {}
     runs = [(m, c, int(k)) for m, c, k in (runs or _default_runs(steps))]
+    specs = [dict(spec) for spec in sample_specs]
+    for k, spec in enumerate(specs):
+        if {"chapter", "model", "alpha_bar"} & set(spec) or "sizes" not in spec:
+            raise ValueError(f"sample_specs[{k}] must give sizes and not chapter, model or alpha_bar; got {sorted(spec)}")
     workers = worker_count() if workers is None else int(workers)
     ref = chapter_reference(chapter) if workers > 1 else None
-    jobs = [(ref if ref is not None else chapter, model, sizes, alpha_bar, m, c, k, type_scale, pos_clip, seed,
-             reuse.get((m, c, k))) for m, c, k in runs]
-    costs = [0.0 if reuse.get(r) is not None else float(r[2]) for r in runs]
-    rows = list(run_jobs(_molecule_job, jobs, workers if ref is not None else 1, costs=costs))
-    return pd.DataFrame(rows)
+    here = ref if ref is not None else chapter
+    jobs = [("control", here, model, sizes, alpha_bar, m, c, k, type_scale, pos_clip, seed, reuse.get((m, c, k)))
+            for m, c, k in runs] + [("sample", here, model, alpha_bar, spec) for spec in specs]
+    atoms = sum(sizes)
+    costs = [0.0 if reuse.get(r) is not None else float(r[2]) * atoms for r in runs] \
+        + [float(spec.get("steps") or alpha_bar.numel() - 1) * sum(int(a) for a in spec["sizes"]) for spec in specs]
+    done = list(run_jobs(_job, jobs, workers if ref is not None else 1, costs=costs))
+    return pd.DataFrame(done[:len(runs)]), done[len(runs):]
 
 
 def holm(p_values) -> list:

@@ -554,3 +554,28 @@ def test_molecule_controls_give_the_same_table_with_one_or_two_workers():
     drop = ["seconds"]
     assert one.drop(columns=drop).to_dict("records") == two.drop(columns=drop).to_dict("records")
     assert list(one["clip"]) == [c for _, c, _ in runs] and (one["non-finite rows"] == 0).all()
+
+
+def test_controls_and_samples_share_the_pool_and_equal_the_direct_calls():
+    """The main samples run as jobs next to the grid: each equals the direct sample_molecules call bit for bit,
+    and the table equals sampler_controls', with 1 or 2 workers."""
+    data = _tiny_data()
+    cfg = _tiny_cfg()
+    model, _ = D.train_molecule_model(ch, data, cfg, progress=False, cache=False)
+    ab = ch.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    runs = [("ddpm", "on", 5), ("ddim", "off", cfg.T)]
+    specs = [dict(sizes=[3, 4, 3], method="ddpm", steps=cfg.T, type_scale=cfg.type_scale, pos_clip=5.0, seed=1),
+             dict(sizes=[4, 3], method="ddim", steps=5, type_scale=cfg.type_scale, pos_clip=5.0, seed=1)]
+    direct = [D.sample_molecules(ch, model, alpha_bar=ab, **spec)[0] for spec in specs]
+    alone = D.sampler_controls(ch, model, data, ab, (5,), 4, cfg.type_scale, 5.0, seed=0, runs=runs, workers=1)
+    for workers in (1, 2):
+        table, got = D.controls_and_samples(ch, model, data, ab, (5,), 4, cfg.type_scale, 5.0, specs, seed=0,
+                                            runs=runs, workers=workers)
+        assert table.drop(columns="seconds").to_dict("records") == alone.drop(columns="seconds").to_dict("records")
+        for (samples, extra), want in zip(got, direct):
+            assert "seconds" in extra and len(samples) == len(want)
+            for (z, pos), (z0, pos0) in zip(samples, want):
+                assert torch.equal(z, z0) and torch.equal(pos, pos0)
+    with pytest.raises(ValueError, match="sample_specs\\[0\\]"):
+        D.controls_and_samples(ch, model, data, ab, (5,), 4, cfg.type_scale, 5.0, [dict(method="ddim")], runs=runs,
+                               workers=1)
