@@ -16,7 +16,13 @@ next to the losses as a report only.
 * :func:`training_curve` — the table (``scripts/ch04_training_curve.py`` prints it);
 * :func:`curve_record` / :func:`load_curve_record` / :func:`format_curve_record` — the table as a small JSON
   record with the command and commit that produced it (``data/ch04_training_curve.json``, committed; the notebook
-  prints it), so the selection can be read without the git-ignored cache.
+  prints it), so the selection can be read without the git-ignored cache;
+* :func:`add_budget_measurement` — the budget test re-measured on the final training of a run length (a fresh
+  process, all molecules, no extra EMA shadows), stored in the record next to the curve runs' own CPU-min;
+* :func:`plausible_vs_steps` / :func:`format_plausible_vs_steps` — DDPM sample rates (valid single fragment,
+  plausible, the gap to the data's plausible rate) of the final model trained for several step counts
+  (``scripts/ch04_plausible_vs_steps.py`` writes ``data/ch04_plausible_vs_steps.json``): a report, not a
+  selection criterion.
 
 A checkpoint taken before the end of a run is *not* the model a shorter run would give (the learning rate
 follows a cosine over the run's own length); rows say which run and step they come from.
@@ -36,7 +42,8 @@ from . import diffusion_model as _dm
 
 __all__ = ['validation_split', 'curve_run', 'denoising_loss', 'paired_loss_difference', 'training_curve',
            'format_curve', 'sample_report', 'format_sample_report',
-           'curve_record', 'load_curve_record', 'format_curve_record', 'CURVE_RECORD', 'CURVE_DECAYS']
+           'curve_record', 'load_curve_record', 'format_curve_record', 'add_budget_measurement', 'CURVE_RECORD',
+           'CURVE_DECAYS', 'plausible_vs_steps', 'format_plausible_vs_steps', 'load_steps_record', 'STEPS_RECORD']
 
 CURVE_DECAYS = (0.99, 0.995, 0.999)  # EMA decays kept in every curve run (0.99 is SETTINGS.ema_decay)
 CURVE_RECORD = "data/ch04_training_curve.json"  # the committed record, relative to the repository
@@ -237,9 +244,21 @@ def training_curve(chapter, runs, data=None, fraction: float = 0.1, seed: int = 
             "train": train, "validation": val, "draws": int(draws), "runs": run_info}
 
 
-def _select(table, ref) -> tuple:
-    """The selection rule on a curve table (see :func:`training_curve`)."""
-    eligible = table[table["end of run"] & (table["CPU-min"] <= BUDGET_CPU_MIN)]
+def _budget_minutes(table, budget=None):
+    """The CPU-min each row's run is judged by in the budget test: the run's own final-training measurement
+    from ``budget`` (``{run steps: {"cpu_min": …}}``, see :func:`add_budget_measurement`) where there is one,
+    else the curve run's CPU-min of the row."""
+    budget = {int(k): float(v["cpu_min"]) for k, v in (budget or {}).items()}
+    return [budget.get(int(steps), float(cpu)) for steps, cpu in zip(table["run steps"], table["CPU-min"])]
+
+
+def _select(table, ref, budget=None) -> tuple:
+    """The selection rule on a curve table (see :func:`training_curve`); ``budget``: re-measured CPU-min per run
+    length (:func:`_budget_minutes`)."""
+    import numpy as np
+
+    within = np.asarray(_budget_minutes(table, budget)) <= BUDGET_CPU_MIN
+    eligible = table[table["end of run"].to_numpy(dtype=bool) & within]
     if eligible.empty:
         raise ValueError(f"no end-of-run row within {BUDGET_CPU_MIN:g} CPU-min: the rule has nothing to choose from")
     best = eligible.loc[eligible["val loss"].idxmin()]
@@ -247,7 +266,7 @@ def _select(table, ref) -> tuple:
     return chosen if best["high"] < 0 else tuple(ref)
 
 
-def _format_table(table, ref, choice, n_train: int, n_val: int) -> str:
+def _format_table(table, ref, choice, n_train: int, n_val: int, budget=None) -> str:
     import pandas as pd
 
     t = table.copy()
@@ -259,8 +278,9 @@ def _format_table(table, ref, choice, n_train: int, n_val: int) -> str:
             f"{n_val} training molecules, same (t, noise) draws for every row; runs trained on "
             f"{n_train} molecules; 'val − ref' paired over molecules against the reference {tuple(ref)} "
             "(run steps, step, EMA decay), Student-t 95 %.\n" + text +
-            f"\nselection rule (end-of-run rows within {BUDGET_CPU_MIN:g} CPU-min; lowest validation loss; keep the "
-            f"reference unless the paired interval lies below 0): {tuple(choice)}"
+            f"\nselection rule (end-of-run rows within {BUDGET_CPU_MIN:g} CPU-min"
+            + (" — judged by the re-measured final trainings above where there is one" if budget else "")
+            + f"; lowest validation loss; keep the reference unless the paired interval lies below 0): {tuple(choice)}"
             + (" = the reference" if tuple(choice) == tuple(ref) else ""))
 
 
@@ -323,7 +343,10 @@ def load_curve_record(path=None) -> dict:
     table = pd.DataFrame(record["rows"], columns=list(_RECORD_COLUMNS))
     if tuple(record["reference"]) not in {(r["run steps"], r["step"], r["ema decay"]) for r in record["rows"]}:
         raise ValueError(f"{path}: the reference {record['reference']} is not a row")
-    rule = _select(table, record["reference"])
+    for steps, entry in (record.get("budget") or {}).items():
+        if "cpu_min" not in entry:
+            raise ValueError(f"{path}: budget entry for {steps} steps lacks 'cpu_min'")
+    rule = _select(table, record["reference"], record.get("budget"))
     if list(rule) != list(record["choice"]):
         raise ValueError(f"{path}: stored choice {record['choice']} but the rule on the stored rows gives {list(rule)}")
     return record
@@ -335,14 +358,53 @@ def format_curve_record(record: dict) -> str:
     import pandas as pd
 
     table = pd.DataFrame(record["rows"], columns=list(_RECORD_COLUMNS))
-    runs = "; ".join(f"run of {k} steps: {v['seconds'] / 60:.1f} min wall on {v.get('threads', '?')} thread(s)"
-                     for k, v in record.get("runs", {}).items())
+    runs = "\n".join(_run_line(int(k), v, table) for k, v in record.get("runs", {}).items())
+    budget = record.get("budget") or {}
+    remeasured = "\n".join(
+        f"re-measured for the budget: the final training of {k} steps (all {v.get('n_molecules', '?')} molecules, "
+        f"no extra EMA shadows, {v.get('threads', '?')} thread(s), {v.get('trained_at', '?')}): "
+        f"{v['cpu_min']:.2f} CPU-min, {v['wall_min']:.2f} min wall (wall/CPU {v['wall_min'] / v['cpu_min']:.2f})"
+        + (f"; {v['note']}" if v.get("note") else "") for k, v in budget.items())
     head = (f"training-length curve, recorded {record['created']} from commit {str(record['commit'])[:10]}"
             + (" (with uncommitted changes)" if record.get("dirty") else "") + f": `{record['command']}`"
             + (f"; {record['draws']} (t, noise) draws per molecule" if record.get("draws") else "")
-            + (f"\n{runs}" if runs else ""))
+            + (f"\n{runs}" if runs else "") + (f"\n{remeasured}" if remeasured else ""))
     return head + "\n" + _format_table(table, record["reference"], record["choice"], record["n_train"],
-                                       record["n_validation"])
+                                       record["n_validation"], budget)
+
+
+def _run_line(steps: int, run: dict, table) -> str:
+    """One curve run's clocks: wall minutes, the CPU-min at its end (from the table) and their ratio; a ratio
+    far above 1 on one thread means the process waited for a CPU (an oversubscribed machine), which also
+    slows the CPU-bound code itself (shared caches and cores), so its CPU-min are an upper estimate."""
+    wall = run["seconds"] / 60
+    end = table[(table["run steps"] == steps) & (table["step"] == steps)]
+    line = f"run of {steps} steps: {wall:.1f} min wall on {run.get('threads', '?')} thread(s)"
+    if len(end):
+        cpu = float(end["CPU-min"].iloc[0])
+        line += f", {cpu:.2f} CPU-min (wall/CPU {wall / cpu:.1f}" + ("; oversubscribed machine" if wall / cpu > 1.5 else "") + ")"
+    return line
+
+
+def add_budget_measurement(record: dict, steps: int, info: dict, n_molecules: int, note: str = "") -> dict:
+    """A copy of a curve ``record`` with the budget of runs of ``steps`` steps re-measured: ``info`` is
+    :func:`~molpractice.diffusion_model.train_molecule_model`'s for the *final* training of that length (all
+    ``n_molecules`` molecules, the notebook's loop without the curve's extra EMA shadows) — its ``cpu_seconds``,
+    ``seconds``, ``threads``, ``trained_at`` and weights file. The budget test of the selection rule then uses
+    this CPU time for the run instead of the curve run's, and ``choice`` is the rule's outcome on the stored rows
+    with it (the losses are unchanged). Raises ``ValueError`` when ``steps`` is not a run of the record."""
+    if str(int(steps)) not in {str(int(r["run steps"])) for r in record["rows"]}:
+        raise ValueError(f"{steps} steps is not a run of the curve record (runs: "
+                         f"{sorted({int(r['run steps']) for r in record['rows']})})")
+    import pandas as pd
+
+    entry = {"cpu_min": info["cpu_seconds"] / 60, "wall_min": info["seconds"] / 60, "threads": info.get("threads"),
+             "trained_at": info.get("trained_at"), "weights": Path(str(info.get("path", ""))).name or None,
+             "n_molecules": int(n_molecules), "note": note}
+    budget = dict(record.get("budget") or {}) | {str(int(steps)): entry}
+    table = pd.DataFrame(record["rows"], columns=list(_RECORD_COLUMNS))
+    choice = _select(table, record["reference"], budget)
+    return dict(record, budget=budget, choice=[int(choice[0]), int(choice[1]), float(choice[2])])
 
 
 def _sample_outcomes(chapter, state, cfg, data, n: int, key) -> dict:
@@ -408,3 +470,111 @@ def format_sample_report(table) -> str:
         return ("Report only (not a selection criterion): DDPM, all T steps, clip on, the bench's sizes and seed "
                 "(rows pair sample by sample); 'single fragment' = valid single fragment.\n"
                 + table.round(1).to_string(index=False))
+
+
+STEPS_RECORD = "data/ch04_plausible_vs_steps.json"  # the committed plausible-vs-training-steps table
+
+
+def _steps_samples(chapter, model, state_hash: str, data, cfg, n: int):
+    """DDPM (all T steps, x̂₀ clip on) samples of ``model`` on the bench's sizes and seed (``draw_sizes(data, n,
+    seed=1)``, sampler seed 1): the bench's own DDPM call, so a row pairs with the bench's main row sample by
+    sample. Cached by the weights' hash, ``n`` and T (the samples, not their scores: scoring follows the
+    installed plausibility code)."""
+    from .diffusion_sampling import draw_sizes, position_clip, sample_molecules
+    from .runtime import cache_dir
+
+    path = Path(cache_dir()) / f"ch04_steps_samples_{state_hash}_{n}_{cfg.T}.pt"
+    if path.exists():
+        saved = torch.load(path, weights_only=True)
+        return [(z, pos) for z, pos in zip(saved["z"], saved["pos"])], saved["seconds"]
+    alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    samples, extra = sample_molecules(chapter, model, draw_sizes(data, n, seed=1), alpha_bar, "ddpm", cfg.T,
+                                      cfg.type_scale, position_clip(data), seed=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save({"z": [z for z, _ in samples], "pos": [p for _, p in samples], "seconds": float(extra["seconds"])}, tmp)
+    tmp.replace(path)
+    return samples, float(extra["seconds"])
+
+
+def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | None = None, cfg=None,
+                       train: bool = True) -> dict:
+    """The sample rates against training length: for each step count the notebook's final model trained for that
+    many steps (:func:`~molpractice.diffusion_model.train_molecule_model` with only ``train_steps`` changed: all
+    molecules, its own cosine learning-rate schedule over those steps, cached like the notebook's), sampled with
+    DDPM over all T steps on the bench's sizes and seeds (``n`` molecules, default ``bench_samples``; the same
+    sizes and noise for every model), scored with :func:`molpractice.plausibility.plausibility`.
+
+    Each row: ``steps``, the training's CPU-min and wall minutes as recorded with its weights (``trained_at``;
+    ``within budget`` = CPU-min ≤ 8), the weights' :func:`~molpractice.diffusion_model.state_dict_hash`, the valid
+    single-fragment and plausible rates (``{"k", "n", "rate", "low", "high"}``, Clopper–Pearson 95 %), and the
+    plausible gap to the data (data − samples with its Newcombe 95 % interval; ``within 15 points`` = gap ≤ 0.15,
+    the issue's target). ``train=False`` raises ``FileNotFoundError`` for a step count whose weights are not cached.
+    Describes one training seed per step count: no trend beyond the printed rows is implied.
+
+    Returns ``{"data": plausibility rates of the data, "rows": [...], "n", "T"}``."""
+    from .plausibility import plausibility, rate_difference
+    from .runtime import implementation_name
+
+    cfg = cfg or _dm.SETTINGS.current()
+    n = int(n or cfg.bench_samples)
+    data_rates = plausibility(chapter, [(d["z"], d["pos"]) for d in data])["rates"]
+    p_d = data_rates["plausible"]
+    rows = []
+    for s in steps:
+        run_cfg = _run_config(cfg, s)
+        if not train and not _dm.weights_path(run_cfg, implementation_name(), data, 0, chapter).exists():
+            raise FileNotFoundError(f"no cached weights of {s} steps; run with train=True (scripts/ch04_plausible_vs_steps.py --train)")
+        model, info = _dm.train_molecule_model(chapter, data, run_cfg, progress=False)
+        state_hash = _dm.state_dict_hash(model.state_dict())
+        samples, seconds = _steps_samples(chapter, model, state_hash, data, cfg, n)
+        rates = plausibility(chapter, samples)["rates"]
+        p_s = rates["plausible"]
+        gap = rate_difference(p_d["k"], p_d["n"], p_s["k"], p_s["n"])
+        cpu = info["cpu_seconds"] / 60
+        rows.append({"steps": int(s), "training CPU-min": cpu, "training wall min": info["seconds"] / 60,
+                     "trained_at": info.get("trained_at"), "threads": info.get("threads"),
+                     "within budget": bool(cpu <= BUDGET_CPU_MIN), "weights hash": state_hash,
+                     "sampling s": seconds,
+                     "valid single fragment": {k: rates["single fragment"][k] for k in ("k", "n", "rate", "low", "high")},
+                     "plausible": {k: p_s[k] for k in ("k", "n", "rate", "low", "high")},
+                     "data − samples": {k: gap[k] for k in ("difference", "low", "high")},
+                     "within 15 points": bool(p_d["rate"] - p_s["rate"] <= 0.15)})
+    return {"data": {k: {q: data_rates[k][q] for q in ("k", "n", "rate", "low", "high")}
+                     for k in ("single fragment", "plausible")}, "rows": rows, "n": n, "T": int(cfg.T)}
+
+
+def format_plausible_vs_steps(record: dict) -> str:
+    """A :func:`plausible_vs_steps` result (or its committed record, with ``command`` / ``commit`` / ``created``)
+    as a table: one row per training length."""
+    import pandas as pd
+
+    def ci(r):
+        return f"{r['rate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+    rows = [{"train steps": r["steps"], "training CPU-min": round(r["training CPU-min"], 2),
+             "wall/CPU": round(r["training wall min"] / r["training CPU-min"], 2),
+             "≤ 8 CPU-min": "yes" if r["within budget"] else "no",
+             "valid single fragment": ci(r["valid single fragment"]), "plausible": ci(r["plausible"]),
+             "data − samples, plausible": f"{r['data − samples']['difference']:+.3f} "
+                                          f"[{r['data − samples']['low']:+.3f}, {r['data − samples']['high']:+.3f}]",
+             "≤ 0.15": "yes" if r["within 15 points"] else "no"} for r in record["rows"]]
+    head = ""
+    if record.get("command"):
+        head = (f"plausible vs training steps, recorded {record['created']} from commit {str(record['commit'])[:10]}"
+                + (" (with uncommitted changes)" if record.get("dirty") else "") + f": `{record['command']}`\n")
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 60):
+        return (head + f"DDPM-{record['T']}, x̂₀ clip on, {record['n']} molecules per model on the bench's sizes and "
+                "seeds (the same noise for every model); one trained model per row (all molecules, its own learning-"
+                "rate schedule); rates with Clopper–Pearson 95 %, the gap with Newcombe 95 %; data: valid single "
+                f"fragment {ci(record['data']['single fragment'])}, plausible {ci(record['data']['plausible'])}\n"
+                + pd.DataFrame(rows).to_string(index=False))
+
+
+def load_steps_record(path=None) -> dict:
+    """Read the committed plausible-vs-steps record (default :data:`STEPS_RECORD`); ``ValueError`` naming a missing
+    key."""
+    from .repository import load_record
+
+    return load_record(path, STEPS_RECORD, ("command", "commit", "created", "data", "rows", "n", "T"),
+                       "plausible-vs-steps record")[0]

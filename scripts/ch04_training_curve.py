@@ -8,6 +8,10 @@
     # the committed record the notebook prints (from the cached runs only: never trains):
     MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --runs 4500 5600:3000,4500,5000 \
         --json data/ch04_training_curve.json
+    # the budget test re-measured on the final trainings (cached weights of diffusion.train_molecule_model with
+    # train_steps = each run's length, trained in a fresh process on 1 thread; never trains), added to the record:
+    MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py --budget 4500 5600 \
+        --json data/ch04_training_curve.json
 
 See molpractice/diffusion_curve.py for what is measured and the selection rule (fixed before looking).
 """
@@ -18,6 +22,7 @@ import json
 import shlex
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import molpractice as mp
@@ -50,10 +55,30 @@ def main(argv=None):
                     help="RUN:STEP:DECAY rows to sample (default: the reference and the best end-of-run row)")
     ap.add_argument("--json", metavar="FILE", help="write the table as a record (command, commit) to FILE; "
                     "uses cached runs only (raises if one is missing, never trains)")
+    ap.add_argument("--budget", nargs="*", type=int, default=None,
+                    help="run lengths whose final training (cached weights) re-measures the budget in --json's record")
+    ap.add_argument("--note", default="", help="with --budget: a note stored with each measurement")
     args = ap.parse_args(argv)
     configure_threads()
     chapter = mp.load_chapter("ch04_diffusion", implementation_name())
     data = D.molecule_data()
+    if args.budget:
+        if not args.json:
+            ap.error("--budget needs --json FILE (the record to update)")
+        record = C.load_curve_record(args.json)
+        for steps in args.budget:
+            cfg = types.SimpleNamespace(**vars(D.SETTINGS.current()))
+            cfg.train_steps = int(steps)
+            path = D.weights_path(cfg, implementation_name(), data, 0, chapter)
+            if not path.exists():
+                raise SystemExit(f"no cached final weights of {steps} steps at {path}: train them first "
+                                 f"(diffusion.train_molecule_model with train_steps = {steps}, 1 thread)")
+            _, info = D.train_molecule_model(chapter, data, cfg, progress=False)
+            record = C.add_budget_measurement(record, steps, info, len(data), args.note)
+        Path(args.json).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(C.format_curve_record(C.load_curve_record(args.json)))
+        print(f"wrote {args.json}")
+        return
     if args.train:
         train, _ = C.validation_split(data)
         cps = [int(c) for c in args.checkpoints.split(",") if c]

@@ -168,3 +168,71 @@ def test_curve_run_cache_only_never_trains(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="--train"):
         C.curve_run(ch, _tiny_data(6), 6, [3], _tiny_cfg(), cache_only=True)
     assert not list(tmp_path.iterdir())
+
+
+def test_budget_re_measurement_changes_only_the_budget_test(tmp_path):
+    import json
+
+    curve = _fake_curve(-0.01)
+    curve["table"].loc[curve["table"]["run steps"] == 5600, "CPU-min"] = 8.7  # the curve run: over the budget
+    curve["choice"] = C._select(curve["table"], curve["reference"])
+    rec = C.curve_record(curve, "cmd", "abc123def456", dirty=False, created="2026-12-06 18:50 UTC")
+    assert rec["choice"] == [4500, 4500, 0.99], "over the budget by the curve run's CPU-min: the reference"
+    info = {"cpu_seconds": 7.2 * 60, "seconds": 7.4 * 60, "threads": 1, "trained_at": "2026-12-06 22:45 UTC",
+            "path": "/x/diffusion_egnn_abc.pt"}
+    new = C.add_budget_measurement(rec, 5600, info, 802, note="load 2")
+    assert new["choice"] == [5600, 5600, 0.995] and rec["choice"] == [4500, 4500, 0.99], "a copy; the rule re-applied"
+    assert new["budget"]["5600"]["weights"] == "diffusion_egnn_abc.pt" and new["budget"]["5600"]["n_molecules"] == 802
+    assert [r["CPU-min"] for r in new["rows"]] == [r["CPU-min"] for r in rec["rows"]], "the curve rows are kept"
+    over = C.add_budget_measurement(rec, 5600, dict(info, cpu_seconds=8.5 * 60), 802)
+    assert over["choice"] == [4500, 4500, 0.99], "re-measured over the budget: still excluded"
+    with pytest.raises(ValueError, match="not a run"):
+        C.add_budget_measurement(rec, 7000, info, 802)
+    path = tmp_path / "curve.json"
+    path.write_text(json.dumps(new), encoding="utf-8")
+    text = C.format_curve_record(C.load_curve_record(path))
+    assert "re-measured for the budget: the final training of 5600 steps" in text and "7.20 CPU-min" in text
+    assert "wall/CPU 1.03" in text and "judged by the re-measured final trainings" in text
+    assert "run of 4500 steps: 10.0 min wall on 1 thread(s), 5.80 CPU-min (wall/CPU 1.7; oversubscribed machine)" in text
+    path.write_text(json.dumps(dict(new, choice=[4500, 4500, 0.99])), encoding="utf-8")
+    with pytest.raises(ValueError, match="rule on the stored rows gives"):
+        C.load_curve_record(path)
+    broken = json.loads(json.dumps(new))
+    del broken["budget"]["5600"]["cpu_min"]
+    path.write_text(json.dumps(broken), encoding="utf-8")
+    with pytest.raises(ValueError, match="lacks 'cpu_min'"):
+        C.load_curve_record(path)
+
+
+def test_plausible_vs_steps_rows_cache_and_format(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+    monkeypatch.setenv("MOLPRACTICE_IMPL", "solutions")
+    data = D.molecule_data(max_molecules=24)
+    cfg = _tiny_cfg(bench_samples=6)
+    with pytest.raises(FileNotFoundError, match="no cached weights of 4 steps"):
+        C.plausible_vs_steps(ch, data, (4,), cfg=cfg, train=False)
+    res = C.plausible_vs_steps(ch, data, (4, 6), cfg=cfg)
+    assert res["n"] == 6 and res["T"] == 20 and [r["steps"] for r in res["rows"]] == [4, 6]
+    assert res["data"]["plausible"]["n"] == len(data)
+    for r in res["rows"]:
+        assert r["plausible"]["n"] == 6 and r["valid single fragment"]["n"] == 6
+        assert r["plausible"]["k"] <= r["valid single fragment"]["k"], "plausible implies valid single fragment"
+        gap = res["data"]["plausible"]["rate"] - r["plausible"]["rate"]
+        assert r["data − samples"]["difference"] == pytest.approx(gap) and r["within 15 points"] == (gap <= 0.15)
+        assert r["within budget"] == (r["training CPU-min"] <= 8) and len(r["weights hash"]) == 12
+    assert res["rows"][0]["weights hash"] != res["rows"][1]["weights hash"], "one model per step count"
+    again = C.plausible_vs_steps(ch, data, (4, 6), cfg=cfg, train=False)
+    assert again["rows"] == res["rows"], "weights and samples come from the cache: the same rows"
+    text = C.format_plausible_vs_steps(res)
+    assert "train steps" in text and "data − samples, plausible" in text and "6 molecules per model" in text
+    assert len(text.splitlines()) == 2 + 2
+
+
+def test_state_dict_hash_sees_every_weight():
+    a = M.EGNNDenoiser(4, 8, 1)
+    b = M.EGNNDenoiser(4, 8, 1)
+    b.load_state_dict(a.state_dict())
+    assert M.state_dict_hash(a.state_dict()) == M.state_dict_hash(b.state_dict())
+    with torch.no_grad():
+        next(iter(b.parameters())).view(-1)[0] += 1e-7
+    assert M.state_dict_hash(a.state_dict()) != M.state_dict_hash(b.state_dict()), "a one-ulp change is seen"
