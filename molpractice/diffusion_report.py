@@ -515,7 +515,11 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
               "settings": {k: getattr(cfg, k) for k in ("T", "bench_samples", "n_fast_samples", "control_samples",
                                                         "train_steps", "ema_decay")},
               "data_recovery": recovery["recovered"], "n_train": len(data),
-              "training": {k: info.get(k) for k in ("steps", "seconds", "cpu_seconds", "cached")},
+              "training": {k: info.get(k) for k in ("steps", "seconds", "cpu_seconds", "cached", "threads", "torch",
+                                                    "source_hash", "trained_at")}
+              | {"weights": Path(info["path"]).name, "weights_hash": _dm.state_dict_hash(model.state_dict()),
+                 "package_code": _dm.package_source_hash(), "bench_threads": torch.get_num_threads(),
+                 "bench_torch": str(torch.__version__)},
               "toy_training": {"steps": toy_hist["steps"], "seconds": toy_hist["seconds"]},
               "seconds_total": time.perf_counter() - start, "results": rows, "targets": targets,
               "controls": controls.drop(columns="outcomes").to_dict("records"),
