@@ -18,11 +18,10 @@ next to the losses as a report only.
   record with the command and commit that produced it (``data/ch04_training_curve.json``, committed; the notebook
   prints it), so the selection can be read without the git-ignored cache;
 * :func:`add_budget_measurement` — the budget test re-measured on the final training of a run length (a fresh
-  process, all molecules, no extra EMA shadows), stored in the record next to the curve runs' own CPU-min;
-* :func:`plausible_vs_steps` / :func:`format_plausible_vs_steps` — DDPM sample rates (valid single fragment,
-  plausible, the gap to the data's plausible rate) of the final model trained for several step counts
-  (``scripts/ch04_plausible_vs_steps.py`` writes ``data/ch04_plausible_vs_steps.json``): a report, not a
-  selection criterion.
+  process, all molecules, no extra EMA shadows), stored in the record next to the curve runs' own CPU-min.
+
+Sample rates of the final model against its training length, and the notebook's closing time verdicts, are in
+:mod:`molpractice.diffusion_steps`.
 
 A checkpoint taken before the end of a run is *not* the model a shorter run would give (the learning rate
 follows a cosine over the run's own length); rows say which run and step they come from.
@@ -43,7 +42,7 @@ from . import diffusion_model as _dm
 __all__ = ['validation_split', 'curve_run', 'denoising_loss', 'paired_loss_difference', 'training_curve',
            'format_curve', 'sample_report', 'format_sample_report',
            'curve_record', 'load_curve_record', 'format_curve_record', 'add_budget_measurement', 'CURVE_RECORD',
-           'CURVE_DECAYS', 'plausible_vs_steps', 'format_plausible_vs_steps', 'load_steps_record', 'STEPS_RECORD']
+           'CURVE_DECAYS']
 
 CURVE_DECAYS = (0.99, 0.995, 0.999)  # EMA decays kept in every curve run (0.99 is SETTINGS.ema_decay)
 CURVE_RECORD = "data/ch04_training_curve.json"  # the committed record, relative to the repository
@@ -471,110 +470,3 @@ def format_sample_report(table) -> str:
                 "(rows pair sample by sample); 'single fragment' = valid single fragment.\n"
                 + table.round(1).to_string(index=False))
 
-
-STEPS_RECORD = "data/ch04_plausible_vs_steps.json"  # the committed plausible-vs-training-steps table
-
-
-def _steps_samples(chapter, model, state_hash: str, data, cfg, n: int):
-    """DDPM (all T steps, x̂₀ clip on) samples of ``model`` on the bench's sizes and seed (``draw_sizes(data, n,
-    seed=1)``, sampler seed 1): the bench's own DDPM call, so a row pairs with the bench's main row sample by
-    sample. Cached by the weights' hash, ``n`` and T (the samples, not their scores: scoring follows the
-    installed plausibility code)."""
-    from .diffusion_sampling import draw_sizes, position_clip, sample_molecules
-    from .runtime import cache_dir
-
-    path = Path(cache_dir()) / f"ch04_steps_samples_{state_hash}_{n}_{cfg.T}.pt"
-    if path.exists():
-        saved = torch.load(path, weights_only=True)
-        return [(z, pos) for z, pos in zip(saved["z"], saved["pos"])], saved["seconds"]
-    alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
-    samples, extra = sample_molecules(chapter, model, draw_sizes(data, n, seed=1), alpha_bar, "ddpm", cfg.T,
-                                      cfg.type_scale, position_clip(data), seed=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"z": [z for z, _ in samples], "pos": [p for _, p in samples], "seconds": float(extra["seconds"])}, tmp)
-    tmp.replace(path)
-    return samples, float(extra["seconds"])
-
-
-def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | None = None, cfg=None,
-                       train: bool = True) -> dict:
-    """The sample rates against training length: for each step count the notebook's final model trained for that
-    many steps (:func:`~molpractice.diffusion_model.train_molecule_model` with only ``train_steps`` changed: all
-    molecules, its own cosine learning-rate schedule over those steps, cached like the notebook's), sampled with
-    DDPM over all T steps on the bench's sizes and seeds (``n`` molecules, default ``bench_samples``; the same
-    sizes and noise for every model), scored with :func:`molpractice.plausibility.plausibility`.
-
-    Each row: ``steps``, the training's CPU-min and wall minutes as recorded with its weights (``trained_at``;
-    ``within budget`` = CPU-min ≤ 8), the weights' :func:`~molpractice.diffusion_model.state_dict_hash`, the valid
-    single-fragment and plausible rates (``{"k", "n", "rate", "low", "high"}``, Clopper–Pearson 95 %), and the
-    plausible gap to the data (data − samples with its Newcombe 95 % interval; ``within 15 points`` = gap ≤ 0.15,
-    the issue's target). ``train=False`` raises ``FileNotFoundError`` for a step count whose weights are not cached.
-    Describes one training seed per step count: no trend beyond the printed rows is implied.
-
-    Returns ``{"data": plausibility rates of the data, "rows": [...], "n", "T"}``."""
-    from .plausibility import plausibility, rate_difference
-    from .runtime import implementation_name
-
-    cfg = cfg or _dm.SETTINGS.current()
-    n = int(n or cfg.bench_samples)
-    data_rates = plausibility(chapter, [(d["z"], d["pos"]) for d in data])["rates"]
-    p_d = data_rates["plausible"]
-    rows = []
-    for s in steps:
-        run_cfg = _run_config(cfg, s)
-        if not train and not _dm.weights_path(run_cfg, implementation_name(), data, 0, chapter).exists():
-            raise FileNotFoundError(f"no cached weights of {s} steps; run with train=True (scripts/ch04_plausible_vs_steps.py --train)")
-        model, info = _dm.train_molecule_model(chapter, data, run_cfg, progress=False)
-        state_hash = _dm.state_dict_hash(model.state_dict())
-        samples, seconds = _steps_samples(chapter, model, state_hash, data, cfg, n)
-        rates = plausibility(chapter, samples)["rates"]
-        p_s = rates["plausible"]
-        gap = rate_difference(p_d["k"], p_d["n"], p_s["k"], p_s["n"])
-        cpu = info["cpu_seconds"] / 60
-        rows.append({"steps": int(s), "training CPU-min": cpu, "training wall min": info["seconds"] / 60,
-                     "trained_at": info.get("trained_at"), "threads": info.get("threads"),
-                     "within budget": bool(cpu <= BUDGET_CPU_MIN), "weights hash": state_hash,
-                     "sampling s": seconds,
-                     "valid single fragment": {k: rates["single fragment"][k] for k in ("k", "n", "rate", "low", "high")},
-                     "plausible": {k: p_s[k] for k in ("k", "n", "rate", "low", "high")},
-                     "data − samples": {k: gap[k] for k in ("difference", "low", "high")},
-                     "within 15 points": bool(p_d["rate"] - p_s["rate"] <= 0.15)})
-    return {"data": {k: {q: data_rates[k][q] for q in ("k", "n", "rate", "low", "high")}
-                     for k in ("single fragment", "plausible")}, "rows": rows, "n": n, "T": int(cfg.T)}
-
-
-def format_plausible_vs_steps(record: dict) -> str:
-    """A :func:`plausible_vs_steps` result (or its committed record, with ``command`` / ``commit`` / ``created``)
-    as a table: one row per training length."""
-    import pandas as pd
-
-    def ci(r):
-        return f"{r['rate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
-
-    rows = [{"train steps": r["steps"], "training CPU-min": round(r["training CPU-min"], 2),
-             "wall/CPU": round(r["training wall min"] / r["training CPU-min"], 2),
-             "≤ 8 CPU-min": "yes" if r["within budget"] else "no",
-             "valid single fragment": ci(r["valid single fragment"]), "plausible": ci(r["plausible"]),
-             "data − samples, plausible": f"{r['data − samples']['difference']:+.3f} "
-                                          f"[{r['data − samples']['low']:+.3f}, {r['data − samples']['high']:+.3f}]",
-             "≤ 0.15": "yes" if r["within 15 points"] else "no"} for r in record["rows"]]
-    head = ""
-    if record.get("command"):
-        head = (f"plausible vs training steps, recorded {record['created']} from commit {str(record['commit'])[:10]}"
-                + (" (with uncommitted changes)" if record.get("dirty") else "") + f": `{record['command']}`\n")
-    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 60):
-        return (head + f"DDPM-{record['T']}, x̂₀ clip on, {record['n']} molecules per model on the bench's sizes and "
-                "seeds (the same noise for every model); one trained model per row (all molecules, its own learning-"
-                "rate schedule); rates with Clopper–Pearson 95 %, the gap with Newcombe 95 %; data: valid single "
-                f"fragment {ci(record['data']['single fragment'])}, plausible {ci(record['data']['plausible'])}\n"
-                + pd.DataFrame(rows).to_string(index=False))
-
-
-def load_steps_record(path=None) -> dict:
-    """Read the committed plausible-vs-steps record (default :data:`STEPS_RECORD`); ``ValueError`` naming a missing
-    key."""
-    from .repository import load_record
-
-    return load_record(path, STEPS_RECORD, ("command", "commit", "created", "data", "rows", "n", "T"),
-                       "plausible-vs-steps record")[0]

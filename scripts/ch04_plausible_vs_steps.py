@@ -7,7 +7,7 @@
 
 Evidence whether issue 24's "plausible within 15 points of the data's" is reachable by training longer inside the
 8 CPU-min budget: one training seed per step count, so read the printed rows, not a trend beyond them. See
-molpractice.diffusion_curve.plausible_vs_steps.
+molpractice.diffusion_steps.plausible_vs_steps.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import molpractice as mp
 from molpractice import diffusion as D
-from molpractice import diffusion_curve as C
+from molpractice import diffusion_steps as S
 from molpractice.runtime import configure_threads, implementation_name
 
 
@@ -40,7 +40,7 @@ def main(argv=None):
     configure_threads()
     chapter = mp.load_chapter("ch04_diffusion", implementation_name())
     data = D.molecule_data()
-    result = C.plausible_vs_steps(chapter, data, args.steps, args.samples, train=not args.cached_only)
+    result = S.plausible_vs_steps(chapter, data, args.steps, args.samples, train=not args.cached_only)
     if args.json:
         argv = sys.argv[1:] if argv is None else list(argv)
         dirty = bool(_git("status", "--porcelain", "--", "molpractice/diffusion*.py", "molpractice/plausibility*.py",
@@ -51,7 +51,7 @@ def main(argv=None):
                   "commit": _git("rev-parse", "HEAD") or None, "dirty": dirty,
                   "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")} | result
         Path(args.json).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(C.format_plausible_vs_steps(result))
+    print(S.format_plausible_vs_steps(result))
     if args.json:
         print(f"wrote {args.json}")
 

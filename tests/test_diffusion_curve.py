@@ -204,30 +204,6 @@ def test_budget_re_measurement_changes_only_the_budget_test(tmp_path):
         C.load_curve_record(path)
 
 
-def test_plausible_vs_steps_rows_cache_and_format(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
-    monkeypatch.setenv("MOLPRACTICE_IMPL", "solutions")
-    data = D.molecule_data(max_molecules=24)
-    cfg = _tiny_cfg(bench_samples=6)
-    with pytest.raises(FileNotFoundError, match="no cached weights of 4 steps"):
-        C.plausible_vs_steps(ch, data, (4,), cfg=cfg, train=False)
-    res = C.plausible_vs_steps(ch, data, (4, 6), cfg=cfg)
-    assert res["n"] == 6 and res["T"] == 20 and [r["steps"] for r in res["rows"]] == [4, 6]
-    assert res["data"]["plausible"]["n"] == len(data)
-    for r in res["rows"]:
-        assert r["plausible"]["n"] == 6 and r["valid single fragment"]["n"] == 6
-        assert r["plausible"]["k"] <= r["valid single fragment"]["k"], "plausible implies valid single fragment"
-        gap = res["data"]["plausible"]["rate"] - r["plausible"]["rate"]
-        assert r["data − samples"]["difference"] == pytest.approx(gap) and r["within 15 points"] == (gap <= 0.15)
-        assert r["within budget"] == (r["training CPU-min"] <= 8) and len(r["weights hash"]) == 12
-    assert res["rows"][0]["weights hash"] != res["rows"][1]["weights hash"], "one model per step count"
-    again = C.plausible_vs_steps(ch, data, (4, 6), cfg=cfg, train=False)
-    assert again["rows"] == res["rows"], "weights and samples come from the cache: the same rows"
-    text = C.format_plausible_vs_steps(res)
-    assert "train steps" in text and "data − samples, plausible" in text and "6 molecules per model" in text
-    assert len(text.splitlines()) == 2 + 2
-
-
 def test_state_dict_hash_sees_every_weight():
     a = M.EGNNDenoiser(4, 8, 1)
     b = M.EGNNDenoiser(4, 8, 1)

@@ -1,0 +1,175 @@
+"""Chapter 4's final model against its training length: sample rates and time (reports, never a selection).
+
+* :func:`plausible_vs_steps` / :func:`format_plausible_vs_steps` / :func:`load_steps_record` — DDPM sample rates
+  (valid single fragment, plausible, the gap to the data's plausible rate) of the notebook's final model trained
+  for several step counts (``scripts/ch04_plausible_vs_steps.py`` writes ``data/ch04_plausible_vs_steps.json``,
+  committed; the notebook prints it): the evidence whether issue 24's plausible target is reachable by training
+  longer inside the 8 CPU-min budget. A report, not a selection criterion (the step count is chosen by the
+  validation-loss rule of :mod:`molpractice.diffusion_curve`).
+* :func:`closing_time_lines` — the notebook's measured time against issue 24's and issue 20's targets, the time
+  with training as a sum of two measured parts.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from . import diffusion_model as _dm
+from .diffusion_curve import BUDGET_CPU_MIN, _run_config
+
+__all__ = ['plausible_vs_steps', 'format_plausible_vs_steps', 'load_steps_record', 'STEPS_RECORD',
+           'closing_time_lines']
+
+
+STEPS_RECORD = "data/ch04_plausible_vs_steps.json"  # the committed plausible-vs-training-steps table
+
+
+def _steps_samples(chapter, model, state_hash: str, data, cfg, n: int):
+    """DDPM (all T steps, x̂₀ clip on) samples of ``model`` on the bench's sizes and seed (``draw_sizes(data, n,
+    seed=1)``, sampler seed 1): the bench's own DDPM call, so a row pairs with the bench's main row sample by
+    sample. Cached by the weights' hash, ``n`` and T (the samples, not their scores: scoring follows the
+    installed plausibility code)."""
+    from .diffusion_sampling import draw_sizes, position_clip, sample_molecules
+    from .runtime import cache_dir
+
+    path = Path(cache_dir()) / f"ch04_steps_samples_{state_hash}_{n}_{cfg.T}.pt"
+    if path.exists():
+        saved = torch.load(path, weights_only=True)
+        return [(z, pos) for z, pos in zip(saved["z"], saved["pos"])], saved["seconds"]
+    alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    samples, extra = sample_molecules(chapter, model, draw_sizes(data, n, seed=1), alpha_bar, "ddpm", cfg.T,
+                                      cfg.type_scale, position_clip(data), seed=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save({"z": [z for z, _ in samples], "pos": [p for _, p in samples], "seconds": float(extra["seconds"])}, tmp)
+    tmp.replace(path)
+    return samples, float(extra["seconds"])
+
+
+def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | None = None, cfg=None,
+                       train: bool = True) -> dict:
+    """The sample rates against training length: for each step count the notebook's final model trained for that
+    many steps (:func:`~molpractice.diffusion_model.train_molecule_model` with only ``train_steps`` changed: all
+    molecules, its own cosine learning-rate schedule over those steps, cached like the notebook's), sampled with
+    DDPM over all T steps on the bench's sizes and seeds (``n`` molecules, default ``bench_samples``; the same
+    sizes and noise for every model), scored with :func:`molpractice.plausibility.plausibility`.
+
+    Each row: ``steps``, the training's CPU-min and wall minutes as recorded with its weights (``trained_at``;
+    ``within budget`` = CPU-min ≤ 8), the weights' :func:`~molpractice.diffusion_model.state_dict_hash`, the valid
+    single-fragment and plausible rates (``{"k", "n", "rate", "low", "high"}``, Clopper–Pearson 95 %), and the
+    plausible gap to the data (data − samples with its Newcombe 95 % interval; ``within 15 points`` = gap ≤ 0.15,
+    the issue's target). ``train=False`` raises ``FileNotFoundError`` for a step count whose weights are not cached.
+    Describes one training seed per step count: no trend beyond the printed rows is implied.
+
+    Returns ``{"data": plausibility rates of the data, "rows": [...], "n", "T"}``."""
+    from .plausibility import plausibility, rate_difference
+    from .runtime import implementation_name
+
+    cfg = cfg or _dm.SETTINGS.current()
+    n = int(n or cfg.bench_samples)
+    data_rates = plausibility(chapter, [(d["z"], d["pos"]) for d in data])["rates"]
+    p_d = data_rates["plausible"]
+    rows = []
+    for s in steps:
+        run_cfg = _run_config(cfg, s)
+        if not train and not _dm.weights_path(run_cfg, implementation_name(), data, 0, chapter).exists():
+            raise FileNotFoundError(f"no cached weights of {s} steps; run with train=True (scripts/ch04_plausible_vs_steps.py --train)")
+        model, info = _dm.train_molecule_model(chapter, data, run_cfg, progress=False)
+        state_hash = _dm.state_dict_hash(model.state_dict())
+        samples, seconds = _steps_samples(chapter, model, state_hash, data, cfg, n)
+        rates = plausibility(chapter, samples)["rates"]
+        p_s = rates["plausible"]
+        gap = rate_difference(p_d["k"], p_d["n"], p_s["k"], p_s["n"])
+        cpu = info["cpu_seconds"] / 60
+        rows.append({"steps": int(s), "training CPU-min": cpu, "training wall min": info["seconds"] / 60,
+                     "trained_at": info.get("trained_at"), "threads": info.get("threads"),
+                     "within budget": bool(cpu <= BUDGET_CPU_MIN), "weights hash": state_hash,
+                     "sampling s": seconds,
+                     "valid single fragment": {k: rates["single fragment"][k] for k in ("k", "n", "rate", "low", "high")},
+                     "plausible": {k: p_s[k] for k in ("k", "n", "rate", "low", "high")},
+                     "data − samples": {k: gap[k] for k in ("difference", "low", "high")},
+                     "within 15 points": bool(p_d["rate"] - p_s["rate"] <= 0.15)})
+    return {"data": {k: {q: data_rates[k][q] for q in ("k", "n", "rate", "low", "high")}
+                     for k in ("single fragment", "plausible")}, "rows": rows, "n": n, "T": int(cfg.T)}
+
+
+def format_plausible_vs_steps(record: dict) -> str:
+    """A :func:`plausible_vs_steps` result (or its committed record, with ``command`` / ``commit`` / ``created``)
+    as a table: one row per training length."""
+    import pandas as pd
+
+    def ci(r):
+        return f"{r['rate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+    rows = [{"train steps": r["steps"], "training CPU-min": round(r["training CPU-min"], 2),
+             "wall/CPU": round(r["training wall min"] / r["training CPU-min"], 2),
+             "≤ 8 CPU-min": "yes" if r["within budget"] else "no",
+             "valid single fragment": ci(r["valid single fragment"]), "plausible": ci(r["plausible"]),
+             "data − samples, plausible": f"{r['data − samples']['difference']:+.3f} "
+                                          f"[{r['data − samples']['low']:+.3f}, {r['data − samples']['high']:+.3f}]",
+             "≤ 0.15": "yes" if r["within 15 points"] else "no"} for r in record["rows"]]
+    head = ""
+    if record.get("command"):
+        head = (f"plausible vs training steps, recorded {record['created']} from commit {str(record['commit'])[:10]}"
+                + (" (with uncommitted changes)" if record.get("dirty") else "") + f": `{record['command']}`\n")
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 60):
+        return (head + f"DDPM-{record['T']}, x̂₀ clip on, {record['n']} molecules per model on the bench's sizes and "
+                "seeds (the same noise for every model); one trained model per row (all molecules, its own learning-"
+                "rate schedule); rates with Clopper–Pearson 95 %, the gap with Newcombe 95 %; data: valid single "
+                f"fragment {ci(record['data']['single fragment'])}, plausible {ci(record['data']['plausible'])}\n"
+                + pd.DataFrame(rows).to_string(index=False))
+
+
+def load_steps_record(path=None) -> dict:
+    """Read the committed plausible-vs-steps record (default :data:`STEPS_RECORD`); ``ValueError`` naming a missing
+    key."""
+    from .repository import load_record
+
+    return load_record(path, STEPS_RECORD, ("command", "commit", "created", "data", "rows", "n", "T"),
+                       "plausible-vs-steps record")[0]
+
+
+def closing_time_lines(clock0: dict, clock: dict, info: dict, mode: str, workers: int) -> list[str]:
+    """The notebook's closing time verdicts, measured: ``clock0`` / ``clock`` are
+    :func:`molpractice.rigor_report.run_clock` snapshots at the first timed cell and now (CPU = user + sys of the
+    kernel and of its reaped child processes — the sampling workers included); ``info`` is
+    :func:`~molpractice.diffusion_model.train_molecule_model`'s.
+
+    With cached weights (``info["cached"]``) the run's own time is judged against issue 24's ≤ 4 min and issue
+    20's ≤ 2.5 min, and the time *with* training is the sum of two measured parts — this run plus the training
+    time recorded with the weights (CPU and wall; the wall part depends on the load that training ran under) —
+    judged against ≤ 10 min. When this run trained, its time is the with-training figure and the cached-weights
+    targets are not measured. Each target prints CPU and wall (issue 24 does not say which) with
+    :func:`molpractice.diffusion_report.time_verdict`'s ±5 % "on the limit" band; then training ≤ 8 CPU-min.
+    The thread policy is stated: one torch thread per process."""
+    from .diffusion_report import _both, _load_text, time_verdict
+
+    cpu = (clock["self"] - clock0["self"] + clock["children"] - clock0["children"]) / 60
+    wall = (clock["wall"] - clock0["wall"]) / 60
+    kids = (clock["children"] - clock0["children"]) / 60
+    t_cpu, t_wall = info.get("cpu_seconds", float("nan")) / 60, info["seconds"] / 60
+    out = [f"this run: {cpu:.1f} CPU-min (user + sys of this kernel and of its child processes — {workers} sampling "
+           f"worker process(es), {kids:.1f} CPU-min of it), {wall:.1f} min wall, {mode} mode, "
+           f"{'cached weights loaded' if info['cached'] else 'model trained in this run'}; " + _load_text() + ".",
+           "threads: one torch thread per process, the curriculum's policy (runtime.configure_threads): training gives "
+           "the same weights bit for bit only with the same thread count (train_molecule_model's docstring); the 2 "
+           f"cores of issue 24's CPU are used by {workers} worker process(es) for the samplers. Issue 24 does not say "
+           "whether its minutes are CPU or wall time: both are judged; within ±5 % of a target = 'on the limit'."]
+    if info["cached"]:
+        out += [f"issue-24 target, notebook with cached weights ≤ 4 min: {_both(cpu, wall, 4)} (measured: "
+                f"{cpu:.1f} CPU-min, {wall:.1f} min wall)",
+                f"issue-20 target, notebook with cached weights ≤ 2.5 min: {_both(cpu, wall, 2.5)} (the same run)",
+                f"issue-24 target, notebook with training ≤ 10 min: {_both(cpu + t_cpu, wall + t_wall, 10)} — a sum of "
+                f"two measured parts: this run ({cpu:.1f} CPU-min, {wall:.1f} min wall) + the training recorded with "
+                f"the weights ({t_cpu:.1f} CPU-min, {t_wall:.1f} min wall, {info.get('trained_at', '?')}) = "
+                f"{cpu + t_cpu:.1f} CPU-min, {wall + t_wall:.1f} min wall"]
+    else:
+        out += ["issue-24 target, notebook with cached weights ≤ 4 min (issue 20: ≤ 2.5 min): not measured in this run "
+                "(it trained)",
+                f"issue-24 target, notebook with training ≤ 10 min: {_both(cpu, wall, 10)} (measured: {cpu:.1f} CPU-min, "
+                f"{wall:.1f} min wall, training included)"]
+    out.append(f"issue-24 target, training ≤ 8 CPU-min: {time_verdict(t_cpu, 8)} ({t_cpu:.2f} CPU-min, {t_wall:.1f} min "
+               f"wall on {info.get('threads', '?')} thread(s), {info.get('trained_at', '?')})")
+    return out
