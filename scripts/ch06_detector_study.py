@@ -161,7 +161,7 @@ if __name__ == "__main__":
                    budget=BUDGET, onset=ONSET, seeds={k: [min(v), max(v)] for k, v in EVAL.items()}, results={})
         print(f"rule: one-sided CUSUM of {D.CUSUM_SIGNAL}, k = {D.CUSUM_K}, h = {D.CUSUM_H} "
               f"(fixed on dev seeds {D.CUSUM_DEV_SEEDS}; commit {rule_commit[:10]})")
-        print(f"{'runs':<28}{'seeds':<10}{'CUSUM fired':<26}{'before call 500':<26}{'old rules before 500':<22}alarm calls")
+        print(f"{'runs':<30}{'seeds':<10}{'CUSUM fired':<26}{'before call 500':<26}{'old rules before 500':<22}alarm calls")
         for kind, label in (("late", "late onset (bug at call 200)"), ("bug_free", "bug-free"),
                             ("immediate", "immediate hack (call 0)")):
             rs = _as_runs(runs, kind)
@@ -178,12 +178,24 @@ if __name__ == "__main__":
                 fired=dict(k=fired[0], n=fired[1], cp95=[fired[2], fired[3]]),
                 before_half=dict(k=half[0], n=half[1], cp95=[half[2], half[3]]),
                 before_onset=int(t.before_onset.sum()) if kind == "late" else None, alarm_call_distribution=dist,
-                old_rules_first_alarm=old, old_rules_before_half=old_k)
-            print(f"{label:<28}{f'{min(t.seed)}-{max(t.seed)}':<10}"
+                old_rules_first_alarm=old, old_rules_before_half=old_k, old_rules_fired=sum(a is not None for a in old))
+            if kind == "late":  # paired by run: CUSUM before call 500 vs the Auditor's batch/top-10 rules before call 500
+                from scipy.stats import binomtest
+
+                new_only = sum(c is not None and c < BUDGET / 2 and not (a is not None and a < BUDGET / 2) for c, a in zip(calls, old))
+                old_only = sum(a is not None and a < BUDGET / 2 and not (c is not None and c < BUDGET / 2) for c, a in zip(calls, old))
+                p = binomtest(new_only, new_only + old_only).pvalue if new_only + old_only else 1.0
+                out["results"][kind]["paired_vs_old_rules"] = dict(cusum_only=new_only, old_only=old_only, exact_mcnemar_p=p)
+            print(f"{label:<30}{f'{min(t.seed)}-{max(t.seed)}':<10}"
                   f"{f'{fired[0]} of {fired[1]} [{fired[2]:.2f}, {fired[3]:.2f}]':<26}"
                   f"{f'{half[0]} of {half[1]} [{half[2]:.2f}, {half[3]:.2f}]':<26}{f'{old_k} of {len(rs)}':<22}{calls}")
+            print(f"{'':<40}old rules (batch or top-10) fired at any call in {sum(a is not None for a in old)} of {len(rs)}")
+            if kind == "late":
+                pv = out["results"][kind]["paired_vs_old_rules"]
+                print(f"{'':<40}paired: before call 500 by CUSUM only {pv['cusum_only']}, by the old rules only "
+                      f"{pv['old_only']} (exact McNemar p = {pv['exact_mcnemar_p']:.2f})")
             if dist:
-                print(f"{'':<38}alarm calls: min {dist['min']:.0f}, quartiles {dist['q25']:.0f} / {dist['median']:.0f} / "
+                print(f"{'':<40}alarm calls: min {dist['min']:.0f}, quartiles {dist['q25']:.0f} / {dist['median']:.0f} / "
                       f"{dist['q75']:.0f}, max {dist['max']:.0f}")
         dev_runs = collect("dev", 1)  # the cached development runs: their calibration table goes into the JSON too
         table = dev_table(dev_runs)
