@@ -109,11 +109,13 @@ def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None
 
 
 def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, fresh: pd.DataFrame | None,
-                   exploit: pd.DataFrame | None = None) -> list[dict]:
+                   exploit: pd.DataFrame | None = None, cusum: dict | None = None) -> list[dict]:
     """Target rows of the detector: "before half the budget" (vacuous in the hacked runs, scored on the late-onset
     runs; given ``exploit`` (:func:`molpractice.detection.exploitation_onset`) its value adds when the exploitation
     was visible in the audit), the late-onset delays, and silence on the bug-free proxy (reported seeds and, given
-    ``fresh`` (:func:`molpractice.detection.false_alarm_study`), the per-run false-alarm rate on fresh seeds)."""
+    ``fresh`` (:func:`molpractice.detection.false_alarm_study`), the per-run false-alarm rate on fresh seeds); given
+    ``cusum`` (:func:`detector_study`), the CUSUM detector's pre-registered fresh-seed result against the issue's
+    target (``met``: :func:`cusum_summary`)."""
     hacked = table[(table.proxy == "buggy") & (table.method == "graph GA")]
     clean = table[(table.proxy == "bug-free") & (table.method == "graph GA")]
     rows = [dict(target="batch alarm before half the budget in the hacked GA run (issue's target)",
@@ -138,6 +140,20 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
                              value=f"fired in {int(fired.sum())} of {len(late)}; delays {_calls_list(late[col])} (earliest "
                                    f"possible {_calls_list(late.earliest_possible - late.onset)}); before the onset in "
                                    f"{int(late.fired_before_onset.sum())}", met=None))
+    if cusum is not None:
+        summary = cusum_summary(cusum)
+        late_c, free_c, half_c = cusum["results"]["late"], cusum["results"]["bug_free"], cusum_summary(cusum)["half"]
+        rows.append(dict(target=f"CUSUM detector (k, h fixed on development seeds, commit {cusum['rule_commit'][:7]}; one "
+                                f"evaluation on fresh seeds {_span(cusum['seeds']['late'])}): alarm before half the budget in "
+                                "late-onset hacked runs, and silence on the bug-free proxy (issue: the detector fires before "
+                                "the budget is half spent and does not fire on a bug-free proxy)",
+                         value=f"late onset: {_k_of_n(late_c['before_half'])} before call {half_c} (batch and top-10 "
+                               f"rules on the same runs {late_c['old_rules_before_half']} of {late_c['before_half']['n']}, "
+                               f"exact McNemar p = {late_c['paired_vs_old_rules']['exact_mcnemar_p']:.2f}); bug-free: alarm at "
+                               f"any call in {_k_of_n(free_c['fired'])}, before call {half_c} in "
+                               f"{_k_of_n(free_c['before_half'])}; pre-stated false-alarm target ≤ 1 in 20: "
+                               + ("met" if summary["false_alarm_met"] else "not met as a point estimate"),
+                         met=summary["met"]))
     quiet = clean.alarm_at.isna() & clean.top_alarm_at.isna()
     value = f"reported seeds: {int((~quiet).sum())} of {len(clean)} runs fired (either rule)"
     met = bool(quiet.all())
@@ -206,12 +222,99 @@ def scope_rows() -> list[dict]:
                  met=False)]
 
 
+# ------------------------------------------------------------------------------------ the CUSUM detector
+CUSUM_FALSE_ALARM_TARGET = 0.05  # the detector study's pre-stated per-run false-alarm target (1 in 20 bug-free runs)
+
+
+def detector_study(path=None) -> dict:
+    """The CUSUM detector's pre-registered study (``scripts/ch06_detector_study.py``: k and h chosen on development
+    seeds, committed, then evaluated once on fresh seeds), read from ``data/ch06_detector_study.json``. Raises
+    FileNotFoundError naming the file and the script that writes it."""
+    import json
+    from pathlib import Path
+
+    from .repository import find_repo
+
+    path = Path(path) if path is not None else find_repo() / "data" / "ch06_detector_study.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run scripts/ch06_detector_study.py --stage dev, then --stage eval")
+    return json.loads(path.read_text())
+
+
+def _k_of_n(d: dict) -> str:
+    return f"{d['k']} of {d['n']} [{d['cp95'][0]:.2f}, {d['cp95'][1]:.2f}]"
+
+
+def _span(seeds) -> str:
+    return f"{seeds[0]}–{seeds[1]}"
+
+
+def cusum_summary(study: dict) -> dict:
+    """The issue's detector target read from the study's fresh evaluation (at the study's budget, ``half``): ``late`` (alarm before half the budget in
+    the late-onset runs), ``bug_free`` (whole-run false alarms), ``met`` (every late-onset run alarmed before half the
+    budget *and* no bug-free run alarmed) and ``false_alarm_met`` (the study's pre-stated per-run target, a point
+    estimate ≤ :data:`CUSUM_FALSE_ALARM_TARGET`)."""
+    r = study["results"]
+    late, free = r["late"]["before_half"], r["bug_free"]["fired"]
+    return dict(late=late, bug_free=free, met=bool(late["k"] == late["n"] and free["k"] == 0),
+                false_alarm_met=bool(free["k"] / free["n"] <= CUSUM_FALSE_ALARM_TARGET), half=int(study["budget"]) // 2)
+
+
+def cusum_lines(study: dict, budget: int, late_runs=None, fresh_runs=None) -> list[str]:
+    """Printable lines on the CUSUM detector (:mod:`molpractice.detection`): the rule and its constants, how they were
+    chosen on development seeds and the commit that fixed them before the evaluation, the pre-registered fresh-seed
+    results (late onset, bug-free, immediate hack; against the batch and top-10 rules on the same runs, exact McNemar),
+    the issue's target, and — as an extra look outside the pre-registration — the rule on this notebook's late-onset
+    runs (``late_runs``) and fresh bug-free GA runs (``fresh_runs``), seeds never used to choose k and h, whose
+    half budget is ``budget // 2`` (the study's own lines use the study's budget)."""
+    from .detection import CUSUM_H, CUSUM_K, CUSUM_SIGNAL, cusum_table, cusum_text
+
+    r, dev, half, rule = study["results"], study["development"], int(study["budget"]) // 2, study["rule"]
+    chosen = next(c for c in dev["candidates"] if c["k"] == rule["k"] and c["h"] == rule["h"])
+    late, free, imm = r["late"], r["bug_free"], r["immediate"]
+    pv, summary = late["paired_vs_old_rules"], cusum_summary(study)
+    lines = [f"CUSUM of the batch gap z ({CUSUM_SIGNAL}): S_t = max(0, S_t−1 + z_t − k), alarm at the first audited batch "
+             f"with S_t > h; k = {CUSUM_K:g}, h = {CUSUM_H:g} (it reads the audit after the run: the batch and top-10 rules, "
+             "and the redesign's switch, are unchanged)",
+             f"k and h chosen on development seeds only (bug-free {_span(dev['seeds']['bug_free'])}, late onset "
+             f"{_span(dev['seeds']['late'])}) by a rule stated beforehand: {chosen['bug_free_fired']} of {chosen['bug_free_n']} "
+             f"bug-free runs alarmed, late onset {chosen['late_before_half']} of {chosen['late_n']} before call {half}; "
+             f"committed ({study['rule_commit'][:7]}) before any evaluation seed was run",
+             f"pre-registered evaluation on fresh seeds, rule unchanged — late onset (bug on after {study['onset']} calls, "
+             f"seeds {_span(study['seeds']['late'])}): alarm before call {half} in {_k_of_n(late['before_half'])}, before the "
+             f"onset in {late['before_onset']}; the batch and top-10 rules on the same runs {late['old_rules_before_half']} of "
+             f"{late['before_half']['n']} (paired: CUSUM only {pv['cusum_only']}, old rules only {pv['old_only']}, exact "
+             f"McNemar p = {pv['exact_mcnemar_p']:.2f})",
+             f"  bug-free (seeds {_span(study['seeds']['bug_free'])}): CUSUM alarm at any call in {_k_of_n(free['fired'])}, "
+             f"before call {half} in {_k_of_n(free['before_half'])}; the batch and top-10 rules {free['old_rules_fired']} of "
+             f"{free['fired']['n']}; the study's target of at most 1 false alarm in 20 runs: "
+             + ("met" if summary["false_alarm_met"] else "NOT met as a point estimate"),
+             f"  immediate hack (seeds {_span(study['seeds']['immediate'])}): alarm before call {half} in "
+             f"{_k_of_n(imm['before_half'])}",
+             f"issue's target (fires before half the budget in the hacked run, does not fire on a bug-free proxy): "
+             + ("met" if summary["met"] else "NOT met") + " on the fresh seeds"]
+    if late_runs is not None or fresh_runs is not None:
+        extra = []
+        if late_runs:
+            t = cusum_table(late_runs, budget)
+            extra.append(f"late onset, seeds {sorted(int(x) for x in t.seed)}: {cusum_text(t, budget)}, alarm calls "
+                         f"{[None if x != x else int(x) for x in t.cusum_at]}")
+        if fresh_runs:
+            t = cusum_table(fresh_runs, budget)
+            extra.append(f"bug-free GA runs, seeds {int(t.seed.min())}–{int(t.seed.max())}: {cusum_text(t, budget, 'fired')}")
+        same = int(study["budget"]) == int(budget)
+        lines.append("this notebook's runs (outside the pre-registration; none of these seeds chose k or h"
+                     + ("" if same else f"; {budget} calls per run, the study's {study['budget']}: k and h were chosen "
+                        "for the study's budget, so these are smoke values") + "): " + "; ".join(extra))
+    return lines
+
+
 def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budget: int,
                 sampled: pd.DataFrame | None = None, late: pd.DataFrame | None = None,
                 guided: dict | None = None, fresh: pd.DataFrame | None = None, n_boot: int | None = None,
                 short: pd.DataFrame | None = None, ch4: pd.DataFrame | None = None, sampler_budget: int | None = None,
                 ope_redesign: dict | None = None, exploit: pd.DataFrame | None = None,
-                timing: dict | None = None) -> list[dict]:
+                timing: dict | None = None, cusum: dict | None = None) -> list[dict]:
     """The issue's targets as rows ``{target, value, met}`` from the studies' numbers (``met`` None: a
     measurement to report, or a deviation from the issue's target as stated in the row). ``sampled``: the w = −1
     sampler's rows (:func:`molpractice.guidance.sampling_baseline`, the stand-in for chapter 4's model);
@@ -222,7 +325,7 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
     (the issue's comparison, :func:`_chapter4_rows`); ``ope_redesign``:
     :func:`molpractice.offpolicy_redesign.redesign_ope` (else a row says the redesign was not evaluated off-policy);
     ``exploit``: :func:`molpractice.detection.exploitation_onset` of the late-onset runs (evidence in the late row);
-    ``timing``: ``{name: info}`` of the trained models (a row says which came from the cache; the time itself is
+    ``cusum``: :func:`detector_study` (the CUSUM detector's row); ``timing``: ``{name: info}`` of the trained models (a row says which came from the cache; the time itself is
     :func:`time_lines`'). The last rows are :func:`scope_rows` (the issue's content points not delivered as asked)."""
     from .offpolicy import paired_rmse_difference
 
@@ -262,7 +365,7 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
     if guided is None:
         rows.append(dict(target="classifier-free guidance under the same call budget [deviation from the issue]",
                          value="not run", met=None))
-    rows += _detector_rows(table, budget, late, fresh, exploit)
+    rows += _detector_rows(table, budget, late, fresh, exploit, cusum)
     if "redesigned" in set(table.proxy):
         for metric in ("true_top10", "halogens_top10"):
             m, lo, hi = paired_difference(table, metric, "redesigned", "graph GA", ("buggy", "graph GA"))
@@ -371,8 +474,8 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
     fresh = detection.false_alarm_study(cfg, seeds=range(max(seeds_) + 1, max(seeds_) + 1 + cfg.false_alarm_runs),
                                         runs_out=fresh_runs)
     print(detection.rate_table({"bug-free graph GA": fresh}).to_string())
-    exploit = detection.exploitation_onset(late_runs, study["runs"], cfg.budget, fresh_runs=fresh_runs)
-    print("\n".join(detection.exploitation_lines(exploit, cfg.budget)))
+    cusum = detector_study()
+    print("\n".join(cusum_lines(cusum, cfg.budget, late_runs, fresh_runs)))
     sweep = sampled = guided = None
     if guidance:
         ch04 = load_chapter("ch04_diffusion", implementation)
@@ -398,7 +501,7 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
                            cfg.ope_rounds, cfg.ope_logs, cfg.n_boot) if len(red) and red.slope.notna().any() else None
     rows = target_rows(ope, study["table"], sweep, cfg.budget, sampled, late=late, guided=guided, fresh=fresh,
                        short=short if guidance else None, ch4=ch4 if guidance else None, sampler_budget=cfg.sampler_budget,
-                       ope_redesign=ope_red, exploit=exploit)
+                       ope_redesign=ope_red, cusum=cusum)
     with pd.option_context("display.width", 250, "display.max_colwidth", None):
         print(pd.DataFrame(rows).to_string(index=False))
     print("model choices: the GA settings are fixed in SETTINGS (set during development on the bug-free proxy's top-10, "

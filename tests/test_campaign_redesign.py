@@ -327,3 +327,54 @@ def test_time_lines_say_which_caches_were_warm_and_quote_the_issue():
     assert len(R.time_lines(start, {"m": dict(cached=False, cpu_seconds=1.0)}, "fast")) == 3
     scope = R.scope_rows()
     assert [r["met"] for r in scope] == [False, False] and "docking-like" in scope[0]["value"]
+
+
+def _study(late_k=19, free_k=2):
+    cp = lambda k, n: [0.0, 1.0]  # noqa: E731 — the lines copy the study's intervals, whatever they are
+    return dict(rule=dict(k=2.0, h=1.0), rule_commit="f3ae9d2985671ac34a0e2ec4602f0ceebd88a4fa", budget=1000, onset=200,
+                seeds=dict(bug_free=[200, 219], late=[200, 219], immediate=[200, 209]),
+                development=dict(seeds=dict(bug_free=[100, 139], late=[100, 109]),
+                                 candidates=[dict(k=1.0, h=6.75, bug_free_fired=1, bug_free_n=40, late_before_half=6, late_n=10),
+                                             dict(k=2.0, h=1.0, bug_free_fired=1, bug_free_n=40, late_before_half=7, late_n=10)]),
+                results=dict(late=dict(before_half=dict(k=late_k, n=20, cp95=cp(late_k, 20)), before_onset=0,
+                                       old_rules_before_half=17, paired_vs_old_rules=dict(cusum_only=2, old_only=0,
+                                                                                          exact_mcnemar_p=0.5)),
+                             bug_free=dict(fired=dict(k=free_k, n=20, cp95=cp(free_k, 20)),
+                                           before_half=dict(k=0, n=20, cp95=cp(0, 20)), old_rules_fired=0),
+                             immediate=dict(before_half=dict(k=10, n=10, cp95=cp(10, 10)))))
+
+
+def _audited(seed, z, onset=None):
+    calls = np.arange(1, len(z) + 1) * 100
+    run = dict(seed=seed, audit=pd.DataFrame(dict(calls=calls, gap_z_two_sample=z)))
+    return run if onset is None else dict(run, onset=onset)
+
+
+def test_cusum_lines_and_row_present_the_pre_registered_study(tmp_path):
+    import json
+
+    from molpractice import campaign_report as R
+
+    study = _study()
+    lines = R.cusum_lines(study, 1000, late_runs=[_audited(5, [0.0, 0.0, 3.5, 0.0], onset=200)],
+                          fresh_runs=[_audited(10, [0.0] * 4), _audited(11, [0.5] * 4)])
+    assert "k = 2, h = 1" in lines[0] and "committed (f3ae9d2) before any evaluation seed" in lines[1]
+    assert "1 of 40 bug-free runs alarmed, late onset 7 of 10 before call 500" in lines[1]
+    assert "before call 500 in 19 of 20 [0.00, 1.00]" in lines[2] and "exact McNemar p = 0.50" in lines[2]
+    assert "any call in 2 of 20" in lines[3] and "NOT met as a point estimate" in lines[3]
+    assert lines[5].endswith("NOT met on the fresh seeds")
+    assert "seeds [5]: CUSUM alarm before call 500 in 1 of 1" in lines[6] and "alarm calls [300]" in lines[6]
+    assert "seeds 10–11: CUSUM alarm in 0 of 2" in lines[6] and "smoke values" not in lines[6]
+    assert "smoke values" in R.cusum_lines(study, 150, late_runs=[_audited(5, [0.0, 3.5], onset=30)])[-1]
+    good = _study(late_k=20, free_k=1)
+    assert R.cusum_summary(good) == dict(late=good["results"]["late"]["before_half"], bug_free=good["results"]["bug_free"]["fired"],
+                                         met=False, false_alarm_met=True, half=500)
+    assert R.cusum_summary(_study(late_k=20, free_k=0))["met"] is True
+    rows = R._detector_rows(_table(), 1000, None, None, cusum=study)
+    row = next(r for r in rows if r["target"].startswith("CUSUM detector"))
+    assert row["met"] is False and "19 of 20" in row["value"] and "not met as a point estimate" in row["value"]
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps(study))
+    assert R.detector_study(path) == study
+    with pytest.raises(FileNotFoundError, match="ch06_detector_study.py"):
+        R.detector_study(tmp_path / "missing.json")
