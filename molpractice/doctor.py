@@ -7,14 +7,24 @@ import sys
 
 PACKAGES = ("torch", "torch_geometric", "rdkit", "datamol", "sklearn", "numpy", "pandas", "matplotlib",
             "tqdm", "jupyterlab", "ipywidgets", "pytest", "nbval")
+#: Tools that run the notebooks and tests rather than being imported by them: their version is read from the
+#: installed distribution's metadata (importing ``jupyterlab`` in a kernel only to read it costs about 2 CPU-s).
+TOOLS = ("jupyterlab", "ipywidgets", "pytest", "nbval")
 
 
 def versions() -> dict[str, str]:
-    """Installed version of every package the curriculum uses (``missing`` when absent)."""
+    """Installed version of every package the curriculum uses (``missing (<reason>)`` when absent): the libraries
+    the notebooks import are imported (so ``missing`` also means "does not import"); :data:`TOOLS` are looked up
+    in the installed distributions' metadata."""
+    from importlib import metadata
+
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
-            out[name] = getattr(importlib.import_module(name), "__version__", "installed")
+            if name in TOOLS:
+                out[name] = metadata.version(name)
+            else:
+                out[name] = getattr(importlib.import_module(name), "__version__", "installed")
         except Exception as err:  # report, never crash
             out[name] = f"missing ({type(err).__name__})"
     return out

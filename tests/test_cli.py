@@ -29,3 +29,19 @@ def test_installed_console_script_matches_module():
     assert exe.exists(), "the console script `molpractice` is not installed"
     result = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "grade" in result.stdout and "make-exercises" in result.stdout
+
+
+def test_versions_imports_the_libraries_and_reads_the_tools_from_metadata(monkeypatch):
+    from importlib import metadata
+
+    from molpractice import doctor
+
+    monkeypatch.setattr(doctor, "PACKAGES", ("numpy", "no_such_library_xyz", "jupyterlab", "no_such_tool_xyz"))
+    monkeypatch.setattr(doctor, "TOOLS", ("jupyterlab", "no_such_tool_xyz"))
+    v = doctor.versions()
+    import numpy
+
+    assert v["numpy"] == numpy.__version__ and v["jupyterlab"] == metadata.version("jupyterlab")
+    assert v["no_such_library_xyz"] == "missing (ModuleNotFoundError)"
+    assert v["no_such_tool_xyz"] == "missing (PackageNotFoundError)"
+    assert set(v) == {"python", *doctor.PACKAGES}
