@@ -291,7 +291,7 @@ def cusum_lines(study: dict, budget: int, late_runs=None, fresh_runs=None) -> li
              + ("met" if summary["false_alarm_met"] else "NOT met as a point estimate"),
              f"  immediate hack (seeds {_span(study['seeds']['immediate'])}): alarm before call {half} in "
              f"{_k_of_n(imm['before_half'])}",
-             f"issue's target (fires before half the budget in the hacked run, does not fire on a bug-free proxy): "
+             "issue's target (fires before half the budget in the hacked run, does not fire on a bug-free proxy): "
              + ("met" if summary["met"] else "NOT met") + " on the fresh seeds"]
     if late_runs is not None or fresh_runs is not None:
         extra = []
