@@ -42,7 +42,7 @@ from . import diffusion_model as _dm
 __all__ = ['validation_split', 'curve_run', 'denoising_loss', 'paired_loss_difference', 'training_curve',
            'format_curve', 'sample_report', 'format_sample_report',
            'curve_record', 'load_curve_record', 'format_curve_record', 'add_budget_measurement', 'CURVE_RECORD',
-           'CURVE_DECAYS']
+           'CURVE_DECAYS', 'rule_check_line']
 
 CURVE_DECAYS = (0.99, 0.995, 0.999)  # EMA decays kept in every curve run (0.99 is SETTINGS.ema_decay)
 CURVE_RECORD = "data/ch04_training_curve.json"  # the committed record, relative to the repository
@@ -470,3 +470,12 @@ def format_sample_report(table) -> str:
                 "(rows pair sample by sample); 'single fragment' = valid single fragment.\n"
                 + table.round(1).to_string(index=False))
 
+
+
+def rule_check_line(record: dict, cfg) -> str:
+    """Whether ``cfg`` (``SETTINGS.current()``) holds the rule's choice of a curve ``record``: one line, "SETTINGS:
+    train_steps …, ema_decay … — the rule's choice (…): True/False"."""
+    choice = tuple(record["choice"])
+    held = (int(cfg.train_steps), int(cfg.train_steps), float(cfg.ema_decay)) == (int(choice[0]), int(choice[1]),
+                                                                                   float(choice[2]))
+    return f"SETTINGS: train_steps {cfg.train_steps}, ema_decay {cfg.ema_decay} — the rule's choice {choice}: {held}"

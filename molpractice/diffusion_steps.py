@@ -1,5 +1,10 @@
-"""Chapter 4's final model against its training length: sample rates and time (reports, never a selection).
+"""Chapter 4's final model in the notebook's Results: its samples and controls, its sample rates against training
+length, the closing tables and times (reports, never a selection).
 
+* :func:`control_runs` / :func:`samples_and_controls` — the main DDPM samples and the sampler-control grid in one
+  pool of worker processes;
+* :func:`bench_and_steps_report` — the committed bench record with the bench's model next to the notebook's
+  ("identical weights"), and the plausible-vs-steps table;
 * :func:`plausible_vs_steps` / :func:`format_plausible_vs_steps` / :func:`load_steps_record` — DDPM sample rates
   (valid single fragment, plausible, the gap to the data's plausible rate) of the notebook's final model trained
   for several step counts (``scripts/ch04_plausible_vs_steps.py`` writes ``data/ch04_plausible_vs_steps.json``,
@@ -20,7 +25,8 @@ from . import diffusion_model as _dm
 from .diffusion_curve import BUDGET_CPU_MIN, _run_config
 
 __all__ = ['plausible_vs_steps', 'format_plausible_vs_steps', 'load_steps_record', 'STEPS_RECORD',
-           'closing_time_lines']
+           'closing_time_lines', 'CONTROL_EXTRAS', 'control_runs', 'samples_and_controls', 'bench_and_steps_report',
+           'run_clock']
 
 
 STEPS_RECORD = "data/ch04_plausible_vs_steps.json"  # the committed plausible-vs-training-steps table
@@ -173,3 +179,67 @@ def closing_time_lines(clock0: dict, clock: dict, info: dict, mode: str, workers
     out.append(f"issue-24 target, training ≤ 8 CPU-min: {time_verdict(t_cpu, 8)} ({t_cpu:.2f} CPU-min, {t_wall:.1f} min "
                f"wall on {info.get('threads', '?')} thread(s), {info.get('trained_at', '?')})")
     return out
+
+
+CONTROL_EXTRAS = ("on, ε̂ kept", "positions only", "types only")  # the clip variants run at the second step count
+
+
+def control_runs(control_steps) -> list[tuple]:
+    """The notebook's sampler-control grid as ``(sampler, clip, steps)`` runs: DDPM and DDIM × x̂₀ clip on / off at
+    every count of ``control_steps``, then at the second count (the only one, if there is one) the clip with ε̂
+    kept, on positions only and on types only (:data:`CONTROL_EXTRAS`)."""
+    steps = [int(k) for k in control_steps]
+    if not steps:
+        raise ValueError("control_steps must hold at least one step count")
+    k_mid = steps[1] if len(steps) > 1 else steps[0]
+    return ([(m, c, k) for k in steps for m in ("ddpm", "ddim") for c in ("on", "off")]
+            + [(m, c, k_mid) for m in ("ddpm", "ddim") for c in CONTROL_EXTRAS])
+
+
+def samples_and_controls(chapter, model, data, alpha_bar, cfg, sizes, pos_clip, workers: int | None = None):
+    """The notebook's main DDPM samples (all ``cfg.T`` steps on ``sizes``, sampler seed 1) and its sampler-control
+    grid (:func:`control_runs` on ``cfg.control_samples`` molecules, seed 2) in one pool of worker processes
+    (:func:`molpractice.diffusion_report.controls_and_samples`; each result equals its direct call bit for bit).
+    Returns ``(controls DataFrame, samples, extra)`` — ``extra["seconds"]`` is the DDPM run's wall time while the
+    other worker also runs."""
+    from .diffusion_report import controls_and_samples
+
+    spec = dict(sizes=sizes, method="ddpm", steps=cfg.T, type_scale=cfg.type_scale, pos_clip=pos_clip, seed=1)
+    controls, [(samples, extra)] = controls_and_samples(chapter, model, data, alpha_bar, cfg.control_steps,
+                                                        cfg.control_samples, cfg.type_scale, pos_clip,
+                                                        sample_specs=[spec], runs=control_runs(cfg.control_steps),
+                                                        workers=workers)
+    return controls, samples, extra
+
+
+def bench_and_steps_report(model, info: dict, fast: bool = False, bench: dict | None = None,
+                           steps_record: dict | None = None) -> str:
+    """The closing note's tables as text: the committed bench record
+    (:func:`molpractice.diffusion_report.format_bench_record`), the bench's model next to this notebook's — weights
+    file, training date, threads, PyTorch, the chapter code's and the package's code hashes, and
+    :func:`~molpractice.diffusion_model.state_dict_hash` of every weight — with a line "identical weights:
+    True/False", then the plausible-vs-steps table (:func:`format_plausible_vs_steps`). ``bench`` /
+    ``steps_record`` default to the committed records."""
+    from .diffusion_report import format_bench_record, load_bench_record
+
+    bench = bench if bench is not None else load_bench_record()
+    steps_record = steps_record if steps_record is not None else load_steps_record()
+    tb = bench.get("training") or {}
+    mine = {"weights": Path(str(info.get("path", ""))).name, "weights_hash": _dm.state_dict_hash(model.state_dict()),
+            "trained_at": info.get("trained_at"), "threads": info.get("threads"), "torch": info.get("torch"),
+            "source_hash": info.get("source_hash"), "package_code": _dm.package_source_hash()}
+    lines = [format_bench_record(bench), "",
+             "the bench's model next to this notebook's (weights_hash: SHA-1 of every weight, diffusion.state_dict_hash):"]
+    lines += [f"  {k:>12}: bench {str(tb.get(k)):<32} this notebook {v}" for k, v in mine.items()]
+    lines.append(f"identical weights: {tb.get('weights_hash') is not None and tb.get('weights_hash') == mine['weights_hash']}")
+    if fast:
+        lines.append("fast mode: this notebook's tiny model is not the bench's full-mode model")
+    return "\n".join(lines) + "\n\n" + format_plausible_vs_steps(steps_record)
+
+
+def run_clock() -> dict:
+    """:func:`molpractice.rigor_report.run_clock` (wall, this process's CPU and its reaped children's), for
+    :func:`closing_time_lines`."""
+    from .rigor_report import run_clock as clock
+
+    return clock()

@@ -68,3 +68,59 @@ def test_closing_time_lines_trained_run_measures_the_with_training_target():
     ten = next(l for l in lines if "with training ≤ 10 min" in l)
     assert ten.split(": ")[1].startswith("met") and "measured: 8.0 CPU-min, 9.0 min wall" in ten
     assert "training ≤ 8 CPU-min: met (5.00" in lines[-1]
+
+
+def test_control_runs_grid_and_extras():
+    runs = S.control_runs((50, 100, 250))
+    assert runs[:4] == [("ddpm", "on", 50), ("ddpm", "off", 50), ("ddim", "on", 50), ("ddim", "off", 50)]
+    assert len(runs) == 3 * 4 + 2 * 3 and all(k == 100 for _, c, k in runs[12:])
+    assert [c for _, c, _ in runs[12:15]] == list(S.CONTROL_EXTRAS)
+    assert S.control_runs((20,))[-1] == ("ddim", "types only", 20)
+    with pytest.raises(ValueError, match="at least one"):
+        S.control_runs(())
+
+
+def test_samples_and_controls_equal_the_direct_calls(monkeypatch):
+    monkeypatch.setenv("MOLPRACTICE_IMPL", "solutions")
+    data = D.molecule_data(max_molecules=12)
+    cfg = _tiny_cfg(control_steps=(5, 10), control_samples=3)
+    torch.manual_seed(0)
+    model = D.EGNNDenoiser(4, cfg.hidden, cfg.layers).eval()
+    ab = ch.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    sizes = D.draw_sizes(data, 4, seed=1)
+    controls, samples, extra = S.samples_and_controls(ch, model, data, ab, cfg, sizes, 5.0, workers=1)
+    direct, _ = D.sample_molecules(ch, model, sizes, ab, "ddpm", cfg.T, cfg.type_scale, 5.0, seed=1)
+    assert all(torch.equal(a[1], b[1]) and torch.equal(a[0], b[0]) for a, b in zip(samples, direct))
+    alone = D.sampler_controls(ch, model, data, ab, cfg.control_steps, 3, cfg.type_scale, 5.0,
+                               runs=S.control_runs(cfg.control_steps), workers=1)
+    cols = ["sampler", "clip", "steps", "connected"]
+    assert controls[cols].equals(alone[cols]) and len(controls) == 2 * 4 + 2 * 3
+
+
+def test_bench_and_steps_report_says_whether_the_weights_are_identical():
+    model = D.EGNNDenoiser(4, 8, 1)
+    info = {"path": "/c/diffusion_egnn_abc.pt", "trained_at": "t", "threads": 1, "torch": "2", "source_hash": "s"}
+    rate = {"k": 1, "n": 2, "rate": 0.5, "low": 0.1, "high": 0.9}
+    steps = {"n": 2, "T": 20, "data": {"single fragment": rate, "plausible": rate},
+             "rows": [{"steps": 4, "training CPU-min": 1.0, "training wall min": 1.5, "within budget": True,
+                       "valid single fragment": rate, "plausible": rate,
+                       "data − samples": {"difference": 0.0, "low": -0.5, "high": 0.5}, "within 15 points": True}]}
+    bench = {"created": "c", "commit": "abc", "mode": "full", "implementation": "solutions", "command": "cmd",
+             "results": [{"samples": "DDPM", "n": 2}], "targets": [{"target": "x", "value": "1", "verdict": "met"}],
+             "training": {"weights_hash": D.state_dict_hash(model.state_dict()), "threads": 1}}
+    text = S.bench_and_steps_report(model, info, bench=bench, steps_record=steps)
+    assert "identical weights: True" in text and "weights: bench None" in text.replace("  ", " ").replace("  ", " ")
+    assert "diffusion_egnn_abc.pt" in text and "train steps" in text
+    other = dict(bench, training={"weights_hash": "000000000000"})
+    assert "identical weights: False" in S.bench_and_steps_report(model, info, True, other, steps)
+    assert "fast mode" in S.bench_and_steps_report(model, info, True, other, steps)
+    assert "identical weights: False" in S.bench_and_steps_report(model, info, bench=dict(bench, training={}),
+                                                                   steps_record=steps), "no hash recorded: not identical"
+
+
+def test_rule_check_line():
+    from molpractice import diffusion_curve as C
+
+    rec = {"choice": [5600, 5600, 0.99]}
+    assert C.rule_check_line(rec, types.SimpleNamespace(train_steps=5600, ema_decay=0.99)).endswith(": True")
+    assert C.rule_check_line(rec, types.SimpleNamespace(train_steps=4500, ema_decay=0.99)).endswith(": False")
