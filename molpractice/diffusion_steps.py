@@ -199,10 +199,10 @@ def control_runs(control_steps) -> list[tuple]:
 def samples_and_controls(chapter, model, data, alpha_bar, cfg, sizes, pos_clip, workers: int | None = None):
     """The notebook's main DDPM samples (all ``cfg.T`` steps on ``sizes``, sampler seed 1) and its sampler-control
     grid (:func:`control_runs` on ``cfg.control_samples`` molecules, seed 2) in one pool of worker processes
-    (:func:`molpractice.diffusion_report.controls_and_samples`; each result equals its direct call bit for bit).
+    (:func:`molpractice.diffusion_controls.controls_and_samples`; each result equals its direct call bit for bit).
     Returns ``(controls DataFrame, samples, extra)`` — ``extra["seconds"]`` is the DDPM run's wall time while the
     other worker also runs."""
-    from .diffusion_report import controls_and_samples
+    from .diffusion_controls import controls_and_samples
 
     spec = dict(sizes=sizes, method="ddpm", steps=cfg.T, type_scale=cfg.type_scale, pos_clip=pos_clip, seed=1)
     controls, [(samples, extra)] = controls_and_samples(chapter, model, data, alpha_bar, cfg.control_steps,

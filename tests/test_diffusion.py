@@ -368,9 +368,9 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
 
 
 def test_every_public_name_stays_importable_from_the_facade():
-    from molpractice import diffusion_metrics, diffusion_model, diffusion_report, diffusion_sampling
+    from molpractice import diffusion_controls, diffusion_metrics, diffusion_model, diffusion_report, diffusion_sampling
 
-    for module in (diffusion_model, diffusion_sampling, diffusion_metrics, diffusion_report):
+    for module in (diffusion_model, diffusion_sampling, diffusion_metrics, diffusion_controls, diffusion_report):
         for name in module.__all__:
             assert getattr(D, name) is getattr(module, name), name
     for name in ("train_molecule_model", "sample_molecules", "metrics", "run_benchmark", "SETTINGS", "EGNNDenoiser",
@@ -526,9 +526,9 @@ def test_controls_score_per_row_when_some_rows_blow_up(monkeypatch):
             status.update(k=3, first_step=2, failed=[True] * 3 + [False] * (n - 3))
         return x
 
-    from molpractice import diffusion_report
+    from molpractice import diffusion_controls
 
-    monkeypatch.setattr(diffusion_report, "sample_toy", half_blown)
+    monkeypatch.setattr(diffusion_controls, "sample_toy", half_blown)
     toy = D.toy_sampler_controls(ch, toy_model, (30,), 40, 2.4, runs=[("ddim", "on", 30), ("ddim", "on, ε̂ kept", 30)])
     kept = toy.iloc[1]
     assert int(kept["non-finite rows"]) == 3 and kept["first non-finite step"] == 2

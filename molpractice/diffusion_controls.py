@@ -1,0 +1,271 @@
+"""The chapter-4 sampler controls: DDPM / DDIM × x̂₀ clip mode × steps on the toy (:func:`toy_sampler_controls`)
+and on molecules (:func:`sampler_controls`; :func:`controls_and_samples` shares one pool of worker processes with
+further sampling jobs), every sample scored on its own (:func:`nonfinite_lines` names the runs in which samples
+stopped being finite), and the paired readings of a controls table with Holm's correction
+(:func:`compare_controls`, :func:`holm`). Importable from :mod:`molpractice.diffusion`.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .diffusion_model import toy_quality
+from .diffusion_sampling import draw_sizes, sample_molecules, sample_toy
+from .plausibility import paired_rate_difference
+
+__all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'controls_and_samples', 'compare_controls',
+           'nonfinite_lines', 'holm']
+
+
+def _cp(k, n):
+    from .plausibility import clopper_pearson
+
+    return clopper_pearson(int(k), int(n))
+
+
+CLIP_MODES = ("on", "off", "on, ε̂ kept", "positions only", "types only")
+
+
+def _default_runs(steps):
+    """Both samplers × clip on/off × ``steps``, plus clip with ε̂ kept (the control) at the middle count."""
+    runs = [(m, c, int(k)) for m in ("ddpm", "ddim") for c in ("on", "off") for k in steps]
+    return runs + [(m, "on, ε̂ kept", int(steps[len(steps) // 2])) for m in ("ddpm", "ddim")]
+
+
+def _toy_close(x, std: float = 0.1):
+    """Per sample: finite and within 3σ of its nearest mode (the per-sample reading of ``toy_quality``)."""
+    from .diffusion_model import toy_modes
+
+    x = torch.as_tensor(x, dtype=torch.float64)
+    finite = torch.isfinite(x).all(dim=1)
+    d = torch.cdist(torch.nan_to_num(x, nan=1e6, posinf=1e6, neginf=-1e6), toy_modes())
+    return ((d.min(dim=1).values < 3 * std) & finite).tolist()
+
+
+def _nearest_neighbour(samples) -> float:
+    """Median over all atoms (molecules of ≥ 2 atoms) of the distance to the nearest other atom (Å)."""
+    import numpy as np
+
+    vals = []
+    for _, pos in samples:
+        if pos.shape[0] > 1:
+            d = torch.cdist(pos.double(), pos.double()).fill_diagonal_(float("inf"))
+            vals.extend(d.min(dim=1).values.tolist())
+    return float(np.median(vals)) if vals else float("nan")
+
+
+def _status_columns(status: dict) -> dict:
+    """The per-run columns of a masked run (:func:`run_sampler`'s ``status``)."""
+    k = int(status.get("k", 0))
+    return {"non-finite rows": k, "first non-finite step": status.get("first_step") if k else None}
+
+
+def nonfinite_lines(table) -> list[str]:
+    """One line per run of a controls table in which samples stopped being finite: "DDIM, clip on, ε̂ kept, 1000
+    steps: k of n rows became non-finite (first at step s of 1000); they score 0, the other rows are scored as
+    usual". Empty when no run had a non-finite row."""
+    out = []
+    for _, r in table.iterrows():
+        if int(r["non-finite rows"]):
+            out.append(f"{r['sampler']}, clip {r['clip']}, {int(r['steps'])} steps: {int(r['non-finite rows'])} of "
+                       f"{int(r['n'])} rows became non-finite (first at step {int(r['first non-finite step'])} of "
+                       f"{int(r['steps'])}); they score 0, the other rows are scored as usual")
+    return out
+
+
+def _toy_job(chapter, model, n, method, mode, k, clip, seed):
+    """One toy control run (module level: a worker process can run it). Returns its table row."""
+    start, status = time.perf_counter(), {}
+    x = sample_toy(chapter, model, n, method, int(k), None if mode == "off" else clip, seed=seed,
+                   rederive_eps=mode != "on, ε̂ kept", status=status)
+    close = _toy_close(x)
+    finite = x[torch.isfinite(x).all(dim=1)]
+    hits = int(sum(close))
+    low, high = _cp(hits, n)
+    return {"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "within_3sigma": hits / n,
+            "low": low, "high": high, "modes_hit": toy_quality(finite)["modes_hit"] if len(finite) else 0,
+            **_status_columns(status), "seconds": time.perf_counter() - start, "outcomes": list(close)}
+
+
+def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1, runs=None):
+    """The toy's sampler controls: DDPM (ancestral; on a subsequence below T) and DDIM (η = 0) with the x̂₀ clip
+    ``"on"`` (the chapter's steps with the clip; 4.5 re-derives ε̂ from the clipped x̂₀), ``"off"``, and
+    ``"on, ε̂ kept"`` (the control :func:`ddim_step_eps_kept`, ε̂ as predicted), at the step counts of ``steps`` (or the ``(method, clip mode, steps)`` of ``runs``);
+    same x_T seed for every row.
+
+    Every sample is scored on its own: a sample whose state stops being finite is masked (:func:`run_sampler`'s
+    ``status``) and scores 0, the others continue. Returns a DataFrame: ``sampler``, ``clip``, ``steps``, ``n``,
+    ``within_3sigma`` with its Clopper–Pearson 95 % interval (``low``, ``high``; samples are independent draws),
+    ``modes_hit`` (of the finite samples), ``non-finite rows`` (samples that stopped being finite),
+    ``first non-finite step`` (1-based step index at which the first did; None if none), ``seconds`` and
+    ``outcomes`` (per sample, in x_T order: finite and within 3σ of a mode — what :func:`compare_controls` pairs).
+    """
+    import pandas as pd
+
+    rows = [_toy_job(chapter, model, n, method, mode, k, clip, seed) for method, mode, k in runs or _default_runs(steps)]
+    return pd.DataFrame(rows)
+
+
+def _score_molecules(chapter, samples, failed) -> dict:
+    """valid / connected outcomes of molecule samples; a failed (non-finite) sample scores 0."""
+    from rdkit import Chem
+
+    from .diffusion_model import rdkit_quiet
+
+    with rdkit_quiet():
+        mols = [None if bad else chapter.molecule_from_geometry(z, pos) for (z, pos), bad in zip(samples, failed)]
+    finite = [s for s, bad in zip(samples, failed) if not bad]
+    return {"valid": [m is not None for m in mols],
+            "connected": [m is not None and len(Chem.GetMolFrags(m)) == 1 for m in mols],
+            "median NN Å": _nearest_neighbour(finite)}
+
+
+def _molecule_job(chapter, model, sizes, alpha_bar, method, mode, k, type_scale, pos_clip, seed, samples=None):
+    """One molecule control run (module level: a worker process can run it; ``chapter`` may be a
+    :func:`molpractice.parallel.chapter_reference`). Seeds itself, so the result does not depend on where or in
+    which order it runs. Returns its table row."""
+    from .parallel import load_reference
+
+    if isinstance(chapter, tuple):
+        chapter = load_reference(chapter)
+    start, status = time.perf_counter(), {}
+    n = len(sizes)
+    if samples is None:
+        clip_pos, clip_types = mode not in ("off", "types only"), mode not in ("off", "positions only")
+        samples, extra = sample_molecules(chapter, model, sizes, alpha_bar, method, int(k), type_scale,
+                                          pos_clip if clip_pos else None, seed=seed, clip_types=clip_types,
+                                          rederive_eps=mode != "on, ε̂ kept", mask_nonfinite=True)
+        status = extra["status"]
+    failed = status.get("failed") or [False] * n
+    score = _score_molecules(chapter, samples, failed)
+    conn = int(sum(score["connected"]))
+    low, high = _cp(conn, n)
+    return {"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "valid": sum(score["valid"]) / n,
+            "connected": conn / n, "low": low, "high": high, "median NN Å": score["median NN Å"],
+            **_status_columns(status), "seconds": time.perf_counter() - start, "outcomes": score["connected"]}
+
+
+def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale: float, pos_clip: float,
+                     seed: int = 2, reuse=None, runs=None, workers: int | None = None):
+    """Molecule sampler controls: DDPM and DDIM with the x̂₀ clip (positions and types) ``"on"`` (the chapter's
+    steps; 4.5 re-derives ε̂ from the clipped x̂₀), ``"off"``, ``"on, ε̂ kept"`` (the control
+    :func:`ddim_step_eps_kept`), ``"positions only"`` and ``"types only"``, at the step counts of ``steps``, on the same ``n`` sizes
+    and seed (or only the ``runs`` given as ``(method, clip mode, steps)`` triples; default: both samplers ×
+    on/off × ``steps`` plus "on, ε̂ kept" at the middle step count).
+
+    Every run is an independent job that seeds itself (the same sizes and x_T for every run), shared by ``workers``
+    processes (default :func:`molpractice.runtime.worker_count`; 1 = one after another here; a chapter module a
+    worker cannot re-import also runs here), longest (most steps) first: the table is the same for any number of
+    workers. ``reuse``: optional ``{(method, clip mode, steps): samples}`` of runs already made with these sizes
+    and seed (e.g. the main result), not sampled again. Every molecule is scored on its own: a molecule whose state
+    stops being finite is masked (:func:`run_sampler`'s ``status``) and scores 0 while the others continue.
+    Returns a DataFrame: ``sampler``, ``clip``, ``steps``, ``n``, ``valid``, ``connected`` (valid single fragment)
+    with its Clopper–Pearson 95 % interval (``low``, ``high``), ``median NN Å`` (median over the finite molecules'
+    atoms of the distance to the nearest other atom: are the atoms close enough to bond?), ``non-finite rows``
+    (molecules that stopped being finite), ``first non-finite step`` (1-based step index of the first; None if
+    none), ``seconds`` (the run's wall time; with workers while the other worker also runs) and ``outcomes`` (per
+    molecule, in x_T order: valid single fragment — what :func:`compare_controls` pairs).
+    """
+    return controls_and_samples(chapter, model, data, alpha_bar, steps, n, type_scale, pos_clip, (), seed=seed,
+                                reuse=reuse, runs=runs, workers=workers)[0]
+
+
+def _sample_job(chapter, model, alpha_bar, spec):
+    """One :func:`sample_molecules` call with the keyword arguments ``spec`` (module level: a worker can run it)."""
+    from .parallel import load_reference
+
+    if isinstance(chapter, tuple):
+        chapter = load_reference(chapter)
+    return sample_molecules(chapter, model, alpha_bar=alpha_bar, **spec)
+
+
+def _job(kind, *args):
+    return _molecule_job(*args) if kind == "control" else _sample_job(*args)
+
+
+def controls_and_samples(chapter, model, data, alpha_bar, steps, n: int, type_scale: float, pos_clip: float,
+                         sample_specs=(), seed: int = 2, reuse=None, runs=None, workers: int | None = None):
+    """:func:`sampler_controls` and further :func:`sample_molecules` calls in one pool of worker processes, so
+    that the main samples and the controls grid share the workers (longest first; cost = steps × atoms).
+
+    ``sample_specs``: a list of keyword-argument dicts for :func:`sample_molecules` (``sizes``, ``method``,
+    ``steps``, ``type_scale``, ``pos_clip``, ``seed``, …; not ``chapter``, ``model``, ``alpha_bar``). Every job
+    seeds itself, so each result equals the direct call bit for bit, for any number of workers. With workers a
+    run's ``seconds`` (and ``extra["seconds"]``) is its wall time while the other worker also runs: time a
+    sampler whose speed matters (e.g. DDIM-50 against a target) on its own. Returns ``(controls DataFrame as
+    sampler_controls returns it, [(samples, extra) per spec, in order])``."""
+    import pandas as pd
+
+    from .parallel import chapter_reference, run_jobs
+    from .runtime import worker_count
+
+    sizes = draw_sizes(data, n, seed=seed)
+    reuse = reuse or {}
+    runs = [(m, c, int(k)) for m, c, k in (runs or _default_runs(steps))]
+    specs = [dict(spec) for spec in sample_specs]
+    for k, spec in enumerate(specs):
+        if {"chapter", "model", "alpha_bar"} & set(spec) or "sizes" not in spec:
+            raise ValueError(f"sample_specs[{k}] must give sizes and not chapter, model or alpha_bar; got {sorted(spec)}")
+    workers = worker_count() if workers is None else int(workers)
+    ref = chapter_reference(chapter) if workers > 1 else None
+    here = ref if ref is not None else chapter
+    jobs = [("control", here, model, sizes, alpha_bar, m, c, k, type_scale, pos_clip, seed, reuse.get((m, c, k)))
+            for m, c, k in runs] + [("sample", here, model, alpha_bar, spec) for spec in specs]
+    atoms = sum(sizes)
+    costs = [0.0 if reuse.get(r) is not None else float(r[2]) * atoms for r in runs] \
+        + [float(spec.get("steps") or alpha_bar.numel() - 1) * sum(int(a) for a in spec["sizes"]) for spec in specs]
+    done = list(run_jobs(_job, jobs, workers if ref is not None else 1, costs=costs))
+    return pd.DataFrame(done[:len(runs)]), done[len(runs):]
+
+
+def holm(p_values) -> list:
+    """Holm's step-down adjustment of a list of p-values (family-wise error rate), in the input order."""
+    p = list(p_values)
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    adjusted, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def compare_controls(table, y: str = "connected", alpha: float = 0.05):
+    """Paired readings of a controls table (from :func:`sampler_controls` or :func:`toy_sampler_controls`):
+    DDPM − DDIM at each step count and clip mode, and clip "on" − every other clip mode for each sampler and step
+    count. The runs of a table share sizes and x_T, so each comparison pairs the per-sample ``outcomes`` of its two
+    runs: :func:`paired_rate_difference` (Newcombe's paired interval, exact McNemar p-value). ``verdict`` reads
+    the 95 % interval of that one comparison; ``verdict (Holm)`` applies Holm's correction over all comparisons of
+    the table (family-wise α = ``alpha``). A table without ``outcomes`` falls back to Newcombe's independent-sample
+    interval (no p-value, no Holm). Returns a DataFrame."""
+    import pandas as pd
+
+    from .plausibility import rate_difference
+
+    def k(row):
+        return int(round(row[y] * row["n"])), int(row["n"])
+
+    rows = []
+    idx = {(r["sampler"], r["clip"], int(r["steps"])): r for _, r in table.iterrows()}
+    for (sampler, mode, steps), r in sorted(idx.items(), key=lambda x: (x[0][2], x[0][0], x[0][1])):
+        pairs = []
+        if sampler == "DDPM" and ("DDIM", mode, steps) in idx:
+            pairs.append((f"DDPM − DDIM, {steps} steps, clip {mode}", r, idx[("DDIM", mode, steps)]))
+        for other in CLIP_MODES[1:]:
+            if mode == "on" and (sampler, other, steps) in idx:
+                pairs.append((f"{sampler}-{steps}: clip on − clip {other}", r, idx[(sampler, other, steps)]))
+        for name, a, b in pairs:
+            paired = "outcomes" in a and isinstance(a["outcomes"], list) and isinstance(b["outcomes"], list) \
+                and len(a["outcomes"]) == len(b["outcomes"])
+            res = paired_rate_difference(a["outcomes"], b["outcomes"]) if paired else \
+                dict(rate_difference(*k(a), *k(b)), p_value=float("nan"))
+            res.pop("verdict", None)
+            res.pop("discordant", None)
+            verdict = "higher" if res["low"] > 0 else "lower" if res["high"] < 0 else "no detectable difference"
+            rows.append({"comparison": name, "first": a[y], "second": b[y], **res, "verdict": verdict})
+    out = pd.DataFrame(rows)
+    if len(out) and out["p_value"].notna().all():
+        out["p (Holm)"] = holm(out["p_value"].tolist())
+        out["verdict (Holm)"] = [("higher" if d > 0 else "lower") if p < alpha else "no detectable difference"
+                                 for d, p in zip(out["difference"], out["p (Holm)"])]
+    return out
