@@ -31,6 +31,7 @@ similarity to the library (drift) and its halogen count (the exploited feature, 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -244,6 +245,14 @@ def expected_top_mean(k: int, n: int) -> float:
     return float(norm.ppf(1 - (i - 0.375) / (int(n) + 0.25)).mean())
 
 
+@functools.lru_cache(maxsize=4)
+def library_fingerprints(library_smiles: tuple) -> tuple:
+    """Morgan fingerprints of ``library_smiles`` (a tuple, so it can be a cache key), computed once per
+    library and process: every audited run of a study measures drift against the same library, and
+    fingerprinting its ~1200 molecules again for each run cost about 0.3 CPU-s. The bit vectors are only read."""
+    return tuple(oracles.fingerprint(oracles.mol_from_smiles(s)) for s in library_smiles)
+
+
 class Auditor:
     """Sends a few molecules of every batch — and every molecule that enters the current top ``top_k`` (what
     would ship) — to the true score, and raises the reward-hacking alarms.
@@ -272,7 +281,7 @@ class Auditor:
                  seed: int = 0, top_k: int = 10):
         self.rng = np.random.default_rng(seed)
         self.proxy, self.per_batch, self.window, self.top_k = proxy, per_batch, window, top_k
-        self.library_fps = [oracles.fingerprint(oracles.mol_from_smiles(s)) for s in library_smiles]
+        self.library_fps = list(library_fingerprints(tuple(library_smiles)))
         base = list(self.rng.choice(library_smiles, size=min(library_size, len(library_smiles)), replace=False))
         base_proxy = [proxy(s) for s in base]
         base_true = [oracles.true_score(s) for s in base]
