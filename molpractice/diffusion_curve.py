@@ -362,8 +362,12 @@ def format_curve_record(record: dict) -> str:
     remeasured = "\n".join(
         f"re-measured for the budget: the final training of {k} steps (all {v.get('n_molecules', '?')} molecules, "
         f"no extra EMA shadows, {v.get('threads', '?')} thread(s), {v.get('trained_at', '?')}): "
-        f"{v['cpu_min']:.2f} CPU-min, {v['wall_min']:.2f} min wall (wall/CPU {v['wall_min'] / v['cpu_min']:.2f})"
-        + (f"; {v['note']}" if v.get("note") else "") for k, v in budget.items())
+        f"{v['cpu_min']:.2f} CPU-min, {v['wall_min']:.2f} min wall (wall/CPU {v['wall_min'] / v['cpu_min']:.2f}); "
+        f"this entry written {v.get('created') or 'not recorded'} from commit "
+        f"{str(v['commit'])[:10] if v.get('commit') else 'not recorded'}{' (with uncommitted changes)' if v.get('dirty') else ''} by "
+        f"{'`' + v['command'] + '`' if v.get('command') else 'a command not recorded'}"
+        + (f"; hand-recorded note (typed with --note, not measured by code): {v['note']}" if v.get("note") else "")
+        for k, v in budget.items())
     head = (f"training-length curve, recorded {record['created']} from commit {str(record['commit'])[:10]}"
             + (" (with uncommitted changes)" if record.get("dirty") else "") + f": `{record['command']}`"
             + (f"; {record['draws']} (t, noise) draws per molecule" if record.get("draws") else "")
@@ -385,13 +389,17 @@ def _run_line(steps: int, run: dict, table) -> str:
     return line
 
 
-def add_budget_measurement(record: dict, steps: int, info: dict, n_molecules: int, note: str = "") -> dict:
+def add_budget_measurement(record: dict, steps: int, info: dict, n_molecules: int, note: str = "",
+                           provenance: dict | None = None) -> dict:
     """A copy of a curve ``record`` with the budget of runs of ``steps`` steps re-measured: ``info`` is
     :func:`~molpractice.diffusion_model.train_molecule_model`'s for the *final* training of that length (all
     ``n_molecules`` molecules, the notebook's loop without the curve's extra EMA shadows) — its ``cpu_seconds``,
     ``seconds``, ``threads``, ``trained_at`` and weights file. The budget test of the selection rule then uses
     this CPU time for the run instead of the curve run's, and ``choice`` is the rule's outcome on the stored rows
-    with it (the losses are unchanged). Raises ``ValueError`` when ``steps`` is not a run of the record."""
+    with it (the losses are unchanged). ``provenance`` (``command``, ``commit``, ``dirty``, ``created``: what wrote
+    this entry) is stored in the entry, so the printed line says which command, commit and date added it; ``note``
+    is free text typed by hand and printed as such. Raises ``ValueError`` when ``steps`` is not a run of the
+    record."""
     if str(int(steps)) not in {str(int(r["run steps"])) for r in record["rows"]}:
         raise ValueError(f"{steps} steps is not a run of the curve record (runs: "
                          f"{sorted({int(r['run steps']) for r in record['rows']})})")
@@ -400,6 +408,7 @@ def add_budget_measurement(record: dict, steps: int, info: dict, n_molecules: in
     entry = {"cpu_min": info["cpu_seconds"] / 60, "wall_min": info["seconds"] / 60, "threads": info.get("threads"),
              "trained_at": info.get("trained_at"), "weights": Path(str(info.get("path", ""))).name or None,
              "n_molecules": int(n_molecules), "note": note}
+    entry |= {k: (provenance or {}).get(k) for k in ("command", "commit", "dirty", "created")}
     budget = dict(record.get("budget") or {}) | {str(int(steps)): entry}
     table = pd.DataFrame(record["rows"], columns=list(_RECORD_COLUMNS))
     choice = _select(table, record["reference"], budget)

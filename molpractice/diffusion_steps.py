@@ -24,7 +24,8 @@ import torch
 from . import diffusion_model as _dm
 from .diffusion_curve import BUDGET_CPU_MIN, _run_config
 
-__all__ = ['plausible_vs_steps', 'format_plausible_vs_steps', 'load_steps_record', 'STEPS_RECORD',
+__all__ = ['plausible_vs_steps', 'format_plausible_vs_steps', 'load_steps_record', 'STEPS_RECORD', 'STEP_PAIRS',
+           'paired_step_differences',
            'closing_time_lines', 'CONTROL_EXTRAS', 'control_runs', 'samples_and_controls', 'bench_and_steps_report',
            'run_clock']
 
@@ -101,6 +102,61 @@ def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | N
                      for k in ("single fragment", "plausible")}, "rows": rows, "n": n, "T": int(cfg.T)}
 
 
+STEP_PAIRS = ((1500, 3000), (1500, 4500), (1500, 5600), (4500, 5600))  # the rows the closing note compares
+
+
+def _cached_step_samples(weights_hash: str, n: int, T: int):
+    """The DDPM samples :func:`plausible_vs_steps` cached for the weights ``weights_hash`` (``n`` molecules, T
+    steps) and the cache file's modification time (UTC), when the samples were written; ``FileNotFoundError``
+    naming the file when it is not cached."""
+    import datetime
+
+    from .runtime import cache_dir
+
+    path = Path(cache_dir()) / f"ch04_steps_samples_{weights_hash}_{n}_{T}.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no cached samples {path.name} for weights {weights_hash}: run "
+                                "scripts/ch04_plausible_vs_steps.py without --cached-only first")
+    saved = torch.load(path, weights_only=True)
+    written = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return [(z, pos) for z, pos in zip(saved["z"], saved["pos"])], written
+
+
+def paired_step_differences(chapter, record: dict, pairs=STEP_PAIRS) -> dict:
+    """Paired differences of the plausible rate between rows of a :func:`plausible_vs_steps` record: every row
+    samples the same sizes and noise, so the rows pair sample by sample. Each row's cached samples
+    (:func:`_cached_step_samples`) are re-scored with :func:`molpractice.plausibility.plausibility`; a re-scored
+    count that differs from the record's raises ``ValueError`` (the pairs must describe the recorded rows). Per
+    pair ``(a, b)`` of step counts: ``a − b`` with Newcombe's paired 95 % interval, the exact McNemar p and Holm's
+    adjusted p over ``pairs`` (:func:`molpractice.diffusion_controls.holm`), a verdict from the Holm p.
+    Returns ``{"pairs": [...], "samples cached at": {steps: UTC time the row's samples were written}}``."""
+    from .diffusion_controls import holm
+    from .plausibility import paired_rate_difference, plausibility
+
+    by_steps = {int(r["steps"]): r for r in record["rows"]}
+    missing = sorted({s for pair in pairs for s in pair} - set(by_steps))
+    if missing:
+        raise ValueError(f"no row of {missing} steps in the record (rows: {sorted(by_steps)})")
+    outcomes, written = {}, {}
+    for s in sorted({s for pair in pairs for s in pair}):
+        samples, written[s] = _cached_step_samples(by_steps[s]["weights hash"], int(record["n"]), int(record["T"]))
+        rows = plausibility(chapter, samples)["rows"]
+        outcomes[s] = [bool(v) for v in rows["plausible"]]
+        if sum(outcomes[s]) != by_steps[s]["plausible"]["k"]:
+            raise ValueError(f"re-scored plausible count of {s} steps is {sum(outcomes[s])}, the record says "
+                             f"{by_steps[s]['plausible']['k']}: the scoring code changed since the record was written")
+    out = []
+    for a, b in pairs:
+        g = paired_rate_difference(outcomes[a], outcomes[b])
+        out.append({"comparison": f"{a} − {b} steps", "difference": g["difference"], "low": g["low"],
+                    "high": g["high"], "p_value": g["p_value"]})
+    for row, p in zip(out, holm([r["p_value"] for r in out])):
+        row["p (Holm)"] = float(p)
+        row["verdict (Holm)"] = ("no detectable difference" if p >= 0.05 else
+                                 "higher" if row["difference"] > 0 else "lower")
+    return {"pairs": out, "samples cached at": {str(k): v for k, v in written.items()}}
+
+
 def format_plausible_vs_steps(record: dict) -> str:
     """A :func:`plausible_vs_steps` result (or its committed record, with ``command`` / ``commit`` / ``created``)
     as a table: one row per training length."""
@@ -115,17 +171,33 @@ def format_plausible_vs_steps(record: dict) -> str:
              "valid single fragment": ci(r["valid single fragment"]), "plausible": ci(r["plausible"]),
              "data − samples, plausible": f"{r['data − samples']['difference']:+.3f} "
                                           f"[{r['data − samples']['low']:+.3f}, {r['data − samples']['high']:+.3f}]",
-             "≤ 0.15": "yes" if r["within 15 points"] else "no"} for r in record["rows"]]
+             "≤ 0.15": "yes" if r["within 15 points"] else "no",
+             "samples written": ((record.get("paired") or {}).get("samples cached at") or {}).get(str(r["steps"]))
+             or r.get("sampled_at") or "not recorded",
+             "sampling commit": r.get("sampling commit") or "not recorded"} for r in record["rows"]]
     head = ""
     if record.get("command"):
-        head = (f"plausible vs training steps, recorded {record['created']} from commit {str(record['commit'])[:10]}"
-                + (" (with uncommitted changes)" if record.get("dirty") else "") + f": `{record['command']}`\n")
+        head = (f"plausible vs training steps, table exported {record['created']} from commit "
+                f"{str(record['commit'])[:10]}" + (" (with uncommitted changes)" if record.get("dirty") else "")
+                + f": `{record['command']}` (the export; each row's samples come from the sample cache, written at "
+                "the time in 'samples written' — the sampling runs' commit was not recorded)\n")
+    paired = record.get("paired")
+    if paired:
+        import pandas as pd_
+
+        tail = (f"\nplausible, paired on the same sizes and noise (Newcombe paired 95 %, exact McNemar p, Holm over "
+                f"{len(paired['pairs'])} pairs; computed {paired.get('created', 'date not recorded')} from commit "
+                f"{str(paired['commit'])[:10] if paired.get('commit') else 'not recorded'} by `{paired.get('command', 'not recorded')}`, "
+                "re-scoring the cached samples, counts checked equal to the rows'):\n"
+                + pd_.DataFrame(paired["pairs"]).round(3).to_string(index=False))
+    else:
+        tail = "\npaired differences between rows: not recorded"
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 60):
         return (head + f"DDPM-{record['T']}, x̂₀ clip on, {record['n']} molecules per model on the bench's sizes and "
                 "seeds (the same noise for every model); one trained model per row (all molecules, its own learning-"
                 "rate schedule); rates with Clopper–Pearson 95 %, the gap with Newcombe 95 %; data: valid single "
                 f"fragment {ci(record['data']['single fragment'])}, plausible {ci(record['data']['plausible'])}\n"
-                + pd.DataFrame(rows).to_string(index=False))
+                + pd.DataFrame(rows).to_string(index=False) + tail)
 
 
 def load_steps_record(path=None) -> dict:

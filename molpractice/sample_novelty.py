@@ -235,24 +235,34 @@ def nearest_neighbour_reference(smiles, train_smiles, heldout_fraction: float = 
 
 
 def memorisation_line(reference, threshold: float = 0.8) -> str:
-    """One line reading :func:`nearest_neighbour_reference`'s table: the samples' share with nearest-neighbour
-    similarity ≥ ``threshold`` and = 1 against the same reference as the held-out data, next to the held-out
-    data's, with Clopper–Pearson 95 % intervals, and the unpaired difference of the ≥ ``threshold`` shares
-    (Newcombe 95 %)."""
+    """One line reading :func:`nearest_neighbour_reference`'s table against the memorisation criterion: the
+    samples' share with nearest-neighbour similarity ≥ ``threshold`` (near-copies) and = 1 (identical
+    fingerprints) against the same reference as the held-out data, next to the held-out data's, with
+    Clopper–Pearson 95 % intervals, the unpaired difference samples − held-out of each share (Newcombe 95 %), and
+    the verdict: memorisation by the criterion when either difference's interval lies entirely above 0."""
     from .plausibility import rate_difference
 
     held, same = reference.iloc[0], reference.iloc[1]
-    col = f"share ≥ {threshold}"
-    if min(int(same["n"]), int(held["n"])) == 0:
-        diff = "not defined: no molecule on one side"
-    else:
-        g = rate_difference(round(same[col] * same["n"]), int(same["n"]), round(held[col] * held["n"]), int(held["n"]))
-        diff = f"{g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}], {g['verdict']}"
-    return (f"nearest-neighbour similarity ≥ {threshold}: samples {same[col]:.3f} [{same['low']:.3f}, {same['high']:.3f}] "
-            f"vs held-out data {held[col]:.3f} [{held['low']:.3f}, {held['high']:.3f}] (samples − held-out "
-            f"{diff}); = 1: samples "
-            f"{same['share = 1']:.3f} [{same['low 1']:.3f}, {same['high 1']:.3f}] vs held-out data "
-            f"{held['share = 1']:.3f} [{held['low 1']:.3f}, {held['high 1']:.3f}] (same reference: the rest of the data)")
+    defined = min(int(same["n"]), int(held["n"])) > 0
+    parts, above = [], []
+    for label, col, lo, hi in ((f"≥ {threshold}", f"share ≥ {threshold}", "low", "high"),
+                               ("= 1", "share = 1", "low 1", "high 1")):
+        if not defined:
+            diff = "not defined: no molecule on one side"
+        else:
+            g = rate_difference(round(same[col] * same["n"]), int(same["n"]), round(held[col] * held["n"]),
+                                int(held["n"]))
+            diff = f"{g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}], {g['verdict']}"
+            if g["low"] > 0:
+                above.append(label)
+        parts.append(f"{label}: samples {same[col]:.3f} [{same[lo]:.3f}, {same[hi]:.3f}] vs held-out data "
+                     f"{held[col]:.3f} [{held[lo]:.3f}, {held[hi]:.3f}] (samples − held-out {diff})")
+    verdict = ("not defined" if not defined else
+               f"detectably above the held-out data's share for {' and '.join(above)}: memorisation by the criterion "
+               f"fixed in advance" if above else "no share detectably above the held-out data's: no evidence of "
+               "memorisation by the criterion fixed in advance")
+    return (f"nearest-neighbour similarity {'; '.join(parts)} (same reference: the rest of the data); verdict: "
+            f"{verdict}")
 
 
 def collapse_line(uniqueness: float, diversity: dict, histograms, aromatic_per_molecule: tuple) -> str:

@@ -5,6 +5,10 @@
     MOLPRACTICE_IMPL=solutions nice -n 5 .venv/bin/python scripts/ch04_plausible_vs_steps.py --steps 1500 3000 4500 5600 \
         --json data/ch04_plausible_vs_steps.json
 
+    # add the paired differences between rows (re-scoring the rows' cached samples; the rows are not changed):
+    MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_plausible_vs_steps.py --paired \
+        --json data/ch04_plausible_vs_steps.json
+
 Evidence whether issue 24's "plausible within 15 points of the data's" is reachable by training longer inside the
 8 CPU-min budget: one training seed per step count, so read the printed rows, not a trend beyond them. See
 molpractice.diffusion_steps.plausible_vs_steps.
@@ -36,9 +40,28 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=None, help="molecules per model (default: bench_samples)")
     ap.add_argument("--cached-only", action="store_true", help="never train: raise if a model is not cached")
     ap.add_argument("--json", metavar="FILE", help="write the table as a record (command, commit) to FILE")
+    ap.add_argument("--paired", action="store_true", help="add the paired differences between the rows of the "
+                    "record in --json FILE (re-scoring its cached samples), leaving its rows unchanged")
     args = ap.parse_args(argv)
     configure_threads()
     chapter = mp.load_chapter("ch04_diffusion", implementation_name())
+    if args.paired:
+        if not args.json:
+            ap.error("--paired needs --json FILE (the record to extend)")
+        record = json.loads(Path(args.json).read_text(encoding="utf-8"))
+        paired = S.paired_step_differences(chapter, record)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        paired |= {"command": "MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_plausible_vs_steps.py "
+                              + shlex.join(argv),
+                   "commit": _git("rev-parse", "HEAD") or None,
+                   "dirty": bool(_git("status", "--porcelain", "--", "molpractice/diffusion*.py",
+                                      "molpractice/plausibility*.py", "scripts/ch04_plausible_vs_steps.py")),
+                   "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+        record["paired"] = paired
+        Path(args.json).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(S.format_plausible_vs_steps(record))
+        print(f"wrote the paired differences into {args.json}")
+        return
     data = D.molecule_data()
     result = S.plausible_vs_steps(chapter, data, args.steps, args.samples, train=not args.cached_only)
     if args.json:

@@ -18,6 +18,7 @@ See molpractice/diffusion_curve.py for what is measured and the selection rule (
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import shlex
 import subprocess
@@ -57,7 +58,8 @@ def main(argv=None):
                     "uses cached runs only (raises if one is missing, never trains)")
     ap.add_argument("--budget", nargs="*", type=int, default=None,
                     help="run lengths whose final training (cached weights) re-measures the budget in --json's record")
-    ap.add_argument("--note", default="", help="with --budget: a note stored with each measurement")
+    ap.add_argument("--note", default="", help="with --budget: a hand-typed note stored with each measurement "
+                    "(printed as a hand-recorded note, never as a measurement)")
     args = ap.parse_args(argv)
     configure_threads()
     chapter = mp.load_chapter("ch04_diffusion", implementation_name())
@@ -66,6 +68,13 @@ def main(argv=None):
         if not args.json:
             ap.error("--budget needs --json FILE (the record to update)")
         record = C.load_curve_record(args.json)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        provenance = {"command": "MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_training_curve.py "
+                                 + shlex.join(argv),
+                      "commit": _git("rev-parse", "HEAD") or None,
+                      "dirty": bool(_git("status", "--porcelain", "--", "molpractice/diffusion*.py",
+                                         "solutions/ch04_diffusion.py", "scripts/ch04_training_curve.py")),
+                      "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         for steps in args.budget:
             cfg = types.SimpleNamespace(**vars(D.SETTINGS.current()))
             cfg.train_steps = int(steps)
@@ -74,7 +83,7 @@ def main(argv=None):
                 raise SystemExit(f"no cached final weights of {steps} steps at {path}: train them first "
                                  f"(diffusion.train_molecule_model with train_steps = {steps}, 1 thread)")
             _, info = D.train_molecule_model(chapter, data, cfg, progress=False)
-            record = C.add_budget_measurement(record, steps, info, len(data), args.note)
+            record = C.add_budget_measurement(record, steps, info, len(data), args.note, provenance)
         Path(args.json).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(C.format_curve_record(C.load_curve_record(args.json)))
         print(f"wrote {args.json}")

@@ -193,6 +193,18 @@ def test_budget_re_measurement_changes_only_the_budget_test(tmp_path):
     text = C.format_curve_record(C.load_curve_record(path))
     assert "re-measured for the budget: the final training of 5600 steps" in text and "7.20 CPU-min" in text
     assert "wall/CPU 1.03" in text and "judged by the re-measured final trainings" in text
+    # an entry without provenance prints "not recorded"; the --note text is printed as a hand-recorded note
+    assert "this entry written not recorded from commit not recorded by a command not recorded" in text
+    assert "hand-recorded note (typed with --note, not measured by code): load 2" in text
+    prov = {"command": "scripts/ch04_training_curve.py --budget 5600", "commit": "fedcba9876543210", "dirty": False,
+            "created": "2026-12-06 22:57 UTC"}
+    with_prov = C.add_budget_measurement(rec, 5600, info, 802, provenance=prov)
+    assert {k: with_prov["budget"]["5600"][k] for k in prov} == prov
+    path.write_text(json.dumps(with_prov), encoding="utf-8")
+    line = C.format_curve_record(C.load_curve_record(path))
+    assert ("this entry written 2026-12-06 22:57 UTC from commit fedcba9876 by "
+            "`scripts/ch04_training_curve.py --budget 5600`") in line and "hand-recorded" not in line
+    path.write_text(json.dumps(new), encoding="utf-8")
     assert "run of 4500 steps: 10.0 min wall on 1 thread(s), 5.80 CPU-min (wall/CPU 1.7; oversubscribed machine)" in text
     path.write_text(json.dumps(dict(new, choice=[4500, 4500, 0.99])), encoding="utf-8")
     with pytest.raises(ValueError, match="rule on the stored rows gives"):

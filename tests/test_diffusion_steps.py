@@ -37,7 +37,22 @@ def test_plausible_vs_steps_rows_cache_and_format(tmp_path, monkeypatch):
     assert again["rows"] == res["rows"], "weights and samples come from the cache: the same rows"
     text = S.format_plausible_vs_steps(res)
     assert "train steps" in text and "data − samples, plausible" in text and "6 molecules per model" in text
-    assert len(text.splitlines()) == 2 + 2
+    assert len(text.splitlines()) == 2 + 2 + 1 and text.endswith("paired differences between rows: not recorded")
+    assert "not recorded" in text.splitlines()[2], "a row without its sampling date/commit says so"
+    paired = S.paired_step_differences(ch, res, pairs=((4, 6),))
+    (row,) = paired["pairs"]
+    first, second = (r["plausible"]["rate"] for r in res["rows"])
+    assert row["comparison"] == "4 − 6 steps" and row["difference"] == pytest.approx(first - second)
+    assert row["low"] <= row["difference"] <= row["high"] and row["p (Holm)"] == pytest.approx(row["p_value"])
+    assert set(paired["samples cached at"]) == {"4", "6"}
+    shown = S.format_plausible_vs_steps(dict(res, paired=paired))
+    assert "paired on the same sizes and noise" in shown and "4 − 6 steps" in shown
+    assert paired["samples cached at"]["4"] in shown.splitlines()[2]
+    with pytest.raises(ValueError, match="re-scored plausible count of 4 steps"):
+        bad = {**res, "rows": [dict(res["rows"][0], plausible=dict(res["rows"][0]["plausible"], k=99)), res["rows"][1]]}
+        S.paired_step_differences(ch, bad, pairs=((4, 6),))
+    with pytest.raises(ValueError, match="no row of \\[7\\] steps"):
+        S.paired_step_differences(ch, res, pairs=((4, 7),))
 
 
 
