@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from .plausibility import clopper_pearson
+from .plausibility import clopper_pearson, rate_difference
 from .sample_novelty import (collapse_line, diversity_difference, internal_diversity, memorisation_line,  # noqa: F401
                              nearest_neighbour_reference, novelty_by_size, scaffold_metrics)
 
@@ -346,7 +346,8 @@ def aromatic_summary(perceive, samples, data_samples, n_boot: int = 1000, seed: 
                      label: str = "samples") -> list[str]:
     """Printable lines on aromatic bonds: aromatic C:C bonds per valid molecule (mean with a bootstrap 95 %
     interval over molecules) for ``samples`` and the data, their difference with its bootstrap 95 % interval and a
-    verdict, the share of valid molecules with any aromatic atom (Clopper–Pearson), and a few sample SMILES with
+    verdict, the share of valid molecules with any aromatic C:C bond (Clopper–Pearson) and its unpaired difference
+    samples − data (Newcombe 95 %, :func:`molpractice.plausibility.rate_difference`), and a few sample SMILES with
     aromatic atoms with the sizes of their aromatic atoms' rings (:func:`aromatic_examples`)."""
     if int(n_boot) < 1:
         raise ValueError(f"n_boot must be ≥ 1, got {n_boot}")
@@ -367,6 +368,9 @@ def aromatic_summary(perceive, samples, data_samples, n_boot: int = 1000, seed: 
         low, high = clopper_pearson(k, len(c))
         lines.append(f"{name}: valid molecules with an aromatic C:C bond {k}/{len(c)} = {k / len(c):.3f} "
                      f"[{low:.3f}, {high:.3f}]")
+    g = rate_difference(int((cs > 0).sum()), len(cs), int((cd > 0).sum()), len(cd))
+    lines.append(f"valid molecules with an aromatic C:C bond, {label} − data {g['difference']:+.3f} "
+                 f"[{g['low']:+.3f}, {g['high']:+.3f}] ({g['verdict']}; unpaired, Newcombe 95 %)")
     ex = aromatic_examples(perceive, samples, examples)
     lines.append(f"{label} with aromatic atoms (first {len(ex)} distinct): " + ("; ".join(
         f"{e['smiles']} (aromatic atoms' rings {e['ring sizes']}, smallest {e['smallest ring']}, "

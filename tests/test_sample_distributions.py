@@ -150,6 +150,8 @@ def test_aromatic_counts_examples_and_summary():
     assert lines[0].startswith("aromatic C:C bonds per valid molecule: samples 0.00 [0.00, 0.00] (n = 3), data 3.80")
     assert "(lower; bootstrap 95 %)" in lines[0]
     assert lines[1].startswith("samples: valid molecules with an aromatic C:C bond 0/3 = 0.000")
+    assert lines[3].startswith("valid molecules with an aromatic C:C bond, samples − data -0.800 [")  # 0/3 − 4/5
+    assert "Newcombe 95 %" in lines[3]
     assert lines[-1].endswith("none")
     same = SD.aromatic_summary(ch.molecule_from_geometry, samples, samples, n_boot=200)
     assert "+0.00" in same[0] and "no detectable difference" in same[0]
