@@ -466,8 +466,8 @@ def atom_stability(atomic_numbers, pos: torch.Tensor) -> torch.Tensor:
 
     EDM (Hoogeboom et al. 2022) calls an atom stable when, with explicit hydrogens, the sum of its perceived
     bond orders equals its element's valence. This chapter's model places no hydrogens, and implicit
-    hydrogens fill whatever valence the heavy-atom bonds leave free, so that test cannot be run here: what
-    *can* go wrong is that an atom has more bonded neighbours than its valence allows, or sits on top of
+    hydrogens fill whatever valence the heavy-atom bonds leave free, so EDM's equality test cannot be run without
+    hydrogens (*Results* runs EDM's bond-order table with "≤ valence" instead). What *can* go wrong is that an atom has more bonded neighbours than its valence allows, or sits on top of
     another atom. That is what this function checks (no bond orders are used):
 
     * atom i is bonded to atom j ≠ i when d_ij < SINGLE[pair] + ``BOND_TOLERANCE`` (the connectivity step
