@@ -508,7 +508,7 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
           f"seeds 0-1, never on the true score; reported seeds start at {cfg.first_seed}); the redesign's feature and slope "
           "are fitted on each hacked run's own audit up to its alarm; the guided model is trained on all of chapter 4's "
           "molecules (no split is scored); the sampling baseline draws from it without a label, in chunks of "
-          f"{cfg.sampling_chunk}, until its {cfg.budget} proxy calls are spent (cap {cfg.sampling_max_draws} draws), and CFG "
+          f"{cfg.sampling_chunk}, until its {cfg.sampler_budget} proxy calls are spent (cap {cfg.sampling_max_draws} draws), and CFG "
           "the same way at the scale with the largest label-1 yield on the sweep's draws (seed 0), reported on fresh "
           "draws (seeds 10 000 + s + 100 000 · chunk).")
     if run_mode() == "fast":
