@@ -222,7 +222,7 @@ def closing_time_lines(clock0: dict, clock: dict, info: dict, mode: str, workers
     targets are not measured. Each target prints CPU and wall (issue 24 does not say which) with
     :func:`molpractice.diffusion_report.time_verdict`'s ±5 % "on the limit" band; then training ≤ 8 CPU-min.
     The thread policy is stated: one torch thread per process. With ``card`` (the chapter's
-    :class:`molpractice.chapters.Chapter`, or a dict with ``minutes_full`` / ``wall_full``) a last line prints the
+    :class:`molpractice.chapters.Chapter`, its number, or a dict with ``minutes_full`` / ``wall_full``) a last line prints the
     chapter card's figure — cell 0's Time line, measured from outside the kernel — next to the in-kernel one,
     each labelled."""
     from .diffusion_report import _both, _load_text, time_verdict
@@ -253,6 +253,10 @@ def closing_time_lines(clock0: dict, clock: dict, info: dict, mode: str, workers
                 f"{wall:.1f} min wall, training included)"]
     out.append(f"issue-24 target, training ≤ 8 CPU-min: {time_verdict(t_cpu, 8)} ({t_cpu:.2f} CPU-min, {t_wall:.1f} min "
                f"wall on {info.get('threads', '?')} thread(s), {info.get('trained_at', '?')})")
+    if isinstance(card, int) and not isinstance(card, bool):
+        from .chapters import find_chapter
+
+        card = find_chapter(card)
     if card is not None:
         get = card.get if isinstance(card, dict) else (lambda k: getattr(card, k, None))
         full, wall_full = get("minutes_full"), get("wall_full")
