@@ -363,8 +363,9 @@ def budget_contrasts(joint: pd.DataFrame, pairs, proxy: str = "bug-free",
                      metrics=("proxy_top10", "true_top10", "auc_top10")) -> pd.DataFrame:
     """Paired differences over seeds, ``a − b`` for each ``(a, b)`` of ``pairs`` (values of ``joint.method``, a
     :func:`with_samplers` table) on ``proxy``: one row per pair and metric with ``difference``, ``lo``, ``hi``
-    (95 % t-interval), ``verdict`` and ``same_budget`` (every run of both methods spent its whole budget, so
-    the comparison is at equal calls; False: at least one sampler stopped at its draw cap)."""
+    (95 % t-interval), ``p`` (the two-sided t-test behind it, :func:`t_p_value`), ``verdict`` and ``same_budget``
+    (every run of both methods spent its whole budget, so the comparison is at equal calls; False: at least one
+    sampler stopped at its draw cap)."""
     rows = []
     for a, b in pairs:
         runs = joint[(joint.proxy == proxy) & joint.method.isin([a, b])]
@@ -372,22 +373,36 @@ def budget_contrasts(joint: pd.DataFrame, pairs, proxy: str = "bug-free",
             raise ValueError(f"need runs of both {a!r} and {b!r} on the {proxy!r} proxy")
         same = bool(runs.budget_spent.fillna(True).astype(bool).all())
         for metric in metrics:
-            m, lo, hi = paired_difference(joint, metric, proxy, a, (proxy, b))
-            rows.append(dict(comparison=f"{a} − {b}", metric=metric, difference=m, lo=lo, hi=hi,
+            ga = joint[(joint.proxy == proxy) & (joint.method == a)].set_index("seed")[metric]
+            rb = joint[(joint.proxy == proxy) & (joint.method == b)].set_index("seed")[metric]
+            d = (ga - rb.reindex(ga.index)).to_numpy(float)
+            m, lo, hi = mean_interval(d)
+            rows.append(dict(comparison=f"{a} − {b}", metric=metric, difference=m, lo=lo, hi=hi, p=t_p_value(d),
                              verdict=verdict(m, lo, hi), same_budget=same))
     return pd.DataFrame(rows)
 
 
 def budget_table(joint: pd.DataFrame, pairs, proxies=("bug-free", "buggy"),
-                 metrics=("proxy_top10", "true_top10")) -> pd.DataFrame:
+                 metrics=("proxy_top10", "true_top10"), holm: bool = False) -> pd.DataFrame:
     """:func:`budget_contrasts` of ``pairs`` on each of ``proxies`` as one table of verdict texts: index (proxy,
-    comparison), one column per metric; ``attrs["same_budget"]``: every compared run spent its whole budget."""
+    comparison), one column per metric; ``attrs["same_budget"]``: every compared run spent its whole budget. With
+    ``holm``, every cell of the table is one comparison of a single Holm family (:func:`holm_table`): each text
+    gives the unadjusted verdict with Holm's (:func:`holm_word`), and ``attrs["holm"]`` holds the family, indexed
+    ``"<metric>: <comparison> (<proxy>)"``."""
     parts = [budget_contrasts(joint, pairs, proxy=p, metrics=metrics).assign(proxy=p) for p in proxies]
     long = pd.concat(parts, ignore_index=True)
+    family = None
+    if holm:
+        long["label"] = [f"{r.metric}: {r.comparison} ({r.proxy})" for r in long.itertuples()]
+        family = holm_table(dict(comparison=r.label, difference=r.difference, lo=r.lo, hi=r.hi, p=r.p)
+                            for r in long.itertuples())
+        long["verdict"] = [holm_word(family, lab) for lab in long.label]
     out = long.pivot_table(index=["proxy", "comparison"], columns="metric", values="verdict", aggfunc="first", sort=False)
     out = out.reindex(columns=list(metrics))
     out.columns.name = None
     out.attrs["same_budget"] = bool(long.same_budget.all())
+    if family is not None:
+        out.attrs["holm"] = family
     return out
 
 

@@ -14,6 +14,8 @@ import pandas as pd
 from .campaign import (at_budget, best_optimiser, budget_contrasts, holm_word, late_onset_runs, late_onset_table,
                        optimisation_study, paired_difference, results2_family, sampler_contrast, study_summary, verdict,
                        with_samplers)
+from .cusum_report import (CUSUM_FALSE_ALARM_TARGET, K_GRID_ADDED, _k_of_n, _span, cusum_lines,  # noqa: F401
+                           cusum_summary, detector_study, provenance_lines, rule_provenance)
 from .offpolicy_redesign import redesign_ope
 from .optimizers import SETTINGS, library
 
@@ -110,24 +112,42 @@ def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None
 
 def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, fresh: pd.DataFrame | None,
                    exploit: pd.DataFrame | None = None, cusum: dict | None = None) -> list[dict]:
-    """Target rows of the detector: "before half the budget" (vacuous in the hacked runs, scored on the late-onset
-    runs; given ``exploit`` (:func:`molpractice.detection.exploitation_onset`) its value adds when the exploitation
-    was visible in the audit), the late-onset delays, and silence on the bug-free proxy (reported seeds and, given
-    ``fresh`` (:func:`molpractice.detection.false_alarm_study`), the per-run false-alarm rate on fresh seeds); given
-    ``cusum`` (:func:`detector_study`), the CUSUM detector's pre-registered fresh-seed result against the issue's
-    target (``met``: :func:`cusum_summary`)."""
+    """Target rows of the detector. First the issue's target as worded: the batch alarm fires before half the budget
+    in the hacked GA runs (an easy test — the hack is present from the first batch — but one that can fail: the same
+    rule's count in the hacked random-screening runs is printed next to it) and neither rule fires in the bug-free
+    GA runs (reported seeds and, given ``fresh`` (:func:`molpractice.detection.false_alarm_study`), fresh seeds);
+    ``met`` True when all of these hold. Then this chapter's stricter tests, labelled "not the issue's": the
+    late-onset runs (given ``exploit`` (:func:`molpractice.detection.exploitation_onset`) the value adds when the
+    exploitation was visible in the audit) and their delays, and, given ``cusum`` (:func:`detector_study`), the
+    CUSUM detector's pre-registered fresh-seed result (``met``: :func:`cusum_summary`); last, silence on the
+    bug-free proxy on its own."""
     hacked = table[(table.proxy == "buggy") & (table.method == "graph GA")]
     clean = table[(table.proxy == "bug-free") & (table.method == "graph GA")]
-    rows = [dict(target="batch alarm before half the budget in the hacked GA run (issue's target)",
-                 value=f"vacuous: the hack is present from the first batch, and the alarm came at the earliest batch the "
-                       f"2-batch rule allows (calls {_calls_list(hacked.alarm_at)} of {budget})", met=None)]
+    screen = table[(table.proxy == "buggy") & (table.method == "random screening")]
+    early = bool(len(hacked)) and bool((hacked.alarm_at < budget / 2).all())  # NaN (never fired) compares False
+    loud = int((clean.alarm_at.notna() | clean.top_alarm_at.notna()).sum())
+    quiet_text = f"bug-free {loud} of {len(clean)} reported"
+    issue_met = early and loud == 0
+    if fresh is not None:
+        k_f, n_f = fresh.attrs["batch_alarm"][:2]
+        k_t = fresh.attrs["top10_alarm"][0]
+        quiet_text += f", {k_f} of {n_f} fresh" + ("" if k_t == k_f else f" (top-10 rule {k_t} of {n_f})")
+        issue_met = issue_met and k_f == 0 and k_t == 0
+    rows = [dict(target="issue's target: the detector fires before the budget is half spent in the hacked GA run and "
+                        "does not fire in a run on a bug-free proxy (batch and top-10 rules)",
+                 value=("met" if issue_met else "NOT met")
+                       + (f" (an easy test: the hack is present from batch 1; the same batch rule fired in "
+                          f"{int(screen.alarm_at.notna().sum())} of {len(screen)} hacked random-screening runs, so it can "
+                          f"fail): alarms at {_calls_list(hacked.alarm_at)}; top-10 alarms at "
+                          f"{_calls_list(hacked.top_alarm_at)}; {quiet_text}"),
+                 met=bool(issue_met))]
     if late is not None and len(late):
         from .detection import before_half, exploitation_summary
 
         bh = before_half(late, budget)
         trivial = bh["trivial"]
-        rows.append(dict(target=f"late-onset hack (bug on after {int(late.onset.iloc[0])} of {budget} calls), GA: an alarm "
-                                f"before half the budget (issue: the detector fires before the budget is half spent)"
+        rows.append(dict(target=f"this chapter's stricter test (not the issue's): late-onset hack (bug on after "
+                                f"{int(late.onset.iloc[0])} of {budget} calls), GA: an alarm before half the budget"
                                 + (" — NOT a non-trivial test: the earliest possible alarm lies at or after half the budget"
                                    if trivial else ""),
                          value=bh["text"] + ("" if exploit is None else "; " + exploitation_summary(exploit, budget)),
@@ -143,10 +163,10 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
     if cusum is not None:
         summary = cusum_summary(cusum)
         late_c, free_c, half_c = cusum["results"]["late"], cusum["results"]["bug_free"], cusum_summary(cusum)["half"]
-        rows.append(dict(target=f"CUSUM detector (k, h fixed on development seeds, commit {cusum['rule_commit'][:7]}; one "
-                                f"evaluation on fresh seeds {_span(cusum['seeds']['late'])}): alarm before half the budget in "
-                                "late-onset hacked runs, and silence on the bug-free proxy (issue: the detector fires before "
-                                "the budget is half spent and does not fire on a bug-free proxy)",
+        rows.append(dict(target=f"this chapter's stricter test (not the issue's): CUSUM detector (k, h fixed on development "
+                                f"seeds, commit {cusum['rule_commit'][:7]}; one evaluation on fresh seeds "
+                                f"{_span(cusum['seeds']['late'])}): alarm before half the budget in every late-onset hacked "
+                                "run, and silence on every fresh bug-free run",
                          value=f"late onset: {_k_of_n(late_c['before_half'])} before call {half_c} (batch and top-10 "
                                f"rules on the same runs {late_c['old_rules_before_half']} of {late_c['before_half']['n']}, "
                                f"exact McNemar p = {late_c['paired_vs_old_rules']['exact_mcnemar_p']:.2f}); bug-free: alarm at "
@@ -220,93 +240,6 @@ def scope_rows() -> list[dict]:
                        "(2500 steps, hidden 64; its train_steps, p_uncond and label threshold are unvalidated defaults), "
                        "not on chapter 4's trained model, which is sampled unguided as the issue's random-sampling baseline",
                  met=False)]
-
-
-# ------------------------------------------------------------------------------------ the CUSUM detector
-CUSUM_FALSE_ALARM_TARGET = 0.05  # the detector study's pre-stated per-run false-alarm target (1 in 20 bug-free runs)
-
-
-def detector_study(path=None) -> dict:
-    """The CUSUM detector's pre-registered study (``scripts/ch06_detector_study.py``: k and h chosen on development
-    seeds, committed, then evaluated once on fresh seeds), read from ``data/ch06_detector_study.json``. Raises
-    FileNotFoundError naming the file and the script that writes it."""
-    import json
-    from pathlib import Path
-
-    from .repository import find_repo
-
-    path = Path(path) if path is not None else find_repo() / "data" / "ch06_detector_study.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run scripts/ch06_detector_study.py --stage dev, then --stage eval")
-    return json.loads(path.read_text())
-
-
-def _k_of_n(d: dict) -> str:
-    return f"{d['k']} of {d['n']} [{d['cp95'][0]:.2f}, {d['cp95'][1]:.2f}]"
-
-
-def _span(seeds) -> str:
-    return f"{seeds[0]}–{seeds[1]}"
-
-
-def cusum_summary(study: dict) -> dict:
-    """The issue's detector target read from the study's fresh evaluation (at the study's budget, ``half``): ``late`` (alarm before half the budget in
-    the late-onset runs), ``bug_free`` (whole-run false alarms), ``met`` (every late-onset run alarmed before half the
-    budget *and* no bug-free run alarmed) and ``false_alarm_met`` (the study's pre-stated per-run target, a point
-    estimate ≤ :data:`CUSUM_FALSE_ALARM_TARGET`)."""
-    r = study["results"]
-    late, free = r["late"]["before_half"], r["bug_free"]["fired"]
-    return dict(late=late, bug_free=free, met=bool(late["k"] == late["n"] and free["k"] == 0),
-                false_alarm_met=bool(free["k"] / free["n"] <= CUSUM_FALSE_ALARM_TARGET), half=int(study["budget"]) // 2)
-
-
-def cusum_lines(study: dict, budget: int, late_runs=None, fresh_runs=None) -> list[str]:
-    """Printable lines on the CUSUM detector (:mod:`molpractice.detection`): the rule and its constants, how they were
-    chosen on development seeds and the commit that fixed them before the evaluation, the pre-registered fresh-seed
-    results (late onset, bug-free, immediate hack; against the batch and top-10 rules on the same runs, exact McNemar),
-    the issue's target, and — as an extra look outside the pre-registration — the rule on this notebook's late-onset
-    runs (``late_runs``) and fresh bug-free GA runs (``fresh_runs``), seeds never used to choose k and h, whose
-    half budget is ``budget // 2`` (the study's own lines use the study's budget)."""
-    from .detection import CUSUM_H, CUSUM_K, CUSUM_SIGNAL, cusum_table, cusum_text
-
-    r, dev, half, rule = study["results"], study["development"], int(study["budget"]) // 2, study["rule"]
-    chosen = next(c for c in dev["candidates"] if c["k"] == rule["k"] and c["h"] == rule["h"])
-    late, free, imm = r["late"], r["bug_free"], r["immediate"]
-    pv, summary = late["paired_vs_old_rules"], cusum_summary(study)
-    lines = [f"CUSUM of the batch gap z ({CUSUM_SIGNAL}): S_t = max(0, S_t−1 + z_t − k), alarm at the first audited batch "
-             f"with S_t > h; k = {CUSUM_K:g}, h = {CUSUM_H:g} (it reads the audit after the run: the batch and top-10 rules, "
-             "and the redesign's switch, are unchanged)",
-             f"k and h chosen on development seeds only (bug-free {_span(dev['seeds']['bug_free'])}, late onset "
-             f"{_span(dev['seeds']['late'])}) by a rule stated beforehand: {chosen['bug_free_fired']} of {chosen['bug_free_n']} "
-             f"bug-free runs alarmed, late onset {chosen['late_before_half']} of {chosen['late_n']} before call {half}; "
-             f"committed ({study['rule_commit'][:7]}) before any evaluation seed was run",
-             f"pre-registered evaluation on fresh seeds, rule unchanged — late onset (bug on after {study['onset']} calls, "
-             f"seeds {_span(study['seeds']['late'])}): alarm before call {half} in {_k_of_n(late['before_half'])}, before the "
-             f"onset in {late['before_onset']}; the batch and top-10 rules on the same runs {late['old_rules_before_half']} of "
-             f"{late['before_half']['n']} (paired: CUSUM only {pv['cusum_only']}, old rules only {pv['old_only']}, exact "
-             f"McNemar p = {pv['exact_mcnemar_p']:.2f})",
-             f"  bug-free (seeds {_span(study['seeds']['bug_free'])}): CUSUM alarm at any call in {_k_of_n(free['fired'])}, "
-             f"before call {half} in {_k_of_n(free['before_half'])}; the batch and top-10 rules {free['old_rules_fired']} of "
-             f"{free['fired']['n']}; the study's target of at most 1 false alarm in 20 runs: "
-             + ("met" if summary["false_alarm_met"] else "NOT met as a point estimate"),
-             f"  immediate hack (seeds {_span(study['seeds']['immediate'])}): alarm before call {half} in "
-             f"{_k_of_n(imm['before_half'])}",
-             "issue's target (fires before half the budget in the hacked run, does not fire on a bug-free proxy): "
-             + ("met" if summary["met"] else "NOT met") + " on the fresh seeds"]
-    if late_runs is not None or fresh_runs is not None:
-        extra = []
-        if late_runs:
-            t = cusum_table(late_runs, budget)
-            extra.append(f"late onset, seeds {sorted(int(x) for x in t.seed)}: {cusum_text(t, budget)}, alarm calls "
-                         f"{[None if x != x else int(x) for x in t.cusum_at]}")
-        if fresh_runs:
-            t = cusum_table(fresh_runs, budget)
-            extra.append(f"bug-free GA runs, seeds {int(t.seed.min())}–{int(t.seed.max())}: {cusum_text(t, budget, 'fired')}")
-        same = int(study["budget"]) == int(budget)
-        lines.append("this notebook's runs (outside the pre-registration; none of these seeds chose k or h"
-                     + ("" if same else f"; {budget} calls per run, the study's {study['budget']}: k and h were chosen "
-                        "for the study's budget, so these are smoke values") + "): " + "; ".join(extra))
-    return lines
 
 
 def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budget: int,

@@ -83,6 +83,26 @@ def _boot(ch06, pol: dict, idx, n_boot: int, rng) -> dict:
     return out
 
 
+def _over_logs(many: list, exact: dict, rng, n_boot: int) -> dict:
+    """Bootstrap over the simulated logs (percentile 95 %, ``n_boot`` resamples of the logs): ``sd_ratios`` —
+    sd(DR)/sd(SNIPS) and sd(DR)/sd(IPS) of V̂(redesign) − V̂(hacked), each ``(ratio, lo, hi)``; ``ess_difference`` —
+    mean ESS of the hacked policy − of π over the same logs, ``(difference, lo, hi)``."""
+    diff = {e: np.array([m["redesign"][e] - m["hacked"][e] for m in many]) - exact["difference"] for e in ESTIMATORS}
+    ess = np.array([m["hacked"]["ESS"] - m["redesign"]["ESS"] for m in many])
+    pairs = (("DR", "SNIPS"), ("DR", "IPS"))
+    point = {f"{a}/{b}": float(diff[a].std(ddof=1) / diff[b].std(ddof=1)) for a, b in pairs}
+    draws = {k: [] for k in point}
+    ess_draws = []
+    for _ in range(n_boot):
+        b = rng.integers(0, len(many), len(many))
+        for a, c in pairs:
+            draws[f"{a}/{c}"].append(diff[a][b].std(ddof=1) / diff[c][b].std(ddof=1))
+        ess_draws.append(ess[b].mean())
+    q = lambda x: (float(np.quantile(x, 0.025)), float(np.quantile(x, 0.975)))  # noqa: E731
+    return dict(sd_ratios={k: (v, *q(draws[k])) for k, v in point.items()},
+                ess_difference=(float(ess.mean()), *q(ess_draws)))
+
+
 def redesign_ope(ch06, lib, slope: float, feature: str = "halogens", temperature: float = 0.05, n_rounds: int = 300,
                  n_logs: int = 500, n_boot: int = 1000, seed: int = 0, coverage_logs: int = 200,
                  coverage_boot: int = 400) -> dict:
@@ -98,6 +118,9 @@ def redesign_ope(ch06, lib, slope: float, feature: str = "halogens", temperature
     resamples) per estimator; how many contain the exact V(redesign) (``k_value``) and the exact difference
     (``k_difference``) of ``n`` logs, with Clopper–Pearson 95 % intervals (nominal 0.95). ``on_policy``: the mean
     true score of ``n_rounds`` molecules drawn from π itself (what running the redesign would measure; t-interval).
+    ``log_distinct`` / ``on_policy_distinct``: the distinct molecules among the one log's draws and among the
+    on-policy draws (both draw with replacement; a repeat costs no new true call). ``sd_ratios`` and
+    ``ess_difference``: bootstrap-over-logs intervals (:func:`_over_logs`).
     Also the exact ``V_redesign``, ``V_hacked``, ``V_uniform``, ``true_calls`` = ``n_rounds`` per log and ``n`` = the
     library's size, which is also the number of proxy calls π needs (the proxy of every library molecule)."""
     from .campaign import mean_interval
@@ -141,8 +164,11 @@ def redesign_ope(ch06, lib, slope: float, feature: str = "halogens", temperature
                              value_lo=clopper_pearson(int(kv), n_cov)[0], value_hi=clopper_pearson(int(kv), n_cov)[1],
                              difference_lo=clopper_pearson(int(kd), n_cov)[0],
                              difference_hi=clopper_pearson(int(kd), n_cov)[1]))
-    on = pol["true"][rng.choice(n, size=n_rounds, p=pol["redesign"])]
-    return dict(one=pd.DataFrame(one).set_index("estimator"), many=pd.DataFrame(rows).set_index(["estimator", "target"]),
+    on_idx = rng.choice(n, size=n_rounds, p=pol["redesign"])
+    on = pol["true"][on_idx]
+    spread = _over_logs(many, exact, np.random.default_rng(seed + 30_000), n_boot)
+    return dict(sd_ratios=spread["sd_ratios"], ess_difference=spread["ess_difference"],
+                log_distinct=int(len(np.unique(idx))), on_policy_distinct=int(len(np.unique(on_idx))),one=pd.DataFrame(one).set_index("estimator"), many=pd.DataFrame(rows).set_index(["estimator", "target"]),
                 coverage=pd.DataFrame(cov_rows).set_index("estimator"),
                 ess={t: float(np.mean([m[t]["ESS"] for m in many])) for t in ("redesign", "hacked")},
                 ess_one={t: point[t]["ESS"] for t in ("redesign", "hacked")},
@@ -173,13 +199,17 @@ def ope_lines(res: dict) -> list[str]:
                    f"V̂(hacked) " + verdict(r.difference, r.difference_lo, r.difference_hi)
                    + f" ({inside(r.difference_covers)}; paired bootstrap over the log)")
     m, lo, hi = res["on_policy"]
-    out.append(f"on-policy: {res['true_calls']} molecules drawn from the redesign itself (the same number of true calls), "
-               f"mean true score {m:.3f} [{lo:.3f}, {hi:.3f}]")
+    out.append(f"on-policy: {res['true_calls']} draws from the redesign itself, mean true score {m:.3f} [{lo:.3f}, {hi:.3f}]")
+    out.append(f"true calls (draws are with replacement; a repeat costs no new call): the log's {res['true_calls']} draws "
+               f"hold {res['log_distinct']} distinct molecules, the on-policy draws {res['on_policy_distinct']}")
     out.append(f"over {res['n_logs']} logs (mean ESS: redesign {res['ess']['redesign']:.1f}, hacked {res['ess']['hacked']:.1f} "
                f"of {res['true_calls']}):")
     for (est, target), r in res["many"].iterrows():
         word = "no bias detectable at this precision" if r.bias_lo < 0 < r.bias_hi else "bias detected"
         out.append(f"  {est}, {target}: bias {r.bias:+.4f} [{r.bias_lo:+.4f}, {r.bias_hi:+.4f}] ({word}), sd {r.sd:.4f}")
+    out.append("over the logs, bootstrap over the logs (95 %): sd ratio of the difference " + "; ".join(
+        f"{k} {r:.2f} [{lo_:.2f}, {hi_:.2f}]" for k, (r, lo_, hi_) in res["sd_ratios"].items())
+        + "; mean ESS hacked − π {0:+.1f} [{1:+.1f}, {2:+.1f}]".format(*res["ess_difference"]))
     c0 = res["coverage"].iloc[0]
     out.append(f"coverage of the one-log 95 % bootstrap intervals over {int(c0.n)} logs ({res['coverage_boot']} resamples "
                f"each; Clopper–Pearson 95 %):")

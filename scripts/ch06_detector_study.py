@@ -69,6 +69,7 @@ def collect(stage: str, workers: int) -> list[dict]:
 
 
 K_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5)  # 1.5-2.5 added after the first dev table (best was at the edge, k = 1)
+K_GRID_ADDED = (1.5, 2.0, 2.5)
 H_GRID = tuple(np.round(np.arange(0.5, 15.01, 0.25), 2))
 BUDGET = 1000
 TARGET = 0.05  # per-run false-alarm rate over the whole 1000-call bug-free run: at most 1 in 20
@@ -105,6 +106,15 @@ def dev_table(runs):
                              late_before_half=int((la_ < BUDGET / 2).sum()), late_before_onset=int((la_ <= ONSET).sum()),
                              late_n=len(late), late_median_call=float(np.median(la_)), late_calls=[None if a is None else int(a) for a in la]))
     return pd.DataFrame(rows)
+
+
+def _largest_quiet(raw, k, h):
+    """The largest development bug-free CUSUM at ``k`` that stayed at or under ``h`` (the chosen rule's margin)."""
+    from molpractice.detection import cusum_path
+
+    peaks = [float(cusum_path(r["audit"]["gap_z_two_sample"].to_numpy(float), k).max()) for r in _as_runs(raw, "bug_free")]
+    quiet = [x for x in peaks if x <= h]
+    return max(quiet) if quiet else None
 
 
 def choose(table):
@@ -155,9 +165,21 @@ if __name__ == "__main__":
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "molpractice/detection.py"], cwd=ROOT,
                                capture_output=True, text=True).stdout.strip()
+        git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
+        rel = str(Path(__file__).resolve().relative_to(ROOT))
+        eval_cache = ROOT / "data" / "cache" / "ch06_detector_runs_eval.pkl"
+        import datetime as _dt
+
         out = dict(rule=dict(signal=D.CUSUM_SIGNAL, k=D.CUSUM_K, h=D.CUSUM_H, dev_seeds=D.CUSUM_DEV_SEEDS,
                              statistic="S_t = max(0, S_{t-1} + z_t - k), alarm at the first audited batch with S_t > h"),
-                   rule_commit=rule_commit, head_at_evaluation=head, detection_py_modified_at_evaluation=bool(dirty),
+                   rule_commit=rule_commit, rule_commit_time=git("show", "-s", "--format=%ci", rule_commit),
+                   # HEAD when this JSON is written: the runs may come from the cache, so it does not date them
+                   head_when_written=head, detection_py_modified_at_evaluation=bool(dirty),
+                   # when the evaluation runs were cached (the cache file's modification time, UTC)
+                   eval_cache_time=_dt.datetime.fromtimestamp(eval_cache.stat().st_mtime, _dt.timezone.utc)
+                   .strftime("%Y-%m-%d %H:%M:%S +0000") if eval_cache.exists() else None,
+                   script=dict(path=rel, last_commit=git("log", "-1", "--format=%H", "--", rel),
+                               uncommitted_changes=bool(git("status", "--porcelain", "--", rel))),
                    budget=BUDGET, onset=ONSET, seeds={k: [min(v), max(v)] for k, v in EVAL.items()}, results={})
         print(f"rule: one-sided CUSUM of {D.CUSUM_SIGNAL}, k = {D.CUSUM_K}, h = {D.CUSUM_H} "
               f"(fixed on dev seeds {D.CUSUM_DEV_SEEDS}; commit {rule_commit[:10]})")
@@ -207,7 +229,8 @@ if __name__ == "__main__":
             candidates=[dict(k=c.k, h=c.h, bug_free_fired=int(c.bug_free_fired), bug_free_n=int(c.bug_free_n),
                              simulated_rate=simulated_rate(c.k, c.h), late_before_half=int(c.late_before_half),
                              late_n=int(c.late_n), late_median_call=c.late_median_call, late_calls=c.late_calls) for c in cands],
-            chosen=dict(k=best.k, h=best.h),
+            chosen=dict(k=best.k, h=best.h), k_grid_added_after_first_dev_table=list(K_GRID_ADDED),
+            largest_quiet_bug_free_cusum=_largest_quiet(dev_runs, best.k, best.h),
             old_rules_late_first_alarm=[min([a for a in (r["alarm_at"], r["top_alarm_at"]) if a is not None], default=None)
                                         for r in _as_runs(dev_runs, "late")])
         path = ROOT / "data" / "ch06_detector_study.json"

@@ -233,7 +233,8 @@ def test_exploitation_onset_finds_the_first_audited_call_above_the_bug_free_rang
                               top_alarm_at=[199.0, np.nan]))
     late = C.late_onset_table([dict(slow, calls=600, halogens_top10=1.0, true_top10=0.4)])
     rows = _detector_rows(table, 1000, late, None, out)  # earliest possible alarm 400 < 500: a real test
-    row = [r_ for r_ in rows if r_["target"].startswith("late-onset hack") and "before half" in r_["target"]][0]
+    row = [r_ for r_ in rows if "late-onset hack" in r_["target"] and "before half" in r_["target"]][0]
+    assert row["target"].startswith("this chapter's stricter test (not the issue's)")
     assert row["met"] is False and row["value"].endswith("; " + D.exploitation_summary(out, 1000))
     assert row["value"].startswith("alarm before call 500 in 0 of 1 runs")
     assert "exploitation" not in _detector_rows(table, 1000, late, None)[1]["value"]
@@ -358,21 +359,49 @@ def test_cusum_lines_and_row_present_the_pre_registered_study(tmp_path):
 
     study = _study()
     lines = R.cusum_lines(study, 1000, late_runs=[_audited(5, [0.0, 0.0, 3.5, 0.0], onset=200)],
-                          fresh_runs=[_audited(10, [0.0] * 4), _audited(11, [0.5] * 4)])
-    assert "k = 2, h = 1" in lines[0] and "committed (f3ae9d2) before any evaluation seed" in lines[1]
+                          fresh_runs=[_audited(10, [0.0] * 4), _audited(11, [0.5] * 4)], repo=tmp_path)
+    assert "k = 2, h = 1" in lines[0] and "constants in commit f3ae9d2" in lines[1]
+    assert not any("before any evaluation" in line or "stated beforehand" in line for line in lines)  # no asserted claims
     assert "1 of 40 bug-free runs alarmed, late onset 7 of 10 before call 500" in lines[1]
-    assert "before call 500 in 19 of 20 [0.00, 1.00]" in lines[2] and "exact McNemar p = 0.50" in lines[2]
-    assert "any call in 2 of 20" in lines[3] and "NOT met as a point estimate" in lines[3]
-    assert lines[5].endswith("NOT met on the fresh seeds")
-    assert "seeds [5]: CUSUM alarm before call 500 in 1 of 1" in lines[6] and "alarm calls [300]" in lines[6]
-    assert "seeds 10–11: CUSUM alarm in 0 of 2" in lines[6] and "smoke values" not in lines[6]
-    assert "smoke values" in R.cusum_lines(study, 150, late_runs=[_audited(5, [0.0, 3.5], onset=30)])[-1]
+    # provenance without git (tmp_path is no repository) and without the JSON's fields: "not recorded"
+    assert "committed in f3ae9d2 at not recorded" in lines[2] and "detection.py since: unknown (no git)" in lines[2]
+    assert "evaluation runs cached at: not recorded" in lines[2] and "hash and git status then: not recorded" in lines[2]
+    assert lines[3] == 'development selection rule, as recorded: "not recorded"'
+    assert "k grid not recorded: its values 1.5, 2, 2.5 were added after the first development table" in lines[4]
+    assert "k = 2, h = 1 had the most development late-onset alarms before call 500 (7 of 10) without a tie" in lines[4]
+    assert lines[5].endswith("did not alarm not recorded in the JSON")
+    assert "before call 500 in 19 of 20 [0.00, 1.00]" in lines[6] and "exact McNemar p = 0.50" in lines[6]
+    assert "any call in 2 of 20" in lines[7] and "NOT met as a point estimate" in lines[7]
+    assert lines[9].startswith("this chapter's stricter test (not the issue's)") and lines[9].endswith("NOT met on the fresh seeds")
+    assert "seeds [5]: CUSUM alarm before call 500 in 1 of 1" in lines[10] and "alarm calls [300]" in lines[10]
+    assert "seeds 10–11: CUSUM alarm in 0 of 2" in lines[10] and "smoke values" not in lines[10]
+    assert "smoke values" in R.cusum_lines(study, 150, late_runs=[_audited(5, [0.0, 3.5], onset=30)], repo=tmp_path)[-1]
+    # the fields a future eval stage records are printed; a tie is named with the rule's tie-break
+    full = dict(study, rule_commit_time="2026-12-06 22:53:48 +0000", eval_cache_time="2026-12-06 23:10:24 +0000",
+                head_when_written="abcdef0123", script=dict(path="scripts/ch06_detector_study.py", last_commit="1234567",
+                                                            uncommitted_changes=False))
+    full["development"] = dict(study["development"], selection="the rule", k_grid=[1.0, 2.0, 2.5], largest_quiet_bug_free_cusum=0.99,
+                               candidates=study["development"]["candidates"]
+                               + [dict(k=2.5, h=0.5, bug_free_fired=1, bug_free_n=40, late_before_half=7, late_n=10)])
+    lines = R.provenance_lines(full, tmp_path)
+    assert "at 2026-12-06 22:53:48 +0000 (JSON)" in lines[0] and "cached at: 2026-12-06 23:10:24 +0000" in lines[0]
+    assert "HEAD when the JSON was written: abcdef0" in lines[0] and "last_commit" in lines[0]
+    assert lines[1] == 'development selection rule, as recorded: "the rule"' and "k grid [1.0, 2.0, 2.5]" in lines[2]
+    assert "k = 2 (h = 1) and k = 2.5 (h = 0.5) tied at 7 of 10" in lines[2]
+    assert "did not alarm 0.99 against h = 1 (from the JSON)" in lines[3]
+    # in this repository git dates the rule commit (if the commit is known here)
+    from molpractice.repository import find_repo
+
+    pv = R.rule_provenance(study, find_repo())
+    if pv["time_source"] == "git":
+        assert pv["commit_time"].startswith("2026-12-06 22:53:48") and isinstance(pv["changed_since"], list)
     good = _study(late_k=20, free_k=1)
     assert R.cusum_summary(good) == dict(late=good["results"]["late"]["before_half"], bug_free=good["results"]["bug_free"]["fired"],
                                          met=False, false_alarm_met=True, half=500)
     assert R.cusum_summary(_study(late_k=20, free_k=0))["met"] is True
     rows = R._detector_rows(_table(), 1000, None, None, cusum=study)
-    row = next(r for r in rows if r["target"].startswith("CUSUM detector"))
+    row = next(r for r in rows if "CUSUM detector" in r["target"])
+    assert row["target"].startswith("this chapter's stricter test (not the issue's)")
     assert row["met"] is False and "19 of 20" in row["value"] and "not met as a point estimate" in row["value"]
     path = tmp_path / "study.json"
     path.write_text(json.dumps(study))

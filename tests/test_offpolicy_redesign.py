@@ -85,8 +85,24 @@ def test_redesign_ope_is_unbiased_where_it_should_be_and_reports_intervals():
     assert any(line.startswith("  SNIPS, difference: bias") for line in lines)
     assert any(line.startswith("coverage of the one-log 95 % bootstrap intervals over 40 logs") for line in lines)
     assert any(line.startswith("  DR: V(redesign) ") and " of 40 = " in line for line in lines)
+    # distinct molecules among the draws (with replacement: a repeat costs no new true call), recomputed from the seeds
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, len(LIB), 60)
+    assert res["log_distinct"] == len(np.unique(idx)) and 1 <= res["on_policy_distinct"] <= 60
+    assert any(f"hold {res['log_distinct']} distinct molecules, the on-policy draws {res['on_policy_distinct']}" in line
+               for line in lines)
+    # bootstrap over the logs: the point sd ratios are those of the printed sds; the ESS difference is hacked − π
+    sd = res["many"].sd
+    for (a, b) in (("DR", "SNIPS"), ("DR", "IPS")):
+        r, lo, hi = res["sd_ratios"][f"{a}/{b}"]
+        assert r == pytest.approx(sd[(a, "difference")] / sd[(b, "difference")]) and lo <= r <= hi
+    d, lo, hi = res["ess_difference"]
+    assert d == pytest.approx(res["ess"]["hacked"] - res["ess"]["redesign"]) and lo <= d <= hi
+    assert any(line.startswith("over the logs, bootstrap over the logs (95 %): sd ratio of the difference DR/SNIPS")
+               and "mean ESS hacked − π" in line for line in lines)
     again = OR.redesign_ope(ch06, LIB, 0.06, temperature=0.1, n_rounds=60, n_logs=300, n_boot=200, seed=3,
                             coverage_logs=40, coverage_boot=50)
+    assert again["sd_ratios"] == res["sd_ratios"] and again["ess_difference"] == res["ess_difference"]
     pd.testing.assert_frame_equal(res["one"], again["one"])  # seeded
     pd.testing.assert_frame_equal(res["coverage"], again["coverage"])
     for name, kw in (("n_rounds", dict(n_rounds=5)), ("n_logs", dict(n_logs=1)), ("n_boot", dict(n_boot=2.5)),

@@ -262,8 +262,16 @@ def test_target_rows_read_the_studies():
     m, lo, hi = offpolicy.paired_rmse_difference(ope["estimates"], best, "IPS", ope["problem"].true_value,
                                                  n_boot=opt.SETTINGS.current().n_boot)
     assert f"difference {m:+.4f} [{lo:+.4f}, {hi:+.4f}]" in clip["value"]  # paired interval, not two point RMSEs
-    alarm = next(v for k, v in out.items() if k.startswith("batch alarm before half the budget"))
-    assert alarm["met"] is None and alarm["value"].startswith("vacuous") and "[200, 200, 200]" in alarm["value"]
+    alarm = next(v for k, v in out.items() if k.startswith("issue's target: the detector fires before the budget"))
+    assert alarm["met"] is True and alarm["value"].startswith("met (an easy test") and "[200, 200, 200]" in alarm["value"]
+    assert "fired in 0 of 3 hacked random-screening runs" in alarm["value"] and "bug-free 0 of 3 reported" in alarm["value"]
+    assert "vacuous" not in alarm["value"] and "construction" not in alarm["value"]
+    late_alarm = table.assign(alarm_at=np.where((table.proxy == "buggy") & (table.method == "graph GA"), 600.0, table.alarm_at))
+    row = R.target_rows(ope, late_alarm, None, budget=1000)[next(i for i, k in enumerate(out) if k.startswith("issue's target"))]
+    assert row["met"] is False and row["value"].startswith("NOT met") and "[600, 600, 600]" in row["value"]
+    loud = table.assign(top_alarm_at=np.where((table.proxy == "bug-free") & (table.seed == 1), 300.0, table.top_alarm_at))
+    row = next(r for r in R.target_rows(ope, loud, None, budget=1000) if r["target"].startswith("issue's target"))
+    assert row["met"] is False and "bug-free 1 of 3 reported" in row["value"]  # a false alarm of either rule fails it
     quiet = out["detector silent in the bug-free GA run (both rules)"]
     assert quiet["met"] is True and "0 of 3 runs fired" in quiet["value"] and "fresh" not in quiet["value"]
     fresh = pd.DataFrame(dict(seed=[7, 8]))
@@ -272,6 +280,8 @@ def test_target_rows_read_the_studies():
         "detector silent in the bug-free GA run (both rules)"]
     assert "batch alarm 0 of 10 [0.00, 0.31]" in quiet["value"] and "top-10 alarm 1 of 10 [0.00, 0.45]" in quiet["value"]
     assert quiet["met"] is False  # one fresh false alarm
+    issue = next(r for r in R.target_rows(ope, table, None, budget=1000, fresh=fresh) if r["target"].startswith("issue's target"))
+    assert issue["met"] is False and "0 of 10 fresh (top-10 rule 1 of 10)" in issue["value"]
     assert out["redesign (hacked run continued after its alarm) − hacked GA, true top10 (paired over seeds)"]["met"] is True
     row = next(v for k, v in out.items() if k.startswith("bug-free proxy: GA − random proposals, proxy top-10"))
     assert row["value"].startswith("+0.100") and row["met"] is None
@@ -359,6 +369,16 @@ def test_with_samplers_best_optimiser_and_budget_contrasts():
     out = C.budget_contrasts(joint, [("graph GA", G_SAMPLING)]).set_index("metric")
     want = C.mean_interval(np.array([0.6, 0.61, 0.62]) - np.array([0.30, 0.32, 0.31]))  # paired by seed
     assert out.loc["proxy_top10", ["difference", "lo", "hi"]].tolist() == pytest.approx(list(want))
+    assert out.loc["proxy_top10", "p"] == pytest.approx(C.t_p_value(np.array([0.6, 0.61, 0.62]) - np.array([0.30, 0.32, 0.31])))
+    plain_t = C.budget_table(joint, [("graph GA", G_SAMPLING), ("random screening", G_SAMPLING)], proxies=("bug-free",))
+    held = C.budget_table(joint, [("graph GA", G_SAMPLING), ("random screening", G_SAMPLING)], proxies=("bug-free",), holm=True)
+    fam = held.attrs["holm"]
+    assert len(fam) == 4 and "holm" not in plain_t.attrs and held.attrs["same_budget"] is True
+    label = f"true_top10: graph GA − {G_SAMPLING} (bug-free)"
+    assert held.loc[("bug-free", f"graph GA − {G_SAMPLING}"), "true_top10"] == C.holm_word(fam, label)
+    assert plain_t.loc[("bug-free", f"graph GA − {G_SAMPLING}"), "true_top10"] == fam.loc[label, "verdict"]  # same unadjusted
+    assert fam["p (Holm)"].tolist() == pytest.approx(
+        list(__import__("molpractice.comparisons", fromlist=["x"]).holm_adjusted(fam.p.to_numpy())))
     assert out.loc["proxy_top10", "verdict"].endswith("(higher)") and out.same_budget.all()
     assert out.loc["true_top10", "difference"] == pytest.approx(0.5 - 0.3)
     shuffled = joint.sample(frac=1.0, random_state=0)  # row order must not matter: pairs are matched by seed
