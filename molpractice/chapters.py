@@ -128,7 +128,8 @@ def table_markdown(repo=None) -> str:
     machine = {c.machine for c in chapters(repo)}
     rows.append("")
     parallel = [c for c in chapters(repo) if c.workers and c.workers > 1 and c.wall_full is not None]
-    wall = "".join(f" Chapter {c.number} trains in {c.workers} worker processes: its full run took "
+    wall = "".join(f" Chapter {c.number} uses {c.workers} worker processes "
+                   f"({c.workers_task or 'training the ensemble members'}): its full run took "
                    f"{_minutes(c.wall_full)} of elapsed wall time (its Time line says under what load)." for c in parallel)
     rows.append(f"Times are CPU time (user + sys, child processes included) measured on a {', '.join(sorted(machine))} "
                 f"(full: reference solutions, full mode; fast: the CI run); for a chapter that runs one process at a "
