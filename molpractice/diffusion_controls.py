@@ -10,6 +10,7 @@ import time
 
 import torch
 
+from .comparisons import holm_adjusted
 from .diffusion_model import toy_quality
 from .diffusion_sampling import draw_sizes, sample_molecules, sample_toy
 from .plausibility import paired_rate_difference
@@ -220,14 +221,9 @@ def controls_and_samples(chapter, model, data, alpha_bar, steps, n: int, type_sc
 
 
 def holm(p_values) -> list:
-    """Holm's step-down adjustment of a list of p-values (family-wise error rate), in the input order."""
-    p = list(p_values)
-    order = sorted(range(len(p)), key=lambda i: p[i])
-    adjusted, running = [0.0] * len(p), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
+    """Holm's step-down adjustment of a list of p-values (family-wise error rate), in the input order, as a
+    list (:func:`molpractice.comparisons.holm_adjusted`, chapter 5's)."""
+    return [float(v) for v in holm_adjusted(list(p_values))]
 
 
 def compare_controls(table, y: str = "connected", alpha: float = 0.05):
