@@ -12,7 +12,7 @@ import torch
 
 from . import diffusion_model as _dm
 from .diffusion_controls import sampler_controls, toy_sampler_controls
-from .diffusion_metrics import bond_recovery, metrics
+from .diffusion_metrics import bond_recovery
 from .diffusion_model import molecule_data, train_molecule_model, train_toy, toy_quality
 from .diffusion_sampling import draw_sizes, position_clip, sample_molecules, sample_toy
 from .plausibility import paired_rate_difference  # noqa: F401  (defined there; kept importable from here)
