@@ -17,8 +17,10 @@ next to the losses as a report only.
 * :func:`curve_record` / :func:`load_curve_record` / :func:`format_curve_record` — the table as a small JSON
   record with the command and commit that produced it (``data/ch04_training_curve.json``, committed; the notebook
   prints it), so the selection can be read without the git-ignored cache;
-* :func:`add_budget_measurement` — the budget test re-measured on the final training of a run length (a fresh
-  process, all molecules, no extra EMA shadows), stored in the record next to the curve runs' own CPU-min.
+* :func:`add_budget_measurement` — a re-measurement of the final training of a run length (a fresh process, all
+  molecules, no extra EMA shadows), stored in the record next to the curve runs' own CPU-min and printed as
+  information: the rule judges the budget by the curve runs' own CPU-min, as it was fixed before looking, so a
+  re-measurement taken after the results were seen cannot move the choice.
 
 Sample rates of the final model against its training length, and the notebook's closing time verdicts, are in
 :mod:`molpractice.diffusion_steps`.
@@ -243,20 +245,12 @@ def training_curve(chapter, runs, data=None, fraction: float = 0.1, seed: int = 
             "train": train, "validation": val, "draws": int(draws), "runs": run_info}
 
 
-def _budget_minutes(table, budget=None):
-    """The CPU-min each row's run is judged by in the budget test: the run's own final-training measurement
-    from ``budget`` (``{run steps: {"cpu_min": …}}``, see :func:`add_budget_measurement`) where there is one,
-    else the curve run's CPU-min of the row."""
-    budget = {int(k): float(v["cpu_min"]) for k, v in (budget or {}).items()}
-    return [budget.get(int(steps), float(cpu)) for steps, cpu in zip(table["run steps"], table["CPU-min"])]
-
-
-def _select(table, ref, budget=None) -> tuple:
-    """The selection rule on a curve table (see :func:`training_curve`); ``budget``: re-measured CPU-min per run
-    length (:func:`_budget_minutes`)."""
+def _select(table, ref) -> tuple:
+    """The selection rule on a curve table (see :func:`training_curve`); the budget test reads each row's own
+    curve-run CPU-min (re-measurements in a record's ``budget`` are information only, never used here)."""
     import numpy as np
 
-    within = np.asarray(_budget_minutes(table, budget)) <= BUDGET_CPU_MIN
+    within = table["CPU-min"].to_numpy(dtype=float) <= BUDGET_CPU_MIN
     eligible = table[table["end of run"].to_numpy(dtype=bool) & within]
     if eligible.empty:
         raise ValueError(f"no end-of-run row within {BUDGET_CPU_MIN:g} CPU-min: the rule has nothing to choose from")
@@ -265,7 +259,7 @@ def _select(table, ref, budget=None) -> tuple:
     return chosen if best["high"] < 0 else tuple(ref)
 
 
-def _format_table(table, ref, choice, n_train: int, n_val: int, budget=None) -> str:
+def _format_table(table, ref, choice, n_train: int, n_val: int) -> str:
     import pandas as pd
 
     t = table.copy()
@@ -277,8 +271,7 @@ def _format_table(table, ref, choice, n_train: int, n_val: int, budget=None) -> 
             f"{n_val} training molecules, same (t, noise) draws for every row; runs trained on "
             f"{n_train} molecules; 'val − ref' paired over molecules against the reference {tuple(ref)} "
             "(run steps, step, EMA decay), Student-t 95 %.\n" + text +
-            f"\nselection rule (end-of-run rows within {BUDGET_CPU_MIN:g} CPU-min"
-            + (" — judged by the re-measured final trainings above where there is one" if budget else "")
+            f"\nselection rule (end-of-run rows within {BUDGET_CPU_MIN:g} CPU-min by the curve run's own CPU-min"
             + f"; lowest validation loss; keep the reference unless the paired interval lies below 0): {tuple(choice)}"
             + (" = the reference" if tuple(choice) == tuple(ref) else ""))
 
@@ -345,7 +338,7 @@ def load_curve_record(path=None) -> dict:
     for steps, entry in (record.get("budget") or {}).items():
         if "cpu_min" not in entry:
             raise ValueError(f"{path}: budget entry for {steps} steps lacks 'cpu_min'")
-    rule = _select(table, record["reference"], record.get("budget"))
+    rule = _select(table, record["reference"])
     if list(rule) != list(record["choice"]):
         raise ValueError(f"{path}: stored choice {record['choice']} but the rule on the stored rows gives {list(rule)}")
     return record
@@ -360,7 +353,7 @@ def format_curve_record(record: dict) -> str:
     runs = "\n".join(_run_line(int(k), v, table) for k, v in record.get("runs", {}).items())
     budget = record.get("budget") or {}
     remeasured = "\n".join(
-        f"re-measured for the budget: the final training of {k} steps (all {v.get('n_molecules', '?')} molecules, "
+        f"re-measured (information, not used by the rule): the final training of {k} steps (all {v.get('n_molecules', '?')} molecules, "
         f"no extra EMA shadows, {v.get('threads', '?')} thread(s), {v.get('trained_at', '?')}): "
         f"{v['cpu_min']:.2f} CPU-min, {v['wall_min']:.2f} min wall (wall/CPU {v['wall_min'] / v['cpu_min']:.2f}); "
         f"this entry written {v.get('created') or 'not recorded'} from commit "
@@ -373,7 +366,7 @@ def format_curve_record(record: dict) -> str:
             + (f"; {record['draws']} (t, noise) draws per molecule" if record.get("draws") else "")
             + (f"\n{runs}" if runs else "") + (f"\n{remeasured}" if remeasured else ""))
     return head + "\n" + _format_table(table, record["reference"], record["choice"], record["n_train"],
-                                       record["n_validation"], budget)
+                                       record["n_validation"])
 
 
 def _run_line(steps: int, run: dict, table) -> str:
@@ -394,9 +387,9 @@ def add_budget_measurement(record: dict, steps: int, info: dict, n_molecules: in
     """A copy of a curve ``record`` with the budget of runs of ``steps`` steps re-measured: ``info`` is
     :func:`~molpractice.diffusion_model.train_molecule_model`'s for the *final* training of that length (all
     ``n_molecules`` molecules, the notebook's loop without the curve's extra EMA shadows) — its ``cpu_seconds``,
-    ``seconds``, ``threads``, ``trained_at`` and weights file. The budget test of the selection rule then uses
-    this CPU time for the run instead of the curve run's, and ``choice`` is the rule's outcome on the stored rows
-    with it (the losses are unchanged). ``provenance`` (``command``, ``commit``, ``dirty``, ``created``: what wrote
+    ``seconds``, ``threads``, ``trained_at`` and weights file. The entry is information: the selection rule
+    keeps judging the budget by the curve runs' own CPU-min, as it was fixed before looking, so ``choice`` is
+    unchanged (a re-measurement taken after the results were seen must not decide them). ``provenance`` (``command``, ``commit``, ``dirty``, ``created``: what wrote
     this entry) is stored in the entry, so the printed line says which command, commit and date added it; ``note``
     is free text typed by hand and printed as such. Raises ``ValueError`` when ``steps`` is not a run of the
     record."""
@@ -411,7 +404,7 @@ def add_budget_measurement(record: dict, steps: int, info: dict, n_molecules: in
     entry |= {k: (provenance or {}).get(k) for k in ("command", "commit", "dirty", "created")}
     budget = dict(record.get("budget") or {}) | {str(int(steps)): entry}
     table = pd.DataFrame(record["rows"], columns=list(_RECORD_COLUMNS))
-    choice = _select(table, record["reference"], budget)
+    choice = _select(table, record["reference"])
     return dict(record, budget=budget, choice=[int(choice[0]), int(choice[1]), float(choice[2])])
 
 

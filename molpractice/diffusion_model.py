@@ -37,7 +37,7 @@ SYMBOLS = {6: "C", 7: "N", 8: "O", 9: "F"}
 SETTINGS = RunSettings(
     full=dict(toy_T=1000, toy_steps=3000, toy_samples=2000,
               T=500, hidden=128, layers=4, batch_size=64, lr=1e-3, ema_decay=0.99,
-              train_steps=5600, type_scale=0.25,
+              train_steps=4500, type_scale=0.25,
               n_samples=200, n_fast_samples=100, n_boot=1000,
               control_steps=(50, 100, 250, 500), control_samples=100, bench_samples=400),
     fast=dict(toy_T=200, toy_steps=300, toy_samples=500,
@@ -52,7 +52,7 @@ SETTINGS = RunSettings(
              ema_decay="decay of the exponential moving average of the weights (used for sampling)",
              train_steps=("molecule training steps (fixed: the same model on the same CPU type, PyTorch version and "
                           "thread count; chosen by the training-length curve's rule: the lowest validation loss among "
-                          "runs whose final training fits 8 CPU-min on 1 thread; cached afterwards)"),
+                          "end-of-run candidates whose curve run fits 8 CPU-min on 1 thread; cached afterwards)"),
              type_scale="one-hot atom types are scaled by this",
              n_samples="molecules sampled for the main (DDPM, all T steps) result",
              n_fast_samples="molecules sampled with DDIM-50 for the timing row",

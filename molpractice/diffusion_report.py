@@ -21,7 +21,7 @@ from .runtime import run_mode
 __all__ = ['paired_rate_difference',
            'run_toy', 'target_verdicts', 'notebook_time_verdicts', 'time_verdict', 'budget_scaling_line',
            'run_benchmark', 'bench_record', 'write_bench_record', 'load_bench_record', 'format_bench_record',
-           'BENCH_RECORD']
+           'plausible_gap_bounds', 'BENCH_RECORD']
 
 BENCH_RECORD = "data/ch04_bench.json"  # a committed bench run, relative to the repository
 
@@ -74,6 +74,41 @@ def target_verdicts(data_rates: dict, ddpm_rates: dict, ddim_seconds: float, n_d
         {"target": "training ≤ 8 CPU-min", "value": f"{training_cpu_seconds / 60:.1f} CPU-min",
          "verdict": "met" if training_cpu_seconds / 60 <= 8 else "NOT met"},
     ]
+
+
+_LEGACY_NAMES = {"no implausible or hazardous group": "no implausible group"}  # the row's name in older bench records
+
+
+def plausible_gap_bounds(data_rates: dict, sample_rates: dict, target: float = 0.15):
+    """What the plausible gap could shrink to if one part of the samples were repaired, from the samples' own
+    counts (``plausibility(...)["rates"]`` of the data and of the samples; no new sampling).
+
+    "plausible" = single fragment ∧ every geometry check ∧ no implausible group, so a repair of one part can raise
+    it at most to the rate of the other parts: with every geometry check passed (e.g. a force-field relaxation
+    or a better sampler at the same chemistry) it is at most the share of single fragments without an
+    implausible group (:data:`~molpractice.plausibility.NO_GROUP`); with no implausible group, at most the share
+    of single fragments that pass the geometry checks (``geometry``); with both, at most the single-fragment
+    share. Returns a DataFrame, one row per repair: ``repair``, ``plausible at most`` (a rate with its
+    Clopper–Pearson interval), ``data − bound`` (the smallest gap that repair can leave, Newcombe 95 %) and
+    ``can meet ≤ target`` ("no" when even the interval's lower end is above ``target``, "yes" when the point
+    is at or below it, else "not excluded")."""
+    import pandas as pd
+
+    from .plausibility import NO_GROUP, rate_difference
+
+    p_d = data_rates["plausible"]
+    repairs = {"geometry only (every geometry check passed)": NO_GROUP,
+               "chemistry only (no implausible group)": "geometry",
+               "geometry and chemistry": "single fragment"}
+    rows = []
+    for repair, key in repairs.items():
+        b = sample_rates[key] if key in sample_rates else sample_rates[_LEGACY_NAMES.get(key, key)]
+        gap = rate_difference(p_d["k"], p_d["n"], b["k"], b["n"])
+        can = "yes" if gap["difference"] <= target else "no" if gap["low"] > target else "not excluded"
+        rows.append({"repair": repair, "plausible at most": _fmt(b),
+                     "data − bound": f"{gap['difference']:+.3f} [{gap['low']:+.3f}, {gap['high']:+.3f}]",
+                     f"can meet ≤ {target:.2f}": can})
+    return pd.DataFrame(rows)
 
 
 TIME_MARGIN = 0.05  # within ±5 % of a time target: "on the limit" (no run-to-run spread is measured)
@@ -250,6 +285,7 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
               "that is not part of 'plausible'")
         print("\nIssue-24 targets:")
         print(pd.DataFrame(targets).to_string(index=False))
+        print(_bounds_text({"results": rows}))
         print(f"\nSampler controls ({cfg.control_samples} molecules each, same sizes and seed; valid single fragment "
               "with Clopper-Pearson 95 %):")
         print(controls.drop(columns="outcomes").round(3).to_string(index=False))
@@ -345,6 +381,16 @@ def load_bench_record(path=None) -> dict:
     return load_record(path, BENCH_RECORD, _BENCH_KEYS, "bench record")[0]
 
 
+def _bounds_text(record: dict) -> str:
+    rows = record.get("results") or []
+    if len(rows) < 2 or "rates" not in rows[1]:
+        return ""
+    label = rows[1].get("samples", "samples")
+    return (f"\nCould a repair of one part close the plausible gap? {label}, from the counts above "
+            "(plausible = single fragment ∧ geometry ∧ no implausible group; a repair raises it at most to the other "
+            "parts' rate):\n" + plausible_gap_bounds(rows[0]["rates"], rows[1]["rates"]).to_string(index=False))
+
+
 def format_bench_record(record: dict) -> str:
     """Where the record came from (command, commit, date, mode), then the target table (rates with
     Clopper–Pearson 95 %) and the issue-24 target verdicts, as ``molpractice bench ch04`` printed them."""
@@ -361,4 +407,5 @@ def format_bench_record(record: dict) -> str:
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
         return (head + "\nTarget table (rates with Clopper-Pearson 95 % intervals; 'sampling s' = wall seconds for n "
                 "molecules):\n" + table.round(1).to_string(index=False, na_rep="—")
-                + "\nIssue-24 targets:\n" + pd.DataFrame(record["targets"]).to_string(index=False))
+                + "\nIssue-24 targets:\n" + pd.DataFrame(record["targets"]).to_string(index=False)
+                + _bounds_text(record))

@@ -1,0 +1,101 @@
+"""The implausible-group list of chapter 4's plausibility checks (issue 24 §3): a short, cited list of SMARTS for
+groups a small neutral molecule rarely survives as (tetrahedral intermediates, unstable tautomers, strained
+unsaturated 3-rings) and one hazard alert (peroxide), with one example molecule per group and ordinary molecules
+that must pass. Split out of :mod:`molpractice.plausibility`, which re-exports every name here.
+"""
+from __future__ import annotations
+
+__all__ = ["BRENK_ROW", "CITED_GROUPS", "IMPLAUSIBLE_GROUPS", "MIN_SYSTEMS", "NO_GROUP", "ORDINARY_MOLECULES",
+           "cited_group_alerts", "implausible_hits"]
+
+_AMINE_N = "[NX3;!$(N-[#6,#16]=[#7,#8,#16])]"   # not amide / thioamide / amidine / sulfonamide N
+_CLAYDEN = "Clayden, Greeves & Warren, Organic Chemistry, 2nd ed., Oxford University Press (2012)"
+IMPLAUSIBLE_GROUPS = {  # name -> SMARTS, why a small neutral molecule rarely survives as it, sources
+    "orthoester/orthoamide-like centre": dict(
+        smarts="[CX4;$(C-[OX2H1,NX3;H1,H2])](-[#7,#8])(-[#7,#8])-[#7,#8]",
+        why="sp3 carbon with three or four single bonds to N/O of which at least one is an OH or NH (includes "
+            "N–C(O)(O)): the tetrahedral intermediate of an ester, amide or carbonate, which loses an alcohol or "
+            "amine to give the C=O compound; fully alkylated orthoesters and orthoamides (trimethyl orthoformate, "
+            "tris(dimethylamino)methane) are isolable, so they are not flagged",
+        source=f"{_CLAYDEN}, ch. 10 (tetrahedral intermediates) and ch. 11 (orthoesters); acyclic cases are also "
+               "Brenk et al. 2008's 'het-C-het_not_in_ring'"),
+    "peroxide": dict(
+        smarts="[OX2]-[OX2]",
+        why="the weak O–O single bond: a hazard alert, not a claim that the compound cannot exist — peroxides, peracids and hydroperoxides (peracetic acid, tert-butyl hydroperoxide) are real, isolable reagents, but oxidants that can decompose violently on heating or with metals",
+        source="Hann et al., J. Chem. Inf. Comput. Sci. 39:897 (1999), reactive filter R7 'peroxides'; "
+               "Brenk et al. 2008's 'peroxide'"),
+    "acyclic aminal": dict(
+        smarts=f"[CX4](-!@{_AMINE_N})-!@{_AMINE_N}",
+        why="sp3 carbon with two amine N outside a ring: in equilibrium with imine (or iminium) + amine",
+        source=f"{_CLAYDEN}, ch. 11 (aminals, imines); Brenk et al. 2008's 'het-C-het_not_in_ring'"),
+    "acyclic hemiaminal": dict(
+        smarts=f"[CX4](-[OX2H1])-!@{_AMINE_N}",
+        why="C(OH)–N outside a ring: the intermediate of imine formation, which loses water (or the amine)",
+        source=f"{_CLAYDEN}, ch. 11; Kwiecień & Ciunik, Molecules 20:14365 (2015) (stable hemiaminals need special "
+               "stabilisation); Brenk et al. 2008's 'het-C-het_not_in_ring'"),
+    "acyclic hemiacetal or gem-diol": dict(
+        smarts="[CX4](-[OX2H1])-!@[OX2]",
+        why="C(OH)–O outside a ring: in equilibrium with the aldehyde or ketone + alcohol (water); only cyclic "
+            "hemiacetals such as sugars are stable",
+        source=f"{_CLAYDEN}, ch. 6 (hydrates and hemiacetals); Brenk et al. 2008's 'het-C-het_not_in_ring'"),
+    "enol": dict(
+        smarts="[OX2H1]-[CX3]=[CX3]",
+        why="HO–C=C: the minor tautomer of an aldehyde or ketone",
+        source=f"{_CLAYDEN}, ch. 20 (keto–enol tautomerism); IUPAC Gold Book, 'enols'"),
+    "imidic acid": dict(
+        smarts="[OX2H1]-[CX3]=[NX2]",
+        why="HO–C=N (includes N=C(O)O): the minor tautomer of an amide, carbamic acid or urea",
+        source="IUPAC Gold Book, 'imidic acids' (tautomers of amides); "
+               f"{_CLAYDEN}, ch. 20 (tautomerism)"),
+    "unsaturated 3-membered ring": dict(
+        smarts="*1=,:*~*~1",
+        why="a double or aromatic bond inside a 3-membered ring (cyclopropene, cyclopropenone, 2H-azirine, "
+            "benzocyclopropene): each trigonal centre adds strain to the already strained cyclopropane ring; such "
+            "rings exist (cyclopropenone, diphenylcyclopropenone) but are rare and reactive — a strain alert like "
+            "the peroxide one, not a claim that the compound cannot exist (the training data holds none: printed)",
+        source="Johnson & Borden, J. Am. Chem. Soc. 119:5930 (1997) (each trigonal centre adds 12–14 kcal/mol of "
+               "strain to a cyclopropane ring); IUPAC Gold Book, 'strain'"),
+}
+NO_GROUP = "no implausible or hazardous group"  # single fragments none of IMPLAUSIBLE_GROUPS matches (peroxide is a hazard alert)
+MIN_SYSTEMS = 20  # a flatness row over fewer checked systems prints "n/a (k systems checked)", not a rate
+BRENK_ROW = "passes Brenk screening filters"  # valid single fragment without any BRENK alert (not in "plausible")
+_GROUP_PATTERNS: dict = {}
+
+
+def implausible_hits(mol) -> list[str]:
+    """Names of the :data:`IMPLAUSIBLE_GROUPS` entries whose SMARTS match ``mol``, in the dict's order."""
+    from rdkit import Chem
+
+    if not _GROUP_PATTERNS:
+        for name, group in IMPLAUSIBLE_GROUPS.items():
+            _GROUP_PATTERNS[name] = Chem.MolFromSmarts(group["smarts"])
+    return [name for name, pattern in _GROUP_PATTERNS.items() if mol.HasSubstructMatch(pattern)]
+
+
+CITED_GROUPS = {"hemi-orthoester": "CC(O)(OC)OC", "orthoamide": "CC(N)(N)N", "N–C(O)(O)": "CC(O)(O)N",
+                "N=C(O)O": "N=C(O)O", "peroxide": "COOC", "acyclic aminal": "CC(N)NC",
+                "acyclic hemiaminal": "CC(O)N", "acyclic hemiacetal": "CC(O)OC", "gem-diol": "CC(O)O",
+                "enol": "C=C(C)O", "imidic acid": "CC(=N)O",
+                "cyclopropenone (3-ring 'aromatic' in RDKit)": "O=c1cc1C", "cyclopropene": "CC1=CC1"}  # one example of each group (issue 24's first)
+ORDINARY_MOLECULES = {  # stable molecules Brenk flags (or that sit next to a listed group) that must pass
+    "ethylene": "C=C", "acetaldehyde": "CC=O", "oxirane": "C1CO1", "decane": "CCCCCCCCCC",
+    "dimethoxymethane (acetal)": "COCOC", "1,3-dioxolane": "C1COCO1", "cyclic hemiacetal": "OCC1OC(O)C(O)C1O",
+    "N-methylol acrylamide": "C=CC(=O)NCO", "N,N'-methylenebisacetamide": "CC(=O)NCNC(C)=O",
+    "acetamide": "CC(N)=O", "methyl carbamate": "COC(N)=O", "acetone oxime": "CC(C)=NO", "phenol": "Oc1ccccc1",
+    "imidazole": "c1c[nH]cn1", "morpholine": "C1COCCN1", "acetic acid": "CC(=O)O", "urea": "NC(N)=O",
+    "cyclopropane": "CC1CC1", "methylenecyclopropane": "C=C1CC1", "cyclopropanecarboxylic acid": "OC(=O)C1CC1"}
+
+
+def cited_group_alerts(groups: dict | None = None) -> dict:
+    """For each ``name -> SMILES`` of ``groups`` (default :data:`CITED_GROUPS`), the :data:`IMPLAUSIBLE_GROUPS`
+    entries that flag it (:func:`implausible_hits`; an empty list means the list misses that group). Raises
+    ValueError on a SMILES RDKit cannot parse."""
+    from rdkit import Chem
+
+    out = {}
+    for name, smiles in (CITED_GROUPS if groups is None else groups).items():
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            raise ValueError(f"cited group {name!r}: RDKit cannot parse SMILES {smiles!r}")
+        out[name] = implausible_hits(mol)
+    return out

@@ -1,0 +1,54 @@
+"""plausible_gap_bounds: what a repair of one part (geometry, chemistry, both) could raise "plausible" to."""
+import pytest
+
+from molpractice.diffusion_report import format_bench_record, plausible_gap_bounds
+from molpractice.plausibility import NO_GROUP, _rate
+
+
+def _rates(**counts):
+    n = counts.pop("n")
+    return {k.replace("_", " "): _rate(v, n) for k, v in counts.items()}
+
+
+def _sample(n=400, plausible=224, geometry=260, no_group=299, single=351):
+    r = _rates(n=n, plausible=plausible, geometry=geometry, single_fragment=single)
+    r[NO_GROUP] = _rate(no_group, n)
+    return r
+
+
+DATA = {"plausible": _rate(800, 802)}
+
+
+def test_each_repair_is_bounded_by_the_other_parts_rate():
+    table = plausible_gap_bounds(DATA, _sample())
+    bound = dict(zip(table["repair"], table["plausible at most"]))
+    assert bound["geometry only (every geometry check passed)"].startswith("0.748")  # no implausible group: 299/400
+    assert bound["chemistry only (no implausible group)"].startswith("0.650")        # geometry: 260/400
+    assert bound["geometry and chemistry"].startswith("0.877")                       # single fragment: 351/400
+    verdict = dict(zip(table["repair"], table["can meet ≤ 0.15"]))
+    assert verdict == {"geometry only (every geometry check passed)": "no",
+                       "chemistry only (no implausible group)": "no", "geometry and chemistry": "yes"}
+    gap = dict(zip(table["repair"], table["data − bound"]))
+    assert gap["geometry only (every geometry check passed)"].startswith("+0.250")
+
+
+def test_a_gap_whose_interval_straddles_the_target_is_not_excluded():
+    # data 800/802 − 330/400 = 0.173 > 0.15, but Newcombe's lower end is below 0.15
+    table = plausible_gap_bounds(DATA, _sample(no_group=330))
+    assert table.iloc[0]["can meet ≤ 0.15"] == "not excluded"
+
+
+def test_older_records_with_the_old_row_name_are_read():
+    old = _sample()
+    old["no implausible group"] = old.pop(NO_GROUP)
+    assert plausible_gap_bounds(DATA, old).iloc[0]["plausible at most"].startswith("0.748")
+    with pytest.raises(KeyError):
+        plausible_gap_bounds(DATA, {k: v for k, v in old.items() if k != "no implausible group"})
+
+
+def test_the_committed_bench_record_prints_the_bounds():
+    from molpractice.diffusion_report import load_bench_record
+
+    text = format_bench_record(load_bench_record())
+    assert "Could a repair of one part close the plausible gap?" in text
+    assert "geometry and chemistry" in text
