@@ -177,7 +177,7 @@ def q_sample(x0: torch.Tensor, t, noise: torch.Tensor, alpha_bar: torch.Tensor) 
             regression target of the noise predictor).
         alpha_bar: Tensor[T + 1] from :func:`cosine_alpha_bar`.
     Returns:
-        Tensor[n, d] in ``x0.dtype``.
+        Tensor[n, d] in ``x0.dtype``, a new tensor: ``x0``, ``noise`` and ``alpha_bar`` are not modified.
     Raises:
         ValueError: if shapes disagree, ``t`` is out of range or not an integer, or an input is not finite.
 
@@ -304,7 +304,8 @@ def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps_pred: torch.Tensor, al
     2. If the clip binds (a row of x̂₀ was scaled back), that row's ε̂ is re-derived from the clipped x̂₀
        before the update, ε̂ ← (x_t − sqrt(ᾱ_t) · x̂₀_clipped) / sqrt(1 − ᾱ_t), so that x̂₀ and ε̂ again
        describe the same x_t; rows the clip leaves alone keep ``eps_pred``. (Keeping the predicted ε̂ next
-       to a clipped x̂₀ mixes two inconsistent estimates; the notebook shows that variant diverging.)
+       to a clipped x̂₀ mixes two inconsistent estimates; the notebook shows a few trajectories of that
+       variant running away to non-finite values.)
     3. σ = η · sqrt((1 − ᾱ_{t_prev}) / (1 − ᾱ_t)) · sqrt(1 − ᾱ_t / ᾱ_{t_prev}).
     4. x_{t_prev} = sqrt(ᾱ_{t_prev}) x̂₀ + sqrt(1 − ᾱ_{t_prev} − σ²) · ε̂ + σ · noise.
 
@@ -526,7 +527,7 @@ def bond_length_outliers(mol, pos, bounds, tolerance: float = 0.25) -> dict:
     Returns:
         dict with ``deviation`` (Tensor[n_bonds], float64, r per bond in ``mol.GetBonds()`` order; empty for a
         molecule without bonds), ``worst`` (float, the largest |r|; 0.0 without bonds), ``n_outliers`` (int,
-        bonds with |r| > tolerance) and ``passes`` (bool, no outlier).
+        bonds with |r| > tolerance) and ``passes`` (bool, no outlier). ``pos`` and ``bounds`` are not modified.
     Raises:
         ValueError: if ``pos`` is not (n, 3) or not finite, ``bounds`` is not (n, n), or ``tolerance`` < 0.
 

@@ -56,7 +56,8 @@ SETTINGS = RunSettings(
              type_scale="one-hot atom types are scaled by this",
              n_samples="molecules sampled for the main (DDPM, all T steps) result",
              n_fast_samples="molecules sampled with DDIM-50 for the timing row",
-             n_boot="bootstrap resamples for the internal-diversity intervals (rates use Clopper–Pearson)",
+             n_boot=("bootstrap resamples for the intervals of the internal-diversity difference, the aromatic-bond "
+                     "counts and the nearest-neighbour reference (rates use Clopper–Pearson)"),
              control_steps="step counts of the sampler controls (DDPM / DDIM × x̂₀ clip on / off)",
              control_samples="molecules per sampler-control run",
              bench_samples="bench only: molecules sampled with DDPM for the main row of `molpractice bench ch04`"),
