@@ -37,7 +37,7 @@ __all__ = ["bond_table", "angle_table", "bond_type_comparison", "tv_distance", "
            "ring_sizes", "scaffold_metrics", "internal_diversity", "diversity_difference", "novelty_by_size",
            "pairwise_distances", "pairwise_distance_comparison", "subset_null", "aromatic_cc_counts", "aromatic_examples",
            "aromatic_summary", "nearest_neighbour_reference",
-           "memorisation_line", "collapse_line"]  # the novelty/scaffold/diversity names live in sample_novelty
+           "memorisation_line", "collapse_line", "duplicate_line"]  # the novelty/scaffold/diversity names live in sample_novelty
 
 _ORDER = {1.0: "–", 1.5: ":", 2.0: "=", 3.0: "#"}
 
@@ -376,3 +376,15 @@ def aromatic_summary(perceive, samples, data_samples, n_boot: int = 1000, seed: 
         f"{e['smiles']} (aromatic atoms' rings {e['ring sizes']}, smallest {e['smallest ring']}, "
         f"{'/'.join(e['hybridisation'])})" for e in ex) or "none"))
     return lines
+
+
+def duplicate_line(smiles) -> str:
+    """One line on repeated SMILES in a list (e.g. the training set's stereo-free canonical SMILES): how many
+    entries repeat the SMILES of an earlier entry (``len − distinct``), and how many entries sit in groups that
+    share one SMILES, in how many groups."""
+    from collections import Counter
+
+    smiles = list(smiles)
+    groups = [n for n in Counter(smiles).values() if n > 1]
+    return (f"{len(smiles) - len(set(smiles))} entries repeat the SMILES of an earlier entry ({sum(groups)} entries "
+            f"in {len(groups)} groups share one SMILES)")

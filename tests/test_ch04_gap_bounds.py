@@ -52,3 +52,11 @@ def test_the_committed_bench_record_prints_the_bounds():
     text = format_bench_record(load_bench_record())
     assert "Could a repair of one part close the plausible gap?" in text
     assert "geometry and chemistry" in text
+
+
+def test_duplicate_line_counts_repeats_and_groups():
+    from molpractice.sample_distributions import duplicate_line
+
+    assert duplicate_line(["a", "a", "b", "c", "c", "c"]) == (
+        "3 entries repeat the SMILES of an earlier entry (5 entries in 2 groups share one SMILES)")
+    assert duplicate_line(["a", "b"]).startswith("0 entries repeat") and "(0 entries in 0 groups" in duplicate_line([])
