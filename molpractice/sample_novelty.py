@@ -8,8 +8,12 @@ second edition); the distributions of bonds, angles, distances and histograms ar
 * novelty by heavy-atom count next to the held-out data's novelty (the held-out novelty is ≈ 1 by construction
   and no null for chemical space, so no difference or verdict is printed: see :func:`novelty_by_size`);
 * nearest-neighbour Tanimoto similarity of the samples next to the held-out data's against the same reference
-  (:func:`nearest_neighbour_reference`, :func:`memorisation_line`), and a one-line mode-collapse reading
-  (:func:`collapse_line`).
+  (:func:`nearest_neighbour_reference`, :func:`memorisation_line`: a description against the data's duplicate
+  rate, not a memorisation test), and a one-line mode-collapse reading (:func:`collapse_line`).
+
+The memorisation null (training vs held-out molecules hit by the training-length curve's models, by size), the
+identical-neighbour share by size and the scaffold reference (held-out data vs the rest) are in
+:mod:`molpractice.sample_memorisation`.
 
 Every function takes canonical SMILES (without stereochemistry) or the tables of the functions above; nothing here
 trains or samples.
@@ -239,7 +243,11 @@ def memorisation_line(reference, threshold: float = 0.8) -> str:
     samples' share with nearest-neighbour similarity ≥ ``threshold`` (near-copies) and = 1 (identical
     fingerprints) against the same reference as the held-out data, next to the held-out data's, with
     Clopper–Pearson 95 % intervals, the unpaired difference samples − held-out of each share (Newcombe 95 %), and
-    the verdict: memorisation by the criterion when either difference's interval lies entirely above 0."""
+    a verdict that says only what this reference can show: whether the samples repeat training molecules more
+    often than the data repeats itself. The held-out part was deduplicated with the rest before the split, so its
+    shares measure the data's duplicate rate; a model that learned the distribution and memorised nothing also
+    exceeds them (few small molecules exist). It is no memorisation test: that is
+    :func:`molpractice.sample_memorisation.memorisation_test` (training vs held-out molecules of one size)."""
     from .plausibility import rate_difference
 
     held, same = reference.iloc[0], reference.iloc[1]
@@ -258,9 +266,10 @@ def memorisation_line(reference, threshold: float = 0.8) -> str:
         parts.append(f"{label}: samples {same[col]:.3f} [{same[lo]:.3f}, {same[hi]:.3f}] vs held-out data "
                      f"{held[col]:.3f} [{held[lo]:.3f}, {held[hi]:.3f}] (samples − held-out {diff})")
     verdict = ("not defined" if not defined else
-               f"detectably above the held-out data's share for {' and '.join(above)}: memorisation by the criterion "
-               f"fixed in advance" if above else "no share detectably above the held-out data's: no evidence of "
-               "memorisation by the criterion fixed in advance")
+               f"detectably above the held-out data's share for {' and '.join(above)}: the samples repeat training "
+               "molecules more often than the data repeats itself — a deduplicated held-out reference cannot tell "
+               "memorisation from the small chemical space" if above else "no share detectably above the held-out "
+               "data's: the samples repeat training molecules no more often than the data repeats itself")
     return (f"nearest-neighbour similarity {'; '.join(parts)} (same reference: the rest of the data); verdict: "
             f"{verdict}")
 
