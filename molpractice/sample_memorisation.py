@@ -42,6 +42,13 @@ def _cache_path(digest: str, n: int, T: int) -> Path:
     return Path(cache_dir()) / f"ch04_curve_smiles_{digest}_{n}_{T}.json"
 
 
+def _train_hash(train) -> str:
+    """SHA-1 (10 hex digits) of the training part's SMILES in order, as ``diffusion_curve`` keys its runs."""
+    import hashlib
+
+    return hashlib.sha1("".join(d["smiles"] for d in train).encode()).hexdigest()[:10]
+
+
 def _matches_report(smiles, folder: Path, digest: str, n: int, T: int):
     """Whether ``smiles``' valid-single-fragment flags equal those cached by ``diffusion_curve.sample_report`` for
     the same weights (its file with or without the "_p2" suffix); None when neither file exists."""
@@ -63,7 +70,8 @@ def curve_sample_smiles(chapter, data, steps: int = 5600, decay: float = 0.99, n
     cached outcomes exist, the valid-single-fragment flags must agree sample by sample (a reproduction check:
     ``"matches_sample_report"`` True/False, None when there is nothing to compare).
 
-    Returns ``{"key": [steps, steps, decay], "digest": weights hash, "n", "T", "seconds" (wall, sampling),
+    Returns ``{"key": [steps, steps, decay], "digest": weights hash, "train_hash" (:func:`_train_hash` of the
+    training part), "n", "T", "seconds" (wall, sampling),
     "smiles": list of n (str or None: invalid), "matches_sample_report"}``; cached under ``cache_dir()``.
 
     Raises:
@@ -86,7 +94,8 @@ def curve_sample_smiles(chapter, data, steps: int = 5600, decay: float = 0.99, n
     path = _cache_path(digest, int(n), int(cfg.T))
     if cache and path.exists():
         out = json.loads(path.read_text())
-        return dict(out, matches_sample_report=_matches_report(out["smiles"], path.parent, digest, int(n), int(cfg.T)))
+        return dict(out, train_hash=_train_hash(train),
+                    matches_sample_report=_matches_report(out["smiles"], path.parent, digest, int(n), int(cfg.T)))
     model = C._model_from(state, cfg)
     alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
     sizes = draw_sizes(data, int(n), seed=1)
@@ -95,7 +104,8 @@ def curve_sample_smiles(chapter, data, steps: int = 5600, decay: float = 0.99, n
     with _dm.rdkit_quiet():
         smiles = chapter.sample_metrics(samples, [d["smiles"] for d in data])["smiles"]
     matches = _matches_report(smiles, path.parent, digest, int(n), int(cfg.T))
-    out = {"key": [int(steps), int(steps), float(decay)], "digest": digest, "n": int(n), "T": int(cfg.T),
+    out = {"key": [int(steps), int(steps), float(decay)], "digest": digest, "train_hash": _train_hash(train),
+           "n": int(n), "T": int(cfg.T),
            "seconds": float(extra["seconds"]), "smiles": list(smiles), "matches_sample_report": matches}
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -519,7 +529,8 @@ def curve_memorisation(data, record=None, bins=SIZE_BINS, n_boot: int = 2000, n_
     """The memorisation null on the training-length curve's models, from the committed samples record.
 
     ``data``: the chapter's molecules (``diffusion.molecule_data()``, list of dicts with ``"smiles"``), split as
-    the curve was (``diffusion_curve.validation_split(data)``: 722 training, 80 held-out molecules); ``record``:
+    the curve was (``diffusion_curve.validation_split(data)``: 722 training, 80 held-out molecules; a record whose
+    ``train_hash`` differs from this split's raises ``ValueError``); ``record``:
     :func:`load_samples_record`'s dict (default: the committed :data:`SAMPLES_RECORD`). For every model of the
     record: :func:`hit_table` with exact SMILES hits and with Tanimoto-1 hits, and :func:`memorisation_test` on
     each. These are the curve's models, trained on 722 molecules — not the notebook's model (all 802).
@@ -533,6 +544,10 @@ def curve_memorisation(data, record=None, bins=SIZE_BINS, n_boot: int = 2000, n_
         raise ValueError("data is empty")
     record = record if record is not None else load_samples_record()
     train, val = validation_split(list(data))
+    for m in record["models"]:
+        if m.get("train_hash") not in (None, _train_hash(train)):
+            raise ValueError(f"samples record model {m['key']} was sampled from a model trained on another split "
+                             f"(train_hash {m['train_hash']}, this data's {_train_hash(train)})")
     train_s, val_s = [d["smiles"] for d in train], [d["smiles"] for d in val]
     out, text = {}, [f"Memorisation null: the training-length curve's models (trained on {len(train)} molecules of "
                      f"diffusion_curve.validation_split; {len(val)} held out), not the notebook's model (all "

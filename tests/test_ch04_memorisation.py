@@ -178,6 +178,9 @@ def test_curve_memorisation_from_a_record(tmp_path):
     res = out["models"]["curve model 10 steps, EMA 0.99"]
     assert res["test"]["verdict"] == "memorisation"
     assert f"trained on {len(train)} molecules" in out["text"] and "not the notebook's model" in out["text"]
+    other = dict(record, models=[dict(record["models"][0], train_hash="0123456789")])
+    with pytest.raises(ValueError, match="another split"):
+        M.curve_memorisation(data, other)
     bad = dict(record, models=[dict(record["models"][0], n=3)])
     path.write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="expected n = 3"):
@@ -185,3 +188,12 @@ def test_curve_memorisation_from_a_record(tmp_path):
     path.write_text(json.dumps({"command": "x"}))
     with pytest.raises(ValueError, match="lacks key"):
         M.load_samples_record(path)
+
+
+def test_committed_samples_record():
+    record = M.load_samples_record()
+    keys = {tuple(m["key"]) for m in record["models"]}
+    assert keys == {(5600, 5600, 0.99), (4500, 4500, 0.99)}
+    for m in record["models"]:
+        assert m["n"] == 400 and m["matches_sample_report"] is True and m["train_hash"]
+        assert sum(1 for s in m["smiles"] if s and "." not in s) > 300
