@@ -248,12 +248,13 @@ def hit_table(sample_smiles, train_smiles, heldout_smiles, bins=SIZE_BINS, match
         raise ValueError("sample_smiles holds no valid single-fragment sample")
     if not train or not held_all:
         raise ValueError(f"need training and held-out molecules, got {len(train)} and {len(held_all)}")
-    held = [s for s in held_all if s not in set(train)]
-    distinct = sorted(set(samples))
+    train_set, distinct = set(train), sorted(set(samples))
+    held = [s for s in held_all if s not in train_set]
     sizes = _sizes(train + held + distinct, "SMILES")
     molecules = train + held
     if match == "smiles":
-        hit = np.array([m in set(distinct) for m in molecules])
+        found = set(distinct)
+        hit = np.array([m in found for m in molecules])
     else:
         hit = nearest_train_similarity(molecules, distinct) >= 1 - 1e-9
     part = ["train"] * len(train) + ["held-out"] * len(held)
@@ -408,7 +409,8 @@ def identical_share_by_size(sample_smiles, train_smiles, bins=SIZE_BINS):
     sizes = _sizes(distinct, "sample_smiles")
     _sizes(train, "train_smiles")
     one = nearest_train_similarity(distinct, train) >= 1 - 1e-9
-    same = np.array([s in set(train) for s in distinct])
+    train_set = set(train)
+    same = np.array([s in train_set for s in distinct])
     size = np.array([sizes[s] for s in distinct])
     rows = []
     for label, mask in [(_label(lo, hi), (size >= lo) & (size <= hi)) for lo, hi in bins] + [("all", size > 0)]:
