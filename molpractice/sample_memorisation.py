@@ -392,8 +392,9 @@ def identical_share_by_size(sample_smiles, train_smiles, bins=SIZE_BINS):
     row ``all`` pools every sample (also those outside the bins).
 
     Returns a DataFrame: ``heavy atoms``, ``n`` (distinct samples), ``k = 1``, ``share = 1``, ``low``, ``high``,
-    ``k same SMILES``, ``share same SMILES``, ``low s``, ``high s``. Raises ``ValueError`` on bad ``bins``, an
-    empty or unparsable SMILES or no valid single-fragment sample; ``TypeError`` when a list is a string."""
+    ``k same SMILES``, ``share same SMILES``, ``low s``, ``high s`` (n = 0 and NaN rates where a bin, or the whole
+    list — a tiny fast-mode model —, holds no valid single-fragment sample). Raises ``ValueError`` on bad ``bins``,
+    an empty or unparsable SMILES or an empty ``train_smiles``; ``TypeError`` when a list is a string."""
     import pandas as pd
 
     from .diffusion_metrics import nearest_train_similarity
@@ -401,17 +402,15 @@ def identical_share_by_size(sample_smiles, train_smiles, bins=SIZE_BINS):
     bins = _check_bins(bins)
     samples = [s for s in _smiles_list("sample_smiles", sample_smiles, allow_none=True) if s and "." not in s]
     train = _smiles_list("train_smiles", train_smiles)
-    if not samples:
-        raise ValueError("sample_smiles holds no valid single-fragment sample")
     if not train:
         raise ValueError("train_smiles is empty")
     distinct = sorted(set(samples))
     sizes = _sizes(distinct, "sample_smiles")
     _sizes(train, "train_smiles")
-    one = nearest_train_similarity(distinct, train) >= 1 - 1e-9
+    one = nearest_train_similarity(distinct, train) >= 1 - 1e-9 if distinct else np.zeros(0, dtype=bool)
     train_set = set(train)
-    same = np.array([s in train_set for s in distinct])
-    size = np.array([sizes[s] for s in distinct])
+    same = np.array([s in train_set for s in distinct], dtype=bool)
+    size = np.array([sizes[s] for s in distinct], dtype=int)
     rows = []
     for label, mask in [(_label(lo, hi), (size >= lo) & (size <= hi)) for lo, hi in bins] + [("all", size > 0)]:
         n, k1, ks = int(mask.sum()), int(one[mask].sum()), int(same[mask].sum())
@@ -447,7 +446,9 @@ def scaffold_reference(sample_smiles, train_smiles, heldout_fraction: float = 0.
 
     Each rate has a Clopper–Pearson 95 % interval, each difference samples − held-out Newcombe's 95 % interval
     for independent rates (``verdict`` higher/lower/no detectable difference) — for uniqueness an approximation
-    (first occurrences of a scaffold are not independent draws).
+    (first occurrences of a scaffold are not independent draws). A row with no molecule on one side (e.g. no
+    ringed sample from a tiny fast-mode model) has NaN rates and the verdict "not defined (no molecule on one
+    side)".
 
     Returns ``{"table": DataFrame (metric, k/n and rate [CI] per side, difference [CI], verdict), "rows":
     {metric: {"samples": (k, n), "heldout": (k, n), "difference", "low", "high", "verdict"}}, "n_heldout",
@@ -455,8 +456,8 @@ def scaffold_reference(sample_smiles, train_smiles, heldout_fraction: float = 0.
     scaffold novelty against all training entries, as the notebook's scaffold table)}``.
 
     Raises:
-        ValueError: ``heldout_fraction`` outside (0, 1), ``n_subsets`` < 1, an empty or unparsable SMILES, no
-            valid single-fragment sample, or a side without a ringed molecule.
+        ValueError: ``heldout_fraction`` outside (0, 1), ``n_subsets`` < 1, an empty or unparsable SMILES, or a
+            split that leaves an empty part.
     """
     import pandas as pd
 
@@ -469,8 +470,6 @@ def scaffold_reference(sample_smiles, train_smiles, heldout_fraction: float = 0.
         raise ValueError(f"n_subsets must be ≥ 1, got {n_subsets}")
     samples = [s for s in _smiles_list("sample_smiles", sample_smiles, allow_none=True) if s and "." not in s]
     train = _smiles_list("train_smiles", train_smiles)
-    if not samples:
-        raise ValueError("sample_smiles holds no valid single-fragment sample")
     _sizes(samples, "sample_smiles")
     _sizes(train, "train_smiles")
     held, rest = _heldout_split(train, heldout_fraction, seed)
@@ -481,14 +480,12 @@ def scaffold_reference(sample_smiles, train_smiles, heldout_fraction: float = 0.
     all_scaf = {scaf[s] for s in train} - {""}
     sides = {"samples": [scaf[s] for s in samples], "held-out": [scaf[s] for s in held]}
     ringed = {k: [x for x in v if x] for k, v in sides.items()}
-    if not all(ringed.values()):
-        raise ValueError(f"no molecule with a ring among the {', '.join(k for k, v in ringed.items() if not v)}")
     m = min(len(v) for v in ringed.values())
     reduced = max(ringed, key=lambda k: len(ringed[k])) if len({len(v) for v in ringed.values()}) > 1 else None
     rng = np.random.default_rng(seed)
     equal = {k: (list(rng.choice(v, m, replace=False)) if k == reduced else v) for k, v in ringed.items()}
-    spread = [len(set(rng.choice(ringed[reduced], m, replace=False))) / m for _ in range(int(n_subsets))] \
-        if reduced else [len(set(ringed["samples"])) / m]
+    spread = [np.nan] if m == 0 else [len(set(rng.choice(ringed[reduced], m, replace=False))) / m
+                                      for _ in range(int(n_subsets))] if reduced else [len(set(ringed["samples"])) / m]
     counts = {
         "acyclic": {k: (len(v) - len(ringed[k]), len(v)) for k, v in sides.items()},
         "scaffold novelty": {k: (len(set(v) - rest_scaf), len(set(v))) for k, v in ringed.items()},
@@ -496,7 +493,8 @@ def scaffold_reference(sample_smiles, train_smiles, heldout_fraction: float = 0.
     rows, table = {}, []
     for metric, c in counts.items():
         (ks, ns), (kh, nh) = c["samples"], c["held-out"]
-        d = rate_difference(ks, ns, kh, nh)
+        d = rate_difference(ks, ns, kh, nh) if min(ns, nh) else {"difference": np.nan, "low": np.nan, "high": np.nan,
+                                                                  "verdict": "not defined (no molecule on one side)"}
         rows[metric] = {"samples": (ks, ns), "heldout": (kh, nh), **{k: d[k] for k in ("difference", "low", "high",
                                                                                           "verdict")}}
         cell = {k: "{:.3f} [{:.3f}, {:.3f}]".format(*_rate(*c[k])) for k in ("samples", "held-out")}
@@ -507,7 +505,7 @@ def scaffold_reference(sample_smiles, train_smiles, heldout_fraction: float = 0.
     ringed_distinct = set(ringed["samples"])
     return {"table": pd.DataFrame(table), "rows": rows, "n_heldout": len(held), "n_rest": len(rest), "m_equal": m,
             "reduced": reduced, "subset_range": tuple(float(q) for q in np.quantile(spread, [0.025, 0.975])),
-            "novelty_vs_all": len(ringed_distinct - all_scaf) / len(ringed_distinct)}
+            "novelty_vs_all": len(ringed_distinct - all_scaf) / len(ringed_distinct) if ringed_distinct else np.nan}
 
 
 def format_scaffold_reference(ref: dict) -> str:
