@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SAMPLES_RECORD", "SIZE_BINS", "curve_sample_smiles", "load_samples_record", "hit_table",
-           "memorisation_test", "memorisation_verdict_line", "format_hit_table", "identical_share_by_size",
-           "scaffold_reference", "format_scaffold_reference"]
+__all__ = ["SAMPLES_RECORD", "SIZE_BINS", "curve_sample_smiles", "samples_record", "load_samples_record",
+           "hit_table", "memorisation_test", "memorisation_verdict_line", "format_hit_table", "curve_memorisation",
+           "identical_share_by_size", "scaffold_reference", "format_scaffold_reference"]
 
 SAMPLES_RECORD = "data/ch04_curve_sample_smiles.json"  # committed, relative to the repository
 SIZE_BINS = ((1, 5), (6, 6), (7, 7), (8, 8), (9, 9))  # heavy-atom bins of novelty_by_size
@@ -71,8 +71,8 @@ def curve_sample_smiles(chapter, data, steps: int = 5600, decay: float = 0.99, n
     ``"matches_sample_report"`` True/False, None when there is nothing to compare).
 
     Returns ``{"key": [steps, steps, decay], "digest": weights hash, "train_hash" (:func:`_train_hash` of the
-    training part), "n", "T", "seconds" (wall, sampling),
-    "smiles": list of n (str or None: invalid), "matches_sample_report"}``; cached under ``cache_dir()``.
+    training part), "n", "T", "seconds" (wall, sampling), "smiles": list of n (str or None: invalid),
+    "matches_sample_report"}``; cached under ``cache_dir()``.
 
     Raises:
         FileNotFoundError: the curve run is not cached.
@@ -105,8 +105,8 @@ def curve_sample_smiles(chapter, data, steps: int = 5600, decay: float = 0.99, n
         smiles = chapter.sample_metrics(samples, [d["smiles"] for d in data])["smiles"]
     matches = _matches_report(smiles, path.parent, digest, int(n), int(cfg.T))
     out = {"key": [int(steps), int(steps), float(decay)], "digest": digest, "train_hash": _train_hash(train),
-           "n": int(n), "T": int(cfg.T),
-           "seconds": float(extra["seconds"]), "smiles": list(smiles), "matches_sample_report": matches}
+           "n": int(n), "T": int(cfg.T), "seconds": float(extra["seconds"]), "smiles": list(smiles),
+           "matches_sample_report": matches}
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
