@@ -274,20 +274,34 @@ def memorisation_line(reference, threshold: float = 0.8) -> str:
             f"{verdict}")
 
 
-def collapse_line(uniqueness: float, diversity: dict, histograms, aromatic_per_molecule: tuple) -> str:
+def collapse_line(uniqueness: float, diversity: dict, histograms, aromatic_per_molecule: tuple,
+                  intdiv: float | None = None) -> str:
     """One line on mode collapse: ``uniqueness`` (share of distinct valid samples), ``diversity``
     (:func:`diversity_difference`'s dict: samples − data), the ring-size row of
     :func:`molpractice.sample_distributions.histogram_distances`
     (``histograms``: TV, null 95th percentile, p) and ``aromatic_per_molecule`` = (samples, data) mean aromatic C:C
     bonds per valid molecule. A borderline IntDiv result (interval touching 0, or interval and permutation test
-    disagreeing) is called borderline."""
+    disagreeing) is called borderline. The line ends with a reading generated from the same values: collapse onto
+    a few molecules (uniqueness below 0.90) or not, the diversity difference as a share of the samples' IntDiv₁
+    (``intdiv``, when given) and whether the ring-size mix differs (p < 0.05)."""
     ring = histograms.set_index("histogram").loc["ring sizes (0 = acyclic)"]
     d = diversity
     disagree = (d["verdict"] == "no detectable difference") == (d["p"] < 0.05)
     touches = min(abs(d["low"]), abs(d["high"])) < 5e-4
     div = "borderline, no conclusion either way" if disagree or touches else d["verdict"]
+    ring_differs = ring["p"] < 0.05
+    reading = ["no collapse onto a few molecules (uniqueness ≥ 0.90)" if uniqueness >= 0.90 else
+               "uniqueness below 0.90: some samples repeat — look for collapse"]
+    if div in ("lower", "higher"):
+        share = f" ({abs(d['difference']) / intdiv:.1%} of the samples' IntDiv₁ {intdiv:.3f})" if intdiv else ""
+        reading.append(f"internal diversity detectably {div}, by {abs(d['difference']):.3f}{share}")
+    else:
+        reading.append(f"internal diversity: {div}")
+    reading.append("the ring-size mix differs from the data's" if ring_differs else
+                   "no detectable difference in ring sizes")
     return (f"uniqueness {uniqueness:.2f}; internal diversity samples − data {d['difference']:+.3f} "
             f"[{d['low']:+.3f}, {d['high']:+.3f}] (bootstrap 95 %, primary; permutation p = {d['p']:.3f}): {div}; ring "
-            f"sizes differ from the data's (TV {ring['TV samples vs data']:.3f} vs the null's 95th percentile "
+            f"sizes {'differ from' if ring_differs else 'show no detectable difference to'} the data's (TV "
+            f"{ring['TV samples vs data']:.3f} vs the null's 95th percentile "
             f"{ring['null 95th pct']:.3f}, p = {ring['p']:.3f}; aromatic C:C per valid molecule "
-            f"{aromatic_per_molecule[0]:.2f} vs {aromatic_per_molecule[1]:.2f})")
+            f"{aromatic_per_molecule[0]:.2f} vs {aromatic_per_molecule[1]:.2f}). Reading: " + "; ".join(reading))

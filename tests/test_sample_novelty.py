@@ -106,6 +106,13 @@ def test_memorisation_and_collapse_lines():
     assert "borderline, no conclusion either way" in text and "TV 0.259 vs the null's 95th percentile 0.092" in text
     clear = SN.collapse_line(0.98, dict(dd, high=-0.005, p=0.01, verdict="lower"), hist, (0.09, 1.2))
     assert ": lower; ring" in clear
+    assert "Reading: no collapse onto a few molecules" in clear and "the ring-size mix differs" in clear
+    sized = SN.collapse_line(0.98, dict(dd, difference=-0.012, high=-0.005, p=0.01, verdict="lower"), hist, (0.09, 1.2),
+                             intdiv=0.9)
+    assert "internal diversity detectably lower, by 0.012 (1.3% of the samples' IntDiv₁ 0.900)" in sized
+    low_u = SN.collapse_line(0.5, dd, hist.assign(p=0.4), (0.09, 1.2))
+    assert "uniqueness below 0.90" in low_u and "no detectable difference in ring sizes" in low_u
+    assert "borderline" in low_u.split("Reading:")[1]
 
 
 def test_memorisation_line_without_samples():
