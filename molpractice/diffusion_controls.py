@@ -230,10 +230,13 @@ def compare_controls(table, y: str = "connected", alpha: float = 0.05):
     """Paired readings of a controls table (from :func:`sampler_controls` or :func:`toy_sampler_controls`):
     DDPM − DDIM at each step count and clip mode, and clip "on" − every other clip mode for each sampler and step
     count. The runs of a table share sizes and x_T, so each comparison pairs the per-sample ``outcomes`` of its two
-    runs: :func:`paired_rate_difference` (Newcombe's paired interval, exact McNemar p-value). ``verdict`` reads
-    the 95 % interval of that one comparison; ``verdict (Holm)`` applies Holm's correction over all comparisons of
-    the table (family-wise α = ``alpha``). A table without ``outcomes`` falls back to Newcombe's independent-sample
-    interval (no p-value, no Holm). Returns a DataFrame."""
+    runs: :func:`paired_rate_difference` (Newcombe's paired interval — the effect size — and the exact McNemar
+    p-value). Both verdict columns read the same test: ``verdict`` is that one comparison's McNemar p < ``alpha``
+    (uncorrected), ``verdict (Holm)`` the same p after Holm's correction over all comparisons of the table
+    (family-wise α = ``alpha``); the exact test can be more conservative than the interval, so a row whose
+    interval excludes 0 can still read "no detectable difference". A table without ``outcomes`` falls back to
+    Newcombe's independent-sample interval (``verdict`` from the interval, no p-value, no Holm). Returns a
+    DataFrame."""
     import pandas as pd
 
     from .plausibility import rate_difference
@@ -257,7 +260,11 @@ def compare_controls(table, y: str = "connected", alpha: float = 0.05):
                 dict(rate_difference(*k(a), *k(b)), p_value=float("nan"))
             res.pop("verdict", None)
             res.pop("discordant", None)
-            verdict = "higher" if res["low"] > 0 else "lower" if res["high"] < 0 else "no detectable difference"
+            if paired:
+                verdict = ("higher" if res["difference"] > 0 else "lower") if res["p_value"] < alpha else \
+                    "no detectable difference"
+            else:
+                verdict = "higher" if res["low"] > 0 else "lower" if res["high"] < 0 else "no detectable difference"
             rows.append({"comparison": name, "first": a[y], "second": b[y], **res, "verdict": verdict})
     out = pd.DataFrame(rows)
     if len(out) and out["p_value"].notna().all():
