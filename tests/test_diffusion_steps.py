@@ -73,13 +73,16 @@ def test_closing_time_lines_cached_run_sums_two_measured_parts():
     assert not any("two clocks" in l for l in lines), "no card given: no card line"
     carded = S.closing_time_lines(_clock(0, 0, 0), _clock(2.2, 1.0, 2.0), info, "full", 2,
                                   card={"minutes_full": 4.4, "wall_full": None})
-    assert carded[-1].startswith("two clocks for a run's time: the chapter card (cell 0's Time line) holds 4.4 CPU-min, "
-                                 "not recorded min wall") and carded[-1].endswith("this run: 3.0 CPU-min, 2.2 min wall")
+    assert carded[-1].startswith("two clocks for a run's time: the chapter card as it was when this run started held "
+                                 "4.4 CPU-min, not recorded min wall") and carded[-1].endswith("this run: 3.0 CPU-min, 2.2 min wall")
+    assert "1-min load average when the run started: 0.5" in lines[0]
     from molpractice.chapters import find_chapter
 
     by_number = S.closing_time_lines(_clock(0, 0, 0), _clock(2.2, 1.0, 2.0), info, "full", 2, card=4)
-    assert f"holds {find_chapter(4).minutes_full} CPU-min" in by_number[-1]
-    assert "NOT met in CPU time, met in wall time" in quick, quick
+    assert f"held {find_chapter(4).minutes_full} CPU-min" in by_number[-1]
+    assert "≤ 2.5 min (wall clock): met (the same run: 2.2 min wall; 3.0 CPU-min)" in quick, quick
+    slow = S.closing_time_lines(_clock(0, 0, 0), _clock(2.7, 1.0, 2.0), info, "full", 2)
+    assert "≤ 2.5 min (wall clock): NOT met" in next(l for l in slow if "issue-20" in l), "judged on the wall clock"
     ten = next(l for l in lines if "with training ≤ 10 min" in l)
     assert "a sum of two measured parts" in ten and "= 10.4 CPU-min, 20.5 min wall" in ten and "NOT met" in ten
     assert "training ≤ 8 CPU-min: met (7.40 CPU-min" in text
