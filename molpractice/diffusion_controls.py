@@ -75,21 +75,34 @@ def nonfinite_lines(table) -> list[str]:
     return out
 
 
+def _with_interval(row: dict, k: int) -> dict:
+    """Fill the row's ``low`` / ``high`` with the Clopper–Pearson 95 % interval of ``k`` of ``row["n"]``. Done here,
+    after a job comes back, so a worker process never imports scipy.stats for it (a second of start-up each)."""
+    row["low"], row["high"] = _cp(k, row["n"])
+    return row
+
+
 def _toy_job(chapter, model, n, method, mode, k, clip, seed):
-    """One toy control run (module level: a worker process can run it). Returns its table row."""
+    """One toy control run (module level: a worker process can run it; ``chapter`` may be a
+    :func:`molpractice.parallel.chapter_reference`). Seeds itself, so the result does not depend on where or in
+    which order it runs. Returns ``(its table row without the interval, the count of samples within 3σ)``."""
+    from .parallel import load_reference
+
+    if isinstance(chapter, tuple):
+        chapter = load_reference(chapter)
     start, status = time.perf_counter(), {}
     x = sample_toy(chapter, model, n, method, int(k), None if mode == "off" else clip, seed=seed,
                    rederive_eps=mode != "on, ε̂ kept", status=status)
     close = _toy_close(x)
     finite = x[torch.isfinite(x).all(dim=1)]
     hits = int(sum(close))
-    low, high = _cp(hits, n)
     return {"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "within_3sigma": hits / n,
-            "low": low, "high": high, "modes_hit": toy_quality(finite)["modes_hit"] if len(finite) else 0,
-            **_status_columns(status), "seconds": time.perf_counter() - start, "outcomes": list(close)}
+            "low": None, "high": None, "modes_hit": toy_quality(finite)["modes_hit"] if len(finite) else 0,
+            **_status_columns(status), "seconds": time.perf_counter() - start, "outcomes": list(close)}, hits
 
 
-def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1, runs=None):
+def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1, runs=None,
+                         workers: int | None = None):
     """The toy's sampler controls: DDPM (ancestral; on a subsequence below T) and DDIM (η = 0) with the x̂₀ clip
     ``"on"`` (the chapter's steps with the clip; 4.5 re-derives ε̂ from the clipped x̂₀), ``"off"``, and
     ``"on, ε̂ kept"`` (the control :func:`ddim_step_eps_kept`, ε̂ as predicted), at the step counts of ``steps`` (or the ``(method, clip mode, steps)`` of ``runs``);
@@ -101,11 +114,23 @@ def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int =
     ``modes_hit`` (of the finite samples), ``non-finite rows`` (samples that stopped being finite),
     ``first non-finite step`` (1-based step index at which the first did; None if none), ``seconds`` and
     ``outcomes`` (per sample, in x_T order: finite and within 3σ of a mode — what :func:`compare_controls` pairs).
+
+    Every run is an independent job that seeds itself, shared by ``workers`` processes (default
+    :func:`molpractice.runtime.worker_count`; 1 = one after another here; a chapter module a worker cannot
+    re-import also runs here), longest (most steps) first: the table is the same for any number of workers
+    (``seconds`` is each run's wall time, with workers while the other worker also runs).
     """
     import pandas as pd
 
-    rows = [_toy_job(chapter, model, n, method, mode, k, clip, seed) for method, mode, k in runs or _default_runs(steps)]
-    return pd.DataFrame(rows)
+    from .parallel import chapter_reference, run_jobs
+    from .runtime import worker_count
+
+    runs = [(m, c, int(k)) for m, c, k in (runs or _default_runs(steps))]
+    workers = worker_count() if workers is None else int(workers)
+    ref = chapter_reference(chapter) if workers > 1 else None
+    jobs = [(ref if ref is not None else chapter, model, n, method, mode, k, clip, seed) for method, mode, k in runs]
+    done = run_jobs(_toy_job, jobs, workers if ref is not None else 1, costs=[float(k) for _, _, k in runs])
+    return pd.DataFrame([_with_interval(row, hits) for row, hits in done])
 
 
 def _score_molecules(chapter, samples, failed) -> dict:
@@ -125,7 +150,7 @@ def _score_molecules(chapter, samples, failed) -> dict:
 def _molecule_job(chapter, model, sizes, alpha_bar, method, mode, k, type_scale, pos_clip, seed, samples=None):
     """One molecule control run (module level: a worker process can run it; ``chapter`` may be a
     :func:`molpractice.parallel.chapter_reference`). Seeds itself, so the result does not depend on where or in
-    which order it runs. Returns its table row."""
+    which order it runs. Returns ``(its table row without the interval, the count of valid single fragments)``."""
     from .parallel import load_reference
 
     if isinstance(chapter, tuple):
@@ -141,10 +166,9 @@ def _molecule_job(chapter, model, sizes, alpha_bar, method, mode, k, type_scale,
     failed = status.get("failed") or [False] * n
     score = _score_molecules(chapter, samples, failed)
     conn = int(sum(score["connected"]))
-    low, high = _cp(conn, n)
     return {"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "valid": sum(score["valid"]) / n,
-            "connected": conn / n, "low": low, "high": high, "median NN Å": score["median NN Å"],
-            **_status_columns(status), "seconds": time.perf_counter() - start, "outcomes": score["connected"]}
+            "connected": conn / n, "low": None, "high": None, "median NN Å": score["median NN Å"],
+            **_status_columns(status), "seconds": time.perf_counter() - start, "outcomes": score["connected"]}, conn
 
 
 def sampler_controls(chapter, model, data, alpha_bar, steps, n: int, type_scale: float, pos_clip: float,
@@ -217,7 +241,7 @@ def controls_and_samples(chapter, model, data, alpha_bar, steps, n: int, type_sc
     costs = [0.0 if reuse.get(r) is not None else float(r[2]) * atoms for r in runs] \
         + [float(spec.get("steps") or alpha_bar.numel() - 1) * sum(int(a) for a in spec["sizes"]) for spec in specs]
     done = list(run_jobs(_job, jobs, workers if ref is not None else 1, costs=costs))
-    return pd.DataFrame(done[:len(runs)]), done[len(runs):]
+    return pd.DataFrame([_with_interval(row, k) for row, k in done[:len(runs)]]), done[len(runs):]
 
 
 def holm(p_values) -> list:

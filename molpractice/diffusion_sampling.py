@@ -116,7 +116,11 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
         status.update(n=n_samples, failed=[False] * n_samples, k=0, first_step=None, first_t=None)
 
         def mask(tensors, step_index, t_now):
-            """Mark samples with a non-finite row as failed; zero every failed sample's rows (in place of a copy)."""
+            """Mark samples with a non-finite row as failed; zero every failed sample's rows (in place of a copy).
+            While no sample has failed and every value is finite, the tensors come back as they are (zeroing
+            nothing would copy them unchanged): one whole-tensor check per part instead of per-row work."""
+            if status["first_step"] is None and all(bool(torch.isfinite(x).all()) for x in tensors):
+                return list(tensors)
             for g, x in zip(groups, tensors):
                 bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
                 if bool(bad.any()):
@@ -228,12 +232,17 @@ def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", ste
         t_frac = torch.full((batch.numel(),), t / T)
         return list(model(parts[0], parts[1], t_frac, batch, edges))
 
+    counts = torch.bincount(batch, minlength=n_graphs)  # atoms per molecule: the same at every step
+    centre_here = bool((counts > 0).all())
+
     def keep(parts, t):
         pos = parts[0]
-        sums = torch.zeros(n_graphs, 3).index_add_(0, batch, pos) / torch.bincount(batch, minlength=n_graphs)[:, None]
-        drift.append(float(sums.norm(dim=1).max()))
+        means = torch.zeros(n_graphs, 3, dtype=pos.dtype).index_add_(0, batch, pos) / counts[:, None]
+        drift.append(float(means.norm(dim=1).max()))
         if recentre:
-            parts[0] = _centre(pos, batch, n_graphs)
+            # the centres just measured are _centre's own (the same sums over the same atoms, divided by the same
+            # counts), so subtracting them equals _centre(pos, batch, n_graphs) bit for bit without summing twice
+            parts[0] = pos - means[batch] if centre_here else _centre(pos, batch, n_graphs)
         if trajectory:
             traj.append((t, parts[0][first].clone(), parts[1][first].clone()))
 
