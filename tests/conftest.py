@@ -32,15 +32,43 @@ def pytest_configure(config):
 
 
 # ------------------------------------------------------------------------ running in worker processes
-# Work that takes longest, started first so that it overlaps the many short tests (longest-first scheduling).
-# Node-id prefixes, slowest first; measured with `--durations=30` (re-measure when a chapter's tests change).
+# Work that takes longest, started first (longest-first scheduling): with --dist loadfile a worker takes whole
+# files, so the last files to start should be short ones; a long file started last is a tail one worker runs
+# alone while the other has finished. Node-id prefixes, slowest first: every file that took more than ~6 s
+# (its tests' setup + call + teardown summed, `--durations=0` of `bash scripts/env.sh test`; re-measure when a
+# chapter's tests change); the files not named here follow in collection order. Each entry names its seconds
+# of that run (2 workers, machine under other load, so ~1.5x an idle run's).
 SLOW_FIRST = (
-    "tests/test_browser.py",
-    "tests/test_hub.py",
-    "notebooks/",
-    "tests/test_room.py",
-    "tests/test_colab.py",
-    "tests/test_lab.py",
+    "tests/test_browser.py",                          # 121 s: Lab + Chromium, notebooks 00 and 04
+    "notebooks/01_",                                  # 119
+    "notebooks/05_",                                  # 78
+    "notebooks/06_",                                  # 61
+    "tests/test_campaign_redesign.py",                # 49
+    "tests/test_hub.py",                              # 45
+    "tests/test_grading.py",                          # 42
+    "tests/test_ch02_graders.py",                     # 42
+    "tests/test_colab.py",                            # 40
+    "notebooks/03_",                                  # 39
+    "tests/test_parallel.py",                         # 37
+    "notebooks/04_",                                  # 34
+    "notebooks/02_",                                  # 33
+    "tests/test_solubility.py",                       # 29
+    "tests/test_ch05_graders.py",                     # 26
+    "tests/test_diffusion.py",                        # 23
+    "tests/test_oracles_optimizers.py",               # 20
+    "tests/test_room.py",                             # 18
+    "tests/test_ch03_graders.py",                     # 17
+    "tests/test_shared_fixtures.py",                  # 17
+    "tests/test_grader_noise.py",                     # 16
+    "tests/test_ch04_graders.py",                     # 13
+    "notebooks/",                                     # 00: 12
+    "tests/test_ensembles.py",                        # 12
+    "tests/test_ch01_graders.py",                     # 11
+    "tests/test_rigor.py",                            # 10
+    "tests/test_ch03_review.py",                      # 10
+    "tests/test_cli.py",                              # 9
+    "tests/test_diffusion_steps.py",                  # 7
+    "tests/test_calibration.py",                      # 7
 )
 
 
