@@ -356,10 +356,10 @@ def format_curve_record(record: dict) -> str:
         f"re-measured (information, not used by the rule): the final training of {k} steps (all {v.get('n_molecules', '?')} molecules, "
         f"no extra EMA shadows, {v.get('threads', '?')} thread(s), {v.get('trained_at', '?')}): "
         f"{v['cpu_min']:.2f} CPU-min, {v['wall_min']:.2f} min wall (wall/CPU {v['wall_min'] / v['cpu_min']:.2f}); "
-        f"this entry written {v.get('created') or 'not recorded'} from commit "
-        f"{str(v['commit'])[:10] if v.get('commit') else 'not recorded'}{' (with uncommitted changes)' if v.get('dirty') else ''} by "
-        f"{'`' + v['command'] + '`' if v.get('command') else 'a command not recorded'}"
-        + (f"; hand-recorded note (typed with --note, not measured by code): {v['note']}" if v.get("note") else "")
+        + (f"this entry written {v.get('created') or 'at a time not recorded'} from commit "
+           f"{str(v['commit'])[:10] if v.get('commit') else 'not recorded'}{' (with uncommitted changes)' if v.get('dirty') else ''} by "
+           f"{'`' + v['command'] + '`' if v.get('command') else 'a command not recorded'}"
+           if any(v.get(f) for f in ("created", "commit", "command")) else "provenance of this entry not recorded")
         for k, v in budget.items())
     head = (f"training-length curve, recorded {record['created']} from commit {str(record['commit'])[:10]}"
             + (" (with uncommitted changes)" if record.get("dirty") else "") + f": `{record['command']}`"

@@ -371,11 +371,31 @@ def aromatic_summary(perceive, samples, data_samples, n_boot: int = 1000, seed: 
     g = rate_difference(int((cs > 0).sum()), len(cs), int((cd > 0).sum()), len(cd))
     lines.append(f"valid molecules with an aromatic C:C bond, {label} − data {g['difference']:+.3f} "
                  f"[{g['low']:+.3f}, {g['high']:+.3f}] ({g['verdict']}; unpaired, Newcombe 95 %)")
+    sizes = _aromatic_ring_sizes(perceive, samples)
+    lines.append(f"{label}: aromatic atoms by the size of their smallest ring " + (", ".join(
+        f"{k}-ring {v}" for k, v in sorted(sizes["atoms"].items())) or "none") + f"; valid molecules with an aromatic "
+        f"atom in a 3-ring {sizes['with_3ring']} of {sizes['n_valid']}")
     ex = aromatic_examples(perceive, samples, examples)
     lines.append(f"{label} with aromatic atoms (first {len(ex)} distinct): " + ("; ".join(
         f"{e['smiles']} (aromatic atoms' rings {e['ring sizes']}, smallest {e['smallest ring']}, "
         f"{'/'.join(e['hybridisation'])})" for e in ex) or "none"))
     return lines
+
+
+def _aromatic_ring_sizes(perceive, samples) -> dict:
+    """Counts over the valid molecules of ``samples``: ``atoms`` = {smallest ring size: aromatic atoms},
+    ``with_3ring`` = molecules with an aromatic atom whose smallest ring has 3 atoms, ``n_valid``."""
+    from collections import Counter
+
+    atoms, with3, n = Counter(), 0, 0
+    for _, mol, _ in _mols(perceive, samples):
+        n += 1
+        ri = mol.GetRingInfo()
+        sizes = [min((len(r) for r in ri.AtomRings() if a.GetIdx() in r), default=0)
+                 for a in mol.GetAtoms() if a.GetIsAromatic()]
+        atoms.update(sizes)
+        with3 += 3 in sizes
+    return {"atoms": dict(atoms), "with_3ring": with3, "n_valid": n}
 
 
 def duplicate_line(smiles) -> str:

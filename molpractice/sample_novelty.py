@@ -269,7 +269,9 @@ def memorisation_line(reference, threshold: float = 0.8) -> str:
                f"detectably above the held-out data's share for {' and '.join(above)}: the samples repeat training "
                "molecules more often than the data repeats itself — a deduplicated held-out reference cannot tell "
                "memorisation from the small chemical space" if above else "no share detectably above the held-out "
-               "data's: the samples repeat training molecules no more often than the data repeats itself")
+               "data's at this sample size (which does not show that the samples repeat training molecules no more "
+               "often than the data repeats itself) — a deduplicated held-out reference cannot tell memorisation from "
+               "the small chemical space")
     return (f"nearest-neighbour similarity {'; '.join(parts)} (same reference: the rest of the data); verdict: "
             f"{verdict}")
 

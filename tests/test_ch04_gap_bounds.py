@@ -60,3 +60,20 @@ def test_duplicate_line_counts_repeats_and_groups():
     assert duplicate_line(["a", "a", "b", "c", "c", "c"]) == (
         "3 entries repeat the SMILES of an earlier entry (5 entries in 2 groups share one SMILES)")
     assert duplicate_line(["a", "b"]).startswith("0 entries repeat") and "(0 entries in 0 groups" in duplicate_line([])
+
+
+def test_aromatic_ring_sizes_counts_smallest_rings():
+    import torch
+    from rdkit import Chem
+
+    from molpractice.sample_distributions import _aromatic_ring_sizes
+
+    table = {0: "O=c1cc1C", 1: "c1ccccc1", 2: "CCO", 3: None}
+
+    def perceive(z, pos):
+        s = table[int(z[0])]
+        return None if s is None else Chem.MolFromSmiles(s)
+
+    samples = [(torch.tensor([k]), torch.zeros(1, 3)) for k in table]
+    out = _aromatic_ring_sizes(perceive, samples)
+    assert out == {"atoms": {3: 3, 6: 6}, "with_3ring": 1, "n_valid": 3}

@@ -1096,6 +1096,10 @@ def _bonds(mistake=None):
             out["passes"] = n_out > 0
         if mistake == "no_worst":
             del out["worst"]
+        if mistake == "modifies_bounds" and isinstance(bounds, torch.Tensor):
+            bounds.copy_(torch.maximum(bounds, bounds.T))   # "symmetrise" the caller's matrix in place
+        if mistake == "modifies_pos" and isinstance(pos, torch.Tensor):
+            pos.sub_(pos.mean(dim=0))                       # centre the caller's coordinates in place
         return out
 
     bond_length_outliers.__name__ = f"bonds_{mistake}"
@@ -1107,6 +1111,7 @@ BOND_MISTAKES = [
     ("angstrom", "not in Å"), ("other_bound", "not by the other one"), ("midpoint", "not from its midpoint"),
     ("unsigned", "signed"), ("strict", "exactly at the tolerance still passes"), ("float32", "float64"),
     ("passes_inverted", "'passes' must be the bool"), ("no_worst", "documented key"),
+    ("modifies_bounds", "must not modify bounds"), ("modifies_pos", "must not modify pos"),
 ]
 
 

@@ -197,9 +197,9 @@ def test_budget_re_measurement_is_recorded_but_never_moves_the_choice(tmp_path):
     assert "the final training of 5600 steps" in text and "7.20 CPU-min" in text
     assert "wall/CPU 1.03" in text and "by the curve run's own CPU-min" in text
     assert "re-measured (information, not used by the rule): the final training of 5600 steps" in text
-    # an entry without provenance prints "not recorded"; the --note text is printed as a hand-recorded note
-    assert "this entry written not recorded from commit not recorded by a command not recorded" in text
-    assert "hand-recorded note (typed with --note, not measured by code): load 2" in text
+    # an entry without provenance says so once; a hand-typed --note is stored but never printed as if measured
+    assert "provenance of this entry not recorded" in text and "not recorded from commit" not in text
+    assert "load 2" not in text and new["budget"]["5600"]["note"] == "load 2"
     prov = {"command": "scripts/ch04_training_curve.py --budget 5600", "commit": "fedcba9876543210", "dirty": False,
             "created": "2026-12-06 22:57 UTC"}
     with_prov = C.add_budget_measurement(rec, 5600, info, 802, provenance=prov)

@@ -1304,7 +1304,11 @@ def test_bond_length_outliers_on_a_hand_made_chain(impl):
     mol, pos, bounds = _toy_chain()
     want = _bond_oracle(mol, pos, bounds)      # [-0.107, +0.296, +0.25]
     assert want[2] == 0.25 and want == _chain_variant(_right_rule)
+    before, bounds_before = pos.clone(), bounds.clone()
     got = check(mol, pos, bounds)
+    assert torch.equal(pos, before), "bond_length_outliers must not modify pos"
+    assert torch.equal(bounds, bounds_before), (
+        "bond_length_outliers must not modify bounds (the caller reuses the matrix): read it, never write into it")
     assert isinstance(got, dict) and "deviation" in got, f"bond_length_outliers must return the documented dict, got {got!r}"
     dev = got["deviation"]
     if isinstance(dev, torch.Tensor) and dev.numel() == 3:
@@ -1329,9 +1333,6 @@ def test_bond_length_outliers_on_a_hand_made_chain(impl):
     assert got["passes"] is False or got["passes"] == False, "a bond 26.7 % above its upper bound fails"  # noqa: E712
     loose = check(mol, pos, bounds, tolerance=0.3)
     _check_bond_result(loose, want, 0.3, "the same chain with tolerance = 0.3")
-    before = pos.clone()
-    check(mol, pos, bounds)
-    assert torch.equal(pos, before), "bond_length_outliers must not modify pos"
 
 
 @exercise("4.9", points=1)
