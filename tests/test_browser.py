@@ -159,12 +159,18 @@ class Learner:
 
     def wait_all_executed(self, timeout: float) -> None:
         """Wait until every code cell has run; meanwhile record the progress-bar widgets seen (the chapters'
-        bars close when done, so they are visible only while a loop runs) and any widget that failed."""
+        bars close when done, so they are visible only while a loop runs) and any widget that failed. An error
+        output ends the wait at once: Run All stops at a failing cell, so the cells after it would never run and
+        the wait would last the whole timeout (the test fails on that output either way, see _assert_clean)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.bars_seen = max(self.bars_seen, self.page.evaluate("window.__progressBars || 0"))
-            if self.page.evaluate("window.__widgetErrors || 0") or "Error displaying widget" in self.outputs():
+            text = self.outputs()
+            if self.page.evaluate("window.__widgetErrors || 0") or "Error displaying widget" in text:
                 raise AssertionError("a widget failed to render: 'Error displaying widget'")
+            if "Traceback" in text:
+                at = max(0, text.index("Traceback") - 500)
+                raise AssertionError(f"an error output while the cells ran:\n{text[at:][:2000]}")
             prompts = self.prompts()
             if prompts and all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in prompts):
                 self.wait_kernel_idle()
@@ -203,7 +209,7 @@ class Learner:
 
 def _assert_clean(learner: Learner, notebook: str) -> str:
     text = learner.outputs()
-    assert "Traceback" not in text, f"{notebook}: an error output:\n{text[text.index('Traceback') - 500:][:2000]}"
+    assert "Traceback" not in text, f"{notebook}: an error output:\n{text[max(0, text.index('Traceback') - 500):][:2000]}"
     assert "Error displaying widget" not in text, f"{notebook}: a widget failed to render"
     assert learner.images() > 0, f"{notebook}: no plot rendered as an image"
     return text
