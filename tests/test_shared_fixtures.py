@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The inner runs select test functions of tests/ only: nbval (whose nbformat import alone costs ~1.5 CPU-s, a
+# URI grammar compiled by jsonschema) and xdist have nothing to do there.
+PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:nbval", "-p", "no:xdist", "-q", "-rs"]
 
 
 def _names_in(node) -> set[str]:
@@ -50,8 +53,7 @@ def shared_fixture_tests() -> dict[str, list[str]]:
 
 def _pytest(cwd: Path, node_ids: list[str], **env) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, MOLPRACTICE_FAST="1", MOLPRACTICE_IMPL="solutions", MPLBACKEND="Agg", **env)
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", *node_ids],
-                          cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600)
+    return subprocess.run([*PYTEST, *node_ids], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600)
 
 
 def _assert_all_skipped_naming_files(result, node_ids):
@@ -80,8 +82,7 @@ def test_fixture_tests_skip_on_a_clone_without_shared(tmp_path):
     assert not (clone.parent / "shared").exists()
     node_ids = [f"tests/{file}::{name}" for file, names in shared_fixture_tests().items() for name in names]
     env = {k: v for k, v in os.environ.items() if k != "MOLPRACTICE_SHARED_DATA"}
-    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", *node_ids],
-                            cwd=clone, capture_output=True, text=True, timeout=600,
+    result = subprocess.run([*PYTEST, *node_ids], cwd=clone, capture_output=True, text=True, timeout=600,
                             env=dict(env, MOLPRACTICE_FAST="1", MOLPRACTICE_IMPL="solutions", MPLBACKEND="Agg"))
     _assert_all_skipped_naming_files(result, node_ids)
     assert "delaney-processed.csv" in result.stdout
