@@ -116,17 +116,25 @@ def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int =
     ``outcomes`` (per sample, in x_T order: finite and within 3σ of a mode — what :func:`compare_controls` pairs).
 
     Every run is an independent job that seeds itself, shared by ``workers`` processes (default
-    :func:`molpractice.runtime.worker_count`; 1 = one after another here; a chapter module a worker cannot
-    re-import also runs here), longest (most steps) first: the table is the same for any number of workers
-    (``seconds`` is each run's wall time, with workers while the other worker also runs).
+    :func:`molpractice.runtime.worker_count`, or 1 when the machine is already busy — a 1-minute load average
+    at or above that count: the runs take about 17 CPU-s in full mode, and on a busy machine two more processes
+    only add their start-up and contention, measured slower there; 1 = one after another here; a chapter
+    module a worker cannot re-import also runs here), longest (most steps) first: the table is the same for any
+    number of workers (``seconds`` is each run's wall time, with workers while the other worker also runs).
     """
+    import os
+
     import pandas as pd
 
     from .parallel import chapter_reference, run_jobs
     from .runtime import worker_count
 
     runs = [(m, c, int(k)) for m, c, k in (runs or _default_runs(steps))]
-    workers = worker_count() if workers is None else int(workers)
+    if workers is None:
+        workers = worker_count()
+        if workers > 1 and hasattr(os, "getloadavg") and os.getloadavg()[0] >= workers:
+            workers = 1
+    workers = int(workers)
     ref = chapter_reference(chapter) if workers > 1 else None
     jobs = [(ref if ref is not None else chapter, model, n, method, mode, k, clip, seed) for method, mode, k in runs]
     done = run_jobs(_toy_job, jobs, workers if ref is not None else 1, costs=[float(k) for _, _, k in runs])
