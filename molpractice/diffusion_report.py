@@ -386,9 +386,13 @@ def _bounds_text(record: dict) -> str:
     if len(rows) < 2 or "rates" not in rows[1]:
         return ""
     label = rows[1].get("samples", "samples")
+    try:
+        table = plausible_gap_bounds(rows[0]["rates"], rows[1]["rates"])
+    except KeyError as missing:
+        return f"\n(repair bounds not printed: this record's rates lack {missing})"
     return (f"\nCould a repair of one part close the plausible gap? {label}, from the counts above "
             "(plausible = single fragment ∧ geometry ∧ no implausible group; a repair raises it at most to the other "
-            "parts' rate):\n" + plausible_gap_bounds(rows[0]["rates"], rows[1]["rates"]).to_string(index=False))
+            "parts' rate):\n" + table.to_string(index=False))
 
 
 def format_bench_record(record: dict) -> str:

@@ -77,3 +77,11 @@ def test_aromatic_ring_sizes_counts_smallest_rings():
     samples = [(torch.tensor([k]), torch.zeros(1, 3)) for k in table]
     out = _aromatic_ring_sizes(perceive, samples)
     assert out == {"atoms": {3: 3, 6: 6}, "with_3ring": 1, "n_valid": 3}
+
+
+def test_a_record_without_the_needed_rates_says_so():
+    from molpractice.diffusion_report import _bounds_text
+
+    text = _bounds_text({"results": [{"rates": {"valid": {}}}, {"samples": "DDPM-500", "rates": {}}]})
+    assert text.startswith("\n(repair bounds not printed: this record's rates lack") and "plausible" in text
+    assert _bounds_text({"results": []}) == ""
