@@ -102,7 +102,7 @@ def _toy_job(chapter, model, n, method, mode, k, clip, seed):
 
 
 def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1, runs=None,
-                         workers: int | None = None):
+                         workers: int | None = 1):
     """The toy's sampler controls: DDPM (ancestral; on a subsequence below T) and DDIM (η = 0) with the x̂₀ clip
     ``"on"`` (the chapter's steps with the clip; 4.5 re-derives ε̂ from the clipped x̂₀), ``"off"``, and
     ``"on, ε̂ kept"`` (the control :func:`ddim_step_eps_kept`, ε̂ as predicted), at the step counts of ``steps`` (or the ``(method, clip mode, steps)`` of ``runs``);
@@ -115,26 +115,21 @@ def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int =
     ``first non-finite step`` (1-based step index at which the first did; None if none), ``seconds`` and
     ``outcomes`` (per sample, in x_T order: finite and within 3σ of a mode — what :func:`compare_controls` pairs).
 
-    Every run is an independent job that seeds itself, shared by ``workers`` processes (default
-    :func:`molpractice.runtime.worker_count`, or 1 when the machine is already busy — a 1-minute load average
-    at or above that count: the runs take about 17 CPU-s in full mode, and on a busy machine two more processes
-    only add their start-up and contention, measured slower there; 1 = one after another here; a chapter
-    module a worker cannot re-import also runs here), longest (most steps) first: the table is the same for any
-    number of workers (``seconds`` is each run's wall time, with workers while the other worker also runs).
+    Every run is an independent job that seeds itself; ``workers`` processes share them (default 1: one after
+    another here; ``None`` = :func:`molpractice.runtime.worker_count`; a chapter module a worker cannot re-import
+    also runs here), longest (most steps) first: the table is the same for any number of workers (``seconds`` is
+    each run's wall time, with workers while the other worker also runs). Why one by default: the full-mode runs
+    take about 15 CPU-s; measured on a quiet 2-core machine, two workers finish the notebook's toy cell about 4 s
+    sooner (11 s instead of 15 s) but cost about 6 CPU-s more (two interpreters importing torch), and on a busy
+    machine they were slower.
     """
-    import os
-
     import pandas as pd
 
     from .parallel import chapter_reference, run_jobs
     from .runtime import worker_count
 
     runs = [(m, c, int(k)) for m, c, k in (runs or _default_runs(steps))]
-    if workers is None:
-        workers = worker_count()
-        if workers > 1 and hasattr(os, "getloadavg") and os.getloadavg()[0] >= workers:
-            workers = 1
-    workers = int(workers)
+    workers = worker_count() if workers is None else int(workers)
     ref = chapter_reference(chapter) if workers > 1 else None
     jobs = [(ref if ref is not None else chapter, model, n, method, mode, k, clip, seed) for method, mode, k in runs]
     done = run_jobs(_toy_job, jobs, workers if ref is not None else 1, costs=[float(k) for _, _, k in runs])
