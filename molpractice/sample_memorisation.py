@@ -462,7 +462,7 @@ def scaffold_reference(sample_smiles, train_smiles, heldout_fraction: float = 0.
     import pandas as pd
 
     from .plausibility import rate_difference
-    from .sample_novelty import _scaffold
+    from .sample_novelty import _scaffold, scaffold_metrics
 
     if not 0 < heldout_fraction < 1:
         raise ValueError(f"heldout_fraction must lie in (0, 1), got {heldout_fraction}")
@@ -476,8 +476,6 @@ def scaffold_reference(sample_smiles, train_smiles, heldout_fraction: float = 0.
     if not held or not rest:
         raise ValueError(f"heldout_fraction {heldout_fraction} of {len(train)} entries leaves an empty part")
     scaf = {s: _scaffold(s) for s in set(samples) | set(train)}
-    rest_scaf = {scaf[s] for s in rest} - {""}
-    all_scaf = {scaf[s] for s in train} - {""}
     sides = {"samples": [scaf[s] for s in samples], "held-out": [scaf[s] for s in held]}
     ringed = {k: [x for x in v if x] for k, v in sides.items()}
     m = min(len(v) for v in ringed.values())
@@ -486,9 +484,10 @@ def scaffold_reference(sample_smiles, train_smiles, heldout_fraction: float = 0.
     equal = {k: (list(rng.choice(v, m, replace=False)) if k == reduced else v) for k, v in ringed.items()}
     spread = [np.nan] if m == 0 else [len(set(rng.choice(ringed[reduced], m, replace=False))) / m
                                       for _ in range(int(n_subsets))] if reduced else [len(set(ringed["samples"])) / m]
+    against_rest = {"samples": scaffold_metrics(samples, rest), "held-out": scaffold_metrics(held, rest)}
     counts = {
-        "acyclic": {k: (len(v) - len(ringed[k]), len(v)) for k, v in sides.items()},
-        "scaffold novelty": {k: (len(set(v) - rest_scaf), len(set(v))) for k, v in ringed.items()},
+        "acyclic": {k: (r["acyclic"]["k"], r["acyclic"]["n"]) for k, r in against_rest.items()},
+        "scaffold novelty": {k: (r["scaffold novelty"]["k"], r["scaffold novelty"]["n"]) for k, r in against_rest.items()},
         f"scaffold uniqueness (equal size, {m} ringed)": {k: (len(set(v)), m) for k, v in equal.items()}}
     rows, table = {}, []
     for metric, c in counts.items():
@@ -502,10 +501,9 @@ def scaffold_reference(sample_smiles, train_smiles, heldout_fraction: float = 0.
                       "held-out k/n": f"{kh}/{nh}", "held-out data [95 % CI]": cell["held-out"],
                       "samples − held-out [Newcombe 95 %]": f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]",
                       "verdict": d["verdict"]})
-    ringed_distinct = set(ringed["samples"])
     return {"table": pd.DataFrame(table), "rows": rows, "n_heldout": len(held), "n_rest": len(rest), "m_equal": m,
             "reduced": reduced, "subset_range": tuple(float(q) for q in np.quantile(spread, [0.025, 0.975])),
-            "novelty_vs_all": len(ringed_distinct - all_scaf) / len(ringed_distinct) if ringed_distinct else np.nan}
+            "novelty_vs_all": scaffold_metrics(samples, train)["scaffold novelty"]["rate"]}
 
 
 def format_scaffold_reference(ref: dict) -> str:
