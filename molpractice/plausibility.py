@@ -362,7 +362,7 @@ def alert_hits(mol) -> list[str]:
     return sorted({entry.GetDescription() for entry in _brenk_catalog().GetMatches(mol)})
 
 
-from .plausibility_groups import (_AMINE_N, _CLAYDEN, BRENK_ROW, CITED_GROUPS, IMPLAUSIBLE_GROUPS,  # noqa: F401,E402
+from .plausibility_groups import (BRENK_ROW, CITED_GROUPS, IMPLAUSIBLE_GROUPS,  # noqa: F401,E402
                                  MIN_SYSTEMS, NO_GROUP, ORDINARY_MOLECULES, cited_group_alerts, implausible_hits)
 
 

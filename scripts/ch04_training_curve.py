@@ -59,7 +59,7 @@ def main(argv=None):
     ap.add_argument("--budget", nargs="*", type=int, default=None,
                     help="run lengths whose final training (cached weights) re-measures the budget in --json's record")
     ap.add_argument("--note", default="", help="with --budget: a hand-typed note stored with each measurement "
-                    "(printed as a hand-recorded note, never as a measurement)")
+                    "(kept in the record's entry, never printed: it is not a measurement)")
     args = ap.parse_args(argv)
     configure_threads()
     chapter = mp.load_chapter("ch04_diffusion", implementation_name())
