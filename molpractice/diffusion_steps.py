@@ -33,30 +33,53 @@ __all__ = ['plausible_vs_steps', 'format_plausible_vs_steps', 'load_steps_record
 STEPS_RECORD = "data/ch04_plausible_vs_steps.json"  # the committed plausible-vs-training-steps table
 
 
-def _steps_samples(chapter, model, state_hash: str, data, cfg, n: int):
+def sampling_code_hash(chapter) -> str:
+    """A hash of the code that draws the DDPM samples of a plausible-vs-steps row (the package's
+    :func:`~molpractice.diffusion_sampling.sample_molecules`, :func:`~molpractice.diffusion_sampling.draw_sizes`,
+    :func:`~molpractice.diffusion_sampling.position_clip` and the chapter's ``cosine_alpha_bar``, ``ddpm_step`` and
+    ``remove_mean``; docstrings, comments and layout excluded), recorded with the row's samples."""
+    from . import diffusion_sampling as _ds
+
+    parts = [_ds.sample_molecules, _ds.draw_sizes, _ds.position_clip]
+    parts += [getattr(chapter, name) for name in ("cosine_alpha_bar", "ddpm_step", "remove_mean")]
+    return _dm._code_hash(parts)
+
+
+def _steps_samples(chapter, model, state_hash: str, data, cfg, n: int, resample: bool = False,
+                   provenance: dict | None = None):
     """DDPM (all T steps, x̂₀ clip on) samples of ``model`` on the bench's sizes and seed (``draw_sizes(data, n,
     seed=1)``, sampler seed 1): the bench's own DDPM call, so a row pairs with the bench's main row sample by
     sample. Cached by the weights' hash, ``n`` and T (the samples, not their scores: scoring follows the
-    installed plausibility code)."""
+    installed plausibility code); ``resample=True`` draws them again and overwrites the cache. A new draw stores
+    its provenance with the samples: the UTC time, :func:`sampling_code_hash` and whatever ``provenance`` holds
+    (the script passes the commit). Returns ``(samples, seconds, provenance)``; samples cached before provenance
+    was stored return ``{}``."""
+    import datetime
+
     from .diffusion_sampling import draw_sizes, position_clip, sample_molecules
     from .runtime import cache_dir
 
     path = Path(cache_dir()) / f"ch04_steps_samples_{state_hash}_{n}_{cfg.T}.pt"
-    if path.exists():
+    if path.exists() and not resample:
         saved = torch.load(path, weights_only=True)
-        return [(z, pos) for z, pos in zip(saved["z"], saved["pos"])], saved["seconds"]
+        return ([(z, pos) for z, pos in zip(saved["z"], saved["pos"])], saved["seconds"],
+                dict(saved.get("provenance") or {}))
     alpha_bar = chapter.cosine_alpha_bar(cfg.T, dtype=torch.float32)
     samples, extra = sample_molecules(chapter, model, draw_sizes(data, n, seed=1), alpha_bar, "ddpm", cfg.T,
                                       cfg.type_scale, position_clip(data), seed=1)
+    meta = dict(provenance or {}) | {
+        "sampled_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "sampling code": sampling_code_hash(chapter)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"z": [z for z, _ in samples], "pos": [p for _, p in samples], "seconds": float(extra["seconds"])}, tmp)
+    torch.save({"z": [z for z, _ in samples], "pos": [p for _, p in samples], "seconds": float(extra["seconds"]),
+                "provenance": meta}, tmp)
     tmp.replace(path)
-    return samples, float(extra["seconds"])
+    return samples, float(extra["seconds"]), meta
 
 
 def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | None = None, cfg=None,
-                       train: bool = True) -> dict:
+                       train: bool = True, resample: bool = False, provenance: dict | None = None) -> dict:
     """The sample rates against training length: for each step count the notebook's final model trained for that
     many steps (:func:`~molpractice.diffusion_model.train_molecule_model` with only ``train_steps`` changed: all
     molecules, its own cosine learning-rate schedule over those steps, cached like the notebook's), sampled with
@@ -67,7 +90,10 @@ def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | N
     ``within budget`` = CPU-min ≤ 8), the weights' :func:`~molpractice.diffusion_model.state_dict_hash`, the valid
     single-fragment and plausible rates (``{"k", "n", "rate", "low", "high"}``, Clopper–Pearson 95 %), and the
     plausible gap to the data (data − samples with its Newcombe 95 % interval; ``within 15 points`` = gap ≤ 0.15,
-    the issue's target). ``train=False`` raises ``FileNotFoundError`` for a step count whose weights are not cached.
+    the issue's target), and the samples' provenance (``sampled_at``, ``sampling commit`` from ``provenance["commit"]``,
+    ``sampling code`` = :func:`sampling_code_hash`; "not recorded" for samples cached without it). ``train=False``
+    raises ``FileNotFoundError`` for a step count whose weights are not cached; ``resample=True`` draws every row's
+    samples again (same sizes and seeds) instead of reading the sample cache.
     Describes one training seed per step count: no trend beyond the printed rows is implied.
 
     Returns ``{"data": plausibility rates of the data, "rows": [...], "n", "T"}``."""
@@ -85,7 +111,7 @@ def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | N
             raise FileNotFoundError(f"no cached weights of {s} steps; run with train=True (scripts/ch04_plausible_vs_steps.py --train)")
         model, info = _dm.train_molecule_model(chapter, data, run_cfg, progress=False)
         state_hash = _dm.state_dict_hash(model.state_dict())
-        samples, seconds = _steps_samples(chapter, model, state_hash, data, cfg, n)
+        samples, seconds, meta = _steps_samples(chapter, model, state_hash, data, cfg, n, resample, provenance)
         rates = plausibility(chapter, samples)["rates"]
         p_s = rates["plausible"]
         gap = rate_difference(p_d["k"], p_d["n"], p_s["k"], p_s["n"])
@@ -93,7 +119,9 @@ def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | N
         rows.append({"steps": int(s), "training CPU-min": cpu, "training wall min": info["seconds"] / 60,
                      "trained_at": info.get("trained_at"), "threads": info.get("threads"),
                      "within budget": bool(cpu <= BUDGET_CPU_MIN), "weights hash": state_hash,
-                     "sampling s": seconds,
+                     "sampling s": seconds, "sampled_at": meta.get("sampled_at") or "not recorded",
+                     "sampling commit": meta.get("commit") or "not recorded",
+                     "sampling code": meta.get("sampling code") or "not recorded",
                      "valid single fragment": {k: rates["single fragment"][k] for k in ("k", "n", "rate", "low", "high")},
                      "plausible": {k: p_s[k] for k in ("k", "n", "rate", "low", "high")},
                      "data − samples": {k: gap[k] for k in ("difference", "low", "high")},
@@ -102,7 +130,8 @@ def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | N
                      for k in ("single fragment", "plausible")}, "rows": rows, "n": n, "T": int(cfg.T)}
 
 
-STEP_PAIRS = ((1500, 3000), (1500, 4500), (1500, 5600), (4500, 5600))  # the rows the closing note compares
+STEP_PAIRS = ((1500, 3000), (3000, 4500), (4500, 5600), (1500, 5600))  # neighbours, and the shortest vs the longest
+PAIRED_RATES = ("valid single fragment", "plausible")  # the issue's two sample targets; Holm within each
 
 
 def _cached_step_samples(weights_hash: str, n: int, T: int):
@@ -123,13 +152,15 @@ def _cached_step_samples(weights_hash: str, n: int, T: int):
 
 
 def paired_step_differences(chapter, record: dict, pairs=STEP_PAIRS) -> dict:
-    """Paired differences of the plausible rate between rows of a :func:`plausible_vs_steps` record: every row
-    samples the same sizes and noise, so the rows pair sample by sample. Each row's cached samples
-    (:func:`_cached_step_samples`) are re-scored with :func:`molpractice.plausibility.plausibility`; a re-scored
-    count that differs from the record's raises ``ValueError`` (the pairs must describe the recorded rows). Per
-    pair ``(a, b)`` of step counts: ``a − b`` with Newcombe's paired 95 % interval, the exact McNemar p and Holm's
-    adjusted p over ``pairs`` (:func:`molpractice.diffusion_controls.holm`), a verdict from the Holm p.
-    Returns ``{"pairs": [...], "samples cached at": {steps: UTC time the row's samples were written}}``."""
+    """Paired differences of the valid single-fragment and the plausible rate (:data:`PAIRED_RATES`) between rows
+    of a :func:`plausible_vs_steps` record: every row samples the same sizes and noise, so the rows pair sample by
+    sample. Each row's cached samples (:func:`_cached_step_samples`) are re-scored with
+    :func:`molpractice.plausibility.plausibility`; a re-scored count that differs from the record's raises
+    ``ValueError`` (the pairs must describe the recorded rows). Per rate and pair ``(a, b)`` of step counts:
+    ``a − b`` with Newcombe's paired 95 % interval, the exact McNemar p and Holm's adjusted p over ``pairs`` (within
+    the rate; :func:`molpractice.diffusion_controls.holm`), a verdict from the Holm p.
+    Returns ``{"pairs": [...] (rows with ``rate``), "samples cached at": {steps: UTC time the row's samples were
+    written}}``."""
     from .diffusion_controls import holm
     from .plausibility import paired_rate_difference, plausibility
 
@@ -141,20 +172,32 @@ def paired_step_differences(chapter, record: dict, pairs=STEP_PAIRS) -> dict:
     for s in sorted({s for pair in pairs for s in pair}):
         samples, written[s] = _cached_step_samples(by_steps[s]["weights hash"], int(record["n"]), int(record["T"]))
         rows = plausibility(chapter, samples)["rows"]
-        outcomes[s] = [bool(v) for v in rows["plausible"]]
-        if sum(outcomes[s]) != by_steps[s]["plausible"]["k"]:
-            raise ValueError(f"re-scored plausible count of {s} steps is {sum(outcomes[s])}, the record says "
-                             f"{by_steps[s]['plausible']['k']}: the scoring code changed since the record was written")
+        outcomes[s] = {"plausible": [bool(v) for v in rows["plausible"]],
+                       "valid single fragment": [bool(v) for v in rows["single fragment"]]}
+        for rate in PAIRED_RATES:
+            if sum(outcomes[s][rate]) != by_steps[s][rate]["k"]:
+                raise ValueError(f"re-scored {rate} count of {s} steps is {sum(outcomes[s][rate])}, the record says "
+                                 f"{by_steps[s][rate]['k']}: the scoring code changed since the record was written")
     out = []
-    for a, b in pairs:
-        g = paired_rate_difference(outcomes[a], outcomes[b])
-        out.append({"comparison": f"{a} − {b} steps", "difference": g["difference"], "low": g["low"],
-                    "high": g["high"], "p_value": g["p_value"]})
-    for row, p in zip(out, holm([r["p_value"] for r in out])):
-        row["p (Holm)"] = float(p)
-        row["verdict (Holm)"] = ("no detectable difference" if p >= 0.05 else
-                                 "higher" if row["difference"] > 0 else "lower")
+    for rate in PAIRED_RATES:
+        block = []
+        for a, b in pairs:
+            g = paired_rate_difference(outcomes[a][rate], outcomes[b][rate])
+            block.append({"rate": rate, "comparison": f"{a} − {b} steps", "difference": g["difference"],
+                          "low": g["low"], "high": g["high"], "p_value": g["p_value"]})
+        for row, p in zip(block, holm([r["p_value"] for r in block])):
+            row["p (Holm)"] = float(p)
+            row["verdict (Holm)"] = ("no detectable difference" if p >= 0.05 else
+                                     "higher" if row["difference"] > 0 else "lower")
+        out += block
     return {"pairs": out, "samples cached at": {str(k): v for k, v in written.items()}}
+
+
+def _short_commit(commit) -> str:
+    """A recorded commit as its first 10 hex digits (+ "(with uncommitted changes)"), or "not recorded"."""
+    if not commit or commit == "not recorded":
+        return "not recorded"
+    return str(commit)[:10] + (" (with uncommitted changes)" if "uncommitted" in str(commit) else "")
 
 
 def format_plausible_vs_steps(record: dict) -> str:
@@ -172,21 +215,25 @@ def format_plausible_vs_steps(record: dict) -> str:
              "data − samples, plausible": f"{r['data − samples']['difference']:+.3f} "
                                           f"[{r['data − samples']['low']:+.3f}, {r['data − samples']['high']:+.3f}]",
              "≤ 0.15": "yes" if r["within 15 points"] else "no",
-             "samples written": ((record.get("paired") or {}).get("samples cached at") or {}).get(str(r["steps"]))
-             or r.get("sampled_at") or "not recorded",
-             "sampling commit": r.get("sampling commit") or "not recorded"} for r in record["rows"]]
+             "samples written": (r.get("sampled_at") if r.get("sampled_at") not in (None, "not recorded") else
+                                 ((record.get("paired") or {}).get("samples cached at") or {}).get(str(r["steps"]))
+                                 or "not recorded"),
+             "sampling commit": _short_commit(r.get("sampling commit"))} for r in record["rows"]]
+    recorded = all(r.get("sampling commit") not in (None, "not recorded") for r in record["rows"])
     head = ""
     if record.get("command"):
         head = (f"plausible vs training steps, table exported {record['created']} from commit "
                 f"{str(record['commit'])[:10]}" + (" (with uncommitted changes)" if record.get("dirty") else "")
-                + f": `{record['command']}` (the export; each row's samples come from the sample cache, written at "
-                "the time in 'samples written' — the sampling runs' commit was not recorded)\n")
+                + f": `{record['command']}` (each row's samples were drawn at the time in 'samples written'"
+                + (" from the commit in 'sampling commit')\n" if recorded else
+                   "; a row whose 'sampling commit' says \"not recorded\" came from the sample cache without it)\n"))
     paired = record.get("paired")
     if paired:
         import pandas as pd_
 
-        tail = (f"\nplausible, paired on the same sizes and noise (Newcombe paired 95 %, exact McNemar p, Holm over "
-                f"{len(paired['pairs'])} pairs; computed {paired.get('created', 'date not recorded')} from commit "
+        n_pairs = sum(1 for r in paired["pairs"] if r.get("rate", "plausible") == "plausible")
+        tail = (f"\npaired on the same sizes and noise (Newcombe paired 95 %, exact McNemar p, Holm over the "
+                f"{n_pairs} pairs of each rate; computed {paired.get('created', 'date not recorded')} from commit "
                 f"{str(paired['commit'])[:10] if paired.get('commit') else 'not recorded'} by `{paired.get('command', 'not recorded')}`, "
                 "re-scoring the cached samples, counts checked equal to the rows'):\n"
                 + pd_.DataFrame(paired["pairs"]).round(3).to_string(index=False))

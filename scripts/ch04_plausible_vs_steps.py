@@ -5,6 +5,10 @@
     MOLPRACTICE_IMPL=solutions nice -n 5 .venv/bin/python scripts/ch04_plausible_vs_steps.py --steps 1500 3000 4500 5600 \
         --json data/ch04_plausible_vs_steps.json
 
+    # draw every row's samples again at the current commit (recorded per row) instead of reading the sample cache:
+    MOLPRACTICE_IMPL=solutions nice -n 5 .venv/bin/python scripts/ch04_plausible_vs_steps.py --cached-only --resample \
+        --json data/ch04_plausible_vs_steps.json
+
     # add the paired differences between rows (re-scoring the rows' cached samples; the rows are not changed):
     MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_plausible_vs_steps.py --paired \
         --json data/ch04_plausible_vs_steps.json
@@ -39,6 +43,8 @@ def main(argv=None):
     ap.add_argument("--steps", nargs="+", type=int, default=[1500, 3000, 4500, 5600])
     ap.add_argument("--samples", type=int, default=None, help="molecules per model (default: bench_samples)")
     ap.add_argument("--cached-only", action="store_true", help="never train: raise if a model is not cached")
+    ap.add_argument("--resample", action="store_true", help="draw every row's samples again (same sizes and seeds) "
+                    "and record the commit they were drawn at, instead of reading the sample cache")
     ap.add_argument("--json", metavar="FILE", help="write the table as a record (command, commit) to FILE")
     ap.add_argument("--paired", action="store_true", help="add the paired differences between the rows of the "
                     "record in --json FILE (re-scoring its cached samples), leaving its rows unchanged")
@@ -63,11 +69,14 @@ def main(argv=None):
         print(f"wrote the paired differences into {args.json}")
         return
     data = D.molecule_data()
-    result = S.plausible_vs_steps(chapter, data, args.steps, args.samples, train=not args.cached_only)
+    dirty = bool(_git("status", "--porcelain", "--", "molpractice/diffusion*.py", "molpractice/plausibility*.py",
+                      "solutions/ch04_diffusion.py", "scripts/ch04_plausible_vs_steps.py"))
+    head = _git("rev-parse", "HEAD")
+    provenance = {"commit": (head + (" (with uncommitted changes)" if dirty else "")) if head else None}
+    result = S.plausible_vs_steps(chapter, data, args.steps, args.samples, train=not args.cached_only,
+                                  resample=args.resample, provenance=provenance)
     if args.json:
         argv = sys.argv[1:] if argv is None else list(argv)
-        dirty = bool(_git("status", "--porcelain", "--", "molpractice/diffusion*.py", "molpractice/plausibility*.py",
-                         "solutions/ch04_diffusion.py", "scripts/ch04_plausible_vs_steps.py"))
         result = {"what": "chapter-4 DDPM sample rates against training steps (report, not a selection criterion)",
                   "command": "MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_plausible_vs_steps.py "
                              + shlex.join(argv),

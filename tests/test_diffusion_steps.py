@@ -33,21 +33,39 @@ def test_plausible_vs_steps_rows_cache_and_format(tmp_path, monkeypatch):
         assert r["data − samples"]["difference"] == pytest.approx(gap) and r["within 15 points"] == (gap <= 0.15)
         assert r["within budget"] == (r["training CPU-min"] <= 8) and len(r["weights hash"]) == 12
     assert res["rows"][0]["weights hash"] != res["rows"][1]["weights hash"], "one model per step count"
+    for r in res["rows"]:
+        assert r["sampling commit"] == "not recorded" and r["sampled_at"].endswith("UTC")
+        assert r["sampling code"] == S.sampling_code_hash(ch) and len(r["sampling code"]) == 10
     again = S.plausible_vs_steps(ch, data, (4, 6), cfg=cfg, train=False)
     assert again["rows"] == res["rows"], "weights and samples come from the cache: the same rows"
-    text = S.format_plausible_vs_steps(res)
+    drawn = S.plausible_vs_steps(ch, data, (4, 6), cfg=cfg, train=False, resample=True,
+                                 provenance={"commit": "0123456789abcdef (with uncommitted changes)"})
+    strip = ("sampling s", "sampled_at", "sampling commit")
+    assert [{k: v for k, v in r.items() if k not in strip} for r in drawn["rows"]] == \
+        [{k: v for k, v in r.items() if k not in strip} for r in res["rows"]], "a fresh draw gives the same samples"
+    assert all(r["sampling commit"].startswith("0123456789abcdef") for r in drawn["rows"])
+    shown_commit = S.format_plausible_vs_steps(dict(drawn, command="x", commit="f" * 40, created="now"))
+    assert "0123456789 (with uncommitted changes)" in shown_commit and "from the commit in 'sampling commit'" in shown_commit
+    res = S.plausible_vs_steps(ch, data, (4, 6), cfg=cfg, train=False)
+    assert res["rows"][0]["sampling commit"].startswith("0123456789"), "the cache keeps the draw's provenance"
+    text = S.format_plausible_vs_steps(dict(res, rows=[dict(r, **{"sampling commit": "not recorded"}) for r in res["rows"]]))
     assert "train steps" in text and "data − samples, plausible" in text and "6 molecules per model" in text
     assert len(text.splitlines()) == 2 + 2 + 1 and text.endswith("paired differences between rows: not recorded")
-    assert "not recorded" in text.splitlines()[2], "a row without its sampling date/commit says so"
+    assert "not recorded" in text.splitlines()[2], "a row without its sampling commit says so"
     paired = S.paired_step_differences(ch, res, pairs=((4, 6),))
-    (row,) = paired["pairs"]
-    first, second = (r["plausible"]["rate"] for r in res["rows"])
-    assert row["comparison"] == "4 − 6 steps" and row["difference"] == pytest.approx(first - second)
-    assert row["low"] <= row["difference"] <= row["high"] and row["p (Holm)"] == pytest.approx(row["p_value"])
+    assert [r["rate"] for r in paired["pairs"]] == ["valid single fragment", "plausible"]
+    for row in paired["pairs"]:
+        first, second = (r[row["rate"]]["rate"] for r in res["rows"])
+        assert row["comparison"] == "4 − 6 steps" and row["difference"] == pytest.approx(first - second)
+        assert row["low"] <= row["difference"] <= row["high"] and row["p (Holm)"] == pytest.approx(row["p_value"])
     assert set(paired["samples cached at"]) == {"4", "6"}
     shown = S.format_plausible_vs_steps(dict(res, paired=paired))
     assert "paired on the same sizes and noise" in shown and "4 − 6 steps" in shown
-    assert paired["samples cached at"]["4"] in shown.splitlines()[2]
+    assert res["rows"][0]["sampled_at"] in shown.splitlines()[2], "the recorded draw time is shown"
+    with pytest.raises(ValueError, match="re-scored valid single fragment count of 4 steps"):
+        bad = {**res, "rows": [dict(res["rows"][0], **{"valid single fragment": dict(
+            res["rows"][0]["valid single fragment"], k=99)}), res["rows"][1]]}
+        S.paired_step_differences(ch, bad, pairs=((4, 6),))
     with pytest.raises(ValueError, match="re-scored plausible count of 4 steps"):
         bad = {**res, "rows": [dict(res["rows"][0], plausible=dict(res["rows"][0]["plausible"], k=99)), res["rows"][1]]}
         S.paired_step_differences(ch, bad, pairs=((4, 6),))
