@@ -48,13 +48,14 @@ def test_package_code_hash_covers_the_model_and_the_loop_and_is_in_the_key(monke
 
 
 def test_guidance_weights_follow_the_package_code(monkeypatch):
-    from molpractice import guidance as G
+    from molpractice import guidance_model as GM
 
-    cfg = G.SETTINGS.current("fast") if hasattr(G, "SETTINGS") else None
+    cfg = GM.SETTINGS.current("fast") if hasattr(GM, "SETTINGS") else None
     if cfg is None:
         import pytest
-        pytest.fail("molpractice.guidance.SETTINGS is gone: update this test")
+        pytest.fail("molpractice.guidance_model.SETTINGS is gone: update this test")
     data = [{"smiles": "CCO"}]
-    before = G.weights_path(cfg, data)
-    monkeypatch.setattr(G, "package_source_hash", lambda: "0123456789")
-    assert G.weights_path(cfg, data) != before, "chapter 4's model code must be in the guidance cache key"
+    before = GM.weights_path(cfg, data, "base")
+    assert GM.weights_path(cfg, data, "other base") != before, "chapter 4's weights must be in the guidance cache key"
+    monkeypatch.setattr(GM, "package_source_hash", lambda: "0123456789")
+    assert GM.weights_path(cfg, data, "base") != before, "chapter 4's model code must be in the guidance cache key"

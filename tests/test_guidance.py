@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from molpractice import guidance as G
+from molpractice import guidance_model as GM
 from solutions import ch04_diffusion as ch04
 from solutions import ch06_oracle_optimization as ch06
 
@@ -19,8 +20,20 @@ def data():
 
 def _tiny(**kw):
     base = vars(G.SETTINGS.current("fast"))
-    return types.SimpleNamespace(**{**base, "hidden": 16, "layers": 1, "train_steps": 6, "batch_size": 8,
-                                    "n_per_scale": 6, "sample_steps": 5, "scales": (-1.0, 2.0), "n_boot": 50, **kw})
+    return types.SimpleNamespace(**{**base, "checkpoints": (2, 4), "batch_size": 8, "val_draws": 2, "n_per_scale": 6,
+                                    "sample_steps": 5, "scales": (-1.0, 2.0), "n_boot": 50, **kw})
+
+
+def _tiny4(**kw):
+    from molpractice import diffusion
+
+    return types.SimpleNamespace(**{**vars(diffusion.SETTINGS.current("fast")), "hidden": 16, "layers": 1,
+                                    "train_steps": 4, "batch_size": 8, **kw})
+
+
+def _train(data, cfg=None, cfg4=None, **kw):
+    return G.train_conditional_model(ch04, data, cfg or _tiny(), cfg4=cfg4 or _tiny4(), progress=False,
+                                     implementation="solutions", **kw)
 
 
 def _inputs(seed=0, n_mol=3):
@@ -30,6 +43,15 @@ def _inputs(seed=0, n_mol=3):
     pos = ch04.remove_mean(torch.randn(batch.numel(), 3, generator=g), batch)
     h = torch.randn(batch.numel(), 4, generator=g)
     return pos, h, torch.full((batch.numel(),), 0.3), batch
+
+
+@pytest.fixture(scope="module")
+def tiny_model(data, tmp_path_factory):
+    """Chapter 4's tiny model trained from scratch, then fine-tuned (both in a fresh cache)."""
+    with pytest.MonkeyPatch.context() as mp_:
+        mp_.setenv("MOLPRACTICE_CACHE", str(tmp_path_factory.mktemp("cache")))
+        model, info = _train(data)
+    return model, info
 
 
 def test_labels_change_the_prediction_and_positions_stay_equivariant():
@@ -57,33 +79,111 @@ def test_guided_denoiser_combines_with_cfg_noise():
         assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(got, want)), w
 
 
-def test_training_is_deterministic_and_cached(data, tmp_path, monkeypatch):
+def test_warm_start_is_chapter4s_model_for_every_label(data, tiny_model):
+    from molpractice import diffusion
+
+    torch.manual_seed(0)
+    base = diffusion.EGNNDenoiser(4, 16, 2).eval()
+    warm = G.warm_start(base).eval()
+    assert torch.equal(warm.label_embed.weight, torch.zeros(3, 16))
+    pos, h, t, batch = _inputs()
+    want = base(pos, h, t, batch)
+    for lab in (0, 1, G.NULL_LABEL):  # identical outputs, bit for bit, whatever the label
+        got = warm(pos, h, t, batch, torch.full((3,), lab))
+        assert all(torch.equal(a, b) for a, b in zip(got, want)), lab
+    assert all(torch.equal(a, b) for a, b in zip(warm(pos, h, t, batch, torch.tensor([0, 1, 2])), want))
+    # the same on the held-out loss: with a zero embedding, label and ∅ give the same per-molecule losses
+    mols = data[:5]
+    lab = GM._labels(mols)
+    a = G.conditional_loss(ch04, warm, mols, lab, T=100, type_scale=0.25, draws=2)
+    b = G.conditional_loss(ch04, warm, mols, torch.full_like(lab, G.NULL_LABEL), T=100, type_scale=0.25, draws=2)
+    assert a.shape == (5,) and a.dtype == torch.float64 and torch.equal(a, b)
+    with pytest.raises(ValueError, match="one entry per molecule"):
+        G.conditional_loss(ch04, warm, mols, lab[:3], T=100, type_scale=0.25, draws=2)
+    with pytest.raises(ValueError, match="draws"):
+        G.conditional_loss(ch04, warm, mols, lab, T=100, type_scale=0.25, draws=0)
+    with pytest.raises(ValueError, match="EGNNDenoiser"):
+        G.warm_start(G.ConditionalEGNN(4, 16, 2))  # already conditional: not chapter 4's model
+
+
+def test_training_path_from_scratch_chapter4_then_fine_tune(data, tiny_model, tmp_path, monkeypatch):
+    """Chapter 4's model trained from scratch (tiny), warm-started, fine-tuned with label dropout, validated, cached."""
+    from molpractice import diffusion
+    from molpractice.diffusion_curve import validation_split
+
+    model, info = tiny_model
+    cfg, cfg4 = _tiny(), _tiny4()
+    assert info["base"]["cached"] is False and info["base"]["steps"] == cfg4.train_steps  # chapter 4's, trained here
+    assert info["cached"] is False and info["checkpoints"] == [2, 4] and info["steps"] in (2, 4)
+    assert isinstance(model, G.ConditionalEGNN) and not model.training
+    assert model.label_embed.weight.abs().sum() > 0  # the fine-tune moved the zero embedding
+    train, val = validation_split(data, cfg.val_fraction, seed=0)  # chapter 4's curve split
+    assert (info["n_train"], info["n_val"]) == (len(train), len(val)) and len(train) + len(val) == len(data)
+    val_ = info["validation"]
+    assert len(val_["base"]) == len(val) and set(val_["cond"]) == set(val_["null"]) == {2, 4}
+    assert info["steps"] == G.choose_finetune_steps(val_["cond"])
+    assert G.choose_finetune_steps({4: [1.0, 2.0], 2: [1.5, 1.5]}) == 2  # a tie goes to fewer steps
+    assert G.choose_finetune_steps({4: [1.0, 1.0], 2: [1.5, 1.5]}) == 4
+    with pytest.raises(ValueError, match="no checkpoint"):
+        G.choose_finetune_steps({})
+    # deterministic: the same settings give the same weights, without the cache and from it
     monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
-    cfg = _tiny()
-    a, info_a = G.train_conditional_model(ch04, data, cfg, progress=False, cache=False)
-    b, info_b = G.train_conditional_model(ch04, data, cfg, progress=False)
-    assert not info_a["cached"] and not info_b["cached"] and info_b["steps"] == cfg.train_steps
-    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
-        assert torch.equal(va, vb), k
-    c, info_c = G.train_conditional_model(ch04, data, cfg, progress=False)
-    assert info_c["cached"] and all(torch.equal(x, y) for x, y in zip(b.state_dict().values(), c.state_dict().values()))
-    assert G.weights_path(cfg, data) != G.weights_path(_tiny(p_uncond=0.3), data)
-    # the key hashes chapter 4's training code: another q_sample must not load these weights
-    assert info_b["path"] == str(G.weights_path(cfg, data, ch04)) and info_b["source_hash"]
+    again, info2 = _train(data, cache=False)
+    assert not info2["cached"] and info2["base"]["cached"] is False
+    assert all(torch.equal(x, y) for x, y in zip(model.state_dict().values(), again.state_dict().values()))
+    _train(data)
+    loaded, info3 = _train(data)
+    assert info3["cached"] and info3["base"]["cached"] and info3["validation"] == info["validation"]
+    assert all(torch.equal(x, y) for x, y in zip(model.state_dict().values(), loaded.state_dict().values()))
+    # constant learning rates: the checkpoint after 2 steps is exactly a 2-step fine-tune
+    short, info_s = _train(data, cfg=_tiny(checkpoints=(2,)), cache=False)
+    full_run = GM._finetune(ch04, diffusion.train_molecule_model(
+        ch04, data, cfg4, progress=False, implementation="solutions")[0], data, cfg, cfg4, 0, False)
+    assert all(torch.equal(full_run["checkpoints"][2][k], v) for k, v in short.state_dict().items())
+    # the cache key: fine-tune settings, chapter 4's weights, chapter 4's settings and its training code
+    base_hash = info["base_hash"]
+    assert info3["path"] == str(G.weights_path(cfg, data, base_hash, ch04, cfg4))
+    assert G.weights_path(cfg, data, base_hash, ch04, cfg4) != G.weights_path(_tiny(p_uncond=0.3), data, base_hash, ch04, cfg4)
+    assert G.weights_path(cfg, data, base_hash, ch04, cfg4) != G.weights_path(cfg, data, "other", ch04, cfg4)
+    assert G.weights_path(cfg, data, base_hash, ch04, cfg4) != G.weights_path(cfg, data, base_hash, ch04, _tiny4(hidden=8))
     other = types.SimpleNamespace(cosine_alpha_bar=ch04.cosine_alpha_bar, q_sample=_q_sample_no_scaling,
                                   remove_mean=ch04.remove_mean)
-    assert G.weights_path(cfg, data, other) != G.weights_path(cfg, data, ch04)
+    assert G.weights_path(cfg, data, base_hash, other, cfg4) != G.weights_path(cfg, data, base_hash, ch04, cfg4)
+    with pytest.raises(ValueError, match="chapter 4's"):
+        _train(data, cfg=_tiny(T=50))
+    table = G.finetune_table(info)
+    assert table.steps.tolist() == [0, 2, 4] and table.chosen.sum() == 1
+    assert table.loc[table.chosen, "steps"].item() == info["steps"] and table.loc[0, "vs_chapter4"] == 0.0
+    row = table[table.steps == 4].iloc[0]
+    assert row.label_use == pytest.approx(np.mean(val_["null"][4]) - np.mean(val_["cond"][4]))
+    assert row.use_lo <= row.label_use <= row.use_hi and row.vs_lo <= row.vs_chapter4 <= row.vs_hi
+    lines = G.finetune_lines(info)
+    assert "warm start: chapter 4's model (4 training steps, trained in this run)" in lines[0]
+    assert f"-> {info['steps']} steps (validation split)" in lines[1] and "paired over" in lines[2]
+
+
+def test_w_minus_one_before_fine_tuning_samples_exactly_chapter4s_draws(data):
+    """Warm-started (not fine-tuned), the w = −1 sampler is chapter 4's model with chapter 4's sampler: same draws."""
+    from molpractice import diffusion
+
+    torch.manual_seed(0)
+    base = diffusion.EGNNDenoiser(4, 16, 1).eval()
+    cfg = _tiny(sample_steps=4)
+    guided = G.sample_guided(ch04, ch06, G.warm_start(base).eval(), data, -1.0, 3, cfg=cfg, seed=11)
+    plain = G.chapter4_draw(ch04, base, data, steps=4, cfg4=_tiny4())(3, 11)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(guided, plain))
+    cond = G.sample_guided(ch04, ch06, G.warm_start(base).eval(), data, 2.0, 3, cfg=cfg, seed=11)
+    assert all(torch.allclose(a[1], b[1], atol=1e-5) for a, b in zip(cond, plain))  # zero embedding: guidance is a no-op
 
 
 def _q_sample_no_scaling(x0, t, noise, alpha_bar):
     return x0 + noise
 
 
-def test_labels_and_sweep(data, tmp_path, monkeypatch):
+def test_labels_and_sweep(data, tiny_model):
     assert G.label_of(torch.tensor([6, 7, 8, 9])) == 1 and G.label_of(torch.tensor([6, 6, 7])) == 0
-    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
     cfg = _tiny()
-    model, _ = G.train_conditional_model(ch04, data, cfg, progress=False)
+    model, _ = tiny_model
     sweep = G.guidance_sweep(ch04, ch06, model, data, cfg)
     assert sweep["w"].tolist() == [-1.0, 2.0]
     for name in ("label_share", "validity", "connected"):
@@ -136,10 +236,9 @@ def test_labels_and_sweep(data, tmp_path, monkeypatch):
     assert all(torch.equal(z1, z2) and torch.equal(p1, p2) for (z1, p1), (z2, p2) in zip(s1, s2))
 
 
-def test_sampling_baseline_runs_the_model_and_reports_every_row(data, tmp_path, monkeypatch):
-    monkeypatch.setenv("MOLPRACTICE_CACHE", str(tmp_path))
+def test_sampling_baseline_runs_the_model_and_reports_every_row(data, tiny_model):
     cfg = _tiny()
-    model, _ = G.train_conditional_model(ch04, data, cfg, progress=False)
+    model, _ = tiny_model
     out = G.sampling_baseline(ch04, ch06, model, data, budget=10, seeds=[5, 6], chunk=6, cfg=cfg, max_draws=12)
     assert out[["proxy", "seed"]].values.tolist() == [["buggy", 5], ["bug-free", 5], ["buggy", 6], ["bug-free", 6]]
     assert (out.method == G.SAMPLING_METHOD).all() and (out.samples <= 12).all()

@@ -1,0 +1,218 @@
+"""The guidance sweep of classifier-free guidance on chapter 4's model (fine-tuned with label dropout:
+:mod:`molpractice.guidance_model`): guided sampling, and for each guidance scale the property shift against
+validity, connectivity, diversity, uniqueness, novelty and chapter 4's plausibility checks, with intervals; paired
+differences between scales; the scale choice; lines that read the sweep against the training molecules.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .diffusion import draw_sizes, position_clip
+from .guidance_model import SETTINGS, GuidedDenoiser, hetero_count, label_of
+
+__all__ = ["sample_guided", "guidance_sweep", "scale_difference", "sweep_reference_lines", "choose_scale"]
+
+
+def sample_guided(ch04, ch06, model, data, w: float, n: int, label: int = 1, cfg=None, seed: int = 0):
+    """``n`` molecules guided towards ``label`` with scale ``w`` (sizes from the training histogram), sampled with
+    ``cfg.sampler`` in ``cfg.sample_steps`` steps (chapter 4's DDIM: deterministic given the start).
+
+    The same seed gives the same sizes and starting noise at every scale, so scales are compared on
+    paired draws — and on the same ones as :func:`molpractice.guidance.chapter4_draw` of that seed.
+    """
+    from .diffusion import sample_molecules
+
+    cfg = cfg or SETTINGS.current()
+    sizes = draw_sizes(data, n, seed=seed)
+    alpha_bar = ch04.cosine_alpha_bar(cfg.T, dtype=torch.float32)
+    guided = GuidedDenoiser(model, ch06, torch.full((n,), int(label), dtype=torch.long), w)
+    samples, _ = sample_molecules(ch04, guided, sizes, alpha_bar, method=cfg.sampler, steps=cfg.sample_steps,
+                                  type_scale=cfg.type_scale, pos_clip=position_clip(data), seed=seed)
+    return samples
+
+
+def _boot(values, n_boot, rng):
+    values = np.asarray(values, float)
+    if len(values) == 0:
+        return float("nan"), float("nan"), float("nan")
+    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(1)
+    return float(values.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def _similarity(smiles):
+    from rdkit import DataStructs
+
+    from .oracles import fingerprint, mol_from_smiles
+
+    fps = [fingerprint(mol_from_smiles(s)) for s in smiles]
+    return np.array([DataStructs.BulkTanimotoSimilarity(f, fps) for f in fps]) if fps else np.zeros((0, 0))
+
+
+def _diversity_of(sim, idx) -> float:
+    """1 − mean off-diagonal similarity among the rows ``idx`` (pairs of a molecule with its own copy dropped)."""
+    if len(idx) < 2:
+        return float("nan")
+    keep = idx[:, None] != idx[None, :]
+    return 1.0 - float(sim[np.ix_(idx, idx)][keep].mean()) if keep.any() else float("nan")
+
+
+def _per_sample(samples, smiles, plausible=None):
+    """One row per sample: its label (from the atom types), valid, connected (valid, one fragment), SMILES and,
+    when given (one bool per sample), ``plausible`` (chapter 4's checks: :func:`molpractice.plausibility.plausibility`)."""
+    import pandas as pd
+
+    out = pd.DataFrame(dict(label=[label_of(z) for z, _ in samples], hetero=[hetero_count(z) for z, _ in samples],
+                            valid=[s is not None for s in smiles],
+                            connected=[s is not None and "." not in s for s in smiles],
+                            smiles=list(smiles)))
+    if plausible is not None:
+        out["plausible"] = np.asarray(plausible, bool) & out["connected"].to_numpy()
+    return out
+
+
+def _stats(ps, sim, idx) -> dict:
+    """Validity, connectivity, label-1 share among connected, diversity of the connected and the label-1 yield
+    (valid connected label-1 molecules per sample drawn = connected × that share), on rows ``idx``."""
+    valid, connected, label = (ps[c].to_numpy() for c in ("valid", "connected", "label"))
+    pos = np.cumsum(connected) - 1  # row of each connected sample in ``sim``
+    conn = idx[connected[idx]]
+    out = dict(validity=float(valid[idx].mean()), connected=float(connected[idx].mean()),
+               label_share_valid=float(label[conn].mean()) if len(conn) else float("nan"),
+               diversity=_diversity_of(sim, pos[conn]),
+               label1_yield=float((connected[idx] & (label[idx] == 1)).mean()))
+    if "plausible" in ps:
+        plaus = ps["plausible"].to_numpy()
+        out["plausible"] = float(plaus[idx].mean())
+        out["plausible_valid"] = float(plaus[conn].mean()) if len(conn) else float("nan")
+    return out
+
+
+def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0, plausibility: bool = True) -> "pd.DataFrame":
+    """For each guidance scale: the property (share of samples with label 1 and mean heteroatom count, over
+    all samples, from their atom types), validity, connectivity (valid and one fragment), the label-1 share
+    among the valid connected samples (what a chemist would receive), uniqueness and novelty (chapter 4's
+    ``sample_metrics``; uniqueness without interval), the diversity of the valid connected molecules (1 −
+    mean pairwise Tanimoto) and, with ``plausibility``, chapter 4's plausibility checks
+    (:func:`molpractice.plausibility.plausibility`: valid, one fragment, every geometry check, no group of its
+    short cited list of implausible groups; Brenk's screening filters are not part of it)
+    as ``plausible`` (over all samples) and ``plausible_valid`` (among the valid connected ones). Intervals:
+    Clopper–Pearson 95 % for the rates label_share, label_share_valid, validity, connected, plausible and
+    plausible_valid (k of n; a bootstrap would collapse to a point at 0 or 1), percentile bootstrap 95 % over the
+    samples for the others (heteroatoms, label1_yield, diversity); each rate's ``_k`` and ``_n`` are columns too.
+    ``attrs["per_sample"]`` keeps each scale's samples (label, valid, connected, plausible, SMILES) for
+    :func:`scale_difference`; ``attrs["train_plausible"]`` the training molecules' own plausible rate dict."""
+    import pandas as pd
+
+    from .diffusion import metrics
+    from .plausibility import clopper_pearson
+    from .plausibility import plausibility as check_plausibility
+
+    cfg = cfg or SETTINGS.current()
+    train_smiles = [d["smiles"] for d in data]
+    rows, per_sample = [], {}
+    for w in cfg.scales:
+        samples = sample_guided(ch04, ch06, model, data, w, cfg.n_per_scale, cfg=cfg, seed=seed)
+        rng = np.random.default_rng(seed)
+        m = metrics(ch04, samples, train_smiles, n_boot=cfg.n_boot, seed=seed)
+        plaus = check_plausibility(ch04, samples)["rows"]["plausible"].to_numpy(bool) if plausibility else None
+        ps = _per_sample(samples, m["smiles"], plaus)
+        per_sample[w] = ps
+        row = {"w": w}
+        for name, vals in (("label_share", ps["label"]), ("heteroatoms", ps["hetero"])):
+            row[name], row[f"{name}_lo"], row[f"{name}_hi"] = _boot(vals, cfg.n_boot, rng)
+        for name in ("uniqueness", "novelty"):
+            row[name] = float(m[name])
+        sim = _similarity(ps["smiles"][ps["connected"]].tolist())
+        point = _stats(ps, sim, np.arange(len(ps)))
+        draws = [_stats(ps, sim, rng.integers(0, len(ps), len(ps))) for _ in range(cfg.n_boot)]
+        for name, value in point.items():
+            vals = np.array([d[name] for d in draws], float)
+            row[name] = value
+            row[f"{name}_lo"], row[f"{name}_hi"] = (float(np.nanquantile(vals, 0.025)), float(np.nanquantile(vals, 0.975))) \
+                if np.isfinite(vals).any() else (float("nan"), float("nan"))
+        conn = ps["connected"].to_numpy()
+        lab = ps["label"].to_numpy() == 1
+        counts = {"label_share": (int(lab.sum()), len(ps)), "label_share_valid": (int(lab[conn].sum()), int(conn.sum())),
+                  "validity": (int(ps["valid"].sum()), len(ps)), "connected": (int(conn.sum()), len(ps))}
+        if "plausible" in ps:
+            counts |= {"plausible": (int(ps["plausible"].sum()), len(ps)),
+                       "plausible_valid": (int(ps["plausible"][conn].sum()), int(conn.sum()))}
+        for name, (k, n) in counts.items():  # rates: exact binomial intervals (chapter 4's choice)
+            row[f"{name}_k"], row[f"{name}_n"] = k, n
+            row[f"{name}_lo"], row[f"{name}_hi"] = clopper_pearson(k, n)
+        rows.append(row)
+    data_share = float(np.mean([label_of(d["z"]) for d in data]))
+    out = pd.DataFrame(rows)
+    out.attrs["train_label_share"] = data_share
+    if plausibility:
+        out.attrs["train_plausible"] = check_plausibility(ch04, [(d["z"], d["pos"]) for d in data])["rates"]["plausible"]
+    out.attrs["per_sample"] = per_sample
+    return out
+
+
+def scale_difference(sweep, w_a: float, w_b: float, n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
+    """Paired bootstrap of (scale ``w_a``) − (scale ``w_b``) for validity, connectivity, label-1 share among
+    the valid connected samples, their diversity, the label-1 yield per sample drawn and (when the sweep ran
+    them) the plausible rates: the same sample indices are resampled at both scales
+    (the sweep draws the same sizes and starting noise at every scale). Rows: metric, difference, lo, hi, p (the
+    percentile bootstrap's two-sided p-value, 2·(1 + draws on the far side of 0)/(draws + 1), for Holm's correction
+    over the printed family: :func:`molpractice.campaign.holm_table`)."""
+    import pandas as pd
+
+    a, b = sweep.attrs["per_sample"][w_a], sweep.attrs["per_sample"][w_b]
+    if len(a) != len(b):
+        raise ValueError(f"scales {w_a} and {w_b} have {len(a)} and {len(b)} samples: not paired")
+    sims = [_similarity(ps["smiles"][ps["connected"]].tolist()) for ps in (a, b)]
+    rng = np.random.default_rng(seed)
+    full = np.arange(len(a))
+    point = {k: v - _stats(b, sims[1], full)[k] for k, v in _stats(a, sims[0], full).items()}
+    draws = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(a), len(a))
+        sa, sb = _stats(a, sims[0], idx), _stats(b, sims[1], idx)
+        draws.append({k: sa[k] - sb[k] for k in sa})
+    rows = []
+    for name, value in point.items():
+        vals = np.array([d[name] for d in draws], float)
+        finite = vals[~np.isnan(vals)]
+        tail = min(int((finite <= 0).sum()), int((finite >= 0).sum()))
+        rows.append(dict(metric=name, difference=value, lo=float(np.nanquantile(vals, 0.025)),
+                         hi=float(np.nanquantile(vals, 0.975)), p=min(1.0, 2 * (1 + tail) / (len(finite) + 1))))
+    return pd.DataFrame(rows)
+
+
+def sweep_reference_lines(sweep) -> list[str]:
+    """Printable lines that read :func:`guidance_sweep` against the training molecules: their own plausible rate
+    (chapter 4's checks, Clopper–Pearson 95 %), the unguided (w = −1) plausible rate among valid connected samples
+    next to it (below it when its interval lies under the training interval's lower end) with the share that fails
+    the checks, and the label-1 share at w = −1 and w = 0 (asked for label 1) against the training share."""
+    out = []
+    tp = sweep.attrs.get("train_plausible")
+    if tp is not None:
+        out.append(f"plausible by chapter 4's checks, the {tp['n']} training molecules themselves: {tp['rate']:.3f} "
+                   f"[{tp['low']:.3f}, {tp['high']:.3f}]")
+        if -1.0 in set(sweep.w) and "plausible_valid" in sweep:
+            m1 = sweep[sweep.w == -1.0].iloc[0]
+            where = "below" if m1.plausible_valid_hi < tp["low"] else "not below"
+            out.append(f"unguided (w = −1): plausible among valid connected samples {m1.plausible_valid:.2f} "
+                       f"[{m1.plausible_valid_lo:.2f}, {m1.plausible_valid_hi:.2f}] — {where} the training molecules' rate: "
+                       f"{1 - m1.plausible_valid:.0%} of them fail chapter 4's checks before any guidance")
+    share = sweep.attrs["train_label_share"]
+    for w in (-1.0, 0.0):
+        if w not in set(sweep.w):
+            continue
+        b = sweep[sweep.w == w].iloc[0]
+        where = "below" if b.label_share_hi < share else "above" if b.label_share_lo > share else "consistent with"
+        out.append(f"w = {w:g}, asked for label 1: label-1 share {b.label_share:.2f} [{b.label_share_lo:.2f}, "
+                   f"{b.label_share_hi:.2f}], {where} the training share {share:.2f}")
+    return out
+
+
+def choose_scale(sweep, metric: str = "label1_yield", min_w: float = 0.0) -> float:
+    """The guidance scale (≥ ``min_w``) with the largest point estimate of ``metric`` in ``sweep`` — a choice
+    made on the sweep's draws, so a result at that scale must be reported on fresh draws."""
+    pick = sweep[sweep.w >= min_w]
+    if pick.empty or metric not in pick:
+        raise ValueError(f"no scale >= {min_w} with column {metric!r} in the sweep")
+    return float(pick.loc[pick[metric].idxmax(), "w"])
