@@ -246,14 +246,14 @@ def plot_bond_types(sample_bonds, data_bonds, types, bins=40, value="length", co
 
 
 def plot_novelty_by_size(table, ax=None):
-    """Novelty by heavy-atom count: samples next to the held-out data (≈ 1 by construction for a deduplicated
-    reference, so not a null baseline), with 95 % intervals (a DataFrame
-    from :func:`molpractice.sample_distributions.novelty_by_size`)."""
+    """Novelty by heavy-atom count: samples next to the held-out data, both against the rest of the data (the
+    held-out novelty is ≈ 1 by construction for a deduplicated reference, so not a null baseline), with 95 %
+    intervals (a DataFrame from :func:`molpractice.sample_distributions.novelty_by_size`)."""
     import numpy as np
 
     ax = _axes(ax)
     x = np.arange(len(table))
-    for shift, col, lo, hi, label in ((-0.1, "novelty samples", "s_low", "s_high", "samples vs training set"),
+    for shift, col, lo, hi, label in ((-0.1, "novelty samples", "s_low", "s_high", "samples vs the rest"),
                                      (0.1, "novelty held-out data", "h_low", "h_high", "held-out data vs the rest")):
         y = table[col].to_numpy(dtype=float)
         err = np.vstack([y - table[lo].to_numpy(dtype=float), table[hi].to_numpy(dtype=float) - y])

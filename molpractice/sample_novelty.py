@@ -5,8 +5,9 @@ second edition); the distributions of bonds, angles, distances and histograms ar
 * Murcko-scaffold uniqueness and novelty, internal diversity as MOSES's IntDiv₁ (all pairs including i = j,
   Morgan r = 2, 1024 bits) and its difference between two sets on distinct SMILES, with a bootstrap 95 % interval
   (and a permutation test next to it);
-* novelty by heavy-atom count next to the held-out data's novelty (the held-out novelty is ≈ 1 by construction
-  and no null for chemical space, so no difference or verdict is printed: see :func:`novelty_by_size`);
+* novelty by heavy-atom count of the samples next to the held-out data's novelty, both against the same rest of
+  the data, with the unpaired difference per bin (the held-out novelty is ≈ 1 − the data's duplicate rate by
+  construction and no null for chemical space, so the table prints no verdict: see :func:`novelty_by_size`);
 * nearest-neighbour Tanimoto similarity of the samples next to the held-out data's against the same reference
   (:func:`nearest_neighbour_reference`, :func:`memorisation_line`: a description against the data's duplicate
   rate, not a memorisation test), and a one-line mode-collapse reading (:func:`collapse_line`).
@@ -153,19 +154,25 @@ def novelty_by_size(smiles, train_smiles, heldout_fraction: float = 0.2, seed: i
     """Novelty by heavy-atom count, next to the data's own held-out novelty: a description, not a null, because
     the held-out entries were deduplicated with the rest (by isomeric SMILES) before the split, so a held-out
     molecule is non-novel only when its stereo-free SMILES recurs in the data — its novelty is, up to sampling, 1 −
-    the data's within-bin duplicate rate (printed) — whatever a model does; and it is measured against fewer
-    reference molecules than the samples are. It says what novelty a molecule *of the data* has at that size, not
-    what novelty a model that does not memorise would reach.
+    the data's within-bin duplicate rate (printed) — whatever a model does. It says what novelty a molecule *of the
+    data* has at that size, not what novelty a model that does not memorise would reach.
 
-    Samples: distinct ``smiles`` (valid single-fragment) against all ``train_smiles``. Held-out data: a random
-    ``heldout_fraction`` of the training entries (as listed; their distinct SMILES) against the rest. ``data
-    duplicate rate`` = share of the bin's training entries whose SMILES occurs in another entry. ``samples −
-    held-out`` is the unpaired difference of the two novelty rates with Newcombe's hybrid score 95 % interval
-    (``d_low``, ``d_high``; :func:`molpractice.plausibility.rate_difference`; NaN when a bin is empty) — a
-    description of how far the samples are from the data's own novelty at that size, with the caveat above, not a
-    memorisation test. The data are small molecules filtered from public solubility, FreeSolv and NCI sets (not
-    QM9/GDB), so novelty against this few-hundred-molecule reference mostly measures how small that reference is.
-    Each rate has a Clopper–Pearson 95 % interval. Returns a DataFrame, one row per bin of heavy-atom counts.
+    The training entries (as listed) are split at random: ``heldout_fraction`` of them held out, the rest the
+    reference (the split of :func:`nearest_neighbour_reference` and
+    :func:`molpractice.sample_memorisation.scaffold_reference`). Both sides face the **same reference**, the rest:
+    the samples' distinct ``smiles`` (valid single-fragment) and the held-out entries' distinct SMILES, each counted
+    novel when absent from the rest (a sample equal to a held-out molecule only is novel here, as a held-out
+    molecule is; against all entries the samples would face more reference molecules than the held-out part does,
+    which lowers their novelty for the reference's sake alone). ``data duplicate rate`` = share of the bin's
+    training entries whose SMILES occurs in another entry. ``samples − held-out`` is the unpaired difference of the
+    two novelty rates with Newcombe's hybrid score 95 % interval (``d_low``, ``d_high``;
+    :func:`molpractice.plausibility.rate_difference`; NaN when a bin is empty) — a description of how far the
+    samples are from the data's own novelty at that size, with the caveat above, not a memorisation test. Each
+    bin's interval is a 95 % interval on its own, **uncorrected over the bins** (with the default five bins, one of
+    them may exclude 0 by chance alone; a family-wise, Bonferroni reading would widen each to 1 − 0.05/5). The data are small molecules
+    filtered from public solubility, FreeSolv and NCI sets (not QM9/GDB), so novelty against this few-hundred-molecule
+    reference mostly measures how small that reference is. Each rate has a Clopper–Pearson 95 % interval. Returns a
+    DataFrame, one row per bin of heavy-atom counts.
     """
     from collections import Counter
 
@@ -179,7 +186,6 @@ def novelty_by_size(smiles, train_smiles, heldout_fraction: float = 0.2, seed: i
     heldout = sorted({train[i] for i in held})
     rest = {train[i] for i in range(len(train)) if i not in held}
     distinct = sorted(set(smiles))
-    train_set = set(train)
     counts = Counter(train)
     sizes = {x: _size(x) for x in set(train) | set(distinct)}
     rows = []
@@ -188,7 +194,7 @@ def novelty_by_size(smiles, train_smiles, heldout_fraction: float = 0.2, seed: i
         h = [x for x in heldout if lo <= sizes[x] <= hi]
         entries = [x for x in train if lo <= sizes[x] <= hi]
         dup = sum(counts[x] > 1 for x in entries)
-        ks, kh = sum(x not in train_set for x in s), sum(x not in rest for x in h)
+        ks, kh = sum(x not in rest for x in s), sum(x not in rest for x in h)
         (sl, sh), (hl, hh) = clopper_pearson(ks, len(s)), clopper_pearson(kh, len(h))
         diff = rate_difference(ks, len(s), kh, len(h)) if s and h else {"difference": np.nan, "low": np.nan,
                                                                            "high": np.nan}

@@ -50,6 +50,34 @@ def test_scaffolds_diversity_and_novelty_by_size():
             assert np.isnan(r["samples − held-out"]) and np.isnan(r["d_low"])
     doc = SN.novelty_by_size.__doc__
     assert "a description, not a null, because" in doc and "not the null baseline" not in doc
+    assert "uncorrected over the bins" in doc
+
+
+def test_novelty_by_size_scores_samples_against_the_same_rest_as_the_heldout_part():
+    """Review 24-6: the samples face the rest of the data (as the held-out part does), not all entries: a sample
+    equal to a held-out-only molecule is novel (against all entries it would not be)."""
+    from molpractice.sample_memorisation import _heldout_split
+
+    train = ["C", "CC", "CCO", "CCCO", "CCCCO", "CCCCCO", "CCCCCCO", "CCCCCCCO", "CCCCCCCCO", "OCCCCCCCCO"]
+    held, rest = _heldout_split(train, 0.3, 0)
+    assert "CCCCCCO" in held and "CCCCCCO" not in rest     # 7 heavy atoms, held out only
+    samples = ["CCCCCCO", "CCCCCCO", "CCCCCCCO"]              # a held-out-only molecule (twice) and a rest one
+    table = SN.novelty_by_size(samples, train, heldout_fraction=0.3, seed=0).set_index("heavy atoms")
+    r7, r8 = table.loc["7"], table.loc["8"]
+    assert r7["n samples"] == 1 and r7["novelty samples"] == 1.0, "against all entries this would be 0.0"
+    assert r7["novelty held-out data"] == 1.0 and r7["samples − held-out"] == pytest.approx(0.0)
+    assert r8["n samples"] == 1 and r8["novelty samples"] == 0.0            # CCCCCCCO is in the rest
+    # oracle: every bin's sample novelty counts the distinct samples absent from the rest
+    for label, row in table.iterrows():
+        if row["n samples"]:
+            ks = round(row["novelty samples"] * row["n samples"])
+            in_bin = [x for x in set(samples) if SN._size(x) in _bin(label)]
+            assert ks == sum(x not in set(rest) for x in in_bin), label
+
+
+def _bin(label: str) -> range:
+    lo, _, hi = label.partition("–")
+    return range(int(lo), int(hi or lo) + 1)
 
 
 def test_diversity_difference_interval_on_distinct_smiles():
