@@ -361,7 +361,7 @@ def format_curve_record(record: dict) -> str:
            f"{'`' + v['command'] + '`' if v.get('command') else 'a command not recorded'}"
            if any(v.get(f) for f in ("created", "commit", "command")) else "provenance of this entry not recorded")
         for k, v in budget.items())
-    head = (f"training-length curve, recorded {record['created']} from commit {str(record['commit'])[:10]}"
+    head = (f"training-length curve: table recorded {record['created']} from commit {str(record['commit'])[:10]}"
             + (" (with uncommitted changes)" if record.get("dirty") else "") + f": `{record['command']}`"
             + (f"; {record['draws']} (t, noise) draws per molecule" if record.get("draws") else "")
             + (f"\n{runs}" if runs else "") + (f"\n{remeasured}" if remeasured else ""))
@@ -472,6 +472,33 @@ def format_sample_report(table) -> str:
                 "(rows pair sample by sample); 'single fragment' = valid single fragment.\n"
                 + table.round(1).to_string(index=False))
 
+
+
+def budget_sensitivity_line(record: dict) -> str:
+    """What the selection rule would have chosen had each end-of-run row's budget been judged by the re-measured
+    *final* training of that length (a record's ``budget`` entries) instead of the curve run's own CPU-min: one line
+    that says whether the choice depends on which CPU measurement the rule reads. Information only — the rule as
+    fixed reads the curve runs' CPU-min (:func:`_select`). Rows without a re-measurement keep their curve CPU-min."""
+    import pandas as pd
+
+    budget = record.get("budget") or {}
+    table = pd.DataFrame(record["rows"], columns=list(_RECORD_COLUMNS))
+    swapped = table.copy()
+    for i, row in table.iterrows():
+        entry = budget.get(str(int(row["run steps"])))
+        if entry is not None and bool(row["end of run"]):
+            swapped.loc[i, "CPU-min"] = float(entry["cpu_min"])
+    if not budget:
+        return "no re-measured final training in the record: the rule's choice cannot be checked against one"
+    other = _select(swapped, record["reference"])
+    fixed = tuple(record["choice"])
+    same = tuple(other) == fixed
+    used = ", ".join(f"{k} steps {v['cpu_min']:.2f}" for k, v in budget.items())
+    return (f"budget instrument: judged by the re-measured final trainings' CPU-min ({used}) instead of the curve runs' "
+            f"(which include the curve's extra EMA shadows and checkpoint evaluations, and the load they ran under), "
+            f"the same rule would choose {tuple(other)} — "
+            + ("the same model: the choice does not depend on which measurement the rule reads"
+               if same else f"not the shipped {fixed}: which model ships depended on the CPU measurement the rule read"))
 
 
 def rule_check_line(record: dict, cfg) -> str:

@@ -213,6 +213,12 @@ def test_budget_re_measurement_is_recorded_but_never_moves_the_choice(tmp_path):
     path.write_text(json.dumps(dict(new, choice=[5600, 5600, 0.995])), encoding="utf-8")
     with pytest.raises(ValueError, match="rule on the stored rows gives"):
         C.load_curve_record(path)
+    moved = C.budget_sensitivity_line(new)
+    assert "the same rule would choose (5600, 5600, " in moved and "not the shipped (4500, 4500, 0.99)" in moved
+    assert "5600 steps 7.20" in moved, "the line names the re-measured CPU-min it used"
+    kept = C.budget_sensitivity_line(over)
+    assert "would choose (4500, 4500, 0.99) — the same model" in kept, "re-measured over the budget: the same choice"
+    assert "cannot be checked" in C.budget_sensitivity_line(rec), "no re-measurement: says so"
     broken = json.loads(json.dumps(new))
     del broken["budget"]["5600"]["cpu_min"]
     path.write_text(json.dumps(broken), encoding="utf-8")
