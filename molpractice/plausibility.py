@@ -34,8 +34,8 @@ of implausible groups and (reported separately) the Brenk screening filters for 
   read as double) and pass an invalid one (EDM's rule has no clash test). Not comparable to EDM's 98.7 % / 82 %.
 * **Implausible groups** (:data:`IMPLAUSIBLE_GROUPS`, :func:`implausible_hits`): a short list of groups that a
   small neutral molecule rarely survives as — hydrolytically labile tetrahedral centres (orthoester/orthoamide-like
-  carbons, which include issue 24's N–C(O)(O); acyclic aminals and hemiaminals of amine nitrogens; acyclic
-  hemiacetals and gem-diols), the weak O–O bond of peroxides, and the minor tautomers enol and imidic acid (which
+  carbons, which include issue 24's N–C(O)(O); acyclic aminals with an N–H and hemiaminals of amine nitrogens;
+  acyclic hemiacetals and gem-diols), the weak O–O bond of peroxides, and the minor tautomers enol and imidic acid (which
   include issue 24's N=C(O)O). Each entry carries its SMARTS, the reason and its source (textbook chemistry:
   Clayden, Greeves & Warren, *Organic Chemistry*, 2nd ed., Oxford University Press 2012; screening filters that
   list the same group: Brenk et al. 2008, Hann et al. 1999). Several of these groups exist as real, isolable

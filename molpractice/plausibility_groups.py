@@ -9,6 +9,7 @@ __all__ = ["BRENK_ROW", "CITED_GROUPS", "IMPLAUSIBLE_GROUPS", "MIN_SYSTEMS", "NO
            "cited_group_alerts", "implausible_hits"]
 
 _AMINE_N = "[NX3;!$(N-[#6,#16]=[#7,#8,#16])]"   # not amide / thioamide / amidine / sulfonamide N
+_AMINE_NH = "[NX3;H1,H2;!$(N-[#6,#16]=[#7,#8,#16])]"   # the same with at least one H
 _CLAYDEN = "Clayden, Greeves & Warren, Organic Chemistry, 2nd ed., Oxford University Press (2012)"
 IMPLAUSIBLE_GROUPS = {  # name -> SMARTS, why a small neutral molecule rarely survives as it, sources
     "orthoester/orthoamide-like centre": dict(
@@ -25,12 +26,16 @@ IMPLAUSIBLE_GROUPS = {  # name -> SMARTS, why a small neutral molecule rarely su
         source="Hann et al., J. Chem. Inf. Comput. Sci. 39:897 (1999), reactive filter R7 'peroxides'; "
                "Brenk et al. 2008's 'peroxide'"),
     "acyclic aminal": dict(
-        smarts=f"[CX4](-!@{_AMINE_N})-!@{_AMINE_N}",
-        why="sp3 carbon with two amine N outside a ring: in equilibrium with imine (or iminium) + amine",
+        smarts=f"[CX4](-!@{_AMINE_NH})-!@{_AMINE_N}",
+        why="sp3 carbon with two amine N outside a ring, at least one of them an NH: in equilibrium with imine + "
+            "amine (the N–H hydrogen moves to the leaving amine); fully alkylated aminals such as "
+            "bis(dimethylamino)methane cannot form a neutral imine and are isolable (distillable reagents), so they "
+            "are not flagged, as fully alkylated orthoamides are not",
         source=f"{_CLAYDEN}, ch. 11 (aminals, imines); Brenk et al. 2008's 'het-C-het_not_in_ring'"),
     "acyclic hemiaminal": dict(
         smarts=f"[CX4](-[OX2H1])-!@{_AMINE_N}",
-        why="C(OH)–N outside a ring: the intermediate of imine formation, which loses water (or the amine)",
+        why="C(OH)–N outside a ring: the intermediate of imine formation, which loses water (or the amine); "
+            "flagged for tertiary N too, since the O–H hydrogen lets it revert to the C=O compound + amine",
         source=f"{_CLAYDEN}, ch. 11; Kwiecień & Ciunik, Molecules 20:14365 (2015) (stable hemiaminals need special "
                "stabilisation); Brenk et al. 2008's 'het-C-het_not_in_ring'"),
     "acyclic hemiacetal or gem-diol": dict(
@@ -73,7 +78,7 @@ def implausible_hits(mol) -> list[str]:
 
 
 CITED_GROUPS = {"hemi-orthoester": "CC(O)(OC)OC", "orthoamide": "CC(N)(N)N", "N–C(O)(O)": "CC(O)(O)N",
-                "N=C(O)O": "N=C(O)O", "peroxide": "COOC", "acyclic aminal": "CC(N)NC",
+                "N=C(O)O": "N=C(O)O", "peroxide": "COOC", "acyclic aminal (with an N–H)": "CC(N)NC",
                 "acyclic hemiaminal": "CC(O)N", "acyclic hemiacetal": "CC(O)OC", "gem-diol": "CC(O)O",
                 "enol": "C=C(C)O", "imidic acid": "CC(=N)O",
                 "cyclopropenone (3-ring 'aromatic' in RDKit)": "O=c1cc1C", "cyclopropene": "CC1=CC1"}  # one example of each group (issue 24's first)
@@ -83,7 +88,8 @@ ORDINARY_MOLECULES = {  # stable molecules Brenk flags (or that sit next to a li
     "N-methylol acrylamide": "C=CC(=O)NCO", "N,N'-methylenebisacetamide": "CC(=O)NCNC(C)=O",
     "acetamide": "CC(N)=O", "methyl carbamate": "COC(N)=O", "acetone oxime": "CC(C)=NO", "phenol": "Oc1ccccc1",
     "imidazole": "c1c[nH]cn1", "morpholine": "C1COCCN1", "acetic acid": "CC(=O)O", "urea": "NC(N)=O",
-    "cyclopropane": "CC1CC1", "methylenecyclopropane": "C=C1CC1", "cyclopropanecarboxylic acid": "OC(=O)C1CC1"}
+    "cyclopropane": "CC1CC1", "methylenecyclopropane": "C=C1CC1", "cyclopropanecarboxylic acid": "OC(=O)C1CC1",
+    "bis(dimethylamino)methane (tertiary aminal)": "CN(C)CN(C)C"}
 
 
 def cited_group_alerts(groups: dict | None = None) -> dict:

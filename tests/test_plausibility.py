@@ -124,7 +124,7 @@ def test_implausible_groups_are_short_cited_and_flag_only_their_group():
         assert group["why"] and any(src in group["source"] for src in ("Clayden", "Hann", "IUPAC")), name
     expected = {"hemi-orthoester": "orthoester/orthoamide-like centre", "orthoamide": "orthoester/orthoamide-like centre",
                 "N–C(O)(O)": "orthoester/orthoamide-like centre", "N=C(O)O": "imidic acid", "peroxide": "peroxide",
-                "acyclic aminal": "acyclic aminal", "acyclic hemiaminal": "acyclic hemiaminal",
+                "acyclic aminal (with an N–H)": "acyclic aminal", "acyclic hemiaminal": "acyclic hemiaminal",
                 "acyclic hemiacetal": "acyclic hemiacetal or gem-diol", "gem-diol": "acyclic hemiacetal or gem-diol",
                 "enol": "enol", "imidic acid": "imidic acid",
                 "cyclopropenone (3-ring 'aromatic' in RDKit)": "unsaturated 3-membered ring",
@@ -138,6 +138,15 @@ def test_implausible_groups_are_short_cited_and_flag_only_their_group():
     # ring members and amide nitrogens are not "acyclic aminal / hemiaminal / hemiacetal"
     for smiles in ("C1NCNC1", "OC1CCCCO1", "OC1CCCCN1", "CC(=O)NC(C)O", "c1ccccc1O", "CC(C)=O"):
         assert PL.implausible_hits(Chem.MolFromSmiles(smiles)) == [], smiles
+    # review 24-9: an aminal needs an N–H to reach a neutral imine; fully alkylated ones are isolable (as fully
+    # alkylated orthoamides are); a hemiaminal's O–H lets it revert to C=O + amine even with a tertiary N
+    for smiles in ("CN(C)CN(C)C", "CC(N(C)C)N(C)C", "CCN(CC)CN(CC)CC"):
+        assert "acyclic aminal" not in PL.implausible_hits(Chem.MolFromSmiles(smiles)), smiles
+    for smiles in ("CC(N)NC", "CNCN(C)C", "NCN", "CC(NC)NC"):
+        assert "acyclic aminal" in PL.implausible_hits(Chem.MolFromSmiles(smiles)), smiles
+    assert "not flagged" in PL.IMPLAUSIBLE_GROUPS["acyclic aminal"]["why"]
+    assert PL.implausible_hits(Chem.MolFromSmiles("CN(C)CO")) == ["acyclic hemiaminal"]
+    assert "tertiary N" in PL.IMPLAUSIBLE_GROUPS["acyclic hemiaminal"]["why"]
     assert PL.cited_group_alerts({"ethane": "CC"}) == {"ethane": []}
     with pytest.raises(ValueError, match="not-a-smiles"):
         PL.cited_group_alerts({"bad": "not-a-smiles"})
