@@ -210,7 +210,7 @@ def format_plausible_vs_steps(record: dict) -> str:
 
     rows = [{"train steps": r["steps"], "training CPU-min": round(r["training CPU-min"], 2),
              "wall/CPU": round(r["training wall min"] / r["training CPU-min"], 2),
-             "≤ 8 CPU-min": "yes" if r["within budget"] else "no",
+             "final training ≤ 8 CPU-min": "yes" if r["within budget"] else "no",
              "valid single fragment": ci(r["valid single fragment"]), "plausible": ci(r["plausible"]),
              "data − samples, plausible": f"{r['data − samples']['difference']:+.3f} "
                                           f"[{r['data − samples']['low']:+.3f}, {r['data − samples']['high']:+.3f}]",
@@ -280,8 +280,8 @@ def closing_time_lines(clock0: dict, clock: dict, info: dict, mode: str, workers
     wall = (clock["wall"] - clock0["wall"]) / 60
     kids = (clock["children"] - clock0["children"]) / 60
     t_cpu, t_wall = info.get("cpu_seconds", float("nan")) / 60, info["seconds"] / 60
-    out = [f"this run: {cpu:.1f} CPU-min (user + sys of this kernel and of its child processes — {workers} sampling "
-           f"worker process(es), {kids:.1f} CPU-min of it), {wall:.1f} min wall, {mode} mode, "
+    out = [f"this run: {cpu:.1f} CPU-min (user + sys of this kernel and of its reaped child processes — the {workers} "
+           f"sampling worker process(es) and the grading workers, {kids:.1f} CPU-min of it), {wall:.1f} min wall, {mode} mode, "
            f"{'cached weights loaded' if info['cached'] else 'model trained in this run'}; 1-min load average when "
            f"the run started: {clock0.get('load', float('nan')):.1f}; " + _load_text() + ".",
            "threads: one torch thread per process, the curriculum's policy (runtime.configure_threads): training gives "
@@ -294,10 +294,10 @@ def closing_time_lines(clock0: dict, clock: dict, info: dict, mode: str, workers
                 f"{cpu:.1f} CPU-min, {wall:.1f} min wall)",
                 f"issue-20 target, notebook with cached weights ≤ 2.5 min (wall clock): {time_verdict(wall, 2.5)} (the "
                 f"same run: {wall:.1f} min wall; {cpu:.1f} CPU-min)",
-                f"issue-24 target, notebook with training ≤ 10 min: {_both(cpu + t_cpu, wall + t_wall, 10)} — a sum of "
-                f"two measured parts: this run ({cpu:.1f} CPU-min, {wall:.1f} min wall) + the training recorded with "
-                f"the weights ({t_cpu:.1f} CPU-min, {t_wall:.1f} min wall, {info.get('trained_at', '?')}) = "
-                f"{cpu + t_cpu:.1f} CPU-min, {wall + t_wall:.1f} min wall"]
+                f"issue-24 target, notebook with training ≤ 10 min: not measured in one run (this run loaded the "
+                f"weights); an estimate, no verdict: this run ({cpu:.1f} CPU-min, {wall:.1f} min wall) + the training "
+                f"recorded with the weights ({t_cpu:.1f} CPU-min, {t_wall:.1f} min wall, {info.get('trained_at', '?')}) "
+                f"= {cpu + t_cpu:.1f} CPU-min, {wall + t_wall:.1f} min wall"]
     else:
         out += ["issue-24 target, notebook with cached weights ≤ 4 min (issue 20: ≤ 2.5 min): not measured in this run "
                 "(it trained)",
@@ -377,9 +377,15 @@ def bench_and_steps_report(model, info: dict, fast: bool = False, bench: dict | 
     return "\n".join(lines) + "\n\n" + format_plausible_vs_steps(steps_record)
 
 
-def run_clock() -> dict:
+def run_clock(reap_graders: bool = False) -> dict:
     """:func:`molpractice.rigor_report.run_clock` (wall, this process's CPU and its reaped children's), for
-    :func:`closing_time_lines`."""
+    :func:`closing_time_lines`. ``reap_graders=True`` first stops the grading workers' server
+    (:func:`molpractice.grading_pool.shutdown`), so the CPU time of every grading worker it started is counted
+    among the children (the next ``check`` starts a new server); use it for the closing snapshot."""
     from .rigor_report import run_clock as clock
 
+    if reap_graders:
+        from . import grading_pool
+
+        grading_pool.shutdown()
     return clock()
