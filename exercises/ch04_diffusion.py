@@ -363,7 +363,8 @@ def molecule_from_geometry(atomic_numbers, pos: torch.Tensor):
     2. **Connectivity**: atoms i, j are bonded when d_ij < SINGLE[pair] + ``BOND_TOLERANCE`` (0.25 Å).
        If an atom then has more bonds than its valence (``VALENCE``: C 4, N 3, O 2, F 1) → None.
     3. **Triple bonds**: a bond whose pair has a TRIPLE entry, shorter than (DOUBLE + TRIPLE)/2, and
-       whose two atoms both have ≥ 2 free valences, becomes triple.
+       whose two atoms both have ≥ 2 free valences, becomes triple. Bonds are considered in ascending
+       (i, j) order (i < j), so when two candidates share an atom the first one takes its free valences.
     4. **Double bonds** by a *maximum-weight matching*: a remaining single bond is a candidate when
        its pair has a DOUBLE entry, both atoms still have a free valence, and its shortness
        w = (SINGLE − d)/(SINGLE − DOUBLE) exceeds 0.5 (shorter than the midpoint). Each atom takes at
@@ -509,7 +510,9 @@ def bond_length_outliers(mol, pos, bounds, tolerance: float = 0.25) -> dict:
     """PoseBusters' bond-length check for one molecule: every bond within its distance-geometry bounds.
 
     ``bounds`` is the (n, n) matrix RDKit's distance geometry gives for ``mol``
-    (``rdkit.Chem.rdDistGeom.GetMoleculeBoundsMatrix``): for i < j, the **upper** bound of the distance
+    (``rdkit.Chem.rdDistGeom.GetMoleculeBoundsMatrix``), possibly adjusted (the notebook passes
+    ``plausibility.bounds_matrix``, which gives the atom pairs of a conjugated terminal group such as a carboxylate
+    the same bounds, as PoseBusters does): for i < j, the **upper** bound of the distance
     between atoms i and j is ``bounds[i, j]`` (upper triangle) and the **lower** bound is ``bounds[j, i]``
     (lower triangle). For each bond (i, j) of ``mol``, in the order of ``mol.GetBonds()``, with length d:
 
@@ -522,7 +525,8 @@ def bond_length_outliers(mol, pos, bounds, tolerance: float = 0.25) -> dict:
         mol: an RDKit molecule whose atom i sits at ``pos[i]`` (hydrogens implicit or explicit: only its
             bonds are read).
         pos: Tensor[n, 3] (or array) of coordinates in Å.
-        bounds: (n, n) array or tensor of distance bounds in Å as described above.
+        bounds: array-like of shape (n, n) (nested lists, NumPy array or tensor) of distance bounds in Å as
+            described above.
         tolerance: the allowed relative deviation, ≥ 0.
     Returns:
         dict with ``deviation`` (Tensor[n_bonds], float64, r per bond in ``mol.GetBonds()`` order; empty for a
