@@ -175,19 +175,21 @@ def _pb_cases():
     return cases
 
 
-def test_geometry_checks_agree_with_the_posebusters_package():
-    pytest.importorskip("posebusters", reason="posebusters is a test-only extra (pip install posebusters)")
+def _compare_with_posebusters(cases):
+    """Our geometry verdicts next to the posebusters package's on ``cases`` ((z, pos) pairs): returns the counts
+    (verdicts compared, disagreements, flatness systems checked, double bonds, molecules perceived) and asserts
+    the flatness relations on the way."""
     from posebusters.modules.distance_geometry import check_geometry
     from posebusters.modules.flatness import check_flatness
 
     from molpractice.plausibility import _with_conformer
 
-    compared = disagreements = flat_checked = 0
-    double_bonds = 0
-    for z, pos in _pb_cases():
+    compared = disagreements = flat_checked = double_bonds = perceived = 0
+    for z, pos in cases:
         mol = ch.molecule_from_geometry(z, pos)
         if mol is None:
             continue
+        perceived += 1
         ours = PL.geometry_checks(mol, pos)
         withconf = _with_conformer(mol, pos)
         with_h = PL.with_hydrogens(mol, pos)[0]     # posebusters runs its flatness checks with hydrogens
@@ -209,7 +211,32 @@ def test_geometry_checks_agree_with_the_posebusters_package():
             assert ours[mine] <= bool(pbf["flatness_passes"]), (mine, Chem_smiles(mol))
             if not np.isnan(pbf["max_distance"]):
                 assert ours["worst_flatness"] >= pbf["max_distance"] - 1e-9
+    return compared, disagreements, flat_checked, double_bonds, perceived
+
+
+def test_geometry_checks_agree_with_the_posebusters_package():
+    pytest.importorskip("posebusters", reason="posebusters is a test-only extra (pip install posebusters)")
+    compared, disagreements, flat_checked, double_bonds, _ = _compare_with_posebusters(_pb_cases())
     assert compared > 60 and flat_checked >= 5 and double_bonds >= 2, "CC(C)=C(C)C and C=C of the cases are checked"
+    assert disagreements == 0, f"{disagreements}/{compared} distance-geometry verdicts differ from posebusters"
+
+
+def test_geometry_checks_agree_with_posebusters_on_the_models_own_samples():
+    """The committed fixture data/ch04_sample_geometries.json holds 40 of chapter 4's own DDPM samples (written by
+    scripts/ch04_export_sample_geometries.py), strained 3-rings and all: the cross-check covers what the notebook
+    scores, not only embedded test molecules."""
+    pytest.importorskip("posebusters", reason="posebusters is a test-only extra (pip install posebusters)")
+    import json
+
+    from molpractice.repository import find_repo
+
+    record = json.loads((find_repo() / "data" / "ch04_sample_geometries.json").read_text(encoding="utf-8"))
+    cases = [(torch.tensor(s["z"]), torch.tensor(s["pos"], dtype=torch.float64)) for s in record["samples"]]
+    mols = [ch.molecule_from_geometry(z, p) for z, p in cases]  # kept alive: a RingInfo does not own its molecule
+    rings3 = sum(any(len(r) == 3 for r in m.GetRingInfo().AtomRings()) for m in mols)
+    assert len(cases) == 40 and rings3 >= 5, "the fixture holds samples with 3-membered rings"
+    compared, disagreements, _, _, perceived = _compare_with_posebusters(cases)
+    assert perceived == 40 and compared == 3 * 40
     assert disagreements == 0, f"{disagreements}/{compared} distance-geometry verdicts differ from posebusters"
 
 
