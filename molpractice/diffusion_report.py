@@ -21,7 +21,7 @@ from .runtime import run_mode
 __all__ = ['paired_rate_difference',
            'run_toy', 'target_verdicts', 'notebook_time_verdicts', 'time_verdict', 'budget_scaling_line',
            'run_benchmark', 'bench_record', 'write_bench_record', 'load_bench_record', 'format_bench_record',
-           'plausible_gap_bounds', 'BENCH_RECORD']
+           'plausible_gap_bounds', 'bench_row', 'bench_notes', 'PER_ATOM_COLUMNS', 'BENCH_RECORD']
 
 BENCH_RECORD = "data/ch04_bench.json"  # a committed bench run, relative to the repository
 
@@ -202,6 +202,70 @@ def budget_scaling_line(curve: dict, info: dict) -> str:
             f"{long['CPU-min']:.2f} CPU-min")
 
 
+PER_ATOM_COLUMNS = ("atom stability", "atom coordination/clash ok")  # the bench table's per-atom rates (marked "*")
+
+
+def bench_row(label: str, plaus: dict, stab: dict, seconds: float) -> dict:
+    """One row of the bench's target table from a :func:`molpractice.plausibility.plausibility` result ``plaus``
+    and a :func:`~molpractice.plausibility.stability` result ``stab`` of the same ``n`` samples: the table cells
+    (rates with Clopper–Pearson 95 %; the :data:`PER_ATOM_COLUMNS` are per atom) and ``"rates"``, every rate dict
+    as the notebook's plausibility table reports it (:func:`~molpractice.plausibility.recorded_rates`: a flatness
+    row carries ``"systems checked"`` and, below ``MIN_SYSTEMS`` systems, ``rate`` null and the note "n/a (k
+    systems checked)") plus ``"atom coordination/clash ok"``."""
+    from .plausibility import ATOM_STABILITY, BRENK_ROW, MOLECULE_STABILITY, recorded_rates
+
+    r = recorded_rates(plaus)
+    return {"samples": label, "n": r["valid"]["n"], "valid": _fmt(r["valid"]),
+            "valid single fragment": _fmt(r["single fragment"]),
+            "atom stability": _fmt(r[ATOM_STABILITY]), "molecule stability": _fmt(r[MOLECULE_STABILITY]),
+            "atom coordination/clash ok": _fmt(stab["atom"]), "geometry checks": _fmt(r["geometry"]),
+            "plausible": _fmt(r["plausible"]), "passes Brenk screening filters": _fmt(r[BRENK_ROW]),
+            "sampling s": seconds, "rates": r | {"atom coordination/clash ok": stab["atom"]}}
+
+
+def bench_notes() -> dict:
+    """The notes a bench record carries with its table: which columns are per atom (``per_atom_columns``) and their
+    footnote (``per_atom``: :data:`molpractice.plausibility.PER_ATOM_NOTE`), and how a flatness row below
+    ``MIN_SYSTEMS`` systems is stored (``flatness``)."""
+    from .plausibility import MIN_SYSTEMS, PER_ATOM_NOTE
+
+    return {"per_atom_columns": list(PER_ATOM_COLUMNS), "per_atom": PER_ATOM_NOTE,
+            "flatness": f"a flatness row whose check looked at fewer than {MIN_SYSTEMS} systems stores rate, low and "
+                        "high null and the note 'n/a (k systems checked)' (a sample with no checked system passes, "
+                        "so the rate would mostly repeat the single-fragment rate); 'systems checked' gives k"}
+
+
+def _results_table(rows: list):
+    """The target table of bench rows as a DataFrame, the per-atom columns marked "*" (:data:`PER_ATOM_COLUMNS`)."""
+    import pandas as pd
+
+    table = pd.DataFrame([{k: v for k, v in row.items() if k != "rates"} for row in rows])
+    return table.rename(columns={c: f"{c}*" for c in PER_ATOM_COLUMNS})
+
+
+def _table_notes(rows: list) -> str:
+    """The lines under the target table: the per-atom footnote and each row's flatness checks as the notebook's
+    plausibility table prints them (a rate, or "n/a (k systems checked)" below ``MIN_SYSTEMS``); an older record
+    without the systems counts shows no flatness rate and says so."""
+    from .plausibility import GEOMETRY_CHECKS, MIN_SYSTEMS, PER_ATOM_NOTE, rate_cell
+
+    flat = [c for c in GEOMETRY_CHECKS if c.startswith("flat ")]
+    lines = [PER_ATOM_NOTE]
+    checked = [(row.get("samples", "?"), [(c, row["rates"][c]) for c in flat if c in row["rates"]])
+               for row in rows if row.get("rates")]
+    if not any(cells for _, cells in checked):
+        return lines[0]
+    if any("systems checked" not in r for _, cells in checked for _, r in cells):
+        return lines[0] + "\nflatness checks: not shown (this record lacks the number of systems each checked)"
+    lines.append("flatness checks (part of 'geometry checks'; Clopper–Pearson 95 %, over all samples; n/a below "
+                 f"{MIN_SYSTEMS} checked systems):")
+    for label, cells in checked:
+        lines.append(f"  {label}: " + ", ".join(f"{c} {rate_cell(r)}" + ("" if "note" in r else
+                                                                          f" ({r['systems checked']} systems)")
+                                                for c, r in cells))
+    return "\n".join(lines)
+
+
 def run_benchmark(implementation: str | None = None, steps: int | None = None, json_path=None) -> dict:
     """``molpractice bench ch04``: the chapter's target table.
 
@@ -212,8 +276,10 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
     valence with implicit hydrogens, over all samples), the per-atom coordination/clash check (exercise 4.8; not EDM's stability; its molecule-level rate equals
     "valid" and is not reported), the geometry checks, "plausible" (no implausible group) and, separately, "passes
     Brenk screening filters", each next to the training data's own rates, the issue's target verdicts
-    (:func:`target_verdicts`), then the sampler controls
-    (DDPM / DDIM × x̂₀ clip × ``control_steps``). No model choice is made here: every setting is fixed in
+    (:func:`target_verdicts`), then the sampler controls (DDPM / DDIM × x̂₀ clip × ``control_steps``). The
+    per-atom columns are marked "*" with the notebook's footnote (their intervals treat atoms as independent: too
+    narrow), and the flatness checks are printed and stored as the notebook's plausibility table gives them ("n/a
+    (k systems checked)", rate null, below ``MIN_SYSTEMS``; :func:`bench_row`, :func:`bench_notes`). No model choice is made here: every setting is fixed in
     ``SETTINGS`` (the data has no test split; the numbers describe samples, not held-out molecules).
 
     Args:
@@ -222,13 +288,14 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
             subsequence).
         json_path: where to write the report as JSON.
     Returns:
-        ``{"results": [...rows of the target table...], "targets": [...target_verdicts rows...], "controls": [...],
-        "toy": [...], "training": {...}, "data_recovery", "mode", "implementation", "seconds_total"}``.
+        ``{"results": [...rows of the target table (:func:`bench_row`)...], "notes": :func:`bench_notes`,
+        "targets": [...target_verdicts rows...], "controls": [...], "toy": [...], "training": {...},
+        "data_recovery", "mode", "implementation", "seconds_total"}``.
     """
     import pandas as pd
 
     from .implementations import load_chapter
-    from .plausibility import ATOM_STABILITY, BRENK_ROW, MOLECULE_STABILITY, plausibility, stability
+    from .plausibility import plausibility, stability
     from .runtime import implementation_name
 
     implementation = implementation or implementation_name()
@@ -252,24 +319,15 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
     fast_sizes = draw_sizes(data, cfg.n_fast_samples, seed=1)
     fast, extra_fast = sample_molecules(chapter, model, fast_sizes, alpha_bar, "ddim", min(50, cfg.T), cfg.type_scale,
                                         clip, seed=1)
-    rows = []
-    for label, samples, seconds in (("training data (reference)", data_samples, float("nan")),
-                                    (f"DDPM-{n_steps}", main, extra["seconds"]),
-                                    (f"DDIM-{min(50, cfg.T)}", fast, extra_fast["seconds"])):
-        plaus, stab = plausibility(chapter, samples), stability(chapter, samples)
-        r = plaus["rates"]
-        rows.append({"samples": label, "n": len(samples), "valid": _fmt(r["valid"]),
-                     "valid single fragment": _fmt(r["single fragment"]),
-                     "atom stability": _fmt(r[ATOM_STABILITY]), "molecule stability": _fmt(r[MOLECULE_STABILITY]),
-                     "atom coordination/clash ok": _fmt(stab["atom"]), "geometry checks": _fmt(r["geometry"]),
-                     "plausible": _fmt(r["plausible"]), "passes Brenk screening filters": _fmt(r[BRENK_ROW]),
-                     "sampling s": seconds,
-                     "rates": {k: v for k, v in r.items()} | {"atom coordination/clash ok": stab["atom"]}})
+    rows = [bench_row(label, plausibility(chapter, samples), stability(chapter, samples), seconds)
+            for label, samples, seconds in (("training data (reference)", data_samples, float("nan")),
+                                            (f"DDPM-{n_steps}", main, extra["seconds"]),
+                                            (f"DDIM-{min(50, cfg.T)}", fast, extra_fast["seconds"]))]
     targets = target_verdicts(rows[0]["rates"], rows[1]["rates"], extra_fast["seconds"], len(fast),
                               info.get("cpu_seconds", float("nan")), label=f"DDPM-{n_steps}")
     controls = sampler_controls(chapter, model, data, alpha_bar, cfg.control_steps, cfg.control_samples,
                                 cfg.type_scale, clip, seed=2)
-    table = pd.DataFrame([{k: v for k, v in row.items() if k != "rates"} for row in rows])
+    table = _results_table(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
         print(f"data: {len(data)} molecules; molecule_from_geometry recovers {recovery['recovered']:.1%} of them "
               "from their own geometry")
@@ -278,6 +336,7 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
         print(f"toy: {toy_hist['steps']} steps in {toy_hist['seconds']:.0f} s")
         print("\nTarget table (rates with Clopper-Pearson 95 % intervals; 'sampling s' = wall seconds for n molecules):")
         print(table.round(1).to_string(index=False))
+        print(_table_notes(rows))
         print("'plausible' = valid single fragment, every geometry check (flatness on the molecule with hydrogens "
               "added with coordinates), no implausible group (plausibility.IMPLAUSIBLE_GROUPS); 'atom/molecule "
               "stability' = EDM's bond-order rule (distance tables, margins 10/5/3 pm), sum ≤ valence (per atom / every atom; over all samples); 'passes Brenk "
@@ -305,7 +364,8 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
                  "package_code": _dm.package_source_hash(), "bench_threads": torch.get_num_threads(),
                  "bench_torch": str(torch.__version__)},
               "toy_training": {"steps": toy_hist["steps"], "seconds": toy_hist["seconds"]},
-              "seconds_total": time.perf_counter() - start, "results": rows, "targets": targets,
+              "seconds_total": time.perf_counter() - start, "results": rows, "notes": bench_notes(),
+              "targets": targets,
               "controls": controls.drop(columns="outcomes").to_dict("records"),
               "toy": toy.drop(columns="outcomes").to_dict("records")}
     if json_path:
@@ -400,7 +460,7 @@ def format_bench_record(record: dict) -> str:
     Clopper–Pearson 95 %) and the issue-24 target verdicts, as ``molpractice bench ch04`` printed them."""
     import pandas as pd
 
-    table = pd.DataFrame([{k: v for k, v in row.items() if k != "rates"} for row in record["results"]])
+    table = _results_table(record["results"])
     training = record.get("training") or {}
     head = (f"bench record, {record['created']}, commit {str(record['commit'])[:10]}"
             + (" (with uncommitted changes to the chapter's code)" if record.get("dirty") else "")
@@ -411,5 +471,5 @@ def format_bench_record(record: dict) -> str:
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
         return (head + "\nTarget table (rates with Clopper-Pearson 95 % intervals; 'sampling s' = wall seconds for n "
                 "molecules):\n" + table.round(1).to_string(index=False, na_rep="—")
-                + "\nIssue-24 targets:\n" + pd.DataFrame(record["targets"]).to_string(index=False)
+                + "\n" + _table_notes(record["results"]) + "\nIssue-24 targets:\n" + pd.DataFrame(record["targets"]).to_string(index=False)
                 + _bounds_text(record))

@@ -59,6 +59,7 @@ import torch
 
 __all__ = ["ALERTS", "ALERT_SOURCE", "ATOM_STABILITY", "BRENK_ROW", "CHECKS_NOT_RUN", "CITED_GROUPS", "COORDINATION",
            "GEOMETRY_CHECKS", "IMPLAUSIBLE_GROUPS", "MAX_VALENCE", "MOLECULE_STABILITY", "NO_GROUP", "MIN_SYSTEMS", "ORDINARY_MOLECULES",
+           "PER_ATOM_NOTE", "rate_cell", "recorded_rates", "too_few_systems",
            "EDM_BONDS1", "EDM_BONDS2", "EDM_BONDS3", "EDM_MARGINS", "EDM_SOURCE",
            "alert_hits", "alert_names", "atom_stable", "edm_bond_order", "edm_bond_orders", "bounds_matrix", "cited_group_alerts", "clopper_pearson",
            "describe_groups", "geometry_checks", "implausible_hits", "perceived_valence", "plausibility",
@@ -420,6 +421,37 @@ def plausibility(chapter, samples) -> dict:
     return {"rows": table, "rates": rates, "systems_checked": systems}
 
 
+PER_ATOM_NOTE = ("* per atom: the interval treats atoms as independent, which atoms of one molecule are not "
+                 "(too narrow)")  # the footnote of every per-atom rate marked "*"
+
+
+def too_few_systems(count: int) -> str | None:
+    """"n/a (k systems checked)" when a flatness check looked at fewer than :data:`MIN_SYSTEMS` ring / double-bond
+    systems (a sample with no checked system passes, so its rate would mostly repeat the single-fragment rate),
+    else None."""
+    return f"n/a ({int(count)} systems checked)" if count < MIN_SYSTEMS else None
+
+
+def recorded_rates(result: dict) -> dict:
+    """A :func:`plausibility` result's ``rates`` as tables and records report them (copies; the result is not
+    changed): each flatness row (a key of ``systems_checked``) gains ``"systems checked"``, and one below
+    :data:`MIN_SYSTEMS` (:func:`too_few_systems`) has ``rate``, ``low`` and ``high`` None and ``"note"`` = "n/a (k
+    systems checked)" (its ``k`` and ``n`` are kept)."""
+    rates = {k: dict(v) for k, v in result["rates"].items()}
+    for check, count in result.get("systems_checked", {}).items():
+        if check in rates:
+            rates[check]["systems checked"] = int(count)
+            if (note := too_few_systems(count)) is not None:
+                rates[check].update(rate=None, low=None, high=None, note=note)
+    return rates
+
+
+def rate_cell(rate: dict) -> str:
+    """A rate dict as a table cell, "0.912 [0.870, 0.940]", or its ``note`` when its rate is not reported
+    (:func:`recorded_rates`)."""
+    return rate["note"] if rate.get("rate") is None and "note" in rate else _fmt(rate)
+
+
 def plausibility_table(results: dict, names=None, stability_results: dict | None = None):
     """``{label: plausibility(...) result}`` → a DataFrame of rates as "0.912 [0.87, 0.94]" (rows = checks,
     one column per label). Rates are over all samples (a check counts as failed for a sample that is not a
@@ -427,9 +459,10 @@ def plausibility_table(results: dict, names=None, stability_results: dict | None
     (their n is printed); the Brenk rows are a separate screening-filter report, not part of "plausible"; the
     next rows count the systems each flatness check looked at; a flatness row whose check saw fewer than
     :data:`MIN_SYSTEMS` systems prints "n/a (k systems checked)" instead of a rate (a sample with no checked system
-    passes, so the rate would mostly repeat the single-fragment rate). With ``stability_results`` (``{label:
-    stability(...)}``, same labels) a last row "coordination/clash, per atom*" gives the per-atom rate (its
-    interval treats atoms as independent, which they are not: too narrow)."""
+    passes, so the rate would mostly repeat the single-fragment rate; :func:`recorded_rates`, :func:`rate_cell`).
+    With ``stability_results`` (``{label: stability(...)}``, same labels) a last row "coordination/clash, per
+    atom*" gives the per-atom rate (its interval treats atoms as independent, which they are not: too narrow;
+    every row marked "*" takes the footnote :data:`PER_ATOM_NOTE`)."""
     import pandas as pd
 
     names = names or ["valid", MOLECULE_STABILITY, ATOM_STABILITY, "single fragment", *GEOMETRY_CHECKS, NO_GROUP,
@@ -438,13 +471,11 @@ def plausibility_table(results: dict, names=None, stability_results: dict | None
                       f"{BRENK_ROW} | single fragment"]
     cols = {}
     for label, res in results.items():
+        rates = recorded_rates(res)
         cols[f"{label} (n={res['rates']['valid']['n']})"] = {
-            k: f"{r['rate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]" + (f" (n={r['n']})" if "|" in k else "")
-            for k, r in ((k, res["rates"][k]) for k in names)}
+            k: rate_cell(r) + (f" (n={r['n']})" if "|" in k else "") for k, r in ((k, rates[k]) for k in names)}
         for check, count in res.get("systems_checked", {}).items():
             cols[f"{label} (n={res['rates']['valid']['n']})"][f"systems checked: {check}"] = str(count)
-            if count < MIN_SYSTEMS and check in cols[f"{label} (n={res['rates']['valid']['n']})"]:
-                cols[f"{label} (n={res['rates']['valid']['n']})"][check] = f"n/a ({count} systems checked)"
         if stability_results is not None:
             cols[f"{label} (n={res['rates']['valid']['n']})"]["coordination/clash, per atom*"] = \
                 _fmt(stability_results[label]["atom"])

@@ -65,3 +65,56 @@ def test_settings_table_shows_every_meaning_in_full():
         assert meaning in text and html.escape(meaning, quote=False) in page, meaning
     assert "..." not in text
     assert type(table.head(2)).__name__ == "DataFrame"
+
+
+def _fake_plausibility(n=400, aromatic_systems=4, double_systems=57):
+    from molpractice import plausibility as PL
+
+    keys = ["valid", PL.MOLECULE_STABILITY, PL.ATOM_STABILITY, "single fragment", *PL.GEOMETRY_CHECKS, "geometry",
+            PL.NO_GROUP, "plausible", PL.BRENK_ROW, "geometry | single fragment", f"{PL.NO_GROUP} | single fragment",
+            f"{PL.BRENK_ROW} | single fragment"]
+    rates = {k: PL._rate(n - 10 - i, n) for i, k in enumerate(keys)}
+    return {"rates": rates, "systems_checked": {"flat aromatic rings": aromatic_systems,
+                                                "flat double bonds": double_systems}}
+
+
+def test_bench_record_stores_flatness_like_the_notebook_table_and_marks_per_atom_columns():
+    """Review 24-7 / 24-14: a flatness row below MIN_SYSTEMS is stored with rate null and its systems count, as the
+    notebook's plausibility table prints it; the per-atom columns carry the notebook's "*" and footnote."""
+    import json
+
+    from molpractice import plausibility as PL
+    from molpractice.diffusion_report import bench_notes, bench_record, bench_row, format_bench_record
+
+    plaus = _fake_plausibility()
+    k_aromatic = plaus["rates"]["flat aromatic rings"]["k"]
+    row = bench_row("DDPM-500", plaus, {"atom": PL._rate(993, 1000)}, 1.5)
+    flat, double = row["rates"]["flat aromatic rings"], row["rates"]["flat double bonds"]
+    assert flat["rate"] is None and flat["low"] is None and flat["high"] is None
+    assert flat["note"] == "n/a (4 systems checked)" and flat["systems checked"] == 4
+    assert (flat["k"], flat["n"]) == (k_aromatic, 400), "the counts are kept"
+    assert double["rate"] == plaus["rates"]["flat double bonds"]["rate"] and double["systems checked"] == 57
+    assert "note" not in double
+    assert plaus["rates"]["flat aromatic rings"]["rate"] == k_aromatic / 400, "the plausibility result is not changed"
+    # the same cell as the notebook's table (one rule, PL.too_few_systems)
+    table = PL.plausibility_table({"x": plaus})
+    assert table.loc["flat aromatic rings"].iloc[0] == PL.rate_cell(flat) == "n/a (4 systems checked)"
+    assert table.loc["flat double bonds"].iloc[0] == PL.rate_cell(double)
+    assert row["rates"]["atom coordination/clash ok"]["k"] == 993 and row["n"] == 400
+    record = bench_record({"command": "c", "commit": "0" * 40, "created": "now", "mode": "full",
+                           "implementation": "solutions", "results": [row], "targets": [], "notes": bench_notes()})
+    stored = json.loads(json.dumps(record, allow_nan=False))
+    assert stored["results"][0]["rates"]["flat aromatic rings"]["rate"] is None
+    assert stored["notes"]["per_atom"] == PL.PER_ATOM_NOTE
+    assert stored["notes"]["per_atom_columns"] == ["atom stability", "atom coordination/clash ok"]
+    text = format_bench_record(stored)
+    assert "atom stability*" in text and "atom coordination/clash ok*" in text and PL.PER_ATOM_NOTE in text
+    assert "flat aromatic rings n/a (4 systems checked)" in text and "(57 systems)" in text
+    assert f"{k_aromatic / 400:.3f}" not in text, "no rate below MIN_SYSTEMS"
+    many = bench_row("data", _fake_plausibility(aromatic_systems=PL.MIN_SYSTEMS), {"atom": PL._rate(1, 1)}, 0.0)
+    assert many["rates"]["flat aromatic rings"]["rate"] is not None and "note" not in many["rates"]["flat aromatic rings"]
+    # an older record without the systems counts prints no flatness rate
+    old = json.loads(json.dumps(stored))
+    for r in old["results"][0]["rates"].values():
+        r.pop("systems checked", None), r.pop("note", None)
+    assert "flatness checks: not shown" in format_bench_record(old)
