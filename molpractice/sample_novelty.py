@@ -71,18 +71,32 @@ def _intdiv(sim) -> float:
     return float(1 - sim.mean())
 
 
-def internal_diversity(smiles, n_boot: int = 200, seed: int = 0, radius: int = 2, n_bits: int = 1024) -> dict:
+def _jackknife_intdiv(sim) -> tuple[float, float]:
+    """IntDiv₁ of the similarity matrix ``sim`` (n × n, n ≥ 2) and its delete-one jackknife standard error:
+    leaving molecule i out removes its row and column, so the sum of the remaining (n − 1)² entries is
+    S − 2·rowsum_i + sim_ii, and SE² = (n − 1)/n · Σ_i (θ₍₋ᵢ₎ − mean θ₍₋ᵢ₎)²."""
+    n = len(sim)
+    total, rows = float(sim.sum()), sim.sum(axis=1)
+    loo = 1.0 - (total - 2.0 * rows + np.diag(sim)) / (n - 1) ** 2
+    return 1.0 - total / n ** 2, float(np.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
+
+
+def internal_diversity(smiles, radius: int = 2, n_bits: int = 1024) -> dict:
     """Internal diversity as MOSES computes IntDiv₁: 1 − the mean Tanimoto similarity over **all** ordered pairs
     (i, j) of ``smiles``, the diagonal i = j included (so a single molecule scores 0), Morgan radius 2, 1024 bits
-    (repeats count). Returns ``{"value", "low", "high", "n"}`` with a bootstrap 95 % interval over molecules."""
+    (repeats count). Returns ``{"value", "low", "high", "se", "n"}``: a normal 95 % interval from the delete-one
+    jackknife standard error over molecules (Efron & Stein 1981; IntDiv₁ is a smooth function of a V-statistic, for
+    which the jackknife variance is consistent). What it covers: the IntDiv₁ that sets of this size drawn from the
+    same source score on average — the diagonal's share is 1/n, so the statistic's expectation depends on n, and sets
+    are compared at equal sizes. (A simulation on the chapter's training molecules, independent draws of 100–400,
+    gave coverage close to 95 % for that expectation; for the IntDiv₁ of the whole source it falls short.) A
+    bootstrap over molecules is not used: a resample repeats molecules, every repeat adds pairs of similarity 1, so
+    bootstrap values sit below the estimate. Fewer than 2 molecules: NaN."""
     n = len(smiles)
     if n < 2:
-        return {"value": float("nan"), "low": float("nan"), "high": float("nan"), "n": n}
-    sim = _tanimoto_matrix(smiles, radius, n_bits)
-    rng = np.random.default_rng(seed)
-    boots = [_intdiv(sim[np.ix_(idx, idx)]) for idx in (rng.integers(0, n, n) for _ in range(n_boot))]
-    return {"value": _intdiv(sim), "low": float(np.quantile(boots, 0.025)), "high": float(np.quantile(boots, 0.975)),
-            "n": n}
+        return {"value": float("nan"), "low": float("nan"), "high": float("nan"), "se": float("nan"), "n": n}
+    value, se = _jackknife_intdiv(_tanimoto_matrix(smiles, radius, n_bits))
+    return {"value": value, "low": value - 1.959964 * se, "high": value + 1.959964 * se, "se": se, "n": n}
 
 
 def _intdiv_distinct_pairs(sim, idx) -> float:

@@ -17,10 +17,12 @@ def test_scaffolds_diversity_and_novelty_by_size():
     assert m["acyclic"]["k"] == 1 and m["acyclic"]["n"] == 4
     assert m["scaffold uniqueness"]["rate"] == pytest.approx(2 / 3)
     assert m["scaffold novelty"]["rate"] == pytest.approx(1 / 2)        # benzene is a training scaffold
-    div = SN.internal_diversity(["CCO", "CCO"], n_boot=10)
-    assert div["value"] == 0.0
-    div = SN.internal_diversity(["CCO", "c1ccccc1", "CC(=O)N"], n_boot=10)
+    div = SN.internal_diversity(["CCO", "CCO"])
+    assert div["value"] == 0.0 and div["se"] == 0.0 and div["low"] == div["high"] == 0.0
+    div = SN.internal_diversity(["CCO", "c1ccccc1", "CC(=O)N"])
     assert 0.4 < div["value"] <= 2 / 3 and div["n"] == 3      # MOSES: the diagonal (similarity 1) is included
+    assert div["low"] < div["value"] < div["high"] and div["high"] - div["value"] == pytest.approx(1.959964 * div["se"])
+    assert all(v != v for k, v in SN.internal_diversity(["CCO"]).items() if k != "n"), "one molecule: NaN"
     diff = SN.diversity_difference(["CCO", "c1ccccc1", "CC(=O)N", "CCCl"], ["CCO", "CCO", "CCO", "CCN"], n_perm=50)
     assert diff["difference"] > 0 and 0 < diff["p"] <= 1 and diff["n_a"] == 4
     train = ["C", "CC", "CCO", "CCCO", "CCCCO", "CCCCCO", "CCCCCCO", "CCCCCCCO", "CCCCCCCCO", "OCCCCCCCCO"]
@@ -94,7 +96,7 @@ def test_diversity_difference_interval_on_distinct_smiles():
     assert kept["n_a"] == 16 and kept["difference"] < 0
     # no repeats in a resample → the distinct-pair IntDiv equals MOSES IntDiv₁
     sim = SN._tanimoto_matrix(diverse, 2, 1024)
-    assert SN._intdiv_distinct_pairs(sim, np.arange(8)) == pytest.approx(SN.internal_diversity(diverse, n_boot=1)["value"])
+    assert SN._intdiv_distinct_pairs(sim, np.arange(8)) == pytest.approx(SN.internal_diversity(diverse)["value"])
     assert SN._intdiv_distinct_pairs(sim, np.array([0, 0, 1])) == pytest.approx(1 - (1 / 3 + 2 / 3 * sim[0, 1]))
     with pytest.raises(ValueError, match="confidence"):
         SN.diversity_difference(diverse, similar, confidence=1.5)
@@ -152,3 +154,11 @@ def test_memorisation_line_without_samples():
                         {"n": 0, "share ≥ 0.8": nan, "low": nan, "high": nan, "share = 1": nan, "low 1": nan,
                          "high 1": nan}])
     assert "not defined: no molecule on one side" in SN.memorisation_line(ref)
+
+
+def test_internal_diversity_jackknife_matches_leave_one_out_by_brute_force():
+    smiles = ["CCO", "c1ccccc1", "CC(=O)N", "CCCl", "c1ccncc1", "OCC(O)CO", "CC(C)(C)O"]
+    full = SN.internal_diversity(smiles)
+    loo = np.array([SN.internal_diversity(smiles[:i] + smiles[i + 1:])["value"] for i in range(len(smiles))])
+    n = len(smiles)
+    assert full["se"] == pytest.approx(np.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)), rel=1e-12)
