@@ -105,17 +105,24 @@ def random_rotation(generator: torch.Generator | None = None, dtype: torch.dtype
         ValueError: if ``dtype`` is not a floating dtype.
 
     Hints:
-        1. Idea: "uniform" means invariant under every fixed rotation. Uniform Euler angles, or a
-           uniform angle about a random axis, are *not*: the rotation angle θ of a Haar rotation has
-           density (1 − cos θ)/π on [0, π] (the grader checks it).
-        2. Approach, either of: (a) orthonormalise a 3×3 standard-Gaussian matrix by QR (Mezzadri
-           2007); (b) a uniformly random unit quaternion — a normalised 4-D standard Gaussian is
-           uniform on the 3-sphere — converted to a rotation matrix. (On some CPU builds a 3×3 QR is
-           slow with several threads; (b) avoids LAPACK.)
-        3. Tricky details: (a) QR's Q is not uniform until each column is given the sign of the
-           matching diagonal entry of R; that Q is uniform on O(3) and half the time has det −1,
-           which one column flip fixes. Draw in float64 on the generator's device and cast/move at
-           the end, so every dtype gets the same rotation.
+        1. Idea: "uniform" (Haar) means that the law does not change when the rotation is composed with
+           any fixed rotation. Uniform Euler angles, or a uniform angle about a random axis, are *not*
+           uniform: the rotation angle θ of a Haar rotation has density (1 − cos θ)/π on [0, π] (CDF
+           (θ − sin θ)/π), so small rotations are rare.
+        2. Approach, either of two classical constructions: (a) orthonormalise a 3×3 matrix of
+           independent standard Gaussians by a QR decomposition (Mezzadri 2007); (b) read a uniformly
+           random unit quaternion as a rotation — a 4-D standard Gaussian scaled to unit length is
+           uniform on the 3-sphere — with the quaternion-to-rotation-matrix formula. (On some CPU
+           builds a 3×3 QR is slow with several threads; (b) avoids LAPACK.)
+        3. Tricky details: (a) QR is unique only once the signs of R's diagonal are fixed, and the
+           library's own choice biases Q: give each column of Q the sign of the matching diagonal
+           entry of R. That Q is uniform on O(3), not SO(3): half the time det = −1, which flipping one
+           column fixes. In (a) and (b) start from Gaussian numbers: orthonormalising uniform entries,
+           or normalising a quaternion drawn from a cube, favours some directions. Draw every number
+           in float64 from ``generator`` on the generator's device, and cast to ``dtype`` / move to
+           ``device`` only at the end, so every dtype gets the same rotation. The grader tests the
+           angles against the Haar CDF, every matrix entry for uniformity on [−1, 1], and each row
+           and column for the fourth moment E[x⁴ + y⁴ + z⁴] = 3/5 of a uniform direction.
     """
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
@@ -164,15 +171,25 @@ def invariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translatio
 
     Hints:
         1. Idea: an invariant function gives the same output for a moved copy of the molecule, so
-           the worst relative change over a few random moves measures how invariant it is.
-        2. Approach: compute the reference output once; in each trial build a fresh transformed copy
-           of ``pos`` (your own ``random_rotation``, a Gaussian translation, optionally a random
-           permutation applied to ``pos``, to the extra arguments — the given ``_permute_args`` — and
-           to per-atom outputs), call ``fn`` on it and keep the largest error.
+           move the input by a few random isometries and measure how far the output moves, relative
+           to its size; the worst trial is the error.
+        2. Approach: compute the reference output once. In each trial build a fresh transformed copy
+           of ``pos`` — a rotation from your own ``random_rotation`` (in the input's dtype, on its
+           device), negated when ``reflections`` is set, plus a Gaussian translation of the
+           documented scale; with ``permutations`` also reorder the atoms, the extra arguments (the
+           given ``_permute_args`` applies the module's rules) and the per-atom reference output —
+           call ``fn`` once on it and keep the largest error.
         3. Tricky details: every random draw takes ``generator`` (its device may differ from
-           ``pos``'s: draw there, then move); never modify ``pos`` in place; guard the division
-           with the dtype's smallest positive normal number when ``fn`` returns zeros; reject a tuple
-           output with an error instead of comparing its first element.
+           ``pos``'s: draw there, then move); never modify ``pos`` or the extra arguments in place;
+           compare per-atom outputs in the same atom order; guard the division with the dtype's
+           smallest positive normal number, so an all-zero output gives 0.0; reject a tuple output
+           with an error instead of comparing its first element; return a Python float. The grader
+           checks that exactly invariant functions stay below 1e-4 (float32) and 1e-9 (float64),
+           and that functions broken in one way each — not rotation-invariant, not
+           translation-invariant, invariant only about z, dependent on atom order, odd under
+           reflections, symmetric under one fixed mirror only — get a large error: with
+           ``reflections`` the rotation must be random in every trial, as one fixed mirror misses
+           the last case.
     """
     _check_pos(pos)
     _check_trials(n_trials)
@@ -205,15 +222,23 @@ def equivariance_error(fn, pos: torch.Tensor, *args, n_trials: int = 8, translat
     Raises:
         TypeError / ValueError: as :func:`invariance_error`, and if ``fn`` does not return (m, 3).
 
-    Hint:
+    Hints:
         1. Idea: for an equivariant ``fn``, transforming the output is the same as transforming the
-           input first.
-        2. Approach: reuse the structure of ``invariance_error``; only the expected output changes
-           (the reference output moved by the same Q and t, and reordered by the same permutation)
-           and the denominator (a spread, computed once from the untransformed input and output).
-        3. Tricky detail: the denominator is the *larger* of the two spreads, with the input's
-           rescaled by sqrt(m/n) — a function that collapses every point onto one has zero output
-           spread.
+           input first; the loop is that of ``invariance_error``, only the expected output and the
+           denominator change.
+        2. Approach: the expected output is the reference output moved by the same Q and t (positions
+           move with the translation too) and, when it is per-atom (m = n), reordered by the same
+           permutation; compare it with ``fn`` of the moved input. Divide by a spread — how far the
+           points lie from their own centroid (Frobenius norm) — computed once from the untransformed
+           input and output.
+        3. Tricky detail: the denominator is the *larger* of the output's spread and the input's
+           spread rescaled by sqrt(m/n): a function that collapses every point onto one (the
+           centroid, say) has zero output spread. Dividing by ‖y‖ instead would make the error
+           depend on where the molecule sits (the grader puts it far from the origin). The grader
+           also checks that equivariant functions stay below 1e-4 (float32) and 1e-9 (float64), that
+           a function adding a fixed vector, centring its output, flattening along z, making a chiral
+           update (with reflections) or depending on atom order (with permutations) gets a large
+           error, and that an output which is not (m, 3) raises.
     """
     _check_pos(pos)
     _check_trials(n_trials)
@@ -270,14 +295,26 @@ class EGNNLayer(nn.Module):
         returns Tensor[n, hidden_dim] (invariant) and Tensor[n, 3] (equivariant).
 
     Hints:
-        1. Idea: build everything from relative vectors x_i − x_j and their lengths: scalars of them
-           are invariant, and a scalar times a difference vector is equivariant.
-        2. Approach: work per edge (gather the two endpoints of every edge), compute the messages,
-           then scatter-add per edge quantities onto the target atoms (and count incoming edges per
-           atom for the mean).
-        3. Tricky details: the source/target convention (row 0 = j, row 1 = i) decides which atom
-           receives each message; atoms with no incoming edge must not divide by zero; the square
-           root needs ``eps`` inside; return new tensors rather than updating ``pos`` in place.
+        1. Idea: everything the layer computes from positions must come from the differences
+           x_i − x_j and their lengths: scalars of them are invariant (so the features see only
+           invariants), and a scalar times a difference vector is equivariant (so the positions move
+           along difference vectors).
+        2. Approach: work per edge — gather the two end atoms of every edge, compute the message from
+           what the spec gives φ_e and the coordinate shift from it — then scatter-add the per-edge
+           quantities onto the target atoms: the coordinate step is a mean (count each atom's
+           incoming edges), the feature step a sum, and the feature update is residual.
+        3. Tricky details: the convention (row 0 = source j, row 1 = target i) decides which atom
+           receives each message, and the direction for the edge j → i is x_i − x_j; an atom with no
+           incoming edge must not divide by zero and keeps its position; the square root has an
+           infinite derivative at 0, so ``eps`` goes inside it (two atoms at the same place, or a
+           self-loop, would otherwise give NaN gradients); start φ_x's last layer small as the spec
+           says, so a fresh layer barely moves atoms (PyTorch's default initialisation moves them too
+           far); return new tensors rather than updating ``h`` or ``pos`` in place; with
+           ``update_coords=False`` the positions come back unchanged but ``h`` is still updated. The
+           grader checks E(3)-equivariance under rotations, reflections and translations (relative
+           error ≤ 1e-4 in float32, ≤ 1e-9 in float64), permutation equivariance, the mean and the
+           sum by listing every edge twice, that ``edge_attr`` reaches both outputs, and finite
+           gradients at zero distance.
     """
 
     def __init__(self, hidden_dim: int, edge_dim: int = 0, update_coords: bool = True, eps: float = 1e-8):
@@ -336,14 +373,22 @@ class DistanceInvariantModel(nn.Module):
 
     Hints:
         1. Idea: distances are E(3)-invariant and sums over atoms are permutation-invariant, so a
-           model built only from them is invariant by construction.
+           model that sees positions only through interatomic distances and adds up over atoms is
+           invariant by construction.
         2. Approach: list every ordered pair of atoms inside each molecule (the helper in
            ``molpractice.geometry3d`` does it), expand each pair's distance in the Gaussian basis,
-           weight the neighbour's embedding, scatter-add onto atoms, then a per-atom MLP and a
-           per-molecule readout.
-        3. Tricky details: pairs across molecules of a batch must never meet; the cutoff factor must
-           multiply the whole message (the filter has a bias, so a far pair is not zero by itself);
-           the mean readout divides by each molecule's own atom count.
+           let the expansion weight the neighbour's embedding, multiply by the cutoff factor, add up
+           onto each atom, map each atom to one number with the MLP, and sum or average per molecule.
+        3. Tricky details: take distances with ``eps`` inside the square root; in a batch, pairs of
+           different molecules must never meet and the readout adds up per molecule with the batch
+           index, never across molecules; the cutoff factor must multiply the whole message (the
+           filter has a bias, so a far pair is not zero by itself) and be the smooth one, not a hard
+           mask (the output must not jump when a pair crosses the cutoff); the mean readout divides
+           by each molecule's own atom count. The grader checks invariance under a rotation or
+           reflection plus translation plus atom permutation (1e-4 in float32, 1e-9 in float64), that
+           a batch gives the one-by-one outputs, that two copies 40 Å apart (beyond the cutoff) give
+           twice one copy's output (the same output with the mean readout), and that the output
+           changes when the molecule is stretched or an element changes.
     """
 
     def __init__(self, hidden_dim: int = 64, n_rbf: int = 32, cutoff: float = 6.0, max_z: int = 10,
