@@ -16,7 +16,7 @@ from .diffusion_sampling import draw_sizes, sample_molecules, sample_toy
 from .plausibility import paired_rate_difference
 
 __all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'controls_and_samples', 'compare_controls',
-           'nonfinite_lines', 'holm']
+           'nonfinite_lines', 'holm', 'CONTROL_EXTRAS', 'control_runs', 'toy_control_runs']
 
 
 def _cp(k, n):
@@ -99,6 +99,29 @@ def _toy_job(chapter, model, n, method, mode, k, clip, seed):
     return {"sampler": method.upper(), "clip": mode, "steps": int(k), "n": n, "within_3sigma": hits / n,
             "low": None, "high": None, "modes_hit": toy_quality(finite)["modes_hit"] if len(finite) else 0,
             **_status_columns(status), "seconds": time.perf_counter() - start, "outcomes": list(close)}, hits
+
+
+CONTROL_EXTRAS = ("on, ε̂ kept", "positions only", "types only")  # the clip variants run at the second step count (notebook and bench)
+
+
+def control_runs(control_steps) -> list[tuple]:
+    """The notebook's sampler-control grid as ``(sampler, clip, steps)`` runs: DDPM and DDIM × x̂₀ clip on / off at
+    every count of ``control_steps``, then at the second count (the only one, if there is one) the clip with ε̂
+    kept, on positions only and on types only (:data:`CONTROL_EXTRAS`)."""
+    steps = [int(k) for k in control_steps]
+    if not steps:
+        raise ValueError("control_steps must hold at least one step count")
+    k_mid = steps[1] if len(steps) > 1 else steps[0]
+    return ([(m, c, k) for k in steps for m in ("ddpm", "ddim") for c in ("on", "off")]
+            + [(m, c, k_mid) for m in ("ddpm", "ddim") for c in CONTROL_EXTRAS])
+
+
+def toy_control_runs(toy_T: int) -> list[tuple]:
+    """The toy's sampler-control grid as ``(sampler, clip, steps)`` runs, shared by the notebook and the bench: DDPM
+    and DDIM × x̂₀ clip on / off at 50 and 100 steps (those below ``toy_T``) and at ``toy_T``, then DDIM with the clip
+    and ε̂ kept at ``toy_T``."""
+    steps = [k for k in (50, 100) if k < toy_T] + [int(toy_T)]
+    return [(m, c, k) for m in ("ddpm", "ddim") for c in ("on", "off") for k in steps] + [("ddim", "on, ε̂ kept", int(toy_T))]
 
 
 def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1, runs=None,

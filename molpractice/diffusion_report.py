@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from . import diffusion_model as _dm
-from .diffusion_controls import sampler_controls, toy_sampler_controls
+from .diffusion_controls import control_runs, sampler_controls, toy_control_runs, toy_sampler_controls
 from .diffusion_metrics import bond_recovery
 from .diffusion_model import molecule_data, train_molecule_model, train_toy, toy_quality
 from .diffusion_sampling import draw_sizes, position_clip, sample_molecules, sample_toy
@@ -306,7 +306,7 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
     start = time.perf_counter()
     toy_model, toy_hist, _ = run_toy(chapter, cfg, progress=False)
     toy = toy_sampler_controls(chapter, toy_model, [k for k in (50, 100) if k < cfg.toy_T] + [cfg.toy_T],
-                               cfg.toy_samples, 2.0 + 4 * 0.1)   # step counts ≤ T (a longer one raises)
+                               cfg.toy_samples, 2.0 + 4 * 0.1, runs=toy_control_runs(cfg.toy_T))   # the notebook's grid
     data = molecule_data()
     data_samples = [(d["z"], d["pos"]) for d in data]
     recovery = bond_recovery(chapter.molecule_from_geometry, data)
@@ -326,7 +326,7 @@ def run_benchmark(implementation: str | None = None, steps: int | None = None, j
     targets = target_verdicts(rows[0]["rates"], rows[1]["rates"], extra_fast["seconds"], len(fast),
                               info.get("cpu_seconds", float("nan")), label=f"DDPM-{n_steps}")
     controls = sampler_controls(chapter, model, data, alpha_bar, cfg.control_steps, cfg.control_samples,
-                                cfg.type_scale, clip, seed=2)
+                                cfg.type_scale, clip, seed=2, runs=control_runs(cfg.control_steps))  # the notebook's grid
     table = _results_table(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
         print(f"data: {len(data)} molecules; molecule_from_geometry recovers {recovery['recovered']:.1%} of them "

@@ -518,7 +518,8 @@ def format_scaffold_reference(ref: dict) -> str:
         return (f"Scaffolds (Bemis–Murcko): samples vs the data's held-out part ({ref['n_heldout']} entries), both "
                 f"against the same rest of the data ({ref['n_rest']} entries)\n{ref['table'].to_string(index=False)}\n"
                 f"uniqueness on equal numbers of ringed molecules: {how}; the samples' scaffold novelty against all "
-                f"training entries (the scaffold table's reference) is {ref['novelty_vs_all']:.3f}")
+                f"{ref['n_heldout'] + ref['n_rest']} training entries (not the table's reference, the "
+                f"{ref['n_rest']}-entry rest) is {ref['novelty_vs_all']:.3f}")
 
 
 # ------------------------------------------------------------------------------------------------ the notebook's call

@@ -116,8 +116,8 @@ def diversity_difference(smiles_a, smiles_b, n_perm: int = 1000, seed: int = 0, 
     """IntDiv₁(a) − IntDiv₁(b) (as :func:`internal_diversity`) with a bootstrap interval and a permutation test.
 
     The primary result, fixed before looking, is the bootstrap interval (its ``verdict``); the permutation p is
-    secondary. When the two disagree at the margin (an interval end at 0 and p near 0.05) read the result as
-    borderline: no conclusion either way.
+    secondary. When the two disagree, the primary verdict stands and the permutation p is reported next to it
+    (:func:`collapse_line` prints both).
 
     With ``distinct`` (default) each list is first reduced to its distinct SMILES (repeats would lower IntDiv₁ for
     a reason that uniqueness already reports). Interval: percentile bootstrap at ``confidence``, each list resampled
@@ -302,21 +302,25 @@ def collapse_line(uniqueness: float, diversity: dict, histograms, aromatic_per_m
     (:func:`diversity_difference`'s dict: samples − data), the ring-size row of
     :func:`molpractice.sample_distributions.histogram_distances`
     (``histograms``: TV, null 95th percentile, p) and ``aromatic_per_molecule`` = (samples, data) mean aromatic C:C
-    bonds per valid molecule. A borderline IntDiv result (interval touching 0, or interval and permutation test
-    disagreeing) is called borderline. The line ends with a reading generated from the same values: collapse onto
+    bonds per valid molecule. The IntDiv verdict is the primary bootstrap interval's; when the interval touches 0 or
+    the secondary permutation test disagrees with it, the line says so next to that one verdict. The line ends with a reading generated from the same values: collapse onto
     a few molecules (uniqueness below 0.90) or not, the diversity difference as a share of the samples' IntDiv₁
     (``intdiv``, when given) and whether the ring-size mix differs (p < 0.05)."""
     ring = histograms.set_index("histogram").loc["ring sizes (0 = acyclic)"]
     d = diversity
     disagree = (d["verdict"] == "no detectable difference") == (d["p"] < 0.05)
     touches = min(abs(d["low"]), abs(d["high"])) < 5e-4
-    div = "borderline, no conclusion either way" if disagree or touches else d["verdict"]
+    div = d["verdict"]
+    if disagree or touches:   # one label: the primary verdict, with the secondary test next to it
+        div = (f"{d['verdict']} by the primary bootstrap interval"
+               + (f" (its end touches 0)" if touches else "")
+               + (f"; the secondary permutation test gives p = {d['p']:.3f}, uncorrected" if disagree else ""))
     ring_differs = ring["p"] < 0.05
     reading = ["no collapse onto a few molecules (uniqueness ≥ 0.90)" if uniqueness >= 0.90 else
                "uniqueness below 0.90: some samples repeat — look for collapse"]
-    if div in ("lower", "higher"):
+    if d["verdict"] in ("lower", "higher") and not (disagree or touches):
         share = f" ({abs(d['difference']) / intdiv:.1%} of the samples' IntDiv₁ {intdiv:.3f})" if intdiv else ""
-        reading.append(f"internal diversity detectably {div}, by {abs(d['difference']):.3f}{share}")
+        reading.append(f"internal diversity detectably {d['verdict']}, by {abs(d['difference']):.3f}{share}")
     else:
         reading.append(f"internal diversity: {div}")
     reading.append("the ring-size mix differs from the data's" if ring_differs else

@@ -102,8 +102,13 @@ def test_closing_time_lines_cached_run_sums_two_measured_parts():
     slow = S.closing_time_lines(_clock(0, 0, 0), _clock(2.7, 1.0, 2.0), info, "full", 2)
     assert "≤ 2.5 min (wall clock): NOT met" in next(l for l in slow if "issue-20" in l), "judged on the wall clock"
     ten = next(l for l in lines if "with training ≤ 10 min" in l)
-    assert "not measured in one run" in ten and "an estimate, no verdict" in ten and "= 10.4 CPU-min, 20.5 min wall" in ten
-    assert "met" not in ten.replace("measured", ""), "an estimate carries no verdict word"
+    assert "not measured in one run" in ten and "an estimate, not a measured run" in ten and "= 10.4 CPU-min, 20.5 min wall" in ten
+    assert ten.endswith("above the target by CPU, above it by wall") and " met" not in ten.replace("measured", "")
+    assert "at this load" in lines[0]
+    busy = S.closing_time_lines(dict(_clock(0, 0, 0), load=9.0), _clock(2.2, 1.0, 2.0), info, "full", 2)
+    assert "already busy when the run started (load 9.0 on" in busy[0] and "inflated" in busy[0]
+    idle = S.closing_time_lines(dict(_clock(0, 0, 0), load=0.1), _clock(2.2, 1.0, 2.0), info, "full", 2)
+    assert "already busy" not in idle[0] and "Verdicts below: this machine at this load." in idle[0]
     assert "training ≤ 8 CPU-min: met (7.40 CPU-min" in text
 
 
@@ -128,6 +133,11 @@ def test_run_clock_can_reap_the_grading_workers(monkeypatch):
 
 
 def test_control_runs_grid_and_extras():
+    from molpractice import diffusion_controls as DC
+
+    assert S.control_runs is DC.control_runs, "one grid for the notebook and the bench"
+    assert DC.toy_control_runs(1000)[-1] == ("ddim", "on, ε̂ kept", 1000) and len(DC.toy_control_runs(1000)) == 13
+    assert [k for _, _, k in DC.toy_control_runs(80)] == [50, 80] * 4 + [80], "step counts ≥ T are dropped"
     runs = S.control_runs((50, 100, 250))
     assert runs[:4] == [("ddpm", "on", 50), ("ddpm", "off", 50), ("ddim", "on", 50), ("ddim", "off", 50)]
     assert len(runs) == 3 * 4 + 2 * 3 and all(k == 100 for _, c, k in runs[12:])
