@@ -110,9 +110,18 @@ def ips_estimate(rewards, target_probs, logging_probs, clip=None) -> float:
         ValueError: for bad logs (see the module docstring) and for a ``clip`` that is not None and not a
             positive finite number.
 
-    Hint: first form one weight per round, the ratio of the two probabilities. Then, only when a clip
-    level is given, cap each weight (not the weighted reward). Last, average the weighted rewards over
-    every round of the log, including rounds whose weight is zero.
+    Hints:
+        1. Idea: each round is reweighted by how much more (or less) likely the new policy was to take
+           the logged action than the old one.
+        2. Approach: one weight per round, the ratio of the two probability arrays (π over μ, not the
+           inverse); then, only when a clip level is given, cap each weight; last, the average of
+           weight × reward over every round of the log.
+        3. Tricky detail: clip the *weights* from above — not the products w·r, not the final average,
+           and never raise a weight that is below the level. Rounds where π gives the logged action zero
+           probability still count in n (dividing by the total weight instead is SNIPS, exercise 6.2).
+           The grader compares your estimate with an explicit loop over the rounds (relative tolerance
+           1e-6, 1e-5 for float32 inputs) for arrays, lists and tensors, and names each of these
+           mistakes when it sees one.
     """
     r, p, q = _check_log(rewards, target_probs, logging_probs)
     clip = _check_clip(clip)
@@ -145,9 +154,16 @@ def snips_estimate(rewards, target_probs, logging_probs) -> float:
         ValueError: for bad logs (see the module docstring), and when every weight is zero (π gives no
             logged action any probability: the ratio is 0/0, the log says nothing about π).
 
-    Hint: the numerator is the same weighted sum as in IPS. The difference is the normaliser: the total
-    weight of the log, which equals n only on average. Write it so that adding a constant to every
-    reward shifts the estimate by exactly that constant.
+    Hints:
+        1. Idea: the same weighted sum as IPS, normalised by the total weight of the log instead of its
+           length (the weights sum to n only on average).
+        2. Approach: two sums over the rounds — the weighted rewards and the weights — then one
+           division. A log where π gives no logged action any probability is rejected before your part
+           runs, so the total weight is positive.
+        3. Tricky detail: a log whose every reward equals c must give exactly c, and adding a constant to
+           every reward must shift the estimate by exactly that constant — quick tests of your
+           normaliser. The grader checks both (to 1e-9) and compares with an explicit loop over the
+           rounds (relative tolerance 1e-5).
     """
     r, p, q = _check_log(rewards, target_probs, logging_probs)
     if not np.any(p > 0):
@@ -184,9 +200,16 @@ def doubly_robust_estimate(rewards, target_probs, logging_probs, q_logged, v_tar
         ValueError: for bad logs (see the module docstring), and when ``q_logged`` or ``v_target`` has the
             wrong length or a NaN/infinite entry (the message names the argument).
 
-    Hint: start from the reward model's answer for π, round by round. Then add the importance-weighted
-    error the model made on the action that was actually logged. The weight multiplies the residual only,
-    never the model's term for π.
+    Hints:
+        1. Idea: the model's value for π, plus a correction for what the model got wrong on the actions
+           actually logged.
+        2. Approach: per round, the model's term for π plus the importance weight times the residual
+           (observed reward minus the model's prediction for the logged action); average over rounds.
+           A single number given as ``v_target`` is already spread over every round before your part runs.
+        3. Tricky detail: the weight multiplies the residual only, never the model's term for π. The
+           grader checks the two limits of the Returns section: with a model that is zero everywhere DR
+           reduces to IPS, and with a perfect model (``q_logged`` equal to the rewards) it equals the
+           mean of ``v_target``.
     """
     r, p, q = _check_log(rewards, target_probs, logging_probs)
     q_hat = _as_vector("q_logged", q_logged)
@@ -220,11 +243,16 @@ def effective_sample_size(weights) -> float:
     Raises:
         ValueError: if ``weights`` is empty, not one-dimensional, or has a negative, NaN or infinite entry.
 
-    Hint: (1) Idea: a log is worth many rounds when its weights are even, and few when a handful of weights
-    dominate. (2) Approach: before writing anything, decide what the value must be when all n weights are equal,
-    and when one weight carries everything; the formula above meets both, and those two cases make your first
-    tests. (3) Tricky detail: the all-zero log has nothing to divide by — handle it before the division — and
-    rescaling every weight must not change the result.
+    Hints:
+        1. Idea: a log is worth many rounds when its weights are even, and few when a handful of weights
+           dominate.
+        2. Approach: before writing anything, decide what the value must be when all n weights are equal,
+           and when one weight carries everything; the formula above meets both, and those two cases make
+           your first tests.
+        3. Tricky detail: the all-zero log has nothing to divide by — handle it before the division and
+           return 0.0 — and multiplying every weight by the same positive constant must not change the
+           result (the grader tries factors from 1e-3 to 1e4). Return the ratio itself: no rounding to an
+           integer, no n − 1.
     """
     w = _as_vector("weights", weights)
     bad = np.flatnonzero(w < 0)
@@ -286,12 +314,19 @@ def cfg_noise(eps_cond, eps_uncond, w):
         ValueError: if the two predictions differ in type, shape or dtype (the message names
             ``eps_uncond``), or ``w`` is not a finite real number.
 
-    Hint: (1) Idea: the label's effect at this step is the difference between the two predictions; guidance
-    amplifies that effect by the weight. (2) Approach: ask what the result must be at w = 0 (only the
-    conditional prediction) and at w = −1 (only the unconditional one), and how it should move as w grows;
-    the spec's combination is the one that meets all three, element by element, with no loop. (3) Tricky
-    detail: build a new result rather than scaling an input in place, keep the input's dtype (a float64
-    scalar must not promote float32 noise), and keep it differentiable.
+    Hints:
+        1. Idea: the label's effect at this step is the difference between the two predictions; guidance
+           amplifies that effect by the weight.
+        2. Approach: ask what the result must be at w = 0 (only the conditional prediction) and at w = −1
+           (only the unconditional one), and how it should move as w grows; the spec's combination is the
+           one that meets all three, element by element, with no loop. (Some papers write the
+           unconditional prediction plus a scale times the difference: that scale is 1 + w here.)
+        3. Tricky detail: build a new result rather than scaling an input in place (the grader checks that
+           both inputs are unchanged); keep the input's type (numpy in, numpy out), dtype and device —
+           ``w`` arrives as a Python float, and turning it into a float64 array would promote float32
+           numpy noise; and keep it differentiable (no detach, no numpy round trip): the grader
+           backpropagates through the result and checks that the gradient with respect to ``eps_cond``
+           is 1 + w everywhere.
     """
     w = _check_noise_pair(eps_cond, eps_uncond, w)
     # BEGIN SOLUTION
