@@ -38,9 +38,9 @@ def notebook_skeleton(number: int, module: str, title: str, exercises, summary: 
         _md("## Background\n\nThe maths the exercises implement, in LaTeX, with a citation for each equation.\n"),
     ]
     for ex, func in exercises:
-        cells += [_md(f"## Exercise {ex} — `{func}`\n\nWhy this matters here (the spec is the docstring below).\n"),
+        cells += [_md(f"## Exercise {ex} — `{func}`\n\nWhy this matters here (the spec and its stepped hints are the "
+                          "docstring shown below: one source, so they cannot drift apart).\n"),
                   _code(f'mp.show_spec("{ex}")'),
-                  _md("<details><summary>Hints</summary>\n\n1. …\n</details>\n"),
                   _code(f"# use ch.{func} on this chapter's data\n"),
                   _code(f'# NBVAL_CHECK_OUTPUT\nmp.check("{ex}")')]
     cells += [_md("## Results\n\nA table and a figure per idea; one sentence under each figure.\n"),
