@@ -225,6 +225,14 @@ def test_labels_and_sweep(data, tiny_model):
     assert np.array_equal(sweep.attrs["per_sample"][2.0].plausible.to_numpy(bool), want)
     assert 0 <= sweep.attrs["train_plausible"]["rate"] <= 1
     assert {"plausible", "plausible_valid"} <= set(diff.index)
+    fam = G.sweep_family(sweep, n_boot=50)  # scales −1 and 2 only: one adjacent pair, no w = 0
+    assert list(fam.index) == ["w = 2 − w = -1: label1_yield"]
+    assert fam.iloc[0].difference == pytest.approx(diff.loc["label1_yield", "difference"])
+    assert {"verdict", "verdict (Holm)", "p (Holm)", "lo", "hi"} <= set(fam.columns)
+    assert G.neighbour_lines(fam, 2.0)[0].startswith("w = 2 − w = -1: label1_yield ")
+    with pytest.raises(ValueError, match="no label1_yield comparison of w = 5"):
+        G.neighbour_lines(fam, 5.0)
+    assert diff.loc["label_share", "difference"] == pytest.approx(row.loc[2.0, "label_share"] - row.loc[-1.0, "label_share"])
     assert G.choose_scale(sweep.assign(label1_yield=[0.9, 0.1])) == 2.0  # w < 0 is not a candidate
     assert G.choose_scale(sweep.assign(label1_yield=[0.9, 0.1]), min_w=-1.0) == -1.0
     with pytest.raises(ValueError, match="no scale"):
@@ -388,7 +396,35 @@ def test_sweep_reference_lines_read_the_sweep_against_the_training_molecules():
     lines = G.sweep_reference_lines(sweep)
     assert lines[0] == "plausible by chapter 4's checks, the 802 training molecules themselves: 0.995 [0.987, 0.999]"
     assert "0.57 [0.47, 0.67] — below the training molecules' rate: 43% of them fail" in lines[1]
-    assert lines[2].endswith("0.08 [0.04, 0.15], below the training share 0.24")
-    assert lines[3].endswith("0.38 [0.29, 0.47], above the training share 0.24") and len(lines) == 4
+    assert lines[2].endswith("0.38 [0.29, 0.47], above the training share 0.24") and len(lines) == 3
+    assert not any("w = -1, asked" in x for x in lines)  # the unguided share is read from the samplers' draws only
     sweep.attrs.pop("train_plausible")
-    assert len(G.sweep_reference_lines(sweep)) == 2
+    assert len(G.sweep_reference_lines(sweep)) == 1
+
+
+def test_sweep_family_pairs_every_adjacent_scale():
+    import pandas as pd
+
+    from molpractice import guidance as G
+
+    rng = np.random.default_rng(0)
+    smi = ["CCO", "CCN", "CCC", "CNC", "COC", "CCCl", "OCCO", "NCCN"]
+    per = {}
+    for w in (-1.0, 0.0, 1.0, 2.0, 4.0):
+        n = 40
+        conn = rng.random(n) < 0.8
+        per[w] = pd.DataFrame(dict(label=(rng.random(n) < 0.3 + 0.1 * w).astype(int), valid=conn | (rng.random(n) < 0.1),
+                                   connected=conn, smiles=[smi[i % len(smi)] for i in range(n)]))
+    sweep = pd.DataFrame(dict(w=list(per)))
+    sweep.attrs["per_sample"] = per
+    fam = G.sweep_family(sweep, n_boot=40)
+    pairs = [i for i in fam.index if i.endswith("label1_yield")]
+    assert pairs == ["w = 4 − w = 0: label1_yield", "w = 0 − w = -1: label1_yield", "w = 1 − w = 0: label1_yield",
+                     "w = 2 − w = 1: label1_yield", "w = 4 − w = 2: label1_yield"]
+    assert "w = 0 − w = -1: label_share" in fam.index and "w = 4 − w = 0: validity" in fam.index
+    want = per[1.0].connected & (per[1.0].label == 1)
+    got = fam.loc["w = 1 − w = 0: label1_yield", "difference"]
+    assert got == pytest.approx(want.mean() - (per[0.0].connected & (per[0.0].label == 1)).mean())
+    lines = G.neighbour_lines(fam, 1.0)
+    assert len(lines) == 2 and lines[0].startswith("w = 1 − w = 0: label1_yield") and "Holm over the" in lines[0]
+    assert lines[1].startswith("w = 2 − w = 1: label1_yield")
