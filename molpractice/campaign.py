@@ -406,12 +406,14 @@ def budget_table(joint: pd.DataFrame, pairs, proxies=("bug-free", "buggy"),
     return out
 
 
-def sampler_contrast(sampling: pd.DataFrame, a: str, b: str, proxy: str = "bug-free") -> pd.DataFrame:
+def sampler_contrast(sampling: pd.DataFrame, a: str, b: str, proxy: str = "bug-free", holm: bool = False) -> pd.DataFrame:
     """Sampler ``a`` − sampler ``b`` (values of ``sampling.method``, same seeds: paired) on ``proxy``: mean
     and t-interval over seeds of the difference in proxy top-10, true top-10, AUC, calls used, the draws each
     needed to spend the budget (``draws_to_budget``), the share of draws with label 1 (``label1_share`` =
     ``label1`` / ``samples``) and the share of draws that were valid and connected (``valid_connected_share`` =
-    ``valid_connected`` / ``samples``). Rows: metric, difference, lo, hi, verdict."""
+    ``valid_connected`` / ``samples``). Rows: metric, difference, lo, hi, verdict, p (the two-sided t-test,
+    :func:`t_p_value`). With ``holm``, the rows are one Holm family (:func:`holm_table`): columns ``p (Holm)`` and
+    ``verdict (Holm)`` are added."""
     sa = sampling[(sampling.proxy == proxy) & (sampling.method == a)].set_index("seed")
     sb = sampling[(sampling.proxy == proxy) & (sampling.method == b)].set_index("seed").reindex(sa.index)
     if sa.empty or sb.isna().all().all():
@@ -428,8 +430,15 @@ def sampler_contrast(sampling: pd.DataFrame, a: str, b: str, proxy: str = "bug-f
         else:
             continue
         m, lo, hi = mean_interval(diff.to_numpy(float))
-        rows.append(dict(metric=col, difference=m, lo=lo, hi=hi, verdict=verdict(m, lo, hi)))
-    return pd.DataFrame(rows)
+        rows.append(dict(metric=col, difference=m, lo=lo, hi=hi, verdict=verdict(m, lo, hi),
+                         p=t_p_value(diff.to_numpy(float))))
+    out = pd.DataFrame(rows)
+    if holm:
+        fam = holm_table(dict(comparison=r.metric, difference=r.difference, lo=r.lo, hi=r.hi, p=r.p)
+                         for r in out.itertuples())
+        out["p (Holm)"] = fam["p (Holm)"].to_numpy()
+        out["verdict (Holm)"] = fam["verdict (Holm)"].to_numpy()
+    return out
 
 
 def late_onset_study(seeds, cfg=None, lib=None, onset: int | None = None, method: str = "graph GA") -> pd.DataFrame:

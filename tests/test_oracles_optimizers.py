@@ -443,6 +443,15 @@ def test_sampler_contrast_is_paired_by_seed():
     vc = C.sampler_contrast(full.assign(valid_connected=[70, 90, 75, 88, 72, 91, 0]), "cfg", "plain").set_index("metric")
     assert vc.loc["valid_connected_share", "difference"] == pytest.approx(np.mean([-0.20, -0.13, -0.19]))
     assert vc.loc["valid_connected_share", "verdict"].endswith("(lower)")
+    assert "p (Holm)" not in vc.columns and 0 < vc.loc["valid_connected_share", "p"] < 0.05
+    from molpractice.comparisons import holm_adjusted
+
+    hv = C.sampler_contrast(full.assign(valid_connected=[70, 90, 75, 88, 72, 91, 0]), "cfg", "plain", holm=True).set_index("metric")
+    assert np.allclose(hv["p (Holm)"].to_numpy(float), holm_adjusted(hv["p"].to_numpy(float)))
+    assert (hv["p (Holm)"] >= hv["p"] - 1e-15).all()
+    for m_, r_ in hv.iterrows():
+        assert r_["verdict (Holm)"] == (("higher" if r_.difference > 0 else "lower") if r_["p (Holm)"] < 0.05
+                                        else "no detectable difference"), m_
     with pytest.raises(ValueError, match="need rows of both samplers"):
         C.sampler_contrast(pd.DataFrame(rows), "cfg", "nope")
 
