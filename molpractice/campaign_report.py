@@ -36,12 +36,15 @@ def _spent(sampled: pd.DataFrame, budget: int) -> str:
     return text + (f" (draws needed {int(draws.min())}–{int(draws.max())})" if len(draws) else "")
 
 
-def _chapter4_rows(table: pd.DataFrame, ch4: pd.DataFrame, budget: int) -> list[dict]:
+def _chapter4_rows(table: pd.DataFrame, ch4: pd.DataFrame, budget: int, ceiling: dict | None = None) -> list[dict]:
     """The issue's comparison with chapter 4's own model (``ch4``: :func:`molpractice.guidance.sampling_baseline` with
     :func:`molpractice.guidance.chapter4_draw`), at ``budget`` calls (``table``: the optimisers' runs cut there,
     :func:`molpractice.campaign.at_budget`): best optimiser − chapter 4's model on the proxy top-10 (``met``: the
     paired interval lies above 0), on the true top-10 (a measurement: does the gain survive?) and the AUC, on the
-    bug-free and the buggy proxy; ``met`` is False whenever a sampler run did not spend its budget."""
+    bug-free and the buggy proxy; ``met`` is False whenever a sampler run did not spend its budget. Given
+    ``ceiling`` (:func:`molpractice.guidance.data_top10` of the model's training molecules, bug-free proxy), the
+    bug-free proxy row also says whether that ceiling lies below the best optimiser's mean proxy top-10 at ``budget``
+    calls: then the comparison is settled by the model's training molecules (structurally uninformative)."""
     joint = with_samplers(table, ch4)
     best, name = best_optimiser(table), ch4.method.iloc[0]
     every = bool(ch4.budget_spent.all())
@@ -52,12 +55,18 @@ def _chapter4_rows(table: pd.DataFrame, ch4: pd.DataFrame, budget: int) -> list[
                                              "4's model)"),
                              ("true_top10", "true top-10 (issue: does that gain survive the true score?)"),
                              ("auc_top10", "proxy AUC")):
-            met = None
+            met, value = None, c.loc[metric, "verdict"]
             if proxy == "bug-free" and metric == "proxy_top10":
                 met = bool(every and c.loc[metric, "lo"] > 0)
+                if ceiling is not None:
+                    opt = float(table[(table.proxy == proxy) & (table.method == best)].proxy_top10.mean())
+                    cap = (f"the model's {ceiling['n']} training molecules cap the top 10 of a sampler that reproduced "
+                           f"them at a proxy top-10 of {ceiling['proxy_top10']:.3f}, the best optimiser's mean is {opt:.3f}")
+                    value += (f" (structurally uninformative: {cap})" if ceiling["proxy_top10"] < opt
+                              else f" (the ceiling does not settle it: {cap})")
             rows.append(dict(target=f"{proxy} proxy, {budget} calls each: best optimiser ({best}) − {name} (unconditional, "
                                     f"sampled until the budget is spent), {what} (paired over seeds)",
-                             value=c.loc[metric, "verdict"], met=met))
+                             value=value, met=met))
     return rows
 
 
@@ -256,7 +265,8 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
                 guided: dict | None = None, fresh: pd.DataFrame | None = None, n_boot: int | None = None,
                 short: pd.DataFrame | None = None, ch4: pd.DataFrame | None = None, sampler_budget: int | None = None,
                 ope_redesign: dict | None = None, exploit: pd.DataFrame | None = None,
-                timing: dict | None = None, cusum: dict | None = None, finetune: dict | None = None) -> list[dict]:
+                timing: dict | None = None, cusum: dict | None = None, finetune: dict | None = None,
+                ceiling: dict | None = None) -> list[dict]:
     """The issue's targets as rows ``{target, value, met}`` from the studies' numbers (``met`` None: a
     measurement to report, or a deviation from the issue's target as stated in the row). ``sampled``: the w = −1
     sampler's rows (:func:`molpractice.guidance.sampling_baseline`, the stand-in for chapter 4's model);
@@ -268,7 +278,8 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
     :func:`molpractice.offpolicy_redesign.redesign_ope` (else a row says the redesign was not evaluated off-policy);
     ``exploit``: :func:`molpractice.detection.exploitation_onset` of the late-onset runs (evidence in the late row);
     ``cusum``: :func:`detector_study` (the CUSUM detector's row); ``timing``: ``{name: info}`` of the trained models (a row says which came from the cache; the time itself is
-    :func:`time_lines`'); ``finetune``: the fine-tuned model's ``info`` (its row in :func:`scope_rows`). The last rows
+    :func:`time_lines`'); ``finetune``: the fine-tuned model's ``info`` (its row in :func:`scope_rows`); ``ceiling``:
+    :func:`molpractice.guidance.data_top10` of the model's training molecules (read in :func:`_chapter4_rows`). The last rows
     are :func:`scope_rows` (the issue's content items 1 and 2: how each was delivered)."""
     from .offpolicy import paired_rmse_difference
 
@@ -302,7 +313,7 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
                              value=holm_word(family, f"{metric}: GA − {base} (bug-free)"), met=None))
     cut, at = (table, budget) if short is None else (short, sampler_budget or budget)
     if ch4 is not None:
-        rows += _chapter4_rows(cut, ch4, at)
+        rows += _chapter4_rows(cut, ch4, at, ceiling=ceiling)
     if sampled is not None:
         rows += _budget_rows(cut, sampled, guided, at, deviation=ch4 is None)
     if guided is None:
@@ -447,7 +458,8 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
                            cfg.ope_rounds, cfg.ope_logs, cfg.n_boot) if len(red) and red.slope.notna().any() else None
     rows = target_rows(ope, study["table"], sweep, cfg.budget, sampled, late=late, guided=guided, fresh=fresh,
                        short=short if guidance else None, ch4=ch4 if guidance else None, sampler_budget=cfg.sampler_budget,
-                       ope_redesign=ope_red, cusum=cusum, finetune=info)
+                       ope_redesign=ope_red, cusum=cusum, finetune=info,
+                       ceiling=guidance_module.data_top10(data, bug=False) if guidance else None)
     with pd.option_context("display.width", 250, "display.max_colwidth", None):
         print(pd.DataFrame(rows).to_string(index=False))
     print("model choices: the GA settings are fixed in SETTINGS (set during development on the bug-free proxy's top-10, "

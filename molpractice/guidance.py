@@ -196,6 +196,24 @@ def data_top10(data, bug: bool) -> dict:
                 true_top10=float(np.mean([oracles.true_score(s) for _, s in scored])), n=len(data))
 
 
+def ceiling_text(samplers: dict, ceiling: dict) -> str:
+    """The samplers' shipped top 10 on the bug-free proxy (``samplers``: name → a :func:`sampling_baseline` table;
+    mean proxy and true top-10 over seeds) next to their ceiling, ``ceiling`` = :func:`data_top10` of the model's
+    training molecules on the bug-free proxy (a diagnostic outside every budget), and the heavy atoms of the
+    objective's reference molecule (:data:`molpractice.oracles.REFERENCE`, zolpidem)."""
+    from . import oracles
+
+    if not samplers:
+        raise ValueError("samplers must name at least one sampling_baseline table")
+    parts = [f"{k} {t[t.proxy == 'bug-free'].proxy_top10.mean():.3f} (true {t[t.proxy == 'bug-free'].true_top10.mean():.3f})"
+             for k, t in samplers.items()]
+    ref = oracles.mol_from_smiles(oracles.REFERENCE).GetNumHeavyAtoms()
+    return (f"shipped proxy top-10 on the bug-free proxy, mean over seeds: {', '.join(parts)}; ceiling of a sampler that "
+            f"reproduced its training data — the best 10 of all {ceiling['n']} training molecules by the bug-free proxy "
+            f"(computed outside the budget, a diagnostic): proxy {ceiling['proxy_top10']:.3f} (true "
+            f"{ceiling['true_top10']:.3f}); the objective's reference molecule (zolpidem) has {ref} heavy atoms")
+
+
 def heavy_atoms_text(samplers: dict, data, lib) -> str:
     """Mean heavy atoms of each sampler's shipped top 10 on the bug-free proxy (``samplers``: name → a
     :func:`sampling_baseline` table), of the ``data``'s training molecules and of the library ``lib``, and the

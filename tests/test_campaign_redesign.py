@@ -120,6 +120,14 @@ def test_chapter4_and_sa_rows_of_the_targets_table():
     gain = next(v for k, v in out.items() if "chapter 4's model" in k and "proxy top-10" in k and k.startswith("bug-free"))
     assert gain["met"] is False  # not at equal calls
     assert next(v for k, v in out.items() if "evaluate the fix" in k)["value"] == "not run"
+    for cap, word in ((0.45, "(structurally uninformative: the model's 802 training molecules cap"),
+                      (0.70, "(the ceiling does not settle it: the model's 802")):
+        rows = R.target_rows(ope, table, None, budget=1000, short=table, ch4=ch4, sampler_budget=300,
+                             ceiling=dict(proxy_top10=cap, true_top10=0.4, n=802))
+        gain = next(r for r in rows if r["target"].startswith("bug-free proxy, 300 calls each: best optimiser (graph GA) − "
+                                                              "chapter 4's model") and "proxy top-10" in r["target"])
+        assert gain["value"].startswith("+0.300") and word in gain["value"] and gain["met"] is True
+        assert f"at a proxy top-10 of {cap:.3f}, the best optimiser's mean is 0.610)" in gain["value"]
 
 
 def test_before_half_counts_runs_with_an_early_alarm():

@@ -372,6 +372,18 @@ def test_chapter4_baseline_trains_or_loads_chapter_4s_model(data, tmp_path, monk
     assert info2["cached"] is True and out.equals(again)  # the cache is reused and the draws are seeded
 
 
+def test_ceiling_text_prints_the_samplers_against_the_training_molecules_best_ten():
+    import pandas as pd
+
+    t = pd.DataFrame(dict(proxy=["bug-free", "bug-free", "buggy"], proxy_top10=[0.30, 0.32, 0.9], true_top10=[0.2, 0.3, 0.1]))
+    text = G.ceiling_text({"a": t}, dict(proxy_top10=0.41, true_top10=0.39, n=802))
+    assert text.startswith("shipped proxy top-10 on the bug-free proxy, mean over seeds: a 0.310 (true 0.250); ceiling")
+    assert "the best 10 of all 802 training molecules" in text and "proxy 0.410 (true 0.390)" in text
+    assert text.endswith("(zolpidem) has 23 heavy atoms")
+    with pytest.raises(ValueError, match="samplers"):
+        G.ceiling_text({}, dict(proxy_top10=0.4, true_top10=0.4, n=1))
+
+
 def test_heavy_atoms_text_names_every_sampler(data):
     import pandas as pd
 
