@@ -481,3 +481,18 @@ def run_benchmark(implementation: str | None = None, seeds: int | None = None, j
         Path(json_path).write_text(json.dumps(report, indent=2, default=float))
         print(f"wrote {json_path}")
     return report
+
+
+def unbiased_exclusions_line(res: dict, estimators=("IPS", "DR"), level: float = 0.95) -> str:
+    """How many of the printed bias intervals (``res["many"]`` of :func:`molpractice.offpolicy_redesign.redesign_ope`)
+    of estimators that are exactly unbiased here (``estimators``: known propensities, full support) exclude 0, and
+    the chance that at least one of that many ``level`` intervals excludes 0 by chance alone (1 − level^n: the
+    approximation of independent intervals)."""
+    many = res["many"].reset_index()
+    rows = many[many.estimator.isin(estimators)]
+    if rows.empty:
+        raise ValueError(f"no bias rows of {list(estimators)} in the study")
+    k = int(((rows.bias_lo > 0) | (rows.bias_hi < 0)).sum())
+    return (f"bias intervals of the exactly unbiased estimators ({', '.join(estimators)}): {k} of {len(rows)} exclude 0; "
+            f"chance alone gives at least one exclusion among {len(rows)} {level:.0%} intervals with probability "
+            f"{1 - level ** len(rows):.2f} (independent intervals assumed)")

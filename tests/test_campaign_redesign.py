@@ -416,3 +416,16 @@ def test_cusum_lines_and_row_present_the_pre_registered_study(tmp_path):
     assert R.detector_study(path) == study
     with pytest.raises(FileNotFoundError, match="ch06_detector_study.py"):
         R.detector_study(tmp_path / "missing.json")
+
+
+def test_unbiased_exclusions_line_counts_the_intervals_that_exclude_zero():
+    import pandas as pd
+
+    from molpractice import campaign_report as R
+
+    many = pd.DataFrame(dict(estimator=["IPS", "IPS", "SNIPS", "DR"], target=["a", "b", "a", "a"],
+                             bias=[0.01, 0.0, 0.2, 0.0], bias_lo=[0.001, -0.1, 0.1, -0.1], bias_hi=[0.02, 0.1, 0.3, 0.1]))
+    line = R.unbiased_exclusions_line(dict(many=many.set_index(["estimator", "target"])))
+    assert "(IPS, DR): 1 of 3 exclude 0" in line and f"probability {1 - 0.95 ** 3:.2f}" in line
+    with pytest.raises(ValueError, match="no bias rows"):
+        R.unbiased_exclusions_line(dict(many=many), estimators=("nope",))
