@@ -238,26 +238,46 @@ def time_lines(start: dict, models: dict, mode: str) -> list[str]:
     return lines
 
 
-def scope_rows(finetune: dict | None = None) -> list[dict]:
-    """The issue's content items 1 and 2 as rows: item 1 (the proxy) is a deviation (``met`` False); item 2, CFG
-    "on chapter 4's diffusion model", is delivered (``met`` True): chapter 4's trained model, warm-started with a
-    zero label embedding and fine-tuned with label dropout (``finetune``: the ``info`` of
-    :func:`molpractice.guidance.train_conditional_model`, whose fine-tune steps and split the row then states)."""
-    how = ("the step count with the lowest held-out conditional denoising loss on chapter 4's validation split")
-    if finetune is not None:
-        how = (f"{finetune['steps']} steps, the lowest held-out conditional denoising loss among {finetune['checkpoints']} "
-               f"on chapter 4's validation split ({finetune['n_val']} molecules held out from the fine-tune, "
-               f"{finetune['n_train']} fine-tuned on)")
-    return [dict(target="issue item 1: the proxy is \"an RDKit-computed docking-like score with a deliberate, realistic bug\"",
+def scope_rows(finetune: dict | None = None, ch4_steps: int | None = None) -> list[dict]:
+    """The issue's content items 1 and 2 as rows, formatted from the run's constants and numbers. Item 1 (the proxy)
+    is a deviation (``met`` False): the row prints :data:`molpractice.oracles.PROXY_ERROR` and
+    :data:`~molpractice.oracles.HALOGEN_BONUS`. Item 2, CFG "on chapter 4's diffusion model" (``finetune``: the
+    ``info`` of :func:`molpractice.guidance.train_conditional_model`; ``ch4_steps``: chapter 4's training steps in
+    this mode, default ``mp.diffusion_model.SETTINGS.current().train_steps``): ``met`` is computed — None without
+    ``finetune`` or when the chosen fine-tune length is the grid's largest (not validated: "grid edge"), else True
+    when the warm start is chapter 4's model at its training steps and the chosen model uses the label on the
+    held-out molecules (the lower end of loss(∅) − loss(c) above 0), False otherwise."""
+    from . import oracles
+
+    rows = [dict(target="issue item 1: the proxy is \"an RDKit-computed docking-like score with a deliberate, realistic bug\"",
                  value="deviation: the proxy is the true score (0.5 · similarity to zolpidem + 0.5 · QED) + a fixed "
-                       "N(0, 0.04²) error per molecule + 0.06 per halogen (the bug); nothing in it is docking-like",
-                 met=False),
-            dict(target="issue item 2: classifier-free guidance \"on chapter 4's diffusion model\"",
-                 value="delivered: CFG runs on chapter 4's own trained model (its cached weights, settings and sampler, "
-                       "DDIM-50), warm-started with a zero label embedding (identical to chapter 4's model for every label "
-                       "before fine-tuning; tested) and fine-tuned with label dropout (p_uncond 0.15, Ho & Salimans' range, "
-                       f"not tuned) for {how}; the w = −1 sampler is the fine-tuned model's unconditional branch",
-                 met=True)]
+                       f"N(0, {oracles.PROXY_ERROR:g}²) error per molecule + {oracles.HALOGEN_BONUS:g} per halogen (the bug); "
+                       "nothing in it is docking-like",
+                 met=False)]
+    target = "issue item 2: classifier-free guidance \"on chapter 4's diffusion model\""
+    if finetune is None:
+        return rows + [dict(target=target, value="no fine-tune given: not checked", met=None)]
+    from .guidance_model import finetune_table
+
+    if ch4_steps is None:
+        from .diffusion_model import SETTINGS as SETTINGS4
+
+        ch4_steps = int(SETTINGS4.current().train_steps)
+    chosen = finetune_table(finetune)
+    chosen = chosen[chosen.chosen].iloc[0]
+    base_steps = finetune.get("base", {}).get("steps")
+    edge = int(chosen.steps) == max(int(c) for c in finetune["checkpoints"])
+    warm = base_steps == ch4_steps
+    uses = bool(chosen.use_lo > 0)
+    checks = (f"warm start = chapter 4's model at its {ch4_steps} training steps: {warm} (base {base_steps}); "
+              f"label-dropout fine-tune (p_uncond {finetune['p_uncond']:g}, not tuned) for {int(chosen.steps)} steps, "
+              f"the lowest held-out conditional denoising loss among {finetune['checkpoints']} on chapter 4's validation "
+              f"split ({finetune['n_val']} molecules held out from the fine-tune, {finetune['n_train']} fine-tuned on)"
+              + (" — the grid's largest, so the length is not validated (grid edge)" if edge else "")
+              + f"; the chosen model uses the label on the held-out molecules (loss(∅) − loss(c) "
+              f"{chosen.label_use:+.4f} [{chosen.use_lo:+.4f}, {chosen.use_hi:+.4f}]): {uses}; the w = −1 sampler is the "
+              "fine-tuned model's unconditional branch")
+    return rows + [dict(target=target, value=checks, met=None if edge else bool(warm and uses))]
 
 
 def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budget: int,

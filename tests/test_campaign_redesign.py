@@ -336,7 +336,25 @@ def test_time_lines_say_which_caches_were_warm_and_quote_the_issue():
     assert "cached weights with the training path tested" in R.time_lines(start, hot, "full")[3]
     assert len(R.time_lines(start, {"m": dict(cached=False, cpu_seconds=1.0)}, "fast")) == 3
     scope = R.scope_rows()
-    assert [r["met"] for r in scope] == [False, True] and "docking-like" in scope[0]["value"]
+    assert [r["met"] for r in scope] == [False, None] and "docking-like" in scope[0]["value"]
+    from molpractice import oracles
+
+    assert f"N(0, {oracles.PROXY_ERROR:g}²)" in scope[0]["value"] and f"+ {oracles.HALOGEN_BONUS:g} per halogen" in scope[0]["value"]
+    rng = np.random.default_rng(0)
+    base_loss = rng.random(30) + 1.0
+
+    def info(final_drop, use):  # the held-out losses of a fake fine-tune: checkpoints 10 and 20
+        cond = {10: (base_loss - 0.05).tolist(), 20: (base_loss - final_drop).tolist()}
+        null = {k: (np.array(v) + use + 0.001 * rng.standard_normal(30)).tolist() for k, v in cond.items()}
+        return dict(validation=dict(base=base_loss.tolist(), cond=cond, null=null), checkpoints=[10, 20], p_uncond=0.15,
+                    n_val=30, n_train=300, base=dict(steps=4500))
+
+    edge = R.scope_rows(info(0.1, 0.01), ch4_steps=4500)[1]
+    assert edge["met"] is None and "grid edge" in edge["value"] and "for 20 steps" in edge["value"]
+    inner = R.scope_rows(info(0.01, 0.01), ch4_steps=4500)[1]
+    assert inner["met"] is True and "for 10 steps" in inner["value"] and "p_uncond 0.15" in inner["value"]
+    assert R.scope_rows(info(0.01, 0.01), ch4_steps=150)[1]["met"] is False  # not chapter 4's model
+    assert R.scope_rows(info(0.01, -0.01), ch4_steps=4500)[1]["met"] is False  # the label is not used
 
 
 def _study(late_k=19, free_k=2):
