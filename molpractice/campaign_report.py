@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .campaign import (at_budget, best_optimiser, budget_contrasts, holm_word, late_onset_runs, late_onset_table,
+from .campaign import (at_budget, best_optimiser, budget_contrasts, holm_table, holm_word, late_onset_runs, late_onset_table,
                        optimisation_study, paired_difference, results2_family, sampler_contrast, study_summary, verdict,
                        with_samplers)
 from .cusum_report import (CUSUM_FALSE_ALARM_TARGET, K_GRID_ADDED, _k_of_n, _span, cusum_lines,  # noqa: F401
@@ -104,18 +104,23 @@ def _budget_rows(table: pd.DataFrame, sampled: pd.DataFrame, guided: dict | None
         cfg_name = guided["sampled"].method.iloc[0]
         pairs += [(cfg_name, plain, f"CFG (label 1, w = {guided['w']:g}, chosen on the sweep's draws) − {SAMPLER}"),
                   (best, cfg_name, f"best optimiser ({best}) − CFG (w = {guided['w']:g})")]
-    for a, b, what in pairs:
-        c = budget_contrasts(joint, [(a, b)]).set_index("metric")
-        for metric in ("proxy_top10", "true_top10", "auc_top10"):
+    metrics = ("proxy_top10", "true_top10", "auc_top10")
+    long = budget_contrasts(joint, [(a, b) for a, b, _ in pairs], metrics=metrics)  # these rows: one Holm family
+    fam = holm_table(dict(comparison=f"{r.metric}: {r.comparison}", difference=r.difference, lo=r.lo, hi=r.hi, p=r.p)
+                     for r in long.itertuples())
+    for (a, b, what), comp in zip(pairs, dict.fromkeys(long.comparison)):
+        for metric in metrics:
             rows.append(dict(target=f"bug-free proxy, {budget} calls each: {what}, {metric.replace('_', ' ')} (paired over "
-                                    f"seeds){cost}", value=c.loc[metric, "verdict"], met=None))
+                                    f"seeds; Holm over these {len(fam)} comparisons){cost}",
+                             value=holm_word(fam, f"{metric}: {comp}"), met=None))
     if guided:
-        c = sampler_contrast(pd.concat([guided["sampled"], sampled]), cfg_name, plain).set_index("metric")
+        c = sampler_contrast(pd.concat([guided["sampled"], sampled]), cfg_name, plain, holm=True).set_index("metric")
         for metric, what in (("label1_share", "share of draws with label 1"),
                              ("draws_to_budget", "draws needed to spend the budget")):
             if metric in c.index:
-                rows.append(dict(target=f"CFG (w = {guided['w']:g}) − {SAMPLER}: {what} (paired draws and seeds)",
-                                 value=c.loc[metric, "verdict"], met=None))
+                rows.append(dict(target=f"CFG (w = {guided['w']:g}) − {SAMPLER}: {what} (paired draws and seeds; Holm over "
+                                        f"the {len(c)} metrics of that contrast)",
+                                 value=f"{c.loc[metric, 'verdict'][:-1]}; Holm: {c.loc[metric, 'verdict (Holm)']})", met=None))
     return rows
 
 

@@ -315,7 +315,9 @@ def test_target_rows_read_the_studies():
     assert pools["value"].startswith("+0.250") and pools["met"] is None  # 0.56 - 0.31
     cfg_proxy = next(v for k, v in out.items() if k.startswith("bug-free proxy, 1000 calls each: CFG (label 1, w = 2")
                      and "proxy top10" in k)
-    assert cfg_proxy["value"].startswith("+0.050") and "(higher)" in cfg_proxy["value"]
+    assert cfg_proxy["value"].startswith("+0.050") and "(higher; Holm: higher)" in cfg_proxy["value"]
+    cfg_key = next(k for k in out if k.startswith("bug-free proxy, 1000 calls each: CFG (label 1, w = 2") and "proxy top10" in k)
+    assert "Holm over these 9 comparisons" in cfg_key  # 3 pairs × 3 metrics: one family
     ga_cfg = next(v for k, v in out.items() if "best optimiser (graph GA) − CFG" in k and "true top10" in k)
     assert ga_cfg["value"].startswith("+0.240")
     share = next(v for k, v in out.items() if "share of draws with label 1" in k)
