@@ -257,7 +257,7 @@ def load_steps_record(path=None) -> dict:
                        "plausible-vs-steps record")[0]
 
 
-def closing_time_lines(clock0: dict, clock: dict, info: dict, mode: str, workers: int, card=None) -> list[str]:
+def closing_time_lines(clock0: dict, clock: dict, info: dict, mode: str, workers: int) -> list[str]:
     """The notebook's closing time verdicts, measured: ``clock0`` / ``clock`` are
     :func:`molpractice.rigor_report.run_clock` snapshots at the first timed cell and now (CPU = user + sys of the
     kernel and of its reaped child processes — the sampling workers included); ``info`` is
@@ -271,10 +271,7 @@ def closing_time_lines(clock0: dict, clock: dict, info: dict, mode: str, workers
     :func:`molpractice.diffusion_report.time_verdict`'s ±5 % "on the limit" band; issue 20's ≤ 2.5 min is judged on
     the wall clock (its learner waits on a 2-core machine; CPU printed next to it); then training ≤ 8 CPU-min. The
     first line prints the 1-minute load average at ``clock0`` (``clock0["load"]``) and at this cell.
-    The thread policy is stated: one torch thread per process. With ``card`` (the chapter's
-    :class:`molpractice.chapters.Chapter`, its number, or a dict with ``minutes_full`` / ``wall_full``) a last line prints the
-    chapter card's figure — cell 0's Time line, measured from outside the kernel — next to the in-kernel one,
-    each labelled."""
+    The thread policy is stated: one torch thread per process."""
     from .diffusion_report import _both, _load_text, time_verdict
 
     cpu = (clock["self"] - clock0["self"] + clock["children"] - clock0["children"]) / 60
@@ -313,19 +310,6 @@ def closing_time_lines(clock0: dict, clock: dict, info: dict, mode: str, workers
                 f"{wall:.1f} min wall, training included)"]
     out.append(f"issue-24 target, training ≤ 8 CPU-min: {time_verdict(t_cpu, 8)} ({t_cpu:.2f} CPU-min, {t_wall:.1f} min "
                f"wall on {info.get('threads', '?')} thread(s), {info.get('trained_at', '?')})")
-    if isinstance(card, int) and not isinstance(card, bool):
-        from .chapters import find_chapter
-
-        card = find_chapter(card)
-    if card is not None:
-        get = card.get if isinstance(card, dict) else (lambda k: getattr(card, k, None))
-        full, wall_full = get("minutes_full"), get("wall_full")
-        out.append(f"two clocks for a run's time: the chapter card as it was when this run started held "
-                   f"{full if full is not None else 'not recorded'} CPU-min, "
-                   f"{wall_full if wall_full is not None else 'not recorded'} min wall — measured from outside the "
-                   "kernel with /usr/bin/time (user + sys of every process, kernel start included) on an earlier full "
-                   "run; the card (and cell 0's Time line) is rewritten from this run after it is stored; in-kernel, "
-                   f"this run: {cpu:.1f} CPU-min, {wall:.1f} min wall")
     return out
 
 

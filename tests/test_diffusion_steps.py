@@ -88,16 +88,8 @@ def test_closing_time_lines_cached_run_sums_two_measured_parts():
     four = next(l for l in lines if "cached weights ≤ 4 min" in l)
     assert four.split(": ")[1].startswith("met") and "measured: 3.0 CPU-min, 2.2 min wall" in four
     quick = next(l for l in lines if "issue-20" in l)
-    assert not any("two clocks" in l for l in lines), "no card given: no card line"
-    carded = S.closing_time_lines(_clock(0, 0, 0), _clock(2.2, 1.0, 2.0), info, "full", 2,
-                                  card={"minutes_full": 4.4, "wall_full": None})
-    assert carded[-1].startswith("two clocks for a run's time: the chapter card as it was when this run started held "
-                                 "4.4 CPU-min, not recorded min wall") and carded[-1].endswith("this run: 3.0 CPU-min, 2.2 min wall")
+    assert not any("two clocks" in l for l in lines), "no card line: the notebook prints its own clock only"
     assert "1-min load average when the run started: 0.5" in lines[0]
-    from molpractice.chapters import find_chapter
-
-    by_number = S.closing_time_lines(_clock(0, 0, 0), _clock(2.2, 1.0, 2.0), info, "full", 2, card=4)
-    assert f"held {find_chapter(4).minutes_full} CPU-min" in by_number[-1]
     assert "≤ 2.5 min (wall clock): met (the same run: 2.2 min wall; 3.0 CPU-min)" in quick, quick
     slow = S.closing_time_lines(_clock(0, 0, 0), _clock(2.7, 1.0, 2.0), info, "full", 2)
     assert "≤ 2.5 min (wall clock): NOT met" in next(l for l in slow if "issue-20" in l), "judged on the wall clock"
