@@ -224,7 +224,8 @@ def neighbour_lines(family, w: float, metric: str = "label1_yield") -> list[str]
         pair, m = name.split(": ")
         a, b = (float(x.strip().split("= ")[1]) for x in pair.split(" − "))
         if m == metric and w in (a, b):
-            out.append(f"{name} {r.difference:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}] ({r.verdict}; Holm over the "
+            word = str(r.verdict).rsplit("(", 1)[-1].rstrip(")")  # the verdict string carries the interval too
+            out.append(f"{name} {r.difference:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}] (unadjusted: {word}; Holm over the "
                        f"{len(family)} comparisons: {r['verdict (Holm)']})")
     if not out:
         raise ValueError(f"no {metric} comparison of w = {w:g} in the family")

@@ -440,3 +440,4 @@ def test_sweep_family_pairs_every_adjacent_scale():
     lines = G.neighbour_lines(fam, 1.0)
     assert len(lines) == 2 and lines[0].startswith("w = 1 − w = 0: label1_yield") and "Holm over the" in lines[0]
     assert lines[1].startswith("w = 2 − w = 1: label1_yield")
+    assert all(line.count("[") == 1 for line in lines), lines  # the interval is printed once
