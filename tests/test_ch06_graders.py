@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from molpractice.mutation import GraderSuite
+from molpractice.mutation import REJECTIONS, GraderSuite
 from solutions import ch06_oracle_optimization as ref
 
 SUITE = GraderSuite("ch06_oracle_optimization")
@@ -337,6 +337,66 @@ def test_a_stub_returning_none_is_rejected(exercise_id):
         return None
 
     assert _rejection(_impl(**{name: returns_none}), exercise_id), f"graders of {exercise_id} accept `return None`"
+
+
+_VALIDATION_GRADERS = {"6.1": "test_ips_rejects_bad_input", "6.2": "test_snips_rejects_bad_input",
+                       "6.3": "test_dr_rejects_bad_input", "6.5": "test_cfg_rejects_bad_input"}
+
+
+def _keeps_validation_but_returns(name, what):
+    """The reference function's argument checks (bad input still raises ValueError), then a wrong return value."""
+    original = getattr(ref, name)
+
+    def wrong(*args, **kwargs):
+        right = original(*args, **kwargs)
+        if what == "none":
+            return None
+        if what == "constant":
+            return 0.5 if isinstance(right, float) else right * 0 + 0.5
+        return right + 0.25  # "shifted": finite, of the right type, wrong by 0.25
+
+    return wrong
+
+
+@pytest.mark.parametrize("what", ["none", "constant", "shifted"])
+@pytest.mark.parametrize("exercise_id", sorted(_VALIDATION_GRADERS))
+def test_validation_graders_earn_nothing_from_a_wrong_value(exercise_id, what):
+    """A function that keeps the scaffold's argument checks but returns None or a wrong finite value earns 0 points:
+    from the argument-validation grader (it checks a value on a valid log first) and from the exercise in total."""
+    name = _EXERCISES[exercise_id]
+    impl = _impl(**{name: _keeps_validation_but_returns(name, what)})
+    earned, validation_seen = 0.0, False
+    for grader in _graders_of(exercise_id):
+        try:
+            grader(impl)
+        except REJECTIONS as err:  # a grader that cannot use the return value counts as failed, as in grading
+            if grader.__name__ == _VALIDATION_GRADERS[exercise_id]:
+                validation_seen = True
+                assert isinstance(err, AssertionError) and "valid" in str(err), (
+                    f"{grader.__name__} on `{what}` should fail on its valid-log check, got {type(err).__name__}: {err}")
+            continue
+        if grader.__name__ == _VALIDATION_GRADERS[exercise_id]:
+            validation_seen = True
+        earned += grader.molpractice_exercise[1]
+    assert validation_seen, f"{_VALIDATION_GRADERS[exercise_id]} is not a grader of {exercise_id}"
+    assert earned == 0.0, f"{name} returning {what} earns {earned} points from the graders of {exercise_id}"
+
+
+@pytest.mark.parametrize("exercise_id", ["6.1", "6.2", "6.3"])
+def test_validation_graders_accept_float32_arithmetic(exercise_id):
+    """The valid-log check of a validation grader tolerates a result computed in float32 (here: rounded to it)."""
+    name = _EXERCISES[exercise_id]
+    original = getattr(ref, name)
+
+    def in_float32(*args, **kwargs):
+        args = [np.asarray(a, dtype=np.float32) if isinstance(a, list) else a for a in args]
+        return float(np.float32(original(*args, **kwargs)))
+
+    getattr(_graders_of_by_name(exercise_id), _VALIDATION_GRADERS[exercise_id])(_impl(**{name: in_float32}))
+
+
+def _graders_of_by_name(exercise_id):
+    return types.SimpleNamespace(**{g.__name__: g for g in _graders_of(exercise_id)})
 
 
 def test_fresh_stubs_are_not_started_never_failed():

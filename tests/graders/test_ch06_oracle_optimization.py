@@ -79,6 +79,18 @@ _BAD_LOGS = [  # (rewards, target_probs, logging_probs, the argument the message
 ]
 
 
+def _assert_right_on_a_valid_log(got, want, call):
+    """Graders of argument validation first check the value on a valid log, so that a function returning None or
+    a wrong number earns nothing from them (molpractice.grading's rule). The tolerance accepts float32 arithmetic."""
+    try:
+        value = float(got)
+    except (TypeError, ValueError):
+        value = float("nan")
+    assert got is not None and math.isfinite(value) and abs(value - want) <= 1e-6 + 1e-5 * abs(want), (
+        f"{call} = {got!r}, expected {want}: the argument checks are graded only once the function returns the "
+        "right value on a valid log")
+
+
 def _check_bad_logs(call):
     for r, p, q, name in _BAD_LOGS:
         with pytest.raises(ValueError) as info:
@@ -167,6 +179,10 @@ def test_ips_clips_the_weights(impl):
 @exercise("6.1", points=1)
 def test_ips_rejects_bad_input(impl):
     f = impl.ch06_oracle_optimization.ips_estimate
+    _assert_right_on_a_valid_log(f([1.0, 2.0, 5.0], [0.5, 0.5, 0.0], [0.25, 1.0, 0.5]), 1.0,
+                                 "ips_estimate(r=[1, 2, 5], π=[.5, .5, 0], μ=[.25, 1, .5])")
+    _assert_right_on_a_valid_log(f([1.0, 2.0, 5.0], [0.5, 0.5, 0.0], [0.25, 1.0, 0.5], clip=1.5), 2.5 / 3,
+                                 "ips_estimate(r=[1, 2, 5], π=[.5, .5, 0], μ=[.25, 1, .5], clip=1.5)")
     _check_bad_logs(f)
     for clip in (0.0, -1.0, float("nan"), float("inf"), "3", True):
         with pytest.raises(ValueError):
@@ -216,6 +232,8 @@ def test_snips_constant_reward_and_shift(impl):
 @exercise("6.2", points=1)
 def test_snips_rejects_bad_input(impl):
     f = impl.ch06_oracle_optimization.snips_estimate
+    _assert_right_on_a_valid_log(f([1.0, 2.0, 5.0], [0.5, 0.5, 0.0], [0.25, 1.0, 0.5]), 1.2,
+                                 "snips_estimate(r=[1, 2, 5], π=[.5, .5, 0], μ=[.25, 1, .5])")
     _check_bad_logs(f)
     with pytest.raises(ValueError):
         f([1.0, 2.0], [0.0, 0.0], [0.5, 0.5])
@@ -277,6 +295,9 @@ def test_dr_special_cases(impl):
 @exercise("6.3", points=1)
 def test_dr_rejects_bad_input(impl):
     f = impl.ch06_oracle_optimization.doubly_robust_estimate
+    _assert_right_on_a_valid_log(f([1.0, 2.0, 5.0], [0.5, 0.5, 0.0], [0.25, 1.0, 0.5], [0.0, 3.0, 4.0], [0.2, 0.4, 0.9]),
+                                 1.0, "doubly_robust_estimate(r=[1, 2, 5], π=[.5, .5, 0], μ=[.25, 1, .5], "
+                                 "q_logged=[0, 3, 4], v_target=[.2, .4, .9])")
     _check_bad_logs(lambda r, p, q: f(r, p, q, [0.0] * len(r), 0.0))
     for qhat, vhat, name in (([0.0], [0.0, 0.0], "q_logged"), ([0.0, float("nan")], [0.0, 0.0], "q_logged"),
                              ([0.0, 0.0], [0.0], "v_target"), ([0.0, 0.0], [0.0, float("inf")], "v_target"),
@@ -400,6 +421,14 @@ def test_cfg_keeps_dtype_shape_and_inputs(impl):
 def test_cfg_rejects_bad_input(impl):
     f = impl.ch06_oracle_optimization.cfg_noise
     c, u = _noise(3)
+    got = f(c.clone(), u.clone(), 1.5)  # a valid call first: the argument checks are graded only after it is right
+    right = isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(c.shape) and torch.allclose(
+        got, 2.5 * c - 1.5 * u, atol=1e-9, rtol=1e-9)
+    assert right, ("cfg_noise(eps_cond, eps_uncond, 1.5) on valid float64 tensors must return 2.5·eps_cond − "
+                   "1.5·eps_uncond: the argument checks are graded only once the function returns the right value "
+                   f"on a valid input (got {type(got).__name__}"
+                   + (f" with max error {float((got - (2.5 * c - 1.5 * u)).abs().max()):.3g})"
+                      if isinstance(got, torch.Tensor) and got.shape == c.shape else ")"))
     for args, name in (((c, u[:3], 1.0), "eps_uncond"), ((c, u.float(), 1.0), "eps_uncond"),
                        ((c, u.numpy(), 1.0), "eps_uncond"), ((c, u, float("nan")), "w"), ((c, u, "2"), "w"),
                        ((c, u, float("inf")), "w")):
