@@ -20,9 +20,10 @@ screening the whole library). Random proposals (:func:`random_proposals`): the G
 library molecules picked uniformly, without selection — an unguided generator of the same neighbourhood.
 
 Audit and detector (:class:`Auditor`): after every batch a few of its molecules, drawn at random, and every
-molecule entering the current top 10, are sent to the true score (counted on a separate audit budget). The audit records the proxy − true
-gap, the proxy/true rank agreement (Spearman, over the last few batches), the batch's diversity, its
-similarity to the library (drift) and its halogen count (the exploited feature, once found). The
+molecule entering the current top 10, are sent to the true score. These true calls are counted
+(``Auditor.true_calls``), not capped: no budget limits them, and they are not charged to the proxy budget. The
+audit records the proxy − true gap, the proxy/true rank agreement (Spearman, over the last few batches), the
+batch's diversity, its similarity to the library (drift) and its halogen count (the exploited feature, once found). The
 **alarm** fires when the batch's mean gap exceeds the gap measured on library molecules by more than
 :data:`ALARM_Z` standard errors in two consecutive batches; a second alarm watches the current top 10 (see
 :class:`Auditor`). The thresholds and audit sizes were fixed during development while looking at seeds 0-4
@@ -274,7 +275,8 @@ class Auditor:
     because a bug is a tail of the library's gaps: with the ordinary sd, that tail widened the allowance until
     the rule missed the buggy random-screening run of seed 5 (the choice was made after seeing it). The batch rule is blind to exploitation at the
     selection step (an optimiser that proposes ordinary batches but keeps the overrated ones); the top-k
-    rule watches what would ship. ``true_calls`` counts every true call (library, batch and top-k audits).
+    rule watches what would ship. ``true_calls`` counts every true call (library, batch and top-k audits); it is a
+    count, not a cap: nothing stops the audit when it grows, and it is not charged to the optimiser's proxy budget.
     """
 
     def __init__(self, library_smiles, proxy, per_batch: int = 8, library_size: int = 40, window: int = 3,
