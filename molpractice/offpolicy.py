@@ -189,18 +189,26 @@ def exact_clip_bias(problem: BanditProblem, clip: float) -> float:
     return float((mu * np.minimum(w, float(clip)) * hit).sum(1).mean() - problem.true_value)
 
 
+def exact_dm_bias(problem: BanditProblem) -> float:
+    """The exact bias of the direct method on ``problem``: E[mean_i v̂_π(s_i)] − V(π) = mean_s v̂_π(s) − V(π)
+    (contexts equally likely), i.e. the reward model's error averaged under π — the same for every log size."""
+    return float(problem.v_hat.mean() - problem.true_value)
+
+
 def estimator_study(chapter, n_logs: int = 1000, n_rounds: int = 200, clips=(2.0, 5.0, 10.0, 20.0), seed: int = 0,
                     problem: BanditProblem | None = None) -> dict:
     """Run every estimator on ``n_logs`` simulated logs; returns ``problem``, ``estimates``, ``summary``
-    (:func:`summarize` plus ``exact_bias``: each clip level's exact bias from :func:`exact_clip_bias`, 0 for IPS and DR
-    — unbiased under support — and NaN for SNIPS and DM), ``variance_ratios`` (SNIPS/IPS and DR/IPS with 95 %
+    (:func:`summarize` plus ``exact_bias``: each clip level's exact bias from :func:`exact_clip_bias`, DM's from
+    :func:`exact_dm_bias`, 0 for IPS and DR — unbiased under support — and NaN for SNIPS, whose small bias has no
+    closed form here), ``variance_ratios`` (SNIPS/IPS and DR/IPS with 95 %
     bootstrap intervals over logs) and ``exact_clip_bias`` (the clip levels' exact biases)."""
     problem = problem or make_problem(seed)
     logs = simulate_logs(problem, n_logs, n_rounds, seed=seed + 1)
     est = estimates_per_log(chapter, logs, clips)
     summary = summarize(est, problem.true_value)
     exact = {f"IPS clip {c:g}": exact_clip_bias(problem, c) for c in clips}
-    summary["exact_bias"] = [exact.get(name, 0.0 if name in ("IPS", "DR") else float("nan")) for name in summary.index]
+    exact_all = {**exact, "IPS": 0.0, "DR": 0.0, "DM": exact_dm_bias(problem)}
+    summary["exact_bias"] = [exact_all.get(name, float("nan")) for name in summary.index]
     ratios = {name: variance_ratio_ci(est[name], est["IPS"], seed=seed) for name in ("SNIPS", "DR")}
     return dict(problem=problem, estimates=est, summary=summary, variance_ratios=ratios,
                 exact_clip_bias=exact,

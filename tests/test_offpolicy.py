@@ -96,6 +96,14 @@ def test_summary_bias_interval_and_exact_clip_bias():
     assert abs(s.bias - res["exact_clip_bias"]["IPS clip 2"]) < 4 * s.bias_se  # simulation agrees with the exact bias
     assert s.exact_bias == res["exact_clip_bias"]["IPS clip 2"] and res["summary"].loc["IPS", "exact_bias"] == 0.0
     assert np.isnan(res["summary"].loc["SNIPS", "exact_bias"])
+    # DM: the mean over contexts of v̂_π(s) = Σ_a π(a|s) q̂(s, a), minus V(π) — by hand, and against the simulation
+    dm_by_hand = np.mean([sum(p.target[c, a] * p.q_hat[c, a] for a in range(p.target.shape[1]))
+                          for c in range(p.target.shape[0])]) - p.true_value
+    assert op.exact_dm_bias(p) == pytest.approx(dm_by_hand, abs=1e-12) and abs(dm_by_hand) > 1e-3
+    dm = res["summary"].loc["DM"]
+    assert dm.exact_bias == pytest.approx(dm_by_hand, abs=1e-12)
+    assert abs(dm.bias - dm.exact_bias) < 4 * dm.bias_se  # the simulated DM bias agrees with the exact one
+    assert (dm.bias_lo - dm.exact_bias) * (dm.bias_hi - dm.exact_bias) < 0
 
 
 def test_support_violation_dr_limit_is_the_model_error_on_the_unseen_family():
