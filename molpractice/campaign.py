@@ -275,13 +275,14 @@ def seed_runs_job(seed: int, cfg, lib, sa: bool = True) -> list[dict]:
     return runs
 
 
-NON_NEGATIVE = ("halogens_top10", "sa_top10")
+FLOOR = {"halogens_top10": 0.0, "sa_top10": 1.0}  # a count is ≥ 0; the SA score (Ertl & Schuffenhauer) is ≥ 1
 
 
 def study_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Mean [95 % t-interval over seeds] of each metric per (proxy, method), and how many runs alarmed (when the table
-    has ``alarm_at``). The
-    intervals of the non-negative metrics (:data:`NON_NEGATIVE`: halogen count, SA score) are clipped at 0."""
+    has ``alarm_at``). A
+    t-interval can reach below what a metric can take: the lower ends are clipped at the metric's floor (:data:`FLOOR`:
+    0 for the halogen count, 1 for the SA score, which lies in [1, 10] by definition)."""
     rows = []
     for (proxy, method), g in table.groupby(["proxy", "method"], sort=False):
         row = dict(proxy=proxy, method=method, seeds=len(g))
@@ -292,8 +293,8 @@ def study_summary(table: pd.DataFrame) -> pd.DataFrame:
             row["top10_alarms"] = f"{int(g['top_alarm_at'].notna().sum())} of {len(g)}"
         for col in ("proxy_top10", "true_top10", "auc_top10", "halogens_top10", "sa_top10"):
             m, lo, hi = mean_interval(g[col])
-            if col in NON_NEGATIVE:  # a t-interval of a count can reach below 0: clipped there
-                lo = max(lo, 0.0)
+            if col in FLOOR:  # a t-interval can reach below the metric's smallest possible value: clipped there
+                lo = max(lo, FLOOR[col])
             row[col] = f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
         rows.append(row)
     return pd.DataFrame(rows)

@@ -188,6 +188,9 @@ def test_study_summary_intervals():
     assert m == 2.0 and lo == pytest.approx(2 - 4.303 / np.sqrt(3), abs=1e-3)
     counts = table.assign(halogens_top10=[0.0, 0.0, 3.0])  # a t-interval would reach below 0: clipped
     assert C.study_summary(counts).iloc[0]["halogens_top10"].startswith("1.000 [0.000, ")
+    sa = table.assign(sa_top10=[1.0, 1.0, 4.0])  # SA ≥ 1 by definition: a t-interval reaching below 1 is clipped at 1
+    assert C.mean_interval([1.0, 1.0, 4.0])[1] < 0  # (unclipped, it would even reach below 0)
+    assert C.study_summary(sa).iloc[0]["sa_top10"].startswith("2.000 [1.000, ")
 
 
 def test_winners_curse_leaves_out_the_redesign_and_drift_contrast():
