@@ -4,10 +4,6 @@ summary against this chapter's stricter test (:func:`cusum_summary`), the verifi
 (:func:`rule_provenance`, :func:`provenance_lines`) and the lines the notebook prints (:func:`cusum_lines`)."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
-
 # ------------------------------------------------------------------------------------ the CUSUM detector
 CUSUM_FALSE_ALARM_TARGET = 0.05  # the detector study's pre-stated per-run false-alarm target (1 in 20 bug-free runs)
 
@@ -88,26 +84,17 @@ def rule_provenance(study: dict, repo=None) -> dict:
                 script=study.get("script"))
 
 
+MARGIN_NOT_RECORDED = ("not recorded in the committed study (data/ch06_detector_study.json predates the field; "
+                       "scripts/ch06_detector_study.py --stage eval writes it from the development runs)")
+
+
 def _dev_margin(study: dict, repo=None) -> tuple[float | None, str]:
-    """The largest development bug-free CUSUM that stayed at or under h at the chosen k: from the JSON
-    (``development.largest_quiet_bug_free_cusum``), else from the local untracked development cache if present,
-    else None; with where it came from."""
-    dev = study.get("development", {})
-    if dev.get("largest_quiet_bug_free_cusum") is not None:
-        return float(dev["largest_quiet_bug_free_cusum"]), "the JSON"
-    import pickle
-
-    from .detection import cusum_path
-    from .repository import find_repo
-
-    path = (find_repo() if repo is None else Path(repo)) / "data" / "cache" / "ch06_detector_runs_dev.pkl"
-    if not path.exists():
-        return None, "not recorded"
-    k, h = study["rule"]["k"], study["rule"]["h"]
-    peaks = [float(cusum_path(pd.DataFrame(r["audit"])["gap_z_two_sample"].to_numpy(float), k).max())
-             for r in pickle.loads(path.read_bytes()) if r["kind"] == "bug_free"]
-    quiet = [x for x in peaks if x <= h]
-    return (max(quiet) if quiet else None), "the local untracked development cache, not the JSON"
+    """The largest development bug-free CUSUM that stayed at or under h at the chosen k, read only from the committed
+    JSON (``development.largest_quiet_bug_free_cusum``), with where it came from; ``(None, "not recorded")`` when the
+    JSON lacks it. No local cache is read, so the printed line is the same on every clone. ``repo`` is unused (kept
+    for the callers' signature)."""
+    value = study.get("development", {}).get("largest_quiet_bug_free_cusum")
+    return (float(value), "the JSON") if value is not None else (None, "not recorded")
 
 
 def provenance_lines(study: dict, repo=None) -> list[str]:
@@ -139,7 +126,7 @@ def provenance_lines(study: dict, repo=None) -> list[str]:
                 f"k = {rule['k']:g}, h = {rule['h']:g} had the most development late-onset alarms before call "
                 f"{int(study['budget']) // 2} ({chosen['late_before_half']} of {chosen['late_n']}) without a tie"),
              "development false-alarm margin at the chosen k: largest bug-free CUSUM that did not alarm "
-             + (f"{margin:.2f} against h = {rule['h']:g} (from {where})" if margin is not None else f"{nr} in the JSON")]
+             + (f"{margin:.2f} against h = {rule['h']:g} (from {where})" if margin is not None else MARGIN_NOT_RECORDED)]
     return lines
 
 

@@ -120,14 +120,19 @@ def test_chapter4_and_sa_rows_of_the_targets_table():
     gain = next(v for k, v in out.items() if "chapter 4's model" in k and "proxy top-10" in k and k.startswith("bug-free"))
     assert gain["met"] is False  # not at equal calls
     assert next(v for k, v in out.items() if "evaluate the fix" in k)["value"] == "not run"
-    for cap, word in ((0.45, "(structurally uninformative: the model's 802 training molecules cap"),
-                      (0.70, "(the ceiling does not settle it: the model's 802")):
-        rows = R.target_rows(ope, table, None, budget=1000, short=table, ch4=ch4, sampler_budget=300,
-                             ceiling=dict(proxy_top10=cap, true_top10=0.4, n=802))
-        gain = next(r for r in rows if r["target"].startswith("bug-free proxy, 300 calls each: best optimiser (graph GA) − "
-                                                              "chapter 4's model") and "proxy top-10" in r["target"])
-        assert gain["value"].startswith("+0.300") and word in gain["value"] and gain["met"] is True
-        assert f"at a proxy top-10 of {cap:.3f}, the best optimiser's mean is 0.610)" in gain["value"]
+    for big, met, word in ((9, None, "(a measurement, not a test of sampling vs optimising: the samplers emit molecules "
+                                      "of at most 9 heavy atoms, the objective's reference molecule has 23; "),
+                           (30, True, " (the best 10")):
+        for sampler, want in ((ch4, met), (capped, False)):
+            rows = R.target_rows(ope, table, None, budget=1000, short=table, ch4=sampler, sampler_budget=300,
+                                 best10=dict(proxy_top10=0.45, true_top10=0.4, n=802, max_heavy_atoms=big))
+            gain = next(r for r in rows if r["target"].startswith("bug-free proxy, 300 calls each: best optimiser (graph "
+                                                                  "GA) − chapter 4's model") and "proxy top-10" in r["target"])
+            assert word in gain["value"] and gain["met"] is want  # never True when the row calls it no test
+            assert "ceiling" not in gain["value"] and "uninformative" not in gain["value"]
+            assert ("the best 10 of the model's 802 training molecules score 0.450 on the proxy (a reference, not a "
+                    "bound)") in gain["value"]
+        assert gain["value"].startswith("+0.") and gain["met"] is False
 
 
 def test_before_half_counts_runs_with_an_early_alarm():
@@ -395,7 +400,9 @@ def test_cusum_lines_and_row_present_the_pre_registered_study(tmp_path):
     assert lines[3] == 'development selection rule, as recorded: "not recorded"'
     assert "k grid not recorded: its values 1.5, 2, 2.5 were added after the first development table" in lines[4]
     assert "k = 2, h = 1 had the most development late-onset alarms before call 500 (7 of 10) without a tie" in lines[4]
-    assert lines[5].endswith("did not alarm not recorded in the JSON")
+    assert lines[5].endswith("did not alarm not recorded in the committed study (data/ch06_detector_study.json "
+                             "predates the field; scripts/ch06_detector_study.py --stage eval writes it from the "
+                             "development runs)")
     assert "before call 500 in 19 of 20 [0.00, 1.00]" in lines[6] and "exact McNemar p = 0.50" in lines[6]
     assert "any call in 2 of 20" in lines[7] and "NOT met as a point estimate" in lines[7]
     assert lines[9].startswith("this chapter's stricter test (not the issue's)") and lines[9].endswith("NOT met on the fresh seeds")
@@ -434,6 +441,26 @@ def test_cusum_lines_and_row_present_the_pre_registered_study(tmp_path):
     assert R.detector_study(path) == study
     with pytest.raises(FileNotFoundError, match="ch06_detector_study.py"):
         R.detector_study(tmp_path / "missing.json")
+
+
+def test_dev_margin_line_ignores_a_local_development_cache(tmp_path):
+    """Review 06k finding 13: the margin line reads the committed JSON only, never data/cache/ (untracked), so a clone
+    with a development cache prints the same line as one without."""
+    import pickle
+
+    from molpractice import cusum_report as CR
+
+    study = _study()
+    without_cache = CR.provenance_lines(study, tmp_path)
+    cache = tmp_path / "data" / "cache" / "ch06_detector_runs_dev.pkl"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(pickle.dumps([dict(kind="bug_free", seed=100, audit=[dict(gap_z_two_sample=z) for z in
+                                                                         (0.0, 2.5, 0.0, 0.0)])]))
+    with_cache = CR.provenance_lines(study, tmp_path)
+    assert with_cache == without_cache and with_cache[-1].endswith(CR.MARGIN_NOT_RECORDED)
+    assert "cache" not in with_cache[-1]
+    recorded = dict(study, development=dict(study["development"], largest_quiet_bug_free_cusum=0.5))
+    assert CR.provenance_lines(recorded, tmp_path)[-1].endswith("0.50 against h = 1 (from the JSON)")
 
 
 def test_unbiased_exclusions_line_counts_the_intervals_that_exclude_zero():
