@@ -379,6 +379,14 @@ def molecule_from_geometry(atomic_numbers, pos: torch.Tensor):
     fragments (its SMILES contains ``"."``) — :func:`sample_metrics` counts those separately. A single
     atom is a valid molecule (one carbon is methane).
 
+    What the rule cannot represent: formal charges (step 5 sets none, so nitro groups, N-oxides, azides and
+    zwitterions cannot come out), and an atom with two double bonds (step 4 gives each atom at most one), so
+    cumulated double bonds — CO₂, allenes, ketenes, isocyanates — cannot either. The training data were
+    filtered to neutral molecules before this rule saw them: ``molpractice.geometry3d._reject_reason`` drops
+    a molecule with ``any(a.GetFormalCharge() != 0 for a in mol.GetAtoms())`` ("charged atom(s)"). So its
+    in-sample recovery is measured on molecules already filtered to what it can represent: no filter removes
+    cumulated double bonds, but none of the training molecules has one.
+
     Args:
         atomic_numbers: LongTensor[n] (or a sequence of ints) of atomic numbers, each in {6, 7, 8, 9}.
         pos: Tensor[n, 3], coordinates in Å (any origin and orientation).

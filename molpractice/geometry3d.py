@@ -179,7 +179,8 @@ def build_conformers(smiles, seed: int = 0, progress: bool = True, dtype=None):
         seed: ETKDG random seed; the same seed gives the same coordinates (one thread is used).
             Note: RDKit's embedder gives identical results for seeds 0 and 1 (measured with RDKit
             2026.09); use e.g. 0, 2, 3, … for independent conformers.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar; its total is the number of input SMILES and it advances once per
+            molecule, kept or dropped (so it ends at 100 %), with "kept k, dropped d" next to it.
         dtype: float dtype of ``pos``/``energy`` (default ``torch.float32``).
     Returns:
         ``(data, failures)``: ``data`` is a list of ``torch_geometric.data.Data`` with ``z``
@@ -201,13 +202,21 @@ def build_conformers(smiles, seed: int = 0, progress: bool = True, dtype=None):
             raise ValueError(f"smiles[{i}] must be a str, got {type(s).__name__}: {s!r}")
     dtype = dtype or torch.float32
     data, failures = [], []
+    # one step per input molecule, kept or dropped, so the bar ends at total; leave=True and a last refresh so a
+    # stored notebook keeps the final 100 % (a bar hidden at close kept its last throttled draw, e.g. 97 %)
+    bar = tqdm(total=len(smiles), desc="ETKDG + MMFF (input molecules, kept or dropped)", disable=not progress,
+               leave=True, unit="mol")
     with _rdkit_quiet():
-        for i, s in enumerate(tqdm(smiles, desc="ETKDG + MMFF", disable=not progress, leave=False)):
+        for i, s in enumerate(smiles):
             z, pos, energy, reason = _embed_one(s, seed)
             if reason is not None:
                 failures.append({"index": i, "smiles": s, "reason": reason})
             else:
                 data.append(_to_data(z, pos, s, energy, dtype))
+            bar.update(1)
+            bar.set_postfix_str(f"kept {len(data)}, dropped {len(failures)}", refresh=False)
+    bar.refresh()
+    bar.close()
     return data, pd.DataFrame(failures, columns=["index", "smiles", "reason"])
 
 
@@ -288,8 +297,8 @@ def load_qm9_like(max_molecules: int | None = None, rebuild: bool = False, seed:
         action = "loaded"
     data, failures = _load(path, dtype)
     if verbose:
-        print(f"QM9-like set: {action} {len(data)} molecules ({path.name}); "
-              f"{len(failures)} failed to embed" + (":" if len(failures) else ""))
+        print(f"QM9-like set: {action} {len(data)} molecules ({path.name}) of {len(data) + len(failures)} input "
+              f"molecules; {len(failures)} dropped (embedding or MMFF failed)" + (":" if len(failures) else ""))
         for s, r in zip(failures["smiles"], failures["reason"]):
             print(f"  {s}: {r}")
     if max_molecules is not None:

@@ -363,8 +363,12 @@ def alert_hits(mol) -> list[str]:
     return sorted({entry.GetDescription() for entry in _brenk_catalog().GetMatches(mol)})
 
 
-from .plausibility_groups import (BRENK_ROW, CITED_GROUPS, IMPLAUSIBLE_GROUPS,  # noqa: F401,E402
-                                 MIN_SYSTEMS, NO_GROUP, ORDINARY_MOLECULES, cited_group_alerts, implausible_hits)
+from .plausibility_groups import (BOND_ORDER_READING, BRENK_ROW, CHEMISTRY, CITED_GROUPS,  # noqa: F401,E402
+                                 HIT_CLASSES, IMPLAUSIBLE_GROUPS, MIN_SYSTEMS, NO_GROUP, ORDINARY_MOLECULES,
+                                 READING_PAIRS, cited_group_alerts, classified_hits, implausible_hits)
+
+NO_CHEMISTRY_GROUP = "no chemistry group (bond-order readings allowed)"  # single fragment, no CHEMISTRY-class hit
+GEOMETRY_NO_READING = "geometry and no bond-order reading"  # single fragment ∧ geometry ∧ no BOND_ORDER_READING hit
 
 
 def plausibility(chapter, samples) -> dict:
@@ -377,8 +381,11 @@ def plausibility(chapter, samples) -> dict:
     "rates": {name: rate dict}, "systems_checked": {flatness check: number of ring / double-bond systems it looked
     at}}``. Rates over all samples: ``valid``, ``single fragment``, COORDINATION (every atom passes exercise 4.8's
     coordination/clash check), each geometry check, ``geometry``, :data:`NO_GROUP`, ``plausible`` (valid ∧ single
-    fragment ∧ all geometry checks ∧ no implausible group) and :data:`BRENK_ROW` (valid ∧ single fragment ∧ no
-    Brenk alert; not part of "plausible"); among the single fragments only (so fragmentation is not mixed in):
+    fragment ∧ all geometry checks ∧ no implausible group), :data:`BRENK_ROW` (valid ∧ single fragment ∧ no
+    Brenk alert; not part of "plausible"), :data:`NO_CHEMISTRY_GROUP` (single fragment without a hit of class
+    :data:`CHEMISTRY`) and :data:`GEOMETRY_NO_READING` (single fragment ∧ geometry ∧ no hit of class
+    :data:`BOND_ORDER_READING`; both for :func:`repair_bounds`; ``group classes`` in the rows =
+    :func:`classified_hits`); among the single fragments only (so fragmentation is not mixed in):
     ``geometry | single fragment``, ``no implausible group | single fragment`` and ``passes Brenk screening
     filters | single fragment``. Each rate dict has ``rate``, ``k``, ``n``, ``low``, ``high``.
     """
@@ -402,15 +409,20 @@ def plausibility(chapter, samples) -> dict:
                 row.update({k: checks[k] for k in GEOMETRY_CHECKS}, geometry=checks["all"],
                            n_aromatic_rings=checks["n_aromatic_rings"], n_double_bonds=checks["n_double_bonds"])
                 row["groups"], row["alerts"] = implausible_hits(mol), alert_hits(mol)
+                row["group classes"] = classified_hits(mol)
             else:
                 row.update({k: False for k in GEOMETRY_CHECKS}, geometry=False)
+                row["group classes"] = {}
             row[NO_GROUP] = row["single fragment"] and not row["groups"]
             row[BRENK_ROW] = row["single fragment"] and not row["alerts"]
             row["plausible"] = row["single fragment"] and row["geometry"] and not row["groups"]
+            classes = set(row["group classes"].values())
+            row[NO_CHEMISTRY_GROUP] = row["single fragment"] and CHEMISTRY not in classes
+            row[GEOMETRY_NO_READING] = row["single fragment"] and row["geometry"] and BOND_ORDER_READING not in classes
             rows.append(row)
     table = pd.DataFrame(rows)
     names = ["valid", MOLECULE_STABILITY, "single fragment", COORDINATION, *GEOMETRY_CHECKS, "geometry", NO_GROUP,
-             "plausible", BRENK_ROW]
+             "plausible", BRENK_ROW, NO_CHEMISTRY_GROUP, GEOMETRY_NO_READING]
     single = table[table["single fragment"]]
     rates = {k: _rate(int(table[k].sum()), len(table)) for k in names}
     rates[ATOM_STABILITY] = _rate(int(table["stable atoms"].sum()), int(table["n atoms"].sum()))
@@ -544,3 +556,83 @@ def plausibility_summary(results: dict, reference: str, label: str, target_note:
                    f"{p_d['rate'] - p_s['rate']:+.3f} ({reference} {p_d['rate']:.3f}, {label} {p_s['rate']:.3f}); "
                    "verdict: the bench's (closing cell)")
     return out
+
+
+def group_class_table(results: dict, min_count: int = 1):
+    """How much of the implausible-group failure is a bond-order reading of the heavy-atom geometry
+    (:func:`classified_hits`): per ``{label: plausibility(...) result}`` column, over all samples (n printed; a
+    sample that is not a single fragment has no group), the share with any implausible group, with only
+    :data:`BOND_ORDER_READING` hits, with at least one :data:`CHEMISTRY` hit, then one row per group and class
+    that some column hits at least ``min_count`` times. Cells "0.030 [0.014, 0.055] (6)": rate, Clopper–Pearson
+    95 %, count. Returns a DataFrame (rows = those lines, one column per label)."""
+    import pandas as pd
+
+    cols, per_group = {}, {}
+    for label, res in results.items():
+        rows = res["rows"]
+        classes = [set(c.values()) for c in rows["group classes"]]
+        n = len(rows)
+        counts = {"any implausible group": sum(bool(c) for c in classes),
+                  f"only {BOND_ORDER_READING} hits": sum(c == {BOND_ORDER_READING} for c in classes),
+                  f"at least one {CHEMISTRY} hit": sum(CHEMISTRY in c for c in classes)}
+        for hits in rows["group classes"]:
+            for name, cls in hits.items():
+                per_group.setdefault(f"{name}: {cls}", {}).setdefault(label, 0)
+                per_group[f"{name}: {cls}"][label] += 1
+        cols[label] = (n, counts)
+    keep = [k for k in sorted(per_group) if max(per_group[k].values()) >= min_count]
+    out = {}
+    for label, (n, counts) in cols.items():
+        counts.update({k: per_group[k].get(label, 0) for k in keep})
+        out[f"{label} (n={n})"] = {k: f"{_fmt(_rate(v, n))} ({v})" if n else "n/a (0 samples)"
+                                   for k, v in counts.items()}
+    return pd.DataFrame(out)
+
+
+REPAIR_NOTE = (f"geometry and chemistry are not independent parts: the '{BOND_ORDER_READING}' group hits (enol, "
+               "imidic acid, and C(OH)–O / C(OH)–N / C(NH)–N at a carbon that carries an H) are bond orders read from "
+               "heavy-atom distances, so a geometry repair can remove them and a chemistry repair that keeps the "
+               "geometry cannot. The first two rows treat every group hit as chemistry; the rows marked 'readings' "
+               "count those hits with the geometry (plausible at most: single fragment ∧ no chemistry hit; "
+               "single fragment ∧ geometry ∧ no reading hit)")
+
+
+def repair_bounds(data_rates: dict, sample_rates: dict, target: float = 0.15):
+    """:func:`molpractice.diffusion_report.plausible_gap_bounds` (repair geometry only, chemistry only, both) with
+    two rows that move the :data:`BOND_ORDER_READING` group hits to the geometry side, when ``sample_rates`` has
+    the rates :func:`plausibility` computes for them (older records do not): "geometry only, readings removed
+    with it" (at most :data:`NO_CHEMISTRY_GROUP`: an upper bound, a geometry repair need not remove every reading)
+    and "chemistry only, excluding bond-order readings" (at most :data:`GEOMETRY_NO_READING`: a repair that keeps
+    the geometry keeps the readings). Same columns and verdict rule ("no" when the gap's interval lies above
+    ``target``, "yes" when its point is at or below it, else "not excluded"). The footnote is
+    :data:`REPAIR_NOTE`."""
+    import pandas as pd
+
+    from .diffusion_report import plausible_gap_bounds
+
+    table = plausible_gap_bounds(data_rates, sample_rates, target)
+    extra = {"geometry only, readings removed with it (upper bound)": NO_CHEMISTRY_GROUP,
+             "chemistry only, excluding bond-order readings": GEOMETRY_NO_READING}
+    p_d, rows = data_rates["plausible"], []
+    for repair, key in extra.items():
+        if key not in sample_rates:
+            continue
+        b = sample_rates[key]
+        gap = rate_difference(p_d["k"], p_d["n"], b["k"], b["n"])
+        can = "yes" if gap["difference"] <= target else "no" if gap["low"] > target else "not excluded"
+        rows.append({"repair": repair, "plausible at most": _fmt(b),
+                     "data − bound": f"{gap['difference']:+.3f} [{gap['low']:+.3f}, {gap['high']:+.3f}]",
+                     f"can meet ≤ {target:.2f}": can})
+    if not rows:
+        return table
+    top = table.iloc[:2]
+    return pd.concat([top, pd.DataFrame(rows), table.iloc[2:]], ignore_index=True)
+
+
+def repair_bounds_text(results: dict, reference: str, label: str, target: float = 0.15) -> str:
+    """:func:`repair_bounds` of ``results[label]`` against ``results[reference]`` (``{label: plausibility(...)}``,
+    e.g. the notebook's own samples) as text: a heading, the table and the footnote :data:`REPAIR_NOTE`."""
+    table = repair_bounds(results[reference]["rates"], results[label]["rates"], target)
+    return (f"Could a repair of one part close the plausible gap? {label} ({results[label]['rates']['plausible']['n']} "
+            f"samples), against {reference}; plausible = single fragment ∧ geometry ∧ no implausible group, a repair "
+            "raises it at most to the other parts' rate:\n" + table.to_string(index=False) + "\n" + REPAIR_NOTE)

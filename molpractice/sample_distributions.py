@@ -121,12 +121,17 @@ def _data_halves(data_values, seed: int):
 
 
 def bond_type_comparison(sample_bonds, data_bonds, column: str = "type", value: str = "length",
-                         min_count: int = 20, min_samples: int = 20, seed: int = 0, n_null: int = 200):
+                         min_count: int = 20, min_samples: int = 20, seed: int = 0, n_null: int = 200,
+                         far_from_median: float | None = None):
     """Per group (bond type, or angle centre): counts, medians, Wasserstein distance sample vs data, its reference
     ``W1 data halves`` (a random half of the data's molecules against the other half, same group: the W1 two
     samples of the *same* distribution reach at the data's size; needs a ``sample`` column in ``data_bonds``) and
     the share of sample values outside the data's 1st–99th percentile range with its Clopper–Pearson 95 %
-    interval. Groups with fewer than ``min_count`` data values are skipped; for groups with fewer than
+    interval; ``data 1-99 % width`` is that band's width (in the value's unit: Å for bond lengths — narrow for
+    MMFF-minimised data, so the share outside it measures the distance from a force-field minimum, not physical
+    implausibility), and the physically scaled share ``|d − data median| > far_from_median`` (default 0.05, in
+    the same unit; only for ``value="length"`` unless given) of sample values further than that from the data's median, with its Clopper–Pearson 95 %
+    interval in ``far low`` / ``far high``. Groups with fewer than ``min_count`` data values are skipped; for groups with fewer than
     ``min_samples`` sample values the Wasserstein distance is not shown (NaN) and ``note`` says so (a W1 over a
     handful of values is noise). With a ``sample`` column in both tables, the null of the sample W1: ``n_null``
     random subsets of the data's molecules, as many as the samples with a value in the table, each against the
@@ -137,6 +142,8 @@ def bond_type_comparison(sample_bonds, data_bonds, column: str = "type", value: 
     import pandas as pd
     from scipy.stats import wasserstein_distance
 
+    if far_from_median is None and value == "length":
+        far_from_median = 0.05  # Å
     for name, n in (("min_count", min_count), ("min_samples", min_samples)):
         if int(n) < 1:
             raise ValueError(f"{name} must be ≥ 1, got {n}")
@@ -162,6 +169,9 @@ def bond_type_comparison(sample_bonds, data_bonds, column: str = "type", value: 
         lo, hi = np.percentile(ref, [1, 99])
         k = int(((got < lo) | (got > hi)).sum())
         low, high = clopper_pearson(k, len(got))
+        if far_from_median is not None:
+            far = int((np.abs(got - np.median(ref)) > far_from_median).sum())
+            far_low, far_high = clopper_pearson(far, len(got))
         few = len(got) < min_samples
         ref_w = np.nan
         if halves is not None:
@@ -177,7 +187,11 @@ def bond_type_comparison(sample_bonds, data_bonds, column: str = "type", value: 
                      "W1 null 95th pct": float(np.quantile(nulls, 0.95)) if shown else np.nan,
                      "p W1": float((1 + np.sum(nulls >= w1)) / (1 + len(nulls))) if shown else np.nan,
                      "outside data 1-99 %": k / len(got) if len(got) else np.nan, "low": low, "high": high,
+                     "data 1-99 % width": float(hi - lo),
                      "note": f"W1 hidden: < {min_samples} sample values" if few else ""})
+        if far_from_median is not None:
+            rows[-1].update({f"|d − data median| > {far_from_median:g}": far / len(got) if len(got) else np.nan,
+                             "far low": far_low, "far high": far_high})
     return pd.DataFrame(rows).sort_values("n data", ascending=False).reset_index(drop=True)
 
 

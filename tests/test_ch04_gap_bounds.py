@@ -85,3 +85,66 @@ def test_a_record_without_the_needed_rates_says_so():
     text = _bounds_text({"results": [{"rates": {"valid": {}}}, {"samples": "DDPM-500", "rates": {}}]})
     assert text.startswith("\n(repair bounds not printed: this record's rates lack") and "plausible" in text
     assert _bounds_text({"results": []}) == ""
+
+
+def test_readings_rows_move_bond_order_readings_to_the_geometry_side():
+    """Review 04n-2: bond-order readings (enol, imidic acid, C(OH)–O at a CH…) follow the geometry, so a chemistry
+    repair that keeps the geometry cannot remove them, and a geometry repair can."""
+    from molpractice.plausibility import GEOMETRY_NO_READING, NO_CHEMISTRY_GROUP, REPAIR_NOTE, repair_bounds
+
+    old = plausible_gap_bounds(DATA, _sample())
+    assert repair_bounds(DATA, _sample()).equals(old), "an older record without the split: the three rows only"
+    r = _sample()
+    r[NO_CHEMISTRY_GROUP], r[GEOMETRY_NO_READING] = _rate(340, 400), _rate(236, 400)
+    table = repair_bounds(DATA, r)
+    assert list(table["repair"]) == [old["repair"][0], old["repair"][1],
+                                     "geometry only, readings removed with it (upper bound)",
+                                     "chemistry only, excluding bond-order readings", old["repair"][2]]
+    bound = dict(zip(table["repair"], table["plausible at most"]))
+    assert bound["chemistry only, excluding bond-order readings"].startswith("0.590")   # 236/400 < geometry's 0.650
+    assert bound["geometry only, readings removed with it (upper bound)"].startswith("0.850")
+    verdict = dict(zip(table["repair"], table["can meet ≤ 0.15"]))
+    assert verdict["chemistry only, excluding bond-order readings"] == "no"
+    assert verdict["geometry only, readings removed with it (upper bound)"] in ("yes", "not excluded")
+    assert "not independent" in REPAIR_NOTE and "bond orders read from heavy-atom distances" in REPAIR_NOTE
+
+
+def test_plausibility_counts_the_split_rates_and_prints_them(monkeypatch):
+    import numpy as np
+    import torch
+    from rdkit import Chem
+
+    from molpractice import plausibility as PL
+
+    smiles = {2: "OC(O)C1CCCCC1", 3: "CC(C)(O)O", 4: "CCO", 5: "COOC"}  # reading, chemistry, none, chemistry
+    geometry = {2: True, 3: True, 4: False, 5: True}
+    flags = {n: {k: geometry[n] for k in PL.GEOMETRY_CHECKS} for n in smiles}
+    monkeypatch.setattr(PL, "geometry_checks", lambda mol, pos, check=None: dict(
+        flags[len(pos)], all=geometry[len(pos)], n_aromatic_rings=0, n_double_bonds=0))
+    monkeypatch.setattr(PL, "atom_stable", lambda ch, z, pos, mol=None: np.ones(len(z), bool))
+
+    class Chapter:
+        @staticmethod
+        def molecule_from_geometry(z, pos):
+            return Chem.MolFromSmiles(smiles[len(z)])
+
+        @staticmethod
+        def atom_stability(z, pos):
+            return torch.ones(len(z), dtype=torch.bool)
+
+    samples = [(torch.full((n,), 6), torch.zeros(n, 3)) for n in smiles]
+    res = PL.plausibility(Chapter, samples)
+    assert [sorted(c.values()) for c in res["rows"]["group classes"]] == [
+        [PL.BOND_ORDER_READING], [PL.CHEMISTRY], [], [PL.CHEMISTRY]]
+    assert res["rates"][PL.NO_CHEMISTRY_GROUP]["k"] == 2            # the reading and the clean molecule
+    assert res["rates"][PL.GEOMETRY_NO_READING]["k"] == 2           # the two chemistry hits (geometry passed)
+    assert res["rates"]["plausible"]["k"] == 0
+    table = PL.group_class_table({"s": res})
+    assert table.loc["any implausible group", "s (n=4)"].startswith("0.750") and \
+        table.loc["any implausible group", "s (n=4)"].endswith("(3)")
+    assert table.loc[f"only {PL.BOND_ORDER_READING} hits", "s (n=4)"].endswith("(1)")
+    assert table.loc[f"at least one {PL.CHEMISTRY} hit", "s (n=4)"].endswith("(2)")
+    assert table.loc[f"acyclic hemiacetal or gem-diol: {PL.BOND_ORDER_READING}", "s (n=4)"].endswith("(1)")
+    assert table.loc[f"acyclic hemiacetal or gem-diol: {PL.CHEMISTRY}", "s (n=4)"].endswith("(1)")
+    text = PL.repair_bounds_text({"data": {"rates": DATA}, "s": res}, "data", "s")
+    assert "chemistry only, excluding bond-order readings" in text and text.endswith(PL.REPAIR_NOTE)

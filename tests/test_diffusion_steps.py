@@ -95,7 +95,12 @@ def test_closing_time_lines_cached_run_sums_two_measured_parts():
     assert "≤ 2.5 min (wall clock): NOT met" in next(l for l in slow if "issue-20" in l), "judged on the wall clock"
     ten = next(l for l in lines if "with training ≤ 10 min" in l)
     assert "not measured in one run" in ten and "an estimate, not a measured run" in ten and "= 10.4 CPU-min, 20.5 min wall" in ten
-    assert ten.endswith("above the target by CPU, above it by wall") and " met" not in ten.replace("measured", "")
+    assert ten.endswith("= 10.4 CPU-min, 20.5 min wall (estimate, not judged)"), ten
+    for word in (" met", "above", "within", "on the limit"):  # review 04n-7: the estimate carries no verdict word
+        assert word not in ten.replace("measured", ""), (word, ten)
+    quick_ten = next(l for l in S.closing_time_lines(_clock(0, 0, 0), _clock(0.5, 0.2, 0.1), dict(info, cpu_seconds=60,
+                     seconds=60), "full", 2) if "with training ≤ 10 min" in l)
+    assert "within" not in quick_ten and quick_ten.endswith("(estimate, not judged)"), quick_ten
     assert "at this load" in lines[0]
     busy = S.closing_time_lines(dict(_clock(0, 0, 0), load=9.0), _clock(2.2, 1.0, 2.0), info, "full", 2)
     assert "already busy when the run started (load 9.0 on" in busy[0] and "inflated" in busy[0]
@@ -128,13 +133,22 @@ def test_control_runs_grid_and_extras():
     from molpractice import diffusion_controls as DC
 
     assert S.control_runs is DC.control_runs, "one grid for the notebook and the bench"
-    assert DC.toy_control_runs(1000)[-1] == ("ddim", "on, ε̂ kept", 1000) and len(DC.toy_control_runs(1000)) == 13
-    assert [k for _, _, k in DC.toy_control_runs(80)] == [50, 80] * 4 + [80], "step counts ≥ T are dropped"
+    toy = DC.toy_control_runs(1000)
+    assert toy[12] == ("ddim", "on, ε̂ kept", 1000) and len(toy) == 13 + 4
+    assert toy[13:] == [("ddpm", DC.START_MODE, 50), ("ddim", DC.START_MODE, 50), ("ddpm", DC.START_MODE, 100),
+                        ("ddim", DC.START_MODE, 100)], "no clip from T − 1 at the counts below T, last"
+    assert [k for _, _, k in DC.toy_control_runs(80)] == [50, 80] * 4 + [80] + [50, 50], "step counts ≥ T are dropped"
     runs = S.control_runs((50, 100, 250))
     assert runs[:4] == [("ddpm", "on", 50), ("ddpm", "off", 50), ("ddim", "on", 50), ("ddim", "off", 50)]
-    assert len(runs) == 3 * 4 + 2 * 3 and all(k == 100 for _, c, k in runs[12:])
+    assert len(runs) == 3 * 4 + 2 * 3 + 2 * 2 and all(k == 100 for _, c, k in runs[12:18])
     assert [c for _, c, _ in runs[12:15]] == list(S.CONTROL_EXTRAS)
-    assert S.control_runs((20,))[-1] == ("ddim", "types only", 20)
+    assert runs[18:] == [(m, DC.START_MODE, k) for k in (50, 100) for m in ("ddpm", "ddim")], "below the largest count"
+    full = S.control_runs((50, 100, 250, 500), T=500)
+    assert [r for r in full if r[1] == DC.START_MODE] == [(m, DC.START_MODE, k) for k in (50, 100, 250)
+                                                          for m in ("ddpm", "ddim")]
+    assert full == S.control_runs((50, 100, 250, 500)), "the chapter's grid ends at T: the same runs without T"
+    assert S.control_runs((20,))[-1] == ("ddim", "types only", 20), "one count: no count below it"
+    assert len(S.control_runs((20, 50), T=100)) == 2 * 4 + 6 + 2 * 2
     with pytest.raises(ValueError, match="at least one"):
         S.control_runs(())
 
@@ -153,7 +167,8 @@ def test_samples_and_controls_equal_the_direct_calls(monkeypatch):
     alone = D.sampler_controls(ch, model, data, ab, cfg.control_steps, 3, cfg.type_scale, 5.0,
                                runs=S.control_runs(cfg.control_steps), workers=1)
     cols = ["sampler", "clip", "steps", "connected"]
-    assert controls[cols].equals(alone[cols]) and len(controls) == 2 * 4 + 2 * 3
+    assert controls[cols].equals(alone[cols]) and len(controls) == 2 * 4 + 2 * 3 + 2
+    assert list(controls["clip"].iloc[-2:]) == [D.START_MODE] * 2 and (controls["steps"].iloc[-2:] == 5).all()
 
 
 def test_bench_and_steps_report_says_whether_the_weights_are_identical():
@@ -183,3 +198,22 @@ def test_rule_check_line():
     rec = {"choice": [5600, 5600, 0.99]}
     assert C.rule_check_line(rec, types.SimpleNamespace(train_steps=5600, ema_decay=0.99)).endswith(": True")
     assert C.rule_check_line(rec, types.SimpleNamespace(train_steps=4500, ema_decay=0.99)).endswith(": False")
+
+
+def test_bench_report_prints_the_readings_rows_or_says_the_record_predates_them():
+    from molpractice.plausibility import GEOMETRY_NO_READING, NO_CHEMISTRY_GROUP, NO_GROUP, REPAIR_NOTE, _rate
+
+    model = D.EGNNDenoiser(4, 8, 1)
+    rate = {"k": 1, "n": 2, "rate": 0.5, "low": 0.1, "high": 0.9}
+    steps = {"n": 2, "T": 20, "data": {"single fragment": rate, "plausible": rate}, "rows": []}
+    sample = {"plausible": _rate(200, 400), "geometry": _rate(260, 400), "single fragment": _rate(350, 400),
+              NO_GROUP: _rate(300, 400)}
+    bench = {"created": "c", "commit": "abc", "mode": "full", "implementation": "solutions", "command": "cmd",
+             "results": [{"samples": "data", "n": 802, "rates": {"plausible": _rate(800, 802)}},
+                         {"samples": "DDPM", "n": 400, "rates": sample}],
+             "targets": [{"target": "x", "value": "1", "verdict": "met"}], "training": {}}
+    old = S.bench_and_steps_report(model, {}, bench=bench, steps_record=steps)
+    assert "predates the split" in old and REPAIR_NOTE in old
+    sample.update({NO_CHEMISTRY_GROUP: _rate(330, 400), GEOMETRY_NO_READING: _rate(240, 400)})
+    new = S.bench_and_steps_report(model, {}, bench=bench, steps_record=steps)
+    assert "chemistry only, excluding bond-order readings" in new and "predates" not in new

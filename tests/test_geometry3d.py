@@ -83,7 +83,22 @@ def test_load_prints_failures(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(g3, "qm9_like_smiles", lambda: ["CC", "[Xe]"])
     g3.load_qm9_like()
     out = capsys.readouterr().out
-    assert "1 failed" in out and "[Xe]: no MMFF94 parameters" in out
+    assert "built 1 molecules" in out and "of 2 input molecules; 1 dropped" in out and "[Xe]: no MMFF94 parameters" in out
+
+
+def test_progress_bar_counts_every_input_molecule_and_ends_at_100_percent(capsys):
+    """A first build drew "ETKDG + MMFF: 97% 780/802" (a bar hidden at close keeps its last throttled draw): the
+    bar counts input molecules, kept or dropped, and its last text is 100 % with the kept/dropped counts."""
+    from tests.test_progress import stored_progress_problems
+
+    data, failures = g3.build_conformers(["CCO", "not_a_smiles", "[Xe]", "CC"], progress=True)
+    err = capsys.readouterr().err
+    last = [t for t in err.replace("\r", "\n").split("\n") if "ETKDG" in t][-1]
+    assert "input molecules, kept or dropped" in last and "100%" in last and "4/4" in last, last
+    assert "kept 2, dropped 2" in last, last
+    assert len(data) == 2 and len(failures) == 2
+    fake_nb = {"cells": [{"cell_type": "code", "outputs": [{"output_type": "stream", "name": "stderr", "text": last}]}]}
+    assert stored_progress_problems(fake_nb) == []
 
 
 def test_fully_connected_edge_index():

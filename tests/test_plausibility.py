@@ -373,3 +373,39 @@ def test_flatness_row_without_systems_reads_not_applicable():
     few = PL.plausibility(ch, [_embedded("c1ccccc1"), _embedded("CCO")])
     assert few["systems_checked"]["flat aromatic rings"] == 1 < PL.MIN_SYSTEMS
     assert PL.plausibility_table({"x": few}).loc["flat aromatic rings"].iloc[0] == "n/a (1 systems checked)"
+
+
+def test_conjugated_enols_that_are_the_major_tautomer_are_not_flagged():
+    """Review 04n-5: β-diketone / vinylogous-acid enols are the major tautomer; simple, α-carbonyl and β-keto-ester
+    enols stay flagged."""
+    from rdkit import Chem
+
+    for ok in ("CC(O)=CC(C)=O", "O=C1C=C(O)CC1", "OC1=CC(=O)C=CC1", "OC=CC=O", "O=C1CCCC(O)=C1"):
+        assert "enol" not in PL.implausible_hits(Chem.MolFromSmiles(ok)), ok
+    for bad in ("C=C(C)O", "OC=C", "CC(O)=CC(=O)OC", "OC(=CC)C=O", "OC(C)=CC=N", "CC=C(O)C"):
+        assert "enol" in PL.implausible_hits(Chem.MolFromSmiles(bad)), bad
+    why = PL.IMPLAUSIBLE_GROUPS["enol"]["why"]
+    assert "usually the minor tautomer" in why and "β-diketone" in why and "major tautomer" in why
+
+
+def test_bond_order_readings_have_an_ordinary_compound_on_the_same_heavy_atoms():
+    """Review 04n-2: each READING_PAIRS entry is flagged as a bond-order reading, and its partner has the same
+    heavy-atom graph (elements and connections, bond orders and H dropped) and no implausible group; a hit at a
+    carbon without an H, a peroxide and an unsaturated 3-ring are chemistry."""
+    from rdkit import Chem
+    from rdkit.Chem import rdMolHash
+
+    def graph(smiles):
+        return rdMolHash.MolHash(Chem.MolFromSmiles(smiles), rdMolHash.HashFunction.ElementGraph)
+
+    for flagged, ordinary in PL.READING_PAIRS.items():
+        hits = PL.classified_hits(Chem.MolFromSmiles(flagged))
+        assert hits and set(hits.values()) == {PL.BOND_ORDER_READING}, (flagged, hits)
+        assert graph(flagged) == graph(ordinary), (flagged, ordinary)
+        assert PL.implausible_hits(Chem.MolFromSmiles(ordinary)) == [], ordinary
+    for chem in ("CC(C)(O)O", "CC(O)(O)N", "COOC", "CC1=CC1", "CC(C)(O)OC"):
+        hits = PL.classified_hits(Chem.MolFromSmiles(chem))
+        assert hits and set(hits.values()) == {PL.CHEMISTRY}, (chem, hits)
+    assert set(PL.HIT_CLASSES) == {PL.BOND_ORDER_READING, PL.CHEMISTRY}
+    assert all("reading" in g for g in PL.IMPLAUSIBLE_GROUPS.values())
+    assert PL.classified_hits(Chem.MolFromSmiles("CCO")) == {}

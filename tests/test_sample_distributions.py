@@ -33,6 +33,15 @@ def test_bond_and_angle_tables_name_types_and_measure():
     a, b = SD.bond_type_comparison(same, ref), SD.bond_type_comparison(wide, ref)
     assert abs(a["outside data 1-99 %"][0] - 0.02) < 0.01 and b["outside data 1-99 %"][0] > 0.7
     assert a["wasserstein"][0] < 0.002 < b["wasserstein"][0]
+    # review 04n-3: the band's width in Å and a physically scaled share (|d − data median| > 0.05 Å)
+    assert abs(a["data 1-99 % width"][0] - 2 * 2.326 * 0.01) < 0.003
+    far = "|d − data median| > 0.05"
+    assert a[far][0] < 0.001 and 0.55 < b[far][0] < 0.7  # P(|N(0, 0.1)| > 0.05) = 0.617
+    assert (b["far low"] <= b[far]).all() and (b[far] <= b["far high"]).all()
+    assert SD.bond_type_comparison(wide, ref, far_from_median=0.2)["|d − data median| > 0.2"][0] < 0.1
+    angles = SD.bond_type_comparison(same.rename(columns={"length": "angle"}), ref.rename(columns={"length": "angle"}),
+                                     value="angle")
+    assert "far low" not in angles and "data 1-99 % width" in angles, "0.05 is a length in Å: not applied to angles"
 
 
 def test_tv_distance_and_histograms():
