@@ -297,8 +297,8 @@ def load_qm9_like(max_molecules: int | None = None, rebuild: bool = False, seed:
         action = "loaded"
     data, failures = _load(path, dtype)
     if verbose:
-        print(f"QM9-like set: {action} {len(data)} molecules ({path.name}) of {len(data) + len(failures)} input "
-              f"molecules; {len(failures)} dropped (embedding or MMFF failed)" + (":" if len(failures) else ""))
+        print(f"QM9-like set: {action} {len(data)} molecules ({path.name}); "
+              f"{len(failures)} failed to embed" + (":" if len(failures) else ""))
         for s, r in zip(failures["smiles"], failures["reason"]):
             print(f"  {s}: {r}")
     if max_molecules is not None:

@@ -83,7 +83,7 @@ def test_load_prints_failures(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(g3, "qm9_like_smiles", lambda: ["CC", "[Xe]"])
     g3.load_qm9_like()
     out = capsys.readouterr().out
-    assert "built 1 molecules" in out and "of 2 input molecules; 1 dropped" in out and "[Xe]: no MMFF94 parameters" in out
+    assert "built 1 molecules" in out and "1 failed to embed" in out and "[Xe]: no MMFF94 parameters" in out
 
 
 def test_progress_bar_counts_every_input_molecule_and_ends_at_100_percent(capsys):
