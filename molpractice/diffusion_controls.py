@@ -2,7 +2,8 @@
 and on molecules (:func:`sampler_controls`; :func:`controls_and_samples` shares one pool of worker processes with
 further sampling jobs), every sample scored on its own (:func:`nonfinite_lines` names the runs in which samples
 stopped being finite), and the paired readings of a controls table with Holm's correction
-(:func:`compare_controls`, :func:`holm`). Importable from :mod:`molpractice.diffusion`.
+(:func:`compare_controls`, :func:`holm`); the first-jump control (no clip, start at T − 1: :data:`START_MODE`)
+is read by :func:`start_control_lines`. Importable from :mod:`molpractice.diffusion`.
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from .diffusion_model import toy_quality
 from .diffusion_sampling import draw_sizes, sample_molecules, sample_toy
 from .plausibility import paired_rate_difference
 
-__all__ = ['CLIP_MODES', 'toy_sampler_controls', 'sampler_controls', 'controls_and_samples', 'compare_controls',
-           'nonfinite_lines', 'holm', 'CONTROL_EXTRAS', 'control_runs', 'toy_control_runs']
+__all__ = ['CLIP_MODES', 'START_MODE', 'toy_sampler_controls', 'sampler_controls', 'controls_and_samples',
+           'compare_controls', 'nonfinite_lines', 'holm', 'CONTROL_EXTRAS', 'control_runs', 'toy_control_runs',
+           'start_control_lines', 'FAMILY_CONTROLS', 'FAMILY_START']
 
 
 def _cp(k, n):
@@ -25,7 +27,20 @@ def _cp(k, n):
     return clopper_pearson(int(k), int(n))
 
 
-CLIP_MODES = ("on", "off", "on, ε̂ kept", "positions only", "types only")
+CLIP_MODES = ("on", "off", "on, ε̂ kept", "positions only", "types only", "off, from T−1")
+START_MODE = "off, from T−1"  # the first-jump control: no x̂₀ clip, the reverse process starts at T − 1 (not T)
+FAMILY_CONTROLS = "clip and sampler"  # compare_controls' Holm family of the runs from T
+FAMILY_START = "start at T−1"  # its Holm family of the comparisons that involve a START_MODE run
+
+
+def _mode_settings(mode: str) -> dict:
+    """What a clip mode of the control grids runs: ``clip_positions`` / ``clip_types`` (the x̂₀ clips), ``rederive_eps``
+    (False only for "on, ε̂ kept") and ``start`` (:func:`run_sampler`'s; ``"T-1"`` only for :data:`START_MODE`)."""
+    if mode not in CLIP_MODES:
+        raise ValueError(f"clip mode must be one of {CLIP_MODES}, got {mode!r}")
+    return {"clip_positions": mode not in ("off", "types only", START_MODE),
+            "clip_types": mode not in ("off", "positions only", START_MODE),
+            "rederive_eps": mode != "on, ε̂ kept", "start": "T-1" if mode == START_MODE else "T"}
 
 
 def _default_runs(steps):
@@ -91,8 +106,9 @@ def _toy_job(chapter, model, n, method, mode, k, clip, seed):
     if isinstance(chapter, tuple):
         chapter = load_reference(chapter)
     start, status = time.perf_counter(), {}
-    x = sample_toy(chapter, model, n, method, int(k), None if mode == "off" else clip, seed=seed,
-                   rederive_eps=mode != "on, ε̂ kept", status=status)
+    how = _mode_settings(mode)
+    x = sample_toy(chapter, model, n, method, int(k), None if mode in ("off", START_MODE) else clip, seed=seed,
+                   rederive_eps=how["rederive_eps"], status=status, start=how["start"])
     close = _toy_close(x)
     finite = x[torch.isfinite(x).all(dim=1)]
     hits = int(sum(close))
@@ -104,24 +120,38 @@ def _toy_job(chapter, model, n, method, mode, k, clip, seed):
 CONTROL_EXTRAS = ("on, ε̂ kept", "positions only", "types only")  # the clip variants run at the second step count (notebook and bench)
 
 
-def control_runs(control_steps) -> list[tuple]:
+def control_runs(control_steps, T: int | None = None) -> list[tuple]:
     """The notebook's sampler-control grid as ``(sampler, clip, steps)`` runs: DDPM and DDIM × x̂₀ clip on / off at
     every count of ``control_steps``, then at the second count (the only one, if there is one) the clip with ε̂
-    kept, on positions only and on types only (:data:`CONTROL_EXTRAS`)."""
+    kept, on positions only and on types only (:data:`CONTROL_EXTRAS`), then DDPM and DDIM with no clip starting
+    at T − 1 (:data:`START_MODE`, the first-jump control) at every count below ``T`` — without ``T``, at every
+    count but the largest (the chapter's grids end at T).
+
+    Why not at T steps: a start at T − 1 has only T − 1 steps left, so "T steps from T − 1" does not exist; its
+    nearest run, T − 1 steps, costs as much as the full-T run (about 17 s of one core per sampler in full mode,
+    notebook 04's stored table), while the counts below T add about 2 × (1.5 + 2.7 + 9) ≈ 27 CPU-s at 50, 100 and
+    250 steps, and the first-jump factor √(ᾱ_t₁/ᾱ_t₀) that the control removes is largest at few steps
+    (:func:`molpractice.diffusion_sampling.first_jump_table`). The new runs come last, so the rows of the runs from
+    T keep their order."""
     steps = [int(k) for k in control_steps]
     if not steps:
         raise ValueError("control_steps must hold at least one step count")
     k_mid = steps[1] if len(steps) > 1 else steps[0]
+    below = [k for k in steps if k < T] if T is not None else [k for k in steps if k < max(steps)]
     return ([(m, c, k) for k in steps for m in ("ddpm", "ddim") for c in ("on", "off")]
-            + [(m, c, k_mid) for m in ("ddpm", "ddim") for c in CONTROL_EXTRAS])
+            + [(m, c, k_mid) for m in ("ddpm", "ddim") for c in CONTROL_EXTRAS]
+            + [(m, START_MODE, k) for k in below for m in ("ddpm", "ddim")])
 
 
 def toy_control_runs(toy_T: int) -> list[tuple]:
     """The toy's sampler-control grid as ``(sampler, clip, steps)`` runs, shared by the notebook and the bench: DDPM
     and DDIM × x̂₀ clip on / off at 50 and 100 steps (those below ``toy_T``) and at ``toy_T``, then DDIM with the clip
-    and ε̂ kept at ``toy_T``."""
-    steps = [k for k in (50, 100) if k < toy_T] + [int(toy_T)]
-    return [(m, c, k) for m in ("ddpm", "ddim") for c in ("on", "off") for k in steps] + [("ddim", "on, ε̂ kept", int(toy_T))]
+    and ε̂ kept at ``toy_T``, then DDPM and DDIM with no clip starting at T − 1 (:data:`START_MODE`) at the counts
+    below ``toy_T`` (a start at T − 1 has only T − 1 steps; see :func:`control_runs`; about 0.7 CPU-s in full mode)."""
+    below = [k for k in (50, 100) if k < toy_T]
+    steps = below + [int(toy_T)]
+    return ([(m, c, k) for m in ("ddpm", "ddim") for c in ("on", "off") for k in steps]
+            + [("ddim", "on, ε̂ kept", int(toy_T))] + [(m, START_MODE, k) for k in below for m in ("ddpm", "ddim")])
 
 
 def toy_sampler_controls(chapter, model, steps, n: int, clip: float, seed: int = 1, runs=None,
@@ -184,10 +214,11 @@ def _molecule_job(chapter, model, sizes, alpha_bar, method, mode, k, type_scale,
     start, status = time.perf_counter(), {}
     n = len(sizes)
     if samples is None:
-        clip_pos, clip_types = mode not in ("off", "types only"), mode not in ("off", "positions only")
+        how = _mode_settings(mode)
         samples, extra = sample_molecules(chapter, model, sizes, alpha_bar, method, int(k), type_scale,
-                                          pos_clip if clip_pos else None, seed=seed, clip_types=clip_types,
-                                          rederive_eps=mode != "on, ε̂ kept", mask_nonfinite=True)
+                                          pos_clip if how["clip_positions"] else None, seed=seed,
+                                          clip_types=how["clip_types"], rederive_eps=how["rederive_eps"],
+                                          mask_nonfinite=True, start=how["start"])
         status = extra["status"]
     failed = status.get("failed") or [False] * n
     score = _score_molecules(chapter, samples, failed)
@@ -279,14 +310,18 @@ def holm(p_values) -> list:
 def compare_controls(table, y: str = "connected", alpha: float = 0.05):
     """Paired readings of a controls table (from :func:`sampler_controls` or :func:`toy_sampler_controls`):
     DDPM − DDIM at each step count and clip mode, and clip "on" − every other clip mode for each sampler and step
-    count. The runs of a table share sizes and x_T, so each comparison pairs the per-sample ``outcomes`` of its two
-    runs: :func:`paired_rate_difference` (Newcombe's paired interval — the effect size — and the exact McNemar
-    p-value). Both verdict columns read the same test: ``verdict`` is that one comparison's McNemar p < ``alpha``
-    (uncorrected), ``verdict (Holm)`` the same p after Holm's correction over all comparisons of the table
-    (family-wise α = ``alpha``); the exact test can be more conservative than the interval, so a row whose
-    interval excludes 0 can still read "no detectable difference". A table without ``outcomes`` falls back to
-    Newcombe's independent-sample interval (``verdict`` from the interval, no p-value, no Holm). Returns a
-    DataFrame."""
+    count (Holm family :data:`FAMILY_CONTROLS`). Runs of the first-jump control (:data:`START_MODE`: no clip, start
+    at T − 1) are read in their own Holm family :data:`FAMILY_START`, per sampler and step count: "clip off, from
+    T−1 − clip on" (against the clipped run from T), "clip off, from T−1 − clip off" (against the unclipped run
+    from T), and DDPM − DDIM between the two samplers' runs from T − 1; so adding them leaves the p (Holm) of the
+    other family as it was. The runs of a table share sizes and x_T, so each comparison pairs the per-sample
+    ``outcomes`` of its two runs: :func:`paired_rate_difference` (Newcombe's paired interval — the effect size — and
+    the exact McNemar p-value). Both verdict columns read the same test: ``verdict`` is that one comparison's
+    McNemar p < ``alpha`` (uncorrected), ``verdict (Holm)`` the same p after Holm's correction over the
+    comparisons of its family (``Holm family``; family-wise α = ``alpha``); the exact test can be more conservative
+    than the interval, so a row whose interval excludes 0 can still read "no detectable difference". A table
+    without ``outcomes`` falls back to Newcombe's independent-sample interval (``verdict`` from the interval, no
+    p-value, no Holm). Returns a DataFrame, the rows of :data:`FAMILY_CONTROLS` first (in their earlier order)."""
     import pandas as pd
 
     from .plausibility import rate_difference
@@ -298,11 +333,16 @@ def compare_controls(table, y: str = "connected", alpha: float = 0.05):
     idx = {(r["sampler"], r["clip"], int(r["steps"])): r for _, r in table.iterrows()}
     for (sampler, mode, steps), r in sorted(idx.items(), key=lambda x: (x[0][2], x[0][0], x[0][1])):
         pairs = []
+        family = FAMILY_START if mode == START_MODE else FAMILY_CONTROLS
         if sampler == "DDPM" and ("DDIM", mode, steps) in idx:
             pairs.append((f"DDPM − DDIM, {steps} steps, clip {mode}", r, idx[("DDIM", mode, steps)]))
         for other in CLIP_MODES[1:]:
-            if mode == "on" and (sampler, other, steps) in idx:
+            if mode == "on" and other != START_MODE and (sampler, other, steps) in idx:
                 pairs.append((f"{sampler}-{steps}: clip on − clip {other}", r, idx[(sampler, other, steps)]))
+        if mode == START_MODE:
+            for other in ("on", "off"):
+                if (sampler, other, steps) in idx:
+                    pairs.append((f"{sampler}-{steps}: clip {START_MODE} − clip {other}", r, idx[(sampler, other, steps)]))
         for name, a, b in pairs:
             paired = "outcomes" in a and isinstance(a["outcomes"], list) and isinstance(b["outcomes"], list) \
                 and len(a["outcomes"]) == len(b["outcomes"])
@@ -315,10 +355,75 @@ def compare_controls(table, y: str = "connected", alpha: float = 0.05):
                     "no detectable difference"
             else:
                 verdict = "higher" if res["low"] > 0 else "lower" if res["high"] < 0 else "no detectable difference"
-            rows.append({"comparison": name, "first": a[y], "second": b[y], **res, "verdict": verdict})
+            rows.append({"comparison": name, "first": a[y], "second": b[y], **res, "verdict": verdict,
+                         "Holm family": family})
     out = pd.DataFrame(rows)
+    if len(out):
+        order = {FAMILY_CONTROLS: 0, FAMILY_START: 1}
+        out = out.iloc[sorted(range(len(out)), key=lambda i: order[out["Holm family"].iloc[i]])].reset_index(drop=True)
     if len(out) and out["p_value"].notna().all():
-        out["p (Holm)"] = holm(out["p_value"].tolist())
+        adjusted = pd.Series(float("nan"), index=out.index)
+        for _, members in out.groupby("Holm family", sort=False).groups.items():
+            adjusted[members] = holm(out.loc[members, "p_value"].tolist())
+        out["p (Holm)"] = adjusted.tolist()
         out["verdict (Holm)"] = [("higher" if d > 0 else "lower") if p < alpha else "no detectable difference"
                                  for d, p in zip(out["difference"], out["p (Holm)"])]
+    if len(out):
+        out = out[[c for c in out.columns if c != "Holm family"] + ["Holm family"]]
+    return out
+
+
+def _fmt_rate(row, y: str) -> str:
+    return f"{row[y]:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+
+
+def _fmt_p(p: float) -> str:
+    return "< 0.0001" if p < 1e-4 else f"= {p:.3g}"
+
+
+def start_control_lines(table, pairs=None, alpha_bar=None, y: str | None = None) -> list[str]:
+    """Printable lines reading the first-jump control (:data:`START_MODE`: no x̂₀ clip, start at T − 1) of a
+    controls table: one line per sampler and step count with its rate and Clopper–Pearson 95 % interval, next to
+    the clipped and the unclipped run from T, then its two paired comparisons from :func:`compare_controls`
+    (``pairs``; computed here when None): difference with Newcombe's paired 95 % interval, exact McNemar p, p after
+    Holm over the family :data:`FAMILY_START` and the Holm verdict word ("higher" / "lower" / "no detectable
+    difference", read from the table, never fixed here). With ``alpha_bar`` (the schedule the runs used) each line
+    also gives the first jump's error factor √(ᾱ_t₁/ᾱ_t₀) from T and from T − 1
+    (:func:`molpractice.diffusion_sampling.first_jump_table`). ``y``: the rate column (default ``connected`` when the
+    table has one, else ``within_3sigma``). Returns ``[]`` when the table has no such run."""
+    from .diffusion_sampling import first_jump_table
+
+    y = y or ("connected" if "connected" in table.columns else "within_3sigma")
+    if pairs is None:
+        pairs = compare_controls(table, y=y)
+    runs = table[table["clip"] == START_MODE]
+    if not len(runs):
+        return []
+    by_name = {r["comparison"]: r for _, r in pairs.iterrows()} if len(pairs) else {}
+    idx = {(r["sampler"], r["clip"], int(r["steps"])): r for _, r in table.iterrows()}
+    factors = None
+    if alpha_bar is not None:
+        factors = {int(r["steps"]): r for _, r in first_jump_table(alpha_bar, sorted({int(k) for k in runs["steps"]})).iterrows()}
+    n_family = int((pairs["Holm family"] == FAMILY_START).sum()) if len(pairs) else 0
+    out = [f"no clip, start at T − 1 ({y}, Clopper–Pearson 95 %); paired differences with Newcombe's 95 % interval, "
+           f"exact McNemar p and Holm over the {n_family} comparisons of the family '{FAMILY_START}':"]
+    for _, r in runs.sort_values(["steps", "sampler"]).iterrows():
+        s, k = r["sampler"], int(r["steps"])
+        head = f"{s}-{k}, no clip from T−1: {_fmt_rate(r, y)}"
+        ref = [f"clip {m} from T {_fmt_rate(idx[(s, m, k)], y)}" for m in ("on", "off") if (s, m, k) in idx]
+        if ref:
+            head += " (" + "; ".join(ref) + ")"
+        if factors is not None and k in factors:
+            f = factors[k]
+            head += f"; first-jump factor {f['factor from T']:.0f} from T, {f['factor from T−1']:.1f} from T−1"
+        parts = []
+        for m in ("on", "off"):
+            row = by_name.get(f"{s}-{k}: clip {START_MODE} − clip {m}")
+            if row is None:
+                continue
+            holm_txt = (f", Holm p {_fmt_p(row['p (Holm)'])}: {row['verdict (Holm)']}" if "p (Holm)" in row.index
+                        else f": {row['verdict']}")
+            parts.append(f"− clip {m} from T: {row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}], "
+                         f"p {_fmt_p(row['p_value'])}{holm_txt}")
+        out.append(head + ("; " + "; ".join(parts) if parts else ""))
     return out

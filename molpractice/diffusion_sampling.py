@@ -3,7 +3,9 @@ molecule sampling, molecule sizes, forward-process moments and the sampler-equiv
 
 Samplers: ``method="ddpm"`` with all T steps uses ``chapter.ddpm_step``; with fewer steps it is the ancestral
 sampler on a subsequence, i.e. ``chapter.ddim_step`` with η = 1; ``method="ddim"`` uses ``chapter.ddim_step``
-with η = 0 on an evenly spaced subsequence. Importable from :mod:`molpractice.diffusion`.
+with η = 0 on an evenly spaced subsequence. Every sampler starts at t = T by default, or at T − 1 with
+``start="T-1"`` (the first-jump control; :func:`first_jump_table` gives the error factor of that first step).
+Importable from :mod:`molpractice.diffusion`.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import torch
 
 from .diffusion_model import ELEMENTS, _centre, complete_graph_edges, rdkit_quiet, size_histogram
 
-__all__ = ['flush_denormals', 'step_schedule', 'run_sampler', 'ddim_step_eps_kept', 'sample_toy', 'position_clip', 'sample_molecules', 'draw_sizes',
+__all__ = ['flush_denormals', 'START_OPTIONS', 'step_schedule', 'first_jump_table', 'run_sampler', 'ddim_step_eps_kept', 'sample_toy', 'position_clip', 'sample_molecules', 'draw_sizes',
            'rotate_samples', 'sampler_equivariance', 'forward_moments']
 
 @contextlib.contextmanager
@@ -36,18 +38,77 @@ def flush_denormals():
             torch.set_flush_denormal(False)
 
 
-def step_schedule(T: int, steps: int):
-    """Evenly spaced integer steps T = t_0 > t_1 > … > t_steps = 0 (a subsequence for DDIM / skipped DDPM)."""
+START_OPTIONS = ("T", "T-1")  # where the reverse process starts (``start`` of the samplers below)
 
-    if not isinstance(steps, int) or not 1 <= steps <= T:
-        raise ValueError(f"steps must be an int in [1, {T}], got {steps!r}")
-    times = torch.linspace(T, 0, steps + 1).round().long().tolist()
+
+def _start_time(T: int, start: str) -> int:
+    """t₀ of the reverse process: ``T`` for ``start="T"`` (the default), ``T − 1`` for ``start="T-1"``."""
+    if start not in START_OPTIONS:
+        raise ValueError(f"start must be one of {START_OPTIONS}, got {start!r}")
+    return T if start == "T" else T - 1
+
+
+def step_schedule(T: int, steps: int, start: str = "T"):
+    """Evenly spaced integer steps t_0 > t_1 > … > t_steps = 0 (a subsequence for DDIM / skipped DDPM), with
+    t_0 = T (``start="T"``, the default) or t_0 = T − 1 (``start="T-1"``; then ``steps`` ≤ T − 1)."""
+
+    t0 = _start_time(T, start)
+    if not isinstance(steps, int) or not 1 <= steps <= t0:
+        raise ValueError(f"steps must be an int in [1, {t0}] (start {start!r}), got {steps!r}")
+    times = torch.linspace(t0, 0, steps + 1).round().long().tolist()
     return times
+
+
+def first_jump_table(alpha_bar, steps=None):
+    """The first jump's error factor per step count, for the start at T and at T − 1 (pure: schedule arithmetic).
+
+    A step from t₀ to t₁ evaluates x̂₀ = (x_t₀ − √(1 − ᾱ_t₀)·ε̂)/√ᾱ_t₀ and puts √ᾱ_t₁ on it (DDIM, and DDPM on a
+    subsequence alike), so an error δ in ε̂ reaches x_t₁ multiplied by √(ᾱ_t₁/ᾱ_t₀)·√(1 − ᾱ_t₀) ≈ √(ᾱ_t₁/ᾱ_t₀)
+    (the ε̂ term adds √(1 − ᾱ_t₁)·δ, at most δ in size). With the cosine schedule's β_T clipped at 0.999,
+    ᾱ_T = 0.001·ᾱ_T−1, so starting at T multiplies that factor by √1000 ≈ 31.6 compared with starting at T − 1.
+
+    Args:
+        alpha_bar: Tensor[T + 1] (one schedule; ``steps``: its step counts) or a dict ``{label: (alpha_bar,
+            steps)}`` (several schedules in one table, e.g. the toy's and the molecules').
+        steps: step counts (int) of the samplers; with ``start="T-1"`` a count must be ≤ T − 1, so the factor from
+            T − 1 is NaN (and ``t₁ from T−1`` is <NA>) for ``steps`` = T.
+    Returns:
+        DataFrame, one row per (schedule,) step count: ``schedule`` (with a dict), ``T``, ``steps``,
+        ``t₁ from T``, ``factor from T`` = √(ᾱ_t₁/ᾱ_T), ``t₁ from T−1``, ``factor from T−1`` = √(ᾱ_t₁/ᾱ_T−1),
+        ``ratio`` (from T ÷ from T − 1).
+    """
+    import pandas as pd
+
+    if isinstance(alpha_bar, dict):
+        if steps is not None:
+            raise ValueError("with a dict of schedules the step counts go inside the dict: {label: (alpha_bar, steps)}")
+        parts = [first_jump_table(ab, ks).assign(schedule=label) for label, (ab, ks) in alpha_bar.items()]
+        out = pd.concat(parts, ignore_index=True)
+        return out[["schedule"] + [c for c in out.columns if c != "schedule"]]
+    if steps is None:
+        raise ValueError("steps (a list of step counts) is required")
+    ab = torch.as_tensor(alpha_bar, dtype=torch.float64)
+    T = ab.numel() - 1
+    rows = []
+    for k in steps:
+        k = int(k)
+        t1 = step_schedule(T, k)[1]
+        f_T = math.sqrt(float(ab[t1]) / float(ab[T]))
+        if k <= T - 1:
+            t1m = step_schedule(T, k, "T-1")[1]
+            f_m = math.sqrt(float(ab[t1m]) / float(ab[T - 1]))
+        else:
+            t1m, f_m = None, float("nan")
+        rows.append({"T": T, "steps": k, "t₁ from T": t1, "factor from T": f_T, "t₁ from T−1": t1m,
+                     "factor from T−1": f_m, "ratio": f_T / f_m})
+    out = pd.DataFrame(rows)
+    out["t₁ from T−1"] = out["t₁ from T−1"].astype("Int64")
+    return out
 
 
 def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: int | None = None,
                 clip=None, project=None, generator=None, keep=None, rederive_eps: bool = True, status=None,
-                groups=None):
+                groups=None, start: str = "T"):
     """Run a reverse process from ``x_T`` with the chapter's step functions.
 
     Every step is the chapter's own: ``chapter.ddpm_step`` for a full-T DDPM step, ``chapter.ddim_step`` (with
@@ -71,7 +132,7 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
         alpha_bar: Tensor[T + 1].
         method: ``"ddpm"`` (ancestral; with ``steps < T`` on a subsequence = DDIM with η = 1) or
             ``"ddim"`` (η = 0, deterministic).
-        steps: number of sampling steps (default T).
+        steps: number of sampling steps (default: every step from the start, T or T − 1).
         clip: None, a number, or one value per part (row-norm clip of x̂₀).
         project: None or one callable (or None) per part applied to every fresh noise draw (e.g. remove
             the centre of mass of position noise).
@@ -89,6 +150,19 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
             none did) and ``first_t`` (its t).
         groups: with ``status``: one LongTensor per part giving the sample index of each row (e.g. the molecule of
             each atom); default: row i of every part is sample i.
+        start: ``"T"`` (default: the first step goes from t = T) or ``"T-1"`` (the control for the first jump: the
+            schedule is :func:`step_schedule` ``(T, steps, "T-1")``, and ``x_T`` is used as the state at t = T − 1,
+            unchanged). ``x_T`` stays pure N(0, I) noise: q(x_T−1 | x₀) = N(√ᾱ_T−1·x₀, (1 − ᾱ_T−1)·I) differs from
+            N(0, I) by a mean offset of √ᾱ_T−1·|x₀| and a standard deviation 1 − √(1 − ᾱ_T−1) below 1. With the
+            cosine schedule (β clipped at 0.999) ᾱ_T−1 = 1000·ᾱ_T: ᾱ_T−1 = 9.7e-6 at T = 500 (√ = 3.1e-3; molecule
+            positions |x₀| ≤ 4.9 Å, so the offset is ≤ 0.015 noise standard deviations, the atom types' ≤ 0.001;
+            the standard deviation 4.9e-6 below 1) and 2.4e-6 at T = 1000 (√ = 1.6e-3; toy |x₀| ≤ 2.4: offset ≤
+            0.004): negligible against the unit noise. Starting below T from N(0, I) is common practice: the
+            latent-diffusion DDIM sampler's "uniform" steps (range(0, T, T/steps) + 1) and diffusers' "leading"
+            spacing start at T − T/steps + 1. Lin, Liu, Li & Yang (WACV 2024, *Common diffusion noise schedules
+            and sample steps are flawed*) criticise that start for its non-zero signal and recommend the other
+            remedy, "trailing" spacing from T with a zero-terminal-SNR schedule (and v-prediction, since ε̂ says
+            nothing about x₀ at ᾱ = 0); here the signal left at T − 1 is the small offset just given.
     Returns:
         The final state (same structure as ``x_T``).
     """
@@ -96,7 +170,7 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
     single = isinstance(x_T, torch.Tensor)
     parts = [x_T] if single else list(x_T)
     T = alpha_bar.numel() - 1
-    steps = steps or T
+    steps = steps or _start_time(T, start)
     clips = clip if isinstance(clip, (list, tuple)) else [clip] * len(parts)
     projects = project if isinstance(project, (list, tuple)) else [project] * len(parts)
     if method not in ("ddpm", "ddim"):
@@ -106,7 +180,7 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
         z = torch.randn(like.shape, generator=generator, dtype=like.dtype)
         return projects[k](z) if projects[k] is not None else z
 
-    times = step_schedule(T, steps)
+    times = step_schedule(T, steps, start)
     if status is not None:
         if groups is None:
             groups = [torch.arange(parts[0].shape[0])] * len(parts)
@@ -130,7 +204,7 @@ def run_sampler(chapter, denoise, x_T, alpha_bar, method: str = "ddpm", steps: i
             return [torch.where(failed[g].reshape(-1, *[1] * (x.dim() - 1)), torch.zeros((), dtype=x.dtype), x)
                     for g, x in zip(groups, tensors)]
 
-        parts = mask(parts, 0, T)
+        parts = mask(parts, 0, times[0])
     with torch.no_grad(), flush_denormals():
         for index, (t, t_prev) in enumerate(zip(times[:-1], times[1:]), start=1):
             eps = denoise(parts, t)
@@ -176,15 +250,17 @@ def ddim_step_eps_kept(x_t, t: int, t_prev: int, eps_pred, alpha_bar, eta: float
 
 
 def sample_toy(chapter, model, n: int, method: str = "ddpm", steps: int | None = None, clip=None, seed: int = 0,
-               rederive_eps: bool = True, status=None):
+               rederive_eps: bool = True, status=None, start: str = "T"):
     """``n`` toy samples (Tensor[n, 2]) from ``model`` with the chapter's sampler; ``clip`` = row-norm bound.
-    ``status``: a dict to mask and record samples that stop being finite (see :func:`run_sampler`)."""
+    ``status``: a dict to mask and record samples that stop being finite (see :func:`run_sampler`); ``start``:
+    ``"T"`` (default) or ``"T-1"`` (the same N(0, I) draw used as x_T−1; :func:`run_sampler`)."""
 
     alpha_bar = chapter.cosine_alpha_bar(model.T, dtype=torch.float32)
     gen = torch.Generator().manual_seed(seed)
     x_T = torch.randn(n, 2, generator=gen)
     return run_sampler(chapter, lambda parts, t: [model(parts[0], torch.full((n,), t))], x_T, alpha_bar,
-                       method=method, steps=steps, clip=clip, generator=gen, rederive_eps=rederive_eps, status=status)
+                       method=method, steps=steps, clip=clip, generator=gen, rederive_eps=rederive_eps, status=status,
+                       start=start)
 
 
 def position_clip(data, margin: float = 1.2) -> float:
@@ -195,7 +271,7 @@ def position_clip(data, margin: float = 1.2) -> float:
 def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", steps: int | None = None,
                      type_scale: float = 0.25, pos_clip: float | None = None, seed: int = 0, x_T=None,
                      recentre: bool = True, trajectory: int = 0, clip_types: bool = True,
-                     rederive_eps: bool = True, mask_nonfinite: bool = False):
+                     rederive_eps: bool = True, mask_nonfinite: bool = False, start: str = "T"):
     """Generate molecules of the given ``sizes`` (list of atom counts) with the chapter's sampler.
 
     Positions start from Gaussian noise projected with ``chapter.remove_mean`` (or from ``x_T`` =
@@ -205,7 +281,9 @@ def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", ste
     positions are re-centred (the row-norm clip of single atoms moves the centre; the notebook measures how far). Atom types are the argmax of h.
     With ``mask_nonfinite`` a molecule any of whose atoms stops being finite is masked and recorded
     (:func:`run_sampler`'s ``status``, in ``extra["status"]``; its positions are NaN) while the others continue;
-    without it, such a state raises ValueError.
+    without it, such a state raises ValueError. ``start``: ``"T"`` (default) or ``"T-1"`` (the same N(0, I) draw
+    used as the state at T − 1, the first step from there; :func:`run_sampler` gives the numbers of why that is
+    standard).
 
     Returns:
         ``(samples, extra)``: samples a list of ``(z LongTensor[n], pos Tensor[n, 3])``; extra a dict with
@@ -226,7 +304,7 @@ def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", ste
         pos_T, h_T = x_T
     T = alpha_bar.numel() - 1
     first = batch < trajectory
-    drift, traj = [], [(T, pos_T[first].clone(), h_T[first].clone())] if trajectory else []
+    drift, traj = [], [(_start_time(T, start), pos_T[first].clone(), h_T[first].clone())] if trajectory else []
 
     def denoise(parts, t):
         t_frac = torch.full((batch.numel(),), t / T)
@@ -246,12 +324,13 @@ def sample_molecules(chapter, model, sizes, alpha_bar, method: str = "ddpm", ste
         if trajectory:
             traj.append((t, parts[0][first].clone(), parts[1][first].clone()))
 
-    start = time.perf_counter()
+    clock = time.perf_counter()
     status = {} if mask_nonfinite else None
     pos, h = run_sampler(chapter, denoise, [pos_T, h_T], alpha_bar, method=method, steps=steps,
                          clip=[pos_clip, type_scale if clip_types else None], project=[lambda z: chapter.remove_mean(z, batch), None],
-                         generator=gen, keep=keep, rederive_eps=rederive_eps, status=status, groups=[batch, batch])
-    seconds = time.perf_counter() - start
+                         generator=gen, keep=keep, rederive_eps=rederive_eps, status=status, groups=[batch, batch],
+                         start=start)
+    seconds = time.perf_counter() - clock
     z_all = torch.tensor(ELEMENTS)[h.argmax(dim=1)]
     samples = [(z_all[batch == g], pos[batch == g]) for g in range(n_graphs)]
     extra = {"seconds": seconds, "x_T": (pos_T, h_T), "com_drift": drift}

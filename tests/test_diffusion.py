@@ -367,7 +367,8 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
     assert "molecule coordination/clash ok" not in rows["DDPM-5"], "the molecule-level row equals 'valid'"
     assert "Issue-24 targets" in printed and [t["verdict"] for t in report["targets"]] and \
         all(t["verdict"] in ("met", "NOT met") for t in report["targets"]) and len(report["targets"]) == 4
-    assert report["training"]["steps"] == 3 and len(report["controls"]) == 2 * 4 + 6, "the notebook's grid (control_runs)"
+    assert report["training"]["steps"] == 3 and len(report["controls"]) == 2 * 4 + 6 + 2, "the notebook's grid (control_runs)"
+    assert [r["clip"] for r in report["controls"][-2:]] == [D.START_MODE] * 2, "no clip from T − 1 at the counts below T"
     stored = json.loads(out.read_text(encoding="utf-8"))
     assert stored["chapter"] == "ch04" and "NaN" not in out.read_text(encoding="utf-8")
     assert stored["command"].endswith(f"molpractice bench ch04 --impl solutions --steps 5 --json {out}")
@@ -528,7 +529,7 @@ def test_controls_score_per_row_when_some_rows_blow_up(monkeypatch):
     toy_model, _ = D.train_toy(ch, T=30, steps=10, progress=False)
     real = D.sample_toy
 
-    def half_blown(chapter, model, n, method, steps, clip, seed=0, rederive_eps=True, status=None):
+    def half_blown(chapter, model, n, method, steps, clip, seed=0, rederive_eps=True, status=None, start="T"):
         x = real(chapter, model, n, method, steps, clip, seed=seed, status=status)   # the same sampler for both
         if not rederive_eps:       # pretend the ε̂-kept run lost its first 3 rows at step 2
             x = x.clone()
@@ -589,3 +590,68 @@ def test_controls_and_samples_share_the_pool_and_equal_the_direct_calls():
     with pytest.raises(ValueError, match="sample_specs\\[0\\]"):
         D.controls_and_samples(ch, model, data, ab, (5,), 4, cfg.type_scale, 5.0, [dict(method="ddim")], runs=runs,
                                workers=1)
+
+
+def test_start_at_t_minus_1_schedule_and_default_unchanged():
+    """The default start is the old schedule (from T) and the default sampler output is unchanged bit for bit; the
+    T − 1 start really starts at T − 1, with the same N(0, I) draw."""
+    assert D.step_schedule(20, 5) == D.step_schedule(20, 5, "T") == [20, 16, 12, 8, 4, 0]
+    assert D.step_schedule(20, 5, "T-1") == torch.linspace(19, 0, 6).round().long().tolist()
+    assert D.step_schedule(20, 5, "T-1")[0] == 19 and D.step_schedule(20, 19, "T-1") == list(range(19, -1, -1))
+    with pytest.raises(ValueError):
+        D.step_schedule(20, 20, "T-1")   # only T − 1 steps are left
+    with pytest.raises(ValueError, match="start"):
+        D.step_schedule(20, 5, "T-2")
+    ab = ch.cosine_alpha_bar(20, dtype=torch.float64)
+    seen = []
+
+    def eps(parts, t):
+        seen.append(t)
+        return [0.1 * parts[0]]
+
+    x_T = torch.randn(6, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    D.run_sampler(ch, eps, x_T.clone(), ab, "ddim", 5, start="T-1")
+    assert seen == D.step_schedule(20, 5, "T-1")[:-1] and seen[0] == 19, "the network is first called at T − 1"
+    seen.clear()
+    D.run_sampler(ch, eps, x_T.clone(), ab, "ddpm", start="T-1", generator=torch.Generator().manual_seed(1))
+    assert seen == list(range(19, 0, -1)), "steps default to every step from the start"
+    toy_model, _ = D.train_toy(ch, T=30, steps=5, progress=False)
+    for method, steps, clip in (("ddpm", 30, 2.4), ("ddpm", 6, None), ("ddim", 6, 2.4)):
+        a = D.sample_toy(ch, toy_model, 50, method, steps, clip, seed=3)
+        b = D.sample_toy(ch, toy_model, 50, method, steps, clip, seed=3, start="T")
+        assert torch.equal(a, b), (method, steps)
+        c = D.sample_toy(ch, toy_model, 50, method, steps - 1 if steps == 30 else steps, clip, seed=3, start="T-1")
+        assert not torch.equal(a, c)
+    torch.manual_seed(0)
+    model = D.EGNNDenoiser(4, 8, 1).eval()
+    abf = ch.cosine_alpha_bar(20, dtype=torch.float32)
+    sizes = [3, 4]
+    a, ea = D.sample_molecules(ch, model, sizes, abf, "ddim", 5, 0.25, 5.0, seed=2, trajectory=1)
+    b, eb = D.sample_molecules(ch, model, sizes, abf, "ddim", 5, 0.25, 5.0, seed=2, trajectory=1, start="T")
+    assert all(torch.equal(p, q) and torch.equal(z, y) for (z, p), (y, q) in zip(a, b))
+    c, ec = D.sample_molecules(ch, model, sizes, abf, "ddim", 5, 0.25, None, seed=2, trajectory=1, start="T-1",
+                               clip_types=False)
+    assert [t for t, _, _ in ec["trajectory"]] == D.step_schedule(20, 5, "T-1")
+    assert [t for t, _, _ in ea["trajectory"]] == D.step_schedule(20, 5)
+    assert torch.equal(ec["x_T"][0], ea["x_T"][0]), "the same N(0, I) draw, used as the state at T − 1"
+
+
+def test_first_jump_table_against_a_hand_computation():
+    import pandas as pd
+
+    ab = ch.cosine_alpha_bar(500, dtype=torch.float64)
+    table = D.first_jump_table(ab, [50, 100, 500])
+    r = table.set_index("steps")
+    # 50 steps from 500: t₁ = 490; from 499: linspace(499, 0, 51)[1] = 489.02 → 489
+    assert r.loc[50, "t₁ from T"] == 490 and r.loc[50, "t₁ from T−1"] == 489
+    assert r.loc[50, "factor from T"] == pytest.approx(math.sqrt(float(ab[490]) / float(ab[500])))
+    assert r.loc[50, "factor from T−1"] == pytest.approx(math.sqrt(float(ab[489]) / float(ab[499])))
+    assert r.loc[50, "factor from T"] == pytest.approx(316, rel=0.01) and r.loc[100, "factor from T"] == pytest.approx(158, rel=0.01)
+    assert r.loc[50, "factor from T−1"] == pytest.approx(11, rel=0.01), "near t = T the cosine ᾱ_t ∝ (T − t)²"
+    # β_T clipped at 0.999: ᾱ_T = 0.001·ᾱ_T−1, so from T the full-T run's factor is √1000
+    assert r.loc[500, "t₁ from T"] == 499 and r.loc[500, "factor from T"] == pytest.approx(math.sqrt(1000), rel=1e-6)
+    assert math.isnan(r.loc[500, "factor from T−1"]) and r.loc[500, "t₁ from T−1"] is pd.NA
+    both = D.first_jump_table({"toy": (ch.cosine_alpha_bar(1000), [50]), "molecules": (ab, [50])})
+    assert list(both["schedule"]) == ["toy", "molecules"] and both.iloc[0]["factor from T"] == pytest.approx(632, rel=0.01)
+    with pytest.raises(ValueError):
+        D.first_jump_table(ab)
