@@ -21,7 +21,7 @@ from .runtime import run_mode
 __all__ = ['paired_rate_difference',
            'run_toy', 'target_verdicts', 'notebook_time_verdicts', 'time_verdict', 'budget_scaling_line',
            'run_benchmark', 'bench_record', 'write_bench_record', 'load_bench_record', 'format_bench_record',
-           'plausible_gap_bounds', 'bench_row', 'bench_notes', 'PER_ATOM_COLUMNS', 'BENCH_RECORD']
+           'plausible_gap_bounds', 'repair_bounds_text', 'bench_row', 'bench_notes', 'PER_ATOM_COLUMNS', 'BENCH_RECORD']
 
 BENCH_RECORD = "data/ch04_bench.json"  # a committed bench run, relative to the repository
 
@@ -91,15 +91,26 @@ def plausible_gap_bounds(data_rates: dict, sample_rates: dict, target: float = 0
     share. Returns a DataFrame, one row per repair: ``repair``, ``plausible at most`` (a rate with its
     Clopper–Pearson interval), ``data − bound`` (the smallest gap that repair can leave, Newcombe 95 %) and
     ``can meet ≤ target`` ("no" when even the interval's lower end is above ``target``, "yes" when the point
-    is at or below it, else "not excluded")."""
+    is at or below it, else "not excluded").
+
+    When ``sample_rates`` holds the split of group hits (:data:`~molpractice.plausibility.NO_CHEMISTRY_GROUP` and
+    :data:`~molpractice.plausibility.GEOMETRY_NO_READING`, computed by :func:`~molpractice.plausibility.plausibility`;
+    older records lack them), two rows move the bond-order-reading hits to the geometry side: "geometry only,
+    readings removed with it" (an upper bound: a geometry repair need not remove every reading) and "chemistry
+    only, excluding bond-order readings" (a repair that keeps the geometry keeps the readings). Footnote:
+    :data:`~molpractice.plausibility.REPAIR_NOTE`."""
     import pandas as pd
 
-    from .plausibility import NO_GROUP, rate_difference
+    from .plausibility import GEOMETRY_NO_READING, NO_CHEMISTRY_GROUP, NO_GROUP, rate_difference
 
     p_d = data_rates["plausible"]
     repairs = {"geometry only (every geometry check passed)": NO_GROUP,
-               "chemistry only (no implausible group)": "geometry",
-               "geometry and chemistry": "single fragment"}
+               "chemistry only (no implausible group)": "geometry"}
+    # review 04n-2: bond-order readings follow the geometry; rows only when the rates hold the split (newer records)
+    if NO_CHEMISTRY_GROUP in sample_rates and GEOMETRY_NO_READING in sample_rates:
+        repairs.update({"geometry only, readings removed with it (upper bound)": NO_CHEMISTRY_GROUP,
+                        "chemistry only, excluding bond-order readings": GEOMETRY_NO_READING})
+    repairs["geometry and chemistry"] = "single fragment"
     rows = []
     for repair, key in repairs.items():
         b = sample_rates[key] if key in sample_rates else sample_rates[_LEGACY_NAMES.get(key, key)]
@@ -450,9 +461,26 @@ def _bounds_text(record: dict) -> str:
         table = plausible_gap_bounds(rows[0]["rates"], rows[1]["rates"])
     except KeyError as missing:
         return f"\n(repair bounds not printed: this record's rates lack {missing})"
+    from .plausibility import GEOMETRY_NO_READING, REPAIR_NOTE
+
+    note = (REPAIR_NOTE if GEOMETRY_NO_READING in rows[1]["rates"] else
+            "(this bench record predates the split of group hits into bond-order readings and chemistry, so its "
+            "table has no 'readings' rows; the notebook's own samples print them)\n" + REPAIR_NOTE)
     return (f"\nCould a repair of one part close the plausible gap? {label}, from the counts above "
             "(plausible = single fragment ∧ geometry ∧ no implausible group; a repair raises it at most to the other "
-            "parts' rate):\n" + table.to_string(index=False))
+            "parts' rate):\n" + table.to_string(index=False) + "\n" + note)
+
+
+def repair_bounds_text(results: dict, reference: str, label: str, target: float = 0.15) -> str:
+    """:func:`plausible_gap_bounds` of ``results[label]`` against ``results[reference]`` (``{label:
+    plausibility(...)}``, e.g. the notebook's own samples) as text: a heading, the table and the footnote
+    :data:`~molpractice.plausibility.REPAIR_NOTE`."""
+    from .plausibility import REPAIR_NOTE
+
+    table = plausible_gap_bounds(results[reference]["rates"], results[label]["rates"], target)
+    return (f"Could a repair of one part close the plausible gap? {label} ({results[label]['rates']['plausible']['n']} "
+            f"samples), against {reference}; plausible = single fragment ∧ geometry ∧ no implausible group, a repair "
+            "raises it at most to the other parts' rate:\n" + table.to_string(index=False) + "\n" + REPAIR_NOTE)
 
 
 def format_bench_record(record: dict) -> str:

@@ -345,18 +345,7 @@ def bench_and_steps_report(model, info: dict, fast: bool = False, bench: dict | 
     mine = {"weights": Path(str(info.get("path", ""))).name, "weights_hash": _dm.state_dict_hash(model.state_dict()),
             "trained_at": info.get("trained_at"), "threads": info.get("threads"), "torch": info.get("torch"),
             "source_hash": info.get("source_hash"), "package_code": _dm.package_source_hash()}
-    from .plausibility import GEOMETRY_NO_READING, REPAIR_NOTE, repair_bounds
-
-    lines = [format_bench_record(bench)]
-    results = bench.get("results") or []
-    if len(results) >= 2 and "rates" in results[1]:
-        if GEOMETRY_NO_READING in results[1]["rates"]:
-            lines.append("the same bounds with the bond-order-reading group hits moved to the geometry side:\n"
-                         + repair_bounds(results[0]["rates"], results[1]["rates"]).to_string(index=False))
-        else:
-            lines.append("(this bench record predates the split of group hits into bond-order readings and chemistry, "
-                         "so its table has no 'readings' rows; the notebook's own samples print them)")
-        lines.append(REPAIR_NOTE)
+    lines = [format_bench_record(bench)]   # its repair table carries the readings rows and the footnote
     lines += ["",
              "the bench's model next to this notebook's (weights_hash: SHA-1 of every weight, diffusion.state_dict_hash):"]
     lines += [f"  {k:>12}: bench {str(tb.get(k)):<32} this notebook {v}" for k, v in mine.items()]

@@ -384,7 +384,7 @@ def plausibility(chapter, samples) -> dict:
     fragment ∧ all geometry checks ∧ no implausible group), :data:`BRENK_ROW` (valid ∧ single fragment ∧ no
     Brenk alert; not part of "plausible"), :data:`NO_CHEMISTRY_GROUP` (single fragment without a hit of class
     :data:`CHEMISTRY`) and :data:`GEOMETRY_NO_READING` (single fragment ∧ geometry ∧ no hit of class
-    :data:`BOND_ORDER_READING`; both for :func:`repair_bounds`; ``group classes`` in the rows =
+    :data:`BOND_ORDER_READING`; both for :func:`molpractice.diffusion_report.plausible_gap_bounds`; ``group classes`` in the rows =
     :func:`classified_hits`); among the single fragments only (so fragmentation is not mixed in):
     ``geometry | single fragment``, ``no implausible group | single fragment`` and ``passes Brenk screening
     filters | single fragment``. Each rate dict has ``rate``, ``k``, ``n``, ``low``, ``high``.
@@ -595,44 +595,3 @@ REPAIR_NOTE = (f"geometry and chemistry are not independent parts: the '{BOND_OR
                "geometry cannot. The first two rows treat every group hit as chemistry; the rows marked 'readings' "
                "count those hits with the geometry (plausible at most: single fragment ∧ no chemistry hit; "
                "single fragment ∧ geometry ∧ no reading hit)")
-
-
-def repair_bounds(data_rates: dict, sample_rates: dict, target: float = 0.15):
-    """:func:`molpractice.diffusion_report.plausible_gap_bounds` (repair geometry only, chemistry only, both) with
-    two rows that move the :data:`BOND_ORDER_READING` group hits to the geometry side, when ``sample_rates`` has
-    the rates :func:`plausibility` computes for them (older records do not): "geometry only, readings removed
-    with it" (at most :data:`NO_CHEMISTRY_GROUP`: an upper bound, a geometry repair need not remove every reading)
-    and "chemistry only, excluding bond-order readings" (at most :data:`GEOMETRY_NO_READING`: a repair that keeps
-    the geometry keeps the readings). Same columns and verdict rule ("no" when the gap's interval lies above
-    ``target``, "yes" when its point is at or below it, else "not excluded"). The footnote is
-    :data:`REPAIR_NOTE`."""
-    import pandas as pd
-
-    from .diffusion_report import plausible_gap_bounds
-
-    table = plausible_gap_bounds(data_rates, sample_rates, target)
-    extra = {"geometry only, readings removed with it (upper bound)": NO_CHEMISTRY_GROUP,
-             "chemistry only, excluding bond-order readings": GEOMETRY_NO_READING}
-    p_d, rows = data_rates["plausible"], []
-    for repair, key in extra.items():
-        if key not in sample_rates:
-            continue
-        b = sample_rates[key]
-        gap = rate_difference(p_d["k"], p_d["n"], b["k"], b["n"])
-        can = "yes" if gap["difference"] <= target else "no" if gap["low"] > target else "not excluded"
-        rows.append({"repair": repair, "plausible at most": _fmt(b),
-                     "data − bound": f"{gap['difference']:+.3f} [{gap['low']:+.3f}, {gap['high']:+.3f}]",
-                     f"can meet ≤ {target:.2f}": can})
-    if not rows:
-        return table
-    top = table.iloc[:2]
-    return pd.concat([top, pd.DataFrame(rows), table.iloc[2:]], ignore_index=True)
-
-
-def repair_bounds_text(results: dict, reference: str, label: str, target: float = 0.15) -> str:
-    """:func:`repair_bounds` of ``results[label]`` against ``results[reference]`` (``{label: plausibility(...)}``,
-    e.g. the notebook's own samples) as text: a heading, the table and the footnote :data:`REPAIR_NOTE`."""
-    table = repair_bounds(results[reference]["rates"], results[label]["rates"], target)
-    return (f"Could a repair of one part close the plausible gap? {label} ({results[label]['rates']['plausible']['n']} "
-            f"samples), against {reference}; plausible = single fragment ∧ geometry ∧ no implausible group, a repair "
-            "raises it at most to the other parts' rate:\n" + table.to_string(index=False) + "\n" + REPAIR_NOTE)
