@@ -107,7 +107,8 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
     ``proxy_top10``, ``true_top10``, ``auc_top10``, ``halogens_top10``, ``sa_top10``, ``calls``) plus ``w``,
     ``samples`` (draws made, the last chunk whole), ``draws_to_budget`` (the draw that spent the last call, NaN
     if the budget was not spent), ``budget_spent``, ``valid_connected`` (of ``samples``), ``label1`` (draws with
-    label 1 by their atom types, of ``samples``) and ``heavy_atoms`` (mean heavy atoms of the shipped 10).
+    label 1 by their atom types, of ``samples``), ``label1_valid`` (valid connected draws with label 1, of
+    ``valid_connected``) and ``heavy_atoms`` (mean heavy atoms of the shipped 10).
     """
     import pandas as pd
 
@@ -129,7 +130,7 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
     train_smiles = [d["smiles"] for d in data]
     rows = []
     for seed in seeds:
-        made = n_label1 = n_valid = 0
+        made = n_label1 = n_valid = n_label1_valid = 0
         to_budget = float("nan")
         found = {True: oracles.BudgetedOracle(lambda s: oracles.proxy_score(s, bug=True), budget, "proxy"),
                  False: oracles.BudgetedOracle(lambda s: oracles.proxy_score(s, bug=False), budget, "proxy")}
@@ -142,6 +143,7 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
                 if s is None or "." in s:
                     continue
                 n_valid += 1
+                n_label1_valid += label_of(samples[i][0])
                 for oracle in found.values():
                     if oracle.remaining > 0:
                         oracle([s])
@@ -150,7 +152,7 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
             made += n
             k += 1
         common = dict(method=method, seed=int(seed), w=float(w) if own else float("nan"), label1=n_label1, samples=made, valid_connected=n_valid,
-                      draws_to_budget=to_budget, budget_spent=bool(found[False].remaining == 0))
+                      label1_valid=n_label1_valid, draws_to_budget=to_budget, budget_spent=bool(found[False].remaining == 0))
         for proxy, bug in (("buggy", True), ("bug-free", False)):
             oracle = found[bug]
             top = sorted(oracle.history, key=lambda x: -x[1])[:10]
@@ -171,9 +173,11 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
     return out[first + [c for c in out.columns if c not in first]]
 
 
-def sampler_summary(sampled, budget: int, proxy: str = "bug-free") -> str:
+def sampler_summary(sampled, budget: int, proxy: str = "bug-free", data=None) -> str:
     """One line about a :func:`sampling_baseline` table: in how many seeds the ``budget`` was spent and after how
-    many draws, and the share of draws with label 1 (all seeds pooled) with its Clopper–Pearson 95 % interval."""
+    many draws, and the share of draws with label 1 (all seeds pooled) with its Clopper–Pearson 95 % interval —
+    over all draws, and (when the table has ``label1_valid``) among the valid connected draws, the share to read
+    against the training molecules' (given ``data``: above, below or not distinguishable from it)."""
     from .plausibility import clopper_pearson
 
     s = sampled[sampled.proxy == proxy]
@@ -181,37 +185,115 @@ def sampler_summary(sampled, budget: int, proxy: str = "bug-free") -> str:
     lo, hi = clopper_pearson(k, n)
     draws = s.draws_to_budget.dropna()
     after = f", after {int(draws.min())}–{int(draws.max())} draws" if len(draws) else ""
-    return (f"{budget} proxy calls spent in {int(s.budget_spent.sum())} of {len(s)} seeds{after}; label 1 in {k} of {n} draws = "
-            f"{k / n:.3f} [{lo:.3f}, {hi:.3f}] (Clopper–Pearson)")
+    out = (f"{budget} proxy calls spent in {int(s.budget_spent.sum())} of {len(s)} seeds{after}; label 1 in {k} of {n} draws = "
+           f"{k / n:.3f} [{lo:.3f}, {hi:.3f}] (Clopper–Pearson)")
+    if "label1_valid" in s and int(s.valid_connected.sum()):
+        kv, nv = int(s.label1_valid.sum()), int(s.valid_connected.sum())
+        lo_v, hi_v = clopper_pearson(kv, nv)
+        out += f", among the {nv} valid connected draws {kv} = {kv / nv:.3f} [{lo_v:.3f}, {hi_v:.3f}]"
+        if data is not None:
+            share = float(np.mean([label_of(d["z"]) for d in data]))
+            where = "above" if lo_v > share else "below" if hi_v < share else "not distinguishable from"
+            out += f", {where} the training share {share:.3f} ({len(data)} molecules)"
+    return out
 
 
 def data_top10(data, bug: bool) -> dict:
     """The 10 best of *all* of chapter 4's training molecules by the proxy (``bug`` as in
-    :func:`~molpractice.oracles.proxy_score`): their mean proxy and true score. A sampler that reproduced
-    its training data could not ship a better top 10 from these molecules, whatever its budget."""
+    :func:`~molpractice.oracles.proxy_score`): their mean proxy and true score, ``n`` molecules and
+    ``max_heavy_atoms``, the largest training molecule (the samplers draw their sizes from the training
+    histogram, so no sample is larger). A reference for the samplers, not a bound: a sampler that emits novel
+    molecules can ship a better top 10 than its training molecules'."""
     from . import oracles
 
     scored = sorted(((oracles.proxy_score(d["smiles"], bug=bug), d["smiles"]) for d in data), reverse=True)[:10]
     return dict(proxy_top10=float(np.mean([v for v, _ in scored])),
-                true_top10=float(np.mean([oracles.true_score(s) for _, s in scored])), n=len(data))
+                true_top10=float(np.mean([oracles.true_score(s) for _, s in scored])), n=len(data),
+                max_heavy_atoms=int(max(len(d["z"]) for d in data)) if data and "z" in data[0] else None)
 
 
-def ceiling_text(samplers: dict, ceiling: dict) -> str:
-    """The samplers' shipped top 10 on the bug-free proxy (``samplers``: name → a :func:`sampling_baseline` table;
-    mean proxy and true top-10 over seeds) next to their ceiling, ``ceiling`` = :func:`data_top10` of the model's
-    training molecules on the bug-free proxy (a diagnostic outside every budget), and the heavy atoms of the
-    objective's reference molecule (:data:`molpractice.oracles.REFERENCE`, zolpidem)."""
+def reference_heavy_atoms() -> int:
+    """Heavy atoms of the objective's reference molecule (:data:`molpractice.oracles.REFERENCE`, zolpidem)."""
     from . import oracles
 
+    return int(oracles.mol_from_smiles(oracles.REFERENCE).GetNumHeavyAtoms())
+
+
+def training_best_text(samplers: dict, best: dict) -> str:
+    """The samplers' shipped top 10 on the bug-free proxy (``samplers``: name → a :func:`sampling_baseline` table;
+    mean proxy and true top-10 over seeds) next to ``best`` = :func:`data_top10` of the model's training molecules
+    on the bug-free proxy (a diagnostic outside every budget; a reference, not a bound), the largest molecule the
+    samplers can emit (``best["max_heavy_atoms"]``) and the heavy atoms of the objective's reference molecule."""
     if not samplers:
         raise ValueError("samplers must name at least one sampling_baseline table")
     parts = [f"{k} {t[t.proxy == 'bug-free'].proxy_top10.mean():.3f} (true {t[t.proxy == 'bug-free'].true_top10.mean():.3f})"
              for k, t in samplers.items()]
-    ref = oracles.mol_from_smiles(oracles.REFERENCE).GetNumHeavyAtoms()
-    return (f"shipped proxy top-10 on the bug-free proxy, mean over seeds: {', '.join(parts)}; ceiling of a sampler that "
-            f"reproduced its training data — the best 10 of all {ceiling['n']} training molecules by the bug-free proxy "
-            f"(computed outside the budget, a diagnostic): proxy {ceiling['proxy_top10']:.3f} (true "
-            f"{ceiling['true_top10']:.3f}); the objective's reference molecule (zolpidem) has {ref} heavy atoms")
+    size = (f"; the samplers draw molecule sizes from the training histogram, so they emit molecules of at most "
+            f"{best['max_heavy_atoms']} heavy atoms" if best.get("max_heavy_atoms") else "")
+    return (f"shipped proxy top-10 on the bug-free proxy, mean over seeds: {', '.join(parts)}; the best 10 of all "
+            f"{best['n']} training molecules by the bug-free proxy score {best['proxy_top10']:.3f} (true "
+            f"{best['true_top10']:.3f}; computed outside the budget — a reference, not a bound: a sampler's novel "
+            f"molecules can score higher){size}; the objective's reference molecule (zolpidem) has "
+            f"{reference_heavy_atoms()} heavy atoms")
+
+
+def label_association(data, n_top: int = 10) -> dict:
+    """The guidance label against the objective on the training molecules ``data``: the true score
+    (:func:`molpractice.oracles.true_score`) of each molecule, its mean by label with ``n`` per label, the difference
+    label 1 − label 0 with Welch's 95 % t-interval and ``verdict`` ("higher", "lower" or "no detectable
+    difference"), the two-sided Mann–Whitney p, how many of the ``n_top`` best molecules by true score carry label 1,
+    and the reference molecule's N/O/F count and heavy atoms (its label, and the heteroatom fraction label 1
+    needs in the largest training molecule: ``HETERO_THRESHOLD`` / ``max_heavy_atoms``)."""
+    from scipy import stats
+
+    from . import oracles
+
+    if len(data) < 4:
+        raise ValueError(f"need at least 4 molecules, got {len(data)}")
+    score = np.array([oracles.true_score(d["smiles"]) for d in data])
+    label = np.array([label_of(d["z"]) for d in data])
+    a, b = score[label == 1], score[label == 0]
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("need at least 2 molecules of each label")
+    diff = float(a.mean() - b.mean())
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.975, dof) * np.sqrt(va + vb))
+    lo, hi = diff - half, diff + half
+    top = np.argsort(-score, kind="stable")[:n_top]
+    ref = oracles.mol_from_smiles(oracles.REFERENCE)
+    ref_het = sum(at.GetSymbol() in ("N", "O", "F") for at in ref.GetAtoms())
+    return dict(mean1=float(a.mean()), mean0=float(b.mean()), n1=len(a), n0=len(b), difference=diff, lo=lo, hi=hi,
+                verdict="higher" if lo > 0 else "lower" if hi < 0 else "no detectable difference",
+                p_mannwhitney=float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue),
+                top_label1=int(label[top].sum()), n_top=len(top), ref_hetero=int(ref_het),
+                ref_heavy=int(ref.GetNumHeavyAtoms()), max_heavy=int(max(len(d["z"]) for d in data)))
+
+
+def association_text(assoc: dict) -> str:
+    """One line of :func:`label_association`, with what it means for CFG as an optimiser."""
+    a = assoc
+    reading = ("the label goes with the objective here, so CFG towards it is a (weak) test of guidance as an optimiser"
+               if a["verdict"] == "higher" else
+               "label 1 scores lower on these molecules: steering towards it pushes away from the objective" if a["verdict"] == "lower"
+               else "no detectable association: the label carries no detectable information about the objective")
+    return (f"the guidance label against the objective, on the {a['n1'] + a['n0']} training molecules: mean true score "
+            f"label 1 {a['mean1']:.3f} ({a['n1']} molecules), label 0 {a['mean0']:.3f} ({a['n0']}); label 1 − label 0 "
+            f"{a['difference']:+.3f} [{a['lo']:+.3f}, {a['hi']:+.3f}] (Welch 95 % t-interval: {a['verdict']}), "
+            f"Mann–Whitney p = {a['p_mannwhitney']:.3f}; label 1 among the {a['n_top']} best by true score: {a['top_label1']}; "
+            f"zolpidem has {a['ref_hetero']} N/O/F of {a['ref_heavy']} heavy atoms ({a['ref_hetero'] / a['ref_heavy']:.2f}), "
+            f"label 1 needs ≥ {HETERO_THRESHOLD} of at most {a['max_heavy']} ({HETERO_THRESHOLD / a['max_heavy']:.2f}) — {reading}")
+
+
+def cfg_question_text(assoc: dict) -> str:
+    """A clause for the CFG-versus-optimiser answer, generated from :func:`label_association`'s verdict."""
+    if assoc["verdict"] == "higher":
+        return ("the label goes with the objective on the training molecules (label 1 − label 0 true score "
+                f"{assoc['difference']:+.3f} [{assoc['lo']:+.3f}, {assoc['hi']:+.3f}]), so this run is a weak test of CFG "
+                "as an optimiser")
+    return (f"with this label (label 1 − label 0 true score on the training molecules {assoc['difference']:+.3f} "
+            f"[{assoc['lo']:+.3f}, {assoc['hi']:+.3f}]: {assoc['verdict']}) the CFG run cannot inform the question of "
+            "CFG versus an optimiser: a fair test needs a label tied to the objective (not run: it needs new fine-tunes)")
 
 
 def heavy_atoms_text(samplers: dict, data, lib) -> str:

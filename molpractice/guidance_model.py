@@ -39,7 +39,7 @@ from .runtime import RunSettings
 
 __all__ = ["HETERO_THRESHOLD", "GUIDANCE_VERSION", "NULL_LABEL", "SETTINGS", "hetero_count", "label_of",
            "ConditionalEGNN", "GuidedDenoiser", "warm_start", "conditional_loss", "choose_finetune_steps",
-           "weights_path", "train_conditional_model", "finetune_table", "finetune_lines", "load_data"]
+           "weights_path", "train_conditional_model", "finetune_table", "finetune_lines", "finetune_choice_text", "load_data"]
 
 HETERO_THRESHOLD = 3
 GUIDANCE_VERSION = 3  # part of the cache key: bump when the model, the fine-tune or its validation changes
@@ -358,6 +358,17 @@ def finetune_table(info: dict):
                          vs_lo=d["low"], vs_hi=d["high"], label_use=u["difference"], use_lo=u["low"], use_hi=u["high"],
                          chosen=int(step) == chosen))
     return pd.DataFrame(rows)
+
+
+def finetune_choice_text(info: dict) -> str:
+    """The chosen fine-tune length as a short clause, from :func:`finetune_table`: "N steps, chosen on the
+    validation split", or, when the rule picked the grid's largest step count, that the length is not validated."""
+    row = finetune_table(info)
+    row = row[row.chosen].iloc[0]
+    if int(row.steps) == max(int(c) for c in info["checkpoints"]):
+        return (f"{int(row.steps)} steps, the largest of the grid {list(info['checkpoints'])} the validation rule was "
+                "offered: the length is not validated (grid edge)")
+    return f"{int(row.steps)} steps, chosen on the validation split"
 
 
 def finetune_lines(info: dict) -> list[str]:

@@ -12,7 +12,7 @@ from .diffusion import draw_sizes, position_clip
 from .guidance_model import SETTINGS, GuidedDenoiser, hetero_count, label_of
 
 __all__ = ["sample_guided", "guidance_sweep", "scale_difference", "sweep_reference_lines", "choose_scale",
-           "sweep_family", "neighbour_lines"]
+           "sweep_family", "neighbour_lines", "set_diversity", "diversity_reference", "diversity_note"]
 
 
 def sample_guided(ch04, ch06, model, data, w: float, n: int, label: int = 1, cfg=None, seed: int = 0):
@@ -50,6 +50,18 @@ def _similarity(smiles):
     return np.array([DataStructs.BulkTanimotoSimilarity(f, fps) for f in fps]) if fps else np.zeros((0, 0))
 
 
+def _scaffold_same(smiles):
+    """1 where two molecules share their Murcko scaffold (atom types kept; every acyclic molecule has the empty
+    scaffold), else 0: with :func:`_diversity_of`, the probability that two different molecules have different
+    scaffolds (a Gini–Simpson index of the scaffolds)."""
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    from .oracles import mol_from_smiles
+
+    scaf = np.array([MurckoScaffold.MurckoScaffoldSmiles(mol=mol_from_smiles(s)) for s in smiles], dtype=object)
+    return (scaf[:, None] == scaf[None, :]).astype(float) if len(scaf) else np.zeros((0, 0))
+
+
 def _diversity_of(sim, idx) -> float:
     """1 − mean off-diagonal similarity among the rows ``idx`` (pairs of a molecule with its own copy dropped)."""
     if len(idx) < 2:
@@ -72,9 +84,10 @@ def _per_sample(samples, smiles, plausible=None):
     return out
 
 
-def _stats(ps, sim, idx) -> dict:
+def _stats(ps, sim, idx, scaf=None) -> dict:
     """Validity, connectivity, label-1 share among connected, diversity of the connected and the label-1 yield
-    (valid connected label-1 molecules per sample drawn = connected × that share), on rows ``idx``."""
+    (valid connected label-1 molecules per sample drawn = connected × that share), on rows ``idx``; given ``scaf``
+    (:func:`_scaffold_same` of the connected samples), their scaffold diversity too."""
     valid, connected, label = (ps[c].to_numpy() for c in ("valid", "connected", "label"))
     pos = np.cumsum(connected) - 1  # row of each connected sample in ``sim``
     conn = idx[connected[idx]]
@@ -82,6 +95,8 @@ def _stats(ps, sim, idx) -> dict:
                label_share=float((label[idx] == 1).mean()), label_share_valid=float(label[conn].mean()) if len(conn) else float("nan"),
                diversity=_diversity_of(sim, pos[conn]),
                label1_yield=float((connected[idx] & (label[idx] == 1)).mean()))
+    if scaf is not None:
+        out["scaffold_diversity"] = _diversity_of(scaf, pos[conn])
     if "plausible" in ps:
         plaus = ps["plausible"].to_numpy()
         out["plausible"] = float(plaus[idx].mean())
@@ -94,15 +109,19 @@ def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0, plausibilit
     all samples, from their atom types), validity, connectivity (valid and one fragment), the label-1 share
     among the valid connected samples (what a chemist would receive), uniqueness and novelty (chapter 4's
     ``sample_metrics``; uniqueness without interval), the diversity of the valid connected molecules (1 −
-    mean pairwise Tanimoto) and, with ``plausibility``, chapter 4's plausibility checks
+    mean pairwise Tanimoto), their scaffold diversity (the probability that two different valid connected samples
+    have different Murcko scaffolds; acyclic molecules share the empty scaffold) and, with ``plausibility``, chapter 4's plausibility checks
     (:func:`molpractice.plausibility.plausibility`: valid, one fragment, every geometry check, no group of its
     short cited list of implausible groups; Brenk's screening filters are not part of it)
     as ``plausible`` (over all samples) and ``plausible_valid`` (among the valid connected ones). Intervals:
-    Clopper–Pearson 95 % for the rates label_share, label_share_valid, validity, connected, plausible and
-    plausible_valid (k of n; a bootstrap would collapse to a point at 0 or 1), percentile bootstrap 95 % over the
-    samples for the others (heteroatoms, label1_yield, diversity); each rate's ``_k`` and ``_n`` are columns too.
+    Clopper–Pearson 95 % for the rates label_share, label_share_valid, label1_yield (valid, connected and label 1:
+    k of n draws), validity, connected, plausible and plausible_valid (k of n; a bootstrap would collapse to a point
+    at 0 or 1), percentile bootstrap 95 % over the samples for the others (heteroatoms, diversity,
+    scaffold_diversity); each rate's ``_k`` and ``_n`` are columns too.
     ``attrs["per_sample"]`` keeps each scale's samples (label, valid, connected, plausible, SMILES) for
-    :func:`scale_difference`; ``attrs["train_plausible"]`` the training molecules' own plausible rate dict."""
+    :func:`scale_difference`; ``attrs["train_plausible"]`` the training molecules' own plausible rate dict;
+    ``attrs["train_diversity"]`` their diversity and scaffold diversity (:func:`set_diversity`), the reference
+    of the samples' (:func:`diversity_reference`)."""
     import pandas as pd
 
     from .diffusion import metrics
@@ -124,9 +143,10 @@ def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0, plausibilit
             row[name], row[f"{name}_lo"], row[f"{name}_hi"] = _boot(vals, cfg.n_boot, rng)
         for name in ("uniqueness", "novelty"):
             row[name] = float(m[name])
-        sim = _similarity(ps["smiles"][ps["connected"]].tolist())
-        point = _stats(ps, sim, np.arange(len(ps)))
-        draws = [_stats(ps, sim, rng.integers(0, len(ps), len(ps))) for _ in range(cfg.n_boot)]
+        conn_smiles = ps["smiles"][ps["connected"]].tolist()
+        sim, scaf = _similarity(conn_smiles), _scaffold_same(conn_smiles)
+        point = _stats(ps, sim, np.arange(len(ps)), scaf)
+        draws = [_stats(ps, sim, rng.integers(0, len(ps), len(ps)), scaf) for _ in range(cfg.n_boot)]
         for name, value in point.items():
             vals = np.array([d[name] for d in draws], float)
             row[name] = value
@@ -135,6 +155,7 @@ def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0, plausibilit
         conn = ps["connected"].to_numpy()
         lab = ps["label"].to_numpy() == 1
         counts = {"label_share": (int(lab.sum()), len(ps)), "label_share_valid": (int(lab[conn].sum()), int(conn.sum())),
+                  "label1_yield": (int((lab & conn).sum()), len(ps)),
                   "validity": (int(ps["valid"].sum()), len(ps)), "connected": (int(conn.sum()), len(ps))}
         if "plausible" in ps:
             counts |= {"plausible": (int(ps["plausible"].sum()), len(ps)),
@@ -149,12 +170,75 @@ def guidance_sweep(ch04, ch06, model, data, cfg=None, seed: int = 0, plausibilit
     if plausibility:
         out.attrs["train_plausible"] = check_plausibility(ch04, [(d["z"], d["pos"]) for d in data])["rates"]["plausible"]
     out.attrs["per_sample"] = per_sample
+    out.attrs["train_diversity"] = set_diversity(train_smiles, n_boot=cfg.n_boot, seed=seed)
     return out
+
+
+def _pair_mean_boot(same, n_boot: int, rng) -> tuple[float, float, float]:
+    """1 − mean of ``same`` over pairs of different molecules, and its percentile bootstrap 95 % interval over the
+    molecules (a resample's copies of one molecule are not paired with each other, as in :func:`_diversity_of`)."""
+    n = len(same)
+    if n < 2:
+        return float("nan"), float("nan"), float("nan")
+    diag = np.diag(same)
+    point = 1.0 - (same.sum() - diag.sum()) / (n * n - n)
+    vals = []
+    for start in range(0, n_boot, 100):  # counts of each molecule in a resample: pairs are c_i c_j, minus the copies
+        c = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(min(100, n_boot - start))]).astype(float)
+        pair_sum = np.einsum("bi,ij,bj->b", c, same, c) - (c * c) @ diag
+        vals.append(1.0 - pair_sum / (n * n - (c * c).sum(1)))
+    vals = np.concatenate(vals)
+    return float(point), float(np.quantile(vals, 0.025)), float(np.quantile(vals, 0.975))
+
+
+def set_diversity(smiles, n_boot: int = 1000, seed: int = 0) -> dict:
+    """The diversity of a set of molecules (e.g. the training molecules, the reference of the sweep's samples):
+    ``diversity`` = 1 − mean pairwise Morgan Tanimoto (the sweep's metric) and ``scaffold_diversity`` = the
+    probability that two different molecules have different Murcko scaffolds, each with a percentile bootstrap
+    95 % interval over the molecules (``_lo``, ``_hi``); ``n`` molecules."""
+    smiles = list(smiles)
+    rng = np.random.default_rng(seed)
+    out = {"n": len(smiles)}
+    for name, same in (("diversity", _similarity(smiles)), ("scaffold_diversity", _scaffold_same(smiles))):
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = _pair_mean_boot(same, n_boot, rng)
+    return out
+
+
+def diversity_reference(sweep, metric: str = "diversity") -> dict:
+    """The sweep's ``metric`` (``diversity`` or ``scaffold_diversity``) at every scale against the training
+    molecules' own (``sweep.attrs["train_diversity"]``): how many scales' intervals lie above, below or overlap
+    the training interval, the range of the point estimates over the scales (``scales``: those with a value), and
+    ``insensitive`` — True when no scale lies below the training molecules (the samples are at least as diverse as
+    the data at every scale, so the metric has little room to show a cost of guidance here); None when no scale
+    has a value."""
+    ref = sweep.attrs["train_diversity"]
+    lo_t, hi_t = ref[f"{metric}_lo"], ref[f"{metric}_hi"]
+    measured = sweep[np.isfinite(sweep[metric].astype(float))]  # a scale without 2 valid connected samples has none
+    above = int((measured[f"{metric}_lo"] > hi_t).sum())
+    below = int((measured[f"{metric}_hi"] < lo_t).sum())
+    return dict(metric=metric, train=ref[metric], lo=lo_t, hi=hi_t, n_train=ref["n"], above=above, below=below,
+                overlap=len(measured) - above - below, low=float(measured[metric].min()) if len(measured) else float("nan"),
+                high=float(measured[metric].max()) if len(measured) else float("nan"), scales=len(measured),
+                insensitive=(below == 0) if len(measured) else None)
+
+
+def diversity_note(sweep) -> str:
+    """A short clause for an answer: the training molecules' diversity and whether the sweep's diversity metric can
+    show a cost here (:func:`diversity_reference`)."""
+    d = diversity_reference(sweep)
+    if d["insensitive"] is None:
+        return "not measured: no scale has two valid connected samples"
+    if d["insensitive"]:
+        return (f"the metric is insensitive here: no scale's diversity lies below the training molecules' own {d['train']:.2f} "
+                f"[{d['lo']:.2f}, {d['hi']:.2f}]; for molecules this small it is high for almost any set, so no "
+                "detectable difference is not evidence of no cost")
+    return (f"{d['below']} of {d['scales']} scales below the training molecules' own {d['train']:.2f} "
+            f"[{d['lo']:.2f}, {d['hi']:.2f}]")
 
 
 def scale_difference(sweep, w_a: float, w_b: float, n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
     """Paired bootstrap of (scale ``w_a``) − (scale ``w_b``) for validity, connectivity, label-1 share among
-    the valid connected samples, their diversity, the label-1 yield per sample drawn and (when the sweep ran
+    the valid connected samples, their diversity and scaffold diversity, the label-1 yield per sample drawn and (when the sweep ran
     them) the plausible rates: the same sample indices are resampled at both scales
     (the sweep draws the same sizes and starting noise at every scale). Rows: metric, difference, lo, hi, p (the
     percentile bootstrap's two-sided p-value, 2·(1 + draws on the far side of 0)/(draws + 1), for Holm's correction
@@ -165,13 +249,14 @@ def scale_difference(sweep, w_a: float, w_b: float, n_boot: int = 1000, seed: in
     if len(a) != len(b):
         raise ValueError(f"scales {w_a} and {w_b} have {len(a)} and {len(b)} samples: not paired")
     sims = [_similarity(ps["smiles"][ps["connected"]].tolist()) for ps in (a, b)]
+    scafs = [_scaffold_same(ps["smiles"][ps["connected"]].tolist()) for ps in (a, b)]
     rng = np.random.default_rng(seed)
     full = np.arange(len(a))
-    point = {k: v - _stats(b, sims[1], full)[k] for k, v in _stats(a, sims[0], full).items()}
+    point = {k: v - _stats(b, sims[1], full, scafs[1])[k] for k, v in _stats(a, sims[0], full, scafs[0]).items()}
     draws = []
     for _ in range(n_boot):
         idx = rng.integers(0, len(a), len(a))
-        sa, sb = _stats(a, sims[0], idx), _stats(b, sims[1], idx)
+        sa, sb = _stats(a, sims[0], idx, scafs[0]), _stats(b, sims[1], idx, scafs[1])
         draws.append({k: sa[k] - sb[k] for k in sa})
     rows = []
     for name, value in point.items():
@@ -236,8 +321,10 @@ def sweep_reference_lines(sweep) -> list[str]:
     """Printable lines that read :func:`guidance_sweep` against the training molecules: their own plausible rate
     (chapter 4's checks, Clopper–Pearson 95 %), the unguided (w = −1) plausible rate among valid connected samples
     next to it (below it when its interval lies under the training interval's lower end) with the share that fails
-    the checks, and the label-1 share at w = 0 (asked for label 1) against the training share. The unguided
-    (w = −1) share is not read here: its reading comes from the samplers' far larger number of draws."""
+    the checks, the label-1 share at w = 0 (asked for label 1) against the training share and, when the sweep has
+    them, the diversity and scaffold diversity of every scale against the training molecules'
+    (:func:`diversity_reference`). The unguided (w = −1) share is not read here: its reading comes from the
+    samplers' far larger number of draws."""
     out = []
     tp = sweep.attrs.get("train_plausible")
     if tp is not None:
@@ -255,6 +342,22 @@ def sweep_reference_lines(sweep) -> list[str]:
         where = "below" if b.label_share_hi < share else "above" if b.label_share_lo > share else "not distinguishable from"
         out.append(f"w = 0, asked for label 1: label-1 share {b.label_share:.2f} [{b.label_share_lo:.2f}, "
                    f"{b.label_share_hi:.2f}], {where} the training share {share:.2f}")
+    if "train_diversity" in sweep.attrs:
+        for metric, what in (("diversity", "diversity (1 − mean pairwise Morgan Tanimoto)"),
+                             ("scaffold_diversity", "scaffold diversity (two different molecules, different Murcko scaffolds)")):
+            if metric not in sweep:
+                continue
+            d = diversity_reference(sweep, metric)
+            if d["insensitive"] is None:
+                out.append(f"{what}: the {d['n_train']} training molecules {d['train']:.3f} [{d['lo']:.3f}, {d['hi']:.3f}]; "
+                           "no scale has two valid connected samples")
+                continue
+            out.append(f"{what}: the {d['n_train']} training molecules {d['train']:.3f} [{d['lo']:.3f}, {d['hi']:.3f}] "
+                       f"(bootstrap over molecules); valid connected samples {d['low']:.3f}–{d['high']:.3f} over the "
+                       f"{d['scales']} scales, interval above the training one at {d['above']}, overlapping at "
+                       f"{d['overlap']}, below at {d['below']}"
+                       + (" — no scale below the training molecules: the metric has little room to show a cost here"
+                          if d["insensitive"] else ""))
     return out
 
 

@@ -131,14 +131,16 @@ def plot_audit_signals(runs, budget, axes=None):
 
 def plot_guidance_sweep(sweep, axes=None):
     """Property shift (share of label-1 samples, over all and over the valid connected ones) and validity,
-    connectivity, diversity and (when the sweep has it) the plausible rate against the guidance scale w, with the
-    sweep's 95 % intervals (Clopper–Pearson for the rates, bootstrap for the shares and diversity)."""
+    connectivity, diversity, scaffold diversity and the plausible rate (each when the sweep has it) against the
+    guidance scale w, with the sweep's 95 % intervals (Clopper–Pearson for the rates and shares, bootstrap for the
+    diversities); the training molecules' share and diversities (``sweep.attrs``) as horizontal reference lines."""
     import matplotlib.pyplot as plt
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     w = sweep["w"].to_numpy()
-    for ax, cols in ((axes[0], ("label_share", "label_share_valid")), (axes[1], ("validity", "connected", "diversity", "plausible"))):
+    for ax, cols in ((axes[0], ("label_share", "label_share_valid")), (axes[1], ("validity", "connected", "diversity", "scaffold_diversity",
+                                                                                      "plausible"))):
         for c in cols:
             if c not in sweep:
                 continue
@@ -150,6 +152,10 @@ def plot_guidance_sweep(sweep, axes=None):
         ax.legend(fontsize=8)
     axes[0].axhline(sweep.attrs.get("train_label_share", np.nan), color="k", lw=0.8, ls=":",
                     label="training share")
+    ref = sweep.attrs.get("train_diversity") or {}
+    for i, c in enumerate(("diversity", "scaffold_diversity")):
+        if c in sweep and c in ref:
+            axes[1].axhline(ref[c], color=f"C{2 + i}", lw=0.8, ls=":")  # the training molecules' own, in the line's colour
     axes[0].set(ylabel="share of samples with label 1", title="Property shift")
-    axes[1].set(ylabel="fraction", title="Validity, connectivity, diversity, plausibility")
+    axes[1].set(ylabel="fraction", title="Validity, connectivity, diversity, plausibility\n(dotted: training molecules)")
     return axes

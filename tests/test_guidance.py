@@ -160,6 +160,11 @@ def test_training_path_from_scratch_chapter4_then_fine_tune(data, tiny_model, tm
     lines = G.finetune_lines(info)
     assert "warm start: chapter 4's model (4 training steps, trained in this run)" in lines[0]
     assert f"-> {info['steps']} steps (validation split)" in lines[1] and "paired over" in lines[2]
+    text = G.finetune_choice_text(info)  # the chosen length as Q2 prints it: grid edge or validated
+    assert text.startswith(f"{info['steps']} steps, ")
+    assert ("not validated (grid edge)" in text) == (info["steps"] == max(info["checkpoints"]))
+    inner = G.finetune_choice_text(dict(info, checkpoints=list(info["checkpoints"]) + [99]))
+    assert inner == f"{info['steps']} steps, chosen on the validation split"
 
 
 def test_w_minus_one_before_fine_tuning_samples_exactly_chapter4s_draws(data):
@@ -199,7 +204,8 @@ def test_labels_and_sweep(data, tiny_model):
 
     row2 = sweep.set_index("w").loc[2.0]
     for name, k, n in (("label_share", int((ps.label == 1).sum()), len(ps)),
-                       ("label_share_valid", int((conn.label == 1).sum()), len(conn))):
+                       ("label_share_valid", int((conn.label == 1).sum()), len(conn)),
+                       ("label1_yield", int((ps.connected & (ps.label == 1)).sum()), len(ps))):  # a k-of-n rate too
         assert (row2[f"{name}_k"], row2[f"{name}_n"]) == (k, n)
         assert (row2[f"{name}_lo"], row2[f"{name}_hi"]) == pytest.approx(clopper_pearson(k, n), nan_ok=True)
     diff = G.scale_difference(sweep, 2.0, -1.0, n_boot=50).set_index("metric")
@@ -224,7 +230,16 @@ def test_labels_and_sweep(data, tiny_model):
     want = P.plausibility(ch04, samples)["rows"]["plausible"].to_numpy(bool)
     assert np.array_equal(sweep.attrs["per_sample"][2.0].plausible.to_numpy(bool), want)
     assert 0 <= sweep.attrs["train_plausible"]["rate"] <= 1
-    assert {"plausible", "plausible_valid"} <= set(diff.index)
+    assert {"plausible", "plausible_valid", "scaffold_diversity"} <= set(diff.index)
+    from molpractice.guidance_sweep import _diversity_of, _scaffold_same
+
+    smi = conn.smiles.tolist()
+    assert row.loc[2.0, "scaffold_diversity"] == pytest.approx(_diversity_of(_scaffold_same(smi), np.arange(len(smi))),
+                                                              nan_ok=True)
+    ref = sweep.attrs["train_diversity"]
+    assert ref["n"] == len(data) and ref["diversity_lo"] <= ref["diversity"] <= ref["diversity_hi"]
+    train = [d["smiles"] for d in data]
+    assert ref["scaffold_diversity"] == pytest.approx(_diversity_of(_scaffold_same(train), np.arange(len(train))))
     fam = G.sweep_family(sweep, n_boot=50)  # scales −1 and 2 only: one adjacent pair, no w = 0
     assert list(fam.index) == ["w = 2 − w = -1: label1_yield"]
     assert fam.iloc[0].difference == pytest.approx(diff.loc["label1_yield", "difference"])
@@ -303,11 +318,21 @@ def test_sampling_baseline_draws_in_chunks_until_the_budget_is_spent(data, monke
     capped = G.sampling_baseline(ch04, ch06, None, data, budget=20, seeds=[5], chunk=50)
     assert sum(d[2] for d in drawn) == 400 and (capped.samples == 400).all()  # default cap 20 · budget: a generator
     assert not capped.budget_spent.any()  # of only 15 distinct molecules cannot loop forever
-    text = G.sampler_summary(out, 12)
+    text = G.sampler_summary(out.drop(columns="label1_valid"), 12)  # a table without the valid connected count
     k = int(out.label1.iloc[0])
     lo, hi = P.clopper_pearson(k, 15)
     assert text == f"12 proxy calls spent in 1 of 1 seeds, after 12–12 draws; label 1 in {k} of 15 draws = {k / 15:.3f} [{lo:.3f}, {hi:.3f}] (Clopper–Pearson)"
     assert G.sampler_summary(wide, 100).startswith("100 proxy calls spent in 0 of 1 seeds; label 1")
+    assert (out.label1_valid == out.label1).all()  # every fake sample is valid and connected
+    kv = int(out.label1_valid.iloc[0])
+    share = np.mean([G.label_of(d["z"]) for d in data])
+    lo_v, hi_v = P.clopper_pearson(kv, 15)
+    where = "above" if lo_v > share else "below" if hi_v < share else "not distinguishable from"
+    assert G.sampler_summary(out, 12, data=data) == (text + f", among the 15 valid connected draws {kv} = {kv / 15:.3f} "
+                                                     f"[{lo_v:.3f}, {hi_v:.3f}], {where} the training share {share:.3f} "
+                                                     f"({len(data)} molecules)")
+    assert G.sampler_summary(out.drop(columns="label1_valid"), 12, data=data) == text  # older tables: all draws only
+    assert G.sampler_summary(out, 12) == text + f", among the 15 valid connected draws {kv} = {kv / 15:.3f} [{lo_v:.3f}, {hi_v:.3f}]"
     with pytest.raises(ValueError, match="seed"):
         G.draw_seed(100_000, 0)
     assert G.draw_seed(7, 2) == 210_007
@@ -322,6 +347,36 @@ def test_data_top10_is_the_best_ten_of_the_data():
         scores = sorted((oracles.proxy_score(d["smiles"], bug=bug) for d in small), reverse=True)
         got = G.data_top10(small, bug)
         assert got["proxy_top10"] == pytest.approx(np.mean(scores[:10])) and got["n"] == 12
+        assert got["max_heavy_atoms"] is None  # no atom types given
+    data = G.load_data()[:30]
+    assert G.data_top10(data, False)["max_heavy_atoms"] == max(len(d["z"]) for d in data)
+
+
+def test_label_association_reads_the_label_against_the_true_score():
+    from scipy import stats
+
+    from molpractice import oracles
+
+    data = G.load_data()[:120]
+    a = G.label_association(data)
+    score = np.array([oracles.true_score(d["smiles"]) for d in data])
+    lab = np.array([G.label_of(d["z"]) for d in data])
+    assert (a["n1"], a["n0"]) == (int(lab.sum()), int((lab == 0).sum()))
+    assert a["difference"] == pytest.approx(score[lab == 1].mean() - score[lab == 0].mean())
+    assert a["lo"] < a["difference"] < a["hi"]
+    welch = stats.ttest_ind(score[lab == 1], score[lab == 0], equal_var=False)
+    assert (a["lo"] > 0 or a["hi"] < 0) == (welch.pvalue < 0.05)  # the interval and Welch's test agree
+    assert a["p_mannwhitney"] == pytest.approx(stats.mannwhitneyu(score[lab == 1], score[lab == 0]).pvalue)
+    assert a["top_label1"] == int(lab[np.argsort(-score, kind="stable")[:10]].sum())
+    assert (a["ref_hetero"], a["ref_heavy"]) == (4, 23)  # zolpidem: 3 N, 1 O of 23 heavy atoms
+    text = G.association_text(a)
+    assert f"label 1 − label 0 {a['difference']:+.3f} [{a['lo']:+.3f}, {a['hi']:+.3f}]" in text
+    for verdict, word in (("lower", "cannot inform"), ("no detectable difference", "cannot inform"),
+                          ("higher", "weak test")):
+        assert word in G.cfg_question_text(dict(a, verdict=verdict))
+    assert "pushes away" in G.association_text(dict(a, verdict="lower"))
+    with pytest.raises(ValueError, match="each label"):
+        G.label_association([d for d in data if G.label_of(d["z"]) == 0][:10])
 
 
 def test_chapter4_model_trains_and_samples_under_the_budget(data, tmp_path, monkeypatch):
@@ -372,16 +427,18 @@ def test_chapter4_baseline_trains_or_loads_chapter_4s_model(data, tmp_path, monk
     assert info2["cached"] is True and out.equals(again)  # the cache is reused and the draws are seeded
 
 
-def test_ceiling_text_prints_the_samplers_against_the_training_molecules_best_ten():
+def test_training_best_text_prints_a_reference_not_a_bound():
     import pandas as pd
 
     t = pd.DataFrame(dict(proxy=["bug-free", "bug-free", "buggy"], proxy_top10=[0.30, 0.32, 0.9], true_top10=[0.2, 0.3, 0.1]))
-    text = G.ceiling_text({"a": t}, dict(proxy_top10=0.41, true_top10=0.39, n=802))
-    assert text.startswith("shipped proxy top-10 on the bug-free proxy, mean over seeds: a 0.310 (true 0.250); ceiling")
-    assert "the best 10 of all 802 training molecules" in text and "proxy 0.410 (true 0.390)" in text
-    assert text.endswith("(zolpidem) has 23 heavy atoms")
+    text = G.training_best_text({"a": t}, dict(proxy_top10=0.41, true_top10=0.39, n=802, max_heavy_atoms=9))
+    assert text.startswith("shipped proxy top-10 on the bug-free proxy, mean over seeds: a 0.310 (true 0.250); the best 10")
+    assert "the best 10 of all 802 training molecules by the bug-free proxy score 0.410 (true 0.390" in text
+    assert "a reference, not a bound" in text and "ceiling" not in text and "at most 9 heavy atoms" in text
+    assert text.endswith("(zolpidem) has 23 heavy atoms") and G.reference_heavy_atoms() == 23
+    assert "at most" not in G.training_best_text({"a": t}, dict(proxy_top10=0.41, true_top10=0.39, n=802))
     with pytest.raises(ValueError, match="samplers"):
-        G.ceiling_text({}, dict(proxy_top10=0.4, true_top10=0.4, n=1))
+        G.training_best_text({}, dict(proxy_top10=0.4, true_top10=0.4, n=1))
 
 
 def test_heavy_atoms_text_names_every_sampler(data):
@@ -412,6 +469,19 @@ def test_sweep_reference_lines_read_the_sweep_against_the_training_molecules():
     assert not any("w = -1, asked" in x for x in lines)  # the unguided share is read from the samplers' draws only
     sweep.attrs.pop("train_plausible")
     assert len(G.sweep_reference_lines(sweep)) == 1
+    sweep = sweep.assign(diversity=[0.93, 0.94, 0.93], diversity_lo=[0.92, 0.93, 0.92], diversity_hi=[0.94, 0.95, 0.94])
+    sweep.attrs["train_diversity"] = dict(n=802, diversity=0.92, diversity_lo=0.915, diversity_hi=0.925)
+    lines = G.sweep_reference_lines(sweep)
+    assert len(lines) == 2 and lines[1].startswith("diversity (1 − mean pairwise Morgan Tanimoto): the 802 training "
+                                                   "molecules 0.920 [0.915, 0.925]")
+    assert "0.930–0.940 over the 3 scales, interval above the training one at 1, overlapping at 2, below at 0" in lines[1]
+    assert lines[1].endswith("little room to show a cost here") and "insensitive here" in G.diversity_note(sweep)
+    low = sweep.assign(diversity_hi=[0.90, 0.95, 0.94])
+    d = G.diversity_reference(low)
+    assert (d["below"], d["insensitive"]) == (1, False) and G.diversity_note(low).startswith("1 of 3 scales below")
+    empty = sweep.assign(diversity=np.nan, diversity_lo=np.nan, diversity_hi=np.nan)  # no valid connected pairs
+    assert G.diversity_reference(empty)["insensitive"] is None and G.diversity_note(empty).startswith("not measured")
+    assert G.sweep_reference_lines(empty)[1].endswith("no scale has two valid connected samples")
 
 
 def test_sweep_family_pairs_every_adjacent_scale():
