@@ -24,6 +24,7 @@ import torch
 from . import diffusion_model as _dm
 from .diffusion_controls import CONTROL_EXTRAS, control_runs  # noqa: F401 (re-exported: the notebook's grid)
 from .diffusion_curve import BUDGET_CPU_MIN, _run_config
+from .plausibility import scoring_code_hash
 
 __all__ = ['plausible_vs_steps', 'format_plausible_vs_steps', 'load_steps_record', 'STEPS_RECORD', 'STEP_PAIRS',
            'paired_step_differences',
@@ -97,7 +98,8 @@ def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | N
     samples again (same sizes and seeds) instead of reading the sample cache.
     Describes one training seed per step count: no trend beyond the printed rows is implied.
 
-    Returns ``{"data": plausibility rates of the data, "rows": [...], "n", "T"}``."""
+    Returns ``{"data": plausibility rates of the data, "rows": [...], "n", "T", "scoring code"}`` (the last:
+    :func:`molpractice.plausibility.scoring_code_hash` of the code that scored the rows)."""
     from .plausibility import plausibility, rate_difference
     from .runtime import implementation_name
 
@@ -128,7 +130,8 @@ def plausible_vs_steps(chapter, data, steps=(1500, 3000, 4500, 5600), n: int | N
                      "data − samples": {k: gap[k] for k in ("difference", "low", "high")},
                      "within 15 points": bool(p_d["rate"] - p_s["rate"] <= 0.15)})
     return {"data": {k: {q: data_rates[k][q] for q in ("k", "n", "rate", "low", "high")}
-                     for k in ("single fragment", "plausible")}, "rows": rows, "n": n, "T": int(cfg.T)}
+                     for k in ("single fragment", "plausible")}, "rows": rows, "n": n, "T": int(cfg.T),
+            "scoring code": scoring_code_hash()}
 
 
 STEP_PAIRS = ((1500, 3000), (3000, 4500), (4500, 5600), (1500, 5600))  # neighbours, and the shortest vs the longest
@@ -228,6 +231,13 @@ def format_plausible_vs_steps(record: dict) -> str:
                 + f": `{record['command']}` (each row's samples were drawn at the time in 'samples written'"
                 + (" from the commit in 'sampling commit')\n" if recorded else
                    "; a row whose 'sampling commit' says \"not recorded\" came from the sample cache without it)\n"))
+    now, then = scoring_code_hash(), record.get("scoring code")
+    if then != now:
+        head += (f"(its rates were scored with the plausibility code of its commit — scoring-code hash "
+                 f"{then or 'not recorded'}, installed code {now}: the implausible-group list or the checks have "
+                 "changed since, so a row's 'plausible' can differ from today's scoring by a few samples; "
+                 "`scripts/ch04_plausible_vs_steps.py --cached-only --json FILE`, with each row's weights and samples "
+                 "in the cache, scores them with the installed code)\n")
     paired = record.get("paired")
     if paired:
         import pandas as pd_

@@ -57,7 +57,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["ALERTS", "ALERT_SOURCE", "ATOM_STABILITY", "BRENK_ROW", "CHECKS_NOT_RUN", "CITED_GROUPS", "COORDINATION",
+__all__ = ["scoring_code_hash", "ALERTS", "ALERT_SOURCE", "ATOM_STABILITY", "BRENK_ROW", "CHECKS_NOT_RUN", "CITED_GROUPS", "COORDINATION",
            "GEOMETRY_CHECKS", "IMPLAUSIBLE_GROUPS", "MAX_VALENCE", "MOLECULE_STABILITY", "NO_GROUP", "MIN_SYSTEMS", "ORDINARY_MOLECULES",
            "PER_ATOM_NOTE", "rate_cell", "recorded_rates", "too_few_systems",
            "EDM_BONDS1", "EDM_BONDS2", "EDM_BONDS3", "EDM_MARGINS", "EDM_SOURCE",
@@ -497,6 +497,19 @@ def plausibility_table(results: dict, names=None, stability_results: dict | None
 def _fmt(r: dict, signed: bool = False) -> str:
     f = "+.3f" if signed else ".3f"
     return f"{r['rate']:{f}} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+def scoring_code_hash() -> str:
+    """A 10-hex-digit SHA-1 of the source of the scoring code (``plausibility``, ``plausibility_groups``,
+    ``plausibility_geometry``): a record of sample rates stores it, so a report can say when the rates were scored
+    with code that has changed since (e.g. the implausible-group list)."""
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    blob = b"".join((here / f"{name}.py").read_bytes() for name in ("plausibility", "plausibility_groups",
+                                                                      "plausibility_geometry"))
+    return hashlib.sha1(blob).hexdigest()[:10]
 
 
 def describe_groups() -> str:

@@ -57,8 +57,10 @@ IMPLAUSIBLE_GROUPS = {
         reading=f"[CX4;!H0](-[OX2H1])-!@{_AMINE_N}"),
     "acyclic hemiacetal or gem-diol": dict(
         smarts="[CX4](-[OX2H1])-!@[OX2]",
-        why="C(OH)–O outside a ring: in equilibrium with the aldehyde or ketone + alcohol (water); only cyclic "
-            "hemiacetals such as sugars are stable",
+        why="C(OH)–O outside a ring: in equilibrium with the aldehyde or ketone + alcohol (water), which usually "
+            "lies far on the carbonyl side; cyclic hemiacetals such as sugars are stable, and so are the hydrates and "
+            "hemiacetals of strongly electron-poor carbonyls (chloral hydrate, fluoral hydrate, hexafluoroacetone "
+            "hydrate, ninhydrin), which this pattern does not exempt",
         source=f"{_CLAYDEN}, ch. 6 (hydrates and hemiacetals); Brenk et al. 2008's 'het-C-het_not_in_ring'",
         reading="[CX4;!H0](-[OX2H1])-!@[OX2]"),
     "enol": dict(

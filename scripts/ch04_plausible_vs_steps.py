@@ -30,6 +30,7 @@ from pathlib import Path
 import molpractice as mp
 from molpractice import diffusion as D
 from molpractice import diffusion_steps as S
+from molpractice.plausibility import scoring_code_hash
 from molpractice.runtime import configure_threads, implementation_name
 
 
@@ -62,7 +63,8 @@ def main(argv=None):
                    "commit": _git("rev-parse", "HEAD") or None,
                    "dirty": bool(_git("status", "--porcelain", "--", "molpractice/diffusion*.py",
                                       "molpractice/plausibility*.py", "scripts/ch04_plausible_vs_steps.py")),
-                   "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+                   "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                   "scoring code": scoring_code_hash()}
         record["paired"] = paired
         Path(args.json).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(S.format_plausible_vs_steps(record))
@@ -81,7 +83,8 @@ def main(argv=None):
                   "command": "MOLPRACTICE_IMPL=solutions .venv/bin/python scripts/ch04_plausible_vs_steps.py "
                              + shlex.join(argv),
                   "commit": _git("rev-parse", "HEAD") or None, "dirty": dirty,
-                  "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")} | result
+                  "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  "scoring code": scoring_code_hash()} | result
         Path(args.json).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(S.format_plausible_vs_steps(result))
     if args.json:

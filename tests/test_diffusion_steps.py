@@ -217,3 +217,20 @@ def test_bench_report_prints_the_readings_rows_or_says_the_record_predates_them(
     sample.update({NO_CHEMISTRY_GROUP: _rate(330, 400), GEOMETRY_NO_READING: _rate(240, 400)})
     new = S.bench_and_steps_report(model, {}, bench=bench, steps_record=steps)
     assert "chemistry only, excluding bond-order readings" in new and "predates" not in new
+
+
+def test_plausible_vs_steps_report_says_when_the_scoring_code_changed_since_the_record():
+    """Review 04o-2: a record scored with other plausibility code prints a line saying so; a record that stores the
+    installed code's hash does not."""
+    from molpractice.plausibility import scoring_code_hash
+
+    rate = {"k": 1, "n": 2, "rate": 0.5, "low": 0.1, "high": 0.9}
+    row = {"steps": 10, "training CPU-min": 1.0, "training wall min": 1.0, "within budget": True,
+           "valid single fragment": rate, "plausible": rate,
+           "data − samples": {"difference": 0.1, "low": 0.0, "high": 0.2}, "within 15 points": True}
+    record = {"command": "cmd", "commit": "abc", "created": "c", "n": 2, "T": 20, "rows": [row],
+              "data": {"single fragment": rate, "plausible": rate}}
+    assert "scoring-code hash not recorded" in S.format_plausible_vs_steps(record)
+    assert "scoring-code hash 0000000000" in S.format_plausible_vs_steps(record | {"scoring code": "0000000000"})
+    assert "scoring-code hash" not in S.format_plausible_vs_steps(record | {"scoring code": scoring_code_hash()})
+    assert len(scoring_code_hash()) == 10
