@@ -229,11 +229,11 @@ def diversity_note(sweep) -> str:
     if d["insensitive"] is None:
         return "not measured: no scale has two valid connected samples"
     if d["insensitive"]:
-        return (f"the metric is insensitive here: no scale's diversity lies below the training molecules' own {d['train']:.2f} "
-                f"[{d['lo']:.2f}, {d['hi']:.2f}]; for molecules this small it is high for almost any set, so no "
+        return (f"the metric is insensitive here: no scale's diversity lies below the training molecules' own {d['train']:.3f} "
+                f"[{d['lo']:.3f}, {d['hi']:.3f}]; for molecules this small it is high for almost any set, so no "
                 "detectable difference is not evidence of no cost")
-    return (f"{d['below']} of {d['scales']} scales below the training molecules' own {d['train']:.2f} "
-            f"[{d['lo']:.2f}, {d['hi']:.2f}]")
+    return (f"{d['below']} of {d['scales']} scales below the training molecules' own {d['train']:.3f} "
+            f"[{d['lo']:.3f}, {d['hi']:.3f}]")
 
 
 def scale_difference(sweep, w_a: float, w_b: float, n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
