@@ -222,7 +222,8 @@ def format_plausible_vs_steps(record: dict) -> str:
              "samples written": (r.get("sampled_at") if r.get("sampled_at") not in (None, "not recorded") else
                                  ((record.get("paired") or {}).get("samples cached at") or {}).get(str(r["steps"]))
                                  or "not recorded"),
-             "sampling commit": _short_commit(r.get("sampling commit"))} for r in record["rows"]]
+             "sampling commit": _short_commit(r.get("sampling commit")),
+             "weights hash": r.get("weights hash", "not recorded")} for r in record["rows"]]
     recorded = all(r.get("sampling commit") not in (None, "not recorded") for r in record["rows"])
     head = ""
     if record.get("command"):
