@@ -1156,3 +1156,98 @@ def bonds_correct_loop(mol, pos, bounds, tolerance=0.25):
 def test_bond_length_graders_accept_correct_variants(correct):
     _assert_accepted("4.9", _checked("bond_length_outliers", correct) if correct.__name__.startswith("bonds_None")
                      else correct)
+
+
+# ------------------------------------------------------------------------------- argument-validation graders
+def _points(exercise_id, fn):
+    """Points ``fn`` (in place of the exercise's function) earns from the graders of ``exercise_id``."""
+    impl = _impl(**{_EX[exercise_id]: fn})
+    earned = 0.0
+    for grader in SUITE.graders_of(exercise_id):
+        try:
+            grader(impl)
+        except REJECTIONS:
+            continue
+        earned += grader.molpractice_exercise[1]
+    return earned
+
+
+def _total(exercise_id):
+    return sum(g.molpractice_exercise[1] for g in SUITE.graders_of(exercise_id))
+
+
+@pytest.mark.parametrize("exercise_id", sorted(_EX))
+def test_a_stub_that_returns_none_earns_no_points(exercise_id):
+    """Every grader (the argument-validation ones included) rejects a stub that keeps the checks and returns None."""
+    assert _total(exercise_id) > 0
+    assert _points(exercise_id, _returns_none(_EX[exercise_id])) == 0, (
+        f"a stub of {exercise_id} that keeps the argument checks and returns None earns points: "
+        f"{SUITE.rejections(_impl(**{_EX[exercise_id]: _returns_none(_EX[exercise_id])}), exercise_id)}")
+
+
+def bonds_all_within_bounds(mol, pos, bounds, tolerance=0.25):
+    """Plausible-looking and wrong: the documented keys and types, every bond reported inside its window."""
+    n = mol.GetNumBonds()
+    return {"deviation": torch.zeros(n, dtype=torch.float64), "worst": 0.0, "n_outliers": 0, "passes": True}
+
+
+@pytest.mark.parametrize("wrong", [_returns_none("bond_length_outliers"),
+                                   _checked("bond_length_outliers", bonds_all_within_bounds),
+                                   _checked("bond_length_outliers", _bonds("unsigned")),
+                                   _checked("bond_length_outliers", _bonds("swapped_triangles"))],
+                         ids=["returns_none", "all_within_bounds", "unsigned", "swapped_triangles"])
+def test_bond_length_wrong_results_earn_no_points(wrong):
+    """4.9: keeping the stub's argument checks is worth nothing; the validation grader checks a result first."""
+    assert _points("4.9", wrong) == 0, SUITE.rejections(_impl(bond_length_outliers=wrong), "4.9")
+
+
+def test_bond_length_reference_earns_full_points():
+    assert _total("4.9") == 4
+    assert _points("4.9", ref.bond_length_outliers) == 4
+
+
+def _sched_linear_alpha_bar(T, s=0.008, max_beta=0.999, dtype=torch.float64):
+    return torch.linspace(1.0, 0.001, T + 1, dtype=dtype)
+
+
+def _metrics_all_perfect(samples, train_smiles, perceive=None):
+    return {"validity": 1.0, "connected": 1.0, "uniqueness": 1.0, "novelty": 1.0, "smiles": [None] * len(samples)}
+
+
+def _perceive_without_bonds(atomic_numbers, pos):
+    from rdkit import Chem
+
+    rw = Chem.RWMol()
+    for a in torch.as_tensor(atomic_numbers).tolist():
+        rw.AddAtom(Chem.Atom(int(a)))
+    return rw.GetMol()
+
+
+# (exercise, its grader that tests argument validation, a wrong answer that keeps the argument checks)
+VALIDATION_GRADERS = [
+    ("4.1", "test_cosine_schedule_options_and_validation", _sched_linear_alpha_bar),
+    ("4.2", "test_q_sample_validates_inputs", lambda x0, t, noise, ab: x0.clone()),
+    ("4.3", "test_remove_mean_projects_noise", lambda pos, batch=None: pos.clone()),
+    ("4.3", "test_remove_mean_gapped_ids_single_atoms_and_validation", lambda pos, batch=None: pos.clone()),
+    ("4.4", "test_ddpm_step_validates_inputs", lambda x_t, t, eps, ab, noise=None, clip=None: x_t.clone()),
+    ("4.5", "test_ddim_step_validates_inputs",
+     lambda x_t, t, tp, eps, ab, eta=0.0, noise=None, clip=None: x_t.clone()),
+    ("4.6", "test_molecule_from_geometry_validates_inputs", _perceive_without_bonds),
+    ("4.7", "test_sample_metrics_novelty_extremes_with_real_geometries", _metrics_all_perfect),
+    ("4.8", "test_atom_stability_rejects_bad_input",
+     lambda z, pos: torch.ones(len(torch.as_tensor(z)), dtype=torch.bool)),
+    ("4.9", "test_bond_length_outliers_rejects_bad_input", bonds_all_within_bounds),
+]
+
+
+@pytest.mark.parametrize("exercise_id, name, wrong", VALIDATION_GRADERS, ids=[n for _, n, _ in VALIDATION_GRADERS])
+def test_validation_graders_check_a_result_first(exercise_id, name, wrong):
+    """Each grader of argument validation rejects a stub that keeps the checks and returns None or a wrong value,
+    and accepts the reference."""
+    grader = getattr(SUITE.graders, name)
+    assert grader.molpractice_exercise[0] == exercise_id
+    fname = _EX[exercise_id]
+    grader(_impl())
+    for fn in (_returns_none(fname), _checked(fname, wrong)):
+        with pytest.raises(REJECTIONS):
+            grader(_impl(**{fname: fn}))

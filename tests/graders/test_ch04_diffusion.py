@@ -203,8 +203,14 @@ def test_q_sample_validates_inputs(impl):
     q = impl.ch04_diffusion.q_sample
     ab = _schedule(10)
     x = torch.zeros(4, 3, dtype=torch.float64)
-    got = q(x, 3, torch.ones(4, 3, dtype=torch.float64), ab)
-    assert isinstance(got, torch.Tensor), f"q_sample must return a tensor, got {type(got).__name__}"
+    x0 = torch.arange(12, dtype=torch.float64).reshape(4, 3) / 4 - 1
+    noise = torch.linspace(-1, 1, 12, dtype=torch.float64).reshape(4, 3)
+    for dtype in DTYPES:  # a valid call first: a stub that keeps the checks but returns a wrong value earns nothing
+        got = q(x0.to(dtype), 3, noise.to(dtype), ab)
+        _is_tensor(got, (4, 3), dtype, "q_sample(t=3)")
+        a = float(ab[3])
+        _close(got, math.sqrt(a) * x0 + math.sqrt(1 - a) * noise, dtype, "q_sample with t = 3",
+               "x_t = sqrt(ᾱ_t)·x0 + sqrt(1 − ᾱ_t)·noise")
     _raises(lambda: q(x, 3, torch.ones(4, 2, dtype=torch.float64), ab), "q_sample with noise of another shape")
     _raises(lambda: q(x, 11, torch.ones(4, 3, dtype=torch.float64), ab), "q_sample with t > T")
     _raises(lambda: q(x.clone().fill_(float("nan")), 3, torch.ones(4, 3, dtype=torch.float64), ab),
@@ -504,7 +510,16 @@ def test_ddpm_step_validates_inputs(impl):
     step = impl.ch04_diffusion.ddpm_step
     ab = _schedule(10)
     x = torch.zeros(4, 2, dtype=torch.float64)
-    assert isinstance(step(x, 3, x, ab, noise=x), torch.Tensor), "ddpm_step must return a tensor"
+    xt = torch.linspace(-1.5, 2.0, 8, dtype=torch.float64).reshape(4, 2)
+    eps = torch.linspace(0.7, -0.9, 8, dtype=torch.float64).reshape(4, 2)
+    z = torch.linspace(-0.3, 0.4, 8, dtype=torch.float64).reshape(4, 2)
+    mean, sd = _posterior(xt, 3, eps, ab)
+    for dtype in DTYPES:  # a valid call first: a stub that keeps the checks but returns a wrong value earns nothing
+        got = step(xt.to(dtype), 3, eps.to(dtype), ab, noise=z.to(dtype))
+        _is_tensor(got, (4, 2), dtype, "ddpm_step(t=3)")
+        _close(got, mean + sd * z, dtype, "ddpm_step at t = 3",
+               "x_(t−1) = μ̃ + sqrt(β̃_t)·noise (the posterior mean and standard deviation)",
+               scale=1 / math.sqrt(float(ab[3])))
     _raises(lambda: step(x, 0, x, ab), "ddpm_step with t = 0")
     _raises(lambda: step(x, 3, torch.zeros(4, 3, dtype=torch.float64), ab), "ddpm_step with eps_pred of another shape")
     _raises(lambda: step(x, 3, torch.full((4, 2), float("nan"), dtype=torch.float64), ab),
@@ -689,7 +704,13 @@ def test_ddim_step_validates_inputs(impl):
     step = impl.ch04_diffusion.ddim_step
     ab = _schedule(10)
     x = torch.zeros(4, 2, dtype=torch.float64)
-    assert isinstance(step(x, 5, 2, x, ab), torch.Tensor), "ddim_step must return a tensor"
+    xt = torch.linspace(-1.5, 2.0, 8, dtype=torch.float64).reshape(4, 2)
+    eps = torch.linspace(0.7, -0.9, 8, dtype=torch.float64).reshape(4, 2)
+    for dtype in DTYPES:  # a valid call first: a stub that keeps the checks but returns a wrong value earns nothing
+        got = step(xt.to(dtype), 5, 2, eps.to(dtype), ab)
+        _is_tensor(got, (4, 2), dtype, "ddim_step(t=5, t_prev=2)")
+        _close(got, _ddim_oracle(xt, 5, 2, eps, ab), dtype, "ddim_step from t = 5 to t_prev = 2 with eta = 0",
+               "x_(t') = sqrt(ᾱ_t')·x̂₀ + sqrt(1 − ᾱ_t')·ε̂ with ᾱ at t_prev", scale=1 / math.sqrt(float(ab[5])))
     _raises(lambda: step(x, 5, 5, x, ab), "ddim_step with t_prev = t")
     _raises(lambda: step(x, 11, 2, x, ab), "ddim_step with t > T")
     _raises(lambda: step(x, 5, 2, x[:3], ab), "ddim_step with eps_pred of another shape")
@@ -947,8 +968,12 @@ def test_molecule_from_geometry_follows_the_rule_on_noisy_geometries(impl):
 @exercise("4.6", points=1)
 def test_molecule_from_geometry_validates_inputs(impl):
     perceive = impl.ch04_diffusion.molecule_from_geometry
-    z, pos, _ = _embedded("CCO")
-    assert perceive(z, pos) is not None, "ethanol must be recovered"
+    z, pos, smi = _embedded("CCO")
+    for dtype in DTYPES:  # a valid call first: a stub that keeps the checks but returns a wrong value earns nothing
+        got = perceive(z, pos.to(dtype))
+        assert got is not None and _smiles(got) == smi, (
+            f"ethanol (RDKit conformer, {dtype}) must be recovered as {smi}, got "
+            f"{None if got is None else _smiles(got)!r}")
     _raises(lambda: perceive(torch.tensor([6, 16, 8]), pos), "molecule_from_geometry with sulfur (Z = 16)")
     _raises(lambda: perceive(torch.tensor([6, 1, 8]), pos), "molecule_from_geometry with a hydrogen (Z = 1)")
     _raises(lambda: perceive(z, pos[:, :2]), "molecule_from_geometry with 2-D positions")
@@ -1209,6 +1234,13 @@ def test_atom_stability_on_embedded_molecules_and_invariances(impl):
 @exercise("4.8", points=1)
 def test_atom_stability_rejects_bad_input(impl):
     stab = impl.ch04_diffusion.atom_stability
+    z, pos = _star(6, 6, 6, 1.5)               # the centre has 6 bonds (unstable), each outer carbon 1
+    want = _stability_oracle(z, pos)
+    for dtype in DTYPES:  # a valid call first: a stub that keeps the checks but returns a wrong value earns nothing
+        got = stab(z, pos.to(dtype))
+        assert isinstance(got, torch.Tensor) and got.dtype == torch.bool and torch.equal(got.cpu(), want), (
+            f"a carbon with 6 carbon neighbours at 1.5 Å ({dtype}): expected {want.tolist()}, got "
+            f"{got.tolist() if isinstance(got, torch.Tensor) else got!r} — one bool per atom, at most VALENCE bonds")
     ok = torch.zeros(2, 3)
     ok[1, 0] = 1.5
     _raises(lambda: stab(torch.tensor([6, 1]), ok), "atom_stability with a hydrogen (atomic number 1)")
@@ -1364,6 +1396,10 @@ def test_bond_length_outliers_on_embedded_molecules(impl):
 def test_bond_length_outliers_rejects_bad_input(impl):
     check = impl.ch04_diffusion.bond_length_outliers
     mol, pos, bounds = _toy_chain()
+    want = _bond_oracle(mol, pos, bounds)      # [-0.107, +0.296, +0.25]
+    for dtype in DTYPES:  # a valid call first: a stub that keeps the checks but returns a wrong value earns nothing
+        _check_bond_result(check(mol, pos.to(dtype), bounds), want, 0.25,
+                           f"a chain with a short, a long and an at-the-tolerance bond ({dtype} pos)")
     _raises(lambda: check(mol, pos[:3], bounds), "bond_length_outliers with 3 positions for 4 atoms")
     _raises(lambda: check(mol, pos[:, :2], bounds), "bond_length_outliers with 2-D coordinates")
     _raises(lambda: check(mol, pos, bounds[:3, :3]), "bond_length_outliers with a 3×3 bounds matrix for 4 atoms")
