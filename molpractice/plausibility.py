@@ -61,13 +61,14 @@ __all__ = ["scoring_code_hash", "ALERTS", "ALERT_SOURCE", "ATOM_STABILITY", "BRE
            "GEOMETRY_CHECKS", "IMPLAUSIBLE_GROUPS", "MAX_VALENCE", "MOLECULE_STABILITY", "NO_GROUP", "MIN_SYSTEMS", "ORDINARY_MOLECULES",
            "PER_ATOM_NOTE", "rate_cell", "recorded_rates", "too_few_systems",
            "EDM_BONDS1", "EDM_BONDS2", "EDM_BONDS3", "EDM_MARGINS", "EDM_SOURCE",
+           "AROMATIC_EXAMPLES", "BOND_CONTEXTS", "POST_HOC_ALERTS", "alert_sensitivity_lines", "bond_window_table",
            "alert_hits", "alert_names", "atom_stable", "edm_bond_order", "edm_bond_orders", "bounds_matrix", "cited_group_alerts", "clopper_pearson",
            "describe_groups", "geometry_checks", "implausible_hits", "perceived_valence", "plausibility",
            "paired_rate_difference", "plausibility_summary", "plausibility_table", "rate_difference", "stability", "stability_lines", "valence_stability",
            "with_hydrogens"]
 
-from .plausibility_geometry import (ANGLE_TOLERANCE, BOND_TOLERANCE, BOUNDS_PARAMS, CHECKS_NOT_RUN,  # noqa: F401
-                                   CLASH_TOLERANCE, FLAT_SYSTEMS, FLATNESS_TOLERANCE, GEOMETRY_CHECKS,
+from .plausibility_geometry import (ANGLE_TOLERANCE, AROMATIC_EXAMPLES, BOND_CONTEXTS, BOND_TOLERANCE,  # noqa: F401
+                                   BOUNDS_PARAMS, CHECKS_NOT_RUN, bond_window_table, CLASH_TOLERANCE, FLAT_SYSTEMS, FLATNESS_TOLERANCE, GEOMETRY_CHECKS,
                                    _plane_distance, _with_conformer, bounds_matrix, geometry_checks, with_hydrogens)
 
 COORDINATION = "coordination ≤ valence, no clash"  # the row of exercise 4.8's check (not EDM's stability)
@@ -296,7 +297,7 @@ def alert_hits(mol) -> list[str]:
 
 from .plausibility_groups import (BOND_ORDER_READING, BRENK_ROW, CHEMISTRY, CITED_GROUPS,  # noqa: F401,E402
                                  HIT_CLASSES, IMPLAUSIBLE_GROUPS, MIN_SYSTEMS, NO_GROUP, ORDINARY_MOLECULES,
-                                 READING_PAIRS, cited_group_alerts, classified_hits, implausible_hits)
+                                 POST_HOC_ALERTS, READING_PAIRS, alert_sensitivity_lines, cited_group_alerts, classified_hits, implausible_hits)
 
 NO_CHEMISTRY_GROUP = "no chemistry group (bond-order readings allowed)"  # single fragment, no CHEMISTRY-class hit
 GEOMETRY_NO_READING = "geometry and no bond-order reading"  # single fragment ∧ geometry ∧ no BOND_ORDER_READING hit

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 __all__ = ["ANGLE_TOLERANCE", "BOND_TOLERANCE", "BOUNDS_PARAMS", "CHECKS_NOT_RUN", "CLASH_TOLERANCE", "FLAT_SYSTEMS",
-           "FLATNESS_TOLERANCE", "GEOMETRY_CHECKS", "bounds_matrix", "geometry_checks", "with_hydrogens"]
+           "FLATNESS_TOLERANCE", "GEOMETRY_CHECKS", "AROMATIC_EXAMPLES", "BOND_CONTEXTS", "bond_window_table", "bounds_matrix",
+           "geometry_checks", "with_hydrogens"]
 
 # Thresholds of PoseBusters' "mol" configuration (posebusters 0.6.5, config/mol.yml)
 BOND_TOLERANCE = 0.25      # relative: a bond may be 25 % shorter than its DG lower / longer than its upper bound
@@ -152,3 +153,87 @@ def geometry_checks(mol, pos, bond_check=None) -> dict:
                 out[key] = out[key] and dist <= FLATNESS_TOLERANCE
     out["all"] = all(out[name] for name in GEOMETRY_CHECKS)
     return out
+
+
+# one aromatic molecule per element pair that the perception can leave in an aromatic ring (its Kekulé single or double
+# bond turns aromatic when RDKit sanitizes); O:O has none (RDKit does not call a ring with an O–O bond aromatic)
+AROMATIC_EXAMPLES = {(6, 6): "c1ccccc1", (6, 7): "c1ccncc1", (6, 8): "c1ccoc1", (7, 7): "c1ccnnc1", (7, 8): "c1ccon1"}
+# extra rows: the same bond type in another context, SMILES with the bond's atoms mapped 1 and 2
+BOND_CONTEXTS = {"C–C between sp carbons (buta-1,3-diyne)": "C#[C:1][C:2]#C",
+                 "C–C between sp2 carbons (buta-1,3-diene)": "C=[CH:1][CH:2]=C",
+                 "C–O of a carboxylic acid (formic acid)": "O=[CH:1][OH:2]"}
+
+
+def _dg_bond_bounds(smiles: str, pair: tuple, order) -> tuple:
+    """(lower, upper, order) of :func:`bounds_matrix` for the bond between the atoms mapped 1 and 2 of ``smiles``, else
+    for its first bond of elements ``pair`` and ``order`` (1, 2, 3 or 1.5 = aromatic); order as RDKit reads it."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles)
+    mapped = sorted((a.GetAtomMapNum(), a.GetIdx()) for a in mol.GetAtoms() if a.GetAtomMapNum())
+    for a in mol.GetAtoms():
+        a.SetAtomMapNum(0)
+    if mapped:
+        bond = mol.GetBondBetweenAtoms(mapped[0][1], mapped[1][1])
+    else:
+        bond = next(b for b in mol.GetBonds() if b.GetBondTypeAsDouble() == order and tuple(sorted(
+            (b.GetBeginAtom().GetAtomicNum(), b.GetEndAtom().GetAtomicNum()))) == pair)
+    i, j = sorted((bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()))
+    bounds = bounds_matrix(mol)
+    return float(bounds[j, i]), float(bounds[i, j]), bond.GetBondTypeAsDouble()
+
+
+def bond_window_table(chapter, contexts: dict | None = None, tolerance: float = BOND_TOLERANCE):
+    """Where a bond perceived by ``chapter.molecule_from_geometry`` (exercise 4.6) can fail the bond-length check
+    (exercise 4.9): one row per bond type the perception can produce, from the chapter's own constants.
+
+    Perception window, d in [``MIN_DISTANCE``, high) Å (closer pairs make the molecule invalid): single bond and
+    aromatic bond (a Kekulé single or double) high = ``SINGLE`` + ``BOND_TOLERANCE``; double bond (pairs with a
+    ``DOUBLE`` entry, both atoms of valence ≥ 2) high = (SINGLE + DOUBLE)/2; triple bond (a ``TRIPLE`` entry, both
+    atoms of valence ≥ 3) high = (DOUBLE + TRIPLE)/2. A bond shorter than its midpoint can stay single or double when
+    a neighbour has no free valence, so the low end is MIN_DISTANCE for every order. Aromatic types: the pairs of
+    :data:`AROMATIC_EXAMPLES`. Check window: :func:`bounds_matrix` of a representative molecule (the two-atom
+    molecule with implicit hydrogens, e.g. "CC", "C=O"; the aromatic example; each ``contexts`` entry — default
+    :data:`BOND_CONTEXTS`, the same bond in another hybridisation, whose bounds differ), widened to
+    [lower·(1 − tolerance), upper·(1 + tolerance)]. A perceived bond of this type can fail "too short" when
+    MIN_DISTANCE < the widened lower end, "too long" when the perception's high end > the widened upper end.
+
+    Returns a DataFrame: ``bond`` ("C–C", "C=O", "C:N", "C#N"), ``molecule`` (SMILES), ``perceived from``,
+    ``perceived below``, ``DG lower``, ``DG upper``, ``check lower``, ``check upper`` (Å), ``can fail short``,
+    ``can fail long`` (bool) and ``fails at`` (the failing distances, "1.000–1.128 (short)" …, "never")."""
+    import pandas as pd
+    from rdkit import Chem
+
+    symbol = {6: "C", 7: "N", 8: "O", 9: "F"}
+    single, double, triple = chapter.SINGLE, chapter.DOUBLE, chapter.TRIPLE
+    low, valence, cut = float(chapter.MIN_DISTANCE), chapter.VALENCE, float(chapter.BOND_TOLERANCE)
+    types = []   # (label, pair, order, smiles, perception high)
+    for pair in sorted(single):
+        a, b = (symbol[z] for z in pair)
+        types.append((f"{a}–{b}", pair, 1, a + b, single[pair] + cut))
+        if pair in double and min(valence[z] for z in pair) >= 2:
+            types.append((f"{a}={b}", pair, 2, f"{a}={b}", (single[pair] + double[pair]) / 2))
+        if pair in triple and min(valence[z] for z in pair) >= 3:
+            types.append((f"{a}#{b}", pair, 3, f"{a}#{b}", (double[pair] + triple[pair]) / 2))
+        if pair in AROMATIC_EXAMPLES:
+            types.append((f"{a}:{b}", pair, 1.5, AROMATIC_EXAMPLES[pair], single[pair] + cut))
+    rows = []
+    for label, pair, order, smiles, high in types:
+        rows.append((label, smiles, high, *_dg_bond_bounds(smiles, pair, order)[:2]))
+    for name, smiles in (BOND_CONTEXTS if contexts is None else contexts).items():
+        mol = Chem.MolFromSmiles(smiles)
+        ends = [a for a in mol.GetAtoms() if a.GetAtomMapNum() in (1, 2)]
+        pair = tuple(sorted(a.GetAtomicNum() for a in ends))
+        lo_dg, hi_dg, order = _dg_bond_bounds(smiles, pair, None)
+        high = {1.0: single[pair] + cut, 1.5: single[pair] + cut, 2.0: (single[pair] + double.get(pair, 0)) / 2,
+                3.0: (double.get(pair, 0) + triple.get(pair, 0)) / 2}[order]
+        rows.append((name, smiles, high, lo_dg, hi_dg))
+    out = []
+    for label, smiles, high, lo_dg, hi_dg in rows:
+        c_lo, c_hi = lo_dg * (1 - tolerance), hi_dg * (1 + tolerance)
+        short, long_ = low < c_lo, high > c_hi
+        fails = [f"{low:.3f}–{c_lo:.3f} (short)"] * short + [f"{c_hi:.3f}–{high:.3f} (long)"] * long_
+        out.append({"bond": label, "molecule": smiles, "perceived from": low, "perceived below": high,
+                    "DG lower": lo_dg, "DG upper": hi_dg, "check lower": c_lo, "check upper": c_hi,
+                    "can fail short": short, "can fail long": long_, "fails at": "; ".join(fails) or "never"})
+    return pd.DataFrame(out)

@@ -6,8 +6,8 @@ that must pass. Split out of :mod:`molpractice.plausibility`, which re-exports e
 from __future__ import annotations
 
 __all__ = ["BOND_ORDER_READING", "BRENK_ROW", "CHEMISTRY", "CITED_GROUPS", "HIT_CLASSES", "IMPLAUSIBLE_GROUPS",
-           "MIN_SYSTEMS", "NO_GROUP", "ORDINARY_MOLECULES", "READING_PAIRS", "cited_group_alerts", "classified_hits",
-           "implausible_hits"]
+           "MIN_SYSTEMS", "NO_GROUP", "ORDINARY_MOLECULES", "POST_HOC_ALERTS", "READING_PAIRS", "alert_sensitivity_lines",
+           "cited_group_alerts", "classified_hits", "implausible_hits"]
 
 _AMINE_N = "[NX3;!$(N-[#6,#16]=[#7,#8,#16])]"   # not amide / thioamide / amidine / sulfonamide N
 _AMINE_NH = "[NX3;H1,H2;!$(N-[#6,#16]=[#7,#8,#16])]"   # the same with at least one H
@@ -165,4 +165,52 @@ def cited_group_alerts(groups: dict | None = None) -> dict:
         if mol is None:
             raise ValueError(f"cited group {name!r}: RDKit cannot parse SMILES {smiles!r}")
         out[name] = implausible_hits(mol)
+    return out
+
+
+POST_HOC_ALERTS = ("unsaturated 3-membered ring",)  # added to IMPLAUSIBLE_GROUPS after this model's samples were seen
+
+
+def alert_sensitivity_lines(results: dict, alert: str = POST_HOC_ALERTS[0], reference: str | None = None) -> list[str]:
+    """How much one implausible-group alert moves "plausible": per ``{label: plausibility(...) result}`` entry, the
+    rate as scored and recomputed from the same rows without ``alert`` (a key of :data:`IMPLAUSIBLE_GROUPS`:
+    single fragment ∧ geometry ∧ no *other* group), Clopper–Pearson 95 % each, and the paired difference with −
+    without (Newcombe's paired 95 % interval, exact McNemar p; :func:`molpractice.rates.paired_rate_difference`).
+    With ``reference`` (e.g. the training data's label), also every other label − reference with and without the
+    alert (Newcombe 95 %, independent samples). Raises ValueError for an unknown ``alert`` or rows whose
+    "plausible" no longer equals single fragment ∧ geometry ∧ no group (scored with other code)."""
+    from .rates import _rate, paired_rate_difference, rate_difference
+
+    if alert not in IMPLAUSIBLE_GROUPS:
+        raise ValueError(f"alert must be a key of IMPLAUSIBLE_GROUPS {list(IMPLAUSIBLE_GROUPS)}, got {alert!r}")
+
+    def cell(flags):
+        r = _rate(int(sum(flags)), len(flags))
+        return r, f"{r['rate']:.3f} [{r['low']:.3f}, {r['high']:.3f}] ({r['k']}/{r['n']})"
+
+    out = [f"'plausible' with and without the '{alert}' alert (written after looking at this model's samples), "
+           "recomputed from the same rows; Clopper–Pearson 95 %, with − without paired (Newcombe 95 %, McNemar):"]
+    rates = {}
+    for label, res in results.items():
+        rows = res["rows"]
+        if not len(rows):
+            out.append(f"  {label}: no samples")
+            continue
+        base = [bool(s and g) for s, g in zip(rows["single fragment"], rows["geometry"])]
+        with_ = [b and not gs for b, gs in zip(base, rows["groups"])]
+        if with_ != [bool(p) for p in rows["plausible"]]:
+            raise ValueError(f"{label}: 'plausible' is not single fragment ∧ geometry ∧ no group in these rows")
+        without = [b and not [g for g in gs if g != alert] for b, gs in zip(base, rows["groups"])]
+        (r_with, c_with), (r_without, c_without) = cell(with_), cell(without)
+        rates[label] = (r_with, r_without)
+        g = paired_rate_difference(with_, without)
+        out.append(f"  {label}: with the alert {c_with}, without {c_without}; with − without {g['difference']:+.3f} "
+                   f"[{g['low']:+.3f}, {g['high']:+.3f}] (McNemar p = {g['p_value']:.3f}; {g['discordant'][1]} "
+                   "samples plausible only without it)")
+    for label, (r_with, r_without) in rates.items():
+        if reference not in rates or label == reference:
+            continue
+        diffs = [rate_difference(a["k"], a["n"], b["k"], b["n"]) for a, b in zip((r_with, r_without), rates[reference])]
+        out.append(f"  {label} − {reference}, plausible: with the alert " + ", without ".join(
+            f"{g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}] ({g['verdict']})" for g in diffs))
     return out

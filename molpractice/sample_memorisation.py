@@ -74,9 +74,7 @@ def curve_sample_smiles(chapter, data, steps: int = 5600, decay: float = 0.99, n
     training part), "n", "T", "seconds" (wall, sampling), "smiles": list of n (str or None: invalid),
     "matches_sample_report"}``; cached under ``cache_dir()``.
 
-    Raises:
-        FileNotFoundError: the curve run is not cached.
-        ValueError: ``n`` < 1.
+    Raises ``FileNotFoundError`` when the curve run is not cached, ``ValueError`` when ``n`` < 1.
     """
     import torch
 
@@ -104,9 +102,8 @@ def curve_sample_smiles(chapter, data, steps: int = 5600, decay: float = 0.99, n
     with _dm.rdkit_quiet():
         smiles = chapter.sample_metrics(samples, [d["smiles"] for d in data])["smiles"]
     matches = _matches_report(smiles, path.parent, digest, int(n), int(cfg.T))
-    out = {"key": [int(steps), int(steps), float(decay)], "digest": digest, "train_hash": _train_hash(train),
-           "n": int(n), "T": int(cfg.T), "seconds": float(extra["seconds"]), "smiles": list(smiles),
-           "matches_sample_report": matches}
+    out = {"key": [int(steps), int(steps), float(decay)], "digest": digest, "train_hash": _train_hash(train), "n": int(n),
+           "T": int(cfg.T), "seconds": float(extra["seconds"]), "smiles": list(smiles), "matches_sample_report": matches}
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -299,8 +296,9 @@ def memorisation_test(hits: dict, n_boot: int = 2000, n_perm: int = 2000, seed: 
     labels are shuffled within bins ``n_perm`` times; ``p`` = share with |difference| ≥ the observed (+1).
 
     Returns ``{"difference", "low", "high", "p", "verdict", "n_train", "n_heldout", "hits_train",
-    "hits_heldout", "strata" (bins used, labels), "confidence", "n_boot"}``. ``verdict``: "memorisation" when the
-    interval lies above 0, "held-out hit more often" when below, else "no detectable difference".
+    "hits_heldout", "strata" (bins used, labels), "strata_counts" (per stratum (n train, hits train, n held-out, hits
+    held-out)), "confidence", "n_boot"}``. ``verdict``: "memorisation" when the interval lies above 0, "held-out hit
+    more often" when below, else "no detectable difference".
 
     Raises:
         ValueError: no bin with both training and held-out molecules, ``confidence`` outside (0, 1), ``n_boot`` or
@@ -339,7 +337,7 @@ def memorisation_test(hits: dict, n_boot: int = 2000, n_perm: int = 2000, seed: 
             "verdict": verdict, "n_train": int(sum(len(a) for a, _ in groups)),
             "n_heldout": int(sum(len(b) for _, b in groups)), "hits_train": int(sum(a.sum() for a, _ in groups)),
             "hits_heldout": int(sum(b.sum() for _, b in groups)), "strata": labels, "confidence": confidence,
-            "n_boot": int(n_boot)}
+            "n_boot": int(n_boot), "strata_counts": [(len(a), int(a.sum()), len(b), int(b.sum())) for a, b in groups]}
 
 
 def format_hit_table(hits: dict) -> str:
@@ -368,20 +366,22 @@ def format_hit_table(hits: dict) -> str:
 
 def memorisation_verdict_line(test: dict, model: str = "") -> str:
     """One line: the pooled size-stratified difference with its interval and permutation p, the verdict, and the
-    largest training excess the interval leaves open (what it can exclude)."""
-    d = test
-    pct = f"{100 * d['confidence']:g} %"
-    what = {"memorisation": "memorisation: the model reproduces training molecules detectably more often than "
-                            "held-out molecules of the same size",
-            "held-out hit more often": "held-out molecules are reproduced more often than training ones: no sign of "
-                                       "memorisation",
-            "no detectable difference": "no detectable difference between training and held-out molecules of the "
-                                        "same size: no evidence of memorisation at this sample size"}[d["verdict"]]
+    bootstrap interval's upper end read as approximate: the sizes of the held-out strata and how many have no hit
+    (``strata_counts``; a stratum without hits never varies under the bootstrap, so that end is itself uncertain)."""
+    d, held = test, sorted(c[2] for c in test.get("strata_counts", []))
+    empty, pct = sum(c[3] == 0 for c in test.get("strata_counts", [])), f"{100 * test['confidence']:g} %"
+    what = {"memorisation": "memorisation: the model reproduces training molecules detectably more often than held-out "
+                            "molecules of the same size",
+            "held-out hit more often": "held-out molecules are reproduced more often than training ones: no sign of memorisation",
+            "no detectable difference": "no detectable difference between training and held-out molecules of the same "
+                                        "size: no evidence of memorisation at this sample size"}[d["verdict"]]
     return (f"{model + ': ' if model else ''}training − held-out hit rate, size-stratified (Mantel–Haenszel over "
             f"bins {', '.join(d['strata'])}): {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] (bootstrap "
             f"{pct} over molecules, primary; stratified permutation p = {d['p']:.3f}); hits {d['hits_train']}/"
             f"{d['n_train']} training vs {d['hits_heldout']}/{d['n_heldout']} held-out molecules; verdict: {what}; "
-            f"the interval excludes a training excess larger than {d['high']:+.3f}")
+            f"the bootstrap interval's upper end is {d['high']:+.3f}; with held-out strata"
+            f"{f' of {held[0]}–{held[-1]} molecules' if held else ''}"
+            f"{f', {empty} of them with no hit' if empty else ''}, that end is itself uncertain")
 
 
 # ------------------------------------------------------------------------------------------ identical share by size

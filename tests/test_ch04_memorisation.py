@@ -56,7 +56,16 @@ def test_copying_sampler_is_memorising():
     test = M.memorisation_test(hits, n_boot=500, n_perm=500)
     assert hits["table"]["hits held-out"].sum() == 0
     assert test["verdict"] == "memorisation" and test["low"] > 0 and test["p"] < 0.01
-    assert "memorisation: the model reproduces training molecules" in M.memorisation_verdict_line(test)
+    line = M.memorisation_verdict_line(test)
+    assert "memorisation: the model reproduces training molecules" in line
+    # the upper end is read as approximate, with the held-out strata's sizes and how many have no hit (here: all)
+    counts = test["strata_counts"]
+    assert len(counts) == len(test["strata"]) and sum(c[2] for c in counts) == test["n_heldout"]
+    assert sum(c[1] for c in counts) == test["hits_train"] and sum(c[3] for c in counts) == test["hits_heldout"] == 0
+    held = sorted(c[2] for c in counts)
+    assert (f"the bootstrap interval's upper end is {test['high']:+.3f}; with held-out strata of {held[0]}–{held[-1]} "
+            f"molecules, {len(counts)} of them with no hit, that end is itself uncertain") in line
+    assert "excludes" not in line
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -66,7 +75,13 @@ def test_sampler_drawing_train_and_heldout_alike_is_not_memorising(seed):
     test = M.memorisation_test(M.hit_table(samples, train, held), n_boot=500, n_perm=500)
     assert test["verdict"] == "no detectable difference", test
     assert test["low"] <= 0 <= test["high"]
-    assert "no evidence of memorisation" in M.memorisation_verdict_line(test, "m")
+    line = M.memorisation_verdict_line(test, "m")
+    assert "no evidence of memorisation" in line and f"upper end is {test['high']:+.3f}" in line
+    empty = sum(c[3] == 0 for c in test["strata_counts"])
+    assert (f", {empty} of them with no hit" in line) == (empty > 0)
+    # a test dict without the per-stratum counts (older callers) still gives a line, without the sizes
+    old = {k: v for k, v in test.items() if k != "strata_counts"}
+    assert M.memorisation_verdict_line(old).endswith("with held-out strata, that end is itself uncertain")
 
 
 def test_size_matching_removes_a_size_confounded_difference():

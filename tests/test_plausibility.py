@@ -409,3 +409,66 @@ def test_bond_order_readings_have_an_ordinary_compound_on_the_same_heavy_atoms()
     assert set(PL.HIT_CLASSES) == {PL.BOND_ORDER_READING, PL.CHEMISTRY}
     assert all("reading" in g for g in PL.IMPLAUSIBLE_GROUPS.values())
     assert PL.classified_hits(Chem.MolFromSmiles("CCO")) == {}
+
+
+def test_bond_window_table_follows_the_perception_constants_and_the_pipeline():
+    from rdkit import Chem
+    from rdkit.Chem.rdDistGeom import GetMoleculeBoundsMatrix
+
+    table = PL.bond_window_table(ch).set_index("bond")
+    # one row per type the perception can produce: no C#O (O has valence 2), no O:O, no double or triple bond to F
+    assert {"C–C", "C=C", "C#C", "C:C", "C=O", "C#N", "N#N", "N:O", "O–O", "O=O", "C–F", "F–F"} <= set(table.index)
+    assert not {"C#O", "O:O", "C=F", "O#O"} & set(table.index)
+    # hand computation for C–C (ethane): perception window [MIN_DISTANCE, SINGLE + tolerance), DG bounds widened 25 %
+    bounds = np.array(GetMoleculeBoundsMatrix(Chem.MolFromSmiles("CC"), **PL.BOUNDS_PARAMS))
+    row = table.loc["C–C"]
+    assert row["perceived from"] == ch.MIN_DISTANCE and row["perceived below"] == ch.SINGLE[(6, 6)] + ch.BOND_TOLERANCE
+    assert (row["DG lower"], row["DG upper"]) == (bounds[1, 0], bounds[0, 1])
+    assert row["check lower"] == pytest.approx(0.75 * bounds[1, 0]) and row["check upper"] == pytest.approx(1.25 * bounds[0, 1])
+    assert row["can fail short"] and not row["can fail long"] and row["fails at"] == f"1.000–{0.75 * bounds[1, 0]:.3f} (short)"
+    assert table.loc["C=C", "perceived below"] == pytest.approx((ch.SINGLE[(6, 6)] + ch.DOUBLE[(6, 6)]) / 2)
+    assert table.loc["C#N", "perceived below"] == pytest.approx((ch.DOUBLE[(6, 7)] + ch.TRIPLE[(6, 7)]) / 2)
+    assert table.loc["O–O", "can fail long"] and table.loc["C:C", "can fail long"]
+    assert not table.loc[["C=C", "C=O", "C#C"], ["can fail short", "can fail long"]].to_numpy().any()
+    assert table.loc["C–C between sp carbons (buta-1,3-diyne)", "can fail long"]   # the context matters
+    # the pipeline agrees: two atoms just inside the perception window's long end are perceived as this bond type and
+    # fail the bond-length check exactly where the table says a perceived bond can fail "too long"
+    symbols, checked = {"C": 6, "N": 7, "O": 8, "F": 9}, []
+    for bond, r in table.iterrows():
+        if Chem.MolFromSmiles(r["molecule"]).GetNumAtoms() != 2:
+            continue
+        checked.append(bond)
+        z = torch.tensor([symbols[bond[0]], symbols[bond[-1]]])
+        pos = torch.tensor([[0.0, 0, 0], [r["perceived below"] - 1e-3, 0, 0]], dtype=torch.float64)
+        mol = ch.molecule_from_geometry(z, pos)
+        assert Chem.MolToSmiles(mol) == Chem.CanonSmiles(r["molecule"]), bond
+        assert PL.geometry_checks(mol, pos)["bond lengths"] == (not r["can fail long"]), bond
+    assert {"C–C", "O–O", "O–F", "C=O", "N#N"} <= set(checked) and len(checked) == 19
+
+
+def test_alert_sensitivity_recomputes_plausible_without_one_alert():
+    smiles = ["CCO", "CC1=CC1", "COOC", "c1ccccc1", "CC(=O)O", "O=c1cc1C"]
+    res = PL.plausibility(ch, [_embedded(s) for s in smiles])
+    flagged = res["rows"]["groups"].apply(lambda g: g == ["unsaturated 3-membered ring"])
+    assert int(flagged.sum()) == 2 and PL.POST_HOC_ALERTS[0] in PL.IMPLAUSIBLE_GROUPS
+    k = res["rates"]["plausible"]["k"]
+    other = PL.plausibility(ch, [_embedded(s) for s in ("CCO", "CC1=CC1")])
+    lines = PL.alert_sensitivity_lines({"data": other, "model": res}, reference="data")
+    lo, hi = PL.clopper_pearson(k + 2, len(smiles))
+    g = PL.paired_rate_difference(res["rows"]["plausible"], res["rows"]["plausible"] | flagged)
+    assert g["difference"] == pytest.approx(-2 / len(smiles)) and g["discordant"] == (0, 2)
+    assert lines[2] == (f"  model: with the alert {k / 6:.3f} [{PL.clopper_pearson(k, 6)[0]:.3f}, "
+                        f"{PL.clopper_pearson(k, 6)[1]:.3f}] ({k}/6), without {(k + 2) / 6:.3f} [{lo:.3f}, {hi:.3f}] "
+                        f"({k + 2}/6); with − without {g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}] "
+                        f"(McNemar p = {g['p_value']:.3f}; 2 samples plausible only without it)")
+    assert lines[1].startswith("  data: with the alert 0.500") and "without 1.000" in lines[1]
+    d_with = PL.rate_difference(k, 6, 1, 2)
+    assert lines[3].startswith(f"  model − data, plausible: with the alert {d_with['difference']:+.3f}") and len(lines) == 4
+    # the peroxide stays implausible without the 3-ring alert; dropping the peroxide alert instead frees one sample
+    assert "(3/6)" in lines[2] and "(5/6)" in lines[2]
+    assert "(4/6)" in PL.alert_sensitivity_lines({"model": res}, alert="peroxide")[1]
+    with pytest.raises(ValueError, match="IMPLAUSIBLE_GROUPS"):
+        PL.alert_sensitivity_lines({"model": res}, alert="3-ring")
+    stale = dict(res, rows=res["rows"].assign(plausible=True))
+    with pytest.raises(ValueError, match="model"):
+        PL.alert_sensitivity_lines({"model": stale})
