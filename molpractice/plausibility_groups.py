@@ -205,7 +205,7 @@ def alert_sensitivity_lines(results: dict, alert: str = POST_HOC_ALERTS[0], refe
         rates[label] = (r_with, r_without)
         g = paired_rate_difference(with_, without)
         out.append(f"  {label}: with the alert {c_with}, without {c_without}; with − without {g['difference']:+.3f} "
-                   f"[{g['low']:+.3f}, {g['high']:+.3f}] (McNemar p = {g['p_value']:.3f}; {g['discordant'][1]} "
+                   f"[{g['low']:+.3f}, {g['high']:+.3f}] (McNemar p {'< 0.001' if g['p_value'] < 0.001 else '= ' + format(g['p_value'], '.3f')}; {g['discordant'][1]} "
                    "samples plausible only without it)")
     for label, (r_with, r_without) in rates.items():
         if reference not in rates or label == reference:
