@@ -107,7 +107,7 @@ def _toy_job(chapter, model, n, method, mode, k, clip, seed):
         chapter = load_reference(chapter)
     start, status = time.perf_counter(), {}
     how = _mode_settings(mode)
-    x = sample_toy(chapter, model, n, method, int(k), None if mode in ("off", START_MODE) else clip, seed=seed,
+    x = sample_toy(chapter, model, n, method, int(k), clip if how["clip_positions"] else None, seed=seed,
                    rederive_eps=how["rederive_eps"], status=status, start=how["start"])
     close = _toy_close(x)
     finite = x[torch.isfinite(x).all(dim=1)]
@@ -360,7 +360,7 @@ def compare_controls(table, y: str = "connected", alpha: float = 0.05):
     out = pd.DataFrame(rows)
     if len(out):
         order = {FAMILY_CONTROLS: 0, FAMILY_START: 1}
-        out = out.iloc[sorted(range(len(out)), key=lambda i: order[out["Holm family"].iloc[i]])].reset_index(drop=True)
+        out = out.sort_values("Holm family", key=lambda f: f.map(order), kind="stable").reset_index(drop=True)
     if len(out) and out["p_value"].notna().all():
         adjusted = pd.Series(float("nan"), index=out.index)
         for _, members in out.groupby("Holm family", sort=False).groups.items():

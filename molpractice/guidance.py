@@ -256,18 +256,15 @@ def label_association(data, n_top: int = 10) -> dict:
     if len(a) < 2 or len(b) < 2:
         raise ValueError("need at least 2 molecules of each label")
     diff = float(a.mean() - b.mean())
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(stats.t.ppf(0.975, dof) * np.sqrt(va + vb))
-    lo, hi = diff - half, diff + half
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)   # Welch's t-interval
+    lo, hi = float(ci.low), float(ci.high)
     top = np.argsort(-score, kind="stable")[:n_top]
-    ref = oracles.mol_from_smiles(oracles.REFERENCE)
-    ref_het = sum(at.GetSymbol() in ("N", "O", "F") for at in ref.GetAtoms())
+    ref_het = hetero_count([at.GetAtomicNum() for at in oracles.mol_from_smiles(oracles.REFERENCE).GetAtoms()])
     return dict(mean1=float(a.mean()), mean0=float(b.mean()), n1=len(a), n0=len(b), difference=diff, lo=lo, hi=hi,
                 verdict="higher" if lo > 0 else "lower" if hi < 0 else "no detectable difference",
                 p_mannwhitney=float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue),
                 top_label1=int(label[top].sum()), n_top=len(top), ref_hetero=int(ref_het),
-                ref_heavy=int(ref.GetNumHeavyAtoms()), max_heavy=int(max(len(d["z"]) for d in data)))
+                ref_heavy=reference_heavy_atoms(), max_heavy=int(max(len(d["z"]) for d in data)))
 
 
 def association_text(assoc: dict) -> str:
