@@ -35,7 +35,7 @@ def _descriptors():
     from rdkit.Chem import Crippen, Descriptors, Lipinski, rdMolDescriptors
 
     return {
-        "heavy atoms": lambda m: m.GetNumHeavyAtoms(),
+        "heavy atoms": oracles.heavy_atom_count,
         "halogens": oracles.halogen_count,
         "nitrogens": lambda m: sum(a.GetAtomicNum() == 7 for a in m.GetAtoms()),
         "oxygens": lambda m: sum(a.GetAtomicNum() == 8 for a in m.GetAtoms()),
@@ -79,8 +79,9 @@ def feature_panel(audited: pd.DataFrame, until_calls: int | None = None) -> pd.D
     return table.reindex(table["t"].abs().sort_values(ascending=False).index).reset_index(drop=True)
 
 
-def feature_slope(audited: pd.DataFrame, until_calls: int | None = None, feature: str = "halogens") -> float:
-    """Least-squares slope of the audited gap on one descriptor (default: the halogen count)."""
+def feature_slope(audited: pd.DataFrame, until_calls: int | None = None, feature: str = "heavy atoms") -> float:
+    """Least-squares slope of the audited gap on one descriptor (default: the heavy-atom count, the size the proxy's
+    bug rewards)."""
     panel = feature_panel(audited, until_calls)
     return float(panel.set_index("feature").loc[feature, "slope"])
 
@@ -164,7 +165,7 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
     :func:`redesign_objective` and spends its remaining calls on it. The shipped top 10 are the 10 best by
     the run's final objective. Returns ``proxy_top10`` (their mean proxy), ``true_top10`` (their true score:
     what the lab would see), ``auc_top10`` (PMO, on the proxy), ``alarm_at`` / ``top_alarm_at`` (calls, or
-    None), ``switched_at``, ``halogens_top10``, ``sa_top10``, ``sa_above_max_top10`` (how many of the shipped 10 have
+    None), ``switched_at``, ``heavy_atoms_top10``, ``sa_top10``, ``sa_above_max_top10`` (how many of the shipped 10 have
     SA above ``cfg.sa_max``), ``true_calls`` (all audits) and
     ``top_true_calls`` (top-k audits), plus ``history``, ``audit``, ``audited``, ``top10``, ``objective``
     (after a redesign's switch its corrected ranking ``(smiles, proxy) -> value``, else None: the proxy) and, for a redesign,
@@ -211,7 +212,7 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
                 alarm_at=auditor.alarm_at if auditor else None,
                 top_alarm_at=auditor.top_alarm_at if auditor else None,
                 switched_at=getattr(oracle, "switched_at", None),
-                halogens_top10=float(np.mean([oracles.halogen_count(m) for m in mols])),
+                heavy_atoms_top10=float(np.mean([oracles.heavy_atom_count(m) for m in mols])),
                 sa_top10=float(np.mean(sa_top)),
                 sa_above_max_top10=float("nan") if sa_max is None else int(sum(v > sa_max for v in sa_top)),
                 true_calls=auditor.true_calls if auditor else 0,
@@ -223,7 +224,7 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
 
 
 COLUMNS = ["proxy", "method", "seed", "proxy_top10", "true_top10", "auc_top10", "alarm_at", "top_alarm_at",
-           "switched_at", "halogens_top10", "sa_top10", "true_calls", "top_true_calls", "calls", "feature", "slope",
+           "switched_at", "heavy_atoms_top10", "sa_top10", "true_calls", "top_true_calls", "calls", "feature", "slope",
            "sa_calls", "sa_above_max_top10"]
 
 
@@ -256,7 +257,7 @@ def optimisation_study(cfg=None, seeds=None, lib=None, progress: bool = False, s
 
 
 def proxy_scorer(bug: bool):
-    """The proxy with (``bug=True``) or without its halogen bug, as a picklable ``smiles -> score``."""
+    """The proxy with (``bug=True``) or without its normalisation bug, as a picklable ``smiles -> score``."""
     return functools.partial(oracles.proxy_score, bug=bool(bug))
 
 
@@ -275,14 +276,14 @@ def seed_runs_job(seed: int, cfg, lib, sa: bool = True) -> list[dict]:
     return runs
 
 
-FLOOR = {"halogens_top10": 0.0, "sa_top10": 1.0}  # a count is ≥ 0; the SA score (Ertl & Schuffenhauer) is ≥ 1
+FLOOR = {"heavy_atoms_top10": 0.0, "sa_top10": 1.0}  # a count is ≥ 0; the SA score (Ertl & Schuffenhauer) is ≥ 1
 
 
 def study_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Mean [95 % t-interval over seeds] of each metric per (proxy, method), and how many runs alarmed (when the table
     has ``alarm_at``). A
     t-interval can reach below what a metric can take: the lower ends are clipped at the metric's floor (:data:`FLOOR`:
-    0 for the halogen count, 1 for the SA score, which lies in [1, 10] by definition)."""
+    0 for the heavy-atom count, 1 for the SA score, which lies in [1, 10] by definition)."""
     rows = []
     for (proxy, method), g in table.groupby(["proxy", "method"], sort=False):
         row = dict(proxy=proxy, method=method, seeds=len(g))
@@ -291,7 +292,7 @@ def study_summary(table: pd.DataFrame) -> pd.DataFrame:
             row["first_alarm"] = float(g["alarm_at"].min()) if g["alarm_at"].notna().any() else float("nan")
         if "top_alarm_at" in g:
             row["top10_alarms"] = f"{int(g['top_alarm_at'].notna().sum())} of {len(g)}"
-        for col in ("proxy_top10", "true_top10", "auc_top10", "halogens_top10", "sa_top10"):
+        for col in ("proxy_top10", "true_top10", "auc_top10", "heavy_atoms_top10", "sa_top10"):
             m, lo, hi = mean_interval(g[col])
             if col in FLOOR:  # a t-interval can reach below the metric's smallest possible value: clipped there
                 lo = max(lo, FLOOR[col])
@@ -449,7 +450,7 @@ def late_onset_study(seeds, cfg=None, lib=None, onset: int | None = None, method
     (calls, NaN if the rule never fired), ``fired_before_onset`` (either rule fired before the bug existed: a
     false alarm), the delays ``batch_delay`` / ``top10_delay`` = alarm call − onset, ``earliest_possible``
     (the call at which the :data:`~molpractice.optimizers.ALARM_RUN`-th batch ending after the onset was
-    audited: no rule of this kind can fire sooner), ``halogens_top10`` and ``true_top10`` of what the run
+    audited: no rule of this kind can fire sooner), ``heavy_atoms_top10`` and ``true_top10`` of what the run
     ships. Use the reported seeds to pair with the bug-free runs (the first ``onset`` calls are identical).
     The same as :func:`late_onset_table` of :func:`late_onset_runs` (which keep each run's audit and history)."""
     return late_onset_table(late_onset_runs(seeds, cfg, lib, onset, method))
@@ -481,14 +482,14 @@ def late_onset_table(late_runs) -> pd.DataFrame:
         rows.append(dict(seed=int(r["seed"]), onset=onset, alarm_at=alarm, top_alarm_at=top,
                          fired_before_onset=bool(alarm <= onset or top <= onset), batch_delay=alarm - onset,
                          top10_delay=top - onset, earliest_possible=earliest,
-                         halogens_top10=r["halogens_top10"], true_top10=r["true_top10"], calls=r["calls"]))
+                         heavy_atoms_top10=r["heavy_atoms_top10"], true_top10=r["true_top10"], calls=r["calls"]))
     return pd.DataFrame(rows)
 
 
 def late_onset_lines(late: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     """Text lines of a :func:`late_onset_study` table: per alarm rule the runs in which it fired (and before the
     onset), the per-seed delays in calls after the onset next to the earliest possible, and the paired
-    late-onset − bug-free GA difference of the shipped true top-10 and halogens (``table``: the optimisation
+    late-onset − bug-free GA difference of the shipped true top-10 and heavy atoms (``table``: the optimisation
     study's table, same seeds)."""
     onset, budget = int(late.onset.iloc[0]), int(late.calls.max())
     ints = lambda x: [None if pd.isna(v) else int(v) for v in x]  # noqa: E731
@@ -497,7 +498,7 @@ def late_onset_lines(late: pd.DataFrame, table: pd.DataFrame) -> list[str]:
            f"{ints(late[col])} (earliest possible {ints(late.earliest_possible - onset)})"
            for rule, col in (("batch", "batch_delay"), ("top-10", "top10_delay"))]
     clean = table[(table.proxy == "bug-free") & (table.method == "graph GA")].set_index("seed")
-    for metric in ("true_top10", "halogens_top10"):
+    for metric in ("true_top10", "heavy_atoms_top10"):
         diff = late.set_index("seed")[metric] - clean[metric].reindex(late.seed)
         out.append(f"late-onset − bug-free GA, {metric} (paired over seeds): " + verdict(*mean_interval(diff.to_numpy())))
     return out
@@ -524,7 +525,8 @@ def at_budget(runs, budget: int, proxies=("bug-free", "buggy")) -> pd.DataFrame:
                          proxy_top10=float(np.mean([v for _, v in top])),
                          true_top10=float(np.mean([oracles.true_score(s) for s, _ in top])),
                          auc_top10=oracles.top_k_auc([v for _, v in hist], budget),
-                         halogens_top10=float(np.mean([oracles.halogen_count(oracles.mol_from_smiles(s)) for s, _ in top])),
+                         heavy_atoms_top10=float(np.mean([oracles.heavy_atom_count(oracles.mol_from_smiles(s))
+                                                          for s, _ in top])),
                          sa_top10=float(np.mean([oracles.sa_score(s) for s, _ in top]))))
     return pd.DataFrame(rows)
 
@@ -533,7 +535,7 @@ def sa_redesign_lines(table: pd.DataFrame, cfg) -> list[str]:
     """Text lines about the redesign with the SA penalty (``proxy`` "redesigned + SA" in the optimisation ``table``):
     its settings (``cfg.sa_weight``, ``cfg.sa_max``), the SA calls each run used of ``cfg.budget``, how many shipped
     molecules of the GA runs have SA above ``cfg.sa_max`` (given ``sa_above_max_top10``), and per metric
-    (true top-10, SA top-10, halogens) the paired differences with the hacked GA and with the redesign without SA."""
+    (true top-10, SA top-10, heavy atoms) the paired differences with the hacked GA and with the redesign without SA."""
     rsa = table[table.proxy == "redesigned + SA"]
     if rsa.empty:
         raise ValueError("table has no 'redesigned + SA' runs (optimisation_study(sa=True))")
@@ -548,7 +550,7 @@ def sa_redesign_lines(table: pd.DataFrame, cfg) -> list[str]:
                 counts.append(f"{proxy} {int(x.sum())} of {10 * len(x)}")
         if counts:
             out.append(f"shipped molecules with SA above {cfg.sa_max} (what the penalty acts on), GA runs: " + ", ".join(counts))
-    for metric in ("true_top10", "sa_top10", "halogens_top10"):
+    for metric in ("true_top10", "sa_top10", "heavy_atoms_top10"):
         a = verdict(*paired_difference(table, metric, "redesigned + SA", "graph GA", ("buggy", "graph GA")))
         b = verdict(*paired_difference(table, metric, "redesigned + SA", "graph GA", ("redesigned", "graph GA")))
         out.append(f"{metric:>14}: − hacked GA {a}; − redesign without SA {b}")

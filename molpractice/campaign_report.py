@@ -253,20 +253,26 @@ def time_lines(start: dict, models: dict, mode: str) -> list[str]:
 
 def scope_rows(finetune: dict | None = None, ch4_steps: int | None = None) -> list[dict]:
     """The issue's content items 1 and 2 as rows, formatted from the run's constants and numbers. Item 1 (the proxy)
-    is a deviation (``met`` False): the row prints :data:`molpractice.oracles.PROXY_ERROR` and
-    :data:`~molpractice.oracles.HALOGEN_BONUS`. Item 2, CFG "on chapter 4's diffusion model" (``finetune``: the
-    ``info`` of :func:`molpractice.guidance.train_conditional_model`; ``ch4_steps``: chapter 4's training steps in
-    this mode, default ``mp.diffusion_model.SETTINGS.current().train_steps``): ``met`` is computed — None without
-    ``finetune`` or when the chosen fine-tune length is the grid's largest (not validated: "grid edge"), else True
-    when the warm start is chapter 4's model at its training steps and the chosen model uses the label on the
-    held-out molecules (the lower end of loss(∅) − loss(c) above 0), False otherwise."""
+    is met (``met`` True): RDKit computes it, it is docking-like (a 3D shape and colour overlay onto a conformer of
+    the reference) and its bug is a realistic one (the overlay's normalisation); the row prints what it is from
+    :data:`molpractice.oracles.DOCK_WEIGHT` and :data:`~molpractice.oracles.EMBED_ATTEMPTS`. Item 2, CFG "on chapter
+    4's diffusion model" (``finetune``: the ``info`` of :func:`molpractice.guidance.train_conditional_model`;
+    ``ch4_steps``: chapter 4's training steps in this mode, default
+    ``mp.diffusion_model.SETTINGS.current().train_steps``): ``met`` is computed — None without ``finetune`` or when
+    the chosen fine-tune length is the grid's largest (not validated: "grid edge"), else True when the warm start is
+    chapter 4's model at its training steps and the chosen model uses the label on the held-out molecules (the lower
+    end of loss(∅) − loss(c) above 0), False otherwise."""
     from . import oracles
 
+    w = oracles.DOCK_WEIGHT
     rows = [dict(target="issue item 1: the proxy is \"an RDKit-computed docking-like score with a deliberate, realistic bug\"",
-                 value="deviation: the proxy is the true score (0.5 · similarity to zolpidem + 0.5 · QED) + a fixed "
-                       f"N(0, {oracles.PROXY_ERROR:g}²) error per molecule + {oracles.HALOGEN_BONUS:g} per halogen (the bug); "
-                       "nothing in it is docking-like",
-                 met=False)]
+                 value=f"met: the proxy is {w:g} · dock + {1 - w:g} · QED, dock a ROCS-like shape + colour overlay onto a "
+                       "conformer of zolpidem (RDKit's rdShapeAlign on one seeded ETKDGv3 heavy-atom conformer per molecule; "
+                       f"a molecule not embedded in {oracles.EMBED_ATTEMPTS} attempts scores 0): the mean of the shape and "
+                       "colour Tanimoto; the bug: the overlap is normalised by the reference's volume alone (overlap / "
+                       "V_ref, ROCS's reference Tversky) instead of the Tanimoto, so excess volume is never penalised and "
+                       "bigger molecules score higher",
+                 met=True)]
     target = "issue item 2: classifier-free guidance \"on chapter 4's diffusion model\""
     if finetune is None:
         return rows + [dict(target=target, value="no fine-tune given: not checked", met=None)]
@@ -354,14 +360,14 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
                          value="not run", met=None))
     rows += _detector_rows(table, budget, late, fresh, exploit, cusum)
     if "redesigned" in set(table.proxy):
-        for metric in ("true_top10", "halogens_top10"):
+        for metric in ("true_top10", "heavy_atoms_top10"):
             m, lo, hi = paired_difference(table, metric, "redesigned", "graph GA", ("buggy", "graph GA"))
             rows.append(dict(target=f"redesign (hacked run continued after its alarm) − hacked GA, {metric.replace('_', ' ')}"
                                     " (paired over seeds)", value=verdict(m, lo, hi),
                              met=bool(lo > 0) if metric == "true_top10" else None))
     if "redesigned + SA" in set(table.proxy):
         for base, label in (("buggy", "hacked GA"), ("redesigned", "redesign without SA")):
-            for metric in ("true_top10", "sa_top10", "halogens_top10"):
+            for metric in ("true_top10", "sa_top10", "heavy_atoms_top10"):
                 m, lo, hi = paired_difference(table, metric, "redesigned + SA", "graph GA", (base, "graph GA"))
                 rows.append(dict(target=f"redesign with the SA penalty (SA calls budgeted) − {label}, "
                                         f"{metric.replace('_', ' ')} (paired over seeds)", value=verdict(m, lo, hi), met=None))

@@ -104,7 +104,7 @@ def drift_family(changes: pd.DataFrame, a: str = "buggy", b: str = "bug-free") -
     :func:`molpractice.detection.drift_changes`) as one Holm family: per signal, the mean change in ``a`` runs,
     in ``b`` runs and the paired difference ``a`` − ``b`` over the same seeds (12 comparisons)."""
     rows = []
-    for col in ("diversity", "library_similarity", "rank_agreement", "halogens"):
+    for col in ("diversity", "library_similarity", "rank_agreement", "heavy_atoms"):
         ca = changes[changes.proxy == a].set_index("seed")[f"{col}_change"]
         cb = changes[changes.proxy == b].set_index("seed")[f"{col}_change"].reindex(ca.index)
         for name, x in ((a, ca), (b, cb), (f"{a} − {b}", ca - cb)):

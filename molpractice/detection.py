@@ -20,7 +20,7 @@ from .optimizers import METHODS, SETTINGS, library
 
 
 def detector_report(runs, cfg) -> dict:
-    """What the detector could and did see: per hacked GA run the first batch's gap z and halogens per
+    """What the detector could and did see: per hacked GA run the first batch's gap z and heavy atoms per
     molecule and the earliest call at which the :data:`~molpractice.optimizers.ALARM_RUN`-batch rule could
     fire; over every bug-free batch (all methods) the largest z and the share of batches above ALARM_Z
     (with a Clopper–Pearson interval — approximate: batches of one run share its library baseline, so they are
@@ -30,7 +30,7 @@ def detector_report(runs, cfg) -> dict:
 
     hacked = [r for r in runs if r["proxy"] == "buggy" and r["method"] == "graph GA"]
     first = pd.DataFrame([dict(seed=r["seed"], first_batch_z=r["audit"]["gap_z"].iloc[0],
-                               first_batch_halogens=r["audit"]["halogens"].iloc[0],
+                               first_batch_heavy_atoms=r["audit"]["heavy_atoms"].iloc[0],
                                earliest_possible=r["audit"]["calls"].iloc[ALARM_RUN - 1], alarm_at=r["alarm_at"],
                                top_alarm_at=r["top_alarm_at"]) for r in hacked])
     audits = [r["audit"] for r in runs if r["proxy"] == "bug-free"]
@@ -105,7 +105,7 @@ def detection_seeds(cfg=None) -> range:
 
 def drift_changes(runs, proxies=("buggy", "bug-free"), method: str = "graph GA", k: int = 3) -> pd.DataFrame:
     """Per seed and proxy, the change of each audit signal (diversity, similarity to the library, rank
-    agreement, halogens) from the first ``k`` to the last ``k`` full batches (the last batch, possibly a
+    agreement, heavy atoms) from the first ``k`` to the last ``k`` full batches (the last batch, possibly a
     remainder, is left out). Rows: seed, proxy, ``<signal>_first``, ``<signal>_last``, ``<signal>_change``."""
     rows = []
     for r in runs:
@@ -121,7 +121,7 @@ def drift_changes(runs, proxies=("buggy", "bug-free"), method: str = "graph GA",
     return pd.DataFrame(rows)
 
 
-DRIFT_SIGNALS = ("diversity", "library_similarity", "rank_agreement", "halogens")
+DRIFT_SIGNALS = ("diversity", "library_similarity", "rank_agreement", "heavy_atoms")
 
 
 def drift_contrast(changes: pd.DataFrame, a: str = "buggy", b: str = "bug-free") -> pd.DataFrame:
@@ -140,13 +140,13 @@ def drift_contrast(changes: pd.DataFrame, a: str = "buggy", b: str = "bug-free")
 
 
 def alarmed_batches(runs, proxy: str, method: str) -> pd.DataFrame:
-    """The batches whose gap z exceeded ALARM_Z in the (``proxy``, ``method``) runs, with their halogens."""
+    """The batches whose gap z exceeded ALARM_Z in the (``proxy``, ``method``) runs, with their heavy atoms per molecule."""
     from .optimizers import ALARM_Z
 
-    rows = [dict(seed=r["seed"], calls=row.calls, gap_z=row.gap_z, halogens=row.halogens)
+    rows = [dict(seed=r["seed"], calls=row.calls, gap_z=row.gap_z, heavy_atoms=row.heavy_atoms)
             for r in runs if r["proxy"] == proxy and r["method"] == method
             for row in r["audit"].itertuples() if row.gap_z > ALARM_Z]
-    return pd.DataFrame(rows, columns=["seed", "calls", "gap_z", "halogens"])
+    return pd.DataFrame(rows, columns=["seed", "calls", "gap_z", "heavy_atoms"])
 
 
 def drift_verdicts(drift: pd.DataFrame, a: str = "buggy", b: str = "bug-free") -> pd.DataFrame:
@@ -201,19 +201,19 @@ def before_half(late: pd.DataFrame, budget: int) -> dict:
 
 
 #: The audit signals of :func:`exploitation_onset`: (column of its table, what it is).
-EXPLOIT_SIGNALS = (("gap_z", "batch gap z"), ("halogens", "batch halogens"), ("top_gap", "top-10 gap"),
-                   ("top_halogens", "top-10 halogens"))
+EXPLOIT_SIGNALS = (("gap_z", "batch gap z"), ("heavy_atoms", "batch heavy atoms"), ("top_gap", "top-10 gap"),
+                   ("top_heavy_atoms", "top-10 heavy atoms"))
 
 
-def _top_halogens(history, calls: int, k: int = 10) -> float:
-    """Mean halogen count of the best ``k`` molecules by the run's score among its first ``calls`` calls."""
+def _top_heavy_atoms(history, calls: int, k: int = 10) -> float:
+    """Mean heavy-atom count of the best ``k`` molecules by the run's score among its first ``calls`` calls."""
     top = sorted(history[:int(calls)], key=lambda x: -x[1])[:k]
-    return float(np.mean([oracles.halogen_count(oracles.mol_from_smiles(s)) for s, _ in top]))
+    return float(np.mean([oracles.heavy_atom_count(oracles.mol_from_smiles(s)) for s, _ in top]))
 
 
 def _signals(run) -> pd.DataFrame:
-    a = run["audit"][["calls", "gap_z", "halogens", "top_gap"]].copy()
-    a["top_halogens"] = [_top_halogens(run["history"], c) for c in a["calls"]]
+    a = run["audit"][["calls", "gap_z", "heavy_atoms", "top_gap"]].copy()
+    a["top_heavy_atoms"] = [_top_heavy_atoms(run["history"], c) for c in a["calls"]]
     return a
 
 
@@ -222,12 +222,12 @@ def exploitation_onset(late_runs, reference_runs, budget: int, fresh_runs=None) 
 
     ``late_runs``: :func:`molpractice.campaign.late_onset_runs`; ``reference_runs``: run dicts whose bug-free
     graph-GA runs (``proxy`` "bug-free", ``method`` "graph GA") define the bug-free range of each audit signal of
-    :data:`EXPLOIT_SIGNALS` — the batch audit's gap z (the batch rule's statistic), the batch's halogens per
-    proposal, the audited proxy − true gap of the current top 10 and their halogens per molecule — as its largest
+    :data:`EXPLOIT_SIGNALS` — the batch audit's gap z (the batch rule's statistic), the batch's heavy atoms per
+    proposal, the audited proxy − true gap of the current top 10 and their heavy atoms per molecule — as its largest
     value over every audited batch of those runs (no threshold is set by hand). Per late run: ``first_<signal>``,
     the first audited call after the onset at which the signal is above that range (NaN if never), ``first_visible``
     (the earliest of them) and ``first_signal`` (which), the alarm calls, and the top 10 at call ``budget // 2`` —
-    its halogens per molecule (``top_halogens_at_half``; ``twin_top_halogens_at_half``: the bug-free GA run of the
+    its heavy atoms per molecule (``top_heavy_atoms_at_half``; ``twin_top_heavy_atoms_at_half``: the bug-free GA run of the
     same seed, identical until the onset, at the same call) and its audited gap (``top_gap_at_half``, last audit at
     or before that call). ``attrs["range"]``: the range per signal; ``attrs["reference"]``: (runs, batches).
     ``fresh_runs`` (bug-free graph-GA runs on other seeds, e.g. :func:`false_alarm_study`'s ``runs_out``): how often the
@@ -257,8 +257,8 @@ def exploitation_onset(late_runs, reference_runs, budget: int, fresh_runs=None) 
         row.update(first_visible=firsts[first] if first else float("nan"), first_signal=first,
                    alarm_at=float("nan") if r["alarm_at"] is None else float(r["alarm_at"]),
                    top_alarm_at=float("nan") if r["top_alarm_at"] is None else float(r["top_alarm_at"]),
-                   top_halogens_at_half=_top_halogens(r["history"], half),
-                   twin_top_halogens_at_half=(_top_halogens(twins[int(r["seed"])]["history"], half)
+                   top_heavy_atoms_at_half=_top_heavy_atoms(r["history"], half),
+                   twin_top_heavy_atoms_at_half=(_top_heavy_atoms(twins[int(r["seed"])]["history"], half)
                                               if int(r["seed"]) in twins else float("nan")))
         upto = s[s["calls"] <= half]
         row["top_gap_at_half"] = float(upto["top_gap"].iloc[-1]) if len(upto) else float("nan")
@@ -298,7 +298,7 @@ def exploitation_lines(onset: pd.DataFrame, budget: int) -> list[str]:
         seen = "not visible" if pd.isna(r.first_visible) else f"first visible at call {int(r.first_visible)} ({r.first_signal})"
         out.append(f"seed {r.seed}: exploitation {seen} — batch alarm {fmt(r.alarm_at)}, "
                    f"top-10 alarm {fmt(r.top_alarm_at)}{verdict}; above the range at: {firsts}; at call {half} top-10 "
-                   f"halogens {r.top_halogens_at_half:.1f} (bug-free twin {r.twin_top_halogens_at_half:.1f}), "
+                   f"heavy atoms {r.top_heavy_atoms_at_half:.1f} (bug-free twin {r.twin_top_heavy_atoms_at_half:.1f}), "
                    f"top-10 gap {r.top_gap_at_half:.3f}")
     k, n = int((onset.first_visible < half).sum()), len(onset)
     lo, hi = clopper_pearson(k, n)

@@ -31,7 +31,7 @@ from .guidance_sweep import sample_guided  # noqa: F401 (sampling_baseline looks
 
 SAMPLING_METHOD = "w = −1 sampler (chapter 4's model, label-dropout fine-tuned)"  # the fine-tuned model's ∅ branch
 SAMPLER_COLUMNS = ["seed", "samples", "draws_to_budget", "valid_connected", "calls", "budget_spent", "label1", "proxy_top10",
-                   "true_top10", "auc_top10", "heavy_atoms"]  # a sampler's table, as the notebook shows it
+                   "true_top10", "auc_top10", "heavy_atoms_top10"]  # a sampler's table, as the notebook shows it
 
 
 def draw_seed(seed: int, chunk: int) -> int:
@@ -104,11 +104,11 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
 
     Returns one row per (proxy, seed) with the optimisation study's columns (``proxy`` "buggy"/"bug-free",
     ``method`` (default :data:`SAMPLING_METHOD` for w = −1, else ``"CFG sampling (w=…)"``), ``seed``,
-    ``proxy_top10``, ``true_top10``, ``auc_top10``, ``halogens_top10``, ``sa_top10``, ``calls``) plus ``w``,
-    ``samples`` (draws made, the last chunk whole), ``draws_to_budget`` (the draw that spent the last call, NaN
-    if the budget was not spent), ``budget_spent``, ``valid_connected`` (of ``samples``), ``label1`` (draws with
-    label 1 by their atom types, of ``samples``), ``label1_valid`` (valid connected draws with label 1, of
-    ``valid_connected``) and ``heavy_atoms`` (mean heavy atoms of the shipped 10).
+    ``proxy_top10``, ``true_top10``, ``auc_top10``, ``heavy_atoms_top10`` (mean heavy atoms of the shipped 10),
+    ``sa_top10``, ``calls``) plus ``w``, ``samples`` (draws made, the last chunk whole), ``draws_to_budget`` (the draw
+    that spent the last call, NaN if the budget was not spent), ``budget_spent``, ``valid_connected`` (of ``samples``),
+    ``label1`` (draws with label 1 by their atom types, of ``samples``) and ``label1_valid`` (valid connected draws with
+    label 1, of ``valid_connected``).
     """
     import pandas as pd
 
@@ -159,15 +159,14 @@ def sampling_baseline(ch04, ch06, model, data, budget: int, seeds, chunk: int, c
             mols = [oracles.mol_from_smiles(s) for s, _ in top]
             if not top:  # no valid connected sample: nothing to ship
                 rows.append(dict(common, proxy=proxy, calls=0) | dict.fromkeys(
-                    ("proxy_top10", "true_top10", "auc_top10", "halogens_top10", "sa_top10", "heavy_atoms"), float("nan")))
+                    ("proxy_top10", "true_top10", "auc_top10", "heavy_atoms_top10", "sa_top10"), float("nan")))
                 continue
             rows.append(dict(common, proxy=proxy, calls=oracle.calls,
                              proxy_top10=float(np.mean([v for _, v in top])),
                              true_top10=float(np.mean([oracles.true_score(s) for s, _ in top])),
                              auc_top10=oracles.top_k_auc([v for _, v in oracle.history], budget),
-                             halogens_top10=float(np.mean([oracles.halogen_count(m) for m in mols])),
-                             sa_top10=float(np.mean([oracles.sa_score(s) for s, _ in top])),
-                             heavy_atoms=float(np.mean([m.GetNumHeavyAtoms() for m in mols]))))
+                             heavy_atoms_top10=float(np.mean([oracles.heavy_atom_count(m) for m in mols])),
+                             sa_top10=float(np.mean([oracles.sa_score(s) for s, _ in top]))))
     first = ["proxy", "method", "seed"]
     out = pd.DataFrame(rows)
     return out[first + [c for c in out.columns if c not in first]]
@@ -294,10 +293,10 @@ def cfg_question_text(assoc: dict) -> str:
 
 
 def heavy_atoms_text(samplers: dict, data, lib) -> str:
-    """Mean heavy atoms of each sampler's shipped top 10 on the bug-free proxy (``samplers``: name → a
-    :func:`sampling_baseline` table), of the ``data``'s training molecules and of the library ``lib``, and the
-    halogens per shipped molecule of each sampler on the buggy proxy, and the elements the diffusion models can generate
-    (:data:`molpractice.diffusion_model.ELEMENTS`)."""
+    """Mean heavy atoms of each sampler's shipped top 10 on the bug-free and on the buggy proxy (whose bug rewards
+    size; ``samplers``: name → a :func:`sampling_baseline` table, column ``heavy_atoms_top10``), of the ``data``'s
+    training molecules (and the largest of them: the samplers draw their sizes from the training set) and of the
+    library ``lib``, and the elements the diffusion models can generate (:data:`molpractice.diffusion_model.ELEMENTS`)."""
     from rdkit import Chem
 
     from . import oracles
@@ -305,10 +304,10 @@ def heavy_atoms_text(samplers: dict, data, lib) -> str:
 
     if not samplers:
         raise ValueError("samplers must name at least one sampling_baseline table")
-    parts = [f"{k} {t[t.proxy == 'bug-free'].heavy_atoms.mean():.1f}" for k, t in samplers.items()]
-    halo = [f"{k} {t[t.proxy == 'buggy'].halogens_top10.mean():.1f}" for k, t in samplers.items()]
-    return (f"heavy atoms of the shipped top 10: {', '.join(parts)}; training molecules "
-            f"{np.mean([len(d['z']) for d in data]):.1f}, library "
-            f"{np.mean([oracles.mol_from_smiles(s).GetNumHeavyAtoms() for s in lib]):.1f}; halogens per shipped molecule "
-            f"on the buggy proxy: {', '.join(halo)} (elements both diffusion models generate: "
-            f"{', '.join(Chem.GetPeriodicTable().GetElementSymbol(int(z)) for z in ELEMENTS)})")
+    per = {proxy: ", ".join(f"{k} {t[t.proxy == proxy].heavy_atoms_top10.mean():.1f}" for k, t in samplers.items())
+           for proxy in ("bug-free", "buggy")}
+    sizes = [len(d["z"]) for d in data]
+    return (f"heavy atoms of the shipped top 10 on the bug-free proxy: {per['bug-free']}; on the buggy proxy (its bug "
+            f"rewards size): {per['buggy']}; training molecules {np.mean(sizes):.1f} (largest {max(sizes)}), library "
+            f"{np.mean([oracles.heavy_atom_count(oracles.mol_from_smiles(s)) for s in lib]):.1f} (elements both "
+            f"diffusion models generate: {', '.join(Chem.GetPeriodicTable().GetElementSymbol(int(z)) for z in ELEMENTS)})")

@@ -32,7 +32,7 @@ def softmax_policy(scores, temperature: float) -> np.ndarray:
     return p / p.sum()
 
 
-def library_policies(lib, slope: float, feature: str = "halogens", temperature: float = 0.05) -> dict:
+def library_policies(lib, slope: float, feature: str = "heavy atoms", temperature: float = 0.05) -> dict:
     """The library's scores and the two selection policies: ``true`` (true score), ``proxy`` (buggy),
     ``corrected`` (buggy − ``slope`` · ``feature``), ``hacked`` = softmax(proxy/τ), ``redesign`` =
     softmax(corrected/τ), ``uniform`` (μ) and each policy's exact value ``V_hacked``, ``V_redesign``, ``V_uniform``."""
@@ -103,7 +103,7 @@ def _over_logs(many: list, exact: dict, rng, n_boot: int) -> dict:
                 ess_difference=(float(ess.mean()), *q(ess_draws)))
 
 
-def redesign_ope(ch06, lib, slope: float, feature: str = "halogens", temperature: float = 0.05, n_rounds: int = 300,
+def redesign_ope(ch06, lib, slope: float, feature: str = "heavy atoms", temperature: float = 0.05, n_rounds: int = 300,
                  n_logs: int = 500, n_boot: int = 1000, seed: int = 0, coverage_logs: int = 200,
                  coverage_boot: int = 400) -> dict:
     """The off-policy check of the redesign (see the module docstring).

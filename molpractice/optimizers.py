@@ -23,7 +23,9 @@ Audit and detector (:class:`Auditor`): after every batch a few of its molecules,
 molecule entering the current top 10, are sent to the true score. These true calls are counted
 (``Auditor.true_calls``), not capped: no budget limits them, and they are not charged to the proxy budget. The
 audit records the proxy − true gap, the proxy/true rank agreement (Spearman, over the last few batches), the
-batch's diversity, its similarity to the library (drift) and its halogen count (the exploited feature, once found). The
+batch's diversity, its similarity to the library (drift) and its heavy atoms per molecule (the size the proxy's bug
+rewards: the exploited feature, once found). A batch is the generation's children new to the oracle (re-proposed
+molecules cost no call and are not audited again). The
 **alarm** fires when the batch's mean gap exceeds the gap measured on library molecules by more than
 :data:`ALARM_Z` standard errors in two consecutive batches; a second alarm watches the current top 10 (see
 :class:`Auditor`). The thresholds and audit sizes were fixed during development while looking at seeds 0-4
@@ -290,7 +292,7 @@ class Auditor:
         gaps = np.array(base_proxy) - np.array(base_true)
         self.base_mean, self.base_sd, self.library_size = float(gaps.mean()), float(gaps.std(ddof=1)), len(base)
         self.base_robust_sd = float(1.4826 * np.median(np.abs(gaps - np.median(gaps))))  # MAD: tails don't widen it
-        self.base_halogens = float(np.mean([oracles.halogen_count(oracles.mol_from_smiles(s)) for s in base]))
+        self.base_heavy_atoms = float(np.mean([oracles.heavy_atom_count(oracles.mol_from_smiles(s)) for s in base]))
         self.true_calls, self.top_true_calls = len(base), 0
         self.rows, self._pairs, self.alarm_at, self.top_alarm_at = [], [], None, None
         self.audited = [dict(smiles=s, proxy=p, true=t, batch=-1, calls=0, source="library")
@@ -331,7 +333,7 @@ class Auditor:
                    gap_z_two_sample=float(z2),
                    rank_agreement=float(rho), diversity=oracles.internal_diversity(batch),
                    library_similarity=float(oracles.similarity_to_set(batch, self.library_fps).mean()),
-                   halogens=float(np.mean([oracles.halogen_count(oracles.mol_from_smiles(s)) for s in batch])),
+                   heavy_atoms=float(np.mean([oracles.heavy_atom_count(oracles.mol_from_smiles(s)) for s in batch])),
                    audited_true=float(true.mean()), top_gap=float("nan"), top_z=float("nan"))
         if top:
             row["top_gap"], row["top_z"] = self._top_gap(list(top)[:self.top_k], calls_so_far)
@@ -407,11 +409,12 @@ def _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective,
                          cfg.mutation_rate, constraint, selection_temperature=cfg.selection_temperature)
         if not kids:
             break
+        new = [k for k in dict.fromkeys(kids) if k not in oracle.cache]  # re-proposals are free and not re-audited
         values = oracle(kids)
         scored.update({s: rank(s, v) for s, v in zip(kids, values)})
         population = sorted(set(population) | set(kids), key=scored.get, reverse=True)[:cfg.population]
-        if auditor is not None:
-            auditor.audit(kids, oracle.calls, top=sorted(scored, key=scored.get, reverse=True)[:10])
+        if auditor is not None and new:
+            auditor.audit(new, oracle.calls, top=sorted(scored, key=scored.get, reverse=True)[:10])
             if on_alarm is not None and auditor.alarm_at is not None and oracle.objective is not None and \
                     getattr(oracle, "switched_at", None) is None:
                 rank = on_alarm(auditor)

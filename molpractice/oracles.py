@@ -6,13 +6,17 @@ The scores (all deterministic functions of the canonical SMILES, RDKit only, off
 * **True score** (:func:`true_score`, what the lab would measure; the optimiser never sees it):
   0.5 · Tanimoto(Morgan r=2, 2048 bits) to a reference active (zolpidem, :data:`REFERENCE`) + 0.5 · QED.
   A GuacaMol-style multi-property objective (Brown et al. 2019), in [0, 1].
-* **Proxy score** (:func:`proxy_score`, the cheap docking stand-in the optimiser calls): the true score,
-  plus an error that is a fixed function of the molecule (standard deviation :data:`PROXY_ERROR`;
-  the same molecule always gets the same score, as with a deterministic docking run), plus — when
-  ``bug=True`` — **the bug**: a halogen-contact term whose geometric check was lost, so every F, Cl, Br
-  or I adds :data:`HALOGEN_BONUS` whatever its position. Real scoring functions have had such terms;
-  optimisers find them (Renz et al. 2019 show optimisers exploiting the quirks of their score).
-  ``bug=False`` is the bug-free proxy: same error, no halogen term.
+* **Proxy score** (:func:`proxy_score`, the cheap docking stand-in the optimiser calls):
+  :data:`DOCK_WEIGHT` · dock + (1 − DOCK_WEIGHT) · QED, where dock (:func:`dock_score`) is a ROCS-like shape
+  and colour overlay onto a conformer of the reference (one seeded heavy-atom ETKDGv3 conformer per molecule, aligned with
+  RDKit's ``rdShapeAlign``, Gaussian volumes): (shape Tanimoto + colour Tanimoto) / 2, in [0, 1]. It measures
+  something else than the true score (3D overlay, not 2D fingerprint bits), so the two disagree molecule by
+  molecule, as a docking score and an assay do. ``bug=True`` adds **the bug**: the overlay is normalised by the
+  reference alone — overlap / V_ref, the reference-weighted Tversky index, instead of the Tanimoto overlap /
+  (V_ref + V_fit − overlap) — so the fit molecule's excess volume is never penalised and bigger molecules score
+  higher whatever their fit. Shape-screening tools offer both normalisations (ROCS's "RefTversky" and "Tanimoto"
+  combos), and a size bias is what real docking scores are known for (larger molecules make more contacts);
+  optimisers find such quirks (Renz et al. 2019). ``bug=False`` is the bug-free proxy.
 * **SA score** (:func:`sa_score`): Ertl & Schuffenhauer's synthetic accessibility (1 easy … 10 hard) from
   RDKit's Contrib folder (``RDConfig.RDContribDir``), loaded offline.
 
@@ -22,15 +26,15 @@ cached, as in PMO, Gao et al. 2022) and keeps the call history that the top-10 m
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import sys
 
 import numpy as np
 
-REFERENCE = "Cc1ccc(-c2nc3ccc(C)cn3c2CC(=O)N(C)C)cc1"  # zolpidem: no halogen, so halogens never help truly
-HALOGEN_BONUS = 0.06  # the bug: per halogen atom, uncapped
-PROXY_ERROR = 0.04  # standard deviation of the proxy's molecule-specific error
+REFERENCE = "Cc1ccc(-c2nc3ccc(C)cn3c2CC(=O)N(C)C)cc1"  # zolpidem, 23 heavy atoms
+DOCK_WEIGHT = 0.7  # proxy = DOCK_WEIGHT · dock + (1 − DOCK_WEIGHT) · QED (chosen on development seeds 0-4)
+CONFORMER_SEED = 0xF00D  # ETKDGv3 seed of every conformer (reference and probes): the same molecule, the same pose
+EMBED_ATTEMPTS = 3  # ETKDG attempts (from random coordinates) before a molecule counts as a failed pose: score 0
 HALOGENS = (9, 17, 35, 53)
 
 
@@ -70,14 +74,13 @@ def mol_from_smiles(smiles: str):
 
 
 def halogen_count(mol) -> int:
-    """Number of F, Cl, Br, I atoms (the feature the proxy's bug rewards)."""
+    """Number of F, Cl, Br, I atoms."""
     return sum(a.GetAtomicNum() in HALOGENS for a in mol.GetAtoms())
 
 
-def _molecule_error(smiles: str) -> float:
-    """A fixed N(0, PROXY_ERROR²) draw per canonical SMILES (the proxy's error that no model predicts)."""
-    seed = int.from_bytes(hashlib.sha256(smiles.encode()).digest()[:8], "little")
-    return float(np.random.default_rng(seed).normal(0.0, PROXY_ERROR))
+def heavy_atom_count(mol) -> int:
+    """Number of heavy (non-hydrogen) atoms — the size the proxy's bug rewards."""
+    return int(mol.GetNumHeavyAtoms())
 
 
 def true_score(smiles: str) -> float:
@@ -90,15 +93,77 @@ def true_score(smiles: str) -> float:
     return 0.5 * sim + 0.5 * QED.qed(mol)
 
 
-def proxy_score(smiles: str, bug: bool = True) -> float:
-    """The cheap score the optimiser calls: true score + molecule-specific error (+ the halogen bug)."""
+def _conformer(mol):
+    """One seeded ETKDGv3 conformer of the heavy atoms (no hydrogens: the overlay uses heavy atoms only, and
+    embedding without them is about 4 times faster on 20-40 heavy atoms), or None when
+    :data:`EMBED_ATTEMPTS` attempts fail — strained cages the GA can build, which ETKDG's default of 10 attempts per
+    atom spends seconds on; a docking run with a time limit fails on them too. Every library molecule embeds."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+    from rdkit.rdBase import BlockLogs
+
+    block = BlockLogs()  # noqa: F841 — RDKit warns that no hydrogens are explicit; here that is intended
+    mh = Chem.Mol(mol)
+    params = AllChem.ETKDGv3()
+    params.randomSeed, params.numThreads = CONFORMER_SEED, 1
+    params.maxIterations, params.useRandomCoords = EMBED_ATTEMPTS, True
+    if AllChem.EmbedMolecule(mh, params) != 0:
+        return None
+    return mh
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_shape():
+    from rdkit.Chem import rdShapeAlign
+
+    return rdShapeAlign.PrepareConformer(_conformer(mol_from_smiles(REFERENCE)))
+
+
+@functools.lru_cache(maxsize=None)
+def overlay(smiles: str) -> tuple[float, float, float, float]:
+    """Shape/colour overlay of one molecule onto the reference: ``(shape_tanimoto, color_tanimoto, fit_volume,
+    fit_color)`` (volumes in Å³ of overlapping Gaussians; colour: the pharmacophore-feature self-overlap). A
+    molecule RDKit cannot embed gets ``(0, 0, 0, 0)``. Cached per process by SMILES (both proxies share it)."""
+    from rdkit.Chem import rdShapeAlign
+    from rdkit.rdBase import BlockLogs
+
+    block = BlockLogs()  # noqa: F841
+    conf = _conformer(mol_from_smiles(smiles))
+    if conf is None:
+        return 0.0, 0.0, 0.0, 0.0
+    fit = rdShapeAlign.PrepareConformer(conf)
+    shape_t, color_t, _ = rdShapeAlign.AlignShapes(_reference_shape(), fit, 0.5)
+    return float(shape_t), float(color_t), float(fit.sov), float(fit.sof)
+
+
+def _overlap(tanimoto: float, v_ref: float, v_fit: float) -> float:
+    """The overlap volume O from Tanimoto = O / (v_ref + v_fit − O)."""
+    return tanimoto * (v_ref + v_fit) / (1.0 + tanimoto)
+
+
+def dock_score(smiles: str, bug: bool = False) -> float:
+    """The docking-like overlay score: mean of shape and colour Tanimoto to the reference's conformer, in [0, 1];
+    ``bug=True``: mean of overlap / V_ref (the reference's own volume) instead — excess volume is free, and a large
+    molecule's Gaussian overlap can exceed the reference's self-overlap, so the buggy score can pass 1. Two consequences
+    beyond size: for a molecule smaller than the reference the buggy score can lie slightly below the bug-free one (its
+    overlap can exceed its own Gaussian volume, and then overlap / V_ref < Tanimoto); and the colour features include
+    rings, whose Gaussians in fused and caged polycycles overlap one another, so a molecule's colour volume grows fast
+    with its ring count and the bug turns it into overlap (cubane's buggy dock score is above 1)."""
     from rdkit import Chem
 
-    canonical = Chem.MolToSmiles(mol_from_smiles(smiles))
-    score = true_score(canonical) + _molecule_error(canonical)
-    if bug:
-        score += HALOGEN_BONUS * halogen_count(mol_from_smiles(canonical))
-    return score
+    shape_t, color_t, v_fit, c_fit = overlay(Chem.MolToSmiles(mol_from_smiles(smiles)))
+    if not bug:
+        return 0.5 * (shape_t + color_t)
+    ref = _reference_shape()
+    return 0.5 * (_overlap(shape_t, ref.sov, v_fit) / ref.sov + _overlap(color_t, ref.sof, c_fit) / ref.sof)
+
+
+def proxy_score(smiles: str, bug: bool = True) -> float:
+    """The cheap score the optimiser calls: DOCK_WEIGHT · dock (with or without the normalisation bug) +
+    (1 − DOCK_WEIGHT) · QED."""
+    from rdkit.Chem import QED
+
+    return DOCK_WEIGHT * dock_score(smiles, bug=bug) + (1.0 - DOCK_WEIGHT) * QED.qed(mol_from_smiles(smiles))
 
 
 @functools.lru_cache(maxsize=1)

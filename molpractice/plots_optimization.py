@@ -101,12 +101,12 @@ def true_of_top10_curve(history, step: int = 25, objective=None):
 
 def plot_audit_signals(runs, budget, axes=None):
     """The audit's signals per batch for the GA runs: gap z-score (the alarm), rank agreement, diversity,
-    similarity to the library, halogens per molecule."""
+    similarity to the library, heavy atoms per molecule."""
     import matplotlib.pyplot as plt
 
     names = [("gap_z", "gap z (proxy − true vs library)"), ("rank_agreement", "Spearman proxy vs true"),
              ("diversity", "batch diversity"), ("library_similarity", "similarity to library"),
-             ("halogens", "halogens per molecule")]
+             ("heavy_atoms", "heavy atoms per molecule")]
     if axes is None:
         _, axes = plt.subplots(1, len(names), figsize=(16, 3.2))
     from .optimizers import ALARM_Z

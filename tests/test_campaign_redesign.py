@@ -73,7 +73,7 @@ def _ch4_rows(proxy_top10, true_top10, spent=True, method="chapter 4's model (DD
             rows.append(dict(proxy=proxy, method=method, seed=seed, proxy_top10=proxy_top10[i], true_top10=true_top10[i],
                              auc_top10=proxy_top10[i] - 0.05, calls=300 if spent else 200, samples=400, label1=50,
                              draws_to_budget=380.0 + i if spent else np.nan, budget_spent=spent,
-                             halogens_top10=0.0, sa_top10=3.0))
+                             heavy_atoms_top10=9.0, sa_top10=3.0))
     return pd.DataFrame(rows)
 
 
@@ -85,7 +85,7 @@ def _table():
                                     ("redesigned", "graph GA", 0.6, 0.45), ("redesigned + SA", "graph GA", 0.58, 0.47)):
             rows.append(dict(proxy=proxy, method=method, seed=seed, proxy_top10=p + 0.01 * seed, true_top10=t + 0.02 * seed,
                              auc_top10=p, alarm_at=None, top_alarm_at=None, calls=300,
-                             halogens_top10=5.0 if proxy == "buggy" else 0.5, sa_top10=3.0 - 0.1 * seed))
+                             heavy_atoms_top10=30.0 if proxy == "buggy" else 20.0, sa_top10=3.0 - 0.1 * seed))
     return pd.DataFrame(rows)
 
 
@@ -180,8 +180,8 @@ def test_study_summary_of_runs_cut_at_a_budget_has_no_alarm_columns():
     assert "alarms" not in out and out.iloc[0]["seeds"] == 1 and "proxy_top10" in out
 
 
-def _audit(calls, gap_z, halogens, top_gap):
-    return pd.DataFrame(dict(calls=calls, gap_z=gap_z, halogens=halogens, top_gap=top_gap))
+def _audit(calls, gap_z, heavy_atoms, top_gap):
+    return pd.DataFrame(dict(calls=calls, gap_z=gap_z, heavy_atoms=heavy_atoms, top_gap=top_gap))
 
 
 def test_exploitation_onset_finds_the_first_audited_call_above_the_bug_free_range():
@@ -189,45 +189,45 @@ def test_exploitation_onset_finds_the_first_audited_call_above_the_bug_free_rang
 
     calls = [100, 200, 300, 400, 500, 600]
     ref = dict(proxy="bug-free", method="graph GA", seed=5, history=[("CCO", 0.1)] * 600,
-               audit=_audit(calls, [1, 2, 1.5, 0.5, 1, 2.5], [0.5, 0.1, 0.2, 0.1, 0.1, 0.3], [0.05] * 5 + [0.07]))
+               audit=_audit(calls, [1, 2, 1.5, 0.5, 1, 2.5], [20.5, 20.1, 20.2, 20.1, 20.1, 20.3], [0.05] * 5 + [0.07]))
     other = dict(ref, proxy="buggy", audit=_audit(calls, [99.0] * 6, [99.0] * 6, [99.0] * 6))  # not a reference
-    slow = dict(seed=5, onset=200, alarm_at=500, top_alarm_at=None,  # CCCl (1 halogen) tops the run from call 250
-                history=[("CCO", 0.1)] * 250 + [("CCCl", 0.5)] * 350,
-                audit=_audit(calls, [3.0, 2, 2, 3, 4, 5], [0.2, 0.1, 0.2, 0.6, 1, 1], [0.05, 0.05, 0.08, 0.1, 0.1, 0.1]))
+    slow = dict(seed=5, onset=200, alarm_at=500, top_alarm_at=None,  # CCCCl (4 heavy atoms; CCO 3) tops the run from call 250
+                history=[("CCO", 0.1)] * 250 + [("CCCCl", 0.5)] * 350,
+                audit=_audit(calls, [3.0, 2, 2, 3, 4, 5], [20.2, 20.1, 20.2, 20.6, 21, 21], [0.05, 0.05, 0.08, 0.1, 0.1, 0.1]))
     quiet = dict(seed=6, onset=200, alarm_at=None, top_alarm_at=None, history=[("CCO", 0.1)] * 600,
-                 audit=_audit(calls, [1] * 6, [0.1] * 6, [0.05] * 6))
+                 audit=_audit(calls, [1] * 6, [20.1] * 6, [0.05] * 6))
     early = dict(seed=7, onset=200, alarm_at=300, top_alarm_at=300, history=[("CCO", 0.1)] * 600,
-                 audit=_audit(calls, [1, 1, 4, 4, 4, 4], [0.1] * 6, [0.05] * 6))
+                 audit=_audit(calls, [1, 1, 4, 4, 4, 4], [20.1] * 6, [0.05] * 6))
     fresh = [dict(proxy="bug-free", method="graph GA", seed=10, history=[("CCO", 0.1)] * 600,
-                  audit=_audit(calls, [1, 1, 3.0, 1, 1, 1], [0.1] * 6, [0.05] * 6)),
+                  audit=_audit(calls, [1, 1, 3.0, 1, 1, 1], [20.1] * 6, [0.05] * 6)),
              dict(proxy="bug-free", method="graph GA", seed=11, history=[("CCO", 0.1)] * 600,
-                  audit=_audit(calls, [1, 1, 1, 9, 1, 1], [0.1] * 6, [0.05] * 6))]  # above only after half
+                  audit=_audit(calls, [1, 1, 1, 9, 1, 1], [20.1] * 6, [0.05] * 6))]  # above only after half
     out = D.exploitation_onset([slow, quiet, early], [ref, other], 700, fresh_runs=fresh)
-    assert out.attrs["range"] == dict(gap_z=2.5, halogens=0.5, top_gap=0.07, top_halogens=0.0)
+    assert out.attrs["range"] == dict(gap_z=2.5, heavy_atoms=20.5, top_gap=0.07, top_heavy_atoms=3.0)
     assert out.attrs["reference"] == (1, 6)
     s = out.set_index("seed")
     # call 100's gap z 3.0 lies before the onset: ignored
-    assert (s.loc[5, "first_gap_z"], s.loc[5, "first_halogens"], s.loc[5, "first_top_gap"],
-            s.loc[5, "first_top_halogens"]) == (400, 400, 300, 300)
+    assert (s.loc[5, "first_gap_z"], s.loc[5, "first_heavy_atoms"], s.loc[5, "first_top_gap"],
+            s.loc[5, "first_top_heavy_atoms"]) == (400, 400, 300, 300)
     assert s.loc[5, "first_visible"] == 300 and s.loc[5, "first_signal"] == "top-10 gap"
-    assert s.loc[5, "top_halogens_at_half"] == 1.0 and s.loc[5, "twin_top_halogens_at_half"] == 0.0
+    assert s.loc[5, "top_heavy_atoms_at_half"] == 4.0 and s.loc[5, "twin_top_heavy_atoms_at_half"] == 3.0
     assert s.loc[5, "top_gap_at_half"] == 0.08 and np.isnan(s.loc[5, "top_alarm_at"])
     assert np.isnan(s.loc[6, "first_visible"]) and pd.isna(s.loc[6, "first_signal"])
-    assert np.isnan(s.loc[6, "twin_top_halogens_at_half"])  # no bug-free run of that seed
+    assert np.isnan(s.loc[6, "twin_top_heavy_atoms_at_half"])  # no bug-free run of that seed
     assert out.attrs["fresh"] == (1, 2, *D.clopper_pearson(1, 2))
-    assert out.attrs["fresh_by_signal"] == dict(gap_z=1, halogens=0, top_gap=0, top_halogens=0)
+    assert out.attrs["fresh_by_signal"] == dict(gap_z=1, heavy_atoms=0, top_gap=0, top_heavy_atoms=0)
     lines = D.exploitation_lines(out, 700)
     assert lines[0].startswith("bug-free range (largest value over 6 audited batches of 1 bug-free GA runs): batch gap z 2.500")
     assert lines[1].startswith("seed 5: exploitation first visible at call 300 (top-10 gap) — batch alarm call 500, "
                                "top-10 alarm never: a detector delay")
-    assert "at call 350 top-10 halogens 1.0 (bug-free twin 0.0), top-10 gap 0.080" in lines[1]
+    assert "at call 350 top-10 heavy atoms 4.0 (bug-free twin 3.0), top-10 gap 0.080" in lines[1]
     assert "seed 6: exploitation not visible — batch alarm never, top-10 alarm never: not yet visible by call 350" in lines[2]
     assert lines[3].startswith("seed 7: exploitation first visible at call 300 (batch gap z) — batch alarm call 300, "
                                "top-10 alarm call 300;")  # alarmed before half: no verdict
     lo, hi = D.clopper_pearson(2, 3)
     assert lines[4].startswith(f"exploitation visible in the audit before call 350 in 2 of 3 runs [{lo:.2f}, {hi:.2f}]")
     assert "fresh seeds (a signal above the range between call 200 and 350): 1 of 2" in lines[4]
-    assert "batch gap z 1 of 2, batch halogens 0 of 2" in lines[4]
+    assert "batch gap z 1 of 2, batch heavy atoms 0 of 2" in lines[4]
     summary = D.exploitation_summary(out, 700)
     assert summary == ("exploitation visible in the audit before call 350 in 2 of 3 runs (seed 5: first visible at call 300 "
                        "(top-10 gap), batch alarm 500, top-10 alarm never; seed 6: not visible, batch alarm never, "
@@ -244,7 +244,7 @@ def test_exploitation_onset_finds_the_first_audited_call_above_the_bug_free_rang
 
     table = pd.DataFrame(dict(proxy=["buggy", "bug-free"], method="graph GA", seed=5, alarm_at=[199.0, np.nan],
                               top_alarm_at=[199.0, np.nan]))
-    late = C.late_onset_table([dict(slow, calls=600, halogens_top10=1.0, true_top10=0.4)])
+    late = C.late_onset_table([dict(slow, calls=600, heavy_atoms_top10=4.0, true_top10=0.4)])
     rows = _detector_rows(table, 1000, late, None, out)  # earliest possible alarm 400 < 500: a real test
     row = [r_ for r_ in rows if "late-onset hack" in r_["target"] and "before half" in r_["target"]][0]
     assert row["target"].startswith("this chapter's stricter test (not the issue's)")
@@ -318,11 +318,11 @@ def test_results2_and_drift_families_hold_every_printed_comparison():
     assert len(fam) == 12 and (fam["p (Holm)"] >= fam["p"] - 1e-12).all()
     assert list(fam.columns) == ["verdict", "p", "p (Holm)", "verdict (Holm)"]
     ch = pd.DataFrame([dict(seed=s, proxy=p, **{f"{c}_change": rng.normal(1.0 if p == "buggy" else 0.0, 0.1)
-                                                  for c in ("diversity", "library_similarity", "rank_agreement", "halogens")})
+                                                  for c in ("diversity", "library_similarity", "rank_agreement", "heavy_atoms")})
                        for p in ("buggy", "bug-free") for s in range(5, 10)])
     dfam = C.drift_family(ch)
-    assert len(dfam) == 12 and dfam.loc["halogens: change in buggy", "verdict (Holm)"] == "higher"
-    assert dfam.loc["halogens: change in bug-free", "verdict (Holm)"] == "no detectable difference"
+    assert len(dfam) == 12 and dfam.loc["heavy_atoms: change in buggy", "verdict (Holm)"] == "higher"
+    assert dfam.loc["heavy_atoms: change in bug-free", "verdict (Holm)"] == "no detectable difference"
 
 
 def test_time_lines_say_which_caches_were_warm_and_quote_the_issue():
@@ -341,10 +341,13 @@ def test_time_lines_say_which_caches_were_warm_and_quote_the_issue():
     assert "cached weights with the training path tested" in R.time_lines(start, hot, "full")[3]
     assert len(R.time_lines(start, {"m": dict(cached=False, cpu_seconds=1.0)}, "fast")) == 3
     scope = R.scope_rows()
-    assert [r["met"] for r in scope] == [False, None] and "docking-like" in scope[0]["value"]
+    assert [r["met"] for r in scope] == [True, None]  # RDKit-computed, docking-like, a realistic bug: not a deviation
     from molpractice import oracles
 
-    assert f"N(0, {oracles.PROXY_ERROR:g}²)" in scope[0]["value"] and f"+ {oracles.HALOGEN_BONUS:g} per halogen" in scope[0]["value"]
+    proxy = scope[0]["value"]
+    assert proxy.startswith("met: the proxy is 0.7 · dock + 0.3 · QED") and "rdShapeAlign" in proxy and "zolpidem" in proxy
+    assert f"not embedded in {oracles.EMBED_ATTEMPTS} attempts scores 0" in proxy and "overlap / V_ref" in proxy
+    assert "deviation" not in proxy and "halogen" not in proxy
     rng = np.random.default_rng(0)
     base_loss = rng.random(30) + 1.0
 

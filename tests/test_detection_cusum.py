@@ -55,7 +55,7 @@ def test_alarm_on_a_step_change_after_a_bounded_delay():
     delays = []
     for _ in range(500):
         z = rng.normal(0.0, 1.0, 18)
-        z[4:] += 3.0  # 3 standard errors: a halogen-rich batch under the bug (dev late-onset batches reached 5-20)
+        z[4:] += 3.0  # 3 standard errors: a batch the bug overrates (a hacked GA run's batches reach more)
         at = D.cusum_alarm(z)
         delays.append(np.inf if at is None else at - 4 + 1)
     delays = np.array(delays)

@@ -35,16 +35,63 @@ def test_top_k_curve_and_auc():
     assert oracles.top_k_auc(scores, budget=6, k=2) == pytest.approx(np.mean([0.1, 0.3, 0.4, 0.7, 0.7, 0.7]))
 
 
-def test_proxy_bug_is_the_documented_halogen_term():
-    for smiles in ("c1ccccc1", "Clc1ccc(Cl)cc1", "FC(F)(F)c1ccccc1Br", oracles.REFERENCE):
-        n = oracles.halogen_count(oracles.mol_from_smiles(smiles))
-        diff = oracles.proxy_score(smiles, bug=True) - oracles.proxy_score(smiles, bug=False)
-        assert diff == pytest.approx(oracles.HALOGEN_BONUS * n)
-        assert oracles.proxy_score(smiles, bug=True) == oracles.proxy_score(smiles, bug=True)  # deterministic
+def _independent_dock(smiles: str) -> float:
+    """The bug-free dock score recomputed here with RDKit directly: one seeded ETKDGv3 heavy-atom conformer of the
+    molecule and of zolpidem, aligned with rdShapeAlign at equal shape/colour weight, the mean of the two Tanimotos."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem, rdShapeAlign
+
+    def shape(s):
+        mol = Chem.MolFromSmiles(s)
+        params = AllChem.ETKDGv3()
+        params.randomSeed, params.numThreads = oracles.CONFORMER_SEED, 1
+        params.maxIterations, params.useRandomCoords = oracles.EMBED_ATTEMPTS, True
+        assert AllChem.EmbedMolecule(mol, params) == 0, s
+        return rdShapeAlign.PrepareConformer(mol)
+
+    shape_t, colour_t, _ = rdShapeAlign.AlignShapes(shape(oracles.REFERENCE), shape(smiles), 0.5)
+    return 0.5 * (shape_t + colour_t)
+
+
+def test_proxy_is_a_shape_colour_overlay_and_its_bug_rewards_size():
+    from rdkit.Chem import QED
+    from scipy import stats
+
+    # the bug-free proxy is 0.7 · dock + 0.3 · QED, dock the overlay onto zolpidem computed independently here
+    for smiles in ("c1ccccc1", "Clc1ccc(Cl)cc1", "CCCCCCCCCCc1ccccc1", *_lib(3)):
+        qed = QED.qed(oracles.mol_from_smiles(smiles))
+        assert oracles.proxy_score(smiles, bug=False) == pytest.approx(0.7 * _independent_dock(smiles) + 0.3 * qed, abs=1e-9)
+    # the reference overlays itself exactly, with or without the bug (overlap / V_ref = Tanimoto = 1)
+    assert oracles.dock_score(oracles.REFERENCE) == pytest.approx(1.0, abs=1e-6)
+    assert oracles.dock_score(oracles.REFERENCE, bug=True) == pytest.approx(1.0, abs=1e-6)
+    # a molecule ETKDG cannot embed (cyclopropyne, cyclopropadiene) gets dock 0: its proxy is the QED term alone
+    for smiles in ("C1#CC1", "C1=C=C1"):
+        assert oracles.dock_score(smiles) == oracles.dock_score(smiles, bug=True) == 0.0
+        assert oracles.proxy_score(smiles) == pytest.approx(0.3 * QED.qed(oracles.mol_from_smiles(smiles)))
+    # deterministic: the same SMILES scores the same twice, and again after the per-process overlay cache is emptied
+    first = [oracles.proxy_score(s, bug=b) for s in _lib(5) for b in (True, False)]
+    assert first == [oracles.proxy_score(s, bug=b) for s in _lib(5) for b in (True, False)]
+    oracles.overlay.cache_clear()
+    assert first == [oracles.proxy_score(s, bug=b) for s in _lib(5) for b in (True, False)]
+    # the bug's term 0.7 · (dock_bug − dock) grows with size: rings carrying C10, C20, C30 chains
+    for ring in ("c1ccccc1", "C1CCCCC1", "c1ccncc1"):
+        gap = [0.7 * (oracles.dock_score(c + ring, bug=True) - oracles.dock_score(c + ring)) for c in ("C" * 10, "C" * 20, "C" * 30)]
+        assert 0 < gap[0] < gap[1] < gap[2] and gap[2] > 0.05, (ring, gap)
+    # on library molecules: the term rises with the heavy atoms, is positive from 20 heavy atoms on (zolpidem has 23),
+    # and for smaller molecules can be slightly negative (their overlap can exceed their own volume: overlap / V_ref <
+    # Tanimoto), never by much
+    lib = _lib(200)
+    diff = np.array([oracles.proxy_score(s, bug=True) - oracles.proxy_score(s, bug=False) for s in lib])
+    heavy = np.array([oracles.heavy_atom_count(oracles.mol_from_smiles(s)) for s in lib])
+    assert stats.spearmanr(diff, heavy)[0] > 0.6
+    assert (diff[heavy >= 20] > 0).all() and diff.min() > -0.05 and diff.max() > 0.1
+    assert oracles.heavy_atom_count(oracles.mol_from_smiles(oracles.REFERENCE)) == 23
+    # the true score: in [0, 1], near 1 for the reference; the bug-free proxy measures something else (3D overlay, not
+    # fingerprint bits): it agrees with the true score only in part, molecule by molecule
     assert 0 <= oracles.true_score("CCO") <= 1
     assert oracles.true_score(oracles.REFERENCE) > 0.8
-    errors = [oracles.proxy_score(s, bug=False) - oracles.true_score(s) for s in _lib(200)]
-    assert abs(np.mean(errors)) < 0.02 and 0.02 < np.std(errors) < 0.06
+    rho = stats.spearmanr([oracles.proxy_score(s, bug=False) for s in lib], [oracles.true_score(s) for s in lib])[0]
+    assert 0.2 < rho < 0.9
 
 
 def test_sa_score_from_contrib():
@@ -121,13 +168,17 @@ def test_ga_spends_exactly_the_budget_and_is_deterministic():
 def test_detector_fires_early_on_the_buggy_proxy_and_not_on_the_bug_free_one():
     hacked, clean = _audited_ga_run(bug=True), _audited_ga_run(bug=False)
     assert hacked["calls"] == clean["calls"] == AUDITED["budget"]
-    assert hacked["alarm_at"] is not None and hacked["alarm_at"] <= 200
+    # an alarm by half the budget (the top-10 rule; the batch rule follows before the budget), none without the bug
+    assert min(hacked["alarm_at"], hacked["top_alarm_at"]) <= AUDITED["budget"] // 2 and hacked["alarm_at"] < AUDITED["budget"]
     assert clean["alarm_at"] is None
-    assert hacked["true_top10"] < clean["true_top10"] and hacked["halogens_top10"] > 3 * max(clean["halogens_top10"], 1)
-    slope = C.feature_slope(hacked["audited"])
-    assert slope == pytest.approx(oracles.HALOGEN_BONUS, abs=0.02)
+    # the hacked run ships bigger molecules with a lower true score
+    assert hacked["true_top10"] < clean["true_top10"] and hacked["heavy_atoms_top10"] > clean["heavy_atoms_top10"] + 5
+    # the audited gap grows with the heavy atoms far faster under the bug (without it, it also rises a little with size)
+    slope, clean_slope = C.feature_slope(hacked["audited"]), C.feature_slope(clean["audited"])
+    assert slope > 0 and slope > 3 * clean_slope
     panel = C.feature_panel(hacked["audited"], hacked["alarm_at"])
-    assert panel.iloc[0]["feature"] == "halogens" and set(panel["feature"]) == set(C.PANEL)
+    assert set(panel["feature"]) == set(C.PANEL) and panel.iloc[0]["slope"] > 0  # the best descriptor: the gap grows with it
+    assert panel.set_index("feature").loc["heavy atoms", "t"] > 5  # the size signal is plain at the alarm already
     # the top-10 audit: every top-10 entrant costs one true call, counted in true_calls
     assert 0 < hacked["top_true_calls"] < hacked["true_calls"] and hacked["top_alarm_at"] is not None
     assert clean["top_alarm_at"] is None
@@ -142,8 +193,16 @@ def test_redesign_continues_the_hacked_run_on_the_same_budget():
     assert red["switched_at"] == hacked["alarm_at"] and red["calls"] == hacked["calls"] == 400
     n = red["switched_at"]
     assert red["history"][:n] == hacked["history"][:n]  # the same run up to the alarm
-    assert red["feature"] == "halogens" and red["halogens_top10"] < hacked["halogens_top10"]
-    assert red["true_top10"] > hacked["true_top10"]
+    # the redesign subtracts the slope of the panel's best descriptor at the alarm (a positive one: the gap grows with it)
+    # and ships molecules with less of it, better by its corrected objective than the hacked run's top 10. (Whether that
+    # raises the true top-10 is an outcome of the campaign over seeds, not checked here: at this seed and budget it does not.)
+    feature, slope = red["feature"], red["slope"]
+    assert feature == red["panel"].iloc[0]["feature"] and slope == red["panel"].iloc[0]["slope"] > 0
+    assert red["objective"]("CCO", 0.5) == pytest.approx(0.5 - slope * C.descriptor(feature, "CCO"))
+    amount = lambda top: np.mean([C.descriptor(feature, s_) for s_ in top])  # noqa: E731
+    assert amount(red["top10"]) < amount(hacked["top10"])
+    corrected = lambda top: np.mean([red["objective"](s_, oracles.proxy_score(s_)) for s_ in top])  # noqa: E731
+    assert corrected(red["top10"]) > corrected(hacked["top10"])
     with pytest.raises(ValueError):
         C.run_once("random screening", buggy, lib, cfg, seed=0, redesign=True)
     # the stored objective is the one the run ships by; the figure's curves end at the shipped top 10
@@ -179,15 +238,15 @@ def test_expected_top_mean_and_scale_free_helpers():
 
 def test_study_summary_intervals():
     table = pd.DataFrame(dict(proxy=["a"] * 3, method=["m"] * 3, seed=[0, 1, 2], proxy_top10=[1.0, 2.0, 3.0],
-                              true_top10=[1.0] * 3, auc_top10=[0.5] * 3, halogens_top10=[0.0] * 3,
+                              true_top10=[1.0] * 3, auc_top10=[0.5] * 3, heavy_atoms_top10=[0.0] * 3,
                               sa_top10=[2.0] * 3, alarm_at=[None, 100.0, None]))
     row = C.study_summary(table).iloc[0]
     assert row["alarms"] == "1 of 3" and row["first_alarm"] == 100.0
     assert row["proxy_top10"].startswith("2.000 [")
     m, lo, hi = C.mean_interval([1.0, 2.0, 3.0])
     assert m == 2.0 and lo == pytest.approx(2 - 4.303 / np.sqrt(3), abs=1e-3)
-    counts = table.assign(halogens_top10=[0.0, 0.0, 3.0])  # a t-interval would reach below 0: clipped
-    assert C.study_summary(counts).iloc[0]["halogens_top10"].startswith("1.000 [0.000, ")
+    counts = table.assign(heavy_atoms_top10=[0.0, 0.0, 3.0])  # a t-interval would reach below 0: clipped
+    assert C.study_summary(counts).iloc[0]["heavy_atoms_top10"].startswith("1.000 [0.000, ")
     sa = table.assign(sa_top10=[1.0, 1.0, 4.0])  # SA ≥ 1 by definition: a t-interval reaching below 1 is clipped at 1
     assert C.mean_interval([1.0, 1.0, 4.0])[1] < 0  # (unclipped, it would even reach below 0)
     assert C.study_summary(sa).iloc[0]["sa_top10"].startswith("2.000 [1.000, ")
@@ -199,7 +258,7 @@ def test_winners_curse_leaves_out_the_redesign_and_drift_contrast():
     wc = C.winners_curse(table)
     assert wc.proxy.tolist() == ["buggy"] and wc.gap.iloc[0] == pytest.approx(0.65)
     audit = lambda d, s: pd.DataFrame(dict(calls=range(100, 900, 100), diversity=d, library_similarity=s,  # noqa: E731
-                                           rank_agreement=[0.5] * 8, halogens=[1.0] * 8))
+                                           rank_agreement=[0.5] * 8, heavy_atoms=[20.0] * 8))
     runs = []
     for seed, shift in ((0, 0.0), (1, 0.1), (2, 0.05)):
         runs.append(dict(proxy="buggy", method="graph GA", seed=seed,
@@ -228,7 +287,7 @@ def _sampler_rows(method, proxy_top10, true_top10, spent=True, seeds=(0, 1, 2), 
             rows.append(dict(proxy=proxy, method=method, seed=seed, proxy_top10=proxy_top10[i], true_top10=true_top10[i],
                              auc_top10=proxy_top10[i] - 0.05, calls=1000 if spent else 700, samples=1500, label1=label1 + i,
                              draws_to_budget=draws + 10 * i if spent else np.nan, budget_spent=spent,
-                             halogens_top10=0.0, sa_top10=3.0))
+                             heavy_atoms_top10=9.0, sa_top10=3.0))
     return pd.DataFrame(rows)
 
 
@@ -253,7 +312,7 @@ def test_target_rows_read_the_studies():
                                            ("buggy", "random screening", 0.8, 0.4, None),
                                            ("redesigned", "graph GA", 0.6, 0.5, None)):  # noqa: E501
             rows.append(dict(proxy=proxy, method=method, seed=seed, proxy_top10=p + 0.01 * seed, true_top10=t + 0.01 * seed,
-                             auc_top10=p, alarm_at=alarm, top_alarm_at=alarm, halogens_top10=5.0 if proxy == "buggy" else 0.5))
+                             auc_top10=p, alarm_at=alarm, top_alarm_at=alarm, heavy_atoms_top10=30.0 if proxy == "buggy" else 20.0))
     table = pd.DataFrame(rows)
     out = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000)}
     ips = next(v for k, v in out.items() if k.startswith("IPS: bias"))
@@ -462,7 +521,8 @@ def test_sampler_contrast_is_paired_by_seed():
 
 
 def test_onset_proxy_switches_the_bug_on_after_onset_calls_and_remembers_scores():
-    lib = [s_ for s_ in _lib() if oracles.halogen_count(oracles.mol_from_smiles(s_)) > 0][:6]
+    lib = [s_ for s_ in _lib() if oracles.heavy_atom_count(oracles.mol_from_smiles(s_)) >= 20][:6]  # the bug shows
+    assert all(abs(oracles.proxy_score(s_, bug=True) - oracles.proxy_score(s_, bug=False)) > 0.01 for s_ in lib)
     proxy = oracles.OnsetProxy(3)
     assert proxy(lib[0]) == pytest.approx(oracles.proxy_score(lib[0], bug=False)) and not proxy.memo  # not attached
     oracle = oracles.BudgetedOracle(proxy, 10)
@@ -497,20 +557,24 @@ def test_late_onset_study_reports_delays_after_the_onset(monkeypatch):
     rep = D.detector_report([dict(clean, proxy="bug-free")], cfg)
     a = clean["audit"]
     assert rep["bug_free_exceed_two_sample"] == int((a.gap_z_two_sample > opt.ALARM_Z).sum())
-    ratio = a.gap_z_two_sample / a.gap_z  # two-sample SE: sd·√(1/8 + 1/40) vs sd/√8
-    assert np.allclose(ratio[a.gap_z.abs() > 1e-9], 1 / np.sqrt(1 + 8 / 40))
+    ratio = a.gap_z_two_sample / a.gap_z  # two-sample SE: sd·√(1/n + 1/40) vs sd/√n, n the batch's audited molecules
+    n = pd.DataFrame(clean["audited"]).query("source == 'batch'").groupby("batch").size().reindex(a.batch).to_numpy()
+    assert n.max() == 8 and n.min() >= 1  # 8 per batch; a last batch with fewer new molecules audits all of them
+    keep = (a.gap_z.abs() > 1e-9).to_numpy()
+    assert np.allclose(ratio[keep], 1 / np.sqrt(1 + n[keep] / 40))
 
 
 def test_late_onset_lines_drift_verdicts_and_rate_table():
-    table = pd.DataFrame(dict(proxy="bug-free", method="graph GA", seed=[5, 6], true_top10=[0.5, 0.6], halogens_top10=[0.0, 1.0]))
+    table = pd.DataFrame(dict(proxy="bug-free", method="graph GA", seed=[5, 6], true_top10=[0.5, 0.6], heavy_atoms_top10=[20.0, 21.0]))
     late = pd.DataFrame(dict(seed=[6, 5], onset=400, calls=1000, alarm_at=[550.0, np.nan], top_alarm_at=[500.0, 600.0],
                              fired_before_onset=[False, False], batch_delay=[150.0, np.nan], top10_delay=[100.0, 200.0],
-                             earliest_possible=[500.0, 479.0], true_top10=[0.4, 0.45], halogens_top10=[3.0, 2.0]))
+                             earliest_possible=[500.0, 479.0], true_top10=[0.4, 0.45], heavy_atoms_top10=[28.0, 26.0]))
     lines = C.late_onset_lines(late, table)
     assert lines[0].startswith("late onset (bug on after 400 of 1000 calls), batch alarm: fired in 1 of 2 runs, before the onset in 0")
     assert "delay in calls per seed [150, None] (earliest possible [100, 79])" in lines[0]
     assert "[100, 200]" in lines[1]
     assert lines[2].startswith("late-onset − bug-free GA, true_top10 (paired over seeds): -0.125")  # paired by seed, not row
+    assert lines[3].startswith("late-onset − bug-free GA, heavy_atoms_top10 (paired over seeds): +6.500")  # (28−21 + 26−20)/2
     drift = pd.DataFrame({"buggy": [-0.2], "buggy lo": [-0.3], "buggy hi": [-0.1], "bug-free": [0.0], "bug-free lo": [-0.1],
                           "bug-free hi": [0.1], "buggy − bug-free": [-0.2], "buggy − bug-free lo": [-0.4],
                           "buggy − bug-free hi": [-0.01]}, index=pd.Index(["library_similarity"], name="signal"))
