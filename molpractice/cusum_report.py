@@ -43,7 +43,7 @@ def cusum_summary(study: dict) -> dict:
                 false_alarm_met=bool(free["k"] / free["n"] <= CUSUM_FALSE_ALARM_TARGET), half=int(study["budget"]) // 2)
 
 
-K_GRID_ADDED = (1.5, 2.0, 2.5)  # k values added after the first development table (scripts/ch06_detector_study.py, K_GRID)
+K_GRID_ADDED = ()  # k values added after the first development table (none for the current study; the JSON records it)
 
 
 def _git(repo, *args) -> str | None:
@@ -117,14 +117,20 @@ def provenance_lines(study: dict, repo=None) -> list[str]:
              f"{(pv['head_when_written'] or nr)[:7]} (the eval stage reuses cached runs, so this does not date them); "
              f"the script's hash and git status then: {pv['script'] or nr}",
              f"development selection rule, as recorded: \"{dev.get('selection', nr)}\"",
-             f"k grid {grid if grid is not None else nr}: its values {', '.join(f'{x:g}' for x in added)} were added after "
-             "the first development table, whose best k lay at the grid's edge (the script's record); "
+             f"k grid {grid if grid is not None else nr}: "
+             + (f"its values {', '.join(f'{x:g}' for x in added)} were added after the first development table, whose best k "
+                "lay at the grid's edge (the script's record); " if added else
+                "fixed before the development runs (the script's record); ")
              + (" and ".join([f"k = {c['k']:g} (h = {c['h']:g})" for c in [chosen] + ties])
                 + f" tied at {chosen['late_before_half']} of {chosen['late_n']} development late-onset alarms before call "
                 f"{int(study['budget']) // 2} with median alarm call {chosen.get('late_median_call', float('nan')):g}; the "
                 f"rule's tie-break picked k = {rule['k']:g}, h = {rule['h']:g}" if ties else
                 f"k = {rule['k']:g}, h = {rule['h']:g} had the most development late-onset alarms before call "
-                f"{int(study['budget']) // 2} ({chosen['late_before_half']} of {chosen['late_n']}) without a tie"),
+                f"{int(study['budget']) // 2} ({chosen['late_before_half']} of {chosen['late_n']})"
+                + ("; " + ", ".join("k = %g" % c["k"] for c in same) + " had as many, and the lower median alarm call "
+                   f"({chosen.get('late_median_call', float('nan')):g}) broke the tie"
+                   if (same := [c for c in dev["candidates"] if c is not chosen
+                                and c["late_before_half"] == chosen["late_before_half"]]) else ", without a tie")),
              "development false-alarm margin at the chosen k: largest bug-free CUSUM that did not alarm "
              + (f"{margin:.2f} against h = {rule['h']:g} (from {where})" if margin is not None else MARGIN_NOT_RECORDED)]
     return lines

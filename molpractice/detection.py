@@ -329,28 +329,29 @@ def exploitation_summary(onset: pd.DataFrame, budget: int) -> str:
 # --- CUSUM detector (issue 21: a rule that reacts to a slow build-up; review 06h findings 1 and 4) ---------------
 
 #: The audit column the CUSUM reads: the batch's mean proxy − true gap of its random audit sample, minus the
-#: library's gap, in two-sample standard errors (``Auditor``'s ``gap_z_two_sample``; about N(0, 1) per batch without
-#: a bug — the audited molecules are drawn at random from the new batch — but batches of one run share its library
-#: baseline: over the 40 development bug-free runs the run means of this column had sd 0.45).
+#: library's gap, in two-sample standard errors (``Auditor``'s ``gap_z_two_sample``). Without a bug it is not N(0, 1):
+#: the proxy's error is a property of the molecule, so selection on the proxy and the run's shared library baseline
+#: widen it — over the 833 batches of the 40 development bug-free runs its mean was 0.28 and its sd 1.73, and the
+#: run means had sd 0.92 (scripts/ch06_detector_study.py, development stage).
 CUSUM_SIGNAL = "gap_z_two_sample"
 #: Development seeds on which :data:`CUSUM_K` and :data:`CUSUM_H` were chosen (full settings, graph GA, 1000 calls):
 #: bug-free runs 100-139 and late-onset runs 100-109 (bug on after 200 calls). None of them is a reported (5-9),
 #: tuning (0-4), false-alarm (10-19), detection (20-29) or evaluation (200-219) seed.
 CUSUM_DEV_SEEDS = dict(bug_free=(100, 139), late_onset=(100, 109))
 #: Allowance (reference value) k, in standard errors per batch.
-CUSUM_K = 2.0
+CUSUM_K = 2.5
 #: Threshold h: the alarm fires at the first audited batch whose CUSUM exceeds it.
-CUSUM_H = 1.0
-# How k and h were fixed (scripts/ch06_detector_study.py --stage dev, before any evaluation seed was run): for each k
-# of a grid (0.25-1.0; 1.5-2.5 added after the first table, whose best k was at its edge) the smallest h (0.5-15 in
-# steps of 0.25) with at most 1 of the 40 dev bug-free runs alarmed over the whole run and a false-alarm rate <= 0.05
-# on simulated N(0, 1) streams of 24 batches; then the k with the most dev late-onset runs alarmed before call 500
-# (ties: lower median alarm call, then larger h). Result: k = 2.0, h = 1.0 — 1 of 40 dev bug-free runs alarmed (the
-# next-largest bug-free CUSUM was 0.99, just under h: the dev false-alarm rate is fragile), simulated rate 0.035, dev
-# late onset 7 of 10 before call 500 (the batch and top-10 rules of ``Auditor``: 6 of 10 on the same runs). With
-# k = 2 and h = 1 the rule fires on one batch above z = 3, or on a few batches each a little above z = 2: it is close
-# to a threshold rule, which the development runs preferred because the exploitation, once it starts, grows fast.
-# Target: per-run false-alarm rate over a 1000-call bug-free run at most 1 in 20.
+CUSUM_H = 4.25
+# How k and h were fixed (scripts/ch06_detector_study.py --stage dev, before any evaluation seed was run, with the
+# shape-overlay proxy; the grid and the selection rule were committed before these development runs): for each k of
+# the grid 0.25-2.5 the smallest h (0.5-15 in steps of 0.25) with at most 1 of the 40 dev bug-free runs alarmed over
+# the whole run and a false-alarm rate <= 0.05 on simulated N(0, 1) streams of 24 batches; then the k with the most
+# dev late-onset runs alarmed before call 500 (ties: lower median alarm call, then larger h). Result: k = 2.5,
+# h = 4.25 — the grid's largest k again (k = 1.5, 2.0 and 2.5 all alarmed 9 of 10 late-onset runs before call 500;
+# 2.5 won the tie on the median call, 344); 1 of 40 dev bug-free runs alarmed (the next-largest bug-free CUSUM was
+# 4.04, just under h: the dev false-alarm rate is fragile); dev late onset 9 of 10 before call 500 (the batch and
+# top-10 rules of ``Auditor``: 9 of 10 on the same runs). Target: per-run false-alarm rate over a 1000-call bug-free
+# run at most 1 in 20. (The previous proxy's rule, k = 2.0 and h = 1.0, was chosen the same way on the same seeds.)
 
 
 def _check_stream(z, k, h, calls=None):

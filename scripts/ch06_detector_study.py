@@ -4,7 +4,8 @@ development seeds and then evaluated once on fresh seeds (issue 21, review 06h f
 Protocol (the commit order is the pre-registration):
 1. ``--stage dev``: audited graph-GA runs on development seeds (bug-free 100-139, late onset at call 200 on
    100-109) that the notebook never reports; the rule's constants were chosen from this stage's table by
-   :func:`choose` (the k grid was widened to 1.5-2.5 after the first table, whose best k sat at its edge) and
+   :func:`choose` (with the first proxy the k grid was widened to 1.5-2.5 after the first table, whose best k sat at
+   its edge; for the shape-overlay proxy the whole grid was fixed before its development runs) and
    committed in ``molpractice/detection.py`` before stage 2 was run.
 2. ``--stage eval``: fresh seeds 200-219 (bug-free and late onset at call 200; immediate hack 200-209), never looked at
    before; the rule is not changed after seeing them. Writes ``data/ch06_detector_study.json``.
@@ -68,8 +69,8 @@ def collect(stage: str, workers: int) -> list[dict]:
     return out
 
 
-K_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5)  # 1.5-2.5 added after the first dev table (best was at the edge, k = 1)
-K_GRID_ADDED = (1.5, 2.0, 2.5)
+K_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5)  # fixed before the shape-overlay proxy's development runs
+K_GRID_ADDED = ()  # with the first proxy 1.5-2.5 were added after its first dev table; none with this one
 H_GRID = tuple(np.round(np.arange(0.5, 15.01, 0.25), 2))
 BUDGET = 1000
 TARGET = 0.05  # per-run false-alarm rate over the whole 1000-call bug-free run: at most 1 in 20
