@@ -166,6 +166,29 @@ def proxy_score(smiles: str, bug: bool = True) -> float:
     return DOCK_WEIGHT * dock_score(smiles, bug=bug) + (1.0 - DOCK_WEIGHT) * QED.qed(mol_from_smiles(smiles))
 
 
+def proxy_bug_text(lib) -> str:
+    """The proxy against the true score on the library ``lib`` and where its bug acts: Spearman ρ of the true score
+    with the bug-free proxy, the buggy proxy and dock alone; the bug's part (buggy − bug-free proxy) by heavy-atom
+    band and its Spearman ρ with the heavy-atom count; the molecules whose pose failed (dock 0)."""
+    from rdkit import Chem
+    from scipy.stats import spearmanr
+
+    true = np.array([true_score(s) for s in lib])
+    free = np.array([proxy_score(s, bug=False) for s in lib])
+    part = np.array([proxy_score(s, bug=True) for s in lib]) - free
+    dock = np.array([dock_score(s) for s in lib])
+    size = np.array([heavy_atom_count(mol_from_smiles(s)) for s in lib])
+    failed = sum(overlay(Chem.MolToSmiles(mol_from_smiles(s)))[2] == 0.0 for s in lib)
+    bands = [(lo, hi) for lo, hi in ((1, 10), (11, 15), (16, 20), (21, 25), (26, 200))
+             if ((size >= lo) & (size <= hi)).any()]
+    by_size = "; ".join(f"{lo}–{hi if hi < 200 else size.max()} (n = {m.sum()}) {part[m].mean():+.3f}"
+                        for lo, hi in bands for m in [(size >= lo) & (size <= hi)])
+    return (f"library ({len(lib)} molecules): Spearman ρ with the true score — bug-free proxy {spearmanr(free, true)[0]:.2f}, "
+            f"buggy proxy {spearmanr(free + part, true)[0]:.2f}, dock alone {spearmanr(dock, true)[0]:.2f}; the bug's part "
+            f"(buggy − bug-free proxy) by heavy atoms: {by_size}; its Spearman ρ with heavy atoms "
+            f"{spearmanr(part, size)[0]:.2f}; poses that failed (dock 0): {failed}")
+
+
 @functools.lru_cache(maxsize=1)
 def _sascorer():
     from rdkit import RDConfig
