@@ -166,8 +166,9 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
     the run's final objective. Returns ``proxy_top10`` (their mean proxy), ``true_top10`` (their true score:
     what the lab would see), ``auc_top10`` (PMO, on the proxy), ``alarm_at`` / ``top_alarm_at`` (calls, or
     None), ``switched_at``, ``heavy_atoms_top10``, ``sa_top10``, ``sa_above_max_top10`` (how many of the shipped 10 have
-    SA above ``cfg.sa_max``), ``true_calls`` (all audits) and
-    ``top_true_calls`` (top-k audits), plus ``history``, ``audit``, ``audited``, ``top10``, ``objective``
+    SA above ``cfg.sa_max``), ``true_calls`` (all audits),
+    ``top_true_calls`` (top-k audits), ``stalls`` (GA generations redrawn with uniform parents, see
+    :func:`~molpractice.optimizers.graph_ga`), plus ``history``, ``audit``, ``audited``, ``top10``, ``objective``
     (after a redesign's switch its corrected ranking ``(smiles, proxy) -> value``, else None: the proxy) and, for a redesign,
     ``feature``, ``slope`` and ``panel``. ``sa=True`` (with ``redesign``): the redesigned objective also subtracts
     :func:`sa_penalty` (``cfg.sa_weight`` per SA unit above ``cfg.sa_max``), its SA scores from a budgeted oracle of
@@ -215,7 +216,7 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
                 heavy_atoms_top10=float(np.mean([oracles.heavy_atom_count(m) for m in mols])),
                 sa_top10=float(np.mean(sa_top)),
                 sa_above_max_top10=float("nan") if sa_max is None else int(sum(v > sa_max for v in sa_top)),
-                true_calls=auditor.true_calls if auditor else 0,
+                true_calls=auditor.true_calls if auditor else 0, stalls=getattr(oracle, "stalls", 0),
                 top_true_calls=auditor.top_true_calls if auditor else 0, history=oracle.history,
                 sa_calls=sa_oracle.calls if sa_oracle else 0,
                 audit=auditor.table() if auditor else None,
@@ -225,7 +226,7 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
 
 COLUMNS = ["proxy", "method", "seed", "proxy_top10", "true_top10", "auc_top10", "alarm_at", "top_alarm_at",
            "switched_at", "heavy_atoms_top10", "sa_top10", "true_calls", "top_true_calls", "calls", "feature", "slope",
-           "sa_calls", "sa_above_max_top10"]
+           "sa_calls", "sa_above_max_top10", "stalls"]
 
 
 def optimisation_study(cfg=None, seeds=None, lib=None, progress: bool = False, sa: bool = True,

@@ -586,3 +586,24 @@ def test_late_onset_lines_drift_verdicts_and_rate_table():
     rates = D.rate_table({"x": d})
     assert rates.loc[("x", "top10 alarm"), "fired"] == "2 of 2" and rates.loc[("x", "batch alarm"), "rate_hi"] == 0.84
     assert rates.loc[("x", "batch alarm"), "seeds"] == "3-4"
+
+
+def test_a_stalled_ga_generation_is_redrawn_with_uniform_parents(monkeypatch):
+    """The greedy softmax can collapse onto one parent whose children are all invalid or already seen; the GA then
+    redraws that generation once with uniform parents (counted in ``oracle.stalls``) instead of stopping early."""
+    from molpractice import optimizers as OPT
+
+    real, calls = OPT._children, []
+
+    def collapsing(population, scores, n, rng, mutation_rate, constraint=None, tries=20, selection_temperature=0.05):
+        calls.append(selection_temperature)
+        if len(calls) == 2:  # the second generation stalls under softmax selection
+            return []
+        return real(population, scores, n, rng, mutation_rate, constraint, tries, selection_temperature)
+
+    monkeypatch.setattr(OPT, "_children", collapsing)
+    cfg = OPT.SETTINGS.current("fast")
+    oracle = oracles.BudgetedOracle(lambda s: oracles.true_score(s), cfg.budget)
+    OPT.graph_ga(oracle, _lib(), cfg, seed=0)
+    assert oracle.stalls == 1 and calls[2] == 1.0  # the retry used uniform parents
+    assert oracle.calls == cfg.budget  # and the run spent its whole budget
