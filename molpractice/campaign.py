@@ -465,8 +465,16 @@ def late_onset_runs(seeds, cfg=None, lib=None, onset: int | None = None, method:
     onset = int(round(cfg.bug_onset_share * cfg.budget)) if onset is None else int(onset)
     if not 0 < onset < cfg.budget:
         raise ValueError(f"onset must lie strictly inside the budget (0, {cfg.budget}), got {onset}")
-    return [dict(run_once(method, oracles.OnsetProxy(onset), lib, cfg, int(seed)), onset=onset, proxy="late onset")
-            for seed in seeds]
+    from .parallel import run_jobs
+    from .runtime import worker_count
+
+    return [dict(r, onset=onset, proxy="late onset") for r in run_jobs(
+        _late_onset_job, [(method, onset, lib, cfg, int(seed)) for seed in seeds], worker_count())]
+
+
+def _late_onset_job(method: str, onset: int, lib, cfg, seed: int) -> dict:
+    """One late-onset run for :func:`late_onset_runs` (module level, for a worker process)."""
+    return run_once(method, oracles.OnsetProxy(onset), lib, cfg, seed)
 
 
 def late_onset_table(late_runs) -> pd.DataFrame:

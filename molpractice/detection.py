@@ -68,9 +68,12 @@ def detection_study(seeds, method: str = "graph GA", bug: bool = False, cfg=None
     lib = lib or library()
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    from .parallel import run_jobs
+    from .runtime import worker_count
+
     rows = []
-    for seed in seeds:
-        r = run_once(method, lambda s: oracles.proxy_score(s, bug=bug), lib, cfg, seed)
+    for r in run_jobs(_detection_job, [(method, bool(bug), lib, cfg, int(seed)) for seed in seeds], worker_count()):
+        seed = r["seed"]
         if runs_out is not None:
             runs_out.append(dict(r, proxy="buggy" if bug else "bug-free"))
         top_z = r["audit"]["top_z"].to_numpy(float)
@@ -82,6 +85,14 @@ def detection_study(seeds, method: str = "graph GA", bug: bool = False, cfg=None
         k, n = int(out[col].sum()), len(out)
         out.attrs[col] = (k, n, *clopper_pearson(k, n))
     return out
+
+
+def _detection_job(method: str, bug: bool, lib, cfg, seed: int) -> dict:
+    """One audited run for :func:`detection_study` (module level: a worker process runs it; every run seeds itself,
+    so the runs are the same for any number of workers)."""
+    from .campaign import proxy_scorer
+
+    return run_once(method, proxy_scorer(bug), lib, cfg, seed)
 
 
 def false_alarm_study(cfg=None, lib=None, seeds=None, runs_out: list | None = None) -> pd.DataFrame:
