@@ -97,7 +97,8 @@ def _conformer(mol):
     """One seeded ETKDGv3 conformer of the heavy atoms (no hydrogens: the overlay uses heavy atoms only, and
     embedding without them is about 4 times faster on 20-40 heavy atoms), or None when
     :data:`EMBED_ATTEMPTS` attempts fail — strained cages the GA can build, which ETKDG's default of 10 attempts per
-    atom spends seconds on; a docking run with a time limit fails on them too. Every library molecule embeds."""
+    atom spends seconds on; a docking run with a time limit fails on them too. Library molecules can fail too
+    (:func:`proxy_bug_text` counts them)."""
     from rdkit import Chem
     from rdkit.Chem import AllChem
     from rdkit.rdBase import BlockLogs
