@@ -56,11 +56,16 @@ def _git(repo, *args) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+#: The lines that define the rule (``git log -G``): a commit that touches detection.py elsewhere does not change it.
+CONSTANTS_PATTERN = r"^CUSUM_(K|H|SIGNAL) = "
+
+
 def rule_provenance(study: dict, repo=None) -> dict:
     """What can be verified about when the CUSUM constants were fixed (review 06i finding 4): ``commit`` (the
     study's ``rule_commit``), ``commit_time`` and ``time_source`` ("git" when the repository knows the commit, else
-    the JSON's ``rule_commit_time``, else None), ``changed_since`` (commits touching ``molpractice/detection.py``
-    after it, plus "uncommitted changes" if its working copy differs; None without git), ``eval_cache_time``
+    the JSON's ``rule_commit_time``, else None), ``changed_since`` (commits after it that change the rule's lines in
+    ``molpractice/detection.py`` (:data:`CONSTANTS_PATTERN`), plus "uncommitted changes" if its working copy changes
+    them; None without git), ``other_commits`` (later commits to that file that leave the rule's lines alone), ``eval_cache_time``
     (the JSON's record of when the evaluation runs were cached, else None), ``head_when_written`` (the HEAD when the
     JSON was written: it does not date the runs, which the eval stage loads from cache) and ``script`` (the
     script's git hash and status when the JSON was written, else None)."""
@@ -71,13 +76,16 @@ def rule_provenance(study: dict, repo=None) -> dict:
     when = _git(repo, "show", "-s", "--format=%ci", commit)
     source = "git" if when else ("JSON" if study.get("rule_commit_time") else None)
     when = when or study.get("rule_commit_time")
-    changed = None
+    changed = other = None
     if when and source == "git":
-        log = _git(repo, "log", "--format=%h", f"{commit}..HEAD", "--", "molpractice/detection.py")
-        dirty = _git(repo, "status", "--porcelain", "--", "molpractice/detection.py")
-        if log is not None and dirty is not None:
+        log = _git(repo, "log", "--format=%h", f"{commit}..HEAD", "-G", CONSTANTS_PATTERN, "--",
+                   "molpractice/detection.py")
+        every = _git(repo, "log", "--format=%h", f"{commit}..HEAD", "--", "molpractice/detection.py")
+        dirty = _git(repo, "diff", "-G", CONSTANTS_PATTERN, "--stat", "HEAD", "--", "molpractice/detection.py")
+        if log is not None and dirty is not None and every is not None:
             changed = log.split() + (["uncommitted changes"] if dirty else [])
-    return dict(commit=commit, commit_time=when, time_source=source, changed_since=changed,
+            other = [c for c in every.split() if c not in changed]
+    return dict(commit=commit, commit_time=when, time_source=source, changed_since=changed, other_commits=other,
                 eval_cache_time=study.get("eval_cache_time"),
                 head_when_written=study.get("head_when_written", study.get("head_at_evaluation")),
                 script=study.get("script"))
@@ -103,6 +111,8 @@ def provenance_lines(study: dict, repo=None) -> list[str]:
     nr = "not recorded"
     changed = ("unknown (no git)" if pv["changed_since"] is None else
                "none" if not pv["changed_since"] else ", ".join(pv["changed_since"]))
+    if pv.get("other_commits"):
+        changed += f" (other commits to the file, not touching them: {', '.join(pv['other_commits'])})"
     chosen = next(c for c in dev["candidates"] if c["k"] == rule["k"] and c["h"] == rule["h"])
     ties = [c for c in dev["candidates"] if c is not chosen and c["late_before_half"] == chosen["late_before_half"]
             and c.get("late_median_call") == chosen.get("late_median_call")]
@@ -111,7 +121,7 @@ def provenance_lines(study: dict, repo=None) -> list[str]:
     margin, where = _dev_margin(study, repo)
     lines = [f"provenance: CUSUM constants committed in {pv['commit'][:7]} at {pv['commit_time'] or nr}"
              + (f" ({pv['time_source']})" if pv["time_source"] else "")
-             + f"; commits touching molpractice/detection.py since: {changed}; evaluation runs cached at: "
+             + f"; commits changing the rule's constants in molpractice/detection.py since: {changed}; evaluation runs cached at: "
              f"{pv['eval_cache_time'] or nr}; HEAD when the JSON was written: "
              f"{(pv['head_when_written'] or nr)[:7]} (the eval stage reuses cached runs, so this does not date them); "
              f"the script's hash and git status then: {pv['script'] or nr}",

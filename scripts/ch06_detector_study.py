@@ -7,8 +7,9 @@ Protocol (the commit order is the pre-registration):
    :func:`choose` (with the first proxy the k grid was widened to 1.5-2.5 after the first table, whose best k sat at
    its edge; for the shape-overlay proxy the whole grid was fixed before its development runs) and
    committed in ``molpractice/detection.py`` before stage 2 was run.
-2. ``--stage eval``: fresh seeds 200-219 (bug-free and late onset at call 200; immediate hack 200-209), never looked at
-   before; the rule is not changed after seeing them. Writes ``data/ch06_detector_study.json``.
+2. ``--stage eval``: seeds 200-219 (bug-free and late onset at call 200; immediate hack 200-209), never run with this
+   proxy (the previous proxy's evaluation used the same seed numbers); the rule is not changed after seeing them. A
+   late-onset alarm before the onset is a false alarm, not a detection (counted apart for both rules). Writes ``data/ch06_detector_study.json``.
 
 Run: ``nice -n 5 .venv/bin/python scripts/ch06_detector_study.py --stage dev|eval [--workers 2]``.
 The audited runs are cached in ``data/cache/ch06_detector_runs_<stage>.pkl`` (untracked).
@@ -160,12 +161,13 @@ if __name__ == "__main__":
         (ROOT / "data" / "cache" / "ch06_detector_dev_table.json").write_text(table.to_json(orient="records"))
     else:
         from molpractice import detection as D
+        from molpractice.cusum_report import CONSTANTS_PATTERN
 
-        rule_commit = subprocess.run(["git", "log", "-1", "--format=%H", "--", "molpractice/detection.py"], cwd=ROOT,
-                                     capture_output=True, text=True).stdout.strip()
+        rule_commit = subprocess.run(["git", "log", "-1", "--format=%H", "-G", CONSTANTS_PATTERN, "--",
+                                      "molpractice/detection.py"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "molpractice/detection.py"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "-G", CONSTANTS_PATTERN, "--stat", "HEAD", "--", "molpractice/detection.py"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
         git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
         rel = str(Path(__file__).resolve().relative_to(ROOT))
         eval_cache = ROOT / "data" / "cache" / "ch06_detector_runs_eval.pkl"
@@ -191,7 +193,9 @@ if __name__ == "__main__":
             t = D.cusum_table(rs, BUDGET)
             calls = [None if np.isnan(x) else int(x) for x in t.cusum_at]
             old = [min([a for a in (r["alarm_at"], r["top_alarm_at"]) if a is not None], default=None) for r in rs]
-            old_k = sum(a is not None and a < BUDGET / 2 for a in old)
+            start = ONSET if kind == "late" else 0  # a late-onset alarm before the bug is switched on is no detection
+            hit = lambda a: a is not None and start <= a < BUDGET / 2  # noqa: E731
+            old_k = sum(hit(a) for a in old)
             fired, half = t.attrs["fired"], t.attrs["before_half"]
             fin = np.array([c for c in calls if c is not None], float)
             dist = (dict(min=float(fin.min()), q25=float(np.percentile(fin, 25)), median=float(np.median(fin)),
@@ -201,12 +205,15 @@ if __name__ == "__main__":
                 fired=dict(k=fired[0], n=fired[1], cp95=[fired[2], fired[3]]),
                 before_half=dict(k=half[0], n=half[1], cp95=[half[2], half[3]]),
                 before_onset=int(t.before_onset.sum()) if kind == "late" else None, alarm_call_distribution=dist,
-                old_rules_first_alarm=old, old_rules_before_half=old_k, old_rules_fired=sum(a is not None for a in old))
+                old_rules_first_alarm=old, old_rules_before_half=old_k, old_rules_fired=sum(a is not None for a in old),
+                old_rules_before_onset=sum(a is not None and a < ONSET for a in old) if kind == "late" else None,
+                old_rules_batch_fired=sum(r["alarm_at"] is not None for r in rs),
+                old_rules_top10_fired=sum(r["top_alarm_at"] is not None for r in rs))
             if kind == "late":  # paired by run: CUSUM before call 500 vs the Auditor's batch/top-10 rules before call 500
                 from scipy.stats import binomtest
 
-                new_only = sum(c is not None and c < BUDGET / 2 and not (a is not None and a < BUDGET / 2) for c, a in zip(calls, old))
-                old_only = sum(a is not None and a < BUDGET / 2 and not (c is not None and c < BUDGET / 2) for c, a in zip(calls, old))
+                new_only = sum(hit(c) and not hit(a) for c, a in zip(calls, old))
+                old_only = sum(hit(a) and not hit(c) for c, a in zip(calls, old))
                 p = binomtest(new_only, new_only + old_only).pvalue if new_only + old_only else 1.0
                 out["results"][kind]["paired_vs_old_rules"] = dict(cusum_only=new_only, old_only=old_only, exact_mcnemar_p=p)
             print(f"{label:<30}{f'{min(t.seed)}-{max(t.seed)}':<10}"
