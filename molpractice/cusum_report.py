@@ -170,11 +170,14 @@ def cusum_lines(study: dict, budget: int, late_runs=None, fresh_runs=None, repo=
              f"pre-registered evaluation on fresh seeds, rule unchanged — late onset (bug on after {study['onset']} calls, "
              f"seeds {_span(study['seeds']['late'])}): alarm before call {half} in {_k_of_n(late['before_half'])}, before the "
              f"onset in {late['before_onset']}; the batch and top-10 rules on the same runs {late['old_rules_before_half']} of "
-             f"{late['before_half']['n']} (paired: CUSUM only {pv['cusum_only']}, old rules only {pv['old_only']}, exact "
+             f"{late['before_half']['n']}" + (f" (alarms before the onset, false: {late['old_rules_before_onset']})"
+                                              if late.get("old_rules_before_onset") else "") + f" (paired: CUSUM only {pv['cusum_only']}, old rules only {pv['old_only']}, exact "
              f"McNemar p = {pv['exact_mcnemar_p']:.2f})",
              f"  bug-free (seeds {_span(study['seeds']['bug_free'])}): CUSUM alarm at any call in {_k_of_n(free['fired'])}, "
              f"before call {half} in {_k_of_n(free['before_half'])}; the batch and top-10 rules {free['old_rules_fired']} of "
-             f"{free['fired']['n']}; the study's pre-stated target (at most 1 alarmed dev bug-free run and a "
+             f"{free['fired']['n']}" + (f" (batch rule {free['old_rules_batch_fired']}, top-10 rule "
+                                        f"{free['old_rules_top10_fired']})" if "old_rules_batch_fired" in free else "")
+             + f"; the study's pre-stated target (at most 1 alarmed dev bug-free run and a "
              f"simulated N(0, 1) false-alarm rate ≤ {dev.get('target_false_alarm_rate', CUSUM_FALSE_ALARM_TARGET):g}), "
              f"read on the fresh runs as a rate ≤ {CUSUM_FALSE_ALARM_TARGET:g}: "
              + ("met" if summary["false_alarm_met"] else "NOT met as a point estimate"),
