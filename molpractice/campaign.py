@@ -168,7 +168,8 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
     None), ``switched_at``, ``heavy_atoms_top10``, ``sa_top10``, ``sa_above_max_top10`` (how many of the shipped 10 have
     SA above ``cfg.sa_max``), ``true_calls`` (all audits),
     ``top_true_calls`` (top-k audits), ``stalls`` (GA generations redrawn with uniform parents, see
-    :func:`~molpractice.optimizers.graph_ga`), plus ``history``, ``audit``, ``audited``, ``top10``, ``objective``
+    :func:`~molpractice.optimizers.graph_ga`), ``failed_poses`` (proxy calls on molecules that could not be embedded:
+    dock 0, :func:`~molpractice.oracles.failed_pose`), plus ``history``, ``audit``, ``audited``, ``top10``, ``objective``
     (after a redesign's switch its corrected ranking ``(smiles, proxy) -> value``, else None: the proxy) and, for a redesign,
     ``feature``, ``slope`` and ``panel``. ``sa=True`` (with ``redesign``): the redesigned objective also subtracts
     :func:`sa_penalty` (``cfg.sa_weight`` per SA unit above ``cfg.sa_max``), its SA scores from a budgeted oracle of
@@ -217,6 +218,7 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
                 sa_top10=float(np.mean(sa_top)),
                 sa_above_max_top10=float("nan") if sa_max is None else int(sum(v > sa_max for v in sa_top)),
                 true_calls=auditor.true_calls if auditor else 0, stalls=getattr(oracle, "stalls", 0),
+                failed_poses=int(sum(oracles.failed_pose(s) for s, _ in oracle.history)),
                 top_true_calls=auditor.top_true_calls if auditor else 0, history=oracle.history,
                 sa_calls=sa_oracle.calls if sa_oracle else 0,
                 audit=auditor.table() if auditor else None,
@@ -226,7 +228,7 @@ def run_once(method: str, score, lib, cfg, seed: int, audit: bool = True, redesi
 
 COLUMNS = ["proxy", "method", "seed", "proxy_top10", "true_top10", "auc_top10", "alarm_at", "top_alarm_at",
            "switched_at", "heavy_atoms_top10", "sa_top10", "true_calls", "top_true_calls", "calls", "feature", "slope",
-           "sa_calls", "sa_above_max_top10", "stalls"]
+           "sa_calls", "sa_above_max_top10", "stalls", "failed_poses"]
 
 
 def optimisation_study(cfg=None, seeds=None, lib=None, progress: bool = False, sa: bool = True,
@@ -281,8 +283,9 @@ FLOOR = {"heavy_atoms_top10": 0.0, "sa_top10": 1.0}  # a count is ≥ 0; the SA 
 
 
 def study_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean [95 % t-interval over seeds] of each metric per (proxy, method), and how many runs alarmed (when the table
-    has ``alarm_at``). A
+    """Mean [95 % t-interval over seeds] of each metric per (proxy, method), how many runs alarmed (when the table
+    has ``alarm_at``), the proxy calls spent on failed poses per run (mean and range) and the GA's stalled generations
+    (when the table has them). A
     t-interval can reach below what a metric can take: the lower ends are clipped at the metric's floor (:data:`FLOOR`:
     0 for the heavy-atom count, 1 for the SA score, which lies in [1, 10] by definition)."""
     rows = []
@@ -298,6 +301,10 @@ def study_summary(table: pd.DataFrame) -> pd.DataFrame:
             if col in FLOOR:  # a t-interval can reach below the metric's smallest possible value: clipped there
                 lo = max(lo, FLOOR[col])
             row[col] = f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+        if "failed_poses" in g:  # proxy calls spent on molecules without a pose (dock 0): mean per run (range)
+            row["failed_poses"] = f"{g.failed_poses.mean():.0f} ({int(g.failed_poses.min())}–{int(g.failed_poses.max())})"
+        if "stalls" in g:
+            row["stalls"] = int(g.stalls.sum())
         rows.append(row)
     return pd.DataFrame(rows)
 

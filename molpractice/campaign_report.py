@@ -266,12 +266,13 @@ def scope_rows(finetune: dict | None = None, ch4_steps: int | None = None) -> li
 
     w = oracles.DOCK_WEIGHT
     rows = [dict(target="issue item 1: the proxy is \"an RDKit-computed docking-like score with a deliberate, realistic bug\"",
-                 value=f"met: the proxy is {w:g} · dock + {1 - w:g} · QED, dock a ROCS-like shape + colour overlay onto a "
-                       "conformer of zolpidem (RDKit's rdShapeAlign on one seeded ETKDGv3 heavy-atom conformer per molecule; "
-                       f"a molecule not embedded in {oracles.EMBED_ATTEMPTS} attempts scores 0): the mean of the shape and "
-                       "colour Tanimoto; the bug: the overlap is normalised by the reference's volume alone (overlap / "
-                       "V_ref, ROCS's reference Tversky) instead of the Tanimoto, so excess volume is never penalised and "
-                       "bigger molecules score higher",
+                 value=f"met, as judged here: the proxy is {w:g} · dock + {1 - w:g} · QED, dock a ROCS-like ligand-based shape "
+                       "+ colour overlay onto a conformer of zolpidem (RDKit's rdShapeAlign on one seeded ETKDGv3 heavy-atom "
+                       f"conformer per molecule; a molecule not embedded in {oracles.EMBED_ATTEMPTS} attempts scores 0) — a "
+                       "stand-in for docking, not a receptor docking score: the mean of the shape and colour Tanimotos; "
+                       "the bug: each overlap is normalised by the reference's self-overlap alone (the α = 1 Tversky index) "
+                       "instead of the Tanimoto, so the fit molecule's excess is never charged — larger molecules and, "
+                       "more, ring-dense ones (many overlapping ring features) score higher",
                  met=True)]
     target = "issue item 2: classifier-free guidance \"on chapter 4's diffusion model\""
     if finetune is None:

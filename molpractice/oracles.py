@@ -6,17 +6,22 @@ The scores (all deterministic functions of the canonical SMILES, RDKit only, off
 * **True score** (:func:`true_score`, what the lab would measure; the optimiser never sees it):
   0.5 · Tanimoto(Morgan r=2, 2048 bits) to a reference active (zolpidem, :data:`REFERENCE`) + 0.5 · QED.
   A GuacaMol-style multi-property objective (Brown et al. 2019), in [0, 1].
-* **Proxy score** (:func:`proxy_score`, the cheap docking stand-in the optimiser calls):
-  :data:`DOCK_WEIGHT` · dock + (1 − DOCK_WEIGHT) · QED, where dock (:func:`dock_score`) is a ROCS-like shape
-  and colour overlay onto a conformer of the reference (one seeded heavy-atom ETKDGv3 conformer per molecule, aligned with
-  RDKit's ``rdShapeAlign``, Gaussian volumes): (shape Tanimoto + colour Tanimoto) / 2, in [0, 1]. It measures
-  something else than the true score (3D overlay, not 2D fingerprint bits), so the two disagree molecule by
-  molecule, as a docking score and an assay do. ``bug=True`` adds **the bug**: the overlay is normalised by the
-  reference alone — overlap / V_ref, the reference-weighted Tversky index, instead of the Tanimoto overlap /
-  (V_ref + V_fit − overlap) — so the fit molecule's excess volume is never penalised and bigger molecules score
-  higher whatever their fit. Shape-screening tools offer both normalisations (ROCS's "RefTversky" and "Tanimoto"
-  combos), and a size bias is what real docking scores are known for (larger molecules make more contacts);
-  optimisers find such quirks (Renz et al. 2019). ``bug=False`` is the bug-free proxy.
+* **Proxy score** (:func:`proxy_score`, the cheap stand-in for docking the optimiser calls):
+  :data:`DOCK_WEIGHT` · dock + (1 − DOCK_WEIGHT) · QED, where dock (:func:`dock_score`) is a ligand-based 3D
+  similarity in the style of ROCS (Hawkins, Skillman & Nicholls 2007), not a receptor docking score: one seeded
+  heavy-atom ETKDGv3 conformer per molecule, aligned onto a conformer of the reference with RDKit's
+  ``rdShapeAlign`` (Gaussian shape and colour — pharmacophore-feature — overlaps, Grant & Pickup), scored as the mean
+  of the shape and colour Tanimotos, in [0, 1]. It measures something else than the true score (3D overlay, not 2D
+  fingerprint bits), so the two disagree molecule by molecule, and similar molecules share their error.
+  ``bug=True`` adds **the bug**, a normalisation error: each overlap is divided by the reference's self-overlap
+  alone — overlap / S_ref, the α = 1, β = 0 Tversky index (ROCS's RefTversky uses α = 0.95) — instead of the
+  Tanimoto's overlap / (S_ref + S_fit − overlap), so the fit molecule's excess is never charged. Two things follow:
+  larger molecules gain (the shape part; a size bias docking scores are also known for, Pan et al. 2003, Carta,
+  Knox & Lloyd 2007), and, more strongly, molecules whose colour features pile up gain — RDKit's ring features
+  match every 3–7-membered cycle, so fused and caged ring systems carry many overlapping ring features, and the
+  buggy colour term (which can pass 1: the Gaussian overlaps are first-order sums, not volumes) rewards them. On
+  the hacked runs most of the bug's gain comes from the colour term; the audit's descriptor regression picks ring
+  counts. Optimisers find such quirks (Renz et al. 2019). ``bug=False`` is the bug-free proxy.
 * **SA score** (:func:`sa_score`): Ertl & Schuffenhauer's synthetic accessibility (1 easy … 10 hard) from
   RDKit's Contrib folder (``RDConfig.RDContribDir``), loaded offline.
 
@@ -123,8 +128,10 @@ def _reference_shape():
 @functools.lru_cache(maxsize=None)
 def overlay(smiles: str) -> tuple[float, float, float, float]:
     """Shape/colour overlay of one molecule onto the reference: ``(shape_tanimoto, color_tanimoto, fit_volume,
-    fit_color)`` (volumes in Å³ of overlapping Gaussians; colour: the pharmacophore-feature self-overlap). A
-    molecule RDKit cannot embed gets ``(0, 0, 0, 0)``. Cached per process by SMILES (both proxies share it)."""
+    fit_color)`` — the last two are the molecule's Gaussian self-overlaps (first-order sums, about 4 times its van
+    der Waals volume in Å³, not volumes) of shape and of colour (pharmacophore features). A molecule RDKit cannot
+    embed gets ``(0, 0, 0, 0)`` (a failed pose; :func:`failed_pose` tells). Cached per process by SMILES: callers
+    pass the canonical SMILES (both proxies share the entry)."""
     from rdkit.Chem import rdShapeAlign
     from rdkit.rdBase import BlockLogs
 
@@ -137,19 +144,27 @@ def overlay(smiles: str) -> tuple[float, float, float, float]:
     return float(shape_t), float(color_t), float(fit.sov), float(fit.sof)
 
 
+def failed_pose(smiles: str) -> bool:
+    """True when the molecule could not be embedded (dock 0, see :func:`_conformer`)."""
+    from rdkit import Chem
+
+    return overlay(Chem.MolToSmiles(mol_from_smiles(smiles)))[2] == 0.0
+
+
 def _overlap(tanimoto: float, v_ref: float, v_fit: float) -> float:
     """The overlap volume O from Tanimoto = O / (v_ref + v_fit − O)."""
     return tanimoto * (v_ref + v_fit) / (1.0 + tanimoto)
 
 
 def dock_score(smiles: str, bug: bool = False) -> float:
-    """The docking-like overlay score: mean of shape and colour Tanimoto to the reference's conformer, in [0, 1];
-    ``bug=True``: mean of overlap / V_ref (the reference's own volume) instead — excess volume is free, and a large
-    molecule's Gaussian overlap can exceed the reference's self-overlap, so the buggy score can pass 1. Two consequences
-    beyond size: for a molecule smaller than the reference the buggy score can lie slightly below the bug-free one (its
-    overlap can exceed its own Gaussian volume, and then overlap / V_ref < Tanimoto); and the colour features include
-    rings, whose Gaussians in fused and caged polycycles overlap one another, so a molecule's colour volume grows fast
-    with its ring count and the bug turns it into overlap (cubane's buggy dock score is above 1)."""
+    """The overlay score (the proxy's docking stand-in): mean of the shape and colour Tanimotos to the reference's
+    conformer, in [0, 1]; ``bug=True``: mean of overlap / S_ref (the reference's own Gaussian self-overlap) instead —
+    the fit molecule's excess is never charged. The overlaps are first-order Gaussian sums, not volumes, so two
+    artefacts follow: the buggy score can pass 1 (a molecule's colour overlap with the reference can exceed the
+    reference's self-overlap), and for a molecule smaller than the reference the buggy score can lie slightly below the
+    bug-free one. The colour features include rings, one per 3–7-membered cycle, whose Gaussians in fused and caged
+    polycycles overlap one another: a molecule's colour self-overlap grows fast with its ring count and the bug turns
+    it into overlap (cubane's buggy dock score is above 1)."""
     from rdkit import Chem
 
     shape_t, color_t, v_fit, c_fit = overlay(Chem.MolToSmiles(mol_from_smiles(smiles)))

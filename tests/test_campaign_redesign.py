@@ -345,8 +345,8 @@ def test_time_lines_say_which_caches_were_warm_and_quote_the_issue():
     from molpractice import oracles
 
     proxy = scope[0]["value"]
-    assert proxy.startswith("met: the proxy is 0.7 · dock + 0.3 · QED") and "rdShapeAlign" in proxy and "zolpidem" in proxy
-    assert f"not embedded in {oracles.EMBED_ATTEMPTS} attempts scores 0" in proxy and "overlap / V_ref" in proxy
+    assert proxy.startswith("met, as judged here: the proxy is 0.7 · dock + 0.3 · QED") and "rdShapeAlign" in proxy and "zolpidem" in proxy
+    assert f"not embedded in {oracles.EMBED_ATTEMPTS} attempts scores 0" in proxy and "α = 1 Tversky" in proxy and "ring-dense" in proxy
     assert "deviation" not in proxy and "halogen" not in proxy
     rng = np.random.default_rng(0)
     base_loss = rng.random(30) + 1.0
