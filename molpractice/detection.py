@@ -361,8 +361,15 @@ CUSUM_H = 4.25
 # h = 4.25 — the grid's largest k again (k = 1.5, 2.0 and 2.5 all alarmed 9 of 10 late-onset runs before call 500;
 # 2.5 won the tie on the median call, 344); 1 of 40 dev bug-free runs alarmed (the next-largest bug-free CUSUM was
 # 4.04, just under h: the dev false-alarm rate is fragile); dev late onset 9 of 10 before call 500 (the batch and
-# top-10 rules of ``Auditor``: 9 of 10 on the same runs). Target: per-run false-alarm rate over a 1000-call bug-free
-# run at most 1 in 20. (The previous proxy's rule, k = 2.0 and h = 1.0, was chosen the same way on the same seeds.)
+# top-10 rules of ``Auditor``: 9 of 10 on the same runs). k = 0.25-1.0 had no h <= 15 meeting the false-alarm rule:
+# the bug-free batch z runs above N(0, 1) (mean 0.28, sd 1.73, above), so the rule is pushed to the largest k, and the
+# selected CUSUM is a slow threshold-like rule, not one that adds up a slow build-up: on a noise-free drift of +0.25
+# standard errors per batch it fires later than the two-batch z > 3 rule (tests/test_detection_cusum.py), and in the
+# evaluation it caught no late-onset run that the old rules missed by call 500 (1 each way). The simulated N(0, 1)
+# constraint never bound (rate 0.000 for every candidate): it is mis-specified for this signal; a future
+# registration should standardise z by the bug-free development sd or model the run effect. Target: per-run
+# false-alarm rate over a 1000-call bug-free run at most 1 in 20. (The previous proxy's rule, k = 2.0 and h = 1.0,
+# was chosen the same way on the same seeds.)
 
 
 def _check_stream(z, k, h, calls=None):
