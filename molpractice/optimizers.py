@@ -388,9 +388,13 @@ def graph_ga(oracle, library_smiles, cfg, seed: int = 0, auditor: Auditor | None
     ``on_alarm(auditor) -> objective`` (needs ``auditor``): called once, when the auditor's batch alarm first
     fires; the run continues with the returned objective on the calls it has left (every molecule scored so
     far is re-ranked from the oracle's cache, free of calls). ``oracle.objective`` holds the final ranking.
-    A generation whose softmax selection yields no new valid child (the greedy selection can collapse onto one parent,
-    e.g. a large cage at the 40-atom limit whose children are all invalid or seen) is drawn again once with uniform
-    parent choice; ``oracle.stalls`` counts these retries. The run stops early only if that retry fails too.
+    A generation that would spend no call — its softmax selection yields no valid child that is new to the population,
+    or every child it yields is already in ``oracle.cache`` (re-proposals are free, so such a generation neither
+    spends a call nor is audited) — is drawn again once with uniform parent choice; ``oracle.stalls`` counts these
+    retries. (The greedy selection can collapse onto one parent, e.g. a large cage at the 40-atom limit whose children
+    are all invalid or seen.) If the retry yields no molecule new to the oracle either, the run stops early, so every
+    generation the loop makes spends at least one call and the loop ends within the budget. Runs that never stall
+    draw nothing extra from the random generator.
     """
     from rdkit.rdBase import BlockLogs
 
@@ -410,13 +414,14 @@ def _graph_ga(oracle, library_smiles, cfg, seed, auditor, constraint, objective,
     while oracle.remaining > 0:
         kids = _children(population, [scored[s] for s in population], min(cfg.offspring, oracle.remaining), rng,
                          cfg.mutation_rate, constraint, selection_temperature=cfg.selection_temperature)
-        if not kids:  # selection collapsed onto parents with no new valid child: retry once with uniform parents
+        new = [k for k in kids if k not in oracle.cache]  # re-proposals are free and not re-audited
+        if not new:  # no child new to the oracle (none at all, or only re-proposals): retry once with uniform parents
             kids = _children(population, np.zeros(len(population)), min(cfg.offspring, oracle.remaining), rng,
                              cfg.mutation_rate, constraint, selection_temperature=1.0)
             oracle.stalls = getattr(oracle, "stalls", 0) + 1
-        if not kids:
+            new = [k for k in kids if k not in oracle.cache]
+        if not new:  # the retry would spend no call either: stop rather than loop without spending the budget
             break
-        new = [k for k in dict.fromkeys(kids) if k not in oracle.cache]  # re-proposals are free and not re-audited
         values = oracle(kids)
         scored.update({s: rank(s, v) for s, v in zip(kids, values)})
         population = sorted(set(population) | set(kids), key=scored.get, reverse=True)[:cfg.population]

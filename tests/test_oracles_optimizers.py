@@ -35,22 +35,83 @@ def test_top_k_curve_and_auc():
     assert oracles.top_k_auc(scores, budget=6, k=2) == pytest.approx(np.mean([0.1, 0.3, 0.4, 0.7, 0.7, 0.7]))
 
 
-def _independent_dock(smiles: str) -> float:
-    """The bug-free dock score recomputed here with RDKit directly: one seeded ETKDGv3 heavy-atom conformer of the
-    molecule and of zolpidem, aligned with rdShapeAlign at equal shape/colour weight, the mean of the two Tanimotos."""
+def _independent_shape(smiles: str):
+    """rdShapeAlign's shape input of one seeded ETKDGv3 heavy-atom conformer of ``smiles`` (its canonical spelling:
+    the conformer depends on the atom order), built here with RDKit directly."""
     from rdkit import Chem
     from rdkit.Chem import AllChem, rdShapeAlign
 
-    def shape(s):
-        mol = Chem.MolFromSmiles(s)
-        params = AllChem.ETKDGv3()
-        params.randomSeed, params.numThreads = oracles.CONFORMER_SEED, 1
-        params.maxIterations, params.useRandomCoords = oracles.EMBED_ATTEMPTS, True
-        assert AllChem.EmbedMolecule(mol, params) == 0, s
-        return rdShapeAlign.PrepareConformer(mol)
+    mol = Chem.MolFromSmiles(Chem.MolToSmiles(Chem.MolFromSmiles(smiles)))
+    params = AllChem.ETKDGv3()
+    params.randomSeed, params.numThreads = oracles.CONFORMER_SEED, 1
+    params.maxIterations, params.useRandomCoords = oracles.EMBED_ATTEMPTS, True
+    assert AllChem.EmbedMolecule(mol, params) == 0, smiles
+    return rdShapeAlign.PrepareConformer(mol)
 
-    shape_t, colour_t, _ = rdShapeAlign.AlignShapes(shape(oracles.REFERENCE), shape(smiles), 0.5)
+
+def _independent_dock(smiles: str) -> float:
+    """The bug-free dock score recomputed here with RDKit directly: one seeded ETKDGv3 heavy-atom conformer of the
+    molecule and of zolpidem, aligned with rdShapeAlign at equal shape/colour weight, the mean of the two Tanimotos."""
+    from rdkit.Chem import rdShapeAlign
+
+    shape_t, colour_t, _ = rdShapeAlign.AlignShapes(_independent_shape(oracles.REFERENCE), _independent_shape(smiles), 0.5)
     return 0.5 * (shape_t + colour_t)
+
+
+def _independent_buggy_dock(smiles: str) -> float:
+    """The buggy dock score from overlaps measured here, sharing no algebra with ``oracles._overlap``: after the
+    alignment, ``ScoreShape`` re-scores the pose with the fit molecule's self-overlaps set to BIG. RDKit's Tanimoto
+    is T = O / (S_ref + S_fit − O), so then T' = O / (S_ref + BIG − O) and O = T' · (S_ref + BIG) / (1 + T') exactly
+    (BIG only keeps T' far from 1); the same for the colour overlap F with the colour self-overlaps. The bug's
+    score is the mean of O / S_ref and F / C_ref."""
+    from rdkit.Chem import rdShapeAlign
+
+    big = 1e7
+    ref, fit = _independent_shape(oracles.REFERENCE), _independent_shape(smiles)
+    rdShapeAlign.AlignShapes(ref, fit, 0.5)  # moves fit onto ref
+    fit.sov = fit.sof = big
+    t_shape, t_colour = rdShapeAlign.ScoreShape(ref, fit, True)
+    shape_o, colour_o = t_shape * (ref.sov + big) / (1 + t_shape), t_colour * (ref.sof + big) / (1 + t_colour)
+    return 0.5 * (shape_o / ref.sov + colour_o / ref.sof)
+
+
+ZOLPIDEM_DIMER = "Cc1ccc(-c2nc3ccc(C)cn3c2CC(=O)N(C)Cc2ccc(-c4nc5ccc(C)cn5c4CC(=O)N(C)C)cc2)cc1"  # 45 heavy atoms
+
+
+def _canonicalisation_molecules() -> list[str]:
+    """Zolpidem, a zolpidem dimer, cubane, ethanol and the first two library molecules with at least 22 heavy atoms
+    (zolpidem-sized): molecules whose non-canonical spellings embed to other conformers."""
+    big = [s_ for s_ in _lib() if oracles.heavy_atom_count(oracles.mol_from_smiles(s_)) >= 22][:2]
+    return [oracles.REFERENCE, ZOLPIDEM_DIMER, "C12C3C4C1C5C2C3C45", "CCO", *big]
+
+
+def test_scores_do_not_depend_on_the_smiles_spelling():
+    """The conformer depends on the atom order, so dock_score must canonicalise before embedding: three random
+    spellings of each molecule (a fixed seed) score exactly as its canonical SMILES, with and without the bug."""
+    from rdkit import Chem
+
+    for smiles in _canonicalisation_molecules():
+        mol = Chem.MolFromSmiles(smiles)
+        canonical = Chem.MolToSmiles(mol)
+        spellings = list(Chem.MolToRandomSmilesVect(mol, 3, randomSeed=7))
+        assert spellings == list(Chem.MolToRandomSmilesVect(mol, 3, randomSeed=7))  # the seed fixes them
+        assert all(s_ != canonical for s_ in spellings), (smiles, spellings)
+        for bug in (False, True):
+            want_dock, want_proxy = oracles.dock_score(canonical, bug=bug), oracles.proxy_score(canonical, bug=bug)
+            for s_ in spellings:
+                assert oracles.dock_score(s_, bug=bug) == want_dock, (s_, bug)
+                # (QED is summed in atom order: a non-canonical spelling can move its last bit, hence the 1e-12)
+                assert oracles.proxy_score(s_, bug=bug) == pytest.approx(want_proxy, abs=1e-12), (s_, bug)
+
+
+def test_buggy_dock_matches_independently_measured_overlaps():
+    """The bug's overlap / S_ref terms equal overlaps measured with rdShapeAlign.ScoreShape (not recovered from the
+    Tanimoto by oracles._overlap), on molecules smaller and larger than zolpidem and a cage whose buggy score passes 1."""
+    molecules = [*_canonicalisation_molecules(), "c1ccccc1", "CCCCCCCCCCc1ccccc1", *_lib(3)]
+    got = {s_: oracles.dock_score(s_, bug=True) for s_ in molecules}
+    assert max(got.values()) > 1 and min(got.values()) < 0.5  # the range the check covers
+    for s_ in molecules:
+        assert got[s_] == pytest.approx(_independent_buggy_dock(s_), abs=1e-6), s_
 
 
 def test_proxy_is_a_shape_colour_overlay_and_its_bug_rewards_size():
@@ -91,7 +152,11 @@ def test_proxy_is_a_shape_colour_overlay_and_its_bug_rewards_size():
     assert 0 <= oracles.true_score("CCO") <= 1
     assert oracles.true_score(oracles.REFERENCE) > 0.8
     rho = stats.spearmanr([oracles.proxy_score(s, bug=False) for s in lib], [oracles.true_score(s) for s in lib])[0]
-    assert 0.2 < rho < 0.9
+    # On these 200 molecules ρ was 0.51 when this was written (0.79 on the whole library). The band excludes what a
+    # broken weighting gives here: QED alone 0.95, 0.5 · dock + 0.5 · QED 0.75, 0.9 · dock + 0.1 · QED 0.30, dock alone 0.23
+    assert 0.4 < rho < 0.65, rho
+    rho_bug = stats.spearmanr([oracles.proxy_score(s, bug=True) for s in lib], [oracles.true_score(s) for s in lib])[0]
+    assert rho_bug < rho - 0.05, (rho_bug, rho)  # the bug costs agreement with the true score (0.37 when written)
 
 
 def test_sa_score_from_contrib():
@@ -169,6 +234,7 @@ def test_detector_fires_early_on_the_buggy_proxy_and_not_on_the_bug_free_one():
     hacked, clean = _audited_ga_run(bug=True), _audited_ga_run(bug=False)
     assert hacked["calls"] == clean["calls"] == AUDITED["budget"]
     # an alarm by half the budget (the top-10 rule; the batch rule follows before the budget), none without the bug
+    assert hacked["alarm_at"] is not None and hacked["top_alarm_at"] is not None, (hacked["alarm_at"], hacked["top_alarm_at"])
     assert min(hacked["alarm_at"], hacked["top_alarm_at"]) <= AUDITED["budget"] // 2 and hacked["alarm_at"] < AUDITED["budget"]
     assert clean["alarm_at"] is None
     # the hacked run ships bigger molecules with a lower true score
@@ -588,6 +654,104 @@ def test_late_onset_lines_drift_verdicts_and_rate_table():
     assert rates.loc[("x", "batch alarm"), "seeds"] == "3-4"
 
 
+class _WatchedOracle(oracles.BudgetedOracle):
+    """A BudgetedOracle that keeps, for each request, the molecules it had cached before it (``before``) and the
+    requested molecules (``requests``)."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.before, self.requests, self.calls_before = set(), [], []
+
+    def __call__(self, smiles):
+        smiles = list(smiles)
+        self.before = set(self.cache)
+        self.requests.append(smiles)
+        self.calls_before.append(self.calls)
+        return super().__call__(smiles)
+
+
+def _cheap_proxy(smiles: str) -> float:
+    """A fast stand-in proxy for the GA tests: the true score plus 0.01 per heavy atom (a gap the audit can measure)."""
+    return oracles.true_score(smiles) + 0.01 * oracles.heavy_atom_count(oracles.mol_from_smiles(smiles))
+
+
+def _stubbed_ga(monkeypatch, stub, budget=None, audit=True):
+    """The fast-settings graph GA of seed 0 on :func:`_cheap_proxy`, ``_children`` replaced by
+    ``stub(real, k, args, kwargs, oracle)`` (``k``: the 0-based number of the ``_children`` call), every audit checked to be
+    of exactly the molecules the generation's oracle request scored for the first time."""
+    cfg = opt.SETTINGS.current("fast") if budget is None else _cfg(budget=budget)
+    lib = _lib()
+    oracle = _WatchedOracle(_cheap_proxy, cfg.budget, "proxy")
+    auditor = opt.Auditor(lib, _cheap_proxy, cfg.audit_per_batch, cfg.library_audit, seed=1000) if audit else None
+    real_children, real_audit, drawn, batches = opt._children, opt.Auditor.audit, [], []
+
+    def children(*a, **k):
+        drawn.append((a, k))
+        assert len(drawn) <= 100, "the GA keeps drawing generations that spend no call"  # fast runs draw about 10
+        return stub(real_children, len(drawn) - 1, a, k, oracle)
+
+    def audit(self, batch, calls_so_far, top=None):
+        batch = list(batch)
+        assert not set(batch) & oracle.before, "an audited molecule was in the oracle's cache before the generation"
+        assert batch == [s_ for s_, _ in oracle.history[len(oracle.before):]], "the audit is not the new molecules"
+        assert calls_so_far == oracle.calls
+        batches.append(batch)
+        return real_audit(self, batch, calls_so_far, top)
+
+    monkeypatch.setattr(opt, "_children", children)
+    monkeypatch.setattr(opt.Auditor, "audit", audit)
+    opt.graph_ga(oracle, lib, cfg, seed=0, auditor=auditor)
+    return oracle, auditor, drawn, batches, cfg
+
+
+def test_ga_audits_only_molecules_new_to_the_oracle(monkeypatch):
+    """Each generation's audit batch is the molecules it scored for the first time: disjoint from the oracle's
+    cache before the generation (re-proposals are free and not audited again), and every generation is audited."""
+    oracle, auditor, drawn, batches, cfg = _stubbed_ga(monkeypatch, lambda real, k, a, kw, o: real(*a, **kw))
+    assert oracle.calls == cfg.budget and getattr(oracle, "stalls", 0) == 0
+    generations = oracle.requests[1:]  # the first request scores the initial library sample
+    assert len(batches) == len(auditor.rows) == len(generations) == len(drawn)
+    # the run re-proposes molecules it had scored (dropped from the population), so auditing the generation's whole
+    # request instead of its new molecules would be caught above
+    assert sum(len(b) < len(r) for b, r in zip(batches, generations)) >= 1
+
+
+def test_a_generation_of_re_proposals_spends_no_call_and_is_redrawn(monkeypatch):
+    """A generation whose children are all in the oracle's cache would spend no call and be audited by nobody: it is
+    redrawn once with uniform parents (a stall), and the run goes on to spend its budget."""
+    stubbed = []
+
+    def stub(real, k, a, kw, oracle):
+        if k == 2:  # the third generation proposes only molecules the oracle has scored (not in the population)
+            stubbed.extend(s_ for s_, _ in oracle.history[:10] if s_ not in a[0])
+            return list(stubbed)
+        return real(*a, **kw)
+
+    oracle, auditor, drawn, batches, cfg = _stubbed_ga(monkeypatch, stub)
+    assert stubbed and oracle.stalls == 1 and drawn[3][1]["selection_temperature"] == 1.0  # redrawn, uniform parents
+    assert oracle.calls == cfg.budget
+    assert stubbed not in oracle.requests and not any(set(stubbed) & set(b) for b in batches)  # neither scored nor audited
+    # every request spent a call, and every generation's request was audited: one row each
+    assert all(after > before for before, after in zip(oracle.calls_before, oracle.calls_before[1:] + [oracle.calls]))
+    assert len(auditor.rows) == len(batches) == len(oracle.requests) - 1
+
+
+@pytest.mark.parametrize("failure", ["no child", "re-proposals"])
+def test_a_failed_redraw_ends_the_run_early(monkeypatch, failure):
+    """When the uniform redraw yields no molecule new to the oracle either, the run stops (it cannot loop without
+    spending calls): one stall, calls short of the budget, no audit row for the failed generation."""
+    def stub(real, k, a, kw, oracle):
+        if k < 2:
+            return real(*a, **kw)
+        # from the third generation on: nothing, or only molecules scored before
+        return [] if failure == "no child" else [s_ for s_, _ in oracle.history[:10] if s_ not in a[0]]
+
+    oracle, auditor, drawn, batches, cfg = _stubbed_ga(monkeypatch, stub)
+    assert oracle.stalls == 1 and len(drawn) == 4 and drawn[3][1]["selection_temperature"] == 1.0
+    assert oracle.calls < cfg.budget
+    assert len(oracle.requests) == 3 and len(auditor.rows) == 2  # the initial sample and two audited generations
+
+
 def test_a_stalled_ga_generation_is_redrawn_with_uniform_parents(monkeypatch):
     """The greedy softmax can collapse onto one parent whose children are all invalid or already seen; the GA then
     redraws that generation once with uniform parents (counted in ``oracle.stalls``) instead of stopping early."""
@@ -596,7 +760,7 @@ def test_a_stalled_ga_generation_is_redrawn_with_uniform_parents(monkeypatch):
     real, calls = OPT._children, []
 
     def collapsing(population, scores, n, rng, mutation_rate, constraint=None, tries=20, selection_temperature=0.05):
-        calls.append(selection_temperature)
+        calls.append((selection_temperature, np.asarray(scores, float)))
         if len(calls) == 2:  # the second generation stalls under softmax selection
             return []
         return real(population, scores, n, rng, mutation_rate, constraint, tries, selection_temperature)
@@ -605,5 +769,6 @@ def test_a_stalled_ga_generation_is_redrawn_with_uniform_parents(monkeypatch):
     cfg = OPT.SETTINGS.current("fast")
     oracle = oracles.BudgetedOracle(lambda s: oracles.true_score(s), cfg.budget)
     OPT.graph_ga(oracle, _lib(), cfg, seed=0)
-    assert oracle.stalls == 1 and calls[2] == 1.0  # the retry used uniform parents
+    assert oracle.stalls == 1 and calls[2][0] == 1.0  # the retry: temperature 1 ...
+    assert np.ptp(calls[2][1]) == 0 and np.ptp(calls[1][1]) > 0  # ... and equal scores: uniform parents
     assert oracle.calls == cfg.budget  # and the run spent its whole budget
