@@ -23,8 +23,8 @@ Audit and detector (:class:`Auditor`): after every batch a few of its molecules,
 molecule entering the current top 10, are sent to the true score. These true calls are counted
 (``Auditor.true_calls``), not capped: no budget limits them, and they are not charged to the proxy budget. The
 audit records the proxy − true gap, the proxy/true rank agreement (Spearman, over the last few batches), the
-batch's diversity, its similarity to the library (drift) and its heavy atoms per molecule (the size the proxy's bug
-rewards: the exploited feature, once found). A batch is the generation's children new to the oracle (re-proposed
+batch's diversity, its similarity to the library (drift) and its heavy atoms per molecule (size, one part of what the proxy's bug
+rewards; the audit's descriptor regression finds the other, ring counts). A batch is the generation's children new to the oracle (re-proposed
 molecules cost no call and are not audited again). The
 **alarm** fires when the batch's mean gap exceeds the gap measured on library molecules by more than
 :data:`ALARM_Z` standard errors in two consecutive batches; a second alarm watches the current top 10 (see

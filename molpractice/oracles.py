@@ -177,9 +177,11 @@ def dock_score(smiles: str, bug: bool = False) -> float:
 def proxy_score(smiles: str, bug: bool = True) -> float:
     """The cheap score the optimiser calls: DOCK_WEIGHT · dock (with or without the normalisation bug) +
     (1 − DOCK_WEIGHT) · QED."""
+    from rdkit import Chem
     from rdkit.Chem import QED
 
-    return DOCK_WEIGHT * dock_score(smiles, bug=bug) + (1.0 - DOCK_WEIGHT) * QED.qed(mol_from_smiles(smiles))
+    canonical = Chem.MolToSmiles(mol_from_smiles(smiles))  # QED's last bit can depend on the atom order
+    return DOCK_WEIGHT * dock_score(canonical, bug=bug) + (1.0 - DOCK_WEIGHT) * QED.qed(mol_from_smiles(canonical))
 
 
 def proxy_bug_text(lib) -> str:
