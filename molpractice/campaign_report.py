@@ -137,8 +137,8 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
     """Target rows of the detector. First the issue's target as worded: the batch alarm fires before half the budget
     in the hacked GA runs (an easy test — the hack is present from the first batch — but one that can fail: the same
     rule's count in the hacked random-screening runs is printed next to it) and neither rule fires in the bug-free
-    GA runs (reported seeds and, given ``fresh`` (:func:`molpractice.detection.false_alarm_study`), fresh seeds);
-    ``met`` True when all of these hold. Then this chapter's stricter tests, labelled "not the issue's": the
+    GA runs (reported seeds; given ``fresh`` (:func:`molpractice.detection.false_alarm_study`), fresh seeds; given
+    ``cusum``, the detector study's bug-free runs); ``met`` True when all of these hold. Then this chapter's stricter tests, labelled "not the issue's": the
     late-onset runs (given ``exploit`` (:func:`molpractice.detection.exploitation_onset`) the value adds when the
     exploitation was visible in the audit) and their delays, and, given ``cusum`` (:func:`detector_study`), the
     CUSUM detector's pre-registered fresh-seed result (``met``: :func:`cusum_summary`); last, silence on the
@@ -155,6 +155,11 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
         k_t = fresh.attrs["top10_alarm"][0]
         quiet_text += f", {k_f} of {n_f} fresh" + ("" if k_t == k_f else f" (top-10 rule {k_t} of {n_f})")
         issue_met = issue_met and k_f == 0 and k_t == 0
+    if cusum is not None and "old_rules_batch_fired" in cusum["results"]["bug_free"]:
+        fc = cusum["results"]["bug_free"]  # the same two rules on the detector study's bug-free runs (other fresh seeds)
+        quiet_text += (f", {fc['old_rules_fired']} of {fc['fired']['n']} in the detector study's bug-free runs (batch "
+                       f"{fc['old_rules_batch_fired']}, top-10 {fc['old_rules_top10_fired']})")
+        issue_met = issue_met and fc["old_rules_fired"] == 0
     rows = [dict(target="issue's target: the detector fires before the budget is half spent in the hacked GA run and "
                         "does not fire in a run on a bug-free proxy (batch and top-10 rules)",
                  value=("met" if issue_met else "NOT met")
@@ -186,7 +191,7 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
         summary = cusum_summary(cusum)
         late_c, free_c, half_c = cusum["results"]["late"], cusum["results"]["bug_free"], cusum_summary(cusum)["half"]
         rows.append(dict(target=f"this chapter's stricter test (not the issue's): CUSUM detector (k, h fixed on development "
-                                f"seeds, commit {cusum['rule_commit'][:7]}; one evaluation on fresh seeds "
+                                f"seeds, commit {cusum['rule_commit'][:7]}; one evaluation on seeds fresh for this proxy "
                                 f"{_span(cusum['seeds']['late'])}): alarm before half the budget in every late-onset hacked "
                                 "run, and silence on every fresh bug-free run",
                          value=f"late onset: {_k_of_n(late_c['before_half'])} before call {half_c} (batch and top-10 "
@@ -204,6 +209,12 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
 
         met = met and all(fresh.attrs[rule][0] == 0 for rule in ("batch_alarm", "top10_alarm"))
         value += "; fresh seeds, per-run false-alarm rate (Clopper–Pearson 95 %): " + rate_text(fresh)
+    if cusum is not None and "old_rules_batch_fired" in cusum["results"]["bug_free"]:
+        fc = cusum["results"]["bug_free"]  # the detector study's bug-free runs: the same two rules on other fresh seeds
+        value += (f"; the detector study's bug-free GA runs (seeds {_span(cusum['seeds']['bug_free'])}): either rule fired in "
+                  f"{fc['old_rules_fired']} of {fc['fired']['n']} (batch {fc['old_rules_batch_fired']}, top-10 "
+                  f"{fc['old_rules_top10_fired']})")
+        met = met and fc["old_rules_fired"] == 0
     rows.append(dict(target="detector silent in the bug-free GA run (both rules)", value=value, met=met))
     return rows
 

@@ -167,7 +167,7 @@ def cusum_lines(study: dict, budget: int, late_runs=None, fresh_runs=None, repo=
              f"{_span(dev['seeds']['late'])}): {chosen['bug_free_fired']} of {chosen['bug_free_n']} "
              f"bug-free runs alarmed, late onset {chosen['late_before_half']} of {chosen['late_n']} before call {half}; "
              f"constants in commit {study['rule_commit'][:7]}",
-             f"pre-registered evaluation on fresh seeds, rule unchanged — late onset (bug on after {study['onset']} calls, "
+             f"pre-registered evaluation on seeds fresh for this proxy, rule unchanged — late onset (bug on after {study['onset']} calls, "
              f"seeds {_span(study['seeds']['late'])}): alarm before call {half} in {_k_of_n(late['before_half'])}, before the "
              f"onset in {late['before_onset']}; the batch and top-10 rules on the same runs {late['old_rules_before_half']} of "
              f"{late['before_half']['n']}" + (f" (alarms before the onset, false: {late['old_rules_before_onset']})"
@@ -184,7 +184,7 @@ def cusum_lines(study: dict, budget: int, late_runs=None, fresh_runs=None, repo=
              f"  immediate hack (seeds {_span(study['seeds']['immediate'])}): alarm before call {half} in "
              f"{_k_of_n(imm['before_half'])}",
              "this chapter's stricter test (not the issue's): alarm before half the budget in every late-onset run and "
-             "in no fresh bug-free run: " + ("met" if summary["met"] else "NOT met") + " on the fresh seeds"]
+             "in no fresh bug-free run: " + ("met" if summary["met"] else "NOT met") + " on those seeds"]
     lines[2:2] = provenance_lines(study, repo)
     if late_runs is not None or fresh_runs is not None:
         extra = []

@@ -294,7 +294,7 @@ def cfg_question_text(assoc: dict) -> str:
 
 def heavy_atoms_text(samplers: dict, data, lib) -> str:
     """Mean heavy atoms of each sampler's shipped top 10 on the bug-free and on the buggy proxy (whose bug rewards
-    size; ``samplers``: name → a :func:`sampling_baseline` table, column ``heavy_atoms_top10``), of the ``data``'s
+    the fit molecule's excess: size and ring-dense cages; ``samplers``: name → a :func:`sampling_baseline` table, column ``heavy_atoms_top10``), of the ``data``'s
     training molecules (and the largest of them: the samplers draw their sizes from the training set) and of the
     library ``lib``, and the elements the diffusion models can generate (:data:`molpractice.diffusion_model.ELEMENTS`)."""
     from rdkit import Chem
@@ -308,6 +308,6 @@ def heavy_atoms_text(samplers: dict, data, lib) -> str:
            for proxy in ("bug-free", "buggy")}
     sizes = [len(d["z"]) for d in data]
     return (f"heavy atoms of the shipped top 10 on the bug-free proxy: {per['bug-free']}; on the buggy proxy (its bug "
-            f"rewards size): {per['buggy']}; training molecules {np.mean(sizes):.1f} (largest {max(sizes)}), library "
+            f"rewards the fit molecule's excess: size and, more, ring-dense cages): {per['buggy']}; training molecules {np.mean(sizes):.1f} (largest {max(sizes)}), library "
             f"{np.mean([oracles.heavy_atom_count(oracles.mol_from_smiles(s)) for s in lib]):.1f} (elements both "
             f"diffusion models generate: {', '.join(Chem.GetPeriodicTable().GetElementSymbol(int(z)) for z in ELEMENTS)})")

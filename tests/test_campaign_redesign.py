@@ -410,7 +410,7 @@ def test_cusum_lines_and_row_present_the_pre_registered_study(tmp_path):
                              "development runs)")
     assert "before call 500 in 19 of 20 [0.00, 1.00]" in lines[6] and "exact McNemar p = 0.50" in lines[6]
     assert "any call in 2 of 20" in lines[7] and "NOT met as a point estimate" in lines[7]
-    assert lines[9].startswith("this chapter's stricter test (not the issue's)") and lines[9].endswith("NOT met on the fresh seeds")
+    assert lines[9].startswith("this chapter's stricter test (not the issue's)") and lines[9].endswith("NOT met on those seeds")
     assert "seeds [5]: CUSUM alarm before call 500 in 1 of 1" in lines[10] and "alarm calls [300]" in lines[10]
     assert "seeds 10–11: CUSUM alarm in 0 of 2" in lines[10] and "smoke values" not in lines[10]
     assert "smoke values" in R.cusum_lines(study, 150, late_runs=[_audited(5, [0.0, 7.0], onset=30)], repo=tmp_path)[-1]

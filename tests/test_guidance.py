@@ -447,7 +447,7 @@ def test_heavy_atoms_text_names_every_sampler(data):
     t = pd.DataFrame(dict(proxy=["bug-free", "buggy"], heavy_atoms_top10=[8.0, 9.0]))
     text = G.heavy_atoms_text({"a": t, "b": t.assign(heavy_atoms_top10=[7.0, 7.5])}, data[:2], ["CCO", "c1ccccc1"])
     assert text.startswith("heavy atoms of the shipped top 10 on the bug-free proxy: a 8.0, b 7.0; on the buggy proxy (its "
-                           "bug rewards size): a 9.0, b 7.5; training molecules")
+                           "bug rewards the fit molecule's excess: size and, more, ring-dense cages): a 9.0, b 7.5; training molecules")
     sizes = [len(d["z"]) for d in data[:2]]
     assert f"training molecules {np.mean(sizes):.1f} (largest {max(sizes)}), library 4.5" in text
     assert text.endswith("(elements both diffusion models generate: C, N, O, F)")

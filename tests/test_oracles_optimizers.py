@@ -772,3 +772,31 @@ def test_a_stalled_ga_generation_is_redrawn_with_uniform_parents(monkeypatch):
     assert oracle.stalls == 1 and calls[2][0] == 1.0  # the retry: temperature 1 ...
     assert np.ptp(calls[2][1]) == 0 and np.ptp(calls[1][1]) > 0  # ... and equal scores: uniform parents
     assert oracle.calls == cfg.budget  # and the run spent its whole budget
+
+
+def test_detector_rows_count_the_detector_studys_bug_free_false_alarms():
+    """The issue's "does not fire in a run on a bug-free proxy" reads every bug-free run the chapter has, the detector
+    study's too (review 06l finding 8): a false alarm of either rule there fails it."""
+    import copy
+    import json
+
+    import pandas as pd
+
+    from molpractice import campaign_report as R
+    from molpractice.repository import find_repo
+
+    table = pd.DataFrame([dict(proxy=p, method=m, seed=s, alarm_at=(200.0 if p == "buggy" and m == "graph GA" else np.nan),
+                               top_alarm_at=np.nan) for p in ("buggy", "bug-free") for m in ("graph GA", "random screening")
+                          for s in (1, 2)])
+    study = json.loads((find_repo() / "data" / "ch06_detector_study.json").read_text())
+    study["results"]["bug_free"].update(old_rules_fired=3, old_rules_batch_fired=2, old_rules_top10_fired=2)
+    rows = R._detector_rows(table, 1000, None, None)
+    assert rows[0]["met"] is True and rows[-1]["met"] is True  # without the study: the reported seeds are silent
+    with_study = R._detector_rows(table, 1000, None, None, cusum=study)
+    issue, silent = with_study[0], with_study[-1]
+    n = study["results"]["bug_free"]["fired"]["n"]
+    assert issue["met"] is False and f"3 of {n} in the detector study's bug-free runs (batch 2, top-10 2)" in issue["value"]
+    assert silent["met"] is False and f"either rule fired in 3 of {n} (batch 2, top-10 2)" in silent["value"]
+    quiet = copy.deepcopy(study)
+    quiet["results"]["bug_free"].update(old_rules_fired=0, old_rules_batch_fired=0, old_rules_top10_fired=0)
+    assert R._detector_rows(table, 1000, None, None, cusum=quiet)[0]["met"] is True
