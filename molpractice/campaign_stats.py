@@ -2,7 +2,8 @@
 verdict text (:func:`verdict`), the t-test behind it (:func:`t_p_value`) and Holm families (review 06h finding 5):
 one family with Holm's correction (:func:`holm_table`, reusing chapter 5's
 :func:`molpractice.comparisons.holm_adjusted`), the families the notebook prints (Results 2's paired table:
-:func:`results2_family`; the drift table: :func:`drift_family`) and a text with both verdicts (:func:`holm_word`).
+:func:`results2_family`; the drift table: :func:`drift_family`; the redesign's comparisons: :func:`redesign_family`,
+read by :func:`redesign_lines`) and a text with both verdicts (:func:`holm_word`).
 Every name is re-exported by :mod:`molpractice.campaign`."""
 from __future__ import annotations
 
@@ -112,6 +113,38 @@ def drift_family(changes: pd.DataFrame, a: str = "buggy", b: str = "bug-free") -
             rows.append(dict(comparison=f"{col}: change in {name}" if name != f"{a} − {b}" else f"{col}: {name}",
                              difference=m, lo=lo, hi=hi, p=t_p_value(x.to_numpy())))
     return holm_table(rows)
+
+
+REDESIGN_METRICS = ("true_top10", "heavy_atoms_top10", "sa_top10")
+REDESIGN_PAIRS = ((("redesigned", "graph GA"), ("buggy", "graph GA"), "redesigned − hacked GA"),
+                  (("redesigned", "graph GA"), ("bug-free", "graph GA"), "redesigned − bug-free GA"),
+                  (("redesigned + SA", "graph GA"), ("buggy", "graph GA"), "redesigned + SA − hacked GA"),
+                  (("redesigned + SA", "graph GA"), ("redesigned", "graph GA"), "redesigned + SA − redesign without SA"))
+
+
+def redesign_family(table) -> pd.DataFrame:
+    """The redesign's paired comparisons as one Holm family (:func:`holm_table`; review 06m finding 1: they are read
+    together): for true top-10, heavy atoms and SA of the shipped top 10, redesigned − hacked GA, redesigned −
+    bug-free GA and, when the ``table`` has the "redesigned + SA" runs, redesigned + SA − hacked GA and − the
+    redesign without SA (12 comparisons; 6 without the SA runs; a metric the table lacks is left out). Index
+    ``"<metric>: <pair>"``."""
+    present = set(table.proxy)
+    rows = [paired_row(table, f"{metric}: {label}", metric, a, b) for a, b, label in REDESIGN_PAIRS
+            if a[0] in present and b[0] in present for metric in REDESIGN_METRICS if metric in table]
+    if not rows:
+        raise ValueError("table has no 'redesigned' runs (optimisation_study runs the redesign)")
+    return holm_table(rows)
+
+
+def redesign_lines(family: pd.DataFrame) -> list[str]:
+    """One line per metric of :func:`redesign_family`: each pair's unadjusted verdict with Holm's over the family."""
+    out = []
+    for metric in REDESIGN_METRICS:
+        parts = [f"{label} {holm_word(family, f'{metric}: {label}')}" for _, _, label in REDESIGN_PAIRS
+                 if f"{metric}: {label}" in family.index]
+        if parts:
+            out.append(f"{metric:>17}: " + "; ".join(parts))
+    return out
 
 
 def holm_word(family: pd.DataFrame, comparison: str) -> str:

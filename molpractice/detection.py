@@ -192,6 +192,24 @@ def rate_text(study: pd.DataFrame, rules=("batch_alarm", "top10_alarm")) -> str:
 
 
 
+def failed_poses_text(table: pd.DataFrame, budget: int) -> str:
+    """The proxy calls each kind of GA run spent on failed poses (molecules without an embedded conformer: dock 0,
+    so the proxy is (1 − ``DOCK_WEIGHT``) · QED), mean per run and range over seeds, from the optimisation
+    ``table``'s ``failed_poses`` column."""
+    if "failed_poses" not in table:
+        raise ValueError("table has no failed_poses column (optimisation_study counts them)")
+    parts = []
+    for proxy, name in (("buggy", "hacked GA"), ("bug-free", "bug-free GA"), ("redesigned", "redesigned GA"),
+                        ("redesigned + SA", "redesigned + SA GA")):
+        x = table[(table.proxy == proxy) & (table.method == "graph GA")].failed_poses
+        if len(x):
+            parts.append(f"{name} {x.mean():.0f} ({int(x.min())}–{int(x.max())})")
+    if not parts:
+        raise ValueError("table has no graph GA runs")
+    return (f"failed poses (no embedded conformer: dock 0, proxy {1 - oracles.DOCK_WEIGHT:g} · QED), proxy calls per run of "
+            f"{budget}, mean (range over {table.seed.nunique()} seeds): " + ", ".join(parts))
+
+
 def before_half(late: pd.DataFrame, budget: int) -> dict:
     """From :func:`molpractice.campaign.late_onset_study`: in how many runs either alarm fired before half the
     ``budget`` (``k`` of ``n``, Clopper–Pearson 95 % ``lo``, ``hi``), whether that test is ``trivial`` (the earliest

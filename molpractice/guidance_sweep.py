@@ -208,18 +208,21 @@ def diversity_reference(sweep, metric: str = "diversity") -> dict:
     """The sweep's ``metric`` (``diversity`` or ``scaffold_diversity``) at every scale against the training
     molecules' own (``sweep.attrs["train_diversity"]``): how many scales' intervals lie above, below or overlap
     the training interval, the range of the point estimates over the scales (``scales``: those with a value), and
-    ``insensitive`` — True when no scale lies below the training molecules (the samples are at least as diverse as
-    the data at every scale, so the metric has little room to show a cost of guidance here); None when no scale
-    has a value."""
+    ``insensitive`` — True when no scale lies below the training molecules and most scales (more than half) lie
+    above them (the samples are more diverse than the data at most scales and not less at any, so the metric has
+    little room to show a cost of guidance here); False otherwise (e.g. every scale overlapping the training
+    interval); None when no scale has a value. ``w_above``, ``w_overlap``, ``w_below``: the scales in each group."""
     ref = sweep.attrs["train_diversity"]
     lo_t, hi_t = ref[f"{metric}_lo"], ref[f"{metric}_hi"]
     measured = sweep[np.isfinite(sweep[metric].astype(float))]  # a scale without 2 valid connected samples has none
-    above = int((measured[f"{metric}_lo"] > hi_t).sum())
-    below = int((measured[f"{metric}_hi"] < lo_t).sum())
+    is_above, is_below = measured[f"{metric}_lo"] > hi_t, measured[f"{metric}_hi"] < lo_t
+    above, below = int(is_above.sum()), int(is_below.sum())
+    scales_of = lambda mask: [float(w) for w in measured.w[mask]]
     return dict(metric=metric, train=ref[metric], lo=lo_t, hi=hi_t, n_train=ref["n"], above=above, below=below,
                 overlap=len(measured) - above - below, low=float(measured[metric].min()) if len(measured) else float("nan"),
                 high=float(measured[metric].max()) if len(measured) else float("nan"), scales=len(measured),
-                insensitive=(below == 0) if len(measured) else None)
+                w_above=scales_of(is_above), w_below=scales_of(is_below), w_overlap=scales_of(~is_above & ~is_below),
+                insensitive=(below == 0 and 2 * above > len(measured)) if len(measured) else None)
 
 
 def diversity_note(sweep) -> str:
@@ -230,10 +233,10 @@ def diversity_note(sweep) -> str:
         return "not measured: no scale has two valid connected samples"
     if d["insensitive"]:
         return (f"the metric is insensitive here: no scale's diversity lies below the training molecules' own {d['train']:.3f} "
-                f"[{d['lo']:.3f}, {d['hi']:.3f}]; for molecules this small it is high for almost any set, so no "
-                "detectable difference is not evidence of no cost")
+                f"[{d['lo']:.3f}, {d['hi']:.3f}] and {d['above']} of {d['scales']} lie above it; for molecules this small it "
+                "is high for almost any set, so no detectable difference is not evidence of no cost")
     return (f"{d['below']} of {d['scales']} scales below the training molecules' own {d['train']:.3f} "
-            f"[{d['lo']:.3f}, {d['hi']:.3f}]")
+            f"[{d['lo']:.3f}, {d['hi']:.3f}], {d['above']} above")
 
 
 def scale_difference(sweep, w_a: float, w_b: float, n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
@@ -352,12 +355,17 @@ def sweep_reference_lines(sweep) -> list[str]:
                 out.append(f"{what}: the {d['n_train']} training molecules {d['train']:.3f} [{d['lo']:.3f}, {d['hi']:.3f}]; "
                            "no scale has two valid connected samples")
                 continue
+            groups = ", ".join(f"{d[k]} of {d['scales']} {where}" + (f" (w = {', '.join(f'{w:g}' for w in d['w_' + k])})"
+                                                                      if d[k] else "")
+                               for k, where in (("above", "above the training interval"), ("overlap", "overlapping it"),
+                                                ("below", "below it")))
+            reading = (" — no scale below the training molecules and most above: the metric has little room to show a "
+                       "cost here" if d["insensitive"] else
+                       " — no scale's interval lies below the training one; whether guidance costs this diversity is read "
+                       "from the paired scale differences" if d["below"] == 0 else "")
             out.append(f"{what}: the {d['n_train']} training molecules {d['train']:.3f} [{d['lo']:.3f}, {d['hi']:.3f}] "
                        f"(bootstrap over molecules); valid connected samples {d['low']:.3f}–{d['high']:.3f} over the "
-                       f"{d['scales']} scales, interval above the training one at {d['above']}, overlapping at "
-                       f"{d['overlap']}, below at {d['below']}"
-                       + (" — no scale below the training molecules: the metric has little room to show a cost here"
-                          if d["insensitive"] else ""))
+                       f"{d['scales']} scales: {groups}{reading}")
     return out
 
 

@@ -476,11 +476,20 @@ def test_sweep_reference_lines_read_the_sweep_against_the_training_molecules():
     lines = G.sweep_reference_lines(sweep)
     assert len(lines) == 2 and lines[1].startswith("diversity (1 − mean pairwise Morgan Tanimoto): the 802 training "
                                                    "molecules 0.920 [0.915, 0.925]")
-    assert "0.930–0.940 over the 3 scales, interval above the training one at 1, overlapping at 2, below at 0" in lines[1]
-    assert lines[1].endswith("little room to show a cost here") and "insensitive here" in G.diversity_note(sweep)
+    assert ("0.930–0.940 over the 3 scales: 1 of 3 above the training interval (w = 0), 2 of 3 overlapping it "
+            "(w = -1, 2), 0 of 3 below it") in lines[1]
+    assert lines[1].endswith("whether guidance costs this diversity is read from the paired scale differences")
+    assert not G.diversity_reference(sweep)["insensitive"]  # one of three above: not "little room"
+    assert not G.diversity_note(sweep).startswith("the metric is insensitive")
+    most = sweep.assign(diversity_lo=[0.926, 0.93, 0.92])  # two of three above, none below
+    d = G.diversity_reference(most)
+    assert (d["above"], d["w_above"], d["w_overlap"], d["insensitive"]) == (2, [-1.0, 0.0], [2.0], True)
+    assert G.sweep_reference_lines(most)[1].endswith("little room to show a cost here")
+    assert "insensitive here" in G.diversity_note(most) and "2 of 3 lie above" in G.diversity_note(most)
     low = sweep.assign(diversity_hi=[0.90, 0.95, 0.94])
     d = G.diversity_reference(low)
-    assert (d["below"], d["insensitive"]) == (1, False) and G.diversity_note(low).startswith("1 of 3 scales below")
+    assert (d["below"], d["w_below"], d["insensitive"]) == (1, [-1.0], False)
+    assert G.diversity_note(low).startswith("1 of 3 scales below") and G.sweep_reference_lines(low)[1].endswith("below it (w = -1)")
     empty = sweep.assign(diversity=np.nan, diversity_lo=np.nan, diversity_hi=np.nan)  # no valid connected pairs
     assert G.diversity_reference(empty)["insensitive"] is None and G.diversity_note(empty).startswith("not measured")
     assert G.sweep_reference_lines(empty)[1].endswith("no scale has two valid connected samples")
