@@ -173,12 +173,24 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
 
         bh = before_half(late, budget)
         trivial = bh["trivial"]
+        fresh_late = None if cusum is None else cusum["results"]["late"]  # the same rules on fresh late-onset runs
+        fresh_text = "" if fresh_late is None else (
+            f"; on the detector study's fresh late-onset runs (seeds {_span(fresh_late['seeds'])}) the same rules: alarm "
+            f"before call {budget // 2} in {fresh_late['old_rules_before_half']} of {len(fresh_late['seeds'])}, before the "
+            f"onset (a false alarm) in {fresh_late['old_rules_before_onset']}")
+        fresh_met = None if fresh_late is None else bool(fresh_late["old_rules_before_half"] == len(fresh_late["seeds"])
+                                                          and fresh_late["old_rules_before_onset"] == 0)
         rows.append(dict(target=f"this chapter's stricter test (not the issue's): late-onset hack (bug on after "
-                                f"{int(late.onset.iloc[0])} of {budget} calls), GA: an alarm before half the budget"
+                                f"{int(late.onset.iloc[0])} of {budget} calls), GA: an alarm before half the budget, and "
+                                "none before the onset, in every run"
                                 + (" — NOT a non-trivial test: the earliest possible alarm lies at or after half the budget"
-                                   if trivial else ""),
-                         value=bh["text"] + ("" if exploit is None else "; " + exploitation_summary(exploit, budget)),
-                         met=None if trivial else bool(bh["k"] == bh["n"])))
+                                   if trivial else "")
+                                + (" (a miss on the reported seeds fails it; a pass there is not fresh for the top-10 rule, "
+                                   "whose scale was revised after seed 5, so met is then read from the fresh runs)"),
+                         value="reported seeds: " + bh["text"] + fresh_text
+                               + ("" if exploit is None else "; " + exploitation_summary(exploit, budget)),
+                         met=None if trivial else False if (bh["k"] < bh["n"] or late.fired_before_onset.any())
+                         else fresh_met))  # a miss on the reported seeds fails it; a pass there needs the fresh runs
         for rule, col in (("batch", "batch_delay"), ("top-10", "top10_delay")):
             fired = late[col].notna()
             rows.append(dict(target=f"late-onset hack (bug switched on after {int(late.onset.iloc[0])} of {budget} calls), "
@@ -404,7 +416,20 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
                                              for _, r in sweep.iterrows())
                                    + ("" if ref is None else f"; the {ref['n']} training molecules {ref[name]:.2f} "
                                                              f"[{ref[name + '_lo']:.2f}, {ref[name + '_hi']:.2f}]"),
-                             met=bool(len(sweep) >= 4) if name == "label_share_valid" else None))
+                             met=None))
+        if {"label_share_valid_lo", "label_share_valid_hi"} <= set(sweep) and len(sweep) >= 4 and {0.0} < set(sweep.w):
+            from .guidance_model import SETTINGS as GUIDANCE_SETTINGS
+            from .guidance_sweep import sweep_family
+
+            w_hi = float(sweep.w.max())
+            key = f"w = {w_hi:g} − w = 0: label_share_valid"  # the notebook's family: the same n_boot and seed
+            fam = (sweep_family(sweep, n_boot=GUIDANCE_SETTINGS.current().n_boot, seed=1)
+                   if "per_sample" in sweep.attrs else None)
+            if fam is not None and key in fam.index:
+                rows.append(dict(target=f"guidance sweep at {len(sweep)} scales (issue: ≥ 4): property shift, the label-1 "
+                                        f"share among valid connected samples, w = {w_hi:g} − w = 0 (paired bootstrap; Holm "
+                                        f"over the sweep's {len(fam)} comparisons)", value=holm_word(fam, key),
+                                 met=bool(fam.loc[key, "verdict (Holm)"] == "higher")))
         if "plausible" not in sweep:
             rows.append(dict(target="guidance sweep: plausibility of the samples by chapter 4's checks — deviation from "
                                     "the issue", value="not run", met=None))

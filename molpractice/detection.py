@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import oracles
-from .campaign import mean_interval, run_once
+from .campaign import mean_interval, run_once, verdict
 from .optimizers import METHODS, SETTINGS, library
 
 
@@ -191,11 +191,33 @@ def rate_text(study: pd.DataFrame, rules=("batch_alarm", "top10_alarm")) -> str:
                      f"{study.attrs[r][3]:.2f}]" for r in rules)
 
 
+def seed_sets_text(fresh: pd.DataFrame, study_bug_free: dict) -> str:
+    """The false-alarm counts of the batch and top-10 rules on two sets of bug-free GA runs — ``fresh`` (a
+    :func:`false_alarm_study`, ``attrs`` per rule) and the detector study's (``study_bug_free``: its
+    ``results["bug_free"]``, keys ``seeds``, ``old_rules_batch_fired``, ``old_rules_top10_fired``) — per rule: both
+    counts, Fisher's exact test of equal rates (two-sided) and the pooled count with its Clopper–Pearson 95 %
+    interval, the rate to quote when the test finds no difference."""
+    from scipy.stats import fisher_exact
+
+    n2 = len(study_bug_free["seeds"])
+    parts = []
+    for rule, key, name in (("batch_alarm", "old_rules_batch_fired", "batch alarm"),
+                            ("top10_alarm", "old_rules_top10_fired", "top-10 alarm")):
+        k1, n1 = int(fresh.attrs[rule][0]), int(fresh.attrs[rule][1])
+        k2 = int(study_bug_free[key])
+        p = float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1])
+        lo, hi = clopper_pearson(k1 + k2, n1 + n2)
+        parts.append(f"{name} {k1} of {n1} and {k2} of {n2}: Fisher's exact p {p:.3f} "
+                     f"({'different rates' if p < 0.05 else 'no detectable difference'}), pooled {k1 + k2} of {n1 + n2} "
+                     f"[{lo:.2f}, {hi:.2f}]")
+    return "; ".join(parts)
+
 
 def failed_poses_text(table: pd.DataFrame, budget: int) -> str:
     """The proxy calls each kind of GA run spent on failed poses (molecules without an embedded conformer: dock 0,
     so the proxy is (1 − ``DOCK_WEIGHT``) · QED), mean per run and range over seeds, from the optimisation
-    ``table``'s ``failed_poses`` column."""
+    ``table``'s ``failed_poses`` column, and the paired hacked − bug-free GA difference (t-interval over seeds, and
+    in how many seeds it is positive)."""
     if "failed_poses" not in table:
         raise ValueError("table has no failed_poses column (optimisation_study counts them)")
     parts = []
@@ -206,8 +228,15 @@ def failed_poses_text(table: pd.DataFrame, budget: int) -> str:
             parts.append(f"{name} {x.mean():.0f} ({int(x.min())}–{int(x.max())})")
     if not parts:
         raise ValueError("table has no graph GA runs")
-    return (f"failed poses (no embedded conformer: dock 0, proxy {1 - oracles.DOCK_WEIGHT:g} · QED), proxy calls per run of "
+    text = (f"failed poses (no embedded conformer: dock 0, proxy {1 - oracles.DOCK_WEIGHT:g} · QED), proxy calls per run of "
             f"{budget}, mean (range over {table.seed.nunique()} seeds): " + ", ".join(parts))
+    ga = table[table.method == "graph GA"]
+    hacked, clean = (ga[ga.proxy == p].set_index("seed").failed_poses for p in ("buggy", "bug-free"))
+    diff = (hacked - clean.reindex(hacked.index)).dropna().to_numpy(float)
+    if len(diff) >= 2:
+        text += (f"; hacked − bug-free GA, paired over seeds: {verdict(*mean_interval(diff))}, higher in "
+                 f"{int((diff > 0).sum())} of {len(diff)} seeds")
+    return text
 
 
 def before_half(late: pd.DataFrame, budget: int) -> dict:

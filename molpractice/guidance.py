@@ -296,7 +296,9 @@ def heavy_atoms_text(samplers: dict, data, lib) -> str:
     """Mean heavy atoms of each sampler's shipped top 10 on the bug-free and on the buggy proxy (whose bug rewards
     the fit molecule's excess: size and ring-dense cages; ``samplers``: name → a :func:`sampling_baseline` table, column ``heavy_atoms_top10``), of the ``data``'s
     training molecules (and the largest of them: the samplers draw their sizes from the training set) and of the
-    library ``lib``, and the elements the diffusion models can generate (:data:`molpractice.diffusion_model.ELEMENTS`)."""
+    library ``lib``, the elements the diffusion models can generate (:data:`molpractice.diffusion_model.ELEMENTS`),
+    and the bug's part (:func:`molpractice.oracles.bug_parts`) of the training molecules (mean, largest) and of cubane,
+    a small cage the bug rewards."""
     from rdkit import Chem
 
     from . import oracles
@@ -307,7 +309,11 @@ def heavy_atoms_text(samplers: dict, data, lib) -> str:
     per = {proxy: ", ".join(f"{k} {t[t.proxy == proxy].heavy_atoms_top10.mean():.1f}" for k, t in samplers.items())
            for proxy in ("bug-free", "buggy")}
     sizes = [len(d["z"]) for d in data]
+    train_bug = [sum(oracles.bug_parts(d["smiles"])) for d in data]
     return (f"heavy atoms of the shipped top 10 on the bug-free proxy: {per['bug-free']}; on the buggy proxy (its bug "
-            f"rewards the fit molecule's excess: size and, more, ring-dense cages): {per['buggy']}; training molecules {np.mean(sizes):.1f} (largest {max(sizes)}), library "
+            f"rewards the fit molecule's excess: size and ring-dense cages): {per['buggy']}; training molecules {np.mean(sizes):.1f} (largest {max(sizes)}), library "
             f"{np.mean([oracles.heavy_atom_count(oracles.mol_from_smiles(s)) for s in lib]):.1f} (elements both "
-            f"diffusion models generate: {', '.join(Chem.GetPeriodicTable().GetElementSymbol(int(z)) for z in ELEMENTS)})")
+            f"diffusion models generate: {', '.join(Chem.GetPeriodicTable().GetElementSymbol(int(z)) for z in ELEMENTS)}); "
+            f"the bug's part (buggy − bug-free proxy) of the training molecules: mean {np.mean(train_bug):+.3f}, largest "
+            f"{np.max(train_bug):+.3f}; of cubane ({oracles.heavy_atom_count(oracles.mol_from_smiles(oracles.CUBANE))} heavy "
+            f"atoms, a cage within the samplers' size range): {sum(oracles.bug_parts(oracles.CUBANE)):+.3f}")

@@ -324,7 +324,8 @@ def sweep_reference_lines(sweep) -> list[str]:
     """Printable lines that read :func:`guidance_sweep` against the training molecules: their own plausible rate
     (chapter 4's checks, Clopper–Pearson 95 %), the unguided (w = −1) plausible rate among valid connected samples
     next to it (below it when its interval lies under the training interval's lower end) with the share that fails
-    the checks, the label-1 share at w = 0 (asked for label 1) against the training share and, when the sweep has
+    the checks, the label-1 share at w = 0 (asked for label 1) against the training share — among valid connected
+    samples when the sweep has that column (molecules, like the training share), else over all draws — and, when the sweep has
     them, the diversity and scaffold diversity of every scale against the training molecules'
     (:func:`diversity_reference`). The unguided (w = −1) share is not read here: its reading comes from the
     samplers' far larger number of draws."""
@@ -342,9 +343,11 @@ def sweep_reference_lines(sweep) -> list[str]:
     share = sweep.attrs["train_label_share"]
     if 0.0 in set(sweep.w):  # the unguided (w = −1) share is read once, from the samplers' many draws (Results 2)
         b = sweep[sweep.w == 0.0].iloc[0]
-        where = "below" if b.label_share_hi < share else "above" if b.label_share_lo > share else "not distinguishable from"
-        out.append(f"w = 0, asked for label 1: label-1 share {b.label_share:.2f} [{b.label_share_lo:.2f}, "
-                   f"{b.label_share_hi:.2f}], {where} the training share {share:.2f}")
+        col, what = (("label_share_valid", "label-1 share among valid connected samples") if "label_share_valid" in sweep
+                     else ("label_share", "label-1 share over all draws"))  # molecules, not draws, match the training share
+        where = "below" if b[col + "_hi"] < share else "above" if b[col + "_lo"] > share else "not distinguishable from"
+        out.append(f"w = 0, asked for label 1: {what} {b[col]:.2f} [{b[col + '_lo']:.2f}, "
+                   f"{b[col + '_hi']:.2f}], {where} the training share {share:.2f}")
     if "train_diversity" in sweep.attrs:
         for metric, what in (("diversity", "diversity (1 − mean pairwise Morgan Tanimoto)"),
                              ("scaffold_diversity", "scaffold diversity (two different molecules, different Murcko scaffolds)")):

@@ -201,7 +201,8 @@ def estimator_study(chapter, n_logs: int = 1000, n_rounds: int = 200, clips=(2.0
     (:func:`summarize` plus ``exact_bias``: each clip level's exact bias from :func:`exact_clip_bias`, DM's from
     :func:`exact_dm_bias`, 0 for IPS and DR — unbiased under support — and NaN for SNIPS, whose small bias has no
     closed form here), ``variance_ratios`` (SNIPS/IPS and DR/IPS with 95 %
-    bootstrap intervals over logs) and ``exact_clip_bias`` (the clip levels' exact biases)."""
+    bootstrap intervals over logs), ``exact_clip_bias`` (the clip levels' exact biases), ``max_weight`` (the
+    largest weight π/μ the policies allow) and ``max_weights`` (each log's largest weight, shape (n_logs,))."""
     problem = problem or make_problem(seed)
     logs = simulate_logs(problem, n_logs, n_rounds, seed=seed + 1)
     est = estimates_per_log(chapter, logs, clips)
@@ -212,7 +213,8 @@ def estimator_study(chapter, n_logs: int = 1000, n_rounds: int = 200, clips=(2.0
     ratios = {name: variance_ratio_ci(est[name], est["IPS"], seed=seed) for name in ("SNIPS", "DR")}
     return dict(problem=problem, estimates=est, summary=summary, variance_ratios=ratios,
                 exact_clip_bias=exact,
-                max_weight=float((problem.target / problem.logging).max()))
+                max_weight=float((problem.target / problem.logging).max()),
+                max_weights=(logs["target_probs"] / logs["logging_probs"]).max(axis=1))
 
 
 def support_violation_study(chapter, mass: float = 0.2, sizes=(100, 1000, 10000), n_logs: int = 200,
@@ -246,3 +248,45 @@ def support_violation_study(chapter, mass: float = 0.2, sizes=(100, 1000, 10000)
     out.attrs["dr_unseen_error"] = float(mass * (problem.q_hat[:, -1] - problem.hit_rate[:, -1]).mean())
     out.attrs["q_error_sd"] = float((problem.q_hat - problem.hit_rate).std())
     return out
+
+
+def log_typicality_text(ess: float, weights, ess_all, max_weight: float, max_weights=None) -> str:
+    """Where one log (its ESS ``ess``, its weights π/μ ``weights``) stands among the study's logs (``ess_all``: their
+    ESS): the share of logs with a smaller ESS and the median; with ``max_weights`` (each study log's largest
+    weight) also the share of logs whose largest weight is at most this log's. "Atypically even" only when its ESS
+    exceeds that of 90 % of the logs or more; ``max_weight`` is the largest weight the policies allow."""
+    ess_all = np.asarray(ess_all, float)
+    w_max = float(np.max(weights))
+    rank = float((ess_all < ess).mean())
+    text = (f"this log (ESS {ess:.1f}, largest weight {w_max:.1f}) has a larger ESS than {rank:.0%} of these logs "
+            f"(median ESS {np.median(ess_all):.1f})")
+    if max_weights is not None:
+        text += (f"; {float((np.asarray(max_weights, float) <= w_max).mean()):.0%} of them have no weight above its largest "
+                 f"(the policies allow up to {max_weight:.1f})")
+    return text + (": an atypically even log" if rank >= 0.9 else ": not an atypically even log")
+
+
+def bias_holm(summary: pd.DataFrame) -> pd.Series:
+    """Holm-adjusted two-sided p-values (Holm 1979; :func:`molpractice.comparisons.holm_adjusted`) of the bias tests
+    of :func:`summarize`'s rows (``bias_z`` against a normal), over every row with a finite z: the intervals of that
+    table are read together, so a single "detected" among them needs this correction. NaN where z is NaN."""
+    from scipy import stats
+
+    from .comparisons import holm_adjusted
+
+    z = summary["bias_z"].to_numpy(float)
+    p = 2 * stats.norm.sf(np.abs(z))
+    out = np.full(len(z), np.nan)
+    ok = np.isfinite(z)
+    out[ok] = holm_adjusted(p[ok])
+    return pd.Series(out, index=summary.index, name="bias p (Holm)")
+
+
+def clip_bias_text(summary: pd.DataFrame, name: str) -> str:
+    """One clip level's exact and estimated bias with its unadjusted verdict, Holm's over the table's bias tests
+    (:func:`bias_holm`) and what a |z| < 3 rule would say."""
+    row, q = summary.loc[name], float(bias_holm(summary).loc[name])
+    unadjusted = "detected" if row.bias_hi < 0 or row.bias_lo > 0 else "not detectable at this precision"
+    return (f"{name}: exact bias {row.exact_bias:+.4f}, estimated {row.bias:+.4f} [{row.bias_lo:+.4f}, {row.bias_hi:+.4f}] "
+            f"({unadjusted} unadjusted; Holm over the table's {int(summary.bias_z.notna().sum())} bias tests: p {q:.3f}, "
+            f"{'detected' if q < 0.05 else 'not detected'}; |z| = {abs(row.bias_z):.2f} passes a |z| < 3 rule: {abs(row.bias_z) < 3})")

@@ -249,7 +249,7 @@ def test_exploitation_onset_finds_the_first_audited_call_above_the_bug_free_rang
     row = [r_ for r_ in rows if "late-onset hack" in r_["target"] and "before half" in r_["target"]][0]
     assert row["target"].startswith("this chapter's stricter test (not the issue's)")
     assert row["met"] is False and row["value"].endswith("; " + D.exploitation_summary(out, 1000))
-    assert row["value"].startswith("alarm before call 500 in 0 of 1 runs")
+    assert row["value"].startswith("reported seeds: alarm before call 500 in 0 of 1 runs")
     assert "exploitation" not in _detector_rows(table, 1000, late, None)[1]["value"]
 
 
@@ -315,7 +315,8 @@ def test_results2_and_drift_families_hold_every_printed_comparison():
     rows = [dict(proxy=p, method=m, seed=s, proxy_top10=rng.normal(0.6, 0.02), true_top10=rng.normal(0.5, 0.02),
                  auc_top10=rng.normal(0.55, 0.02)) for p in ("buggy", "bug-free") for m in opt.METHODS for s in range(5, 10)]
     fam = C.results2_family(pd.DataFrame(rows))
-    assert len(fam) == 12 and (fam["p (Holm)"] >= fam["p"] - 1e-12).all()
+    assert len(fam) == 13 and (fam["p (Holm)"] >= fam["p"] - 1e-12).all()
+    assert {"true_top10: GA − random screening (buggy)", "true_top10: GA − random proposals (buggy)"} <= set(fam.index)
     assert list(fam.columns) == ["verdict", "p", "p (Holm)", "verdict (Holm)"]
     ch = pd.DataFrame([dict(seed=s, proxy=p, **{f"{c}_change": rng.normal(1.0 if p == "buggy" else 0.0, 0.1)
                                                   for c in ("diversity", "library_similarity", "rank_agreement", "heavy_atoms")})
@@ -520,8 +521,28 @@ def test_failed_poses_text_reads_each_ga_run_kind():
     text = D.failed_poses_text(table, 300)
     assert text.startswith(f"failed poses (no embedded conformer: dock 0, proxy {1 - oracles.DOCK_WEIGHT:g} · QED), proxy "
                            "calls per run of 300, mean (range over 3 seeds): ")
-    assert text.endswith("hacked GA 200 (100–400), bug-free GA 13 (10–20), redesigned GA 43 (40–50), redesigned + SA GA 30 (30–30)")
+    assert ("hacked GA 200 (100–400), bug-free GA 13 (10–20), redesigned GA 43 (40–50), redesigned + SA GA 30 (30–30); "
+            "hacked − bug-free GA, paired over seeds: +186.667 [") in text  # 90, 90, 380 per seed
+    assert text.endswith("(higher), higher in 3 of 3 seeds") or text.endswith("(no detectable difference), higher in 3 of 3 seeds")
+    m, lo, hi = C.mean_interval(np.array([90.0, 90.0, 380.0]))
+    assert C.verdict(m, lo, hi) in text
     with pytest.raises(ValueError, match="failed_poses"):
         D.failed_poses_text(_table(), 300)
     with pytest.raises(ValueError, match="graph GA"):
         D.failed_poses_text(table[table.method != "graph GA"], 300)
+
+
+def test_seed_sets_text_tests_equal_rates_and_pools():
+    from scipy.stats import fisher_exact
+
+    from molpractice import detection as D
+
+    fresh = pd.DataFrame(dict(seed=range(10)))
+    fresh.attrs = {"batch_alarm": (1, 10, 0.0, 0.45), "top10_alarm": (0, 10, 0.0, 0.31)}
+    study = dict(seeds=list(range(200, 220)), old_rules_batch_fired=8, old_rules_top10_fired=9)
+    text = D.seed_sets_text(fresh, study)
+    p_batch, p_top = fisher_exact([[1, 9], [8, 12]])[1], fisher_exact([[0, 10], [9, 11]])[1]
+    lo, hi = D.clopper_pearson(9, 30)
+    assert text.startswith(f"batch alarm 1 of 10 and 8 of 20: Fisher's exact p {p_batch:.3f} (no detectable difference), "
+                           f"pooled 9 of 30 [{lo:.2f}, {hi:.2f}]")
+    assert f"top-10 alarm 0 of 10 and 9 of 20: Fisher's exact p {p_top:.3f} (different rates)" in text

@@ -447,10 +447,15 @@ def test_heavy_atoms_text_names_every_sampler(data):
     t = pd.DataFrame(dict(proxy=["bug-free", "buggy"], heavy_atoms_top10=[8.0, 9.0]))
     text = G.heavy_atoms_text({"a": t, "b": t.assign(heavy_atoms_top10=[7.0, 7.5])}, data[:2], ["CCO", "c1ccccc1"])
     assert text.startswith("heavy atoms of the shipped top 10 on the bug-free proxy: a 8.0, b 7.0; on the buggy proxy (its "
-                           "bug rewards the fit molecule's excess: size and, more, ring-dense cages): a 9.0, b 7.5; training molecules")
+                           "bug rewards the fit molecule's excess: size and ring-dense cages): a 9.0, b 7.5; training molecules")
     sizes = [len(d["z"]) for d in data[:2]]
     assert f"training molecules {np.mean(sizes):.1f} (largest {max(sizes)}), library 4.5" in text
-    assert text.endswith("(elements both diffusion models generate: C, N, O, F)")
+    assert "(elements both diffusion models generate: C, N, O, F); the bug's part" in text
+    from molpractice import oracles
+
+    parts = [sum(oracles.bug_parts(d["smiles"])) for d in data[:2]]
+    assert f"of the training molecules: mean {np.mean(parts):+.3f}, largest {np.max(parts):+.3f}" in text
+    assert text.endswith(f"a cage within the samplers' size range): {sum(oracles.bug_parts(oracles.CUBANE)):+.3f}")
     with pytest.raises(ValueError, match="samplers"):
         G.heavy_atoms_text({}, data, ["CCO"])
 
@@ -467,7 +472,11 @@ def test_sweep_reference_lines_read_the_sweep_against_the_training_molecules():
     lines = G.sweep_reference_lines(sweep)
     assert lines[0] == "plausible by chapter 4's checks, the 802 training molecules themselves: 0.995 [0.987, 0.999]"
     assert "0.57 [0.47, 0.67] — below the training molecules' rate: 43% of them fail" in lines[1]
-    assert lines[2].endswith("0.38 [0.29, 0.47], above the training share 0.24") and len(lines) == 3
+    assert lines[2].endswith("label-1 share over all draws 0.38 [0.29, 0.47], above the training share 0.24") and len(lines) == 3
+    valid = sweep.assign(label_share_valid=[0.1, 0.26, 0.9], label_share_valid_lo=[0.05, 0.2, 0.8],
+                         label_share_valid_hi=[0.2, 0.33, 0.95])  # among valid connected samples: the one to read
+    assert G.sweep_reference_lines(valid)[2].endswith("label-1 share among valid connected samples 0.26 [0.20, 0.33], "
+                                                      "not distinguishable from the training share 0.24")
     assert not any("w = -1, asked" in x for x in lines)  # the unguided share is read from the samplers' draws only
     sweep.attrs.pop("train_plausible")
     assert len(G.sweep_reference_lines(sweep)) == 1

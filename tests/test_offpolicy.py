@@ -110,3 +110,31 @@ def test_support_violation_dr_limit_is_the_model_error_on_the_unseen_family():
     viol = op.support_violation_study(ch, mass=0.2, sizes=(5000,), n_logs=60)
     dr = viol[viol.estimator == "DR"].iloc[0]
     assert abs(dr.bias - viol.attrs["dr_unseen_error"]) < 4 * dr.bias_se + 1e-3
+
+
+def test_log_typicality_and_clip_bias_texts():
+    import pandas as pd
+
+    from molpractice import offpolicy as OP
+    from molpractice.comparisons import holm_adjusted
+
+    ess_all = np.arange(100, dtype=float)
+    text = OP.log_typicality_text(95.5, [0.5, 2.0], ess_all, 21.4, max_weights=np.r_[np.full(5, 1.5), np.full(95, 9.0)])
+    assert text == ("this log (ESS 95.5, largest weight 2.0) has a larger ESS than 96% of these logs (median ESS 49.5); 5% of "
+                    "them have no weight above its largest (the policies allow up to 21.4): an atypically even log")
+    assert OP.log_typicality_text(50.5, [3.0], ess_all, 21.4).endswith("(median ESS 49.5): not an atypically even log")
+    s = pd.DataFrame(dict(bias=[0.0005, -0.0054, -0.05], bias_lo=[-0.004, -0.0099, -0.06], bias_hi=[0.005, -0.0009, -0.04],
+                          bias_z=[0.2, -2.35, -31.0], exact_bias=[0.0, -0.0058, -0.047]),
+                     index=["IPS", "IPS clip 20", "IPS clip 10"])
+    from scipy import stats
+
+    q = OP.bias_holm(s)
+    np.testing.assert_allclose(q.to_numpy(), holm_adjusted(2 * stats.norm.sf(np.abs(s.bias_z.to_numpy()))))
+    text = OP.clip_bias_text(s, "IPS clip 20")
+    assert text.startswith("IPS clip 20: exact bias -0.0058, estimated -0.0054 [-0.0099, -0.0009] (detected unadjusted; "
+                           f"Holm over the table's 3 bias tests: p {q['IPS clip 20']:.3f}, detected;")
+    assert text.endswith("|z| = 2.35 passes a |z| < 3 rule: True)")
+    many = pd.concat([s] + [s.loc[["IPS"]].rename(index={"IPS": f"x{k}"}) for k in range(6)])
+    assert "not detected" in OP.clip_bias_text(many, "IPS clip 20")  # 0.019 × 8 rows − rank: no longer below 0.05
+    nan = s.assign(bias_z=[np.nan, -2.35, -31.0])
+    assert np.isnan(OP.bias_holm(nan)["IPS"]) and "Holm over the table's 2 bias tests" in OP.clip_bias_text(nan, "IPS clip 20")

@@ -159,6 +159,30 @@ def test_proxy_is_a_shape_colour_overlay_and_its_bug_rewards_size():
     assert rho_bug < rho - 0.05, (rho_bug, rho)  # the bug costs agreement with the true score (0.37 when written)
 
 
+def test_bug_parts_split_the_bug_into_its_shape_and_colour_terms():
+    # the two terms sum to the bug's part of the proxy, molecule by molecule
+    for smiles in (*_lib(20), oracles.CUBANE, "CCCCCCCCCCCCCCCCCCCCc1ccccc1"):
+        shape, colour = oracles.bug_parts(smiles)
+        assert shape + colour == pytest.approx(oracles.proxy_score(smiles, bug=True) - oracles.proxy_score(smiles, bug=False),
+                                               abs=1e-9)
+    # a small cage gains through the colour term (ring features pile up), a long chain through the shape term
+    shape, colour = oracles.bug_parts(oracles.CUBANE)
+    assert colour > 0.5 > abs(shape) and oracles.heavy_atom_count(oracles.mol_from_smiles(oracles.CUBANE)) == 8
+    shape, colour = oracles.bug_parts("C" * 30)
+    assert shape > 0.05 > abs(colour)
+    assert oracles.bug_parts("C1#CC1") == (0.0, 0.0)  # a failed pose has no bug part
+    text = oracles.bug_split_text([oracles.CUBANE, "C" * 30], "two molecules")
+    parts = np.array([oracles.bug_parts(oracles.CUBANE), oracles.bug_parts("C" * 30)]).mean(axis=0)
+    assert text == (f"two molecules: bug part {parts.sum():+.3f} (shape term {parts[0]:+.3f}, colour term {parts[1]:+.3f})")
+    with pytest.raises(ValueError, match="nothing"):
+        oracles.bug_split_text([], "nothing")
+    lib = _lib(30)
+    gap = np.array([oracles.proxy_score(s, bug=False) - oracles.true_score(s) for s in lib])
+    top = np.argsort(-np.array([oracles.proxy_score(s, bug=False) for s in lib]))[:10]
+    assert oracles.library_gap_text(lib) == (f"library (30 molecules), bug-free proxy − true score: every molecule "
+                                             f"{gap.mean():.3f} (mean), its top 10 by the bug-free proxy {gap[top].mean():.3f}")
+
+
 def test_sa_score_from_contrib():
     easy, hard = oracles.sa_score("c1ccccc1O"), oracles.sa_score("C[C@H]1C[C@@]2(O)[C@H](C)C[C@@H]3[C@]2(C)C[C@H]13")
     assert 1 <= easy < hard <= 10
@@ -455,9 +479,10 @@ def test_target_rows_read_the_studies():
     assert not any("NOT equal calls" in k for k in out)
     assert not any(k.startswith("classifier-free guidance under the same call budget") for k in out)
     half = next(v for k, v in out.items() if "an alarm before half the budget" in k)
-    assert half["value"].startswith("alarm before call 500 in 2 of 2 runs [0.16, 1.00]") and "476–479" in half["value"]
+    assert half["value"].startswith("reported seeds: alarm before call 500 in 2 of 2 runs [0.16, 1.00]") and "476–479" in half["value"]
     assert "batch 1 of 2, top-10 1 of 2" in half["value"]
-    assert "NOT a non-trivial test" not in next(k for k in out if "an alarm before half" in k) and half["met"] is True
+    assert "NOT a non-trivial test" not in next(k for k in out if "an alarm before half" in k)
+    assert half["met"] is None  # reported seeds are not fresh for the top-10 rule: no verdict without the fresh runs
     trivial = late.assign(earliest_possible=[476.0, 520.0], alarm_at=[550.0, 600.0])
     out_t = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, late=trivial)}
     key = next(k for k in out_t if "an alarm before half the budget" in k)
@@ -472,7 +497,22 @@ def test_target_rows_read_the_studies():
     assert gain["met"] is None and any("NOT equal calls" in k for k in out)  # not at equal calls, and said so
     sweep = pd.DataFrame({"w": [-1.0, 0.0, 1.0, 4.0], **{f"label_share_valid{x}": [0.1, 0.3, 0.6, 0.9] for x in ("", "_lo", "_hi")}})
     out = {r["target"]: r for r in R.target_rows(ope, table, sweep, budget=1000)}
-    assert next(v for k, v in out.items() if k.startswith("guidance sweep at 4 scales: label-1 share"))["met"] is True
+    assert next(v for k, v in out.items() if k.startswith("guidance sweep at 4 scales: label-1 share"))["met"] is None
+    assert not any("property shift" in k for k in out)  # no per-sample draws: no paired shift, no verdict
+    rng = np.random.default_rng(0)
+    per = {w: pd.DataFrame(dict(label=(rng.random(60) < share).astype(int), valid=True, connected=True,
+                                smiles=["CCO", "CCN", "CCC", "CNC", "COC", "OCCO"] * 10))
+           for w, share in ((-1.0, 0.1), (0.0, 0.3), (1.0, 0.6), (4.0, 0.9))}
+    shifted = sweep.copy()
+    shifted.attrs["per_sample"] = per
+    shift = next(v for k, v in {r["target"]: r for r in R.target_rows(ope, table, shifted, budget=1000)}.items()
+                 if "property shift" in k)
+    assert shift["met"] is True and shift["value"].endswith("(higher; Holm: higher)")
+    flat = {w: d.assign(label=per[0.0].label) for w, d in per.items()}  # the same labels at every scale: no shift
+    shifted.attrs["per_sample"] = flat
+    shift = next(v for k, v in {r["target"]: r for r in R.target_rows(ope, table, shifted, budget=1000)}.items()
+                 if "property shift" in k)
+    assert shift["met"] is False
     plaus = next(v for k, v in out.items() if "plausibility" in k)
     assert "deviation" in next(k for k in out if "plausibility" in k) and plaus["met"] is None
     sweep = sweep.assign(**{f"plausible{x}": [0.1, 0.2, 0.3, 0.4] for x in ("", "_lo", "_hi")})
@@ -579,6 +619,9 @@ def test_sampler_contrast_is_paired_by_seed():
     from molpractice.comparisons import holm_adjusted
 
     hv = C.sampler_contrast(full.assign(valid_connected=[70, 90, 75, 88, 72, 91, 0]), "cfg", "plain", holm=True).set_index("metric")
+    assert "calls" in hv.index and np.isnan(hv.loc["calls", "p (Holm)"])  # equal by design: a check outside the family
+    assert hv.loc["calls", "verdict (Holm)"].startswith("a check")
+    hv = hv.drop(index="calls")
     assert np.allclose(hv["p (Holm)"].to_numpy(float), holm_adjusted(hv["p"].to_numpy(float)))
     assert (hv["p (Holm)"] >= hv["p"] - 1e-15).all()
     for m_, r_ in hv.iterrows():
@@ -641,8 +684,8 @@ def test_late_onset_lines_drift_verdicts_and_rate_table():
     assert lines[0].startswith("late onset (bug on after 400 of 1000 calls), batch alarm: fired in 1 of 2 runs, before the onset in 0")
     assert "delay in calls per seed [150, None] (earliest possible [100, 79])" in lines[0]
     assert "[100, 200]" in lines[1]
-    assert lines[2].startswith("late-onset − bug-free GA, true_top10 (paired over seeds): -0.125")  # paired by seed, not row
-    assert lines[3].startswith("late-onset − bug-free GA, heavy_atoms_top10 (paired over seeds): +6.500")  # (28−21 + 26−20)/2
+    assert lines[2].startswith("late-onset − bug-free GA, true_top10 (paired over seeds; Holm over these 2): -0.125")  # by seed
+    assert lines[3].startswith("late-onset − bug-free GA, heavy_atoms_top10 (paired over seeds; Holm over these 2): +6.500")  # (28−21 + 26−20)/2
     drift = pd.DataFrame({"buggy": [-0.2], "buggy lo": [-0.3], "buggy hi": [-0.1], "bug-free": [0.0], "bug-free lo": [-0.1],
                           "bug-free hi": [0.1], "buggy − bug-free": [-0.2], "buggy − bug-free lo": [-0.4],
                           "buggy − bug-free hi": [-0.01]}, index=pd.Index(["library_similarity"], name="signal"))
@@ -802,3 +845,38 @@ def test_detector_rows_count_the_detector_studys_bug_free_false_alarms():
     quiet = copy.deepcopy(study)
     quiet["results"]["bug_free"].update(old_rules_fired=0, old_rules_batch_fired=0, old_rules_top10_fired=0)
     assert R._detector_rows(table, 1000, None, None, cusum=quiet)[0]["met"] is True
+
+
+def test_the_late_onset_stricter_test_reads_the_fresh_runs():
+    """Review 06n-B finding 3: the reported seeds are not fresh for the top-10 rule, so the late-onset row's verdict
+    comes from the detector study's fresh late-onset runs — every one caught before half the budget, none before the onset."""
+    import copy
+    import json
+
+    import pandas as pd
+
+    from molpractice import campaign_report as R
+    from molpractice.repository import find_repo
+
+    table = pd.DataFrame([dict(proxy=p, method=m, seed=s, alarm_at=(200.0 if p == "buggy" and m == "graph GA" else np.nan),
+                               top_alarm_at=np.nan) for p in ("buggy", "bug-free") for m in ("graph GA", "random screening")
+                          for s in (1, 2)])
+    late = pd.DataFrame(dict(seed=[1, 2], onset=200, alarm_at=[300.0, 350.0], top_alarm_at=[np.nan, 400.0],
+                             earliest_possible=[276.0, 279.0], batch_delay=[100.0, 150.0], top10_delay=[np.nan, 200.0],
+                             fired_before_onset=False))
+    study = json.loads((find_repo() / "data" / "ch06_detector_study.json").read_text())
+    n = len(study["results"]["late"]["seeds"])
+
+    def late_row(s):
+        return next(r for r in R._detector_rows(table, 1000, late, None, cusum=s) if "an alarm before half" in r["target"])
+
+    good = copy.deepcopy(study)
+    good["results"]["late"].update(old_rules_before_half=n, old_rules_before_onset=0)
+    assert late_row(good)["met"] is True and f"in {n} of {n}, before the onset (a false alarm) in 0" in late_row(good)["value"]
+    early = copy.deepcopy(good)
+    early["results"]["late"]["old_rules_before_onset"] = 1  # one alarm before the bug existed fails it
+    assert late_row(early)["met"] is False
+    slow = copy.deepcopy(good)
+    slow["results"]["late"]["old_rules_before_half"] = n - 1
+    assert late_row(slow)["met"] is False
+    assert late_row(good)["value"].startswith("reported seeds: alarm before call 500 in 2 of 2 runs")
