@@ -175,7 +175,8 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
         trivial = bh["trivial"]
         fresh_late = None if cusum is None else cusum["results"]["late"]  # the same rules on fresh late-onset runs
         fresh_text = "" if fresh_late is None else (
-            f"; on the detector study's fresh late-onset runs (seeds {_span(fresh_late['seeds'])}) the same rules: alarm "
+            f"; on the detector study's fresh late-onset runs (seeds {min(fresh_late['seeds'])}–{max(fresh_late['seeds'])}) "
+            f"the same rules: alarm "
             f"before call {budget // 2} in {fresh_late['old_rules_before_half']} of {len(fresh_late['seeds'])}, before the "
             f"onset (a false alarm) in {fresh_late['old_rules_before_onset']}")
         fresh_met = None if fresh_late is None else bool(fresh_late["old_rules_before_half"] == len(fresh_late["seeds"])

@@ -880,3 +880,5 @@ def test_the_late_onset_stricter_test_reads_the_fresh_runs():
     slow["results"]["late"]["old_rules_before_half"] = n - 1
     assert late_row(slow)["met"] is False
     assert late_row(good)["value"].startswith("reported seeds: alarm before call 500 in 2 of 2 runs")
+    seeds = study["results"]["late"]["seeds"]
+    assert f"fresh late-onset runs (seeds {min(seeds)}–{max(seeds)}) the same rules" in late_row(good)["value"]
