@@ -153,7 +153,7 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
     if fresh is not None:
         k_f, n_f = fresh.attrs["batch_alarm"][:2]
         k_t = fresh.attrs["top10_alarm"][0]
-        quiet_text += f", {k_f} of {n_f} fresh" + ("" if k_t == k_f else f" (top-10 rule {k_t} of {n_f})")
+        quiet_text += f", {k_f} of {n_f} on the false-alarm seeds" + ("" if k_t == k_f else f" (top-10 rule {k_t} of {n_f})")
         issue_met = issue_met and k_f == 0 and k_t == 0
     if cusum is not None and "old_rules_batch_fired" in cusum["results"]["bug_free"]:
         fc = cusum["results"]["bug_free"]  # the same two rules on the detector study's bug-free runs (other fresh seeds)
@@ -221,7 +221,8 @@ def _detector_rows(table: pd.DataFrame, budget: int, late: pd.DataFrame | None, 
         from .detection import rate_text
 
         met = met and all(fresh.attrs[rule][0] == 0 for rule in ("batch_alarm", "top10_alarm"))
-        value += "; fresh seeds, per-run false-alarm rate (Clopper–Pearson 95 %): " + rate_text(fresh)
+        value += ("; the false-alarm seeds (not used for tuning), per-run false-alarm rate (Clopper–Pearson 95 %): "
+                  + rate_text(fresh))
     if cusum is not None and "old_rules_batch_fired" in cusum["results"]["bug_free"]:
         fc = cusum["results"]["bug_free"]  # the detector study's bug-free runs: the same two rules on other fresh seeds
         value += (f"; the detector study's bug-free GA runs (seeds {_span(cusum['seeds']['bug_free'])}): either rule fired in "

@@ -1,5 +1,5 @@
 """The detector's behaviour in the chapter-6 campaign: what the audit's alarms saw in the reported runs
-(:func:`detector_report`), their per-run false-alarm and detection rates on seeds used nowhere else
+(:func:`detector_report`), their per-run false-alarm and detection rates on seeds not used for tuning
 (:func:`false_alarm_study`, :func:`detection_study`), drift of the
 audit signals over a run (:func:`drift_changes`, :func:`drift_contrast`) and the batches that crossed the
 threshold (:func:`alarmed_batches`). The runs themselves are :func:`molpractice.campaign.run_once`.
@@ -59,7 +59,7 @@ def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
 def detection_study(seeds, method: str = "graph GA", bug: bool = False, cfg=None, lib=None,
                     runs_out: list | None = None) -> pd.DataFrame:
     """Audited runs of ``method`` on the proxy (``bug`` selects the buggy one) for the given ``seeds`` (pick
-    seeds used nowhere else): per run, whether each alarm fired and the largest batch and top-10 z. ``attrs``
+    seeds not used for tuning): per run, whether each alarm fired and the largest batch and top-10 z. ``attrs``
     holds the share of runs in which each rule fired with its Clopper–Pearson 95 % interval
     (``"batch_alarm"``, ``"top10_alarm"``: (k, n, lo, hi)) — a false-alarm rate on the bug-free proxy, a
     detection rate on the buggy one. ``runs_out`` (a list): each run dict is appended to it (``proxy`` "bug-free" or
@@ -96,7 +96,7 @@ def _detection_job(method: str, bug: bool, lib, cfg, seed: int) -> dict:
 
 
 def false_alarm_study(cfg=None, lib=None, seeds=None, runs_out: list | None = None) -> pd.DataFrame:
-    """Audited graph-GA runs on the bug-free proxy for seeds used nowhere else (default: the
+    """Audited graph-GA runs on the bug-free proxy for seeds not used for tuning (default: the
     ``cfg.false_alarm_runs`` seeds after the reported ones): :func:`detection_study` on the bug-free proxy,
     whose ``attrs`` are then per-run false-alarm rates (``runs_out``: as there)."""
     cfg = cfg or SETTINGS.current()
@@ -108,7 +108,7 @@ def false_alarm_study(cfg=None, lib=None, seeds=None, runs_out: list | None = No
 
 def detection_seeds(cfg=None) -> range:
     """Seeds for the detection-rate runs on the buggy proxy: after the reported and the false-alarm seeds, so
-    used nowhere else (the top-10 rule's scale was changed after seeing reported seed 5)."""
+    not used for tuning (the top-10 rule's scale was changed after seeing reported seed 5)."""
     cfg = cfg or SETTINGS.current()
     start = getattr(cfg, "first_seed", 0) + cfg.seeds + cfg.false_alarm_runs
     return range(start, start + cfg.false_alarm_runs)
@@ -195,8 +195,8 @@ def seed_sets_text(fresh: pd.DataFrame, study_bug_free: dict) -> str:
     """The false-alarm counts of the batch and top-10 rules on two sets of bug-free GA runs — ``fresh`` (a
     :func:`false_alarm_study`, ``attrs`` per rule) and the detector study's (``study_bug_free``: its
     ``results["bug_free"]``, keys ``seeds``, ``old_rules_batch_fired``, ``old_rules_top10_fired``) — per rule: both
-    counts, Fisher's exact test of equal rates (two-sided) and the pooled count with its Clopper–Pearson 95 %
-    interval, the rate to quote when the test finds no difference."""
+    counts, Fisher's exact test of equal rates (two-sided) and, when it finds no difference, the pooled count with
+    its Clopper–Pearson 95 % interval (the rate to quote); when it does, both counts are the ones to quote."""
     from scipy.stats import fisher_exact
 
     n2 = len(study_bug_free["seeds"])
@@ -208,8 +208,8 @@ def seed_sets_text(fresh: pd.DataFrame, study_bug_free: dict) -> str:
         p = float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1])
         lo, hi = clopper_pearson(k1 + k2, n1 + n2)
         parts.append(f"{name} {k1} of {n1} and {k2} of {n2}: Fisher's exact p {p:.3f} "
-                     f"({'different rates' if p < 0.05 else 'no detectable difference'}), pooled {k1 + k2} of {n1 + n2} "
-                     f"[{lo:.2f}, {hi:.2f}]")
+                     + ("(different rates: quote both, do not pool)" if p < 0.05 else
+                        f"(no detectable difference), pooled {k1 + k2} of {n1 + n2} [{lo:.2f}, {hi:.2f}]"))
     return "; ".join(parts)
 
 

@@ -63,7 +63,8 @@ SETTINGS = RunSettings(
              audit_per_batch="molecules of each batch sent to the true score", library_audit="library molecules "
              "sent to the true score once, to measure the gap's baseline", seeds="seeds per optimiser",
              first_seed="first reported seed (seeds 0-4 were used while the GA and the alarm were tuned)",
-             false_alarm_runs="extra runs on seeds used nowhere else: bug-free GA (false-alarm rate), then the buggy "
+             false_alarm_runs="extra runs on seeds after the reported ones, not used for tuning (in full mode the first "
+             "five were also run once with a prototype of this proxy): bug-free GA (false-alarm rate), then the buggy "
              "random baselines (detection rate)",
              bug_onset_share="late-onset runs: share of the budget after which the proxy's bug is switched on",
              sampling_chunk="molecules drawn at a time from the label-dropout EGNN (unconditional, and with CFG); "

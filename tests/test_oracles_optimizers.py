@@ -425,7 +425,7 @@ def test_target_rows_read_the_studies():
     row = next(r for r in R.target_rows(ope, loud, None, budget=1000) if r["target"].startswith("issue's target"))
     assert row["met"] is False and "bug-free 1 of 3 reported" in row["value"]  # a false alarm of either rule fails it
     quiet = out["detector silent in the bug-free GA run (both rules)"]
-    assert quiet["met"] is True and "0 of 3 runs fired" in quiet["value"] and "fresh" not in quiet["value"]
+    assert quiet["met"] is True and "0 of 3 runs fired" in quiet["value"] and "false-alarm seeds" not in quiet["value"]
     fresh = pd.DataFrame(dict(seed=[7, 8]))
     fresh.attrs = {"batch_alarm": (0, 10, 0.0, 0.31), "top10_alarm": (1, 10, 0.0, 0.45)}
     quiet = {r["target"]: r for r in R.target_rows(ope, table, None, budget=1000, fresh=fresh)}[
@@ -433,7 +433,7 @@ def test_target_rows_read_the_studies():
     assert "batch alarm 0 of 10 [0.00, 0.31]" in quiet["value"] and "top-10 alarm 1 of 10 [0.00, 0.45]" in quiet["value"]
     assert quiet["met"] is False  # one fresh false alarm
     issue = next(r for r in R.target_rows(ope, table, None, budget=1000, fresh=fresh) if r["target"].startswith("issue's target"))
-    assert issue["met"] is False and "0 of 10 fresh (top-10 rule 1 of 10)" in issue["value"]
+    assert issue["met"] is False and "0 of 10 on the false-alarm seeds (top-10 rule 1 of 10)" in issue["value"]
     red = next(v for k, v in out.items() if k.startswith("redesign (hacked run continued after its alarm) − hacked GA, true top10 "
                                                          "(paired over seeds; Holm over the"))
     assert red["met"] is True and "; Holm: higher)" in red["value"]  # met only when it survives Holm's correction
@@ -574,7 +574,7 @@ def test_run_benchmark_with_tiny_settings(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MOLPRACTICE_FAST", "1")
     report = R.run_benchmark(implementation="solutions", json_path=tmp_path / "b.json", guidance=False)
     out = capsys.readouterr().out
-    assert "detector silent in the bug-free GA run" in out and "not meaningful" in out and "fresh seeds" in out
+    assert "detector silent in the bug-free GA run" in out and "not meaningful" in out and "false-alarm seeds" in out
     saved = json.loads((tmp_path / "b.json").read_text())
     assert saved["chapter"] == "ch06" and len(saved["optimisation"]) == 2 * 8 and report["results"]
     assert {r["seed"] for r in saved["optimisation"]} == {5, 6}  # fresh seeds, not the tuning seeds 0-1
@@ -618,6 +618,8 @@ def test_sampler_contrast_is_paired_by_seed():
     assert "p (Holm)" not in vc.columns and 0 < vc.loc["valid_connected_share", "p"] < 0.05
     from molpractice.comparisons import holm_adjusted
 
+    equal = C.sampler_contrast(full.assign(calls=300), "cfg", "plain", holm=True).set_index("metric")
+    assert equal.loc["calls", "verdict"] == "equal in every seed (a check)" and np.isnan(equal.loc["calls", "p"])
     hv = C.sampler_contrast(full.assign(valid_connected=[70, 90, 75, 88, 72, 91, 0]), "cfg", "plain", holm=True).set_index("metric")
     assert "calls" in hv.index and np.isnan(hv.loc["calls", "p (Holm)"])  # equal by design: a check outside the family
     assert hv.loc["calls", "verdict (Holm)"].startswith("a check")
