@@ -428,10 +428,17 @@ def target_rows(ope: dict, table: pd.DataFrame, sweep: pd.DataFrame | None, budg
             fam = (sweep_family(sweep, n_boot=GUIDANCE_SETTINGS.current().n_boot, seed=1)
                    if "per_sample" in sweep.attrs else None)
             if fam is not None and key in fam.index:
+                n_boot_g = GUIDANCE_SETTINGS.current().n_boot
+                floor = 2 / (n_boot_g + 1)  # the bootstrap's smallest p: Holm cannot reject below floor × family size
+                testable = floor * len(fam) < 0.05
                 rows.append(dict(target=f"guidance sweep at {len(sweep)} scales (issue: ≥ 4): property shift, the label-1 "
                                         f"share among valid connected samples, w = {w_hi:g} − w = 0 (paired bootstrap; Holm "
-                                        f"over the sweep's {len(fam)} comparisons)", value=holm_word(fam, key),
-                                 met=bool(fam.loc[key, "verdict (Holm)"] == "higher")))
+                                        f"over the sweep's {len(fam)} comparisons)",
+                                 value=holm_word(fam, key) + ("" if testable else
+                                                              f" — not testable here: with {n_boot_g} bootstrap draws the "
+                                                              f"smallest p is {floor:.3f}, too coarse for Holm over "
+                                                              f"{len(fam)} comparisons"),
+                                 met=bool(fam.loc[key, "verdict (Holm)"] == "higher") if testable else None))
         if "plausible" not in sweep:
             rows.append(dict(target="guidance sweep: plausibility of the samples by chapter 4's checks — deviation from "
                                     "the issue", value="not run", met=None))
